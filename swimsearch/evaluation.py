@@ -9,7 +9,10 @@ does not show how many relevant items exist.
 from __future__ import annotations
 
 import csv
+import json
 import os
+import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -163,3 +166,127 @@ def exact_cosine_hits(vectors: np.ndarray, labels: Labels, max_rank: int = 100, 
             top = top[np.argsort(-s[top], kind="stable")]
             hits[q] = (labels.labels[top] == labels.labels[q]) & np.isfinite(s[top])
     return hits
+
+
+# --- `swimsearch eval` ----------------------------------------------------------------
+
+
+def add_eval_arguments(parser) -> None:
+    """Arguments of `swimsearch eval`."""
+    parser.add_argument("--catalogue", required=True)
+    parser.add_argument("--labels", required=True, metavar="LABELS.csv", help="CSV with an image path column and a label column")
+    parser.add_argument("--queries", metavar="LIST", help="only these images as queries (one path per line)")
+    parser.add_argument("--path-column", help="column with the image path (default: path, else filename)")
+    parser.add_argument("--group-column", default="label", help="column whose equal values are relevant (default: %(default)s)")
+    parser.add_argument(
+        "--exclude-column", help="drop gallery images sharing this column with the query (e.g. sender_id)"
+    )
+    parser.add_argument("--filter-column", help="leave out rows where this column is false/0/no (e.g. usable)")
+    parser.add_argument("--keep-unlabelled", action="store_true", help="count catalogue images without a label as wrong answers")
+    parser.add_argument("--plot", metavar="OUT.png", help="draw the PR curve and precision by rank")
+    parser.add_argument("--json", metavar="OUT", help="write all figures as JSON ('-' for stdout)")
+    parser.add_argument("--no-mirror", action="store_true", help="do not also search the mirrored query")
+    parser.add_argument("--limit", type=int, default=0, help="use only the first N queries (quick look)")
+
+
+def _percentile(values, q: float) -> float:
+    return float(np.percentile(np.asarray(values, dtype=np.float64), q)) if len(values) else float("nan")
+
+
+def run_eval(args, config, embedder, open_catalogue) -> int:
+    """Rank every labelled catalogue image against the others; print and save the figures."""
+    from .search import SearchEngine
+
+    labels = read_labels(
+        args.labels,
+        path_column=args.path_column,
+        label_column=args.group_column,
+        exclude_column=args.exclude_column,
+        filter_column=args.filter_column,
+    )
+    with open_catalogue(args.catalogue) as catalogue:
+        engine = SearchEngine(catalogue, embedder, config)
+        root = catalogue.root.resolve()
+        by_relpath = {}
+        for i, path in enumerate(labels.paths):
+            try:
+                by_relpath[Path(path).resolve().relative_to(root).as_posix()] = i
+            except ValueError:
+                continue
+        ids = engine.snapshot.ids if engine.snapshot is not None else np.empty(0, np.int64)
+        records = catalogue.records(ids)
+        label_of_id = {int(i): by_relpath.get(records[int(i)].relpath) for i in ids}
+        in_catalogue = np.zeros(len(labels.paths), dtype=bool)
+        for index in label_of_id.values():
+            if index is not None:
+                in_catalogue[index] = True
+        queries = np.flatnonzero(in_catalogue)
+        if args.queries:
+            wanted = {str(Path(p.strip()).resolve()) for p in Path(args.queries).read_text().splitlines() if p.strip()}
+            queries = np.array([q for q in queries if labels.paths[q] in wanted], dtype=np.int64)
+        if args.limit:
+            queries = queries[: args.limit]
+        if len(queries) == 0:
+            print("swimsearch: no labelled image of the CSV is in this catalogue", file=sys.stderr)
+            return 1
+        largest_group = int(np.bincount(labels.groups).max()) if labels.groups is not None else 0
+        depth = 100 + largest_group + 1
+        hits = np.zeros((len(queries), 100), dtype=bool)
+        n_relevant = np.zeros(len(queries), dtype=np.int64)
+        embed_ms, search_ms = [], []
+        started = time.perf_counter()
+        for row, q in enumerate(queries):
+            result = engine.search(labels.paths[q], top_n=depth, mirror=not args.no_mirror and config.mirror)
+            embed_ms.append(result.embed_ms)
+            search_ms.append(result.search_ms)
+            allowed = labels.gallery_mask(q) & in_catalogue
+            n_relevant[row] = int((allowed & (labels.labels == labels.labels[q])).sum())
+            ranked = []
+            for m in result.matches:
+                index = label_of_id.get(m.image_id)
+                if index is None:
+                    if args.keep_unlabelled and m.image_id != result.query_image_id:
+                        ranked.append(False)
+                elif allowed[index]:
+                    ranked.append(bool(labels.labels[index] == labels.labels[q]))
+                if len(ranked) == 100:
+                    break
+            hits[row, : len(ranked)] = ranked
+            if sys.stderr.isatty() and (row % 25 == 0 or row == len(queries) - 1):
+                print(f"\reval {row + 1}/{len(queries)}", end="", file=sys.stderr, flush=True)
+        if sys.stderr.isatty():
+            print(file=sys.stderr)
+        report = quality(hits, n_relevant)
+        total_ms = np.asarray(embed_ms) + np.asarray(search_ms)
+        figures = {
+            "catalogue": str(catalogue.path),
+            "labels": str(args.labels),
+            "exclude_column": args.exclude_column,
+            "searchable_images": len(engine),
+            "method": engine.searcher.__class__.__name__,
+            "mirror": bool(not args.no_mirror and config.mirror),
+            **report.as_dict(),
+            "embed_ms": {"median": _percentile(embed_ms, 50), "p95": _percentile(embed_ms, 95)},
+            "search_ms": {"median": _percentile(search_ms, 50), "p95": _percentile(search_ms, 95)},
+            "total_ms": {"median": _percentile(total_ms, 50), "p95": _percentile(total_ms, 95)},
+            "seconds": time.perf_counter() - started,
+        }
+    print(f"queries     {report.queries}  (catalogue {figures['searchable_images']} images, {figures['method']})")
+    print(f"mAP@10      {report.map10:.4f}")
+    print(f"P@1         {report.p1:.4f}")
+    print(f"P@10        {report.p10:.4f}")
+    print(f"R@100       {report.r100:.4f}")
+    for name in ("embed_ms", "search_ms", "total_ms"):
+        print(f"{name:11s} median {figures[name]['median']:.1f}  p95 {figures[name]['p95']:.1f}")
+    if args.json:
+        text = json.dumps(figures, indent=2)
+        if args.json == "-":
+            print(text)
+        else:
+            Path(args.json).write_text(text + "\n")
+    if args.plot:
+        from .plot import draw_quality_plot
+
+        draw_quality_plot(report, args.plot, title=f"{Path(args.labels).parent.name}: {report.queries} queries")
+        print(f"plot        {args.plot}")
+    return 0

@@ -205,7 +205,7 @@ def _pad_and_resize(picture: Image.Image, size: int) -> np.ndarray:
 def _plain_reason(exc: BaseException) -> str:
     """One sentence a user understands for an exception raised while decoding."""
     if isinstance(exc, FileNotFoundError):
-        return "the file no longer exists"
+        return "the file does not exist (moved or deleted?)"
     if isinstance(exc, PermissionError):
         return "permission denied: the file cannot be read"
     if isinstance(exc, IsADirectoryError):

@@ -39,3 +39,99 @@ def clothing() -> Path:
     if not (CLOTHING / "labels.csv").is_file():
         pytest.fail(f"the shared data set is missing: {CLOTHING} (clone the project beside ../shared)")
     return CLOTHING
+
+
+class FakeEmbedder:
+    """A tiny deterministic stand-in for the trunk, for tests where the real model is not the point.
+
+    Embeds a picture as a fixed random projection of its 8x8 colour thumbnail:
+    similar pictures get similar vectors, and it runs in microseconds.
+    """
+
+    size = 32
+    dim = 96
+    name = "fake-embedder@32"
+    sha256 = "f" * 64
+
+    def __init__(self):
+        import numpy as np
+
+        self._projection = np.random.default_rng(42).standard_normal((8 * 8 * 3, self.dim)).astype("float32")
+
+    def embed(self, pixels):
+        import numpy as np
+
+        pixels = np.asarray(pixels, dtype=np.float32)
+        if pixels.ndim == 3:
+            pixels = pixels[None]
+        thumb = pixels.reshape(len(pixels), 8, 4, 8, 4, 3).mean(axis=(2, 4)).reshape(len(pixels), -1) / 255.0
+        return np.maximum(thumb @ self._projection, 0).astype(np.float32)
+
+
+def make_pattern_images(
+    folder: Path, count: int, *, start: int = 0, size: int = 48, prefix: str = "img", family: int = 1
+) -> list[Path]:
+    """`count` small PNGs of coloured blocks, each a different seeded pattern.
+
+    With `family` > 1, consecutive images come in families of that size: a
+    shared base pattern with small variations, like colourways of one design.
+    """
+    import numpy as np
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for n in range(start, start + count):
+        rng = np.random.default_rng(n)
+        if family > 1:
+            base = np.random.default_rng(10_000 + n // family).integers(0, 256, (4, 4, 3))
+            blocks = np.clip(base + rng.integers(-40, 41, (4, 4, 3)), 0, 255).astype(np.uint8)
+        else:
+            blocks = rng.integers(0, 256, (4, 4, 3), dtype=np.uint8)
+        picture = np.kron(blocks, np.ones((size // 4, size // 4, 1), dtype=np.uint8))
+        path = folder / f"{prefix}{n:04d}.png"
+        Image.fromarray(picture).save(path)
+        paths.append(path)
+    return paths
+
+
+@pytest.fixture
+def fake_embedder() -> FakeEmbedder:
+    return FakeEmbedder()
+
+
+@pytest.fixture
+def small_config():
+    """Engine settings sized for catalogues of a few hundred generated images."""
+    from swimsearch.config import EngineConfig
+
+    return EngineConfig(hash_dim=32, rerank_dim=32, bits=64, lsh_tables=8, lsh_key_bits=8, batch_size=8, decoders=2)
+
+
+def copy_clothing_photos(clothing: Path, folder: Path, count: int, *, offset: int = 0) -> list[Path]:
+    """Copy `count` labelled clothing photos (every 7th, for variety) into `folder`."""
+    import shutil
+
+    folder.mkdir(parents=True, exist_ok=True)
+    sources = sorted((clothing / "images").glob("*.jpg"))[offset::7][:count]
+    out = []
+    for source in sources:
+        target = folder / source.name
+        shutil.copy(source, target)
+        target.chmod(0o644)
+        out.append(target)
+    return out
+
+
+@pytest.fixture(scope="session")
+def photo_catalogue(tmp_path_factory, clothing, embedder):
+    """A real catalogue of 40 clothing photos built with the real model: (folder, catalogue path)."""
+    from swimsearch.catalogue import Catalogue
+    from swimsearch.config import EngineConfig
+
+    folder = tmp_path_factory.mktemp("photos")
+    copy_clothing_photos(clothing, folder, 40)
+    path = folder / "photos.swimcat"
+    with Catalogue.create(path, folder) as catalogue:
+        catalogue.update(embedder, EngineConfig())
+    return folder, path

@@ -116,7 +116,7 @@ def test_reasons_are_plain_words(broken_files):
         return caught.value.reason
 
     assert "too large" in reason("bomb")
-    assert "no longer exists" in reason("missing")
+    assert "does not exist" in reason("missing")
     assert "not an image" in reason("text")
     assert "truncated" in reason("truncated_jpeg")
 

@@ -1,0 +1,799 @@
+"""The catalogue: build and update from a folder, fit the index, load it for search.
+
+A build scans the folder, embeds only new or changed files (decoding in
+parallel with inference), commits every batch so a cancel or a kill keeps what
+was done, then fits the hash layer and spheres (or reuses them) and writes
+codes and LSH buckets. Updating reuses the fitted layer unless the catalogue
+has doubled or halved since, or the last fit was made on a cancelled build.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+
+from .config import INDEX_SETTINGS, EngineConfig
+from .errors import Cancelled, CatalogueError
+from .hashlayer import HashLayer, fit_hash_layer, principal_directions
+from .images import FoundFile, ImageError, LoadedImage, load_image, scan_folder
+from .lsh import BucketTables, bucket_keys, encode_bucket_rows, sample_key_bits
+from .spherical import Spheres, fit_spheres
+from .store import Store, describe_error, from_blobs, phash_from_sql, phash_to_sql, to_blob
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[str, int, int], None]
+StopFn = Callable[[], bool]
+
+EMBEDDING_DTYPE = "<f4"
+VECTOR_DTYPE = "<f2"  # re-ranking vectors: half the memory; arithmetic is done in float32
+CATALOGUE_SUFFIX = ".swimcat"
+
+
+def _never() -> bool:
+    return False
+
+
+def _quiet(phase: str, done: int, total: int) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    """What a build or update did."""
+
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    unreadable: int = 0
+    unchanged: int = 0
+    indexed: int = 0
+    refitted: bool = False
+    cancelled: bool = False
+    seconds: float = 0.0
+    embed_seconds: float = 0.0
+    errors: tuple[tuple[str, str], ...] = ()  # (relative path, reason) of files unreadable this run
+
+    @property
+    def images_per_second(self) -> float:
+        done = self.added + self.updated + self.unreadable
+        return done / self.embed_seconds if self.embed_seconds > 0 else 0.0
+
+    def summary(self) -> str:
+        state = "cancelled" if self.cancelled else "done"
+        return (
+            f"{state}: {self.added} added, {self.updated} updated, {self.removed} removed, "
+            f"{self.unreadable} unreadable, {self.unchanged} unchanged; {self.indexed} images searchable"
+        )
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """One catalogue image as a plain record (never a live cursor)."""
+
+    image_id: int
+    relpath: str
+    path: str  # absolute, under the catalogue's root
+    size: int
+    width: int | None
+    height: int | None
+    phash: int | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class FittedIndex:
+    """Everything fitted to a catalogue that turns an embedding into a code and a vector."""
+
+    layer: HashLayer
+    spheres: Spheres
+    rerank_basis: np.ndarray  # (D, R) float32
+    positions: np.ndarray  # (L, K) int16 code bits of each LSH table's key
+    settings: dict = field(default_factory=dict)
+    count: int = 0
+    provisional: bool = False
+
+    @property
+    def mean(self) -> np.ndarray:
+        return self.layer.mean
+
+    def codes(self, embeddings: np.ndarray) -> np.ndarray:
+        """Packed spherical codes (n, words) uint64."""
+        return self.spheres.encode(self.layer.project(embeddings))
+
+    def vectors(self, embeddings: np.ndarray) -> np.ndarray:
+        """L2-normalised re-ranking vectors (n, R) float32."""
+        reduced = (np.asarray(embeddings, dtype=np.float32) - self.layer.mean) @ self.rerank_basis
+        norms = np.linalg.norm(reduced, axis=1, keepdims=True)
+        return reduced / np.maximum(norms, 1e-12)
+
+    def keys(self, codes: np.ndarray) -> np.ndarray:
+        return bucket_keys(codes, self.positions, self.spheres.bits)
+
+
+@dataclass(frozen=True)
+class IndexSnapshot:
+    """The searchable part of a catalogue, loaded into compact arrays."""
+
+    fitted: FittedIndex
+    ids: np.ndarray  # (n,) int64 image ids, sorted
+    codes: np.ndarray  # (n, words) uint64
+    vectors: np.ndarray  # (n, R) float16
+    phash: np.ndarray  # (n,) uint64
+    tables: BucketTables
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def rows_of(self, image_ids: np.ndarray) -> np.ndarray:
+        """Snapshot rows of image ids (-1 where absent)."""
+        return rows_of(self.ids, image_ids)
+
+
+def rows_of(sorted_ids: np.ndarray, image_ids: np.ndarray) -> np.ndarray:
+    """Positions of `image_ids` in the sorted array `sorted_ids` (-1 where absent)."""
+    image_ids = np.asarray(image_ids, dtype=np.int64)
+    if len(sorted_ids) == 0:
+        return np.full(len(image_ids), -1, dtype=np.int64)
+    pos = np.minimum(np.searchsorted(sorted_ids, image_ids), len(sorted_ids) - 1)
+    return np.where(sorted_ids[pos] == image_ids, pos, -1)
+
+
+def default_catalogue_path(folder: str | os.PathLike) -> Path:
+    """Where a folder's catalogue lives by default: a hidden file inside it, so it moves with it."""
+    return Path(folder) / f".swimsearch{CATALOGUE_SUFFIX}"
+
+
+class Catalogue:
+    """An open catalogue file and the folder it describes.
+
+    Use it from one thread (its SQLite connection belongs to the opening thread).
+    """
+
+    def __init__(self, store: Store):
+        self.store = store
+        self.path = store.path
+        self.root = self._resolve_root()
+        self._root_text = str(self.root)
+
+    # --- opening -----------------------------------------------------------------
+
+    @classmethod
+    def create(cls, path: str | os.PathLike, root: str | os.PathLike) -> "Catalogue":
+        """A new, empty catalogue file at `path` for the folder `root` (never overwrites)."""
+        path = Path(path).absolute()
+        if path.exists():
+            raise CatalogueError(f"A file already exists at {path}; it was left untouched.")
+        root = Path(root).resolve()
+        if not root.is_dir():
+            raise CatalogueError(f"The folder {root} does not exist.")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CatalogueError(f"Cannot create the catalogue at {path}: {exc.strerror or exc}.") from exc
+        store = Store(path, create=True)
+        try:
+            with store.transaction():
+                store.set_meta(root=str(root), root_relative=_relative(root, path.parent))
+        except sqlite3.Error as exc:
+            store.close()
+            raise describe_error(exc, path) from exc
+        return cls(store)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike, *, readonly: bool = False) -> "Catalogue":
+        """Open an existing catalogue; a damaged, newer or foreign file is refused in plain words."""
+        path = Path(path).absolute()
+        if not readonly and path.exists() and not os.access(path, os.W_OK):
+            readonly = True
+        if not readonly and path.exists() and not os.access(path.parent, os.W_OK):
+            readonly = True  # SQLite needs to create the WAL file beside it
+        return cls(Store(path, readonly=readonly))
+
+    @classmethod
+    def open_or_create(cls, path: str | os.PathLike, root: str | os.PathLike) -> "Catalogue":
+        """Open the catalogue at `path`, or create it for `root` when there is none."""
+        path = Path(path).absolute()
+        if path.exists():
+            catalogue = cls.open(path)
+            if catalogue.root.resolve() != Path(root).resolve():
+                other = catalogue.root
+                catalogue.close()
+                raise CatalogueError(
+                    f"The catalogue {path} belongs to the folder {other}, not {Path(root).resolve()}."
+                )
+            return catalogue
+        return cls.create(path, root)
+
+    def _resolve_root(self) -> Path:
+        relative = self.store.meta("root_relative")
+        if relative is not None:
+            candidate = (self.path.parent / relative).resolve()
+            if candidate.is_dir():
+                return candidate
+        return Path(self.store.meta("root", str(self.path.parent)))
+
+    @property
+    def name(self) -> str:
+        """A short name for the window title: the catalogue's folder name."""
+        return self.root.name or str(self.root)
+
+    @property
+    def readonly(self) -> bool:
+        return self.store.readonly
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> "Catalogue":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @contextmanager
+    def _sqlite_errors(self) -> Iterator[None]:
+        """Turn SQLite failures into one plain CatalogueError."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise describe_error(exc, self.path) from exc
+
+    # --- reading -------------------------------------------------------------------
+
+    def counts(self) -> dict[str, int]:
+        """How many images: all, readable (embedded), unreadable, searchable (indexed)."""
+        with self._sqlite_errors():
+            q = self.store.conn.execute
+            total = q("SELECT count(*) FROM images").fetchone()[0]
+            unreadable = q("SELECT count(*) FROM images WHERE error IS NOT NULL").fetchone()[0]
+            embedded = q("SELECT count(*) FROM embeddings").fetchone()[0]
+            indexed = q("SELECT count(*) FROM codes").fetchone()[0]
+        return {"images": total, "readable": embedded, "unreadable": unreadable, "searchable": indexed}
+
+    def info(self) -> dict:
+        """Identity and state of the catalogue, for `swimsearch info` and the status bar."""
+        fitted = self.store.meta("fitted")
+        return {
+            "catalogue": str(self.path),
+            "root": str(self.root),
+            "root_exists": self.root.is_dir(),
+            "model": self.store.meta("model_name"),
+            "model_sha256": self.store.meta("model_sha256"),
+            "schema_version": self.store.meta("schema_version"),
+            "fitted": fitted,
+            **self.counts(),
+        }
+
+    def unreadable(self) -> list[tuple[str, str]]:
+        """(relative path, reason) of every file recorded as unreadable."""
+        with self._sqlite_errors():
+            rows = self.store.conn.execute(
+                "SELECT path, error FROM images WHERE error IS NOT NULL ORDER BY path"
+            ).fetchall()
+        return [(p, e) for p, e in rows]
+
+    def records(self, image_ids: Iterable[int]) -> dict[int, ImageRecord]:
+        """Image records by id."""
+        ids = [int(i) for i in image_ids]
+        out: dict[int, ImageRecord] = {}
+        with self._sqlite_errors():
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                for row in self.store.conn.execute(
+                    f"SELECT id, path, size, width, height, phash, error FROM images WHERE id IN ({marks})", chunk
+                ):
+                    out[row[0]] = self._record(row)
+        return out
+
+    def record_by_path(self, path: str | os.PathLike) -> ImageRecord | None:
+        """The record of a file inside the catalogue's folder, or None."""
+        try:
+            rel = Path(path).resolve().relative_to(self.root.resolve()).as_posix()
+        except ValueError:
+            return None
+        with self._sqlite_errors():
+            row = self.store.conn.execute(
+                "SELECT id, path, size, width, height, phash, error FROM images WHERE path = ?", (rel,)
+            ).fetchone()
+        return self._record(row) if row else None
+
+    def _record(self, row) -> ImageRecord:
+        image_id, rel, size, width, height, phash, error = row
+        return ImageRecord(
+            image_id=image_id,
+            relpath=rel,
+            path=os.path.join(self._root_text, *rel.split("/")),
+            size=size,
+            width=width,
+            height=height,
+            phash=None if phash is None else phash % (1 << 64),
+            error=error,
+        )
+
+    def embeddings(self, image_ids: Iterable[int]) -> dict[int, np.ndarray]:
+        """Stored trunk embeddings (float32) by image id."""
+        ids = [int(i) for i in image_ids]
+        out: dict[int, np.ndarray] = {}
+        with self._sqlite_errors():
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                for image_id, blob in self.store.conn.execute(
+                    f"SELECT image_id, vector FROM embeddings WHERE image_id IN ({marks})", chunk
+                ):
+                    out[image_id] = np.frombuffer(blob, dtype=EMBEDDING_DTYPE).astype(np.float32)
+        return out
+
+    def fitted(self) -> FittedIndex | None:
+        """The fitted hash layer, spheres, re-ranking basis and LSH layout, if any."""
+        state = self.store.meta("fitted")
+        if not state:
+            return None
+        get = self.store.get_array
+        with self._sqlite_errors():
+            try:
+                layer = HashLayer(
+                    mean=get("hash.mean"), weights=get("hash.weights"), bias=get("hash.bias"), variant=state["variant"]
+                )
+                spheres = Spheres(pivots=get("spheres.pivots"), radii=get("spheres.radii"))
+                basis = get("rerank.basis")
+                positions = get("lsh.positions")
+            except KeyError as exc:
+                raise CatalogueError(f"The catalogue {self.path} is damaged: the fitted array {exc} is missing.") from exc
+        return FittedIndex(
+            layer=layer,
+            spheres=spheres,
+            rerank_basis=basis,
+            positions=positions,
+            settings=state.get("settings", {}),
+            count=state["count"],
+            provisional=state.get("provisional", False),
+        )
+
+    def load_snapshot(self, chunk: int = 50_000) -> IndexSnapshot | None:
+        """Load codes, vectors, pHashes and buckets into compact arrays (None before a first fit)."""
+        conn = self.store.conn
+        with self._sqlite_errors():
+            conn.execute("BEGIN")  # one consistent read of codes and buckets while a build writes
+            try:
+                fitted = self.fitted()
+                if fitted is None:
+                    return None
+                words, dim = fitted.spheres.words, fitted.rerank_basis.shape[1]
+                ids, codes, vectors, phash = [], [], [], []
+                cursor = conn.execute(
+                    "SELECT c.image_id, c.code, c.vector, i.phash FROM codes c JOIN images i ON i.id = c.image_id "
+                    "ORDER BY c.image_id"
+                )
+                while rows := cursor.fetchmany(chunk):
+                    ids.append(np.fromiter((r[0] for r in rows), np.int64, len(rows)))
+                    codes.append(from_blobs([r[1] for r in rows], "<u8", words))
+                    vectors.append(from_blobs([r[2] for r in rows], VECTOR_DTYPE, dim))
+                    phash.append(np.fromiter((r[3] or 0 for r in rows), np.int64, len(rows)))
+                ids_ = np.concatenate(ids) if ids else np.empty(0, np.int64)
+                snapshot_codes = np.concatenate(codes) if codes else np.empty((0, words), np.uint64)
+                snapshot_vectors = np.concatenate(vectors) if vectors else np.empty((0, dim), np.float16)
+                phash_ = phash_from_sql(np.concatenate(phash)) if phash else np.empty(0, np.uint64)
+
+                bucket_rows = conn.execute("SELECT table_no, bucket_key, ids FROM buckets ORDER BY table_no, bucket_key")
+                tables = BucketTables.from_rows(
+                    fitted.positions, fitted.spheres.bits, bucket_rows, lambda found: rows_of(ids_, found)
+                )
+            finally:
+                conn.execute("COMMIT")
+        return IndexSnapshot(
+            fitted=fitted, ids=ids_, codes=snapshot_codes, vectors=snapshot_vectors, phash=phash_, tables=tables
+        )
+
+    def random_image_id(self, rng: np.random.Generator | None = None) -> int | None:
+        """A random searchable image id (None when nothing is indexed)."""
+        rng = rng or np.random.default_rng()
+        with self._sqlite_errors():
+            n = self.store.conn.execute("SELECT count(*) FROM codes").fetchone()[0]
+            if n == 0:
+                return None
+            row = self.store.conn.execute(
+                "SELECT image_id FROM codes ORDER BY image_id LIMIT 1 OFFSET ?", (int(rng.integers(n)),)
+            ).fetchone()
+        return row[0]
+
+    # --- building ---------------------------------------------------------------------
+
+    def update(
+        self,
+        embedder,
+        config: EngineConfig,
+        *,
+        progress: ProgressFn | None = None,
+        should_stop: StopFn | None = None,
+    ) -> BuildReport:
+        """Build or update the catalogue from its folder.
+
+        Embeds new and changed files, drops deleted ones, commits every batch,
+        then fits (if needed) and indexes. Progress is reported as
+        ``progress(phase, done, total)`` with phases "scan", "embed", "index".
+
+        Raises:
+            Cancelled: when `should_stop()` returned True; what was committed
+                is kept and indexed, and ``exc.report`` tells how much.
+            CatalogueError: folder missing, catalogue read-only/busy/damaged, disk full.
+        """
+        if self.readonly:
+            raise CatalogueError(f"The catalogue {self.path} is read-only: it can be searched but not updated.")
+        progress = progress or _quiet
+        should_stop = should_stop or _never
+        started = time.perf_counter()
+        with self.store.writer_lock(), self._sqlite_errors():
+            if not self.root.is_dir():
+                raise CatalogueError(
+                    f"The folder {self.root} of this catalogue no longer exists (moved or renamed?). "
+                    "Open the catalogue from inside the moved folder, or build a new one."
+                )
+            self._adopt_model(embedder)
+            progress("scan", 0, 0)
+            found = scan_folder(self.root)
+            progress("scan", len(found), len(found))
+            todo, stale_ids, unchanged = self._diff(found)
+            changed_paths = {r for r, _ in stale_ids}
+            removed = len(stale_ids) - sum(1 for f in todo if f.relpath in changed_paths)
+            self._remove([i for _, i in stale_ids])
+            counts = {"added": 0, "updated": 0, "unreadable": 0}
+            errors: list[tuple[str, str]] = []
+            embed_started = time.perf_counter()
+            cancelled = False
+            done = 0
+            progress("embed", 0, len(todo))
+            for batch in self._decoded_batches(todo, embedder.size, config):
+                self._commit_batch(batch, embedder, changed_paths, counts, errors)
+                done += len(batch)
+                progress("embed", done, len(todo))
+                if done < len(todo) and should_stop():
+                    cancelled = True
+                    break
+            embed_seconds = time.perf_counter() - embed_started
+            indexed, refitted = self._index(config, complete=not cancelled, progress=progress)
+        report = BuildReport(
+            added=counts["added"],
+            updated=counts["updated"],
+            removed=removed,
+            unreadable=counts["unreadable"],
+            unchanged=unchanged,
+            indexed=indexed,
+            refitted=refitted,
+            cancelled=cancelled,
+            seconds=time.perf_counter() - started,
+            embed_seconds=embed_seconds,
+            errors=tuple(errors),
+        )
+        log.info("%s: %s", self.path.name, report.summary())
+        if cancelled:
+            raise Cancelled(report)
+        return report
+
+    def _adopt_model(self, embedder) -> None:
+        """Record the model; a different model makes every stored embedding stale."""
+        known = self.store.meta("model_sha256")
+        if known == embedder.sha256:
+            return
+        with self.store.transaction():
+            if known is not None:
+                log.warning("%s was built with another model: every image will be embedded again", self.path)
+                for table in ("buckets", "codes", "embeddings", "images"):
+                    self.store.conn.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
+                self.store.set_meta(fitted=None)
+            self.store.set_meta(model_name=embedder.name, model_sha256=embedder.sha256, embedding_dim=embedder.dim)
+
+    def _diff(self, found: list[FoundFile]) -> tuple[list[FoundFile], list[tuple[str, int]], int]:
+        """Files to (re-)read, (path, id) of rows to drop, and how many are unchanged."""
+        known = {
+            path: (image_id, size, mtime)
+            for image_id, path, size, mtime in self.store.conn.execute("SELECT id, path, size, mtime FROM images")
+        }
+        todo: list[FoundFile] = []
+        stale: list[tuple[str, int]] = []
+        unchanged = 0
+        seen = set()
+        for f in found:
+            seen.add(f.relpath)
+            row = known.get(f.relpath)
+            if row is None:
+                todo.append(f)
+            elif row[1] != f.size or abs(row[2] - f.mtime) > 1e-6:
+                stale.append((f.relpath, row[0]))
+                todo.append(f)
+            else:
+                unchanged += 1
+        stale.extend((path, row[0]) for path, row in known.items() if path not in seen)
+        return todo, stale, unchanged
+
+    def _remove(self, image_ids: list[int]) -> None:
+        """Drop images, their embeddings, codes and bucket entries (one transaction)."""
+        if not image_ids:
+            return
+        conn = self.store.conn
+        fitted = self.fitted()
+        with self.store.transaction():
+            for start in range(0, len(image_ids), 500):
+                chunk = image_ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                if fitted is not None:
+                    rows = conn.execute(f"SELECT image_id, code FROM codes WHERE image_id IN ({marks})", chunk).fetchall()
+                    if rows:
+                        ids = np.array([r[0] for r in rows], dtype=np.int64)
+                        keys = fitted.keys(from_blobs([r[1] for r in rows], "<u8", fitted.spheres.words))
+                        self._edit_buckets(keys, ids, add=False)
+                for table, column in (("codes", "image_id"), ("embeddings", "image_id"), ("images", "id")):
+                    conn.execute(f"DELETE FROM {table} WHERE {column} IN ({marks})", chunk)  # noqa: S608
+
+    def _decoded_batches(
+        self, files: list[FoundFile], size: int, config: EngineConfig
+    ) -> Iterator[list[tuple[FoundFile, LoadedImage | ImageError]]]:
+        """Decode files on a thread pool, ahead of the network, in batches."""
+        if not files:
+            return
+        window = max(config.batch_size * 2, config.decoders * 4)
+        root = self.root
+
+        def decode(f: FoundFile) -> LoadedImage | ImageError:
+            try:
+                return load_image(root / f.relpath, size)
+            except ImageError as exc:
+                return exc
+
+        pool = ThreadPoolExecutor(max(1, config.decoders), thread_name_prefix="decode")
+        try:
+            pending = deque()
+            queue = iter(files)
+            for f in queue:
+                pending.append((f, pool.submit(decode, f)))
+                if len(pending) >= window:
+                    break
+            batch: list[tuple[FoundFile, LoadedImage | ImageError]] = []
+            while pending:
+                f, future = pending.popleft()
+                batch.append((f, future.result()))
+                nxt = next(queue, None)
+                if nxt is not None:
+                    pending.append((nxt, pool.submit(decode, nxt)))
+                if len(batch) == config.batch_size:
+                    yield batch
+                    batch = []
+            if batch:
+                yield batch
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _commit_batch(self, batch, embedder, changed_paths: set[str], counts: dict, errors: list) -> None:
+        """Embed the readable images of one batch and commit rows + embeddings together."""
+        good = [r.pixels for _, r in batch if isinstance(r, LoadedImage)]
+        vectors = iter(embedder.embed(np.stack(good)) if good else ())
+        now = time.time()
+        conn = self.store.conn
+        with self.store.transaction():
+            for f, result in batch:
+                label = f.relpath.split("/", 1)[0] if "/" in f.relpath else None
+                readable = isinstance(result, LoadedImage)
+                if readable:
+                    values = (f.relpath, f.size, f.mtime, result.width, result.height, phash_to_sql(result.phash), label, None, now)
+                else:
+                    values = (f.relpath, f.size, f.mtime, None, None, None, label, result.reason, now)
+                image_id = conn.execute(
+                    "INSERT INTO images(path, size, mtime, width, height, phash, label, error, added) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                    values,
+                ).fetchone()[0]
+                if readable:
+                    conn.execute(
+                        "INSERT INTO embeddings(image_id, vector) VALUES (?, ?)",
+                        (image_id, to_blob(next(vectors), EMBEDDING_DTYPE)),
+                    )
+                    counts["updated" if f.relpath in changed_paths else "added"] += 1
+                else:
+                    counts["unreadable"] += 1
+                    errors.append((f.relpath, result.reason))
+
+    # --- fitting and indexing ---------------------------------------------------------------
+
+    def _index(self, config: EngineConfig, *, complete: bool, progress: ProgressFn) -> tuple[int, bool]:
+        """Fit if needed, then encode every embedded image that has no code yet.
+
+        Returns (searchable images, refitted?).
+        """
+        conn = self.store.conn
+        embedded = conn.execute("SELECT count(*) FROM embeddings").fetchone()[0]
+        fitted = self.fitted()
+        wanted = {name: getattr(config, name) for name in INDEX_SETTINGS}
+        refit = embedded >= 2 and (
+            fitted is None
+            or (fitted.provisional and complete)
+            or embedded >= 2 * fitted.count
+            or embedded * 2 <= fitted.count
+            or fitted.settings != wanted
+        )
+        if embedded < 2:
+            with self.store.transaction():
+                conn.execute("DELETE FROM codes")
+                conn.execute("DELETE FROM buckets")
+                self.store.set_meta(fitted=None)
+            return 0, False
+        if refit:
+            progress("index", 0, embedded)
+            fitted = self._fit(config, embedded, provisional=not complete)
+            pending = None  # every image
+        else:
+            pending = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT e.image_id FROM embeddings e LEFT JOIN codes c ON c.image_id = e.image_id "
+                    "WHERE c.image_id IS NULL ORDER BY e.image_id"
+                )
+            ]
+            if not pending:
+                return conn.execute("SELECT count(*) FROM codes").fetchone()[0], False
+            progress("index", 0, len(pending))
+        with self.store.transaction():
+            if refit:
+                self._save_fit(fitted)
+                conn.execute("DELETE FROM codes")
+                conn.execute("DELETE FROM buckets")
+            all_ids, all_keys = [], []
+            total = embedded if pending is None else len(pending)
+            done = 0
+            for ids, embeddings in self._embedding_chunks(pending):
+                codes = fitted.codes(embeddings)
+                vectors = fitted.vectors(embeddings)
+                conn.executemany(
+                    "INSERT INTO codes(image_id, code, vector) VALUES (?, ?, ?)",
+                    (
+                        (int(i), to_blob(c, "<u8"), to_blob(v, VECTOR_DTYPE))
+                        for i, c, v in zip(ids, codes, vectors)
+                    ),
+                )
+                all_ids.append(ids)
+                all_keys.append(fitted.keys(codes))
+                done += len(ids)
+                progress("index", done, total)
+            ids = np.concatenate(all_ids)
+            keys = np.concatenate(all_keys)
+            if refit:
+                for t in range(keys.shape[1]):
+                    conn.executemany(
+                        "INSERT INTO buckets(table_no, bucket_key, ids) VALUES (?, ?, ?)",
+                        encode_bucket_rows(t, keys[:, t], ids),
+                    )
+            else:
+                self._edit_buckets(keys, ids, add=True)
+        return conn.execute("SELECT count(*) FROM codes").fetchone()[0], refit
+
+    def _embedding_chunks(self, image_ids: list[int] | None, chunk: int = 8192) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(ids, embeddings) in chunks: all embedded images (None) or the given ids."""
+        conn = self.store.conn
+        dim = self.store.meta("embedding_dim")
+        if image_ids is None:
+            cursor = conn.execute("SELECT image_id, vector FROM embeddings ORDER BY image_id")
+            while rows := cursor.fetchmany(chunk):
+                yield np.array([r[0] for r in rows], np.int64), from_blobs([r[1] for r in rows], EMBEDDING_DTYPE, dim)
+            return
+        for start in range(0, len(image_ids), chunk):
+            part = image_ids[start : start + chunk]
+            found = self.embeddings(part)
+            ids = np.array([i for i in part if i in found], np.int64)
+            yield ids, np.stack([found[int(i)] for i in ids]) if len(ids) else np.empty((0, dim), np.float32)
+
+    def _fit(self, config: EngineConfig, embedded: int, *, provisional: bool) -> FittedIndex:
+        """Fit hash layer, spheres, re-ranking basis and LSH bit samples on a sample of the catalogue.
+
+        The sample is drawn in path order with a fixed seed, so the same set of
+        images gives the same fit however the build was interrupted.
+        """
+        conn = self.store.conn
+        rows = conn.execute(
+            "SELECT i.id, i.label FROM images i JOIN embeddings e ON e.image_id = i.id ORDER BY i.path"
+        ).fetchall()
+        rng = np.random.default_rng(config.seed)
+        if len(rows) > config.fit_sample:
+            rows = [rows[i] for i in np.sort(rng.choice(len(rows), config.fit_sample, replace=False))]
+        found = self.embeddings([r[0] for r in rows])
+        sample = np.stack([found[r[0]] for r in rows])
+        labels = None
+        if config.folder_labels:
+            names = [r[1] or "" for r in rows]
+            if len(set(names)) >= 2:
+                labels = np.unique(names, return_inverse=True)[1]
+        hash_dim = min(config.hash_dim, sample.shape[1])
+        layer = fit_hash_layer(sample, hash_dim, config.hash_variant, labels=labels, seed=config.seed)
+        y = layer.project(sample)
+        spheres = fit_spheres(y, config.bits, seed=config.seed, sample=config.sphere_sample)
+        if config.hash_variant == "pca" and config.rerank_dim <= hash_dim:
+            basis = layer.weights[:, : config.rerank_dim].copy()
+        else:
+            basis, _ = principal_directions(sample - layer.mean, config.rerank_dim)
+        positions = sample_key_bits(config.bits, config.lsh_tables, config.lsh_key_bits, seed=config.seed)
+        settings = {name: getattr(config, name) for name in INDEX_SETTINGS}
+        log.info("fitted %s hash layer on %d of %d images", config.hash_variant, len(sample), embedded)
+        return FittedIndex(
+            layer=layer,
+            spheres=spheres,
+            rerank_basis=basis,
+            positions=positions,
+            settings=settings,
+            count=embedded,
+            provisional=provisional,
+        )
+
+    def _save_fit(self, fitted: FittedIndex) -> None:
+        put = self.store.put_array
+        put("hash.mean", fitted.layer.mean)
+        put("hash.weights", fitted.layer.weights)
+        put("hash.bias", fitted.layer.bias)
+        put("spheres.pivots", fitted.spheres.pivots)
+        put("spheres.radii", fitted.spheres.radii)
+        put("rerank.basis", fitted.rerank_basis)
+        put("lsh.positions", fitted.positions)
+        self.store.set_meta(
+            fitted={
+                "variant": fitted.layer.variant,
+                "count": fitted.count,
+                "provisional": fitted.provisional,
+                "settings": fitted.settings,
+                "iterations": fitted.spheres.iterations,
+                "at": time.time(),
+            }
+        )
+
+    def _edit_buckets(self, keys: np.ndarray, ids: np.ndarray, *, add: bool) -> None:
+        """Add ids to (or remove them from) their buckets: read, merge, write back."""
+        conn = self.store.conn
+        for t in range(keys.shape[1]):
+            order = np.argsort(keys[:, t], kind="stable")
+            for key, members in _group(keys[order, t], ids[order]):
+                row = conn.execute(
+                    "SELECT ids FROM buckets WHERE table_no = ? AND bucket_key = ?", (t, int(key))
+                ).fetchone()
+                current = np.frombuffer(row[0], dtype="<i8") if row else np.empty(0, np.int64)
+                merged = np.union1d(current, members) if add else np.setdiff1d(current, members)
+                if len(merged):
+                    conn.execute(
+                        "INSERT INTO buckets(table_no, bucket_key, ids) VALUES (?, ?, ?) "
+                        "ON CONFLICT(table_no, bucket_key) DO UPDATE SET ids = excluded.ids",
+                        (t, int(key), merged.astype("<i8").tobytes()),
+                    )
+                elif row:
+                    conn.execute("DELETE FROM buckets WHERE table_no = ? AND bucket_key = ?", (t, int(key)))
+
+
+def _group(sorted_keys: np.ndarray, values: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+    """(key, values) runs of an array sorted by key."""
+    if len(sorted_keys) == 0:
+        return
+    starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
+    ends = np.r_[starts[1:], len(sorted_keys)]
+    for s, e in zip(starts, ends):
+        yield int(sorted_keys[s]), values[s:e]
+
+
+def _relative(target: Path, start: Path) -> str | None:
+    try:
+        return os.path.relpath(target, start)
+    except ValueError:  # another drive on Windows
+        return None
+
+
+def as_dict(report: BuildReport) -> dict:
+    """A JSON-ready dict of a build report."""
+    out = asdict(report)
+    out["errors"] = [list(e) for e in report.errors]
+    out["images_per_second"] = report.images_per_second
+    return out

@@ -1,0 +1,356 @@
+"""`swimsearch`: the command line, sharing the engine with the desktop app.
+
+    swimsearch index FOLDER [--catalogue CAT]
+    swimsearch query --catalogue CAT [--top N] [--min-score S] [--csv OUT] (IMAGE... | --queries LISTFILE)
+    swimsearch info --catalogue CAT
+    swimsearch duplicates --catalogue CAT
+    swimsearch eval --catalogue CAT --labels LABELS.csv
+
+Known failures print one plain line on stderr and exit 1; bad arguments exit 2;
+a build stopped with Ctrl-C keeps what it committed and exits 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Sequence, TextIO
+
+from . import __version__
+from .catalogue import BuildReport, Catalogue, as_dict, default_catalogue_path
+from .config import EngineConfig
+from .errors import Cancelled, CatalogueError
+from .export import write_csv
+from .images import ImageError
+from .model import Embedder, ModelError, default_model_path
+
+log = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
+
+
+class UsageError(Exception):
+    """A bad argument found after parsing (exit 2)."""
+
+
+class TerminalProgress:
+    """A one-line progress bar with rate and time left, redrawn at most 10 times a second."""
+
+    def __init__(self, stream: TextIO = sys.stderr):
+        self.stream = stream
+        self.enabled = stream.isatty()
+        self._last = 0.0
+        self._phase = ""
+        self._started = time.monotonic()
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if phase != self._phase:
+            self._phase, self._started = phase, now
+        if not self.enabled or (now - self._last < 0.1 and done < total):
+            return
+        self._last = now
+        width = 30
+        filled = int(width * done / total) if total else width
+        elapsed = max(now - self._started, 1e-6)
+        rate = done / elapsed
+        left = (total - done) / rate if rate > 0 and total else 0
+        eta = f"{int(left // 60)}:{int(left % 60):02d} left" if done and done < total else ""
+        self.stream.write(
+            f"\r{phase:6s} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}  {rate:6.1f}/s  {eta:12s}"
+        )
+        if done >= total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+class StopOnInterrupt:
+    """First Ctrl-C asks the build to stop after its current batch; a second one aborts."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self):
+        self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        signal.signal(signal.SIGINT, self._previous)
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nstopping after the current batch (Ctrl-C again to abort)...", file=sys.stderr)
+
+    def __call__(self) -> bool:
+        return self.requested
+
+
+def _config(args) -> EngineConfig:
+    changes = {}
+    for name in ("threads", "batch_size"):
+        if getattr(args, name, None) is not None:
+            changes[name] = getattr(args, name)
+    if getattr(args, "variant", None):
+        changes["hash_variant"] = args.variant
+    if getattr(args, "folder_labels", False):
+        changes["folder_labels"] = True
+    if getattr(args, "no_mirror", False):
+        changes["mirror"] = False
+    return EngineConfig().with_changes(**changes)
+
+
+def _embedder(config: EngineConfig, model: str | None) -> Embedder:
+    return Embedder(Path(model) if model else default_model_path(), threads=config.threads or None)
+
+
+def _catalogue_path(value: str) -> Path:
+    """--catalogue accepts the catalogue file or the folder it describes."""
+    path = Path(value)
+    return default_catalogue_path(path) if path.is_dir() else path
+
+
+def _open_existing(value: str) -> Catalogue:
+    path = _catalogue_path(value)
+    if not path.exists():
+        raise CatalogueError(f"There is no catalogue at {path}. Build one with: swimsearch index FOLDER --catalogue {path}")
+    return Catalogue.open(path)
+
+
+# --- commands -------------------------------------------------------------------
+
+
+def cmd_index(args) -> int:
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        raise UsageError(f"{folder} is not a folder")
+    config = _config(args)
+    embedder = _embedder(config, args.model)
+    path = Path(args.catalogue) if args.catalogue else default_catalogue_path(folder)
+    with Catalogue.open_or_create(path, folder) as catalogue, StopOnInterrupt() as stop:
+        try:
+            report = catalogue.update(embedder, config, progress=TerminalProgress(), should_stop=stop)
+            code = EXIT_OK
+        except Cancelled as exc:
+            report, code = exc.report, EXIT_CANCELLED
+        _print_report(report, catalogue, args.json)
+    return code
+
+
+def _print_report(report: BuildReport, catalogue: Catalogue, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"catalogue": str(catalogue.path), **as_dict(report)}, indent=2))
+        return
+    print(f"{catalogue.path}: {report.summary()}")
+    if report.added + report.updated:
+        print(f"  {report.images_per_second:.1f} images/s, {report.seconds:.1f} s in all")
+    for rel, reason in report.errors[:20]:
+        print(f"  unreadable: {rel}: {reason}")
+    if len(report.errors) > 20:
+        print(f"  ... and {len(report.errors) - 20} more unreadable files (swimsearch info --catalogue ... --unreadable)")
+
+
+def _read_query_list(path: str) -> list[str]:
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise UsageError(f"cannot read the query list {path}: {exc.strerror or exc}") from exc
+    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+
+def cmd_query(args) -> int:
+    from .search import SearchEngine
+
+    images = list(args.images) + (_read_query_list(args.queries) if args.queries else [])
+    if not images:
+        raise UsageError("give at least one IMAGE or --queries LISTFILE")
+    if args.top < 1:
+        raise UsageError("--top must be at least 1")
+    config = _config(args)
+    embedder = _embedder(config, args.model)
+    failures = 0
+    results = []
+    with _open_existing(args.catalogue) as catalogue:
+        engine = SearchEngine(catalogue, embedder, config)
+        for image in images:
+            path = str(Path(image).absolute())
+            try:
+                result = engine.search(path, top_n=args.top, min_score=args.min_score)
+            except ImageError as exc:
+                failures += 1
+                print(f"swimsearch: cannot read {exc.path}: {exc.reason}", file=sys.stderr)
+                continue
+            results.append(result)
+            if not args.csv:
+                _print_result(result)
+        if args.csv:
+            identity = dict(catalogue=str(catalogue.path), model=embedder.name, model_sha256=embedder.sha256)
+            if args.csv == "-":
+                write_csv(results, sys.stdout, **identity)
+            else:
+                count = write_csv(results, args.csv, **identity)
+                print(f"wrote {count} rows for {len(results)} queries to {args.csv}", file=sys.stderr)
+    if failures:
+        print(f"swimsearch: {failures} of {len(images)} queries failed", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _print_result(result) -> None:
+    print(f"{result.query}  ({result.embed_ms:.0f} ms embed, {result.search_ms:.0f} ms search, {result.method})")
+    for m in result.matches:
+        flags = " ".join(f for f, on in (("duplicate", m.duplicate), ("mirrored", m.mirrored), ("missing", m.missing)) if on)
+        print(f"  {m.rank:3d}  {m.score * 100:5.1f}%  {m.path}  {flags}".rstrip())
+
+
+def cmd_info(args) -> int:
+    with _open_existing(args.catalogue) as catalogue:
+        info = catalogue.info()
+        if args.unreadable:
+            info["unreadable_files"] = [{"path": p, "reason": r} for p, r in catalogue.unreadable()]
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return EXIT_OK
+    fitted = info["fitted"] or {}
+    print(f"catalogue   {info['catalogue']}")
+    print(f"folder      {info['root']}{'' if info['root_exists'] else '  (missing!)'}")
+    print(f"images      {info['images']} ({info['readable']} readable, {info['unreadable']} unreadable, {info['searchable']} searchable)")
+    print(f"model       {info['model']} ({(info['model_sha256'] or '')[:12]})")
+    if fitted:
+        s = fitted.get("settings", {})
+        print(
+            f"index       {fitted['variant']} hash layer, {s.get('bits')}-bit spherical codes, "
+            f"{s.get('lsh_tables')} LSH tables x {s.get('lsh_key_bits')} bits, fitted on {fitted['count']} images"
+            + (" (provisional: build was cancelled)" if fitted.get("provisional") else "")
+        )
+    for item in info.get("unreadable_files", []):
+        print(f"unreadable  {item['path']}: {item['reason']}")
+    return EXIT_OK
+
+
+def cmd_duplicates(args) -> int:
+    from .duplicates import find_duplicate_groups
+    from .search import SearchEngine
+
+    config = _config(args)
+    with _open_existing(args.catalogue) as catalogue:
+        engine = SearchEngine(catalogue, None, config)
+        groups = find_duplicate_groups(engine, max_distance=args.max_distance)
+    if args.csv:
+        import csv
+
+        from .export import neutralise
+
+        with open(args.csv, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh, lineterminator="\r\n")
+            writer.writerow(["group", "path", "group_size", "max_phash_distance"])
+            for n, group in enumerate(groups, start=1):
+                for path in group.paths:
+                    writer.writerow([n, neutralise(path), len(group.paths), group.max_phash_distance])
+    for n, group in enumerate(groups, start=1):
+        print(f"group {n}: {len(group.paths)} files (pHash distance <= {group.max_phash_distance})")
+        for path in group.paths:
+            print(f"  {path}")
+    if not groups:
+        print("no near-identical files found")
+    return EXIT_OK
+
+
+def cmd_eval(args) -> int:
+    from .evaluation import run_eval
+
+    return run_eval(args, _config(args), _embedder(_config(args), args.model), _open_existing)
+
+
+# --- entry point -----------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="swimsearch", description="Find similar designs in an image catalogue.")
+    parser.add_argument("--version", action="version", version=f"swimsearch {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what the engine does")
+    parser.add_argument("--model", help="ONNX trunk to use (default: the one that ships)")
+    parser.add_argument("--threads", type=int, help="onnxruntime threads (default: all cores)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("index", help="build or update a catalogue from a folder")
+    p.add_argument("folder", help="folder of images (searched recursively)")
+    p.add_argument("--catalogue", help="catalogue file (default: FOLDER/.swimsearch.swimcat)")
+    p.add_argument("--variant", choices=("pca", "laplacian"), help="hash layer variant (default: pca)")
+    p.add_argument("--folder-labels", action="store_true", help="use subfolder names as labels for the hash layer")
+    p.add_argument("--batch-size", type=int, help="images per committed batch")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(run=cmd_index)
+
+    p = sub.add_parser("query", help="rank the catalogue against one or many images")
+    p.add_argument("images", nargs="*", metavar="IMAGE")
+    p.add_argument("--catalogue", required=True)
+    p.add_argument("--queries", metavar="LISTFILE", help="file with one image path per line")
+    p.add_argument("--top", type=int, default=10, help="results per query (default: %(default)s)")
+    p.add_argument("--min-score", type=float, default=-1.0, help="drop results below this score (0..1)")
+    p.add_argument("--csv", metavar="OUT", help="write the match lists as CSV ('-' for stdout)")
+    p.add_argument("--no-mirror", action="store_true", help="do not also search the mirrored image")
+    p.set_defaults(run=cmd_query)
+
+    p = sub.add_parser("info", help="what a catalogue holds")
+    p.add_argument("--catalogue", required=True)
+    p.add_argument("--unreadable", action="store_true", help="list the unreadable files and why")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_info)
+
+    p = sub.add_parser("duplicates", help="list groups of near-identical files")
+    p.add_argument("--catalogue", required=True)
+    p.add_argument("--max-distance", type=int, help="pHash bits that may differ (default: 6)")
+    p.add_argument("--csv", metavar="OUT", help="also write the groups as CSV")
+    p.set_defaults(run=cmd_duplicates)
+
+    from .evaluation import add_eval_arguments
+
+    p = sub.add_parser("eval", help="retrieval quality and timings on a labelled folder")
+    add_eval_arguments(p)
+    p.set_defaults(run=cmd_eval)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return args.run(args)
+    except UsageError as exc:
+        parser.print_usage(sys.stderr)
+        print(f"swimsearch: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (CatalogueError, ModelError) as exc:
+        print(f"swimsearch: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except ImageError as exc:
+        print(f"swimsearch: cannot read {exc.path}: {exc.reason}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("swimsearch: interrupted", file=sys.stderr)
+        return EXIT_CANCELLED
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except Exception:  # noqa: BLE001 - the last line of defence: say so plainly, keep the traceback
+        log.exception("unexpected error")
+        print("swimsearch: an unexpected error occurred (details above); please report it.", file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""The engine's settings, as one frozen object handed in by the CLI or the GUI.
+
+Index settings (bits, hash layer, LSH tables) are fixed for a catalogue when
+its hash layer is fitted and are stored in the catalogue; query settings apply
+to each search. Every default is the value chosen by measurement (see
+docs/BENCHMARKS.md for the figure that decided it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    # --- index: fixed per catalogue at fit time -----------------------------
+    #: Spherical code length B (128 beat 64 on codes-only mAP by 5 points).
+    bits: int = 128
+    #: Hash layer outputs d.
+    hash_dim: int = 128
+    #: Hash layer variant: "pca" or "laplacian" (PCA measured better after re-ranking).
+    hash_variant: str = "pca"
+    #: Use the first-level subfolder names as labels for the Laplacian variant.
+    folder_labels: bool = False
+    #: Dimensions of the re-ranking vectors kept in memory (PCA of the embeddings).
+    rerank_dim: int = 128
+    #: LSH: number of tables L and key bits K per table.
+    lsh_tables: int = 8
+    lsh_key_bits: int = 16
+    #: Seed for every random choice of a fit (k-means, spheres, LSH bit samples).
+    seed: int = 0
+    #: The hash layer is fitted on at most this many embeddings, the spheres on fewer.
+    fit_sample: int = 50_000
+    sphere_sample: int = 20_000
+
+    # --- query ----------------------------------------------------------------
+    #: Candidates kept after the spherical Hamming ranking, re-ranked by cosine (M).
+    rerank_depth: int = 500
+    #: Multi-probe: flip up to this many key bits around the query's own bucket.
+    probe_radius: int = 2
+    #: Below this many images the engine scans every code instead of probing buckets.
+    exact_below: int = 20_000
+    #: Two images whose pHashes differ in at most this many of 64 bits are duplicates.
+    duplicate_distance: int = 6
+    #: Also search the mirrored query and merge the two rankings.
+    mirror: bool = True
+
+    # --- build ----------------------------------------------------------------
+    #: Images per committed batch during a build.
+    batch_size: int = 16
+    #: onnxruntime threads; 0 means all cores.
+    threads: int = 0
+    #: Parallel image decoders beside the network.
+    decoders: int = 2
+
+    def with_changes(self, **changes) -> "EngineConfig":
+        """A copy with some settings changed; unknown names are an error."""
+        known = {f.name for f in fields(self)}
+        unknown = set(changes) - known
+        if unknown:
+            raise ValueError(f"unknown engine settings: {', '.join(sorted(unknown))}")
+        return replace(self, **changes)
+
+
+#: Settings that are stored in a catalogue when its hash layer is fitted.
+INDEX_SETTINGS = (
+    "bits",
+    "hash_dim",
+    "hash_variant",
+    "folder_labels",
+    "rerank_dim",
+    "lsh_tables",
+    "lsh_key_bits",
+    "seed",
+)

@@ -1,0 +1,19 @@
+"""Exceptions the engine raises on purpose; each message is one plain sentence for a user."""
+
+from __future__ import annotations
+
+
+class Cancelled(Exception):
+    """Raised when `should_stop()` said stop; `report` tells what was kept."""
+
+    def __init__(self, report=None):
+        super().__init__("cancelled")
+        self.report = report
+
+
+class CatalogueError(Exception):
+    """A catalogue file that cannot be used as asked: damaged, newer, missing, read-only."""
+
+
+class CatalogueBusy(CatalogueError):
+    """Another process is building or updating this catalogue right now."""

@@ -1,0 +1,109 @@
+"""The `swimsearch` command line: exit codes, plain errors, and the CSV others rely on."""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO, copy_clothing_photos
+
+
+def run(*args, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "swimsearch.cli", *map(str, args)],
+        cwd=cwd or REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory, clothing):
+    folder = tmp_path_factory.mktemp("cli-photos")
+    photos = copy_clothing_photos(clothing, folder, 12, offset=3)
+    shutil.copy(photos[0], folder / "copy of first.jpg")
+    (folder / "broken.jpg").write_bytes(b"nope")
+    catalogue = tmp_path_factory.mktemp("cli-cat") / "cat.swimcat"
+    first = run("index", folder, "--catalogue", catalogue)
+    return folder, catalogue, photos, first
+
+
+def test_index_builds_and_summarises(indexed):
+    folder, catalogue, photos, first = indexed
+    assert first.returncode == 0, first.stderr
+    assert "13 added, 0 updated, 0 removed, 1 unreadable" in first.stdout
+    assert "broken.jpg" in first.stdout
+    again = run("index", folder, "--catalogue", catalogue)
+    assert again.returncode == 0 and "0 added, 0 updated, 0 removed, 0 unreadable, 14 unchanged" in again.stdout
+
+
+def test_query_csv_columns_rank_and_absolute_paths(indexed, tmp_path):
+    folder, catalogue, photos, _ = indexed
+    out = tmp_path / "matches.csv"
+    listfile = tmp_path / "queries.txt"
+    listfile.write_text(f"# two queries\n{photos[1]}\n\n{photos[2]}\n")
+    done = run("query", "--catalogue", catalogue, "--top", 3, "--csv", out, photos[0], "--queries", listfile)
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))
+    assert out.read_text().split("\r\n", 1)[0].startswith("query,rank,path,score")
+    assert len(rows) == 9
+    first = [r for r in rows if r["query"] == str(photos[0])]
+    assert [r["rank"] for r in first] == ["1", "2", "3"]
+    assert first[0]["path"] == str(photos[0]) and first[0]["score"] == "1.0000"
+    assert first[1]["path"] == str(folder / "copy of first.jpg") and first[1]["duplicate"] == "yes"
+    assert all(r["path"].startswith("/") for r in rows)
+
+
+def test_query_prints_a_readable_list(indexed):
+    _, catalogue, photos, _ = indexed
+    done = run("query", "--catalogue", catalogue, "--top", 2, photos[3])
+    assert done.returncode == 0
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith(str(photos[3])) and "ms embed" in lines[0]
+    assert "100.0%" in lines[1] and str(photos[3]) in lines[1]
+
+
+def test_unreadable_query_is_one_plain_line_and_exit_1(indexed, tmp_path):
+    _, catalogue, photos, _ = indexed
+    done = run("query", "--catalogue", catalogue, photos[0], tmp_path / "nowhere.jpg")
+    assert done.returncode == 1
+    assert "cannot read" in done.stderr and "nowhere.jpg: the file does not exist" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert "1 of 2 queries failed" in done.stderr
+
+
+def test_missing_and_damaged_catalogues(tmp_path):
+    missing = run("query", "--catalogue", tmp_path / "none.swimcat", tmp_path / "q.jpg")
+    assert missing.returncode == 1 and "There is no catalogue" in missing.stderr
+    bad = tmp_path / "bad.swimcat"
+    bad.write_bytes(b"garbage" * 100)
+    damaged = run("info", "--catalogue", bad)
+    assert damaged.returncode == 1 and "not a SwimSearch catalogue" in damaged.stderr
+    assert bad.read_bytes() == b"garbage" * 100
+    assert "Traceback" not in damaged.stderr + missing.stderr
+
+
+def test_bad_arguments_exit_2(indexed, tmp_path):
+    _, catalogue, _, _ = indexed
+    assert run("query", "--catalogue", catalogue).returncode == 2  # no image given
+    assert run("query", "--catalogue", catalogue, "--top", "zero", "x.jpg").returncode == 2
+    assert run("frobnicate").returncode == 2
+    assert run("index", tmp_path / "not-there").returncode == 2
+
+
+def test_info_and_duplicates(indexed):
+    folder, catalogue, photos, _ = indexed
+    info = run("info", "--catalogue", catalogue, "--unreadable")
+    assert info.returncode == 0
+    assert "14 (13 readable, 1 unreadable, 13 searchable)" in info.stdout
+    assert "broken.jpg" in info.stdout
+    dups = run("duplicates", "--catalogue", catalogue)
+    assert dups.returncode == 0
+    assert "group 1: 2 files" in dups.stdout
+    assert str(photos[0]) in dups.stdout and "copy of first.jpg" in dups.stdout

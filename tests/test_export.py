@@ -1,0 +1,57 @@
+"""CSV export: what a spreadsheet user sees, never a formula."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from swimsearch.export import COLUMNS, as_text, neutralise, write_csv
+from swimsearch.search import Match, SearchResult
+
+
+def result(paths, query="/q/=query.jpg"):
+    matches = tuple(
+        Match(rank=i + 1, image_id=i, path=p, relpath=p.rsplit("/", 1)[-1], score=1.0 - 0.1 * i, distance=0.5 * i,
+              duplicate=i == 0, phash_distance=i * 3, width=400, height=600, mirrored=i == 2)
+        for i, p in enumerate(paths)
+    )
+    return SearchResult(query=query, query_image_id=None, matches=matches, method="exact", candidates=9,
+                        embed_ms=10.0, search_ms=2.0)
+
+
+HOSTILE = ["/d/=HYPERLINK(\"evil\").jpg", "/d/+1.jpg", "/d/-2.jpg", "/d/@SUM(A1).jpg", "/d/maillot été.jpg"]
+
+
+def test_formula_cells_are_neutralised():
+    assert neutralise("=1+1") == "'=1+1"
+    assert neutralise("+1") == "'+1" and neutralise("-1") == "'-1" and neutralise("@x") == "'@x"
+    assert neutralise("\tx") == "'\tx"
+    assert neutralise("plain.jpg") == "plain.jpg"
+
+
+def test_csv_round_trips_through_the_csv_module(tmp_path):
+    out = tmp_path / "matches.csv"
+    rows = write_csv([result(HOSTILE)], out, catalogue="=cat.swimcat", model="trunk@224", model_sha256="ab" * 32)
+    assert rows == len(HOSTILE)
+    text = out.read_text(encoding="utf-8")
+    assert text.startswith("query,rank,path,score,")
+    back = list(csv.DictReader(io.StringIO(text)))
+    assert list(back[0].keys()) == list(COLUMNS)
+    assert [r["rank"] for r in back] == ["1", "2", "3", "4", "5"]
+    assert back[4]["path"] == "/d/maillot été.jpg" and back[4]["file_name"] == "maillot été.jpg"
+    assert back[0]["file_name"] == "'=HYPERLINK(\"evil\").jpg"
+    assert back[1]["file_name"] == "'+1.jpg" and back[2]["file_name"] == "'-2.jpg" and back[3]["file_name"] == "'@SUM(A1).jpg"
+    assert back[0]["catalogue"] == "'=cat.swimcat"
+    for row in back:  # no cell a spreadsheet would evaluate
+        assert not any(str(v).startswith(("=", "+", "@")) for v in row.values())
+    assert back[0]["score"] == "1.0000" and back[1]["score"] == "0.9000"
+    assert back[0]["duplicate"] == "yes" and back[1]["duplicate"] == "no" and back[2]["mirrored"] == "yes"
+    assert back[0]["width"] == "400" and back[0]["model_sha256"] == "ab" * 32 and back[0]["exported_at"]
+
+
+def test_clipboard_text_lists_rank_score_and_path():
+    text = as_text(result(["/d/a.jpg", "/d/b.jpg"], query="/q/x.jpg"))
+    lines = text.splitlines()
+    assert lines[0] == "Query\t/q/x.jpg"
+    assert lines[2] == "1\t100.0%\tduplicate\t/d/a.jpg"
+    assert lines[3] == "2\t90.0%\t\t/d/b.jpg"

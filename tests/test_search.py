@@ -1,0 +1,196 @@
+"""Ranked search: LSH against exact, scores a user can trust, transformed copies found."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image, ImageEnhance
+
+from conftest import DATA, make_pattern_images
+from swimsearch.catalogue import Catalogue
+from swimsearch.config import EngineConfig
+from swimsearch.errors import CatalogueError
+from swimsearch.images import ImageError
+from swimsearch.search import ExactSearch, LshSearch, SearchEngine
+
+
+@pytest.fixture
+def pattern_catalogue(tmp_path, fake_embedder, small_config):
+    folder = tmp_path / "pics"
+    make_pattern_images(folder, 400, family=8)  # 50 designs in 8 variants each
+    path = tmp_path / "c.swimcat"
+    with Catalogue.create(path, folder) as catalogue:
+        catalogue.update(fake_embedder, small_config)
+    return folder, path
+
+
+def test_lsh_and_exact_search_agree_on_top_results(pattern_catalogue, fake_embedder, small_config):
+    _, path = pattern_catalogue
+    with Catalogue.open(path) as catalogue:
+        engine = SearchEngine(catalogue, fake_embedder, small_config)
+        snap = engine.snapshot
+        exact = ExactSearch(snap)
+        lsh = LshSearch(snap, rerank_depth=100, probe_radius=2)
+        vectors = snap.vectors.astype(np.float32)
+        overlap, same_first, methods = [], 0, set()
+        for row in range(0, len(snap), 4):
+            want = exact.search(snap.codes[row], vectors[row], 10)
+            got = lsh.search(snap.codes[row], vectors[row], 10)
+            methods.add(got.method)
+            overlap.append(len(set(want.rows) & set(got.rows)) / 10)
+            same_first += int(got.rows[0] == want.rows[0] == row)
+    assert "lsh" in methods  # buckets really were probed
+    assert np.mean(overlap) >= 0.9
+    assert same_first == len(overlap)
+
+
+def test_thin_buckets_fall_back_to_scanning_every_code(pattern_catalogue, fake_embedder, small_config):
+    _, path = pattern_catalogue
+    with Catalogue.open(path) as catalogue:
+        snap = SearchEngine(catalogue, fake_embedder, small_config).snapshot
+    lsh = LshSearch(snap, rerank_depth=len(snap), probe_radius=0)  # asks for more than one bucket holds
+    ranking = lsh.search(snap.codes[0], snap.vectors[0].astype(np.float32), 5)
+    assert ranking.method == "scan" and ranking.candidates == len(snap) and ranking.rows[0] == 0
+
+
+def test_engine_paths_agree_through_the_public_api(pattern_catalogue, fake_embedder, small_config):
+    folder, path = pattern_catalogue
+    with Catalogue.open(path) as catalogue:
+        exact = SearchEngine(catalogue, fake_embedder, small_config)
+        lsh = SearchEngine(catalogue, fake_embedder, small_config.with_changes(exact_below=0))
+        assert exact.searcher is exact.exact and lsh.searcher is lsh.lsh
+        for n in (3, 77, 250):
+            a = exact.search(folder / f"img{n:04d}.png", top_n=5)
+            b = lsh.search(folder / f"img{n:04d}.png", top_n=5)
+            assert a.method == "exact" and b.method in ("lsh", "scan")
+            assert a.matches[0].relpath == b.matches[0].relpath == f"img{n:04d}.png"
+            assert len({m.relpath for m in a.matches} & {m.relpath for m in b.matches}) >= 4
+
+
+def test_results_are_ranked_filtered_and_cut(pattern_catalogue, fake_embedder, small_config):
+    folder, path = pattern_catalogue
+    with Catalogue.open(path) as catalogue:
+        engine = SearchEngine(catalogue, fake_embedder, small_config)
+        result = engine.search(folder / "img0010.png", top_n=20)
+        scores = [m.score for m in result.matches]
+        assert len(scores) == 20 and scores == sorted(scores, reverse=True)
+        assert [m.rank for m in result.matches] == list(range(1, 21))
+        assert result.query_image_id == result.matches[0].image_id and scores[0] == 1.0
+        cut = scores[7]
+        filtered = engine.search(folder / "img0010.png", top_n=20, min_score=cut)
+        assert [m.score for m in filtered.matches] == [s for s in scores if s >= cut]
+
+
+def test_search_by_id_and_random_need_no_model(pattern_catalogue, small_config):
+    _, path = pattern_catalogue
+    with Catalogue.open(path) as catalogue:
+        engine = SearchEngine(catalogue, None, small_config)
+        some_id = int(engine.snapshot.ids[17])
+        result = engine.search_id(some_id, top_n=3)
+        assert result.matches[0].image_id == some_id and result.matches[0].score == 1.0
+        assert result.embed_ms < 50
+        rng = np.random.default_rng(0)
+        randoms = {engine.search_random(top_n=1, rng=rng).query_image_id for _ in range(5)}
+        assert len(randoms) > 1
+        with pytest.raises(CatalogueError, match="No model"):
+            engine.search(DATA / "garment_a.jpg")
+
+
+def test_empty_catalogue_says_build_first(tmp_path, fake_embedder, small_config):
+    (tmp_path / "pics").mkdir()
+    with Catalogue.create(tmp_path / "c.swimcat", tmp_path / "pics") as catalogue:
+        engine = SearchEngine(catalogue, fake_embedder, small_config)
+        with pytest.raises(CatalogueError, match="no searchable images yet"):
+            engine.search(DATA / "garment_a.jpg")
+
+
+# --- the real model on real photos ------------------------------------------------------
+
+
+def _transformed(path, kind: str, out):
+    image = Image.open(path).convert("RGB")
+    w, h = image.size
+    if kind == "crop":
+        dx, dy = int(w * 0.1), int(h * 0.1)
+        image = image.crop((dx, dy, w - dx, h - dy))
+    elif kind == "rescale_jpeg":
+        image = image.resize((w // 2, h // 2), Image.Resampling.BILINEAR)
+        buffer = io.BytesIO()
+        image.save(buffer, "JPEG", quality=40)
+        image = Image.open(io.BytesIO(buffer.getvalue()))
+    elif kind == "colour":
+        image = ImageEnhance.Color(ImageEnhance.Brightness(image).enhance(1.15)).enhance(0.8)
+    elif kind == "mirror":
+        image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    image.save(out, "JPEG", quality=90)
+    return out
+
+
+def test_query_image_comes_first_at_100_percent(photo_catalogue, embedder):
+    folder, path = photo_catalogue
+    with Catalogue.open(path) as catalogue:
+        engine = SearchEngine(catalogue, embedder, EngineConfig())
+        for photo in sorted(folder.glob("*.jpg"))[:10]:
+            best = engine.search(photo, top_n=5).matches[0]
+            assert best.relpath == photo.name
+            assert best.score == 1.0 and best.duplicate and best.phash_distance == 0
+
+
+@pytest.mark.parametrize("kind", ["crop", "rescale_jpeg", "colour", "mirror"])
+def test_transformed_copies_find_their_original(photo_catalogue, embedder, tmp_path, kind):
+    folder, path = photo_catalogue
+    originals = sorted(folder.glob("*.jpg"))[:15]
+    with Catalogue.open(path) as catalogue:
+        engine = SearchEngine(catalogue, embedder, EngineConfig())
+        ranks = []
+        for original in originals:
+            copy = _transformed(original, kind, tmp_path / f"{kind}-{original.name}")
+            names = [m.relpath for m in engine.search(copy, top_n=10).matches]
+            ranks.append(names.index(original.name) + 1 if original.name in names else None)
+    assert all(r is not None for r in ranks), ranks  # in the top 10, every time
+    assert sum(r == 1 for r in ranks) >= 13  # and nearly always first
+
+
+def test_rescaled_copy_is_flagged_duplicate_and_a_different_design_is_not(photo_catalogue, embedder, tmp_path):
+    folder, path = photo_catalogue
+    original = sorted(folder.glob("*.jpg"))[3]
+    copy = _transformed(original, "rescale_jpeg", tmp_path / "copy.jpg")
+    with Catalogue.open(path) as catalogue:
+        matches = SearchEngine(catalogue, embedder, EngineConfig()).search(copy, top_n=5).matches
+    assert matches[0].relpath == original.name and matches[0].duplicate
+    # Half size at JPEG quality 40 costs a fifth of the centred cosine: clearly
+    # the best match, and the pHash says "duplicate" where the score cannot.
+    assert matches[0].score > 0.7 and matches[0].score - matches[1].score > 0.2
+    assert not any(m.duplicate for m in matches[1:])
+
+
+def test_pasted_picture_and_unreadable_query(photo_catalogue, embedder, tmp_path):
+    folder, path = photo_catalogue
+    original = sorted(folder.glob("*.jpg"))[5]
+    with Catalogue.open(path) as catalogue:
+        engine = SearchEngine(catalogue, embedder, EngineConfig())
+        result = engine.search(Image.open(original), top_n=3)
+        assert result.query == "pasted image" and result.query_image_id is None
+        assert result.matches[0].relpath == original.name and result.matches[0].score > 0.999
+        broken = tmp_path / "broken.jpg"
+        broken.write_bytes(b"\xff\xd8\xff\xe0 not really")
+        with pytest.raises(ImageError):
+            engine.search(broken)
+
+
+def test_mirror_option_finds_mirrored_designs_better(photo_catalogue, embedder, tmp_path):
+    folder, path = photo_catalogue
+    originals = sorted(folder.glob("*.jpg"))[:12]
+    with Catalogue.open(path) as catalogue:
+        on = SearchEngine(catalogue, embedder, EngineConfig(mirror=True))
+        off = SearchEngine(catalogue, embedder, EngineConfig(mirror=False))
+        gains = []
+        for original in originals:
+            copy = _transformed(original, "mirror", tmp_path / f"m-{original.name}")
+            with_mirror = next(m for m in on.search(copy, top_n=40).matches if m.relpath == original.name)
+            without = [m for m in off.search(copy, top_n=40).matches if m.relpath == original.name]
+            assert with_mirror.mirrored
+            gains.append(with_mirror.score - (without[0].score if without else 0.0))
+    assert min(gains) >= 0 and np.mean(gains) > 0.01
