@@ -149,6 +149,52 @@ def rows_of(sorted_ids: np.ndarray, image_ids: np.ndarray) -> np.ndarray:
     return np.where(sorted_ids[pos] == image_ids, pos, -1)
 
 
+def fit_index(
+    sample: np.ndarray,
+    config: EngineConfig,
+    *,
+    labels: np.ndarray | None = None,
+    count: int | None = None,
+    provisional: bool = False,
+) -> FittedIndex:
+    """Fit hash layer, spheres, re-ranking basis and LSH bit samples to embeddings (n, D)."""
+    hash_dim = min(config.hash_dim, sample.shape[1])
+    layer = fit_hash_layer(sample, hash_dim, config.hash_variant, labels=labels, seed=config.seed)
+    spheres = fit_spheres(layer.project(sample), config.bits, seed=config.seed, sample=config.sphere_sample)
+    if config.hash_variant == "pca" and config.rerank_dim <= hash_dim:
+        basis = layer.weights[:, : config.rerank_dim].copy()  # the same principal directions
+    else:
+        basis, _ = principal_directions(sample - layer.mean, config.rerank_dim)
+    return FittedIndex(
+        layer=layer,
+        spheres=spheres,
+        rerank_basis=basis,
+        positions=sample_key_bits(config.bits, config.lsh_tables, config.lsh_key_bits, seed=config.seed),
+        settings={name: getattr(config, name) for name in INDEX_SETTINGS},
+        count=len(sample) if count is None else count,
+        provisional=provisional,
+    )
+
+
+def snapshot_from_embeddings(
+    fitted: FittedIndex, ids: np.ndarray, embeddings: np.ndarray, phash: np.ndarray | None = None, chunk: int = 65536
+) -> IndexSnapshot:
+    """An in-memory index of embeddings (for benchmarks and tests; the app loads one from its catalogue)."""
+    codes = np.concatenate([fitted.codes(embeddings[s : s + chunk]) for s in range(0, len(embeddings), chunk)])
+    vectors = np.concatenate(
+        [fitted.vectors(embeddings[s : s + chunk]).astype(np.float16) for s in range(0, len(embeddings), chunk)]
+    )
+    tables = BucketTables.from_keys(fitted.positions, fitted.spheres.bits, fitted.keys(codes))
+    return IndexSnapshot(
+        fitted=fitted,
+        ids=np.asarray(ids, dtype=np.int64),
+        codes=codes,
+        vectors=vectors,
+        phash=np.zeros(len(ids), np.uint64) if phash is None else np.asarray(phash, np.uint64),
+        tables=tables,
+    )
+
+
 def default_catalogue_path(folder: str | os.PathLike) -> Path:
     """Where a folder's catalogue lives by default: a hidden file inside it, so it moves with it."""
     return Path(folder) / f".swimsearch{CATALOGUE_SUFFIX}"
@@ -170,25 +216,43 @@ class Catalogue:
 
     @classmethod
     def create(cls, path: str | os.PathLike, root: str | os.PathLike) -> "Catalogue":
-        """A new, empty catalogue file at `path` for the folder `root` (never overwrites)."""
+        """A new, empty catalogue file at `path` for the folder `root` (never overwrites).
+
+        The file is made under a temporary name and moved into place once its
+        schema is committed, so a crash while creating never leaves a
+        half-made file that would then be refused as damaged.
+        """
         path = Path(path).absolute()
         if path.exists():
             raise CatalogueError(f"A file already exists at {path}; it was left untouched.")
         root = Path(root).resolve()
         if not root.is_dir():
             raise CatalogueError(f"The folder {root} does not exist.")
+        temporary = path.with_name(path.name + ".creating")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            for leftover in (temporary, Path(f"{temporary}-wal"), Path(f"{temporary}-shm")):
+                leftover.unlink(missing_ok=True)
         except OSError as exc:
             raise CatalogueError(f"Cannot create the catalogue at {path}: {exc.strerror or exc}.") from exc
-        store = Store(path, create=True)
+        store = Store(temporary, create=True)
         try:
             with store.transaction():
                 store.set_meta(root=str(root), root_relative=_relative(root, path.parent))
+            store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         except sqlite3.Error as exc:
-            store.close()
             raise describe_error(exc, path) from exc
-        return cls(store)
+        finally:
+            store.close()
+        try:
+            os.link(temporary, path)  # fails rather than overwrite a file that appeared meanwhile
+            temporary.unlink()
+        except FileExistsError as exc:
+            temporary.unlink(missing_ok=True)
+            raise CatalogueError(f"A file already exists at {path}; it was left untouched.") from exc
+        except OSError:  # file systems without hard links
+            os.replace(temporary, path)
+        return cls(Store(path))
 
     @classmethod
     def open(cls, path: str | os.PathLike, *, readonly: bool = False) -> "Catalogue":
@@ -216,12 +280,26 @@ class Catalogue:
         return cls.create(path, root)
 
     def _resolve_root(self) -> Path:
+        """The catalogue's folder: where it was made, or where it moved with the catalogue.
+
+        The recorded absolute folder wins while it exists. Otherwise the folder
+        at the recorded position relative to the catalogue file is used, if
+        the catalogue's own files are found there: a catalogue copied away on
+        its own must not mistake its new neighbourhood for its folder.
+        """
+        absolute = Path(self.store.meta("root", str(self.path.parent)))
+        if absolute.is_dir():
+            return absolute
         relative = self.store.meta("root_relative")
         if relative is not None:
             candidate = (self.path.parent / relative).resolve()
-            if candidate.is_dir():
+            if candidate.is_dir() and self._holds_our_files(candidate):
                 return candidate
-        return Path(self.store.meta("root", str(self.path.parent)))
+        return absolute
+
+    def _holds_our_files(self, folder: Path, sample: int = 20) -> bool:
+        rows = self.store.conn.execute("SELECT path FROM images ORDER BY id LIMIT ?", (sample,)).fetchall()
+        return not rows or any((folder / r[0]).exists() for r in rows)
 
     @property
     def name(self) -> str:
@@ -445,6 +523,11 @@ class Catalogue:
             progress("scan", 0, 0)
             found = scan_folder(self.root)
             progress("scan", len(found), len(found))
+            if not found and self.counts()["images"]:
+                raise CatalogueError(
+                    f"The folder {self.root} holds no images now (an unplugged drive or a network share that is not "
+                    "mounted?). The catalogue was left unchanged; delete it if the folder really is empty."
+                )
             todo, stale_ids, unchanged = self._diff(found)
             changed_paths = {r for r, _ in stale_ids}
             removed = len(stale_ids) - sum(1 for f in todo if f.relpath in changed_paths)
@@ -547,6 +630,8 @@ class Catalogue:
         root = self.root
 
         def decode(f: FoundFile) -> LoadedImage | ImageError:
+            if f.name_error:
+                return ImageError(root / f.relpath, f.name_error)
             try:
                 return load_image(root / f.relpath, size)
             except ImageError as exc:
@@ -606,8 +691,21 @@ class Catalogue:
 
     # --- fitting and indexing ---------------------------------------------------------------
 
-    def _index(self, config: EngineConfig, *, complete: bool, progress: ProgressFn) -> tuple[int, bool]:
-        """Fit if needed, then encode every embedded image that has no code yet.
+    def refit(self, config: EngineConfig, *, progress: ProgressFn | None = None) -> int:
+        """Fit the index again from the stored embeddings and re-encode everything (no image is read).
+
+        For new index settings (code length, hash layer, LSH tables); returns
+        the number of searchable images.
+        """
+        if self.readonly:
+            raise CatalogueError(f"The catalogue {self.path} is read-only: it can be searched but not updated.")
+        with self.store.writer_lock(), self._sqlite_errors():
+            return self._index(config, complete=True, progress=progress or _quiet, force=True)[0]
+
+    def _index(
+        self, config: EngineConfig, *, complete: bool, progress: ProgressFn, force: bool = False
+    ) -> tuple[int, bool]:
+        """Fit if needed (or `force`), then encode every embedded image that has no code yet.
 
         Returns (searchable images, refitted?).
         """
@@ -616,7 +714,8 @@ class Catalogue:
         fitted = self.fitted()
         wanted = {name: getattr(config, name) for name in INDEX_SETTINGS}
         refit = embedded >= 2 and (
-            fitted is None
+            force
+            or fitted is None
             or (fitted.provisional and complete)
             or embedded >= 2 * fitted.count
             or embedded * 2 <= fitted.count
@@ -693,13 +792,9 @@ class Catalogue:
             yield ids, np.stack([found[int(i)] for i in ids]) if len(ids) else np.empty((0, dim), np.float32)
 
     def _fit(self, config: EngineConfig, embedded: int, *, provisional: bool) -> FittedIndex:
-        """Fit hash layer, spheres, re-ranking basis and LSH bit samples on a sample of the catalogue.
-
-        The sample is drawn in path order with a fixed seed, so the same set of
-        images gives the same fit however the build was interrupted.
-        """
-        conn = self.store.conn
-        rows = conn.execute(
+        """Fit on a sample of the catalogue drawn in path order with a fixed seed,
+        so the same set of images gives the same fit however the build was interrupted."""
+        rows = self.store.conn.execute(
             "SELECT i.id, i.label FROM images i JOIN embeddings e ON e.image_id = i.id ORDER BY i.path"
         ).fetchall()
         rng = np.random.default_rng(config.seed)
@@ -712,26 +807,8 @@ class Catalogue:
             names = [r[1] or "" for r in rows]
             if len(set(names)) >= 2:
                 labels = np.unique(names, return_inverse=True)[1]
-        hash_dim = min(config.hash_dim, sample.shape[1])
-        layer = fit_hash_layer(sample, hash_dim, config.hash_variant, labels=labels, seed=config.seed)
-        y = layer.project(sample)
-        spheres = fit_spheres(y, config.bits, seed=config.seed, sample=config.sphere_sample)
-        if config.hash_variant == "pca" and config.rerank_dim <= hash_dim:
-            basis = layer.weights[:, : config.rerank_dim].copy()
-        else:
-            basis, _ = principal_directions(sample - layer.mean, config.rerank_dim)
-        positions = sample_key_bits(config.bits, config.lsh_tables, config.lsh_key_bits, seed=config.seed)
-        settings = {name: getattr(config, name) for name in INDEX_SETTINGS}
-        log.info("fitted %s hash layer on %d of %d images", config.hash_variant, len(sample), embedded)
-        return FittedIndex(
-            layer=layer,
-            spheres=spheres,
-            rerank_basis=basis,
-            positions=positions,
-            settings=settings,
-            count=embedded,
-            provisional=provisional,
-        )
+        log.info("fitting the %s hash layer on %d of %d images", config.hash_variant, len(sample), embedded)
+        return fit_index(sample, config, labels=labels, count=embedded, provisional=provisional)
 
     def _save_fit(self, fitted: FittedIndex) -> None:
         put = self.store.put_array

@@ -276,12 +276,13 @@ def cmd_eval(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="swimsearch", description="Find similar designs in an image catalogue.")
     parser.add_argument("--version", action="version", version=f"swimsearch {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log what the engine does")
-    parser.add_argument("--model", help="ONNX trunk to use (default: the one that ships)")
-    parser.add_argument("--threads", type=int, help="onnxruntime threads (default: all cores)")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="store_true", help="log what the engine does")
+    common.add_argument("--model", help="ONNX trunk to use (default: the one that ships)")
+    common.add_argument("--threads", type=int, help="onnxruntime threads (default: all cores)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("index", help="build or update a catalogue from a folder")
+    p = sub.add_parser("index", parents=[common], help="build or update a catalogue from a folder")
     p.add_argument("folder", help="folder of images (searched recursively)")
     p.add_argument("--catalogue", help="catalogue file (default: FOLDER/.swimsearch.swimcat)")
     p.add_argument("--variant", choices=("pca", "laplacian"), help="hash layer variant (default: pca)")
@@ -290,7 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(run=cmd_index)
 
-    p = sub.add_parser("query", help="rank the catalogue against one or many images")
+    p = sub.add_parser("query", parents=[common], help="rank the catalogue against one or many images")
     p.add_argument("images", nargs="*", metavar="IMAGE")
     p.add_argument("--catalogue", required=True)
     p.add_argument("--queries", metavar="LISTFILE", help="file with one image path per line")
@@ -300,13 +301,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-mirror", action="store_true", help="do not also search the mirrored image")
     p.set_defaults(run=cmd_query)
 
-    p = sub.add_parser("info", help="what a catalogue holds")
+    p = sub.add_parser("info", parents=[common], help="what a catalogue holds")
     p.add_argument("--catalogue", required=True)
     p.add_argument("--unreadable", action="store_true", help="list the unreadable files and why")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_info)
 
-    p = sub.add_parser("duplicates", help="list groups of near-identical files")
+    p = sub.add_parser("duplicates", parents=[common], help="list groups of near-identical files")
     p.add_argument("--catalogue", required=True)
     p.add_argument("--max-distance", type=int, help="pHash bits that may differ (default: 6)")
     p.add_argument("--csv", metavar="OUT", help="also write the groups as CSV")
@@ -314,7 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .evaluation import add_eval_arguments
 
-    p = sub.add_parser("eval", help="retrieval quality and timings on a labelled folder")
+    p = sub.add_parser("eval", parents=[common], help="retrieval quality and timings on a labelled folder")
     add_eval_arguments(p)
     p.set_defaults(run=cmd_eval)
     return parser

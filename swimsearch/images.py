@@ -65,11 +65,17 @@ class LoadedImage:
 
 @dataclass(frozen=True)
 class FoundFile:
-    """One image file found by `scan_folder`: path relative to the root, size, mtime."""
+    """One image file found by `scan_folder`: path relative to the root, size, mtime.
+
+    `name_error` is set for a file whose name is not valid UTF-8 (possible on
+    Linux): such a name cannot be stored as text, so the file is reported as
+    unreadable under an escaped name instead of crashing the build.
+    """
 
     relpath: str
     size: int
     mtime: float
+    name_error: str | None = None
 
 
 def load_image(source: str | os.PathLike | Image.Image, size: int, *, mirror: bool = False) -> LoadedImage:
@@ -245,6 +251,12 @@ def scan_folder(root: str | os.PathLike) -> list[FoundFile]:
         if not stat.S_ISREG(info.st_mode):
             continue
         rel = (dirpath / entry.name).relative_to(root).as_posix()
+        try:
+            rel.encode("utf-8")
+        except UnicodeEncodeError:
+            escaped = rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            found.append(FoundFile(escaped, info.st_size, info.st_mtime, "the file name is not valid UTF-8 text; rename the file"))
+            continue
         found.append(FoundFile(rel, info.st_size, info.st_mtime))
     found.sort(key=lambda f: f.relpath)
     return found

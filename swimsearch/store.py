@@ -68,15 +68,42 @@ def check_file(path: Path) -> None:
     try:
         size = path.stat().st_size
         with open(path, "rb") as fh:
-            head = fh.read(len(SQLITE_MAGIC))
+            head = fh.read(100)
     except PermissionError as exc:
         raise CatalogueError(f"The catalogue {path} cannot be read: permission denied.") from exc
     except OSError as exc:
         raise CatalogueError(f"The catalogue {path} cannot be read: {exc.strerror or exc}.") from exc
     if size == 0:
         raise CatalogueError(f"The file {path} is empty: it is not a SwimSearch catalogue.")
-    if head != SQLITE_MAGIC:
+    if head[: len(SQLITE_MAGIC)] != SQLITE_MAGIC:
         raise CatalogueError(f"The file {path} is not a SwimSearch catalogue, or it is damaged.")
+    expected = _declared_size(head)
+    wal = Path(f"{path}-wal")
+    pending = wal.exists() and wal.stat().st_size > 0  # the WAL may hold the pages the file lacks
+    if expected is not None and size < expected and not pending:
+        raise CatalogueError(
+            f"The catalogue {path} is damaged: the file is cut short ({size:,} of {expected:,} bytes). "
+            "It was not changed; rebuild it into a new file."
+        )
+
+
+def _declared_size(header: bytes) -> int | None:
+    """The database size the SQLite header declares (pages x page size), when it is valid.
+
+    A file shorter than this was truncated (a copy cut short, a full disk
+    during a copy): refusing it up front is cheaper and clearer than failing
+    on the first missing page.
+    """
+    if len(header) < 100:
+        return None
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(header[28:32], "big")
+    change_counter = int.from_bytes(header[24:28], "big")
+    valid_for = int.from_bytes(header[92:96], "big")
+    if pages == 0 or valid_for != change_counter:
+        return None
+    return pages * page_size
 
 
 def connect(path: Path, *, create: bool = False, readonly: bool = False) -> sqlite3.Connection:
@@ -85,6 +112,8 @@ def connect(path: Path, *, create: bool = False, readonly: bool = False) -> sqli
     uri = f"{path.resolve().as_uri()}?mode={mode}"
     try:
         conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30.0)
+        if readonly:
+            conn = _readable(conn, path)
         conn.execute("PRAGMA busy_timeout = 30000")
         if create:
             # 8 KiB pages hold a 5 KiB embedding without an overflow page.
@@ -100,6 +129,21 @@ def connect(path: Path, *, create: bool = False, readonly: bool = False) -> sqli
     return conn
 
 
+def _readable(conn: sqlite3.Connection, path: Path) -> sqlite3.Connection:
+    """A read-only connection that works in a folder where SQLite cannot create its WAL index.
+
+    A WAL-mode file on read-only media cannot be opened normally (SQLite wants
+    to create the -shm file beside it); opened as immutable it can, which is
+    safe because nobody can write there either.
+    """
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return conn
+    except sqlite3.OperationalError:
+        conn.close()
+        return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True, isolation_level=None)
+
+
 def describe_error(exc: sqlite3.Error, path: Path) -> CatalogueError:
     """A plain CatalogueError for an SQLite error on the catalogue at `path`."""
     text = str(exc).lower()
@@ -108,10 +152,15 @@ def describe_error(exc: sqlite3.Error, path: Path) -> CatalogueError:
     if "locked" in text or "busy" in text:
         return CatalogueBusy(f"The catalogue {path} is busy in another program; try again in a moment.")
     if "disk is full" in text or "database or disk is full" in text:
-        return CatalogueError(f"The disk holding {path} is full: nothing more could be saved (what was saved is kept).")
+        return CatalogueError(f"The disk holding {path} is full: nothing more could be saved (what was saved before is kept).")
+    if "disk i/o error" in text:
+        return CatalogueError(
+            f"The disk reported an error while reading or writing {path} (is it full, or failing?). "
+            "What was saved before is kept."
+        )
     if "unable to open" in text:
         return CatalogueError(f"The catalogue {path} cannot be opened (missing folder or no permission).")
-    if "malformed" in text or "not a database" in text or "corrupt" in text or "disk i/o" in text:
+    if "malformed" in text or "not a database" in text or "corrupt" in text:
         return CatalogueError(f"The catalogue {path} is damaged ({exc}). It was not changed; rebuild it into a new file.")
     return CatalogueError(f"The catalogue {path} cannot be used: {exc}.")
 

@@ -95,6 +95,16 @@ def make_pattern_images(
     return paths
 
 
+def build_pattern_catalogue(folder: Path, path: Path, embedder, config, count: int, **pattern) -> tuple[Path, Path]:
+    """Generate `count` pattern images in `folder` and build a catalogue of them at `path`."""
+    from swimsearch.catalogue import Catalogue
+
+    make_pattern_images(folder, count, **pattern)
+    with Catalogue.create(path, folder) as catalogue:
+        catalogue.update(embedder, config)
+    return folder, path
+
+
 @pytest.fixture
 def fake_embedder() -> FakeEmbedder:
     return FakeEmbedder()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+from contextlib import closing
 
 import numpy as np
 import pytest
@@ -22,7 +23,7 @@ def build(folder, path, embedder, config, **kwargs):
 
 
 def stored_paths(path) -> list[str]:
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn:
         return [r[0] for r in conn.execute("SELECT path FROM images ORDER BY path")]
 
 
@@ -217,8 +218,9 @@ def test_a_newer_catalogue_is_refused(tmp_path, fake_embedder, small_config):
     folder, path = tmp_path / "pics", tmp_path / "c.swimcat"
     make_pattern_images(folder, 5)
     build(folder, path, fake_embedder, small_config)
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn:
         conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),))
+        conn.commit()
     before = path.read_bytes()
     with pytest.raises(CatalogueError, match="newer SwimSearch"):
         Catalogue.open(path)
@@ -246,7 +248,7 @@ def test_arrays_are_raw_bytes_with_dtype_and_shape(tmp_path, fake_embedder, smal
     folder, path = tmp_path / "pics", tmp_path / "c.swimcat"
     make_pattern_images(folder, 30)
     build(folder, path, fake_embedder, small_config)
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn:
         rows = conn.execute("SELECT name, dtype, shape, length(data) FROM arrays").fetchall()
         mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
     assert mode == "wal"

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageEnhance
 
-from conftest import DATA, make_pattern_images
+from conftest import DATA, build_pattern_catalogue
 from swimsearch.catalogue import Catalogue
 from swimsearch.config import EngineConfig
 from swimsearch.errors import CatalogueError
@@ -18,12 +18,8 @@ from swimsearch.search import ExactSearch, LshSearch, SearchEngine
 
 @pytest.fixture
 def pattern_catalogue(tmp_path, fake_embedder, small_config):
-    folder = tmp_path / "pics"
-    make_pattern_images(folder, 400, family=8)  # 50 designs in 8 variants each
-    path = tmp_path / "c.swimcat"
-    with Catalogue.create(path, folder) as catalogue:
-        catalogue.update(fake_embedder, small_config)
-    return folder, path
+    # 50 designs in 8 variants each
+    return build_pattern_catalogue(tmp_path / "pics", tmp_path / "c.swimcat", fake_embedder, small_config, 400, family=8)
 
 
 def test_lsh_and_exact_search_agree_on_top_results(pattern_catalogue, fake_embedder, small_config):

@@ -1,0 +1,298 @@
+"""Retrieval quality on the clothing photos, side by side, and the settings it decides.
+
+Cross-sender protocol of the data set's README: every usable photo queries
+all other usable photos; relevant = same label; gallery photos of the query's
+own sender are dropped. Methods compared in one run:
+  * exact cosine on the centred, normalised embeddings (the ceiling),
+  * our codes alone (spherical Hamming ranking, no re-rank),
+  * imagehash pHash ranking (what a perceptual-hash duplicate finder gives),
+  * the full pipeline as the app runs it (exact path at this size), and with
+    the LSH path forced (what catalogues above `exact_below` use), each with
+    and without the mirrored query.
+Then near-duplicate recall@1/@10 of transformed copies of 300 catalogue
+photos, the pHash threshold for "duplicate", and (--tune) sweeps over the
+hash layer variant, d, B, the re-rank depth M and the re-ranking dimension R.
+
+    python bench/bench_build.py --limit 0     # builds bench/work/clothing.swimcat first
+    python bench/bench_quality.py [--tune]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import itertools
+import time
+
+from common import CLOTHING, WORK, save, table
+
+import numpy as np
+from PIL import Image, ImageEnhance
+
+from swimsearch.catalogue import Catalogue, fit_index, snapshot_from_embeddings
+from swimsearch.config import EngineConfig
+from swimsearch.evaluation import quality, read_labels
+from swimsearch.images import load_image
+from swimsearch.model import Embedder, default_model_path
+from swimsearch.search import LshSearch, SearchEngine
+from swimsearch.spherical import spherical_hamming
+
+TRANSFORMS = ("crop80", "rescale50_jpeg40", "colour_jitter", "mirror", "rotate8")
+
+
+def normalise(x):
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+class Protocol:
+    """Labelled queries against the catalogue rows, with the cross-sender exclusions."""
+
+    def __init__(self, relpaths: list[str]):
+        labels = read_labels(CLOTHING / "labels.csv", exclude_column="sender_id", filter_column="usable")
+        row_of = {name: i for i, name in enumerate(relpaths)}
+        self.rows = np.array([row_of[p.rsplit("/", 1)[-1]] for p in labels.paths])  # labelled -> catalogue row
+        self.labels = labels
+        self.n_relevant = labels.relevant_counts()
+        self.label_of_row = np.full(len(relpaths), -1)
+        self.label_of_row[self.rows] = np.arange(len(self.rows))
+        self.depth = 100 + int(np.bincount(labels.groups).max()) + 1
+
+    def allowed(self, q: int) -> np.ndarray:
+        """Catalogue rows that query q (a labelled index) may be compared with."""
+        mask = np.zeros(len(self.label_of_row), dtype=bool)
+        mask[self.rows[self.labels.gallery_mask(q)]] = True
+        return mask
+
+    def hits_from_ranking(self, q: int, ranked_rows, allowed: np.ndarray) -> np.ndarray:
+        out = np.zeros(100, dtype=bool)
+        n = 0
+        for row in ranked_rows:
+            if allowed[row]:
+                out[n] = self.labels.labels[self.label_of_row[row]] == self.labels.labels[q]
+                n += 1
+                if n == 100:
+                    break
+        return out
+
+    def hits_from_scores(self, score_fn) -> np.ndarray:
+        hits = np.zeros((len(self.rows), 100), dtype=bool)
+        for q in range(len(self.rows)):
+            scores = np.asarray(score_fn(self.rows[q]), dtype=np.float64).copy()
+            allowed = self.allowed(q)
+            scores[~allowed] = -np.inf
+            top = np.argpartition(-scores, 100)[:100]
+            top = top[np.argsort(-scores[top], kind="stable")]
+            hits[q] = self.labels.labels[self.label_of_row[top]] == self.labels.labels[q]
+        return hits
+
+
+def transformed(image: Image.Image, kind: str, rng: np.random.Generator) -> Image.Image:
+    w, h = image.size
+    if kind == "crop80":
+        cw, ch = int(w * 0.8), int(h * 0.8)
+        x, y = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
+        return image.crop((x, y, x + cw, y + ch))
+    if kind == "rescale50_jpeg40":
+        small = image.resize((w // 2, h // 2), Image.Resampling.BILINEAR)
+        buffer = io.BytesIO()
+        small.save(buffer, "JPEG", quality=40)
+        return Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
+    if kind == "colour_jitter":
+        out = ImageEnhance.Brightness(image).enhance(rng.uniform(0.8, 1.2))
+        out = ImageEnhance.Contrast(out).enhance(rng.uniform(0.8, 1.2))
+        return ImageEnhance.Color(out).enhance(rng.uniform(0.7, 1.3))
+    if kind == "mirror":
+        return image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    if kind == "rotate8":
+        return image.rotate(8 if rng.random() < 0.5 else -8, resample=Image.Resampling.BILINEAR, expand=True, fillcolor="white")
+    raise ValueError(kind)
+
+
+def pipeline_hits(protocol, fitted, embeddings, full, *, depth, probe_radius=2):
+    """Candidate quality of the pipeline at re-rank depth M, run in memory.
+
+    LSH candidates (all codes when the buckets give fewer than M), the best M
+    by spherical Hamming distance, ranked by exact cosine. The cross-sender
+    protocol needs long lists (100 results after dropping the sender's own
+    photos), so every one of the M is scored exactly here; the reduced
+    re-ranking space is measured separately (`rerank_recall`).
+    """
+    snap = snapshot_from_embeddings(fitted, np.arange(len(embeddings)), embeddings)
+    hits = np.zeros((len(protocol.rows), 100), dtype=bool)
+    for q, row in enumerate(protocol.rows):
+        rows, _ = snap.tables.probe(snap.codes[row], enough=depth, max_radius=probe_radius)
+        if len(rows) < depth:
+            rows = np.arange(len(snap))
+        distances = spherical_hamming(snap.codes[row], snap.codes[rows])
+        rows = rows[np.argsort(distances, kind="stable")[:depth]]
+        rows = rows[np.argsort(-(full[rows] @ full[row]), kind="stable")]
+        hits[q] = protocol.hits_from_ranking(q, rows, protocol.allowed(q))
+    return hits
+
+
+def rerank_recall(fitted, embeddings, full, margin: int) -> float:
+    """Recall@10 against exact cosine of ranking by the re-ranking vectors, then rescoring top 10+margin exactly."""
+    vectors = fitted.vectors(embeddings).astype(np.float16).astype(np.float32)
+    exact = full @ full.T
+    reduced = vectors @ vectors.T
+    np.fill_diagonal(exact, -np.inf)
+    np.fill_diagonal(reduced, -np.inf)
+    truth = np.argsort(-exact, axis=1)[:, :10]
+    shortlist = np.argsort(-reduced, axis=1)[:, : 10 + margin]
+    found = [
+        len(set(t) & set(c[np.argsort(-exact[i, c])][:10])) / 10 for i, (t, c) in enumerate(zip(truth, shortlist))
+    ]
+    return float(np.mean(found))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--catalogue", default=str(WORK / "clothing.swimcat"))
+    parser.add_argument("--tune", action="store_true", help="also sweep the index settings")
+    parser.add_argument("--copies", type=int, default=300, help="catalogue photos used for near-duplicate recall")
+    args = parser.parse_args()
+
+    config = EngineConfig()
+    embedder = Embedder(default_model_path())
+    results: dict = {}
+    with Catalogue.open(args.catalogue) as catalogue:
+        engine = SearchEngine(catalogue, embedder, config)
+        snap = engine.snapshot
+        records = catalogue.records(snap.ids)
+        relpaths = [records[int(i)].relpath for i in snap.ids]
+        stored = catalogue.embeddings(snap.ids)
+        embeddings = np.stack([stored[int(i)] for i in snap.ids])
+        protocol = Protocol(relpaths)
+        full = normalise(embeddings - snap.fitted.mean)
+        print(f"{len(protocol.rows)} labelled queries against {len(snap)} catalogue photos", flush=True)
+
+        # Mirrored embeddings of every photo, for the mirror-merged pipeline.
+        started = time.perf_counter()
+        mirrored = np.empty_like(embeddings)
+        for s in range(0, len(relpaths), 32):
+            chunk = [catalogue.root / p for p in relpaths[s : s + 32]]
+            mirrored[s : s + len(chunk)] = embedder.embed(np.stack([load_image(p, embedder.size, mirror=True).pixels for p in chunk]))
+        print(f"embedded mirrored photos in {time.perf_counter() - started:.0f} s", flush=True)
+
+        methods = {}
+        methods["exact cosine (ceiling)"] = protocol.hits_from_scores(lambda r: full @ full[r])
+        methods["codes only (spherical Hamming)"] = protocol.hits_from_scores(
+            lambda r: -spherical_hamming(snap.codes[r], snap.codes)
+        )
+        methods["pHash (Hamming)"] = protocol.hits_from_scores(
+            lambda r: -np.bitwise_count(snap.phash ^ snap.phash[r]).astype(np.float64)
+        )
+        lsh_engine = SearchEngine(catalogue, embedder, config.with_changes(exact_below=0))
+        for name, eng, mirror in (
+            ("pipeline, app default (exact path)", engine, False),
+            ("pipeline, LSH path", lsh_engine, False),
+            ("pipeline, app default + mirror", engine, True),
+            ("pipeline, LSH path + mirror", lsh_engine, True),
+        ):
+            hits = np.zeros((len(protocol.rows), 100), dtype=bool)
+            times = []
+            for q, row in enumerate(protocol.rows):
+                query = embeddings[row : row + 1] if not mirror else np.stack([embeddings[row], mirrored[row]])
+                result = eng.search_embeddings(query, top_n=protocol.depth, query_id=int(snap.ids[row]))
+                times.append(result.search_ms)
+                ranked = snap.rows_of(np.array([m.image_id for m in result.matches]))
+                hits[q] = protocol.hits_from_ranking(q, ranked, protocol.allowed(q))
+            methods[name] = hits
+            print(f"  {name}: search median {np.median(times):.1f} ms", flush=True)
+        ceiling = quality(methods["exact cosine (ceiling)"], protocol.n_relevant[: len(protocol.rows)]).map10
+        rows = []
+        for name, hits in methods.items():
+            report = quality(hits, protocol.n_relevant)
+            rows.append({"method": name, "map10": report.map10, "ratio": report.map10 / ceiling, "p1": report.p1,
+                         "p10": report.p10, "r100": report.r100})
+        print()
+        print(table(rows, [("method", "method (cross-sender)", ""), ("map10", "mAP@10", ".4f"), ("ratio", "/ceiling", ".4f"),
+                           ("p1", "P@1", ".4f"), ("p10", "P@10", ".4f"), ("r100", "R@100", ".4f")]))
+        results["quality"] = rows
+
+        # Near-duplicates: transformed copies against their originals.
+        rng = np.random.default_rng(7)
+        chosen = np.sort(rng.choice(len(relpaths), args.copies, replace=False))
+        no_mirror = SearchEngine(catalogue, embedder, config.with_changes(mirror=False))
+        dup_rows = []
+        pair_distances: dict[str, list[int]] = {}
+        for kind in TRANSFORMS:
+            for label, eng in (("mirror on", engine), ("mirror off", no_mirror)):
+                at1 = at10 = 0
+                distances = []
+                for row in chosen:
+                    original = Image.open(catalogue.root / relpaths[row]).convert("RGB")
+                    copy = transformed(original, kind, np.random.default_rng(int(row)))
+                    matches = eng.search(copy, top_n=10).matches
+                    names = [m.relpath for m in matches]
+                    at1 += names[:1] == [relpaths[row]]
+                    at10 += relpaths[row] in names
+                    hit = [m for m in matches if m.relpath == relpaths[row]]
+                    if hit and hit[0].phash_distance is not None:
+                        distances.append(hit[0].phash_distance)
+                dup_rows.append({"copy": f"{kind} ({label})", "at1": at1 / len(chosen), "at10": at10 / len(chosen)})
+                if label == "mirror on":
+                    pair_distances[kind] = distances
+                print(f"  {kind} ({label}): recall@1 {at1 / len(chosen):.3f}  recall@10 {at10 / len(chosen):.3f}", flush=True)
+        print()
+        print(table(dup_rows, [("copy", "transformed copy", ""), ("at1", "recall@1", ".3f"), ("at10", "recall@10", ".3f")]))
+        results["near_duplicates"] = dup_rows
+
+        # The pHash threshold for "duplicate": copies flagged vs distinct nearest neighbours flagged.
+        sims = full @ full.T
+        np.fill_diagonal(sims, -np.inf)
+        nearest = sims.argmax(axis=1)
+        neighbour_distance = np.bitwise_count(snap.phash ^ snap.phash[nearest]).astype(int)
+        threshold_rows = []
+        for t in range(0, 15, 2):
+            row = {"t": t, "distinct_flagged": float((neighbour_distance <= t).mean())}
+            for kind in ("rescale50_jpeg40", "colour_jitter", "crop80", "rotate8"):
+                row[kind] = float((np.array(pair_distances[kind]) <= t).mean())
+            threshold_rows.append(row)
+        print()
+        print(table(threshold_rows, [("t", "pHash bits <= t", ""), ("rescale50_jpeg40", "rescale", ".3f"), ("colour_jitter", "colour", ".3f"),
+                                     ("crop80", "crop", ".3f"), ("rotate8", "rotate", ".3f"), ("distinct_flagged", "distinct", ".4f")]))
+        results["duplicate_threshold"] = threshold_rows
+
+    if args.tune:
+        results["tuning"] = tune(protocol, embeddings, full, ceiling)
+    path = save("quality", results)
+    print(f"\nwrote {path}")
+    return 0
+
+
+def tune(protocol, embeddings, full, ceiling) -> list[dict]:
+    """Sweep index settings with the pipeline run in memory (same steps as the engine)."""
+    rows = []
+    base = EngineConfig()
+
+    def run(name, config, depth):
+        started = time.perf_counter()
+        fitted = fit_index(embeddings, config)
+        fit_s = time.perf_counter() - started
+        snap = snapshot_from_embeddings(fitted, np.arange(len(embeddings)), embeddings)
+        codes_only = quality(
+            protocol.hits_from_scores(lambda r: -spherical_hamming(snap.codes[r], snap.codes)), protocol.n_relevant
+        ).map10
+        pipe = quality(pipeline_hits(protocol, fitted, embeddings, full, depth=depth), protocol.n_relevant).map10
+        row = {"setting": name, "codes": codes_only / ceiling, "pipeline": pipe / ceiling, "fit_s": fit_s,
+               "rerank_recall0": rerank_recall(fitted, embeddings, full, 0),
+               "rerank_recall30": rerank_recall(fitted, embeddings, full, 30)}
+        rows.append(row)
+        print(f"  {name}: codes {row['codes']:.4f}  pipeline {row['pipeline']:.4f}  fit {fit_s:.1f}s  "
+              f"R-space recall@10 {row['rerank_recall0']:.3f} / +30 rescored {row['rerank_recall30']:.4f}", flush=True)
+
+    for variant, dim, bits in itertools.product(("pca", "laplacian"), (64, 128), (64, 128)):
+        run(f"{variant} d={dim} B={bits} M=500", base.with_changes(hash_variant=variant, hash_dim=dim, bits=bits), 500)
+    for depth in (100, 200, 1000):
+        run(f"pca d=128 B=128 M={depth}", base, depth)
+    for dim in (64, 256):
+        run(f"pca d=128 B=128 M=500 R={dim}", base.with_changes(rerank_dim=dim), 500)
+    print()
+    print(table(rows, [("setting", "setting", ""), ("codes", "codes/ceil", ".4f"), ("pipeline", "pipe/ceil", ".4f"),
+                       ("rerank_recall0", "R rec@10", ".3f"), ("rerank_recall30", "+30 rec@10", ".4f"), ("fit_s", "fit s", ".1f")]))
+    return rows
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
