@@ -35,7 +35,7 @@ from swimsearch.evaluation import quality, read_labels
 from swimsearch.images import load_image
 from swimsearch.model import Embedder, default_model_path
 from swimsearch.search import LshSearch, SearchEngine
-from swimsearch.spherical import spherical_hamming
+from swimsearch.spherical import hamming, spherical_hamming
 
 TRANSFORMS = ("crop80", "rescale50_jpeg40", "colour_jitter", "mirror", "rotate8")
 
@@ -108,11 +108,11 @@ def transformed(image: Image.Image, kind: str, rng: np.random.Generator) -> Imag
     raise ValueError(kind)
 
 
-def pipeline_hits(protocol, fitted, embeddings, full, *, depth, probe_radius=2):
+def pipeline_hits(protocol, fitted, embeddings, full, *, depth, probe_radius=2, distance=hamming):
     """Candidate quality of the pipeline at re-rank depth M, run in memory.
 
     LSH candidates (all codes when the buckets give fewer than M), the best M
-    by spherical Hamming distance, ranked by exact cosine. The cross-sender
+    by code distance (Hamming, or spherical Hamming), ranked by exact cosine. The cross-sender
     protocol needs long lists (100 results after dropping the sender's own
     photos), so every one of the M is scored exactly here; the reduced
     re-ranking space is measured separately (`rerank_recall`).
@@ -123,7 +123,7 @@ def pipeline_hits(protocol, fitted, embeddings, full, *, depth, probe_radius=2):
         rows, _ = snap.tables.probe(snap.codes[row], enough=depth, max_radius=probe_radius)
         if len(rows) < depth:
             rows = np.arange(len(snap))
-        distances = spherical_hamming(snap.codes[row], snap.codes[rows])
+        distances = distance(snap.codes[row], snap.codes[rows])
         rows = rows[np.argsort(distances, kind="stable")[:depth]]
         rows = rows[np.argsort(-(full[rows] @ full[row]), kind="stable")]
         hits[q] = protocol.hits_from_ranking(q, rows, protocol.allowed(q))
@@ -149,6 +149,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--catalogue", default=str(WORK / "clothing.swimcat"))
     parser.add_argument("--tune", action="store_true", help="also sweep the index settings")
+    parser.add_argument("--tune-only", action="store_true", help="only the sweeps (results go to quality-tuning.json)")
     parser.add_argument("--copies", type=int, default=300, help="catalogue photos used for near-duplicate recall")
     args = parser.parse_args()
 
@@ -165,6 +166,11 @@ def main() -> int:
         protocol = Protocol(relpaths)
         full = normalise(embeddings - snap.fitted.mean)
         print(f"{len(protocol.rows)} labelled queries against {len(snap)} catalogue photos", flush=True)
+        if args.tune_only:
+            ceiling = quality(protocol.hits_from_scores(lambda r: full @ full[r]), protocol.n_relevant).map10
+            path = save("quality-tuning", {"ceiling_map10": ceiling, "tuning": tune(protocol, embeddings, full, ceiling)})
+            print(f"\nwrote {path}")
+            return 0
 
         # Mirrored embeddings of every photo, for the mirror-merged pipeline.
         started = time.perf_counter()
@@ -179,6 +185,7 @@ def main() -> int:
         methods["codes only (spherical Hamming)"] = protocol.hits_from_scores(
             lambda r: -spherical_hamming(snap.codes[r], snap.codes)
         )
+        methods["codes only (Hamming)"] = protocol.hits_from_scores(lambda r: -hamming(snap.codes[r], snap.codes).astype(float))
         methods["pHash (Hamming)"] = protocol.hits_from_scores(
             lambda r: -np.bitwise_count(snap.phash ^ snap.phash[r]).astype(np.float64)
         )
@@ -266,15 +273,15 @@ def tune(protocol, embeddings, full, ceiling) -> list[dict]:
     rows = []
     base = EngineConfig()
 
-    def run(name, config, depth):
+    def run(name, config, depth, distance=hamming):
         started = time.perf_counter()
         fitted = fit_index(embeddings, config)
         fit_s = time.perf_counter() - started
         snap = snapshot_from_embeddings(fitted, np.arange(len(embeddings)), embeddings)
         codes_only = quality(
-            protocol.hits_from_scores(lambda r: -spherical_hamming(snap.codes[r], snap.codes)), protocol.n_relevant
+            protocol.hits_from_scores(lambda r: -distance(snap.codes[r], snap.codes).astype(float)), protocol.n_relevant
         ).map10
-        pipe = quality(pipeline_hits(protocol, fitted, embeddings, full, depth=depth), protocol.n_relevant).map10
+        pipe = quality(pipeline_hits(protocol, fitted, embeddings, full, depth=depth, distance=distance), protocol.n_relevant).map10
         row = {"setting": name, "codes": codes_only / ceiling, "pipeline": pipe / ceiling, "fit_s": fit_s,
                "rerank_recall0": rerank_recall(fitted, embeddings, full, 0),
                "rerank_recall30": rerank_recall(fitted, embeddings, full, 30)}
@@ -284,10 +291,11 @@ def tune(protocol, embeddings, full, ceiling) -> list[dict]:
 
     for variant, dim, bits in itertools.product(("pca", "laplacian"), (64, 128), (64, 128)):
         run(f"{variant} d={dim} B={bits} M=500", base.with_changes(hash_variant=variant, hash_dim=dim, bits=bits), 500)
+    run("pca d=64 B=128 M=500 spherical Hamming", base, 500, distance=spherical_hamming)
     for depth in (100, 200, 1000):
-        run(f"pca d=128 B=128 M={depth}", base, depth)
+        run(f"pca d=64 B=128 M={depth}", base, depth)
     for dim in (64, 256):
-        run(f"pca d=128 B=128 M=500 R={dim}", base.with_changes(rerank_dim=dim), 500)
+        run(f"pca d=64 B=128 M=500 R={dim}", base.with_changes(rerank_dim=dim), 500)
     print()
     print(table(rows, [("setting", "setting", ""), ("codes", "codes/ceil", ".4f"), ("pipeline", "pipe/ceil", ".4f"),
                        ("rerank_recall0", "R rec@10", ".3f"), ("rerank_recall30", "+30 rec@10", ".4f"), ("fit_s", "fit s", ".1f")]))

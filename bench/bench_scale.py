@@ -7,7 +7,7 @@ tables (`Catalogue.refit`). For each size, in a fresh process:
   * time to open the catalogue (load codes, vectors, buckets) and peak memory;
   * the search stage per query (embedding in, ranked top 10 out) with three
     candidate generators feeding the same re-ranking and exact rescoring:
-    our LSH multi-probe, an exhaustive NumPy spherical-Hamming scan, and
+    our LSH multi-probe, an exhaustive NumPy XOR+popcount scan, and
     FAISS IndexBinaryFlat (Hamming) on the same codes;
   * recall@10 of each against exact cosine on the full embeddings.
 With --tune, K/L/probe-radius/M settings are swept on the 1M codes in memory.
@@ -35,30 +35,46 @@ import numpy as np
 from swimsearch.catalogue import Catalogue
 from swimsearch.config import EngineConfig
 from swimsearch.search import Ranking, SearchEngine
-from swimsearch.spherical import spherical_hamming
+from swimsearch.spherical import hamming
 from swimsearch.store import phash_to_sql, to_blob
 
 CHUNK = 50_000
 QUERIES = 200
-SPREAD = 0.35  # variants of a design: cosine to their centre about 0.85
+NEIGHBOURS = 20
+NOISE = 0.1
 
 
 class Synthetic:
-    """Deterministic clustered embeddings, generated chunk by chunk (never all in memory)."""
+    """Deterministic clustered embeddings, generated chunk by chunk (never all in memory).
+
+    Each point lies between a real clothing embedding and one of its 20 nearest
+    real neighbours (a variant of a design drifting towards a similar one),
+    plus a little noise along the data's own principal directions. Points so
+    made keep the real neighbourhood structure, with distances that vary as
+    real ones do; isotropic Gaussian clusters would not (in high dimensions all
+    their members sit at about the same distance, so "the" top 10 is arbitrary).
+    """
 
     def __init__(self, centres: np.ndarray, seed: int = 0):
         self.centres = centres.astype(np.float32)
         mean = centres.mean(axis=0)
+        unit = centres - mean
+        unit /= np.linalg.norm(unit, axis=1, keepdims=True)
+        sims = unit @ unit.T
+        np.fill_diagonal(sims, -np.inf)
+        self.neighbours = np.argsort(-sims, axis=1)[:, :NEIGHBOURS]
         _, s, vt = np.linalg.svd(centres - mean, full_matrices=False)
-        keep = 256
+        keep = 64
         self.directions = (vt[:keep] * (s[:keep, None] / np.sqrt(len(centres)))).astype(np.float32)
         self.seed = seed
 
     def chunk(self, number: int, size: int = CHUNK) -> np.ndarray:
         rng = np.random.default_rng([self.seed, number])
         which = rng.integers(len(self.centres), size=size)
+        towards = self.neighbours[which, rng.integers(NEIGHBOURS, size=size)]
+        beta = rng.uniform(0.0, 0.5, size=(size, 1)).astype(np.float32)
         noise = rng.standard_normal((size, len(self.directions))).astype(np.float32) @ self.directions
-        return self.centres[which] + SPREAD * noise
+        return (1 - beta) * self.centres[which] + beta * self.centres[towards] + NOISE * noise
 
     def queries(self) -> np.ndarray:
         return self.chunk(10_000_000, QUERIES)
@@ -135,7 +151,7 @@ def ground_truth(synthetic: Synthetic, size: int, mean: np.ndarray) -> np.ndarra
 
 
 class ScanSearch:
-    """Exhaustive NumPy spherical-Hamming scan of every code, then the same re-ranking."""
+    """Exhaustive NumPy scan (XOR + popcount) of every code, then the same re-ranking."""
 
     def __init__(self, snapshot, depth: int):
         self.snapshot, self.depth = snapshot, depth
@@ -143,7 +159,7 @@ class ScanSearch:
     def search(self, code, vector, k) -> Ranking:
         snap = self.snapshot
         depth = min(max(self.depth, k), len(snap))
-        distances = spherical_hamming(code, snap.codes)
+        distances = hamming(code, snap.codes)
         rows = np.argpartition(distances, depth - 1)[:depth]
         sims = snap.vectors[rows].astype(np.float32) @ vector
         top = np.argsort(-sims)[:k]
@@ -170,6 +186,14 @@ class FaissSearch:
         return Ranking(rows[top], sims[top], len(snap), "faiss-binary-flat")
 
 
+def peak_memory_mb() -> float:
+    """Peak resident memory of this process (VmHWM; ru_maxrss would include the parent's before exec)."""
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def measure(path: str, queries_file: str, truth_file: str) -> dict:
     """Run in a fresh process: open time, peak memory, per-query search time and recall per method."""
     started = time.perf_counter()
@@ -177,7 +201,7 @@ def measure(path: str, queries_file: str, truth_file: str) -> dict:
     config = EngineConfig()
     engine = SearchEngine(catalogue, None, config)
     open_s = time.perf_counter() - started
-    open_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    open_peak = peak_memory_mb()
     queries = np.load(queries_file)
     truth = np.load(truth_file)
     snap = engine.snapshot
@@ -213,7 +237,7 @@ def measure(path: str, queries_file: str, truth_file: str) -> dict:
             "recall@10": float(np.mean(recall)),
             "candidates_median": median(candidates),
         }
-    out["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["peak_mb"] = peak_memory_mb()
     catalogue.close()
     return out
 
@@ -319,7 +343,7 @@ def main() -> int:
         )
         tuning = json.loads(done.stdout.strip().splitlines()[-1])
         print(table(tuning, [("setting", "LSH setting", ""), ("ms", "search ms", ".2f"), ("recall", "recall@10", ".3f"), ("scans", "scans", "")]))
-    path = save("scale", {"results": results, "tuning": tuning, "spread": SPREAD, "queries": QUERIES})
+    path = save("scale", {"results": results, "tuning": tuning, "noise": NOISE, "neighbours": NEIGHBOURS, "queries": QUERIES})
     print(f"\nwrote {path}")
     return 0
 

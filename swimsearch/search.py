@@ -6,7 +6,8 @@ and benchmarks:
 * `ExactSearch` ranks every catalogue image by cosine of its re-ranking vector
   (the engine uses it below `exact_below` images, where it is also faster);
 * `LshSearch` probes the LSH buckets (multi-probe), ranks the candidates by
-  spherical Hamming distance, keeps the best M and re-ranks those by cosine;
+  the distance of their codes (Hamming: it measured better than the
+  spherical Hamming distance), keeps the best M and re-ranks those by cosine;
   when the buckets give too few candidates it scans every code instead.
 
 Either way the engine then scores the best few exactly, as the cosine of the
@@ -30,7 +31,7 @@ from .catalogue import Catalogue, IndexSnapshot
 from .config import EngineConfig
 from .errors import CatalogueError
 from .images import load_image
-from .spherical import spherical_hamming
+from .spherical import hamming, spherical_hamming
 
 log = logging.getLogger(__name__)
 
@@ -114,12 +115,15 @@ class ExactSearch:
 
 
 class LshSearch:
-    """LSH candidates -> spherical Hamming -> best M -> cosine re-rank."""
+    """LSH candidates -> code distance (Hamming by default) -> best M -> cosine re-rank."""
 
-    def __init__(self, snapshot: IndexSnapshot, *, rerank_depth: int, probe_radius: int):
+    def __init__(self, snapshot: IndexSnapshot, *, rerank_depth: int, probe_radius: int, code_distance: str = "hamming"):
         self.snapshot = snapshot
         self.rerank_depth = rerank_depth
         self.probe_radius = probe_radius
+        if code_distance not in ("hamming", "spherical"):
+            raise ValueError(f"unknown code distance {code_distance!r} (choose hamming or spherical)")
+        self._distance = hamming if code_distance == "hamming" else spherical_hamming
 
     def search(self, code: np.ndarray, vector: np.ndarray, k: int) -> Ranking:
         snap = self.snapshot
@@ -131,7 +135,7 @@ class LshSearch:
             method = "scan"
         candidates = len(rows)
         if len(rows) > depth:
-            distances = spherical_hamming(code, snap.codes[rows])
+            distances = self._distance(code, snap.codes[rows])
             rows = rows[np.argpartition(distances, depth - 1)[:depth]]
         sims = snap.vectors[rows].astype(np.float32) @ vector.astype(np.float32)
         top = _top(sims, k)
@@ -161,7 +165,12 @@ class SearchEngine:
         snap = self.snapshot
         self.exact = ExactSearch(snap) if snap is not None and len(snap) < self.config.exact_below else None
         self.lsh = (
-            LshSearch(snap, rerank_depth=self.config.rerank_depth, probe_radius=self.config.probe_radius)
+            LshSearch(
+                snap,
+                rerank_depth=self.config.rerank_depth,
+                probe_radius=self.config.probe_radius,
+                code_distance=self.config.code_distance,
+            )
             if snap is not None
             else None
         )

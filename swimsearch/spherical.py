@@ -138,6 +138,12 @@ def unpack_bits(codes: np.ndarray, width: int) -> np.ndarray:
     return raw[:, :width].astype(bool)
 
 
+def hamming(query: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Plain Hamming distance |q xor c| from one packed code to many, (n,) int32."""
+    query = np.asarray(query, dtype=np.uint64).reshape(1, -1)
+    return np.bitwise_count(codes ^ query).sum(axis=1, dtype=np.int32)
+
+
 def spherical_hamming(query: np.ndarray, codes: np.ndarray) -> np.ndarray:
     """Spherical Hamming distance |q xor c| / |q and c| from one code to many.
 

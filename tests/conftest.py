@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import tempfile
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -11,6 +12,26 @@ os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.mkdtemp(prefix="swimsearch-xdg
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
+
+def _permission_prefix() -> list[str] | None:
+    """Command prefix under which file permissions apply even for root (None: cannot arrange it).
+
+    Root reads every file whatever its permission bits; with the two
+    capabilities that allow it dropped from the bounding set (setpriv), it
+    does not, so unreadable files and read-only folders can really be tested.
+    """
+    if os.geteuid() != 0:
+        return []
+    prefix = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"]
+    try:
+        probe = subprocess.run([*prefix, "true"], capture_output=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return prefix if probe.returncode == 0 else None
+
+
+PERMISSIONS = _permission_prefix()
+needs_permissions = pytest.mark.skipif(PERMISSIONS is None, reason="cannot make root respect file permissions here")
 
 TESTS = Path(__file__).resolve().parent
 DATA = TESTS / "data"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import os
 import struct
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import DATA
+from conftest import DATA, PERMISSIONS, REPO, needs_permissions
 from swimsearch.images import ImageError, load_image, scan_folder
 
 SIZE = 64
@@ -133,12 +135,21 @@ def test_permission_denied_reads_as_plain_words(tmp_path, monkeypatch):
         load_image(DATA / "garment_a.jpg", SIZE)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their permissions")
+@needs_permissions
 def test_unreadable_file_is_an_image_error(tmp_path):
     path = _save(Image.new("RGB", (10, 10)), tmp_path / "locked.png")
     path.chmod(0)
-    with pytest.raises(ImageError, match="permission"):
-        load_image(path, SIZE)
+    script = (
+        "import sys\n"
+        "from swimsearch.images import ImageError, load_image\n"
+        "try:\n"
+        "    load_image(sys.argv[1], 16)\n"
+        "except ImageError as exc:\n"
+        "    print(exc.reason)\n"
+    )
+    done = subprocess.run([*PERMISSIONS, sys.executable, "-c", script, str(path)], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "permission denied: the file cannot be read"
 
 
 def test_transparency_lands_on_white(odd_images):

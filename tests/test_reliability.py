@@ -29,29 +29,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import DATA, REPO, build_pattern_catalogue, copy_clothing_photos, make_pattern_images
+from conftest import DATA, PERMISSIONS, REPO, build_pattern_catalogue, needs_permissions, copy_clothing_photos, make_pattern_images
 from swimsearch.catalogue import Catalogue
 from swimsearch.config import EngineConfig
 from swimsearch.errors import CatalogueError
 from swimsearch.search import SearchEngine
 
 PYTHON = sys.executable
-
-
-def _permission_prefix() -> list[str] | None:
-    """Command prefix under which file permissions apply (None: cannot arrange it)."""
-    if os.geteuid() != 0:
-        return []
-    prefix = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"]
-    try:
-        probe = subprocess.run([*prefix, "true"], capture_output=True, timeout=30)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return prefix if probe.returncode == 0 else None
-
-
-PERMISSIONS = _permission_prefix()
-needs_permissions = pytest.mark.skipif(PERMISSIONS is None, reason="cannot make root respect file permissions here")
 
 
 def cli(*args, prefix=(), timeout=600, **kwargs):

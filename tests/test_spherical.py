@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from swimsearch.spherical import fit_spheres, pack_bits, spherical_hamming, unpack_bits
+from swimsearch.spherical import fit_spheres, hamming, pack_bits, spherical_hamming, unpack_bits
 
 
 def clustered(n=4000, d=32, clusters=20, seed=0):
@@ -52,6 +52,12 @@ def test_spherical_hamming_matches_a_slow_reference():
         assert np.isinf(got[5]) and np.isinf(want[5])
         assert np.allclose(got, want)
         assert got[0] == 0.0
+
+
+def test_hamming_counts_differing_bits():
+    raw = np.random.default_rng(3).random((50, 128)) < 0.5
+    codes = pack_bits(raw)
+    assert hamming(codes[0], codes).tolist() == [int((raw[0] != row).sum()) for row in raw]
 
 
 def test_pack_and_unpack_round_trip():
