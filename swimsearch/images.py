@@ -105,6 +105,40 @@ def load_image(source: str | os.PathLike | Image.Image, size: int, *, mirror: bo
     return LoadedImage(pixels=pixels, width=width, height=height, phash=phash)
 
 
+def load_picture(source: str | os.PathLike | Image.Image, max_side: int) -> tuple[Image.Image, tuple[int, int]]:
+    """An upright RGB picture that fits in `max_side`, for thumbnails and previews.
+
+    Decodes exactly as `load_image` does (JPEG draft, EXIF rotation,
+    transparency on white, the size limit) but keeps the aspect ratio and
+    does not pad, so what a user sees is what the network saw.
+
+    Returns:
+        The picture (never larger than `max_side` on its long side) and the
+        original (width, height) after EXIF rotation.
+
+    Raises:
+        ImageError: for anything that is not a readable image, with a plain reason.
+    """
+    label = "pasted image" if isinstance(source, Image.Image) else str(source)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if isinstance(source, Image.Image):
+                picture, original = _normalise(source, max_side)
+            else:
+                with Image.open(source) as opened:
+                    picture, original = _normalise(opened, max_side)
+            if max(picture.size) > max_side:
+                scale = max_side / max(picture.size)
+                fitted = (max(1, round(picture.width * scale)), max(1, round(picture.height * scale)))
+                picture = picture.resize(fitted, Image.Resampling.BILINEAR, reducing_gap=2.0)
+    except ImageError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - untrusted file: any parser error is "unreadable"
+        raise ImageError(label, _plain_reason(exc)) from exc
+    return picture, original
+
+
 def _normalise(image: Image.Image, size: int) -> tuple[Image.Image, tuple[int, int]]:
     """First frame, bomb check, fast JPEG draft, EXIF rotation and RGB on white.
 
