@@ -110,8 +110,8 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._build_toolbar()
         self._build_status_bar()
+        self._restore_settings()  # before connecting, so restoring one control cannot save over another
         self._connect()
-        self._restore_settings()
         self._update_empty_text()
         self._update_actions()
 
@@ -398,6 +398,8 @@ class MainWindow(QMainWindow):
         self.builds.cancel()
 
     def _on_build_result(self, outcome: BuildOutcome) -> None:
+        if not self.builds.has_pending:
+            self.progress.finish()
         report = outcome.report
         if outcome.cancelled:
             text = (
@@ -419,6 +421,8 @@ class MainWindow(QMainWindow):
         self.build_finished.emit(outcome)
 
     def _on_build_failed(self, message: str) -> None:
+        if not self.builds.has_pending:
+            self.progress.finish()
         self._show_error(message)
         self.build_finished.emit(None)
 

@@ -160,6 +160,11 @@ class JobRunner(QObject):
     def busy(self) -> bool:
         return self.job is not None and self.job.is_running() or self._pending is not None
 
+    @property
+    def has_pending(self) -> bool:
+        """A job waits for the current one to stop."""
+        return self._pending is not None
+
     def start(self, job: Job) -> None:
         previous = self.job
         if previous is not None and previous.is_running():

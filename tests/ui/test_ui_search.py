@@ -4,14 +4,10 @@ from __future__ import annotations
 
 from PyQt5.QtCore import QMimeData, Qt, QUrl
 from PyQt5.QtGui import QImage
-from PyQt5.QtWidgets import QApplication, QMessageBox
+from PyQt5.QtWidgets import QApplication
 
-from ui_helpers import WAIT_MS, drop, drop_and_wait, make_pattern_images, open_catalogue
+from ui_helpers import WAIT_MS, error_texts, drop, drop_and_wait, make_pattern_images, open_catalogue
 from ui.results import MATCH_ROLE, percent
-
-
-def error_texts(window) -> list[str]:
-    return [box.text() for box in window.findChildren(QMessageBox) if box.isVisible()]
 
 
 def test_dropping_an_image_file_shows_ranked_results_with_the_query_first_at_100(qtbot, make_window, designs):

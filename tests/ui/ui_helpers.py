@@ -78,3 +78,35 @@ def drop_and_wait(qtbot, window, path):
     with qtbot.waitSignal(window.results_shown, timeout=WAIT_MS) as blocker:
         assert drop(window.query_panel, file_url_mime(str(path)))
     return blocker.args[0]
+
+
+def gated_model(gate, free_batches: int):
+    """A model factory whose fake models pause after `free_batches` batches until `gate` is set.
+
+    Lets a test catch a build in the middle, deterministically: the build
+    thread waits on the gate (never the test), and a test that forgets to
+    open it still ends after WAIT_MS.
+    """
+
+    def open_embedder():
+        embedder = FakeEmbedder()
+        plain = embedder.embed
+        calls = [0]
+
+        def embed(pixels):
+            calls[0] += 1
+            if calls[0] > free_batches:
+                gate.wait(WAIT_MS / 1000)
+            return plain(pixels)
+
+        embedder.embed = embed
+        return embedder
+
+    return open_embedder
+
+
+def error_texts(window) -> list[str]:
+    """The messages of the error boxes open on `window`."""
+    from PyQt5.QtWidgets import QMessageBox
+
+    return [box.text() for box in window.findChildren(QMessageBox) if box.isVisible()]
