@@ -13,19 +13,17 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from PyQt5.QtCore import QPoint, QSize, Qt, pyqtSignal
+from PyQt5.QtCore import QPoint, Qt, pyqtSignal
 from PyQt5.QtGui import QKeySequence
 from PyQt5.QtWidgets import (
     QAction,
     QApplication,
-    QHBoxLayout,
     QLabel,
     QMainWindow,
     QMenu,
     QSlider,
     QSpinBox,
     QSplitter,
-    QStyle,
     QToolBar,
     QVBoxLayout,
     QWidget,
@@ -43,7 +41,7 @@ from .locations import CatalogueTarget, catalogue_for_folder, sample_folder, sam
 from .preview import PreviewPane
 from .progress import BuildProgress, duration
 from .query_panel import QueryPanel, to_pil
-from .results import ResultsModel, ResultsView, percent
+from .results import ResultsModel, ResultsView
 from .search import CatalogueState, QueryOutcome, SearchRequest, SearchService, open_default_embedder
 from .settings import MAX_RESULTS, OPTIONS, Settings
 from .style import app_icon

@@ -85,6 +85,8 @@ class BuildProgress(QWidget):
             self._phase, self._phase_started = phase, now
         if self.cancel_button.isEnabled():
             self.label.setText(describe_progress(self._name, phase, done, total, now - self._phase_started))
+        elif phase == "index":
+            self.label.setText(f"“{self._name}”: stopped; making the {total:,} pictures read so far searchable…")
         if phase == "embed" and total > 0:
             self.bar.setRange(0, total)
             self.bar.setValue(done)

@@ -14,14 +14,14 @@ from dataclasses import dataclass
 
 from PyQt5.QtCore import QMimeData, Qt, QUrl, pyqtSignal
 from PyQt5.QtGui import QImage
-from PyQt5.QtWidgets import QFrame, QLabel, QVBoxLayout, QWidget
+from PyQt5.QtWidgets import QWidget
 from PIL import Image
 
 from swimsearch.catalogue import CATALOGUE_SUFFIX
 from swimsearch.images import IMAGE_EXTENSIONS, is_image_path
 
-from .thumbnails import Thumbnail, ThumbnailCache
-from .widgets import ElidedLabel, PictureView, file_size, human_size
+from .thumbnails import ThumbnailCache
+from .widgets import PictureCard
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def to_pil(image: QImage) -> Image.Image:
     ).copy()
 
 
-class QueryPanel(QFrame):
+class QueryPanel(PictureCard):
     """The drop target that shows the current query."""
 
     browse_requested = pyqtSignal()
@@ -104,31 +104,12 @@ class QueryPanel(QFrame):
     drop_refused = pyqtSignal(str)
 
     def __init__(self, cache: ThumbnailCache, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.setObjectName("card")
+        super().__init__("QUERY", cache, EMPTY_TEXT, parent)
         self.setAcceptDrops(True)
         self.setCursor(Qt.PointingHandCursor)
         self.setToolTip("Drop a design here, click to choose a file, or paste a picture (Ctrl+V)")
-        heading = QLabel("QUERY")
-        heading.setObjectName("heading")
-        self.picture = PictureView(cache)
-        self.picture.set_placeholder(EMPTY_TEXT, dashed=True)
-        self.picture.picture_ready.connect(self._on_picture_ready)
-        self.name_label = ElidedLabel()
-        self.name_label.setObjectName("title")
-        self.name_label.setTextInteractionFlags(Qt.NoTextInteraction)
-        self.details_label = QLabel()
-        self.details_label.setObjectName("muted")
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(12, 8, 12, 10)
-        layout.setSpacing(6)
-        layout.addWidget(heading)
-        layout.addWidget(self.picture, 1)
-        layout.addWidget(self.name_label)
-        layout.addWidget(self.details_label)
-        self._file_size: int | None = None
+        self.layout.addWidget(self.details_label)
         self._status = ""
-        self._dimensions = ""
         self.show_nothing()
 
     # --- what is shown ----------------------------------------------------------
@@ -137,13 +118,14 @@ class QueryPanel(QFrame):
         self.picture.clear()
         self.picture.set_placeholder(EMPTY_TEXT, dashed=True)
         self.name_label.set_full_text("")
-        self._file_size, self._dimensions, self._status = None, "", ""
+        self._set_file(None)
+        self._status = ""
         self.details_label.setText("")
         self.name_label.hide()
         self.details_label.hide()
 
     def show_file(self, path: str) -> None:
-        self._file_size, self._dimensions = file_size(path), ""
+        self._set_file(path)
         self.name_label.set_full_text(os.path.basename(path))
         self.name_label.setToolTip(path)
         self.name_label.show()
@@ -152,7 +134,7 @@ class QueryPanel(QFrame):
         self._update_details()
 
     def show_picture(self, image: QImage, label: str) -> None:
-        self._file_size, self._dimensions = None, ""
+        self._set_file(None)
         self.name_label.set_full_text(label)
         self.name_label.show()
         self.details_label.show()
@@ -160,24 +142,12 @@ class QueryPanel(QFrame):
         self._update_details()
 
     def set_status(self, text: str) -> None:
-        """A short state after the size ("searching…", "cannot be read")."""
+        """A short state after the size ("searching…", "cannot be searched")."""
         self._status = text
         self._update_details()
 
-    def details(self) -> str:
-        return self.details_label.text()
-
-    def _on_picture_ready(self, thumbnail: Thumbnail) -> None:
-        if thumbnail.width and thumbnail.height:
-            self._dimensions = f"{thumbnail.width} × {thumbnail.height} px"
-        self._update_details()
-
     def _update_details(self) -> None:
-        parts = [self._dimensions] if self._dimensions else []
-        if self._file_size is not None:
-            parts.append(human_size(self._file_size))
-        if self._status:
-            parts.append(self._status)
+        parts = self._size_parts() + ([self._status] if self._status else [])
         self.details_label.setText("  ·  ".join(parts))
 
     # --- drops and clicks -----------------------------------------------------------

@@ -7,7 +7,7 @@ import os
 
 from PyQt5.QtCore import QRectF, QSize, QSizeF, Qt, pyqtSignal
 from PyQt5.QtGui import QImage, QPainter, QPen
-from PyQt5.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
+from PyQt5.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from . import style
 from .thumbnails import Thumbnail, ThumbnailCache
@@ -224,3 +224,54 @@ class HeaderBar(QWidget):
         else:
             self._top.removeWidget(self.title)
             self._row.insertWidget(0, self.title, 1)
+
+
+class PictureCard(QFrame):
+    """A card with a heading, a picture, its name and a details line (size in pixels and bytes).
+
+    The query panel and the preview are both such cards; subclasses add
+    their own rows to `layout`.
+    """
+
+    def __init__(self, heading: str, cache: ThumbnailCache, placeholder: str = "", parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("card")
+        title = QLabel(heading)
+        title.setObjectName("heading")
+        self.picture = PictureView(cache, placeholder)
+        self.picture.picture_ready.connect(self._on_picture_ready)
+        self.name_label = ElidedLabel()
+        self.name_label.setObjectName("title")
+        self.name_label.setTextInteractionFlags(Qt.NoTextInteraction)
+        self.details_label = QLabel()
+        self.details_label.setObjectName("muted")
+        self.layout = QVBoxLayout(self)
+        self.layout.setContentsMargins(12, 8, 12, 10)
+        self.layout.setSpacing(6)
+        self.layout.addWidget(title)
+        self.layout.addWidget(self.picture, 1)
+        self.layout.addWidget(self.name_label)
+        self._file_size: int | None = None
+        self._dimensions = ""
+
+    def details(self) -> str:
+        return self.details_label.text()
+
+    def _set_file(self, path: str | None, width: int | None = None, height: int | None = None) -> None:
+        """Forget the previous picture's sizes; take the new file's size and, when known, its pixels."""
+        self._file_size = file_size(path) if path else None
+        self._dimensions = f"{width} × {height} px" if width and height else ""
+
+    def _size_parts(self) -> list[str]:
+        parts = [self._dimensions] if self._dimensions else []
+        if self._file_size is not None:
+            parts.append(human_size(self._file_size))
+        return parts
+
+    def _on_picture_ready(self, thumbnail: Thumbnail) -> None:
+        if not self._dimensions and thumbnail.width and thumbnail.height:
+            self._dimensions = f"{thumbnail.width} × {thumbnail.height} px"
+            self._update_details()
+
+    def _update_details(self) -> None:
+        raise NotImplementedError

@@ -38,16 +38,6 @@ copy_clothing_photos = _shared.copy_clothing_photos
 WAIT_MS = 20_000
 
 
-_shared = _shared_helpers()
-TESTS, DATA, REPO, CLOTHING = _shared.TESTS, _shared.DATA, _shared.REPO, _shared.CLOTHING
-FakeEmbedder = _shared.FakeEmbedder
-make_pattern_images = _shared.make_pattern_images
-copy_clothing_photos = _shared.copy_clothing_photos
-
-#: Generous limits for waits; a test that hangs fails instead of blocking CI.
-WAIT_MS = 20_000
-
-
 def open_catalogue(qtbot, window, path) -> object:
     """Open a folder or catalogue in `window` and wait until it is ready; returns its CatalogueState."""
     with qtbot.waitSignal(window.catalogue_ready, timeout=WAIT_MS) as blocker:
