@@ -346,8 +346,18 @@ class MainWindow(QMainWindow):
             self.search.open_catalogue(str(target.path))
             self.statusBar().showMessage(f"Opening “{_target_name(target)}”…")
         else:
+            self._leave_catalogue()  # the window now shows the catalogue being built
             self.start_build(target)
         self._update_empty_text()
+
+    def _leave_catalogue(self) -> None:
+        """Close the open catalogue; the current query stays, to run again on the next one."""
+        self.search.close_catalogue()
+        self._state = None
+        self.model.set_result(None)
+        self.timing_label.setText("")
+        self._update_catalogue_label()
+        self._update_actions()
 
     def choose_folder_to_build(self) -> None:
         folder = dialogs.choose_folder(self, self.settings["dialogs/catalogue_folder"] or str(Path.home()))
@@ -384,7 +394,9 @@ class MainWindow(QMainWindow):
         worker.result_ready.connect(self._on_build_result)
         worker.failed.connect(self._on_build_failed)
         self.progress.start(_target_name(target))
+        self.statusBar().clearMessage()  # the progress line says it all
         self.builds.start(Job(worker, "build"))
+        self._update_catalogue_label()
         self._update_empty_text()
         self._update_actions()
 
@@ -408,7 +420,7 @@ class MainWindow(QMainWindow):
             counts = (("added", report.added), ("updated", report.updated), ("removed", report.removed),
                       ("unreadable", report.unreadable))
             changes = ", ".join(f"{n:,} {what}" for what, n in counts if n) or "no changes"
-            text = (f"“{outcome.name}” updated: {report.indexed:,} designs searchable "
+            text = (f"“{outcome.name}” is ready: {report.indexed:,} designs searchable "
                     f"({changes}, {duration(report.seconds)}).")
         self.statusBar().showMessage(text, 15_000)
         self._just_built = outcome.catalogue_path
@@ -427,6 +439,7 @@ class MainWindow(QMainWindow):
     def _on_builds_idle_changed(self, idle: bool) -> None:
         if idle:
             self.progress.finish()
+        self._update_catalogue_label()
         self._update_empty_text()
         self._update_actions()
 
@@ -451,9 +464,10 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(
                 f"The folder of “{state.name}” is missing ({state.root}); results show as missing files.", 15_000
             )
-        if not reopened:
+        current = self.history.current
+        if not reopened:  # the ids of another catalogue mean nothing here: keep the query, not the history
             self.history.clear()
-        self._rerun_current()
+        self._rerun(current)
         self._update_empty_text()
         self._update_actions()
         self.catalogue_ready.emit(state)
@@ -545,7 +559,7 @@ class MainWindow(QMainWindow):
     def _on_query_failed(self, request: SearchRequest, message: str) -> None:
         self.query_panel.set_status("cannot be searched")
         self.model.set_result(None)
-        self.results_view.set_empty_text("No results: " + message)
+        self.results_view.set_empty_text("No results", message)
         self._show_error(message)
         self.query_failed.emit(message)
         self._update_actions()
@@ -569,9 +583,8 @@ class MainWindow(QMainWindow):
     def _history_picture(entry: HistoryEntry):
         return to_qimage(entry.request.image.convert("RGB"))
 
-    def _rerun_current(self) -> None:
-        """Run the current query again (after a catalogue opened or was updated), keeping its place."""
-        entry = self.history.current
+    def _rerun(self, entry: HistoryEntry | None) -> None:
+        """Run a query again (after a catalogue opened or was updated), in the current history place."""
         if entry is None:
             self.model.set_result(None)
             self.query_panel.show_nothing()
@@ -647,24 +660,33 @@ class MainWindow(QMainWindow):
         self.filter_bar.set_title(text)
 
     def _update_empty_text(self) -> None:
+        """What the empty grid tells the user to do next."""
         name = self._state.name if self._state else (_target_name(self._target) if self._target else "")
         if self._state is None and self.builds.busy:
-            text = f"Building the catalogue “{name}”…\nYou can search when it is done, or cancel to search what was read so far."
+            title = f"Building the catalogue “{name}”…"
+            body = "You can search when it is done, or cancel to search the designs read so far."
         elif self._state is None:
-            text = "No catalogue is open.\nBuild one from a folder of designs (Ctrl+B), or open one (Ctrl+Shift+O)."
+            title = "No catalogue is open"
+            body = "Build one from a folder of designs (Ctrl+B), or open one (Ctrl+Shift+O)."
         elif self._state.searchable == 0:
-            text = f"“{name}” has no searchable designs yet.\nPress F5 to read its folder."
+            title = f"“{name}” has no searchable designs yet"
+            body = "Press F5 to read its folder."
         elif self.model.result is None:
-            text = (
-                f"Drop a design on the query panel to find similar ones in “{name}”,\n"
-                "or press Ctrl+R for a random design from the catalogue."
+            title = f"Find similar designs in “{name}”"
+            body = (
+                "Drop a design anywhere on this window, click the query panel to choose a file,\n"
+                "paste a picture (Ctrl+V), or press Ctrl+R for a random design from the catalogue."
             )
         else:
-            text = f"No match is at least {self.min_slider.value()}% similar.\nLower the minimum similarity to see more."
-        self.results_view.set_empty_text(text)
+            title = f"No match is at least {self.min_slider.value()}% similar"
+            body = "Lower the minimum similarity to see more."
+        self.results_view.set_empty_text(title, body)
 
     def _update_catalogue_label(self) -> None:
         state = self._state
+        if state is None and self.builds.busy and self._target is not None:
+            self.catalogue_label.setText(f"{_target_name(self._target)}  ·  building…")
+            return
         if state is None:
             self.catalogue_label.setText("No catalogue")
             self.catalogue_label.setToolTip("")
@@ -695,7 +717,7 @@ class MainWindow(QMainWindow):
         self.settings["search/mirror"] = self.mirror_action.isChecked()
         entry = self.history.current
         if entry is not None and entry.request.kind in ("file", "image"):
-            self._rerun_current()
+            self._rerun(entry)
 
     # --- result actions -----------------------------------------------------------------------
 

@@ -65,6 +65,7 @@ class PreviewPane(PictureCard):
             widget.setVisible(match is not None)
         self.duplicate_label.setVisible(match is not None and match.duplicate and not is_query)
         for button in (self.search_button, self.open_button, self.reveal_button):
+            button.setVisible(match is not None)  # a calm empty card, not a row of dead buttons
             button.setEnabled(match is not None and not match.missing)
         if match is None:
             self.picture.clear()

@@ -245,6 +245,7 @@ class ResultsView(QListView):
         self.setMinimumWidth(260)
         self.delegate = ResultDelegate(cache, thumb_size, self)
         self.setItemDelegate(self.delegate)
+        self.empty_title = ""
         self.empty_text = ""
         self._click_timer = QTimer(self)
         self._click_timer.setSingleShot(True)
@@ -259,8 +260,9 @@ class ResultsView(QListView):
         self._update_grid()
         self.viewport().update()
 
-    def set_empty_text(self, text: str) -> None:
-        self.empty_text = text
+    def set_empty_text(self, title: str, text: str = "") -> None:
+        """What the grid says when it has nothing to show: a title line and a hint below it."""
+        self.empty_title, self.empty_text = title, text
         self.viewport().update()
 
     def current_match(self) -> Match | None:
@@ -316,8 +318,21 @@ class ResultsView(QListView):
 
     def paintEvent(self, event) -> None:  # noqa: N802 - Qt override
         super().paintEvent(event)
-        if self.model() is not None and self.model().rowCount() == 0 and self.empty_text:
-            painter = QPainter(self.viewport())
-            painter.setPen(style.TEXT_MUTED)
-            area = QRectF(self.viewport().rect()).adjusted(40, 40, -40, -40)
-            painter.drawText(area, Qt.AlignCenter | Qt.TextWordWrap, self.empty_text)
+        if self.model() is None or self.model().rowCount() > 0 or not (self.empty_title or self.empty_text):
+            return
+        painter = QPainter(self.viewport())
+        area = QRectF(self.viewport().rect()).adjusted(40, 40, -40, -40)
+        title_font = QFont(self.font())
+        title_font.setBold(True)
+        title_font.setPointSizeF(self.font().pointSizeF() * 1.3)
+        flags = Qt.AlignHCenter | Qt.TextWordWrap
+        painter.setFont(self.font())
+        text_rect = painter.boundingRect(area, flags, self.empty_text) if self.empty_text else QRectF()
+        painter.setFont(title_font)
+        title_rect = painter.boundingRect(area, flags, self.empty_title) if self.empty_title else QRectF()
+        top = area.center().y() - (title_rect.height() + 10 + text_rect.height()) / 2
+        painter.setPen(style.TEXT)
+        painter.drawText(QRectF(area.x(), top, area.width(), title_rect.height()), flags, self.empty_title)
+        painter.setFont(self.font())
+        painter.setPen(style.TEXT_MUTED)
+        painter.drawText(QRectF(area.x(), top + title_rect.height() + 10, area.width(), text_rect.height()), flags, self.empty_text)

@@ -164,3 +164,21 @@ def test_progress_line_says_count_rate_and_time_left(phase, done, total, elapsed
 
 def test_durations_read_at_a_glance():
     assert [duration(s) for s in (4, 59, 61, 3000, 3600 + 20 * 60)] == ["4 s", "59 s", "1 min", "50 min", "1 h 20 min"]
+
+
+def test_building_another_folder_switches_to_it_and_runs_the_query_again_there(qtbot, make_window, designs, tmp_path):
+    window = make_window()
+    open_catalogue(qtbot, window, designs)
+    query = designs / "img0004.png"
+    drop_and_wait(qtbot, window, query)
+    other = tmp_path / "other"
+    make_pattern_images(other, 12, start=200)
+    with qtbot.waitSignal(window.results_shown, timeout=WAIT_MS) as shown:
+        window.open_path(str(other))
+        assert window.catalogue_label.text() == "other  ·  building…"
+        assert window.model.rowCount() == 0 and window.results_view.empty_title == "Building the catalogue “other”…"
+        assert window.query_panel.name_label.full_text() == "img0004.png"  # the query stays
+    result = shown.args[0]
+    assert result.query == str(query) and {m.path for m in result.matches} <= {str(p) for p in other.iterdir()}
+    assert window.windowTitle() == "other — SwimSearch" and "12 designs" in window.catalogue_label.text()
+    assert not window.back_action.isEnabled()  # the other catalogue's history is gone
