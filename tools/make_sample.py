@@ -3,7 +3,7 @@
 Copies 35 labelled photos (varied garments, each from a different sender where
 possible) from the public-domain clothing set beside the project
 (../shared/datasets/clothing, CC0 1.0), under readable names, and adds one
-re-exported copy (70 % size, JPEG quality 80) of a dress so the "duplicate"
+re-exported copy (70 % size, JPEG quality 80) of a pair of shorts so the "duplicate"
 mark can be seen. Run it again to make the same folder:
 
     .venv/bin/python tools/make_sample.py
@@ -61,7 +61,7 @@ PHOTOS = (
 )
 
 #: The photo re-exported smaller, and the name of the copy.
-REEXPORT = ("dress-01", "dress-01-reexport")
+REEXPORT = ("shorts-04", "shorts-04-reexport")
 
 
 def main() -> int:

@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--query", default=str(ROOT / "resources" / "sample" / "dress-01.jpg"), help="design to drop")
+    parser.add_argument("--query", default=str(ROOT / "resources" / "sample" / "shorts-04.jpg"), help="design to drop")
     parser.add_argument("--sizes", default="1400x900", help="comma-separated WIDTHxHEIGHT list")
     parser.add_argument("--out", default=str(ROOT / "docs" / "screenshot.png"), help="file for a single size")
     parser.add_argument("--out-dir", help="folder for several sizes (window-WxH.png)")
