@@ -23,7 +23,7 @@ from swimsearch.model import Embedder, default_model_path
 from swimsearch.search import SearchEngine, SearchResult
 
 from .settings import MAX_RESULTS
-from .workers import Job, Worker
+from .workers import Job, Worker, name_this_thread
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +111,7 @@ class SearchWorker(Worker):
     @pyqtSlot()
     def start(self) -> None:
         """Load the model once, at thread start; without it, search by catalogue image still works."""
+        name_this_thread()
 
         def load() -> None:
             self._embedder = self._open_embedder()

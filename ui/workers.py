@@ -33,6 +33,13 @@ def running_threads() -> list[QThread]:
     return [t for t in list(_threads) if not sip.isdeleted(t) and t.isRunning()]
 
 
+def name_this_thread() -> None:
+    """Give the running QThread's name to Python's view of it, so log lines say which worker wrote them."""
+    name = QThread.currentThread().objectName()
+    if name:
+        threading.current_thread().name = name
+
+
 class Worker(QObject):
     """Base of the app's workers: signals, cancellation, and errors turned into plain words.
 
@@ -64,6 +71,7 @@ class Worker(QObject):
     @pyqtSlot()
     def run(self) -> None:
         """Do the work once; `finished` always comes last."""
+        name_this_thread()
         try:
             self.guarded(self._work_and_emit)
         finally:

@@ -222,3 +222,17 @@ def test_thumbnails_are_decoded_off_the_gui_thread_and_cached(qtbot, make_window
     thumbnail = window.cache.peek(first.path, pixels)
     assert thumbnail.image is not None and (thumbnail.width, thumbnail.height) == (48, 48)
     assert len(window.cache) >= 1
+
+
+def test_clicking_the_query_panel_opens_a_file_dialog_and_searches_the_choice(qtbot, make_window, designs, monkeypatch):
+    import ui.dialogs
+
+    asked = []
+    monkeypatch.setattr(ui.dialogs, "choose_image", lambda parent, folder: asked.append(folder) or str(designs / "img0022.png"))
+    window = make_window()
+    open_catalogue(qtbot, window, designs)
+    assert window.open_image_action.shortcut().toString() == "Ctrl+O"
+    with qtbot.waitSignal(window.results_shown, timeout=WAIT_MS):
+        qtbot.mouseClick(window.query_panel, Qt.LeftButton)
+    assert asked == [str(designs.resolve())]  # starts in the catalogue's folder
+    assert window.model.match_at(0).name == "img0022.png"
