@@ -91,6 +91,7 @@ class MainWindow(QMainWindow):
         self._closed = False
         self.last_query_ms: float | None = None  # from asking to results on screen
         self._just_built: str | None = None
+        self._sample_rebuilt = False
 
         self.history = History()
         self.cache = ThumbnailCache(parent=self)
@@ -339,12 +340,15 @@ class MainWindow(QMainWindow):
     def open_sample(self) -> None:
         self.open_target(sample_target())
 
-    def open_target(self, target: CatalogueTarget) -> None:
+    def open_target(self, target: CatalogueTarget, *, update: bool = False) -> None:
+        """Show `target`: open it, and build it when it does not exist yet (or `update` it)."""
         self._target = target
         self.setWindowTitle(f"{_target_name(target)} — {APP_NAME}")
         if target.exists:
             self.search.open_catalogue(str(target.path))
             self.statusBar().showMessage(f"Opening “{_target_name(target)}”…")
+            if update:
+                self.start_build(target)
         else:
             self._leave_catalogue()  # the window now shows the catalogue being built
             self.start_build(target)
@@ -364,12 +368,7 @@ class MainWindow(QMainWindow):
         if not folder:
             return
         self.settings["dialogs/catalogue_folder"] = str(Path(folder).parent)
-        target = CatalogueTarget(catalogue_for_folder(folder), Path(folder).resolve())
-        self._target = target
-        self.setWindowTitle(f"{_target_name(target)} — {APP_NAME}")
-        if target.exists:
-            self.search.open_catalogue(str(target.path))
-        self.start_build(target)
+        self.open_target(CatalogueTarget(catalogue_for_folder(folder), Path(folder).resolve()), update=True)
 
     def choose_catalogue(self) -> None:
         path = dialogs.choose_catalogue(self, self.settings["dialogs/catalogue_folder"] or str(Path.home()))
@@ -473,6 +472,12 @@ class MainWindow(QMainWindow):
         self.catalogue_ready.emit(state)
 
     def _on_open_failed(self, path: str, message: str) -> None:
+        target = self._target
+        if target is not None and target.sample and Path(path) == target.path and not self._sample_rebuilt:
+            self._sample_rebuilt = True  # once: a sample that fails again is reported, not rebuilt forever
+            log.warning("the sample catalogue cannot be opened (%s); building it again", message)
+            self.start_build(self._target, replace=True)
+            return
         self._state = None
         self.settings.forget_catalogue(path)
         self.setWindowTitle(APP_NAME)

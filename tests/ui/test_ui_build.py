@@ -182,3 +182,29 @@ def test_building_another_folder_switches_to_it_and_runs_the_query_again_there(q
     assert result.query == str(query) and {m.path for m in result.matches} <= {str(p) for p in other.iterdir()}
     assert window.windowTitle() == "other — SwimSearch" and "12 designs" in window.catalogue_label.text()
     assert not window.back_action.isEnabled()  # the other catalogue's history is gone
+
+
+def test_build_from_a_folder_with_a_catalogue_opens_it_and_updates_it(qtbot, make_window, designs, monkeypatch):
+    import ui.dialogs
+
+    monkeypatch.setattr(ui.dialogs, "choose_folder", lambda parent, folder: str(designs))
+    make_pattern_images(designs, 3, start=300)
+    window = make_window()
+    assert window.build_action.shortcut().toString() == "Ctrl+B"
+    with qtbot.waitSignal(window.build_finished, timeout=WAIT_MS) as finished:
+        window.build_action.trigger()
+    assert (finished.args[0].report.added, finished.args[0].report.unchanged) == (3, 30)
+    with qtbot.waitSignal(window.catalogue_ready, timeout=WAIT_MS) as opened:
+        pass
+    assert opened.args[0].searchable == 33
+
+
+def test_a_damaged_sample_catalogue_is_built_again(qtbot, make_window):
+    target = sample_target()
+    target.path.write_bytes(b"garbage" * 50)
+    window = make_window()
+    with qtbot.waitSignal(window.build_finished, timeout=WAIT_MS):
+        window.open_start(None)
+    with qtbot.waitSignal(window.catalogue_ready, timeout=WAIT_MS) as opened:
+        pass
+    assert opened.args[0].name == "sample" and opened.args[0].searchable >= 30
