@@ -9,7 +9,7 @@ from PyQt5.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QPushButton, QWidg
 
 from swimsearch.search import Match
 
-from .results import percent
+from .results import MIRRORED_BADGE_FROM, percent
 from .thumbnails import ThumbnailCache
 from .widgets import ElidedLabel, PictureCard
 
@@ -33,6 +33,9 @@ class PreviewPane(PictureCard):
         self.duplicate_label = QLabel("Duplicate")
         self.duplicate_label.setObjectName("duplicate")
         self.duplicate_label.setToolTip("The pictures are identical or nearly so (perceptual hash)")
+        self.mirrored_label = QLabel("Mirrored")
+        self.mirrored_label.setObjectName("mirrored")
+        self.mirrored_label.setToolTip("It matches the query flipped left to right better than the query itself")
         self.path_label = ElidedLabel()
         self.path_label.setObjectName("muted")
         self.search_button = QPushButton("Search from this design")
@@ -47,6 +50,7 @@ class PreviewPane(PictureCard):
         score_row.setSpacing(8)
         score_row.addWidget(self.score_label)
         score_row.addWidget(self.duplicate_label)
+        score_row.addWidget(self.mirrored_label)
         score_row.addStretch(1)
         buttons = QGridLayout()
         buttons.setSpacing(6)
@@ -64,6 +68,8 @@ class PreviewPane(PictureCard):
         for widget in (self.name_label, self.score_label, self.details_label, self.path_label):
             widget.setVisible(match is not None)
         self.duplicate_label.setVisible(match is not None and match.duplicate and not is_query)
+        # as on the grid's badge: only a real match's mirroring is news
+        self.mirrored_label.setVisible(match is not None and match.mirrored and match.score >= MIRRORED_BADGE_FROM)
         for button in (self.search_button, self.open_button, self.reveal_button):
             button.setVisible(match is not None)  # a calm empty card, not a row of dead buttons
             button.setEnabled(match is not None and not match.missing)
@@ -83,8 +89,6 @@ class PreviewPane(PictureCard):
         if match is None:
             return
         parts = [f"rank {match.rank}"] + self._size_parts()
-        if match.mirrored:
-            parts.append("matched as a mirror image")
         if match.missing:
             parts.append("file missing")
         self.details_label.setText("  ·  ".join(parts))

@@ -57,6 +57,10 @@ QLabel#duplicate {{
     background: {DUPLICATE_BADGE.name()}; color: {DUPLICATE_TEXT.name()};
     border-radius: 8px; padding: 1px 8px; font-weight: bold;
 }}
+QLabel#mirrored {{
+    background: {IMAGE_BACKDROP.name()}; color: {TEXT.name()}; border: 1px solid {BORDER.name()};
+    border-radius: 8px; padding: 0px 8px;
+}}
 QWidget#filterBar {{ background: transparent; }}
 QListView#results {{ background: {WINDOW.name()}; border: none; }}
 QSplitter::handle {{ background: transparent; }}

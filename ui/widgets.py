@@ -245,6 +245,7 @@ class PictureCard(QFrame):
         self.name_label.setTextInteractionFlags(Qt.NoTextInteraction)
         self.details_label = QLabel()
         self.details_label.setObjectName("muted")
+        self.details_label.setWordWrap(True)  # a long line wraps instead of losing its end
         self.layout = QVBoxLayout(self)
         self.layout.setContentsMargins(12, 8, 12, 10)
         self.layout.setSpacing(6)
