@@ -14,6 +14,7 @@ import logging
 import os
 import stat
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -89,26 +90,60 @@ def load_image(source: str | os.PathLike | Image.Image, size: int, *, mirror: bo
     Raises:
         ImageError: for anything that is not a readable image, with a plain reason.
     """
-    label = "pasted image" if isinstance(source, Image.Image) else str(source)
+    with _plain_errors(source):
+        picture, (width, height) = _open_normalised(source, size)
+        if mirror:
+            picture = ImageOps.mirror(picture)
+        phash = _phash(picture)
+        pixels = _pad_and_resize(picture, size)
+    return LoadedImage(pixels=pixels, width=width, height=height, phash=phash)
+
+
+def load_picture(source: str | os.PathLike | Image.Image, max_side: int) -> tuple[Image.Image, tuple[int, int]]:
+    """An upright RGB picture that fits in `max_side`, for thumbnails and previews.
+
+    Decodes exactly as `load_image` does (JPEG draft, EXIF rotation,
+    transparency on white, the size limit) but keeps the aspect ratio and
+    does not pad, so what a user sees is what the network saw.
+
+    Returns:
+        The picture (never larger than `max_side` on its long side) and the
+        original (width, height) after EXIF rotation.
+
+    Raises:
+        ImageError: for anything that is not a readable image, with a plain reason.
+    """
+    with _plain_errors(source):
+        picture, original = _open_normalised(source, max_side)
+        if max(picture.size) > max_side:
+            scale = max_side / max(picture.size)
+            fitted = (max(1, round(picture.width * scale)), max(1, round(picture.height * scale)))
+            picture = picture.resize(fitted, Image.Resampling.BILINEAR, reducing_gap=2.0)
+    return picture, original
+
+
+@contextmanager
+def _plain_errors(source: str | os.PathLike | Image.Image) -> Iterator[None]:
+    """Decode `source` inside this block: any failure becomes one ImageError with a plain reason."""
     try:
         with warnings.catch_warnings():
             # Pillow warns (not raises) on EXIF oddities and moderately large
             # images; those warnings are noise for a catalogue of thousands.
             warnings.simplefilter("ignore")
-            if isinstance(source, Image.Image):
-                picture, (width, height) = _normalise(source, size)
-            else:
-                with Image.open(source) as opened:
-                    picture, (width, height) = _normalise(opened, size)
-            if mirror:
-                picture = ImageOps.mirror(picture)
-            phash = _phash(picture)
-            pixels = _pad_and_resize(picture, size)
+            yield
     except ImageError:
         raise
     except Exception as exc:  # noqa: BLE001 - untrusted file: any parser error is "unreadable"
+        label = "pasted image" if isinstance(source, Image.Image) else str(source)
         raise ImageError(label, _plain_reason(exc)) from exc
-    return LoadedImage(pixels=pixels, width=width, height=height, phash=phash)
+
+
+def _open_normalised(source: str | os.PathLike | Image.Image, size: int) -> tuple[Image.Image, tuple[int, int]]:
+    """`_normalise` a file (opened and closed here) or an already opened picture."""
+    if isinstance(source, Image.Image):
+        return _normalise(source, size)
+    with Image.open(source) as opened:
+        return _normalise(opened, size)
 
 
 def _normalise(image: Image.Image, size: int) -> tuple[Image.Image, tuple[int, int]]:

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from conftest import DATA, PERMISSIONS, REPO, needs_permissions
-from swimsearch.images import ImageError, load_image, scan_folder
+from swimsearch.images import ImageError, load_image, load_picture, scan_folder
 
 SIZE = 64
 
@@ -234,6 +234,19 @@ def test_original_size_and_phash_are_recorded(tmp_path):
 def test_pasted_pil_image_loads():
     image = Image.open(DATA / "garment_b.jpg").convert("RGBA")
     assert load_image(image, SIZE).pixels.shape == (SIZE, SIZE, 3)
+
+
+def test_pictures_for_thumbnails_keep_their_shape_and_fit(tmp_path):
+    photo = Image.open(DATA / "garment_a.jpg")
+    path = _save(photo.resize((photo.width * 3, photo.height * 3)), tmp_path / "big.jpg", quality=90)
+    picture, original = load_picture(path, 128)
+    assert original == (photo.width * 3, photo.height * 3)
+    assert max(picture.size) == 128 and picture.mode == "RGB"
+    assert abs(picture.width / picture.height - photo.width / photo.height) < 0.02
+    small, _ = load_picture(DATA / "garment_a.jpg", 4096)
+    assert small.size == photo.size  # never enlarged
+    with pytest.raises(ImageError):
+        load_picture(tmp_path / "missing.jpg", 128)
 
 
 def test_mirror_flips_left_right():

@@ -1,0 +1,210 @@
+"""Building catalogues from the window: progress, cancel, update, the sample, and plain errors."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from PyQt5.QtCore import Qt
+
+from swimsearch.catalogue import Catalogue, default_catalogue_path
+from swimsearch.model import ModelError
+from ui.locations import sample_folder, sample_target
+from ui.progress import describe_progress, duration
+from ui_helpers import WAIT_MS, error_texts, drop_and_wait, gated_model, make_pattern_images, open_catalogue
+
+
+def test_a_build_in_a_new_folder_reports_progress_and_finishes(qtbot, make_window, tmp_path):
+    folder = tmp_path / "new designs"
+    make_pattern_images(folder, 60)
+    window = make_window()
+    progress = []
+    window.build_progress_changed.connect(lambda *args: progress.append(args))
+    labels = []
+    window.build_progress_changed.connect(lambda *args: labels.append(window.progress.label.text()))
+    with qtbot.waitSignal(window.build_finished, timeout=WAIT_MS) as finished:
+        window.open_path(str(folder))
+        assert window.progress.isVisible() and window.progress.cancel_button.isEnabled()
+    outcome = finished.args[0]
+    assert not outcome.cancelled
+    assert (outcome.report.added, outcome.report.indexed) == (60, 60)
+    assert {"scan", "embed", "index"} <= {phase for phase, _, _ in progress}
+    embedded = [done for phase, done, total in progress if phase == "embed"]
+    assert embedded == sorted(embedded) and embedded[-1] == 60
+    assert any("reading pictures" in text and "of 60" in text for text in labels)
+    state = qtbot.waitSignal(window.catalogue_ready, timeout=WAIT_MS)
+    state.wait()
+    assert state.args[0].searchable == 60
+    assert default_catalogue_path(folder).is_file()  # the catalogue moves with its folder
+    assert not window.progress.isVisible()
+    assert "60 designs searchable" in window.statusBar().currentMessage()
+    assert window.windowTitle() == "new designs — SwimSearch"
+    assert drop_and_wait(qtbot, window, folder / "img0042.png").matches[0].name == "img0042.png"
+
+
+def test_cancel_stops_the_build_within_a_second_and_keeps_a_usable_catalogue(qtbot, make_window, tmp_path):
+    folder = tmp_path / "big"
+    make_pattern_images(folder, 120)
+    gate = threading.Event()
+    window = make_window(open_embedder=gated_model(gate, free_batches=3))  # batches of 8: paused at 24
+    progress = []
+    window.build_progress_changed.connect(lambda *args: progress.append(args))
+    window.open_path(str(folder))
+    qtbot.waitUntil(lambda: any(p == "embed" and done >= 24 for p, done, _ in progress), timeout=WAIT_MS)
+    assert "of 120" in window.progress.label.text()
+    with qtbot.waitSignal(window.build_finished, timeout=WAIT_MS) as finished:
+        qtbot.mouseClick(window.progress.cancel_button, Qt.LeftButton)
+        assert window.progress.cancel_button.text() == "Stopping…" and not window.progress.cancel_button.isEnabled()
+        started = time.monotonic()
+        gate.set()  # the batch in hand finishes; the build then stops
+    stopped_after = time.monotonic() - started
+    outcome = finished.args[0]
+    report = outcome.report
+    assert outcome.cancelled and 24 <= report.added < 120 and report.indexed == report.added
+    assert stopped_after < 1.0
+    with qtbot.waitSignal(window.catalogue_ready, timeout=WAIT_MS) as opened:
+        pass
+    assert opened.args[0].searchable == report.indexed
+    assert "Stopped building" in window.statusBar().currentMessage()
+    result = drop_and_wait(qtbot, window, folder / "img0003.png")
+    assert result.matches[0].name == "img0003.png"
+
+    # F5 goes on from there
+    with qtbot.waitSignal(window.build_finished, timeout=WAIT_MS) as finished:
+        window.update_action.trigger()
+    assert finished.args[0].report.added == 120 - report.added and finished.args[0].report.indexed == 120
+
+
+def test_update_reads_new_files(qtbot, make_window, designs):
+    window = make_window()
+    open_catalogue(qtbot, window, designs)
+    make_pattern_images(designs, 5, start=100)
+    assert window.update_action.shortcut().toString() == "F5"
+    with qtbot.waitSignal(window.build_finished, timeout=WAIT_MS) as finished:
+        window.update_action.trigger()
+    assert finished.args[0].report.added == 5
+    with qtbot.waitSignal(window.catalogue_ready, timeout=WAIT_MS) as opened:
+        pass
+    assert opened.args[0].searchable == 35
+    assert "35 designs" in window.catalogue_label.text()
+
+
+def test_first_run_builds_and_opens_the_sample_then_a_restart_just_opens_it(qtbot, make_window, tmp_path):
+    window = make_window()
+    with qtbot.waitSignal(window.catalogue_ready, timeout=WAIT_MS) as opened:
+        window.open_start(None)
+    state = opened.args[0]
+    assert state.name == "sample" and state.searchable == len(list(sample_folder().glob("*.jpg"))) >= 30
+    assert state.path == str(sample_target().path) and state.path.startswith(str(tmp_path / "user-data"))
+    assert not list(sample_folder().glob(".swimsearch*"))  # nothing written beside the shipped photos
+    window.close()
+
+    again = make_window()
+    with qtbot.assertNotEmitted(again.build_finished):
+        with qtbot.waitSignal(again.catalogue_ready, timeout=WAIT_MS) as opened:
+            again.open_start(None)
+    assert opened.args[0].name == "sample"
+
+
+def test_a_sample_catalogue_left_pointing_elsewhere_is_rebuilt(qtbot, make_window, tmp_path, fake_embedder, small_config):
+    elsewhere = tmp_path / "old install" / "sample"
+    make_pattern_images(elsewhere, 4)
+    target = sample_target()
+    with Catalogue.create(target.path, elsewhere) as catalogue:
+        catalogue.update(fake_embedder, small_config)
+    window = make_window()
+    with qtbot.waitSignal(window.build_finished, timeout=WAIT_MS):
+        window.open_start(None)
+    with qtbot.waitSignal(window.catalogue_ready, timeout=WAIT_MS) as opened:
+        pass
+    assert opened.args[0].root == str(sample_folder().resolve()) and opened.args[0].searchable > 4
+
+
+def test_a_damaged_catalogue_is_one_plain_sentence(qtbot, make_window, tmp_path):
+    damaged = tmp_path / "old.swimcat"
+    damaged.write_bytes(b"not a database at all" * 100)
+    window = make_window()
+    window.open_path(str(damaged))
+    qtbot.waitUntil(lambda: bool(error_texts(window)), timeout=WAIT_MS)
+    assert error_texts(window) == [f"The file {damaged} is not a SwimSearch catalogue, or it is damaged."]
+    assert window.catalogue_label.text() == "No catalogue"
+    assert damaged.read_bytes().startswith(b"not a database")  # left untouched
+
+
+def test_a_missing_model_is_reported_and_catalogue_images_can_still_be_browsed(qtbot, make_window, designs):
+    def missing_model():
+        raise ModelError("The model file /nowhere/model.onnx is missing. Reinstall SwimSearch or restore the file.")
+
+    window = make_window(open_embedder=missing_model)
+    state = open_catalogue(qtbot, window, designs)
+    assert not state.can_search_images
+    qtbot.waitUntil(lambda: bool(error_texts(window)), timeout=WAIT_MS)
+    assert "model file /nowhere/model.onnx is missing" in error_texts(window)[0]
+    with qtbot.waitSignal(window.query_failed, timeout=WAIT_MS) as failed:
+        window.search_file(str(designs / "img0001.png"))
+    assert failed.args[0] == "No model is loaded, so images cannot be searched by example."
+    with qtbot.waitSignal(window.results_shown, timeout=WAIT_MS):
+        window.random_action.trigger()
+
+
+@pytest.mark.parametrize(
+    "phase, done, total, elapsed, expected",
+    [
+        ("scan", 0, 0, 0.0, "“x”: looking for pictures…"),
+        ("embed", 1000, 5000, 20.0, "“x”: reading pictures, 1,000 of 5,000  ·  50 per second  ·  about 1 min left"),
+        ("embed", 5, 5000, 0.1, "“x”: reading pictures, 5 of 5,000"),
+        ("embed", 0, 0, 0.0, "“x”: every picture is up to date; checking the index…"),
+        ("index", 0, 2500, 1.0, "“x”: indexing 2,500 pictures…"),
+    ],
+)
+def test_progress_line_says_count_rate_and_time_left(phase, done, total, elapsed, expected):
+    assert describe_progress("x", phase, done, total, elapsed) == expected
+
+
+def test_durations_read_at_a_glance():
+    assert [duration(s) for s in (4, 59, 61, 3000, 3600 + 20 * 60)] == ["4 s", "59 s", "1 min", "50 min", "1 h 20 min"]
+
+
+def test_building_another_folder_switches_to_it_and_runs_the_query_again_there(qtbot, make_window, designs, tmp_path):
+    window = make_window()
+    open_catalogue(qtbot, window, designs)
+    query = designs / "img0004.png"
+    drop_and_wait(qtbot, window, query)
+    other = tmp_path / "other"
+    make_pattern_images(other, 12, start=200)
+    with qtbot.waitSignal(window.results_shown, timeout=WAIT_MS) as shown:
+        window.open_path(str(other))
+        assert window.catalogue_label.text() == "other  ·  building…"
+        assert window.model.rowCount() == 0 and window.results_view.empty_title == "Building the catalogue “other”…"
+        assert window.query_panel.name_label.full_text() == "img0004.png"  # the query stays
+    result = shown.args[0]
+    assert result.query == str(query) and {m.path for m in result.matches} <= {str(p) for p in other.iterdir()}
+    assert window.windowTitle() == "other — SwimSearch" and "12 designs" in window.catalogue_label.text()
+    assert not window.back_action.isEnabled()  # the other catalogue's history is gone
+
+
+def test_build_from_a_folder_with_a_catalogue_opens_it_and_updates_it(qtbot, make_window, designs, monkeypatch):
+    import ui.dialogs
+
+    monkeypatch.setattr(ui.dialogs, "choose_folder", lambda parent, folder: str(designs))
+    make_pattern_images(designs, 3, start=300)
+    window = make_window()
+    assert window.build_action.shortcut().toString() == "Ctrl+B"
+    with qtbot.waitSignal(window.build_finished, timeout=WAIT_MS) as finished:
+        window.build_action.trigger()
+    assert (finished.args[0].report.added, finished.args[0].report.unchanged) == (3, 30)
+    with qtbot.waitSignal(window.catalogue_ready, timeout=WAIT_MS) as opened:
+        pass
+    assert opened.args[0].searchable == 33
+
+
+def test_a_damaged_sample_catalogue_is_built_again(qtbot, make_window):
+    target = sample_target()
+    target.path.write_bytes(b"garbage" * 50)
+    window = make_window()
+    with qtbot.waitSignal(window.build_finished, timeout=WAIT_MS):
+        window.open_start(None)
+    with qtbot.waitSignal(window.catalogue_ready, timeout=WAIT_MS) as opened:
+        pass
+    assert opened.args[0].name == "sample" and opened.args[0].searchable >= 30

@@ -1,0 +1,238 @@
+"""Searching from the window: drop, click, Enter, random, paste, history, filters and errors."""
+
+from __future__ import annotations
+
+from PyQt5.QtCore import QMimeData, Qt, QUrl
+from PyQt5.QtGui import QImage
+from PyQt5.QtWidgets import QApplication
+
+from ui_helpers import WAIT_MS, error_texts, drop, drop_and_wait, make_pattern_images, open_catalogue
+from ui.results import MATCH_ROLE, percent
+
+
+def test_dropping_an_image_file_shows_ranked_results_with_the_query_first_at_100(qtbot, make_window, designs):
+    window = make_window()
+    state = open_catalogue(qtbot, window, designs)
+    assert state.searchable == 30 and "designs" in window.windowTitle()
+    query = designs / "img0004.png"
+    result = drop_and_wait(qtbot, window, query)
+
+    assert len(result.matches) == 30  # the whole catalogue; the grid hides what is below 0%
+    shown = window.model.visible_matches()
+    assert list(shown) == [m for m in result.matches if percent(m.score) >= 0]
+    assert len(shown) == window.model.rowCount() > 3
+    scores = [m.score for m in shown]
+    assert scores == sorted(scores, reverse=True)
+    first = window.model.index(0).data(MATCH_ROLE)
+    assert first.path == str(query) and first.image_id == result.query_image_id
+    assert percent(first.score) == 100
+    assert window.model.index(0).data(Qt.ToolTipRole).startswith("img0004.png: 100% similar")
+    # its family (img0003..img0005) follows, and nothing else reads 100%
+    assert {m.name for m in shown[1:3]} == {"img0003.png", "img0005.png"}
+    assert all(percent(m.score) < 100 for m in shown[1:])
+    assert window.query_panel.name_label.full_text() == "img0004.png"
+    assert "48 × 48 px" in window.query_panel.details() or window.query_panel.details()
+    # the best other match is selected and previewed beside the query
+    assert window.preview.match is not None and window.preview.match.image_id == shown[1].image_id
+    assert window.timing_label.text().startswith("embed ") and "search" in window.timing_label.text()
+    assert "designs" in window.catalogue_label.text() and "30 designs" in window.catalogue_label.text()
+
+
+def test_a_design_from_outside_the_catalogue_has_no_match_at_100(qtbot, make_window, designs, tmp_path):
+    window = make_window()
+    open_catalogue(qtbot, window, designs)
+    sketch = make_pattern_images(tmp_path / "new", 1, start=500)[0]
+    result = drop_and_wait(qtbot, window, sketch)
+    assert result.query_image_id is None
+    assert all(percent(m.score) < 100 for m in window.model.visible_matches())
+
+
+def test_clicking_a_result_searches_from_it_and_back_forward_walk_the_history(qtbot, make_window, designs):
+    window = make_window()
+    open_catalogue(qtbot, window, designs)
+    drop_and_wait(qtbot, window, designs / "img0010.png")
+    view = window.results_view
+    target = window.model.match_at(5)
+    rect = view.visualRect(window.model.index(5))
+    with qtbot.waitSignal(window.results_shown, timeout=WAIT_MS) as blocker:
+        qtbot.mouseClick(view.viewport(), Qt.LeftButton, pos=rect.center())
+    result = blocker.args[0]
+    assert result.query_image_id == target.image_id
+    first = window.model.match_at(0)
+    assert first.image_id == target.image_id and percent(first.score) == 100
+    assert window.query_panel.name_label.full_text() == target.name
+
+    assert window.back_action.isEnabled() and not window.forward_action.isEnabled()
+    assert window.back_action.shortcut().toString() == "Alt+Left"
+    window.back_action.trigger()
+    assert window.model.match_at(0).name == "img0010.png"
+    assert window.query_panel.name_label.full_text() == "img0010.png"
+    assert window.forward_action.shortcut().toString() == "Alt+Right"
+    window.forward_action.trigger()
+    assert window.model.match_at(0).image_id == target.image_id
+
+
+def test_enter_on_a_result_searches_from_it(qtbot, make_window, designs):
+    window = make_window()
+    open_catalogue(qtbot, window, designs)
+    drop_and_wait(qtbot, window, designs / "img0020.png")
+    view = window.results_view
+    view.setFocus()
+    view.setCurrentIndex(window.model.index(3))
+    chosen = window.model.match_at(3)
+    with qtbot.waitSignal(window.results_shown, timeout=WAIT_MS) as blocker:
+        qtbot.keyClick(view, Qt.Key_Return)
+    assert blocker.args[0].query_image_id == chosen.image_id
+
+
+def test_double_click_opens_the_file_instead_of_searching(qtbot, make_window, designs, monkeypatch):
+    import ui.desktop
+
+    opened = []
+    monkeypatch.setattr(ui.desktop, "open_file", lambda path: opened.append(path) or True)
+    window = make_window()
+    open_catalogue(qtbot, window, designs)
+    drop_and_wait(qtbot, window, designs / "img0001.png")
+    view = window.results_view
+    match = window.model.match_at(2)
+    centre = view.visualRect(window.model.index(2)).center()
+    with qtbot.assertNotEmitted(window.results_shown, wait=QApplication.doubleClickInterval() + 300):
+        qtbot.mouseClick(view.viewport(), Qt.LeftButton, pos=centre)
+        qtbot.mouseDClick(view.viewport(), Qt.LeftButton, pos=centre)
+    assert opened == [match.path]
+
+
+def test_min_similarity_and_top_n_filter_instantly_without_searching_again(qtbot, make_window, designs):
+    window = make_window()
+    open_catalogue(qtbot, window, designs)
+    result = drop_and_wait(qtbot, window, designs / "img0007.png")
+    everything = window.model.visible_matches()
+    cut = percent(everything[len(everything) // 2].score)
+    with qtbot.assertNotEmitted(window.results_shown, wait=100):
+        window.min_slider.setValue(cut)
+    shown = window.model.visible_matches()
+    assert shown and len(shown) < len(everything)
+    assert all(percent(m.score) >= cut for m in shown)
+    assert [m for m in everything if percent(m.score) >= cut] == list(shown)  # nothing above it is hidden
+    hidden = sum(1 for m in result.matches if percent(m.score) < cut)
+    assert window.results_label.full_text() == f"{len(shown)} matches for img0007.png  ·  {hidden} more below {cut}%"
+    assert window.min_label.text() == f"{cut}%"
+
+    window.min_slider.setValue(100)
+    assert [m.name for m in window.model.visible_matches()] == ["img0007.png"]
+    window.min_slider.setValue(0)
+    window.top_spin.setValue(4)
+    assert window.model.rowCount() == 4
+    assert list(window.model.visible_matches()) == list(everything[:4])
+    assert window.search.pending is None
+
+
+def test_random_design_searches_from_a_catalogue_image(qtbot, make_window, designs):
+    window = make_window()
+    open_catalogue(qtbot, window, designs)
+    assert window.random_action.shortcut().toString() == "Ctrl+R"
+    with qtbot.waitSignal(window.results_shown, timeout=WAIT_MS) as blocker:
+        window.random_action.trigger()
+    result = blocker.args[0]
+    first = window.model.match_at(0)
+    assert result.query_image_id == first.image_id and percent(first.score) == 100
+    assert window.query_panel.name_label.full_text() == first.name
+
+
+def test_a_pasted_picture_is_searched(qtbot, make_window, designs):
+    window = make_window()
+    open_catalogue(qtbot, window, designs)
+    QApplication.clipboard().setImage(QImage(str(designs / "img0013.png")))
+    with qtbot.waitSignal(window.results_shown, timeout=WAIT_MS) as blocker:
+        window.paste_action.trigger()
+    assert blocker.args[0].query_image_id is None
+    assert window.model.match_at(0).name == "img0013.png"
+    assert window.query_panel.name_label.full_text() == "Pasted picture"
+
+
+def test_a_picture_dragged_from_a_browser_is_searched(qtbot, make_window, designs):
+    window = make_window()
+    open_catalogue(qtbot, window, designs)
+    mime = QMimeData()
+    mime.setUrls([QUrl("https://example.com/shop/img0016.png")])
+    mime.setImageData(QImage(str(designs / "img0016.png")))
+    with qtbot.waitSignal(window.results_shown, timeout=WAIT_MS):
+        assert drop(window, mime)  # anywhere on the window
+    assert window.model.match_at(0).name == "img0016.png"
+    assert window.query_panel.name_label.full_text().startswith("img0016.png")
+
+
+def test_a_web_link_without_picture_data_is_refused_in_plain_words(qtbot, make_window, designs):
+    window = make_window()
+    open_catalogue(qtbot, window, designs)
+    mime = QMimeData()
+    mime.setUrls([QUrl("https://example.com/shop/swimsuit.jpg")])
+    with qtbot.assertNotEmitted(window.results_shown, wait=100):
+        drop(window.query_panel, mime)
+    assert any("offline" in text and "save the picture" in text for text in error_texts(window))
+
+
+def test_an_unreadable_query_image_is_one_plain_sentence(qtbot, make_window, designs, tmp_path):
+    window = make_window()
+    open_catalogue(qtbot, window, designs)
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"this is not a picture")
+    from ui.query_panel import file_url_mime
+
+    with qtbot.waitSignal(window.query_failed, timeout=WAIT_MS) as blocker:
+        drop(window.query_panel, file_url_mime(str(broken)))
+    message = blocker.args[0]
+    assert message.startswith("The image broken.jpg cannot be read:") and "Traceback" not in message
+    assert message in error_texts(window)
+    assert window.statusBar().currentMessage() == message
+    assert window.model.rowCount() == 0
+
+
+def test_context_menu_searches_opens_shows_and_copies(qtbot, make_window, designs, monkeypatch):
+    import ui.desktop
+
+    calls = []
+    monkeypatch.setattr(ui.desktop, "open_file", lambda path: calls.append(("open", path)) or True)
+    monkeypatch.setattr(ui.desktop, "show_in_folder", lambda path: calls.append(("folder", path)) or True)
+    window = make_window()
+    open_catalogue(qtbot, window, designs)
+    drop_and_wait(qtbot, window, designs / "img0002.png")
+    match = window.model.match_at(1)
+    menu = window.context_menu(match)
+    actions = {a.text(): a for a in menu.actions() if a.text()}
+    assert list(actions) == ["Search from this design", "Open", "Show in folder", "Copy path"]
+    actions["Copy path"].trigger()
+    assert QApplication.clipboard().text() == match.path
+    actions["Open"].trigger()
+    actions["Show in folder"].trigger()
+    assert calls == [("open", match.path), ("folder", match.path)]
+    with qtbot.waitSignal(window.results_shown, timeout=WAIT_MS) as blocker:
+        actions["Search from this design"].trigger()
+    assert blocker.args[0].query_image_id == match.image_id
+
+
+def test_thumbnails_are_decoded_off_the_gui_thread_and_cached(qtbot, make_window, designs):
+    window = make_window()
+    open_catalogue(qtbot, window, designs)
+    drop_and_wait(qtbot, window, designs / "img0000.png")
+    view = window.results_view
+    pixels = int(view.delegate.thumb_size * view.devicePixelRatioF())
+    first = window.model.match_at(0)
+    qtbot.waitUntil(lambda: window.cache.peek(first.path, pixels) is not None, timeout=WAIT_MS)
+    thumbnail = window.cache.peek(first.path, pixels)
+    assert thumbnail.image is not None and (thumbnail.width, thumbnail.height) == (48, 48)
+    assert len(window.cache) >= 1
+
+
+def test_clicking_the_query_panel_opens_a_file_dialog_and_searches_the_choice(qtbot, make_window, designs, monkeypatch):
+    import ui.dialogs
+
+    asked = []
+    monkeypatch.setattr(ui.dialogs, "choose_image", lambda parent, folder: asked.append(folder) or str(designs / "img0022.png"))
+    window = make_window()
+    open_catalogue(qtbot, window, designs)
+    assert window.open_image_action.shortcut().toString() == "Ctrl+O"
+    with qtbot.waitSignal(window.results_shown, timeout=WAIT_MS):
+        qtbot.mouseClick(window.query_panel, Qt.LeftButton)
+    assert asked == [str(designs.resolve())]  # starts in the catalogue's folder
+    assert window.model.match_at(0).name == "img0022.png"

@@ -1,0 +1,72 @@
+"""Long work stays off the GUI thread, stale queries are dropped, and closing stops every thread."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from PyQt5.QtCore import QTimer
+
+from swimsearch.catalogue import Catalogue, default_catalogue_path
+from ui.workers import running_threads
+from ui_helpers import WAIT_MS, gated_model, make_pattern_images, open_catalogue
+
+
+def test_the_gui_thread_answers_quickly_while_a_build_runs(qtbot, make_window, tmp_path):
+    folder = tmp_path / "many"
+    make_pattern_images(folder, 800, size=96)
+    window = make_window()
+    late = []
+    expected = [0.0]
+    interval = 10
+
+    def tick():
+        now = time.perf_counter()
+        if expected[0]:
+            late.append((now - expected[0]) * 1000)
+        expected[0] = now + interval / 1000
+
+    timer = QTimer()
+    timer.setInterval(interval)
+    timer.timeout.connect(tick)
+    timer.start()
+    try:
+        with qtbot.waitSignal(window.build_finished, timeout=WAIT_MS) as finished:
+            window.open_path(str(folder))
+    finally:
+        timer.stop()
+    assert finished.args[0].report.indexed == 800
+    assert len(late) > 10
+    # A build done on the GUI thread would freeze it for the whole build (well over a second here).
+    assert max(late) < 250, f"the GUI thread was late by up to {max(late):.0f} ms"
+
+
+def test_a_burst_of_queries_shows_only_the_last(qtbot, make_window, designs):
+    window = make_window()
+    open_catalogue(qtbot, window, designs)
+    shown = []
+    window.results_shown.connect(shown.append)
+    for n in (1, 4, 7, 10, 13):
+        window.search_file(str(designs / f"img{n:04d}.png"))
+    qtbot.waitUntil(lambda: bool(shown), timeout=WAIT_MS)
+    with qtbot.assertNotEmitted(window.results_shown, wait=300):
+        pass
+    assert [result.matches[0].name for result in shown] == ["img0013.png"]
+    assert window.query_panel.name_label.full_text() == "img0013.png"
+
+
+def test_closing_the_window_during_a_build_cancels_and_waits_for_every_thread(qtbot, make_window, tmp_path):
+    folder = tmp_path / "big"
+    make_pattern_images(folder, 120)
+    gate = threading.Event()
+    window = make_window(open_embedder=gated_model(gate, free_batches=2))
+    progress = []
+    window.build_progress_changed.connect(lambda *args: progress.append(args))
+    window.open_path(str(folder))
+    qtbot.waitUntil(lambda: any(p == "embed" and done >= 16 for p, done, _ in progress), timeout=WAIT_MS)
+    gate.set()
+    window.close()
+    assert running_threads() == []
+    with Catalogue.open(default_catalogue_path(folder)) as catalogue:
+        counts = catalogue.counts()
+    assert 16 <= counts["searchable"] < 120 and counts["searchable"] == counts["readable"]

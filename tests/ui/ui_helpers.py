@@ -1,0 +1,102 @@
+"""Helpers for the window tests: the shared test helpers, waiting, and dropping files and pictures.
+
+A module of its own (not the conftest) because pytest imports every
+conftest.py as "conftest", so `from conftest import ...` may find either one.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+
+def _shared_helpers():
+    """tests/conftest.py under a name of its own.
+
+    pytest imports tests/ui/conftest.py as the module "conftest" too (the
+    test folders are not packages), which can hide the shared one from
+    `from conftest import ...`; loading it by path keeps its helpers
+    reachable whichever module holds that name.
+    """
+    name = "swimsearch_tests_shared"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parent.parent / "conftest.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+_shared = _shared_helpers()
+TESTS, DATA, REPO, CLOTHING = _shared.TESTS, _shared.DATA, _shared.REPO, _shared.CLOTHING
+FakeEmbedder = _shared.FakeEmbedder
+make_pattern_images = _shared.make_pattern_images
+copy_clothing_photos = _shared.copy_clothing_photos
+
+#: Generous limits for waits; a test that hangs fails instead of blocking CI.
+WAIT_MS = 20_000
+
+
+def open_catalogue(qtbot, window, path) -> object:
+    """Open a folder or catalogue in `window` and wait until it is ready; returns its CatalogueState."""
+    with qtbot.waitSignal(window.catalogue_ready, timeout=WAIT_MS) as blocker:
+        window.open_path(str(path))
+    return blocker.args[0]
+
+
+def drop(widget, mime) -> bool:
+    """Drag `mime` onto `widget` and drop it, as a file manager or a browser does; True if accepted."""
+    from PyQt5.QtCore import QPointF, Qt
+    from PyQt5.QtGui import QDragEnterEvent, QDropEvent
+    from PyQt5.QtWidgets import QApplication
+
+    centre = widget.rect().center()
+    enter = QDragEnterEvent(centre, Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
+    QApplication.sendEvent(widget, enter)
+    if not enter.isAccepted():
+        return False
+    event = QDropEvent(QPointF(centre), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
+    QApplication.sendEvent(widget, event)
+    return event.isAccepted()
+
+
+def drop_and_wait(qtbot, window, path):
+    """Drop an image file on the query panel and wait for the results; returns the SearchResult."""
+    from ui.query_panel import file_url_mime
+
+    with qtbot.waitSignal(window.results_shown, timeout=WAIT_MS) as blocker:
+        assert drop(window.query_panel, file_url_mime(str(path)))
+    return blocker.args[0]
+
+
+def gated_model(gate, free_batches: int):
+    """A model factory whose fake models pause after `free_batches` batches until `gate` is set.
+
+    Lets a test catch a build in the middle, deterministically: the build
+    thread waits on the gate (never the test), and a test that forgets to
+    open it still ends after WAIT_MS.
+    """
+
+    def open_embedder():
+        embedder = FakeEmbedder()
+        plain = embedder.embed
+        calls = [0]
+
+        def embed(pixels):
+            calls[0] += 1
+            if calls[0] > free_batches:
+                gate.wait(WAIT_MS / 1000)
+            return plain(pixels)
+
+        embedder.embed = embed
+        return embedder
+
+    return open_embedder
+
+
+def error_texts(window) -> list[str]:
+    """The messages of the error boxes open on `window`."""
+    from PyQt5.QtWidgets import QMessageBox
+
+    return [box.text() for box in window.findChildren(QMessageBox) if box.isVisible()]

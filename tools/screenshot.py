@@ -1,0 +1,106 @@
+"""Screenshots of the window with real results, for the README and for looking at the layout.
+
+Builds the sample catalogue with the real model in a throwaway data folder
+(the user's own settings and catalogues are never touched), drops a design on
+the window, waits for every visible thumbnail, and saves the window:
+
+    QT_QPA_PLATFORM=offscreen .venv/bin/python tools/screenshot.py            # docs/screenshot.png, 1400x900
+    QT_QPA_PLATFORM=offscreen .venv/bin/python tools/screenshot.py --sizes 1000x700,1920x1080 --out-dir /tmp/shots
+
+(`xvfb-run .venv/bin/python tools/screenshot.py` works too.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--query", default=str(ROOT / "resources" / "sample" / "shorts-04.jpg"), help="design to drop")
+    parser.add_argument("--sizes", default="1400x900", help="comma-separated WIDTHxHEIGHT list")
+    parser.add_argument("--out", default=str(ROOT / "docs" / "screenshot.png"), help="file for a single size")
+    parser.add_argument("--out-dir", help="folder for several sizes (window-WxH.png)")
+    parser.add_argument("--select", type=int, default=0, help="select this result row (0: the best match)")
+    parser.add_argument("--min-similarity", type=int, default=0, help="minimum similarity control (percent)")
+    args = parser.parse_args()
+
+    scratch = tempfile.mkdtemp(prefix="swimsearch-shot-")
+    os.environ["SWIMSEARCH_USER_DATA"] = scratch
+
+    from PyQt5.QtCore import QCoreApplication, QEventLoop, QSettings, Qt, QTimer
+    from PyQt5.QtWidgets import QApplication
+
+    from ui.main_window import MainWindow
+    from ui.query_panel import file_url_mime
+    from ui.settings import Settings
+    from ui.style import app_icon, apply_app_style
+
+    QCoreApplication.setAttribute(Qt.AA_EnableHighDpiScaling, True)
+    QCoreApplication.setAttribute(Qt.AA_UseHighDpiPixmaps, True)
+    QSettings.setPath(QSettings.IniFormat, QSettings.UserScope, scratch)
+    app = QApplication(sys.argv[:1])
+    apply_app_style(app)
+    app.setWindowIcon(app_icon())
+
+    def wait_until(predicate, what: str, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"gave up waiting for {what}")
+            loop = QEventLoop()
+            QTimer.singleShot(20, loop.quit)
+            loop.exec_()
+
+    window = MainWindow(Settings())
+    sizes = [tuple(int(v) for v in size.split("x")) for size in args.sizes.split(",")]
+    window.resize(*sizes[0])
+    window.show()
+    window.min_slider.setValue(args.min_similarity)
+    window.open_start(None)
+    wait_until(lambda: window.search.state is not None and not window.builds.busy, "the sample catalogue")
+    shown = []
+    window.results_shown.connect(shown.append)
+    window.query_panel.take(file_url_mime(args.query))
+    wait_until(lambda: shown, "the results")
+    if args.select:
+        window.results_view.setCurrentIndex(window.model.index(args.select))
+
+    def thumbnails_ready() -> bool:
+        view = window.results_view
+        pixels = int(view.delegate.thumb_size * view.devicePixelRatioF())
+        visible = [
+            m for row, m in enumerate(window.model.visible_matches())
+            if view.visualRect(window.model.index(row)).intersects(view.viewport().rect())
+        ]
+        pictures = [window.query_panel.picture, window.preview.picture]
+        return all(window.cache.peek(m.path, pixels) is not None for m in visible) and all(
+            p.path is None or window.cache.peek(p.path, p._wanted_pixels()) is not None for p in pictures
+        )
+
+    outputs = []
+    for width, height in sizes:
+        window.resize(width, height)
+        wait_until(thumbnails_ready, "the thumbnails")
+        wait_until(lambda: True, "a repaint")
+        app.processEvents()
+        out = Path(args.out_dir) / f"window-{width}x{height}.png" if args.out_dir else Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        window.grab().save(str(out))
+        outputs.append(out)
+    window.close()
+    for out in outputs:
+        print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

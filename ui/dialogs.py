@@ -1,0 +1,60 @@
+"""The app's dialogs in one place: file choosers and the plain-sentence error box.
+
+The window calls these through the module (`dialogs.choose_image(...)`), so
+tests can replace a chooser without a modal dialog blocking them.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from PyQt5.QtCore import QDir, Qt
+from PyQt5.QtWidgets import QFileDialog, QMessageBox, QWidget
+
+from swimsearch.catalogue import CATALOGUE_SUFFIX
+from swimsearch.images import IMAGE_EXTENSIONS
+
+log = logging.getLogger(__name__)
+
+IMAGE_FILTER = "Pictures ({});;All files (*)".format(" ".join(f"*{e}" for e in sorted(IMAGE_EXTENSIONS)))
+CATALOGUE_FILTER = f"SwimSearch catalogues (*{CATALOGUE_SUFFIX});;All files (*)"
+
+
+def choose_image(parent: QWidget, folder: str) -> str:
+    """An image file to search with ("" when cancelled)."""
+    path, _ = QFileDialog.getOpenFileName(parent, "Search with a design", folder, IMAGE_FILTER)
+    return path
+
+
+def choose_folder(parent: QWidget, folder: str) -> str:
+    """A folder of designs to build a catalogue from ("" when cancelled)."""
+    return QFileDialog.getExistingDirectory(parent, "Build a catalogue from a folder of designs", folder)
+
+
+def choose_catalogue(parent: QWidget, folder: str) -> str:
+    """An existing catalogue file ("" when cancelled); hidden files are shown, catalogues are hidden files."""
+    dialog = QFileDialog(parent, "Open a catalogue", folder, CATALOGUE_FILTER)
+    dialog.setFileMode(QFileDialog.ExistingFile)
+    dialog.setFilter(dialog.filter() | QDir.Hidden)
+    if dialog.exec_() != QFileDialog.Accepted or not dialog.selectedFiles():
+        return ""
+    return dialog.selectedFiles()[0]
+
+
+def choose_csv_path(parent: QWidget, suggested: str) -> str:
+    """Where to export the match list ("" when cancelled); adds .csv when left out."""
+    path, _ = QFileDialog.getSaveFileName(parent, "Export matches as CSV", suggested, "CSV files (*.csv)")
+    if path and not path.lower().endswith(".csv"):
+        path += ".csv"
+    return path
+
+
+def show_error(parent: QWidget, text: str, title: str = "SwimSearch") -> QMessageBox:
+    """One plain sentence in a window-modal box that does not block the event loop."""
+    box = QMessageBox(QMessageBox.Warning, title, text, QMessageBox.Ok, parent)
+    box.setObjectName("errorBox")
+    box.setWindowModality(Qt.WindowModal)
+    box.setAttribute(Qt.WA_DeleteOnClose)
+    box.open()
+    return box
+

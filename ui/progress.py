@@ -1,0 +1,103 @@
+"""Build progress in the status bar: what is happening, count, rate, time left, and Cancel."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from PyQt5.QtCore import pyqtSignal
+from PyQt5.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
+
+log = logging.getLogger(__name__)
+
+
+def duration(seconds: float) -> str:
+    """A rough duration people read at a glance: "40 s", "3 min", "1 h 20 min"."""
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def describe_progress(name: str, phase: str, done: int, total: int, elapsed: float) -> str:
+    """One line about a build: phase, count, rate and time left.
+
+    Args:
+        name: the catalogue's name.
+        phase: the engine's phase ("start", "scan", "embed", "index").
+        done, total: progress within the phase.
+        elapsed: seconds since the phase started.
+    """
+    if phase in ("start", "scan"):
+        return f"“{name}”: looking for pictures…"
+    if phase == "index":
+        return f"“{name}”: indexing {total:,} pictures…" if total else f"“{name}”: indexing…"
+    if total == 0:
+        return f"“{name}”: every picture is up to date; checking the index…"
+    text = f"“{name}”: reading pictures, {done:,} of {total:,}"
+    if done > 0 and elapsed > 0.5:
+        rate = done / elapsed
+        text += f"  ·  {rate:,.0f} per second"
+        if done < total:
+            text += f"  ·  about {duration((total - done) / rate)} left"
+    return text
+
+
+class BuildProgress(QWidget):
+    """A label, a slim bar and a Cancel button; hidden while nothing is built."""
+
+    cancel_requested = pyqtSignal()
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.label = QLabel()
+        self.bar = QProgressBar()
+        self.bar.setTextVisible(False)
+        self.bar.setFixedWidth(180)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop after the current pictures; what was read is kept and searchable")
+        self.cancel_button.clicked.connect(self._on_cancel)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 4, 0)
+        layout.setSpacing(8)
+        layout.addWidget(self.label)
+        layout.addWidget(self.bar)
+        layout.addWidget(self.cancel_button)
+        self._name = ""
+        self._phase = ""
+        self._phase_started = 0.0
+        self.hide()
+
+    def start(self, name: str) -> None:
+        self._name = name
+        self._phase = ""
+        self.cancel_button.setEnabled(True)
+        self.cancel_button.setText("Cancel")
+        self.update_progress("start", 0, 0)
+        self.show()
+
+    def update_progress(self, phase: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if phase != self._phase:
+            self._phase, self._phase_started = phase, now
+        if self.cancel_button.isEnabled():
+            self.label.setText(describe_progress(self._name, phase, done, total, now - self._phase_started))
+        elif phase == "index":
+            self.label.setText(f"“{self._name}”: stopped; making the {total:,} pictures read so far searchable…")
+        if phase == "embed" and total > 0:
+            self.bar.setRange(0, total)
+            self.bar.setValue(done)
+        else:
+            self.bar.setRange(0, 0)  # busy: no count to show
+
+    def finish(self) -> None:
+        self.hide()
+
+    def _on_cancel(self) -> None:
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.setText("Stopping…")
+        self.label.setText(f"“{self._name}”: stopping; what was read is kept…")
+        self.cancel_requested.emit()

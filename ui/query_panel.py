@@ -1,0 +1,203 @@
+"""The query panel: a drop target for designs, a click to choose a file, and the query on show.
+
+Takes image files dragged from a file manager, picture data dragged from a
+browser or pasted from the clipboard, and (as a convenience) a folder or a
+catalogue file, which opens that catalogue. It shows the query picture with
+its file name and size.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+from PyQt5.QtCore import QMimeData, Qt, QUrl, pyqtSignal
+from PyQt5.QtGui import QImage
+from PyQt5.QtWidgets import QWidget
+from PIL import Image
+
+from swimsearch.catalogue import CATALOGUE_SUFFIX
+from swimsearch.images import IMAGE_EXTENSIONS, is_image_path
+
+from .thumbnails import ThumbnailCache
+from .widgets import PictureCard
+
+log = logging.getLogger(__name__)
+
+EMPTY_TEXT = "Drop a design here,\nor click to choose a file\n\nCtrl+V pastes a picture"
+READABLE = ", ".join(sorted({e.lstrip(".").upper() for e in IMAGE_EXTENSIONS} - {"JPE", "JFIF", "TIF"}))
+
+
+@dataclass(frozen=True)
+class Dropped:
+    """What a drop or a paste holds: kind "file", "picture", "catalogue" or "refused"."""
+
+    kind: str
+    path: str = ""
+    image: QImage | None = None
+    label: str = ""
+    message: str = ""
+
+
+def read_mime(mime: QMimeData) -> Dropped:
+    """Find the query in dropped or pasted data: a local image file first, then picture data."""
+    refused = ""
+    web_name = ""
+    for url in mime.urls() if mime.hasUrls() else []:
+        if url.isLocalFile():
+            path = url.toLocalFile()
+            if os.path.isdir(path) or path.endswith(CATALOGUE_SUFFIX):
+                return Dropped("catalogue", path=path)
+            if is_image_path(path):
+                return Dropped("file", path=path)
+            refused = f"{os.path.basename(path)} is not a picture SwimSearch can read ({READABLE})."
+        elif not web_name:
+            web_name = os.path.basename(url.path()) or url.host()
+    image = picture_data(mime)
+    if image is not None:
+        label = f"{web_name} (dropped picture)" if web_name else "Pasted picture"
+        return Dropped("picture", image=image, label=label)
+    if refused:
+        return Dropped("refused", message=refused)
+    if web_name:
+        return Dropped(
+            "refused",
+            message="SwimSearch works offline and cannot fetch pictures from the web: "
+            "save the picture to your computer first, then drop the file.",
+        )
+    return Dropped("refused", message="There is no picture in what was dropped or pasted.")
+
+
+def picture_data(mime: QMimeData) -> QImage | None:
+    """Picture data in a drop or paste (a browser drag or a copied picture), or None."""
+    if mime.hasImage():
+        data = mime.imageData()
+        image = data if isinstance(data, QImage) else QImage(data) if data is not None else QImage()
+        if not image.isNull():
+            return image
+    for name in mime.formats():
+        if name.startswith("image/"):
+            image = QImage.fromData(mime.data(name))
+            if not image.isNull():
+                return image
+    return None
+
+
+def to_pil(image: QImage) -> Image.Image:
+    """A QImage as an RGBA PIL image (a copy; transparency is kept for the engine to flatten)."""
+    rgba = image.convertToFormat(QImage.Format_RGBA8888)
+    pointer = rgba.constBits()
+    pointer.setsize(rgba.sizeInBytes())
+    return Image.frombuffer(
+        "RGBA", (rgba.width(), rgba.height()), bytes(pointer), "raw", "RGBA", rgba.bytesPerLine(), 1
+    ).copy()
+
+
+class QueryPanel(PictureCard):
+    """The drop target that shows the current query."""
+
+    browse_requested = pyqtSignal()
+    file_dropped = pyqtSignal(str)
+    picture_dropped = pyqtSignal(object, str)  # QImage, label
+    catalogue_dropped = pyqtSignal(str)
+    drop_refused = pyqtSignal(str)
+
+    def __init__(self, cache: ThumbnailCache, parent: QWidget | None = None):
+        super().__init__("QUERY", cache, EMPTY_TEXT, parent)
+        self.setAcceptDrops(True)
+        self.setCursor(Qt.PointingHandCursor)
+        self.setToolTip("Drop a design here, click to choose a file, or paste a picture (Ctrl+V)")
+        self.layout.addWidget(self.details_label)
+        self._status = ""
+        self.show_nothing()
+
+    # --- what is shown ----------------------------------------------------------
+
+    def show_nothing(self) -> None:
+        self.picture.clear()
+        self.picture.set_placeholder(EMPTY_TEXT, dashed=True)
+        self.name_label.set_full_text("")
+        self._set_file(None)
+        self._status = ""
+        self.details_label.setText("")
+        self.name_label.hide()
+        self.details_label.hide()
+
+    def show_file(self, path: str) -> None:
+        self._set_file(path)
+        self.name_label.set_full_text(os.path.basename(path))
+        self.name_label.setToolTip(path)
+        self.name_label.show()
+        self.details_label.show()
+        self.picture.show_path(path, missing=not os.path.exists(path))
+        self._update_details()
+
+    def show_picture(self, image: QImage, label: str) -> None:
+        self._set_file(None)
+        self.name_label.set_full_text(label)
+        self.name_label.show()
+        self.details_label.show()
+        self.picture.show_image(image)
+        self._update_details()
+
+    def set_status(self, text: str) -> None:
+        """A short state after the size ("searching…", "cannot be searched")."""
+        self._status = text
+        self._update_details()
+
+    def _update_details(self) -> None:
+        parts = self._size_parts() + ([self._status] if self._status else [])
+        self.details_label.setText("  ·  ".join(parts))
+
+    # --- drops and clicks -----------------------------------------------------------
+
+    def take(self, mime: QMimeData) -> bool:
+        """Act on dropped or pasted data; True when it held something usable."""
+        dropped = read_mime(mime)
+        if dropped.kind == "file":
+            self.file_dropped.emit(dropped.path)
+        elif dropped.kind == "picture":
+            self.picture_dropped.emit(dropped.image, dropped.label)
+        elif dropped.kind == "catalogue":
+            self.catalogue_dropped.emit(dropped.path)
+        else:
+            self.drop_refused.emit(dropped.message)
+            return False
+        return True
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt override
+        mime = event.mimeData()
+        if mime.hasUrls() or mime.hasImage() or any(f.startswith("image/") for f in mime.formats()):
+            event.acceptProposedAction()
+            self._set_drag_highlight(True)
+        else:
+            event.ignore()
+
+    def dragLeaveEvent(self, event) -> None:  # noqa: N802 - Qt override
+        self._set_drag_highlight(False)
+
+    def dropEvent(self, event) -> None:  # noqa: N802 - Qt override
+        self._set_drag_highlight(False)
+        if self.take(event.mimeData()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def mouseReleaseEvent(self, event) -> None:  # noqa: N802 - Qt override
+        if event.button() == Qt.LeftButton and self.rect().contains(event.pos()):
+            self.browse_requested.emit()
+        super().mouseReleaseEvent(event)
+
+    def _set_drag_highlight(self, on: bool) -> None:
+        self.setProperty("dragging", on)
+        self.style().unpolish(self)
+        self.style().polish(self)
+        self.update()
+
+
+def file_url_mime(path: str) -> QMimeData:
+    """Mime data holding one local file, as a file manager drags it."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(os.path.abspath(path))])
+    return mime

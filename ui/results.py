@@ -1,0 +1,338 @@
+"""The results grid: a list model of matches, a delegate that paints cards, and the icon-mode view.
+
+The engine is asked once per query for a generous list (`MAX_RESULTS`); the
+Top-N and minimum-similarity controls filter that list here, instantly, with
+no new search. Thumbnails come from the cache; the delegate paints a
+placeholder until they are decoded.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import replace
+
+from PyQt5.QtCore import QAbstractListModel, QModelIndex, QPoint, QRectF, QSize, Qt, QTimer, pyqtSignal
+from PyQt5.QtGui import QFont, QFontMetrics, QPainter, QPen
+from PyQt5.QtWidgets import QApplication, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
+
+from swimsearch.search import Match, SearchResult
+
+from . import style
+from .thumbnails import ThumbnailCache
+from .widgets import draw_picture
+
+log = logging.getLogger(__name__)
+
+#: The "Mirrored" badge is shown only on real matches: on unrelated designs
+#: whether the flipped query scored a little higher is noise, not news.
+MIRRORED_BADGE_FROM = 0.5
+
+MATCH_ROLE = Qt.UserRole + 1
+IS_QUERY_ROLE = Qt.UserRole + 2
+
+
+def percent(score: float) -> int:
+    """The similarity a user sees, in whole percent, never rounded up to 100 (only the query and exact copies show 100%)."""
+    return math.floor(score * 100 + 1e-6)
+
+
+class ResultsModel(QAbstractListModel):
+    """The matches of the current query that pass the Top-N and minimum-similarity filters."""
+
+    filter_changed = pyqtSignal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._result: SearchResult | None = None
+        self._visible: tuple[Match, ...] = ()
+        self._top_n = 50
+        self._min_percent = 0
+        self._rows_by_path: dict[str, list[int]] = {}
+
+    @property
+    def result(self) -> SearchResult | None:
+        return self._result
+
+    def set_result(self, result: SearchResult | None) -> None:
+        self._result = result
+        self._refilter()
+
+    def set_filter(self, top_n: int, min_percent: int) -> None:
+        if (top_n, min_percent) != (self._top_n, self._min_percent):
+            self._top_n, self._min_percent = top_n, min_percent
+            self._refilter()
+
+    def visible_matches(self) -> tuple[Match, ...]:
+        return self._visible
+
+    def visible_result(self) -> SearchResult | None:
+        """The current result cut to what the grid shows (for export and the clipboard)."""
+        return None if self._result is None else replace(self._result, matches=self._visible)
+
+    def hidden_below_minimum(self) -> int:
+        """Matches within the Top-N that the minimum similarity hides."""
+        if self._result is None:
+            return 0
+        return sum(1 for m in self._result.matches[: self._top_n] if percent(m.score) < self._min_percent)
+
+    def match_at(self, row: int) -> Match | None:
+        return self._visible[row] if 0 <= row < len(self._visible) else None
+
+    def is_query(self, match: Match) -> bool:
+        return self._result is not None and match.image_id == self._result.query_image_id
+
+    def refresh_path(self, path: str) -> None:
+        """Repaint the rows showing `path` (its thumbnail is ready)."""
+        for row in self._rows_by_path.get(path, ()):
+            index = self.index(row)
+            self.dataChanged.emit(index, index, [Qt.DecorationRole])
+
+    def _refilter(self) -> None:
+        self.beginResetModel()
+        matches = () if self._result is None else self._result.matches
+        self._visible = tuple(m for m in matches if percent(m.score) >= self._min_percent)[: self._top_n]
+        self._rows_by_path = {}
+        for row, m in enumerate(self._visible):
+            self._rows_by_path.setdefault(m.path, []).append(row)
+        self.endResetModel()
+        self.filter_changed.emit()
+
+    # --- Qt model interface -----------------------------------------------------------
+
+    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: N802 - Qt override
+        return 0 if parent.isValid() else len(self._visible)
+
+    def data(self, index: QModelIndex, role: int = Qt.DisplayRole):
+        match = self.match_at(index.row()) if index.isValid() else None
+        if match is None:
+            return None
+        if role == Qt.DisplayRole:
+            return match.name
+        if role == MATCH_ROLE:
+            return match
+        if role == IS_QUERY_ROLE:
+            return self.is_query(match)
+        if role in (Qt.ToolTipRole, Qt.AccessibleTextRole):
+            flags = [f for f, on in (("duplicate", match.duplicate), ("mirrored", match.mirrored), ("file missing", match.missing)) if on]
+            extra = f" ({', '.join(flags)})" if flags else ""
+            return f"{match.name}: {percent(match.score)}% similar{extra}\n{match.path}"
+        return None
+
+
+class ResultDelegate(QStyledItemDelegate):
+    """Paints one match as a card: thumbnail, score badge, duplicate mark, file name."""
+
+    PAD = 8
+    GAP = 12  # between cards
+
+    def __init__(self, cache: ThumbnailCache, thumb_size: int, parent=None):
+        super().__init__(parent)
+        self.cache = cache
+        self.thumb_size = thumb_size
+
+    def card_size(self, font: QFont) -> QSize:
+        text_height = QFontMetrics(font).height()
+        return QSize(self.thumb_size + 2 * self.PAD, self.thumb_size + 2 * self.PAD + 6 + text_height)
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:  # noqa: N802 - Qt override
+        return self.card_size(option.font)
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+        match: Match = index.data(MATCH_ROLE)
+        if match is None:
+            return
+        is_query = bool(index.data(IS_QUERY_ROLE))
+        size = self.card_size(option.font)
+        cell = QRectF(option.rect)
+        card = QRectF(
+            cell.x() + (cell.width() - size.width()) / 2, cell.y() + self.GAP / 2, size.width(), size.height()
+        )
+        selected = bool(option.state & QStyle.State_Selected)
+        hovered = bool(option.state & QStyle.State_MouseOver)
+        painter.save()
+        painter.setRenderHint(QPainter.Antialiasing)
+
+        # the card
+        painter.setBrush(style.ACCENT_SOFT if selected else style.PANEL)
+        border = style.ACCENT if selected else (style.BORDER_STRONG if hovered else style.BORDER)
+        painter.setPen(QPen(border, 2 if selected else 1))
+        painter.drawRoundedRect(card.adjusted(0.5, 0.5, -0.5, -0.5), 10, 10)
+
+        # the picture
+        frame = QRectF(card.x() + self.PAD, card.y() + self.PAD, self.thumb_size, self.thumb_size)
+        painter.setPen(Qt.NoPen)
+        painter.setBrush(style.IMAGE_BACKDROP)
+        painter.drawRoundedRect(frame, 6, 6)
+        self._paint_picture(painter, match, frame, option)
+
+        # badges
+        small = style.badge_font(option.font)
+        score_colour = style.ACCENT if is_query else style.SCORE_BADGE
+        style.draw_badge(painter, frame.x() + 6, frame.y() + 6, f"{percent(match.score)}%", small, score_colour, style.PANEL)
+        if match.duplicate and not is_query:
+            style.draw_badge(
+                painter, frame.right() - 6, frame.y() + 6, "Duplicate", small, style.DUPLICATE_BADGE, style.DUPLICATE_TEXT,
+                align_right=True,
+            )
+        if match.mirrored and match.score >= MIRRORED_BADGE_FROM and not is_query:
+            style.draw_badge(
+                painter, frame.x() + 6, frame.bottom() - 6, "Mirrored", style.badge_font(option.font, bold=False),
+                style.MIRRORED_BADGE, style.TEXT, align_bottom=True,
+            )
+
+        # the file name
+        text_rect = QRectF(card.x() + self.PAD, frame.bottom() + 6, self.thumb_size, QFontMetrics(option.font).height())
+        name = "This design (query)" if is_query else match.name
+        painter.setFont(option.font)
+        painter.setPen(style.TEXT if selected else style.TEXT_MUTED)
+        elided = QFontMetrics(option.font).elidedText(name, Qt.ElideMiddle, int(text_rect.width()))
+        painter.drawText(text_rect, Qt.AlignHCenter | Qt.AlignVCenter, elided)
+        painter.restore()
+
+    def _paint_picture(self, painter: QPainter, match: Match, frame: QRectF, option: QStyleOptionViewItem) -> None:
+        if match.missing:
+            self._paint_note(painter, frame, "File missing", option)
+            return
+        pixels = int(self.thumb_size * painter.device().devicePixelRatioF())
+        thumbnail = self.cache.get(match.path, pixels)
+        if thumbnail is None:
+            return  # still decoding: the empty backdrop is the placeholder
+        if thumbnail.image is None:
+            self._paint_note(painter, frame, "Cannot show\nthis picture", option)
+            return
+        draw_picture(painter, thumbnail.image, frame.adjusted(2, 2, -2, -2))
+
+    @staticmethod
+    def _paint_note(painter: QPainter, frame: QRectF, text: str, option: QStyleOptionViewItem) -> None:
+        painter.save()
+        painter.setPen(QPen(style.BORDER_STRONG, 1.2, Qt.DashLine))
+        painter.setBrush(Qt.NoBrush)
+        painter.drawRoundedRect(frame.adjusted(8, 8, -8, -8), 6, 6)
+        painter.setPen(style.TEXT_MUTED)
+        painter.setFont(option.font)
+        painter.drawText(frame, Qt.AlignCenter | Qt.TextWordWrap, text)
+        painter.restore()
+
+
+class ResultsView(QListView):
+    """Icon-mode grid of match cards, with a message when there is nothing to show.
+
+    A click selects at once and searches from the result after the
+    double-click interval, so a double-click opens the file instead of
+    searching; Enter searches at once.
+    """
+
+    search_requested = pyqtSignal(object)  # Match
+    open_requested = pyqtSignal(object)  # Match
+    context_menu_requested = pyqtSignal(object, QPoint)  # Match, global position
+
+    def __init__(self, cache: ThumbnailCache, thumb_size: int, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("results")
+        self.setViewMode(QListView.IconMode)
+        self.setMovement(QListView.Static)
+        self.setResizeMode(QListView.Adjust)
+        self.setUniformItemSizes(True)
+        self.setSelectionMode(QListView.SingleSelection)
+        self.setDragEnabled(False)
+        self.setAcceptDrops(False)
+        self.setMouseTracking(True)
+        self.setSpacing(0)
+        self.setVerticalScrollMode(QListView.ScrollPerPixel)
+        self.verticalScrollBar().setSingleStep(24)
+        self.setContextMenuPolicy(Qt.CustomContextMenu)
+        self.setMinimumWidth(260)
+        self.delegate = ResultDelegate(cache, thumb_size, self)
+        self.setItemDelegate(self.delegate)
+        self.empty_title = ""
+        self.empty_text = ""
+        self._click_timer = QTimer(self)
+        self._click_timer.setSingleShot(True)
+        self._click_timer.timeout.connect(self._on_click_timer)
+        self._clicked: Match | None = None
+        self.clicked.connect(self._on_clicked)
+        self.doubleClicked.connect(self._on_double_clicked)
+        self.customContextMenuRequested.connect(self._on_context_menu)
+
+    def set_thumb_size(self, size: int) -> None:
+        self.delegate.thumb_size = size
+        self._update_grid()
+        self.viewport().update()
+
+    def set_empty_text(self, title: str, text: str = "") -> None:
+        """What the grid says when it has nothing to show: a title line and a hint below it."""
+        self.empty_title, self.empty_text = title, text
+        self.viewport().update()
+
+    def current_match(self) -> Match | None:
+        index = self.currentIndex()
+        return index.data(MATCH_ROLE) if index.isValid() else None
+
+    def _update_grid(self, width: int | None = None) -> None:
+        """Spread the columns over the whole width, so the grid has no ragged right edge."""
+        card = self.delegate.card_size(self.font())
+        # Always leave room for the scroll bar, so columns do not jump when it appears.
+        width = (width if width is not None else self.width()) - 2 * self.frameWidth()
+        width -= self.style().pixelMetric(QStyle.PM_ScrollBarExtent) + 2
+        cell = card.width() + ResultDelegate.GAP
+        columns = max(1, width // cell)
+        self.setGridSize(QSize(max(cell, width // columns), card.height() + ResultDelegate.GAP))
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        self._update_grid(event.size().width())
+        super().resizeEvent(event)
+
+    def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt override
+        if event.key() in (Qt.Key_Return, Qt.Key_Enter):
+            match = self.current_match()
+            if match is not None:
+                self.search_requested.emit(match)
+                return
+        super().keyPressEvent(event)
+
+    def _on_clicked(self, index: QModelIndex) -> None:
+        self._clicked = index.data(MATCH_ROLE)
+        self._click_timer.start(QApplication.doubleClickInterval())
+
+    def _on_click_timer(self) -> None:
+        match, self._clicked = self._clicked, None
+        if match is not None:
+            self.search_requested.emit(match)
+
+    def _on_double_clicked(self, index: QModelIndex) -> None:
+        self._click_timer.stop()
+        match = index.data(MATCH_ROLE)
+        if match is not None:
+            self.open_requested.emit(match)
+
+    def _on_context_menu(self, pos: QPoint) -> None:
+        index = self.indexAt(pos)
+        match = index.data(MATCH_ROLE) if index.isValid() else None
+        if match is not None:
+            self.setCurrentIndex(index)
+            self.context_menu_requested.emit(match, self.viewport().mapToGlobal(pos))
+
+    def cancel_pending_click(self) -> None:
+        self._click_timer.stop()
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().paintEvent(event)
+        if self.model() is None or self.model().rowCount() > 0 or not (self.empty_title or self.empty_text):
+            return
+        painter = QPainter(self.viewport())
+        area = QRectF(self.viewport().rect()).adjusted(40, 40, -40, -40)
+        title_font = QFont(self.font())
+        title_font.setBold(True)
+        title_font.setPointSizeF(self.font().pointSizeF() * 1.3)
+        flags = Qt.AlignHCenter | Qt.TextWordWrap
+        painter.setFont(self.font())
+        text_rect = painter.boundingRect(area, flags, self.empty_text) if self.empty_text else QRectF()
+        painter.setFont(title_font)
+        title_rect = painter.boundingRect(area, flags, self.empty_title) if self.empty_title else QRectF()
+        top = area.center().y() - (title_rect.height() + 10 + text_rect.height()) / 2
+        painter.setPen(style.TEXT)
+        painter.drawText(QRectF(area.x(), top, area.width(), title_rect.height()), flags, self.empty_title)
+        painter.setFont(self.font())
+        painter.setPen(style.TEXT_MUTED)
+        painter.drawText(QRectF(area.x(), top + title_rect.height() + 10, area.width(), text_rect.height()), flags, self.empty_text)

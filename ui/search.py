@@ -1,0 +1,296 @@
+"""Queries on one long-lived worker thread that owns the catalogue, the model and the search engine.
+
+The GUI talks to `SearchService`; the service's `SearchWorker` lives on its
+own QThread, opens the model and the catalogue there, and answers requests
+one after another. A new query supersedes a pending one: each query carries a
+generation number, and the worker skips any request that is no longer the
+latest, so a burst of clicks costs one search, not a queue of them. Results
+are the engine's frozen dataclasses, never live engine objects.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable
+
+from PyQt5.QtCore import QObject, pyqtSignal, pyqtSlot
+
+from swimsearch.catalogue import Catalogue
+from swimsearch.config import EngineConfig
+from swimsearch.errors import CatalogueError
+from swimsearch.model import Embedder, default_model_path
+from swimsearch.search import SearchEngine, SearchResult
+
+from .settings import MAX_RESULTS
+from .workers import Job, Worker, name_this_thread
+
+log = logging.getLogger(__name__)
+
+
+def open_default_embedder() -> Embedder:
+    """The model that ships with the app (opened in the thread that calls this)."""
+    return Embedder(default_model_path())
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    """One query: a file, picture data (pasted or dropped), a catalogue image, or a random one.
+
+    Attributes:
+        kind: "file", "image", "id" or "random".
+        path: the image file ("file"), or the catalogue image's path ("id").
+        image: a PIL image ("image").
+        image_id: the catalogue image ("id").
+        label: what the query panel shows for picture data.
+        mirror: also match the mirrored query.
+    """
+
+    kind: str
+    path: str | None = None
+    image: Any = field(default=None, compare=False, repr=False)
+    image_id: int | None = None
+    label: str = ""
+    mirror: bool = True
+    generation: int = 0
+
+
+@dataclass(frozen=True)
+class QueryOutcome:
+    request: SearchRequest
+    result: SearchResult
+    catalogue_path: str
+
+
+@dataclass(frozen=True)
+class CatalogueState:
+    """What the window shows about the open catalogue."""
+
+    path: str
+    name: str
+    root: str
+    root_exists: bool
+    images: int
+    searchable: int
+    unreadable: int
+    readonly: bool
+    model_name: str
+    model_sha256: str
+    can_search_images: bool  # the model is loaded
+
+
+class Generation:
+    """The number of the latest query (written by the GUI thread, read by the worker)."""
+
+    def __init__(self) -> None:
+        self.value = 0
+
+    def next(self) -> int:
+        self.value += 1
+        return self.value
+
+
+class SearchWorker(Worker):
+    """Owns the model, the open catalogue and its SearchEngine, all opened in this worker's thread."""
+
+    catalogue_opened = pyqtSignal(object)  # CatalogueState
+    open_failed = pyqtSignal(str, str)  # path, message
+    query_failed = pyqtSignal(object, str)  # request, message
+
+    doing = "searching"
+
+    def __init__(self, open_embedder: Callable, config: EngineConfig, generation: Generation):
+        super().__init__()
+        self._open_embedder = open_embedder
+        self._config = config
+        self._generation = generation
+        self._embedder = None
+        self._catalogue: Catalogue | None = None
+        self._engine: SearchEngine | None = None
+
+    @pyqtSlot()
+    def start(self) -> None:
+        """Load the model once, at thread start; without it, search by catalogue image still works."""
+        name_this_thread()
+
+        def load() -> None:
+            self._embedder = self._open_embedder()
+
+        self.guarded(load, "loading the model")
+
+    @pyqtSlot(object)
+    def open_catalogue(self, path: str) -> None:
+        self._close()
+
+        def action() -> None:
+            catalogue = Catalogue.open(path)
+            try:
+                self._engine = SearchEngine(catalogue, self._embedder, self._config)
+            except Exception:
+                catalogue.close()
+                raise
+            self._catalogue = catalogue
+            self.catalogue_opened.emit(self._state())
+
+        self.guarded(action, "opening the catalogue", on_error=lambda message: self.open_failed.emit(str(path), message))
+
+    @pyqtSlot()
+    def close_catalogue(self) -> None:
+        self._close()
+
+    @pyqtSlot()
+    def reload(self) -> None:
+        """Re-read the index after a build or update of the open catalogue."""
+        if self._engine is None:
+            return
+
+        def action() -> None:
+            self._engine.reload()
+            self.catalogue_opened.emit(self._state())
+
+        path = str(self._catalogue.path)
+        self.guarded(action, "reloading the catalogue", on_error=lambda message: self.open_failed.emit(path, message))
+
+    @pyqtSlot(object)
+    def search(self, request: SearchRequest) -> None:
+        if request.generation != self._generation.value:
+            log.debug("skipping superseded query %d", request.generation)
+            return
+
+        def action() -> None:
+            if self._engine is None:
+                raise CatalogueError("No catalogue is open: build one from a folder (Ctrl+B) or open one (Ctrl+Shift+O).")
+            result = self._run(request)
+            self.result_ready.emit(QueryOutcome(request, result, str(self._catalogue.path)))
+
+        self.guarded(action, "searching", on_error=lambda message: self.query_failed.emit(request, message))
+
+    def _run(self, request: SearchRequest) -> SearchResult:
+        engine = self._engine
+        if request.kind == "file":
+            return engine.search(request.path, top_n=MAX_RESULTS, mirror=request.mirror)
+        if request.kind == "image":
+            return engine.search(request.image, top_n=MAX_RESULTS, mirror=request.mirror)
+        if request.kind == "id":
+            return engine.search_id(request.image_id, top_n=MAX_RESULTS)
+        if request.kind == "random":
+            return engine.search_random(top_n=MAX_RESULTS)
+        raise ValueError(f"unknown query kind {request.kind!r}")
+
+    @pyqtSlot()
+    def shutdown(self) -> None:
+        """Close the catalogue in this thread, then finish (which quits the thread)."""
+        try:
+            self._close()
+        finally:
+            self.finished.emit()
+
+    def _close(self) -> None:
+        if self._catalogue is not None:
+            self._catalogue.close()
+        self._catalogue = self._engine = None
+
+    def _state(self) -> CatalogueState:
+        catalogue = self._catalogue
+        info = catalogue.info()
+        return CatalogueState(
+            path=str(catalogue.path),
+            name=catalogue.name,
+            root=str(catalogue.root),
+            root_exists=info["root_exists"],
+            images=info["images"],
+            searchable=len(self._engine),
+            unreadable=info["unreadable"],
+            readonly=catalogue.readonly,
+            model_name=getattr(self._embedder, "name", "") or (info["model"] or ""),
+            model_sha256=getattr(self._embedder, "sha256", "") or (info["model_sha256"] or ""),
+            can_search_images=self._embedder is not None,
+        )
+
+
+class SearchService(QObject):
+    """The GUI's handle on the search thread: requests go in as queued signals, answers come back.
+
+    Only the answer to the latest query is passed on (`result_ready`,
+    `query_failed`); an older one that was already running is dropped.
+    """
+
+    catalogue_opened = pyqtSignal(object)  # CatalogueState
+    open_failed = pyqtSignal(str, str)  # path, message
+    result_ready = pyqtSignal(object)  # QueryOutcome
+    query_failed = pyqtSignal(object, str)  # SearchRequest, message
+    failed = pyqtSignal(str)
+
+    _open_requested = pyqtSignal(object)
+    _reload_requested = pyqtSignal()
+    _close_requested = pyqtSignal()
+    _search_requested = pyqtSignal(object)
+    _shutdown_requested = pyqtSignal()
+
+    def __init__(self, open_embedder: Callable, config: EngineConfig, parent: QObject | None = None):
+        super().__init__(parent)
+        self._generation = Generation()
+        self.state: CatalogueState | None = None
+        self.pending: SearchRequest | None = None
+        worker = SearchWorker(open_embedder, config, self._generation)
+        self._job = Job(worker, "search", start=worker.start)
+        self._open_requested.connect(worker.open_catalogue)
+        self._reload_requested.connect(worker.reload)
+        self._close_requested.connect(worker.close_catalogue)
+        self._search_requested.connect(worker.search)
+        self._shutdown_requested.connect(worker.shutdown)
+        worker.catalogue_opened.connect(self._on_catalogue_opened)
+        worker.open_failed.connect(self._on_open_failed)
+        worker.result_ready.connect(self._on_result_ready)
+        worker.query_failed.connect(self._on_query_failed)
+        worker.failed.connect(self.failed)
+        self._job.start()
+
+    def open_catalogue(self, path: str) -> None:
+        self._generation.next()  # a query for the previous catalogue is stale now
+        self.pending = None
+        self._open_requested.emit(str(path))
+
+    def reload(self) -> None:
+        self._reload_requested.emit()
+
+    def close_catalogue(self) -> None:
+        self._generation.next()
+        self.pending = None
+        self.state = None
+        self._close_requested.emit()
+
+    def search(self, request: SearchRequest) -> SearchRequest:
+        """Queue a query (superseding any pending one); returns it with its generation."""
+        request = replace(request, generation=self._generation.next())
+        self.pending = request
+        self._search_requested.emit(request)
+        return request
+
+    def shutdown(self, msecs: int = 30_000) -> None:
+        """Stop the search thread and wait for it (closing the window)."""
+        self._generation.next()
+        self.pending = None
+        if self._job.is_running():
+            self._shutdown_requested.emit()
+            self._job.wait(msecs)
+
+    def _on_catalogue_opened(self, state: CatalogueState) -> None:
+        self.state = state
+        self.catalogue_opened.emit(state)
+
+    def _on_open_failed(self, path: str, message: str) -> None:
+        self.state = None
+        self.open_failed.emit(path, message)
+
+    def _on_result_ready(self, outcome: QueryOutcome) -> None:
+        if outcome.request.generation != self._generation.value:
+            return
+        self.pending = None
+        self.result_ready.emit(outcome)
+
+    def _on_query_failed(self, request: SearchRequest, message: str) -> None:
+        if request.generation != self._generation.value:
+            return
+        self.pending = None
+        self.query_failed.emit(request, message)

@@ -1,0 +1,278 @@
+"""Small widgets shared by the query panel and the preview: a picture view and an eliding label."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from PyQt5.QtCore import QRectF, QSize, QSizeF, Qt, pyqtSignal
+from PyQt5.QtGui import QImage, QPainter, QPen
+from PyQt5.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
+
+from . import style
+from .thumbnails import Thumbnail, ThumbnailCache
+
+log = logging.getLogger(__name__)
+
+
+def fit_rect(size: QSize | QSizeF, bounds: QRectF) -> QRectF:
+    """The largest rectangle of `size`'s aspect ratio centred in `bounds` (never enlarged past 2x)."""
+    width, height = size.width(), size.height()
+    if width <= 0 or height <= 0:
+        return QRectF(bounds)
+    scale = min(bounds.width() / width, bounds.height() / height)
+    w, h = width * scale, height * scale
+    return QRectF(bounds.x() + (bounds.width() - w) / 2, bounds.y() + (bounds.height() - h) / 2, w, h)
+
+
+def draw_picture(painter: QPainter, image: QImage, bounds: QRectF) -> None:
+    """Draw `image` scaled to fit `bounds`, smoothly, in logical pixels."""
+    logical = QSizeF(image.width() / image.devicePixelRatio(), image.height() / image.devicePixelRatio())
+    painter.save()
+    painter.setRenderHint(QPainter.SmoothPixmapTransform)
+    painter.drawImage(fit_rect(logical, bounds), image)
+    painter.restore()
+
+
+def human_size(size: int) -> str:
+    """A file size in the units people read ("245 KB", "3.1 MB")."""
+    if size < 1000:
+        return f"{size} bytes"
+    if size < 1_000_000:
+        return f"{size / 1000:.0f} KB"
+    return f"{size / 1_000_000:.1f} MB"
+
+
+def file_size(path: str) -> int | None:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return None
+
+
+class PictureView(QWidget):
+    """One picture, scaled to fit and decoded off the GUI thread; a placeholder until it is ready.
+
+    Shows a file (through the thumbnail cache) or picture data given as a
+    QImage (pasted images). `picture_ready` reports the file's own size once
+    it is known.
+    """
+
+    picture_ready = pyqtSignal(object)  # Thumbnail
+
+    def __init__(self, cache: ThumbnailCache, placeholder: str = "", parent: QWidget | None = None):
+        super().__init__(parent)
+        self._cache = cache
+        self._placeholder = placeholder
+        self._path: str | None = None
+        self._image: QImage | None = None
+        self._missing = False
+        self._dashed = False
+        self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
+        self.setMinimumSize(100, 100)
+        cache.thumbnail_ready.connect(self._on_thumbnail_ready)
+
+    @property
+    def path(self) -> str | None:
+        return self._path
+
+    def set_placeholder(self, text: str, *, dashed: bool = False) -> None:
+        self._placeholder = text
+        self._dashed = dashed
+        self.update()
+
+    def show_path(self, path: str, *, missing: bool = False) -> None:
+        self._path, self._image, self._missing = path, None, missing
+        self._dashed = False
+        thumbnail = None if missing else self._cache.get(path, self._wanted_pixels(), urgent=True)
+        if thumbnail is not None:
+            self.picture_ready.emit(thumbnail)
+        self.update()
+
+    def show_image(self, image: QImage) -> None:
+        self._path, self._image, self._missing = None, image, False
+        self._dashed = False
+        self.picture_ready.emit(Thumbnail(image, image.width(), image.height()))
+        self.update()
+
+    def clear(self) -> None:
+        self._path, self._image, self._missing = None, None, False
+        self.update()
+
+    def sizeHint(self) -> QSize:
+        return QSize(280, 280)
+
+    def _wanted_pixels(self) -> int:
+        ratio = self.devicePixelRatioF()
+        return int(max(self.width(), self.height(), 256) * ratio)
+
+    def _current(self) -> Thumbnail | None:
+        if self._image is not None:
+            return Thumbnail(self._image, self._image.width(), self._image.height())
+        if self._path is None or self._missing:
+            return None
+        return self._cache.get(self._path, self._wanted_pixels(), urgent=True)
+
+    def _on_thumbnail_ready(self, path: str) -> None:
+        if path == self._path:
+            thumbnail = self._cache.peek(path, self._wanted_pixels())
+            if thumbnail is not None:
+                self.picture_ready.emit(thumbnail)
+            self.update()
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt override
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.Antialiasing)
+        bounds = QRectF(self.rect()).adjusted(1, 1, -1, -1)
+        painter.setPen(Qt.NoPen)
+        painter.setBrush(style.IMAGE_BACKDROP)
+        painter.drawRoundedRect(bounds, 8, 8)
+        thumbnail = self._current()
+        if thumbnail is not None and thumbnail.image is not None:
+            draw_picture(painter, thumbnail.image, bounds.adjusted(8, 8, -8, -8))
+            return
+        if self._missing:
+            text = "This file is missing\n(moved or deleted?)"
+        elif thumbnail is not None:
+            text = f"This picture cannot be shown:\n{thumbnail.error}"
+        elif self._path is not None:
+            text = "Loading…"
+        else:
+            text = self._placeholder
+        if self._dashed:
+            pen = QPen(style.BORDER_STRONG, 1.5, Qt.DashLine)
+            painter.setPen(pen)
+            painter.setBrush(Qt.NoBrush)
+            painter.drawRoundedRect(bounds.adjusted(6, 6, -6, -6), 8, 8)
+        painter.setPen(style.TEXT_MUTED)
+        painter.drawText(bounds.adjusted(16, 16, -16, -16), Qt.AlignCenter | Qt.TextWordWrap, text)
+
+
+class ElidedLabel(QLabel):
+    """A one-line label that elides its text in the middle to fit, with the full text as tooltip."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None, mode: Qt.TextElideMode = Qt.ElideMiddle):
+        super().__init__(parent)
+        self._full = text
+        self._mode = mode
+        self.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+        self.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.set_full_text(text)
+
+    def set_full_text(self, text: str) -> None:
+        self._full = text
+        self.setToolTip(text)
+        self._elide()
+
+    def full_text(self) -> str:
+        return self._full
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        width = max(10, self.width() - 2)
+        super().setText(self.fontMetrics().elidedText(self._full, self._mode, width))
+
+
+class HeaderBar(QWidget):
+    """A title on the left and controls on the right, in one row, or two rows when the title would not fit."""
+
+    def __init__(self, title: ElidedLabel, controls: list[QWidget | int], parent: QWidget | None = None):
+        super().__init__(parent)
+        self.title = title
+        self._top = QHBoxLayout()
+        self._top.setContentsMargins(0, 0, 0, 0)
+        self._row = QHBoxLayout()
+        self._row.setContentsMargins(0, 0, 0, 0)
+        self._row.setSpacing(8)
+        self._row.addStretch(1)
+        for item in controls:
+            if isinstance(item, int):
+                self._row.addSpacing(item)
+            else:
+                self._row.addWidget(item)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 0, 6, 0)
+        layout.setSpacing(4)
+        layout.addLayout(self._top)
+        layout.addLayout(self._row)
+        self._two_rows = None
+        self._arrange(two_rows=False)
+
+    def set_title(self, text: str) -> None:
+        self.title.set_full_text(text)
+        self._rearrange()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self._rearrange()
+
+    def _rearrange(self) -> None:
+        needed = self.title.fontMetrics().horizontalAdvance(self.title.full_text()) + 24
+        controls = sum(self._row.itemAt(i).sizeHint().width() + self._row.spacing() for i in range(1, self._row.count()))
+        self._arrange(two_rows=self.width() - 12 < needed + controls)
+
+    def _arrange(self, *, two_rows: bool) -> None:
+        if two_rows == self._two_rows:
+            return
+        self._two_rows = two_rows
+        if two_rows:
+            self._row.removeWidget(self.title)
+            self._top.addWidget(self.title)
+        else:
+            self._top.removeWidget(self.title)
+            self._row.insertWidget(0, self.title, 1)
+
+
+class PictureCard(QFrame):
+    """A card with a heading, a picture, its name and a details line (size in pixels and bytes).
+
+    The query panel and the preview are both such cards; subclasses add
+    their own rows to `layout`.
+    """
+
+    def __init__(self, heading: str, cache: ThumbnailCache, placeholder: str = "", parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("card")
+        title = QLabel(heading)
+        title.setObjectName("heading")
+        self.picture = PictureView(cache, placeholder)
+        self.picture.picture_ready.connect(self._on_picture_ready)
+        self.name_label = ElidedLabel()
+        self.name_label.setObjectName("title")
+        self.name_label.setTextInteractionFlags(Qt.NoTextInteraction)
+        self.details_label = QLabel()
+        self.details_label.setObjectName("muted")
+        self.details_label.setWordWrap(True)  # a long line wraps instead of losing its end
+        self.layout = QVBoxLayout(self)
+        self.layout.setContentsMargins(12, 8, 12, 10)
+        self.layout.setSpacing(6)
+        self.layout.addWidget(title)
+        self.layout.addWidget(self.picture, 1)
+        self.layout.addWidget(self.name_label)
+        self._file_size: int | None = None
+        self._dimensions = ""
+
+    def details(self) -> str:
+        return self.details_label.text()
+
+    def _set_file(self, path: str | None, width: int | None = None, height: int | None = None) -> None:
+        """Forget the previous picture's sizes; take the new file's size and, when known, its pixels."""
+        self._file_size = file_size(path) if path else None
+        self._dimensions = f"{width} × {height} px" if width and height else ""
+
+    def _size_parts(self) -> list[str]:
+        parts = [self._dimensions] if self._dimensions else []
+        if self._file_size is not None:
+            parts.append(human_size(self._file_size))
+        return parts
+
+    def _on_picture_ready(self, thumbnail: Thumbnail) -> None:
+        if not self._dimensions and thumbnail.width and thumbnail.height:
+            self._dimensions = f"{thumbnail.width} × {thumbnail.height} px"
+            self._update_details()
+
+    def _update_details(self) -> None:
+        raise NotImplementedError
