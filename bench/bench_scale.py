@@ -32,7 +32,7 @@ from common import WORK, median, percentile, save, table
 
 import numpy as np
 
-from swimsearch.catalogue import Catalogue
+from swimsearch.catalogue import EMBEDDING_DTYPE, Catalogue
 from swimsearch.config import EngineConfig
 from swimsearch.search import Ranking, SearchEngine
 from swimsearch.spherical import hamming
@@ -102,7 +102,11 @@ def write_catalogue(path, synthetic: Synthetic, size: int, config: EngineConfig)
     with Catalogue.create(path, root) as catalogue:
         store = catalogue.store
         with store.transaction():
-            store.set_meta(model_name="synthetic", model_sha256="0" * 64, embedding_dim=synthetic.centres.shape[1])
+            store.set_meta(
+                model_name="synthetic",
+                model_sha256="0" * 64,
+                embedding_dim=synthetic.centres.shape[1],
+            )
         written = 0
         number = 0
         while written < size:
@@ -115,7 +119,9 @@ def write_catalogue(path, synthetic: Synthetic, size: int, config: EngineConfig)
                         "INSERT INTO images(id, path, size, mtime, width, height, phash, added) VALUES (?, ?, 0, 0, 1, 1, ?, 0)",
                         (image_id, f"synthetic/{image_id:07d}.jpg", phash_to_sql(int(phashes[i]))),
                     )
-                    store.conn.execute("INSERT INTO embeddings(image_id, vector) VALUES (?, ?)", (image_id, to_blob(vector, "<f4")))
+                    store.conn.execute(
+                        "INSERT INTO embeddings(image_id, vector) VALUES (?, ?)", (image_id, to_blob(vector, EMBEDDING_DTYPE))
+                    )
             written += len(block)
             number += 1
         write_s = time.perf_counter() - started

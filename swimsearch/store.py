@@ -6,7 +6,7 @@ Tables (schema version 1):
 * ``images``      one row per file found: path relative to the root, size, mtime,
                   width, height, pHash, subfolder label, and the error text of an
                   unreadable file (which then has no embedding).
-* ``embeddings``  the trunk's 1280 floats per readable image.
+* ``embeddings``  the trunk's 1280 floats per readable image (stored as float16).
 * ``codes``       per image: packed spherical code and the re-ranking vector.
 * ``arrays``      the fitted hash layer, spheres, re-ranking basis and LSH bit samples.
 * ``buckets``     the LSH tables: one row per non-empty bucket (table, key) with its image ids.
@@ -116,7 +116,7 @@ def connect(path: Path, *, create: bool = False, readonly: bool = False) -> sqli
             conn = _readable(conn, path)
         conn.execute("PRAGMA busy_timeout = 30000")
         if create:
-            # 8 KiB pages hold a 5 KiB embedding without an overflow page.
+            # 8 KiB pages hold three 2.5 KiB embeddings without overflow pages.
             conn.execute("PRAGMA page_size = 8192")
         if not readonly:
             conn.execute("PRAGMA journal_mode = WAL")

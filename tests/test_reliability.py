@@ -427,7 +427,7 @@ def test_two_processes_updating_one_catalogue(tmp_path, clothing):
 def _small_filesystem(tmp_path) -> Path | None:
     mount = tmp_path / "small-disk"
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1200k", "tmpfs", str(mount)], capture_output=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(mount)], capture_output=True)
     return mount if done.returncode == 0 else None
 
 
@@ -436,7 +436,7 @@ def test_full_disk_during_a_build_is_a_plain_error_and_keeps_the_catalogue(tmp_p
     copy_clothing_photos(clothing, folder, 120)
     mount = _small_filesystem(tmp_path)
     try:
-        if mount is not None:  # a real full disk: a 1.2 MB file system
+        if mount is not None:  # a real full disk: a 400 KB file system
             path = mount / "full.swimcat"
             done = cli("index", folder, "--catalogue", path, "--batch-size", "8")
         else:  # no permission to mount: a size-limited file instead (RLIMIT_FSIZE)
@@ -446,7 +446,7 @@ def test_full_disk_during_a_build_is_a_plain_error_and_keeps_the_catalogue(tmp_p
 
             def limit():
                 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-                resource.setrlimit(resource.RLIMIT_FSIZE, (1_200_000, 1_200_000))
+                resource.setrlimit(resource.RLIMIT_FSIZE, (400_000, 400_000))
 
             done = cli("index", folder, "--catalogue", path, "--batch-size", "8", preexec_fn=limit)
         assert done.returncode == 1, done.stdout + done.stderr

@@ -64,8 +64,12 @@ def test_closing_the_window_during_a_build_cancels_and_waits_for_every_thread(qt
     window.build_progress_changed.connect(lambda *args: progress.append(args))
     window.open_path(str(folder))
     qtbot.waitUntil(lambda: any(p == "embed" and done >= 16 for p, done, _ in progress), timeout=WAIT_MS)
-    gate.set()
+    # Release the model only once closing has asked the build to stop (close() blocks
+    # this thread while it waits), or the fake model could finish all 120 first.
+    release = threading.Timer(0.3, gate.set)
+    release.start()
     window.close()
+    release.join()
     assert running_threads() == []
     with Catalogue.open(default_catalogue_path(folder)) as catalogue:
         counts = catalogue.counts()
