@@ -162,6 +162,7 @@ def main() -> int:
         records = catalogue.records(snap.ids)
         relpaths = [records[int(i)].relpath for i in snap.ids]
         stored = catalogue.embeddings(snap.ids)
+        phash = catalogue.phashes(snap.ids)
         embeddings = np.stack([stored[int(i)] for i in snap.ids])
         protocol = Protocol(relpaths)
         full = normalise(embeddings - snap.fitted.mean)
@@ -187,7 +188,7 @@ def main() -> int:
         )
         methods["codes only (Hamming)"] = protocol.hits_from_scores(lambda r: -hamming(snap.codes[r], snap.codes).astype(float))
         methods["pHash (Hamming)"] = protocol.hits_from_scores(
-            lambda r: -np.bitwise_count(snap.phash ^ snap.phash[r]).astype(np.float64)
+            lambda r: -np.bitwise_count(phash ^ phash[r]).astype(np.float64)
         )
         lsh_engine = SearchEngine(catalogue, embedder, config.with_changes(exact_below=0))
         for name, eng, mirror in (
@@ -249,7 +250,7 @@ def main() -> int:
         sims = full @ full.T
         np.fill_diagonal(sims, -np.inf)
         nearest = sims.argmax(axis=1)
-        neighbour_distance = np.bitwise_count(snap.phash ^ snap.phash[nearest]).astype(int)
+        neighbour_distance = np.bitwise_count(phash ^ phash[nearest]).astype(int)
         threshold_rows = []
         for t in range(0, 15, 2):
             row = {"t": t, "distinct_flagged": float((neighbour_distance <= t).mean())}

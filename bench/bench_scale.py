@@ -258,13 +258,15 @@ def tune(path: str, queries_file: str, truth_file: str) -> list[dict]:
     snap = engine.snapshot
     queries, truth = np.load(queries_file), np.load(truth_file)
     rows = []
-    for tables, key_bits in ((8, 16), (10, 12), (6, 20), (12, 10), (16, 16)):
+    for tables, key_bits in ((8, 16), (9, 14), (10, 13), (10, 12), (11, 11), (12, 10), (16, 16)):
         bits = snap.fitted.spheres.bits
         positions = sample_key_bits(bits, tables, key_bits, seed=0)
         layout = BucketTables.from_keys(positions, bits, bucket_keys(snap.codes, positions, bits))
         trial = dataclasses.replace(snap, tables=layout)
         for radius in (1, 2):
             for depth in (200, 500, 1000):
+                if radius == 1 and depth != 500:
+                    continue
                 engine.snapshot = trial
                 engine.searcher = LshSearch(trial, rerank_depth=depth, probe_radius=radius)
                 times, recall, scans = [], [], 0

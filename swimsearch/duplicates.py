@@ -45,6 +45,7 @@ def find_duplicate_groups(
         return []
     max_distance = engine.config.duplicate_distance if max_distance is None else max_distance
     vectors = snap.vectors.astype(np.float32)
+    phash = engine.catalogue.phashes(snap.ids)
     parent: dict[int, int] = {}
     worst: dict[tuple[int, int], int] = {}
     total = len(snap)
@@ -52,7 +53,7 @@ def find_duplicate_groups(
         ranking = engine.searcher.search(snap.codes[row], vectors[row], neighbours + 1)
         others = ranking.rows[ranking.rows != row]
         if len(others):
-            diff = np.bitwise_count(snap.phash[others] ^ snap.phash[row]).astype(int)
+            diff = np.bitwise_count(phash[others] ^ phash[row]).astype(int)
             for other, d in zip(others[diff <= max_distance], diff[diff <= max_distance]):
                 a, b = _find(parent, row), _find(parent, int(other))
                 if a != b:

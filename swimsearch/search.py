@@ -282,10 +282,10 @@ class SearchEngine:
         if query_id is not None:  # the query itself always takes part
             own = snap.rows_of(np.array([query_id]))
             rows = np.union1d(rows, own[own >= 0])
-        stored = self.catalogue.embeddings(snap.ids[rows])
+        stored = self.catalogue.embeddings_and_records(snap.ids[rows])
         rows = np.array([r for r in rows if int(snap.ids[r]) in stored], dtype=np.int64)
         ids = snap.ids[rows]
-        full = np.stack([stored[int(i)] for i in ids]) if len(ids) else np.empty((0, embeddings.shape[1]), np.float32)
+        full = np.stack([stored[int(i)][0] for i in ids]) if len(ids) else np.empty((0, embeddings.shape[1]), np.float32)
         full = _normalise(full.astype(np.float64) - fitted.mean)
         query = _normalise(embeddings.astype(np.float64) - fitted.mean)
         sims = np.clip(full @ query.T, -1.0, 1.0)  # (candidates, variants)
@@ -295,7 +295,7 @@ class SearchEngine:
             scores[ids == query_id] = 1.0  # the query itself: exactly 100 %
         keep = np.flatnonzero(scores >= min_score)
         keep = keep[np.argsort(-scores[keep], kind="stable")][: top_n + 10]
-        records = self.catalogue.records(ids[keep])
+        records = {int(i): self.catalogue.record_from_row(stored[int(i)][1]) for i in ids[keep]}
         # Equal scores (copies of one file) are ordered by path, so the order
         # does not depend on the order in which files were added.
         keep = sorted(keep, key=lambda i: (-scores[i], records[int(ids[i])].relpath))[:top_n]

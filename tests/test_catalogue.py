@@ -267,3 +267,22 @@ def test_laplacian_variant_with_folder_labels_builds_and_searches(tmp_path, fake
         assert catalogue.info()["fitted"]["variant"] == "laplacian"
         engine = SearchEngine(catalogue, fake_embedder, config)
         assert engine.search(folder / "briefs" / "img0105.png", top_n=1).matches[0].relpath == "briefs/img0105.png"
+
+
+def test_many_small_updates_keep_the_code_blocks_compact(tmp_path, fake_embedder, small_config):
+    folder, path = tmp_path / "pics", tmp_path / "c.swimcat"
+    make_pattern_images(folder, 40)
+    build(folder, path, fake_embedder, small_config)
+    for n in range(15):  # fifteen updates of one new design each, and one deletion
+        make_pattern_images(folder, 1, start=1000 + n)
+        if n == 7:
+            (folder / "img0003.png").unlink()
+        assert not build(folder, path, fake_embedder, small_config).refitted
+    with closing(sqlite3.connect(path)) as conn:
+        blocks = conn.execute("SELECT count(*), sum(count) FROM code_blocks").fetchone()
+    assert blocks[1] == 54 and blocks[0] <= 10
+    with Catalogue.open(path) as catalogue:
+        engine = SearchEngine(catalogue, fake_embedder, small_config)
+        for n in (1000, 1007, 1014):
+            assert engine.search(folder / f"img{n:04d}.png", top_n=1).matches[0].relpath == f"img{n:04d}.png"
+        assert all(m.relpath != "img0003.png" for m in engine.search(folder / "img0004.png", top_n=60).matches)

@@ -182,9 +182,11 @@ def check_intact(path: Path) -> dict:
         assert images[0] == images[1]
         orphans = conn.execute("SELECT count(*) FROM embeddings WHERE image_id NOT IN (SELECT id FROM images)").fetchone()[0]
         assert orphans == 0
-        code_orphans = conn.execute("SELECT count(*) FROM codes WHERE image_id NOT IN (SELECT image_id FROM embeddings)").fetchone()[0]
-        assert code_orphans == 0
-        coded = {r[0] for r in conn.execute("SELECT image_id FROM codes")}
+        coded_list = [i for (blob,) in conn.execute("SELECT ids FROM code_blocks") for i in np.frombuffer(blob, "<i8").tolist()]
+        assert len(coded_list) == len(set(coded_list)), "an image sits in two code blocks"
+        coded = set(coded_list)
+        embedded = {r[0] for r in conn.execute("SELECT image_id FROM embeddings")}
+        assert coded <= embedded, "codes of images that are gone"
         tables: dict[int, list[int]] = {}
         for table_no, blob in conn.execute("SELECT table_no, ids FROM buckets"):
             tables.setdefault(table_no, []).extend(np.frombuffer(blob, "<i8").tolist())
