@@ -140,8 +140,8 @@ def main() -> int:
         tag = "mirror on" if lat["mirror"] else "mirror off"
         rows.append({"what": f"query end-to-end, {tag}, median (ms)", "value": lat["total_ms_median"]})
         rows.append({"what": f"query end-to-end, {tag}, p95 (ms)", "value": lat["total_ms_p95"]})
-        rows.append({"what": f"  of which decode+embed, median (ms)", "value": lat["embed_ms_median"]})
-        rows.append({"what": f"  of which search, median (ms)", "value": lat["search_ms_median"]})
+        rows.append({"what": "  of which decode+embed, median (ms)", "value": lat["embed_ms_median"]})
+        rows.append({"what": "  of which search, median (ms)", "value": lat["search_ms_median"]})
     print(table(rows, [("what", "measure", ""), ("value", "value", ".2f")]))
     path = save("build", {"rates": rates, "build": built, "sweep": sweep, "latency": latency, "photos": len(photos)})
     print(f"\nwrote {path}")

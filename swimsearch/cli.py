@@ -103,8 +103,8 @@ def _config(args) -> EngineConfig:
         changes["hash_variant"] = args.variant
     if getattr(args, "folder_labels", False):
         changes["folder_labels"] = True
-    if getattr(args, "no_mirror", False):
-        changes["mirror"] = False
+    if getattr(args, "mirror", False):
+        changes["mirror"] = True
     return EngineConfig().with_changes(**changes)
 
 
@@ -298,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=int, default=10, help="results per query (default: %(default)s)")
     p.add_argument("--min-score", type=float, default=-1.0, help="drop results below this score (0..1)")
     p.add_argument("--csv", metavar="OUT", help="write the match lists as CSV ('-' for stdout)")
-    p.add_argument("--no-mirror", action="store_true", help="do not also search the mirrored image")
+    p.add_argument("--mirror", action="store_true", help="also search the mirrored image (mirror-invariant search)")
     p.set_defaults(run=cmd_query)
 
     p = sub.add_parser("info", parents=[common], help="what a catalogue holds")

@@ -185,7 +185,7 @@ def add_eval_arguments(parser) -> None:
     parser.add_argument("--keep-unlabelled", action="store_true", help="count catalogue images without a label as wrong answers")
     parser.add_argument("--plot", metavar="OUT.png", help="draw the PR curve and precision by rank")
     parser.add_argument("--json", metavar="OUT", help="write all figures as JSON ('-' for stdout)")
-    parser.add_argument("--no-mirror", action="store_true", help="do not also search the mirrored query")
+    parser.add_argument("--mirror", action="store_true", help="also search the mirrored query")
     parser.add_argument("--limit", type=int, default=0, help="use only the first N queries (quick look)")
 
 
@@ -236,7 +236,7 @@ def run_eval(args, config, embedder, open_catalogue) -> int:
         embed_ms, search_ms = [], []
         started = time.perf_counter()
         for row, q in enumerate(queries):
-            result = engine.search(labels.paths[q], top_n=depth, mirror=not args.no_mirror and config.mirror)
+            result = engine.search(labels.paths[q], top_n=depth)
             embed_ms.append(result.embed_ms)
             search_ms.append(result.search_ms)
             allowed = labels.gallery_mask(q) & in_catalogue
@@ -264,7 +264,7 @@ def run_eval(args, config, embedder, open_catalogue) -> int:
             "exclude_column": args.exclude_column,
             "searchable_images": len(engine),
             "method": engine.searcher.__class__.__name__,
-            "mirror": bool(not args.no_mirror and config.mirror),
+            "mirror": config.mirror,
             **report.as_dict(),
             "embed_ms": {"median": _percentile(embed_ms, 50), "p95": _percentile(embed_ms, 95)},
             "search_ms": {"median": _percentile(search_ms, 50), "p95": _percentile(search_ms, 95)},

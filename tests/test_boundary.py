@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import swimsearch
-from conftest import REPO
+from helpers import REPO
 
 BLOCK_QT = """
 import importlib.abc, sys

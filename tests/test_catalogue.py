@@ -10,7 +10,7 @@ from contextlib import closing
 import numpy as np
 import pytest
 
-from conftest import FakeEmbedder, make_pattern_images
+from helpers import FakeEmbedder, make_pattern_images
 from swimsearch.catalogue import Catalogue
 from swimsearch.errors import Cancelled, CatalogueBusy, CatalogueError
 from swimsearch.search import SearchEngine

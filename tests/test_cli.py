@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from conftest import REPO, copy_clothing_photos
+from helpers import REPO, copy_clothing_photos
 
 
 def run(*args, cwd=None):

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import DATA, PERMISSIONS, REPO, needs_permissions
+from helpers import DATA, PERMISSIONS, REPO, needs_permissions
 from swimsearch.images import ImageError, load_image, load_picture, scan_folder
 
 SIZE = 64

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import DATA
+from helpers import DATA
 from swimsearch.images import load_image
 from swimsearch.model import MODEL_CARD, Embedder, ModelError, card_sha256, file_sha256
 

@@ -29,7 +29,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import DATA, PERMISSIONS, REPO, build_pattern_catalogue, needs_permissions, copy_clothing_photos, make_pattern_images
+from helpers import DATA, PERMISSIONS, REPO, build_pattern_catalogue, needs_permissions, copy_clothing_photos, make_pattern_images
 from swimsearch.catalogue import Catalogue
 from swimsearch.config import EngineConfig
 from swimsearch.errors import CatalogueError
@@ -309,7 +309,7 @@ def test_read_only_catalogue_searches_but_refuses_updates(built, tmp_path):
         "from swimsearch.errors import CatalogueError\n"
         "from swimsearch.search import SearchEngine\n"
         "sys.path.insert(0, 'tests')\n"
-        "from conftest import FakeEmbedder\n"
+        "from helpers import FakeEmbedder\n"
         "c = Catalogue.open(sys.argv[1])\n"
         "e = SearchEngine(c, None, EngineConfig())\n"
         "print('readonly', c.readonly, 'results', len(e.search_random(top_n=5).matches))\n"

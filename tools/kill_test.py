@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from conftest import CLOTHING, copy_clothing_photos  # noqa: E402
+from helpers import CLOTHING, copy_clothing_photos  # noqa: E402
 from test_reliability import _committed_images, check_intact, ranked, run_and_kill  # noqa: E402
 
 

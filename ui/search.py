@@ -51,7 +51,7 @@ class SearchRequest:
     image: Any = field(default=None, compare=False, repr=False)
     image_id: int | None = None
     label: str = ""
-    mirror: bool = True
+    mirror: bool = False
     generation: int = 0
 
 

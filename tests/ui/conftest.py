@@ -15,16 +15,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # for ui_helpers, as pytest does for test modules
 
-from ui_helpers import (  # noqa: E402, F401 - re-exported: pytest may import this file as "conftest"
-    CLOTHING,
-    DATA,
-    REPO,
-    TESTS,
-    WAIT_MS,
-    FakeEmbedder,
-    copy_clothing_photos,
-    make_pattern_images,
-)
+from ui_helpers import FakeEmbedder, make_pattern_images  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

@@ -17,7 +17,7 @@ def test_settings_survive_a_restart_of_the_window(qtbot, make_window, designs):
     state = open_catalogue(qtbot, first, designs)
     first.top_spin.setValue(7)
     first.min_slider.setValue(30)
-    first.mirror_action.trigger()  # on by default: now off
+    first.mirror_action.trigger()  # off by default: now on
     first.zoom(+1)
     first.splitter.setSizes([400, 700])
     side_width = first.splitter.sizes()[0]
@@ -26,7 +26,7 @@ def test_settings_survive_a_restart_of_the_window(qtbot, make_window, designs):
 
     second = make_window()
     assert (second.top_spin.value(), second.min_slider.value()) == (7, 30)
-    assert not second.mirror_action.isChecked()
+    assert second.mirror_action.isChecked()
     assert second.results_view.delegate.thumb_size == thumb
     with qtbot.waitSignal(second.catalogue_ready, timeout=WAIT_MS) as opened:
         second.open_start(None)  # no argument: the last catalogue
@@ -60,14 +60,14 @@ def test_damaged_values_fall_back_to_their_defaults(tmp_path):
     assert fresh["results/top_n"] == 50
     assert fresh["results/min_similarity"] == 100  # clamped to its range
     assert fresh["catalogue/recent"] == []
-    assert fresh["search/mirror"] is True
+    assert fresh["search/mirror"] is False
 
 
 def test_the_engine_sees_only_a_frozen_config_with_the_users_query_settings():
     settings = Settings()
-    settings["search/mirror"] = False
+    settings["search/mirror"] = True
     config = settings.engine_config(EngineConfig(bits=64))
-    assert config.mirror is False and config.bits == 64
+    assert config.mirror is True and config.bits == 64
 
 
 def test_every_setting_the_app_reads_or_writes_is_declared_once():

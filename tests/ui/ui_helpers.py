@@ -1,38 +1,13 @@
-"""Helpers for the window tests: the shared test helpers, waiting, and dropping files and pictures.
-
-A module of its own (not the conftest) because pytest imports every
-conftest.py as "conftest", so `from conftest import ...` may find either one.
-"""
+"""Helpers for the window tests: the shared test helpers, waiting, and dropping files and pictures."""
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/, for the shared helpers
 
-def _shared_helpers():
-    """tests/conftest.py under a name of its own.
-
-    pytest imports tests/ui/conftest.py as the module "conftest" too (the
-    test folders are not packages), which can hide the shared one from
-    `from conftest import ...`; loading it by path keeps its helpers
-    reachable whichever module holds that name.
-    """
-    name = "swimsearch_tests_shared"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parent.parent / "conftest.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-_shared = _shared_helpers()
-TESTS, DATA, REPO, CLOTHING = _shared.TESTS, _shared.DATA, _shared.REPO, _shared.CLOTHING
-FakeEmbedder = _shared.FakeEmbedder
-make_pattern_images = _shared.make_pattern_images
-copy_clothing_photos = _shared.copy_clothing_photos
+from helpers import CLOTHING, DATA, REPO, TESTS, FakeEmbedder, copy_clothing_photos, make_pattern_images  # noqa: E402,F401
 
 #: Generous limits for waits; a test that hangs fails instead of blocking CI.
 WAIT_MS = 20_000

@@ -1,0 +1,117 @@
+"""Helpers shared by the tests, the UI tests and the test scripts in tools/.
+
+A module of its own, not conftest.py: pytest imports every conftest.py as
+"conftest", so `from conftest import ...` could find tests/ui/conftest.py.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+
+def _permission_prefix() -> list[str] | None:
+    """Command prefix under which file permissions apply even for root (None: cannot arrange it).
+
+    Root reads every file whatever its permission bits; with the two
+    capabilities that allow it dropped from the bounding set (setpriv), it
+    does not, so unreadable files and read-only folders can really be tested.
+    """
+    if os.geteuid() != 0:
+        return []
+    prefix = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"]
+    try:
+        probe = subprocess.run([*prefix, "true"], capture_output=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return prefix if probe.returncode == 0 else None
+
+
+PERMISSIONS = _permission_prefix()
+needs_permissions = pytest.mark.skipif(PERMISSIONS is None, reason="cannot make root respect file permissions here")
+
+TESTS = Path(__file__).resolve().parent
+DATA = TESTS / "data"
+REPO = TESTS.parent
+CLOTHING = REPO.parent / "shared" / "datasets" / "clothing"
+
+
+class FakeEmbedder:
+    """A tiny deterministic stand-in for the trunk, for tests where the real model is not the point.
+
+    Embeds a picture as a fixed random projection of its 8x8 colour thumbnail:
+    similar pictures get similar vectors, and it runs in microseconds.
+    """
+
+    size = 32
+    dim = 96
+    name = "fake-embedder@32"
+    sha256 = "f" * 64
+
+    def __init__(self):
+        import numpy as np
+
+        self._projection = np.random.default_rng(42).standard_normal((8 * 8 * 3, self.dim)).astype("float32")
+
+    def embed(self, pixels):
+        import numpy as np
+
+        pixels = np.asarray(pixels, dtype=np.float32)
+        if pixels.ndim == 3:
+            pixels = pixels[None]
+        thumb = pixels.reshape(len(pixels), 8, 4, 8, 4, 3).mean(axis=(2, 4)).reshape(len(pixels), -1) / 255.0
+        return np.maximum(thumb @ self._projection, 0).astype(np.float32)
+
+
+def make_pattern_images(
+    folder: Path, count: int, *, start: int = 0, size: int = 48, prefix: str = "img", family: int = 1
+) -> list[Path]:
+    """`count` small PNGs of coloured blocks, each a different seeded pattern.
+
+    With `family` > 1, consecutive images come in families of that size: a
+    shared base pattern with small variations, like colourways of one design.
+    """
+    import numpy as np
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for n in range(start, start + count):
+        rng = np.random.default_rng(n)
+        if family > 1:
+            base = np.random.default_rng(10_000 + n // family).integers(0, 256, (4, 4, 3))
+            blocks = np.clip(base + rng.integers(-40, 41, (4, 4, 3)), 0, 255).astype(np.uint8)
+        else:
+            blocks = rng.integers(0, 256, (4, 4, 3), dtype=np.uint8)
+        picture = np.kron(blocks, np.ones((size // 4, size // 4, 1), dtype=np.uint8))
+        path = folder / f"{prefix}{n:04d}.png"
+        Image.fromarray(picture).save(path)
+        paths.append(path)
+    return paths
+
+
+def build_pattern_catalogue(folder: Path, path: Path, embedder, config, count: int, **pattern) -> tuple[Path, Path]:
+    """Generate `count` pattern images in `folder` and build a catalogue of them at `path`."""
+    from swimsearch.catalogue import Catalogue
+
+    make_pattern_images(folder, count, **pattern)
+    with Catalogue.create(path, folder) as catalogue:
+        catalogue.update(embedder, config)
+    return folder, path
+
+def copy_clothing_photos(clothing: Path, folder: Path, count: int, *, offset: int = 0) -> list[Path]:
+    """Copy `count` labelled clothing photos (every 7th, for variety) into `folder`."""
+    import shutil
+
+    folder.mkdir(parents=True, exist_ok=True)
+    sources = sorted((clothing / "images").glob("*.jpg"))[offset::7][:count]
+    out = []
+    for source in sources:
+        target = folder / source.name
+        shutil.copy(source, target)
+        target.chmod(0o644)
+        out.append(target)
+    return out
