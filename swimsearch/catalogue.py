@@ -16,7 +16,7 @@ import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -24,10 +24,9 @@ import numpy as np
 
 from .config import INDEX_SETTINGS, EngineConfig
 from .errors import Cancelled, CatalogueError
-from .hashlayer import HashLayer, fit_hash_layer, principal_directions
 from .images import FoundFile, ImageError, LoadedImage, load_image, scan_folder
-from .lsh import BucketTables, bucket_keys, encode_bucket_rows, sample_key_bits
-from .spherical import Spheres, fit_spheres
+from .index import FittedIndex, IndexSnapshot, fit_index, row_lookup
+from .indexstore import IndexStore
 from .store import Store, describe_error, from_blobs, phash_from_sql, phash_to_sql, to_blob
 
 log = logging.getLogger(__name__)
@@ -41,8 +40,6 @@ StopFn = Callable[[], bool]
 # The dtype is recorded in each catalogue (catalogues made before this choice
 # hold float32 and stay readable).
 EMBEDDING_DTYPE = "<f2"
-VECTOR_DTYPE = "<f2"  # re-ranking vectors: half the memory; arithmetic is done in float32
-CODE_BLOCK = 4096  # images per stored block of codes and re-ranking vectors
 CATALOGUE_SUFFIX = ".swimcat"
 
 
@@ -68,6 +65,7 @@ class BuildReport:
     cancelled: bool = False
     seconds: float = 0.0
     embed_seconds: float = 0.0
+    network_seconds: float = 0.0  # of embed_seconds, the time spent inside the network
     errors: tuple[tuple[str, str], ...] = ()  # (relative path, reason) of files unreadable this run
 
     @property
@@ -97,122 +95,6 @@ class ImageRecord:
     error: str | None
 
 
-@dataclass(frozen=True)
-class FittedIndex:
-    """Everything fitted to a catalogue that turns an embedding into a code and a vector."""
-
-    layer: HashLayer
-    spheres: Spheres
-    rerank_basis: np.ndarray  # (D, R) float32
-    positions: np.ndarray  # (L, K) int16 code bits of each LSH table's key
-    settings: dict = field(default_factory=dict)
-    count: int = 0
-    provisional: bool = False
-
-    @property
-    def mean(self) -> np.ndarray:
-        return self.layer.mean
-
-    def codes(self, embeddings: np.ndarray) -> np.ndarray:
-        """Packed spherical codes (n, words) uint64."""
-        return self.spheres.encode(self.layer.project(embeddings))
-
-    def vectors(self, embeddings: np.ndarray) -> np.ndarray:
-        """L2-normalised re-ranking vectors (n, R) float32."""
-        reduced = (np.asarray(embeddings, dtype=np.float32) - self.layer.mean) @ self.rerank_basis
-        norms = np.linalg.norm(reduced, axis=1, keepdims=True)
-        return reduced / np.maximum(norms, 1e-12)
-
-    def keys(self, codes: np.ndarray) -> np.ndarray:
-        return bucket_keys(codes, self.positions, self.spheres.bits)
-
-
-@dataclass(frozen=True)
-class IndexSnapshot:
-    """The searchable part of a catalogue, loaded into compact arrays."""
-
-    fitted: FittedIndex
-    ids: np.ndarray  # (n,) int64 image ids, sorted
-    codes: np.ndarray  # (n, words) uint64
-    vectors: np.ndarray  # (n, R) float16
-    tables: BucketTables
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_lookup", row_lookup(self.ids))  # built once, used per query
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def rows_of(self, image_ids: np.ndarray) -> np.ndarray:
-        """Snapshot rows of image ids (-1 where absent)."""
-        return self._lookup(image_ids)
-
-
-def row_lookup(sorted_ids: np.ndarray):
-    """A function mapping image ids to their positions in `sorted_ids` (-1 where absent).
-
-    Image ids are SQLite row ids, dense from 1, so a direct table beats a
-    binary search: mapping the 8 million bucket entries of a 1M catalogue
-    takes 40 ms instead of 1.3 s.
-    """
-    sorted_ids = np.asarray(sorted_ids, dtype=np.int64)
-    top = int(sorted_ids[-1]) + 1 if len(sorted_ids) else 0
-    table = np.full(top, -1, dtype=np.int64)
-    table[sorted_ids] = np.arange(len(sorted_ids))
-
-    def lookup(image_ids: np.ndarray) -> np.ndarray:
-        image_ids = np.asarray(image_ids, dtype=np.int64)
-        inside = (image_ids >= 0) & (image_ids < top)
-        out = np.full(len(image_ids), -1, dtype=np.int64)
-        out[inside] = table[image_ids[inside]]
-        return out
-
-    return lookup
-
-
-def fit_index(
-    sample: np.ndarray,
-    config: EngineConfig,
-    *,
-    labels: np.ndarray | None = None,
-    count: int | None = None,
-    provisional: bool = False,
-) -> FittedIndex:
-    """Fit hash layer, spheres, re-ranking basis and LSH bit samples to embeddings (n, D)."""
-    hash_dim = min(config.hash_dim, sample.shape[1])
-    layer = fit_hash_layer(sample, hash_dim, config.hash_variant, labels=labels, seed=config.seed)
-    spheres = fit_spheres(layer.project(sample), config.bits, seed=config.seed, sample=config.sphere_sample)
-    if config.hash_variant == "pca" and config.rerank_dim <= hash_dim:
-        basis = layer.weights[:, : config.rerank_dim].copy()  # the same principal directions
-    else:
-        basis, _ = principal_directions(sample - layer.mean, config.rerank_dim)
-    return FittedIndex(
-        layer=layer,
-        spheres=spheres,
-        rerank_basis=basis,
-        positions=sample_key_bits(config.bits, config.lsh_tables, config.lsh_key_bits, seed=config.seed),
-        settings={name: getattr(config, name) for name in INDEX_SETTINGS},
-        count=len(sample) if count is None else count,
-        provisional=provisional,
-    )
-
-
-def snapshot_from_embeddings(fitted: FittedIndex, ids: np.ndarray, embeddings: np.ndarray, chunk: int = 65536) -> IndexSnapshot:
-    """An in-memory index of embeddings (for benchmarks and tests; the app loads one from its catalogue)."""
-    codes = np.concatenate([fitted.codes(embeddings[s : s + chunk]) for s in range(0, len(embeddings), chunk)])
-    vectors = np.concatenate(
-        [fitted.vectors(embeddings[s : s + chunk]).astype(np.float16) for s in range(0, len(embeddings), chunk)]
-    )
-    tables = BucketTables.from_keys(fitted.positions, fitted.spheres.bits, fitted.keys(codes))
-    return IndexSnapshot(
-        fitted=fitted,
-        ids=np.asarray(ids, dtype=np.int64),
-        codes=codes,
-        vectors=vectors,
-        tables=tables,
-    )
-
-
 def default_catalogue_path(folder: str | os.PathLike) -> Path:
     """Where a folder's catalogue lives by default: a hidden file inside it, so it moves with it."""
     return Path(folder) / f".swimsearch{CATALOGUE_SUFFIX}"
@@ -227,9 +109,11 @@ class Catalogue:
     def __init__(self, store: Store):
         self.store = store
         self.path = store.path
-        self.root = self._resolve_root()
+        self.index = IndexStore(store)
+        with self._sqlite_errors():
+            self.root = self._resolve_root()
+            self.embedding_dtype: str = store.meta("embedding_dtype", "<f4")
         self._root_text = str(self.root)
-        self.embedding_dtype: str = store.meta("embedding_dtype", "<f4")
 
     # --- opening -----------------------------------------------------------------
 
@@ -357,7 +241,7 @@ class Catalogue:
             total = q("SELECT count(*) FROM images").fetchone()[0]
             unreadable = q("SELECT count(*) FROM images WHERE error IS NOT NULL").fetchone()[0]
             embedded = q("SELECT count(*) FROM embeddings").fetchone()[0]
-            indexed = self._searchable()
+            indexed = self.index.searchable()
         return {"images": total, "readable": embedded, "unreadable": unreadable, "searchable": indexed}
 
     def info(self) -> dict:
@@ -465,62 +349,18 @@ class Catalogue:
 
     def fitted(self) -> FittedIndex | None:
         """The fitted hash layer, spheres, re-ranking basis and LSH layout, if any."""
-        state = self.store.meta("fitted")
-        if not state:
-            return None
-        get = self.store.get_array
         with self._sqlite_errors():
-            try:
-                layer = HashLayer(
-                    mean=get("hash.mean"), weights=get("hash.weights"), bias=get("hash.bias"), variant=state["variant"]
-                )
-                spheres = Spheres(pivots=get("spheres.pivots"), radii=get("spheres.radii"))
-                basis = get("rerank.basis")
-                positions = get("lsh.positions")
-            except KeyError as exc:
-                raise CatalogueError(f"The catalogue {self.path} is damaged: the fitted array {exc} is missing.") from exc
-        return FittedIndex(
-            layer=layer,
-            spheres=spheres,
-            rerank_basis=basis,
-            positions=positions,
-            settings=state.get("settings", {}),
-            count=state["count"],
-            provisional=state.get("provisional", False),
-        )
+            return self.index.fitted()
 
-    def load_snapshot(self, chunk: int = 50_000) -> IndexSnapshot | None:
-        """Load codes, re-ranking vectors and buckets into compact arrays (None before a first fit)."""
-        conn = self.store.conn
+    def load_snapshot(self) -> IndexSnapshot | None:
+        """Codes, re-ranking vectors and buckets as compact arrays, for searching (None before a first fit)."""
         with self._sqlite_errors():
-            conn.execute("BEGIN")  # one consistent read of codes and buckets while a build writes
-            try:
-                fitted = self.fitted()
-                if fitted is None:
-                    return None
-                words, dim = fitted.spheres.words, fitted.rerank_basis.shape[1]
-                ids, codes, vectors = [np.empty(0, np.int64)], [np.empty((0, words), np.uint64)], [np.empty((0, dim), np.float16)]
-                for block_ids, block_codes, block_vectors in conn.execute(
-                    "SELECT ids, codes, vectors FROM code_blocks ORDER BY block_no"
-                ):
-                    ids.append(np.frombuffer(block_ids, "<i8").astype(np.int64))
-                    codes.append(np.frombuffer(block_codes, "<u8").reshape(-1, words).astype(np.uint64))
-                    vectors.append(np.frombuffer(block_vectors, VECTOR_DTYPE).reshape(-1, dim).astype(np.float16))
-                all_ids, all_codes, all_vectors = np.concatenate(ids), np.concatenate(codes), np.concatenate(vectors)
-                if len(all_ids) > 1 and np.any(all_ids[1:] < all_ids[:-1]):  # blocks appended by updates
-                    order = np.argsort(all_ids, kind="stable")
-                    all_ids, all_codes, all_vectors = all_ids[order], all_codes[order], all_vectors[order]
-                tables = BucketTables.from_rows(
-                    fitted.positions,
-                    fitted.spheres.bits,
-                    lambda t: conn.execute(
-                        "SELECT bucket_key, ids FROM buckets WHERE table_no = ? ORDER BY bucket_key", (t,)
-                    ).fetchall(),
-                    row_lookup(all_ids),
-                )
-            finally:
-                conn.execute("COMMIT")
-        return IndexSnapshot(fitted=fitted, ids=all_ids, codes=all_codes, vectors=all_vectors, tables=tables)
+            return self.index.load_snapshot()
+
+    def random_image_id(self, rng: np.random.Generator | None = None) -> int | None:
+        """A random searchable image id (None when nothing is indexed)."""
+        with self._sqlite_errors():
+            return self.index.random_image_id(rng)
 
     def phashes(self, image_ids: np.ndarray) -> np.ndarray:
         """Perceptual hashes (uint64) of image ids, 0 where unknown; read only when needed."""
@@ -538,90 +378,6 @@ class Catalogue:
                 sorted_out[where[hit]] = np.array(values, dtype=np.int64)[hit]
         out[order] = sorted_out
         return phash_from_sql(out)
-
-    def random_image_id(self, rng: np.random.Generator | None = None) -> int | None:
-        """A random searchable image id (None when nothing is indexed)."""
-        rng = rng or np.random.default_rng()
-        with self._sqlite_errors():
-            blocks = self.store.conn.execute("SELECT block_no, count FROM code_blocks ORDER BY block_no").fetchall()
-            total = sum(count for _, count in blocks)
-            if total == 0:
-                return None
-            pick = int(rng.integers(total))
-            for block_no, count in blocks:
-                if pick < count:
-                    blob = self.store.conn.execute("SELECT ids FROM code_blocks WHERE block_no = ?", (block_no,)).fetchone()[0]
-                    return int(np.frombuffer(blob, "<i8")[pick])
-                pick -= count
-        return None
-
-    def _searchable(self) -> int:
-        return self.store.conn.execute("SELECT coalesce(sum(count), 0) FROM code_blocks").fetchone()[0]
-
-    def _coded_ids(self) -> list[tuple[int, np.ndarray]]:
-        """(block number, image ids) of every code block."""
-        return [
-            (block_no, np.frombuffer(blob, "<i8").astype(np.int64))
-            for block_no, blob in self.store.conn.execute("SELECT block_no, ids FROM code_blocks ORDER BY block_no")
-        ]
-
-    def _write_blocks(self, ids: np.ndarray, codes: np.ndarray, vectors: np.ndarray) -> None:
-        """Append code blocks of at most CODE_BLOCK images."""
-        conn = self.store.conn
-        number = (conn.execute("SELECT max(block_no) FROM code_blocks").fetchone()[0] or 0) + 1
-        for start in range(0, len(ids), CODE_BLOCK):
-            part = slice(start, start + CODE_BLOCK)
-            conn.execute(
-                "INSERT INTO code_blocks(block_no, count, ids, codes, vectors) VALUES (?, ?, ?, ?, ?)",
-                (number, len(ids[part]), to_blob(ids[part], "<i8"), to_blob(codes[part], "<u8"), to_blob(vectors[part], VECTOR_DTYPE)),
-            )
-            number += 1
-
-    def _read_block(self, block_no: int, words: int, dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        ids, codes, vectors = self.store.conn.execute(
-            "SELECT ids, codes, vectors FROM code_blocks WHERE block_no = ?", (block_no,)
-        ).fetchone()
-        return (
-            np.frombuffer(ids, "<i8").astype(np.int64),
-            np.frombuffer(codes, "<u8").reshape(-1, words).astype(np.uint64),
-            np.frombuffer(vectors, VECTOR_DTYPE).reshape(-1, dim).astype(np.float16),
-        )
-
-    def _drop_codes(self, image_ids: np.ndarray, fitted: FittedIndex) -> tuple[np.ndarray, np.ndarray]:
-        """Remove images from their code blocks; returns the (ids, codes) removed."""
-        conn = self.store.conn
-        words, dim = fitted.spheres.words, fitted.rerank_basis.shape[1]
-        removed_ids, removed_codes = [np.empty(0, np.int64)], [np.empty((0, words), np.uint64)]
-        for block_no, block_ids in self._coded_ids():
-            gone = np.isin(block_ids, image_ids)
-            if not gone.any():
-                continue
-            ids, codes, vectors = self._read_block(block_no, words, dim)
-            removed_ids.append(ids[gone])
-            removed_codes.append(codes[gone])
-            if gone.all():
-                conn.execute("DELETE FROM code_blocks WHERE block_no = ?", (block_no,))
-            else:
-                keep = ~gone
-                conn.execute(
-                    "UPDATE code_blocks SET count = ?, ids = ?, codes = ?, vectors = ? WHERE block_no = ?",
-                    (int(keep.sum()), to_blob(ids[keep], "<i8"), to_blob(codes[keep], "<u8"),
-                     to_blob(vectors[keep], VECTOR_DTYPE), block_no),
-                )
-        return np.concatenate(removed_ids), np.concatenate(removed_codes)
-
-    def _compact_blocks(self, fitted: FittedIndex) -> None:
-        """Rewrite the code blocks in id order once small updates have left too many small ones."""
-        blocks = self._coded_ids()
-        total = sum(len(ids) for _, ids in blocks)
-        if len(blocks) <= 2 * (total // CODE_BLOCK + 1) + 8:
-            return
-        words, dim = fitted.spheres.words, fitted.rerank_basis.shape[1]
-        parts = [self._read_block(block_no, words, dim) for block_no, _ in blocks]
-        ids, codes, vectors = (np.concatenate(column) for column in zip(*parts))
-        order = np.argsort(ids, kind="stable")
-        self.store.conn.execute("DELETE FROM code_blocks")
-        self._write_blocks(ids[order], codes[order], vectors[order])
 
     # --- building ---------------------------------------------------------------------
 
@@ -668,7 +424,7 @@ class Catalogue:
             changed_paths = {r for r, _ in stale_ids}
             removed = len(stale_ids) - sum(1 for f in todo if f.relpath in changed_paths)
             self._remove([i for _, i in stale_ids])
-            counts = {"added": 0, "updated": 0, "unreadable": 0}
+            counts = {"added": 0, "updated": 0, "unreadable": 0, "network_seconds": 0.0}
             errors: list[tuple[str, str]] = []
             embed_started = time.perf_counter()
             cancelled = False
@@ -694,6 +450,7 @@ class Catalogue:
             cancelled=cancelled,
             seconds=time.perf_counter() - started,
             embed_seconds=embed_seconds,
+            network_seconds=counts["network_seconds"],
             errors=tuple(errors),
         )
         log.info("%s: %s", self.path.name, report.summary())
@@ -751,9 +508,9 @@ class Catalogue:
         fitted = self.fitted()
         with self.store.transaction():
             if fitted is not None:
-                ids, codes = self._drop_codes(np.asarray(image_ids, dtype=np.int64), fitted)
+                ids, codes = self.index.drop_codes(np.asarray(image_ids, dtype=np.int64), fitted)
                 if len(ids):
-                    self._edit_buckets(fitted.keys(codes), ids, add=False)
+                    self.index.edit_buckets(fitted.keys(codes), ids, add=False)
             for start in range(0, len(image_ids), 500):
                 chunk = image_ids[start : start + 500]
                 marks = ",".join("?" * len(chunk))
@@ -803,7 +560,9 @@ class Catalogue:
     def _commit_batch(self, batch, embedder, changed_paths: set[str], counts: dict, errors: list) -> None:
         """Embed the readable images of one batch and commit rows + embeddings together."""
         good = [r.pixels for _, r in batch if isinstance(r, LoadedImage)]
+        started = time.perf_counter()
         vectors = iter(embedder.embed(np.stack(good)) if good else ())
+        counts["network_seconds"] += time.perf_counter() - started
         now = time.time()
         conn = self.store.conn
         with self.store.transaction():
@@ -863,8 +622,7 @@ class Catalogue:
         )
         if embedded < 2:
             with self.store.transaction():
-                conn.execute("DELETE FROM code_blocks")
-                conn.execute("DELETE FROM buckets")
+                self.index.clear()
                 self.store.set_meta(fitted=None)
             return 0, False
         if refit:
@@ -873,23 +631,22 @@ class Catalogue:
             pending = None  # every image
         else:
             embedded_ids = np.array([r[0] for r in conn.execute("SELECT image_id FROM embeddings ORDER BY image_id")])
-            coded = [ids for _, ids in self._coded_ids()]
+            coded = [ids for _, ids in self.index.coded_ids()]
             pending = np.setdiff1d(embedded_ids, np.concatenate(coded) if coded else [], assume_unique=True)
             pending = [int(i) for i in pending]
             if not pending:
-                return self._searchable(), False
+                return self.index.searchable(), False
             progress("index", 0, len(pending))
         with self.store.transaction():
             if refit:
-                self._save_fit(fitted)
-                conn.execute("DELETE FROM code_blocks")
-                conn.execute("DELETE FROM buckets")
+                self.index.save_fit(fitted)
+                self.index.clear()
             all_ids, all_keys = [], []
             total = embedded if pending is None else len(pending)
             done = 0
             for ids, embeddings in self._embedding_chunks(pending):
                 codes = fitted.codes(embeddings)
-                self._write_blocks(ids, codes, fitted.vectors(embeddings))
+                self.index.write_blocks(ids, codes, fitted.vectors(embeddings))
                 all_ids.append(ids)
                 all_keys.append(fitted.keys(codes))
                 done += len(ids)
@@ -897,15 +654,11 @@ class Catalogue:
             ids = np.concatenate(all_ids)
             keys = np.concatenate(all_keys)
             if refit:
-                for t in range(keys.shape[1]):
-                    conn.executemany(
-                        "INSERT INTO buckets(table_no, bucket_key, ids) VALUES (?, ?, ?)",
-                        encode_bucket_rows(t, keys[:, t], ids),
-                    )
+                self.index.write_buckets(keys, ids)
             else:
-                self._edit_buckets(keys, ids, add=True)
-                self._compact_blocks(fitted)
-        return self._searchable(), refit
+                self.index.edit_buckets(keys, ids, add=True)
+                self.index.compact_blocks(fitted)
+        return self.index.searchable(), refit
 
     def _embedding_chunks(self, image_ids: list[int] | None, chunk: int = 8192) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(ids, embeddings) in chunks: all embedded images (None) or the given ids."""
@@ -940,57 +693,6 @@ class Catalogue:
                 labels = np.unique(names, return_inverse=True)[1]
         log.info("fitting the %s hash layer on %d of %d images", config.hash_variant, len(sample), embedded)
         return fit_index(sample, config, labels=labels, count=embedded, provisional=provisional)
-
-    def _save_fit(self, fitted: FittedIndex) -> None:
-        put = self.store.put_array
-        put("hash.mean", fitted.layer.mean)
-        put("hash.weights", fitted.layer.weights)
-        put("hash.bias", fitted.layer.bias)
-        put("spheres.pivots", fitted.spheres.pivots)
-        put("spheres.radii", fitted.spheres.radii)
-        put("rerank.basis", fitted.rerank_basis)
-        put("lsh.positions", fitted.positions)
-        self.store.set_meta(
-            fitted={
-                "variant": fitted.layer.variant,
-                "count": fitted.count,
-                "provisional": fitted.provisional,
-                "settings": fitted.settings,
-                "iterations": fitted.spheres.iterations,
-                "at": time.time(),
-            }
-        )
-
-    def _edit_buckets(self, keys: np.ndarray, ids: np.ndarray, *, add: bool) -> None:
-        """Add ids to (or remove them from) their buckets: read, merge, write back."""
-        conn = self.store.conn
-        for t in range(keys.shape[1]):
-            order = np.argsort(keys[:, t], kind="stable")
-            for key, members in _group(keys[order, t], ids[order]):
-                row = conn.execute(
-                    "SELECT ids FROM buckets WHERE table_no = ? AND bucket_key = ?", (t, int(key))
-                ).fetchone()
-                current = np.frombuffer(row[0], dtype="<i8") if row else np.empty(0, np.int64)
-                merged = np.union1d(current, members) if add else np.setdiff1d(current, members)
-                if len(merged):
-                    conn.execute(
-                        "INSERT INTO buckets(table_no, bucket_key, ids) VALUES (?, ?, ?) "
-                        "ON CONFLICT(table_no, bucket_key) DO UPDATE SET ids = excluded.ids",
-                        (t, int(key), merged.astype("<i8").tobytes()),
-                    )
-                elif row:
-                    conn.execute("DELETE FROM buckets WHERE table_no = ? AND bucket_key = ?", (t, int(key)))
-
-
-def _group(sorted_keys: np.ndarray, values: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
-    """(key, values) runs of an array sorted by key."""
-    if len(sorted_keys) == 0:
-        return
-    starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
-    ends = np.r_[starts[1:], len(sorted_keys)]
-    for s, e in zip(starts, ends):
-        yield int(sorted_keys[s]), values[s:e]
-
 
 def _relative(target: Path, start: Path) -> str | None:
     try:

@@ -207,7 +207,12 @@ def cmd_query(args) -> int:
 def _print_result(result) -> None:
     print(f"{result.query}  ({result.embed_ms:.0f} ms embed, {result.search_ms:.0f} ms search, {result.method})")
     for m in result.matches:
-        flags = " ".join(f for f, on in (("duplicate", m.duplicate), ("mirrored", m.mirrored), ("missing", m.missing)) if on)
+        itself = m.image_id == result.query_image_id
+        flags = " ".join(
+            f
+            for f, on in (("(the query)", itself), ("duplicate", m.duplicate and not itself), ("mirrored", m.mirrored), ("missing", m.missing))
+            if on
+        )
         print(f"  {m.rank:3d}  {m.score * 100:5.1f}%  {m.path}  {flags}".rstrip())
 
 

@@ -27,7 +27,8 @@ from typing import NamedTuple, Protocol
 import numpy as np
 from PIL import Image
 
-from .catalogue import Catalogue, IndexSnapshot
+from .catalogue import Catalogue
+from .index import IndexSnapshot
 from .config import EngineConfig
 from .errors import CatalogueError
 from .images import load_image

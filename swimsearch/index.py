@@ -1,0 +1,135 @@
+"""The fitted index: what turns an embedding into a code, a re-ranking vector and bucket keys,
+and the in-memory snapshot that searches run on.
+
+`fit_index` fits everything to a sample of a catalogue's embeddings (hash
+layer, spheres, re-ranking basis, LSH bit samples); the catalogue stores the
+result and loads an `IndexSnapshot` from it. Benchmarks and tests build
+snapshots straight from embeddings with `snapshot_from_embeddings`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .config import INDEX_SETTINGS, EngineConfig
+from .hashlayer import HashLayer, fit_hash_layer, principal_directions
+from .lsh import BucketTables, bucket_keys, sample_key_bits
+from .spherical import Spheres, fit_spheres
+
+
+@dataclass(frozen=True)
+class FittedIndex:
+    """Everything fitted to a catalogue that turns an embedding into a code and a vector."""
+
+    layer: HashLayer
+    spheres: Spheres
+    rerank_basis: np.ndarray  # (D, R) float32
+    positions: np.ndarray  # (L, K) int16 code bits of each LSH table's key
+    settings: dict = field(default_factory=dict)
+    count: int = 0
+    provisional: bool = False
+
+    @property
+    def mean(self) -> np.ndarray:
+        return self.layer.mean
+
+    def codes(self, embeddings: np.ndarray) -> np.ndarray:
+        """Packed spherical codes (n, words) uint64."""
+        return self.spheres.encode(self.layer.project(embeddings))
+
+    def vectors(self, embeddings: np.ndarray) -> np.ndarray:
+        """L2-normalised re-ranking vectors (n, R) float32."""
+        reduced = (np.asarray(embeddings, dtype=np.float32) - self.layer.mean) @ self.rerank_basis
+        norms = np.linalg.norm(reduced, axis=1, keepdims=True)
+        return reduced / np.maximum(norms, 1e-12)
+
+    def keys(self, codes: np.ndarray) -> np.ndarray:
+        return bucket_keys(codes, self.positions, self.spheres.bits)
+
+
+@dataclass(frozen=True)
+class IndexSnapshot:
+    """The searchable part of a catalogue, loaded into compact arrays."""
+
+    fitted: FittedIndex
+    ids: np.ndarray  # (n,) int64 image ids, sorted
+    codes: np.ndarray  # (n, words) uint64
+    vectors: np.ndarray  # (n, R) float16
+    tables: BucketTables
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_lookup", row_lookup(self.ids))  # built once, used per query
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def rows_of(self, image_ids: np.ndarray) -> np.ndarray:
+        """Snapshot rows of image ids (-1 where absent)."""
+        return self._lookup(image_ids)
+
+
+def row_lookup(sorted_ids: np.ndarray):
+    """A function mapping image ids to their positions in `sorted_ids` (-1 where absent).
+
+    Image ids are SQLite row ids, dense from 1, so a direct table beats a
+    binary search: mapping the 8 million bucket entries of a 1M catalogue
+    takes 40 ms instead of 1.3 s.
+    """
+    sorted_ids = np.asarray(sorted_ids, dtype=np.int64)
+    top = int(sorted_ids[-1]) + 1 if len(sorted_ids) else 0
+    table = np.full(top, -1, dtype=np.int64)
+    table[sorted_ids] = np.arange(len(sorted_ids))
+
+    def lookup(image_ids: np.ndarray) -> np.ndarray:
+        image_ids = np.asarray(image_ids, dtype=np.int64)
+        inside = (image_ids >= 0) & (image_ids < top)
+        out = np.full(len(image_ids), -1, dtype=np.int64)
+        out[inside] = table[image_ids[inside]]
+        return out
+
+    return lookup
+
+
+def fit_index(
+    sample: np.ndarray,
+    config: EngineConfig,
+    *,
+    labels: np.ndarray | None = None,
+    count: int | None = None,
+    provisional: bool = False,
+) -> FittedIndex:
+    """Fit hash layer, spheres, re-ranking basis and LSH bit samples to embeddings (n, D)."""
+    hash_dim = min(config.hash_dim, sample.shape[1])
+    layer = fit_hash_layer(sample, hash_dim, config.hash_variant, labels=labels, seed=config.seed)
+    spheres = fit_spheres(layer.project(sample), config.bits, seed=config.seed, sample=config.sphere_sample)
+    if config.hash_variant == "pca" and config.rerank_dim <= hash_dim:
+        basis = layer.weights[:, : config.rerank_dim].copy()  # the same principal directions
+    else:
+        basis, _ = principal_directions(sample - layer.mean, config.rerank_dim)
+    return FittedIndex(
+        layer=layer,
+        spheres=spheres,
+        rerank_basis=basis,
+        positions=sample_key_bits(config.bits, config.lsh_tables, config.lsh_key_bits, seed=config.seed),
+        settings={name: getattr(config, name) for name in INDEX_SETTINGS},
+        count=len(sample) if count is None else count,
+        provisional=provisional,
+    )
+
+
+def snapshot_from_embeddings(fitted: FittedIndex, ids: np.ndarray, embeddings: np.ndarray, chunk: int = 65536) -> IndexSnapshot:
+    """An in-memory index of embeddings (for benchmarks and tests; the app loads one from its catalogue)."""
+    codes = np.concatenate([fitted.codes(embeddings[s : s + chunk]) for s in range(0, len(embeddings), chunk)])
+    vectors = np.concatenate(
+        [fitted.vectors(embeddings[s : s + chunk]).astype(np.float16) for s in range(0, len(embeddings), chunk)]
+    )
+    tables = BucketTables.from_keys(fitted.positions, fitted.spheres.bits, fitted.keys(codes))
+    return IndexSnapshot(
+        fitted=fitted,
+        ids=np.asarray(ids, dtype=np.int64),
+        codes=codes,
+        vectors=vectors,
+        tables=tables,
+    )
