@@ -29,7 +29,8 @@ from common import CLOTHING, WORK, save, table
 import numpy as np
 from PIL import Image, ImageEnhance
 
-from swimsearch.catalogue import Catalogue, fit_index, snapshot_from_embeddings
+from swimsearch.catalogue import Catalogue
+from swimsearch.index import fit_index, snapshot_from_embeddings
 from swimsearch.config import EngineConfig
 from swimsearch.evaluation import quality, read_labels
 from swimsearch.images import load_image
