@@ -22,7 +22,7 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from .config import INDEX_SETTINGS, EngineConfig
+from .config import FIT_CHOICES, INDEX_SETTINGS, EngineConfig
 from .errors import Cancelled, CatalogueError
 from .images import FoundFile, ImageError, LoadedImage, load_image, scan_folder
 from .index import FittedIndex, IndexSnapshot, fit_index, row_lookup
@@ -185,20 +185,19 @@ class Catalogue:
         return cls.create(path, root)
 
     def _resolve_root(self) -> Path:
-        """The catalogue's folder: where it was made, or where it moved with the catalogue.
+        """The catalogue's folder: where it was made, or where it moved or was copied with the catalogue.
 
-        The recorded absolute folder wins while it exists. Otherwise the folder
-        at the recorded position relative to the catalogue file is used, if
-        the catalogue's own files are found there: a catalogue copied away on
-        its own must not mistake its new neighbourhood for its folder.
+        The folder at the recorded position relative to the catalogue file
+        wins when the catalogue's own files are found there, so a folder
+        copied with its catalogue inside describes the copy, not the
+        original. Otherwise the recorded absolute folder: a catalogue copied
+        away on its own must not mistake its new neighbourhood for its folder.
         """
         absolute = Path(self.store.meta("root", str(self.path.parent)))
-        if absolute.is_dir():
-            return absolute
         relative = self.store.meta("root_relative")
         if relative is not None:
             candidate = (self.path.parent / relative).resolve()
-            if candidate.is_dir() and self._holds_our_files(candidate):
+            if candidate.is_dir() and candidate != absolute.resolve() and self._holds_our_files(candidate):
                 return candidate
         return absolute
 
@@ -280,17 +279,43 @@ class Catalogue:
                     out[row[0]] = self._record(row)
         return out
 
-    def record_by_path(self, path: str | os.PathLike) -> ImageRecord | None:
-        """The record of a file inside the catalogue's folder, or None."""
+    def record_by_path(self, path: str | os.PathLike, *, unchanged: bool = False) -> ImageRecord | None:
+        """The record of a file inside the catalogue's folder, or None.
+
+        Args:
+            unchanged: only if the file is as the catalogue read it (same size
+                and modification time), so its stored embedding is still its own.
+        """
         try:
             rel = Path(path).resolve().relative_to(self.root.resolve()).as_posix()
         except ValueError:
             return None
         with self._sqlite_errors():
             row = self.store.conn.execute(
-                "SELECT id, path, size, width, height, phash, error FROM images WHERE path = ?", (rel,)
+                "SELECT id, path, size, width, height, phash, error, mtime FROM images WHERE path = ?", (rel,)
             ).fetchone()
-        return self._record(row) if row else None
+        if row is None:
+            return None
+        if unchanged:
+            try:
+                info = os.stat(path)
+            except OSError:
+                return None
+            if info.st_size != row[2] or abs(info.st_mtime - row[7]) > 1e-6:
+                return None
+        return self._record(row[:7])
+
+    def with_fit_choices(self, config: EngineConfig, names: Iterable[str] = FIT_CHOICES) -> EngineConfig:
+        """`config` with the hash-layer choices (`names`) this catalogue was fitted with.
+
+        A user picks the variant and folder labels once, when indexing; an
+        update that does not name them again keeps them instead of refitting
+        with the defaults.
+        """
+        fitted = self.fitted()
+        if fitted is None:
+            return config
+        return config.with_changes(**{name: fitted.settings[name] for name in names if name in fitted.settings})
 
     def _record(self, row) -> ImageRecord:
         image_id, rel, size, width, height, phash, error = row

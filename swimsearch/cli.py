@@ -101,8 +101,8 @@ def _config(args) -> EngineConfig:
             changes[name] = getattr(args, name)
     if getattr(args, "variant", None):
         changes["hash_variant"] = args.variant
-    if getattr(args, "folder_labels", False):
-        changes["folder_labels"] = True
+    if getattr(args, "folder_labels", None) is not None:
+        changes["folder_labels"] = args.folder_labels
     if getattr(args, "mirror", False):
         changes["mirror"] = True
     return EngineConfig().with_changes(**changes)
@@ -134,8 +134,11 @@ def cmd_index(args) -> int:
         raise UsageError(f"{folder} is not a folder")
     config = _config(args)
     embedder = _embedder(config, args.model)
-    path = Path(args.catalogue) if args.catalogue else default_catalogue_path(folder)
+    path = _catalogue_path(args.catalogue) if args.catalogue else default_catalogue_path(folder)
     with Catalogue.open_or_create(path, folder) as catalogue, StopOnInterrupt() as stop:
+        # choices not named again keep what the catalogue was fitted with
+        unnamed = [name for name, given in (("hash_variant", args.variant), ("folder_labels", args.folder_labels)) if given is None]
+        config = catalogue.with_fit_choices(config, unnamed)
         try:
             report = catalogue.update(embedder, config, progress=TerminalProgress(), should_stop=stop)
             code = EXIT_OK
@@ -160,7 +163,7 @@ def _print_report(report: BuildReport, catalogue: Catalogue, as_json: bool) -> N
 
 def _read_query_list(path: str) -> list[str]:
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        lines = Path(path).read_text(encoding="utf-8-sig").splitlines()  # -sig: lists saved by Notepad start with a BOM
     except OSError as exc:
         raise UsageError(f"cannot read the query list {path}: {exc.strerror or exc}") from exc
     return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
@@ -174,6 +177,8 @@ def cmd_query(args) -> int:
         raise UsageError("give at least one IMAGE or --queries LISTFILE")
     if args.top < 1:
         raise UsageError("--top must be at least 1")
+    if not -1.0 <= args.min_score <= 1.0:  # also refuses nan
+        raise UsageError(f"--min-score is a similarity from -1 to 1 (0.5 for 50 %), not {args.min_score:g}")
     config = _config(args)
     embedder = _embedder(config, args.model)
     failures = 0
@@ -290,8 +295,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("index", parents=[common], help="build or update a catalogue from a folder")
     p.add_argument("folder", help="folder of images (searched recursively)")
     p.add_argument("--catalogue", help="catalogue file (default: FOLDER/.swimsearch.swimcat)")
-    p.add_argument("--variant", choices=("pca", "laplacian"), help="hash layer variant (default: pca)")
-    p.add_argument("--folder-labels", action="store_true", help="use subfolder names as labels for the hash layer")
+    p.add_argument("--variant", choices=("pca", "laplacian"), help="hash layer variant (default: pca, or what the catalogue was fitted with)")
+    p.add_argument(
+        "--folder-labels", action=argparse.BooleanOptionalAction, default=None,
+        help="use subfolder names as labels for the hash layer (kept by later updates until --no-folder-labels)",
+    )
     p.add_argument("--batch-size", type=int, help="images per committed batch")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(run=cmd_index)

@@ -90,3 +90,7 @@ INDEX_SETTINGS = (
     "lsh_key_bits",
     "seed",
 )
+
+#: The index settings a user chooses per catalogue (`swimsearch index --variant`,
+#: `--folder-labels`); updates keep them unless they are named again.
+FIT_CHOICES = ("hash_variant", "folder_labels")

@@ -31,7 +31,7 @@ from .catalogue import Catalogue
 from .index import IndexSnapshot
 from .config import EngineConfig
 from .errors import CatalogueError
-from .images import load_image
+from .images import ImageError, load_image
 from .spherical import hamming, spherical_hamming
 
 log = logging.getLogger(__name__)
@@ -210,32 +210,52 @@ class SearchEngine:
             label, query_id = "pasted image", None
         else:
             label = str(Path(image).absolute())
-            record = self.catalogue.record_by_path(image)
+            # the query is "itself" only while the file is as the catalogue read it
+            record = self.catalogue.record_by_path(image, unchanged=True)
             query_id = record.image_id if record else None
         return self.search_embeddings(
             embeddings, phash=loaded.phash, top_n=top_n, min_score=min_score, label=label, query_id=query_id, embed_ms=embed_ms
         )
 
-    def search_id(self, image_id: int, *, top_n: int = 50, min_score: float = -1.0) -> SearchResult:
-        """Rank the catalogue against one of its own images (no re-embedding)."""
+    def search_id(
+        self, image_id: int, *, top_n: int = 50, min_score: float = -1.0, mirror: bool | None = None
+    ) -> SearchResult:
+        """Rank the catalogue against one of its own images.
+
+        Its stored embedding is used, so nothing is embedded again unless the
+        mirrored query is asked for (then the file is read and flipped; a file
+        gone since the build is searched without its mirror image).
+        """
         self._check_ready(need_embedder=False)
         started = time.perf_counter()
         stored = self.catalogue.embeddings([image_id])
         record = self.catalogue.records([image_id]).get(image_id)
         if image_id not in stored or record is None:
-            raise CatalogueError(f"Image {image_id} is not in the catalogue (was it removed by an update?).")
+            raise CatalogueError("This design is no longer in the catalogue (an update removed it); search again from its file.")
+        embeddings = stored[image_id][None]
+        mirror = self.config.mirror if mirror is None else mirror
+        if mirror and self.embedder is not None:
+            try:
+                loaded = load_image(record.path, self.embedder.size)
+            except ImageError:
+                pass
+            else:
+                flipped = self.embedder.embed(np.ascontiguousarray(loaded.pixels[None, :, ::-1]))
+                embeddings = np.concatenate([embeddings.astype(np.float32), flipped.astype(np.float32)])
         embed_ms = (time.perf_counter() - started) * 1000
         return self.search_embeddings(
-            stored[image_id][None], phash=record.phash, top_n=top_n, min_score=min_score, label=record.path,
+            embeddings, phash=record.phash, top_n=top_n, min_score=min_score, label=record.path,
             query_id=image_id, embed_ms=embed_ms,
         )
 
-    def search_random(self, *, top_n: int = 50, min_score: float = -1.0, rng=None) -> SearchResult:
+    def search_random(
+        self, *, top_n: int = 50, min_score: float = -1.0, mirror: bool | None = None, rng=None
+    ) -> SearchResult:
         """Rank the catalogue against a random catalogue image."""
         self._check_ready(need_embedder=False)
         rng = rng or np.random.default_rng()
         image_id = int(self.snapshot.ids[rng.integers(len(self.snapshot))])
-        return self.search_id(image_id, top_n=top_n, min_score=min_score)
+        return self.search_id(image_id, top_n=top_n, min_score=min_score, mirror=mirror)
 
     def _check_ready(self, *, need_embedder: bool) -> None:
         if self.snapshot is None or len(self.snapshot) == 0:
@@ -288,13 +308,16 @@ class SearchEngine:
         ids = snap.ids[rows]
         full = np.stack([stored[int(i)][0] for i in ids]) if len(ids) else np.empty((0, embeddings.shape[1]), np.float32)
         full = _normalise(full.astype(np.float64) - fitted.mean)
-        query = _normalise(embeddings.astype(np.float64) - fitted.mean)
+        # Round the query as the catalogue stores embeddings, so that a
+        # byte-identical copy scores exactly as high as the stored original.
+        stored_as = np.dtype(self.catalogue.embedding_dtype)
+        query = _normalise(embeddings.astype(stored_as).astype(np.float64) - fitted.mean)
         sims = np.clip(full @ query.T, -1.0, 1.0)  # (candidates, variants)
         variant = sims.argmax(axis=1)
         scores = sims[np.arange(len(rows)), variant]
         if query_id is not None:
             scores[ids == query_id] = 1.0  # the query itself: exactly 100 %
-        keep = np.flatnonzero(scores >= min_score)
+        keep = np.flatnonzero(scores >= min_score - 1e-9)  # a score of 1.0 passes --min-score 1.0
         keep = keep[np.argsort(-scores[keep], kind="stable")][: top_n + 10]
         records = {int(i): self.catalogue.record_from_row(stored[int(i)][1]) for i in ids[keep]}
         # Equal scores (copies of one file) are ordered by path, so the order

@@ -102,6 +102,7 @@ def build_pattern_catalogue(folder: Path, path: Path, embedder, config, count: i
         catalogue.update(embedder, config)
     return folder, path
 
+
 def copy_clothing_photos(clothing: Path, folder: Path, count: int, *, offset: int = 0) -> list[Path]:
     """Copy `count` labelled clothing photos (every 7th, for variety) into `folder`."""
     import shutil

@@ -269,6 +269,21 @@ def test_laplacian_variant_with_folder_labels_builds_and_searches(tmp_path, fake
         assert engine.search(folder / "briefs" / "img0105.png", top_n=1).matches[0].relpath == "briefs/img0105.png"
 
 
+def test_an_update_keeps_the_hash_layer_the_catalogue_was_fitted_with(tmp_path, fake_embedder, small_config):
+    folder, path = tmp_path / "pics", tmp_path / "c.swimcat"
+    make_pattern_images(folder / "tops", 20)
+    make_pattern_images(folder / "briefs", 20, start=100)
+    build(folder, path, fake_embedder, small_config.with_changes(hash_variant="laplacian", folder_labels=True))
+    make_pattern_images(folder / "tops", 45, start=200)  # more than doubles: refits
+    with Catalogue.open(path) as catalogue:
+        config = catalogue.with_fit_choices(small_config)  # what `swimsearch index` and the window do
+        assert catalogue.update(fake_embedder, config).refitted
+        assert catalogue.info()["fitted"]["variant"] == "laplacian"
+        assert catalogue.fitted().settings["folder_labels"] is True
+        # naming a choice again changes it
+        assert catalogue.with_fit_choices(small_config, ["folder_labels"]).hash_variant == small_config.hash_variant
+
+
 def test_many_small_updates_keep_the_code_blocks_compact(tmp_path, fake_embedder, small_config):
     folder, path = tmp_path / "pics", tmp_path / "c.swimcat"
     make_pattern_images(folder, 40)

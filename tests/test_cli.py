@@ -95,6 +95,24 @@ def test_bad_arguments_exit_2(indexed, tmp_path):
     assert run("query", "--catalogue", catalogue, "--top", "zero", "x.jpg").returncode == 2
     assert run("frobnicate").returncode == 2
     assert run("index", tmp_path / "not-there").returncode == 2
+    # a score is a fraction: "50" (meant as percent) or nan would silently find nothing
+    for wrong in ("50", "nan"):
+        done = run("query", "--catalogue", catalogue, "--min-score", wrong, "x.jpg")
+        assert done.returncode == 2 and "--min-score is a similarity from -1 to 1" in done.stderr
+
+
+def test_a_query_list_saved_with_a_bom_and_a_copy_at_min_score_1(indexed, tmp_path):
+    folder, catalogue, photos, _ = indexed
+    listfile = tmp_path / "queries.txt"
+    listfile.write_text(f"{photos[0]}\r\n", encoding="utf-8-sig")  # as Notepad saves it
+    outside = tmp_path / "outside.jpg"  # the same bytes, from outside the catalogue's folder
+    shutil.copy(photos[0], outside)
+    done = run("query", "--catalogue", catalogue, "--queries", listfile, outside, "--min-score", "1", "--csv", "-")
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.DictReader(io.StringIO(done.stdout)))
+    by_query = {q: sorted(r["path"] for r in rows if r["query"] == q) for q in (str(photos[0]), str(outside))}
+    identical = sorted([str(photos[0]), str(folder / "copy of first.jpg")])
+    assert by_query[str(photos[0])] == identical and by_query[str(outside)] == identical
 
 
 def test_info_and_duplicates(indexed):

@@ -348,6 +348,20 @@ def test_moved_folder_and_deleted_images(built, tmp_path, fake_embedder, small_c
         assert report.removed == 10 and report.unchanged == 50
 
 
+def test_a_copied_folder_with_its_catalogue_inside_describes_the_copy(built, tmp_path, fake_embedder, small_config):
+    folder, path = built
+    copy = tmp_path / "copy-of-pics"
+    shutil.copytree(folder, copy)
+    (copy / "img0011.png").unlink()  # the copy is edited; the original is not
+    with Catalogue.open(copy / "pics.swimcat") as catalogue:
+        assert catalogue.root == copy
+        matches = SearchEngine(catalogue, fake_embedder, small_config).search(copy / "img0012.png", top_n=5).matches
+        assert all(Path(m.path).parent == copy for m in matches)
+        assert catalogue.update(fake_embedder, small_config).removed == 1
+    with Catalogue.open(path) as original:
+        assert original.root == folder and original.info()["images"] == 60
+
+
 def test_catalogue_left_behind_by_its_folder_says_so(built, tmp_path, fake_embedder, small_config):
     folder, path = built
     lonely = tmp_path / "elsewhere" / "pics.swimcat"

@@ -190,3 +190,13 @@ def test_mirror_option_finds_mirrored_designs_better(photo_catalogue, embedder, 
             assert with_mirror.mirrored
             gains.append(with_mirror.score - (without[0].score if without else 0.0))
     assert min(gains) >= 0 and np.mean(gains) > 0.01
+
+
+def test_a_file_changed_since_the_build_is_not_taken_for_itself(tmp_path, fake_embedder, small_config):
+    folder, path = build_pattern_catalogue(tmp_path / "pics", tmp_path / "c.swimcat", fake_embedder, small_config, 20, family=2)
+    changed = folder / "img0003.png"
+    changed.write_bytes((folder / "img0016.png").read_bytes())  # another design saved over it, not yet updated
+    with Catalogue.open(path) as catalogue:
+        result = SearchEngine(catalogue, fake_embedder, small_config).search(changed, top_n=3)
+    assert result.query_image_id is None  # its stored embedding is of the old design: no forced 100 %
+    assert result.matches[0].relpath == "img0016.png"

@@ -71,8 +71,8 @@ class BuildWorker(Worker):
             catalogue = Catalogue.open_or_create(path, self.target.root)
         try:
             try:
-                report = catalogue.update(
-                    embedder, self._config, progress=self._on_progress, should_stop=self.should_stop
+                report = catalogue.update(  # the window keeps the hash layer a catalogue was fitted with
+                    embedder, catalogue.with_fit_choices(self._config), progress=self._on_progress, should_stop=self.should_stop
                 )
                 cancelled = False
             except Cancelled as exc:

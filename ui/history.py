@@ -12,6 +12,7 @@ class HistoryEntry:
 
     request: Any  # SearchRequest
     result: Any  # SearchResult
+    version: int = 0  # which opening of the catalogue produced the result
 
 
 class History:

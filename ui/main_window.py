@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -88,6 +89,8 @@ class MainWindow(QMainWindow):
         self._state: CatalogueState | None = None
         self._record_next = True
         self._query_started = 0.0
+        self._shown: HistoryEntry | None = None  # the history entry on screen (None after a failure)
+        self._version = 0  # counts catalogue (re)openings: older results may show removed files
         self._closed = False
         self.last_query_ms: float | None = None  # from asking to results on screen
         self._just_built: str | None = None
@@ -260,7 +263,7 @@ class MainWindow(QMainWindow):
         self.progress = BuildProgress()
         self.catalogue_label = QLabel()
         self.timing_label = QLabel()
-        bar.addPermanentWidget(self.progress)
+        bar.addPermanentWidget(self.progress, 1)
         bar.addPermanentWidget(self.timing_label)
         bar.addPermanentWidget(self.catalogue_label)
 
@@ -358,10 +361,16 @@ class MainWindow(QMainWindow):
         """Close the open catalogue; the current query stays, to run again on the next one."""
         self.search.close_catalogue()
         self._state = None
-        self.model.set_result(None)
-        self.timing_label.setText("")
+        self._clear_results()
         self._update_catalogue_label()
         self._update_actions()
+
+    def _clear_results(self) -> None:
+        """An empty grid, with no title or timings left from the last query."""
+        self._shown = None
+        self.model.set_result(None)
+        self.timing_label.setText("")
+        self._update_results_label()
 
     def choose_folder_to_build(self) -> None:
         folder = dialogs.choose_folder(self, self.settings["dialogs/catalogue_folder"] or str(Path.home()))
@@ -451,6 +460,7 @@ class MainWindow(QMainWindow):
             return
         reopened = self._state is not None and self._state.path == state.path
         self._state = state
+        self._version += 1
         if target is None or Path(target.path) != Path(state.path):
             self._target = CatalogueTarget(Path(state.path))
         self.settings.remember_catalogue(state.path)
@@ -478,11 +488,17 @@ class MainWindow(QMainWindow):
             log.warning("the sample catalogue cannot be opened (%s); building it again", message)
             self.start_build(self._target, replace=True)
             return
-        self._state = None
         self.settings.forget_catalogue(path)
+        state = self._state
+        if state is not None and Path(state.path) != Path(path):  # the catalogue on screen is still open
+            self._target = CatalogueTarget(Path(state.path))
+            self.setWindowTitle(f"{state.name} — {APP_NAME}")
+            self._show_error(message)
+            return
+        self._state = None
         self.setWindowTitle(APP_NAME)
         self._update_catalogue_label()
-        self.model.set_result(None)
+        self._clear_results()
         self._show_error(message)
         self._update_empty_text()
         self._update_actions()
@@ -508,7 +524,7 @@ class MainWindow(QMainWindow):
 
     def paste(self) -> None:
         mime = QApplication.clipboard().mimeData()
-        if mime is None or not self.query_panel.take(mime):
+        if mime is None or not self.query_panel.take(mime, refuse=False):
             self.statusBar().showMessage("The clipboard holds no picture to search with.", 6000)
 
     def search_file(self, path: str) -> None:
@@ -523,10 +539,10 @@ class MainWindow(QMainWindow):
         if match.missing:
             self._show_error(f"The file {match.path} is missing (moved or deleted?), so it cannot be searched from.")
             return
-        self._submit(SearchRequest("id", path=match.path, image_id=match.image_id))
+        self._submit(SearchRequest("id", path=match.path, image_id=match.image_id, mirror=self.mirror_action.isChecked()))
 
     def search_random(self) -> None:
-        self._submit(SearchRequest("random"))
+        self._submit(SearchRequest("random", mirror=self.mirror_action.isChecked()))
 
     def _submit(self, request: SearchRequest, *, record: bool = True, qimage=None) -> None:
         if self._state is None:
@@ -551,8 +567,8 @@ class MainWindow(QMainWindow):
     def _on_result_ready(self, outcome: QueryOutcome) -> None:
         request, result = outcome.request, outcome.result
         if request.kind == "random":  # now known: record it as a search from that image
-            request = SearchRequest("id", path=result.query, image_id=result.query_image_id)
-        entry = HistoryEntry(request, result)
+            request = SearchRequest("id", path=result.query, image_id=result.query_image_id, mirror=request.mirror)
+        entry = HistoryEntry(request, result, self._version)
         if self._record_next:
             self.history.push(entry)
         else:
@@ -563,7 +579,7 @@ class MainWindow(QMainWindow):
 
     def _on_query_failed(self, request: SearchRequest, message: str) -> None:
         self.query_panel.set_status("cannot be searched")
-        self.model.set_result(None)
+        self._clear_results()
         self.results_view.set_empty_text("No results", message)
         self._show_error(message)
         self.query_failed.emit(message)
@@ -577,6 +593,7 @@ class MainWindow(QMainWindow):
         else:
             self.query_panel.show_file(request.path or result.query)
         self.query_panel.set_status("")
+        self._shown = entry
         self.model.set_result(result)
         self._select_best_match()
         self.timing_label.setText(f"embed {result.embed_ms:.0f} ms · search {result.search_ms:.0f} ms")
@@ -588,26 +605,45 @@ class MainWindow(QMainWindow):
     def _history_picture(entry: HistoryEntry):
         return to_qimage(entry.request.image.convert("RGB"))
 
-    def _rerun(self, entry: HistoryEntry | None) -> None:
-        """Run a query again (after a catalogue opened or was updated), in the current history place."""
+    def _rerun(self, entry: HistoryEntry | None, *, same_ids: bool = False) -> None:
+        """Run a query again, with the current mirror setting, in its history place.
+
+        Args:
+            same_ids: the catalogue's ids still hold (same catalogue, maybe
+                updated); otherwise a search from a catalogue image runs from its file.
+        """
         if entry is None:
-            self.model.set_result(None)
+            self._clear_results()
             self.query_panel.show_nothing()
             return
+        mirror = self.mirror_action.isChecked()
         request = entry.request
-        if request.kind == "id":  # ids change when a catalogue is rebuilt; the file does not
-            request = SearchRequest("file", path=request.path, mirror=self.mirror_action.isChecked())
+        if request.kind == "id" and not same_ids:  # ids change when a catalogue is rebuilt; the file does not
+            request = SearchRequest("file", path=request.path, mirror=mirror)
+        else:
+            request = replace(request, mirror=mirror)
         qimage = self._history_picture(entry) if request.kind == "image" else None
         self._submit(request, record=False, qimage=qimage)
 
     def go_back(self) -> None:
-        entry = self.history.back()
-        if entry is not None:
-            self._show_entry(entry)
+        if self._state is None:
+            return
+        current = self.history.current
+        # After a failed query the screen no longer shows the current entry: Back returns to it.
+        entry = current if self._shown is not current else self.history.back()
+        self._show_history(entry)
 
     def go_forward(self) -> None:
-        entry = self.history.forward()
-        if entry is not None:
+        if self._state is not None:
+            self._show_history(self.history.forward())
+
+    def _show_history(self, entry: HistoryEntry | None) -> None:
+        """Show an entry of the history; one from before the catalogue last changed runs again."""
+        if entry is None:
+            return
+        if entry.version != self._version:
+            self._rerun(entry, same_ids=True)
+        else:
             self._show_entry(entry)
 
     def _select_best_match(self) -> None:
@@ -658,7 +694,7 @@ class MainWindow(QMainWindow):
             query = os.path.basename(result.query)
         else:
             query = entry.request.label if entry is not None and entry.request.label else "the pasted picture"
-        text = f"{shown} match{'es' if shown != 1 else ''} for {query}"
+        text = f"{_matches(shown)} for {query}"
         hidden = self.model.hidden_below_minimum()
         if hidden:
             text += f"  ·  {hidden} more below {self.min_slider.value()}%"
@@ -705,8 +741,10 @@ class MainWindow(QMainWindow):
     def _update_actions(self) -> None:
         has_results = bool(self.model.visible_matches())
         searchable = self._state is not None and self._state.searchable > 0
-        self.back_action.setEnabled(self.history.can_go_back())
-        self.forward_action.setEnabled(self.history.can_go_forward())
+        open_ = self._state is not None
+        off_history = self.history.current is not None and self._shown is not self.history.current
+        self.back_action.setEnabled(open_ and (self.history.can_go_back() or off_history))
+        self.forward_action.setEnabled(open_ and self.history.can_go_forward())
         self.random_action.setEnabled(searchable)
         self.export_action.setEnabled(has_results)
         self.copy_action.setEnabled(has_results)
@@ -721,8 +759,8 @@ class MainWindow(QMainWindow):
     def _on_mirror_toggled(self) -> None:
         self.settings["search/mirror"] = self.mirror_action.isChecked()
         entry = self.history.current
-        if entry is not None and entry.request.kind in ("file", "image"):
-            self._rerun(entry)
+        if entry is not None and self._state is not None:
+            self._rerun(entry, same_ids=True)
 
     # --- result actions -----------------------------------------------------------------------
 
@@ -772,14 +810,14 @@ class MainWindow(QMainWindow):
         except Exception as exc:  # noqa: BLE001 - disk full, permission denied, ...: tell the user
             self._show_error(plain_message(exc, "exporting the matches"))
             return
-        self.statusBar().showMessage(f"Exported {count} matches to {path}", 8000)
+        self.statusBar().showMessage(f"Exported {_matches(count)} to {path}", 8000)
 
     def copy_list(self) -> None:
         result = self.model.visible_result()
         if result is None or not result.matches:
             return
         QApplication.clipboard().setText(as_text(result))
-        self.statusBar().showMessage(f"Copied {len(result.matches)} matches to the clipboard", 5000)
+        self.statusBar().showMessage(f"Copied {_matches(len(result.matches))} to the clipboard", 5000)
 
     def show_about(self) -> None:
         from PyQt5.QtWidgets import QMessageBox
@@ -841,3 +879,7 @@ def _target_name(target: CatalogueTarget) -> str:
         return target.root.name
     path = target.path
     return path.parent.name if path.name.startswith(".swimsearch") else path.stem
+
+
+def _matches(count: int) -> str:
+    return f"{count:,} match{'es' if count != 1 else ''}"

@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 import time
 
-from PyQt5.QtCore import pyqtSignal
-from PyQt5.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
+from PyQt5.QtCore import Qt, pyqtSignal
+from PyQt5.QtWidgets import QHBoxLayout, QProgressBar, QPushButton, QWidget
+
+from .widgets import ElidedLabel
 
 log = logging.getLogger(__name__)
 
@@ -22,22 +24,24 @@ def duration(seconds: float) -> str:
     return f"{minutes // 60} h {minutes % 60:02d} min"
 
 
-def describe_progress(name: str, phase: str, done: int, total: int, elapsed: float) -> str:
+def describe_progress(phase: str, done: int, total: int, elapsed: float) -> str:
     """One line about a build: phase, count, rate and time left.
 
+    The catalogue's name is not repeated: the status bar's catalogue label
+    beside it says which catalogue is being built.
+
     Args:
-        name: the catalogue's name.
         phase: the engine's phase ("start", "scan", "embed", "index").
         done, total: progress within the phase.
         elapsed: seconds since the phase started.
     """
     if phase in ("start", "scan"):
-        return f"“{name}”: looking for pictures…"
+        return "Looking for pictures…"
     if phase == "index":
-        return f"“{name}”: indexing {total:,} pictures…" if total else f"“{name}”: indexing…"
+        return f"Indexing {total:,} pictures…" if total else "Indexing…"
     if total == 0:
-        return f"“{name}”: every picture is up to date; checking the index…"
-    text = f"“{name}”: reading pictures, {done:,} of {total:,}"
+        return "Every picture is up to date; checking the index…"
+    text = f"Reading pictures, {done:,} of {total:,}"
     if done > 0 and elapsed > 0.5:
         rate = done / elapsed
         text += f"  ·  {rate:,.0f} per second"
@@ -53,17 +57,18 @@ class BuildProgress(QWidget):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.label = QLabel()
+        self.label = ElidedLabel(mode=Qt.ElideRight)  # the status bar can be narrow: never clip mid-word
+        self.label.setMinimumWidth(160)
         self.bar = QProgressBar()
         self.bar.setTextVisible(False)
-        self.bar.setFixedWidth(180)
+        self.bar.setFixedWidth(120)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setToolTip("Stop after the current pictures; what was read is kept and searchable")
         self.cancel_button.clicked.connect(self._on_cancel)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 4, 0)
         layout.setSpacing(8)
-        layout.addWidget(self.label)
+        layout.addWidget(self.label, 1)  # the spare width goes to the words, not the button
         layout.addWidget(self.bar)
         layout.addWidget(self.cancel_button)
         self._name = ""
@@ -84,9 +89,9 @@ class BuildProgress(QWidget):
         if phase != self._phase:
             self._phase, self._phase_started = phase, now
         if self.cancel_button.isEnabled():
-            self.label.setText(describe_progress(self._name, phase, done, total, now - self._phase_started))
+            self.label.set_full_text(describe_progress(phase, done, total, now - self._phase_started))
         elif phase == "index":
-            self.label.setText(f"“{self._name}”: stopped; making the {total:,} pictures read so far searchable…")
+            self.label.set_full_text(f"“{self._name}”: stopped; making the {total:,} pictures read so far searchable…")
         if phase == "embed" and total > 0:
             self.bar.setRange(0, total)
             self.bar.setValue(done)
@@ -99,5 +104,5 @@ class BuildProgress(QWidget):
     def _on_cancel(self) -> None:
         self.cancel_button.setEnabled(False)
         self.cancel_button.setText("Stopping…")
-        self.label.setText(f"“{self._name}”: stopping; what was read is kept…")
+        self.label.set_full_text(f"“{self._name}”: stopping; what was read is kept…")
         self.cancel_requested.emit()

@@ -152,8 +152,13 @@ class QueryPanel(PictureCard):
 
     # --- drops and clicks -----------------------------------------------------------
 
-    def take(self, mime: QMimeData) -> bool:
-        """Act on dropped or pasted data; True when it held something usable."""
+    def take(self, mime: QMimeData, *, refuse: bool = True) -> bool:
+        """Act on dropped or pasted data; True when it held something usable.
+
+        Args:
+            refuse: say why unusable data was refused (drop_refused); a paste
+                of text only needs a quiet note, which the caller gives.
+        """
         dropped = read_mime(mime)
         if dropped.kind == "file":
             self.file_dropped.emit(dropped.path)
@@ -162,7 +167,8 @@ class QueryPanel(PictureCard):
         elif dropped.kind == "catalogue":
             self.catalogue_dropped.emit(dropped.path)
         else:
-            self.drop_refused.emit(dropped.message)
+            if refuse:
+                self.drop_refused.emit(dropped.message)
             return False
         return True
 

@@ -33,8 +33,13 @@ IS_QUERY_ROLE = Qt.UserRole + 2
 
 
 def percent(score: float) -> int:
-    """The similarity a user sees, in whole percent, never rounded up to 100 (only the query and exact copies show 100%)."""
-    return math.floor(score * 100 + 1e-6)
+    """The similarity a user sees, in whole percent.
+
+    Never rounded up to 100 (only the query and exact copies show 100%).
+    Scores are cosines of centred embeddings, so unrelated designs can score
+    below zero; they show as 0% (not similar), and a minimum of 0% shows all.
+    """
+    return max(0, math.floor(score * 100 + 1e-6))
 
 
 class ResultsModel(QAbstractListModel):

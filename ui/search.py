@@ -120,16 +120,17 @@ class SearchWorker(Worker):
 
     @pyqtSlot(object)
     def open_catalogue(self, path: str) -> None:
-        self._close()
+        """Open `path` in place of the open catalogue, which stays open if `path` cannot be opened."""
 
         def action() -> None:
             catalogue = Catalogue.open(path)
             try:
-                self._engine = SearchEngine(catalogue, self._embedder, self._config)
+                engine = SearchEngine(catalogue, self._embedder, self._config)
             except Exception:
                 catalogue.close()
                 raise
-            self._catalogue = catalogue
+            self._close()
+            self._catalogue, self._engine = catalogue, engine
             self.catalogue_opened.emit(self._state())
 
         self.guarded(action, "opening the catalogue", on_error=lambda message: self.open_failed.emit(str(path), message))
@@ -172,9 +173,9 @@ class SearchWorker(Worker):
         if request.kind == "image":
             return engine.search(request.image, top_n=MAX_RESULTS, mirror=request.mirror)
         if request.kind == "id":
-            return engine.search_id(request.image_id, top_n=MAX_RESULTS)
+            return engine.search_id(request.image_id, top_n=MAX_RESULTS, mirror=request.mirror)
         if request.kind == "random":
-            return engine.search_random(top_n=MAX_RESULTS)
+            return engine.search_random(top_n=MAX_RESULTS, mirror=request.mirror)
         raise ValueError(f"unknown query kind {request.kind!r}")
 
     @pyqtSlot()

@@ -167,13 +167,24 @@ class ElidedLabel(QLabel):
     def full_text(self) -> str:
         return self._full
 
+    # The size hints follow the full text, never the elided one: otherwise
+    # eliding changes the hint, the layout resizes the label, it elides again,
+    # and a layout that squeezes it (the status bar) can ping-pong for ever.
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        return QSize(self.fontMetrics().horizontalAdvance(self._full) + 4, super().sizeHint().height())
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        return QSize(min(self.minimumWidth() or 10, self.sizeHint().width()), super().minimumSizeHint().height())
+
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
         super().resizeEvent(event)
         self._elide()
 
     def _elide(self) -> None:
         width = max(10, self.width() - 2)
-        super().setText(self.fontMetrics().elidedText(self._full, self._mode, width))
+        text = self.fontMetrics().elidedText(self._full, self._mode, width)
+        if text != self.text():
+            super().setText(text)
 
 
 class HeaderBar(QWidget):

@@ -22,7 +22,7 @@ def test_a_build_in_a_new_folder_reports_progress_and_finishes(qtbot, make_windo
     progress = []
     window.build_progress_changed.connect(lambda *args: progress.append(args))
     labels = []
-    window.build_progress_changed.connect(lambda *args: labels.append(window.progress.label.text()))
+    window.build_progress_changed.connect(lambda *args: labels.append(window.progress.label.full_text()))
     with qtbot.waitSignal(window.build_finished, timeout=WAIT_MS) as finished:
         window.open_path(str(folder))
         assert window.progress.isVisible() and window.progress.cancel_button.isEnabled()
@@ -32,7 +32,7 @@ def test_a_build_in_a_new_folder_reports_progress_and_finishes(qtbot, make_windo
     assert {"scan", "embed", "index"} <= {phase for phase, _, _ in progress}
     embedded = [done for phase, done, total in progress if phase == "embed"]
     assert embedded == sorted(embedded) and embedded[-1] == 60
-    assert any("reading pictures" in text and "of 60" in text for text in labels)
+    assert any("Reading pictures" in text and "of 60" in text for text in labels)
     state = qtbot.waitSignal(window.catalogue_ready, timeout=WAIT_MS)
     state.wait()
     assert state.args[0].searchable == 60
@@ -52,7 +52,7 @@ def test_cancel_stops_the_build_within_a_second_and_keeps_a_usable_catalogue(qtb
     window.build_progress_changed.connect(lambda *args: progress.append(args))
     window.open_path(str(folder))
     qtbot.waitUntil(lambda: any(p == "embed" and done >= 24 for p, done, _ in progress), timeout=WAIT_MS)
-    assert "of 120" in window.progress.label.text()
+    assert "of 120" in window.progress.label.full_text()
     with qtbot.waitSignal(window.build_finished, timeout=WAIT_MS) as finished:
         qtbot.mouseClick(window.progress.cancel_button, Qt.LeftButton)
         assert window.progress.cancel_button.text() == "Stopping…" and not window.progress.cancel_button.isEnabled()
@@ -132,6 +132,19 @@ def test_a_damaged_catalogue_is_one_plain_sentence(qtbot, make_window, tmp_path)
     assert damaged.read_bytes().startswith(b"not a database")  # left untouched
 
 
+def test_a_damaged_catalogue_does_not_close_the_one_on_screen(qtbot, make_window, designs, tmp_path):
+    damaged = tmp_path / "old.swimcat"
+    damaged.write_bytes(b"not a database at all" * 100)
+    window = make_window()
+    open_catalogue(qtbot, window, designs)
+    drop_and_wait(qtbot, window, designs / "img0004.png")
+    window.open_path(str(damaged))
+    qtbot.waitUntil(lambda: bool(error_texts(window)), timeout=WAIT_MS)
+    assert "30 designs" in window.catalogue_label.text() and window.windowTitle() == "designs — SwimSearch"
+    assert window.model.match_at(0).name == "img0004.png"  # the results stay
+    assert drop_and_wait(qtbot, window, designs / "img0010.png").matches[0].name == "img0010.png"
+
+
 def test_a_missing_model_is_reported_and_catalogue_images_can_still_be_browsed(qtbot, make_window, designs):
     def missing_model():
         raise ModelError("The model file /nowhere/model.onnx is missing. Reinstall SwimSearch or restore the file.")
@@ -151,24 +164,42 @@ def test_a_missing_model_is_reported_and_catalogue_images_can_still_be_browsed(q
 @pytest.mark.parametrize(
     "phase, done, total, elapsed, expected",
     [
-        ("scan", 0, 0, 0.0, "“x”: looking for pictures…"),
-        ("embed", 1000, 5000, 20.0, "“x”: reading pictures, 1,000 of 5,000  ·  50 per second  ·  about 1 min left"),
-        ("embed", 5, 5000, 0.1, "“x”: reading pictures, 5 of 5,000"),
-        ("embed", 0, 0, 0.0, "“x”: every picture is up to date; checking the index…"),
-        ("index", 0, 2500, 1.0, "“x”: indexing 2,500 pictures…"),
+        ("scan", 0, 0, 0.0, "Looking for pictures…"),
+        ("embed", 1000, 5000, 20.0, "Reading pictures, 1,000 of 5,000  ·  50 per second  ·  about 1 min left"),
+        ("embed", 5, 5000, 0.1, "Reading pictures, 5 of 5,000"),
+        ("embed", 0, 0, 0.0, "Every picture is up to date; checking the index…"),
+        ("index", 0, 2500, 1.0, "Indexing 2,500 pictures…"),
     ],
 )
 def test_progress_line_says_count_rate_and_time_left(phase, done, total, elapsed, expected):
-    assert describe_progress("x", phase, done, total, elapsed) == expected
+    assert describe_progress(phase, done, total, elapsed) == expected
 
 
 def test_durations_read_at_a_glance():
     assert [duration(s) for s in (4, 59, 61, 3000, 3600 + 20 * 60)] == ["4 s", "59 s", "1 min", "50 min", "1 h 20 min"]
 
 
+def test_back_after_an_update_searches_again_without_the_removed_files(qtbot, make_window, designs):
+    window = make_window()
+    open_catalogue(qtbot, window, designs)
+    first = drop_and_wait(qtbot, window, designs / "img0004.png")
+    assert "img0005.png" in {m.name for m in first.matches[:3]}
+    drop_and_wait(qtbot, window, designs / "img0020.png")
+    (designs / "img0005.png").unlink()
+    with qtbot.waitSignal(window.results_shown, timeout=WAIT_MS):  # the update, then the query again
+        window.update_action.trigger()
+    with qtbot.waitSignal(window.results_shown, timeout=WAIT_MS) as blocker:
+        window.back_action.trigger()
+    again = blocker.args[0]
+    assert again.query == str(designs / "img0004.png")
+    assert "img0005.png" not in {m.name for m in again.matches}
+    assert len(window.history) == 2 and window.forward_action.isEnabled()
+
+
 def test_building_another_folder_switches_to_it_and_runs_the_query_again_there(qtbot, make_window, designs, tmp_path):
     window = make_window()
     open_catalogue(qtbot, window, designs)
+    drop_and_wait(qtbot, window, designs / "img0010.png")
     query = designs / "img0004.png"
     drop_and_wait(qtbot, window, query)
     other = tmp_path / "other"
@@ -177,6 +208,8 @@ def test_building_another_folder_switches_to_it_and_runs_the_query_again_there(q
         window.open_path(str(other))
         assert window.catalogue_label.text() == "other  ·  building…"
         assert window.model.rowCount() == 0 and window.results_view.empty_title == "Building the catalogue “other”…"
+        assert window.filter_bar.title.full_text() == "" and window.timing_label.text() == ""
+        assert not window.back_action.isEnabled()  # the last catalogue's results are not for this one
         assert window.query_panel.name_label.full_text() == "img0004.png"  # the query stays
     result = shown.args[0]
     assert result.query == str(query) and {m.path for m in result.matches} <= {str(p) for p in other.iterdir()}

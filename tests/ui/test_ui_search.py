@@ -17,9 +17,12 @@ def test_dropping_an_image_file_shows_ranked_results_with_the_query_first_at_100
     query = designs / "img0004.png"
     result = drop_and_wait(qtbot, window, query)
 
-    assert len(result.matches) == 30  # the whole catalogue; the grid hides what is below 0%
+    assert len(result.matches) == 30  # the whole catalogue
     shown = window.model.visible_matches()
-    assert list(shown) == [m for m in result.matches if percent(m.score) >= 0]
+    # at the default 0% minimum every match shows; unrelated designs (negative cosine) read 0%, not "-12%"
+    assert list(shown) == list(result.matches) and any(m.score < 0 for m in shown)
+    assert window.model.hidden_below_minimum() == 0
+    assert all(percent(m.score) >= 0 for m in shown)
     assert len(shown) == window.model.rowCount() > 3
     scores = [m.score for m in shown]
     assert scores == sorted(scores, reverse=True)
@@ -107,7 +110,8 @@ def test_min_similarity_and_top_n_filter_instantly_without_searching_again(qtbot
     open_catalogue(qtbot, window, designs)
     result = drop_and_wait(qtbot, window, designs / "img0007.png")
     everything = window.model.visible_matches()
-    cut = percent(everything[len(everything) // 2].score)
+    similar = [m for m in everything if percent(m.score) > 0]
+    cut = percent(similar[len(similar) // 2].score)
     with qtbot.assertNotEmitted(window.results_shown, wait=100):
         window.min_slider.setValue(cut)
     shown = window.model.visible_matches()
@@ -175,6 +179,7 @@ def test_a_web_link_without_picture_data_is_refused_in_plain_words(qtbot, make_w
 def test_an_unreadable_query_image_is_one_plain_sentence(qtbot, make_window, designs, tmp_path):
     window = make_window()
     open_catalogue(qtbot, window, designs)
+    drop_and_wait(qtbot, window, designs / "img0004.png")
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"this is not a picture")
     from ui.query_panel import file_url_mime
@@ -186,6 +191,13 @@ def test_an_unreadable_query_image_is_one_plain_sentence(qtbot, make_window, des
     assert message in error_texts(window)
     assert window.statusBar().currentMessage() == message
     assert window.model.rowCount() == 0
+    # nothing of the last results is left on screen to be mistaken for this query's
+    assert window.filter_bar.title.full_text() == "" and window.timing_label.text() == ""
+    # and Back returns to them
+    assert window.back_action.isEnabled()
+    window.back_action.trigger()
+    assert window.model.match_at(0).name == "img0004.png"
+    assert window.filter_bar.title.full_text().endswith("for img0004.png")
 
 
 def test_context_menu_searches_opens_shows_and_copies(qtbot, make_window, designs, monkeypatch):
@@ -236,3 +248,21 @@ def test_clicking_the_query_panel_opens_a_file_dialog_and_searches_the_choice(qt
         qtbot.mouseClick(window.query_panel, Qt.LeftButton)
     assert asked == [str(designs.resolve())]  # starts in the catalogue's folder
     assert window.model.match_at(0).name == "img0022.png"
+
+
+def test_match_mirrored_designs_runs_the_shown_query_again_mirrored(qtbot, make_window, designs):
+    window = make_window()
+    open_catalogue(qtbot, window, designs)
+    drop_and_wait(qtbot, window, designs / "img0010.png")
+    clicked = window.model.match_at(4)
+    with qtbot.waitSignal(window.results_shown, timeout=WAIT_MS):
+        window.search_match(clicked)  # a search from a catalogue image: no file is embedded
+    assert not window.history.current.request.mirror
+    with qtbot.waitSignal(window.results_shown, timeout=WAIT_MS) as blocker:
+        window.mirror_action.trigger()
+    assert blocker.args[0].query_image_id == clicked.image_id  # the same query, in its place
+    assert window.history.current.request.mirror and len(window.history) == 2
+    assert blocker.args[0].embed_ms > 0  # its mirror image went through the model
+    with qtbot.waitSignal(window.results_shown, timeout=WAIT_MS):
+        window.random_action.trigger()
+    assert window.history.current.request.mirror  # new searches follow the setting
