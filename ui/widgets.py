@@ -232,9 +232,11 @@ class HeaderBar(QWidget):
         if two_rows:
             self._row.removeWidget(self.title)
             self._top.addWidget(self.title)
+            self._row.setStretch(0, 1)  # the spacer pushes the controls right
         else:
             self._top.removeWidget(self.title)
             self._row.insertWidget(0, self.title, 1)
+            self._row.setStretch(1, 0)  # the title takes all the spare width, not half of it
 
 
 class PictureCard(QFrame):
