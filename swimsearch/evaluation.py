@@ -230,7 +230,10 @@ def run_eval(args, config, embedder, open_catalogue) -> int:
             print("swimsearch: no labelled image of the CSV is in this catalogue", file=sys.stderr)
             return 1
         largest_group = int(np.bincount(labels.groups).max()) if labels.groups is not None else 0
-        depth = 100 + largest_group + 1
+        # Search deep enough that 100 gallery images remain after skipping the
+        # query, its excluded group, and catalogue images the CSV leaves out.
+        unlabelled = 0 if args.keep_unlabelled else sum(1 for index in label_of_id.values() if index is None)
+        depth = 100 + largest_group + unlabelled + 1
         hits = np.zeros((len(queries), 100), dtype=bool)
         n_relevant = np.zeros(len(queries), dtype=np.int64)
         embed_ms, search_ms = [], []

@@ -259,6 +259,10 @@ class SearchEngine:
 
     def _check_ready(self, *, need_embedder: bool) -> None:
         if self.snapshot is None or len(self.snapshot) == 0:
+            if self.catalogue.counts()["readable"] == 1:  # similarity is relative to the others: one is not enough
+                raise CatalogueError(
+                    f"The catalogue {self.catalogue.path} holds a single readable image; add at least one more to search it."
+                )
             raise CatalogueError(
                 f"The catalogue {self.catalogue.path} has no searchable images yet: build or update it first."
             )

@@ -125,3 +125,35 @@ def test_info_and_duplicates(indexed):
     assert dups.returncode == 0
     assert "group 1: 2 files" in dups.stdout
     assert str(photos[0]) in dups.stdout and "copy of first.jpg" in dups.stdout
+
+
+def test_eval_reports_the_figures_of_exact_ranking_with_unlabelled_distractors(indexed, tmp_path):
+    import json
+
+    import numpy as np
+
+    from swimsearch.catalogue import Catalogue
+    from swimsearch.evaluation import exact_cosine_hits, quality, read_labels
+
+    folder, catalogue, photos, _ = indexed
+    labels_csv = folder / "labels.csv"  # "copy of first.jpg" and broken.jpg stay unlabelled
+    rows = ["path,label,sender"] + [f"{p.name},{'AB'[i % 2]},{i // 4}" for i, p in enumerate(photos)]
+    labels_csv.write_text("\n".join(rows) + "\n")
+    out, plot = tmp_path / "eval.json", tmp_path / "eval.png"
+    done = run("eval", "--catalogue", catalogue, "--labels", labels_csv, "--exclude-column", "sender", "--json", out, "--plot", plot)
+    assert done.returncode == 0, done.stderr
+    figures = json.loads(out.read_text())
+    assert "mAP@10" in done.stdout and plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert figures["embed_ms"]["median"] > 0 and figures["total_ms"]["p95"] >= figures["total_ms"]["median"]
+
+    labels = read_labels(labels_csv, label_column="label", exclude_column="sender")
+    with Catalogue.open(catalogue) as cat:
+        ids = [cat.record_by_path(p).image_id for p in labels.paths]
+        stored = cat.embeddings(ids)
+        centred = np.stack([stored[i] for i in ids]).astype(np.float64) - cat.fitted().mean
+    vectors = centred / np.linalg.norm(centred, axis=1, keepdims=True)
+    hits = exact_cosine_hits(vectors, labels, max_rank=len(photos) - 1)
+    expected = quality(np.pad(hits, ((0, 0), (0, 100 - hits.shape[1]))), labels.relevant_counts())
+    assert figures["queries"] == len(photos)
+    for key, value in expected.as_dict().items():
+        assert figures[key] == pytest.approx(value, abs=1e-6), key

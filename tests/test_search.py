@@ -200,3 +200,10 @@ def test_a_file_changed_since_the_build_is_not_taken_for_itself(tmp_path, fake_e
         result = SearchEngine(catalogue, fake_embedder, small_config).search(changed, top_n=3)
     assert result.query_image_id is None  # its stored embedding is of the old design: no forced 100 %
     assert result.matches[0].relpath == "img0016.png"
+
+
+def test_a_catalogue_of_one_image_says_what_it_needs(tmp_path, fake_embedder, small_config):
+    folder, path = build_pattern_catalogue(tmp_path / "pics", tmp_path / "c.swimcat", fake_embedder, small_config, 1)
+    with Catalogue.open(path) as catalogue:
+        with pytest.raises(CatalogueError, match="single readable image; add at least one more"):
+            SearchEngine(catalogue, fake_embedder, small_config).search(folder / "img0000.png")
