@@ -29,9 +29,13 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-CLOTHING = ROOT.parent / "shared" / "datasets" / "clothing"
+from common import CLOTHING, ROOT, percentile  # noqa: E402 - also puts the project on sys.path
+
+from tools.qt_wait import wait_until as _wait_until  # noqa: E402
+
+
+def wait_until(predicate, what: str) -> None:
+    _wait_until(predicate, what, timeout=1800.0)
 
 
 def link_photos(folder: Path, photos: list[Path]) -> Path:
@@ -39,11 +43,6 @@ def link_photos(folder: Path, photos: list[Path]) -> Path:
     for photo in photos:
         os.symlink(photo, folder / photo.name)
     return folder
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
 def summary(values: list[float]) -> dict[str, float]:
@@ -64,7 +63,7 @@ def main() -> int:
     scratch = Path(tempfile.mkdtemp(prefix="swimsearch-bench-gui-"))
     os.environ["SWIMSEARCH_USER_DATA"] = str(scratch / "user-data")
 
-    from PyQt5.QtCore import QEventLoop, QSettings, Qt, QTimer
+    from PyQt5.QtCore import QSettings, Qt, QTimer
     from PyQt5.QtWidgets import QApplication
 
     from ui.main_window import MainWindow
@@ -75,15 +74,6 @@ def main() -> int:
     QSettings.setPath(QSettings.IniFormat, QSettings.UserScope, str(scratch / "settings"))
     app = QApplication(sys.argv[:1])
     apply_app_style(app)
-
-    def wait_until(predicate, what: str, timeout: float = 1800.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"gave up waiting for {what}")
-            loop = QEventLoop()
-            QTimer.singleShot(5, loop.quit)
-            loop.exec_()
 
     photos = sorted((CLOTHING / "images").glob("*.jpg"))
     if len(photos) < args.photos:

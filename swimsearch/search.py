@@ -236,12 +236,11 @@ class SearchEngine:
         mirror = self.config.mirror if mirror is None else mirror
         if mirror and self.embedder is not None:
             try:
-                loaded = load_image(record.path, self.embedder.size)
+                flipped = load_image(record.path, self.embedder.size, mirror=True).pixels
             except ImageError:
                 pass
             else:
-                flipped = self.embedder.embed(np.ascontiguousarray(loaded.pixels[None, :, ::-1]))
-                embeddings = np.concatenate([embeddings.astype(np.float32), flipped.astype(np.float32)])
+                embeddings = np.concatenate([embeddings, self.embedder.embed(flipped[None]).astype(np.float32)])
         embed_ms = (time.perf_counter() - started) * 1000
         return self.search_embeddings(
             embeddings, phash=record.phash, top_n=top_n, min_score=min_score, label=record.path,

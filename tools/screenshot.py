@@ -16,7 +16,6 @@ import argparse
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,13 +35,15 @@ def main() -> int:
     scratch = tempfile.mkdtemp(prefix="swimsearch-shot-")
     os.environ["SWIMSEARCH_USER_DATA"] = scratch
 
-    from PyQt5.QtCore import QCoreApplication, QEventLoop, QSettings, Qt, QTimer
+    from PyQt5.QtCore import QCoreApplication, QSettings, Qt
     from PyQt5.QtWidgets import QApplication
 
     from ui.main_window import MainWindow
     from ui.query_panel import file_url_mime
     from ui.settings import Settings
     from ui.style import app_icon, apply_app_style
+
+    from tools.qt_wait import wait_until as _wait_until
 
     QCoreApplication.setAttribute(Qt.AA_EnableHighDpiScaling, True)
     QCoreApplication.setAttribute(Qt.AA_UseHighDpiPixmaps, True)
@@ -51,14 +52,8 @@ def main() -> int:
     apply_app_style(app)
     app.setWindowIcon(app_icon())
 
-    def wait_until(predicate, what: str, timeout: float = 120.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"gave up waiting for {what}")
-            loop = QEventLoop()
-            QTimer.singleShot(20, loop.quit)
-            loop.exec_()
+    def wait_until(predicate, what: str) -> None:
+        _wait_until(predicate, what, timeout=120.0, step_ms=20)
 
     window = MainWindow(Settings())
     sizes = [tuple(int(v) for v in size.split("x")) for size in args.sizes.split(",")]

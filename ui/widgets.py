@@ -174,7 +174,7 @@ class ElidedLabel(QLabel):
         return QSize(self.fontMetrics().horizontalAdvance(self._full) + 4, super().sizeHint().height())
 
     def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt override
-        return QSize(min(self.minimumWidth() or 10, self.sizeHint().width()), super().minimumSizeHint().height())
+        return QSize(10, super().minimumSizeHint().height())  # a set minimumWidth() still wins
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
         super().resizeEvent(event)
