@@ -6,6 +6,10 @@
     swimsearch duplicates --catalogue CAT
     swimsearch eval --catalogue CAT --labels LABELS.csv
 
+--catalogue takes the catalogue file or its folder; a folder's catalogue is
+found where the window puts it too (inside the folder, or in the per-user
+data folder when the folder is read-only: `swimsearch.locations`).
+
 Known failures print one plain line on stderr and exit 1; bad arguments exit 2;
 a build stopped with Ctrl-C keeps what it committed and exits 130.
 """
@@ -22,8 +26,8 @@ import time
 from pathlib import Path
 from typing import Sequence, TextIO
 
-from . import __version__
-from .catalogue import BuildReport, Catalogue, as_dict, default_catalogue_path
+from . import __version__, locations
+from .catalogue import BuildReport, Catalogue, as_dict
 from .config import EngineConfig
 from .errors import Cancelled, CatalogueError
 from .export import write_csv
@@ -112,15 +116,22 @@ def _embedder(config: EngineConfig, model: str | None) -> Embedder:
     return Embedder(Path(model) if model else default_model_path(), threads=config.threads or None)
 
 
+def _folder_catalogue(folder: Path) -> Path:
+    """The catalogue of an image folder, where the window would put or find it."""
+    return locations.catalogue_for_folder(folder, locations.user_data_dir())
+
+
 def _catalogue_path(value: str) -> Path:
     """--catalogue accepts the catalogue file or the folder it describes."""
     path = Path(value)
-    return default_catalogue_path(path) if path.is_dir() else path
+    return _folder_catalogue(path) if path.is_dir() else path
 
 
 def _open_existing(value: str) -> Catalogue:
     path = _catalogue_path(value)
     if not path.exists():
+        if Path(value).is_dir():
+            raise CatalogueError(f"There is no catalogue of the folder {value}. Build one with: swimsearch index {value}")
         raise CatalogueError(f"There is no catalogue at {path}. Build one with: swimsearch index FOLDER --catalogue {path}")
     return Catalogue.open(path)
 
@@ -134,7 +145,7 @@ def cmd_index(args) -> int:
         raise UsageError(f"{folder} is not a folder")
     config = _config(args)
     embedder = _embedder(config, args.model)
-    path = _catalogue_path(args.catalogue) if args.catalogue else default_catalogue_path(folder)
+    path = _catalogue_path(args.catalogue) if args.catalogue else _folder_catalogue(folder)
     with Catalogue.open_or_create(path, folder) as catalogue, StopOnInterrupt() as stop:
         # choices not named again keep what the catalogue was fitted with
         unnamed = [name for name, given in (("hash_variant", args.variant), ("folder_labels", args.folder_labels)) if given is None]
@@ -294,7 +305,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("index", parents=[common], help="build or update a catalogue from a folder")
     p.add_argument("folder", help="folder of images (searched recursively)")
-    p.add_argument("--catalogue", help="catalogue file (default: FOLDER/.swimsearch.swimcat)")
+    p.add_argument(
+        "--catalogue", help="catalogue file (default: FOLDER/.swimsearch.swimcat, or a per-user file if FOLDER is read-only)"
+    )
     p.add_argument("--variant", choices=("pca", "laplacian"), help="hash layer variant (default: pca, or what the catalogue was fitted with)")
     p.add_argument(
         "--folder-labels", action=argparse.BooleanOptionalAction, default=None,
