@@ -3,7 +3,7 @@
     swimsearch index FOLDER [--catalogue CAT]
     swimsearch query --catalogue CAT [--top N] [--min-score S] [--csv OUT] (IMAGE... | --queries LISTFILE)
     swimsearch info --catalogue CAT
-    swimsearch duplicates --catalogue CAT
+    swimsearch duplicates --catalogue CAT [--csv OUT]
     swimsearch eval --catalogue CAT --labels LABELS.csv
 
 --catalogue takes the catalogue file or its folder; a folder's catalogue is
@@ -30,7 +30,7 @@ from . import __version__, locations
 from .catalogue import BuildReport, Catalogue, as_dict
 from .config import EngineConfig
 from .errors import Cancelled, CatalogueError
-from .export import write_csv
+from .export import write_csv, write_duplicates_csv
 from .images import ImageError
 from .model import Embedder, ModelError, default_model_path
 
@@ -266,16 +266,7 @@ def cmd_duplicates(args) -> int:
         engine = SearchEngine(catalogue, None, config)
         groups = find_duplicate_groups(engine, max_distance=args.max_distance)
     if args.csv:
-        import csv
-
-        from .export import neutralise
-
-        with open(args.csv, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh, lineterminator="\r\n")
-            writer.writerow(["group", "path", "group_size", "max_phash_distance"])
-            for n, group in enumerate(groups, start=1):
-                for path in group.paths:
-                    writer.writerow([n, neutralise(path), len(group.paths), group.max_phash_distance])
+        write_duplicates_csv(groups, args.csv)
     for n, group in enumerate(groups, start=1):
         print(f"group {n}: {len(group.paths)} files (pHash distance <= {group.max_phash_distance})")
         for path in group.paths:

@@ -157,3 +157,16 @@ def test_eval_reports_the_figures_of_exact_ranking_with_unlabelled_distractors(i
     assert figures["queries"] == len(photos)
     for key, value in expected.as_dict().items():
         assert figures[key] == pytest.approx(value, abs=1e-6), key
+
+
+def test_duplicates_csv_lists_each_file_of_each_group(indexed, tmp_path):
+    folder, catalogue, photos, _ = indexed
+    out = tmp_path / "copies.csv"
+    done = run("duplicates", "--catalogue", catalogue, "--csv", out)
+    assert done.returncode == 0, done.stderr
+    text = out.read_bytes().decode("utf-8")
+    assert text.startswith("group,path,group_size,max_phash_distance\r\n")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert sorted(r["path"] for r in rows) == sorted([str(photos[0]), str(folder / "copy of first.jpg")])
+    assert {(r["group"], r["group_size"], r["max_phash_distance"]) for r in rows} == {("1", "2", "0")}
+
