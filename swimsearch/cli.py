@@ -32,6 +32,7 @@ from .config import EngineConfig
 from .errors import Cancelled, CatalogueError
 from .export import write_csv, write_duplicates_csv
 from .images import ImageError
+from .inputs import InputError, read_path_list
 from .model import Embedder, ModelError, default_model_path
 
 log = logging.getLogger(__name__)
@@ -172,18 +173,10 @@ def _print_report(report: BuildReport, catalogue: Catalogue, as_json: bool) -> N
         print(f"  ... and {len(report.errors) - 20} more unreadable files (swimsearch info --catalogue ... --unreadable)")
 
 
-def _read_query_list(path: str) -> list[str]:
-    try:
-        lines = Path(path).read_text(encoding="utf-8-sig").splitlines()  # -sig: lists saved by Notepad start with a BOM
-    except OSError as exc:
-        raise UsageError(f"cannot read the query list {path}: {exc.strerror or exc}") from exc
-    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
-
-
 def cmd_query(args) -> int:
     from .search import SearchEngine
 
-    images = list(args.images) + (_read_query_list(args.queries) if args.queries else [])
+    images = list(args.images) + (read_path_list(args.queries) if args.queries else [])
     if not images:
         raise UsageError("give at least one IMAGE or --queries LISTFILE")
     if args.top < 1:
@@ -348,7 +341,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return args.run(args)
-    except UsageError as exc:
+    except (UsageError, InputError) as exc:
         parser.print_usage(sys.stderr)
         print(f"swimsearch: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

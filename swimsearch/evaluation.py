@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .inputs import read_path_list
+
 
 def average_precision(hits: np.ndarray, n_relevant: np.ndarray, k: int = 10) -> np.ndarray:
     """Per-query AP@k, normalised by min(n_relevant, k) (0 where nothing is relevant)."""
@@ -222,7 +224,7 @@ def run_eval(args, config, embedder, open_catalogue) -> int:
                 in_catalogue[index] = True
         queries = np.flatnonzero(in_catalogue)
         if args.queries:
-            wanted = {str(Path(p.strip()).resolve()) for p in Path(args.queries).read_text().splitlines() if p.strip()}
+            wanted = {str(Path(p).resolve()) for p in read_path_list(args.queries)}
             queries = np.array([q for q in queries if labels.paths[q] in wanted], dtype=np.int64)
         if args.limit:
             queries = queries[: args.limit]

@@ -1,0 +1,45 @@
+"""The files users hand in: path lists (query --queries, eval --queries)."""
+
+from __future__ import annotations
+
+import pytest
+
+from swimsearch.inputs import InputError, read_path_list
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"/a/one.jpg\n/b/two 2.jpg\n",  # plain
+        b"\xef\xbb\xbf/a/one.jpg\r\n/b/two 2.jpg\r\n",  # Notepad: a byte order mark and CRLF
+        b"# today's queries\n\n  /a/one.jpg  \n   # /c/left-out.jpg\n\n/b/two 2.jpg",  # comments, blanks, spaces, no final newline
+        b"/a/one.jpg\r/b/two 2.jpg\r",  # old Mac line ends
+    ],
+    ids=["plain", "bom-crlf", "comments-blanks", "cr"],
+)
+def test_a_path_list_in_every_common_shape(tmp_path, data):
+    listfile = tmp_path / "queries.txt"
+    listfile.write_bytes(data)
+    assert read_path_list(listfile) == ["/a/one.jpg", "/b/two 2.jpg"]
+
+
+def test_non_ascii_paths_survive(tmp_path):
+    listfile = tmp_path / "queries.txt"
+    listfile.write_text("/designs/été/Ärmel ß.png\n", encoding="utf-8")
+    assert read_path_list(listfile) == ["/designs/été/Ärmel ß.png"]
+
+
+def test_a_list_that_is_not_utf8_names_the_file_and_the_line(tmp_path):
+    listfile = tmp_path / "latin1.txt"
+    listfile.write_bytes("/a/one.jpg\n\n/designs/été.png\n".encode("latin-1"))
+    with pytest.raises(InputError) as caught:
+        read_path_list(listfile)
+    message = str(caught.value)
+    assert "line 3" in message and str(listfile) in message and "UTF-8" in message
+    assert "\n" not in message
+
+
+def test_a_missing_list_is_one_plain_sentence(tmp_path):
+    with pytest.raises(InputError, match=r"cannot read the list .*nowhere.txt: No such file"):
+        read_path_list(tmp_path / "nowhere.txt")
+
