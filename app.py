@@ -17,6 +17,7 @@ import sys
 from typing import Sequence
 
 import swimsearch  # noqa: F401 - sets the engine's thread environment before NumPy loads
+from swimsearch import locations
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -49,6 +50,14 @@ def configure_logging(verbose: bool) -> str | None:
     return str(path)
 
 
+def set_application_names() -> None:
+    """Qt names the per-user data folder from these; the command line finds it by the same names."""
+    from PyQt5.QtCore import QCoreApplication
+
+    QCoreApplication.setOrganizationName(locations.ORGANISATION_NAME)
+    QCoreApplication.setApplicationName(locations.APPLICATION_NAME)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv if argv is None else [sys.argv[0], *argv])
     args = parse_args(argv[1:])
@@ -61,8 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     QCoreApplication.setAttribute(Qt.AA_EnableHighDpiScaling, True)
     QCoreApplication.setAttribute(Qt.AA_UseHighDpiPixmaps, True)
     QGuiApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
-    QCoreApplication.setOrganizationName("SwimSearch")
-    QCoreApplication.setApplicationName("SwimSearch")
+    set_application_names()
     app = QApplication(argv)
     app.setApplicationDisplayName("SwimSearch")
     app.setDesktopFileName("swimsearch")

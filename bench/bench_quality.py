@@ -32,7 +32,8 @@ from PIL import Image, ImageEnhance
 from swimsearch.catalogue import Catalogue
 from swimsearch.index import fit_index, snapshot_from_embeddings
 from swimsearch.config import EngineConfig
-from swimsearch.evaluation import quality, read_labels
+from swimsearch.inputs import read_labels
+from swimsearch.metrics import quality
 from swimsearch.images import load_image
 from swimsearch.model import Embedder, default_model_path
 from swimsearch.search import SearchEngine

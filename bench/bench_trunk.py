@@ -22,7 +22,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from swimsearch.evaluation import exact_cosine_hits, quality, read_labels  # noqa: E402
+from swimsearch.inputs import read_labels  # noqa: E402
+from swimsearch.metrics import exact_cosine_hits, quality  # noqa: E402
 from swimsearch.images import load_image  # noqa: E402
 from swimsearch.model import Embedder  # noqa: E402
 

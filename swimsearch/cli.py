@@ -3,8 +3,12 @@
     swimsearch index FOLDER [--catalogue CAT]
     swimsearch query --catalogue CAT [--top N] [--min-score S] [--csv OUT] (IMAGE... | --queries LISTFILE)
     swimsearch info --catalogue CAT
-    swimsearch duplicates --catalogue CAT
-    swimsearch eval --catalogue CAT --labels LABELS.csv
+    swimsearch duplicates --catalogue CAT [--csv OUT]
+    swimsearch eval --catalogue CAT --labels LABELS.csv [--queries LISTFILE] [--json OUT] [--plot OUT.png]
+
+--catalogue takes the catalogue file or its folder; a folder's catalogue is
+found where the window puts it too (inside the folder, or in the per-user
+data folder when the folder is read-only: `swimsearch.locations`).
 
 Known failures print one plain line on stderr and exit 1; bad arguments exit 2;
 a build stopped with Ctrl-C keeps what it committed and exits 130.
@@ -16,19 +20,20 @@ import argparse
 import json
 import logging
 import os
-import signal
 import sys
-import time
 from pathlib import Path
-from typing import Sequence, TextIO
+from typing import Sequence
 
-from . import __version__
-from .catalogue import BuildReport, Catalogue, as_dict, default_catalogue_path
+from . import __version__, locations
+from .catalogue import BuildReport, Catalogue, as_dict
 from .config import EngineConfig
 from .errors import Cancelled, CatalogueError
-from .export import write_csv
+from .evaluation import EvalReport, EvaluationError
+from .export import write_csv, write_duplicates_csv
 from .images import ImageError
+from .inputs import InputError, read_labels, read_path_list
 from .model import Embedder, ModelError, default_model_path
+from .terminal import StopOnInterrupt, TerminalProgress
 
 log = logging.getLogger(__name__)
 
@@ -37,61 +42,6 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
 
 class UsageError(Exception):
     """A bad argument found after parsing (exit 2)."""
-
-
-class TerminalProgress:
-    """A one-line progress bar with rate and time left, redrawn at most 10 times a second."""
-
-    def __init__(self, stream: TextIO = sys.stderr):
-        self.stream = stream
-        self.enabled = stream.isatty()
-        self._last = 0.0
-        self._phase = ""
-        self._started = time.monotonic()
-
-    def __call__(self, phase: str, done: int, total: int) -> None:
-        now = time.monotonic()
-        if phase != self._phase:
-            self._phase, self._started = phase, now
-        if not self.enabled or (now - self._last < 0.1 and done < total):
-            return
-        self._last = now
-        width = 30
-        filled = int(width * done / total) if total else width
-        elapsed = max(now - self._started, 1e-6)
-        rate = done / elapsed
-        left = (total - done) / rate if rate > 0 and total else 0
-        eta = f"{int(left // 60)}:{int(left % 60):02d} left" if done and done < total else ""
-        self.stream.write(
-            f"\r{phase:6s} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}  {rate:6.1f}/s  {eta:12s}"
-        )
-        if done >= total:
-            self.stream.write("\n")
-        self.stream.flush()
-
-
-class StopOnInterrupt:
-    """First Ctrl-C asks the build to stop after its current batch; a second one aborts."""
-
-    def __init__(self):
-        self.requested = False
-        self._previous = None
-
-    def __enter__(self):
-        self._previous = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def __exit__(self, *exc):
-        signal.signal(signal.SIGINT, self._previous)
-
-    def _handle(self, signum, frame):
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-        print("\nstopping after the current batch (Ctrl-C again to abort)...", file=sys.stderr)
-
-    def __call__(self) -> bool:
-        return self.requested
 
 
 def _config(args) -> EngineConfig:
@@ -112,15 +62,22 @@ def _embedder(config: EngineConfig, model: str | None) -> Embedder:
     return Embedder(Path(model) if model else default_model_path(), threads=config.threads or None)
 
 
+def _folder_catalogue(folder: Path) -> Path:
+    """The catalogue of an image folder, where the window would put or find it."""
+    return locations.catalogue_for_folder(folder, locations.user_data_dir())
+
+
 def _catalogue_path(value: str) -> Path:
     """--catalogue accepts the catalogue file or the folder it describes."""
     path = Path(value)
-    return default_catalogue_path(path) if path.is_dir() else path
+    return _folder_catalogue(path) if path.is_dir() else path
 
 
 def _open_existing(value: str) -> Catalogue:
     path = _catalogue_path(value)
     if not path.exists():
+        if Path(value).is_dir():
+            raise CatalogueError(f"There is no catalogue of the folder {value}. Build one with: swimsearch index {value}")
         raise CatalogueError(f"There is no catalogue at {path}. Build one with: swimsearch index FOLDER --catalogue {path}")
     return Catalogue.open(path)
 
@@ -134,7 +91,7 @@ def cmd_index(args) -> int:
         raise UsageError(f"{folder} is not a folder")
     config = _config(args)
     embedder = _embedder(config, args.model)
-    path = _catalogue_path(args.catalogue) if args.catalogue else default_catalogue_path(folder)
+    path = _catalogue_path(args.catalogue) if args.catalogue else _folder_catalogue(folder)
     with Catalogue.open_or_create(path, folder) as catalogue, StopOnInterrupt() as stop:
         # choices not named again keep what the catalogue was fitted with
         unnamed = [name for name, given in (("hash_variant", args.variant), ("folder_labels", args.folder_labels)) if given is None]
@@ -161,18 +118,10 @@ def _print_report(report: BuildReport, catalogue: Catalogue, as_json: bool) -> N
         print(f"  ... and {len(report.errors) - 20} more unreadable files (swimsearch info --catalogue ... --unreadable)")
 
 
-def _read_query_list(path: str) -> list[str]:
-    try:
-        lines = Path(path).read_text(encoding="utf-8-sig").splitlines()  # -sig: lists saved by Notepad start with a BOM
-    except OSError as exc:
-        raise UsageError(f"cannot read the query list {path}: {exc.strerror or exc}") from exc
-    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
-
-
 def cmd_query(args) -> int:
     from .search import SearchEngine
 
-    images = list(args.images) + (_read_query_list(args.queries) if args.queries else [])
+    images = list(args.images) + (read_path_list(args.queries) if args.queries else [])
     if not images:
         raise UsageError("give at least one IMAGE or --queries LISTFILE")
     if args.top < 1:
@@ -255,16 +204,7 @@ def cmd_duplicates(args) -> int:
         engine = SearchEngine(catalogue, None, config)
         groups = find_duplicate_groups(engine, max_distance=args.max_distance)
     if args.csv:
-        import csv
-
-        from .export import neutralise
-
-        with open(args.csv, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh, lineterminator="\r\n")
-            writer.writerow(["group", "path", "group_size", "max_phash_distance"])
-            for n, group in enumerate(groups, start=1):
-                for path in group.paths:
-                    writer.writerow([n, neutralise(path), len(group.paths), group.max_phash_distance])
+        write_duplicates_csv(groups, args.csv)
     for n, group in enumerate(groups, start=1):
         print(f"group {n}: {len(group.paths)} files (pHash distance <= {group.max_phash_distance})")
         for path in group.paths:
@@ -275,9 +215,53 @@ def cmd_duplicates(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from .evaluation import run_eval
+    from .evaluation import evaluate
+    from .search import SearchEngine
 
-    return run_eval(args, _config(args), _embedder(_config(args), args.model), _open_existing)
+    config = _config(args)
+    embedder = _embedder(config, args.model)
+    labels = read_labels(
+        args.labels,
+        path_column=args.path_column,
+        label_column=args.group_column,
+        exclude_column=args.exclude_column,
+        filter_column=args.filter_column,
+    )
+    queries = read_path_list(args.queries) if args.queries else None
+    with _open_existing(args.catalogue) as catalogue:
+        engine = SearchEngine(catalogue, embedder, config)
+        bar = TerminalProgress()
+        report = evaluate(
+            engine, labels, queries, keep_unlabelled=args.keep_unlabelled, limit=args.limit,
+            progress=lambda done, total: bar("eval", done, total),
+        )
+        figures = {"catalogue": str(catalogue.path), "labels": str(args.labels), "exclude_column": args.exclude_column}
+    _print_eval(report)
+    if args.json:
+        text = json.dumps({**figures, **report.as_dict()}, indent=2)
+        if args.json == "-":
+            print(text)
+        else:
+            Path(args.json).write_text(text + "\n")
+    if args.plot:
+        from .plot import draw_quality_plot
+
+        title = f"{Path(args.labels).parent.name}: {report.quality.queries} queries"
+        draw_quality_plot(report.quality, args.plot, title=title)
+        print(f"plot        {args.plot}")
+    return EXIT_OK
+
+
+def _print_eval(report: EvalReport) -> None:
+    quality = report.quality
+    print(f"queries     {quality.queries}  (catalogue {report.searchable_images} images, {report.method})")
+    print(f"mAP@10      {quality.map10:.4f}")
+    print(f"P@1         {quality.p1:.4f}")
+    print(f"P@10        {quality.p10:.4f}")
+    print(f"R@100       {quality.r100:.4f}")
+    for name in ("embed_ms", "search_ms", "total_ms"):
+        timing = report.timing(name)
+        print(f"{name:11s} median {timing['median']:.1f}  p95 {timing['p95']:.1f}")
 
 
 # --- entry point -----------------------------------------------------------------
@@ -294,7 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("index", parents=[common], help="build or update a catalogue from a folder")
     p.add_argument("folder", help="folder of images (searched recursively)")
-    p.add_argument("--catalogue", help="catalogue file (default: FOLDER/.swimsearch.swimcat)")
+    p.add_argument(
+        "--catalogue", help="catalogue file (default: FOLDER/.swimsearch.swimcat, or a per-user file if FOLDER is read-only)"
+    )
     p.add_argument("--variant", choices=("pca", "laplacian"), help="hash layer variant (default: pca, or what the catalogue was fitted with)")
     p.add_argument(
         "--folder-labels", action=argparse.BooleanOptionalAction, default=None,
@@ -326,10 +312,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", metavar="OUT", help="also write the groups as CSV")
     p.set_defaults(run=cmd_duplicates)
 
-    from .evaluation import add_eval_arguments
-
     p = sub.add_parser("eval", parents=[common], help="retrieval quality and timings on a labelled folder")
-    add_eval_arguments(p)
+    p.add_argument("--catalogue", required=True)
+    p.add_argument("--labels", required=True, metavar="LABELS.csv", help="CSV with an image path column and a label column")
+    p.add_argument("--queries", metavar="LISTFILE", help="only these images as queries (one path per line)")
+    p.add_argument("--path-column", help="column with the image path (default: path, else filename)")
+    p.add_argument("--group-column", default="label", help="column whose equal values are relevant (default: %(default)s)")
+    p.add_argument("--exclude-column", help="drop gallery images sharing this column with the query (e.g. sender_id)")
+    p.add_argument("--filter-column", help="leave out rows where this column is false/0/no (e.g. usable)")
+    p.add_argument("--keep-unlabelled", action="store_true", help="count catalogue images without a label as wrong answers")
+    p.add_argument("--plot", metavar="OUT.png", help="draw the PR curve and precision by rank")
+    p.add_argument("--json", metavar="OUT", help="write all figures as JSON ('-' for stdout)")
+    p.add_argument("--mirror", action="store_true", help="also search the mirrored query")
+    p.add_argument("--limit", type=int, default=0, help="use only the first N queries (quick look)")
     p.set_defaults(run=cmd_eval)
     return parser
 
@@ -344,11 +339,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return args.run(args)
-    except UsageError as exc:
+    except (UsageError, InputError) as exc:
         parser.print_usage(sys.stderr)
         print(f"swimsearch: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except (CatalogueError, ModelError) as exc:
+    except (CatalogueError, ModelError, EvaluationError) as exc:
         print(f"swimsearch: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except ImageError as exc:

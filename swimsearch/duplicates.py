@@ -9,7 +9,7 @@ joined into groups (union-find), so a design saved five times is one group.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -32,6 +32,31 @@ def _find(parent: dict[int, int], x: int) -> int:
     return x
 
 
+class _Images(NamedTuple):
+    ids: np.ndarray  # image ids of the searchable images, one per row
+    phash: np.ndarray  # their perceptual hashes, uint64, one per row
+    neighbours: Callable[[int, int], np.ndarray]  # (row, k) -> rows of the k nearest images, best first
+    paths: Callable[[list[int]], list[str]]  # image ids -> their absolute paths
+
+
+def _searchable_images(engine: SearchEngine) -> _Images | None:
+    """What duplicate finding needs of the engine: the one place it reaches inside (None: nothing searchable)."""
+    snap = engine.snapshot
+    if snap is None:
+        return None
+    vectors = snap.vectors.astype(np.float32)
+    searcher, catalogue = engine.searcher, engine.catalogue
+
+    def neighbours(row: int, k: int) -> np.ndarray:
+        return searcher.search(snap.codes[row], vectors[row], k).rows
+
+    def paths(ids: list[int]) -> list[str]:
+        records = catalogue.records(ids)
+        return [records[i].path for i in ids]
+
+    return _Images(snap.ids, catalogue.phashes(snap.ids), neighbours, paths)
+
+
 def find_duplicate_groups(
     engine: SearchEngine,
     *,
@@ -40,39 +65,47 @@ def find_duplicate_groups(
     progress: Callable[[int, int], None] | None = None,
 ) -> list[DuplicateGroup]:
     """All groups of two or more near-identical images, largest first."""
-    snap = engine.snapshot
-    if snap is None or len(snap) < 2:
+    images = _searchable_images(engine)
+    if images is None or len(images.ids) < 2:
         return []
     max_distance = engine.config.duplicate_distance if max_distance is None else max_distance
-    vectors = snap.vectors.astype(np.float32)
-    phash = engine.catalogue.phashes(snap.ids)
     parent: dict[int, int] = {}
     worst: dict[tuple[int, int], int] = {}
-    total = len(snap)
+    total = len(images.ids)
     for row in range(total):
-        ranking = engine.searcher.search(snap.codes[row], vectors[row], neighbours + 1)
-        others = ranking.rows[ranking.rows != row]
-        if len(others):
-            diff = np.bitwise_count(phash[others] ^ phash[row]).astype(int)
-            for other, d in zip(others[diff <= max_distance], diff[diff <= max_distance]):
-                a, b = _find(parent, row), _find(parent, int(other))
-                if a != b:
-                    parent[max(a, b)] = min(a, b)
-                worst[(row, int(other))] = int(d)
+        for other, d in _close_pairs(images, row, neighbours, max_distance):
+            a, b = _find(parent, row), _find(parent, other)
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+            worst[(row, other)] = d
         if progress and (row % 256 == 0 or row == total - 1):
             progress(row + 1, total)
+    result = [_group(images, members, worst) for members in _members(parent) if len(members) > 1]
+    result.sort(key=lambda g: (-len(g.image_ids), g.paths[0]))
+    return result
+
+
+def _close_pairs(images: _Images, row: int, neighbours: int, max_distance: int) -> list[tuple[int, int]]:
+    """(row, pHash distance) of the nearest neighbours of `row` whose pHash is within `max_distance`."""
+    found = images.neighbours(row, neighbours + 1)
+    others = found[found != row]
+    if not len(others):
+        return []
+    diff = np.bitwise_count(images.phash[others] ^ images.phash[row]).astype(int)
+    close = diff <= max_distance
+    return [(int(o), int(d)) for o, d in zip(others[close], diff[close])]
+
+
+def _members(parent: dict[int, int]) -> list[list[int]]:
+    """The rows of each union-find group, in row order."""
     groups: dict[int, list[int]] = {}
     for row in parent:
         groups.setdefault(_find(parent, row), []).append(row)
-    result = []
-    for members in groups.values():
-        if len(members) < 2:
-            continue
-        members.sort()
-        ids = [int(snap.ids[r]) for r in members]
-        records = engine.catalogue.records(ids)
-        member_set = set(members)
-        distance = max((d for (a, b), d in worst.items() if a in member_set and b in member_set), default=0)
-        result.append(DuplicateGroup(tuple(ids), tuple(records[i].path for i in ids), distance))
-    result.sort(key=lambda g: (-len(g.image_ids), g.paths[0]))
-    return result
+    return [sorted(members) for members in groups.values()]
+
+
+def _group(images: _Images, members: list[int], worst: dict[tuple[int, int], int]) -> DuplicateGroup:
+    ids = [int(images.ids[r]) for r in members]
+    member_set = set(members)
+    distance = max((d for (a, b), d in worst.items() if a in member_set and b in member_set), default=0)
+    return DuplicateGroup(tuple(ids), tuple(images.paths(ids)), distance)

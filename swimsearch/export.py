@@ -1,4 +1,4 @@
-"""Match lists out of the app: CSV for spreadsheets and audits, plain text for the clipboard.
+"""Match lists and duplicate groups out of the app: CSV for spreadsheets and audits, text for the clipboard.
 
 Cells are written so that a spreadsheet never runs them: any text cell that
 starts with ``=``, ``+``, ``-``, ``@`` (or a tab or carriage return) gets a
@@ -11,9 +11,12 @@ import csv
 import io
 import os
 from datetime import datetime, timezone
-from typing import Iterable, TextIO
+from typing import TYPE_CHECKING, Iterable, TextIO
 
 from .search import SearchResult
+
+if TYPE_CHECKING:
+    from .duplicates import DuplicateGroup
 
 #: The columns of an exported match list; the first four are the interface others rely on.
 COLUMNS = (
@@ -34,6 +37,9 @@ COLUMNS = (
     "model_sha256",
     "exported_at",
 )
+
+#: The columns of an exported list of duplicate groups: one row per file.
+DUPLICATE_COLUMNS = ("group", "path", "group_size", "max_phash_distance")
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -86,6 +92,24 @@ def write_csv(
     for row in rows(results, catalogue=catalogue, model=model, model_sha256=model_sha256):
         writer.writerow(row)
         count += 1
+    return count
+
+
+def write_duplicates_csv(groups: Iterable[DuplicateGroup], out: str | os.PathLike | TextIO) -> int:
+    """Write groups of near-identical files as UTF-8 CSV, one row per file, groups numbered from 1.
+
+    Returns the number of rows.
+    """
+    if isinstance(out, (str, os.PathLike)):
+        with open(out, "w", newline="", encoding="utf-8") as fh:
+            return write_duplicates_csv(groups, fh)
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(DUPLICATE_COLUMNS)
+    count = 0
+    for number, group in enumerate(groups, start=1):
+        for path in group.paths:
+            writer.writerow([number, neutralise(path), len(group.paths), group.max_phash_distance])
+            count += 1
     return count
 
 

@@ -11,7 +11,7 @@ from typing import Sequence
 
 from PIL import Image, ImageDraw, ImageFont
 
-from .evaluation import QualityReport
+from .metrics import QualityReport
 
 INK = (40, 44, 52)
 GRID = (226, 229, 234)

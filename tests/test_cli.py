@@ -133,7 +133,8 @@ def test_eval_reports_the_figures_of_exact_ranking_with_unlabelled_distractors(i
     import numpy as np
 
     from swimsearch.catalogue import Catalogue
-    from swimsearch.evaluation import exact_cosine_hits, quality, read_labels
+    from swimsearch.inputs import read_labels
+    from swimsearch.metrics import exact_cosine_hits, quality
 
     folder, catalogue, photos, _ = indexed
     labels_csv = folder / "labels.csv"  # "copy of first.jpg" and broken.jpg stay unlabelled
@@ -157,3 +158,43 @@ def test_eval_reports_the_figures_of_exact_ranking_with_unlabelled_distractors(i
     assert figures["queries"] == len(photos)
     for key, value in expected.as_dict().items():
         assert figures[key] == pytest.approx(value, abs=1e-6), key
+
+
+def test_duplicates_csv_lists_each_file_of_each_group(indexed, tmp_path):
+    folder, catalogue, photos, _ = indexed
+    out = tmp_path / "copies.csv"
+    done = run("duplicates", "--catalogue", catalogue, "--csv", out)
+    assert done.returncode == 0, done.stderr
+    text = out.read_bytes().decode("utf-8")
+    assert text.startswith("group,path,group_size,max_phash_distance\r\n")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert sorted(r["path"] for r in rows) == sorted([str(photos[0]), str(folder / "copy of first.jpg")])
+    assert {(r["group"], r["group_size"], r["max_phash_distance"]) for r in rows} == {("1", "2", "0")}
+
+
+def test_eval_and_query_read_the_same_list_files(indexed, tmp_path):
+    import json
+
+    folder, catalogue, photos, _ = indexed
+    labels_csv = tmp_path / "labels.csv"
+    labels_csv.write_text("path,label\n" + "".join(f"{p},{'AB'[i % 2]}\n" for i, p in enumerate(photos)))
+    listfile = tmp_path / "queries.txt"  # as Notepad saves it, with a comment and a blank line
+    listfile.write_text(f"# three of them\r\n{photos[1]}\r\n\r\n{photos[2]}\r\n{photos[5]}\r\n", encoding="utf-8-sig")
+    done = run("eval", "--catalogue", catalogue, "--labels", labels_csv, "--queries", listfile, "--json", "-")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout[done.stdout.index("{"):])["queries"] == 3
+    query = run("query", "--catalogue", catalogue, "--queries", listfile, "--top", "1", "--csv", "-")
+    assert query.returncode == 0 and len(list(csv.DictReader(io.StringIO(query.stdout)))) == 3
+
+    listfile.write_bytes(f"{photos[1]}\n/designs/\xe9t\xe9.jpg\n".encode("latin-1"))
+    for command in ("eval", "query"):
+        args = ("--labels", labels_csv) if command == "eval" else ()
+        bad = run(command, "--catalogue", catalogue, *args, "--queries", listfile)
+        assert bad.returncode == 2 and f"line 2 of the list {listfile} is not UTF-8" in bad.stderr, bad.stderr
+        assert "Traceback" not in bad.stderr
+    wrong = run("eval", "--catalogue", catalogue, "--labels", labels_csv, "--group-column", "kind")
+    assert wrong.returncode == 2 and "has no column 'kind'" in wrong.stderr and "Traceback" not in wrong.stderr
+    nothing = tmp_path / "other.csv"
+    nothing.write_text("path,label\n/elsewhere/a.jpg,A\n")
+    none = run("eval", "--catalogue", catalogue, "--labels", nothing)
+    assert none.returncode == 1 and "no labelled image of the CSV is in this catalogue" in none.stderr

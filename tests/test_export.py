@@ -55,3 +55,23 @@ def test_clipboard_text_lists_rank_score_and_path():
     assert lines[0] == "Query\t/q/x.jpg"
     assert lines[2] == "1\t100.0%\tduplicate\t/d/a.jpg"
     assert lines[3] == "2\t90.0%\t\t/d/b.jpg"
+
+
+def test_duplicate_groups_csv_keeps_its_columns_and_neutralises_paths(tmp_path):
+    from swimsearch.duplicates import DuplicateGroup
+    from swimsearch.export import write_duplicates_csv
+
+    groups = [
+        DuplicateGroup((1, 4, 9), ("/d/a.jpg", "=HYPERLINK(\"evil\")", "/d/maillot été.jpg"), 3),
+        DuplicateGroup((2, 5), ("/d/b.png", "/d/b small.png"), 0),
+    ]
+    out = tmp_path / "copies.csv"
+    assert write_duplicates_csv(groups, out) == 5
+    raw = out.read_bytes()
+    assert raw.startswith(b"group,path,group_size,max_phash_distance\r\n") and raw.count(b"\r\n") == 6
+    back = list(csv.reader(io.StringIO(raw.decode("utf-8"))))[1:]
+    assert back[0] == ["1", "/d/a.jpg", "3", "3"] and back[1] == ["1", "'=HYPERLINK(\"evil\")", "3", "3"]
+    assert [r[0] for r in back] == ["1", "1", "1", "2", "2"] and [r[2] for r in back] == ["3", "3", "3", "2", "2"]
+    assert back[2][1] == "/d/maillot été.jpg" and back[3] == ["2", "/d/b.png", "2", "0"]
+    buffer = io.StringIO()
+    assert write_duplicates_csv([], buffer) == 0 and buffer.getvalue() == "group,path,group_size,max_phash_distance\r\n"

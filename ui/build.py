@@ -17,6 +17,7 @@ from typing import Callable
 from swimsearch.catalogue import BuildReport, Catalogue
 from swimsearch.config import EngineConfig
 from swimsearch.errors import Cancelled
+from swimsearch.locations import display_name
 
 from .locations import CatalogueTarget
 from .workers import Worker
@@ -77,7 +78,7 @@ class BuildWorker(Worker):
                 cancelled = False
             except Cancelled as exc:
                 report, cancelled = exc.report, True
-            return BuildOutcome(str(catalogue.path), catalogue.name, report, cancelled)
+            return BuildOutcome(str(catalogue.path), display_name(catalogue.path, catalogue.root), report, cancelled)
         finally:
             catalogue.close()
 

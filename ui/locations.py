@@ -1,8 +1,8 @@
-"""Where catalogues live: the sample, a folder's own catalogue, and the per-user fallback.
+"""Where the window's catalogues live: the sample, and a folder's catalogue by the engine's rule.
 
-A folder the user picks gets its catalogue as a hidden file inside it, so the
-catalogue moves with the folder; when the folder is not writable (a read-only
-share) the catalogue goes to the per-user data folder instead. The sample
+A folder the user picks gets its catalogue by `swimsearch.locations` (a hidden
+file inside it, or a per-user file when the folder is read-only), with Qt
+naming the per-user data folder, so the command line finds the same file. The sample
 catalogue always lives in the per-user data folder, with the shipped
 `resources/sample` photos as its root, because an installed package (or a
 checkout) is no place to write.
@@ -10,22 +10,18 @@ checkout) is no place to write.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from PyQt5.QtCore import QStandardPaths
 
-from swimsearch.catalogue import CATALOGUE_SUFFIX, default_catalogue_path
+from swimsearch import locations
+from swimsearch.locations import CATALOGUE_SUFFIX
 from swimsearch.paths import resources_dir
 
 log = logging.getLogger(__name__)
-
-#: Set to a folder to keep per-user data (sample catalogue, log) there instead (tests, screenshots).
-USER_DATA_ENV = "SWIMSEARCH_USER_DATA"
 
 
 @dataclass(frozen=True)
@@ -48,13 +44,8 @@ class CatalogueTarget:
 
 
 def user_data_dir() -> Path:
-    """The writable per-user folder of SwimSearch (created if needed)."""
-    override = os.environ.get(USER_DATA_ENV)
-    if override:
-        folder = Path(override)
-    else:
-        location = QStandardPaths.writableLocation(QStandardPaths.AppDataLocation)
-        folder = Path(location) if location else Path.home() / ".swimsearch"
+    """The writable per-user folder of SwimSearch, as Qt names it (created if needed)."""
+    folder = locations.user_data_dir(QStandardPaths.writableLocation(QStandardPaths.AppDataLocation))
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
@@ -73,25 +64,8 @@ def icon_path(size: int) -> Path:
 
 
 def catalogue_for_folder(folder: str | os.PathLike) -> Path:
-    """The catalogue file of an image folder: inside it, or per user when the folder is read-only.
-
-    An existing catalogue wins wherever it is, so a folder that became
-    read-only keeps the catalogue it already has.
-    """
-    folder = Path(folder).resolve()
-    inside = default_catalogue_path(folder)
-    per_user = _per_user_catalogue(folder)
-    if inside.is_file():
-        return inside
-    if per_user.is_file():
-        return per_user
-    return inside if os.access(folder, os.W_OK) else per_user
-
-
-def _per_user_catalogue(folder: Path) -> Path:
-    digest = hashlib.sha1(str(folder).encode("utf-8")).hexdigest()[:10]
-    name = re.sub(r"[^\w.-]+", "_", folder.name or "catalogue")[:40]
-    return user_data_dir() / "catalogues" / f"{name}-{digest}{CATALOGUE_SUFFIX}"
+    """The catalogue file of an image folder (the engine's rule, with Qt's per-user folder)."""
+    return locations.catalogue_for_folder(folder, user_data_dir())
 
 
 def target_for(argument: str | os.PathLike) -> CatalogueTarget:

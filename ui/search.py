@@ -19,6 +19,7 @@ from PyQt5.QtCore import QObject, pyqtSignal, pyqtSlot
 from swimsearch.catalogue import Catalogue
 from swimsearch.config import EngineConfig
 from swimsearch.errors import CatalogueError
+from swimsearch.locations import display_name
 from swimsearch.model import Embedder, default_model_path
 from swimsearch.search import SearchEngine, SearchResult
 
@@ -196,7 +197,7 @@ class SearchWorker(Worker):
         info = catalogue.info()
         return CatalogueState(
             path=str(catalogue.path),
-            name=catalogue.name,
+            name=display_name(catalogue.path, catalogue.root),
             root=str(catalogue.root),
             root_exists=info["root_exists"],
             images=info["images"],
