@@ -40,7 +40,8 @@ from .errors import plain_message
 from .history import History, HistoryEntry
 from .locations import CatalogueTarget, catalogue_for_folder, sample_folder, sample_target, target_for
 from .preview import PreviewPane
-from .progress import BuildProgress, duration
+from .formatting import count_matches, duration
+from .progress import BuildProgress
 from .query_panel import QueryPanel, to_pil
 from .results import ResultsModel, ResultsView
 from .search import CatalogueState, QueryOutcome, SearchRequest, SearchService, open_default_embedder
@@ -694,7 +695,7 @@ class MainWindow(QMainWindow):
             query = os.path.basename(result.query)
         else:
             query = entry.request.label if entry is not None and entry.request.label else "the pasted picture"
-        text = f"{_matches(shown)} for {query}"
+        text = f"{count_matches(shown)} for {query}"
         hidden = self.model.hidden_below_minimum()
         if hidden:
             text += f"  ·  {hidden} more below {self.min_slider.value()}%"
@@ -810,14 +811,14 @@ class MainWindow(QMainWindow):
         except Exception as exc:  # noqa: BLE001 - disk full, permission denied, ...: tell the user
             self._show_error(plain_message(exc, "exporting the matches"))
             return
-        self.statusBar().showMessage(f"Exported {_matches(count)} to {path}", 8000)
+        self.statusBar().showMessage(f"Exported {count_matches(count)} to {path}", 8000)
 
     def copy_list(self) -> None:
         result = self.model.visible_result()
         if result is None or not result.matches:
             return
         QApplication.clipboard().setText(as_text(result))
-        self.statusBar().showMessage(f"Copied {_matches(len(result.matches))} to the clipboard", 5000)
+        self.statusBar().showMessage(f"Copied {count_matches(len(result.matches))} to the clipboard", 5000)
 
     def show_about(self) -> None:
         from PyQt5.QtWidgets import QMessageBox
@@ -879,7 +880,3 @@ def _target_name(target: CatalogueTarget) -> str:
         return target.root.name
     path = target.path
     return path.parent.name if path.name.startswith(".swimsearch") else path.stem
-
-
-def _matches(count: int) -> str:
-    return f"{count:,} match{'es' if count != 1 else ''}"

@@ -9,7 +9,6 @@ placeholder until they are decoded.
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import replace
 
 from PyQt5.QtCore import QAbstractListModel, QModelIndex, QPoint, QRectF, QSize, Qt, QTimer, pyqtSignal
@@ -19,6 +18,7 @@ from PyQt5.QtWidgets import QApplication, QListView, QStyle, QStyledItemDelegate
 from swimsearch.search import Match, SearchResult
 
 from . import style
+from .formatting import percent
 from .thumbnails import ThumbnailCache
 from .widgets import draw_picture
 
@@ -30,16 +30,6 @@ MIRRORED_BADGE_FROM = 0.5
 
 MATCH_ROLE = Qt.UserRole + 1
 IS_QUERY_ROLE = Qt.UserRole + 2
-
-
-def percent(score: float) -> int:
-    """The similarity a user sees, in whole percent.
-
-    Never rounded up to 100 (only the query and exact copies show 100%).
-    Scores are cosines of centred embeddings, so unrelated designs can score
-    below zero; they show as 0% (not similar), and a minimum of 0% shows all.
-    """
-    return max(0, math.floor(score * 100 + 1e-6))
 
 
 class ResultsModel(QAbstractListModel):
