@@ -35,7 +35,7 @@ from swimsearch.export import as_text, write_csv
 from swimsearch.search import Match
 
 from . import desktop, dialogs
-from .build import BuildOutcome, BuildWorker
+from .build import BuildOutcome, BuildService
 from .errors import plain_message
 from .history import History, HistoryEntry
 from .locations import CatalogueTarget, catalogue_for_folder, sample_folder, sample_target, target_for
@@ -49,7 +49,6 @@ from .settings import MAX_RESULTS, OPTIONS, Settings
 from .style import app_icon
 from .thumbnails import ThumbnailCache, to_qimage
 from .widgets import ElidedLabel, HeaderBar
-from .workers import Job, JobRunner
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +100,7 @@ class MainWindow(QMainWindow):
         self.cache = ThumbnailCache(parent=self)
         self.model = ResultsModel(self)
         self.search = SearchService(open_embedder, self._config, self)
-        self.builds = JobRunner(self)
+        self.builds = BuildService(open_embedder, self._config, self)
 
         self.setWindowTitle(APP_NAME)
         self.setWindowIcon(app_icon())
@@ -290,8 +289,12 @@ class MainWindow(QMainWindow):
         self.search.result_ready.connect(self._on_result_ready)
         self.search.query_failed.connect(self._on_query_failed)
         self.search.failed.connect(self._show_error)
-        self.builds.idle_changed.connect(self._on_builds_idle_changed)
-        self.progress.cancel_requested.connect(self.cancel_build)
+        self.builds.progress_changed.connect(self.progress.update_progress)
+        self.builds.progress_changed.connect(self.build_progress_changed)  # after the progress line shows it
+        self.builds.result_ready.connect(self._on_build_result)
+        self.builds.failed.connect(self._on_build_failed)
+        self.builds.idle.connect(self._on_builds_idle)
+        self.progress.cancel_requested.connect(self.builds.cancel)
 
     def _restore_settings(self) -> None:
         s = self.settings
@@ -398,23 +401,12 @@ class MainWindow(QMainWindow):
 
     def start_build(self, target: CatalogueTarget, *, replace: bool = False) -> None:
         """Build or update a catalogue on a worker thread (a running build is cancelled first)."""
-        worker = BuildWorker(target, self._open_embedder, self._config, replace=replace)
-        worker.progress_changed.connect(self._on_build_progress)
-        worker.result_ready.connect(self._on_build_result)
-        worker.failed.connect(self._on_build_failed)
         self.progress.start(_target_name(target))
         self.statusBar().clearMessage()  # the progress line says it all
-        self.builds.start(Job(worker, "build"))
+        self.builds.start(target, replace=replace)
         self._update_catalogue_label()
         self._update_empty_text()
         self._update_actions()
-
-    def _on_build_progress(self, phase: str, done: int, total: int) -> None:
-        self.progress.update_progress(phase, done, total)
-        self.build_progress_changed.emit(phase, done, total)
-
-    def cancel_build(self) -> None:
-        self.builds.cancel()
 
     def _on_build_result(self, outcome: BuildOutcome) -> None:
         if not self.builds.has_pending:
@@ -445,9 +437,8 @@ class MainWindow(QMainWindow):
         self._show_error(message)
         self.build_finished.emit(None)
 
-    def _on_builds_idle_changed(self, idle: bool) -> None:
-        if idle:
-            self.progress.finish()
+    def _on_builds_idle(self) -> None:
+        self.progress.finish()
         self._update_catalogue_label()
         self._update_empty_text()
         self._update_actions()
