@@ -12,12 +12,11 @@ import os
 import time
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Callable
 
 from PyQt5.QtCore import QPoint, Qt, pyqtSignal
-from PyQt5.QtGui import QKeySequence
 from PyQt5.QtWidgets import (
-    QAction,
     QApplication,
     QLabel,
     QMainWindow,
@@ -35,6 +34,7 @@ from swimsearch.export import as_text, write_csv
 from swimsearch.search import Match
 
 from . import desktop, dialogs
+from .actions import apply_view, create_actions, fill_menu_bar, fill_toolbar, match_menu
 from .build import BuildOutcome, BuildService
 from .errors import plain_message
 from .history import History, HistoryEntry
@@ -108,8 +108,8 @@ class MainWindow(QMainWindow):
         self.setMinimumSize(900, 640)
         self._first_show = True
         self._build_widgets()
-        self._build_actions()
-        self._build_menus()
+        self._actions = create_actions(self)
+        fill_menu_bar(self, self.menuBar(), self._actions)
         self._build_toolbar()
         self._build_status_bar()
         self._restore_settings()  # before connecting, so restoring one control cannot save over another
@@ -178,82 +178,12 @@ class MainWindow(QMainWindow):
         self.splitter.setHandleWidth(8)
         self.setCentralWidget(self.splitter)
 
-    def _action(self, text: str, slot, shortcut=None, tip: str = "", short: str = "") -> QAction:
-        action = QAction(text, self)
-        if short:
-            action.setIconText(short)  # the toolbar's shorter label
-        if shortcut is not None:
-            shortcuts = shortcut if isinstance(shortcut, list) else [shortcut]
-            action.setShortcuts([QKeySequence(s) for s in shortcuts])
-        keys = action.shortcut().toString(QKeySequence.NativeText)
-        action.setToolTip(f"{tip or text.replace('…', '')} ({keys})" if keys else (tip or text))
-        action.setStatusTip(tip or text)
-        action.triggered.connect(slot)
-        self.addAction(action)  # shortcuts work with the toolbar hidden too
-        return action
-
-    def _build_actions(self) -> None:
-        a = self._action
-        self.open_image_action = a("Open design…", self.choose_image, "Ctrl+O", "Search with a design from a file", "Open…")
-        self.paste_action = a("Paste design", self.paste, "Ctrl+V", "Search with a picture from the clipboard", "Paste")
-        self.random_action = a("Random design", self.search_random, "Ctrl+R", "Search from a random design of the catalogue", "Random")
-        self.back_action = a("Back", self.go_back, "Alt+Left", "Previous query", "←  Back")
-        self.forward_action = a("Forward", self.go_forward, "Alt+Right", "Next query", "Forward  →")
-        self.build_action = a("Build catalogue…", self.choose_folder_to_build, "Ctrl+B", "Build a catalogue from a folder of designs", "Build…")
-        self.open_catalogue_action = a("Open catalogue…", self.choose_catalogue, "Ctrl+Shift+O", "Open an existing catalogue file")
-        self.update_action = a("Update catalogue", self.update_catalogue, "F5", "Read new and changed files of the catalogue's folder", "Update")
-        self.sample_action = a("Open the sample catalogue", self.open_sample)
-        self.export_action = a("Export matches…", self.export_csv, "Ctrl+E", "Save the matches shown as a CSV file", "Export…")
-        self.copy_action = a("Copy match list", self.copy_list, "Ctrl+Shift+C", "Copy the matches shown as text", "Copy list")
-        self.quit_action = a("Quit", self.close, "Ctrl+Q")
-        self.mirror_action = a("Match mirrored designs", self._on_mirror_toggled, tip="Also find designs that match the query flipped left to right")
-        self.mirror_action.setCheckable(True)
-        self.zoom_in_action = a("Larger thumbnails", lambda: self.zoom(+1), ["Ctrl++", "Ctrl+="])
-        self.zoom_out_action = a("Smaller thumbnails", lambda: self.zoom(-1), "Ctrl+-")
-        self.about_action = a("About SwimSearch", self.show_about)
-
-    def _build_menus(self) -> None:
-        menu = self.menuBar()
-        file_menu = menu.addMenu("&File")
-        for action in (self.open_image_action, self.paste_action):
-            file_menu.addAction(action)
-        file_menu.addSeparator()
-        file_menu.addAction(self.export_action)
-        file_menu.addAction(self.copy_action)
-        file_menu.addSeparator()
-        file_menu.addAction(self.quit_action)
-        catalogue_menu = menu.addMenu("&Catalogue")
-        for action in (self.build_action, self.update_action, self.open_catalogue_action):
-            catalogue_menu.addAction(action)
-        self.recent_menu = catalogue_menu.addMenu("Recent catalogues")
-        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
-        catalogue_menu.addAction(self.sample_action)
-        search_menu = menu.addMenu("&Search")
-        for action in (self.random_action, self.back_action, self.forward_action):
-            search_menu.addAction(action)
-        search_menu.addSeparator()
-        search_menu.addAction(self.mirror_action)
-        view_menu = menu.addMenu("&View")
-        view_menu.addAction(self.zoom_in_action)
-        view_menu.addAction(self.zoom_out_action)
-        help_menu = menu.addMenu("&Help")
-        help_menu.addAction(self.about_action)
-
     def _build_toolbar(self) -> None:
         toolbar = QToolBar("Main")
         toolbar.setObjectName("mainToolbar")
         toolbar.setMovable(False)
         toolbar.setToolButtonStyle(Qt.ToolButtonTextOnly)
-        for item in (
-            self.back_action, self.forward_action, None,
-            self.open_image_action, self.paste_action, self.random_action, None,
-            self.build_action, self.update_action, None,
-            self.export_action, self.copy_action,
-        ):
-            if item is None:
-                toolbar.addSeparator()
-            else:
-                toolbar.addAction(item)
+        fill_toolbar(toolbar, self._actions)
         self.addToolBar(Qt.TopToolBarArea, toolbar)
         self.toolbar = toolbar
 
@@ -495,7 +425,7 @@ class MainWindow(QMainWindow):
         self._update_empty_text()
         self._update_actions()
 
-    def _fill_recent_menu(self) -> None:
+    def fill_recent_menu(self) -> None:
         self.recent_menu.clear()
         recent = [p for p in self.settings["catalogue/recent"] if Path(p).is_file()]
         for path in recent:
@@ -735,12 +665,15 @@ class MainWindow(QMainWindow):
         searchable = self._state is not None and self._state.searchable > 0
         open_ = self._state is not None
         off_history = self.history.current is not None and self._shown is not self.history.current
-        self.back_action.setEnabled(open_ and (self.history.can_go_back() or off_history))
-        self.forward_action.setEnabled(open_ and self.history.can_go_forward())
-        self.random_action.setEnabled(searchable)
-        self.export_action.setEnabled(has_results)
-        self.copy_action.setEnabled(has_results)
-        self.update_action.setEnabled(self._state is not None and not self._state.readonly)
+        view = SimpleNamespace(
+            can_go_back=open_ and (self.history.can_go_back() or off_history),
+            can_go_forward=open_ and self.history.can_go_forward(),
+            searchable=searchable,
+            has_results=has_results,
+            can_update=self._state is not None and not self._state.readonly,
+            mirror=self.mirror_action.isChecked(),
+        )
+        apply_view(self._actions, view)
 
     def zoom(self, step: int) -> None:
         option = OPTIONS["results/thumbnail_size"]
@@ -748,8 +681,8 @@ class MainWindow(QMainWindow):
         self.results_view.set_thumb_size(size)
         self.settings["results/thumbnail_size"] = size
 
-    def _on_mirror_toggled(self) -> None:
-        self.settings["search/mirror"] = self.mirror_action.isChecked()
+    def set_mirror(self, checked: bool) -> None:
+        self.settings["search/mirror"] = checked
         entry = self.history.current
         if entry is not None and self._state is not None:
             self._rerun(entry, same_ids=True)
@@ -769,14 +702,7 @@ class MainWindow(QMainWindow):
 
     def context_menu(self, match: Match) -> QMenu:
         """The menu for one result (separate from showing it, so it can be tested)."""
-        menu = QMenu(self)
-        search = menu.addAction("Search from this design", lambda: self.search_match(match))
-        search.setEnabled(not match.missing)
-        menu.addAction("Open", lambda: self.open_match(match)).setEnabled(not match.missing)
-        menu.addAction("Show in folder", lambda: self.reveal_match(match))
-        menu.addSeparator()
-        menu.addAction("Copy path", lambda: self.copy_path(match))
-        return menu
+        return match_menu(self, match)
 
     def _on_context_menu(self, match: Match, position: QPoint) -> None:
         menu = self.context_menu(match)
