@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Callable
@@ -44,10 +43,11 @@ from .formatting import count_matches, duration
 from .progress import BuildProgress
 from .query_panel import QueryPanel, to_pil
 from .results import ResultsModel, ResultsView
-from .search import CatalogueState, QueryOutcome, SearchRequest, SearchService, open_default_embedder
+from .queries import CatalogueImageQuery, FileQuery, PictureQuery, Query, RandomQuery
+from .search import CatalogueState, QueryOutcome, SearchService, open_default_embedder
 from .settings import MAX_RESULTS, OPTIONS, Settings
 from .style import app_icon
-from .thumbnails import ThumbnailCache, to_qimage
+from .thumbnails import ThumbnailCache
 from .widgets import ElidedLabel, HeaderBar
 
 log = logging.getLogger(__name__)
@@ -450,23 +450,22 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("The clipboard holds no picture to search with.", 6000)
 
     def search_file(self, path: str) -> None:
-        self._submit(SearchRequest("file", path=os.path.abspath(path), mirror=self.mirror_action.isChecked()))
+        self._submit(FileQuery(os.path.abspath(path), mirror=self.mirror_action.isChecked()))
 
     def search_picture(self, image, label: str) -> None:
-        request = SearchRequest("image", image=to_pil(image), label=label, mirror=self.mirror_action.isChecked())
-        self._submit(request, qimage=image)
+        self._submit(PictureQuery(to_pil(image), label, picture=image, mirror=self.mirror_action.isChecked()))
 
     def search_match(self, match: Match) -> None:
         """Search from a result (a click, Enter, or the context menu): no new embedding needed."""
         if match.missing:
             self._show_error(f"The file {match.path} is missing (moved or deleted?), so it cannot be searched from.")
             return
-        self._submit(SearchRequest("id", path=match.path, image_id=match.image_id, mirror=self.mirror_action.isChecked()))
+        self._submit(CatalogueImageQuery(match.image_id, match.path, mirror=self.mirror_action.isChecked()))
 
     def search_random(self) -> None:
-        self._submit(SearchRequest("random", mirror=self.mirror_action.isChecked()))
+        self._submit(RandomQuery(mirror=self.mirror_action.isChecked()))
 
-    def _submit(self, request: SearchRequest, *, record: bool = True, qimage=None) -> None:
+    def _submit(self, request: Query, *, record: bool = True) -> None:
         if self._state is None:
             building = self.builds.busy
             self._show_error(
@@ -477,20 +476,16 @@ class MainWindow(QMainWindow):
             return
         self.results_view.cancel_pending_click()
         self.cache.drop_queued()
-        if request.kind in ("file", "id"):
-            self.query_panel.show_file(request.path)
-        elif request.kind == "image":
-            self.query_panel.show_picture(qimage, request.label)
+        if request.shown_when_asked:
+            request.show_on(self.query_panel)
         self.query_panel.set_status("searching…")
         self._record_next = record
         self._query_started = time.perf_counter()
         self.search.search(request)
 
     def _on_result_ready(self, outcome: QueryOutcome) -> None:
-        request, result = outcome.request, outcome.result
-        if request.kind == "random":  # now known: record it as a search from that image
-            request = SearchRequest("id", path=result.query, image_id=result.query_image_id, mirror=request.mirror)
-        entry = HistoryEntry(request, result, self._version)
+        result = outcome.result
+        entry = HistoryEntry(outcome.query.recorded(result), result, self._version)
         if self._record_next:
             self.history.push(entry)
         else:
@@ -499,7 +494,7 @@ class MainWindow(QMainWindow):
         self.last_query_ms = (time.perf_counter() - self._query_started) * 1000
         self.results_shown.emit(result)
 
-    def _on_query_failed(self, request: SearchRequest, message: str) -> None:
+    def _on_query_failed(self, request: Query, message: str) -> None:
         self.query_panel.set_status("cannot be searched")
         self._clear_results()
         self.results_view.set_empty_text("No results", message)
@@ -509,11 +504,7 @@ class MainWindow(QMainWindow):
 
     def _show_entry(self, entry: HistoryEntry) -> None:
         result = entry.result
-        request = entry.request
-        if request.kind == "image":
-            self.query_panel.show_picture(self._history_picture(entry), request.label)
-        else:
-            self.query_panel.show_file(request.path or result.query)
+        entry.request.show_on(self.query_panel)
         self.query_panel.set_status("")
         self._shown = entry
         self.model.set_result(result)
@@ -522,10 +513,6 @@ class MainWindow(QMainWindow):
         self._update_results_label()
         self._update_empty_text()
         self._update_actions()
-
-    @staticmethod
-    def _history_picture(entry: HistoryEntry):
-        return to_qimage(entry.request.image.convert("RGB"))
 
     def _rerun(self, entry: HistoryEntry | None, *, same_ids: bool = False) -> None:
         """Run a query again, with the current mirror setting, in its history place.
@@ -538,14 +525,7 @@ class MainWindow(QMainWindow):
             self._clear_results()
             self.query_panel.show_nothing()
             return
-        mirror = self.mirror_action.isChecked()
-        request = entry.request
-        if request.kind == "id" and not same_ids:  # ids change when a catalogue is rebuilt; the file does not
-            request = SearchRequest("file", path=request.path, mirror=mirror)
-        else:
-            request = replace(request, mirror=mirror)
-        qimage = self._history_picture(entry) if request.kind == "image" else None
-        self._submit(request, record=False, qimage=qimage)
+        self._submit(entry.request.again(same_ids=same_ids).with_mirror(self.mirror_action.isChecked()), record=False)
 
     def go_back(self) -> None:
         if self._state is None:
@@ -611,12 +591,7 @@ class MainWindow(QMainWindow):
             self.filter_bar.set_title("")
             return
         shown = len(self.model.visible_matches())
-        entry = self.history.current
-        if os.path.isabs(result.query):
-            query = os.path.basename(result.query)
-        else:
-            query = entry.request.label if entry is not None and entry.request.label else "the pasted picture"
-        text = f"{count_matches(shown)} for {query}"
+        text = f"{count_matches(shown)} for {self._shown.request.title(result)}"
         hidden = self.model.hidden_below_minimum()
         if hidden:
             text += f"  ·  {hidden} more below {self.min_slider.value()}%"
@@ -714,7 +689,7 @@ class MainWindow(QMainWindow):
         if result is None or not result.matches:
             return
         folder = self.settings["dialogs/export_folder"] or str(Path.home())
-        stem = Path(result.query).stem if os.path.isabs(result.query) else "pasted-picture"
+        stem = self._shown.request.export_stem(result)
         path = dialogs.choose_csv_path(self, str(Path(folder) / f"matches-{stem}.csv"))
         if not path:
             return
