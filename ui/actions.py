@@ -3,8 +3,8 @@
 MusicBrainz Picard's `picard/ui/...actions` pattern: the window does not
 build actions by hand; `create_actions` makes one QAction per row of
 `ACTIONS` (kept as `window.<name>_action`), `fill_menu_bar` and
-`fill_toolbar` place them, and `apply_view` enables and checks them from a
-view of the window's state whose boolean fields the `enabled_when` and
+`fill_toolbar` place them, and `apply_view` enables and checks them from the
+session's view (`SessionView`), whose boolean fields the `enabled_when` and
 `checked_when` columns name. `MATCH_ACTIONS` is the same for the menu of one
 result. A new command is a new row (and its slot on the window).
 """
@@ -22,6 +22,8 @@ from PyQt5.QtWidgets import QAction, QMainWindow, QMenu, QMenuBar, QToolBar
 
 from swimsearch.search import Match
 
+from .queries import RandomQuery
+
 log = logging.getLogger(__name__)
 
 #: The menu bar, left to right.
@@ -35,15 +37,16 @@ class ActionSpec:
     Attributes:
         name: the window keeps the QAction as `<name>_action` (a submenu as `<name>_menu`).
         text: the menu text.
-        slot: the window's method the command calls (a submenu: the method that fills it as it opens).
+        slot: the window's method the command calls, or its session's ("session.go_back");
+            a submenu: the window's method that fills it as it opens.
         shortcuts: key sequences, the first one shown in menus and tips.
         tip: the tooltip and status-bar tip (default: the text).
         short: the toolbar's shorter label.
         menu: the menu it is in (one of MENUS; "" for none).
         section: menu section; a separator goes between sections.
         toolbar: toolbar section (0: not on the toolbar); a separator goes between sections.
-        enabled_when: a boolean field of the view; "" for always enabled.
-        checked_when: a boolean field of the view; makes the action checkable,
+        enabled_when: a boolean field of SessionView; "" for always enabled.
+        checked_when: a boolean field of SessionView; makes the action checkable,
             and the slot receives the new checked state.
         args: arguments the slot is called with.
         submenu: the row is a submenu, filled by `slot` each time it opens.
@@ -77,17 +80,17 @@ ACTIONS: tuple[ActionSpec, ...] = (
     A("quit", "Quit", "close", ("Ctrl+Q",), menu="&File", section=3),
     A("build", "Build catalogue…", "choose_folder_to_build", ("Ctrl+B",), "Build a catalogue from a folder of designs",
       "Build…", menu="&Catalogue", toolbar=3),
-    A("update", "Update catalogue", "update_catalogue", ("F5",), "Read new and changed files of the catalogue's folder",
+    A("update", "Update catalogue", "session.update", ("F5",), "Read new and changed files of the catalogue's folder",
       "Update", menu="&Catalogue", toolbar=3, enabled_when="can_update"),
     A("open_catalogue", "Open catalogue…", "choose_catalogue", ("Ctrl+Shift+O",), "Open an existing catalogue file",
       menu="&Catalogue"),
     A("recent", "Recent catalogues", "fill_recent_menu", menu="&Catalogue", submenu=True),
     A("sample", "Open the sample catalogue", "open_sample", menu="&Catalogue"),
-    A("random", "Random design", "search_random", ("Ctrl+R",), "Search from a random design of the catalogue", "Random",
-      menu="&Search", section=1, toolbar=2, enabled_when="searchable"),
-    A("back", "Back", "go_back", ("Alt+Left",), "Previous query", "←  Back",
+    A("random", "Random design", "session.search", ("Ctrl+R",), "Search from a random design of the catalogue", "Random",
+      menu="&Search", section=1, toolbar=2, enabled_when="searchable", args=(RandomQuery(),)),
+    A("back", "Back", "session.go_back", ("Alt+Left",), "Previous query", "←  Back",
       menu="&Search", section=1, toolbar=1, enabled_when="can_go_back"),
-    A("forward", "Forward", "go_forward", ("Alt+Right",), "Next query", "Forward  →",
+    A("forward", "Forward", "session.go_forward", ("Alt+Right",), "Next query", "Forward  →",
       menu="&Search", section=1, toolbar=1, enabled_when="can_go_forward"),
     A("mirror", "Match mirrored designs", "set_mirror", tip="Also find designs that match the query flipped left to right",
       menu="&Search", section=2, checked_when="mirror"),
@@ -169,7 +172,7 @@ def fill_toolbar(toolbar: QToolBar, actions: dict[str, QAction], specs: tuple[Ac
 
 
 def apply_view(actions: dict[str, QAction], view: Any, specs: tuple[ActionSpec, ...] = ACTIONS) -> None:
-    """Enable and check the actions as the window's view says."""
+    """Enable and check the actions as the session's view says."""
     for spec in specs:
         action = actions.get(spec.name)
         if action is None:

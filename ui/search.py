@@ -24,6 +24,7 @@ from swimsearch.model import Embedder, default_model_path
 from swimsearch.search import SearchEngine, SearchResult
 
 from .queries import CatalogueImageQuery, FileQuery, PictureQuery, Query, RandomQuery
+from .session_types import CatalogueState
 from .settings import MAX_RESULTS
 from .workers import Job, Worker, name_this_thread
 
@@ -43,23 +44,6 @@ class QueryOutcome:
     result: SearchResult
     catalogue_path: str
     generation: int
-
-
-@dataclass(frozen=True)
-class CatalogueState:
-    """What the window shows about the open catalogue."""
-
-    path: str
-    name: str
-    root: str
-    root_exists: bool
-    images: int
-    searchable: int
-    unreadable: int
-    readonly: bool
-    model_name: str
-    model_sha256: str
-    can_search_images: bool  # the model is loaded
 
 
 class Generation:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from ui.actions import MENUS
+from dataclasses import fields
+from functools import reduce
+
+from ui.actions import ACTIONS, MENUS
+from ui.session_types import SessionView
 from ui_helpers import drop_and_wait, open_catalogue
 
 
@@ -28,6 +32,15 @@ def test_menus_and_toolbar_read_as_before(make_window):
     assert window.export_action.toolTip() == "Save the matches shown as a CSV file (Ctrl+E)"
     assert [k.toString() for k in window.zoom_in_action.shortcuts()] == ["Ctrl++", "Ctrl+="]
     assert window.mirror_action.isCheckable() and not window.open_image_action.isCheckable()
+
+
+def test_every_row_names_a_slot_and_a_rule_that_exist(make_window):
+    window = make_window()
+    rules = {f.name for f in fields(SessionView) if f.type in ("bool", bool)}
+    for spec in ACTIONS:
+        assert callable(reduce(getattr, spec.slot.split("."), window)), spec.slot
+        assert spec.enabled_when in rules | {""} and spec.checked_when in rules | {""}, spec.name
+        assert spec.menu in MENUS and spec.section >= 0 and spec.toolbar >= 0
 
 
 def test_commands_are_enabled_when_they_can_act(qtbot, make_window, designs):
