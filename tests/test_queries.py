@@ -1,4 +1,7 @@
-"""Query requests, one frozen dataclass per kind: how each describes itself and runs again (no Qt)."""
+"""Query requests, one frozen dataclass per kind: how each describes itself and runs again.
+
+No Qt: tests/test_boundary.py runs this module again with PyQt5 unimportable.
+"""
 
 from __future__ import annotations
 
