@@ -2,7 +2,7 @@
 
 The GUI talks to `SearchService`; the service's `SearchWorker` lives on its
 own QThread, opens the model and the catalogue there, and answers requests
-one after another. A new query supersedes a pending one: each query carries a
+one after another. A new query supersedes a pending one: each query is sent with a
 generation number, and the worker skips any request that is no longer the
 latest, so a burst of clicks costs one search, not a queue of them. Results
 are the engine's frozen dataclasses, never live engine objects.

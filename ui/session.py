@@ -373,7 +373,10 @@ class Session:
         if self.failure is not None and self.shown is None:
             return "No results", self.failure
         if state is None and self.building:
-            return f"Building the catalogue “{name}”…", "You can search when it is done, or cancel to search the designs read so far."
+            return (
+                f"Building the catalogue “{name}”…",
+                "You can search when it is done, or cancel to search the designs read so far.",
+            )
         if state is None:
             return "No catalogue is open", "Build one from a folder of designs (Ctrl+B), or open one (Ctrl+Shift+O)."
         if state.searchable == 0:
