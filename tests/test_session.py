@@ -448,6 +448,8 @@ def test_names_and_summaries_read_plainly(tmp_path):
     assert target_name(FileTarget(tmp_path / "spring.swimcat")) == "spring"
     assert target_name(FileTarget(tmp_path / "a.swimcat", root=tmp_path / "designs")) == "designs"
     assert target_name(FileTarget(tmp_path / "sample.swimcat", root=tmp_path / "shipped", sample=True)) == "sample"
+    per_user = tmp_path / "user-data" / "catalogues" / "share-0123456789.swimcat"  # a read-only folder's
+    assert target_name(FileTarget(per_user)) == "share"
     cancelled = Outcome("c", "spring", Report(added=24, indexed=24), cancelled=True)
     assert build_summary(cancelled) == "Stopped building “spring”: 24 designs are searchable. Press F5 to go on from there."
     assert build_summary(Outcome("c", "spring", Report(indexed=9))) == "“spring” is ready: 9 designs searchable (no changes, 0 s)."

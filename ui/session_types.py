@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence
 
+from swimsearch.locations import display_name
 from swimsearch.search import Match
 
 from .formatting import percent
@@ -118,10 +119,5 @@ class SessionView:
 
 
 def target_name(target: Target) -> str:
-    """A catalogue's short name before it is open: the sample, its folder, or its file."""
-    if target.sample:
-        return "sample"
-    if target.root is not None:
-        return target.root.name
-    path = target.path
-    return path.parent.name if path.name.startswith(".swimsearch") else path.stem
+    """A catalogue's short name before it is open: "sample", else the engine's one display name."""
+    return "sample" if target.sample else display_name(target.path, target.root)
