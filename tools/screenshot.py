@@ -16,6 +16,7 @@ import argparse
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,7 +86,8 @@ def main() -> int:
     for width, height in sizes:
         window.resize(width, height)
         wait_until(thumbnails_ready, "the thumbnails")
-        wait_until(lambda: True, "a repaint")
+        settled = time.monotonic() + 0.3  # layouts that re-arrange on resize (the results header) need a few turns
+        wait_until(lambda: time.monotonic() > settled, "the layout to settle")
         app.processEvents()
         out = Path(args.out_dir) / f"window-{width}x{height}.png" if args.out_dir else Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""Building and updating a catalogue on a worker thread.
+"""Building and updating a catalogue on a worker thread, and the window's handle on builds.
 
 The worker opens its own model and catalogue in its thread (SQLite
 connections and ONNX sessions belong to the thread that opens them), reports
@@ -14,13 +14,15 @@ import os
 from dataclasses import dataclass
 from typing import Callable
 
+from PyQt5.QtCore import QObject, pyqtSignal
+
 from swimsearch.catalogue import BuildReport, Catalogue
 from swimsearch.config import EngineConfig
 from swimsearch.errors import Cancelled
 from swimsearch.locations import display_name
 
 from .locations import CatalogueTarget
-from .workers import Worker
+from .workers import Job, JobRunner, Worker
 
 log = logging.getLogger(__name__)
 
@@ -94,3 +96,46 @@ def remove_catalogue(path: os.PathLike) -> None:
         except FileNotFoundError:
             pass
     log.info("removed the catalogue %s", path)
+
+
+class BuildService(QObject):
+    """The GUI's handle on builds: one at a time (a new one cancels the running one), answers as signals.
+
+    `idle` comes once no build runs or waits any more.
+    """
+
+    progress_changed = pyqtSignal(str, int, int)  # phase, done, total
+    result_ready = pyqtSignal(object)  # BuildOutcome
+    failed = pyqtSignal(str)
+    idle = pyqtSignal()
+
+    def __init__(self, open_embedder: Callable, config: EngineConfig, parent: QObject | None = None):
+        super().__init__(parent)
+        self._open_embedder = open_embedder
+        self._config = config
+        self._runner = JobRunner(self)
+        self._runner.idle_changed.connect(lambda idle: self.idle.emit() if idle else None)
+
+    @property
+    def busy(self) -> bool:
+        return self._runner.busy
+
+    @property
+    def has_pending(self) -> bool:
+        """A build waits for the running one to stop."""
+        return self._runner.has_pending
+
+    def start(self, target: CatalogueTarget, *, replace: bool = False) -> None:
+        """Build or update `target` (cancelling a running build first)."""
+        worker = BuildWorker(target, self._open_embedder, self._config, replace=replace)
+        worker.progress_changed.connect(self.progress_changed)
+        worker.result_ready.connect(self.result_ready)
+        worker.failed.connect(self.failed)
+        self._runner.start(Job(worker, "build"))
+
+    def cancel(self) -> None:
+        self._runner.cancel()
+
+    def stop(self) -> None:
+        """Cancel and wait for the build thread (closing the window)."""
+        self._runner.stop()

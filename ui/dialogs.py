@@ -49,6 +49,18 @@ def choose_csv_path(parent: QWidget, suggested: str) -> str:
     return path
 
 
+def show_about(parent: QWidget) -> None:
+    from swimsearch import __version__
+
+    QMessageBox.about(
+        parent,
+        "About SwimSearch",
+        f"<b>SwimSearch {__version__}</b><p>Finds similar designs in your image catalogue, offline.</p>"
+        "<p>Drop a design, see ranked look-alikes with their similarity, click one to search from it, "
+        "export the list as CSV.</p>",
+    )
+
+
 def show_error(parent: QWidget, text: str, title: str = "SwimSearch") -> QMessageBox:
     """One plain sentence in a window-modal box that does not block the event loop."""
     box = QMessageBox(QMessageBox.Warning, title, text, QMessageBox.Ok, parent)

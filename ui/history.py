@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+
+from swimsearch.search import SearchResult
+
+from .queries import Query
 
 
 @dataclass(frozen=True)
 class HistoryEntry:
     """A query as the window showed it: the request (to run it again) and its result."""
 
-    request: Any  # SearchRequest
-    result: Any  # SearchResult
+    request: Query  # what the user asked, as it runs again
+    result: SearchResult
     version: int = 0  # which opening of the catalogue produced the result
 
 

@@ -8,20 +8,10 @@ import time
 from PyQt5.QtCore import Qt, pyqtSignal
 from PyQt5.QtWidgets import QHBoxLayout, QProgressBar, QPushButton, QWidget
 
+from .formatting import duration
 from .widgets import ElidedLabel
 
 log = logging.getLogger(__name__)
-
-
-def duration(seconds: float) -> str:
-    """A rough duration people read at a glance: "40 s", "3 min", "1 h 20 min"."""
-    seconds = max(0, int(round(seconds)))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes = round(seconds / 60)
-    if minutes < 60:
-        return f"{minutes} min"
-    return f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 def describe_progress(phase: str, done: int, total: int, elapsed: float) -> str:

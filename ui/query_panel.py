@@ -20,6 +20,7 @@ from PIL import Image
 from swimsearch.catalogue import CATALOGUE_SUFFIX
 from swimsearch.images import IMAGE_EXTENSIONS, is_image_path
 
+from .queries import Query
 from .thumbnails import ThumbnailCache
 from .widgets import PictureCard
 
@@ -110,9 +111,20 @@ class QueryPanel(PictureCard):
         self.setToolTip("Drop a design here, click to choose a file, or paste a picture (Ctrl+V)")
         self.layout.addWidget(self.details_label)
         self._status = ""
+        self._query: Query | None = None
         self.show_nothing()
 
     # --- what is shown ----------------------------------------------------------
+
+    def show_query(self, query: Query | None, status: str = "") -> None:
+        """Show a query (it shows itself: `Query.show_on`), or the empty drop target for None."""
+        if query is not self._query:
+            self._query = query
+            if query is None:
+                self.show_nothing()
+            else:
+                query.show_on(self)
+        self.set_status(status)
 
     def show_nothing(self) -> None:
         self.picture.clear()

@@ -9,7 +9,6 @@ placeholder until they are decoded.
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import replace
 
 from PyQt5.QtCore import QAbstractListModel, QModelIndex, QPoint, QRectF, QSize, Qt, QTimer, pyqtSignal
@@ -19,6 +18,8 @@ from PyQt5.QtWidgets import QApplication, QListView, QStyle, QStyledItemDelegate
 from swimsearch.search import Match, SearchResult
 
 from . import style
+from .formatting import percent
+from .session_types import Filters
 from .thumbnails import ThumbnailCache
 from .widgets import draw_picture
 
@@ -32,16 +33,6 @@ MATCH_ROLE = Qt.UserRole + 1
 IS_QUERY_ROLE = Qt.UserRole + 2
 
 
-def percent(score: float) -> int:
-    """The similarity a user sees, in whole percent.
-
-    Never rounded up to 100 (only the query and exact copies show 100%).
-    Scores are cosines of centred embeddings, so unrelated designs can score
-    below zero; they show as 0% (not similar), and a minimum of 0% shows all.
-    """
-    return max(0, math.floor(score * 100 + 1e-6))
-
-
 class ResultsModel(QAbstractListModel):
     """The matches of the current query that pass the Top-N and minimum-similarity filters."""
 
@@ -51,21 +42,21 @@ class ResultsModel(QAbstractListModel):
         super().__init__(parent)
         self._result: SearchResult | None = None
         self._visible: tuple[Match, ...] = ()
-        self._top_n = 50
-        self._min_percent = 0
+        self._filters = Filters()
         self._rows_by_path: dict[str, list[int]] = {}
 
     @property
     def result(self) -> SearchResult | None:
         return self._result
 
-    def set_result(self, result: SearchResult | None) -> None:
-        self._result = result
-        self._refilter()
+    @property
+    def filters(self) -> Filters:
+        return self._filters
 
-    def set_filter(self, top_n: int, min_percent: int) -> None:
-        if (top_n, min_percent) != (self._top_n, self._min_percent):
-            self._top_n, self._min_percent = top_n, min_percent
+    def show(self, result: SearchResult | None, filters: Filters) -> None:
+        """Show `result` cut by `filters` (one reset, only when something changed)."""
+        if result is not self._result or filters != self._filters:
+            self._result, self._filters = result, filters
             self._refilter()
 
     def visible_matches(self) -> tuple[Match, ...]:
@@ -77,9 +68,7 @@ class ResultsModel(QAbstractListModel):
 
     def hidden_below_minimum(self) -> int:
         """Matches within the Top-N that the minimum similarity hides."""
-        if self._result is None:
-            return 0
-        return sum(1 for m in self._result.matches[: self._top_n] if percent(m.score) < self._min_percent)
+        return 0 if self._result is None else self._filters.hidden_below_minimum(self._result.matches)
 
     def match_at(self, row: int) -> Match | None:
         return self._visible[row] if 0 <= row < len(self._visible) else None
@@ -96,7 +85,7 @@ class ResultsModel(QAbstractListModel):
     def _refilter(self) -> None:
         self.beginResetModel()
         matches = () if self._result is None else self._result.matches
-        self._visible = tuple(m for m in matches if percent(m.score) >= self._min_percent)[: self._top_n]
+        self._visible = self._filters.visible(matches)
         self._rows_by_path = {}
         for row, m in enumerate(self._visible):
             self._rows_by_path.setdefault(m.path, []).append(row)

@@ -2,7 +2,7 @@
 
 The GUI talks to `SearchService`; the service's `SearchWorker` lives on its
 own QThread, opens the model and the catalogue there, and answers requests
-one after another. A new query supersedes a pending one: each query carries a
+one after another. A new query supersedes a pending one: each query is sent with a
 generation number, and the worker skips any request that is no longer the
 latest, so a burst of clicks costs one search, not a queue of them. Results
 are the engine's frozen dataclasses, never live engine objects.
@@ -11,8 +11,8 @@ are the engine's frozen dataclasses, never live engine objects.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Callable
 
 from PyQt5.QtCore import QObject, pyqtSignal, pyqtSlot
 
@@ -23,6 +23,8 @@ from swimsearch.locations import display_name
 from swimsearch.model import Embedder, default_model_path
 from swimsearch.search import SearchEngine, SearchResult
 
+from .queries import CatalogueImageQuery, FileQuery, PictureQuery, Query, RandomQuery
+from .session_types import CatalogueState
 from .settings import MAX_RESULTS
 from .workers import Job, Worker, name_this_thread
 
@@ -35,49 +37,13 @@ def open_default_embedder() -> Embedder:
 
 
 @dataclass(frozen=True)
-class SearchRequest:
-    """One query: a file, picture data (pasted or dropped), a catalogue image, or a random one.
-
-    Attributes:
-        kind: "file", "image", "id" or "random".
-        path: the image file ("file"), or the catalogue image's path ("id").
-        image: a PIL image ("image").
-        image_id: the catalogue image ("id").
-        label: what the query panel shows for picture data.
-        mirror: also match the mirrored query.
-    """
-
-    kind: str
-    path: str | None = None
-    image: Any = field(default=None, compare=False, repr=False)
-    image_id: int | None = None
-    label: str = ""
-    mirror: bool = False
-    generation: int = 0
-
-
-@dataclass(frozen=True)
 class QueryOutcome:
-    request: SearchRequest
+    """A query's answer, with the generation it was asked in (older answers are dropped)."""
+
+    query: Query
     result: SearchResult
     catalogue_path: str
-
-
-@dataclass(frozen=True)
-class CatalogueState:
-    """What the window shows about the open catalogue."""
-
-    path: str
-    name: str
-    root: str
-    root_exists: bool
-    images: int
-    searchable: int
-    unreadable: int
-    readonly: bool
-    model_name: str
-    model_sha256: str
-    can_search_images: bool  # the model is loaded
+    generation: int
 
 
 class Generation:
@@ -96,7 +62,7 @@ class SearchWorker(Worker):
 
     catalogue_opened = pyqtSignal(object)  # CatalogueState
     open_failed = pyqtSignal(str, str)  # path, message
-    query_failed = pyqtSignal(object, str)  # request, message
+    query_failed = pyqtSignal(object, int, str)  # query, generation, message
 
     doing = "searching"
 
@@ -153,31 +119,33 @@ class SearchWorker(Worker):
         path = str(self._catalogue.path)
         self.guarded(action, "reloading the catalogue", on_error=lambda message: self.open_failed.emit(path, message))
 
-    @pyqtSlot(object)
-    def search(self, request: SearchRequest) -> None:
-        if request.generation != self._generation.value:
-            log.debug("skipping superseded query %d", request.generation)
+    @pyqtSlot(object, int)
+    def search(self, query: Query, generation: int) -> None:
+        if generation != self._generation.value:
+            log.debug("skipping superseded query %d", generation)
             return
 
         def action() -> None:
             if self._engine is None:
                 raise CatalogueError("No catalogue is open: build one from a folder (Ctrl+B) or open one (Ctrl+Shift+O).")
-            result = self._run(request)
-            self.result_ready.emit(QueryOutcome(request, result, str(self._catalogue.path)))
+            result = self._run(query)
+            self.result_ready.emit(QueryOutcome(query, result, str(self._catalogue.path), generation))
 
-        self.guarded(action, "searching", on_error=lambda message: self.query_failed.emit(request, message))
+        self.guarded(action, "searching", on_error=lambda message: self.query_failed.emit(query, generation, message))
 
-    def _run(self, request: SearchRequest) -> SearchResult:
+    def _run(self, query: Query) -> SearchResult:
+        """The one engine call each kind of query makes."""
         engine = self._engine
-        if request.kind == "file":
-            return engine.search(request.path, top_n=MAX_RESULTS, mirror=request.mirror)
-        if request.kind == "image":
-            return engine.search(request.image, top_n=MAX_RESULTS, mirror=request.mirror)
-        if request.kind == "id":
-            return engine.search_id(request.image_id, top_n=MAX_RESULTS, mirror=request.mirror)
-        if request.kind == "random":
-            return engine.search_random(top_n=MAX_RESULTS, mirror=request.mirror)
-        raise ValueError(f"unknown query kind {request.kind!r}")
+        match query:
+            case FileQuery():
+                return engine.search(query.path, top_n=MAX_RESULTS, mirror=query.mirror)
+            case PictureQuery():
+                return engine.search(query.image, top_n=MAX_RESULTS, mirror=query.mirror)
+            case CatalogueImageQuery():
+                return engine.search_id(query.image_id, top_n=MAX_RESULTS, mirror=query.mirror)
+            case RandomQuery():
+                return engine.search_random(top_n=MAX_RESULTS, mirror=query.mirror)
+        raise TypeError(f"no engine call for {type(query).__name__}")
 
     @pyqtSlot()
     def shutdown(self) -> None:
@@ -220,20 +188,20 @@ class SearchService(QObject):
     catalogue_opened = pyqtSignal(object)  # CatalogueState
     open_failed = pyqtSignal(str, str)  # path, message
     result_ready = pyqtSignal(object)  # QueryOutcome
-    query_failed = pyqtSignal(object, str)  # SearchRequest, message
+    query_failed = pyqtSignal(object, str)  # Query, message
     failed = pyqtSignal(str)
 
     _open_requested = pyqtSignal(object)
     _reload_requested = pyqtSignal()
     _close_requested = pyqtSignal()
-    _search_requested = pyqtSignal(object)
+    _search_requested = pyqtSignal(object, int)  # query, generation
     _shutdown_requested = pyqtSignal()
 
     def __init__(self, open_embedder: Callable, config: EngineConfig, parent: QObject | None = None):
         super().__init__(parent)
         self._generation = Generation()
         self.state: CatalogueState | None = None
-        self.pending: SearchRequest | None = None
+        self.pending: Query | None = None
         worker = SearchWorker(open_embedder, config, self._generation)
         self._job = Job(worker, "search", start=worker.start)
         self._open_requested.connect(worker.open_catalogue)
@@ -262,12 +230,12 @@ class SearchService(QObject):
         self.state = None
         self._close_requested.emit()
 
-    def search(self, request: SearchRequest) -> SearchRequest:
-        """Queue a query (superseding any pending one); returns it with its generation."""
-        request = replace(request, generation=self._generation.next())
-        self.pending = request
-        self._search_requested.emit(request)
-        return request
+    def search(self, query: Query) -> int:
+        """Queue a query (superseding any pending one); returns its generation."""
+        generation = self._generation.next()
+        self.pending = query
+        self._search_requested.emit(query, generation)
+        return generation
 
     def shutdown(self, msecs: int = 30_000) -> None:
         """Stop the search thread and wait for it (closing the window)."""
@@ -286,13 +254,13 @@ class SearchService(QObject):
         self.open_failed.emit(path, message)
 
     def _on_result_ready(self, outcome: QueryOutcome) -> None:
-        if outcome.request.generation != self._generation.value:
+        if outcome.generation != self._generation.value:
             return
         self.pending = None
         self.result_ready.emit(outcome)
 
-    def _on_query_failed(self, request: SearchRequest, message: str) -> None:
-        if request.generation != self._generation.value:
+    def _on_query_failed(self, query: Query, generation: int, message: str) -> None:
+        if generation != self._generation.value:
             return
         self.pending = None
-        self.query_failed.emit(request, message)
+        self.query_failed.emit(query, message)

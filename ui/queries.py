@@ -1,0 +1,135 @@
+"""What a user can search with, one small frozen dataclass per kind of query.
+
+A query knows how to describe itself (the results title, the export file
+name), what the query panel shows for it, how it runs again (with the mirror
+setting, on another catalogue) and what the history keeps of it once its
+result is known. The one engine call each kind makes lives in `ui/search.py`.
+Qt-free: the session model holds queries, and tests build them without Qt.
+
+A new kind of query (several designs at once, a detail of a picture) is a new
+class here and one `case` in `SearchWorker._run`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol, TypeVar
+
+log = logging.getLogger(__name__)
+
+Q = TypeVar("Q", bound="Query")
+
+
+class QueryPanel(Protocol):
+    """What a query shows itself on (`ui.query_panel.QueryPanel`)."""
+
+    def show_file(self, path: str) -> None: ...
+
+    def show_picture(self, image: Any, label: str) -> None: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class Query:
+    """A search the user asked for.
+
+    Attributes:
+        mirror: also match the query flipped left to right.
+    """
+
+    mirror: bool = False
+
+    #: The query panel shows the query as soon as it is asked (a random
+    #: design is known only once its result comes back).
+    shown_when_asked = True
+
+    def with_mirror(self: Q, mirror: bool) -> Q:
+        return replace(self, mirror=mirror)
+
+    def again(self, *, same_ids: bool) -> Query:
+        """This query to run again, in its history place.
+
+        Args:
+            same_ids: the catalogue's image ids still hold (the same catalogue,
+                maybe updated); otherwise a catalogue image runs from its file.
+        """
+        return self
+
+    def recorded(self, result: Any) -> Query:
+        """What the history keeps once `result` (a SearchResult) is known."""
+        return self
+
+    def title(self, result: Any) -> str:
+        """What the results title calls the query ("img0004.png", "the pasted picture")."""
+        return os.path.basename(result.query)
+
+    def export_stem(self, result: Any) -> str:
+        """The file name stem an export of the result suggests."""
+        return os.path.splitext(self.title(result))[0]
+
+    def show_on(self, panel: QueryPanel) -> None:
+        """Show the query's picture on the query panel."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class FileQuery(Query):
+    """An image file: dropped, chosen, or given on a path."""
+
+    path: str  # absolute
+
+    def show_on(self, panel: QueryPanel) -> None:
+        panel.show_file(self.path)
+
+
+@dataclass(frozen=True)
+class PictureQuery(Query):
+    """Picture data with no file of its own: pasted, or dragged from a web browser.
+
+    Attributes:
+        image: the picture as a PIL image (what the engine reads).
+        label: what the query panel calls it ("Pasted picture").
+        picture: the toolkit's picture, for the query panel (a QImage; opaque here).
+    """
+
+    image: Any = field(compare=False, repr=False)
+    label: str = ""
+    picture: Any = field(default=None, compare=False, repr=False)
+
+    def title(self, result: Any) -> str:
+        return self.label or "the pasted picture"
+
+    def export_stem(self, result: Any) -> str:
+        return "pasted-picture"
+
+    def show_on(self, panel: QueryPanel) -> None:
+        panel.show_picture(self.picture, self.label)
+
+
+@dataclass(frozen=True)
+class CatalogueImageQuery(Query):
+    """A design of the open catalogue (a clicked result): its stored embedding, nothing embedded again."""
+
+    image_id: int
+    path: str
+
+    def again(self, *, same_ids: bool) -> Query:
+        # ids change when a catalogue is rebuilt or another one opens; the file does not
+        return self if same_ids else FileQuery(self.path, mirror=self.mirror)
+
+    def show_on(self, panel: QueryPanel) -> None:
+        panel.show_file(self.path)
+
+
+@dataclass(frozen=True)
+class RandomQuery(Query):
+    """A random design of the open catalogue; recorded as a search from that design."""
+
+    shown_when_asked = False
+
+    def recorded(self, result: Any) -> Query:
+        return CatalogueImageQuery(result.query_image_id, result.query, mirror=self.mirror)
+
+    def show_on(self, panel: QueryPanel) -> None:
+        """Nothing to show until the result says which design it was."""

@@ -1,0 +1,114 @@
+"""The results column: a header with the title and the filters, over the grid of matches.
+
+It renders the result part of the session's view (`SessionView`): the title,
+the empty-grid text and the matches cut by the filters; the filter controls
+report the user's changes as `filters_changed`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from PyQt5.QtCore import QModelIndex, Qt, pyqtSignal
+from PyQt5.QtWidgets import QLabel, QSlider, QSpinBox, QVBoxLayout, QWidget
+
+from .history import HistoryEntry
+from .results import ResultsModel, ResultsView
+from .session_types import Filters, SessionView
+from .settings import MAX_RESULTS, OPTIONS
+from .thumbnails import ThumbnailCache
+from .widgets import ElidedLabel, HeaderBar
+
+log = logging.getLogger(__name__)
+
+
+class ResultsPane(QWidget):
+    """The results title, Show N best, Minimum similarity, and the grid.
+
+    Args:
+        cache: decodes the thumbnails.
+        thumb_size: the side of a result thumbnail at start.
+    """
+
+    filters_changed = pyqtSignal(object)  # Filters, as the user set them
+    selected_changed = pyqtSignal(object, bool)  # the selected Match (or None), whether it is the query
+
+    def __init__(self, cache: ThumbnailCache, thumb_size: int, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.model = ResultsModel(self)
+        self.title = ElidedLabel(mode=Qt.ElideRight)
+        self.title.setObjectName("title")
+        self.title.setTextInteractionFlags(Qt.NoTextInteraction)
+        self.top_spin = QSpinBox()
+        self.top_spin.setRange(OPTIONS["results/top_n"].minimum, MAX_RESULTS)
+        self.top_spin.setAccelerated(True)
+        self.top_spin.setToolTip("How many of the best matches to show")
+        self.min_slider = QSlider(Qt.Horizontal)
+        self.min_slider.setRange(0, 100)
+        self.min_slider.setFixedWidth(120)
+        self.min_slider.setToolTip("Hide matches less similar than this")
+        self.min_label = QLabel()
+        self.min_label.setMinimumWidth(self.min_label.fontMetrics().horizontalAdvance("100%") + 4)
+        captions = [QLabel(text) for text in ("Show", "best", "Minimum similarity")]
+        for caption in captions:
+            caption.setObjectName("muted")
+        self.filter_bar = HeaderBar(
+            self.title, [captions[0], self.top_spin, captions[1], 16, captions[2], self.min_slider, self.min_label]
+        )
+        self.filter_bar.setObjectName("filterBar")
+
+        self.view = ResultsView(cache, thumb_size)
+        self.view.setModel(self.model)
+        self.view.viewport().setAcceptDrops(False)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 12, 6, 0)
+        layout.setSpacing(6)
+        layout.addWidget(self.filter_bar)
+        layout.addWidget(self.view, 1)
+        self._entry: HistoryEntry | None = None  # the entry the grid shows
+        self.top_spin.valueChanged.connect(self._on_filter_changed)
+        self.min_slider.valueChanged.connect(self._on_filter_changed)
+        self.view.selectionModel().currentChanged.connect(self._on_current_changed)
+        self.model.modelReset.connect(lambda: self.selected_changed.emit(None, False))
+
+    def set_filters(self, filters: Filters) -> None:
+        """Set the controls without reporting it (restoring the user's settings)."""
+        for control, value in ((self.top_spin, filters.top_n), (self.min_slider, filters.min_percent)):
+            control.blockSignals(True)
+            control.setValue(value)
+            control.blockSignals(False)
+
+    def render(self, view: SessionView) -> None:
+        self.min_label.setText(view.min_text)
+        self.filter_bar.set_title(view.results_title)
+        self.view.set_empty_text(view.empty_title, view.empty_body)
+        entry_changed = view.shown is not self._entry
+        if not entry_changed and view.filters == self.model.filters:
+            return
+        # a new result selects its best match; new filters keep the selected match where they can
+        selected = None if entry_changed else self.view.current_match()
+        self._entry = view.shown
+        self.model.show(view.shown.result if view.shown is not None else None, view.filters)
+        if entry_changed:
+            self._select_best_match()
+        elif selected is not None:
+            for row, match in enumerate(self.model.visible_matches()):
+                if match.image_id == selected.image_id:
+                    self.view.setCurrentIndex(self.model.index(row))
+                    break
+
+    def _select_best_match(self) -> None:
+        """Select the best match that is not the query itself, so the preview compares at once."""
+        for row, match in enumerate(self.model.visible_matches()):
+            if not self.model.is_query(match):
+                self.view.setCurrentIndex(self.model.index(row))
+                self.view.scrollToTop()
+                return
+        self.view.setCurrentIndex(QModelIndex())
+
+    def _on_current_changed(self, current: QModelIndex, previous: QModelIndex) -> None:
+        match = self.model.match_at(current.row()) if current.isValid() else None
+        self.selected_changed.emit(match, match is not None and self.model.is_query(match))
+
+    def _on_filter_changed(self) -> None:
+        self.filters_changed.emit(Filters(self.top_spin.value(), self.min_slider.value()))

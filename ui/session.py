@@ -1,0 +1,416 @@
+"""The window's session without Qt: the open catalogue, the query and its history, the filters, the rules.
+
+napari's view-model idea: `Session` holds the state a user sees and makes
+every decision about it (when a query runs again, when the sample catalogue
+is built again, what stale results to clear); `Session.view()` derives, in one
+place, what the window shows (titles, empty-state text, which actions are
+enabled). The window renders that view whenever `changed` fires, and turns
+clicks into calls on the session. The session drives the outside world
+through three things it is given: the search service (open, close, reload a
+catalogue; run a query), a function that starts a build, and the recent
+catalogues list. Answers come back through the `on_*` methods.
+
+Nothing here imports Qt, so every rule is unit-tested without a window.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+from swimsearch.search import Match, SearchResult
+
+from .formatting import count_matches, duration
+from .history import History, HistoryEntry
+from .queries import Query
+from .session_types import CatalogueState, Event, Filters, SessionView, Target, target_name
+
+log = logging.getLogger(__name__)
+
+APP_NAME = "SwimSearch"
+NO_CATALOGUE = "No catalogue is open: build one from a folder (Ctrl+B) or open one (Ctrl+Shift+O)."
+STILL_BUILDING = (
+    "The catalogue is still being built: you can search when it is done, or cancel to search what was read so far."
+)
+
+
+class CatalogueService(Protocol):
+    """The search thread's handle (`ui.search.SearchService`); answers come back through `Session.on_*`."""
+
+    def open_catalogue(self, path: str) -> None: ...
+
+    def close_catalogue(self) -> None: ...
+
+    def reload(self) -> None: ...
+
+    def search(self, query: Query) -> Any: ...
+
+
+class RecentCatalogues(Protocol):
+    """The recent-catalogues list (`ui.settings.Settings`)."""
+
+    def remember_catalogue(self, path: str) -> Any: ...
+
+    def forget_catalogue(self, path: str) -> None: ...
+
+
+class BuildResult(Protocol):
+    """What a finished or cancelled build did (`ui.build.BuildOutcome`)."""
+
+    catalogue_path: str
+    name: str
+    report: Any  # swimsearch BuildReport
+    cancelled: bool
+
+
+class Session:
+    """The open catalogue, the query, its history and the filters, and the rules that change them.
+
+    Args:
+        catalogues: the search service.
+        start_build: starts building or updating `target` (deleting its file
+            first when `replace`); the answer comes back through
+            `on_build_finished` / `on_build_failed`, then `on_builds_idle`.
+        recent: the recent catalogues, told which ones opened or failed.
+        open_existing: the target for an existing catalogue file.
+        mirror, filters: the user's settings at start.
+
+    Its state is the public attributes set in `__init__`: read them (or,
+    better, `view()`), and change them only through the methods.
+
+    Events: `changed()` (render `view()`), `query_started(query)`,
+    `results_shown(result)`, `query_failed(message)`, `catalogue_ready(state)`,
+    `message(text, timeout_ms)` (a status-bar note; 0 stays) and `error(text)`
+    (a known failure: one plain sentence for the user).
+    """
+
+    def __init__(
+        self,
+        catalogues: CatalogueService,
+        start_build: Callable[[Target, bool], None],
+        recent: RecentCatalogues,
+        open_existing: Callable[[str], Target],
+        *,
+        mirror: bool = False,
+        filters: Filters = Filters(),
+    ):
+        self._catalogues = catalogues
+        self._start_build = start_build
+        self._recent = recent
+        self._open_existing = open_existing
+
+        self.target: Target | None = None  # the catalogue asked for (being opened or built), or the open one
+        self.catalogue: CatalogueState | None = None  # the open catalogue
+        self.building = False
+        self.history = History()
+        self.shown: HistoryEntry | None = None  # the entry on screen (None after a failure)
+        self.failure: str | None = None  # why the last query failed, until something replaces its message
+        self.panel_query: Query | None = None
+        self.panel_status = ""
+        self.mirror = mirror
+        self.filters = filters
+        self.version = 0  # counts catalogue (re)openings: older results may show removed files
+        self._record_next = True
+        self._just_built: str | None = None
+        self._sample_rebuilt = False
+
+        self.changed = Event()
+        self.query_started = Event()
+        self.results_shown = Event()
+        self.query_failed = Event()
+        self.catalogue_ready = Event()
+        self.message = Event()
+        self.error = Event()
+
+    # --- what the user asks ------------------------------------------------------------------
+
+    def open_start(self, last: str, sample: Target) -> None:
+        """What opens at start with no argument: the last catalogue, else the sample."""
+        if last and Path(last) != sample.path and Path(last).is_file():
+            self.open(self._open_existing(last))
+        else:
+            self.open(sample)
+
+    def open(self, target: Target, *, update: bool = False) -> None:
+        """Show `target`: open it, and build it when it does not exist yet (or `update` it)."""
+        self.target = target
+        if target.exists:
+            self._catalogues.open_catalogue(str(target.path))
+            self.message.emit(f"Opening “{target_name(target)}”…", 0)
+            if update:
+                self._build(target)
+        else:
+            self._leave_catalogue()  # the window now shows the catalogue being built
+            self._build(target)
+        self.changed.emit()
+
+    def update(self) -> None:
+        """Read new and changed files of the open catalogue's folder (F5)."""
+        if self.catalogue is not None:
+            self._build(self._open_existing(self.catalogue.path))
+        elif self.target is not None:
+            self._build(self.target)
+        else:
+            self.error.emit("No catalogue is open: build one from a folder first (Ctrl+B).")
+        self.changed.emit()
+
+    def search(self, query: Query) -> None:
+        """Run a new query, with the mirror setting; its result becomes the newest history entry."""
+        self._submit(query.with_mirror(self.mirror), record=True)
+        self.changed.emit()
+
+    def go_back(self) -> None:
+        if self.catalogue is None:
+            return
+        current = self.history.current
+        # After a failed query the screen no longer shows the current entry: Back returns to it.
+        self._revisit(current if self.shown is not current else self.history.back())
+        self.changed.emit()
+
+    def go_forward(self) -> None:
+        if self.catalogue is not None:
+            self._revisit(self.history.forward())
+            self.changed.emit()
+
+    def set_mirror(self, mirror: bool) -> None:
+        """Match mirrored designs or not; the query on screen runs again, in its place."""
+        self.mirror = mirror
+        if self.history.current is not None and self.catalogue is not None:
+            self._rerun(self.history.current, same_ids=True)
+        self.changed.emit()
+
+    def set_filters(self, filters: Filters) -> None:
+        if filters != self.filters:
+            self.filters = filters
+            self.changed.emit()
+
+    # --- answers from the search thread and the builds ---------------------------------------
+
+    def on_catalogue_opened(self, state: CatalogueState) -> None:
+        target = self.target
+        if target is not None and target.sample and not _same_folder(state.root, target.root):
+            log.info("the sample catalogue points at %s; building it again", state.root)
+            self._leave_catalogue()
+            self._build(target, replace=True)
+            self.changed.emit()
+            return
+        reopened = self.catalogue is not None and self.catalogue.path == state.path
+        self.catalogue = state
+        self.version += 1
+        self.failure = None
+        if target is None or Path(target.path) != Path(state.path):
+            self.target = self._open_existing(state.path)
+        self._recent.remember_catalogue(state.path)
+        if self._just_built != state.path:  # after a build its summary stays in the status bar
+            self.message.emit(f"Opened “{state.name}”: {state.searchable:,} designs searchable.", 8000)
+        self._just_built = None
+        if not state.root_exists:
+            self.message.emit(
+                f"The folder of “{state.name}” is missing ({state.root}); results show as missing files.", 15_000
+            )
+        current = self.history.current
+        if not reopened:  # the ids of another catalogue mean nothing here: keep the query, not the history
+            self.history.clear()
+        self._rerun(current)
+        self.changed.emit()
+        self.catalogue_ready.emit(state)
+
+    def on_open_failed(self, path: str, message: str) -> None:
+        target = self.target
+        if target is not None and target.sample and Path(path) == target.path and not self._sample_rebuilt:
+            self._sample_rebuilt = True  # once: a sample that fails again is reported, not rebuilt forever
+            log.warning("the sample catalogue cannot be opened (%s); building it again", message)
+            self._build(target, replace=True)
+            self.changed.emit()
+            return
+        self._recent.forget_catalogue(path)
+        state = self.catalogue
+        if state is not None and Path(state.path) != Path(path):  # the catalogue on screen is still open
+            self.target = self._open_existing(state.path)
+        else:
+            self.catalogue = self.target = None
+            self._clear_results()
+        self.error.emit(message)
+        self.changed.emit()
+
+    def on_result_ready(self, query: Query, result: SearchResult) -> None:
+        entry = HistoryEntry(query.recorded(result), result, self.version)
+        if self._record_next:
+            self.history.push(entry)
+        else:
+            self.history.replace_current(entry)
+        self._show(entry)
+        self.changed.emit()
+        self.results_shown.emit(result)
+
+    def on_query_failed(self, query: Query, message: str) -> None:
+        self.panel_status = "cannot be searched"
+        self._clear_results()  # nothing of the last results is left to be mistaken for this query's
+        self.failure = message
+        self.error.emit(message)
+        self.changed.emit()
+        self.query_failed.emit(message)
+
+    def on_build_finished(self, outcome: BuildResult) -> None:
+        """A build ended (or was cancelled): open what it made, or re-read the open catalogue."""
+        self.message.emit(build_summary(outcome), 15_000)
+        self._just_built = outcome.catalogue_path
+        if self.catalogue is not None and Path(self.catalogue.path) == Path(outcome.catalogue_path):
+            self._catalogues.reload()
+        else:
+            self._catalogues.open_catalogue(outcome.catalogue_path)
+
+    def on_build_failed(self, message: str) -> None:
+        self.error.emit(message)
+
+    def on_builds_idle(self) -> None:
+        """No build runs or waits any more."""
+        self.building = False
+        self.changed.emit()
+
+    # --- rules --------------------------------------------------------------------------------
+
+    def _build(self, target: Target, *, replace: bool = False) -> None:
+        self.building = True
+        self.failure = None
+        self._start_build(target, replace)
+
+    def _leave_catalogue(self) -> None:
+        """Close the open catalogue; the query stays, to run again on the next one."""
+        self._catalogues.close_catalogue()
+        self.catalogue = None
+        self._clear_results()
+
+    def _clear_results(self) -> None:
+        self.shown = None
+        self.failure = None
+
+    def _show(self, entry: HistoryEntry) -> None:
+        self.shown = entry
+        self.failure = None
+        self.panel_query = entry.request
+        self.panel_status = ""
+
+    def _submit(self, query: Query, *, record: bool) -> None:
+        if self.catalogue is None:
+            self.error.emit(STILL_BUILDING if self.building else NO_CATALOGUE)
+            return
+        self._record_next = record
+        if query.shown_when_asked:
+            self.panel_query = query
+        self.panel_status = "searching…"
+        self.query_started.emit(query)
+        self._catalogues.search(query)
+
+    def _rerun(self, entry: HistoryEntry | None, *, same_ids: bool = False) -> None:
+        """Run a history entry's query again, with the current mirror setting, in its history place."""
+        if entry is None:
+            self._clear_results()
+            self.panel_query, self.panel_status = None, ""
+            return
+        self._submit(entry.request.again(same_ids=same_ids).with_mirror(self.mirror), record=False)
+
+    def _revisit(self, entry: HistoryEntry | None) -> None:
+        """Show an entry of the history; one from before the catalogue last changed runs again."""
+        if entry is None:
+            return
+        if entry.version != self.version:
+            self._rerun(entry, same_ids=True)
+        else:
+            self._show(entry)
+
+    # --- what the window shows -------------------------------------------------------------------
+
+    def view(self) -> SessionView:
+        """Everything the window shows that depends on the session, derived in this one place."""
+        state, target, shown, history = self.catalogue, self.target, self.shown, self.history
+        result = shown.result if shown is not None else None
+        visible = self.filters.visible(result.matches) if result is not None else ()
+        off_history = history.current is not None and shown is not history.current
+        if target is not None and (state is None or Path(state.path) != Path(target.path)):
+            title = f"{target_name(target)} — {APP_NAME}"
+        else:
+            title = f"{state.name} — {APP_NAME}" if state is not None else APP_NAME
+        catalogue_text, catalogue_tip = self._catalogue_label()
+        empty_title, empty_body = self._empty_text()
+        return SessionView(
+            window_title=title,
+            catalogue_text=catalogue_text,
+            catalogue_tip=catalogue_tip,
+            empty_title=empty_title,
+            empty_body=empty_body,
+            results_title=self._results_title(shown, visible),
+            timing_text=f"embed {result.embed_ms:.0f} ms · search {result.search_ms:.0f} ms" if result else "",
+            min_text=f"{self.filters.min_percent}%",
+            shown=shown,
+            visible=visible,
+            filters=self.filters,
+            panel_query=self.panel_query,
+            panel_status=self.panel_status,
+            catalogue_open=state is not None,
+            searchable=state is not None and state.searchable > 0,
+            can_update=state is not None and not state.readonly,
+            can_go_back=state is not None and (history.can_go_back() or off_history),
+            can_go_forward=state is not None and history.can_go_forward(),
+            has_results=bool(visible),
+            mirror=self.mirror,
+        )
+
+    def _catalogue_label(self) -> tuple[str, str]:
+        state = self.catalogue
+        if state is None and self.building and self.target is not None:
+            return f"{target_name(self.target)}  ·  building…", ""
+        if state is None:
+            return "No catalogue", ""
+        text = f"{state.name}  ·  {state.searchable:,} designs" + ("  ·  read-only" if state.readonly else "")
+        return text, f"{state.path}\nFolder: {state.root}\nModel: {state.model_name}"
+
+    def _empty_text(self) -> tuple[str, str]:
+        """What the empty grid tells the user to do next."""
+        state = self.catalogue
+        name = state.name if state else (target_name(self.target) if self.target else "")
+        if self.failure is not None and self.shown is None:
+            return "No results", self.failure
+        if state is None and self.building:
+            return (
+                f"Building the catalogue “{name}”…",
+                "You can search when it is done, or cancel to search the designs read so far.",
+            )
+        if state is None:
+            return "No catalogue is open", "Build one from a folder of designs (Ctrl+B), or open one (Ctrl+Shift+O)."
+        if state.searchable == 0:
+            return f"“{name}” has no searchable designs yet", "Press F5 to read its folder."
+        if self.shown is None:
+            return f"Find similar designs in “{name}”", (
+                "Drop a design anywhere on this window, click the query panel to choose a file,\n"
+                "paste a picture (Ctrl+V), or press Ctrl+R for a random design from the catalogue."
+            )
+        return f"No match is at least {self.filters.min_percent}% similar", "Lower the minimum similarity to see more."
+
+    def _results_title(self, shown: HistoryEntry | None, visible: tuple[Match, ...]) -> str:
+        if shown is None:
+            return ""
+        text = f"{count_matches(len(visible))} for {shown.request.title(shown.result)}"
+        hidden = self.filters.hidden_below_minimum(shown.result.matches)
+        if hidden:
+            text += f"  ·  {hidden} more below {self.filters.min_percent}%"
+        return text
+
+
+def build_summary(outcome: BuildResult) -> str:
+    """The status-bar sentence after a build or a cancelled one."""
+    report = outcome.report
+    if outcome.cancelled:
+        return (
+            f"Stopped building “{outcome.name}”: {report.indexed:,} designs are searchable. "
+            "Press F5 to go on from there."
+        )
+    counts = (("added", report.added), ("updated", report.updated), ("removed", report.removed),
+              ("unreadable", report.unreadable))
+    changes = ", ".join(f"{n:,} {what}" for what, n in counts if n) or "no changes"
+    return f"“{outcome.name}” is ready: {report.indexed:,} designs searchable ({changes}, {duration(report.seconds)})."
+
+
+def _same_folder(folder: str, expected: Path | None) -> bool:
+    return expected is None or Path(folder).resolve() == Path(expected).resolve()

@@ -1,0 +1,123 @@
+"""The plain types the session model, the window's widgets and the search service share (Qt-free).
+
+`SessionView` is what the window shows, as `Session.view()` derives it;
+`Filters` cut a result to what the grid shows; `CatalogueState` describes
+the open catalogue; `Target` is a catalogue to open or build; `Event` is the
+session's Qt-free signal.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Protocol, Sequence
+
+from swimsearch.locations import display_name
+from swimsearch.search import Match
+
+from .formatting import percent
+from .history import HistoryEntry
+from .queries import Query
+
+log = logging.getLogger(__name__)
+
+
+class Event:
+    """A Qt-free signal: callbacks connected to it are called, in order, on `emit`."""
+
+    def __init__(self) -> None:
+        self._callbacks: list[Callable[..., Any]] = []
+
+    def connect(self, callback: Callable[..., Any]) -> None:
+        self._callbacks.append(callback)
+
+    def disconnect(self, callback: Callable[..., Any]) -> None:
+        self._callbacks.remove(callback)
+
+    def emit(self, *args: Any) -> None:
+        for callback in list(self._callbacks):
+            callback(*args)
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The Top-N and minimum-similarity controls: they cut the result locally, with no new search."""
+
+    top_n: int = 50
+    min_percent: int = 0
+
+    def visible(self, matches: Sequence[Match]) -> tuple[Match, ...]:
+        return tuple(m for m in matches if percent(m.score) >= self.min_percent)[: self.top_n]
+
+    def hidden_below_minimum(self, matches: Sequence[Match]) -> int:
+        """Matches within the Top-N that the minimum similarity hides."""
+        return sum(1 for m in matches[: self.top_n] if percent(m.score) < self.min_percent)
+
+
+@dataclass(frozen=True)
+class CatalogueState:
+    """What the window shows about the open catalogue (a copy made in the search thread)."""
+
+    path: str
+    name: str
+    root: str
+    root_exists: bool
+    images: int
+    searchable: int
+    unreadable: int
+    readonly: bool
+    model_name: str
+    model_sha256: str
+    can_search_images: bool  # the model is loaded
+
+
+class Target(Protocol):
+    """A catalogue to open, and the folder to build it from (`ui.locations.CatalogueTarget`)."""
+
+    @property
+    def path(self) -> Path: ...
+
+    @property
+    def root(self) -> Path | None: ...
+
+    @property
+    def sample(self) -> bool: ...
+
+    @property
+    def exists(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class SessionView:
+    """What the window shows, derived from the session's state (see `Session.view`).
+
+    The boolean fields are the rules the actions table's `enabled_when` and
+    `checked_when` name.
+    """
+
+    window_title: str
+    catalogue_text: str  # the status bar's catalogue label
+    catalogue_tip: str
+    empty_title: str  # what the empty grid says
+    empty_body: str
+    results_title: str  # "12 matches for img0004.png  ·  3 more below 40%"
+    timing_text: str
+    min_text: str  # the minimum-similarity control's value
+    shown: HistoryEntry | None  # the query and result in the grid
+    visible: tuple[Match, ...]  # the matches the grid shows
+    filters: Filters
+    panel_query: Query | None  # what the query panel shows (None: its empty drop target)
+    panel_status: str  # "searching…", "cannot be searched"
+    catalogue_open: bool
+    searchable: bool
+    can_update: bool
+    can_go_back: bool
+    can_go_forward: bool
+    has_results: bool
+    mirror: bool
+
+
+def target_name(target: Target) -> str:
+    """A catalogue's short name before it is open: "sample", else the engine's one display name."""
+    return "sample" if target.sample else display_name(target.path, target.root)
