@@ -115,7 +115,7 @@ class SearchEngine:
         """Re-read the catalogue's index (after a build or update)."""
         started = time.perf_counter()
         self._identity = self.reader.identity()
-        self._searcher = self._given or open_searcher(self.reader, self.config)
+        self._searcher = self._given if self._given is not None else open_searcher(self.reader, self.config)
         log.info("loaded %d searchable images in %.0f ms", len(self), (time.perf_counter() - started) * 1000)
 
     def __len__(self) -> int:
