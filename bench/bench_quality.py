@@ -37,6 +37,7 @@ from swimsearch.metrics import quality
 from swimsearch.images import load_image
 from swimsearch.model import Embedder, default_model_path
 from swimsearch.search import SearchEngine
+from swimsearch.searchers import choose_searcher
 from swimsearch.spherical import hamming, spherical_hamming
 
 TRANSFORMS = ("crop80", "rescale50_jpeg40", "colour_jitter", "mirror", "rotate8")
@@ -159,13 +160,14 @@ def main() -> int:
     embedder = Embedder(default_model_path())
     results: dict = {}
     with Catalogue.open(args.catalogue) as catalogue:
-        engine = SearchEngine(catalogue, embedder, config)
-        snap = engine.snapshot
+        snap = catalogue.load_snapshot()
+        engine = SearchEngine(catalogue, embedder, config, searcher=choose_searcher(snap, config))
         records = catalogue.records(snap.ids)
         relpaths = [records[int(i)].relpath for i in snap.ids]
-        stored = catalogue.embeddings(snap.ids)
+        stored = catalogue.embedding_matrix(snap.ids)
+        assert np.array_equal(stored.ids, snap.ids)  # every searchable image has its embedding
         phash = catalogue.phashes(snap.ids)
-        embeddings = np.stack([stored[int(i)] for i in snap.ids])
+        embeddings = stored.vectors
         protocol = Protocol(relpaths)
         full = normalise(embeddings - snap.fitted.mean)
         print(f"{len(protocol.rows)} labelled queries against {len(snap)} catalogue photos", flush=True)
@@ -192,7 +194,7 @@ def main() -> int:
         methods["pHash (Hamming)"] = protocol.hits_from_scores(
             lambda r: -np.bitwise_count(phash ^ phash[r]).astype(np.float64)
         )
-        lsh_engine = SearchEngine(catalogue, embedder, config.with_changes(exact_below=0))
+        lsh_engine = SearchEngine(catalogue, embedder, config, searcher=choose_searcher(snap, config.with_changes(exact_below=0)))
         for name, eng, mirror in (
             ("pipeline, app default (exact path)", engine, False),
             ("pipeline, LSH path", lsh_engine, False),

@@ -2,8 +2,9 @@
 
 Synthetic clustered embeddings (real clothing embeddings as design centres,
 variants spread along the data's own principal directions) are written into
-real catalogue files and pushed through the real hash layer, spheres and LSH
-tables (`Catalogue.refit`). For each size, in a fresh process:
+real catalogue files (through the store's writer) and pushed through the real
+hash layer, spheres and LSH tables (`refit_catalogue`). For each size, in a
+fresh process:
   * time to open the catalogue (load codes, vectors, buckets) and peak memory;
   * the search stage per query (embedding in, ranked top 10 out) with three
     candidate generators feeding the same re-ranking and exact rescoring:
@@ -33,11 +34,13 @@ from common import WORK, median, percentile, save, table
 
 import numpy as np
 
-from swimsearch.catalogue import EMBEDDING_DTYPE, Catalogue
+from swimsearch.build import refit_catalogue
+from swimsearch.catalogue import Catalogue
 from swimsearch.config import EngineConfig
-from swimsearch.search import ExactSearch, Ranking, SearchEngine
+from swimsearch.search import SearchEngine
+from swimsearch.searchers import ExactSearch, Ranking, SnapshotSearcher, choose_searcher
 from swimsearch.spherical import hamming
-from swimsearch.store import phash_to_sql, to_blob
+from swimsearch.stores import ModelInfo, NewImage
 
 CHUNK = 50_000
 QUERIES = 200
@@ -87,9 +90,7 @@ def real_centres() -> np.ndarray:
     if not path.exists():
         raise SystemExit("run bench/bench_build.py first (it builds bench/work/clothing.swimcat)")
     with Catalogue.open(path) as catalogue:
-        ids = [r[0] for r in catalogue.store.conn.execute("SELECT image_id FROM embeddings ORDER BY image_id")]
-        stored = catalogue.embeddings(ids)
-    return np.stack([stored[i] for i in ids])
+        return np.concatenate([part.vectors for part in catalogue.iter_embeddings()])
 
 
 def write_catalogue(path, synthetic: Synthetic, size: int, config: EngineConfig) -> dict:
@@ -101,33 +102,23 @@ def write_catalogue(path, synthetic: Synthetic, size: int, config: EngineConfig)
     started = time.perf_counter()
     rng = np.random.default_rng(99)
     with Catalogue.create(path, root) as catalogue:
-        store = catalogue.store
-        with store.transaction():
-            store.set_meta(
-                model_name="synthetic",
-                model_sha256="0" * 64,
-                embedding_dim=synthetic.centres.shape[1],
-            )
+        writer = catalogue.writer()
+        writer.set_model(ModelInfo(name="synthetic", sha256="0" * 64, dim=synthetic.centres.shape[1]))
         written = 0
         number = 0
         while written < size:
             block = synthetic.chunk(number)[: size - written]
             phashes = rng.integers(0, 2**63, len(block), dtype=np.int64)
-            with store.transaction():
-                for i, vector in enumerate(block):
-                    image_id = written + i + 1
-                    store.conn.execute(
-                        "INSERT INTO images(id, path, size, mtime, width, height, phash, added) VALUES (?, ?, 0, 0, 1, 1, ?, 0)",
-                        (image_id, f"synthetic/{image_id:07d}.jpg", phash_to_sql(int(phashes[i]))),
-                    )
-                    store.conn.execute(
-                        "INSERT INTO embeddings(image_id, vector) VALUES (?, ?)", (image_id, to_blob(vector, EMBEDDING_DTYPE))
-                    )
+            ids = writer.add_batch([
+                NewImage(f"synthetic/{written + i + 1:07d}.jpg", 0, 0.0, 1, 1, int(phashes[i]), embedding=vector)
+                for i, vector in enumerate(block)
+            ])
+            assert ids[0] == written + 1 and ids[-1] == written + len(block)  # ground truth counts ids from 1
             written += len(block)
             number += 1
         write_s = time.perf_counter() - started
         started = time.perf_counter()
-        catalogue.refit(config)
+        refit_catalogue(writer, config)
         index_s = time.perf_counter() - started
     return {"write_s": write_s, "index_s": index_s, "file_gb": path.stat().st_size / 1e9}
 
@@ -157,11 +148,12 @@ def ground_truth(synthetic: Synthetic, size: int, mean: np.ndarray) -> np.ndarra
 # --- candidate generators sharing the engine's Searcher signature ---------------------------
 
 
-class ScanSearch:
+class ScanSearch(SnapshotSearcher):
     """Exhaustive NumPy scan (XOR + popcount) of every code, then the same re-ranking."""
 
     def __init__(self, snapshot, depth: int):
-        self.snapshot, self.depth = snapshot, depth
+        super().__init__(snapshot)
+        self.depth = depth
 
     def search(self, code, vector, k) -> Ranking:
         snap = self.snapshot
@@ -170,16 +162,17 @@ class ScanSearch:
         rows = np.argpartition(distances, depth - 1)[:depth]
         sims = snap.vectors[rows].astype(np.float32) @ vector
         top = np.argsort(-sims)[:k]
-        return Ranking(rows[top], sims[top], len(snap), "numpy-scan")
+        return Ranking(snap.ids[rows[top]], sims[top], len(snap), "numpy-scan")
 
 
-class FaissSearch:
+class FaissSearch(SnapshotSearcher):
     """FAISS IndexBinaryFlat (plain Hamming) over the same codes, then the same re-ranking."""
 
     def __init__(self, snapshot, depth: int):
         import faiss
 
-        self.snapshot, self.depth = snapshot, depth
+        super().__init__(snapshot)
+        self.depth = depth
         self.index = faiss.IndexBinaryFlat(snapshot.codes.shape[1] * 64)
         self.index.add(np.ascontiguousarray(snapshot.codes).view(np.uint8))
 
@@ -190,7 +183,7 @@ class FaissSearch:
         rows = found[0][found[0] >= 0]
         sims = snap.vectors[rows].astype(np.float32) @ vector
         top = np.argsort(-sims)[:k]
-        return Ranking(rows[top], sims[top], len(snap), "faiss-binary-flat")
+        return Ranking(snap.ids[rows[top]], sims[top], len(snap), "faiss-binary-flat")
 
 
 def peak_memory_mb() -> float:
@@ -206,17 +199,20 @@ def measure(path: str, queries_file: str, truth_file: str) -> dict:
     started = time.perf_counter()
     catalogue = Catalogue.open(path)
     config = EngineConfig()
-    engine = SearchEngine(catalogue, None, config)
+    # What SearchEngine(catalogue, None, config) does, with the snapshot kept
+    # here so that the comparisons below search the very same arrays.
+    snap = catalogue.load_snapshot()
+    app = choose_searcher(snap, config)
+    engine = SearchEngine(catalogue, None, config, searcher=app)
     open_s = time.perf_counter() - started
     open_peak = peak_memory_mb()
     queries = np.load(queries_file)
     truth = np.load(truth_file)
-    snap = engine.snapshot
     # Factories: each comparison builds its structures only when its turn comes,
     # so the app's own peak memory is read before they exist.
-    methods = {"ours (app default)": lambda: engine.searcher}
-    if engine.searcher is not engine.lsh:
-        methods["ours (LSH path)"] = lambda: engine.lsh
+    methods = {"ours (app default)": lambda: app}
+    if isinstance(app, ExactSearch):
+        methods["ours (LSH path)"] = lambda: choose_searcher(snap, config.with_changes(exact_below=0))
     elif len(snap) <= 200_000:  # where the switch to exact search would still be affordable
         methods["ours (exact path)"] = lambda: ExactSearch(snap)
     methods["numpy scan"] = lambda: ScanSearch(snap, config.rerank_depth)
@@ -234,7 +230,7 @@ def measure(path: str, queries_file: str, truth_file: str) -> dict:
     out["first_pass_ms_median"] = median(cold)
     for name, make in methods.items():
         searcher = make()
-        engine.searcher = searcher
+        engine = SearchEngine(catalogue, None, config, searcher=searcher)
         for q in queries[:5]:
             engine.search_embeddings(q[None], top_n=10)  # warm-up
         total, stage, recall, candidates = [], [], [], []
@@ -273,11 +269,11 @@ def tune(path: str, queries_file: str, truth_file: str, settings: tuple[str, ...
         settings: "LxK" pairs (tables x key bits).
     """
     from swimsearch.lsh import BucketTables, bucket_keys, sample_key_bits
-    from swimsearch.search import LshSearch
+    from swimsearch.searchers import LshSearch
 
     catalogue = Catalogue.open(path)
-    engine = SearchEngine(catalogue, None, EngineConfig())
-    snap = engine.snapshot
+    config = EngineConfig()
+    snap = catalogue.load_snapshot()
     queries, truth = np.load(queries_file), np.load(truth_file)
     rows = []
     for tables, key_bits in (tuple(int(v) for v in setting.split("x")) for setting in settings):
@@ -289,8 +285,7 @@ def tune(path: str, queries_file: str, truth_file: str, settings: tuple[str, ...
             for depth in (200, 500, 1000):
                 if radius == 1 and depth != 500:
                     continue
-                engine.snapshot = trial
-                engine.searcher = LshSearch(trial, rerank_depth=depth, probe_radius=radius)
+                engine = SearchEngine(catalogue, None, config, searcher=LshSearch(trial, rerank_depth=depth, probe_radius=radius))
                 times, recall, scans = [], [], 0
                 for q, want in zip(queries, truth):
                     t0 = time.perf_counter()

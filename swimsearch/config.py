@@ -9,6 +9,7 @@ docs/BENCHMARKS.md for the figure that decided it).
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ class EngineConfig:
     #: would starve the network (docs/BENCHMARKS.md).
     decoders: int = 2
 
-    def with_changes(self, **changes) -> "EngineConfig":
+    def with_changes(self, **changes: Any) -> "EngineConfig":
         """A copy with some settings changed; unknown names are an error."""
         known = {f.name for f in fields(self)}
         unknown = set(changes) - known

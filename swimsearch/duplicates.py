@@ -40,21 +40,20 @@ class _Images(NamedTuple):
 
 
 def _searchable_images(engine: SearchEngine) -> _Images | None:
-    """What duplicate finding needs of the engine: the one place it reaches inside (None: nothing searchable)."""
-    snap = engine.snapshot
-    if snap is None:
+    """What duplicate finding needs of the engine, through its public methods (None: nothing searchable)."""
+    ids = engine.searchable_ids()
+    if not len(ids):
         return None
-    vectors = snap.vectors.astype(np.float32)
-    searcher, catalogue = engine.searcher, engine.catalogue
 
     def neighbours(row: int, k: int) -> np.ndarray:
-        return searcher.search(snap.codes[row], vectors[row], k).rows
+        # the k nearest counting the image itself, which the engine leaves out
+        return np.searchsorted(ids, engine.neighbours(int(ids[row]), k - 1))
 
-    def paths(ids: list[int]) -> list[str]:
-        records = catalogue.records(ids)
-        return [records[i].path for i in ids]
+    def paths(image_ids: list[int]) -> list[str]:
+        records = engine.records(np.asarray(image_ids, dtype=np.int64))
+        return [records[i].path for i in image_ids]
 
-    return _Images(snap.ids, catalogue.phashes(snap.ids), neighbours, paths)
+    return _Images(ids, engine.phashes(ids), neighbours, paths)
 
 
 def find_duplicate_groups(

@@ -83,11 +83,11 @@ class _EngineView(NamedTuple):
 
 
 def _engine_view(engine) -> _EngineView:
-    """What evaluation needs of the engine beyond `search()`: the one place it reaches inside."""
-    ids = engine.snapshot.ids if engine.snapshot is not None else np.empty(0, np.int64)
-    records = engine.catalogue.records(ids)
+    """What evaluation needs of the engine beyond `search()`, through its public methods."""
+    ids = engine.searchable_ids()
+    records = engine.records(ids)
     images = [(int(i), records[int(i)].relpath) for i in ids]
-    return _EngineView(engine.catalogue.root.resolve(), images, engine.searcher.__class__.__name__, engine.config.mirror)
+    return _EngineView(engine.root.resolve(), images, engine.searcher_name, engine.config.mirror)
 
 
 def evaluate(

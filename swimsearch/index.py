@@ -2,14 +2,17 @@
 and the in-memory snapshot that searches run on.
 
 `fit_index` fits everything to a sample of a catalogue's embeddings (hash
-layer, spheres, re-ranking basis, LSH bit samples); the catalogue stores the
-result and loads an `IndexSnapshot` from it. Benchmarks and tests build
-snapshots straight from embeddings with `snapshot_from_embeddings`.
+layer, spheres, re-ranking basis, LSH bit samples); a store keeps the result
+as named arrays (`FittedIndex.arrays`, `FittedIndex.from_arrays`, so a store
+never needs to know what each array means) and loads an `IndexSnapshot` from
+it. Benchmarks and tests build snapshots straight from embeddings with
+`snapshot_from_embeddings`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -46,7 +49,54 @@ class FittedIndex:
         return reduced / np.maximum(norms, 1e-12)
 
     def keys(self, codes: np.ndarray) -> np.ndarray:
+        """(n, L) LSH bucket keys of packed codes."""
         return bucket_keys(codes, self.positions, self.spheres.bits)
+
+    #: The arrays a fit consists of, by the name a store keeps them under.
+    ARRAY_NAMES = (
+        "hash.mean", "hash.weights", "hash.bias", "spheres.pivots", "spheres.radii", "rerank.basis", "lsh.positions",
+    )
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The fit's arrays by name, for a store to keep (see `from_arrays`)."""
+        return {
+            "hash.mean": self.layer.mean,
+            "hash.weights": self.layer.weights,
+            "hash.bias": self.layer.bias,
+            "spheres.pivots": self.spheres.pivots,
+            "spheres.radii": self.spheres.radii,
+            "rerank.basis": self.rerank_basis,
+            "lsh.positions": self.positions,
+        }
+
+    def state(self) -> dict[str, Any]:
+        """What a store records beside the arrays (JSON-ready; see `FitState`)."""
+        return {
+            "variant": self.layer.variant,
+            "count": self.count,
+            "provisional": self.provisional,
+            "settings": self.settings,
+            "iterations": self.spheres.iterations,
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray], state: Mapping[str, Any]) -> "FittedIndex":
+        """The fit again from its stored arrays and state.
+
+        Raises:
+            KeyError: an array of `ARRAY_NAMES` is missing.
+        """
+        return cls(
+            layer=HashLayer(
+                mean=arrays["hash.mean"], weights=arrays["hash.weights"], bias=arrays["hash.bias"], variant=state["variant"]
+            ),
+            spheres=Spheres(pivots=arrays["spheres.pivots"], radii=arrays["spheres.radii"]),
+            rerank_basis=arrays["rerank.basis"],
+            positions=arrays["lsh.positions"],
+            settings=dict(state.get("settings", {})),
+            count=int(state["count"]),
+            provisional=bool(state.get("provisional", False)),
+        )
 
 
 @dataclass(frozen=True)
@@ -59,6 +109,8 @@ class IndexSnapshot:
     vectors: np.ndarray  # (n, R) float16
     tables: BucketTables
 
+    _lookup: Callable[[np.ndarray], np.ndarray] = field(init=False, repr=False, compare=False)
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "_lookup", row_lookup(self.ids))  # built once, used per query
 
@@ -70,7 +122,7 @@ class IndexSnapshot:
         return self._lookup(image_ids)
 
 
-def row_lookup(sorted_ids: np.ndarray):
+def row_lookup(sorted_ids: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     """A function mapping image ids to their positions in `sorted_ids` (-1 where absent).
 
     Image ids are SQLite row ids, dense from 1, so a direct table beats a

@@ -97,7 +97,11 @@ class BucketTables:
 
     @classmethod
     def from_rows(
-        cls, positions: np.ndarray, bits: int, rows_by_table: Callable[[int], list[tuple[int, bytes]]], row_of_ids
+        cls,
+        positions: np.ndarray,
+        bits: int,
+        rows_by_table: Callable[[int], list[tuple[int, bytes]]],
+        row_of_ids: Callable[[np.ndarray], np.ndarray],
     ) -> "BucketTables":
         """Build from stored bucket rows.
 

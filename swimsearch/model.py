@@ -12,6 +12,7 @@ import logging
 import os
 import re
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -26,6 +27,19 @@ _SHA_LINE = re.compile(r"^sha256:\s*([0-9a-f]{64})\s*$", re.MULTILINE)
 
 class ModelError(Exception):
     """The model file is missing, damaged or cannot be loaded (message is for the user)."""
+
+
+class ImageEmbedder(Protocol):
+    """What the build and the search need of a trunk: `Embedder`, or a test's tiny stand-in."""
+
+    name: str  # shown to users and stored in catalogues
+    sha256: str  # identifies the weights: embeddings of another model are stale
+    size: int  # side of the square images it takes
+    dim: int  # floats per embedding
+
+    def embed(self, pixels: np.ndarray) -> np.ndarray:
+        """(n, size, size, 3) uint8 RGB -> (n, dim) float32."""
+        ...
 
 
 def default_model_path() -> Path:
@@ -105,7 +119,7 @@ class Embedder:
         self._output = outputs[0].name
         self.size: int = int(shape[2])
         self.dim: int = int(outputs[0].shape[-1])
-        self.name = f"{self.path.stem}@{self.size}"
+        self.name: str = f"{self.path.stem}@{self.size}"
         log.info("model %s (%s..., %d threads)", self.name, self.sha256[:12], options.intra_op_num_threads)
 
     def embed(self, pixels: np.ndarray) -> np.ndarray:
@@ -116,4 +130,5 @@ class Embedder:
             raise ValueError(f"expected (n, {self.size}, {self.size}, 3) pixels, got {pixels.shape}")
         batch = np.ascontiguousarray(pixels.transpose(0, 3, 1, 2), dtype=np.float32)
         batch *= np.float32(1.0 / 255.0)
-        return self._session.run([self._output], {self._input: batch})[0]
+        out: np.ndarray = self._session.run([self._output], {self._input: batch})[0]
+        return out

@@ -1,18 +1,12 @@
-"""Ranked search: LSH candidates or an exact scan, cosine re-ranking, and the scores a user sees.
+"""Ranked search: candidates from a searcher, exact rescoring, and the scores a user sees.
 
-One search interface, two implementations, held against each other in tests
-and benchmarks:
-
-* `ExactSearch` ranks every catalogue image by cosine of its re-ranking vector
-  (the engine uses it below `exact_below` images, where it is also faster);
-* `LshSearch` probes the LSH buckets (multi-probe), ranks the candidates by
-  the distance of their codes (Hamming: it measured better than the
-  spherical Hamming distance), keeps the best M and re-ranks those by cosine;
-  when the buckets give too few candidates it scans every code instead.
-
-Either way the engine then scores the best few exactly, as the cosine of the
-centred, L2-normalised trunk embeddings (read from the catalogue), so the
-query image itself scores 1.0 and scores mean the same whatever the path.
+`SearchEngine` answers queries against any catalogue store (`CatalogueReader`).
+Candidates come from a `Searcher` (searchers.py): the store's own, or an
+exact or LSH search of the store's loaded snapshot, chosen by
+`choose_searcher`. Whichever found them, the engine then scores the best few
+exactly, as the cosine of the centred, L2-normalised trunk embeddings read
+from the store, so the query image itself scores 1.0 and scores mean the same
+whatever the path; it flags duplicates by pHash and builds the `Match` list.
 """
 
 from __future__ import annotations
@@ -22,17 +16,17 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple, Protocol
 
 import numpy as np
 from PIL import Image
 
-from .catalogue import Catalogue
-from .index import IndexSnapshot
 from .config import EngineConfig
 from .errors import CatalogueError
 from .images import ImageError, load_image
-from .spherical import hamming, spherical_hamming
+from .model import ImageEmbedder
+from .searchers import Searcher, choose_searcher
+from .spherical import spherical_hamming
+from .stores.base import CatalogueIdentity, CatalogueReader, ImageRecord
 
 log = logging.getLogger(__name__)
 
@@ -81,105 +75,80 @@ class SearchResult:
         return self.embed_ms + self.search_ms
 
 
-class Ranking(NamedTuple):
-    rows: np.ndarray  # snapshot rows, best first
-    similarities: np.ndarray  # cosine in the re-ranking space
-    candidates: int
-    method: str
-
-
-class Searcher(Protocol):
-    """The shared signature of the exact and the LSH search."""
-
-    def search(self, code: np.ndarray, vector: np.ndarray, k: int) -> Ranking: ...
-
-
-def _top(values: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the k largest values, largest first (stable for ties)."""
-    k = min(k, len(values))
-    if k <= 0:
-        return np.empty(0, dtype=np.int64)
-    part = np.argpartition(-values, k - 1)[:k] if k < len(values) else np.arange(len(values))
-    return part[np.argsort(-values[part], kind="stable")]
-
-
-class ExactSearch:
-    """Brute force: cosine with every re-ranking vector."""
-
-    def __init__(self, snapshot: IndexSnapshot):
-        self._vectors = snapshot.vectors.astype(np.float32)  # float16 products are ~30x slower
-
-    def search(self, code: np.ndarray, vector: np.ndarray, k: int) -> Ranking:
-        sims = self._vectors @ vector.astype(np.float32)
-        top = _top(sims, k)
-        return Ranking(top, sims[top], len(sims), "exact")
-
-
-class LshSearch:
-    """LSH candidates -> code distance (Hamming by default) -> best M -> cosine re-rank."""
-
-    def __init__(self, snapshot: IndexSnapshot, *, rerank_depth: int, probe_radius: int, code_distance: str = "hamming"):
-        self.snapshot = snapshot
-        self.rerank_depth = rerank_depth
-        self.probe_radius = probe_radius
-        if code_distance not in ("hamming", "spherical"):
-            raise ValueError(f"unknown code distance {code_distance!r} (choose hamming or spherical)")
-        self._distance = hamming if code_distance == "hamming" else spherical_hamming
-
-    def search(self, code: np.ndarray, vector: np.ndarray, k: int) -> Ranking:
-        snap = self.snapshot
-        depth = min(max(self.rerank_depth, k), len(snap))
-        rows, _ = snap.tables.probe(code, enough=depth, max_radius=self.probe_radius)
-        method = "lsh"
-        if len(rows) < depth:  # thin buckets: scan every code instead
-            rows = np.arange(len(snap), dtype=np.int64)
-            method = "scan"
-        candidates = len(rows)
-        if len(rows) > depth:
-            distances = self._distance(code, snap.codes[rows])
-            rows = rows[np.argpartition(distances, depth - 1)[:depth]]
-        sims = snap.vectors[rows].astype(np.float32) @ vector.astype(np.float32)
-        top = _top(sims, k)
-        return Ranking(rows[top], sims[top], candidates, method)
+def open_searcher(reader: CatalogueReader, config: EngineConfig) -> Searcher | None:
+    """The searcher for a catalogue: the store's own, else an in-memory one (None before a first fit)."""
+    own = reader.own_searcher(config)
+    if own is not None:
+        return own
+    snapshot = reader.load_snapshot()
+    return None if snapshot is None else choose_searcher(snapshot, config)
 
 
 class SearchEngine:
     """Answers queries against one open catalogue.
 
     Args:
-        catalogue: an open catalogue (used from this engine's thread only).
+        reader: an open catalogue store, or a `Catalogue` (used from this engine's thread only).
         embedder: the trunk, for queries given as images (None: only search by id).
         config: query settings (rerank depth, probe radius, duplicates, mirror).
+        searcher: candidates from this searcher instead of `open_searcher`'s
+            choice (benchmarks and tests hold searchers against each other);
+            `reload` keeps it.
     """
 
-    def __init__(self, catalogue: Catalogue, embedder, config: EngineConfig):
-        self.catalogue = catalogue
+    def __init__(
+        self,
+        reader: CatalogueReader,
+        embedder: ImageEmbedder | None,
+        config: EngineConfig,
+        searcher: Searcher | None = None,
+    ):
+        self.reader = reader
         self.embedder = embedder
         self.config = config
-        self.snapshot: IndexSnapshot | None = None
+        self._given = searcher
+        self._searcher: Searcher | None
+        self._identity: CatalogueIdentity
         self.reload()
 
     def reload(self) -> None:
         """Re-read the catalogue's index (after a build or update)."""
         started = time.perf_counter()
-        self.snapshot = self.catalogue.load_snapshot()
-        snap = self.snapshot
-        self.exact = ExactSearch(snap) if snap is not None and len(snap) < self.config.exact_below else None
-        self.lsh = (
-            LshSearch(
-                snap,
-                rerank_depth=self.config.rerank_depth,
-                probe_radius=self.config.probe_radius,
-                code_distance=self.config.code_distance,
-            )
-            if snap is not None
-            else None
-        )
-        self.searcher: Searcher | None = self.exact or self.lsh
+        self._identity = self.reader.identity()
+        self._searcher = self._given if self._given is not None else open_searcher(self.reader, self.config)
         log.info("loaded %d searchable images in %.0f ms", len(self), (time.perf_counter() - started) * 1000)
 
     def __len__(self) -> int:
-        return 0 if self.snapshot is None else len(self.snapshot)
+        return 0 if self._searcher is None else len(self._searcher)
+
+    @property
+    def root(self) -> Path:
+        """The folder of the searched catalogue."""
+        return self.reader.root
+
+    @property
+    def searcher_name(self) -> str:
+        """The kind of candidate search in use ("ExactSearch", "LshSearch", or a store's own)."""
+        return type(self._searcher).__name__ if self._searcher is not None else "none"
+
+    def searchable_ids(self) -> np.ndarray:
+        """Every searchable image id, sorted."""
+        return self._searcher.ids if self._searcher is not None else np.empty(0, np.int64)
+
+    def neighbours(self, image_id: int, k: int) -> np.ndarray:
+        """Ids of the k catalogue images nearest to one of its own (candidate order, itself left out)."""
+        searcher = self._ready_searcher()
+        ids = np.array([image_id], dtype=np.int64)
+        ranking = searcher.search(searcher.codes(ids)[0], searcher.vectors(ids)[0], k + 1)
+        return ranking.ids[ranking.ids != image_id][:k]
+
+    def records(self, image_ids: np.ndarray) -> dict[int, ImageRecord]:
+        """Catalogue records by image id."""
+        return self.reader.records(int(i) for i in image_ids)
+
+    def phashes(self, image_ids: np.ndarray) -> np.ndarray:
+        """pHashes (uint64) aligned with `image_ids`, 0 where unknown."""
+        return self.reader.phashes(image_ids)
 
     # --- queries ------------------------------------------------------------------
 
@@ -197,21 +166,22 @@ class SearchEngine:
             ImageError: the query image cannot be read (plain reason inside).
             CatalogueError: nothing is searchable yet, or the catalogue used another model.
         """
-        self._check_ready(need_embedder=True)
+        embedder = self._check_ready(need_embedder=True)
+        assert embedder is not None
         started = time.perf_counter()
         mirror = self.config.mirror if mirror is None else mirror
-        loaded = load_image(image, self.embedder.size)
+        loaded = load_image(image, embedder.size)
         pixels = [loaded.pixels]
         if mirror:
             pixels.append(np.ascontiguousarray(loaded.pixels[:, ::-1]))
-        embeddings = self.embedder.embed(np.stack(pixels))
+        embeddings = embedder.embed(np.stack(pixels))
         embed_ms = (time.perf_counter() - started) * 1000
         if isinstance(image, Image.Image):
             label, query_id = "pasted image", None
         else:
             label = str(Path(image).absolute())
             # the query is "itself" only while the file is as the catalogue read it
-            record = self.catalogue.record_by_path(image, unchanged=True)
+            record = self.reader.record_by_path(image, unchanged=True)
             query_id = record.image_id if record else None
         return self.search_embeddings(
             embeddings, phash=loaded.phash, top_n=top_n, min_score=min_score, label=label, query_id=query_id, embed_ms=embed_ms
@@ -228,11 +198,11 @@ class SearchEngine:
         """
         self._check_ready(need_embedder=False)
         started = time.perf_counter()
-        stored = self.catalogue.embeddings([image_id])
-        record = self.catalogue.records([image_id]).get(image_id)
-        if image_id not in stored or record is None:
+        stored = self.reader.embedding_matrix([image_id])
+        record = self.reader.records([image_id]).get(image_id)
+        if not len(stored.ids) or record is None:
             raise CatalogueError("This design is no longer in the catalogue (an update removed it); search again from its file.")
-        embeddings = stored[image_id][None]
+        embeddings = stored.vectors
         mirror = self.config.mirror if mirror is None else mirror
         if mirror and self.embedder is not None:
             try:
@@ -248,31 +218,38 @@ class SearchEngine:
         )
 
     def search_random(
-        self, *, top_n: int = 50, min_score: float = -1.0, mirror: bool | None = None, rng=None
+        self, *, top_n: int = 50, min_score: float = -1.0, mirror: bool | None = None, rng: np.random.Generator | None = None
     ) -> SearchResult:
         """Rank the catalogue against a random catalogue image."""
         self._check_ready(need_embedder=False)
         rng = rng or np.random.default_rng()
-        image_id = int(self.snapshot.ids[rng.integers(len(self.snapshot))])
+        ids = self.searchable_ids()
+        image_id = int(ids[rng.integers(len(ids))])
         return self.search_id(image_id, top_n=top_n, min_score=min_score, mirror=mirror)
 
-    def _check_ready(self, *, need_embedder: bool) -> None:
-        if self.snapshot is None or len(self.snapshot) == 0:
-            if self.catalogue.counts()["readable"] == 1:  # similarity is relative to the others: one is not enough
+    def _check_ready(self, *, need_embedder: bool) -> ImageEmbedder | None:
+        """Refuse, in plain words, what cannot be searched yet; returns the embedder."""
+        if len(self) == 0:
+            if self.reader.counts()["readable"] == 1:  # similarity is relative to the others: one is not enough
                 raise CatalogueError(
-                    f"The catalogue {self.catalogue.path} holds a single readable image; add at least one more to search it."
+                    f"The catalogue {self.reader.location} holds a single readable image; add at least one more to search it."
                 )
             raise CatalogueError(
-                f"The catalogue {self.catalogue.path} has no searchable images yet: build or update it first."
+                f"The catalogue {self.reader.location} has no searchable images yet: build or update it first."
             )
         if need_embedder:
             if self.embedder is None:
                 raise CatalogueError("No model is loaded, so images cannot be searched by example.")
-            built_with = self.catalogue.store.meta("model_sha256")
-            if built_with != self.embedder.sha256:
+            if self._identity.model_sha256 != self.embedder.sha256:
                 raise CatalogueError(
-                    f"The catalogue {self.catalogue.path} was built with another model; update it to search with this one."
+                    f"The catalogue {self.reader.location} was built with another model; update it to search with this one."
                 )
+        return self.embedder
+
+    def _ready_searcher(self) -> Searcher:
+        self._check_ready(need_embedder=False)
+        assert self._searcher is not None
+        return self._searcher
 
     def search_embeddings(
         self,
@@ -292,78 +269,81 @@ class SearchEngine:
             phash: the query's pHash, for the duplicate flag.
             query_id: the query's own catalogue id, which then scores exactly 1.0.
         """
-        query_phash = phash
         started = time.perf_counter()
-        snap = self.snapshot
-        fitted = snap.fitted
+        searcher = self._ready_searcher()
+        fitted = searcher.fitted
         codes = fitted.codes(embeddings)
         vectors = fitted.vectors(embeddings)
         # Score a few more than asked for exactly: the re-ranking space is a
         # reduction of the embeddings and can swap neighbours near the cut.
-        wanted = min(len(snap), top_n + RESCORE_MARGIN)
-        rankings = [self.searcher.search(codes[j], vectors[j], wanted) for j in range(len(embeddings))]
-        rows = np.unique(np.concatenate([r.rows for r in rankings]))
-        if query_id is not None:  # the query itself always takes part
-            own = snap.rows_of(np.array([query_id]))
-            rows = np.union1d(rows, own[own >= 0])
-        stored = self.catalogue.embeddings_and_records(snap.ids[rows])
-        rows = np.array([r for r in rows if int(snap.ids[r]) in stored], dtype=np.int64)
-        ids = snap.ids[rows]
-        full = np.stack([stored[int(i)][0] for i in ids]) if len(ids) else np.empty((0, embeddings.shape[1]), np.float32)
-        full = _normalise(full.astype(np.float64) - fitted.mean)
+        wanted = min(len(searcher), top_n + RESCORE_MARGIN)
+        rankings = [searcher.search(codes[j], vectors[j], wanted) for j in range(len(embeddings))]
+        candidates = np.unique(np.concatenate([r.ids for r in rankings]))
+        if query_id is not None and _holds(searcher.ids, query_id):  # the query itself always takes part
+            candidates = np.union1d(candidates, [query_id])
+        stored = self.reader.embedding_matrix(candidates.tolist())
+        ids = stored.ids
+        full = _normalise(stored.vectors.astype(np.float64) - fitted.mean)
         # Round the query as the catalogue stores embeddings, so that a
         # byte-identical copy scores exactly as high as the stored original.
-        stored_as = np.dtype(self.catalogue.embedding_dtype)
+        stored_as = np.dtype(self._identity.embedding_dtype)
         query = _normalise(embeddings.astype(stored_as).astype(np.float64) - fitted.mean)
         sims = np.clip(full @ query.T, -1.0, 1.0)  # (candidates, variants)
         variant = sims.argmax(axis=1)
-        scores = sims[np.arange(len(rows)), variant]
+        scores = sims[np.arange(len(ids)), variant]
         if query_id is not None:
             scores[ids == query_id] = 1.0  # the query itself: exactly 100 %
         keep = np.flatnonzero(scores >= min_score - 1e-9)  # a score of 1.0 passes --min-score 1.0
         keep = keep[np.argsort(-scores[keep], kind="stable")][: top_n + 10]
-        records = {int(i): self.catalogue.record_from_row(stored[int(i)][1]) for i in ids[keep]}
+        records = self.reader.records(int(i) for i in ids[keep])
+        keep = keep[[int(ids[i]) in records for i in keep]]  # a record removed meanwhile
         # Equal scores (copies of one file) are ordered by path, so the order
         # does not depend on the order in which files were added.
-        keep = sorted(keep, key=lambda i: (-scores[i], records[int(ids[i])].relpath))[:top_n]
-        keep = np.asarray(keep, dtype=np.int64)
+        keep = np.asarray(sorted(keep, key=lambda i: (-scores[i], records[int(ids[i])].relpath))[:top_n], dtype=np.int64)
         distances = np.full(len(keep), np.inf, dtype=np.float32)
         for v in range(len(codes)):
             chosen = variant[keep] == v
             if chosen.any():
-                distances[chosen] = spherical_hamming(codes[v], snap.codes[rows[keep[chosen]]])
-        matches = []
-        for rank, (i, distance) in enumerate(zip(keep, distances), start=1):
-            record = records[int(ids[i])]
-            phash_distance = None
-            if query_phash is not None and record.phash is not None:
-                phash_distance = (int(query_phash) ^ record.phash).bit_count()
-            matches.append(
-                Match(
-                    rank=rank,
-                    image_id=record.image_id,
-                    path=record.path,
-                    relpath=record.relpath,
-                    score=float(scores[i]),
-                    distance=float(distance),
-                    duplicate=phash_distance is not None and phash_distance <= self.config.duplicate_distance,
-                    phash_distance=phash_distance,
-                    width=record.width,
-                    height=record.height,
-                    mirrored=bool(variant[i] == 1),
-                    missing=not os.path.exists(record.path),
-                )
-            )
-        search_ms = (time.perf_counter() - started) * 1000
+                distances[chosen] = spherical_hamming(codes[v], searcher.codes(ids[keep[chosen]]))
+        matches = tuple(
+            self._match(rank, records[int(ids[i])], float(scores[i]), float(distance), phash, bool(variant[i] == 1))
+            for rank, (i, distance) in enumerate(zip(keep, distances), start=1)
+        )
         return SearchResult(
             query=label,
             query_image_id=query_id,
-            matches=tuple(matches),
+            matches=matches,
             method=rankings[0].method,
             candidates=rankings[0].candidates,
             embed_ms=embed_ms,
-            search_ms=search_ms,
+            search_ms=(time.perf_counter() - started) * 1000,
         )
+
+    def _match(
+        self, rank: int, record: ImageRecord, score: float, distance: float, query_phash: int | None, mirrored: bool
+    ) -> Match:
+        phash_distance = None
+        if query_phash is not None and record.phash is not None:
+            phash_distance = (int(query_phash) ^ record.phash).bit_count()
+        return Match(
+            rank=rank,
+            image_id=record.image_id,
+            path=record.path,
+            relpath=record.relpath,
+            score=score,
+            distance=distance,
+            duplicate=phash_distance is not None and phash_distance <= self.config.duplicate_distance,
+            phash_distance=phash_distance,
+            width=record.width,
+            height=record.height,
+            mirrored=mirrored,
+            missing=not os.path.exists(record.path),
+        )
+
+
+def _holds(sorted_ids: np.ndarray, image_id: int) -> bool:
+    at = int(np.searchsorted(sorted_ids, image_id))
+    return at < len(sorted_ids) and int(sorted_ids[at]) == image_id
 
 
 def _normalise(x: np.ndarray) -> np.ndarray:

@@ -30,12 +30,12 @@ SESSION_MODULES = ["ui.formatting", "ui.queries", "ui.history", "ui.session_type
 
 
 def engine_modules() -> list[str]:
-    return ["swimsearch"] + [f"swimsearch.{m.name}" for m in pkgutil.iter_modules(swimsearch.__path__)]
+    return ["swimsearch"] + [m.name for m in pkgutil.walk_packages(swimsearch.__path__, "swimsearch.")]
 
 
 def test_engine_imports_with_qt_unimportable():
     modules = engine_modules()
-    assert "swimsearch.images" in modules and "swimsearch.model" in modules
+    assert "swimsearch.images" in modules and "swimsearch.model" in modules and "swimsearch.stores.sqlite" in modules
     result = subprocess.run(
         [sys.executable, "-c", BLOCK_QT, *modules], cwd=REPO, capture_output=True, text=True, timeout=120
     )
@@ -51,7 +51,7 @@ def test_the_block_really_blocks_qt():
 
 
 def test_engine_sources_never_mention_qt():
-    for path in (REPO / "swimsearch").glob("*.py"):
+    for path in (REPO / "swimsearch").rglob("*.py"):
         text = path.read_text(encoding="utf-8")
         assert "PyQt5" not in text and "from ui" not in text and "import ui" not in text, path.name
 
@@ -74,3 +74,59 @@ def test_the_session_models_tests_pass_with_qt_unimportable():
     result = subprocess.run([sys.executable, "-c", run_tests], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert " passed" in result.stdout and "PyQt5" not in result.stdout
+
+
+# --- the contracts in setup.cfg: layers, no cycles, and a type check ----------------------
+
+LINT_IMPORTS = "import sys; from importlinter.cli import lint_imports_command; sys.exit(lint_imports_command())"
+
+
+def lint_imports(root, env=None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", LINT_IMPORTS, "--config", str(root / "setup.cfg"), "--no-cache"],
+        cwd=root, capture_output=True, text=True, timeout=300, env=env,
+    )
+
+
+def test_import_contracts_hold():
+    """Engine and session model without Qt; stores below search and build; the layers; no import cycle."""
+    result = lint_imports(REPO)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout and "5 kept" in result.stdout
+
+
+def test_import_contracts_catch_a_store_importing_the_search_and_a_cycle(tmp_path):
+    import os
+    import shutil
+
+    for name in ("swimsearch", "ui"):
+        shutil.copytree(REPO / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "setup.cfg", tmp_path / "setup.cfg")
+    with open(tmp_path / "swimsearch" / "stores" / "base.py", "a", encoding="utf-8") as fh:
+        fh.write("\nfrom ..search import SearchEngine  # noqa\n")  # a store reaching up, and a cycle
+    result = lint_imports(tmp_path, env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    assert result.returncode != 0
+    assert "Stores never import the search" in result.stdout and "BROKEN" in result.stdout
+    assert "No import cycles" in result.stdout
+
+
+def test_engine_type_checks_clean():
+    """mypy with the [mypy] settings of setup.cfg finds nothing in swimsearch/."""
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--cache-dir", str(REPO / ".mypy_cache")],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Success: no issues found" in result.stdout
+
+
+def test_engine_modules_stay_small_and_the_catalogue_a_handle():
+    """Engine modules under 400 lines (the house rule); the Catalogue class under 200."""
+    import inspect
+
+    from swimsearch.catalogue import Catalogue
+
+    for path in (REPO / "swimsearch").rglob("*.py"):
+        lines = len(path.read_text(encoding="utf-8").splitlines())
+        assert lines < 400, f"{path.relative_to(REPO)} has {lines} lines: split it by role"
+    assert len(inspect.getsourcelines(Catalogue)[0]) < 200

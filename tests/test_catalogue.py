@@ -14,7 +14,7 @@ from helpers import FakeEmbedder, make_pattern_images
 from swimsearch.catalogue import Catalogue
 from swimsearch.errors import Cancelled, CatalogueBusy, CatalogueError
 from swimsearch.search import SearchEngine
-from swimsearch.store import SCHEMA_VERSION
+from swimsearch.stores.sqlite_file import SCHEMA_VERSION
 
 
 def build(folder, path, embedder, config, **kwargs):

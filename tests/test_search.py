@@ -13,7 +13,8 @@ from swimsearch.catalogue import Catalogue
 from swimsearch.config import EngineConfig
 from swimsearch.errors import CatalogueError
 from swimsearch.images import ImageError
-from swimsearch.search import ExactSearch, LshSearch, SearchEngine
+from swimsearch.search import SearchEngine
+from swimsearch.searchers import ExactSearch, LshSearch
 
 
 @pytest.fixture
@@ -25,8 +26,7 @@ def pattern_catalogue(tmp_path, fake_embedder, small_config):
 def test_lsh_and_exact_search_agree_on_top_results(pattern_catalogue, fake_embedder, small_config):
     _, path = pattern_catalogue
     with Catalogue.open(path) as catalogue:
-        engine = SearchEngine(catalogue, fake_embedder, small_config)
-        snap = engine.snapshot
+        snap = catalogue.load_snapshot()
         exact = ExactSearch(snap)
         lsh = LshSearch(snap, rerank_depth=100, probe_radius=2)
         vectors = snap.vectors.astype(np.float32)
@@ -35,8 +35,8 @@ def test_lsh_and_exact_search_agree_on_top_results(pattern_catalogue, fake_embed
             want = exact.search(snap.codes[row], vectors[row], 10)
             got = lsh.search(snap.codes[row], vectors[row], 10)
             methods.add(got.method)
-            overlap.append(len(set(want.rows) & set(got.rows)) / 10)
-            same_first += int(got.rows[0] == want.rows[0] == row)
+            overlap.append(len(set(want.ids) & set(got.ids)) / 10)
+            same_first += int(got.ids[0] == want.ids[0] == snap.ids[row])
     assert "lsh" in methods  # buckets really were probed
     assert np.mean(overlap) >= 0.9
     assert same_first == len(overlap)
@@ -45,10 +45,10 @@ def test_lsh_and_exact_search_agree_on_top_results(pattern_catalogue, fake_embed
 def test_thin_buckets_fall_back_to_scanning_every_code(pattern_catalogue, fake_embedder, small_config):
     _, path = pattern_catalogue
     with Catalogue.open(path) as catalogue:
-        snap = SearchEngine(catalogue, fake_embedder, small_config).snapshot
+        snap = catalogue.load_snapshot()
     lsh = LshSearch(snap, rerank_depth=len(snap), probe_radius=0)  # asks for more than one bucket holds
     ranking = lsh.search(snap.codes[0], snap.vectors[0].astype(np.float32), 5)
-    assert ranking.method == "scan" and ranking.candidates == len(snap) and ranking.rows[0] == 0
+    assert ranking.method == "scan" and ranking.candidates == len(snap) and ranking.ids[0] == snap.ids[0]
 
 
 def test_engine_paths_agree_through_the_public_api(pattern_catalogue, fake_embedder, small_config):
@@ -56,7 +56,7 @@ def test_engine_paths_agree_through_the_public_api(pattern_catalogue, fake_embed
     with Catalogue.open(path) as catalogue:
         exact = SearchEngine(catalogue, fake_embedder, small_config)
         lsh = SearchEngine(catalogue, fake_embedder, small_config.with_changes(exact_below=0))
-        assert exact.searcher is exact.exact and lsh.searcher is lsh.lsh
+        assert exact.searcher_name == "ExactSearch" and lsh.searcher_name == "LshSearch"
         for n in (3, 77, 250):
             a = exact.search(folder / f"img{n:04d}.png", top_n=5)
             b = lsh.search(folder / f"img{n:04d}.png", top_n=5)
@@ -83,7 +83,7 @@ def test_search_by_id_and_random_need_no_model(pattern_catalogue, small_config):
     _, path = pattern_catalogue
     with Catalogue.open(path) as catalogue:
         engine = SearchEngine(catalogue, None, small_config)
-        some_id = int(engine.snapshot.ids[17])
+        some_id = int(engine.searchable_ids()[17])
         result = engine.search_id(some_id, top_n=3)
         assert result.matches[0].image_id == some_id and result.matches[0].score == 1.0
         assert result.embed_ms < 50

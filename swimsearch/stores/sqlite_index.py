@@ -1,17 +1,16 @@
-"""Where the fitted index is stored: the fit's arrays, the code blocks and the LSH bucket rows.
+"""Where the fitted index is kept in a catalogue file: the fit's arrays, the code blocks and the LSH bucket rows.
 
-An `IndexStore` reads and writes the index part of a catalogue file:
+`IndexTables` reads and writes the index part of an open `SqliteFile`:
 
 * the fitted hash layer, spheres, re-ranking basis and LSH bit samples
-  (``arrays`` and the ``fitted`` metadata);
+  (``arrays`` and the ``fitted`` metadata), by the names `FittedIndex` gives;
 * ``code_blocks``: packed codes and re-ranking vectors, CODE_BLOCK images a
   row, so a million load in a fraction of a second;
 * ``buckets``: one row per non-empty LSH bucket (table, key, image ids),
   edited in place as images come and go;
 
-and loads all of it into an `IndexSnapshot` for searching. Callers wrap its
-calls in a transaction and turn SQLite errors into plain words (the catalogue
-does both).
+and loads all of it into an `IndexSnapshot` for searching. `SqliteStore`
+wraps its calls in transactions and turns SQLite errors into plain words.
 """
 
 from __future__ import annotations
@@ -21,51 +20,40 @@ from typing import Iterator
 
 import numpy as np
 
-from .errors import CatalogueError
-from .hashlayer import HashLayer
-from .index import FittedIndex, IndexSnapshot, row_lookup
-from .lsh import BucketTables, encode_bucket_rows
-from .spherical import Spheres
-from .store import Store, to_blob
+from ..errors import CatalogueError
+from ..index import FittedIndex, IndexSnapshot, row_lookup
+from ..lsh import BucketTables, encode_bucket_rows
+from .base import FitState
+from .sqlite_file import SqliteFile, to_blob
 
 VECTOR_DTYPE = "<f2"  # re-ranking vectors: half the memory; arithmetic is done in float32
 CODE_BLOCK = 4096  # images per stored block of codes and re-ranking vectors
 
 
-class IndexStore:
+class IndexTables:
     """The index tables of one open catalogue file."""
 
-    def __init__(self, store: Store):
-        self.store = store
+    def __init__(self, file: SqliteFile):
+        self.file = file
+
+    def fit_state(self) -> FitState | None:
+        state = self.file.meta("fitted")
+        return FitState.from_dict(state) if state else None
 
     def fitted(self) -> FittedIndex | None:
         """The fitted hash layer, spheres, re-ranking basis and LSH layout, if any."""
-        state = self.store.meta("fitted")
+        state = self.file.meta("fitted")
         if not state:
             return None
-        get = self.store.get_array
         try:
-            layer = HashLayer(
-                mean=get("hash.mean"), weights=get("hash.weights"), bias=get("hash.bias"), variant=state["variant"]
-            )
-            spheres = Spheres(pivots=get("spheres.pivots"), radii=get("spheres.radii"))
-            basis = get("rerank.basis")
-            positions = get("lsh.positions")
+            arrays = {name: self.file.get_array(name) for name in FittedIndex.ARRAY_NAMES}
         except KeyError as exc:
-            raise CatalogueError(f"The catalogue {self.store.path} is damaged: the fitted array {exc} is missing.") from exc
-        return FittedIndex(
-            layer=layer,
-            spheres=spheres,
-            rerank_basis=basis,
-            positions=positions,
-            settings=state.get("settings", {}),
-            count=state["count"],
-            provisional=state.get("provisional", False),
-        )
+            raise CatalogueError(f"The catalogue {self.file.path} is damaged: the fitted array {exc} is missing.") from exc
+        return FittedIndex.from_arrays(arrays, state)
 
     def load_snapshot(self) -> IndexSnapshot | None:
         """Load codes, re-ranking vectors and buckets into compact arrays (None before a first fit)."""
-        conn = self.store.conn
+        conn = self.file.conn
         conn.execute("BEGIN")  # one consistent read of codes and buckets while a build writes
         try:
             fitted = self.fitted()
@@ -95,34 +83,19 @@ class IndexStore:
             conn.execute("COMMIT")
         return IndexSnapshot(fitted=fitted, ids=all_ids, codes=all_codes, vectors=all_vectors, tables=tables)
 
-    def random_image_id(self, rng: np.random.Generator | None = None) -> int | None:
-        """A random searchable image id (None when nothing is indexed)."""
-        rng = rng or np.random.default_rng()
-        blocks = self.store.conn.execute("SELECT block_no, count FROM code_blocks ORDER BY block_no").fetchall()
-        total = sum(count for _, count in blocks)
-        if total == 0:
-            return None
-        pick = int(rng.integers(total))
-        for block_no, count in blocks:
-            if pick < count:
-                blob = self.store.conn.execute("SELECT ids FROM code_blocks WHERE block_no = ?", (block_no,)).fetchone()[0]
-                return int(np.frombuffer(blob, "<i8")[pick])
-            pick -= count
-        return None
-
     def searchable(self) -> int:
-        return self.store.conn.execute("SELECT coalesce(sum(count), 0) FROM code_blocks").fetchone()[0]
+        return int(self.file.conn.execute("SELECT coalesce(sum(count), 0) FROM code_blocks").fetchone()[0])
 
     def coded_ids(self) -> list[tuple[int, np.ndarray]]:
         """(block number, image ids) of every code block."""
         return [
             (block_no, np.frombuffer(blob, "<i8").astype(np.int64))
-            for block_no, blob in self.store.conn.execute("SELECT block_no, ids FROM code_blocks ORDER BY block_no")
+            for block_no, blob in self.file.conn.execute("SELECT block_no, ids FROM code_blocks ORDER BY block_no")
         ]
 
     def write_blocks(self, ids: np.ndarray, codes: np.ndarray, vectors: np.ndarray) -> None:
-        """Append code blocks of at most CODE_BLOCK images."""
-        conn = self.store.conn
+        """Append code blocks of at most CODE_BLOCK images (see `compact_blocks`)."""
+        conn = self.file.conn
         number = (conn.execute("SELECT max(block_no) FROM code_blocks").fetchone()[0] or 0) + 1
         for start in range(0, len(ids), CODE_BLOCK):
             part = slice(start, start + CODE_BLOCK)
@@ -133,7 +106,7 @@ class IndexStore:
             number += 1
 
     def read_block(self, block_no: int, words: int, dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        ids, codes, vectors = self.store.conn.execute(
+        ids, codes, vectors = self.file.conn.execute(
             "SELECT ids, codes, vectors FROM code_blocks WHERE block_no = ?", (block_no,)
         ).fetchone()
         return (
@@ -144,7 +117,7 @@ class IndexStore:
 
     def drop_codes(self, image_ids: np.ndarray, fitted: FittedIndex) -> tuple[np.ndarray, np.ndarray]:
         """Remove images from their code blocks; returns the (ids, codes) removed."""
-        conn = self.store.conn
+        conn = self.file.conn
         words, dim = fitted.spheres.words, fitted.rerank_basis.shape[1]
         removed_ids, removed_codes = [np.empty(0, np.int64)], [np.empty((0, words), np.uint64)]
         for block_no, block_ids in self.coded_ids():
@@ -165,42 +138,26 @@ class IndexStore:
                 )
         return np.concatenate(removed_ids), np.concatenate(removed_codes)
 
-    def compact_blocks(self, fitted: FittedIndex) -> None:
+    def compact_blocks(self, words: int, dim: int) -> None:
         """Rewrite the code blocks in id order once small updates have left too many small ones."""
-        blocks = self.coded_ids()
-        total = sum(len(ids) for _, ids in blocks)
-        if len(blocks) <= 2 * (total // CODE_BLOCK + 1) + 8:
+        count, total = self.file.conn.execute("SELECT count(*), coalesce(sum(count), 0) FROM code_blocks").fetchone()
+        if count <= 2 * (total // CODE_BLOCK + 1) + 8:
             return
-        words, dim = fitted.spheres.words, fitted.rerank_basis.shape[1]
+        blocks = self.coded_ids()
         parts = [self.read_block(block_no, words, dim) for block_no, _ in blocks]
         ids, codes, vectors = (np.concatenate(column) for column in zip(*parts))
         order = np.argsort(ids, kind="stable")
-        self.store.conn.execute("DELETE FROM code_blocks")
+        self.file.conn.execute("DELETE FROM code_blocks")
         self.write_blocks(ids[order], codes[order], vectors[order])
 
     def save_fit(self, fitted: FittedIndex) -> None:
-        put = self.store.put_array
-        put("hash.mean", fitted.layer.mean)
-        put("hash.weights", fitted.layer.weights)
-        put("hash.bias", fitted.layer.bias)
-        put("spheres.pivots", fitted.spheres.pivots)
-        put("spheres.radii", fitted.spheres.radii)
-        put("rerank.basis", fitted.rerank_basis)
-        put("lsh.positions", fitted.positions)
-        self.store.set_meta(
-            fitted={
-                "variant": fitted.layer.variant,
-                "count": fitted.count,
-                "provisional": fitted.provisional,
-                "settings": fitted.settings,
-                "iterations": fitted.spheres.iterations,
-                "at": time.time(),
-            }
-        )
+        for name, array in fitted.arrays().items():
+            self.file.put_array(name, array)
+        self.file.set_meta(fitted={**fitted.state(), "at": time.time()})
 
     def edit_buckets(self, keys: np.ndarray, ids: np.ndarray, *, add: bool) -> None:
         """Add ids to (or remove them from) their buckets: read, merge, write back."""
-        conn = self.store.conn
+        conn = self.file.conn
         for t in range(keys.shape[1]):
             order = np.argsort(keys[:, t], kind="stable")
             for key, members in _group(keys[order, t], ids[order]):
@@ -221,15 +178,15 @@ class IndexStore:
     def write_buckets(self, keys: np.ndarray, ids: np.ndarray) -> None:
         """Write every table's bucket rows afresh (after a refit), from each image's keys (n, L)."""
         for t in range(keys.shape[1]):
-            self.store.conn.executemany(
+            self.file.conn.executemany(
                 "INSERT INTO buckets(table_no, bucket_key, ids) VALUES (?, ?, ?)",
                 encode_bucket_rows(t, keys[:, t], ids),
             )
 
     def clear(self) -> None:
         """Drop every code and bucket (before a refit, or when too few images are left)."""
-        self.store.conn.execute("DELETE FROM code_blocks")
-        self.store.conn.execute("DELETE FROM buckets")
+        self.file.conn.execute("DELETE FROM code_blocks")
+        self.file.conn.execute("DELETE FROM buckets")
 
 
 def _group(sorted_keys: np.ndarray, values: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:

@@ -1,4 +1,4 @@
-"""The catalogue file: one SQLite database per catalogue, made and migrated with sqlite-utils.
+"""The catalogue file itself: one SQLite database per catalogue, made and migrated with sqlite-utils.
 
 Tables (schema version 1):
 
@@ -15,11 +15,13 @@ Tables (schema version 1):
 Arrays are raw little-endian bytes with their dtype and shape, never pickle;
 every SQL value is a parameter. The file is opened in WAL mode so a search can
 read while a build writes; a build holds an exclusive lock on the file so two
-processes never update one catalogue at once.
+processes never update one catalogue at once. This module opens, creates,
+checks and migrates the file; `SqliteStore` (sqlite.py) reads and writes it.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -27,12 +29,12 @@ import sqlite3
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Concatenate, Iterator, ParamSpec, Protocol, Sequence, TypeVar
 
 import numpy as np
 import sqlite_utils
 
-from .errors import CatalogueBusy, CatalogueError
+from ..errors import CatalogueBusy, CatalogueError
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +64,35 @@ def phash_to_sql(value: int) -> int:
 def phash_from_sql(values: np.ndarray) -> np.ndarray:
     """Signed int64 column back to unsigned pHash values."""
     return np.asarray(values, dtype=np.int64).view(np.uint64)
+
+
+class _OnFile(Protocol):
+    path: Path
+
+
+S = TypeVar("S", bound=_OnFile)
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def plain_errors(method: Callable[Concatenate[S, P], R]) -> Callable[Concatenate[S, P], R]:
+    """Turn any SQLite failure inside `method` into one plain CatalogueError about `self.path`."""
+
+    @functools.wraps(method)
+    def wrapper(self: S, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as exc:
+            raise describe_error(exc, self.path) from exc
+
+    return wrapper
+
+
+def chunks(ids: Sequence[int], size: int = 500) -> Iterator[tuple[list[int], str]]:
+    """Parts of `ids` with their "?, ?, ..." placeholders (well under SQLite's variable limit)."""
+    for start in range(0, len(ids), size):
+        part = [int(i) for i in ids[start : start + size]]
+        yield part, ",".join("?" * len(part))
 
 
 def check_file(path: Path) -> None:
@@ -168,8 +199,8 @@ def describe_error(exc: sqlite3.Error, path: Path) -> CatalogueError:
 
 def create_schema(db: sqlite_utils.Database) -> None:
     """Schema version 1, created with sqlite-utils."""
-    db["meta"].create({"key": str, "value": str}, pk="key")
-    db["images"].create(
+    db.table("meta").create({"key": str, "value": str}, pk="key")
+    db.table("images").create(
         {
             "id": int,
             "path": str,
@@ -185,24 +216,24 @@ def create_schema(db: sqlite_utils.Database) -> None:
         pk="id",
         not_null={"path", "size", "mtime", "added"},
     )
-    db["images"].create_index(["path"], unique=True)
-    db["embeddings"].create({"image_id": int, "vector": bytes}, pk="image_id", not_null={"vector"})
-    db["code_blocks"].create(
+    db.table("images").create_index(["path"], unique=True)
+    db.table("embeddings").create({"image_id": int, "vector": bytes}, pk="image_id", not_null={"vector"})
+    db.table("code_blocks").create(
         {"block_no": int, "count": int, "ids": bytes, "codes": bytes, "vectors": bytes},
         pk="block_no",
         not_null={"count", "ids", "codes", "vectors"},
     )
-    db["arrays"].create({"name": str, "dtype": str, "shape": str, "data": bytes}, pk="name", not_null={"dtype", "shape", "data"})
-    db["buckets"].create(
+    db.table("arrays").create({"name": str, "dtype": str, "shape": str, "data": bytes}, pk="name", not_null={"dtype", "shape", "data"})
+    db.table("buckets").create(
         {"table_no": int, "bucket_key": int, "ids": bytes}, pk=("table_no", "bucket_key"), not_null={"ids"}
     )
 
 
 #: version -> function that migrates a catalogue from version-1 to version.
-MIGRATIONS: dict[int, Any] = {}
+MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {}
 
 
-class Store:
+class SqliteFile:
     """An open catalogue file: connection, metadata, arrays and the writer lock.
 
     Open it in the thread that uses it (sqlite3 enforces this).
@@ -321,3 +352,38 @@ class Store:
             self.conn.close()
         except sqlite3.Error:  # closing a damaged file must not hide the first error
             log.debug("error while closing %s", self.path, exc_info=True)
+
+
+def create_file(path: Path, **meta: Any) -> None:
+    """Make a new catalogue file at `path` with `meta` recorded (never overwrites).
+
+    The file is made under a temporary name and moved into place once its
+    schema is committed, so a crash while creating never leaves a
+    half-made file that would then be refused as damaged.
+    """
+    if path.exists():
+        raise CatalogueError(f"A file already exists at {path}; it was left untouched.")
+    temporary = path.with_name(path.name + ".creating")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for leftover in (temporary, Path(f"{temporary}-wal"), Path(f"{temporary}-shm")):
+            leftover.unlink(missing_ok=True)
+    except OSError as exc:
+        raise CatalogueError(f"Cannot create the catalogue at {path}: {exc.strerror or exc}.") from exc
+    new = SqliteFile(temporary, create=True)
+    try:
+        with new.transaction():
+            new.set_meta(**meta)
+        new.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    except sqlite3.Error as exc:
+        raise describe_error(exc, path) from exc
+    finally:
+        new.close()
+    try:
+        os.link(temporary, path)  # fails rather than overwrite a file that appeared meanwhile
+        temporary.unlink()
+    except FileExistsError as exc:
+        temporary.unlink(missing_ok=True)
+        raise CatalogueError(f"A file already exists at {path}; it was left untouched.") from exc
+    except OSError:  # file systems without hard links
+        os.replace(temporary, path)

@@ -1,0 +1,303 @@
+"""Building and updating a catalogue from its folder, through any store's writer.
+
+A build scans the folder, embeds only new or changed files (decoding ahead of
+the network, decode.py), commits every batch so a cancel or a kill keeps what
+was done, then fits the hash layer and spheres (or keeps the fit) and writes
+codes and LSH buckets. Whether to fit again is decided by `refit_reason`, a
+pure function: an update keeps the fit unless the catalogue has doubled or
+halved since, the index settings changed, or the fit was made on a cancelled
+build that has now completed.
+
+Long work takes plain callbacks: ``progress(phase, done, total)`` with phases
+"scan", "embed" and "index", and ``should_stop()``; a stopped build raises
+`Cancelled` carrying its `BuildReport`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from .config import INDEX_SETTINGS, EngineConfig
+from .decode import Decoded, decoded_batches
+from .errors import Cancelled, CatalogueError
+from .images import LoadedImage, scan_folder
+from .index import FittedIndex, fit_index
+from .model import ImageEmbedder
+from .stores.base import CatalogueWriter, FitState, ModelInfo, NewImage
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[str, int, int], None]
+StopFn = Callable[[], bool]
+
+
+def _never() -> bool:
+    return False
+
+
+def _quiet(phase: str, done: int, total: int) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    """What a build or update did."""
+
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    unreadable: int = 0
+    unchanged: int = 0
+    indexed: int = 0
+    refitted: bool = False
+    cancelled: bool = False
+    seconds: float = 0.0
+    embed_seconds: float = 0.0
+    network_seconds: float = 0.0  # of embed_seconds, the time spent inside the network
+    errors: tuple[tuple[str, str], ...] = ()  # (relative path, reason) of files unreadable this run
+
+    @property
+    def images_per_second(self) -> float:
+        done = self.added + self.updated + self.unreadable
+        return done / self.embed_seconds if self.embed_seconds > 0 else 0.0
+
+    def summary(self) -> str:
+        state = "cancelled" if self.cancelled else "done"
+        return (
+            f"{state}: {self.added} added, {self.updated} updated, {self.removed} removed, "
+            f"{self.unreadable} unreadable, {self.unchanged} unchanged; {self.indexed} images searchable"
+        )
+
+
+def as_dict(report: BuildReport) -> dict[str, Any]:
+    """A JSON-ready dict of a build report."""
+    out = asdict(report)
+    out["errors"] = [list(e) for e in report.errors]
+    out["images_per_second"] = report.images_per_second
+    return out
+
+
+@dataclass
+class BuildCounts:
+    """The running counts of one build's embedding phase."""
+
+    added: int = 0
+    updated: int = 0
+    unreadable: int = 0
+    network_seconds: float = 0.0
+    errors: list[tuple[str, str]] = field(default_factory=list)
+
+
+def refit_reason(
+    *, embedded: int, fit: FitState | None, wanted: Mapping[str, Any], complete: bool, force: bool = False
+) -> str | None:
+    """Why the index must be fitted again, or None to keep the fit (and only encode new images).
+
+    Args:
+        embedded: images with an embedding now (at least 2: fewer cannot be indexed).
+        fit: the catalogue's current fit, if any.
+        wanted: the index settings asked for (`INDEX_SETTINGS` of the config).
+        complete: the build read every file (not cancelled).
+        force: fit again whatever the state (new settings asked for explicitly).
+    """
+    if force:
+        return "asked for"
+    if fit is None:
+        return "no fit yet"
+    if fit.provisional and complete:
+        return "the fit was made on a cancelled build"
+    if embedded >= 2 * fit.count:
+        return f"the catalogue has grown from {fit.count} to {embedded} images"
+    if embedded * 2 <= fit.count:
+        return f"the catalogue has shrunk from {fit.count} to {embedded} images"
+    if dict(fit.settings) != dict(wanted):
+        return "the index settings changed"
+    return None
+
+
+def build_catalogue(
+    writer: CatalogueWriter,
+    folder: Path,
+    embedder: ImageEmbedder,
+    config: EngineConfig,
+    progress: ProgressFn | None = None,
+    should_stop: StopFn | None = None,
+) -> BuildReport:
+    """Build or update the catalogue of `folder`: embed new and changed files, drop deleted ones, index.
+
+    Every batch is committed as it is embedded; then the index is fitted if
+    needed and every new image is encoded.
+
+    Raises:
+        Cancelled: when `should_stop()` returned True; what was committed
+            is kept and indexed, and ``exc.report`` tells how much.
+        CatalogueError: folder missing, catalogue read-only/busy/damaged, disk full.
+    """
+    progress = progress or _quiet
+    should_stop = should_stop or _never
+    folder = Path(folder)
+    started = time.perf_counter()
+    with writer.writer_lock():
+        if not folder.is_dir():
+            raise CatalogueError(
+                f"The folder {folder} of this catalogue no longer exists (moved or renamed?). "
+                "Open the catalogue from inside the moved folder, or build a new one."
+            )
+        _adopt_model(writer, embedder)
+        progress("scan", 0, 0)
+        found = scan_folder(folder)
+        progress("scan", len(found), len(found))
+        if not found and writer.counts()["images"]:
+            raise CatalogueError(
+                f"The folder {folder} holds no images now (an unplugged drive or a network share that is not "
+                "mounted?). The catalogue was left unchanged; delete it if the folder really is empty."
+            )
+        diff = writer.diff(found)
+        writer.remove(diff.stale_ids)
+        changed = diff.changed
+        counts = BuildCounts()
+        embed_started = time.perf_counter()
+        cancelled = False
+        done = 0
+        progress("embed", 0, len(diff.todo))
+        batches = decoded_batches(diff.todo, folder, embedder.size, batch_size=config.batch_size, decoders=config.decoders)
+        for batch in batches:
+            _embed_batch(writer, batch, embedder, changed, counts)
+            done += len(batch)
+            progress("embed", done, len(diff.todo))
+            if done < len(diff.todo) and should_stop():
+                cancelled = True
+                break
+        embed_seconds = time.perf_counter() - embed_started
+        indexed, refitted = index_catalogue(writer, config, complete=not cancelled, progress=progress)
+    report = BuildReport(
+        added=counts.added,
+        updated=counts.updated,
+        removed=diff.removed,
+        unreadable=counts.unreadable,
+        unchanged=diff.unchanged,
+        indexed=indexed,
+        refitted=refitted,
+        cancelled=cancelled,
+        seconds=time.perf_counter() - started,
+        embed_seconds=embed_seconds,
+        network_seconds=counts.network_seconds,
+        errors=tuple(counts.errors),
+    )
+    log.info("%s: %s", writer.location, report.summary())
+    if cancelled:
+        raise Cancelled(report)
+    return report
+
+
+def _adopt_model(writer: CatalogueWriter, embedder: ImageEmbedder) -> None:
+    """Record the model; a different model makes every stored embedding stale."""
+    known = writer.identity().model_sha256
+    if known == embedder.sha256:
+        return
+    with writer.transaction():
+        if known is not None:
+            log.warning("%s was built with another model: every image will be embedded again", writer.location)
+            writer.clear_images()
+        writer.set_model(ModelInfo(name=embedder.name, sha256=embedder.sha256, dim=embedder.dim))
+
+
+def _embed_batch(
+    writer: CatalogueWriter, batch: list[Decoded], embedder: ImageEmbedder, changed: frozenset[str], counts: BuildCounts
+) -> None:
+    """Embed the readable images of one batch and add them with the unreadable ones, in one commit."""
+    good = [result.pixels for _, result in batch if isinstance(result, LoadedImage)]
+    started = time.perf_counter()
+    vectors = iter(embedder.embed(np.stack(good)) if good else ())
+    counts.network_seconds += time.perf_counter() - started
+    images = []
+    for f, result in batch:
+        label = f.relpath.split("/", 1)[0] if "/" in f.relpath else None
+        if isinstance(result, LoadedImage):
+            images.append(NewImage(f.relpath, f.size, f.mtime, result.width, result.height, result.phash, label,
+                                   embedding=next(vectors)))
+            if f.relpath in changed:
+                counts.updated += 1
+            else:
+                counts.added += 1
+        else:
+            images.append(NewImage(f.relpath, f.size, f.mtime, label=label, error=result.reason))
+            counts.unreadable += 1
+            counts.errors.append((f.relpath, result.reason))
+    writer.add_batch(images)
+
+
+def index_catalogue(
+    writer: CatalogueWriter,
+    config: EngineConfig,
+    *,
+    complete: bool = True,
+    progress: ProgressFn | None = None,
+    force: bool = False,
+) -> tuple[int, bool]:
+    """Fit if needed (or `force`), then encode every embedded image that has no code yet.
+
+    Returns:
+        (searchable images, whether the index was fitted again).
+    """
+    progress = progress or _quiet
+    embedded = writer.counts()["readable"]
+    if embedded < 2:  # similarity is relative to the others: one image cannot be indexed
+        writer.clear_index()
+        return 0, False
+    wanted = {name: getattr(config, name) for name in INDEX_SETTINGS}
+    reason = refit_reason(embedded=embedded, fit=writer.fit_state(), wanted=wanted, complete=complete, force=force)
+    pending: np.ndarray | None = None  # None: every image
+    if reason is None:
+        fitted = writer.fitted()
+        pending = writer.uncoded_ids()
+        if fitted is None or not len(pending):
+            return writer.counts()["searchable"], False
+        progress("index", 0, len(pending))
+    else:
+        log.info("fitting the index again: %s", reason)
+        progress("index", 0, embedded)
+        fitted = _fit(writer, config, embedded, provisional=not complete)
+    with writer.transaction():
+        if reason is not None:
+            writer.save_fit(fitted)
+        total = embedded if pending is None else len(pending)
+        all_ids, all_keys = [], []
+        done = 0
+        for ids, embeddings in writer.iter_embeddings(None if pending is None else pending.tolist()):
+            codes = fitted.codes(embeddings)
+            writer.write_codes(ids, codes, fitted.vectors(embeddings))
+            all_ids.append(ids)
+            all_keys.append(fitted.keys(codes))
+            done += len(ids)
+            progress("index", done, total)
+        writer.write_buckets(np.concatenate(all_keys), np.concatenate(all_ids), merge=reason is None)
+    return writer.counts()["searchable"], reason is not None
+
+
+def refit_catalogue(writer: CatalogueWriter, config: EngineConfig, progress: ProgressFn | None = None) -> int:
+    """Fit the index again from the stored embeddings and re-encode everything (no image is read).
+
+    For new index settings (code length, hash layer, LSH tables); returns
+    the number of searchable images.
+    """
+    with writer.writer_lock():
+        return index_catalogue(writer, config, complete=True, progress=progress, force=True)[0]
+
+
+def _fit(writer: CatalogueWriter, config: EngineConfig, embedded: int, *, provisional: bool) -> FittedIndex:
+    """Fit on a sample drawn by the store (path order, fixed seed: see `sample_positions`)."""
+    sample = writer.fit_sample(config.fit_sample, config.seed)
+    labels = None
+    if config.folder_labels:
+        names = [label or "" for label in sample.labels]
+        if len(set(names)) >= 2:
+            labels = np.unique(names, return_inverse=True)[1]
+    log.info("fitting the %s hash layer on %d of %d images", config.hash_variant, len(sample.ids), embedded)
+    return fit_index(sample.embeddings, config, labels=labels, count=embedded, provisional=provisional)

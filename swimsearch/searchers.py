@@ -1,0 +1,161 @@
+"""Candidate search over a loaded index: one interface, an exact and an LSH implementation.
+
+Both take a query's packed code and re-ranking vector and return the best k
+catalogue image ids with their cosine in the re-ranking space, so tests and
+benchmarks can hold one against the other (imagededup keeps `BruteForce`
+beside `BKTree`):
+
+* `ExactSearch` ranks every image by the cosine of its re-ranking vector
+  (chosen below `exact_below` images, where it is also faster);
+* `LshSearch` probes the LSH buckets (multi-probe), ranks the candidates by
+  the distance of their codes (Hamming: it measured better than the
+  spherical Hamming distance), keeps the best M and re-ranks those by cosine;
+  when the buckets give too few candidates it scans every code instead.
+
+`choose_searcher` is the one place that picks between them. A store that
+finds candidates itself (a database server with its own index) offers a
+`Searcher` of its own instead; the engine's rescoring is the same for all.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Protocol
+
+import numpy as np
+
+from .config import EngineConfig
+from .index import FittedIndex, IndexSnapshot
+from .spherical import hamming, spherical_hamming
+
+
+class Ranking(NamedTuple):
+    """The best candidates for one query, best first."""
+
+    ids: np.ndarray  # (k,) int64 catalogue image ids
+    similarities: np.ndarray  # (k,) cosine in the re-ranking space
+    candidates: int  # how many images were looked at
+    method: str  # "exact", "lsh" or "scan" (or a benchmark's own name)
+
+
+class Searcher(Protocol):
+    """What the search engine needs from an index, whoever holds it."""
+
+    @property
+    def fitted(self) -> FittedIndex:
+        """The fit the stored codes and vectors were made with (queries are encoded with it)."""
+        ...
+
+    @property
+    def ids(self) -> np.ndarray:
+        """Every searchable image id, sorted."""
+        ...
+
+    def __len__(self) -> int: ...
+
+    def search(self, code: np.ndarray, vector: np.ndarray, k: int) -> Ranking:
+        """The best k images for a packed code (words,) and a re-ranking vector (R,)."""
+        ...
+
+    def codes(self, image_ids: np.ndarray) -> np.ndarray:
+        """Packed codes (n, words) of searchable image ids."""
+        ...
+
+    def vectors(self, image_ids: np.ndarray) -> np.ndarray:
+        """Re-ranking vectors (n, R) float32 of searchable image ids."""
+        ...
+
+
+def _top(values: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k largest values, largest first (stable for ties)."""
+    k = min(k, len(values))
+    if k <= 0:
+        return np.empty(0, dtype=np.int64)
+    part = np.argpartition(-values, k - 1)[:k] if k < len(values) else np.arange(len(values))
+    return part[np.argsort(-values[part], kind="stable")]
+
+
+class SnapshotSearcher:
+    """What the in-memory searchers share: a loaded `IndexSnapshot` and lookups by id."""
+
+    def __init__(self, snapshot: IndexSnapshot):
+        self.snapshot = snapshot
+
+    @property
+    def fitted(self) -> FittedIndex:
+        return self.snapshot.fitted
+
+    @property
+    def ids(self) -> np.ndarray:
+        return self.snapshot.ids
+
+    def __len__(self) -> int:
+        return len(self.snapshot)
+
+    def _rows(self, image_ids: np.ndarray) -> np.ndarray:
+        rows = self.snapshot.rows_of(np.atleast_1d(np.asarray(image_ids, dtype=np.int64)))
+        if np.any(rows < 0):
+            raise KeyError(f"image ids not in the index: {np.asarray(image_ids)[rows < 0][:5].tolist()}")
+        return rows
+
+    def codes(self, image_ids: np.ndarray) -> np.ndarray:
+        return self.snapshot.codes[self._rows(image_ids)]
+
+    def vectors(self, image_ids: np.ndarray) -> np.ndarray:
+        return self.snapshot.vectors[self._rows(image_ids)].astype(np.float32)
+
+
+class ExactSearch(SnapshotSearcher):
+    """Brute force: cosine with every re-ranking vector."""
+
+    def __init__(self, snapshot: IndexSnapshot):
+        super().__init__(snapshot)
+        self._vectors = snapshot.vectors.astype(np.float32)  # float16 products are ~30x slower
+
+    def search(self, code: np.ndarray, vector: np.ndarray, k: int) -> Ranking:
+        sims = self._vectors @ vector.astype(np.float32)
+        top = _top(sims, k)
+        return Ranking(self.snapshot.ids[top], sims[top], len(sims), "exact")
+
+
+class LshSearch(SnapshotSearcher):
+    """LSH candidates -> code distance (Hamming by default) -> best M -> cosine re-rank."""
+
+    def __init__(self, snapshot: IndexSnapshot, *, rerank_depth: int, probe_radius: int, code_distance: str = "hamming"):
+        super().__init__(snapshot)
+        self.rerank_depth = rerank_depth
+        self.probe_radius = probe_radius
+        if code_distance not in ("hamming", "spherical"):
+            raise ValueError(f"unknown code distance {code_distance!r} (choose hamming or spherical)")
+        self._distance = hamming if code_distance == "hamming" else spherical_hamming
+
+    def search(self, code: np.ndarray, vector: np.ndarray, k: int) -> Ranking:
+        snap = self.snapshot
+        depth = min(max(self.rerank_depth, k), len(snap))
+        rows, _ = snap.tables.probe(code, enough=depth, max_radius=self.probe_radius)
+        method = "lsh"
+        if len(rows) < depth:  # thin buckets: scan every code instead
+            rows = np.arange(len(snap), dtype=np.int64)
+            method = "scan"
+        candidates = len(rows)
+        if len(rows) > depth:
+            distances = self._distance(code, snap.codes[rows])
+            rows = rows[np.argpartition(distances, depth - 1)[:depth]]
+        sims = snap.vectors[rows].astype(np.float32) @ vector.astype(np.float32)
+        top = _top(sims, k)
+        return Ranking(snap.ids[rows[top]], sims[top], candidates, method)
+
+
+def choose_searcher(snapshot: IndexSnapshot, config: EngineConfig) -> ExactSearch | LshSearch:
+    """The in-memory searcher for a snapshot: exact below `config.exact_below` images, LSH above.
+
+    Measured: below about 20,000 images scanning every vector is as fast as
+    probing buckets and never misses; above, LSH keeps search in milliseconds.
+    """
+    if len(snapshot) < config.exact_below:
+        return ExactSearch(snapshot)
+    return LshSearch(
+        snapshot,
+        rerank_depth=config.rerank_depth,
+        probe_radius=config.probe_radius,
+        code_distance=config.code_distance,
+    )

@@ -1,0 +1,313 @@
+"""What every catalogue store offers: the reader and writer protocols and the plain records they trade.
+
+A store keeps one catalogue: its images, their embeddings, the fitted index
+(hash layer, spheres, LSH layout), the codes and re-ranking vectors, and the
+LSH buckets. Search reads through `CatalogueReader`; the build writes through
+`CatalogueWriter`; nothing above the stores sees SQL, a file format or a
+connection, and every failure leaves a store as one plain `CatalogueError`.
+
+Today's implementation is `SqliteStore` (one file per catalogue). A server
+store implements the same two protocols; where the server finds candidates
+with its own index, its `own_searcher` returns a `Searcher` and the engine's
+in-memory searchers are not built. The rules every store shares (which files
+a scan changed, which images a fit is drawn from) are pure functions here.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ContextManager, Iterable, Iterator, Mapping, NamedTuple, Protocol, Sequence, TypedDict
+
+import numpy as np
+
+from ..config import EngineConfig
+from ..images import FoundFile
+from ..index import FittedIndex, IndexSnapshot
+from ..searchers import Searcher
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """One catalogue image as a plain record (never a live cursor)."""
+
+    image_id: int
+    relpath: str
+    path: str  # absolute, under the catalogue's root
+    size: int
+    width: int | None
+    height: int | None
+    phash: int | None  # unsigned 64-bit pHash
+    error: str | None  # why the file is unreadable (then it has no embedding)
+    mtime: float = 0.0  # modification time of the file as the catalogue read it
+
+
+@dataclass(frozen=True)
+class NewImage:
+    """A file a build has read, to be added: what is recorded, and its embedding when readable."""
+
+    relpath: str
+    size: int
+    mtime: float
+    width: int | None = None
+    height: int | None = None
+    phash: int | None = None
+    label: str | None = None  # first-level subfolder, for the hash layer's folder labels
+    error: str | None = None  # why it is unreadable (then `embedding` is None)
+    embedding: np.ndarray | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """The trunk a catalogue's embeddings were made with."""
+
+    name: str
+    sha256: str
+    dim: int
+
+
+@dataclass(frozen=True)
+class CatalogueIdentity:
+    """What a catalogue is: where it is kept, and the model its embeddings belong to."""
+
+    location: str  # the catalogue file, or a server address
+    model_name: str | None
+    model_sha256: str | None
+    embedding_dim: int | None
+    embedding_dtype: str  # how embeddings are stored ("<f2"); queries are rounded the same way
+    schema_version: int | None
+
+
+class CatalogueCounts(TypedDict):
+    """How many images: all, readable (embedded), unreadable, searchable (indexed)."""
+
+    images: int
+    readable: int
+    unreadable: int
+    searchable: int
+
+
+@dataclass(frozen=True)
+class FitState:
+    """What a catalogue records about its fitted index, beside the arrays."""
+
+    variant: str
+    count: int  # embedded images when it was fitted
+    provisional: bool  # fitted on a cancelled build: refit once a build completes
+    settings: dict[str, Any]  # the index settings (config.INDEX_SETTINGS) it was fitted with
+    iterations: int | None = None
+    at: float | None = None  # when (seconds since the epoch)
+
+    @classmethod
+    def from_dict(cls, state: Mapping[str, Any]) -> "FitState":
+        return cls(
+            variant=state["variant"],
+            count=int(state["count"]),
+            provisional=bool(state.get("provisional", False)),
+            settings=dict(state.get("settings", {})),
+            iterations=state.get("iterations"),
+            at=state.get("at"),
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "variant": self.variant,
+            "count": self.count,
+            "provisional": self.provisional,
+            "settings": self.settings,
+            "iterations": self.iterations,
+            "at": self.at,
+        }
+
+
+class Embeddings(NamedTuple):
+    """Stored trunk embeddings of the asked ids that have one, in the order asked."""
+
+    ids: np.ndarray  # (n,) int64
+    vectors: np.ndarray  # (n, D) float32
+
+
+class FitSample(NamedTuple):
+    """The images a hash layer is fitted on."""
+
+    ids: np.ndarray  # (n,) int64
+    labels: list[str | None]  # first-level subfolder of each
+    embeddings: np.ndarray  # (n, D) float32
+
+
+@dataclass(frozen=True)
+class ScanDiff:
+    """A folder scan against what the catalogue holds."""
+
+    todo: tuple[FoundFile, ...]  # new or changed files, to read
+    stale: tuple[tuple[str, int], ...]  # (relative path, image id) of changed or deleted files, to drop
+    unchanged: int
+
+    @property
+    def changed(self) -> frozenset[str]:
+        """Relative paths of files that are both dropped and read again."""
+        todo = {f.relpath for f in self.todo}
+        return frozenset(path for path, _ in self.stale if path in todo)
+
+    @property
+    def removed(self) -> int:
+        """Files gone from the folder."""
+        return len(self.stale) - len(self.changed)
+
+    @property
+    def stale_ids(self) -> list[int]:
+        return [image_id for _, image_id in self.stale]
+
+
+def diff_scan(found: Iterable[FoundFile], known: Mapping[str, tuple[int, int, float]]) -> ScanDiff:
+    """Compare a scan with the catalogue's files (relative path -> (id, size, mtime)).
+
+    A file is unchanged when its size and modification time are as recorded
+    (to the microsecond: file systems round differently).
+    """
+    todo: list[FoundFile] = []
+    stale: list[tuple[str, int]] = []
+    unchanged = 0
+    seen = set()
+    for f in found:
+        seen.add(f.relpath)
+        row = known.get(f.relpath)
+        if row is None:
+            todo.append(f)
+        elif row[1] != f.size or abs(row[2] - f.mtime) > 1e-6:
+            stale.append((f.relpath, row[0]))
+            todo.append(f)
+        else:
+            unchanged += 1
+    stale.extend((path, row[0]) for path, row in known.items() if path not in seen)
+    return ScanDiff(tuple(todo), tuple(stale), unchanged)
+
+
+def sample_positions(count: int, limit: int, seed: int) -> np.ndarray:
+    """Which of `count` images (in path order) a fit is drawn from: all, or `limit` chosen with `seed`.
+
+    Drawn in path order with a fixed seed, so the same set of images gives
+    the same fit however a build was interrupted and resumed.
+    """
+    if count <= limit:
+        return np.arange(count)
+    return np.sort(np.random.default_rng(seed).choice(count, limit, replace=False))
+
+
+def relative_to_root(path: str | os.PathLike, root: Path) -> str | None:
+    """`path` as a catalogue's relative path (posix), or None when it lies outside `root`."""
+    try:
+        return Path(path).resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return None
+
+
+class CatalogueReader(Protocol):
+    """Reading one catalogue. Use it from the thread that opened it."""
+
+    @property
+    def location(self) -> str:
+        """The catalogue file, or a server address (for messages)."""
+        ...
+
+    @property
+    def root(self) -> Path:
+        """The folder the catalogue describes; records' paths lie under it."""
+        ...
+
+    @property
+    def readonly(self) -> bool: ...
+
+    def identity(self) -> CatalogueIdentity: ...
+
+    def counts(self) -> CatalogueCounts: ...
+
+    def fit_state(self) -> FitState | None: ...
+
+    def fitted(self) -> FittedIndex | None:
+        """The fitted hash layer, spheres, re-ranking basis and LSH layout (None before a first fit)."""
+        ...
+
+    def records(self, image_ids: Iterable[int]) -> dict[int, ImageRecord]: ...
+
+    def record_by_path(self, path: str | os.PathLike, *, unchanged: bool = False) -> ImageRecord | None:
+        """The record of a file inside the root; with `unchanged`, only while its size and mtime are as read."""
+        ...
+
+    def unreadable(self) -> list[tuple[str, str]]:
+        """(relative path, reason) of every file recorded as unreadable."""
+        ...
+
+    def embedding_matrix(self, image_ids: Iterable[int]) -> Embeddings: ...
+
+    def iter_embeddings(self, image_ids: Sequence[int] | None = None, chunk: int = 8192) -> Iterator[Embeddings]:
+        """Stored embeddings in chunks: of every embedded image (None, in id order) or of the given ids."""
+        ...
+
+    def phashes(self, image_ids: np.ndarray) -> np.ndarray:
+        """pHashes (uint64) aligned with `image_ids`, 0 where unknown."""
+        ...
+
+    def load_snapshot(self) -> IndexSnapshot | None:
+        """Codes, re-ranking vectors and buckets as compact arrays (None before a first fit)."""
+        ...
+
+    def own_searcher(self, config: EngineConfig) -> Searcher | None:
+        """A searcher that finds candidates inside the store, or None to search a loaded snapshot."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class CatalogueWriter(CatalogueReader, Protocol):
+    """Building and updating one catalogue. Each method is all-or-nothing on its own;
+    `transaction()` makes several one."""
+
+    def writer_lock(self) -> ContextManager[None]:
+        """Hold the catalogue for one build; CatalogueBusy when another process holds it."""
+        ...
+
+    def transaction(self) -> ContextManager[None]: ...
+
+    def set_model(self, model: ModelInfo) -> None:
+        """Record the trunk (only while no embedding is stored: see `clear_images`)."""
+        ...
+
+    def clear_images(self) -> None:
+        """Drop every image, embedding, code and bucket and the fit (another model makes them stale)."""
+        ...
+
+    def diff(self, found: Sequence[FoundFile]) -> ScanDiff: ...
+
+    def add_batch(self, images: Sequence[NewImage]) -> list[int]:
+        """Add records and their embeddings in one transaction; returns their image ids."""
+        ...
+
+    def remove(self, image_ids: Sequence[int]) -> None:
+        """Drop images with their embeddings, codes and bucket entries, in one transaction."""
+        ...
+
+    def fit_sample(self, limit: int, seed: int) -> FitSample:
+        """At most `limit` embedded images, chosen by `sample_positions` from all of them in path order."""
+        ...
+
+    def uncoded_ids(self) -> np.ndarray:
+        """Embedded images that have no code yet (sorted)."""
+        ...
+
+    def save_fit(self, fitted: FittedIndex) -> None:
+        """Keep a new fit; every code and bucket of the previous fit is dropped with it."""
+        ...
+
+    def clear_index(self) -> None:
+        """No fit, no codes, no buckets (too few images left to search)."""
+        ...
+
+    def write_codes(self, image_ids: np.ndarray, codes: np.ndarray, vectors: np.ndarray) -> None:
+        """Store packed codes (n, words) and re-ranking vectors (n, R) of images that have none."""
+        ...
+
+    def write_buckets(self, keys: np.ndarray, image_ids: np.ndarray, *, merge: bool) -> None:
+        """Put images in their LSH buckets, from their keys (n, L): into empty tables, or `merge`d with what is there."""
+        ...

@@ -1,0 +1,391 @@
+"""The SQLite store: one catalogue file beside (or inside) the folder it describes.
+
+`SqliteStore` implements `CatalogueReader` and `CatalogueWriter` over one
+`SqliteFile` (sqlite_file.py: opening, checking, migrating) and its
+`IndexTables` (sqlite_index.py: fit, codes, buckets). It is the only place
+that knows the catalogue's tables; every SQLite failure leaves it as one plain
+`CatalogueError`. Use it from the thread that opened it.
+
+The catalogue's folder (its root) is found from where the file is: a folder
+moved or copied together with its catalogue describes itself, not the
+original (see `_resolve_root`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+import numpy as np
+
+from ..config import EngineConfig
+from ..errors import CatalogueError
+from ..images import FoundFile
+from ..index import FittedIndex, IndexSnapshot, row_lookup
+from ..searchers import Searcher
+from .base import (
+    CatalogueCounts,
+    CatalogueIdentity,
+    Embeddings,
+    FitSample,
+    FitState,
+    ImageRecord,
+    ModelInfo,
+    NewImage,
+    ScanDiff,
+    diff_scan,
+    relative_to_root,
+    sample_positions,
+)
+from .sqlite_file import (
+    SqliteFile,
+    chunks as _chunks,
+    create_file,
+    describe_error,
+    from_blobs,
+    phash_from_sql,
+    phash_to_sql,
+    plain_errors as _plain,
+    to_blob,
+)
+from .sqlite_index import IndexTables
+
+log = logging.getLogger(__name__)
+
+# Embeddings are stored in half precision: 2.5 KB instead of 5 KB per image
+# (three to an 8 KB page: a million images take 2.8 GB, not 8.3 GB), and the
+# rounding moves a score by less than 1e-4. Arithmetic is always done in float32.
+# The dtype is recorded in each catalogue (catalogues made before this choice
+# hold float32 and stay readable).
+EMBEDDING_DTYPE = "<f2"
+
+class SqliteStore:
+    """A catalogue kept in one SQLite file (reader and writer)."""
+
+    def __init__(self, file: SqliteFile):
+        self.file = file
+        self.path = file.path
+        self._index = IndexTables(file)
+        try:
+            self._dtype: str = file.meta("embedding_dtype", "<f4")
+            self._root = self._resolve_root()
+        except sqlite3.Error as exc:
+            file.close()
+            raise describe_error(exc, self.path) from exc
+        self._root_text = str(self._root)
+
+    # --- opening -----------------------------------------------------------------
+
+    @classmethod
+    def create(cls, path: str | os.PathLike, root: str | os.PathLike) -> "SqliteStore":
+        """A new, empty catalogue file at `path` for the folder `root` (never overwrites)."""
+        path = Path(path).absolute()
+        root = Path(root).resolve()
+        if path.exists():
+            raise CatalogueError(f"A file already exists at {path}; it was left untouched.")
+        if not root.is_dir():
+            raise CatalogueError(f"The folder {root} does not exist.")
+        create_file(path, root=str(root), root_relative=_relative(root, path.parent), embedding_dtype=EMBEDDING_DTYPE)
+        return cls(SqliteFile(path))
+
+    @classmethod
+    def open(cls, path: str | os.PathLike, *, readonly: bool = False) -> "SqliteStore":
+        """Open an existing catalogue file; a damaged, newer or foreign file is refused in plain words."""
+        path = Path(path).absolute()
+        if not readonly and path.exists() and not os.access(path, os.W_OK):
+            readonly = True
+        if not readonly and path.exists() and not os.access(path.parent, os.W_OK):
+            readonly = True  # SQLite needs to create the WAL file beside it
+        return cls(SqliteFile(path, readonly=readonly))
+
+    def _resolve_root(self) -> Path:
+        """The catalogue's folder: where it was made, or where it moved or was copied with the catalogue.
+
+        The folder at the recorded position relative to the catalogue file
+        wins when the catalogue's own files are found there, so a folder
+        copied with its catalogue inside describes the copy, not the
+        original. Otherwise the recorded absolute folder: a catalogue copied
+        away on its own must not mistake its new neighbourhood for its folder.
+        """
+        absolute = Path(self.file.meta("root", str(self.path.parent)))
+        relative = self.file.meta("root_relative")
+        if relative is not None:
+            candidate = (self.path.parent / relative).resolve()
+            if candidate.is_dir() and candidate != absolute.resolve() and self._holds_our_files(candidate):
+                return candidate
+        return absolute
+
+    def _holds_our_files(self, folder: Path, sample: int = 20) -> bool:
+        rows = self.file.conn.execute("SELECT path FROM images ORDER BY id LIMIT ?", (sample,)).fetchall()
+        return not rows or any((folder / r[0]).exists() for r in rows)
+
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
+    @property
+    def root(self) -> Path:
+        return self._root
+
+    @property
+    def readonly(self) -> bool:
+        return self.file.readonly
+
+    def close(self) -> None:
+        self.file.close()
+
+    # --- reading -------------------------------------------------------------------
+
+    @_plain
+    def identity(self) -> CatalogueIdentity:
+        meta = self.file.meta
+        return CatalogueIdentity(
+            location=self.location,
+            model_name=meta("model_name"),
+            model_sha256=meta("model_sha256"),
+            embedding_dim=meta("embedding_dim"),
+            embedding_dtype=self._dtype,
+            schema_version=meta("schema_version"),
+        )
+
+    @_plain
+    def counts(self) -> CatalogueCounts:
+        q = self.file.conn.execute
+        return CatalogueCounts(
+            images=q("SELECT count(*) FROM images").fetchone()[0],
+            readable=q("SELECT count(*) FROM embeddings").fetchone()[0],
+            unreadable=q("SELECT count(*) FROM images WHERE error IS NOT NULL").fetchone()[0],
+            searchable=self._index.searchable(),
+        )
+
+    @_plain
+    def fit_state(self) -> FitState | None:
+        return self._index.fit_state()
+
+    @_plain
+    def fitted(self) -> FittedIndex | None:
+        return self._index.fitted()
+
+    @_plain
+    def load_snapshot(self) -> IndexSnapshot | None:
+        return self._index.load_snapshot()
+
+    def own_searcher(self, config: EngineConfig) -> Searcher | None:
+        return None  # candidates are found in a loaded snapshot
+
+    @_plain
+    def unreadable(self) -> list[tuple[str, str]]:
+        rows = self.file.conn.execute("SELECT path, error FROM images WHERE error IS NOT NULL ORDER BY path")
+        return [(p, e) for p, e in rows]
+
+    @_plain
+    def records(self, image_ids: Iterable[int]) -> dict[int, ImageRecord]:
+        out: dict[int, ImageRecord] = {}
+        for part, marks in _chunks(list(image_ids)):
+            for row in self.file.conn.execute(
+                f"SELECT id, path, size, width, height, phash, error, mtime FROM images WHERE id IN ({marks})", part
+            ):
+                out[row[0]] = self._record(row)
+        return out
+
+    @_plain
+    def record_by_path(self, path: str | os.PathLike, *, unchanged: bool = False) -> ImageRecord | None:
+        rel = relative_to_root(path, self._root)
+        if rel is None:
+            return None
+        row = self.file.conn.execute(
+            "SELECT id, path, size, width, height, phash, error, mtime FROM images WHERE path = ?", (rel,)
+        ).fetchone()
+        if row is None:
+            return None
+        record = self._record(row)
+        if unchanged:
+            try:
+                info = os.stat(path)
+            except OSError:
+                return None
+            if info.st_size != record.size or abs(info.st_mtime - record.mtime) > 1e-6:
+                return None
+        return record
+
+    def _record(self, row: tuple) -> ImageRecord:
+        image_id, rel, size, width, height, phash, error, mtime = row
+        return ImageRecord(
+            image_id=image_id,
+            relpath=rel,
+            path=os.path.join(self._root_text, *rel.split("/")),
+            size=size,
+            width=width,
+            height=height,
+            phash=None if phash is None else phash % (1 << 64),
+            error=error,
+            mtime=mtime,
+        )
+
+    @_plain
+    def embedding_matrix(self, image_ids: Iterable[int]) -> Embeddings:
+        asked = [int(i) for i in image_ids]
+        blobs: dict[int, bytes] = {}
+        for part, marks in _chunks(asked):
+            blobs.update(self.file.conn.execute(f"SELECT image_id, vector FROM embeddings WHERE image_id IN ({marks})", part))
+        found = [i for i in asked if i in blobs]
+        return Embeddings(np.array(found, dtype=np.int64), self._vectors([blobs[i] for i in found]))
+
+    def _vectors(self, blobs: list[bytes]) -> np.ndarray:
+        itemsize = np.dtype(self._dtype).itemsize
+        dim = len(blobs[0]) // itemsize if blobs else int(self.file.meta("embedding_dim") or 0)
+        return from_blobs(blobs, self._dtype, dim).astype(np.float32)
+
+    def iter_embeddings(self, image_ids: Sequence[int] | None = None, chunk: int = 8192) -> Iterator[Embeddings]:
+        try:
+            if image_ids is not None:
+                for start in range(0, len(image_ids), chunk):
+                    yield self.embedding_matrix(image_ids[start : start + chunk])
+                return
+            cursor = self.file.conn.execute("SELECT image_id, vector FROM embeddings ORDER BY image_id")
+            while rows := cursor.fetchmany(chunk):
+                yield Embeddings(np.array([r[0] for r in rows], np.int64), self._vectors([r[1] for r in rows]))
+        except sqlite3.Error as exc:
+            raise describe_error(exc, self.path) from exc
+
+    @_plain
+    def phashes(self, image_ids: np.ndarray) -> np.ndarray:
+        image_ids = np.asarray(image_ids, dtype=np.int64)
+        lookup = row_lookup(np.sort(image_ids))
+        order = np.argsort(image_ids)
+        sorted_out = np.zeros(len(image_ids), dtype=np.int64)
+        # One pass over the pHash column beats thousands of "IN (...)" lookups.
+        cursor = self.file.conn.execute("SELECT id, phash FROM images WHERE phash IS NOT NULL ORDER BY id")
+        while rows := cursor.fetchmany(50_000):
+            found_ids, values = zip(*rows)
+            where = lookup(np.array(found_ids, dtype=np.int64))
+            hit = where >= 0
+            sorted_out[where[hit]] = np.array(values, dtype=np.int64)[hit]
+        out = np.zeros(len(image_ids), dtype=np.int64)
+        out[order] = sorted_out
+        return phash_from_sql(out)
+
+    # --- writing -------------------------------------------------------------------
+
+    @contextmanager
+    def writer_lock(self) -> Iterator[None]:
+        if self.readonly:
+            raise CatalogueError(f"The catalogue {self.path} is read-only: it can be searched but not updated.")
+        with self.file.writer_lock():
+            yield
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        try:
+            with self.file.transaction():
+                yield
+        except sqlite3.Error as exc:
+            raise describe_error(exc, self.path) from exc
+
+    @_plain
+    def set_model(self, model: ModelInfo) -> None:
+        with self.file.transaction():
+            self.file.set_meta(
+                model_name=model.name, model_sha256=model.sha256, embedding_dim=model.dim, embedding_dtype=EMBEDDING_DTYPE
+            )
+        self._dtype = EMBEDDING_DTYPE
+
+    @_plain
+    def clear_images(self) -> None:
+        with self.file.transaction():
+            for table in ("buckets", "code_blocks", "embeddings", "images"):
+                self.file.conn.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
+            self.file.set_meta(fitted=None)
+
+    @_plain
+    def diff(self, found: Sequence[FoundFile]) -> ScanDiff:
+        rows = self.file.conn.execute("SELECT id, path, size, mtime FROM images")
+        return diff_scan(found, {path: (image_id, size, mtime) for image_id, path, size, mtime in rows})
+
+    @_plain
+    def add_batch(self, images: Sequence[NewImage]) -> list[int]:
+        now = time.time()
+        conn = self.file.conn
+        ids = []
+        with self.file.transaction():
+            for image in images:
+                phash = None if image.phash is None else phash_to_sql(image.phash)
+                image_id = conn.execute(
+                    "INSERT INTO images(path, size, mtime, width, height, phash, label, error, added) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                    (image.relpath, image.size, image.mtime, image.width, image.height, phash, image.label, image.error, now),
+                ).fetchone()[0]
+                if image.embedding is not None:
+                    conn.execute(
+                        "INSERT INTO embeddings(image_id, vector) VALUES (?, ?)",
+                        (image_id, to_blob(image.embedding, self._dtype)),
+                    )
+                ids.append(int(image_id))
+        return ids
+
+    @_plain
+    def remove(self, image_ids: Sequence[int]) -> None:
+        if not len(image_ids):
+            return
+        fitted = self._index.fitted()
+        with self.file.transaction():
+            if fitted is not None:
+                ids, codes = self._index.drop_codes(np.asarray(image_ids, dtype=np.int64), fitted)
+                if len(ids):
+                    self._index.edit_buckets(fitted.keys(codes), ids, add=False)
+            for part, marks in _chunks(image_ids):
+                for table, column in (("embeddings", "image_id"), ("images", "id")):
+                    self.file.conn.execute(f"DELETE FROM {table} WHERE {column} IN ({marks})", part)  # noqa: S608
+
+    @_plain
+    def fit_sample(self, limit: int, seed: int) -> FitSample:
+        rows = self.file.conn.execute(
+            "SELECT i.id, i.label FROM images i JOIN embeddings e ON e.image_id = i.id ORDER BY i.path"
+        ).fetchall()
+        rows = [rows[i] for i in sample_positions(len(rows), limit, seed)]
+        found = self.embedding_matrix(r[0] for r in rows)
+        return FitSample(found.ids, [r[1] for r in rows], found.vectors)
+
+    @_plain
+    def uncoded_ids(self) -> np.ndarray:
+        embedded = np.array([r[0] for r in self.file.conn.execute("SELECT image_id FROM embeddings ORDER BY image_id")], np.int64)
+        coded = [ids for _, ids in self._index.coded_ids()]
+        return np.setdiff1d(embedded, np.concatenate(coded) if coded else [], assume_unique=True).astype(np.int64)
+
+    @_plain
+    def save_fit(self, fitted: FittedIndex) -> None:
+        with self.file.transaction():
+            self._index.save_fit(fitted)
+            self._index.clear()
+
+    @_plain
+    def clear_index(self) -> None:
+        with self.file.transaction():
+            self._index.clear()
+            self.file.set_meta(fitted=None)
+
+    @_plain
+    def write_codes(self, image_ids: np.ndarray, codes: np.ndarray, vectors: np.ndarray) -> None:
+        with self.file.transaction():
+            self._index.write_blocks(image_ids, codes, vectors)
+            self._index.compact_blocks(codes.shape[1], vectors.shape[1])
+
+    @_plain
+    def write_buckets(self, keys: np.ndarray, image_ids: np.ndarray, *, merge: bool) -> None:
+        with self.file.transaction():
+            if merge:
+                self._index.edit_buckets(keys, image_ids, add=True)
+            else:
+                self._index.write_buckets(keys, image_ids)
+
+
+def _relative(target: Path, start: Path) -> str | None:
+    try:
+        return os.path.relpath(target, start)
+    except ValueError:  # another drive on Windows
+        return None
