@@ -151,7 +151,7 @@ def copy_binary(columns: Sequence[tuple[str, np.ndarray]]) -> bytes:
 
     Args:
         columns: (kind, values) per column, each with n rows:
-            "int8" (n,) int64; "float8" (n,) float64; "bytea" (n, w) uint8;
+            "int4"/"int8" (n,) integers; "float8" (n,) float64; "bytea" (n, w) uint8;
             "halfvec" (n, dim) float16; "bit" (n, words) uint64 packed codes
             (kind "bit:B" gives the bit length B, default 64 * words).
     """
@@ -162,8 +162,8 @@ def copy_binary(columns: Sequence[tuple[str, np.ndarray]]) -> bytes:
         if len(array) != n:
             raise ValueError("every column needs the same number of rows")
         name = f"c{i}"
-        if kind in ("int8", "float8"):
-            parts = [(name, ">i8" if kind == "int8" else ">f8", np.asarray(array))]
+        if kind in ("int4", "int8", "float8"):
+            parts = [(name, {"int4": ">i4", "int8": ">i8", "float8": ">f8"}[kind], np.asarray(array))]
         elif kind == "bytea":
             array = np.asarray(array, dtype=np.uint8)
             parts = [(name, "u1", array, array.shape[1])]
