@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -320,6 +321,7 @@ def main() -> int:
               f"after the next update {sorted(set(k['rows_after_next_update']))}", flush=True)
     finally:
         stop()
+        shutil.rmtree(base, ignore_errors=True)
     out["load_after"] = os.getloadavg()
     print(f"wrote {save('pg-concurrency', out)}")
     return 0
