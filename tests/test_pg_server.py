@@ -90,3 +90,26 @@ def test_logins_need_the_right_password(pg_database):
     with pytest.raises(psycopg.OperationalError) as refused:
         pg_database.connect(user=role, password="wrong")
     assert "password authentication failed" in str(refused.value)
+
+
+def test_binary_copy_writes_every_column_kind_exactly(pg_database):
+    rng = np.random.default_rng(4)
+    n = 25
+    ids = np.arange(n, dtype=np.int64) * 3_000_000_000  # beyond int4
+    buckets = rng.integers(-(2**31), 2**31 - 1, n)
+    mtimes = rng.random(n) * 1.7e9
+    blobs = rng.integers(0, 256, (n, 5), dtype=np.uint8)
+    codes = random_codes(n, 64)
+    with pg_database.connect() as conn:
+        conn.execute("CREATE TABLE t (id int8, bucket int4, mtime float8, blob bytea, code bit(64))")
+        pg_types.copy_rows(
+            conn, "t", ["id", "bucket", "mtime", "blob", "code"],
+            [("int8", ids), ("int4", buckets), ("float8", mtimes), ("bytea", blobs), ("bit", codes)],
+        )
+        rows = conn.execute("SELECT id, bucket, mtime, blob, code FROM t ORDER BY id").fetchall()
+    assert [r[0] for r in rows] == ids.tolist()
+    assert [r[1] for r in rows] == buckets.tolist()
+    assert [r[2] for r in rows] == mtimes.tolist()  # float8: exact, as SQLite's REAL
+    assert [bytes(r[3]) for r in rows] == [b.tobytes() for b in blobs]
+    assert [r[4] for r in rows] == ["".join("1" if b else "0" for b in row) for row in np.unpackbits(
+        codes.view(np.uint8).reshape(n, -1), axis=1, bitorder="little").astype(bool)]
