@@ -8,6 +8,8 @@ string formatting of user input.
 
 from __future__ import annotations
 
+from typing import Any
+
 import logging
 import re
 from dataclasses import dataclass
@@ -47,7 +49,7 @@ class CatalogueNames:
         return cls(schema=f"cat_{name}", viewer=f"{prefix}_viewer", editor=f"{prefix}_editor")
 
 
-def schema_sql(names: CatalogueNames, *, dim: int, bits: int, rdim: int):
+def schema_sql(names: CatalogueNames, *, dim: int, bits: int, rdim: int) -> Any:
     """The DDL of one catalogue (and the registry, if missing) as a composed psycopg statement."""
     from psycopg import sql
 
@@ -65,7 +67,7 @@ def schema_sql(names: CatalogueNames, *, dim: int, bits: int, rdim: int):
     )
 
 
-def create_catalogue(conn, name: str, *, dim: int, bits: int, rdim: int) -> CatalogueNames:
+def create_catalogue(conn: Any, name: str, *, dim: int, bits: int, rdim: int) -> CatalogueNames:
     """Create catalogue `name` in the connected database, all or nothing.
 
     Raises:

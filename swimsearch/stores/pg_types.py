@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import struct
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
@@ -98,7 +98,7 @@ class Code:
         self.bits = bits
 
 
-def register_types(conn) -> None:
+def register_types(conn: Any) -> None:
     """Teach one psycopg connection to send `HalfVec`/`Code` and read halfvec as float16 arrays.
 
     ``bit`` values come back as `str` ('0101...') in text format; fetch them
@@ -131,13 +131,13 @@ def register_types(conn) -> None:
     class HalfVecLoader(Loader):
         format = Format.BINARY
 
-        def load(self, data) -> np.ndarray:
+        def load(self, data: Any) -> np.ndarray:
             return parse_halfvec_binary(bytes(data))
 
     class HalfVecTextLoader(Loader):
         format = Format.TEXT
 
-        def load(self, data) -> np.ndarray:
+        def load(self, data: Any) -> np.ndarray:
             return np.array(bytes(data)[1:-1].split(b","), dtype=np.float32).astype(np.float16)
 
     conn.adapters.register_dumper(HalfVec, HalfVecDumper)
@@ -157,13 +157,13 @@ def copy_binary(columns: Sequence[tuple[str, np.ndarray]]) -> bytes:
     """
     n = len(columns[0][1])
     fields: list[tuple] = [("count", ">i2")]
-    values: dict[str, np.ndarray] = {"count": np.int16(len(columns))}
+    values: dict[str, Any] = {"count": np.int16(len(columns))}
     for i, (kind, array) in enumerate(columns):
         if len(array) != n:
             raise ValueError("every column needs the same number of rows")
         name = f"c{i}"
         if kind in ("int4", "int8", "float8"):
-            parts = [(name, {"int4": ">i4", "int8": ">i8", "float8": ">f8"}[kind], np.asarray(array))]
+            parts: list[tuple[Any, ...]] = [(name, {"int4": ">i4", "int8": ">i8", "float8": ">f8"}[kind], np.asarray(array))]
         elif kind == "bytea":
             array = np.asarray(array, dtype=np.uint8)
             parts = [(name, "u1", array, array.shape[1])]
@@ -190,7 +190,7 @@ def copy_binary(columns: Sequence[tuple[str, np.ndarray]]) -> bytes:
     return COPY_SIGNATURE + rows.tobytes() + COPY_TRAILER
 
 
-def copy_rows(conn, table: str, names: Iterable[str], columns: Sequence[tuple[str, np.ndarray]], chunk: int = 20_000) -> int:
+def copy_rows(conn: Any, table: str, names: Iterable[str], columns: Sequence[tuple[str, np.ndarray]], chunk: int = 20_000) -> int:
     """Bulk-insert columns into `table` with binary COPY, `chunk` rows per COPY message stream."""
     from psycopg import sql
 
