@@ -23,7 +23,7 @@ import tempfile
 from contextlib import contextmanager, suppress
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Iterable, Iterator, TextIO
+from typing import IO, TYPE_CHECKING, Iterable, Iterator, Sequence, TextIO
 
 from . import __version__
 from .search import SearchResult
@@ -59,6 +59,7 @@ DUPLICATE_COLUMN_DOCS: dict[str, str] = {
     "path": "a file of the group, absolute path",
     "group_size": "how many files the group holds",
     "max_phash_distance": "the most perceptual-hash bits (of 64) that differ between two files of the group",
+    "keep": "(exported from the window's duplicate review only) yes for the copy it keeps, no for the others",
 }
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -179,20 +180,29 @@ def write_csv(
     return count
 
 
-def write_duplicates_csv(groups: Iterable[DuplicateGroup], out: str | os.PathLike | TextIO) -> int:
+def write_duplicates_csv(
+    groups: Iterable[DuplicateGroup], out: str | os.PathLike | TextIO, *, keepers: Sequence[str] | None = None
+) -> int:
     """Write groups of near-identical files as UTF-8 CSV, one row per file, groups numbered from 1.
+
+    Args:
+        keepers: the path to keep in each group (the duplicate review's choice);
+            given, a last column `keep` says yes for it and no for the others.
 
     Returns the number of rows.
     """
     if isinstance(out, (str, os.PathLike)):
         with atomic_output(out, newline="", encoding="utf-8") as fh:
-            return write_duplicates_csv(groups, fh)
+            return write_duplicates_csv(groups, fh, keepers=keepers)
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(DUPLICATE_COLUMNS)
+    writer.writerow(DUPLICATE_COLUMNS + (("keep",) if keepers is not None else ()))
     count = 0
     for number, group in enumerate(groups, start=1):
         for path in group.paths:
-            writer.writerow([number, neutralise(path), len(group.paths), group.max_phash_distance])
+            row = [number, neutralise(path), len(group.paths), group.max_phash_distance]
+            if keepers is not None:
+                row.append("yes" if path == keepers[number - 1] else "no")
+            writer.writerow(row)
             count += 1
     return count
 

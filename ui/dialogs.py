@@ -37,9 +37,15 @@ def choose_image(parent: QWidget, folder: str, cache: ThumbnailCache | None = No
     return dialog.selectedFiles()[0]
 
 
-def choose_folder(parent: QWidget, folder: str) -> str:
-    """A folder of designs to build a catalogue from ("" when cancelled)."""
-    return QFileDialog.getExistingDirectory(parent, "Build a catalogue from a folder of designs", folder)
+def choose_folder(parent: QWidget, folder: str, title: str = "Build a catalogue from a folder of designs") -> str:
+    """A folder ("" when cancelled): by default, a folder of designs to build a catalogue from."""
+    return QFileDialog.getExistingDirectory(parent, title, folder)
+
+
+def confirm(parent: QWidget, text: str, title: str = "SwimSearch") -> bool:
+    """Ask before a bulk change; True when the user said yes."""
+    answer = QMessageBox.question(parent, title, text, QMessageBox.Yes | QMessageBox.Cancel, QMessageBox.Cancel)
+    return answer == QMessageBox.Yes
 
 
 def choose_catalogue(parent: QWidget, folder: str) -> str:

@@ -33,9 +33,9 @@ def count_matches(count: int) -> str:
     return f"{count:,} match{'es' if count != 1 else ''}"
 
 
-def count_of(count: int, noun: str) -> str:
-    """A count with its noun in the right number: "1 unreadable file", "12 unreadable files"."""
-    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+def count_of(count: int, noun: str, plural: str = "") -> str:
+    """A count with its noun in the right number: "1 unreadable file", "12 unreadable files", "2 copies"."""
+    return f"{count:,} {noun if count == 1 else plural or noun + 's'}"
 
 
 def skipped_files(by_kind: Mapping[str, int], kinds: int = 4) -> str:

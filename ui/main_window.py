@@ -23,8 +23,10 @@ from swimsearch.config import EngineConfig
 from swimsearch.search import Match, SearchResult
 
 from . import desktop, dialogs
-from .actions import apply_view, create_actions, fill_menu_bar, fill_toolbar, match_menu
+from .actions import ACTIONS, apply_view, create_actions, fill_menu_bar, fill_toolbar, match_menu
 from .build import BuildOutcome, BuildService
+from .duplicate_view import REVIEW_ACTIONS
+from .duplicates import DuplicateReview
 from .exports import Exports
 from .history import History
 from .locations import CatalogueTarget, catalogue_for_folder, sample_target, target_for
@@ -96,6 +98,7 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.setMinimumSize(*MINIMUM_SIZE)
         self.exports = Exports(self)
+        self.duplicates = DuplicateReview(self, self._config)
         self._build_widgets()
         self._actions = create_actions(self)
         fill_menu_bar(self, self.menuBar(), self._actions)
@@ -376,7 +379,7 @@ class MainWindow(QMainWindow):
         dialogs.show_about(self)
 
     def show_shortcuts(self) -> None:
-        ShortcutsDialog(shortcut_rows(), self).show()
+        ShortcutsDialog(shortcut_rows((("", ACTIONS), ("Duplicate review", REVIEW_ACTIONS))), self).show()
 
     def show_unreadable(self) -> None:
         state = self.session.catalogue
@@ -406,6 +409,7 @@ class MainWindow(QMainWindow):
         self._closed = True
         self._save_settings()
         self.exports.stop()
+        self.duplicates.stop()
         self.builds.stop()
         self.search.shutdown()
         self.cache.shutdown()
