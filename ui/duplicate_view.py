@@ -134,12 +134,12 @@ class DuplicateReviewDialog(QDialog):
         self.tree.setMinimumWidth(260)
         self.left, self.right = Side(window.cache, "KEPT"), Side(window.cache, "MOVED ASIDE")
         self.pair = ZoomPair(self.left.view, self.right.view, self)
-        self.actions = create_actions(self, REVIEW_ACTIONS)
+        self.command = create_actions(self, REVIEW_ACTIONS)
         self.keep_button = QPushButton("Keep this one instead")
         self.keep_button.clicked.connect(self.keep_right)
         zoom_row = QHBoxLayout()
         for name in ("zoom_out_pair", "fit_pair", "zoom_in_pair"):
-            zoom_row.addWidget(_tool(self.actions[name]))
+            zoom_row.addWidget(_tool(self.command[name]))
         zoom_row.addWidget(QLabel("Wheel zooms both, dragging pans both"), 1)
         zoom_row.addWidget(self.keep_button)
         compare = QWidget()
@@ -158,11 +158,11 @@ class DuplicateReviewDialog(QDialog):
         for widget in (QLabel("Groups:"), self.tier_box, QLabel("Keep:"), self.rule_box):
             top.addWidget(widget)
         top.addWidget(self.status, 1)
-        for widget in (self.progress, self.cancel_button, _tool(self.actions["find_again"])):
+        for widget in (self.progress, self.cancel_button, _tool(self.command["find_again"])):
             top.addWidget(widget)
         bottom = QHBoxLayout()
         for name in ("move_group", "move_all", "undo_move", "export_groups"):
-            bottom.addWidget(_tool(self.actions[name]))
+            bottom.addWidget(_tool(self.command[name]))
         self.note = ElidedLabel(mode=Qt.ElideRight)
         bottom.addWidget(self.note, 1)
         close = QPushButton("Close")
@@ -236,10 +236,10 @@ class DuplicateReviewDialog(QDialog):
             )
         has_groups = bool(review.groups) and not review.busy
         for name in ("move_group", "move_all", "export_groups", "keep_right"):
-            self.actions[name].setEnabled(has_groups)
+            self.command[name].setEnabled(has_groups)
         self.keep_button.setEnabled(has_groups)
-        self.actions["undo_move"].setEnabled(review.can_undo())
-        self.actions["find_again"].setEnabled(not review.busy)
+        self.command["undo_move"].setEnabled(review.can_undo())
+        self.command["find_again"].setEnabled(not review.busy)
 
     def _current_group(self) -> int | None:
         item = self.tree.currentItem()

@@ -43,6 +43,7 @@ from .shortcuts import ShortcutsDialog, shortcut_rows
 from .style import app_icon
 from .thumbnails import ThumbnailCache
 from .unreadable import UnreadableDialog
+from .watch import FolderWatch
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,7 @@ class MainWindow(QMainWindow):
         self.setMinimumSize(*MINIMUM_SIZE)
         self.exports = Exports(self)
         self.duplicates = DuplicateReview(self, self._config)
+        self.watch = FolderWatch(self)
         self._build_widgets()
         self._actions = create_actions(self)
         fill_menu_bar(self, self.menuBar(), self._actions)
@@ -408,6 +410,7 @@ class MainWindow(QMainWindow):
             return
         self._closed = True
         self._save_settings()
+        self.watch.stop()
         self.exports.stop()
         self.duplicates.stop()
         self.builds.stop()

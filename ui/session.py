@@ -109,6 +109,8 @@ class Session:
         self.panel_status = ""
         self.mirror = mirror
         self.filters = filters
+        self.watching = False  # the open catalogue's folder is watched for changes (ui/watch.py)
+        self._update_why = ""
         self.version = 0  # counts catalogue (re)openings: older results may show removed files
         self._record_next = True
         self._just_built: str | None = None
@@ -146,8 +148,13 @@ class Session:
             self._build(target)
         self.changed.emit()
 
-    def update(self) -> None:
-        """Read new and changed files of the open catalogue's folder (F5)."""
+    def update(self, *, why: str = "") -> None:
+        """Read new and changed files of the open catalogue's folder (F5).
+
+        Args:
+            why: said before the summary when the user did not ask ("The folder changed").
+        """
+        self._update_why = why
         if self.catalogue is not None:
             self._build(self._open_existing(self.catalogue.path))
         elif self.target is not None:
@@ -180,6 +187,11 @@ class Session:
         if self.history.current is not None and self.catalogue is not None:
             self._rerun(self.history.current, same_ids=True)
         self.changed.emit()
+
+    def set_watching(self, watching: bool) -> None:
+        if watching != self.watching:
+            self.watching = watching
+            self.changed.emit()
 
     def set_filters(self, filters: Filters) -> None:
         if filters != self.filters:
@@ -256,7 +268,8 @@ class Session:
 
     def on_build_finished(self, outcome: BuildResult) -> None:
         """A build ended (or was cancelled): open what it made, or re-read the open catalogue."""
-        self.message.emit(build_summary(outcome), 15_000)
+        why, self._update_why = self._update_why, ""
+        self.message.emit(f"{why}: {build_summary(outcome)}" if why else build_summary(outcome), 15_000)
         self._just_built = outcome.catalogue_path
         if self.catalogue is not None and Path(self.catalogue.path) == Path(outcome.catalogue_path):
             self._catalogues.reload()
@@ -362,6 +375,7 @@ class Session:
             can_go_forward=state is not None and history.can_go_forward(),
             has_results=bool(visible),
             mirror=self.mirror,
+            watching=self.watching,
             has_unreadable=state is not None and state.unreadable > 0,
             unreadable_text=count_of(state.unreadable, "unreadable file") if state is not None and state.unreadable else "",
         )

@@ -55,20 +55,20 @@ def test_review_moves_all_but_the_keeper_aside_updates_the_catalogue_and_undoes(
     dialog.tree.setCurrentItem(dialog.tree.topLevelItem(review.groups.index(three)))
     qtbot.waitUntil(lambda: dialog.left.view.has_picture() and dialog.right.view.has_picture(), timeout=WAIT_MS)
     assert dialog.left.view.path == keeper.path and dialog.right.view.path != keeper.path
-    dialog.actions["zoom_in_pair"].trigger()
-    dialog.actions["zoom_in_pair"].trigger()
+    dialog.command["zoom_in_pair"].trigger()
+    dialog.command["zoom_in_pair"].trigger()
     assert dialog.left.view.zoom == dialog.right.view.zoom == pytest.approx(1.5625)
     bar = dialog.left.view.horizontalScrollBar()
     bar.setValue(bar.maximum())
     assert dialog.right.view.position()[0] == pytest.approx(1.0, abs=0.02)
-    dialog.actions["fit_pair"].trigger()
+    dialog.command["fit_pair"].trigger()
     assert dialog.right.view.zoom == 1.0
 
     # a destination inside the catalogue's folder is refused: the files would come back at the next update
     chosen = [str(copies / "big")]
     monkeypatch.setattr(ui.dialogs, "choose_folder", lambda parent, start, title="": chosen[0])
     monkeypatch.setattr(ui.dialogs, "confirm", lambda parent, text, title="": True)
-    dialog.actions["move_all"].trigger()
+    dialog.command["move_all"].trigger()
     assert any("Choose a folder outside “designs”" in text for text in error_texts(dialog))
     assert (copies / "img0001 copy.png").exists()
 
@@ -77,7 +77,7 @@ def test_review_moves_all_but_the_keeper_aside_updates_the_catalogue_and_undoes(
     (aside / "img0001.png").write_bytes(b"someone else's file")  # a name clash at the destination
     chosen[0] = str(aside)
     with qtbot.waitSignal(window.catalogue_ready, timeout=WAIT_MS) as ready:
-        dialog.actions["move_all"].trigger()
+        dialog.command["move_all"].trigger()
     assert ready.args[0].searchable == 12  # the catalogue no longer holds the moved copies
     assert (copies / "big" / "img0001.png").exists() and (copies / "img0005.png").exists()  # keepers stay
     assert not (copies / "img0001.png").exists() and not (copies / "img0001 copy.png").exists()
@@ -91,9 +91,9 @@ def test_review_moves_all_but_the_keeper_aside_updates_the_catalogue_and_undoes(
     dialog.close()
     qtbot.waitUntil(lambda: window.findChild(DuplicateReviewDialog) is None, timeout=WAIT_MS)
     dialog = review_window(qtbot, window)
-    assert dialog.actions["undo_move"].isEnabled() and dialog.actions["undo_move"].shortcut().toString() == "Ctrl+Z"
+    assert dialog.command["undo_move"].isEnabled() and dialog.command["undo_move"].shortcut().toString() == "Ctrl+Z"
     with qtbot.waitSignal(window.catalogue_ready, timeout=WAIT_MS) as ready:
-        dialog.actions["undo_move"].trigger()
+        dialog.command["undo_move"].trigger()
     assert ready.args[0].searchable == 15
     assert (copies / "img0001.png").exists() and (copies / "img0001 copy.png").exists()
     assert (copies / "img0005 copy.png").exists() and (aside / "img0001.png").read_bytes() == b"someone else's file"
@@ -113,14 +113,14 @@ def test_keeper_rules_the_users_choice_and_the_csv_of_groups(qtbot, make_window,
     assert kept.startswith(str(copies)) and window.settings["duplicates/keep_rule"] == "folder"
     # the user picks another copy
     dialog.tree.setCurrentItem(dialog.tree.topLevelItem(g).child(1))
-    dialog.actions["keep_right"].trigger()
+    dialog.command["keep_right"].trigger()
     chosen = review.groups[g].members[review.keepers[g]].path
     item = next(dialog.tree.topLevelItem(g).child(i) for i in range(3)
                 if dialog.tree.topLevelItem(g).child(i).text(1) == "keep")
     assert item.toolTip(0).startswith(chosen)
     out = tmp_path / "groups.csv"
     monkeypatch.setattr(ui.dialogs, "choose_csv_path", lambda parent, suggested: str(out))
-    dialog.actions["export_groups"].trigger()
+    dialog.command["export_groups"].trigger()
     rows = list(csv.DictReader(out.open(encoding="utf-8", newline="")))
     assert len(rows) == 5 and {r["group"] for r in rows} == {"1", "2"}
     assert [r["path"] for r in rows if r["keep"] == "yes" and r["group_size"] == "3"] == [chosen]
