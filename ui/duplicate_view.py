@@ -19,6 +19,7 @@ from PyQt5.QtWidgets import (
     QDialog,
     QGridLayout,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QProgressBar,
     QPushButton,
@@ -47,15 +48,19 @@ A = ActionSpec
 #: The review's commands (shown by Help ▸ Keyboard shortcuts under "Duplicate review").
 REVIEW_ACTIONS: tuple[ActionSpec, ...] = (
     A("move_group", "Move the others of this group…", "move_group", ("Ctrl+M",),
-      "Move every copy of the selected group but the one kept to a folder you choose"),
+      "Move every copy of the selected group but the one kept to a folder you choose", "Move others…"),
     A("move_all", "Move the others of every group…", "move_all", ("Ctrl+Shift+M",),
-      "Move every copy but the one kept, in every group, to a folder you choose"),
+      "Move every copy but the one kept, in every group, to a folder you choose", "Move all others…"),
     A("undo_move", "Undo move", "review.undo", ("Ctrl+Z",), "Move the files of the last move back where they were"),
-    A("keep_right", "Keep the right-hand copy", "keep_right", ("K",), "Keep the copy on the right instead"),
-    A("zoom_in_pair", "Zoom in", "pair.zoom_by", ("+", "="), args=(ZOOM_STEP,)),
-    A("zoom_out_pair", "Zoom out", "pair.zoom_by", ("-",), args=(1 / ZOOM_STEP,)),
-    A("fit_pair", "Fit", "pair.fit", ("0",), "Show the whole pictures"),
-    A("export_groups", "Export groups as CSV…", "export_csv", ("Ctrl+E",), "Save the groups and the copies kept"),
+    A("keep_right", "Keep the right-hand copy", "keep_right", ("K",), "Keep the copy on the right instead",
+      "Keep this one"),
+    A("zoom_in_pair", "Zoom in", "pair.zoom_by", ("+", "="), "Zoom both pictures in (or the mouse wheel)", "+",
+      args=(ZOOM_STEP,)),
+    A("zoom_out_pair", "Zoom out", "pair.zoom_by", ("-",), "Zoom both pictures out (or the mouse wheel)", "−",
+      args=(1 / ZOOM_STEP,)),
+    A("fit_pair", "Fit", "pair.fit", ("0",), "Show the whole pictures (or double-click one)"),
+    A("export_groups", "Export groups as CSV…", "export_csv", ("Ctrl+E",), "Save the groups and the copies kept",
+      "Export CSV…"),
     A("find_again", "Find again", "review.find", ("F5",), "Look for near-identical files again"),
 )
 
@@ -120,7 +125,8 @@ class DuplicateReviewDialog(QDialog):
             self.rule_box.addItem(text, key)
         self.rule_box.setCurrentIndex(max(0, self.rule_box.findData(window.settings["duplicates/keep_rule"])))
         self.rule_box.setToolTip("Which copy of each group stays where it is")
-        self.status = ElidedLabel(mode=Qt.ElideRight)
+        self.status = QLabel()
+        self.status.setWordWrap(True)
         self.progress = QProgressBar()
         self.progress.setFixedWidth(120)
         self.progress.setTextVisible(False)
@@ -128,19 +134,21 @@ class DuplicateReviewDialog(QDialog):
         self.cancel_button.clicked.connect(review.cancel)
 
         self.tree = QTreeWidget()
-        self.tree.setHeaderLabels(["File", "", "Size", "Folder"])
-        self.tree.setColumnWidth(0, 210)
-        self.tree.setColumnWidth(1, 46)
-        self.tree.setMinimumWidth(260)
+        self.tree.setHeaderLabels(["File", ""])  # sizes, dates and folders are in the captions and tooltips
+        self.tree.header().setStretchLastSection(False)
+        self.tree.header().setSectionResizeMode(0, QHeaderView.Stretch)
+        self.tree.setColumnWidth(1, 54)
+        self.tree.setMinimumWidth(220)
         self.left, self.right = Side(window.cache, "KEPT"), Side(window.cache, "MOVED ASIDE")
         self.pair = ZoomPair(self.left.view, self.right.view, self)
         self.command = create_actions(self, REVIEW_ACTIONS)
-        self.keep_button = QPushButton("Keep this one instead")
-        self.keep_button.clicked.connect(self.keep_right)
+        self.keep_button = _tool(self.command["keep_right"])
         zoom_row = QHBoxLayout()
         for name in ("zoom_out_pair", "fit_pair", "zoom_in_pair"):
             zoom_row.addWidget(_tool(self.command[name]))
-        zoom_row.addWidget(QLabel("Wheel zooms both, dragging pans both"), 1)
+        hint = QLabel("Wheel: zoom · drag: pan")
+        hint.setObjectName("muted")
+        zoom_row.addWidget(hint, 1)
         zoom_row.addWidget(self.keep_button)
         compare = QWidget()
         grid = QGridLayout(compare)
@@ -148,16 +156,21 @@ class DuplicateReviewDialog(QDialog):
         grid.addWidget(self.left, 0, 0)
         grid.addWidget(self.right, 0, 1)
         grid.addLayout(zoom_row, 1, 0, 1, 2)
+        groups = QWidget()
+        column = QVBoxLayout(groups)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self.status)
+        column.addWidget(self.tree, 1)
         splitter = QSplitter(Qt.Horizontal)
-        splitter.addWidget(self.tree)
+        splitter.addWidget(groups)
         splitter.addWidget(compare)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([300, 600])
+        splitter.setSizes([280, 620])
 
         top = QHBoxLayout()
         for widget in (QLabel("Groups:"), self.tier_box, QLabel("Keep:"), self.rule_box):
             top.addWidget(widget)
-        top.addWidget(self.status, 1)
+        top.addStretch(1)
         for widget in (self.progress, self.cancel_button, _tool(self.command["find_again"])):
             top.addWidget(widget)
         bottom = QHBoxLayout()
@@ -199,18 +212,16 @@ class DuplicateReviewDialog(QDialog):
         bold = QFont(self.tree.font())
         bold.setBold(True)
         for g, (group, keeper) in enumerate(zip(review.groups, review.keepers)):
-            top = QTreeWidgetItem([f"Group {g + 1}: {len(group.members)} copies", "", "",
-                                   f"hash bits apart ≤ {group.max_phash_distance}"])
+            top = QTreeWidgetItem([f"Group {g + 1}: {len(group.members)} copies", ""])
+            top.setToolTip(0, f"At most {group.max_phash_distance} of 64 perceptual-hash bits differ between them")
             top.setData(0, GROUP_ROLE, g)
-            top.setFirstColumnSpanned(False)
             for i, m in enumerate(group.members):
-                row = QTreeWidgetItem([os.path.basename(m.path), "keep" if i == keeper else "move",
-                                       human_size(m.size) if m.size is not None else "missing", os.path.dirname(m.path)])
+                row = QTreeWidgetItem([os.path.basename(m.path), "keep" if i == keeper else "move"])
                 row.setData(0, GROUP_ROLE, g)
                 row.setData(0, MEMBER_ROLE, i)
                 row.setToolTip(0, f"{m.path}\n{describe(m)}")
                 if i == keeper:
-                    for column in range(4):
+                    for column in range(2):
                         row.setFont(column, bold)
                 top.addChild(row)
             self.tree.addTopLevelItem(top)
@@ -226,11 +237,11 @@ class DuplicateReviewDialog(QDialog):
         if review.busy:
             return
         if review.catalogue_path is None:
-            self.status.set_full_text("")
+            self.status.setText("")
         elif not review.groups:
-            self.status.set_full_text("No near-identical files in this catalogue.")
+            self.status.setText("No near-identical files in this catalogue.")
         else:
-            self.status.set_full_text(
+            self.status.setText(
                 f"{count_of(len(review.groups), 'group')}: {count_of(review.movable(), 'copy', 'copies')} can be "
                 "moved aside"
             )
@@ -343,7 +354,7 @@ class DuplicateReviewDialog(QDialog):
     def _on_progress(self, done: int, total: int) -> None:
         self.progress.setRange(0, total or 0)
         self.progress.setValue(done)
-        self.status.set_full_text(f"Looking for near-identical files… {done:,} of {total:,}" if total else
+        self.status.setText(f"Looking for near-identical files… {done:,} of {total:,}" if total else
                                   "Looking for near-identical files…")
 
     def _on_busy(self, busy: bool) -> None:

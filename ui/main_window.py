@@ -425,6 +425,10 @@ class MainWindow(QMainWindow):
                 self.splitter.setSizes([SIDE_WIDTH, max(400, self.width() - SIDE_WIDTH)])
             self.results_view.setFocus()
 
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self.timing_label.setVisible(self.width() >= 1000)  # a narrow status bar keeps its width for messages
+
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
         self.shutdown()
         super().closeEvent(event)

@@ -132,7 +132,7 @@ class QueryPanel(PictureCard):
         self.name_label.set_full_text("")
         self._set_file(None)
         self._status = ""
-        self.details_label.setText("")
+        self.details_label.set_full_text("")
         self.name_label.hide()
         self.details_label.hide()
 
@@ -160,7 +160,7 @@ class QueryPanel(PictureCard):
 
     def _update_details(self) -> None:
         parts = self._size_parts() + ([self._status] if self._status else [])
-        self.details_label.setText("  ·  ".join(parts))
+        self.details_label.set_full_text("  ·  ".join(parts))
 
     # --- drops and clicks -----------------------------------------------------------
 

@@ -47,15 +47,16 @@ class ResultsPane(QWidget):
         self.top_spin.setToolTip("How many of the best matches to show")
         self.min_slider = QSlider(Qt.Horizontal)
         self.min_slider.setRange(0, 100)
-        self.min_slider.setFixedWidth(120)
-        self.min_slider.setToolTip("Hide matches less similar than this")
+        self.min_slider.setFixedWidth(100)
+        self.min_slider.setToolTip("Minimum similarity: hide matches less similar than this")
         self.min_label = QLabel()
         self.min_label.setMinimumWidth(self.min_label.fontMetrics().horizontalAdvance("100%") + 4)
-        captions = [QLabel(text) for text in ("Show", "best", "Minimum similarity")]
+        # "Show 50 best, at least 40%": reads as a sentence and fits the 800-pixel window
+        captions = [QLabel(text) for text in ("Show", "best, at least")]
         for caption in captions:
             caption.setObjectName("muted")
         self.filter_bar = HeaderBar(
-            self.title, [captions[0], self.top_spin, captions[1], 16, captions[2], self.min_slider, self.min_label]
+            self.title, [captions[0], self.top_spin, captions[1], self.min_slider, self.min_label]
         )
         self.filter_bar.setObjectName("filterBar")
 

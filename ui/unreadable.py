@@ -103,9 +103,10 @@ class UnreadableDialog(QDialog):
             why.setToolTip(reason)
             self.table.setItem(row, 1, why)
         if self.files:
+            n = len(self.files)
             self.summary.setText(
-                f"{count_of(len(self.files), 'file')} in {self.root} could not be read, so they are not searchable. "
-                "Fix or replace them, then update the catalogue (F5)."
+                f"{count_of(n, 'file')} in {self.root} could not be read, so {'it is' if n == 1 else 'they are'} "
+                f"not searchable. Fix or replace {'it' if n == 1 else 'them'}, then update the catalogue (F5)."
             )
             self.table.selectRow(0)
         else:

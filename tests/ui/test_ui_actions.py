@@ -29,7 +29,7 @@ def test_menus_and_toolbar_read_as_before(make_window):
         "&Help": ["Keyboard shortcuts", "About SwimSearch"],
     }
     toolbar = [a.iconText() if not a.isSeparator() else "—" for a in window.toolbar.actions()]
-    assert toolbar == ["←  Back", "Forward  →", "—", "Open…", "Paste", "Random", "—", "Build…", "Update", "—",
+    assert toolbar == ["←", "→", "—", "Open…", "Paste", "Random", "—", "Build…", "Update", "—",
                        "Export…", "Copy list"]
     assert window.export_action.toolTip() == "Save the matches shown as a CSV file (Ctrl+E)"
     assert [k.toString() for k in window.zoom_in_action.shortcuts()] == ["Ctrl++", "Ctrl+="]

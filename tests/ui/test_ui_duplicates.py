@@ -48,7 +48,7 @@ def test_review_moves_all_but_the_keeper_aside_updates_the_catalogue_and_undoes(
     three = next(g for g in review.groups if len(g.members) == 3)
     keeper = three.members[review.keepers[review.groups.index(three)]]
     assert keeper.path == str(copies / "big" / "img0001.png")  # the largest picture is kept
-    assert "2 groups: 3 copies can be moved aside" in dialog.status.full_text()
+    assert "2 groups: 3 copies can be moved aside" in dialog.status.text()
     assert dialog.tree.topLevelItemCount() == 2 and groups
 
     # the two copies side by side, zoomed and panned together
