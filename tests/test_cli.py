@@ -208,7 +208,7 @@ def test_query_writes_one_contact_sheet_with_a_section_per_query(indexed, tmp_pa
     for out in (html_out, pdf_out):
         done = run("query", "--catalogue", catalogue, "--top", 3, "--min-score", "0.2", "--sheet", out, photos[0], photos[4])
         assert done.returncode == 0, done.stderr
-        assert f"wrote a contact sheet of" in done.stderr and "for 2 queries" in done.stderr
+        assert "wrote a contact sheet of" in done.stderr and "for 2 queries" in done.stderr
     page = html_out.read_text(encoding="utf-8")
     assert page.count("<section>") == 2 and page.count("<figure") <= 6
     assert f"Query: {photos[0].name}" in page and f"Query: {photos[4].name}" in page
