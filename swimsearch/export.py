@@ -23,7 +23,7 @@ import tempfile
 from contextlib import contextmanager, suppress
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Iterable, Iterator, Sequence, TextIO
+from typing import IO, TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
 from . import __version__
 from .search import SearchResult
@@ -83,7 +83,7 @@ def percent(score: float) -> int:
 
 
 @contextmanager
-def atomic_output(path: str | os.PathLike, mode: str = "w", **open_args) -> Iterator[IO]:
+def atomic_output(path: str | os.PathLike, mode: str = "w", **open_args: Any) -> Iterator[IO[Any]]:
     """Write `path` through a temporary file in the same folder, renamed over it only when complete.
 
     A reader never sees half a file, and a failed or interrupted write leaves
@@ -138,7 +138,7 @@ def rows(results: Iterable[SearchResult]) -> Iterator[dict]:
 
 def write_csv(
     results: Iterable[SearchResult],
-    out: str | os.PathLike | TextIO,
+    out: str | os.PathLike | IO[str],
     *,
     catalogue: str,
     model: str,
@@ -181,7 +181,7 @@ def write_csv(
 
 
 def write_duplicates_csv(
-    groups: Iterable[DuplicateGroup], out: str | os.PathLike | TextIO, *, keepers: Sequence[str] | None = None
+    groups: Iterable[DuplicateGroup], out: str | os.PathLike | IO[str], *, keepers: Sequence[str] | None = None
 ) -> int:
     """Write groups of near-identical files as UTF-8 CSV, one row per file, groups numbered from 1.
 

@@ -22,7 +22,7 @@ from fpdf import FPDF
 
 from . import __version__
 from .export import percent
-from .sheet import Picture, Section, SheetInfo, badges, folder_of
+from .sheet_model import Picture, Section, SheetInfo, badges, folder_of
 
 log = logging.getLogger(__name__)
 

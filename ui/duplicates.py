@@ -22,9 +22,10 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Callable
+from typing import Any, Callable
 
 from PyQt5.QtCore import QObject, pyqtSignal
+from PyQt5.QtWidgets import QMainWindow, QWidget
 
 from swimsearch.catalogue import Catalogue
 from swimsearch.config import EngineConfig
@@ -34,9 +35,6 @@ from swimsearch.tidy import Member, Move, MoveReport, is_inside, member, move_as
 
 from .formatting import count_of
 from .workers import Job, Worker
-
-if TYPE_CHECKING:
-    from .main_window import MainWindow
 
 log = logging.getLogger(__name__)
 
@@ -129,25 +127,24 @@ class DuplicateReview(QObject):
     note = pyqtSignal(str)  # what a move or an undo did, in words
     failed = pyqtSignal(str)
 
-    def __init__(self, window: MainWindow, config: EngineConfig):
+    def __init__(self, window: QMainWindow, config: EngineConfig, make_view: Callable[..., QWidget]):
         super().__init__(window)
-        self._window = window
+        self._window: Any = window  # ui.main_window.MainWindow (which imports this module)
         self._config = config
+        self._make_view = make_view  # ui.duplicate_view.DuplicateReviewDialog (which imports this module)
         self.catalogue_path: str | None = None  # the catalogue the groups belong to
         self.groups: list[ReviewGroup] = []
         self.keepers: list[int] = []  # index of the kept member, per group
         self.undo_stack: list[UndoEntry] = []
         self.job: Job | None = None
-        self.view = None  # the DuplicateReviewDialog, made on first show
+        self.view: Any = None  # the DuplicateReviewDialog, made on first show
 
     # --- the view ----------------------------------------------------------------------
 
     def show(self) -> None:
         """Open (or raise) the review; groups are found the first time, and for another catalogue."""
-        from .duplicate_view import DuplicateReviewDialog
-
         if self.view is None:
-            self.view = DuplicateReviewDialog(self, self._window)
+            self.view = self._make_view(self, self._window)
             self.view.destroyed.connect(lambda: setattr(self, "view", None))
         self.view.show()
         self.view.raise_()

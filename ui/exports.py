@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from PyQt5.QtCore import QObject, Qt
-from PyQt5.QtWidgets import QApplication, QProgressDialog
+from PyQt5.QtWidgets import QApplication, QMainWindow, QProgressDialog
 
 from swimsearch.export import as_text, write_csv
 from swimsearch.sheet import SheetInfo, SheetQuery, write_sheet
@@ -23,9 +23,6 @@ from .errors import plain_message
 from .formatting import count_matches, filters_in_words
 from .queries import PictureQuery
 from .workers import Job, Worker
-
-if TYPE_CHECKING:
-    from .main_window import MainWindow
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +46,9 @@ class SheetWorker(Worker):
 class Exports(QObject):
     """The window's Export, Export as contact sheet and Copy list commands."""
 
-    def __init__(self, window: MainWindow):
+    def __init__(self, window: QMainWindow):
         super().__init__(window)
-        self._window = window
+        self._window: Any = window  # ui.main_window.MainWindow (which imports this module)
         self.sheet_job: Job | None = None
         self.progress: QProgressDialog | None = None
 

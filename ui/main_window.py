@@ -25,7 +25,7 @@ from swimsearch.search import Match, SearchResult
 from . import desktop, dialogs
 from .actions import ACTIONS, apply_view, create_actions, fill_menu_bar, fill_toolbar, match_menu
 from .build import BuildOutcome, BuildService
-from .duplicate_view import REVIEW_ACTIONS
+from .duplicate_view import REVIEW_ACTIONS, DuplicateReviewDialog
 from .duplicates import DuplicateReview
 from .exports import Exports
 from .history import History
@@ -99,7 +99,7 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.setMinimumSize(*MINIMUM_SIZE)
         self.exports = Exports(self)
-        self.duplicates = DuplicateReview(self, self._config)
+        self.duplicates = DuplicateReview(self, self._config, DuplicateReviewDialog)
         self.watch = FolderWatch(self)
         self._build_widgets()
         self._actions = create_actions(self)

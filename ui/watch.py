@@ -22,16 +22,16 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from PyQt5.QtCore import QFileSystemWatcher, QObject, QTimer
+from PyQt5.QtWidgets import QMainWindow
 
 from swimsearch.images import is_image_path
 
 from .workers import Job, Worker
 
 if TYPE_CHECKING:
-    from .main_window import MainWindow
     from .session_types import CatalogueState
 
 log = logging.getLogger(__name__)
@@ -108,9 +108,9 @@ class ListWorker(Worker):
 class FolderWatch(QObject):
     """Watches the open catalogue's folder when the user asked for it, and updates the catalogue on a change."""
 
-    def __init__(self, window: MainWindow):
+    def __init__(self, window: QMainWindow):
         super().__init__(window)
-        self._window = window
+        self._window: Any = window  # ui.main_window.MainWindow (which imports this module)
         self.root: str | None = None
         self.listings: dict[str, Listing] = {}
         self.truncated = False
