@@ -94,3 +94,22 @@ def test_members_read_size_and_date_and_folders_contain_their_files(tmp_path):
     assert not member(str(tmp_path / "none.jpg"), 1, 1).exists
     assert is_inside(path, tmp_path) and is_inside(tmp_path, tmp_path) and not is_inside(tmp_path, path)
     assert not is_inside(tmp_path / "xy", tmp_path / "x")
+
+
+def test_finding_duplicates_stops_when_told(tmp_path, fake_embedder, small_config):
+    import pytest
+
+    from helpers import build_pattern_catalogue
+    from swimsearch.catalogue import Catalogue
+    from swimsearch.duplicates import find_duplicate_groups
+    from swimsearch.errors import Cancelled
+    from swimsearch.search import SearchEngine
+
+    _, path = build_pattern_catalogue(tmp_path / "d", tmp_path / "d.swimcat", fake_embedder, small_config, 12)
+    with Catalogue.open(path) as catalogue:
+        engine = SearchEngine(catalogue, None, small_config)
+        seen = []
+        with pytest.raises(Cancelled):
+            find_duplicate_groups(engine, progress=lambda done, total: seen.append(done), should_stop=lambda: True)
+        assert seen == [1]  # it stopped at the first check
+        assert find_duplicate_groups(engine, should_stop=lambda: False) == []  # 12 different patterns

@@ -237,7 +237,7 @@ class DuplicateReviewDialog(QDialog):
         if review.busy:
             return
         if review.catalogue_path is None:
-            self.status.setText("")
+            self.status.setText("Not looked for yet: Find again (F5) looks for near-identical files.")
         elif not review.groups:
             self.status.setText("No near-identical files in this catalogue.")
         else:
