@@ -1,7 +1,7 @@
 """`swimsearch`: the command line, sharing the engine with the desktop app.
 
     swimsearch index FOLDER [--catalogue CAT]
-    swimsearch query --catalogue CAT [--top N] [--min-score S] [--csv OUT] (IMAGE... | --queries LISTFILE)
+    swimsearch query --catalogue CAT [--top N] [--min-score S] [--csv OUT] [--sheet OUT.pdf|.html] (IMAGE... | --queries LISTFILE)
     swimsearch info --catalogue CAT
     swimsearch duplicates --catalogue CAT [--csv OUT]
     swimsearch eval --catalogue CAT --labels LABELS.csv [--queries LISTFILE] [--json OUT] [--plot OUT.png]
@@ -29,10 +29,11 @@ from .catalogue import BuildReport, Catalogue, as_dict
 from .config import EngineConfig
 from .errors import Cancelled, CatalogueError
 from .evaluation import EvalReport, EvaluationError
-from .export import write_csv, write_duplicates_csv
+from .export import atomic_output, write_csv, write_duplicates_csv
 from .images import ImageError
 from .inputs import InputError, read_labels, read_path_list
 from .model import Embedder, ModelError, default_model_path
+from .sheet import SheetError
 from .terminal import StopOnInterrupt, TerminalProgress
 
 log = logging.getLogger(__name__)
@@ -145,17 +146,34 @@ def cmd_query(args) -> int:
             results.append(result)
             if not args.csv:
                 _print_result(result)
+        filters = _filters_in_words(args)
         if args.csv:
             identity = dict(catalogue=str(catalogue.path), model=embedder.name, model_sha256=embedder.sha256)
             if args.csv == "-":
                 write_csv(results, sys.stdout, **identity)
             else:
-                count = write_csv(results, args.csv, **identity)
+                count = write_csv(results, args.csv, **identity, filters=filters)
                 print(f"wrote {count} rows for {len(results)} queries to {args.csv}", file=sys.stderr)
+        if args.sheet and results:
+            from .sheet import SheetInfo, SheetQuery, write_sheet
+
+            info = SheetInfo(catalogue.name, str(catalogue.root), embedder.name, filters)
+            count = write_sheet(args.sheet, [SheetQuery(r) for r in results], info)
+            print(f"wrote a contact sheet of {count} matches for {len(results)} queries to {args.sheet}", file=sys.stderr)
     if failures:
         print(f"swimsearch: {failures} of {len(images)} queries failed", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
+
+
+def _filters_in_words(args) -> str:
+    """The query settings as the contact sheet and the CSV's sidecar say them."""
+    words = f"the {args.top} best matches per query"
+    if args.min_score > -1.0:
+        words += f", score at least {args.min_score:g}"
+    if args.mirror:
+        words += "; mirrored designs matched"
+    return words
 
 
 def _print_result(result) -> None:
@@ -242,12 +260,15 @@ def cmd_eval(args) -> int:
         if args.json == "-":
             print(text)
         else:
-            Path(args.json).write_text(text + "\n")
+            with atomic_output(args.json, encoding="utf-8") as fh:
+                fh.write(text + "\n")
     if args.plot:
         from .plot import draw_quality_plot
 
-        title = f"{Path(args.labels).parent.name}: {report.quality.queries} queries"
-        draw_quality_plot(report.quality, args.plot, title=title)
+        # the labels file's name, never its folder: a folder name says which machine ran it, not what was measured
+        title = args.title or f"{Path(args.labels).name}: {report.quality.queries} queries"
+        with atomic_output(args.plot, "wb") as fh:
+            draw_quality_plot(report.quality, fh, title=title)
         print(f"plot        {args.plot}")
     return EXIT_OK
 
@@ -265,6 +286,9 @@ def _print_eval(report: EvalReport) -> None:
 
 
 # --- entry point -----------------------------------------------------------------
+
+
+CATALOGUE_HELP = "the catalogue file, or the folder it was built from"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -288,32 +312,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--batch-size", type=int, help="images per committed batch")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
-    p.set_defaults(run=cmd_index)
+    p.set_defaults(run=cmd_index, parser=p)
 
     p = sub.add_parser("query", parents=[common], help="rank the catalogue against one or many images")
-    p.add_argument("images", nargs="*", metavar="IMAGE")
-    p.add_argument("--catalogue", required=True)
+    p.add_argument("images", nargs="*", metavar="IMAGE", help="picture files to search with (any number)")
+    p.add_argument("--catalogue", required=True, help=CATALOGUE_HELP)
     p.add_argument("--queries", metavar="LISTFILE", help="file with one image path per line")
     p.add_argument("--top", type=int, default=10, help="results per query (default: %(default)s)")
     p.add_argument("--min-score", type=float, default=-1.0, help="drop results below this score (0..1)")
-    p.add_argument("--csv", metavar="OUT", help="write the match lists as CSV ('-' for stdout)")
+    p.add_argument(
+        "--csv", metavar="OUT", help="write the match lists as CSV ('-' for stdout), with OUT's .about.json sidecar"
+    )
+    p.add_argument(
+        "--sheet", metavar="OUT", help="write a contact sheet (OUT.pdf or OUT.html): one file, a section per query"
+    )
     p.add_argument("--mirror", action="store_true", help="also search the mirrored image (mirror-invariant search)")
-    p.set_defaults(run=cmd_query)
+    p.set_defaults(run=cmd_query, parser=p)
 
     p = sub.add_parser("info", parents=[common], help="what a catalogue holds")
-    p.add_argument("--catalogue", required=True)
+    p.add_argument("--catalogue", required=True, help=CATALOGUE_HELP)
     p.add_argument("--unreadable", action="store_true", help="list the unreadable files and why")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(run=cmd_info)
+    p.set_defaults(run=cmd_info, parser=p)
 
     p = sub.add_parser("duplicates", parents=[common], help="list groups of near-identical files")
-    p.add_argument("--catalogue", required=True)
+    p.add_argument("--catalogue", required=True, help=CATALOGUE_HELP)
     p.add_argument("--max-distance", type=int, help="pHash bits that may differ (default: 6)")
     p.add_argument("--csv", metavar="OUT", help="also write the groups as CSV")
-    p.set_defaults(run=cmd_duplicates)
+    p.set_defaults(run=cmd_duplicates, parser=p)
 
     p = sub.add_parser("eval", parents=[common], help="retrieval quality and timings on a labelled folder")
-    p.add_argument("--catalogue", required=True)
+    p.add_argument("--catalogue", required=True, help=CATALOGUE_HELP)
     p.add_argument("--labels", required=True, metavar="LABELS.csv", help="CSV with an image path column and a label column")
     p.add_argument("--queries", metavar="LISTFILE", help="only these images as queries (one path per line)")
     p.add_argument("--path-column", help="column with the image path (default: path, else filename)")
@@ -322,10 +351,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--filter-column", help="leave out rows where this column is false/0/no (e.g. usable)")
     p.add_argument("--keep-unlabelled", action="store_true", help="count catalogue images without a label as wrong answers")
     p.add_argument("--plot", metavar="OUT.png", help="draw the PR curve and precision by rank")
+    p.add_argument("--title", help="the plot's title (default: the labels file's name and the number of queries)")
     p.add_argument("--json", metavar="OUT", help="write all figures as JSON ('-' for stdout)")
     p.add_argument("--mirror", action="store_true", help="also search the mirrored query")
     p.add_argument("--limit", type=int, default=0, help="use only the first N queries (quick look)")
-    p.set_defaults(run=cmd_eval)
+    p.set_defaults(run=cmd_eval, parser=p)
     return parser
 
 
@@ -339,8 +369,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return args.run(args)
-    except (UsageError, InputError) as exc:
-        parser.print_usage(sys.stderr)
+    except (UsageError, InputError, SheetError) as exc:
+        args.parser.print_usage(sys.stderr)  # the command's own usage, not the list of commands
         print(f"swimsearch: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except (CatalogueError, ModelError, EvaluationError) as exc:

@@ -13,6 +13,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
+from .errors import Cancelled
 from .search import SearchEngine
 
 
@@ -62,8 +63,13 @@ def find_duplicate_groups(
     max_distance: int | None = None,
     neighbours: int = 10,
     progress: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> list[DuplicateGroup]:
-    """All groups of two or more near-identical images, largest first."""
+    """All groups of two or more near-identical images, largest first.
+
+    Raises:
+        Cancelled: `should_stop()` said stop (checked every 256 images).
+    """
     images = _searchable_images(engine)
     if images is None or len(images.ids) < 2:
         return []
@@ -77,8 +83,11 @@ def find_duplicate_groups(
             if a != b:
                 parent[max(a, b)] = min(a, b)
             worst[(row, other)] = d
-        if progress and (row % 256 == 0 or row == total - 1):
-            progress(row + 1, total)
+        if row % 256 == 0 or row == total - 1:
+            if progress:
+                progress(row + 1, total)
+            if should_stop and should_stop():
+                raise Cancelled()
     result = [_group(images, members, worst) for members in _members(parent) if len(members) > 1]
     result.sort(key=lambda g: (-len(g.image_ids), g.paths[0]))
     return result

@@ -1,5 +1,11 @@
 """Match lists and duplicate groups out of the app: CSV for spreadsheets and audits, text for the clipboard.
 
+Every file is written atomically (`atomic_output`). A match list's CSV holds
+per-match facts only; the catalogue, the model and the time, the same on
+every row, go once into a small JSON sidecar beside it (a comment block
+would break spreadsheets, and a 64-character hash on every row buries the
+columns people read).
+
 Cells are written so that a spreadsheet never runs them: any text cell that
 starts with ``=``, ``+``, ``-``, ``@`` (or a tab or carriage return) gets a
 leading apostrophe, the neutralisation OWASP recommends against CSV injection.
@@ -9,39 +15,58 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import logging
+import math
 import os
+import tempfile
+from contextlib import contextmanager, suppress
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Iterable, TextIO
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
+from . import __version__
 from .search import SearchResult
 
 if TYPE_CHECKING:
     from .duplicates import DuplicateGroup
 
-#: The columns of an exported match list; the first four are the interface others rely on.
-COLUMNS = (
-    "query",
-    "rank",
-    "path",
-    "score",
-    "file_name",
-    "width",
-    "height",
-    "duplicate",
-    "phash_distance",
-    "code_distance",
-    "mirrored",
-    "missing",
-    "catalogue",
-    "model",
-    "model_sha256",
-    "exported_at",
-)
+log = logging.getLogger(__name__)
+
+#: The columns of an exported match list, each with what it holds (the README and every
+#: sidecar file repeat these words). The first four are the interface others rely on;
+#: what is the same on every row (catalogue, model, time) is in the sidecar, once.
+COLUMN_DOCS: dict[str, str] = {
+    "query": "the query picture: its absolute path, or what it was (\"pasted image\")",
+    "rank": "1 for the best match, 2 for the next, ...",
+    "path": "the matching file, absolute path",
+    "score": "cosine similarity from -1 to 1 (the query itself 1.0); what the ranking sorts by",
+    "similarity": "the score in whole percent as the window shows it (below 0 shows as 0)",
+    "file_name": "the matching file's name",
+    "folder": "its folder relative to the catalogue's folder (empty: the catalogue's folder itself)",
+    "width": "its width in pixels",
+    "height": "its height in pixels",
+    "duplicate": "yes when it is an identical or near-identical copy of the query (perceptual hash)",
+    "mirrored": "yes when it matched the query flipped left to right better than the query itself",
+    "missing": "yes when the file was no longer on disk when the list was made",
+}
+COLUMNS = tuple(COLUMN_DOCS)
 
 #: The columns of an exported list of duplicate groups: one row per file.
 DUPLICATE_COLUMNS = ("group", "path", "group_size", "max_phash_distance")
+DUPLICATE_COLUMN_DOCS: dict[str, str] = {
+    "group": "the group's number, from 1 (largest groups first)",
+    "path": "a file of the group, absolute path",
+    "group_size": "how many files the group holds",
+    "max_phash_distance": "the most perceptual-hash bits (of 64) that differ between two files of the group",
+    "keep": "(exported from the window's duplicate review only) yes for the copy it keeps, no for the others",
+}
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+#: Permission bits new files get (read once: os.umask can only be read by setting it).
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 
 def neutralise(text: str) -> str:
@@ -49,66 +74,135 @@ def neutralise(text: str) -> str:
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
-def rows(results: Iterable[SearchResult], *, catalogue: str, model: str, model_sha256: str, exported_at: str | None = None):
+def percent(score: float) -> int:
+    """The similarity a user sees, in whole percent: never rounded up to 100, below 0 shown as 0.
+
+    The one rounding rule of the window, the CSV and the contact sheet.
+    """
+    return max(0, math.floor(score * 100 + 1e-6))
+
+
+@contextmanager
+def atomic_output(path: str | os.PathLike, mode: str = "w", **open_args: Any) -> Iterator[IO[Any]]:
+    """Write `path` through a temporary file in the same folder, renamed over it only when complete.
+
+    A reader never sees half a file, and a failed or interrupted write leaves
+    the previous file (if any) as it was. OSError names `path`, never the
+    temporary file.
+    """
+    path = Path(path)
+    try:
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
+    try:
+        os.chmod(temporary, 0o666 & ~_UMASK)  # mkstemp makes it private; the result is an ordinary file
+        with os.fdopen(fd, mode, **open_args) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+def sidecar_path(csv_path: str | os.PathLike) -> Path:
+    """Where the identity of an exported list goes: matches.csv -> matches.about.json."""
+    path = Path(csv_path)
+    stem = path.name[: -len(path.suffix)] if path.suffix.lower() == ".csv" else path.name
+    return path.with_name(f"{stem}.about.json")
+
+
+def rows(results: Iterable[SearchResult]) -> Iterator[dict]:
     """One dict per match, values already formatted and neutralised."""
-    exported_at = exported_at or datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
     for result in results:
         for m in result.matches:
+            folder = os.path.dirname(m.relpath)
             yield {
                 "query": neutralise(result.query),
                 "rank": m.rank,
                 "path": neutralise(m.path),
                 "score": f"{m.score:.4f}",
+                "similarity": percent(m.score),
                 "file_name": neutralise(m.name),
+                "folder": neutralise(folder),
                 "width": "" if m.width is None else m.width,
                 "height": "" if m.height is None else m.height,
                 "duplicate": "yes" if m.duplicate else "no",
-                "phash_distance": "" if m.phash_distance is None else m.phash_distance,
-                "code_distance": "inf" if m.distance == float("inf") else f"{m.distance:.4f}",
                 "mirrored": "yes" if m.mirrored else "no",
                 "missing": "yes" if m.missing else "no",
-                "catalogue": neutralise(catalogue),
-                "model": neutralise(model),
-                "model_sha256": model_sha256,
-                "exported_at": exported_at,
             }
 
 
 def write_csv(
     results: Iterable[SearchResult],
-    out: str | os.PathLike | TextIO,
+    out: str | os.PathLike | IO[str],
     *,
     catalogue: str,
     model: str,
     model_sha256: str,
+    filters: str = "",
 ) -> int:
-    """Write match lists as UTF-8 CSV with a header row; returns the number of rows."""
+    """Write match lists as UTF-8 CSV with a header row; returns the number of rows.
+
+    Written to a path, the file appears complete or not at all, and a sidecar
+    (`sidecar_path`) records once what is the same for every row: the
+    catalogue, the model and its sha256, the time, the filters in words and
+    what each column means. A stream gets the rows only.
+    """
+    results = list(results)
     if isinstance(out, (str, os.PathLike)):
-        with open(out, "w", newline="", encoding="utf-8") as fh:
-            return write_csv(results, fh, catalogue=catalogue, model=model, model_sha256=model_sha256)
+        with atomic_output(out, newline="", encoding="utf-8") as fh:
+            count = write_csv(results, fh, catalogue=catalogue, model=model, model_sha256=model_sha256)
+        about = {
+            "written_by": f"SwimSearch {__version__}",
+            "exported_at": datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds"),
+            "csv": Path(out).name,
+            "catalogue": catalogue,
+            "model": model,
+            "model_sha256": model_sha256,
+            "queries": len(results),
+            "rows": count,
+            "filters": filters,
+            "columns": COLUMN_DOCS,
+        }
+        with atomic_output(sidecar_path(out), encoding="utf-8") as fh:
+            fh.write(json.dumps(about, indent=2, ensure_ascii=False) + "\n")
+        return count
     writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\r\n")
     writer.writeheader()
     count = 0
-    for row in rows(results, catalogue=catalogue, model=model, model_sha256=model_sha256):
+    for row in rows(results):
         writer.writerow(row)
         count += 1
     return count
 
 
-def write_duplicates_csv(groups: Iterable[DuplicateGroup], out: str | os.PathLike | TextIO) -> int:
+def write_duplicates_csv(
+    groups: Iterable[DuplicateGroup], out: str | os.PathLike | IO[str], *, keepers: Sequence[str] | None = None
+) -> int:
     """Write groups of near-identical files as UTF-8 CSV, one row per file, groups numbered from 1.
+
+    Args:
+        keepers: the path to keep in each group (the duplicate review's choice);
+            given, a last column `keep` says yes for it and no for the others.
 
     Returns the number of rows.
     """
     if isinstance(out, (str, os.PathLike)):
-        with open(out, "w", newline="", encoding="utf-8") as fh:
-            return write_duplicates_csv(groups, fh)
+        with atomic_output(out, newline="", encoding="utf-8") as fh:
+            return write_duplicates_csv(groups, fh, keepers=keepers)
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(DUPLICATE_COLUMNS)
+    writer.writerow(DUPLICATE_COLUMNS + (("keep",) if keepers is not None else ()))
     count = 0
     for number, group in enumerate(groups, start=1):
         for path in group.paths:
-            writer.writerow([number, neutralise(path), len(group.paths), group.max_phash_distance])
+            row = [number, neutralise(path), len(group.paths), group.max_phash_distance]
+            if keepers is not None:
+                row.append("yes" if path == keepers[number - 1] else "no")
+            writer.writerow(row)
             count += 1
     return count
 

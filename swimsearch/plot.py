@@ -7,7 +7,7 @@ two line charts.
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from typing import IO, Sequence
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -52,8 +52,8 @@ def _panel(draw, box, xs: Sequence[float], ys: Sequence[float], *, xlabel: str, 
     draw.text((left - 52, (top + bottom) / 2), ylabel, fill=INK, font=small, anchor="mm")
 
 
-def draw_quality_plot(report: QualityReport, out: str | os.PathLike, *, title: str = "") -> None:
-    """Two panels side by side (PR curve, precision by rank 1..100) as a PNG."""
+def draw_quality_plot(report: QualityReport, out: str | os.PathLike | IO[bytes], *, title: str = "") -> None:
+    """Two panels side by side (PR curve, precision by rank 1..100) as a PNG (a path or an open binary file)."""
     width, height = 1400, 620
     image = Image.new("RGB", (width, height), BACKGROUND)
     draw = ImageDraw.Draw(image)
@@ -87,4 +87,4 @@ def draw_quality_plot(report: QualityReport, out: str | os.PathLike, *, title: s
         xmax=max(ranks) if ranks else 100,
         xticks=[1, 20, 40, 60, 80, 100],
     )
-    image.save(out)
+    image.save(out, format="PNG")

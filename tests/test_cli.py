@@ -198,3 +198,72 @@ def test_eval_and_query_read_the_same_list_files(indexed, tmp_path):
     nothing.write_text("path,label\n/elsewhere/a.jpg,A\n")
     none = run("eval", "--catalogue", catalogue, "--labels", nothing)
     assert none.returncode == 1 and "no labelled image of the CSV is in this catalogue" in none.stderr
+
+
+def test_query_writes_one_contact_sheet_with_a_section_per_query(indexed, tmp_path):
+    import re
+
+    folder, catalogue, photos, _ = indexed
+    html_out, pdf_out = tmp_path / "meeting.html", tmp_path / "meeting.pdf"
+    for out in (html_out, pdf_out):
+        done = run("query", "--catalogue", catalogue, "--top", 3, "--min-score", "0.2", "--sheet", out, photos[0], photos[4])
+        assert done.returncode == 0, done.stderr
+        assert "wrote a contact sheet of" in done.stderr and "for 2 queries" in done.stderr
+    page = html_out.read_text(encoding="utf-8")
+    assert page.count("<section>") == 2 and page.count("<figure") <= 6
+    assert f"Query: {photos[0].name}" in page and f"Query: {photos[4].name}" in page
+    assert "Contact sheet — " in page and "Filters: the 3 best matches per query, score at least 0.2" in page
+    assert f">1. {photos[0].name}<" in page and ">100%<" in page and "the query itself" in page
+    assert "duplicate" in page  # "copy of first.jpg" is a copy of photos[0]
+    pdf = pdf_out.read_bytes()
+    assert pdf.startswith(b"%PDF-") and pdf.rstrip().endswith(b"%%EOF")
+    assert re.findall(rb"/Count (\d+)", pdf) == [b"2"]  # two pages: each query starts one
+    assert pdf.count(b"/Subtype /Image") >= 3 and b"/FontFile2" in pdf  # thumbnails and an embedded Unicode font
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["meeting.html", "meeting.pdf"]  # no temporary left
+    wrong = run("query", "--catalogue", catalogue, "--sheet", tmp_path / "sheet.docx", photos[0])
+    assert wrong.returncode == 2 and "A contact sheet is a .pdf or an .html file" in wrong.stderr
+    assert wrong.stderr.startswith("usage: swimsearch query")
+
+
+def test_the_csv_has_per_match_columns_and_a_sidecar_with_the_identity(indexed, tmp_path):
+    import json
+
+    folder, catalogue, photos, _ = indexed
+    out = tmp_path / "matches.csv"
+    done = run("query", "--catalogue", catalogue, "--top", 2, "--csv", out, photos[0])
+    assert done.returncode == 0, done.stderr
+    header = out.read_bytes().split(b"\r\n", 1)[0].decode()
+    assert header == "query,rank,path,score,similarity,file_name,folder,width,height,duplicate,mirrored,missing"
+    about = json.loads((tmp_path / "matches.about.json").read_text(encoding="utf-8"))
+    assert about["catalogue"] == str(catalogue) and len(about["model_sha256"]) == 64 and about["queries"] == 1
+    assert about["filters"] == "the 2 best matches per query" and about["columns"]["similarity"]
+
+
+def test_every_argument_says_what_it_is_and_errors_show_the_commands_own_usage(indexed):
+    _, catalogue, _, _ = indexed
+    for command in ("query", "info", "duplicates", "eval"):
+        text = run(command, "--help").stdout
+        assert "the catalogue file, or the folder it was built from" in text, command
+    assert "picture files to search with" in run("query", "--help").stdout
+    done = run("query", "--catalogue", catalogue)  # no image given
+    assert done.returncode == 2 and done.stderr.startswith("usage: swimsearch query")
+    assert "give at least one IMAGE" in done.stderr
+
+
+def test_the_eval_plot_is_titled_by_what_was_measured_not_by_a_folder(indexed, tmp_path, monkeypatch):
+    import swimsearch.plot
+    from swimsearch import cli
+
+    folder, catalogue, photos, _ = indexed
+    labels_csv = tmp_path / "machine-specific-folder-name" / "labels.csv"
+    labels_csv.parent.mkdir()
+    labels_csv.write_text("path,label\n" + "".join(f"{p},{'AB'[i % 2]}\n" for i, p in enumerate(photos)))
+    titles = []
+    real = swimsearch.plot.draw_quality_plot
+    monkeypatch.setattr(swimsearch.plot, "draw_quality_plot", lambda report, out, title: titles.append(title) or real(report, out, title=title))
+    plot = tmp_path / "eval.png"
+    assert cli.main(["eval", "--catalogue", str(catalogue), "--labels", str(labels_csv), "--plot", str(plot)]) == 0
+    assert titles == [f"labels.csv: {len(photos)} queries"] and plot.read_bytes()[:4] == b"\x89PNG"
+    assert cli.main(["eval", "--catalogue", str(catalogue), "--labels", str(labels_csv), "--plot", str(plot),
+                     "--title", "Spring range"]) == 0
+    assert titles[-1] == "Spring range"

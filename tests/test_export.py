@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+from dataclasses import replace
 
 from swimsearch.export import COLUMNS, as_text, neutralise, write_csv
 from swimsearch.search import Match, SearchResult
@@ -33,20 +35,61 @@ def test_csv_round_trips_through_the_csv_module(tmp_path):
     out = tmp_path / "matches.csv"
     rows = write_csv([result(HOSTILE)], out, catalogue="=cat.swimcat", model="trunk@224", model_sha256="ab" * 32)
     assert rows == len(HOSTILE)
-    text = out.read_text(encoding="utf-8")
-    assert text.startswith("query,rank,path,score,")
+    text = out.read_bytes().decode("utf-8")
+    assert text.startswith("query,rank,path,score,similarity,file_name,folder,width,height,duplicate,mirrored,missing\r\n")
     back = list(csv.DictReader(io.StringIO(text)))
     assert list(back[0].keys()) == list(COLUMNS)
     assert [r["rank"] for r in back] == ["1", "2", "3", "4", "5"]
     assert back[4]["path"] == "/d/maillot été.jpg" and back[4]["file_name"] == "maillot été.jpg"
     assert back[0]["file_name"] == "'=HYPERLINK(\"evil\").jpg"
     assert back[1]["file_name"] == "'+1.jpg" and back[2]["file_name"] == "'-2.jpg" and back[3]["file_name"] == "'@SUM(A1).jpg"
-    assert back[0]["catalogue"] == "'=cat.swimcat"
     for row in back:  # no cell a spreadsheet would evaluate
         assert not any(str(v).startswith(("=", "+", "@")) for v in row.values())
     assert back[0]["score"] == "1.0000" and back[1]["score"] == "0.9000"
     assert back[0]["duplicate"] == "yes" and back[1]["duplicate"] == "no" and back[2]["mirrored"] == "yes"
-    assert back[0]["width"] == "400" and back[0]["model_sha256"] == "ab" * 32 and back[0]["exported_at"]
+    assert back[0]["width"] == "400" and back[0]["similarity"] == "100" and back[1]["similarity"] == "90"
+    assert back[0]["folder"] == "" and [r["query"] for r in back] == ["/q/=query.jpg"] * 5  # "/" first: not a formula
+    # the identity, the same for every row, is written once beside the CSV, with what each column means
+    about = json.loads((tmp_path / "matches.about.json").read_text(encoding="utf-8"))
+    assert about["catalogue"] == "=cat.swimcat" and about["model_sha256"] == "ab" * 32 and about["exported_at"]
+    assert about["rows"] == 5 and list(about["columns"]) == list(COLUMNS) and all(about["columns"].values())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["matches.about.json", "matches.csv"]
+
+
+def test_a_folder_column_names_the_subfolder_and_a_spreadsheet_never_runs_it(tmp_path):
+    res = result(["/d/tops/a.jpg"])
+    res = SearchResult(res.query, None, (replace(res.matches[0], relpath="=SUM(1)/a.jpg"),), "exact", 1, 0.0, 0.0)
+    buffer = io.StringIO()
+    write_csv([res], buffer, catalogue="c", model="m", model_sha256="0")
+    assert list(csv.DictReader(io.StringIO(buffer.getvalue())))[0]["folder"] == "'=SUM(1)"
+
+
+def test_a_failed_write_leaves_the_previous_file_whole_and_no_temporary(tmp_path):
+    out = tmp_path / "matches.csv"
+    out.write_text("the previous export\n")
+
+    def exploding():
+        yield result(["/d/a.jpg"])
+        raise OSError(28, "No space left on device")
+
+    try:
+        write_csv(exploding(), out, catalogue="c", model="m", model_sha256="0")
+    except OSError:
+        pass
+    assert out.read_text() == "the previous export\n" and [p.name for p in tmp_path.iterdir()] == ["matches.csv"]
+
+
+def test_an_export_into_a_missing_folder_names_the_file_asked_for(tmp_path):
+    from swimsearch.export import atomic_output
+
+    target = tmp_path / "nowhere" / "out.csv"
+    try:
+        with atomic_output(target) as fh:
+            fh.write("x")
+    except OSError as exc:
+        assert exc.filename == str(target) and exc.strerror == "No such file or directory"
+    else:
+        raise AssertionError("no error for a missing folder")
 
 
 def test_clipboard_text_lists_rank_score_and_path():

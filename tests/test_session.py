@@ -256,25 +256,55 @@ def test_back_and_forward_show_earlier_results_without_searching(opened):
     assert len(world.searches()) == asked
 
 
-def test_a_failed_query_clears_the_stale_results_and_back_returns_to_them(opened):
+def test_a_failed_query_says_why_once_and_keeps_the_results_and_their_query(opened):
     session, world = opened
     session.search(FileQuery("/designs/img0004.png"))
     shown = answer(session, world)
     session.search(FileQuery("/tmp/broken.jpg"))
+    assert session.view().panel_status == "searching…"
     failed = []
     session.query_failed.connect(failed.append)
     message = "The image broken.jpg cannot be read: not a picture."
     session.on_query_failed(world.last("search")[1], message)
     view = session.view()
-    assert failed == [message] and world.errors == [message]
-    assert view.shown is None and view.visible == () and not view.has_results
-    assert view.results_title == "" and view.timing_text == ""  # nothing left to be mistaken for this query's
-    assert (view.empty_title, view.empty_body) == ("No results", message)
-    assert view.panel_query == FileQuery("/tmp/broken.jpg") and view.panel_status == "cannot be searched"
-    assert view.can_go_back and len(session.history) == 1
-    asked = len(world.searches())
-    session.go_back()
-    assert session.view().shown.result is shown and len(world.searches()) == asked
+    assert failed == [message] and world.errors == [message]  # said once, by the one error event
+    assert not any(message in text for text, _ in world.messages)  # not again in the status bar
+    assert view.shown.result is shown and view.has_results and view.results_title.endswith("for img0004.png")
+    assert view.panel_query == FileQuery("/designs/img0004.png") and view.panel_status == ""  # the query of those results
+    assert message not in (view.empty_title, view.empty_body)
+    assert len(session.history) == 1 and not view.can_go_back
+
+
+def test_a_failed_first_query_leaves_the_empty_grid_as_it_was(opened):
+    session, world = opened
+    before = session.view()
+    session.search(FileQuery("/tmp/broken.jpg"))
+    session.on_query_failed(world.last("search")[1], "The image broken.jpg cannot be read: not a picture.")
+    view = session.view()
+    assert view.shown is None and view.panel_query is None
+    assert (view.empty_title, view.empty_body) == (before.empty_title, before.empty_body)
+
+
+def test_a_new_folder_without_pictures_gives_the_open_catalogue_back(opened, tmp_path):
+    session, world = opened
+    session.search(FileQuery("/designs/img0004.png"))
+    answer(session, world)
+    session.search(FileQuery("/designs/img0007.png"))
+    answer(session, world)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    session.open(FileTarget(empty / ".swimsearch.swimcat", root=empty))
+    message = f"The folder {empty} holds no pictures SwimSearch can read (…), so no catalogue was made: it is empty."
+    session.on_build_failed(message)
+    session.on_builds_idle()
+    assert world.errors == [message] and world.last("open") == ("open", str(tmp_path / "designs" / ".swimsearch.swimcat"))
+    session.on_catalogue_opened(state(tmp_path / "designs"))
+    view = session.view()
+    assert view.window_title == "designs — SwimSearch" and view.catalogue_text == "designs  ·  30 designs"
+    assert world.last("search")[1] == FileQuery("/designs/img0007.png")  # the query on screen runs again
+    assert len(session.history) == 2  # and its history is kept
+    answer(session, world)
+    assert session.view().can_go_back
 
 
 def test_back_after_an_update_searches_again(opened, designs):

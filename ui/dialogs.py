@@ -13,22 +13,39 @@ from PyQt5.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from swimsearch.catalogue import CATALOGUE_SUFFIX
 from swimsearch.images import IMAGE_EXTENSIONS
+from swimsearch.sheet import SHEET_SUFFIXES
+
+from .thumbnails import ThumbnailCache
 
 log = logging.getLogger(__name__)
 
 IMAGE_FILTER = "Pictures ({});;All files (*)".format(" ".join(f"*{e}" for e in sorted(IMAGE_EXTENSIONS)))
 CATALOGUE_FILTER = f"SwimSearch catalogues (*{CATALOGUE_SUFFIX});;All files (*)"
+SHEET_FILTER = "PDF document (*.pdf);;Web page (*.html)"
 
 
-def choose_image(parent: QWidget, folder: str) -> str:
-    """An image file to search with ("" when cancelled)."""
-    path, _ = QFileDialog.getOpenFileName(parent, "Search with a design", folder, IMAGE_FILTER)
-    return path
+def choose_image(parent: QWidget, folder: str, cache: ThumbnailCache | None = None) -> str:
+    """An image file to search with ("" when cancelled); with a thumbnail cache, the dialog previews pictures."""
+    if cache is None:
+        path, _ = QFileDialog.getOpenFileName(parent, "Search with a design", folder, IMAGE_FILTER)
+        return path
+    from .file_preview import ImageFileDialog
+
+    dialog = ImageFileDialog(parent, "Search with a design", folder, IMAGE_FILTER, cache)
+    if dialog.exec_() != QFileDialog.Accepted or not dialog.selectedFiles():
+        return ""
+    return dialog.selectedFiles()[0]
 
 
-def choose_folder(parent: QWidget, folder: str) -> str:
-    """A folder of designs to build a catalogue from ("" when cancelled)."""
-    return QFileDialog.getExistingDirectory(parent, "Build a catalogue from a folder of designs", folder)
+def choose_folder(parent: QWidget, folder: str, title: str = "Build a catalogue from a folder of designs") -> str:
+    """A folder ("" when cancelled): by default, a folder of designs to build a catalogue from."""
+    return QFileDialog.getExistingDirectory(parent, title, folder)
+
+
+def confirm(parent: QWidget, text: str, title: str = "SwimSearch") -> bool:
+    """Ask before a bulk change; True when the user said yes."""
+    answer = QMessageBox.question(parent, title, text, QMessageBox.Yes | QMessageBox.Cancel, QMessageBox.Cancel)
+    return answer == QMessageBox.Yes
 
 
 def choose_catalogue(parent: QWidget, folder: str) -> str:
@@ -46,6 +63,14 @@ def choose_csv_path(parent: QWidget, suggested: str) -> str:
     path, _ = QFileDialog.getSaveFileName(parent, "Export matches as CSV", suggested, "CSV files (*.csv)")
     if path and not path.lower().endswith(".csv"):
         path += ".csv"
+    return path
+
+
+def choose_sheet_path(parent: QWidget, suggested: str) -> str:
+    """Where to save a contact sheet ("" when cancelled); the chosen kind's suffix is added when left out."""
+    path, chosen = QFileDialog.getSaveFileName(parent, "Export as contact sheet", suggested, SHEET_FILTER)
+    if path and not path.lower().endswith(SHEET_SUFFIXES):
+        path += ".html" if chosen.startswith("Web page") else ".pdf"
     return path
 
 

@@ -6,19 +6,15 @@ Qt-free, so the session model and the widgets word things the same way.
 from __future__ import annotations
 
 import logging
-import math
+from typing import Any, Mapping
+
+from swimsearch.export import percent  # noqa: F401 - re-exported: the one rounding rule of the window, CSV and sheet
+from swimsearch.images import IMAGE_EXTENSIONS
 
 log = logging.getLogger(__name__)
 
-
-def percent(score: float) -> int:
-    """The similarity a user sees, in whole percent.
-
-    Never rounded up to 100 (only the query and exact copies show 100%).
-    Scores are cosines of centred embeddings, so unrelated designs can score
-    below zero; they show as 0% (not similar), and a minimum of 0% shows all.
-    """
-    return max(0, math.floor(score * 100 + 1e-6))
+#: The picture kinds SwimSearch reads, as a user names them ("BMP, GIF, JPEG, …").
+READABLE = ", ".join(sorted({e.lstrip(".").upper() for e in IMAGE_EXTENSIONS} - {"JPE", "JFIF", "TIF"}))
 
 
 def duration(seconds: float) -> str:
@@ -35,3 +31,29 @@ def duration(seconds: float) -> str:
 def count_matches(count: int) -> str:
     """A count of matches in words: "1 match", "1,234 matches"."""
     return f"{count:,} match{'es' if count != 1 else ''}"
+
+
+def count_of(count: int, noun: str, plural: str = "") -> str:
+    """A count with its noun in the right number: "1 unreadable file", "12 unreadable files", "2 copies"."""
+    return f"{count:,} {noun if count == 1 else plural or noun + 's'}"
+
+
+def skipped_files(by_kind: Mapping[str, int], kinds: int = 4) -> str:
+    """Files a folder holds but SwimSearch does not read, by kind: "3 .svg, 2 .pdf and 4 other files", or ""."""
+    ordered = sorted(((k, n) for k, n in by_kind.items() if n), key=lambda item: (-item[1], item[0]))
+    if not ordered:
+        return ""
+    parts = [f"{n:,} {kind}" for kind, n in ordered[:kinds]]
+    rest = sum(n for _, n in ordered[kinds:])
+    if rest:
+        parts.append(f"{rest:,} other")
+    text = parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
+    return f"{text} file{'' if sum(n for _, n in ordered) == 1 else 's'}"
+
+
+def filters_in_words(filters: Any, mirror: bool) -> str:
+    """The filters a list was cut with, as a contact sheet and an export's sidecar say them."""
+    words = f"the {filters.top_n} best matches"
+    if filters.min_percent:
+        words += f", at least {filters.min_percent}% similar"
+    return words + ("; mirrored designs matched" if mirror else "")

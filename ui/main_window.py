@@ -17,26 +17,17 @@ from pathlib import Path
 from typing import Callable
 
 from PyQt5.QtCore import QPoint, Qt, pyqtSignal
-from PyQt5.QtWidgets import (
-    QApplication,
-    QLabel,
-    QMainWindow,
-    QMenu,
-    QSplitter,
-    QToolBar,
-    QVBoxLayout,
-    QWidget,
-)
+from PyQt5.QtWidgets import QApplication, QLabel, QMainWindow, QMenu, QPushButton, QSplitter, QToolBar, QVBoxLayout, QWidget
 
 from swimsearch.config import EngineConfig
-from swimsearch.export import as_text, write_csv
 from swimsearch.search import Match, SearchResult
 
 from . import desktop, dialogs
-from .actions import apply_view, create_actions, fill_menu_bar, fill_toolbar, match_menu
+from .actions import ACTIONS, apply_view, create_actions, fill_menu_bar, fill_toolbar, match_menu
 from .build import BuildOutcome, BuildService
-from .errors import plain_message
-from .formatting import count_matches
+from .duplicate_view import REVIEW_ACTIONS, DuplicateReviewDialog
+from .duplicates import DuplicateReview
+from .exports import Exports
 from .history import History
 from .locations import CatalogueTarget, catalogue_for_folder, sample_target, target_for
 from .preview import PreviewPane
@@ -48,13 +39,17 @@ from .search import SearchService, open_default_embedder
 from .session import APP_NAME, Session
 from .session_types import Filters, Target, target_name
 from .settings import OPTIONS, Settings
+from .shortcuts import ShortcutsDialog, shortcut_rows
 from .style import app_icon
 from .thumbnails import ThumbnailCache
+from .unreadable import UnreadableDialog
+from .watch import FolderWatch
 
 log = logging.getLogger(__name__)
 
 ZOOM_STEP = 24
 SIDE_WIDTH = 330  # the query column, wide enough for the preview's buttons
+MINIMUM_SIZE = (800, 600)  # every state of the window is checked at this size (tools/screenshot.py --states)
 
 
 class MainWindow(QMainWindow):
@@ -102,7 +97,10 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(APP_NAME)
         self.setWindowIcon(app_icon())
         self.setAcceptDrops(True)
-        self.setMinimumSize(900, 640)
+        self.setMinimumSize(*MINIMUM_SIZE)
+        self.exports = Exports(self)
+        self.duplicates = DuplicateReview(self, self._config, DuplicateReviewDialog)
+        self.watch = FolderWatch(self)
         self._build_widgets()
         self._actions = create_actions(self)
         fill_menu_bar(self, self.menuBar(), self._actions)
@@ -161,9 +159,16 @@ class MainWindow(QMainWindow):
         self.progress = BuildProgress()
         self.catalogue_label = QLabel()
         self.timing_label = QLabel()
+        self.unreadable_link = QPushButton()  # "2 unreadable files": opens their list
+        self.unreadable_link.setObjectName("statusLink")
+        self.unreadable_link.setFlat(True)
+        self.unreadable_link.setCursor(Qt.PointingHandCursor)
+        self.unreadable_link.setToolTip("See which files could not be read, and why")
+        self.unreadable_link.clicked.connect(self.show_unreadable)
         bar.addPermanentWidget(self.progress, 1)
         bar.addPermanentWidget(self.timing_label)
         bar.addPermanentWidget(self.catalogue_label)
+        bar.addPermanentWidget(self.unreadable_link)
 
     def _connect(self) -> None:
         panel, view, session = self.query_panel, self.results_view, self.session
@@ -171,7 +176,7 @@ class MainWindow(QMainWindow):
         panel.file_dropped.connect(self.search_file)
         panel.picture_dropped.connect(self.search_picture)
         panel.catalogue_dropped.connect(self.open_path)
-        panel.drop_refused.connect(self._show_error)
+        panel.drop_refused.connect(self.show_error)
         for source in (self.preview, view):
             source.search_requested.connect(self.search_match)
             source.open_requested.connect(self.open_match)
@@ -184,7 +189,7 @@ class MainWindow(QMainWindow):
         self.search.open_failed.connect(session.on_open_failed)
         self.search.result_ready.connect(lambda outcome: session.on_result_ready(outcome.query, outcome.result))
         self.search.query_failed.connect(session.on_query_failed)
-        self.search.failed.connect(self._show_error)
+        self.search.failed.connect(self.show_error)
         self.builds.progress_changed.connect(self.progress.update_progress)
         self.builds.progress_changed.connect(self.build_progress_changed)  # after the progress line shows it
         self.builds.result_ready.connect(self._on_build_result)
@@ -197,7 +202,7 @@ class MainWindow(QMainWindow):
         session.query_failed.connect(self.query_failed.emit)
         session.catalogue_ready.connect(self.catalogue_ready.emit)
         session.message.connect(self.statusBar().showMessage)
-        session.error.connect(self._show_error)
+        session.error.connect(self.show_error)
 
     def _restore_settings(self) -> None:
         s = self.settings
@@ -228,6 +233,8 @@ class MainWindow(QMainWindow):
         self.catalogue_label.setText(view.catalogue_text)
         self.catalogue_label.setToolTip(view.catalogue_tip)
         self.timing_label.setText(view.timing_text)
+        self.unreadable_link.setText(view.unreadable_text)
+        self.unreadable_link.setVisible(view.has_unreadable)
         self.query_panel.show_query(view.panel_query, view.panel_status)
         self.results_pane.render(view)
         apply_view(self._actions, view)
@@ -251,7 +258,7 @@ class MainWindow(QMainWindow):
         try:
             target = target_for(path)
         except ValueError as exc:
-            self._show_error(str(exc))
+            self.show_error(str(exc))
             return
         self.session.open(target)
 
@@ -306,7 +313,7 @@ class MainWindow(QMainWindow):
     def choose_image(self) -> None:
         state = self.session.catalogue
         start = self.settings["dialogs/image_folder"] or (state.root if state else str(Path.home()))
-        path = dialogs.choose_image(self, start)
+        path = dialogs.choose_image(self, start, self.cache)
         if path:
             self.settings["dialogs/image_folder"] = str(Path(path).parent)
             self.search_file(path)
@@ -325,7 +332,7 @@ class MainWindow(QMainWindow):
     def search_match(self, match: Match) -> None:
         """Search from a result (a click, Enter, or the context menu): no new embedding needed."""
         if match.missing:
-            self._show_error(f"The file {match.path} is missing (moved or deleted?), so it cannot be searched from.")
+            self.show_error(f"The file {match.path} is missing (moved or deleted?), so it cannot be searched from.")
             return
         self.session.search(CatalogueImageQuery(match.image_id, match.path))
 
@@ -352,7 +359,7 @@ class MainWindow(QMainWindow):
 
     def open_match(self, match: Match) -> None:
         if match.missing or not desktop.open_file(match.path):
-            self._show_error(f"The file {match.path} cannot be opened (missing, or no viewer for it).")
+            self.show_error(f"The file {match.path} cannot be opened (missing, or no viewer for it).")
 
     def reveal_match(self, match: Match) -> None:
         desktop.show_in_folder(match.path)
@@ -370,40 +377,21 @@ class MainWindow(QMainWindow):
         menu.setAttribute(Qt.WA_DeleteOnClose)
         menu.popup(position)
 
-    def export_csv(self) -> None:
-        result, shown, state = self.model.visible_result(), self.session.shown, self.session.catalogue
-        if result is None or not result.matches or shown is None:
-            return
-        folder = self.settings["dialogs/export_folder"] or str(Path.home())
-        path = dialogs.choose_csv_path(self, str(Path(folder) / f"matches-{shown.request.export_stem(result)}.csv"))
-        if not path:
-            return
-        self.settings["dialogs/export_folder"] = str(Path(path).parent)
-        try:
-            count = write_csv(
-                [result], path, catalogue=state.path if state else "", model=state.model_name if state else "",
-                model_sha256=state.model_sha256 if state else "",
-            )
-        except Exception as exc:  # noqa: BLE001 - disk full, permission denied, ...: tell the user
-            self._show_error(plain_message(exc, "exporting the matches"))
-            return
-        self.statusBar().showMessage(f"Exported {count_matches(count)} to {path}", 8000)
-
-    def copy_list(self) -> None:
-        result = self.model.visible_result()
-        if result is None or not result.matches:
-            return
-        QApplication.clipboard().setText(as_text(result))
-        self.statusBar().showMessage(f"Copied {count_matches(len(result.matches))} to the clipboard", 5000)
-
     def show_about(self) -> None:
         dialogs.show_about(self)
 
+    def show_shortcuts(self) -> None:
+        ShortcutsDialog(shortcut_rows((("", ACTIONS), ("Duplicate review", REVIEW_ACTIONS))), self).show()
+
+    def show_unreadable(self) -> None:
+        state = self.session.catalogue
+        if state is not None:
+            UnreadableDialog(state.path, state.name, self).show()
+
     # --- errors, drops, closing ---------------------------------------------------------------
 
-    def _show_error(self, message: str) -> None:
-        """A known failure: one plain sentence in the status bar and in a dialog."""
-        self.statusBar().showMessage(message, 15_000)
+    def show_error(self, message: str) -> None:
+        """A known failure: one plain sentence, once, in a dialog (the status bar is for progress and notes)."""
         if not self._closed:
             dialogs.show_error(self, message)
 
@@ -422,6 +410,9 @@ class MainWindow(QMainWindow):
             return
         self._closed = True
         self._save_settings()
+        self.watch.stop()
+        self.exports.stop()
+        self.duplicates.stop()
         self.builds.stop()
         self.search.shutdown()
         self.cache.shutdown()
@@ -433,6 +424,10 @@ class MainWindow(QMainWindow):
             if not self._splitter_restored:
                 self.splitter.setSizes([SIDE_WIDTH, max(400, self.width() - SIDE_WIDTH)])
             self.results_view.setFocus()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self.timing_label.setVisible(self.width() >= 1000)  # a narrow status bar keeps its width for messages
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
         self.shutdown()

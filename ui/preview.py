@@ -91,7 +91,7 @@ class PreviewPane(PictureCard):
         parts = [f"rank {match.rank}"] + self._size_parts()
         if match.missing:
             parts.append("file missing")
-        self.details_label.setText("  ·  ".join(parts))
+        self.details_label.set_full_text("  ·  ".join(parts))
 
     def _emit(self, signal) -> None:
         if self.match is not None:

@@ -18,8 +18,9 @@ from PyQt5.QtWidgets import QWidget
 from PIL import Image
 
 from swimsearch.catalogue import CATALOGUE_SUFFIX
-from swimsearch.images import IMAGE_EXTENSIONS, is_image_path
+from swimsearch.images import is_image_path
 
+from .formatting import READABLE
 from .queries import Query
 from .thumbnails import ThumbnailCache
 from .widgets import PictureCard
@@ -27,7 +28,6 @@ from .widgets import PictureCard
 log = logging.getLogger(__name__)
 
 EMPTY_TEXT = "Drop a design here,\nor click to choose a file\n\nCtrl+V pastes a picture"
-READABLE = ", ".join(sorted({e.lstrip(".").upper() for e in IMAGE_EXTENSIONS} - {"JPE", "JFIF", "TIF"}))
 
 
 @dataclass(frozen=True)
@@ -132,7 +132,7 @@ class QueryPanel(PictureCard):
         self.name_label.set_full_text("")
         self._set_file(None)
         self._status = ""
-        self.details_label.setText("")
+        self.details_label.set_full_text("")
         self.name_label.hide()
         self.details_label.hide()
 
@@ -160,7 +160,7 @@ class QueryPanel(PictureCard):
 
     def _update_details(self) -> None:
         parts = self._size_parts() + ([self._status] if self._status else [])
-        self.details_label.setText("  ·  ".join(parts))
+        self.details_label.set_full_text("  ·  ".join(parts))
 
     # --- drops and clicks -----------------------------------------------------------
 

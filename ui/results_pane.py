@@ -12,6 +12,8 @@ import logging
 from PyQt5.QtCore import QModelIndex, Qt, pyqtSignal
 from PyQt5.QtWidgets import QLabel, QSlider, QSpinBox, QVBoxLayout, QWidget
 
+from swimsearch.search import Match
+
 from .history import HistoryEntry
 from .results import ResultsModel, ResultsView
 from .session_types import Filters, SessionView
@@ -45,15 +47,16 @@ class ResultsPane(QWidget):
         self.top_spin.setToolTip("How many of the best matches to show")
         self.min_slider = QSlider(Qt.Horizontal)
         self.min_slider.setRange(0, 100)
-        self.min_slider.setFixedWidth(120)
-        self.min_slider.setToolTip("Hide matches less similar than this")
+        self.min_slider.setFixedWidth(100)
+        self.min_slider.setToolTip("Minimum similarity: hide matches less similar than this")
         self.min_label = QLabel()
         self.min_label.setMinimumWidth(self.min_label.fontMetrics().horizontalAdvance("100%") + 4)
-        captions = [QLabel(text) for text in ("Show", "best", "Minimum similarity")]
+        # "Show 50 best, at least 40%": reads as a sentence and fits the 800-pixel window
+        captions = [QLabel(text) for text in ("Show", "best, at least")]
         for caption in captions:
             caption.setObjectName("muted")
         self.filter_bar = HeaderBar(
-            self.title, [captions[0], self.top_spin, captions[1], 16, captions[2], self.min_slider, self.min_label]
+            self.title, [captions[0], self.top_spin, captions[1], self.min_slider, self.min_label]
         )
         self.filter_bar.setObjectName("filterBar")
 
@@ -66,10 +69,11 @@ class ResultsPane(QWidget):
         layout.addWidget(self.filter_bar)
         layout.addWidget(self.view, 1)
         self._entry: HistoryEntry | None = None  # the entry the grid shows
+        self._chosen: Match | None = None  # the match the user selected; filters never take it away
+        self._refiltering = False
         self.top_spin.valueChanged.connect(self._on_filter_changed)
         self.min_slider.valueChanged.connect(self._on_filter_changed)
         self.view.selectionModel().currentChanged.connect(self._on_current_changed)
-        self.model.modelReset.connect(lambda: self.selected_changed.emit(None, False))
 
     def set_filters(self, filters: Filters) -> None:
         """Set the controls without reporting it (restoring the user's settings)."""
@@ -85,15 +89,19 @@ class ResultsPane(QWidget):
         entry_changed = view.shown is not self._entry
         if not entry_changed and view.filters == self.model.filters:
             return
-        # a new result selects its best match; new filters keep the selected match where they can
-        selected = None if entry_changed else self.view.current_match()
+        # A new result selects its best match. New filters keep the selected match: selected again
+        # when it is in the grid, and still in the preview while the filters hide it.
         self._entry = view.shown
-        self.model.show(view.shown.result if view.shown is not None else None, view.filters)
+        self._refiltering = True
+        try:
+            self.model.show(view.shown.result if view.shown is not None else None, view.filters)
+        finally:
+            self._refiltering = False
         if entry_changed:
             self._select_best_match()
-        elif selected is not None:
+        elif self._chosen is not None:
             for row, match in enumerate(self.model.visible_matches()):
-                if match.image_id == selected.image_id:
+                if match.image_id == self._chosen.image_id:
                     self.view.setCurrentIndex(self.model.index(row))
                     break
 
@@ -105,10 +113,16 @@ class ResultsPane(QWidget):
                 self.view.scrollToTop()
                 return
         self.view.setCurrentIndex(QModelIndex())
+        self._chosen = None
+        self.selected_changed.emit(None, False)
 
     def _on_current_changed(self, current: QModelIndex, previous: QModelIndex) -> None:
-        match = self.model.match_at(current.row()) if current.isValid() else None
-        self.selected_changed.emit(match, match is not None and self.model.is_query(match))
+        if self._refiltering or not current.isValid():
+            return  # a reset of the grid is not the user choosing nothing
+        match = self.model.match_at(current.row())
+        if match is not None and match != self._chosen:
+            self._chosen = match
+            self.selected_changed.emit(match, self.model.is_query(match))
 
     def _on_filter_changed(self) -> None:
         self.filters_changed.emit(Filters(self.top_spin.value(), self.min_slider.value()))

@@ -21,7 +21,7 @@ from typing import Any, Callable, Protocol
 
 from swimsearch.search import Match, SearchResult
 
-from .formatting import count_matches, duration
+from .formatting import count_matches, count_of, duration, skipped_files
 from .history import History, HistoryEntry
 from .queries import Query
 from .session_types import CatalogueState, Event, Filters, SessionView, Target, target_name
@@ -104,16 +104,18 @@ class Session:
         self.catalogue: CatalogueState | None = None  # the open catalogue
         self.building = False
         self.history = History()
-        self.shown: HistoryEntry | None = None  # the entry on screen (None after a failure)
-        self.failure: str | None = None  # why the last query failed, until something replaces its message
+        self.shown: HistoryEntry | None = None  # the entry on screen
         self.panel_query: Query | None = None
         self.panel_status = ""
         self.mirror = mirror
         self.filters = filters
+        self.watching = False  # the open catalogue's folder is watched for changes (ui/watch.py)
+        self._update_why = ""
         self.version = 0  # counts catalogue (re)openings: older results may show removed files
         self._record_next = True
         self._just_built: str | None = None
         self._sample_rebuilt = False
+        self._return_to: str | None = None  # the catalogue left for a new build, reopened if it makes nothing
 
         self.changed = Event()
         self.query_started = Event()
@@ -141,12 +143,18 @@ class Session:
             if update:
                 self._build(target)
         else:
+            self._return_to = self.catalogue.path if self.catalogue is not None else None
             self._leave_catalogue()  # the window now shows the catalogue being built
             self._build(target)
         self.changed.emit()
 
-    def update(self) -> None:
-        """Read new and changed files of the open catalogue's folder (F5)."""
+    def update(self, *, why: str = "") -> None:
+        """Read new and changed files of the open catalogue's folder (F5).
+
+        Args:
+            why: said before the summary when the user did not ask ("The folder changed").
+        """
+        self._update_why = why
         if self.catalogue is not None:
             self._build(self._open_existing(self.catalogue.path))
         elif self.target is not None:
@@ -180,6 +188,11 @@ class Session:
             self._rerun(self.history.current, same_ids=True)
         self.changed.emit()
 
+    def set_watching(self, watching: bool) -> None:
+        if watching != self.watching:
+            self.watching = watching
+            self.changed.emit()
+
     def set_filters(self, filters: Filters) -> None:
         if filters != self.filters:
             self.filters = filters
@@ -195,10 +208,10 @@ class Session:
             self._build(target, replace=True)
             self.changed.emit()
             return
-        reopened = self.catalogue is not None and self.catalogue.path == state.path
+        returned, self._return_to = self._return_to == state.path, None
+        reopened = returned or self.catalogue is not None and self.catalogue.path == state.path
         self.catalogue = state
         self.version += 1
-        self.failure = None
         if target is None or Path(target.path) != Path(state.path):
             self.target = self._open_existing(state.path)
         self._recent.remember_catalogue(state.path)
@@ -245,16 +258,18 @@ class Session:
         self.results_shown.emit(result)
 
     def on_query_failed(self, query: Query, message: str) -> None:
-        self.panel_status = "cannot be searched"
-        self._clear_results()  # nothing of the last results is left to be mistaken for this query's
-        self.failure = message
+        """Say why once (`error`); the results on screen stay, with the query they belong to."""
+        shown = self.shown
+        self.panel_query = shown.request if shown is not None else None
+        self.panel_status = ""
         self.error.emit(message)
         self.changed.emit()
         self.query_failed.emit(message)
 
     def on_build_finished(self, outcome: BuildResult) -> None:
         """A build ended (or was cancelled): open what it made, or re-read the open catalogue."""
-        self.message.emit(build_summary(outcome), 15_000)
+        why, self._update_why = self._update_why, ""
+        self.message.emit(f"{why}: {build_summary(outcome)}" if why else build_summary(outcome), 15_000)
         self._just_built = outcome.catalogue_path
         if self.catalogue is not None and Path(self.catalogue.path) == Path(outcome.catalogue_path):
             self._catalogues.reload()
@@ -262,7 +277,15 @@ class Session:
             self._catalogues.open_catalogue(outcome.catalogue_path)
 
     def on_build_failed(self, message: str) -> None:
+        """Say why; a new catalogue that was never made gives way to the one that was open before."""
         self.error.emit(message)
+        back, target = self._return_to, self.target
+        if back and self.catalogue is None and target is not None and not Path(target.path).exists():
+            self.target = self._open_existing(back)
+            self._catalogues.open_catalogue(back)
+        else:
+            self._return_to = None
+        self.changed.emit()
 
     def on_builds_idle(self) -> None:
         """No build runs or waits any more."""
@@ -273,7 +296,6 @@ class Session:
 
     def _build(self, target: Target, *, replace: bool = False) -> None:
         self.building = True
-        self.failure = None
         self._start_build(target, replace)
 
     def _leave_catalogue(self) -> None:
@@ -284,11 +306,9 @@ class Session:
 
     def _clear_results(self) -> None:
         self.shown = None
-        self.failure = None
 
     def _show(self, entry: HistoryEntry) -> None:
         self.shown = entry
-        self.failure = None
         self.panel_query = entry.request
         self.panel_status = ""
 
@@ -355,6 +375,9 @@ class Session:
             can_go_forward=state is not None and history.can_go_forward(),
             has_results=bool(visible),
             mirror=self.mirror,
+            watching=self.watching,
+            has_unreadable=state is not None and state.unreadable > 0,
+            unreadable_text=count_of(state.unreadable, "unreadable file") if state is not None and state.unreadable else "",
         )
 
     def _catalogue_label(self) -> tuple[str, str]:
@@ -370,8 +393,6 @@ class Session:
         """What the empty grid tells the user to do next."""
         state = self.catalogue
         name = state.name if state else (target_name(self.target) if self.target else "")
-        if self.failure is not None and self.shown is None:
-            return "No results", self.failure
         if state is None and self.building:
             return (
                 f"Building the catalogue “{name}”…",
@@ -409,7 +430,14 @@ def build_summary(outcome: BuildResult) -> str:
     counts = (("added", report.added), ("updated", report.updated), ("removed", report.removed),
               ("unreadable", report.unreadable))
     changes = ", ".join(f"{n:,} {what}" for what, n in counts if n) or "no changes"
-    return f"“{outcome.name}” is ready: {report.indexed:,} designs searchable ({changes}, {duration(report.seconds)})."
+    # Hook for design file formats (issue 16 item 1): a report that counts the files it did not read,
+    # by kind ({".indd": 3}), gets them said here; today's BuildReport has no such field.
+    skipped = skipped_files(getattr(report, "skipped", None) or {})
+    skipped = f" Not read: {skipped}." if skipped else ""
+    return (
+        f"“{outcome.name}” is ready: {report.indexed:,} designs searchable ({changes}, {duration(report.seconds)})."
+        + skipped
+    )
 
 
 def _same_folder(folder: str, expected: Path | None) -> bool:

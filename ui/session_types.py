@@ -116,6 +116,9 @@ class SessionView:
     can_go_forward: bool
     has_results: bool
     mirror: bool
+    watching: bool = False  # the open catalogue's folder is watched for changes
+    has_unreadable: bool = False  # the open catalogue holds files it could not read
+    unreadable_text: str = ""  # "2 unreadable files", the status bar's link to their list
 
 
 def target_name(target: Target) -> str:

@@ -56,6 +56,11 @@ OPTIONS: dict[str, Option] = {
         Option("dialogs/image_folder", str, "", doc="folder the open-image dialog starts in"),
         Option("dialogs/catalogue_folder", str, "", doc="folder the build and open-catalogue dialogs start in"),
         Option("dialogs/export_folder", str, "", doc="folder the export dialog starts in"),
+        Option("duplicates/keep_rule", str, "largest", doc="which copy of a duplicate group to keep: largest, oldest, folder"),
+        Option("duplicates/preferred_folder", str, "", doc="keep the copy in this folder when a group has one there"),
+        Option("duplicates/destination", str, "", doc="folder the other copies were last moved to"),
+        Option("window/duplicates_geometry", bytes, b"", doc="duplicate review window position and size"),
+        Option("watch/catalogues", list, [], doc="catalogue files whose folders are watched for changes"),
     )
 }
 

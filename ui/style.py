@@ -37,16 +37,18 @@ QToolBar {{
     background: {PANEL.name()};
     border: none;
     border-bottom: 1px solid {BORDER.name()};
-    spacing: 4px;
-    padding: 4px 8px;
+    spacing: 2px;
+    padding: 4px 6px;
 }}
-QToolBar QToolButton {{ padding: 4px 8px; border-radius: 6px; color: {TEXT.name()}; }}
+QToolBar QToolButton {{ padding: 4px 6px; border-radius: 6px; color: {TEXT.name()}; }}
 QToolBar QToolButton:hover {{ background: {ACCENT_SOFT.name()}; }}
 QToolBar QToolButton:disabled {{ color: #a4adb7; }}
-QToolBar::separator {{ background: {BORDER.name()}; width: 1px; margin: 6px 6px; }}
+QToolBar::separator {{ background: {BORDER.name()}; width: 1px; margin: 6px 4px; }}
 QStatusBar {{ background: {PANEL.name()}; border-top: 1px solid {BORDER.name()}; color: {TEXT_MUTED.name()}; }}
 QStatusBar::item {{ border: none; }}
 QStatusBar QLabel {{ color: {TEXT_MUTED.name()}; padding: 0 6px; }}
+QPushButton#statusLink {{ background: transparent; border: none; padding: 0 6px; color: {ACCENT.name()};
+                          text-decoration: underline; }}
 QFrame#card {{ background: {PANEL.name()}; border: 1px solid {BORDER.name()}; border-radius: 10px; }}
 QFrame#card[dragging="true"] {{ background: {ACCENT_SOFT.name()}; border: 2px dashed {ACCENT.name()}; }}
 QLabel#heading {{ color: {TEXT_MUTED.name()}; font-weight: bold; letter-spacing: 1px; }}

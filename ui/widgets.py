@@ -69,7 +69,7 @@ class PictureView(QWidget):
         self._missing = False
         self._dashed = False
         self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
-        self.setMinimumSize(100, 100)
+        self.setMinimumSize(64, 64)  # the query and the preview share 600 pixels of height with their words
         cache.thumbnail_ready.connect(self._on_thumbnail_ready)
 
     @property
@@ -256,9 +256,9 @@ class PictureCard(QFrame):
         self.name_label = ElidedLabel()
         self.name_label.setObjectName("title")
         self.name_label.setTextInteractionFlags(Qt.NoTextInteraction)
-        self.details_label = QLabel()
+        self.details_label = ElidedLabel(mode=Qt.ElideRight)  # one line, the full text as tooltip
         self.details_label.setObjectName("muted")
-        self.details_label.setWordWrap(True)  # a long line wraps instead of losing its end
+        self.details_label.setTextInteractionFlags(Qt.NoTextInteraction)
         self.layout = QVBoxLayout(self)
         self.layout.setContentsMargins(12, 8, 12, 10)
         self.layout.setSpacing(6)
@@ -269,7 +269,7 @@ class PictureCard(QFrame):
         self._dimensions = ""
 
     def details(self) -> str:
-        return self.details_label.text()
+        return self.details_label.full_text()
 
     def _set_file(self, path: str | None, width: int | None = None, height: int | None = None) -> None:
         """Forget the previous picture's sizes; take the new file's size and, when known, its pixels."""

@@ -19,15 +19,17 @@ def test_menus_and_toolbar_read_as_before(make_window):
     menus = {action.text(): entries(action.menu().actions()) for action in window.menuBar().actions()}
     assert list(menus) == list(MENUS)
     assert menus == {
-        "&File": ["Open design…", "Paste design", "—", "Export matches…", "Copy match list", "—", "Quit"],
-        "&Catalogue": ["Build catalogue…", "Update catalogue", "Open catalogue…", "Recent catalogues",
-                       "Open the sample catalogue"],
+        "&File": ["Open design…", "Paste design", "—", "Export matches…", "Export as contact sheet…",
+                  "Copy match list", "—", "Quit"],
+        "&Catalogue": ["Build catalogue…", "Update catalogue", "Watch the folder for changes", "Open catalogue…",
+                       "Recent catalogues", "Open the sample catalogue", "—", "Review duplicates…",
+                       "Unreadable files…"],
         "&Search": ["Random design", "Back", "Forward", "—", "Match mirrored designs"],
         "&View": ["Larger thumbnails", "Smaller thumbnails"],
-        "&Help": ["About SwimSearch"],
+        "&Help": ["Keyboard shortcuts", "About SwimSearch"],
     }
     toolbar = [a.iconText() if not a.isSeparator() else "—" for a in window.toolbar.actions()]
-    assert toolbar == ["←  Back", "Forward  →", "—", "Open…", "Paste", "Random", "—", "Build…", "Update", "—",
+    assert toolbar == ["←", "→", "—", "Open…", "Paste", "Random", "—", "Build…", "Update", "—",
                        "Export…", "Copy list"]
     assert window.export_action.toolTip() == "Save the matches shown as a CSV file (Ctrl+E)"
     assert [k.toString() for k in window.zoom_in_action.shortcuts()] == ["Ctrl++", "Ctrl+="]

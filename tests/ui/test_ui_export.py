@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import csv
+import json
 
 import ui.dialogs
 from PyQt5.QtWidgets import QApplication
 
 from ui.results import percent
-from ui_helpers import drop_and_wait, error_texts, open_catalogue
+from ui_helpers import WAIT_MS, drop_and_wait, error_texts, open_catalogue
 
 
 def test_export_writes_the_csv_the_user_sees(qtbot, make_window, designs, tmp_path, monkeypatch):
@@ -33,8 +34,16 @@ def test_export_writes_the_csv_the_user_sees(qtbot, make_window, designs, tmp_pa
     assert [int(r["rank"]) for r in rows] == list(range(1, len(shown) + 1))
     assert [percent(float(r["score"])) for r in rows] == [percent(m.score) for m in shown]
     assert {r["query"] for r in rows} == {str(designs / "img0009.png")}
-    assert rows[0]["catalogue"].endswith(".swimsearch.swimcat") and rows[0]["model"] == "fake-embedder@32"
+    assert [int(r["similarity"]) for r in rows] == [percent(m.score) for m in shown]  # as the grid shows them
+    # what is the same on every row is said once, beside the CSV
+    about = json.loads((tmp_path / "exports" / "matches.about.json").read_text(encoding="utf-8"))
+    assert about["catalogue"].endswith(".swimsearch.swimcat") and about["model"] == "fake-embedder@32"
+    assert about["model_sha256"] == "f" * 64 and about["rows"] == len(shown) and about["exported_at"]
+    assert about["filters"] == "the 6 best matches, at least 1% similar" and set(about["columns"]) == set(rows[0])
+    assert "model_sha256" not in rows[0] and "code_distance" not in rows[0]
     assert f"Exported {len(shown)} matches" in window.statusBar().currentMessage()
+    assert [p.name for p in out.parent.iterdir()] == sorted(["matches.csv", "matches.about.json"]) or sorted(
+        p.name for p in out.parent.iterdir()) == ["matches.about.json", "matches.csv"]  # no temporary file left
 
 
 def test_copy_puts_the_shown_list_on_the_clipboard(qtbot, make_window, designs):
@@ -64,3 +73,50 @@ def test_export_and_copy_wait_for_results(qtbot, make_window, designs):
     window = make_window()
     open_catalogue(qtbot, window, designs)
     assert not window.export_action.isEnabled() and not window.copy_action.isEnabled()
+
+
+def test_export_as_contact_sheet_writes_the_query_and_the_matches_shown(qtbot, make_window, designs, tmp_path, monkeypatch):
+    out = tmp_path / "sheets" / "meeting.html"
+    out.parent.mkdir()
+    asked = []
+    monkeypatch.setattr(ui.dialogs, "choose_sheet_path", lambda parent, suggested: asked.append(suggested) or str(out))
+    window = make_window()
+    open_catalogue(qtbot, window, designs)
+    drop_and_wait(qtbot, window, designs / "img0009.png")
+    window.top_spin.setValue(5)
+    shown = window.model.visible_matches()
+    assert window.export_sheet_action.isEnabled() and window.export_sheet_action.shortcut().toString() == "Ctrl+Shift+E"
+    window.export_sheet_action.trigger()
+    qtbot.waitUntil(lambda: window.exports.sheet_job is None, timeout=WAIT_MS)
+    assert asked and asked[0].endswith("sheet-img0009.pdf")
+    page = out.read_text(encoding="utf-8")
+    assert page.count("<figure") == len(shown) == 5
+    for match in shown:
+        assert f"{match.rank}. {match.name}" in page and f">{percent(match.score)}%<" in page
+    assert "Query: img0009.png" in page and "Contact sheet — designs" in page
+    assert "Filters: the 5 best matches" in page and page.count("data:image/jpeg;base64,") == 6  # query + 5
+    assert f"Saved a contact sheet of 5 matches to {out}" in window.statusBar().currentMessage()
+    assert sorted(p.name for p in out.parent.iterdir()) == ["meeting.html"]  # written whole, no temporary left
+
+
+def test_a_contact_sheet_can_be_cancelled_and_leaves_nothing(qtbot, make_window, designs, tmp_path, monkeypatch):
+    import ui.exports
+
+    out = tmp_path / "sheet.pdf"
+    monkeypatch.setattr(ui.dialogs, "choose_sheet_path", lambda parent, suggested: str(out))
+    window = make_window()
+    open_catalogue(qtbot, window, designs)
+    drop_and_wait(qtbot, window, designs / "img0002.png")
+    started = []
+    real = ui.exports.SheetWorker.work
+
+    def work(worker):
+        started.append(worker)
+        worker.cancel()  # as the progress dialog's Cancel does
+        return real(worker)
+
+    monkeypatch.setattr(ui.exports.SheetWorker, "work", work)
+    window.export_sheet_action.trigger()
+    qtbot.waitUntil(lambda: window.exports.sheet_job is None, timeout=WAIT_MS)
+    assert started and not out.exists() and list(tmp_path.glob(".sheet.pdf.*")) == []
+    assert error_texts(window) == []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PyQt5.QtCore import QMimeData, Qt, QUrl
 from PyQt5.QtGui import QImage
-from PyQt5.QtWidgets import QApplication
+from PyQt5.QtWidgets import QApplication, QMessageBox
 
 from ui_helpers import WAIT_MS, error_texts, drop, drop_and_wait, make_pattern_images, open_catalogue
 from ui.results import MATCH_ROLE, percent
@@ -176,10 +176,11 @@ def test_a_web_link_without_picture_data_is_refused_in_plain_words(qtbot, make_w
     assert any("offline" in text and "save the picture" in text for text in error_texts(window))
 
 
-def test_an_unreadable_query_image_is_one_plain_sentence(qtbot, make_window, designs, tmp_path):
+def test_an_unreadable_query_image_is_one_plain_sentence_and_the_results_stay(qtbot, make_window, designs, tmp_path):
     window = make_window()
     open_catalogue(qtbot, window, designs)
     drop_and_wait(qtbot, window, designs / "img0004.png")
+    shown = window.model.visible_matches()
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"this is not a picture")
     from ui.query_panel import file_url_mime
@@ -188,16 +189,18 @@ def test_an_unreadable_query_image_is_one_plain_sentence(qtbot, make_window, des
         drop(window.query_panel, file_url_mime(str(broken)))
     message = blocker.args[0]
     assert message.startswith("The image broken.jpg cannot be read:") and "Traceback" not in message
-    assert message in error_texts(window)
-    assert window.statusBar().currentMessage() == message
-    assert window.model.rowCount() == 0
-    # nothing of the last results is left on screen to be mistaken for this query's
-    assert window.filter_bar.title.full_text() == "" and window.timing_label.text() == ""
-    # and Back returns to them
-    assert window.back_action.isEnabled()
-    window.back_action.trigger()
-    assert window.model.match_at(0).name == "img0004.png"
+    assert error_texts(window) == [message]  # said once, in one dialog
+    assert message not in window.statusBar().currentMessage()
+    assert message not in window.results_view.empty_title + window.results_view.empty_text
+    # the last results stay, with their query
+    assert window.model.rowCount() == len(shown) and window.model.match_at(0).name == "img0004.png"
     assert window.filter_bar.title.full_text().endswith("for img0004.png")
+    assert window.query_panel.name_label.full_text() == "img0004.png" and "cannot" not in window.query_panel.details()
+    # and a later search leaves no trace of the failure in the status bar
+    for box in window.findChildren(QMessageBox):
+        box.close()
+    drop_and_wait(qtbot, window, designs / "img0007.png")
+    assert "cannot be read" not in window.statusBar().currentMessage()
 
 
 def test_context_menu_searches_opens_shows_and_copies(qtbot, make_window, designs, monkeypatch):
@@ -240,7 +243,7 @@ def test_clicking_the_query_panel_opens_a_file_dialog_and_searches_the_choice(qt
     import ui.dialogs
 
     asked = []
-    monkeypatch.setattr(ui.dialogs, "choose_image", lambda parent, folder: asked.append(folder) or str(designs / "img0022.png"))
+    monkeypatch.setattr(ui.dialogs, "choose_image", lambda parent, folder, cache=None: asked.append(folder) or str(designs / "img0022.png"))
     window = make_window()
     open_catalogue(qtbot, window, designs)
     assert window.open_image_action.shortcut().toString() == "Ctrl+O"

@@ -1,0 +1,126 @@
+"""Rough edges a new user hit (issue 16 item 4), each through the real widgets."""
+
+from __future__ import annotations
+
+from PyQt5.QtCore import Qt
+from PyQt5.QtWidgets import QApplication, QListView, QTableWidget
+
+from swimsearch.catalogue import default_catalogue_path
+from ui.shortcuts import ShortcutsDialog
+from ui.unreadable import UnreadableDialog
+from ui_helpers import WAIT_MS, drop_and_wait, error_texts, make_pattern_images, open_catalogue
+
+
+def test_building_a_folder_without_pictures_says_so_leaves_nothing_and_keeps_the_open_catalogue(
+    qtbot, make_window, designs, tmp_path
+):
+    empty = tmp_path / "notes"
+    empty.mkdir()
+    (empty / "brief.txt").write_text("no pictures here")
+    (empty / "moodboard.indd").write_bytes(b"\0" * 10)
+    window = make_window()
+    open_catalogue(qtbot, window, designs)
+    drop_and_wait(qtbot, window, designs / "img0004.png")
+    with qtbot.waitSignal(window.build_finished, timeout=WAIT_MS) as finished:
+        window.open_path(str(empty))
+    assert finished.args[0] is None  # no catalogue was made
+    qtbot.waitUntil(lambda: window.session.catalogue is not None, timeout=WAIT_MS)
+    [message] = error_texts(window)
+    assert message.startswith(f"The folder {empty} holds no pictures SwimSearch can read")
+    assert "1 .indd and 1 .txt files" in message and "searchable images yet" not in message
+    assert not default_catalogue_path(empty).exists() and sorted(p.name for p in empty.iterdir()) == [
+        "brief.txt", "moodboard.indd"]
+    # the catalogue that was open is open again, with the results on screen
+    assert window.windowTitle() == "designs — SwimSearch" and "30 designs" in window.catalogue_label.text()
+    qtbot.waitUntil(lambda: window.model.rowCount() > 0, timeout=WAIT_MS)
+    assert window.model.match_at(0).name == "img0004.png"
+
+
+def test_unreadable_files_are_listed_with_reasons_from_the_status_bar_and_the_menu(qtbot, make_window, tmp_path):
+    folder = tmp_path / "designs"
+    make_pattern_images(folder, 6)
+    (folder / "notes.jpg").write_text("this is text, not a picture")
+    (folder / "empty.png").write_bytes(b"")
+    window = make_window()
+    with qtbot.waitSignal(window.build_finished, timeout=WAIT_MS):
+        window.open_path(str(folder))
+    qtbot.waitUntil(lambda: window.session.catalogue is not None, timeout=WAIT_MS)
+    link = window.unreadable_link
+    assert link.isVisible() and link.text() == "2 unreadable files"
+    assert window.unreadable_action.isEnabled()
+    qtbot.mouseClick(link, Qt.LeftButton)
+    dialog = window.findChild(UnreadableDialog)
+    assert dialog is not None and dialog.isVisible()
+    qtbot.waitUntil(lambda: dialog.table.rowCount() == 2, timeout=WAIT_MS)
+    files = {dialog.table.item(r, 0).text(): dialog.table.item(r, 1).text() for r in range(2)}
+    assert set(files) == {"notes.jpg", "empty.png"} and all(reason for reason in files.values())
+    assert "2 files in" in dialog.summary.text()
+    dialog.copy_button.click()
+    copied = QApplication.clipboard().text().splitlines()
+    assert sorted(line.split("\t")[0] for line in copied) == [str(folder / "empty.png"), str(folder / "notes.jpg")]
+    dialog.close()
+    window.unreadable_action.trigger()  # the menu opens the same list
+    qtbot.waitUntil(lambda: any(d.isVisible() for d in window.findChildren(UnreadableDialog)), timeout=WAIT_MS)
+
+
+def test_a_catalogue_that_read_everything_shows_no_unreadable_link(qtbot, make_window, designs):
+    window = make_window()
+    open_catalogue(qtbot, window, designs)
+    assert not window.unreadable_link.isVisible() and not window.unreadable_action.isEnabled()
+
+
+def test_changing_a_filter_keeps_the_selected_match(qtbot, make_window, designs):
+    window = make_window()
+    open_catalogue(qtbot, window, designs)
+    drop_and_wait(qtbot, window, designs / "img0010.png")
+    chosen = window.model.match_at(3)
+    window.results_view.setCurrentIndex(window.model.index(3))
+    assert window.preview.match == chosen
+    window.top_spin.setValue(10)
+    assert window.results_view.current_match() == chosen and window.preview.match == chosen
+    window.min_slider.setValue(max(0, int(chosen.score * 100) - 1))
+    assert window.results_view.current_match() == chosen and window.preview.match == chosen
+    window.min_slider.setValue(100)  # the chosen match is filtered out: the preview keeps showing it
+    assert window.preview.match == chosen
+    window.min_slider.setValue(0)
+    assert window.results_view.current_match() == chosen
+
+
+def test_help_lists_every_keyboard_shortcut_from_the_actions_table(qtbot, make_window):
+    from ui.actions import ACTIONS
+
+    window = make_window()
+    assert window.shortcuts_action.shortcut().toString() == "F1"
+    window.shortcuts_action.trigger()
+    dialog = window.findChild(ShortcutsDialog)
+    assert dialog is not None and dialog.isVisible()
+    table: QTableWidget = dialog.table
+    rows = [tuple(table.item(r, c).text() for c in range(3)) for r in range(table.rowCount())]
+    listed = {what for _, _, what in rows}
+    for spec in ACTIONS:
+        if spec.shortcuts:
+            assert spec.text.replace("…", "") in listed, spec.name
+    assert ("Search", "Ctrl+R", "Random design") in rows and ("File", "Ctrl+Shift+E", "Export as contact sheet") in rows
+    assert ("Catalogue", "Ctrl+D", "Review duplicates") in rows
+    assert any(keys == "Enter" for _, keys, _ in rows)
+
+
+def test_the_open_dialog_previews_the_selected_picture(qtbot, make_window, designs):
+    from ui import dialogs
+    from ui.file_preview import ImageFileDialog
+
+    window = make_window()
+    dialog = ImageFileDialog(window, "Search with a design", str(designs), dialogs.IMAGE_FILTER, window.cache)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    wanted = str(designs / "img0005.png")
+    files = dialog.findChild(QListView, "listView")
+    qtbot.waitUntil(lambda: files.model().rowCount(files.rootIndex()) >= 30, timeout=WAIT_MS)  # listed asynchronously
+    row = next(r for r in range(30) if files.model().index(r, 0, files.rootIndex()).data() == "img0005.png")
+    files.scrollTo(files.model().index(row, 0, files.rootIndex()))
+    qtbot.mouseClick(files.viewport(), Qt.LeftButton, pos=files.visualRect(files.model().index(row, 0, files.rootIndex())).center())
+    qtbot.waitUntil(lambda: dialog.preview.path == wanted, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: "48 × 48 px" in dialog.details.text(), timeout=WAIT_MS)
+    dialog.show_preview(str(designs))  # a folder: nothing to preview
+    assert dialog.preview.path is None and dialog.details.text() == ""
+    dialog.reject()
