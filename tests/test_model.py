@@ -24,20 +24,23 @@ from swimsearch.model import (
     shipped_model_for,
 )
 
-#: Each shipped model and the references its script saved. The fp32 references
-#: are PyTorch's outputs (the export must reproduce them within 1e-4); the int8
-#: ones are onnxruntime's own outputs of the int8 file, checked within what
-#: int8 kernels may differ by between CPUs (a quantisation step is about 0.02).
+#: Each shipped model, the references its script saved, and how far the
+#: embedding and the feature map may stray from them. The fp32 references are
+#: PyTorch's outputs (the export reproduced them within 9e-6 and 7e-5). The
+#: int8 ones are onnxruntime's own outputs of the int8 file; they were
+#: identical on a VNNI CPU and an emulated AVX2-only one, and the margins allow
+#: for another onnxruntime rounding a few activations one step (the map's step
+#: is about 0.02) the other way.
 SHIPPED = {
-    "fp32": (FP32_MODEL_FILE, "trunk_reference.json", 1e-4),
-    "int8": (INT8_MODEL_FILE, "trunk_int8_reference.json", 2e-3),
+    "fp32": (FP32_MODEL_FILE, "trunk_reference.json", 1e-4, 5e-4),
+    "int8": (INT8_MODEL_FILE, "trunk_int8_reference.json", 2e-3, 0.05),
 }
 
 
 @pytest.fixture(scope="module", params=sorted(SHIPPED))
 def shipped(request, model_path):
-    """(embedder, reference dict, tolerance) for each shipped model."""
-    file, reference, tolerance = SHIPPED[request.param]
+    """(embedder, reference dict, (embedding tolerance, map tolerance)) for each shipped model."""
+    file, reference, *tolerance = SHIPPED[request.param]
     return Embedder(model_path.with_name(file), threads=2), json.loads((DATA / reference).read_text()), tolerance
 
 
@@ -62,7 +65,7 @@ def test_batch_gives_n_by_1280_float32(shipped):
 
 
 def test_output_matches_the_saved_reference(shipped):
-    embedder, reference, tolerance = shipped
+    embedder, reference, (tolerance, map_tolerance) = shipped
     assert reference["model_sha256"] == embedder.sha256, "references were made for another model file"
     pixels = np.stack([load_image(DATA.parent.parent / name, embedder.size).pixels for name in reference["images"]])
     embeddings, maps = embedder.embed_with_maps(pixels)
@@ -71,7 +74,7 @@ def test_output_matches_the_saved_reference(shipped):
         assert np.abs(embeddings[i] - np.asarray(expected, dtype=np.float32)).max() < tolerance
         channels = reference["feature_map_channels"][i]
         expected_map = np.asarray(reference["feature_map"][i], dtype=np.float32)
-        assert np.abs(maps[i, channels].reshape(len(channels), -1) - expected_map).max() < 10 * tolerance
+        assert np.abs(maps[i, channels].reshape(len(channels), -1) - expected_map).max() < map_tolerance
 
 
 def test_feature_map_comes_with_the_same_embedding_and_pools_to_it(shipped):
@@ -116,7 +119,7 @@ def test_int8_embeds_like_fp32(model_path):
 
 
 def test_model_card_states_each_files_sha256(model_path):
-    for file, _, _ in SHIPPED.values():
+    for file, *_ in SHIPPED.values():
         path = model_path.with_name(file)
         assert card_sha256(path) == file_sha256(path)
         assert shipped_model_for(file_sha256(path)) == path
