@@ -11,7 +11,7 @@ asked for `embedding` alone (Embedder.embed) and for both outputs
 (Embedder.embed_with_maps), interleaved round by round on the same
 random pixels, as ratios to the first model's embedding-only time:
 
-    git show main~0:models/efficientnet-lite2-trunk.onnx > /tmp/one_output.onnx
+    git show 70b3a1a:models/efficientnet-lite2-trunk.onnx > /tmp/one_output.onnx   # the last one-output export
     python bench/bench_trunk.py --outputs /tmp/one_output.onnx models/efficientnet-lite2-trunk.onnx
 """
 

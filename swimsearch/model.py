@@ -161,9 +161,10 @@ class Embedder:
         #: Whether embed_with_maps() works: the graph also gives the head's feature map.
         self.has_feature_map: bool = feature_map is not None
         #: (channels, rows, columns) of one image's feature map, or None without one.
-        self.feature_map_shape: tuple[int, int, int] | None = (
-            tuple(int(d) for d in feature_map.shape[1:]) if feature_map is not None else None
-        )
+        self.feature_map_shape: tuple[int, int, int] | None = None
+        if feature_map is not None:
+            channels, rows, columns = (int(d) for d in feature_map.shape[1:])
+            self.feature_map_shape = (channels, rows, columns)
         self.name: str = f"{self.path.stem}@{self.size}"
         log.info("model %s (%s..., %d threads)", self.name, self.sha256[:12], options.intra_op_num_threads)
 
@@ -171,7 +172,7 @@ class Embedder:
         """Embed (n, size, size, 3) uint8 RGB images -> (n, dim) float32.
 
         Asks onnxruntime for the embedding alone: the feature map is computed
-        anyway, but not copied out (measured: no difference in time, see the
+        anyway, but not copied out (no measurable difference in time, see the
         model card), and a caller that does not need it holds no 250 KB per image.
         """
         out: np.ndarray = self._session.run([self._output], {self._input: self._batch(pixels)})[0]
