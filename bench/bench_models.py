@@ -36,7 +36,8 @@ import numpy as np
 from PIL import Image
 
 from bench_quality import TRANSFORMS, transformed
-from swimsearch.evaluation import Labels, exact_cosine_hits, quality, read_labels
+from swimsearch.inputs import Labels, read_labels
+from swimsearch.metrics import exact_cosine_hits, quality
 from swimsearch.images import load_image
 from swimsearch.model import FP32_MODEL_FILE, INT8_MODEL_FILE, Embedder
 
