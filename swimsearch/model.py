@@ -1,8 +1,11 @@
 """The trunk of the deep hash network: an ONNX EfficientNet-Lite2 that embeds images.
 
-The model file ships in `models/` with a model card that states its sha256;
-the file is checked against it when opened, so a damaged or swapped model is
-reported in plain words instead of giving silently wrong results.
+Two model files ship in `models/`: the fp32 export and an int8 (static QDQ)
+quantisation of it. One model card beside them states each file's sha256 on
+a line `sha256: <hex> <file name>`; a file is checked against its line when
+opened, so a damaged or swapped model is reported in plain words instead of
+giving silently wrong results. Both graphs give, from one pass, the pooled
+`embedding` and the head's `feature_map` it pools (for region search).
 """
 
 from __future__ import annotations
@@ -20,9 +23,18 @@ from .paths import models_dir
 
 log = logging.getLogger(__name__)
 
-MODEL_FILE = "efficientnet-lite2-trunk.onnx"
+FP32_MODEL_FILE = "efficientnet-lite2-trunk.onnx"
+INT8_MODEL_FILE = "efficientnet-lite2-trunk-int8.onnx"
+#: The model a new catalogue is built with unless the user names another: the
+#: int8 one, about 2x faster, held the quality gate of issue 15 (clothing
+#: cross-sender mAP@10 1.0006 x fp32; transformed copies found as often); see
+#: models/MODEL_CARD.md and bench/bench_models.py.
+MODEL_FILE = INT8_MODEL_FILE
 MODEL_CARD = "MODEL_CARD.md"
-_SHA_LINE = re.compile(r"^sha256:\s*([0-9a-f]{64})\s*$", re.MULTILINE)
+#: Output names of the graphs made by models/export_trunk.py and quantize_trunk.py.
+EMBEDDING_OUTPUT = "embedding"
+FEATURE_MAP_OUTPUT = "feature_map"
+_SHA_LINE = re.compile(r"^sha256:[ \t]*([0-9a-f]{64})[ \t]+(\S+)[ \t]*$", re.MULTILINE)
 
 
 class ModelError(Exception):
@@ -43,8 +55,30 @@ class ImageEmbedder(Protocol):
 
 
 def default_model_path() -> Path:
-    """The ONNX trunk that ships with this installation."""
+    """The ONNX trunk that new catalogues are built with."""
     return models_dir() / MODEL_FILE
+
+
+def shipped_model_paths() -> list[Path]:
+    """Every ONNX trunk that ships with this installation (default first)."""
+    return [models_dir() / name for name in dict.fromkeys((MODEL_FILE, FP32_MODEL_FILE, INT8_MODEL_FILE))]
+
+
+def shipped_model_for(sha256: str | None) -> Path | None:
+    """The shipped model file whose card line states `sha256` (a catalogue's model), or None."""
+    if not sha256:
+        return None
+    for path in shipped_model_paths():
+        if path.is_file() and card_sha256(path) == sha256:
+            return path
+    return None
+
+
+def describe_model(name: str | None, sha256: str | None) -> str:
+    """A model as a user reads it: its name and the start of its sha256."""
+    if not name and not sha256:
+        return "an unknown model"
+    return f"{name or 'an unnamed model'} (sha256 {(sha256 or '?')[:12]}...)"
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -57,13 +91,14 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 
 def card_sha256(model_path: str | os.PathLike) -> str | None:
-    """The sha256 stated by the model card beside `model_path`, or None without a card."""
-    card = Path(model_path).with_name(MODEL_CARD)
+    """The sha256 the model card beside `model_path` states for that file, or None."""
+    path = Path(model_path)
     try:
-        match = _SHA_LINE.search(card.read_text(encoding="utf-8"))
+        text = path.with_name(MODEL_CARD).read_text(encoding="utf-8")
     except OSError:
         return None
-    return match.group(1) if match else None
+    stated = {name: digest for digest, name in _SHA_LINE.findall(text)}
+    return stated.get(path.name)
 
 
 class Embedder:
@@ -89,8 +124,8 @@ class Embedder:
             expected = card_sha256(self.path)
             if expected is None:
                 raise ModelError(
-                    f"The model card {self.path.with_name(MODEL_CARD)} is missing or states no sha256, "
-                    f"so the model file {self.path} cannot be checked."
+                    f"The model card {self.path.with_name(MODEL_CARD)} is missing or states no sha256 "
+                    f"for {self.path.name}, so the model file {self.path} cannot be checked."
                 )
             if expected != self.sha256:
                 raise ModelError(
@@ -115,20 +150,58 @@ class Embedder:
         shape = inputs[0].shape
         if len(inputs) != 1 or len(shape) != 4 or not isinstance(shape[2], int) or shape[2] != shape[3]:
             raise ModelError(f"The model file {self.path} does not take square images (input shape {shape}).")
+        by_name = {o.name: o for o in outputs}
+        embedding = by_name.get(EMBEDDING_OUTPUT, outputs[0])  # a foreign one-output graph still embeds
+        feature_map = by_name.get(FEATURE_MAP_OUTPUT)
         self._input = inputs[0].name
-        self._output = outputs[0].name
+        self._output = embedding.name
+        self._outputs = [embedding.name] + ([feature_map.name] if feature_map is not None else [])
         self.size: int = int(shape[2])
-        self.dim: int = int(outputs[0].shape[-1])
+        self.dim: int = int(embedding.shape[-1])
+        #: Whether embed_with_maps() works: the graph also gives the head's feature map.
+        self.has_feature_map: bool = feature_map is not None
+        #: (channels, rows, columns) of one image's feature map, or None without one.
+        self.feature_map_shape: tuple[int, int, int] | None = None
+        if feature_map is not None:
+            channels, rows, columns = (int(d) for d in feature_map.shape[1:])
+            self.feature_map_shape = (channels, rows, columns)
         self.name: str = f"{self.path.stem}@{self.size}"
         log.info("model %s (%s..., %d threads)", self.name, self.sha256[:12], options.intra_op_num_threads)
 
     def embed(self, pixels: np.ndarray) -> np.ndarray:
-        """Embed (n, size, size, 3) uint8 RGB images -> (n, dim) float32."""
+        """Embed (n, size, size, 3) uint8 RGB images -> (n, dim) float32.
+
+        Asks onnxruntime for the embedding alone: the feature map is computed
+        anyway, but not copied out (no measurable difference in time, see the
+        model card), and a caller that does not need it holds no 250 KB per image.
+        """
+        out: np.ndarray = self._session.run([self._output], {self._input: self._batch(pixels)})[0]
+        return out
+
+    def embed_with_maps(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Embed (n, size, size, 3) uint8 RGB images and keep the feature maps, from one pass.
+
+        Returns:
+            (embeddings, maps): (n, dim) float32 as from embed(), and the head
+            activation they pool, (n, channels, rows, columns) float32 (for the
+            shipped trunks at 224: (n, 1280, 7, 7); embeddings == maps.mean((2, 3))).
+
+        Raises:
+            ModelError: the model file has no `feature_map` output.
+        """
+        if not self.has_feature_map:
+            raise ModelError(
+                f"The model file {self.path} gives no feature map, so it cannot search by a detail of a picture."
+            )
+        embeddings, maps = self._session.run(self._outputs, {self._input: self._batch(pixels)})
+        return embeddings, maps
+
+    def _batch(self, pixels: np.ndarray) -> np.ndarray:
+        """(n, size, size, 3) uint8 (or one (size, size, 3) image) -> the graph's NCHW float32 in [0, 1]."""
         if pixels.ndim == 3:
             pixels = pixels[None]
         if pixels.shape[1:] != (self.size, self.size, 3):
             raise ValueError(f"expected (n, {self.size}, {self.size}, 3) pixels, got {pixels.shape}")
         batch = np.ascontiguousarray(pixels.transpose(0, 3, 1, 2), dtype=np.float32)
         batch *= np.float32(1.0 / 255.0)
-        out: np.ndarray = self._session.run([self._output], {self._input: batch})[0]
-        return out
+        return batch

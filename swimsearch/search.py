@@ -23,7 +23,7 @@ from PIL import Image
 from .config import EngineConfig
 from .errors import CatalogueError
 from .images import ImageError, load_image
-from .model import ImageEmbedder
+from .model import ImageEmbedder, describe_model
 from .searchers import Searcher, choose_searcher
 from .spherical import spherical_hamming
 from .stores.base import CatalogueIdentity, CatalogueReader, ImageRecord
@@ -241,8 +241,11 @@ class SearchEngine:
             if self.embedder is None:
                 raise CatalogueError("No model is loaded, so images cannot be searched by example.")
             if self._identity.model_sha256 != self.embedder.sha256:
+                built = describe_model(self._identity.model_name, self._identity.model_sha256)
+                using = describe_model(self.embedder.name, self.embedder.sha256)
                 raise CatalogueError(
-                    f"The catalogue {self.reader.location} was built with another model; update it to search with this one."
+                    f"The catalogue {self.reader.location} was built with another model, {built}, not with {using} "
+                    f"that is in use; update it to search with this one."
                 )
         return self.embedder
 
