@@ -317,8 +317,8 @@ class PsbImageFile(ImageFile.ImageFile):
         if (ps_mode, bits) not in PsdImagePlugin.MODES:
             raise Refused(f"Photoshop files with {bits} bits per channel in this colour mode cannot be read")
         mode, needed = PsdImagePlugin.MODES[(ps_mode, bits)]
-        if needed > channels:
-            raise SyntaxError("not enough channels")
+        if not needed <= channels <= 56:  # the format allows 1 to 56
+            raise SyntaxError("impossible number of channels")
         if mode == "RGB" and channels >= 4:
             mode, needed = "RGBA", 4
         self._mode = mode

@@ -56,6 +56,15 @@ Image.MAX_IMAGE_PIXELS = None
 #: Formats Pillow can decode at 1/2, 1/4 or 1/8 scale (draft).
 _DRAFT_FORMATS = ("JPEG", "MPO")
 
+#: Peak bytes one decoded pixel costs, measured per format with
+#: tests/memory_probe.py (most formats about 6: the decoded picture, its grey
+#: for the pHash and strips; libwebp and libavif keep decode buffers of their
+#: own). Formats that cost more get a proportionally lower pixel limit, so
+#: that no picture costs more than about MAX_MEGAPIXELS x 6 bytes.
+_BYTES_PER_PIXEL = {"WEBP": 16, "AVIF": 9}
+_FORMAT_NAMES = {"WEBP": "WebP", "AVIF": "AVIF"}
+_USUAL_BYTES_PER_PIXEL = 6
+
 
 class ImageError(Exception):
     """An image file that cannot be used, with a reason a person understands."""
@@ -174,13 +183,15 @@ def _decoded(source: str | os.PathLike | Image.Image, request: int) -> Iterator[
 
 
 def _raster(image: Image.Image, request: int) -> tuple[Image.Image, int, tuple[int, int]]:
-    """Check the header, pick a reduced JPEG decode, then decode."""
+    """Check the header, pick a reduced JPEG decode, then decode.
+
+    The checks come before anything that may decode: Pillow's getexif() on a
+    PNG decodes the whole picture to look for EXIF after the pixels.
+    """
     width, height = image.size
     if width <= 0 or height <= 0:
         raise Refused("the image has no pixels")
-    orientation = _orientation(image)
-    original = (height, width) if orientation in (5, 6, 7, 8) else (width, height)
-    problem = formats.aspect_problem(*original)
+    problem = formats.aspect_problem(width, height)
     if problem:
         raise Refused(problem)
     if image.format in _DRAFT_FORMATS and image.mode in ("RGB", "L", "CMYK", "YCbCr"):
@@ -190,20 +201,31 @@ def _raster(image: Image.Image, request: int) -> tuple[Image.Image, int, tuple[i
         scale = request / max(width, height)
         if scale < 1:
             image.draft(image.mode, (max(1, int(width * scale)), max(1, int(height * scale))))
-    decoded = image.size[0] * image.size[1]
-    if decoded > MAX_PIXELS:
-        raise Refused(_too_large(original, image.format in _DRAFT_FORMATS))
+    if image.size[0] * image.size[1] > max_pixels(image.format):
+        raise Refused(_too_large((width, height), image.format))
+    orientation = _orientation(image)
+    original = (height, width) if orientation in (5, 6, 7, 8) else (width, height)
     image.load()
     return image, orientation, original
 
 
-def _too_large(original: tuple[int, int], draft: bool) -> str:
+def max_pixels(image_format: str | None) -> int:
+    """The most decoded pixels SwimSearch reads in this Pillow format."""
+    cost = _BYTES_PER_PIXEL.get(image_format or "", _USUAL_BYTES_PER_PIXEL)
+    return MAX_PIXELS * _USUAL_BYTES_PER_PIXEL // max(cost, _USUAL_BYTES_PER_PIXEL)
+
+
+def _too_large(original: tuple[int, int], image_format: str | None) -> str:
     width, height = original
     megapixels = width * height / 1e6
-    limit = f"SwimSearch reads pictures up to {MAX_MEGAPIXELS} megapixels"
-    if draft:
-        limit += f" (JPEG photos up to {MAX_MEGAPIXELS * 64:,}, read at reduced size)"
-    return f"the picture is too large: {width:,} x {height:,} pixels ({megapixels:,.0f} megapixels); {limit}"
+    limit = max_pixels(image_format) // 1_000_000
+    if image_format in _BYTES_PER_PIXEL:
+        said = f"SwimSearch reads {_FORMAT_NAMES[image_format]} pictures up to {limit} megapixels"
+    else:
+        said = f"SwimSearch reads pictures up to {limit} megapixels"
+    if image_format in _DRAFT_FORMATS:
+        said += f" (JPEG photos up to {limit * 64:,}, read at reduced size)"
+    return f"the picture is too large: {width:,} x {height:,} pixels ({megapixels:,.0f} megapixels); {said}"
 
 
 def _orientation(image: Image.Image) -> int:

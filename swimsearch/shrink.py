@@ -35,6 +35,9 @@ STRIP_PIXELS = 1 << 20
 #: Grey and float modes Pillow's convert() would clip; scaled by value range instead.
 WIDE_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
 
+#: imagehash.phash's working size (hash_size 8 x highfreq_factor 4).
+_PHASH_SIDE = 32
+
 #: EXIF orientation -> the transposition that makes the stored pixels upright
 #: (the same table as ImageOps.exif_transpose).
 _TRANSPOSE = {
@@ -164,7 +167,10 @@ class PhashRows:
 
     def value(self) -> int:
         """The 64-bit pHash as an unsigned int (stable for SQLite as signed)."""
-        return int(str(imagehash.phash(self.grey)), 16)
+        # imagehash.phash(picture) hashes picture.convert("L").resize((32, 32),
+        # LANCZOS); doing that resize here spares it a copy of the grey picture.
+        small = self.grey.resize((_PHASH_SIDE, _PHASH_SIDE), Image.Resampling.LANCZOS)
+        return int(str(imagehash.phash(small)), 16)
 
 
 @dataclass(frozen=True)
