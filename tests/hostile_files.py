@@ -166,8 +166,12 @@ def _packbits(row: bytes) -> bytes:
     return bytes(out)
 
 
-def pdf_page(width: float, height: float, extra: str = "", catalogue_extra: str = "") -> bytes:
-    """A minimal valid one-page PDF of the given page size (points), with a filled square."""
+def pdf_page(width: float, height: float, extra: str = "", catalogue_extra: str = "", encrypted: bool = False) -> bytes:
+    """A minimal valid one-page PDF of the given page size (points), with a filled square.
+
+    `encrypted` adds a standard security handler whose user password is not
+    empty (random O and U entries): a reader must ask for a password.
+    """
     content = b"0.8 0.1 0.1 rg 10 10 50 50 re f"
     objects = [
         f"<< /Type /Catalog /Pages 2 0 R {catalogue_extra}>>",
@@ -175,6 +179,10 @@ def pdf_page(width: float, height: float, extra: str = "", catalogue_extra: str 
         f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {width} {height}] /Contents 4 0 R {extra}>>",
         f"<< /Length {len(content)} >>\nstream\n{content.decode()}\nendstream",
     ]
+    trailer_extra = ""
+    if encrypted:
+        objects.append(f"<< /Filter /Standard /V 1 /R 2 /Length 40 /P -4 /O <{'ab' * 32}> /U <{'cd' * 32}> >>")
+        trailer_extra = f"/Encrypt {len(objects)} 0 R /ID [<{'01' * 16}> <{'01' * 16}>] "
     out = io.BytesIO()
     out.write(b"%PDF-1.7\n")
     offsets = []
@@ -185,7 +193,7 @@ def pdf_page(width: float, height: float, extra: str = "", catalogue_extra: str 
     out.write(f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode())
     for offset in offsets:
         out.write(f"{offset:010d} 00000 n \n".encode())
-    out.write(f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode())
+    out.write(f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R {trailer_extra}>>\nstartxref\n{xref}\n%%EOF\n".encode())
     return out.getvalue()
 
 
@@ -297,6 +305,7 @@ def variants(secret_file: str = "/etc/hostname") -> list[Variant]:
     js = "/OpenAction << /S /JavaScript /JS (app.alert('x'); while(true){}) >>"
     add(Variant("pdf_javascript.pdf", pdf_page(300, 400, catalogue_extra=js), "loads"))
     add(Variant("pdf_no_pages.pdf", pdf_page(300, 400).replace(b"/Count 1", b"/Count 0").replace(b"[3 0 R]", b"[]"), "fails"))
+    add(Variant("pdf_password.pdf", pdf_page(300, 400, encrypted=True), "refused", ("password",)))
     add(Variant("pdf_garbage.pdf", b"%PDF-1.7\n" + rng.integers(0, 256, 4000, np.uint8).tobytes(), "fails"))
     add(Variant("ai_postscript.ai", b"%!PS-Adobe-3.0\n%%Creator: Adobe Illustrator\n", "refused", ("PDF",)))
 
