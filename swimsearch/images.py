@@ -164,22 +164,22 @@ def _decoded(source: str | os.PathLike | Image.Image, request: int) -> Iterator[
         yield _raster(source, request)
         return
     formats.register_plugins()
-    with open(source, "rb") as f:
-        head = f.read(4096)
-    kind = formats.sniff(source, head)
+    with open(source, "rb") as file:
+        head = file.read(4096)
+        kind = formats.sniff(source, head)
+        if kind is None:
+            file.seek(0)
+            with Image.open(file) as opened:
+                # A file opens on its first frame or page; a PSD opens on its
+                # merged composite (seeking would select a layer).
+                yield _raster(opened, request)
+            return
     if kind == "postscript":
         raise Refused(formats.postscript_reason(source))
-    if kind in ("pdf", "svg"):
-        drawn, declared = (
-            formats.render_pdf(source, request) if kind == "pdf" else formats.render_svg(source, request, MAX_PIXELS)
-        )
-        with drawn:
-            yield drawn, 1, declared
-        return
-    with Image.open(source) as opened:
-        # A file opens on its first frame or page; a PSD opens on its merged
-        # composite (seeking would select a layer).
-        yield _raster(opened, request)
+    drawn, declared = (
+        formats.render_pdf(source, request) if kind == "pdf" else formats.render_svg(source, request, MAX_PIXELS)
+    )
+    yield drawn, 1, declared
 
 
 def _raster(image: Image.Image, request: int) -> tuple[Image.Image, int, tuple[int, int]]:

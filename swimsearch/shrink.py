@@ -88,7 +88,8 @@ class Upright:
         if self.orientation in _FROM_FAR_END:
             y0, y1 = extent - y1, extent - y0
         box = (y0, 0, y1, h0) if swapped else (0, y0, w0, y1)
-        strip = self.image.crop(box)
+        whole = box == (0, 0, w0, h0) and self.orientation == 1 and not self.mirror
+        strip = self.image if whole else self.image.crop(box)  # to_rgb never changes its input
         if self.orientation != 1:
             strip = strip.transpose(_TRANSPOSE[self.orientation])
         if self.mirror:
@@ -160,10 +161,17 @@ class PhashRows:
     """
 
     def __init__(self, width: int, height: int):
-        self.grey = Image.new("L", (width, height))
+        self.size = (width, height)
+        self.grey: Image.Image | None = None
 
     def add(self, y0: int, rows: Image.Image) -> None:
-        self.grey.paste(rows.convert("L"), (0, y0))
+        grey = rows.convert("L")
+        if grey.size == self.size:
+            self.grey = grey  # the picture came in one strip
+            return
+        if self.grey is None:
+            self.grey = Image.new("L", self.size)
+        self.grey.paste(grey, (0, y0))
 
     def value(self) -> int:
         """The 64-bit pHash as an unsigned int (stable for SQLite as signed)."""

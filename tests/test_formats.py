@@ -221,3 +221,22 @@ def test_design_extensions_are_image_paths():
     for ext in (".pdf", ".ai", ".svg", ".svgz", ".heic", ".heif", ".avif", ".psd", ".psb", ".tif", ".PDF"):
         assert is_image_path(f"design{ext}"), ext
     assert not is_image_path("layout.indd") and ".indd" not in IMAGE_EXTENSIONS
+
+
+def test_a_layered_psd_reads_its_merged_composite(tmp_path):
+    # The old loader seeked to "frame 0" of any multi-frame file, which for a
+    # PSD with layers is outside the sequence: every layered PSD was unreadable.
+    from psd_tools import PSDImage
+    from psd_tools.api.layers import PixelLayer
+
+    psd = PSDImage.new("RGB", (300, 200))
+    psd.append(PixelLayer.frompil(Image.new("RGB", (300, 200), (200, 30, 30)), psd, "red"))
+    psd.append(PixelLayer.frompil(Image.new("RGB", (100, 100), (30, 30, 200)), psd, "blue", top=50, left=100))
+    merged = psd.composite().convert("RGB")
+    record = psd._record
+    record.image_data.set_data([np.asarray(band).tobytes() for band in merged.split()], record.header)
+    psd.save(tmp_path / "layered.psd")
+    assert Image.open(tmp_path / "layered.psd").n_frames == 2
+    picture, original = load_picture(tmp_path / "layered.psd", 300)
+    assert original == (300, 200)
+    assert picture.getpixel((150, 100)) == (30, 30, 200) and picture.getpixel((10, 10)) == (200, 30, 30)
