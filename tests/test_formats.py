@@ -240,3 +240,17 @@ def test_a_layered_psd_reads_its_merged_composite(tmp_path):
     picture, original = load_picture(tmp_path / "layered.psd", 300)
     assert original == (300, 200)
     assert picture.getpixel((150, 100)) == (30, 30, 200) and picture.getpixel((10, 10)) == (200, 30, 30)
+
+
+def test_a_rotated_heic_comes_out_upright_like_a_jpeg(tmp_path):
+    import pillow_heif
+
+    upright = Image.new("RGB", (60, 40), (255, 255, 255))
+    upright.paste((255, 0, 0), (0, 0, 30, 20))  # red top-left quarter
+    stored = upright.transpose(Image.Transpose.ROTATE_90)  # how a camera stores orientation 6
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    pillow_heif.from_pillow(stored).save(tmp_path / "turned.heic", exif=exif.tobytes(), quality=95)
+    picture, original = load_picture(tmp_path / "turned.heic", 60)
+    assert original == (60, 40) and picture.size == (60, 40)
+    assert picture.getpixel((5, 5))[1] < 80 and min(picture.getpixel((55, 35))) > 200
