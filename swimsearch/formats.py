@@ -308,6 +308,7 @@ class PsbImageFile(ImageFile.ImageFile):
     format_description = "Adobe Photoshop large document"
 
     def _open(self) -> None:
+        assert self.fp is not None
         read = self.fp.read
         header = read(26)
         if not _accept_psb(header):
@@ -332,6 +333,7 @@ class PsbImageFile(ImageFile.ImageFile):
         self.tile = self._composite_tiles(mode, needed, channels, width, height)
 
     def _composite_tiles(self, mode: str, channels: int, in_file: int, width: int, height: int) -> list:
+        assert self.fp is not None
         compression = _be(self.fp.read(2))
         box = (0, 0, width, height)
         bands = [mode[c] + (";I" if mode == "CMYK" else "") for c in range(channels)]

@@ -177,6 +177,8 @@ class PhashRows:
         """The 64-bit pHash as an unsigned int (stable for SQLite as signed)."""
         # imagehash.phash(picture) hashes picture.convert("L").resize((32, 32),
         # LANCZOS); doing that resize here spares it a copy of the grey picture.
+        if self.grey is None:
+            raise ValueError("no rows were added to the pHash")
         small = self.grey.resize((_PHASH_SIDE, _PHASH_SIDE), Image.Resampling.LANCZOS)
         return int(str(imagehash.phash(small)), 16)
 
@@ -245,7 +247,10 @@ def _whole_canvas(picture: Upright, layout: _Layout, phash: PhashRows | None) ->
             if whole is None:
                 whole = Image.new("RGB", picture.size, BACKGROUND)
             whole.paste(rows, (0, y0))
-    return canvas if canvas is not None else whole
+    result = canvas if canvas is not None else whole
+    if result is None:
+        raise ValueError("the picture has no rows")
+    return result
 
 
 def _reduced_canvas(picture: Upright, layout: _Layout, factors: tuple[int, int], phash: PhashRows | None) -> Image.Image:
