@@ -14,7 +14,7 @@ import stat
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Mapping
 
 from .formats import IMAGE_EXTENSIONS
 
@@ -66,12 +66,17 @@ class FolderScan:
 
     def skipped_summary(self, kinds: int = 5) -> str:
         """'3 .indd, 2 .txt, 1 .docx' (most common first; the rest as 'N other'), or ''."""
-        ordered = sorted(self.skipped.items(), key=lambda item: (-item[1], item[0]))
-        parts = [f"{count} {kind}" for kind, count in ordered[:kinds]]
-        rest = sum(count for _, count in ordered[kinds:])
-        if rest:
-            parts.append(f"{rest} other")
-        return ", ".join(parts)
+        return skipped_summary(self.skipped, kinds)
+
+
+def skipped_summary(skipped: Mapping[str, int], kinds: int = 5) -> str:
+    """Counts by kind as '3 .indd, 2 .txt, 1 .docx' (most common first; the rest as 'N other'), or ''."""
+    ordered = sorted(skipped.items(), key=lambda item: (-item[1], item[0]))
+    parts = [f"{count} {kind}" for kind, count in ordered[:kinds]]
+    rest = sum(count for _, count in ordered[kinds:])
+    if rest:
+        parts.append(f"{rest} other")
+    return ", ".join(parts)
 
 
 def is_image_path(path: str | os.PathLike) -> bool:

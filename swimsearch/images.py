@@ -29,13 +29,14 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from . import formats
-from .folderscan import FolderScan, FoundFile, is_image_path, scan_folder, scan_folder_report
+from .folderscan import FolderScan, FoundFile, is_image_path, scan_folder, scan_folder_report, skipped_summary
 from .formats import IMAGE_EXTENSIONS, MAX_ASPECT, Refused
 from .shrink import BACKGROUND, PhashRows, Upright, fit, square
 
 __all__ = [
     "BACKGROUND", "IMAGE_EXTENSIONS", "MAX_ASPECT", "MAX_MEGAPIXELS", "MAX_PIXELS", "FolderScan", "FoundFile",
     "ImageError", "LoadedImage", "is_image_path", "load_image", "load_picture", "scan_folder", "scan_folder_report",
+    "skipped_summary",
 ]
 
 log = logging.getLogger(__name__)

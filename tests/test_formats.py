@@ -18,7 +18,7 @@ from PIL import Image, ImageDraw
 
 import hostile_files
 from helpers import DATA, PERMISSIONS, REPO, needs_permissions
-from swimsearch.images import IMAGE_EXTENSIONS, ImageError, is_image_path, load_image, load_picture, scan_folder, scan_folder_report
+from swimsearch.images import IMAGE_EXTENSIONS, ImageError, is_image_path, load_image, load_picture, scan_folder, scan_folder_report, skipped_summary
 
 SIZE = 224
 
@@ -194,6 +194,7 @@ def test_scan_finds_every_design_format_and_counts_what_it_skips(tmp_path, desig
     assert report.skipped == {".indd": 3, ".txt": 1, ".docx": 1, "(no extension)": 1}
     assert report.skipped_summary() == "3 .indd, 1 (no extension), 1 .docx, 1 .txt"
     assert report.skipped_summary(kinds=2) == "3 .indd, 1 (no extension), 2 other"
+    assert skipped_summary({}) == ""
     assert report.unlisted == ()
 
 
