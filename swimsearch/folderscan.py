@@ -1,0 +1,182 @@
+"""The folder scan: which files of a catalogue folder are pictures, and what was left out.
+
+`scan_folder` lists the files SwimSearch reads; `scan_folder_report` also
+counts the files it does not read, by kind (".indd", ".txt", ...), and the
+folders it could not list, so that a build summary can say "skipped: 3 .indd"
+instead of leaving them out silently.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Mapping
+
+from .formats import IMAGE_EXTENSIONS
+
+log = logging.getLogger(__name__)
+
+#: Files an operating system leaves in folders; not designs, not worth a word.
+SYSTEM_FILES = frozenset({"thumbs.db", "desktop.ini", "icon\r", "ehthumbs.db"})
+
+#: Catalogue files and their SQLite sidecars are SwimSearch's own, not skipped designs.
+OWN_SUFFIXES = (".swimcat", ".swimcat-wal", ".swimcat-shm", ".swimcat-journal")
+
+#: The kind of a file without an extension.
+NO_EXTENSION = "(no extension)"
+
+
+@dataclass(frozen=True)
+class FoundFile:
+    """One image file found by `scan_folder`: path relative to the root, size, mtime.
+
+    `name_error` is set for a file whose name is not valid UTF-8 (possible on
+    Linux): such a name cannot be stored as text, so the file is reported as
+    unreadable under an escaped name instead of crashing the build.
+    """
+
+    relpath: str
+    size: int
+    mtime: float
+    name_error: str | None = None
+
+
+@dataclass(frozen=True)
+class FolderScan:
+    """What `scan_folder_report` found.
+
+    Attributes:
+        files: the picture files, as `scan_folder` returns them.
+        skipped: files not read, counted by kind (lower-case extension such as
+            ".indd", or "(no extension)"); hidden and system files are not counted.
+        unlisted: folders (relative to the root, "." for the root) that could not be listed.
+    """
+
+    files: list[FoundFile]
+    skipped: dict[str, int] = field(default_factory=dict)
+    unlisted: tuple[str, ...] = ()
+
+    @property
+    def skipped_count(self) -> int:
+        return sum(self.skipped.values())
+
+    def skipped_summary(self, kinds: int = 5) -> str:
+        """'3 .indd, 2 .txt, 1 .docx' (most common first; the rest as 'N other'), or ''."""
+        return skipped_summary(self.skipped, kinds)
+
+
+def skipped_summary(skipped: Mapping[str, int], kinds: int = 5) -> str:
+    """Counts by kind as '3 .indd, 2 .txt, 1 .docx' (most common first; the rest as 'N other'), or ''."""
+    ordered = sorted(skipped.items(), key=lambda item: (-item[1], item[0]))
+    parts = [f"{count} {kind}" for kind, count in ordered[:kinds]]
+    rest = sum(count for _, count in ordered[kinds:])
+    if rest:
+        parts.append(f"{rest} other")
+    return ", ".join(parts)
+
+
+def is_image_path(path: str | os.PathLike) -> bool:
+    """True when the file name has an extension this app reads."""
+    return os.path.splitext(str(path))[1].lower() in IMAGE_EXTENSIONS
+
+
+def scan_folder(root: str | os.PathLike) -> list[FoundFile]:
+    """All image files under `root`, recursively, sorted by relative path.
+
+    Hidden files and folders (leading dot) are skipped. Symbolic links to
+    folders are followed once: a folder already visited (same device and inode)
+    is not entered again, so symlink loops end. Files that vanish or cannot be
+    stat'ed while scanning are left out; the build reports unreadable files
+    when it opens them.
+    """
+    return scan_folder_report(root).files
+
+
+def scan_folder_report(root: str | os.PathLike) -> FolderScan:
+    """`scan_folder`, plus the files left out by kind and the folders that could not be listed."""
+    root = Path(root)
+    found: list[FoundFile] = []
+    skipped: Counter[str] = Counter()
+    unlisted: list[str] = []
+    for dirpath, entry in _walk(root, unlisted):
+        if not is_image_path(entry.name):
+            kind = _kind(entry.name)
+            if kind is not None and _is_file(entry):  # d_type: no extra stat per skipped file
+                skipped[kind] += 1
+            continue
+        try:
+            info = entry.stat()  # follows symlinks to files
+        except OSError:
+            continue
+        if not stat.S_ISREG(info.st_mode):
+            continue
+        rel = (dirpath / entry.name).relative_to(root).as_posix()
+        try:
+            rel.encode("utf-8")
+        except UnicodeEncodeError:
+            escaped = rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            found.append(FoundFile(escaped, info.st_size, info.st_mtime, "the file name is not valid UTF-8 text; rename the file"))
+            continue
+        found.append(FoundFile(rel, info.st_size, info.st_mtime))
+    found.sort(key=lambda f: f.relpath)
+    return FolderScan(found, dict(skipped), tuple(unlisted))
+
+
+def _is_file(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_file()
+    except OSError:
+        return False
+
+
+def _kind(name: str) -> str | None:
+    """The kind a skipped file is counted under, or None for files not worth counting."""
+    lower = name.lower()
+    if lower in SYSTEM_FILES or lower.endswith(OWN_SUFFIXES):
+        return None
+    ext = os.path.splitext(lower)[1]
+    if not ext:
+        return NO_EXTENSION
+    try:
+        ext.encode("utf-8")
+    except UnicodeEncodeError:
+        return ext.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return ext
+
+
+def _walk(root: Path, unlisted: list[str]) -> Iterator[tuple[Path, os.DirEntry]]:
+    """Every non-hidden regular-file entry under `root` (symlinks followed once)."""
+    seen: set[tuple[int, int]] = set()
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            info = folder.stat()
+        except OSError:
+            continue
+        key = (info.st_dev, info.st_ino)
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            with os.scandir(folder) as entries:
+                children = list(entries)
+        except OSError as exc:
+            log.warning("cannot list folder %s: %s", folder, exc)
+            unlisted.append(folder.relative_to(root).as_posix())
+            continue
+        for entry in children:
+            if entry.name.startswith("."):
+                continue
+            try:
+                is_dir = entry.is_dir()  # follows symlinks; loops stopped by `seen`
+            except OSError:
+                continue
+            if is_dir:
+                stack.append(folder / entry.name)
+            else:
+                yield folder, entry
