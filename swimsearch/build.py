@@ -26,7 +26,7 @@ import numpy as np
 from .config import INDEX_SETTINGS, EngineConfig
 from .decode import Decoded, decoded_batches
 from .errors import Cancelled, CatalogueError
-from .images import LoadedImage, scan_folder
+from .images import LoadedImage, scan_folder_report, skipped_summary
 from .index import FittedIndex, fit_index
 from .model import ImageEmbedder
 from .stores.base import CatalogueWriter, FitState, ModelInfo, NewImage
@@ -61,6 +61,10 @@ class BuildReport:
     embed_seconds: float = 0.0
     network_seconds: float = 0.0  # of embed_seconds, the time spent inside the network
     errors: tuple[tuple[str, str], ...] = ()  # (relative path, reason) of files unreadable this run
+    #: Files in the folder that SwimSearch does not read, by kind (".indd": 3); recounted on every scan.
+    skipped: Mapping[str, int] = field(default_factory=dict)
+    #: Subfolders (relative, "." for the root) that could not be listed, so their files were not seen.
+    unlisted_folders: tuple[str, ...] = ()
 
     @property
     def images_per_second(self) -> float:
@@ -72,6 +76,8 @@ class BuildReport:
         return (
             f"{state}: {self.added} added, {self.updated} updated, {self.removed} removed, "
             f"{self.unreadable} unreadable, {self.unchanged} unchanged; {self.indexed} images searchable"
+            + (f"; not read: {skipped_summary(self.skipped)}" if self.skipped else "")
+            + (f"; {len(self.unlisted_folders)} folder(s) could not be listed" if self.unlisted_folders else "")
         )
 
 
@@ -151,7 +157,8 @@ def build_catalogue(
             )
         _adopt_model(writer, embedder)
         progress("scan", 0, 0)
-        found = scan_folder(folder)
+        scan = scan_folder_report(folder)
+        found = scan.files
         progress("scan", len(found), len(found))
         if not found and writer.counts()["images"]:
             raise CatalogueError(
@@ -189,6 +196,8 @@ def build_catalogue(
         embed_seconds=embed_seconds,
         network_seconds=counts.network_seconds,
         errors=tuple(counts.errors),
+        skipped=dict(scan.skipped),
+        unlisted_folders=tuple(scan.unlisted),
     )
     log.info("%s: %s", writer.location, report.summary())
     if cancelled:

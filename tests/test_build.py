@@ -67,3 +67,17 @@ def test_a_read_only_catalogue_refuses_a_writer(tmp_path, fake_embedder, small_c
             catalogue.writer()
         with pytest.raises(CatalogueError, match="read-only"):
             build_catalogue(catalogue.store, catalogue.root, fake_embedder, small_config)
+
+
+def test_the_summary_counts_files_it_does_not_read_by_kind(tmp_path, fake_embedder, small_config):
+    folder = tmp_path / "pics"
+    make_pattern_images(folder, 4)
+    for name in ("brief.indd", "layout.indd", "notes.txt", "sub/board.indd"):
+        (folder / name).parent.mkdir(exist_ok=True)
+        (folder / name).write_bytes(b"not read by SwimSearch")
+    with Catalogue.create(tmp_path / "c.swimcat", folder) as catalogue:
+        report = build_catalogue(catalogue.writer(), catalogue.root, fake_embedder, small_config)
+    assert report.skipped == {".indd": 3, ".txt": 1}
+    assert report.added == 4 and report.unreadable == 0  # skipped files are not "unreadable" images
+    assert "not read: 3 .indd, 1 .txt" in report.summary()
+    assert json.loads(json.dumps(as_dict(report)))["skipped"] == {".indd": 3, ".txt": 1}
