@@ -7,7 +7,7 @@ then embedded with the given model: trunk embedding and pHash per copy. The
 random choices (crop place, jitter, rotation sign) are seeded by the file
 name, so the copies are the same whichever subset or order is asked for.
 
-The cache (`copies-<model sha256[:12]>.npz`, about 150 MB) is what
+The cache (`copies-<model sha256[:12]>.npz`, 30 kB per photo) is what
 bench/bench_ranking.py and models/make_calibration.py read. It is written in
 parts and resumes after an interruption.
 
@@ -46,33 +46,45 @@ def photo_names(root: Path) -> list[str]:
     return [f"{p.parent.name}/{p.name}" for sub in ("images", "unlabelled") for p in sorted((root / sub).glob("*.jpg"))]
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", default=str(default_model_path()))
-    parser.add_argument("--data", default=str(CLOTHING))
-    parser.add_argument("--out", default=str(DEFAULT_OUT))
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--limit", type=int, default=0, help="only the first N photos (quick look)")
-    args = parser.parse_args()
-
-    embedder = Embedder(args.model, threads=args.threads)
-    root = Path(args.data)
+def embed_originals(embedder: Embedder, root: Path, out: Path) -> Path:
+    """Trunk embeddings and pHashes of every photo (batch 1, as a build reads them), cached per model."""
+    final = out / f"originals-{embedder.sha256[:12]}.npz"
+    if final.exists():
+        return final
     names = photo_names(root)
-    if args.limit:
-        names = names[: args.limit]
-    out = Path(args.out)
+    embeddings = np.zeros((len(names), embedder.dim), np.float32)
+    phash = np.zeros(len(names), np.uint64)
+    started = time.perf_counter()
+    for i, name in enumerate(names):
+        loaded = load_image(root / name, embedder.size)
+        embeddings[i], phash[i] = embedder.embed(loaded.pixels[None])[0], loaded.phash
+        if (i + 1) % 500 == 0:
+            print(f"{i + 1}/{len(names)} originals, {(i + 1) / (time.perf_counter() - started):.1f} photos/s", flush=True)
+    np.savez(final, names=np.array(names), embeddings=embeddings, phash=phash, model_sha256=embedder.sha256)
+    return final
+
+
+def embed_copies(embedder: Embedder, root: Path, out: Path, limit: int = 0) -> Path:
+    """Embeddings and pHashes of the copies of the first `limit` photos (0: all), cached per model; resumable."""
+    names = photo_names(root)
+    if limit:
+        names = names[:limit]
     out.mkdir(parents=True, exist_ok=True)
     final = out / f"copies-{embedder.sha256[:12]}.npz"
+    if final.exists() and len(np.load(final)["names"]) >= len(names):
+        return final
     partial = out / f"copies-{embedder.sha256[:12]}.partial.npz"
     embeddings = np.zeros((len(names), len(COPY_KINDS), embedder.dim), np.float32)
     phash = np.zeros((len(names), len(COPY_KINDS)), np.uint64)
     done = 0
     if partial.exists():
         saved = np.load(partial)
-        if list(saved["names"]) == names[: len(saved["names"])]:
-            done = len(saved["names"])
-            embeddings[:done], phash[:done] = saved["embeddings"], saved["phash"]
+        done = min(len(saved["names"]), len(names))
+        if list(saved["names"][:done]) == names[:done]:
+            embeddings[:done], phash[:done] = saved["embeddings"][:done], saved["phash"][:done]
             print(f"resuming after {done} photos", flush=True)
+        else:
+            done = 0
     started = time.perf_counter()
     for i in range(done, len(names)):
         with Image.open(root / names[i]) as opened:
@@ -90,7 +102,19 @@ def main() -> int:
     np.savez(final, names=np.array(names), kinds=np.array(COPY_KINDS), embeddings=embeddings, phash=phash,
              model_sha256=embedder.sha256)
     partial.unlink(missing_ok=True)
-    print(f"wrote {final}")
+    return final
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default=str(default_model_path()))
+    parser.add_argument("--data", default=str(CLOTHING))
+    parser.add_argument("--out", default=str(DEFAULT_OUT))
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--limit", type=int, default=0, help="only the first N photos (the names sort in random order)")
+    args = parser.parse_args()
+    embedder = Embedder(args.model, threads=args.threads)
+    print(f"wrote {embed_copies(embedder, Path(args.data), Path(args.out), args.limit)}")
     return 0
 
 

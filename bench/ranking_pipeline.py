@@ -1,0 +1,201 @@
+"""The recommended ranking through the engine's own index pieces, and what it costs (bench_ranking.py --pipeline/--cost).
+
+Pipeline, per sender half (catalogue = one half's photos, queries = the
+other half's usable photos):
+  * baseline: exact cosine in memory;
+  * today: fit_index on the raw embeddings, ExactSearch or LshSearch (forced),
+    then exact cosine on the full centred embeddings, as the engine does;
+  * new: vectors prepared on the catalogue's mean, DBA over the catalogue,
+    fit_index on the augmented vectors (codes and re-ranking vectors fitted
+    on them), search, rescore the candidates on the full augmented vectors,
+    alpha-QE from the top results, search and rescore again.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from clothing_data import Clothing, allowed_mask, hits_from_sims, map10, relevant_counts
+from common import table
+
+from swimsearch.augment import augment, l2_normalise, nearest_neighbours, prepare, weighted_mean
+from swimsearch.config import EngineConfig
+from swimsearch.index import fit_index, snapshot_from_embeddings
+from swimsearch.search import RESCORE_MARGIN, ExactSearch, LshSearch
+
+
+def _searchers(fitted, vectors):
+    snap = snapshot_from_embeddings(fitted, np.arange(len(vectors)), vectors)
+    config = EngineConfig()
+    return snap, {
+        "exact path": ExactSearch(snap),
+        "LSH path (forced)": LshSearch(snap, rerank_depth=config.rerank_depth, probe_radius=config.probe_radius,
+                                       code_distance=config.code_distance),
+    }
+
+
+def _ranked(searcher, fitted, full, query, depth, reduced_only=False):
+    """Rows of the catalogue best first: the searcher's candidates, rescored on `full` unit vectors."""
+    ranking = searcher.search(fitted.codes(query[None])[0], fitted.vectors(query[None])[0], depth)
+    rows = ranking.rows
+    sims = ranking.similarities if reduced_only else full[rows] @ query
+    order = np.argsort(-sims, kind="stable")
+    return rows[order], sims[order]
+
+
+def _ap(data, q, ranked_rows, catalogue_rows):
+    """AP@10 of one query from catalogue-local ranked rows."""
+    sims = np.full((1, len(data.names)), -np.inf, np.float32)
+    rows = catalogue_rows[ranked_rows]
+    sims[0, rows] = -np.arange(len(rows), dtype=np.float32)  # rank order as similarity
+    allowed = allowed_mask(data, np.array([q]), np.isin(np.arange(len(data.names)), rows) & data.usable, cross_sender=True)
+    return map10(hits_from_sims(data, np.array([q]), sims, allowed), relevant_counts(data, np.array([q]), allowed))[0]
+
+
+def pipeline_section(data: Clothing, method, baseline) -> list[dict]:
+    config = EngineConfig()
+    results: dict[str, list] = {}
+    times: dict[str, list] = {}
+    for half, other in (data.sender_halves(), data.sender_halves()[::-1]):
+        cat = np.flatnonzero(half)
+        queries = np.flatnonzero(other & data.usable)
+        depth = 100 + int((~data.usable[cat]).sum()) + 1
+        raw = data.embeddings[cat]
+        mean = raw.mean(0)
+        v_all = prepare(data.embeddings, mean, method.power)
+        v = v_all[cat]
+        allowed_all = allowed_mask(data, queries, half & data.usable, cross_sender=True)
+        base = map10(*_hits(data, queries, v_all[queries] @ v_all.T, allowed_all))
+        results.setdefault("baseline: exact cosine in memory", []).append(base)
+        # today's pipeline on the raw embeddings
+        fitted = fit_index(raw, config)
+        _, searchers = _searchers(fitted, raw)
+        full_raw = l2_normalise(raw - fitted.mean)
+        for name, searcher in searchers.items():
+            aps, spent = [], []
+            for q in queries:
+                query = data.embeddings[q]
+                started = time.perf_counter()
+                rows = _today(searcher, fitted, full_raw, query, depth)
+                spent.append((time.perf_counter() - started) * 1000)
+                aps.append(_ap(data, q, rows, cat))
+            results.setdefault(f"today's pipeline, {name}", []).append(np.array(aps))
+            times.setdefault(f"today's pipeline, {name}", []).extend(spent)
+        # the new pipeline
+        nb, ns = nearest_neighbours(v, method.k_dba)
+        A = augment(v, nb, ns, k=method.k_dba, alpha=method.alpha_dba)
+        fitted_a = fit_index(A, config)
+        _, searchers = _searchers(fitted_a, A)
+        for name, searcher in searchers.items():
+            for reduced_only in (False, True):
+                label = f"new pipeline, {name}" + (", re-ranking vectors only" if reduced_only else "")
+                aps, spent = [], []
+                for q in queries:
+                    started = time.perf_counter()
+                    rows = _new(searcher, fitted_a, A, v_all[q], depth, method, reduced_only)
+                    spent.append((time.perf_counter() - started) * 1000)
+                    aps.append(_ap(data, q, rows, cat))
+                results.setdefault(label, []).append(np.array(aps))
+                times.setdefault(label, []).extend(spent)
+        print(f"  half of {len(cat)} photos, {len(queries)} queries done", flush=True)
+    rows = []
+    base = np.concatenate(results["baseline: exact cosine in memory"]).mean()
+    for name, parts in results.items():
+        value = float(np.concatenate(parts).mean())
+        rows.append({"method": name, "map10": value, "ratio": value / base,
+                     "median_ms": float(np.median(times[name])) if name in times else float("nan")})
+    print()
+    print(table(rows, [("method", "sender halves, cross-sender", ""), ("map10", "mAP@10", ".4f"), ("ratio", "x exact", ".4f"),
+                       ("median_ms", "search ms", ".2f")]))
+    return rows
+
+
+def _hits(data, queries, sims, allowed):
+    return hits_from_sims(data, queries, sims, allowed), relevant_counts(data, queries, allowed)
+
+
+def _today(searcher, fitted, full_raw, query, depth):
+    """Today's engine: candidates from the searcher, rescored by cosine of the centred full embeddings."""
+    q = l2_normalise((query - fitted.mean)[None])[0]
+    ranking = searcher.search(fitted.codes(query[None])[0], fitted.vectors(query[None])[0], depth + RESCORE_MARGIN)
+    rows = ranking.rows
+    sims = full_raw[rows] @ q
+    return rows[np.argsort(-sims, kind="stable")]
+
+
+def _new(searcher, fitted, A, q, depth, method, reduced_only):
+    """DBA catalogue + alpha-QE through a searcher; rescored on the full augmented vectors (or not)."""
+    wanted = max(depth, method.k_qe) + RESCORE_MARGIN
+    rows, sims = _ranked(searcher, fitted, A, q, wanted if not method.k_qe else method.k_qe + RESCORE_MARGIN, reduced_only)
+    if method.k_qe:
+        top = rows[: method.k_qe]
+        top_sims = sims[: method.k_qe] if not reduced_only else A[top] @ q
+        q = weighted_mean(q[None], A[top][None], top_sims[None], method.alpha_qe)[0]
+        rows, sims = _ranked(searcher, fitted, A, q, wanted, reduced_only)
+    return rows
+
+
+def cost_section(data: Clothing, method) -> dict:
+    """The neighbour graph from the engine's LSH search, and what an added image makes an update recompute."""
+    config = EngineConfig()
+    k = method.k_dba
+    v = prepare(data.embeddings, data.embeddings.mean(0), method.power)
+    n = len(v)
+    exact_nb, exact_ns = nearest_neighbours(v, 100)
+    # the graph from the engine's own LSH path (an index fitted on the prepared, not yet augmented, vectors)
+    fitted = fit_index(v, config)
+    snap, searchers = _searchers(fitted, v)
+    lsh = searchers["LSH path (forced)"]
+    started = time.perf_counter()
+    lsh_nb = np.full((n, k), -1, np.int64)
+    lsh_ns = np.full((n, k), np.nan, np.float32)
+    for i in range(n):
+        ranking = lsh.search(snap.codes[i], snap.vectors[i].astype(np.float32), k + 1 + RESCORE_MARGIN)
+        rows = ranking.rows[ranking.rows != i]
+        sims = v[rows] @ v[i]
+        order = np.argsort(-sims, kind="stable")[:k]
+        lsh_nb[i, : len(order)], lsh_ns[i, : len(order)] = rows[order], sims[order]
+    per_image_ms = (time.perf_counter() - started) * 1000 / n
+    recall = float(np.mean([len(set(lsh_nb[i]) & set(exact_nb[i, :k])) / k for i in range(n)]))
+    # ranking with either graph (naive protocol, cross-sender, the same for both)
+    queries = data.queries
+    allowed = allowed_mask(data, queries, data.usable, cross_sender=True)
+    figures = {}
+    for name, (nb, ns) in {"exact graph": (exact_nb, exact_ns), "LSH graph": (lsh_nb, lsh_ns)}.items():
+        A = augment(v, nb, ns, k=k, alpha=method.alpha_dba)
+        sims = v[queries] @ A.T
+        masked = np.where(allowed, sims, -np.inf)
+        top = np.argpartition(-masked, method.k_qe, axis=1)[:, : method.k_qe]
+        qv = weighted_mean(v[queries], A[top], np.take_along_axis(masked, top, axis=1), method.alpha_qe)
+        figures[name] = float(map10(*_hits(data, queries, qv @ A.T, allowed)).mean())
+    # an added image x changes the augmented vectors of the rows that list x among their k neighbours
+    reverse = [[] for _ in range(n)]
+    for row in range(n):
+        for x in exact_nb[row, :k]:
+            reverse[int(x)].append(row)
+    counts = np.array([len(r) for r in reverse])
+    found = {}
+    for depth in (10, 20, 50, 100):
+        total = sum(len(r) for r in reverse)
+        inside = sum(len(set(r) & set(exact_nb[x, :depth])) for x, r in enumerate(reverse))
+        found[depth] = inside / total
+    out = {
+        "graph_recall_at_k": recall,
+        "graph_search_ms_per_image": per_image_ms,
+        "map10_exact_graph": figures["exact graph"],
+        "map10_lsh_graph": figures["LSH graph"],
+        "reverse_neighbours_mean": float(counts.mean()),
+        "reverse_neighbours_p99": float(np.percentile(counts, 99)),
+        "reverse_neighbours_max": int(counts.max()),
+        "reverse_neighbours_within_top": found,
+    }
+    print(f"\nneighbour graph (k={k}) from the LSH path: recall@{k} of the exact graph {recall:.4f}, "
+          f"{per_image_ms:.2f} ms per image here")
+    print(f"cross-sender mAP@10 (naive protocol) with the exact graph {figures['exact graph']:.4f}, "
+          f"with the LSH graph {figures['LSH graph']:.4f}")
+    print(f"an added image enters the neighbour lists of {counts.mean():.1f} rows on average "
+          f"(p99 {out['reverse_neighbours_p99']:.0f}, max {counts.max()}); "
+          + ", ".join(f"{100 * f:.1f} % of them are within its top {d}" for d, f in found.items()))
+    return out
