@@ -23,7 +23,7 @@ beside today's pipeline on the raw vectors. --cost measures the neighbour
 graph taken from the engine's LSH search (recall, ranking, time per image)
 and what an added image forces an update to recompute.
 
-    nice -n 10 python bench/bench_ranking.py [--grid] [--pipeline] [--cost]
+    cd bench && nice -n 10 python bench_ranking.py [--quick] [--pipeline] [--cost] | [--grid] | [--only pipeline|cost]
 """
 
 from __future__ import annotations
@@ -60,9 +60,13 @@ METHODS = (
     Method("power 0.5, exact cosine", power=0.5),
     Method("DBA k5 a3", k_dba=5, alpha_dba=3.0),
     Method("QE k5 a1", k_qe=5, alpha_qe=1.0),
-    Method("DBA k3 a3 + QE k3 a1", k_dba=3, alpha_dba=3.0, k_qe=3, alpha_qe=1.0),
     RECOMMENDED,
-    Method("power 0.5, DBA k5 a3 + QE k5 a1", k_dba=5, alpha_dba=3.0, k_qe=5, alpha_qe=1.0, power=0.5),
+)
+#: --grid: the sweep that chose RECOMMENDED (LOSO only; slow).
+GRID = tuple(
+    Method(f"DBA k{kd} a{ad:g} + QE k{kq} a{aq:g}", k_dba=kd, alpha_dba=ad, k_qe=kq, alpha_qe=aq)
+    for kd, ad in ((0, 3.0), (3, 3.0), (5, 1.0), (5, 3.0), (5, 5.0), (7, 3.0), (10, 3.0))
+    for kq, aq in ((0, 1.0), (3, 1.0), (5, 0.0), (5, 1.0), (5, 3.0), (10, 1.0))
 )
 
 
@@ -225,12 +229,16 @@ def main() -> int:
     parser.add_argument("--pipeline", action="store_true", help="also run the engine's own index on the sender halves")
     parser.add_argument("--cost", action="store_true", help="also measure the LSH neighbour graph and update cost")
     parser.add_argument("--only", choices=("pipeline", "cost"), help="skip the protocol table")
+    parser.add_argument("--grid", action="store_true", help="sweep DBA/QE settings under LOSO instead (slow)")
     args = parser.parse_args()
     data = load() if args.embeddings is None else load(args.embeddings)
     print(f"{len(data.queries)} usable labelled photos, {int(data.unlabelled.sum())} unlabelled, "
           f"{len(np.unique(data.sender[data.queries]))} senders", flush=True)
     results: dict = {}
-    if args.only is None:
+    if args.grid:
+        rows = ranking_section(data, (BASELINE,) + GRID, ("LOSO",), ())
+        results["grid"] = [{k: v for k, v in r.items() if k != "per_query"} for r in rows]
+    elif args.only is None:
         methods = (BASELINE, RECOMMENDED) if args.quick else METHODS
         rows = ranking_section(data, methods, PROTOCOLS, ("LOSO", "same LOO"))
         print()
@@ -251,7 +259,7 @@ def main() -> int:
         from ranking_pipeline import cost_section
 
         results["cost"] = cost_section(data, RECOMMENDED)
-    path = save("ranking" if args.only is None else f"ranking-{args.only}", results)
+    path = save("ranking-grid" if args.grid else "ranking" if args.only is None else f"ranking-{args.only}", results)
     print(f"\nwrote {path}")
     return 0
 

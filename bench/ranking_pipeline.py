@@ -89,12 +89,14 @@ def pipeline_section(data: Clothing, method, baseline) -> list[dict]:
         fitted_a = fit_index(A, config)
         _, searchers = _searchers(fitted_a, A)
         for name, searcher in searchers.items():
-            for reduced_only in (False, True):
-                label = f"new pipeline, {name}" + (", re-ranking vectors only" if reduced_only else "")
+            variants = [(False, False), (True, False)] + ([(False, True)] if isinstance(searcher, LshSearch) else [])
+            for reduced_only, one_search in variants:
+                label = (f"new pipeline, {name}" + (", re-ranking vectors only" if reduced_only else "")
+                         + (", QE within the first candidates" if one_search else ""))
                 aps, spent = [], []
                 for q in queries:
                     started = time.perf_counter()
-                    rows = _new(searcher, fitted_a, A, v_all[q], depth, method, reduced_only)
+                    rows = _new(searcher, fitted_a, A, v_all[q], depth, method, reduced_only, one_search)
                     spent.append((time.perf_counter() - started) * 1000)
                     aps.append(_ap(data, q, rows, cat))
                 results.setdefault(label, []).append(np.array(aps))
@@ -125,14 +127,26 @@ def _today(searcher, fitted, full_raw, query, depth):
     return rows[np.argsort(-sims, kind="stable")]
 
 
-def _new(searcher, fitted, A, q, depth, method, reduced_only):
-    """DBA catalogue + alpha-QE through a searcher; rescored on the full augmented vectors (or not)."""
+def _new(searcher, fitted, A, q, depth, method, reduced_only, one_search=False):
+    """DBA catalogue + alpha-QE through a searcher; rescored on the full augmented vectors (or not).
+
+    one_search: the expanded query re-ranks the first search's candidates
+    (its M best by code distance) instead of searching again, which keeps
+    the search stage at one probe.
+    """
     wanted = max(depth, method.k_qe) + RESCORE_MARGIN
-    rows, sims = _ranked(searcher, fitted, A, q, wanted if not method.k_qe else method.k_qe + RESCORE_MARGIN, reduced_only)
+    first = searcher.rerank_depth if one_search else (wanted if not method.k_qe else method.k_qe + RESCORE_MARGIN)
+    rows, sims = _ranked(searcher, fitted, A, q, first, reduced_only)
     if method.k_qe:
         top = rows[: method.k_qe]
         top_sims = sims[: method.k_qe] if not reduced_only else A[top] @ q
         q = weighted_mean(q[None], A[top][None], top_sims[None], method.alpha_qe)[0]
+        if one_search:
+            reduced = fitted.vectors(q[None])[0]
+            vec_sims = searcher.snapshot.vectors[rows].astype(np.float32) @ reduced
+            rows = rows[np.argsort(-vec_sims, kind="stable")[:wanted]]
+            sims = vec_sims[np.argsort(-vec_sims, kind="stable")[:wanted]] if reduced_only else A[rows] @ q
+            return rows[np.argsort(-sims, kind="stable")]
         rows, sims = _ranked(searcher, fitted, A, q, wanted, reduced_only)
     return rows
 

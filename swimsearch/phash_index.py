@@ -96,3 +96,36 @@ class PhashIndex:
         part = np.argpartition(distances, k - 1)[:k] if 0 < k < len(distances) else np.arange(k)
         order = np.lexsort((part, distances[part]))
         return part[order].astype(np.int64), distances[part[order]]
+
+
+def merge_candidates(
+    embedding_rows: np.ndarray, index: PhashIndex, query_phash: int | None, radius: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The candidate stage's two sources merged before rescoring.
+
+    Args:
+        embedding_rows: candidates from the embedding search (LSH or exact).
+        index: the catalogue's pHash index (same rows).
+        query_phash: the query's pHash (None for a query without pixels: embedding candidates only).
+        radius: pHash candidates within this many bits join.
+
+    Returns:
+        The distinct rows of both sources, and each one's pHash distance to the query (64 where unknown).
+    """
+    rows = np.asarray(embedding_rows, dtype=np.int64)
+    if query_phash is None or len(index) == 0:
+        return np.unique(rows), np.full(len(np.unique(rows)), 64, np.uint8)
+    near, _ = index.within(int(query_phash), radius)
+    rows = np.union1d(rows, near)
+    return rows, hamming64(int(query_phash), index.phashes[rows])
+
+
+def duplicates_first(similarities: np.ndarray, phash_distances: np.ndarray, duplicate_distance: int) -> np.ndarray:
+    """Order of candidates: pHash duplicates first (nearest pHash, then similarity), then the rest by similarity.
+
+    The pHash is evidence, not only a source: a thumbnail whose embedding
+    drifted is still the same picture, and a user expects it at the top.
+    """
+    distances = np.asarray(phash_distances, dtype=np.int64)
+    key = np.where(distances <= duplicate_distance, distances, 65)
+    return np.lexsort((-np.asarray(similarities, dtype=np.float64), key))

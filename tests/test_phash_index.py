@@ -63,3 +63,20 @@ def test_an_emailed_thumbnail_of_a_real_photo_is_found_among_thousands(clothing)
     rows, distances = index.within(thumbnail, 8)
     assert rows[0] == len(others), f"the original was not the nearest pHash (distances {distances[:3]})"
     assert distances[0] <= 4
+
+
+def test_merged_candidates_keep_both_sources_and_duplicates_rank_first():
+    from swimsearch.phash_index import duplicates_first, merge_candidates
+
+    rng = np.random.default_rng(5)
+    hashes = rng.integers(0, 2**63, 1000, dtype=np.int64).astype(np.uint64) * np.uint64(2)
+    thumbnail = int(hashes[700]) ^ 0b101  # the picture the embedding search missed, 2 bits away
+    index = PhashIndex.build(hashes)
+    rows, distances = merge_candidates(np.array([3, 9, 42]), index, thumbnail, radius=8)
+    assert set(rows.tolist()) == {3, 9, 42, 700}
+    sims = np.where(rows == 700, 0.2, 0.9)  # its embedding looks unrelated
+    order = duplicates_first(sims, distances, duplicate_distance=6)
+    assert rows[order[0]] == 700
+    assert rows[order[1:]].tolist() == [3, 9, 42]  # the rest stays in similarity order (ties by position)
+    only, unknown = merge_candidates(np.array([5, 5, 1]), index, None, radius=8)
+    assert only.tolist() == [1, 5] and (unknown == 64).all()
