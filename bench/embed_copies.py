@@ -96,7 +96,9 @@ def embed_copies(embedder: Embedder, root: Path, out: Path, limit: int = 0) -> P
             phash[i, k] = loaded.phash
         embeddings[i] = embedder.embed(np.stack(pixels))
         if (i + 1) % 250 == 0 or i + 1 == len(names):
-            np.savez(partial, names=np.array(names[: i + 1]), embeddings=embeddings[: i + 1], phash=phash[: i + 1])
+            with open(partial.with_suffix(".tmp"), "wb") as fh:  # readers never see half a file
+                np.savez(fh, names=np.array(names[: i + 1]), embeddings=embeddings[: i + 1], phash=phash[: i + 1])
+            partial.with_suffix(".tmp").replace(partial)
             rate = (i + 1 - done) / (time.perf_counter() - started)
             print(f"{i + 1}/{len(names)} photos, {rate:.1f} photos/s", flush=True)
     np.savez(final, names=np.array(names), kinds=np.array(COPY_KINDS), embeddings=embeddings, phash=phash,

@@ -2,11 +2,15 @@
 
 A cosine of embeddings centred on the catalogue's own mean moves with the
 catalogue: the same two pictures scored 80 % in one catalogue and 0 % in
-another. Here the centring mean comes from a fixed reference set, computed
-once per model file (models/make_calibration.py) and shipped beside it, so
-the score of a pair depends on the two pictures and the model only. The
-cosine is then mapped to a percentage by a piecewise-linear curve whose
-knots are the measured band edges:
+another. Here the statistics come from a fixed reference set, computed once
+per model file (models/make_calibration.py) and shipped beside it, so the
+score of a pair depends on the two pictures and the model only: a reference
+mean, and a PCA whitening (principal directions scaled to equal variance,
+with shrinkage), which measured far better at telling a copy of a picture
+from a look-alike garment (it weighs the many weak directions that carry a
+picture's particulars; it ranks garment kinds worse, so ranking does not use
+it). The cosine is then mapped to a percentage by a piecewise-linear curve
+whose knots are the measured band edges:
 
 * *same design*: re-exports, crops, recolours, mirror images and small
   rotations of one picture (at least 99 % of such copies score here);
@@ -19,6 +23,8 @@ The file records the figures that decided each edge.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import logging
 import os
@@ -49,6 +55,7 @@ class Calibration:
         model_sha256: the model file these statistics belong to.
         power: the power normalisation applied before centring.
         mean: (D,) the reference mean of power-normalised embeddings.
+        projection: (D, d) whitening applied after centring, or None.
         edges: cosines where each band begins, top down, aligned with
             BAND_PERCENT: same design, very similar, similar, and the cosine
             that reads 0 %.
@@ -60,6 +67,7 @@ class Calibration:
     mean: np.ndarray
     edges: tuple[float, float, float, float]
     figures: dict = field(default_factory=dict)
+    projection: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if not all(a > b for a, b in zip((1.0,) + self.edges, self.edges)):
@@ -68,6 +76,8 @@ class Calibration:
     def vectors(self, embeddings: np.ndarray) -> np.ndarray:
         """Unit vectors whose dot products are the calibrated cosines (float64 for stable scores)."""
         x = power_normalise(np.atleast_2d(embeddings), self.power).astype(np.float64) - self.mean
+        if self.projection is not None:
+            x = x @ self.projection
         return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
     def cosine(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -84,14 +94,22 @@ class Calibration:
         """Similarity in percent of each row of embeddings `a` with each row of `b`."""
         return self.percent(self.cosine(a, b))
 
-    def to_dict(self) -> dict:
+    def arrays(self) -> bytes:
+        """The statistics as an .npz file's bytes (mean, and the whitening when there is one)."""
+        buffer = io.BytesIO()
+        extra = {} if self.projection is None else {"projection": np.asarray(self.projection, dtype="<f4")}
+        np.savez(buffer, mean=np.asarray(self.mean, dtype="<f8"), **extra)
+        return buffer.getvalue()
+
+    def to_dict(self, arrays_sha256: str) -> dict:
         return {
             "format": FORMAT,
             "model_sha256": self.model_sha256,
             "power": self.power,
+            "whitened_dims": None if self.projection is None else int(self.projection.shape[1]),
+            "arrays_sha256": arrays_sha256,
             "bands": [{"name": n, "from_percent": p, "from_cosine": c} for n, p, c in zip(BAND_NAMES, BAND_PERCENT, self.edges)],
             "figures": self.figures,
-            "mean": [float(f"{v:.8g}") for v in self.mean],
         }
 
 
@@ -117,13 +135,18 @@ def display_percent(percent: float) -> str:
 
 
 def calibration_path(model_path: str | os.PathLike) -> Path:
-    """Where the calibration of a model file lives: beside it, `<stem>.calibration.json`."""
+    """Where the calibration of a model file lives: beside it, `<stem>.calibration.json` (+ `.npz` arrays)."""
     model_path = Path(model_path)
     return model_path.with_name(f"{model_path.stem}.calibration.json")
 
 
 def save_calibration(calibration: Calibration, path: str | os.PathLike) -> None:
-    Path(path).write_text(json.dumps(calibration.to_dict(), indent=1) + "\n", encoding="utf-8")
+    """Write the readable part (bands, figures) as JSON and the arrays beside it as .npz."""
+    path = Path(path)
+    arrays = calibration.arrays()
+    path.with_suffix(".npz").write_bytes(arrays)
+    text = json.dumps(calibration.to_dict(hashlib.sha256(arrays).hexdigest()), indent=1)
+    path.write_text(text + "\n", encoding="utf-8")
 
 
 def load_calibration(path: str | os.PathLike, model_sha256: str | None = None) -> Calibration:
@@ -138,16 +161,23 @@ def load_calibration(path: str | os.PathLike, model_sha256: str | None = None) -
         if data.get("format") != FORMAT:
             raise ValueError(f"unknown format {data.get('format')!r}")
         edges = tuple(float(b["from_cosine"]) for b in data["bands"])
+        arrays = path.with_suffix(".npz").read_bytes()
+        if hashlib.sha256(arrays).hexdigest() != data["arrays_sha256"]:
+            raise ValueError(f"{path.with_suffix('.npz').name} does not match it")
+        with np.load(io.BytesIO(arrays)) as stored:
+            mean = stored["mean"].astype(np.float64)
+            projection = stored["projection"].astype(np.float64) if "projection" in stored.files else None
         calibration = Calibration(
             model_sha256=str(data["model_sha256"]),
             power=float(data["power"]),
-            mean=np.asarray(data["mean"], dtype=np.float64),
+            mean=mean,
             edges=edges,  # type: ignore[arg-type]
             figures=data.get("figures", {}),
+            projection=projection,
         )
     except OSError as exc:
         raise CalibrationError(f"The similarity calibration {path} cannot be read ({exc.strerror or exc}).") from exc
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, EOFError) as exc:
         raise CalibrationError(f"The similarity calibration {path} is damaged ({exc}); make it again with models/make_calibration.py.") from exc
     if model_sha256 is not None and calibration.model_sha256 != model_sha256:
         raise CalibrationError(
@@ -182,3 +212,21 @@ def label_agreement_edge(cosines: np.ndarray, same_label: np.ndarray, agreement:
         return float(cos[-1])  # never reached: the band starts above every measured pair
     first = len(ok) - int(np.argmin(ok[::-1])) if not ok.all() else 0
     return float(cos[parts[first][0]])
+
+
+def whitening(embeddings: np.ndarray, power: float, dims: int | None, shrink: float) -> tuple[np.ndarray, np.ndarray | None]:
+    """Reference mean and PCA whitening (D, dims) of a reference set; dims None: centring only.
+
+    Each principal direction is divided by sqrt(its variance + shrink x the
+    mean kept variance): shrinkage keeps the weakest directions from being
+    blown up into noise.
+    """
+    x = power_normalise(embeddings, power).astype(np.float64)
+    mean = x.mean(axis=0)
+    if dims is None:
+        return mean, None
+    values, vectors = np.linalg.eigh(np.cov((x - mean).T))
+    values, vectors = values[::-1][:dims], vectors[:, ::-1][:, :dims]
+    signs = np.sign(vectors[np.abs(vectors).argmax(axis=0), np.arange(vectors.shape[1])])  # reproducible signs
+    projection = vectors * signs / np.sqrt(np.maximum(values, 0) + shrink * values.mean())
+    return mean, projection.astype(np.float32).astype(np.float64)  # as the file stores it
