@@ -18,7 +18,10 @@ well past the exact-path size. Per copy kind, in the same run:
                    the query's pHash (PhashIndex), rescored on full
                    embeddings; images within the duplicate distance rank
                    first (pHash as evidence, not only candidates);
-  new, LSH         the merged stage on the recommended ranking (DBA + QE).
+  new, LSH         the merged stage on the recommended ranking (DBA + QE),
+                   with pHash duplicates and then matches in the calibrated
+                   same-design band first (and, for comparison, without the
+                   same-design rule).
 
     nice -n 10 python bench/bench_copies.py [--queries 1000] [--size 44072]
 """
@@ -36,9 +39,11 @@ from common import save, table
 from embed_copies import DEFAULT_OUT
 
 from swimsearch.augment import augment, l2_normalise, nearest_neighbours, weighted_mean
+from swimsearch.calibration import BAND_PERCENT, calibration_path, load_calibration
 from swimsearch.config import EngineConfig
 from swimsearch.copies import COPY_KINDS
 from swimsearch.index import fit_index, snapshot_from_embeddings
+from swimsearch.model import default_model_path
 from swimsearch.phash_index import PhashIndex, duplicates_first, hamming64, merge_candidates
 from swimsearch.search import RESCORE_MARGIN, LshSearch
 
@@ -73,7 +78,7 @@ class Stages:
     """One catalogue and every way of ranking a query against it."""
 
     def __init__(self, embeddings: np.ndarray, phash: np.ndarray, config: EngineConfig, k_dba=5, alpha_dba=3.0,
-                 k_qe=5, alpha_qe=1.0, radius=8):
+                 k_qe=5, alpha_qe=1.0, radius=8, calibration=None):
         started = time.perf_counter()
         self.mean = embeddings.mean(0)
         self.full = l2_normalise(embeddings - self.mean)
@@ -93,6 +98,8 @@ class Stages:
         self.lsh_a = LshSearch(self.snap_a, rerank_depth=config.rerank_depth, probe_radius=config.probe_radius,
                                code_distance=config.code_distance)
         self.k_qe, self.alpha_qe = k_qe, alpha_qe
+        self.calibration = calibration
+        self.shown = None if calibration is None else calibration.vectors(embeddings)
         self.build_s = time.perf_counter() - started
 
     def exact(self, query_embedding) -> np.ndarray:
@@ -120,26 +127,35 @@ class Stages:
         q = l2_normalise((query_embedding - self.fitted.mean)[None])[0]
         return self._merge(rows, lambda r: self.full_fit[r] @ q, query_phash)
 
-    def new(self, query_embedding, query_phash) -> np.ndarray:
+    def new(self, query_embedding, query_phash, same_design_first=True) -> np.ndarray:
+        """DBA + QE ranking of merged candidates; pHash duplicates, then same-design matches, come first."""
         q = l2_normalise((query_embedding - self.mean)[None])[0]
         rows = self._lsh_rows(self.lsh_a, self.fitted_a, q)
         sims = self.A[rows] @ q
         top = rows[np.argsort(-sims)[: self.k_qe]]
         q2 = weighted_mean(q[None], self.A[top][None], (self.A[top] @ q)[None], self.alpha_qe)[0]
         rows = np.union1d(rows, self._lsh_rows(self.lsh_a, self.fitted_a, q2))
-        return self._merge(rows, lambda r: self.A[r] @ q2, query_phash)
+        rows, distances = merge_candidates(rows, self.pindex, query_phash, self.radius)
+        ranking = self.A[rows] @ q2
+        if same_design_first and self.calibration is not None:
+            shown = self.calibration.percent(self.shown[rows] @ self.calibration.vectors(query_embedding[None])[0])
+            # same-design matches rank above the rest, by their shown score
+            ranking = np.where(shown >= BAND_PERCENT[0], 10.0 + shown / 100, ranking)
+        return rows[duplicates_first(ranking, distances, self.config.duplicate_distance)][:TOP]
 
 
 def run(stages: Stages, targets: np.ndarray, copy_embeddings: np.ndarray, copy_phash: np.ndarray) -> list[dict]:
     rows = []
     for k, kind in enumerate(COPY_KINDS):
-        found = {"exact cosine": 0, "pHash ranking": 0, "today, LSH": 0, "merged, LSH": 0, "new, LSH": 0}
-        times = {"today, LSH": [], "merged, LSH": [], "new, LSH": []}
+        found = {"exact cosine": 0, "pHash ranking": 0, "today, LSH": 0, "merged, LSH": 0, "new w/o same-design first": 0,
+                 "new, LSH": 0}
+        times = {"today, LSH": [], "merged, LSH": [], "new w/o same-design first": [], "new, LSH": []}
         for i, target in enumerate(targets):
             e, p = copy_embeddings[i, k], int(copy_phash[i, k])
             found["exact cosine"] += target in stages.exact(e)
             found["pHash ranking"] += stages.phash_rank(p, target) <= TOP
             for name, fn in (("today, LSH", lambda: stages.today(e)), ("merged, LSH", lambda: stages.merged(e, p)),
+                             ("new w/o same-design first", lambda: stages.new(e, p, same_design_first=False)),
                              ("new, LSH", lambda: stages.new(e, p))):
                 started = time.perf_counter()
                 found[name] += target in fn()
@@ -158,6 +174,7 @@ def main() -> int:
     parser.add_argument("--queries", type=int, default=1000, help="photos whose copies are queried")
     parser.add_argument("--sizes", type=int, nargs="+", default=[0, 44072], help="catalogue sizes (0: the clothing set alone)")
     parser.add_argument("--radius", type=int, default=8, help="pHash candidate radius in bits")
+    parser.add_argument("--calibration", default=str(calibration_path(default_model_path())))
     args = parser.parse_args()
     data = load()
     path = args.copies or sorted(DEFAULT_OUT.glob("copies-*.npz"))[-1]
@@ -169,17 +186,19 @@ def main() -> int:
     print(f"{len(targets)} photos x {len(COPY_KINDS)} copy kinds from {path}", flush=True)
     results = {}
     config = EngineConfig()
+    calibration = load_calibration(args.calibration, str(copies["model_sha256"]) if "model_sha256" in copies.files else None)
     for size in args.sizes:
         embeddings, phash = data.embeddings, data.phash
         if size > len(embeddings):
             extra, extra_phash = distractors(embeddings, phash, size - len(embeddings))
             embeddings, phash = np.concatenate([embeddings, extra]), np.concatenate([phash, extra_phash])
-        stages = Stages(embeddings, phash, config, radius=args.radius)
+        stages = Stages(embeddings, phash, config, radius=args.radius, calibration=calibration)
         print(f"\ncatalogue of {len(embeddings)} images (LSH path forced; indexes built in {stages.build_s:.0f} s)", flush=True)
         rows = run(stages, targets, copy_embeddings, copy_phash)
         print(table(rows, [("kind", f"copy kind, top {TOP}, {len(embeddings)} images", ""), ("exact cosine", "exact", ".3f"),
                            ("pHash ranking", "pHash", ".3f"), ("today, LSH", "today LSH", ".3f"),
-                           ("merged, LSH", "merged LSH", ".3f"), ("new, LSH", "new LSH", ".3f"), ("target met", "met", ""),
+                           ("merged, LSH", "merged LSH", ".3f"), ("new w/o same-design first", "new w/o sd", ".3f"),
+                           ("new, LSH", "new LSH", ".3f"), ("target met", "met", ""),
                            ("today, LSH ms", "today ms", ".1f"), ("new, LSH ms", "new ms", ".1f")]))
         results[str(len(embeddings))] = rows
     out = save("copies", {"queries": len(targets), "radius": args.radius, "copies_cache": str(path), "results": results})

@@ -228,7 +228,8 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="baseline and the recommended method only")
     parser.add_argument("--pipeline", action="store_true", help="also run the engine's own index on the sender halves")
     parser.add_argument("--cost", action="store_true", help="also measure the LSH neighbour graph and update cost")
-    parser.add_argument("--only", choices=("pipeline", "cost"), help="skip the protocol table")
+    parser.add_argument("--only", choices=("pipeline", "cost", "order"), help="skip the protocol table")
+    parser.add_argument("--order", metavar="CALIBRATION.json", help="also measure how often shown scores rise down the list")
     parser.add_argument("--grid", action="store_true", help="sweep DBA/QE settings under LOSO instead (slow)")
     args = parser.parse_args()
     data = load() if args.embeddings is None else load(args.embeddings)
@@ -259,6 +260,10 @@ def main() -> int:
         from ranking_pipeline import cost_section
 
         results["cost"] = cost_section(data, RECOMMENDED)
+    if args.order:
+        from ranking_pipeline import order_section
+
+        results["order"] = order_section(data, RECOMMENDED, args.order)
     path = save("ranking-grid" if args.grid else "ranking" if args.only is None else f"ranking-{args.only}", results)
     print(f"\nwrote {path}")
     return 0

@@ -213,3 +213,40 @@ def cost_section(data: Clothing, method) -> dict:
           f"(p99 {out['reverse_neighbours_p99']:.0f}, max {counts.max()}); "
           + ", ".join(f"{100 * f:.1f} % of them are within its top {d}" for d, f in found.items()))
     return out
+
+
+def order_section(data: Clothing, method, calibration_file) -> dict:
+    """How often the shown (calibrated) score is out of step with the ranking's order, in the top 10."""
+    from swimsearch.calibration import BAND_PERCENT, load_calibration
+
+    calibration = load_calibration(calibration_file)
+    v = prepare(data.embeddings, data.embeddings.mean(0), method.power)
+    nb, ns = nearest_neighbours(v, method.k_dba)
+    A = augment(v, nb, ns, k=method.k_dba, alpha=method.alpha_dba)
+    queries = data.queries
+    allowed = allowed_mask(data, queries, data.usable, cross_sender=True)
+    shown = calibration.vectors(data.embeddings)
+    rankings = {}
+    base = np.where(allowed, v[queries] @ v.T, -np.inf)
+    rankings["exact cosine"] = np.argsort(-base, axis=1)[:, :10]
+    sims = np.where(allowed, v[queries] @ A.T, -np.inf)
+    top = np.argpartition(-sims, method.k_qe, axis=1)[:, : method.k_qe]
+    qv = weighted_mean(v[queries], A[top], np.take_along_axis(sims, top, axis=1), method.alpha_qe)
+    rankings[method.name] = np.argsort(-np.where(allowed, qv @ A.T, -np.inf), axis=1)[:, :10]
+    out = {}
+    for name, ranked in rankings.items():
+        pct = calibration.percent(np.einsum("qd,qkd->qk", shown[queries], shown[ranked]))
+        for fix in (False, True):
+            p = pct
+            if fix:  # same-design matches first, the rest in ranking order
+                p = np.take_along_axis(pct, np.argsort(pct < BAND_PERCENT[0], axis=1, kind="stable"), axis=1)
+            rises = np.diff(p, axis=1) > 1.0  # a lower rank shows a score more than a point higher
+            later_higher = (np.maximum.accumulate(p[:, ::-1], axis=1)[:, ::-1][:, 1:] > p[:, :-1] + 1.0)
+            label = name + (", same design first" if fix else "")
+            out[label] = {"queries_with_a_rise": float(rises.any(axis=1).mean()),
+                          "adjacent_rises": float(rises.mean()),
+                          "results_below_a_higher_later_one": float(later_higher.mean()),
+                          "median_top1_percent": float(np.median(p[:, 0]))}
+            print(f"  {label}: {100 * out[label]['queries_with_a_rise']:.1f} % of queries show a later result more than "
+                  f"1 point higher than the one above it ({100 * out[label]['adjacent_rises']:.1f} % of adjacent pairs)")
+    return out

@@ -4,19 +4,28 @@ A cosine of embeddings centred on the catalogue's own mean moves with the
 catalogue: the same two pictures scored 80 % in one catalogue and 0 % in
 another. Here the statistics come from a fixed reference set, computed once
 per model file (models/make_calibration.py) and shipped beside it, so the
-score of a pair depends on the two pictures and the model only: a reference
-mean, and a PCA whitening (principal directions scaled to equal variance,
-with shrinkage), which measured far better at telling a copy of a picture
-from a look-alike garment (it weighs the many weak directions that carry a
-picture's particulars; it ranks garment kinds worse, so ranking does not use
-it). The cosine is then mapped to a percentage by a piecewise-linear curve
-whose knots are the measured band edges:
+score of a pair depends on the two pictures and the model only. Two cosines
+of the pair are read, one per question:
+
+* *is it the same picture?* The cosine after a PCA whitening of the
+  reference set (principal directions scaled to equal variance, with
+  shrinkage). It weighs the many weak directions that carry a picture's
+  particulars, and measured far better at telling a crop or a re-export of
+  a picture from a look-alike garment. At or above its measured edge the
+  pair is *same design*, 90-100 %.
+* *how alike are the garments?* The cosine of the embeddings centred on the
+  reference mean (whitening ranks garment kinds worse). Its measured edges
+  map it piecewise-linearly onto 0-89 %: *very similar* from 75 %,
+  *similar* from 50 %, *unrelated* below; a typical unrelated pair reads 0 %.
+
+Bands, as measured on photos the calibration did not see:
 
 * *same design*: re-exports, crops, recolours, mirror images and small
   rotations of one picture (at least 99 % of such copies score here);
-* *very similar* and *similar*: different pictures that are mostly (resp.
-  more often than not) the same kind of garment, measured across senders;
-* *unrelated*: the rest; a typical unrelated pair reads 0 %.
+* *very similar* and *similar*: different pictures that, from this score
+  up, are the same kind of garment at least 85 % (resp. 50 %) of the time,
+  measured on pairs of photos by different senders;
+* *unrelated*: the rest.
 
 The file records the figures that decided each edge.
 """
@@ -49,17 +58,17 @@ class CalibrationError(Exception):
 
 @dataclass(frozen=True)
 class Calibration:
-    """Fixed reference statistics of one model file and the cosine -> percent curve.
+    """Fixed reference statistics of one model file and the cosines -> percent curve.
 
     Attributes:
         model_sha256: the model file these statistics belong to.
         power: the power normalisation applied before centring.
         mean: (D,) the reference mean of power-normalised embeddings.
-        projection: (D, d) whitening applied after centring, or None.
-        edges: cosines where each band begins, top down, aligned with
-            BAND_PERCENT: same design, very similar, similar, and the cosine
-            that reads 0 %.
+        edges: (same design: whitened cosine; very similar, similar, reads-0 %:
+            centred cosines), where each band begins, aligned with BAND_PERCENT.
         figures: the measurements behind the edges (free-form, for people).
+        projection: (D, d) the whitening of the same-design question, or None
+            (then both questions read the centred cosine).
     """
 
     model_sha256: str
@@ -70,29 +79,42 @@ class Calibration:
     projection: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        if not all(a > b for a, b in zip((1.0,) + self.edges, self.edges)):
+        same, very, similar, zero = self.edges
+        if not (1.0 > same and 1.0 > very > similar > zero):
             raise ValueError(f"band edges must fall strictly from 1.0: {self.edges}")
 
-    def vectors(self, embeddings: np.ndarray) -> np.ndarray:
-        """Unit vectors whose dot products are the calibrated cosines (float64 for stable scores)."""
-        x = power_normalise(np.atleast_2d(embeddings), self.power).astype(np.float64) - self.mean
-        if self.projection is not None:
-            x = x @ self.projection
+    def _unit(self, x: np.ndarray) -> np.ndarray:
         return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
-    def cosine(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """Calibrated cosine of each row of embeddings `a` with each row of `b` (len(a), len(b))."""
-        return np.clip(self.vectors(a) @ self.vectors(b).T, -1.0, 1.0)
+    def centred(self, embeddings: np.ndarray) -> np.ndarray:
+        """Unit vectors whose dot products are the garment cosines (float64 for stable scores)."""
+        return self._unit(power_normalise(np.atleast_2d(embeddings), self.power).astype(np.float64) - self.mean)
 
-    def percent(self, cosines: np.ndarray | float) -> np.ndarray:
-        """Cosine -> similarity in percent, 0..100, monotone; cosine 1 is 100 %."""
-        knots_c = np.array((1.0,) + self.edges)[::-1]
-        knots_p = np.array((100.0,) + BAND_PERCENT)[::-1]
-        return np.interp(np.asarray(cosines, dtype=np.float64), knots_c, knots_p)
+    def vectors(self, embeddings: np.ndarray) -> np.ndarray:
+        """Unit vectors whose dot products are the same-design cosines."""
+        x = power_normalise(np.atleast_2d(embeddings), self.power).astype(np.float64) - self.mean
+        return self._unit(x if self.projection is None else x @ self.projection)
+
+    def percent(self, same_cosines: np.ndarray | float, garment_cosines: np.ndarray | float | None = None) -> np.ndarray:
+        """Cosines -> similarity in percent, 0..100; 100 only for cosine 1 (the picture itself).
+
+        Args:
+            same_cosines: whitened cosines (the same-design question).
+            garment_cosines: centred cosines of the same pairs (default: the same values).
+        """
+        same = np.asarray(same_cosines, dtype=np.float64)
+        garment = same if garment_cosines is None else np.asarray(garment_cosines, dtype=np.float64)
+        top, very, similar, zero = self.edges
+        inside = BAND_PERCENT[0] + (100.0 - BAND_PERCENT[0]) * (same - top) / (1.0 - top)
+        # below the same-design band the garment cosine decides, and never reaches it (89 % at most)
+        below = np.interp(garment, [zero, similar, very, 1.0], [0.0, BAND_PERCENT[2], BAND_PERCENT[1], BAND_PERCENT[0] - 1.0])
+        return np.where(same >= top, np.minimum(inside, 100.0), below)
 
     def similarity(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """Similarity in percent of each row of embeddings `a` with each row of `b`."""
-        return self.percent(self.cosine(a, b))
+        """Similarity in percent of each row of embeddings `a` with each row of `b` (len(a), len(b))."""
+        same = np.clip(self.vectors(a) @ self.vectors(b).T, -1.0, 1.0)
+        garment = np.clip(self.centred(a) @ self.centred(b).T, -1.0, 1.0)
+        return self.percent(same, garment)
 
     def arrays(self) -> bytes:
         """The statistics as an .npz file's bytes (mean, and the whitening when there is one)."""
@@ -108,7 +130,8 @@ class Calibration:
             "power": self.power,
             "whitened_dims": None if self.projection is None else int(self.projection.shape[1]),
             "arrays_sha256": arrays_sha256,
-            "bands": [{"name": n, "from_percent": p, "from_cosine": c} for n, p, c in zip(BAND_NAMES, BAND_PERCENT, self.edges)],
+            "bands": [{"name": n, "from_percent": p, "from_cosine": c, "cosine": "whitened" if i == 0 else "centred"}
+                      for i, (n, p, c) in enumerate(zip(BAND_NAMES, BAND_PERCENT, self.edges))],
             "figures": self.figures,
         }
 
@@ -195,23 +218,21 @@ def same_design_edge(copy_cosines: np.ndarray, keep: float = 0.99) -> float:
     return float(np.quantile(np.asarray(copy_cosines, dtype=np.float64), 1.0 - keep))
 
 
-def label_agreement_edge(cosines: np.ndarray, same_label: np.ndarray, agreement: float, *, bins: int = 40) -> float:
-    """The lowest cosine from which pairs share their label at least `agreement` of the time.
+def label_agreement_edge(cosines: np.ndarray, same_label: np.ndarray, agreement: float, *, min_pairs: int = 100) -> float:
+    """The lowest cosine such that the pairs from it upwards share their label at least `agreement` of the time.
 
-    Pairs are sorted by cosine and cut into bins of equal count; the edge is
-    the lower end of the lowest bin from which every bin above agrees at
-    least that often (so the band is one interval, robust to noisy bins).
+    The reading a user gives a band: "from this score up, pairs are the same
+    kind of garment 85 % of the time". The top `min_pairs` pairs always
+    count, so a handful of lucky pairs cannot set the edge.
     """
-    order = np.argsort(np.asarray(cosines, dtype=np.float64))
-    cos = np.asarray(cosines, dtype=np.float64)[order]
-    same = np.asarray(same_label, dtype=np.float64)[order]
-    parts = np.array_split(np.arange(len(cos)), bins)
-    rates = np.array([same[p].mean() for p in parts])
-    ok = rates >= agreement
-    if not ok[-1]:
-        return float(cos[-1])  # never reached: the band starts above every measured pair
-    first = len(ok) - int(np.argmin(ok[::-1])) if not ok.all() else 0
-    return float(cos[parts[first][0]])
+    cos = np.asarray(cosines, dtype=np.float64)
+    order = np.argsort(-cos, kind="stable")
+    ranked = cos[order]
+    cumulative = np.cumsum(np.asarray(same_label, dtype=np.float64)[order]) / np.arange(1, len(cos) + 1)
+    ok = np.flatnonzero(cumulative[min_pairs - 1 :] >= agreement)
+    if len(ok) == 0:
+        return float(ranked[min(min_pairs, len(ranked)) - 1])  # never reached: the band holds only the very top
+    return float(ranked[min_pairs - 1 + ok[-1]])
 
 
 def whitening(embeddings: np.ndarray, power: float, dims: int | None, shrink: float) -> tuple[np.ndarray, np.ndarray | None]:
