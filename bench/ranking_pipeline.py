@@ -185,16 +185,18 @@ def cost_section(data: Clothing, method) -> dict:
         qv = weighted_mean(v[queries], A[top], np.take_along_axis(masked, top, axis=1), method.alpha_qe)
         figures[name] = float(map10(*_hits(data, queries, qv @ A.T, allowed)).mean())
     # an added image x changes the augmented vectors of the rows that list x among their k neighbours
-    reverse = [[] for _ in range(n)]
-    for row in range(n):
-        for x in exact_nb[row, :k]:
-            reverse[int(x)].append(row)
-    counts = np.array([len(r) for r in reverse])
-    found = {}
-    for depth in (10, 20, 50, 100):
-        total = sum(len(r) for r in reverse)
-        inside = sum(len(set(r) & set(exact_nb[x, :depth])) for x, r in enumerate(reverse))
-        found[depth] = inside / total
+    # (its reverse neighbours); how deep in x's own ranking do they sit?
+    counts = np.bincount(exact_nb[:, :k].ravel(), minlength=n)
+    ranks = []
+    for start in range(0, n, 1024):
+        rows = np.arange(start, min(start + 1024, n))
+        sims = v[exact_nb[rows, :k].ravel()] @ v.T  # each listed x against everything
+        listed_by = np.repeat(rows, k)
+        own = sims[np.arange(len(listed_by)), listed_by]
+        sims[np.arange(len(listed_by)), exact_nb[rows, :k].ravel()] = -np.inf  # x is not its own neighbour
+        ranks.append((sims > own[:, None]).sum(axis=1) + 1)
+    ranks = np.concatenate(ranks)
+    found = {depth: float(np.mean(ranks <= depth)) for depth in (10, 20, 50, 100, 200, 500, 1000)}
     out = {
         "graph_recall_at_k": recall,
         "graph_search_ms_per_image": per_image_ms,
@@ -204,6 +206,7 @@ def cost_section(data: Clothing, method) -> dict:
         "reverse_neighbours_p99": float(np.percentile(counts, 99)),
         "reverse_neighbours_max": int(counts.max()),
         "reverse_neighbours_within_top": found,
+        "reverse_neighbour_deepest_rank": int(ranks.max()),
     }
     print(f"\nneighbour graph (k={k}) from the LSH path: recall@{k} of the exact graph {recall:.4f}, "
           f"{per_image_ms:.2f} ms per image here")
@@ -211,7 +214,8 @@ def cost_section(data: Clothing, method) -> dict:
           f"with the LSH graph {figures['LSH graph']:.4f}")
     print(f"an added image enters the neighbour lists of {counts.mean():.1f} rows on average "
           f"(p99 {out['reverse_neighbours_p99']:.0f}, max {counts.max()}); "
-          + ", ".join(f"{100 * f:.1f} % of them are within its top {d}" for d, f in found.items()))
+          + "; within its own top " + ", ".join(f"{d}: {100 * f:.2f} %" for d, f in found.items())
+          + f" (deepest rank {ranks.max()})")
     return out
 
 
@@ -225,28 +229,41 @@ def order_section(data: Clothing, method, calibration_file) -> dict:
     A = augment(v, nb, ns, k=method.k_dba, alpha=method.alpha_dba)
     queries = data.queries
     allowed = allowed_mask(data, queries, data.usable, cross_sender=True)
-    shown = calibration.vectors(data.embeddings)
     rankings = {}
     base = np.where(allowed, v[queries] @ v.T, -np.inf)
-    rankings["exact cosine"] = np.argsort(-base, axis=1)[:, :10]
+    rankings["exact cosine"] = np.argsort(-base, axis=1)[:, :100]
     sims = np.where(allowed, v[queries] @ A.T, -np.inf)
     top = np.argpartition(-sims, method.k_qe, axis=1)[:, : method.k_qe]
     qv = weighted_mean(v[queries], A[top], np.take_along_axis(sims, top, axis=1), method.alpha_qe)
-    rankings[method.name] = np.argsort(-np.where(allowed, qv @ A.T, -np.inf), axis=1)[:, :10]
+    rankings[method.name] = np.argsort(-np.where(allowed, qv @ A.T, -np.inf), axis=1)[:, :100]
+    n_relevant = relevant_counts(data, queries, allowed)
     out = {}
+    edges = np.array(BAND_PERCENT[:-1])
     for name, ranked in rankings.items():
-        pct = calibration.percent(np.einsum("qd,qkd->qk", shown[queries], shown[ranked]))
+        pct = calibration.similarity_rows(data.embeddings[queries], data.embeddings, ranked)
         for fix in (False, True):
             p = pct
-            if fix:  # same-design matches first, the rest in ranking order
-                p = np.take_along_axis(pct, np.argsort(pct < BAND_PERCENT[0], axis=1, kind="stable"), axis=1)
-            rises = np.diff(p, axis=1) > 1.0  # a lower rank shows a score more than a point higher
-            later_higher = (np.maximum.accumulate(p[:, ::-1], axis=1)[:, ::-1][:, 1:] > p[:, :-1] + 1.0)
-            label = name + (", same design first" if fix else "")
-            out[label] = {"queries_with_a_rise": float(rises.any(axis=1).mean()),
-                          "adjacent_rises": float(rises.mean()),
-                          "results_below_a_higher_later_one": float(later_higher.mean()),
+            order = np.broadcast_to(np.arange(p.shape[1]), p.shape)
+            if fix:  # band first (same design, very similar, similar, unrelated), ranking order inside a band
+                level = (p[:, :, None] < edges).sum(axis=2)  # 0 = same design ... 3 = unrelated
+                order = np.argsort(level, axis=1, kind="stable")
+                p = np.take_along_axis(p, order, axis=1)
+            shown_rows = np.take_along_axis(ranked, order, axis=1)
+            ap = map10(data.label[shown_rows] == data.label[queries][:, None], n_relevant).mean()
+            p = p[:, :10]
+            level = (p[:, :, None] < edges).sum(axis=2)
+            band_rise = (np.diff(level, axis=1) < 0).any(axis=1)  # a later result in a higher band
+            rise = np.diff(p, axis=1)
+            later_max = np.maximum.accumulate(p[:, ::-1], axis=1)[:, ::-1][:, 1:] - p[:, :-1]
+            label = name + (", band first" if fix else "")
+            out[label] = {"map10_cross_sender_naive": float(ap),
+                          "queries_with_a_later_result_in_a_higher_band": float(band_rise.mean()),
+                          "queries_with_a_rise_over_1_point": float((rise > 1.0).any(axis=1).mean()),
+                          "queries_with_a_rise_over_5_points": float((rise > 5.0).any(axis=1).mean()),
+                          "median_largest_rise_points": float(np.median(np.maximum(later_max.max(axis=1), 0))),
                           "median_top1_percent": float(np.median(p[:, 0]))}
-            print(f"  {label}: {100 * out[label]['queries_with_a_rise']:.1f} % of queries show a later result more than "
-                  f"1 point higher than the one above it ({100 * out[label]['adjacent_rises']:.1f} % of adjacent pairs)")
+            o = out[label]
+            print(f"  {label}: mAP@10 {ap:.4f}; a later result in a higher band in {100 * o['queries_with_a_later_result_in_a_higher_band']:.1f} % "
+                  f"of queries; a later score over 1 / 5 points higher in {100 * o['queries_with_a_rise_over_1_point']:.1f} / "
+                  f"{100 * o['queries_with_a_rise_over_5_points']:.1f} %; median largest rise {o['median_largest_rise_points']:.1f} points")
     return out

@@ -250,6 +250,9 @@ def main() -> int:
     held_out = evaluate(calibration, photos, copy_rows, copy_embeddings, evaluation_half)
     try:
         commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+        changed = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no", "swimsearch", "models/make_calibration.py"],
+                                 capture_output=True, text=True).stdout.strip()
+        commit += " with uncommitted changes" if changed else ""
     except OSError:
         commit = ""
     figures = {
@@ -267,7 +270,8 @@ def main() -> int:
         "evaluation_half": held_out,
         "invariance": invariance(calibration, photos, copy_rows, copy_embeddings),
     }
-    calibration = Calibration(sha, setting[0], calibration.mean, calibration.edges, figures, calibration.projection)
+    ranking_mean = photos.embeddings[calibration_half].mean(0)  # plain embeddings: the ranking's fixed centre
+    calibration = Calibration(sha, setting[0], calibration.mean, calibration.edges, figures, calibration.projection, ranking_mean)
     out = Path(args.out) if args.out else calibration_path(model)
     save_calibration(calibration, out)
     print_report(calibration)

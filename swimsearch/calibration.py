@@ -77,6 +77,9 @@ class Calibration:
     edges: tuple[float, float, float, float]
     figures: dict = field(default_factory=dict)
     projection: np.ndarray | None = None
+    #: (D,) mean of the reference set's plain (power 1) embeddings: the fixed
+    #: centre for ranking vectors, so they no longer move with the catalogue.
+    ranking_mean: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         same, very, similar, zero = self.edges
@@ -116,10 +119,18 @@ class Calibration:
         garment = np.clip(self.centred(a) @ self.centred(b).T, -1.0, 1.0)
         return self.percent(same, garment)
 
+    def similarity_rows(self, queries: np.ndarray, catalogue: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Similarity in percent of each query embedding with its own result rows of `catalogue` ((q, k) rows)."""
+        same = np.einsum("qd,qkd->qk", self.vectors(queries), self.vectors(catalogue)[rows])
+        garment = np.einsum("qd,qkd->qk", self.centred(queries), self.centred(catalogue)[rows])
+        return self.percent(np.clip(same, -1, 1), np.clip(garment, -1, 1))
+
     def arrays(self) -> bytes:
         """The statistics as an .npz file's bytes (mean, and the whitening when there is one)."""
         buffer = io.BytesIO()
         extra = {} if self.projection is None else {"projection": np.asarray(self.projection, dtype="<f4")}
+        if self.ranking_mean is not None:
+            extra["ranking_mean"] = np.asarray(self.ranking_mean, dtype="<f4")
         np.savez(buffer, mean=np.asarray(self.mean, dtype="<f8"), **extra)
         return buffer.getvalue()
 
@@ -190,6 +201,7 @@ def load_calibration(path: str | os.PathLike, model_sha256: str | None = None) -
         with np.load(io.BytesIO(arrays)) as stored:
             mean = stored["mean"].astype(np.float64)
             projection = stored["projection"].astype(np.float64) if "projection" in stored.files else None
+            ranking_mean = stored["ranking_mean"].astype(np.float32) if "ranking_mean" in stored.files else None
         calibration = Calibration(
             model_sha256=str(data["model_sha256"]),
             power=float(data["power"]),
@@ -197,6 +209,7 @@ def load_calibration(path: str | os.PathLike, model_sha256: str | None = None) -
             edges=edges,  # type: ignore[arg-type]
             figures=data.get("figures", {}),
             projection=projection,
+            ranking_mean=ranking_mean,
         )
     except OSError as exc:
         raise CalibrationError(f"The similarity calibration {path} cannot be read ({exc.strerror or exc}).") from exc

@@ -58,14 +58,21 @@ def test_edges_must_fall_from_one():
 
 
 def test_file_round_trip_and_plain_errors(tmp_path):
-    cal = Calibration("b" * 64, 0.5, np.linspace(0, 1, 8), (0.9, 0.7, 0.5, 0.2), {"made_by": "x"})
+    cal = Calibration("b" * 64, 0.5, np.linspace(0, 1, 8), (0.9, 0.7, 0.5, 0.2), {"made_by": "x"},
+                      projection=np.eye(8)[:, :3], ranking_mean=np.full(8, 0.25, np.float32))
     path = tmp_path / "m.calibration.json"
     save_calibration(cal, path)
     back = load_calibration(path, "b" * 64)
     assert back.edges == cal.edges and back.power == 0.5
-    assert np.allclose(back.mean, cal.mean)
+    assert np.allclose(back.mean, cal.mean) and np.allclose(back.projection, cal.projection)
+    assert np.allclose(back.ranking_mean, 0.25)
+    x = np.random.default_rng(0).random((4, 8))
+    assert np.allclose(back.similarity(x, x), cal.similarity(x, x))
     with pytest.raises(CalibrationError, match="another model"):
         load_calibration(path, "c" * 64)
+    (tmp_path / "m.calibration.npz").write_bytes(b"changed")
+    with pytest.raises(CalibrationError, match="damaged"):
+        load_calibration(path)
     path.write_text("{not json")
     with pytest.raises(CalibrationError, match="damaged"):
         load_calibration(path)
