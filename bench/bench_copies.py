@@ -46,7 +46,8 @@ from swimsearch.copies import COPY_KINDS
 from swimsearch.index import fit_index, snapshot_from_embeddings
 from swimsearch.model import default_model_path
 from swimsearch.phash_index import PhashIndex, duplicates_first, hamming64, merge_candidates
-from swimsearch.search import RESCORE_MARGIN, LshSearch
+from swimsearch.search import RESCORE_MARGIN
+from swimsearch.searchers import LshSearch
 
 TOP = 10
 
@@ -113,7 +114,7 @@ class Stages:
 
     def _lsh_rows(self, lsh, fitted, vec, depth=TOP + RESCORE_MARGIN) -> np.ndarray:
         """The searcher's best `depth` rows by re-ranking vector (the engine rescores TOP + 30 of them)."""
-        return lsh.search(fitted.codes(vec[None])[0], fitted.vectors(vec[None])[0], depth).rows
+        return lsh.search(fitted.codes(vec[None])[0], fitted.vectors(vec[None])[0], depth).ids
 
     def in_candidates(self, query_embedding) -> bool:
         """Whether the LSH stage's M candidates (before re-ranking) hold the row, for the diagnosis."""

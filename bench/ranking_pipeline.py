@@ -23,7 +23,8 @@ from common import table
 from swimsearch.augment import augment, l2_normalise, nearest_neighbours, prepare, weighted_mean
 from swimsearch.config import EngineConfig
 from swimsearch.index import fit_index, snapshot_from_embeddings
-from swimsearch.search import RESCORE_MARGIN, ExactSearch, LshSearch
+from swimsearch.search import RESCORE_MARGIN
+from swimsearch.searchers import ExactSearch, LshSearch
 
 
 def _searchers(fitted, vectors):
@@ -39,7 +40,7 @@ def _searchers(fitted, vectors):
 def _ranked(searcher, fitted, full, query, depth, reduced_only=False):
     """Rows of the catalogue best first: the searcher's candidates, rescored on `full` unit vectors."""
     ranking = searcher.search(fitted.codes(query[None])[0], fitted.vectors(query[None])[0], depth)
-    rows = ranking.rows
+    rows = ranking.ids
     sims = ranking.similarities if reduced_only else full[rows] @ query
     order = np.argsort(-sims, kind="stable")
     return rows[order], sims[order]
@@ -122,7 +123,7 @@ def _today(searcher, fitted, full_raw, query, depth):
     """Today's engine: candidates from the searcher, rescored by cosine of the centred full embeddings."""
     q = l2_normalise((query - fitted.mean)[None])[0]
     ranking = searcher.search(fitted.codes(query[None])[0], fitted.vectors(query[None])[0], depth + RESCORE_MARGIN)
-    rows = ranking.rows
+    rows = ranking.ids
     sims = full_raw[rows] @ q
     return rows[np.argsort(-sims, kind="stable")]
 
@@ -167,7 +168,7 @@ def cost_section(data: Clothing, method) -> dict:
     lsh_ns = np.full((n, k), np.nan, np.float32)
     for i in range(n):
         ranking = lsh.search(snap.codes[i], snap.vectors[i].astype(np.float32), k + 1 + RESCORE_MARGIN)
-        rows = ranking.rows[ranking.rows != i]
+        rows = ranking.ids[ranking.ids != i]
         sims = v[rows] @ v[i]
         order = np.argsort(-sims, kind="stable")[:k]
         lsh_nb[i, : len(order)], lsh_ns[i, : len(order)] = rows[order], sims[order]

@@ -128,10 +128,12 @@ class Calibration:
     def arrays(self) -> bytes:
         """The statistics as an .npz file's bytes (mean, and the whitening when there is one)."""
         buffer = io.BytesIO()
-        extra = {} if self.projection is None else {"projection": np.asarray(self.projection, dtype="<f4")}
+        arrays: dict[str, np.ndarray] = {"mean": np.asarray(self.mean, dtype="<f8")}
+        if self.projection is not None:
+            arrays["projection"] = np.asarray(self.projection, dtype="<f4")
         if self.ranking_mean is not None:
-            extra["ranking_mean"] = np.asarray(self.ranking_mean, dtype="<f4")
-        np.savez(buffer, mean=np.asarray(self.mean, dtype="<f8"), **extra)
+            arrays["ranking_mean"] = np.asarray(self.ranking_mean, dtype="<f4")
+        np.savez(buffer, **arrays)  # type: ignore[arg-type]  # numpy's stub types keyword arrays as allow_pickle
         return buffer.getvalue()
 
     def to_dict(self, arrays_sha256: str) -> dict:
