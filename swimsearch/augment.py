@@ -149,8 +149,10 @@ def rows_to_refresh(kth_similarity: np.ndarray, candidate_rows: np.ndarray, cand
 
     A new image enters row i's neighbour list exactly when it is closer to
     i than i's current k-th neighbour; those rows (and the new image itself)
-    must be augmented again. Candidates come from searching the new image
-    (its top few dozen hold nearly all such rows, docs/QUALITY_RESEARCH.md).
+    must be augmented again. Candidates come from searching the new image:
+    on the clothing set such rows sat within its top 50 in 89 % of cases
+    and within its top 1,000 (the LSH path's candidate depth) in all
+    (docs/QUALITY_RESEARCH.md), so pass the search's whole candidate list.
 
     Args:
         kth_similarity: (n,) cosine of each row's k-th neighbour (-inf where
