@@ -153,9 +153,11 @@ class Stages:
         return rows[duplicates_first(ranking, distances, self.config.duplicate_distance)][:TOP]
 
 
-def run(stages: Stages, targets: np.ndarray, copy_embeddings: np.ndarray, copy_phash: np.ndarray) -> list[dict]:
+def run(stages: Stages, targets: np.ndarray, copy_embeddings: np.ndarray, copy_phash: np.ndarray, kinds=COPY_KINDS) -> list[dict]:
     rows = []
     for k, kind in enumerate(COPY_KINDS):
+        if kind not in kinds:
+            continue
         found = {"exact cosine": 0, "pHash ranking": 0, "today, LSH": 0, "merged, LSH": 0, "new w/o same-design first": 0,
                  "new, LSH": 0, "new, rescore 200": 0, "in LSH candidates (raw index)": 0}
         times = {"today, LSH": [], "merged, LSH": [], "new w/o same-design first": [], "new, LSH": [], "new, rescore 200": []}
@@ -187,6 +189,8 @@ def main() -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[0, 44072], help="catalogue sizes (0: the clothing set alone)")
     parser.add_argument("--radius", type=int, default=8, help="pHash candidate radius in bits")
     parser.add_argument("--calibration", default=str(calibration_path(default_model_path())))
+    parser.add_argument("--rerank-depth", type=int, default=EngineConfig().rerank_depth, help="LSH candidates kept by code distance (M)")
+    parser.add_argument("--kinds", nargs="+", default=list(COPY_KINDS), choices=COPY_KINDS)
     args = parser.parse_args()
     data = load()
     path = args.copies or sorted(DEFAULT_OUT.glob("copies-*.npz"))[-1]
@@ -197,7 +201,7 @@ def main() -> int:
     copy_phash = copies["phash"][: args.queries]
     print(f"{len(targets)} photos x {len(COPY_KINDS)} copy kinds from {path}", flush=True)
     results = {}
-    config = EngineConfig()
+    config = EngineConfig().with_changes(rerank_depth=args.rerank_depth)
     calibration = load_calibration(args.calibration, str(copies["model_sha256"]) if "model_sha256" in copies.files else None)
     for size in args.sizes:
         embeddings, phash = data.embeddings, data.phash
@@ -206,7 +210,7 @@ def main() -> int:
             embeddings, phash = np.concatenate([embeddings, extra]), np.concatenate([phash, extra_phash])
         stages = Stages(embeddings, phash, config, radius=args.radius, calibration=calibration)
         print(f"\ncatalogue of {len(embeddings)} images (LSH path forced; indexes built in {stages.build_s:.0f} s)", flush=True)
-        rows = run(stages, targets, copy_embeddings, copy_phash)
+        rows = run(stages, targets, copy_embeddings, copy_phash, args.kinds)
         print(table(rows, [("kind", f"copy kind, top {TOP}, {len(embeddings)} images", ""), ("exact cosine", "exact", ".3f"),
                            ("pHash ranking", "pHash", ".3f"), ("today, LSH", "today LSH", ".3f"),
                            ("merged, LSH", "merged LSH", ".3f"), ("new w/o same-design first", "new w/o sd", ".3f"),
@@ -214,7 +218,9 @@ def main() -> int:
                            ("in LSH candidates (raw index)", "in M", ".3f"), ("target met", "met 40/200", ""),
                            ("today, LSH ms", "today ms", ".1f"), ("new, LSH ms", "new ms", ".1f")]))
         results[str(len(embeddings))] = rows
-    out = save("copies" if args.sizes == [0, 44072] else "copies-" + "-".join(map(str, args.sizes)), {"queries": len(targets), "radius": args.radius, "copies_cache": str(path), "results": results})
+    name = "copies" if args.sizes == [0, 44072] else "copies-" + "-".join(map(str, args.sizes))
+    name += "" if args.rerank_depth == EngineConfig().rerank_depth else f"-M{args.rerank_depth}"
+    out = save(name, {"rerank_depth": args.rerank_depth, "queries": len(targets), "radius": args.radius, "copies_cache": str(path), "results": results})
     print(f"\nwrote {out}")
     return 0
 

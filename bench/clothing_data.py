@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from swimsearch.evaluation import average_precision
+from swimsearch.metrics import average_precision
 
 ROOT = Path(__file__).resolve().parent.parent
 CLOTHING = ROOT.parent / "shared" / "datasets" / "clothing"
