@@ -214,7 +214,7 @@ def cost_section(data: Clothing, method) -> dict:
     print(f"cross-sender mAP@10 (naive protocol) with the exact graph {figures['exact graph']:.4f}, "
           f"with the LSH graph {figures['LSH graph']:.4f}")
     print(f"an added image enters the neighbour lists of {counts.mean():.1f} rows on average "
-          f"(p99 {out['reverse_neighbours_p99']:.0f}, max {counts.max()}); "
+          f"(p99 {out['reverse_neighbours_p99']:.0f}, max {counts.max()})"
           + "; within its own top " + ", ".join(f"{d}: {100 * f:.2f} %" for d, f in found.items())
           + f" (deepest rank {ranks.max()})")
     return out
