@@ -44,7 +44,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from embed_copies import embed_copies, embed_originals  # noqa: E402
+from embed_copies import copy_rng, embed_copies, embed_originals  # noqa: E402
+from PIL import Image, ImageOps  # noqa: E402
 
 from swimsearch.augment import l2_normalise  # noqa: E402
 from swimsearch.calibration import (  # noqa: E402
@@ -58,7 +59,8 @@ from swimsearch.calibration import (  # noqa: E402
     save_calibration,
     whitening,
 )
-from swimsearch.copies import COPY_KINDS  # noqa: E402
+from swimsearch.copies import COPY_KINDS, transformed_copy  # noqa: E402
+from swimsearch.images import load_image  # noqa: E402
 from swimsearch.model import Embedder  # noqa: E402
 
 CLOTHING = ROOT.parent / "shared" / "datasets" / "clothing"
@@ -69,21 +71,61 @@ VERY_SIMILAR, SIMILAR = 0.85, 0.5
 SETTINGS = ((1.0, None, 0.0), (0.5, None, 0.0), (1.0, 256, 0.5), (0.5, 256, 0.5), (1.0, 512, 0.1), (0.5, 512, 0.1))
 
 
+def _same_embeddings(embedder: Embedder, cache: np.lib.npyio.NpzFile, data: Path, copies: bool) -> bool:
+    """Whether `embedder` gives bit-identical embeddings to a cache made with another model file.
+
+    A re-export that only adds outputs (the trunk gained its feature map
+    beside the embedding) leaves the embedding untouched; re-embedding the
+    photos and their copies for it would cost an hour here for nothing.
+    Checked on three photos (or the copies of two).
+    """
+    names = [str(n) for n in cache["names"]]
+    if copies:
+        for i in (0, len(names) - 1):
+            with Image.open(data / names[i]) as opened:
+                original = ImageOps.exif_transpose(opened).convert("RGB")
+            pixels = np.stack([load_image(transformed_copy(original, kind, copy_rng(names[i], kind)), embedder.size).pixels
+                               for kind in COPY_KINDS])
+            if not np.array_equal(embedder.embed(pixels), cache["embeddings"][i]):
+                return False
+        return True
+    for i in (0, len(names) // 2, len(names) - 1):
+        pixels = load_image(data / names[i], embedder.size).pixels[None]
+        if not np.array_equal(embedder.embed(pixels)[0], cache["embeddings"][i]):
+            return False
+    return True
+
+
 def _load(model: Path, data: Path, cache: Path, copies_limit: int, threads: int):
-    """Originals and copies of every photo, lined up with labels and senders."""
-    sys.path.insert(0, str(ROOT / "bench"))
+    """Originals and copies of every photo, lined up with labels and senders, and where they came from."""
     import clothing_data
 
     embedder = Embedder(model, threads=threads)
-    if SHARED_CACHE.exists() and str(np.load(SHARED_CACHE)["model_sha256"]) == embedder.sha256:
-        originals = SHARED_CACHE
-    else:
+    sources = {}
+    originals = cache / f"originals-{embedder.sha256[:12]}.npz"
+    if not originals.exists() and SHARED_CACHE.exists():
+        shared = np.load(SHARED_CACHE)
+        if str(shared["model_sha256"]) == embedder.sha256 or _same_embeddings(embedder, shared, data, copies=False):
+            originals = SHARED_CACHE
+            sources["originals"] = f"{SHARED_CACHE.name} (model {str(shared['model_sha256'])[:12]}, bit-identical embeddings checked)"
+    if not originals.exists():
         originals = embed_originals(embedder, data, cache)
     photos = clothing_data.load(originals, data)
-    copies = np.load(embed_copies(embedder, data, cache, copies_limit))
+    copies_file = cache / f"copies-{embedder.sha256[:12]}.npz"
+    if not copies_file.exists():
+        for other in sorted(cache.glob("copies-*.npz")):
+            if other.name.endswith(".partial.npz"):
+                continue
+            found = np.load(other)
+            if len(found["names"]) >= copies_limit and _same_embeddings(embedder, found, data, copies=True):
+                copies_file = other
+                sources["copies"] = f"{other.name} (model {str(found['model_sha256'])[:12]}, bit-identical embeddings checked)"
+                break
+    copies = np.load(copies_file if copies_file.exists() else embed_copies(embedder, data, cache, copies_limit))
+    take = slice(0, copies_limit or None)
     row_of = {str(n): i for i, n in enumerate(photos.names)}
-    copy_rows = np.array([row_of[str(n)] for n in copies["names"]])
-    return embedder.sha256, photos, copy_rows, copies["embeddings"], copies["phash"]
+    copy_rows = np.array([row_of[str(n)] for n in copies["names"][take]])
+    return embedder.sha256, photos, copy_rows, copies["embeddings"][take], sources
 
 
 def _pairs(vectors: np.ndarray, rows: np.ndarray, photos, *, cross_sender: bool):
@@ -240,7 +282,7 @@ def main() -> int:
     args = parser.parse_args()
 
     model = Path(args.model)
-    sha, photos, copy_rows, copy_embeddings, _ = _load(model, Path(args.data), Path(args.cache), args.copies, args.threads)
+    sha, photos, copy_rows, copy_embeddings, sources = _load(model, Path(args.data), Path(args.cache), args.copies, args.threads)
     calibration_half, evaluation_half = photos.sender_halves(seed=0)
     print(f"calibration half {int(calibration_half.sum())} photos, evaluation half {int(evaluation_half.sum())}; "
           f"copies of {len(copy_rows)} photos", flush=True)
@@ -260,6 +302,7 @@ def main() -> int:
         "made_at": datetime.date.today().isoformat(),
         "code_commit": commit,
         "model_file": model.name,
+        "embeddings_reused": sources,
         "reference_set": (f"clothing data set (CC0), photos of half its senders ({int(calibration_half.sum())} photos, "
                           f"sender split seed 0); copies of {len(copy_rows)} photos"),
         "setting": {"power": setting[0], "whitened_dims": setting[1], "shrink": setting[2]},
