@@ -95,33 +95,33 @@ def test_edge_rules_on_known_data():
 # --- the shipped calibration of the real model ---------------------------------------------
 
 
+@pytest.fixture(scope="module", params=["efficientnet-lite2-trunk.onnx", "efficientnet-lite2-trunk-int8.onnx"])
+def model_embedder(request):
+    """Each shipped trunk (fp32 and int8); each has its own calibration, made by the same command."""
+    from swimsearch.model import Embedder, default_model_path
+
+    return Embedder(default_model_path().with_name(request.param))
+
+
 @pytest.fixture(scope="module")
-def fp32_embedder():
-    """The fp32 trunk, the model whose calibration ships today (the int8 one is made by the same command)."""
-    from swimsearch.model import FP32_MODEL_FILE, Embedder, default_model_path
-
-    return Embedder(default_model_path().with_name(FP32_MODEL_FILE))
-
-
-@pytest.fixture(scope="module")
-def shipped(fp32_embedder):
-    return load_calibration(calibration_path(fp32_embedder.path), fp32_embedder.sha256)
+def shipped(model_embedder):
+    return load_calibration(calibration_path(model_embedder.path), model_embedder.sha256)
 
 
 def _embed(embedder, picture):
     return embedder.embed(load_image(picture, embedder.size).pixels[None])[0]
 
 
-def test_shipped_calibration_names_its_command_and_figures(shipped, fp32_embedder):
-    data = json.loads(calibration_path(fp32_embedder.path).read_text())
+def test_shipped_calibration_names_its_command_and_figures(shipped, model_embedder):
+    data = json.loads(calibration_path(model_embedder.path).read_text())
     assert "make_calibration.py" in data["figures"]["made_by"]
     held_out = data["figures"]["evaluation_half"]
     assert held_out["copies_in_same_design"]["all kinds"] >= 0.99
     assert held_out["different_photos_in_same_design"]["all pairs, different senders"] < 0.005
 
 
-def test_transformed_copies_score_same_design_and_different_garments_do_not(shipped, fp32_embedder):
-    embedder = fp32_embedder
+def test_transformed_copies_score_same_design_and_different_garments_do_not(shipped, model_embedder):
+    embedder = model_embedder
     photos = sorted(SAMPLE.glob("*.jpg"))
     embeddings = np.stack([_embed(embedder, p) for p in photos])
     for n, photo in enumerate(photos[:6]):
@@ -141,9 +141,9 @@ def test_transformed_copies_score_same_design_and_different_garments_do_not(ship
     assert (off < BAND_PERCENT[0]).all(), f"two different sample garments scored {off.max():.1f} %"
 
 
-def test_a_pair_scores_the_same_whatever_the_catalogue_around_it(shipped, fp32_embedder, clothing):
+def test_a_pair_scores_the_same_whatever_the_catalogue_around_it(shipped, model_embedder, clothing):
     """Today's score moves with the catalogue's mean; the calibrated one cannot."""
-    embedder = fp32_embedder
+    embedder = model_embedder
     sample = np.stack([_embed(embedder, p) for p in sorted(SAMPLE.glob("*.jpg"))])
     others = np.stack([_embed(embedder, p) for p in sorted((clothing / "images").glob("*.jpg"))[:120]])
     small, large = sample, np.concatenate([sample, others])
