@@ -25,10 +25,12 @@ import numpy as np
 
 from .config import INDEX_SETTINGS, EngineConfig
 from .decode import Decoded, decoded_batches
+from .details import colour_signatures, embed_batch, fill_details, region_basis_for
 from .errors import Cancelled, CatalogueError
 from .images import LoadedImage, scan_folder_report, skipped_summary
 from .index import FittedIndex, fit_index
 from .model import ImageEmbedder
+from .regions import RegionBasis
 from .stores.base import CatalogueWriter, FitState, ModelInfo, NewImage
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,7 @@ class BuildReport:
     skipped: Mapping[str, int] = field(default_factory=dict)
     #: Subfolders (relative, "." for the root) that could not be listed, so their files were not seen.
     unlisted_folders: tuple[str, ...] = ()
+    detailed: int = 0  # images of an older catalogue read again for their details (details.py)
 
     @property
     def images_per_second(self) -> float:
@@ -73,9 +76,10 @@ class BuildReport:
 
     def summary(self) -> str:
         state = "cancelled" if self.cancelled else "done"
+        details = f", {self.detailed} read again for their details" if self.detailed else ""
         return (
             f"{state}: {self.added} added, {self.updated} updated, {self.removed} removed, "
-            f"{self.unreadable} unreadable, {self.unchanged} unchanged; {self.indexed} images searchable"
+            f"{self.unreadable} unreadable, {self.unchanged} unchanged{details}; {self.indexed} images searchable"
             + (f"; not read: {skipped_summary(self.skipped)}" if self.skipped else "")
             + (f"; {len(self.unlisted_folders)} folder(s) could not be listed" if self.unlisted_folders else "")
         )
@@ -156,6 +160,7 @@ def build_catalogue(
                 "Open the catalogue from inside the moved folder, or build a new one."
             )
         _adopt_model(writer, embedder)
+        basis = region_basis_for(writer, embedder)
         progress("scan", 0, 0)
         scan = scan_folder_report(folder)
         found = scan.files
@@ -175,12 +180,16 @@ def build_catalogue(
         progress("embed", 0, len(diff.todo))
         batches = decoded_batches(diff.todo, folder, embedder.size, batch_size=config.batch_size, decoders=config.decoders)
         for batch in batches:
-            _embed_batch(writer, batch, embedder, changed, counts)
+            _embed_batch(writer, batch, embedder, changed, counts, basis)
             done += len(batch)
             progress("embed", done, len(diff.todo))
             if done < len(diff.todo) and should_stop():
                 cancelled = True
                 break
+        detailed = 0
+        if not cancelled:  # a catalogue built before details were kept: read those pictures again
+            detailed, cancelled = fill_details(writer, folder, embedder, basis, batch_size=config.batch_size,
+                                               decoders=config.decoders, progress=progress, should_stop=should_stop)
         embed_seconds = time.perf_counter() - embed_started
         indexed, refitted = index_catalogue(writer, config, complete=not cancelled, progress=progress)
     report = BuildReport(
@@ -198,6 +207,7 @@ def build_catalogue(
         errors=tuple(counts.errors),
         skipped=dict(scan.skipped),
         unlisted_folders=tuple(scan.unlisted),
+        detailed=detailed,
     )
     log.info("%s: %s", writer.location, report.summary())
     if cancelled:
@@ -218,19 +228,27 @@ def _adopt_model(writer: CatalogueWriter, embedder: ImageEmbedder) -> None:
 
 
 def _embed_batch(
-    writer: CatalogueWriter, batch: list[Decoded], embedder: ImageEmbedder, changed: frozenset[str], counts: BuildCounts
+    writer: CatalogueWriter, batch: list[Decoded], embedder: ImageEmbedder, changed: frozenset[str], counts: BuildCounts,
+    basis: RegionBasis | None = None,
 ) -> None:
-    """Embed the readable images of one batch and add them with the unreadable ones, in one commit."""
-    good = [result.pixels for _, result in batch if isinstance(result, LoadedImage)]
+    """Embed the readable images of one batch and add them with the unreadable ones, in one commit.
+
+    The same network pass gives the regional vectors (with a `basis`); the
+    colour signatures come from the decoded pixels (details.py).
+    """
+    good = [result for _, result in batch if isinstance(result, LoadedImage)]
     started = time.perf_counter()
-    vectors = iter(embedder.embed(np.stack(good)) if good else ())
+    embedded, regions = embed_batch(embedder, np.stack([g.pixels for g in good]), basis) if good else (None, None)
     counts.network_seconds += time.perf_counter() - started
+    vectors = iter(() if embedded is None else embedded)
+    region_rows = iter(() if regions is None else regions)
+    colours = iter(colour_signatures(good) if good else ())
     images = []
     for f, result in batch:
         label = f.relpath.split("/", 1)[0] if "/" in f.relpath else None
         if isinstance(result, LoadedImage):
             images.append(NewImage(f.relpath, f.size, f.mtime, result.width, result.height, result.phash, label,
-                                   embedding=next(vectors)))
+                                   embedding=next(vectors), regions=next(region_rows, None), colour=next(colours)))
             if f.relpath in changed:
                 counts.updated += 1
             else:

@@ -20,15 +20,19 @@ from .config import FIT_CHOICES, EngineConfig
 from .errors import CatalogueError
 from .index import FittedIndex, IndexSnapshot
 from .model import ImageEmbedder
+from .regions import RegionBasis
 from .searchers import Searcher
 from .stores.base import (
     CatalogueCounts,
     CatalogueIdentity,
     CatalogueReader,
     CatalogueWriter,
+    ColourSignatures,
+    DetailCounts,
     Embeddings,
     FitState,
     ImageRecord,
+    RegionVectors,
 )
 from .stores.sqlite import SqliteStore
 
@@ -149,6 +153,7 @@ class Catalogue:
             "model_sha256": identity.model_sha256,
             "schema_version": identity.schema_version,
             "fitted": fit.as_dict() if fit else None,
+            "details": dict(self.detail_counts()),
             **self.counts(),
         }
 
@@ -204,6 +209,19 @@ class Catalogue:
 
     def own_searcher(self, config: EngineConfig) -> Searcher | None:
         return self.store.own_searcher(config)
+
+    def region_basis(self) -> RegionBasis | None:
+        return self.store.region_basis()
+
+    def iter_regions(self, chunk: int = 16384) -> Iterator[RegionVectors]:
+        return self.store.iter_regions(chunk)
+
+    def colour_signatures(self, image_ids: Iterable[int]) -> ColourSignatures:
+        return self.store.colour_signatures(image_ids)
+
+    def detail_counts(self) -> DetailCounts:
+        """How many readable images have regional vectors and colour signatures (an update fills them in)."""
+        return self.store.detail_counts()
 
 
 if TYPE_CHECKING:

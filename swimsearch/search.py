@@ -20,12 +20,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .colour import COLOUR_POOL, ColourMix, colour_signature, query_rows
 from .config import EngineConfig
 from .errors import CatalogueError
 from .images import ImageError, load_image
 from .model import ImageEmbedder, describe_model
+from .regions import Box
 from .searchers import Searcher, choose_searcher
 from .spherical import spherical_hamming
+from .steering import DetailSearch, candidate_colours
 from .stores.base import CatalogueIdentity, CatalogueReader, ImageRecord
 
 log = logging.getLogger(__name__)
@@ -69,6 +72,7 @@ class SearchResult:
     candidates: int
     embed_ms: float
     search_ms: float
+    note: str = ""  # something the user should know about this result ("update the catalogue to ...")
 
     @property
     def total_ms(self) -> float:
@@ -109,6 +113,7 @@ class SearchEngine:
         self._given = searcher
         self._searcher: Searcher | None
         self._identity: CatalogueIdentity
+        self._details = DetailSearch(reader)
         self.reload()
 
     def reload(self) -> None:
@@ -116,6 +121,7 @@ class SearchEngine:
         started = time.perf_counter()
         self._identity = self.reader.identity()
         self._searcher = self._given if self._given is not None else open_searcher(self.reader, self.config)
+        self._details.reset()
         log.info("loaded %d searchable images in %.0f ms", len(self), (time.perf_counter() - started) * 1000)
 
     def __len__(self) -> int:
@@ -159,8 +165,11 @@ class SearchEngine:
         top_n: int = 50,
         min_score: float = -1.0,
         mirror: bool | None = None,
+        colour: ColourMix = ColourMix(),
     ) -> SearchResult:
         """Rank the catalogue against an image file or a PIL image (pasted/dropped data).
+
+        `colour` says how much colour matters (colour.py: 0.5, the default, ranks as the network sees it).
 
         Raises:
             ImageError: the query image cannot be read (plain reason inside).
@@ -171,10 +180,9 @@ class SearchEngine:
         started = time.perf_counter()
         mirror = self.config.mirror if mirror is None else mirror
         loaded = load_image(image, embedder.size)
-        pixels = [loaded.pixels]
-        if mirror:
-            pixels.append(np.ascontiguousarray(loaded.pixels[:, ::-1]))
-        embeddings = embedder.embed(np.stack(pixels))
+        pixels, plain = query_rows(loaded.pixels, mirror=mirror, mix=colour)
+        embeddings = embedder.embed(pixels)
+        signature = colour_signature(loaded.pixels, loaded.width, loaded.height) if colour.match else None
         embed_ms = (time.perf_counter() - started) * 1000
         if isinstance(image, Image.Image):
             label, query_id = "pasted image", None
@@ -184,11 +192,13 @@ class SearchEngine:
             record = self.reader.record_by_path(image, unchanged=True)
             query_id = record.image_id if record else None
         return self.search_embeddings(
-            embeddings, phash=loaded.phash, top_n=top_n, min_score=min_score, label=label, query_id=query_id, embed_ms=embed_ms
+            embeddings, phash=loaded.phash, top_n=top_n, min_score=min_score, label=label, query_id=query_id, embed_ms=embed_ms,
+            colour=colour, plain_rows=plain, signature=signature,
         )
 
     def search_id(
-        self, image_id: int, *, top_n: int = 50, min_score: float = -1.0, mirror: bool | None = None
+        self, image_id: int, *, top_n: int = 50, min_score: float = -1.0, mirror: bool | None = None,
+        colour: ColourMix = ColourMix(),
     ) -> SearchResult:
         """Rank the catalogue against one of its own images.
 
@@ -202,19 +212,21 @@ class SearchEngine:
         record = self.reader.records([image_id]).get(image_id)
         if not len(stored.ids) or record is None:
             raise CatalogueError("This design is no longer in the catalogue (an update removed it); search again from its file.")
-        embeddings = stored.vectors
+        embeddings, plain = stored.vectors, 1
         mirror = self.config.mirror if mirror is None else mirror
-        if mirror and self.embedder is not None:
+        if (mirror or colour.ignore) and self.embedder is not None:
             try:
-                flipped = load_image(record.path, self.embedder.size, mirror=True).pixels
+                rows, plain = query_rows(load_image(record.path, self.embedder.size).pixels, mirror=mirror, mix=colour)
             except ImageError:
                 pass
-            else:
-                embeddings = np.concatenate([embeddings, self.embedder.embed(flipped[None]).astype(np.float32)])
+            else:  # the stored embedding stands for the picture itself; the others are embedded now
+                embeddings = np.concatenate([embeddings, self.embedder.embed(rows[1:]).astype(np.float32)])
+        stored_colour = self.reader.colour_signatures([image_id]).signatures if colour.match else None
         embed_ms = (time.perf_counter() - started) * 1000
         return self.search_embeddings(
             embeddings, phash=record.phash, top_n=top_n, min_score=min_score, label=record.path,
-            query_id=image_id, embed_ms=embed_ms,
+            query_id=image_id, embed_ms=embed_ms, colour=colour, plain_rows=plain,
+            signature=stored_colour[0] if stored_colour is not None and len(stored_colour) else None,
         )
 
     def search_random(
@@ -226,6 +238,24 @@ class SearchEngine:
         ids = self.searchable_ids()
         image_id = int(ids[rng.integers(len(ids))])
         return self.search_id(image_id, top_n=top_n, min_score=min_score, mirror=mirror)
+
+    def search_detail(
+        self, source: str | os.PathLike | Image.Image | int, box: Box, *, top_n: int = 50, min_score: float = -1.0,
+        colour: ColourMix = ColourMix(),
+    ) -> SearchResult:
+        """Rank the catalogue by how clearly each design holds the detail in `box` of a picture, anywhere.
+
+        `source` is a file, picture data or a catalogue image's id; `box` is in fractions of the picture
+        (steering.py). Raises ImageError or CatalogueError in plain words, as `search` does.
+        """
+        embedder = self._check_ready(need_embedder=True)
+        hits = self._details.search(source, box, embedder, top_n=top_n, min_score=min_score, colour=colour)  # type: ignore[arg-type]
+        records = self.reader.records(hits.ids.tolist())
+        kept = [(int(i), float(score)) for i, score in zip(hits.ids, hits.scores) if int(i) in records]
+        matches = tuple(
+            self._match(rank, records[i], score, float("inf"), None, False) for rank, (i, score) in enumerate(kept, start=1)
+        )
+        return SearchResult(hits.label, hits.query_id, matches, "detail", hits.scanned, hits.embed_ms, hits.search_ms, hits.note)
 
     def _check_ready(self, *, need_embedder: bool) -> ImageEmbedder | None:
         """Refuse, in plain words, what cannot be searched yet; returns the embedder."""
@@ -264,14 +294,20 @@ class SearchEngine:
         label: str = "embedding",
         query_id: int | None = None,
         embed_ms: float = 0.0,
+        colour: ColourMix = ColourMix(),
+        plain_rows: int | None = None,
+        signature: np.ndarray | None = None,
     ) -> SearchResult:
         """Rank the catalogue against trunk embeddings of one query (row 1: its mirror image, if any).
 
         Args:
-            embeddings: (1 or 2, D) float32; each row is searched and the rankings merged.
+            embeddings: (rows, D) float32; each row is searched and the rankings merged.
             phash: the query's pHash, for the duplicate flag.
             query_id: the query's own catalogue id, which then scores exactly 1.0.
+            colour, plain_rows, signature: how much colour matters; rows past `plain_rows`
+                are the query's hue turns; the query's colour signature (colour.py).
         """
+        plain = len(embeddings) if plain_rows is None else plain_rows
         started = time.perf_counter()
         searcher = self._ready_searcher()
         fitted = searcher.fitted
@@ -279,7 +315,7 @@ class SearchEngine:
         vectors = fitted.vectors(embeddings)
         # Score a few more than asked for exactly: the re-ranking space is a
         # reduction of the embeddings and can swap neighbours near the cut.
-        wanted = min(len(searcher), top_n + RESCORE_MARGIN)
+        wanted = min(len(searcher), max(top_n + RESCORE_MARGIN, COLOUR_POOL if colour.match else 0))
         rankings = [searcher.search(codes[j], vectors[j], wanted) for j in range(len(embeddings))]
         candidates = np.unique(np.concatenate([r.ids for r in rankings]))
         if query_id is not None and _holds(searcher.ids, query_id):  # the query itself always takes part
@@ -292,8 +328,12 @@ class SearchEngine:
         stored_as = np.dtype(self._identity.embedding_dtype)
         query = _normalise(embeddings.astype(stored_as).astype(np.float64) - fitted.mean)
         sims = np.clip(full @ query.T, -1.0, 1.0)  # (candidates, variants)
-        variant = sims.argmax(axis=1)
+        variant = sims[:, :plain].argmax(axis=1)
         scores = sims[np.arange(len(ids)), variant]
+        note = ""
+        if not colour.neutral:
+            colours, note = candidate_colours(self.reader, ids, signature) if colour.match else (None, "")
+            scores = colour.scores(scores, sims.max(axis=1) if len(embeddings) > plain else None, colours)
         if query_id is not None:
             scores[ids == query_id] = 1.0  # the query itself: exactly 100 %
         keep = np.flatnonzero(scores >= min_score - 1e-9)  # a score of 1.0 passes --min-score 1.0
@@ -320,6 +360,7 @@ class SearchEngine:
             candidates=rankings[0].candidates,
             embed_ms=embed_ms,
             search_ms=(time.perf_counter() - started) * 1000,
+            note=note,
         )
 
     def _match(

@@ -25,6 +25,7 @@ import numpy as np
 from ..config import EngineConfig
 from ..images import FoundFile
 from ..index import FittedIndex, IndexSnapshot
+from ..regions import RegionBasis
 from ..searchers import Searcher
 
 
@@ -56,6 +57,9 @@ class NewImage:
     label: str | None = None  # first-level subfolder, for the hash layer's folder labels
     error: str | None = None  # why it is unreadable (then `embedding` is None)
     embedding: np.ndarray | None = field(default=None, compare=False, repr=False)
+    # Details for steering a search (issue 12), made in the same pass as the embedding:
+    regions: np.ndarray | None = field(default=None, compare=False, repr=False)  # (R, d) float16 (regions.py)
+    colour: np.ndarray | None = field(default=None, compare=False, repr=False)  # (B,) uint8 (colour.py)
 
 
 @dataclass(frozen=True)
@@ -126,6 +130,27 @@ class Embeddings(NamedTuple):
 
     ids: np.ndarray  # (n,) int64
     vectors: np.ndarray  # (n, D) float32
+
+
+class RegionVectors(NamedTuple):
+    """Stored regional vectors (search by a detail), in image id order."""
+
+    ids: np.ndarray  # (n,) int64
+    vectors: np.ndarray  # (n, R, d) float16
+
+
+class ColourSignatures(NamedTuple):
+    """Stored colour signatures of the asked ids that have one, in the order asked."""
+
+    ids: np.ndarray  # (n,) int64
+    signatures: np.ndarray  # (n, B) uint8
+
+
+class DetailCounts(TypedDict):
+    """How many readable images have each detail a steered search needs (catalogues built before lack them)."""
+
+    regions: int  # regional vectors (search by a detail)
+    colours: int  # a colour signature (match colour)
 
 
 class FitSample(NamedTuple):
@@ -257,6 +282,20 @@ class CatalogueReader(Protocol):
         """A searcher that finds candidates inside the store, or None to search a loaded snapshot."""
         ...
 
+    # --- details for steering a search (issue 12) ---
+
+    def region_basis(self) -> RegionBasis | None:
+        """The basis the stored regional vectors were made with (None: no detail kept yet)."""
+        ...
+
+    def iter_regions(self, chunk: int = 16384) -> Iterator[RegionVectors]:
+        """Every stored set of regional vectors, in chunks, in image id order."""
+        ...
+
+    def colour_signatures(self, image_ids: Iterable[int]) -> ColourSignatures: ...
+
+    def detail_counts(self) -> DetailCounts: ...
+
     def close(self) -> None: ...
 
 
@@ -310,4 +349,16 @@ class CatalogueWriter(CatalogueReader, Protocol):
 
     def write_buckets(self, keys: np.ndarray, image_ids: np.ndarray, *, merge: bool) -> None:
         """Put images in their LSH buckets, from their keys (n, L): into empty tables, or `merge`d with what is there."""
+        ...
+
+    def save_region_basis(self, basis: RegionBasis) -> None:
+        """Keep the basis regional vectors are made with (once; vectors made with another are dropped)."""
+        ...
+
+    def lacking_details(self, *, regions: bool) -> list[tuple[int, str]]:
+        """(image id, relative path) of readable images without a colour signature or, with `regions`, regional vectors."""
+        ...
+
+    def write_details(self, image_ids: Sequence[int], regions: np.ndarray | None, colours: np.ndarray | None) -> None:
+        """Store regional vectors (n, R, d) and/or colour signatures (n, B) of images already added."""
         ...

@@ -53,6 +53,7 @@ from .sqlite_file import (
     plain_errors as _plain,
     to_blob,
 )
+from .sqlite_details import DetailMethods, DetailTables
 from .sqlite_index import IndexTables
 
 log = logging.getLogger(__name__)
@@ -64,13 +65,14 @@ log = logging.getLogger(__name__)
 # hold float32 and stay readable).
 EMBEDDING_DTYPE = "<f2"
 
-class SqliteStore:
-    """A catalogue kept in one SQLite file (reader and writer)."""
+class SqliteStore(DetailMethods):
+    """A catalogue kept in one SQLite file (reader and writer); its details' part is in sqlite_details.py."""
 
     def __init__(self, file: SqliteFile):
         self.file = file
         self.path = file.path
         self._index = IndexTables(file)
+        self._details = DetailTables(file)
         try:
             self._dtype: str = file.meta("embedding_dtype", "<f4")
             self._root = self._resolve_root()
@@ -300,6 +302,7 @@ class SqliteStore:
         with self.file.transaction():
             for table in ("buckets", "code_blocks", "embeddings", "images"):
                 self.file.conn.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
+            self._details.clear()
             self.file.set_meta(fitted=None)
 
     @_plain
@@ -325,6 +328,7 @@ class SqliteStore:
                         "INSERT INTO embeddings(image_id, vector) VALUES (?, ?)",
                         (image_id, to_blob(image.embedding, self._dtype)),
                     )
+                    self._details.add(image_id, image.regions, image.colour)
                 ids.append(int(image_id))
         return ids
 
@@ -341,6 +345,7 @@ class SqliteStore:
             for part, marks in _chunks(image_ids):
                 for table, column in (("embeddings", "image_id"), ("images", "id")):
                     self.file.conn.execute(f"DELETE FROM {table} WHERE {column} IN ({marks})", part)  # noqa: S608
+            self._details.remove(image_ids)
 
     @_plain
     def fit_sample(self, limit: int, seed: int) -> FitSample:
