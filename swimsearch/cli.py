@@ -2,6 +2,7 @@
 
     swimsearch index FOLDER [--catalogue CAT]
     swimsearch query --catalogue CAT [--top N] [--min-score S] [--csv OUT] [--sheet OUT.pdf|.html] (IMAGE... | --queries LISTFILE)
+                     [--region X,Y,W,H] [--colour-weight W]      (steering a search: cli_steer.py)
     swimsearch info --catalogue CAT
     swimsearch duplicates --catalogue CAT [--csv OUT]
     swimsearch eval --catalogue CAT --labels LABELS.csv [--queries LISTFILE] [--json OUT] [--plot OUT.png]
@@ -26,6 +27,7 @@ from typing import Sequence
 
 from . import __version__, locations
 from .catalogue import BuildReport, Catalogue, as_dict
+from .cli_steer import Notes, add_steering_options, run_query, steering_in_words
 from .config import EngineConfig
 from .errors import Cancelled, CatalogueError
 from .evaluation import EvalReport, EvaluationError
@@ -134,16 +136,17 @@ def cmd_query(args) -> int:
     failures = 0
     results = []
     with _open_existing(args.catalogue) as catalogue:
-        engine = SearchEngine(catalogue, embedder, config)
+        engine, notes = SearchEngine(catalogue, embedder, config), Notes()
         for image in images:
             path = str(Path(image).absolute())
             try:
-                result = engine.search(path, top_n=args.top, min_score=args.min_score)
+                result = run_query(engine, path, args)  # by a detail with --region; --colour-weight
             except ImageError as exc:
                 failures += 1
                 print(f"swimsearch: cannot read {exc.path}: {exc.reason}", file=sys.stderr)
                 continue
             results.append(result)
+            notes.say(result)
             if not args.csv:
                 _print_result(result)
         filters = _filters_in_words(args)
@@ -173,7 +176,7 @@ def _filters_in_words(args) -> str:
         words += f", score at least {args.min_score:g}"
     if args.mirror:
         words += "; mirrored designs matched"
-    return words
+    return words + steering_in_words(args)
 
 
 def _print_result(result) -> None:
@@ -327,6 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--sheet", metavar="OUT", help="write a contact sheet (OUT.pdf or OUT.html): one file, a section per query"
     )
     p.add_argument("--mirror", action="store_true", help="also search the mirrored image (mirror-invariant search)")
+    add_steering_options(p)
     p.set_defaults(run=cmd_query, parser=p)
 
     p = sub.add_parser("info", parents=[common], help="what a catalogue holds")

@@ -30,6 +30,7 @@ import numpy as np
 from PIL import Image
 
 from .images import BACKGROUND
+from .model import card_sha256, file_sha256
 from .paths import models_dir
 
 log = logging.getLogger(__name__)
@@ -193,6 +194,9 @@ def shipped_region_basis(feature_map_shape: tuple[int, int, int] | None, folder:
         return None
     path = (folder or models_dir()) / REGION_BASIS_FILE
     try:
+        if card_sha256(path) != file_sha256(path):  # the model card states the file's sha256, as for the models
+            log.warning("the region basis %s does not match the model card: details of pictures are not kept", path)
+            return None
         with np.load(path, allow_pickle=False) as data:
             arrays = {name: data[name.replace(".", "_")] for name in RegionBasis.ARRAY_NAMES}
             grid = int(data["grid"])

@@ -230,14 +230,15 @@ class SearchEngine:
         )
 
     def search_random(
-        self, *, top_n: int = 50, min_score: float = -1.0, mirror: bool | None = None, rng: np.random.Generator | None = None
+        self, *, top_n: int = 50, min_score: float = -1.0, mirror: bool | None = None, rng: np.random.Generator | None = None,
+        colour: ColourMix = ColourMix(),
     ) -> SearchResult:
         """Rank the catalogue against a random catalogue image."""
         self._check_ready(need_embedder=False)
         rng = rng or np.random.default_rng()
         ids = self.searchable_ids()
         image_id = int(ids[rng.integers(len(ids))])
-        return self.search_id(image_id, top_n=top_n, min_score=min_score, mirror=mirror)
+        return self.search_id(image_id, top_n=top_n, min_score=min_score, mirror=mirror, colour=colour)
 
     def search_detail(
         self, source: str | os.PathLike | Image.Image | int, box: Box, *, top_n: int = 50, min_score: float = -1.0,

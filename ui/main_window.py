@@ -92,6 +92,7 @@ class MainWindow(QMainWindow):
             self.search, self._start_build, settings, lambda path: CatalogueTarget(Path(path)),
             mirror=settings["search/mirror"],
             filters=Filters(settings["results/top_n"], settings["results/min_similarity"]),
+            colour=settings["search/colour"] / 100,
         )
 
         self.setWindowTitle(APP_NAME)
@@ -173,6 +174,8 @@ class MainWindow(QMainWindow):
     def _connect(self) -> None:
         panel, view, session = self.query_panel, self.results_view, self.session
         panel.browse_requested.connect(self.choose_image)
+        panel.detail_drawn.connect(session.search_detail)
+        panel.colour_changed.connect(self.set_colour)
         panel.file_dropped.connect(self.search_file)
         panel.picture_dropped.connect(self.search_picture)
         panel.catalogue_dropped.connect(self.open_path)
@@ -222,6 +225,7 @@ class MainWindow(QMainWindow):
         s["results/min_similarity"] = self.min_slider.value()
         s["results/thumbnail_size"] = self.results_view.delegate.thumb_size
         s["search/mirror"] = self.session.mirror
+        s["search/colour"] = round(self.session.colour * 100)
         s.sync()
 
     # --- rendering the session ----------------------------------------------------------------
@@ -236,6 +240,7 @@ class MainWindow(QMainWindow):
         self.unreadable_link.setText(view.unreadable_text)
         self.unreadable_link.setVisible(view.has_unreadable)
         self.query_panel.show_query(view.panel_query, view.panel_status)
+        self.query_panel.show_steering(can_draw_box=view.can_draw_box, colour=view.colour)
         self.results_pane.render(view)
         apply_view(self._actions, view)
 
@@ -339,6 +344,11 @@ class MainWindow(QMainWindow):
     def set_mirror(self, checked: bool) -> None:
         self.settings["search/mirror"] = checked
         self.session.set_mirror(checked)
+
+    def set_colour(self, colour: float) -> None:
+        """How much colour matters (the query panel's slider): remembered, and the query runs again."""
+        self.settings["search/colour"] = round(colour * 100)
+        self.session.set_colour(colour)
 
     def _on_query_started(self, query: Query) -> None:
         self.results_view.cancel_pending_click()

@@ -6,8 +6,9 @@ setting, on another catalogue) and what the history keeps of it once its
 result is known. The one engine call each kind makes lives in `ui/search.py`.
 Qt-free: the session model holds queries, and tests build them without Qt.
 
-A new kind of query (several designs at once, a detail of a picture) is a new
-class here and one `case` in `SearchWorker._run`.
+A new kind of query (several designs at once) is a new class here and one
+`case` in `SearchWorker._run`. Any query of a picture can be narrowed to a
+detail of it (`box`, issue 12) and say how much colour matters (`colour`).
 """
 
 from __future__ import annotations
@@ -30,15 +31,25 @@ class QueryPanel(Protocol):
     def show_picture(self, image: Any, label: str) -> None: ...
 
 
+Box = tuple[float, float, float, float]  # x, y, width, height in fractions of the picture (swimsearch.regions.Box)
+
+#: The "colour matters" control at rest: ranking as the network sees it (swimsearch.colour).
+NEUTRAL_COLOUR = 0.5
+
+
 @dataclass(frozen=True, kw_only=True)
 class Query:
     """A search the user asked for.
 
     Attributes:
         mirror: also match the query flipped left to right.
+        box: search by the detail in this box of the picture, not the whole picture.
+        colour: how much colour matters, 0 (ignore colour) to 1 (match colour).
     """
 
     mirror: bool = False
+    box: Box | None = None
+    colour: float = NEUTRAL_COLOUR
 
     #: The query panel shows the query as soon as it is asked (a random
     #: design is known only once its result comes back).
@@ -46,6 +57,18 @@ class Query:
 
     def with_mirror(self: Q, mirror: bool) -> Q:
         return replace(self, mirror=mirror)
+
+    def with_colour(self: Q, colour: float) -> Q:
+        return replace(self, colour=colour)
+
+    def with_box(self: Q, box: Box | None) -> Q:
+        """This query narrowed to a detail of its picture (None: the whole picture again)."""
+        return replace(self, box=None if box is None else tuple(float(v) for v in box))
+
+    @property
+    def can_have_box(self) -> bool:
+        """Whether a box can be drawn on this query's picture (it is known when asked)."""
+        return self.shown_when_asked
 
     def again(self, *, same_ids: bool) -> Query:
         """This query to run again, in its history place.
@@ -61,12 +84,15 @@ class Query:
         return self
 
     def title(self, result: Any) -> str:
-        """What the results title calls the query ("img0004.png", "the pasted picture")."""
-        return os.path.basename(result.query)
+        """What the results title calls the query ("img0004.png", "a detail of img0004.png")."""
+        return self._detail(os.path.basename(result.query))
+
+    def _detail(self, name: str) -> str:
+        return f"a detail of {name}" if self.box is not None else name
 
     def export_stem(self, result: Any) -> str:
         """The file name stem an export of the result suggests."""
-        return os.path.splitext(self.title(result))[0]
+        return os.path.splitext(os.path.basename(result.query))[0] + ("-detail" if self.box is not None else "")
 
     def show_on(self, panel: QueryPanel) -> None:
         """Show the query's picture on the query panel."""
@@ -98,10 +124,10 @@ class PictureQuery(Query):
     picture: Any = field(default=None, compare=False, repr=False)
 
     def title(self, result: Any) -> str:
-        return self.label or "the pasted picture"
+        return self._detail(self.label or "the pasted picture")
 
     def export_stem(self, result: Any) -> str:
-        return "pasted-picture"
+        return "pasted-picture" + ("-detail" if self.box is not None else "")
 
     def show_on(self, panel: QueryPanel) -> None:
         panel.show_picture(self.picture, self.label)
@@ -116,7 +142,7 @@ class CatalogueImageQuery(Query):
 
     def again(self, *, same_ids: bool) -> Query:
         # ids change when a catalogue is rebuilt or another one opens; the file does not
-        return self if same_ids else FileQuery(self.path, mirror=self.mirror)
+        return self if same_ids else FileQuery(self.path, mirror=self.mirror, box=self.box, colour=self.colour)
 
     def show_on(self, panel: QueryPanel) -> None:
         panel.show_file(self.path)
@@ -129,7 +155,7 @@ class RandomQuery(Query):
     shown_when_asked = False
 
     def recorded(self, result: Any) -> Query:
-        return CatalogueImageQuery(result.query_image_id, result.query, mirror=self.mirror)
+        return CatalogueImageQuery(result.query_image_id, result.query, mirror=self.mirror, colour=self.colour)
 
     def show_on(self, panel: QueryPanel) -> None:
         """Nothing to show until the result says which design it was."""

@@ -17,10 +17,12 @@ from typing import Callable
 from PyQt5.QtCore import QObject, pyqtSignal, pyqtSlot
 
 from swimsearch.catalogue import Catalogue
+from swimsearch.colour import ColourMix
 from swimsearch.config import EngineConfig
 from swimsearch.errors import CatalogueError
 from swimsearch.locations import display_name
 from swimsearch.model import Embedder, default_model_path
+from swimsearch.regions import Box
 from swimsearch.search import SearchEngine, SearchResult
 
 from .queries import CatalogueImageQuery, FileQuery, PictureQuery, Query, RandomQuery
@@ -134,17 +136,23 @@ class SearchWorker(Worker):
         self.guarded(action, "searching", on_error=lambda message: self.query_failed.emit(query, generation, message))
 
     def _run(self, query: Query) -> SearchResult:
-        """The one engine call each kind of query makes."""
+        """The one engine call each kind of query makes (a detail of its picture when it has a box)."""
         engine = self._engine
+        colour = ColourMix(query.colour)
+        if query.box is not None:
+            source = {FileQuery: "path", PictureQuery: "image", CatalogueImageQuery: "image_id"}.get(type(query))
+            if source is None:
+                raise TypeError(f"no detail search for {type(query).__name__}")
+            return engine.search_detail(getattr(query, source), Box(*query.box), top_n=MAX_RESULTS, colour=colour)
         match query:
             case FileQuery():
-                return engine.search(query.path, top_n=MAX_RESULTS, mirror=query.mirror)
+                return engine.search(query.path, top_n=MAX_RESULTS, mirror=query.mirror, colour=colour)
             case PictureQuery():
-                return engine.search(query.image, top_n=MAX_RESULTS, mirror=query.mirror)
+                return engine.search(query.image, top_n=MAX_RESULTS, mirror=query.mirror, colour=colour)
             case CatalogueImageQuery():
-                return engine.search_id(query.image_id, top_n=MAX_RESULTS, mirror=query.mirror)
+                return engine.search_id(query.image_id, top_n=MAX_RESULTS, mirror=query.mirror, colour=colour)
             case RandomQuery():
-                return engine.search_random(top_n=MAX_RESULTS, mirror=query.mirror)
+                return engine.search_random(top_n=MAX_RESULTS, mirror=query.mirror, colour=colour)
         raise TypeError(f"no engine call for {type(query).__name__}")
 
     @pyqtSlot()

@@ -1,0 +1,81 @@
+"""The query command's steering options (issue 12): search by a detail (--region) and how much colour matters.
+
+    swimsearch query --catalogue CAT IMAGE --region X,Y,W,H      # designs that hold this detail anywhere
+    swimsearch query --catalogue CAT IMAGE --colour-weight 0     # ignore colour: other colourways rank as high
+    swimsearch query --catalogue CAT IMAGE --colour-weight 1     # match colour
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from typing import TYPE_CHECKING
+
+from .colour import DEFAULT_WEIGHT, ColourMix
+from .regions import Box
+
+if TYPE_CHECKING:  # the search is imported when a query runs, not for --help
+    from .search import SearchEngine, SearchResult
+
+log = logging.getLogger(__name__)
+
+
+def region_box(text: str) -> Box:
+    """--region's value: four fractions of the picture; a bad one is a plain usage error."""
+    try:
+        return Box.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def colour_weight(text: str) -> float:
+    """--colour-weight's value: a number from 0 to 1."""
+    try:
+        return ColourMix(float(text)).weight
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"the colour weight is a number from 0 (ignore colour) to 1 (match colour), not {text!r}"
+        ) from None
+
+
+def add_steering_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--region", metavar="X,Y,W,H", type=region_box,
+        help="search by the detail in this box of each IMAGE (fractions of its width and height from its top left, "
+        "like 0.3,0.2,0.4,0.3): designs that hold it anywhere rank first",
+    )
+    parser.add_argument(
+        "--colour-weight", metavar="W", type=colour_weight, default=DEFAULT_WEIGHT,
+        help="how much colour matters, from 0 (ignore colour: a design in another colourway ranks as high) "
+        "to 1 (match colour); default %(default)s, as the network sees it",
+    )
+
+
+def run_query(engine: "SearchEngine", path: str | os.PathLike, args: argparse.Namespace) -> "SearchResult":
+    """One IMAGE's search as the options ask: by a detail, or the whole picture; with the colour weight."""
+    mix = ColourMix(args.colour_weight)
+    if args.region is not None:
+        return engine.search_detail(path, args.region, top_n=args.top, min_score=args.min_score, colour=mix)
+    return engine.search(path, top_n=args.top, min_score=args.min_score, colour=mix)
+
+
+def steering_in_words(args: argparse.Namespace) -> str:
+    """The steering options as the contact sheet and the CSV's sidecar say them ("" when none is used)."""
+    words = f"; by the detail {args.region.text()} of the picture" if args.region is not None else ""
+    if args.colour_weight != DEFAULT_WEIGHT:
+        words += f"; colour weight {args.colour_weight:g} (0 ignores colour, 1 matches it)"
+    return words
+
+
+class Notes:
+    """Notes a result carries ("update the catalogue to ..."), each said once on stderr."""
+
+    def __init__(self) -> None:
+        self._said: set[str] = set()
+
+    def say(self, result: "SearchResult") -> None:
+        if result.note and result.note not in self._said:
+            self._said.add(result.note)
+            print(f"swimsearch: note: {result.note}", file=sys.stderr)
