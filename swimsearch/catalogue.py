@@ -213,6 +213,10 @@ class Catalogue:
     def own_searcher(self, config: EngineConfig) -> Searcher | None:
         return self.store.own_searcher(config)
 
+    def check(self) -> list[str]:
+        """Verify every checksum and record (`swimsearch info --check`); what was checked, in words."""
+        return self.store.check()
+
 
 if TYPE_CHECKING:
 

@@ -213,6 +213,14 @@ class CatalogueReader(Protocol):
         """A searcher that finds candidates inside the store, or None to search a loaded snapshot."""
         ...
 
+    def check(self) -> list[str]:
+        """Verify everything the store holds (`swimsearch info --check`): what was checked, in words.
+
+        Raises:
+            DamagedCatalogue: at the first damage found.
+        """
+        ...
+
     def close(self) -> None: ...
 
 

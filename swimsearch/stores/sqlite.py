@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
@@ -45,7 +44,7 @@ from .base import (
     sample_positions,
 )
 from .integrity import safe_relpath
-from .sqlite_file import SqliteFile, create_file, describe_error, phash_from_sql, plain_errors as _plain
+from .sqlite_file import SQLITE_ERRORS, SqliteFile, create_file, describe_error, phash_from_sql, plain_errors as _plain
 from .sqlite_images import ImageTables
 from .sqlite_index import IndexTables
 
@@ -69,7 +68,7 @@ class SqliteStore:
         try:
             self._dtype: str = file.meta("embedding_dtype", "<f4")
             self._root = self._resolve_root()
-        except sqlite3.Error as exc:
+        except SQLITE_ERRORS as exc:
             file.close()
             raise describe_error(exc, self.path) from exc
         self._root_text = str(self._root)
@@ -210,7 +209,7 @@ class SqliteStore:
                 return
             for ids, vectors in self._images.embeddings("WHERE i.gone IS NULL ORDER BY e.image_id", ()):
                 yield Embeddings(np.array(ids, np.int64), vectors)
-        except sqlite3.Error as exc:
+        except SQLITE_ERRORS as exc:
             raise describe_error(exc, self.path) from exc
 
     @_plain
@@ -248,7 +247,7 @@ class SqliteStore:
         try:
             with self.file.transaction():
                 yield
-        except sqlite3.Error as exc:
+        except SQLITE_ERRORS as exc:
             raise describe_error(exc, self.path) from exc
 
     @_plain

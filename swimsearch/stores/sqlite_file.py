@@ -53,6 +53,9 @@ from .sqlite_schema import MIGRATIONS, SCHEMA_VERSION, array_crc, create_schema,
 __all__ = ["SCHEMA_VERSION", "SqliteFile", "check_file", "connect", "create_file", "describe_error"]
 
 log = logging.getLogger(__name__)
+
+#: What reading a catalogue file may raise: SQLite's errors, and text in it that is not UTF-8.
+SQLITE_ERRORS = (sqlite3.Error, UnicodeDecodeError)
 APPLICATION_ID = 0x5357_4D43  # "SWMC": marks the file as a SwimSearch catalogue
 
 
@@ -95,7 +98,7 @@ def plain_errors(method: Callable[Concatenate[S, P], R]) -> Callable[Concatenate
     def wrapper(self: S, *args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return method(self, *args, **kwargs)
-        except sqlite3.Error as exc:
+        except SQLITE_ERRORS as exc:
             raise describe_error(exc, self.path) from exc
 
     return wrapper
@@ -134,7 +137,7 @@ def connect(path: Path, *, create: bool = False, readonly: bool = False) -> sqli
             # a power cut may lose the last commits but leaves a consistent file.
             conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA cache_size = -65536")
-    except sqlite3.DatabaseError as exc:
+    except SQLITE_ERRORS as exc:
         raise describe_error(exc, path) from exc
     return conn
 
@@ -154,8 +157,10 @@ def _readable(conn: sqlite3.Connection, path: Path) -> sqlite3.Connection:
         return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True, isolation_level=None)
 
 
-def describe_error(exc: sqlite3.Error, path: Path) -> CatalogueError:
+def describe_error(exc: BaseException, path: Path) -> CatalogueError:
     """A plain CatalogueError for an SQLite error on the catalogue at `path`."""
+    if isinstance(exc, UnicodeDecodeError):  # a damaged page, read as text
+        return damaged(str(path), "it holds text that is not UTF-8")
     text = str(exc).lower()
     if "readonly" in text or "read-only" in text or "attempt to write" in text:
         return CatalogueError(f"The catalogue {path} is read-only: it can be searched but not updated.")
@@ -212,7 +217,7 @@ class SqliteFile:
                         self.conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
                         self.set_meta(schema_version=SCHEMA_VERSION, created=time.time())
                 self._check_schema()
-        except sqlite3.DatabaseError as exc:
+        except SQLITE_ERRORS as exc:
             self.conn.close()
             raise describe_error(exc, self.path) from exc
         except CatalogueError:
@@ -376,7 +381,7 @@ def create_file(path: Path, **meta: Any) -> None:
         with new.transaction():
             new.set_meta(**meta)
         new.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    except sqlite3.Error as exc:
+    except SQLITE_ERRORS as exc:
         raise describe_error(exc, path) from exc
     finally:
         new.close()
