@@ -221,7 +221,7 @@ def _embed_batch(
     """
     good = [result.pixels for _, result in batch if isinstance(result, LoadedImage)]
     started = time.perf_counter()
-    vectors = iter(_embed(embedder, np.stack(good)) if good else ())
+    vectors = iter(_embed(embedder, good) if good else ())
     counts.network_seconds += time.perf_counter() - started
     prints = fingerprints(folder, [f.relpath for f, _ in batch])
     images, retry_later = [], []
@@ -252,10 +252,10 @@ def _embed_batch(
             writer.flag_retry(retry_later)
 
 
-def _embed(embedder: ImageEmbedder, pixels: np.ndarray) -> list[np.ndarray | None]:
+def _embed(embedder: ImageEmbedder, pixels: list[np.ndarray]) -> list[np.ndarray | None]:
     """Embeddings of a batch; when memory runs out, of halves, and None for a picture that alone does not fit."""
     try:
-        return list(embedder.embed(pixels))
+        return list(embedder.embed(np.stack(pixels)))
     except Exception as exc:  # noqa: BLE001 - only running out of memory is survived; anything else is raised
         if not _out_of_memory(exc):
             raise

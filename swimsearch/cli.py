@@ -366,6 +366,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("swimsearch: interrupted", file=sys.stderr)
         return EXIT_CANCELLED
+    except MemoryError:
+        print("swimsearch: there was not enough memory to finish; what was saved before is kept.", file=sys.stderr)
+        return EXIT_FAILED
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK

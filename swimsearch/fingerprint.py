@@ -47,7 +47,10 @@ def fingerprint(path: str | os.PathLike) -> int | None:
 
 def fingerprints(root: Path, relpaths: Sequence[str], threads: int = THREADS) -> list[int | None]:
     """`fingerprint` of each path under `root`, in the order given (read on a few threads)."""
-    if len(relpaths) < 64 or threads <= 1:
-        return [fingerprint(root / rel) for rel in relpaths]
-    with ThreadPoolExecutor(threads, thread_name_prefix="fingerprint") as pool:
-        return list(pool.map(lambda rel: fingerprint(root / rel), relpaths, chunksize=64))
+    if len(relpaths) >= 64 and threads > 1:
+        try:
+            with ThreadPoolExecutor(threads, thread_name_prefix="fingerprint") as pool:
+                return list(pool.map(lambda rel: fingerprint(root / rel), relpaths, chunksize=64))
+        except RuntimeError as exc:  # no thread could be started (no memory left): one at a time
+            log.warning("fingerprinting in one thread: %s", exc)
+    return [fingerprint(root / rel) for rel in relpaths]
