@@ -40,7 +40,6 @@ from .cli_checks import (
     check_outputs,
     join_number_values,
     os_error_sentence,
-    refuse_non_files,
 )
 from .cli_output import print_eval, print_report, print_result
 from .sheet import SheetError
@@ -136,7 +135,6 @@ def cmd_query(args) -> int:
         for image in images:
             path = str(Path(image).absolute())
             try:
-                refuse_non_files(path)  # a pipe given as a picture must not hang the query
                 result = engine.search(path, top_n=args.top, min_score=args.min_score)
             except ImageError as exc:
                 failures += 1

@@ -1,9 +1,8 @@
 """What the command line refuses before it starts, and how it words what goes wrong.
 
 Numbers outside their range (nan and inf too, and negative values argparse
-would take for options), outputs into folders that do not exist, pictures
-that are pipes or devices: each is one plain sentence before any work is
-done. File names are printed escaped (`terminal.shown`), log lines too.
+would take for options) and outputs into folders that do not exist are each
+one plain sentence before any work is done. File names are printed escaped (`terminal.shown`), log lines too.
 """
 
 from __future__ import annotations
@@ -12,11 +11,8 @@ import argparse
 import copy
 import errno
 import logging
-import os
 from pathlib import Path
 
-from .images import ImageError
-from .safeopen import kind_of
 from .terminal import shown
 
 log = logging.getLogger(__name__)
@@ -101,12 +97,3 @@ def join_number_values(argv: list[str]) -> list[str]:
         else:
             out.append(token)
     return out
-
-
-def refuse_non_files(path: str) -> None:
-    try:
-        reason = kind_of(os.stat(path).st_mode)
-    except OSError:
-        return  # the loader says why in its own words
-    if reason is not None:
-        raise ImageError(path, f"it is {reason}")
