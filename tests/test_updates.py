@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import DATA, V1_CONFIG, FakeEmbedder, make_pattern_images
+from helpers import DATA, V1_CONFIG, FakeEmbedder, make_pattern_images, needs_permissions
 from swimsearch import build as build_module
 from swimsearch import decode as decode_module
 from swimsearch.catalogue import Catalogue
@@ -280,3 +280,43 @@ def test_a_version_1_catalogue_opens_upgrades_and_retries_what_it_gave_up_on(tmp
     with Catalogue.open(path) as catalogue:
         again = catalogue.update(CountingEmbedder(), V1_CONFIG)
         assert (again.unchanged, again.retried) == (26, 0)
+
+
+UNLISTED_UPDATE = r"""
+import json, sys
+sys.path.insert(0, sys.argv[3])
+from helpers import FakeEmbedder
+from swimsearch.catalogue import Catalogue
+from swimsearch.config import EngineConfig
+config = EngineConfig(hash_dim=32, rerank_dim=32, bits=64, lsh_tables=8, lsh_key_bits=8, batch_size=8, decoders=2)
+with Catalogue.open(sys.argv[2]) as catalogue:
+    report = catalogue.update(FakeEmbedder(), config)
+    print(json.dumps({"summary": report.summary(), "removed": report.removed, "held": report.held,
+                      "unlisted": report.unlisted_folders, "unseen": report.unseen, "counts": catalogue.counts()}))
+"""
+
+
+@needs_permissions
+def test_a_subfolder_that_cannot_be_listed_keeps_its_files_and_is_counted(tmp_path, small_config):
+    import json
+    import subprocess
+    import sys
+
+    from helpers import PERMISSIONS, REPO, TESTS
+
+    folder, path = tmp_path / "pics", tmp_path / "c.swimcat"
+    make_pattern_images(folder / "locked", 15)
+    make_pattern_images(folder / "open", 15, start=100)
+    update(folder, path, FakeEmbedder(), small_config)
+    (folder / "locked").chmod(0)  # a share whose permissions changed, a folder of another user
+    try:
+        done = subprocess.run([*PERMISSIONS, sys.executable, "-c", UNLISTED_UPDATE, str(folder), str(path), str(TESTS)],
+                              cwd=REPO, capture_output=True, text=True, timeout=300)
+    finally:
+        (folder / "locked").chmod(0o755)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert (report["removed"], report["held"], report["unlisted"], report["unseen"]) == (0, 0, ["locked"], 15)
+    assert "1 folder(s) could not be listed (15 files in them kept as they were)" in report["summary"]
+    assert report["counts"]["searchable"] == 30
+    assert update(folder, path, FakeEmbedder(), small_config).unchanged == 30
