@@ -214,11 +214,17 @@ def test_a_journal_deleted_under_an_update_is_said_and_what_was_saved_is_kept(tm
     assert report.added == 120 - kept and report.indexed == 120
 
 
-def test_an_export_onto_a_full_disk_is_one_sentence_and_keeps_the_earlier_file(catalogue, tmp_path):
-    """A real full disk (a 64 KB file system) where the test may mount one, a file-size limit otherwise."""
+def _small_files():
+    """No file of this process may grow past 2 KB (where no small file system can be mounted)."""
     import resource
     import signal
 
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (2000, 2000))
+
+
+def test_an_export_onto_a_full_disk_is_one_sentence_and_keeps_the_earlier_file(catalogue, tmp_path):
+    """A real full disk (a 64 KB file system) where the test may mount one, a file-size limit otherwise."""
     folder, path = catalogue
     disk = tmp_path / "disk"
     disk.mkdir()
@@ -230,7 +236,6 @@ def test_an_export_onto_a_full_disk_is_one_sentence_and_keeps_the_earlier_file(c
                                cwd=REPO, capture_output=True, text=True, timeout=300)
         assert first.returncode == 0, first.stderr
         earlier = out.read_bytes()
-        limit = None
         if mounted:
             filler = disk / "filler"
             with open(filler, "wb", buffering=0) as fh:  # fill the disk to the last block
@@ -239,14 +244,10 @@ def test_an_export_onto_a_full_disk_is_one_sentence_and_keeps_the_earlier_file(c
                         fh.write(b"\0" * 4096)
                 except OSError:
                     pass
-        else:
-            def limit():
-                signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-                resource.setrlimit(resource.RLIMIT_FSIZE, (2000, 2000))
 
         full = subprocess.run(
             [sys.executable, "-m", "swimsearch.cli", "query", "--catalogue", path, *queries, "--top", "14", "--csv", out],
-            cwd=REPO, capture_output=True, text=True, timeout=300, preexec_fn=limit,
+            cwd=REPO, capture_output=True, text=True, timeout=300, preexec_fn=None if mounted else _small_files,
         )
         assert full.returncode == 1 and "Traceback" not in full.stderr
         lines = [line for line in full.stderr.splitlines() if line.startswith("swimsearch:")]
