@@ -66,6 +66,38 @@ class FakeEmbedder:
         return np.maximum(thumb @ self._projection, 0).astype(np.float32)
 
 
+class FakeMapEmbedder(FakeEmbedder):
+    """The fake trunk with a feature map of the real one's shape (1280 x 7 x 7), so a build keeps regional vectors.
+
+    Its map is a fixed random projection of each cell's mean colour: pictures
+    sharing a coloured patch share cells, which is all a detail search needs here.
+    """
+
+    has_feature_map = True
+    feature_map_shape = (1280, 7, 7)
+
+    def __init__(self):
+        import numpy as np
+
+        super().__init__()
+        self._cells = np.random.default_rng(7).standard_normal((3, 1280)).astype("float32")
+
+    def embed_with_maps(self, pixels):
+        import numpy as np
+
+        pixels = np.asarray(pixels, dtype=np.float32)
+        if pixels.ndim == 3:
+            pixels = pixels[None]
+        n, size = len(pixels), pixels.shape[1]
+        edges = np.linspace(0, size, 8).astype(int)
+        cells = np.stack([
+            np.stack([pixels[:, edges[r]:edges[r + 1], edges[c]:edges[c + 1]].mean(axis=(1, 2)) for c in range(7)], axis=1)
+            for r in range(7)
+        ], axis=1) / 255.0  # (n, 7, 7, 3)
+        maps = np.maximum(cells @ self._cells, 0).transpose(0, 3, 1, 2)
+        return self.embed(pixels), np.ascontiguousarray(maps, dtype=np.float32)
+
+
 def make_pattern_images(
     folder: Path, count: int, *, start: int = 0, size: int = 48, prefix: str = "img", family: int = 1
 ) -> list[Path]:
@@ -116,3 +148,14 @@ def copy_clothing_photos(clothing: Path, folder: Path, count: int, *, offset: in
         target.chmod(0o644)
         out.append(target)
     return out
+
+
+def _v1_config():
+    from swimsearch.config import EngineConfig
+
+    return EngineConfig(bits=64, hash_dim=16, rerank_dim=16, lsh_tables=4, lsh_key_bits=8, exact_below=0, batch_size=8)
+
+
+#: The settings tests/data/catalogue-v1.swimcat was built with (tools/make_v1_catalogue.py).
+V1_CONFIG = _v1_config()
+

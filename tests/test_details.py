@@ -19,18 +19,20 @@ from swimsearch.regions import Box, covering_window, default_windows, framed_det
 from swimsearch.search import SearchEngine
 from swimsearch.stores.base import NewImage
 from swimsearch.stores.sqlite import SqliteStore
+from swimsearch.stores.sqlite_schema import SCHEMA_VERSION, meta_crc
 
 SAMPLE = REPO / "resources" / "sample"
 
 
 def forget_details(catalogue_path) -> None:
-    """Make a catalogue look as one built before details were kept (no tables, no basis)."""
+    """Make a catalogue look as one built before details were kept: format 2, no detail tables, no basis."""
     conn = sqlite3.connect(catalogue_path)
     with conn:
-        conn.execute("DROP TABLE IF EXISTS regions")
-        conn.execute("DROP TABLE IF EXISTS colours")
+        conn.execute("DROP TABLE regions")
+        conn.execute("DROP TABLE colours")
         conn.execute("DELETE FROM meta WHERE key = 'regions'")
         conn.execute("DELETE FROM arrays WHERE name LIKE 'regions.%'")
+        conn.execute("UPDATE meta SET value = '2', crc = ? WHERE key = 'schema_version'", (meta_crc("schema_version", "2"),))
     conn.close()
 
 
@@ -98,7 +100,8 @@ def test_a_catalogue_built_before_reads_as_holding_no_details(tmp_path, fake_emb
         catalogue.update(fake_embedder, small_config)
         assert catalogue.detail_counts() == {"regions": 0, "colours": 12}  # the fake model gives no feature map
     forget_details(path)
-    with Catalogue.open(path, readonly=True) as catalogue:
+    with Catalogue.open(path) as catalogue:  # migrated to the current format, with empty detail tables
+        assert catalogue.info()["schema_version"] == SCHEMA_VERSION
         assert catalogue.detail_counts() == {"regions": 0, "colours": 0}
         assert catalogue.region_basis() is None
         assert list(catalogue.iter_regions()) == []
@@ -200,3 +203,25 @@ def test_an_older_catalogue_says_to_update_then_the_update_fills_its_details(tmp
         engine.reload()
         assert engine.search_detail(query, Box(0.1, 0.1, 0.5, 0.5), top_n=3).matches
         assert catalogue.update(embedder, EngineConfig()).detailed == 0  # nothing left to fill
+
+
+def test_details_moved_to_another_image_or_damaged_are_refused_in_one_sentence(tmp_path):
+    from crafted_catalogues import make_base
+    from swimsearch.errors import DamagedCatalogue
+
+    folder, path = tmp_path / "pics", tmp_path / "c.swimcat"
+    make_base(folder, path)  # built with a fake trunk that has a feature map: regions and colours kept
+    with Catalogue.open(path) as catalogue:
+        ids = sorted(catalogue.records(range(1, 60)))
+        assert catalogue.detail_counts()["regions"] == catalogue.counts()["readable"] > 30
+        assert "regional vectors" in " ".join(catalogue.check())
+    conn = sqlite3.connect(path)
+    with conn:  # every colour signature shifted to the next image: each row's checksum names its own image
+        conn.execute("UPDATE colours SET image_id = -image_id")
+        conn.execute("UPDATE colours SET image_id = 1 - image_id")
+    conn.close()
+    with Catalogue.open(path) as catalogue:
+        with pytest.raises(DamagedCatalogue, match=r"is damaged \(colour signatures fail their checksum\)"):
+            catalogue.colour_signatures(ids)
+        with pytest.raises(DamagedCatalogue, match="colour signatures"):
+            catalogue.check()

@@ -1,73 +1,89 @@
 """Where a catalogue file keeps the details a steered search needs (issue 12): regional vectors and colours.
 
-Two tables beside ``embeddings``, one row per readable image:
+Two tables beside ``embeddings`` (schema version 3, sqlite_schema.py), one
+row per readable image, each with a checksum of its image id and blob:
 
 * ``regions``  the regional vectors of search by a detail: R x d float16
                (regions.py), with the basis they were made with in ``arrays``
                (``regions.*``) and the ``regions`` metadata;
 * ``colours``  the colour signature: B bytes (colour.py).
 
-They are made the first time a catalogue is written (catalogues made before
-lack them and are read as holding no details: an update fills them), so an
-older SwimSearch still opens the file. `SqliteStore` wraps these calls in
-transactions and turns SQLite errors into plain words.
+Everything read is checked before it leaves this module (checksums, blob
+lengths, finite numbers, a basis whose parts fit together); anything else is
+a `DamagedCatalogue` in one sentence. Records of files found gone keep their
+details (they come back with the file) but are left out of search and counts.
+`SqliteStore` wraps these calls in transactions and turns SQLite errors into
+plain words.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from ..errors import CatalogueError
+from ..colour import SIGNATURE_BINS
 from ..regions import REGION_DTYPE, RegionBasis
-from .base import ColourSignatures, DetailCounts, RegionVectors
+from .base import ColourSignatures, DetailCounts, NewImage, RegionVectors
+from .integrity import check_finite, damaged, is_int
 from .sqlite_file import SqliteFile, chunks, describe_error, plain_errors, to_blob
+from .sqlite_schema import detail_crc
 
 COLOUR_DTYPE = "u1"
-_TABLES = (
-    "CREATE TABLE IF NOT EXISTS regions (image_id INTEGER PRIMARY KEY, vectors BLOB NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS colours (image_id INTEGER PRIMARY KEY, signature BLOB NOT NULL)",
-)
+#: The largest feature-map grid and reduced dimension a basis may describe (the shipped one: 7 and 96).
+MAX_GRID = 64
+_LIVE = "JOIN images i ON i.id = t.image_id WHERE i.gone IS NULL"
+
+
+def check_basis_state(location: str, state: Any) -> None:
+    """The ``regions`` metadata: grid, windows and dimensions as small positive integers."""
+    ok = isinstance(state, dict) and all(is_int(state.get(k)) and 1 <= state[k] <= 4096 for k in ("grid", "regions", "dim"))
+    if not ok or state["grid"] > MAX_GRID or not isinstance(state.get("name", ""), str):
+        raise damaged(location, "its description of the regional vectors is not readable")
+
+
+def check_basis(location: str, basis: RegionBasis, state: dict) -> None:
+    """A basis whose windows lie on its grid, whose arrays agree with each other and with its metadata."""
+    w, grid = basis.windows, basis.grid
+    fits = (
+        w.ndim == 2 and w.shape[1:] == (4,) and len(w) == state["regions"]
+        and basis.mean.ndim == 1 and basis.basis.ndim == 2 and basis.basis.shape == (len(basis.mean), state["dim"])
+        and 1 <= basis.dim <= basis.channels
+        and bool(((w[:, 0] >= 0) & (w[:, 1] >= 0) & (w[:, 0] < w[:, 2]) & (w[:, 1] < w[:, 3])
+                  & (w[:, 2] <= grid) & (w[:, 3] <= grid)).all())
+    )
+    if not fits:
+        raise damaged(location, "the basis of its regional vectors does not fit together")
+    check_finite(location, "the arrays of its region basis", np.concatenate([basis.mean, basis.basis.ravel()]))
 
 
 class DetailTables:
     """The detail tables of one open catalogue file."""
 
+    TABLES = ("regions", "colours")
+
     def __init__(self, file: SqliteFile):
         self.file = file
-        self._present = False
-
-    def present(self) -> bool:
-        """Whether the tables exist (a catalogue made before them has none until it is written)."""
-        if not self._present:
-            names = {r[0] for r in self.file.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            self._present = {"regions", "colours"} <= names
-        return self._present
-
-    def ensure(self) -> None:
-        """Make the tables in a catalogue made before them (inside the caller's transaction)."""
-        if not self.present():
-            for statement in _TABLES:
-                self.file.conn.execute(statement)
-            self._present = True
+        self.location = str(file.path)
 
     # --- the basis ---------------------------------------------------------------------
 
     def basis(self) -> RegionBasis | None:
         state = self.file.meta("regions")
-        if not state:
+        if state is None:  # no basis kept yet (a catalogue migrated from format 2, or a model without a feature map)
             return None
+        check_basis_state(self.location, state)
         try:
             arrays = {name: self.file.get_array(name) for name in RegionBasis.ARRAY_NAMES}
         except KeyError as exc:
-            raise CatalogueError(f"The catalogue {self.file.path} is damaged: the region array {exc} is missing.") from exc
-        return RegionBasis.from_arrays(arrays, state)
+            raise damaged(self.location, f"the region array {exc} is missing") from exc
+        basis = RegionBasis.from_arrays(arrays, state)
+        check_basis(self.location, basis, state)
+        return basis
 
     def save_basis(self, basis: RegionBasis) -> None:
-        self.ensure()
         for name, array in basis.arrays().items():
             self.file.put_array(name, array)
         self.file.set_meta(regions=basis.state())
@@ -75,81 +91,99 @@ class DetailTables:
 
     # --- per image ---------------------------------------------------------------------
 
+    def _put(self, table: str, column: str, image_id: int, blob: bytes) -> None:
+        self.file.conn.execute(
+            f"INSERT OR REPLACE INTO {table}(image_id, {column}, crc) VALUES (?, ?, ?)",  # noqa: S608 - fixed names
+            (image_id, blob, detail_crc(image_id, blob)),
+        )
+
     def add(self, image_id: int, regions: np.ndarray | None, colour: np.ndarray | None) -> None:
-        if regions is not None or colour is not None:
-            self.ensure()
         if regions is not None:
-            self.file.conn.execute(
-                "INSERT OR REPLACE INTO regions(image_id, vectors) VALUES (?, ?)", (image_id, to_blob(regions, REGION_DTYPE))
-            )
+            self._put("regions", "vectors", image_id, to_blob(regions, REGION_DTYPE))
         if colour is not None:
-            self.file.conn.execute(
-                "INSERT OR REPLACE INTO colours(image_id, signature) VALUES (?, ?)", (image_id, to_blob(colour, COLOUR_DTYPE))
-            )
+            self._put("colours", "signature", image_id, to_blob(colour, COLOUR_DTYPE))
+
+    def replace(self, image_ids: Sequence[int], images: Sequence[NewImage]) -> None:
+        """The details of images just added or read again (an unreadable one keeps none)."""
+        self.remove(image_ids)
+        for image_id, image in zip(image_ids, images):
+            if image.embedding is not None:
+                self.add(int(image_id), image.regions, image.colour)
 
     def remove(self, image_ids: Sequence[int]) -> None:
-        if not self.present():
-            return
-        for part, marks in chunks(image_ids):
-            for table in ("regions", "colours"):
+        for part, marks in chunks(list(image_ids)):
+            for table in self.TABLES:
                 self.file.conn.execute(f"DELETE FROM {table} WHERE image_id IN ({marks})", part)  # noqa: S608
 
-    def clear(self) -> None:
-        if self.present():
-            self.file.conn.execute("DELETE FROM regions")
-            self.file.conn.execute("DELETE FROM colours")
+    def _checked(self, rows: Sequence[tuple], width: int, what: str) -> list[bytes]:
+        """The blobs of (image_id, blob, crc) rows, each of `width` bytes and matching its checksum."""
+        for image_id, blob, crc in rows:
+            if not is_int(image_id) or not isinstance(blob, bytes) or len(blob) != width:
+                raise damaged(self.location, f"{what} have the wrong length")
+            if crc != detail_crc(image_id, blob):
+                raise damaged(self.location, f"{what} fail their checksum")
+        return [r[1] for r in rows]
 
     def iter_regions(self, chunk: int) -> Iterator[RegionVectors]:
         basis = self.basis()
-        if basis is None or not self.present():
+        if basis is None:
             return
         shape = (basis.regions, basis.dim)
-        cursor = self.file.conn.execute("SELECT image_id, vectors FROM regions ORDER BY image_id")
+        width = basis.bytes_per_image
+        cursor = self.file.conn.execute(f"SELECT t.image_id, t.vectors, t.crc FROM regions t {_LIVE} ORDER BY t.image_id")  # noqa: S608
         while rows := cursor.fetchmany(chunk):
+            blobs = self._checked(rows, width, "regional vectors")
             ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-            flat = np.frombuffer(b"".join(r[1] for r in rows), dtype=REGION_DTYPE)
-            yield RegionVectors(ids, flat.reshape(len(rows), *shape).astype(np.float16))
+            vectors = np.frombuffer(b"".join(blobs), dtype=REGION_DTYPE).reshape(len(rows), *shape).astype(np.float16)
+            check_finite(self.location, "regional vectors", vectors)
+            yield RegionVectors(ids, vectors)
 
     def colour_signatures(self, image_ids: Iterable[int]) -> ColourSignatures:
         asked = [int(i) for i in image_ids]
         blobs: dict[int, bytes] = {}
-        if self.present():
-            for part, marks in chunks(asked):
-                blobs.update(
-                    self.file.conn.execute(f"SELECT image_id, signature FROM colours WHERE image_id IN ({marks})", part)  # noqa: S608
-                )
+        for part, marks in chunks(asked):
+            rows = self.file.conn.execute(
+                f"SELECT image_id, signature, crc FROM colours WHERE image_id IN ({marks})", part  # noqa: S608
+            ).fetchall()
+            blobs.update(zip((r[0] for r in rows), self._checked(rows, SIGNATURE_BINS, "colour signatures")))
         found = [i for i in asked if i in blobs]
-        width = len(blobs[found[0]]) if found else 0
-        signatures = np.frombuffer(b"".join(blobs[i] for i in found), dtype=COLOUR_DTYPE).reshape(len(found), width)
+        signatures = np.frombuffer(b"".join(blobs[i] for i in found), dtype=COLOUR_DTYPE).reshape(len(found), SIGNATURE_BINS)
         return ColourSignatures(np.array(found, dtype=np.int64), signatures.copy())
 
     def counts(self) -> DetailCounts:
-        if not self.present():
-            return DetailCounts(regions=0, colours=0)
         q = self.file.conn.execute
         return DetailCounts(
-            regions=q("SELECT count(*) FROM regions").fetchone()[0],
-            colours=q("SELECT count(*) FROM colours").fetchone()[0],
+            regions=q(f"SELECT count(*) FROM regions t {_LIVE}").fetchone()[0],  # noqa: S608
+            colours=q(f"SELECT count(*) FROM colours t {_LIVE}").fetchone()[0],  # noqa: S608
         )
 
     def lacking(self, *, regions: bool) -> list[tuple[int, str]]:
-        """Readable images (with an embedding) that lack a colour signature, or regional vectors when asked."""
-        if not self.present():
-            rows = self.file.conn.execute(
-                "SELECT i.id, i.path FROM images i JOIN embeddings e ON e.image_id = i.id ORDER BY i.path"
-            )
-            return [(int(i), p) for i, p in rows]
+        """Readable images (with an embedding, not gone) that lack a colour signature, or regional vectors when asked."""
         missing_regions = "OR NOT EXISTS (SELECT 1 FROM regions r WHERE r.image_id = i.id)" if regions else ""
         rows = self.file.conn.execute(
-            "SELECT i.id, i.path FROM images i JOIN embeddings e ON e.image_id = i.id "
-            f"WHERE NOT EXISTS (SELECT 1 FROM colours c WHERE c.image_id = i.id) {missing_regions} ORDER BY i.path"  # noqa: S608
+            "SELECT i.id, i.path FROM images i JOIN embeddings e ON e.image_id = i.id WHERE i.gone IS NULL AND "
+            f"(NOT EXISTS (SELECT 1 FROM colours c WHERE c.image_id = i.id) {missing_regions}) ORDER BY i.path"  # noqa: S608
         )
         return [(int(i), p) for i, p in rows]
 
     def write(self, image_ids: Sequence[int], regions: np.ndarray | None, colours: np.ndarray | None) -> None:
-        self.ensure()
         for n, image_id in enumerate(image_ids):
             self.add(int(image_id), None if regions is None else regions[n], None if colours is None else colours[n])
+
+    def check_all(self) -> str:
+        """Verify every detail row and the basis (info --check); what was checked, in words."""
+        regions = sum(len(part.ids) for part in self.iter_regions(8192))
+        cursor = self.file.conn.execute("SELECT image_id, signature, crc FROM colours")
+        colours = 0
+        while rows := cursor.fetchmany(8192):
+            colours += len(self._checked(rows, SIGNATURE_BINS, "colour signatures"))
+        orphans = sum(
+            self.file.conn.execute(f"SELECT count(*) FROM {t} WHERE image_id NOT IN (SELECT id FROM images)").fetchone()[0]  # noqa: S608
+            for t in self.TABLES
+        )
+        if orphans:
+            raise damaged(self.location, f"{orphans} regional vectors or colour signatures belong to no image")
+        return f"{regions:,} images' regional vectors and {colours:,} colour signatures"
 
 
 class DetailMethods:
@@ -172,6 +206,9 @@ class DetailMethods:
     @plain_errors
     def colour_signatures(self, image_ids: Iterable[int]) -> ColourSignatures:
         return self._details.colour_signatures(image_ids)
+
+    def check_details(self) -> str:
+        return self._details.check_all()
 
     @plain_errors
     def detail_counts(self) -> DetailCounts:
