@@ -1,0 +1,127 @@
+"""The query command's steering options (issue 12 items 2-3) on generated pictures, with the real model:
+`--region X,Y,W,H` (search by a detail) and `--colour-weight W` (how much colour matters)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+import sqlite3
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from helpers import REPO
+from swimsearch.colour import hue_turned
+from swimsearch.regions import Box
+from test_details import SAMPLE, forget_details, print_motif
+
+
+def run(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "swimsearch.cli", *map(str, args)], cwd=REPO, capture_output=True, text=True, timeout=600
+    )
+
+
+def print_box(folder) -> str:
+    """The box around the print on the query picture, as --region takes it."""
+    query = Image.open(folder.parent / "query-with-print.png")
+    side = round(0.4 * query.width)
+    return f"{1 - side / query.width:.4f},{1 - side / query.height:.4f},{side / query.width:.4f},{side / query.height:.4f}"
+
+
+def ranked(csv_path) -> list[str]:
+    """The file names of a one-query CSV, best first."""
+    rows = list(csv.DictReader(io.StringIO(csv_path.read_text(encoding="utf-8"))))
+    assert [int(r["rank"]) for r in rows] == list(range(1, len(rows) + 1))
+    return [r["path"].rsplit("/", 1)[-1] for r in rows]
+
+
+@pytest.fixture(scope="module")
+def steered(tmp_path_factory):
+    """20 sample photos; three more with a bold print pasted on; a T-shirt in another colourway and a
+    tighter crop of it in its own colours; the catalogue built by `swimsearch index`."""
+    folder = tmp_path_factory.mktemp("steer") / "designs"
+    folder.mkdir()
+    samples = sorted(SAMPLE.glob("*.jpg"))[:20]
+    for photo in samples:
+        shutil.copy(photo, folder / photo.name)
+    motif = print_motif()
+    for n, (photo, size, where) in enumerate(zip(samples[12:15], (0.45, 0.4, 0.5), ((0.05, 0.1), (0.6, 0.5), (0.3, 0.05)))):
+        design = Image.open(photo).convert("RGB")
+        side = round(size * max(design.size))
+        design.paste(motif.resize((side, side)), (round(where[0] * (design.width - side)), round(where[1] * (design.height - side))))
+        design.save(folder / f"with-print-{n}.jpg", quality=92)
+    tee = Image.open(SAMPLE / "tshirt-01.jpg").convert("RGB")
+    Image.fromarray(hue_turned(np.asarray(tee), 120)).save(folder / "tee-other-colourway.jpg", quality=92)
+    w, h = tee.size
+    tee.crop((round(0.08 * w), round(0.08 * h), round(0.92 * w), round(0.92 * h))).save(folder / "tee-cropped.jpg", quality=92)
+    shutil.copy(SAMPLE / "tshirt-01.jpg", folder / "tshirt-01.jpg")
+    query = Image.open(SAMPLE / "dress-02.jpg").convert("RGB")  # a dress of the catalogue, the print on its hem
+    side = round(0.4 * query.width)
+    query.paste(motif.resize((side, side)), (query.width - side, query.height - side))
+    query.save(folder.parent / "query-with-print.png")
+    catalogue = folder.parent / "designs.swimcat"
+    done = run("index", folder, "--catalogue", catalogue)
+    assert done.returncode == 0, done.stderr
+    return folder, catalogue
+
+
+def test_region_finds_the_designs_that_hold_the_detail_anywhere(steered, tmp_path):
+    folder, catalogue = steered
+    query = folder.parent / "query-with-print.png"
+    region_box = print_box(folder)
+    region, whole = tmp_path / "region.csv", tmp_path / "whole.csv"
+    done = run("query", "--catalogue", catalogue, query, "--region", region_box, "--top", 10, "--csv", region)
+    assert done.returncode == 0, done.stderr
+    assert run("query", "--catalogue", catalogue, query, "--top", 10, "--csv", whole).returncode == 0
+    printed = {"with-print-0.jpg", "with-print-1.jpg", "with-print-2.jpg"}
+    by_detail, by_whole = ranked(region), ranked(whole)
+    assert set(by_detail[:3]) == printed  # the three designs carrying the print, first
+    assert by_whole[0] == "dress-02.jpg"  # the whole picture finds the dress the print is on first
+    assert f"by the detail {Box.parse(region_box).text()} of the picture" in (tmp_path / "region.about.json").read_text()
+
+
+def test_region_as_a_printed_list_and_bad_boxes_in_one_sentence(steered):
+    folder, catalogue = steered
+    query = folder.parent / "query-with-print.png"
+    region_box = print_box(folder)
+    done = run("query", "--catalogue", catalogue, query, "--region", region_box, "--top", 3)
+    assert done.returncode == 0 and "detail" in done.stdout.splitlines()[0]
+    assert sum("with-print-" in line for line in done.stdout.splitlines()[1:]) == 3
+    for box, words in (("0.5,0.5", "four fractions"), ("0.8,0.1,0.5,0.5", "not inside the picture"), ("0,0,0.01,0.5", "too small")):
+        bad = run("query", "--catalogue", catalogue, query, "--region", box)
+        assert bad.returncode == 2 and words in bad.stderr and "Traceback" not in bad.stderr, bad.stderr
+
+
+def test_colour_weight_ignore_ranks_the_other_colourway_next_and_match_ranks_the_same_colours_next(steered):
+    folder, catalogue = steered
+    orders = {}
+    for weight in ("0", "0.5", "1"):
+        out = folder.parent / f"colour-{weight}.csv"
+        done = run("query", "--catalogue", catalogue, folder / "tshirt-01.jpg", "--colour-weight", weight, "--top", 4, "--csv", out)
+        assert done.returncode == 0, done.stderr
+        orders[weight] = ranked(out)
+    assert orders["0"][:3] == ["tshirt-01.jpg", "tee-other-colourway.jpg", "tee-cropped.jpg"]  # ignore colour
+    assert orders["1"][:3] == ["tshirt-01.jpg", "tee-cropped.jpg", "tee-other-colourway.jpg"]  # match colour
+    for weight in ("-0.1", "2", "red", "nan"):
+        bad = run("query", "--catalogue", catalogue, folder / "tshirt-01.jpg", "--colour-weight", weight)
+        assert bad.returncode == 2 and "from 0 (ignore colour) to 1 (match colour)" in bad.stderr, bad.stderr
+
+
+def test_region_on_a_catalogue_built_before_details_says_to_update_it(steered, tmp_path):
+    folder, catalogue = steered
+    older = tmp_path / "older.swimcat"
+    shutil.copy(catalogue, older)
+    forget_details(older)
+    query = folder.parent / "query-with-print.png"
+    region_box = print_box(folder)
+    done = run("query", "--catalogue", older, query, "--region", region_box)
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert "built before SwimSearch kept the details of pictures: update it" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    with sqlite3.connect(older) as conn:  # it was migrated, not damaged
+        assert conn.execute("SELECT count(*) FROM images").fetchone()[0] > 20
