@@ -10,27 +10,17 @@ import sqlite3
 import subprocess
 import sys
 
-import numpy as np
 import pytest
-from PIL import Image
 
-from helpers import REPO
-from swimsearch.colour import hue_turned
+from helpers import REPO, make_steering_designs
 from swimsearch.regions import Box
-from test_details import SAMPLE, forget_details, print_motif
+from test_details import forget_details
 
 
 def run(*args):
     return subprocess.run(
         [sys.executable, "-m", "swimsearch.cli", *map(str, args)], cwd=REPO, capture_output=True, text=True, timeout=600
     )
-
-
-def print_box(folder) -> str:
-    """The box around the print on the query picture, as --region takes it."""
-    query = Image.open(folder.parent / "query-with-print.png")
-    side = round(0.4 * query.width)
-    return f"{1 - side / query.width:.4f},{1 - side / query.height:.4f},{side / query.width:.4f},{side / query.height:.4f}"
 
 
 def ranked(csv_path) -> list[str]:
@@ -42,38 +32,17 @@ def ranked(csv_path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def steered(tmp_path_factory):
-    """20 sample photos; three more with a bold print pasted on; a T-shirt in another colourway and a
-    tighter crop of it in its own colours; the catalogue built by `swimsearch index`."""
+    """The generated steering designs (helpers.make_steering_designs), the catalogue built by `swimsearch index`."""
     folder = tmp_path_factory.mktemp("steer") / "designs"
-    folder.mkdir()
-    samples = sorted(SAMPLE.glob("*.jpg"))[:20]
-    for photo in samples:
-        shutil.copy(photo, folder / photo.name)
-    motif = print_motif()
-    for n, (photo, size, where) in enumerate(zip(samples[12:15], (0.45, 0.4, 0.5), ((0.05, 0.1), (0.6, 0.5), (0.3, 0.05)))):
-        design = Image.open(photo).convert("RGB")
-        side = round(size * max(design.size))
-        design.paste(motif.resize((side, side)), (round(where[0] * (design.width - side)), round(where[1] * (design.height - side))))
-        design.save(folder / f"with-print-{n}.jpg", quality=92)
-    tee = Image.open(SAMPLE / "tshirt-01.jpg").convert("RGB")
-    Image.fromarray(hue_turned(np.asarray(tee), 120)).save(folder / "tee-other-colourway.jpg", quality=92)
-    w, h = tee.size
-    tee.crop((round(0.08 * w), round(0.08 * h), round(0.92 * w), round(0.92 * h))).save(folder / "tee-cropped.jpg", quality=92)
-    shutil.copy(SAMPLE / "tshirt-01.jpg", folder / "tshirt-01.jpg")
-    query = Image.open(SAMPLE / "dress-02.jpg").convert("RGB")  # a dress of the catalogue, the print on its hem
-    side = round(0.4 * query.width)
-    query.paste(motif.resize((side, side)), (query.width - side, query.height - side))
-    query.save(folder.parent / "query-with-print.png")
+    query, box = make_steering_designs(folder)
     catalogue = folder.parent / "designs.swimcat"
     done = run("index", folder, "--catalogue", catalogue)
     assert done.returncode == 0, done.stderr
-    return folder, catalogue
+    return folder, catalogue, query, Box(*box).text()
 
 
 def test_region_finds_the_designs_that_hold_the_detail_anywhere(steered, tmp_path):
-    folder, catalogue = steered
-    query = folder.parent / "query-with-print.png"
-    region_box = print_box(folder)
+    folder, catalogue, query, region_box = steered
     region, whole = tmp_path / "region.csv", tmp_path / "whole.csv"
     done = run("query", "--catalogue", catalogue, query, "--region", region_box, "--top", 10, "--csv", region)
     assert done.returncode == 0, done.stderr
@@ -82,13 +51,11 @@ def test_region_finds_the_designs_that_hold_the_detail_anywhere(steered, tmp_pat
     by_detail, by_whole = ranked(region), ranked(whole)
     assert set(by_detail[:3]) == printed  # the three designs carrying the print, first
     assert by_whole[0] == "dress-02.jpg"  # the whole picture finds the dress the print is on first
-    assert f"by the detail {Box.parse(region_box).text()} of the picture" in (tmp_path / "region.about.json").read_text()
+    assert f"by the detail {region_box} of the picture" in (tmp_path / "region.about.json").read_text()
 
 
 def test_region_as_a_printed_list_and_bad_boxes_in_one_sentence(steered):
-    folder, catalogue = steered
-    query = folder.parent / "query-with-print.png"
-    region_box = print_box(folder)
+    folder, catalogue, query, region_box = steered
     done = run("query", "--catalogue", catalogue, query, "--region", region_box, "--top", 3)
     assert done.returncode == 0 and "detail" in done.stdout.splitlines()[0]
     assert sum("with-print-" in line for line in done.stdout.splitlines()[1:]) == 3
@@ -98,7 +65,7 @@ def test_region_as_a_printed_list_and_bad_boxes_in_one_sentence(steered):
 
 
 def test_colour_weight_ignore_ranks_the_other_colourway_next_and_match_ranks_the_same_colours_next(steered):
-    folder, catalogue = steered
+    folder, catalogue, query, region_box = steered
     orders = {}
     for weight in ("0", "0.5", "1"):
         out = folder.parent / f"colour-{weight}.csv"
@@ -113,12 +80,10 @@ def test_colour_weight_ignore_ranks_the_other_colourway_next_and_match_ranks_the
 
 
 def test_region_on_a_catalogue_built_before_details_says_to_update_it(steered, tmp_path):
-    folder, catalogue = steered
+    folder, catalogue, query, region_box = steered
     older = tmp_path / "older.swimcat"
     shutil.copy(catalogue, older)
     forget_details(older)
-    query = folder.parent / "query-with-print.png"
-    region_box = print_box(folder)
     done = run("query", "--catalogue", older, query, "--region", region_box)
     assert done.returncode != 0 and "Traceback" not in done.stderr
     assert "built before SwimSearch kept the details of pictures: update it" in done.stderr

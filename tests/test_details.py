@@ -8,9 +8,9 @@ import sqlite3
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image
 
-from helpers import REPO, make_pattern_images
+from helpers import REPO, make_pattern_images, print_motif
 from swimsearch.catalogue import Catalogue
 from swimsearch.colour import ColourMix
 from swimsearch.config import EngineConfig
@@ -129,18 +129,6 @@ def motif_folder(tmp_path_factory):
     query.paste(motif.resize((200, 200)), (330, 120))
     query.save(folder.parent / "query-with-print.png")
     return folder
-
-
-def print_motif() -> Image.Image:
-    """A bold print: coloured rings and stripes, unlike anything in the sample photos."""
-    picture = Image.new("RGB", (240, 240), (250, 220, 40))
-    draw = ImageDraw.Draw(picture)
-    for n, colour in enumerate(((200, 20, 90), (20, 120, 200), (250, 220, 40), (10, 10, 10))):
-        inset = 20 + n * 25
-        draw.ellipse((inset, inset, 240 - inset, 240 - inset), fill=colour)
-    for x in range(0, 240, 30):
-        draw.rectangle((x, 0, x + 8, 240), fill=(10, 10, 10))
-    return picture
 
 
 @pytest.fixture(scope="module")
