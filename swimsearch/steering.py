@@ -90,13 +90,15 @@ class RegionIndex:
 
     def best(self, queries: np.ndarray) -> np.ndarray:
         """For queries (F, d): each image's best cosine over its regions, (n, F) float32."""
-        q = np.ascontiguousarray(np.asarray(queries, dtype=np.float32).T)
+        q = np.ascontiguousarray(np.asarray(queries, dtype=np.float32))
         n, regions, dim = self.vectors.shape
-        out = np.empty((n, q.shape[1]), dtype=np.float32)
+        out = np.empty((n, len(q)), dtype=np.float32)
         for start in range(0, n, SCAN_CHUNK):
             block = self.vectors[start : start + SCAN_CHUNK]
-            sims = block.reshape(-1, dim) @ q
-            out[start : start + len(block)] = sims.reshape(len(block), regions, -1).max(axis=1)
+            # (F, d) x (d, images*R): query-major, so each image's regions lie together for the max
+            # (about twice as fast as the image-major product for the 6 rows of *ignore colour*)
+            sims = q @ block.reshape(-1, dim).T
+            out[start : start + len(block)] = sims.reshape(len(q), len(block), regions).max(axis=2).T
         return out
 
 
