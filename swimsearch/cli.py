@@ -30,6 +30,7 @@ from .config import EngineConfig
 from .errors import Cancelled, CatalogueError
 from .evaluation import EvaluationError
 from .export import atomic_output, write_csv, write_duplicates_csv
+from .folderscan import refuse_folder_without_pictures
 from .images import ImageError
 from .inputs import InputError, read_labels, read_path_list
 from .model import Embedder, ModelError, default_model_path
@@ -98,6 +99,8 @@ def cmd_index(args) -> int:
     config = _config(args)
     embedder = _embedder(config, args.model)
     path = _catalogue_path(args.catalogue) if args.catalogue else _folder_catalogue(folder)
+    if not path.exists():
+        refuse_folder_without_pictures(folder)  # before any file is made: nothing to index leaves nothing behind
     with Catalogue.open_or_create(path, folder) as catalogue, StopOnInterrupt() as stop:
         # choices not named again keep what the catalogue was fitted with
         unnamed = [name for name, given in (("hash_variant", args.variant), ("folder_labels", args.folder_labels)) if given is None]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -20,11 +19,10 @@ from PyQt5.QtCore import QObject, pyqtSignal
 
 from swimsearch.catalogue import BuildReport, Catalogue
 from swimsearch.config import EngineConfig
-from swimsearch.errors import Cancelled, CatalogueError
-from swimsearch.images import is_image_path
+from swimsearch.errors import Cancelled
+from swimsearch.folderscan import NoPictures, refuse_folder_without_pictures  # noqa: F401 - NoPictures re-exported
 from swimsearch.locations import display_name
 
-from .formatting import READABLE, skipped_files
 from .locations import CatalogueTarget
 from .workers import Job, JobRunner, Worker
 
@@ -92,50 +90,6 @@ class BuildWorker(Worker):
 
     def _on_progress(self, phase: str, done: int, total: int) -> None:
         self.progress_changed.emit(phase, done, total)
-
-
-class NoPictures(CatalogueError):
-    """A folder to build holds no picture SwimSearch reads (so no catalogue is made)."""
-
-
-def refuse_folder_without_pictures(root: Path, should_stop: Callable[[], bool] = lambda: False) -> None:
-    """Raise NoPictures unless `root` holds at least one picture file; stops looking at the first one.
-
-    Walks as the engine's scan does (hidden files and folders left out,
-    linked folders entered once), counting what it finds instead, so the
-    sentence can say what the folder does hold.
-    """
-    others: Counter[str] = Counter()
-    seen: set[tuple[int, int]] = set()
-    stack = [Path(root)]
-    while stack:
-        if should_stop():
-            raise Cancelled()
-        folder = stack.pop()
-        try:
-            info = folder.stat()
-            if (info.st_dev, info.st_ino) in seen:
-                continue
-            seen.add((info.st_dev, info.st_ino))
-            with os.scandir(folder) as listing:
-                entries = [e for e in listing if not e.name.startswith(".")]
-        except OSError:
-            continue
-        for entry in entries:
-            try:
-                if entry.is_dir():
-                    stack.append(Path(entry.path))
-                elif is_image_path(entry.name):
-                    return
-                elif entry.is_file():
-                    others[os.path.splitext(entry.name)[1].lower() or "(no extension)"] += 1
-            except OSError:
-                continue
-    held = skipped_files(others)
-    raise NoPictures(
-        f"The folder {root} holds no pictures SwimSearch can read ({READABLE}), so no catalogue was made"
-        + (f": it holds {held}." if held else ": it is empty.")
-    )
 
 
 def remove_catalogue(path: os.PathLike) -> None:
