@@ -73,8 +73,8 @@ class World:
         return len(self.calls)
 
     # the builds and the recent list
-    def start_build(self, target, replace: bool) -> None:
-        self.calls.append(("build", target, replace))
+    def start_build(self, target, replace: bool, allow_removal: bool = False) -> None:
+        self.calls.append(("build", target, replace) + (("allow_removal",) if allow_removal else ()))
 
     def remember_catalogue(self, path: str) -> None:
         self.calls.append(("remember", path))

@@ -41,6 +41,7 @@ class BuildOutcome:
     name: str
     report: BuildReport
     cancelled: bool
+    root: str = ""  # the catalogue's folder, for sentences about it
 
 
 class BuildWorker(Worker):
@@ -51,12 +52,16 @@ class BuildWorker(Worker):
         open_embedder: makes the model (called in the worker's thread).
         config: frozen engine settings.
         replace: delete an existing catalogue file first (the sample, after its folder moved).
+        allow_removal: remove files gone from the folder even when so many are gone at once that
+            the engine would hold their removal back (the user confirmed it).
     """
 
     doing = "building the catalogue"
 
-    def __init__(self, target: CatalogueTarget, open_embedder: Callable, config: EngineConfig, *, replace: bool = False):
+    def __init__(self, target: CatalogueTarget, open_embedder: Callable, config: EngineConfig, *, replace: bool = False,
+                 allow_removal: bool = False):
         super().__init__()
+        self._allow_removal = allow_removal
         self.target = target
         self._open_embedder = open_embedder
         self._config = config.with_changes(batch_size=min(config.batch_size, BATCH_SIZE))
@@ -79,12 +84,14 @@ class BuildWorker(Worker):
         try:
             try:
                 report = catalogue.update(  # the window keeps the hash layer a catalogue was fitted with
-                    embedder, catalogue.with_fit_choices(self._config), progress=self._on_progress, should_stop=self.should_stop
+                    embedder, catalogue.with_fit_choices(self._config), progress=self._on_progress,
+                    should_stop=self.should_stop, allow_removal=self._allow_removal,
                 )
                 cancelled = False
             except Cancelled as exc:
                 report, cancelled = exc.report, True
-            return BuildOutcome(str(catalogue.path), display_name(catalogue.path, catalogue.root), report, cancelled)
+            name = display_name(catalogue.path, catalogue.root)
+            return BuildOutcome(str(catalogue.path), name, report, cancelled, str(catalogue.root))
         finally:
             catalogue.close()
 
@@ -129,9 +136,9 @@ class BuildService(QObject):
         """A build waits for the running one to stop."""
         return self._runner.has_pending
 
-    def start(self, target: CatalogueTarget, *, replace: bool = False) -> None:
-        """Build or update `target` (cancelling a running build first)."""
-        worker = BuildWorker(target, self._open_embedder, self._config, replace=replace)
+    def start(self, target: CatalogueTarget, *, replace: bool = False, allow_removal: bool = False) -> None:
+        """Build or update `target` (cancelling a running build first); `allow_removal` as `BuildWorker` takes it."""
+        worker = BuildWorker(target, self._open_embedder, self._config, replace=replace, allow_removal=allow_removal)
         worker.progress_changed.connect(self.progress_changed)
         worker.result_ready.connect(self.result_ready)
         worker.failed.connect(self.failed)

@@ -70,7 +70,8 @@ class Session:
     Args:
         catalogues: the search service.
         start_build: starts building or updating `target` (deleting its file
-            first when `replace`); the answer comes back through
+            first when `replace`; removing files gone from its folder even when
+            many are gone at once when `allow_removal`); the answer comes back through
             `on_build_finished` / `on_build_failed`, then `on_builds_idle`.
         recent: the recent catalogues, told which ones opened or failed.
         open_existing: the target for an existing catalogue file.
@@ -81,14 +82,16 @@ class Session:
 
     Events: `changed()` (render `view()`), `query_started(query)`,
     `results_shown(result)`, `query_failed(message)`, `catalogue_ready(state)`,
-    `message(text, timeout_ms)` (a status-bar note; 0 stays) and `error(text)`
-    (a known failure: one plain sentence for the user).
+    `message(text, timeout_ms)` (a status-bar note; 0 stays), `error(text)`
+    (a known failure: one plain sentence for the user) and
+    `removal_held(count, folder, reason)` (an update kept files gone from the
+    folder: ask the user, and call `confirm_removal()` if they really are gone).
     """
 
     def __init__(
         self,
         catalogues: CatalogueService,
-        start_build: Callable[[Target, bool], None],
+        start_build: Callable[[Target, bool, bool], None],
         recent: RecentCatalogues,
         open_existing: Callable[[str], Target],
         *,
@@ -124,6 +127,7 @@ class Session:
         self.catalogue_ready = Event()
         self.message = Event()
         self.error = Event()
+        self.removal_held = Event()
 
     # --- what the user asks ------------------------------------------------------------------
 
@@ -161,6 +165,14 @@ class Session:
             self._build(self.target)
         else:
             self.error.emit("No catalogue is open: build one from a folder first (Ctrl+B).")
+        self.changed.emit()
+
+    def confirm_removal(self) -> None:
+        """The user confirmed that the files an update held back are gone: update again, removing them."""
+        if self.catalogue is not None:
+            self._build(self._open_existing(self.catalogue.path), allow_removal=True)
+        elif self.target is not None and self.target.exists:
+            self._build(self.target, allow_removal=True)
         self.changed.emit()
 
     def search(self, query: Query) -> None:
@@ -275,6 +287,10 @@ class Session:
             self._catalogues.reload()
         else:
             self._catalogues.open_catalogue(outcome.catalogue_path)
+        held = getattr(outcome.report, "held", 0)
+        if held and not outcome.cancelled:
+            folder = getattr(outcome, "root", "") or (self.catalogue.root if self.catalogue is not None else "its folder")
+            self.removal_held.emit(held, folder, outcome.report.held_reason)
 
     def on_build_failed(self, message: str) -> None:
         """Say why; a new catalogue that was never made gives way to the one that was open before."""
@@ -294,9 +310,9 @@ class Session:
 
     # --- rules --------------------------------------------------------------------------------
 
-    def _build(self, target: Target, *, replace: bool = False) -> None:
+    def _build(self, target: Target, *, replace: bool = False, allow_removal: bool = False) -> None:
         self.building = True
-        self._start_build(target, replace)
+        self._start_build(target, replace, allow_removal)
 
     def _leave_catalogue(self) -> None:
         """Close the open catalogue; the query stays, to run again on the next one."""

@@ -232,6 +232,48 @@ def test_build_from_a_folder_with_a_catalogue_opens_it_and_updates_it(qtbot, mak
     assert opened.args[0].searchable == 33
 
 
+def removal_question(qtbot, window):
+    """The open "remove them from the catalogue?" box and its buttons by their words."""
+    from PyQt5.QtWidgets import QMessageBox
+
+    qtbot.waitUntil(lambda: any(b.isVisible() for b in window.findChildren(QMessageBox, "removalBox")), timeout=WAIT_MS)
+    [box] = [b for b in window.findChildren(QMessageBox, "removalBox") if b.isVisible()]
+    return box, {button.text(): button for button in box.buttons()}
+
+
+def test_an_update_that_holds_back_removals_asks_and_removes_them_only_when_confirmed(qtbot, make_window, designs):
+    window = make_window()
+    open_catalogue(qtbot, window, designs)
+    gone = sorted(designs.glob("img*.png"))[:20]  # two thirds gone at once: an unmounted share looks like this
+    for path in gone:
+        path.unlink()
+    with qtbot.waitSignal(window.build_finished, timeout=WAIT_MS) as finished:
+        window.update_action.trigger()
+    assert (finished.args[0].report.removed, finished.args[0].report.held) == (0, 20)
+    box, buttons = removal_question(qtbot, window)
+    assert box.text().startswith(f"20 pictures are no longer in {designs}.")
+    assert "20 of the catalogue's 30 files are gone" in box.text()
+    assert set(buttons) == {"Remove them from the catalogue", "Keep them"}
+    assert box.defaultButton() is buttons["Keep them"]  # Enter changes nothing
+
+    qtbot.mouseClick(buttons["Keep them"], Qt.LeftButton)
+    qtbot.waitUntil(lambda: not window.findChildren(type(box), "removalBox"), timeout=WAIT_MS)
+    assert not window.builds.busy
+    with Catalogue.open(default_catalogue_path(designs)) as catalogue:
+        assert catalogue.info()["images"] == 30  # kept: a share that comes back is not read again
+
+    with qtbot.waitSignal(window.build_finished, timeout=WAIT_MS):
+        window.update_action.trigger()  # asked again on the next update
+    box, buttons = removal_question(qtbot, window)
+    with qtbot.waitSignal(window.build_finished, timeout=WAIT_MS) as finished:
+        qtbot.mouseClick(buttons["Remove them from the catalogue"], Qt.LeftButton)
+    assert (finished.args[0].report.removed, finished.args[0].report.held) == (20, 0)
+    qtbot.waitUntil(lambda: window.session.catalogue is not None and window.session.catalogue.searchable == 10,
+                    timeout=WAIT_MS)
+    assert "20 removed" in window.statusBar().currentMessage()
+    assert not [b for b in window.findChildren(type(box), "removalBox") if b.isVisible()]  # not asked again
+
+
 def test_a_damaged_sample_catalogue_is_built_again(qtbot, make_window):
     target = sample_target()
     target.path.write_bytes(b"garbage" * 50)
