@@ -200,7 +200,7 @@ def _adopt_model(writer: CatalogueWriter, embedder: ImageEmbedder) -> None:
         return
     with writer.transaction():
         if known is not None:
-            log.warning("%s was built with another model: every image will be embedded again", writer.location)
+            log.info("%s was built with another model: every image will be embedded again", writer.location)
             writer.clear_images()
         writer.set_model(ModelInfo(name=embedder.name, sha256=embedder.sha256, dim=embedder.dim))
 

@@ -39,6 +39,7 @@ from .cli_checks import (
     UsageError,
     check_numbers,
     check_outputs,
+    other_model,
     join_number_values,
     os_error_sentence,
 )
@@ -89,6 +90,14 @@ def _open_existing(value: str) -> Catalogue:
     return Catalogue.open(path)
 
 
+def _refuse_other_model(catalogue: Catalogue, embedder: Embedder, model_arg: str | None) -> None:
+    own_place = catalogue.path == _folder_catalogue(catalogue.root)
+    rebuild = " ".join(shown(str(word)) for word in ["swimsearch index", catalogue.root]
+                       + ([] if own_place else ["--catalogue", catalogue.path]) + (["--model", model_arg] if model_arg else []))
+    if sentence := other_model(catalogue, embedder, rebuild):
+        raise CatalogueError(sentence)
+
+
 # --- commands -------------------------------------------------------------------
 
 
@@ -105,6 +114,8 @@ def cmd_index(args) -> int:
         # choices not named again keep what the catalogue was fitted with
         unnamed = [name for name, given in (("hash_variant", args.variant), ("folder_labels", args.folder_labels)) if given is None]
         config = catalogue.with_fit_choices(config, unnamed)
+        if switching := other_model(catalogue, embedder):
+            print(f"swimsearch: {switching}", file=sys.stderr)
         try:
             report = catalogue.update(
                 embedder, config, progress=TerminalProgress(), should_stop=stop, allow_removal=args.allow_removal
@@ -134,6 +145,7 @@ def cmd_query(args) -> int:
     failures = 0
     results = []
     with _open_existing(args.catalogue) as catalogue:
+        _refuse_other_model(catalogue, embedder, args.model)
         engine = SearchEngine(catalogue, embedder, config)
         for image in images:
             path = str(Path(image).absolute())

@@ -436,6 +436,36 @@ def test_a_sample_catalogue_pointing_elsewhere_is_built_again(tmp_path):
     assert world.last("build") == ("build", sample, True)  # built once
 
 
+def test_a_catalogue_of_another_model_is_pointed_out_once_and_the_sample_is_simply_rebuilt(tmp_path):
+    from dataclasses import replace
+
+    world = World()
+    session = make_session(world)
+    asked = []
+    session.model_differs.connect(asked.append)
+    designs = FileTarget(tmp_path / "designs" / ".swimsearch.swimcat")
+    designs.path.parent.mkdir()
+    designs.path.write_bytes(b"")
+    session.open(designs)
+    other = replace(state(tmp_path / "designs"), built_with="fp32 (sha256 1e7d19261b77...)")
+    session.on_catalogue_opened(other)
+    assert asked == [other] and not any(call[0] == "build" for call in world.calls)  # asked, nothing done yet
+    view = session.view()
+    assert view.catalogue_text.endswith("another model") and "Built with fp32" in view.catalogue_tip
+    assert view.empty_title == "“designs” was built with another model" and "F5 to rebuild" in view.empty_body
+    session.on_catalogue_opened(other)  # reopened after "Not now": not asked again
+    assert len(asked) == 1
+    session.update()
+    assert world.last("build")[1].path == designs.path
+
+    sample = FileTarget(tmp_path / "user-data" / "sample.swimcat", root=tmp_path / "shipped", sample=True)
+    sample.path.parent.mkdir()
+    sample.path.write_bytes(b"")
+    session.open(sample)
+    session.on_catalogue_opened(replace(state(tmp_path / "shipped", path=sample.path), built_with="fp32"))
+    assert len(asked) == 1 and world.last("build") == ("build", sample, False)  # 36 pictures: just rebuilt
+
+
 def test_a_damaged_sample_is_built_again_once_then_reported(tmp_path):
     sample = FileTarget(tmp_path / "sample.swimcat", root=tmp_path / "shipped", sample=True)
     sample.path.write_bytes(b"garbage")

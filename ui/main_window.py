@@ -30,6 +30,7 @@ from .build import BuildOutcome, BuildService
 from .duplicate_view import REVIEW_ACTIONS, DuplicateReviewDialog
 from .duplicates import DuplicateReview
 from .exports import Exports
+from .formatting import count_of
 from .history import History
 from .locations import CatalogueTarget, catalogue_for_folder, sample_target, target_for
 from .preview import PreviewPane
@@ -39,7 +40,7 @@ from .query_panel import QueryPanel, to_pil
 from .results_pane import ResultsPane
 from .search import SearchService, open_default_embedder
 from .session import APP_NAME, Session
-from .session_types import Filters, Target, target_name
+from .session_types import CatalogueState, Filters, Target, target_name
 from .settings import OPTIONS, Settings
 from .shortcuts import ShortcutsDialog, shortcut_rows
 from .style import app_icon
@@ -207,6 +208,7 @@ class MainWindow(QMainWindow):
         session.message.connect(self.statusBar().showMessage)
         session.error.connect(self.show_error)
         session.removal_held.connect(self._on_removal_held)
+        session.model_differs.connect(self._on_model_differs)
 
     def _restore_settings(self) -> None:
         s = self.settings
@@ -295,6 +297,16 @@ class MainWindow(QMainWindow):
         self.progress.start(target_name(target))
         self.statusBar().clearMessage()  # the progress line says it all
         self.builds.start(target, replace=replace, allow_removal=allow_removal)
+
+    def _on_model_differs(self, state: CatalogueState) -> None:
+        """The catalogue was built with another model: say so, and offer to rebuild it with this one."""
+        text = (
+            f"“{state.name}” was built with another model, {state.built_with}, not with {state.model_name} "
+            "that this SwimSearch uses, so pictures cannot be searched in it.\n\n"
+            f"Rebuild it with this model? Every picture is read again ({count_of(state.images, 'picture')}); "
+            "the two models' descriptions are never mixed."
+        )
+        dialogs.ask(self, text, "Rebuild now", "Not now", self.session.update, name="modelBox")
 
     def _on_removal_held(self, count: int, folder: str, reason: str) -> None:
         """An update found many files gone at once and kept them: ask whether they really were deleted."""

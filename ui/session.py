@@ -85,7 +85,9 @@ class Session:
     `message(text, timeout_ms)` (a status-bar note; 0 stays), `error(text)`
     (a known failure: one plain sentence for the user) and
     `removal_held(count, folder, reason)` (an update kept files gone from the
-    folder: ask the user, and call `confirm_removal()` if they really are gone).
+    folder: ask the user, and call `confirm_removal()` if they really are gone)
+    and `model_differs(state)` (the catalogue was built with another model:
+    offer to rebuild it with `update()`; asked once per catalogue).
     """
 
     def __init__(
@@ -128,6 +130,8 @@ class Session:
         self.message = Event()
         self.error = Event()
         self.removal_held = Event()
+        self.model_differs = Event()
+        self._model_asked: set[str] = set()  # catalogues whose other model was already pointed out
 
     # --- what the user asks ------------------------------------------------------------------
 
@@ -240,6 +244,13 @@ class Session:
         self._rerun(current)
         self.changed.emit()
         self.catalogue_ready.emit(state)
+        if state.built_with and state.path not in self._model_asked:
+            self._model_asked.add(state.path)
+            if target is not None and target.sample:  # a few seconds of reading: not worth a question
+                self._build(target)
+                self.changed.emit()
+            else:
+                self.model_differs.emit(state)
 
     def on_open_failed(self, path: str, message: str) -> None:
         target = self.target
@@ -403,6 +414,9 @@ class Session:
         if state is None:
             return "No catalogue", ""
         text = f"{state.name}  ·  {state.searchable:,} designs" + ("  ·  read-only" if state.readonly else "")
+        if state.built_with:
+            text += "  ·  another model"
+            return text, f"{state.path}\nFolder: {state.root}\nBuilt with {state.built_with}; in use: {state.model_name}"
         return text, f"{state.path}\nFolder: {state.root}\nModel: {state.model_name}"
 
     def _empty_text(self) -> tuple[str, str]:
@@ -418,6 +432,11 @@ class Session:
             return "No catalogue is open", "Build one from a folder of designs (Ctrl+B), or open one (Ctrl+Shift+O)."
         if state.searchable == 0:
             return f"“{name}” has no searchable designs yet", "Press F5 to read its folder."
+        if state.built_with and self.shown is None:
+            return f"“{name}” was built with another model", (
+                f"It was built with {state.built_with}, not with {state.model_name} that is in use, so pictures\n"
+                "cannot be searched in it. Press F5 to rebuild it with this model (every picture is read again)."
+            )
         if self.shown is None:
             return f"Find similar designs in “{name}”", (
                 "Drop a design anywhere on this window, click the query panel to choose a file,\n"
