@@ -384,6 +384,28 @@ def test_building_a_new_folder_clears_the_last_catalogues_results(opened, tmp_pa
     assert world.messages[-1][0].startswith("“new designs” is ready: 12 designs")  # not replaced by "Opened …"
 
 
+def test_a_build_cancelled_before_it_said_anything_still_says_so(opened, tmp_path):
+    session, world = opened
+    session.update()
+    session.update()  # F5 twice: the first build is replaced and says nothing
+    session.on_builds_idle()  # then Cancel: the second stops before it starts
+    assert world.messages[-1] == ("Stopped. What was read so far is kept; press F5 to go on.", 15_000)
+    assert world.last("reload") == ("reload",)  # the replaced build may have committed pictures
+    assert not session.view().catalogue_text.endswith("building…")
+    calls = len(world.calls)
+    session.update()
+    session.on_build_finished(Outcome(str(tmp_path / "designs" / ".swimsearch.swimcat"), "designs", Report(added=1)))
+    session.on_builds_idle()  # answered: nothing more to say
+    assert world.messages[-1][0].startswith("“designs” is ready") and world.calls[calls:].count(("reload",)) == 1
+
+    new = tmp_path / "new"
+    new.mkdir()
+    session.open(FileTarget(new / ".swimsearch.swimcat", root=new))
+    session.on_builds_idle()  # cancelled before the catalogue file was made
+    assert world.messages[-1][0] == "Stopped before any picture was read, so no catalogue was made."
+    assert world.last("open") == ("open", str(tmp_path / "designs" / ".swimsearch.swimcat"))  # the old one comes back
+
+
 def test_a_damaged_catalogue_leaves_the_open_one_on_screen(opened, designs, tmp_path):
     session, world = opened
     session.search(FileQuery("/designs/img0004.png"))

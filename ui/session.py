@@ -121,6 +121,7 @@ class Session:
         self._just_built: str | None = None
         self._sample_rebuilt = False
         self._return_to: str | None = None  # the catalogue left for a new build, reopened if it makes nothing
+        self._answered = True  # the latest build said how it ended (a build stopped at once says nothing)
 
         self.changed = Event()
         self.query_started = Event()
@@ -292,6 +293,7 @@ class Session:
     def on_build_finished(self, outcome: BuildResult) -> None:
         """A build ended (or was cancelled): open what it made, or re-read the open catalogue."""
         why, self._update_why = self._update_why, ""
+        self._answered = True
         self.message.emit(f"{why}: {build_summary(outcome)}" if why else build_summary(outcome), 15_000)
         self._just_built = outcome.catalogue_path
         if self.catalogue is not None and Path(self.catalogue.path) == Path(outcome.catalogue_path):
@@ -305,6 +307,7 @@ class Session:
 
     def on_build_failed(self, message: str) -> None:
         """Say why; a new catalogue that was never made gives way to the one that was open before."""
+        self._answered = True
         self.error.emit(message)
         back, target = self._return_to, self.target
         if back and self.catalogue is None and target is not None and not Path(target.path).exists():
@@ -317,12 +320,34 @@ class Session:
     def on_builds_idle(self) -> None:
         """No build runs or waits any more."""
         self.building = False
+        if not self._answered:
+            self._answered = True
+            self._stopped_silently()
         self.changed.emit()
+
+    def _stopped_silently(self) -> None:
+        """The build was cancelled before it reported anything (at once, or after F5 twice): say so, show what is there."""
+        if self.catalogue is not None:
+            self.message.emit("Stopped. What was read so far is kept; press F5 to go on.", 15_000)
+            self._just_built = self.catalogue.path  # the reopening keeps this sentence in the status bar
+            self._catalogues.reload()  # a build replaced by the cancelled one may have committed pictures
+            return
+        back, self._return_to = self._return_to, None
+        if self.target is not None and self.target.exists:
+            self.message.emit("Stopped. What was read so far is kept; press F5 to go on.", 15_000)
+            self._just_built = str(self.target.path)
+            self._catalogues.open_catalogue(str(self.target.path))
+            return
+        self.message.emit("Stopped before any picture was read, so no catalogue was made.", 15_000)
+        if back:
+            self.target = self._open_existing(back)
+            self._catalogues.open_catalogue(back)
 
     # --- rules --------------------------------------------------------------------------------
 
     def _build(self, target: Target, *, replace: bool = False, allow_removal: bool = False) -> None:
         self.building = True
+        self._answered = False
         self._start_build(target, replace, allow_removal)
 
     def _leave_catalogue(self) -> None:

@@ -327,3 +327,23 @@ def test_a_catalogue_of_another_model_says_so_and_is_rebuilt_only_when_asked(qtb
     assert (finished.args[0].report.added, finished.args[0].report.unchanged) == (30, 0)
     qtbot.waitUntil(lambda: "another model" not in window.catalogue_label.text(), timeout=WAIT_MS)
     assert drop_and_wait(qtbot, window, designs / "img0004.png").matches[0].name == "img0004.png"
+
+
+def test_cancelling_an_update_before_it_reads_anything_says_so(qtbot, make_window, designs):
+    loading = threading.Event()
+
+    def slow_model():  # the build's model loads while the user already clicks Cancel
+        if threading.current_thread() is not threading.main_thread() and loading.is_set():
+            time.sleep(0.5)
+        return FakeEmbedder()
+
+    window = make_window(open_embedder=slow_model)
+    open_catalogue(qtbot, window, designs)
+    loading.set()
+    window.update_action.trigger()
+    window.update_action.trigger()  # F5 twice: the first update gives way to the second
+    qtbot.mouseClick(window.progress.cancel_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: not window.builds.busy, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: "Stopped" in window.statusBar().currentMessage(), timeout=WAIT_MS)
+    assert window.statusBar().currentMessage() == "Stopped. What was read so far is kept; press F5 to go on."
+    assert not window.progress.isVisible() and "30 designs" in window.catalogue_label.text()
