@@ -537,6 +537,14 @@ def test_names_and_summaries_read_plainly(tmp_path):
     assert build_summary(Outcome("c", "spring", Report(indexed=9))) == "“spring” is ready: 9 designs searchable (no changes, 0 s)."
 
 
+def test_the_sample_summary_does_not_count_its_own_readme_as_a_file_not_read():
+    from swimsearch.build_report import BuildReport
+
+    report = BuildReport(added=36, indexed=36, skipped={".md": 1})
+    assert build_summary(Outcome("c", "designs", report)).endswith("Not read: 1 .md file.")
+    assert build_summary(Outcome("c", "sample", report), sample=True) == "“sample” is ready: 36 designs searchable (36 added, 0 s)."
+
+
 def test_the_build_summary_says_what_an_update_kept_and_read_again():
     from swimsearch.build_report import BuildReport
 

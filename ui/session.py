@@ -294,7 +294,8 @@ class Session:
         """A build ended (or was cancelled): open what it made, or re-read the open catalogue."""
         why, self._update_why = self._update_why, ""
         self._answered = True
-        self.message.emit(f"{why}: {build_summary(outcome)}" if why else build_summary(outcome), 15_000)
+        summary = build_summary(outcome, sample=self.target is not None and self.target.sample)
+        self.message.emit(f"{why}: {summary}" if why else summary, 15_000)
         self._just_built = outcome.catalogue_path
         if self.catalogue is not None and Path(self.catalogue.path) == Path(outcome.catalogue_path):
             self._catalogues.reload()
@@ -479,8 +480,8 @@ class Session:
         return text
 
 
-def build_summary(outcome: BuildResult) -> str:
-    """The status-bar sentence after a build or a cancelled one."""
+def build_summary(outcome: BuildResult, *, sample: bool = False) -> str:
+    """The status-bar sentence after a build or a cancelled one (of the shipped `sample`: its README goes unsaid)."""
     report = outcome.report
     if outcome.cancelled:
         return (
@@ -493,7 +494,7 @@ def build_summary(outcome: BuildResult) -> str:
     changes = ", ".join(f"{n:,} {what}" for what, n in counts if n) or "no changes"
     # Hook for design file formats (issue 16 item 1): a report that counts the files it did not read,
     # by kind ({".indd": 3}), gets them said here; today's BuildReport has no such field.
-    skipped = skipped_files(getattr(report, "skipped", None) or {})
+    skipped = "" if sample else skipped_files(getattr(report, "skipped", None) or {})
     skipped = f" Not read: {skipped}." if skipped else ""
     held = getattr(report, "held", 0)  # a folder only partly there: its gone files are kept until confirmed
     kept = f" {held:,} files that are gone were kept: {report.held_reason}." if held else ""
