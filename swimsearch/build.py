@@ -134,7 +134,7 @@ def build_catalogue(
         held_reason = "" if allow_removal else (removal_held(diff, known, found) or "")
         held = len(diff.gone) if held_reason else 0
         if held_reason:
-            log.warning("%s: %s; their removal is held back", writer.location, held_reason)
+            log.info("%s: %s; their removal is held back", writer.location, held_reason)  # callers say it to the user
             diff = diff.holding_removals()
         _apply_scan(writer, known, diff)
         counts = BuildCounts()
