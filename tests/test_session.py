@@ -384,6 +384,20 @@ def test_building_a_new_folder_clears_the_last_catalogues_results(opened, tmp_pa
     assert world.messages[-1][0].startswith("“new designs” is ready: 12 designs")  # not replaced by "Opened …"
 
 
+def test_a_catalogue_whose_build_was_killed_before_indexing_says_f5_finishes_it(designs):
+    from dataclasses import replace
+
+    world = World()
+    session = make_session(world)
+    session.open(FileTarget(designs / ".swimsearch.swimcat"))
+    session.on_catalogue_opened(replace(state(designs, searchable=0), images=205, unreadable=5))
+    view = session.view()
+    assert view.empty_title == "“designs” was not finished"
+    assert view.empty_body == "200 pictures were read before its build stopped. Press F5 to finish it: they are not read again."
+    session.on_catalogue_opened(replace(state(designs, searchable=0), images=0))
+    assert session.view().empty_title == "“designs” has no searchable designs yet"
+
+
 def test_a_build_cancelled_before_it_said_anything_still_says_so(opened, tmp_path):
     session, world = opened
     session.update()

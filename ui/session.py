@@ -456,6 +456,12 @@ class Session:
             )
         if state is None:
             return "No catalogue is open", "Build one from a folder of designs (Ctrl+B), or open one (Ctrl+Shift+O)."
+        read = state.images - state.unreadable
+        if state.searchable == 0 and read >= 2:  # a build killed before it indexed (a crash, a power cut)
+            return f"“{name}” was not finished", (
+                f"{count_of(read, 'picture')} were read before its build stopped. "
+                "Press F5 to finish it: they are not read again."
+            )
         if state.searchable == 0:
             return f"“{name}” has no searchable designs yet", "Press F5 to read its folder."
         if state.built_with and self.shown is None:
