@@ -398,6 +398,29 @@ def test_a_catalogue_whose_build_was_killed_before_indexing_says_f5_finishes_it(
     assert session.view().empty_title == "“designs” has no searchable designs yet"
 
 
+def test_a_held_removal_is_asked_after_each_f5_but_once_for_a_watched_folder(opened, designs):
+    from swimsearch.build_report import BuildReport
+
+    session, world = opened
+    asked = []
+    session.removal_held.connect(lambda *args: asked.append(args))
+    path = str(designs / ".swimsearch.swimcat")
+    held = BuildReport(indexed=30, held=20, held_reason="20 of the catalogue's 30 files are gone from its folder")
+    session.update()
+    session.on_build_finished(Outcome(path, "designs", held))
+    assert asked == [(20, str(designs), held.held_reason)]
+    session.keep_held()  # "Keep them"
+    session.update(why="The folder changed")
+    session.on_build_finished(Outcome(path, "designs", held))
+    assert len(asked) == 1  # the watcher does not ask again about the same files
+    assert "20 files that are gone were kept" in world.messages[-1][0]  # the status bar still says it
+    session.update()
+    session.on_build_finished(Outcome(path, "designs", held))
+    assert len(asked) == 2  # F5 is the user asking: ask
+    session.confirm_removal()
+    assert world.last("build")[-1] == "allow_removal"
+
+
 def test_a_build_cancelled_before_it_said_anything_still_says_so(opened, tmp_path):
     session, world = opened
     session.update()

@@ -50,11 +50,11 @@ def confirm(parent: QWidget, text: str, title: str = "SwimSearch") -> bool:
 
 
 def ask(parent: QWidget, text: str, yes: str, no: str, on_yes: Callable[[], None], *, name: str = "questionBox",
-        title: str = "SwimSearch") -> QMessageBox:
+        title: str = "SwimSearch", on_no: Callable[[], None] | None = None) -> QMessageBox:
     """A window-modal question with two worded answers that does not block the event loop.
 
-    `on_yes` runs when the user picks `yes`; `no` is the default (Enter or
-    Escape), so a hurried key press changes nothing.
+    `on_yes` runs when the user picks `yes`, `on_no` when they pick `no`; `no`
+    is the default (Enter or Escape), so a hurried key press changes nothing.
     """
     box = QMessageBox(QMessageBox.Question, title, text, QMessageBox.NoButton, parent)
     box.setObjectName(name)
@@ -64,7 +64,7 @@ def ask(parent: QWidget, text: str, yes: str, no: str, on_yes: Callable[[], None
     box.setEscapeButton(no_button)
     box.setWindowModality(Qt.WindowModal)
     box.setAttribute(Qt.WA_DeleteOnClose)
-    box.buttonClicked.connect(lambda button: on_yes() if button is yes_button else None)
+    box.buttonClicked.connect(lambda button: on_yes() if button is yes_button else on_no() if on_no else None)
     box.open()
     return box
 

@@ -318,7 +318,8 @@ class MainWindow(QMainWindow):
             "remove them from the catalogue. If the drive or share comes back, keep them: nothing is read again."
         )
         self._removal_box = dialogs.ask(
-            self, text, "Remove them from the catalogue", "Keep them", self.session.confirm_removal, name="removalBox"
+            self, text, "Remove them from the catalogue", "Keep them", self.session.confirm_removal, name="removalBox",
+            on_no=self.session.keep_held,
         )
         box = self._removal_box
         box.destroyed.connect(lambda _=None: self._removal_box is box and setattr(self, "_removal_box", None))

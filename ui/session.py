@@ -132,6 +132,8 @@ class Session:
         self.error = Event()
         self.removal_held = Event()
         self.model_differs = Event()
+        self._asked_held: tuple[str, int] | None = None  # (catalogue, files) of the last removal question
+        self._kept_held: tuple[str, int] | None = None  # ... and of the last one answered "Keep them"
         self._model_asked: set[str] = set()  # catalogues whose other model was already pointed out
 
     # --- what the user asks ------------------------------------------------------------------
@@ -157,28 +159,30 @@ class Session:
             self._build(target)
         self.changed.emit()
 
-    def update(self, *, why: str = "") -> None:
+    def update(self, *, why: str = "", allow_removal: bool = False) -> None:
         """Read new and changed files of the open catalogue's folder (F5).
 
         Args:
             why: said before the summary when the user did not ask ("The folder changed").
+            allow_removal: remove the files gone from the folder however many they are
+                (the user confirmed it, or SwimSearch moved them itself).
         """
         self._update_why = why
         if self.catalogue is not None:
-            self._build(self._open_existing(self.catalogue.path))
+            self._build(self._open_existing(self.catalogue.path), allow_removal=allow_removal)
         elif self.target is not None:
-            self._build(self.target)
+            self._build(self.target, allow_removal=allow_removal)
         else:
             self.error.emit("No catalogue is open: build one from a folder first (Ctrl+B).")
         self.changed.emit()
 
+    def keep_held(self) -> None:
+        """The user said keep the files an update held back: updates of a watched folder stop asking about them."""
+        self._kept_held = self._asked_held
+
     def confirm_removal(self) -> None:
         """The user confirmed that the files an update held back are gone: update again, removing them."""
-        if self.catalogue is not None:
-            self._build(self._open_existing(self.catalogue.path), allow_removal=True)
-        elif self.target is not None and self.target.exists:
-            self._build(self.target, allow_removal=True)
-        self.changed.emit()
+        self.update(allow_removal=True)
 
     def search(self, query: Query) -> None:
         """Run a new query, with the mirror setting; its result becomes the newest history entry."""
@@ -302,8 +306,10 @@ class Session:
         else:
             self._catalogues.open_catalogue(outcome.catalogue_path)
         held = getattr(outcome.report, "held", 0)
-        if held and not outcome.cancelled:
+        kept_before = why and self._kept_held == (outcome.catalogue_path, held)  # a watched folder asks once
+        if held and not outcome.cancelled and not kept_before:
             folder = getattr(outcome, "root", "") or (self.catalogue.root if self.catalogue is not None else "its folder")
+            self._asked_held = (outcome.catalogue_path, held)
             self.removal_held.emit(held, folder, outcome.report.held_reason)
 
     def on_build_failed(self, message: str) -> None:
