@@ -514,6 +514,9 @@ def test_a_catalogue_of_another_model_is_pointed_out_once_and_the_sample_is_simp
     assert view.empty_title == "“designs” was built with another model" and "F5 to rebuild" in view.empty_body
     session.on_catalogue_opened(other)  # reopened after "Not now": not asked again
     assert len(asked) == 1
+    session.update(why="The folder changed")  # a watched folder never rebuilds with the other model by itself
+    assert not any(call[0] == "build" for call in world.calls)
+    assert world.messages[-1][0] == "The folder changed, but “designs” was built with another model: press F5 to rebuild it."
     session.update()
     assert world.last("build")[1].path == designs.path
 

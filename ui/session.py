@@ -167,6 +167,10 @@ class Session:
             allow_removal: remove the files gone from the folder however many they are
                 (the user confirmed it, or SwimSearch moved them itself).
         """
+        state = self.catalogue
+        if why and state is not None and state.built_with:  # reading every picture again needs the user's word
+            self.message.emit(f"{why}, but “{state.name}” was built with another model: press F5 to rebuild it.", 15_000)
+            return
         self._update_why = why
         if self.catalogue is not None:
             self._build(self._open_existing(self.catalogue.path), allow_removal=allow_removal)
