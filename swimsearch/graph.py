@@ -91,7 +91,12 @@ class VectorGraph:
 
     def search(self, vector: np.ndarray, k: int, effort: int) -> np.ndarray:
         """Image ids of about the k nodes nearest to a query vector (R,), best first; -1 pads."""
-        params = faiss_module().SearchParametersHNSW()
+        faiss = faiss_module()
+        # One query walks one path: more OpenMP threads only wake and spin (on
+        # two busy cores FAISS ran tens of times slower on two threads than on
+        # one). The setting holds for the calling thread.
+        faiss.omp_set_num_threads(1)
+        params = faiss.SearchParametersHNSW()
         params.efSearch = max(effort, k)
         _, nodes = self.index.search(np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1), k, params=params)
         nodes = nodes[0]
