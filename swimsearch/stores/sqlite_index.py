@@ -26,6 +26,7 @@ from typing import Iterator
 import numpy as np
 
 from ..graph import VectorGraph
+from ..graph_check import GraphDamage, check_graph_stream
 from ..index import FittedIndex, IndexSnapshot, row_lookup
 from ..lsh import BucketTables, encode_bucket_rows
 from .base import FitState
@@ -121,15 +122,37 @@ class IndexTables:
         return IndexSnapshot(fitted=fitted, ids=all_ids, codes=all_codes, vectors=all_vectors, tables=tables, graph=graph)
 
     def graph(self, dim: int) -> VectorGraph | None:
-        """The stored graph, read one part at a time, each part checked against its checksum (None when there is none)."""
+        """The stored graph over `dim`-d vectors, checked, then read one part at a time (None when there is none).
+
+        Every part's checksum and the whole stream's sizes and neighbour ids
+        are checked (graph_check.py) before FAISS reads a byte of it.
+        """
         try:
             ids = self.file.get_array(GRAPH_IDS)
         except KeyError:
             return None
+        location = str(self.file.path)
         names = [row[0] for row in self.file.conn.execute(
             "SELECT name FROM arrays WHERE name LIKE ? ORDER BY name", (GRAPH_PART + "%",)
         )]
-        return VectorGraph.from_parts((self.file.get_array(name).tobytes() for name in names), ids.astype(np.int64))
+        if ids.ndim != 1 or ids.dtype.kind not in "iu" or (len(ids) and int(ids.min()) < 0):
+            raise damaged(location, "its search graph names images by ids that are not image ids")
+        if names != [f"{GRAPH_PART}{number:05d}" for number in range(len(names))]:
+            raise damaged(location, "parts of its search graph are missing")
+        ids = ids.astype(np.int64)
+
+        def part_bytes(checked: bool) -> Iterator[bytes]:
+            for name in names:
+                if checked:  # checksum, dtype and shape of each stored part
+                    yield self.file.get_array(name).tobytes()
+                else:  # the same rows, read again in the same transaction for FAISS
+                    yield self.file.conn.execute("SELECT data FROM arrays WHERE name = ?", (name,)).fetchone()[0]
+
+        try:
+            check_graph_stream(part_bytes(True), len(ids), dim)
+        except GraphDamage as exc:
+            raise damaged(location, f"its search graph {exc}") from exc
+        return VectorGraph.from_parts(part_bytes(False), ids)
 
     def write_graph(self, graph: VectorGraph | None) -> None:
         """Replace the stored graph (None: keep none)."""
