@@ -30,13 +30,14 @@ import numpy as np
 
 from .build_report import BuildCounts, BuildReport, as_dict
 from .config import INDEX_SETTINGS, EngineConfig
-from .decode import Decoded, decoded_batches
+from .decode import DecodeTimes, Decoded, decoded_batches
 from .details import colour_signatures, embed_batch, fill_details, region_basis_for
 from .errors import Cancelled, CatalogueError
 from .failures import is_transient
 from .fingerprint import fingerprints
+from .graph import next_graph
 from .images import LoadedImage, scan_folder_report
-from .index import FittedIndex, fit_index
+from .index import FittedIndex, IndexSnapshot, fit_index
 from .model import ImageEmbedder
 from .regions import RegionBasis
 from .stores.base import CatalogueWriter, FitState, ModelInfo, NewImage
@@ -136,7 +137,7 @@ def build_catalogue(
         held_reason = "" if allow_removal else (removal_held(diff, known, found) or "")
         held = len(diff.gone) if held_reason else 0
         if held_reason:
-            log.warning("%s: %s; their removal is held back", writer.location, held_reason)
+            log.info("%s: %s; their removal is held back", writer.location, held_reason)  # callers say it to the user
             diff = diff.holding_removals()
         _apply_scan(writer, known, diff)
         basis = region_basis_for(writer, embedder)
@@ -145,19 +146,20 @@ def build_catalogue(
         cancelled = False
         done = 0
         progress("embed", 0, len(diff.todo))
-        batches = decoded_batches(diff.todo, folder, embedder.size, batch_size=config.batch_size, decoders=config.decoders)
+        times = DecodeTimes()
+        batches = decoded_batches(
+            diff.todo, folder, embedder.size, batch_size=config.batch_size, decoders=config.decoders, times=times
+        )
         for batch in batches:
-            _embed_batch(writer, folder, batch, embedder, diff, known, counts, basis)
+            _embed_batch(writer, folder, batch, embedder, diff, known, counts, config.inference_batch, basis)
             done += len(batch)
             progress("embed", done, len(diff.todo))
             if done < len(diff.todo) and should_stop():
                 cancelled = True
                 break
         embed_seconds = time.perf_counter() - embed_started
-        detailed = 0
-        if not cancelled:  # a catalogue built before details were kept: read those pictures again
-            detailed, cancelled = fill_details(writer, folder, embedder, basis, batch_size=config.batch_size,
-                                               decoders=config.decoders, progress=progress, should_stop=should_stop)
+        # a catalogue built before details were kept: read those pictures again
+        detailed, cancelled = (0, True) if cancelled else fill_details(writer, folder, embedder, basis, config, progress, should_stop)
         indexed, refitted = index_catalogue(writer, config, complete=not cancelled, progress=progress)
     report = BuildReport(
         added=counts.added,
@@ -171,6 +173,10 @@ def build_catalogue(
         seconds=time.perf_counter() - started,
         embed_seconds=embed_seconds,
         network_seconds=counts.network_seconds,
+        decode_wait_seconds=times.waiting,
+        commit_seconds=counts.commit_seconds,
+        decode_seconds=times.decoding,
+        decoders=times.decoders,
         errors=tuple(counts.errors),
         skipped=dict(scan.skipped),
         unlisted_folders=unlisted,
@@ -208,7 +214,7 @@ def _adopt_model(writer: CatalogueWriter, embedder: ImageEmbedder) -> None:
         return
     with writer.transaction():
         if known is not None:
-            log.warning("%s was built with another model: every image will be embedded again", writer.location)
+            log.info("%s was built with another model: every image will be embedded again", writer.location)
             writer.clear_images()
         writer.set_model(ModelInfo(name=embedder.name, sha256=embedder.sha256, dim=embedder.dim))
 
@@ -221,9 +227,11 @@ def _embed_batch(
     diff: ScanDiff,
     known: Mapping[str, KnownFile],
     counts: BuildCounts,
+    inference_batch: int = 1,
     basis: RegionBasis | None = None,
 ) -> None:
-    """Embed the readable images of one batch and add them with the unreadable ones, in one commit.
+    """Embed the readable images of one batch, `inference_batch` at a time, and add them with the
+    unreadable ones, in one commit.
 
     A file the catalogue holds that fails for a passing reason keeps its
     record (and embedding, and place in search) and is read again next time.
@@ -232,7 +240,7 @@ def _embed_batch(
     """
     loaded = [result for _, result in batch if isinstance(result, LoadedImage)]
     started = time.perf_counter()
-    described = iter(_embed(embedder, [g.pixels for g in loaded], basis) if loaded else ())
+    described = iter(_embed(embedder, [g.pixels for g in loaded], basis, inference_batch) if loaded else ())
     counts.network_seconds += time.perf_counter() - started
     colours = iter(colour_signatures(loaded) if loaded else ())
     prints = fingerprints(folder, [f.relpath for f, _ in batch])
@@ -259,17 +267,26 @@ def _embed_batch(
             retry_later.append(record.image_id)  # keep what the catalogue has until the file reads again
         else:
             images.append(NewImage(f.relpath, f.size, f.mtime, label=label, error=reason, fingerprint=fp, retry=passing))
+    started = time.perf_counter()
     with writer.transaction():
         writer.add_batch(images)
         if retry_later:
             writer.flag_retry(retry_later)
+    counts.commit_seconds += time.perf_counter() - started
 
 
 def _embed(
-    embedder: ImageEmbedder, pixels: list[np.ndarray], basis: RegionBasis | None
+    embedder: ImageEmbedder, pixels: list[np.ndarray], basis: RegionBasis | None, step: int = 1
 ) -> list[tuple[np.ndarray | None, np.ndarray | None]]:
-    """(embedding, regional vectors or None) per picture of a batch; when memory runs out, of halves,
-    and (None, None) for a picture that alone does not fit."""
+    """(embedding, regional vectors or None) per picture of a batch, `step` pictures a network run
+    (batch 1 is the fastest shape on two cores).
+
+    When memory runs out, a run is split in halves, and a picture that alone
+    does not fit gives (None, None).
+    """
+    step = max(1, step)
+    if len(pixels) > step:
+        return [v for i in range(0, len(pixels), step) for v in _embed(embedder, pixels[i : i + step], basis, step)]
     try:
         embedded, regions = embed_batch(embedder, np.stack(pixels), basis)
         return list(zip(embedded, regions if regions is not None else [None] * len(embedded)))
@@ -280,7 +297,7 @@ def _embed(
             log.warning("not enough memory to embed a picture: %s", exc)
             return [(None, None)]
         half = len(pixels) // 2
-        return _embed(embedder, pixels[:half], basis) + _embed(embedder, pixels[half:], basis)
+        return _embed(embedder, pixels[:half], basis, step) + _embed(embedder, pixels[half:], basis, step)
 
 
 def _out_of_memory(exc: BaseException) -> bool:
@@ -308,11 +325,18 @@ def index_catalogue(
         return 0, False
     wanted = {name: getattr(config, name) for name in INDEX_SETTINGS}
     reason = refit_reason(embedded=embedded, fit=writer.fit_state(), wanted=wanted, complete=complete, force=force)
+    # A store that finds candidates itself (a database server) needs no graph of ours.
+    keep_graph = embedded >= config.graph_from and writer.own_searcher(config) is None
     pending: np.ndarray | None = None  # None: every image
+    previous: IndexSnapshot | None = None  # what was searchable: the graph to extend, the vectors it was built from
     if reason is None:
         fitted = writer.fitted()
         pending = writer.uncoded_ids()
-        if fitted is None or not len(pending):
+        if fitted is None:
+            return writer.counts()["searchable"], False
+        if keep_graph:
+            previous = writer.load_snapshot()
+        if not len(pending) and not _graph_needs_work(previous):
             return writer.counts()["searchable"], False
         progress("index", 0, len(pending))
     else:
@@ -323,17 +347,33 @@ def index_catalogue(
         if reason is not None:
             writer.save_fit(fitted)
         total = embedded if pending is None else len(pending)
-        all_ids, all_keys = [], []
+        all_ids, all_keys, all_vectors = [np.empty(0, np.int64)], [], [np.empty((0, fitted.rerank_basis.shape[1]), np.float16)]
         done = 0
         for ids, embeddings in writer.iter_embeddings(None if pending is None else pending.tolist()):
             codes = fitted.codes(embeddings)
-            writer.write_codes(ids, codes, fitted.vectors(embeddings))
+            vectors = fitted.vectors(embeddings)
+            writer.write_codes(ids, codes, vectors)
             all_ids.append(ids)
             all_keys.append(fitted.keys(codes))
+            all_vectors.append(vectors.astype(np.float16))  # as the snapshot keeps them
             done += len(ids)
             progress("index", done, total)
-        writer.write_buckets(np.concatenate(all_keys), np.concatenate(all_ids), merge=reason is None)
+        if all_keys:
+            writer.write_buckets(np.concatenate(all_keys), np.concatenate(all_ids), merge=reason is None)
+        if keep_graph:
+            new_ids, new_vectors = np.concatenate(all_ids), np.concatenate(all_vectors)
+            if previous is None:
+                graph = next_graph(None, new_ids[:0], new_vectors[:0], new_ids, new_vectors)
+            else:
+                graph = next_graph(previous.graph, previous.ids, previous.vectors, new_ids, new_vectors)
+            writer.write_graph(graph)
     return writer.counts()["searchable"], reason is not None
+
+
+def _graph_needs_work(snapshot: IndexSnapshot | None) -> bool:
+    """Whether an update that adds nothing must still (re)build the graph: a catalogue indexed
+    before it kept one, or one that many removals left stale."""
+    return snapshot is not None and (snapshot.graph is None or snapshot.graph.needs_rebuild(snapshot.ids))
 
 
 def refit_catalogue(writer: CatalogueWriter, config: EngineConfig, progress: ProgressFn | None = None) -> int:

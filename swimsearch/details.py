@@ -18,6 +18,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .colour import colour_signature
+from .config import EngineConfig
 from .decode import decoded_batches
 from .images import FoundFile, LoadedImage
 from .model import ImageEmbedder
@@ -72,9 +73,7 @@ def fill_details(
     folder: Path,
     embedder: ImageEmbedder,
     basis: RegionBasis | None,
-    *,
-    batch_size: int,
-    decoders: int,
+    config: EngineConfig,
     progress: Callable[[str, int, int], None],
     should_stop: Callable[[], bool],
 ) -> tuple[int, bool]:
@@ -91,7 +90,7 @@ def fill_details(
     files = [FoundFile(relpath, 0, 0.0) for _, relpath in lacking]
     done = filled = 0
     progress("details", 0, len(files))
-    for batch in decoded_batches(files, folder, embedder.size, batch_size=batch_size, decoders=decoders):
+    for batch in decoded_batches(files, folder, embedder.size, batch_size=config.batch_size, decoders=config.decoders):
         good = [(ids[found.relpath], result) for found, result in batch if isinstance(result, LoadedImage)]
         if good:
             pictures = [result for _, result in good]

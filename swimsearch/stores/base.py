@@ -25,6 +25,7 @@ from typing import Any, ContextManager, Iterable, Iterator, Mapping, NamedTuple,
 import numpy as np
 
 from ..config import EngineConfig
+from ..graph import VectorGraph
 from ..index import FittedIndex, IndexSnapshot
 from ..regions import RegionBasis
 from ..searchers import Searcher
@@ -350,4 +351,13 @@ class CatalogueWriter(CatalogueReader, Protocol):
 
     def write_details(self, image_ids: Sequence[int], regions: np.ndarray | None, colours: np.ndarray | None) -> None:
         """Store regional vectors (n, R, d) and/or colour signatures (n, B) of images already added."""
+        ...
+
+    def write_graph(self, graph: VectorGraph | None) -> None:
+        """Keep this graph over the re-ranking vectors with the index (None: keep none), replacing any.
+
+        `load_snapshot` gives it back as `IndexSnapshot.graph`. A store whose
+        `own_searcher` finds candidates itself may ignore it. A new fit
+        (`save_fit`) and `clear_index` drop it with the codes.
+        """
         ...
