@@ -1,8 +1,7 @@
 """`swimsearch`: the command line, sharing the engine with the desktop app.
 
     swimsearch index FOLDER [--catalogue CAT]
-    swimsearch query --catalogue CAT [--top N] [--min-score S] [--csv OUT] [--sheet OUT.pdf|.html] (IMAGE... | --queries LISTFILE)
-                     [--region X,Y,W,H] [--colour-weight W]      (steering a search: cli_steer.py)
+    swimsearch query --catalogue CAT [--top N] [--min-score S] [--region X,Y,W,H] [--colour-weight W] [--csv OUT] [--sheet OUT.pdf|.html] (IMAGE... | --queries LISTFILE)
     swimsearch info --catalogue CAT
     swimsearch duplicates --catalogue CAT [--csv OUT]
     swimsearch eval --catalogue CAT --labels LABELS.csv [--queries LISTFILE] [--json OUT] [--plot OUT.png]
@@ -27,7 +26,7 @@ from typing import Sequence
 
 from . import __version__, locations
 from .catalogue import Catalogue
-from .cli_steer import Notes, add_steering_options, run_query, steering_in_words
+from .cli_steer import SteeredQueries, add_steering_options, steering_in_words
 from .config import EngineConfig
 from .errors import Cancelled, CatalogueError
 from .evaluation import EvaluationError
@@ -148,17 +147,16 @@ def cmd_query(args) -> int:
     results = []
     with _open_existing(args.catalogue) as catalogue:
         _refuse_other_model(catalogue, embedder, args.model)
-        engine, notes = SearchEngine(catalogue, embedder, config), Notes()
+        queries = SteeredQueries(SearchEngine(catalogue, embedder, config), args)  # --region, --colour-weight
         for image in images:
             path = str(Path(image).absolute())
             try:
-                result = run_query(engine, path, args)  # by a detail with --region; --colour-weight
+                result = queries.run(path)  # by a detail with --region; notes said once on stderr
             except ImageError as exc:
                 failures += 1
                 print(f"swimsearch: cannot read {shown(exc.path)}: {exc.reason}", file=sys.stderr)
                 continue
             results.append(result)
-            notes.say(result)
             if not args.csv:
                 print_result(result)
         filters = _filters_in_words(args)
@@ -326,8 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--sheet", metavar="OUT", help="write a contact sheet (OUT.pdf or OUT.html): one file, a section per query"
     )
     p.add_argument("--mirror", action="store_true", help="also search the mirrored image (mirror-invariant search)")
-    add_steering_options(p)
-    p.set_defaults(run=cmd_query, parser=p)
+    add_steering_options(p).set_defaults(run=cmd_query, parser=p)
 
     p = sub.add_parser("info", parents=[common], help="what a catalogue holds")
     p.add_argument("--catalogue", required=True, help=CATALOGUE_HELP)

@@ -40,7 +40,8 @@ def colour_weight(text: str) -> float:
         ) from None
 
 
-def add_steering_options(parser: argparse.ArgumentParser) -> None:
+def add_steering_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add --region and --colour-weight to the query command's parser (returned)."""
     parser.add_argument(
         "--region", metavar="X,Y,W,H", type=region_box,
         help="search by the detail in this box of each IMAGE (fractions of its width and height from its top left, "
@@ -51,14 +52,7 @@ def add_steering_options(parser: argparse.ArgumentParser) -> None:
         help="how much colour matters, from 0 (ignore colour: a design in another colourway ranks as high) "
         "to 1 (match colour); default %(default)s, as the network sees it",
     )
-
-
-def run_query(engine: "SearchEngine", path: str | os.PathLike, args: argparse.Namespace) -> "SearchResult":
-    """One IMAGE's search as the options ask: by a detail, or the whole picture; with the colour weight."""
-    mix = ColourMix(args.colour_weight)
-    if args.region is not None:
-        return engine.search_detail(path, args.region, top_n=args.top, min_score=args.min_score, colour=mix)
-    return engine.search(path, top_n=args.top, min_score=args.min_score, colour=mix)
+    return parser
 
 
 def steering_in_words(args: argparse.Namespace) -> str:
@@ -69,13 +63,21 @@ def steering_in_words(args: argparse.Namespace) -> str:
     return words
 
 
-class Notes:
-    """Notes a result carries ("update the catalogue to ..."), each said once on stderr."""
+class SteeredQueries:
+    """The query command's searches as the options ask (by a detail, or the whole picture; with the colour
+    weight), each note a result carries ("update the catalogue to ...") said once on stderr."""
 
-    def __init__(self) -> None:
+    def __init__(self, engine: "SearchEngine", args: argparse.Namespace):
+        self.engine, self.args = engine, args
         self._said: set[str] = set()
 
-    def say(self, result: "SearchResult") -> None:
+    def run(self, path: str | os.PathLike) -> "SearchResult":
+        args, mix = self.args, ColourMix(self.args.colour_weight)
+        if args.region is not None:
+            result = self.engine.search_detail(path, args.region, top_n=args.top, min_score=args.min_score, colour=mix)
+        else:
+            result = self.engine.search(path, top_n=args.top, min_score=args.min_score, colour=mix)
         if result.note and result.note not in self._said:
             self._said.add(result.note)
             print(f"swimsearch: note: {result.note}", file=sys.stderr)
+        return result
