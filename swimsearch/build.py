@@ -24,7 +24,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from .config import INDEX_SETTINGS, EngineConfig
-from .decode import Decoded, decoded_batches
+from .decode import DecodeTimes, Decoded, decoded_batches
 from .errors import Cancelled, CatalogueError
 from .images import LoadedImage, scan_folder_report, skipped_summary
 from .index import FittedIndex, fit_index
@@ -60,6 +60,10 @@ class BuildReport:
     seconds: float = 0.0
     embed_seconds: float = 0.0
     network_seconds: float = 0.0  # of embed_seconds, the time spent inside the network
+    decode_wait_seconds: float = 0.0  # of embed_seconds, the time the network waited for a decoded picture
+    commit_seconds: float = 0.0  # of embed_seconds, the time spent committing batches
+    decode_seconds: float = 0.0  # decoding time summed over the decoder threads (beside the network)
+    decoders: int = 0  # decoder threads used
     errors: tuple[tuple[str, str], ...] = ()  # (relative path, reason) of files unreadable this run
     #: Files in the folder that SwimSearch does not read, by kind (".indd": 3); recounted on every scan.
     skipped: Mapping[str, int] = field(default_factory=dict)
@@ -97,6 +101,7 @@ class BuildCounts:
     updated: int = 0
     unreadable: int = 0
     network_seconds: float = 0.0
+    commit_seconds: float = 0.0
     errors: list[tuple[str, str]] = field(default_factory=list)
 
 
@@ -173,9 +178,12 @@ def build_catalogue(
         cancelled = False
         done = 0
         progress("embed", 0, len(diff.todo))
-        batches = decoded_batches(diff.todo, folder, embedder.size, batch_size=config.batch_size, decoders=config.decoders)
+        times = DecodeTimes()
+        batches = decoded_batches(
+            diff.todo, folder, embedder.size, batch_size=config.batch_size, decoders=config.decoders, times=times
+        )
         for batch in batches:
-            _embed_batch(writer, batch, embedder, changed, counts)
+            _embed_batch(writer, batch, embedder, changed, counts, config.inference_batch)
             done += len(batch)
             progress("embed", done, len(diff.todo))
             if done < len(diff.todo) and should_stop():
@@ -195,6 +203,10 @@ def build_catalogue(
         seconds=time.perf_counter() - started,
         embed_seconds=embed_seconds,
         network_seconds=counts.network_seconds,
+        decode_wait_seconds=times.waiting,
+        commit_seconds=counts.commit_seconds,
+        decode_seconds=times.decoding,
+        decoders=times.decoders,
         errors=tuple(counts.errors),
         skipped=dict(scan.skipped),
         unlisted_folders=tuple(scan.unlisted),
@@ -218,13 +230,21 @@ def _adopt_model(writer: CatalogueWriter, embedder: ImageEmbedder) -> None:
 
 
 def _embed_batch(
-    writer: CatalogueWriter, batch: list[Decoded], embedder: ImageEmbedder, changed: frozenset[str], counts: BuildCounts
+    writer: CatalogueWriter,
+    batch: list[Decoded],
+    embedder: ImageEmbedder,
+    changed: frozenset[str],
+    counts: BuildCounts,
+    inference_batch: int = 1,
 ) -> None:
-    """Embed the readable images of one batch and add them with the unreadable ones, in one commit."""
+    """Embed the readable images of one batch, `inference_batch` at a time, and add them with the
+    unreadable ones, in one commit."""
     good = [result.pixels for _, result in batch if isinstance(result, LoadedImage)]
+    step = max(1, inference_batch)
     started = time.perf_counter()
-    vectors = iter(embedder.embed(np.stack(good)) if good else ())
+    parts = [embedder.embed(np.stack(good[i : i + step])) for i in range(0, len(good), step)]
     counts.network_seconds += time.perf_counter() - started
+    vectors = iter(np.concatenate(parts) if parts else ())
     images = []
     for f, result in batch:
         label = f.relpath.split("/", 1)[0] if "/" in f.relpath else None
@@ -239,7 +259,9 @@ def _embed_batch(
             images.append(NewImage(f.relpath, f.size, f.mtime, label=label, error=result.reason))
             counts.unreadable += 1
             counts.errors.append((f.relpath, result.reason))
+    started = time.perf_counter()
     writer.add_batch(images)
+    counts.commit_seconds += time.perf_counter() - started
 
 
 def index_catalogue(

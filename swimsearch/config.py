@@ -60,16 +60,22 @@ class EngineConfig:
     mirror: bool = False
 
     # --- build ----------------------------------------------------------------
-    #: Images per committed batch during a build.
+    #: Images per committed batch during a build (what a cancel or a kill keeps).
     batch_size: int = 16
+    #: Images per run of the network during a build. On two cores batch 1 is
+    #: the fastest shape (fp32 trunk alone: 32 images/s at batch 1, 18.7 at 16;
+    #: a whole build 0.75 x the wall time and 255 MB instead of 668 MB peak:
+    #: issue 15, bench/bench_build.py); commits stay batched (`batch_size`).
+    inference_batch: int = 1
     #: onnxruntime threads; 0 means all cores.
     threads: int = 0
-    #: Parallel image decoders beside the network. On the small clothing photos
-    #: (2.7 ms to decode) one decoder builds about 10 % faster, because on two
-    #: cores a second decoder takes CPU from the network; but a 12-megapixel PNG
-    #: takes 300 ms to decode and a 12-megapixel JPEG 14 ms, where one decoder
-    #: would starve the network (docs/BENCHMARKS.md).
-    decoders: int = 2
+    #: Parallel image decoders beside the network; 0 chooses by the files'
+    #: sizes (decode.decoder_count): one for ordinary photos, where on two
+    #: cores a second decoder takes CPU from the network (one built about
+    #: 10 % faster on the clothing photos), more for large files (a
+    #: 12-megapixel PNG takes 300 ms to decode, where one decoder would starve
+    #: the network; docs/BENCHMARKS.md).
+    decoders: int = 0
 
     def with_changes(self, **changes: Any) -> "EngineConfig":
         """A copy with some settings changed; unknown names are an error."""
