@@ -11,6 +11,7 @@ whatever the path; it flags duplicates by pHash and builds the `Match` list.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
@@ -51,7 +52,15 @@ class Match:
     width: int | None
     height: int | None
     mirrored: bool = False  # matched the mirrored query better than the query
-    missing: bool = False  # the file is no longer on disk
+
+    @functools.cached_property
+    def missing(self) -> bool:
+        """Whether the file is no longer on disk: checked when first asked, then kept.
+
+        Lazy so that a search makes no file-system call per match: the window
+        asks when it paints a result, the CLI and the CSV for what they write.
+        """
+        return not os.path.exists(self.path)
 
     @property
     def name(self) -> str:
@@ -340,7 +349,6 @@ class SearchEngine:
             width=record.width,
             height=record.height,
             mirrored=mirrored,
-            missing=not os.path.exists(record.path),
         )
 
 
