@@ -26,8 +26,9 @@ import numpy as np
 from .config import INDEX_SETTINGS, EngineConfig
 from .decode import DecodeTimes, Decoded, decoded_batches
 from .errors import Cancelled, CatalogueError
+from .graph import next_graph
 from .images import LoadedImage, scan_folder_report, skipped_summary
-from .index import FittedIndex, fit_index
+from .index import FittedIndex, IndexSnapshot, fit_index
 from .model import ImageEmbedder
 from .stores.base import CatalogueWriter, FitState, ModelInfo, NewImage
 
@@ -284,11 +285,18 @@ def index_catalogue(
         return 0, False
     wanted = {name: getattr(config, name) for name in INDEX_SETTINGS}
     reason = refit_reason(embedded=embedded, fit=writer.fit_state(), wanted=wanted, complete=complete, force=force)
+    # A store that finds candidates itself (a database server) needs no graph of ours.
+    keep_graph = embedded >= config.graph_from and writer.own_searcher(config) is None
     pending: np.ndarray | None = None  # None: every image
+    previous: IndexSnapshot | None = None  # what was searchable: the graph to extend, the vectors it was built from
     if reason is None:
         fitted = writer.fitted()
         pending = writer.uncoded_ids()
-        if fitted is None or not len(pending):
+        if fitted is None:
+            return writer.counts()["searchable"], False
+        if keep_graph:
+            previous = writer.load_snapshot()
+        if not len(pending) and not _graph_is_stale(previous):
             return writer.counts()["searchable"], False
         progress("index", 0, len(pending))
     else:
@@ -299,17 +307,32 @@ def index_catalogue(
         if reason is not None:
             writer.save_fit(fitted)
         total = embedded if pending is None else len(pending)
-        all_ids, all_keys = [], []
+        all_ids, all_keys, all_vectors = [np.empty(0, np.int64)], [], [np.empty((0, fitted.rerank_basis.shape[1]), np.float16)]
         done = 0
         for ids, embeddings in writer.iter_embeddings(None if pending is None else pending.tolist()):
             codes = fitted.codes(embeddings)
-            writer.write_codes(ids, codes, fitted.vectors(embeddings))
+            vectors = fitted.vectors(embeddings)
+            writer.write_codes(ids, codes, vectors)
             all_ids.append(ids)
             all_keys.append(fitted.keys(codes))
+            all_vectors.append(vectors.astype(np.float16))  # as the snapshot keeps them
             done += len(ids)
             progress("index", done, total)
-        writer.write_buckets(np.concatenate(all_keys), np.concatenate(all_ids), merge=reason is None)
+        if all_keys:
+            writer.write_buckets(np.concatenate(all_keys), np.concatenate(all_ids), merge=reason is None)
+        if keep_graph:
+            new_ids, new_vectors = np.concatenate(all_ids), np.concatenate(all_vectors)
+            if previous is None:
+                graph = next_graph(None, new_ids[:0], new_vectors[:0], new_ids, new_vectors)
+            else:
+                graph = next_graph(previous.graph, previous.ids, previous.vectors, new_ids, new_vectors)
+            writer.write_graph(graph)
     return writer.counts()["searchable"], reason is not None
+
+
+def _graph_is_stale(snapshot: IndexSnapshot | None) -> bool:
+    """Whether an update that adds nothing must still rebuild the graph (many images removed)."""
+    return snapshot is not None and snapshot.graph is not None and snapshot.graph.needs_rebuild(snapshot.ids)
 
 
 def refit_catalogue(writer: CatalogueWriter, config: EngineConfig, progress: ProgressFn | None = None) -> int:

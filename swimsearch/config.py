@@ -51,6 +51,15 @@ class EngineConfig:
     probe_radius: int = 2
     #: Below this many images the engine scans every code instead of probing buckets.
     exact_below: int = 20_000
+    #: From this many searchable images a build keeps an HNSW graph over the
+    #: re-ranking vectors beside the LSH tables (graph.py), and searches above
+    #: `exact_below` find their candidates in it: at 1M images it was 5-10x
+    #: faster than the LSH probe at a higher recall (bench/bench_scale.py).
+    graph_from: int = 20_000
+    #: Candidates taken from the graph and re-ranked exactly in the re-ranking space.
+    graph_candidates: int = 100
+    #: How widely the graph is walked per query (HNSW efSearch).
+    graph_effort: int = 48
     #: Two images whose pHashes differ in at most this many of 64 bits are duplicates.
     duplicate_distance: int = 6
     #: Also search the mirrored query and merge the two rankings. Off by default:

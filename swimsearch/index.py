@@ -18,6 +18,7 @@ import numpy as np
 
 from .config import INDEX_SETTINGS, EngineConfig
 from .hashlayer import HashLayer, fit_hash_layer, principal_directions
+from .graph import VectorGraph
 from .lsh import BucketTables, bucket_keys, sample_key_bits
 from .spherical import Spheres, fit_spheres
 
@@ -108,6 +109,7 @@ class IndexSnapshot:
     codes: np.ndarray  # (n, words) uint64
     vectors: np.ndarray  # (n, R) float16
     tables: BucketTables
+    graph: VectorGraph | None = None  # the HNSW graph over the vectors, where the catalogue keeps one
 
     _lookup: Callable[[np.ndarray], np.ndarray] = field(init=False, repr=False, compare=False)
 

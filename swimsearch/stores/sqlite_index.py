@@ -8,6 +8,10 @@
   row, so a million load in a fraction of a second;
 * ``buckets``: one row per non-empty LSH bucket (table, key, image ids),
   edited in place as images come and go;
+* the HNSW graph over the re-ranking vectors (graph.py), where the catalogue
+  is large enough to keep one: its node ids and its serialised parts, as
+  arrays named ``graph.ids`` and ``graph.part.NNNNN`` (no table of its own,
+  so catalogues of format 1 keep it without a migration);
 
 and loads all of it into an `IndexSnapshot` for searching. `SqliteStore`
 wraps its calls in transactions and turns SQLite errors into plain words.
@@ -21,6 +25,7 @@ from typing import Iterator
 import numpy as np
 
 from ..errors import CatalogueError
+from ..graph import VectorGraph
 from ..index import FittedIndex, IndexSnapshot, row_lookup
 from ..lsh import BucketTables, encode_bucket_rows
 from .base import FitState
@@ -28,6 +33,8 @@ from .sqlite_file import SqliteFile, to_blob
 
 VECTOR_DTYPE = "<f2"  # re-ranking vectors: half the memory; arithmetic is done in float32
 CODE_BLOCK = 4096  # images per stored block of codes and re-ranking vectors
+GRAPH_IDS = "graph.ids"  # array names of the stored graph (see graph.py)
+GRAPH_PART = "graph.part."
 
 
 class IndexTables:
@@ -79,9 +86,33 @@ class IndexTables:
                 ).fetchall(),
                 row_lookup(all_ids),
             )
+            graph = self.graph()
         finally:
             conn.execute("COMMIT")
-        return IndexSnapshot(fitted=fitted, ids=all_ids, codes=all_codes, vectors=all_vectors, tables=tables)
+        return IndexSnapshot(fitted=fitted, ids=all_ids, codes=all_codes, vectors=all_vectors, tables=tables, graph=graph)
+
+    def graph(self) -> VectorGraph | None:
+        """The stored graph, read one part at a time (None when the catalogue keeps none)."""
+        try:
+            ids = self.file.get_array(GRAPH_IDS)
+        except KeyError:
+            return None
+        cursor = self.file.conn.execute(
+            "SELECT data FROM arrays WHERE name LIKE ? ORDER BY name", (GRAPH_PART + "%",)
+        )
+        return VectorGraph.from_parts((row[0] for row in cursor), ids)
+
+    def write_graph(self, graph: VectorGraph | None) -> None:
+        """Replace the stored graph (None: keep none)."""
+        self.clear_graph()
+        if graph is None:
+            return
+        self.file.put_array(GRAPH_IDS, graph.ids)
+        for number, part in enumerate(graph.parts()):
+            self.file.put_array(f"{GRAPH_PART}{number:05d}", np.frombuffer(part, np.uint8))
+
+    def clear_graph(self) -> None:
+        self.file.conn.execute("DELETE FROM arrays WHERE name = ? OR name LIKE ?", (GRAPH_IDS, GRAPH_PART + "%"))
 
     def searchable(self) -> int:
         return int(self.file.conn.execute("SELECT coalesce(sum(count), 0) FROM code_blocks").fetchone()[0])
@@ -187,6 +218,7 @@ class IndexTables:
         """Drop every code and bucket (before a refit, or when too few images are left)."""
         self.file.conn.execute("DELETE FROM code_blocks")
         self.file.conn.execute("DELETE FROM buckets")
+        self.clear_graph()
 
 
 def _group(sorted_keys: np.ndarray, values: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
