@@ -296,7 +296,7 @@ def index_catalogue(
             return writer.counts()["searchable"], False
         if keep_graph:
             previous = writer.load_snapshot()
-        if not len(pending) and not _graph_is_stale(previous):
+        if not len(pending) and not _graph_needs_work(previous):
             return writer.counts()["searchable"], False
         progress("index", 0, len(pending))
     else:
@@ -330,9 +330,10 @@ def index_catalogue(
     return writer.counts()["searchable"], reason is not None
 
 
-def _graph_is_stale(snapshot: IndexSnapshot | None) -> bool:
-    """Whether an update that adds nothing must still rebuild the graph (many images removed)."""
-    return snapshot is not None and snapshot.graph is not None and snapshot.graph.needs_rebuild(snapshot.ids)
+def _graph_needs_work(snapshot: IndexSnapshot | None) -> bool:
+    """Whether an update that adds nothing must still (re)build the graph: a catalogue indexed
+    before it kept one, or one that many removals left stale."""
+    return snapshot is not None and (snapshot.graph is None or snapshot.graph.needs_rebuild(snapshot.ids))
 
 
 def refit_catalogue(writer: CatalogueWriter, config: EngineConfig, progress: ProgressFn | None = None) -> int:

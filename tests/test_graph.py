@@ -138,3 +138,14 @@ def test_a_new_fit_or_too_few_images_drop_the_graph(graph_catalogue, fake_embedd
         assert catalogue.load_snapshot().graph is None  # a new fit makes the old graph's vectors stale
         refit_catalogue(catalogue.writer(), graph_config)
         assert len(catalogue.load_snapshot().graph) == 400
+
+
+def test_a_catalogue_indexed_without_a_graph_gets_one_on_its_next_update(tmp_path, fake_embedder, graph_config):
+    folder, path = build_pattern_catalogue(
+        tmp_path / "pics", tmp_path / "c.swimcat", fake_embedder, graph_config.with_changes(graph_from=10**9), 60
+    )
+    with Catalogue.open(path) as catalogue:
+        assert catalogue.load_snapshot().graph is None
+        report = catalogue.update(fake_embedder, graph_config)  # nothing changed in the folder
+        assert report.added == 0 and not report.refitted
+        assert sorted(catalogue.load_snapshot().graph.ids.tolist()) == list(range(1, 61))
