@@ -60,6 +60,10 @@ class EngineConfig:
     graph_candidates: int = 100
     #: How widely the graph is walked per query (HNSW efSearch).
     graph_effort: int = 48
+    #: Catalogues up to this many searchable images keep every embedding and
+    #: record in memory for rescoring (rescoring.py: 128 MB at 50,000), so a
+    #: search makes no store call; larger ones read them per search, in one query each.
+    rescore_in_memory_up_to: int = 50_000
     #: Two images whose pHashes differ in at most this many of 64 bits are duplicates.
     duplicate_distance: int = 6
     #: Also search the mirrored query and merge the two rankings. Off by default:
