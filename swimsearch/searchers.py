@@ -134,7 +134,7 @@ class LshSearch(SnapshotSearcher):
     def search(self, code: np.ndarray, vector: np.ndarray, k: int) -> Ranking:
         snap = self.snapshot
         depth = min(max(self.rerank_depth, k), len(snap))
-        rows, _ = snap.tables.probe(code, enough=depth, max_radius=self.probe_radius)
+        rows, _ = snap.lsh_tables().probe(code, enough=depth, max_radius=self.probe_radius)
         method = "lsh"
         if len(rows) < depth:  # thin buckets: scan every code instead
             rows = np.arange(len(snap), dtype=np.int64)

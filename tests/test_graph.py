@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -149,3 +151,19 @@ def test_a_catalogue_indexed_without_a_graph_gets_one_on_its_next_update(tmp_pat
         report = catalogue.update(fake_embedder, graph_config)  # nothing changed in the folder
         assert report.added == 0 and not report.refitted
         assert sorted(catalogue.load_snapshot().graph.ids.tolist()) == list(range(1, 61))
+
+
+def test_buckets_left_unread_under_a_graph_are_the_stored_ones(graph_catalogue, graph_config):
+    _, path = graph_catalogue
+    with Catalogue.open(path) as catalogue:
+        snap = catalogue.load_snapshot()
+        assert snap.tables is None  # the graph covers every image: the bucket rows were not read
+        made = snap.lsh_tables()  # made from the codes
+        rows = catalogue.store.file.conn.execute(
+            "SELECT table_no, bucket_key, length(ids) / 8 FROM buckets ORDER BY table_no, bucket_key"
+        ).fetchall()
+        assert isinstance(choose_searcher(dataclasses.replace(snap, graph=None), graph_config), LshSearch)
+    sizes = np.diff(made.table.offsets)
+    assert len(rows) == len(made.table.keys) and [r[2] for r in rows] == sizes.tolist()
+    key_bits = snap.fitted.positions.shape[1]
+    assert [(t << key_bits) | k for t, k, _ in rows] == made.table.keys.tolist()

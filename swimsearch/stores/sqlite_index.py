@@ -88,15 +88,17 @@ class IndexTables:
             if len(all_ids) > 1 and np.any(all_ids[1:] < all_ids[:-1]):  # blocks appended by updates
                 order = np.argsort(all_ids, kind="stable")
                 all_ids, all_codes, all_vectors = all_ids[order], all_codes[order], all_vectors[order]
-            tables = BucketTables.from_rows(
-                fitted.positions,
-                fitted.spheres.bits,
-                lambda t: conn.execute(
-                    "SELECT bucket_key, ids FROM buckets WHERE table_no = ? ORDER BY bucket_key", (t,)
-                ).fetchall(),
-                row_lookup(all_ids),
-            )
             graph = self.graph()
+            tables = None  # where the graph covers every image, the app never probes buckets (IndexSnapshot.lsh_tables)
+            if graph is None or not _covers(graph, all_ids):
+                tables = BucketTables.from_rows(
+                    fitted.positions,
+                    fitted.spheres.bits,
+                    lambda t: conn.execute(
+                        "SELECT bucket_key, ids FROM buckets WHERE table_no = ? ORDER BY bucket_key", (t,)
+                    ).fetchall(),
+                    row_lookup(all_ids),
+                )
         finally:
             conn.execute("COMMIT")
         return IndexSnapshot(fitted=fitted, ids=all_ids, codes=all_codes, vectors=all_vectors, tables=tables, graph=graph)
@@ -239,3 +241,11 @@ def _group(sorted_keys: np.ndarray, values: np.ndarray) -> Iterator[tuple[int, n
     ends = np.r_[starts[1:], len(sorted_keys)]
     for s, e in zip(starts, ends):
         yield int(sorted_keys[s]), values[s:e]
+
+
+def _covers(graph: VectorGraph, sorted_ids: np.ndarray) -> bool:
+    """Whether every id of `sorted_ids` has a node in the graph."""
+    rows = row_lookup(sorted_ids)(graph.ids)
+    covered = np.zeros(len(sorted_ids), dtype=bool)
+    covered[rows[rows >= 0]] = True
+    return bool(covered.all())
