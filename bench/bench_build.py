@@ -12,8 +12,10 @@ Measures, in one run and side by side:
     with where each build's time went (network, waiting for decodes, commits,
     the rest, fitting + indexing), the ratio new / old and new / the new
     trunk's own pure rate,
-  * one query end-to-end (file -> ranked list) on each configuration's
-    catalogue, interleaved query by query.
+  * one query end-to-end (file -> ranked list, top 50) on each
+    configuration's catalogue, interleaved query by query; the old one with
+    the old model and the old data path (rescored embeddings and records read
+    from the store, every match's file looked up on disk).
 
     python bench/bench_build.py                  # all 5,398 photos, one pair of builds
     python bench/bench_build.py --pairs 2        # two pairs (report the range)
@@ -44,6 +46,9 @@ from swimsearch.search import SearchEngine
 #: The configuration every build used before issue 15: fp32 trunk, batch 16, two decoders.
 OLD = EngineConfig(inference_batch=16, batch_size=16, decoders=2)
 NEW = EngineConfig()
+#: Queries: the old configuration reads every rescored embedding and record
+#: from the store and checks every match's file, as the engine did before issue 15.
+QUERY_CONFIGS = {"old": EngineConfig(rescore_in_memory_up_to=0), "new": EngineConfig()}
 
 
 def fp32_model_path() -> Path:
@@ -122,7 +127,7 @@ def query_latency(catalogues: dict[str, Path], embedders: dict[str, Embedder], q
     for name, path in catalogues.items():
         catalogue = Catalogue.open(path)
         opened.append(catalogue)
-        engines[name] = SearchEngine(catalogue, embedders[name], EngineConfig())
+        engines[name] = SearchEngine(catalogue, embedders[name], QUERY_CONFIGS[name])
     try:
         for q in queries[:5]:
             for engine in engines.values():
@@ -132,6 +137,8 @@ def query_latency(catalogues: dict[str, Path], embedders: dict[str, Embedder], q
             for name, engine in engines.items():
                 started = time.perf_counter()
                 result = engine.search(q, top_n=50)
+                if name == "old":  # today's engine looked at the disk for every match
+                    [m.missing for m in result.matches]
                 times[name]["total"].append((time.perf_counter() - started) * 1000)
                 times[name]["embed"].append(result.embed_ms)
                 times[name]["search"].append(result.search_ms)
