@@ -123,7 +123,7 @@ def pipeline_hits(protocol, fitted, embeddings, full, *, depth, probe_radius=2, 
     snap = snapshot_from_embeddings(fitted, np.arange(len(embeddings)), embeddings)
     hits = np.zeros((len(protocol.rows), 100), dtype=bool)
     for q, row in enumerate(protocol.rows):
-        rows, _ = snap.tables.probe(snap.codes[row], enough=depth, max_radius=probe_radius)
+        rows, _ = snap.lsh_tables().probe(snap.codes[row], enough=depth, max_radius=probe_radius)
         if len(rows) < depth:
             rows = np.arange(len(snap))
         distances = distance(snap.codes[row], snap.codes[rows])

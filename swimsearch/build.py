@@ -24,10 +24,11 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from .config import INDEX_SETTINGS, EngineConfig
-from .decode import Decoded, decoded_batches
+from .decode import DecodeTimes, Decoded, decoded_batches
 from .errors import Cancelled, CatalogueError
+from .graph import next_graph
 from .images import LoadedImage, scan_folder_report, skipped_summary
-from .index import FittedIndex, fit_index
+from .index import FittedIndex, IndexSnapshot, fit_index
 from .model import ImageEmbedder
 from .stores.base import CatalogueWriter, FitState, ModelInfo, NewImage
 
@@ -60,6 +61,10 @@ class BuildReport:
     seconds: float = 0.0
     embed_seconds: float = 0.0
     network_seconds: float = 0.0  # of embed_seconds, the time spent inside the network
+    decode_wait_seconds: float = 0.0  # of embed_seconds, the time the network waited for a decoded picture
+    commit_seconds: float = 0.0  # of embed_seconds, the time spent committing batches
+    decode_seconds: float = 0.0  # decoding time summed over the decoder threads (beside the network)
+    decoders: int = 0  # decoder threads used
     errors: tuple[tuple[str, str], ...] = ()  # (relative path, reason) of files unreadable this run
     #: Files in the folder that SwimSearch does not read, by kind (".indd": 3); recounted on every scan.
     skipped: Mapping[str, int] = field(default_factory=dict)
@@ -97,6 +102,7 @@ class BuildCounts:
     updated: int = 0
     unreadable: int = 0
     network_seconds: float = 0.0
+    commit_seconds: float = 0.0
     errors: list[tuple[str, str]] = field(default_factory=list)
 
 
@@ -173,9 +179,12 @@ def build_catalogue(
         cancelled = False
         done = 0
         progress("embed", 0, len(diff.todo))
-        batches = decoded_batches(diff.todo, folder, embedder.size, batch_size=config.batch_size, decoders=config.decoders)
+        times = DecodeTimes()
+        batches = decoded_batches(
+            diff.todo, folder, embedder.size, batch_size=config.batch_size, decoders=config.decoders, times=times
+        )
         for batch in batches:
-            _embed_batch(writer, batch, embedder, changed, counts)
+            _embed_batch(writer, batch, embedder, changed, counts, config.inference_batch)
             done += len(batch)
             progress("embed", done, len(diff.todo))
             if done < len(diff.todo) and should_stop():
@@ -195,6 +204,10 @@ def build_catalogue(
         seconds=time.perf_counter() - started,
         embed_seconds=embed_seconds,
         network_seconds=counts.network_seconds,
+        decode_wait_seconds=times.waiting,
+        commit_seconds=counts.commit_seconds,
+        decode_seconds=times.decoding,
+        decoders=times.decoders,
         errors=tuple(counts.errors),
         skipped=dict(scan.skipped),
         unlisted_folders=tuple(scan.unlisted),
@@ -218,13 +231,21 @@ def _adopt_model(writer: CatalogueWriter, embedder: ImageEmbedder) -> None:
 
 
 def _embed_batch(
-    writer: CatalogueWriter, batch: list[Decoded], embedder: ImageEmbedder, changed: frozenset[str], counts: BuildCounts
+    writer: CatalogueWriter,
+    batch: list[Decoded],
+    embedder: ImageEmbedder,
+    changed: frozenset[str],
+    counts: BuildCounts,
+    inference_batch: int = 1,
 ) -> None:
-    """Embed the readable images of one batch and add them with the unreadable ones, in one commit."""
+    """Embed the readable images of one batch, `inference_batch` at a time, and add them with the
+    unreadable ones, in one commit."""
     good = [result.pixels for _, result in batch if isinstance(result, LoadedImage)]
+    step = max(1, inference_batch)
     started = time.perf_counter()
-    vectors = iter(embedder.embed(np.stack(good)) if good else ())
+    parts = [embedder.embed(np.stack(good[i : i + step])) for i in range(0, len(good), step)]
     counts.network_seconds += time.perf_counter() - started
+    vectors = iter(np.concatenate(parts) if parts else ())
     images = []
     for f, result in batch:
         label = f.relpath.split("/", 1)[0] if "/" in f.relpath else None
@@ -239,7 +260,9 @@ def _embed_batch(
             images.append(NewImage(f.relpath, f.size, f.mtime, label=label, error=result.reason))
             counts.unreadable += 1
             counts.errors.append((f.relpath, result.reason))
+    started = time.perf_counter()
     writer.add_batch(images)
+    counts.commit_seconds += time.perf_counter() - started
 
 
 def index_catalogue(
@@ -262,11 +285,18 @@ def index_catalogue(
         return 0, False
     wanted = {name: getattr(config, name) for name in INDEX_SETTINGS}
     reason = refit_reason(embedded=embedded, fit=writer.fit_state(), wanted=wanted, complete=complete, force=force)
+    # A store that finds candidates itself (a database server) needs no graph of ours.
+    keep_graph = embedded >= config.graph_from and writer.own_searcher(config) is None
     pending: np.ndarray | None = None  # None: every image
+    previous: IndexSnapshot | None = None  # what was searchable: the graph to extend, the vectors it was built from
     if reason is None:
         fitted = writer.fitted()
         pending = writer.uncoded_ids()
-        if fitted is None or not len(pending):
+        if fitted is None:
+            return writer.counts()["searchable"], False
+        if keep_graph:
+            previous = writer.load_snapshot()
+        if not len(pending) and not _graph_needs_work(previous):
             return writer.counts()["searchable"], False
         progress("index", 0, len(pending))
     else:
@@ -277,17 +307,33 @@ def index_catalogue(
         if reason is not None:
             writer.save_fit(fitted)
         total = embedded if pending is None else len(pending)
-        all_ids, all_keys = [], []
+        all_ids, all_keys, all_vectors = [np.empty(0, np.int64)], [], [np.empty((0, fitted.rerank_basis.shape[1]), np.float16)]
         done = 0
         for ids, embeddings in writer.iter_embeddings(None if pending is None else pending.tolist()):
             codes = fitted.codes(embeddings)
-            writer.write_codes(ids, codes, fitted.vectors(embeddings))
+            vectors = fitted.vectors(embeddings)
+            writer.write_codes(ids, codes, vectors)
             all_ids.append(ids)
             all_keys.append(fitted.keys(codes))
+            all_vectors.append(vectors.astype(np.float16))  # as the snapshot keeps them
             done += len(ids)
             progress("index", done, total)
-        writer.write_buckets(np.concatenate(all_keys), np.concatenate(all_ids), merge=reason is None)
+        if all_keys:
+            writer.write_buckets(np.concatenate(all_keys), np.concatenate(all_ids), merge=reason is None)
+        if keep_graph:
+            new_ids, new_vectors = np.concatenate(all_ids), np.concatenate(all_vectors)
+            if previous is None:
+                graph = next_graph(None, new_ids[:0], new_vectors[:0], new_ids, new_vectors)
+            else:
+                graph = next_graph(previous.graph, previous.ids, previous.vectors, new_ids, new_vectors)
+            writer.write_graph(graph)
     return writer.counts()["searchable"], reason is not None
+
+
+def _graph_needs_work(snapshot: IndexSnapshot | None) -> bool:
+    """Whether an update that adds nothing must still (re)build the graph: a catalogue indexed
+    before it kept one, or one that many removals left stale."""
+    return snapshot is not None and (snapshot.graph is None or snapshot.graph.needs_rebuild(snapshot.ids))
 
 
 def refit_catalogue(writer: CatalogueWriter, config: EngineConfig, progress: ProgressFn | None = None) -> int:

@@ -11,6 +11,7 @@ whatever the path; it flags duplicates by pHash and builds the `Match` list.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
@@ -24,6 +25,7 @@ from .config import EngineConfig
 from .errors import CatalogueError
 from .images import ImageError, load_image
 from .model import ImageEmbedder, describe_model
+from .rescoring import RescoringData
 from .searchers import Searcher, choose_searcher
 from .spherical import spherical_hamming
 from .stores.base import CatalogueIdentity, CatalogueReader, ImageRecord
@@ -51,7 +53,15 @@ class Match:
     width: int | None
     height: int | None
     mirrored: bool = False  # matched the mirrored query better than the query
-    missing: bool = False  # the file is no longer on disk
+
+    @functools.cached_property
+    def missing(self) -> bool:
+        """Whether the file is no longer on disk: checked when first asked, then kept.
+
+        Lazy so that a search makes no file-system call per match: the window
+        asks when it paints a result, the CLI and the CSV for what they write.
+        """
+        return not os.path.exists(self.path)
 
     @property
     def name(self) -> str:
@@ -109,6 +119,7 @@ class SearchEngine:
         self._given = searcher
         self._searcher: Searcher | None
         self._identity: CatalogueIdentity
+        self._data: RescoringData
         self.reload()
 
     def reload(self) -> None:
@@ -116,6 +127,7 @@ class SearchEngine:
         started = time.perf_counter()
         self._identity = self.reader.identity()
         self._searcher = self._given if self._given is not None else open_searcher(self.reader, self.config)
+        self._data = RescoringData(self.reader, self.searchable_ids(), self.config.rescore_in_memory_up_to)
         log.info("loaded %d searchable images in %.0f ms", len(self), (time.perf_counter() - started) * 1000)
 
     def __len__(self) -> int:
@@ -284,7 +296,7 @@ class SearchEngine:
         candidates = np.unique(np.concatenate([r.ids for r in rankings]))
         if query_id is not None and _holds(searcher.ids, query_id):  # the query itself always takes part
             candidates = np.union1d(candidates, [query_id])
-        stored = self.reader.embedding_matrix(candidates.tolist())
+        stored = self._data.embedding_matrix(candidates.tolist())
         ids = stored.ids
         full = _normalise(stored.vectors.astype(np.float64) - fitted.mean)
         # Round the query as the catalogue stores embeddings, so that a
@@ -298,7 +310,7 @@ class SearchEngine:
             scores[ids == query_id] = 1.0  # the query itself: exactly 100 %
         keep = np.flatnonzero(scores >= min_score - 1e-9)  # a score of 1.0 passes --min-score 1.0
         keep = keep[np.argsort(-scores[keep], kind="stable")][: top_n + 10]
-        records = self.reader.records(int(i) for i in ids[keep])
+        records = self._data.records(int(i) for i in ids[keep])
         keep = keep[[int(ids[i]) in records for i in keep]]  # a record removed meanwhile
         # Equal scores (copies of one file) are ordered by path, so the order
         # does not depend on the order in which files were added.
@@ -340,7 +352,6 @@ class SearchEngine:
             width=record.width,
             height=record.height,
             mirrored=mirrored,
-            missing=not os.path.exists(record.path),
         )
 
 

@@ -24,6 +24,7 @@ import numpy as np
 
 from ..config import EngineConfig
 from ..images import FoundFile
+from ..graph import VectorGraph
 from ..index import FittedIndex, IndexSnapshot
 from ..searchers import Searcher
 
@@ -310,4 +311,13 @@ class CatalogueWriter(CatalogueReader, Protocol):
 
     def write_buckets(self, keys: np.ndarray, image_ids: np.ndarray, *, merge: bool) -> None:
         """Put images in their LSH buckets, from their keys (n, L): into empty tables, or `merge`d with what is there."""
+        ...
+
+    def write_graph(self, graph: VectorGraph | None) -> None:
+        """Keep this graph over the re-ranking vectors with the index (None: keep none), replacing any.
+
+        `load_snapshot` gives it back as `IndexSnapshot.graph`. A store whose
+        `own_searcher` finds candidates itself may ignore it. A new fit
+        (`save_fit`) and `clear_index` drop it with the codes.
+        """
         ...

@@ -26,6 +26,7 @@ import numpy as np
 from ..config import EngineConfig
 from ..errors import CatalogueError
 from ..images import FoundFile
+from ..graph import VectorGraph
 from ..index import FittedIndex, IndexSnapshot, row_lookup
 from ..searchers import Searcher
 from .base import (
@@ -300,6 +301,7 @@ class SqliteStore:
         with self.file.transaction():
             for table in ("buckets", "code_blocks", "embeddings", "images"):
                 self.file.conn.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
+            self._index.clear_graph()
             self.file.set_meta(fitted=None)
 
     @_plain
@@ -374,6 +376,11 @@ class SqliteStore:
         with self.file.transaction():
             self._index.write_blocks(image_ids, codes, vectors)
             self._index.compact_blocks(codes.shape[1], vectors.shape[1])
+
+    @_plain
+    def write_graph(self, graph: VectorGraph | None) -> None:
+        with self.file.transaction():
+            self._index.write_graph(graph)
 
     @_plain
     def write_buckets(self, keys: np.ndarray, image_ids: np.ndarray, *, merge: bool) -> None:

@@ -8,6 +8,10 @@
   row, so a million load in a fraction of a second;
 * ``buckets``: one row per non-empty LSH bucket (table, key, image ids),
   edited in place as images come and go;
+* the HNSW graph over the re-ranking vectors (graph.py), where the catalogue
+  is large enough to keep one: its node ids and its serialised parts, as
+  arrays named ``graph.ids`` and ``graph.part.NNNNN`` (no table of its own,
+  so catalogues of format 1 keep it without a migration);
 
 and loads all of it into an `IndexSnapshot` for searching. `SqliteStore`
 wraps its calls in transactions and turns SQLite errors into plain words.
@@ -21,6 +25,7 @@ from typing import Iterator
 import numpy as np
 
 from ..errors import CatalogueError
+from ..graph import VectorGraph
 from ..index import FittedIndex, IndexSnapshot, row_lookup
 from ..lsh import BucketTables, encode_bucket_rows
 from .base import FitState
@@ -28,6 +33,8 @@ from .sqlite_file import SqliteFile, to_blob
 
 VECTOR_DTYPE = "<f2"  # re-ranking vectors: half the memory; arithmetic is done in float32
 CODE_BLOCK = 4096  # images per stored block of codes and re-ranking vectors
+GRAPH_IDS = "graph.ids"  # array names of the stored graph (see graph.py)
+GRAPH_PART = "graph.part."
 
 
 class IndexTables:
@@ -60,28 +67,64 @@ class IndexTables:
             if fitted is None:
                 return None
             words, dim = fitted.spheres.words, fitted.rerank_basis.shape[1]
-            ids, codes, vectors = [np.empty(0, np.int64)], [np.empty((0, words), np.uint64)], [np.empty((0, dim), np.float16)]
+            # Filled block by block into arrays allocated once: concatenating a
+            # list of blocks would hold every array twice (at 1M, 280 MB more at the peak).
+            total = int(conn.execute("SELECT coalesce(sum(count), 0) FROM code_blocks").fetchone()[0])
+            all_ids = np.empty(total, np.int64)
+            all_codes = np.empty((total, words), np.uint64)
+            all_vectors = np.empty((total, dim), np.float16)
+            at = 0
             for block_ids, block_codes, block_vectors in conn.execute(
                 "SELECT ids, codes, vectors FROM code_blocks ORDER BY block_no"
             ):
-                ids.append(np.frombuffer(block_ids, "<i8").astype(np.int64))
-                codes.append(np.frombuffer(block_codes, "<u8").reshape(-1, words).astype(np.uint64))
-                vectors.append(np.frombuffer(block_vectors, VECTOR_DTYPE).reshape(-1, dim).astype(np.float16))
-            all_ids, all_codes, all_vectors = np.concatenate(ids), np.concatenate(codes), np.concatenate(vectors)
+                n = len(block_ids) // 8
+                if at + n > total:
+                    raise CatalogueError(f"The catalogue {self.file.path} is damaged: its code blocks hold more images than they state.")
+                all_ids[at : at + n] = np.frombuffer(block_ids, "<i8")
+                all_codes[at : at + n] = np.frombuffer(block_codes, "<u8").reshape(n, words)
+                all_vectors[at : at + n] = np.frombuffer(block_vectors, VECTOR_DTYPE).reshape(n, dim)
+                at += n
+            all_ids, all_codes, all_vectors = all_ids[:at], all_codes[:at], all_vectors[:at]
             if len(all_ids) > 1 and np.any(all_ids[1:] < all_ids[:-1]):  # blocks appended by updates
                 order = np.argsort(all_ids, kind="stable")
                 all_ids, all_codes, all_vectors = all_ids[order], all_codes[order], all_vectors[order]
-            tables = BucketTables.from_rows(
-                fitted.positions,
-                fitted.spheres.bits,
-                lambda t: conn.execute(
-                    "SELECT bucket_key, ids FROM buckets WHERE table_no = ? ORDER BY bucket_key", (t,)
-                ).fetchall(),
-                row_lookup(all_ids),
-            )
+            graph = self.graph()
+            tables = None  # where the graph covers every image, the app never probes buckets (IndexSnapshot.lsh_tables)
+            if graph is None or not _covers(graph, all_ids):
+                tables = BucketTables.from_rows(
+                    fitted.positions,
+                    fitted.spheres.bits,
+                    lambda t: conn.execute(
+                        "SELECT bucket_key, ids FROM buckets WHERE table_no = ? ORDER BY bucket_key", (t,)
+                    ).fetchall(),
+                    row_lookup(all_ids),
+                )
         finally:
             conn.execute("COMMIT")
-        return IndexSnapshot(fitted=fitted, ids=all_ids, codes=all_codes, vectors=all_vectors, tables=tables)
+        return IndexSnapshot(fitted=fitted, ids=all_ids, codes=all_codes, vectors=all_vectors, tables=tables, graph=graph)
+
+    def graph(self) -> VectorGraph | None:
+        """The stored graph, read one part at a time (None when the catalogue keeps none)."""
+        try:
+            ids = self.file.get_array(GRAPH_IDS)
+        except KeyError:
+            return None
+        cursor = self.file.conn.execute(
+            "SELECT data FROM arrays WHERE name LIKE ? ORDER BY name", (GRAPH_PART + "%",)
+        )
+        return VectorGraph.from_parts((row[0] for row in cursor), ids)
+
+    def write_graph(self, graph: VectorGraph | None) -> None:
+        """Replace the stored graph (None: keep none)."""
+        self.clear_graph()
+        if graph is None:
+            return
+        self.file.put_array(GRAPH_IDS, graph.ids)
+        for number, part in enumerate(graph.parts()):
+            self.file.put_array(f"{GRAPH_PART}{number:05d}", np.frombuffer(part, np.uint8))
+
+    def clear_graph(self) -> None:
+        self.file.conn.execute("DELETE FROM arrays WHERE name = ? OR name LIKE ?", (GRAPH_IDS, GRAPH_PART + "%"))
 
     def searchable(self) -> int:
         return int(self.file.conn.execute("SELECT coalesce(sum(count), 0) FROM code_blocks").fetchone()[0])
@@ -187,6 +230,7 @@ class IndexTables:
         """Drop every code and bucket (before a refit, or when too few images are left)."""
         self.file.conn.execute("DELETE FROM code_blocks")
         self.file.conn.execute("DELETE FROM buckets")
+        self.clear_graph()
 
 
 def _group(sorted_keys: np.ndarray, values: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
@@ -197,3 +241,11 @@ def _group(sorted_keys: np.ndarray, values: np.ndarray) -> Iterator[tuple[int, n
     ends = np.r_[starts[1:], len(sorted_keys)]
     for s, e in zip(starts, ends):
         yield int(sorted_keys[s]), values[s:e]
+
+
+def _covers(graph: VectorGraph, sorted_ids: np.ndarray) -> bool:
+    """Whether every id of `sorted_ids` has a node in the graph."""
+    rows = row_lookup(sorted_ids)(graph.ids)
+    covered = np.zeros(len(sorted_ids), dtype=bool)
+    covered[rows[rows >= 0]] = True
+    return bool(covered.all())
