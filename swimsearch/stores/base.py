@@ -26,6 +26,7 @@ from ..config import EngineConfig
 from ..images import FoundFile
 from ..graph import VectorGraph
 from ..index import FittedIndex, IndexSnapshot
+from ..neighbours import NeighbourLists
 from ..searchers import Searcher
 
 
@@ -258,6 +259,14 @@ class CatalogueReader(Protocol):
         """A searcher that finds candidates inside the store, or None to search a loaded snapshot."""
         ...
 
+    def neighbour_lists(self, image_ids: Iterable[int] | None = None) -> NeighbourLists | None:
+        """The neighbour lists (neighbours.py) of the given ids that have one, or of every image (None).
+
+        None when the store keeps no lists at all (a catalogue of an older
+        format opened read-only); empty lists before a fit on augmented vectors.
+        """
+        ...
+
     def close(self) -> None: ...
 
 
@@ -311,6 +320,19 @@ class CatalogueWriter(CatalogueReader, Protocol):
 
     def write_buckets(self, keys: np.ndarray, image_ids: np.ndarray, *, merge: bool) -> None:
         """Put images in their LSH buckets, from their keys (n, L): into empty tables, or `merge`d with what is there."""
+        ...
+
+    def write_neighbours(self, lists: NeighbourLists, *, replace: bool) -> None:
+        """Keep these neighbour lists, each replacing the image's own; `replace`: drop every other list first.
+
+        `remove` drops the lists of removed images; `save_fit`, `clear_index`
+        and `clear_images` drop them all.
+        """
+        ...
+
+    def drop_codes(self, image_ids: np.ndarray) -> None:
+        """Forget the codes, re-ranking vectors and bucket entries of images that get new ones
+        (an update changed their augmented vectors); `write_codes` and `write_buckets(merge=True)` follow."""
         ...
 
     def write_graph(self, graph: VectorGraph | None) -> None:

@@ -55,6 +55,7 @@ from .sqlite_file import (
     to_blob,
 )
 from .sqlite_index import IndexTables
+from .sqlite_neighbours import NeighbourMethods
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +66,8 @@ log = logging.getLogger(__name__)
 # hold float32 and stay readable).
 EMBEDDING_DTYPE = "<f2"
 
-class SqliteStore:
-    """A catalogue kept in one SQLite file (reader and writer)."""
+class SqliteStore(NeighbourMethods):
+    """A catalogue kept in one SQLite file (reader and writer; the neighbour lists: sqlite_neighbours.py)."""
 
     def __init__(self, file: SqliteFile):
         self.file = file
@@ -299,7 +300,7 @@ class SqliteStore:
     @_plain
     def clear_images(self) -> None:
         with self.file.transaction():
-            for table in ("buckets", "code_blocks", "embeddings", "images"):
+            for table in ("buckets", "code_blocks", "embeddings", "images", "neighbours"):
                 self.file.conn.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
             self._index.clear_graph()
             self.file.set_meta(fitted=None)
@@ -334,14 +335,10 @@ class SqliteStore:
     def remove(self, image_ids: Sequence[int]) -> None:
         if not len(image_ids):
             return
-        fitted = self._index.fitted()
         with self.file.transaction():
-            if fitted is not None:
-                ids, codes = self._index.drop_codes(np.asarray(image_ids, dtype=np.int64), fitted)
-                if len(ids):
-                    self._index.edit_buckets(fitted.keys(codes), ids, add=False)
+            self.drop_codes(np.asarray(image_ids, dtype=np.int64))
             for part, marks in _chunks(image_ids):
-                for table, column in (("embeddings", "image_id"), ("images", "id")):
+                for table, column in (("embeddings", "image_id"), ("images", "id"), ("neighbours", "image_id")):
                     self.file.conn.execute(f"DELETE FROM {table} WHERE {column} IN ({marks})", part)  # noqa: S608
 
     @_plain

@@ -35,10 +35,14 @@ import numpy as np
 import sqlite_utils
 
 from ..errors import CatalogueBusy, CatalogueError
+from .sqlite_neighbours import create_table as create_neighbour_table
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: The oldest format this version reads as it is, when it cannot upgrade a file
+#: (read-only): format 2 only adds the neighbour lists, which a reader can do without.
+READABLE_FROM = 1
 SQLITE_MAGIC = b"SQLite format 3\x00"
 APPLICATION_ID = 0x5357_4D43  # "SWMC": marks the file as a SwimSearch catalogue
 
@@ -198,7 +202,7 @@ def describe_error(exc: sqlite3.Error, path: Path) -> CatalogueError:
 
 
 def create_schema(db: sqlite_utils.Database) -> None:
-    """Schema version 1, created with sqlite-utils."""
+    """The current schema, created with sqlite-utils (version 1's tables, then each later one's)."""
     db.table("meta").create({"key": str, "value": str}, pk="key")
     db.table("images").create(
         {
@@ -227,10 +231,13 @@ def create_schema(db: sqlite_utils.Database) -> None:
     db.table("buckets").create(
         {"table_no": int, "bucket_key": int, "ids": bytes}, pk=("table_no", "bucket_key"), not_null={"ids"}
     )
+    create_neighbour_table(db)
 
 
 #: version -> function that migrates a catalogue from version-1 to version.
-MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {}
+MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {
+    2: create_neighbour_table,  # issue 11: each image's neighbour lists (stores/sqlite_neighbours.py)
+}
 
 
 class SqliteFile:
@@ -276,6 +283,9 @@ class SqliteFile:
                 f"this version reads up to {SCHEMA_VERSION}). Update SwimSearch to open it."
             )
         if version < SCHEMA_VERSION:
+            if self.readonly and version >= READABLE_FROM:
+                log.info("%s is in format %d and read-only: read as it is", self.path, version)
+                return
             if self.readonly:
                 raise CatalogueError(f"The catalogue {self.path} is in an older format and read-only, so it cannot be upgraded.")
             with self.db.atomic():

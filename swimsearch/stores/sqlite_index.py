@@ -30,6 +30,7 @@ from ..index import FittedIndex, IndexSnapshot, row_lookup
 from ..lsh import BucketTables, encode_bucket_rows
 from .base import FitState
 from .sqlite_file import SqliteFile, to_blob
+from .sqlite_neighbours import NeighbourTable
 
 VECTOR_DTYPE = "<f2"  # re-ranking vectors: half the memory; arithmetic is done in float32
 CODE_BLOCK = 4096  # images per stored block of codes and re-ranking vectors
@@ -56,6 +57,11 @@ class IndexTables:
             arrays = {name: self.file.get_array(name) for name in FittedIndex.ARRAY_NAMES}
         except KeyError as exc:
             raise CatalogueError(f"The catalogue {self.file.path} is damaged: the fitted array {exc} is missing.") from exc
+        for name in FittedIndex.OPTIONAL_ARRAYS:
+            try:
+                arrays[name] = self.file.get_array(name)
+            except KeyError:
+                pass
         return FittedIndex.from_arrays(arrays, state)
 
     def load_snapshot(self) -> IndexSnapshot | None:
@@ -194,6 +200,8 @@ class IndexTables:
         self.write_blocks(ids[order], codes[order], vectors[order])
 
     def save_fit(self, fitted: FittedIndex) -> None:
+        for name in FittedIndex.OPTIONAL_ARRAYS:  # a fit without them must not inherit the last one's
+            self.file.conn.execute("DELETE FROM arrays WHERE name = ?", (name,))
         for name, array in fitted.arrays().items():
             self.file.put_array(name, array)
         self.file.set_meta(fitted={**fitted.state(), "at": time.time()})
@@ -231,6 +239,7 @@ class IndexTables:
         self.file.conn.execute("DELETE FROM code_blocks")
         self.file.conn.execute("DELETE FROM buckets")
         self.clear_graph()
+        NeighbourTable(self.file).clear()  # lists are made again with the next fit
 
 
 def _group(sorted_keys: np.ndarray, values: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
