@@ -49,7 +49,8 @@ class Candidates:
     """Candidates of one query with their ranking (higher first)."""
 
     ids: np.ndarray  # (m,) int64 image ids
-    ranking: np.ndarray  # (m,) float64 cosine in the ranking space (the query itself: +inf)
+    ranking: np.ndarray  # (m,) float64 the order (higher first; the query itself: +inf)
+    cosine: np.ndarray  # (m,) float64 the cosine the ranking read (full or re-ranking vectors)
     variant: np.ndarray  # (m,) int: the query row (0: the query, 1: its mirror image) that ranked it best
     method: str  # the searcher's ("exact", "lsh", "graph", "scan")
     looked_at: int  # images the searcher looked at
@@ -104,8 +105,10 @@ def find_candidates(
     coarse = searcher.vectors(ids) @ fitted.vectors(final).T
     head = np.argsort(-coarse.max(axis=1), kind="stable")[:wanted]
     sims = coarse.astype(np.float64)
-    sims[head] = 3.0 + _rowwise(data.augmented(ids[head]), final)
-    return _candidates(ids, sims, first.method, first.candidates, query_id)
+    sims[head] = _rowwise(data.augmented(ids[head]), final)
+    lift = np.zeros(len(ids))
+    lift[head] = 3.0
+    return _candidates(ids, sims, first.method, first.candidates, query_id, lift)
 
 
 def _with_extra(
@@ -129,12 +132,17 @@ def _with_extra(
     return np.unique(np.concatenate(extra)).astype(np.int64)
 
 
-def _candidates(ids: np.ndarray, sims: np.ndarray, method: str, looked_at: int, query_id: int | None) -> Candidates:
+def _candidates(
+    ids: np.ndarray, sims: np.ndarray, method: str, looked_at: int, query_id: int | None, lift: np.ndarray | None = None
+) -> Candidates:
+    """Candidates from their cosines (m, variants); `lift` puts some above all others (cosines are at most 1)."""
     variant = sims.argmax(axis=1)
-    ranking = sims[np.arange(len(ids)), variant].astype(np.float64)
+    cosine = np.clip(sims[np.arange(len(ids)), variant].astype(np.float64), -1.0, 1.0)
+    ranking = cosine + (0.0 if lift is None else lift)
     if query_id is not None:
         ranking[ids == query_id] = np.inf  # the query itself comes first
-    return Candidates(np.asarray(ids, np.int64), ranking, variant, method, looked_at)
+        cosine[ids == query_id] = 1.0
+    return Candidates(np.asarray(ids, np.int64), ranking, cosine, variant, method, looked_at)
 
 
 # --- step 2: the scores a user reads, and the order ----------------------------------------------
@@ -176,11 +184,14 @@ def score_and_order(
         known = phashes(ids)
         distances = np.where(known != 0, hamming64(int(phash), known).astype(np.int64), 65)
     duplicate = distances <= config.duplicate_distance
-    stored = data.embedding_matrix(ids.tolist())
-    present = np.isin(ids, stored.ids)  # a record removed meanwhile
-    ids, ranking, variant, distances, duplicate = ids[present], ranking[present], variant[present], distances[present], duplicate[present]
-    percent, variant_shown = shown_percent(stored.vectors, data.whitened(ids), embeddings, calibration, data)
-    scores = percent / 100.0
+    if calibration is not None:
+        stored = data.embedding_matrix(ids.tolist())
+        present = np.isin(ids, stored.ids)  # a record removed meanwhile
+        ids, ranking, variant, distances, duplicate = (x[present] for x in (ids, ranking, variant, distances, duplicate))
+        percent, variant = shown_percent(stored.vectors, data.whitened(ids), embeddings, calibration, data)
+        scores = percent / 100.0
+    else:  # no reference statistics, so no pair similarity of fixed meaning: the cosine the ranking read
+        percent, scores = 100.0 * candidates.cosine, candidates.cosine.copy()
     if query_id is not None:
         scores[ids == query_id] = 1.0  # the query itself: exactly 100 %
     level = _levels(percent) if calibration is not None else np.zeros(len(ids), np.int64)
@@ -192,8 +203,7 @@ def score_and_order(
     keep = keep[np.lexsort((-ranking[keep], by_band[keep], first[keep]))]
     bands = tuple(BAND_NAMES[level[i]] if calibration is not None else "" for i in keep)
     keys = np.stack([first[keep], by_band[keep], -ranking[keep]], axis=1).astype(np.float64)
-    shown_variant = variant_shown if calibration is not None else variant
-    return Scored(ids[keep], scores[keep], keys, bands, shown_variant[keep], distances[keep])
+    return Scored(ids[keep], scores[keep], keys, bands, variant[keep], distances[keep])
 
 
 def shown_percent(
