@@ -203,6 +203,8 @@ class MainWindow(QMainWindow):
         session.catalogue_ready.connect(self.catalogue_ready.emit)
         session.message.connect(self.statusBar().showMessage)
         session.error.connect(self.show_error)
+        for note in self.settings.notes:  # settings an older version saved, changed on the way in
+            self.statusBar().showMessage(note, 20000)
 
     def _restore_settings(self) -> None:
         s = self.settings
