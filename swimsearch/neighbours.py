@@ -276,7 +276,8 @@ def update_lists(
     Args:
         lists: the lists before the update (rows of removed images may still be there).
         table: the prepared vectors of every image searchable after the update.
-        added: ids of the images the update added (in `table`, with no list yet).
+        added: ids of the images the update added or changed (in `table`; a list they still
+            have is of the picture before).
         candidates: the catalogue's own search for images near given vectors;
             None: search exactly (every image is a candidate).
 
@@ -286,8 +287,13 @@ def update_lists(
     list named a removed image is searched again.
     """
     k = lists.k
-    added = np.setdiff1d(np.asarray(added, dtype=np.int64), lists.ids)
-    removed = np.setdiff1d(lists.ids, table.ids)
+    added = np.unique(np.asarray(added, dtype=np.int64))
+    named = np.unique(lists.neighbours[lists.neighbours >= 0])
+    # Gone: images with a list or named in one that are no longer searchable (the store may have
+    # dropped a removed image's own list already), and every added id: a list that names it, or
+    # its own, speaks of the picture before (a changed file keeps its id; SQLite can hand out a
+    # removed image's id again).
+    removed = np.union1d(np.setdiff1d(np.union1d(lists.ids, named), table.ids), added)
     lists = lists.without(removed)
     changed: list[np.ndarray] = [added]
     # images that listed a removed one: search them again (a new k-th neighbour moves up)
