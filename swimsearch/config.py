@@ -64,7 +64,7 @@ class EngineConfig:
     exact_below: int = 20_000
     #: From this many searchable images a build keeps an HNSW graph over the
     #: re-ranking vectors beside the LSH tables (graph.py), and searches above
-    #: `exact_below` find their candidates in it: at 1M images it was 5-10x
+    #: `exact_below` find their candidates in it: at 1M images it was 4-15x
     #: faster than the LSH probe at a higher recall (bench/bench_scale.py).
     graph_from: int = 20_000
     #: Candidates taken from the graph and re-ranked exactly in the re-ranking

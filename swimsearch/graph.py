@@ -1,22 +1,25 @@
 """A navigable small-world graph (HNSW) over the re-ranking vectors: the candidate stage at scale.
 
 The LSH bucket tables stay the design's persisted index; above a few tens of
-thousands of images this graph finds candidates faster at the same recall.
-Measured at 1M synthetic images on the 2-core machine, single-threaded
-(bench/bench_scale.py): today's LSH probe 1.5 ms at recall@10 0.983, FAISS's
-own binary HNSW on our 128-bit codes 0.32 ms at 0.980, an HNSW graph over the
-128-d re-ranking vectors 0.10-0.2 ms at 0.998 (a float vector keeps more of
-the neighbourhood than its 128-bit code, so the graph walk needs fewer steps).
+thousands of images this graph finds candidates faster at a higher recall.
+Measured at 1M synthetic images on the 2-core machine, every method
+single-threaded (bench/bench_scale.py, docs/BENCHMARKS.md): the LSH probe
+1.9-2.1 ms at recall@10 0.982, FAISS's binary HNSW on our 128-bit codes
+0.27-0.30 ms at 0.987, this graph over the 128-d re-ranking vectors 0.12 ms
+at 0.988 (a float vector keeps more of the neighbourhood than its 128-bit
+code, so the walk needs fewer steps). hnswlib walks such a graph about twice
+as fast but keeps float32 vectors (661 MB at 1M), saves only to a file of
+its own and ships no wheel.
 
-The graph is FAISS's `IndexHNSWSQ` with 8-bit scalar-quantised vectors (M=16):
-160 bytes a node beside the snapshot's float16 vectors, which re-rank its
-candidates exactly. It is persisted in the catalogue (written in the same
-transaction as the codes it covers) and streamed back without a second copy.
-Nodes are numbered in insertion order; `ids` maps them to image ids. Images
-removed since the graph was written stay in it as nodes whose id is no longer
-searchable and are skipped; images added are added to it on each update
-(FAISS's HNSW inserts incrementally); once a quarter of the nodes are gone the
-update rebuilds it (`needs_rebuild`).
+The graph is FAISS's `IndexHNSWSQ` with 8-bit scalar-quantised vectors
+(M=16): 280 bytes a node beside the snapshot's float16 vectors, which
+re-rank its candidates exactly. It is persisted in the catalogue (written in
+the same transaction as the codes it covers) and streamed back a part at a
+time. Nodes are numbered in insertion order; `ids` maps them to image ids.
+Images removed since the graph was written stay in it as nodes whose id is
+no longer searchable and are skipped; images added are inserted on each
+update (FAISS's HNSW inserts incrementally); once a quarter of the nodes are
+gone the update rebuilds it (`needs_rebuild`).
 """
 
 from __future__ import annotations
@@ -30,8 +33,8 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 #: FAISS index: HNSW with 16 neighbours a node over 8-bit scalar-quantised
-#: vectors. 8-bit vectors made the graph 2.4x smaller than float32 ones at the
-#: same recall (1M: about 160 bytes a node instead of 640).
+#: vectors: 280 bytes a node at 1M against 661 for float32 ones (hnswlib),
+#: at a recall the exact re-ranking of its candidates makes up for.
 FACTORY = "HNSW16,SQ8"
 #: Candidates walked while inserting a node (efConstruction).
 BUILD_EFFORT = 64
@@ -91,7 +94,12 @@ class VectorGraph:
 
     def search(self, vector: np.ndarray, k: int, effort: int) -> np.ndarray:
         """Image ids of about the k nodes nearest to a query vector (R,), best first; -1 pads."""
-        params = faiss_module().SearchParametersHNSW()
+        faiss = faiss_module()
+        # One query walks one path: more OpenMP threads only wake and spin (on
+        # two busy cores FAISS ran tens of times slower on two threads than on
+        # one). The setting holds for the calling thread.
+        faiss.omp_set_num_threads(1)
+        params = faiss.SearchParametersHNSW()
         params.efSearch = max(effort, k)
         _, nodes = self.index.search(np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1), k, params=params)
         nodes = nodes[0]

@@ -82,7 +82,7 @@ class SearchResult:
     query: str  # path of the query image, or a description ("pasted image")
     query_image_id: int | None  # when the query is a catalogue image
     matches: tuple[Match, ...]
-    method: str  # "exact", "lsh" or "scan"
+    method: str  # "exact", "graph", "lsh" or "scan"
     candidates: int
     embed_ms: float
     search_ms: float

@@ -197,7 +197,7 @@ def choose_searcher(snapshot: IndexSnapshot, config: EngineConfig) -> ExactSearc
     (where the catalogue keeps one that covers it), else LSH.
 
     Measured: below about 20,000 images scanning every vector is as fast as
-    probing buckets and never misses; above, the graph finds candidates 5-10x
+    probing buckets and never misses; above, the graph finds candidates 4-15x
     faster than the LSH probe at a higher recall (bench/bench_scale.py).
     """
     if len(snapshot) < config.exact_below:

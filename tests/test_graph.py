@@ -168,3 +168,17 @@ def test_buckets_left_unread_under_a_graph_are_the_stored_ones(graph_catalogue, 
     assert len(rows) == len(made.table.keys) and [r[2] for r in rows] == sizes.tolist()
     key_bits = snap.fitted.positions.shape[1]
     assert [(t << key_bits) | k for t, k, _ in rows] == made.table.keys.tolist()
+
+
+def test_an_id_reused_after_a_removal_is_found_once_with_its_new_picture(graph_catalogue, fake_embedder, graph_config):
+    folder, path = graph_catalogue
+    (folder / "img0399.png").unlink()  # the highest id: SQLite hands it out again
+    make_pattern_images(folder, 1, start=5000, family=1)
+    with Catalogue.open(path) as catalogue:
+        catalogue.update(fake_embedder, graph_config)
+        snap = catalogue.load_snapshot()
+        assert len(snap.graph) == 401 and len(set(snap.graph.ids.tolist())) == 400  # the id sits at two nodes
+        engine = SearchEngine(catalogue, fake_embedder, graph_config)
+        result = engine.search(folder / "img5000.png", top_n=10)
+        names = [m.relpath for m in result.matches]
+        assert names[0] == "img5000.png" and len(set(names)) == len(names) and "img0399.png" not in names
