@@ -38,7 +38,8 @@ def agreement(snap, searcher, rows) -> tuple[float, int]:
         want = exact.search(snap.codes[row], vectors[row], 10)
         got = searcher.search(snap.codes[row], vectors[row], 10)
         overlap.append(len(set(want.ids) & set(got.ids)) / 10)
-        first += int(got.similarities[0] >= want.similarities[0] - 1e-3 and snap.ids[row] in got.ids[:5])
+        # the query among the 8 variants of its design at the top (exact search puts it 6th at times)
+        first += int(got.similarities[0] >= want.similarities[0] - 1e-3 and snap.ids[row] in got.ids[:8])
     return float(np.mean(overlap)), first
 
 
@@ -177,7 +178,11 @@ def test_an_id_reused_after_a_removal_is_found_once_with_its_new_picture(graph_c
     with Catalogue.open(path) as catalogue:
         catalogue.update(fake_embedder, graph_config)
         snap = catalogue.load_snapshot()
-        assert len(snap.graph) == 401 and len(set(snap.graph.ids.tolist())) == 400  # the id sits at two nodes
+        # the id sits at two nodes (and the images whose neighbour list the new picture entered were
+        # encoded again with their new augmented vectors: a new node each, the old one stale)
+        reused = int(snap.ids.max())
+        assert len(set(snap.graph.ids.tolist())) == 400 and int((snap.graph.ids == reused).sum()) == 2
+        assert len(snap.graph) > 401 and len(snap.graph) - 400 <= 1 + 2 * graph_config.augment_k
         engine = SearchEngine(catalogue, fake_embedder, graph_config)
         result = engine.search(folder / "img5000.png", top_n=10)
         names = [m.relpath for m in result.matches]
