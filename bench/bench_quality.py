@@ -14,8 +14,16 @@ Then near-duplicate recall@1/@10 of transformed copies of 300 catalogue
 photos, the pHash threshold for "duplicate", and (--tune) sweeps over the
 hash layer variant, d, B, the re-rank depth M and the re-ranking dimension R.
 
-    python bench/bench_build.py --limit 0     # builds bench/work/clothing.swimcat first
-    python bench/bench_quality.py [--tune]
+By default (and with --issue11) it prints issue 11's figures instead
+(quality_issue11.py): the new search (augmented vectors, query expansion,
+pHash candidates, calibrated scores) beside exact cosine and today's
+pipeline, cross- and same-sender, per label, on the exact, LSH and graph
+paths; transformed copies on the LSH path against exact cosine and pHash
+ranking; how often pairs read *same design*; a fixed pair's score across
+catalogue sizes; query time. --before runs the tables of before.
+
+    swimsearch index CLOTHING/images --catalogue bench/work/clothing.swimcat   # or bench_build.py --limit 0
+    cd bench && nice -n 10 python bench_quality.py [--copies 100] [--leak-free] | --before [--tune]
 """
 
 from __future__ import annotations
@@ -157,10 +165,16 @@ def main() -> int:
     parser.add_argument("--tune", action="store_true", help="also sweep the index settings")
     parser.add_argument("--tune-only", action="store_true", help="only the sweeps (results go to quality-tuning.json)")
     parser.add_argument("--copies", type=int, default=300, help="catalogue photos used for near-duplicate recall")
+    parser.add_argument("--before", action="store_true", help="the tables of before issue 11 (codes, pHash, mirror, thresholds)")
+    parser.add_argument("--leak-free", action="store_true", help="issue 11: also the research's leak-free protocols (slow)")
+    parser.add_argument("--limit", type=int, default=0, help="issue 11: only the first N labelled queries (quick look)")
+    parser.add_argument("--every", type=int, default=1, help="issue 11: every N-th labelled query (time on a busy machine)")
     args = parser.parse_args()
 
     config = EngineConfig()
     embedder = Embedder(default_model_path())
+    if not (args.before or args.tune or args.tune_only):
+        return issue11(args, config, embedder)
     results: dict = {}
     with Catalogue.open(args.catalogue) as catalogue:
         snap = catalogue.load_snapshot()
@@ -278,6 +292,30 @@ def main() -> int:
     if args.tune:
         results["tuning"] = tune(protocol, embeddings, full, ceiling)
     path = save("quality", results)
+    print(f"\nwrote {path}")
+    return 0
+
+
+def issue11(args, config: EngineConfig, embedder: Embedder) -> int:
+    import quality_issue11 as q11
+
+    results: dict = {}
+    with Catalogue.open(args.catalogue, readonly=True) as catalogue:
+        data = q11.Catalogued(catalogue)
+        print(f"{len(data.rows)} labelled queries against {len(data.relpaths)} catalogue photos "
+              f"(model {data.model_sha256[:12]})", flush=True)
+        print("\n1. ranking (the query is a catalogue photo: the research's naive protocol)", flush=True)
+        results["ranking"] = q11.ranking(catalogue, embedder, config, data, limit=args.limit, every=args.every)
+        print("\n2. transformed copies: the original in the top 10", flush=True)
+        results["copies"] = q11.copies(catalogue, embedder, config, data, count=args.copies)
+        print("\n3. bands and catalogue invariance", flush=True)
+        results["bands"] = q11.bands(data)
+        print("\n4. query time", flush=True)
+        results["timing"] = q11.timing(catalogue, embedder, config, data)
+    if args.leak_free:
+        print("\n5. leak-free protocols (shared fp32 cache, bench_ranking.py)", flush=True)
+        results["leak_free"] = q11.leak_free()
+    path = save("quality-issue11", results)
     print(f"\nwrote {path}")
     return 0
 
