@@ -120,9 +120,17 @@ class Catalogue:
         *,
         progress: ProgressFn | None = None,
         should_stop: StopFn | None = None,
+        allow_removal: bool = False,
     ) -> BuildReport:
-        """Build or update the catalogue from its folder: `build_catalogue` with this catalogue as writer."""
-        return build_catalogue(self.writer(), self.root, embedder, config, progress, should_stop)
+        """Build or update the catalogue from its folder: `build_catalogue` with this catalogue as writer.
+
+        Args:
+            allow_removal: remove files even when so many are gone at once that
+                the folder may be only partly there (see `BuildReport.held`).
+        """
+        return build_catalogue(
+            self.writer(), self.root, embedder, config, progress, should_stop, allow_removal=allow_removal
+        )
 
     def with_fit_choices(self, config: EngineConfig, names: Iterable[str] = FIT_CHOICES) -> EngineConfig:
         """`config` with the hash-layer choices (`names`) this catalogue was fitted with.
@@ -208,6 +216,10 @@ class Catalogue:
 
     def neighbour_lists(self, image_ids: Iterable[int] | None = None) -> NeighbourLists | None:
         return self.store.neighbour_lists(image_ids)
+
+    def check(self) -> list[str]:
+        """Verify every checksum and record (`swimsearch info --check`); what was checked, in words."""
+        return self.store.check()
 
 
 if TYPE_CHECKING:

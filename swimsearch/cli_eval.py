@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from .cli_output import print_eval
 from .comparison import METHODS, baseline_engine, compare, ratio
 from .evaluation import EvalReport, evaluate
 from .export import atomic_output
@@ -87,16 +88,7 @@ def run(args: Any, catalogue: Any, engine: SearchEngine) -> dict[str, EvalReport
 
 
 def print_reports(reports: dict[str, EvalReport], exclude_column: str | None) -> None:
-    report = next(iter(reports.values()))
-    quality = report.quality
-    print(f"queries     {quality.queries}  (catalogue {report.searchable_images} images, {report.method})")
-    print(f"mAP@10      {quality.map10:.4f}")
-    print(f"P@1         {quality.p1:.4f}")
-    print(f"P@10        {quality.p10:.4f}")
-    print(f"R@100       {quality.r100:.4f}")
-    for name in ("embed_ms", "search_ms", "total_ms"):
-        timing = report.timing(name)
-        print(f"{name:11s} median {timing['median']:.1f}  p95 {timing['p95']:.1f}")
+    print_eval(next(iter(reports.values())))
     if len(reports) < 2:
         return
     across = f"excluding same {exclude_column}" if exclude_column else "all"

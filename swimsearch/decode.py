@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from .failures import PassingFailure
 from .images import FoundFile, ImageError, LoadedImage, load_image
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,45 @@ def decode_file(root: Path, found: FoundFile, size: int) -> LoadedImage | ImageE
         return load_image(root / found.relpath, size)
     except ImageError as exc:
         return exc
+    except Exception as exc:  # noqa: BLE001 - whatever escapes the loader, the build goes on
+        log.exception("decoding %s failed outside the loader", found.relpath)
+        return _passing(root, found, exc)
+
+
+def _passing(root: Path, found: FoundFile, exc: BaseException) -> ImageError:
+    """The ImageError of a decode that failed for a reason outside the file (read again at the next update)."""
+    error = ImageError(root / found.relpath, "the picture could not be decoded this time (it will be read again)")
+    error.__cause__ = PassingFailure(repr(exc)[:200])
+    return error
+
+
+Timed = tuple[LoadedImage | ImageError, float]  # a decode's outcome and the seconds it took
+
+
+def _timed_decode(root: Path, found: FoundFile, size: int) -> Timed:
+    started = time.perf_counter()
+    result = decode_file(root, found, size)
+    return result, time.perf_counter() - started
+
+
+def _submit(pool: ThreadPoolExecutor, root: Path, found: FoundFile, size: int) -> Future[Timed]:
+    """Queue one decode; when no thread can be started (no memory left), decode it here instead."""
+    try:
+        return pool.submit(_timed_decode, root, found, size)
+    except RuntimeError as exc:
+        log.warning("cannot start a decoder thread (%s): decoding %s in the build's own thread", exc, found.relpath)
+        done: Future[Timed] = Future()
+        done.set_result(_timed_decode(root, found, size))
+        return done
+
+
+def _result(future: Future[Timed], root: Path, found: FoundFile) -> Timed:
+    """A decode's outcome; a decoder thread that died gives the file's ImageError, never the build's end."""
+    try:
+        return future.result()
+    except Exception as exc:  # noqa: BLE001 - e.g. MemoryError raised in the thread itself
+        log.warning("the decoder of %s failed: %r", found.relpath, exc)
+        return _passing(root, found, exc), 0.0
 
 
 def decoded_batches(
@@ -95,30 +135,24 @@ def decoded_batches(
     times.decoders = decoders
     window = max(batch_size * 2, decoders * 4)
     pool = ThreadPoolExecutor(decoders, thread_name_prefix="decode")
-
-    def timed(found: FoundFile) -> tuple[LoadedImage | ImageError, float]:
-        started = time.perf_counter()
-        result = decode_file(root, found, size)
-        return result, time.perf_counter() - started
-
     try:
-        pending: deque[tuple[FoundFile, Future[tuple[LoadedImage | ImageError, float]]]] = deque()
+        pending: deque[tuple[FoundFile, Future[Timed]]] = deque()
         queue = iter(files)
         for f in queue:
-            pending.append((f, pool.submit(timed, f)))
+            pending.append((f, _submit(pool, root, f, size)))
             if len(pending) >= window:
                 break
         batch: list[Decoded] = []
         while pending:
             f, future = pending.popleft()
             started = time.perf_counter()
-            result, seconds = future.result()
+            result, seconds = _result(future, root, f)
             times.waiting += time.perf_counter() - started
             times.decoding += seconds
             batch.append((f, result))
             nxt = next(queue, None)
             if nxt is not None:
-                pending.append((nxt, pool.submit(timed, nxt)))
+                pending.append((nxt, _submit(pool, root, nxt, size)))
             if len(batch) == batch_size:
                 yield batch
                 batch = []

@@ -184,14 +184,13 @@ def score_and_order(
         known = phashes(ids)
         distances = np.where(known != 0, hamming64(int(phash), known).astype(np.int64), 65)
     duplicate = distances <= config.duplicate_distance
-    if calibration is not None:
-        stored = data.embedding_matrix(ids.tolist())
-        present = np.isin(ids, stored.ids)  # a record removed meanwhile
-        ids, ranking, variant, distances, duplicate = (x[present] for x in (ids, ranking, variant, distances, duplicate))
-        percent, variant = shown_percent(stored.vectors, data.whitened(ids), embeddings, calibration, data)
-        scores = percent / 100.0
-    else:  # no reference statistics, so no pair similarity of fixed meaning: the cosine the ranking read
-        percent, scores = 100.0 * candidates.cosine, candidates.cosine.copy()
+    # The score of the two pictures, never of their augmented vectors: calibrated, or (a model without
+    # a calibration) the cosine of their embeddings centred as the fit is, so a copy reads 100 % either way.
+    stored = data.embedding_matrix(ids.tolist())
+    present = np.isin(ids, stored.ids)  # a record removed meanwhile
+    ids, ranking, variant, distances, duplicate = (x[present] for x in (ids, ranking, variant, distances, duplicate))
+    percent, variant = shown_percent(stored.vectors, data.whitened(ids), embeddings, calibration, data)
+    scores = percent / 100.0
     if query_id is not None:
         scores[ids == query_id] = 1.0  # the query itself: exactly 100 %
     level = _levels(percent) if calibration is not None else np.zeros(len(ids), np.int64)

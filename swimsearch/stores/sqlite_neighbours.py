@@ -1,12 +1,12 @@
 """Where a catalogue file keeps its neighbour lists (neighbours.py): one row per image, with a checksum.
 
-Table ``neighbours`` (format 2): ``image_id``, ``ids`` (k little-endian
-int64 image ids, best first, -1 for none), ``sims`` (their k float32
-cosines, NaN for none) and ``crc`` (CRC-32 of the id as text, then the two
-blobs), checked whenever a row is read. A row is rewritten when an update
+Table ``neighbours`` (format 3, sqlite_schema.py): ``image_id``, ``ids`` (k
+little-endian int64 image ids, best first, -1 for none), ``sims`` (their k
+float32 cosines, NaN for none) and ``crc`` (CRC-32 of the id as text, then
+the two blobs), checked whenever a row is read, with the ids it names. A row is rewritten when an update
 changes its list (a new image beats its k-th neighbour, or a listed image is
 removed), so rows, not blocks: an update touches about five of them per
-added image. A file of format 1 gains the empty table by migration and its
+added image. A file of format 1 or 2 gains the empty table by migration and its
 lists at its next update; until then it is searched as before.
 """
 
@@ -15,18 +15,18 @@ from __future__ import annotations
 import functools
 import logging
 import sqlite3
-import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, TypeVar
 
 import numpy as np
-import sqlite_utils
 
-from ..errors import CatalogueError
 from ..neighbours import NeighbourLists
+from .integrity import MAX_IMAGE_ID, check_ids, damaged, is_int
+from .sqlite_schema import neighbour_crc
 
 if TYPE_CHECKING:  # sqlite_file makes this table, so it cannot be imported from here at run time
     from .sqlite_file import SqliteFile
+    from .sqlite_images import ImageTables
     from .sqlite_index import IndexTables
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -48,19 +48,9 @@ def plain_errors(method: F) -> F:
 
 log = logging.getLogger(__name__)
 
-TABLE = "neighbours"
-
-
-def create_table(db: sqlite_utils.Database) -> None:
-    """The neighbour lists' table (a new catalogue, or the migration to format 2)."""
-    db.table(TABLE).create(
-        {"image_id": int, "ids": bytes, "sims": bytes, "crc": int}, pk="image_id", not_null={"ids", "sims", "crc"}
-    )
-
-
-def row_crc(image_id: int, ids: bytes, sims: bytes) -> int:
-    """CRC-32 of a row: its image id as text, then its two blobs."""
-    return zlib.crc32(sims, zlib.crc32(ids, zlib.crc32(str(int(image_id)).encode())))
+TABLE = "neighbours"  # made by the migration to format 3 (sqlite_schema.py)
+#: The most neighbours a list may hold (config.augment_k is 5).
+MAX_K = 64
 
 
 def chunks(ids: list[int], size: int = 500) -> Iterator[tuple[list[int], str]]:
@@ -96,21 +86,58 @@ class NeighbourTable:
         return self._decode(rows)
 
     def _decode(self, rows: list[tuple[int, bytes, bytes, int]]) -> NeighbourLists:
+        """Rows checked (types, sizes, checksums, and every id they name is an image of this file) as lists."""
         if not rows:
             return NeighbourLists.empty(0)
-        width = len(rows[0][1])
+        location = str(self.file.path)
+        width = len(rows[0][1]) if isinstance(rows[0][1], bytes) else -1
+        if not 0 < width <= 8 * MAX_K or width % 8:
+            raise damaged(location, "a neighbour list has an impossible length")
         for image_id, ids, sims, crc in rows:
-            if len(ids) != width or len(sims) * 2 != width or width % 8 or crc != row_crc(image_id, ids, sims):
-                raise CatalogueError(
-                    f"The catalogue {self.file.path} is damaged (the neighbour list of image {image_id} fails its "
-                    "checksum). Update it to make the lists again, or rebuild it into a new file."
-                )
+            if not (is_int(image_id) and isinstance(ids, bytes) and isinstance(sims, bytes) and is_int(crc)):
+                raise damaged(location, "a neighbour list is not readable")
+            if len(ids) != width or len(sims) * 2 != width:
+                raise damaged(location, "a neighbour list has an impossible length")
+            if crc != neighbour_crc(image_id, ids, sims):
+                raise damaged(location, f"the neighbour list of image {image_id} fails its checksum")
         k = width // 8
-        return NeighbourLists(
+        lists = NeighbourLists(
             np.array([r[0] for r in rows], dtype=np.int64),
             np.frombuffer(b"".join(r[1] for r in rows), "<i8").reshape(len(rows), k).astype(np.int64),
             np.frombuffer(b"".join(r[2] for r in rows), "<f4").reshape(len(rows), k).astype(np.float32),
         )
+        named = lists.neighbours >= 0
+        if (lists.neighbours < -1).any() or not np.isfinite(lists.similarities[named]).all():
+            raise damaged(location, "a neighbour list holds impossible values")
+        if (np.abs(lists.similarities[named]) > 1.001).any():
+            raise damaged(location, "a neighbour list holds impossible values")
+        # a list is short (padded with -1 at its end) only where the catalogue holds too few other images
+        padded = ~named
+        if (padded[:, :-1] & named[:, 1:]).any():
+            raise damaged(location, "a neighbour list has a gap")
+        if padded.any():
+            images = self.file.conn.execute(
+                "SELECT count(*) FROM embeddings e JOIN images i ON i.id = e.image_id WHERE i.gone IS NULL"
+            ).fetchone()[0]
+            if images > k:
+                raise damaged(location, "a neighbour list is short")
+        self._check_names(np.union1d(lists.ids, lists.neighbours[named]))
+        return lists
+
+    def _check_names(self, ids: np.ndarray) -> None:
+        """Every id a list names, or whose list it is, is an image record of this file."""
+        check_ids(str(self.file.path), "neighbour lists", ids, MAX_IMAGE_ID)
+        conn = self.file.conn
+        if len(ids) > 4096:  # many: read every id once
+            known = np.array([r[0] for r in conn.execute("SELECT id FROM images")], dtype=np.int64)
+            missing = ~np.isin(ids, known)
+        else:
+            found: set[int] = set()
+            for part, marks in chunks(ids.tolist()):
+                found.update(r[0] for r in conn.execute(f"SELECT id FROM images WHERE id IN ({marks})", part))  # noqa: S608
+            missing = np.array([int(i) not in found for i in ids], dtype=bool)
+        if missing.any():
+            raise damaged(str(self.file.path), "neighbour lists name images that do not exist")
 
     def write(self, lists: NeighbourLists, *, replace: bool) -> None:
         """Store lists (inserting or replacing each row); `replace`: every other row is dropped first."""
@@ -123,7 +150,7 @@ class NeighbourTable:
         def rows() -> Iterable[tuple[int, bytes, bytes, int]]:
             for image_id, nb, ns in zip(lists.ids.tolist(), ids, sims):
                 a, b = nb.tobytes(), ns.tobytes()
-                yield image_id, a, b, row_crc(image_id, a, b)
+                yield image_id, a, b, neighbour_crc(image_id, a, b)
 
         conn.executemany(
             f"INSERT INTO {TABLE}(image_id, ids, sims, crc) VALUES (?, ?, ?, ?) "  # noqa: S608
@@ -149,6 +176,7 @@ class NeighbourMethods:
     file: "SqliteFile"
     path: Path
     _index: "IndexTables"
+    _images: "ImageTables"
 
     @property
     def _neighbours(self) -> NeighbourTable:
@@ -165,10 +193,5 @@ class NeighbourMethods:
 
     @plain_errors
     def drop_codes(self, image_ids: np.ndarray) -> None:
-        fitted = self._index.fitted()
-        if fitted is None or not len(image_ids):
-            return
         with self.file.transaction():
-            ids, codes = self._index.drop_codes(np.asarray(image_ids, dtype=np.int64), fitted)
-            if len(ids):
-                self._index.edit_buckets(fitted.keys(codes), ids, add=False)
+            self._images.drop_codes(np.asarray(image_ids, dtype=np.int64).tolist(), self._index.fitted())
