@@ -169,6 +169,8 @@ def main() -> int:
     parser.add_argument("--leak-free", action="store_true", help="issue 11: also the research's leak-free protocols (slow)")
     parser.add_argument("--limit", type=int, default=0, help="issue 11: only the first N labelled queries (quick look)")
     parser.add_argument("--every", type=int, default=1, help="issue 11: every N-th labelled query (time on a busy machine)")
+    parser.add_argument("--sections", default="ranking,copies,bands,timing,order",
+                        help="issue 11: which sections to run (comma-separated; default: all)")
     args = parser.parse_args()
 
     config = EngineConfig()
@@ -304,18 +306,25 @@ def issue11(args, config: EngineConfig, embedder: Embedder) -> int:
         data = q11.Catalogued(catalogue)
         print(f"{len(data.rows)} labelled queries against {len(data.relpaths)} catalogue photos "
               f"(model {data.model_sha256[:12]})", flush=True)
-        print("\n1. ranking (the query is a catalogue photo: the research's naive protocol)", flush=True)
-        results["ranking"] = q11.ranking(catalogue, embedder, config, data, limit=args.limit, every=args.every)
-        print("\n2. transformed copies: the original in the top 10", flush=True)
-        results["copies"] = q11.copies(catalogue, embedder, config, data, count=args.copies)
-        print("\n3. bands and catalogue invariance", flush=True)
-        results["bands"] = q11.bands(data)
-        print("\n4. query time", flush=True)
-        results["timing"] = q11.timing(catalogue, embedder, config, data)
+        wanted = set(args.sections.split(","))
+        sections = (
+            ("ranking", "1. ranking (the query is a catalogue photo: the research's naive protocol)",
+             lambda: q11.ranking(catalogue, embedder, config, data, limit=args.limit, every=args.every)),
+            ("copies", "2. transformed copies: the original in the top 10",
+             lambda: q11.copies(catalogue, embedder, config, data, count=args.copies)),
+            ("bands", "3. bands and catalogue invariance", lambda: q11.bands(data)),
+            ("timing", "4. query time", lambda: q11.timing(catalogue, embedder, config, data)),
+            ("order", "5. scores down the list", lambda: q11.order(catalogue, embedder, config, data)),
+        )
+        for name, title, run in sections:
+            if name in wanted:
+                print(f"\n{title}", flush=True)
+                results[name] = run()
     if args.leak_free:
-        print("\n5. leak-free protocols (shared fp32 cache, bench_ranking.py)", flush=True)
+        print("\n6. leak-free protocols (shared fp32 cache, bench_ranking.py)", flush=True)
         results["leak_free"] = q11.leak_free()
-    path = save("quality-issue11", results)
+    path = save("quality-issue11" if wanted == {"ranking", "copies", "bands", "timing", "order"} else
+                "quality-issue11-" + "-".join(sorted(wanted)), results)
     print(f"\nwrote {path}")
     return 0
 

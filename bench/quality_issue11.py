@@ -20,6 +20,9 @@ meaningful against the baseline measured in the same run.
   a fixed pair's score in catalogues of 36, 600 and all photos.
 * `timing`: query time by file (embedding included) at this size, new
   against today's pipeline in turns.
+* `order`: the list is ordered by band, then by the ranking, while each
+  match shows the calibrated score of the two pictures: how often a later
+  match reads higher than one above it.
 """
 
 from __future__ import annotations
@@ -255,6 +258,35 @@ def timing(catalogue, embedder, config, data: Catalogued, *, queries: int = 60) 
     print(f"  median per query by file, {queries} queries in turns: new {new['total']:.1f} ms (search {new['search']:.1f}), "
           f"today's pipeline {today['total']:.1f} ms (search {today['search']:.1f}); new/today {ratio:.2f}")
     return {**out, "new_over_today": ratio}
+
+
+def order(catalogue, embedder, config, data: Catalogued, *, queries: int = 1000, seed: int = 5) -> dict:
+    """How the shown scores sit down the list (top 10 of each query, band-first order): how often a later
+    match is in a higher band (the order rules it out), or reads more points than one above it."""
+    engine = SearchEngine(catalogue, embedder, config)
+    rows = np.random.default_rng(seed).choice(len(data.relpaths), min(queries, len(data.relpaths)), replace=False)
+    higher_band = rise1 = rise5 = 0
+    rises = []
+    for row in rows:
+        result = engine.search_embeddings(data.embeddings[row : row + 1], phash=int(data.phash[row]), top_n=11,
+                                          query_id=int(data.snap.ids[row]))
+        matches = [m for m in result.matches if m.image_id != int(data.snap.ids[row])][:10]
+        scores = np.array([100 * m.score for m in matches])
+        levels = np.array([BAND_NAMES.index(m.band) for m in matches])
+        plain = np.array([not m.duplicate for m in matches])  # pHash duplicates lead the list, whatever their band
+        s, lv = scores[plain], levels[plain]
+        higher_band += bool(len(lv) and np.any(np.diff(lv) < 0))
+        rise = float(np.max(s - np.minimum.accumulate(s))) if len(s) else 0.0
+        rises.append(rise)
+        rise1 += rise > 1
+        rise5 += rise > 5
+    n = len(rows)
+    out = {"queries": n, "later_match_in_a_higher_band": higher_band / n, "later_score_1_point_higher": rise1 / n,
+           "later_score_5_points_higher": rise5 / n, "median_largest_rise": float(np.median(rises))}
+    print(f"  {n} queries, top 10: a later match in a higher band {100 * higher_band / n:.1f} %; a later score more than "
+          f"1 / 5 points above an earlier one {100 * rise1 / n:.1f} % / {100 * rise5 / n:.1f} % "
+          f"(median largest rise {np.median(rises):.1f} points)")
+    return out
 
 
 def leak_free() -> dict:
