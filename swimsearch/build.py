@@ -195,16 +195,15 @@ def _embed_batch(
     counts: BuildCounts,
     inference_batch: int = 1,
 ) -> None:
-    """Embed the readable images of one batch, `inference_batch` at a time (config.inference_batch),
-    and add them with the unreadable ones, in one commit.
+    """Embed the readable images of one batch, `inference_batch` at a time, and add them with the
+    unreadable ones, in one commit.
 
     A file the catalogue holds that fails for a passing reason keeps its
     record (and embedding, and place in search) and is read again next time.
     """
     good = [result.pixels for _, result in batch if isinstance(result, LoadedImage)]
     started = time.perf_counter()
-    step = max(1, inference_batch)
-    vectors = iter([v for i in range(0, len(good), step) for v in _embed(embedder, good[i : i + step])])
+    vectors = iter(_embed(embedder, good, inference_batch) if good else ())
     counts.network_seconds += time.perf_counter() - started
     prints = fingerprints(folder, [f.relpath for f, _ in batch])
     images, retry_later = [], []
@@ -237,8 +236,15 @@ def _embed_batch(
     counts.commit_seconds += time.perf_counter() - started
 
 
-def _embed(embedder: ImageEmbedder, pixels: list[np.ndarray]) -> list[np.ndarray | None]:
-    """Embeddings of a batch; when memory runs out, of halves, and None for a picture that alone does not fit."""
+def _embed(embedder: ImageEmbedder, pixels: list[np.ndarray], step: int = 1) -> list[np.ndarray | None]:
+    """Embeddings of a batch, `step` pictures a network run (batch 1 is the fastest shape on two cores).
+
+    When memory runs out, a run is split in halves, and a picture that alone
+    does not fit gives None.
+    """
+    step = max(1, step)
+    if len(pixels) > step:
+        return [v for i in range(0, len(pixels), step) for v in _embed(embedder, pixels[i : i + step], step)]
     try:
         return list(embedder.embed(np.stack(pixels)))
     except Exception as exc:  # noqa: BLE001 - only running out of memory is survived; anything else is raised
@@ -248,7 +254,7 @@ def _embed(embedder: ImageEmbedder, pixels: list[np.ndarray]) -> list[np.ndarray
             log.warning("not enough memory to embed a picture: %s", exc)
             return [None]
         half = len(pixels) // 2
-        return _embed(embedder, pixels[:half]) + _embed(embedder, pixels[half:])
+        return _embed(embedder, pixels[:half], step) + _embed(embedder, pixels[half:], step)
 
 
 def _out_of_memory(exc: BaseException) -> bool:

@@ -194,8 +194,12 @@ def next_graph(
     inserted (the graph object is changed and returned).
     """
     if graph is not None and not graph.needs_rebuild(np.union1d(old_ids, new_ids)):
-        graph.add(new_ids, new_vectors)  # an id reused after a removal gets a node of its own too
+        graph.add(new_ids, new_vectors)  # an id reused after a removal or read again gets a node of its own too
         return graph
+    # an image read again (catalogue format 2) is searchable with its old code
+    # until the new one is committed: it is in both, and only its new vector counts
+    kept = ~np.isin(old_ids, new_ids)
+    old_ids, old_vectors = old_ids[kept], old_vectors[kept]
     log.info("building the search graph over %d images", len(old_ids) + len(new_ids))
     ids = np.concatenate([old_ids, new_ids])
     vectors = np.concatenate([old_vectors, new_vectors.astype(old_vectors.dtype)]) if len(old_ids) else new_vectors

@@ -18,7 +18,9 @@ steering can sit before, between or after them):
    duplicates first, then band by band (same design, very similar, similar,
    unrelated), by the ranking inside a band, so no match sits below one in a
    lower band (docs/QUALITY_RESEARCH.md measured this order costs nothing).
-   An index on raw embeddings keeps the order before issue 11 (by ranking).
+   A model without a calibration has no bands: its matches show the cosine
+   of the two pictures' centred embeddings and the list reads by it. An
+   index on raw embeddings keeps the order before issue 11 (by ranking).
 """
 
 from __future__ import annotations
@@ -154,7 +156,7 @@ class Scored:
 
     ids: np.ndarray  # (m,) int64
     scores: np.ndarray  # (m,) similarity 0..1 (calibrated; else cosine of centred embeddings)
-    keys: np.ndarray  # (m, 3) what the order sorts on (duplicate pHash distance, band, -ranking): equal rows are ties
+    keys: np.ndarray  # (m, 3) what the order sorts on (duplicate pHash distance, band or -score, -ranking): equal rows are ties
     bands: tuple[str, ...]  # band names ("" without a calibration)
     variant: np.ndarray  # (m,) query row that scored it
     phash_distances: np.ndarray  # (m,) int, 64+ where unknown
@@ -188,7 +190,7 @@ def score_and_order(
     # a calibration) the cosine of their embeddings centred as the fit is, so a copy reads 100 % either way.
     stored = data.embedding_matrix(ids.tolist())
     present = np.isin(ids, stored.ids)  # a record removed meanwhile
-    ids, ranking, variant, distances, duplicate = (x[present] for x in (ids, ranking, variant, distances, duplicate))
+    ids, ranking, distances, duplicate = ids[present], ranking[present], distances[present], duplicate[present]
     percent, variant = shown_percent(stored.vectors, data.whitened(ids), embeddings, calibration, data)
     scores = percent / 100.0
     if query_id is not None:
@@ -197,7 +199,12 @@ def score_and_order(
     # The pipeline before issue 11 (an index on raw embeddings) keeps its order: by the ranking alone.
     augmented = data.fitted is not None and data.fitted.augmented
     first = np.where(duplicate, distances, 65) if augmented else np.zeros(len(ids), np.int64)
-    by_band = level if augmented else np.zeros(len(ids), np.int64)
+    # With bands the list reads band by band, by the ranking inside a band. Without a calibration there
+    # are no bands to say that two matches are equals, so the list reads by the score it shows (the
+    # ranking chose the candidates and breaks ties).
+    by_band = np.zeros(len(ids), np.float64)
+    if augmented:
+        by_band = level.astype(np.float64) if calibration is not None else np.where(np.isinf(ranking), -np.inf, -scores)
     keep = np.flatnonzero(scores >= min_score - 1e-9)  # a score of 1.0 passes --min-score 1.0
     keep = keep[np.lexsort((-ranking[keep], by_band[keep], first[keep]))]
     bands = tuple(BAND_NAMES[level[i]] if calibration is not None else "" for i in keep)

@@ -171,19 +171,65 @@ def test_buckets_left_unread_under_a_graph_are_the_stored_ones(graph_catalogue, 
     assert [(t << key_bits) | k for t, k, _ in rows] == made.table.keys.tolist()
 
 
-def test_an_id_reused_after_a_removal_is_found_once_with_its_new_picture(graph_catalogue, fake_embedder, graph_config):
+def test_a_removed_image_and_a_new_one_are_told_apart_in_the_graph(graph_catalogue, fake_embedder, graph_config):
     folder, path = graph_catalogue
-    (folder / "img0399.png").unlink()  # the highest id: SQLite hands it out again
+    (folder / "img0399.png").unlink()  # the highest id (kept as a tombstone since catalogue format 2)
     make_pattern_images(folder, 1, start=5000, family=1)
     with Catalogue.open(path) as catalogue:
         catalogue.update(fake_embedder, graph_config)
         snap = catalogue.load_snapshot()
-        # the id sits at two nodes (and the images whose neighbour list the new picture entered were
-        # encoded again with their new augmented vectors: a new node each, the old one stale)
-        reused = int(snap.ids.max())
-        assert len(set(snap.graph.ids.tolist())) == 400 and int((snap.graph.ids == reused).sum()) == 2
-        assert len(snap.graph) > 401 and len(snap.graph) - 400 <= 1 + 2 * graph_config.augment_k
+        # the removed image's node stays, skipped; the new picture's node, and a new node for each image whose
+        # neighbour list it entered (its augmented vector changed; the old node is stale)
+        assert len(snap) == 400 and len(set(snap.graph.ids.tolist())) == 401
+        assert 401 < len(snap.graph) <= 402 + 2 * graph_config.augment_k
         engine = SearchEngine(catalogue, fake_embedder, graph_config)
         result = engine.search(folder / "img5000.png", top_n=10)
         names = [m.relpath for m in result.matches]
         assert names[0] == "img5000.png" and len(set(names)) == len(names) and "img0399.png" not in names
+
+
+def test_a_picture_changed_in_place_is_found_once_with_its_new_content(graph_catalogue, fake_embedder, graph_config):
+    folder, path = graph_catalogue
+    # img0003 takes the picture of a design from another family: same file name, new content
+    make_pattern_images(tmp := folder / "new", 1, start=7000, family=1)
+    (tmp / "img7000.png").replace(folder / "img0003.png")
+    tmp.rmdir()
+    with Catalogue.open(path) as catalogue:
+        report = catalogue.update(fake_embedder, graph_config)
+        assert report.updated == 1
+        snap = catalogue.load_snapshot()
+        assert len(snap) == 400 and isinstance(choose_searcher(snap, graph_config), GraphSearch)
+        result = SearchEngine(catalogue, fake_embedder, graph_config).search(folder / "img0003.png", top_n=10)
+    names = [m.relpath for m in result.matches]
+    assert names[0] == "img0003.png" and result.matches[0].score > 0.999 and len(set(names)) == len(names)
+
+
+def _neighbour_out_of_range(path, value: int) -> None:
+    """Write a neighbour id into the stored graph and recompute its checksum, as a crafted file would."""
+    import sqlite3
+    import struct
+    from contextlib import closing
+
+    from crafted_catalogues import _graph_layout
+    from swimsearch.stores.sqlite_schema import array_crc
+
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        name, dtype, shape, data = conn.execute(
+            "SELECT name, dtype, shape, data FROM arrays WHERE name = 'graph.part.00000'"
+        ).fetchone()
+        data = bytearray(data)
+        start, n = _graph_layout(bytes(data))["neighbours"]
+        struct.pack_into("<i", data, start + 4 * (n // 2), value)
+        conn.execute("UPDATE arrays SET data = ?, crc = ? WHERE name = ?", (bytes(data), array_crc(dtype, shape, bytes(data)), name))
+
+
+@pytest.mark.parametrize("value", [400, 2**31 - 1, -7])
+def test_a_crafted_graph_naming_a_node_it_does_not_have_is_refused_in_one_sentence(graph_catalogue, value):
+    """FAISS would follow such a neighbour outside its memory during a search: it must never be read."""
+    from swimsearch.errors import DamagedCatalogue
+
+    _, path = graph_catalogue
+    _neighbour_out_of_range(path, value)
+    with Catalogue.open(path) as catalogue:
+        with pytest.raises(DamagedCatalogue, match=r"is damaged \(its search graph names neighbours that are not among its nodes\)"):
+            catalogue.load_snapshot()

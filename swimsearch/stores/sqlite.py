@@ -163,8 +163,8 @@ class SqliteStore(NeighbourMethods):
         return self._index.fitted()
 
     @_plain
-    def load_snapshot(self) -> IndexSnapshot | None:
-        return self._index.load_snapshot()
+    def load_snapshot(self, *, every_bucket: bool = False) -> IndexSnapshot | None:
+        return self._index.load_snapshot(every_bucket=every_bucket)
 
     def own_searcher(self, config: EngineConfig) -> Searcher | None:
         return None  # candidates are found in a loaded snapshot

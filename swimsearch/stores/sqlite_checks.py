@@ -180,8 +180,9 @@ def full_check(file: Any, store: Any) -> list[str]:
     lists = store.neighbour_lists()  # checksums, and every id they name is an image of this file
     if lists is not None and len(lists):
         done.append(f"{len(lists):,} neighbour lists")
-    snapshot = store.load_snapshot()
+    snapshot = store.load_snapshot(every_bucket=True)  # the bucket rows too, where a search graph would skip them
     if snapshot is not None:
-        tables = snapshot.tables if snapshot.tables is not None else snapshot.lsh_tables()
-        done.append(f"the fitted index, {len(snapshot):,} codes and {len(tables.table.members):,} bucket entries")
+        done.append(f"the fitted index, {len(snapshot):,} codes and {len(snapshot.lsh_tables().table.members):,} bucket entries")
+        if snapshot.graph is not None:
+            done.append(f"the search graph, {len(snapshot.graph):,} nodes")
     return done

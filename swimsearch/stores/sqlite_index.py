@@ -10,8 +10,9 @@
   edited in place as images come and go;
 * the HNSW graph over the re-ranking vectors (graph.py), where the catalogue
   is large enough to keep one: its node ids and its serialised parts, as
-  arrays named ``graph.ids`` and ``graph.part.NNNNN`` (no table of its own,
-  so catalogues of format 1 keep it without a migration);
+  arrays named ``graph.ids`` and ``graph.part.NNNNN`` (rows of ``arrays``,
+  with a checksum each like every array: no table of its own, so no
+  migration of the schema);
 
 and loads all of it into an `IndexSnapshot` for searching. `SqliteStore`
 wraps its calls in transactions and turns SQLite errors into plain words.
@@ -25,10 +26,11 @@ from typing import Iterator
 import numpy as np
 
 from ..graph import VectorGraph
+from ..graph_check import GraphDamage, check_graph_stream
 from ..index import FittedIndex, IndexSnapshot, row_lookup
 from ..lsh import BucketTables, encode_bucket_rows
 from .base import FitState
-from .integrity import MAX_IMAGE_ID, check_finite, check_fitted, check_ids, damaged, is_int
+from .integrity import check_finite, check_fitted, check_ids, damaged, is_int
 from .sqlite_file import SqliteFile, to_blob
 from .sqlite_neighbours import NeighbourTable
 from .sqlite_schema import block_crc, bucket_crc
@@ -67,8 +69,12 @@ class IndexTables:
         check_fitted(str(self.file.path), fitted, self.file.meta("embedding_dim"))
         return fitted
 
-    def load_snapshot(self) -> IndexSnapshot | None:
-        """Load codes, re-ranking vectors and buckets into compact arrays (None before a first fit)."""
+    def load_snapshot(self, *, every_bucket: bool = False) -> IndexSnapshot | None:
+        """Load codes, re-ranking vectors, buckets and the graph into compact arrays (None before a first fit).
+
+        Where the graph covers every image the bucket rows are not read (the
+        app never probes them then), unless `every_bucket` (a full check).
+        """
         conn = self.file.conn
         conn.execute("BEGIN")  # one consistent read of codes and buckets while a build writes
         try:
@@ -76,12 +82,11 @@ class IndexTables:
             if fitted is None:
                 return None
             words, dim = fitted.spheres.words, fitted.rerank_basis.shape[1]
-            # Filled block by block into arrays allocated once: concatenating a
-            # list of blocks would hold every array twice (at 1M, 280 MB more at the peak).
-            total = int(conn.execute("SELECT coalesce(sum(count), 0) FROM code_blocks").fetchone()[0])
             location = str(self.file.path)
-            if not 0 <= total <= MAX_IMAGE_ID:
-                raise damaged(location, "a block of codes is not readable")
+            # Filled block by block into arrays allocated once: concatenating a
+            # list of blocks would hold every array twice (at 1M, 280 MB more at
+            # the peak). Sized by the bytes the blocks hold, never by a stated count.
+            total = int(conn.execute("SELECT coalesce(sum(length(ids)), 0) FROM code_blocks").fetchone()[0]) // 8
             all_ids = np.empty(total, np.int64)
             all_codes = np.empty((total, words), np.uint64)
             all_vectors = np.empty((total, dim), np.float16)
@@ -103,18 +108,18 @@ class IndexTables:
             if len(all_ids) > 1 and np.any(all_ids[1:] == all_ids[:-1]):
                 raise damaged(location, "an image has two codes")
             check_finite(location, "the index's re-ranking vectors", all_vectors)
-            key_bits = fitted.positions.shape[1]
-            lookup = row_lookup(all_ids)
-
-            def rows_of(bucket_ids: np.ndarray) -> np.ndarray:  # a table's members, all at once
-                rows = lookup(bucket_ids)
-                if np.any(rows < 0):  # codes and buckets are written together: a member without a code is damage
-                    raise damaged(location, "a bucket of the index names images that have no code")
-                return rows
-
-            graph = self.graph()
+            graph = self.graph(dim)
             tables = None  # where the graph covers every image, the app never probes buckets (IndexSnapshot.lsh_tables)
-            if graph is None or not _covers(graph, all_ids):
+            if every_bucket or graph is None or not _covers(graph, all_ids):
+                key_bits = fitted.positions.shape[1]
+                lookup = row_lookup(all_ids)
+
+                def rows_of(bucket_ids: np.ndarray) -> np.ndarray:  # a table's members, all at once
+                    rows = lookup(bucket_ids)
+                    if np.any(rows < 0):  # codes and buckets are written together: a member without a code is damage
+                        raise damaged(location, "a bucket of the index names images that have no code")
+                    return rows
+
                 tables = BucketTables.from_rows(
                     fitted.positions, fitted.spheres.bits, lambda t: self._bucket_rows(t, key_bits), rows_of
                 )
@@ -122,16 +127,38 @@ class IndexTables:
             conn.execute("COMMIT")
         return IndexSnapshot(fitted=fitted, ids=all_ids, codes=all_codes, vectors=all_vectors, tables=tables, graph=graph)
 
-    def graph(self) -> VectorGraph | None:
-        """The stored graph, read one part at a time (None when the catalogue keeps none)."""
+    def graph(self, dim: int) -> VectorGraph | None:
+        """The stored graph over `dim`-d vectors, checked, then read one part at a time (None when there is none).
+
+        Every part's checksum and the whole stream's sizes and neighbour ids
+        are checked (graph_check.py) before FAISS reads a byte of it.
+        """
         try:
             ids = self.file.get_array(GRAPH_IDS)
         except KeyError:
             return None
-        cursor = self.file.conn.execute(
-            "SELECT data FROM arrays WHERE name LIKE ? ORDER BY name", (GRAPH_PART + "%",)
-        )
-        return VectorGraph.from_parts((row[0] for row in cursor), ids)
+        location = str(self.file.path)
+        names = [row[0] for row in self.file.conn.execute(
+            "SELECT name FROM arrays WHERE name LIKE ? ORDER BY name", (GRAPH_PART + "%",)
+        )]
+        if ids.ndim != 1 or ids.dtype.kind not in "iu" or (len(ids) and int(ids.min()) < 0):
+            raise damaged(location, "its search graph names images by ids that are not image ids")
+        if names != [f"{GRAPH_PART}{number:05d}" for number in range(len(names))]:
+            raise damaged(location, "parts of its search graph are missing")
+        ids = ids.astype(np.int64)
+
+        def part_bytes(checked: bool) -> Iterator[bytes]:
+            for name in names:
+                if checked:  # checksum, dtype and shape of each stored part
+                    yield self.file.get_array(name).tobytes()
+                else:  # the same rows, read again in the same transaction for FAISS
+                    yield self.file.conn.execute("SELECT data FROM arrays WHERE name = ?", (name,)).fetchone()[0]
+
+        try:
+            check_graph_stream(part_bytes(True), len(ids), dim)
+        except GraphDamage as exc:
+            raise damaged(location, f"its search graph {exc}") from exc
+        return VectorGraph.from_parts(part_bytes(False), ids)
 
     def write_graph(self, graph: VectorGraph | None) -> None:
         """Replace the stored graph (None: keep none)."""

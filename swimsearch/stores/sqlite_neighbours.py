@@ -24,10 +24,8 @@ from ..neighbours import NeighbourLists
 from .integrity import MAX_IMAGE_ID, check_ids, damaged, is_int
 from .sqlite_schema import neighbour_crc
 
-if TYPE_CHECKING:  # sqlite_file makes this table, so it cannot be imported from here at run time
+if TYPE_CHECKING:
     from .sqlite_file import SqliteFile
-    from .sqlite_images import ImageTables
-    from .sqlite_index import IndexTables
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -175,8 +173,8 @@ class NeighbourMethods:
 
     file: "SqliteFile"
     path: Path
-    _index: "IndexTables"
-    _images: "ImageTables"
+    _index: Any  # sqlite_index.IndexTables and sqlite_images.ImageTables, which use this module's table
+    _images: Any
 
     @property
     def _neighbours(self) -> NeighbourTable:
