@@ -169,7 +169,7 @@ def main() -> int:
     parser.add_argument("--leak-free", action="store_true", help="issue 11: also the research's leak-free protocols (slow)")
     parser.add_argument("--limit", type=int, default=0, help="issue 11: only the first N labelled queries (quick look)")
     parser.add_argument("--every", type=int, default=1, help="issue 11: every N-th labelled query (time on a busy machine)")
-    parser.add_argument("--sections", default="ranking,copies,bands,timing,order",
+    parser.add_argument("--sections", default="ranking,copies,bands,timing,order,store",
                         help="issue 11: which sections to run (comma-separated; default: all)")
     args = parser.parse_args()
 
@@ -315,15 +315,17 @@ def issue11(args, config: EngineConfig, embedder: Embedder) -> int:
             ("bands", "3. bands and catalogue invariance", lambda: q11.bands(data)),
             ("timing", "4. query time", lambda: q11.timing(catalogue, embedder, config, data)),
             ("order", "5. scores down the list", lambda: q11.order(catalogue, embedder, config, data)),
+            ("store", "6. the search stage read from the store, as above 50,000 images",
+             lambda: q11.store_reads(catalogue, embedder, config, data)),
         )
         for name, title, run in sections:
             if name in wanted:
                 print(f"\n{title}", flush=True)
                 results[name] = run()
     if args.leak_free:
-        print("\n6. leak-free protocols (shared fp32 cache, bench_ranking.py)", flush=True)
+        print("\n7. leak-free protocols (shared fp32 cache, bench_ranking.py)", flush=True)
         results["leak_free"] = q11.leak_free()
-    path = save("quality-issue11" if wanted == {"ranking", "copies", "bands", "timing", "order"} else
+    path = save("quality-issue11" if wanted == {"ranking", "copies", "bands", "timing", "order", "store"} else
                 "quality-issue11-" + "-".join(sorted(wanted)), results)
     print(f"\nwrote {path}")
     return 0

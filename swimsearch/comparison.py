@@ -35,14 +35,20 @@ log = logging.getLogger(__name__)
 METHODS = ("this catalogue's search", "today's pipeline (before issue 11)", "exact cosine")
 
 
-def baseline_engine(engine: SearchEngine) -> SearchEngine:
-    """The engine's catalogue searched by the pipeline before issue 11 (its index made in memory)."""
+def baseline_engine(engine: SearchEngine, *, graph: bool = False) -> SearchEngine:
+    """The engine's catalogue searched by the pipeline before issue 11 (its index made in memory;
+    `graph`: with its candidates from an HNSW graph, as above 20,000 images)."""
     config = engine.config.with_changes(vectors="embeddings", phash_radius=-1)
     ids = engine.searchable_ids()
     stored = engine.reader.embedding_matrix(ids.tolist())
     sample = stored.vectors[np.sort(np.random.default_rng(config.seed).permutation(len(ids))[: config.fit_sample])]
     fitted = fit_index(sample, config, count=len(ids))
     snapshot = snapshot_from_embeddings(fitted, stored.ids, stored.vectors)
+    if graph:
+        from .graph import VectorGraph
+
+        snapshot = replace(snapshot, graph=VectorGraph.build(snapshot.ids, snapshot.vectors))
+        config = config.with_changes(exact_below=0, graph_from=0)
     return SearchEngine(engine.reader, engine.embedder, config, searcher=choose_searcher(snapshot, config))
 
 
