@@ -51,7 +51,12 @@ class EngineConfig:
     #: Candidates kept after ranking the codes, re-ranked by cosine (M). On the
     #: clothing set the LSH path kept 0.997 of exact-cosine mAP@10 at M=1000,
     #: 0.992 at 500; at 1M images M=1000 costs no measurable time over 500.
-    rerank_depth: int = 1000
+    #: 3000 since issue 11: at 1000, 1 of 100 80 % crops and 1 of 100 8-degree
+    #: rotations of clothing photos were not among the LSH candidates at all
+    #: (exact cosine and the graph found both; at 3000 the LSH path did too);
+    #: at 44,072 images crops 0.992 against 0.952 (docs/QUALITY_RESEARCH.md).
+    #: The LSH path is the fallback of catalogues above `exact_below` without a graph.
+    rerank_depth: int = 3000
     #: How candidates' codes are ranked before re-ranking: "hamming" (|a xor b|)
     #: or "spherical" (|a xor b| / |a and b|, Heo et al.). Measured on the
     #: clothing set, the best 500 by Hamming hold 0.97 of the exact top 10,
