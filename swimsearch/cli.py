@@ -30,6 +30,7 @@ from .config import EngineConfig
 from .errors import Cancelled, CatalogueError
 from .evaluation import EvaluationError
 from .export import write_csv, write_duplicates_csv
+from .folderscan import refuse_folder_without_pictures
 from .images import ImageError
 from .inputs import InputError, read_path_list
 from .model import Embedder, ModelError, default_model_path
@@ -38,6 +39,7 @@ from .cli_checks import (
     UsageError,
     check_numbers,
     check_outputs,
+    other_model,
     join_number_values,
     os_error_sentence,
 )
@@ -88,6 +90,14 @@ def _open_existing(value: str) -> Catalogue:
     return Catalogue.open(path)
 
 
+def _refuse_other_model(catalogue: Catalogue, embedder: Embedder, model_arg: str | None) -> None:
+    own_place = catalogue.path == _folder_catalogue(catalogue.root)
+    rebuild = " ".join(shown(str(word)) for word in ["swimsearch index", catalogue.root]
+                       + ([] if own_place else ["--catalogue", catalogue.path]) + (["--model", model_arg] if model_arg else []))
+    if sentence := other_model(catalogue, embedder, rebuild):
+        raise CatalogueError(sentence)
+
+
 # --- commands -------------------------------------------------------------------
 
 
@@ -98,10 +108,14 @@ def cmd_index(args) -> int:
     config = _config(args)
     embedder = _embedder(config, args.model)
     path = _catalogue_path(args.catalogue) if args.catalogue else _folder_catalogue(folder)
+    if not path.exists():
+        refuse_folder_without_pictures(folder)  # before any file is made: nothing to index leaves nothing behind
     with Catalogue.open_or_create(path, folder) as catalogue, StopOnInterrupt() as stop:
         # choices not named again keep what the catalogue was fitted with
         unnamed = [name for name, given in (("hash_variant", args.variant), ("folder_labels", args.folder_labels)) if given is None]
         config = catalogue.with_fit_choices(config, unnamed)
+        if switching := other_model(catalogue, embedder):
+            print(f"swimsearch: {switching}", file=sys.stderr)
         try:
             report = catalogue.update(
                 embedder, config, progress=TerminalProgress(), should_stop=stop, allow_removal=args.allow_removal
@@ -131,6 +145,7 @@ def cmd_query(args) -> int:
     failures = 0
     results = []
     with _open_existing(args.catalogue) as catalogue:
+        _refuse_other_model(catalogue, embedder, args.model)
         engine = SearchEngine(catalogue, embedder, config)
         for image in images:
             path = str(Path(image).absolute())

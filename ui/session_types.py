@@ -70,6 +70,7 @@ class CatalogueState:
     model_name: str
     model_sha256: str
     can_search_images: bool  # the model is loaded
+    built_with: str = ""  # the catalogue's model, in words, when it is not the model in use (else "")
 
 
 class Target(Protocol):
