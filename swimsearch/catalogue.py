@@ -16,23 +16,21 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 import numpy as np
 
 from .build import BuildReport, ProgressFn, StopFn, as_dict, build_catalogue
+from .catalogue_details import DetailViews
 from .config import FIT_CHOICES, EngineConfig
 from .errors import CatalogueError
 from .index import FittedIndex, IndexSnapshot
 from .model import ImageEmbedder
-from .regions import RegionBasis
+from .neighbours import NeighbourLists
 from .searchers import Searcher
 from .stores.base import (
     CatalogueCounts,
     CatalogueIdentity,
     CatalogueReader,
     CatalogueWriter,
-    ColourSignatures,
-    DetailCounts,
     Embeddings,
     FitState,
     ImageRecord,
-    RegionVectors,
 )
 from .stores.sqlite import SqliteStore
 
@@ -46,7 +44,7 @@ def default_catalogue_path(folder: str | os.PathLike) -> Path:
     return Path(folder) / f".swimsearch{CATALOGUE_SUFFIX}"
 
 
-class Catalogue:
+class Catalogue(DetailViews):
     """An open catalogue and the folder it describes (a `CatalogueReader`).
 
     Use it from one thread (its SQLite connection belongs to the opening thread).
@@ -218,18 +216,8 @@ class Catalogue:
     def own_searcher(self, config: EngineConfig) -> Searcher | None:
         return self.store.own_searcher(config)
 
-    def region_basis(self) -> RegionBasis | None:
-        return self.store.region_basis()
-
-    def iter_regions(self, chunk: int = 16384) -> Iterator[RegionVectors]:
-        return self.store.iter_regions(chunk)
-
-    def colour_signatures(self, image_ids: Iterable[int]) -> ColourSignatures:
-        return self.store.colour_signatures(image_ids)
-
-    def detail_counts(self) -> DetailCounts:
-        """How many readable images have regional vectors and colour signatures (an update fills them in)."""
-        return self.store.detail_counts()
+    def neighbour_lists(self, image_ids: Iterable[int] | None = None) -> NeighbourLists | None:
+        return self.store.neighbour_lists(image_ids)
 
     def check(self) -> list[str]:
         """Verify every checksum and record (`swimsearch info --check`); what was checked, in words."""

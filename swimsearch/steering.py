@@ -1,7 +1,10 @@
 """Steering a search (issue 12), the part that reads a catalogue's details: colour and search by a detail.
 
-`candidate_colours` reads the colour signatures of a query's candidates for
-the *match colour* half of the colour control (colour.py). `DetailSearch`
+`ColourSteer` is the colour control inside ranking.py's two steps (a
+`ranking.Steer`): towards *ignore colour* a design's value moves to its best
+over the query's hue turns, towards *match colour* `candidate_colours` reads
+the colour signatures of the candidates and those unlike the query lose
+similarity (colour.py). `DetailSearch`
 answers a box on a picture: it frames the box's crop as regions.py says,
 embeds it (with its hue turns towards *ignore colour*) in one pass, and
 scans every image's regional vectors, held in a `RegionIndex` loaded on the
@@ -57,6 +60,37 @@ def candidate_colours(reader: CatalogueReader, ids: np.ndarray, signature: np.nd
     missing = len(ids) - len(stored.ids)
     note = f"{missing:,} of the designs compared have no colours kept yet: update the catalogue to match their colour." if missing else ""
     return sims, note
+
+
+class ColourSteer:
+    """The colour control of one query in the ranking (ranking.Steer).
+
+    Args:
+        reader: the catalogue, for the candidates' colour signatures.
+        mix: where the control stands.
+        plain: leading query rows that are the picture as it is (and its mirror image); the rest are hue turns.
+        signature: the query's colour signature (needed towards *match colour*; None: colour is not matched).
+    """
+
+    def __init__(self, reader: CatalogueReader, mix: ColourMix, plain: int, signature: np.ndarray | None):
+        self.reader, self.mix, self.plain, self.signature = reader, mix, plain, signature
+        self.note = ""  # what the user should know (colours not kept yet), from the last blend
+
+    def blend(self, ids: np.ndarray, per_row: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
+        """(steered value (m,), plain query row it stands for (m,)) of candidates `ids` from their values per row."""
+        per_row = np.asarray(per_row, dtype=np.float64)
+        variant = per_row[:, : self.plain].argmax(axis=1)
+        plain = per_row[np.arange(len(per_row)), variant]
+        turned = per_row.max(axis=1) if per_row.shape[1] > self.plain else None
+        colours = None
+        if self.mix.match and len(ids):
+            order = np.argsort(ids, kind="stable")  # candidate_colours reads sorted ids
+            known, self.note = candidate_colours(self.reader, np.asarray(ids)[order], self.signature)
+            if known is not None:
+                colours = np.empty(len(ids))
+                colours[order] = known
+        values = self.mix.scores(plain / scale, None if turned is None else turned / scale, colours) * scale
+        return values, variant
 
 
 class RegionIndex:
@@ -211,4 +245,4 @@ def _top(values: np.ndarray, k: int) -> np.ndarray:
     return np.argpartition(-values, k - 1)[:k]
 
 
-__all__: Sequence[str] = ("DetailSearch", "RegionIndex", "candidate_colours")
+__all__: Sequence[str] = ("ColourSteer", "DetailSearch", "RegionIndex", "candidate_colours")

@@ -25,14 +25,15 @@ SAMPLE = REPO / "resources" / "sample"
 
 
 def forget_details(catalogue_path) -> None:
-    """Make a catalogue look as one built before details were kept: format 2, no detail tables, no basis."""
+    """Make a catalogue look as one built before details were kept: the format before them, no detail tables, no basis."""
     conn = sqlite3.connect(catalogue_path)
     with conn:
         conn.execute("DROP TABLE regions")
         conn.execute("DROP TABLE colours")
         conn.execute("DELETE FROM meta WHERE key = 'regions'")
         conn.execute("DELETE FROM arrays WHERE name LIKE 'regions.%'")
-        conn.execute("UPDATE meta SET value = '2', crc = ? WHERE key = 'schema_version'", (meta_crc("schema_version", "2"),))
+        before = str(SCHEMA_VERSION - 1)
+        conn.execute("UPDATE meta SET value = ?, crc = ? WHERE key = 'schema_version'", (before, meta_crc("schema_version", before)))
     conn.close()
 
 

@@ -49,6 +49,7 @@ from .sqlite_file import SQLITE_ERRORS, SqliteFile, create_file, describe_error,
 from .sqlite_details import DetailMethods, DetailTables
 from .sqlite_images import ImageTables
 from .sqlite_index import IndexTables
+from .sqlite_neighbours import NeighbourMethods
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +60,8 @@ log = logging.getLogger(__name__)
 # hold float32 and stay readable).
 EMBEDDING_DTYPE = "<f2"
 
-class SqliteStore(DetailMethods):
-    """A catalogue kept in one SQLite file (reader and writer); its details' part is in sqlite_details.py."""
+class SqliteStore(DetailMethods, NeighbourMethods):
+    """A catalogue kept in one SQLite file (reader and writer); its details: sqlite_details.py; the neighbour lists: sqlite_neighbours.py."""
 
     def __init__(self, file: SqliteFile):
         self.file = file
@@ -264,7 +265,7 @@ class SqliteStore(DetailMethods):
     @_plain
     def clear_images(self) -> None:
         with self.file.transaction():
-            for table in ("buckets", "code_blocks", "embeddings", "images", *DetailTables.TABLES):
+            for table in ("buckets", "code_blocks", "embeddings", "images", "neighbours", *DetailTables.TABLES):
                 self.file.conn.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
             self._index.clear_graph()
             self.file.set_meta(fitted=None)

@@ -126,20 +126,18 @@ def time_limit(conn: sqlite3.Connection, seconds: float) -> Iterator[None]:
 
 
 def check_objects(conn: sqlite3.Connection, location: str) -> None:
-    """Only the tables and indexes SwimSearch makes (in some format up to this one): no view, trigger, virtual or extra table.
-
-    The format is read only after this check, so any format's objects pass
-    here; `check_columns` then holds the file to the format it states.
-    """
-    formats = [reference_schema(version)["objects"] for version in range(SCHEMA_VERSION, 0, -1)]
-    wanted = formats[0]
+    """Only the tables and indexes SwimSearch makes (those of one of its formats, before the stated
+    version can be read safely; `check_columns` then holds the file to that version): no view,
+    trigger, virtual or extra table."""
+    known = [reference_schema(version)["objects"] for version in range(1, SCHEMA_VERSION + 1)]
+    wanted = known[-1]
     found = sorted(
         (kind, name, table)
         for kind, name, table in conn.execute("SELECT type, name, tbl_name FROM sqlite_master")
         if name != "sqlite_stat1"
     )
     virtual = conn.execute("SELECT count(*) FROM sqlite_master WHERE upper(ltrim(sql)) LIKE 'CREATE VIRTUAL%'").fetchone()[0]
-    if found not in formats or virtual:
+    if found not in known or virtual:
         extra = sorted({f"{kind} {name}" for kind, name, _ in found} - {f"{kind} {name}" for kind, name, _ in wanted})
         what = f"it holds {', '.join(extra[:3])} that SwimSearch never makes" if extra else "tables are missing or changed"
         raise damaged(location, what)
@@ -180,6 +178,9 @@ def full_check(file: Any, store: Any) -> list[str]:
     images = store.check_images()
     done.append(f"{images:,} image records and their embeddings")
     done.append(store.check_details())
+    lists = store.neighbour_lists()  # checksums, and every id they name is an image of this file
+    if lists is not None and len(lists):
+        done.append(f"{len(lists):,} neighbour lists")
     snapshot = store.load_snapshot(every_bucket=True)  # the bucket rows too, where a search graph would skip them
     if snapshot is not None:
         done.append(f"the fitted index, {len(snapshot):,} codes and {len(snapshot.lsh_tables().table.members):,} bucket entries")

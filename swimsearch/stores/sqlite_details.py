@@ -1,6 +1,6 @@
 """Where a catalogue file keeps the details a steered search needs (issue 12): regional vectors and colours.
 
-Two tables beside ``embeddings`` (schema version 3, sqlite_schema.py), one
+Two tables beside ``embeddings`` (schema version 4, sqlite_schema.py), one
 row per readable image, each with a checksum of its image id and blob:
 
 * ``regions``  the regional vectors of search by a detail: R x d float16
@@ -72,7 +72,7 @@ class DetailTables:
 
     def basis(self) -> RegionBasis | None:
         state = self.file.meta("regions")
-        if state is None:  # no basis kept yet (a catalogue migrated from format 2, or a model without a feature map)
+        if state is None:  # no basis kept yet (a catalogue migrated from an older format, or a model without a feature map)
             return None
         check_basis_state(self.location, state)
         try:

@@ -17,7 +17,12 @@ Version 2 (issue 14):
   ``vector_crc`` (checksum of its embedding) and ``crc`` (of the row).
 * ``meta``, ``code_blocks``, ``arrays``, ``buckets``: a ``crc`` of each row.
 
-Version 3 (issue 12): the details a steered search needs, one row per
+Version 3 (issue 11): ``neighbours``, one row per image: its k nearest other
+images (``ids``: k little-endian int64, -1 for none; ``sims``: their k
+float32 cosines, NaN for none) and a ``crc`` of the row (`neighbour_crc`);
+the lists and their use are in neighbours.py and stores/sqlite_neighbours.py.
+
+Version 4 (issue 12): the details a steered search needs, one row per
 readable image, each with a ``crc`` of its image id and blob:
 
 * ``regions``: the regional vectors of search by a detail (regions.py),
@@ -25,7 +30,7 @@ readable image, each with a ``crc`` of its image id and blob:
   ``regions`` metadata;
 * ``colours``: the colour signature (colour.py).
 
-A catalogue migrated from version 2 has none yet: its next update reads
+A catalogue migrated from an older version has none yet: its next update reads
 its pictures again for them (details.py).
 
 Every checksum is verified when it is read (the fit, codes and buckets when
@@ -46,7 +51,7 @@ from .integrity import checksum, row_checksum
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 #: The columns of `images` its row checksum covers, in order (`recode` and `added` are bookkeeping).
 IMAGE_CRC_COLUMNS = (
@@ -82,6 +87,11 @@ def vector_crc(blob: bytes) -> int:
 def detail_crc(image_id: int, blob: bytes) -> int:
     """Checksum of a regions or colours row: the blob and the image it belongs to (a row moved to another id fails)."""
     return checksum(str(image_id).encode(), b"\0", blob)
+
+
+def neighbour_crc(image_id: int, ids: bytes, sims: bytes) -> int:
+    """Checksum of a neighbour list row: its image id as text, then its two blobs."""
+    return checksum(str(int(image_id)).encode(), ids, sims)
 
 
 def create_schema_v1(db: sqlite_utils.Database) -> None:
@@ -164,13 +174,20 @@ def _to_v2(db: sqlite_utils.Database) -> None:
 
 
 def _to_v3(db: sqlite_utils.Database) -> None:
+    """Each image's neighbour lists (issue 11); an older catalogue gains them at its next update."""
+    db.table("neighbours").create(
+        {"image_id": int, "ids": bytes, "sims": bytes, "crc": int}, pk="image_id", not_null={"ids", "sims", "crc"}
+    )
+
+
+def _detail_tables(db: sqlite_utils.Database) -> None:
     """The detail tables of a steered search (see the module's text); empty until an update fills them."""
     for table, column in (("regions", "vectors"), ("colours", "signature")):
         db.table(table).create({"image_id": int, column: bytes, "crc": int}, pk="image_id", not_null={column, "crc"})
 
 
 #: version -> function that migrates a catalogue from version-1 to version.
-MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {2: _to_v2, 3: _to_v3}
+MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {2: _to_v2, 3: _to_v3, 4: _detail_tables}
 
 
 def create_schema(db: sqlite_utils.Database) -> None:
