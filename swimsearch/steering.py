@@ -38,22 +38,25 @@ log = logging.getLogger(__name__)
 #: A detail query's picture is read with at most this long a side: a box of a
 #: tenth of it still has more pixels than the network sees of it.
 DETAIL_SIDE = 1600
+#: Said when colour cannot be matched: the catalogue keeps no colours (yet).
+NO_COLOURS = "Colour cannot be matched in this catalogue yet: update it to keep the colours of its pictures."
 #: Images scored per step of a region scan (bounds the scores held at once).
 SCAN_CHUNK = 16384
 
 
 def candidate_colours(reader: CatalogueReader, ids: np.ndarray, signature: np.ndarray | None) -> tuple[np.ndarray | None, str]:
-    """Colour similarity (n,) of sorted candidate ids to a query's signature, and a note when some are unknown.
+    """Colour similarity (n,) of sorted candidate ids to a query's signature, and a note when some are unknown
+    (or the query's own: None).
 
     A candidate without a signature (a catalogue built before colours were
     kept) gets the median of the others, so it is neither pushed down nor
     favoured; with none known, colour changes nothing.
     """
-    if signature is None:
-        return None, ""
+    if signature is None:  # a catalogue image whose colours were not kept yet
+        return None, NO_COLOURS
     stored = reader.colour_signatures(ids.tolist())
     if not len(stored.ids):
-        return None, "Colour cannot be matched in this catalogue yet: update it to keep the colours of its pictures."
+        return None, NO_COLOURS
     known = colour_similarity(signature, stored.signatures)
     sims = np.full(len(ids), float(np.median(known)))
     sims[np.searchsorted(ids, stored.ids)] = known

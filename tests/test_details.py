@@ -109,6 +109,24 @@ def test_a_catalogue_built_before_reads_as_holding_no_details(tmp_path, fake_emb
         assert len(catalogue.colour_signatures([1, 2]).ids) == 0
 
 
+def test_a_catalogue_of_the_format_before_opened_read_only_is_searched_without_details(tmp_path, fake_embedder, small_config):
+    folder = tmp_path / "designs"
+    make_pattern_images(folder, 12)
+    path = tmp_path / "c.swimcat"
+    with Catalogue.create(path, folder) as catalogue:
+        catalogue.update(fake_embedder, small_config)
+    forget_details(path)
+    with Catalogue.open(path, readonly=True) as catalogue:  # read as it is: no detail tables at all
+        assert catalogue.info()["schema_version"] == SCHEMA_VERSION - 1
+        assert catalogue.detail_counts() == {"regions": 0, "colours": 0}
+        assert catalogue.region_basis() is None and list(catalogue.iter_regions()) == []
+        assert len(catalogue.colour_signatures([1, 2]).ids) == 0
+        assert any("no details" in line for line in catalogue.check())
+        engine = SearchEngine(catalogue, fake_embedder, small_config)
+        matched = engine.search_id(1, top_n=3, colour=ColourMix(1.0))  # match colour: nothing to match, said once
+        assert matched.matches[0].image_id == 1 and "update it to keep the colours" in matched.note
+
+
 # --- building, searching: the real model ------------------------------------------------------
 
 

@@ -68,6 +68,13 @@ class DetailTables:
         self.file = file
         self.location = str(file.path)
 
+    def exists(self) -> bool:
+        """False in a file of an older format opened read-only (read as it is, never migrated)."""
+        found = self.file.conn.execute(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN (?, ?)", self.TABLES
+        ).fetchone()[0]
+        return found == len(self.TABLES)
+
     # --- the basis ---------------------------------------------------------------------
 
     def basis(self) -> RegionBasis | None:
@@ -125,7 +132,7 @@ class DetailTables:
         return [r[1] for r in rows]
 
     def iter_regions(self, chunk: int) -> Iterator[RegionVectors]:
-        basis = self.basis()
+        basis = self.basis() if self.exists() else None
         if basis is None:
             return
         shape = (basis.regions, basis.dim)
@@ -139,7 +146,7 @@ class DetailTables:
             yield RegionVectors(ids, vectors)
 
     def colour_signatures(self, image_ids: Iterable[int]) -> ColourSignatures:
-        asked = [int(i) for i in image_ids]
+        asked = [int(i) for i in image_ids] if self.exists() else []
         blobs: dict[int, bytes] = {}
         for part, marks in chunks(asked):
             rows = self.file.conn.execute(
@@ -151,6 +158,8 @@ class DetailTables:
         return ColourSignatures(np.array(found, dtype=np.int64), signatures.copy())
 
     def counts(self) -> DetailCounts:
+        if not self.exists():
+            return DetailCounts(regions=0, colours=0)
         q = self.file.conn.execute
         return DetailCounts(
             regions=q(f"SELECT count(*) FROM regions t {_LIVE}").fetchone()[0],  # noqa: S608
@@ -172,6 +181,8 @@ class DetailTables:
 
     def check_all(self) -> str:
         """Verify every detail row and the basis (info --check); what was checked, in words."""
+        if not self.exists():
+            return "no details (a format before they were kept, read as it is)"
         regions = sum(len(part.ids) for part in self.iter_regions(8192))
         cursor = self.file.conn.execute("SELECT image_id, signature, crc FROM colours")
         colours = 0
