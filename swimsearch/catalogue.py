@@ -26,6 +26,7 @@ from .stores.base import (
     CatalogueIdentity,
     CatalogueReader,
     CatalogueWriter,
+    Decision,
     Embeddings,
     FitState,
     ImageRecord,
@@ -120,8 +121,13 @@ class Catalogue:
         progress: ProgressFn | None = None,
         should_stop: StopFn | None = None,
     ) -> BuildReport:
-        """Build or update the catalogue from its folder: `build_catalogue` with this catalogue as writer."""
-        return build_catalogue(self.writer(), self.root, embedder, config, progress, should_stop)
+        """Build or update the catalogue from its folder: `build_catalogue` with this catalogue as writer.
+
+        Once the whole folder is read, decisions on files gone from it are forgotten.
+        """
+        report = build_catalogue(self.writer(), self.root, embedder, config, progress, should_stop)
+        self.store.prune_decisions()
+        return report
 
     def with_fit_choices(self, config: EngineConfig, names: Iterable[str] = FIT_CHOICES) -> EngineConfig:
         """`config` with the hash-layer choices (`names`) this catalogue was fitted with.
@@ -204,6 +210,21 @@ class Catalogue:
 
     def own_searcher(self, config: EngineConfig) -> Searcher | None:
         return self.store.own_searcher(config)
+
+    def decisions(self) -> list[Decision]:
+        """Every "same design" / "not similar" decision on two images the catalogue holds, oldest first."""
+        return self.store.decisions()
+
+    def decide(self, a: int, b: int, verdict: str | None) -> Decision | None:
+        """Record a verdict on a pair of images (who and when are the store's), or withdraw it (None)."""
+        return self.store.decide(a, b, verdict)
+
+    def folder_counts(self) -> dict[str, int]:
+        """Images under each subfolder of the catalogue's folder ("" is the folder itself)."""
+        return self.store.folder_counts()
+
+    def ids_in_folders(self, folders: Sequence[str]) -> np.ndarray:
+        return self.store.ids_in_folders(folders)
 
 
 if TYPE_CHECKING:

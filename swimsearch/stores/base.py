@@ -121,6 +121,33 @@ class FitState:
         }
 
 
+#: A person's verdict on a pair of designs: the same design, or not similar at all.
+SAME, DIFFERENT = "same", "different"
+VERDICTS = (SAME, DIFFERENT)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A person's verdict on a pair of catalogue images, as the catalogue keeps it.
+
+    The pair is unordered: `a` is the smaller image id. A store keeps
+    decisions by the images' relative paths, so they outlive a rebuild with
+    another model, and drops them when an update finds a file deleted.
+    """
+
+    a: int
+    b: int
+    a_path: str  # relative to the catalogue's folder
+    b_path: str
+    verdict: str  # SAME or DIFFERENT
+    who: str  # the OS user name (SQLite), the team catalogue's user name (PostgreSQL)
+    at: float  # seconds since the epoch
+
+    def other(self, image_id: int) -> int:
+        """The pair's other image."""
+        return self.b if image_id == self.a else self.a
+
+
 class Embeddings(NamedTuple):
     """Stored trunk embeddings of the asked ids that have one, in the order asked."""
 
@@ -257,6 +284,29 @@ class CatalogueReader(Protocol):
         """A searcher that finds candidates inside the store, or None to search a loaded snapshot."""
         ...
 
+    # --- steering the search (issue 12): decisions and subfolders --------------------------
+
+    def decisions(self) -> list[Decision]:
+        """Every decision on a pair of images the catalogue holds now, oldest first."""
+        ...
+
+    def decide(self, a: int, b: int, verdict: str | None) -> Decision | None:
+        """Record a verdict (SAME, DIFFERENT) on a pair of images, or withdraw it (None).
+
+        The one write a search makes: the store records who (its own notion
+        of the user) and when, replacing any earlier verdict on the pair.
+        Refused (CatalogueError) when the catalogue is read-only or an image is gone.
+        """
+        ...
+
+    def folder_counts(self) -> dict[str, int]:
+        """How many images lie under each subfolder (relative, '/'-separated, every level; "" is the root)."""
+        ...
+
+    def ids_in_folders(self, folders: Sequence[str]) -> np.ndarray:
+        """Sorted ids of the images under any of these subfolders (relative, '/'-separated)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -310,4 +360,8 @@ class CatalogueWriter(CatalogueReader, Protocol):
 
     def write_buckets(self, keys: np.ndarray, image_ids: np.ndarray, *, merge: bool) -> None:
         """Put images in their LSH buckets, from their keys (n, L): into empty tables, or `merge`d with what is there."""
+        ...
+
+    def prune_decisions(self) -> int:
+        """Drop the decisions on files the catalogue no longer holds (after a complete update); returns how many."""
         ...

@@ -53,6 +53,8 @@ from .sqlite_file import (
     plain_errors as _plain,
     to_blob,
 )
+from .sqlite_decisions import SqliteDecisions
+from .sqlite_folders import SqliteFolders
 from .sqlite_index import IndexTables
 
 log = logging.getLogger(__name__)
@@ -64,8 +66,8 @@ log = logging.getLogger(__name__)
 # hold float32 and stay readable).
 EMBEDDING_DTYPE = "<f2"
 
-class SqliteStore:
-    """A catalogue kept in one SQLite file (reader and writer)."""
+class SqliteStore(SqliteDecisions, SqliteFolders):
+    """A catalogue kept in one SQLite file (reader and writer); decisions and subfolders are in their own modules."""
 
     def __init__(self, file: SqliteFile):
         self.file = file

@@ -1,6 +1,6 @@
 """The catalogue file itself: one SQLite database per catalogue, made and migrated with sqlite-utils.
 
-Tables (schema version 1):
+Tables (schema version 1; later versions add tables, sqlite_migrations.py):
 
 * ``meta``        key -> JSON value: schema version, model identity, root folder, fit state.
 * ``images``      one row per file found: path relative to the root, size, mtime,
@@ -11,6 +11,7 @@ Tables (schema version 1):
                   images per row: a million load in a fraction of a second.
 * ``arrays``      the fitted hash layer, spheres, re-ranking basis and LSH bit samples.
 * ``buckets``     the LSH tables: one row per non-empty bucket (table, key) with its image ids.
+* ``decisions``   (version 2) people's verdicts on pairs of images, by relative path.
 
 Arrays are raw little-endian bytes with their dtype and shape, never pickle;
 every SQL value is a parameter. The file is opened in WAL mode so a search can
@@ -35,10 +36,10 @@ import numpy as np
 import sqlite_utils
 
 from ..errors import CatalogueBusy, CatalogueError
+from .sqlite_migrations import MIGRATIONS, SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
 SQLITE_MAGIC = b"SQLite format 3\x00"
 APPLICATION_ID = 0x5357_4D43  # "SWMC": marks the file as a SwimSearch catalogue
 
@@ -198,7 +199,7 @@ def describe_error(exc: sqlite3.Error, path: Path) -> CatalogueError:
 
 
 def create_schema(db: sqlite_utils.Database) -> None:
-    """Schema version 1, created with sqlite-utils."""
+    """The newest schema: version 1, created with sqlite-utils, then every migration step."""
     db.table("meta").create({"key": str, "value": str}, pk="key")
     db.table("images").create(
         {
@@ -227,10 +228,8 @@ def create_schema(db: sqlite_utils.Database) -> None:
     db.table("buckets").create(
         {"table_no": int, "bucket_key": int, "ids": bytes}, pk=("table_no", "bucket_key"), not_null={"ids"}
     )
-
-
-#: version -> function that migrates a catalogue from version-1 to version.
-MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {}
+    for step in sorted(MIGRATIONS):
+        MIGRATIONS[step](db)
 
 
 class SqliteFile:
