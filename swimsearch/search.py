@@ -16,17 +16,21 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from PIL import Image
 
+from . import examples
 from .config import EngineConfig
+from .decisions import DecisionBook, arrange, tier
 from .errors import CatalogueError
-from .images import ImageError, load_image
 from .model import ImageEmbedder, describe_model
+from .narrow import candidates, narrowed_ids
 from .searchers import Searcher, choose_searcher
 from .spherical import spherical_hamming
-from .stores.base import CatalogueIdentity, CatalogueReader, ImageRecord
+from .steering import Example, Steering, combine, normalised
+from .stores.base import SAME, CatalogueIdentity, CatalogueReader, ImageRecord
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +56,7 @@ class Match:
     height: int | None
     mirrored: bool = False  # matched the mirrored query better than the query
     missing: bool = False  # the file is no longer on disk
+    decision: str | None = None  # a person's verdict on it and the query: "same" (pinned) or "different" (demoted)
 
     @property
     def name(self) -> str:
@@ -69,10 +74,17 @@ class SearchResult:
     candidates: int
     embed_ms: float
     search_ms: float
+    example_ids: tuple[int, ...] = ()  # the catalogue images searched with (a steered search: several)
+    unlike_ids: tuple[int, ...] = ()  # the catalogue images searched against ("not like this")
+    folders: tuple[str, ...] = ()  # the subfolders searched (none: the whole catalogue)
 
     @property
     def total_ms(self) -> float:
         return self.embed_ms + self.search_ms
+
+    def is_example(self, image_id: int) -> bool:
+        """Whether a match is one of the pictures searched with (the query itself)."""
+        return image_id == self.query_image_id or image_id in self.example_ids
 
 
 def open_searcher(reader: CatalogueReader, config: EngineConfig) -> Searcher | None:
@@ -109,17 +121,28 @@ class SearchEngine:
         self._given = searcher
         self._searcher: Searcher | None
         self._identity: CatalogueIdentity
+        self.decisions = DecisionBook()
         self.reload()
 
     def reload(self) -> None:
-        """Re-read the catalogue's index (after a build or update)."""
+        """Re-read the catalogue's index and decisions (after a build or update)."""
         started = time.perf_counter()
         self._identity = self.reader.identity()
         self._searcher = self._given if self._given is not None else open_searcher(self.reader, self.config)
+        self.reload_decisions()
         log.info("loaded %d searchable images in %.0f ms", len(self), (time.perf_counter() - started) * 1000)
 
     def __len__(self) -> int:
         return 0 if self._searcher is None else len(self._searcher)
+
+    def reload_decisions(self) -> None:
+        """Read the catalogue's decisions again, and adapt the ranking to them when they are enough."""
+        self.decisions = DecisionBook.load(self.reader, self._searcher)
+
+    def decide(self, a: int, b: int, verdict: str | None) -> None:
+        """Record a person's verdict on two catalogue images (None withdraws it); later searches use it."""
+        self.reader.decide(a, b, verdict)
+        self.reload_decisions()
 
     @property
     def root(self) -> Path:
@@ -152,6 +175,25 @@ class SearchEngine:
 
     # --- queries ------------------------------------------------------------------
 
+    def example(self, image: str | os.PathLike | Image.Image | int, *, mirror: bool | None = None) -> Example:
+        """One picture to search with or against: a file, a PIL image, or a catalogue image id.
+
+        A catalogue image's stored embedding is used, so nothing is embedded
+        again unless its mirror image is asked for (examples.py).
+
+        Raises:
+            ImageError: the picture cannot be read (plain reason inside).
+            CatalogueError: nothing is searchable yet, the catalogue used another
+                model, or the catalogue image is gone.
+        """
+        mirror = self.config.mirror if mirror is None else mirror
+        if isinstance(image, (int, np.integer)):
+            self._check_ready(need_embedder=False)
+            return examples.from_catalogue(self.reader, self.embedder, int(image), mirror=mirror)
+        embedder = self._check_ready(need_embedder=True)
+        assert embedder is not None
+        return examples.from_picture(self.reader, embedder, image, mirror=mirror)
+
     def search(
         self,
         image: str | os.PathLike | Image.Image,
@@ -166,56 +208,19 @@ class SearchEngine:
             ImageError: the query image cannot be read (plain reason inside).
             CatalogueError: nothing is searchable yet, or the catalogue used another model.
         """
-        embedder = self._check_ready(need_embedder=True)
-        assert embedder is not None
         started = time.perf_counter()
-        mirror = self.config.mirror if mirror is None else mirror
-        loaded = load_image(image, embedder.size)
-        pixels = [loaded.pixels]
-        if mirror:
-            pixels.append(np.ascontiguousarray(loaded.pixels[:, ::-1]))
-        embeddings = embedder.embed(np.stack(pixels))
+        example = self.example(image, mirror=mirror)
         embed_ms = (time.perf_counter() - started) * 1000
-        if isinstance(image, Image.Image):
-            label, query_id = "pasted image", None
-        else:
-            label = str(Path(image).absolute())
-            # the query is "itself" only while the file is as the catalogue read it
-            record = self.reader.record_by_path(image, unchanged=True)
-            query_id = record.image_id if record else None
-        return self.search_embeddings(
-            embeddings, phash=loaded.phash, top_n=top_n, min_score=min_score, label=label, query_id=query_id, embed_ms=embed_ms
-        )
+        return self.search_examples(Steering((example,)), top_n=top_n, min_score=min_score, embed_ms=embed_ms)
 
     def search_id(
         self, image_id: int, *, top_n: int = 50, min_score: float = -1.0, mirror: bool | None = None
     ) -> SearchResult:
-        """Rank the catalogue against one of its own images.
-
-        Its stored embedding is used, so nothing is embedded again unless the
-        mirrored query is asked for (then the file is read and flipped; a file
-        gone since the build is searched without its mirror image).
-        """
-        self._check_ready(need_embedder=False)
+        """Rank the catalogue against one of its own images (its stored embedding: see `example`)."""
         started = time.perf_counter()
-        stored = self.reader.embedding_matrix([image_id])
-        record = self.reader.records([image_id]).get(image_id)
-        if not len(stored.ids) or record is None:
-            raise CatalogueError("This design is no longer in the catalogue (an update removed it); search again from its file.")
-        embeddings = stored.vectors
-        mirror = self.config.mirror if mirror is None else mirror
-        if mirror and self.embedder is not None:
-            try:
-                flipped = load_image(record.path, self.embedder.size, mirror=True).pixels
-            except ImageError:
-                pass
-            else:
-                embeddings = np.concatenate([embeddings, self.embedder.embed(flipped[None]).astype(np.float32)])
+        example = self.example(int(image_id), mirror=mirror)
         embed_ms = (time.perf_counter() - started) * 1000
-        return self.search_embeddings(
-            embeddings, phash=record.phash, top_n=top_n, min_score=min_score, label=record.path,
-            query_id=image_id, embed_ms=embed_ms,
-        )
+        return self.search_examples(Steering((example,)), top_n=top_n, min_score=min_score, embed_ms=embed_ms)
 
     def search_random(
         self, *, top_n: int = 50, min_score: float = -1.0, mirror: bool | None = None, rng: np.random.Generator | None = None
@@ -272,58 +277,95 @@ class SearchEngine:
             phash: the query's pHash, for the duplicate flag.
             query_id: the query's own catalogue id, which then scores exactly 1.0.
         """
+        example = Example(np.asarray(embeddings, dtype=np.float32), query_id, label, phash)
+        return self.search_examples(Steering((example,)), top_n=top_n, min_score=min_score, embed_ms=embed_ms)
+
+    def search_examples(
+        self, steering: Steering, *, top_n: int = 50, min_score: float = -1.0, embed_ms: float = 0.0
+    ) -> SearchResult:
+        """Rank the catalogue for a steered search: like its examples, unlike its unliked ones, in its folders.
+
+        Liked catalogue images score exactly 1.0 and come first; unliked ones
+        are left out. A pair a person marked "same design" is pinned next, one
+        marked "not similar" goes to the end of the list (see decisions.py).
+        """
         started = time.perf_counter()
         searcher = self._ready_searcher()
         fitted = searcher.fitted
-        codes = fitted.codes(embeddings)
-        vectors = fitted.vectors(embeddings)
+        like_ids, unlike_ids = set(steering.like_ids), set(steering.unlike_ids)
+        verdicts = self.decisions.verdicts(like_ids)
+        prepare = self._preparer(fitted.mean)
+        queries = combine([prepare(e.embeddings) for e in steering.like], [prepare(e.embeddings) for e in steering.unlike], steering.variants)
+        # Candidates come from the searcher in the catalogue's own space: a lone example
+        # probes with its own embeddings; a steered query with the combination (and each example).
+        if len(steering.like) == 1 and not steering.unlike and self.decisions.adapter is None:
+            probes = [steering.like[0].embeddings[: steering.variants]]
+        else:
+            scale = np.mean([np.linalg.norm(e.embeddings[0] - fitted.mean) for e in steering.like])
+            probes = [fitted.mean + queries * scale] + ([e.embeddings for e in steering.like] if len(steering.like) > 1 else [])
+        codes = fitted.codes(probes[0])
+        allowed = narrowed_ids(searcher, self.reader.ids_in_folders(steering.folders)) if steering.folders else None
         # Score a few more than asked for exactly: the re-ranking space is a
         # reduction of the embeddings and can swap neighbours near the cut.
         wanted = min(len(searcher), top_n + RESCORE_MARGIN)
-        rankings = [searcher.search(codes[j], vectors[j], wanted) for j in range(len(embeddings))]
-        candidates = np.unique(np.concatenate([r.ids for r in rankings]))
-        if query_id is not None and _holds(searcher.ids, query_id):  # the query itself always takes part
-            candidates = np.union1d(candidates, [query_id])
-        stored = self.reader.embedding_matrix(candidates.tolist())
+        rankings = [candidates(searcher, c, v, wanted, allowed) for rows in probes for c, v in zip(fitted.codes(rows), fitted.vectors(rows))]
+        forced = like_ids | {i for i, verdict in verdicts.items() if verdict == SAME}  # always take part
+        forced = {i for i in forced if _holds(searcher.ids if allowed is None else allowed, i)}
+        ids = np.setdiff1d(np.union1d(np.concatenate([r.ids for r in rankings]), list(forced)), list(unlike_ids)).astype(np.int64)
+        stored = self.reader.embedding_matrix(ids.tolist())
         ids = stored.ids
-        full = _normalise(stored.vectors.astype(np.float64) - fitted.mean)
-        # Round the query as the catalogue stores embeddings, so that a
-        # byte-identical copy scores exactly as high as the stored original.
-        stored_as = np.dtype(self._identity.embedding_dtype)
-        query = _normalise(embeddings.astype(stored_as).astype(np.float64) - fitted.mean)
-        sims = np.clip(full @ query.T, -1.0, 1.0)  # (candidates, variants)
+        sims = np.clip(prepare(stored.vectors) @ queries.T, -1.0, 1.0)  # (candidates, variants)
         variant = sims.argmax(axis=1)
         scores = sims[np.arange(len(ids)), variant]
-        if query_id is not None:
-            scores[ids == query_id] = 1.0  # the query itself: exactly 100 %
-        keep = np.flatnonzero(scores >= min_score - 1e-9)  # a score of 1.0 passes --min-score 1.0
-        keep = keep[np.argsort(-scores[keep], kind="stable")][: top_n + 10]
+        scores[np.isin(ids, list(like_ids))] = 1.0  # the query itself: exactly 100 %
+        tiers = np.array([tier(int(i), like_ids, verdicts) for i in ids], dtype=np.int64)
+        keep = np.flatnonzero((scores >= min_score - 1e-9) | (tiers < 2))  # 1.0 passes --min-score 1.0
+        keep = keep[np.lexsort((-scores[keep], tiers[keep]))][: top_n + 10]
         records = self.reader.records(int(i) for i in ids[keep])
         keep = keep[[int(ids[i]) in records for i in keep]]  # a record removed meanwhile
         # Equal scores (copies of one file) are ordered by path, so the order
         # does not depend on the order in which files were added.
-        keep = np.asarray(sorted(keep, key=lambda i: (-scores[i], records[int(ids[i])].relpath))[:top_n], dtype=np.int64)
+        ordered = sorted(keep, key=lambda i: (tiers[i], -scores[i], records[int(ids[i])].relpath))
+        keep = np.asarray(arrange(ordered, lambda i: verdicts.get(int(ids[i])), top_n), dtype=np.int64)
         distances = np.full(len(keep), np.inf, dtype=np.float32)
         for v in range(len(codes)):
             chosen = variant[keep] == v
             if chosen.any():
                 distances[chosen] = spherical_hamming(codes[v], searcher.codes(ids[keep[chosen]]))
+        phash = steering.like[0].phash
         matches = tuple(
-            self._match(rank, records[int(ids[i])], float(scores[i]), float(distance), phash, bool(variant[i] == 1))
-            for rank, (i, distance) in enumerate(zip(keep, distances), start=1)
+            self._match(rank, records[int(ids[i])], float(scores[i]), float(d), phash, bool(variant[i] == 1), verdicts.get(int(ids[i])))
+            for rank, (i, d) in enumerate(zip(keep, distances), start=1)
         )
         return SearchResult(
-            query=label,
-            query_image_id=query_id,
+            query=steering.label,
+            query_image_id=steering.like[0].image_id,
             matches=matches,
             method=rankings[0].method,
             candidates=rankings[0].candidates,
             embed_ms=embed_ms,
             search_ms=(time.perf_counter() - started) * 1000,
+            example_ids=steering.like_ids,
+            unlike_ids=steering.unlike_ids,
+            folders=steering.folders,
         )
 
+    def _preparer(self, mean: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+        """Trunk embeddings (n, D) -> as scored: rounded as the catalogue stores them (so a
+        byte-identical copy scores exactly as its original), centred, adapted to the
+        catalogue's decisions when they are enough, L2-normalised."""
+        stored_as = np.dtype(self._identity.embedding_dtype)
+        adapter = self.decisions.adapter
+
+        def prepare(embeddings: np.ndarray) -> np.ndarray:
+            centred = np.asarray(embeddings).astype(stored_as).astype(np.float64) - mean
+            return normalised(centred if adapter is None else adapter(centred))
+
+        return prepare
+
     def _match(
-        self, rank: int, record: ImageRecord, score: float, distance: float, query_phash: int | None, mirrored: bool
+        self, rank: int, record: ImageRecord, score: float, distance: float, query_phash: int | None, mirrored: bool,
+        decision: str | None,
     ) -> Match:
         phash_distance = None
         if query_phash is not None and record.phash is not None:
@@ -341,14 +383,10 @@ class SearchEngine:
             height=record.height,
             mirrored=mirrored,
             missing=not os.path.exists(record.path),
+            decision=decision,
         )
 
 
 def _holds(sorted_ids: np.ndarray, image_id: int) -> bool:
     at = int(np.searchsorted(sorted_ids, image_id))
     return at < len(sorted_ids) and int(sorted_ids[at]) == image_id
-
-
-def _normalise(x: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(x, axis=-1, keepdims=True)
-    return x / np.maximum(norms, 1e-12)
