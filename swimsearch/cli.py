@@ -2,8 +2,10 @@
 
     swimsearch index FOLDER [--catalogue CAT]
     swimsearch query --catalogue CAT [--top N] [--min-score S] [--csv OUT] [--sheet OUT.pdf|.html] (IMAGE... | --queries LISTFILE)
+        [--together] [--unlike IMAGE ...] [--folder SUBFOLDER ...]   (cli_steering.py)
     swimsearch info --catalogue CAT
     swimsearch duplicates --catalogue CAT [--csv OUT]
+    swimsearch decisions --catalogue CAT [--csv OUT]
     swimsearch eval --catalogue CAT --labels LABELS.csv [--queries LISTFILE] [--json OUT] [--plot OUT.png]
 
 --catalogue takes the catalogue file or its folder; a folder's catalogue is
@@ -26,6 +28,7 @@ from typing import Sequence
 
 from . import __version__, locations
 from .catalogue import BuildReport, Catalogue, as_dict
+from .cli_steering import QuerySteering, SteeringError, add_decisions_command, add_query_arguments, decision_flags
 from .config import EngineConfig
 from .errors import Cancelled, CatalogueError
 from .evaluation import EvalReport, EvaluationError
@@ -124,7 +127,7 @@ def cmd_query(args) -> int:
 
     images = list(args.images) + (read_path_list(args.queries) if args.queries else [])
     if not images:
-        raise UsageError("give at least one IMAGE or --queries LISTFILE")
+        raise UsageError("give at least one IMAGE or --queries LISTFILE" + (" to search with" if args.unlike else ""))
     if args.top < 1:
         raise UsageError("--top must be at least 1")
     if not -1.0 <= args.min_score <= 1.0:  # also refuses nan
@@ -135,10 +138,10 @@ def cmd_query(args) -> int:
     results = []
     with _open_existing(args.catalogue) as catalogue:
         engine = SearchEngine(catalogue, embedder, config)
-        for image in images:
-            path = str(Path(image).absolute())
+        steering = QuerySteering.read(args, engine, catalogue)
+        for group in steering.groups(images):
             try:
-                result = engine.search(path, top_n=args.top, min_score=args.min_score)
+                result = steering.search(engine, group, top_n=args.top, min_score=args.min_score)
             except ImageError as exc:
                 failures += 1
                 print(f"swimsearch: cannot read {exc.path}: {exc.reason}", file=sys.stderr)
@@ -146,7 +149,7 @@ def cmd_query(args) -> int:
             results.append(result)
             if not args.csv:
                 _print_result(result)
-        filters = _filters_in_words(args)
+        filters = "; ".join(filter(None, (_filters_in_words(args), steering.in_words())))
         if args.csv:
             identity = dict(catalogue=str(catalogue.path), model=embedder.name, model_sha256=embedder.sha256)
             if args.csv == "-":
@@ -179,13 +182,10 @@ def _filters_in_words(args) -> str:
 def _print_result(result) -> None:
     print(f"{result.query}  ({result.embed_ms:.0f} ms embed, {result.search_ms:.0f} ms search, {result.method})")
     for m in result.matches:
-        itself = m.image_id == result.query_image_id
-        flags = " ".join(
-            f
-            for f, on in (("(the query)", itself), ("duplicate", m.duplicate and not itself), ("mirrored", m.mirrored), ("missing", m.missing))
-            if on
-        )
-        print(f"  {m.rank:3d}  {m.score * 100:5.1f}%  {m.path}  {flags}".rstrip())
+        itself = result.is_example(m.image_id)
+        flags = [("(the query)" if len(result.example_ids) < 2 else "(example)", itself), ("duplicate", m.duplicate and not itself),
+                 ("mirrored", m.mirrored), ("missing", m.missing), *decision_flags(m)]
+        print(f"  {m.rank:3d}  {m.score * 100:5.1f}%  {m.path}  {' '.join(f for f, on in flags if on)}".rstrip())
 
 
 def cmd_info(args) -> int:
@@ -327,6 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--sheet", metavar="OUT", help="write a contact sheet (OUT.pdf or OUT.html): one file, a section per query"
     )
     p.add_argument("--mirror", action="store_true", help="also search the mirrored image (mirror-invariant search)")
+    add_query_arguments(p)
     p.set_defaults(run=cmd_query, parser=p)
 
     p = sub.add_parser("info", parents=[common], help="what a catalogue holds")
@@ -340,6 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-distance", type=int, help="pHash bits that may differ (default: 6)")
     p.add_argument("--csv", metavar="OUT", help="also write the groups as CSV")
     p.set_defaults(run=cmd_duplicates, parser=p)
+    add_decisions_command(sub, common, CATALOGUE_HELP, _open_existing)
 
     p = sub.add_parser("eval", parents=[common], help="retrieval quality and timings on a labelled folder")
     p.add_argument("--catalogue", required=True, help=CATALOGUE_HELP)
@@ -369,7 +371,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return args.run(args)
-    except (UsageError, InputError, SheetError) as exc:
+    except (UsageError, InputError, SheetError, SteeringError) as exc:
         args.parser.print_usage(sys.stderr)  # the command's own usage, not the list of commands
         print(f"swimsearch: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
