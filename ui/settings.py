@@ -61,6 +61,7 @@ OPTIONS: dict[str, Option] = {
         Option("duplicates/destination", str, "", doc="folder the other copies were last moved to"),
         Option("window/duplicates_geometry", bytes, b"", doc="duplicate review window position and size"),
         Option("watch/catalogues", list, [], doc="catalogue files whose folders are watched for changes"),
+        Option("search/folders", dict, {}, doc="per catalogue file, the subfolders searches are narrowed to"),
     )
 }
 
@@ -102,6 +103,8 @@ class Settings:
             self._store.setValue(key, QByteArray(bytes(value)))
         elif option.kind is list:
             self._store.setValue(key, json.dumps(list(value)))
+        elif option.kind is dict:
+            self._store.setValue(key, json.dumps(dict(value)))
         elif option.kind is bool:
             self._store.setValue(key, bool(value))
         else:
@@ -122,6 +125,18 @@ class Settings:
         self["catalogue/recent"] = [p for p in self["catalogue/recent"] if p != path]
         if self["catalogue/last"] == path:
             self["catalogue/last"] = ""
+
+    def folders_for(self, catalogue: str) -> list[str]:
+        """The subfolders searches of `catalogue` were last narrowed to (none: all)."""
+        return list(self["search/folders"].get(catalogue, []))
+
+    def remember_folders(self, catalogue: str, folders: list[str]) -> None:
+        remembered = self["search/folders"]
+        if folders:
+            remembered[catalogue] = list(folders)
+        else:
+            remembered.pop(catalogue, None)
+        self["search/folders"] = remembered
 
     def engine_config(self, base: EngineConfig) -> EngineConfig:
         """The frozen engine settings: `base` with the user's query settings applied."""
@@ -146,8 +161,17 @@ def _decode(raw: Any, kind: type) -> Any:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ValueError(raw)
         return value
+    if kind is dict:  # str -> list of str
+        value = json.loads(raw) if isinstance(raw, str) else raw
+        if not isinstance(value, dict) or not all(
+            isinstance(v, list) and all(isinstance(x, str) for x in v) for v in value.values()
+        ):
+            raise ValueError(raw)
+        return {str(k): list(v) for k, v in value.items()}
     return kind(raw)
 
 
 def _copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: list(v) for k, v in value.items()}
     return list(value) if isinstance(value, list) else value
