@@ -8,6 +8,9 @@ search from either image of a pair, the other one is
   (even below the minimum score, even when the candidate search missed it);
 * moved to the end of the list, when marked not similar: it stays in sight,
   with its badge, until a better list pushes it out.
+
+Once there are enough decisions, they also adapt the ranking of every search
+of the catalogue, for everyone using it (adaptation.py).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Callable, Iterable, Sequence, TypeVar
 
 import numpy as np
 
-from .searchers import Searcher
+from .adaptation import Adaptation
 from .stores.base import DIFFERENT, SAME, CatalogueReader, Decision
 
 log = logging.getLogger(__name__)
@@ -40,9 +43,10 @@ class DecisionBook:
             self._by_image.setdefault(d.b, {})[d.a] = d.verdict
 
     @classmethod
-    def load(cls, reader: CatalogueReader, searcher: Searcher | None) -> "DecisionBook":
-        """The catalogue's decisions, and the ranking adapted to them when they are enough and it measures better."""
-        return cls(reader.decisions())
+    def load(cls, reader: CatalogueReader, adaptation: Adaptation | None) -> "DecisionBook":
+        """The catalogue's decisions, and the ranking adapted to them when they say more than noise (adaptation.py)."""
+        decisions = reader.decisions()
+        return cls(decisions, adaptation.fit(decisions) if adaptation is not None else None)
 
     def __len__(self) -> int:
         return len(self.decisions)

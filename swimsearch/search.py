@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image
 
 from . import examples
+from .adaptation import Adaptation
 from .config import EngineConfig
 from .decisions import DecisionBook, arrange, tier
 from .errors import CatalogueError
@@ -129,6 +130,7 @@ class SearchEngine:
         started = time.perf_counter()
         self._identity = self.reader.identity()
         self._searcher = self._given if self._given is not None else open_searcher(self.reader, self.config)
+        self._adaptation = Adaptation(self.reader, self._searcher) if self._searcher is not None else None
         self.reload_decisions()
         log.info("loaded %d searchable images in %.0f ms", len(self), (time.perf_counter() - started) * 1000)
 
@@ -137,7 +139,7 @@ class SearchEngine:
 
     def reload_decisions(self) -> None:
         """Read the catalogue's decisions again, and adapt the ranking to them when they are enough."""
-        self.decisions = DecisionBook.load(self.reader, self._searcher)
+        self.decisions = DecisionBook.load(self.reader, self._adaptation)
 
     def decide(self, a: int, b: int, verdict: str | None) -> None:
         """Record a person's verdict on two catalogue images (None withdraws it); later searches use it."""
@@ -302,7 +304,7 @@ class SearchEngine:
             probes = [steering.like[0].embeddings[: steering.variants]]
         else:
             scale = np.mean([np.linalg.norm(e.embeddings[0] - fitted.mean) for e in steering.like])
-            probes = [fitted.mean + queries * scale] + ([e.embeddings for e in steering.like] if len(steering.like) > 1 else [])
+            probes = [fitted.mean + queries * scale] + [e.embeddings for e in steering.like]
         codes = fitted.codes(probes[0])
         allowed = narrowed_ids(searcher, self.reader.ids_in_folders(steering.folders)) if steering.folders else None
         # Score a few more than asked for exactly: the re-ranking space is a
