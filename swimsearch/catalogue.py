@@ -120,12 +120,21 @@ class Catalogue:
         *,
         progress: ProgressFn | None = None,
         should_stop: StopFn | None = None,
+        allow_removal: bool = False,
     ) -> BuildReport:
         """Build or update the catalogue from its folder: `build_catalogue` with this catalogue as writer.
 
-        Once the whole folder is read, decisions on files gone from it are forgotten.
+        Decisions on a file go when the update finds it gone (made a tombstone
+        or removed); once the whole folder is read, any decision left on a file
+        the catalogue no longer holds is forgotten too.
+
+        Args:
+            allow_removal: remove files even when so many are gone at once that
+                the folder may be only partly there (see `BuildReport.held`).
         """
-        report = build_catalogue(self.writer(), self.root, embedder, config, progress, should_stop)
+        report = build_catalogue(
+            self.writer(), self.root, embedder, config, progress, should_stop, allow_removal=allow_removal
+        )
         self.store.prune_decisions()
         return report
 
@@ -225,6 +234,10 @@ class Catalogue:
 
     def ids_in_folders(self, folders: Sequence[str]) -> np.ndarray:
         return self.store.ids_in_folders(folders)
+
+    def check(self) -> list[str]:
+        """Verify every checksum and record (`swimsearch info --check`); what was checked, in words."""
+        return self.store.check()
 
 
 if TYPE_CHECKING:

@@ -24,10 +24,11 @@ from typing import IO, TYPE_CHECKING, Callable, ContextManager, Iterator, Sequen
 
 from .export import atomic_output, neutralise
 from .steering import Example, Steering
+from .terminal import shown
 from .stores.base import DIFFERENT, SAME, CatalogueReader, Decision
 
 if TYPE_CHECKING:  # the search (and the model behind it) loads only when a command needs it
-    from .search import Match, SearchEngine, SearchResult
+    from .search import SearchEngine, SearchResult
 
 log = logging.getLogger(__name__)
 
@@ -134,14 +135,6 @@ def _subfolder(value: str, reader: CatalogueReader) -> str:
     return folder
 
 
-def decision_flags(match: Match) -> list[tuple[str, bool]]:
-    """A printed match's words for a decision on it: (flag, on)."""
-    return [
-        ("same design (decided)", match.decision == SAME),
-        ("not similar (decided)", match.decision == DIFFERENT),
-    ]
-
-
 # --- swimsearch decisions -------------------------------------------------------------
 
 
@@ -150,12 +143,12 @@ def cmd_decisions(args: argparse.Namespace, reader: CatalogueReader) -> int:
     if args.csv and args.csv != "-":
         with atomic_output(args.csv, newline="", encoding="utf-8") as fh:
             write_decisions_csv(decisions, reader.root, fh)
-        print(f"wrote {len(decisions)} decisions to {args.csv}", file=sys.stderr)
+        print(f"wrote {len(decisions)} decisions to {shown(args.csv)}", file=sys.stderr)
     if args.csv == "-":
         write_decisions_csv(decisions, reader.root, sys.stdout)
         return 0
     for d in decisions:
-        print(f"{VERDICT_WORDS[d.verdict]:12s}  {d.a_path}  {d.b_path}  ({d.who}, {_when(d.at)})")
+        print(f"{VERDICT_WORDS[d.verdict]:12s}  {shown(d.a_path)}  {shown(d.b_path)}  ({shown(d.who)}, {_when(d.at)})")
     if not decisions:
         print("no decisions yet: mark results 'Same design' or 'Not similar' in the window")
     return 0

@@ -17,3 +17,7 @@ class CatalogueError(Exception):
 
 class CatalogueBusy(CatalogueError):
     """Another process is building or updating this catalogue right now."""
+
+
+class DamagedCatalogue(CatalogueError):
+    """A catalogue whose content cannot be trusted: crafted, or damaged on disk. Nothing is read from it."""

@@ -166,3 +166,14 @@ def make_motif_images(folder: Path, per_kind: int, *, kinds=MOTIFS, start: int =
             motif_picture(kind, 1000 * MOTIFS.index(kind) + n).save(path)
             paths.append(path)
     return paths
+
+
+def _v1_config():
+    from swimsearch.config import EngineConfig
+
+    return EngineConfig(bits=64, hash_dim=16, rerank_dim=16, lsh_tables=4, lsh_key_bits=8, exact_below=0, batch_size=8)
+
+
+#: The settings tests/data/catalogue-v1.swimcat was built with (tools/make_v1_catalogue.py).
+V1_CONFIG = _v1_config()
+

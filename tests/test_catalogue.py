@@ -23,8 +23,9 @@ def build(folder, path, embedder, config, **kwargs):
 
 
 def stored_paths(path) -> list[str]:
+    """The files a catalogue holds (tombstones of deleted files left out)."""
     with closing(sqlite3.connect(path)) as conn:
-        return [r[0] for r in conn.execute("SELECT path FROM images ORDER BY path")]
+        return [r[0] for r in conn.execute("SELECT path FROM images WHERE gone IS NULL ORDER BY path")]
 
 
 def test_build_embeds_indexes_and_reports(tmp_path, fake_embedder, small_config):

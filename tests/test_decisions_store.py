@@ -13,9 +13,9 @@ import pytest
 
 from helpers import FakeEmbedder, make_pattern_images
 from swimsearch.catalogue import Catalogue
-from swimsearch.errors import CatalogueError
+from swimsearch.errors import CatalogueError, DamagedCatalogue
 from swimsearch.stores.base import DIFFERENT, SAME
-from swimsearch.stores.sqlite_migrations import SCHEMA_VERSION
+from swimsearch.stores.sqlite_schema import SCHEMA_VERSION
 
 
 def build(folder, path, embedder, config):
@@ -99,6 +99,42 @@ def test_a_decision_on_a_deleted_image_disappears_with_it(decided, fake_embedder
         assert pairs(catalogue) == {("img0000.png", "img0005.png", SAME)}
 
 
+def test_a_design_found_moved_takes_its_decisions_along(decided, fake_embedder, small_config):
+    folder, path = decided
+    (folder / "archive").mkdir()
+    (folder / "img0005.png").rename(folder / "archive" / "renamed.png")
+    report = build(folder, path, fake_embedder, small_config)
+    assert report.moved == 1 and report.added == 0
+    with Catalogue.open(path) as catalogue:
+        assert pairs(catalogue) == {("img0000.png", "archive/renamed.png", SAME), ("img0000.png", "img0007.png", DIFFERENT)}
+        assert "2 decisions on pairs of designs" in catalogue.check()
+
+
+def test_removals_held_back_keep_their_decisions_until_confirmed(decided, fake_embedder, small_config):
+    """Most of the folder gone at once (a share half mounted?): the files and their decisions are kept."""
+    folder, path = decided
+    for n in (1, 2, 3, 4, 6, 7, 8, 9, 10, 11):
+        (folder / f"img{n:04d}.png").unlink()
+    report = build(folder, path, fake_embedder, small_config)
+    assert report.held
+    with Catalogue.open(path) as catalogue:
+        assert len(catalogue.decisions()) == 2
+        catalogue.update(fake_embedder, small_config, allow_removal=True)
+        assert pairs(catalogue) == {("img0000.png", "img0005.png", SAME)}
+
+
+def test_a_damaged_or_crafted_decision_is_refused_in_one_sentence(decided):
+    folder, path = decided
+    with closing(sqlite3.connect(path)) as conn:  # a flipped verdict, its checksum left as it was
+        conn.execute("UPDATE decisions SET verdict = 'same' WHERE verdict = 'different'")
+        conn.commit()
+    with Catalogue.open(path) as catalogue:
+        with pytest.raises(DamagedCatalogue, match="is damaged"):
+            catalogue.decisions()
+        with pytest.raises(DamagedCatalogue, match="is damaged"):
+            catalogue.check()
+
+
 def test_decisions_are_refused_in_plain_words_where_they_cannot_be_kept(decided):
     folder, path = decided
     with Catalogue.open(path) as catalogue:
@@ -113,13 +149,16 @@ def test_decisions_are_refused_in_plain_words_where_they_cannot_be_kept(decided)
         assert len(catalogue.decisions()) == 2  # still read
 
 
-def test_a_catalogue_of_the_first_format_is_upgraded_and_keeps_everything(tmp_path, fake_embedder, small_config):
+def test_a_catalogue_of_the_format_before_decisions_is_upgraded_and_keeps_everything(tmp_path, fake_embedder, small_config):
+    from swimsearch.stores.sqlite_schema import meta_crc
+
     folder, path = tmp_path / "pics", tmp_path / "c.swimcat"
     make_pattern_images(folder, 6)
     build(folder, path, fake_embedder, small_config)
     with closing(sqlite3.connect(path)) as conn:  # as SwimSearch wrote it before decisions existed
         conn.execute("DROP TABLE decisions")
-        conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+        before = str(SCHEMA_VERSION - 1)
+        conn.execute("UPDATE meta SET value = ?, crc = ? WHERE key = 'schema_version'", (before, meta_crc("schema_version", before)))
         conn.commit()
     with pytest.raises(CatalogueError, match="older format and read-only"):
         Catalogue.open(path, readonly=True)

@@ -562,3 +562,14 @@ def test_the_folder_filter_narrows_every_query_and_is_remembered_per_catalogue(d
     assert len(session.history) == 1  # ran again in its place
     session.set_folders(())
     assert session.view().folders_text == "All folders" and world.searches()[-1].folders == ()
+
+
+def test_the_build_summary_says_what_an_update_kept_and_read_again():
+    from swimsearch.build_report import BuildReport
+
+    report = BuildReport(indexed=23, retried=3, came_back=20, held=5, unlisted_folders=("locked",),
+                    held_reason="5 of the catalogue's 23 files are gone from its folder (a drive or network share that is not mounted?)")
+    text = build_summary(Outcome("c", "share", report))
+    assert "(3 read again, 20 back, 0 s)" in text
+    assert "5 files that are gone were kept: 5 of the catalogue's 23 files are gone" in text
+    assert "1 folder(s) could not be read; their designs were kept." in text

@@ -4,13 +4,15 @@ A store keeps one catalogue: its images, their embeddings, the fitted index
 (hash layer, spheres, LSH layout), the codes and re-ranking vectors, and the
 LSH buckets. Search reads through `CatalogueReader`; the build writes through
 `CatalogueWriter`; nothing above the stores sees SQL, a file format or a
-connection, and every failure leaves a store as one plain `CatalogueError`.
+connection, and every failure leaves a store as one plain `CatalogueError`
+(a `DamagedCatalogue` when what it read cannot be trusted: stores check what
+they read with integrity.py).
 
 Today's implementation is `SqliteStore` (one file per catalogue). A server
 store implements the same two protocols; where the server finds candidates
 with its own index, its `own_searcher` returns a `Searcher` and the engine's
 in-memory searchers are not built. The rules every store shares (which files
-a scan changed, which images a fit is drawn from) are pure functions here.
+a scan changed: changes.py; which images a fit is drawn from) are pure functions.
 """
 
 from __future__ import annotations
@@ -23,9 +25,9 @@ from typing import Any, ContextManager, Iterable, Iterator, Mapping, NamedTuple,
 import numpy as np
 
 from ..config import EngineConfig
-from ..images import FoundFile
 from ..index import FittedIndex, IndexSnapshot
 from ..searchers import Searcher
+from .changes import KnownFile, Restored, ScanDiff, diff_scan  # noqa: F401 - the shared diff rules, re-exported
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,8 @@ class NewImage:
     label: str | None = None  # first-level subfolder, for the hash layer's folder labels
     error: str | None = None  # why it is unreadable (then `embedding` is None)
     embedding: np.ndarray | None = field(default=None, compare=False, repr=False)
+    fingerprint: int | None = None  # content fingerprint (swimsearch.fingerprint) when it was read
+    retry: bool = False  # unreadable for a passing reason: read it again at the next update
 
 
 @dataclass(frozen=True)
@@ -163,54 +167,6 @@ class FitSample(NamedTuple):
     embeddings: np.ndarray  # (n, D) float32
 
 
-@dataclass(frozen=True)
-class ScanDiff:
-    """A folder scan against what the catalogue holds."""
-
-    todo: tuple[FoundFile, ...]  # new or changed files, to read
-    stale: tuple[tuple[str, int], ...]  # (relative path, image id) of changed or deleted files, to drop
-    unchanged: int
-
-    @property
-    def changed(self) -> frozenset[str]:
-        """Relative paths of files that are both dropped and read again."""
-        todo = {f.relpath for f in self.todo}
-        return frozenset(path for path, _ in self.stale if path in todo)
-
-    @property
-    def removed(self) -> int:
-        """Files gone from the folder."""
-        return len(self.stale) - len(self.changed)
-
-    @property
-    def stale_ids(self) -> list[int]:
-        return [image_id for _, image_id in self.stale]
-
-
-def diff_scan(found: Iterable[FoundFile], known: Mapping[str, tuple[int, int, float]]) -> ScanDiff:
-    """Compare a scan with the catalogue's files (relative path -> (id, size, mtime)).
-
-    A file is unchanged when its size and modification time are as recorded
-    (to the microsecond: file systems round differently).
-    """
-    todo: list[FoundFile] = []
-    stale: list[tuple[str, int]] = []
-    unchanged = 0
-    seen = set()
-    for f in found:
-        seen.add(f.relpath)
-        row = known.get(f.relpath)
-        if row is None:
-            todo.append(f)
-        elif row[1] != f.size or abs(row[2] - f.mtime) > 1e-6:
-            stale.append((f.relpath, row[0]))
-            todo.append(f)
-        else:
-            unchanged += 1
-    stale.extend((path, row[0]) for path, row in known.items() if path not in seen)
-    return ScanDiff(tuple(todo), tuple(stale), unchanged)
-
-
 def sample_positions(count: int, limit: int, seed: int) -> np.ndarray:
     """Which of `count` images (in path order) a fit is drawn from: all, or `limit` chosen with `seed`.
 
@@ -307,6 +263,14 @@ class CatalogueReader(Protocol):
         """Sorted ids of the images under any of these subfolders (relative, '/'-separated)."""
         ...
 
+    def check(self) -> list[str]:
+        """Verify everything the store holds (`swimsearch info --check`): what was checked, in words.
+
+        Raises:
+            DamagedCatalogue: at the first damage found.
+        """
+        ...
+
     def close(self) -> None: ...
 
 
@@ -328,10 +292,34 @@ class CatalogueWriter(CatalogueReader, Protocol):
         """Drop every image, embedding, code and bucket and the fit (another model makes them stale)."""
         ...
 
-    def diff(self, found: Sequence[FoundFile]) -> ScanDiff: ...
+    def known_files(self) -> dict[str, KnownFile]:
+        """Every record (tombstones too) by relative path, for `diff_scan`."""
+        ...
 
     def add_batch(self, images: Sequence[NewImage]) -> list[int]:
-        """Add records and their embeddings in one transaction; returns their image ids."""
+        """Add records and their embeddings in one transaction; returns their image ids.
+
+        A path the catalogue holds (searchable or a tombstone) keeps its image
+        id and gets the new record and embedding. Its code, if any, stays
+        until `write_codes` replaces it (`uncoded_ids` lists it meanwhile), so
+        a changed image stays searchable until its new code is committed; an
+        image that is now unreadable leaves search at once.
+        """
+        ...
+
+    def restore(self, entries: Sequence[Restored]) -> None:
+        """Point records at found files without reading them (came back, moved, fingerprinted), in one transaction.
+
+        A tombstone restored is searchable again once `write_codes` gives it a code.
+        """
+        ...
+
+    def tombstone(self, image_ids: Sequence[int], at: float) -> None:
+        """Files found gone: out of search (codes and buckets dropped), record and embedding kept, marked gone `at`."""
+        ...
+
+    def flag_retry(self, image_ids: Sequence[int]) -> None:
+        """Read these again at the next update (a passing failure); records and embeddings stay as they are."""
         ...
 
     def remove(self, image_ids: Sequence[int]) -> None:
@@ -343,7 +331,7 @@ class CatalogueWriter(CatalogueReader, Protocol):
         ...
 
     def uncoded_ids(self) -> np.ndarray:
-        """Embedded images that have no code yet (sorted)."""
+        """Embedded images that are not gone and have no code, or a code of an older embedding (sorted)."""
         ...
 
     def save_fit(self, fitted: FittedIndex) -> None:
@@ -355,7 +343,7 @@ class CatalogueWriter(CatalogueReader, Protocol):
         ...
 
     def write_codes(self, image_ids: np.ndarray, codes: np.ndarray, vectors: np.ndarray) -> None:
-        """Store packed codes (n, words) and re-ranking vectors (n, R) of images that have none."""
+        """Store packed codes (n, words) and re-ranking vectors (n, R), replacing (with their bucket entries) any they had."""
         ...
 
     def write_buckets(self, keys: np.ndarray, image_ids: np.ndarray, *, merge: bool) -> None:

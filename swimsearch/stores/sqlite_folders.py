@@ -2,7 +2,7 @@
 
 `SqliteFolders` is a part of `SqliteStore` (a mixin over its `SqliteFile`).
 Both answers come from the `images` table's path column and its unique
-index: the images under a folder are one index range (`path >= 'f/' AND
+index: the images under a folder (tombstones left out) are one index range (`path >= 'f/' AND
 path < 'f0'`, '0' being the character after '/'), so narrowing a search to a
 season of a million-image catalogue costs a range scan, not a table scan.
 """
@@ -37,7 +37,7 @@ class SqliteFolders:
     def folder_counts(self) -> dict[str, int]:
         # rtrim(path, <every character of path but '/'>) cuts the file name, leaving "dir/sub/" (or "").
         rows = self.file.conn.execute(
-            "SELECT rtrim(path, replace(path, '/', '')) AS dir, count(*) FROM images WHERE error IS NULL GROUP BY dir"
+            "SELECT rtrim(path, replace(path, '/', '')) AS dir, count(*) FROM images WHERE error IS NULL AND gone IS NULL GROUP BY dir"
         )
         counts: Counter[str] = Counter()
         for folder, count in rows:
@@ -51,9 +51,9 @@ class SqliteFolders:
         found: list[int] = []
         for folder in {clean_folder(f) for f in folders}:
             if not folder:
-                found.extend(r[0] for r in self.file.conn.execute("SELECT id FROM images"))
+                found.extend(r[0] for r in self.file.conn.execute("SELECT id FROM images WHERE gone IS NULL"))
                 continue
             found.extend(
-                r[0] for r in self.file.conn.execute("SELECT id FROM images WHERE path >= ? AND path < ?", (folder + "/", folder + "0"))
+                r[0] for r in self.file.conn.execute("SELECT id FROM images WHERE path >= ? AND path < ? AND gone IS NULL", (folder + "/", folder + "0"))
             )
         return np.unique(np.asarray(found, dtype=np.int64))
