@@ -71,6 +71,23 @@ class SteeringControls(QObject):
     def is_different(self, match: Match) -> bool:
         return match.decision == DIFFERENT
 
+    # the same from the keyboard, on the result in focus (the grid's current one)
+
+    def not_like_current(self) -> None:
+        match = self.window.results_view.current_match()
+        if match is not None and self.can_steer_from(match):
+            self.not_like(match)
+
+    def mark_same_current(self) -> None:
+        match = self.window.results_view.current_match()
+        if match is not None and self.can_decide(match):
+            self.mark_same(match)
+
+    def mark_different_current(self) -> None:
+        match = self.window.results_view.current_match()
+        if match is not None and self.can_decide(match):
+            self.mark_different(match)
+
     def can_steer_from(self, match: Match) -> bool:
         """Not the query itself: a result can be steered from or decided on."""
         return not self.window.model.is_query(match)

@@ -201,3 +201,31 @@ def test_the_folder_filter_narrows_every_search_and_is_remembered_per_catalogue(
     assert again.model.match_at(0).name == "img0101.png"  # the query, now inside what is searched
     choose_folders(qtbot, again, all_folders=True)
     assert again.results_pane.folder_button.text() == "All folders" and len(again.model.result.matches) == 60
+
+
+def test_not_like_this_and_decisions_from_the_keyboard_act_on_the_result_in_focus(qtbot, make_window, designs):
+    window = make_window()
+    open_catalogue(qtbot, window, designs)
+    drop_and_wait(qtbot, window, designs / "img0010.png")
+    window.search_match(window.model.match_at(0))  # from the catalogue design: decisions can be kept
+    qtbot.waitUntil(lambda: window.model.result.example_ids != (), timeout=WAIT_MS)
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=WAIT_MS)
+    view = window.results_view
+    view.setFocus()
+    far = window.model.match_at(window.model.rowCount() - 1)
+    view.setCurrentIndex(window.model.index(window.model.rowCount() - 1))
+    assert window.mark_same_action.isEnabled()
+    with qtbot.waitSignal(window.results_shown, timeout=WAIT_MS):
+        qtbot.keyClick(view, Qt.Key_S, Qt.ControlModifier | Qt.ShiftModifier)
+    assert (window.model.match_at(1).name, window.model.match_at(1).decision) == (far.name, "same")
+    intruder = next(m for m in window.model.visible_matches() if family(m) != 3 and m.decision is None)
+    view.setCurrentIndex(window.model.index(row_of(window, intruder.name)))
+    with qtbot.waitSignal(window.results_shown, timeout=WAIT_MS) as blocker:
+        qtbot.keyClick(view, Qt.Key_N, Qt.ControlModifier | Qt.ShiftModifier)
+    assert blocker.args[0].unlike_ids == (intruder.image_id,)
+    assert intruder.name not in [m.name for m in window.model.visible_matches()]
+    view.setCurrentIndex(window.model.index(0))  # the query itself: nothing to push away or decide
+    with qtbot.assertNotEmitted(window.results_shown, wait=300):
+        qtbot.keyClick(view, Qt.Key_N, Qt.ControlModifier | Qt.ShiftModifier)
+        qtbot.keyClick(view, Qt.Key_D, Qt.ControlModifier | Qt.ShiftModifier)
