@@ -46,7 +46,7 @@ from swimsearch.config import EngineConfig
 from swimsearch.metrics import average_precision
 from swimsearch.model import card_sha256, default_model_path
 from swimsearch.search import SearchEngine
-from swimsearch.steering import UNLIKE_WEIGHT, Steering, combine
+from swimsearch.rocchio import UNLIKE_WEIGHT, Steering, combine
 from swimsearch.stores.base import DIFFERENT, SAME, Decision, ModelInfo, NewImage
 
 FP32_CACHE = Path("/work/cache/clothing-fp32.npz")

@@ -4,7 +4,7 @@
     swimsearch decisions --catalogue CAT [--csv OUT]
 
 Without --together each IMAGE is a query of its own, as always; with it they
-are one query (steering.py). Pictures named by --unlike are read once and
+are one query (rocchio.py). Pictures named by --unlike are read once and
 steer every query away from them. --folder narrows every query to subfolders
 of the catalogue's folder.
 """
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Callable, ContextManager, Iterator, Sequence
 
 from .export import atomic_output, neutralise
-from .steering import Example, Steering
+from .rocchio import Example, Steering
 from .terminal import shown
 from .stores.base import DIFFERENT, SAME, CatalogueReader, Decision
 

@@ -17,7 +17,7 @@ from PIL import Image
 from .errors import CatalogueError
 from .images import ImageError, load_image
 from .model import ImageEmbedder
-from .steering import Example
+from .rocchio import Example
 from .stores.base import CatalogueReader
 
 log = logging.getLogger(__name__)

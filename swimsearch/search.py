@@ -30,7 +30,7 @@ from .model import ImageEmbedder, describe_model
 from .narrow import candidates, narrowed_ids
 from .searchers import Searcher, choose_searcher
 from .spherical import spherical_hamming
-from .steering import Example, Steering, combine, normalised
+from .rocchio import Example, Steering, combine, normalised
 from .stores.base import SAME, CatalogueIdentity, CatalogueReader, ImageRecord
 
 log = logging.getLogger(__name__)

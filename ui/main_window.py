@@ -40,7 +40,7 @@ from .session import APP_NAME, Session
 from .session_types import Filters, Target, target_name
 from .settings import OPTIONS, Settings
 from .shortcuts import ShortcutsDialog, shortcut_rows
-from .steering import SteeringControls
+from .steer_results import SteeringControls
 from .style import app_icon
 from .thumbnails import ThumbnailCache
 from .unreadable import UnreadableDialog

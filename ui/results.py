@@ -235,7 +235,7 @@ class ResultsView(QListView):
     double-click interval, so a double-click opens the file instead of
     searching; Enter searches at once. Ctrl- or Shift-click selects several
     results without searching (then Ctrl+Enter, or the context menu, searches
-    with them all: ui/steering.py).
+    with them all: ui/steer_results.py).
     """
 
     search_requested = pyqtSignal(object)  # Match

@@ -27,7 +27,7 @@ from swimsearch.errors import CatalogueError
 from swimsearch.locations import display_name
 from swimsearch.model import Embedder, default_model_path
 from swimsearch.search import SearchEngine, SearchResult
-from swimsearch.steering import Example, Steering
+from swimsearch.rocchio import Example, Steering
 
 from .queries import CatalogueImageQuery, FileQuery, PictureQuery, Query, RandomQuery
 from .session_types import CatalogueState

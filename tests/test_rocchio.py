@@ -9,7 +9,7 @@ from helpers import FakeEmbedder, make_pattern_images
 from swimsearch import narrow
 from swimsearch.catalogue import Catalogue
 from swimsearch.search import SearchEngine
-from swimsearch.steering import Steering
+from swimsearch.rocchio import Steering
 from swimsearch.stores.base import DIFFERENT, SAME
 
 FAMILY = 8  # img0000-0007 are one design family, img0008-0015 the next, ...
