@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, replace
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -91,6 +91,20 @@ def normalised(x: np.ndarray) -> np.ndarray:
     """Rows scaled to unit length (zero rows stay zero)."""
     x = np.asarray(x, dtype=np.float64)
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+def scoring_space(
+    mean: np.ndarray, stored_as: np.dtype, adapter: Callable[[np.ndarray], np.ndarray] | None
+) -> Callable[[np.ndarray], np.ndarray]:
+    """Trunk embeddings (n, D) -> as scored: rounded as the catalogue stores them (so a
+    byte-identical copy scores exactly as its original), centred, adapted to the
+    catalogue's decisions when they are enough (`adapter`), L2-normalised."""
+
+    def prepare(embeddings: np.ndarray) -> np.ndarray:
+        centred = np.asarray(embeddings).astype(stored_as).astype(np.float64) - mean
+        return normalised(centred if adapter is None else adapter(centred))
+
+    return prepare
 
 
 def combine(like: Sequence[np.ndarray], unlike: Sequence[np.ndarray], variants: int) -> np.ndarray:

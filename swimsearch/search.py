@@ -11,12 +11,12 @@ whatever the path; it flags duplicates by pHash and builds the `Match` list.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from PIL import Image
@@ -28,9 +28,10 @@ from .decisions import DecisionBook, arrange, tier
 from .errors import CatalogueError
 from .model import ImageEmbedder, describe_model
 from .narrow import candidates, narrowed_ids
+from .rescoring import RescoringData
 from .searchers import Searcher, choose_searcher
 from .spherical import spherical_hamming
-from .rocchio import Example, Steering, combine, normalised
+from .rocchio import Example, Steering, combine, scoring_space
 from .stores.base import SAME, CatalogueIdentity, CatalogueReader, ImageRecord
 
 log = logging.getLogger(__name__)
@@ -56,8 +57,16 @@ class Match:
     width: int | None
     height: int | None
     mirrored: bool = False  # matched the mirrored query better than the query
-    missing: bool = False  # the file is no longer on disk
     decision: str | None = None  # a person's verdict on it and the query: "same" (pinned) or "different" (demoted)
+
+    @functools.cached_property
+    def missing(self) -> bool:
+        """Whether the file is no longer on disk: checked when first asked, then kept.
+
+        Lazy so that a search makes no file-system call per match: the window
+        asks when it paints a result, the CLI and the CSV for what they write.
+        """
+        return not os.path.exists(self.path)
 
     @property
     def name(self) -> str:
@@ -71,7 +80,7 @@ class SearchResult:
     query: str  # path of the query image, or a description ("pasted image")
     query_image_id: int | None  # when the query is a catalogue image
     matches: tuple[Match, ...]
-    method: str  # "exact", "lsh" or "scan"
+    method: str  # "exact", "graph", "lsh" or "scan"
     candidates: int
     embed_ms: float
     search_ms: float
@@ -122,6 +131,7 @@ class SearchEngine:
         self._given = searcher
         self._searcher: Searcher | None
         self._identity: CatalogueIdentity
+        self._data: RescoringData
         self.decisions = DecisionBook()
         self.reload()
 
@@ -130,6 +140,7 @@ class SearchEngine:
         started = time.perf_counter()
         self._identity = self.reader.identity()
         self._searcher = self._given if self._given is not None else open_searcher(self.reader, self.config)
+        self._data = RescoringData(self.reader, self.searchable_ids(), self.config.rescore_in_memory_up_to)
         self._adaptation = Adaptation(self.reader, self._searcher) if self._searcher is not None else None
         self.reload_decisions()
         log.info("loaded %d searchable images in %.0f ms", len(self), (time.perf_counter() - started) * 1000)
@@ -296,7 +307,7 @@ class SearchEngine:
         fitted = searcher.fitted
         like_ids, unlike_ids = set(steering.like_ids), set(steering.unlike_ids)
         verdicts = self.decisions.verdicts(like_ids)
-        prepare = self._preparer(fitted.mean)
+        prepare = scoring_space(fitted.mean, np.dtype(self._identity.embedding_dtype), self.decisions.adapter)
         queries = combine([prepare(e.embeddings) for e in steering.like], [prepare(e.embeddings) for e in steering.unlike], steering.variants)
         # Candidates come from the searcher in the catalogue's own space: a lone example
         # probes with its own embeddings; a steered query with the combination (and each example).
@@ -314,7 +325,7 @@ class SearchEngine:
         forced = like_ids | {i for i, verdict in verdicts.items() if verdict == SAME}  # always take part
         forced = {i for i in forced if _holds(searcher.ids if allowed is None else allowed, i)}
         ids = np.setdiff1d(np.union1d(np.concatenate([r.ids for r in rankings]), list(forced)), list(unlike_ids)).astype(np.int64)
-        stored = self.reader.embedding_matrix(ids.tolist())
+        stored = self._data.embedding_matrix(ids.tolist())
         ids = stored.ids
         sims = np.clip(prepare(stored.vectors) @ queries.T, -1.0, 1.0)  # (candidates, variants)
         variant = sims.argmax(axis=1)
@@ -323,7 +334,7 @@ class SearchEngine:
         tiers = np.array([tier(int(i), like_ids, verdicts) for i in ids], dtype=np.int64)
         keep = np.flatnonzero((scores >= min_score - 1e-9) | (tiers < 2))  # 1.0 passes --min-score 1.0
         keep = keep[np.lexsort((-scores[keep], tiers[keep]))][: top_n + 10]
-        records = self.reader.records(int(i) for i in ids[keep])
+        records = self._data.records(int(i) for i in ids[keep])
         keep = keep[[int(ids[i]) in records for i in keep]]  # a record removed meanwhile
         # Equal scores (copies of one file) are ordered by path, so the order
         # does not depend on the order in which files were added.
@@ -352,19 +363,6 @@ class SearchEngine:
             folders=steering.folders,
         )
 
-    def _preparer(self, mean: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-        """Trunk embeddings (n, D) -> as scored: rounded as the catalogue stores them (so a
-        byte-identical copy scores exactly as its original), centred, adapted to the
-        catalogue's decisions when they are enough, L2-normalised."""
-        stored_as = np.dtype(self._identity.embedding_dtype)
-        adapter = self.decisions.adapter
-
-        def prepare(embeddings: np.ndarray) -> np.ndarray:
-            centred = np.asarray(embeddings).astype(stored_as).astype(np.float64) - mean
-            return normalised(centred if adapter is None else adapter(centred))
-
-        return prepare
-
     def _match(
         self, rank: int, record: ImageRecord, score: float, distance: float, query_phash: int | None, mirrored: bool,
         decision: str | None,
@@ -384,7 +382,6 @@ class SearchEngine:
             width=record.width,
             height=record.height,
             mirrored=mirrored,
-            missing=not os.path.exists(record.path),
             decision=decision,
         )
 

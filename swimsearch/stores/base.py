@@ -25,6 +25,7 @@ from typing import Any, ContextManager, Iterable, Iterator, Mapping, NamedTuple,
 import numpy as np
 
 from ..config import EngineConfig
+from ..graph import VectorGraph
 from ..index import FittedIndex, IndexSnapshot
 from ..searchers import Searcher
 from .changes import KnownFile, Restored, ScanDiff, diff_scan  # noqa: F401 - the shared diff rules, re-exported
@@ -352,4 +353,13 @@ class CatalogueWriter(CatalogueReader, Protocol):
 
     def prune_decisions(self) -> int:
         """Drop the decisions on files the catalogue no longer holds (after a complete update); returns how many."""
+        ...
+
+    def write_graph(self, graph: VectorGraph | None) -> None:
+        """Keep this graph over the re-ranking vectors with the index (None: keep none), replacing any.
+
+        `load_snapshot` gives it back as `IndexSnapshot.graph`. A store whose
+        `own_searcher` finds candidates itself may ignore it. A new fit
+        (`save_fit`) and `clear_index` drop it with the codes.
+        """
         ...
