@@ -2,7 +2,6 @@
 
     swimsearch index FOLDER [--catalogue CAT]
     swimsearch query --catalogue CAT [--top N] [--min-score S] [--csv OUT] [--sheet OUT.pdf|.html] (IMAGE... | --queries LISTFILE)
-        [--together] [--unlike IMAGE ...] [--folder SUBFOLDER ...]   (cli_steering.py)
     swimsearch info --catalogue CAT
     swimsearch duplicates --catalogue CAT [--csv OUT]
     swimsearch decisions --catalogue CAT [--csv OUT]
@@ -33,6 +32,7 @@ from .config import EngineConfig
 from .errors import Cancelled, CatalogueError
 from .evaluation import EvaluationError
 from .export import atomic_output, write_csv, write_duplicates_csv
+from .folderscan import refuse_folder_without_pictures
 from .images import ImageError
 from .inputs import InputError, read_labels, read_path_list
 from .model import Embedder, ModelError, default_model_path
@@ -41,10 +41,11 @@ from .cli_checks import (
     UsageError,
     check_numbers,
     check_outputs,
+    other_model,
     join_number_values,
     os_error_sentence,
 )
-from .cli_output import print_eval, print_report, print_result
+from .cli_output import filters_in_words, print_eval, print_report, print_result
 from .sheet import SheetError
 from .terminal import StopOnInterrupt, TerminalProgress, shown
 
@@ -91,6 +92,14 @@ def _open_existing(value: str) -> Catalogue:
     return Catalogue.open(path)
 
 
+def _refuse_other_model(catalogue: Catalogue, embedder: Embedder, model_arg: str | None) -> None:
+    own_place = catalogue.path == _folder_catalogue(catalogue.root)
+    rebuild = " ".join(shown(str(word)) for word in ["swimsearch index", catalogue.root]
+                       + ([] if own_place else ["--catalogue", catalogue.path]) + (["--model", model_arg] if model_arg else []))
+    if sentence := other_model(catalogue, embedder, rebuild):
+        raise CatalogueError(sentence)
+
+
 # --- commands -------------------------------------------------------------------
 
 
@@ -101,10 +110,14 @@ def cmd_index(args) -> int:
     config = _config(args)
     embedder = _embedder(config, args.model)
     path = _catalogue_path(args.catalogue) if args.catalogue else _folder_catalogue(folder)
+    if not path.exists():
+        refuse_folder_without_pictures(folder)  # before any file is made: nothing to index leaves nothing behind
     with Catalogue.open_or_create(path, folder) as catalogue, StopOnInterrupt() as stop:
         # choices not named again keep what the catalogue was fitted with
         unnamed = [name for name, given in (("hash_variant", args.variant), ("folder_labels", args.folder_labels)) if given is None]
         config = catalogue.with_fit_choices(config, unnamed)
+        if switching := other_model(catalogue, embedder):
+            print(f"swimsearch: {switching}", file=sys.stderr)
         try:
             report = catalogue.update(
                 embedder, config, progress=TerminalProgress(), should_stop=stop, allow_removal=args.allow_removal
@@ -134,6 +147,7 @@ def cmd_query(args) -> int:
     failures = 0
     results = []
     with _open_existing(args.catalogue) as catalogue:
+        _refuse_other_model(catalogue, embedder, args.model)
         engine = SearchEngine(catalogue, embedder, config)
         steering = QuerySteering.read(args, engine, catalogue)
         for group in steering.groups(images):
@@ -146,7 +160,7 @@ def cmd_query(args) -> int:
             results.append(result)
             if not args.csv:
                 print_result(result)
-        filters = "; ".join(filter(None, (_filters_in_words(args), steering.in_words())))
+        filters = "; ".join(filter(None, (filters_in_words(args), steering.in_words())))
         if args.csv:
             identity = dict(catalogue=str(catalogue.path), model=embedder.name, model_sha256=embedder.sha256)
             if args.csv == "-":
@@ -164,16 +178,6 @@ def cmd_query(args) -> int:
         print(f"swimsearch: {failures} of {len(images)} queries failed", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
-
-
-def _filters_in_words(args) -> str:
-    """The query settings as the contact sheet and the CSV's sidecar say them."""
-    words = f"the {args.top} best matches per query"
-    if args.min_score > -1.0:
-        words += f", score at least {args.min_score:g}"
-    if args.mirror:
-        words += "; mirrored designs matched"
-    return words
 
 
 def cmd_info(args) -> int:

@@ -7,7 +7,7 @@ sequences is printed escaped; the JSON and CSV outputs keep true names.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .build_report import BuildReport, as_dict
 from .catalogue import Catalogue
@@ -63,3 +63,13 @@ def print_eval(report: EvalReport) -> None:
     for name in ("embed_ms", "search_ms", "total_ms"):
         timing = report.timing(name)
         print(f"{name:11s} median {timing['median']:.1f}  p95 {timing['p95']:.1f}")
+
+
+def filters_in_words(args: Any) -> str:
+    """The query settings as the contact sheet and the CSV's sidecar say them."""
+    words = f"the {args.top} best matches per query"
+    if args.min_score > -1.0:
+        words += f", score at least {args.min_score:g}"
+    if args.mirror:
+        words += "; mirrored designs matched"
+    return words

@@ -25,7 +25,7 @@ from swimsearch.catalogue import Catalogue
 from swimsearch.config import EngineConfig
 from swimsearch.errors import CatalogueError
 from swimsearch.locations import display_name
-from swimsearch.model import Embedder, default_model_path
+from swimsearch.model import Embedder, default_model_path, describe_model
 from swimsearch.search import SearchEngine, SearchResult
 from swimsearch.rocchio import Example, Steering
 
@@ -234,7 +234,16 @@ class SearchWorker(Worker):
             model_sha256=getattr(self._embedder, "sha256", "") or (info["model_sha256"] or ""),
             can_search_images=self._embedder is not None,
             folders=tuple(catalogue.folder_counts().items()),
+            built_with=other_model(info, self._embedder),
         )
+
+
+def other_model(info: dict, embedder: Any) -> str:
+    """The catalogue's model in words when an image search would need another one ("" when they agree)."""
+    using = getattr(embedder, "sha256", None)
+    if not using or not info["model_sha256"] or info["model_sha256"] == using:
+        return ""
+    return describe_model(info["model"], info["model_sha256"])
 
 
 class SearchService(QObject):

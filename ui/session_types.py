@@ -71,6 +71,7 @@ class CatalogueState:
     model_sha256: str
     can_search_images: bool  # the model is loaded
     folders: tuple[tuple[str, int], ...] = ()  # (subfolder, readable images under it), "" the folder itself
+    built_with: str = ""  # the catalogue's model, in words, when it is not the model in use (else "")
 
     def has_folder(self, folder: str) -> bool:
         return any(name == folder for name, _ in self.folders)
