@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import logging
 import math
+from typing import Callable
 
 import numpy as np
 
+from .index import FittedIndex
+from .rocchio import Adapter, Steering, combine, scoring_space
 from .searchers import Ranking, Searcher
 
 log = logging.getLogger(__name__)
@@ -68,3 +71,24 @@ def _exact(searcher: Searcher, vector: np.ndarray, k: int, allowed: np.ndarray) 
     ids, sims = np.concatenate(best_ids), np.concatenate(best_sims)
     order = np.argsort(-sims, kind="stable")[:k]
     return Ranking(ids[order], sims[order], len(allowed), "folder")
+
+
+def steered_candidates(
+    searcher: Searcher, steering: Steering, wanted: int, allowed: np.ndarray | None, stored_as: np.dtype, adapter: Adapter | None
+) -> tuple[FittedIndex, Callable[[np.ndarray], np.ndarray], np.ndarray, np.ndarray, list[Ranking]]:
+    """Under the searcher's fit (read once: a team catalogue may be refitted meanwhile): the scoring
+    space, the steered queries, the first probe's codes, and the rankings of every probe.
+
+    Candidates come from the searcher in the catalogue's own space: a lone example
+    probes with its own embeddings; a steered query with the combination (and each example).
+    """
+    fitted = searcher.fitted
+    prepare = scoring_space(fitted.mean, stored_as, adapter)
+    queries = combine([prepare(e.embeddings) for e in steering.like], [prepare(e.embeddings) for e in steering.unlike], steering.variants)
+    if len(steering.like) == 1 and not steering.unlike and adapter is None:
+        probes = [steering.like[0].embeddings[: steering.variants]]
+    else:
+        scale = np.mean([np.linalg.norm(e.embeddings[0] - fitted.mean) for e in steering.like])
+        probes = [fitted.mean + queries * scale] + [e.embeddings for e in steering.like]
+    rankings = [candidates(searcher, c, v, wanted, allowed) for rows in probes for c, v in zip(fitted.codes(rows), fitted.vectors(rows))]
+    return fitted, prepare, queries, fitted.codes(probes[0]), rankings

@@ -93,9 +93,11 @@ def normalised(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
-def scoring_space(
-    mean: np.ndarray, stored_as: np.dtype, adapter: Callable[[np.ndarray], np.ndarray] | None
-) -> Callable[[np.ndarray], np.ndarray]:
+#: Centred embeddings (n, D) in, adapted to a catalogue's decisions out (decisions.Adapter).
+Adapter = Callable[[np.ndarray], np.ndarray]
+
+
+def scoring_space(mean: np.ndarray, stored_as: np.dtype, adapter: Adapter | None) -> Callable[[np.ndarray], np.ndarray]:
     """Trunk embeddings (n, D) -> as scored: rounded as the catalogue stores them (so a
     byte-identical copy scores exactly as its original), centred, adapted to the
     catalogue's decisions when they are enough (`adapter`), L2-normalised."""

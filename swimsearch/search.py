@@ -27,11 +27,11 @@ from .config import EngineConfig
 from .decisions import DecisionBook, arrange, tier
 from .errors import CatalogueError
 from .model import ImageEmbedder, describe_model
-from .narrow import candidates, narrowed_ids
+from .narrow import narrowed_ids, steered_candidates
 from .rescoring import RescoringData
 from .searchers import Searcher, choose_searcher
 from .spherical import spherical_hamming
-from .rocchio import Example, Steering, combine, scoring_space
+from .rocchio import Example, Steering
 from .stores.base import SAME, CatalogueIdentity, CatalogueReader, ImageRecord
 
 log = logging.getLogger(__name__)
@@ -304,27 +304,22 @@ class SearchEngine:
         """
         started = time.perf_counter()
         searcher = self._ready_searcher()
-        fitted = searcher.fitted
         like_ids, unlike_ids = set(steering.like_ids), set(steering.unlike_ids)
         verdicts = self.decisions.verdicts(like_ids)
-        prepare = scoring_space(fitted.mean, np.dtype(self._identity.embedding_dtype), self.decisions.adapter)
-        queries = combine([prepare(e.embeddings) for e in steering.like], [prepare(e.embeddings) for e in steering.unlike], steering.variants)
-        # Candidates come from the searcher in the catalogue's own space: a lone example
-        # probes with its own embeddings; a steered query with the combination (and each example).
-        if len(steering.like) == 1 and not steering.unlike and self.decisions.adapter is None:
-            probes = [steering.like[0].embeddings[: steering.variants]]
-        else:
-            scale = np.mean([np.linalg.norm(e.embeddings[0] - fitted.mean) for e in steering.like])
-            probes = [fitted.mean + queries * scale] + [e.embeddings for e in steering.like]
-        codes = fitted.codes(probes[0])
         allowed = narrowed_ids(searcher, self.reader.ids_in_folders(steering.folders)) if steering.folders else None
         # Score a few more than asked for exactly: the re-ranking space is a
         # reduction of the embeddings and can swap neighbours near the cut.
         wanted = min(len(searcher), top_n + RESCORE_MARGIN)
-        rankings = [candidates(searcher, c, v, wanted, allowed) for rows in probes for c, v in zip(fitted.codes(rows), fitted.vectors(rows))]
-        forced = like_ids | {i for i, verdict in verdicts.items() if verdict == SAME}  # always take part
-        forced = {i for i in forced if _holds(searcher.ids if allowed is None else allowed, i)}
-        ids = np.setdiff1d(np.union1d(np.concatenate([r.ids for r in rankings]), list(forced)), list(unlike_ids)).astype(np.int64)
+        space = (np.dtype(self._identity.embedding_dtype), self.decisions.adapter)
+        _, prepare, queries, codes, rankings = steered_candidates(searcher, steering, wanted, allowed, *space)
+        found = np.unique(np.concatenate([r.ids for r in rankings]))
+        # The examples and the designs marked "same" always take part (looked up only when the
+        # searcher missed them: a server's searcher reads its list of ids just for this).
+        forced = [i for i in like_ids | {i for i, v in verdicts.items() if v == SAME} if not _holds(found, i)]
+        if forced:
+            pool = searcher.ids if allowed is None else allowed
+            found = np.union1d(found, [i for i in forced if _holds(pool, i)])
+        ids = np.setdiff1d(found, list(unlike_ids)).astype(np.int64)
         stored = self._data.embedding_matrix(ids.tolist())
         ids = stored.ids
         sims = np.clip(prepare(stored.vectors) @ queries.T, -1.0, 1.0)  # (candidates, variants)

@@ -61,7 +61,7 @@ OPTIONS: dict[str, Option] = {
         Option("duplicates/destination", str, "", doc="folder the other copies were last moved to"),
         Option("window/duplicates_geometry", bytes, b"", doc="duplicate review window position and size"),
         Option("watch/catalogues", list, [], doc="catalogue files whose folders are watched for changes"),
-        Option("search/folders", dict, {}, doc="per catalogue file, the subfolders searches are narrowed to"),
+        Option("search/folders", dict, {}, doc="per catalogue file, the subfolders searches are narrowed to (a JSON list)"),
     )
 }
 
@@ -127,13 +127,17 @@ class Settings:
             self["catalogue/last"] = ""
 
     def folders_for(self, catalogue: str) -> list[str]:
-        """The subfolders searches of `catalogue` were last narrowed to (none: all)."""
-        return list(self["search/folders"].get(catalogue, []))
+        """The subfolders searches of `catalogue` were last narrowed to (none: all; unreadable: all)."""
+        try:
+            folders = json.loads(self["search/folders"].get(catalogue, "[]"))
+        except ValueError:
+            return []
+        return [f for f in folders if isinstance(f, str)] if isinstance(folders, list) else []
 
     def remember_folders(self, catalogue: str, folders: list[str]) -> None:
         remembered = self["search/folders"]
         if folders:
-            remembered[catalogue] = list(folders)
+            remembered[catalogue] = json.dumps(list(folders))
         else:
             remembered.pop(catalogue, None)
         self["search/folders"] = remembered
@@ -161,17 +165,13 @@ def _decode(raw: Any, kind: type) -> Any:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ValueError(raw)
         return value
-    if kind is dict:  # str -> list of str
+    if kind is dict:
         value = json.loads(raw) if isinstance(raw, str) else raw
-        if not isinstance(value, dict) or not all(
-            isinstance(v, list) and all(isinstance(x, str) for x in v) for v in value.values()
-        ):
+        if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
             raise ValueError(raw)
-        return {str(k): list(v) for k, v in value.items()}
+        return value
     return kind(raw)
 
 
 def _copy(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: list(v) for k, v in value.items()}
-    return list(value) if isinstance(value, list) else value
+    return list(value) if isinstance(value, list) else dict(value) if isinstance(value, dict) else value
