@@ -58,12 +58,12 @@ def add_decisions_command(
     sub: argparse._SubParsersAction,
     common: argparse.ArgumentParser,
     catalogue_help: str,
-    open_catalogue: Callable[[str], ContextManager[CatalogueReader]],
+    open_catalogue: Callable[[argparse.Namespace], ContextManager[CatalogueReader]],
 ) -> None:
-    """`swimsearch decisions`, opening its catalogue as the other commands do."""
+    """`swimsearch decisions`, opening its catalogue (from the parsed arguments) as the other commands do."""
 
     def run(args: argparse.Namespace) -> int:
-        with open_catalogue(args.catalogue) as reader:
+        with open_catalogue(args) as reader:
             return cmd_decisions(args, reader)
 
     p = sub.add_parser("decisions", parents=[common], help="list the 'same design' / 'not similar' decisions of a catalogue")
