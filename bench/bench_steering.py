@@ -47,7 +47,8 @@ from swimsearch.metrics import average_precision
 from swimsearch.model import card_sha256, default_model_path
 from swimsearch.search import SearchEngine
 from swimsearch.rocchio import UNLIKE_WEIGHT, Steering, combine
-from swimsearch.stores.base import DIFFERENT, SAME, Decision, ModelInfo, NewImage
+from swimsearch.stores.base import ModelInfo, NewImage
+from swimsearch.stores.verdicts import DIFFERENT, SAME, Decision
 
 FP32_CACHE = Path("/work/cache/clothing-fp32.npz")
 WORK = Path("/work/cache/steer-examples")

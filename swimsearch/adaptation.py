@@ -32,7 +32,8 @@ from typing import Sequence
 import numpy as np
 
 from .searchers import Searcher
-from .stores.base import SAME, CatalogueReader, Decision
+from .stores.base import CatalogueReader
+from .stores.verdicts import SAME, Decision
 
 log = logging.getLogger(__name__)
 

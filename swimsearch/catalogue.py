@@ -26,12 +26,12 @@ from .stores.base import (
     CatalogueIdentity,
     CatalogueReader,
     CatalogueWriter,
-    Decision,
     Embeddings,
     FitState,
     ImageRecord,
 )
 from .stores.sqlite import SqliteStore
+from .stores.verdicts import StoreSteering
 
 __all__ = ["CATALOGUE_SUFFIX", "BuildReport", "Catalogue", "ImageRecord", "as_dict", "default_catalogue_path"]
 
@@ -43,7 +43,7 @@ def default_catalogue_path(folder: str | os.PathLike) -> Path:
     return Path(folder) / f".swimsearch{CATALOGUE_SUFFIX}"
 
 
-class Catalogue:
+class Catalogue(StoreSteering):
     """An open catalogue and the folder it describes (a `CatalogueReader`).
 
     Use it from one thread (its SQLite connection belongs to the opening thread).
@@ -219,21 +219,6 @@ class Catalogue:
 
     def own_searcher(self, config: EngineConfig) -> Searcher | None:
         return self.store.own_searcher(config)
-
-    def decisions(self) -> list[Decision]:
-        """Every "same design" / "not similar" decision on two images the catalogue holds, oldest first."""
-        return self.store.decisions()
-
-    def decide(self, a: int, b: int, verdict: str | None) -> Decision | None:
-        """Record a verdict on a pair of images (who and when are the store's), or withdraw it (None)."""
-        return self.store.decide(a, b, verdict)
-
-    def folder_counts(self) -> dict[str, int]:
-        """Images under each subfolder of the catalogue's folder ("" is the folder itself)."""
-        return self.store.folder_counts()
-
-    def ids_in_folders(self, folders: Sequence[str]) -> np.ndarray:
-        return self.store.ids_in_folders(folders)
 
     def check(self) -> list[str]:
         """Verify every checksum and record (`swimsearch info --check`); what was checked, in words."""

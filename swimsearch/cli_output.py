@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from .build_report import BuildReport, as_dict
 from .catalogue import Catalogue
 from .evaluation import EvalReport
-from .stores.base import DIFFERENT, SAME
+from .stores.verdicts import DIFFERENT, SAME
 from .terminal import shown
 
 if TYPE_CHECKING:  # the search module loads the model's runtime: only when a command searches

@@ -25,7 +25,8 @@ from typing import IO, TYPE_CHECKING, Callable, ContextManager, Iterator, Sequen
 from .export import atomic_output, neutralise
 from .rocchio import Example, Steering
 from .terminal import shown
-from .stores.base import DIFFERENT, SAME, CatalogueReader, Decision
+from .stores.base import CatalogueReader
+from .stores.verdicts import DIFFERENT, SAME, Decision
 
 if TYPE_CHECKING:  # the search (and the model behind it) loads only when a command needs it
     from .search import SearchEngine, SearchResult

@@ -21,7 +21,8 @@ from typing import Callable, Iterable, Sequence, TypeVar
 import numpy as np
 
 from .adaptation import Adaptation
-from .stores.base import DIFFERENT, SAME, CatalogueReader, Decision
+from .stores.base import CatalogueReader
+from .stores.verdicts import DIFFERENT, SAME, Decision
 
 log = logging.getLogger(__name__)
 

@@ -32,7 +32,8 @@ from .rescoring import RescoringData
 from .searchers import Searcher, choose_searcher
 from .spherical import spherical_hamming
 from .rocchio import Example, Steering
-from .stores.base import SAME, CatalogueIdentity, CatalogueReader, ImageRecord
+from .stores.base import CatalogueIdentity, CatalogueReader, ImageRecord
+from .stores.verdicts import SAME
 
 log = logging.getLogger(__name__)
 

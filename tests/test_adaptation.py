@@ -10,7 +10,7 @@ from swimsearch import adaptation
 from swimsearch.adaptation import MIN_DECISIONS, difference_covariance, fit_metric, normalised
 from swimsearch.catalogue import Catalogue
 from swimsearch.search import SearchEngine
-from swimsearch.stores.base import DIFFERENT, SAME
+from swimsearch.stores.verdicts import DIFFERENT, SAME
 
 
 def two_kinds(n=400, dim=24, seed=0):

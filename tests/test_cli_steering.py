@@ -11,7 +11,7 @@ import pytest
 
 from helpers import REPO, make_motif_images
 from swimsearch.catalogue import Catalogue
-from swimsearch.stores.base import DIFFERENT, SAME
+from swimsearch.stores.verdicts import DIFFERENT, SAME
 
 
 def run(*args):

@@ -14,7 +14,7 @@ import pytest
 from helpers import FakeEmbedder, make_pattern_images
 from swimsearch.catalogue import Catalogue
 from swimsearch.errors import CatalogueError, DamagedCatalogue
-from swimsearch.stores.base import DIFFERENT, SAME
+from swimsearch.stores.verdicts import DIFFERENT, SAME
 from swimsearch.stores.sqlite_schema import SCHEMA_VERSION
 
 

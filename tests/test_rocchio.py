@@ -10,7 +10,7 @@ from swimsearch import narrow
 from swimsearch.catalogue import Catalogue
 from swimsearch.search import SearchEngine
 from swimsearch.rocchio import Steering
-from swimsearch.stores.base import DIFFERENT, SAME
+from swimsearch.stores.verdicts import DIFFERENT, SAME
 
 FAMILY = 8  # img0000-0007 are one design family, img0008-0015 the next, ...
 

@@ -17,7 +17,7 @@ from typing import Any
 from PyQt5.QtCore import QObject
 
 from swimsearch.search import Match
-from swimsearch.stores.base import DIFFERENT, SAME
+from swimsearch.stores.verdicts import DIFFERENT, SAME
 
 from .folder_dialog import FolderDialog
 from .queries import CatalogueImageQuery, FileQuery

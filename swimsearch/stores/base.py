@@ -29,6 +29,7 @@ from ..graph import VectorGraph
 from ..index import FittedIndex, IndexSnapshot
 from ..searchers import Searcher
 from .changes import KnownFile, Restored, ScanDiff, diff_scan  # noqa: F401 - the shared diff rules, re-exported
+from .verdicts import SteeringReader, SteeringWriter
 
 
 @dataclass(frozen=True)
@@ -126,33 +127,6 @@ class FitState:
         }
 
 
-#: A person's verdict on a pair of designs: the same design, or not similar at all.
-SAME, DIFFERENT = "same", "different"
-VERDICTS = (SAME, DIFFERENT)
-
-
-@dataclass(frozen=True)
-class Decision:
-    """A person's verdict on a pair of catalogue images, as the catalogue keeps it.
-
-    The pair is unordered: `a` is the smaller image id. A store keeps
-    decisions by the images' relative paths, so they outlive a rebuild with
-    another model, and drops them when an update finds a file deleted.
-    """
-
-    a: int
-    b: int
-    a_path: str  # relative to the catalogue's folder
-    b_path: str
-    verdict: str  # SAME or DIFFERENT
-    who: str  # the OS user name (SQLite), the team catalogue's user name (PostgreSQL)
-    at: float  # seconds since the epoch
-
-    def other(self, image_id: int) -> int:
-        """The pair's other image."""
-        return self.b if image_id == self.a else self.a
-
-
 class Embeddings(NamedTuple):
     """Stored trunk embeddings of the asked ids that have one, in the order asked."""
 
@@ -187,7 +161,7 @@ def relative_to_root(path: str | os.PathLike, root: Path) -> str | None:
         return None
 
 
-class CatalogueReader(Protocol):
+class CatalogueReader(SteeringReader, Protocol):
     """Reading one catalogue. Use it from the thread that opened it."""
 
     @property
@@ -241,29 +215,6 @@ class CatalogueReader(Protocol):
         """A searcher that finds candidates inside the store, or None to search a loaded snapshot."""
         ...
 
-    # --- steering the search (issue 12): decisions and subfolders --------------------------
-
-    def decisions(self) -> list[Decision]:
-        """Every decision on a pair of images the catalogue holds now, oldest first."""
-        ...
-
-    def decide(self, a: int, b: int, verdict: str | None) -> Decision | None:
-        """Record a verdict (SAME, DIFFERENT) on a pair of images, or withdraw it (None).
-
-        The one write a search makes: the store records who (its own notion
-        of the user) and when, replacing any earlier verdict on the pair.
-        Refused (CatalogueError) when the catalogue is read-only or an image is gone.
-        """
-        ...
-
-    def folder_counts(self) -> dict[str, int]:
-        """How many images lie under each subfolder (relative, '/'-separated, every level; "" is the root)."""
-        ...
-
-    def ids_in_folders(self, folders: Sequence[str]) -> np.ndarray:
-        """Sorted ids of the images under any of these subfolders (relative, '/'-separated)."""
-        ...
-
     def check(self) -> list[str]:
         """Verify everything the store holds (`swimsearch info --check`): what was checked, in words.
 
@@ -275,7 +226,7 @@ class CatalogueReader(Protocol):
     def close(self) -> None: ...
 
 
-class CatalogueWriter(CatalogueReader, Protocol):
+class CatalogueWriter(CatalogueReader, SteeringWriter, Protocol):
     """Building and updating one catalogue. Each method is all-or-nothing on its own;
     `transaction()` makes several one."""
 
@@ -349,10 +300,6 @@ class CatalogueWriter(CatalogueReader, Protocol):
 
     def write_buckets(self, keys: np.ndarray, image_ids: np.ndarray, *, merge: bool) -> None:
         """Put images in their LSH buckets, from their keys (n, L): into empty tables, or `merge`d with what is there."""
-        ...
-
-    def prune_decisions(self) -> int:
-        """Drop the decisions on files the catalogue no longer holds (after a complete update); returns how many."""
         ...
 
     def write_graph(self, graph: VectorGraph | None) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from ..errors import CatalogueError
-from .base import VERDICTS, Decision
+from .verdicts import VERDICTS, Decision
 from .integrity import damaged, is_int, is_number
 from .sqlite_file import SqliteFile, chunks, plain_errors
 from .sqlite_images import chunks_of_text
