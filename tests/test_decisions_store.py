@@ -188,3 +188,16 @@ def test_subfolders_are_counted_at_every_level_and_narrowed_to_exactly(tmp_path,
         assert [p.split("/")[0] for p in relpaths(both)] == ["summer-2024"] * 4 + ["summer.old"]
         assert np.all(np.diff(both) > 0)
         assert len(catalogue.ids_in_folders([""])) == 13 and len(catalogue.ids_in_folders(["winter"])) == 0
+
+
+def test_decisions_copied_into_another_catalogue_keep_who_and_when(decided, tmp_path, fake_embedder, small_config):
+    """What a copy of a catalogue (`swimsearch copy`) does with them: same pairs, same people, same times."""
+    folder, path = decided
+    copy = tmp_path / "copy.swimcat"
+    build(folder, copy, fake_embedder, small_config)
+    with Catalogue.open(path) as source, Catalogue.open(copy) as target:
+        assert target.decisions() == []
+        target.store.import_decisions(source.decisions())
+        assert [(d.a_path, d.b_path, d.verdict, d.who, d.at) for d in target.decisions()] == [
+            (d.a_path, d.b_path, d.verdict, d.who, d.at) for d in source.decisions()
+        ]

@@ -84,6 +84,12 @@ class SqliteDecisions:
             cursor = self.file.conn.execute(f"DELETE FROM decisions WHERE a NOT IN ({_LIVE}) OR b NOT IN ({_LIVE})")  # noqa: S608
         return max(cursor.rowcount, 0)
 
+    @plain_errors
+    def import_decisions(self, decisions: Sequence[Decision]) -> None:
+        with self.file.transaction():
+            _write(self.file, [(min(d.a_path, d.b_path), max(d.a_path, d.b_path), d.verdict, d.who[:MAX_WHO], float(d.at))
+                               for d in decisions])
+
     def check_decisions(self) -> int:
         """Verify every decision's checksum and values (info --check); returns how many there are."""
         rows = self.file.conn.execute("SELECT 0, 0, a, b, verdict, who, at, crc FROM decisions").fetchall()

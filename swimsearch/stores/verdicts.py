@@ -77,6 +77,10 @@ class SteeringWriter(Protocol):
         """Drop the decisions on files the catalogue no longer holds (after an update); returns how many."""
         ...
 
+    def import_decisions(self, decisions: Sequence[Decision]) -> None:
+        """Keep decisions copied from another store, by their paths, with who and when as they were (copies)."""
+        ...
+
 
 class StoreSteering:
     """The steering part of a handle that holds a store as `store` (`Catalogue`): each call goes to it."""
