@@ -156,7 +156,7 @@ def _to_v2(db: sqlite_utils.Database) -> None:
     )
 
 
-def _to_v3(db: sqlite_utils.Database) -> None:
+def _decisions_table(db: sqlite_utils.Database) -> None:
     """People's decisions on pairs of images (see the module's text); the pair is unordered (a < b)."""
     db.execute(
         """
@@ -176,7 +176,7 @@ def _to_v3(db: sqlite_utils.Database) -> None:
 
 
 #: version -> function that migrates a catalogue from version-1 to version.
-MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {2: _to_v2, 3: _to_v3}
+MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {2: _to_v2, 3: _decisions_table}
 
 
 def create_schema(db: sqlite_utils.Database) -> None:
