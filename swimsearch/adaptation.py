@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -153,7 +153,7 @@ def neighbour_covariance(reader: CatalogueReader, searcher: Searcher, basis: np.
     stored = reader.embedding_matrix(sorted({i for pair in pairs for i in pair}))
     row = {int(i): n for n, i in enumerate(stored.ids)}
     pairs = [(x, y) for x, y in pairs if x in row and y in row]
-    centred = stored.vectors - searcher.fitted.mean
+    centred = stored.vectors - origin_of(searcher.fitted)
     return difference_covariance(centred[[row[x] for x, _ in pairs]], centred[[row[y] for _, y in pairs]], basis)
 
 
@@ -177,7 +177,13 @@ class Adaptation:
         kept = [d for d in decisions if d.a in row and d.b in row]
         if len(kept) < MIN_DECISIONS:
             return None
-        centred = stored.vectors - self.searcher.fitted.mean
+        centred = stored.vectors - origin_of(self.searcher.fitted)
         a = centred[[row[d.a] for d in kept]]
         b = centred[[row[d.b] for d in kept]]
         return fit_metric(a, b, np.array([d.verdict == SAME for d in kept]), self._neighbours, self._basis)
+
+
+def origin_of(fitted: Any) -> np.ndarray:
+    """Where raw embeddings are centred for scoring: the fit's fixed centre (an index on augmented
+    vectors) or the mean of its sample (an index on raw embeddings)."""
+    return fitted.centre if fitted.centre is not None else fitted.mean

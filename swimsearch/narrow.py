@@ -83,12 +83,14 @@ def steered_candidates(
     probes with its own embeddings; a steered query with the combination (and each example).
     """
     fitted = searcher.fitted
-    prepare = scoring_space(fitted.mean, stored_as, adapter)
+    origin = fitted.centre if fitted.centre is not None else fitted.mean  # raw embeddings are centred here
+    prepare = scoring_space(origin, stored_as, adapter)
     queries = combine([prepare(e.embeddings) for e in steering.like], [prepare(e.embeddings) for e in steering.unlike], steering.variants)
     if len(steering.like) == 1 and not steering.unlike and adapter is None:
         probes = [steering.like[0].embeddings[: steering.variants]]
     else:
-        scale = np.mean([np.linalg.norm(e.embeddings[0] - fitted.mean) for e in steering.like])
-        probes = [fitted.mean + queries * scale] + [e.embeddings for e in steering.like]
-    rankings = [candidates(searcher, c, v, wanted, allowed) for rows in probes for c, v in zip(fitted.codes(rows), fitted.vectors(rows))]
-    return fitted, prepare, queries, fitted.codes(probes[0]), rankings
+        scale = np.mean([np.linalg.norm(e.embeddings[0] - origin) for e in steering.like])
+        probes = [origin + queries * scale] + [e.embeddings for e in steering.like]
+    ready = [fitted.prepare(rows) for rows in probes]  # what codes and vectors take (centred on the fit's centre)
+    rankings = [candidates(searcher, c, v, wanted, allowed) for rows in ready for c, v in zip(fitted.codes(rows), fitted.vectors(rows))]
+    return fitted, prepare, queries, fitted.codes(ready[0]), rankings

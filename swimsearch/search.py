@@ -2,11 +2,12 @@
 
 `SearchEngine` answers queries against any catalogue store (`CatalogueReader`).
 Candidates come from a `Searcher` (searchers.py): the store's own, or an
-exact or LSH search of the store's loaded snapshot, chosen by
-`choose_searcher`. Whichever found them, the engine then scores the best few
-exactly, as the cosine of the centred, L2-normalised trunk embeddings read
-from the store, so the query image itself scores 1.0 and scores mean the same
-whatever the path; it flags duplicates by pHash and builds the `Match` list.
+exact, graph or LSH search of the store's loaded snapshot, chosen by
+`choose_searcher`. Whichever found them, ranking.py ranks them (query
+expansion on augmented vectors, pHash candidates merged) and scores what a
+user reads: the calibrated similarity of the two pictures with its band, the
+same whatever the path and the catalogue (the query image itself: 1.0). This
+module embeds queries, holds what a search reads, and builds the `Match` list.
 """
 
 from __future__ import annotations
@@ -24,23 +25,22 @@ from PIL import Image
 from . import examples
 from .adaptation import Adaptation
 from .config import EngineConfig
-from .decisions import DecisionBook, arrange, tier
+from .decisions import DecisionBook
 from .errors import CatalogueError
 from .model import ImageEmbedder, describe_model
-from .narrow import narrowed_ids, steered_candidates
+from .calibration import Calibration, shipped_calibration
+from .phash_index import PhashIndex
+from .ranking import RESCORE_MARGIN, find_candidates, score_and_order, shown_percent
 from .rescoring import RescoringData
 from .searchers import Searcher, choose_searcher
 from .spherical import spherical_hamming
 from .rocchio import Example, Steering
+from .steered import rank_steered
 from .stores.base import CatalogueIdentity, CatalogueReader, ImageRecord
-from .stores.verdicts import SAME
 
 log = logging.getLogger(__name__)
 
-#: Candidates scored exactly beyond the number of results asked for. Rescoring
-#: 30 beyond the top 10 restored recall@10 against exact cosine from 0.87
-#: (re-ranking space alone) to 0.9995 on the clothing set.
-RESCORE_MARGIN = 30
+__all__ = ["RESCORE_MARGIN", "Match", "SearchEngine", "SearchResult", "open_searcher"]
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,10 @@ class Match:
     image_id: int
     path: str  # absolute
     relpath: str  # relative to the catalogue's folder
-    score: float  # cosine similarity of centred, normalised embeddings (query itself: 1.0)
+    #: The similarity of the two pictures, 0..1: calibrated (calibration.py), so the
+    #: same pair scores the same in every catalogue; only the picture itself scores 1.0.
+    #: (For a model without a calibration: cosine of embeddings centred on the catalogue.)
+    score: float
     distance: float  # spherical Hamming distance between the codes (inf: no shared bit)
     duplicate: bool  # pHash says (near-)identical picture
     phash_distance: int | None  # differing pHash bits (of 64)
@@ -59,6 +62,9 @@ class Match:
     height: int | None
     mirrored: bool = False  # matched the mirrored query better than the query
     decision: str | None = None  # a person's verdict on it and the query: "same" (pinned) or "different" (demoted)
+    #: The score's named band: "same design", "very similar", "similar" or "unrelated"
+    #: ("" for a model without a calibration). The list reads band by band.
+    band: str = ""
 
     @functools.cached_property
     def missing(self) -> bool:
@@ -133,6 +139,8 @@ class SearchEngine:
         self._searcher: Searcher | None
         self._identity: CatalogueIdentity
         self._data: RescoringData
+        self._calibration: Calibration | None
+        self._phash_index: tuple[PhashIndex, np.ndarray] | None
         self.decisions = DecisionBook()
         self.reload()
 
@@ -141,7 +149,12 @@ class SearchEngine:
         started = time.perf_counter()
         self._identity = self.reader.identity()
         self._searcher = self._given if self._given is not None else open_searcher(self.reader, self.config)
-        self._data = RescoringData(self.reader, self.searchable_ids(), self.config.rescore_in_memory_up_to)
+        self._calibration = shipped_calibration(self._identity.model_sha256)
+        fitted = self._searcher.fitted if self._searcher is not None else None
+        self._data = RescoringData(
+            self.reader, self.searchable_ids(), self.config.rescore_in_memory_up_to, fitted=fitted, calibration=self._calibration
+        )
+        self._phash_index = None
         self._adaptation = Adaptation(self.reader, self._searcher) if self._searcher is not None else None
         self.reload_decisions()
         log.info("loaded %d searchable images in %.0f ms", len(self), (time.perf_counter() - started) * 1000)
@@ -178,6 +191,19 @@ class SearchEngine:
         ids = np.array([image_id], dtype=np.int64)
         ranking = searcher.search(searcher.codes(ids)[0], searcher.vectors(ids)[0], k + 1)
         return ranking.ids[ranking.ids != image_id][:k]
+
+    @property
+    def calibrated(self) -> bool:
+        """Whether scores are the calibrated similarity with bands (the model ships a calibration)."""
+        return self._calibration is not None
+
+    def similarities(self, image_id: int, others: np.ndarray) -> np.ndarray:
+        """The shown score (0..1) of one catalogue image with each of `others` (ids with an embedding)."""
+        stored = self._data.embedding_matrix([image_id, *map(int, others)])
+        if not len(stored.ids) or int(stored.ids[0]) != image_id:
+            raise CatalogueError("This design is no longer in the catalogue (an update removed it); search again from its file.")
+        percent, _ = shown_percent(stored.vectors[1:], self._data.whitened(stored.ids[1:]), stored.vectors[:1], self._calibration, self._data)
+        return np.asarray(percent, dtype=np.float64) / 100.0
 
     def records(self, image_ids: np.ndarray) -> dict[int, ImageRecord]:
         """Catalogue records by image id."""
@@ -286,9 +312,13 @@ class SearchEngine:
     ) -> SearchResult:
         """Rank the catalogue against trunk embeddings of one query (row 1: its mirror image, if any).
 
+        The two steps of ranking.py: `find_candidates`, then `score_and_order`.
+
         Args:
             embeddings: (1 or 2, D) float32; each row is searched and the rankings merged.
-            phash: the query's pHash, for the duplicate flag.
+            phash: the query's pHash: images within `phash_radius` bits join the
+                candidates, and those within `duplicate_distance` are flagged and listed first.
+            min_score: drop matches whose shown score (0..1) is below it.
             query_id: the query's own catalogue id, which then scores exactly 1.0.
         """
         example = Example(np.asarray(embeddings, dtype=np.float32), query_id, label, phash)
@@ -299,59 +329,20 @@ class SearchEngine:
     ) -> SearchResult:
         """Rank the catalogue for a steered search: like its examples, unlike its unliked ones, in its folders.
 
-        Liked catalogue images score exactly 1.0 and come first; unliked ones
-        are left out. A pair a person marked "same design" is pinned next, one
-        marked "not similar" goes to the end of the list (see decisions.py).
+        One example, nothing unliked, no folder and no adapted ranking is the
+        plain search (ranking.py's two steps); the rest is in steered.py.
+        Liked catalogue images come first; unliked ones are left out. A pair
+        a person marked "same design" is pinned next, one marked "not similar"
+        goes to the end of the list (decisions.py).
         """
         started = time.perf_counter()
-        searcher = self._ready_searcher()
-        like_ids, unlike_ids = set(steering.like_ids), set(steering.unlike_ids)
-        verdicts = self.decisions.verdicts(like_ids)
-        allowed = narrowed_ids(searcher, self.reader.ids_in_folders(steering.folders)) if steering.folders else None
-        # Score a few more than asked for exactly: the re-ranking space is a
-        # reduction of the embeddings and can swap neighbours near the cut.
-        wanted = min(len(searcher), top_n + RESCORE_MARGIN)
-        space = (np.dtype(self._identity.embedding_dtype), self.decisions.adapter)
-        _, prepare, queries, codes, rankings = steered_candidates(searcher, steering, wanted, allowed, *space)
-        found = np.unique(np.concatenate([r.ids for r in rankings]))
-        # The examples and the designs marked "same" always take part (looked up only when the
-        # searcher missed them: a server's searcher reads its list of ids just for this).
-        forced = [i for i in like_ids | {i for i, v in verdicts.items() if v == SAME} if not _holds(found, i)]
-        if forced:
-            pool = searcher.ids if allowed is None else allowed
-            found = np.union1d(found, [i for i in forced if _holds(pool, i)])
-        ids = np.setdiff1d(found, list(unlike_ids)).astype(np.int64)
-        stored = self._data.embedding_matrix(ids.tolist())
-        ids = stored.ids
-        sims = np.clip(prepare(stored.vectors) @ queries.T, -1.0, 1.0)  # (candidates, variants)
-        variant = sims.argmax(axis=1)
-        scores = sims[np.arange(len(ids)), variant]
-        scores[np.isin(ids, list(like_ids))] = 1.0  # the query itself: exactly 100 %
-        tiers = np.array([tier(int(i), like_ids, verdicts) for i in ids], dtype=np.int64)
-        keep = np.flatnonzero((scores >= min_score - 1e-9) | (tiers < 2))  # 1.0 passes --min-score 1.0
-        keep = keep[np.lexsort((-scores[keep], tiers[keep]))][: top_n + 10]
-        records = self._data.records(int(i) for i in ids[keep])
-        keep = keep[[int(ids[i]) in records for i in keep]]  # a record removed meanwhile
-        # Equal scores (copies of one file) are ordered by path, so the order
-        # does not depend on the order in which files were added.
-        ordered = sorted(keep, key=lambda i: (tiers[i], -scores[i], records[int(ids[i])].relpath))
-        keep = np.asarray(arrange(ordered, lambda i: verdicts.get(int(ids[i])), top_n), dtype=np.int64)
-        distances = np.full(len(keep), np.inf, dtype=np.float32)
-        for v in range(len(codes)):
-            chosen = variant[keep] == v
-            if chosen.any():
-                distances[chosen] = spherical_hamming(codes[v], searcher.codes(ids[keep[chosen]]))
-        phash = steering.like[0].phash
-        matches = tuple(
-            self._match(rank, records[int(ids[i])], float(scores[i]), float(d), phash, bool(variant[i] == 1), verdicts.get(int(ids[i])))
-            for rank, (i, d) in enumerate(zip(keep, distances), start=1)
-        )
+        matches, found = rank_steered(self, self._ready_searcher(), steering, top_n, min_score)
         return SearchResult(
             query=steering.label,
             query_image_id=steering.like[0].image_id,
             matches=matches,
-            method=rankings[0].method,
-            candidates=rankings[0].candidates,
+            method=found.method,
+            candidates=found.looked_at,
             embed_ms=embed_ms,
             search_ms=(time.perf_counter() - started) * 1000,
             example_ids=steering.like_ids,
@@ -359,9 +350,24 @@ class SearchEngine:
             folders=steering.folders,
         )
 
+    def _phash_table(self) -> tuple[PhashIndex, np.ndarray] | None:
+        """The pHash multi-index over every searchable image (made on first use) and each row's image id."""
+        if self._phash_index is None:
+            ids = self.searchable_ids()
+            self._phash_index = (PhashIndex.build(self.reader.phashes(ids)), ids)
+        return self._phash_index
+
+    def _phashes_of(self, image_ids: np.ndarray) -> np.ndarray:
+        """pHashes (uint64, 0 where unknown) of searchable ids, from the pHash index."""
+        held = self._phash_table()
+        assert held is not None
+        index, ids = held
+        at = np.minimum(np.searchsorted(ids, image_ids), max(len(ids) - 1, 0))
+        return np.where(ids[at] == image_ids, index.phashes[at], np.uint64(0)) if len(ids) else np.zeros(len(image_ids), np.uint64)
+
     def _match(
-        self, rank: int, record: ImageRecord, score: float, distance: float, query_phash: int | None, mirrored: bool,
-        decision: str | None,
+        self, rank: int, record: ImageRecord, score: float, band: str, distance: float, query_phash: int | None, mirrored: bool,
+        decision: str | None = None,
     ) -> Match:
         phash_distance = None
         if query_phash is not None and record.phash is not None:
@@ -372,6 +378,7 @@ class SearchEngine:
             path=record.path,
             relpath=record.relpath,
             score=score,
+            band=band,
             distance=distance,
             duplicate=phash_distance is not None and phash_distance <= self.config.duplicate_distance,
             phash_distance=phash_distance,
@@ -380,8 +387,3 @@ class SearchEngine:
             mirrored=mirrored,
             decision=decision,
         )
-
-
-def _holds(sorted_ids: np.ndarray, image_id: int) -> bool:
-    at = int(np.searchsorted(sorted_ids, image_id))
-    return at < len(sorted_ids) and int(sorted_ids[at]) == image_id

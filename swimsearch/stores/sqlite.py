@@ -50,6 +50,7 @@ from .sqlite_images import ImageTables
 from .sqlite_decisions import SqliteDecisions
 from .sqlite_folders import SqliteFolders
 from .sqlite_index import IndexTables
+from .sqlite_neighbours import NeighbourMethods
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +61,9 @@ log = logging.getLogger(__name__)
 # hold float32 and stay readable).
 EMBEDDING_DTYPE = "<f2"
 
-class SqliteStore(SqliteDecisions, SqliteFolders):
-    """A catalogue kept in one SQLite file (reader and writer); decisions and subfolders are in their own modules."""
+class SqliteStore(SqliteDecisions, SqliteFolders, NeighbourMethods):
+    """A catalogue kept in one SQLite file (reader and writer); decisions, subfolders and neighbour lists
+    are in their own modules (sqlite_decisions.py, sqlite_folders.py, sqlite_neighbours.py)."""
 
     def __init__(self, file: SqliteFile):
         self.file = file
@@ -264,7 +266,7 @@ class SqliteStore(SqliteDecisions, SqliteFolders):
     @_plain
     def clear_images(self) -> None:
         with self.file.transaction():
-            for table in ("buckets", "code_blocks", "embeddings", "images"):
+            for table in ("buckets", "code_blocks", "embeddings", "images", "neighbours"):
                 self.file.conn.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
             self._index.clear_graph()
             self.file.set_meta(fitted=None)

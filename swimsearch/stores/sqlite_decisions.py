@@ -1,7 +1,7 @@
 """Decisions in the catalogue file: a person's "same design" or "not similar" on a pair of images.
 
 `SqliteDecisions` is a part of `SqliteStore` (a mixin over its `SqliteFile`):
-the `decisions` table (schema version 3, sqlite_schema.py) keeps each pair
+the `decisions` table (format 4, sqlite_schema.py) keeps each pair
 by the images' relative paths with the verdict, who, when and a checksum.
 Reads join the images that are in the catalogue now (not tombstones), so a
 decision shows only while both files are there. A decision goes with its
@@ -48,8 +48,14 @@ class SqliteDecisions:
     file: SqliteFile
     path: Path
 
+    def _holds_decisions(self) -> bool:
+        """Whether the file has the decisions table (an older format read as it is, read-only, has none)."""
+        return self.file.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'decisions'").fetchone() is not None
+
     @plain_errors
     def decisions(self) -> list[Decision]:
+        if not self._holds_decisions():
+            return []
         rows = self.file.conn.execute(
             "SELECT ia.id, ib.id, d.a, d.b, d.verdict, d.who, d.at, d.crc FROM decisions d "
             "JOIN images ia ON ia.path = d.a AND ia.gone IS NULL JOIN images ib ON ib.path = d.b AND ib.gone IS NULL "
@@ -92,6 +98,8 @@ class SqliteDecisions:
 
     def check_decisions(self) -> int:
         """Verify every decision's checksum and values (info --check); returns how many there are."""
+        if not self._holds_decisions():
+            return 0
         rows = self.file.conn.execute("SELECT 0, 0, a, b, verdict, who, at, crc FROM decisions").fetchall()
         for row in rows:
             self._checked(row)

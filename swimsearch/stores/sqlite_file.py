@@ -11,7 +11,7 @@ Tables (the schema, its version 2 columns and its migrations are in sqlite_schem
                   images per row: a million load in a fraction of a second.
 * ``arrays``      the fitted hash layer, spheres, re-ranking basis and LSH bit samples.
 * ``buckets``     the LSH tables: one row per non-empty bucket (table, key) with its image ids.
-* ``decisions``   (version 3) people's verdicts on pairs of images, by relative path.
+* ``decisions``   (version 4) people's verdicts on pairs of images, by relative path.
 
 Arrays are raw little-endian bytes with their dtype and shape, never pickle;
 every SQL value is a parameter. The file is opened in WAL mode so a search can
@@ -55,6 +55,11 @@ from .sqlite_schema import MIGRATIONS, SCHEMA_VERSION, array_crc, create_schema,
 __all__ = ["SCHEMA_VERSION", "SqliteFile", "check_file", "connect", "create_file", "describe_error"]
 
 log = logging.getLogger(__name__)
+
+#: The oldest format this version reads as it is when it cannot upgrade the file
+#: (read-only): format 3 only adds the neighbour lists (issue 11), which a reader
+#: can do without (it searches as before them).
+READABLE_FROM = 2
 
 APPLICATION_ID = 0x5357_4D43  # "SWMC": marks the file as a SwimSearch catalogue
 
@@ -208,6 +213,9 @@ class SqliteFile:
         check_objects(self.conn, str(self.path), version)  # the objects of its own version, not of another
         check_columns(self.conn, str(self.path), version)
         if version < SCHEMA_VERSION:
+            if self.readonly and version >= READABLE_FROM:
+                log.info("%s is in format %d and read-only: read as it is", self.path, version)
+                return
             if self.readonly:
                 raise CatalogueError(f"The catalogue {self.path} is in an older format and read-only, so it cannot be upgraded.")
             with self.db.atomic():

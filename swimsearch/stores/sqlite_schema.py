@@ -17,7 +17,12 @@ Version 2 (issue 14):
   ``vector_crc`` (checksum of its embedding) and ``crc`` (of the row).
 * ``meta``, ``code_blocks``, ``arrays``, ``buckets``: a ``crc`` of each row.
 
-Version 3 (issue 12): ``decisions``, people's verdicts ("same design",
+Version 3 (issue 11): ``neighbours``, one row per image: its k nearest other
+images (``ids``: k little-endian int64, -1 for none; ``sims``: their k
+float32 cosines, NaN for none) and a ``crc`` of the row (`neighbour_crc`);
+the lists and their use are in neighbours.py and stores/sqlite_neighbours.py.
+
+Version 4 (issue 12): ``decisions``, people's verdicts ("same design",
 "not similar") on pairs of images, with who and when and a ``crc``. A pair
 is kept by the images' relative paths, not their ids: a rebuild with another
 model gives every image a new id, and a person's decision must outlive it.
@@ -40,7 +45,7 @@ from .integrity import checksum, row_checksum
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 #: The columns of `images` its row checksum covers, in order (`recode` and `added` are bookkeeping).
 IMAGE_CRC_COLUMNS = (
@@ -71,6 +76,11 @@ def bucket_crc(table_no: int, key: int, ids: bytes) -> int:
 
 def vector_crc(blob: bytes) -> int:
     return checksum(blob)
+
+
+def neighbour_crc(image_id: int, ids: bytes, sims: bytes) -> int:
+    """Checksum of a neighbour list row: its image id as text, then its two blobs."""
+    return checksum(str(int(image_id)).encode(), ids, sims)
 
 
 def decision_crc(a: str, b: str, verdict: str, who: str, at: float) -> int:
@@ -156,6 +166,13 @@ def _to_v2(db: sqlite_utils.Database) -> None:
     )
 
 
+def _to_v3(db: sqlite_utils.Database) -> None:
+    """Each image's neighbour lists (issue 11); an older catalogue gains them at its next update."""
+    db.table("neighbours").create(
+        {"image_id": int, "ids": bytes, "sims": bytes, "crc": int}, pk="image_id", not_null={"ids", "sims", "crc"}
+    )
+
+
 def _decisions_table(db: sqlite_utils.Database) -> None:
     """People's decisions on pairs of images (see the module's text); the pair is unordered (a < b)."""
     db.execute(
@@ -176,7 +193,7 @@ def _decisions_table(db: sqlite_utils.Database) -> None:
 
 
 #: version -> function that migrates a catalogue from version-1 to version.
-MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {2: _to_v2, 3: _decisions_table}
+MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {2: _to_v2, 3: _to_v3, 4: _decisions_table}
 
 
 def create_schema(db: sqlite_utils.Database) -> None:
