@@ -188,7 +188,7 @@ class VectorGraph:
         if failed:
             raise failed[0]
         if len(buffer) or any(len(rest) for rest in source):
-            raise ValueError("the stored graph goes on past its end")
+            raise ValueError("goes on past its end")  # as graph_check says it
         return cls(index, ids)
 
 

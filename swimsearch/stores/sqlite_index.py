@@ -26,7 +26,7 @@ from typing import Iterator
 import numpy as np
 
 from ..graph import VectorGraph
-from ..graph_check import GraphDamage, checked_parts
+from ..graph_check import checked_parts
 from ..index import FittedIndex, IndexSnapshot, row_lookup
 from ..lsh import BucketTables, encode_bucket_rows
 from .base import FitState
@@ -148,7 +148,7 @@ class IndexTables:
         parts = (self.file.get_array_bytes(name)[2] for name in names)
         try:
             return VectorGraph.from_parts(checked_parts(parts, len(ids), dim), ids)
-        except GraphDamage as exc:
+        except ValueError as exc:  # GraphDamage, or bytes FAISS left unread
             raise damaged(location, f"its search graph {exc}") from exc
 
     def write_graph(self, graph: VectorGraph | None) -> None:
