@@ -159,7 +159,9 @@ def check_finite(location: str, what: str, values: np.ndarray) -> None:
 
 #: Unsigned view and exponent bits of each IEEE float width: inf and NaN, and
 #: only they, have every exponent bit set.
-_EXPONENT_BITS = {2: (np.uint16, 0x7C00), 4: (np.uint32, 0x7F800000), 8: (np.uint64, 0x7FF0000000000000)}
+_EXPONENT_BITS: dict[int, np.unsignedinteger] = {
+    2: np.uint16(0x7C00), 4: np.uint32(0x7F800000), 8: np.uint64(0x7FF0000000000000),
+}
 FINITE_CHUNK = 1 << 18  # values tested at a time: the one buffer stays in cache
 
 
@@ -176,12 +178,12 @@ def all_finite(values: np.ndarray) -> bool:
         return bool(np.isfinite(values).all()) if values.dtype.kind in "fc" else True
     if not values.dtype.isnative:
         values = values.astype(values.dtype.newbyteorder("="))
-    uint, exponent = _EXPONENT_BITS[values.dtype.itemsize]
-    bits = np.ascontiguousarray(values).reshape(-1).view(uint)  # a view: the arrays checked are contiguous
-    buffer = np.empty(min(len(bits), FINITE_CHUNK), uint)
+    exponent = _EXPONENT_BITS[values.dtype.itemsize]
+    bits = np.ascontiguousarray(values).reshape(-1).view(exponent.dtype)  # a view: the arrays checked are contiguous
+    buffer = np.empty(min(len(bits), FINITE_CHUNK), exponent.dtype)
     for start in range(0, len(bits), FINITE_CHUNK):
         part = buffer[: min(FINITE_CHUNK, len(bits) - start)]
-        np.bitwise_and(bits[start : start + FINITE_CHUNK], uint(exponent), out=part)
+        np.bitwise_and(bits[start : start + FINITE_CHUNK], exponent, out=part)
         if part.max() == exponent:
             return False
     return True
