@@ -20,6 +20,7 @@ from .config import FIT_CHOICES, EngineConfig
 from .errors import CatalogueError
 from .index import FittedIndex, IndexSnapshot
 from .model import ImageEmbedder
+from .neighbours import NeighbourLists
 from .searchers import Searcher
 from .stores.base import (
     CatalogueCounts,
@@ -212,6 +213,9 @@ class Catalogue:
 
     def own_searcher(self, config: EngineConfig) -> Searcher | None:
         return self.store.own_searcher(config)
+
+    def neighbour_lists(self, image_ids: Iterable[int] | None = None) -> NeighbourLists | None:
+        return self.store.neighbour_lists(image_ids)
 
     def check(self) -> list[str]:
         """Verify every checksum and record (`swimsearch info --check`); what was checked, in words."""

@@ -27,6 +27,7 @@ import numpy as np
 from ..config import EngineConfig
 from ..graph import VectorGraph
 from ..index import FittedIndex, IndexSnapshot
+from ..neighbours import NeighbourLists
 from ..searchers import Searcher
 from .changes import KnownFile, Restored, ScanDiff, diff_scan  # noqa: F401 - the shared diff rules, re-exported
 
@@ -214,6 +215,14 @@ class CatalogueReader(Protocol):
         """A searcher that finds candidates inside the store, or None to search a loaded snapshot."""
         ...
 
+    def neighbour_lists(self, image_ids: Iterable[int] | None = None) -> NeighbourLists | None:
+        """The neighbour lists (neighbours.py) of the given ids that have one, or of every image (None).
+
+        None when the store keeps no lists at all (a catalogue of an older
+        format opened read-only); empty lists before a fit on augmented vectors.
+        """
+        ...
+
     def check(self) -> list[str]:
         """Verify everything the store holds (`swimsearch info --check`): what was checked, in words.
 
@@ -274,7 +283,7 @@ class CatalogueWriter(CatalogueReader, Protocol):
         ...
 
     def remove(self, image_ids: Sequence[int]) -> None:
-        """Drop images with their embeddings, codes and bucket entries, in one transaction."""
+        """Drop images with their embeddings, codes, bucket entries and neighbour lists, in one transaction."""
         ...
 
     def fit_sample(self, limit: int, seed: int) -> FitSample:
@@ -299,6 +308,19 @@ class CatalogueWriter(CatalogueReader, Protocol):
 
     def write_buckets(self, keys: np.ndarray, image_ids: np.ndarray, *, merge: bool) -> None:
         """Put images in their LSH buckets, from their keys (n, L): into empty tables, or `merge`d with what is there."""
+        ...
+
+    def write_neighbours(self, lists: NeighbourLists, *, replace: bool) -> None:
+        """Keep these neighbour lists, each replacing the image's own; `replace`: drop every other list first.
+
+        `remove` drops the lists of removed images; `save_fit`, `clear_index`
+        and `clear_images` drop them all.
+        """
+        ...
+
+    def drop_codes(self, image_ids: np.ndarray) -> None:
+        """Forget the codes, re-ranking vectors and bucket entries of images that get new ones
+        (an update changed their augmented vectors); `write_codes` and `write_buckets(merge=True)` follow."""
         ...
 
     def write_graph(self, graph: VectorGraph | None) -> None:

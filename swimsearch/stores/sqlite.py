@@ -48,6 +48,7 @@ from .integrity import safe_relpath
 from .sqlite_file import SQLITE_ERRORS, SqliteFile, create_file, describe_error, phash_from_sql, plain_errors as _plain
 from .sqlite_images import ImageTables
 from .sqlite_index import IndexTables
+from .sqlite_neighbours import NeighbourMethods
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +59,8 @@ log = logging.getLogger(__name__)
 # hold float32 and stay readable).
 EMBEDDING_DTYPE = "<f2"
 
-class SqliteStore:
-    """A catalogue kept in one SQLite file (reader and writer)."""
+class SqliteStore(NeighbourMethods):
+    """A catalogue kept in one SQLite file (reader and writer; the neighbour lists: sqlite_neighbours.py)."""
 
     def __init__(self, file: SqliteFile):
         self.file = file
@@ -262,7 +263,7 @@ class SqliteStore:
     @_plain
     def clear_images(self) -> None:
         with self.file.transaction():
-            for table in ("buckets", "code_blocks", "embeddings", "images"):
+            for table in ("buckets", "code_blocks", "embeddings", "images", "neighbours"):
                 self.file.conn.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
             self._index.clear_graph()
             self.file.set_meta(fitted=None)
