@@ -33,6 +33,7 @@ from .stores.base import (
     ImageRecord,
 )
 from .stores.sqlite import SqliteStore
+from .stores.verdicts import StoreSteering
 
 __all__ = ["CATALOGUE_SUFFIX", "BuildReport", "Catalogue", "ImageRecord", "as_dict", "default_catalogue_path"]
 
@@ -44,7 +45,7 @@ def default_catalogue_path(folder: str | os.PathLike) -> Path:
     return Path(folder) / f".swimsearch{CATALOGUE_SUFFIX}"
 
 
-class Catalogue(DetailViews):
+class Catalogue(DetailViews, StoreSteering):
     """An open catalogue and the folder it describes (a `CatalogueReader`).
 
     Use it from one thread (its SQLite connection belongs to the opening thread).
@@ -125,13 +126,19 @@ class Catalogue(DetailViews):
     ) -> BuildReport:
         """Build or update the catalogue from its folder: `build_catalogue` with this catalogue as writer.
 
+        Decisions on a file go when the update finds it gone (made a tombstone
+        or removed); once the whole folder is read, any decision left on a file
+        the catalogue no longer holds is forgotten too.
+
         Args:
             allow_removal: remove files even when so many are gone at once that
                 the folder may be only partly there (see `BuildReport.held`).
         """
-        return build_catalogue(
+        report = build_catalogue(
             self.writer(), self.root, embedder, config, progress, should_stop, allow_removal=allow_removal
         )
+        self.store.prune_decisions()
+        return report
 
     def with_fit_choices(self, config: EngineConfig, names: Iterable[str] = FIT_CHOICES) -> EngineConfig:
         """`config` with the hash-layer choices (`names`) this catalogue was fitted with.

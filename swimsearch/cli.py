@@ -4,6 +4,7 @@
     swimsearch query --catalogue CAT [--top N] [--min-score S] [--region X,Y,W,H] [--colour-weight W] [--csv OUT] [--sheet OUT.pdf|.html] (IMAGE... | --queries LISTFILE)
     swimsearch info --catalogue CAT
     swimsearch duplicates --catalogue CAT [--csv OUT]
+    swimsearch decisions --catalogue CAT [--csv OUT]
     swimsearch eval --catalogue CAT --labels LABELS.csv [--queries LISTFILE] [--baseline] [--json OUT] [--plot OUT.png]
 
 --catalogue takes the catalogue file or its folder; a folder's catalogue is
@@ -27,6 +28,7 @@ from typing import Sequence
 from . import __version__, locations
 from .catalogue import Catalogue
 from .cli_steer import SteeredQueries, add_steering_options, steering_in_words
+from .cli_steering import QuerySteering, SteeringError, add_decisions_command, add_query_arguments
 from .config import EngineConfig
 from .errors import Cancelled, CatalogueError
 from .evaluation import EvaluationError
@@ -44,7 +46,7 @@ from .cli_checks import (
     join_number_values,
     os_error_sentence,
 )
-from .cli_output import print_report, print_result
+from .cli_output import filters_in_words, print_report, print_result
 from .sheet import SheetError
 from .terminal import StopOnInterrupt, TerminalProgress, shown
 
@@ -140,18 +142,19 @@ def cmd_query(args) -> int:
 
     images = list(args.images) + (read_path_list(args.queries) if args.queries else [])
     if not images:
-        raise UsageError("give at least one IMAGE or --queries LISTFILE")
+        raise UsageError("give at least one IMAGE or --queries LISTFILE" + (" to search with" if args.unlike else ""))
     config = _config(args)
     embedder = _embedder(config, args.model)
     failures = 0
     results = []
     with _open_existing(args.catalogue) as catalogue:
         _refuse_other_model(catalogue, embedder, args.model)
-        queries = SteeredQueries(SearchEngine(catalogue, embedder, config), args)  # --region, --colour-weight
-        for image in images:
-            path = str(Path(image).absolute())
+        engine = SearchEngine(catalogue, embedder, config)
+        steering = QuerySteering.read(args, engine, catalogue)
+        queries = SteeredQueries(engine, steering, args)  # --region, --colour-weight; notes said once
+        for group in steering.groups(images):
             try:
-                result = queries.run(path)  # by a detail with --region; notes said once on stderr
+                result = queries.run(group)
             except ImageError as exc:
                 failures += 1
                 print(f"swimsearch: cannot read {shown(exc.path)}: {exc.reason}", file=sys.stderr)
@@ -159,7 +162,7 @@ def cmd_query(args) -> int:
             results.append(result)
             if not args.csv:
                 print_result(result)
-        filters = _filters_in_words(args)
+        filters = "; ".join(filter(None, (filters_in_words(args) + steering_in_words(args), steering.in_words())))
         if args.csv:
             identity = dict(catalogue=str(catalogue.path), model=embedder.name, model_sha256=embedder.sha256)
             if args.csv == "-":
@@ -177,16 +180,6 @@ def cmd_query(args) -> int:
         print(f"swimsearch: {failures} of {len(images)} queries failed", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
-
-
-def _filters_in_words(args) -> str:
-    """The query settings as the contact sheet and the CSV's sidecar say them."""
-    words = f"the {args.top} best matches per query"
-    if args.min_score > -1.0:
-        words += f", score at least {args.min_score:g}"
-    if args.mirror:
-        words += "; mirrored designs matched"
-    return words + steering_in_words(args)
 
 
 def cmd_info(args) -> int:
@@ -294,6 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--sheet", metavar="OUT", help="write a contact sheet (OUT.pdf or OUT.html): one file, a section per query"
     )
     p.add_argument("--mirror", action="store_true", help="also search the mirrored image (mirror-invariant search)")
+    add_query_arguments(p)
     add_steering_options(p).set_defaults(run=cmd_query, parser=p)
 
     p = sub.add_parser("info", parents=[common], help="what a catalogue holds")
@@ -308,6 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-distance", type=int, help="pHash bits that may differ (default: 6)")
     p.add_argument("--csv", metavar="OUT", help="also write the groups as CSV")
     p.set_defaults(run=cmd_duplicates, parser=p)
+    add_decisions_command(sub, common, CATALOGUE_HELP, lambda args: _open_existing(args.catalogue))
 
     p = sub.add_parser("eval", parents=[common], help="retrieval quality and timings on a labelled folder")
     p.add_argument("--catalogue", required=True, help=CATALOGUE_HELP)
@@ -328,7 +323,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_numbers(args)
         check_outputs(args)
         return args.run(args)
-    except (UsageError, InputError, SheetError) as exc:
+    except (UsageError, InputError, SheetError, SteeringError) as exc:
         args.parser.print_usage(sys.stderr)  # the command's own usage, not the list of commands
         print(f"swimsearch: error: {shown(str(exc))}", file=sys.stderr)
         return EXIT_USAGE

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
+import time
 from typing import TYPE_CHECKING
 
 from .colour import DEFAULT_WEIGHT, ColourMix
 from .regions import Box
 
 if TYPE_CHECKING:  # the search is imported when a query runs, not for --help
+    from .cli_steering import QuerySteering
     from .search import SearchEngine, SearchResult
 
 log = logging.getLogger(__name__)
@@ -64,19 +65,36 @@ def steering_in_words(args: argparse.Namespace) -> str:
 
 
 class SteeredQueries:
-    """The query command's searches as the options ask (by a detail, or the whole picture; with the colour
-    weight), each note a result carries ("update the catalogue to ...") said once on stderr."""
+    """The query command's searches as the options ask (by a detail, or the whole pictures, steered as
+    cli_steering.py reads; with the colour weight), each note a result carries said once on stderr.
 
-    def __init__(self, engine: "SearchEngine", args: argparse.Namespace):
-        self.engine, self.args = engine, args
+    A search by a detail takes one picture: with --together, --unlike or --folder it is a usage error.
+    The colour control of a query of several pictures (--together) reads the first one's colours.
+    """
+
+    def __init__(self, engine: "SearchEngine", steering: "QuerySteering", args: argparse.Namespace):
+        from .cli_steering import SteeringError
+
+        self.engine, self.steering, self.args = engine, steering, args
         self._said: set[str] = set()
+        if args.region is not None and (steering.together or steering.unlike or steering.folders):
+            raise SteeringError("--region searches by a detail of one picture at a time: it cannot be used with "
+                                "--together, --unlike or --folder")
 
-    def run(self, path: str | os.PathLike) -> "SearchResult":
+    def run(self, group: list[str]) -> "SearchResult":
+        from .rocchio import Steering
+        from .steering import colour_query
+
         args, mix = self.args, ColourMix(self.args.colour_weight)
         if args.region is not None:
-            result = self.engine.search_detail(path, args.region, top_n=args.top, min_score=args.min_score, colour=mix)
+            result = self.engine.search_detail(group[0], args.region, top_n=args.top, min_score=args.min_score, colour=mix)
         else:
-            result = self.engine.search(path, top_n=args.top, min_score=args.min_score, colour=mix)
+            started = time.perf_counter()
+            like = tuple(self.engine.example(path) for path in group)
+            colour = colour_query(self.engine.reader, self.engine.embedder, group[0], mix)
+            embed_ms = (time.perf_counter() - started) * 1000
+            steering = Steering(like, self.steering.unlike, self.steering.folders)
+            result = self.engine.search_examples(steering, top_n=args.top, min_score=args.min_score, embed_ms=embed_ms, colour=colour)
         if result.note and result.note not in self._said:
             self._said.add(result.note)
             print(f"swimsearch: note: {result.note}", file=sys.stderr)

@@ -30,6 +30,7 @@ class Match:
     width: int | None
     height: int | None
     mirrored: bool = False  # matched the mirrored query better than the query
+    decision: str | None = None  # a person's verdict on it and the query: "same" (pinned) or "different" (demoted)
     #: The score's named band: "same design", "very similar", "similar" or "unrelated"
     #: ("" for a model without a calibration). The list reads band by band.
     band: str = ""
@@ -60,7 +61,14 @@ class SearchResult:
     embed_ms: float
     search_ms: float
     note: str = ""  # something the user should know about this result ("update the catalogue to ...")
+    example_ids: tuple[int, ...] = ()  # the catalogue images searched with (a steered search: several)
+    unlike_ids: tuple[int, ...] = ()  # the catalogue images searched against ("not like this")
+    folders: tuple[str, ...] = ()  # the subfolders searched (none: the whole catalogue)
 
     @property
     def total_ms(self) -> float:
         return self.embed_ms + self.search_ms
+
+    def is_example(self, image_id: int) -> bool:
+        """Whether a match is one of the pictures searched with (the query itself)."""
+        return image_id == self.query_image_id or image_id in self.example_ids

@@ -20,20 +20,23 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from . import examples
+from .adaptation import Adaptation
 from .calibration import Calibration, shipped_calibration
-from .colour import COLOUR_POOL, ColourMix, colour_signature, query_rows
+from .colour import ColourMix
 from .config import EngineConfig
+from .decisions import DecisionBook
 from .errors import CatalogueError
-from .images import ImageError, load_image
 from .matches import Match, SearchResult
 from .model import ImageEmbedder, describe_model
 from .phash_index import PhashIndex
-from .ranking import RESCORE_MARGIN, find_candidates, score_and_order, shown_percent
+from .ranking import RESCORE_MARGIN, shown_percent
 from .regions import Box
 from .rescoring import RescoringData
+from .rocchio import Example, Steering
 from .searchers import Searcher, choose_searcher
-from .spherical import spherical_hamming
-from .steering import ColourSteer, DetailSearch
+from .steered import rank_steered
+from .steering import ColourSteer, DetailSearch, colour_query
 from .stores.base import CatalogueIdentity, CatalogueReader, ImageRecord
 
 log = logging.getLogger(__name__)
@@ -75,28 +78,40 @@ class SearchEngine:
         self._given = searcher
         self._searcher: Searcher | None
         self._identity: CatalogueIdentity
-        self._details = DetailSearch(reader)
         self._data: RescoringData
         self._calibration: Calibration | None
         self._phash_index: tuple[PhashIndex, np.ndarray] | None
+        self.decisions = DecisionBook()
+        self._details = DetailSearch(reader)
         self.reload()
 
     def reload(self) -> None:
-        """Re-read the catalogue's index (after a build or update)."""
+        """Re-read the catalogue's index and decisions (after a build or update)."""
         started = time.perf_counter()
         self._identity = self.reader.identity()
         self._searcher = self._given if self._given is not None else open_searcher(self.reader, self.config)
-        self._details.reset()
         self._calibration = shipped_calibration(self._identity.model_sha256)
         fitted = self._searcher.fitted if self._searcher is not None else None
         self._data = RescoringData(
             self.reader, self.searchable_ids(), self.config.rescore_in_memory_up_to, fitted=fitted, calibration=self._calibration
         )
         self._phash_index = None
+        self._details.reset()
+        self._adaptation = Adaptation(self.reader, self._searcher) if self._searcher is not None else None
+        self.reload_decisions()
         log.info("loaded %d searchable images in %.0f ms", len(self), (time.perf_counter() - started) * 1000)
 
     def __len__(self) -> int:
         return 0 if self._searcher is None else len(self._searcher)
+
+    def reload_decisions(self) -> None:
+        """Read the catalogue's decisions again, and adapt the ranking to them when they are enough."""
+        self.decisions = DecisionBook.load(self.reader, self._adaptation)
+
+    def decide(self, a: int, b: int, verdict: str | None) -> None:
+        """Record a person's verdict on two catalogue images (None withdraws it); later searches use it."""
+        self.reader.decide(a, b, verdict)
+        self.reload_decisions()
 
     @property
     def root(self) -> Path:
@@ -142,6 +157,25 @@ class SearchEngine:
 
     # --- queries ------------------------------------------------------------------
 
+    def example(self, image: str | os.PathLike | Image.Image | int, *, mirror: bool | None = None) -> Example:
+        """One picture to search with or against: a file, a PIL image, or a catalogue image id.
+
+        A catalogue image's stored embedding is used, so nothing is embedded
+        again unless its mirror image is asked for (examples.py).
+
+        Raises:
+            ImageError: the picture cannot be read (plain reason inside).
+            CatalogueError: nothing is searchable yet, the catalogue used another
+                model, or the catalogue image is gone.
+        """
+        mirror = self.config.mirror if mirror is None else mirror
+        if isinstance(image, (int, np.integer)):
+            self._check_ready(need_embedder=False)
+            return examples.from_catalogue(self.reader, self.embedder, int(image), mirror=mirror)
+        embedder = self._check_ready(need_embedder=True)
+        assert embedder is not None
+        return examples.from_picture(self.reader, embedder, image, mirror=mirror)
+
     def search(
         self,
         image: str | os.PathLike | Image.Image,
@@ -159,59 +193,22 @@ class SearchEngine:
             ImageError: the query image cannot be read (plain reason inside).
             CatalogueError: nothing is searchable yet, or the catalogue used another model.
         """
-        embedder = self._check_ready(need_embedder=True)
-        assert embedder is not None
         started = time.perf_counter()
-        mirror = self.config.mirror if mirror is None else mirror
-        loaded = load_image(image, embedder.size)
-        pixels, plain = query_rows(loaded.pixels, mirror=mirror, mix=colour)
-        embeddings = embedder.embed(pixels)
-        signature = colour_signature(loaded.pixels, loaded.width, loaded.height) if colour.match else None
+        example = self.example(image, mirror=mirror)
+        steer = colour_query(self.reader, self.embedder, image, colour)  # hue turns and colours, when colour is steered
         embed_ms = (time.perf_counter() - started) * 1000
-        if isinstance(image, Image.Image):
-            label, query_id = "pasted image", None
-        else:
-            label = str(Path(image).absolute())
-            # the query is "itself" only while the file is as the catalogue read it
-            record = self.reader.record_by_path(image, unchanged=True)
-            query_id = record.image_id if record else None
-        return self.search_embeddings(
-            embeddings, phash=loaded.phash, top_n=top_n, min_score=min_score, label=label, query_id=query_id, embed_ms=embed_ms,
-            colour=colour, plain_rows=plain, signature=signature,
-        )
+        return self.search_examples(Steering((example,)), top_n=top_n, min_score=min_score, embed_ms=embed_ms, colour=steer)
 
     def search_id(
         self, image_id: int, *, top_n: int = 50, min_score: float = -1.0, mirror: bool | None = None,
         colour: ColourMix = ColourMix(),
     ) -> SearchResult:
-        """Rank the catalogue against one of its own images.
-
-        Its stored embedding is used, so nothing is embedded again unless the
-        mirrored query is asked for (then the file is read and flipped; a file
-        gone since the build is searched without its mirror image).
-        """
-        self._check_ready(need_embedder=False)
+        """Rank the catalogue against one of its own images (its stored embedding: see `example`)."""
         started = time.perf_counter()
-        stored = self.reader.embedding_matrix([image_id])
-        record = self.reader.records([image_id]).get(image_id)
-        if not len(stored.ids) or record is None:
-            raise CatalogueError("This design is no longer in the catalogue (an update removed it); search again from its file.")
-        embeddings, plain = stored.vectors, 1
-        mirror = self.config.mirror if mirror is None else mirror
-        if (mirror or colour.ignore) and self.embedder is not None:
-            try:
-                rows, plain = query_rows(load_image(record.path, self.embedder.size).pixels, mirror=mirror, mix=colour)
-            except ImageError:
-                pass
-            else:  # the stored embedding stands for the picture itself; the others are embedded now
-                embeddings = np.concatenate([embeddings, self.embedder.embed(rows[1:]).astype(np.float32)])
-        stored_colour = self.reader.colour_signatures([image_id]).signatures if colour.match else None
+        example = self.example(int(image_id), mirror=mirror)
+        steer = colour_query(self.reader, self.embedder, int(image_id), colour)
         embed_ms = (time.perf_counter() - started) * 1000
-        return self.search_embeddings(
-            embeddings, phash=record.phash, top_n=top_n, min_score=min_score, label=record.path,
-            query_id=image_id, embed_ms=embed_ms, colour=colour, plain_rows=plain,
-            signature=stored_colour[0] if stored_colour is not None and len(stored_colour) else None,
-        )
+        return self.search_examples(Steering((example,)), top_n=top_n, min_score=min_score, embed_ms=embed_ms, colour=steer)
 
     def search_random(
         self, *, top_n: int = 50, min_score: float = -1.0, mirror: bool | None = None, rng: np.random.Generator | None = None,
@@ -240,7 +237,7 @@ class SearchEngine:
         matches = tuple(
             self._match(rank, records[i], score, "", float("inf"), None, False) for rank, (i, score) in enumerate(kept, start=1)
         )
-        return SearchResult(hits.label, hits.query_id, matches, "detail", hits.scanned, hits.embed_ms, hits.search_ms, hits.note)
+        return SearchResult(hits.label, hits.query_id, matches, "detail", hits.scanned, hits.embed_ms, hits.search_ms, note=hits.note)
 
     def _check_ready(self, *, need_embedder: bool) -> ImageEmbedder | None:
         """Refuse, in plain words, what cannot be searched yet; returns the embedder."""
@@ -279,67 +276,47 @@ class SearchEngine:
         label: str = "embedding",
         query_id: int | None = None,
         embed_ms: float = 0.0,
-        colour: ColourMix = ColourMix(),
-        plain_rows: int | None = None,
-        signature: np.ndarray | None = None,
     ) -> SearchResult:
         """Rank the catalogue against trunk embeddings of one query (row 1: its mirror image, if any).
 
         The two steps of ranking.py: `find_candidates`, then `score_and_order`.
 
         Args:
-            embeddings: (rows, D) float32; each row is searched and the rankings merged.
+            embeddings: (1 or 2, D) float32; each row is searched and the rankings merged.
             phash: the query's pHash: images within `phash_radius` bits join the
                 candidates, and those within `duplicate_distance` are flagged and listed first.
             min_score: drop matches whose shown score (0..1) is below it.
             query_id: the query's own catalogue id, which then scores exactly 1.0.
-            colour, plain_rows, signature: how much colour matters; rows past `plain_rows`
-                are the query's hue turns; the query's colour signature (colour.py).
+        """
+        example = Example(np.asarray(embeddings, dtype=np.float32), query_id, label, phash)
+        return self.search_examples(Steering((example,)), top_n=top_n, min_score=min_score, embed_ms=embed_ms)
+
+    def search_examples(
+        self, steering: Steering, *, top_n: int = 50, min_score: float = -1.0, embed_ms: float = 0.0,
+        colour: ColourSteer | None = None,
+    ) -> SearchResult:
+        """Rank the catalogue for a steered search: like its examples, unlike its unliked ones, in its folders.
+
+        One example, nothing unliked, no folder and no adapted ranking is the
+        plain search (ranking.py's two steps); the rest is in steered.py.
+        Liked catalogue images come first; unliked ones are left out. A pair
+        a person marked "same design" is pinned next, one marked "not similar"
+        goes to the end of the list (decisions.py). `colour`: the colour control (steering.colour_query).
         """
         started = time.perf_counter()
-        searcher = self._ready_searcher()
-        # Round the query as the catalogue stores embeddings, so that a
-        # byte-identical copy scores exactly as high as the stored original.
-        queries = np.asarray(embeddings).astype(np.dtype(self._identity.embedding_dtype)).astype(np.float32)
-        # The colour control sits inside both steps (steering.ColourSteer); at its middle, none.
-        steer = None if colour.neutral else ColourSteer(self.reader, colour, len(queries) if plain_rows is None else plain_rows, signature)
-        pool = max(top_n, COLOUR_POOL - RESCORE_MARGIN) if colour.match else top_n  # colour re-ranks at least COLOUR_POOL
-        candidates = find_candidates(
-            searcher, self._data, queries, self.config, top_n=pool, phash=phash, phash_index=self._phash_table, query_id=query_id,
-            steer=steer,
-        )
-        scored = score_and_order(
-            candidates, self._data, queries, self._calibration, self.config, top_n=top_n, min_score=min_score,
-            phash=phash, phashes=self._phashes_of, query_id=query_id, steer=steer,
-        )
-        head = np.arange(min(len(scored.ids), top_n + 10))
-        records = self._data.records(int(i) for i in scored.ids[head])
-        head = head[[int(scored.ids[i]) in records for i in head]]  # a record removed meanwhile
-        # Ties (copies of one file) are ordered by path, so the order does not
-        # depend on the order in which files were added.
-        head = np.asarray(
-            sorted(head, key=lambda i: (*scored.keys[i].tolist(), records[int(scored.ids[i])].relpath))[:top_n], dtype=np.int64
-        )
-        codes = searcher.fitted.codes(searcher.fitted.prepare(queries))
-        distances = np.full(len(head), np.inf, dtype=np.float32)
-        for v in range(len(codes)):
-            chosen = scored.variant[head] == v
-            if chosen.any():
-                distances[chosen] = spherical_hamming(codes[v], searcher.codes(scored.ids[head[chosen]]))
-        matches = tuple(
-            self._match(rank, records[int(scored.ids[i])], float(scored.scores[i]), scored.bands[i], float(distance), phash,
-                        bool(scored.variant[i] == 1))
-            for rank, (i, distance) in enumerate(zip(head, distances), start=1)
-        )
+        matches, found = rank_steered(self, self._ready_searcher(), steering, top_n, min_score, colour)
         return SearchResult(
-            query=label,
-            query_image_id=query_id,
+            query=steering.label,
+            query_image_id=steering.like[0].image_id,
             matches=matches,
-            method=candidates.method,
-            candidates=candidates.looked_at,
+            method=found.method,
+            candidates=found.looked_at,
             embed_ms=embed_ms,
             search_ms=(time.perf_counter() - started) * 1000,
-            note=steer.note if steer is not None else "",
+            example_ids=steering.like_ids,
+            unlike_ids=steering.unlike_ids,
+            folders=steering.folders,
+            note=colour.note if colour is not None else "",
         )
 
     def _phash_table(self) -> tuple[PhashIndex, np.ndarray] | None:
@@ -358,7 +335,8 @@ class SearchEngine:
         return np.where(ids[at] == image_ids, index.phashes[at], np.uint64(0)) if len(ids) else np.zeros(len(image_ids), np.uint64)
 
     def _match(
-        self, rank: int, record: ImageRecord, score: float, band: str, distance: float, query_phash: int | None, mirrored: bool
+        self, rank: int, record: ImageRecord, score: float, band: str, distance: float, query_phash: int | None, mirrored: bool,
+        decision: str | None = None,
     ) -> Match:
         phash_distance = None
         if query_phash is not None and record.phash is not None:
@@ -372,6 +350,9 @@ class SearchEngine:
             band=band,
             distance=distance,
             duplicate=phash_distance is not None and phash_distance <= self.config.duplicate_distance,
-            phash_distance=phash_distance, width=record.width, height=record.height, mirrored=mirrored,
+            phash_distance=phash_distance,
+            width=record.width,
+            height=record.height,
+            mirrored=mirrored,
+            decision=decision,
         )
-

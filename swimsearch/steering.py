@@ -26,9 +26,9 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from .colour import COLOUR_POOL, HUE_TURNS, ColourMix, colour_similarity, hue_turned, picture_signature
+from .colour import COLOUR_POOL, HUE_TURNS, ColourMix, colour_signature, colour_similarity, hue_turned, picture_signature
 from .errors import CatalogueError
-from .images import load_picture
+from .images import ImageError, load_image, load_picture
 from .model import ImageEmbedder
 from .regions import Box, RegionBasis, framed_detail
 from .stores.base import CatalogueReader
@@ -71,13 +71,21 @@ class ColourSteer:
     Args:
         reader: the catalogue, for the candidates' colour signatures.
         mix: where the control stands.
-        plain: leading query rows that are the picture as it is (and its mirror image); the rest are hue turns.
         signature: the query's colour signature (needed towards *match colour*; None: colour is not matched).
+        turns: embeddings (5, D) of the query's hue turns (towards *ignore colour*; None: not searched).
     """
 
-    def __init__(self, reader: CatalogueReader, mix: ColourMix, plain: int, signature: np.ndarray | None):
-        self.reader, self.mix, self.plain, self.signature = reader, mix, plain, signature
+    def __init__(self, reader: CatalogueReader, mix: ColourMix, signature: np.ndarray | None, turns: np.ndarray | None = None):
+        self.reader, self.mix, self.signature, self.turns = reader, mix, signature, turns
+        self.plain = 0  # leading query rows that are the pictures as they are (`rows` sets it); the rest are hue turns
         self.note = ""  # what the user should know (colours not kept yet), from the last blend
+
+    def rows(self, queries: np.ndarray, *, turns: bool) -> np.ndarray:
+        """The query rows to search: `queries`, then (with `turns`) the hue turns, rounded as `queries` are."""
+        self.plain = len(queries)
+        if not turns or self.turns is None or not len(self.turns):
+            return queries
+        return np.concatenate([queries, np.asarray(self.turns).astype(queries.dtype)])
 
     def blend(self, ids: np.ndarray, per_row: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
         """(steered value (m,), plain query row it stands for (m,)) of candidates `ids` from their values per row."""
@@ -248,4 +256,40 @@ def _top(values: np.ndarray, k: int) -> np.ndarray:
     return np.argpartition(-values, k - 1)[:k]
 
 
-__all__: Sequence[str] = ("ColourSteer", "DetailSearch", "RegionIndex", "candidate_colours")
+def colour_query(
+    reader: CatalogueReader, embedder: ImageEmbedder | None, source: str | os.PathLike | Image.Image | int, mix: ColourMix
+) -> ColourSteer | None:
+    """The colour control for a query picture (a file, picture data, or a catalogue image's id); None at the middle.
+
+    Towards *ignore colour* the picture's hue turns are embedded (a catalogue
+    image's file read again; one gone since is searched without them);
+    towards *match colour* its colour signature is the catalogue's, else made
+    from the picture.
+
+    Raises:
+        ImageError: a file or picture given cannot be read.
+    """
+    if mix.neutral:
+        return None
+    signature, loaded = None, None
+    if isinstance(source, (int, np.integer)):
+        if mix.match:
+            kept = reader.colour_signatures([int(source)])
+            signature = kept.signatures[0] if len(kept.ids) else None
+        record = reader.records([int(source)]).get(int(source))
+        if embedder is not None and record is not None and (mix.ignore or (mix.match and signature is None)):
+            try:
+                loaded = load_image(record.path, embedder.size)
+            except ImageError:
+                pass
+    elif embedder is not None:
+        loaded = load_image(source, embedder.size)
+    if loaded is not None and mix.match and signature is None:
+        signature = colour_signature(loaded.pixels, loaded.width, loaded.height)
+    turns = None
+    if loaded is not None and mix.ignore and embedder is not None:
+        turns = embedder.embed(np.stack([hue_turned(loaded.pixels, turn) for turn in HUE_TURNS])).astype(np.float32)
+    return ColourSteer(reader, mix, signature, turns)
+
+
+__all__: Sequence[str] = ("ColourSteer", "DetailSearch", "RegionIndex", "candidate_colours", "colour_query")

@@ -43,6 +43,7 @@ from .session import APP_NAME, Session
 from .session_types import CatalogueState, Filters, Target, target_name
 from .settings import OPTIONS, Settings
 from .shortcuts import ShortcutsDialog, shortcut_rows
+from .steer_results import SteeringControls
 from .style import app_icon
 from .thumbnails import ThumbnailCache
 from .unreadable import UnreadableDialog
@@ -95,7 +96,7 @@ class MainWindow(QMainWindow):
         self.session = Session(
             self.search, self._start_build, settings, lambda path: CatalogueTarget(Path(path)),
             mirror=settings["search/mirror"],
-            filters=Filters(settings["results/top_n"], settings["results/min_similarity"]),
+            filters=Filters(settings["results/top_n"], settings["results/min_similarity"]), folder_memory=settings,
             colour=settings["search/colour"] / 100,
         )
 
@@ -107,6 +108,7 @@ class MainWindow(QMainWindow):
         self.duplicates = DuplicateReview(self, self._config, DuplicateReviewDialog)
         self.watch = FolderWatch(self)
         self._build_widgets()
+        self.steering = SteeringControls(self)  # several designs, not like this, decisions, folders
         self._actions = create_actions(self)
         fill_menu_bar(self, self.menuBar(), self._actions)
         self._build_toolbar()

@@ -74,6 +74,7 @@ OPTIONS: dict[str, Option] = {
         Option("duplicates/destination", str, "", doc="folder the other copies were last moved to"),
         Option("window/duplicates_geometry", bytes, b"", doc="duplicate review window position and size"),
         Option("watch/catalogues", list, [], doc="catalogue files whose folders are watched for changes"),
+        Option("search/folders", dict, {}, doc="per catalogue file, the subfolders searches are narrowed to (a JSON list)"),
     )
 }
 
@@ -129,6 +130,8 @@ class Settings:
             self._store.setValue(key, QByteArray(bytes(value)))
         elif option.kind is list:
             self._store.setValue(key, json.dumps(list(value)))
+        elif option.kind is dict:
+            self._store.setValue(key, json.dumps(dict(value)))
         elif option.kind is bool:
             self._store.setValue(key, bool(value))
         else:
@@ -149,6 +152,22 @@ class Settings:
         self["catalogue/recent"] = [p for p in self["catalogue/recent"] if p != path]
         if self["catalogue/last"] == path:
             self["catalogue/last"] = ""
+
+    def folders_for(self, catalogue: str) -> list[str]:
+        """The subfolders searches of `catalogue` were last narrowed to (none: all; unreadable: all)."""
+        try:
+            folders = json.loads(self["search/folders"].get(catalogue, "[]"))
+        except ValueError:
+            return []
+        return [f for f in folders if isinstance(f, str)] if isinstance(folders, list) else []
+
+    def remember_folders(self, catalogue: str, folders: list[str]) -> None:
+        remembered = self["search/folders"]
+        if folders:
+            remembered[catalogue] = json.dumps(list(folders))
+        else:
+            remembered.pop(catalogue, None)
+        self["search/folders"] = remembered
 
     def engine_config(self, base: EngineConfig) -> EngineConfig:
         """The frozen engine settings: `base` with the user's query settings applied."""
@@ -173,8 +192,13 @@ def _decode(raw: Any, kind: type) -> Any:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ValueError(raw)
         return value
+    if kind is dict:
+        value = json.loads(raw) if isinstance(raw, str) else raw
+        if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+            raise ValueError(raw)
+        return value
     return kind(raw)
 
 
 def _copy(value: Any) -> Any:
-    return list(value) if isinstance(value, list) else value
+    return list(value) if isinstance(value, list) else dict(value) if isinstance(value, dict) else value

@@ -31,6 +31,7 @@ from ..neighbours import NeighbourLists
 from ..regions import RegionBasis
 from ..searchers import Searcher
 from .changes import KnownFile, Restored, ScanDiff, diff_scan  # noqa: F401 - the shared diff rules, re-exported
+from .verdicts import SteeringReader, SteeringWriter
 
 
 @dataclass(frozen=True)
@@ -186,7 +187,7 @@ def relative_to_root(path: str | os.PathLike, root: Path) -> str | None:
         return None
 
 
-class CatalogueReader(Protocol):
+class CatalogueReader(SteeringReader, Protocol):
     """Reading one catalogue. Use it from the thread that opened it."""
 
     @property
@@ -274,7 +275,7 @@ class CatalogueReader(Protocol):
     def close(self) -> None: ...
 
 
-class CatalogueWriter(CatalogueReader, Protocol):
+class CatalogueWriter(CatalogueReader, SteeringWriter, Protocol):
     """Building and updating one catalogue. Each method is all-or-nothing on its own;
     `transaction()` makes several one."""
 

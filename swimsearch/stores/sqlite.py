@@ -48,6 +48,8 @@ from .integrity import safe_relpath
 from .sqlite_file import SQLITE_ERRORS, SqliteFile, create_file, describe_error, phash_from_sql, plain_errors as _plain
 from .sqlite_details import DetailMethods, DetailTables
 from .sqlite_images import ImageTables
+from .sqlite_decisions import SqliteDecisions
+from .sqlite_folders import SqliteFolders
 from .sqlite_index import IndexTables
 from .sqlite_neighbours import NeighbourMethods
 
@@ -60,8 +62,9 @@ log = logging.getLogger(__name__)
 # hold float32 and stay readable).
 EMBEDDING_DTYPE = "<f2"
 
-class SqliteStore(DetailMethods, NeighbourMethods):
-    """A catalogue kept in one SQLite file (reader and writer); its details: sqlite_details.py; the neighbour lists: sqlite_neighbours.py."""
+class SqliteStore(DetailMethods, SqliteDecisions, SqliteFolders, NeighbourMethods):
+    """A catalogue kept in one SQLite file (reader and writer); details, decisions, subfolders and neighbour
+    lists are in their own modules (sqlite_details.py, sqlite_decisions.py, sqlite_folders.py, sqlite_neighbours.py)."""
 
     def __init__(self, file: SqliteFile):
         self.file = file
@@ -284,12 +287,15 @@ class SqliteStore(DetailMethods, NeighbourMethods):
     @_plain
     def restore(self, entries: Sequence[Restored]) -> None:
         with self.file.transaction():
+            before = self._paths_of(e.image_id for e in entries)
             self._images.restore(entries)
+            self.move_decisions({before[e.image_id]: e.file.relpath for e in entries if e.image_id in before})
 
     @_plain
     def tombstone(self, image_ids: Sequence[int], at: float) -> None:
         if len(image_ids):
             with self.file.transaction():
+                self.forget_decisions(image_ids)
                 self._images.tombstone(image_ids, at, self._index.fitted())
 
     @_plain
@@ -301,6 +307,7 @@ class SqliteStore(DetailMethods, NeighbourMethods):
     def remove(self, image_ids: Sequence[int]) -> None:
         if len(image_ids):
             with self.file.transaction():
+                self.forget_decisions(image_ids)
                 self._images.remove(image_ids, self._index.fitted())
                 self._details.remove(image_ids)
 

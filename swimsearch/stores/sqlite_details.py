@@ -1,6 +1,6 @@
 """Where a catalogue file keeps the details a steered search needs (issue 12): regional vectors and colours.
 
-Two tables beside ``embeddings`` (schema version 4, sqlite_schema.py), one
+Two tables beside ``embeddings`` (schema version 5, sqlite_schema.py), one
 row per readable image, each with a checksum of its image id and blob:
 
 * ``regions``  the regional vectors of search by a detail: R x d float16

@@ -11,6 +11,7 @@ Tables (the schema, its version 2 columns and its migrations are in sqlite_schem
                   images per row: a million load in a fraction of a second.
 * ``arrays``      the fitted hash layer, spheres, re-ranking basis and LSH bit samples.
 * ``buckets``     the LSH tables: one row per non-empty bucket (table, key) with its image ids.
+* ``decisions``   (version 4) people's verdicts on pairs of images, by relative path.
 
 Arrays are raw little-endian bytes with their dtype and shape, never pickle;
 every SQL value is a parameter. The file is opened in WAL mode so a search can
@@ -209,6 +210,7 @@ class SqliteFile:
                 f"The catalogue {self.path} was made by a newer SwimSearch (format {version}; "
                 f"this version reads up to {SCHEMA_VERSION}). Update SwimSearch to open it."
             )
+        check_objects(self.conn, str(self.path), version)  # the objects of its own version, not of another
         check_columns(self.conn, str(self.path), version)
         if version < SCHEMA_VERSION:
             if self.readonly and version >= READABLE_FROM:
@@ -257,6 +259,11 @@ class SqliteFile:
 
     def get_array(self, name: str) -> np.ndarray:
         """A stored array, refused unless its checksum, dtype and shape are sound."""
+        dtype, shape, data = self.get_array_bytes(name)
+        return np.frombuffer(data, dtype=np.dtype(dtype)).reshape(shape).astype(np.dtype(dtype).newbyteorder("="))
+
+    def get_array_bytes(self, name: str) -> tuple[str, tuple[int, ...], bytes]:
+        """A stored array's dtype, shape and bytes as stored, checked like `get_array` but not copied."""
         row = self.conn.execute("SELECT dtype, shape, data, crc FROM arrays WHERE name = ?", (name,)).fetchone()
         if row is None:
             raise KeyError(name)
@@ -267,7 +274,7 @@ class SqliteFile:
         if crc != array_crc(dtype, shape_text, data):
             raise damaged(location, f"the array {name} fails its checksum")
         dtype, shape = check_array(location, name, dtype, _json(shape_text, location, f"shape of {name}"), len(data))
-        return np.frombuffer(data, dtype=np.dtype(dtype)).reshape(shape).astype(np.dtype(dtype).newbyteorder("="))
+        return dtype, shape, data
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

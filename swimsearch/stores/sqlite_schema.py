@@ -22,7 +22,12 @@ images (``ids``: k little-endian int64, -1 for none; ``sims``: their k
 float32 cosines, NaN for none) and a ``crc`` of the row (`neighbour_crc`);
 the lists and their use are in neighbours.py and stores/sqlite_neighbours.py.
 
-Version 4 (issue 12): the details a steered search needs, one row per
+Version 4 (issue 12): ``decisions``, people's verdicts ("same design",
+"not similar") on pairs of images, with who and when and a ``crc``. A pair
+is kept by the images' relative paths, not their ids: a rebuild with another
+model gives every image a new id, and a person's decision must outlive it.
+
+Version 5 (issue 12): the details a steered search needs, one row per
 readable image, each with a ``crc`` of its image id and blob:
 
 * ``regions``: the regional vectors of search by a detail (regions.py),
@@ -51,7 +56,7 @@ from .integrity import checksum, row_checksum
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 #: The columns of `images` its row checksum covers, in order (`recode` and `added` are bookkeeping).
 IMAGE_CRC_COLUMNS = (
@@ -92,6 +97,10 @@ def detail_crc(image_id: int, blob: bytes) -> int:
 def neighbour_crc(image_id: int, ids: bytes, sims: bytes) -> int:
     """Checksum of a neighbour list row: its image id as text, then its two blobs."""
     return checksum(str(int(image_id)).encode(), ids, sims)
+
+
+def decision_crc(a: str, b: str, verdict: str, who: str, at: float) -> int:
+    return row_checksum((a, b, verdict, who, at))
 
 
 def create_schema_v1(db: sqlite_utils.Database) -> None:
@@ -180,6 +189,25 @@ def _to_v3(db: sqlite_utils.Database) -> None:
     )
 
 
+def _decisions_table(db: sqlite_utils.Database) -> None:
+    """People's decisions on pairs of images (see the module's text); the pair is unordered (a < b)."""
+    db.execute(
+        """
+        CREATE TABLE decisions (
+            a       TEXT NOT NULL,
+            b       TEXT NOT NULL,
+            verdict TEXT NOT NULL CHECK (verdict IN ('same', 'different')),
+            who     TEXT NOT NULL,
+            at      REAL NOT NULL,
+            crc     INTEGER,
+            PRIMARY KEY (a, b),
+            CHECK (a < b)
+        )
+        """
+    )
+    db.execute("CREATE INDEX decisions_b ON decisions (b)")
+
+
 def _detail_tables(db: sqlite_utils.Database) -> None:
     """The detail tables of a steered search (see the module's text); empty until an update fills them."""
     for table, column in (("regions", "vectors"), ("colours", "signature")):
@@ -187,7 +215,7 @@ def _detail_tables(db: sqlite_utils.Database) -> None:
 
 
 #: version -> function that migrates a catalogue from version-1 to version.
-MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {2: _to_v2, 3: _to_v3, 4: _detail_tables}
+MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {2: _to_v2, 3: _to_v3, 4: _decisions_table, 5: _detail_tables}
 
 
 def create_schema(db: sqlite_utils.Database) -> None:
