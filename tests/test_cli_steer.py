@@ -90,3 +90,25 @@ def test_region_on_a_catalogue_built_before_details_says_to_update_it(steered, t
     assert len(done.stderr.strip().splitlines()) == 1
     with sqlite3.connect(older) as conn:  # it was migrated, not damaged
         assert conn.execute("SELECT count(*) FROM images").fetchone()[0] > 20
+
+
+def test_colour_weight_steers_a_search_steered_away_from_a_design_too(steered):
+    """--colour-weight beside --unlike (the steered search of steered.py): the same two orders as without it."""
+    folder, catalogue, query, region_box = steered
+    orders = {}
+    for weight in ("0", "1"):
+        out = folder.parent / f"unlike-colour-{weight}.csv"
+        done = run("query", "--catalogue", catalogue, folder / "tshirt-01.jpg", "--unlike", folder / "dress-05.jpg",
+                   "--colour-weight", weight, "--top", 4, "--csv", out)
+        assert done.returncode == 0, done.stderr
+        orders[weight] = ranked(out)
+        assert "dress-05.jpg" not in orders[weight]
+    assert orders["0"][:3] == ["tshirt-01.jpg", "tee-other-colourway.jpg", "tee-cropped.jpg"]  # ignore colour
+    assert orders["1"][:3] == ["tshirt-01.jpg", "tee-cropped.jpg", "tee-other-colourway.jpg"]  # match colour
+
+
+def test_region_with_a_steered_search_is_a_usage_error(steered):
+    folder, catalogue, query, region_box = steered
+    done = run("query", "--catalogue", catalogue, query, "--region", region_box, "--unlike", folder / "dress-05.jpg")
+    assert done.returncode == 2 and "--region searches by a detail of one picture" in done.stderr
+    assert "Traceback" not in done.stderr
