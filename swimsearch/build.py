@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -135,21 +135,26 @@ def build_catalogue(
     progress: ProgressFn | None = None,
     should_stop: StopFn | None = None,
 ) -> BuildReport:
-    """Build or update the catalogue of `folder`: embed new and changed files, drop deleted ones, index.
+    """Build or update the catalogue from `folder`: embed new and changed files, drop deleted ones, index.
 
-    Every batch is committed as it is embedded; then the index is fitted if
-    needed and every new image is encoded.
+    `folder` is the catalogue's folder (its root), or a folder inside it: then
+    only that part is read and compared, and a team catalogue lets others
+    update other folders at the same time. Every batch is committed as it is
+    embedded; then the index is fitted if needed and every new image is encoded.
 
     Raises:
         Cancelled: when `should_stop()` returned True; what was committed
             is kept and indexed, and ``exc.report`` tells how much.
-        CatalogueError: folder missing, catalogue read-only/busy/damaged, disk full.
+        CatalogueError: folder missing or outside the catalogue's folder, catalogue
+            read-only/busy/damaged, disk full.
     """
     progress = progress or _quiet
     should_stop = should_stop or _never
     folder = Path(folder)
+    root = writer.root
+    scope = _scope(folder, root)
     started = time.perf_counter()
-    with writer.writer_lock():
+    with writer.writer_lock(scope):
         if not folder.is_dir():
             raise CatalogueError(
                 f"The folder {folder} of this catalogue no longer exists (moved or renamed?). "
@@ -158,14 +163,15 @@ def build_catalogue(
         _adopt_model(writer, embedder)
         progress("scan", 0, 0)
         scan = scan_folder_report(folder)
-        found = scan.files
+        prefix = f"{scope}/" if scope else ""
+        found = [replace(f, relpath=prefix + f.relpath) for f in scan.files] if prefix else scan.files
         progress("scan", len(found), len(found))
-        if not found and writer.counts()["images"]:
+        diff = writer.diff(found, scope)
+        if not found and diff.stale:
             raise CatalogueError(
                 f"The folder {folder} holds no images now (an unplugged drive or a network share that is not "
                 "mounted?). The catalogue was left unchanged; delete it if the folder really is empty."
             )
-        diff = writer.diff(found)
         writer.remove(diff.stale_ids)
         changed = diff.changed
         counts = BuildCounts()
@@ -173,7 +179,7 @@ def build_catalogue(
         cancelled = False
         done = 0
         progress("embed", 0, len(diff.todo))
-        batches = decoded_batches(diff.todo, folder, embedder.size, batch_size=config.batch_size, decoders=config.decoders)
+        batches = decoded_batches(diff.todo, root, embedder.size, batch_size=config.batch_size, decoders=config.decoders)
         for batch in batches:
             _embed_batch(writer, batch, embedder, changed, counts)
             done += len(batch)
@@ -203,6 +209,19 @@ def build_catalogue(
     if cancelled:
         raise Cancelled(report)
     return report
+
+
+def _scope(folder: Path, root: Path) -> str:
+    """Where `folder` lies inside the catalogue's folder ("" for the folder itself), posix-style."""
+    if folder.resolve() == root.resolve():
+        return ""
+    try:
+        return folder.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        raise CatalogueError(
+            f"The folder {folder} is not inside the catalogue's folder {root}; update the catalogue from its folder "
+            "or one inside it."
+        ) from None
 
 
 def _adopt_model(writer: CatalogueWriter, embedder: ImageEmbedder) -> None:
@@ -255,7 +274,11 @@ def index_catalogue(
     Returns:
         (searchable images, whether the index was fitted again).
     """
-    progress = progress or _quiet
+    with writer.index_lock():  # one writer at a time decides on the fit and writes codes
+        return _index(writer, config, complete=complete, progress=progress or _quiet, force=force)
+
+
+def _index(writer: CatalogueWriter, config: EngineConfig, *, complete: bool, progress: ProgressFn, force: bool) -> tuple[int, bool]:
     embedded = writer.counts()["readable"]
     if embedded < 2:  # similarity is relative to the others: one image cannot be indexed
         writer.clear_index()

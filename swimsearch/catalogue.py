@@ -1,7 +1,8 @@
 """The catalogue handle: open or create a catalogue, read it, build it.
 
 `Catalogue` is what the CLI, the window and the tests hold: it opens a store
-(today a SQLite file, `SqliteStore`), answers the reader protocol by
+(a SQLite file, `SqliteStore`, or a team catalogue named by a
+``postgresql://`` address, `PostgresStore`), answers the reader protocol by
 delegating to it (so a `SearchEngine` can be given a `Catalogue`), and
 builds through `build_catalogue` with the store as writer. The build
 pipeline lives in build.py, the SQL in stores/.
@@ -29,8 +30,17 @@ from .stores.base import (
     Embeddings,
     FitState,
     ImageRecord,
+    StoredImage,
 )
+from .stores.pg_address import is_team_address
 from .stores.sqlite import SqliteStore
+
+if TYPE_CHECKING:
+    from .stores.pg_connection import PasswordPrompt
+    from .stores.postgres import PostgresStore
+
+#: A catalogue file, or a team catalogue's address.
+Location = str | os.PathLike
 
 __all__ = ["CATALOGUE_SUFFIX", "BuildReport", "Catalogue", "ImageRecord", "as_dict", "default_catalogue_path"]
 
@@ -45,28 +55,55 @@ def default_catalogue_path(folder: str | os.PathLike) -> Path:
 class Catalogue:
     """An open catalogue and the folder it describes (a `CatalogueReader`).
 
-    Use it from one thread (its SQLite connection belongs to the opening thread).
+    Use it from one thread (its connection belongs to the opening thread).
+    `path` is the catalogue file, or for a team catalogue its address without
+    password (as `location` is for both).
     """
 
-    def __init__(self, store: SqliteStore):
+    def __init__(self, store: "SqliteStore | PostgresStore"):
         self.store = store
-        self.path = store.path
+        self.path: Path | str = store.path
 
     # --- opening and closing -----------------------------------------------------------
 
     @classmethod
-    def create(cls, path: str | os.PathLike, root: str | os.PathLike) -> "Catalogue":
-        """A new, empty catalogue file at `path` for the folder `root` (never overwrites)."""
+    def create(cls, path: Location, root: str | os.PathLike, *, password_prompt: "PasswordPrompt | None" = None) -> "Catalogue":
+        """A new, empty catalogue at `path` (a file, or a team catalogue's address) for the folder `root` (never overwrites)."""
+        if is_team_address(path):
+            from .stores.postgres import PostgresStore
+
+            return cls(PostgresStore.create(str(path), root, password_prompt=password_prompt))
         return cls(SqliteStore.create(path, root))
 
     @classmethod
-    def open(cls, path: str | os.PathLike, *, readonly: bool = False) -> "Catalogue":
-        """Open an existing catalogue; a damaged, newer or foreign file is refused in plain words."""
+    def open(
+        cls, path: Location, *, readonly: bool = False, root: str | os.PathLike | None = None,
+        password_prompt: "PasswordPrompt | None" = None,
+    ) -> "Catalogue":
+        """Open an existing catalogue; a damaged, newer or foreign one is refused in plain words.
+
+        Args:
+            path: the catalogue file, or a team catalogue's address (``postgresql://...``).
+            root: for a team catalogue, where its folder is on this computer (default: where it was indexed).
+            password_prompt: asks for a team catalogue's password when the server wants one and none was given.
+        """
+        if is_team_address(path):
+            from .stores.postgres import PostgresStore
+
+            return cls(PostgresStore.open(str(path), root=root, readonly=readonly, password_prompt=password_prompt))
         return cls(SqliteStore.open(path, readonly=readonly))
 
     @classmethod
-    def open_or_create(cls, path: str | os.PathLike, root: str | os.PathLike) -> "Catalogue":
-        """Open the catalogue at `path`, or create it for `root` when there is none."""
+    def open_or_create(
+        cls, path: Location, root: str | os.PathLike, *, password_prompt: "PasswordPrompt | None" = None
+    ) -> "Catalogue":
+        """Open the catalogue at `path`, or create it for `root` when there is none.
+
+        For a team catalogue `root` is where its folder is on this computer
+        (or a folder inside it, to update only that part).
+        """
+        if is_team_address(path):
+            return cls._open_or_create_team(str(path), root, password_prompt)
         path = Path(path).absolute()
         if not path.exists():
             return cls.create(path, root)
@@ -76,6 +113,14 @@ class Catalogue:
             catalogue.close()
             raise CatalogueError(f"The catalogue {path} belongs to the folder {other}, not {Path(root).resolve()}.")
         return catalogue
+
+    @classmethod
+    def _open_or_create_team(cls, address: str, root: str | os.PathLike, prompt: "PasswordPrompt | None") -> "Catalogue":
+        from .stores.postgres import PostgresStore
+
+        if not PostgresStore.exists(address, password_prompt=prompt):
+            return cls.create(address, root, password_prompt=prompt)
+        return cls.open(address, root=root, password_prompt=prompt)
 
     def close(self) -> None:
         self.store.close()
@@ -109,7 +154,7 @@ class Catalogue:
     def writer(self) -> CatalogueWriter:
         """The store, for writing (build.py); refused for a read-only catalogue."""
         if self.readonly:
-            raise CatalogueError(f"The catalogue {self.path} is read-only: it can be searched but not updated.")
+            raise CatalogueError(self.store.readonly_reason)
         return self.store
 
     def update(
@@ -119,9 +164,10 @@ class Catalogue:
         *,
         progress: ProgressFn | None = None,
         should_stop: StopFn | None = None,
+        folder: str | os.PathLike | None = None,
     ) -> BuildReport:
-        """Build or update the catalogue from its folder: `build_catalogue` with this catalogue as writer."""
-        return build_catalogue(self.writer(), self.root, embedder, config, progress, should_stop)
+        """Build or update the catalogue from its folder (or only `folder`, inside it): `build_catalogue`."""
+        return build_catalogue(self.writer(), Path(folder) if folder else self.root, embedder, config, progress, should_stop)
 
     def with_fit_choices(self, config: EngineConfig, names: Iterable[str] = FIT_CHOICES) -> EngineConfig:
         """`config` with the hash-layer choices (`names`) this catalogue was fitted with.
@@ -142,7 +188,7 @@ class Catalogue:
         identity = self.identity()
         fit = self.fit_state()
         return {
-            "catalogue": str(self.path),
+            "catalogue": self.location,
             "root": str(self.root),
             "root_exists": self.root.is_dir(),
             "model": identity.model_name,
@@ -204,6 +250,9 @@ class Catalogue:
 
     def own_searcher(self, config: EngineConfig) -> Searcher | None:
         return self.store.own_searcher(config)
+
+    def export_images(self, chunk: int = 10_000) -> Iterator[list[StoredImage]]:
+        return self.store.export_images(chunk)
 
 
 if TYPE_CHECKING:

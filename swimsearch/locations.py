@@ -40,7 +40,11 @@ Writable = Callable[[Path], bool]
 
 
 def _writable(folder: Path) -> bool:
-    return os.access(folder, os.W_OK)
+    """A folder can hold its catalogue when it is writable and on this computer, not on a network share
+    (where SQLite must not write: the catalogue then goes to the per-user folder, as for a read-only folder)."""
+    from .stores.network_fs import network_file_system
+
+    return os.access(folder, os.W_OK) and network_file_system(folder) is None
 
 
 def platform_data_dir() -> Path:

@@ -34,9 +34,13 @@ ADD = (
 
 @pytest.fixture
 def team(pg_database):
-    """A database holding catalogue 'team' (dims 1280/128/128), with an editor and a viewer login."""
+    """A database holding catalogue 'team' (its items sized by a first fit: 128-bit codes, 128-d vectors),
+    with an editor and a viewer login."""
     with pg_database.connect() as conn:
-        names = pg_schema.create_catalogue(conn, "team", dim=1280, bits=128, rdim=128)
+        names = pg_schema.create_catalogue(conn, "team")
+        with conn.transaction():
+            conn.execute("SELECT cat_team.refit_begin(128, 128)")
+            conn.execute("SELECT cat_team.refit_finish()")
     editor = pg_database.create_role("anna")
     viewer = pg_database.create_role("bert")
     with pg_database.connect() as conn:
@@ -58,9 +62,9 @@ def test_the_schema_is_created_once_and_holds_pgvector_columns(team):
         )
         indexes = [r[0] for r in conn.execute("SELECT indexdef FROM pg_indexes WHERE schemaname = 'cat_team'")]
         with pytest.raises(CatalogueError, match="already exists"):
-            pg_schema.create_catalogue(conn, "team", dim=1280, bits=128, rdim=128)
+            pg_schema.create_catalogue(conn, "team")
         registered = conn.execute("SELECT name, schema_name FROM swimsearch.catalogues").fetchall()
-    assert columns["embeddings.vector"] == "halfvec(1280)"
+    assert columns["embeddings.vector"] == "halfvec"  # the model's size is in meta
     assert columns["items.code"] == "bit(128)"
     assert columns["items.rerank"] == "halfvec(128)"
     assert any("hnsw" in d and "halfvec_ip_ops" in d for d in indexes)

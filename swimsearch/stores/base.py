@@ -6,10 +6,10 @@ LSH buckets. Search reads through `CatalogueReader`; the build writes through
 `CatalogueWriter`; nothing above the stores sees SQL, a file format or a
 connection, and every failure leaves a store as one plain `CatalogueError`.
 
-Today's implementation is `SqliteStore` (one file per catalogue). A server
-store implements the same two protocols; where the server finds candidates
-with its own index, its `own_searcher` returns a `Searcher` and the engine's
-in-memory searchers are not built. The rules every store shares (which files
+`SqliteStore` keeps one catalogue in one file; `PostgresStore` keeps a team
+catalogue in a PostgreSQL database that several designers use at once. Where
+the server finds candidates with its own index, `own_searcher` returns a
+`Searcher` and the engine's in-memory searchers are not built. The rules every store shares (which files
 a scan changed, which images a fit is drawn from) are pure functions here.
 """
 
@@ -24,7 +24,7 @@ import numpy as np
 
 from ..config import EngineConfig
 from ..images import FoundFile
-from ..index import FittedIndex, IndexSnapshot
+from ..index import FittedIndex, IndexSnapshot, row_lookup
 from ..searchers import Searcher
 
 
@@ -56,6 +56,23 @@ class NewImage:
     label: str | None = None  # first-level subfolder, for the hash layer's folder labels
     error: str | None = None  # why it is unreadable (then `embedding` is None)
     embedding: np.ndarray | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    """One image as a copy between stores carries it: the whole record, with its id and stored embedding."""
+
+    image_id: int
+    relpath: str
+    size: int
+    mtime: float
+    width: int | None
+    height: int | None
+    phash: int | None  # unsigned 64-bit
+    label: str | None
+    error: str | None
+    added: float
+    embedding: np.ndarray | None = field(default=None, compare=False, repr=False)  # as stored (float16), None if unreadable
 
 
 @dataclass(frozen=True)
@@ -184,6 +201,37 @@ def diff_scan(found: Iterable[FoundFile], known: Mapping[str, tuple[int, int, fl
     return ScanDiff(tuple(todo), tuple(stale), unchanged)
 
 
+def folder_range(scope: str) -> tuple[str, str]:
+    """The relative paths inside folder `scope` ("" for the whole catalogue) as a half-open range [low, high).
+
+    In byte order (how both stores sort paths), '0' comes right after '/', so
+    "a/" <= path < "a0" holds exactly the paths inside the folder "a".
+    """
+    scope = scope.strip("/")
+    return (f"{scope}/", f"{scope}0") if scope else ("", "\U0010ffff")
+
+
+def aligned_phashes(image_ids: np.ndarray, chunks: Iterable[Sequence[tuple[int, int]]]) -> np.ndarray:
+    """pHashes (uint64) aligned with `image_ids`, 0 where unknown, from chunks of (id, signed pHash) rows.
+
+    One pass over a store's whole pHash column beats thousands of lookups by id.
+    """
+    image_ids = np.asarray(image_ids, dtype=np.int64)
+    lookup = row_lookup(np.sort(image_ids))
+    order = np.argsort(image_ids)
+    sorted_out = np.zeros(len(image_ids), dtype=np.int64)
+    for rows in chunks:
+        if not len(rows):
+            continue
+        found_ids, values = zip(*rows)
+        where = lookup(np.array(found_ids, dtype=np.int64))
+        hit = where >= 0
+        sorted_out[where[hit]] = np.array(values, dtype=np.int64)[hit]
+    out = np.zeros(len(image_ids), dtype=np.int64)
+    out[order] = sorted_out
+    return out.view(np.uint64)
+
+
 def sample_positions(count: int, limit: int, seed: int) -> np.ndarray:
     """Which of `count` images (in path order) a fit is drawn from: all, or `limit` chosen with `seed`.
 
@@ -257,6 +305,10 @@ class CatalogueReader(Protocol):
         """A searcher that finds candidates inside the store, or None to search a loaded snapshot."""
         ...
 
+    def export_images(self, chunk: int = 10_000) -> Iterator[list[StoredImage]]:
+        """Every image with its id and stored embedding, in id order, `chunk` at a time (for copies)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -264,8 +316,13 @@ class CatalogueWriter(CatalogueReader, Protocol):
     """Building and updating one catalogue. Each method is all-or-nothing on its own;
     `transaction()` makes several one."""
 
-    def writer_lock(self) -> ContextManager[None]:
-        """Hold the catalogue for one build; CatalogueBusy when another process holds it."""
+    def writer_lock(self, scope: str = "") -> ContextManager[None]:
+        """Hold the catalogue (or the folder `scope` of it, relative to the root) for one build;
+        CatalogueBusy when someone else holds it."""
+        ...
+
+    def index_lock(self) -> ContextManager[None]:
+        """Wait for, then hold, the right to fit the index and write codes (one writer at a time)."""
         ...
 
     def transaction(self) -> ContextManager[None]: ...
@@ -278,7 +335,9 @@ class CatalogueWriter(CatalogueReader, Protocol):
         """Drop every image, embedding, code and bucket and the fit (another model makes them stale)."""
         ...
 
-    def diff(self, found: Sequence[FoundFile]) -> ScanDiff: ...
+    def diff(self, found: Sequence[FoundFile], scope: str = "") -> ScanDiff:
+        """`found` (paths relative to the root) against the recorded files under the folder `scope` ("" for all)."""
+        ...
 
     def add_batch(self, images: Sequence[NewImage]) -> list[int]:
         """Add records and their embeddings in one transaction; returns their image ids."""
@@ -310,4 +369,8 @@ class CatalogueWriter(CatalogueReader, Protocol):
 
     def write_buckets(self, keys: np.ndarray, image_ids: np.ndarray, *, merge: bool) -> None:
         """Put images in their LSH buckets, from their keys (n, L): into empty tables, or `merge`d with what is there."""
+        ...
+
+    def import_images(self, images: Sequence[StoredImage]) -> None:
+        """Add images copied from another store, keeping their ids and stored embeddings (one transaction)."""
         ...

@@ -2,9 +2,10 @@
 
 `SqliteStore` implements `CatalogueReader` and `CatalogueWriter` over one
 `SqliteFile` (sqlite_file.py: opening, checking, migrating) and its
-`IndexTables` (sqlite_index.py: fit, codes, buckets). It is the only place
-that knows the catalogue's tables; every SQLite failure leaves it as one plain
-`CatalogueError`. Use it from the thread that opened it.
+`IndexTables` (sqlite_index.py: fit, codes, buckets); copies in and out are
+sqlite_copy.py. Every SQLite failure leaves it as one plain `CatalogueError`.
+Use it from the thread that opened it. A file on a network file system is
+opened for searching only (network_fs.py says why).
 
 The catalogue's folder (its root) is found from where the file is: a folder
 moved or copied together with its catalogue describes itself, not the
@@ -26,7 +27,7 @@ import numpy as np
 from ..config import EngineConfig
 from ..errors import CatalogueError
 from ..images import FoundFile
-from ..index import FittedIndex, IndexSnapshot, row_lookup
+from ..index import FittedIndex, IndexSnapshot
 from ..searchers import Searcher
 from .base import (
     CatalogueCounts,
@@ -38,7 +39,9 @@ from .base import (
     ModelInfo,
     NewImage,
     ScanDiff,
+    aligned_phashes,
     diff_scan,
+    folder_range,
     relative_to_root,
     sample_positions,
 )
@@ -48,11 +51,12 @@ from .sqlite_file import (
     create_file,
     describe_error,
     from_blobs,
-    phash_from_sql,
     phash_to_sql,
     plain_errors as _plain,
     to_blob,
 )
+from .network_fs import network_file_system, refuse_network_folder, updates_refused
+from .sqlite_copy import CopyRows
 from .sqlite_index import IndexTables
 
 log = logging.getLogger(__name__)
@@ -64,12 +68,13 @@ log = logging.getLogger(__name__)
 # hold float32 and stay readable).
 EMBEDDING_DTYPE = "<f2"
 
-class SqliteStore:
-    """A catalogue kept in one SQLite file (reader and writer)."""
+class SqliteStore(CopyRows):
+    """A catalogue kept in one SQLite file (reader and writer; copies in and out come from `CopyRows`)."""
 
-    def __init__(self, file: SqliteFile):
+    def __init__(self, file: SqliteFile, *, network_fs: str | None = None):
         self.file = file
         self.path = file.path
+        self.network_fs = network_fs  # the network file system the file is on (then it is only read)
         self._index = IndexTables(file)
         try:
             self._dtype: str = file.meta("embedding_dtype", "<f4")
@@ -90,6 +95,7 @@ class SqliteStore:
             raise CatalogueError(f"A file already exists at {path}; it was left untouched.")
         if not root.is_dir():
             raise CatalogueError(f"The folder {root} does not exist.")
+        refuse_network_folder(path.parent)
         create_file(path, root=str(root), root_relative=_relative(root, path.parent), embedding_dtype=EMBEDDING_DTYPE)
         return cls(SqliteFile(path))
 
@@ -97,6 +103,10 @@ class SqliteStore:
     def open(cls, path: str | os.PathLike, *, readonly: bool = False) -> "SqliteStore":
         """Open an existing catalogue file; a damaged, newer or foreign file is refused in plain words."""
         path = Path(path).absolute()
+        network = network_file_system(path) if path.exists() else None
+        if network:
+            log.info("%s is on a network file system (%s): opened for searching only", path, network)
+            return cls(SqliteFile(path, immutable=True), network_fs=network)
         if not readonly and path.exists() and not os.access(path, os.W_OK):
             readonly = True
         if not readonly and path.exists() and not os.access(path.parent, os.W_OK):
@@ -135,6 +145,13 @@ class SqliteStore:
     @property
     def readonly(self) -> bool:
         return self.file.readonly
+
+    @property
+    def readonly_reason(self) -> str:
+        """Why an update is refused (one sentence), for a read-only catalogue."""
+        if self.network_fs:
+            return updates_refused(self.path, self.network_fs)
+        return f"The catalogue {self.path} is read-only: it can be searched but not updated."
 
     def close(self) -> None:
         self.file.close()
@@ -216,15 +233,8 @@ class SqliteStore:
     def _record(self, row: tuple) -> ImageRecord:
         image_id, rel, size, width, height, phash, error, mtime = row
         return ImageRecord(
-            image_id=image_id,
-            relpath=rel,
-            path=os.path.join(self._root_text, *rel.split("/")),
-            size=size,
-            width=width,
-            height=height,
-            phash=None if phash is None else phash % (1 << 64),
-            error=error,
-            mtime=mtime,
+            image_id=image_id, relpath=rel, path=os.path.join(self._root_text, *rel.split("/")), size=size,
+            width=width, height=height, phash=None if phash is None else phash % (1 << 64), error=error, mtime=mtime,
         )
 
     @_plain
@@ -255,29 +265,22 @@ class SqliteStore:
 
     @_plain
     def phashes(self, image_ids: np.ndarray) -> np.ndarray:
-        image_ids = np.asarray(image_ids, dtype=np.int64)
-        lookup = row_lookup(np.sort(image_ids))
-        order = np.argsort(image_ids)
-        sorted_out = np.zeros(len(image_ids), dtype=np.int64)
-        # One pass over the pHash column beats thousands of "IN (...)" lookups.
         cursor = self.file.conn.execute("SELECT id, phash FROM images WHERE phash IS NOT NULL ORDER BY id")
-        while rows := cursor.fetchmany(50_000):
-            found_ids, values = zip(*rows)
-            where = lookup(np.array(found_ids, dtype=np.int64))
-            hit = where >= 0
-            sorted_out[where[hit]] = np.array(values, dtype=np.int64)[hit]
-        out = np.zeros(len(image_ids), dtype=np.int64)
-        out[order] = sorted_out
-        return phash_from_sql(out)
+        return aligned_phashes(image_ids, iter(lambda: cursor.fetchmany(50_000), []))
 
     # --- writing -------------------------------------------------------------------
 
     @contextmanager
-    def writer_lock(self) -> Iterator[None]:
+    def writer_lock(self, scope: str = "") -> Iterator[None]:
+        """The whole file, whatever the folder: one build at a time per catalogue file."""
         if self.readonly:
-            raise CatalogueError(f"The catalogue {self.path} is read-only: it can be searched but not updated.")
+            raise CatalogueError(self.readonly_reason)
         with self.file.writer_lock():
             yield
+
+    @contextmanager
+    def index_lock(self) -> Iterator[None]:
+        yield  # the writer lock is already exclusive
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -303,8 +306,9 @@ class SqliteStore:
             self.file.set_meta(fitted=None)
 
     @_plain
-    def diff(self, found: Sequence[FoundFile]) -> ScanDiff:
-        rows = self.file.conn.execute("SELECT id, path, size, mtime FROM images")
+    def diff(self, found: Sequence[FoundFile], scope: str = "") -> ScanDiff:
+        low, high = folder_range(scope)
+        rows = self.file.conn.execute("SELECT id, path, size, mtime FROM images WHERE path >= ? AND path < ?", (low, high))
         return diff_scan(found, {path: (image_id, size, mtime) for image_id, path, size, mtime in rows})
 
     @_plain
