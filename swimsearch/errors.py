@@ -17,3 +17,7 @@ class CatalogueError(Exception):
 
 class CatalogueBusy(CatalogueError):
     """Another process is building or updating this catalogue right now."""
+
+
+class IndexChanged(CatalogueError):
+    """A shared catalogue's index was fitted again by someone else since it was read: encode the query again."""

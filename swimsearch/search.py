@@ -21,10 +21,11 @@ import numpy as np
 from PIL import Image
 
 from .config import EngineConfig
-from .errors import CatalogueError
+from .errors import CatalogueError, IndexChanged
 from .images import ImageError, load_image
+from .index import FittedIndex
 from .model import ImageEmbedder, describe_model
-from .searchers import Searcher, choose_searcher
+from .searchers import Ranking, Searcher, choose_searcher
 from .spherical import spherical_hamming
 from .stores.base import CatalogueIdentity, CatalogueReader, ImageRecord
 
@@ -274,15 +275,17 @@ class SearchEngine:
         """
         started = time.perf_counter()
         searcher = self._ready_searcher()
-        fitted = searcher.fitted
-        codes = fitted.codes(embeddings)
-        vectors = fitted.vectors(embeddings)
         # Score a few more than asked for exactly: the re-ranking space is a
         # reduction of the embeddings and can swap neighbours near the cut.
         wanted = min(len(searcher), top_n + RESCORE_MARGIN)
-        rankings = [searcher.search(codes[j], vectors[j], wanted) for j in range(len(embeddings))]
+        try:
+            fitted, codes, rankings = _candidates(searcher, embeddings, wanted)
+        except IndexChanged:  # another user refitted a team catalogue: encode with the new fit, once
+            fitted, codes, rankings = _candidates(searcher, embeddings, wanted)
         candidates = np.unique(np.concatenate([r.ids for r in rankings]))
-        if query_id is not None and _holds(searcher.ids, query_id):  # the query itself always takes part
+        # The query itself always takes part (asked only when the searcher missed it: a
+        # server's searcher reads its list of ids just for this).
+        if query_id is not None and not _holds(candidates, query_id) and _holds(searcher.ids, query_id):
             candidates = np.union1d(candidates, [query_id])
         stored = self.reader.embedding_matrix(candidates.tolist())
         ids = stored.ids
@@ -342,6 +345,14 @@ class SearchEngine:
             mirrored=mirrored,
             missing=not os.path.exists(record.path),
         )
+
+
+def _candidates(searcher: Searcher, embeddings: np.ndarray, wanted: int) -> tuple[FittedIndex, np.ndarray, list[Ranking]]:
+    """The searcher's fit, the query's codes under it, and a ranking per query variant."""
+    fitted = searcher.fitted
+    codes = fitted.codes(embeddings)
+    vectors = fitted.vectors(embeddings)
+    return fitted, codes, [searcher.search(codes[j], vectors[j], wanted) for j in range(len(embeddings))]
 
 
 def _holds(sorted_ids: np.ndarray, image_id: int) -> bool:

@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..errors import CatalogueError
+from ..errors import CatalogueError, IndexChanged
 from ..index import FittedIndex, IndexSnapshot
 from ..lsh import BucketTables
 from ..searchers import Ranking
@@ -190,7 +190,8 @@ class PgSearcher:
     One prepared statement a search, on the store's connection. Searches
     during another user's updates stay complete (iterative scan); after
     another user's refit the searcher notices (rows of a newer fit
-    generation), takes the new fit, and asks for the search to be repeated.
+    generation), takes the new fit, and raises `IndexChanged`: the engine
+    encodes the query with the new fit and searches again.
 
     Args:
         conn: the store's connection (used from the store's thread only).
@@ -267,7 +268,7 @@ class PgSearcher:
             fitted, generation = self._refresh()
             if fitted is not None:
                 self._fitted, self._generation, self._ids = fitted, generation, None
-            raise CatalogueError(
+            raise IndexChanged(  # the engine encodes the query with the new fit and asks again
                 "The team catalogue's index was just rebuilt by another user; search again to use the new one."
             )
         ids = np.array([r[0] for r in rows], dtype=np.int64)
