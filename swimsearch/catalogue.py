@@ -70,9 +70,7 @@ class Catalogue:
     def create(cls, path: Location, root: str | os.PathLike, *, password_prompt: "PasswordPrompt | None" = None) -> "Catalogue":
         """A new, empty catalogue at `path` (a file, or a team catalogue's address) for the folder `root` (never overwrites)."""
         if is_team_address(path):
-            from .stores.postgres import PostgresStore
-
-            return cls(PostgresStore.create(str(path), root, password_prompt=password_prompt))
+            return cls(_team_store().create(str(path), root, password_prompt=password_prompt))
         return cls(SqliteStore.create(path, root))
 
     @classmethod
@@ -80,30 +78,23 @@ class Catalogue:
         cls, path: Location, *, readonly: bool = False, root: str | os.PathLike | None = None,
         password_prompt: "PasswordPrompt | None" = None,
     ) -> "Catalogue":
-        """Open an existing catalogue; a damaged, newer or foreign one is refused in plain words.
-
-        Args:
-            path: the catalogue file, or a team catalogue's address (``postgresql://...``).
-            root: for a team catalogue, where its folder is on this computer (default: where it was indexed).
-            password_prompt: asks for a team catalogue's password when the server wants one and none was given.
-        """
+        """Open an existing catalogue (a file, or a team catalogue's address); a damaged, newer or foreign one
+        is refused in plain words. A team catalogue's folder is at `root` on this computer (default: where it
+        was indexed); `password_prompt` asks for its password when the server wants one and none was given."""
         if is_team_address(path):
-            from .stores.postgres import PostgresStore
-
-            return cls(PostgresStore.open(str(path), root=root, readonly=readonly, password_prompt=password_prompt))
+            return cls(_team_store().open(str(path), root=root, readonly=readonly, password_prompt=password_prompt))
         return cls(SqliteStore.open(path, readonly=readonly))
 
     @classmethod
     def open_or_create(
         cls, path: Location, root: str | os.PathLike, *, password_prompt: "PasswordPrompt | None" = None
     ) -> "Catalogue":
-        """Open the catalogue at `path`, or create it for `root` when there is none.
-
-        For a team catalogue `root` is where its folder is on this computer
-        (or a folder inside it, to update only that part).
-        """
+        """Open the catalogue at `path`, or create it for `root` when there is none (a team catalogue that
+        exists opens with the folder it was indexed from; `cli_catalogues` maps another one)."""
         if is_team_address(path):
-            return cls._open_or_create_team(str(path), root, password_prompt)
+            if _team_store().exists(str(path), password_prompt=password_prompt):
+                return cls.open(path, password_prompt=password_prompt)
+            return cls.create(path, root, password_prompt=password_prompt)
         path = Path(path).absolute()
         if not path.exists():
             return cls.create(path, root)
@@ -113,14 +104,6 @@ class Catalogue:
             catalogue.close()
             raise CatalogueError(f"The catalogue {path} belongs to the folder {other}, not {Path(root).resolve()}.")
         return catalogue
-
-    @classmethod
-    def _open_or_create_team(cls, address: str, root: str | os.PathLike, prompt: "PasswordPrompt | None") -> "Catalogue":
-        from .stores.postgres import PostgresStore
-
-        if not PostgresStore.exists(address, password_prompt=prompt):
-            return cls.create(address, root, password_prompt=prompt)
-        return cls.open(address, root=root, password_prompt=prompt)
 
     def close(self) -> None:
         self.store.close()
@@ -196,6 +179,7 @@ class Catalogue:
             "schema_version": identity.schema_version,
             "fitted": fit.as_dict() if fit else None,
             **self.counts(),
+            **({"team": self.store.team_info()} if not isinstance(self.store, SqliteStore) else {}),
         }
 
     def embeddings(self, image_ids: Iterable[int]) -> dict[int, np.ndarray]:
@@ -253,6 +237,13 @@ class Catalogue:
 
     def export_images(self, chunk: int = 10_000) -> Iterator[list[StoredImage]]:
         return self.store.export_images(chunk)
+
+
+def _team_store() -> "type[PostgresStore]":
+    """The team catalogue's store, imported only when one is named (it brings the PostgreSQL driver)."""
+    from .stores.postgres import PostgresStore
+
+    return PostgresStore
 
 
 if TYPE_CHECKING:

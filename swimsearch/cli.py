@@ -1,14 +1,17 @@
 """`swimsearch`: the command line, sharing the engine with the desktop app.
 
-    swimsearch index FOLDER [--catalogue CAT]
+    swimsearch index FOLDER [--catalogue CAT] [--root PATH]
     swimsearch query --catalogue CAT [--top N] [--min-score S] [--csv OUT] [--sheet OUT.pdf|.html] (IMAGE... | --queries LISTFILE)
     swimsearch info --catalogue CAT
     swimsearch duplicates --catalogue CAT [--csv OUT]
     swimsearch eval --catalogue CAT --labels LABELS.csv [--queries LISTFILE] [--json OUT] [--plot OUT.png]
+    swimsearch copy --catalogue CAT --to NEW
 
---catalogue takes the catalogue file or its folder; a folder's catalogue is
-found where the window puts it too (inside the folder, or in the per-user
-data folder when the folder is read-only: `swimsearch.locations`).
+--catalogue takes the catalogue file, its folder (its catalogue is found
+where the window puts it too: inside the folder, or in the per-user data
+folder when the folder is read-only or on a network drive), or a team
+catalogue: postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?catalogue=NAME]
+(cli_catalogues.py; --root PATH says where its shared folder is here).
 
 Known failures print one plain line on stderr and exit 1; bad arguments exit 2;
 a build stopped with Ctrl-C keeps what it committed and exits 130.
@@ -24,8 +27,9 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from . import __version__, locations
+from . import __version__
 from .catalogue import BuildReport, Catalogue, as_dict
+from .cli_catalogues import UsageError, copy, describe_location, open_existing, open_for_index
 from .config import EngineConfig
 from .errors import Cancelled, CatalogueError
 from .evaluation import EvalReport, EvaluationError
@@ -39,10 +43,6 @@ from .terminal import StopOnInterrupt, TerminalProgress
 log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
-
-
-class UsageError(Exception):
-    """A bad argument found after parsing (exit 2)."""
 
 
 def _config(args) -> EngineConfig:
@@ -63,26 +63,6 @@ def _embedder(config: EngineConfig, model: str | None) -> Embedder:
     return Embedder(Path(model) if model else default_model_path(), threads=config.threads or None)
 
 
-def _folder_catalogue(folder: Path) -> Path:
-    """The catalogue of an image folder, where the window would put or find it."""
-    return locations.catalogue_for_folder(folder, locations.user_data_dir())
-
-
-def _catalogue_path(value: str) -> Path:
-    """--catalogue accepts the catalogue file or the folder it describes."""
-    path = Path(value)
-    return _folder_catalogue(path) if path.is_dir() else path
-
-
-def _open_existing(value: str) -> Catalogue:
-    path = _catalogue_path(value)
-    if not path.exists():
-        if Path(value).is_dir():
-            raise CatalogueError(f"There is no catalogue of the folder {value}. Build one with: swimsearch index {value}")
-        raise CatalogueError(f"There is no catalogue at {path}. Build one with: swimsearch index FOLDER --catalogue {path}")
-    return Catalogue.open(path)
-
-
 # --- commands -------------------------------------------------------------------
 
 
@@ -92,13 +72,12 @@ def cmd_index(args) -> int:
         raise UsageError(f"{folder} is not a folder")
     config = _config(args)
     embedder = _embedder(config, args.model)
-    path = _catalogue_path(args.catalogue) if args.catalogue else _folder_catalogue(folder)
-    with Catalogue.open_or_create(path, folder) as catalogue, StopOnInterrupt() as stop:
+    with open_for_index(folder, args.catalogue, args.root) as catalogue, StopOnInterrupt() as stop:
         # choices not named again keep what the catalogue was fitted with
         unnamed = [name for name, given in (("hash_variant", args.variant), ("folder_labels", args.folder_labels)) if given is None]
         config = catalogue.with_fit_choices(config, unnamed)
         try:
-            report = catalogue.update(embedder, config, progress=TerminalProgress(), should_stop=stop)
+            report = catalogue.update(embedder, config, progress=TerminalProgress(), should_stop=stop, folder=folder)
             code = EXIT_OK
         except Cancelled as exc:
             report, code = exc.report, EXIT_CANCELLED
@@ -108,9 +87,9 @@ def cmd_index(args) -> int:
 
 def _print_report(report: BuildReport, catalogue: Catalogue, as_json: bool) -> None:
     if as_json:
-        print(json.dumps({"catalogue": str(catalogue.path), **as_dict(report)}, indent=2))
+        print(json.dumps({"catalogue": describe_location(catalogue), **as_dict(report)}, indent=2))
         return
-    print(f"{catalogue.path}: {report.summary()}")
+    print(f"{describe_location(catalogue)}: {report.summary()}")
     if report.added + report.updated:
         print(f"  {report.images_per_second:.1f} images/s, {report.seconds:.1f} s in all")
     for rel, reason in report.errors[:20]:
@@ -133,7 +112,7 @@ def cmd_query(args) -> int:
     embedder = _embedder(config, args.model)
     failures = 0
     results = []
-    with _open_existing(args.catalogue) as catalogue:
+    with open_existing(args.catalogue, args.root) as catalogue:
         engine = SearchEngine(catalogue, embedder, config)
         for image in images:
             path = str(Path(image).absolute())
@@ -148,7 +127,7 @@ def cmd_query(args) -> int:
                 _print_result(result)
         filters = _filters_in_words(args)
         if args.csv:
-            identity = dict(catalogue=str(catalogue.path), model=embedder.name, model_sha256=embedder.sha256)
+            identity = dict(catalogue=describe_location(catalogue), model=embedder.name, model_sha256=embedder.sha256)
             if args.csv == "-":
                 write_csv(results, sys.stdout, **identity)
             else:
@@ -189,7 +168,7 @@ def _print_result(result) -> None:
 
 
 def cmd_info(args) -> int:
-    with _open_existing(args.catalogue) as catalogue:
+    with open_existing(args.catalogue, args.root) as catalogue:
         info = catalogue.info()
         if args.unreadable:
             info["unreadable_files"] = [{"path": p, "reason": r} for p, r in catalogue.unreadable()]
@@ -208,6 +187,15 @@ def cmd_info(args) -> int:
             f"{s.get('lsh_tables')} LSH tables x {s.get('lsh_key_bits')} bits, fitted on {fitted['count']} images"
             + (" (provisional: build was cancelled)" if fitted.get("provisional") else "")
         )
+    team = info.get("team")
+    if team:
+        print(f"server      {team['server']}, database {team['database']}, pgvector {team['pgvector']}")
+        print(f"you         {team['person']} (login {team['login']}, {team['access']})")
+        if team["recorded_root"] != info["root"]:
+            print(f"indexed as  {team['recorded_root']} (on the computer that indexed it)")
+        for change in team["recent_changes"]:
+            detail = ", ".join(f"{k} {v}" for k, v in change["detail"].items() if v is not None)
+            print(f"changed     {change['at']} by {change['person']} ({change['login']}): {change['action']} {detail}".rstrip())
     for item in info.get("unreadable_files", []):
         print(f"unreadable  {item['path']}: {item['reason']}")
     return EXIT_OK
@@ -218,7 +206,7 @@ def cmd_duplicates(args) -> int:
     from .search import SearchEngine
 
     config = _config(args)
-    with _open_existing(args.catalogue) as catalogue:
+    with open_existing(args.catalogue, args.root) as catalogue:
         engine = SearchEngine(catalogue, None, config)
         groups = find_duplicate_groups(engine, max_distance=args.max_distance)
     if args.csv:
@@ -246,14 +234,14 @@ def cmd_eval(args) -> int:
         filter_column=args.filter_column,
     )
     queries = read_path_list(args.queries) if args.queries else None
-    with _open_existing(args.catalogue) as catalogue:
+    with open_existing(args.catalogue, args.root) as catalogue:
         engine = SearchEngine(catalogue, embedder, config)
         bar = TerminalProgress()
         report = evaluate(
             engine, labels, queries, keep_unlabelled=args.keep_unlabelled, limit=args.limit,
             progress=lambda done, total: bar("eval", done, total),
         )
-        figures = {"catalogue": str(catalogue.path), "labels": str(args.labels), "exclude_column": args.exclude_column}
+        figures = {"catalogue": describe_location(catalogue), "labels": str(args.labels), "exclude_column": args.exclude_column}
     _print_eval(report)
     if args.json:
         text = json.dumps({**figures, **report.as_dict()}, indent=2)
@@ -270,6 +258,13 @@ def cmd_eval(args) -> int:
         with atomic_output(args.plot, "wb") as fh:
             draw_quality_plot(report.quality, fh, title=title)
         print(f"plot        {args.plot}")
+    return EXIT_OK
+
+
+def cmd_copy(args) -> int:
+    target, report = copy(args.catalogue, args.to, args.root)
+    with target:
+        print(f"{describe_location(target)}: {report.summary()} ({report.seconds:.1f} s)")
     return EXIT_OK
 
 
@@ -298,12 +293,15 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("-v", "--verbose", action="store_true", help="log what the engine does")
     common.add_argument("--model", help="ONNX trunk to use (default: the one that ships)")
     common.add_argument("--threads", type=int, help="onnxruntime threads (default: all cores)")
+    common.add_argument("--root", metavar="PATH",
+                        help="a team catalogue's shared folder as this computer mounts it (default: where it was indexed)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("index", parents=[common], help="build or update a catalogue from a folder")
     p.add_argument("folder", help="folder of images (searched recursively)")
     p.add_argument(
-        "--catalogue", help="catalogue file (default: FOLDER/.swimsearch.swimcat, or a per-user file if FOLDER is read-only)"
+        "--catalogue", help="catalogue file or team catalogue postgresql://USER@HOST/DB?catalogue=NAME "
+        "(default: FOLDER/.swimsearch.swimcat, or a per-user file if FOLDER is read-only or on a network drive)"
     )
     p.add_argument("--variant", choices=("pca", "laplacian"), help="hash layer variant (default: pca, or what the catalogue was fitted with)")
     p.add_argument(
@@ -356,6 +354,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mirror", action="store_true", help="also search the mirrored query")
     p.add_argument("--limit", type=int, default=0, help="use only the first N queries (quick look)")
     p.set_defaults(run=cmd_eval, parser=p)
+
+    p = sub.add_parser("copy", parents=[common], help="copy a catalogue into a new one: a file into a team catalogue, or back")
+    p.add_argument("--catalogue", required=True, help="the catalogue to copy (file, folder or postgresql://...)")
+    p.add_argument("--to", required=True, metavar="NEW", help="the new catalogue: a .swimcat file or postgresql://...")
+    p.set_defaults(run=cmd_copy, parser=p)
     return parser
 
 

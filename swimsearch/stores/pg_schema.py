@@ -85,6 +85,27 @@ def create_catalogue(conn: Any, name: str) -> CatalogueNames:
     return names
 
 
+def drop_catalogue(conn: Any, name: str) -> None:
+    """Remove catalogue `name` from the connected database: its schema, its two roles, its registry row."""
+    from psycopg import sql
+
+    names = CatalogueNames.of(name, conn.info.dbname)
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (DDL_LOCK,))
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(names.schema)))
+        registry = conn.execute("SELECT to_regclass('swimsearch.catalogues') IS NOT NULL").fetchone()[0]
+        if registry:
+            conn.execute("DELETE FROM swimsearch.catalogues WHERE name = %s", (name,))
+        for role in (names.viewer, names.editor):
+            if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
+                continue
+            if registry:  # the registry's rights are what keeps a role from being dropped
+                conn.execute(sql.SQL("REVOKE ALL ON swimsearch.catalogues FROM {}").format(sql.Identifier(role)))
+                conn.execute(sql.SQL("REVOKE ALL ON SCHEMA swimsearch FROM {}").format(sql.Identifier(role)))
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+    log.info("dropped team catalogue %s from %s", name, conn.info.dbname)
+
+
 def find_catalogue(conn: Any, name: str) -> CatalogueNames:
     """The names of an existing catalogue; a missing, foreign or newer one is refused in one sentence."""
     names = CatalogueNames.of(name, conn.info.dbname)

@@ -48,7 +48,7 @@ from .base import (
 )
 from .pg_address import TeamAddress
 from .pg_connection import PasswordPrompt, connect
-from .pg_schema import CatalogueNames, create_catalogue, describe_pg_error, find_catalogue
+from .pg_schema import CatalogueNames, create_catalogue, describe_pg_error, drop_catalogue, find_catalogue
 from .postgres_index import statements
 from .postgres_read import EMBEDDING_DTYPE, PostgresReader, is_driver_error, plain
 from .postgres_rows import image_rows, write_images
@@ -106,6 +106,20 @@ class PostgresStore(PostgresReader):
                 raise
             raise describe_pg_error(exc, address.catalogue, server.user) from exc
         return cls(conn, server, address, names, root=folder)
+
+    @classmethod
+    def drop(cls, address: str | TeamAddress, *, password_prompt: PasswordPrompt | None = None) -> None:
+        """Remove a team catalogue with everything in it (a copy that failed; tests). The owner's right."""
+        address = address if isinstance(address, TeamAddress) else TeamAddress.parse(address)
+        conn, server = connect(address, password_prompt=password_prompt)
+        try:
+            drop_catalogue(conn, address.catalogue)
+        except Exception as exc:
+            if isinstance(exc, CatalogueError):
+                raise
+            raise describe_pg_error(exc, address.catalogue, server.user) from exc
+        finally:
+            conn.close()
 
     @classmethod
     def exists(cls, address: str | TeamAddress, *, password_prompt: PasswordPrompt | None = None) -> bool:

@@ -109,6 +109,15 @@ class PostgresReader:
         recorded = Path(self.recorded_root) if self.recorded_root else Path.cwd()
         return recorded, recorded.is_dir() and self._holds_our_files(recorded)
 
+    def map_root(self, mapping: str | os.PathLike | None) -> bool:
+        """Find the catalogue's folder at `mapping` on this computer (None: where it was indexed); True if found."""
+        try:
+            self._root, self.root_found = self._resolve_root(mapping)
+        except Exception as exc:
+            raise self.describe(exc) if is_driver_error(exc) else exc
+        self._root_text = str(self._root)
+        return self.root_found
+
     def _holds_our_files(self, folder: Path, sample: int = 20) -> bool:
         rows = self._conn.execute(self._sql["sample_paths"], (sample,)).fetchall()
         return not rows or any((folder / r[0]).exists() for r in rows)
@@ -271,6 +280,22 @@ class PostgresReader:
         with self._conn.cursor(binary=True) as cur:
             cur.execute(self._sql["phashes"])
             return aligned_phashes(image_ids, iter(lambda: cur.fetchmany(50_000), []))
+
+    @plain
+    def team_info(self) -> dict[str, Any]:
+        """Where the catalogue is and who is using it, for `swimsearch info`."""
+        return {
+            "server": self.address.server,
+            "database": self._conn.info.dbname,
+            "name": self.name,
+            "login": self.server.user,
+            "person": self.server.person,
+            "access": "viewer" if self.readonly else "editor",
+            "pgvector": ".".join(map(str, self.server.vector_version)),
+            "recorded_root": self.recorded_root,
+            "root_found": self.root_found,
+            "recent_changes": self.recent_changes(3),
+        }
 
     @plain
     def recent_changes(self, limit: int = 5) -> list[dict[str, Any]]:
