@@ -46,7 +46,7 @@ class StoreUnderTest:
     def query(self, location: str, sql: str, params: tuple = ()) -> list[tuple]:
         """Rows of `sql` run inside the catalogue ("{s}." names its tables)."""
         if self.database is None:
-            with closing(sqlite3.connect(location)) as conn:
+            with closing(sqlite3.connect(f"file:{location}?mode=ro", uri=True, timeout=30)) as conn:
                 return conn.execute(sql.replace("{s}.", ""), params).fetchall()
         name = location.rsplit("catalogue=", 1)[1]
         with self.database.connect() as conn:

@@ -62,6 +62,7 @@ SQL = {
     "items_of": "SELECT image_id, code, rerank FROM {s}.items WHERE image_id = ANY(%s)",
     "search": "SELECT image_id, fit, (rerank <#> %s) * -1 FROM {s}.items ORDER BY rerank <#> %s LIMIT %s",
     "clear_items": "DELETE FROM {s}.items",
+    "lock_items": "LOCK TABLE {s}.items IN ACCESS SHARE MODE",
 }
 
 

@@ -18,6 +18,7 @@ import functools
 import json
 import logging
 import os
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Concatenate, Iterable, Iterator, ParamSpec, Sequence, TypeVar
 
@@ -189,26 +190,35 @@ class PostgresReader:
     def fitted(self) -> FittedIndex | None:
         return self._index.fitted()
 
+    @contextmanager
+    def _one_reading(self) -> Iterator[None]:
+        """Several statements that see one state of the index, while others may fit it again."""
+        with self._conn.transaction():
+            if self._depth == 0:
+                self._conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                # The lock first, the snapshot after it: a new fit swaps the items table, and a
+                # snapshot taken before that swap would find the new table empty.
+                self._conn.execute(self._sql["lock_items"])
+            yield
+
     @plain
     def load_snapshot(self) -> IndexSnapshot | None:
-        with self._conn.transaction():
-            if self._depth == 0:  # one consistent reading of the fit and its items while others write
-                self._conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        with self._one_reading():
             fitted = self._index.fitted()
             return None if fitted is None else self._index.load_snapshot(fitted)
 
     @plain
     def own_searcher(self, config: EngineConfig) -> Searcher | None:
         """The server's HNSW search from `exact_below` designs up; None below (search a loaded snapshot exactly)."""
-        fitted = self._index.fitted()
-        count = self._index.searchable()
+        with self._one_reading():
+            fitted, count, generation = self._index.fitted(), self._index.searchable(), self._index.generation()
         if fitted is None or count < config.exact_below:
             return None
-        return PgSearcher(self._conn, self._sql, fitted, self._index.generation(), count,
+        return PgSearcher(self._conn, self._sql, fitted, generation, count,
                           iterative=self.server.iterative_scan, refresh=self._current_fit, describe=self.describe)
 
     def _current_fit(self) -> tuple[FittedIndex | None, int]:
-        with self._conn.transaction():
+        with self._one_reading():
             return self._index.fitted(), self._index.generation()
 
     @plain
