@@ -283,7 +283,7 @@ def _print_eval(report: EvalReport) -> None:
 # --- entry point -----------------------------------------------------------------
 
 
-CATALOGUE_HELP = "the catalogue file, or the folder it was built from"
+CATALOGUE_HELP = "the catalogue file, or the folder it was built from, or a team catalogue postgresql://USER@HOST/DB?catalogue=NAME"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -356,7 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_eval, parser=p)
 
     p = sub.add_parser("copy", parents=[common], help="copy a catalogue into a new one: a file into a team catalogue, or back")
-    p.add_argument("--catalogue", required=True, help="the catalogue to copy (file, folder or postgresql://...)")
+    p.add_argument("--catalogue", required=True, help=CATALOGUE_HELP + " (the one to copy)")
     p.add_argument("--to", required=True, metavar="NEW", help="the new catalogue: a .swimcat file or postgresql://...")
     p.set_defaults(run=cmd_copy, parser=p)
     return parser

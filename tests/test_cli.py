@@ -308,11 +308,13 @@ def test_another_computer_names_its_own_mount_with_root(team_photos, tmp_path):
     shutil.rmtree(folder)  # on this computer the share is only at `mount`
     lost = run("query", "--catalogue", address, photo, "--top", 1)
     assert lost.returncode == 0 and lost.stderr.count("not reachable here") == 1 and "--root PATH" in lost.stderr
-    found = run("query", "--catalogue", address, "--root", mount, photo, "--top", 1, "--csv", "-")
+    out = tmp_path / "found.csv"
+    found = run("query", "--catalogue", address, "--root", mount, photo, "--top", 1, "--csv", out)
     assert found.returncode == 0, found.stderr
-    row = next(csv.DictReader(io.StringIO(found.stdout)))
+    row = next(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))
     assert row["path"] == str(photo) and row["score"] == "1.0000"
-    assert "pa55word" not in found.stdout + found.stderr and row["catalogue"].startswith("postgresql://anna_")
+    about = (tmp_path / "found.about.json").read_text(encoding="utf-8")
+    assert "pa55word" not in found.stdout + found.stderr + about and '"catalogue": "postgresql://anna_' in about
     info = run("info", "--catalogue", address, "--root", mount)
     assert f"indexed as  {folder}" in info.stdout and "(login anna_" in info.stdout and "editor" in info.stdout
     assert "changed     " in info.stdout and ": add images 8" in info.stdout
