@@ -116,12 +116,18 @@ def catalogue_for_folder(
 
 
 def display_name(catalogue: str | os.PathLike, root: str | os.PathLike | None = None) -> str:
-    """A short name for a catalogue, for titles, menus and messages: the name of its folder.
+    """A short name for a catalogue, for titles, menus and messages: the name of its folder
+    (a team catalogue: its name and server, "swimwear on db.example.com").
 
     Args:
-        catalogue: the catalogue file.
+        catalogue: the catalogue file, or a team catalogue's address.
         root: its image folder, when known (an open catalogue knows it).
     """
+    from .stores.pg_address import TeamAddress, is_team_address
+
+    if is_team_address(catalogue):  # a team catalogue is known by its own name, whatever folder it maps to
+        address = TeamAddress.parse(str(catalogue))
+        return f"{address.catalogue} on {address.server}"
     if root is not None:
         root = Path(root)
         return root.name or str(root)

@@ -107,3 +107,29 @@ def test_no_catalogue_is_created_on_a_network_drive_and_a_folder_there_gets_one_
         Catalogue.create(on_a_share / "new.swimcat", on_a_share)
     chosen = locations.catalogue_for_folder(on_a_share, tmp_path / "user-data")
     assert chosen.parent == tmp_path / "user-data" / "catalogues"  # on this computer, as for a read-only folder
+
+
+def test_the_driver_is_loaded_only_when_a_team_catalogue_is_opened(tmp_path):
+    import subprocess
+    import sys
+
+    from helpers import REPO
+
+    script = (
+        "import sys\n"
+        "from swimsearch import cli\n"
+        "from swimsearch.catalogue import Catalogue\n"
+        "from swimsearch.errors import CatalogueError\n"
+        f"Catalogue.create({str(tmp_path / 'c.swimcat')!r}, {str(tmp_path)!r}).close()\n"
+        "print('before', 'psycopg' in sys.modules)\n"
+        "try:\n"
+        "    Catalogue.open('postgresql://nobody@127.0.0.1:1/none?connect_timeout=1')\n"
+        "except CatalogueError as exc:\n"
+        "    print('refused:', exc)\n"
+        "print('after', 'psycopg' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "before False" and lines[-1] == "after True"
+    assert "cannot be reached; check the address and the network" in lines[1]

@@ -17,6 +17,7 @@ from typing import Callable
 from PyQt5.QtCore import QObject, pyqtSignal, pyqtSlot
 
 from swimsearch.catalogue import Catalogue
+from swimsearch.stores.sqlite import SqliteStore
 from swimsearch.config import EngineConfig
 from swimsearch.errors import CatalogueError
 from swimsearch.locations import display_name
@@ -175,6 +176,8 @@ class SearchWorker(Worker):
             model_name=getattr(self._embedder, "name", "") or (info["model"] or ""),
             model_sha256=getattr(self._embedder, "sha256", "") or (info["model_sha256"] or ""),
             can_search_images=self._embedder is not None,
+            team=not isinstance(catalogue.store, SqliteStore),
+            root_note=(getattr(catalogue.store, "root_note", lambda: None)() or ""),
         )
 
 

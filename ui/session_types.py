@@ -70,6 +70,8 @@ class CatalogueState:
     model_name: str
     model_sha256: str
     can_search_images: bool  # the model is loaded
+    team: bool = False  # a team catalogue on a PostgreSQL server
+    root_note: str = ""  # a team catalogue's folder not found on this computer: what to do (one sentence)
 
 
 class Target(Protocol):
@@ -119,6 +121,7 @@ class SessionView:
     watching: bool = False  # the open catalogue's folder is watched for changes
     has_unreadable: bool = False  # the open catalogue holds files it could not read
     unreadable_text: str = ""  # "2 unreadable files", the status bar's link to their list
+    team_open: bool = False  # the open catalogue is a team catalogue (its shared folder can be mapped)
 
 
 def target_name(target: Target) -> str:

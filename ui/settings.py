@@ -47,8 +47,11 @@ OPTIONS: dict[str, Option] = {
         Option("window/geometry", bytes, b"", doc="main window position and size"),
         Option("window/state", bytes, b"", doc="toolbar and dock layout"),
         Option("window/splitter", bytes, b"", doc="width of the query column"),
-        Option("catalogue/last", str, "", doc="catalogue file opened last, opened again at start"),
-        Option("catalogue/recent", list, [], doc="recently opened catalogue files, newest first"),
+        Option("catalogue/last", str, "", doc="catalogue file (or team catalogue address) opened last, opened again at start"),
+        Option("catalogue/recent", list, [], doc="recently opened catalogue files and team catalogue addresses, newest first"),
+        Option("team/last_address", str, "", doc="the team catalogue address last connected to, without its password"),
+        Option("team/person", str, "", doc="your name on the changes you make to team catalogues (default: your login)"),
+        Option("team/roots", dict, {}, doc="where each team catalogue's shared folder is on this computer, by address"),
         Option("results/top_n", int, 50, 1, MAX_RESULTS, doc="how many of the best matches to show"),
         Option("results/min_similarity", int, 0, 0, 100, doc="hide matches below this similarity (percent)"),
         Option("results/thumbnail_size", int, 168, 96, 320, doc="side of a result thumbnail (pixels)"),
@@ -102,6 +105,8 @@ class Settings:
             self._store.setValue(key, QByteArray(bytes(value)))
         elif option.kind is list:
             self._store.setValue(key, json.dumps(list(value)))
+        elif option.kind is dict:
+            self._store.setValue(key, json.dumps(dict(value)))
         elif option.kind is bool:
             self._store.setValue(key, bool(value))
         else:
@@ -146,8 +151,13 @@ def _decode(raw: Any, kind: type) -> Any:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ValueError(raw)
         return value
+    if kind is dict:
+        value = json.loads(raw) if isinstance(raw, str) else raw
+        if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+            raise ValueError(raw)
+        return value
     return kind(raw)
 
 
 def _copy(value: Any) -> Any:
-    return list(value) if isinstance(value, list) else value
+    return list(value) if isinstance(value, list) else dict(value) if isinstance(value, dict) else value

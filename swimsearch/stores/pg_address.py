@@ -35,6 +35,8 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 #: Passwords typed in this session, by the address without password (never written anywhere).
 _session_passwords: dict[str, str] = {}
+#: Where each team catalogue's folder is on this computer, by address (the window sets them from its settings).
+_session_roots: dict[str, str] = {}
 
 
 def is_team_address(text: object) -> bool:
@@ -95,12 +97,6 @@ class TeamAddress:
             password=password or None,
             options=tuple(options),
         )
-
-    def with_catalogue(self, name: str) -> "TeamAddress":
-        return TeamAddress.parse(self.replace_catalogue(name))
-
-    def replace_catalogue(self, name: str) -> str:
-        return _build(self, name, with_password=False)
 
     @property
     def display(self) -> str:
@@ -167,3 +163,17 @@ def forget_password(address: str) -> None:
 def catalogue_name(address: str) -> str:
     """The catalogue an address names (for titles: "swimwear")."""
     return TeamAddress.parse(address).catalogue
+
+
+def remember_root(address: str, folder: str | None) -> None:
+    """Where `address`'s shared folder is on this computer, for every catalogue opened in this process (None: forget)."""
+    key = display_address(address)
+    if folder:
+        _session_roots[key] = str(folder)
+    else:
+        _session_roots.pop(key, None)
+
+
+def session_root(address: str) -> str | None:
+    """The folder `remember_root` gave for `address`, if any."""
+    return _session_roots.get(display_address(address))

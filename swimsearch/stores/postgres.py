@@ -153,6 +153,7 @@ class PostgresStore(PostgresReader):
     def transaction(self) -> Iterator[None]:
         """All-or-nothing; a fit saved inside is indexed and swapped in just before the outermost commit."""
         self._depth += 1
+        self._prefetch.clear()  # what searches brought along may change now
         try:
             with self._conn.transaction():
                 yield

@@ -60,7 +60,12 @@ SQL = {
     "all_items": "SELECT image_id, code, rerank, fit FROM {s}.items ORDER BY image_id",
     "ids": "SELECT image_id FROM {s}.items ORDER BY image_id",
     "items_of": "SELECT image_id, code, rerank FROM {s}.items WHERE image_id = ANY(%s)",
-    "search": "SELECT image_id, fit, (rerank <#> %s) * -1 FROM {s}.items ORDER BY rerank <#> %s LIMIT %s",
+    # One round trip: the candidates with everything the engine reads of them next (their
+    # embeddings to rescore, their records, their codes), kept for it in a `Prefetch`.
+    "search": "WITH r AS MATERIALIZED (SELECT image_id, fit, (rerank <#> %s) * -1 AS sim, code FROM {s}.items "
+              "ORDER BY rerank <#> %s LIMIT %s) "
+              "SELECT r.image_id, r.fit, r.sim, r.code, e.vector, i.path, i.size, i.width, i.height, i.phash, i.error, i.mtime "
+              "FROM r JOIN {s}.embeddings e ON e.image_id = r.image_id JOIN {s}.images i ON i.id = r.image_id",
     "clear_items": "DELETE FROM {s}.items",
     "lock_items": "LOCK TABLE {s}.items IN ACCESS SHARE MODE",
 }
@@ -185,6 +190,40 @@ class ItemTables:
         return IndexSnapshot(fitted=fitted, ids=ids, codes=codes, vectors=vectors, tables=tables)
 
 
+class Prefetch:
+    """The rows a search brought along with its candidates, for the engine's next questions about them.
+
+    The engine asks a store for the candidates' embeddings, then the best
+    ones' records and codes: three more round trips to the server, each a
+    wait for a busy server's scheduler. The search reads them in its own
+    statement (one snapshot), and the store answers from here while they are
+    fresh (a few seconds: the engine asks at once); anything not here, or
+    older, is read from the server as usual.
+    """
+
+    FRESH_S = 5.0
+
+    def __init__(self) -> None:
+        self.rows: dict[int, tuple] = {}  # image id -> (code, vector, record row, when)
+
+    def keep(self, rows: list[tuple]) -> None:
+        now = time.monotonic()
+        self.rows = {k: v for k, v in self.rows.items() if now - v[3] < self.FRESH_S and len(self.rows) < 4096}
+        for image_id, _fit, _sim, code, vector, *record in rows:
+            self.rows[image_id] = (code, vector, (image_id, *record), now)
+
+    def take(self, image_ids: list[int]) -> list[tuple] | None:
+        """The rows of every asked id, or None when one is missing or stale (then ask the server)."""
+        now = time.monotonic()
+        found = [self.rows.get(i) for i in image_ids]
+        if any(row is None or now - row[3] >= self.FRESH_S for row in found):
+            return None
+        return found  # type: ignore[return-value]  # no None left
+
+    def clear(self) -> None:
+        self.rows = {}
+
+
 class PgSearcher:
     """Candidates found by the server's HNSW index over the re-ranking vectors (a `Searcher`).
 
@@ -215,7 +254,9 @@ class PgSearcher:
         iterative: bool,
         refresh: Callable[[], tuple[FittedIndex | None, int]],
         describe: Callable[[Exception], CatalogueError],
+        prefetch: Prefetch,
     ):
+        self._prefetch = prefetch
         self._conn = conn
         self._sql = sql
         self._fitted = fitted
@@ -272,6 +313,7 @@ class PgSearcher:
             raise IndexChanged(  # the engine encodes the query with the new fit and asks again
                 "The team catalogue's index was just rebuilt by another user; search again to use the new one."
             )
+        self._prefetch.keep(rows)
         ids = np.array([r[0] for r in rows], dtype=np.int64)
         sims = np.array([r[2] for r in rows], dtype=np.float32)
         order = np.argsort(-sims, kind="stable")  # relaxed order: nearly sorted, sorted here
@@ -283,8 +325,12 @@ class PgSearcher:
             with self._conn.cursor(binary=True) as cur:
                 return cur.execute(self._sql["search"], (query, query, k)).fetchall()
 
-    def _items(self, image_ids: np.ndarray) -> dict[int, tuple[Any, Any]]:
+    def _items(self, image_ids: np.ndarray, *, prefetched: bool = True) -> dict[int, tuple[Any, Any]]:
+        """(code, re-ranking vector) by id; codes alone from the prefetched rows when they are all there."""
         asked = [int(i) for i in np.atleast_1d(image_ids)]
+        kept = self._prefetch.take(asked) if prefetched else None
+        if kept is not None:
+            return {image_id: (row[0], None) for image_id, row in zip(asked, kept)}
         try:
             with self._conn.cursor(binary=True) as cur:
                 return {r[0]: (r[1], r[2]) for r in cur.execute(self._sql["items_of"], (asked,))}
@@ -303,7 +349,7 @@ class PgSearcher:
 
     def vectors(self, image_ids: np.ndarray) -> np.ndarray:
         dim = self._fitted.rerank_basis.shape[1]
-        found = self._items(image_ids)
+        found = self._items(image_ids, prefetched=False)
         out = np.zeros((len(np.atleast_1d(image_ids)), dim), dtype=np.float32)
         for row, image_id in enumerate(np.atleast_1d(image_ids)):
             if int(image_id) in found:

@@ -38,10 +38,10 @@ from .base import (
     aligned_phashes,
     relative_to_root,
 )
-from .pg_address import TeamAddress
+from .pg_address import TeamAddress, session_root
 from .pg_connection import ServerInfo
 from .pg_schema import CatalogueNames, describe_pg_error
-from .postgres_index import ItemTables, PgSearcher, statements
+from .postgres_index import ItemTables, PgSearcher, Prefetch, statements
 from .postgres_rows import ROWS, stored_images
 
 log = logging.getLogger(__name__)
@@ -86,6 +86,7 @@ class PostgresReader:
         self.names = names
         self._sql = {**statements(names.schema), **ROWS(names.schema)}
         self._index = ItemTables(conn, self._sql, names.schema)
+        self._prefetch = Prefetch()  # what the last searches brought along (postgres_index.Prefetch)
         self._depth = 0
         try:
             can_write = conn.execute(
@@ -94,7 +95,7 @@ class PostgresReader:
             ).fetchone()[0]
             self._readonly = readonly or not can_write
             self.recorded_root: str = self._index.meta("root") or ""
-            self._root, self.root_found = self._resolve_root(root)
+            self._root, self.root_found = self._resolve_root(root if root is not None else session_root(address.display))
         except Exception as exc:
             conn.close()
             if isinstance(exc, CatalogueError):
@@ -215,7 +216,8 @@ class PostgresReader:
         if fitted is None or count < config.exact_below:
             return None
         return PgSearcher(self._conn, self._sql, fitted, generation, count,
-                          iterative=self.server.iterative_scan, refresh=self._current_fit, describe=self.describe)
+                          iterative=self.server.iterative_scan, refresh=self._current_fit, describe=self.describe,
+                          prefetch=self._prefetch)
 
     def _current_fit(self) -> tuple[FittedIndex | None, int]:
         with self._one_reading():
@@ -227,7 +229,11 @@ class PostgresReader:
 
     @plain
     def records(self, image_ids: Iterable[int]) -> dict[int, ImageRecord]:
-        rows = self._conn.execute(self._sql["records"], ([int(i) for i in image_ids],)).fetchall()
+        asked = [int(i) for i in image_ids]
+        kept = self._prefetch.take(asked)
+        if kept is not None:
+            return {row[2][0]: self._record(row[2]) for row in kept}
+        rows = self._conn.execute(self._sql["records"], (asked,)).fetchall()
         return {row[0]: self._record(row) for row in rows}
 
     @plain
@@ -258,6 +264,9 @@ class PostgresReader:
     @plain
     def embedding_matrix(self, image_ids: Iterable[int]) -> Embeddings:
         asked = [int(i) for i in image_ids]
+        kept = self._prefetch.take(asked)
+        if kept is not None:
+            return Embeddings(np.array(asked, dtype=np.int64), self._matrix([row[1] for row in kept]))
         with self._conn.cursor(binary=True) as cur:
             found = dict(cur.execute(self._sql["embeddings_of"], (asked,)).fetchall())
         ids = [i for i in asked if i in found]
