@@ -160,7 +160,7 @@ def build_catalogue(
                 f"The folder {folder} of this catalogue no longer exists (moved or renamed?). "
                 "Open the catalogue from inside the moved folder, or build a new one."
             )
-        _adopt_model(writer, embedder)
+        _adopt_model(writer, embedder, scope)
         progress("scan", 0, 0)
         scan = scan_folder_report(folder)
         prefix = f"{scope}/" if scope else ""
@@ -224,11 +224,23 @@ def _scope(folder: Path, root: Path) -> str:
         ) from None
 
 
-def _adopt_model(writer: CatalogueWriter, embedder: ImageEmbedder) -> None:
-    """Record the model; a different model makes every stored embedding stale."""
-    known = writer.identity().model_sha256
+def _adopt_model(writer: CatalogueWriter, embedder: ImageEmbedder, scope: str = "") -> None:
+    """Record the model; a different model makes every stored embedding stale.
+
+    Only an update of the whole catalogue may change its model: one of a
+    folder inside it would drop every other folder's designs (in a team
+    catalogue, everyone else's) and read back only its own.
+    """
+    identity = writer.identity()
+    known = identity.model_sha256
     if known == embedder.sha256:
         return
+    if known is not None and scope:
+        raise CatalogueError(
+            f"The catalogue {writer.location} was built with another model ({identity.model_name}); this SwimSearch "
+            f"uses {embedder.name}. Update the whole catalogue from its folder to read every design again with it, "
+            "or use the model it was built with (--model)."
+        )
     with writer.transaction():
         if known is not None:
             log.warning("%s was built with another model: every image will be embedded again", writer.location)

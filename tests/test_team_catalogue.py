@@ -252,3 +252,13 @@ def test_a_missing_or_newer_team_catalogue_is_refused(team):
         conn.execute("UPDATE cat_team.meta SET value = '99' WHERE key = 'schema_version'")
     with pytest.raises(CatalogueError, match="made by a newer SwimSearch"):
         Catalogue.open(team.url())
+
+
+def test_a_folder_update_with_another_model_is_refused_and_leaves_everyones_designs(team, small_config):
+    other = FakeEmbedder()
+    other.sha256, other.name = "e" * 64, "another-model"
+    make_pattern_images(team.folder / "anna", 2, start=800)
+    with Catalogue.open(team.url(team.editor, "secret")) as shared:
+        with pytest.raises(CatalogueError, match="built with another model .* Update the whole catalogue"):
+            shared.update(other, small_config, folder=team.folder / "anna")
+        assert shared.counts()["images"] == 80  # bert's designs (and anna's) are all still there
