@@ -36,7 +36,10 @@ from .base import FitState
 
 log = logging.getLogger(__name__)
 
-#: Candidate search breadth (hnsw.ef_search): 0.993 recall@10 at 1M (docs/POSTGRES_RESEARCH.md).
+#: Candidate search breadth (hnsw.ef_search). Recall@10 of exact cosine at 1M designs: 0.993 in the
+#: research (docs/POSTGRES_RESEARCH.md) and 0.979 through the store on another HNSW build of the same
+#: data (builds draw random graph levels), beside the SQLite store's 0.982 on the same queries
+#: (bench/results/pg-store-100000-1000000.json).
 EF_SEARCH = 200
 #: Rows per COPY message when writing a new fit's items.
 COPY_CHUNK = 20_000

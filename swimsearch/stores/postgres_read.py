@@ -80,7 +80,9 @@ class PostgresReader:
     def __init__(self, conn: Any, server: ServerInfo, address: TeamAddress, names: CatalogueNames,
                  *, root: str | os.PathLike | None = None, readonly: bool = False):
         self._conn = conn
-        self._conn.prepare_threshold = None  # only the search is prepared: a refit may change other result types
+        # Only the search is prepared (explicitly): a refit may change other statements' result types.
+        # (None would disable preparing altogether, the search's too.)
+        self._conn.prepare_threshold = 1 << 30
         self.server = server
         self.address = address
         self.names = names
