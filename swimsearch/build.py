@@ -1,9 +1,15 @@
 """Building and updating a catalogue from its folder, through any store's writer.
 
-A build scans the folder, embeds only new or changed files (decoding ahead of
-the network, decode.py), commits every batch so a cancel or a kill keeps what
-was done, then fits the hash layer and spheres (or keeps the fit) and writes
-codes and LSH buckets. Whether to fit again is decided by `refit_reason`, a
+A build scans the folder, compares it with the catalogue (stores/changes.py:
+size, time and a content fingerprint; files that failed for a passing reason
+are read again; files that are gone become tombstones, and a scan that lost a
+large part of the folder has its removals held back until confirmed), embeds
+only new or changed files (decoding ahead of the network, decode.py), commits
+every batch so a cancel or a kill keeps what was done, then fits the hash
+layer and spheres (or keeps the fit) and writes codes and LSH buckets. An
+image read again keeps its old embedding and code until the new ones are
+committed, so a build that fails half-way (a full disk) never takes a
+searchable image out of search. Whether to fit again is decided by `refit_reason`, a
 pure function: an update keeps the fit unless the catalogue has doubled or
 halved since, the index settings changed, or the fit was made on a cancelled
 build that has now completed.
@@ -17,19 +23,25 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from .build_report import BuildCounts, BuildReport, as_dict
 from .config import INDEX_SETTINGS, EngineConfig
 from .decode import Decoded, decoded_batches
 from .errors import Cancelled, CatalogueError
-from .images import LoadedImage, scan_folder_report, skipped_summary
+from .failures import is_transient
+from .fingerprint import fingerprints
+from .images import LoadedImage, scan_folder_report
 from .index import FittedIndex, fit_index
 from .model import ImageEmbedder
 from .stores.base import CatalogueWriter, FitState, ModelInfo, NewImage
+from .stores.changes import KnownFile, ScanDiff, diff_scan, expired_tombstones, removal_held
+
+__all__ = ["BuildReport", "as_dict", "build_catalogue", "index_catalogue", "refit_catalogue", "refit_reason"]
 
 log = logging.getLogger(__name__)
 
@@ -43,61 +55,6 @@ def _never() -> bool:
 
 def _quiet(phase: str, done: int, total: int) -> None:
     pass
-
-
-@dataclass(frozen=True)
-class BuildReport:
-    """What a build or update did."""
-
-    added: int = 0
-    updated: int = 0
-    removed: int = 0
-    unreadable: int = 0
-    unchanged: int = 0
-    indexed: int = 0
-    refitted: bool = False
-    cancelled: bool = False
-    seconds: float = 0.0
-    embed_seconds: float = 0.0
-    network_seconds: float = 0.0  # of embed_seconds, the time spent inside the network
-    errors: tuple[tuple[str, str], ...] = ()  # (relative path, reason) of files unreadable this run
-    #: Files in the folder that SwimSearch does not read, by kind (".indd": 3); recounted on every scan.
-    skipped: Mapping[str, int] = field(default_factory=dict)
-    #: Subfolders (relative, "." for the root) that could not be listed, so their files were not seen.
-    unlisted_folders: tuple[str, ...] = ()
-
-    @property
-    def images_per_second(self) -> float:
-        done = self.added + self.updated + self.unreadable
-        return done / self.embed_seconds if self.embed_seconds > 0 else 0.0
-
-    def summary(self) -> str:
-        state = "cancelled" if self.cancelled else "done"
-        return (
-            f"{state}: {self.added} added, {self.updated} updated, {self.removed} removed, "
-            f"{self.unreadable} unreadable, {self.unchanged} unchanged; {self.indexed} images searchable"
-            + (f"; not read: {skipped_summary(self.skipped)}" if self.skipped else "")
-            + (f"; {len(self.unlisted_folders)} folder(s) could not be listed" if self.unlisted_folders else "")
-        )
-
-
-def as_dict(report: BuildReport) -> dict[str, Any]:
-    """A JSON-ready dict of a build report."""
-    out = asdict(report)
-    out["errors"] = [list(e) for e in report.errors]
-    out["images_per_second"] = report.images_per_second
-    return out
-
-
-@dataclass
-class BuildCounts:
-    """The running counts of one build's embedding phase."""
-
-    added: int = 0
-    updated: int = 0
-    unreadable: int = 0
-    network_seconds: float = 0.0
-    errors: list[tuple[str, str]] = field(default_factory=list)
 
 
 def refit_reason(
@@ -134,6 +91,8 @@ def build_catalogue(
     config: EngineConfig,
     progress: ProgressFn | None = None,
     should_stop: StopFn | None = None,
+    *,
+    allow_removal: bool = False,
 ) -> BuildReport:
     """Build or update the catalogue from `folder`: embed new and changed files, drop deleted ones, index.
 
@@ -141,6 +100,11 @@ def build_catalogue(
     only that part is read and compared, and a team catalogue lets others
     update other folders at the same time. Every batch is committed as it is
     embedded; then the index is fitted if needed and every new image is encoded.
+
+    Args:
+        allow_removal: believe a scan that lost many files at once (see
+            `removal_held`); otherwise their removal is held back and the
+            report says why (`held`, `held_reason`).
 
     Raises:
         Cancelled: when `should_stop()` returned True; what was committed
@@ -165,15 +129,22 @@ def build_catalogue(
         scan = scan_folder_report(folder)
         prefix = f"{scope}/" if scope else ""
         found = [replace(f, relpath=prefix + f.relpath) for f in scan.files] if prefix else scan.files
+        # their files are kept as they are, neither gone nor changed
+        unlisted = tuple(prefix + u if u not in ("", ".") else (scope or ".") for u in scan.unlisted)
         progress("scan", len(found), len(found))
-        diff = writer.diff(found, scope)
-        if not found and diff.stale:
+        known = writer.known_files(scope)
+        if not found and any(k.gone is None for k in known.values()):
             raise CatalogueError(
                 f"The folder {folder} holds no images now (an unplugged drive or a network share that is not "
                 "mounted?). The catalogue was left unchanged; delete it if the folder really is empty."
             )
-        writer.remove(diff.stale_ids)
-        changed = diff.changed
+        diff = diff_scan(found, known, lambda files: fingerprints(root, [f.relpath for f in files]), unlisted=unlisted)
+        held_reason = "" if allow_removal else (removal_held(diff, known, found) or "")
+        held = len(diff.gone) if held_reason else 0
+        if held_reason:
+            log.warning("%s: %s; their removal is held back", writer.location, held_reason)
+            diff = diff.holding_removals()
+        _apply_scan(writer, known, diff)
         counts = BuildCounts()
         embed_started = time.perf_counter()
         cancelled = False
@@ -181,7 +152,7 @@ def build_catalogue(
         progress("embed", 0, len(diff.todo))
         batches = decoded_batches(diff.todo, root, embedder.size, batch_size=config.batch_size, decoders=config.decoders)
         for batch in batches:
-            _embed_batch(writer, batch, embedder, changed, counts)
+            _embed_batch(writer, root, batch, embedder, diff, known, counts)
             done += len(batch)
             progress("embed", done, len(diff.todo))
             if done < len(diff.todo) and should_stop():
@@ -203,7 +174,13 @@ def build_catalogue(
         network_seconds=counts.network_seconds,
         errors=tuple(counts.errors),
         skipped=dict(scan.skipped),
-        unlisted_folders=tuple(scan.unlisted),
+        unlisted_folders=unlisted,
+        unseen=diff.unseen,
+        retried=counts.retried,
+        came_back=diff.came_back,
+        moved=diff.moved,
+        held=held,
+        held_reason=held_reason,
     )
     log.info("%s: %s", writer.location, report.summary())
     if cancelled:
@@ -222,6 +199,19 @@ def _scope(folder: Path, root: Path) -> str:
             f"The folder {folder} is not inside the catalogue's folder {root}; update the catalogue from its folder "
             "or one inside it."
         ) from None
+
+
+def _apply_scan(writer: CatalogueWriter, known: Mapping[str, KnownFile], diff: ScanDiff) -> None:
+    """What the scan tells without reading a picture, in one commit: files back or moved, files gone, tombstones expired."""
+    now = time.time()
+    expired = expired_tombstones(known, diff, now)
+    if not (diff.restored or diff.gone or expired):
+        return
+    with writer.transaction():
+        if diff.restored:
+            writer.restore(diff.restored)
+        writer.tombstone(diff.gone_ids, now)
+        writer.remove(expired)
 
 
 def _adopt_model(writer: CatalogueWriter, embedder: ImageEmbedder, scope: str = "") -> None:
@@ -249,28 +239,69 @@ def _adopt_model(writer: CatalogueWriter, embedder: ImageEmbedder, scope: str = 
 
 
 def _embed_batch(
-    writer: CatalogueWriter, batch: list[Decoded], embedder: ImageEmbedder, changed: frozenset[str], counts: BuildCounts
+    writer: CatalogueWriter,
+    root: Path,
+    batch: list[Decoded],
+    embedder: ImageEmbedder,
+    diff: ScanDiff,
+    known: Mapping[str, KnownFile],
+    counts: BuildCounts,
 ) -> None:
-    """Embed the readable images of one batch and add them with the unreadable ones, in one commit."""
+    """Embed the readable images of one batch and add them with the unreadable ones, in one commit.
+
+    A file the catalogue holds that fails for a passing reason keeps its
+    record (and embedding, and place in search) and is read again next time.
+    """
     good = [result.pixels for _, result in batch if isinstance(result, LoadedImage)]
     started = time.perf_counter()
-    vectors = iter(embedder.embed(np.stack(good)) if good else ())
+    vectors = iter(_embed(embedder, good) if good else ())
     counts.network_seconds += time.perf_counter() - started
-    images = []
-    for f, result in batch:
+    prints = fingerprints(root, [f.relpath for f, _ in batch])
+    images, retry_later = [], []
+    for (f, result), fp in zip(batch, prints):
         label = f.relpath.split("/", 1)[0] if "/" in f.relpath else None
-        if isinstance(result, LoadedImage):
+        counts.retried += f.relpath in diff.retried
+        vector = next(vectors) if isinstance(result, LoadedImage) else None
+        if isinstance(result, LoadedImage) and vector is not None:
             images.append(NewImage(f.relpath, f.size, f.mtime, result.width, result.height, result.phash, label,
-                                   embedding=next(vectors)))
-            if f.relpath in changed:
+                                   embedding=vector, fingerprint=fp))
+            if f.relpath in diff.changed:
                 counts.updated += 1
             else:
                 counts.added += 1
+            continue
+        reason = result.reason if not isinstance(result, LoadedImage) else "not enough memory to embed this picture"
+        passing = vector is None if isinstance(result, LoadedImage) else is_transient(result)
+        counts.unreadable += 1
+        counts.errors.append((f.relpath, reason))
+        record = known.get(f.relpath)
+        if passing and record is not None and record.gone is None:
+            retry_later.append(record.image_id)  # keep what the catalogue has until the file reads again
         else:
-            images.append(NewImage(f.relpath, f.size, f.mtime, label=label, error=result.reason))
-            counts.unreadable += 1
-            counts.errors.append((f.relpath, result.reason))
-    writer.add_batch(images)
+            images.append(NewImage(f.relpath, f.size, f.mtime, label=label, error=reason, fingerprint=fp, retry=passing))
+    with writer.transaction():
+        writer.add_batch(images)
+        if retry_later:
+            writer.flag_retry(retry_later)
+
+
+def _embed(embedder: ImageEmbedder, pixels: list[np.ndarray]) -> list[np.ndarray | None]:
+    """Embeddings of a batch; when memory runs out, of halves, and None for a picture that alone does not fit."""
+    try:
+        return list(embedder.embed(np.stack(pixels)))
+    except Exception as exc:  # noqa: BLE001 - only running out of memory is survived; anything else is raised
+        if not _out_of_memory(exc):
+            raise
+        if len(pixels) == 1:
+            log.warning("not enough memory to embed a picture: %s", exc)
+            return [None]
+        half = len(pixels) // 2
+        return _embed(embedder, pixels[:half]) + _embed(embedder, pixels[half:])
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, MemoryError) or "bad_alloc" in text or ("alloc" in text and "memory" in text)
 
 
 def index_catalogue(

@@ -148,9 +148,18 @@ class Catalogue:
         progress: ProgressFn | None = None,
         should_stop: StopFn | None = None,
         folder: str | os.PathLike | None = None,
+        allow_removal: bool = False,
     ) -> BuildReport:
-        """Build or update the catalogue from its folder (or only `folder`, inside it): `build_catalogue`."""
-        return build_catalogue(self.writer(), Path(folder) if folder else self.root, embedder, config, progress, should_stop)
+        """Build or update the catalogue from its folder (or only `folder`, inside it): `build_catalogue`.
+
+        Args:
+            allow_removal: remove files even when so many are gone at once that
+                the folder may be only partly there (see `BuildReport.held`).
+        """
+        return build_catalogue(
+            self.writer(), Path(folder) if folder else self.root, embedder, config, progress, should_stop,
+            allow_removal=allow_removal,
+        )
 
     def with_fit_choices(self, config: EngineConfig, names: Iterable[str] = FIT_CHOICES) -> EngineConfig:
         """`config` with the hash-layer choices (`names`) this catalogue was fitted with.
@@ -237,6 +246,10 @@ class Catalogue:
 
     def export_images(self, chunk: int = 10_000) -> Iterator[list[StoredImage]]:
         return self.store.export_images(chunk)
+
+    def check(self) -> list[str]:
+        """Verify every checksum and record (`swimsearch info --check`); what was checked, in words."""
+        return self.store.check()
 
 
 def _team_store() -> "type[PostgresStore]":

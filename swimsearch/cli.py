@@ -28,17 +28,26 @@ from pathlib import Path
 from typing import Sequence
 
 from . import __version__
-from .catalogue import BuildReport, Catalogue, as_dict
-from .cli_catalogues import UsageError, copy, describe_location, open_existing, open_for_index
+from .catalogue import Catalogue
+from .cli_catalogues import copy, describe_location, open_existing, open_for_index
 from .config import EngineConfig
 from .errors import Cancelled, CatalogueError
-from .evaluation import EvalReport, EvaluationError
+from .evaluation import EvaluationError
 from .export import atomic_output, write_csv, write_duplicates_csv
 from .images import ImageError
 from .inputs import InputError, read_labels, read_path_list
 from .model import Embedder, ModelError, default_model_path
+from .cli_checks import (
+    ShownFormatter,
+    UsageError,
+    check_numbers,
+    check_outputs,
+    join_number_values,
+    os_error_sentence,
+)
+from .cli_output import print_eval, print_report, print_result
 from .sheet import SheetError
-from .terminal import StopOnInterrupt, TerminalProgress
+from .terminal import StopOnInterrupt, TerminalProgress, shown
 
 log = logging.getLogger(__name__)
 
@@ -77,25 +86,22 @@ def cmd_index(args) -> int:
         unnamed = [name for name, given in (("hash_variant", args.variant), ("folder_labels", args.folder_labels)) if given is None]
         config = catalogue.with_fit_choices(config, unnamed)
         try:
-            report = catalogue.update(embedder, config, progress=TerminalProgress(), should_stop=stop, folder=folder)
+            report = catalogue.update(
+                embedder, config, progress=TerminalProgress(), should_stop=stop, folder=folder,
+                allow_removal=args.allow_removal,
+            )
             code = EXIT_OK
         except Cancelled as exc:
             report, code = exc.report, EXIT_CANCELLED
-        _print_report(report, catalogue, args.json)
+        print_report(report, catalogue, args.json)
+    if report.held:
+        print(
+            f"swimsearch: {report.held_reason}. They were kept in the catalogue. If they really were deleted, "
+            f"update again with: swimsearch index {shown(str(folder))} --allow-removal",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED if code == EXIT_OK else code
     return code
-
-
-def _print_report(report: BuildReport, catalogue: Catalogue, as_json: bool) -> None:
-    if as_json:
-        print(json.dumps({"catalogue": describe_location(catalogue), **as_dict(report)}, indent=2))
-        return
-    print(f"{describe_location(catalogue)}: {report.summary()}")
-    if report.added + report.updated:
-        print(f"  {report.images_per_second:.1f} images/s, {report.seconds:.1f} s in all")
-    for rel, reason in report.errors[:20]:
-        print(f"  unreadable: {rel}: {reason}")
-    if len(report.errors) > 20:
-        print(f"  ... and {len(report.errors) - 20} more unreadable files (swimsearch info --catalogue ... --unreadable)")
 
 
 def cmd_query(args) -> int:
@@ -104,10 +110,6 @@ def cmd_query(args) -> int:
     images = list(args.images) + (read_path_list(args.queries) if args.queries else [])
     if not images:
         raise UsageError("give at least one IMAGE or --queries LISTFILE")
-    if args.top < 1:
-        raise UsageError("--top must be at least 1")
-    if not -1.0 <= args.min_score <= 1.0:  # also refuses nan
-        raise UsageError(f"--min-score is a similarity from -1 to 1 (0.5 for 50 %), not {args.min_score:g}")
     config = _config(args)
     embedder = _embedder(config, args.model)
     failures = 0
@@ -120,11 +122,11 @@ def cmd_query(args) -> int:
                 result = engine.search(path, top_n=args.top, min_score=args.min_score)
             except ImageError as exc:
                 failures += 1
-                print(f"swimsearch: cannot read {exc.path}: {exc.reason}", file=sys.stderr)
+                print(f"swimsearch: cannot read {shown(exc.path)}: {exc.reason}", file=sys.stderr)
                 continue
             results.append(result)
             if not args.csv:
-                _print_result(result)
+                print_result(result)
         filters = _filters_in_words(args)
         if args.csv:
             identity = dict(catalogue=describe_location(catalogue), model=embedder.name, model_sha256=embedder.sha256)
@@ -155,35 +157,25 @@ def _filters_in_words(args) -> str:
     return words
 
 
-def _print_result(result) -> None:
-    print(f"{result.query}  ({result.embed_ms:.0f} ms embed, {result.search_ms:.0f} ms search, {result.method})")
-    for m in result.matches:
-        itself = m.image_id == result.query_image_id
-        flags = " ".join(
-            f
-            for f, on in (("(the query)", itself), ("duplicate", m.duplicate and not itself), ("mirrored", m.mirrored), ("missing", m.missing))
-            if on
-        )
-        print(f"  {m.rank:3d}  {m.score * 100:5.1f}%  {m.path}  {flags}".rstrip())
-
-
 def cmd_info(args) -> int:
     with open_existing(args.catalogue, args.root) as catalogue:
         info = catalogue.info()
         if args.unreadable:
             info["unreadable_files"] = [{"path": p, "reason": r} for p, r in catalogue.unreadable()]
+        if args.check:
+            info["checked"] = catalogue.check()  # damage raises: one sentence, exit 1
     if args.json:
         print(json.dumps(info, indent=2))
         return EXIT_OK
     fitted = info["fitted"] or {}
-    print(f"catalogue   {info['catalogue']}")
-    print(f"folder      {info['root']}{'' if info['root_exists'] else '  (missing!)'}")
+    print(f"catalogue   {shown(info['catalogue'])}")
+    print(f"folder      {shown(info['root'])}{'' if info['root_exists'] else '  (missing!)'}")
     print(f"images      {info['images']} ({info['readable']} readable, {info['unreadable']} unreadable, {info['searchable']} searchable)")
-    print(f"model       {info['model']} ({(info['model_sha256'] or '')[:12]})")
+    print(f"model       {shown(str(info['model']))} ({(info['model_sha256'] or '')[:12]})")
     if fitted:
         s = fitted.get("settings", {})
         print(
-            f"index       {fitted['variant']} hash layer, {s.get('bits')}-bit spherical codes, "
+            f"index       {shown(str(fitted['variant']))} hash layer, {s.get('bits')}-bit spherical codes, "
             f"{s.get('lsh_tables')} LSH tables x {s.get('lsh_key_bits')} bits, fitted on {fitted['count']} images"
             + (" (provisional: build was cancelled)" if fitted.get("provisional") else "")
         )
@@ -197,7 +189,9 @@ def cmd_info(args) -> int:
             detail = ", ".join(f"{k} {v}" for k, v in change["detail"].items() if v is not None)
             print(f"changed     {change['at']} by {change['person']} ({change['login']}): {change['action']} {detail}".rstrip())
     for item in info.get("unreadable_files", []):
-        print(f"unreadable  {item['path']}: {item['reason']}")
+        print(f"unreadable  {shown(item['path'])}: {shown(item['reason'])}")
+    if "checked" in info:
+        print(f"check       ok: {'; '.join(info['checked'])}")
     return EXIT_OK
 
 
@@ -214,7 +208,7 @@ def cmd_duplicates(args) -> int:
     for n, group in enumerate(groups, start=1):
         print(f"group {n}: {len(group.paths)} files (pHash distance <= {group.max_phash_distance})")
         for path in group.paths:
-            print(f"  {path}")
+            print(f"  {shown(path)}")
     if not groups:
         print("no near-identical files found")
     return EXIT_OK
@@ -242,7 +236,7 @@ def cmd_eval(args) -> int:
             progress=lambda done, total: bar("eval", done, total),
         )
         figures = {"catalogue": describe_location(catalogue), "labels": str(args.labels), "exclude_column": args.exclude_column}
-    _print_eval(report)
+    print_eval(report)
     if args.json:
         text = json.dumps({**figures, **report.as_dict()}, indent=2)
         if args.json == "-":
@@ -264,20 +258,8 @@ def cmd_eval(args) -> int:
 def cmd_copy(args) -> int:
     target, report = copy(args.catalogue, args.to, args.root)
     with target:
-        print(f"{describe_location(target)}: {report.summary()} ({report.seconds:.1f} s)")
+        print(f"{shown(describe_location(target))}: {report.summary()} ({report.seconds:.1f} s)")
     return EXIT_OK
-
-
-def _print_eval(report: EvalReport) -> None:
-    quality = report.quality
-    print(f"queries     {quality.queries}  (catalogue {report.searchable_images} images, {report.method})")
-    print(f"mAP@10      {quality.map10:.4f}")
-    print(f"P@1         {quality.p1:.4f}")
-    print(f"P@10        {quality.p10:.4f}")
-    print(f"R@100       {quality.r100:.4f}")
-    for name in ("embed_ms", "search_ms", "total_ms"):
-        timing = report.timing(name)
-        print(f"{name:11s} median {timing['median']:.1f}  p95 {timing['p95']:.1f}")
 
 
 # --- entry point -----------------------------------------------------------------
@@ -309,6 +291,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="use subfolder names as labels for the hash layer (kept by later updates until --no-folder-labels)",
     )
     p.add_argument("--batch-size", type=int, help="images per committed batch")
+    p.add_argument(
+        "--allow-removal", action="store_true",
+        help="remove files that are gone even when many are gone at once (otherwise kept: an unmounted share?)",
+    )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(run=cmd_index, parser=p)
 
@@ -330,6 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", parents=[common], help="what a catalogue holds")
     p.add_argument("--catalogue", required=True, help=CATALOGUE_HELP)
     p.add_argument("--unreadable", action="store_true", help="list the unreadable files and why")
+    p.add_argument("--check", action="store_true", help="verify every checksum and record of the catalogue (slower)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_info, parser=p)
 
@@ -364,30 +351,36 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    args = parser.parse_args(join_number_values(list(sys.argv[1:] if argv is None else argv)))
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(ShownFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, handlers=[handler])
     try:
+        check_numbers(args)
+        check_outputs(args)
         return args.run(args)
     except (UsageError, InputError, SheetError) as exc:
         args.parser.print_usage(sys.stderr)  # the command's own usage, not the list of commands
-        print(f"swimsearch: error: {exc}", file=sys.stderr)
+        print(f"swimsearch: error: {shown(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except (CatalogueError, ModelError, EvaluationError) as exc:
-        print(f"swimsearch: {exc}", file=sys.stderr)
+        print(f"swimsearch: {shown(str(exc))}", file=sys.stderr)
         return EXIT_FAILED
     except ImageError as exc:
-        print(f"swimsearch: cannot read {exc.path}: {exc.reason}", file=sys.stderr)
+        print(f"swimsearch: cannot read {shown(exc.path)}: {exc.reason}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("swimsearch: interrupted", file=sys.stderr)
         return EXIT_CANCELLED
+    except MemoryError:
+        print("swimsearch: there was not enough memory to finish; what was saved before is kept.", file=sys.stderr)
+        return EXIT_FAILED
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    except OSError as exc:  # writing an output (CSV, JSON, plot) or reading a file named on the command line
+        print(f"swimsearch: {shown(os_error_sentence(exc))}", file=sys.stderr)
+        return EXIT_FAILED
     except Exception:  # noqa: BLE001 - the last line of defence: say so plainly, keep the traceback
         log.exception("unexpected error")
         print("swimsearch: an unexpected error occurred (details above); please report it.", file=sys.stderr)

@@ -21,16 +21,13 @@ from pathlib import Path
 
 from . import locations
 from .catalogue import Catalogue
+from .cli_checks import UsageError
 from .copying import CopyReport, copy_catalogue
 from .errors import CatalogueError
 from .stores.pg_address import display_address, is_team_address
 from .stores.sqlite import SqliteStore
 
 log = logging.getLogger(__name__)
-
-
-class UsageError(Exception):
-    """A bad argument found after parsing (exit 2)."""
 
 
 def prompt_password(where: str) -> str | None:

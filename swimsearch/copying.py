@@ -1,7 +1,8 @@
 """Moving a catalogue between stores (`swimsearch copy`): a SQLite file into a team catalogue and back.
 
 Nothing is recomputed and nothing is lost: every image keeps its id, its
-record and its stored (float16) embedding; the fitted index keeps its arrays,
+record (with its content fingerprint, a passing failure to read again, a
+tombstone's time, a pending recode) and its stored (float16) embedding; the fitted index keeps its arrays,
 and every design its code and re-ranking vector, so the copy ranks exactly as
 the original. Written through the stores' own protocols in one transaction
 (an interrupted copy leaves an empty destination, which the caller removes),
@@ -65,9 +66,11 @@ def copy_catalogue(source: CatalogueReader, destination: CatalogueWriter, progre
         if identity.model_sha256 and identity.model_name and identity.embedding_dim:
             destination.set_model(ModelInfo(identity.model_name, identity.model_sha256, int(identity.embedding_dim)))
         done = 0
+        recode: list[int] = []  # codes of older embeddings: still to be made again after the copy too
         progress("copy", 0, counts["images"])
         for images in source.export_images():
             destination.import_images(images)
+            recode += [image.image_id for image in images if image.recode]
             done += len(images)
             progress("copy", done, counts["images"])
         if fitted is not None and snapshot is not None:
@@ -78,6 +81,8 @@ def copy_catalogue(source: CatalogueReader, destination: CatalogueWriter, progre
                 destination.write_codes(snapshot.ids[part], snapshot.codes[part], snapshot.vectors[part])
                 progress("index", min(start + CODE_CHUNK, len(snapshot)), len(snapshot))
             destination.write_buckets(fitted.keys(snapshot.codes), snapshot.ids, merge=False)
+        if recode:
+            destination.mark_recode(recode)  # writing the codes took the mark off
     report = _check(source, destination, time.perf_counter() - started)
     log.info("copied %s to %s: %s", source.location, destination.location, report.summary())
     return report

@@ -14,6 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from .failures import PassingFailure
 from .images import FoundFile, ImageError, LoadedImage, load_image
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,36 @@ def decode_file(root: Path, found: FoundFile, size: int) -> LoadedImage | ImageE
         return load_image(root / found.relpath, size)
     except ImageError as exc:
         return exc
+    except Exception as exc:  # noqa: BLE001 - whatever escapes the loader, the build goes on
+        log.exception("decoding %s failed outside the loader", found.relpath)
+        return _passing(root, found, exc)
+
+
+def _passing(root: Path, found: FoundFile, exc: BaseException) -> ImageError:
+    """The ImageError of a decode that failed for a reason outside the file (read again at the next update)."""
+    error = ImageError(root / found.relpath, "the picture could not be decoded this time (it will be read again)")
+    error.__cause__ = PassingFailure(repr(exc)[:200])
+    return error
+
+
+def _submit(pool: ThreadPoolExecutor, root: Path, found: FoundFile, size: int) -> Future[LoadedImage | ImageError]:
+    """Queue one decode; when no thread can be started (no memory left), decode it here instead."""
+    try:
+        return pool.submit(decode_file, root, found, size)
+    except RuntimeError as exc:
+        log.warning("cannot start a decoder thread (%s): decoding %s in the build's own thread", exc, found.relpath)
+        done: Future[LoadedImage | ImageError] = Future()
+        done.set_result(decode_file(root, found, size))
+        return done
+
+
+def _result(future: Future[LoadedImage | ImageError], root: Path, found: FoundFile) -> LoadedImage | ImageError:
+    """A decode's outcome; a decoder thread that died gives the file's ImageError, never the build's end."""
+    try:
+        return future.result()
+    except Exception as exc:  # noqa: BLE001 - e.g. MemoryError raised in the thread itself
+        log.warning("the decoder of %s failed: %r", found.relpath, exc)
+        return _passing(root, found, exc)
 
 
 def decoded_batches(
@@ -47,16 +78,16 @@ def decoded_batches(
         pending: deque[tuple[FoundFile, Future[LoadedImage | ImageError]]] = deque()
         queue = iter(files)
         for f in queue:
-            pending.append((f, pool.submit(decode_file, root, f, size)))
+            pending.append((f, _submit(pool, root, f, size)))
             if len(pending) >= window:
                 break
         batch: list[Decoded] = []
         while pending:
             f, future = pending.popleft()
-            batch.append((f, future.result()))
+            batch.append((f, _result(future, root, f)))
             nxt = next(queue, None)
             if nxt is not None:
-                pending.append((nxt, pool.submit(decode_file, root, nxt, size)))
+                pending.append((nxt, _submit(pool, root, nxt, size)))
             if len(batch) == batch_size:
                 yield batch
                 batch = []

@@ -102,6 +102,12 @@ def atomic_output(path: str | os.PathLike, mode: str = "w", **open_args: Any) ->
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(temporary, path)
+    except OSError as exc:
+        with suppress(OSError):
+            os.unlink(temporary)
+        if exc.filename is None:  # a write that failed (a full disk) names no file: name the one asked for
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        raise
     except BaseException:
         with suppress(OSError):
             os.unlink(temporary)

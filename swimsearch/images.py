@@ -31,6 +31,7 @@ from PIL import Image, UnidentifiedImageError
 from . import formats
 from .folderscan import FolderScan, FoundFile, is_image_path, scan_folder, scan_folder_report, skipped_summary
 from .formats import IMAGE_EXTENSIONS, MAX_ASPECT, Refused
+from .safeopen import NotAFile, open_regular
 from .shrink import BACKGROUND, PhashRows, Upright, fit, square
 
 __all__ = [
@@ -165,7 +166,7 @@ def _decoded(source: str | os.PathLike | Image.Image, request: int) -> Iterator[
         yield _raster(source, request)
         return
     formats.register_plugins()
-    with open(source, "rb") as file:
+    with open_regular(source) as file:  # a pipe or a device named as a picture must not block
         head = file.read(4096)
         kind = formats.sniff(source, head)
         if kind is None:
@@ -242,6 +243,8 @@ def _plain_reason(exc: BaseException) -> str:
     """One sentence a user understands for an exception raised while decoding."""
     if isinstance(exc, Refused):
         return exc.reason
+    if isinstance(exc, NotAFile):
+        return f"it is {exc.reason}"
     if isinstance(exc, FileNotFoundError):
         return "the file does not exist (moved or deleted?)"
     if isinstance(exc, PermissionError):

@@ -132,6 +132,10 @@ def row_lookup(sorted_ids: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     """
     sorted_ids = np.asarray(sorted_ids, dtype=np.int64)
     top = int(sorted_ids[-1]) + 1 if len(sorted_ids) else 0
+    if top > 4 * len(sorted_ids) + 65536 or (len(sorted_ids) and sorted_ids[0] < 0):
+        # Ids far sparser than a catalogue makes (or hostile ones, 2^40): a
+        # table would cost 8 bytes per possible id, so search instead.
+        return _searched_lookup(sorted_ids)
     table = np.full(top, -1, dtype=np.int64)
     table[sorted_ids] = np.arange(len(sorted_ids))
 
@@ -141,6 +145,19 @@ def row_lookup(sorted_ids: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
         out = np.full(len(image_ids), -1, dtype=np.int64)
         out[inside] = table[image_ids[inside]]
         return out
+
+    return lookup
+
+
+def _searched_lookup(sorted_ids: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """`row_lookup` by binary search: memory in proportion to the ids, whatever their values."""
+
+    def lookup(image_ids: np.ndarray) -> np.ndarray:
+        image_ids = np.asarray(image_ids, dtype=np.int64)
+        if not len(sorted_ids):
+            return np.full(len(image_ids), -1, dtype=np.int64)
+        at = np.minimum(np.searchsorted(sorted_ids, image_ids), len(sorted_ids) - 1)
+        return np.where(sorted_ids[at] == image_ids, at, -1).astype(np.int64)
 
     return lookup
 

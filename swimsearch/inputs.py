@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 import logging
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from .safeopen import NotAFile, open_regular
 
 log = logging.getLogger(__name__)
 
@@ -28,13 +32,21 @@ def read_path_list(path: str | os.PathLike) -> list[str]:
 
     Blank lines and lines starting with '#' are skipped and spaces around a
     path are dropped. A UTF-8 byte order mark (lists saved by Notepad start
-    with one) and Windows line ends are fine.
+    with one) and Windows line ends are fine. "-" reads the list from the
+    standard input; a pipe or a device named as the list is refused, never
+    waited on.
 
     Raises:
         InputError: the file cannot be read, or a line is not UTF-8 text.
     """
     try:
-        data = Path(path).read_bytes()
+        if os.fspath(path) == "-":
+            data = sys.stdin.buffer.read()
+        else:
+            with open_regular(path) as fh:
+                data = fh.read()
+    except NotAFile as exc:
+        raise InputError(f"the list {path} is {exc.reason}") from exc
     except OSError as exc:
         raise InputError(f"cannot read the list {path}: {exc.strerror or exc}") from exc
     if data.startswith(codecs.BOM_UTF8):
@@ -102,8 +114,10 @@ def read_labels(
     csv_path = Path(csv_path)
     root = Path(root) if root is not None else csv_path.parent
     try:
-        with open(csv_path, newline="", encoding="utf-8-sig") as fh:
+        with open_regular(csv_path) as raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as fh:
             rows, path_column = _read_rows(csv_path, fh, path_column, label_column, exclude_column, filter_column)
+    except NotAFile as exc:
+        raise InputError(f"the labels {csv_path} are {exc.reason}") from exc
     except OSError as exc:
         raise InputError(f"cannot read the labels {csv_path}: {exc.strerror or exc}") from exc
     except UnicodeDecodeError:

@@ -108,7 +108,11 @@ def fit_spheres(
         c = 0.5 * (overlap.astype(np.float64) - quarter) / quarter
         np.fill_diagonal(c, 0.0)
         force = (c.sum(axis=1)[:, None] * pivots - c @ pivots) / bits
-        pivots += force
+        moved = pivots + force
+        if not np.all(np.abs(moved) < 1e15):  # a few points can push pivots apart without end: keep the last sound ones
+            log.info("spherical hashing stopped at iteration %d: the pivots were running away", iteration)
+            break
+        pivots = moved
     else:
         # Expected for small samples, where counts of a few dozen points cannot
         # meet the tolerances; the balls are still balanced by their radii.

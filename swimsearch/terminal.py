@@ -1,18 +1,31 @@
-"""The command line's side of long work: a progress bar on the terminal, and Ctrl-C as "stop".
+"""The command line's side of the terminal: a progress bar, Ctrl-C as "stop", and names shown safely.
 
 The engine takes plain `progress` and `should_stop` callbacks; these are the
-terminal's, as the window's workers are Qt's.
+terminal's, as the window's workers are Qt's. File names are whatever a
+folder holds, escape sequences included (a name can clear the screen or set
+the window title), so every name printed as text goes through `shown`; the
+JSON and CSV outputs keep the true names.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import signal
 import sys
 import time
 from typing import TextIO
 
 log = logging.getLogger(__name__)
+
+#: Characters a terminal acts on instead of showing: C0 and C1 controls, DEL, the
+#: bidirectional overrides that make a name read backwards, and undecodable bytes.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def shown(text: str) -> str:
+    """`text` with every character a terminal would act on written as an escape (ESC as \\x1b)."""
+    return _UNSAFE.sub(lambda m: m.group().encode("unicode_escape", "backslashreplace").decode("ascii"), text)
 
 
 class TerminalProgress:

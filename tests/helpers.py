@@ -116,3 +116,14 @@ def copy_clothing_photos(clothing: Path, folder: Path, count: int, *, offset: in
         target.chmod(0o644)
         out.append(target)
     return out
+
+
+def _v1_config():
+    from swimsearch.config import EngineConfig
+
+    return EngineConfig(bits=64, hash_dim=16, rerank_dim=16, lsh_tables=4, lsh_key_bits=8, exact_below=0, batch_size=8)
+
+
+#: The settings tests/data/catalogue-v1.swimcat was built with (tools/make_v1_catalogue.py).
+V1_CONFIG = _v1_config()
+

@@ -53,7 +53,8 @@ class StoreUnderTest:
             return conn.execute(sql.replace("{s}.", f"cat_{name}."), params).fetchall()
 
     def stored_paths(self, location: str) -> list[str]:
-        return [r[0] for r in self.query(location, "SELECT path FROM {s}.images ORDER BY path")]
+        """The paths of the catalogue's records, tombstones (files found gone, kept a while) left out."""
+        return [r[0] for r in self.query(location, "SELECT path FROM {s}.images WHERE gone IS NULL ORDER BY path")]
 
     def check_intact(self, location: str) -> dict:
         """The invariants a killed or raced build must never break; returns the counts."""

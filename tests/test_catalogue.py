@@ -27,11 +27,6 @@ def build(folder, path, embedder, config, **kwargs):
         return catalogue.update(embedder, config, **kwargs)
 
 
-def stored_paths(path) -> list[str]:
-    with closing(sqlite3.connect(path)) as conn:
-        return [r[0] for r in conn.execute("SELECT path FROM images ORDER BY path")]
-
-
 def test_build_embeds_indexes_and_reports(store, tmp_path, fake_embedder, small_config):
     make_pattern_images(tmp_path / "pics", 60)
     phases = []

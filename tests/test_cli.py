@@ -340,3 +340,4 @@ def test_copy_a_team_catalogue_to_a_file_and_back(team_photos, tmp_path):
     assert ranked[0] == ranked[1] == ranked[2] and len(ranked[0]) == 5
     again = run("copy", "--catalogue", as_file, "--to", back_address)
     assert again.returncode == 1 and "already exists" in again.stderr
+

@@ -18,7 +18,8 @@ from swimsearch.search import SearchEngine
 
 @pytest.fixture
 def original(tmp_path, fake_embedder, small_config):
-    """A catalogue file with unreadable files and gaps in its ids (files deleted by an update)."""
+    """A catalogue file with an unreadable file, 4 tombstones (files deleted by an update), a file to read
+    again (its last failure was a passing one) and an image whose code is of an older embedding."""
     folder = tmp_path / "pics"
     make_pattern_images(folder / "tops", 30, family=3)
     make_pattern_images(folder / "briefs", 30, start=100, family=3)
@@ -29,6 +30,9 @@ def original(tmp_path, fake_embedder, small_config):
         for victim in sorted((folder / "tops").glob("img000*.png"))[:4]:
             victim.unlink()
         catalogue.update(fake_embedder, small_config)
+        writer = catalogue.writer()
+        writer.flag_retry([catalogue.record_by_path(folder / "tops" / "broken.png").image_id])
+        writer.mark_recode([catalogue.record_by_path(folder / "briefs" / "img0110.png").image_id])
     return folder, path
 
 
@@ -56,8 +60,13 @@ def test_a_file_copied_into_a_team_catalogue_and_back_is_the_same_catalogue(orig
         ranked = [[[(m.image_id, m.relpath, m.score) for m in SearchEngine(x, fake_embedder, small_config).search(q, top_n=6).matches]
                    for q in queries] for x in (a, b, c)]
     assert ranked[0] == ranked[1] == ranked[2]
-    columns = "id, path, size, mtime, width, height, phash, label, error, added"
-    assert rows(path, f"SELECT {columns} FROM images ORDER BY id") == rows(back, f"SELECT {columns} FROM images ORDER BY id")
+    columns = "id, path, size, mtime, width, height, phash, label, error, added, fingerprint, retry, gone, recode, vector_crc, crc"
+    before = rows(path, f"SELECT {columns} FROM images ORDER BY id")
+    assert before == rows(back, f"SELECT {columns} FROM images ORDER BY id")  # every column, checksums too
+    assert len(before) == 61 and sum(r[12] is not None for r in before) == 4 and sum(r[11] for r in before) == 1
+    assert sum(r[13] for r in before) == 1 and sum(r[10] is not None for r in before) == 61
+    with Catalogue.open(path) as a, Catalogue.open(team) as b, Catalogue.open(back) as c:
+        assert [x.writer().uncoded_ids().tolist() for x in (a, b, c)] == [[before[[r[1] for r in before].index("briefs/img0110.png")][0]]] * 3
     # the LSH buckets, derived again from the codes on the way back, are the original rows
     assert rows(path, "SELECT table_no, bucket_key, ids FROM buckets ORDER BY 1, 2") == rows(back, "SELECT table_no, bucket_key, ids FROM buckets ORDER BY 1, 2")
 
@@ -70,7 +79,9 @@ def test_a_copy_goes_on_from_where_the_original_was(original, pg_database, fake_
     make_pattern_images(folder / "tops", 2, start=700)
     with Catalogue.open(team) as moved:
         report = moved.update(fake_embedder, small_config)
-        assert (report.added, report.unchanged, report.removed, report.refitted) == (2, 57, 0, False)
+        assert (report.added, report.unchanged, report.removed, report.refitted) == (2, 56, 0, False)
+        assert report.retried == 1 and report.unreadable == 1  # broken.png, read again as flagged, is still broken
+        assert not len(moved.writer().uncoded_ids())  # the pending recode was done
         new = moved.record_by_path(folder / "tops" / "img0700.png")
     assert new.image_id > max(r[0] for r in rows(path, "SELECT id FROM images"))  # ids go on after the copied ones
 
@@ -93,4 +104,4 @@ def test_a_failed_copy_leaves_no_destination(original, pg_database, monkeypatch,
     assert not (tmp_path / "never.swimcat").exists()
     with pytest.raises(CatalogueError, match="already exists"):
         copy(str(path), str(path))
-    assert np.array_equal(np.array(rows(path, "SELECT count(*) FROM images")), np.array([[57]]))
+    assert rows(path, "SELECT count(*), count(gone) FROM images") == [(61, 4)]

@@ -273,3 +273,16 @@ def test_scan_survives_a_symlink_loop(tmp_path):
     os.symlink(tmp_path / "nowhere", tmp_path / "dangling.jpg")
     found = scan_folder(tmp_path)
     assert [f.relpath for f in found] == ["sub/p.jpg"]
+
+
+def test_a_pipe_a_device_or_a_folder_given_as_a_picture_is_refused_at_once(tmp_path):
+    """The loader opens without blocking: a FIFO used to wait for a writer for ever (query, drop, build)."""
+    import os
+
+    from swimsearch.images import ImageError, load_image
+
+    pipe = tmp_path / "design.png"
+    os.mkfifo(pipe)
+    for path, words in ((pipe, "a pipe"), ("/dev/zero", "a device"), (tmp_path, "a folder")):
+        with pytest.raises(ImageError, match=f"it is {words}"):
+            load_image(path, 224)

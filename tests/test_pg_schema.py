@@ -192,3 +192,4 @@ def test_errors_become_plain_sentences():
     assert type(busy).__name__ == "CatalogueBusy"
     with pytest.raises(CatalogueError, match="must start with a letter"):
         pg_schema.CatalogueNames.of("Drop Table", "db")
+

@@ -175,7 +175,8 @@ def test_hostile_corpus_builds_and_reports_each_bad_file(tmp_path):
 
 def check_intact(path: Path) -> dict:
     """The invariants a killed build must never break."""
-    Catalogue.open(path).close()  # opens without complaint
+    with Catalogue.open(path) as catalogue:  # opens without complaint,
+        catalogue.check()  # and every checksum and record holds (catalogue format 2)
     with closing(sqlite3.connect(path)) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         images = conn.execute("SELECT count(*), count(DISTINCT path) FROM images").fetchone()

@@ -483,3 +483,14 @@ def test_names_and_summaries_read_plainly(tmp_path):
     cancelled = Outcome("c", "spring", Report(added=24, indexed=24), cancelled=True)
     assert build_summary(cancelled) == "Stopped building “spring”: 24 designs are searchable. Press F5 to go on from there."
     assert build_summary(Outcome("c", "spring", Report(indexed=9))) == "“spring” is ready: 9 designs searchable (no changes, 0 s)."
+
+
+def test_the_build_summary_says_what_an_update_kept_and_read_again():
+    from swimsearch.build_report import BuildReport
+
+    report = BuildReport(indexed=23, retried=3, came_back=20, held=5, unlisted_folders=("locked",),
+                    held_reason="5 of the catalogue's 23 files are gone from its folder (a drive or network share that is not mounted?)")
+    text = build_summary(Outcome("c", "share", report))
+    assert "(3 read again, 20 back, 0 s)" in text
+    assert "5 files that are gone were kept: 5 of the catalogue's 23 files are gone" in text
+    assert "1 folder(s) could not be read; their designs were kept." in text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from swimsearch.spherical import fit_spheres, hamming, pack_bits, spherical_hamming, unpack_bits
 
@@ -75,3 +76,14 @@ def test_near_points_get_near_codes():
     d_near = np.array([spherical_hamming(near[i], codes[i : i + 1])[0] for i in range(200)])
     d_random = np.array([spherical_hamming(codes[i], codes[i + 1000 : i + 1001])[0] for i in range(200)])
     assert np.median(d_near) < 0.2 * np.median(d_random[np.isfinite(d_random)])
+
+
+@pytest.mark.parametrize("n", [2, 3, 4, 5, 8, 13])
+def test_a_fit_on_a_few_points_stays_finite(n):
+    """Three pictures pushed the pivots apart without end (inf, then NaN): a catalogue with a broken fit."""
+    for seed in range(4):
+        points = np.random.default_rng(100 * n + seed).standard_normal((n, 32)).astype(np.float32)
+        with np.errstate(all="raise"):  # no overflow on the way either
+            spheres = fit_spheres(points, 64, seed=seed)
+        assert np.isfinite(spheres.pivots).all() and np.isfinite(spheres.radii).all()
+        assert spheres.encode(points).shape == (n, 1)

@@ -140,9 +140,11 @@ def test_two_designers_updating_their_folders_at_once_lose_and_double_nothing(te
     assert errors == []
     assert (reports["anna"].added, reports["anna"].removed) == (60, 0)
     assert (reports["bert"].added, reports["bert"].removed) == (60, 1)
-    stored = [r[0] for r in team.database.connect().execute("SELECT path FROM cat_team.images")]
+    stored = [r[0] for r in team.database.connect().execute("SELECT path FROM cat_team.images WHERE gone IS NULL")]
     on_disk = {p.relative_to(team.folder).as_posix() for p in team.folder.rglob("*.png")}
     assert len(stored) == len(set(stored)) == len(on_disk) == 199 and set(stored) == on_disk
+    kept = team.database.connect().execute("SELECT path FROM cat_team.images WHERE gone IS NOT NULL").fetchall()
+    assert kept == [("bert/img0101.png",)]  # the deleted file is kept a while as a tombstone
     with Catalogue.open(team.url()) as shared:
         assert shared.counts() == {"images": 199, "readable": 199, "unreadable": 0, "searchable": 199}
 
@@ -262,3 +264,17 @@ def test_a_folder_update_with_another_model_is_refused_and_leaves_everyones_desi
         with pytest.raises(CatalogueError, match="built with another model .* Update the whole catalogue"):
             shared.update(other, small_config, folder=team.folder / "anna")
         assert shared.counts()["images"] == 80  # bert's designs (and anna's) are all still there
+
+
+def test_info_check_reads_everything_and_names_a_hand_made_damage_in_one_sentence(team, fake_embedder, small_config):
+    """`info --check` on a team catalogue: passes on a sound one; a row an administrator edited is named."""
+    from swimsearch.errors import DamagedCatalogue
+
+    with Catalogue.open(team.url()) as shared:
+        shared.update(fake_embedder, small_config)
+        checked = shared.check()
+    assert checked == ["80 image records", "80 embeddings", "the fitted index and 80 codes"]
+    with team.database.connect() as conn:
+        conn.execute("UPDATE cat_team.images SET path = '../../etc/passwd' WHERE id = 7")
+    with Catalogue.open(team.url()) as shared, pytest.raises(DamagedCatalogue, match="path outside the catalogue's folder"):
+        shared.check()

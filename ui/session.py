@@ -431,15 +431,20 @@ def build_summary(outcome: BuildResult) -> str:
             "Press F5 to go on from there."
         )
     counts = (("added", report.added), ("updated", report.updated), ("removed", report.removed),
-              ("unreadable", report.unreadable))
+              ("unreadable", report.unreadable), ("read again", getattr(report, "retried", 0)),
+              ("back", getattr(report, "came_back", 0)), ("moved", getattr(report, "moved", 0)))
     changes = ", ".join(f"{n:,} {what}" for what, n in counts if n) or "no changes"
     # Hook for design file formats (issue 16 item 1): a report that counts the files it did not read,
     # by kind ({".indd": 3}), gets them said here; today's BuildReport has no such field.
     skipped = skipped_files(getattr(report, "skipped", None) or {})
     skipped = f" Not read: {skipped}." if skipped else ""
+    held = getattr(report, "held", 0)  # a folder only partly there: its gone files are kept until confirmed
+    kept = f" {held:,} files that are gone were kept: {report.held_reason}." if held else ""
+    unlisted = getattr(report, "unlisted_folders", ())
+    unlisted_text = f" {len(unlisted):,} folder(s) could not be read; their designs were kept." if unlisted else ""
     return (
         f"“{outcome.name}” is ready: {report.indexed:,} designs searchable ({changes}, {duration(report.seconds)})."
-        + skipped
+        + skipped + kept + unlisted_text
     )
 
 

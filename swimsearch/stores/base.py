@@ -4,13 +4,16 @@ A store keeps one catalogue: its images, their embeddings, the fitted index
 (hash layer, spheres, LSH layout), the codes and re-ranking vectors, and the
 LSH buckets. Search reads through `CatalogueReader`; the build writes through
 `CatalogueWriter`; nothing above the stores sees SQL, a file format or a
-connection, and every failure leaves a store as one plain `CatalogueError`.
+connection, and every failure leaves a store as one plain `CatalogueError`
+(a `DamagedCatalogue` when what it read cannot be trusted: stores check what
+they read with integrity.py).
 
 `SqliteStore` keeps one catalogue in one file; `PostgresStore` keeps a team
 catalogue in a PostgreSQL database that several designers use at once. Where
 the server finds candidates with its own index, `own_searcher` returns a
-`Searcher` and the engine's in-memory searchers are not built. The rules every store shares (which files
-a scan changed, which images a fit is drawn from) are pure functions here.
+`Searcher` and the engine's in-memory searchers are not built. The rules every
+store shares (which files a scan changed: changes.py; which images a fit is
+drawn from; a folder's range of paths) are pure functions.
 """
 
 from __future__ import annotations
@@ -23,9 +26,9 @@ from typing import Any, ContextManager, Iterable, Iterator, Mapping, NamedTuple,
 import numpy as np
 
 from ..config import EngineConfig
-from ..images import FoundFile
 from ..index import FittedIndex, IndexSnapshot, row_lookup
 from ..searchers import Searcher
+from .changes import KnownFile, Restored, ScanDiff, diff_scan  # noqa: F401 - the shared diff rules, re-exported
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,8 @@ class NewImage:
     label: str | None = None  # first-level subfolder, for the hash layer's folder labels
     error: str | None = None  # why it is unreadable (then `embedding` is None)
     embedding: np.ndarray | None = field(default=None, compare=False, repr=False)
+    fingerprint: int | None = None  # content fingerprint (swimsearch.fingerprint) when it was read
+    retry: bool = False  # unreadable for a passing reason: read it again at the next update
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,10 @@ class StoredImage:
     error: str | None
     added: float
     embedding: np.ndarray | None = field(default=None, compare=False, repr=False)  # as stored (float16), None if unreadable
+    fingerprint: int | None = None  # content fingerprint when it was read (None: recorded before fingerprints)
+    retry: bool = False  # its last read failed for a passing reason: read it again at the next update
+    gone: float | None = None  # a tombstone: when the file was found missing
+    recode: bool = False  # its code was made from an older embedding (kept searchable until the new one)
 
 
 @dataclass(frozen=True)
@@ -151,54 +160,6 @@ class FitSample(NamedTuple):
     ids: np.ndarray  # (n,) int64
     labels: list[str | None]  # first-level subfolder of each
     embeddings: np.ndarray  # (n, D) float32
-
-
-@dataclass(frozen=True)
-class ScanDiff:
-    """A folder scan against what the catalogue holds."""
-
-    todo: tuple[FoundFile, ...]  # new or changed files, to read
-    stale: tuple[tuple[str, int], ...]  # (relative path, image id) of changed or deleted files, to drop
-    unchanged: int
-
-    @property
-    def changed(self) -> frozenset[str]:
-        """Relative paths of files that are both dropped and read again."""
-        todo = {f.relpath for f in self.todo}
-        return frozenset(path for path, _ in self.stale if path in todo)
-
-    @property
-    def removed(self) -> int:
-        """Files gone from the folder."""
-        return len(self.stale) - len(self.changed)
-
-    @property
-    def stale_ids(self) -> list[int]:
-        return [image_id for _, image_id in self.stale]
-
-
-def diff_scan(found: Iterable[FoundFile], known: Mapping[str, tuple[int, int, float]]) -> ScanDiff:
-    """Compare a scan with the catalogue's files (relative path -> (id, size, mtime)).
-
-    A file is unchanged when its size and modification time are as recorded
-    (to the microsecond: file systems round differently).
-    """
-    todo: list[FoundFile] = []
-    stale: list[tuple[str, int]] = []
-    unchanged = 0
-    seen = set()
-    for f in found:
-        seen.add(f.relpath)
-        row = known.get(f.relpath)
-        if row is None:
-            todo.append(f)
-        elif row[1] != f.size or abs(row[2] - f.mtime) > 1e-6:
-            stale.append((f.relpath, row[0]))
-            todo.append(f)
-        else:
-            unchanged += 1
-    stale.extend((path, row[0]) for path, row in known.items() if path not in seen)
-    return ScanDiff(tuple(todo), tuple(stale), unchanged)
 
 
 def folder_range(scope: str) -> tuple[str, str]:
@@ -307,6 +268,13 @@ class CatalogueReader(Protocol):
 
     def export_images(self, chunk: int = 10_000) -> Iterator[list[StoredImage]]:
         """Every image with its id and stored embedding, in id order, `chunk` at a time (for copies)."""
+
+    def check(self) -> list[str]:
+        """Verify everything the store holds (`swimsearch info --check`): what was checked, in words.
+
+        Raises:
+            DamagedCatalogue: at the first damage found.
+        """
         ...
 
     def close(self) -> None: ...
@@ -335,12 +303,34 @@ class CatalogueWriter(CatalogueReader, Protocol):
         """Drop every image, embedding, code and bucket and the fit (another model makes them stale)."""
         ...
 
-    def diff(self, found: Sequence[FoundFile], scope: str = "") -> ScanDiff:
-        """`found` (paths relative to the root) against the recorded files under the folder `scope` ("" for all)."""
+    def known_files(self, scope: str = "") -> dict[str, KnownFile]:
+        """Every record (tombstones too) under the folder `scope` ("" for all) by relative path, for `diff_scan`."""
         ...
 
     def add_batch(self, images: Sequence[NewImage]) -> list[int]:
-        """Add records and their embeddings in one transaction; returns their image ids."""
+        """Add records and their embeddings in one transaction; returns their image ids.
+
+        A path the catalogue holds (searchable or a tombstone) keeps its image
+        id and gets the new record and embedding. Its code, if any, stays
+        until `write_codes` replaces it (`uncoded_ids` lists it meanwhile), so
+        a changed image stays searchable until its new code is committed; an
+        image that is now unreadable leaves search at once.
+        """
+        ...
+
+    def restore(self, entries: Sequence[Restored]) -> None:
+        """Point records at found files without reading them (came back, moved, fingerprinted), in one transaction.
+
+        A tombstone restored is searchable again once `write_codes` gives it a code.
+        """
+        ...
+
+    def tombstone(self, image_ids: Sequence[int], at: float) -> None:
+        """Files found gone: out of search (codes and buckets dropped), record and embedding kept, marked gone `at`."""
+        ...
+
+    def flag_retry(self, image_ids: Sequence[int]) -> None:
+        """Read these again at the next update (a passing failure); records and embeddings stay as they are."""
         ...
 
     def remove(self, image_ids: Sequence[int]) -> None:
@@ -352,7 +342,7 @@ class CatalogueWriter(CatalogueReader, Protocol):
         ...
 
     def uncoded_ids(self) -> np.ndarray:
-        """Embedded images that have no code yet (sorted)."""
+        """Embedded images that are not gone and have no code, or a code of an older embedding (sorted)."""
         ...
 
     def save_fit(self, fitted: FittedIndex) -> None:
@@ -364,7 +354,7 @@ class CatalogueWriter(CatalogueReader, Protocol):
         ...
 
     def write_codes(self, image_ids: np.ndarray, codes: np.ndarray, vectors: np.ndarray) -> None:
-        """Store packed codes (n, words) and re-ranking vectors (n, R) of images that have none."""
+        """Store packed codes (n, words) and re-ranking vectors (n, R), replacing (with their bucket entries) any they had."""
         ...
 
     def write_buckets(self, keys: np.ndarray, image_ids: np.ndarray, *, merge: bool) -> None:
@@ -373,4 +363,8 @@ class CatalogueWriter(CatalogueReader, Protocol):
 
     def import_images(self, images: Sequence[StoredImage]) -> None:
         """Add images copied from another store, keeping their ids and stored embeddings (one transaction)."""
+        ...
+
+    def mark_recode(self, image_ids: Sequence[int]) -> None:
+        """These images' codes are of an older embedding: `uncoded_ids` lists them until new codes are written (copies)."""
         ...

@@ -2,7 +2,19 @@
 
 The DDL lives in postgres_schema.sql beside this module, as a template whose
 placeholders are filled with quoted identifiers, never with text a user
-typed (docs/POSTGRES_RESEARCH.md gives the reasons for its shape).
+typed (docs/POSTGRES_RESEARCH.md gives the reasons for its shape). As with the
+catalogue file (sqlite_schema.py), a new catalogue is made as version 1 and
+taken through every migration in `MIGRATIONS`, so a new catalogue and an
+upgraded one are the same schema by construction.
+
+Version 2 (issue 14, as the catalogue file's version 2): ``images`` gets
+``fingerprint`` (content fingerprint), ``retry`` (read again at the next
+update: its last read failed for a passing reason), ``gone`` (when the file
+was found missing: a tombstone keeps its record and embedding a while) and
+``recode`` (its code is of an older embedding: searchable by it until the new
+one is written). The file's row checksums have no counterpart here: the
+server checks its own pages, and a team catalogue is never a file a user
+is handed.
 """
 
 from __future__ import annotations
@@ -18,7 +30,16 @@ from ..errors import CatalogueBusy, CatalogueError
 log = logging.getLogger(__name__)
 
 SCHEMA_FILE = Path(__file__).with_name("postgres_schema.sql")
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+#: version -> the statements that take a catalogue from version-1 to version ("{s}": its quoted schema).
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    2: (
+        "ALTER TABLE {s}.images ADD COLUMN fingerprint bigint, ADD COLUMN retry boolean NOT NULL DEFAULT false, "
+        "ADD COLUMN gone double precision, ADD COLUMN recode boolean NOT NULL DEFAULT false",
+        "CREATE INDEX images_recode ON {s}.images (id) WHERE recode",  # few at any time: found at once
+    ),
+}
 #: Serialises creating and migrating catalogues in one database.
 DDL_LOCK = "swimsearch:schema"
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
@@ -71,6 +92,7 @@ def create_catalogue(conn: Any, name: str) -> CatalogueNames:
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (DDL_LOCK,))
             conn.execute(schema_sql(names))
+            _migrate(conn, names, 1)
             conn.execute(
                 "INSERT INTO swimsearch.catalogues (name, schema_name) VALUES (%s, %s)", (name, names.schema)
             )
@@ -125,7 +147,43 @@ def find_catalogue(conn: Any, name: str) -> CatalogueNames:
             f"The team catalogue {name} was made by a newer SwimSearch (format {number}; this version reads up to "
             f"{SCHEMA_VERSION}). Update SwimSearch to open it."
         )
+    if number < SCHEMA_VERSION:
+        upgrade_catalogue(conn, names, name)
     return names
+
+
+def upgrade_catalogue(conn: Any, names: CatalogueNames, name: str) -> None:
+    """Take an older catalogue through the migrations, all or nothing (the owner's right, as creating it was)."""
+    try:
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (DDL_LOCK,))
+            version = int(conn.execute(sql_text("SELECT value FROM {}.meta WHERE key = 'schema_version'", names.schema)).fetchone()[0])
+            _migrate(conn, names, version)  # another client may have done it while we waited for the lock
+    except Exception as exc:  # psycopg.Error, turned into a sentence
+        if getattr(exc, "sqlstate", None) == "42501":
+            raise CatalogueError(
+                f"The team catalogue {name} is in an older format (before {SCHEMA_VERSION}) that only its owner can "
+                f"upgrade: ask whoever created it to open it once with this version of SwimSearch."
+            ) from exc
+        raise describe_pg_error(exc, name) from exc
+    log.info("team catalogue %s upgraded to format %d", name, SCHEMA_VERSION)
+
+
+def _migrate(conn: Any, names: CatalogueNames, version: int) -> None:
+    """Every migration after `version` (inside the caller's transaction, under the DDL lock)."""
+    from ..failures import reason_is_transient
+
+    quoted = '"' + names.schema + '"'
+    for number in range(version + 1, SCHEMA_VERSION + 1):
+        for statement in MIGRATIONS[number]:
+            conn.execute(statement.replace("{s}", quoted))
+        if number == 2:
+            # Files version 1 gave up on for a passing reason are read again at the next update (as in a file).
+            rows = conn.execute(f"SELECT id, error FROM {quoted}.images WHERE error IS NOT NULL").fetchall()
+            again = [image_id for image_id, error in rows if reason_is_transient(error)]
+            if again:
+                conn.execute(f"UPDATE {quoted}.images SET retry = true WHERE id = ANY(%s)", (again,))
+        conn.execute(f"UPDATE {quoted}.meta SET value = %s WHERE key = 'schema_version'", (str(number),))
 
 
 def list_catalogues(conn: Any) -> list[str]:

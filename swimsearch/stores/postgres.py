@@ -32,17 +32,16 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence, TypeVar
 import numpy as np
 
 from ..errors import CatalogueError
-from ..images import FoundFile
 from ..index import FittedIndex
 from . import pg_locks, pg_types
 from .base import (
     CatalogueWriter,
     FitSample,
+    KnownFile,
     ModelInfo,
     NewImage,
-    ScanDiff,
+    Restored,
     StoredImage,
-    diff_scan,
     folder_range,
     sample_positions,
 )
@@ -184,11 +183,12 @@ class PostgresStore(PostgresReader):
             self._log("clear", {})
 
     @plain
-    def diff(self, found: Sequence[FoundFile], scope: str = "") -> ScanDiff:
+    def known_files(self, scope: str = "") -> dict[str, KnownFile]:
         low, high = folder_range(pg_locks.scope_of(scope))
         with self._conn.cursor(binary=True) as cur:
             rows = cur.execute(self._sql["known"], (low, high)).fetchall()
-        return diff_scan(found, {path: (image_id, size, mtime) for image_id, path, size, mtime in rows})
+        return {path: KnownFile(image_id, size, mtime, fingerprint, bool(retry), gone)
+                for image_id, path, size, mtime, fingerprint, retry, gone in rows}
 
     def _retrying(self, action: Callable[[], R]) -> R:
         """`action` in a transaction, again after a short pause when it met another writer in a deadlock."""
@@ -234,6 +234,45 @@ class PostgresStore(PostgresReader):
         self._retrying(delete)
 
     @plain
+    def restore(self, entries: Sequence[Restored]) -> None:
+        if not entries:
+            return
+        rows = sorted(entries, key=lambda e: e.file.relpath)  # path order, as batches write
+
+        def write() -> None:
+            with self._conn.cursor() as cur:
+                cur.executemany(self._sql["restore"], [(e.file.relpath, e.file.size, e.file.mtime, e.fingerprint, int(e.image_id))
+                                                       for e in rows])
+            self._log("restore", {"images": len(rows)})
+
+        self._retrying(write)
+
+    @plain
+    def tombstone(self, image_ids: Sequence[int], at: float) -> None:
+        """Out of search at once (their items go), records and embeddings kept, marked gone `at`."""
+        if not len(image_ids):
+            return
+        ids = sorted(int(i) for i in image_ids)
+
+        def write() -> None:
+            self._conn.execute(self._sql["drop_items"], (ids,))
+            self._conn.execute(self._sql["tombstone"], (float(at), ids))
+            self._log("gone", {"images": len(ids)})
+
+        self._retrying(write)
+
+    @plain
+    def flag_retry(self, image_ids: Sequence[int]) -> None:
+        if len(image_ids):
+            self._retrying(lambda: self._conn.execute(self._sql["flag_retry"], (sorted(int(i) for i in image_ids),)))
+
+    @plain
+    def mark_recode(self, image_ids: Sequence[int]) -> None:
+        if len(image_ids):
+            with self.transaction():
+                self._conn.execute(self._sql["mark_recode"], (sorted(int(i) for i in image_ids),))
+
+    @plain
     def fit_sample(self, limit: int, seed: int) -> FitSample:
         with self._conn.cursor(binary=True) as cur:
             rows = cur.execute(self._sql["fit_candidates"]).fetchall()  # in path order, byte-wise as SQLite sorts
@@ -263,7 +302,8 @@ class PostgresStore(PostgresReader):
     def write_codes(self, image_ids: np.ndarray, codes: np.ndarray, vectors: np.ndarray) -> None:
         with self.transaction():
             bits = self._index.bits()
-            self._index.write_items(image_ids, codes, vectors, bits)
+            self._index.write_items(image_ids, codes, vectors, bits)  # replacing the codes of images read again
+            self._conn.execute(self._sql["codes_written"], (np.asarray(image_ids, dtype=np.int64).tolist(),))
 
     def write_buckets(self, keys: np.ndarray, image_ids: np.ndarray, *, merge: bool) -> None:
         """Nothing to do: the server searches the vectors; buckets are derived from the codes when copied out."""

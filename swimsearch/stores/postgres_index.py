@@ -54,8 +54,9 @@ SQL = {
     "refit_begin": "SELECT {s}.refit_begin(%s, %s)",
     "refit_finish": "SELECT {s}.refit_finish()",
     "searchable": "SELECT count(*) FROM {s}.items",
-    "uncoded": "SELECT e.image_id FROM {s}.embeddings e WHERE NOT EXISTS "
-               "(SELECT 1 FROM {s}.items t WHERE t.image_id = e.image_id) ORDER BY e.image_id",
+    # embedded, not gone, and no code or a code of an older embedding
+    "uncoded": "SELECT e.image_id FROM {s}.embeddings e JOIN {s}.images i ON i.id = e.image_id WHERE i.gone IS NULL "
+               "AND (i.recode OR NOT EXISTS (SELECT 1 FROM {s}.items t WHERE t.image_id = e.image_id)) ORDER BY e.image_id",
     # an image removed meanwhile by another user is skipped, not a failed foreign key
     "add_item": "INSERT INTO {s}.items (image_id, fit, code, rerank) SELECT %s, %s, %s, %s "
                 "WHERE EXISTS (SELECT 1 FROM {s}.images m WHERE m.id = %s) "

@@ -26,6 +26,7 @@ import numpy as np
 
 from ..config import EngineConfig
 from ..errors import CatalogueError
+from ..fingerprint import fingerprint
 from ..index import FittedIndex, IndexSnapshot
 from ..searchers import Searcher
 from .base import (
@@ -244,15 +245,17 @@ class PostgresReader:
         if rel is None:
             return None
         row = self._conn.execute(self._sql["record_by_path"], (rel,)).fetchone()
-        if row is None:
+        if row is None or row[9] is not None:  # not recorded, or a tombstone
             return None
-        record = self._record(row)
+        record = self._record(row[:8])
         if unchanged:
             try:
                 info = os.stat(path)
             except OSError:
                 return None
             if info.st_size != record.size or abs(info.st_mtime - record.mtime) > 1e-6:
+                return None
+            if row[8] is not None and fingerprint(path) != row[8]:  # replaced by a picture of the same size and time
                 return None
         return record
 
@@ -301,6 +304,13 @@ class PostgresReader:
         with self._conn.cursor(binary=True) as cur:
             cur.execute(self._sql["phashes"])
             return aligned_phashes(image_ids, iter(lambda: cur.fetchmany(50_000), []))
+
+    @plain
+    def check(self) -> list[str]:
+        """Verify every record, embedding and code (`swimsearch info --check`); what was checked, in words."""
+        from .postgres_checks import full_check
+
+        return full_check(self)
 
     @plain
     def team_info(self) -> dict[str, Any]:

@@ -1,11 +1,14 @@
 """The SQLite store: one catalogue file beside (or inside) the folder it describes.
 
 `SqliteStore` implements `CatalogueReader` and `CatalogueWriter` over one
-`SqliteFile` (sqlite_file.py: opening, checking, migrating) and its
-`IndexTables` (sqlite_index.py: fit, codes, buckets); copies in and out are
-sqlite_copy.py. Every SQLite failure leaves it as one plain `CatalogueError`.
-Use it from the thread that opened it. A file on a network file system is
-opened for searching only (network_fs.py says why).
+`SqliteFile` (sqlite_file.py: opening, checking, migrating), its
+`ImageTables` (sqlite_images.py: records, embeddings, tombstones) and its
+`IndexTables` (sqlite_index.py: fit, codes, buckets). Together they are the
+only place that knows the catalogue's tables; everything read is checked
+(checksums, types, bounds) before it leaves them, and every SQLite failure
+leaves this store as one plain `CatalogueError`. Use it from the thread that
+opened it. Copies in and out are sqlite_copy.py. A file on a network file
+system is opened for searching only (network_fs.py says why).
 
 The catalogue's folder (its root) is found from where the file is: a folder
 moved or copied together with its catalogue describes itself, not the
@@ -16,8 +19,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sqlite3
-import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
@@ -26,8 +27,8 @@ import numpy as np
 
 from ..config import EngineConfig
 from ..errors import CatalogueError
-from ..images import FoundFile
-from ..index import FittedIndex, IndexSnapshot
+from ..fingerprint import fingerprint
+from ..index import FittedIndex, IndexSnapshot, row_lookup
 from ..searchers import Searcher
 from .base import (
     CatalogueCounts,
@@ -36,27 +37,18 @@ from .base import (
     FitSample,
     FitState,
     ImageRecord,
+    KnownFile,
     ModelInfo,
     NewImage,
-    ScanDiff,
-    aligned_phashes,
-    diff_scan,
-    folder_range,
+    Restored,
     relative_to_root,
     sample_positions,
 )
-from .sqlite_file import (
-    SqliteFile,
-    chunks as _chunks,
-    create_file,
-    describe_error,
-    from_blobs,
-    phash_to_sql,
-    plain_errors as _plain,
-    to_blob,
-)
+from .integrity import safe_relpath
 from .network_fs import network_file_system, refuse_network_folder, updates_refused
 from .sqlite_copy import CopyRows
+from .sqlite_file import SQLITE_ERRORS, SqliteFile, create_file, describe_error, phash_from_sql, plain_errors as _plain
+from .sqlite_images import ImageTables
 from .sqlite_index import IndexTables
 
 log = logging.getLogger(__name__)
@@ -76,10 +68,11 @@ class SqliteStore(CopyRows):
         self.path = file.path
         self.network_fs = network_fs  # the network file system the file is on (then it is only read)
         self._index = IndexTables(file)
+        self._images = ImageTables(file, self._index, lambda: self._dtype)
         try:
             self._dtype: str = file.meta("embedding_dtype", "<f4")
             self._root = self._resolve_root()
-        except sqlite3.Error as exc:
+        except SQLITE_ERRORS as exc:
             file.close()
             raise describe_error(exc, self.path) from exc
         self._root_text = str(self._root)
@@ -132,7 +125,7 @@ class SqliteStore(CopyRows):
 
     def _holds_our_files(self, folder: Path, sample: int = 20) -> bool:
         rows = self.file.conn.execute("SELECT path FROM images ORDER BY id LIMIT ?", (sample,)).fetchall()
-        return not rows or any((folder / r[0]).exists() for r in rows)
+        return not rows or any(safe_relpath(r[0]) and (folder / r[0]).exists() for r in rows)
 
     @property
     def location(self) -> str:
@@ -172,13 +165,8 @@ class SqliteStore(CopyRows):
 
     @_plain
     def counts(self) -> CatalogueCounts:
-        q = self.file.conn.execute
-        return CatalogueCounts(
-            images=q("SELECT count(*) FROM images").fetchone()[0],
-            readable=q("SELECT count(*) FROM embeddings").fetchone()[0],
-            unreadable=q("SELECT count(*) FROM images WHERE error IS NOT NULL").fetchone()[0],
-            searchable=self._index.searchable(),
-        )
+        images, readable, unreadable = self._images.counts()
+        return CatalogueCounts(images=images, readable=readable, unreadable=unreadable, searchable=self._index.searchable())
 
     @_plain
     def fit_state(self) -> FitState | None:
@@ -197,30 +185,23 @@ class SqliteStore(CopyRows):
 
     @_plain
     def unreadable(self) -> list[tuple[str, str]]:
-        rows = self.file.conn.execute("SELECT path, error FROM images WHERE error IS NOT NULL ORDER BY path")
-        return [(p, e) for p, e in rows]
+        rows = self._images.rows("WHERE error IS NOT NULL AND gone IS NULL ORDER BY path")
+        return [(row[1], row[8]) for row in rows]
 
     @_plain
     def records(self, image_ids: Iterable[int]) -> dict[int, ImageRecord]:
-        out: dict[int, ImageRecord] = {}
-        for part, marks in _chunks(list(image_ids)):
-            for row in self.file.conn.execute(
-                f"SELECT id, path, size, width, height, phash, error, mtime FROM images WHERE id IN ({marks})", part
-            ):
-                out[row[0]] = self._record(row)
-        return out
+        rows = self._images.rows_by_id([int(i) for i in image_ids])
+        return {image_id: self._images.record(row, self._root_text) for image_id, row in rows.items()}
 
     @_plain
     def record_by_path(self, path: str | os.PathLike, *, unchanged: bool = False) -> ImageRecord | None:
         rel = relative_to_root(path, self._root)
         if rel is None:
             return None
-        row = self.file.conn.execute(
-            "SELECT id, path, size, width, height, phash, error, mtime FROM images WHERE path = ?", (rel,)
-        ).fetchone()
-        if row is None:
+        row = next(self._images.rows("WHERE path = ?", (rel,)), None)
+        if row is None or row[11] is not None:  # not recorded, or a tombstone
             return None
-        record = self._record(row)
+        record = self._images.record(row, self._root_text)
         if unchanged:
             try:
                 info = os.stat(path)
@@ -228,28 +209,13 @@ class SqliteStore(CopyRows):
                 return None
             if info.st_size != record.size or abs(info.st_mtime - record.mtime) > 1e-6:
                 return None
+            if row[9] is not None and fingerprint(path) != row[9]:  # replaced by a picture of the same size and time
+                return None
         return record
-
-    def _record(self, row: tuple) -> ImageRecord:
-        image_id, rel, size, width, height, phash, error, mtime = row
-        return ImageRecord(
-            image_id=image_id, relpath=rel, path=os.path.join(self._root_text, *rel.split("/")), size=size,
-            width=width, height=height, phash=None if phash is None else phash % (1 << 64), error=error, mtime=mtime,
-        )
 
     @_plain
     def embedding_matrix(self, image_ids: Iterable[int]) -> Embeddings:
-        asked = [int(i) for i in image_ids]
-        blobs: dict[int, bytes] = {}
-        for part, marks in _chunks(asked):
-            blobs.update(self.file.conn.execute(f"SELECT image_id, vector FROM embeddings WHERE image_id IN ({marks})", part))
-        found = [i for i in asked if i in blobs]
-        return Embeddings(np.array(found, dtype=np.int64), self._vectors([blobs[i] for i in found]))
-
-    def _vectors(self, blobs: list[bytes]) -> np.ndarray:
-        itemsize = np.dtype(self._dtype).itemsize
-        dim = len(blobs[0]) // itemsize if blobs else int(self.file.meta("embedding_dim") or 0)
-        return from_blobs(blobs, self._dtype, dim).astype(np.float32)
+        return self._images.embedding_matrix([int(i) for i in image_ids])
 
     def iter_embeddings(self, image_ids: Sequence[int] | None = None, chunk: int = 8192) -> Iterator[Embeddings]:
         try:
@@ -257,16 +223,31 @@ class SqliteStore(CopyRows):
                 for start in range(0, len(image_ids), chunk):
                     yield self.embedding_matrix(image_ids[start : start + chunk])
                 return
-            cursor = self.file.conn.execute("SELECT image_id, vector FROM embeddings ORDER BY image_id")
-            while rows := cursor.fetchmany(chunk):
-                yield Embeddings(np.array([r[0] for r in rows], np.int64), self._vectors([r[1] for r in rows]))
-        except sqlite3.Error as exc:
+            for ids, vectors in self._images.embeddings("WHERE i.gone IS NULL ORDER BY e.image_id", ()):
+                yield Embeddings(np.array(ids, np.int64), vectors)
+        except SQLITE_ERRORS as exc:
             raise describe_error(exc, self.path) from exc
 
     @_plain
     def phashes(self, image_ids: np.ndarray) -> np.ndarray:
-        cursor = self.file.conn.execute("SELECT id, phash FROM images WHERE phash IS NOT NULL ORDER BY id")
-        return aligned_phashes(image_ids, iter(lambda: cursor.fetchmany(50_000), []))
+        image_ids = np.asarray(image_ids, dtype=np.int64)
+        order = np.argsort(image_ids)
+        sorted_out = np.zeros(len(image_ids), dtype=np.int64)
+        # One pass over the records beats thousands of "IN (...)" lookups.
+        self._images.phashes(image_ids, row_lookup(np.sort(image_ids)), sorted_out)
+        out = np.zeros(len(image_ids), dtype=np.int64)
+        out[order] = sorted_out
+        return phash_from_sql(out)
+
+    @_plain
+    def check(self) -> list[str]:
+        """Verify everything the catalogue holds (`swimsearch info --check`); what was checked, in words."""
+        from .sqlite_checks import full_check
+
+        return full_check(self.file, self)
+
+    def check_images(self) -> int:
+        return self._images.check_all()
 
     # --- writing -------------------------------------------------------------------
 
@@ -287,7 +268,7 @@ class SqliteStore(CopyRows):
         try:
             with self.file.transaction():
                 yield
-        except sqlite3.Error as exc:
+        except SQLITE_ERRORS as exc:
             raise describe_error(exc, self.path) from exc
 
     @_plain
@@ -306,50 +287,40 @@ class SqliteStore(CopyRows):
             self.file.set_meta(fitted=None)
 
     @_plain
-    def diff(self, found: Sequence[FoundFile], scope: str = "") -> ScanDiff:
-        low, high = folder_range(scope)
-        rows = self.file.conn.execute("SELECT id, path, size, mtime FROM images WHERE path >= ? AND path < ?", (low, high))
-        return diff_scan(found, {path: (image_id, size, mtime) for image_id, path, size, mtime in rows})
+    def known_files(self, scope: str = "") -> dict[str, KnownFile]:
+        return self._images.known_files(scope)
 
     @_plain
     def add_batch(self, images: Sequence[NewImage]) -> list[int]:
-        now = time.time()
-        conn = self.file.conn
-        ids = []
         with self.file.transaction():
-            for image in images:
-                phash = None if image.phash is None else phash_to_sql(image.phash)
-                image_id = conn.execute(
-                    "INSERT INTO images(path, size, mtime, width, height, phash, label, error, added) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                    (image.relpath, image.size, image.mtime, image.width, image.height, phash, image.label, image.error, now),
-                ).fetchone()[0]
-                if image.embedding is not None:
-                    conn.execute(
-                        "INSERT INTO embeddings(image_id, vector) VALUES (?, ?)",
-                        (image_id, to_blob(image.embedding, self._dtype)),
-                    )
-                ids.append(int(image_id))
-        return ids
+            return self._images.add_batch(images, self._index.fitted())
+
+    @_plain
+    def restore(self, entries: Sequence[Restored]) -> None:
+        with self.file.transaction():
+            self._images.restore(entries)
+
+    @_plain
+    def tombstone(self, image_ids: Sequence[int], at: float) -> None:
+        if len(image_ids):
+            with self.file.transaction():
+                self._images.tombstone(image_ids, at, self._index.fitted())
+
+    @_plain
+    def flag_retry(self, image_ids: Sequence[int]) -> None:
+        with self.file.transaction():
+            self._images.flag_retry(image_ids)
 
     @_plain
     def remove(self, image_ids: Sequence[int]) -> None:
-        if not len(image_ids):
-            return
-        fitted = self._index.fitted()
-        with self.file.transaction():
-            if fitted is not None:
-                ids, codes = self._index.drop_codes(np.asarray(image_ids, dtype=np.int64), fitted)
-                if len(ids):
-                    self._index.edit_buckets(fitted.keys(codes), ids, add=False)
-            for part, marks in _chunks(image_ids):
-                for table, column in (("embeddings", "image_id"), ("images", "id")):
-                    self.file.conn.execute(f"DELETE FROM {table} WHERE {column} IN ({marks})", part)  # noqa: S608
+        if len(image_ids):
+            with self.file.transaction():
+                self._images.remove(image_ids, self._index.fitted())
 
     @_plain
     def fit_sample(self, limit: int, seed: int) -> FitSample:
         rows = self.file.conn.execute(
-            "SELECT i.id, i.label FROM images i JOIN embeddings e ON e.image_id = i.id ORDER BY i.path"
+            "SELECT i.id, i.label FROM images i JOIN embeddings e ON e.image_id = i.id WHERE i.gone IS NULL ORDER BY i.path"
         ).fetchall()
         rows = [rows[i] for i in sample_positions(len(rows), limit, seed)]
         found = self.embedding_matrix(r[0] for r in rows)
@@ -357,9 +328,7 @@ class SqliteStore(CopyRows):
 
     @_plain
     def uncoded_ids(self) -> np.ndarray:
-        embedded = np.array([r[0] for r in self.file.conn.execute("SELECT image_id FROM embeddings ORDER BY image_id")], np.int64)
-        coded = [ids for _, ids in self._index.coded_ids()]
-        return np.setdiff1d(embedded, np.concatenate(coded) if coded else [], assume_unique=True).astype(np.int64)
+        return self._images.uncoded_ids()
 
     @_plain
     def save_fit(self, fitted: FittedIndex) -> None:
@@ -376,8 +345,10 @@ class SqliteStore(CopyRows):
     @_plain
     def write_codes(self, image_ids: np.ndarray, codes: np.ndarray, vectors: np.ndarray) -> None:
         with self.file.transaction():
+            self._images.drop_codes(self._images.recoded_among(image_ids), self._index.fitted())  # replaced, not doubled
             self._index.write_blocks(image_ids, codes, vectors)
             self._index.compact_blocks(codes.shape[1], vectors.shape[1])
+            self._images.codes_written(image_ids)
 
     @_plain
     def write_buckets(self, keys: np.ndarray, image_ids: np.ndarray, *, merge: bool) -> None:

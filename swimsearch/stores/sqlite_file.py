@@ -1,6 +1,6 @@
 """The catalogue file itself: one SQLite database per catalogue, made and migrated with sqlite-utils.
 
-Tables (schema version 1):
+Tables (the schema, its version 2 columns and its migrations are in sqlite_schema.py):
 
 * ``meta``        key -> JSON value: schema version, model identity, root folder, fit state.
 * ``images``      one row per file found: path relative to the root, size, mtime,
@@ -16,7 +16,9 @@ Arrays are raw little-endian bytes with their dtype and shape, never pickle;
 every SQL value is a parameter. The file is opened in WAL mode so a search can
 read while a build writes; a build holds an exclusive lock on the file so two
 processes never update one catalogue at once. This module opens, creates,
-checks and migrates the file; `SqliteStore` (sqlite.py) reads and writes it.
+checks (sqlite_checks.py) and migrates the file; every metadata value and
+array is verified against its checksum as it is read; `SqliteStore`
+(sqlite.py) reads and writes the rest.
 """
 
 from __future__ import annotations
@@ -35,11 +37,24 @@ import numpy as np
 import sqlite_utils
 
 from ..errors import CatalogueBusy, CatalogueError
+from .integrity import check_array, damaged
+from .sqlite_checks import (
+    OPEN_SECONDS,
+    apply_limits,
+    check_columns,
+    check_file,
+    META_WORDS,
+    check_meta_value,
+    check_objects,
+    time_limit,
+)
+from .sqlite_errors import SQLITE_ERRORS, describe_error
+from .sqlite_schema import MIGRATIONS, SCHEMA_VERSION, array_crc, create_schema, meta_crc
+
+__all__ = ["SCHEMA_VERSION", "SqliteFile", "check_file", "connect", "create_file", "describe_error"]
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
-SQLITE_MAGIC = b"SQLite format 3\x00"
 APPLICATION_ID = 0x5357_4D43  # "SWMC": marks the file as a SwimSearch catalogue
 
 
@@ -82,7 +97,7 @@ def plain_errors(method: Callable[Concatenate[S, P], R]) -> Callable[Concatenate
     def wrapper(self: S, *args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return method(self, *args, **kwargs)
-        except sqlite3.Error as exc:
+        except SQLITE_ERRORS as exc:
             raise describe_error(exc, self.path) from exc
 
     return wrapper
@@ -95,47 +110,12 @@ def chunks(ids: Sequence[int], size: int = 500) -> Iterator[tuple[list[int], str
         yield part, ",".join("?" * len(part))
 
 
-def check_file(path: Path) -> None:
-    """Refuse, in plain words, anything that is not an SQLite file (never overwrite it)."""
+def _json(text: Any, location: str, what: str) -> Any:
+    """A stored JSON value; text that is not JSON is a damaged catalogue."""
     try:
-        size = path.stat().st_size
-        with open(path, "rb") as fh:
-            head = fh.read(100)
-    except PermissionError as exc:
-        raise CatalogueError(f"The catalogue {path} cannot be read: permission denied.") from exc
-    except OSError as exc:
-        raise CatalogueError(f"The catalogue {path} cannot be read: {exc.strerror or exc}.") from exc
-    if size == 0:
-        raise CatalogueError(f"The file {path} is empty: it is not a SwimSearch catalogue.")
-    if head[: len(SQLITE_MAGIC)] != SQLITE_MAGIC:
-        raise CatalogueError(f"The file {path} is not a SwimSearch catalogue, or it is damaged.")
-    expected = _declared_size(head)
-    wal = Path(f"{path}-wal")
-    pending = wal.exists() and wal.stat().st_size > 0  # the WAL may hold the pages the file lacks
-    if expected is not None and size < expected and not pending:
-        raise CatalogueError(
-            f"The catalogue {path} is damaged: the file is cut short ({size:,} of {expected:,} bytes). "
-            "It was not changed; rebuild it into a new file."
-        )
-
-
-def _declared_size(header: bytes) -> int | None:
-    """The database size the SQLite header declares (pages x page size), when it is valid.
-
-    A file shorter than this was truncated (a copy cut short, a full disk
-    during a copy): refusing it up front is cheaper and clearer than failing
-    on the first missing page.
-    """
-    if len(header) < 100:
-        return None
-    page_size = int.from_bytes(header[16:18], "big")
-    page_size = 65536 if page_size == 1 else page_size
-    pages = int.from_bytes(header[28:32], "big")
-    change_counter = int.from_bytes(header[24:28], "big")
-    valid_for = int.from_bytes(header[92:96], "big")
-    if pages == 0 or valid_for != change_counter:
-        return None
-    return pages * page_size
+        return json.loads(text)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise damaged(location, f"its {what} is not readable") from exc
 
 
 def connect(path: Path, *, create: bool = False, readonly: bool = False, immutable: bool = False) -> sqlite3.Connection:
@@ -160,7 +140,7 @@ def connect(path: Path, *, create: bool = False, readonly: bool = False, immutab
             # a power cut may lose the last commits but leaves a consistent file.
             conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA cache_size = -65536")
-    except sqlite3.DatabaseError as exc:
+    except SQLITE_ERRORS as exc:
         raise describe_error(exc, path) from exc
     return conn
 
@@ -180,63 +160,6 @@ def _readable(conn: sqlite3.Connection, path: Path) -> sqlite3.Connection:
         return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True, isolation_level=None)
 
 
-def describe_error(exc: sqlite3.Error, path: Path) -> CatalogueError:
-    """A plain CatalogueError for an SQLite error on the catalogue at `path`."""
-    text = str(exc).lower()
-    if "readonly" in text or "read-only" in text or "attempt to write" in text:
-        return CatalogueError(f"The catalogue {path} is read-only: it can be searched but not updated.")
-    if "locked" in text or "busy" in text:
-        return CatalogueBusy(f"The catalogue {path} is busy in another program; try again in a moment.")
-    if "disk is full" in text or "database or disk is full" in text:
-        return CatalogueError(f"The disk holding {path} is full: nothing more could be saved (what was saved before is kept).")
-    if "disk i/o error" in text:
-        return CatalogueError(
-            f"The disk reported an error while reading or writing {path} (is it full, or failing?). "
-            "What was saved before is kept."
-        )
-    if "unable to open" in text:
-        return CatalogueError(f"The catalogue {path} cannot be opened (missing folder or no permission).")
-    if "malformed" in text or "not a database" in text or "corrupt" in text:
-        return CatalogueError(f"The catalogue {path} is damaged ({exc}). It was not changed; rebuild it into a new file.")
-    return CatalogueError(f"The catalogue {path} cannot be used: {exc}.")
-
-
-def create_schema(db: sqlite_utils.Database) -> None:
-    """Schema version 1, created with sqlite-utils."""
-    db.table("meta").create({"key": str, "value": str}, pk="key")
-    db.table("images").create(
-        {
-            "id": int,
-            "path": str,
-            "size": int,
-            "mtime": float,
-            "width": int,
-            "height": int,
-            "phash": int,
-            "label": str,
-            "error": str,
-            "added": float,
-        },
-        pk="id",
-        not_null={"path", "size", "mtime", "added"},
-    )
-    db.table("images").create_index(["path"], unique=True)
-    db.table("embeddings").create({"image_id": int, "vector": bytes}, pk="image_id", not_null={"vector"})
-    db.table("code_blocks").create(
-        {"block_no": int, "count": int, "ids": bytes, "codes": bytes, "vectors": bytes},
-        pk="block_no",
-        not_null={"count", "ids", "codes", "vectors"},
-    )
-    db.table("arrays").create({"name": str, "dtype": str, "shape": str, "data": bytes}, pk="name", not_null={"dtype", "shape", "data"})
-    db.table("buckets").create(
-        {"table_no": int, "bucket_key": int, "ids": bytes}, pk=("table_no", "bucket_key"), not_null={"ids"}
-    )
-
-
-#: version -> function that migrates a catalogue from version-1 to version.
-MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {}
-
-
 class SqliteFile:
     """An open catalogue file: connection, metadata, arrays and the writer lock.
 
@@ -252,16 +175,18 @@ class SqliteFile:
             raise CatalogueError(f"There is no catalogue at {self.path}.")
         self.readonly = readonly or immutable
         self.conn = connect(self.path, create=not exists, readonly=self.readonly, immutable=immutable)
+        apply_limits(self.conn)
         self.db = sqlite_utils.Database(self.conn, execute_plugins=False)
         self._lock_fd: int | None = None
         try:
-            if not exists:
-                with self.db.atomic():
-                    create_schema(self.db)
-                    self.conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-                    self.set_meta(schema_version=SCHEMA_VERSION, created=time.time())
-            self._check_schema()
-        except sqlite3.DatabaseError as exc:
+            with time_limit(self.conn, OPEN_SECONDS):  # a crafted file must not hang the open
+                if not exists:
+                    with self.db.atomic():
+                        create_schema(self.db)
+                        self.conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                        self.set_meta(schema_version=SCHEMA_VERSION, created=time.time())
+                self._check_schema()
+        except SQLITE_ERRORS as exc:
             self.conn.close()
             raise describe_error(exc, self.path) from exc
         except CatalogueError:
@@ -269,16 +194,21 @@ class SqliteFile:
             raise
 
     def _check_schema(self) -> None:
-        if "meta" not in self.db.table_names():
+        """Refuse a file that is not a catalogue, is damaged or crafted, or is newer; upgrade an older one."""
+        tables = {row[0] for row in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "meta" not in tables:
             raise CatalogueError(f"The file {self.path} is an SQLite database but not a SwimSearch catalogue.")
-        version = self.meta("schema_version")
-        if not isinstance(version, int):
+        check_objects(self.conn, str(self.path))  # before any table is read: a view named images could hang it
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        version = _json(row[0], str(self.path), "schema version") if row else None
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
             raise CatalogueError(f"The catalogue {self.path} is damaged: it states no schema version.")
         if version > SCHEMA_VERSION:
             raise CatalogueError(
                 f"The catalogue {self.path} was made by a newer SwimSearch (format {version}; "
                 f"this version reads up to {SCHEMA_VERSION}). Update SwimSearch to open it."
             )
+        check_columns(self.conn, str(self.path), version)
         if version < SCHEMA_VERSION:
             if self.readonly:
                 raise CatalogueError(f"The catalogue {self.path} is in an older format and read-only, so it cannot be upgraded.")
@@ -287,40 +217,81 @@ class SqliteFile:
                     log.info("migrating %s to format %d", self.path, step)
                     MIGRATIONS[step](self.db)
                 self.set_meta(schema_version=SCHEMA_VERSION)
+        self.meta("schema_version")  # its checksum too
 
     # --- metadata and arrays ---------------------------------------------------
 
     def meta(self, key: str, default: Any = None) -> Any:
-        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return default if row is None else json.loads(row[0])
+        """A metadata value, checked against its checksum and the type its key calls for."""
+        row = self.conn.execute("SELECT value, crc FROM meta WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return default
+        text, crc = row
+        what = META_WORDS.get(key, key.replace("_", " "))
+        if not isinstance(text, str) or crc != meta_crc(key, text):
+            raise damaged(str(self.path), f"its {what} fails its checksum")
+        return check_meta_value(str(self.path), key, _json(text, str(self.path), what))
 
     def set_meta(self, **values: Any) -> None:
+        rows = [(k, json.dumps(v)) for k, v in values.items()]
         self.conn.executemany(
-            "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            [(k, json.dumps(v)) for k, v in values.items()],
+            "INSERT INTO meta(key, value, crc) VALUES (?, ?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value, crc = excluded.crc",
+            [(k, text, meta_crc(k, text)) for k, text in rows],
         )
 
     def put_array(self, name: str, array: np.ndarray) -> None:
         array = np.asarray(array)
         dtype = array.dtype.newbyteorder("<").str
+        shape, data = json.dumps(list(array.shape)), to_blob(array, dtype)
         self.conn.execute(
-            "INSERT INTO arrays(name, dtype, shape, data) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT(name) DO UPDATE SET dtype = excluded.dtype, shape = excluded.shape, data = excluded.data",
-            (name, dtype, json.dumps(list(array.shape)), to_blob(array, dtype)),
+            "INSERT INTO arrays(name, dtype, shape, data, crc) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT(name) DO UPDATE SET dtype = excluded.dtype, shape = excluded.shape, data = excluded.data, "
+            "crc = excluded.crc",
+            (name, dtype, shape, data, array_crc(dtype, shape, data)),
         )
 
     def get_array(self, name: str) -> np.ndarray:
-        row = self.conn.execute("SELECT dtype, shape, data FROM arrays WHERE name = ?", (name,)).fetchone()
+        """A stored array, refused unless its checksum, dtype and shape are sound."""
+        row = self.conn.execute("SELECT dtype, shape, data, crc FROM arrays WHERE name = ?", (name,)).fetchone()
         if row is None:
             raise KeyError(name)
-        dtype, shape, data = row
-        return np.frombuffer(data, dtype=np.dtype(dtype)).reshape(json.loads(shape)).astype(np.dtype(dtype).newbyteorder("="))
+        dtype, shape_text, data, crc = row
+        location = str(self.path)
+        if not (isinstance(dtype, str) and isinstance(shape_text, str) and isinstance(data, bytes)):
+            raise damaged(location, f"the array {name} is not readable")
+        if crc != array_crc(dtype, shape_text, data):
+            raise damaged(location, f"the array {name} fails its checksum")
+        dtype, shape = check_array(location, name, dtype, _json(shape_text, location, f"shape of {name}"), len(data))
+        return np.frombuffer(data, dtype=np.dtype(dtype)).reshape(shape).astype(np.dtype(dtype).newbyteorder("="))
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """All-or-nothing writes (sqlite-utils' atomic block)."""
+        """All-or-nothing writes (sqlite-utils' atomic block); the outermost one checks its journal after committing."""
         with self.db.atomic():
             yield
+        if not self.conn.in_transaction:
+            self._check_wal()
+
+    def _check_wal(self) -> None:
+        """Stop when another program deleted or replaced the write-ahead file under an update.
+
+        Commits since then live only in the deleted file this connection
+        still holds; a checkpoint moves them into the catalogue file at once,
+        before another connection can start a new journal beside the old one.
+        """
+        try:
+            inode: int | None = os.stat(f"{self.path}-wal").st_ino
+        except FileNotFoundError:
+            inode = None
+        if inode is not None and inode == getattr(self, "_wal_inode", inode):
+            self._wal_inode = inode
+            return
+        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        raise CatalogueError(
+            f"The journal file {self.path}-wal was deleted or replaced by another program while the catalogue was "
+            "being updated. What was saved so far was written into the catalogue; run the update again to finish."
+        )
 
     # --- the writer lock ---------------------------------------------------------
 
@@ -379,7 +350,7 @@ def create_file(path: Path, **meta: Any) -> None:
         with new.transaction():
             new.set_meta(**meta)
         new.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    except sqlite3.Error as exc:
+    except SQLITE_ERRORS as exc:
         raise describe_error(exc, path) from exc
     finally:
         new.close()

@@ -20,11 +20,12 @@ from typing import Iterator
 
 import numpy as np
 
-from ..errors import CatalogueError
 from ..index import FittedIndex, IndexSnapshot, row_lookup
 from ..lsh import BucketTables, encode_bucket_rows
 from .base import FitState
+from .integrity import check_finite, check_fitted, check_ids, damaged, is_int
 from .sqlite_file import SqliteFile, to_blob
+from .sqlite_schema import block_crc, bucket_crc
 
 VECTOR_DTYPE = "<f2"  # re-ranking vectors: half the memory; arithmetic is done in float32
 CODE_BLOCK = 4096  # images per stored block of codes and re-ranking vectors
@@ -48,8 +49,10 @@ class IndexTables:
         try:
             arrays = {name: self.file.get_array(name) for name in FittedIndex.ARRAY_NAMES}
         except KeyError as exc:
-            raise CatalogueError(f"The catalogue {self.file.path} is damaged: the fitted array {exc} is missing.") from exc
-        return FittedIndex.from_arrays(arrays, state)
+            raise damaged(str(self.file.path), f"the fitted array {exc} is missing") from exc
+        fitted = FittedIndex.from_arrays(arrays, state)
+        check_fitted(str(self.file.path), fitted, self.file.meta("embedding_dim"))
+        return fitted
 
     def load_snapshot(self) -> IndexSnapshot | None:
         """Load codes, re-ranking vectors and buckets into compact arrays (None before a first fit)."""
@@ -61,37 +64,80 @@ class IndexTables:
                 return None
             words, dim = fitted.spheres.words, fitted.rerank_basis.shape[1]
             ids, codes, vectors = [np.empty(0, np.int64)], [np.empty((0, words), np.uint64)], [np.empty((0, dim), np.float16)]
-            for block_ids, block_codes, block_vectors in conn.execute(
-                "SELECT ids, codes, vectors FROM code_blocks ORDER BY block_no"
-            ):
-                ids.append(np.frombuffer(block_ids, "<i8").astype(np.int64))
-                codes.append(np.frombuffer(block_codes, "<u8").reshape(-1, words).astype(np.uint64))
-                vectors.append(np.frombuffer(block_vectors, VECTOR_DTYPE).reshape(-1, dim).astype(np.float16))
+            for row in conn.execute("SELECT block_no, count, ids, codes, vectors, crc FROM code_blocks ORDER BY block_no"):
+                block_ids, block_codes, block_vectors = self._block(row, words, dim)
+                ids.append(block_ids)
+                codes.append(block_codes)
+                vectors.append(block_vectors)
             all_ids, all_codes, all_vectors = np.concatenate(ids), np.concatenate(codes), np.concatenate(vectors)
             if len(all_ids) > 1 and np.any(all_ids[1:] < all_ids[:-1]):  # blocks appended by updates
                 order = np.argsort(all_ids, kind="stable")
                 all_ids, all_codes, all_vectors = all_ids[order], all_codes[order], all_vectors[order]
+            location = str(self.file.path)
+            check_ids(location, "the index's codes", all_ids, conn.execute("SELECT coalesce(max(id), 0) FROM images").fetchone()[0])
+            if len(all_ids) > 1 and np.any(all_ids[1:] == all_ids[:-1]):
+                raise damaged(location, "an image has two codes")
+            check_finite(location, "the index's re-ranking vectors", all_vectors)
+            key_bits = fitted.positions.shape[1]
+            lookup = row_lookup(all_ids)
+
+            def rows_of(bucket_ids: np.ndarray) -> np.ndarray:  # a table's members, all at once
+                rows = lookup(bucket_ids)
+                if np.any(rows < 0):  # codes and buckets are written together: a member without a code is damage
+                    raise damaged(location, "a bucket of the index names images that have no code")
+                return rows
+
             tables = BucketTables.from_rows(
-                fitted.positions,
-                fitted.spheres.bits,
-                lambda t: conn.execute(
-                    "SELECT bucket_key, ids FROM buckets WHERE table_no = ? ORDER BY bucket_key", (t,)
-                ).fetchall(),
-                row_lookup(all_ids),
+                fitted.positions, fitted.spheres.bits, lambda t: self._bucket_rows(t, key_bits), rows_of
             )
         finally:
             conn.execute("COMMIT")
         return IndexSnapshot(fitted=fitted, ids=all_ids, codes=all_codes, vectors=all_vectors, tables=tables)
+
+    def _block(self, row: tuple, words: int, dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """A code block (block_no, count, ids, codes, vectors, crc) checked against its checksum and sizes."""
+        block_no, count, ids, codes, vectors, crc = row
+        location = str(self.file.path)
+        if not (is_int(count) and 0 <= count and all(isinstance(b, bytes) for b in (ids, codes, vectors))):
+            raise damaged(location, "a block of codes is not readable")
+        if crc != block_crc(count, ids, codes, vectors):
+            raise damaged(location, f"block {block_no} of the index's codes fails its checksum")
+        if len(ids) != 8 * count or len(codes) != 8 * words * count or len(vectors) != 2 * dim * count:
+            raise damaged(location, f"block {block_no} of the index's codes does not match its size")
+        return (
+            np.frombuffer(ids, "<i8").astype(np.int64),
+            np.frombuffer(codes, "<u8").reshape(-1, words).astype(np.uint64),
+            np.frombuffer(vectors, VECTOR_DTYPE).reshape(-1, dim).astype(np.float16),
+        )
+
+    def _bucket_rows(self, table_no: int, key_bits: int) -> list[tuple[int, bytes]]:
+        """One LSH table's (key, ids) rows, each checked against its checksum and the key's width."""
+        rows = []
+        for key, ids, crc in self.file.conn.execute(
+            "SELECT bucket_key, ids, crc FROM buckets WHERE table_no = ? ORDER BY bucket_key", (table_no,)
+        ):
+            self._check_bucket(table_no, key, ids, crc, key_bits)
+            rows.append((key, ids))
+        return rows
+
+    def _check_bucket(self, table_no: int, key: object, ids: object, crc: object, key_bits: int) -> None:
+        location = str(self.file.path)
+        if not (is_int(key) and isinstance(ids, bytes) and 0 <= key < (1 << key_bits) and len(ids) % 8 == 0):
+            raise damaged(location, "a bucket of the index is not readable")
+        if crc != bucket_crc(table_no, key, ids):
+            raise damaged(location, f"bucket {key} of table {table_no} fails its checksum")
 
     def searchable(self) -> int:
         return int(self.file.conn.execute("SELECT coalesce(sum(count), 0) FROM code_blocks").fetchone()[0])
 
     def coded_ids(self) -> list[tuple[int, np.ndarray]]:
         """(block number, image ids) of every code block."""
-        return [
-            (block_no, np.frombuffer(blob, "<i8").astype(np.int64))
-            for block_no, blob in self.file.conn.execute("SELECT block_no, ids FROM code_blocks ORDER BY block_no")
-        ]
+        out = []
+        for block_no, blob in self.file.conn.execute("SELECT block_no, ids FROM code_blocks ORDER BY block_no"):
+            if not isinstance(blob, bytes) or len(blob) % 8:
+                raise damaged(str(self.file.path), f"block {block_no} of the index's codes is not readable")
+            out.append((block_no, np.frombuffer(blob, "<i8").astype(np.int64)))
+        return out
 
     def write_blocks(self, ids: np.ndarray, codes: np.ndarray, vectors: np.ndarray) -> None:
         """Append code blocks of at most CODE_BLOCK images (see `compact_blocks`)."""
@@ -99,21 +145,19 @@ class IndexTables:
         number = (conn.execute("SELECT max(block_no) FROM code_blocks").fetchone()[0] or 0) + 1
         for start in range(0, len(ids), CODE_BLOCK):
             part = slice(start, start + CODE_BLOCK)
+            blobs = (to_blob(ids[part], "<i8"), to_blob(codes[part], "<u8"), to_blob(vectors[part], VECTOR_DTYPE))
+            count = len(ids[part])
             conn.execute(
-                "INSERT INTO code_blocks(block_no, count, ids, codes, vectors) VALUES (?, ?, ?, ?, ?)",
-                (number, len(ids[part]), to_blob(ids[part], "<i8"), to_blob(codes[part], "<u8"), to_blob(vectors[part], VECTOR_DTYPE)),
+                "INSERT INTO code_blocks(block_no, count, ids, codes, vectors, crc) VALUES (?, ?, ?, ?, ?, ?)",
+                (number, count, *blobs, block_crc(count, *blobs)),
             )
             number += 1
 
     def read_block(self, block_no: int, words: int, dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        ids, codes, vectors = self.file.conn.execute(
-            "SELECT ids, codes, vectors FROM code_blocks WHERE block_no = ?", (block_no,)
+        row = self.file.conn.execute(
+            "SELECT block_no, count, ids, codes, vectors, crc FROM code_blocks WHERE block_no = ?", (block_no,)
         ).fetchone()
-        return (
-            np.frombuffer(ids, "<i8").astype(np.int64),
-            np.frombuffer(codes, "<u8").reshape(-1, words).astype(np.uint64),
-            np.frombuffer(vectors, VECTOR_DTYPE).reshape(-1, dim).astype(np.float16),
-        )
+        return self._block(row, words, dim)  # checked: a block rewritten must not launder damage
 
     def drop_codes(self, image_ids: np.ndarray, fitted: FittedIndex) -> tuple[np.ndarray, np.ndarray]:
         """Remove images from their code blocks; returns the (ids, codes) removed."""
@@ -131,10 +175,11 @@ class IndexTables:
                 conn.execute("DELETE FROM code_blocks WHERE block_no = ?", (block_no,))
             else:
                 keep = ~gone
+                count = int(keep.sum())
+                blobs = (to_blob(ids[keep], "<i8"), to_blob(codes[keep], "<u8"), to_blob(vectors[keep], VECTOR_DTYPE))
                 conn.execute(
-                    "UPDATE code_blocks SET count = ?, ids = ?, codes = ?, vectors = ? WHERE block_no = ?",
-                    (int(keep.sum()), to_blob(ids[keep], "<i8"), to_blob(codes[keep], "<u8"),
-                     to_blob(vectors[keep], VECTOR_DTYPE), block_no),
+                    "UPDATE code_blocks SET count = ?, ids = ?, codes = ?, vectors = ?, crc = ? WHERE block_no = ?",
+                    (count, *blobs, block_crc(count, *blobs), block_no),
                 )
         return np.concatenate(removed_ids), np.concatenate(removed_codes)
 
@@ -162,15 +207,18 @@ class IndexTables:
             order = np.argsort(keys[:, t], kind="stable")
             for key, members in _group(keys[order, t], ids[order]):
                 row = conn.execute(
-                    "SELECT ids FROM buckets WHERE table_no = ? AND bucket_key = ?", (t, int(key))
+                    "SELECT ids, crc FROM buckets WHERE table_no = ? AND bucket_key = ?", (t, int(key))
                 ).fetchone()
+                if row:
+                    self._check_bucket(t, int(key), row[0], row[1], 63)  # never launder a damaged bucket
                 current = np.frombuffer(row[0], dtype="<i8") if row else np.empty(0, np.int64)
                 merged = np.union1d(current, members) if add else np.setdiff1d(current, members)
                 if len(merged):
+                    blob = merged.astype("<i8").tobytes()
                     conn.execute(
-                        "INSERT INTO buckets(table_no, bucket_key, ids) VALUES (?, ?, ?) "
-                        "ON CONFLICT(table_no, bucket_key) DO UPDATE SET ids = excluded.ids",
-                        (t, int(key), merged.astype("<i8").tobytes()),
+                        "INSERT INTO buckets(table_no, bucket_key, ids, crc) VALUES (?, ?, ?, ?) "
+                        "ON CONFLICT(table_no, bucket_key) DO UPDATE SET ids = excluded.ids, crc = excluded.crc",
+                        (t, int(key), blob, bucket_crc(t, int(key), blob)),
                     )
                 elif row:
                     conn.execute("DELETE FROM buckets WHERE table_no = ? AND bucket_key = ?", (t, int(key)))
@@ -179,8 +227,8 @@ class IndexTables:
         """Write every table's bucket rows afresh (after a refit), from each image's keys (n, L)."""
         for t in range(keys.shape[1]):
             self.file.conn.executemany(
-                "INSERT INTO buckets(table_no, bucket_key, ids) VALUES (?, ?, ?)",
-                encode_bucket_rows(t, keys[:, t], ids),
+                "INSERT INTO buckets(table_no, bucket_key, ids, crc) VALUES (?, ?, ?, ?)",
+                ((table_no, key, blob, bucket_crc(table_no, key, blob)) for table_no, key, blob in encode_bucket_rows(t, keys[:, t], ids)),
             )
 
     def clear(self) -> None:

@@ -1,0 +1,99 @@
+"""What the command line refuses before it starts, and how it words what goes wrong.
+
+Numbers outside their range (nan and inf too, and negative values argparse
+would take for options) and outputs into folders that do not exist are each
+one plain sentence before any work is done. File names are printed escaped (`terminal.shown`), log lines too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import errno
+import logging
+from pathlib import Path
+
+from .terminal import shown
+
+log = logging.getLogger(__name__)
+
+
+class UsageError(Exception):
+    """A bad argument found after parsing (exit 2)."""
+
+
+def os_error_sentence(exc: OSError) -> str:
+    """One sentence for a file the command line could not read or write."""
+    name = exc.filename or "a file"
+    if exc.errno == errno.ENOSPC:
+        return f"The disk holding {name} is full: it was not written (an earlier file at that path is kept)."
+    return f"{name}: {exc.strerror or exc}."
+
+
+class ShownFormatter(logging.Formatter):
+    """Log lines name files too: escaped like everything else printed."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        record = copy.copy(record)
+        record.msg, record.args = shown(record.getMessage()), None  # the traceback, if any, stays as it is
+        return super().format(record)
+
+
+#: Options that take a number, with the range a value must lie in (inclusive) and what it means.
+NUMBERS = {
+    "top": (1, None, "--top is the number of results per query: at least 1"),
+    "min_score": (-1.0, 1.0, "--min-score is a similarity from -1 to 1 (0.5 for 50 %)"),
+    "max_distance": (0, 64, "--max-distance is the number of pHash bits (of 64) that may differ: 0 to 64"),
+    "threads": (0, 4096, "--threads is a number of threads: 0 (all cores) or more"),
+    "batch_size": (1, 100_000, "--batch-size is a number of images: at least 1"),
+    "limit": (0, None, "--limit is a number of queries: 0 (all) or more"),
+}
+
+
+#: Options that name a file to write ('-' is the standard output).
+OUTPUTS = ("csv", "json", "plot")
+
+
+def check_outputs(args: argparse.Namespace) -> None:
+    """Refuse, before any work, an output whose folder does not exist or that names a folder."""
+    for name in OUTPUTS:
+        value = getattr(args, name, None)
+        if not isinstance(value, str) or value == "-":
+            continue
+        target = Path(value)
+        if target.is_dir():
+            raise UsageError(f"--{name} {value} is a folder; give a file name")
+        if not target.absolute().parent.is_dir():
+            raise UsageError(f"the folder of --{name} {value} does not exist")
+
+
+def check_numbers(args: argparse.Namespace) -> None:
+    """Refuse numbers outside their range (nan and inf included) in one sentence."""
+    for name, (low, high, words) in NUMBERS.items():
+        value = getattr(args, name, None)
+        if value is None:
+            continue
+        if not (low <= value and (high is None or value <= high)):  # also false for nan
+            raise UsageError(f"{words}, not {value:g}")
+
+
+def join_number_values(argv: list[str]) -> list[str]:
+    """'--min-score -inf' as '--min-score=-inf': argparse takes a value starting with '-' for an option."""
+    options = {"--" + name.replace("_", "-") for name in NUMBERS}
+    out: list[str] = []
+    tokens = iter(argv)
+    for token in tokens:
+        if token in options:
+            value = next(tokens, None)
+            if value is None:
+                out.append(token)
+                break
+            try:
+                float(value)
+            except ValueError:
+                out += [token, value]
+                continue
+            out.append(f"{token}={value}")
+        else:
+            out.append(token)
+    return out
