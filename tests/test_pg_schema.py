@@ -193,3 +193,33 @@ def test_errors_become_plain_sentences():
     with pytest.raises(CatalogueError, match="must start with a letter"):
         pg_schema.CatalogueNames.of("Drop Table", "db")
 
+
+def test_a_version_1_catalogue_is_upgraded_once_by_its_owner_and_retries_what_it_gave_up_on(pg_database):
+    """A team catalogue made before format 2 (the template alone): opened, it gains the columns of
+    fingerprints, retries, tombstones and recodes; a file given up on for a passing reason is read again."""
+    from swimsearch.catalogue import Catalogue
+
+    viewer = pg_database.create_role("carl")
+    with pg_database.connect() as conn:
+        names = pg_schema.CatalogueNames.of("old", conn.info.dbname)
+        with conn.transaction():
+            conn.execute(pg_schema.schema_sql(names))  # what format 1 made, and nothing more
+            conn.execute("INSERT INTO swimsearch.catalogues (name, schema_name) VALUES ('old', 'cat_old')")
+            conn.execute("INSERT INTO cat_old.meta (key, value) VALUES ('root', '\"/tmp\"'), ('embedding_dtype', '\"<f2\"')")
+            for path, error in (("a.png", "the file does not exist"), ("b.png", "not an image file, or a format that cannot be read"),
+                                ("c.png", None)):
+                conn.execute("INSERT INTO cat_old.images (path, size, mtime, added, error) VALUES (%s, 1, 0, 0, %s)", (path, error))
+        conn.execute(f'GRANT "{names.viewer}" TO "{viewer}"')
+    address = pg_database.url() + "&catalogue=old"
+    with pytest.raises(CatalogueError, match="older format .* only its owner can upgrade"):
+        Catalogue.open(pg_database.url(viewer, "secret") + "&catalogue=old")
+    with Catalogue.open(address) as catalogue:
+        assert catalogue.info()["schema_version"] == pg_schema.SCHEMA_VERSION == 2
+        known = catalogue.writer().known_files()
+    assert {path: k.retry for path, k in known.items()} == {"a.png": True, "b.png": False, "c.png": False}
+    with pg_database.connect() as conn:
+        columns = {r[0] for r in conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'cat_old' AND table_name = 'images'")}
+        assert {"fingerprint", "retry", "gone", "recode"} <= columns
+    with Catalogue.open(pg_database.url(viewer, "secret") + "&catalogue=old") as catalogue:  # upgraded: anyone may open it
+        assert catalogue.counts()["images"] == 3
