@@ -95,9 +95,10 @@ def cmd_index(args) -> int:
             report, code = exc.report, EXIT_CANCELLED
         print_report(report, catalogue, args.json)
     if report.held:
+        named = f" --catalogue {shown(describe_location(catalogue))}" if args.catalogue else ""
         print(
             f"swimsearch: {report.held_reason}. They were kept in the catalogue. If they really were deleted, "
-            f"update again with: swimsearch index {shown(str(folder))} --allow-removal",
+            f"update again with: swimsearch index {shown(str(folder))}{named} --allow-removal",
             file=sys.stderr,
         )
         return EXIT_FAILED if code == EXIT_OK else code

@@ -341,3 +341,24 @@ def test_copy_a_team_catalogue_to_a_file_and_back(team_photos, tmp_path):
     again = run("copy", "--catalogue", as_file, "--to", back_address)
     assert again.returncode == 1 and "already exists" in again.stderr
 
+
+def test_a_team_update_that_lost_a_subfolder_is_held_and_says_how_to_confirm_it(tmp_path, pg_database):
+    from helpers import make_pattern_images
+
+    folder = tmp_path / "share"
+    make_pattern_images(folder / "mounted", 20)
+    make_pattern_images(folder, 3, start=900)
+    editor = pg_database.create_role("anna", password="pa55word")
+    with pg_database.connect() as conn:
+        conn.execute(f'GRANT CREATE ON DATABASE "{pg_database.name}" TO "{editor}"')
+        conn.execute(f'ALTER ROLE "{editor}" CREATEROLE')
+    address = pg_database.url(editor, "pa55word") + "&catalogue=held"
+    assert run("index", folder, "--catalogue", address).returncode == 0
+    (folder / "mounted").rename(tmp_path / "unmounted")
+    held = run("index", folder, "--catalogue", address)
+    assert held.returncode == 1 and "20 of the catalogue's 23 files are gone" in held.stderr
+    hint = held.stderr.split("update again with: ", 1)[1].strip()
+    assert hint == f"swimsearch index {folder} --catalogue {display_address(address)} --allow-removal"
+    assert "pa55word" not in held.stdout + held.stderr
+    confirmed = run("index", folder, "--catalogue", address, "--allow-removal")
+    assert confirmed.returncode == 0 and "20 removed" in confirmed.stdout, confirmed.stderr
