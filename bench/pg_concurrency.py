@@ -10,8 +10,8 @@ its own connection, as designers' computers would be:
 2. updating while searching: 2 clients update two folders of new pictures
    (`Catalogue.update(folder=...)`, the real build: scan, decode, embed with
    team_data.SyntheticEmbedder, batches of 16, index phase) while 4 clients
-   search; then a third client asks to update a folder already being updated
-   (refused in words naming the holder). Counted afterwards: designs lost,
+   search; then, while one client updates a third folder, another asks to
+   update that folder too (refused in words naming the holder). Counted afterwards: designs lost,
    designs doubled, records without embedding or code, and every search's
    answer (10 matches, no error);
 3. killed: a client updating a folder is SIGKILLed at a random moment, 10
@@ -150,6 +150,37 @@ with Catalogue.open(sys.argv[1]) as catalogue:
 """
 
 
+def same_folder(address: str, connect, folder: Path, files: int = 2000) -> dict:
+    """A client starts updating `folder`; once it has committed a batch, a second asks to update it too."""
+    from swimsearch.catalogue import Catalogue
+    from swimsearch.config import EngineConfig
+    from swimsearch.errors import CatalogueBusy
+
+    team_data.make_pictures(folder, files, start=400_000)
+    embedder = team_data.SyntheticEmbedder()  # ready before the first client starts: the second asks at once
+    catalogue = Catalogue.open(address)
+    bench = str(Path(__file__).resolve().parent)
+    first = subprocess.Popen([sys.executable, "-c", KILLED, address, str(folder), bench, str(ROOT)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    with connect(DATABASE) as conn:
+        while first.poll() is None and not conn.execute(
+                "SELECT count(*) FROM cat_synthetic.images WHERE path LIKE %s", (f"{folder.name}/%",)).fetchone()[0]:
+            time.sleep(0.01)
+    try:
+        report = catalogue.update(embedder, EngineConfig(), folder=folder)
+        second = f"not refused: added {report.added}"
+    except CatalogueBusy as exc:
+        second = f"refused: {exc}"
+    finally:
+        catalogue.close()
+    _, err = first.communicate(timeout=600)
+    with connect(DATABASE) as conn:
+        stored = conn.execute("SELECT count(*), count(DISTINCT path) FROM cat_synthetic.images WHERE path LIKE %s",
+                              (f"{folder.name}/%",)).fetchone()
+    return {"second": second, "first": f"exit {first.returncode}, {stored[0]} of {files} stored, "
+                                       f"{stored[0] - stored[1]} doubled" + (f" ({err.strip()[-200:]})" if first.returncode else "")}
+
+
 def kills(address: str, connect, root: Path, files: int, times: int) -> dict:
     """SIGKILL an updating client `times` times at random moments; check after each; then complete the folder."""
     folder = root / "killed"
@@ -164,7 +195,8 @@ def kills(address: str, connect, root: Path, files: int, times: int) -> dict:
         if left <= 0:  # everything done already: start the folder again from empty
             shutil.rmtree(folder)
             team_data.make_pictures(folder, files, start=900_000 + len(rounds) * files)
-        wait_for = rng.randint(1, max(2, min(left, files) // 2)) if left > 0 else 1
+        # kill somewhere in this round's share of what is left, so the last update still has work to do
+        wait_for = rng.randint(1, max(2, left // (times - len(rounds) + 1))) if left > 0 else 1
         client = subprocess.Popen([sys.executable, "-c", KILLED, address, str(folder), bench, str(ROOT)],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 300
@@ -190,12 +222,13 @@ def kills(address: str, connect, root: Path, files: int, times: int) -> dict:
     from swimsearch.catalogue import Catalogue
     from swimsearch.config import EngineConfig
 
+    before_final = check(connect, "killed/")
     with Catalogue.open(address) as catalogue:
         final = catalogue.update(team_data.SyntheticEmbedder(), EngineConfig(), folder=folder)
     on_disk = {f"killed/{p.name}" for p in folder.glob("*.png")}
     with connect(DATABASE) as conn:
         stored = {r[0] for r in conn.execute("SELECT path FROM cat_synthetic.images WHERE path LIKE 'killed/%'")}
-    return {"rounds": rounds, "kills": sum(r["killed"] for r in rounds), "final_added": final.added,
+    return {"rounds": rounds, "kills": sum(r["killed"] for r in rounds), "before_final": before_final, "final_added": final.added,
             "final_removed": final.removed, "after": check(connect, "killed/"), "lost": len(on_disk - stored),
             "extra": len(stored - on_disk), "lock_released_ms_median": median([r["lock_released_ms"] for r in rounds]),
             "lock_released_ms_max": max(r["lock_released_ms"] for r in rounds)}
@@ -259,17 +292,16 @@ def main() -> int:
               f"lost {out['updates']['lost']}, doubled {out['updates']['doubled']}; {s['searches']} searches during them "
               f"({s['per_second']:.0f}/s, median {s['ms_median']:.1f} ms, p95 {s['ms_p95']:.1f} ms), failures "
               f"{s['failures']}, incomplete {s['incomplete_answers']}; after: {out['updates']['after']}", flush=True)
-        team_data.make_pictures(root / "anna", 400, start=300_000)
-        same = run_clients([(updater, address, str(root / "anna")), (updater, address, str(root / "anna"))], None)
-        out["same_folder"] = same
-        refused = [r["refused"] for r in same if "refused" in r]
-        print(f"   two clients on one folder: {len(refused)} refused: {refused[:1]}", flush=True)
+        out["same_folder"] = same_folder(address, connect, root / "carl")
+        print(f"   a second client on a folder being updated: {out['same_folder']['second']}; the first one "
+              f"{out['same_folder']['first']}", flush=True)
 
         print(f"3. a client killed mid-update, {args.kills} times", flush=True)
         out["kill"] = kills(address, connect, root, max(200, args.files // 3), args.kills)
         k = out["kill"]
         print(f"   {k['kills']} kills; lock free {k['lock_released_ms_median']:.1f} ms median after a kill "
-              f"(max {k['lock_released_ms_max']:.1f}); next update added {k['final_added']}; lost {k['lost']}, "
+              f"(max {k['lock_released_ms_max']:.1f}); before the next update {k['before_final']['images']} designs "
+              f"({k['before_final']['embedded_not_coded']} not yet searchable); it added {k['final_added']}; lost {k['lost']}, "
               f"extra {k['extra']}; after: {k['after']}", flush=True)
     finally:
         stop()
