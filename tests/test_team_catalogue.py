@@ -77,6 +77,23 @@ def test_a_small_team_catalogue_ranks_exactly_as_the_sqlite_store(team, tmp_path
     assert all(np.array_equal(team_fit[k], sqlite_fit[k]) for k in sqlite_fit)  # the same sample gave the same fit
 
 
+def test_at_the_defaults_real_photos_rank_exactly_as_in_a_catalogue_file(photo_catalogue, pg_database, embedder):
+    """The shipped model and settings: the same 40 photos built into a team catalogue rank as in their file."""
+    from swimsearch.config import EngineConfig
+
+    folder, path = photo_catalogue
+    config = EngineConfig()
+    queries = sorted(folder.glob("*.jpg"))[::4]
+    with Catalogue.create(f"{pg_database.url()}&catalogue=photos", folder) as shared:
+        report = shared.update(embedder, config)
+        assert report.added == 40 and report.unreadable == 0
+        team_name, team_ranks = ranked(shared, embedder, config, queries, top_n=10)
+    with Catalogue.open(path) as local:
+        file_name, file_ranks = ranked(local, embedder, config, queries, top_n=10)
+    assert team_name == file_name and len(team_ranks) == 10 and all(len(r) == 10 for r in team_ranks)
+    assert team_ranks == file_ranks  # same photos, same order, same scores, duplicates and distances
+
+
 def test_a_large_team_catalogue_is_searched_in_the_server(team, fake_embedder, small_config):
     config = small_config.with_changes(exact_below=50)  # 80 designs: the server's HNSW index finds the candidates
     queries = sorted(team.folder.rglob("*.png"))[::9]
