@@ -35,8 +35,9 @@ CENTRES = Path("/work/cache/clothing-fp32.npz")
 
 
 def sqlite_catalogue(size: int) -> Path:
-    """The synthetic SQLite catalogue of `size` designs (the research's, else bench/work's)."""
-    for folder in (RESEARCH, WORK):
+    """The synthetic SQLite catalogue of `size` designs (ours, upgraded to the current format; else the research's
+    or bench/work's: a catalogue of an older format must be opened once for writing to be upgraded)."""
+    for folder in (DATA, RESEARCH, WORK):
         path = folder / f"synthetic-{size}.swimcat"
         if path.exists():
             return path
