@@ -1,15 +1,27 @@
-"""Build throughput and query latency on the clothing photos.
+"""Build throughput and query latency on the clothing photos: today's default against the old baseline.
 
 Measures, in one run and side by side:
   * pure decode rate (the app's loader, 1 thread and a 2-thread pool),
-  * pure inference rate of the trunk (batch 1 and batch 16), and the network's
-    own rate inside the build (images / time spent in the network): the ceiling,
-  * catalogue build throughput (images/s of the embed phase, and in all),
-  * one query end-to-end (file -> ranked list), with and without the mirror.
+  * pure inference rate of both trunks (batch 1 and batch 16),
+  * the catalogue build of the same photos in two configurations, interleaved
+    (old, new, old, new, ...) so that both see the same load:
+      - "old": the fp32 trunk run at batch 16 with two decoders (the default
+        before issue 15, kept here as the baseline),
+      - "new": the default trunk (int8 once it ships) at the default shape
+        (batch 1) with decoders chosen by file size;
+    with where each build's time went (network, waiting for decodes, commits,
+    the rest, fitting + indexing), the ratio new / old and new / the new
+    trunk's own pure rate,
+  * one query end-to-end (file -> ranked list, top 50) on each
+    configuration's catalogue, interleaved query by query; the old one with
+    the old model and the old data path (rescored embeddings and records read
+    from the store, every match's file looked up on disk).
 
-    python bench/bench_build.py                 # all 5,398 photos
-    python bench/bench_build.py --limit 1000    # a quicker look
-    python bench/bench_build.py --sweep         # also builds 1,000 photos per decoder/batch setting
+    python bench/bench_build.py                  # all 5,398 photos, one pair of builds
+    python bench/bench_build.py --pairs 2        # two pairs (report the range)
+    python bench/bench_build.py --limit 1000     # a quicker look
+    python bench/bench_build.py --model A.onnx --baseline-model B.onnx
+    python bench/bench_build.py --sweep          # also builds 1,000 photos per decoder/inference-batch setting
 """
 
 from __future__ import annotations
@@ -18,16 +30,36 @@ import argparse
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from common import CLOTHING, WORK, Timer, median, percentile, save, table
 
 import numpy as np
 
+from swimsearch import model as model_module
 from swimsearch.catalogue import Catalogue
 from swimsearch.config import EngineConfig
 from swimsearch.images import load_image
 from swimsearch.model import Embedder, default_model_path
 from swimsearch.search import SearchEngine
+
+#: The configuration every build used before issue 15: fp32 trunk, batch 16, two decoders.
+OLD = EngineConfig(inference_batch=16, batch_size=16, decoders=2)
+NEW = EngineConfig()
+#: Queries: the old configuration reads every rescored embedding and record
+#: from the store and checks every match's file, as the engine did before issue 15.
+QUERY_CONFIGS = {"old": EngineConfig(rescore_in_memory_up_to=0), "new": EngineConfig()}
+
+
+def fp32_model_path() -> Path:
+    """The fp32 trunk that ships beside the default one."""
+    name = getattr(model_module, "FP32_MODEL_FILE", model_module.MODEL_FILE)
+    return default_model_path().with_name(name)
+
+
+def open_embedder(path: Path) -> Embedder:
+    shipped = path.resolve().parent == default_model_path().resolve().parent
+    return Embedder(path, verify=shipped)
 
 
 def decode_rate(paths, size: int, threads: int) -> float:
@@ -41,13 +73,18 @@ def decode_rate(paths, size: int, threads: int) -> float:
     return len(paths) / t.seconds
 
 
-def inference_rate(embedder: Embedder, batch: int, rounds: int) -> float:
+def inference_rate(embedder: Embedder, batch: int, images: int) -> float:
+    """Images per second of the network alone, at one shape (median of 3 rounds)."""
     pixels = np.random.default_rng(0).integers(0, 256, (batch, embedder.size, embedder.size, 3), dtype=np.uint8)
     embedder.embed(pixels)
-    with Timer() as t:
-        for _ in range(rounds):
-            embedder.embed(pixels)
-    return batch * rounds / t.seconds
+    rates = []
+    for _ in range(3):
+        rounds = max(1, images // batch)
+        with Timer() as t:
+            for _ in range(rounds):
+                embedder.embed(pixels)
+        rates.append(batch * rounds / t.seconds)
+    return median(rates)
 
 
 def link_folder(paths, folder):
@@ -65,88 +102,163 @@ def build(folder, catalogue_path, embedder, config) -> dict:
         catalogue_path.with_name(catalogue_path.name + suffix).unlink(missing_ok=True)
     with Catalogue.create(catalogue_path, folder) as catalogue:
         report = catalogue.update(embedder, config)
+    embed = report.embed_seconds
     return {
         "images": report.added,
+        "build_images_per_s": report.added / report.seconds,
         "embed_images_per_s": report.images_per_second,
         "network_only_images_per_s": report.added / report.network_seconds if report.network_seconds else 0.0,
         "seconds": report.seconds,
-        "index_seconds": report.seconds - report.embed_seconds,
+        "embed_seconds": embed,
+        "network_seconds": report.network_seconds,
+        "decode_wait_seconds": report.decode_wait_seconds,
+        "commit_seconds": report.commit_seconds,
+        "other_seconds": embed - report.network_seconds - report.decode_wait_seconds - report.commit_seconds,
+        "decode_seconds_all_threads": report.decode_seconds,
+        "decoders": report.decoders,
+        "index_seconds": report.seconds - embed,
     }
 
 
-def query_latency(catalogue_path, embedder, queries, mirror: bool) -> dict:
-    with Catalogue.open(catalogue_path) as catalogue:
-        engine = SearchEngine(catalogue, embedder, EngineConfig(mirror=mirror))
+def query_latency(catalogues: dict[str, Path], embedders: dict[str, Embedder], queries) -> dict[str, dict]:
+    """File -> ranked list per configuration, the configurations taking turns query by query."""
+    engines = {}
+    opened = []
+    for name, path in catalogues.items():
+        catalogue = Catalogue.open(path)
+        opened.append(catalogue)
+        engines[name] = SearchEngine(catalogue, embedders[name], QUERY_CONFIGS[name])
+    try:
         for q in queries[:5]:
-            engine.search(q, top_n=50)  # warm-up
-        total, embed, search = [], [], []
+            for engine in engines.values():
+                engine.search(q, top_n=50)  # warm-up
+        times: dict[str, dict[str, list[float]]] = {n: {"total": [], "embed": [], "search": []} for n in engines}
         for q in queries:
-            started = time.perf_counter()
-            result = engine.search(q, top_n=50)
-            total.append((time.perf_counter() - started) * 1000)
-            embed.append(result.embed_ms)
-            search.append(result.search_ms)
+            for name, engine in engines.items():
+                started = time.perf_counter()
+                result = engine.search(q, top_n=50)
+                if name == "old":  # today's engine looked at the disk for every match
+                    [m.missing for m in result.matches]
+                times[name]["total"].append((time.perf_counter() - started) * 1000)
+                times[name]["embed"].append(result.embed_ms)
+                times[name]["search"].append(result.search_ms)
+    finally:
+        for catalogue in opened:
+            catalogue.close()
     return {
-        "mirror": mirror,
-        "total_ms_median": median(total),
-        "total_ms_p95": percentile(total, 95),
-        "embed_ms_median": median(embed),
-        "search_ms_median": median(search),
+        name: {
+            "total_ms_median": median(t["total"]),
+            "total_ms_p95": percentile(t["total"], 95),
+            "embed_ms_median": median(t["embed"]),
+            "search_ms_median": median(t["search"]),
+        }
+        for name, t in times.items()
     }
+
+
+def time_rows(tag: str, b: dict) -> list[dict]:
+    rows = [
+        {"what": f"{tag}: build of {b['images']} photos, embed phase (images/s)", "value": b["embed_images_per_s"]},
+        {"what": f"{tag}:   whole build incl. fit + index (images/s)", "value": b["build_images_per_s"]},
+    ]
+    for key, label in (("network_seconds", "in the network"), ("decode_wait_seconds", "waiting for decoded pictures"),
+                       ("commit_seconds", "committing batches"), ("other_seconds", "the rest of the embed loop"),
+                       ("index_seconds", "fitting + indexing")):
+        rows.append({"what": f"{tag}:   {label} (s, {100 * b[key] / b['seconds']:.1f} %)", "value": b[key]})
+    rows.append({"what": f"{tag}:   decoding on {b['decoders']} thread(s), beside the network (s)",
+                 "value": b["decode_seconds_all_threads"]})
+    return rows
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--limit", type=int, default=0)
+    parser.add_argument("--pairs", type=int, default=1, help="old/new build pairs, interleaved")
     parser.add_argument("--sweep", action="store_true")
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--model", type=Path, default=None, help="the new configuration's trunk (default: the app's)")
+    parser.add_argument("--baseline-model", type=Path, default=None, help="the old configuration's trunk (default: fp32)")
     args = parser.parse_args()
 
     photos = sorted((CLOTHING / "images").glob("*.jpg"))
     if args.limit:
         photos = photos[: args.limit]
-    embedder = Embedder(default_model_path())
-    config = EngineConfig()
+    embedders = {
+        "old": open_embedder(args.baseline_model or fp32_model_path()),
+        "new": open_embedder(args.model or default_model_path()),
+    }
+    configs = {"old": OLD, "new": NEW}
+    size = embedders["new"].size
     sample = photos[:400]
     rates = {
-        "decode_1_thread": decode_rate(sample, embedder.size, 1),
-        "decode_2_threads": decode_rate(sample, embedder.size, 2),
-        "inference_batch1": inference_rate(embedder, 1, 60),
-        "inference_batch16": inference_rate(embedder, 16, 6),
+        "decode_1_thread": decode_rate(sample, size, 1),
+        "decode_2_threads": decode_rate(sample, size, 2),
     }
+    for name, embedder in embedders.items():
+        for batch in (1, 16):
+            rates[f"inference_{name}_batch{batch}"] = inference_rate(embedder, batch, 64)
     folder = link_folder(photos, WORK / "clothing-photos")
-    catalogue_path = WORK / "clothing.swimcat"
-    built = build(folder, catalogue_path, embedder, config)
+    paths = {"old": WORK / "clothing-old.swimcat", "new": WORK / "clothing.swimcat"}
+    builds: dict[str, list[dict]] = {"old": [], "new": []}
+    pure_beside: list[float] = []  # the new trunk's pure batch-1 rate, measured right before and after each new build
+    for pair in range(args.pairs):
+        for name in ("old", "new"):
+            before = inference_rate(embedders["new"], 1, 64) if name == "new" else 0.0
+            builds[name].append(build(folder, paths[name], embedders[name], configs[name]))
+            if name == "new":
+                pure_beside.append((before + inference_rate(embedders["new"], 1, 64)) / 2)
+            print(f"  pair {pair + 1}: {name} build {builds[name][-1]['embed_images_per_s']:.1f} images/s", flush=True)
     sweep = []
     if args.sweep:
         subset = link_folder(photos[:1000], WORK / "sweep-photos")
-        for decoders in (1, 2, 3):
-            for batch in (8, 16, 32):
-                row = build(subset, WORK / "sweep.swimcat", embedder, config.with_changes(decoders=decoders, batch_size=batch))
-                sweep.append({"decoders": decoders, "batch_size": batch, **row})
-                print(f"  sweep decoders={decoders} batch={batch}: {row['embed_images_per_s']:.1f} images/s", flush=True)
+        for decoders in (1, 2):
+            for shape in (1, 4, 16):
+                row = build(subset, WORK / "sweep.swimcat", embedders["new"],
+                            NEW.with_changes(decoders=decoders, inference_batch=shape))
+                sweep.append({"decoders": decoders, "inference_batch": shape, **row})
+                print(f"  sweep decoders={decoders} inference batch={shape}: {row['embed_images_per_s']:.1f} images/s",
+                      flush=True)
     rng = np.random.default_rng(1)
     queries = [photos[i] for i in rng.choice(len(photos), min(args.queries, len(photos)), replace=False)]
-    latency = [query_latency(catalogue_path, embedder, queries, mirror) for mirror in (True, False)]
+    latency = query_latency(paths, embedders, queries)
 
+    speedups = [n["embed_images_per_s"] / o["embed_images_per_s"] for o, n in zip(builds["old"], builds["new"])]
+    of_pure = [n["embed_images_per_s"] / pure for n, pure in zip(builds["new"], pure_beside)]
+    of_inside = [n["embed_images_per_s"] / n["network_only_images_per_s"] for n in builds["new"]]
     rows = [
         {"what": "decode, 1 thread (images/s)", "value": rates["decode_1_thread"]},
         {"what": "decode, 2 threads (images/s)", "value": rates["decode_2_threads"]},
-        {"what": "inference, batch 1 (images/s)", "value": rates["inference_batch1"]},
-        {"what": "inference, batch 16 (images/s)", "value": rates["inference_batch16"]},
-        {"what": f"build of {built['images']} photos (images/s)", "value": built["embed_images_per_s"]},
-        {"what": "  the network's own rate inside that build", "value": built["network_only_images_per_s"]},
-        {"what": "build / network's own rate (same build)", "value": built["embed_images_per_s"] / built["network_only_images_per_s"]},
-        {"what": "fit + index after embedding (s)", "value": built["index_seconds"]},
     ]
-    for lat in latency:
-        tag = "mirror on" if lat["mirror"] else "mirror off"
-        rows.append({"what": f"query end-to-end, {tag}, median (ms)", "value": lat["total_ms_median"]})
-        rows.append({"what": f"query end-to-end, {tag}, p95 (ms)", "value": lat["total_ms_p95"]})
-        rows.append({"what": "  of which decode+embed, median (ms)", "value": lat["embed_ms_median"]})
-        rows.append({"what": "  of which search, median (ms)", "value": lat["search_ms_median"]})
+    for name in ("old", "new"):
+        for batch in (1, 16):
+            rows.append({"what": f"network alone, {name} trunk ({embedders[name].path.name}), batch {batch} (images/s)",
+                         "value": rates[f"inference_{name}_batch{batch}"]})
+    for name, label in (("old", "old = fp32, batch 16, 2 decoders"), ("new", "new = default")):
+        for b in builds[name]:
+            rows += time_rows(label, b)
+    rows += [
+        {"what": "build new / old, same pair (min)", "value": min(speedups)},
+        {"what": "build new / old, same pair (max)", "value": max(speedups)},
+        {"what": "build new / the new trunk's pure batch-1 rate just before and after it (min)", "value": min(of_pure)},
+        {"what": "build new / the new trunk's pure batch-1 rate just before and after it (max)", "value": max(of_pure)},
+        {"what": "build new / its network's own rate inside the build (min)", "value": min(of_inside)},
+        {"what": "build new / its network's own rate inside the build (max)", "value": max(of_inside)},
+    ]
+    for name in ("old", "new"):
+        lat = latency[name]
+        rows.append({"what": f"query end-to-end, {name}, median (ms)", "value": lat["total_ms_median"]})
+        rows.append({"what": f"query end-to-end, {name}, p95 (ms)", "value": lat["total_ms_p95"]})
+        rows.append({"what": f"  {name}: decode+embed, median (ms)", "value": lat["embed_ms_median"]})
+        rows.append({"what": f"  {name}: search, median (ms)", "value": lat["search_ms_median"]})
+    rows.append({"what": "query new / old, median", "value": latency["new"]["total_ms_median"] / latency["old"]["total_ms_median"]})
     print(table(rows, [("what", "measure", ""), ("value", "value", ".2f")]))
-    path = save("build", {"rates": rates, "build": built, "sweep": sweep, "latency": latency, "photos": len(photos)})
+    path = save("build", {
+        "rates": rates, "builds": builds, "speedups": speedups, "pure_rate_beside_new_builds": pure_beside,
+        "of_pure_rate": of_pure, "of_network_inside": of_inside, "sweep": sweep,
+        "latency": latency, "photos": len(photos),
+        "models": {name: {"file": e.path.name, "sha256": e.sha256} for name, e in embedders.items()},
+        "configs": {"old": {"inference_batch": 16, "decoders": 2}, "new": {"inference_batch": NEW.inference_batch, "decoders": NEW.decoders}},
+    })
     print(f"\nwrote {path}")
     return 0
 

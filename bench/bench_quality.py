@@ -6,9 +6,10 @@ own sender are dropped. Methods compared in one run:
   * exact cosine on the centred, normalised embeddings (the ceiling),
   * our codes alone (spherical Hamming ranking, no re-rank),
   * imagehash pHash ranking (what a perceptual-hash duplicate finder gives),
-  * the full pipeline as the app runs it (exact path at this size), and with
-    the LSH path forced (what catalogues above `exact_below` use), each with
-    and without the mirrored query.
+  * the full pipeline as the app runs it (exact path at this size), with the
+    graph path forced (what catalogues above `exact_below` use; the graph is
+    made here for these photos), and with the LSH path forced (catalogues
+    that keep no graph), with and without the mirrored query.
 Then near-duplicate recall@1/@10 of transformed copies of 300 catalogue
 photos, the pHash threshold for "duplicate", and (--tune) sweeps over the
 hash layer variant, d, B, the re-rank depth M and the re-ranking dimension R.
@@ -20,6 +21,7 @@ hash layer variant, d, B, the re-rank depth M and the re-ranking dimension R.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import itertools
 import time
@@ -37,6 +39,7 @@ from swimsearch.metrics import quality
 from swimsearch.images import load_image
 from swimsearch.model import Embedder, default_model_path
 from swimsearch.search import SearchEngine
+from swimsearch.graph import VectorGraph
 from swimsearch.searchers import choose_searcher
 from swimsearch.spherical import hamming, spherical_hamming
 
@@ -123,7 +126,7 @@ def pipeline_hits(protocol, fitted, embeddings, full, *, depth, probe_radius=2, 
     snap = snapshot_from_embeddings(fitted, np.arange(len(embeddings)), embeddings)
     hits = np.zeros((len(protocol.rows), 100), dtype=bool)
     for q, row in enumerate(protocol.rows):
-        rows, _ = snap.tables.probe(snap.codes[row], enough=depth, max_radius=probe_radius)
+        rows, _ = snap.lsh_tables().probe(snap.codes[row], enough=depth, max_radius=probe_radius)
         if len(rows) < depth:
             rows = np.arange(len(snap))
         distances = distance(snap.codes[row], snap.codes[rows])
@@ -194,9 +197,14 @@ def main() -> int:
         methods["pHash (Hamming)"] = protocol.hits_from_scores(
             lambda r: -np.bitwise_count(phash ^ phash[r]).astype(np.float64)
         )
-        lsh_engine = SearchEngine(catalogue, embedder, config, searcher=choose_searcher(snap, config.with_changes(exact_below=0)))
+        no_graph = dataclasses.replace(snap, graph=None)
+        lsh_engine = SearchEngine(catalogue, embedder, config, searcher=choose_searcher(no_graph, config.with_changes(exact_below=0)))
+        # The graph a catalogue of 20,000 images or more keeps, made here for these photos.
+        with_graph = dataclasses.replace(snap, graph=snap.graph or VectorGraph.build(snap.ids, snap.vectors))
+        graph_engine = SearchEngine(catalogue, embedder, config, searcher=choose_searcher(with_graph, config.with_changes(exact_below=0)))
         for name, eng, mirror in (
             ("pipeline, app default (exact path)", engine, False),
+            ("pipeline, graph path", graph_engine, False),
             ("pipeline, LSH path", lsh_engine, False),
             ("pipeline, app default + mirror", engine, True),
             ("pipeline, LSH path + mirror", lsh_engine, True),

@@ -1,21 +1,28 @@
-"""Search at 10k, 100k and 1M images, next to a NumPy scan and FAISS, and opening a 1M catalogue.
+"""Search at 10k, 100k and 1M images, next to a NumPy scan, FAISS and hnswlib, and opening a 1M catalogue.
 
 Synthetic clustered embeddings (real clothing embeddings as design centres,
 variants spread along the data's own principal directions) are written into
 real catalogue files (through the store's writer) and pushed through the real
-hash layer, spheres and LSH tables (`refit_catalogue`). For each size, in a
-fresh process:
-  * time to open the catalogue (load codes, vectors, buckets) and peak memory;
-  * the search stage per query (embedding in, ranked top 10 out) with three
-    candidate generators feeding the same re-ranking and exact rescoring:
-    our LSH multi-probe, an exhaustive NumPy XOR+popcount scan, and
-    FAISS IndexBinaryFlat (Hamming) on the same codes;
-  * recall@10 of each against exact cosine on the full embeddings.
-With --tune, K/L/probe-radius/M settings are swept on the 1M codes in memory.
+hash layer, spheres, LSH tables and search graph (`refit_catalogue`). For each
+size, in a fresh process:
+  * time to open the catalogue (load codes, vectors, buckets, graph), open +
+    first search, and peak memory;
+  * per query, the candidate stage alone and the search (embedding in, ranked
+    top 10 out, rescored exactly), timed method by method in turns, for:
+    the app's default (exact below 20,000 images, the HNSW graph above), our
+    LSH multi-probe, an exhaustive NumPy XOR+popcount scan, and peers on the
+    very same data: FAISS IndexBinaryFlat and IndexBinaryHNSW (k=200
+    candidates, efSearch swept) on the same 128-bit codes, and hnswlib on the
+    same 128-d re-ranking vectors (ef swept); every peer single-threaded,
+    as ours is (FAISS: faiss.omp_set_num_threads(1));
+  * recall@10 of each against exact cosine on the full embeddings;
+  * our candidate stage against the fastest setting of each peer that
+    reaches recall@10 >= 0.98, and the work after the candidate stage.
+With --tune, graph settings (and LSH layouts given with --lsh) are swept on the largest catalogue in memory.
 
-    pip install -e .[bench]                    # faiss-cpu, for the comparison only
-    python bench/bench_scale.py                # 10k, 100k, 1M (about 20 minutes, 6 GB of disk)
-    python bench/bench_scale.py --sizes 10000 100000
+    pip install -e .[bench]                    # hnswlib (and faiss-cpu, which the app needs anyway)
+    python bench/bench_scale.py                # 10k, 100k, 1M (about 40 minutes, 7 GB of disk)
+    python bench/bench_scale.py --sizes 1000000 --reuse --tune
 """
 
 from __future__ import annotations
@@ -29,8 +36,9 @@ import resource
 import subprocess
 import sys
 import time
+from pathlib import Path
 
-from common import WORK, median, percentile, save, table
+from common import ROOT, WORK, median, percentile, save, table
 
 import numpy as np
 
@@ -38,7 +46,7 @@ from swimsearch.build import refit_catalogue
 from swimsearch.catalogue import Catalogue
 from swimsearch.config import EngineConfig
 from swimsearch.search import SearchEngine
-from swimsearch.searchers import ExactSearch, Ranking, SnapshotSearcher, choose_searcher
+from swimsearch.searchers import ExactSearch, Ranking, SnapshotSearcher, _top, choose_searcher
 from swimsearch.spherical import hamming
 from swimsearch.stores import ModelInfo, NewImage
 
@@ -84,13 +92,23 @@ class Synthetic:
         return self.chunk(10_000_000, QUERIES)
 
 
+#: The team's shared cache of the clothing photos' fp32 embeddings (see TEAM_RULES):
+#: fixed data, so every run (and every machine with the cache) makes the same
+#: synthetic catalogues whatever model bench_build.py last built with.
+SHARED_EMBEDDINGS = ROOT.parent.parent / "cache" / "clothing-fp32.npz"
+
+
 def real_centres() -> np.ndarray:
-    """Embeddings of the clothing catalogue built by bench_build.py."""
+    """Embeddings of the labelled clothing photos: the shared cache, else the catalogue bench_build.py built."""
+    if SHARED_EMBEDDINGS.exists():
+        cached = np.load(SHARED_EMBEDDINGS)
+        labelled = np.char.startswith(cached["names"].astype(str), "images/")
+        return cached["embeddings"][labelled].astype(np.float32)
     path = WORK / "clothing.swimcat"
-    if not path.exists():
-        raise SystemExit("run bench/bench_build.py first (it builds bench/work/clothing.swimcat)")
-    with Catalogue.open(path) as catalogue:
-        return np.concatenate([part.vectors for part in catalogue.iter_embeddings()])
+    if path.exists():
+        with Catalogue.open(path) as catalogue:
+            return np.concatenate([part.vectors for part in catalogue.iter_embeddings()])
+    raise SystemExit("run bench/bench_build.py first (it builds bench/work/clothing.swimcat)")
 
 
 def write_catalogue(path, synthetic: Synthetic, size: int, config: EngineConfig) -> dict:
@@ -146,6 +164,10 @@ def ground_truth(synthetic: Synthetic, size: int, mean: np.ndarray) -> np.ndarra
 
 
 # --- candidate generators sharing the engine's Searcher signature ---------------------------
+#
+# Every peer runs single-threaded (FAISS: omp_set_num_threads(1); hnswlib:
+# set_num_threads(1)), as our search does: on a shared 2-core machine a FAISS
+# on two OpenMP threads ran 70x slower than on one, which is no fair peer.
 
 
 class ScanSearch(SnapshotSearcher):
@@ -160,9 +182,15 @@ class ScanSearch(SnapshotSearcher):
         depth = min(max(self.depth, k), len(snap))
         distances = hamming(code, snap.codes)
         rows = np.argpartition(distances, depth - 1)[:depth]
-        sims = snap.vectors[rows].astype(np.float32) @ vector
-        top = np.argsort(-sims)[:k]
-        return Ranking(snap.ids[rows[top]], sims[top], len(snap), "numpy-scan")
+        return rerank(snap, rows, vector, k, "numpy-scan", len(snap))
+
+
+def rerank(snap, rows, vector, k, method, looked_at) -> Ranking:
+    """The best k of candidate rows by cosine of their re-ranking vectors (what our searchers do too)."""
+    rows = rows[rows >= 0]
+    sims = snap.vectors[rows].astype(np.float32) @ vector.astype(np.float32)
+    top = _top(sims, k)
+    return Ranking(snap.ids[rows[top]], sims[top], looked_at, method)
 
 
 class FaissSearch(SnapshotSearcher):
@@ -177,13 +205,79 @@ class FaissSearch(SnapshotSearcher):
         self.index.add(np.ascontiguousarray(snapshot.codes).view(np.uint8))
 
     def search(self, code, vector, k) -> Ranking:
-        snap = self.snapshot
-        depth = min(max(self.depth, k), len(snap))
+        depth = min(max(self.depth, k), len(self.snapshot))
         _, found = self.index.search(np.ascontiguousarray(code.reshape(1, -1)).view(np.uint8), depth)
-        rows = found[0][found[0] >= 0]
-        sims = snap.vectors[rows].astype(np.float32) @ vector
-        top = np.argsort(-sims)[:k]
-        return Ranking(snap.ids[rows[top]], sims[top], len(snap), "faiss-binary-flat")
+        return rerank(self.snapshot, found[0], vector, k, "faiss-binary-flat", len(self.snapshot))
+
+
+class FaissHnswSearch(SnapshotSearcher):
+    """FAISS IndexBinaryHNSW over the same 128-bit codes: k=200 candidates by Hamming, then the same re-ranking."""
+
+    CANDIDATES = 200
+
+    def __init__(self, snapshot, index, effort: int):
+        super().__init__(snapshot)
+        self.index = index
+        self.effort = effort
+
+    def search(self, code, vector, k) -> Ranking:
+        import faiss
+
+        params = faiss.SearchParametersHNSW()
+        params.efSearch = self.effort
+        _, found = self.index.search(np.ascontiguousarray(code.reshape(1, -1)).view(np.uint8), self.CANDIDATES,
+                                     params=params)
+        return rerank(self.snapshot, found[0], vector, k, f"faiss-binary-hnsw-ef{self.effort}", self.CANDIDATES)
+
+
+class HnswlibSearch(SnapshotSearcher):
+    """hnswlib over the same 128-d re-ranking vectors (inner product): its top k is the ranking."""
+
+    def __init__(self, snapshot, index, effort: int):
+        super().__init__(snapshot)
+        self.index = index
+        self.effort = effort
+
+    def search(self, code, vector, k) -> Ranking:
+        self.index.set_ef(max(self.effort, k))
+        rows, distances = self.index.knn_query(vector.reshape(1, -1), k=k)
+        return Ranking(self.snapshot.ids[rows[0].astype(np.int64)], 1.0 - distances[0], k, f"hnswlib-ef{self.effort}")
+
+
+def faiss_binary_hnsw(snap, cache) -> tuple[object, float]:
+    """IndexBinaryHNSW (M=16, efConstruction 64) over the snapshot's codes, built once and kept in `cache`."""
+    import faiss
+
+    if cache.exists():
+        return faiss.read_index_binary(str(cache)), 0.0
+    started = time.perf_counter()
+    faiss.omp_set_num_threads(os.cpu_count() or 1)  # building is not what is compared
+    index = faiss.IndexBinaryHNSW(snap.codes.shape[1] * 64, 16)
+    index.hnsw.efConstruction = 64
+    index.add(np.ascontiguousarray(snap.codes).view(np.uint8))
+    faiss.omp_set_num_threads(1)
+    faiss.write_index_binary(index, str(cache))
+    return index, time.perf_counter() - started
+
+
+def hnswlib_index(snap, cache) -> tuple[object, float]:
+    """hnswlib (M=16, ef_construction 100, inner product) over the snapshot's vectors, kept in `cache`."""
+    import hnswlib
+
+    index = hnswlib.Index(space="ip", dim=snap.vectors.shape[1])
+    if cache.exists():
+        index.load_index(str(cache))
+        index.set_num_threads(1)
+        return index, 0.0
+    started = time.perf_counter()
+    index.init_index(max_elements=len(snap), M=16, ef_construction=100)
+    index.set_num_threads(os.cpu_count() or 1)  # building is not what is compared
+    for start in range(0, len(snap), CHUNK):
+        part = snap.vectors[start : start + CHUNK].astype(np.float32)
+        index.add_items(part, np.arange(start, start + len(part)))
+    index.set_num_threads(1)
+    index.save_index(str(cache))
+    return index, time.perf_counter() - started
 
 
 def peak_memory_mb() -> float:
@@ -194,8 +288,20 @@ def peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def measure(path: str, queries_file: str, truth_file: str) -> dict:
-    """Run in a fresh process: open time, peak memory, per-query search time and recall per method."""
+PASSES = 3
+FAISS_EFFORTS = (16, 32, 64, 128, 256)
+HNSWLIB_EFFORTS = (16, 40, 100)
+
+
+def measure(path: str, queries_file: str, truth_file: str, peers: str) -> dict:
+    """Run in a fresh process: open + first search, peak memory, per-query search time and recall per method.
+
+    Each method runs over all queries in turn, in an order that rotates over
+    `PASSES` passes (A B C, B C A, C A B), so that the load of a shared
+    machine falls on all of them alike; medians are over every pass.
+    """
+    queries = np.load(queries_file)
+    truth = np.load(truth_file)
     started = time.perf_counter()
     catalogue = Catalogue.open(path)
     config = EngineConfig()
@@ -205,98 +311,136 @@ def measure(path: str, queries_file: str, truth_file: str) -> dict:
     app = choose_searcher(snap, config)
     engine = SearchEngine(catalogue, None, config, searcher=app)
     open_s = time.perf_counter() - started
+    engine.search_embeddings(queries[0][None], top_n=10)
+    first_s = time.perf_counter() - started
     open_peak = peak_memory_mb()
-    queries = np.load(queries_file)
-    truth = np.load(truth_file)
-    # Factories: each comparison builds its structures only when its turn comes,
-    # so the app's own peak memory is read before they exist.
-    methods = {"ours (app default)": lambda: app}
-    if isinstance(app, ExactSearch):
-        methods["ours (LSH path)"] = lambda: choose_searcher(snap, config.with_changes(exact_below=0))
-    elif len(snap) <= 200_000:  # where the switch to exact search would still be affordable
-        methods["ours (exact path)"] = lambda: ExactSearch(snap)
-    methods["numpy scan"] = lambda: ScanSearch(snap, config.rerank_depth)
-    if importlib.util.find_spec("faiss") is not None:  # the bench extra
-        methods["faiss binary flat"] = lambda: FaissSearch(snap, config.rerank_depth)
-    out = {"open_s": open_s, "open_peak_mb": open_peak, "images": len(snap), "methods": {}}
+    out = {"open_s": open_s, "open_and_first_search_s": first_s, "open_peak_mb": open_peak, "images": len(snap),
+           "app_searcher": type(app).__name__, "methods": {}, "builds_s": {}}
     # A first pass right after opening reads the rescored embeddings from disk
-    # (or the OS cache); it is reported on its own, and every method is then
-    # timed on the same warm cache, so none profits from running later.
+    # (or the OS cache); it is reported on its own.
     cold = []
     for q in queries:
         t0 = time.perf_counter()
         engine.search_embeddings(q[None], top_n=10)
         cold.append((time.perf_counter() - t0) * 1000)
     out["first_pass_ms_median"] = median(cold)
-    for name, make in methods.items():
-        searcher = make()
-        engine = SearchEngine(catalogue, None, config, searcher=searcher)
-        for q in queries[:5]:
-            engine.search_embeddings(q[None], top_n=10)  # warm-up
-        total, stage, recall, candidates = [], [], [], []
-        for q, want in zip(queries, truth):
-            fitted = snap.fitted
-            code, vector = fitted.codes(q[None])[0], fitted.vectors(q[None])[0]
-            t0 = time.perf_counter()
-            searcher.search(code, vector, 40)
-            stage.append((time.perf_counter() - t0) * 1000)
-            t0 = time.perf_counter()
-            result = engine.search_embeddings(q[None], top_n=10)
-            total.append((time.perf_counter() - t0) * 1000)
-            recall.append(len({m.image_id for m in result.matches} & set(want.tolist())) / 10)
-            candidates.append(result.candidates)
-        if name == "ours (app default)":
-            out["app_peak_mb"] = peak_memory_mb()  # before the comparison methods add their own memory
+    out["app_peak_mb"] = peak_memory_mb()  # before the comparison methods add their own memory
+    methods: dict[str, SnapshotSearcher] = {"ours (app default)": app}
+    no_graph = dataclasses.replace(snap, graph=None)
+    if not isinstance(app, ExactSearch):
+        methods["ours (LSH path)"] = choose_searcher(no_graph, config)
+        if len(snap) <= 200_000:  # where the switch to exact search would still be affordable
+            methods["ours (exact path)"] = ExactSearch(snap)
+    else:
+        methods["ours (LSH path)"] = choose_searcher(no_graph, config.with_changes(exact_below=0))
+        if snap.graph is not None:
+            methods["ours (graph path)"] = choose_searcher(snap, config.with_changes(exact_below=0))
+    methods["numpy scan"] = ScanSearch(snap, config.rerank_depth)
+    if "faiss" in peers and importlib.util.find_spec("faiss") is not None:
+        import faiss
+
+        faiss.omp_set_num_threads(1)
+        methods["faiss binary flat"] = FaissSearch(snap, config.rerank_depth)
+        index, out["builds_s"]["faiss binary hnsw"] = faiss_binary_hnsw(snap, Path(path + ".faiss-bhnsw"))
+        for effort in FAISS_EFFORTS:
+            methods[f"faiss binary hnsw ef={effort}"] = FaissHnswSearch(snap, index, effort)
+    if "hnswlib" in peers and importlib.util.find_spec("hnswlib") is not None:
+        index, out["builds_s"]["hnswlib"] = hnswlib_index(snap, Path(path + ".hnswlib"))
+        for effort in HNSWLIB_EFFORTS:
+            methods[f"hnswlib ef={effort}"] = HnswlibSearch(snap, index, effort)
+    out["single_threaded"] = "FAISS: faiss.omp_set_num_threads(1); hnswlib: set_num_threads(1); NumPy: one BLAS thread"
+    fitted = snap.fitted
+    codes, vectors = fitted.codes(queries), fitted.vectors(queries)
+    engines = {name: SearchEngine(catalogue, None, config, searcher=searcher) for name, searcher in methods.items()}
+    for q in queries[:5]:  # warm-up
+        for name, searcher in methods.items():
+            engines[name].search_embeddings(q[None], top_n=10)
+    stage: dict[str, list[float]] = {name: [] for name in methods}
+    total: dict[str, list[float]] = {name: [] for name in methods}
+    recall: dict[str, list[float]] = {name: [] for name in methods}
+    candidates: dict[str, list[int]] = {name: [] for name in methods}
+    # Method by method over all queries, in rotating order over PASSES passes:
+    # timing query by query in turns would let each method walk memory the one
+    # before it had just brought into the CPU caches (at 1M a graph walk is
+    # memory-bound), and a fixed order would favour whoever comes later.
+    names = list(methods)
+    for p in range(PASSES):
+        for name in names[p % len(names):] + names[: p % len(names)]:
+            if p and median(stage[name]) > 20:  # an exhaustive scan at 1M: one pass tells enough
+                continue
+            searcher, engine = methods[name], engines[name]
+            for i in range(len(queries)):
+                t0 = time.perf_counter()
+                searcher.search(codes[i], vectors[i], 40)
+                stage[name].append((time.perf_counter() - t0) * 1000)
+            for i, (q, want) in enumerate(zip(queries, truth)):
+                t0 = time.perf_counter()
+                result = engine.search_embeddings(q[None], top_n=10)
+                total[name].append((time.perf_counter() - t0) * 1000)
+                if p == 0:
+                    recall[name].append(len({m.image_id for m in result.matches} & set(want.tolist())) / 10)
+                    candidates[name].append(result.candidates)
+    for name in methods:
         out["methods"][name] = {
-            "candidate_stage_ms_median": median(stage),
-            "search_ms_median": median(total),
-            "search_ms_p95": percentile(total, 95),
-            "recall@10": float(np.mean(recall)),
-            "candidates_median": median(candidates),
+            "candidate_stage_ms_median": median(stage[name]),
+            "search_ms_median": median(total[name]),
+            "search_ms_p95": percentile(total[name], 95),
+            "after_candidates_ms_median": median(total[name]) - median(stage[name]),
+            "recall@10": float(np.mean(recall[name])),
+            "candidates_median": median(candidates[name]),
         }
     out["peak_mb"] = peak_memory_mb()
     catalogue.close()
     return out
 
 
-DEFAULT_SWEEP = ("8x16", "9x14", "10x13", "10x12", "11x11", "12x10", "16x16")
+def best_at_recall(methods: dict, prefix: str, recall: float = 0.98) -> tuple[str, dict] | None:
+    """The fastest (candidate stage) setting of a peer whose recall@10 reaches `recall`."""
+    fit = [(n, m) for n, m in methods.items() if n.startswith(prefix) and m["recall@10"] >= recall]
+    return min(fit, key=lambda nm: nm[1]["candidate_stage_ms_median"]) if fit else None
 
 
-def tune(path: str, queries_file: str, truth_file: str, settings: tuple[str, ...] = DEFAULT_SWEEP) -> list[dict]:
-    """K, L, probe radius and M swept on the codes of one catalogue, in memory.
+GRAPH_SWEEP = ((40, 40), (60, 32), (60, 48), (100, 48), (60, 64), (100, 100))
 
-    Args:
-        settings: "LxK" pairs (tables x key bits).
-    """
+
+def tune(path: str, queries_file: str, truth_file: str, settings: tuple[str, ...] = ()) -> list[dict]:
+    """Graph settings (candidates, effort) and LSH layouts (`settings`: "LxK" pairs) swept on one catalogue, in memory."""
     from swimsearch.lsh import BucketTables, bucket_keys, sample_key_bits
-    from swimsearch.searchers import LshSearch
+    from swimsearch.searchers import GraphSearch, LshSearch
 
     catalogue = Catalogue.open(path)
     config = EngineConfig()
     snap = catalogue.load_snapshot()
     queries, truth = np.load(queries_file), np.load(truth_file)
-    rows = []
+    fitted = snap.fitted
+    codes, vectors = fitted.codes(queries), fitted.vectors(queries)
+    trials = []
+    if snap.graph is not None:
+        for candidates, effort in GRAPH_SWEEP:
+            trials.append((f"graph candidates={candidates} effort={effort}", GraphSearch(snap, candidates=candidates, effort=effort)))
     for tables, key_bits in (tuple(int(v) for v in setting.split("x")) for setting in settings):
-        bits = snap.fitted.spheres.bits
+        bits = fitted.spheres.bits
         positions = sample_key_bits(bits, tables, key_bits, seed=0)
         layout = BucketTables.from_keys(positions, bits, bucket_keys(snap.codes, positions, bits))
-        trial = dataclasses.replace(snap, tables=layout)
-        for radius in (1, 2):
-            for depth in (200, 500, 1000):
-                if radius == 1 and depth != 500:
-                    continue
-                engine = SearchEngine(catalogue, None, config, searcher=LshSearch(trial, rerank_depth=depth, probe_radius=radius))
-                times, recall, scans = [], [], 0
-                for q, want in zip(queries, truth):
-                    t0 = time.perf_counter()
-                    result = engine.search_embeddings(q[None], top_n=10)
-                    times.append((time.perf_counter() - t0) * 1000)
-                    recall.append(len({m.image_id for m in result.matches} & set(want.tolist())) / 10)
-                    scans += result.method == "scan"
-                row = {"setting": f"L={tables} K={key_bits} r={radius} M={depth}", "ms": median(times),
-                       "recall": float(np.mean(recall)), "scans": scans}
-                rows.append(row)
-                print(f"  {row['setting']}: {row['ms']:.2f} ms  recall@10 {row['recall']:.3f}  fallback scans {scans}", flush=True)
+        trial = dataclasses.replace(snap, tables=layout, graph=None)
+        for radius, depth in ((1, 500), (2, 200), (2, 500), (2, 1000)):
+            trials.append((f"LSH L={tables} K={key_bits} r={radius} M={depth}", LshSearch(trial, rerank_depth=depth, probe_radius=radius)))
+    rows = []
+    for label, searcher in trials:
+        engine = SearchEngine(catalogue, None, config, searcher=searcher)
+        stage, times, recall, scans = [], [], [], 0
+        for i, (q, want) in enumerate(zip(queries, truth)):
+            t0 = time.perf_counter()
+            searcher.search(codes[i], vectors[i], 40)
+            stage.append((time.perf_counter() - t0) * 1000)
+            t0 = time.perf_counter()
+            result = engine.search_embeddings(q[None], top_n=10)
+            times.append((time.perf_counter() - t0) * 1000)
+            recall.append(len({m.image_id for m in result.matches} & set(want.tolist())) / 10)
+            scans += result.method == "scan"
+        row = {"setting": label, "stage": median(stage), "ms": median(times), "recall": float(np.mean(recall)), "scans": scans}
+        rows.append(row)
+        print(f"  {label}: stage {row['stage']:.3f} ms, search {row['ms']:.3f} ms, recall@10 {row['recall']:.3f}", flush=True)
     catalogue.close()
     return rows
 
@@ -304,11 +448,12 @@ def tune(path: str, queries_file: str, truth_file: str, settings: tuple[str, ...
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
-    parser.add_argument("--tune", action="store_true", help="sweep K, L, radius and M on the largest size")
-    parser.add_argument("--reuse", action="store_true", help="reuse catalogue files from an earlier run")
-    parser.add_argument("--measure", nargs=3, metavar=("CAT", "QUERIES", "TRUTH"), help=argparse.SUPPRESS)
+    parser.add_argument("--tune", action="store_true", help="sweep graph and LSH settings on the largest size")
+    parser.add_argument("--reuse", action="store_true", help="reuse catalogue files (and peers' indexes) from an earlier run")
+    parser.add_argument("--peers", default="faiss,hnswlib", help="peer libraries to compare with (comma-separated, or none)")
+    parser.add_argument("--measure", nargs=4, metavar=("CAT", "QUERIES", "TRUTH", "PEERS"), help=argparse.SUPPRESS)
     parser.add_argument("--tune-only", nargs=3, metavar=("CAT", "QUERIES", "TRUTH"), help=argparse.SUPPRESS)
-    parser.add_argument("--lsh", nargs="+", default=list(DEFAULT_SWEEP), metavar="LxK", help="LSH settings for --tune")
+    parser.add_argument("--lsh", nargs="*", default=[], metavar="LxK", help="LSH settings for --tune (e.g. 10x12 8x16)")
     args = parser.parse_args()
     if args.measure:
         print(json.dumps(measure(*args.measure)))
@@ -321,28 +466,34 @@ def main() -> int:
     synthetic = Synthetic(real_centres())
     config = EngineConfig()
     np.save(WORK / "scale-queries.npy", synthetic.queries())
+    print("Every method runs single-threaded: FAISS with faiss.omp_set_num_threads(1), hnswlib with "
+          "set_num_threads(1), NumPy with one BLAS thread (building the peers' indexes may use every core).", flush=True)
     results = []
     for size in args.sizes:
         path = WORK / f"synthetic-{size}.swimcat"
         built = {}
         if not (args.reuse and path.exists()):
             print(f"writing and indexing {size:,} synthetic images ...", flush=True)
+            for peer_cache in (".faiss-bhnsw", ".hnswlib"):
+                Path(str(path) + peer_cache).unlink(missing_ok=True)
             built = write_catalogue(path, synthetic, size, config)
-        with Catalogue.open(path) as catalogue:
-            mean = catalogue.fitted().mean
         truth_file = WORK / f"scale-truth-{size}.npy"
-        np.save(truth_file, ground_truth(synthetic, size, mean))
+        if not (args.reuse and truth_file.exists()):
+            with Catalogue.open(path) as catalogue:
+                mean = catalogue.fitted().mean
+            np.save(truth_file, ground_truth(synthetic, size, mean))
         done = subprocess.run(
-            [sys.executable, __file__, "--measure", str(path), str(WORK / "scale-queries.npy"), str(truth_file)],
+            [sys.executable, __file__, "--measure", str(path), str(WORK / "scale-queries.npy"), str(truth_file), args.peers],
             capture_output=True, text=True, check=True, env={**os.environ},
         )
         measured = json.loads(done.stdout.strip().splitlines()[-1])
         results.append({"size": size, **built, **measured})
-        print(f"{size:>9,} images: open {measured['open_s']:.2f} s, peak {measured['app_peak_mb']:.0f} MB, "
+        print(f"{size:>9,} images: open {measured['open_s']:.2f} s, open + first search {measured['open_and_first_search_s']:.2f} s, "
+              f"peak {measured['app_peak_mb']:.0f} MB ({measured['app_searcher']}), "
               f"first pass after opening {measured['first_pass_ms_median']:.2f} ms a query", flush=True)
         for name, m in measured["methods"].items():
-            print(f"    {name:20s} search {m['search_ms_median']:.2f} ms (p95 {m['search_ms_p95']:.2f}), "
-                  f"candidate stage {m['candidate_stage_ms_median']:.2f} ms, recall@10 {m['recall@10']:.3f}", flush=True)
+            print(f"    {name:28s} search {m['search_ms_median']:.3f} ms (p95 {m['search_ms_p95']:.2f}), "
+                  f"candidate stage {m['candidate_stage_ms_median']:.3f} ms, recall@10 {m['recall@10']:.3f}", flush=True)
     rows = []
     for r in results:
         ours = r["methods"]["ours (app default)"]
@@ -351,15 +502,33 @@ def main() -> int:
                 "what": f"{r['size']:,} / {name}",
                 "search": m["search_ms_median"],
                 "stage": m["candidate_stage_ms_median"],
+                "after": m["after_candidates_ms_median"],
                 "recall": m["recall@10"],
-                "ratio": ours["search_ms_median"] / m["search_ms_median"],
+                "ratio": ours["candidate_stage_ms_median"] / m["candidate_stage_ms_median"],
             })
     print()
-    print(table(rows, [("what", "size / method", ""), ("search", "search ms", ".2f"), ("stage", "stage ms", ".2f"),
-                       ("recall", "recall@10", ".3f"), ("ratio", "ours/this", ".2f")]))
+    print(table(rows, [("what", "size / method", ""), ("search", "search ms", ".3f"), ("stage", "stage ms", ".3f"),
+                       ("after", "after stage ms", ".3f"), ("recall", "recall@10", ".3f"), ("ratio", "ours/this stage", ".2f")]))
     print()
-    print(table([{"what": f"{r['size']:,}", "open": r["open_s"], "peak": r["app_peak_mb"], "gb": r.get("file_gb", float("nan"))} for r in results],
-                [("what", "catalogue size", ""), ("open", "open s", ".2f"), ("peak", "peak MB (app)", ".0f"), ("gb", "file GB", ".2f")]))
+    ratios = []
+    for r in results:
+        ours = r["methods"]["ours (app default)"]
+        for prefix, label in (("faiss binary hnsw", "FAISS IndexBinaryHNSW"), ("hnswlib", "hnswlib")):
+            best = best_at_recall(r["methods"], prefix)
+            if best is None:
+                continue
+            name, m = best
+            ratio = ours["candidate_stage_ms_median"] / m["candidate_stage_ms_median"]
+            ratios.append({"size": r["size"], "peer": name, "ratio": ratio, "peer_recall": m["recall@10"], "our_recall": ours["recall@10"]})
+            print(f"{r['size']:>9,}: our candidate stage / the fastest {label} setting at recall@10 >= 0.98 "
+                  f"({name}, recall {m['recall@10']:.3f}): {ratio:.2f} (ours: recall {ours['recall@10']:.3f})")
+        print(f"{r['size']:>9,}: ours, work after the candidate stage {ours['after_candidates_ms_median']:.3f} ms "
+              f"= {ours['after_candidates_ms_median'] / ours['candidate_stage_ms_median']:.2f} x the candidate stage")
+    print()
+    print(table([{"what": f"{r['size']:,}", "open": r["open_s"], "first": r["open_and_first_search_s"], "peak": r["app_peak_mb"],
+                  "gb": r.get("file_gb", float("nan"))} for r in results],
+                [("what", "catalogue size", ""), ("open", "open s", ".2f"), ("first", "open + 1st search s", ".2f"),
+                 ("peak", "peak MB (app)", ".0f"), ("gb", "file GB", ".2f")]))
     tuning = []
     if args.tune:
         size = max(args.sizes)
@@ -369,8 +538,10 @@ def main() -> int:
             capture_output=True, text=True, check=True,
         )
         tuning = json.loads(done.stdout.strip().splitlines()[-1])
-        print(table(tuning, [("setting", "LSH setting", ""), ("ms", "search ms", ".2f"), ("recall", "recall@10", ".3f"), ("scans", "scans", "")]))
-    path = save("scale", {"results": results, "tuning": tuning, "noise": NOISE, "neighbours": NEIGHBOURS, "queries": QUERIES})
+        print(table(tuning, [("setting", "setting", ""), ("stage", "stage ms", ".3f"), ("ms", "search ms", ".3f"),
+                             ("recall", "recall@10", ".3f"), ("scans", "scans", "")]))
+    path = save("scale", {"results": results, "ratios": ratios, "tuning": tuning, "noise": NOISE,
+                          "neighbours": NEIGHBOURS, "queries": QUERIES})
     print(f"\nwrote {path}")
     return 0
 

@@ -31,12 +31,13 @@ import numpy as np
 
 from .build_report import BuildCounts, BuildReport, as_dict
 from .config import INDEX_SETTINGS, EngineConfig
-from .decode import Decoded, decoded_batches
+from .decode import DecodeTimes, Decoded, decoded_batches
 from .errors import Cancelled, CatalogueError
 from .failures import is_transient
 from .fingerprint import fingerprints
+from .graph import next_graph
 from .images import LoadedImage, scan_folder_report
-from .index import FittedIndex, fit_index
+from .index import FittedIndex, IndexSnapshot, fit_index
 from .model import ImageEmbedder
 from .stores.base import CatalogueWriter, FitState, ModelInfo, NewImage
 from .stores.changes import KnownFile, ScanDiff, diff_scan, expired_tombstones, removal_held
@@ -150,9 +151,12 @@ def build_catalogue(
         cancelled = False
         done = 0
         progress("embed", 0, len(diff.todo))
-        batches = decoded_batches(diff.todo, root, embedder.size, batch_size=config.batch_size, decoders=config.decoders)
+        times = DecodeTimes()
+        batches = decoded_batches(
+            diff.todo, root, embedder.size, batch_size=config.batch_size, decoders=config.decoders, times=times
+        )
         for batch in batches:
-            _embed_batch(writer, root, batch, embedder, diff, known, counts)
+            _embed_batch(writer, root, batch, embedder, diff, known, counts, config.inference_batch)
             done += len(batch)
             progress("embed", done, len(diff.todo))
             if done < len(diff.todo) and should_stop():
@@ -172,6 +176,10 @@ def build_catalogue(
         seconds=time.perf_counter() - started,
         embed_seconds=embed_seconds,
         network_seconds=counts.network_seconds,
+        decode_wait_seconds=times.waiting,
+        commit_seconds=counts.commit_seconds,
+        decode_seconds=times.decoding,
+        decoders=times.decoders,
         errors=tuple(counts.errors),
         skipped=dict(scan.skipped),
         unlisted_folders=unlisted,
@@ -246,15 +254,17 @@ def _embed_batch(
     diff: ScanDiff,
     known: Mapping[str, KnownFile],
     counts: BuildCounts,
+    inference_batch: int = 1,
 ) -> None:
-    """Embed the readable images of one batch and add them with the unreadable ones, in one commit.
+    """Embed the readable images of one batch, `inference_batch` at a time, and add them with the
+    unreadable ones, in one commit.
 
     A file the catalogue holds that fails for a passing reason keeps its
     record (and embedding, and place in search) and is read again next time.
     """
     good = [result.pixels for _, result in batch if isinstance(result, LoadedImage)]
     started = time.perf_counter()
-    vectors = iter(_embed(embedder, good) if good else ())
+    vectors = iter(_embed(embedder, good, inference_batch) if good else ())
     counts.network_seconds += time.perf_counter() - started
     prints = fingerprints(root, [f.relpath for f, _ in batch])
     images, retry_later = [], []
@@ -279,14 +289,23 @@ def _embed_batch(
             retry_later.append(record.image_id)  # keep what the catalogue has until the file reads again
         else:
             images.append(NewImage(f.relpath, f.size, f.mtime, label=label, error=reason, fingerprint=fp, retry=passing))
+    started = time.perf_counter()
     with writer.transaction():
         writer.add_batch(images)
         if retry_later:
             writer.flag_retry(retry_later)
+    counts.commit_seconds += time.perf_counter() - started
 
 
-def _embed(embedder: ImageEmbedder, pixels: list[np.ndarray]) -> list[np.ndarray | None]:
-    """Embeddings of a batch; when memory runs out, of halves, and None for a picture that alone does not fit."""
+def _embed(embedder: ImageEmbedder, pixels: list[np.ndarray], step: int = 1) -> list[np.ndarray | None]:
+    """Embeddings of a batch, `step` pictures a network run (batch 1 is the fastest shape on two cores).
+
+    When memory runs out, a run is split in halves, and a picture that alone
+    does not fit gives None.
+    """
+    step = max(1, step)
+    if len(pixels) > step:
+        return [v for i in range(0, len(pixels), step) for v in _embed(embedder, pixels[i : i + step], step)]
     try:
         return list(embedder.embed(np.stack(pixels)))
     except Exception as exc:  # noqa: BLE001 - only running out of memory is survived; anything else is raised
@@ -296,7 +315,7 @@ def _embed(embedder: ImageEmbedder, pixels: list[np.ndarray]) -> list[np.ndarray
             log.warning("not enough memory to embed a picture: %s", exc)
             return [None]
         half = len(pixels) // 2
-        return _embed(embedder, pixels[:half]) + _embed(embedder, pixels[half:])
+        return _embed(embedder, pixels[:half], step) + _embed(embedder, pixels[half:], step)
 
 
 def _out_of_memory(exc: BaseException) -> bool:
@@ -328,11 +347,18 @@ def _index(writer: CatalogueWriter, config: EngineConfig, *, complete: bool, pro
         return 0, False
     wanted = {name: getattr(config, name) for name in INDEX_SETTINGS}
     reason = refit_reason(embedded=embedded, fit=writer.fit_state(), wanted=wanted, complete=complete, force=force)
+    # A store that finds candidates itself (a database server) needs no graph of ours.
+    keep_graph = embedded >= config.graph_from and not writer.searches_itself
     pending: np.ndarray | None = None  # None: every image
+    previous: IndexSnapshot | None = None  # what was searchable: the graph to extend, the vectors it was built from
     if reason is None:
         fitted = writer.fitted()
         pending = writer.uncoded_ids()
-        if fitted is None or not len(pending):
+        if fitted is None:
+            return writer.counts()["searchable"], False
+        if keep_graph:
+            previous = writer.load_snapshot()
+        if not len(pending) and not _graph_needs_work(previous):
             return writer.counts()["searchable"], False
         progress("index", 0, len(pending))
     else:
@@ -343,17 +369,33 @@ def _index(writer: CatalogueWriter, config: EngineConfig, *, complete: bool, pro
         if reason is not None:
             writer.save_fit(fitted)
         total = embedded if pending is None else len(pending)
-        all_ids, all_keys = [], []
+        all_ids, all_keys, all_vectors = [np.empty(0, np.int64)], [], [np.empty((0, fitted.rerank_basis.shape[1]), np.float16)]
         done = 0
         for ids, embeddings in writer.iter_embeddings(None if pending is None else pending.tolist()):
             codes = fitted.codes(embeddings)
-            writer.write_codes(ids, codes, fitted.vectors(embeddings))
+            vectors = fitted.vectors(embeddings)
+            writer.write_codes(ids, codes, vectors)
             all_ids.append(ids)
             all_keys.append(fitted.keys(codes))
+            all_vectors.append(vectors.astype(np.float16))  # as the snapshot keeps them
             done += len(ids)
             progress("index", done, total)
-        writer.write_buckets(np.concatenate(all_keys), np.concatenate(all_ids), merge=reason is None)
+        if all_keys:
+            writer.write_buckets(np.concatenate(all_keys), np.concatenate(all_ids), merge=reason is None)
+        if keep_graph:
+            new_ids, new_vectors = np.concatenate(all_ids), np.concatenate(all_vectors)
+            if previous is None:
+                graph = next_graph(None, new_ids[:0], new_vectors[:0], new_ids, new_vectors)
+            else:
+                graph = next_graph(previous.graph, previous.ids, previous.vectors, new_ids, new_vectors)
+            writer.write_graph(graph)
     return writer.counts()["searchable"], reason is not None
+
+
+def _graph_needs_work(snapshot: IndexSnapshot | None) -> bool:
+    """Whether an update that adds nothing must still (re)build the graph: a catalogue indexed
+    before it kept one, or one that many removals left stale."""
+    return snapshot is not None and (snapshot.graph is None or snapshot.graph.needs_rebuild(snapshot.ids))
 
 
 def refit_catalogue(writer: CatalogueWriter, config: EngineConfig, progress: ProgressFn | None = None) -> int:

@@ -23,6 +23,10 @@ class BuildReport:
     seconds: float = 0.0
     embed_seconds: float = 0.0
     network_seconds: float = 0.0  # of embed_seconds, the time spent inside the network
+    decode_wait_seconds: float = 0.0  # of embed_seconds, the time the network waited for a decoded picture
+    commit_seconds: float = 0.0  # of embed_seconds, the time spent committing batches
+    decode_seconds: float = 0.0  # decoding time summed over the decoder threads (beside the network)
+    decoders: int = 0  # decoder threads used
     errors: tuple[tuple[str, str], ...] = ()  # (relative path, reason) of files unreadable this run
     retried: int = 0  # files read again because their last read failed for a passing reason
     came_back: int = 0  # files gone before and back again: not read again
@@ -79,4 +83,5 @@ class BuildCounts:
     unreadable: int = 0
     retried: int = 0
     network_seconds: float = 0.0
+    commit_seconds: float = 0.0
     errors: list[tuple[str, str]] = field(default_factory=list)

@@ -244,6 +244,10 @@ class Catalogue:
     def own_searcher(self, config: EngineConfig) -> Searcher | None:
         return self.store.own_searcher(config)
 
+    @property
+    def searches_itself(self) -> bool:
+        return self.store.searches_itself
+
     def export_images(self, chunk: int = 10_000) -> Iterator[list[StoredImage]]:
         return self.store.export_images(chunk)
 

@@ -51,6 +51,22 @@ class EngineConfig:
     probe_radius: int = 2
     #: Below this many images the engine scans every code instead of probing buckets.
     exact_below: int = 20_000
+    #: From this many searchable images a build keeps an HNSW graph over the
+    #: re-ranking vectors beside the LSH tables (graph.py), and searches above
+    #: `exact_below` find their candidates in it: at 1M images it was 4-15x
+    #: faster than the LSH probe at a higher recall (bench/bench_scale.py).
+    graph_from: int = 20_000
+    #: Candidates taken from the graph and re-ranked exactly in the re-ranking
+    #: space, and how widely the graph is walked per query (HNSW efSearch; at
+    #: least the candidates). At 1M images 40/40 kept recall@10 0.988 in
+    #: 0.18 ms; 60 or 100 candidates reached 0.991 (the rescoring's own
+    #: ceiling) for 0.21-0.29 ms (bench_scale.py --tune).
+    graph_candidates: int = 40
+    graph_effort: int = 40
+    #: Catalogues up to this many searchable images keep every embedding and
+    #: record in memory for rescoring (rescoring.py: 128 MB at 50,000), so a
+    #: search makes no store call; larger ones read them per search, in one query each.
+    rescore_in_memory_up_to: int = 50_000
     #: Two images whose pHashes differ in at most this many of 64 bits are duplicates.
     duplicate_distance: int = 6
     #: Also search the mirrored query and merge the two rankings. Off by default:
@@ -60,16 +76,22 @@ class EngineConfig:
     mirror: bool = False
 
     # --- build ----------------------------------------------------------------
-    #: Images per committed batch during a build.
+    #: Images per committed batch during a build (what a cancel or a kill keeps).
     batch_size: int = 16
+    #: Images per run of the network during a build. On two cores batch 1 is
+    #: the fastest shape (fp32 trunk alone: 32 images/s at batch 1, 18.7 at 16;
+    #: a whole build 0.75 x the wall time and 255 MB instead of 668 MB peak:
+    #: issue 15, bench/bench_build.py); commits stay batched (`batch_size`).
+    inference_batch: int = 1
     #: onnxruntime threads; 0 means all cores.
     threads: int = 0
-    #: Parallel image decoders beside the network. On the small clothing photos
-    #: (2.7 ms to decode) one decoder builds about 10 % faster, because on two
-    #: cores a second decoder takes CPU from the network; but a 12-megapixel PNG
-    #: takes 300 ms to decode and a 12-megapixel JPEG 14 ms, where one decoder
-    #: would starve the network (docs/BENCHMARKS.md).
-    decoders: int = 2
+    #: Parallel image decoders beside the network; 0 chooses by the files'
+    #: sizes (decode.decoder_count): one for ordinary photos, where on two
+    #: cores a second decoder takes CPU from the network (one built about
+    #: 10 % faster on the clothing photos), more for large files (a
+    #: 12-megapixel PNG takes 300 ms to decode, where one decoder would starve
+    #: the network; docs/BENCHMARKS.md).
+    decoders: int = 0
 
     def with_changes(self, **changes: Any) -> "EngineConfig":
         """A copy with some settings changed; unknown names are an error."""

@@ -81,6 +81,8 @@ def copy_catalogue(source: CatalogueReader, destination: CatalogueWriter, progre
                 destination.write_codes(snapshot.ids[part], snapshot.codes[part], snapshot.vectors[part])
                 progress("index", min(start + CODE_CHUNK, len(snapshot)), len(snapshot))
             destination.write_buckets(fitted.keys(snapshot.codes), snapshot.ids, merge=False)
+            if snapshot.graph is not None:
+                destination.write_graph(snapshot.graph)  # a store that searches itself ignores it
         if recode:
             destination.mark_recode(recode)  # writing the codes took the mark off
     report = _check(source, destination, time.perf_counter() - started)

@@ -18,6 +18,7 @@ import numpy as np
 
 from .config import INDEX_SETTINGS, EngineConfig
 from .hashlayer import HashLayer, fit_hash_layer, principal_directions
+from .graph import VectorGraph
 from .lsh import BucketTables, bucket_keys, sample_key_bits
 from .spherical import Spheres, fit_spheres
 
@@ -108,7 +109,8 @@ class IndexSnapshot:
     ids: np.ndarray  # (n,) int64 image ids, sorted
     codes: np.ndarray  # (n, words) uint64
     vectors: np.ndarray  # (n, R) float16
-    tables: BucketTables
+    tables: BucketTables | None  # the LSH buckets as loaded; None: not read (see `lsh_tables`)
+    graph: VectorGraph | None = None  # the HNSW graph over the vectors, where the catalogue keeps one
 
     _lookup: Callable[[np.ndarray], np.ndarray] = field(init=False, repr=False, compare=False)
 
@@ -117,6 +119,20 @@ class IndexSnapshot:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def lsh_tables(self) -> BucketTables:
+        """The LSH buckets: as loaded, or made from the codes when the store did not read them.
+
+        A store may leave its bucket rows unread when a graph covers every
+        image (opening a 1M catalogue is then 80 MB and a second smaller);
+        the buckets follow from the codes, so the ones made here are the
+        stored ones.
+        """
+        if self.tables is None:
+            tables = BucketTables.from_keys(self.fitted.positions, self.fitted.spheres.bits, self.fitted.keys(self.codes))
+            object.__setattr__(self, "tables", tables)
+            return tables
+        return self.tables
 
     def rows_of(self, image_ids: np.ndarray) -> np.ndarray:
         """Snapshot rows of image ids (-1 where absent)."""

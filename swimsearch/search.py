@@ -11,6 +11,7 @@ whatever the path; it flags duplicates by pHash and builds the `Match` list.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
@@ -25,7 +26,8 @@ from .errors import CatalogueError, IndexChanged
 from .images import ImageError, load_image
 from .index import FittedIndex
 from .model import ImageEmbedder, describe_model
-from .searchers import Ranking, Searcher, choose_searcher
+from .rescoring import RescoringData
+from .searchers import Ranking, Searcher, SnapshotSearcher, choose_searcher
 from .spherical import spherical_hamming
 from .stores.base import CatalogueIdentity, CatalogueReader, ImageRecord
 
@@ -52,7 +54,15 @@ class Match:
     width: int | None
     height: int | None
     mirrored: bool = False  # matched the mirrored query better than the query
-    missing: bool = False  # the file is no longer on disk
+
+    @functools.cached_property
+    def missing(self) -> bool:
+        """Whether the file is no longer on disk: checked when first asked, then kept.
+
+        Lazy so that a search makes no file-system call per match: the window
+        asks when it paints a result, the CLI and the CSV for what they write.
+        """
+        return not os.path.exists(self.path)
 
     @property
     def name(self) -> str:
@@ -66,7 +76,7 @@ class SearchResult:
     query: str  # path of the query image, or a description ("pasted image")
     query_image_id: int | None  # when the query is a catalogue image
     matches: tuple[Match, ...]
-    method: str  # "exact", "lsh" or "scan"
+    method: str  # "exact", "graph", "lsh" or "scan"
     candidates: int
     embed_ms: float
     search_ms: float
@@ -110,6 +120,7 @@ class SearchEngine:
         self._given = searcher
         self._searcher: Searcher | None
         self._identity: CatalogueIdentity
+        self._data: RescoringData
         self.reload()
 
     def reload(self) -> None:
@@ -117,6 +128,10 @@ class SearchEngine:
         started = time.perf_counter()
         self._identity = self.reader.identity()
         self._searcher = self._given if self._given is not None else open_searcher(self.reader, self.config)
+        # Only an in-memory search holds embeddings and records here: a store's own searcher (a team
+        # catalogue's server) brings its candidates' along in the search's one round trip.
+        held = self.searchable_ids() if isinstance(self._searcher, SnapshotSearcher) else np.empty(0, np.int64)
+        self._data = RescoringData(self.reader, held, self.config.rescore_in_memory_up_to)
         log.info("loaded %d searchable images in %.0f ms", len(self), (time.perf_counter() - started) * 1000)
 
     def __len__(self) -> int:
@@ -287,7 +302,7 @@ class SearchEngine:
         # server's searcher reads its list of ids just for this).
         if query_id is not None and not _holds(candidates, query_id) and _holds(searcher.ids, query_id):
             candidates = np.union1d(candidates, [query_id])
-        stored = self.reader.embedding_matrix(candidates.tolist())
+        stored = self._data.embedding_matrix(candidates.tolist())
         ids = stored.ids
         full = _normalise(stored.vectors.astype(np.float64) - fitted.mean)
         # Round the query as the catalogue stores embeddings, so that a
@@ -301,7 +316,7 @@ class SearchEngine:
             scores[ids == query_id] = 1.0  # the query itself: exactly 100 %
         keep = np.flatnonzero(scores >= min_score - 1e-9)  # a score of 1.0 passes --min-score 1.0
         keep = keep[np.argsort(-scores[keep], kind="stable")][: top_n + 10]
-        records = self.reader.records(int(i) for i in ids[keep])
+        records = self._data.records(int(i) for i in ids[keep])
         keep = keep[[int(ids[i]) in records for i in keep]]  # a record removed meanwhile
         # Equal scores (copies of one file) are ordered by path, so the order
         # does not depend on the order in which files were added.
@@ -343,7 +358,6 @@ class SearchEngine:
             width=record.width,
             height=record.height,
             mirrored=mirrored,
-            missing=not os.path.exists(record.path),
         )
 
 

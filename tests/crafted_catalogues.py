@@ -59,7 +59,9 @@ class Crafted:
 def config():
     from swimsearch.config import EngineConfig
 
-    return EngineConfig(hash_dim=16, rerank_dim=16, bits=64, lsh_tables=4, lsh_key_bits=8, batch_size=8, exact_below=0)
+    # graph_from=20: the catalogue keeps a search graph too, so its stored bytes are crafted like the rest
+    return EngineConfig(hash_dim=16, rerank_dim=16, bits=64, lsh_tables=4, lsh_key_bits=8, batch_size=8, exact_below=0,
+                        graph_from=20)
 
 
 def make_base(folder: Path, path: Path) -> None:
@@ -245,6 +247,75 @@ def _copy_block(conn, rng):
     conn.execute("INSERT INTO code_blocks(block_no, count, ids, codes, vectors) VALUES (?, ?, ?, ?, ?)", (number, *row))
 
 
+def _graph_bytes(change: Callable[[bytearray, dict, random.Random], None]) -> Mutation:
+    """Change the stored graph's serialised bytes (one part at these sizes), given where its fields are."""
+
+    def mutate(conn, rng):
+        data = bytearray(conn.execute("SELECT data FROM arrays WHERE name = 'graph.part.00000'").fetchone()[0])
+        change(data, _graph_layout(bytes(data)), rng)
+        conn.execute("UPDATE arrays SET data = ?, shape = ? WHERE name = 'graph.part.00000'",
+                     (bytes(data), json.dumps([len(data)])))
+
+    return mutate
+
+
+def _graph_layout(data: bytes) -> dict:
+    """Offsets of the fields of a serialised HNSW16,SQ8 index (see swimsearch/graph_check.py)."""
+    import struct
+
+    at, out = 4, {}
+    out["ntotal"] = at + 4
+    at += 33  # header: d, ntotal, two unused, is_trained, metric
+    for name, size in (("probas", 8), ("cum", 4), ("levels", 4), ("offsets", 8), ("neighbours", 4)):
+        (n,) = struct.unpack_from("<q", data, at)
+        out[name] = (at + 8, n)  # where the values start, how many
+        at += 8 + n * size
+    out["entry"] = at
+    return out
+
+
+def _graph_neighbour(values: list[int]) -> Callable[[bytearray, dict, random.Random], None]:
+    def change(data, layout, rng):
+        import struct
+
+        start, n = layout["neighbours"]
+        struct.pack_into("<i", data, start + 4 * rng.randrange(n), rng.choice(values))
+
+    return change
+
+
+def _graph_field(name: str, fmt: str, values: list[int]) -> Callable[[bytearray, dict, random.Random], None]:
+    def change(data, layout, rng):
+        import struct
+
+        at = layout[name] if isinstance(layout[name], int) else layout[name][0] + rng.randrange(layout[name][1]) * struct.calcsize(fmt)
+        struct.pack_into(fmt, data, at, rng.choice(values))
+
+    return change
+
+
+def _graph_size(name: str, values: list[int]) -> Callable[[bytearray, dict, random.Random], None]:
+    """The stated length of one of the graph's vectors."""
+
+    def change(data, layout, rng):
+        import struct
+
+        struct.pack_into("<q", data, layout[name][0] - 8, rng.choice(values))
+
+    return change
+
+
+def _graph_ids(change: Callable[["object", random.Random], "object"]) -> Mutation:
+    def mutate(conn, rng):
+        import numpy as np
+
+        ids = np.frombuffer(conn.execute("SELECT data FROM arrays WHERE name = 'graph.ids'").fetchone()[0], "<i8").copy()
+        ids = np.asarray(change(ids, rng), "<i8")
+        conn.execute("UPDATE arrays SET data = ?, shape = ? WHERE name = 'graph.ids'", (ids.tobytes(), json.dumps([len(ids)])))
+
+    return mutate
+
+
 def _recursive_view(name: str) -> Mutation:
     """A view named like a table, recursing for ever: every query on it would hang."""
     columns = {
@@ -332,6 +403,21 @@ def mutations() -> list[tuple[str, Mutation]]:
             (rng.choice([2**20, 2**40, -3]),))),
         ("bucket ids cut", lambda conn, rng: conn.execute(
             "UPDATE buckets SET ids = substr(ids, 1, 5) WHERE rowid = (SELECT rowid FROM buckets ORDER BY random() LIMIT 1)")),
+        # the search graph (FAISS bytes): every size and neighbour checked before FAISS reads them
+        ("graph neighbour out of range", _graph_bytes(_graph_neighbour([36, 37, 1000, 2**31 - 1, -2, -(2**31)]))),
+        ("graph node count wrong", _graph_bytes(_graph_field("ntotal", "<q", [0, 35, 37, 2**40, -1]))),
+        ("graph vector size huge", lambda conn, rng: _graph_bytes(_graph_size(
+            rng.choice(["probas", "cum", "levels", "offsets", "neighbours"]), [2**20, 2**39, 2**62, -1, 0]))(conn, rng)),
+        ("graph level wrong", _graph_bytes(_graph_field("levels", "<i", [0, -1, 9, 2**31 - 1]))),
+        ("graph offset wrong", _graph_bytes(_graph_field("offsets", "<Q", [1, 2**40, 2**63]))),
+        ("graph entry point wrong", _graph_bytes(_graph_field("entry", "<i", [36, -1, 2**31 - 1]))),
+        ("graph bytes cut", lambda conn, rng: conn.execute(
+            "UPDATE arrays SET data = substr(data, 1, ?), shape = ? WHERE name = 'graph.part.00000'",
+            (n := rng.randint(1, 4000), json.dumps([n])))),
+        ("graph part missing", _sql("DELETE FROM arrays WHERE name = 'graph.part.00000'")),
+        ("graph ids wrong", lambda conn, rng: _graph_ids(rng.choice([
+            lambda ids, r: ids[:-1], lambda ids, r: list(ids) + [5], lambda ids, r: [-1] + list(ids[1:]), lambda ids, r: [],
+        ]))(conn, rng)),
         # the schema itself
         ("recursive view", lambda conn, rng: _recursive_view(rng.choice(["images", "meta", "embeddings"]))(conn, rng)),
         ("trigger", _sql("CREATE TRIGGER evil AFTER INSERT ON images BEGIN DELETE FROM embeddings; END")),

@@ -225,3 +225,16 @@ def test_a_catalogue_of_one_image_says_what_it_needs(tmp_path, fake_embedder, sm
     with Catalogue.open(path) as catalogue:
         with pytest.raises(CatalogueError, match="single readable image; add at least one more"):
             SearchEngine(catalogue, fake_embedder, small_config).search(folder / "img0000.png")
+
+
+def test_rescoring_from_memory_gives_what_the_store_gives(pattern_catalogue, fake_embedder, small_config):
+    """Small catalogues rescore from memory; the ranked list is exactly the one read from the store."""
+    folder, path = pattern_catalogue
+    with Catalogue.open(path) as catalogue:
+        held = SearchEngine(catalogue, fake_embedder, small_config)
+        read = SearchEngine(catalogue, fake_embedder, small_config.with_changes(rescore_in_memory_up_to=0))
+        assert held._data.in_memory and not read._data.in_memory
+        for n in (3, 77, 250):
+            a, b = held.search(folder / f"img{n:04d}.png", top_n=20), read.search(folder / f"img{n:04d}.png", top_n=20)
+            assert a.matches == b.matches and a.matches[0].score == 1.0
+        assert held.search_id(5, top_n=8).matches == read.search_id(5, top_n=8).matches

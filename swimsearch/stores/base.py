@@ -26,6 +26,7 @@ from typing import Any, ContextManager, Iterable, Iterator, Mapping, NamedTuple,
 import numpy as np
 
 from ..config import EngineConfig
+from ..graph import VectorGraph
 from ..index import FittedIndex, IndexSnapshot, row_lookup
 from ..searchers import Searcher
 from .changes import KnownFile, Restored, ScanDiff, diff_scan  # noqa: F401 - the shared diff rules, re-exported
@@ -266,6 +267,11 @@ class CatalogueReader(Protocol):
         """A searcher that finds candidates inside the store, or None to search a loaded snapshot."""
         ...
 
+    @property
+    def searches_itself(self) -> bool:
+        """Whether the store finds candidates itself once a catalogue is large (`own_searcher`): it needs no graph."""
+        ...
+
     def export_images(self, chunk: int = 10_000) -> Iterator[list[StoredImage]]:
         """Every image with its id and stored embedding, in id order, `chunk` at a time (for copies)."""
 
@@ -367,4 +373,13 @@ class CatalogueWriter(CatalogueReader, Protocol):
 
     def mark_recode(self, image_ids: Sequence[int]) -> None:
         """These images' codes are of an older embedding: `uncoded_ids` lists them until new codes are written (copies)."""
+        ...
+
+    def write_graph(self, graph: VectorGraph | None) -> None:
+        """Keep this graph over the re-ranking vectors with the index (None: keep none), replacing any.
+
+        `load_snapshot` gives it back as `IndexSnapshot.graph`. A store whose
+        `own_searcher` finds candidates itself may ignore it. A new fit
+        (`save_fit`) and `clear_index` drop it with the codes.
+        """
         ...

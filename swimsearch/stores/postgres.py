@@ -308,6 +308,9 @@ class PostgresStore(PostgresReader):
     def write_buckets(self, keys: np.ndarray, image_ids: np.ndarray, *, merge: bool) -> None:
         """Nothing to do: the server searches the vectors; buckets are derived from the codes when copied out."""
 
+    def write_graph(self, graph: "VectorGraph | None") -> None:
+        """Nothing to keep: the server's own HNSW index finds the candidates (`searches_itself`)."""
+
     # --- copying in ----------------------------------------------------------------------------
 
     @plain
@@ -320,6 +323,7 @@ class PostgresStore(PostgresReader):
 
 
 if TYPE_CHECKING:
+    from ..graph import VectorGraph
 
     def _a_team_catalogue_is_a_writer(store: PostgresStore) -> CatalogueWriter:
         return store  # mypy checks here that the store keeps to the writer protocol

@@ -222,6 +222,9 @@ class PostgresReader:
                           iterative=self.server.iterative_scan, refresh=self._current_fit, describe=self.describe,
                           prefetch=self._prefetch)
 
+    #: From `exact_below` designs up the server finds the candidates (HNSW): no graph of the engine's.
+    searches_itself = True
+
     def _current_fit(self) -> tuple[FittedIndex | None, int]:
         with self._one_reading():
             return self._index.fitted(), self._index.generation()

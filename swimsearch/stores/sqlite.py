@@ -28,6 +28,7 @@ import numpy as np
 from ..config import EngineConfig
 from ..errors import CatalogueError
 from ..fingerprint import fingerprint
+from ..graph import VectorGraph
 from ..index import FittedIndex, IndexSnapshot, row_lookup
 from ..searchers import Searcher
 from .base import (
@@ -177,11 +178,13 @@ class SqliteStore(CopyRows):
         return self._index.fitted()
 
     @_plain
-    def load_snapshot(self) -> IndexSnapshot | None:
-        return self._index.load_snapshot()
+    def load_snapshot(self, *, every_bucket: bool = False) -> IndexSnapshot | None:
+        return self._index.load_snapshot(every_bucket=every_bucket)
 
     def own_searcher(self, config: EngineConfig) -> Searcher | None:
         return None  # candidates are found in a loaded snapshot
+
+    searches_itself = False  # the engine searches a loaded snapshot (and keeps a graph for it)
 
     @_plain
     def unreadable(self) -> list[tuple[str, str]]:
@@ -284,6 +287,7 @@ class SqliteStore(CopyRows):
         with self.file.transaction():
             for table in ("buckets", "code_blocks", "embeddings", "images"):
                 self.file.conn.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
+            self._index.clear_graph()
             self.file.set_meta(fitted=None)
 
     @_plain
@@ -349,6 +353,11 @@ class SqliteStore(CopyRows):
             self._index.write_blocks(image_ids, codes, vectors)
             self._index.compact_blocks(codes.shape[1], vectors.shape[1])
             self._images.codes_written(image_ids)
+
+    @_plain
+    def write_graph(self, graph: VectorGraph | None) -> None:
+        with self.file.transaction():
+            self._index.write_graph(graph)
 
     @_plain
     def write_buckets(self, keys: np.ndarray, image_ids: np.ndarray, *, merge: bool) -> None:

@@ -174,7 +174,9 @@ def full_check(file: Any, store: Any) -> list[str]:
     done.append("metadata")
     images = store.check_images()
     done.append(f"{images:,} image records and their embeddings")
-    snapshot = store.load_snapshot()
+    snapshot = store.load_snapshot(every_bucket=True)  # the bucket rows too, where a search graph would skip them
     if snapshot is not None:
-        done.append(f"the fitted index, {len(snapshot):,} codes and {len(snapshot.tables.table.members):,} bucket entries")
+        done.append(f"the fitted index, {len(snapshot):,} codes and {len(snapshot.lsh_tables().table.members):,} bucket entries")
+        if snapshot.graph is not None:
+            done.append(f"the search graph, {len(snapshot.graph):,} nodes")
     return done

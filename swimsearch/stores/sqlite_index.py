@@ -8,6 +8,11 @@
   row, so a million load in a fraction of a second;
 * ``buckets``: one row per non-empty LSH bucket (table, key, image ids),
   edited in place as images come and go;
+* the HNSW graph over the re-ranking vectors (graph.py), where the catalogue
+  is large enough to keep one: its node ids and its serialised parts, as
+  arrays named ``graph.ids`` and ``graph.part.NNNNN`` (rows of ``arrays``,
+  with a checksum each like every array: no table of its own, so no
+  migration of the schema);
 
 and loads all of it into an `IndexSnapshot` for searching. `SqliteStore`
 wraps its calls in transactions and turns SQLite errors into plain words.
@@ -20,6 +25,8 @@ from typing import Iterator
 
 import numpy as np
 
+from ..graph import VectorGraph
+from ..graph_check import GraphDamage, check_graph_stream
 from ..index import FittedIndex, IndexSnapshot, row_lookup
 from ..lsh import BucketTables, encode_bucket_rows
 from .base import FitState
@@ -29,6 +36,8 @@ from .sqlite_schema import block_crc, bucket_crc
 
 VECTOR_DTYPE = "<f2"  # re-ranking vectors: half the memory; arithmetic is done in float32
 CODE_BLOCK = 4096  # images per stored block of codes and re-ranking vectors
+GRAPH_IDS = "graph.ids"  # array names of the stored graph (see graph.py)
+GRAPH_PART = "graph.part."
 
 
 class IndexTables:
@@ -54,8 +63,12 @@ class IndexTables:
         check_fitted(str(self.file.path), fitted, self.file.meta("embedding_dim"))
         return fitted
 
-    def load_snapshot(self) -> IndexSnapshot | None:
-        """Load codes, re-ranking vectors and buckets into compact arrays (None before a first fit)."""
+    def load_snapshot(self, *, every_bucket: bool = False) -> IndexSnapshot | None:
+        """Load codes, re-ranking vectors, buckets and the graph into compact arrays (None before a first fit).
+
+        Where the graph covers every image the bucket rows are not read (the
+        app never probes them then), unless `every_bucket` (a full check).
+        """
         conn = self.file.conn
         conn.execute("BEGIN")  # one consistent read of codes and buckets while a build writes
         try:
@@ -63,36 +76,95 @@ class IndexTables:
             if fitted is None:
                 return None
             words, dim = fitted.spheres.words, fitted.rerank_basis.shape[1]
-            ids, codes, vectors = [np.empty(0, np.int64)], [np.empty((0, words), np.uint64)], [np.empty((0, dim), np.float16)]
+            location = str(self.file.path)
+            # Filled block by block into arrays allocated once: concatenating a
+            # list of blocks would hold every array twice (at 1M, 280 MB more at
+            # the peak). Sized by the bytes the blocks hold, never by a stated count.
+            total = int(conn.execute("SELECT coalesce(sum(length(ids)), 0) FROM code_blocks").fetchone()[0]) // 8
+            all_ids = np.empty(total, np.int64)
+            all_codes = np.empty((total, words), np.uint64)
+            all_vectors = np.empty((total, dim), np.float16)
+            at = 0
             for row in conn.execute("SELECT block_no, count, ids, codes, vectors, crc FROM code_blocks ORDER BY block_no"):
                 block_ids, block_codes, block_vectors = self._block(row, words, dim)
-                ids.append(block_ids)
-                codes.append(block_codes)
-                vectors.append(block_vectors)
-            all_ids, all_codes, all_vectors = np.concatenate(ids), np.concatenate(codes), np.concatenate(vectors)
+                n = len(block_ids)
+                if at + n > total:
+                    raise damaged(location, "its code blocks hold more images than they state")
+                all_ids[at : at + n] = block_ids
+                all_codes[at : at + n] = block_codes
+                all_vectors[at : at + n] = block_vectors
+                at += n
+            all_ids, all_codes, all_vectors = all_ids[:at], all_codes[:at], all_vectors[:at]
             if len(all_ids) > 1 and np.any(all_ids[1:] < all_ids[:-1]):  # blocks appended by updates
                 order = np.argsort(all_ids, kind="stable")
                 all_ids, all_codes, all_vectors = all_ids[order], all_codes[order], all_vectors[order]
-            location = str(self.file.path)
             check_ids(location, "the index's codes", all_ids, conn.execute("SELECT coalesce(max(id), 0) FROM images").fetchone()[0])
             if len(all_ids) > 1 and np.any(all_ids[1:] == all_ids[:-1]):
                 raise damaged(location, "an image has two codes")
             check_finite(location, "the index's re-ranking vectors", all_vectors)
-            key_bits = fitted.positions.shape[1]
-            lookup = row_lookup(all_ids)
+            graph = self.graph(dim)
+            tables = None  # where the graph covers every image, the app never probes buckets (IndexSnapshot.lsh_tables)
+            if every_bucket or graph is None or not _covers(graph, all_ids):
+                key_bits = fitted.positions.shape[1]
+                lookup = row_lookup(all_ids)
 
-            def rows_of(bucket_ids: np.ndarray) -> np.ndarray:  # a table's members, all at once
-                rows = lookup(bucket_ids)
-                if np.any(rows < 0):  # codes and buckets are written together: a member without a code is damage
-                    raise damaged(location, "a bucket of the index names images that have no code")
-                return rows
+                def rows_of(bucket_ids: np.ndarray) -> np.ndarray:  # a table's members, all at once
+                    rows = lookup(bucket_ids)
+                    if np.any(rows < 0):  # codes and buckets are written together: a member without a code is damage
+                        raise damaged(location, "a bucket of the index names images that have no code")
+                    return rows
 
-            tables = BucketTables.from_rows(
-                fitted.positions, fitted.spheres.bits, lambda t: self._bucket_rows(t, key_bits), rows_of
-            )
+                tables = BucketTables.from_rows(
+                    fitted.positions, fitted.spheres.bits, lambda t: self._bucket_rows(t, key_bits), rows_of
+                )
         finally:
             conn.execute("COMMIT")
-        return IndexSnapshot(fitted=fitted, ids=all_ids, codes=all_codes, vectors=all_vectors, tables=tables)
+        return IndexSnapshot(fitted=fitted, ids=all_ids, codes=all_codes, vectors=all_vectors, tables=tables, graph=graph)
+
+    def graph(self, dim: int) -> VectorGraph | None:
+        """The stored graph over `dim`-d vectors, checked, then read one part at a time (None when there is none).
+
+        Every part's checksum and the whole stream's sizes and neighbour ids
+        are checked (graph_check.py) before FAISS reads a byte of it.
+        """
+        try:
+            ids = self.file.get_array(GRAPH_IDS)
+        except KeyError:
+            return None
+        location = str(self.file.path)
+        names = [row[0] for row in self.file.conn.execute(
+            "SELECT name FROM arrays WHERE name LIKE ? ORDER BY name", (GRAPH_PART + "%",)
+        )]
+        if ids.ndim != 1 or ids.dtype.kind not in "iu" or (len(ids) and int(ids.min()) < 0):
+            raise damaged(location, "its search graph names images by ids that are not image ids")
+        if names != [f"{GRAPH_PART}{number:05d}" for number in range(len(names))]:
+            raise damaged(location, "parts of its search graph are missing")
+        ids = ids.astype(np.int64)
+
+        def part_bytes(checked: bool) -> Iterator[bytes]:
+            for name in names:
+                if checked:  # checksum, dtype and shape of each stored part
+                    yield self.file.get_array(name).tobytes()
+                else:  # the same rows, read again in the same transaction for FAISS
+                    yield self.file.conn.execute("SELECT data FROM arrays WHERE name = ?", (name,)).fetchone()[0]
+
+        try:
+            check_graph_stream(part_bytes(True), len(ids), dim)
+        except GraphDamage as exc:
+            raise damaged(location, f"its search graph {exc}") from exc
+        return VectorGraph.from_parts(part_bytes(False), ids)
+
+    def write_graph(self, graph: VectorGraph | None) -> None:
+        """Replace the stored graph (None: keep none)."""
+        self.clear_graph()
+        if graph is None:
+            return
+        self.file.put_array(GRAPH_IDS, graph.ids)
+        for number, part in enumerate(graph.parts()):
+            self.file.put_array(f"{GRAPH_PART}{number:05d}", np.frombuffer(part, np.uint8))
+
+    def clear_graph(self) -> None:
+        self.file.conn.execute("DELETE FROM arrays WHERE name = ? OR name LIKE ?", (GRAPH_IDS, GRAPH_PART + "%"))
 
     def _block(self, row: tuple, words: int, dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """A code block (block_no, count, ids, codes, vectors, crc) checked against its checksum and sizes."""
@@ -235,6 +307,7 @@ class IndexTables:
         """Drop every code and bucket (before a refit, or when too few images are left)."""
         self.file.conn.execute("DELETE FROM code_blocks")
         self.file.conn.execute("DELETE FROM buckets")
+        self.clear_graph()
 
 
 def _group(sorted_keys: np.ndarray, values: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
@@ -245,3 +318,11 @@ def _group(sorted_keys: np.ndarray, values: np.ndarray) -> Iterator[tuple[int, n
     ends = np.r_[starts[1:], len(sorted_keys)]
     for s, e in zip(starts, ends):
         yield int(sorted_keys[s]), values[s:e]
+
+
+def _covers(graph: VectorGraph, sorted_ids: np.ndarray) -> bool:
+    """Whether every id of `sorted_ids` has a node in the graph."""
+    rows = row_lookup(sorted_ids)(graph.ids)
+    covered = np.zeros(len(sorted_ids), dtype=bool)
+    covered[rows[rows >= 0]] = True
+    return bool(covered.all())

@@ -53,15 +53,18 @@ def gated_model(gate, free_batches: int):
     open it still ends after WAIT_MS.
     """
 
+    from ui.build import BATCH_SIZE
+
     def open_embedder():
         embedder = FakeEmbedder()
         plain = embedder.embed
-        calls = [0]
+        images = [0]
 
         def embed(pixels):
-            calls[0] += 1
-            if calls[0] > free_batches:
+            # counted in images: the network runs one image at a time, commits are batches
+            if images[0] >= free_batches * BATCH_SIZE:
                 gate.wait(WAIT_MS / 1000)
+            images[0] += len(pixels)
             return plain(pixels)
 
         embedder.embed = embed
