@@ -231,7 +231,7 @@ class Prefetch:
 class PgSearcher:
     """Candidates found by the server's HNSW index over the re-ranking vectors (a `Searcher`).
 
-    One prepared statement a search, on the store's connection. Searches
+    One statement a search, on the store's connection (never prepared: see `PostgresReader`). Searches
     during another user's updates stay complete (iterative scan); after
     another user's refit the searcher notices (rows of a newer fit
     generation), takes the new fit, and raises `IndexChanged`: the engine
@@ -303,7 +303,7 @@ class PgSearcher:
         try:
             self._set_ef(max(EF_SEARCH, k))
             with self._conn.cursor(binary=True) as cur:
-                rows = cur.execute(self._sql["search"], (query, query, k), prepare=True).fetchall()
+                rows = cur.execute(self._sql["search"], (query, query, k)).fetchall()
             if not self._iterative and len(rows) < min(k, self._count):
                 rows = self._exact(query, k)  # pgvector 0.7: entries being written took places; scan instead
         except Exception as exc:
