@@ -31,15 +31,15 @@ import numpy as np
 
 from .build_report import BuildCounts, BuildReport, as_dict
 from .config import INDEX_SETTINGS, EngineConfig
-from .decode import DecodeTimes, Decoded, decoded_batches
+from .build_batch import embed_batch
+from .decode import DecodeTimes, decoded_batches
 from .errors import Cancelled, CatalogueError
-from .failures import is_transient
 from .fingerprint import fingerprints
 from .graph import next_graph
-from .images import LoadedImage, scan_folder_report
+from .images import scan_folder_report
 from .index import FittedIndex, IndexSnapshot, fit_index
 from .model import ImageEmbedder
-from .stores.base import CatalogueWriter, FitState, ModelInfo, NewImage
+from .stores.base import CatalogueWriter, FitState, ModelInfo
 from .stores.changes import KnownFile, ScanDiff, diff_scan, expired_tombstones, removal_held
 
 __all__ = ["BuildReport", "as_dict", "build_catalogue", "index_catalogue", "refit_catalogue", "refit_reason"]
@@ -156,7 +156,7 @@ def build_catalogue(
             diff.todo, root, embedder.size, batch_size=config.batch_size, decoders=config.decoders, times=times
         )
         for batch in batches:
-            _embed_batch(writer, root, batch, embedder, diff, known, counts, config.inference_batch)
+            embed_batch(writer, root, batch, embedder, diff, known, counts, config.inference_batch)
             done += len(batch)
             progress("embed", done, len(diff.todo))
             if done < len(diff.todo) and should_stop():
@@ -244,83 +244,6 @@ def _adopt_model(writer: CatalogueWriter, embedder: ImageEmbedder, scope: str = 
             log.warning("%s was built with another model: every image will be embedded again", writer.location)
             writer.clear_images()
         writer.set_model(ModelInfo(name=embedder.name, sha256=embedder.sha256, dim=embedder.dim))
-
-
-def _embed_batch(
-    writer: CatalogueWriter,
-    root: Path,
-    batch: list[Decoded],
-    embedder: ImageEmbedder,
-    diff: ScanDiff,
-    known: Mapping[str, KnownFile],
-    counts: BuildCounts,
-    inference_batch: int = 1,
-) -> None:
-    """Embed the readable images of one batch, `inference_batch` at a time, and add them with the
-    unreadable ones, in one commit.
-
-    A file the catalogue holds that fails for a passing reason keeps its
-    record (and embedding, and place in search) and is read again next time.
-    """
-    good = [result.pixels for _, result in batch if isinstance(result, LoadedImage)]
-    started = time.perf_counter()
-    vectors = iter(_embed(embedder, good, inference_batch) if good else ())
-    counts.network_seconds += time.perf_counter() - started
-    prints = fingerprints(root, [f.relpath for f, _ in batch])
-    images, retry_later = [], []
-    for (f, result), fp in zip(batch, prints):
-        label = f.relpath.split("/", 1)[0] if "/" in f.relpath else None
-        counts.retried += f.relpath in diff.retried
-        vector = next(vectors) if isinstance(result, LoadedImage) else None
-        if isinstance(result, LoadedImage) and vector is not None:
-            images.append(NewImage(f.relpath, f.size, f.mtime, result.width, result.height, result.phash, label,
-                                   embedding=vector, fingerprint=fp))
-            if f.relpath in diff.changed:
-                counts.updated += 1
-            else:
-                counts.added += 1
-            continue
-        reason = result.reason if not isinstance(result, LoadedImage) else "not enough memory to embed this picture"
-        passing = vector is None if isinstance(result, LoadedImage) else is_transient(result)
-        counts.unreadable += 1
-        counts.errors.append((f.relpath, reason))
-        record = known.get(f.relpath)
-        if passing and record is not None and record.gone is None:
-            retry_later.append(record.image_id)  # keep what the catalogue has until the file reads again
-        else:
-            images.append(NewImage(f.relpath, f.size, f.mtime, label=label, error=reason, fingerprint=fp, retry=passing))
-    started = time.perf_counter()
-    with writer.transaction():
-        writer.add_batch(images)
-        if retry_later:
-            writer.flag_retry(retry_later)
-    counts.commit_seconds += time.perf_counter() - started
-
-
-def _embed(embedder: ImageEmbedder, pixels: list[np.ndarray], step: int = 1) -> list[np.ndarray | None]:
-    """Embeddings of a batch, `step` pictures a network run (batch 1 is the fastest shape on two cores).
-
-    When memory runs out, a run is split in halves, and a picture that alone
-    does not fit gives None.
-    """
-    step = max(1, step)
-    if len(pixels) > step:
-        return [v for i in range(0, len(pixels), step) for v in _embed(embedder, pixels[i : i + step], step)]
-    try:
-        return list(embedder.embed(np.stack(pixels)))
-    except Exception as exc:  # noqa: BLE001 - only running out of memory is survived; anything else is raised
-        if not _out_of_memory(exc):
-            raise
-        if len(pixels) == 1:
-            log.warning("not enough memory to embed a picture: %s", exc)
-            return [None]
-        half = len(pixels) // 2
-        return _embed(embedder, pixels[:half], step) + _embed(embedder, pixels[half:], step)
-
-
-def _out_of_memory(exc: BaseException) -> bool:
-    text = str(exc).lower()
-    return isinstance(exc, MemoryError) or "bad_alloc" in text or ("alloc" in text and "memory" in text)
 
 
 def index_catalogue(

@@ -150,16 +150,10 @@ class Catalogue:
         folder: str | os.PathLike | None = None,
         allow_removal: bool = False,
     ) -> BuildReport:
-        """Build or update the catalogue from its folder (or only `folder`, inside it): `build_catalogue`.
-
-        Args:
-            allow_removal: remove files even when so many are gone at once that
-                the folder may be only partly there (see `BuildReport.held`).
-        """
-        return build_catalogue(
-            self.writer(), Path(folder) if folder else self.root, embedder, config, progress, should_stop,
-            allow_removal=allow_removal,
-        )
+        """Build or update the catalogue from its folder (or only `folder`, inside it): `build_catalogue`
+        (`allow_removal`: believe a scan that lost many files at once, see `BuildReport.held`)."""
+        folder = Path(folder) if folder else self.root
+        return build_catalogue(self.writer(), folder, embedder, config, progress, should_stop, allow_removal=allow_removal)
 
     def with_fit_choices(self, config: EngineConfig, names: Iterable[str] = FIT_CHOICES) -> EngineConfig:
         """`config` with the hash-layer choices (`names`) this catalogue was fitted with.
