@@ -435,7 +435,9 @@ def test_searching_while_a_build_writes_stays_consistent(store, tmp_path, fake_e
 @pytest.mark.slow
 def test_two_processes_updating_one_catalogue(store, tmp_path, clothing):
     folder = tmp_path / "photos"
-    copy_clothing_photos(clothing, folder, 120)
+    # Enough photos that the first build is still running when the second command has started
+    # (its interpreter and model take seconds; with 120 the first sometimes finished before).
+    copy_clothing_photos(clothing, folder, 360)
     path = store.location("shared")
     first = subprocess.Popen([PYTHON, "-m", "swimsearch.cli", "index", str(folder), "--catalogue", str(path)],
                              cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -454,7 +456,7 @@ def test_two_processes_updating_one_catalogue(store, tmp_path, clothing):
     expected = "is updating the team catalogue shared right now" if store.team else "being built or updated by another SwimSearch process"
     assert expected in second.stderr and len(second.stderr.strip().splitlines()) == 1
     store.check_intact(path)
-    assert "120 added" in out
+    assert "360 added" in out
 
 
 # --- resources ----------------------------------------------------------------------------------
