@@ -143,7 +143,7 @@ def build_catalogue(
         held_reason = "" if allow_removal else (removal_held(diff, known, found) or "")
         held = len(diff.gone) if held_reason else 0
         if held_reason:
-            log.warning("%s: %s; their removal is held back", writer.location, held_reason)
+            log.info("%s: %s; their removal is held back", writer.location, held_reason)  # callers say it to the user
             diff = diff.holding_removals()
         _apply_scan(writer, known, diff)
         counts = BuildCounts()
@@ -241,7 +241,7 @@ def _adopt_model(writer: CatalogueWriter, embedder: ImageEmbedder, scope: str = 
         )
     with writer.transaction():
         if known is not None:
-            log.warning("%s was built with another model: every image will be embedded again", writer.location)
+            log.info("%s was built with another model: every image will be embedded again", writer.location)
             writer.clear_images()
         writer.set_model(ModelInfo(name=embedder.name, sha256=embedder.sha256, dim=embedder.dim))
 

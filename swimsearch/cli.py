@@ -28,8 +28,7 @@ from pathlib import Path
 from typing import Sequence
 
 from . import __version__
-from .catalogue import Catalogue
-from .cli_catalogues import copy, describe_location, open_existing, open_for_index
+from .cli_catalogues import copy, describe_location, open_existing, open_for_index, refuse_other_model
 from .config import EngineConfig
 from .errors import Cancelled, CatalogueError
 from .evaluation import EvaluationError
@@ -42,6 +41,7 @@ from .cli_checks import (
     UsageError,
     check_numbers,
     check_outputs,
+    other_model,
     join_number_values,
     os_error_sentence,
 )
@@ -85,6 +85,9 @@ def cmd_index(args) -> int:
         # choices not named again keep what the catalogue was fitted with
         unnamed = [name for name, given in (("hash_variant", args.variant), ("folder_labels", args.folder_labels)) if given is None]
         config = catalogue.with_fit_choices(config, unnamed)
+        whole = folder.resolve() == catalogue.root.resolve()  # a folder inside it keeps the model (or is refused)
+        if whole and (switching := other_model(catalogue, embedder)):
+            print(f"swimsearch: {switching}", file=sys.stderr)
         try:
             report = catalogue.update(
                 embedder, config, progress=TerminalProgress(), should_stop=stop, folder=folder,
@@ -116,6 +119,7 @@ def cmd_query(args) -> int:
     failures = 0
     results = []
     with open_existing(args.catalogue, args.root) as catalogue:
+        refuse_other_model(catalogue, embedder, args.model)
         engine = SearchEngine(catalogue, embedder, config)
         for image in images:
             path = str(Path(image).absolute())

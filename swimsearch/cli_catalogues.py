@@ -18,14 +18,17 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from . import locations
 from .catalogue import Catalogue
-from .cli_checks import UsageError
+from .cli_checks import UsageError, other_model
 from .copying import CopyReport, copy_catalogue
 from .errors import CatalogueError
+from .folderscan import refuse_folder_without_pictures
 from .stores.pg_address import display_address, is_team_address
 from .stores.sqlite import SqliteStore
+from .terminal import shown
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +77,8 @@ def open_existing(value: str, root: str | None = None) -> Catalogue:
 def open_for_index(folder: Path, value: str | None, root: str | None) -> Catalogue:
     """The catalogue `swimsearch index FOLDER` updates (made if new): FOLDER is its folder or one inside it."""
     location = catalogue_location(value) if value else folder_catalogue(folder)
+    if not isinstance(location, str) and not location.exists():
+        refuse_folder_without_pictures(folder)  # before any file is made: nothing to index leaves nothing behind
     if not isinstance(location, str):
         if root is not None:
             raise UsageError("--root is for team catalogues (postgresql://...); a catalogue file finds its own folder")
@@ -145,3 +150,13 @@ def _progress():
 def describe_location(catalogue: Catalogue) -> str:
     """The catalogue for messages and CSV files: its file, or its address without password."""
     return catalogue.location if is_team_address(catalogue.location) else os.fspath(catalogue.path)
+
+
+def refuse_other_model(catalogue: Catalogue, embedder: Any, model_arg: str | None) -> None:
+    """One sentence (CatalogueError) when the catalogue was built with another model than `embedder`'s."""
+    own_place = not is_team_address(catalogue.location) and catalogue.path == folder_catalogue(catalogue.root)
+    rebuild = " ".join(shown(str(word)) for word in ["swimsearch index", catalogue.root]
+                       + ([] if own_place else ["--catalogue", describe_location(catalogue)])
+                       + (["--model", model_arg] if model_arg else []))
+    if sentence := other_model(catalogue, embedder, rebuild):
+        raise CatalogueError(sentence)

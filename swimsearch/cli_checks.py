@@ -97,3 +97,26 @@ def join_number_values(argv: list[str]) -> list[str]:
         else:
             out.append(token)
     return out
+
+
+def other_model(catalogue, using, rebuild: str | None = None) -> str | None:
+    """One sentence when `catalogue` was built with another model than `using` (an Embedder), else None.
+
+    Names the catalogue's own model file when it ships (fp32 or int8), so the
+    user can search with it, and `rebuild`, the command that rebuilds it with
+    the one in use (None: it is being updated, so say that it is rebuilt); the
+    two models' embeddings are never mixed in one catalogue.
+    """
+    from .model import describe_model, shipped_model_for
+
+    built_name, built_sha = catalogue.identity().model_name, catalogue.identity().model_sha256
+    if not built_sha or built_sha == using.sha256 or not catalogue.counts()["images"]:
+        return None
+    built, in_use = describe_model(built_name, built_sha), describe_model(using.name, using.sha256)
+    own = shipped_model_for(built_sha)
+    own_option = f"--model {shown(str(own))}" if own else "--model and the model file it was built with"
+    if rebuild is None:
+        return (f"This catalogue was built with {built}, so every picture is read again with {in_use} "
+                f"(its own model: {own_option}).")
+    return (f"This catalogue was built with {built}, not with {in_use} that is in use: search it with {own_option}, "
+            f"or rebuild it with this one (every picture is read again): {rebuild}")

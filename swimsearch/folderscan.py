@@ -14,8 +14,9 @@ import stat
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Mapping
+from typing import Callable, Iterator, Mapping
 
+from .errors import Cancelled, CatalogueError
 from .formats import IMAGE_EXTENSIONS
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,13 @@ OWN_SUFFIXES = (".swimcat", ".swimcat-wal", ".swimcat-shm", ".swimcat-journal")
 
 #: The kind of a file without an extension.
 NO_EXTENSION = "(no extension)"
+
+#: The picture kinds SwimSearch reads, as a user names them ("BMP, GIF, JPEG, ...").
+READABLE = ", ".join(sorted({e.lstrip(".").upper() for e in IMAGE_EXTENSIONS} - {"JPE", "JFIF", "TIF"}))
+
+
+class NoPictures(CatalogueError):
+    """A folder to build holds no picture SwimSearch reads (so no catalogue is made)."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +85,42 @@ def skipped_summary(skipped: Mapping[str, int], kinds: int = 5) -> str:
     if rest:
         parts.append(f"{rest} other")
     return ", ".join(parts)
+
+
+def skipped_files(by_kind: Mapping[str, int], kinds: int = 4) -> str:
+    """Files a folder holds but SwimSearch does not read, by kind: "3 .svg, 2 .pdf and 4 other files", or ""."""
+    ordered = sorted(((k, n) for k, n in by_kind.items() if n), key=lambda item: (-item[1], item[0]))
+    if not ordered:
+        return ""
+    parts = [f"{n:,} {kind}" for kind, n in ordered[:kinds]]
+    rest = sum(n for _, n in ordered[kinds:])
+    if rest:
+        parts.append(f"{rest:,} other")
+    text = parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
+    return f"{text} file{'' if sum(n for _, n in ordered) == 1 else 's'}"
+
+
+def refuse_folder_without_pictures(root: str | os.PathLike, should_stop: Callable[[], bool] = lambda: False) -> None:
+    """Raise NoPictures unless `root` holds at least one picture file; stops looking at the first one.
+
+    Called before a new catalogue file is made, so that building a folder of
+    notes leaves nothing behind in it; walks as the scan does and counts what
+    it finds instead, so the sentence can say what the folder does hold.
+    """
+    others: Counter[str] = Counter()
+    for _, entry in _walk(Path(root), []):
+        if should_stop():
+            raise Cancelled()
+        if is_image_path(entry.name):
+            return
+        kind = _kind(entry.name)
+        if kind is not None and _is_file(entry):
+            others[kind] += 1
+    held = skipped_files(others)
+    raise NoPictures(
+        f"The folder {root} holds no pictures SwimSearch can read ({READABLE}): there is nothing to index, so no catalogue was made"
+        + (f": it holds {held}." if held else ": it is empty.")
+    )
 
 
 def is_image_path(path: str | os.PathLike) -> bool:

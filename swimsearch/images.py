@@ -149,7 +149,17 @@ def _plain_errors(source: str | os.PathLike | Image.Image) -> Iterator[None]:
         raise
     except BaseException as exc:  # noqa: BLE001 - untrusted file: any failure (even out of memory) is "unreadable"
         label = "pasted image" if isinstance(source, Image.Image) else str(source)
-        raise ImageError(label, _plain_reason(exc)) from exc
+        reason = _plain_reason(exc)
+        if isinstance(exc, UnidentifiedImageError) and _is_empty(source):
+            reason = "the file is empty (0 bytes)"  # a failed copy or download: not a format question
+        raise ImageError(label, reason) from exc
+
+
+def _is_empty(source: str | os.PathLike | Image.Image) -> bool:
+    try:
+        return not isinstance(source, Image.Image) and os.stat(source).st_size == 0
+    except OSError:
+        return False
 
 
 @contextmanager

@@ -121,7 +121,7 @@ def test_unreadable_files_are_recorded_and_skipped(store, tmp_path, fake_embedde
     report = build(folder, path, fake_embedder, small_config)
     assert report.added == 20 and report.unreadable == 2
     assert dict(report.errors) == {
-        "empty.jpg": "not an image file, or a format that cannot be read",
+        "empty.jpg": "the file is empty (0 bytes)",
         "notes.png": "not an image file, or a format that cannot be read",
     }
     with Catalogue.open(path) as catalogue:

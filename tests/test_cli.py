@@ -52,6 +52,43 @@ def test_index_builds_and_summarises(indexed):
     assert again.returncode == 0 and "0 added, 0 updated, 0 removed, 0 unreadable, 14 unchanged" in again.stdout
 
 
+@pytest.mark.parametrize("held", [{}, {"brief.txt": b"notes", "sub/moodboard.indd": b"\0" * 10}])
+def test_index_of_a_folder_without_pictures_says_so_and_leaves_no_catalogue(tmp_path, held):
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    for name, data in held.items():
+        (folder / name).parent.mkdir(exist_ok=True)
+        (folder / name).write_bytes(data)
+    before = sorted(p.relative_to(folder) for p in folder.rglob("*"))
+    done = run("index", folder)
+    assert done.returncode == 1 and done.stdout == ""
+    [line] = done.stderr.splitlines()
+    assert line.startswith(f"swimsearch: The folder {folder} holds no pictures SwimSearch can read (")
+    assert "nothing to index, so no catalogue was made" in line
+    assert line.endswith("it is empty." if not held else "it holds 1 .indd and 1 .txt files.")
+    assert sorted(p.relative_to(folder) for p in folder.rglob("*")) == before  # no hidden catalogue left behind
+    elsewhere = tmp_path / "cat.swimcat"
+    assert run("index", folder, "--catalogue", elsewhere).returncode == 1 and not elsewhere.exists()
+
+
+def test_index_holds_back_a_mass_removal_in_one_sentence_until_allow_removal(tmp_path, clothing):
+    folder = tmp_path / "share"
+    photos = copy_clothing_photos(clothing, folder, 12, offset=40)
+    assert run("index", folder).returncode == 0
+    aside = tmp_path / "aside"
+    aside.mkdir()
+    for photo in photos[:10]:  # most of the folder gone at once: a share mounted half-way looks like this
+        photo.rename(aside / photo.name)
+    held = run("index", folder)
+    assert held.returncode == 1 and "10 gone files kept until confirmed" in held.stdout
+    [sentence] = held.stderr.splitlines()  # said once: no log line repeating it
+    assert sentence == (f"swimsearch: 10 of the catalogue's 12 files are gone from its folder (a drive or network share that "
+                        f"is not mounted?). They were kept in the catalogue. If they really were deleted, update again "
+                        f"with: swimsearch index {folder} --allow-removal")
+    confirmed = run("index", folder, "--allow-removal")
+    assert confirmed.returncode == 0 and "10 removed" in confirmed.stdout and "2 images searchable" in confirmed.stdout
+
+
 def test_query_csv_columns_rank_and_absolute_paths(indexed, tmp_path):
     folder, catalogue, photos, _ = indexed
     out = tmp_path / "matches.csv"

@@ -121,6 +121,7 @@ def test_reasons_are_plain_words(broken_files):
     assert "does not exist" in reason("missing")
     assert "not an image" in reason("text")
     assert "truncated" in reason("truncated_jpeg")
+    assert reason("empty") == "the file is empty (0 bytes)"  # a failed copy, not "a format that cannot be read"
 
 
 def test_permission_denied_reads_as_plain_words(tmp_path, monkeypatch):

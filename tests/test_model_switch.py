@@ -83,3 +83,19 @@ def test_cli_builds_and_searches_with_either_model_and_refuses_to_mix(tmp_path, 
     assert mixed.returncode != 0
     assert "efficientnet-lite2-trunk@224" in mixed.stderr and "efficientnet-lite2-trunk-int8@224" in mixed.stderr
     assert "Traceback" not in mixed.stderr
+    # one sentence that names the catalogue's own model file and the command that rebuilds it with the default
+    [sentence] = mixed.stderr.splitlines()
+    assert sentence.startswith("swimsearch: This catalogue was built with efficientnet-lite2-trunk@224 (sha256 ")
+    assert f"search it with --model {fp32}, or rebuild it" in sentence
+    int8 = default_model_path().with_name(INT8_MODEL_FILE)
+    assert sentence.endswith(f"(every picture is read again): swimsearch index {folder} --catalogue {catalogue} --model {int8}")
+    assert cli("query", "--catalogue", catalogue, "--model", fp32, files[2]).returncode == 0  # nothing was changed
+    rebuilt = cli("index", folder, "--catalogue", catalogue)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert rebuilt.stderr.splitlines()[0] == (
+        "swimsearch: This catalogue was built with efficientnet-lite2-trunk@224 (sha256 "
+        f"{Embedder(fp32).sha256[:12]}...), so every picture is read again with efficientnet-lite2-trunk-int8@224 "
+        f"(sha256 {Embedder(default_model_path()).sha256[:12]}...) (its own model: --model {fp32})."
+    )
+    assert f"{len(files)} added" in rebuilt.stdout
+    assert files[2].name in cli("query", "--catalogue", catalogue, "--top", "3", files[2]).stdout.splitlines()[1]

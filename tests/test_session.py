@@ -73,8 +73,8 @@ class World:
         return len(self.calls)
 
     # the builds and the recent list
-    def start_build(self, target, replace: bool) -> None:
-        self.calls.append(("build", target, replace))
+    def start_build(self, target, replace: bool, allow_removal: bool = False) -> None:
+        self.calls.append(("build", target, replace) + (("allow_removal",) if allow_removal else ()))
 
     def remember_catalogue(self, path: str) -> None:
         self.calls.append(("remember", path))
@@ -384,6 +384,65 @@ def test_building_a_new_folder_clears_the_last_catalogues_results(opened, tmp_pa
     assert world.messages[-1][0].startswith("“new designs” is ready: 12 designs")  # not replaced by "Opened …"
 
 
+def test_a_catalogue_whose_build_was_killed_before_indexing_says_f5_finishes_it(designs):
+    from dataclasses import replace
+
+    world = World()
+    session = make_session(world)
+    session.open(FileTarget(designs / ".swimsearch.swimcat"))
+    session.on_catalogue_opened(replace(state(designs, searchable=0), images=205, unreadable=5))
+    view = session.view()
+    assert view.empty_title == "“designs” was not finished"
+    assert view.empty_body == "200 pictures were read before its build stopped. Press F5 to finish it: they are not read again."
+    session.on_catalogue_opened(replace(state(designs, searchable=0), images=0))
+    assert session.view().empty_title == "“designs” has no searchable designs yet"
+
+
+def test_a_held_removal_is_asked_after_each_f5_but_once_for_a_watched_folder(opened, designs):
+    from swimsearch.build_report import BuildReport
+
+    session, world = opened
+    asked = []
+    session.removal_held.connect(lambda *args: asked.append(args))
+    path = str(designs / ".swimsearch.swimcat")
+    held = BuildReport(indexed=30, held=20, held_reason="20 of the catalogue's 30 files are gone from its folder")
+    session.update()
+    session.on_build_finished(Outcome(path, "designs", held))
+    assert asked == [(20, str(designs), held.held_reason)]
+    session.keep_held()  # "Keep them"
+    session.update(why="The folder changed")
+    session.on_build_finished(Outcome(path, "designs", held))
+    assert len(asked) == 1  # the watcher does not ask again about the same files
+    assert "20 files that are gone were kept" in world.messages[-1][0]  # the status bar still says it
+    session.update()
+    session.on_build_finished(Outcome(path, "designs", held))
+    assert len(asked) == 2  # F5 is the user asking: ask
+    session.confirm_removal()
+    assert world.last("build")[-1] == "allow_removal"
+
+
+def test_a_build_cancelled_before_it_said_anything_still_says_so(opened, tmp_path):
+    session, world = opened
+    session.update()
+    session.update()  # F5 twice: the first build is replaced and says nothing
+    session.on_builds_idle()  # then Cancel: the second stops before it starts
+    assert world.messages[-1] == ("Stopped. What was read so far is kept; press F5 to go on.", 15_000)
+    assert world.last("reload") == ("reload",)  # the replaced build may have committed pictures
+    assert not session.view().catalogue_text.endswith("building…")
+    calls = len(world.calls)
+    session.update()
+    session.on_build_finished(Outcome(str(tmp_path / "designs" / ".swimsearch.swimcat"), "designs", Report(added=1)))
+    session.on_builds_idle()  # answered: nothing more to say
+    assert world.messages[-1][0].startswith("“designs” is ready") and world.calls[calls:].count(("reload",)) == 1
+
+    new = tmp_path / "new"
+    new.mkdir()
+    session.open(FileTarget(new / ".swimsearch.swimcat", root=new))
+    session.on_builds_idle()  # cancelled before the catalogue file was made
+    assert world.messages[-1][0] == "Stopped before any picture was read, so no catalogue was made."
+    assert world.last("open") == ("open", str(tmp_path / "designs" / ".swimsearch.swimcat"))  # the old one comes back
+
+
 def test_a_damaged_catalogue_leaves_the_open_one_on_screen(opened, designs, tmp_path):
     session, world = opened
     session.search(FileQuery("/designs/img0004.png"))
@@ -436,6 +495,39 @@ def test_a_sample_catalogue_pointing_elsewhere_is_built_again(tmp_path):
     assert world.last("build") == ("build", sample, True)  # built once
 
 
+def test_a_catalogue_of_another_model_is_pointed_out_once_and_the_sample_is_simply_rebuilt(tmp_path):
+    from dataclasses import replace
+
+    world = World()
+    session = make_session(world)
+    asked = []
+    session.model_differs.connect(asked.append)
+    designs = FileTarget(tmp_path / "designs" / ".swimsearch.swimcat")
+    designs.path.parent.mkdir()
+    designs.path.write_bytes(b"")
+    session.open(designs)
+    other = replace(state(tmp_path / "designs"), built_with="fp32 (sha256 1e7d19261b77...)")
+    session.on_catalogue_opened(other)
+    assert asked == [other] and not any(call[0] == "build" for call in world.calls)  # asked, nothing done yet
+    view = session.view()
+    assert view.catalogue_text.endswith("another model") and "Built with fp32" in view.catalogue_tip
+    assert view.empty_title == "“designs” was built with another model" and "F5 to rebuild" in view.empty_body
+    session.on_catalogue_opened(other)  # reopened after "Not now": not asked again
+    assert len(asked) == 1
+    session.update(why="The folder changed")  # a watched folder never rebuilds with the other model by itself
+    assert not any(call[0] == "build" for call in world.calls)
+    assert world.messages[-1][0] == "The folder changed, but “designs” was built with another model: press F5 to rebuild it."
+    session.update()
+    assert world.last("build")[1].path == designs.path
+
+    sample = FileTarget(tmp_path / "user-data" / "sample.swimcat", root=tmp_path / "shipped", sample=True)
+    sample.path.parent.mkdir()
+    sample.path.write_bytes(b"")
+    session.open(sample)
+    session.on_catalogue_opened(replace(state(tmp_path / "shipped", path=sample.path), built_with="fp32"))
+    assert len(asked) == 1 and world.last("build") == ("build", sample, False)  # 36 pictures: just rebuilt
+
+
 def test_a_damaged_sample_is_built_again_once_then_reported(tmp_path):
     sample = FileTarget(tmp_path / "sample.swimcat", root=tmp_path / "shipped", sample=True)
     sample.path.write_bytes(b"garbage")
@@ -483,6 +575,14 @@ def test_names_and_summaries_read_plainly(tmp_path):
     cancelled = Outcome("c", "spring", Report(added=24, indexed=24), cancelled=True)
     assert build_summary(cancelled) == "Stopped building “spring”: 24 designs are searchable. Press F5 to go on from there."
     assert build_summary(Outcome("c", "spring", Report(indexed=9))) == "“spring” is ready: 9 designs searchable (no changes, 0 s)."
+
+
+def test_the_sample_summary_does_not_count_its_own_readme_as_a_file_not_read():
+    from swimsearch.build_report import BuildReport
+
+    report = BuildReport(added=36, indexed=36, skipped={".md": 1})
+    assert build_summary(Outcome("c", "designs", report)).endswith("Not read: 1 .md file.")
+    assert build_summary(Outcome("c", "sample", report), sample=True) == "“sample” is ready: 36 designs searchable (36 added, 0 s)."
 
 
 def test_the_build_summary_says_what_an_update_kept_and_read_again():

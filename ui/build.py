@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -20,11 +19,10 @@ from PyQt5.QtCore import QObject, pyqtSignal
 
 from swimsearch.catalogue import BuildReport, Catalogue
 from swimsearch.config import EngineConfig
-from swimsearch.errors import Cancelled, CatalogueError
-from swimsearch.images import is_image_path
+from swimsearch.errors import Cancelled
+from swimsearch.folderscan import NoPictures, refuse_folder_without_pictures  # noqa: F401 - NoPictures re-exported
 from swimsearch.locations import display_name
 
-from .formatting import READABLE, skipped_files
 from .locations import CatalogueTarget
 from .workers import Job, JobRunner, Worker
 
@@ -43,6 +41,7 @@ class BuildOutcome:
     name: str
     report: BuildReport
     cancelled: bool
+    root: str = ""  # the catalogue's folder, for sentences about it
 
 
 class BuildWorker(Worker):
@@ -53,12 +52,16 @@ class BuildWorker(Worker):
         open_embedder: makes the model (called in the worker's thread).
         config: frozen engine settings.
         replace: delete an existing catalogue file first (the sample, after its folder moved).
+        allow_removal: remove files gone from the folder even when so many are gone at once that
+            the engine would hold their removal back (the user confirmed it).
     """
 
     doing = "building the catalogue"
 
-    def __init__(self, target: CatalogueTarget, open_embedder: Callable, config: EngineConfig, *, replace: bool = False):
+    def __init__(self, target: CatalogueTarget, open_embedder: Callable, config: EngineConfig, *, replace: bool = False,
+                 allow_removal: bool = False):
         super().__init__()
+        self._allow_removal = allow_removal
         self.target = target
         self._open_embedder = open_embedder
         self._config = config.with_changes(batch_size=min(config.batch_size, BATCH_SIZE))
@@ -81,61 +84,19 @@ class BuildWorker(Worker):
         try:
             try:
                 report = catalogue.update(  # the window keeps the hash layer a catalogue was fitted with
-                    embedder, catalogue.with_fit_choices(self._config), progress=self._on_progress, should_stop=self.should_stop
+                    embedder, catalogue.with_fit_choices(self._config), progress=self._on_progress,
+                    should_stop=self.should_stop, allow_removal=self._allow_removal,
                 )
                 cancelled = False
             except Cancelled as exc:
                 report, cancelled = exc.report, True
-            return BuildOutcome(str(catalogue.path), display_name(catalogue.path, catalogue.root), report, cancelled)
+            name = display_name(catalogue.path, catalogue.root)
+            return BuildOutcome(str(catalogue.path), name, report, cancelled, str(catalogue.root))
         finally:
             catalogue.close()
 
     def _on_progress(self, phase: str, done: int, total: int) -> None:
         self.progress_changed.emit(phase, done, total)
-
-
-class NoPictures(CatalogueError):
-    """A folder to build holds no picture SwimSearch reads (so no catalogue is made)."""
-
-
-def refuse_folder_without_pictures(root: Path, should_stop: Callable[[], bool] = lambda: False) -> None:
-    """Raise NoPictures unless `root` holds at least one picture file; stops looking at the first one.
-
-    Walks as the engine's scan does (hidden files and folders left out,
-    linked folders entered once), counting what it finds instead, so the
-    sentence can say what the folder does hold.
-    """
-    others: Counter[str] = Counter()
-    seen: set[tuple[int, int]] = set()
-    stack = [Path(root)]
-    while stack:
-        if should_stop():
-            raise Cancelled()
-        folder = stack.pop()
-        try:
-            info = folder.stat()
-            if (info.st_dev, info.st_ino) in seen:
-                continue
-            seen.add((info.st_dev, info.st_ino))
-            with os.scandir(folder) as listing:
-                entries = [e for e in listing if not e.name.startswith(".")]
-        except OSError:
-            continue
-        for entry in entries:
-            try:
-                if entry.is_dir():
-                    stack.append(Path(entry.path))
-                elif is_image_path(entry.name):
-                    return
-                elif entry.is_file():
-                    others[os.path.splitext(entry.name)[1].lower() or "(no extension)"] += 1
-            except OSError:
-                continue
-    held = skipped_files(others)
-    raise NoPictures(
-        f"The folder {root} holds no pictures SwimSearch can read ({READABLE}), so no catalogue was made"
-        + (f": it holds {held}." if held else ": it is empty.")
-    )
 
 
 def remove_catalogue(path: os.PathLike) -> None:
@@ -175,9 +136,9 @@ class BuildService(QObject):
         """A build waits for the running one to stop."""
         return self._runner.has_pending
 
-    def start(self, target: CatalogueTarget, *, replace: bool = False) -> None:
-        """Build or update `target` (cancelling a running build first)."""
-        worker = BuildWorker(target, self._open_embedder, self._config, replace=replace)
+    def start(self, target: CatalogueTarget, *, replace: bool = False, allow_removal: bool = False) -> None:
+        """Build or update `target` (cancelling a running build first); `allow_removal` as `BuildWorker` takes it."""
+        worker = BuildWorker(target, self._open_embedder, self._config, replace=replace, allow_removal=allow_removal)
         worker.progress_changed.connect(self.progress_changed)
         worker.result_ready.connect(self.result_ready)
         worker.failed.connect(self.failed)

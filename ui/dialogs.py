@@ -7,6 +7,7 @@ tests can replace a chooser without a modal dialog blocking them.
 from __future__ import annotations
 
 import logging
+from typing import Callable
 
 from PyQt5.QtCore import QDir, Qt
 from PyQt5.QtWidgets import QFileDialog, QMessageBox, QWidget
@@ -46,6 +47,26 @@ def confirm(parent: QWidget, text: str, title: str = "SwimSearch") -> bool:
     """Ask before a bulk change; True when the user said yes."""
     answer = QMessageBox.question(parent, title, text, QMessageBox.Yes | QMessageBox.Cancel, QMessageBox.Cancel)
     return answer == QMessageBox.Yes
+
+
+def ask(parent: QWidget, text: str, yes: str, no: str, on_yes: Callable[[], None], *, name: str = "questionBox",
+        title: str = "SwimSearch", on_no: Callable[[], None] | None = None) -> QMessageBox:
+    """A window-modal question with two worded answers that does not block the event loop.
+
+    `on_yes` runs when the user picks `yes`, `on_no` when they pick `no`; `no`
+    is the default (Enter or Escape), so a hurried key press changes nothing.
+    """
+    box = QMessageBox(QMessageBox.Question, title, text, QMessageBox.NoButton, parent)
+    box.setObjectName(name)
+    yes_button = box.addButton(yes, QMessageBox.AcceptRole)
+    no_button = box.addButton(no, QMessageBox.RejectRole)
+    box.setDefaultButton(no_button)
+    box.setEscapeButton(no_button)
+    box.setWindowModality(Qt.WindowModal)
+    box.setAttribute(Qt.WA_DeleteOnClose)
+    box.buttonClicked.connect(lambda button: on_yes() if button is yes_button else on_no() if on_no else None)
+    box.open()
+    return box
 
 
 def choose_catalogue(parent: QWidget, folder: str) -> str:

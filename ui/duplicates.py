@@ -231,7 +231,9 @@ class DuplicateReview(QObject):
         if report.moved:
             self.undo_stack.append(UndoEntry(self.catalogue_path or "", report.moved, *before))
             self._drop_members(gone)
-            self._window.session.update()  # the moved files leave the catalogue, as F5 does it
+            # the moved files leave the catalogue, as F5 does it; SwimSearch moved them itself, so however many
+            # they are, this is no unmounted share (the mass-removal guard would otherwise keep them and ask)
+            self._window.session.update(allow_removal=True)
         words = f"Moved {count_of(len(report.moved), 'file')} to {destination}."
         self.note.emit(words + _failures(report, "moved"))
 

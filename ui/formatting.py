@@ -6,15 +6,12 @@ Qt-free, so the session model and the widgets word things the same way.
 from __future__ import annotations
 
 import logging
-from typing import Any, Mapping
+from typing import Any
 
 from swimsearch.export import percent  # noqa: F401 - re-exported: the one rounding rule of the window, CSV and sheet
-from swimsearch.images import IMAGE_EXTENSIONS
+from swimsearch.folderscan import READABLE, skipped_files  # noqa: F401 - re-exported: the CLI words them the same
 
 log = logging.getLogger(__name__)
-
-#: The picture kinds SwimSearch reads, as a user names them ("BMP, GIF, JPEG, …").
-READABLE = ", ".join(sorted({e.lstrip(".").upper() for e in IMAGE_EXTENSIONS} - {"JPE", "JFIF", "TIF"}))
 
 
 def duration(seconds: float) -> str:
@@ -36,19 +33,6 @@ def count_matches(count: int) -> str:
 def count_of(count: int, noun: str, plural: str = "") -> str:
     """A count with its noun in the right number: "1 unreadable file", "12 unreadable files", "2 copies"."""
     return f"{count:,} {noun if count == 1 else plural or noun + 's'}"
-
-
-def skipped_files(by_kind: Mapping[str, int], kinds: int = 4) -> str:
-    """Files a folder holds but SwimSearch does not read, by kind: "3 .svg, 2 .pdf and 4 other files", or ""."""
-    ordered = sorted(((k, n) for k, n in by_kind.items() if n), key=lambda item: (-item[1], item[0]))
-    if not ordered:
-        return ""
-    parts = [f"{n:,} {kind}" for kind, n in ordered[:kinds]]
-    rest = sum(n for _, n in ordered[kinds:])
-    if rest:
-        parts.append(f"{rest:,} other")
-    text = parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
-    return f"{text} file{'' if sum(n for _, n in ordered) == 1 else 's'}"
 
 
 def filters_in_words(filters: Any, mirror: bool) -> str:

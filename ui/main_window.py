@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Callable
 
 from PyQt5.QtCore import QPoint, Qt, pyqtSignal
-from PyQt5.QtWidgets import QApplication, QLabel, QMainWindow, QMenu, QPushButton, QSplitter, QToolBar, QVBoxLayout, QWidget
+from PyQt5.QtWidgets import (
+    QApplication, QLabel, QMainWindow, QMenu, QMessageBox, QPushButton, QSplitter, QToolBar, QVBoxLayout, QWidget,
+)
 
 from swimsearch.config import EngineConfig
 from swimsearch.search import Match, SearchResult
@@ -29,6 +31,7 @@ from .build import BuildOutcome, BuildService
 from .duplicate_view import REVIEW_ACTIONS, DuplicateReviewDialog
 from .duplicates import DuplicateReview
 from .exports import Exports
+from .formatting import count_of
 from .history import History
 from .locations import CatalogueTarget, catalogue_for_folder, sample_target, target_for, target_for_catalogue
 from .preview import PreviewPane
@@ -38,7 +41,7 @@ from .query_panel import QueryPanel, to_pil
 from .results_pane import ResultsPane
 from .search import SearchService, open_default_embedder
 from .session import APP_NAME, Session
-from .session_types import Filters, Target, target_name
+from .session_types import CatalogueState, Filters, Target, target_name
 from .settings import OPTIONS, Settings
 from .shortcuts import ShortcutsDialog, shortcut_rows
 from .style import app_icon
@@ -86,6 +89,7 @@ class MainWindow(QMainWindow):
         self._first_show = True
         self._query_started = 0.0
         self.last_query_ms: float | None = None  # from asking to results on screen
+        self._removal_box: QMessageBox | None = None  # the open "remove them from the catalogue?" question
 
         self.cache = ThumbnailCache(parent=self)
         self.search = SearchService(open_embedder, self._config, self)
@@ -207,6 +211,8 @@ class MainWindow(QMainWindow):
         session.catalogue_ready.connect(self.team.on_catalogue_ready)
         session.message.connect(self.statusBar().showMessage)
         session.error.connect(self.show_error)
+        session.removal_held.connect(self._on_removal_held)
+        session.model_differs.connect(self._on_model_differs)
 
     def _restore_settings(self) -> None:
         s = self.settings
@@ -290,11 +296,37 @@ class MainWindow(QMainWindow):
         if not recent:
             self.recent_menu.addAction("No recent catalogues").setEnabled(False)
 
-    def _start_build(self, target: Target, replace: bool) -> None:
+    def _start_build(self, target: Target, replace: bool, allow_removal: bool = False) -> None:
         """Build or update a catalogue on a worker thread (a running build is cancelled first)."""
         self.progress.start(target_name(target))
         self.statusBar().clearMessage()  # the progress line says it all
-        self.builds.start(target, replace=replace)
+        self.builds.start(target, replace=replace, allow_removal=allow_removal)
+
+    def _on_model_differs(self, state: CatalogueState) -> None:
+        """The catalogue was built with another model: say so, and offer to rebuild it with this one."""
+        text = (
+            f"“{state.name}” was built with another model, {state.built_with}, not with {state.model_name} "
+            "that this SwimSearch uses, so pictures cannot be searched in it.\n\n"
+            f"Rebuild it with this model? Every picture is read again ({count_of(state.images, 'picture')}); "
+            "the two models' descriptions are never mixed."
+        )
+        dialogs.ask(self, text, "Rebuild now", "Not now", self.session.update, name="modelBox")
+
+    def _on_removal_held(self, count: int, folder: str, reason: str) -> None:
+        """An update found many files gone at once and kept them: ask whether they really were deleted."""
+        if self._removal_box is not None:  # one question at a time (a watched folder updates again)
+            self._removal_box.close()
+        text = (
+            f"{count:,} pictures are no longer in {folder}.\n\n{reason[:1].upper()}{reason[1:]}. "
+            "They were kept in the catalogue for now.\n\nIf they really were deleted or moved away, "
+            "remove them from the catalogue. If the drive or share comes back, keep them: nothing is read again."
+        )
+        self._removal_box = dialogs.ask(
+            self, text, "Remove them from the catalogue", "Keep them", self.session.confirm_removal, name="removalBox",
+            on_no=self.session.keep_held,
+        )
+        box = self._removal_box
+        box.destroyed.connect(lambda _=None: self._removal_box is box and setattr(self, "_removal_box", None))
 
     def _on_build_result(self, outcome: BuildOutcome) -> None:
         if not self.builds.has_pending:

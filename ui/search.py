@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 from PyQt5.QtCore import QObject, pyqtSignal, pyqtSlot
 
@@ -21,7 +21,7 @@ from swimsearch.stores.sqlite import SqliteStore
 from swimsearch.config import EngineConfig
 from swimsearch.errors import CatalogueError
 from swimsearch.locations import display_name
-from swimsearch.model import Embedder, default_model_path
+from swimsearch.model import Embedder, default_model_path, describe_model
 from swimsearch.search import SearchEngine, SearchResult
 
 from .queries import CatalogueImageQuery, FileQuery, PictureQuery, Query, RandomQuery
@@ -178,7 +178,16 @@ class SearchWorker(Worker):
             can_search_images=self._embedder is not None,
             team=not isinstance(catalogue.store, SqliteStore),
             root_note=(getattr(catalogue.store, "root_note", lambda: None)() or ""),
+            built_with=other_model(info, self._embedder),
         )
+
+
+def other_model(info: dict, embedder: Any) -> str:
+    """The catalogue's model in words when an image search would need another one ("" when they agree)."""
+    using = getattr(embedder, "sha256", None)
+    if not using or not info["model_sha256"] or info["model_sha256"] == using:
+        return ""
+    return describe_model(info["model"], info["model_sha256"])
 
 
 class SearchService(QObject):

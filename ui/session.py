@@ -70,7 +70,8 @@ class Session:
     Args:
         catalogues: the search service.
         start_build: starts building or updating `target` (deleting its file
-            first when `replace`); the answer comes back through
+            first when `replace`; removing files gone from its folder even when
+            many are gone at once when `allow_removal`); the answer comes back through
             `on_build_finished` / `on_build_failed`, then `on_builds_idle`.
         recent: the recent catalogues, told which ones opened or failed.
         open_existing: the target for an existing catalogue file.
@@ -81,14 +82,18 @@ class Session:
 
     Events: `changed()` (render `view()`), `query_started(query)`,
     `results_shown(result)`, `query_failed(message)`, `catalogue_ready(state)`,
-    `message(text, timeout_ms)` (a status-bar note; 0 stays) and `error(text)`
-    (a known failure: one plain sentence for the user).
+    `message(text, timeout_ms)` (a status-bar note; 0 stays), `error(text)`
+    (a known failure: one plain sentence for the user) and
+    `removal_held(count, folder, reason)` (an update kept files gone from the
+    folder: ask the user, and call `confirm_removal()` if they really are gone)
+    and `model_differs(state)` (the catalogue was built with another model:
+    offer to rebuild it with `update()`; asked once per catalogue).
     """
 
     def __init__(
         self,
         catalogues: CatalogueService,
-        start_build: Callable[[Target, bool], None],
+        start_build: Callable[[Target, bool, bool], None],
         recent: RecentCatalogues,
         open_existing: Callable[[str], Target],
         *,
@@ -116,6 +121,7 @@ class Session:
         self._just_built: str | None = None
         self._sample_rebuilt = False
         self._return_to: str | None = None  # the catalogue left for a new build, reopened if it makes nothing
+        self._answered = True  # the latest build said how it ended (a build stopped at once says nothing)
 
         self.changed = Event()
         self.query_started = Event()
@@ -124,6 +130,11 @@ class Session:
         self.catalogue_ready = Event()
         self.message = Event()
         self.error = Event()
+        self.removal_held = Event()
+        self.model_differs = Event()
+        self._asked_held: tuple[str, int] | None = None  # (catalogue, files) of the last removal question
+        self._kept_held: tuple[str, int] | None = None  # ... and of the last one answered "Keep them"
+        self._model_asked: set[str] = set()  # catalogues whose other model was already pointed out
 
     # --- what the user asks ------------------------------------------------------------------
 
@@ -148,20 +159,34 @@ class Session:
             self._build(target)
         self.changed.emit()
 
-    def update(self, *, why: str = "") -> None:
+    def update(self, *, why: str = "", allow_removal: bool = False) -> None:
         """Read new and changed files of the open catalogue's folder (F5).
 
         Args:
             why: said before the summary when the user did not ask ("The folder changed").
+            allow_removal: remove the files gone from the folder however many they are
+                (the user confirmed it, or SwimSearch moved them itself).
         """
+        state = self.catalogue
+        if why and state is not None and state.built_with:  # reading every picture again needs the user's word
+            self.message.emit(f"{why}, but “{state.name}” was built with another model: press F5 to rebuild it.", 15_000)
+            return
         self._update_why = why
         if self.catalogue is not None:
-            self._build(self._open_existing(self.catalogue.path))
+            self._build(self._open_existing(self.catalogue.path), allow_removal=allow_removal)
         elif self.target is not None:
-            self._build(self.target)
+            self._build(self.target, allow_removal=allow_removal)
         else:
             self.error.emit("No catalogue is open: build one from a folder first (Ctrl+B).")
         self.changed.emit()
+
+    def keep_held(self) -> None:
+        """The user said keep the files an update held back: updates of a watched folder stop asking about them."""
+        self._kept_held = self._asked_held
+
+    def confirm_removal(self) -> None:
+        """The user confirmed that the files an update held back are gone: update again, removing them."""
+        self.update(allow_removal=True)
 
     def search(self, query: Query) -> None:
         """Run a new query, with the mirror setting; its result becomes the newest history entry."""
@@ -230,6 +255,13 @@ class Session:
         self._rerun(current)
         self.changed.emit()
         self.catalogue_ready.emit(state)
+        if state.built_with and state.path not in self._model_asked:
+            self._model_asked.add(state.path)
+            if target is not None and target.sample:  # a few seconds of reading: not worth a question
+                self._build(target)
+                self.changed.emit()
+            else:
+                self.model_differs.emit(state)
 
     def on_open_failed(self, path: str, message: str) -> None:
         target = self.target
@@ -271,15 +303,24 @@ class Session:
     def on_build_finished(self, outcome: BuildResult) -> None:
         """A build ended (or was cancelled): open what it made, or re-read the open catalogue."""
         why, self._update_why = self._update_why, ""
-        self.message.emit(f"{why}: {build_summary(outcome)}" if why else build_summary(outcome), 15_000)
+        self._answered = True
+        summary = build_summary(outcome, sample=self.target is not None and self.target.sample)
+        self.message.emit(f"{why}: {summary}" if why else summary, 15_000)
         self._just_built = outcome.catalogue_path
         if self.catalogue is not None and Path(self.catalogue.path) == Path(outcome.catalogue_path):
             self._catalogues.reload()
         else:
             self._catalogues.open_catalogue(outcome.catalogue_path)
+        held = getattr(outcome.report, "held", 0)
+        kept_before = why and self._kept_held == (outcome.catalogue_path, held)  # a watched folder asks once
+        if held and not outcome.cancelled and not kept_before:
+            folder = getattr(outcome, "root", "") or (self.catalogue.root if self.catalogue is not None else "its folder")
+            self._asked_held = (outcome.catalogue_path, held)
+            self.removal_held.emit(held, folder, outcome.report.held_reason)
 
     def on_build_failed(self, message: str) -> None:
         """Say why; a new catalogue that was never made gives way to the one that was open before."""
+        self._answered = True
         self.error.emit(message)
         back, target = self._return_to, self.target
         if back and self.catalogue is None and target is not None and not target.exists:
@@ -292,13 +333,35 @@ class Session:
     def on_builds_idle(self) -> None:
         """No build runs or waits any more."""
         self.building = False
+        if not self._answered:
+            self._answered = True
+            self._stopped_silently()
         self.changed.emit()
+
+    def _stopped_silently(self) -> None:
+        """The build was cancelled before it reported anything (at once, or after F5 twice): say so, show what is there."""
+        if self.catalogue is not None:
+            self.message.emit("Stopped. What was read so far is kept; press F5 to go on.", 15_000)
+            self._just_built = self.catalogue.path  # the reopening keeps this sentence in the status bar
+            self._catalogues.reload()  # a build replaced by the cancelled one may have committed pictures
+            return
+        back, self._return_to = self._return_to, None
+        if self.target is not None and self.target.exists:
+            self.message.emit("Stopped. What was read so far is kept; press F5 to go on.", 15_000)
+            self._just_built = str(self.target.path)
+            self._catalogues.open_catalogue(str(self.target.path))
+            return
+        self.message.emit("Stopped before any picture was read, so no catalogue was made.", 15_000)
+        if back:
+            self.target = self._open_existing(back)
+            self._catalogues.open_catalogue(back)
 
     # --- rules --------------------------------------------------------------------------------
 
-    def _build(self, target: Target, *, replace: bool = False) -> None:
+    def _build(self, target: Target, *, replace: bool = False, allow_removal: bool = False) -> None:
         self.building = True
-        self._start_build(target, replace)
+        self._answered = False
+        self._start_build(target, replace, allow_removal)
 
     def _leave_catalogue(self) -> None:
         """Close the open catalogue; the query stays, to run again on the next one."""
@@ -390,6 +453,9 @@ class Session:
         if state is None:
             return "No catalogue", ""
         text = f"{state.name}  ·  {state.searchable:,} designs" + ("  ·  read-only" if state.readonly else "")
+        if state.built_with:
+            text += "  ·  another model"
+            return text, f"{state.path}\nFolder: {state.root}\nBuilt with {state.built_with}; in use: {state.model_name}"
         return text, f"{state.path}\nFolder: {state.root}\nModel: {state.model_name}"
 
     def _empty_text(self) -> tuple[str, str]:
@@ -403,8 +469,19 @@ class Session:
             )
         if state is None:
             return "No catalogue is open", "Build one from a folder of designs (Ctrl+B), or open one (Ctrl+Shift+O)."
+        read = state.images - state.unreadable
+        if state.searchable == 0 and read >= 2:  # a build killed before it indexed (a crash, a power cut)
+            return f"“{name}” was not finished", (
+                f"{count_of(read, 'picture')} were read before its build stopped. "
+                "Press F5 to finish it: they are not read again."
+            )
         if state.searchable == 0:
             return f"“{name}” has no searchable designs yet", "Press F5 to read its folder."
+        if state.built_with and self.shown is None:
+            return f"“{name}” was built with another model", (
+                f"It was built with {state.built_with}, not with {state.model_name} that is in use, so pictures\n"
+                "cannot be searched in it. Press F5 to rebuild it with this model (every picture is read again)."
+            )
         if self.shown is None:
             return f"Find similar designs in “{name}”", (
                 "Drop a design anywhere on this window, click the query panel to choose a file,\n"
@@ -422,8 +499,8 @@ class Session:
         return text
 
 
-def build_summary(outcome: BuildResult) -> str:
-    """The status-bar sentence after a build or a cancelled one."""
+def build_summary(outcome: BuildResult, *, sample: bool = False) -> str:
+    """The status-bar sentence after a build or a cancelled one (of the shipped `sample`: its README goes unsaid)."""
     report = outcome.report
     if outcome.cancelled:
         return (
@@ -436,7 +513,7 @@ def build_summary(outcome: BuildResult) -> str:
     changes = ", ".join(f"{n:,} {what}" for what, n in counts if n) or "no changes"
     # Hook for design file formats (issue 16 item 1): a report that counts the files it did not read,
     # by kind ({".indd": 3}), gets them said here; today's BuildReport has no such field.
-    skipped = skipped_files(getattr(report, "skipped", None) or {})
+    skipped = "" if sample else skipped_files(getattr(report, "skipped", None) or {})
     skipped = f" Not read: {skipped}." if skipped else ""
     held = getattr(report, "held", 0)  # a folder only partly there: its gone files are kept until confirmed
     kept = f" {held:,} files that are gone were kept: {report.held_reason}." if held else ""

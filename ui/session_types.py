@@ -72,6 +72,7 @@ class CatalogueState:
     can_search_images: bool  # the model is loaded
     team: bool = False  # a team catalogue on a PostgreSQL server
     root_note: str = ""  # a team catalogue's folder not found on this computer: what to do (one sentence)
+    built_with: str = ""  # the catalogue's model, in words, when it is not the model in use (else "")
 
 
 class Target(Protocol):

@@ -7,12 +7,16 @@ import time
 
 import pytest
 from PyQt5.QtCore import Qt
+from PyQt5.QtWidgets import QMessageBox
 
 from swimsearch.catalogue import Catalogue, default_catalogue_path
 from swimsearch.model import ModelError
 from ui.locations import sample_folder, sample_target
 from ui.progress import describe_progress, duration
-from ui_helpers import WAIT_MS, error_texts, drop_and_wait, gated_model, make_pattern_images, open_catalogue
+from ui.query_panel import file_url_mime
+from ui_helpers import (
+    WAIT_MS, FakeEmbedder, drop, drop_and_wait, error_texts, gated_model, make_pattern_images, open_catalogue,
+)
 
 
 def test_a_build_in_a_new_folder_reports_progress_and_finishes(qtbot, make_window, tmp_path):
@@ -232,6 +236,48 @@ def test_build_from_a_folder_with_a_catalogue_opens_it_and_updates_it(qtbot, mak
     assert opened.args[0].searchable == 33
 
 
+def removal_question(qtbot, window):
+    """The open "remove them from the catalogue?" box and its buttons by their words."""
+    from PyQt5.QtWidgets import QMessageBox
+
+    qtbot.waitUntil(lambda: any(b.isVisible() for b in window.findChildren(QMessageBox, "removalBox")), timeout=WAIT_MS)
+    [box] = [b for b in window.findChildren(QMessageBox, "removalBox") if b.isVisible()]
+    return box, {button.text(): button for button in box.buttons()}
+
+
+def test_an_update_that_holds_back_removals_asks_and_removes_them_only_when_confirmed(qtbot, make_window, designs):
+    window = make_window()
+    open_catalogue(qtbot, window, designs)
+    gone = sorted(designs.glob("img*.png"))[:20]  # two thirds gone at once: an unmounted share looks like this
+    for path in gone:
+        path.unlink()
+    with qtbot.waitSignal(window.build_finished, timeout=WAIT_MS) as finished:
+        window.update_action.trigger()
+    assert (finished.args[0].report.removed, finished.args[0].report.held) == (0, 20)
+    box, buttons = removal_question(qtbot, window)
+    assert box.text().startswith(f"20 pictures are no longer in {designs}.")
+    assert "20 of the catalogue's 30 files are gone" in box.text()
+    assert set(buttons) == {"Remove them from the catalogue", "Keep them"}
+    assert box.defaultButton() is buttons["Keep them"]  # Enter changes nothing
+
+    qtbot.mouseClick(buttons["Keep them"], Qt.LeftButton)
+    qtbot.waitUntil(lambda: not window.findChildren(type(box), "removalBox"), timeout=WAIT_MS)
+    assert not window.builds.busy
+    with Catalogue.open(default_catalogue_path(designs)) as catalogue:
+        assert catalogue.info()["images"] == 30  # kept: a share that comes back is not read again
+
+    with qtbot.waitSignal(window.build_finished, timeout=WAIT_MS):
+        window.update_action.trigger()  # asked again on the next update
+    box, buttons = removal_question(qtbot, window)
+    with qtbot.waitSignal(window.build_finished, timeout=WAIT_MS) as finished:
+        qtbot.mouseClick(buttons["Remove them from the catalogue"], Qt.LeftButton)
+    assert (finished.args[0].report.removed, finished.args[0].report.held) == (20, 0)
+    qtbot.waitUntil(lambda: window.session.catalogue is not None and window.session.catalogue.searchable == 10,
+                    timeout=WAIT_MS)
+    assert "20 removed" in window.statusBar().currentMessage()
+    assert not [b for b in window.findChildren(type(box), "removalBox") if b.isVisible()]  # not asked again
+
+
 def test_a_damaged_sample_catalogue_is_built_again(qtbot, make_window):
     target = sample_target()
     target.path.write_bytes(b"garbage" * 50)
@@ -241,3 +287,63 @@ def test_a_damaged_sample_catalogue_is_built_again(qtbot, make_window):
     with qtbot.waitSignal(window.catalogue_ready, timeout=WAIT_MS) as opened:
         pass
     assert opened.args[0].name == "sample" and opened.args[0].searchable >= 30
+
+
+class OtherModel(FakeEmbedder):
+    """The same fake network with other weights: what the fp32 and int8 trunks are to each other."""
+
+    name = "other-embedder@32"
+    sha256 = "e" * 64
+
+
+def test_a_catalogue_of_another_model_says_so_and_is_rebuilt_only_when_asked(qtbot, make_window, designs):
+    window = make_window(open_embedder=OtherModel)
+    open_catalogue(qtbot, window, designs)
+    qtbot.waitUntil(lambda: any(b.isVisible() for b in window.findChildren(QMessageBox, "modelBox")), timeout=WAIT_MS)
+    [box] = window.findChildren(QMessageBox, "modelBox")
+    buttons = {button.text(): button for button in box.buttons()}
+    assert box.text().startswith("“designs” was built with another model, fake-embedder@32 (sha256 ffffffffffff...), "
+                                 "not with other-embedder@32")
+    assert "Every picture is read again (30 pictures)" in box.text() and box.defaultButton() is buttons["Not now"]
+    assert "another model" in window.catalogue_label.text()
+    assert "fake-embedder@32" in window.catalogue_label.toolTip()
+
+    qtbot.mouseClick(buttons["Not now"], Qt.LeftButton)
+    qtbot.waitUntil(lambda: not window.findChildren(QMessageBox, "modelBox"), timeout=WAIT_MS)
+    assert not window.builds.busy
+    with qtbot.waitSignal(window.query_failed, timeout=WAIT_MS) as failed:
+        drop(window.query_panel, file_url_mime(str(designs / "img0004.png")))
+    assert "was built with another model" in failed.args[0]  # never searched against the other model's vectors
+    with Catalogue.open(default_catalogue_path(designs)) as catalogue:
+        assert catalogue.info()["model"] == "fake-embedder@32"  # nothing changed without the user's word
+    open_catalogue(qtbot, window, designs)
+    assert not [b for b in window.findChildren(QMessageBox, "modelBox") if b.isVisible()]  # asked once
+
+    window.session.model_differs.emit(window.session.catalogue)  # as on the first opening
+    [box] = [b for b in window.findChildren(QMessageBox, "modelBox") if b.isVisible()]
+    [rebuild] = [b for b in box.buttons() if b.text() == "Rebuild now"]
+    with qtbot.waitSignal(window.build_finished, timeout=WAIT_MS) as finished:
+        qtbot.mouseClick(rebuild, Qt.LeftButton)
+    assert (finished.args[0].report.added, finished.args[0].report.unchanged) == (30, 0)
+    qtbot.waitUntil(lambda: "another model" not in window.catalogue_label.text(), timeout=WAIT_MS)
+    assert drop_and_wait(qtbot, window, designs / "img0004.png").matches[0].name == "img0004.png"
+
+
+def test_cancelling_an_update_before_it_reads_anything_says_so(qtbot, make_window, designs):
+    loading = threading.Event()
+
+    def slow_model():  # the build's model loads while the user already clicks Cancel
+        if threading.current_thread() is not threading.main_thread() and loading.is_set():
+            time.sleep(0.5)
+        return FakeEmbedder()
+
+    window = make_window(open_embedder=slow_model)
+    open_catalogue(qtbot, window, designs)
+    loading.set()
+    window.update_action.trigger()
+    window.update_action.trigger()  # F5 twice: the first update gives way to the second
+    qtbot.mouseClick(window.progress.cancel_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: not window.builds.busy, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: "Stopped" in window.statusBar().currentMessage(), timeout=WAIT_MS)
+    assert window.statusBar().currentMessage() == "Stopped. What was read so far is kept; press F5 to go on."
+    assert not window.progress.isVisible() and "30 designs" in window.catalogue_label.text()

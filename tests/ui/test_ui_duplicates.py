@@ -134,3 +134,27 @@ def test_the_second_tier_is_offered_but_waits_for_calibrated_scores(qtbot, make_
     model = dialog.tier_box.model()
     assert model.item(0).isEnabled() and not model.item(1).isEnabled()
     assert "calibrated" in model.item(1).toolTip()
+
+
+def test_moving_many_copies_aside_removes_them_without_asking_whether_they_are_gone(
+        qtbot, make_window, tmp_path, fake_embedder, small_config, monkeypatch):
+    folder = tmp_path / "exports"
+    make_pattern_images(folder, 12)
+    for n in range(12):  # every design exported twice: half the folder is copies
+        shutil.copy(folder / f"img{n:04d}.png", folder / f"img{n:04d} copy.png")
+    with Catalogue.create(default_catalogue_path(folder), folder) as catalogue:
+        catalogue.update(fake_embedder, small_config)
+    window = make_window()
+    open_catalogue(qtbot, window, folder)
+    dialog = review_window(qtbot, window)
+    assert window.duplicates.movable() == 12
+    aside = tmp_path / "aside"
+    aside.mkdir()
+    monkeypatch.setattr(ui.dialogs, "choose_folder", lambda parent, start, title="": str(aside))
+    monkeypatch.setattr(ui.dialogs, "confirm", lambda parent, text, title="": True)
+    with qtbot.waitSignal(window.build_finished, timeout=WAIT_MS) as finished:
+        dialog.command["move_all"].trigger()
+    assert (finished.args[0].report.removed, finished.args[0].report.held) == (12, 0)  # SwimSearch moved them itself
+    qtbot.waitUntil(lambda: window.session.catalogue is not None and window.session.catalogue.searchable == 12,
+                    timeout=WAIT_MS)
+    assert not window.findChildren(ui.dialogs.QMessageBox, "removalBox")  # no "are they really gone?" question
