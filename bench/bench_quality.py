@@ -14,8 +14,16 @@ Then near-duplicate recall@1/@10 of transformed copies of 300 catalogue
 photos, the pHash threshold for "duplicate", and (--tune) sweeps over the
 hash layer variant, d, B, the re-rank depth M and the re-ranking dimension R.
 
-    python bench/bench_build.py --limit 0     # builds bench/work/clothing.swimcat first
-    python bench/bench_quality.py [--tune]
+By default (and with --issue11) it prints issue 11's figures instead
+(quality_issue11.py): the new search (augmented vectors, query expansion,
+pHash candidates, calibrated scores) beside exact cosine and today's
+pipeline, cross- and same-sender, per label, on the exact, LSH and graph
+paths; transformed copies on the LSH path against exact cosine and pHash
+ranking; how often pairs read *same design*; a fixed pair's score across
+catalogue sizes; query time. --before runs the tables of before.
+
+    swimsearch index CLOTHING/images --catalogue bench/work/clothing.swimcat   # or bench_build.py --limit 0
+    cd bench && nice -n 10 python bench_quality.py [--copies 100] [--leak-free] | --before [--tune]
 """
 
 from __future__ import annotations
@@ -157,10 +165,18 @@ def main() -> int:
     parser.add_argument("--tune", action="store_true", help="also sweep the index settings")
     parser.add_argument("--tune-only", action="store_true", help="only the sweeps (results go to quality-tuning.json)")
     parser.add_argument("--copies", type=int, default=300, help="catalogue photos used for near-duplicate recall")
+    parser.add_argument("--before", action="store_true", help="the tables of before issue 11 (codes, pHash, mirror, thresholds)")
+    parser.add_argument("--leak-free", action="store_true", help="issue 11: also the research's leak-free protocols (slow)")
+    parser.add_argument("--limit", type=int, default=0, help="issue 11: only the first N labelled queries (quick look)")
+    parser.add_argument("--every", type=int, default=1, help="issue 11: every N-th labelled query (time on a busy machine)")
+    parser.add_argument("--sections", default="ranking,copies,bands,timing,order,store",
+                        help="issue 11: which sections to run (comma-separated; default: all)")
     args = parser.parse_args()
 
     config = EngineConfig()
     embedder = Embedder(default_model_path())
+    if not (args.before or args.tune or args.tune_only):
+        return issue11(args, config, embedder)
     results: dict = {}
     with Catalogue.open(args.catalogue) as catalogue:
         snap = catalogue.load_snapshot()
@@ -278,6 +294,39 @@ def main() -> int:
     if args.tune:
         results["tuning"] = tune(protocol, embeddings, full, ceiling)
     path = save("quality", results)
+    print(f"\nwrote {path}")
+    return 0
+
+
+def issue11(args, config: EngineConfig, embedder: Embedder) -> int:
+    import quality_issue11 as q11
+
+    results: dict = {}
+    with Catalogue.open(args.catalogue, readonly=True) as catalogue:
+        data = q11.Catalogued(catalogue)
+        print(f"{len(data.rows)} labelled queries against {len(data.relpaths)} catalogue photos "
+              f"(model {data.model_sha256[:12]})", flush=True)
+        wanted = set(args.sections.split(","))
+        sections = (
+            ("ranking", "1. ranking (the query is a catalogue photo: the research's naive protocol)",
+             lambda: q11.ranking(catalogue, embedder, config, data, limit=args.limit, every=args.every)),
+            ("copies", "2. transformed copies: the original in the top 10",
+             lambda: q11.copies(catalogue, embedder, config, data, count=args.copies)),
+            ("bands", "3. bands and catalogue invariance", lambda: q11.bands(data)),
+            ("timing", "4. query time", lambda: q11.timing(catalogue, embedder, config, data)),
+            ("order", "5. scores down the list", lambda: q11.order(catalogue, embedder, config, data)),
+            ("store", "6. the search stage read from the store, as above 50,000 images",
+             lambda: q11.store_reads(catalogue, embedder, config, data)),
+        )
+        for name, title, run in sections:
+            if name in wanted:
+                print(f"\n{title}", flush=True)
+                results[name] = run()
+    if args.leak_free:
+        print("\n7. leak-free protocols (shared fp32 cache, bench_ranking.py)", flush=True)
+        results["leak_free"] = q11.leak_free()
+    path = save("quality-issue11" if wanted == {"ranking", "copies", "bands", "timing", "order", "store"} else
+                "quality-issue11-" + "-".join(sorted(wanted)), results)
     print(f"\nwrote {path}")
     return 0
 

@@ -9,10 +9,10 @@ every batch so a cancel or a kill keeps what was done, then fits the hash
 layer and spheres (or keeps the fit) and writes codes and LSH buckets. An
 image read again keeps its old embedding and code until the new ones are
 committed, so a build that fails half-way (a full disk) never takes a
-searchable image out of search. Whether to fit again is decided by `refit_reason`, a
-pure function: an update keeps the fit unless the catalogue has doubled or
-halved since, the index settings changed, or the fit was made on a cancelled
-build that has now completed.
+searchable image out of search. The index is indexing.py's (`index_catalogue`;
+whether to fit again is `refit_reason`, a pure function: an update keeps the
+fit unless the catalogue has doubled or halved since, the index settings
+changed, or the fit was made on a cancelled build that has now completed).
 
 Long work takes plain callbacks: ``progress(phase, done, total)`` with phases
 "scan", "embed" and "index", and ``should_stop()``; a stopped build raises
@@ -25,21 +25,18 @@ import logging
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Mapping
-
-import numpy as np
+from typing import Callable, Mapping
 
 from .build_report import BuildCounts, BuildReport, as_dict
-from .config import INDEX_SETTINGS, EngineConfig
 from .build_batch import embed_batch
+from .config import EngineConfig
 from .decode import DecodeTimes, decoded_batches
 from .errors import Cancelled, CatalogueError
 from .fingerprint import fingerprints
-from .graph import next_graph
 from .images import scan_folder_report
-from .index import FittedIndex, IndexSnapshot, fit_index
+from .indexing import index_catalogue, refit_reason
 from .model import ImageEmbedder
-from .stores.base import CatalogueWriter, FitState, ModelInfo
+from .stores.base import CatalogueWriter, ModelInfo
 from .stores.changes import KnownFile, ScanDiff, diff_scan, expired_tombstones, removal_held
 
 __all__ = ["BuildReport", "as_dict", "build_catalogue", "index_catalogue", "refit_catalogue", "refit_reason"]
@@ -56,33 +53,6 @@ def _never() -> bool:
 
 def _quiet(phase: str, done: int, total: int) -> None:
     pass
-
-
-def refit_reason(
-    *, embedded: int, fit: FitState | None, wanted: Mapping[str, Any], complete: bool, force: bool = False
-) -> str | None:
-    """Why the index must be fitted again, or None to keep the fit (and only encode new images).
-
-    Args:
-        embedded: images with an embedding now (at least 2: fewer cannot be indexed).
-        fit: the catalogue's current fit, if any.
-        wanted: the index settings asked for (`INDEX_SETTINGS` of the config).
-        complete: the build read every file (not cancelled).
-        force: fit again whatever the state (new settings asked for explicitly).
-    """
-    if force:
-        return "asked for"
-    if fit is None:
-        return "no fit yet"
-    if fit.provisional and complete:
-        return "the fit was made on a cancelled build"
-    if embedded >= 2 * fit.count:
-        return f"the catalogue has grown from {fit.count} to {embedded} images"
-    if embedded * 2 <= fit.count:
-        return f"the catalogue has shrunk from {fit.count} to {embedded} images"
-    if dict(fit.settings) != dict(wanted):
-        return "the index settings changed"
-    return None
 
 
 def build_catalogue(
@@ -246,81 +216,6 @@ def _adopt_model(writer: CatalogueWriter, embedder: ImageEmbedder, scope: str = 
         writer.set_model(ModelInfo(name=embedder.name, sha256=embedder.sha256, dim=embedder.dim))
 
 
-def index_catalogue(
-    writer: CatalogueWriter,
-    config: EngineConfig,
-    *,
-    complete: bool = True,
-    progress: ProgressFn | None = None,
-    force: bool = False,
-) -> tuple[int, bool]:
-    """Fit if needed (or `force`), then encode every embedded image that has no code yet.
-
-    Returns:
-        (searchable images, whether the index was fitted again).
-    """
-    with writer.index_lock():  # one writer at a time decides on the fit and writes codes
-        return _index(writer, config, complete=complete, progress=progress or _quiet, force=force)
-
-
-def _index(writer: CatalogueWriter, config: EngineConfig, *, complete: bool, progress: ProgressFn, force: bool) -> tuple[int, bool]:
-    embedded = writer.counts()["readable"]
-    if embedded < 2:  # similarity is relative to the others: one image cannot be indexed
-        writer.clear_index()
-        return 0, False
-    wanted = {name: getattr(config, name) for name in INDEX_SETTINGS}
-    reason = refit_reason(embedded=embedded, fit=writer.fit_state(), wanted=wanted, complete=complete, force=force)
-    # A store that finds candidates itself (a database server) needs no graph of ours.
-    keep_graph = embedded >= config.graph_from and not writer.searches_itself
-    pending: np.ndarray | None = None  # None: every image
-    previous: IndexSnapshot | None = None  # what was searchable: the graph to extend, the vectors it was built from
-    if reason is None:
-        fitted = writer.fitted()
-        pending = writer.uncoded_ids()
-        if fitted is None:
-            return writer.counts()["searchable"], False
-        if keep_graph:
-            previous = writer.load_snapshot()
-        if not len(pending) and not _graph_needs_work(previous):
-            return writer.counts()["searchable"], False
-        progress("index", 0, len(pending))
-    else:
-        log.info("fitting the index again: %s", reason)
-        progress("index", 0, embedded)
-        fitted = _fit(writer, config, embedded, provisional=not complete)
-    with writer.transaction():
-        if reason is not None:
-            writer.save_fit(fitted)
-        total = embedded if pending is None else len(pending)
-        all_ids, all_keys, all_vectors = [np.empty(0, np.int64)], [], [np.empty((0, fitted.rerank_basis.shape[1]), np.float16)]
-        done = 0
-        for ids, embeddings in writer.iter_embeddings(None if pending is None else pending.tolist()):
-            codes = fitted.codes(embeddings)
-            vectors = fitted.vectors(embeddings)
-            writer.write_codes(ids, codes, vectors)
-            all_ids.append(ids)
-            all_keys.append(fitted.keys(codes))
-            all_vectors.append(vectors.astype(np.float16))  # as the snapshot keeps them
-            done += len(ids)
-            progress("index", done, total)
-        if all_keys:
-            writer.write_buckets(np.concatenate(all_keys), np.concatenate(all_ids), merge=reason is None)
-        if keep_graph:
-            new_ids, new_vectors = np.concatenate(all_ids), np.concatenate(all_vectors)
-            if previous is None:
-                graph = next_graph(None, new_ids[:0], new_vectors[:0], new_ids, new_vectors)
-            else:
-                graph = next_graph(previous.graph, previous.ids, previous.vectors, new_ids, new_vectors)
-            writer.write_graph(graph)
-    return writer.counts()["searchable"], reason is not None
-
-
-def _graph_needs_work(snapshot: IndexSnapshot | None) -> bool:
-    """Whether an update that adds nothing must still (re)build the graph: a catalogue indexed
-    before it kept one, or one that many removals left stale."""
-    return snapshot is not None and (snapshot.graph is None or snapshot.graph.needs_rebuild(snapshot.ids))
-
-
 def refit_catalogue(writer: CatalogueWriter, config: EngineConfig, progress: ProgressFn | None = None) -> int:
     """Fit the index again from the stored embeddings and re-encode everything (no image is read).
 
@@ -331,13 +226,3 @@ def refit_catalogue(writer: CatalogueWriter, config: EngineConfig, progress: Pro
         return index_catalogue(writer, config, complete=True, progress=progress, force=True)[0]
 
 
-def _fit(writer: CatalogueWriter, config: EngineConfig, embedded: int, *, provisional: bool) -> FittedIndex:
-    """Fit on a sample drawn by the store (path order, fixed seed: see `sample_positions`)."""
-    sample = writer.fit_sample(config.fit_sample, config.seed)
-    labels = None
-    if config.folder_labels:
-        names = [label or "" for label in sample.labels]
-        if len(set(names)) >= 2:
-            labels = np.unique(names, return_inverse=True)[1]
-    log.info("fitting the %s hash layer on %d of %d images", config.hash_variant, len(sample.ids), embedded)
-    return fit_index(sample.embeddings, config, labels=labels, count=embedded, provisional=provisional)

@@ -32,6 +32,7 @@ The file records the figures that decided each edge.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -43,6 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from .augment import power_normalise
+from .model import shipped_model_for
 
 log = logging.getLogger(__name__)
 
@@ -157,17 +159,24 @@ def band(percent: float) -> str:
     return BAND_NAMES[-1]
 
 
-def display_percent(percent: float) -> str:
-    """The one rounding rule for people: nearest whole percent, but only an exact 100 reads "100 %".
+def whole_percent(percent: float) -> int:
+    """The one rounding rule for people: nearest whole percent, but only an exact 100 reads 100.
 
     A re-export that scores 99.7 % is not the picture itself, so it reads
-    "99 %"; CSV files keep the full precision instead of this text.
+    99; below 0 reads 0. CSV files keep the full precision beside it.
     """
     value = float(percent)
+    if not np.isfinite(value):
+        return 0
     shown = int(np.floor(value + 0.5))
     if shown >= 100 and value < 100.0:
         shown = 99
-    return f"{max(shown, 0)} %"
+    return min(max(shown, 0), 100)
+
+
+def display_percent(percent: float) -> str:
+    """`whole_percent` as text: "99 %"."""
+    return f"{whole_percent(percent)} %"
 
 
 def calibration_path(model_path: str | os.PathLike) -> Path:
@@ -223,6 +232,25 @@ def load_calibration(path: str | os.PathLike, model_sha256: str | None = None) -
             f"make it again with models/make_calibration.py --model <the model>."
         )
     return calibration
+
+
+@functools.lru_cache(maxsize=8)
+def shipped_calibration(model_sha256: str | None) -> Calibration | None:
+    """The calibration shipped beside the model whose card states `model_sha256` (read once).
+
+    None for a model SwimSearch does not ship (or one shipped without a
+    calibration): its scores are then cosines of embeddings centred on the
+    catalogue, without bands. A damaged calibration file is logged and
+    treated the same way, so a search never fails over it.
+    """
+    model = shipped_model_for(model_sha256)
+    if model is None or not calibration_path(model).is_file():
+        return None
+    try:
+        return load_calibration(calibration_path(model), model_sha256)
+    except CalibrationError as exc:
+        log.warning("%s", exc)
+        return None
 
 
 # --- deciding the edges (used by models/make_calibration.py) --------------------------

@@ -21,6 +21,7 @@ from .config import FIT_CHOICES, EngineConfig
 from .errors import CatalogueError
 from .index import FittedIndex, IndexSnapshot
 from .model import ImageEmbedder
+from .neighbours import NeighbourLists
 from .searchers import Searcher
 from .stores.base import (
     CatalogueCounts,
@@ -244,6 +245,9 @@ class Catalogue:
 
     def export_images(self, chunk: int = 10_000) -> Iterator[list[StoredImage]]:
         return self.store.export_images(chunk)
+
+    def neighbour_lists(self, image_ids: Iterable[int] | None = None) -> NeighbourLists | None:
+        return self.store.neighbour_lists(image_ids)
 
     def check(self) -> list[str]:
         """Verify every checksum and record (`swimsearch info --check`); what was checked, in words."""

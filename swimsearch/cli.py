@@ -4,7 +4,7 @@
     swimsearch query --catalogue CAT [--top N] [--min-score S] [--csv OUT] [--sheet OUT.pdf|.html] (IMAGE... | --queries LISTFILE)
     swimsearch info --catalogue CAT
     swimsearch duplicates --catalogue CAT [--csv OUT]
-    swimsearch eval --catalogue CAT --labels LABELS.csv [--queries LISTFILE] [--json OUT] [--plot OUT.png]
+    swimsearch eval --catalogue CAT --labels LABELS.csv [--queries LISTFILE] [--baseline] [--json OUT] [--plot OUT.png]
     swimsearch copy --catalogue CAT --to NEW
 
 --catalogue takes the catalogue file, its folder (its catalogue is found
@@ -32,9 +32,9 @@ from .cli_catalogues import copy, describe_location, open_existing, open_for_ind
 from .config import EngineConfig
 from .errors import Cancelled, CatalogueError
 from .evaluation import EvaluationError
-from .export import atomic_output, write_csv, write_duplicates_csv
+from .export import write_csv, write_duplicates_csv
 from .images import ImageError
-from .inputs import InputError, read_labels, read_path_list
+from .inputs import InputError, read_path_list
 from .model import Embedder, ModelError, default_model_path
 from .cli_checks import (
     ShownFormatter,
@@ -45,7 +45,7 @@ from .cli_checks import (
     join_number_values,
     os_error_sentence,
 )
-from .cli_output import print_eval, print_report, print_result
+from .cli_output import print_report, print_result
 from .sheet import SheetError
 from .terminal import StopOnInterrupt, TerminalProgress, shown
 
@@ -220,43 +220,13 @@ def cmd_duplicates(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from .evaluation import evaluate
+    from . import cli_eval
     from .search import SearchEngine
 
     config = _config(args)
     embedder = _embedder(config, args.model)
-    labels = read_labels(
-        args.labels,
-        path_column=args.path_column,
-        label_column=args.group_column,
-        exclude_column=args.exclude_column,
-        filter_column=args.filter_column,
-    )
-    queries = read_path_list(args.queries) if args.queries else None
     with open_existing(args.catalogue, args.root) as catalogue:
-        engine = SearchEngine(catalogue, embedder, config)
-        bar = TerminalProgress()
-        report = evaluate(
-            engine, labels, queries, keep_unlabelled=args.keep_unlabelled, limit=args.limit,
-            progress=lambda done, total: bar("eval", done, total),
-        )
-        figures = {"catalogue": describe_location(catalogue), "labels": str(args.labels), "exclude_column": args.exclude_column}
-    print_eval(report)
-    if args.json:
-        text = json.dumps({**figures, **report.as_dict()}, indent=2)
-        if args.json == "-":
-            print(text)
-        else:
-            with atomic_output(args.json, encoding="utf-8") as fh:
-                fh.write(text + "\n")
-    if args.plot:
-        from .plot import draw_quality_plot
-
-        # the labels file's name, never its folder: a folder name says which machine ran it, not what was measured
-        title = args.title or f"{Path(args.labels).name}: {report.quality.queries} queries"
-        with atomic_output(args.plot, "wb") as fh:
-            draw_quality_plot(report.quality, fh, title=title)
-        print(f"plot        {args.plot}")
+        cli_eval.run(args, catalogue, SearchEngine(catalogue, embedder, config))
     return EXIT_OK
 
 
@@ -333,18 +303,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", parents=[common], help="retrieval quality and timings on a labelled folder")
     p.add_argument("--catalogue", required=True, help=CATALOGUE_HELP)
-    p.add_argument("--labels", required=True, metavar="LABELS.csv", help="CSV with an image path column and a label column")
-    p.add_argument("--queries", metavar="LISTFILE", help="only these images as queries (one path per line)")
-    p.add_argument("--path-column", help="column with the image path (default: path, else filename)")
-    p.add_argument("--group-column", default="label", help="column whose equal values are relevant (default: %(default)s)")
-    p.add_argument("--exclude-column", help="drop gallery images sharing this column with the query (e.g. sender_id)")
-    p.add_argument("--filter-column", help="leave out rows where this column is false/0/no (e.g. usable)")
-    p.add_argument("--keep-unlabelled", action="store_true", help="count catalogue images without a label as wrong answers")
-    p.add_argument("--plot", metavar="OUT.png", help="draw the PR curve and precision by rank")
-    p.add_argument("--title", help="the plot's title (default: the labels file's name and the number of queries)")
-    p.add_argument("--json", metavar="OUT", help="write all figures as JSON ('-' for stdout)")
-    p.add_argument("--mirror", action="store_true", help="also search the mirrored query")
-    p.add_argument("--limit", type=int, default=0, help="use only the first N queries (quick look)")
+    from .cli_eval import add_arguments
+
+    add_arguments(p)
     p.set_defaults(run=cmd_eval, parser=p)
 
     p = sub.add_parser("copy", parents=[common], help="copy a catalogue into a new one: a file into a team catalogue, or back")

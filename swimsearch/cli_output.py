@@ -13,6 +13,7 @@ from .build_report import BuildReport, as_dict
 from .catalogue import Catalogue
 from .cli_catalogues import describe_location
 from .evaluation import EvalReport
+from .export import percent
 from .terminal import shown
 
 if TYPE_CHECKING:  # the search module loads the model's runtime: only when a command searches
@@ -43,7 +44,8 @@ def print_result(result: SearchResult) -> None:
             for f, on in (("(the query)", itself), ("duplicate", m.duplicate and not itself), ("mirrored", m.mirrored), ("missing", m.missing))
             if on
         )
-        print(f"  {m.rank:3d}  {m.score * 100:5.1f}%  {shown(m.path)}  {flags}".rstrip())
+        # the one rounding rule of the window and the CSV (export.percent), and the score's band
+        print(f"  {m.rank:3d}  {percent(m.score):3d}%  {m.band:12s}  {shown(m.path)}  {flags}".rstrip())
 
 
 def print_eval(report: EvalReport) -> None:

@@ -32,6 +32,17 @@ class EngineConfig:
     lsh_key_bits: int = 12
     #: Seed for every random choice of a fit (k-means, spheres, LSH bit samples).
     seed: int = 0
+    #: What the index is fitted on and ranks by (issue 11): "augmented" -
+    #: embeddings centred on the model's fixed reference mean, each replaced by a
+    #: weighted mean of itself and its `augment_k` nearest other images
+    #: (database-side augmentation; cross-sender mAP@10 1.057 x exact cosine
+    #: with query expansion, docs/QUALITY_RESEARCH.md); "embeddings" - the raw
+    #: embeddings centred on the catalogue's mean (the pipeline before issue 11,
+    #: kept as the baseline of `swimsearch eval --baseline`).
+    vectors: str = "augmented"
+    #: Neighbours k and weight exponent alpha of the augmentation (a flat optimum: k 3-7, alpha 3).
+    augment_k: int = 5
+    augment_alpha: float = 3.0
     #: The hash layer is fitted on at most this many embeddings, the spheres on fewer.
     fit_sample: int = 50_000
     sphere_sample: int = 20_000
@@ -40,7 +51,12 @@ class EngineConfig:
     #: Candidates kept after ranking the codes, re-ranked by cosine (M). On the
     #: clothing set the LSH path kept 0.997 of exact-cosine mAP@10 at M=1000,
     #: 0.992 at 500; at 1M images M=1000 costs no measurable time over 500.
-    rerank_depth: int = 1000
+    #: 3000 since issue 11: at 1000, 1 of 100 80 % crops and 1 of 100 8-degree
+    #: rotations of clothing photos were not among the LSH candidates at all
+    #: (exact cosine and the graph found both; at 3000 the LSH path did too);
+    #: at 44,072 images crops 0.992 against 0.952 (docs/QUALITY_RESEARCH.md).
+    #: The LSH path is the fallback of catalogues above `exact_below` without a graph.
+    rerank_depth: int = 3000
     #: How candidates' codes are ranked before re-ranking: "hamming" (|a xor b|)
     #: or "spherical" (|a xor b| / |a and b|, Heo et al.). Measured on the
     #: clothing set, the best 500 by Hamming hold 0.97 of the exact top 10,
@@ -67,6 +83,18 @@ class EngineConfig:
     #: record in memory for rescoring (rescoring.py: 128 MB at 50,000), so a
     #: search makes no store call; larger ones read them per search, in one query each.
     rescore_in_memory_up_to: int = 50_000
+    #: Query expansion (with `vectors="augmented"`): the query is searched again as
+    #: a weighted mean of itself and its `expand_k` best results, weights cos^alpha
+    #: (QE k 5-10, alpha 0-1 measured alike).
+    expand_k: int = 5
+    expand_alpha: float = 1.0
+    #: Candidates of each of the two searches scored on the full augmented
+    #: vectors (at least the results asked for plus RESCORE_MARGIN): 200 kept
+    #: crops and rotations at 44,000 images that 40 lost (docs/QUALITY_RESEARCH.md).
+    rescore_depth: int = 200
+    #: Images whose pHash is within this many bits of the query's join the
+    #: candidates, so a copy the embedding loses is still found.
+    phash_radius: int = 8
     #: Two images whose pHashes differ in at most this many of 64 bits are duplicates.
     duplicate_distance: int = 6
     #: Also search the mirrored query and merge the two rankings. Off by default:
@@ -93,6 +121,10 @@ class EngineConfig:
     #: the network; docs/BENCHMARKS.md).
     decoders: int = 0
 
+    def __post_init__(self) -> None:
+        if self.vectors not in VECTORS:
+            raise ValueError(f"unknown vectors {self.vectors!r} (choose {' or '.join(VECTORS)})")
+
     def with_changes(self, **changes: Any) -> "EngineConfig":
         """A copy with some settings changed; unknown names are an error."""
         known = {f.name for f in fields(self)}
@@ -101,6 +133,9 @@ class EngineConfig:
             raise ValueError(f"unknown engine settings: {', '.join(sorted(unknown))}")
         return replace(self, **changes)
 
+
+#: What an index can be fitted on (`EngineConfig.vectors`).
+VECTORS = ("augmented", "embeddings")
 
 #: Settings that are stored in a catalogue when its hash layer is fitted.
 INDEX_SETTINGS = (
@@ -112,6 +147,9 @@ INDEX_SETTINGS = (
     "lsh_tables",
     "lsh_key_bits",
     "seed",
+    "vectors",
+    "augment_k",
+    "augment_alpha",
 )
 
 #: The index settings a user chooses per catalogue (`swimsearch index --variant`,

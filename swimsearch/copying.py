@@ -3,11 +3,11 @@
 Nothing is recomputed and nothing is lost: every image keeps its id, its
 record (with its content fingerprint, a passing failure to read again, a
 tombstone's time, a pending recode) and its stored (float16) embedding; the fitted index keeps its arrays,
-and every design its code and re-ranking vector, so the copy ranks exactly as
-the original. Written through the stores' own protocols in one transaction
+every design its code and re-ranking vector, and every image its neighbour
+list (issue 11), so the copy ranks exactly as the original. Written through the stores' own protocols in one transaction
 (an interrupted copy leaves an empty destination, which the caller removes),
-then checked: counts, and SHA-256 digests of the embeddings and of the codes
-and vectors, compared on both sides.
+then checked: counts, and SHA-256 digests of the embeddings, of the codes
+and vectors, and of the neighbour lists, compared on both sides.
 """
 
 from __future__ import annotations
@@ -38,10 +38,13 @@ class CopyReport:
     searchable: int
     embeddings_sha256: str
     index_sha256: str | None  # codes and re-ranking vectors (None: the source has no fitted index)
+    lists: int  # neighbour lists
     seconds: float
 
     def summary(self) -> str:
         index = "fitted index kept" if self.index_sha256 else "no fitted index to copy"
+        if self.lists:
+            index += f" with {self.lists:,} neighbour lists"
         return (
             f"{self.images:,} images copied ({self.embeddings:,} with embeddings, {self.searchable:,} searchable); "
             f"embeddings identical (sha256 {self.embeddings_sha256[:16]}); {index}"
@@ -62,6 +65,7 @@ def copy_catalogue(source: CatalogueReader, destination: CatalogueWriter, progre
     identity = source.identity()
     fitted = source.fitted()
     snapshot = source.load_snapshot() if fitted is not None else None
+    lists = source.neighbour_lists() if fitted is not None else None
     with destination.writer_lock(), destination.transaction():
         if identity.model_sha256 and identity.model_name and identity.embedding_dim:
             destination.set_model(ModelInfo(identity.model_name, identity.model_sha256, int(identity.embedding_dim)))
@@ -76,6 +80,8 @@ def copy_catalogue(source: CatalogueReader, destination: CatalogueWriter, progre
         if fitted is not None and snapshot is not None:
             progress("index", 0, len(snapshot))
             destination.save_fit(fitted)
+            if lists is not None and len(lists):
+                destination.write_neighbours(lists, replace=True)
             for start in range(0, len(snapshot), CODE_CHUNK):
                 part = slice(start, start + CODE_CHUNK)
                 destination.write_codes(snapshot.ids[part], snapshot.codes[part], snapshot.vectors[part])
@@ -127,4 +133,18 @@ def _check(source: CatalogueReader, destination: CatalogueReader, seconds: float
     index = index_digest(source)
     if index_digest(destination) != index:
         raise CatalogueError(f"The fitted index copied to {destination.location} differs from the source's.")
-    return CopyReport(ours["images"], embedded, ours["searchable"], embeddings, index, seconds)
+    held = lists_digest(source)
+    if lists_digest(destination) != held:
+        raise CatalogueError(f"The neighbour lists copied to {destination.location} differ from the source's.")
+    return CopyReport(ours["images"], embedded, ours["searchable"], embeddings, index, held[0], seconds)
+
+
+def lists_digest(reader: CatalogueReader) -> tuple[int, str]:
+    """How many neighbour lists, and the SHA-256 of their ids, neighbours and cosines in id order."""
+    lists = reader.neighbour_lists()
+    digest = hashlib.sha256()
+    if lists is None or not len(lists):
+        return 0, digest.hexdigest()
+    for array, dtype in ((lists.ids, "<i8"), (lists.neighbours, "<i8"), (lists.similarities, "<f4")):
+        digest.update(np.ascontiguousarray(array, dtype=dtype).tobytes())
+    return len(lists), digest.hexdigest()

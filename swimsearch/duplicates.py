@@ -1,9 +1,12 @@
-"""Groups of near-identical files in a catalogue (re-exports, resized copies, re-saves).
+"""Groups of near-identical files in a catalogue (re-exports, resized copies, re-saves), or of one design.
 
 Candidate pairs come from each image's nearest neighbours in the search index
 (duplicates are always close in embedding space); a pair is kept when the
-perceptual hashes differ in at most `max_distance` of 64 bits. Pairs are then
-joined into groups (union-find), so a design saved five times is one group.
+perceptual hashes differ in at most `max_distance` of 64 bits, or (the
+*same design* tier) when their calibrated similarity is in the same-design
+band (calibration.py: crops, recolours, mirror images and small rotations of
+one picture too, which the pHash misses). Pairs are then joined into groups
+(union-find), so a design saved five times is one group.
 """
 
 from __future__ import annotations
@@ -13,8 +16,12 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from .errors import Cancelled
+from .calibration import BAND_PERCENT
+from .errors import Cancelled, CatalogueError
 from .search import SearchEngine
+
+#: The lowest score (0..1) of the same-design band.
+SAME_DESIGN = BAND_PERCENT[0] / 100.0
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,7 @@ def _find(parent: dict[int, int], x: int) -> int:
 class _Images(NamedTuple):
     ids: np.ndarray  # image ids of the searchable images, one per row
     phash: np.ndarray  # their perceptual hashes, uint64, one per row
+    scores: Callable[[int, np.ndarray], np.ndarray]  # (row, rows) -> shown scores 0..1 of the pairs
     neighbours: Callable[[int, int], np.ndarray]  # (row, k) -> rows of the k nearest images, best first
     paths: Callable[[list[int]], list[str]]  # image ids -> their absolute paths
 
@@ -59,7 +67,10 @@ def _searchable_images(engine: SearchEngine) -> _Images | None:
         records = engine.records(np.asarray(image_ids, dtype=np.int64))
         return [records[i].path for i in image_ids]
 
-    return _Images(ids, engine.phashes(ids), neighbours, paths)
+    def scores(row: int, rows: np.ndarray) -> np.ndarray:
+        return engine.similarities(int(ids[row]), ids[rows])
+
+    return _Images(ids, engine.phashes(ids), scores, neighbours, paths)
 
 
 def find_duplicate_groups(
@@ -67,14 +78,21 @@ def find_duplicate_groups(
     *,
     max_distance: int | None = None,
     neighbours: int = 10,
+    same_design: bool = False,
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> list[DuplicateGroup]:
-    """All groups of two or more near-identical images, largest first.
+    """All groups of two or more near-identical images (or, `same_design`, of one design), largest first.
 
     Raises:
         Cancelled: `should_stop()` said stop (checked every 256 images).
+        CatalogueError: `same_design` for a model without a similarity calibration.
     """
+    if same_design and not engine.calibrated:
+        raise CatalogueError(
+            "Groups of one design need the calibrated similarity, and this catalogue's model comes without one; "
+            "near-identical files can still be grouped."
+        )
     images = _searchable_images(engine)
     if images is None or len(images.ids) < 2:
         return []
@@ -83,7 +101,7 @@ def find_duplicate_groups(
     worst: dict[tuple[int, int], int] = {}
     total = len(images.ids)
     for row in range(total):
-        for other, d in _close_pairs(images, row, neighbours, max_distance):
+        for other, d in _close_pairs(images, row, neighbours, max_distance, same_design):
             a, b = _find(parent, row), _find(parent, other)
             if a != b:
                 parent[max(a, b)] = min(a, b)
@@ -98,14 +116,15 @@ def find_duplicate_groups(
     return result
 
 
-def _close_pairs(images: _Images, row: int, neighbours: int, max_distance: int) -> list[tuple[int, int]]:
-    """(row, pHash distance) of the nearest neighbours of `row` whose pHash is within `max_distance`."""
+def _close_pairs(images: _Images, row: int, neighbours: int, max_distance: int, same_design: bool) -> list[tuple[int, int]]:
+    """(row, pHash distance) of the nearest neighbours of `row` whose pHash is within `max_distance`
+    (or, `same_design`, whose score is in the same-design band)."""
     found = images.neighbours(row, neighbours + 1)
     others = found[found != row]
     if not len(others):
         return []
     diff = np.bitwise_count(images.phash[others] ^ images.phash[row]).astype(int)
-    close = diff <= max_distance
+    close = images.scores(row, others) >= SAME_DESIGN - 1e-12 if same_design else diff <= max_distance
     return [(int(o), int(d)) for o, d in zip(others[close], diff[close])]
 
 

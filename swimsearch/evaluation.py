@@ -12,14 +12,14 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 
 from .inputs import Labels
-from .metrics import QualityReport, quality
+from .metrics import QualityReport, average_precision, quality
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,11 @@ class EvalReport:
         mirror: queries were also searched mirrored.
         embed_ms, search_ms: per query, in query order.
         seconds: wall time of the searches.
+        without_exclusions: the same rankings judged with no exclusion group
+            (the query itself still left out): the same-sender figure where
+            the groups are senders; None when the labels have no groups.
+        per_label: mAP@10 of the queries of each label (by label name), as judged
+            in `quality`.
     """
 
     quality: QualityReport
@@ -51,6 +56,8 @@ class EvalReport:
     embed_ms: tuple[float, ...]
     search_ms: tuple[float, ...]
     seconds: float
+    without_exclusions: QualityReport | None = None
+    per_label: dict[str, float] = field(default_factory=dict)
 
     @property
     def total_ms(self) -> tuple[float, ...]:
@@ -70,6 +77,8 @@ class EvalReport:
             "method": self.method,
             "mirror": self.mirror,
             **self.quality.as_dict(),
+            "without_exclusions": None if self.without_exclusions is None else self.without_exclusions.as_dict(),
+            "per_label_map@10": self.per_label,
             **{name: self.timing(name) for name in ("embed_ms", "search_ms", "total_ms")},
             "seconds": self.seconds,
         }
@@ -123,29 +132,51 @@ def evaluate(
         raise EvaluationError("no labelled image of the CSV is in this catalogue")
     unlabelled = 0 if keep_unlabelled else sum(1 for index in label_of_id.values() if index is None)
     depth = _search_depth(labels, unlabelled)
-    hits = np.zeros((len(chosen), MAX_RANK), dtype=bool)
-    n_relevant = np.zeros(len(chosen), dtype=np.int64)
+    protocols = [labels] + ([replace(labels, groups=None)] if labels.groups is not None else [])
+    hits = np.zeros((len(protocols), len(chosen), MAX_RANK), dtype=bool)
+    n_relevant = np.zeros((len(protocols), len(chosen)), dtype=np.int64)
     embed_ms, search_ms = [], []
     started = time.perf_counter()
     for row, q in enumerate(chosen):
         result = engine.search(labels.paths[q], top_n=depth)
         embed_ms.append(result.embed_ms)
         search_ms.append(result.search_ms)
-        allowed = labels.gallery_mask(q) & in_catalogue
-        n_relevant[row] = int((allowed & (labels.labels == labels.labels[q])).sum())
-        ranked = _judge(result, q, labels, allowed, label_of_id, keep_unlabelled)
-        hits[row, : len(ranked)] = ranked
+        for p, judged in enumerate(protocols):
+            allowed = judged.gallery_mask(q) & in_catalogue
+            n_relevant[p, row] = int((allowed & (labels.labels == labels.labels[q])).sum())
+            ranked = _judge(result, q, labels, allowed, label_of_id, keep_unlabelled)
+            hits[p, row, : len(ranked)] = ranked
         if progress is not None:
             progress(row + 1, len(chosen))
     return EvalReport(
-        quality=quality(hits, n_relevant),
+        quality=quality(hits[0], n_relevant[0]),
         searchable_images=len(view.images),
         method=view.method,
         mirror=view.mirror,
         embed_ms=tuple(embed_ms),
         search_ms=tuple(search_ms),
         seconds=time.perf_counter() - started,
+        without_exclusions=quality(hits[1], n_relevant[1]) if len(protocols) > 1 else None,
+        per_label=per_label_map10(hits[0], n_relevant[0], labels.labels[chosen], labels.names),
     )
+
+
+def per_label_map10(hits: np.ndarray, n_relevant: np.ndarray, codes: np.ndarray, names: Sequence[str]) -> dict[str, float]:
+    """mAP@10 of each label's queries (averaged as `quality` averages all of them)."""
+    ap = average_precision(hits, n_relevant, 10)
+    return {names[int(c)]: float(ap[codes == c].mean()) for c in np.unique(codes)}
+
+
+def chosen_queries(
+    engine, labels: Labels, queries: Sequence[str | os.PathLike] | None = None, limit: int = 0
+) -> tuple[dict[int, int], np.ndarray]:
+    """Which labelled images are in the engine's catalogue (label row -> image id), and the label rows
+    `evaluate` queries with (those, of `queries` if given, the first `limit`)."""
+    label_of_id = _labels_of_images(_engine_view(engine), labels)
+    image_of = {index: image_id for image_id, index in label_of_id.items() if index is not None}
+    in_catalogue = np.zeros(len(labels.paths), dtype=bool)
+    in_catalogue[list(image_of)] = True
+    return image_of, _choose_queries(labels, in_catalogue, queries, limit)
 
 
 def _labels_of_images(view: _EngineView, labels: Labels) -> dict[int, int | None]:

@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
 from . import __version__
-from .search import SearchResult
+from .calibration import whole_percent
+from .search import Match, SearchResult
 
 if TYPE_CHECKING:
     from .duplicates import DuplicateGroup
@@ -40,8 +41,16 @@ COLUMN_DOCS: dict[str, str] = {
     "query": "the query picture: its absolute path, or what it was (\"pasted image\")",
     "rank": "1 for the best match, 2 for the next, ...",
     "path": "the matching file, absolute path",
-    "score": "cosine similarity from -1 to 1 (the query itself 1.0); what the ranking sorts by",
-    "similarity": "the score in whole percent as the window shows it (below 0 shows as 0)",
+    "score": (
+        "the similarity of the two pictures from 0 to 1 in full precision (the query itself 1.0), calibrated for the "
+        "model so the same pair scores the same in every catalogue (a model without a calibration: cosine of "
+        "embeddings centred on the catalogue, -1 to 1)"
+    ),
+    "similarity": "the score in whole percent as the window shows it (nearest; only the query itself reads 100)",
+    "band": (
+        "the score's band: same design (re-exports, crops, recolours, mirror images, small rotations of one "
+        "picture), very similar, similar or unrelated; the list reads band by band, by the ranking inside a band"
+    ),
     "file_name": "the matching file's name",
     "folder": "its folder relative to the catalogue's folder (empty: the catalogue's folder itself)",
     "width": "its width in pixels",
@@ -75,11 +84,17 @@ def neutralise(text: str) -> str:
 
 
 def percent(score: float) -> int:
-    """The similarity a user sees, in whole percent: never rounded up to 100, below 0 shown as 0.
+    """The similarity a user sees, in whole percent (`calibration.whole_percent`: nearest, never 100
+    unless the picture itself, below 0 shown as 0).
 
-    The one rounding rule of the window, the CSV and the contact sheet.
+    The one rounding rule of the window, the Copy list, the CSV and the contact sheet.
     """
-    return max(0, math.floor(score * 100 + 1e-6))
+    return whole_percent(score * 100.0)
+
+
+def similarity_text(match: Match, *, sep: str = " · ") -> str:
+    """A match's similarity as people read it: "92% · same design" (just "92%" without a calibration)."""
+    return f"{percent(match.score)}%" + (f"{sep}{match.band}" if match.band else "")
 
 
 @contextmanager
@@ -130,8 +145,9 @@ def rows(results: Iterable[SearchResult]) -> Iterator[dict]:
                 "query": neutralise(result.query),
                 "rank": m.rank,
                 "path": neutralise(m.path),
-                "score": f"{m.score:.4f}",
+                "score": repr(float(m.score)),
                 "similarity": percent(m.score),
+                "band": m.band,
                 "file_name": neutralise(m.name),
                 "folder": neutralise(folder),
                 "width": "" if m.width is None else m.width,
@@ -217,7 +233,7 @@ def as_text(result: SearchResult) -> str:
     """Tab-separated lines (rank, score %, duplicate, path) for pasting into a mail or a sheet."""
     buffer = io.StringIO()
     buffer.write(f"Query\t{result.query}\n")
-    buffer.write("Rank\tSimilarity\tDuplicate\tPath\n")
+    buffer.write("Rank\tSimilarity\tBand\tDuplicate\tPath\n")
     for m in result.matches:
-        buffer.write(f"{m.rank}\t{m.score * 100:.1f}%\t{'duplicate' if m.duplicate else ''}\t{neutralise(m.path)}\n")
+        buffer.write(f"{m.rank}\t{percent(m.score)}%\t{m.band}\t{'duplicate' if m.duplicate else ''}\t{neutralise(m.path)}\n")
     return buffer.getvalue()

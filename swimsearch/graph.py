@@ -106,12 +106,13 @@ class VectorGraph:
         return np.where(nodes >= 0, self.ids[np.maximum(nodes, 0)], -1)
 
     def stale_share(self, searchable: np.ndarray) -> float:
-        """The share of nodes whose image is no longer searchable (`searchable`: sorted ids)."""
+        """The share of nodes that no longer stand for a searchable image (`searchable`: sorted ids):
+        removed images, and the older nodes of images inserted again with a new vector."""
         if not len(self.ids):
             return 0.0
         at = np.minimum(np.searchsorted(searchable, self.ids), max(len(searchable) - 1, 0))
         live = (searchable[at] == self.ids) if len(searchable) else np.zeros(len(self.ids), bool)
-        return 1.0 - float(live.mean())
+        return 1.0 - len(np.unique(self.ids[live])) / len(self.ids)
 
     def needs_rebuild(self, searchable: np.ndarray) -> bool:
         return self.stale_share(searchable) >= STALE_SHARE

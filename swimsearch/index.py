@@ -34,10 +34,28 @@ class FittedIndex:
     settings: dict = field(default_factory=dict)
     count: int = 0
     provisional: bool = False
+    #: The fixed centre embeddings are prepared on (the model's reference mean,
+    #: calibration.py) when the index is fitted on prepared and augmented
+    #: vectors (issue 11); None: fitted on the raw embeddings, as before.
+    centre: np.ndarray | None = None
 
     @property
     def mean(self) -> np.ndarray:
         return self.layer.mean
+
+    @property
+    def augmented(self) -> bool:
+        """Whether codes and vectors are made from prepared, augmented vectors (else from raw embeddings)."""
+        return self.centre is not None
+
+    def prepare(self, embeddings: np.ndarray) -> np.ndarray:
+        """What `codes` and `vectors` take for trunk embeddings: unit vectors centred on `centre`
+        (for a fit on augmented vectors), or the embeddings themselves (float32)."""
+        x = np.asarray(embeddings, dtype=np.float32)
+        if self.centre is None:
+            return x
+        x = x - self.centre.astype(np.float32)
+        return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
     def codes(self, embeddings: np.ndarray) -> np.ndarray:
         """Packed spherical codes (n, words) uint64."""
@@ -57,6 +75,8 @@ class FittedIndex:
     ARRAY_NAMES = (
         "hash.mean", "hash.weights", "hash.bias", "spheres.pivots", "spheres.radii", "rerank.basis", "lsh.positions",
     )
+    #: Arrays a fit may have (a fit made before issue 11 has no centre).
+    OPTIONAL_ARRAYS = ("space.centre",)
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The fit's arrays by name, for a store to keep (see `from_arrays`)."""
@@ -68,6 +88,7 @@ class FittedIndex:
             "spheres.radii": self.spheres.radii,
             "rerank.basis": self.rerank_basis,
             "lsh.positions": self.positions,
+            **({"space.centre": self.centre} if self.centre is not None else {}),
         }
 
     def state(self) -> dict[str, Any]:
@@ -85,7 +106,7 @@ class FittedIndex:
         """The fit again from its stored arrays and state.
 
         Raises:
-            KeyError: an array of `ARRAY_NAMES` is missing.
+            KeyError: an array of `ARRAY_NAMES` is missing (those of `OPTIONAL_ARRAYS` may be).
         """
         return cls(
             layer=HashLayer(
@@ -98,6 +119,7 @@ class FittedIndex:
             settings=dict(state.get("settings", {})),
             count=int(state["count"]),
             provisional=bool(state.get("provisional", False)),
+            centre=arrays.get("space.centre"),
         )
 
 
@@ -185,8 +207,15 @@ def fit_index(
     labels: np.ndarray | None = None,
     count: int | None = None,
     provisional: bool = False,
+    centre: np.ndarray | None = None,
 ) -> FittedIndex:
-    """Fit hash layer, spheres, re-ranking basis and LSH bit samples to embeddings (n, D)."""
+    """Fit hash layer, spheres, re-ranking basis and LSH bit samples to vectors (n, D).
+
+    Args:
+        sample: raw embeddings, or (with `centre`) vectors prepared on
+            `centre` and augmented (neighbours.py).
+        centre: the fixed centre the sample's vectors were prepared on.
+    """
     hash_dim = min(config.hash_dim, sample.shape[1])
     layer = fit_hash_layer(sample, hash_dim, config.hash_variant, labels=labels, seed=config.seed)
     spheres = fit_spheres(layer.project(sample), config.bits, seed=config.seed, sample=config.sphere_sample)
@@ -202,6 +231,7 @@ def fit_index(
         settings={name: getattr(config, name) for name in INDEX_SETTINGS},
         count=len(sample) if count is None else count,
         provisional=provisional,
+        centre=None if centre is None else np.asarray(centre, dtype=np.float32),
     )
 
 

@@ -2,11 +2,12 @@
 
 `SearchEngine` answers queries against any catalogue store (`CatalogueReader`).
 Candidates come from a `Searcher` (searchers.py): the store's own, or an
-exact or LSH search of the store's loaded snapshot, chosen by
-`choose_searcher`. Whichever found them, the engine then scores the best few
-exactly, as the cosine of the centred, L2-normalised trunk embeddings read
-from the store, so the query image itself scores 1.0 and scores mean the same
-whatever the path; it flags duplicates by pHash and builds the `Match` list.
+exact, graph or LSH search of the store's loaded snapshot, chosen by
+`choose_searcher`. Whichever found them, ranking.py ranks them (query
+expansion on augmented vectors, pHash candidates merged) and scores what a
+user reads: the calibrated similarity of the two pictures with its band, the
+same whatever the path and the catalogue (the query image itself: 1.0). This
+module embeds queries, holds what a search reads, and builds the `Match` list.
 """
 
 from __future__ import annotations
@@ -24,19 +25,18 @@ from PIL import Image
 from .config import EngineConfig
 from .errors import CatalogueError, IndexChanged
 from .images import ImageError, load_image
-from .index import FittedIndex
 from .model import ImageEmbedder, describe_model
+from .calibration import Calibration, shipped_calibration
+from .phash_index import PhashIndex
+from .ranking import RESCORE_MARGIN, find_candidates, score_and_order, shown_percent
 from .rescoring import RescoringData
-from .searchers import Ranking, Searcher, SnapshotSearcher, choose_searcher
+from .searchers import Searcher, SnapshotSearcher, choose_searcher
 from .spherical import spherical_hamming
 from .stores.base import CatalogueIdentity, CatalogueReader, ImageRecord
 
 log = logging.getLogger(__name__)
 
-#: Candidates scored exactly beyond the number of results asked for. Rescoring
-#: 30 beyond the top 10 restored recall@10 against exact cosine from 0.87
-#: (re-ranking space alone) to 0.9995 on the clothing set.
-RESCORE_MARGIN = 30
+__all__ = ["RESCORE_MARGIN", "Match", "SearchEngine", "SearchResult", "open_searcher"]
 
 
 @dataclass(frozen=True)
@@ -47,13 +47,19 @@ class Match:
     image_id: int
     path: str  # absolute
     relpath: str  # relative to the catalogue's folder
-    score: float  # cosine similarity of centred, normalised embeddings (query itself: 1.0)
+    #: The similarity of the two pictures, 0..1: calibrated (calibration.py), so the
+    #: same pair scores the same in every catalogue; only the picture itself scores 1.0.
+    #: (For a model without a calibration: cosine of embeddings centred on the catalogue.)
+    score: float
     distance: float  # spherical Hamming distance between the codes (inf: no shared bit)
     duplicate: bool  # pHash says (near-)identical picture
     phash_distance: int | None  # differing pHash bits (of 64)
     width: int | None
     height: int | None
     mirrored: bool = False  # matched the mirrored query better than the query
+    #: The score's named band: "same design", "very similar", "similar" or "unrelated"
+    #: ("" for a model without a calibration). The list reads band by band.
+    band: str = ""
 
     @functools.cached_property
     def missing(self) -> bool:
@@ -121,6 +127,8 @@ class SearchEngine:
         self._searcher: Searcher | None
         self._identity: CatalogueIdentity
         self._data: RescoringData
+        self._calibration: Calibration | None
+        self._phash_index: tuple[PhashIndex, np.ndarray] | None
         self.reload()
 
     def reload(self) -> None:
@@ -128,10 +136,12 @@ class SearchEngine:
         started = time.perf_counter()
         self._identity = self.reader.identity()
         self._searcher = self._given if self._given is not None else open_searcher(self.reader, self.config)
-        # Only an in-memory search holds embeddings and records here: a store's own searcher (a team
-        # catalogue's server) brings its candidates' along in the search's one round trip.
+        self._calibration = shipped_calibration(self._identity.model_sha256)
+        fitted = self._searcher.fitted if self._searcher is not None else None
+        # Only an in-memory search holds embeddings and records here: a team catalogue's server brings its candidates'.
         held = self.searchable_ids() if isinstance(self._searcher, SnapshotSearcher) else np.empty(0, np.int64)
-        self._data = RescoringData(self.reader, held, self.config.rescore_in_memory_up_to)
+        self._data = RescoringData(self.reader, held, self.config.rescore_in_memory_up_to, fitted=fitted, calibration=self._calibration)
+        self._phash_index = None
         log.info("loaded %d searchable images in %.0f ms", len(self), (time.perf_counter() - started) * 1000)
 
     def __len__(self) -> int:
@@ -157,6 +167,19 @@ class SearchEngine:
         ids = np.array([image_id], dtype=np.int64)
         ranking = searcher.search(searcher.codes(ids)[0], searcher.vectors(ids)[0], k + 1)
         return ranking.ids[ranking.ids != image_id][:k]
+
+    @property
+    def calibrated(self) -> bool:
+        """Whether scores are the calibrated similarity with bands (the model ships a calibration)."""
+        return self._calibration is not None
+
+    def similarities(self, image_id: int, others: np.ndarray) -> np.ndarray:
+        """The shown score (0..1) of one catalogue image with each of `others` (ids with an embedding)."""
+        stored = self._data.embedding_matrix([image_id, *map(int, others)])
+        if not len(stored.ids) or int(stored.ids[0]) != image_id:
+            raise CatalogueError("This design is no longer in the catalogue (an update removed it); search again from its file.")
+        percent, _ = shown_percent(stored.vectors[1:], self._data.whitened(stored.ids[1:]), stored.vectors[:1], self._calibration, self._data)
+        return np.asarray(percent, dtype=np.float64) / 100.0
 
     def records(self, image_ids: np.ndarray) -> dict[int, ImageRecord]:
         """Catalogue records by image id."""
@@ -283,65 +306,77 @@ class SearchEngine:
     ) -> SearchResult:
         """Rank the catalogue against trunk embeddings of one query (row 1: its mirror image, if any).
 
+        The two steps of ranking.py: `find_candidates`, then `score_and_order`.
+
         Args:
             embeddings: (1 or 2, D) float32; each row is searched and the rankings merged.
-            phash: the query's pHash, for the duplicate flag.
+            phash: the query's pHash: images within `phash_radius` bits join the
+                candidates, and those within `duplicate_distance` are flagged and listed first.
+            min_score: drop matches whose shown score (0..1) is below it.
             query_id: the query's own catalogue id, which then scores exactly 1.0.
         """
         started = time.perf_counter()
         searcher = self._ready_searcher()
-        # Score a few more than asked for exactly: the re-ranking space is a
-        # reduction of the embeddings and can swap neighbours near the cut.
-        wanted = min(len(searcher), top_n + RESCORE_MARGIN)
-        try:
-            fitted, codes, rankings = _candidates(searcher, embeddings, wanted)
-        except IndexChanged:  # another user refitted a team catalogue: encode with the new fit, once
-            fitted, codes, rankings = _candidates(searcher, embeddings, wanted)
-        candidates = np.unique(np.concatenate([r.ids for r in rankings]))
-        # The query itself always takes part (asked only when the searcher missed it: a
-        # server's searcher reads its list of ids just for this).
-        if query_id is not None and not _holds(candidates, query_id) and _holds(searcher.ids, query_id):
-            candidates = np.union1d(candidates, [query_id])
-        stored = self._data.embedding_matrix(candidates.tolist())
-        ids = stored.ids
-        full = _normalise(stored.vectors.astype(np.float64) - fitted.mean)
         # Round the query as the catalogue stores embeddings, so that a
         # byte-identical copy scores exactly as high as the stored original.
-        stored_as = np.dtype(self._identity.embedding_dtype)
-        query = _normalise(embeddings.astype(stored_as).astype(np.float64) - fitted.mean)
-        sims = np.clip(full @ query.T, -1.0, 1.0)  # (candidates, variants)
-        variant = sims.argmax(axis=1)
-        scores = sims[np.arange(len(ids)), variant]
-        if query_id is not None:
-            scores[ids == query_id] = 1.0  # the query itself: exactly 100 %
-        keep = np.flatnonzero(scores >= min_score - 1e-9)  # a score of 1.0 passes --min-score 1.0
-        keep = keep[np.argsort(-scores[keep], kind="stable")][: top_n + 10]
-        records = self._data.records(int(i) for i in ids[keep])
-        keep = keep[[int(ids[i]) in records for i in keep]]  # a record removed meanwhile
-        # Equal scores (copies of one file) are ordered by path, so the order
-        # does not depend on the order in which files were added.
-        keep = np.asarray(sorted(keep, key=lambda i: (-scores[i], records[int(ids[i])].relpath))[:top_n], dtype=np.int64)
-        distances = np.full(len(keep), np.inf, dtype=np.float32)
+        queries = np.asarray(embeddings).astype(np.dtype(self._identity.embedding_dtype)).astype(np.float32)
+        find = functools.partial(find_candidates, searcher, self._data, queries, self.config, top_n=top_n, phash=phash,
+                                 phash_index=self._phash_table, query_id=query_id)
+        try:
+            candidates = find()
+        except IndexChanged:  # another user refitted a team catalogue: its searcher holds the new fit; once more with it
+            self._data.fitted = self._data.fitted if self._data.in_memory else searcher.fitted
+            candidates = find()
+        scored = score_and_order(
+            candidates, self._data, queries, self._calibration, self.config, top_n=top_n, min_score=min_score,
+            phash=phash, phashes=self._phashes_of, query_id=query_id,
+        )
+        head = np.arange(min(len(scored.ids), top_n + 10))
+        records = self._data.records(int(i) for i in scored.ids[head])
+        head = head[[int(scored.ids[i]) in records for i in head]]  # a record removed meanwhile
+        # Ties (copies of one file) are ordered by path, so the order does not
+        # depend on the order in which files were added.
+        head = np.asarray(
+            sorted(head, key=lambda i: (*scored.keys[i].tolist(), records[int(scored.ids[i])].relpath))[:top_n], dtype=np.int64
+        )
+        codes = searcher.fitted.codes(searcher.fitted.prepare(queries))
+        distances = np.full(len(head), np.inf, dtype=np.float32)
         for v in range(len(codes)):
-            chosen = variant[keep] == v
+            chosen = scored.variant[head] == v
             if chosen.any():
-                distances[chosen] = spherical_hamming(codes[v], searcher.codes(ids[keep[chosen]]))
+                distances[chosen] = spherical_hamming(codes[v], searcher.codes(scored.ids[head[chosen]]))
         matches = tuple(
-            self._match(rank, records[int(ids[i])], float(scores[i]), float(distance), phash, bool(variant[i] == 1))
-            for rank, (i, distance) in enumerate(zip(keep, distances), start=1)
+            self._match(rank, records[int(scored.ids[i])], float(scored.scores[i]), scored.bands[i], float(distance), phash,
+                        bool(scored.variant[i] == 1))
+            for rank, (i, distance) in enumerate(zip(head, distances), start=1)
         )
         return SearchResult(
             query=label,
             query_image_id=query_id,
             matches=matches,
-            method=rankings[0].method,
-            candidates=rankings[0].candidates,
+            method=candidates.method,
+            candidates=candidates.looked_at,
             embed_ms=embed_ms,
             search_ms=(time.perf_counter() - started) * 1000,
         )
 
+    def _phash_table(self) -> tuple[PhashIndex, np.ndarray] | None:
+        """The pHash multi-index over every searchable image (made on first use) and each row's image id."""
+        if self._phash_index is None:
+            ids = self.searchable_ids()
+            self._phash_index = (PhashIndex.build(self.reader.phashes(ids)), ids)
+        return self._phash_index
+
+    def _phashes_of(self, image_ids: np.ndarray) -> np.ndarray:
+        """pHashes (uint64, 0 where unknown) of searchable ids, from the pHash index."""
+        held = self._phash_table()
+        assert held is not None
+        index, ids = held
+        at = np.minimum(np.searchsorted(ids, image_ids), max(len(ids) - 1, 0))
+        return np.where(ids[at] == image_ids, index.phashes[at], np.uint64(0)) if len(ids) else np.zeros(len(image_ids), np.uint64)
+
     def _match(
-        self, rank: int, record: ImageRecord, score: float, distance: float, query_phash: int | None, mirrored: bool
+        self, rank: int, record: ImageRecord, score: float, band: str, distance: float, query_phash: int | None, mirrored: bool
     ) -> Match:
         phash_distance = None
         if query_phash is not None and record.phash is not None:
@@ -352,6 +387,7 @@ class SearchEngine:
             path=record.path,
             relpath=record.relpath,
             score=score,
+            band=band,
             distance=distance,
             duplicate=phash_distance is not None and phash_distance <= self.config.duplicate_distance,
             phash_distance=phash_distance,
@@ -360,20 +396,3 @@ class SearchEngine:
             mirrored=mirrored,
         )
 
-
-def _candidates(searcher: Searcher, embeddings: np.ndarray, wanted: int) -> tuple[FittedIndex, np.ndarray, list[Ranking]]:
-    """The searcher's fit, the query's codes under it, and a ranking per query variant."""
-    fitted = searcher.fitted
-    codes = fitted.codes(embeddings)
-    vectors = fitted.vectors(embeddings)
-    return fitted, codes, [searcher.search(codes[j], vectors[j], wanted) for j in range(len(embeddings))]
-
-
-def _holds(sorted_ids: np.ndarray, image_id: int) -> bool:
-    at = int(np.searchsorted(sorted_ids, image_id))
-    return at < len(sorted_ids) and int(sorted_ids[at]) == image_id
-
-
-def _normalise(x: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(x, axis=-1, keepdims=True)
-    return x / np.maximum(norms, 1e-12)

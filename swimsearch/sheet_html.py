@@ -10,7 +10,7 @@ import logging
 from typing import Sequence
 
 from . import __version__
-from .export import percent
+from .export import similarity_text
 from .sheet_model import Picture, Section, SheetInfo, badges, folder_of
 
 log = logging.getLogger(__name__)
@@ -74,11 +74,11 @@ def render_html(sections: Sequence[Section], info: SheetInfo) -> str:
             marks = "".join(f'<span class="badge">{e(b)}</span>' for b in badges(match, is_query))
             parts.append(
                 f'<figure title="{e(match.path)}">{_img(picture, match.name)}<figcaption>'
-                f'<div><span class="score">{percent(match.score)}%</span>{marks}</div>'
+                f'<div><span class="score">{e(similarity_text(match, sep=" "))}</span>{marks}</div>'
                 f'<div class="name">{match.rank}. {e(match.name)}</div>'
                 f'<div class="folder">{e(folder_of(match))}</div></figcaption></figure>'
             )
         parts.append("</div></section>")
-    parts.append(f"<footer>Made by SwimSearch {__version__}. Similarity is relative to this catalogue.</footer>")
+    parts.append(f"<footer>Made by SwimSearch {__version__}. Similarity is calibrated for the model: the same two pictures score the same in any catalogue.</footer>")
     parts.append("</body></html>")
     return "\n".join(p for p in parts if p) + "\n"

@@ -21,7 +21,7 @@ from typing import Sequence
 from fpdf import FPDF
 
 from . import __version__
-from .export import percent
+from .export import similarity_text
 from .sheet_model import Picture, Section, SheetInfo, badges, folder_of
 
 log = logging.getLogger(__name__)
@@ -183,7 +183,7 @@ def _match(pdf: _Sheet, match, picture: Picture, x: float, y: float, side: float
     _picture(pdf, picture, x, y, side)
     pdf.set_xy(x, y + side + 1)
     pdf.use(9.5, bold=True)
-    score = f"{percent(match.score)}%"
+    score = pdf.text_of(similarity_text(match, sep=" "))
     pdf.cell(pdf.get_string_width(score) + 1.5, 5, score)
     pdf.use(7.5)
     for word in badges(match, match.image_id == query_id):

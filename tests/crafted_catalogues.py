@@ -27,6 +27,7 @@ import argparse
 import json
 import math
 import random
+import struct
 import shutil
 import sqlite3
 import sys
@@ -82,7 +83,7 @@ def make_base(folder: Path, path: Path) -> None:
 def resum(conn: sqlite3.Connection) -> None:
     """Recompute every checksum of the file from its (changed) content, as SwimSearch writes them."""
     from swimsearch.stores.sqlite_schema import (
-        IMAGE_CRC_COLUMNS, array_crc, block_crc, bucket_crc, image_crc, meta_crc, vector_crc,
+        IMAGE_CRC_COLUMNS, array_crc, block_crc, bucket_crc, image_crc, meta_crc, neighbour_crc, vector_crc,
     )
 
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -119,6 +120,9 @@ def resum(conn: sqlite3.Connection) -> None:
     for t, k, ids in rows("SELECT table_no, bucket_key, ids FROM buckets"):
         if isinstance(ids, bytes) and isinstance(k, int):
             safe("UPDATE buckets SET crc = ? WHERE table_no = ? AND bucket_key = ?", (bucket_crc(t, k, ids), t, k))
+    for image_id, ids, sims in rows("SELECT image_id, ids, sims FROM neighbours"):
+        if isinstance(ids, bytes) and isinstance(sims, bytes) and isinstance(image_id, int):
+            safe("UPDATE neighbours SET crc = ? WHERE image_id = ?", (neighbour_crc(image_id, ids, sims), image_id))
 
 
 # --- the mutations ------------------------------------------------------------------------------------
@@ -203,6 +207,26 @@ def _nan_embedding(blob: bytes, rng: random.Random) -> bytes:
     array = np.frombuffer(blob, "<f2").copy()
     array[rng.randrange(len(array))] = rng.choice([np.nan, np.inf, -np.inf])
     return array.tobytes()
+
+
+def _neighbour_ids(value_of: Callable[[random.Random, int], int]) -> Mutation:
+    """One named neighbour of one image's list changed to `value_of(rng, old)`."""
+    def mutate(conn, rng):
+        image_id, blob = _one(conn, "SELECT image_id, ids FROM neighbours", rng)
+        ids = list(struct.unpack(f"<{len(blob) // 8}q", blob))
+        at = rng.randrange(len(ids))
+        ids[at] = value_of(rng, ids[at])
+        conn.execute("UPDATE neighbours SET ids = ? WHERE image_id = ?", (struct.pack(f"<{len(ids)}q", *ids), image_id))
+    return mutate
+
+
+def _neighbour_sims(value: float) -> Mutation:
+    def mutate(conn, rng):
+        image_id, blob = _one(conn, "SELECT image_id, sims FROM neighbours", rng)
+        sims = list(struct.unpack(f"<{len(blob) // 4}f", blob))
+        sims[rng.randrange(len(sims))] = value
+        conn.execute("UPDATE neighbours SET sims = ? WHERE image_id = ?", (struct.pack(f"<{len(sims)}f", *sims), image_id))
+    return mutate
 
 
 def _sql(*statements: str) -> Mutation:
@@ -403,6 +427,16 @@ def mutations() -> list[tuple[str, Mutation]]:
             (rng.choice([2**20, 2**40, -3]),))),
         ("bucket ids cut", lambda conn, rng: conn.execute(
             "UPDATE buckets SET ids = substr(ids, 1, 5) WHERE rowid = (SELECT rowid FROM buckets ORDER BY random() LIMIT 1)")),
+        # neighbour lists (issue 11): every id they name must be an image, every cosine a cosine
+        ("neighbour id of no image", _neighbour_ids(lambda rng, old: old + rng.randint(1000, 10**6))),
+        ("neighbour id huge or negative", _neighbour_ids(lambda rng, old: rng.choice(huge))),
+        ("neighbour list of no image", lambda conn, rng: conn.execute(
+            "UPDATE neighbours SET image_id = image_id + ? WHERE image_id = (SELECT max(image_id) FROM neighbours)",
+            (rng.randint(1000, 10**6),))),
+        ("neighbour cosine NaN or huge", lambda conn, rng: _neighbour_sims(rng.choice([math.nan, math.inf, 1e30, -7.0]))(conn, rng)),
+        ("neighbour list cut", lambda conn, rng: conn.execute(
+            "UPDATE neighbours SET ids = substr(ids, 1, ?) WHERE image_id = (SELECT min(image_id) FROM neighbours)",
+            (rng.randint(0, 15),))),
         # the search graph (FAISS bytes): every size and neighbour checked before FAISS reads them
         ("graph neighbour out of range", _graph_bytes(_graph_neighbour([36, 37, 1000, 2**31 - 1, -2, -(2**31)]))),
         ("graph node count wrong", _graph_bytes(_graph_field("ntotal", "<q", [0, 35, 37, 2**40, -1]))),

@@ -101,8 +101,9 @@ def test_query_csv_columns_rank_and_absolute_paths(indexed, tmp_path):
     assert len(rows) == 9
     first = [r for r in rows if r["query"] == str(photos[0])]
     assert [r["rank"] for r in first] == ["1", "2", "3"]
-    assert first[0]["path"] == str(photos[0]) and first[0]["score"] == "1.0000"
+    assert first[0]["path"] == str(photos[0]) and first[0]["score"] == "1.0" and first[0]["band"] == "same design"
     assert first[1]["path"] == str(folder / "copy of first.jpg") and first[1]["duplicate"] == "yes"
+    assert first[1]["band"] == "same design" and float(first[1]["score"]) >= 0.9  # a copy: same design, not 100 %
     assert all(r["path"].startswith("/") for r in rows)
 
 
@@ -112,7 +113,7 @@ def test_query_prints_a_readable_list(indexed):
     assert done.returncode == 0
     lines = done.stdout.splitlines()
     assert lines[0].startswith(str(photos[3])) and "ms embed" in lines[0]
-    assert "100.0%" in lines[1] and str(photos[3]) in lines[1]
+    assert "100%  same design" in lines[1] and str(photos[3]) in lines[1]
 
 
 def test_unreadable_query_is_one_plain_line_and_exit_1(indexed, tmp_path):
@@ -187,7 +188,8 @@ def test_eval_reports_the_figures_of_exact_ranking_with_unlabelled_distractors(i
     rows = ["path,label,sender"] + [f"{p.name},{'AB'[i % 2]},{i // 4}" for i, p in enumerate(photos)]
     labels_csv.write_text("\n".join(rows) + "\n")
     out, plot = tmp_path / "eval.json", tmp_path / "eval.png"
-    done = run("eval", "--catalogue", catalogue, "--labels", labels_csv, "--exclude-column", "sender", "--json", out, "--plot", plot)
+    done = run("eval", "--catalogue", catalogue, "--labels", labels_csv, "--exclude-column", "sender", "--json", out, "--plot", plot,
+               "--baseline")  # the pipeline before issue 11: exact cosine at this size
     assert done.returncode == 0, done.stderr
     figures = json.loads(out.read_text())
     assert "mAP@10" in done.stdout and plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -197,13 +199,20 @@ def test_eval_reports_the_figures_of_exact_ranking_with_unlabelled_distractors(i
     with Catalogue.open(str(catalogue)) as cat:
         ids = [cat.record_by_path(p).image_id for p in labels.paths]
         stored = cat.embeddings(ids)
-        centred = np.stack([stored[i] for i in ids]).astype(np.float64) - cat.fitted().mean
+        everything = cat.embedding_matrix(cat.load_snapshot().ids).vectors.astype(np.float64)
+        centred = np.stack([stored[i] for i in ids]).astype(np.float64) - everything.mean(axis=0)
     vectors = centred / np.linalg.norm(centred, axis=1, keepdims=True)
     hits = exact_cosine_hits(vectors, labels, max_rank=len(photos) - 1)
     expected = quality(np.pad(hits, ((0, 0), (0, 100 - hits.shape[1]))), labels.relevant_counts())
     assert figures["queries"] == len(photos)
     for key, value in expected.as_dict().items():
         assert figures[key] == pytest.approx(value, abs=1e-6), key
+    compared = run("eval", "--catalogue", catalogue, "--labels", labels_csv, "--exclude-column", "sender", "--json", out)
+    assert compared.returncode == 0, compared.stderr
+    methods = json.loads(out.read_text())["methods"]
+    assert list(methods) == ["this catalogue's search", "today's pipeline (before issue 11)", "exact cosine"]
+    assert methods["exact cosine"]["map@10"] == pytest.approx(expected.map10, abs=1e-6)
+    assert "including same sender" in compared.stdout and "per label" in compared.stdout
 
 
 def test_duplicates_csv_lists_each_file_of_each_group(indexed, tmp_path):
@@ -259,7 +268,7 @@ def test_query_writes_one_contact_sheet_with_a_section_per_query(indexed, tmp_pa
     assert page.count("<section>") == 2 and page.count("<figure") <= 6
     assert f"Query: {photos[0].name}" in page and f"Query: {photos[4].name}" in page
     assert "Contact sheet — " in page and "Filters: the 3 best matches per query, score at least 0.2" in page
-    assert f">1. {photos[0].name}<" in page and ">100%<" in page and "the query itself" in page
+    assert f">1. {photos[0].name}<" in page and ">100% same design<" in page and "the query itself" in page
     assert "duplicate" in page  # "copy of first.jpg" is a copy of photos[0]
     pdf = pdf_out.read_bytes()
     assert pdf.startswith(b"%PDF-") and pdf.rstrip().endswith(b"%%EOF")
@@ -279,7 +288,7 @@ def test_the_csv_has_per_match_columns_and_a_sidecar_with_the_identity(indexed, 
     done = run("query", "--catalogue", catalogue, "--top", 2, "--csv", out, photos[0])
     assert done.returncode == 0, done.stderr
     header = out.read_bytes().split(b"\r\n", 1)[0].decode()
-    assert header == "query,rank,path,score,similarity,file_name,folder,width,height,duplicate,mirrored,missing"
+    assert header == "query,rank,path,score,similarity,band,file_name,folder,width,height,duplicate,mirrored,missing"
     about = json.loads((tmp_path / "matches.about.json").read_text(encoding="utf-8"))
     assert about["catalogue"] == display_address(str(catalogue)) and len(about["model_sha256"]) == 64 and about["queries"] == 1
     assert about["filters"] == "the 2 best matches per query" and about["columns"]["similarity"]
@@ -349,7 +358,7 @@ def test_another_computer_names_its_own_mount_with_root(team_photos, tmp_path):
     found = run("query", "--catalogue", address, "--root", mount, photo, "--top", 1, "--csv", out)
     assert found.returncode == 0, found.stderr
     row = next(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))
-    assert row["path"] == str(photo) and row["score"] == "1.0000"
+    assert row["path"] == str(photo) and float(row["score"]) == 1.0
     about = (tmp_path / "found.about.json").read_text(encoding="utf-8")
     assert "pa55word" not in found.stdout + found.stderr + about and '"catalogue": "postgresql://anna_' in about
     info = run("info", "--catalogue", address, "--root", mount)

@@ -11,7 +11,7 @@ import pytest
 from helpers import make_pattern_images
 from swimsearch.catalogue import Catalogue
 from swimsearch.cli_catalogues import copy
-from swimsearch.copying import copy_catalogue, embeddings_digest, index_digest
+from swimsearch.copying import copy_catalogue, embeddings_digest, index_digest, lists_digest
 from swimsearch.errors import CatalogueError
 from swimsearch.search import SearchEngine
 
@@ -51,9 +51,12 @@ def test_a_file_copied_into_a_team_catalogue_and_back_is_the_same_catalogue(orig
         home = copy_catalogue(middle, returned.writer())
     assert there.images == home.images == 57 and there.embeddings == home.embeddings == 56 and there.searchable == 56
     assert there.embeddings_sha256 == home.embeddings_sha256 and there.index_sha256 == home.index_sha256
+    assert there.lists == home.lists == 56 and "56 neighbour lists" in there.summary()
     with Catalogue.open(path) as a, Catalogue.open(team) as b, Catalogue.open(back) as c:
         assert embeddings_digest(a) == embeddings_digest(b) == embeddings_digest(c)  # every float16 bit-identical
         assert index_digest(a) == index_digest(b) == index_digest(c)  # fit, codes and vectors kept
+        assert lists_digest(a) == lists_digest(b) == lists_digest(c) and lists_digest(a)[0] == 56  # every neighbour list, bit-identical
+        assert rows(path, "SELECT image_id, ids, sims, crc FROM neighbours ORDER BY 1") == rows(back, "SELECT image_id, ids, sims, crc FROM neighbours ORDER BY 1")
         assert a.unreadable() == b.unreadable() == c.unreadable() == [("tops/broken.png", "not an image file, or a format that cannot be read")]
         assert a.fit_state().as_dict() | {"at": 0} == c.fit_state().as_dict() | {"at": 0}
         queries = [folder / "briefs" / "img0103.png", folder / "tops" / "img0017.png"]

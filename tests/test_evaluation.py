@@ -1,4 +1,5 @@
-"""`evaluate()` on a real catalogue (40 clothing photos, the real model), held against exact cosine ranking."""
+"""`evaluate()` on a real catalogue (40 clothing photos, the real model): the pipeline before issue 11
+(`baseline_engine`) held against exact cosine ranking, and the comparison `swimsearch eval` prints."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 
 from swimsearch.catalogue import Catalogue
+from swimsearch.comparison import METHODS, baseline_engine, compare
 from swimsearch.config import EngineConfig
 from swimsearch.evaluation import EvaluationError, evaluate
 from swimsearch.inputs import Labels, read_labels
@@ -36,10 +38,16 @@ def labelled(photo_catalogue, clothing, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def engine(labelled, embedder):
+def catalogue_engine(labelled, embedder):
     path, _, _ = labelled
     with Catalogue.open(path) as catalogue:
         yield SearchEngine(catalogue, embedder, EngineConfig())
+
+
+@pytest.fixture(scope="module")
+def engine(catalogue_engine):
+    """The catalogue searched as before issue 11 (index on the raw embeddings, made in memory): exact at this size."""
+    return baseline_engine(catalogue_engine)
 
 
 def assert_same_quality(report, expected):
@@ -52,7 +60,8 @@ def exact_figures(path, labels: Labels):
     with Catalogue.open(path) as cat:
         ids = [cat.record_by_path(p).image_id for p in labels.paths]
         stored = cat.embeddings(ids)
-        centred = np.stack([stored[i] for i in ids]).astype(np.float64) - cat.fitted().mean
+        everything = cat.embedding_matrix(cat.load_snapshot().ids).vectors.astype(np.float64)
+        centred = np.stack([stored[i] for i in ids]).astype(np.float64) - everything.mean(axis=0)
     vectors = centred / np.linalg.norm(centred, axis=1, keepdims=True)
     hits = exact_cosine_hits(vectors, labels, max_rank=len(labels.paths) - 1)
     return np.pad(hits, ((0, 0), (0, 100 - hits.shape[1]))), labels.relevant_counts()
@@ -110,3 +119,21 @@ def test_nothing_to_evaluate_is_a_plain_sentence(labelled, engine, tmp_path):
         evaluate(engine, elsewhere)
     with pytest.raises(EvaluationError):
         evaluate(engine, labels, [str(photos[35])])  # in the catalogue, but unlabelled
+
+
+def test_eval_sets_the_catalogues_search_beside_exact_cosine_and_todays_pipeline(labelled, catalogue_engine):
+    path, _, labels = labelled
+    reports = compare(catalogue_engine, labels)
+    assert list(reports) == list(METHODS)
+    hits, relevant = exact_figures(path, labels)
+    assert_same_quality(reports["exact cosine"].quality, quality(hits, relevant))
+    assert_same_quality(reports[METHODS[1]].quality, quality(hits, relevant))  # exact at this size
+    own = reports[METHODS[0]]
+    assert_same_quality(own.quality, evaluate(catalogue_engine, labels).quality)
+    assert own.quality.map10 > 0.1 and own.quality.map10 != reports["exact cosine"].quality.map10  # another method
+    for report in reports.values():  # same-sender too (the sender's other photos count), and per label
+        assert report.without_exclusions is not None and report.without_exclusions.queries == LABELLED
+        assert set(report.per_label) == {labels.names[c] for c in np.unique(labels.labels)}
+        counts = np.bincount(labels.labels)
+        weighted = sum(report.per_label[labels.names[c]] * counts[c] for c in np.unique(labels.labels)) / LABELLED
+        assert weighted == pytest.approx(report.quality.map10)

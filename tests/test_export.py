@@ -14,7 +14,8 @@ from swimsearch.search import Match, SearchResult
 def result(paths, query="/q/=query.jpg"):
     matches = tuple(
         Match(rank=i + 1, image_id=i, path=p, relpath=p.rsplit("/", 1)[-1], score=1.0 - 0.1 * i, distance=0.5 * i,
-              duplicate=i == 0, phash_distance=i * 3, width=400, height=600, mirrored=i == 2)
+              duplicate=i == 0, phash_distance=i * 3, width=400, height=600, mirrored=i == 2,
+              band="same design" if i < 2 else "similar")
         for i, p in enumerate(paths)
     )
     return SearchResult(query=query, query_image_id=None, matches=matches, method="exact", candidates=9,
@@ -36,7 +37,7 @@ def test_csv_round_trips_through_the_csv_module(tmp_path):
     rows = write_csv([result(HOSTILE)], out, catalogue="=cat.swimcat", model="trunk@224", model_sha256="ab" * 32)
     assert rows == len(HOSTILE)
     text = out.read_bytes().decode("utf-8")
-    assert text.startswith("query,rank,path,score,similarity,file_name,folder,width,height,duplicate,mirrored,missing\r\n")
+    assert text.startswith("query,rank,path,score,similarity,band,file_name,folder,width,height,duplicate,mirrored,missing\r\n")
     back = list(csv.DictReader(io.StringIO(text)))
     assert list(back[0].keys()) == list(COLUMNS)
     assert [r["rank"] for r in back] == ["1", "2", "3", "4", "5"]
@@ -45,9 +46,10 @@ def test_csv_round_trips_through_the_csv_module(tmp_path):
     assert back[1]["file_name"] == "'+1.jpg" and back[2]["file_name"] == "'-2.jpg" and back[3]["file_name"] == "'@SUM(A1).jpg"
     for row in back:  # no cell a spreadsheet would evaluate
         assert not any(str(v).startswith(("=", "+", "@")) for v in row.values())
-    assert back[0]["score"] == "1.0000" and back[1]["score"] == "0.9000"
+    assert back[0]["score"] == "1.0" and back[1]["score"] == "0.9"  # full precision
     assert back[0]["duplicate"] == "yes" and back[1]["duplicate"] == "no" and back[2]["mirrored"] == "yes"
     assert back[0]["width"] == "400" and back[0]["similarity"] == "100" and back[1]["similarity"] == "90"
+    assert back[0]["band"] == "same design" and back[2]["band"] == "similar"
     assert back[0]["folder"] == "" and [r["query"] for r in back] == ["/q/=query.jpg"] * 5  # "/" first: not a formula
     # the identity, the same for every row, is written once beside the CSV, with what each column means
     about = json.loads((tmp_path / "matches.about.json").read_text(encoding="utf-8"))
@@ -96,8 +98,9 @@ def test_clipboard_text_lists_rank_score_and_path():
     text = as_text(result(["/d/a.jpg", "/d/b.jpg"], query="/q/x.jpg"))
     lines = text.splitlines()
     assert lines[0] == "Query\t/q/x.jpg"
-    assert lines[2] == "1\t100.0%\tduplicate\t/d/a.jpg"
-    assert lines[3] == "2\t90.0%\t\t/d/b.jpg"
+    assert lines[1] == "Rank\tSimilarity\tBand\tDuplicate\tPath"
+    assert lines[2] == "1\t100%\tsame design\tduplicate\t/d/a.jpg"  # the one rounding rule, as the window shows it
+    assert lines[3] == "2\t90%\tsame design\t\t/d/b.jpg"
 
 
 def test_duplicate_groups_csv_keeps_its_columns_and_neutralises_paths(tmp_path):

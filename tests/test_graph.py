@@ -29,7 +29,8 @@ def graph_catalogue(tmp_path, fake_embedder, graph_config):
 
 
 def agreement(snap, searcher, rows) -> tuple[float, int]:
-    """Mean top-10 overlap with exact search, and how often each finds the query image first."""
+    """Mean top-10 overlap with exact search, and how often the searcher finds the exact best (or one as good:
+    augmented vectors of one family's variants are nearly equal) with the query image near the top."""
     exact = ExactSearch(snap)
     vectors = snap.vectors.astype(np.float32)
     overlap, first = [], 0
@@ -37,7 +38,8 @@ def agreement(snap, searcher, rows) -> tuple[float, int]:
         want = exact.search(snap.codes[row], vectors[row], 10)
         got = searcher.search(snap.codes[row], vectors[row], 10)
         overlap.append(len(set(want.ids) & set(got.ids)) / 10)
-        first += int(got.ids[0] == want.ids[0] == snap.ids[row])
+        # the query among the 8 variants of its design at the top (exact search puts it 6th at times)
+        first += int(got.similarities[0] >= want.similarities[0] - 1e-3 and snap.ids[row] in got.ids[:8])
     return float(np.mean(overlap)), first
 
 
@@ -176,7 +178,10 @@ def test_a_removed_image_and_a_new_one_are_told_apart_in_the_graph(graph_catalog
     with Catalogue.open(path) as catalogue:
         catalogue.update(fake_embedder, graph_config)
         snap = catalogue.load_snapshot()
-        assert len(snap.graph) == 401 and len(snap) == 400  # the removed image's node stays, skipped
+        # the removed image's node stays, skipped; the new picture's node, and a new node for each image whose
+        # neighbour list it entered (its augmented vector changed; the old node is stale)
+        assert len(snap) == 400 and len(set(snap.graph.ids.tolist())) == 401
+        assert 401 < len(snap.graph) <= 402 + 2 * graph_config.augment_k
         engine = SearchEngine(catalogue, fake_embedder, graph_config)
         result = engine.search(folder / "img5000.png", top_n=10)
         names = [m.relpath for m in result.matches]

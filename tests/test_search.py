@@ -54,7 +54,9 @@ def test_lsh_and_exact_search_agree_on_top_results(pattern_catalogue, fake_embed
             got = lsh.search(snap.codes[row], vectors[row], 10)
             methods.add(got.method)
             overlap.append(len(set(want.ids) & set(got.ids)) / 10)
-            same_first += int(got.ids[0] == want.ids[0] == snap.ids[row])
+            # augmented vectors of one family's variants are nearly equal (cosine 0.9997 in float16),
+            # so "first" is the exact best or one as good, with the image itself near the top
+            same_first += int(got.similarities[0] >= want.similarities[0] - 1e-3 and snap.ids[row] in got.ids[:5])
     assert "lsh" in methods  # buckets really were probed
     assert np.mean(overlap) >= 0.9
     assert same_first == len(overlap)
@@ -89,12 +91,19 @@ def test_results_are_ranked_filtered_and_cut(pattern_catalogue, fake_embedder, s
         engine = SearchEngine(catalogue, fake_embedder, small_config)
         result = engine.search(folder / "img0010.png", top_n=20)
         scores = [m.score for m in result.matches]
-        assert len(scores) == 20 and scores == sorted(scores, reverse=True)
-        assert [m.rank for m in result.matches] == list(range(1, 21))
+        assert len(scores) == 20 and [m.rank for m in result.matches] == list(range(1, 21))
         assert result.query_image_id == result.matches[0].image_id and scores[0] == 1.0
-        cut = scores[7]
+        # pHash duplicates first; the fake model has no calibration, so no bands: a match shows the cosine of
+        # the two pictures' embeddings, and the list reads by it (the ranking chose the candidates)
+        dup = [m.duplicate for m in result.matches]
+        assert dup == sorted(dup, reverse=True) and any(dup[1:]) and not all(dup)
+        rest = [m.score for m in result.matches if not m.duplicate]
+        assert rest == sorted(rest, reverse=True)
+        cut = sorted(scores, reverse=True)[7]
         filtered = engine.search(folder / "img0010.png", top_n=20, min_score=cut)
-        assert [m.score for m in filtered.matches] == [s for s in scores if s >= cut]
+        kept = [m.relpath for m in result.matches if m.score >= cut]
+        assert all(m.score >= cut for m in filtered.matches)
+        assert [m.relpath for m in filtered.matches][: len(kept)] == kept  # the same order, less those below
 
 
 def test_search_by_id_and_random_need_no_model(pattern_catalogue, small_config):

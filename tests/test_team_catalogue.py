@@ -104,25 +104,31 @@ def test_a_large_team_catalogue_is_searched_in_the_server(team, fake_embedder, s
     for query, server, scan in zip(queries, in_server, exact):
         assert server[0][:2] == (query.relative_to(team.folder).as_posix(), 1.0)
         assert [m[0] for m in server] == [m[0] for m in scan]  # HNSW missed nothing on 80 designs
+        # rescored on vectors made from the store's embeddings and lists, exactly as from memory
+        assert [m[:3] for m in server] == [m[:3] for m in scan]
 
 
 def test_a_large_team_catalogue_keeps_its_server_search_no_graph_and_nothing_in_memory(team, fake_embedder, small_config, monkeypatch):
     """Above `graph_from` a catalogue file keeps a graph and small ones hold their embeddings in memory; a
     team catalogue does neither: the server finds the candidates and brings their embeddings in one round trip."""
-    import swimsearch.build
+    import swimsearch.indexing
 
     config = small_config.with_changes(exact_below=50, graph_from=50, rescore_in_memory_up_to=1_000)
     graphs = []
-    real = swimsearch.build.next_graph
-    monkeypatch.setattr(swimsearch.build, "next_graph", lambda *args: graphs.append(1) or real(*args))
+    real = swimsearch.indexing.next_graph
+    monkeypatch.setattr(swimsearch.indexing, "next_graph", lambda *args: graphs.append(1) or real(*args))
     make_pattern_images(team.folder / "carl", 10, start=300)
     with Catalogue.open(team.url()) as shared:
         assert shared.update(fake_embedder, config).added == 10
         refit_catalogue(shared.writer(), config)
+        make_pattern_images(team.folder / "carl", 3, start=320)  # their neighbours are found by the server's search
+        assert shared.update(fake_embedder, config).added == 3
         engine = SearchEngine(shared, fake_embedder, config)
         assert engine.searcher_name == "PgSearcher" and not engine._data.in_memory
         best = engine.search(team.folder / "carl" / "img0303.png", top_n=3).matches[0]
         assert (best.relpath, best.score) == ("carl/img0303.png", 1.0)
+        lists = shared.neighbour_lists()
+        assert lists.ids.tolist() == engine.searchable_ids().tolist()  # every design has its list, the new ones too
     assert graphs == []  # no graph was built for it
 
 

@@ -297,7 +297,8 @@ def test_a_version_1_catalogue_opens_upgrades_and_retries_what_it_gave_up_on(tmp
             os.utime(folder / rel, (mtime, mtime))
         assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "1"
     with Catalogue.open(path) as catalogue:
-        assert catalogue.info()["schema_version"] == SCHEMA_VERSION == 2
+        assert catalogue.info()["schema_version"] == SCHEMA_VERSION == 3
+        assert not len(catalogue.neighbour_lists())  # made at its next update
         before = SearchEngine(catalogue, FakeEmbedder(), V1_CONFIG).search(folder / "img0004.png", top_n=5)
         assert before.matches[0].relpath == "img0004.png" and before.matches[0].score == 1.0
         assert {m.relpath for m in before.matches[:3]} == {"img0003.png", "img0004.png", "img0005.png"}  # its family
@@ -305,6 +306,9 @@ def test_a_version_1_catalogue_opens_upgrades_and_retries_what_it_gave_up_on(tmp
         report = catalogue.update(embedder, V1_CONFIG)
     # Version 1 never read the vanished file again; version 2 knows "does not exist" passes.
     assert (report.retried, report.added, report.unchanged, embedder.count) == (1, 1, 25, 1)
+    with Catalogue.open(path) as catalogue:  # its index is fitted on augmented vectors now (issue 11)
+        assert report.refitted and catalogue.fitted().augmented
+        assert len(catalogue.neighbour_lists()) == len(catalogue.load_snapshot()) == 25  # 24 pictures and the one back
     with closing(sqlite3.connect(path)) as conn:
         assert conn.execute("SELECT count(*) FROM images WHERE fingerprint IS NULL").fetchone()[0] == 0
     with Catalogue.open(path) as catalogue:

@@ -120,6 +120,8 @@ class DuplicateReviewDialog(QDialog):
             item = self.tier_box.model().item(self.tier_box.count() - 1)
             item.setEnabled(tier.available)
             item.setToolTip(tier.why_not or tier.name)
+        self.tier_box.setCurrentIndex(review.tier)
+        self.tier_box.currentIndexChanged.connect(review.set_tier)
         self.rule_box = QComboBox()
         for key, text in KEEP_RULES:
             self.rule_box.addItem(text, key)
@@ -237,9 +239,10 @@ class DuplicateReviewDialog(QDialog):
         if review.busy:
             return
         if review.catalogue_path is None:
-            self.status.setText("Not looked for yet: Find again (F5) looks for near-identical files.")
+            self.status.setText(f"Not looked for yet: Find again (F5) looks for {TIERS[review.tier].name.lower()}.")
         elif not review.groups:
-            self.status.setText("No near-identical files in this catalogue.")
+            what = "near-identical files" if review.tier == 0 else "pictures of one design"
+            self.status.setText(f"No {what} in this catalogue.")
         else:
             self.status.setText(
                 f"{count_of(len(review.groups), 'group')}: {count_of(review.movable(), 'copy', 'copies')} can be "

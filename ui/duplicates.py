@@ -11,10 +11,10 @@ file came from. After a move or an undo the catalogue is updated as F5 does
 
 The view itself is `ui/duplicate_view.py`.
 
-Tiers: today the groups are near-identical files (the perceptual hash,
-`swimsearch.duplicates`). A second tier, "same design" groups made from the
-calibrated similarity (issue 11), is a second entry in `TIERS` with its own
-finder; the view already offers it, disabled until then.
+Tiers (`TIERS`): near-identical files (the perceptual hash), or pictures of
+one design (the calibrated similarity's same-design band, issue 11: crops,
+recolours, mirror images and small rotations too); `swimsearch.duplicates`
+finds both.
 """
 
 from __future__ import annotations
@@ -50,8 +50,8 @@ class Tier:
 
 TIERS = (
     Tier("Near-identical files", True),
-    Tier("Same design", False, "Groups of one design in other colourways, crops or photos come with calibrated "
-         "similarity scores (issue 11); today only near-identical files are grouped."),
+    Tier("Same design", True, "Pictures whose similarity is in the same-design band: re-exports, crops, recolours, "
+         "mirror images and small rotations of one picture (needs a model with a similarity calibration)"),
 )
 
 
@@ -82,16 +82,17 @@ class FindWorker(Worker):
 
     doing = "looking for duplicates"
 
-    def __init__(self, catalogue_path: str, config: EngineConfig):
+    def __init__(self, catalogue_path: str, config: EngineConfig, same_design: bool = False):
         super().__init__()
-        self._path, self._config = catalogue_path, config
+        self._path, self._config, self._same_design = catalogue_path, config, same_design
 
     def work(self) -> list[ReviewGroup]:
         self.progress_changed.emit("duplicates", 0, 0)
         with Catalogue.open(self._path, readonly=True) as catalogue:
             engine = SearchEngine(catalogue, None, self._config)
             groups = find_duplicate_groups(
-                engine, progress=lambda done, total: self.progress_changed.emit("duplicates", done, total),
+                engine, same_design=self._same_design,
+                progress=lambda done, total: self.progress_changed.emit("duplicates", done, total),
                 should_stop=self.should_stop,
             )
             records = catalogue.records([i for g in groups for i in g.image_ids])
@@ -133,6 +134,7 @@ class DuplicateReview(QObject):
         self._config = config
         self._make_view = make_view  # ui.duplicate_view.DuplicateReviewDialog (which imports this module)
         self.catalogue_path: str | None = None  # the catalogue the groups belong to
+        self.tier = 0  # which of TIERS is shown
         self.groups: list[ReviewGroup] = []
         self.keepers: list[int] = []  # index of the kept member, per group
         self.undo_stack: list[UndoEntry] = []
@@ -163,11 +165,19 @@ class DuplicateReview(QObject):
         state = self._window.session.catalogue
         if state is None or self.busy:
             return
-        worker = FindWorker(state.path, self._config)
+        worker = FindWorker(state.path, self._config, same_design=self.tier == 1)
         worker.progress_changed.connect(lambda _phase, done, total: self.progress_changed.emit(done, total))
         worker.result_ready.connect(lambda groups: self._on_found(state.path, groups))
         worker.failed.connect(self.failed)
         self._start(Job(worker, "duplicates"))
+
+    def set_tier(self, tier: int) -> None:
+        """Show groups of another kind (`TIERS`): found again."""
+        if tier != self.tier:
+            self.tier = tier
+            self.groups, self.keepers, self.catalogue_path = [], [], None
+            self.groups_changed.emit()
+            self.find()
 
     def cancel(self) -> None:
         if self.job is not None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from swimsearch.export import percent  # noqa: F401 - re-exported: the one rounding rule of the window, CSV and sheet
+from swimsearch.export import percent, similarity_text  # noqa: F401 - re-exported: the one rounding rule of the window, CSV and sheet
 from swimsearch.folderscan import READABLE, skipped_files  # noqa: F401 - re-exported: the CLI words them the same
 
 log = logging.getLogger(__name__)

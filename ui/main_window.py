@@ -211,6 +211,8 @@ class MainWindow(QMainWindow):
         session.catalogue_ready.connect(self.team.on_catalogue_ready)
         session.message.connect(self.statusBar().showMessage)
         session.error.connect(self.show_error)
+        for note in self.settings.notes:  # settings an older version saved, changed on the way in
+            self.statusBar().showMessage(note, 20000)
         session.removal_held.connect(self._on_removal_held)
         session.model_differs.connect(self._on_model_differs)
 

@@ -18,7 +18,7 @@ from PyQt5.QtWidgets import QApplication, QListView, QStyle, QStyledItemDelegate
 from swimsearch.search import Match, SearchResult
 
 from . import style
-from .formatting import percent
+from .formatting import percent, similarity_text
 from .session_types import Filters
 from .thumbnails import ThumbnailCache
 from .widgets import draw_picture
@@ -110,7 +110,8 @@ class ResultsModel(QAbstractListModel):
         if role in (Qt.ToolTipRole, Qt.AccessibleTextRole):
             flags = [f for f, on in (("duplicate", match.duplicate), ("mirrored", match.mirrored), ("file missing", match.missing)) if on]
             extra = f" ({', '.join(flags)})" if flags else ""
-            return f"{match.name}: {percent(match.score)}% similar{extra}\n{match.path}"
+            band = f", {match.band}" if match.band else ""
+            return f"{match.name}: {percent(match.score)}% similar{band}{extra}\n{match.path}"
         return None
 
 
@@ -163,7 +164,9 @@ class ResultDelegate(QStyledItemDelegate):
         # badges
         small = style.badge_font(option.font)
         score_colour = style.ACCENT if is_query else style.SCORE_BADGE
-        style.draw_badge(painter, frame.x() + 6, frame.y() + 6, f"{percent(match.score)}%", small, score_colour, style.PANEL)
+        # the band beside the percentage: inside a band the list follows the ranking, so a later
+        # match may read a few points higher; the band says they are equals
+        style.draw_badge(painter, frame.x() + 6, frame.y() + 6, similarity_text(match), small, score_colour, style.PANEL)
         if match.duplicate and not is_query:
             style.draw_badge(
                 painter, frame.right() - 6, frame.y() + 6, "Duplicate", small, style.DUPLICATE_BADGE, style.DUPLICATE_TEXT,

@@ -28,6 +28,17 @@ APPLICATION = "SwimSearch"
 MAX_RESULTS = 200
 MAX_RECENT = 8
 
+#: The scale "results/min_similarity" is on. 2 (issue 11): the calibrated similarity,
+#: the same for a pair in every catalogue. A minimum saved on the scale before
+#: (cosines relative to one catalogue: 28 % there could hide every match of
+#: another) is reset to 0 once, and the window says so.
+SIMILARITY_SCALE = 2
+SCALE_NOTE = (
+    "Similarity scores are now calibrated: the same two pictures score the same in every catalogue, "
+    "and each score is named (same design, very similar, similar, unrelated). Your saved minimum similarity "
+    "of {old}% was on the old scale, so it was reset to 0%."
+)
+
 
 @dataclass(frozen=True)
 class Option:
@@ -54,6 +65,7 @@ OPTIONS: dict[str, Option] = {
         Option("team/roots", dict, {}, doc="where each team catalogue's shared folder is on this computer, by address"),
         Option("results/top_n", int, 50, 1, MAX_RESULTS, doc="how many of the best matches to show"),
         Option("results/min_similarity", int, 0, 0, 100, doc="hide matches below this similarity (percent)"),
+        Option("results/similarity_scale", int, 0, doc="the scale the minimum similarity was saved on (see SIMILARITY_SCALE)"),
         Option("results/thumbnail_size", int, 168, 96, 320, doc="side of a result thumbnail (pixels)"),
         Option("search/mirror", bool, EngineConfig.mirror, doc="also match mirrored designs"),
         Option("dialogs/image_folder", str, "", doc="folder the open-image dialog starts in"),
@@ -78,6 +90,20 @@ class Settings:
 
     def __init__(self, store: QSettings | None = None):
         self._store = store or QSettings(QSettings.IniFormat, QSettings.UserScope, ORGANISATION, APPLICATION)
+        #: Notes for the user about settings changed since the last run (the window shows them once).
+        self.notes: list[str] = self._migrate()
+
+    def _migrate(self) -> list[str]:
+        """Bring settings saved by an older SwimSearch to today's meaning; returns what to tell the user."""
+        notes = []
+        if self["results/similarity_scale"] < SIMILARITY_SCALE:
+            old = self["results/min_similarity"]
+            if self._store.value("results/min_similarity") is not None and old > 0:
+                self["results/min_similarity"] = 0
+                notes.append(SCALE_NOTE.format(old=old))
+                log.info("minimum similarity %d%% of the old scale reset to 0", old)
+            self["results/similarity_scale"] = SIMILARITY_SCALE
+        return notes
 
     @property
     def file_name(self) -> str:

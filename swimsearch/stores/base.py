@@ -27,9 +27,11 @@ import numpy as np
 
 from ..config import EngineConfig
 from ..graph import VectorGraph
-from ..index import FittedIndex, IndexSnapshot, row_lookup
+from ..index import FittedIndex, IndexSnapshot
+from ..neighbours import NeighbourLists
 from ..searchers import Searcher
 from .changes import KnownFile, Restored, ScanDiff, diff_scan  # noqa: F401 - the shared diff rules, re-exported
+from .sharing import CopyReader, CopyWriter, StoredImage, aligned_phashes, folder_range  # noqa: F401 - re-exported
 
 
 @dataclass(frozen=True)
@@ -62,27 +64,6 @@ class NewImage:
     embedding: np.ndarray | None = field(default=None, compare=False, repr=False)
     fingerprint: int | None = None  # content fingerprint (swimsearch.fingerprint) when it was read
     retry: bool = False  # unreadable for a passing reason: read it again at the next update
-
-
-@dataclass(frozen=True)
-class StoredImage:
-    """One image as a copy between stores carries it: the whole record, with its id and stored embedding."""
-
-    image_id: int
-    relpath: str
-    size: int
-    mtime: float
-    width: int | None
-    height: int | None
-    phash: int | None  # unsigned 64-bit
-    label: str | None
-    error: str | None
-    added: float
-    embedding: np.ndarray | None = field(default=None, compare=False, repr=False)  # as stored (float16), None if unreadable
-    fingerprint: int | None = None  # content fingerprint when it was read (None: recorded before fingerprints)
-    retry: bool = False  # its last read failed for a passing reason: read it again at the next update
-    gone: float | None = None  # a tombstone: when the file was found missing
-    recode: bool = False  # its code was made from an older embedding (kept searchable until the new one)
 
 
 @dataclass(frozen=True)
@@ -163,37 +144,6 @@ class FitSample(NamedTuple):
     embeddings: np.ndarray  # (n, D) float32
 
 
-def folder_range(scope: str) -> tuple[str, str]:
-    """The relative paths inside folder `scope` ("" for the whole catalogue) as a half-open range [low, high).
-
-    In byte order (how both stores sort paths), '0' comes right after '/', so
-    "a/" <= path < "a0" holds exactly the paths inside the folder "a".
-    """
-    scope = scope.strip("/")
-    return (f"{scope}/", f"{scope}0") if scope else ("", "\U0010ffff")
-
-
-def aligned_phashes(image_ids: np.ndarray, chunks: Iterable[Sequence[tuple[int, int]]]) -> np.ndarray:
-    """pHashes (uint64) aligned with `image_ids`, 0 where unknown, from chunks of (id, signed pHash) rows.
-
-    One pass over a store's whole pHash column beats thousands of lookups by id.
-    """
-    image_ids = np.asarray(image_ids, dtype=np.int64)
-    lookup = row_lookup(np.sort(image_ids))
-    order = np.argsort(image_ids)
-    sorted_out = np.zeros(len(image_ids), dtype=np.int64)
-    for rows in chunks:
-        if not len(rows):
-            continue
-        found_ids, values = zip(*rows)
-        where = lookup(np.array(found_ids, dtype=np.int64))
-        hit = where >= 0
-        sorted_out[where[hit]] = np.array(values, dtype=np.int64)[hit]
-    out = np.zeros(len(image_ids), dtype=np.int64)
-    out[order] = sorted_out
-    return out.view(np.uint64)
-
-
 def sample_positions(count: int, limit: int, seed: int) -> np.ndarray:
     """Which of `count` images (in path order) a fit is drawn from: all, or `limit` chosen with `seed`.
 
@@ -213,7 +163,7 @@ def relative_to_root(path: str | os.PathLike, root: Path) -> str | None:
         return None
 
 
-class CatalogueReader(Protocol):
+class CatalogueReader(CopyReader, Protocol):
     """Reading one catalogue. Use it from the thread that opened it."""
 
     @property
@@ -272,8 +222,13 @@ class CatalogueReader(Protocol):
         """Whether the store finds candidates itself once a catalogue is large (`own_searcher`): it needs no graph."""
         ...
 
-    def export_images(self, chunk: int = 10_000) -> Iterator[list[StoredImage]]:
-        """Every image with its id and stored embedding, in id order, `chunk` at a time (for copies)."""
+    def neighbour_lists(self, image_ids: Iterable[int] | None = None) -> NeighbourLists | None:
+        """The neighbour lists (neighbours.py) of the given ids that have one, or of every image (None).
+
+        None when the store keeps no lists at all (a catalogue of an older
+        format opened read-only); empty lists before a fit on augmented vectors.
+        """
+        ...
 
     def check(self) -> list[str]:
         """Verify everything the store holds (`swimsearch info --check`): what was checked, in words.
@@ -286,7 +241,7 @@ class CatalogueReader(Protocol):
     def close(self) -> None: ...
 
 
-class CatalogueWriter(CatalogueReader, Protocol):
+class CatalogueWriter(CatalogueReader, CopyWriter, Protocol):
     """Building and updating one catalogue. Each method is all-or-nothing on its own;
     `transaction()` makes several one."""
 
@@ -340,7 +295,7 @@ class CatalogueWriter(CatalogueReader, Protocol):
         ...
 
     def remove(self, image_ids: Sequence[int]) -> None:
-        """Drop images with their embeddings, codes and bucket entries, in one transaction."""
+        """Drop images with their embeddings, codes, bucket entries and neighbour lists, in one transaction."""
         ...
 
     def fit_sample(self, limit: int, seed: int) -> FitSample:
@@ -367,12 +322,17 @@ class CatalogueWriter(CatalogueReader, Protocol):
         """Put images in their LSH buckets, from their keys (n, L): into empty tables, or `merge`d with what is there."""
         ...
 
-    def import_images(self, images: Sequence[StoredImage]) -> None:
-        """Add images copied from another store, keeping their ids and stored embeddings (one transaction)."""
+    def write_neighbours(self, lists: NeighbourLists, *, replace: bool) -> None:
+        """Keep these neighbour lists, each replacing the image's own; `replace`: drop every other list first.
+
+        `remove` drops the lists of removed images; `save_fit`, `clear_index`
+        and `clear_images` drop them all.
+        """
         ...
 
-    def mark_recode(self, image_ids: Sequence[int]) -> None:
-        """These images' codes are of an older embedding: `uncoded_ids` lists them until new codes are written (copies)."""
+    def drop_codes(self, image_ids: np.ndarray) -> None:
+        """Forget the codes, re-ranking vectors and bucket entries of images that get new ones
+        (an update changed their augmented vectors); `write_codes` and `write_buckets(merge=True)` follow."""
         ...
 
     def write_graph(self, graph: VectorGraph | None) -> None:

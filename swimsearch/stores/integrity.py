@@ -42,6 +42,7 @@ MAX_IMAGE_ID = 1 << 48
 SETTING_TYPES: dict[str, type] = {
     "bits": int, "hash_dim": int, "hash_variant": str, "folder_labels": bool, "rerank_dim": int,
     "lsh_tables": int, "lsh_key_bits": int, "seed": int,
+    "vectors": str, "augment_k": int, "augment_alpha": float,  # issue 11: the vectors the index is fitted on
 }
 
 
@@ -109,7 +110,10 @@ def check_fit_state(location: str, state: Any) -> None:
     settings = state.get("settings", {}) if ok else {}
     for name, value in settings.items():
         kind = SETTING_TYPES.get(name)
-        if kind is None or not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        if kind is float:  # JSON writes 3.0 as 3.0, but a setting given as 3 is as good
+            if not is_number(value) or not 0 <= value < (1 << 31):
+                ok = False
+        elif kind is None or not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             ok = False
         elif isinstance(value, int) and not 0 <= value < (1 << 31):
             ok = False

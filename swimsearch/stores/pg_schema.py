@@ -15,6 +15,10 @@ was found missing: a tombstone keeps its record and embedding a while) and
 one is written). The file's row checksums have no counterpart here: the
 server checks its own pages, and a team catalogue is never a file a user
 is handed.
+
+Version 3 (issue 11, as the catalogue file's version 3): ``neighbours``, one
+row per image: its k nearest other images' ids and cosines, the file's own
+bytes (postgres_neighbours.py); the row goes with its image's record.
 """
 
 from __future__ import annotations
@@ -30,14 +34,21 @@ from ..errors import CatalogueBusy, CatalogueError
 log = logging.getLogger(__name__)
 
 SCHEMA_FILE = Path(__file__).with_name("postgres_schema.sql")
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
-#: version -> the statements that take a catalogue from version-1 to version ("{s}": its quoted schema).
+#: version -> the statements that take a catalogue from version-1 to version ("{s}": its quoted schema,
+#: "{viewer}", "{editor}": its quoted group roles).
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: (
         "ALTER TABLE {s}.images ADD COLUMN fingerprint bigint, ADD COLUMN retry boolean NOT NULL DEFAULT false, "
         "ADD COLUMN gone double precision, ADD COLUMN recode boolean NOT NULL DEFAULT false",
         "CREATE INDEX images_recode ON {s}.images (id) WHERE recode",  # few at any time: found at once
+    ),
+    3: (
+        "CREATE TABLE {s}.neighbours (image_id bigint PRIMARY KEY REFERENCES {s}.images (id) ON DELETE CASCADE, "
+        "ids bytea NOT NULL, sims bytea NOT NULL)",
+        "GRANT SELECT ON {s}.neighbours TO {viewer}",
+        "GRANT INSERT, UPDATE, DELETE ON {s}.neighbours TO {editor}",
     ),
 }
 #: Serialises creating and migrating catalogues in one database.
@@ -174,8 +185,11 @@ def _migrate(conn: Any, names: CatalogueNames, version: int) -> None:
     from ..failures import reason_is_transient
 
     quoted = '"' + names.schema + '"'
+    roles = {"{viewer}": '"' + names.viewer + '"', "{editor}": '"' + names.editor + '"'}
     for number in range(version + 1, SCHEMA_VERSION + 1):
         for statement in MIGRATIONS[number]:
+            for mark, role in roles.items():
+                statement = statement.replace(mark, role)
             conn.execute(statement.replace("{s}", quoted))
         if number == 2:
             # Files version 1 gave up on for a passing reason are read again at the next update (as in a file).

@@ -33,7 +33,8 @@ import numpy as np
 
 from ..errors import CatalogueError
 from ..index import FittedIndex
-from . import pg_locks, pg_types
+from ..neighbours import NeighbourLists
+from . import pg_locks, pg_types, postgres_neighbours
 from .base import (
     CatalogueWriter,
     FitSample,
@@ -256,6 +257,7 @@ class PostgresStore(PostgresReader):
 
         def write() -> None:
             self._conn.execute(self._sql["drop_items"], (ids,))
+            self._conn.execute(self._sql["lists_drop"], (ids,))  # the lists naming it are made again by the index update
             self._conn.execute(self._sql["tombstone"], (float(at), ids))
             self._log("gone", {"images": len(ids)})
 
@@ -288,6 +290,7 @@ class PostgresStore(PostgresReader):
     def save_fit(self, fitted: FittedIndex) -> None:
         with self.transaction():
             pg_locks.hold_index_in_transaction(self._conn, self.names.schema)
+            self._conn.execute(self._sql["lists_clear"])  # a new fit comes with lists of its own
             self._index.begin_fit(fitted)
             self._log("fit", {"count": fitted.count, "variant": fitted.layer.variant, "provisional": fitted.provisional})
         # alone (not inside a caller's transaction), the new fit is in place now, with no codes yet
@@ -296,6 +299,7 @@ class PostgresStore(PostgresReader):
     def clear_index(self) -> None:
         with self.transaction():
             self._index.clear()
+            self._conn.execute(self._sql["lists_clear"])
             self._index.set_meta(fitted=None)
 
     @plain
@@ -304,6 +308,18 @@ class PostgresStore(PostgresReader):
             bits = self._index.bits()
             self._index.write_items(image_ids, codes, vectors, bits)  # replacing the codes of images read again
             self._conn.execute(self._sql["codes_written"], (np.asarray(image_ids, dtype=np.int64).tolist(),))
+
+    @plain
+    def write_neighbours(self, lists: NeighbourLists, *, replace: bool) -> None:
+        with self.transaction():
+            postgres_neighbours.write_lists(self._conn, self._sql, lists, replace=replace)
+
+    @plain
+    def drop_codes(self, image_ids: np.ndarray) -> None:
+        """Out of search until `write_codes` gives them their new codes (in the caller's transaction)."""
+        if len(image_ids):
+            with self.transaction():
+                self._conn.execute(self._sql["drop_items"], (sorted(int(i) for i in image_ids),))
 
     def write_buckets(self, keys: np.ndarray, image_ids: np.ndarray, *, merge: bool) -> None:
         """Nothing to do: the server searches the vectors; buckets are derived from the codes when copied out."""

@@ -28,6 +28,7 @@ from ..config import EngineConfig
 from ..errors import CatalogueError
 from ..fingerprint import fingerprint
 from ..index import FittedIndex, IndexSnapshot
+from ..neighbours import NeighbourLists
 from ..searchers import Searcher
 from .base import (
     CatalogueCounts,
@@ -42,6 +43,7 @@ from .base import (
 from .pg_address import TeamAddress, session_root
 from .pg_connection import ServerInfo
 from .pg_schema import CatalogueNames, describe_pg_error
+from . import postgres_neighbours
 from .postgres_index import ItemTables, PgSearcher, Prefetch, statements
 from .postgres_rows import ROWS, stored_images
 
@@ -89,7 +91,7 @@ class PostgresReader:
         self.server = server
         self.address = address
         self.names = names
-        self._sql = {**statements(names.schema), **ROWS(names.schema)}
+        self._sql = {**statements(names.schema), **ROWS(names.schema), **postgres_neighbours.statements(names.schema)}
         self._index = ItemTables(conn, self._sql, names.schema)
         self._prefetch = Prefetch()  # what the last searches brought along (postgres_index.Prefetch)
         self._depth = 0
@@ -230,6 +232,10 @@ class PostgresReader:
     def _current_fit(self) -> tuple[FittedIndex | None, int]:
         with self._one_reading():
             return self._index.fitted(), self._index.generation()
+
+    @plain
+    def neighbour_lists(self, image_ids: Iterable[int] | None = None) -> NeighbourLists | None:
+        return postgres_neighbours.read_lists(self._conn, self._sql, self.location, image_ids)
 
     @plain
     def unreadable(self) -> list[tuple[str, str]]:

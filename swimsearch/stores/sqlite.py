@@ -51,6 +51,7 @@ from .sqlite_copy import CopyRows
 from .sqlite_file import SQLITE_ERRORS, SqliteFile, create_file, describe_error, phash_from_sql, plain_errors as _plain
 from .sqlite_images import ImageTables
 from .sqlite_index import IndexTables
+from .sqlite_neighbours import NeighbourMethods
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +62,9 @@ log = logging.getLogger(__name__)
 # hold float32 and stay readable).
 EMBEDDING_DTYPE = "<f2"
 
-class SqliteStore(CopyRows):
-    """A catalogue kept in one SQLite file (reader and writer; copies in and out come from `CopyRows`)."""
+class SqliteStore(CopyRows, NeighbourMethods):
+    """A catalogue kept in one SQLite file (reader and writer; copies in and out: `CopyRows`; the neighbour
+    lists: sqlite_neighbours.py)."""
 
     def __init__(self, file: SqliteFile, *, network_fs: str | None = None):
         self.file = file
@@ -285,7 +287,7 @@ class SqliteStore(CopyRows):
     @_plain
     def clear_images(self) -> None:
         with self.file.transaction():
-            for table in ("buckets", "code_blocks", "embeddings", "images"):
+            for table in ("buckets", "code_blocks", "embeddings", "images", "neighbours"):
                 self.file.conn.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
             self._index.clear_graph()
             self.file.set_meta(fitted=None)

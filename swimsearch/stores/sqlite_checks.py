@@ -23,7 +23,7 @@ from typing import Any, Iterator
 from ..errors import CatalogueError
 from ..safeopen import NotAFile, open_regular
 from .integrity import EMBEDDING_DTYPES, MAX_EMBEDDING_DIM, check_fit_state, damaged, is_int, is_number
-from .sqlite_schema import describe_schema, reference_schema
+from .sqlite_schema import SCHEMA_VERSION, describe_schema, reference_schema
 
 log = logging.getLogger(__name__)
 
@@ -126,15 +126,18 @@ def time_limit(conn: sqlite3.Connection, seconds: float) -> Iterator[None]:
 
 
 def check_objects(conn: sqlite3.Connection, location: str) -> None:
-    """Only the tables and indexes SwimSearch makes: no view, trigger, virtual or extra table."""
-    wanted = reference_schema()["objects"]
+    """Only the tables and indexes SwimSearch makes (those of one of its formats, before the stated
+    version can be read safely; `check_columns` then holds the file to that version): no view,
+    trigger, virtual or extra table."""
+    known = [reference_schema(version)["objects"] for version in range(1, SCHEMA_VERSION + 1)]
+    wanted = known[-1]
     found = sorted(
         (kind, name, table)
         for kind, name, table in conn.execute("SELECT type, name, tbl_name FROM sqlite_master")
         if name != "sqlite_stat1"
     )
     virtual = conn.execute("SELECT count(*) FROM sqlite_master WHERE upper(ltrim(sql)) LIKE 'CREATE VIRTUAL%'").fetchone()[0]
-    if found != wanted or virtual:
+    if found not in known or virtual:
         extra = sorted({f"{kind} {name}" for kind, name, _ in found} - {f"{kind} {name}" for kind, name, _ in wanted})
         what = f"it holds {', '.join(extra[:3])} that SwimSearch never makes" if extra else "tables are missing or changed"
         raise damaged(location, what)
@@ -174,6 +177,9 @@ def full_check(file: Any, store: Any) -> list[str]:
     done.append("metadata")
     images = store.check_images()
     done.append(f"{images:,} image records and their embeddings")
+    lists = store.neighbour_lists()  # checksums, and every id they name is an image of this file
+    if lists is not None and len(lists):
+        done.append(f"{len(lists):,} neighbour lists")
     snapshot = store.load_snapshot(every_bucket=True)  # the bucket rows too, where a search graph would skip them
     if snapshot is not None:
         done.append(f"the fitted index, {len(snapshot):,} codes and {len(snapshot.lsh_tables().table.members):,} bucket entries")

@@ -55,6 +55,11 @@ __all__ = ["SCHEMA_VERSION", "SqliteFile", "check_file", "connect", "create_file
 
 log = logging.getLogger(__name__)
 
+#: The oldest format this version reads as it is when it cannot upgrade the file
+#: (read-only): format 3 only adds the neighbour lists (issue 11), which a reader
+#: can do without (it searches as before them).
+READABLE_FROM = 2
+
 APPLICATION_ID = 0x5357_4D43  # "SWMC": marks the file as a SwimSearch catalogue
 
 
@@ -210,6 +215,9 @@ class SqliteFile:
             )
         check_columns(self.conn, str(self.path), version)
         if version < SCHEMA_VERSION:
+            if self.readonly and version >= READABLE_FROM:
+                log.info("%s is in format %d and read-only: read as it is", self.path, version)
+                return
             if self.readonly:
                 raise CatalogueError(f"The catalogue {self.path} is in an older format and read-only, so it cannot be upgraded.")
             with self.db.atomic():

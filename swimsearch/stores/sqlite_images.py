@@ -26,6 +26,7 @@ from .base import Embeddings, ImageRecord, KnownFile, NewImage, Restored, folder
 from .integrity import check_finite, damaged, is_int, is_number, safe_relpath
 from .sqlite_file import SqliteFile, chunks, phash_to_sql, to_blob
 from .sqlite_index import IndexTables
+from .sqlite_neighbours import NeighbourTable
 from .sqlite_schema import IMAGE_CRC_COLUMNS, image_crc, vector_crc
 
 #: An images row as read: the checksummed columns, then the checksum.
@@ -236,6 +237,7 @@ class ImageTables:
 
     def tombstone(self, image_ids: Sequence[int], at: float, fitted: FittedIndex | None) -> None:
         self.drop_codes(image_ids, fitted)
+        NeighbourTable(self.file).delete(image_ids)  # the lists naming it are made again when the index is updated
         self._change(image_ids, gone=float(at))
         for part, marks in chunks(image_ids):
             self.file.conn.execute(f"UPDATE images SET recode = 0 WHERE id IN ({marks})", part)  # noqa: S608
@@ -253,6 +255,7 @@ class ImageTables:
 
     def remove(self, image_ids: Sequence[int], fitted: FittedIndex | None) -> None:
         self.drop_codes(image_ids, fitted)
+        NeighbourTable(self.file).delete(image_ids)
         for part, marks in chunks(image_ids):
             for table, column in (("embeddings", "image_id"), ("images", "id")):
                 self.file.conn.execute(f"DELETE FROM {table} WHERE {column} IN ({marks})", part)  # noqa: S608

@@ -32,6 +32,7 @@ from ..lsh import BucketTables, encode_bucket_rows
 from .base import FitState
 from .integrity import check_finite, check_fitted, check_ids, damaged, is_int
 from .sqlite_file import SqliteFile, to_blob
+from .sqlite_neighbours import NeighbourTable
 from .sqlite_schema import block_crc, bucket_crc
 
 VECTOR_DTYPE = "<f2"  # re-ranking vectors: half the memory; arithmetic is done in float32
@@ -59,6 +60,11 @@ class IndexTables:
             arrays = {name: self.file.get_array(name) for name in FittedIndex.ARRAY_NAMES}
         except KeyError as exc:
             raise damaged(str(self.file.path), f"the fitted array {exc} is missing") from exc
+        for name in FittedIndex.OPTIONAL_ARRAYS:
+            try:
+                arrays[name] = self.file.get_array(name)
+            except KeyError:
+                pass
         fitted = FittedIndex.from_arrays(arrays, state)
         check_fitted(str(self.file.path), fitted, self.file.meta("embedding_dim"))
         return fitted
@@ -268,6 +274,8 @@ class IndexTables:
         self.write_blocks(ids[order], codes[order], vectors[order])
 
     def save_fit(self, fitted: FittedIndex) -> None:
+        for name in FittedIndex.OPTIONAL_ARRAYS:  # a fit without them must not inherit the last one's
+            self.file.conn.execute("DELETE FROM arrays WHERE name = ?", (name,))
         for name, array in fitted.arrays().items():
             self.file.put_array(name, array)
         self.file.set_meta(fitted={**fitted.state(), "at": time.time()})
@@ -308,6 +316,7 @@ class IndexTables:
         self.file.conn.execute("DELETE FROM code_blocks")
         self.file.conn.execute("DELETE FROM buckets")
         self.clear_graph()
+        NeighbourTable(self.file).clear()  # lists are made again with the next fit
 
 
 def _group(sorted_keys: np.ndarray, values: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:

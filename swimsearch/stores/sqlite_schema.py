@@ -17,6 +17,11 @@ Version 2 (issue 14):
   ``vector_crc`` (checksum of its embedding) and ``crc`` (of the row).
 * ``meta``, ``code_blocks``, ``arrays``, ``buckets``: a ``crc`` of each row.
 
+Version 3 (issue 11): ``neighbours``, one row per image: its k nearest other
+images (``ids``: k little-endian int64, -1 for none; ``sims``: their k
+float32 cosines, NaN for none) and a ``crc`` of the row (`neighbour_crc`);
+the lists and their use are in neighbours.py and stores/sqlite_neighbours.py.
+
 Every checksum is verified when it is read (the fit, codes and buckets when
 the catalogue opens; records and embeddings as they are used) and all of
 them by `swimsearch info --check`.
@@ -35,7 +40,7 @@ from .integrity import checksum, row_checksum
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: The columns of `images` its row checksum covers, in order (`recode` and `added` are bookkeeping).
 IMAGE_CRC_COLUMNS = (
@@ -66,6 +71,11 @@ def bucket_crc(table_no: int, key: int, ids: bytes) -> int:
 
 def vector_crc(blob: bytes) -> int:
     return checksum(blob)
+
+
+def neighbour_crc(image_id: int, ids: bytes, sims: bytes) -> int:
+    """Checksum of a neighbour list row: its image id as text, then its two blobs."""
+    return checksum(str(int(image_id)).encode(), ids, sims)
 
 
 def create_schema_v1(db: sqlite_utils.Database) -> None:
@@ -147,8 +157,15 @@ def _to_v2(db: sqlite_utils.Database) -> None:
     )
 
 
+def _to_v3(db: sqlite_utils.Database) -> None:
+    """Each image's neighbour lists (issue 11); an older catalogue gains them at its next update."""
+    db.table("neighbours").create(
+        {"image_id": int, "ids": bytes, "sims": bytes, "crc": int}, pk="image_id", not_null={"ids", "sims", "crc"}
+    )
+
+
 #: version -> function that migrates a catalogue from version-1 to version.
-MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {2: _to_v2}
+MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {2: _to_v2, 3: _to_v3}
 
 
 def create_schema(db: sqlite_utils.Database) -> None:

@@ -127,13 +127,19 @@ def test_keeper_rules_the_users_choice_and_the_csv_of_groups(qtbot, make_window,
     assert sum(r["keep"] == "yes" for r in rows) == 2
 
 
-def test_the_second_tier_is_offered_but_waits_for_calibrated_scores(qtbot, make_window, copies):
+def test_the_same_design_tier_is_offered_and_says_why_a_model_without_calibration_cannot(qtbot, make_window, copies):
     window = make_window()
     open_catalogue(qtbot, window, copies)
     dialog = review_window(qtbot, window)
     model = dialog.tier_box.model()
-    assert model.item(0).isEnabled() and not model.item(1).isEnabled()
-    assert "calibrated" in model.item(1).toolTip()
+    assert model.item(0).isEnabled() and model.item(1).isEnabled() and "same-design band" in model.item(1).toolTip()
+    errors = []
+    window.duplicates.failed.connect(errors.append)
+    dialog.tier_box.setCurrentIndex(1)  # the fake model has no calibration: one plain sentence
+    qtbot.waitUntil(lambda: bool(errors) and not window.duplicates.busy, timeout=WAIT_MS)
+    assert "calibrated similarity" in errors[0] and window.duplicates.tier == 1 and not window.duplicates.groups
+    dialog.tier_box.setCurrentIndex(0)
+    qtbot.waitUntil(lambda: len(window.duplicates.groups) == 2 and not window.duplicates.busy, timeout=WAIT_MS)
 
 
 def test_moving_many_copies_aside_removes_them_without_asking_whether_they_are_gone(

@@ -55,8 +55,9 @@ def test_copy_puts_the_shown_list_on_the_clipboard(qtbot, make_window, designs):
     window.copy_action.trigger()
     lines = QApplication.clipboard().text().splitlines()
     assert lines[0] == f"Query\t{designs / 'img0011.png'}"
-    assert [line.split("\t")[3] for line in lines[2:]] == [m.path for m in window.model.visible_matches()]
-    assert lines[2].startswith("1\t100.0%")
+    assert lines[1] == "Rank\tSimilarity\tBand\tDuplicate\tPath"
+    assert [line.split("\t")[4] for line in lines[2:]] == [m.path for m in window.model.visible_matches()]
+    assert lines[2].startswith("1\t100%")
 
 
 def test_an_export_that_cannot_be_written_is_one_plain_sentence(qtbot, make_window, designs, tmp_path, monkeypatch):

@@ -119,4 +119,4 @@ def test_swimsearch_query_finds_the_catalogue_the_window_made_for_a_read_only_fo
         share.chmod(0o755)
     assert found.returncode == 0, found.stderr
     best = found.stdout.splitlines()[1]
-    assert "100.0%" in best and str(photos[2]) in best
+    assert "100%  same design" in best and str(photos[2]) in best

@@ -61,6 +61,11 @@ def test_unreadable_files_are_listed_with_reasons_from_the_status_bar_and_the_me
     dialog.close()
     window.unreadable_action.trigger()  # the menu opens the same list
     qtbot.waitUntil(lambda: any(d.isVisible() for d in window.findChildren(UnreadableDialog)), timeout=WAIT_MS)
+    # and fills it; closed, it waits for its reading thread (which must not outlive the test on a loaded machine)
+    qtbot.waitUntil(lambda: any(d.isVisible() and d.table.rowCount() == 2 for d in window.findChildren(UnreadableDialog)),
+                    timeout=WAIT_MS)
+    for shown in window.findChildren(UnreadableDialog):
+        shown.close()
 
 
 def test_a_catalogue_that_read_everything_shows_no_unreadable_link(qtbot, make_window, designs):

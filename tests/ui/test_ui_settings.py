@@ -77,3 +77,19 @@ def test_every_setting_the_app_reads_or_writes_is_declared_once():
         used |= set(re.findall(r's\[\s*"([^"]+)"\s*\]', path.read_text(encoding="utf-8")))
     assert used and used <= set(OPTIONS), used - set(OPTIONS)
     assert Path(REPO / "ui" / "settings.py").read_text(encoding="utf-8").count("QSettings(") == 1
+
+
+def test_a_minimum_similarity_of_the_old_scale_is_reset_once_and_said(qtbot, make_window):
+    """Before issue 11 scores were cosines relative to one catalogue: a saved 28 % could hide every match."""
+    settings = Settings()
+    store = QSettings(settings.file_name, QSettings.IniFormat)
+    store.remove("results/similarity_scale")  # as an older SwimSearch left it
+    store.setValue("results/min_similarity", 28)
+    store.sync()
+    window = make_window()
+    assert window.settings["results/min_similarity"] == 0 and window.min_slider.value() == 0
+    assert "reset to 0%" in window.statusBar().currentMessage() and "28%" in window.statusBar().currentMessage()
+    window.min_slider.setValue(40)
+    window.close()
+    again = make_window()  # a minimum chosen on the new scale is kept
+    assert again.min_slider.value() == 40 and not again.settings.notes

@@ -1,0 +1,336 @@
+"""Issue 11's figures through the engine, on a real catalogue of the clothing photos (bench_quality.py runs these).
+
+Every method runs on the same catalogue and the same stored embeddings, so
+the ratios are exact; timings are from a shared, loaded machine and only
+meaningful against the baseline measured in the same run.
+
+* `ranking`: mAP@10 of exact cosine (embeddings centred on the catalogue's
+  mean, the ceiling of the pipeline before issue 11), today's pipeline (that
+  pipeline, index made in memory), and the new search on the exact path, the
+  LSH path and the graph path (both forced), cross-sender and same-sender,
+  per label. The query is a catalogue photo, so its own vector takes part in
+  its neighbours' augmented vectors: the research's *naive* protocol (its
+  leak-free figures come from `bench_ranking.py`, `leak_free` below).
+* `copies`: transformed copies (crop 80 %, half size + JPEG 40, colour
+  jitter, mirror, rotation 8 degrees) of catalogue photos, embedded with the
+  real model: is the original in the top 10 on the LSH path and on the
+  graph path (both forced), against exact cosine ranking and pHash ranking
+  of the same catalogue; does it read *same design*.
+* `bands`: how often pairs of different photos read *same design*, and
+  a fixed pair's score in catalogues of 36, 600 and all photos.
+* `timing`: query time by file (embedding included) at this size, new
+  against today's pipeline in turns.
+* `order`: the list is ordered by band, then by the ranking, while each
+  match shows the calibrated score of the two pictures: how often a later
+  match reads higher than one above it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from common import CLOTHING, table
+
+from swimsearch.calibration import BAND_NAMES, BAND_PERCENT, shipped_calibration
+from swimsearch.comparison import baseline_engine
+from swimsearch.copies import COPY_KINDS, transformed_copy
+from swimsearch.graph import VectorGraph
+from swimsearch.images import load_image
+from swimsearch.inputs import read_labels
+from swimsearch.metrics import average_precision, quality
+from swimsearch.search import SearchEngine
+from swimsearch.searchers import choose_searcher
+
+SAME_DESIGN = BAND_PERCENT[0]
+TODAY = "today's pipeline"
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+class Catalogued:
+    """The catalogue's searchable photos with their labels, senders and stored embeddings."""
+
+    def __init__(self, catalogue):
+        snap = catalogue.load_snapshot()
+        self.snap = snap
+        records = catalogue.records(snap.ids)
+        self.relpaths = [records[int(i)].relpath for i in snap.ids]
+        stored = catalogue.embedding_matrix(snap.ids)
+        assert np.array_equal(stored.ids, snap.ids)
+        self.embeddings = stored.vectors.astype(np.float32)
+        self.phash = catalogue.phashes(snap.ids)
+        self.root = catalogue.root
+        self.model_sha256 = catalogue.identity().model_sha256
+        labels = read_labels(CLOTHING / "labels.csv", exclude_column="sender_id", filter_column="usable")
+        row_of = {p.rsplit("/", 1)[-1]: i for i, p in enumerate(self.relpaths)}
+        self.labels = labels
+        self.rows = np.array([row_of[p.rsplit("/", 1)[-1]] for p in labels.paths])  # label row -> catalogue row
+        self.label_of_row = np.full(len(self.relpaths), -1)
+        self.label_of_row[self.rows] = np.arange(len(self.rows))
+        self.depth = 100 + int(np.bincount(labels.groups).max()) + 1
+
+    def judged(self, cross_sender: bool):
+        return self.labels if cross_sender else replace(self.labels, groups=None)
+
+    def hits(self, queries: np.ndarray, rankings: list[np.ndarray], cross_sender: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Top-100 hits of the labelled queries' ranked catalogue rows, and their relevant counts."""
+        labels = self.judged(cross_sender)
+        hits = np.zeros((len(queries), 100), dtype=bool)
+        for n, (q, ranked) in enumerate(zip(queries, rankings)):
+            allowed = np.zeros(len(self.relpaths), dtype=bool)
+            allowed[self.rows[labels.gallery_mask(q)]] = True
+            kept = [r for r in ranked if allowed[r]][:100]
+            hits[n, : len(kept)] = labels.labels[self.label_of_row[kept]] == labels.labels[q]
+        return hits, labels.relevant_counts()[queries]
+
+
+def forced_graph_engine(catalogue, embedder, config) -> SearchEngine:
+    """The new search with its candidates from an HNSW graph made in memory (the catalogue keeps one from 20,000)."""
+    snap = catalogue.load_snapshot()
+    graph = VectorGraph.build(snap.ids, snap.vectors)
+    forced = config.with_changes(exact_below=0, graph_from=0)
+    return SearchEngine(catalogue, embedder, forced, searcher=choose_searcher(replace(snap, graph=graph), forced))
+
+
+def ranking(catalogue, embedder, config, data: Catalogued, *, limit: int = 0, every: int = 1) -> dict:
+    """mAP@10 of each method over the labelled queries (every `every`-th, the first `limit`)."""
+    engines = {
+        "today's pipeline (before issue 11)": baseline_engine(SearchEngine(catalogue, embedder, config)),
+        "new, exact path": SearchEngine(catalogue, embedder, config),
+        "new, LSH path (forced)": SearchEngine(catalogue, embedder, config.with_changes(exact_below=0, graph_from=10**9)),
+        "new, graph path (forced)": forced_graph_engine(catalogue, embedder, config),
+    }
+    queries = np.arange(len(data.rows))[:: max(1, every)][: limit or None]
+    full = _unit(data.embeddings - data.embeddings.mean(axis=0))
+    rankings: dict[str, list[np.ndarray]] = {"exact cosine": []}
+    for q in queries:
+        sims = full @ full[data.rows[q]]
+        sims[data.rows[q]] = np.inf
+        rankings["exact cosine"].append(np.argsort(-sims, kind="stable")[: data.depth + 200])
+    methods_used: dict[str, dict] = {}
+    for name, engine in engines.items():
+        found, times, used = [], [], {}
+        for q in queries:
+            row = int(data.rows[q])
+            result = engine.search_embeddings(
+                data.embeddings[row : row + 1], phash=int(data.phash[row]), top_n=data.depth, query_id=int(data.snap.ids[row])
+            )
+            times.append(result.search_ms)
+            used[result.method] = used.get(result.method, 0) + 1
+            found.append(data.snap.rows_of(np.array([m.image_id for m in result.matches], dtype=np.int64)))
+        rankings[name] = found
+        methods_used[name] = {"search_ms_median": float(np.median(times)), "methods": used}
+        print(f"  {name}: search median {np.median(times):.1f} ms ({used})", flush=True)
+    rows, per_label = [], {}
+    names = list(rankings)
+    codes = data.labels.labels[queries]
+    base: dict[bool, float] = {}
+    for cross in (True, False):
+        for name in names:
+            hits, relevant = data.hits(queries, rankings[name], cross)
+            report = quality(hits, relevant)
+            base.setdefault(cross, report.map10)
+            rows.append({"method": name, "protocol": "cross-sender" if cross else "same-sender", "map10": report.map10,
+                         "ratio": report.map10 / base[cross], "p1": report.p1, "p10": report.p10, "r100": report.r100})
+            if cross:
+                ap = average_precision(hits, relevant, 10)
+                per_label[name] = {data.labels.names[c]: float(ap[codes == c].mean()) for c in np.unique(codes)}
+    print()
+    print(table(rows, [("method", "method", ""), ("protocol", "protocol", ""), ("map10", "mAP@10", ".4f"),
+                       ("ratio", "x exact cosine", ".4f"), ("p1", "P@1", ".4f"), ("p10", "P@10", ".4f"), ("r100", "R@100", ".4f")]))
+    lsh = next(r["map10"] for r in rows if r["method"].startswith("new, LSH") and r["protocol"] == "cross-sender")
+    exact = next(r["map10"] for r in rows if r["method"] == "new, exact path" and r["protocol"] == "cross-sender")
+    print(f"LSH path / exact path (cross-sender): {lsh / exact:.4f}")
+    label_rows = [
+        {"label": f"{label} ({int(np.sum(codes == data.labels.names.index(label)))})",
+         **{n: per_label[n][label] for n in ("exact cosine", "new, exact path")},
+         "ratio": per_label["new, exact path"][label] / max(per_label["exact cosine"][label], 1e-9)}
+        for label in sorted(per_label["exact cosine"])
+    ]
+    print("\nper label, cross-sender")
+    print(table(label_rows, [("label", "label (queries)", ""), ("exact cosine", "exact cosine", ".4f"),
+                             ("new, exact path", "new, exact path", ".4f"), ("ratio", "ratio", ".3f")]))
+    return {"queries": len(queries), "rows": rows, "per_label": label_rows, "engines": methods_used,
+            "lsh_over_exact": lsh / exact}
+
+
+def copies(catalogue, embedder, config, data: Catalogued, *, count: int, seed: int = 7) -> dict:
+    """Copies of `count` catalogue photos: original in the top 10 on the LSH path, by exact cosine, by pHash."""
+    engines = {"new, LSH path": SearchEngine(catalogue, embedder, config.with_changes(exact_below=0, graph_from=10**9)),
+               "new, graph path": forced_graph_engine(catalogue, embedder, config)}
+    full = _unit(data.embeddings - data.embeddings.mean(axis=0))
+    chosen = np.sort(np.random.default_rng(seed).choice(len(data.relpaths), count, replace=False))
+    out = []
+    for kind in COPY_KINDS:
+        found = {"new, LSH path": 0, "new, graph path": 0, "exact cosine": 0, "pHash ranking": 0}
+        same_design = scans = 0
+        for row in chosen:
+            original = ImageOps.exif_transpose(Image.open(data.root / data.relpaths[row])).convert("RGB")
+            copy = transformed_copy(original, kind, np.random.default_rng(int(row)))
+            loaded = load_image(copy, embedder.size)  # as a pasted picture: the app's own loader
+            embedding = embedder.embed(loaded.pixels[None])
+            for name, engine in engines.items():
+                result = engine.search_embeddings(embedding, phash=loaded.phash, top_n=10)
+                hit = [m for m in result.matches if m.image_id == int(data.snap.ids[row])]
+                found[name] += bool(hit)
+                if name == "new, LSH path":
+                    scans += result.method == "scan"
+                    same_design += bool(hit) and hit[0].band == BAND_NAMES[0]
+            q = _unit(embedding.astype(np.float32) - data.embeddings.mean(axis=0))[0]
+            found["exact cosine"] += row in np.argsort(-(full @ q), kind="stable")[:10]
+            distances = np.bitwise_count(data.phash ^ np.uint64(loaded.phash)).astype(np.int64)
+            found["pHash ranking"] += row in np.argsort(distances, kind="stable")[:10]
+        best_other = max(found["exact cosine"], found["pHash ranking"])
+        out.append({"kind": kind, **{k: v / count for k, v in found.items()}, "same_design": same_design / count,
+                    "met": min(found["new, LSH path"], found["new, graph path"]) >= best_other, "scans": scans})
+        print(f"  {kind}: LSH {found['new, LSH path'] / count:.3f}  graph {found['new, graph path'] / count:.3f}  "
+              f"exact cosine {found['exact cosine'] / count:.3f}  pHash {found['pHash ranking'] / count:.3f}  "
+              f"same design {same_design / count:.3f}", flush=True)
+    print()
+    print(table(out, [("kind", "copy kind", ""), ("new, LSH path", "new, LSH path", ".3f"),
+                      ("new, graph path", "new, graph path", ".3f"), ("exact cosine", "exact cosine", ".3f"),
+                      ("pHash ranking", "pHash ranking", ".3f"), ("same_design", "same design (LSH)", ".3f"),
+                      ("scans", "scanned (thin buckets)", "d")]))
+    return {"photos": count, "kinds": out}
+
+
+def bands(data: Catalogued, *, seed: int = 3) -> dict:
+    """Pairs of different photos reading *same design*; a fixed pair's score in catalogues of 36, 600 and all."""
+    calibration = shipped_calibration(data.model_sha256)
+    assert calibration is not None, "the catalogue's model ships no calibration"
+    labelled = data.rows
+    sender = np.full(len(data.relpaths), -1)
+    sender[labelled] = data.labels.groups
+    same_vectors = calibration.vectors(data.embeddings[labelled]).astype(np.float32)
+    centred = calibration.centred(data.embeddings[labelled]).astype(np.float32)
+    s = sender[labelled]
+    in_band = total = 0
+    nearest_in_band = 0
+    for start in range(0, len(labelled), 512):
+        part = slice(start, start + 512)
+        percent = calibration.percent(np.clip(same_vectors[part] @ same_vectors.T, -1, 1), np.clip(centred[part] @ centred.T, -1, 1))
+        other = s[part, None] != s[None, :]
+        in_band += int(((percent >= SAME_DESIGN) & other).sum())
+        total += int(other.sum())
+        nearest = np.where(other, percent, -1.0).max(axis=1)
+        nearest_in_band += int((nearest >= SAME_DESIGN).sum())
+    # today's score (cosine centred on the catalogue's mean) and the calibrated one of 630 fixed pairs
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(data.relpaths))
+    small, middle = np.sort(order[:36]), np.sort(order[:600])
+    pairs = np.array([(a, b) for i, a in enumerate(small) for b in small[i + 1 :]])
+    today, calibrated = [], []
+    for members in (small, middle, np.arange(len(data.relpaths))):
+        mean = data.embeddings[members].mean(axis=0)
+        v = _unit(data.embeddings - mean)
+        today.append(100 * np.einsum("ij,ij->i", v[pairs[:, 0]], v[pairs[:, 1]]))
+        calibrated.append(np.array([float(calibration.similarity(data.embeddings[a : a + 1], data.embeddings[b : b + 1])[0, 0])
+                                    for a, b in pairs]))
+    moved_today = np.ptp(np.stack(today), axis=0)
+    moved_calibrated = np.ptp(np.stack(calibrated), axis=0)
+    figures = {
+        "different_sender_pairs_same_design": in_band / total,
+        "nearest_different_sender_lookalike_same_design": nearest_in_band / len(labelled),
+        "pairs": len(pairs),
+        "today_moves_max": float(moved_today.max()), "today_moves_median": float(np.median(moved_today)),
+        "calibrated_moves_max": float(moved_calibrated.max()),
+    }
+    print(f"  pairs of photos by different senders reading same design: {100 * in_band / total:.3f} % of {total}")
+    print(f"  each photo's most similar different-sender photo reading same design: {100 * nearest_in_band / len(labelled):.1f} %")
+    print(f"  {len(pairs)} fixed pairs in catalogues of 36, 600, {len(data.relpaths)}: today's score moves up to "
+          f"{moved_today.max():.1f} points (median {np.median(moved_today):.1f}), the calibrated one {moved_calibrated.max():.1f}")
+    return figures
+
+
+def timing(catalogue, embedder, config, data: Catalogued, *, queries: int = 60) -> dict:
+    """Query time by file at this size (embedding included), new and today's pipeline in turns."""
+    engines = {"today's pipeline": baseline_engine(SearchEngine(catalogue, embedder, config)),
+               "new": SearchEngine(catalogue, embedder, config)}
+    rows = np.random.default_rng(11).choice(len(data.relpaths), queries, replace=False)
+    times: dict[str, dict[str, list[float]]] = {n: {"total": [], "search": []} for n in engines}
+    for row in rows:
+        for name, engine in engines.items():
+            result = engine.search(data.root / data.relpaths[row], top_n=50)
+            times[name]["total"].append(result.total_ms)
+            times[name]["search"].append(result.search_ms)
+    out = {n: {k: float(np.median(v)) for k, v in t.items()} for n, t in times.items()}
+    ratio = out["new"]["total"] / out["today's pipeline"]["total"]
+    new, today = out["new"], out["today's pipeline"]
+    print(f"  median per query by file, {queries} queries in turns: new {new['total']:.1f} ms (search {new['search']:.1f}), "
+          f"today's pipeline {today['total']:.1f} ms (search {today['search']:.1f}); new/today {ratio:.2f}")
+    return {**out, "new_over_today": ratio}
+
+
+def order(catalogue, embedder, config, data: Catalogued, *, queries: int = 1000, seed: int = 5) -> dict:
+    """How the shown scores sit down the list (top 10 of each query, band-first order): how often a later
+    match is in a higher band (the order rules it out), or reads more points than one above it."""
+    engine = SearchEngine(catalogue, embedder, config)
+    rows = np.random.default_rng(seed).choice(len(data.relpaths), min(queries, len(data.relpaths)), replace=False)
+    higher_band = rise1 = rise5 = 0
+    rises = []
+    for row in rows:
+        result = engine.search_embeddings(data.embeddings[row : row + 1], phash=int(data.phash[row]), top_n=11,
+                                          query_id=int(data.snap.ids[row]))
+        matches = [m for m in result.matches if m.image_id != int(data.snap.ids[row])][:10]
+        scores = np.array([100 * m.score for m in matches])
+        levels = np.array([BAND_NAMES.index(m.band) for m in matches])
+        plain = np.array([not m.duplicate for m in matches])  # pHash duplicates lead the list, whatever their band
+        s, lv = scores[plain], levels[plain]
+        higher_band += bool(len(lv) and np.any(np.diff(lv) < 0))
+        rise = float(np.max(s - np.minimum.accumulate(s))) if len(s) else 0.0
+        rises.append(rise)
+        rise1 += rise > 1
+        rise5 += rise > 5
+    n = len(rows)
+    out = {"queries": n, "later_match_in_a_higher_band": higher_band / n, "later_score_1_point_higher": rise1 / n,
+           "later_score_5_points_higher": rise5 / n, "median_largest_rise": float(np.median(rises))}
+    print(f"  {n} queries, top 10: a later match in a higher band {100 * higher_band / n:.1f} %; a later score more than "
+          f"1 / 5 points above an earlier one {100 * rise1 / n:.1f} % / {100 * rise5 / n:.1f} % "
+          f"(median largest rise {np.median(rises):.1f} points)")
+    return out
+
+
+def store_reads(catalogue, embedder, config, data: Catalogued, *, queries: int = 200, seed: int = 13) -> dict:
+    """The search stage as a catalogue above `rescore_in_memory_up_to` (50,000) runs it: candidates from the
+    graph, and everything rescoring reads (embeddings, neighbour lists, records) from the store, per query.
+
+    A proxy for the cost at 1M measured on this catalogue: the reads are one indexed query each, so
+    their cost grows with how many rows a search reads, not with the catalogue (the page cache is warm
+    here, as after the first searches of a session). Today's pipeline runs the same way beside it.
+    """
+    forced = config.with_changes(rescore_in_memory_up_to=0)
+    engines = {TODAY: baseline_engine(SearchEngine(catalogue, embedder, forced), graph=True),
+               "new": forced_graph_engine(catalogue, embedder, forced)}
+    rows = np.random.default_rng(seed).choice(len(data.relpaths), queries, replace=False)
+    times: dict[str, list[float]] = {n: [] for n in engines}
+    for row in rows:
+        for name, engine in engines.items():
+            result = engine.search_embeddings(data.embeddings[row : row + 1], phash=int(data.phash[row]), top_n=10)
+            assert result.method == "graph"
+            times[name].append(result.search_ms)
+    out = {n: {"median": float(np.median(t)), "p95": float(np.percentile(t, 95))} for n, t in times.items()}
+    ratio = out["new"]["median"] / out[TODAY]["median"]
+    print(f"  search stage, top 10, graph candidates, every read from the store ({queries} queries in turns): "
+          f"new {out['new']['median']:.1f} ms median (p95 {out['new']['p95']:.1f}), today's pipeline "
+          f"{out[TODAY]['median']:.1f} ms (p95 {out[TODAY]['p95']:.1f}); new/today {ratio:.2f}")
+    return {**out, "new_over_today": ratio}
+
+
+def leak_free() -> dict:
+    """The research's leak-free protocols (LOSO cross-sender, LOO same-sender) on the shared fp32 cache."""
+    from bench_ranking import BASELINE, RECOMMENDED, run_protocol
+    from clothing_data import load
+
+    data = load()
+    out = {}
+    for protocol in ("LOSO", "same LOO"):
+        base = run_protocol(data, BASELINE, protocol).mean()
+        new = run_protocol(data, RECOMMENDED, protocol).mean()
+        out[protocol] = {"exact_cosine": float(base), "new": float(new), "ratio": float(new / base)}
+        print(f"  {protocol}: exact cosine {base:.4f}  DBA + QE {new:.4f}  x{new / base:.4f}", flush=True)
+    return out

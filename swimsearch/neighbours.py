@@ -1,0 +1,369 @@
+"""Each catalogue image's nearest other images (its neighbour list), found and kept right through updates.
+
+Database-side augmentation (augment.py) replaces an image's vector by a
+weighted mean of itself and its k nearest other images, so the catalogue
+keeps, per image, k neighbour ids and their cosines (60 bytes at k = 5).
+The lists are made on the *prepared* vectors (embeddings centred on the
+model's fixed reference mean, unit length: `FittedIndex.prepare`), never on
+augmented ones, so a change never cascades: an added image enters exactly
+the lists whose k-th cosine it beats, and a removed image leaves a hole in
+the lists that held it, filled by searching those images again.
+
+Below `exact_below` images every search here is exact (a matrix product),
+so an update gives the same lists as a fresh build (up to ties). Above, the
+candidates come from an HNSW graph (graph.py) over a 128-d projection of the
+prepared vectors, rescored exactly on the full vectors; updates take their
+candidates from the catalogue's own search (`CandidateFn`), testing every
+candidate of it, as the research recommends (docs/QUALITY_RESEARCH.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import functools
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .augment import weighted_mean
+
+log = logging.getLogger(__name__)
+
+#: Candidates per image taken from the approximate search before the exact rescoring
+#: (the build's graph above `exact_below`), and for an added image on an update.
+BUILD_DEPTH = 48
+UPDATE_DEPTH = 1000
+
+#: (m, D) prepared vectors, how many -> (m, depth) image ids (-1 pads): the catalogue's own search.
+CandidateFn = Callable[[np.ndarray, int], np.ndarray]
+
+
+@dataclass(frozen=True)
+class NeighbourLists:
+    """The neighbour lists of some images: ids sorted, k neighbours each, best first."""
+
+    ids: np.ndarray  # (n,) int64 image ids, sorted
+    neighbours: np.ndarray  # (n, k) int64 image ids of its nearest other images; -1 where there is none
+    similarities: np.ndarray  # (n, k) float32 their cosines (prepared vectors); NaN where there is none
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ids", np.asarray(self.ids, dtype=np.int64))
+        object.__setattr__(self, "neighbours", np.asarray(self.neighbours, dtype=np.int64))
+        object.__setattr__(self, "similarities", np.asarray(self.similarities, dtype=np.float32))
+        if self.neighbours.ndim != 2 or self.neighbours.shape != self.similarities.shape or len(self.neighbours) != len(self.ids):
+            raise ValueError("neighbour lists need (n, k) ids and cosines for n images")
+        if len(self.ids) > 1 and np.any(np.diff(self.ids) <= 0):
+            raise ValueError("neighbour lists must be given in increasing image id order")
+
+    @classmethod
+    def empty(cls, k: int) -> "NeighbourLists":
+        return cls(np.empty(0, np.int64), np.empty((0, k), np.int64), np.empty((0, k), np.float32))
+
+    @property
+    def k(self) -> int:
+        return int(self.neighbours.shape[1])
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def rows_of(self, image_ids: np.ndarray) -> np.ndarray:
+        """Rows of image ids (-1 where absent)."""
+        return _rows_in(self.ids, image_ids)
+
+    def select(self, image_ids: np.ndarray) -> "NeighbourLists":
+        """The lists of these ids that are present (sorted by id)."""
+        rows = self.rows_of(np.unique(np.asarray(image_ids, dtype=np.int64)))
+        rows = rows[rows >= 0]
+        return NeighbourLists(self.ids[rows], self.neighbours[rows], self.similarities[rows])
+
+    def without(self, image_ids: np.ndarray) -> "NeighbourLists":
+        """These lists less the rows of `image_ids` (the lists that name them are left as they are)."""
+        keep = ~np.isin(self.ids, image_ids)
+        return NeighbourLists(self.ids[keep], self.neighbours[keep], self.similarities[keep])
+
+    def updated(self, other: "NeighbourLists") -> "NeighbourLists":
+        """These lists with the rows of `other` put in (replacing rows of the same id)."""
+        base = self.without(other.ids)
+        ids = np.concatenate([base.ids, other.ids])
+        order = np.argsort(ids, kind="stable")
+        return NeighbourLists(
+            ids[order],
+            np.concatenate([base.neighbours, other.neighbours])[order],
+            np.concatenate([base.similarities, other.similarities])[order],
+        )
+
+    def listing(self, image_ids: np.ndarray) -> np.ndarray:
+        """Ids of the images whose list names any of `image_ids` (sorted)."""
+        named = np.isin(self.neighbours, image_ids).any(axis=1)
+        return self.ids[named]
+
+    def equals(self, other: "NeighbourLists") -> bool:
+        return (
+            np.array_equal(self.ids, other.ids)
+            and np.array_equal(self.neighbours, other.neighbours)
+            and np.allclose(self.similarities, other.similarities, equal_nan=True, atol=1e-6)
+        )
+
+
+def _rows_in(sorted_ids: np.ndarray, image_ids: np.ndarray) -> np.ndarray:
+    image_ids = np.asarray(image_ids, dtype=np.int64)
+    if not len(sorted_ids):
+        return np.full(len(image_ids), -1, np.int64)
+    at = np.minimum(np.searchsorted(sorted_ids, image_ids), len(sorted_ids) - 1)
+    return np.where(sorted_ids[at] == image_ids, at, -1).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class VectorTable:
+    """Prepared vectors of the catalogue's images, by id, held as float16 (2.5 KB an image)."""
+
+    ids: np.ndarray  # (n,) int64, sorted
+    vectors: np.ndarray  # (n, D) float16 unit vectors
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def rows_of(self, image_ids: np.ndarray) -> np.ndarray:
+        return _rows_in(self.ids, image_ids)
+
+    def get(self, image_ids: np.ndarray) -> np.ndarray:
+        """float32 vectors of ids that are present (KeyError otherwise)."""
+        rows = self.rows_of(image_ids)
+        if np.any(rows < 0):
+            raise KeyError(f"no prepared vector for image ids {np.asarray(image_ids)[rows < 0][:5].tolist()}")
+        return self.vectors[rows].astype(np.float32)
+
+    @functools.cached_property
+    def float32(self) -> np.ndarray:
+        """Every vector as float32 (products in float16 are ~30x slower); made once, for the exact search."""
+        return self.vectors.astype(np.float32)
+
+
+def augmented(table: VectorTable, lists: NeighbourLists, image_ids: np.ndarray, *, k: int, alpha: float) -> np.ndarray:
+    """DBA vectors (m, D) float32 of `image_ids`: normalise(v + sum_j max(s_j, 0)^alpha v_j) over their k listed neighbours.
+
+    A neighbour no longer in `table` (removed) weighs nothing; an image
+    without a list is its own prepared vector.
+    """
+    image_ids = np.asarray(image_ids, dtype=np.int64)
+    out = np.empty((len(image_ids), table.vectors.shape[1]), dtype=np.float32)
+    for start in range(0, len(image_ids), 4096):  # bounds the (chunk, k, D) gather
+        part = image_ids[start : start + 4096]
+        own = table.get(part)
+        rows = lists.rows_of(part)
+        listed = rows >= 0
+        nb = np.full((len(part), k), -1, np.int64)
+        sims = np.full((len(part), k), np.nan, np.float32)
+        take = min(k, lists.k)
+        nb[listed, :take] = lists.neighbours[rows[listed], :take]
+        sims[listed, :take] = lists.similarities[rows[listed], :take]
+        at = table.rows_of(nb.ravel()).reshape(nb.shape)
+        sims = np.where(at >= 0, sims, np.nan)
+        others = table.vectors[np.maximum(at, 0)].astype(np.float32)
+        out[start : start + len(part)] = weighted_mean(own, others, sims, alpha) if k else own
+    return out
+
+
+# --- finding the lists ------------------------------------------------------------------------
+
+
+def _keep_best(query_ids: np.ndarray, cand_ids: np.ndarray, sims: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: the k best candidates other than the row's own image, best first (ties: lower id first)."""
+    sims = np.where((cand_ids == query_ids[:, None]) | (cand_ids < 0), -np.inf, sims).astype(np.float32)
+    order = np.lexsort((cand_ids, -sims), axis=1)[:, :k]
+    best_ids = np.take_along_axis(cand_ids, order, axis=1)
+    best_sims = np.take_along_axis(sims, order, axis=1)
+    missing = ~np.isfinite(best_sims)
+    best_ids = np.where(missing, -1, best_ids)
+    best_sims = np.where(missing, np.nan, best_sims).astype(np.float32)
+    if best_ids.shape[1] < k:  # fewer candidates than k
+        pad = k - best_ids.shape[1]
+        best_ids = np.pad(best_ids, ((0, 0), (0, pad)), constant_values=-1)
+        best_sims = np.pad(best_sims, ((0, 0), (0, pad)), constant_values=np.nan)
+    return best_ids, best_sims
+
+
+def exact_lists(table: VectorTable, query_ids: np.ndarray, k: int, chunk: int = 1024) -> NeighbourLists:
+    """The k nearest other images of each of `query_ids` among every image of `table`, exactly."""
+    query_ids = np.unique(np.asarray(query_ids, dtype=np.int64))
+    nb = np.full((len(query_ids), k), -1, np.int64)
+    ns = np.full((len(query_ids), k), np.nan, np.float32)
+    take = min(len(table), k + 1)
+    for start in range(0, len(query_ids), chunk):
+        part = query_ids[start : start + chunk]
+        sims = table.get(part) @ table.float32.T  # (chunk, n)
+        top = np.argpartition(-sims, take - 1, axis=1)[:, :take] if take < len(table) else np.tile(np.arange(len(table)), (len(part), 1))
+        # widen the cut to every tie of its last value, so ties are broken by id as a fresh build does
+        cut = np.take_along_axis(sims, top, axis=1).min(axis=1)
+        wide = [np.flatnonzero(row >= c) for row, c in zip(sims, cut)]
+        width = max(len(w) for w in wide)
+        cand = np.full((len(part), width), -1, np.int64)
+        cand_sims = np.full((len(part), width), -np.inf, np.float32)
+        for i, w in enumerate(wide):
+            cand[i, : len(w)] = table.ids[w]
+            cand_sims[i, : len(w)] = sims[i, w]
+        nb[start : start + len(part)], ns[start : start + len(part)] = _keep_best(part, cand, cand_sims, k)
+    return NeighbourLists(query_ids, nb, ns)
+
+
+def lists_from_candidates(table: VectorTable, query_ids: np.ndarray, candidates: np.ndarray, k: int) -> NeighbourLists:
+    """The k best of each row's candidate ids (m, c), scored exactly on the prepared vectors."""
+    query_ids = np.asarray(query_ids, dtype=np.int64)
+    order = np.argsort(query_ids)
+    query_ids, candidates = query_ids[order], np.asarray(candidates, dtype=np.int64)[order]
+    rows = table.rows_of(candidates.ravel()).reshape(candidates.shape)
+    candidates = np.where(rows >= 0, candidates, -1)
+    own = table.get(query_ids)
+    sims = np.einsum("md,mcd->mc", own, table.vectors[np.maximum(rows, 0)].astype(np.float32))
+    nb, ns = _keep_best(query_ids, candidates, sims, k)
+    return NeighbourLists(query_ids, nb, ns)
+
+
+def approximate_lists(table: VectorTable, k: int, *, depth: int = BUILD_DEPTH, seed: int = 0) -> NeighbourLists:
+    """Every image's list from an HNSW graph over a 128-d projection of the prepared vectors, rescored exactly.
+
+    For a first build at or above `exact_below` images, where an exact
+    all-pairs product would take hours.
+    """
+    from .graph import VectorGraph, faiss_module
+    from .hashlayer import principal_directions
+
+    rng = np.random.default_rng(seed)
+    sample = table.vectors[np.sort(rng.choice(len(table), min(len(table), 50_000), replace=False))].astype(np.float32)
+    mean = sample.mean(axis=0)
+    basis, _ = principal_directions(sample - mean, 128)
+    reduced = np.concatenate(
+        [_unit((table.vectors[s : s + 65536].astype(np.float32) - mean) @ basis) for s in range(0, len(table), 65536)]
+    )
+    graph = VectorGraph.build(table.ids, reduced)
+    faiss = faiss_module()
+    params = faiss.SearchParametersHNSW()
+    params.efSearch = max(depth, 64)
+    parts = []
+    for start in range(0, len(table), 8192):
+        part = slice(start, start + 8192)
+        _, nodes = graph.index.search(np.ascontiguousarray(reduced[part]), depth + 1, params=params)
+        parts.append(lists_from_candidates(table, table.ids[part], np.where(nodes >= 0, graph.ids[np.maximum(nodes, 0)], -1), k))
+    return NeighbourLists(
+        np.concatenate([p.ids for p in parts]),
+        np.concatenate([p.neighbours for p in parts]),
+        np.concatenate([p.similarities for p in parts]),
+    )
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+def build_lists(table: VectorTable, k: int, *, exact_below: int) -> NeighbourLists:
+    """Every image's neighbour list: exactly below `exact_below` images, else by `approximate_lists`."""
+    if len(table) < exact_below:
+        return exact_lists(table, table.ids, k)
+    log.info("neighbour lists of %d images from an approximate search", len(table))
+    return approximate_lists(table, k)
+
+
+def update_lists(
+    lists: NeighbourLists,
+    table: VectorTable,
+    added: np.ndarray,
+    *,
+    candidates: CandidateFn | None = None,
+) -> tuple[NeighbourLists, np.ndarray]:
+    """The lists after an update, and the ids whose list changed (whose augmented vector must be made again).
+
+    Args:
+        lists: the lists before the update (rows of removed images may still be there).
+        table: the prepared vectors of every image searchable after the update.
+        added: ids of the images the update added or changed (in `table`; a list they still
+            have is of the picture before).
+        candidates: the catalogue's own search for images near given vectors;
+            None: search exactly (every image is a candidate).
+
+    An added image x gets its own list, and enters the list of every
+    existing image whose k-th cosine it beats: every candidate of x's search
+    is tested (with the exact search that is every image). An image whose
+    list named a removed image is searched again.
+    """
+    k = lists.k
+    added = np.unique(np.asarray(added, dtype=np.int64))
+    named = np.unique(lists.neighbours[lists.neighbours >= 0])
+    # Gone: images with a list or named in one that are no longer searchable (the store may have
+    # dropped a removed image's own list already), and every added id: a list that names it, or
+    # its own, speaks of the picture before (a changed file keeps its id; SQLite can hand out a
+    # removed image's id again).
+    removed = np.union1d(np.setdiff1d(np.union1d(lists.ids, named), table.ids), added)
+    lists = lists.without(removed)
+    changed: list[np.ndarray] = [added]
+    # images that listed a removed one: search them again (a new k-th neighbour moves up)
+    holes = lists.listing(removed) if len(removed) else np.empty(0, np.int64)
+    redo = np.union1d(holes, added)
+    if len(redo):
+        if candidates is None:
+            fresh = exact_lists(table, redo, k)
+        else:  # the catalogue's search knows the images it had; the added ones are compared exactly
+            found = np.concatenate([candidates(table.get(redo), BUILD_DEPTH), _nearest_among(table, redo, added, BUILD_DEPTH)], axis=1)
+            fresh = lists_from_candidates(table, redo, found, k)
+        changed.append(holes)
+    else:
+        fresh = NeighbourLists.empty(k)
+    existing = lists.select(np.setdiff1d(lists.ids, redo))
+    entered = _enter(existing, table, added, candidates)
+    changed.append(entered.ids)
+    result = lists.updated(entered).updated(fresh)
+    return result, np.unique(np.concatenate(changed)).astype(np.int64)
+
+
+def _nearest_among(table: VectorTable, query_ids: np.ndarray, among: np.ndarray, depth: int) -> np.ndarray:
+    """(m, <=depth) ids of `among` nearest to each of `query_ids`, exactly (-1 pads)."""
+    out = np.full((len(query_ids), min(depth, len(among))), -1, np.int64)
+    if not len(among) or not len(query_ids):
+        return out
+    others = table.get(among)
+    for start in range(0, len(query_ids), 1024):
+        sims = table.get(query_ids[start : start + 1024]) @ others.T
+        take = out.shape[1]
+        top = np.argpartition(-sims, take - 1, axis=1)[:, :take] if take < len(among) else np.argsort(-sims, axis=1)
+        out[start : start + len(sims)] = among[top]
+    return out
+
+
+def _enter(existing: NeighbourLists, table: VectorTable, added: np.ndarray, candidates: CandidateFn | None) -> NeighbourLists:
+    """The existing lists that the added images enter (only those rows, changed)."""
+    if not len(added) or not len(existing):
+        return NeighbourLists.empty(existing.k)
+    neighbours, sims = existing.neighbours.copy(), existing.similarities.copy()
+    kth = np.where(neighbours[:, -1] >= 0, sims[:, -1], -np.inf)
+    touched = np.zeros(len(existing), dtype=bool)
+    new_vectors = table.get(added)
+    if candidates is None:
+        all_sims = table.float32[table.rows_of(existing.ids)] @ new_vectors.T  # (existing, added)
+    else:
+        found = candidates(new_vectors, UPDATE_DEPTH)
+    for j, new_id in enumerate(added):
+        if candidates is None:
+            rows, s = np.arange(len(existing)), all_sims[:, j]
+        else:
+            rows = existing.rows_of(np.unique(found[j][found[j] >= 0]))
+            rows = rows[rows >= 0]
+            s = table.get(existing.ids[rows]) @ new_vectors[j]
+        enters = (s > kth[rows]) | ((s == kth[rows]) & (new_id < neighbours[rows, -1]))
+        for row, value in zip(rows[enters], s[enters]):
+            _insert(neighbours[row], sims[row], int(new_id), float(value))
+            kth[row] = sims[row, -1] if neighbours[row, -1] >= 0 else -np.inf
+            touched[row] = True
+    return NeighbourLists(existing.ids[touched], neighbours[touched], sims[touched])
+
+
+def _insert(neighbours: np.ndarray, sims: np.ndarray, new_id: int, value: float) -> None:
+    """Put (new_id, value) into one sorted list in place (ties: lower id first, as `_keep_best`)."""
+    listed = np.where(neighbours >= 0, sims, -np.inf)
+    at = 0
+    while at < len(neighbours) and (listed[at] > value or (listed[at] == value and neighbours[at] < new_id)):
+        at += 1
+    if at >= len(neighbours):
+        return
+    neighbours[at + 1 :] = neighbours[at:-1].copy()
+    sims[at + 1 :] = sims[at:-1].copy()
+    neighbours[at], sims[at] = new_id, value

@@ -1,0 +1,259 @@
+"""A query's candidates and their ranking, then the scores a user reads and the order of the list.
+
+Two named steps, run in turn by `SearchEngine.search_embeddings` (query
+steering can sit before, between or after them):
+
+1. `find_candidates`: the searcher's candidates, ranked. On an index fitted
+   on augmented vectors (indexing.py, the default since issue 11): the query
+   is prepared on the fixed centre, searched, expanded with its best results
+   (alpha query expansion) and searched again; both candidate lists, every
+   image within a few pHash bits of the query (phash_index.py) and the query
+   itself are ranked by cosine with the expanded query on the augmented
+   vectors. On an index fitted on raw embeddings (a catalogue made before
+   issue 11, or the `vectors="embeddings"` baseline): one search, ranked by
+   cosine of embeddings centred on the fit's mean, as before.
+2. `score_and_order`: each candidate's shown score is the calibrated
+   similarity of the two pictures (calibration.py, on their raw embeddings:
+   the same in every catalogue), with its named band; the list reads pHash
+   duplicates first, then band by band (same design, very similar, similar,
+   unrelated), by the ranking inside a band, so no match sits below one in a
+   lower band (docs/QUALITY_RESEARCH.md measured this order costs nothing).
+   A model without a calibration has no bands: its matches show the cosine
+   of the two pictures' centred embeddings and the list reads by it. An
+   index on raw embeddings keeps the order before issue 11 (by ranking).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .augment import expand_query
+from .calibration import BAND_NAMES, BAND_PERCENT, Calibration
+from .config import EngineConfig
+from .phash_index import PhashIndex, hamming64
+from .rescoring import RescoringData
+from .searchers import Searcher
+
+log = logging.getLogger(__name__)
+
+#: Candidates scored exactly beyond the number of results asked for. Rescoring
+#: 30 beyond the top 10 restored recall@10 against exact cosine from 0.87
+#: (re-ranking space alone) to 0.9995 on the clothing set.
+RESCORE_MARGIN = 30
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """Candidates of one query with their ranking (higher first)."""
+
+    ids: np.ndarray  # (m,) int64 image ids
+    ranking: np.ndarray  # (m,) float64 the order (higher first; the query itself: +inf)
+    cosine: np.ndarray  # (m,) float64 the cosine the ranking read (full or re-ranking vectors)
+    variant: np.ndarray  # (m,) int: the query row (0: the query, 1: its mirror image) that ranked it best
+    method: str  # the searcher's ("exact", "lsh", "graph", "scan")
+    looked_at: int  # images the searcher looked at
+
+
+def find_candidates(
+    searcher: Searcher,
+    data: RescoringData,
+    embeddings: np.ndarray,
+    config: EngineConfig,
+    *,
+    top_n: int,
+    phash: int | None = None,
+    phash_index: Callable[[], tuple[PhashIndex, np.ndarray] | None] | None = None,
+    query_id: int | None = None,
+) -> Candidates:
+    """Step 1: the candidates of a query (embeddings (v, D), rounded as the catalogue stores them), ranked.
+
+    Args:
+        phash_index: gives the catalogue's pHash index and the image id of each of its rows
+            (None, or a function returning None: no pHash candidates).
+    """
+    fitted = searcher.fitted
+    wanted = min(len(searcher), top_n + RESCORE_MARGIN)
+    if not fitted.augmented:
+        rankings = [searcher.search(c, v, wanted) for c, v in zip(fitted.codes(embeddings), fitted.vectors(embeddings))]
+        ids = np.unique(np.concatenate([r.ids for r in rankings]))
+        ids = _with_extra(ids, searcher, phash, phash_index, config, query_id)
+        stored = data.embedding_matrix(ids.tolist())
+        full = _unit(stored.vectors.astype(np.float64) - fitted.mean)
+        sims = full @ _unit(embeddings.astype(np.float64) - fitted.mean).T  # (m, variants)
+        return _candidates(stored.ids, sims, rankings[0].method, rankings[0].candidates, query_id)
+    depth = min(len(searcher), max(wanted, config.rescore_depth))
+    queries, found, first = [], [], None
+    for q in fitted.prepare(embeddings):
+        ranking = searcher.search(fitted.codes(q[None])[0], fitted.vectors(q[None])[0], depth)
+        first = ranking if first is None else first
+        found.append(ranking.ids)
+        if config.expand_k:  # the best few on the full augmented vectors, of the best by re-ranking vector
+            head = ranking.ids[: config.expand_k + RESCORE_MARGIN]
+            vectors = data.augmented(head)
+            sims = vectors @ q
+            best = np.argsort(-sims, kind="stable")[: config.expand_k]
+            q = expand_query(q, vectors[best], sims[best], alpha=config.expand_alpha)
+            found.append(searcher.search(fitted.codes(q[None])[0], fitted.vectors(q[None])[0], depth).ids)
+        queries.append(q)
+    assert first is not None
+    ids = _with_extra(np.unique(np.concatenate(found)), searcher, phash, phash_index, config, query_id)
+    final = np.stack(queries).astype(np.float32)
+    # Ranked by re-ranking vector, the best `wanted` again on the full augmented
+    # vectors (above every other: their cosines are lifted by 3).
+    coarse = searcher.vectors(ids) @ fitted.vectors(final).T
+    head = np.argsort(-coarse.max(axis=1), kind="stable")[:wanted]
+    sims = coarse.astype(np.float64)
+    sims[head] = _rowwise(data.augmented(ids[head]), final)
+    lift = np.zeros(len(ids))
+    lift[head] = 3.0
+    return _candidates(ids, sims, first.method, first.candidates, query_id, lift)
+
+
+def _with_extra(
+    ids: np.ndarray,
+    searcher: Searcher,
+    phash: int | None,
+    phash_index: Callable[[], tuple[PhashIndex, np.ndarray] | None] | None,
+    config: EngineConfig,
+    query_id: int | None,
+) -> np.ndarray:
+    """The search's candidates, every image within `phash_radius` pHash bits, and the query itself."""
+    extra = [ids]
+    if phash is not None and phash_index is not None and config.phash_radius >= 0:
+        held = phash_index()
+        if held is not None:
+            index, index_ids = held
+            rows, _ = index.within(int(phash), config.phash_radius)
+            extra.append(index_ids[rows])
+    if query_id is not None and _holds(searcher.ids, query_id):  # the query itself always takes part
+        extra.append(np.array([query_id], dtype=np.int64))
+    return np.unique(np.concatenate(extra)).astype(np.int64)
+
+
+def _candidates(
+    ids: np.ndarray, sims: np.ndarray, method: str, looked_at: int, query_id: int | None, lift: np.ndarray | None = None
+) -> Candidates:
+    """Candidates from their cosines (m, variants); `lift` puts some above all others (cosines are at most 1)."""
+    variant = sims.argmax(axis=1)
+    cosine = np.clip(sims[np.arange(len(ids)), variant].astype(np.float64), -1.0, 1.0)
+    ranking = cosine + (0.0 if lift is None else lift)
+    if query_id is not None:
+        ranking[ids == query_id] = np.inf  # the query itself comes first
+        cosine[ids == query_id] = 1.0
+    return Candidates(np.asarray(ids, np.int64), ranking, cosine, variant, method, looked_at)
+
+
+# --- step 2: the scores a user reads, and the order ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scored:
+    """Candidates in the order the list reads, with their shown scores."""
+
+    ids: np.ndarray  # (m,) int64
+    scores: np.ndarray  # (m,) similarity 0..1 (calibrated; else cosine of centred embeddings)
+    keys: np.ndarray  # (m, 3) what the order sorts on (duplicate pHash distance, band or -score, -ranking): equal rows are ties
+    bands: tuple[str, ...]  # band names ("" without a calibration)
+    variant: np.ndarray  # (m,) query row that scored it
+    phash_distances: np.ndarray  # (m,) int, 64+ where unknown
+
+
+def score_and_order(
+    candidates: Candidates,
+    data: RescoringData,
+    embeddings: np.ndarray,
+    calibration: Calibration | None,
+    config: EngineConfig,
+    *,
+    top_n: int,
+    min_score: float,
+    phash: int | None,
+    phashes: Callable[[np.ndarray], np.ndarray],
+    query_id: int | None,
+) -> Scored:
+    """Step 2: score the candidates as shown, drop those under `min_score`, and order the list.
+
+    Every candidate is scored, so a same-design copy ranked low by the
+    augmented vectors still rises into its band.
+    """
+    ids, ranking, variant = candidates.ids, candidates.ranking, candidates.variant
+    distances = np.full(len(ids), 65, np.int64)
+    if phash is not None and len(ids):
+        known = phashes(ids)
+        distances = np.where(known != 0, hamming64(int(phash), known).astype(np.int64), 65)
+    duplicate = distances <= config.duplicate_distance
+    # The score of the two pictures, never of their augmented vectors: calibrated, or (a model without
+    # a calibration) the cosine of their embeddings centred as the fit is, so a copy reads 100 % either way.
+    stored = data.embedding_matrix(ids.tolist())
+    present = np.isin(ids, stored.ids)  # a record removed meanwhile
+    ids, ranking, distances, duplicate = ids[present], ranking[present], distances[present], duplicate[present]
+    percent, variant = shown_percent(stored.vectors, data.whitened(ids), embeddings, calibration, data)
+    scores = percent / 100.0
+    if query_id is not None:
+        scores[ids == query_id] = 1.0  # the query itself: exactly 100 %
+    level = _levels(percent) if calibration is not None else np.zeros(len(ids), np.int64)
+    # The pipeline before issue 11 (an index on raw embeddings) keeps its order: by the ranking alone.
+    augmented = data.fitted is not None and data.fitted.augmented
+    first = np.where(duplicate, distances, 65) if augmented else np.zeros(len(ids), np.int64)
+    # With bands the list reads band by band, by the ranking inside a band. Without a calibration there
+    # are no bands to say that two matches are equals, so the list reads by the score it shows (the
+    # ranking chose the candidates and breaks ties).
+    by_band = np.zeros(len(ids), np.float64)
+    if augmented:
+        by_band = level.astype(np.float64) if calibration is not None else np.where(np.isinf(ranking), -np.inf, -scores)
+    keep = np.flatnonzero(scores >= min_score - 1e-9)  # a score of 1.0 passes --min-score 1.0
+    keep = keep[np.lexsort((-ranking[keep], by_band[keep], first[keep]))]
+    bands = tuple(BAND_NAMES[level[i]] if calibration is not None else "" for i in keep)
+    keys = np.stack([first[keep], by_band[keep], -ranking[keep]], axis=1).astype(np.float64)
+    return Scored(ids[keep], scores[keep], keys, bands, variant[keep], distances[keep])
+
+
+def shown_percent(
+    candidates: np.ndarray, whitened: np.ndarray | None, queries: np.ndarray, calibration: Calibration | None, data: RescoringData
+) -> tuple[np.ndarray, np.ndarray]:
+    """(percent (m,), query row (m,)): the best of the query rows' shown scores for each candidate.
+
+    Row by row, so a candidate scores the same whichever others are scored
+    with it (held in memory or read from the store).
+    """
+    if calibration is None:  # no reference statistics: cosine of embeddings centred as the fit is
+        fitted = data.fitted
+        assert fitted is not None
+        centre = fitted.centre if fitted.centre is not None else fitted.mean
+        sims = np.clip(_rowwise(_unit(candidates.astype(np.float64) - centre), _unit(queries.astype(np.float64) - centre)), -1, 1)
+        return 100.0 * sims.max(axis=1), sims.argmax(axis=1)
+    same = whitened if whitened is not None else whitened_vectors(calibration, candidates)
+    same_sims = np.clip(_rowwise(same, whitened_vectors(calibration, queries)), -1.0, 1.0)
+    garment = np.clip(_rowwise(calibration.centred(candidates), calibration.centred(queries)), -1.0, 1.0)
+    percent = calibration.percent(same_sims, garment)  # (m, variants)
+    return percent.max(axis=1), percent.argmax(axis=1)
+
+
+def whitened_vectors(calibration: Calibration, embeddings: np.ndarray) -> np.ndarray:
+    """The same-design vectors of embeddings as float32, the precision a catalogue holds them in."""
+    return np.asarray(calibration.vectors(embeddings), dtype=np.float32)
+
+
+def _rowwise(rows: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """(m, q) dot products in float64, each computed on its own (no matrix product whose
+    summation order depends on how many rows there are)."""
+    a, b = np.asarray(rows, dtype=np.float64), np.asarray(queries, dtype=np.float64)
+    return np.stack([(a * b[j]).sum(axis=1) for j in range(len(b))], axis=1) if len(a) else np.empty((0, len(b)))
+
+
+def _levels(percent: np.ndarray) -> np.ndarray:
+    """Band of each percentage: 0 same design, 1 very similar, 2 similar, 3 unrelated."""
+    return (np.asarray(percent)[:, None] < np.array(BAND_PERCENT[:-1])).sum(axis=1).astype(np.int64)
+
+
+def _holds(sorted_ids: np.ndarray, image_id: int) -> bool:
+    at = int(np.searchsorted(sorted_ids, image_id))
+    return at < len(sorted_ids) and int(sorted_ids[at]) == image_id
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
