@@ -146,32 +146,51 @@ class VectorGraph:
         return iter(out)
 
     @classmethod
-    def from_parts(cls, parts: Iterable[bytes], ids: np.ndarray) -> "VectorGraph":
-        """A graph again from its serialised parts (read one part at a time) and node ids."""
+    def from_parts(cls, parts: Iterable[bytes | memoryview], ids: np.ndarray) -> "VectorGraph":
+        """A graph again from its serialised parts (read one part at a time) and node ids.
+
+        `parts` is read to its end (a checking stream, graph_check.checked_parts,
+        finishes its checks there) and must hold nothing past the index: only
+        then is the graph returned. An error raised while FAISS reads comes
+        out as it was raised.
+        """
         faiss = faiss_module()
         source = iter(parts)
         buffer = memoryview(b"")
+        failed: list[BaseException] = []
 
         def read(n: int) -> bytes:
             nonlocal buffer
             chunks = []
-            while n > 0:
-                if not len(buffer):
-                    nxt = next(source, None)
-                    if nxt is None:
-                        break
-                    buffer = memoryview(nxt)
-                take = buffer[:n]
-                chunks.append(bytes(take))
-                buffer = buffer[len(take) :]
-                n -= len(take)
+            try:
+                while n > 0:
+                    if not len(buffer):
+                        nxt = next(source, None)
+                        if nxt is None:
+                            break
+                        buffer = memoryview(nxt)
+                    take = buffer[:n]
+                    chunks.append(bytes(take))
+                    buffer = buffer[len(take) :]
+                    n -= len(take)
+            except Exception as exc:  # FAISS would report it as a short read
+                failed.append(exc)
+                return b""
             return b"".join(chunks)
 
-        # read_index gives the concrete class (IndexHNSWSQ); downcasting it again
-        # would give a view that does not own the index
-        return cls(faiss.read_index(faiss.PyCallbackIOReader(read, 1 << 20)), ids)
-
-
+        try:
+            # read_index gives the concrete class (IndexHNSWSQ); downcasting it again
+            # would give a view that does not own the index
+            index = faiss.read_index(faiss.PyCallbackIOReader(read, 1 << 20))
+        except Exception:
+            if failed:
+                raise failed[0] from None
+            raise
+        if failed:
+            raise failed[0]
+        if len(buffer) or any(len(rest) for rest in source):
+            raise ValueError("goes on past its end")  # as graph_check says it
+        return cls(index, ids)
 
 
 def next_graph(

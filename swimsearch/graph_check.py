@@ -3,10 +3,15 @@
 FAISS's reader trusts what it reads: a size field is allocated before its
 data is read, and a neighbour id out of range is followed during a search
 (memory outside the graph, or a crash). A catalogue is input like any other
-file, so the serialised `IndexHNSWSQ` that graph.py writes is walked here
-first, one part at a time, and every size, level, offset and neighbour id is
-checked against the node count and vector width the catalogue states. Only
-a stream that is exactly what `VectorGraph.parts` writes gets to FAISS.
+file, so the serialised `IndexHNSWSQ` that graph.py writes is walked here,
+one part at a time, and every size, level, offset and neighbour id is
+checked against the node count and vector width the catalogue states.
+
+`checked_parts` hands on each run of bytes only once it is checked, so FAISS
+can read the graph in the same single pass over the stored parts (never a
+byte it has not been vouched for), and the caller keeps the graph only once
+the whole stream is checked (`VectorGraph.from_parts` drains it). Only a
+stream that is exactly what `VectorGraph.parts` writes gets through.
 
 The layout (FAISS 1.x ``write_index`` of ``HNSW16,SQ8``, little-endian):
 ``IHNs``, the index header, the HNSW vectors (assign_probas, cumulative
@@ -40,29 +45,49 @@ class GraphDamage(ValueError):
 
 
 class _Stream:
-    """Bytes read across the stored parts in order, never more than asked."""
+    """Bytes read across the stored parts in order, never more than asked; large runs are not copied."""
 
     def __init__(self, parts: Iterable[bytes]):
         self._parts = iter(parts)
         self._buffer = memoryview(b"")
+        self._taken: list[memoryview] = []  # read since the last `checked` (views into the parts)
+
+    def checked(self) -> Iterator[memoryview]:
+        """Everything read since the last call, now vouched for by the caller."""
+        taken, self._taken = self._taken, []
+        yield from taken
+
+    def _take(self, n: int) -> memoryview:
+        piece = self._buffer[:n]
+        self._buffer = self._buffer[len(piece) :]
+        self._taken.append(piece)
+        return piece
+
+    def _fill(self) -> None:
+        while not len(self._buffer):
+            nxt = next(self._parts, None)
+            if nxt is None:
+                raise GraphDamage("ends early")
+            self._buffer = memoryview(nxt)
 
     def read(self, n: int) -> bytes:
         out = []
         while n > 0:
-            if not len(self._buffer):
-                nxt = next(self._parts, None)
-                if nxt is None:
-                    raise GraphDamage("ends early")
-                self._buffer = memoryview(nxt)
-            take = self._buffer[:n]
+            self._fill()
+            take = self._take(n)
             out.append(bytes(take))
-            self._buffer = self._buffer[len(take) :]
             n -= len(take)
         return b"".join(out)
 
-    def chunks(self, n: int) -> Iterator[bytes]:
+    def chunks(self, n: int, item: int = 1) -> Iterator[memoryview | bytes]:
+        """`n` bytes in pieces of whole `item`-byte values: views into the parts where a piece lies in one."""
         while n > 0:
-            piece = self.read(min(n, CHUNK))
+            self._fill()
+            take = min(n, CHUNK, len(self._buffer)) // item * item
+            if take:
+                piece: memoryview | bytes = self._take(take)
+            else:  # a value split across two parts
+                piece = self.read(item)
             n -= len(piece)
             yield piece
 
@@ -81,6 +106,16 @@ class _Stream:
 
 def check_graph_stream(parts: Iterable[bytes], nodes: int, dim: int) -> None:
     """Raise GraphDamage unless `parts` are an HNSW16,SQ8 graph of `nodes` nodes over `dim`-d vectors."""
+    for _ in checked_parts(parts, nodes, dim):
+        pass
+
+
+def checked_parts(parts: Iterable[bytes], nodes: int, dim: int) -> Iterator[memoryview]:
+    """The bytes of `parts` in order, each run yielded only once checked; GraphDamage where they are not sound.
+
+    The stream is checked whole only when this is exhausted: until then a
+    reader must not use what it has read.
+    """
     s = _Stream(parts)
     if s.read(4) != b"IHNs":
         raise GraphDamage("is not an HNSW graph of 8-bit vectors")
@@ -91,19 +126,24 @@ def check_graph_stream(parts: Iterable[bytes], nodes: int, dim: int) -> None:
     wanted = np.concatenate([[0], np.cumsum([LEVEL0_NEIGHBOURS] + [UPPER_NEIGHBOURS] * (n_cum - 2))]) if n_cum >= 2 else None
     if wanted is None or not np.array_equal(cum, wanted):
         raise GraphDamage("does not keep 16 neighbours a node")
+    yield from s.checked()
     levels = s.array("<i4", s.size(nodes, "node levels"))
     if len(levels) != nodes or (nodes and (levels.min() < 1 or levels.max() > n_cum - 1)):
         raise GraphDamage("gives its nodes levels it does not have")
+    yield from s.checked()
     offsets = s.array("<u8", s.size(nodes + 1, "node offsets"))
     if len(offsets) != nodes + 1 or offsets[0] != 0 or np.any(np.diff(offsets.astype(np.int64)) != cum[levels]):
         raise GraphDamage("has neighbour lists that do not match its nodes' levels")
     n_links = s.size(int(offsets[-1]), "neighbour ids")
     if n_links != int(offsets[-1]):
         raise GraphDamage("has fewer neighbour ids than its nodes need")
-    for piece in s.chunks(4 * n_links):
+    del offsets  # 8 MB at 1M nodes, not needed while FAISS reads on
+    yield from s.checked()
+    for piece in s.chunks(4 * n_links, 4):
         links = np.frombuffer(piece, "<i4")
         if len(links) and (links.min() < -1 or links.max() >= nodes):
             raise GraphDamage("names neighbours that are not among its nodes")
+        yield from s.checked()
     entry, max_level, *_ = HNSW_TAIL.unpack(s.read(HNSW_TAIL.size))
     if nodes and not (0 <= entry < nodes and max_level == levels.max() - 1 and levels[entry] - 1 == max_level):
         raise GraphDamage("has an entry point that is not its top node")
@@ -118,8 +158,9 @@ def check_graph_stream(parts: Iterable[bytes], nodes: int, dim: int) -> None:
         raise GraphDamage("has a quantiser that is not sound")
     if s.size(nodes * dim, "vector bytes") != nodes * dim:
         raise GraphDamage("has fewer vectors than nodes")
-    for _ in s.chunks(nodes * dim):
-        pass
+    yield from s.checked()
+    for _ in s.chunks(nodes * dim):  # any byte is an 8-bit vector value
+        yield from s.checked()
     if not s.at_end():
         raise GraphDamage("goes on past its end")
 

@@ -233,3 +233,57 @@ def test_a_crafted_graph_naming_a_node_it_does_not_have_is_refused_in_one_senten
     with Catalogue.open(path) as catalogue:
         with pytest.raises(DamagedCatalogue, match=r"is damaged \(its search graph names neighbours that are not among its nodes\)"):
             catalogue.load_snapshot()
+
+
+def _split(data: bytes, size: int) -> list[bytes]:
+    return [data[start : start + size] for start in range(0, len(data), size)]
+
+
+def test_a_graph_read_in_one_checked_pass_over_odd_parts_is_the_stored_one(graph_catalogue):
+    """Parts of a prime size split neighbour ids across parts: the checked stream hands FAISS every byte unchanged."""
+    from swimsearch.graph_check import checked_parts
+
+    _, path = graph_catalogue
+    with Catalogue.open(path) as catalogue:
+        snap = catalogue.load_snapshot()
+    data = b"".join(snap.graph.parts())
+    again = VectorGraph.from_parts(checked_parts(_split(data, 4093), len(snap.graph), snap.vectors.shape[1]), snap.graph.ids)
+    vectors = snap.vectors.astype(np.float32)
+    for row in range(0, len(snap), 37):
+        assert (again.search(vectors[row], 10, 64) == snap.graph.search(vectors[row], 10, 64)).all()
+
+
+@pytest.mark.parametrize("cut", [0, 1, 2, 3])
+def test_a_bad_neighbour_across_a_part_boundary_never_reaches_faiss(graph_catalogue, cut):
+    """A neighbour id split over two parts is checked whole, and no byte from its chunk on is handed on before the refusal."""
+    import struct
+
+    from crafted_catalogues import _graph_layout
+    from swimsearch.graph_check import GraphDamage, checked_parts
+
+    _, path = graph_catalogue
+    with Catalogue.open(path) as catalogue:
+        snap = catalogue.load_snapshot()
+    data = bytearray(b"".join(snap.graph.parts()))
+    start, n = _graph_layout(bytes(data))["neighbours"]
+    at = start + 4 * (n // 2)
+    struct.pack_into("<i", data, at, len(snap.graph) + 5)
+    parts = [bytes(data[: at + cut]), bytes(data[at + cut :])]
+    handed = 0
+    with pytest.raises(GraphDamage, match="names neighbours that are not among its nodes"):
+        for piece in checked_parts(parts, len(snap.graph), snap.vectors.shape[1]):
+            handed += len(piece)
+    assert handed <= at
+    with pytest.raises(GraphDamage, match="names neighbours"):  # and through FAISS's reader, as raised
+        VectorGraph.from_parts(checked_parts(parts, len(snap.graph), snap.vectors.shape[1]), snap.graph.ids)
+
+
+def test_bytes_past_a_stored_graph_are_refused_after_faiss_has_read_it(graph_catalogue):
+    from swimsearch.graph_check import GraphDamage, checked_parts
+
+    _, path = graph_catalogue
+    with Catalogue.open(path) as catalogue:
+        snap = catalogue.load_snapshot()
+    parts = [*snap.graph.parts(), b"\0"]
+    with pytest.raises(GraphDamage, match="goes on past its end"):
+        VectorGraph.from_parts(checked_parts(parts, len(snap.graph), snap.vectors.shape[1]), snap.graph.ids)

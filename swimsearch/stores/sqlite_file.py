@@ -261,6 +261,11 @@ class SqliteFile:
 
     def get_array(self, name: str) -> np.ndarray:
         """A stored array, refused unless its checksum, dtype and shape are sound."""
+        dtype, shape, data = self.get_array_bytes(name)
+        return np.frombuffer(data, dtype=np.dtype(dtype)).reshape(shape).astype(np.dtype(dtype).newbyteorder("="))
+
+    def get_array_bytes(self, name: str) -> tuple[str, tuple[int, ...], bytes]:
+        """A stored array's dtype, shape and bytes as stored, checked like `get_array` but not copied."""
         row = self.conn.execute("SELECT dtype, shape, data, crc FROM arrays WHERE name = ?", (name,)).fetchone()
         if row is None:
             raise KeyError(name)
@@ -271,7 +276,7 @@ class SqliteFile:
         if crc != array_crc(dtype, shape_text, data):
             raise damaged(location, f"the array {name} fails its checksum")
         dtype, shape = check_array(location, name, dtype, _json(shape_text, location, f"shape of {name}"), len(data))
-        return np.frombuffer(data, dtype=np.dtype(dtype)).reshape(shape).astype(np.dtype(dtype).newbyteorder("="))
+        return dtype, shape, data
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
