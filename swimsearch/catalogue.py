@@ -35,6 +35,7 @@ from .stores.base import (
 )
 from .stores.pg_address import is_team_address
 from .stores.sqlite import SqliteStore
+from .stores.verdicts import StoreSteering
 
 if TYPE_CHECKING:
     from .stores.pg_connection import PasswordPrompt
@@ -53,7 +54,7 @@ def default_catalogue_path(folder: str | os.PathLike) -> Path:
     return Path(folder) / f".swimsearch{CATALOGUE_SUFFIX}"
 
 
-class Catalogue:
+class Catalogue(StoreSteering):
     """An open catalogue and the folder it describes (a `CatalogueReader`).
 
     Use it from one thread (its connection belongs to the opening thread).
@@ -154,7 +155,9 @@ class Catalogue:
         """Build or update the catalogue from its folder (or only `folder`, inside it): `build_catalogue`
         (`allow_removal`: believe a scan that lost many files at once, see `BuildReport.held`)."""
         folder = Path(folder) if folder else self.root
-        return build_catalogue(self.writer(), folder, embedder, config, progress, should_stop, allow_removal=allow_removal)
+        report = build_catalogue(self.writer(), folder, embedder, config, progress, should_stop, allow_removal=allow_removal)
+        self.store.prune_decisions()  # decisions on files gone go with them
+        return report
 
     def with_fit_choices(self, config: EngineConfig, names: Iterable[str] = FIT_CHOICES) -> EngineConfig:
         """`config` with the hash-layer choices (`names`) this catalogue was fitted with.

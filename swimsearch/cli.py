@@ -4,6 +4,7 @@
     swimsearch query --catalogue CAT [--top N] [--min-score S] [--csv OUT] [--sheet OUT.pdf|.html] (IMAGE... | --queries LISTFILE)
     swimsearch info --catalogue CAT
     swimsearch duplicates --catalogue CAT [--csv OUT]
+    swimsearch decisions --catalogue CAT [--csv OUT]
     swimsearch eval --catalogue CAT --labels LABELS.csv [--queries LISTFILE] [--baseline] [--json OUT] [--plot OUT.png]
     swimsearch copy --catalogue CAT --to NEW
 
@@ -27,6 +28,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from .cli_steering import QuerySteering, SteeringError, add_decisions_command, add_query_arguments
 from . import __version__
 from .cli_catalogues import copy, describe_location, open_existing, open_for_index, refuse_other_model
 from .config import EngineConfig
@@ -45,7 +47,7 @@ from .cli_checks import (
     join_number_values,
     os_error_sentence,
 )
-from .cli_output import print_report, print_result
+from .cli_output import filters_in_words, print_report, print_result
 from .sheet import SheetError
 from .terminal import StopOnInterrupt, TerminalProgress, shown
 
@@ -113,7 +115,7 @@ def cmd_query(args) -> int:
 
     images = list(args.images) + (read_path_list(args.queries) if args.queries else [])
     if not images:
-        raise UsageError("give at least one IMAGE or --queries LISTFILE")
+        raise UsageError("give at least one IMAGE or --queries LISTFILE" + (" to search with" if args.unlike else ""))
     config = _config(args)
     embedder = _embedder(config, args.model)
     failures = 0
@@ -121,10 +123,10 @@ def cmd_query(args) -> int:
     with open_existing(args.catalogue, args.root) as catalogue:
         refuse_other_model(catalogue, embedder, args.model)
         engine = SearchEngine(catalogue, embedder, config)
-        for image in images:
-            path = str(Path(image).absolute())
+        steering = QuerySteering.read(args, engine, catalogue)
+        for group in steering.groups(images):
             try:
-                result = engine.search(path, top_n=args.top, min_score=args.min_score)
+                result = steering.search(engine, group, top_n=args.top, min_score=args.min_score)
             except ImageError as exc:
                 failures += 1
                 print(f"swimsearch: cannot read {shown(exc.path)}: {exc.reason}", file=sys.stderr)
@@ -132,7 +134,7 @@ def cmd_query(args) -> int:
             results.append(result)
             if not args.csv:
                 print_result(result)
-        filters = _filters_in_words(args)
+        filters = "; ".join(filter(None, (filters_in_words(args), steering.in_words())))
         if args.csv:
             identity = dict(catalogue=describe_location(catalogue), model=embedder.name, model_sha256=embedder.sha256)
             if args.csv == "-":
@@ -150,16 +152,6 @@ def cmd_query(args) -> int:
         print(f"swimsearch: {failures} of {len(images)} queries failed", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
-
-
-def _filters_in_words(args) -> str:
-    """The query settings as the contact sheet and the CSV's sidecar say them."""
-    words = f"the {args.top} best matches per query"
-    if args.min_score > -1.0:
-        words += f", score at least {args.min_score:g}"
-    if args.mirror:
-        words += "; mirrored designs matched"
-    return words
 
 
 def cmd_info(args) -> int:
@@ -286,6 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--sheet", metavar="OUT", help="write a contact sheet (OUT.pdf or OUT.html): one file, a section per query"
     )
     p.add_argument("--mirror", action="store_true", help="also search the mirrored image (mirror-invariant search)")
+    add_query_arguments(p)
     p.set_defaults(run=cmd_query, parser=p)
 
     p = sub.add_parser("info", parents=[common], help="what a catalogue holds")
@@ -300,6 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-distance", type=int, help="pHash bits that may differ (default: 6)")
     p.add_argument("--csv", metavar="OUT", help="also write the groups as CSV")
     p.set_defaults(run=cmd_duplicates, parser=p)
+    add_decisions_command(sub, common, CATALOGUE_HELP, lambda args: open_existing(args.catalogue, args.root))
 
     p = sub.add_parser("eval", parents=[common], help="retrieval quality and timings on a labelled folder")
     p.add_argument("--catalogue", required=True, help=CATALOGUE_HELP)
@@ -325,7 +319,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_numbers(args)
         check_outputs(args)
         return args.run(args)
-    except (UsageError, InputError, SheetError) as exc:
+    except (UsageError, InputError, SheetError, SteeringError) as exc:
         args.parser.print_usage(sys.stderr)  # the command's own usage, not the list of commands
         print(f"swimsearch: error: {shown(str(exc))}", file=sys.stderr)
         return EXIT_USAGE

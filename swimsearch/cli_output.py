@@ -7,13 +7,14 @@ sequences is printed escaped; the JSON and CSV outputs keep true names.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .build_report import BuildReport, as_dict
 from .catalogue import Catalogue
 from .cli_catalogues import describe_location
 from .evaluation import EvalReport
 from .export import percent
+from .stores.verdicts import DIFFERENT, SAME
 from .terminal import shown
 
 if TYPE_CHECKING:  # the search module loads the model's runtime: only when a command searches
@@ -38,10 +39,17 @@ def print_report(report: BuildReport, catalogue: Catalogue, as_json: bool) -> No
 def print_result(result: SearchResult) -> None:
     print(f"{shown(result.query)}  ({result.embed_ms:.0f} ms embed, {result.search_ms:.0f} ms search, {result.method})")
     for m in result.matches:
-        itself = m.image_id == result.query_image_id
+        itself = result.is_example(m.image_id)
         flags = " ".join(
             f
-            for f, on in (("(the query)", itself), ("duplicate", m.duplicate and not itself), ("mirrored", m.mirrored), ("missing", m.missing))
+            for f, on in (
+                ("(the query)" if len(result.example_ids) < 2 else "(example)", itself),
+                ("duplicate", m.duplicate and not itself),
+                ("mirrored", m.mirrored),
+                ("missing", m.missing),
+                ("same design (decided)", m.decision == SAME),
+                ("not similar (decided)", m.decision == DIFFERENT),
+            )
             if on
         )
         # the one rounding rule of the window and the CSV (export.percent), and the score's band
@@ -58,3 +66,13 @@ def print_eval(report: EvalReport) -> None:
     for name in ("embed_ms", "search_ms", "total_ms"):
         timing = report.timing(name)
         print(f"{name:11s} median {timing['median']:.1f}  p95 {timing['p95']:.1f}")
+
+
+def filters_in_words(args: Any) -> str:
+    """The query settings as the contact sheet and the CSV's sidecar say them."""
+    words = f"the {args.top} best matches per query"
+    if args.min_score > -1.0:
+        words += f", score at least {args.min_score:g}"
+    if args.mirror:
+        words += "; mirrored designs matched"
+    return words

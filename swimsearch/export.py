@@ -58,8 +58,12 @@ COLUMN_DOCS: dict[str, str] = {
     "duplicate": "yes when it is an identical or near-identical copy of the query (perceptual hash)",
     "mirrored": "yes when it matched the query flipped left to right better than the query itself",
     "missing": "yes when the file was no longer on disk when the list was made",
+    "decision": "'same design' or 'not similar' when a person marked this match and the query so (the catalogue "
+    "remembers it: same design is pinned near the top, not similar goes to the end of the list), else empty",
 }
 COLUMNS = tuple(COLUMN_DOCS)
+#: A decision as the CSV says it.
+DECISION_WORDS = {"same": "same design", "different": "not similar"}
 
 #: The columns of an exported list of duplicate groups: one row per file.
 DUPLICATE_COLUMNS = ("group", "path", "group_size", "max_phash_distance")
@@ -155,6 +159,7 @@ def rows(results: Iterable[SearchResult]) -> Iterator[dict]:
                 "duplicate": "yes" if m.duplicate else "no",
                 "mirrored": "yes" if m.mirrored else "no",
                 "missing": "yes" if m.missing else "no",
+                "decision": DECISION_WORDS.get(m.decision or "", ""),
             }
 
 

@@ -22,9 +22,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from . import examples
+from .adaptation import Adaptation
 from .config import EngineConfig
+from .decisions import DecisionBook
 from .errors import CatalogueError, IndexChanged
-from .images import ImageError, load_image
 from .model import ImageEmbedder, describe_model
 from .calibration import Calibration, shipped_calibration
 from .phash_index import PhashIndex
@@ -32,6 +34,8 @@ from .ranking import RESCORE_MARGIN, find_candidates, score_and_order, shown_per
 from .rescoring import RescoringData
 from .searchers import Searcher, SnapshotSearcher, choose_searcher
 from .spherical import spherical_hamming
+from .rocchio import Example, Steering
+from .steered import rank_steered
 from .stores.base import CatalogueIdentity, CatalogueReader, ImageRecord
 
 log = logging.getLogger(__name__)
@@ -57,6 +61,7 @@ class Match:
     width: int | None
     height: int | None
     mirrored: bool = False  # matched the mirrored query better than the query
+    decision: str | None = None  # a person's verdict on it and the query: "same" (pinned) or "different" (demoted)
     #: The score's named band: "same design", "very similar", "similar" or "unrelated"
     #: ("" for a model without a calibration). The list reads band by band.
     band: str = ""
@@ -86,10 +91,17 @@ class SearchResult:
     candidates: int
     embed_ms: float
     search_ms: float
+    example_ids: tuple[int, ...] = ()  # the catalogue images searched with (a steered search: several)
+    unlike_ids: tuple[int, ...] = ()  # the catalogue images searched against ("not like this")
+    folders: tuple[str, ...] = ()  # the subfolders searched (none: the whole catalogue)
 
     @property
     def total_ms(self) -> float:
         return self.embed_ms + self.search_ms
+
+    def is_example(self, image_id: int) -> bool:
+        """Whether a match is one of the pictures searched with (the query itself)."""
+        return image_id == self.query_image_id or image_id in self.example_ids
 
 
 def open_searcher(reader: CatalogueReader, config: EngineConfig) -> Searcher | None:
@@ -129,10 +141,11 @@ class SearchEngine:
         self._data: RescoringData
         self._calibration: Calibration | None
         self._phash_index: tuple[PhashIndex, np.ndarray] | None
+        self.decisions = DecisionBook()
         self.reload()
 
     def reload(self) -> None:
-        """Re-read the catalogue's index (after a build or update)."""
+        """Re-read the catalogue's index and decisions (after a build or update)."""
         started = time.perf_counter()
         self._identity = self.reader.identity()
         self._searcher = self._given if self._given is not None else open_searcher(self.reader, self.config)
@@ -142,10 +155,21 @@ class SearchEngine:
         held = self.searchable_ids() if isinstance(self._searcher, SnapshotSearcher) else np.empty(0, np.int64)
         self._data = RescoringData(self.reader, held, self.config.rescore_in_memory_up_to, fitted=fitted, calibration=self._calibration)
         self._phash_index = None
+        self._adaptation = Adaptation(self.reader, self._searcher) if self._searcher is not None else None
+        self.reload_decisions()
         log.info("loaded %d searchable images in %.0f ms", len(self), (time.perf_counter() - started) * 1000)
 
     def __len__(self) -> int:
         return 0 if self._searcher is None else len(self._searcher)
+
+    def reload_decisions(self) -> None:
+        """Read the catalogue's decisions again, and adapt the ranking to them when they are enough."""
+        self.decisions = DecisionBook.load(self.reader, self._adaptation)
+
+    def decide(self, a: int, b: int, verdict: str | None) -> None:
+        """Record a person's verdict on two catalogue images (None withdraws it); later searches use it."""
+        self.reader.decide(a, b, verdict)
+        self.reload_decisions()
 
     @property
     def root(self) -> Path:
@@ -191,6 +215,25 @@ class SearchEngine:
 
     # --- queries ------------------------------------------------------------------
 
+    def example(self, image: str | os.PathLike | Image.Image | int, *, mirror: bool | None = None) -> Example:
+        """One picture to search with or against: a file, a PIL image, or a catalogue image id.
+
+        A catalogue image's stored embedding is used, so nothing is embedded
+        again unless its mirror image is asked for (examples.py).
+
+        Raises:
+            ImageError: the picture cannot be read (plain reason inside).
+            CatalogueError: nothing is searchable yet, the catalogue used another
+                model, or the catalogue image is gone.
+        """
+        mirror = self.config.mirror if mirror is None else mirror
+        if isinstance(image, (int, np.integer)):
+            self._check_ready(need_embedder=False)
+            return examples.from_catalogue(self.reader, self.embedder, int(image), mirror=mirror)
+        embedder = self._check_ready(need_embedder=True)
+        assert embedder is not None
+        return examples.from_picture(self.reader, embedder, image, mirror=mirror)
+
     def search(
         self,
         image: str | os.PathLike | Image.Image,
@@ -205,56 +248,19 @@ class SearchEngine:
             ImageError: the query image cannot be read (plain reason inside).
             CatalogueError: nothing is searchable yet, or the catalogue used another model.
         """
-        embedder = self._check_ready(need_embedder=True)
-        assert embedder is not None
         started = time.perf_counter()
-        mirror = self.config.mirror if mirror is None else mirror
-        loaded = load_image(image, embedder.size)
-        pixels = [loaded.pixels]
-        if mirror:
-            pixels.append(np.ascontiguousarray(loaded.pixels[:, ::-1]))
-        embeddings = embedder.embed(np.stack(pixels))
+        example = self.example(image, mirror=mirror)
         embed_ms = (time.perf_counter() - started) * 1000
-        if isinstance(image, Image.Image):
-            label, query_id = "pasted image", None
-        else:
-            label = str(Path(image).absolute())
-            # the query is "itself" only while the file is as the catalogue read it
-            record = self.reader.record_by_path(image, unchanged=True)
-            query_id = record.image_id if record else None
-        return self.search_embeddings(
-            embeddings, phash=loaded.phash, top_n=top_n, min_score=min_score, label=label, query_id=query_id, embed_ms=embed_ms
-        )
+        return self.search_examples(Steering((example,)), top_n=top_n, min_score=min_score, embed_ms=embed_ms)
 
     def search_id(
         self, image_id: int, *, top_n: int = 50, min_score: float = -1.0, mirror: bool | None = None
     ) -> SearchResult:
-        """Rank the catalogue against one of its own images.
-
-        Its stored embedding is used, so nothing is embedded again unless the
-        mirrored query is asked for (then the file is read and flipped; a file
-        gone since the build is searched without its mirror image).
-        """
-        self._check_ready(need_embedder=False)
+        """Rank the catalogue against one of its own images (its stored embedding: see `example`)."""
         started = time.perf_counter()
-        stored = self.reader.embedding_matrix([image_id])
-        record = self.reader.records([image_id]).get(image_id)
-        if not len(stored.ids) or record is None:
-            raise CatalogueError("This design is no longer in the catalogue (an update removed it); search again from its file.")
-        embeddings = stored.vectors
-        mirror = self.config.mirror if mirror is None else mirror
-        if mirror and self.embedder is not None:
-            try:
-                flipped = load_image(record.path, self.embedder.size, mirror=True).pixels
-            except ImageError:
-                pass
-            else:
-                embeddings = np.concatenate([embeddings, self.embedder.embed(flipped[None]).astype(np.float32)])
+        example = self.example(int(image_id), mirror=mirror)
         embed_ms = (time.perf_counter() - started) * 1000
-        return self.search_embeddings(
-            embeddings, phash=record.phash, top_n=top_n, min_score=min_score, label=record.path,
-            query_id=image_id, embed_ms=embed_ms,
-        )
+        return self.search_examples(Steering((example,)), top_n=top_n, min_score=min_score, embed_ms=embed_ms)
 
     def search_random(
         self, *, top_n: int = 50, min_score: float = -1.0, mirror: bool | None = None, rng: np.random.Generator | None = None
@@ -315,49 +321,38 @@ class SearchEngine:
             min_score: drop matches whose shown score (0..1) is below it.
             query_id: the query's own catalogue id, which then scores exactly 1.0.
         """
+        example = Example(np.asarray(embeddings, dtype=np.float32), query_id, label, phash)
+        return self.search_examples(Steering((example,)), top_n=top_n, min_score=min_score, embed_ms=embed_ms)
+
+    def search_examples(
+        self, steering: Steering, *, top_n: int = 50, min_score: float = -1.0, embed_ms: float = 0.0
+    ) -> SearchResult:
+        """Rank the catalogue for a steered search: like its examples, unlike its unliked ones, in its folders.
+
+        One example, nothing unliked, no folder and no adapted ranking is the
+        plain search (ranking.py's two steps); the rest is in steered.py.
+        Liked catalogue images come first; unliked ones are left out. A pair
+        a person marked "same design" is pinned next, one marked "not similar"
+        goes to the end of the list (decisions.py).
+        """
         started = time.perf_counter()
         searcher = self._ready_searcher()
-        # Round the query as the catalogue stores embeddings, so that a
-        # byte-identical copy scores exactly as high as the stored original.
-        queries = np.asarray(embeddings).astype(np.dtype(self._identity.embedding_dtype)).astype(np.float32)
-        find = functools.partial(find_candidates, searcher, self._data, queries, self.config, top_n=top_n, phash=phash,
-                                 phash_index=self._phash_table, query_id=query_id)
         try:
-            candidates = find()
+            matches, found = rank_steered(self, searcher, steering, top_n, min_score)
         except IndexChanged:  # another user refitted a team catalogue: its searcher holds the new fit; once more with it
             self._data.fitted = self._data.fitted if self._data.in_memory else searcher.fitted
-            candidates = find()
-        scored = score_and_order(
-            candidates, self._data, queries, self._calibration, self.config, top_n=top_n, min_score=min_score,
-            phash=phash, phashes=self._phashes_of, query_id=query_id,
-        )
-        head = np.arange(min(len(scored.ids), top_n + 10))
-        records = self._data.records(int(i) for i in scored.ids[head])
-        head = head[[int(scored.ids[i]) in records for i in head]]  # a record removed meanwhile
-        # Ties (copies of one file) are ordered by path, so the order does not
-        # depend on the order in which files were added.
-        head = np.asarray(
-            sorted(head, key=lambda i: (*scored.keys[i].tolist(), records[int(scored.ids[i])].relpath))[:top_n], dtype=np.int64
-        )
-        codes = searcher.fitted.codes(searcher.fitted.prepare(queries))
-        distances = np.full(len(head), np.inf, dtype=np.float32)
-        for v in range(len(codes)):
-            chosen = scored.variant[head] == v
-            if chosen.any():
-                distances[chosen] = spherical_hamming(codes[v], searcher.codes(scored.ids[head[chosen]]))
-        matches = tuple(
-            self._match(rank, records[int(scored.ids[i])], float(scored.scores[i]), scored.bands[i], float(distance), phash,
-                        bool(scored.variant[i] == 1))
-            for rank, (i, distance) in enumerate(zip(head, distances), start=1)
-        )
+            matches, found = rank_steered(self, searcher, steering, top_n, min_score)
         return SearchResult(
-            query=label,
-            query_image_id=query_id,
+            query=steering.label,
+            query_image_id=steering.like[0].image_id,
             matches=matches,
-            method=candidates.method,
-            candidates=candidates.looked_at,
+            method=found.method,
+            candidates=found.looked_at,
             embed_ms=embed_ms,
             search_ms=(time.perf_counter() - started) * 1000,
+            example_ids=steering.like_ids,
+            unlike_ids=steering.unlike_ids,
+            folders=steering.folders,
         )
 
     def _phash_table(self) -> tuple[PhashIndex, np.ndarray] | None:
@@ -376,7 +371,8 @@ class SearchEngine:
         return np.where(ids[at] == image_ids, index.phashes[at], np.uint64(0)) if len(ids) else np.zeros(len(image_ids), np.uint64)
 
     def _match(
-        self, rank: int, record: ImageRecord, score: float, band: str, distance: float, query_phash: int | None, mirrored: bool
+        self, rank: int, record: ImageRecord, score: float, band: str, distance: float, query_phash: int | None, mirrored: bool,
+        decision: str | None = None,
     ) -> Match:
         phash_distance = None
         if query_phash is not None and record.phash is not None:
@@ -394,5 +390,5 @@ class SearchEngine:
             width=record.width,
             height=record.height,
             mirrored=mirrored,
+            decision=decision,
         )
-

@@ -66,7 +66,7 @@ def config():
 
 
 def make_base(folder: Path, path: Path) -> None:
-    """The untouched catalogue: 36 pictures in two subfolders and one unreadable file."""
+    """The untouched catalogue: 36 pictures in two subfolders, one unreadable file and two decisions."""
     from helpers import FakeEmbedder, make_pattern_images
     from swimsearch.catalogue import Catalogue
 
@@ -75,6 +75,9 @@ def make_base(folder: Path, path: Path) -> None:
     (folder / "notes.png").write_text("not a picture")
     with Catalogue.create(path, folder) as catalogue:
         catalogue.update(FakeEmbedder(), config())
+        ids = {r.relpath: r.image_id for r in catalogue.records(range(1, 64)).values()}
+        catalogue.decide(ids["summer/img0000.png"], ids["summer/img0001.png"], "same")
+        catalogue.decide(ids["summer/img0002.png"], ids["winter/img0100.png"], "different")
 
 
 # --- recomputing checksums: what a crafted file does ------------------------------------------------
@@ -83,7 +86,7 @@ def make_base(folder: Path, path: Path) -> None:
 def resum(conn: sqlite3.Connection) -> None:
     """Recompute every checksum of the file from its (changed) content, as SwimSearch writes them."""
     from swimsearch.stores.sqlite_schema import (
-        IMAGE_CRC_COLUMNS, array_crc, block_crc, bucket_crc, image_crc, meta_crc, neighbour_crc, vector_crc,
+        IMAGE_CRC_COLUMNS, array_crc, block_crc, bucket_crc, decision_crc, image_crc, meta_crc, neighbour_crc, vector_crc,
     )
 
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -120,6 +123,8 @@ def resum(conn: sqlite3.Connection) -> None:
     for t, k, ids in rows("SELECT table_no, bucket_key, ids FROM buckets"):
         if isinstance(ids, bytes) and isinstance(k, int):
             safe("UPDATE buckets SET crc = ? WHERE table_no = ? AND bucket_key = ?", (bucket_crc(t, k, ids), t, k))
+    for a, b, verdict, who, at in rows("SELECT a, b, verdict, who, at FROM decisions"):
+        safe("UPDATE decisions SET crc = ? WHERE a = ? AND b = ?", (decision_crc(a, b, verdict, who, at), a, b))
     for image_id, ids, sims in rows("SELECT image_id, ids, sims FROM neighbours"):
         if isinstance(ids, bytes) and isinstance(sims, bytes) and isinstance(image_id, int):
             safe("UPDATE neighbours SET crc = ? WHERE image_id = ?", (neighbour_crc(image_id, ids, sims), image_id))
@@ -235,6 +240,16 @@ def _sql(*statements: str) -> Mutation:
             conn.execute(statement)
 
     return mutate
+
+
+def _decision_column(conn: sqlite3.Connection, rng: random.Random, column: str, values: list) -> None:
+    conn.execute("PRAGMA ignore_check_constraints = ON")  # as a crafting tool would, around the table's CHECKs
+    try:
+        conn.execute(f"UPDATE decisions SET {column} = ? WHERE rowid = (SELECT min(rowid) FROM decisions)", (rng.choice(values),))
+    except sqlite3.IntegrityError:  # NOT NULL holds even so: store an empty text instead
+        conn.execute(f"UPDATE decisions SET {column} = '' WHERE rowid = (SELECT min(rowid) FROM decisions)")
+    finally:
+        conn.execute("PRAGMA ignore_check_constraints = OFF")
 
 
 def _block_column(column: str, change: Callable[[object, random.Random], object]) -> Mutation:
@@ -427,6 +442,10 @@ def mutations() -> list[tuple[str, Mutation]]:
             (rng.choice([2**20, 2**40, -3]),))),
         ("bucket ids cut", lambda conn, rng: conn.execute(
             "UPDATE buckets SET ids = substr(ids, 1, 5) WHERE rowid = (SELECT rowid FROM buckets ORDER BY random() LIMIT 1)")),
+        # decisions (verdicts on pairs of designs): values SQLite's checks would refuse, a name a page long
+        ("decision hostile", lambda conn, rng: _decision_column(conn, rng, *rng.choice([
+            ("verdict", ["maybe", 1, b"same", None]), ("who", ["x" * 100_000, b"\xff"]), ("at", ["soon", b"x", 1e400]),
+        ]))),
         # neighbour lists (issue 11): every id they name must be an image, every cosine a cosine
         ("neighbour id of no image", _neighbour_ids(lambda rng, old: old + rng.randint(1000, 10**6))),
         ("neighbour id huge or negative", _neighbour_ids(lambda rng, old: rng.choice(huge))),
@@ -536,6 +555,7 @@ def exercise(path: Path, query: Path) -> dict:
         with Catalogue.open(path) as catalogue:
             seen["info"] = {k: v for k, v in catalogue.info().items() if k not in ("catalogue", "fitted")}
             seen["unreadable"] = catalogue.unreadable()
+            seen["decisions"] = [(d.a_path, d.b_path, d.verdict, d.who) for d in catalogue.decisions()]
             engine = SearchEngine(catalogue, FakeEmbedder(), config())
             ids = engine.searchable_ids()
             seen["ids"] = ids.tolist()

@@ -118,6 +118,56 @@ def copy_clothing_photos(clothing: Path, folder: Path, count: int, *, offset: in
     return out
 
 
+#: The kinds of print `make_motif_images` draws: the real model tells them apart, whatever their colours.
+MOTIFS = ("stripes", "dots", "checks", "diagonal", "rings")
+
+
+def motif_picture(kind: str, seed: int, size: int = 160):
+    """A generated fabric print of one kind (`MOTIFS`), in a seeded colour, spacing and phase."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    rng = np.random.default_rng(seed)
+    ink = tuple(int(v) for v in rng.integers(20, 235, 3))
+    picture = Image.new("RGB", (size, size), (245, 245, 240))
+    draw = ImageDraw.Draw(picture)
+    step, shift = int(rng.integers(14, 22)), int(rng.integers(0, 14))
+    if kind == "stripes":
+        for y in range(shift - step, size, step):
+            draw.rectangle([0, y, size, y + step // 2], fill=ink)
+    elif kind == "dots":
+        for y in range(shift, size, step):
+            for x in range(shift, size, step):
+                draw.ellipse([x - step // 4, y - step // 4, x + step // 4, y + step // 4], fill=ink)
+    elif kind == "checks":
+        for y in range(shift - step, size, step):
+            for x in range(shift - step, size, step):
+                if ((x - shift) // step + (y - shift) // step) % 2 == 0:
+                    draw.rectangle([x, y, x + step, y + step], fill=ink)
+    elif kind == "diagonal":
+        for x in range(-size, 2 * size, step):
+            draw.line([(x, 0), (x + size, size)], fill=ink, width=step // 3)
+    elif kind == "rings":
+        centre = size // 2 + shift - 7
+        for radius in range(step // 2, size, step):
+            draw.ellipse([centre - radius] * 2 + [centre + radius] * 2, outline=ink, width=step // 4)
+    else:
+        raise ValueError(f"unknown motif {kind!r}")
+    return picture
+
+
+def make_motif_images(folder: Path, per_kind: int, *, kinds=MOTIFS, start: int = 0) -> list[Path]:
+    """`per_kind` prints of each kind as PNGs named "<kind>-<n>.png" (n from `start`), in `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for kind in kinds:
+        for n in range(start, start + per_kind):
+            path = folder / f"{kind}-{n}.png"
+            motif_picture(kind, 1000 * MOTIFS.index(kind) + n).save(path)
+            paths.append(path)
+    return paths
+
+
 def _v1_config():
     from swimsearch.config import EngineConfig
 

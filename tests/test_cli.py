@@ -288,7 +288,7 @@ def test_the_csv_has_per_match_columns_and_a_sidecar_with_the_identity(indexed, 
     done = run("query", "--catalogue", catalogue, "--top", 2, "--csv", out, photos[0])
     assert done.returncode == 0, done.stderr
     header = out.read_bytes().split(b"\r\n", 1)[0].decode()
-    assert header == "query,rank,path,score,similarity,band,file_name,folder,width,height,duplicate,mirrored,missing"
+    assert header == "query,rank,path,score,similarity,band,file_name,folder,width,height,duplicate,mirrored,missing,decision"
     about = json.loads((tmp_path / "matches.about.json").read_text(encoding="utf-8"))
     assert about["catalogue"] == display_address(str(catalogue)) and len(about["model_sha256"]) == 64 and about["queries"] == 1
     assert about["filters"] == "the 2 best matches per query" and about["columns"]["similarity"]

@@ -37,7 +37,7 @@ def test_csv_round_trips_through_the_csv_module(tmp_path):
     rows = write_csv([result(HOSTILE)], out, catalogue="=cat.swimcat", model="trunk@224", model_sha256="ab" * 32)
     assert rows == len(HOSTILE)
     text = out.read_bytes().decode("utf-8")
-    assert text.startswith("query,rank,path,score,similarity,band,file_name,folder,width,height,duplicate,mirrored,missing\r\n")
+    assert text.startswith("query,rank,path,score,similarity,band,file_name,folder,width,height,duplicate,mirrored,missing,decision\r\n")
     back = list(csv.DictReader(io.StringIO(text)))
     assert list(back[0].keys()) == list(COLUMNS)
     assert [r["rank"] for r in back] == ["1", "2", "3", "4", "5"]

@@ -60,3 +60,23 @@ def test_each_query_shows_itself_on_the_query_panel():
     CatalogueImageQuery(3, "/designs/c.png").show_on(panel)
     RandomQuery().show_on(panel)  # nothing until its result says which design
     assert panel.shown == [("file", "/designs/a.png"), ("picture", picture, "Pasted picture"), ("file", "/designs/c.png")]
+
+
+def test_steered_queries_describe_themselves_and_run_again_on_another_catalogue():
+    from ui.queries import ExamplesQuery
+
+    two = ExamplesQuery((CatalogueImageQuery(4, "/designs/a.png"), FileQuery("/elsewhere/b.png")), folders=("summer",))
+    assert two.examples() == two.like and two.title(result("2 designs")) == "2 designs"
+    assert two.note() == "with 1 more design" and two.export_stem(result("x")) == "2-designs"
+    steered = two.with_unlike(CatalogueImageQuery(9, "/designs/z.png")).with_unlike(CatalogueImageQuery(9, "/designs/z.png"))
+    assert len(steered.unlike) == 1 and steered.note() == "with 1 more design, not like 1 design"
+    assert steered.again(same_ids=True) is steered
+    moved = steered.again(same_ids=False)  # ids mean nothing in another catalogue: files stand in
+    assert moved.like == (FileQuery("/designs/a.png"), FileQuery("/elsewhere/b.png"))
+    assert moved.unlike == (FileQuery("/designs/z.png"),) and moved.folders == ("summer",)
+    single = FileQuery("/x.png").with_unlike(CatalogueImageQuery(2, "/y.png"))
+    assert single.note() == "not like 1 design" and single.examples() == (single,)
+    panel = Panel()
+    two.show_on(panel)
+    assert panel.shown == [("file", "/designs/a.png")]  # the first design stands for them all
+    assert RandomQuery(folders=("summer",)).recorded(result("/designs/c.png", 3)).folders == ("summer",)

@@ -577,6 +577,85 @@ def test_names_and_summaries_read_plainly(tmp_path):
     assert build_summary(Outcome("c", "spring", Report(indexed=9))) == "“spring” is ready: 9 designs searchable (no changes, 0 s)."
 
 
+# --- steering: several designs, not like this, decisions, the folder filter --------------------
+
+
+class Memory:
+    """The folder filter remembered per catalogue (what ui.settings.Settings keeps)."""
+
+    def __init__(self, remembered=None):
+        self.remembered = dict(remembered or {})
+
+    def folders_for(self, catalogue):
+        return list(self.remembered.get(catalogue, []))
+
+    def remember_folders(self, catalogue, folders):
+        self.remembered[catalogue] = list(folders)
+
+
+def test_several_designs_are_one_query_and_not_like_this_is_a_new_history_entry(opened):
+    from ui.queries import ExamplesQuery
+
+    session, world = opened
+    a, b = CatalogueImageQuery(1, "/designs/img0000.png"), CatalogueImageQuery(2, "/designs/img0001.png")
+    session.search_together([a])
+    assert world.searches()[-1] == a
+    session.search_together([a, b])
+    asked = world.searches()[-1]
+    assert isinstance(asked, ExamplesQuery) and asked.like == (a, b)
+    first = answer(session, world)
+    match = first.matches[3]
+    session.not_like(match)
+    steered = world.searches()[-1]
+    assert steered.unlike == (CatalogueImageQuery(match.image_id, match.path),) and steered.like == (a, b)
+    answer(session, world)
+    assert len(session.history) == 2 and session.view().results_title.endswith("(with 1 more design, not like 1 design)")
+    session.go_back()
+    assert session.shown.request == asked
+
+
+def test_a_decision_is_kept_for_the_designs_searched_with_and_the_list_runs_again(opened):
+    session, world = opened
+    decided = []
+    world.decide = lambda pairs, verdict: decided.append((pairs, verdict))
+    session.search(CatalogueImageQuery(1, "/designs/img0000.png"))
+    res = result("/designs/img0000.png")
+    answer(session, world, SearchResult(**{**res.__dict__, "example_ids": (1,)}))
+    assert session.view().can_decide
+    session.decide(res.matches[2], "same")
+    assert decided == [([(1, 3)], "same")]
+    assert world.searches()[-1] == CatalogueImageQuery(1, "/designs/img0000.png")  # runs again, in its place
+    answer(session, world)
+    assert len(session.history) == 1
+    session.search(FileQuery("/elsewhere/new.png"))
+    answer(session, world, result("/elsewhere/new.png", query_id=None))
+    assert not session.view().can_decide
+    session.decide(res.matches[2], "different")
+    assert len(decided) == 1 and "search from a design of the catalogue" in world.errors[-1]
+
+
+def test_the_folder_filter_narrows_every_query_and_is_remembered_per_catalogue(designs):
+    world, memory = World(), Memory({str(designs / ".swimsearch.swimcat"): ["winter", "gone"]})
+    session = make_session(world)
+    session._folder_memory = memory
+    session.open(FileTarget(designs / ".swimsearch.swimcat"))
+    folders = (("", 30), ("summer", 10), ("winter", 10))
+    session.on_catalogue_opened(CatalogueState(**{**state(designs).__dict__, "folders": folders}))
+    assert session.folders == ("winter",)  # a folder gone from the catalogue is let go
+    view = session.view()
+    assert view.folders_text == "winter" and view.has_subfolders
+    session.search(FileQuery("/designs/img0003.png"))
+    assert world.searches()[-1].folders == ("winter",)
+    answer(session, world)
+    session.set_folders(("winter", "summer"))
+    assert world.searches()[-1].folders == ("summer", "winter") and session.view().folders_text == "2 folders"
+    assert memory.remembered[str(designs / ".swimsearch.swimcat")] == ["summer", "winter"]
+    answer(session, world)
+    assert len(session.history) == 1  # ran again in its place
+    session.set_folders(())
+    assert session.view().folders_text == "All folders" and world.searches()[-1].folders == ()
+
+
 def test_the_sample_summary_does_not_count_its_own_readme_as_a_file_not_read():
     from swimsearch.build_report import BuildReport
 

@@ -297,8 +297,8 @@ def test_a_version_1_catalogue_opens_upgrades_and_retries_what_it_gave_up_on(tmp
             os.utime(folder / rel, (mtime, mtime))
         assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "1"
     with Catalogue.open(path) as catalogue:
-        assert catalogue.info()["schema_version"] == SCHEMA_VERSION == 3
-        assert not len(catalogue.neighbour_lists())  # made at its next update
+        assert catalogue.info()["schema_version"] == SCHEMA_VERSION >= 4  # through every step, decisions (4) included
+        assert not len(catalogue.neighbour_lists()) and catalogue.decisions() == []  # lists made at its next update
         before = SearchEngine(catalogue, FakeEmbedder(), V1_CONFIG).search(folder / "img0004.png", top_n=5)
         assert before.matches[0].relpath == "img0004.png" and before.matches[0].score == 1.0
         assert {m.relpath for m in before.matches[:3]} == {"img0003.png", "img0004.png", "img0005.png"}  # its family
@@ -314,6 +314,10 @@ def test_a_version_1_catalogue_opens_upgrades_and_retries_what_it_gave_up_on(tmp
     with Catalogue.open(path) as catalogue:
         again = catalogue.update(CountingEmbedder(), V1_CONFIG)
         assert (again.unchanged, again.retried) == (26, 0)
+        a, b = (r.image_id for r in (catalogue.record_by_path(folder / n) for n in ("img0003.png", "img0004.png")))
+        catalogue.decide(a, b, "same")
+    with Catalogue.open(path) as catalogue:  # an upgraded file keeps decisions like a new one
+        assert [(d.a_path, d.b_path, d.verdict) for d in catalogue.decisions()] == [("img0003.png", "img0004.png", "same")]
 
 
 UNLISTED_UPDATE = r"""

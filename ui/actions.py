@@ -108,8 +108,23 @@ ACTIONS: tuple[ActionSpec, ...] = (
       menu="&Search", section=1, toolbar=1, enabled_when="can_go_back"),
     A("forward", "Forward", "session.go_forward", ("Alt+Right",), "Next query", "→",
       menu="&Search", section=1, toolbar=1, enabled_when="can_go_forward"),
+    A("search_selected", "Search with the selected designs", "steering.search_selected", ("Ctrl+Return", "Ctrl+Enter"),
+      "Search with all the results selected (Ctrl- or Shift-click to select several)", menu="&Search", section=1,
+      enabled_when="has_results"),
+    A("not_like", "Not like this", "steering.not_like_current", ("Ctrl+Shift+N",),
+      "Push the result in focus and designs like it down the list", menu="&Search", section=2,
+      enabled_when="has_results"),
+    A("mark_same", "Same design as the query", "steering.mark_same_current", ("Ctrl+Shift+S",),
+      "Keep in the catalogue that the result in focus is the same design as the query (again: take it back)",
+      menu="&Search", section=2, enabled_when="can_decide"),
+    A("mark_different", "Not similar to the query", "steering.mark_different_current", ("Ctrl+Shift+D",),
+      "Keep in the catalogue that the result in focus is not similar to the query (again: take it back)",
+      menu="&Search", section=2, enabled_when="can_decide"),
+    A("folders", "Search in folders…", "steering.choose_folders", ("Ctrl+Shift+F",),
+      "Search only in some subfolders of the catalogue (a collection, a season)", menu="&Search", section=3,
+      enabled_when="has_subfolders"),
     A("mirror", "Match mirrored designs", "set_mirror", tip="Also find designs that match the query flipped left to right",
-      menu="&Search", section=2, checked_when="mirror"),
+      menu="&Search", section=3, checked_when="mirror"),
     A("zoom_in", "Larger thumbnails", "zoom", ("Ctrl++", "Ctrl+="), menu="&View", args=(+1,)),
     A("zoom_out", "Smaller thumbnails", "zoom", ("Ctrl+-",), menu="&View", args=(-1,)),
     A("shortcuts", "Keyboard shortcuts", "show_shortcuts", ("F1",), "Every key of the window", menu="&Help"),
@@ -121,20 +136,33 @@ ACTIONS: tuple[ActionSpec, ...] = (
 class MatchAction:
     """One command of a result's context menu: text, the window's slot (called with the Match), section.
 
-    `needs_file`: disabled when the match's file is missing.
+    Slots and predicates are the window's methods or its parts' ("steering.not_like").
+
+    Attributes:
+        needs_file: disabled when the match's file is missing.
+        enabled_when: a predicate called with the match; disabled when it says False.
+        checked_when: a predicate called with the match; makes the row checkable, checked when True.
     """
 
     text: str
     slot: str
     section: int = 1
     needs_file: bool = False
+    enabled_when: str = ""
+    checked_when: str = ""
 
 
 MATCH_ACTIONS: tuple[MatchAction, ...] = (
     MatchAction("Search from this design", "search_match", needs_file=True),
+    MatchAction("Search with the selected designs", "steering.search_selected", enabled_when="steering.several_selected"),
     MatchAction("Open", "open_match", needs_file=True),
     MatchAction("Show in folder", "reveal_match"),
-    MatchAction("Copy path", "copy_path", section=2),
+    MatchAction("Not like this", "steering.not_like", section=2, enabled_when="steering.can_steer_from"),
+    MatchAction("Same design as the query", "steering.mark_same", section=2, enabled_when="steering.can_decide",
+                checked_when="steering.is_same"),
+    MatchAction("Not similar to the query", "steering.mark_different", section=2, enabled_when="steering.can_decide",
+                checked_when="steering.is_different"),
+    MatchAction("Copy path", "copy_path", section=3),
 )
 
 
@@ -207,9 +235,19 @@ def match_menu(window: QMainWindow, match: Match) -> QMenu:
         if n:
             menu.addSeparator()
         for row in section:
-            action = menu.addAction(row.text, lambda checked=False, slot=getattr(window, row.slot): slot(match))
-            action.setEnabled(not (row.needs_file and match.missing))
+            action = menu.addAction(row.text, lambda checked=False, slot=_attribute(window, row.slot): slot(match))
+            enabled = not (row.needs_file and match.missing)
+            if row.enabled_when:
+                enabled = enabled and bool(_attribute(window, row.enabled_when)(match))
+            action.setEnabled(enabled)
+            if row.checked_when:
+                action.setCheckable(True)
+                action.setChecked(bool(_attribute(window, row.checked_when)(match)))
     return menu
+
+
+def _attribute(window: QMainWindow, dotted: str) -> Any:
+    return reduce(getattr, dotted.split("."), window)
 
 
 def _slot(window: QMainWindow, spec: ActionSpec) -> Callable[[bool], None]:

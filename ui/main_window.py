@@ -44,6 +44,7 @@ from .session import APP_NAME, Session
 from .session_types import CatalogueState, Filters, Target, target_name
 from .settings import OPTIONS, Settings
 from .shortcuts import ShortcutsDialog, shortcut_rows
+from .steer_results import SteeringControls
 from .style import app_icon
 from .team import TeamCatalogues
 from .thumbnails import ThumbnailCache
@@ -97,7 +98,7 @@ class MainWindow(QMainWindow):
         self.session = Session(
             self.search, self._start_build, settings, target_for_catalogue,
             mirror=settings["search/mirror"],
-            filters=Filters(settings["results/top_n"], settings["results/min_similarity"]),
+            filters=Filters(settings["results/top_n"], settings["results/min_similarity"]), folder_memory=settings,
         )
 
         self.setWindowTitle(APP_NAME)
@@ -109,6 +110,7 @@ class MainWindow(QMainWindow):
         self.watch = FolderWatch(self)
         self.team = TeamCatalogues(self)  # before any catalogue opens: it hands over where shared folders are
         self._build_widgets()
+        self.steering = SteeringControls(self)  # several designs, not like this, decisions, folders
         self._actions = create_actions(self)
         fill_menu_bar(self, self.menuBar(), self._actions)
         self._build_toolbar()

@@ -92,6 +92,8 @@ class PreviewPane(PictureCard):
         parts = [f"rank {match.rank}"] + self._size_parts()
         if match.missing:
             parts.append("file missing")
+        if match.decision:
+            parts.append("marked the same design" if match.decision == "same" else "marked not similar")
         self.details_label.set_full_text("  ·  ".join(parts))
 
     def _emit(self, signal) -> None:

@@ -6,8 +6,10 @@ setting, on another catalogue) and what the history keeps of it once its
 result is known. The one engine call each kind makes lives in `ui/search.py`.
 Qt-free: the session model holds queries, and tests build them without Qt.
 
-A new kind of query (several designs at once, a detail of a picture) is a new
-class here and one `case` in `SearchWorker._run`.
+A new kind of query (a detail of a picture) is a new class here and one
+`case` in `SearchWorker._example`. Every query can be steered: narrowed to
+subfolders (`folders`) and pushed away from designs marked "not like this"
+(`unlike`); several designs searched together are an `ExamplesQuery`.
 """
 
 from __future__ import annotations
@@ -36,9 +38,13 @@ class Query:
 
     Attributes:
         mirror: also match the query flipped left to right.
+        folders: only results in these subfolders of the catalogue's folder (none: everywhere).
+        unlike: designs marked "not like this" (catalogue images, or files on another catalogue).
     """
 
     mirror: bool = False
+    folders: tuple[str, ...] = ()
+    unlike: tuple[Query, ...] = ()
 
     #: The query panel shows the query as soon as it is asked (a random
     #: design is known only once its result comes back).
@@ -47,6 +53,21 @@ class Query:
     def with_mirror(self: Q, mirror: bool) -> Q:
         return replace(self, mirror=mirror)
 
+    def with_folders(self: Q, folders: tuple[str, ...]) -> Q:
+        return replace(self, folders=tuple(folders))
+
+    def with_unlike(self: Q, design: Query) -> Q:
+        """This query, steered away from one more design ("not like this")."""
+        return self if design in self.unlike else replace(self, unlike=self.unlike + (design,))
+
+    def examples(self) -> tuple[Query, ...]:
+        """The pictures searched with: the query itself, or the several designs of an `ExamplesQuery`."""
+        return (self,)
+
+    def note(self) -> str:
+        """What the query panel and the results title add about the steering ("not like 2 designs")."""
+        return f"not like {_designs(len(self.unlike))}" if self.unlike else ""
+
     def again(self, *, same_ids: bool) -> Query:
         """This query to run again, in its history place.
 
@@ -54,6 +75,13 @@ class Query:
             same_ids: the catalogue's image ids still hold (the same catalogue,
                 maybe updated); otherwise a catalogue image runs from its file.
         """
+        if same_ids:
+            return self
+        moved = self._on_another_catalogue()
+        return replace(moved, unlike=tuple(u.again(same_ids=False) for u in self.unlike)) if self.unlike else moved
+
+    def _on_another_catalogue(self) -> Query:
+        """This query where the catalogue's image ids mean nothing."""
         return self
 
     def recorded(self, result: Any) -> Query:
@@ -114,12 +142,38 @@ class CatalogueImageQuery(Query):
     image_id: int
     path: str
 
-    def again(self, *, same_ids: bool) -> Query:
+    def _on_another_catalogue(self) -> Query:
         # ids change when a catalogue is rebuilt or another one opens; the file does not
-        return self if same_ids else FileQuery(self.path, mirror=self.mirror)
+        return FileQuery(self.path, mirror=self.mirror, folders=self.folders)
 
     def show_on(self, panel: QueryPanel) -> None:
         panel.show_file(self.path)
+
+
+@dataclass(frozen=True)
+class ExamplesQuery(Query):
+    """Several designs searched together: a selection in the grid, or several files dropped at once."""
+
+    like: tuple[Query, ...]
+
+    def examples(self) -> tuple[Query, ...]:
+        return self.like
+
+    def note(self) -> str:
+        words = f"with {_designs(len(self.like) - 1, 'more design')}"
+        return f"{words}, {super().note()}" if self.unlike else words
+
+    def title(self, result: Any) -> str:
+        return f"{len(self.like)} designs"
+
+    def export_stem(self, result: Any) -> str:
+        return f"{len(self.like)}-designs"
+
+    def show_on(self, panel: QueryPanel) -> None:
+        self.like[0].show_on(panel)
+
+    def _on_another_catalogue(self) -> Query:
+        return replace(self, like=tuple(q.again(same_ids=False) for q in self.like))
 
 
 @dataclass(frozen=True)
@@ -129,7 +183,11 @@ class RandomQuery(Query):
     shown_when_asked = False
 
     def recorded(self, result: Any) -> Query:
-        return CatalogueImageQuery(result.query_image_id, result.query, mirror=self.mirror)
+        return CatalogueImageQuery(result.query_image_id, result.query, mirror=self.mirror, folders=self.folders)
 
     def show_on(self, panel: QueryPanel) -> None:
         """Nothing to show until the result says which design it was."""
+
+
+def _designs(count: int, noun: str = "design") -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")

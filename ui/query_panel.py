@@ -1,9 +1,10 @@
 """The query panel: a drop target for designs, a click to choose a file, and the query on show.
 
-Takes image files dragged from a file manager, picture data dragged from a
-browser or pasted from the clipboard, and (as a convenience) a folder or a
-catalogue file, which opens that catalogue. It shows the query picture with
-its file name and size.
+Takes image files dragged from a file manager (several at once: one search
+with them all), picture data dragged from a browser or pasted from the
+clipboard, and (as a convenience) a folder or a catalogue file, which opens
+that catalogue. It shows the query picture with its file name and size, and
+how the search is steered ("with 2 more designs, not like 1 design").
 """
 
 from __future__ import annotations
@@ -32,10 +33,11 @@ EMPTY_TEXT = "Drop a design here,\nor click to choose a file\n\nCtrl+V pastes a 
 
 @dataclass(frozen=True)
 class Dropped:
-    """What a drop or a paste holds: kind "file", "picture", "catalogue" or "refused"."""
+    """What a drop or a paste holds: kind "file", "files", "picture", "catalogue" or "refused"."""
 
     kind: str
     path: str = ""
+    paths: tuple[str, ...] = ()  # "files": several image files
     image: QImage | None = None
     label: str = ""
     message: str = ""
@@ -45,16 +47,22 @@ def read_mime(mime: QMimeData) -> Dropped:
     """Find the query in dropped or pasted data: a local image file first, then picture data."""
     refused = ""
     web_name = ""
+    files: list[str] = []
     for url in mime.urls() if mime.hasUrls() else []:
         if url.isLocalFile():
             path = url.toLocalFile()
-            if os.path.isdir(path) or path.endswith(CATALOGUE_SUFFIX):
+            if not files and (os.path.isdir(path) or path.endswith(CATALOGUE_SUFFIX)):
                 return Dropped("catalogue", path=path)
             if is_image_path(path):
-                return Dropped("file", path=path)
-            refused = f"{os.path.basename(path)} is not a picture SwimSearch can read ({READABLE})."
+                files.append(path)
+            else:
+                refused = f"{os.path.basename(path)} is not a picture SwimSearch can read ({READABLE})."
         elif not web_name:
             web_name = os.path.basename(url.path()) or url.host()
+    if len(files) == 1:
+        return Dropped("file", path=files[0])
+    if files:
+        return Dropped("files", paths=tuple(files))
     image = picture_data(mime)
     if image is not None:
         label = f"{web_name} (dropped picture)" if web_name else "Pasted picture"
@@ -100,6 +108,7 @@ class QueryPanel(PictureCard):
 
     browse_requested = pyqtSignal()
     file_dropped = pyqtSignal(str)
+    files_dropped = pyqtSignal(object)  # tuple of paths: search with them together
     picture_dropped = pyqtSignal(object, str)  # QImage, label
     catalogue_dropped = pyqtSignal(str)
     drop_refused = pyqtSignal(str)
@@ -124,7 +133,8 @@ class QueryPanel(PictureCard):
                 self.show_nothing()
             else:
                 query.show_on(self)
-        self.set_status(status)
+        note = query.note() if query is not None else ""
+        self.set_status("  ·  ".join(part for part in (note, status) if part))
 
     def show_nothing(self) -> None:
         self.picture.clear()
@@ -174,6 +184,8 @@ class QueryPanel(PictureCard):
         dropped = read_mime(mime)
         if dropped.kind == "file":
             self.file_dropped.emit(dropped.path)
+        elif dropped.kind == "files":
+            self.files_dropped.emit(dropped.paths)
         elif dropped.kind == "picture":
             self.picture_dropped.emit(dropped.image, dropped.label)
         elif dropped.kind == "catalogue":
@@ -214,8 +226,8 @@ class QueryPanel(PictureCard):
         self.update()
 
 
-def file_url_mime(path: str) -> QMimeData:
-    """Mime data holding one local file, as a file manager drags it."""
+def file_url_mime(*paths: str) -> QMimeData:
+    """Mime data holding local files, as a file manager drags them."""
     mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(os.path.abspath(path))])
+    mime.setUrls([QUrl.fromLocalFile(os.path.abspath(path)) for path in paths])
     return mime

@@ -31,6 +31,10 @@ MIRRORED_BADGE_FROM = 0.5
 
 MATCH_ROLE = Qt.UserRole + 1
 IS_QUERY_ROLE = Qt.UserRole + 2
+SEVERAL_ROLE = Qt.UserRole + 3  # the result is for several designs searched together
+
+#: A decision's badge: its words and colour.
+DECISION_BADGES = {"same": ("Same design", style.SAME_DESIGN_BADGE), "different": ("Not similar", style.NOT_SIMILAR_BADGE)}
 
 
 class ResultsModel(QAbstractListModel):
@@ -74,7 +78,11 @@ class ResultsModel(QAbstractListModel):
         return self._visible[row] if 0 <= row < len(self._visible) else None
 
     def is_query(self, match: Match) -> bool:
-        return self._result is not None and match.image_id == self._result.query_image_id
+        """Whether `match` is (one of) the picture(s) searched with."""
+        return self._result is not None and self._result.is_example(match.image_id)
+
+    def several_examples(self) -> bool:
+        return self._result is not None and len(self._result.example_ids) > 1
 
     def refresh_path(self, path: str) -> None:
         """Repaint the rows showing `path` (its thumbnail is ready)."""
@@ -107,8 +115,12 @@ class ResultsModel(QAbstractListModel):
             return match
         if role == IS_QUERY_ROLE:
             return self.is_query(match)
+        if role == SEVERAL_ROLE:
+            return self.several_examples()
         if role in (Qt.ToolTipRole, Qt.AccessibleTextRole):
-            flags = [f for f, on in (("duplicate", match.duplicate), ("mirrored", match.mirrored), ("file missing", match.missing)) if on]
+            decision = DECISION_BADGES.get(match.decision or "", ("",))[0].lower()
+            flags = [f for f, on in (("duplicate", match.duplicate), ("mirrored", match.mirrored), ("file missing", match.missing),
+                                     (f"marked {decision}", bool(decision))) if on]
             extra = f" ({', '.join(flags)})" if flags else ""
             band = f", {match.band}" if match.band else ""
             return f"{match.name}: {percent(match.score)}% similar{band}{extra}\n{match.path}"
@@ -172,6 +184,12 @@ class ResultDelegate(QStyledItemDelegate):
                 painter, frame.right() - 6, frame.y() + 6, "Duplicate", small, style.DUPLICATE_BADGE, style.DUPLICATE_TEXT,
                 align_right=True,
             )
+        if match.decision in DECISION_BADGES and not is_query:
+            words, colour = DECISION_BADGES[match.decision]
+            style.draw_badge(
+                painter, frame.right() - 6, frame.bottom() - 6, words, small, colour, style.PANEL,
+                align_right=True, align_bottom=True,
+            )
         if match.mirrored and match.score >= MIRRORED_BADGE_FROM and not is_query:
             style.draw_badge(
                 painter, frame.x() + 6, frame.bottom() - 6, "Mirrored", style.badge_font(option.font, bold=False),
@@ -180,7 +198,8 @@ class ResultDelegate(QStyledItemDelegate):
 
         # the file name
         text_rect = QRectF(card.x() + self.PAD, frame.bottom() + 6, self.thumb_size, QFontMetrics(option.font).height())
-        name = "This design (query)" if is_query else match.name
+        several = bool(index.data(SEVERAL_ROLE))
+        name = (f"Example: {match.name}" if several else "This design (query)") if is_query else match.name
         painter.setFont(option.font)
         painter.setPen(style.TEXT if selected else style.TEXT_MUTED)
         elided = QFontMetrics(option.font).elidedText(name, Qt.ElideMiddle, int(text_rect.width()))
@@ -217,7 +236,9 @@ class ResultsView(QListView):
 
     A click selects at once and searches from the result after the
     double-click interval, so a double-click opens the file instead of
-    searching; Enter searches at once.
+    searching; Enter searches at once. Ctrl- or Shift-click selects several
+    results without searching (then Ctrl+Enter, or the context menu, searches
+    with them all: ui/steer_results.py).
     """
 
     search_requested = pyqtSignal(object)  # Match
@@ -231,7 +252,7 @@ class ResultsView(QListView):
         self.setMovement(QListView.Static)
         self.setResizeMode(QListView.Adjust)
         self.setUniformItemSizes(True)
-        self.setSelectionMode(QListView.SingleSelection)
+        self.setSelectionMode(QListView.ExtendedSelection)
         self.setDragEnabled(False)
         self.setAcceptDrops(False)
         self.setMouseTracking(True)
@@ -266,6 +287,11 @@ class ResultsView(QListView):
         index = self.currentIndex()
         return index.data(MATCH_ROLE) if index.isValid() else None
 
+    def selected_matches(self) -> tuple[Match, ...]:
+        """The selected results in grid order."""
+        rows = sorted(index.row() for index in self.selectionModel().selectedIndexes())
+        return tuple(m for m in (self.model().match_at(row) for row in rows) if m is not None)
+
     def _update_grid(self, width: int | None = None) -> None:
         """Spread the columns over the whole width, so the grid has no ragged right edge."""
         card = self.delegate.card_size(self.font())
@@ -289,6 +315,10 @@ class ResultsView(QListView):
         super().keyPressEvent(event)
 
     def _on_clicked(self, index: QModelIndex) -> None:
+        if QApplication.keyboardModifiers() & (Qt.ControlModifier | Qt.ShiftModifier):
+            self._click_timer.stop()  # choosing several designs, not searching yet
+            self._clicked = None
+            return
         self._clicked = index.data(MATCH_ROLE)
         self._click_timer.start(QApplication.doubleClickInterval())
 
@@ -307,7 +337,8 @@ class ResultsView(QListView):
         index = self.indexAt(pos)
         match = index.data(MATCH_ROLE) if index.isValid() else None
         if match is not None:
-            self.setCurrentIndex(index)
+            if not self.selectionModel().isSelected(index):  # a right-click outside the selection chooses anew
+                self.setCurrentIndex(index)
             self.context_menu_requested.emit(match, self.viewport().mapToGlobal(pos))
 
     def cancel_pending_click(self) -> None:

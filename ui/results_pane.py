@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from PyQt5.QtCore import QModelIndex, Qt, pyqtSignal
-from PyQt5.QtWidgets import QLabel, QSlider, QSpinBox, QVBoxLayout, QWidget
+from PyQt5.QtWidgets import QLabel, QPushButton, QSlider, QSpinBox, QVBoxLayout, QWidget
 
 from swimsearch.search import Match
 
@@ -33,6 +33,7 @@ class ResultsPane(QWidget):
     """
 
     filters_changed = pyqtSignal(object)  # Filters, as the user set them
+    folders_requested = pyqtSignal()  # the folder filter's button was clicked
     selected_changed = pyqtSignal(object, bool)  # the selected Match (or None), whether it is the query
 
     def __init__(self, cache: ThumbnailCache, thumb_size: int, parent: QWidget | None = None):
@@ -55,8 +56,12 @@ class ResultsPane(QWidget):
         captions = [QLabel(text) for text in ("Show", "best, at least")]
         for caption in captions:
             caption.setObjectName("muted")
+        self.folder_button = QPushButton("All folders")  # the folder filter: narrow to a collection, a season
+        self.folder_button.setObjectName("folderButton")
+        self.folder_button.setToolTip("Search only in some subfolders of the catalogue (a collection, a season)")
+        self.folder_button.clicked.connect(self.folders_requested)
         self.filter_bar = HeaderBar(
-            self.title, [captions[0], self.top_spin, captions[1], self.min_slider, self.min_label]
+            self.title, [self.folder_button, 6, captions[0], self.top_spin, captions[1], self.min_slider, self.min_label]
         )
         self.filter_bar.setObjectName("filterBar")
 
@@ -84,6 +89,8 @@ class ResultsPane(QWidget):
 
     def render(self, view: SessionView) -> None:
         self.min_label.setText(view.min_text)
+        self.folder_button.setText(view.folders_text)
+        self.folder_button.setEnabled(view.has_subfolders or view.folders_text != "All folders")
         self.filter_bar.set_title(view.results_title)
         self.view.set_empty_text(view.empty_title, view.empty_body)
         entry_changed = view.shown is not self._entry

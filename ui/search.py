@@ -11,8 +11,13 @@ are the engine's frozen dataclasses, never live engine objects.
 from __future__ import annotations
 
 import logging
+import os
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable
+
+import numpy as np
 
 from PyQt5.QtCore import QObject, pyqtSignal, pyqtSlot
 
@@ -23,6 +28,7 @@ from swimsearch.errors import CatalogueError
 from swimsearch.locations import display_name
 from swimsearch.model import Embedder, default_model_path, describe_model
 from swimsearch.search import SearchEngine, SearchResult
+from swimsearch.rocchio import Example, Steering
 
 from .queries import CatalogueImageQuery, FileQuery, PictureQuery, Query, RandomQuery
 from .session_types import CatalogueState
@@ -30,6 +36,10 @@ from .settings import MAX_RESULTS
 from .workers import Job, Worker, name_this_thread
 
 log = logging.getLogger(__name__)
+
+#: Pictures kept embedded for steering a query again ("not like this", a decision, the folder
+#: filter): re-ranking then needs no network pass.
+KEPT_EXAMPLES = 64
 
 
 def open_default_embedder() -> Embedder:
@@ -64,6 +74,7 @@ class SearchWorker(Worker):
     catalogue_opened = pyqtSignal(object)  # CatalogueState
     open_failed = pyqtSignal(str, str)  # path, message
     query_failed = pyqtSignal(object, int, str)  # query, generation, message
+    decision_failed = pyqtSignal(str)  # message
 
     doing = "searching"
 
@@ -75,6 +86,7 @@ class SearchWorker(Worker):
         self._embedder = None
         self._catalogue: Catalogue | None = None
         self._engine: SearchEngine | None = None
+        self._examples: OrderedDict[tuple, tuple[Example, Any]] = OrderedDict()
 
     @pyqtSlot()
     def start(self) -> None:
@@ -115,6 +127,7 @@ class SearchWorker(Worker):
 
         def action() -> None:
             self._engine.reload()
+            self._examples.clear()  # ids and stored embeddings may have changed
             self.catalogue_opened.emit(self._state())
 
         path = str(self._catalogue.path)
@@ -134,19 +147,63 @@ class SearchWorker(Worker):
 
         self.guarded(action, "searching", on_error=lambda message: self.query_failed.emit(query, generation, message))
 
+    @pyqtSlot(object, object)
+    def decide(self, pairs: list[tuple[int, int]], verdict: str | None) -> None:
+        """Keep a verdict on pairs of catalogue images (the query on screen then runs again)."""
+
+        def action() -> None:
+            for a, b in pairs:
+                self._engine.reader.decide(a, b, verdict)
+            self._engine.reload_decisions()
+
+        self.guarded(action, "saving the decision", on_error=self.decision_failed.emit)
+
     def _run(self, query: Query) -> SearchResult:
-        """The one engine call each kind of query makes."""
+        """The one engine call: the query's pictures as examples, steered by its unlike designs and folders."""
+        engine = self._engine
+        if isinstance(query, RandomQuery):
+            query = CatalogueImageQuery(self._random_id(query.folders), "", mirror=query.mirror, folders=query.folders)
+        started = time.perf_counter()
+        like = tuple(self._example(q, query.mirror) for q in query.examples())
+        embed_ms = (time.perf_counter() - started) * 1000
+        unlike = tuple(self._example(q, query.mirror) for q in query.unlike)
+        steering = Steering(like, unlike, tuple(query.folders))
+        return engine.search_examples(steering, top_n=MAX_RESULTS, embed_ms=embed_ms)
+
+    def _example(self, query: Query, mirror: bool) -> Example:
+        """A picture as the engine's `Example`, embedded once and kept (KEPT_EXAMPLES) for steering again."""
         engine = self._engine
         match query:
             case FileQuery():
-                return engine.search(query.path, top_n=MAX_RESULTS, mirror=query.mirror)
+                try:
+                    info = os.stat(query.path)
+                    key: tuple = ("file", query.path, info.st_size, info.st_mtime_ns, mirror)
+                except OSError:
+                    key = ("file", query.path, None, None, mirror)  # let the engine say it cannot be read
+                source: Any = query.path
             case PictureQuery():
-                return engine.search(query.image, top_n=MAX_RESULTS, mirror=query.mirror)
+                key, source = ("picture", id(query.image), mirror), query.image
             case CatalogueImageQuery():
-                return engine.search_id(query.image_id, top_n=MAX_RESULTS, mirror=query.mirror)
-            case RandomQuery():
-                return engine.search_random(top_n=MAX_RESULTS, mirror=query.mirror)
-        raise TypeError(f"no engine call for {type(query).__name__}")
+                key, source = ("catalogue", query.image_id, mirror), int(query.image_id)
+            case _:
+                raise TypeError(f"no engine call for {type(query).__name__}")
+        kept = self._examples.get(key)
+        if kept is not None:
+            self._examples.move_to_end(key)
+            return kept[0]
+        example = engine.example(source, mirror=mirror)
+        self._examples[key] = (example, source)  # the source is kept too, so an id() is never reused meanwhile
+        while len(self._examples) > KEPT_EXAMPLES:
+            self._examples.popitem(last=False)
+        return example
+
+    def _random_id(self, folders: tuple[str, ...]) -> int:
+        ids = self._engine.searchable_ids()
+        if folders:
+            ids = np.intersect1d(ids, self._catalogue.ids_in_folders(folders))
+        if not len(ids):
+            raise CatalogueError("No design of the chosen folders is searchable: choose other folders or all of them.")
+        return int(ids[np.random.default_rng().integers(len(ids))])
 
     @pyqtSlot()
     def shutdown(self) -> None:
@@ -160,6 +217,7 @@ class SearchWorker(Worker):
         if self._catalogue is not None:
             self._catalogue.close()
         self._catalogue = self._engine = None
+        self._examples.clear()
 
     def _state(self) -> CatalogueState:
         catalogue = self._catalogue
@@ -176,6 +234,7 @@ class SearchWorker(Worker):
             model_name=getattr(self._embedder, "name", "") or (info["model"] or ""),
             model_sha256=getattr(self._embedder, "sha256", "") or (info["model_sha256"] or ""),
             can_search_images=self._embedder is not None,
+            folders=tuple(catalogue.folder_counts().items()),
             team=not isinstance(catalogue.store, SqliteStore),
             root_note=(getattr(catalogue.store, "root_note", lambda: None)() or ""),
             built_with=other_model(info, self._embedder),
@@ -202,11 +261,13 @@ class SearchService(QObject):
     result_ready = pyqtSignal(object)  # QueryOutcome
     query_failed = pyqtSignal(object, str)  # Query, message
     failed = pyqtSignal(str)
+    decision_failed = pyqtSignal(str)  # message
 
     _open_requested = pyqtSignal(object)
     _reload_requested = pyqtSignal()
     _close_requested = pyqtSignal()
     _search_requested = pyqtSignal(object, int)  # query, generation
+    _decide_requested = pyqtSignal(object, object)  # pairs, verdict
     _shutdown_requested = pyqtSignal()
 
     def __init__(self, open_embedder: Callable, config: EngineConfig, parent: QObject | None = None):
@@ -220,12 +281,14 @@ class SearchService(QObject):
         self._reload_requested.connect(worker.reload)
         self._close_requested.connect(worker.close_catalogue)
         self._search_requested.connect(worker.search)
+        self._decide_requested.connect(worker.decide)
         self._shutdown_requested.connect(worker.shutdown)
         worker.catalogue_opened.connect(self._on_catalogue_opened)
         worker.open_failed.connect(self._on_open_failed)
         worker.result_ready.connect(self._on_result_ready)
         worker.query_failed.connect(self._on_query_failed)
         worker.failed.connect(self.failed)
+        worker.decision_failed.connect(self.decision_failed)
         self._job.start()
 
     def open_catalogue(self, path: str) -> None:
@@ -248,6 +311,10 @@ class SearchService(QObject):
         self.pending = query
         self._search_requested.emit(query, generation)
         return generation
+
+    def decide(self, pairs: list[tuple[int, int]], verdict: str | None) -> None:
+        """Keep a verdict on pairs of catalogue images; a search asked after this sees it (one thread, in order)."""
+        self._decide_requested.emit(list(pairs), verdict)
 
     def shutdown(self, msecs: int = 30_000) -> None:
         """Stop the search thread and wait for it (closing the window)."""

@@ -23,13 +23,17 @@ from swimsearch.search import Match, SearchResult
 
 from .formatting import count_matches, count_of, duration, skipped_files
 from .history import History, HistoryEntry
-from .queries import Query
+from .queries import CatalogueImageQuery, ExamplesQuery, Query
 from .session_types import CatalogueState, Event, Filters, SessionView, Target, target_name
 
 log = logging.getLogger(__name__)
 
 APP_NAME = "SwimSearch"
 NO_CATALOGUE = "No catalogue is open: build one from a folder (Ctrl+B) or open one (Ctrl+Shift+O)."
+NO_DECISION = (
+    "A decision is kept between two designs of the catalogue: search from a design of the catalogue "
+    "(click a result) to mark this one the same design or not similar."
+)
 STILL_BUILDING = (
     "The catalogue is still being built: you can search when it is done, or cancel to search what was read so far."
 )
@@ -45,6 +49,16 @@ class CatalogueService(Protocol):
     def reload(self) -> None: ...
 
     def search(self, query: Query) -> Any: ...
+
+    def decide(self, pairs: list[tuple[int, int]], verdict: str | None) -> None: ...
+
+
+class FolderMemory(Protocol):
+    """The folder filter remembered per catalogue (`ui.settings.Settings`)."""
+
+    def folders_for(self, catalogue: str) -> list[str]: ...
+
+    def remember_folders(self, catalogue: str, folders: list[str]) -> None: ...
 
 
 class RecentCatalogues(Protocol):
@@ -99,11 +113,13 @@ class Session:
         *,
         mirror: bool = False,
         filters: Filters = Filters(),
+        folder_memory: FolderMemory | None = None,
     ):
         self._catalogues = catalogues
         self._start_build = start_build
         self._recent = recent
         self._open_existing = open_existing
+        self._folder_memory = folder_memory
 
         self.target: Target | None = None  # the catalogue asked for (being opened or built), or the open one
         self.catalogue: CatalogueState | None = None  # the open catalogue
@@ -115,6 +131,7 @@ class Session:
         self.mirror = mirror
         self.filters = filters
         self.watching = False  # the open catalogue's folder is watched for changes (ui/watch.py)
+        self.folders: tuple[str, ...] = ()  # the folder filter: only results in these subfolders (none: all)
         self._update_why = ""
         self.version = 0  # counts catalogue (re)openings: older results may show removed files
         self._record_next = True
@@ -193,6 +210,43 @@ class Session:
         self._submit(query.with_mirror(self.mirror), record=True)
         self.changed.emit()
 
+    def search_together(self, queries: list[Query]) -> None:
+        """Search with several designs at once (a selection in the grid, several files dropped)."""
+        if queries:
+            self.search(queries[0] if len(queries) == 1 else ExamplesQuery(tuple(queries)))
+
+    def not_like(self, match: Match) -> None:
+        """Steer the query on screen away from a result: the list re-ranks at once (a new history entry)."""
+        shown = self.shown
+        if shown is not None and self.catalogue is not None:
+            self._submit(shown.request.with_unlike(CatalogueImageQuery(match.image_id, match.path)), record=True)
+            self.changed.emit()
+
+    def decide(self, match: Match, verdict: str | None) -> None:
+        """Keep a person's verdict on a result and the designs searched with (None withdraws it); the list re-ranks."""
+        shown = self.shown
+        if shown is None or self.catalogue is None:
+            return
+        examples = [i for i in shown.result.example_ids if i != match.image_id]
+        if not examples:
+            self.error.emit(NO_DECISION)
+            return
+        self._catalogues.decide([(i, match.image_id) for i in examples], verdict)
+        self._rerun(shown, same_ids=True)
+        self.changed.emit()
+
+    def set_folders(self, folders: tuple[str, ...]) -> None:
+        """Narrow every search to these subfolders (none: everywhere); the query on screen runs again, in its place."""
+        folders = tuple(sorted(set(folders)))
+        if folders == self.folders:
+            return
+        self.folders = folders
+        if self.catalogue is not None and self._folder_memory is not None:
+            self._folder_memory.remember_folders(self.catalogue.path, list(folders))
+        if self.history.current is not None and self.catalogue is not None:
+            self._rerun(self.history.current, same_ids=True)
+        self.changed.emit()
+
     def go_back(self) -> None:
         if self.catalogue is None:
             return
@@ -252,6 +306,8 @@ class Session:
         current = self.history.current
         if not reopened:  # the ids of another catalogue mean nothing here: keep the query, not the history
             self.history.clear()
+        remembered = self._folder_memory.folders_for(state.path) if self._folder_memory is not None else []
+        self.folders = tuple(f for f in remembered if state.has_folder(f))  # a folder gone since is let go
         self._rerun(current)
         self.changed.emit()
         self.catalogue_ready.emit(state)
@@ -382,6 +438,7 @@ class Session:
             self.error.emit(STILL_BUILDING if self.building else NO_CATALOGUE)
             return
         self._record_next = record
+        query = query.with_folders(self.folders)
         if query.shown_when_asked:
             self.panel_query = query
         self.panel_status = "searching…"
@@ -441,6 +498,9 @@ class Session:
             has_results=bool(visible),
             mirror=self.mirror,
             watching=self.watching,
+            folders_text=folders_text(self.folders),
+            has_subfolders=state is not None and len(state.folders) > 1,
+            can_decide=result is not None and bool(result.example_ids),
             has_unreadable=state is not None and state.unreadable > 0,
             unreadable_text=count_of(state.unreadable, "unreadable file") if state is not None and state.unreadable else "",
             team_open=state is not None and state.team,
@@ -493,6 +553,10 @@ class Session:
         if shown is None:
             return ""
         text = f"{count_matches(len(visible))} for {shown.request.title(shown.result)}"
+        if shown.request.note():
+            text += f" ({shown.request.note()})"
+        if shown.result.folders:
+            text += f" in {folders_text(shown.result.folders)}"
         hidden = self.filters.hidden_below_minimum(shown.result.matches)
         if hidden:
             text += f"  ·  {hidden} more below {self.filters.min_percent}%"
@@ -523,6 +587,13 @@ def build_summary(outcome: BuildResult, *, sample: bool = False) -> str:
         f"“{outcome.name}” is ready: {report.indexed:,} designs searchable ({changes}, {duration(report.seconds)})."
         + skipped + kept + unlisted_text
     )
+
+
+def folders_text(folders: tuple[str, ...]) -> str:
+    """The folder filter in words: "All folders", "summer/tops", "3 folders"."""
+    if not folders:
+        return "All folders"
+    return folders[0] if len(folders) == 1 else f"{len(folders)} folders"
 
 
 def _same_folder(folder: str, expected: Path | None) -> bool:

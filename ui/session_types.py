@@ -70,9 +70,13 @@ class CatalogueState:
     model_name: str
     model_sha256: str
     can_search_images: bool  # the model is loaded
+    folders: tuple[tuple[str, int], ...] = ()  # (subfolder, readable images under it), "" the folder itself
+    built_with: str = ""  # the catalogue's model, in words, when it is not the model in use (else "")
     team: bool = False  # a team catalogue on a PostgreSQL server
     root_note: str = ""  # a team catalogue's folder not found on this computer: what to do (one sentence)
-    built_with: str = ""  # the catalogue's model, in words, when it is not the model in use (else "")
+
+    def has_folder(self, folder: str) -> bool:
+        return any(name == folder for name, _ in self.folders)
 
 
 class Target(Protocol):
@@ -120,6 +124,9 @@ class SessionView:
     has_results: bool
     mirror: bool
     watching: bool = False  # the open catalogue's folder is watched for changes
+    folders_text: str = "All folders"  # the folder filter's button: "All folders", "summer", "3 folders"
+    has_subfolders: bool = False  # the open catalogue's folder has subfolders to narrow to
+    can_decide: bool = False  # the results are for catalogue designs, so "same design" / "not similar" can be kept
     has_unreadable: bool = False  # the open catalogue holds files it could not read
     unreadable_text: str = ""  # "2 unreadable files", the status bar's link to their list
     team_open: bool = False  # the open catalogue is a team catalogue (its shared folder can be mapped)

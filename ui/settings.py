@@ -76,6 +76,7 @@ OPTIONS: dict[str, Option] = {
         Option("duplicates/destination", str, "", doc="folder the other copies were last moved to"),
         Option("window/duplicates_geometry", bytes, b"", doc="duplicate review window position and size"),
         Option("watch/catalogues", list, [], doc="catalogue files whose folders are watched for changes"),
+        Option("search/folders", dict, {}, doc="per catalogue file, the subfolders searches are narrowed to (a JSON list)"),
     )
 }
 
@@ -153,6 +154,22 @@ class Settings:
         self["catalogue/recent"] = [p for p in self["catalogue/recent"] if p != path]
         if self["catalogue/last"] == path:
             self["catalogue/last"] = ""
+
+    def folders_for(self, catalogue: str) -> list[str]:
+        """The subfolders searches of `catalogue` were last narrowed to (none: all; unreadable: all)."""
+        try:
+            folders = json.loads(self["search/folders"].get(catalogue, "[]"))
+        except ValueError:
+            return []
+        return [f for f in folders if isinstance(f, str)] if isinstance(folders, list) else []
+
+    def remember_folders(self, catalogue: str, folders: list[str]) -> None:
+        remembered = self["search/folders"]
+        if folders:
+            remembered[catalogue] = json.dumps(list(folders))
+        else:
+            remembered.pop(catalogue, None)
+        self["search/folders"] = remembered
 
     def engine_config(self, base: EngineConfig) -> EngineConfig:
         """The frozen engine settings: `base` with the user's query settings applied."""

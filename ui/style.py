@@ -28,6 +28,8 @@ SCORE_BADGE = QColor(22, 27, 34, 215)
 DUPLICATE_BADGE = QColor("#f2b134")
 DUPLICATE_TEXT = QColor("#3b2a00")
 MIRRORED_BADGE = QColor(255, 255, 255, 225)
+SAME_DESIGN_BADGE = QColor("#2e8540")  # a decision: the same design (pinned)
+NOT_SIMILAR_BADGE = QColor("#8a94a0")  # a decision: not similar (moved to the end)
 
 ICON_SIZES = (16, 24, 32, 48, 64, 128, 256)
 

@@ -32,6 +32,7 @@ from ..neighbours import NeighbourLists
 from ..searchers import Searcher
 from .changes import KnownFile, Restored, ScanDiff, diff_scan  # noqa: F401 - the shared diff rules, re-exported
 from .sharing import CopyReader, CopyWriter, StoredImage, aligned_phashes, folder_range  # noqa: F401 - re-exported
+from .verdicts import SteeringReader, SteeringWriter
 
 
 @dataclass(frozen=True)
@@ -163,7 +164,7 @@ def relative_to_root(path: str | os.PathLike, root: Path) -> str | None:
         return None
 
 
-class CatalogueReader(CopyReader, Protocol):
+class CatalogueReader(CopyReader, SteeringReader, Protocol):
     """Reading one catalogue. Use it from the thread that opened it."""
 
     @property
@@ -241,7 +242,7 @@ class CatalogueReader(CopyReader, Protocol):
     def close(self) -> None: ...
 
 
-class CatalogueWriter(CatalogueReader, CopyWriter, Protocol):
+class CatalogueWriter(CatalogueReader, CopyWriter, SteeringWriter, Protocol):
     """Building and updating one catalogue. Each method is all-or-nothing on its own;
     `transaction()` makes several one."""
 

@@ -50,6 +50,8 @@ from .network_fs import network_file_system, refuse_network_folder, updates_refu
 from .sqlite_copy import CopyRows
 from .sqlite_file import SQLITE_ERRORS, SqliteFile, create_file, describe_error, phash_from_sql, plain_errors as _plain
 from .sqlite_images import ImageTables
+from .sqlite_decisions import SqliteDecisions
+from .sqlite_folders import SqliteFolders
 from .sqlite_index import IndexTables
 from .sqlite_neighbours import NeighbourMethods
 
@@ -62,9 +64,9 @@ log = logging.getLogger(__name__)
 # hold float32 and stay readable).
 EMBEDDING_DTYPE = "<f2"
 
-class SqliteStore(CopyRows, NeighbourMethods):
-    """A catalogue kept in one SQLite file (reader and writer; copies in and out: `CopyRows`; the neighbour
-    lists: sqlite_neighbours.py)."""
+class SqliteStore(CopyRows, SqliteDecisions, SqliteFolders, NeighbourMethods):
+    """A catalogue kept in one SQLite file (reader and writer); copies in and out, decisions, subfolders and
+    neighbour lists are in their own modules (sqlite_copy.py, sqlite_decisions.py, sqlite_folders.py, sqlite_neighbours.py)."""
 
     def __init__(self, file: SqliteFile, *, network_fs: str | None = None):
         self.file = file
@@ -304,12 +306,15 @@ class SqliteStore(CopyRows, NeighbourMethods):
     @_plain
     def restore(self, entries: Sequence[Restored]) -> None:
         with self.file.transaction():
+            before = self._paths_of(e.image_id for e in entries)
             self._images.restore(entries)
+            self.move_decisions({before[e.image_id]: e.file.relpath for e in entries if e.image_id in before})
 
     @_plain
     def tombstone(self, image_ids: Sequence[int], at: float) -> None:
         if len(image_ids):
             with self.file.transaction():
+                self.forget_decisions(image_ids)
                 self._images.tombstone(image_ids, at, self._index.fitted())
 
     @_plain
@@ -321,6 +326,7 @@ class SqliteStore(CopyRows, NeighbourMethods):
     def remove(self, image_ids: Sequence[int]) -> None:
         if len(image_ids):
             with self.file.transaction():
+                self.forget_decisions(image_ids)
                 self._images.remove(image_ids, self._index.fitted())
 
     @_plain

@@ -125,17 +125,21 @@ def time_limit(conn: sqlite3.Connection, seconds: float) -> Iterator[None]:
         conn.set_progress_handler(None, 0)
 
 
-def check_objects(conn: sqlite3.Connection, location: str) -> None:
-    """Only the tables and indexes SwimSearch makes (those of one of its formats, before the stated
-    version can be read safely; `check_columns` then holds the file to that version): no view,
-    trigger, virtual or extra table."""
-    known = [reference_schema(version)["objects"] for version in range(1, SCHEMA_VERSION + 1)]
-    wanted = known[-1]
+def check_objects(conn: sqlite3.Connection, location: str, version: int | None = None) -> None:
+    """Only the tables and indexes SwimSearch makes: no view, trigger, virtual or extra table.
+
+    Args:
+        version: the file's schema version; None (before the version can be
+            read safely) accepts the objects of any version this SwimSearch knows.
+    """
+    versions = range(1, SCHEMA_VERSION + 1) if version is None else [version]
+    known = [reference_schema(v)["objects"] for v in versions]
     found = sorted(
         (kind, name, table)
         for kind, name, table in conn.execute("SELECT type, name, tbl_name FROM sqlite_master")
         if name != "sqlite_stat1"
     )
+    wanted = found if found in known else known[-1]
     virtual = conn.execute("SELECT count(*) FROM sqlite_master WHERE upper(ltrim(sql)) LIKE 'CREATE VIRTUAL%'").fetchone()[0]
     if found not in known or virtual:
         extra = sorted({f"{kind} {name}" for kind, name, _ in found} - {f"{kind} {name}" for kind, name, _ in wanted})
@@ -180,6 +184,7 @@ def full_check(file: Any, store: Any) -> list[str]:
     lists = store.neighbour_lists()  # checksums, and every id they name is an image of this file
     if lists is not None and len(lists):
         done.append(f"{len(lists):,} neighbour lists")
+    done.append(f"{store.check_decisions():,} decisions on pairs of designs")
     snapshot = store.load_snapshot(every_bucket=True)  # the bucket rows too, where a search graph would skip them
     if snapshot is not None:
         done.append(f"the fitted index, {len(snapshot):,} codes and {len(snapshot.lsh_tables().table.members):,} bucket entries")

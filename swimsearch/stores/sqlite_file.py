@@ -11,6 +11,7 @@ Tables (the schema, its version 2 columns and its migrations are in sqlite_schem
                   images per row: a million load in a fraction of a second.
 * ``arrays``      the fitted hash layer, spheres, re-ranking basis and LSH bit samples.
 * ``buckets``     the LSH tables: one row per non-empty bucket (table, key) with its image ids.
+* ``decisions``   (version 4) people's verdicts on pairs of images, by relative path.
 
 Arrays are raw little-endian bytes with their dtype and shape, never pickle;
 every SQL value is a parameter. The file is opened in WAL mode so a search can
@@ -213,6 +214,7 @@ class SqliteFile:
                 f"The catalogue {self.path} was made by a newer SwimSearch (format {version}; "
                 f"this version reads up to {SCHEMA_VERSION}). Update SwimSearch to open it."
             )
+        check_objects(self.conn, str(self.path), version)  # the objects of its own version, not of another
         check_columns(self.conn, str(self.path), version)
         if version < SCHEMA_VERSION:
             if self.readonly and version >= READABLE_FROM:

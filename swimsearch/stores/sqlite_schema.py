@@ -22,6 +22,11 @@ images (``ids``: k little-endian int64, -1 for none; ``sims``: their k
 float32 cosines, NaN for none) and a ``crc`` of the row (`neighbour_crc`);
 the lists and their use are in neighbours.py and stores/sqlite_neighbours.py.
 
+Version 4 (issue 12): ``decisions``, people's verdicts ("same design",
+"not similar") on pairs of images, with who and when and a ``crc``. A pair
+is kept by the images' relative paths, not their ids: a rebuild with another
+model gives every image a new id, and a person's decision must outlive it.
+
 Every checksum is verified when it is read (the fit, codes and buckets when
 the catalogue opens; records and embeddings as they are used) and all of
 them by `swimsearch info --check`.
@@ -40,7 +45,7 @@ from .integrity import checksum, row_checksum
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 #: The columns of `images` its row checksum covers, in order (`recode` and `added` are bookkeeping).
 IMAGE_CRC_COLUMNS = (
@@ -76,6 +81,10 @@ def vector_crc(blob: bytes) -> int:
 def neighbour_crc(image_id: int, ids: bytes, sims: bytes) -> int:
     """Checksum of a neighbour list row: its image id as text, then its two blobs."""
     return checksum(str(int(image_id)).encode(), ids, sims)
+
+
+def decision_crc(a: str, b: str, verdict: str, who: str, at: float) -> int:
+    return row_checksum((a, b, verdict, who, at))
 
 
 def create_schema_v1(db: sqlite_utils.Database) -> None:
@@ -164,8 +173,27 @@ def _to_v3(db: sqlite_utils.Database) -> None:
     )
 
 
+def _decisions_table(db: sqlite_utils.Database) -> None:
+    """People's decisions on pairs of images (see the module's text); the pair is unordered (a < b)."""
+    db.execute(
+        """
+        CREATE TABLE decisions (
+            a       TEXT NOT NULL,
+            b       TEXT NOT NULL,
+            verdict TEXT NOT NULL CHECK (verdict IN ('same', 'different')),
+            who     TEXT NOT NULL,
+            at      REAL NOT NULL,
+            crc     INTEGER,
+            PRIMARY KEY (a, b),
+            CHECK (a < b)
+        )
+        """
+    )
+    db.execute("CREATE INDEX decisions_b ON decisions (b)")
+
+
 #: version -> function that migrates a catalogue from version-1 to version.
-MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {2: _to_v2, 3: _to_v3}
+MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {2: _to_v2, 3: _to_v3, 4: _decisions_table}
 
 
 def create_schema(db: sqlite_utils.Database) -> None:

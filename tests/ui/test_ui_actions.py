@@ -24,7 +24,9 @@ def test_menus_and_toolbar_read_as_before(make_window):
         "&Catalogue": ["Build catalogue…", "Update catalogue", "Watch the folder for changes", "Open catalogue…",
                        "Connect to team catalogue…", "Map shared folder…", "Recent catalogues", "Open the sample catalogue", "—", "Review duplicates…",
                        "Unreadable files…"],
-        "&Search": ["Random design", "Back", "Forward", "—", "Match mirrored designs"],
+        "&Search": ["Random design", "Back", "Forward", "Search with the selected designs", "—", "Not like this",
+                    "Same design as the query", "Not similar to the query", "—", "Search in folders…",
+                    "Match mirrored designs"],
         "&View": ["Larger thumbnails", "Smaller thumbnails"],
         "&Help": ["Keyboard shortcuts", "About SwimSearch"],
     }

@@ -215,7 +215,12 @@ def test_context_menu_searches_opens_shows_and_copies(qtbot, make_window, design
     match = window.model.match_at(1)
     menu = window.context_menu(match)
     actions = {a.text(): a for a in menu.actions() if a.text()}
-    assert list(actions) == ["Search from this design", "Open", "Show in folder", "Copy path"]
+    assert list(actions) == [
+        "Search from this design", "Search with the selected designs", "Open", "Show in folder",
+        "Not like this", "Same design as the query", "Not similar to the query", "Copy path",
+    ]
+    assert not actions["Search with the selected designs"].isEnabled()  # one result is selected
+    assert actions["Same design as the query"].isCheckable() and not actions["Same design as the query"].isChecked()
     actions["Copy path"].trigger()
     assert QApplication.clipboard().text() == match.path
     actions["Open"].trigger()

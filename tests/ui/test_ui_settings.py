@@ -79,6 +79,23 @@ def test_every_setting_the_app_reads_or_writes_is_declared_once():
     assert Path(REPO / "ui" / "settings.py").read_text(encoding="utf-8").count("QSettings(") == 1
 
 
+def test_the_folder_filter_is_remembered_per_catalogue_and_a_damaged_one_searches_everywhere():
+    settings = Settings()
+    settings.remember_folders("/a.swimcat", ["summer", "winter/tops"])
+    settings.remember_folders("/b.swimcat", ["x"])
+    settings.remember_folders("/b.swimcat", [])  # all folders again: nothing kept
+    fresh = Settings()
+    assert fresh.folders_for("/a.swimcat") == ["summer", "winter/tops"] and fresh.folders_for("/b.swimcat") == []
+    store = QSettings(settings.file_name, QSettings.IniFormat)
+    store.setValue("search/folders", '{"/a.swimcat": "[not json", "/c.swimcat": "{\\"x\\": 1}"}')
+    store.sync()
+    damaged = Settings()
+    assert damaged.folders_for("/a.swimcat") == [] and damaged.folders_for("/c.swimcat") == []
+    store.setValue("search/folders", '["a list, not a mapping"]')
+    store.sync()
+    assert Settings()["search/folders"] == {}
+
+
 def test_a_minimum_similarity_of_the_old_scale_is_reset_once_and_said(qtbot, make_window):
     """Before issue 11 scores were cosines relative to one catalogue: a saved 28 % could hide every match."""
     settings = Settings()

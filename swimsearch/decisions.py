@@ -1,0 +1,86 @@
+"""Decisions the catalogue remembers: "same design" pins a pair, "not similar" demotes it.
+
+People mark a result *same design* or *not similar* to the query; the store
+keeps each verdict with who and when (stores/base.py `Decision`). In a later
+search from either image of a pair, the other one is
+
+* pinned right after the pictures searched with, when marked the same design
+  (even below the minimum score, even when the candidate search missed it);
+* moved to the end of the list, when marked not similar: it stays in sight,
+  with its badge, until a better list pushes it out.
+
+Once there are enough decisions, they also adapt the ranking of every search
+of the catalogue, for everyone using it (adaptation.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable, Iterable, Sequence, TypeVar
+
+import numpy as np
+
+from .adaptation import Adaptation
+from .stores.base import CatalogueReader
+from .stores.verdicts import DIFFERENT, SAME, Decision
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Scoring with the ranking adapted to the decisions: centred embeddings (n, D) in, adapted (n, D) out.
+Adapter = Callable[[np.ndarray], np.ndarray]
+
+
+class DecisionBook:
+    """A catalogue's decisions, loaded once per change: verdicts by pair, and the adapted ranking (if any)."""
+
+    def __init__(self, decisions: Sequence[Decision] = (), adapter: Adapter | None = None):
+        self.decisions = tuple(decisions)
+        self.adapter = adapter
+        self._by_image: dict[int, dict[int, str]] = {}
+        for d in self.decisions:
+            self._by_image.setdefault(d.a, {})[d.b] = d.verdict
+            self._by_image.setdefault(d.b, {})[d.a] = d.verdict
+
+    @classmethod
+    def load(cls, reader: CatalogueReader, adaptation: Adaptation | None) -> "DecisionBook":
+        """The catalogue's decisions, and the ranking adapted to them when they say more than noise (adaptation.py)."""
+        decisions = reader.decisions()
+        return cls(decisions, adaptation.fit(decisions) if adaptation is not None else None)
+
+    def __len__(self) -> int:
+        return len(self.decisions)
+
+    def verdict(self, a: int, b: int) -> str | None:
+        return self._by_image.get(a, {}).get(b)
+
+    def verdicts(self, image_ids: Iterable[int]) -> dict[int, str]:
+        """The verdict on each image decided against any of `image_ids` (same design wins a disagreement)."""
+        out: dict[int, str] = {}
+        for image_id in image_ids:
+            for other, verdict in self._by_image.get(image_id, {}).items():
+                if out.get(other) != SAME:
+                    out[other] = verdict
+        return out
+
+
+def tier(image_id: int, examples: set[int], verdicts: dict[int, str]) -> int:
+    """Where an image goes before its score counts: 0 a picture searched with, 1 pinned, 2 the rest."""
+    if image_id in examples:
+        return 0
+    return 1 if verdicts.get(image_id) == SAME else 2
+
+
+def arrange(ordered: Sequence[T], verdict_of: Callable[[T], str | None], top_n: int) -> list[T]:
+    """The first `top_n` of a ranked list, with those marked not similar moved to its end (in their order)."""
+    shown = list(ordered[:top_n])
+    return [x for x in shown if verdict_of(x) != DIFFERENT] + [x for x in shown if verdict_of(x) == DIFFERENT]
+
+
+def pair_arrays(decisions: Sequence[Decision]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(a ids, b ids, 1 for same design / 0 for not similar) of decisions, as arrays."""
+    a = np.array([d.a for d in decisions], dtype=np.int64)
+    b = np.array([d.b for d in decisions], dtype=np.int64)
+    same = np.array([d.verdict == SAME for d in decisions], dtype=np.int64)
+    return a, b, same

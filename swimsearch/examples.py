@@ -1,0 +1,68 @@
+"""The pictures a search is made with: a file, pasted picture data, or a catalogue image, as an `Example`.
+
+A catalogue image's stored embedding is used, so a search from a result (or
+marking it "not like this") needs no network pass; a file or a picture is
+embedded once, and the window keeps its `Example` to steer with it again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .errors import CatalogueError
+from .images import ImageError, load_image
+from .model import ImageEmbedder
+from .rocchio import Example
+from .stores.base import CatalogueReader
+
+log = logging.getLogger(__name__)
+
+
+def from_catalogue(reader: CatalogueReader, embedder: ImageEmbedder | None, image_id: int, *, mirror: bool) -> Example:
+    """A catalogue image: its stored embedding (and, with `mirror`, its file read again and flipped).
+
+    A file gone since the build is used without its mirror image.
+
+    Raises:
+        CatalogueError: the image is no longer in the catalogue.
+    """
+    stored = reader.embedding_matrix([image_id])
+    record = reader.records([image_id]).get(image_id)
+    if not len(stored.ids) or record is None:
+        raise CatalogueError("This design is no longer in the catalogue (an update removed it); search again from its file.")
+    embeddings = stored.vectors
+    if mirror and embedder is not None:
+        try:
+            flipped = load_image(record.path, embedder.size, mirror=True).pixels
+        except ImageError:
+            pass
+        else:
+            embeddings = np.concatenate([embeddings, embedder.embed(flipped[None]).astype(np.float32)])
+    return Example(embeddings, record.image_id, record.path, record.phash)
+
+
+def from_picture(
+    reader: CatalogueReader, embedder: ImageEmbedder, image: str | os.PathLike | Image.Image, *, mirror: bool
+) -> Example:
+    """An image file or a PIL image, embedded (with its mirror image as row 1 when asked).
+
+    A file of the catalogue, unchanged since the catalogue read it, keeps its
+    catalogue id: it is then "itself" in the results.
+
+    Raises:
+        ImageError: the picture cannot be read (plain reason inside).
+    """
+    loaded = load_image(image, embedder.size)
+    pixels = [loaded.pixels]
+    if mirror:
+        pixels.append(np.ascontiguousarray(loaded.pixels[:, ::-1]))
+    embeddings = embedder.embed(np.stack(pixels))
+    if isinstance(image, Image.Image):
+        return Example(embeddings, None, "pasted image", loaded.phash)
+    record = reader.record_by_path(image, unchanged=True)
+    return Example(embeddings, record.image_id if record else None, str(Path(image).absolute()), loaded.phash)

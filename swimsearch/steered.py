@@ -1,0 +1,107 @@
+"""The steered search (issue 12): several examples, "not like this", folders and decisions, around ranking.py's steps.
+
+`rank_steered` is `SearchEngine.search_examples`' ranking. One example with
+nothing unliked, no folder and no ranking adapted to decisions runs
+ranking.py's `find_candidates` as the plain search does; otherwise the
+candidates come from the steered query (rocchio.py, narrow.py), ranked by
+it, the examples first and the unliked ones out. Either way
+`score_and_order` gives the scores a user reads (against the nearest
+example) and the bands, then a person's decisions pin "same design" next
+to the examples and send "not similar" to the end (decisions.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+
+from .decisions import arrange, tier
+from .narrow import narrowed_ids, steered_candidates
+from .ranking import RESCORE_MARGIN, Candidates, find_candidates, score_and_order
+from .rocchio import Steering
+from .searchers import Searcher
+from .spherical import spherical_hamming
+from .stores.verdicts import SAME
+
+log = logging.getLogger(__name__)
+
+
+def rank_steered(engine: Any, searcher: Searcher, steering: Steering, top_n: int, min_score: float) -> tuple[tuple[Any, ...], Candidates]:
+    """The matches of a steered search (the engine's `Match`es, in order) and its candidates."""
+    like_ids, unlike_ids = set(steering.like_ids), set(steering.unlike_ids)
+    verdicts = engine.decisions.verdicts(like_ids)
+    stored_as = np.dtype(engine._identity.embedding_dtype)
+    # Round the query as the catalogue stores embeddings, so that a
+    # byte-identical copy scores exactly as high as the stored original.
+    rows = [np.asarray(e.embeddings).astype(stored_as).astype(np.float32) for e in steering.like]
+    queries = np.concatenate(rows)
+    mirror_row = np.concatenate([np.arange(len(r)) == 1 for r in rows])
+    first = steering.like[0]
+    plain = len(steering.like) == 1 and not steering.unlike and not steering.folders and engine.decisions.adapter is None
+    if plain:
+        found = find_candidates(searcher, engine._data, queries, engine.config, top_n=top_n, phash=first.phash,
+                                phash_index=engine._phash_table, query_id=first.image_id)
+    else:
+        found = _steered_candidates(engine, searcher, steering, top_n)
+    pinned = [i for i, v in verdicts.items() if v == SAME and not _holds(np.sort(found.ids), i) and _holds(searcher.ids, i)]
+    if pinned:  # a design marked "same" always takes part, however the search ranked it
+        n = len(pinned)
+        found = Candidates(np.concatenate([found.ids, pinned]).astype(np.int64), np.concatenate([found.ranking, np.full(n, -9.0)]),
+                           np.concatenate([found.cosine, np.zeros(n)]), np.concatenate([found.variant, np.zeros(n, np.int64)]),
+                           found.method, found.looked_at)
+    scored = score_and_order(
+        found, engine._data, queries, engine._calibration, engine.config, top_n=top_n, min_score=-1.0,
+        phash=first.phash, phashes=engine._phashes_of, query_id=first.image_id,
+    )
+    scored.scores[np.isin(scored.ids, list(like_ids))] = 1.0  # every example itself: exactly 100 %
+    tiers = np.array([tier(int(i), like_ids, verdicts) for i in scored.ids], dtype=np.int64)
+    head = np.flatnonzero((scored.scores >= min_score - 1e-9) | (tiers < 2))  # a score of 1.0 passes --min-score 1.0
+    head = head[np.argsort(tiers[head], kind="stable")][: top_n + 10 + len(verdicts)]
+    records = engine._data.records(int(i) for i in scored.ids[head])
+    head = head[[int(scored.ids[i]) in records for i in head]]  # a record removed meanwhile
+    # Ties (copies of one file) are ordered by path, so the order does not
+    # depend on the order in which files were added.
+    # A steered list reads by the steered ranking (bands would undo "not like this"); a plain one as ranking.py orders it.
+    keys = scored.keys if plain else scored.keys[:, 2:]
+    ordered = sorted(head, key=lambda i: (tiers[i], *keys[i].tolist(), records[int(scored.ids[i])].relpath))
+    head = np.asarray(arrange(ordered, lambda i: verdicts.get(int(scored.ids[i])), top_n), dtype=np.int64)
+    codes = searcher.fitted.codes(searcher.fitted.prepare(queries))
+    distances = np.full(len(head), np.inf, dtype=np.float32)
+    for v in range(len(codes)):
+        chosen = scored.variant[head] == v
+        if chosen.any():
+            distances[chosen] = spherical_hamming(codes[v], searcher.codes(scored.ids[head[chosen]]))
+    matches = tuple(
+        engine._match(rank, records[int(scored.ids[i])], float(scored.scores[i]), scored.bands[i], float(distance), first.phash,
+                    bool(mirror_row[scored.variant[i]]), verdicts.get(int(scored.ids[i])))
+        for rank, (i, distance) in enumerate(zip(head, distances), start=1)
+    )
+    return matches, found
+
+
+def _steered_candidates(engine: Any, searcher: Searcher, steering: Steering, top_n: int) -> Candidates:
+    """Candidates ranked by the steered query (rocchio.py): in its folders, the examples first, unliked ones out."""
+    like_ids, unlike_ids = set(steering.like_ids), set(steering.unlike_ids)
+    allowed = narrowed_ids(searcher, engine.reader.ids_in_folders(steering.folders)) if steering.folders else None
+    wanted = min(len(searcher), top_n + RESCORE_MARGIN)
+    space = (np.dtype(engine._identity.embedding_dtype), engine.decisions.adapter)
+    _, prepare, queries, _, rankings = steered_candidates(searcher, steering, wanted, allowed, *space)
+    ids = np.unique(np.concatenate([r.ids for r in rankings]))
+    # The examples always take part (looked up only when the searcher missed them).
+    forced = [i for i in like_ids if not _holds(ids, i)]
+    if forced:
+        pool = searcher.ids if allowed is None else allowed
+        ids = np.union1d(ids, [i for i in forced if _holds(pool, i)])
+    stored = engine._data.embedding_matrix(np.setdiff1d(ids, list(unlike_ids)).astype(np.int64).tolist())
+    sims = np.clip(prepare(stored.vectors) @ queries.T, -1.0, 1.0)  # (candidates, variants)
+    variant = sims.argmax(axis=1)
+    cosine = sims[np.arange(len(stored.ids)), variant].astype(np.float64)
+    ranking = np.where(np.isin(stored.ids, list(like_ids)), np.inf, cosine)  # the examples first
+    return Candidates(np.asarray(stored.ids, np.int64), ranking, cosine, variant, rankings[0].method, rankings[0].candidates)
+
+
+def _holds(sorted_ids: np.ndarray, image_id: int) -> bool:
+    at = int(np.searchsorted(sorted_ids, image_id))
+    return at < len(sorted_ids) and int(sorted_ids[at]) == image_id
