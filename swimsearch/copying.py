@@ -4,7 +4,8 @@ Nothing is recomputed and nothing is lost: every image keeps its id, its
 record (with its content fingerprint, a passing failure to read again, a
 tombstone's time, a pending recode) and its stored (float16) embedding; the fitted index keeps its arrays,
 every design its code and re-ranking vector, and every image its neighbour
-list (issue 11), so the copy ranks exactly as the original. Written through the stores' own protocols in one transaction
+list (issue 11), so the copy ranks exactly as the original; people's
+decisions on pairs (issue 12) keep their paths, who and when. Written through the stores' own protocols in one transaction
 (an interrupted copy leaves an empty destination, which the caller removes),
 then checked: counts, and SHA-256 digests of the embeddings, of the codes
 and vectors, and of the neighbour lists, compared on both sides.
@@ -39,12 +40,15 @@ class CopyReport:
     embeddings_sha256: str
     index_sha256: str | None  # codes and re-ranking vectors (None: the source has no fitted index)
     lists: int  # neighbour lists
+    decisions: int  # people's decisions on pairs of designs
     seconds: float
 
     def summary(self) -> str:
         index = "fitted index kept" if self.index_sha256 else "no fitted index to copy"
         if self.lists:
             index += f" with {self.lists:,} neighbour lists"
+        if self.decisions:
+            index += f"; {self.decisions:,} decisions on pairs kept"
         return (
             f"{self.images:,} images copied ({self.embeddings:,} with embeddings, {self.searchable:,} searchable); "
             f"embeddings identical (sha256 {self.embeddings_sha256[:16]}); {index}"
@@ -89,6 +93,9 @@ def copy_catalogue(source: CatalogueReader, destination: CatalogueWriter, progre
             destination.write_buckets(fitted.keys(snapshot.codes), snapshot.ids, merge=False)
             if snapshot.graph is not None:
                 destination.write_graph(snapshot.graph)  # a store that searches itself ignores it
+        decisions = source.decisions()
+        if decisions:
+            destination.import_decisions(decisions)
         if recode:
             destination.mark_recode(recode)  # writing the codes took the mark off
     report = _check(source, destination, time.perf_counter() - started)
@@ -136,7 +143,10 @@ def _check(source: CatalogueReader, destination: CatalogueReader, seconds: float
     held = lists_digest(source)
     if lists_digest(destination) != held:
         raise CatalogueError(f"The neighbour lists copied to {destination.location} differ from the source's.")
-    return CopyReport(ours["images"], embedded, ours["searchable"], embeddings, index, held[0], seconds)
+    decided = [(d.a_path, d.b_path, d.verdict, d.who, d.at) for d in source.decisions()]
+    if [(d.a_path, d.b_path, d.verdict, d.who, d.at) for d in destination.decisions()] != decided:
+        raise CatalogueError(f"The decisions copied to {destination.location} differ from the source's.")
+    return CopyReport(ours["images"], embedded, ours["searchable"], embeddings, index, held[0], len(decided), seconds)
 
 
 def lists_digest(reader: CatalogueReader) -> tuple[int, str]:

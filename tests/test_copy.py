@@ -45,10 +45,16 @@ def test_a_file_copied_into_a_team_catalogue_and_back_is_the_same_catalogue(orig
     folder, path = original
     team = pg_database.url() + "&catalogue=moved"
     back = tmp_path / "back.swimcat"
+    with Catalogue.open(path) as source:
+        first, second = (source.record_by_path(folder / "briefs" / f"img01{n:02d}.png").image_id for n in (1, 2))
+        source.decide(first, second, "same")
     with Catalogue.open(path) as source, Catalogue.create(team, folder) as middle:
         there = copy_catalogue(source, middle.writer())
     with Catalogue.open(team) as middle, Catalogue.create(back, folder) as returned:
         home = copy_catalogue(middle, returned.writer())
+    with Catalogue.open(path) as a, Catalogue.open(team) as b, Catalogue.open(back) as c:
+        assert a.decisions() == b.decisions() == c.decisions() and len(a.decisions()) == 1  # pair, verdict, who and when
+    assert there.decisions == home.decisions == 1
     assert there.images == home.images == 57 and there.embeddings == home.embeddings == 56 and there.searchable == 56
     assert there.embeddings_sha256 == home.embeddings_sha256 and there.index_sha256 == home.index_sha256
     assert there.lists == home.lists == 56 and "56 neighbour lists" in there.summary()

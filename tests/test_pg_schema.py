@@ -214,7 +214,7 @@ def test_a_version_1_catalogue_is_upgraded_once_by_its_owner_and_retries_what_it
     with pytest.raises(CatalogueError, match="older format .* only its owner can upgrade"):
         Catalogue.open(pg_database.url(viewer, "secret") + "&catalogue=old")
     with Catalogue.open(address) as catalogue:
-        assert catalogue.info()["schema_version"] == pg_schema.SCHEMA_VERSION == 3
+        assert catalogue.info()["schema_version"] == pg_schema.SCHEMA_VERSION == 4
         known = catalogue.writer().known_files()
     assert {path: k.retry for path, k in known.items()} == {"a.png": True, "b.png": False, "c.png": False}
     with pg_database.connect() as conn:
@@ -223,4 +223,4 @@ def test_a_version_1_catalogue_is_upgraded_once_by_its_owner_and_retries_what_it
         assert {"fingerprint", "retry", "gone", "recode"} <= columns
     with Catalogue.open(pg_database.url(viewer, "secret") + "&catalogue=old") as catalogue:  # upgraded: anyone may open it
         assert catalogue.counts()["images"] == 3
-        assert catalogue.neighbour_lists() is not None and len(catalogue.neighbour_lists()) == 0  # format 3: a viewer reads the lists
+        assert catalogue.neighbour_lists() is not None and len(catalogue.neighbour_lists()) == 0 and catalogue.decisions() == []  # formats 3, 4: a viewer reads lists and decisions

@@ -145,6 +145,32 @@ def test_a_viewer_searches_but_an_update_is_refused_in_plain_words(team, fake_em
     assert team.viewer in message and "editor rights" in message and "\n" not in message
 
 
+def test_decisions_name_their_person_a_viewer_reads_them_and_they_go_with_their_file(team, fake_embedder, small_config, monkeypatch):
+    """Issue 12's decisions on a team catalogue: who decided is the person the app names; a viewer searches
+    with them but cannot make one (one sentence); a file found deleted takes its decisions along."""
+    monkeypatch.setenv("SWIMSEARCH_USER", "Anna Lind")
+    files = sorted((team.folder / "anna").glob("*.png"))[:3]
+    paths = [f.relative_to(team.folder).as_posix() for f in files]
+    with Catalogue.open(team.url(team.editor, "secret")) as shared:
+        a, b, c = (shared.record_by_path(f).image_id for f in files)
+        made = shared.decide(b, a, "same")
+        shared.decide(a, c, "different")
+        assert shared.decide(c, a, None) is None  # withdrawn
+    assert (made.a, made.b, made.verdict, made.who) == (min(a, b), max(a, b), "same", "Anna Lind")
+    with Catalogue.open(team.url(team.viewer, "secret")) as viewed:
+        assert [({d.a_path, d.b_path}, d.verdict, d.who) for d in viewed.decisions()] == [({paths[0], paths[1]}, "same", "Anna Lind")]
+        with pytest.raises(CatalogueError) as refused:
+            viewed.decide(a, c, "same")
+        assert "viewer rights" in str(refused.value) and "\n" not in str(refused.value)
+        assert viewed.folder_counts() == {"": 80, "anna": 40, "bert": 40}
+        assert sorted(viewed.ids_in_folders(["anna/"]).tolist()) == sorted(
+            viewed.record_by_path(f).image_id for f in (team.folder / "anna").glob("*.png"))
+    files[1].unlink()
+    with Catalogue.open(team.url()) as shared:
+        shared.update(fake_embedder, small_config)
+        assert shared.decisions() == []  # its file is gone: so is the decision
+
+
 def test_each_change_names_its_author(team, fake_embedder, small_config, monkeypatch):
     monkeypatch.setenv("SWIMSEARCH_USER", "Anna Lind")
     make_pattern_images(team.folder / "anna", 3, start=500)

@@ -19,6 +19,11 @@ is handed.
 Version 3 (issue 11, as the catalogue file's version 3): ``neighbours``, one
 row per image: its k nearest other images' ids and cosines, the file's own
 bytes (postgres_neighbours.py); the row goes with its image's record.
+
+Version 4 (issue 12, as the catalogue file's version 4): ``decisions``, a
+person's "same design" / "not similar" on a pair of images, kept by their
+relative paths with who (the person the app names, and the login) and when
+(postgres_steering.py).
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from ..errors import CatalogueBusy, CatalogueError
 log = logging.getLogger(__name__)
 
 SCHEMA_FILE = Path(__file__).with_name("postgres_schema.sql")
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 #: version -> the statements that take a catalogue from version-1 to version ("{s}": its quoted schema,
 #: "{viewer}", "{editor}": its quoted group roles).
@@ -49,6 +54,13 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ids bytea NOT NULL, sims bytea NOT NULL)",
         "GRANT SELECT ON {s}.neighbours TO {viewer}",
         "GRANT INSERT, UPDATE, DELETE ON {s}.neighbours TO {editor}",
+    ),
+    4: (
+        "CREATE TABLE {s}.decisions (a text COLLATE \"C\" NOT NULL, b text COLLATE \"C\" NOT NULL, "
+        "verdict text NOT NULL CHECK (verdict IN ('same', 'different')), who text NOT NULL DEFAULT swimsearch.app_user(), "
+        "login text NOT NULL DEFAULT session_user, at double precision NOT NULL, PRIMARY KEY (a, b), CHECK (a < b))",
+        "GRANT SELECT ON {s}.decisions TO {viewer}",
+        "GRANT INSERT, UPDATE, DELETE ON {s}.decisions TO {editor}",
     ),
 }
 #: Serialises creating and migrating catalogues in one database.

@@ -34,7 +34,7 @@ import numpy as np
 from ..errors import CatalogueError
 from ..index import FittedIndex
 from ..neighbours import NeighbourLists
-from . import pg_locks, pg_types, postgres_neighbours
+from . import pg_locks, pg_types, postgres_neighbours, postgres_steering
 from .base import (
     CatalogueWriter,
     FitSample,
@@ -64,8 +64,13 @@ def _retryable(exc: BaseException) -> bool:
     return getattr(exc, "sqlstate", None) in ("40P01", "40001")
 
 
-class PostgresStore(PostgresReader):
-    """One team catalogue (reader and writer). Open it with `open`, `create` or `exists` first."""
+class PostgresStore(PostgresReader, postgres_steering.PgSteering):
+    """One team catalogue (reader and writer; decisions and subfolders: postgres_steering.py). Open it with
+    `open`, `create` or `exists` first."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._sql.update(postgres_steering.statements(self.names.schema))
 
     # --- opening -------------------------------------------------------------------------------
 
@@ -229,6 +234,7 @@ class PostgresStore(PostgresReader):
         ids = sorted(int(i) for i in image_ids)
 
         def delete() -> None:
+            self.forget_decisions(ids)  # a decision goes with its file
             self._conn.execute(self._sql["remove"], (ids,))
             self._log("remove", {"images": len(ids)})
 
@@ -241,9 +247,11 @@ class PostgresStore(PostgresReader):
         rows = sorted(entries, key=lambda e: e.file.relpath)  # path order, as batches write
 
         def write() -> None:
+            before = dict(self._conn.execute(self._sql["paths_of"], ([int(e.image_id) for e in rows],)).fetchall())
             with self._conn.cursor() as cur:
                 cur.executemany(self._sql["restore"], [(e.file.relpath, e.file.size, e.file.mtime, e.fingerprint, int(e.image_id))
                                                        for e in rows])
+            self.move_decisions({before[e.image_id]: e.file.relpath for e in rows if e.image_id in before})  # they follow the file
             self._log("restore", {"images": len(rows)})
 
         self._retrying(write)
@@ -258,6 +266,7 @@ class PostgresStore(PostgresReader):
         def write() -> None:
             self._conn.execute(self._sql["drop_items"], (ids,))
             self._conn.execute(self._sql["lists_drop"], (ids,))  # the lists naming it are made again by the index update
+            self.forget_decisions(ids)
             self._conn.execute(self._sql["tombstone"], (float(at), ids))
             self._log("gone", {"images": len(ids)})
 
