@@ -55,12 +55,8 @@ def default_catalogue_path(folder: str | os.PathLike) -> Path:
 
 
 class Catalogue(StoreSteering):
-    """An open catalogue and the folder it describes (a `CatalogueReader`).
-
-    Use it from one thread (its connection belongs to the opening thread).
-    `path` is the catalogue file, or for a team catalogue its address without
-    password (as `location` is for both).
-    """
+    """An open catalogue and the folder it describes (a `CatalogueReader`); use it from one thread (its connection
+    belongs to the opening thread). `path` is the file, or a team catalogue's address without password (as `location`)."""
 
     def __init__(self, store: "SqliteStore | PostgresStore"):
         self.store = store

@@ -66,8 +66,14 @@ class PgSteering:
 
     _conn: Any
     _sql: dict[str, str]
-    readonly: bool
-    readonly_reason: str
+
+    @property
+    def readonly(self) -> bool:  # the store's (PostgresReader)
+        raise NotImplementedError
+
+    @property
+    def readonly_reason(self) -> str:
+        raise NotImplementedError
 
     def decisions(self) -> list[Decision]:
         return [_record(*row) for row in self._run(lambda: self._conn.execute(self._sql["decisions"]).fetchall())]
