@@ -55,8 +55,13 @@ def _searchable_images(engine: SearchEngine) -> _Images | None:
         return None
 
     def neighbours(row: int, k: int) -> np.ndarray:
-        # the k nearest counting the image itself, which the engine leaves out
-        return np.searchsorted(ids, engine.neighbours(int(ids[row]), k - 1))
+        # the k nearest counting the image itself, which the engine leaves out; a team
+        # catalogue's server may also find designs added since `ids` was read: left out
+        found = engine.neighbours(int(ids[row]), k - 1)
+        rows = np.searchsorted(ids, found)
+        known = rows < len(ids)
+        known[known] = ids[rows[known]] == found[known]
+        return rows[known]
 
     def paths(image_ids: list[int]) -> list[str]:
         records = engine.records(np.asarray(image_ids, dtype=np.int64))

@@ -23,6 +23,7 @@ from PyQt5.QtWidgets import (
 
 from swimsearch.config import EngineConfig
 from swimsearch.search import Match, SearchResult
+from swimsearch.stores.pg_address import is_team_address
 
 from . import desktop, dialogs
 from .actions import ACTIONS, apply_view, create_actions, fill_menu_bar, fill_toolbar, match_menu
@@ -32,7 +33,7 @@ from .duplicate_view import REVIEW_ACTIONS, DuplicateReviewDialog
 from .duplicates import DuplicateReview
 from .exports import Exports
 from .history import History
-from .locations import CatalogueTarget, catalogue_for_folder, sample_target, target_for
+from .locations import CatalogueTarget, catalogue_for_folder, sample_target, target_for, target_for_catalogue
 from .preview import PreviewPane
 from .progress import BuildProgress
 from .queries import CatalogueImageQuery, FileQuery, PictureQuery, Query
@@ -45,6 +46,7 @@ from .settings import OPTIONS, Settings
 from .shortcuts import ShortcutsDialog, shortcut_rows
 from .steer_results import SteeringControls
 from .style import app_icon
+from .team import TeamCatalogues
 from .thumbnails import ThumbnailCache
 from .unreadable import UnreadableDialog
 from .watch import FolderWatch
@@ -93,7 +95,7 @@ class MainWindow(QMainWindow):
         self.search = SearchService(open_embedder, self._config, self)
         self.builds = BuildService(open_embedder, self._config, self)
         self.session = Session(
-            self.search, self._start_build, settings, lambda path: CatalogueTarget(Path(path)),
+            self.search, self._start_build, settings, target_for_catalogue,
             mirror=settings["search/mirror"],
             filters=Filters(settings["results/top_n"], settings["results/min_similarity"]), folder_memory=settings,
         )
@@ -105,6 +107,7 @@ class MainWindow(QMainWindow):
         self.exports = Exports(self)
         self.duplicates = DuplicateReview(self, self._config, DuplicateReviewDialog)
         self.watch = FolderWatch(self)
+        self.team = TeamCatalogues(self)  # before any catalogue opens: it hands over where shared folders are
         self._build_widgets()
         self.steering = SteeringControls(self)  # several designs, not like this, decisions, folders
         self.build_questions = BuildQuestions(self)  # rebuild with this model? remove the files gone?
@@ -207,6 +210,7 @@ class MainWindow(QMainWindow):
         session.results_shown.connect(self._on_results_shown)
         session.query_failed.connect(self.query_failed.emit)
         session.catalogue_ready.connect(self.catalogue_ready.emit)
+        session.catalogue_ready.connect(self.team.on_catalogue_ready)
         session.message.connect(self.statusBar().showMessage)
         session.error.connect(self.show_error)
         for note in self.settings.notes:  # settings an older version saved, changed on the way in
@@ -287,7 +291,7 @@ class MainWindow(QMainWindow):
 
     def fill_recent_menu(self) -> None:
         self.recent_menu.clear()
-        recent = [CatalogueTarget(Path(p)) for p in self.settings["catalogue/recent"] if Path(p).is_file()]
+        recent = [target_for_catalogue(p) for p in self.settings["catalogue/recent"] if is_team_address(p) or Path(p).is_file()]
         for target in recent:
             action = self.recent_menu.addAction(f"{target_name(target)}  —  {target.path}")
             action.triggered.connect(lambda _=False, t=target: self.session.open(t))

@@ -72,6 +72,8 @@ class CatalogueState:
     can_search_images: bool  # the model is loaded
     folders: tuple[tuple[str, int], ...] = ()  # (subfolder, readable images under it), "" the folder itself
     built_with: str = ""  # the catalogue's model, in words, when it is not the model in use (else "")
+    team: bool = False  # a team catalogue on a PostgreSQL server
+    root_note: str = ""  # a team catalogue's folder not found on this computer: what to do (one sentence)
 
     def has_folder(self, folder: str) -> bool:
         return any(name == folder for name, _ in self.folders)
@@ -127,6 +129,7 @@ class SessionView:
     can_decide: bool = False  # the results are for catalogue designs, so "same design" / "not similar" can be kept
     has_unreadable: bool = False  # the open catalogue holds files it could not read
     unreadable_text: str = ""  # "2 unreadable files", the status bar's link to their list
+    team_open: bool = False  # the open catalogue is a team catalogue (its shared folder can be mapped)
 
 
 def target_name(target: Target) -> str:

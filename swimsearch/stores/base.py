@@ -8,11 +8,12 @@ connection, and every failure leaves a store as one plain `CatalogueError`
 (a `DamagedCatalogue` when what it read cannot be trusted: stores check what
 they read with integrity.py).
 
-Today's implementation is `SqliteStore` (one file per catalogue). A server
-store implements the same two protocols; where the server finds candidates
-with its own index, its `own_searcher` returns a `Searcher` and the engine's
-in-memory searchers are not built. The rules every store shares (which files
-a scan changed: changes.py; which images a fit is drawn from) are pure functions.
+`SqliteStore` keeps one catalogue in one file; `PostgresStore` keeps a team
+catalogue in a PostgreSQL database that several designers use at once. Where
+the server finds candidates with its own index, `own_searcher` returns a
+`Searcher` and the engine's in-memory searchers are not built. The rules every
+store shares (which files a scan changed: changes.py; which images a fit is
+drawn from; a folder's range of paths) are pure functions.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from ..index import FittedIndex, IndexSnapshot
 from ..neighbours import NeighbourLists
 from ..searchers import Searcher
 from .changes import KnownFile, Restored, ScanDiff, diff_scan  # noqa: F401 - the shared diff rules, re-exported
+from .sharing import CopyReader, CopyWriter, StoredImage, aligned_phashes, folder_range  # noqa: F401 - re-exported
 from .verdicts import SteeringReader, SteeringWriter
 
 
@@ -162,7 +164,7 @@ def relative_to_root(path: str | os.PathLike, root: Path) -> str | None:
         return None
 
 
-class CatalogueReader(SteeringReader, Protocol):
+class CatalogueReader(CopyReader, SteeringReader, Protocol):
     """Reading one catalogue. Use it from the thread that opened it."""
 
     @property
@@ -216,6 +218,11 @@ class CatalogueReader(SteeringReader, Protocol):
         """A searcher that finds candidates inside the store, or None to search a loaded snapshot."""
         ...
 
+    @property
+    def searches_itself(self) -> bool:
+        """Whether the store finds candidates itself once a catalogue is large (`own_searcher`): it needs no graph."""
+        ...
+
     def neighbour_lists(self, image_ids: Iterable[int] | None = None) -> NeighbourLists | None:
         """The neighbour lists (neighbours.py) of the given ids that have one, or of every image (None).
 
@@ -235,12 +242,17 @@ class CatalogueReader(SteeringReader, Protocol):
     def close(self) -> None: ...
 
 
-class CatalogueWriter(CatalogueReader, SteeringWriter, Protocol):
+class CatalogueWriter(CatalogueReader, CopyWriter, SteeringWriter, Protocol):
     """Building and updating one catalogue. Each method is all-or-nothing on its own;
     `transaction()` makes several one."""
 
-    def writer_lock(self) -> ContextManager[None]:
-        """Hold the catalogue for one build; CatalogueBusy when another process holds it."""
+    def writer_lock(self, scope: str = "") -> ContextManager[None]:
+        """Hold the catalogue (or the folder `scope` of it, relative to the root) for one build;
+        CatalogueBusy when someone else holds it."""
+        ...
+
+    def index_lock(self) -> ContextManager[None]:
+        """Wait for, then hold, the right to fit the index and write codes (one writer at a time)."""
         ...
 
     def transaction(self) -> ContextManager[None]: ...
@@ -253,8 +265,8 @@ class CatalogueWriter(CatalogueReader, SteeringWriter, Protocol):
         """Drop every image, embedding, code and bucket and the fit (another model makes them stale)."""
         ...
 
-    def known_files(self) -> dict[str, KnownFile]:
-        """Every record (tombstones too) by relative path, for `diff_scan`."""
+    def known_files(self, scope: str = "") -> dict[str, KnownFile]:
+        """Every record (tombstones too) under the folder `scope` ("" for all) by relative path, for `diff_scan`."""
         ...
 
     def add_batch(self, images: Sequence[NewImage]) -> list[int]:
