@@ -16,6 +16,7 @@ from __future__ import annotations
 import getpass
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -48,10 +49,25 @@ def folder_catalogue(folder: Path) -> Path:
     return locations.catalogue_for_folder(folder, locations.user_data_dir())
 
 
+#: "postgressql://", "postgresql:/", "http://": a scheme of two letters or more (not C:/) and a slash.
+_ADDRESS_LIKE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/|^postgres(ql)?//", re.IGNORECASE)
+
+
+def refuse_mistyped_address(value: str) -> None:
+    """A mistyped team address would otherwise become a catalogue file in folders named
+    after it, its password included: refuse it without repeating it."""
+    if not is_team_address(value) and _ADDRESS_LIKE.match(value):
+        raise UsageError(
+            "that catalogue looks like an address, but only team catalogues at "
+            "postgresql://USER@HOST/DATABASE are known (is the start of the address mistyped?)"
+        )
+
+
 def catalogue_location(value: str) -> str | Path:
     """--catalogue as a location: a team address as given, a folder's catalogue file, or a file."""
     if is_team_address(value):
         return value
+    refuse_mistyped_address(value)
     path = Path(value)
     return folder_catalogue(path) if path.is_dir() else path
 
@@ -104,6 +120,7 @@ def open_for_index(folder: Path, value: str | None, root: str | None) -> Catalog
 
 def copy(source_value: str, destination: str, root: str | None = None) -> tuple[Catalogue, CopyReport]:
     """Copy a catalogue into a new one (a file or a team catalogue); a failed copy leaves no destination behind."""
+    refuse_mistyped_address(destination)
     if not is_team_address(destination) and Path(destination).exists():
         raise CatalogueError(f"{destination} already exists; copy into a new catalogue file.")
     with open_existing(source_value, root if is_team_address(str(catalogue_location(source_value))) else None) as source:

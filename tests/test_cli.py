@@ -408,3 +408,13 @@ def test_a_team_update_that_lost_a_subfolder_is_held_and_says_how_to_confirm_it(
     assert "pa55word" not in held.stdout + held.stderr
     confirmed = run("index", folder, "--catalogue", address, "--allow-removal")
     assert confirmed.returncode == 0 and "20 removed" in confirmed.stdout, confirmed.stderr
+
+
+@pytest.mark.parametrize("typo", ["postgressql://anna:secret@/designs", "postgresql:/anna:secret@/designs", "postgresql//anna:secret@/designs"])
+def test_a_mistyped_team_address_is_refused_without_making_folders_or_repeating_its_password(tmp_path, clothing, typo):
+    folder = tmp_path / "designs"
+    copy_clothing_photos(clothing, folder, 2)
+    done = run("index", str(folder), "--catalogue", typo, cwd=tmp_path)
+    assert done.returncode == 2
+    assert "secret" not in done.stdout + done.stderr and "mistyped" in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["designs"]  # no folders named after the address
