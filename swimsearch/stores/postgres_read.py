@@ -26,7 +26,7 @@ import numpy as np
 
 from ..config import EngineConfig
 from ..errors import CatalogueError
-from ..fingerprint import fingerprint
+from ..fingerprint import still_the_same
 from ..index import FittedIndex, IndexSnapshot
 from ..neighbours import NeighbourLists
 from ..searchers import Searcher
@@ -259,15 +259,8 @@ class PostgresReader:
         if row is None or row[9] is not None:  # not recorded, or a tombstone
             return None
         record = self._record(row[:8])
-        if unchanged:
-            try:
-                info = os.stat(path)
-            except OSError:
-                return None
-            if info.st_size != record.size or abs(info.st_mtime - record.mtime) > 1e-6:
-                return None
-            if row[8] is not None and fingerprint(path) != row[8]:  # replaced by a picture of the same size and time
-                return None
+        if unchanged and not still_the_same(path, record.size, record.mtime, row[8]):
+            return None
         return record
 
     def _record(self, row: tuple) -> ImageRecord:

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..config import EngineConfig
 from ..errors import CatalogueError
-from ..fingerprint import fingerprint
+from ..fingerprint import still_the_same
 from ..graph import VectorGraph
 from ..index import FittedIndex, IndexSnapshot, row_lookup
 from ..searchers import Searcher
@@ -209,15 +209,8 @@ class SqliteStore(CopyRows, SqliteDecisions, SqliteFolders, NeighbourMethods):
         if row is None or row[11] is not None:  # not recorded, or a tombstone
             return None
         record = self._images.record(row, self._root_text)
-        if unchanged:
-            try:
-                info = os.stat(path)
-            except OSError:
-                return None
-            if info.st_size != record.size or abs(info.st_mtime - record.mtime) > 1e-6:
-                return None
-            if row[9] is not None and fingerprint(path) != row[9]:  # replaced by a picture of the same size and time
-                return None
+        if unchanged and not still_the_same(path, record.size, record.mtime, row[9]):
+            return None
         return record
 
     @_plain
