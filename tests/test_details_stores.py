@@ -153,3 +153,22 @@ def test_a_team_catalogue_of_format_4_is_migrated_and_its_next_update_fills_the_
         assert {r.relpath: r.image_id for r in catalogue.records(range(1, 100)).values()} == ids
         assert catalogue.detail_counts() == {"regions": 36, "colours": 36}
         assert catalogue.update(FakeMapEmbedder(), small_config).detailed == 0
+
+
+def test_a_team_catalogues_check_reads_its_details_and_a_bent_row_is_one_sentence(pg_database, tmp_path, small_config):
+    from swimsearch.errors import DamagedCatalogue
+
+    folder = make_folder(tmp_path / "pics")
+    team = pg_database.url() + "&catalogue=checked"
+    build(team, folder, small_config)
+    with Catalogue.open(team) as catalogue:
+        assert "36 images' regional vectors and 36 colour signatures" in " ".join(catalogue.check())
+    with pg_database.connect() as conn:  # an administrator's hand (or another program) cut a row short
+        conn.execute("UPDATE cat_checked.regions SET vectors = substring(vectors from 3) "
+                     "WHERE image_id = (SELECT min(image_id) FROM cat_checked.regions)")
+    with Catalogue.open(team) as catalogue:
+        engine = SearchEngine(catalogue, FakeMapEmbedder(), small_config)
+        with pytest.raises(DamagedCatalogue, match=r"is damaged \(regional vectors have the wrong length\)"):
+            engine.search_detail(str(folder / "summer" / "img0004.png"), Box(0.1, 0.1, 0.5, 0.5))
+        with pytest.raises(DamagedCatalogue, match="regional vectors have the wrong length"):
+            catalogue.check()
