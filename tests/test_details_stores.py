@@ -135,7 +135,7 @@ def test_a_copy_that_changed_a_detail_on_the_way_is_refused(pg_database, tmp_pat
             copy_catalogue(source, middle.writer())
 
 
-def test_a_team_catalogue_of_format_4_is_migrated_and_its_next_update_fills_the_details(pg_database, tmp_path, small_config):
+def test_a_team_catalogue_of_format_4_is_migrated_and_its_updates_fill_the_details(pg_database, tmp_path, small_config):
     folder = make_folder(tmp_path / "pics")
     team = pg_database.url() + "&catalogue=older"
     build(team, folder, small_config)
@@ -148,8 +148,11 @@ def test_a_team_catalogue_of_format_4_is_migrated_and_its_next_update_fills_the_
         assert catalogue.info()["schema_version"] == pg_schema.SCHEMA_VERSION == 5
         assert catalogue.detail_counts() == {"regions": 0, "colours": 0} and catalogue.region_basis() is None
         ids = {r.relpath: r.image_id for r in catalogue.records(range(1, 100)).values()}
+        # an update of one folder holds that folder only: it reads again that folder's pictures, not the others'
+        report = catalogue.update(FakeMapEmbedder(), small_config, folder=folder / "winter")
+        assert report.detailed == 18 and catalogue.detail_counts() == {"regions": 18, "colours": 18}
         report = catalogue.update(FakeMapEmbedder(), small_config)
-        assert report.detailed == 36 and report.added == 0 and "read again for their details" in report.summary()
+        assert report.detailed == 18 and report.added == 0 and "read again for their details" in report.summary()
         assert {r.relpath: r.image_id for r in catalogue.records(range(1, 100)).values()} == ids
         assert catalogue.detail_counts() == {"regions": 36, "colours": 36}
         assert catalogue.update(FakeMapEmbedder(), small_config).detailed == 0
