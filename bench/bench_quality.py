@@ -30,18 +30,18 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import io
 import itertools
 import time
 
 from common import CLOTHING, WORK, save, table
 
 import numpy as np
-from PIL import Image, ImageEnhance
+from PIL import Image
 
 from swimsearch.catalogue import Catalogue
 from swimsearch.index import fit_index, snapshot_from_embeddings
 from swimsearch.config import EngineConfig
+from swimsearch.copies import COPY_KINDS, transformed_copy as transformed
 from swimsearch.inputs import read_labels
 from swimsearch.metrics import quality
 from swimsearch.images import load_image
@@ -51,7 +51,7 @@ from swimsearch.graph import VectorGraph
 from swimsearch.searchers import choose_searcher
 from swimsearch.spherical import hamming, spherical_hamming
 
-TRANSFORMS = ("crop80", "rescale50_jpeg40", "colour_jitter", "mirror", "rotate8")
+TRANSFORMS = COPY_KINDS
 
 
 def normalise(x):
@@ -98,28 +98,6 @@ class Protocol:
             top = top[np.argsort(-scores[top], kind="stable")]
             hits[q] = self.labels.labels[self.label_of_row[top]] == self.labels.labels[q]
         return hits
-
-
-def transformed(image: Image.Image, kind: str, rng: np.random.Generator) -> Image.Image:
-    w, h = image.size
-    if kind == "crop80":
-        cw, ch = int(w * 0.8), int(h * 0.8)
-        x, y = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
-        return image.crop((x, y, x + cw, y + ch))
-    if kind == "rescale50_jpeg40":
-        small = image.resize((w // 2, h // 2), Image.Resampling.BILINEAR)
-        buffer = io.BytesIO()
-        small.save(buffer, "JPEG", quality=40)
-        return Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
-    if kind == "colour_jitter":
-        out = ImageEnhance.Brightness(image).enhance(rng.uniform(0.8, 1.2))
-        out = ImageEnhance.Contrast(out).enhance(rng.uniform(0.8, 1.2))
-        return ImageEnhance.Color(out).enhance(rng.uniform(0.7, 1.3))
-    if kind == "mirror":
-        return image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-    if kind == "rotate8":
-        return image.rotate(8 if rng.random() < 0.5 else -8, resample=Image.Resampling.BILINEAR, expand=True, fillcolor="white")
-    raise ValueError(kind)
 
 
 def pipeline_hits(protocol, fitted, embeddings, full, *, depth, probe_radius=2, distance=hamming):

@@ -1,329 +1,312 @@
-"""Several users on one team catalogue: prototypes measured on a real PostgreSQL + pgvector server.
+"""Several users on one team catalogue, through the real store: searching together, updating together, killed mid-update.
 
-On the proposed schema (swimsearch/stores/postgres_schema.sql), in a
-throwaway embedded server:
+On a copy of the 100,000-design synthetic catalogue (team_data.write_team:
+written by `swimsearch copy`'s code), every client a process of its own with
+its own connection, as designers' computers would be:
 
-1. two writers adding overlapping files at once, four ways: check-then-insert
-   without a unique constraint; UNIQUE(path) + ON CONFLICT in arbitrary order;
-   the same in path order; and a per-folder advisory lock. Counts doubled,
-   lost and aborted (deadlocked) batches over several rounds;
-2. searches during updates: 4 searching clients (HNSW on halfvec(128) + exact
-   rescoring rows) while 2 clients add batches of 16 designs, against the same
-   searches with no writer: latency, answers, and whether a search ever saw a
-   half-written design; then 8 searching clients at once (throughput);
-3. what a viewer gets when it tries to write (SQLSTATE and message);
-4. a client killed (SIGKILL) mid-update, 10 times: how long until the server
-   has rolled back and released its lock, and whether the next update completes.
+1. searching: 1 client, then 8 at once, for --seconds each: searches per
+   second, median and p95 latency, failures (the app's SearchEngine at its
+   defaults: the server's HNSW search, 40 candidates rescored exactly);
+2. updating while searching: 2 clients update two folders of new pictures
+   (`Catalogue.update(folder=...)`, the real build: scan, decode, embed with
+   team_data.SyntheticEmbedder, batches of 16, index phase) while 4 clients
+   search; then, while one client updates a third folder, another asks to
+   update that folder too (refused in words naming the holder). Counted afterwards: designs lost,
+   designs doubled, records without embedding or code, and every search's
+   answer (10 matches, no error);
+3. killed: a client updating a folder is SIGKILLed at a random moment, 10
+   times; after each kill the catalogue is checked (no doubled path, no
+   orphan, codes of one fit only, the folder's lock free again, how long that
+   took), and finally an update completes the folder.
 
-    nice -n 10 python bench/pg_concurrency.py [--rows 20000] [--rounds 20]
+    nice -n 10 python bench/pg_concurrency.py [--seconds 20] [--files 1500]
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing as mp
 import os
+import random
 import shutil
 import signal
 import subprocess
 import sys
-import tempfile
-import threading
 import time
 from pathlib import Path
 
-from common import median, percentile, save
+from common import ROOT, WORK, median, percentile, save
 
 import numpy as np
 
-from bench_pg import start_server
-from swimsearch.stores import pg_schema, pg_types
+import team_data
 
-DIM, BITS, RDIM = 1280, 128, 128
-
-ADD_IMAGE = (
-    "INSERT INTO cat_team.images (path, size, mtime, added) VALUES (%s, %s, 0, 0) "
-    "ON CONFLICT (path) DO UPDATE SET size = excluded.size, changed_at = now(), changed_by = excluded.changed_by RETURNING id"
-)
-ADD_EMBEDDING = "INSERT INTO cat_team.embeddings VALUES (%s, %s) ON CONFLICT (image_id) DO UPDATE SET vector = excluded.vector"
-ADD_ITEM = (
-    "INSERT INTO cat_team.items VALUES (%s, 1, %s, %s) "
-    "ON CONFLICT (image_id) DO UPDATE SET code = excluded.code, rerank = excluded.rerank, fit = excluded.fit"
-)
-SEARCH = (
-    "WITH r AS MATERIALIZED (SELECT image_id FROM cat_team.items ORDER BY rerank <#> %s LIMIT 40) "
-    "SELECT r.image_id, e.vector, i.path FROM r JOIN cat_team.embeddings e USING (image_id) JOIN cat_team.images i ON i.id = r.image_id"
-)
+BASE = 100_000
+DATABASE = "concurrency"
 
 
-def unit(rows: int, dim: int, rng) -> np.ndarray:
-    x = rng.standard_normal((rows, dim)).astype(np.float32)
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
+def searcher(address: str, seed: int, go, stop, out) -> None:
+    """One designer searching until told to stop: latencies, failures, incomplete answers."""
+    from swimsearch.catalogue import Catalogue
+    from swimsearch.config import EngineConfig
+    from swimsearch.search import SearchEngine
 
-
-def add_designs(conn, paths: list[str], rng) -> None:
-    """One batch of complete designs (record, embedding, code, vector) in one transaction, in path order."""
-    embeddings = (rng.random((len(paths), DIM)) * 6).astype(np.float16)
-    vectors = unit(len(paths), RDIM, rng).astype(np.float16)
-    codes = rng.integers(0, 2**63, (len(paths), 2), dtype=np.int64).view(np.uint64)
-    with conn.transaction():
-        for n, path in sorted(enumerate(paths), key=lambda p: p[1]):
-            image_id = conn.execute(ADD_IMAGE, (path, n)).fetchone()[0]
-            conn.execute(ADD_EMBEDDING, (image_id, pg_types.HalfVec(embeddings[n])))
-            conn.execute(ADD_ITEM, (image_id, pg_types.Code(codes[n], BITS), pg_types.HalfVec(vectors[n])))
-
-
-# --- 1. two writers ---------------------------------------------------------------------------------
-
-
-def race(connect, variant: str, rounds: int, files: int = 400, batch: int = 10) -> dict:
-    """Two writers add overlapping halves of `files` paths (200 shared), met from opposite ends."""
-    doubled = lost = aborted = 0
-    seconds = []
-    for round_no in range(rounds):
-        with connect() as conn:
-            conn.execute("DROP TABLE IF EXISTS race")
-            unique = "" if variant == "check-then-insert" else " UNIQUE"
-            conn.execute(f"CREATE TABLE race (id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, path text NOT NULL{unique})")
-        paths = [f"folder/{i:05d}.jpg" for i in range(files)]
-        plans = [paths[: files * 3 // 4], paths[files // 4 :][::-1]]
-        gate = threading.Barrier(2)
-        failures: list[str] = []
-
-        def writer(mine: list[str]) -> None:
-            nonlocal aborted
-            with connect() as conn:
-                gate.wait()
-                for i in range(0, len(mine), batch):
-                    part = mine[i : i + batch]
-                    if variant in ("ordered", "advisory lock"):
-                        part = sorted(part)
-                    try:
-                        with conn.transaction():
-                            if variant == "advisory lock":  # one writer per folder at a time
-                                conn.execute("SELECT pg_advisory_xact_lock(hashtext('team:folder'))")
-                            for path in part:
-                                if variant == "check-then-insert":
-                                    seen = conn.execute("SELECT 1 FROM race WHERE path = %s", (path,)).fetchone()
-                                    time.sleep(0.0005)  # the gap every check-then-act has, widened a little
-                                    if not seen:
-                                        conn.execute("INSERT INTO race (path) VALUES (%s)", (path,))
-                                else:
-                                    conn.execute("INSERT INTO race (path) VALUES (%s) ON CONFLICT (path) DO NOTHING", (path,))
-                    except Exception as exc:  # noqa: BLE001 - counted: a deadlock aborts the batch
-                        failures.append(type(exc).__name__)
-                        aborted += 1
-
-        threads = [threading.Thread(target=writer, args=(plan,)) for plan in plans]
-        t0 = time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        seconds.append(time.perf_counter() - t0)
-        with connect() as conn:
-            stored = [r[0] for r in conn.execute("SELECT path FROM race")]
-        doubled += len(stored) - len(set(stored))
-        lost += len(set(paths) - set(stored))
-    return {"variant": variant, "rounds": rounds, "doubled": doubled, "lost_without_retry": lost,
-            "aborted_batches": aborted, "seconds_median": median(seconds)}
-
-
-# --- 2. searches during updates -----------------------------------------------------------------------
-
-
-def searching(connect, clients: int, seconds: float, writers: int, iterative: str = "off", rng_seed: int = 5) -> dict:
-    """`clients` search continuously for `seconds` while `writers` add batches of 16 designs.
-
-    Args:
-        iterative: pgvector's hnsw.iterative_scan. Off, an HNSW scan returns at
-            most ef_search entries, and entries of designs still being written
-            (invisible to the search) take places in them: a search asked for
-            40 gets 39. relaxed_order scans on until 40 visible ones are found.
-    """
-    stop = threading.Event()
-    latencies: list[float] = []
-    problems: list[str] = []
-    added = [0]
-    lock = threading.Lock()
-
-    def searcher(seed: int) -> None:
-        rng = np.random.default_rng(seed)
-        with connect() as conn:
-            pg_types.register_types(conn)
-            conn.execute("SET hnsw.ef_search = 40")
-            conn.execute(f"SET hnsw.iterative_scan = {iterative}")
-            cur = conn.cursor(binary=True)
-            while not stop.is_set():
-                query = pg_types.HalfVec(unit(1, RDIM, rng)[0])
-                t0 = time.perf_counter()
-                try:
-                    rows = cur.execute(SEARCH, (query,), prepare=True).fetchall()
-                except Exception as exc:  # noqa: BLE001 - counted
-                    problems.append(f"{type(exc).__name__}: {exc}")
-                    continue
-                elapsed = (time.perf_counter() - t0) * 1000
-                if len(rows) != 40:  # a design with a vector but no embedding or record: a half-written batch
-                    problems.append(f"{len(rows)} rows")
-                with lock:
-                    latencies.append(elapsed)
-
-    def writer(number: int) -> None:
-        rng = np.random.default_rng(rng_seed + number)
-        batch_no = 0
-        with connect() as conn:
-            pg_types.register_types(conn)
-            while not stop.is_set():
-                add_designs(conn, [f"w{number}/{batch_no:05d}-{i:02d}.jpg" for i in range(16)], rng)
-                batch_no += 1
-                with lock:
-                    added[0] += 16
-
-    threads = [threading.Thread(target=searcher, args=(100 + i,)) for i in range(clients)]
-    threads += [threading.Thread(target=writer, args=(i,)) for i in range(writers)]
-    for t in threads:
-        t.start()
-    time.sleep(seconds)
-    stop.set()
-    for t in threads:
-        t.join()
-    return {"clients": clients, "writers": writers, "iterative_scan": iterative, "seconds": seconds, "searches": len(latencies),
-            "per_second": len(latencies) / seconds, "ms_median": median(latencies), "ms_p95": percentile(latencies, 95),
-            "problems": len(problems), "problem_examples": problems[:3], "designs_added": added[0]}
-
-
-# --- 3. a viewer --------------------------------------------------------------------------------------
-
-
-def viewer_refusals(connect, names) -> list[dict]:
-    out = []
-    with connect() as conn:
-        conn.execute("CREATE ROLE bench_viewer LOGIN")
-        conn.execute(f'GRANT "{names.viewer}" TO bench_viewer')
-        conn.execute("CREATE ROLE bench_readonly LOGIN")
-        conn.execute(f'GRANT "{names.editor}" TO bench_readonly')
-        conn.execute("ALTER ROLE bench_readonly SET default_transaction_read_only = on")
-    for role in ("bench_viewer", "bench_readonly"):
-        with connect(user=role) as conn:
+    queries = np.load(team_data.RESEARCH / "queries.npy")
+    rng = np.random.default_rng(seed)
+    latencies, failures, short = [], [], 0
+    with Catalogue.open(address, readonly=True) as catalogue:
+        engine = SearchEngine(catalogue, None, EngineConfig())
+        engine.search_embeddings(queries[0][None], top_n=10)  # warm
+        go.wait()
+        while not stop.is_set():
+            query = queries[int(rng.integers(len(queries)))] + rng.normal(0, 0.01, queries.shape[1]).astype(np.float32)
+            t0 = time.perf_counter()
             try:
-                conn.execute("INSERT INTO cat_team.images (path, size, mtime, added) VALUES ('x.jpg', 1, 0, 0)")
-            except Exception as exc:  # noqa: BLE001 - this is what is measured
-                out.append({"role": role, "sqlstate": exc.sqlstate, "message": str(exc).strip(),
-                            "sentence": str(pg_schema.describe_pg_error(exc, "team", role))})
-    return out
+                result = engine.search_embeddings(query[None], top_n=10)
+            except Exception as exc:  # noqa: BLE001 - counted: every search must be answered
+                failures.append(f"{type(exc).__name__}: {exc}")
+                continue
+            latencies.append((time.perf_counter() - t0) * 1000)
+            short += len(result.matches) != 10
+    out.put({"latencies": latencies, "failures": failures, "short": short})
 
 
-# --- 4. kill -9 mid-update ------------------------------------------------------------------------------
+def updater(address: str, folder: str, go, out) -> None:
+    """One designer updating a folder of the shared catalogue (the real build)."""
+    from swimsearch.catalogue import Catalogue
+    from swimsearch.config import EngineConfig
+    from swimsearch.errors import CatalogueError
+
+    embedder = team_data.SyntheticEmbedder()
+    go.wait()
+    t0 = time.perf_counter()
+    try:
+        with Catalogue.open(address) as catalogue:
+            report = catalogue.update(embedder, EngineConfig(), folder=folder)
+        out.put({"folder": folder, "added": report.added, "seconds": time.perf_counter() - t0})
+    except CatalogueError as exc:
+        out.put({"folder": folder, "refused": str(exc), "seconds": time.perf_counter() - t0})
+
+
+def run_clients(targets: list[tuple], seconds: float | None) -> list[dict]:
+    """Start processes (target, args...) together; stop the searchers after `seconds` or when the updaters are done."""
+    ctx = mp.get_context("spawn")
+    go, stop, out = ctx.Event(), ctx.Event(), ctx.Queue()
+    processes = []
+    for function, *args in targets:
+        extra = (go, stop, out) if function is searcher else (go, out)
+        processes.append((function, ctx.Process(target=function, args=(*args, *extra))))
+    for _, process in processes:
+        process.start()
+    time.sleep(8)  # every client opened, model made, first search done (spawned processes start slowly here)
+    go.set()
+    updaters = [p for f, p in processes if f is updater]
+    if updaters:
+        for process in updaters:
+            process.join()
+    else:
+        time.sleep(seconds or 10)
+    stop.set()
+    results = [out.get(timeout=600) for _ in processes]
+    for _, process in processes:
+        process.join(60)
+    return results
+
+
+def summarise_searches(results: list[dict], seconds: float) -> dict:
+    latencies = [ms for r in results if "latencies" in r for ms in r["latencies"]]
+    failures = [f for r in results if "failures" in r for f in r["failures"]]
+    return {"clients": sum(1 for r in results if "latencies" in r), "searches": len(latencies),
+            "per_second": len(latencies) / seconds, "ms_median": median(latencies), "ms_p95": percentile(latencies, 95),
+            "failures": len(failures), "failure_examples": failures[:3],
+            "incomplete_answers": sum(r["short"] for r in results if "short" in r)}
+
+
+def check(connect, prefix: str | None = None) -> dict:
+    """What must hold after any race or kill: one row per path, no orphans, codes of one fit, embedded = coded."""
+    with connect(DATABASE) as conn:
+        q = lambda sql, *p: conn.execute(sql, p).fetchone()[0]  # noqa: E731
+        where = "WHERE path LIKE %s" if prefix else ""
+        args = (prefix + "%",) if prefix else ()
+        return {
+            "images": q(f"SELECT count(*) FROM cat_synthetic.images {where}", *args),
+            "doubled": q(f"SELECT count(*) - count(DISTINCT path) FROM cat_synthetic.images {where}", *args),
+            "embeddings_without_image": q("SELECT count(*) FROM cat_synthetic.embeddings e WHERE NOT EXISTS "
+                                          "(SELECT 1 FROM cat_synthetic.images i WHERE i.id = e.image_id)"),
+            "fits_in_items": q("SELECT count(DISTINCT fit) FROM cat_synthetic.items"),
+            "embedded_not_coded": q("SELECT count(*) FROM cat_synthetic.embeddings e WHERE NOT EXISTS "
+                                    "(SELECT 1 FROM cat_synthetic.items t WHERE t.image_id = e.image_id)"),
+        }
+
 
 KILLED = """
-import sys, time, psycopg
-conn = psycopg.connect(sys.argv[1])
-conn.execute("SELECT pg_advisory_lock(hashtext('team:update'))")
-with conn.transaction():
-    conn.execute("INSERT INTO cat_team.images (path, size, mtime, added) SELECT 'k/' || lpad(g::text, 5, '0') || '.jpg', 1, 0, 0 FROM generate_series(1, 2000) g ON CONFLICT (path) DO NOTHING")
-    print("inside", flush=True)
-    time.sleep(600)
+import sys
+sys.path[:0] = [sys.argv[3], sys.argv[4]]
+import team_data
+from swimsearch.catalogue import Catalogue
+from swimsearch.config import EngineConfig
+with Catalogue.open(sys.argv[1]) as catalogue:
+    catalogue.update(team_data.SyntheticEmbedder(), EngineConfig(), folder=sys.argv[2])
 """
 
 
-def kill_mid_update(connect, url: str, times: int) -> dict:
-    release_ms, leftovers, completed = [], [], []
+def same_folder(address: str, connect, folder: Path, files: int = 2000) -> dict:
+    """A client starts updating `folder`; once it has committed a batch, a second asks to update it too."""
+    from swimsearch.catalogue import Catalogue
+    from swimsearch.config import EngineConfig
+    from swimsearch.errors import CatalogueBusy
+
+    team_data.make_pictures(folder, files, start=400_000)
+    embedder = team_data.SyntheticEmbedder()  # ready before the first client starts: the second asks at once
+    catalogue = Catalogue.open(address)
+    bench = str(Path(__file__).resolve().parent)
+    first = subprocess.Popen([sys.executable, "-c", KILLED, address, str(folder), bench, str(ROOT)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    with connect(DATABASE) as conn:
+        while first.poll() is None and not conn.execute(
+                "SELECT count(*) FROM cat_synthetic.images WHERE path LIKE %s", (f"{folder.name}/%",)).fetchone()[0]:
+            time.sleep(0.01)
+    try:
+        report = catalogue.update(embedder, EngineConfig(), folder=folder)
+        second = f"not refused: added {report.added}"
+    except CatalogueBusy as exc:
+        second = f"refused: {exc}"
+    finally:
+        catalogue.close()
+    _, err = first.communicate(timeout=600)
+    with connect(DATABASE) as conn:
+        stored = conn.execute("SELECT count(*), count(DISTINCT path) FROM cat_synthetic.images WHERE path LIKE %s",
+                              (f"{folder.name}/%",)).fetchone()
+    return {"second": second, "first": f"exit {first.returncode}, {stored[0]} of {files} stored, "
+                                       f"{stored[0] - stored[1]} doubled" + (f" ({err.strip()[-200:]})" if first.returncode else "")}
+
+
+def kills(address: str, connect, root: Path, files: int, times: int) -> dict:
+    """SIGKILL an updating client `times` times at random moments; check after each; then complete the folder."""
+    folder = root / "killed"
+    team_data.make_pictures(folder, files, start=900_000)
+    rng = random.Random(20261130)
+    rounds = []
+    bench = str(Path(__file__).resolve().parent)
     for _ in range(times):
-        client = subprocess.Popen([sys.executable, "-c", KILLED, url], stdout=subprocess.PIPE, text=True)
-        assert client.stdout.readline().strip() == "inside"
-        with connect() as conn:
+        with connect(DATABASE) as conn:
+            before = conn.execute("SELECT count(*) FROM cat_synthetic.images WHERE path LIKE 'killed/%'").fetchone()[0]
+        left = files - before
+        if left <= 0:  # everything done already: start the folder again from empty
+            shutil.rmtree(folder)
+            team_data.make_pictures(folder, files, start=900_000 + len(rounds) * files)
+        # kill somewhere in this round's share of what is left, so the last update still has work to do
+        wait_for = rng.randint(1, max(2, left // (times - len(rounds) + 1))) if left > 0 else 1
+        client = subprocess.Popen([sys.executable, "-c", KILLED, address, str(folder), bench, str(ROOT)],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 300
+        with connect(DATABASE) as conn:
+            while client.poll() is None and time.monotonic() < deadline:
+                now = conn.execute("SELECT count(*) FROM cat_synthetic.images WHERE path LIKE 'killed/%'").fetchone()[0]
+                if now - before >= wait_for:
+                    break
+                time.sleep(0.01)
+            killed = client.poll() is None
             os.kill(client.pid, signal.SIGKILL)
             client.wait()
             t0 = time.perf_counter()
-            while not conn.execute("SELECT pg_try_advisory_lock(hashtext('team:update'))").fetchone()[0]:
+            while not conn.execute("SELECT pg_try_advisory_lock(hashtext('cat_synthetic'), hashtext('update:killed'))").fetchone()[0]:
                 time.sleep(0.001)
-            release_ms.append((time.perf_counter() - t0) * 1000)
-            leftovers.append(conn.execute("SELECT count(*) FROM cat_team.images WHERE path LIKE 'k/%'").fetchone()[0])
-            # the next update: the same work again, to completion, under the lock it now holds
-            with conn.transaction():
-                conn.execute("INSERT INTO cat_team.images (path, size, mtime, added) SELECT 'k/' || lpad(g::text, 5, '0') || '.jpg', 1, 0, 0 "
-                             "FROM generate_series(1, 2000) g ON CONFLICT (path) DO NOTHING")
-            completed.append(conn.execute("SELECT count(*) FROM cat_team.images WHERE path LIKE 'k/%'").fetchone()[0])
-            conn.execute("SELECT pg_advisory_unlock(hashtext('team:update'))")
-            conn.execute("DELETE FROM cat_team.images WHERE path LIKE 'k/%'")
-    return {"times": times, "lock_released_ms_median": median(release_ms), "lock_released_ms_max": max(release_ms),
-            "rows_left_by_killed_client": leftovers, "rows_after_next_update": completed}
+            released_ms = (time.perf_counter() - t0) * 1000
+            conn.execute("SELECT pg_advisory_unlock(hashtext('cat_synthetic'), hashtext('update:killed'))")
+        state = check(connect, "killed/")
+        rounds.append({"killed": killed, "committed_before_kill": state["images"] - before, "lock_released_ms": released_ms, **state})
+        print(f"     kill {len(rounds)}: {'killed' if killed else 'finished first'} after {state['images'] - before} "
+              f"designs, lock free after {released_ms:.1f} ms, doubled {state['doubled']}, orphans "
+              f"{state['embeddings_without_image']}, fits {state['fits_in_items']}", flush=True)
+    from swimsearch.catalogue import Catalogue
+    from swimsearch.config import EngineConfig
+
+    before_final = check(connect, "killed/")
+    with Catalogue.open(address) as catalogue:
+        final = catalogue.update(team_data.SyntheticEmbedder(), EngineConfig(), folder=folder)
+    on_disk = {f"killed/{p.name}" for p in folder.glob("*.png")}
+    with connect(DATABASE) as conn:
+        stored = {r[0] for r in conn.execute("SELECT path FROM cat_synthetic.images WHERE path LIKE 'killed/%'")}
+    return {"rounds": rounds, "kills": sum(r["killed"] for r in rounds), "before_final": before_final, "final_added": final.added,
+            "final_removed": final.removed, "after": check(connect, "killed/"), "lost": len(on_disk - stored),
+            "extra": len(stored - on_disk), "lock_released_ms_median": median([r["lock_released_ms"] for r in rounds]),
+            "lock_released_ms_max": max(r["lock_released_ms"] for r in rounds)}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rows", type=int, default=20_000, help="designs in the searched catalogue")
-    parser.add_argument("--rounds", type=int, default=20, help="rounds of each writer race")
-    parser.add_argument("--seconds", type=float, default=15.0, help="length of each search run")
+    parser.add_argument("--seconds", type=float, default=20.0, help="length of each search run")
+    parser.add_argument("--files", type=int, default=1500, help="new pictures per updating client")
+    parser.add_argument("--kills", type=int, default=10)
+    parser.add_argument("--reuse", action="store_true", help="keep the copied catalogue of an earlier run")
     args = parser.parse_args()
-    base = Path(tempfile.mkdtemp(prefix="swimsearch-pgc-"))
-    connect_db, stop = start_server(base, {"max_connections": "50", "jit": "off"})
     out: dict = {"load_before": os.getloadavg()}
+    address_of, connect, stop = team_data.start()
+    root = WORK / "concurrency-root"
     try:
-        with connect_db() as conn:
-            conn.execute("CREATE DATABASE team")
+        address = address_of(DATABASE)
+        with connect(DATABASE) as conn:
+            exists = conn.execute("SELECT to_regclass('cat_synthetic.meta') IS NOT NULL").fetchone()[0]
+        if exists and not args.reuse:
+            from swimsearch.stores.postgres import PostgresStore
 
-        def connect():
-            return connect_db("team")
+            PostgresStore.drop(address)
+            exists = False
+        shutil.rmtree(root, ignore_errors=True)
+        root.mkdir(parents=True)
+        if not exists:
+            print(f"copying the {BASE:,}-design catalogue into a team catalogue ...", flush=True)
+            out["write"] = team_data.write_team(address, team_data.sqlite_catalogue(BASE), root)
+            out["write"]["vacuum_s"] = team_data.vacuum(connect, DATABASE)
+        else:
+            with connect(DATABASE) as conn:  # the earlier run's folders are gone: so are their designs
+                conn.execute("DELETE FROM cat_synthetic.images WHERE path NOT LIKE 'synthetic/%'")
+                conn.execute("UPDATE cat_synthetic.meta SET value = %s WHERE key = 'root'", (f'"{root}"',))
 
-        with connect() as conn:
-            names = pg_schema.create_catalogue(conn, "team", dim=DIM, bits=BITS, rdim=RDIM)
-            uri = f"postgresql:///team?host={conn.info.host}&port={conn.info.port}&user=postgres"
+        print("1. searching clients", flush=True)
+        out["search"] = []
+        for clients in (1, 8):
+            results = run_clients([(searcher, address, 100 + i) for i in range(clients)], args.seconds)
+            out["search"].append(summarise_searches(results, args.seconds))
+            s = out["search"][-1]
+            print(f"   {clients} searching: {s['per_second']:.0f} searches/s, median {s['ms_median']:.1f} ms, p95 "
+                  f"{s['ms_p95']:.1f} ms, failures {s['failures']}, incomplete {s['incomplete_answers']}", flush=True)
 
-        print("1. two writers, overlapping files", flush=True)
-        out["race"] = [race(connect, v, args.rounds) for v in ("check-then-insert", "unordered", "ordered", "advisory lock")]
-        for r in out["race"]:
-            print(f"   {r['variant']:18s} doubled {r['doubled']:4d}  lost (no retry) {r['lost_without_retry']:4d}  "
-                  f"aborted batches {r['aborted_batches']:3d}  over {r['rounds']} rounds, {r['seconds_median']:.2f} s a round", flush=True)
+        print("2. two clients updating while four search", flush=True)
+        for name in ("anna", "bert"):
+            team_data.make_pictures(root / name, args.files, start={"anna": 100_000, "bert": 200_000}[name])
+        started = time.perf_counter()
+        results = run_clients([(updater, address, str(root / "anna")), (updater, address, str(root / "bert"))]
+                              + [(searcher, address, 200 + i) for i in range(4)], None)
+        seconds = time.perf_counter() - started - 8
+        updates = [r for r in results if "folder" in r]
+        out["updates"] = {"updates": updates, "searches": summarise_searches(results, max(seconds, 1)),
+                          "after": check(connect)}
+        on_disk = {f"{n}/{p.name}" for n in ("anna", "bert") for p in (root / n).glob("*.png")}
+        with connect(DATABASE) as conn:
+            stored = [r[0] for r in conn.execute("SELECT path FROM cat_synthetic.images WHERE path LIKE 'anna/%' OR path LIKE 'bert/%'")]
+        out["updates"].update(lost=len(on_disk - set(stored)), doubled=len(stored) - len(set(stored)))
+        s = out["updates"]["searches"]
+        print(f"   updates: {[(u['folder'].rsplit('/', 1)[1], u.get('added'), round(u['seconds'], 1)) for u in updates]}; "
+              f"lost {out['updates']['lost']}, doubled {out['updates']['doubled']}; {s['searches']} searches during them "
+              f"({s['per_second']:.0f}/s, median {s['ms_median']:.1f} ms, p95 {s['ms_p95']:.1f} ms), failures "
+              f"{s['failures']}, incomplete {s['incomplete_answers']}; after: {out['updates']['after']}", flush=True)
+        out["same_folder"] = same_folder(address, connect, root / "carl")
+        print(f"   a second client on a folder being updated: {out['same_folder']['second']}; the first one "
+              f"{out['same_folder']['first']}", flush=True)
 
-        print(f"2. {args.rows:,} designs, searches with and without writers", flush=True)
-        rng = np.random.default_rng(0)
-        t0 = time.perf_counter()
-        with connect() as conn:
-            pg_types.register_types(conn)
-            for start in range(0, args.rows, 5000):
-                n = min(5000, args.rows - start)
-                ids = np.arange(start + 1, start + n + 1)
-                with conn.transaction():
-                    with conn.cursor().copy("COPY cat_team.images (id, path, size, mtime, added) FROM STDIN") as copy:
-                        for i in ids:
-                            copy.write_row((int(i), f"base/{i:07d}.jpg", 1, 0.0, 0.0))
-                    pg_types.copy_rows(conn, "cat_team.embeddings", ["image_id", "vector"],
-                                       [("int8", ids), ("halfvec", (rng.random((n, DIM)) * 6).astype(np.float16))])
-                    codes = rng.integers(0, 2**63, (n, 2), dtype=np.int64).view(np.uint64)
-                    pg_types.copy_rows(conn, "cat_team.items", ["image_id", "fit", "code", "rerank"],
-                                       [("int8", ids), ("int4", np.ones(n)), (f"bit:{BITS}", codes), ("halfvec", unit(n, RDIM, rng))])
-            conn.execute(f"SELECT setval(pg_get_serial_sequence('cat_team.images', 'id'), {args.rows})")
-            conn.execute("VACUUM ANALYZE")
-        out["load_s"] = time.perf_counter() - t0  # the HNSW index exists from the start: rows are inserted into it
-        out["search"] = [searching(connect, 4, args.seconds, 0), searching(connect, 4, args.seconds, 2),
-                         searching(connect, 4, args.seconds, 2, "relaxed_order"), searching(connect, 8, args.seconds, 0)]
-        for r in out["search"]:
-            print(f"   {r['clients']} searching, {r['writers']} writing, iterative scan {r['iterative_scan']}: {r['searches']} searches "
-                  f"({r['per_second']:.0f}/s), median {r['ms_median']:.1f} ms, p95 {r['ms_p95']:.1f} ms, "
-                  f"problems {r['problems']}, designs added {r['designs_added']}", flush=True)
-        with connect() as conn:
-            doubled = conn.execute("SELECT count(*) - count(DISTINCT path) FROM cat_team.images").fetchone()[0]
-            orphans = conn.execute("SELECT count(*) FROM cat_team.images i WHERE NOT EXISTS "
-                                   "(SELECT 1 FROM cat_team.items t WHERE t.image_id = i.id)").fetchone()[0]
-        out["after_writers"] = {"doubled": doubled, "records_without_vectors": orphans}
-        print(f"   after the writers: doubled {doubled}, records without vectors {orphans}", flush=True)
-
-        print("3. a viewer tries to write", flush=True)
-        out["viewer"] = viewer_refusals(lambda user=None: connect_db("team", user=user) if user else connect_db("team"), names)
-        for r in out["viewer"]:
-            print(f"   {r['role']}: SQLSTATE {r['sqlstate']}: {r['message']}\n      -> {r['sentence']}", flush=True)
-
-        print("4. a client killed mid-update, 10 times", flush=True)
-        out["kill"] = kill_mid_update(connect, uri, 10)
+        print(f"3. a client killed mid-update, {args.kills} times", flush=True)
+        out["kill"] = kills(address, connect, root, max(200, args.files // 3), args.kills)
         k = out["kill"]
-        print(f"   lock released {k['lock_released_ms_median']:.1f} ms after the kill (max {k['lock_released_ms_max']:.1f}); "
-              f"rows left by the killed client {sorted(set(k['rows_left_by_killed_client']))}; "
-              f"after the next update {sorted(set(k['rows_after_next_update']))}", flush=True)
+        print(f"   {k['kills']} kills; lock free {k['lock_released_ms_median']:.1f} ms median after a kill "
+              f"(max {k['lock_released_ms_max']:.1f}); before the next update {k['before_final']['images']} designs "
+              f"({k['before_final']['embedded_not_coded']} not yet searchable); it added {k['final_added']}; lost {k['lost']}, "
+              f"extra {k['extra']}; after: {k['after']}", flush=True)
     finally:
         stop()
-        shutil.rmtree(base, ignore_errors=True)
     out["load_after"] = os.getloadavg()
-    print(f"wrote {save('pg-concurrency', out)}")
+    print(f"wrote {save('pg-concurrency-store', out)}")
     return 0
 
 

@@ -23,23 +23,21 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Mapping
 
-import numpy as np
-
 from .build_report import BuildCounts, BuildReport, as_dict
+from .build_batch import embed_batch
 from .config import EngineConfig
-from .decode import DecodeTimes, Decoded, decoded_batches
-from .details import colour_signatures, embed_batch, fill_details, region_basis_for
+from .decode import DecodeTimes, decoded_batches
+from .details import fill_details, region_basis_for
 from .errors import Cancelled, CatalogueError
-from .failures import is_transient
 from .fingerprint import fingerprints
-from .images import LoadedImage, scan_folder_report
+from .images import scan_folder_report
 from .indexing import index_catalogue, refit_reason
 from .model import ImageEmbedder
-from .regions import RegionBasis
-from .stores.base import CatalogueWriter, ModelInfo, NewImage
+from .stores.base import CatalogueWriter, ModelInfo
 from .stores.changes import KnownFile, ScanDiff, diff_scan, expired_tombstones, removal_held
 
 __all__ = ["BuildReport", "as_dict", "build_catalogue", "index_catalogue", "refit_catalogue", "refit_reason"]
@@ -68,10 +66,12 @@ def build_catalogue(
     *,
     allow_removal: bool = False,
 ) -> BuildReport:
-    """Build or update the catalogue of `folder`: embed new and changed files, drop deleted ones, index.
+    """Build or update the catalogue from `folder`: embed new and changed files, drop deleted ones, index.
 
-    Every batch is committed as it is embedded; then the index is fitted if
-    needed and every new image is encoded.
+    `folder` is the catalogue's folder (its root), or a folder inside it: then
+    only that part is read and compared, and a team catalogue lets others
+    update other folders at the same time. Every batch is committed as it is
+    embedded; then the index is fitted if needed and every new image is encoded.
 
     Args:
         allow_removal: believe a scan that lost many files at once (see
@@ -81,31 +81,36 @@ def build_catalogue(
     Raises:
         Cancelled: when `should_stop()` returned True; what was committed
             is kept and indexed, and ``exc.report`` tells how much.
-        CatalogueError: folder missing, catalogue read-only/busy/damaged, disk full.
+        CatalogueError: folder missing or outside the catalogue's folder, catalogue
+            read-only/busy/damaged, disk full.
     """
     progress = progress or _quiet
     should_stop = should_stop or _never
     folder = Path(folder)
+    root = writer.root
+    scope = _scope(folder, root)
     started = time.perf_counter()
-    with writer.writer_lock():
+    with writer.writer_lock(scope):
         if not folder.is_dir():
             raise CatalogueError(
                 f"The folder {folder} of this catalogue no longer exists (moved or renamed?). "
                 "Open the catalogue from inside the moved folder, or build a new one."
             )
-        _adopt_model(writer, embedder)
+        _adopt_model(writer, embedder, scope)
         progress("scan", 0, 0)
         scan = scan_folder_report(folder)
-        found = scan.files
-        unlisted = tuple(scan.unlisted)  # their files are kept as they are, neither gone nor changed
+        prefix = f"{scope}/" if scope else ""
+        found = [replace(f, relpath=prefix + f.relpath) for f in scan.files] if prefix else scan.files
+        # their files are kept as they are, neither gone nor changed
+        unlisted = tuple(prefix + u if u not in ("", ".") else (scope or ".") for u in scan.unlisted)
         progress("scan", len(found), len(found))
-        if not found and writer.counts()["images"]:
+        known = writer.known_files(scope)
+        if not found and any(k.gone is None for k in known.values()):
             raise CatalogueError(
                 f"The folder {folder} holds no images now (an unplugged drive or a network share that is not "
                 "mounted?). The catalogue was left unchanged; delete it if the folder really is empty."
             )
-        known = writer.known_files()
-        diff = diff_scan(found, known, lambda files: fingerprints(folder, [f.relpath for f in files]), unlisted=unlisted)
+        diff = diff_scan(found, known, lambda files: fingerprints(root, [f.relpath for f in files]), unlisted=unlisted)
         held_reason = "" if allow_removal else (removal_held(diff, known, found) or "")
         held = len(diff.gone) if held_reason else 0
         if held_reason:
@@ -120,18 +125,20 @@ def build_catalogue(
         progress("embed", 0, len(diff.todo))
         times = DecodeTimes()
         batches = decoded_batches(
-            diff.todo, folder, embedder.size, batch_size=config.batch_size, decoders=config.decoders, times=times
+            diff.todo, root, embedder.size, batch_size=config.batch_size, decoders=config.decoders, times=times
         )
         for batch in batches:
-            _embed_batch(writer, folder, batch, embedder, diff, known, counts, config.inference_batch, basis)
+            embed_batch(writer, root, batch, embedder, diff, known, counts, config.inference_batch, basis)
             done += len(batch)
             progress("embed", done, len(diff.todo))
             if done < len(diff.todo) and should_stop():
                 cancelled = True
                 break
         embed_seconds = time.perf_counter() - embed_started
-        # a catalogue built before details were kept: read those pictures again
-        detailed, cancelled = (0, True) if cancelled else fill_details(writer, folder, embedder, basis, config, progress, should_stop)
+        # a catalogue built before details were kept: read those pictures (of this folder) again
+        detailed, cancelled = (
+            (0, True) if cancelled else fill_details(writer, root, embedder, basis, config, progress, should_stop, scope)
+        )
         indexed, refitted = index_catalogue(writer, config, complete=not cancelled, progress=progress)
     report = BuildReport(
         added=counts.added,
@@ -166,6 +173,19 @@ def build_catalogue(
     return report
 
 
+def _scope(folder: Path, root: Path) -> str:
+    """Where `folder` lies inside the catalogue's folder ("" for the folder itself), posix-style."""
+    if folder.resolve() == root.resolve():
+        return ""
+    try:
+        return folder.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        raise CatalogueError(
+            f"The folder {folder} is not inside the catalogue's folder {root}; update the catalogue from its folder "
+            "or one inside it."
+        ) from None
+
+
 def _apply_scan(writer: CatalogueWriter, known: Mapping[str, KnownFile], diff: ScanDiff) -> None:
     """What the scan tells without reading a picture, in one commit: files back or moved, files gone, tombstones expired."""
     now = time.time()
@@ -179,102 +199,28 @@ def _apply_scan(writer: CatalogueWriter, known: Mapping[str, KnownFile], diff: S
         writer.remove(expired)
 
 
-def _adopt_model(writer: CatalogueWriter, embedder: ImageEmbedder) -> None:
-    """Record the model; a different model makes every stored embedding stale."""
-    known = writer.identity().model_sha256
+def _adopt_model(writer: CatalogueWriter, embedder: ImageEmbedder, scope: str = "") -> None:
+    """Record the model; a different model makes every stored embedding stale.
+
+    Only an update of the whole catalogue may change its model: one of a
+    folder inside it would drop every other folder's designs (in a team
+    catalogue, everyone else's) and read back only its own.
+    """
+    identity = writer.identity()
+    known = identity.model_sha256
     if known == embedder.sha256:
         return
+    if known is not None and scope:
+        raise CatalogueError(
+            f"The catalogue {writer.location} was built with another model ({identity.model_name}); this SwimSearch "
+            f"uses {embedder.name}. Update the whole catalogue from its folder to read every design again with it, "
+            "or use the model it was built with (--model)."
+        )
     with writer.transaction():
         if known is not None:
             log.info("%s was built with another model: every image will be embedded again", writer.location)
             writer.clear_images()
         writer.set_model(ModelInfo(name=embedder.name, sha256=embedder.sha256, dim=embedder.dim))
-
-
-def _embed_batch(
-    writer: CatalogueWriter,
-    folder: Path,
-    batch: list[Decoded],
-    embedder: ImageEmbedder,
-    diff: ScanDiff,
-    known: Mapping[str, KnownFile],
-    counts: BuildCounts,
-    inference_batch: int = 1,
-    basis: RegionBasis | None = None,
-) -> None:
-    """Embed the readable images of one batch, `inference_batch` at a time, and add them with the
-    unreadable ones, in one commit.
-
-    A file the catalogue holds that fails for a passing reason keeps its
-    record (and embedding, and place in search) and is read again next time.
-    The same network pass gives the regional vectors (with a `basis`); the
-    colour signatures come from the decoded pixels (details.py).
-    """
-    loaded = [result for _, result in batch if isinstance(result, LoadedImage)]
-    started = time.perf_counter()
-    described = iter(_embed(embedder, [g.pixels for g in loaded], basis, inference_batch) if loaded else ())
-    counts.network_seconds += time.perf_counter() - started
-    colours = iter(colour_signatures(loaded) if loaded else ())
-    prints = fingerprints(folder, [f.relpath for f, _ in batch])
-    images, retry_later = [], []
-    for (f, result), fp in zip(batch, prints):
-        label = f.relpath.split("/", 1)[0] if "/" in f.relpath else None
-        counts.retried += f.relpath in diff.retried
-        vector, regions = next(described) if isinstance(result, LoadedImage) else (None, None)
-        colour = next(colours) if isinstance(result, LoadedImage) else None
-        if isinstance(result, LoadedImage) and vector is not None:
-            images.append(NewImage(f.relpath, f.size, f.mtime, result.width, result.height, result.phash, label,
-                                   embedding=vector, fingerprint=fp, regions=regions, colour=colour))
-            if f.relpath in diff.changed:
-                counts.updated += 1
-            else:
-                counts.added += 1
-            continue
-        reason = result.reason if not isinstance(result, LoadedImage) else "not enough memory to embed this picture"
-        passing = vector is None if isinstance(result, LoadedImage) else is_transient(result)
-        counts.unreadable += 1
-        counts.errors.append((f.relpath, reason))
-        record = known.get(f.relpath)
-        if passing and record is not None and record.gone is None:
-            retry_later.append(record.image_id)  # keep what the catalogue has until the file reads again
-        else:
-            images.append(NewImage(f.relpath, f.size, f.mtime, label=label, error=reason, fingerprint=fp, retry=passing))
-    started = time.perf_counter()
-    with writer.transaction():
-        writer.add_batch(images)
-        if retry_later:
-            writer.flag_retry(retry_later)
-    counts.commit_seconds += time.perf_counter() - started
-
-
-def _embed(
-    embedder: ImageEmbedder, pixels: list[np.ndarray], basis: RegionBasis | None, step: int = 1
-) -> list[tuple[np.ndarray | None, np.ndarray | None]]:
-    """(embedding, regional vectors or None) per picture of a batch, `step` pictures a network run
-    (batch 1 is the fastest shape on two cores).
-
-    When memory runs out, a run is split in halves, and a picture that alone
-    does not fit gives (None, None).
-    """
-    step = max(1, step)
-    if len(pixels) > step:
-        return [v for i in range(0, len(pixels), step) for v in _embed(embedder, pixels[i : i + step], basis, step)]
-    try:
-        embedded, regions = embed_batch(embedder, np.stack(pixels), basis)
-        return list(zip(embedded, regions if regions is not None else [None] * len(embedded)))
-    except Exception as exc:  # noqa: BLE001 - only running out of memory is survived; anything else is raised
-        if not _out_of_memory(exc):
-            raise
-        if len(pixels) == 1:
-            log.warning("not enough memory to embed a picture: %s", exc)
-            return [(None, None)]
-        half = len(pixels) // 2
-        return _embed(embedder, pixels[:half], basis, step) + _embed(embedder, pixels[half:], basis, step)
-
-
-def _out_of_memory(exc: BaseException) -> bool:
-    text = str(exc).lower()
-    return isinstance(exc, MemoryError) or "bad_alloc" in text or ("alloc" in text and "memory" in text)
 
 
 def refit_catalogue(writer: CatalogueWriter, config: EngineConfig, progress: ProgressFn | None = None) -> int:
@@ -285,3 +231,5 @@ def refit_catalogue(writer: CatalogueWriter, config: EngineConfig, progress: Pro
     """
     with writer.writer_lock():
         return index_catalogue(writer, config, complete=True, progress=progress, force=True)[0]
+
+

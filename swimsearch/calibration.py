@@ -152,11 +152,19 @@ class Calibration:
 
 
 def band(percent: float) -> str:
-    """The named band a similarity in percent falls in."""
-    for name, lower in zip(BAND_NAMES, BAND_PERCENT):
-        if percent >= lower:
-            return name
-    return BAND_NAMES[-1]
+    """The named band of a similarity in percent, as shown: by its whole percent (`whole_percent`)."""
+    return BAND_NAMES[int(band_levels(np.array([percent]))[0])]
+
+
+def band_levels(percent: np.ndarray) -> np.ndarray:
+    """Band of each percentage (0 same design .. 3 unrelated), decided on the whole percent people see.
+
+    A score of 74.6 reads "75 %", so it is *very similar*: a band decided on
+    the unrounded score would show "75 % · similar" beside a legend that says
+    very similar starts at 75.
+    """
+    shown = whole_percents(np.atleast_1d(np.asarray(percent, dtype=np.float64)))
+    return (shown[:, None] < np.array(BAND_PERCENT[:-1])).sum(axis=1).astype(np.int64)
 
 
 def whole_percent(percent: float) -> int:
@@ -165,13 +173,17 @@ def whole_percent(percent: float) -> int:
     A re-export that scores 99.7 % is not the picture itself, so it reads
     99; below 0 reads 0. CSV files keep the full precision beside it.
     """
-    value = float(percent)
-    if not np.isfinite(value):
-        return 0
-    shown = int(np.floor(value + 0.5))
-    if shown >= 100 and value < 100.0:
-        shown = 99
-    return min(max(shown, 0), 100)
+    return int(whole_percents(np.array([percent], dtype=np.float64))[0])
+
+
+def whole_percents(percent: np.ndarray) -> np.ndarray:
+    """`whole_percent` of each value (a float array of whole numbers 0..100; not finite reads 0)."""
+    value = np.asarray(percent, dtype=np.float64)
+    finite = np.isfinite(value)
+    value = np.where(finite, value, 0.0)
+    shown = np.floor(value + 0.5)
+    shown = np.where((shown >= 100) & (value < 100.0), 99.0, shown)
+    return np.clip(np.where(finite, shown, 0.0), 0.0, 100.0)
 
 
 def display_percent(percent: float) -> str:

@@ -1,7 +1,8 @@
 """The catalogue handle: open or create a catalogue, read it, build it.
 
 `Catalogue` is what the CLI, the window and the tests hold: it opens a store
-(today a SQLite file, `SqliteStore`), answers the reader protocol by
+(a SQLite file, `SqliteStore`, or a team catalogue named by a
+``postgresql://`` address, `PostgresStore`), answers the reader protocol by
 delegating to it (so a `SearchEngine` can be given a `Catalogue`), and
 builds through `build_catalogue` with the store as writer. The build
 pipeline lives in build.py, the SQL in stores/.
@@ -31,9 +32,18 @@ from .stores.base import (
     Embeddings,
     FitState,
     ImageRecord,
+    StoredImage,
 )
+from .stores.pg_address import is_team_address
 from .stores.sqlite import SqliteStore
 from .stores.verdicts import StoreSteering
+
+if TYPE_CHECKING:
+    from .stores.pg_connection import PasswordPrompt
+    from .stores.postgres import PostgresStore
+
+#: A catalogue file, or a team catalogue's address.
+Location = str | os.PathLike
 
 __all__ = ["CATALOGUE_SUFFIX", "BuildReport", "Catalogue", "ImageRecord", "as_dict", "default_catalogue_path"]
 
@@ -46,30 +56,44 @@ def default_catalogue_path(folder: str | os.PathLike) -> Path:
 
 
 class Catalogue(DetailViews, StoreSteering):
-    """An open catalogue and the folder it describes (a `CatalogueReader`).
+    """An open catalogue and the folder it describes (a `CatalogueReader`); use it from one thread (its connection
+    belongs to the opening thread). `path` is the file, or a team catalogue's address without password (as `location`)."""
 
-    Use it from one thread (its SQLite connection belongs to the opening thread).
-    """
-
-    def __init__(self, store: SqliteStore):
+    def __init__(self, store: "SqliteStore | PostgresStore"):
         self.store = store
-        self.path = store.path
+        self.path: Path | str = store.path
 
     # --- opening and closing -----------------------------------------------------------
 
     @classmethod
-    def create(cls, path: str | os.PathLike, root: str | os.PathLike) -> "Catalogue":
-        """A new, empty catalogue file at `path` for the folder `root` (never overwrites)."""
+    def create(cls, path: Location, root: str | os.PathLike, *, password_prompt: "PasswordPrompt | None" = None) -> "Catalogue":
+        """A new, empty catalogue at `path` (a file, or a team catalogue's address) for the folder `root` (never overwrites)."""
+        if is_team_address(path):
+            return cls(_team_store().create(str(path), root, password_prompt=password_prompt))
         return cls(SqliteStore.create(path, root))
 
     @classmethod
-    def open(cls, path: str | os.PathLike, *, readonly: bool = False) -> "Catalogue":
-        """Open an existing catalogue; a damaged, newer or foreign file is refused in plain words."""
+    def open(
+        cls, path: Location, *, readonly: bool = False, root: str | os.PathLike | None = None,
+        password_prompt: "PasswordPrompt | None" = None,
+    ) -> "Catalogue":
+        """Open an existing catalogue (a file, or a team catalogue's address); a damaged, newer or foreign one
+        is refused in plain words. A team catalogue's folder is at `root` on this computer (default: where it
+        was indexed); `password_prompt` asks for its password when the server wants one and none was given."""
+        if is_team_address(path):
+            return cls(_team_store().open(str(path), root=root, readonly=readonly, password_prompt=password_prompt))
         return cls(SqliteStore.open(path, readonly=readonly))
 
     @classmethod
-    def open_or_create(cls, path: str | os.PathLike, root: str | os.PathLike) -> "Catalogue":
-        """Open the catalogue at `path`, or create it for `root` when there is none."""
+    def open_or_create(
+        cls, path: Location, root: str | os.PathLike, *, password_prompt: "PasswordPrompt | None" = None
+    ) -> "Catalogue":
+        """Open the catalogue at `path`, or create it for `root` when there is none (a team catalogue that
+        exists opens with the folder it was indexed from; `cli_catalogues` maps another one)."""
+        if is_team_address(path):
+            if _team_store().exists(str(path), password_prompt=password_prompt):
+                return cls.open(path, password_prompt=password_prompt)
+            return cls.create(path, root, password_prompt=password_prompt)
         path = Path(path).absolute()
         if not path.exists():
             return cls.create(path, root)
@@ -112,7 +136,7 @@ class Catalogue(DetailViews, StoreSteering):
     def writer(self) -> CatalogueWriter:
         """The store, for writing (build.py); refused for a read-only catalogue."""
         if self.readonly:
-            raise CatalogueError(f"The catalogue {self.path} is read-only: it can be searched but not updated.")
+            raise CatalogueError(self.store.readonly_reason)
         return self.store
 
     def update(
@@ -122,22 +146,14 @@ class Catalogue(DetailViews, StoreSteering):
         *,
         progress: ProgressFn | None = None,
         should_stop: StopFn | None = None,
+        folder: str | os.PathLike | None = None,
         allow_removal: bool = False,
     ) -> BuildReport:
-        """Build or update the catalogue from its folder: `build_catalogue` with this catalogue as writer.
-
-        Decisions on a file go when the update finds it gone (made a tombstone
-        or removed); once the whole folder is read, any decision left on a file
-        the catalogue no longer holds is forgotten too.
-
-        Args:
-            allow_removal: remove files even when so many are gone at once that
-                the folder may be only partly there (see `BuildReport.held`).
-        """
-        report = build_catalogue(
-            self.writer(), self.root, embedder, config, progress, should_stop, allow_removal=allow_removal
-        )
-        self.store.prune_decisions()
+        """Build or update the catalogue from its folder (or only `folder`, inside it): `build_catalogue`
+        (`allow_removal`: believe a scan that lost many files at once, see `BuildReport.held`)."""
+        folder = Path(folder) if folder else self.root
+        report = build_catalogue(self.writer(), folder, embedder, config, progress, should_stop, allow_removal=allow_removal)
+        self.store.prune_decisions()  # decisions on files gone go with them
         return report
 
     def with_fit_choices(self, config: EngineConfig, names: Iterable[str] = FIT_CHOICES) -> EngineConfig:
@@ -159,7 +175,7 @@ class Catalogue(DetailViews, StoreSteering):
         identity = self.identity()
         fit = self.fit_state()
         return {
-            "catalogue": str(self.path),
+            "catalogue": self.location,
             "root": str(self.root),
             "root_exists": self.root.is_dir(),
             "model": identity.model_name,
@@ -168,6 +184,7 @@ class Catalogue(DetailViews, StoreSteering):
             "fitted": fit.as_dict() if fit else None,
             "details": dict(self.detail_counts()),
             **self.counts(),
+            **({"team": self.store.team_info()} if not isinstance(self.store, SqliteStore) else {}),
         }
 
     def embeddings(self, image_ids: Iterable[int]) -> dict[int, np.ndarray]:
@@ -223,12 +240,26 @@ class Catalogue(DetailViews, StoreSteering):
     def own_searcher(self, config: EngineConfig) -> Searcher | None:
         return self.store.own_searcher(config)
 
+    @property
+    def searches_itself(self) -> bool:
+        return self.store.searches_itself
+
+    def export_images(self, chunk: int = 10_000) -> Iterator[list[StoredImage]]:
+        return self.store.export_images(chunk)
+
     def neighbour_lists(self, image_ids: Iterable[int] | None = None) -> NeighbourLists | None:
         return self.store.neighbour_lists(image_ids)
 
     def check(self) -> list[str]:
         """Verify every checksum and record (`swimsearch info --check`); what was checked, in words."""
         return self.store.check()
+
+
+def _team_store() -> "type[PostgresStore]":
+    """The team catalogue's store, imported only when one is named (it brings the PostgreSQL driver)."""
+    from .stores.postgres import PostgresStore
+
+    return PostgresStore
 
 
 if TYPE_CHECKING:

@@ -14,6 +14,7 @@ from .regions import RegionBasis
 from .stores.base import ColourSignatures, DetailCounts, RegionVectors
 
 if TYPE_CHECKING:
+    from .stores.postgres import PostgresStore
     from .stores.sqlite import SqliteStore
 
 log = logging.getLogger(__name__)
@@ -22,7 +23,7 @@ log = logging.getLogger(__name__)
 class DetailViews:
     """Pass-through of the store's detail reads (the store is `self.store`)."""
 
-    store: "SqliteStore"
+    store: "SqliteStore | PostgresStore"
 
     def region_basis(self) -> RegionBasis | None:
         return self.store.region_basis()
@@ -36,3 +37,9 @@ class DetailViews:
     def detail_counts(self) -> DetailCounts:
         """How many readable images have regional vectors and colour signatures (an update fills them in)."""
         return self.store.detail_counts()
+
+    def export_regions(self, chunk: int = 8192) -> Iterator[RegionVectors]:
+        return self.store.export_regions(chunk)
+
+    def export_colours(self, chunk: int = 65536) -> Iterator[ColourSignatures]:
+        return self.store.export_colours(chunk)

@@ -1,15 +1,18 @@
 """`swimsearch`: the command line, sharing the engine with the desktop app.
 
-    swimsearch index FOLDER [--catalogue CAT]
+    swimsearch index FOLDER [--catalogue CAT] [--root PATH]
     swimsearch query --catalogue CAT [--top N] [--min-score S] [--region X,Y,W,H] [--colour-weight W] [--csv OUT] [--sheet OUT.pdf|.html] (IMAGE... | --queries LISTFILE)
     swimsearch info --catalogue CAT
     swimsearch duplicates --catalogue CAT [--csv OUT]
     swimsearch decisions --catalogue CAT [--csv OUT]
     swimsearch eval --catalogue CAT --labels LABELS.csv [--queries LISTFILE] [--baseline] [--json OUT] [--plot OUT.png]
+    swimsearch copy --catalogue CAT --to NEW
 
---catalogue takes the catalogue file or its folder; a folder's catalogue is
-found where the window puts it too (inside the folder, or in the per-user
-data folder when the folder is read-only: `swimsearch.locations`).
+--catalogue takes the catalogue file, its folder (its catalogue is found
+where the window puts it too: inside the folder, or in the per-user data
+folder when the folder is read-only or on a network drive), or a team
+catalogue: postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?catalogue=NAME]
+(cli_catalogues.py; --root PATH says where its shared folder is here).
 
 Known failures print one plain line on stderr and exit 1; bad arguments exit 2;
 a build stopped with Ctrl-C keeps what it committed and exits 130.
@@ -25,15 +28,14 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from . import __version__, locations
-from .catalogue import Catalogue
 from .cli_steer import SteeredQueries, add_steering_options, steering_in_words
 from .cli_steering import QuerySteering, SteeringError, add_decisions_command, add_query_arguments
+from . import __version__
+from .cli_catalogues import copy, describe_location, open_existing, open_for_index, refuse_other_model
 from .config import EngineConfig
 from .errors import Cancelled, CatalogueError
 from .evaluation import EvaluationError
 from .export import write_csv, write_duplicates_csv
-from .folderscan import refuse_folder_without_pictures
 from .images import ImageError
 from .inputs import InputError, read_path_list
 from .model import Embedder, ModelError, default_model_path
@@ -73,34 +75,6 @@ def _embedder(config: EngineConfig, model: str | None) -> Embedder:
     return Embedder(Path(model) if model else default_model_path(), threads=config.threads or None)
 
 
-def _folder_catalogue(folder: Path) -> Path:
-    """The catalogue of an image folder, where the window would put or find it."""
-    return locations.catalogue_for_folder(folder, locations.user_data_dir())
-
-
-def _catalogue_path(value: str) -> Path:
-    """--catalogue accepts the catalogue file or the folder it describes."""
-    path = Path(value)
-    return _folder_catalogue(path) if path.is_dir() else path
-
-
-def _open_existing(value: str) -> Catalogue:
-    path = _catalogue_path(value)
-    if not path.exists():
-        if Path(value).is_dir():
-            raise CatalogueError(f"There is no catalogue of the folder {value}. Build one with: swimsearch index {value}")
-        raise CatalogueError(f"There is no catalogue at {path}. Build one with: swimsearch index FOLDER --catalogue {path}")
-    return Catalogue.open(path)
-
-
-def _refuse_other_model(catalogue: Catalogue, embedder: Embedder, model_arg: str | None) -> None:
-    own_place = catalogue.path == _folder_catalogue(catalogue.root)
-    rebuild = " ".join(shown(str(word)) for word in ["swimsearch index", catalogue.root]
-                       + ([] if own_place else ["--catalogue", catalogue.path]) + (["--model", model_arg] if model_arg else []))
-    if sentence := other_model(catalogue, embedder, rebuild):
-        raise CatalogueError(sentence)
-
-
 # --- commands -------------------------------------------------------------------
 
 
@@ -110,27 +84,27 @@ def cmd_index(args) -> int:
         raise UsageError(f"{folder} is not a folder")
     config = _config(args)
     embedder = _embedder(config, args.model)
-    path = _catalogue_path(args.catalogue) if args.catalogue else _folder_catalogue(folder)
-    if not path.exists():
-        refuse_folder_without_pictures(folder)  # before any file is made: nothing to index leaves nothing behind
-    with Catalogue.open_or_create(path, folder) as catalogue, StopOnInterrupt() as stop:
+    with open_for_index(folder, args.catalogue, args.root) as catalogue, StopOnInterrupt() as stop:
         # choices not named again keep what the catalogue was fitted with
         unnamed = [name for name, given in (("hash_variant", args.variant), ("folder_labels", args.folder_labels)) if given is None]
         config = catalogue.with_fit_choices(config, unnamed)
-        if switching := other_model(catalogue, embedder):
+        whole = folder.resolve() == catalogue.root.resolve()  # a folder inside it keeps the model (or is refused)
+        if whole and (switching := other_model(catalogue, embedder)):
             print(f"swimsearch: {switching}", file=sys.stderr)
         try:
             report = catalogue.update(
-                embedder, config, progress=TerminalProgress(), should_stop=stop, allow_removal=args.allow_removal
+                embedder, config, progress=TerminalProgress(), should_stop=stop, folder=folder,
+                allow_removal=args.allow_removal,
             )
             code = EXIT_OK
         except Cancelled as exc:
             report, code = exc.report, EXIT_CANCELLED
         print_report(report, catalogue, args.json)
     if report.held:
+        named = f" --catalogue {shown(describe_location(catalogue))}" if args.catalogue else ""
         print(
             f"swimsearch: {report.held_reason}. They were kept in the catalogue. If they really were deleted, "
-            f"update again with: swimsearch index {shown(str(folder))} --allow-removal",
+            f"update again with: swimsearch index {shown(str(folder))}{named} --allow-removal",
             file=sys.stderr,
         )
         return EXIT_FAILED if code == EXIT_OK else code
@@ -147,8 +121,8 @@ def cmd_query(args) -> int:
     embedder = _embedder(config, args.model)
     failures = 0
     results = []
-    with _open_existing(args.catalogue) as catalogue:
-        _refuse_other_model(catalogue, embedder, args.model)
+    with open_existing(args.catalogue, args.root) as catalogue:
+        refuse_other_model(catalogue, embedder, args.model)
         engine = SearchEngine(catalogue, embedder, config)
         steering = QuerySteering.read(args, engine, catalogue)
         queries = SteeredQueries(engine, steering, args)  # --region, --colour-weight; notes said once
@@ -164,7 +138,7 @@ def cmd_query(args) -> int:
                 print_result(result)
         filters = "; ".join(filter(None, (filters_in_words(args) + steering_in_words(args), steering.in_words())))
         if args.csv:
-            identity = dict(catalogue=str(catalogue.path), model=embedder.name, model_sha256=embedder.sha256)
+            identity = dict(catalogue=describe_location(catalogue), model=embedder.name, model_sha256=embedder.sha256)
             if args.csv == "-":
                 write_csv(results, sys.stdout, **identity)
             else:
@@ -183,7 +157,7 @@ def cmd_query(args) -> int:
 
 
 def cmd_info(args) -> int:
-    with _open_existing(args.catalogue) as catalogue:
+    with open_existing(args.catalogue, args.root) as catalogue:
         info = catalogue.info()
         if args.unreadable:
             info["unreadable_files"] = [{"path": p, "reason": r} for p, r in catalogue.unreadable()]
@@ -204,6 +178,15 @@ def cmd_info(args) -> int:
             f"{s.get('lsh_tables')} LSH tables x {s.get('lsh_key_bits')} bits, fitted on {fitted['count']} images"
             + (" (provisional: build was cancelled)" if fitted.get("provisional") else "")
         )
+    team = info.get("team")
+    if team:
+        print(f"server      {team['server']}, database {team['database']}, pgvector {team['pgvector']}")
+        print(f"you         {team['person']} (login {team['login']}, {team['access']})")
+        if team["recorded_root"] != info["root"]:
+            print(f"indexed as  {team['recorded_root']} (on the computer that indexed it)")
+        for change in team["recent_changes"]:
+            detail = ", ".join(f"{k} {v}" for k, v in change["detail"].items() if v is not None)
+            print(f"changed     {change['at']} by {change['person']} ({change['login']}): {change['action']} {detail}".rstrip())
     for item in info.get("unreadable_files", []):
         print(f"unreadable  {shown(item['path'])}: {shown(item['reason'])}")
     if "checked" in info:
@@ -216,7 +199,7 @@ def cmd_duplicates(args) -> int:
     from .search import SearchEngine
 
     config = _config(args)
-    with _open_existing(args.catalogue) as catalogue:
+    with open_existing(args.catalogue, args.root) as catalogue:
         engine = SearchEngine(catalogue, None, config)
         groups = find_duplicate_groups(engine, max_distance=args.max_distance)
     if args.csv:
@@ -236,15 +219,22 @@ def cmd_eval(args) -> int:
 
     config = _config(args)
     embedder = _embedder(config, args.model)
-    with _open_existing(args.catalogue) as catalogue:
+    with open_existing(args.catalogue, args.root) as catalogue:
         cli_eval.run(args, catalogue, SearchEngine(catalogue, embedder, config))
+    return EXIT_OK
+
+
+def cmd_copy(args) -> int:
+    target, report = copy(args.catalogue, args.to, args.root)
+    with target:
+        print(f"{shown(describe_location(target))}: {report.summary()} ({report.seconds:.1f} s)")
     return EXIT_OK
 
 
 # --- entry point -----------------------------------------------------------------
 
 
-CATALOGUE_HELP = "the catalogue file, or the folder it was built from"
+CATALOGUE_HELP = "the catalogue file, or the folder it was built from, or a team catalogue postgresql://USER@HOST/DB?catalogue=NAME"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -254,12 +244,15 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("-v", "--verbose", action="store_true", help="log what the engine does")
     common.add_argument("--model", help="ONNX trunk to use (default: the one that ships)")
     common.add_argument("--threads", type=int, help="onnxruntime threads (default: all cores)")
+    common.add_argument("--root", metavar="PATH",
+                        help="a team catalogue's shared folder as this computer mounts it (default: where it was indexed)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("index", parents=[common], help="build or update a catalogue from a folder")
     p.add_argument("folder", help="folder of images (searched recursively)")
     p.add_argument(
-        "--catalogue", help="catalogue file (default: FOLDER/.swimsearch.swimcat, or a per-user file if FOLDER is read-only)"
+        "--catalogue", help="catalogue file or team catalogue postgresql://USER@HOST/DB?catalogue=NAME "
+        "(default: FOLDER/.swimsearch.swimcat, or a per-user file if FOLDER is read-only or on a network drive)"
     )
     p.add_argument("--variant", choices=("pca", "laplacian"), help="hash layer variant (default: pca, or what the catalogue was fitted with)")
     p.add_argument(
@@ -302,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-distance", type=int, help="pHash bits that may differ (default: 6)")
     p.add_argument("--csv", metavar="OUT", help="also write the groups as CSV")
     p.set_defaults(run=cmd_duplicates, parser=p)
-    add_decisions_command(sub, common, CATALOGUE_HELP, lambda args: _open_existing(args.catalogue))
+    add_decisions_command(sub, common, CATALOGUE_HELP, lambda args: open_existing(args.catalogue, args.root))
 
     p = sub.add_parser("eval", parents=[common], help="retrieval quality and timings on a labelled folder")
     p.add_argument("--catalogue", required=True, help=CATALOGUE_HELP)
@@ -310,6 +303,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_arguments(p)
     p.set_defaults(run=cmd_eval, parser=p)
+
+    p = sub.add_parser("copy", parents=[common], help="copy a catalogue into a new one: a file into a team catalogue, or back")
+    p.add_argument("--catalogue", required=True, help=CATALOGUE_HELP + " (the one to copy)")
+    p.add_argument("--to", required=True, metavar="NEW", help="the new catalogue: a .swimcat file or postgresql://...")
+    p.set_defaults(run=cmd_copy, parser=p)
     return parser
 
 

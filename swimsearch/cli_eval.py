@@ -14,6 +14,7 @@ from typing import Any
 from .cli_output import print_eval
 from .comparison import METHODS, baseline_engine, compare, ratio
 from .evaluation import EvalReport, evaluate
+from .cli_catalogues import describe_location
 from .export import atomic_output
 from .inputs import read_labels, read_path_list
 from .search import SearchEngine
@@ -66,7 +67,7 @@ def run(args: Any, catalogue: Any, engine: SearchEngine) -> dict[str, EvalReport
     else:
         reports = compare(engine, labels, queries, limit=args.limit, progress=bar)
     report = next(iter(reports.values()))
-    figures = {"catalogue": str(catalogue.path), "labels": str(args.labels), "exclude_column": args.exclude_column}
+    figures = {"catalogue": describe_location(catalogue), "labels": str(args.labels), "exclude_column": args.exclude_column}
     print_reports(reports, args.exclude_column)
     if args.json:
         methods = {name: r.as_dict() for name, r in reports.items()}

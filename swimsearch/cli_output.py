@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from .build_report import BuildReport, as_dict
 from .catalogue import Catalogue
+from .cli_catalogues import describe_location
 from .evaluation import EvalReport
 from .export import percent
 from .stores.verdicts import DIFFERENT, SAME
@@ -22,9 +23,9 @@ if TYPE_CHECKING:  # the search module loads the model's runtime: only when a co
 
 def print_report(report: BuildReport, catalogue: Catalogue, as_json: bool) -> None:
     if as_json:
-        print(json.dumps({"catalogue": str(catalogue.path), **as_dict(report)}, indent=2))
+        print(json.dumps({"catalogue": describe_location(catalogue), **as_dict(report)}, indent=2))
         return
-    print(f"{shown(str(catalogue.path))}: {report.summary()}")
+    print(f"{shown(describe_location(catalogue))}: {report.summary()}")
     if report.added + report.updated:
         print(f"  {report.images_per_second:.1f} images/s, {report.seconds:.1f} s in all")
     for rel, reason in report.errors[:20]:

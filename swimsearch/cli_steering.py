@@ -94,7 +94,16 @@ class QuerySteering:
         return cls(bool(args.together), unlike, folders)
 
     def groups(self, images: Sequence[str]) -> Iterator[list[str]]:
-        """The queries: each image alone, or all of them together."""
+        """The queries: each image alone, or all of them together.
+
+        Raises:
+            SteeringError: (before the first query) a picture is both searched with and
+                named by --unlike: half-weighted, "not like" itself would only hide it.
+        """
+        unliked = {Path(e.label).resolve() for e in self.unlike if e.label}
+        both = next((p for p in images if Path(p).resolve() in unliked), None)
+        if both is not None:
+            raise SteeringError(f"{both} is both a picture to search with and one named by --unlike: give it only once")
         if self.together:
             yield [str(Path(p).absolute()) for p in images]
         else:

@@ -2,7 +2,7 @@
 
 A build describes each picture once more than by its embedding, from what
 it has in memory anyway: the regional vectors of search by a detail come from
-the feature map of the same network pass (`embed_batch`), the colour
+the feature map of the same network pass (`describe_pixels`), the colour
 signature from the decoded pixels (`colour_signatures`). A catalogue built
 before kept neither; its next update reads those pictures again
 (`fill_details`, the build's "details" phase) without touching their
@@ -55,7 +55,7 @@ def region_basis_for(writer: CatalogueWriter, embedder: ImageEmbedder) -> Region
     return shipped
 
 
-def embed_batch(embedder: ImageEmbedder, pixels: np.ndarray, basis: RegionBasis | None) -> tuple[np.ndarray, np.ndarray | None]:
+def describe_pixels(embedder: ImageEmbedder, pixels: np.ndarray, basis: RegionBasis | None) -> tuple[np.ndarray, np.ndarray | None]:
     """Embeddings (n, D) and, with a basis, regional vectors (n, R, d) of a batch, from one network pass."""
     if basis is None:
         return embedder.embed(pixels), None
@@ -70,19 +70,23 @@ def colour_signatures(images: Sequence[LoadedImage]) -> np.ndarray:
 
 def fill_details(
     writer: CatalogueWriter,
-    folder: Path,
+    root: Path,
     embedder: ImageEmbedder,
     basis: RegionBasis | None,
     config: EngineConfig,
     progress: Callable[[str, int, int], None],
     should_stop: Callable[[], bool],
+    scope: str = "",
 ) -> tuple[int, bool]:
-    """Read again the readable images that lack details, and keep them; every batch is committed.
+    """Read again the readable images (of the folder `scope` inside the catalogue's, "" for all) that lack
+    details, and keep them; every batch is committed.
 
     Returns:
         (images given their details, whether `should_stop` stopped it).
     """
-    lacking = writer.lacking_details(regions=basis is not None)
+    prefix = f"{scope}/" if scope else ""
+    # an update of one folder holds that folder's lock only: others' pictures wait for their own update
+    lacking = [(i, relpath) for i, relpath in writer.lacking_details(regions=basis is not None) if relpath.startswith(prefix)]
     if not lacking:
         return 0, False
     log.info("%s: reading %d pictures again for their details", writer.location, len(lacking))
@@ -90,11 +94,11 @@ def fill_details(
     files = [FoundFile(relpath, 0, 0.0) for _, relpath in lacking]
     done = filled = 0
     progress("details", 0, len(files))
-    for batch in decoded_batches(files, folder, embedder.size, batch_size=config.batch_size, decoders=config.decoders):
+    for batch in decoded_batches(files, root, embedder.size, batch_size=config.batch_size, decoders=config.decoders):
         good = [(ids[found.relpath], result) for found, result in batch if isinstance(result, LoadedImage)]
         if good:
             pictures = [result for _, result in good]
-            regions = embed_batch(embedder, np.stack([p.pixels for p in pictures]), basis)[1] if basis else None
+            regions = describe_pixels(embedder, np.stack([p.pixels for p in pictures]), basis)[1] if basis else None
             writer.write_details([image_id for image_id, _ in good], regions, colour_signatures(pictures))
             filled += len(good)
         done += len(batch)

@@ -55,8 +55,13 @@ def _searchable_images(engine: SearchEngine) -> _Images | None:
         return None
 
     def neighbours(row: int, k: int) -> np.ndarray:
-        # the k nearest counting the image itself, which the engine leaves out
-        return np.searchsorted(ids, engine.neighbours(int(ids[row]), k - 1))
+        # the k nearest counting the image itself, which the engine leaves out; a team
+        # catalogue's server may also find designs added since `ids` was read: left out
+        found = engine.neighbours(int(ids[row]), k - 1)
+        rows = np.searchsorted(ids, found)
+        known = rows < len(ids)
+        known[known] = ids[rows[known]] == found[known]
+        return rows[known]
 
     def paths(image_ids: list[int]) -> list[str]:
         records = engine.records(np.asarray(image_ids, dtype=np.int64))
@@ -96,7 +101,11 @@ def find_duplicate_groups(
     worst: dict[tuple[int, int], int] = {}
     total = len(images.ids)
     for row in range(total):
-        for other, d in _close_pairs(images, row, neighbours, max_distance, same_design):
+        pairs = _close_pairs(images, row, neighbours, max_distance, same_design)
+        if same_design:
+            _join_star(parent, worst, row, pairs)
+            pairs = []
+        for other, d in pairs:
             a, b = _find(parent, row), _find(parent, other)
             if a != b:
                 parent[max(a, b)] = min(a, b)
@@ -109,6 +118,19 @@ def find_duplicate_groups(
     result = [_group(images, members, worst) for members in _members(parent) if len(members) > 1]
     result.sort(key=lambda g: (-len(g.image_ids), g.paths[0]))
     return result
+
+
+def _join_star(parent: dict[int, int], worst: dict[tuple[int, int], int], row: int, pairs: list[tuple[int, int]]) -> None:
+    """Groups of one design as stars: a picture not yet in a group starts one and takes its
+    same-design neighbours not yet in one. Joining through pairs (as near-identical files are)
+    chains look-alikes into groups of hundreds of different garments, whose ends are not alike."""
+    if row in parent:
+        return
+    parent[row] = row
+    for other, d in pairs:
+        if other not in parent:
+            parent[other] = row
+            worst[(row, other)] = d
 
 
 def _close_pairs(images: _Images, row: int, neighbours: int, max_distance: int, same_design: bool) -> list[tuple[int, int]]:

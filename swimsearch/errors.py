@@ -19,5 +19,9 @@ class CatalogueBusy(CatalogueError):
     """Another process is building or updating this catalogue right now."""
 
 
+class IndexChanged(CatalogueError):
+    """A shared catalogue's index was fitted again by someone else since it was read: encode the query again."""
+
+
 class DamagedCatalogue(CatalogueError):
     """A catalogue whose content cannot be trusted: crafted, or damaged on disk. Nothing is read from it."""

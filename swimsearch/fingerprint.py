@@ -45,6 +45,18 @@ def fingerprint(path: str | os.PathLike) -> int | None:
     return int.from_bytes(digest, "little", signed=True)  # fits SQLite's signed 64-bit integers
 
 
+def still_the_same(path: str | os.PathLike, size: int, mtime: float, stored: int | None) -> bool:
+    """Whether the file at `path` still has the size, time and (when one is stored) content
+    fingerprint a catalogue recorded for it; a file that cannot be looked at is not."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return False
+    if info.st_size != size or abs(info.st_mtime - mtime) > 1e-6:
+        return False
+    return stored is None or fingerprint(path) == stored  # else replaced by a picture of the same size and time
+
+
 def fingerprints(root: Path, relpaths: Sequence[str], threads: int = THREADS) -> list[int | None]:
     """`fingerprint` of each path under `root`, in the order given (read on a few threads)."""
     if len(relpaths) >= 64 and threads > 1:

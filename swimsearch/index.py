@@ -112,7 +112,8 @@ class FittedIndex:
             layer=HashLayer(
                 mean=arrays["hash.mean"], weights=arrays["hash.weights"], bias=arrays["hash.bias"], variant=state["variant"]
             ),
-            spheres=Spheres(pivots=arrays["spheres.pivots"], radii=arrays["spheres.radii"]),
+            spheres=Spheres(pivots=arrays["spheres.pivots"], radii=arrays["spheres.radii"],
+                            iterations=int(state.get("iterations") or 0)),
             rerank_basis=arrays["rerank.basis"],
             positions=arrays["lsh.positions"],
             settings=dict(state.get("settings", {})),

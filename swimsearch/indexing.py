@@ -29,7 +29,7 @@ from .config import INDEX_SETTINGS, EngineConfig
 from .graph import next_graph
 from .index import FittedIndex, IndexSnapshot, fit_index
 from .neighbours import NeighbourLists, VectorTable, augmented, build_lists, update_lists
-from .searchers import choose_searcher
+from .searchers import Searcher, choose_searcher
 from .stores.base import CatalogueWriter, FitState
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,11 @@ def index_catalogue(
     Returns:
         (searchable images, whether the index was fitted again).
     """
-    progress = progress or _quiet
+    with writer.index_lock():  # one writer at a time decides on the fit and writes codes
+        return _index(writer, config, complete=complete, progress=progress or _quiet, force=force)
+
+
+def _index(writer: CatalogueWriter, config: EngineConfig, *, complete: bool, progress: ProgressFn, force: bool) -> tuple[int, bool]:
     embedded = writer.counts()["readable"]
     if embedded < 2:  # similarity is relative to the others: one image cannot be indexed
         writer.clear_index()
@@ -112,17 +116,22 @@ def index_catalogue(
     if fitted is not None and fitted.augmented and not (lists is not None and len(lists)):
         reason = "the catalogue keeps no neighbour lists yet"
     # A store that finds candidates itself (a database server) needs no graph of ours.
-    keep_graph = embedded >= config.graph_from and writer.own_searcher(config) is None
+    keep_graph = embedded >= config.graph_from and not writer.searches_itself
     previous: IndexSnapshot | None = None  # what was searchable: the graph to extend, the search for neighbours
+    search: Searcher | None = None  # the catalogue's own search, where new images' neighbours are looked for
     if reason is None and (keep_graph or embedded >= config.exact_below):
-        previous = writer.load_snapshot()
+        # A store that searches itself (a team catalogue's server) is asked; nothing is loaded.
+        search = writer.own_searcher(config) if writer.searches_itself and not keep_graph else None
+        if search is None:
+            previous = writer.load_snapshot()
+            search = None if previous is None else choose_searcher(previous, config.with_changes(exact_below=0))
     if reason is not None:
         log.info("fitting the index again: %s", reason)
         progress("index", 0, embedded)
         plan = _refit_plan(writer, config, embedded, provisional=not complete)
     else:
         assert fitted is not None
-        plan = _update_plan(writer, config, fitted, lists, previous)
+        plan = _update_plan(writer, config, fitted, lists, search)
         if plan.encode is not None and not len(plan.encode) and not _graph_needs_work(previous, keep_graph):
             return writer.counts()["searchable"], False
     _write(writer, plan, keep_graph, previous, embedded, progress)
@@ -203,7 +212,7 @@ def _refit_plan(writer: CatalogueWriter, config: EngineConfig, embedded: int, *,
 
 
 def _update_plan(
-    writer: CatalogueWriter, config: EngineConfig, fitted: FittedIndex, lists: NeighbourLists | None, previous: IndexSnapshot | None
+    writer: CatalogueWriter, config: EngineConfig, fitted: FittedIndex, lists: NeighbourLists | None, search: Searcher | None
 ) -> _Plan:
     """Keep the fit: encode the new images, and (augmented) every image whose neighbour list they changed."""
     pending = writer.uncoded_ids()
@@ -213,12 +222,12 @@ def _update_plan(
     k, alpha = int(fitted.settings.get("augment_k", config.augment_k)), float(fitted.settings.get("augment_alpha", config.augment_alpha))
     table = prepared_table(writer, fitted.centre)
     candidates = None
-    if len(table) >= config.exact_below and previous is not None:
+    if len(table) >= config.exact_below and search is not None:
         if len(pending) > RELIST_ABOVE:
             relisted = build_lists(table, k, exact_below=config.exact_below)
             return _Plan(fitted, False, table.ids, np.setdiff1d(table.ids, pending), _augmented_chunks(table, relisted, table.ids, k, alpha),
                          relisted, replace_lists=True)
-        candidates = _own_search(previous, config)
+        candidates = _own_search(search)
     new_lists, changed = update_lists(lists, table, pending, candidates=candidates)
     if not len(changed):
         return _Plan(fitted, False, changed, changed, lambda: iter(()))
@@ -238,10 +247,9 @@ def _augmented_chunks(
     return chunks
 
 
-def _own_search(snapshot: IndexSnapshot, config: EngineConfig) -> Callable[[np.ndarray, int], np.ndarray]:
-    """The catalogue's own search (graph or LSH) as a candidate source for neighbour lists."""
-    searcher = choose_searcher(snapshot, config.with_changes(exact_below=0))
-    fitted = snapshot.fitted
+def _own_search(searcher: Searcher) -> Callable[[np.ndarray, int], np.ndarray]:
+    """The catalogue's own search (graph, LSH or the server's) as a candidate source for neighbour lists."""
+    fitted = searcher.fitted
 
     def candidates(vectors: np.ndarray, depth: int) -> np.ndarray:
         codes, reduced = fitted.codes(vectors), fitted.vectors(vectors)

@@ -40,7 +40,11 @@ Writable = Callable[[Path], bool]
 
 
 def _writable(folder: Path) -> bool:
-    return os.access(folder, os.W_OK)
+    """A folder can hold its catalogue when it is writable and on this computer, not on a network share
+    (where SQLite must not write: the catalogue then goes to the per-user folder, as for a read-only folder)."""
+    from .stores.network_fs import network_file_system
+
+    return os.access(folder, os.W_OK) and network_file_system(folder) is None
 
 
 def platform_data_dir() -> Path:
@@ -112,12 +116,18 @@ def catalogue_for_folder(
 
 
 def display_name(catalogue: str | os.PathLike, root: str | os.PathLike | None = None) -> str:
-    """A short name for a catalogue, for titles, menus and messages: the name of its folder.
+    """A short name for a catalogue, for titles, menus and messages: the name of its folder
+    (a team catalogue: its name and server, "swimwear on db.example.com").
 
     Args:
-        catalogue: the catalogue file.
+        catalogue: the catalogue file, or a team catalogue's address.
         root: its image folder, when known (an open catalogue knows it).
     """
+    from .stores.pg_address import TeamAddress, is_team_address
+
+    if is_team_address(catalogue):  # a team catalogue is known by its own name, whatever folder it maps to
+        address = TeamAddress.parse(str(catalogue))
+        return f"{address.catalogue} on {address.server}"
     if root is not None:
         root = Path(root)
         return root.name or str(root)

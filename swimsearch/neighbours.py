@@ -214,6 +214,14 @@ def lists_from_candidates(table: VectorTable, query_ids: np.ndarray, candidates:
     query_ids, candidates = query_ids[order], np.asarray(candidates, dtype=np.int64)[order]
     rows = table.rows_of(candidates.ravel()).reshape(candidates.shape)
     candidates = np.where(rows >= 0, candidates, -1)
+    # An update joins two searches (the catalogue's own and the added images): an id both name
+    # must enter the list once, not take two of its k places.
+    by_id = np.argsort(candidates, axis=1, kind="stable")
+    ordered = np.take_along_axis(candidates, by_id, axis=1)
+    repeat = np.zeros(candidates.shape, dtype=bool)
+    repeat[:, 1:] = (ordered[:, 1:] == ordered[:, :-1]) & (ordered[:, 1:] >= 0)
+    np.put_along_axis(repeat, by_id, repeat.copy(), axis=1)
+    candidates = np.where(repeat, -1, candidates)
     own = table.get(query_ids)
     sims = np.einsum("md,mcd->mc", own, table.vectors[np.maximum(rows, 0)].astype(np.float32))
     nb, ns = _keep_best(query_ids, candidates, sims, k)

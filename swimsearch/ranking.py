@@ -36,7 +36,7 @@ from typing import Callable, Protocol
 import numpy as np
 
 from .augment import expand_query
-from .calibration import BAND_NAMES, BAND_PERCENT, Calibration
+from .calibration import BAND_NAMES, Calibration, band_levels
 from .config import EngineConfig
 from .phash_index import PhashIndex, hamming64
 from .rescoring import RescoringData
@@ -228,7 +228,7 @@ def score_and_order(
     scores = percent / 100.0
     if query_id is not None:
         scores[ids == query_id] = 1.0  # the query itself: exactly 100 %
-    level = _levels(percent) if calibration is not None else np.zeros(len(ids), np.int64)
+    level = band_levels(percent) if calibration is not None else np.zeros(len(ids), np.int64)
     if steer is not None and calibration is not None:
         # pHash is blind to colour: a recoloured copy that steering took out of the same-design band
         # (towards *match colour*) is no longer the same picture to this user, so it is not listed first.
@@ -287,11 +287,6 @@ def _rowwise(rows: np.ndarray, queries: np.ndarray) -> np.ndarray:
     summation order depends on how many rows there are)."""
     a, b = np.asarray(rows, dtype=np.float64), np.asarray(queries, dtype=np.float64)
     return np.stack([(a * b[j]).sum(axis=1) for j in range(len(b))], axis=1) if len(a) else np.empty((0, len(b)))
-
-
-def _levels(percent: np.ndarray) -> np.ndarray:
-    """Band of each percentage: 0 same design, 1 very similar, 2 similar, 3 unrelated."""
-    return (np.asarray(percent)[:, None] < np.array(BAND_PERCENT[:-1])).sum(axis=1).astype(np.int64)
 
 
 def _holds(sorted_ids: np.ndarray, image_id: int) -> bool:

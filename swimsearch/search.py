@@ -26,7 +26,7 @@ from .calibration import Calibration, shipped_calibration
 from .colour import ColourMix
 from .config import EngineConfig
 from .decisions import DecisionBook
-from .errors import CatalogueError
+from .errors import CatalogueError, IndexChanged
 from .matches import Match, SearchResult
 from .model import ImageEmbedder, describe_model
 from .phash_index import PhashIndex
@@ -34,7 +34,7 @@ from .ranking import RESCORE_MARGIN, shown_percent
 from .regions import Box
 from .rescoring import RescoringData
 from .rocchio import Example, Steering
-from .searchers import Searcher, choose_searcher
+from .searchers import Searcher, SnapshotSearcher, choose_searcher
 from .steered import rank_steered
 from .steering import ColourSteer, DetailSearch, colour_query
 from .stores.base import CatalogueIdentity, CatalogueReader, ImageRecord
@@ -92,9 +92,9 @@ class SearchEngine:
         self._searcher = self._given if self._given is not None else open_searcher(self.reader, self.config)
         self._calibration = shipped_calibration(self._identity.model_sha256)
         fitted = self._searcher.fitted if self._searcher is not None else None
-        self._data = RescoringData(
-            self.reader, self.searchable_ids(), self.config.rescore_in_memory_up_to, fitted=fitted, calibration=self._calibration
-        )
+        # Only an in-memory search holds embeddings and records here: a team catalogue's server brings its candidates'.
+        held = self.searchable_ids() if isinstance(self._searcher, SnapshotSearcher) else np.empty(0, np.int64)
+        self._data = RescoringData(self.reader, held, self.config.rescore_in_memory_up_to, fitted=fitted, calibration=self._calibration)
         self._phash_index = None
         self._details.reset()
         self._adaptation = Adaptation(self.reader, self._searcher) if self._searcher is not None else None
@@ -304,7 +304,12 @@ class SearchEngine:
         goes to the end of the list (decisions.py). `colour`: the colour control (steering.colour_query).
         """
         started = time.perf_counter()
-        matches, found = rank_steered(self, self._ready_searcher(), steering, top_n, min_score, colour)
+        searcher = self._ready_searcher()
+        try:
+            matches, found = rank_steered(self, searcher, steering, top_n, min_score, colour)
+        except IndexChanged:  # another user refitted a team catalogue: its searcher holds the new fit; once more with it
+            self._data.fitted = self._data.fitted if self._data.in_memory else searcher.fitted
+            matches, found = rank_steered(self, searcher, steering, top_n, min_score, colour)
         return SearchResult(
             query=steering.label,
             query_image_id=steering.like[0].image_id,

@@ -13,6 +13,8 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 
 from helpers import CLOTHING, FakeEmbedder, copy_clothing_photos  # noqa: E402
+from pg_server import pg_database, pg_module_database, pg_server  # noqa: E402,F401  (fixtures: one PostgreSQL server per session)
+from stores import store  # noqa: E402,F401  (fixture: each behaviour test on both stores)
 
 
 @pytest.fixture(scope="session")

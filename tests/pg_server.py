@@ -198,15 +198,28 @@ def pg_server(tmp_path_factory) -> PgServer:
         shutil.rmtree(base, ignore_errors=True)
 
 
+def _fresh_database(server: PgServer):
+    """A new database from the template (with pgvector); dropped, with its roles, when the caller is done."""
+    name = f"test_{os.getpid()}_{time.time_ns() % 10**12}"
+    with server.connect() as conn:
+        conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
+    database = PgDatabase(server, name)
+    yield database
+    with server.connect() as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")  # FORCE: ends a test's stray connections
+        # The catalogues' group roles (named after the database), then the logins that made them.
+        groups = [r[0] for r in conn.execute("SELECT rolname FROM pg_roles WHERE starts_with(rolname, %s)", (f"{name}_",))]
+        for role in [*sorted(groups, key=lambda r: not r.endswith("_viewer")), *reversed(database.roles)]:
+            conn.execute(f'DROP ROLE IF EXISTS "{role}"')
+
+
 @pytest.fixture
 def pg_database(pg_server: PgServer) -> PgDatabase:
     """A fresh database for one test, with the vector extension; dropped (with its roles) afterwards."""
-    name = f"test_{os.getpid()}_{time.time_ns() % 10**12}"
-    with pg_server.connect() as conn:
-        conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
-    database = PgDatabase(pg_server, name)
-    yield database
-    with pg_server.connect() as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")  # FORCE: ends a test's stray connections
-        for role in database.roles:
-            conn.execute(f'DROP ROLE IF EXISTS "{role}"')
+    yield from _fresh_database(pg_server)
+
+
+@pytest.fixture(scope="module")
+def pg_module_database(pg_server: PgServer) -> PgDatabase:
+    """A database shared by the tests of one module (for catalogues built once with the real model)."""
+    yield from _fresh_database(pg_server)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pkgutil
+import re
 import subprocess
 import sys
 
@@ -130,3 +131,39 @@ def test_engine_modules_stay_small_and_the_catalogue_a_handle():
         lines = len(path.read_text(encoding="utf-8").splitlines())
         assert lines < 400, f"{path.relative_to(REPO)} has {lines} lines: split it by role"
     assert len(inspect.getsourcelines(Catalogue)[0]) < 200
+
+
+def test_the_window_stays_small():
+    """ui/main_window.py under 450 lines (issue 10): new window parts go to their own ui module."""
+    lines = len((REPO / "ui" / "main_window.py").read_text(encoding="utf-8").splitlines())
+    assert lines < 450, f"ui/main_window.py has {lines} lines: move a part of the window to its own ui module"
+
+
+SQL = re.compile(r"""["']\s*(SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|ALTER|PRAGMA|BEGIN|COMMIT)\s""")
+
+
+def test_no_sql_outside_the_stores():
+    """Only swimsearch/stores/ speaks SQL or opens a database (issue 10): the rest goes through the store protocols."""
+    sources = [p for p in (REPO / "swimsearch").rglob("*.py") if "stores" not in p.relative_to(REPO).parts]
+    sources += [*(REPO / "ui").rglob("*.py"), REPO / "app.py"]
+    offenders = []
+    for path in sources:
+        text = path.read_text(encoding="utf-8")
+        if SQL.search(text) or re.search(r"^\s*(import|from)\s+(sqlite3|psycopg)", text, re.M):
+            offenders.append(str(path.relative_to(REPO)))
+    assert offenders == []
+
+
+def test_the_architecture_page_names_every_module():
+    """docs/ARCHITECTURE.md gives every module of the engine and the window its line (issue 10)."""
+    page = (REPO / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    missing = []
+    for package in ("swimsearch", "ui"):
+        for path in sorted((REPO / package).rglob("*.py")):
+            if path.name == "__init__.py":
+                continue
+            name = path.relative_to(REPO / package).as_posix()
+            shown = f"`ui/{name}`" if package == "ui" else f"`{name}`"
+            if shown not in page:
+                missing.append(f"{package}/{name}")
+    assert missing == [], f"docs/ARCHITECTURE.md does not name {', '.join(missing)}"

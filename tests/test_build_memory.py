@@ -13,6 +13,7 @@ reads them again at the next update.
 from __future__ import annotations
 
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from helpers import REPO
 from swimsearch.catalogue import Catalogue
 
 BASE = r"""
+import swimsearch.cli, swimsearch.graph  # everything a build imports (FAISS, SciPy, ...) counts in its address space
 from swimsearch.model import Embedder, default_model_path
 embedder = Embedder(default_model_path(), threads=1)
 print(next(l for l in open("/proc/self/status") if l.startswith("VmSize:")).split()[1])
@@ -43,10 +45,14 @@ def run_build(folder, path, cap_mb: int) -> subprocess.CompletedProcess:
     def limited():
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
+    # glibc reserves 64 MB of address space for each extra malloc arena it opens when
+    # threads contend, which a loaded machine makes more likely: fix their number so
+    # the limit measures what SwimSearch allocates, not how busy the machine is.
+    env = {**os.environ, "MALLOC_ARENA_MAX": "2"}
     return subprocess.run(
         [sys.executable, "-m", "swimsearch.cli", "index", str(folder), "--catalogue", str(path), "--threads", "1",
          "--batch-size", "8", "--json"],
-        cwd=REPO, capture_output=True, text=True, timeout=900, preexec_fn=limited,
+        cwd=REPO, capture_output=True, text=True, timeout=900, preexec_fn=limited, env=env,
     )
 
 

@@ -14,6 +14,7 @@ from swimsearch.calibration import (
     Calibration,
     CalibrationError,
     band,
+    band_levels,
     calibration_path,
     display_percent,
     label_agreement_edge,
@@ -50,6 +51,15 @@ def test_one_rounding_rule_never_shows_100_for_a_copy():
     assert display_percent(99.7) == "99 %"
     assert display_percent(100.0) == "100 %"
     assert display_percent(-3.0) == "0 %"
+
+
+def test_a_score_reads_the_band_of_the_percent_it_shows():
+    # 74.6 shows "75 %": it must not read "75 % · similar" beside a legend where very similar starts at 75
+    assert band(74.6) == "very similar" and band(74.4) == "similar"
+    assert band(49.6) == "similar" and band(49.4) == "unrelated"
+    assert band(99.9) == "same design" and band(float("nan")) == "unrelated"
+    shown = [49.5, 49.49, 74.5, 89.0, 90.0, 100.0, -4.0]
+    assert band_levels(np.array(shown)).tolist() == [2, 3, 1, 1, 0, 0, 3]
 
 
 def test_edges_must_fall_from_one():

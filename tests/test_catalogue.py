@@ -1,4 +1,9 @@
-"""Building and updating catalogues: resumable, incremental, honest about bad files."""
+"""Building and updating catalogues: resumable, incremental, honest about bad files.
+
+The behaviour tests take the `store` fixture (tests/stores.py): each runs on a
+SQLite catalogue file and on a PostgreSQL team catalogue. The tests of the
+file itself (damaged, moved, its tables) are SQLite's alone.
+"""
 
 from __future__ import annotations
 
@@ -22,28 +27,22 @@ def build(folder, path, embedder, config, **kwargs):
         return catalogue.update(embedder, config, **kwargs)
 
 
-def stored_paths(path) -> list[str]:
-    """The files a catalogue holds (tombstones of deleted files left out)."""
-    with closing(sqlite3.connect(path)) as conn:
-        return [r[0] for r in conn.execute("SELECT path FROM images WHERE gone IS NULL ORDER BY path")]
-
-
-def test_build_embeds_indexes_and_reports(tmp_path, fake_embedder, small_config):
+def test_build_embeds_indexes_and_reports(store, tmp_path, fake_embedder, small_config):
     make_pattern_images(tmp_path / "pics", 60)
     phases = []
-    report = build(tmp_path / "pics", tmp_path / "c.swimcat", fake_embedder, small_config,
+    report = build(tmp_path / "pics", store.location(), fake_embedder, small_config,
                    progress=lambda phase, done, total: phases.append((phase, done, total)))
     assert (report.added, report.unreadable, report.removed, report.indexed) == (60, 0, 0, 60)
     assert report.refitted and not report.cancelled
     assert {"scan", "embed", "index"} <= {p for p, _, _ in phases}
     assert ("embed", 60, 60) in phases
-    with Catalogue.open(tmp_path / "c.swimcat") as catalogue:
+    with Catalogue.open(store.location()) as catalogue:
         assert catalogue.counts() == {"images": 60, "readable": 60, "unreadable": 0, "searchable": 60}
         assert catalogue.info()["fitted"]["count"] == 60
 
 
-def test_cancel_keeps_a_usable_catalogue_and_the_next_build_completes(tmp_path, fake_embedder, small_config):
-    folder, path = tmp_path / "pics", tmp_path / "c.swimcat"
+def test_cancel_keeps_a_usable_catalogue_and_the_next_build_completes(store, tmp_path, fake_embedder, small_config):
+    folder, path = tmp_path / "pics", store.location()
     make_pattern_images(folder, 80)
     seen = []
 
@@ -66,19 +65,19 @@ def test_cancel_keeps_a_usable_catalogue_and_the_next_build_completes(tmp_path, 
     again = build(folder, path, fake_embedder, small_config)
     assert (again.added, again.unchanged, again.indexed) == (40, 40, 80)
     assert again.refitted  # a provisional fit is replaced once the build completes
-    paths = stored_paths(path)
+    paths = store.stored_paths(path)
     assert len(paths) == 80 and len(set(paths)) == 80
 
 
-def test_resumed_build_gives_the_same_results_as_a_clean_build(tmp_path, fake_embedder, small_config):
+def test_resumed_build_gives_the_same_results_as_a_clean_build(store, tmp_path, fake_embedder, small_config):
     folder = tmp_path / "pics"
     make_pattern_images(folder, 70)
-    build(folder, tmp_path / "clean.swimcat", fake_embedder, small_config)
+    build(folder, store.location("clean"), fake_embedder, small_config)
     calls = []
     with pytest.raises(Cancelled):
-        build(folder, tmp_path / "resumed.swimcat", fake_embedder, small_config,
+        build(folder, store.location("resumed"), fake_embedder, small_config,
               should_stop=lambda: calls.append(1) or len(calls) >= 3)
-    build(folder, tmp_path / "resumed.swimcat", fake_embedder, small_config)
+    build(folder, store.location("resumed"), fake_embedder, small_config)
 
     def ranked(path):
         with Catalogue.open(path) as catalogue:
@@ -86,11 +85,11 @@ def test_resumed_build_gives_the_same_results_as_a_clean_build(tmp_path, fake_em
             return [[(m.relpath, round(m.score, 6)) for m in engine.search(folder / f"img{i:04d}.png", top_n=5).matches]
                     for i in range(0, 70, 7)]
 
-    assert ranked(tmp_path / "clean.swimcat") == ranked(tmp_path / "resumed.swimcat")
+    assert ranked(store.location("clean")) == ranked(store.location("resumed"))
 
 
-def test_update_drops_deleted_adds_new_and_rereads_changed(tmp_path, fake_embedder, small_config):
-    folder, path = tmp_path / "pics", tmp_path / "c.swimcat"
+def test_update_drops_deleted_adds_new_and_rereads_changed(store, tmp_path, fake_embedder, small_config):
+    folder, path = tmp_path / "pics", store.location()
     files = make_pattern_images(folder, 40)
     build(folder, path, fake_embedder, small_config)
     for f in files[:5]:
@@ -102,7 +101,7 @@ def test_update_drops_deleted_adds_new_and_rereads_changed(tmp_path, fake_embedd
     report = build(folder, path, fake_embedder, small_config)
     assert (report.added, report.removed, report.updated, report.unchanged) == (3, 5, 1, 34)
     expected = sorted(p.name for p in folder.glob("*.png"))
-    assert stored_paths(path) == expected
+    assert store.stored_paths(path) == expected
     with Catalogue.open(path) as catalogue:
         engine = SearchEngine(catalogue, fake_embedder, small_config)
         assert len(engine) == 38
@@ -114,8 +113,8 @@ def test_update_drops_deleted_adds_new_and_rereads_changed(tmp_path, fake_embedd
     assert (nothing.added, nothing.removed, nothing.updated, nothing.unchanged) == (0, 0, 0, 38)
 
 
-def test_unreadable_files_are_recorded_and_skipped(tmp_path, fake_embedder, small_config):
-    folder, path = tmp_path / "pics", tmp_path / "c.swimcat"
+def test_unreadable_files_are_recorded_and_skipped(store, tmp_path, fake_embedder, small_config):
+    folder, path = tmp_path / "pics", store.location()
     make_pattern_images(folder, 20)
     (folder / "empty.jpg").write_bytes(b"")
     (folder / "notes.png").write_text("not a picture")
@@ -132,8 +131,8 @@ def test_unreadable_files_are_recorded_and_skipped(tmp_path, fake_embedder, smal
     assert again.unreadable == 0 and again.unchanged == 22  # not retried until the file changes
 
 
-def test_small_updates_reuse_the_fit_and_doubling_refits(tmp_path, fake_embedder, small_config):
-    folder, path = tmp_path / "pics", tmp_path / "c.swimcat"
+def test_small_updates_reuse_the_fit_and_doubling_refits(store, tmp_path, fake_embedder, small_config):
+    folder, path = tmp_path / "pics", store.location()
     make_pattern_images(folder, 50)
     assert build(folder, path, fake_embedder, small_config).refitted
     make_pattern_images(folder, 10, start=100)
@@ -162,8 +161,8 @@ def test_catalogue_moves_with_its_folder(tmp_path, fake_embedder, small_config):
         assert catalogue.update(fake_embedder, small_config).unchanged == 15
 
 
-def test_deleted_images_show_as_missing_not_crashing(tmp_path, fake_embedder, small_config):
-    folder, path = tmp_path / "pics", tmp_path / "c.swimcat"
+def test_deleted_images_show_as_missing_not_crashing(store, tmp_path, fake_embedder, small_config):
+    folder, path = tmp_path / "pics", store.location()
     files = make_pattern_images(folder, 12)
     build(folder, path, fake_embedder, small_config)
     query = tmp_path / "query.png"
@@ -174,18 +173,19 @@ def test_deleted_images_show_as_missing_not_crashing(tmp_path, fake_embedder, sm
     assert best.relpath == files[4].name and best.missing
 
 
-def test_a_second_writer_is_refused_in_plain_words(tmp_path, fake_embedder, small_config):
-    folder, path = tmp_path / "pics", tmp_path / "c.swimcat"
+def test_a_second_writer_is_refused_in_plain_words(store, tmp_path, fake_embedder, small_config):
+    folder, path = tmp_path / "pics", store.location()
     make_pattern_images(folder, 10)
     build(folder, path, fake_embedder, small_config)
     with Catalogue.open(path) as first, Catalogue.open(path) as second:
         with first.store.writer_lock():
-            with pytest.raises(CatalogueBusy, match="being built or updated by another"):
+            expected = "is updating the team catalogue c right now" if store.team else "being built or updated by another"
+            with pytest.raises(CatalogueBusy, match=expected):
                 second.update(fake_embedder, small_config)
 
 
-def test_another_model_reembeds_everything(tmp_path, fake_embedder, small_config):
-    folder, path = tmp_path / "pics", tmp_path / "c.swimcat"
+def test_another_model_reembeds_everything(store, tmp_path, fake_embedder, small_config):
+    folder, path = tmp_path / "pics", store.location()
     make_pattern_images(folder, 12)
     build(folder, path, fake_embedder, small_config)
     other = FakeEmbedder()
@@ -236,8 +236,8 @@ def test_create_never_overwrites(tmp_path):
     assert path.read_bytes() == b"precious"
 
 
-def test_missing_folder_is_a_plain_error(tmp_path, fake_embedder, small_config):
-    folder, path = tmp_path / "pics", tmp_path / "c.swimcat"
+def test_missing_folder_is_a_plain_error(store, tmp_path, fake_embedder, small_config):
+    folder, path = tmp_path / "pics", store.location()
     make_pattern_images(folder, 5)
     build(folder, path, fake_embedder, small_config)
     shutil.rmtree(folder)
@@ -258,8 +258,8 @@ def test_arrays_are_raw_bytes_with_dtype_and_shape(tmp_path, fake_embedder, smal
     assert {r[0] for r in rows} >= {"hash.mean", "hash.weights", "spheres.pivots", "spheres.radii", "lsh.positions"}
 
 
-def test_laplacian_variant_with_folder_labels_builds_and_searches(tmp_path, fake_embedder, small_config):
-    folder, path = tmp_path / "pics", tmp_path / "c.swimcat"
+def test_laplacian_variant_with_folder_labels_builds_and_searches(store, tmp_path, fake_embedder, small_config):
+    folder, path = tmp_path / "pics", store.location()
     make_pattern_images(folder / "tops", 30)
     make_pattern_images(folder / "briefs", 30, start=100)
     config = small_config.with_changes(hash_variant="laplacian", folder_labels=True)
@@ -270,8 +270,8 @@ def test_laplacian_variant_with_folder_labels_builds_and_searches(tmp_path, fake
         assert engine.search(folder / "briefs" / "img0105.png", top_n=1).matches[0].relpath == "briefs/img0105.png"
 
 
-def test_an_update_keeps_the_hash_layer_the_catalogue_was_fitted_with(tmp_path, fake_embedder, small_config):
-    folder, path = tmp_path / "pics", tmp_path / "c.swimcat"
+def test_an_update_keeps_the_hash_layer_the_catalogue_was_fitted_with(store, tmp_path, fake_embedder, small_config):
+    folder, path = tmp_path / "pics", store.location()
     make_pattern_images(folder / "tops", 20)
     make_pattern_images(folder / "briefs", 20, start=100)
     build(folder, path, fake_embedder, small_config.with_changes(hash_variant="laplacian", folder_labels=True))

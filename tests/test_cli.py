@@ -1,4 +1,8 @@
-"""The `swimsearch` command line: exit codes, plain errors, and the CSV others rely on."""
+"""The `swimsearch` command line: exit codes, plain errors, and the CSV others rely on.
+
+The commands on a built catalogue run twice: on a catalogue file and on a
+team catalogue (postgresql://...) in the session's embedded server.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import sys
 import pytest
 
 from helpers import REPO, copy_clothing_photos
+from swimsearch.stores.pg_address import display_address
 
 
 def run(*args, cwd=None):
@@ -23,13 +28,16 @@ def run(*args, cwd=None):
     )
 
 
-@pytest.fixture(scope="module")
-def indexed(tmp_path_factory, clothing):
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def indexed(request, tmp_path_factory, clothing):
     folder = tmp_path_factory.mktemp("cli-photos")
     photos = copy_clothing_photos(clothing, folder, 12, offset=3)
     shutil.copy(photos[0], folder / "copy of first.jpg")
     (folder / "broken.jpg").write_bytes(b"nope")
-    catalogue = tmp_path_factory.mktemp("cli-cat") / "cat.swimcat"
+    if request.param == "sqlite":
+        catalogue = tmp_path_factory.mktemp("cli-cat") / "cat.swimcat"
+    else:
+        catalogue = request.getfixturevalue("pg_module_database").url() + "&catalogue=cli"
     first = run("index", folder, "--catalogue", catalogue)
     return folder, catalogue, photos, first
 
@@ -38,6 +46,7 @@ def test_index_builds_and_summarises(indexed):
     folder, catalogue, photos, first = indexed
     assert first.returncode == 0, first.stderr
     assert "13 added, 0 updated, 0 removed, 1 unreadable" in first.stdout
+    assert first.stdout.startswith(display_address(str(catalogue)) + ": done")
     assert "broken.jpg" in first.stdout
     again = run("index", folder, "--catalogue", catalogue)
     assert again.returncode == 0 and "0 added, 0 updated, 0 removed, 0 unreadable, 14 unchanged" in again.stdout
@@ -187,7 +196,7 @@ def test_eval_reports_the_figures_of_exact_ranking_with_unlabelled_distractors(i
     assert figures["embed_ms"]["median"] > 0 and figures["total_ms"]["p95"] >= figures["total_ms"]["median"]
 
     labels = read_labels(labels_csv, label_column="label", exclude_column="sender")
-    with Catalogue.open(catalogue) as cat:
+    with Catalogue.open(str(catalogue)) as cat:
         ids = [cat.record_by_path(p).image_id for p in labels.paths]
         stored = cat.embeddings(ids)
         everything = cat.embedding_matrix(cat.load_snapshot().ids).vectors.astype(np.float64)
@@ -281,7 +290,7 @@ def test_the_csv_has_per_match_columns_and_a_sidecar_with_the_identity(indexed, 
     header = out.read_bytes().split(b"\r\n", 1)[0].decode()
     assert header == "query,rank,path,score,similarity,band,file_name,folder,width,height,duplicate,mirrored,missing,decision"
     about = json.loads((tmp_path / "matches.about.json").read_text(encoding="utf-8"))
-    assert about["catalogue"] == str(catalogue) and len(about["model_sha256"]) == 64 and about["queries"] == 1
+    assert about["catalogue"] == display_address(str(catalogue)) and len(about["model_sha256"]) == 64 and about["queries"] == 1
     assert about["filters"] == "the 2 best matches per query" and about["columns"]["similarity"]
 
 
@@ -313,3 +322,99 @@ def test_the_eval_plot_is_titled_by_what_was_measured_not_by_a_folder(indexed, t
     assert cli.main(["eval", "--catalogue", str(catalogue), "--labels", str(labels_csv), "--plot", str(plot),
                      "--title", "Spring range"]) == 0
     assert titles[-1] == "Spring range"
+
+
+# --- team catalogues: another computer's mount, passwords, copies -----------------------------------
+
+
+@pytest.fixture
+def team_photos(tmp_path, clothing, pg_database):
+    """Eight photos indexed into a team catalogue by an editor with a password; the folder and the address."""
+    from swimsearch.stores.pg_schema import CatalogueNames
+
+    folder = tmp_path / "share"
+    copy_clothing_photos(clothing, folder / "summer", 8, offset=5)
+    editor = pg_database.create_role("anna", password="pa55word")
+    with pg_database.connect() as conn:
+        conn.execute(f'GRANT CREATE ON DATABASE "{pg_database.name}" TO "{editor}"')
+        conn.execute(f'ALTER ROLE "{editor}" CREATEROLE')
+    names = CatalogueNames.of("shared", pg_database.name)
+    pg_database.roles += [names.editor, names.viewer]
+    address = pg_database.url(editor, "pa55word") + "&catalogue=shared"
+    done = run("index", folder, "--catalogue", address)
+    assert done.returncode == 0, done.stderr
+    return folder, address
+
+
+def test_another_computer_names_its_own_mount_with_root(team_photos, tmp_path):
+    folder, address = team_photos
+    mount = tmp_path / "Volumes" / "share"
+    shutil.copytree(folder, mount)
+    photo = sorted((mount / "summer").glob("*.jpg"))[2]
+    shutil.rmtree(folder)  # on this computer the share is only at `mount`
+    lost = run("query", "--catalogue", address, photo, "--top", 1)
+    assert lost.returncode == 0 and lost.stderr.count("not reachable here") == 1 and "--root PATH" in lost.stderr
+    out = tmp_path / "found.csv"
+    found = run("query", "--catalogue", address, "--root", mount, photo, "--top", 1, "--csv", out)
+    assert found.returncode == 0, found.stderr
+    row = next(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))
+    assert row["path"] == str(photo) and float(row["score"]) == 1.0
+    about = (tmp_path / "found.about.json").read_text(encoding="utf-8")
+    assert "pa55word" not in found.stdout + found.stderr + about and '"catalogue": "postgresql://anna_' in about
+    info = run("info", "--catalogue", address, "--root", mount)
+    assert f"indexed as  {folder}" in info.stdout and "(login anna_" in info.stdout and "editor" in info.stdout
+    assert "changed     " in info.stdout and ": add images 8" in info.stdout
+    update = run("index", mount / "summer", "--catalogue", address)  # the mount found from the folder given
+    assert update.returncode == 0 and "8 unchanged" in update.stdout, update.stderr
+
+
+def test_copy_a_team_catalogue_to_a_file_and_back(team_photos, tmp_path):
+    folder, address = team_photos
+    as_file = tmp_path / "copy.swimcat"
+    out = run("copy", "--catalogue", address, "--to", as_file)
+    assert out.returncode == 0, out.stderr
+    assert "8 images copied (8 with embeddings, 8 searchable); embeddings identical (sha256 " in out.stdout
+    assert "fitted index kept" in out.stdout
+    back_address = address.replace("catalogue=shared", "catalogue=back")
+    back = run("copy", "--catalogue", as_file, "--to", back_address)
+    assert back.returncode == 0, back.stderr
+    digest = out.stdout.split("sha256 ")[1][:16]
+    assert f"sha256 {digest}" in back.stdout
+    photo = sorted((folder / "summer").glob("*.jpg"))[4]
+    lists = [run("query", "--catalogue", c, photo, "--top", 5, "--csv", "-").stdout for c in (address, as_file, back_address)]
+    ranked = [[(r["rank"], r["path"], r["score"]) for r in csv.DictReader(io.StringIO(text))] for text in lists]
+    assert ranked[0] == ranked[1] == ranked[2] and len(ranked[0]) == 5
+    again = run("copy", "--catalogue", as_file, "--to", back_address)
+    assert again.returncode == 1 and "already exists" in again.stderr
+
+
+def test_a_team_update_that_lost_a_subfolder_is_held_and_says_how_to_confirm_it(tmp_path, pg_database):
+    from helpers import make_pattern_images
+
+    folder = tmp_path / "share"
+    make_pattern_images(folder / "mounted", 20)
+    make_pattern_images(folder, 3, start=900)
+    editor = pg_database.create_role("anna", password="pa55word")
+    with pg_database.connect() as conn:
+        conn.execute(f'GRANT CREATE ON DATABASE "{pg_database.name}" TO "{editor}"')
+        conn.execute(f'ALTER ROLE "{editor}" CREATEROLE')
+    address = pg_database.url(editor, "pa55word") + "&catalogue=held"
+    assert run("index", folder, "--catalogue", address).returncode == 0
+    (folder / "mounted").rename(tmp_path / "unmounted")
+    held = run("index", folder, "--catalogue", address)
+    assert held.returncode == 1 and "20 of the catalogue's 23 files are gone" in held.stderr
+    hint = held.stderr.split("update again with: ", 1)[1].strip()
+    assert hint == f"swimsearch index {folder} --catalogue {display_address(address)} --allow-removal"
+    assert "pa55word" not in held.stdout + held.stderr
+    confirmed = run("index", folder, "--catalogue", address, "--allow-removal")
+    assert confirmed.returncode == 0 and "20 removed" in confirmed.stdout, confirmed.stderr
+
+
+@pytest.mark.parametrize("typo", ["postgressql://anna:secret@/designs", "postgresql:/anna:secret@/designs", "postgresql//anna:secret@/designs"])
+def test_a_mistyped_team_address_is_refused_without_making_folders_or_repeating_its_password(tmp_path, clothing, typo):
+    folder = tmp_path / "designs"
+    copy_clothing_photos(clothing, folder, 2)
+    done = run("index", str(folder), "--catalogue", typo, cwd=tmp_path)
+    assert done.returncode == 2
+    assert "secret" not in done.stdout + done.stderr and "mistyped" in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["designs"]  # no folders named after the address

@@ -34,9 +34,13 @@ ADD = (
 
 @pytest.fixture
 def team(pg_database):
-    """A database holding catalogue 'team' (dims 1280/128/128), with an editor and a viewer login."""
+    """A database holding catalogue 'team' (its items sized by a first fit: 128-bit codes, 128-d vectors),
+    with an editor and a viewer login."""
     with pg_database.connect() as conn:
-        names = pg_schema.create_catalogue(conn, "team", dim=1280, bits=128, rdim=128)
+        names = pg_schema.create_catalogue(conn, "team")
+        with conn.transaction():
+            conn.execute("SELECT cat_team.refit_begin(128, 128)")
+            conn.execute("SELECT cat_team.refit_finish()")
     editor = pg_database.create_role("anna")
     viewer = pg_database.create_role("bert")
     with pg_database.connect() as conn:
@@ -58,9 +62,9 @@ def test_the_schema_is_created_once_and_holds_pgvector_columns(team):
         )
         indexes = [r[0] for r in conn.execute("SELECT indexdef FROM pg_indexes WHERE schemaname = 'cat_team'")]
         with pytest.raises(CatalogueError, match="already exists"):
-            pg_schema.create_catalogue(conn, "team", dim=1280, bits=128, rdim=128)
+            pg_schema.create_catalogue(conn, "team")
         registered = conn.execute("SELECT name, schema_name FROM swimsearch.catalogues").fetchall()
-    assert columns["embeddings.vector"] == "halfvec(1280)"
+    assert columns["embeddings.vector"] == "halfvec"  # the model's size is in meta
     assert columns["items.code"] == "bit(128)"
     assert columns["items.rerank"] == "halfvec(128)"
     assert any("hnsw" in d and "halfvec_ip_ops" in d for d in indexes)
@@ -188,3 +192,35 @@ def test_errors_become_plain_sentences():
     assert type(busy).__name__ == "CatalogueBusy"
     with pytest.raises(CatalogueError, match="must start with a letter"):
         pg_schema.CatalogueNames.of("Drop Table", "db")
+
+
+def test_a_version_1_catalogue_is_upgraded_once_by_its_owner_and_retries_what_it_gave_up_on(pg_database):
+    """A team catalogue made before format 2 (the template alone): opened, it gains the columns of
+    fingerprints, retries, tombstones and recodes; a file given up on for a passing reason is read again."""
+    from swimsearch.catalogue import Catalogue
+
+    viewer = pg_database.create_role("carl")
+    with pg_database.connect() as conn:
+        names = pg_schema.CatalogueNames.of("old", conn.info.dbname)
+        with conn.transaction():
+            conn.execute(pg_schema.schema_sql(names))  # what format 1 made, and nothing more
+            conn.execute("INSERT INTO swimsearch.catalogues (name, schema_name) VALUES ('old', 'cat_old')")
+            conn.execute("INSERT INTO cat_old.meta (key, value) VALUES ('root', '\"/tmp\"'), ('embedding_dtype', '\"<f2\"')")
+            for path, error in (("a.png", "the file does not exist"), ("b.png", "not an image file, or a format that cannot be read"),
+                                ("c.png", None)):
+                conn.execute("INSERT INTO cat_old.images (path, size, mtime, added, error) VALUES (%s, 1, 0, 0, %s)", (path, error))
+        conn.execute(f'GRANT "{names.viewer}" TO "{viewer}"')
+    address = pg_database.url() + "&catalogue=old"
+    with pytest.raises(CatalogueError, match="older format .* only its owner can upgrade"):
+        Catalogue.open(pg_database.url(viewer, "secret") + "&catalogue=old")
+    with Catalogue.open(address) as catalogue:
+        assert catalogue.info()["schema_version"] == pg_schema.SCHEMA_VERSION == 5
+        known = catalogue.writer().known_files()
+    assert {path: k.retry for path, k in known.items()} == {"a.png": True, "b.png": False, "c.png": False}
+    with pg_database.connect() as conn:
+        columns = {r[0] for r in conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'cat_old' AND table_name = 'images'")}
+        assert {"fingerprint", "retry", "gone", "recode"} <= columns
+    with Catalogue.open(pg_database.url(viewer, "secret") + "&catalogue=old") as catalogue:  # upgraded: anyone may open it
+        assert catalogue.counts()["images"] == 3
+        assert catalogue.neighbour_lists() is not None and len(catalogue.neighbour_lists()) == 0 and catalogue.decisions() == []  # formats 3, 4: a viewer reads lists and decisions

@@ -205,28 +205,48 @@ def _committed_images(path: Path) -> int:
         return 0
 
 
-def run_and_kill(folder: Path, victim: Path, *, seconds: float | None = None, images: int | None = None) -> bool:
-    """Start `swimsearch index`, SIGKILL it after `seconds` or once `images` are committed; check the file.
+def run_and_kill(folder: Path, victim, *, seconds: float | None = None, images: int | None = None, store=None) -> bool:
+    """Start `swimsearch index`, SIGKILL it after `seconds` or once `images` are committed; check the catalogue.
 
     Returns whether it was killed (False: it finished first).
     """
     process = subprocess.Popen([PYTHON, "-m", "swimsearch.cli", "index", str(folder), "--catalogue", str(victim)],
                                cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + (seconds if seconds is not None else 600)
+    team = store is not None and store.team
     while process.poll() is None and time.monotonic() < deadline:
-        if images is not None and _committed_images(victim) >= images:
+        if images is not None and (_team_committed(store, victim) if team else _committed_images(victim)) >= images:
             break
         time.sleep(0.005)
     killed = process.poll() is None
     if killed:
         process.send_signal(signal.SIGKILL)
     process.wait()
-    if victim.exists():
+    if team:
+        if _team_committed(store, victim) or images is None:
+            _check_team_catalogue_if_there(store, victim)
+    elif victim.exists():
         check_intact(victim)
     return killed
 
 
-def ranked(path: Path, queries: list[Path]) -> list:
+def _team_committed(store, victim) -> int:
+    try:
+        return store.query(victim, "SELECT count(*) FROM {s}.embeddings")[0][0]
+    except Exception:  # noqa: BLE001 - not created yet
+        return 0
+
+
+def _check_team_catalogue_if_there(store, victim) -> None:
+    from swimsearch.errors import CatalogueError
+
+    try:
+        store.check_intact(victim)
+    except CatalogueError as exc:  # killed before the catalogue was created: nothing there
+        assert "no team catalogue named" in str(exc), exc
+
+
+def ranked(path, queries: list[Path]) -> list:
     with Catalogue.open(path) as catalogue:
         engine = SearchEngine(catalogue, None, EngineConfig())
         out = []
@@ -237,24 +257,24 @@ def ranked(path: Path, queries: list[Path]) -> list:
 
 
 @pytest.mark.slow
-def test_sigkilled_builds_lose_nothing(tmp_path, clothing):
+def test_sigkilled_builds_lose_nothing(store, tmp_path, clothing):
     folder = tmp_path / "photos"
     photos = copy_clothing_photos(clothing, folder, 150)
-    clean = tmp_path / "clean.swimcat"
+    clean = store.location("clean")
     assert cli("index", folder, "--catalogue", clean).returncode == 0
 
-    victim = tmp_path / "killed.swimcat"
+    victim = store.location("killed") if store.team else tmp_path / "killed.swimcat"
     rng = random.Random(20261122)
     # Kill moments: a random time in the first second (start-up, creating the
-    # file, scanning), or the moment the build has committed a random number of
+    # catalogue, scanning), or the moment the build has committed a random number of
     # images (mid-embedding, or at 150: while it fits and writes the index).
     moments = [("seconds", rng.uniform(0.05, 1.0)) for _ in range(3)]
     moments += [("images", n) for n in sorted(rng.sample(range(1, 151), 9))]
-    kills = sum(run_and_kill(folder, victim, **{kind: value}) for kind, value in moments)
+    kills = sum(run_and_kill(folder, victim, store=store, **{kind: value}) for kind, value in moments)
     assert kills >= 10
     final = cli("index", folder, "--catalogue", victim)
     assert final.returncode == 0, final.stderr
-    state = check_intact(victim)
+    state = store.check_intact(str(victim)) if store.team else check_intact(victim)
     assert state == {"images": 150, "coded": 150}
     assert ranked(victim, photos[::15]) == ranked(clean, photos[::15])
 
@@ -379,8 +399,8 @@ def test_catalogue_left_behind_by_its_folder_says_so(built, tmp_path, fake_embed
 # --- concurrent use ---------------------------------------------------------------------------
 
 
-def test_searching_while_a_build_writes_stays_consistent(tmp_path, fake_embedder, small_config):
-    folder, path = build_pattern_catalogue(tmp_path / "pics", tmp_path / "c.swimcat", fake_embedder, small_config, 120, family=4)
+def test_searching_while_a_build_writes_stays_consistent(store, tmp_path, fake_embedder, small_config):
+    folder, path = build_pattern_catalogue(tmp_path / "pics", store.location(), fake_embedder, small_config, 120, family=4)
     make_pattern_images(folder, 400, start=1000, family=4)
     errors: list[BaseException] = []
     done = threading.Event()
@@ -413,29 +433,30 @@ def test_searching_while_a_build_writes_stays_consistent(tmp_path, fake_embedder
 
 
 @pytest.mark.slow
-def test_two_processes_updating_one_catalogue(tmp_path, clothing):
+def test_two_processes_updating_one_catalogue(store, tmp_path, clothing):
     folder = tmp_path / "photos"
-    copy_clothing_photos(clothing, folder, 120)
-    path = tmp_path / "shared.swimcat"
+    # Enough photos that the first build is still running when the second command has started
+    # (its interpreter and model take seconds; with 120 the first sometimes finished before).
+    copy_clothing_photos(clothing, folder, 360)
+    path = store.location("shared")
     first = subprocess.Popen([PYTHON, "-m", "swimsearch.cli", "index", str(folder), "--catalogue", str(path)],
                              cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:  # wait until the first build is writing batches
-        if path.exists():
-            try:
-                with closing(sqlite3.connect(path, timeout=30)) as conn:
-                    if conn.execute("SELECT count(*) FROM images").fetchone()[0] > 0:
-                        break
-            except sqlite3.Error:
-                pass
+        try:
+            if store.query(path, "SELECT count(*) FROM {s}.images")[0][0] > 0:
+                break
+        except Exception:  # noqa: BLE001 - not created yet
+            pass
         time.sleep(0.05)
     second = cli("index", folder, "--catalogue", path)
     out, err = first.communicate(timeout=600)
     assert first.returncode == 0, err
     assert second.returncode == 1
-    assert "being built or updated by another SwimSearch process" in second.stderr
-    check_intact(path)
-    assert "120 added" in out
+    expected = "is updating the team catalogue shared right now" if store.team else "being built or updated by another SwimSearch process"
+    assert expected in second.stderr and len(second.stderr.strip().splitlines()) == 1
+    store.check_intact(path)
+    assert "360 added" in out
 
 
 # --- resources ----------------------------------------------------------------------------------

@@ -1,4 +1,8 @@
-"""Ranked search: LSH against exact, scores a user can trust, transformed copies found."""
+"""Ranked search: LSH against exact, scores a user can trust, transformed copies found.
+
+The tests on real photos run on both stores: the session's photo catalogue,
+and a team catalogue copied from it (same embeddings, same fit).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,20 @@ from swimsearch.errors import CatalogueError
 from swimsearch.images import ImageError
 from swimsearch.search import SearchEngine
 from swimsearch.searchers import ExactSearch, LshSearch
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def photos(request, photo_catalogue):
+    """(folder, catalogue): the real-model photo catalogue as a file, or copied into a team catalogue."""
+    folder, path = photo_catalogue
+    if request.param == "sqlite":
+        return folder, path
+    from swimsearch.copying import copy_catalogue
+
+    team = request.getfixturevalue("pg_module_database").url() + "&catalogue=photos"
+    with Catalogue.open(path) as source, Catalogue.create(team, folder) as target:
+        copy_catalogue(source, target.writer())
+    return folder, team
 
 
 @pytest.fixture
@@ -133,8 +151,8 @@ def _transformed(path, kind: str, out):
     return out
 
 
-def test_query_image_comes_first_at_100_percent(photo_catalogue, embedder):
-    folder, path = photo_catalogue
+def test_query_image_comes_first_at_100_percent(photos, embedder):
+    folder, path = photos
     with Catalogue.open(path) as catalogue:
         engine = SearchEngine(catalogue, embedder, EngineConfig())
         for photo in sorted(folder.glob("*.jpg"))[:10]:
@@ -144,8 +162,8 @@ def test_query_image_comes_first_at_100_percent(photo_catalogue, embedder):
 
 
 @pytest.mark.parametrize("kind", ["crop", "rescale_jpeg", "colour", "mirror"])
-def test_transformed_copies_find_their_original(photo_catalogue, embedder, tmp_path, kind):
-    folder, path = photo_catalogue
+def test_transformed_copies_find_their_original(photos, embedder, tmp_path, kind):
+    folder, path = photos
     originals = sorted(folder.glob("*.jpg"))[:15]
     with Catalogue.open(path) as catalogue:
         engine = SearchEngine(catalogue, embedder, EngineConfig())
@@ -158,8 +176,8 @@ def test_transformed_copies_find_their_original(photo_catalogue, embedder, tmp_p
     assert sum(r == 1 for r in ranks) >= 13  # and nearly always first
 
 
-def test_rescaled_copy_is_flagged_duplicate_and_a_different_design_is_not(photo_catalogue, embedder, tmp_path):
-    folder, path = photo_catalogue
+def test_rescaled_copy_is_flagged_duplicate_and_a_different_design_is_not(photos, embedder, tmp_path):
+    folder, path = photos
     original = sorted(folder.glob("*.jpg"))[3]
     copy = _transformed(original, "rescale_jpeg", tmp_path / "copy.jpg")
     with Catalogue.open(path) as catalogue:
@@ -171,8 +189,8 @@ def test_rescaled_copy_is_flagged_duplicate_and_a_different_design_is_not(photo_
     assert not any(m.duplicate for m in matches[1:])
 
 
-def test_pasted_picture_and_unreadable_query(photo_catalogue, embedder, tmp_path):
-    folder, path = photo_catalogue
+def test_pasted_picture_and_unreadable_query(photos, embedder, tmp_path):
+    folder, path = photos
     original = sorted(folder.glob("*.jpg"))[5]
     with Catalogue.open(path) as catalogue:
         engine = SearchEngine(catalogue, embedder, EngineConfig())
@@ -185,8 +203,8 @@ def test_pasted_picture_and_unreadable_query(photo_catalogue, embedder, tmp_path
             engine.search(broken)
 
 
-def test_mirror_option_finds_mirrored_designs_better(photo_catalogue, embedder, tmp_path):
-    folder, path = photo_catalogue
+def test_mirror_option_finds_mirrored_designs_better(photos, embedder, tmp_path):
+    folder, path = photos
     originals = sorted(folder.glob("*.jpg"))[:12]
     with Catalogue.open(path) as catalogue:
         on = SearchEngine(catalogue, embedder, EngineConfig(mirror=True))

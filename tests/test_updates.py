@@ -1,8 +1,10 @@
 """Updates that must not lose work: passing failures retried, gone files kept a while, replaced pictures
 noticed, a half-mounted folder not believed, and images searchable until their new code is committed.
 
-Real catalogue files, real pictures (generated), the small fake embedder; the
-embedder counts what it is given, so "not read again" is measured, not assumed.
+Real catalogue files and team catalogues (each store-level behaviour runs on
+both stores: the `store` fixture), real pictures (generated), the small fake
+embedder; the embedder counts what it is given, so "not read again" is
+measured, not assumed.
 """
 
 from __future__ import annotations
@@ -40,9 +42,10 @@ class CountingEmbedder(FakeEmbedder):
         return out
 
 
-def update(folder, path, embedder, config, **kwargs):
+def update(folder, path, embedder, config, *, only=None, **kwargs):
+    """Update the catalogue of `folder` (made if new); `only`: a folder inside it to update alone."""
     with Catalogue.open_or_create(path, folder) as catalogue:
-        return catalogue.update(embedder, config, **kwargs)
+        return catalogue.update(embedder, config, folder=only, **kwargs)
 
 
 def searchable(path, embedder, config) -> int:
@@ -59,9 +62,9 @@ def top_match(path, embedder, config, query: Path) -> tuple[str, float]:
 # --- passing failures are retried -----------------------------------------------------------------
 
 
-def test_files_lost_while_their_folder_was_renamed_are_read_at_the_next_update(tmp_path, small_config):
+def test_files_lost_while_their_folder_was_renamed_are_read_at_the_next_update(tmp_path, store, small_config):
     """The red team's case: a folder renamed during a build left 268 of 380 'does not exist' for good."""
-    folder, path = tmp_path / "pics", tmp_path / "c.swimcat"
+    folder, path = tmp_path / "pics", store.location()
     make_pattern_images(folder / "summer", 30)
     make_pattern_images(folder / "winter", 10, start=100)
     moved = {"done": False}
@@ -82,9 +85,9 @@ def test_files_lost_while_their_folder_was_renamed_are_read_at_the_next_update(t
     assert searchable(path, embedder, small_config) == 40
 
 
-def test_a_picture_that_fails_in_any_way_is_recorded_and_the_build_goes_on(tmp_path, small_config, monkeypatch):
+def test_a_picture_that_fails_in_any_way_is_recorded_and_the_build_goes_on(tmp_path, store, small_config, monkeypatch):
     """A decoder that raises outside the loader, and a batch the network has no memory for."""
-    folder, path = tmp_path / "pics", tmp_path / "c.swimcat"
+    folder, path = tmp_path / "pics", store.location()
     make_pattern_images(folder, 24)
     rng = random.Random(7)
     doomed = set(rng.sample([f"img{n:04d}.png" for n in range(24)], 4))
@@ -110,8 +113,8 @@ def test_a_picture_that_fails_in_any_way_is_recorded_and_the_build_goes_on(tmp_p
     assert searchable(path, FakeEmbedder(), small_config) == 24
 
 
-def test_lasting_failures_are_not_read_again_until_the_file_changes(tmp_path, small_config):
-    folder, path = tmp_path / "pics", tmp_path / "c.swimcat"
+def test_lasting_failures_are_not_read_again_until_the_file_changes(tmp_path, store, small_config):
+    folder, path = tmp_path / "pics", store.location()
     make_pattern_images(folder, 10)
     (folder / "notes.png").write_text("not a picture")
     update(folder, path, FakeEmbedder(), small_config)
@@ -138,10 +141,10 @@ def _same_size_pictures(folder: Path, count: int, seed: int, fmt: str) -> list[P
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_a_picture_replaced_by_one_of_the_same_size_and_time_is_read_again(tmp_path, small_config, seed):
+def test_a_picture_replaced_by_one_of_the_same_size_and_time_is_read_again(tmp_path, store, small_config, seed):
     rng = random.Random(seed)
     fmt = rng.choice(["bmp", "tif"])
-    folder, path = tmp_path / "pics", tmp_path / "c.swimcat"
+    folder, path = tmp_path / "pics", store.location()
     place = folder / rng.choice(["", "a", "a/b/c"])
     files = _same_size_pictures(place, 12, seed, fmt)
     make_pattern_images(folder / "other", 8)
@@ -164,8 +167,8 @@ def test_a_picture_replaced_by_one_of_the_same_size_and_time_is_read_again(tmp_p
 # --- gone files: tombstones, moves, the guard -------------------------------------------------------
 
 
-def test_deleted_files_that_come_back_or_move_are_not_read_again(tmp_path, small_config):
-    folder, path = tmp_path / "pics", tmp_path / "c.swimcat"
+def test_deleted_files_that_come_back_or_move_are_not_read_again(tmp_path, store, small_config):
+    folder, path = tmp_path / "pics", store.location()
     files = make_pattern_images(folder / "shoots", 40)
     update(folder, path, FakeEmbedder(), small_config)
     aside = tmp_path / "aside"
@@ -187,9 +190,9 @@ def test_deleted_files_that_come_back_or_move_are_not_read_again(tmp_path, small
     assert relpath == f"archive-2026/{files[3].name}" and score > 0.999
 
 
-def test_a_half_mounted_folder_does_not_empty_the_catalogue(tmp_path, small_config):
+def test_a_half_mounted_folder_does_not_empty_the_catalogue(tmp_path, store, small_config):
     """The red team's case: 20 of 21 files gone -> '20 removed'. Now held until confirmed."""
-    folder, path = tmp_path / "share", tmp_path / "c.swimcat"
+    folder, path = tmp_path / "share", store.location()
     make_pattern_images(folder / "mounted", 20)
     make_pattern_images(folder, 3, start=900)
     update(folder, path, FakeEmbedder(), small_config)
@@ -206,6 +209,33 @@ def test_a_half_mounted_folder_does_not_empty_the_catalogue(tmp_path, small_conf
     embedder = CountingEmbedder()
     back = update(folder, path, embedder, small_config)
     assert back.came_back == 20 and embedder.count == 0 and searchable(path, embedder, small_config) == 23
+
+
+def test_an_update_of_one_folder_keeps_its_tombstones_and_its_guard_to_that_folder(tmp_path, store, small_config):
+    """A designer updates only their folder: others' deletions are not seen, their own unplugged subfolder is held."""
+    folder, path = tmp_path / "pics", store.location()
+    make_pattern_images(folder / "anna" / "spring", 24)
+    make_pattern_images(folder / "anna", 6, start=200)
+    bert = make_pattern_images(folder / "bert", 30, start=400)
+    update(folder, path, FakeEmbedder(), small_config)
+    for f in bert[:5]:
+        f.unlink()
+    (folder / "anna" / "spring").rename(tmp_path / "spring-away")  # anna's drive unplugged
+    held = update(folder, path, FakeEmbedder(), small_config, only=folder / "anna")
+    assert (held.removed, held.held) == (0, 24)
+    assert "24 of the catalogue's 30 files" in held.held_reason and "subfolder anna/spring (24 files)" in held.held_reason
+    assert searchable(path, FakeEmbedder(), small_config) == 60
+    confirmed = update(folder, path, FakeEmbedder(), small_config, only=folder / "anna", allow_removal=True)
+    assert confirmed.removed == 24 and searchable(path, FakeEmbedder(), small_config) == 36  # bert's 5 not seen yet
+    whole = update(folder, path, FakeEmbedder(), small_config)
+    assert (whole.removed, whole.held, whole.unchanged) == (5, 0, 31)
+    (tmp_path / "spring-away").rename(folder / "anna" / "spring")
+    embedder = CountingEmbedder()
+    back = update(folder, path, embedder, small_config, only=folder / "anna")
+    assert (back.came_back, back.added, embedder.count) == (24, 0, 0)
+    assert searchable(path, embedder, small_config) == 55
+    stored = store.query(path, "SELECT path, gone IS NOT NULL FROM {s}.images ORDER BY path")
+    assert [p for p, gone in stored if gone] == sorted(f.relative_to(folder).as_posix() for f in bert[:5])
 
 
 # --- an update that fails half-way keeps every image searchable -------------------------------------
@@ -232,9 +262,9 @@ class DiskFullAfter:
 
 
 @pytest.mark.parametrize("seed", range(8))
-def test_an_update_that_fails_half_way_never_takes_an_image_out_of_search(tmp_path, small_config, seed):
+def test_an_update_that_fails_half_way_never_takes_an_image_out_of_search(tmp_path, store, small_config, seed):
     rng = random.Random(seed)
-    folder, path = tmp_path / "pics", tmp_path / "c.swimcat"
+    folder, path = tmp_path / "pics", store.location()
     count = rng.randint(20, 60)
     files = make_pattern_images(folder, count)
     update(folder, path, FakeEmbedder(), small_config)

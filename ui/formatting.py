@@ -14,6 +14,14 @@ from swimsearch.folderscan import READABLE, skipped_files  # noqa: F401 - re-exp
 log = logging.getLogger(__name__)
 
 
+def similarity_words(match: Any) -> str:
+    """A match's similarity in a sentence: "71% · similar", the badge's words ("71% similar" without bands).
+
+    Not "71% similar · similar": the band already says how similar.
+    """
+    return similarity_text(match) if match.band else f"{percent(match.score)}% similar"
+
+
 def duration(seconds: float) -> str:
     """A rough duration people read at a glance: "40 s", "3 min", "1 h 20 min"."""
     seconds = max(0, int(round(seconds)))

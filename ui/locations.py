@@ -18,8 +18,10 @@ from pathlib import Path
 from PyQt5.QtCore import QStandardPaths
 
 from swimsearch import locations
+from swimsearch.errors import CatalogueError
 from swimsearch.locations import CATALOGUE_SUFFIX
 from swimsearch.paths import resources_dir
+from swimsearch.stores.pg_address import TeamAddress, display_address, is_team_address, remember_password
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,48 @@ class CatalogueTarget:
     @property
     def exists(self) -> bool:
         return self.path.is_file()
+
+
+@dataclass(frozen=True)
+class TeamTarget:
+    """A team catalogue to open, by its address without password (it is never built from here, only updated)."""
+
+    address: str
+
+    @property
+    def path(self) -> str:
+        return self.address
+
+    @property
+    def root(self) -> None:
+        return None
+
+    @property
+    def sample(self) -> bool:
+        return False
+
+    @property
+    def exists(self) -> bool:
+        return True  # the server says otherwise, in plain words, when it is opened
+
+
+def team_target(address: str, password: str = "") -> TeamTarget:
+    """The team catalogue at `address`; a password (typed, or in the address) is kept for this session only.
+
+    Raises:
+        CatalogueError: the address is not valid (plain sentence, without the password).
+    """
+    parsed = TeamAddress.parse(address)
+    if password or parsed.password:
+        remember_password(parsed.display, password or parsed.password or "")
+    return TeamTarget(parsed.display)
+
+
+def target_for_catalogue(path: str) -> "CatalogueTarget | TeamTarget":
+    """An existing catalogue to open again (the last one, a recent one): a file, or a team catalogue's address."""
+    if is_team_address(path):
+        return TeamTarget(display_address(path))
+    return CatalogueTarget(Path(path))
 
 
 def user_data_dir() -> Path:
@@ -68,15 +112,21 @@ def catalogue_for_folder(folder: str | os.PathLike) -> Path:
     return locations.catalogue_for_folder(folder, user_data_dir())
 
 
-def target_for(argument: str | os.PathLike) -> CatalogueTarget:
+def target_for(argument: str | os.PathLike) -> "CatalogueTarget | TeamTarget":
     """What `app.py PATH` (or a folder/catalogue dropped on the window) opens.
 
-    A folder opens its catalogue (built if there is none); any other file is
-    taken as a catalogue file.
+    A folder opens its catalogue (built if there is none); a postgresql://
+    address, that team catalogue (its password kept for this session only);
+    any other file is taken as a catalogue file.
 
     Raises:
         ValueError: nothing at that path (plain sentence).
     """
+    if is_team_address(str(argument)):
+        try:
+            return team_target(str(argument))
+        except CatalogueError as exc:
+            raise ValueError(str(exc)) from None
     path = Path(argument).expanduser()
     if path.is_dir():
         return CatalogueTarget(catalogue_for_folder(path), path.resolve())

@@ -18,21 +18,22 @@ from typing import Callable
 
 from PyQt5.QtCore import QPoint, Qt, pyqtSignal
 from PyQt5.QtWidgets import (
-    QApplication, QLabel, QMainWindow, QMenu, QMessageBox, QPushButton, QSplitter, QToolBar, QVBoxLayout, QWidget,
+    QApplication, QLabel, QMainWindow, QMenu, QPushButton, QSplitter, QToolBar, QVBoxLayout, QWidget,
 )
 
 from swimsearch.config import EngineConfig
 from swimsearch.search import Match, SearchResult
+from swimsearch.stores.pg_address import is_team_address
 
 from . import desktop, dialogs
 from .actions import ACTIONS, apply_view, create_actions, fill_menu_bar, fill_toolbar, match_menu
 from .build import BuildOutcome, BuildService
+from .build_questions import BuildQuestions
 from .duplicate_view import REVIEW_ACTIONS, DuplicateReviewDialog
 from .duplicates import DuplicateReview
 from .exports import Exports
-from .formatting import count_of
 from .history import History
-from .locations import CatalogueTarget, catalogue_for_folder, sample_target, target_for
+from .locations import CatalogueTarget, catalogue_for_folder, sample_target, target_for, target_for_catalogue
 from .preview import PreviewPane
 from .progress import BuildProgress
 from .queries import CatalogueImageQuery, FileQuery, PictureQuery, Query
@@ -40,11 +41,12 @@ from .query_panel import QueryPanel, to_pil
 from .results_pane import ResultsPane
 from .search import SearchService, open_default_embedder
 from .session import APP_NAME, Session
-from .session_types import CatalogueState, Filters, Target, target_name
+from .session_types import Filters, Target, target_name
 from .settings import OPTIONS, Settings
 from .shortcuts import ShortcutsDialog, shortcut_rows
 from .steer_results import SteeringControls
 from .style import app_icon
+from .team import TeamCatalogues
 from .thumbnails import ThumbnailCache
 from .unreadable import UnreadableDialog
 from .watch import FolderWatch
@@ -88,16 +90,14 @@ class MainWindow(QMainWindow):
         self._first_show = True
         self._query_started = 0.0
         self.last_query_ms: float | None = None  # from asking to results on screen
-        self._removal_box: QMessageBox | None = None  # the open "remove them from the catalogue?" question
 
         self.cache = ThumbnailCache(parent=self)
         self.search = SearchService(open_embedder, self._config, self)
         self.builds = BuildService(open_embedder, self._config, self)
         self.session = Session(
-            self.search, self._start_build, settings, lambda path: CatalogueTarget(Path(path)),
-            mirror=settings["search/mirror"],
+            self.search, self._start_build, settings, target_for_catalogue,
+            mirror=settings["search/mirror"], colour=settings["search/colour"] / 100,
             filters=Filters(settings["results/top_n"], settings["results/min_similarity"]), folder_memory=settings,
-            colour=settings["search/colour"] / 100,
         )
 
         self.setWindowTitle(APP_NAME)
@@ -107,8 +107,10 @@ class MainWindow(QMainWindow):
         self.exports = Exports(self)
         self.duplicates = DuplicateReview(self, self._config, DuplicateReviewDialog)
         self.watch = FolderWatch(self)
+        self.team = TeamCatalogues(self)  # before any catalogue opens: it hands over where shared folders are
         self._build_widgets()
         self.steering = SteeringControls(self)  # several designs, not like this, decisions, folders
+        self.build_questions = BuildQuestions(self)  # rebuild with this model? remove the files gone?
         self._actions = create_actions(self)
         fill_menu_bar(self, self.menuBar(), self._actions)
         self._build_toolbar()
@@ -180,8 +182,6 @@ class MainWindow(QMainWindow):
     def _connect(self) -> None:
         panel, view, session = self.query_panel, self.results_view, self.session
         panel.browse_requested.connect(self.choose_image)
-        panel.detail_drawn.connect(session.search_detail)
-        panel.colour_changed.connect(self.set_colour)
         panel.file_dropped.connect(self.search_file)
         panel.picture_dropped.connect(self.search_picture)
         panel.catalogue_dropped.connect(self.open_path)
@@ -210,12 +210,11 @@ class MainWindow(QMainWindow):
         session.results_shown.connect(self._on_results_shown)
         session.query_failed.connect(self.query_failed.emit)
         session.catalogue_ready.connect(self.catalogue_ready.emit)
+        session.catalogue_ready.connect(self.team.on_catalogue_ready)
         session.message.connect(self.statusBar().showMessage)
         session.error.connect(self.show_error)
         for note in self.settings.notes:  # settings an older version saved, changed on the way in
             self.statusBar().showMessage(note, 20000)
-        session.removal_held.connect(self._on_removal_held)
-        session.model_differs.connect(self._on_model_differs)
 
     def _restore_settings(self) -> None:
         s = self.settings
@@ -235,7 +234,6 @@ class MainWindow(QMainWindow):
         s["results/min_similarity"] = self.min_slider.value()
         s["results/thumbnail_size"] = self.results_view.delegate.thumb_size
         s["search/mirror"] = self.session.mirror
-        s["search/colour"] = round(self.session.colour * 100)
         s.sync()
 
     # --- rendering the session ----------------------------------------------------------------
@@ -294,7 +292,7 @@ class MainWindow(QMainWindow):
 
     def fill_recent_menu(self) -> None:
         self.recent_menu.clear()
-        recent = [CatalogueTarget(Path(p)) for p in self.settings["catalogue/recent"] if Path(p).is_file()]
+        recent = [target_for_catalogue(p) for p in self.settings["catalogue/recent"] if is_team_address(p) or Path(p).is_file()]
         for target in recent:
             action = self.recent_menu.addAction(f"{target_name(target)}  —  {target.path}")
             action.triggered.connect(lambda _=False, t=target: self.session.open(t))
@@ -306,32 +304,6 @@ class MainWindow(QMainWindow):
         self.progress.start(target_name(target))
         self.statusBar().clearMessage()  # the progress line says it all
         self.builds.start(target, replace=replace, allow_removal=allow_removal)
-
-    def _on_model_differs(self, state: CatalogueState) -> None:
-        """The catalogue was built with another model: say so, and offer to rebuild it with this one."""
-        text = (
-            f"“{state.name}” was built with another model, {state.built_with}, not with {state.model_name} "
-            "that this SwimSearch uses, so pictures cannot be searched in it.\n\n"
-            f"Rebuild it with this model? Every picture is read again ({count_of(state.images, 'picture')}); "
-            "the two models' descriptions are never mixed."
-        )
-        dialogs.ask(self, text, "Rebuild now", "Not now", self.session.update, name="modelBox")
-
-    def _on_removal_held(self, count: int, folder: str, reason: str) -> None:
-        """An update found many files gone at once and kept them: ask whether they really were deleted."""
-        if self._removal_box is not None:  # one question at a time (a watched folder updates again)
-            self._removal_box.close()
-        text = (
-            f"{count:,} pictures are no longer in {folder}.\n\n{reason[:1].upper()}{reason[1:]}. "
-            "They were kept in the catalogue for now.\n\nIf they really were deleted or moved away, "
-            "remove them from the catalogue. If the drive or share comes back, keep them: nothing is read again."
-        )
-        self._removal_box = dialogs.ask(
-            self, text, "Remove them from the catalogue", "Keep them", self.session.confirm_removal, name="removalBox",
-            on_no=self.session.keep_held,
-        )
-        box = self._removal_box
-        box.destroyed.connect(lambda _=None: self._removal_box is box and setattr(self, "_removal_box", None))
 
     def _on_build_result(self, outcome: BuildOutcome) -> None:
         if not self.builds.has_pending:
@@ -380,11 +352,6 @@ class MainWindow(QMainWindow):
     def set_mirror(self, checked: bool) -> None:
         self.settings["search/mirror"] = checked
         self.session.set_mirror(checked)
-
-    def set_colour(self, colour: float) -> None:
-        """How much colour matters (the query panel's slider): remembered, and the query runs again."""
-        self.settings["search/colour"] = round(colour * 100)
-        self.session.set_colour(colour)
 
     def _on_query_started(self, query: Query) -> None:
         self.results_view.cancel_pending_click()

@@ -9,7 +9,7 @@ from PyQt5.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QPushButton, QWidg
 
 from swimsearch.search import Match
 
-from .formatting import percent
+from .formatting import similarity_words
 from .results import MIRRORED_BADGE_FROM
 from .thumbnails import ThumbnailCache
 from .widgets import ElidedLabel, PictureCard
@@ -78,7 +78,7 @@ class PreviewPane(PictureCard):
             self.picture.clear()
             return
         self.name_label.set_full_text(match.name)
-        similarity = f"{percent(match.score)}% similar" + (f" · {match.band}" if match.band else "")
+        similarity = similarity_words(match)
         self.score_label.setText(f"{similarity} (the query itself)" if is_query else similarity)
         self.path_label.set_full_text(match.path)
         self._set_file(None if match.missing else match.path, match.width, match.height)

@@ -18,7 +18,7 @@ from PyQt5.QtWidgets import QApplication, QListView, QStyle, QStyledItemDelegate
 from swimsearch.search import Match, SearchResult
 
 from . import style
-from .formatting import percent, similarity_text
+from .formatting import percent, similarity_text, similarity_words
 from .session_types import Filters
 from .thumbnails import ThumbnailCache
 from .widgets import draw_picture
@@ -122,8 +122,7 @@ class ResultsModel(QAbstractListModel):
             flags = [f for f, on in (("duplicate", match.duplicate), ("mirrored", match.mirrored), ("file missing", match.missing),
                                      (f"marked {decision}", bool(decision))) if on]
             extra = f" ({', '.join(flags)})" if flags else ""
-            band = f", {match.band}" if match.band else ""
-            return f"{match.name}: {percent(match.score)}% similar{band}{extra}\n{match.path}"
+            return f"{match.name}: {similarity_words(match)}{extra}\n{match.path}"
         return None
 
 

@@ -23,6 +23,7 @@ from PyQt5.QtCore import QObject, pyqtSignal, pyqtSlot
 
 from swimsearch.catalogue import Catalogue
 from swimsearch.colour import ColourMix
+from swimsearch.stores.sqlite import SqliteStore
 from swimsearch.config import EngineConfig
 from swimsearch.errors import CatalogueError
 from swimsearch.locations import display_name
@@ -258,6 +259,8 @@ class SearchWorker(Worker):
             model_sha256=getattr(self._embedder, "sha256", "") or (info["model_sha256"] or ""),
             can_search_images=self._embedder is not None,
             folders=tuple(catalogue.folder_counts().items()),
+            team=not isinstance(catalogue.store, SqliteStore),
+            root_note=(getattr(catalogue.store, "root_note", lambda: None)() or ""),
             built_with=other_model(info, self._embedder),
         )
 

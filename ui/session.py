@@ -159,7 +159,7 @@ class Session:
 
     def open_start(self, last: str, sample: Target) -> None:
         """What opens at start with no argument: the last catalogue, else the sample."""
-        if last and Path(last) != sample.path and Path(last).is_file():
+        if last and Path(last) != sample.path and self._open_existing(last).exists:
             self.open(self._open_existing(last))
         else:
             self.open(sample)
@@ -319,7 +319,9 @@ class Session:
         if self._just_built != state.path:  # after a build its summary stays in the status bar
             self.message.emit(f"Opened “{state.name}”: {state.searchable:,} designs searchable.", 8000)
         self._just_built = None
-        if not state.root_exists:
+        if state.root_note:  # a team catalogue's shared folder, not found on this computer
+            self.message.emit(state.root_note, 30_000)
+        elif not state.root_exists:
             self.message.emit(
                 f"The folder of “{state.name}” is missing ({state.root}); results show as missing files.", 15_000
             )
@@ -401,7 +403,7 @@ class Session:
         self._answered = True
         self.error.emit(message)
         back, target = self._return_to, self.target
-        if back and self.catalogue is None and target is not None and not Path(target.path).exists():
+        if back and self.catalogue is None and target is not None and not target.exists:
             self.target = self._open_existing(back)
             self._catalogues.open_catalogue(back)
         else:
@@ -529,6 +531,7 @@ class Session:
             can_decide=result is not None and bool(result.example_ids),
             has_unreadable=state is not None and state.unreadable > 0,
             unreadable_text=count_of(state.unreadable, "unreadable file") if state is not None and state.unreadable else "",
+            team_open=state is not None and state.team,
         )
 
     def _catalogue_label(self) -> tuple[str, str]:

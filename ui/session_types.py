@@ -72,6 +72,8 @@ class CatalogueState:
     can_search_images: bool  # the model is loaded
     folders: tuple[tuple[str, int], ...] = ()  # (subfolder, readable images under it), "" the folder itself
     built_with: str = ""  # the catalogue's model, in words, when it is not the model in use (else "")
+    team: bool = False  # a team catalogue on a PostgreSQL server
+    root_note: str = ""  # a team catalogue's folder not found on this computer: what to do (one sentence)
 
     def has_folder(self, folder: str) -> bool:
         return any(name == folder for name, _ in self.folders)
@@ -131,6 +133,7 @@ class SessionView:
     panel_box: tuple[float, float, float, float] | None = None  # the detail the query panel's picture is searched by
     can_draw_box: bool = False  # a box can be drawn on the query panel's picture to search by a detail
     has_box: bool = False  # the query on show is a detail of its picture (Esc searches the whole picture again)
+    team_open: bool = False  # the open catalogue is a team catalogue (its shared folder can be mapped)
 
 
 def target_name(target: Target) -> str:

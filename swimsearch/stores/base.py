@@ -8,11 +8,12 @@ connection, and every failure leaves a store as one plain `CatalogueError`
 (a `DamagedCatalogue` when what it read cannot be trusted: stores check what
 they read with integrity.py).
 
-Today's implementation is `SqliteStore` (one file per catalogue). A server
-store implements the same two protocols; where the server finds candidates
-with its own index, its `own_searcher` returns a `Searcher` and the engine's
-in-memory searchers are not built. The rules every store shares (which files
-a scan changed: changes.py; which images a fit is drawn from) are pure functions.
+`SqliteStore` keeps one catalogue in one file; `PostgresStore` keeps a team
+catalogue in a PostgreSQL database that several designers use at once. Where
+the server finds candidates with its own index, `own_searcher` returns a
+`Searcher` and the engine's in-memory searchers are not built. The rules every
+store shares (which files a scan changed: changes.py; which images a fit is
+drawn from; a folder's range of paths) are pure functions.
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ from ..config import EngineConfig
 from ..graph import VectorGraph
 from ..index import FittedIndex, IndexSnapshot
 from ..neighbours import NeighbourLists
-from ..regions import RegionBasis
 from ..searchers import Searcher
+from .details_base import ColourSignatures, DetailCounts, DetailReader, DetailWriter, RegionVectors  # noqa: F401
 from .changes import KnownFile, Restored, ScanDiff, diff_scan  # noqa: F401 - the shared diff rules, re-exported
+from .sharing import CopyReader, CopyWriter, StoredImage, aligned_phashes, folder_range  # noqa: F401 - re-exported
 from .verdicts import SteeringReader, SteeringWriter
 
 
@@ -139,27 +141,6 @@ class Embeddings(NamedTuple):
     vectors: np.ndarray  # (n, D) float32
 
 
-class RegionVectors(NamedTuple):
-    """Stored regional vectors (search by a detail), in image id order."""
-
-    ids: np.ndarray  # (n,) int64
-    vectors: np.ndarray  # (n, R, d) float16
-
-
-class ColourSignatures(NamedTuple):
-    """Stored colour signatures of the asked ids that have one, in the order asked."""
-
-    ids: np.ndarray  # (n,) int64
-    signatures: np.ndarray  # (n, B) uint8
-
-
-class DetailCounts(TypedDict):
-    """How many readable images have each detail a steered search needs (catalogues built before lack them)."""
-
-    regions: int  # regional vectors (search by a detail)
-    colours: int  # a colour signature (match colour)
-
-
 class FitSample(NamedTuple):
     """The images a hash layer is fitted on."""
 
@@ -187,7 +168,7 @@ def relative_to_root(path: str | os.PathLike, root: Path) -> str | None:
         return None
 
 
-class CatalogueReader(SteeringReader, Protocol):
+class CatalogueReader(CopyReader, SteeringReader, DetailReader, Protocol):
     """Reading one catalogue. Use it from the thread that opened it."""
 
     @property
@@ -241,6 +222,11 @@ class CatalogueReader(SteeringReader, Protocol):
         """A searcher that finds candidates inside the store, or None to search a loaded snapshot."""
         ...
 
+    @property
+    def searches_itself(self) -> bool:
+        """Whether the store finds candidates itself once a catalogue is large (`own_searcher`): it needs no graph."""
+        ...
+
     def neighbour_lists(self, image_ids: Iterable[int] | None = None) -> NeighbourLists | None:
         """The neighbour lists (neighbours.py) of the given ids that have one, or of every image (None).
 
@@ -257,30 +243,20 @@ class CatalogueReader(SteeringReader, Protocol):
         """
         ...
 
-
-    # --- details for steering a search (issue 12) ---
-
-    def region_basis(self) -> RegionBasis | None:
-        """The basis the stored regional vectors were made with (None: no detail kept yet)."""
-        ...
-
-    def iter_regions(self, chunk: int = 16384) -> Iterator[RegionVectors]:
-        """Every stored set of regional vectors, in chunks, in image id order."""
-        ...
-
-    def colour_signatures(self, image_ids: Iterable[int]) -> ColourSignatures: ...
-
-    def detail_counts(self) -> DetailCounts: ...
-
     def close(self) -> None: ...
 
 
-class CatalogueWriter(CatalogueReader, SteeringWriter, Protocol):
+class CatalogueWriter(CatalogueReader, CopyWriter, SteeringWriter, DetailWriter, Protocol):
     """Building and updating one catalogue. Each method is all-or-nothing on its own;
     `transaction()` makes several one."""
 
-    def writer_lock(self) -> ContextManager[None]:
-        """Hold the catalogue for one build; CatalogueBusy when another process holds it."""
+    def writer_lock(self, scope: str = "") -> ContextManager[None]:
+        """Hold the catalogue (or the folder `scope` of it, relative to the root) for one build;
+        CatalogueBusy when someone else holds it."""
+        ...
+
+    def index_lock(self) -> ContextManager[None]:
+        """Wait for, then hold, the right to fit the index and write codes (one writer at a time)."""
         ...
 
     def transaction(self) -> ContextManager[None]: ...
@@ -293,8 +269,8 @@ class CatalogueWriter(CatalogueReader, SteeringWriter, Protocol):
         """Drop every image, embedding, code and bucket and the fit (another model makes them stale)."""
         ...
 
-    def known_files(self) -> dict[str, KnownFile]:
-        """Every record (tombstones too) by relative path, for `diff_scan`."""
+    def known_files(self, scope: str = "") -> dict[str, KnownFile]:
+        """Every record (tombstones too) under the folder `scope` ("" for all) by relative path, for `diff_scan`."""
         ...
 
     def add_batch(self, images: Sequence[NewImage]) -> list[int]:
@@ -349,18 +325,6 @@ class CatalogueWriter(CatalogueReader, SteeringWriter, Protocol):
 
     def write_buckets(self, keys: np.ndarray, image_ids: np.ndarray, *, merge: bool) -> None:
         """Put images in their LSH buckets, from their keys (n, L): into empty tables, or `merge`d with what is there."""
-        ...
-
-    def save_region_basis(self, basis: RegionBasis) -> None:
-        """Keep the basis regional vectors are made with (once; vectors made with another are dropped)."""
-        ...
-
-    def lacking_details(self, *, regions: bool) -> list[tuple[int, str]]:
-        """(image id, relative path) of readable images without a colour signature or, with `regions`, regional vectors."""
-        ...
-
-    def write_details(self, image_ids: Sequence[int], regions: np.ndarray | None, colours: np.ndarray | None) -> None:
-        """Store regional vectors (n, R, d) and/or colour signatures (n, B) of images already added."""
         ...
 
     def write_neighbours(self, lists: NeighbourLists, *, replace: bool) -> None:

@@ -7,7 +7,8 @@
 only place that knows the catalogue's tables; everything read is checked
 (checksums, types, bounds) before it leaves them, and every SQLite failure
 leaves this store as one plain `CatalogueError`. Use it from the thread that
-opened it.
+opened it. Copies in and out are sqlite_copy.py. A file on a network file
+system is opened for searching only (network_fs.py says why).
 
 The catalogue's folder (its root) is found from where the file is: a folder
 moved or copied together with its catalogue describes itself, not the
@@ -26,7 +27,7 @@ import numpy as np
 
 from ..config import EngineConfig
 from ..errors import CatalogueError
-from ..fingerprint import fingerprint
+from ..fingerprint import still_the_same
 from ..graph import VectorGraph
 from ..index import FittedIndex, IndexSnapshot, row_lookup
 from ..searchers import Searcher
@@ -45,6 +46,8 @@ from .base import (
     sample_positions,
 )
 from .integrity import safe_relpath
+from .network_fs import network_file_system, refuse_network_folder, updates_refused
+from .sqlite_copy import CopyRows
 from .sqlite_file import SQLITE_ERRORS, SqliteFile, create_file, describe_error, phash_from_sql, plain_errors as _plain
 from .sqlite_details import DetailMethods, DetailTables
 from .sqlite_images import ImageTables
@@ -62,13 +65,15 @@ log = logging.getLogger(__name__)
 # hold float32 and stay readable).
 EMBEDDING_DTYPE = "<f2"
 
-class SqliteStore(DetailMethods, SqliteDecisions, SqliteFolders, NeighbourMethods):
-    """A catalogue kept in one SQLite file (reader and writer); details, decisions, subfolders and neighbour
-    lists are in their own modules (sqlite_details.py, sqlite_decisions.py, sqlite_folders.py, sqlite_neighbours.py)."""
+class SqliteStore(DetailMethods, CopyRows, SqliteDecisions, SqliteFolders, NeighbourMethods):
+    """A catalogue kept in one SQLite file (reader and writer); details, copies in and out, decisions, subfolders and
+    neighbour lists are in their own modules (sqlite_details.py, sqlite_copy.py, sqlite_decisions.py, sqlite_folders.py,
+    sqlite_neighbours.py)."""
 
-    def __init__(self, file: SqliteFile):
+    def __init__(self, file: SqliteFile, *, network_fs: str | None = None):
         self.file = file
         self.path = file.path
+        self.network_fs = network_fs  # the network file system the file is on (then it is only read)
         self._index = IndexTables(file)
         self._images = ImageTables(file, self._index, lambda: self._dtype)
         self._details = DetailTables(file)
@@ -91,6 +96,7 @@ class SqliteStore(DetailMethods, SqliteDecisions, SqliteFolders, NeighbourMethod
             raise CatalogueError(f"A file already exists at {path}; it was left untouched.")
         if not root.is_dir():
             raise CatalogueError(f"The folder {root} does not exist.")
+        refuse_network_folder(path.parent)
         create_file(path, root=str(root), root_relative=_relative(root, path.parent), embedding_dtype=EMBEDDING_DTYPE)
         return cls(SqliteFile(path))
 
@@ -98,6 +104,10 @@ class SqliteStore(DetailMethods, SqliteDecisions, SqliteFolders, NeighbourMethod
     def open(cls, path: str | os.PathLike, *, readonly: bool = False) -> "SqliteStore":
         """Open an existing catalogue file; a damaged, newer or foreign file is refused in plain words."""
         path = Path(path).absolute()
+        network = network_file_system(path) if path.exists() else None
+        if network:
+            log.info("%s is on a network file system (%s): opened for searching only", path, network)
+            return cls(SqliteFile(path, immutable=True), network_fs=network)
         if not readonly and path.exists() and not os.access(path, os.W_OK):
             readonly = True
         if not readonly and path.exists() and not os.access(path.parent, os.W_OK):
@@ -137,6 +147,13 @@ class SqliteStore(DetailMethods, SqliteDecisions, SqliteFolders, NeighbourMethod
     def readonly(self) -> bool:
         return self.file.readonly
 
+    @property
+    def readonly_reason(self) -> str:
+        """Why an update is refused (one sentence), for a read-only catalogue."""
+        if self.network_fs:
+            return updates_refused(self.path, self.network_fs)
+        return f"The catalogue {self.path} is read-only: it can be searched but not updated."
+
     def close(self) -> None:
         self.file.close()
 
@@ -174,6 +191,8 @@ class SqliteStore(DetailMethods, SqliteDecisions, SqliteFolders, NeighbourMethod
     def own_searcher(self, config: EngineConfig) -> Searcher | None:
         return None  # candidates are found in a loaded snapshot
 
+    searches_itself = False  # the engine searches a loaded snapshot (and keeps a graph for it)
+
     @_plain
     def unreadable(self) -> list[tuple[str, str]]:
         rows = self._images.rows("WHERE error IS NOT NULL AND gone IS NULL ORDER BY path")
@@ -193,15 +212,8 @@ class SqliteStore(DetailMethods, SqliteDecisions, SqliteFolders, NeighbourMethod
         if row is None or row[11] is not None:  # not recorded, or a tombstone
             return None
         record = self._images.record(row, self._root_text)
-        if unchanged:
-            try:
-                info = os.stat(path)
-            except OSError:
-                return None
-            if info.st_size != record.size or abs(info.st_mtime - record.mtime) > 1e-6:
-                return None
-            if row[9] is not None and fingerprint(path) != row[9]:  # replaced by a picture of the same size and time
-                return None
+        if unchanged and not still_the_same(path, record.size, record.mtime, row[9]):
+            return None
         return record
 
     @_plain
@@ -243,11 +255,16 @@ class SqliteStore(DetailMethods, SqliteDecisions, SqliteFolders, NeighbourMethod
     # --- writing -------------------------------------------------------------------
 
     @contextmanager
-    def writer_lock(self) -> Iterator[None]:
+    def writer_lock(self, scope: str = "") -> Iterator[None]:
+        """The whole file, whatever the folder: one build at a time per catalogue file."""
         if self.readonly:
-            raise CatalogueError(f"The catalogue {self.path} is read-only: it can be searched but not updated.")
+            raise CatalogueError(self.readonly_reason)
         with self.file.writer_lock():
             yield
+
+    @contextmanager
+    def index_lock(self) -> Iterator[None]:
+        yield  # the writer lock is already exclusive
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -274,8 +291,8 @@ class SqliteStore(DetailMethods, SqliteDecisions, SqliteFolders, NeighbourMethod
             self.file.set_meta(fitted=None)
 
     @_plain
-    def known_files(self) -> dict[str, KnownFile]:
-        return self._images.known_files()
+    def known_files(self, scope: str = "") -> dict[str, KnownFile]:
+        return self._images.known_files(scope)
 
     @_plain
     def add_batch(self, images: Sequence[NewImage]) -> list[int]:

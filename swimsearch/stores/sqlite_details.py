@@ -131,13 +131,15 @@ class DetailTables:
                 raise damaged(self.location, f"{what} fail their checksum")
         return [r[1] for r in rows]
 
-    def iter_regions(self, chunk: int) -> Iterator[RegionVectors]:
+    def iter_regions(self, chunk: int, *, every: bool = False) -> Iterator[RegionVectors]:
+        """The regional vectors of images not gone (`every`: tombstones' too, for a copy), in id order."""
         basis = self.basis() if self.exists() else None
         if basis is None:
             return
         shape = (basis.regions, basis.dim)
         width = basis.bytes_per_image
-        cursor = self.file.conn.execute(f"SELECT t.image_id, t.vectors, t.crc FROM regions t {_LIVE} ORDER BY t.image_id")  # noqa: S608
+        live = "" if every else _LIVE
+        cursor = self.file.conn.execute(f"SELECT t.image_id, t.vectors, t.crc FROM regions t {live} ORDER BY t.image_id")  # noqa: S608
         while rows := cursor.fetchmany(chunk):
             blobs = self._checked(rows, width, "regional vectors")
             ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
@@ -156,6 +158,16 @@ class DetailTables:
         found = [i for i in asked if i in blobs]
         signatures = np.frombuffer(b"".join(blobs[i] for i in found), dtype=COLOUR_DTYPE).reshape(len(found), SIGNATURE_BINS)
         return ColourSignatures(np.array(found, dtype=np.int64), signatures.copy())
+
+    def export_colours(self, chunk: int) -> Iterator[ColourSignatures]:
+        """Every colour signature (tombstones' too), in id order, for a copy."""
+        if not self.exists():
+            return
+        cursor = self.file.conn.execute("SELECT image_id, signature, crc FROM colours ORDER BY image_id")
+        while rows := cursor.fetchmany(chunk):
+            blobs = self._checked(rows, SIGNATURE_BINS, "colour signatures")
+            signatures = np.frombuffer(b"".join(blobs), dtype=COLOUR_DTYPE).reshape(len(rows), SIGNATURE_BINS).copy()
+            yield ColourSignatures(np.array([r[0] for r in rows], dtype=np.int64), signatures)
 
     def counts(self) -> DetailCounts:
         if not self.exists():
@@ -217,6 +229,20 @@ class DetailMethods:
     @plain_errors
     def colour_signatures(self, image_ids: Iterable[int]) -> ColourSignatures:
         return self._details.colour_signatures(image_ids)
+
+    def export_regions(self, chunk: int = 8192) -> Iterator[RegionVectors]:
+        """Every stored set of regional vectors (tombstones' too), in id order, for a copy."""
+        try:
+            yield from self._details.iter_regions(chunk, every=True)
+        except sqlite3.Error as exc:
+            raise describe_error(exc, self.path) from exc
+
+    def export_colours(self, chunk: int = 65536) -> Iterator[ColourSignatures]:
+        """Every colour signature (tombstones' too), in id order, for a copy."""
+        try:
+            yield from self._details.export_colours(chunk)
+        except sqlite3.Error as exc:
+            raise describe_error(exc, self.path) from exc
 
     def check_details(self) -> str:
         return self._details.check_all()

@@ -124,19 +124,23 @@ def _json(text: Any, location: str, what: str) -> Any:
         raise damaged(location, f"its {what} is not readable") from exc
 
 
-def connect(path: Path, *, create: bool = False, readonly: bool = False) -> sqlite3.Connection:
-    """Open the SQLite file with the settings every catalogue connection uses."""
-    mode = "ro" if readonly else ("rwc" if create else "rw")
-    uri = f"{path.resolve().as_uri()}?mode={mode}"
+def connect(path: Path, *, create: bool = False, readonly: bool = False, immutable: bool = False) -> sqlite3.Connection:
+    """Open the SQLite file with the settings every catalogue connection uses.
+
+    `immutable`: read without locks, WAL or shared memory (a file on a network
+    file system, where those are unreliable, and which nobody updates there).
+    """
+    mode = "ro" if readonly or immutable else ("rwc" if create else "rw")
+    uri = f"{path.resolve().as_uri()}?mode={mode}" + ("&immutable=1" if immutable else "")
     try:
         conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30.0)
-        if readonly:
+        if readonly and not immutable:
             conn = _readable(conn, path)
         conn.execute("PRAGMA busy_timeout = 30000")
         if create:
             # 8 KiB pages hold three 2.5 KiB embeddings without overflow pages.
             conn.execute("PRAGMA page_size = 8192")
-        if not readonly:
+        if not readonly and not immutable:
             conn.execute("PRAGMA journal_mode = WAL")
             # WAL + NORMAL: a crash never corrupts and never loses a commit;
             # a power cut may lose the last commits but leaves a consistent file.
@@ -168,15 +172,15 @@ class SqliteFile:
     Open it in the thread that uses it (sqlite3 enforces this).
     """
 
-    def __init__(self, path: str | os.PathLike, *, create: bool = False, readonly: bool = False):
+    def __init__(self, path: str | os.PathLike, *, create: bool = False, readonly: bool = False, immutable: bool = False):
         self.path = Path(path).absolute()
         exists = self.path.exists()
         if exists:
             check_file(self.path)
         elif not create:
             raise CatalogueError(f"There is no catalogue at {self.path}.")
-        self.readonly = readonly
-        self.conn = connect(self.path, create=not exists, readonly=readonly)
+        self.readonly = readonly or immutable
+        self.conn = connect(self.path, create=not exists, readonly=self.readonly, immutable=immutable)
         apply_limits(self.conn)
         self.db = sqlite_utils.Database(self.conn, execute_plugins=False)
         self._lock_fd: int | None = None

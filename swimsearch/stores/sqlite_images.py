@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from ..index import FittedIndex
-from .base import Embeddings, ImageRecord, KnownFile, NewImage, Restored
+from .base import Embeddings, ImageRecord, KnownFile, NewImage, Restored, folder_range
 from .integrity import check_finite, damaged, is_int, is_number, safe_relpath
 from .sqlite_file import SqliteFile, chunks, phash_to_sql, to_blob
 from .sqlite_index import IndexTables
@@ -126,9 +126,12 @@ class ImageTables:
             q("SELECT count(*) FROM images WHERE error IS NOT NULL AND gone IS NULL").fetchone()[0],
         )
 
-    def known_files(self) -> dict[str, KnownFile]:
+    def known_files(self, scope: str = "") -> dict[str, KnownFile]:
+        """Every record (tombstones too) under the folder `scope` ("" for all), by relative path."""
+        low, high = folder_range(scope)
         return {
-            row[1]: KnownFile(row[0], row[2], row[3], row[9], bool(row[10]), row[11]) for row in self.rows("")
+            row[1]: KnownFile(row[0], row[2], row[3], row[9], bool(row[10]), row[11])
+            for row in self.rows("WHERE path >= ? AND path < ?", (low, high))
         }
 
     def embeddings(self, sql: str, params: Sequence[Any]) -> Iterator[tuple[list[int], np.ndarray]]:

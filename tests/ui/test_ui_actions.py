@@ -22,7 +22,7 @@ def test_menus_and_toolbar_read_as_before(make_window):
         "&File": ["Open design…", "Paste design", "—", "Export matches…", "Export as contact sheet…",
                   "Copy match list", "—", "Quit"],
         "&Catalogue": ["Build catalogue…", "Update catalogue", "Watch the folder for changes", "Open catalogue…",
-                       "Recent catalogues", "Open the sample catalogue", "—", "Review duplicates…",
+                       "Connect to team catalogue…", "Map shared folder…", "Recent catalogues", "Open the sample catalogue", "—", "Review duplicates…",
                        "Unreadable files…"],
         "&Search": ["Random design", "Back", "Forward", "Search with the selected designs", "—", "Not like this",
                     "Same design as the query", "Not similar to the query", "—", "Search in folders…",

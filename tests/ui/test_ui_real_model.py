@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from PyQt5.QtCore import Qt
+
 from swimsearch.config import EngineConfig
 from ui.results import percent
 from ui.search import open_default_embedder
@@ -24,3 +26,17 @@ def test_real_photos_with_the_real_model(qtbot, make_window, photo_catalogue):
     with qtbot.waitSignal(window.results_shown, timeout=WAIT_MS) as blocker:
         window.search_match(shown[1])
     assert blocker.args[0].matches[0].image_id == shown[1].image_id
+
+
+def test_a_match_reads_its_band_once_in_the_preview_and_the_tooltip(qtbot, make_window, photo_catalogue):
+    folder, path = photo_catalogue
+    window = make_window(open_embedder=open_default_embedder, config=EngineConfig())
+    open_catalogue(qtbot, window, path)
+    drop_and_wait(qtbot, window, sorted(folder.glob("*.jpg"))[5])
+    row = 1  # the best match after the query itself
+    match = window.model.visible_matches()[row]
+    assert match.band
+    window.results_view.setCurrentIndex(window.model.index(row))
+    # "71% similar · similar" said the band twice; the grid's badge reads "71% · similar"
+    assert window.preview.score_label.text() == f"{percent(match.score)}% · {match.band}"
+    assert window.model.index(row).data(Qt.ToolTipRole).startswith(f"{match.name}: {percent(match.score)}% · {match.band}")

@@ -57,6 +57,22 @@ def test_ctrl_click_selects_several_designs_and_one_search_uses_them_all(qtbot, 
     assert window.model.match_at(0).name == "img0004.png" and len(window.model.result.example_ids) == 1
 
 
+def test_shift_click_selects_a_run_of_designs_and_one_search_uses_them_all(qtbot, make_window, designs):
+    window = make_window()
+    open_catalogue(qtbot, window, designs)
+    drop_and_wait(qtbot, window, designs / "img0004.png")
+    window.results_view.clearSelection()
+    with qtbot.assertNotEmitted(window.results_shown, wait=QApplication.doubleClickInterval() + 300):
+        click(qtbot, window, 2, Qt.ControlModifier)
+        click(qtbot, window, 5, Qt.ShiftModifier)  # rows 2 to 5
+    run = [window.model.match_at(r).name for r in range(2, 6)]
+    assert [m.name for m in window.results_view.selected_matches()] == run
+    with qtbot.waitSignal(window.results_shown, timeout=WAIT_MS) as blocker:
+        window.search_selected_action.trigger()
+    assert len(blocker.args[0].example_ids) == 4
+    assert set(m.name for m in window.model.visible_matches()[:4]) == set(run)  # the four examples first
+
+
 def test_several_files_dropped_at_once_are_one_search(qtbot, make_window, designs):
     window = make_window()
     open_catalogue(qtbot, window, designs)

@@ -1,0 +1,167 @@
+"""bench_pg.py --store: search in a team catalogue written through the real store, beside the SQLite store.
+
+For each size, the synthetic SQLite catalogue (bench_scale's data, fitted by the
+real engine) is copied into a team catalogue with `swimsearch copy`'s own code
+(team_data.write_team), VACUUM ANALYZE'd as autovacuum would, opened cold (the first opening after the
+server started), its index and tables then prewarmed as a server in use keeps
+them (the SQLite store holds its index in memory too), then both are
+searched by the app's `SearchEngine` at its defaults, in this process, query by
+query in alternation (so the load on the shared machine falls on both alike):
+the team catalogue through its server searcher (HNSW on halfvec(128), ef_search
+200, iterative scan, 40 candidates rescored exactly), the SQLite store through
+its LSH snapshot. Recall@10 is against exact cosine over all embeddings
+(bench_scale.ground_truth); "same top 10" compares the two stores' answers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from common import WORK, median, percentile
+
+import team_data
+from bench_pg import cpu_seconds
+
+
+def open_team(address: str, query: np.ndarray) -> dict:
+    """Opening the team catalogue as the app does (connect, fit, searcher) and its first search, in seconds."""
+    from swimsearch.catalogue import Catalogue
+    from swimsearch.config import EngineConfig
+    from swimsearch.search import SearchEngine
+
+    started = time.perf_counter()
+    catalogue = Catalogue.open(address)
+    opened = time.perf_counter()
+    engine = SearchEngine(catalogue, None, EngineConfig())
+    ready = time.perf_counter()
+    catalogue.info()  # what the window shows about it
+    informed = time.perf_counter()
+    engine.search_embeddings(query[None], top_n=10)
+    first = time.perf_counter()
+    catalogue.close()
+    return {"connect_s": opened - started, "engine_s": ready - opened, "info_s": informed - ready,
+            "first_search_s": first - informed, "open_to_first_results_s": first - started, "searcher": engine.searcher_name}
+
+
+def prewarm(connect, database: str) -> float:
+    """Load what every search touches into the server's cache, as a server in use has it (pg_prewarm).
+
+    The SQLite store holds its whole index in memory once open; a team
+    catalogue's server keeps its hot pages cached the same way. The 2.6 GB of
+    embeddings are not prewarmed: each search reads 40 of them wherever they are.
+    """
+    started = time.perf_counter()
+    with connect(database) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
+        for relation in ("items_rerank_hnsw", "items", "items_pkey", "embeddings_pkey", "images_pkey", "images"):
+            conn.execute("SELECT pg_prewarm(%s)", (f"cat_synthetic.{relation}",))
+    return time.perf_counter() - started
+
+
+def measure_both(address: str, sqlite: Path, queries: np.ndarray, truth: np.ndarray) -> dict:
+    """Median/p95 latency, CPU per query and recall@10 of both stores, queries alternating between them."""
+    from swimsearch.catalogue import Catalogue
+    from swimsearch.config import EngineConfig
+    from swimsearch.search import SearchEngine
+
+    config = EngineConfig()
+    out: dict = {}
+    with Catalogue.open(sqlite, readonly=True) as local, Catalogue.open(address) as team:
+        engines = {"sqlite": SearchEngine(local, None, config), "team": SearchEngine(team, None, config)}
+        backend = team.store._conn.info.backend_pid
+        for engine in engines.values():  # warm-up: plans, caches
+            for q in queries[:5]:
+                engine.search_embeddings(q[None], top_n=10)
+        times = {name: [] for name in engines}
+        cpu = {name: 0.0 for name in engines}
+        server_cpu = 0.0
+        tops = {name: [] for name in engines}
+        for q in queries:
+            for name, engine in engines.items():
+                s0, c0 = cpu_seconds(backend), time.process_time()
+                t0 = time.perf_counter()
+                result = engine.search_embeddings(q[None], top_n=10)
+                times[name].append((time.perf_counter() - t0) * 1000)
+                cpu[name] += time.process_time() - c0
+                if name == "team":
+                    server_cpu += cpu_seconds(backend) - s0
+                tops[name].append([m.image_id for m in result.matches])
+        for name, engine in engines.items():
+            recall = [len(set(t) & set(w.tolist())) / 10 for t, w in zip(tops[name], truth)]
+            out[name] = {
+                "searcher": engine.searcher_name,
+                "search_ms_median": median(times[name]), "search_ms_p95": percentile(times[name], 95),
+                "client_cpu_ms": cpu[name] * 1000 / len(queries),
+                "server_cpu_ms": (server_cpu * 1000 / len(queries)) if name == "team" else 0.0,
+                "recall@10": float(np.mean(recall)),
+            }
+        same_ten = np.mean([set(a) == set(b) for a, b in zip(tops["team"], tops["sqlite"])])
+        same_order = np.mean([a == b for a, b in zip(tops["team"], tops["sqlite"])])
+        out["agreement"] = {"same_ten": float(same_ten), "same_ranking": float(same_order),
+                            "overlap": float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(tops["team"], tops["sqlite"])]))}
+        out["ratio_median_team_over_sqlite"] = out["team"]["search_ms_median"] / out["sqlite"]["search_ms_median"]
+    return out
+
+
+def run(sizes: list[int], reuse: bool, data: Path) -> dict:
+    address_of, connect, stop = team_data.start(data)
+    queries = np.load(team_data.RESEARCH / "queries.npy") if (team_data.RESEARCH / "queries.npy").exists() else None
+    results: dict = {}
+    try:
+        for size in sizes:
+            sqlite = team_data.sqlite_catalogue(size)
+            truth = np.load(sqlite.with_name(f"truth-{size}.npy"))
+            if queries is None:
+                raise SystemExit("no queries.npy beside the synthetic catalogues: run bench/bench_pg.py first")
+            database = f"team_{size}"
+            address = address_of(database)
+            entry: dict = {"address": address}
+            with connect(database) as conn:
+                exists = conn.execute("SELECT to_regclass('cat_synthetic.meta') IS NOT NULL").fetchone()[0]
+            if exists and not reuse:
+                from swimsearch.stores.postgres import PostgresStore
+
+                PostgresStore.drop(address)
+                exists = False
+            written = data / f"written-{size}.json"  # how long writing took, kept for runs that reuse it
+            if not exists:
+                print(f"  writing {size:,} designs through the team catalogue store ...", flush=True)
+                entry["write"] = team_data.write_team(address, sqlite, WORK / "synthetic-root")
+                entry["write"]["vacuum_s"] = team_data.vacuum(connect, database)
+                entry["write"]["load"] = os.getloadavg()
+                written.write_text(json.dumps(entry["write"], indent=2))
+            elif written.exists():
+                entry["write"] = {**json.loads(written.read_text()), "reused": True}
+            if "write" in entry:
+                print(f"    written in {entry['write']['copy_s']:.0f} s ({entry['write']['marks']}), VACUUM "
+                      f"{entry['write']['vacuum_s']:.0f} s{' (an earlier run)' if entry['write'].get('reused') else ''}",
+                      flush=True)
+            with connect(database) as conn:
+                entry["sizes_mb"] = {name: size / 2**20 for name, size in conn.execute(
+                    "SELECT relname, pg_total_relation_size(oid) FROM pg_class WHERE relnamespace = 'cat_synthetic'::regnamespace "
+                    "AND relkind IN ('r', 'i')").fetchall()}
+            entry["open"] = open_team(address, queries[0])  # first: the server's cache is still cold
+            entry["prewarm_s"] = prewarm(connect, database)
+            o = entry["open"]
+            print(f"    opening: connect {o['connect_s'] * 1000:.0f} ms, fit and searcher {o['engine_s'] * 1000:.0f} ms, "
+                  f"info {o['info_s'] * 1000:.0f} ms, first search {o['first_search_s'] * 1000:.0f} ms: "
+                  f"{o['open_to_first_results_s']:.2f} s ({o['searcher']})", flush=True)
+            entry["search"] = measure_both(address, sqlite, queries, truth)
+            for name in ("team", "sqlite"):
+                m = entry["search"][name]
+                print(f"    {name:6s} ({m['searcher']}): search {m['search_ms_median']:.2f} ms median, p95 "
+                      f"{m['search_ms_p95']:.2f}, CPU {m['client_cpu_ms']:.2f} + server {m['server_cpu_ms']:.2f} ms, "
+                      f"recall@10 {m['recall@10']:.3f}", flush=True)
+            a = entry["search"]["agreement"]
+            print(f"    same ten as the SQLite store {a['same_ten']:.2f}, same ranking {a['same_ranking']:.2f}, "
+                  f"overlap {a['overlap']:.3f}; team / SQLite median {entry['search']['ratio_median_team_over_sqlite']:.2f}",
+                  flush=True)
+            results[str(size)] = entry
+    finally:
+        stop()
+    return results

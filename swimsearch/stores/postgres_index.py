@@ -1,0 +1,362 @@
+"""The fitted index of a team catalogue on the server: the fit's arrays, the items table, and search by HNSW.
+
+`ItemTables` reads and writes the index part of one catalogue schema:
+
+* the fitted hash layer, spheres, re-ranking basis and LSH bit samples
+  (``arrays`` and the ``fitted`` metadata), the same rows as in a SQLite file;
+* ``items``: one row per searchable design, its code as ``bit(B)`` and its
+  re-ranking vector as ``halfvec(R)`` under an HNSW index, tagged with the
+  generation of the fit that made it. A new fit is written to a table of its
+  own and swapped in with the transaction that saves it (the schema's
+  ``refit_begin``/``refit_finish``), so a search sees one fit, never two.
+
+`PgSearcher` is the store's own `Searcher`: the server finds the candidates
+with the HNSW index (``hnsw.ef_search`` 200, ``iterative_scan =
+relaxed_order`` so designs being written by others never cost a search its
+answer); the engine rescores them exactly as for the SQLite store. Small
+catalogues are not searched here but loaded (`load_snapshot`) and searched
+exactly in memory, so they rank identically on both stores.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+from ..errors import CatalogueError, IndexChanged
+from ..index import FittedIndex, IndexSnapshot
+from ..lsh import BucketTables
+from ..searchers import Ranking
+from . import pg_types
+from .base import FitState
+
+log = logging.getLogger(__name__)
+
+#: Candidate search breadth (hnsw.ef_search). Recall@10 of exact cosine at 1M designs: 0.993 in the
+#: research (docs/POSTGRES_RESEARCH.md) and 0.979 through the store on another HNSW build of the same
+#: data (builds draw random graph levels), beside the SQLite store's 0.982 on the same queries
+#: (bench/results/pg-store-100000-1000000.json).
+EF_SEARCH = 200
+#: Rows per COPY message when writing a new fit's items.
+COPY_CHUNK = 20_000
+
+#: Statements on one catalogue; "{s}" is its quoted schema name.
+SQL = {
+    "meta": "SELECT value FROM {s}.meta WHERE key = %s",
+    "set_meta": "INSERT INTO {s}.meta (key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    # the fit's arrays; the region basis's (regions.*, postgres_details.py) are read on their own
+    "arrays": "SELECT name, dtype, shape, data FROM {s}.arrays WHERE name NOT LIKE 'regions.%%'",
+    "put_array": "INSERT INTO {s}.arrays (name, dtype, shape, data) VALUES (%s, %s, %s, %s) "
+                 "ON CONFLICT (name) DO UPDATE SET dtype = excluded.dtype, shape = excluded.shape, data = excluded.data",
+    "refit_begin": "SELECT {s}.refit_begin(%s, %s)",
+    "refit_finish": "SELECT {s}.refit_finish()",
+    "searchable": "SELECT count(*) FROM {s}.items",
+    # embedded, not gone, and no code or a code of an older embedding
+    "uncoded": "SELECT e.image_id FROM {s}.embeddings e JOIN {s}.images i ON i.id = e.image_id WHERE i.gone IS NULL "
+               "AND (i.recode OR NOT EXISTS (SELECT 1 FROM {s}.items t WHERE t.image_id = e.image_id)) ORDER BY e.image_id",
+    # an image removed meanwhile by another user is skipped, not a failed foreign key
+    "add_item": "INSERT INTO {s}.items (image_id, fit, code, rerank) SELECT %s, %s, %s, %s "
+                "WHERE EXISTS (SELECT 1 FROM {s}.images m WHERE m.id = %s) "
+                "ON CONFLICT (image_id) DO UPDATE SET fit = excluded.fit, code = excluded.code, rerank = excluded.rerank",
+    "all_items": "SELECT image_id, code, rerank, fit FROM {s}.items ORDER BY image_id",
+    "ids": "SELECT image_id FROM {s}.items ORDER BY image_id",
+    "items_of": "SELECT image_id, code, rerank FROM {s}.items WHERE image_id = ANY(%s)",
+    # One round trip: the candidates with everything the engine reads of them next (their
+    # embeddings to rescore, their records, their codes), kept for it in a `Prefetch`.
+    "search": "WITH r AS MATERIALIZED (SELECT image_id, fit, (rerank <#> %s) * -1 AS sim, code FROM {s}.items "
+              "ORDER BY rerank <#> %s LIMIT %s) "
+              "SELECT r.image_id, r.fit, r.sim, r.code, e.vector, i.path, i.size, i.width, i.height, i.phash, i.error, i.mtime "
+              "FROM r JOIN {s}.embeddings e ON e.image_id = r.image_id JOIN {s}.images i ON i.id = r.image_id",
+    "clear_items": "DELETE FROM {s}.items",
+    "lock_items": "LOCK TABLE {s}.items IN ACCESS SHARE MODE",
+}
+
+
+def statements(schema: str) -> dict[str, str]:
+    """`SQL` with the catalogue's schema filled in (a name of a-z, 0-9 and _ only, checked on opening)."""
+    quoted = '"' + schema.replace('"', '""') + '"'
+    return {key: text.replace("{s}", quoted) for key, text in SQL.items()}
+
+
+class ItemTables:
+    """The index tables of one open team catalogue (its connection, its statements)."""
+
+    def __init__(self, conn: Any, sql: dict[str, str], schema: str):
+        self.conn = conn
+        self.sql = sql
+        self.schema = schema
+        self.next_generation: int | None = None  # a fit being written (finished with its transaction)
+        self._next_bits: int | None = None
+
+    # --- metadata ------------------------------------------------------------------------------
+
+    def meta(self, key: str, default: Any = None) -> Any:
+        row = self.conn.execute(self.sql["meta"], (key,)).fetchone()
+        return default if row is None else json.loads(row[0])
+
+    def set_meta(self, **values: Any) -> None:
+        for key, value in values.items():
+            self.conn.execute(self.sql["set_meta"], (key, json.dumps(value)))
+
+    def generation(self) -> int:
+        return int(self.meta("fit_generation", 0) or 0)
+
+    def fit_state(self) -> FitState | None:
+        state = self.meta("fitted")
+        return FitState.from_dict(state) if state else None
+
+    def fitted(self) -> FittedIndex | None:
+        state = self.meta("fitted")
+        if not state:
+            return None
+        arrays = {}
+        for name, dtype, shape, data in self.conn.execute(self.sql["arrays"]):
+            arrays[name] = np.frombuffer(bytes(data), dtype=np.dtype(dtype)).reshape(json.loads(shape)).astype(np.dtype(dtype).newbyteorder("="))
+        missing = [name for name in FittedIndex.ARRAY_NAMES if name not in arrays]
+        if missing:
+            raise CatalogueError(f"The team catalogue is damaged: the fitted array {missing[0]} is missing.")
+        return FittedIndex.from_arrays(arrays, state)
+
+    # --- writing a fit and its items ------------------------------------------------------------
+
+    def begin_fit(self, fitted: FittedIndex) -> None:
+        """Keep a new fit's arrays and start its items table (call inside a transaction; `finish_fit` ends it)."""
+        generation = self.generation() + 1
+        self.conn.execute(self.sql["refit_begin"], (int(fitted.spheres.bits), int(fitted.rerank_basis.shape[1])))
+        for name, array in fitted.arrays().items():
+            array = np.asarray(array)
+            dtype = array.dtype.newbyteorder("<").str
+            data = np.ascontiguousarray(array, dtype=np.dtype(dtype)).tobytes()
+            self.conn.execute(self.sql["put_array"], (name, dtype, json.dumps(list(array.shape)), data))
+        self.set_meta(fitted={**fitted.state(), "at": time.time()}, fit_generation=generation)
+        self.next_generation = generation
+        self._next_bits = int(fitted.spheres.bits)
+
+    def bits(self) -> int:
+        """Code length of the fit being written, else of the catalogue's fit."""
+        if self.next_generation is not None and self._next_bits is not None:
+            return self._next_bits
+        state = self.meta("fitted")
+        if not state:
+            raise CatalogueError("The team catalogue has no fitted index to write codes for.")
+        return int(state["settings"]["bits"])
+
+    def finish_fit(self) -> None:
+        """Index the new fit's items and put them in place of the old ones (inside the fit's transaction)."""
+        if self.next_generation is not None:
+            self.conn.execute(self.sql["refit_finish"])
+            self.next_generation = None
+
+    def write_items(self, ids: np.ndarray, codes: np.ndarray, vectors: np.ndarray, bits: int) -> None:
+        """Codes and re-ranking vectors of images: into the fit being written, or merged into the live items."""
+        ids = np.asarray(ids, dtype=np.int64)
+        if not len(ids):
+            return
+        if self.next_generation is not None:
+            fits = np.full(len(ids), self.next_generation, dtype=np.int64)
+            columns = [("int8", ids), ("int4", fits), (f"bit:{bits}", codes), ("halfvec", np.asarray(vectors, np.float16))]
+            pg_types.copy_rows(self.conn, f"{self.schema}.items_next", ["image_id", "fit", "code", "rerank"], columns, COPY_CHUNK)
+            return
+        generation = self.generation()
+        with self.conn.cursor() as cur:
+            cur.executemany(  # pipelined: one round trip for the lot
+                self.sql["add_item"],
+                [(int(i), generation, pg_types.Code(c, bits), pg_types.HalfVec(v), int(i)) for i, c, v in zip(ids, codes, vectors)],
+            )
+
+    def clear(self) -> None:
+        self.conn.execute(self.sql["clear_items"])
+        self.next_generation = None
+
+    # --- reading items --------------------------------------------------------------------------
+
+    def searchable(self) -> int:
+        return int(self.conn.execute(self.sql["searchable"]).fetchone()[0])
+
+    def uncoded_ids(self) -> np.ndarray:
+        with self.conn.cursor(binary=True) as cur:
+            rows = cur.execute(self.sql["uncoded"]).fetchall()
+        return np.array([r[0] for r in rows], dtype=np.int64)
+
+    def load_snapshot(self, fitted: FittedIndex) -> IndexSnapshot:
+        """Every item as compact arrays, for an in-memory search (small catalogues) or a copy."""
+        bits, dim = fitted.spheres.bits, fitted.rerank_basis.shape[1]
+        with self.conn.cursor(binary=True) as cur:
+            rows = cur.execute(self.sql["all_items"]).fetchall()
+        ids = np.array([r[0] for r in rows], dtype=np.int64)
+        codes = np.stack([pg_types.parse_bit_binary(r[1], bits) for r in rows]) if rows else np.empty((0, fitted.spheres.words), np.uint64)
+        vectors = np.stack([r[2] for r in rows]).astype(np.float16) if rows else np.empty((0, dim), np.float16)
+        tables = BucketTables.from_keys(fitted.positions, bits, fitted.keys(codes)) if len(ids) else BucketTables.from_keys(
+            fitted.positions, bits, np.empty((0, fitted.positions.shape[0]), np.int64))
+        return IndexSnapshot(fitted=fitted, ids=ids, codes=codes, vectors=vectors, tables=tables)
+
+
+class Prefetch:
+    """The rows a search brought along with its candidates, for the engine's next questions about them.
+
+    The engine asks a store for the candidates' embeddings, then the best
+    ones' records and codes: three more round trips to the server, each a
+    wait for a busy server's scheduler. The search reads them in its own
+    statement (one snapshot), and the store answers from here while they are
+    fresh (a few seconds: the engine asks at once); anything not here, or
+    older, is read from the server as usual.
+    """
+
+    FRESH_S = 5.0
+
+    def __init__(self) -> None:
+        self.rows: dict[int, tuple] = {}  # image id -> (code, vector, record row, when)
+
+    def keep(self, rows: list[tuple]) -> None:
+        now = time.monotonic()
+        self.rows = {k: v for k, v in self.rows.items() if now - v[3] < self.FRESH_S and len(self.rows) < 4096}
+        for image_id, _fit, _sim, code, vector, *record in rows:
+            self.rows[image_id] = (code, vector, (image_id, *record), now)
+
+    def take(self, image_ids: list[int]) -> list[tuple] | None:
+        """The rows of every asked id, or None when one is missing or stale (then ask the server)."""
+        now = time.monotonic()
+        found = [self.rows.get(i) for i in image_ids]
+        if any(row is None or now - row[3] >= self.FRESH_S for row in found):
+            return None
+        return found  # type: ignore[return-value]  # no None left
+
+    def clear(self) -> None:
+        self.rows = {}
+
+
+class PgSearcher:
+    """Candidates found by the server's HNSW index over the re-ranking vectors (a `Searcher`).
+
+    One statement a search, on the store's connection (never prepared: see `PostgresReader`). Searches
+    during another user's updates stay complete (iterative scan); after
+    another user's refit the searcher notices (rows of a newer fit
+    generation), takes the new fit, and raises `IndexChanged`: the engine
+    encodes the query with the new fit and searches again.
+
+    Args:
+        conn: the store's connection (used from the store's thread only).
+        sql: the catalogue's statements.
+        fitted, generation: the fit the engine encodes queries with, and its generation.
+        count: searchable designs when opened (new ones are found all the same).
+        iterative: the server's pgvector has the iterative scan (>= 0.8).
+        refresh: reads the current fit and generation again.
+        describe: turns a driver error into a plain CatalogueError.
+    """
+
+    def __init__(
+        self,
+        conn: Any,
+        sql: dict[str, str],
+        fitted: FittedIndex,
+        generation: int,
+        count: int,
+        *,
+        iterative: bool,
+        refresh: Callable[[], tuple[FittedIndex | None, int]],
+        describe: Callable[[Exception], CatalogueError],
+        prefetch: Prefetch,
+    ):
+        self._prefetch = prefetch
+        self._conn = conn
+        self._sql = sql
+        self._fitted = fitted
+        self._generation = generation
+        self._count = count
+        self._iterative = iterative
+        self._refresh = refresh
+        self._describe = describe
+        self._ids: np.ndarray | None = None
+        self._ef = 0
+        self._set_ef(EF_SEARCH)
+        if iterative:
+            # pgvector >= 0.8: scan on past ef_search until k visible rows are found, so
+            # entries of designs being written by others never take a result's place.
+            conn.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', false)")
+
+    @property
+    def fitted(self) -> FittedIndex:
+        return self._fitted
+
+    @property
+    def ids(self) -> np.ndarray:
+        """Every searchable image id, sorted (read once: 8 MB for a million designs)."""
+        if self._ids is None:
+            with self._conn.cursor(binary=True) as cur:
+                self._ids = np.array([r[0] for r in cur.execute(self._sql["ids"])], dtype=np.int64)
+        return self._ids
+
+    def __len__(self) -> int:
+        return self._count
+
+    def _set_ef(self, ef: int) -> None:
+        if ef != self._ef:
+            self._conn.execute("SELECT set_config('hnsw.ef_search', %s, false)", (str(ef),))
+            self._ef = ef
+
+    def search(self, code: np.ndarray, vector: np.ndarray, k: int) -> Ranking:
+        k = max(1, int(k))
+        query = pg_types.HalfVec(vector)
+        try:
+            self._set_ef(max(EF_SEARCH, k))
+            with self._conn.cursor(binary=True) as cur:
+                rows = cur.execute(self._sql["search"], (query, query, k)).fetchall()
+            if not self._iterative and len(rows) < min(k, self._count):
+                rows = self._exact(query, k)  # pgvector 0.7: entries being written took places; scan instead
+        except Exception as exc:
+            if isinstance(exc, CatalogueError):
+                raise
+            raise self._describe(exc) from exc
+        if any(row[1] != self._generation for row in rows):
+            fitted, generation = self._refresh()
+            if fitted is not None:
+                self._fitted, self._generation, self._ids = fitted, generation, None
+            raise IndexChanged(  # the engine encodes the query with the new fit and asks again
+                "The team catalogue's index was just rebuilt by another user; search again to use the new one."
+            )
+        self._prefetch.keep(rows)
+        ids = np.array([r[0] for r in rows], dtype=np.int64)
+        sims = np.array([r[2] for r in rows], dtype=np.float32)
+        order = np.argsort(-sims, kind="stable")  # relaxed order: nearly sorted, sorted here
+        return Ranking(ids[order], sims[order], len(rows), "hnsw")
+
+    def _exact(self, query: pg_types.HalfVec, k: int) -> list[tuple]:
+        with self._conn.transaction():
+            self._conn.execute("SET LOCAL enable_indexscan = off")
+            with self._conn.cursor(binary=True) as cur:
+                return cur.execute(self._sql["search"], (query, query, k)).fetchall()
+
+    def _items(self, image_ids: np.ndarray, *, prefetched: bool = True) -> dict[int, tuple[Any, Any]]:
+        """(code, re-ranking vector) by id; codes alone from the prefetched rows when they are all there."""
+        asked = [int(i) for i in np.atleast_1d(image_ids)]
+        kept = self._prefetch.take(asked) if prefetched else None
+        if kept is not None:
+            return {image_id: (row[0], None) for image_id, row in zip(asked, kept)}
+        try:
+            with self._conn.cursor(binary=True) as cur:
+                return {r[0]: (r[1], r[2]) for r in cur.execute(self._sql["items_of"], (asked,))}
+        except Exception as exc:
+            raise self._describe(exc) from exc
+
+    def codes(self, image_ids: np.ndarray) -> np.ndarray:
+        """Packed codes (n, words); zeros for a design removed meanwhile (its distance is then meaningless)."""
+        bits, words = self._fitted.spheres.bits, self._fitted.spheres.words
+        found = self._items(image_ids)
+        out = np.zeros((len(np.atleast_1d(image_ids)), words), dtype=np.uint64)
+        for row, image_id in enumerate(np.atleast_1d(image_ids)):
+            if int(image_id) in found:
+                out[row] = pg_types.parse_bit_binary(found[int(image_id)][0], bits)
+        return out
+
+    def vectors(self, image_ids: np.ndarray) -> np.ndarray:
+        dim = self._fitted.rerank_basis.shape[1]
+        found = self._items(image_ids, prefetched=False)
+        out = np.zeros((len(np.atleast_1d(image_ids)), dim), dtype=np.float32)
+        for row, image_id in enumerate(np.atleast_1d(image_ids)):
+            if int(image_id) in found:
+                out[row] = found[int(image_id)][1].astype(np.float32)
+        return out
