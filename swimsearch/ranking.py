@@ -32,7 +32,7 @@ from typing import Callable
 import numpy as np
 
 from .augment import expand_query
-from .calibration import BAND_NAMES, Calibration, band_levels
+from .calibration import BAND_NAMES, Calibration, band_levels, whole_percents
 from .config import EngineConfig
 from .phash_index import PhashIndex, hamming64
 from .rescoring import RescoringData
@@ -44,6 +44,10 @@ log = logging.getLogger(__name__)
 #: 30 beyond the top 10 restored recall@10 against exact cosine from 0.87
 #: (re-ranking space alone) to 0.9995 on the clothing set.
 RESCORE_MARGIN = 30
+
+#: The ranking of a candidate whose embedding is the query's own (a byte-identical copy): above every
+#: other candidate (cosines, lifted by at most 3), below the query itself (+inf).
+IDENTICAL = 1e6
 
 
 @dataclass(frozen=True)
@@ -195,6 +199,15 @@ def score_and_order(
     scores = percent / 100.0
     if query_id is not None:
         scores[ids == query_id] = 1.0  # the query itself: exactly 100 %
+    # A byte-identical copy of the query (the very same embedding) comes right after the query itself,
+    # before a re-export that the augmented vectors happen to rank higher: compared where it can be one.
+    maybe = np.flatnonzero(((distances == 0) | ((distances > 64) & (percent >= 99.0))) & ~np.isinf(ranking))
+    if len(maybe):
+        same = np.zeros(len(maybe), bool)
+        for query in np.asarray(embeddings, dtype=np.float32):
+            same |= np.all(stored.vectors[maybe].astype(np.float32) == query, axis=1)
+        ranking = ranking.copy()
+        ranking[maybe[same]] = IDENTICAL
     level = band_levels(percent) if calibration is not None else np.zeros(len(ids), np.int64)
     # The pipeline before issue 11 (an index on raw embeddings) keeps its order: by the ranking alone.
     augmented = data.fitted is not None and data.fitted.augmented
@@ -205,11 +218,18 @@ def score_and_order(
     by_band = np.zeros(len(ids), np.float64)
     if augmented:
         by_band = level.astype(np.float64) if calibration is not None else np.where(np.isinf(ranking), -np.inf, -scores)
-    keep = np.flatnonzero(scores >= min_score - 1e-9)  # a score of 1.0 passes --min-score 1.0
+    keep = np.flatnonzero(shown_at_least(scores, min_score))
     keep = keep[np.lexsort((-ranking[keep], by_band[keep], first[keep]))]
     bands = tuple(BAND_NAMES[level[i]] if calibration is not None else "" for i in keep)
     keys = np.stack([first[keep], by_band[keep], -ranking[keep]], axis=1).astype(np.float64)
     return Scored(ids[keep], scores[keep], keys, bands, variant[keep], distances[keep])
+
+
+def shown_at_least(scores: np.ndarray, min_score: float) -> np.ndarray:
+    """Which scores (0..1) a user sees at or above `min_score` (0..1): the minimum is on the whole percent
+    shown, as the window's control is, so a match shown "50%" at 0.496 passes a minimum of 0.5, and the
+    picture itself (1.0) passes 1.0."""
+    return whole_percents(100.0 * np.asarray(scores, dtype=np.float64)) >= 100.0 * min_score - 1e-6
 
 
 def shown_percent(
