@@ -19,7 +19,7 @@ import numpy as np
 
 from .decisions import arrange, tier
 from .narrow import narrowed_ids, steered_candidates
-from .ranking import RESCORE_MARGIN, Candidates, find_candidates, score_and_order
+from .ranking import RESCORE_MARGIN, Candidates, find_candidates, score_and_order, shown_at_least
 from .rocchio import Steering
 from .searchers import Searcher
 from .spherical import spherical_hamming
@@ -57,7 +57,7 @@ def rank_steered(engine: Any, searcher: Searcher, steering: Steering, top_n: int
     )
     scored.scores[np.isin(scored.ids, list(like_ids))] = 1.0  # every example itself: exactly 100 %
     tiers = np.array([tier(int(i), like_ids, verdicts) for i in scored.ids], dtype=np.int64)
-    head = np.flatnonzero((scored.scores >= min_score - 1e-9) | (tiers < 2))  # a score of 1.0 passes --min-score 1.0
+    head = np.flatnonzero(shown_at_least(scored.scores, min_score) | (tiers < 2))  # on the percent shown, as the window
     head = head[np.argsort(tiers[head], kind="stable")][: top_n + 10 + len(verdicts)]
     records = engine._data.records(int(i) for i in scored.ids[head])
     head = head[[int(scored.ids[i]) in records for i in head]]  # a record removed meanwhile

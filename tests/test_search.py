@@ -17,6 +17,7 @@ from swimsearch.catalogue import Catalogue
 from swimsearch.config import EngineConfig
 from swimsearch.errors import CatalogueError
 from swimsearch.images import ImageError
+from swimsearch.export import percent
 from swimsearch.search import SearchEngine
 from swimsearch.searchers import ExactSearch, LshSearch
 
@@ -99,10 +100,11 @@ def test_results_are_ranked_filtered_and_cut(pattern_catalogue, fake_embedder, s
         assert dup == sorted(dup, reverse=True) and any(dup[1:]) and not all(dup)
         rest = [m.score for m in result.matches if not m.duplicate]
         assert rest == sorted(rest, reverse=True)
-        cut = sorted(scores, reverse=True)[7]
-        filtered = engine.search(folder / "img0010.png", top_n=20, min_score=cut)
-        kept = [m.relpath for m in result.matches if m.score >= cut]
-        assert all(m.score >= cut for m in filtered.matches)
+        # the minimum is on the whole percent shown (as the window's control): a match shown at it is kept
+        cut = percent(sorted(scores, reverse=True)[7])
+        filtered = engine.search(folder / "img0010.png", top_n=20, min_score=cut / 100)
+        kept = [m.relpath for m in result.matches if percent(m.score) >= cut]
+        assert all(percent(m.score) >= cut for m in filtered.matches)
         assert [m.relpath for m in filtered.matches][: len(kept)] == kept  # the same order, less those below
 
 
