@@ -249,3 +249,32 @@ def test_rescoring_from_memory_gives_what_the_store_gives(pattern_catalogue, fak
             a, b = held.search(folder / f"img{n:04d}.png", top_n=20), read.search(folder / f"img{n:04d}.png", top_n=20)
             assert a.matches == b.matches and a.matches[0].score == 1.0
         assert held.search_id(5, top_n=8).matches == read.search_id(5, top_n=8).matches
+
+
+def test_a_catalogue_file_is_searched_with_its_stored_embedding_and_a_changed_one_is_read(
+    pattern_catalogue, fake_embedder, small_config, tmp_path
+):
+    """A design dragged from the catalogue's folder needs no network pass: unchanged since the build, its
+    stored embedding is what reading it would give. A copy from outside, a changed file and the mirror
+    image are read and embedded as before."""
+    import shutil
+
+    folder, path = pattern_catalogue
+    calls = []
+    real_embed = fake_embedder.embed
+    fake_embedder.embed = lambda pixels: calls.append(len(pixels)) or real_embed(pixels)
+    with Catalogue.open(path) as catalogue:
+        engine = SearchEngine(catalogue, fake_embedder, small_config)
+        query = folder / "img0010.png"
+        from_file = engine.search(query, top_n=10)
+        assert calls == [] and from_file.matches[0].name == "img0010.png" and from_file.matches[0].score == 1.0
+        by_id = engine.search_id(from_file.matches[0].image_id, top_n=10)
+        assert [m.image_id for m in from_file.matches] == [m.image_id for m in by_id.matches]
+        outside = shutil.copy(query, tmp_path / "outside.png")
+        assert engine.search(outside, top_n=10).matches[0].name == "img0010.png" and calls == [1]
+        engine.search(query, top_n=10, mirror=True)
+        assert calls == [1, 2]  # the picture and its mirror image, read from the file
+        Image.open(folder / "img0200.png").save(query)  # another picture under the same name
+        changed = engine.search(query, top_n=10)
+        assert calls == [1, 2, 1] and changed.query_image_id is None
+        assert changed.matches[0].name == "img0200.png"  # read from the file, not the record of its name
