@@ -60,7 +60,7 @@ def from_picture(
         ImageError: the picture cannot be read (plain reason inside).
     """
     record = None if isinstance(image, Image.Image) else reader.record_by_path(image, unchanged=True)
-    if record is not None and not mirror:
+    if record is not None and not mirror and not isinstance(image, Image.Image):
         # A file of the catalogue, unchanged since it was read (size, time, fingerprint): its stored
         # embedding and pHash are what reading it again would give, without decoding or the network.
         stored = reader.embedding_matrix([record.image_id])
