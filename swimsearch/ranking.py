@@ -17,7 +17,9 @@ steering can sit before, between or after them):
    the same in every catalogue), with its named band; the list reads pHash
    duplicates first, then band by band (same design, very similar, similar,
    unrelated), by the ranking inside a band, so no match sits below one in a
-   lower band (docs/QUALITY_RESEARCH.md measured this order costs nothing).
+   lower band (docs/QUALITY_RESEARCH.md measured this order costs nothing);
+   inside *same design* by the pictures' own similarity (a crop's original
+   first), a byte-identical copy of the query right after the query.
    A model without a calibration has no bands: its matches show the cosine
    of the two pictures' centred embeddings and the list reads by it. An
    index on raw embeddings keeps the order before issue 11 (by ranking).
@@ -96,7 +98,8 @@ def find_candidates(
         first = ranking if first is None else first
         found.append(ranking.ids)
         if config.expand_k:  # the best few on the full augmented vectors, of the best by re-ranking vector
-            head = ranking.ids[: config.expand_k + RESCORE_MARGIN]
+            head = ranking.ids[ranking.ids != query_id] if query_id is not None else ranking.ids
+            head = head[: config.expand_k + RESCORE_MARGIN]
             vectors = data.augmented(head)
             sims = vectors @ q
             best = np.argsort(-sims, kind="stable")[: config.expand_k]
@@ -160,7 +163,8 @@ class Scored:
 
     ids: np.ndarray  # (m,) int64
     scores: np.ndarray  # (m,) similarity 0..1 (calibrated; else cosine of centred embeddings)
-    keys: np.ndarray  # (m, 3) what the order sorts on (duplicate pHash distance, band or -score, -ranking): equal rows are ties
+    keys: np.ndarray  # (m, 4) what the order sorts on (duplicate pHash distance, band or -score, -score inside
+    # same design, -ranking): equal rows are ties
     bands: tuple[str, ...]  # band names ("" without a calibration)
     variant: np.ndarray  # (m,) query row that scored it
     phash_distances: np.ndarray  # (m,) int, 64+ where unknown
@@ -218,10 +222,15 @@ def score_and_order(
     by_band = np.zeros(len(ids), np.float64)
     if augmented:
         by_band = level.astype(np.float64) if calibration is not None else np.where(np.isinf(ranking), -np.inf, -scores)
+    # Inside *same design* the pictures' own similarity orders the list, most alike first: the augmented
+    # ranking pulls an original towards its neighbours and away from its copy (a crop), and at 40,000
+    # images it listed ten look-alikes of the same design above the very picture a crop was cut from.
+    alike = np.where(level == 0, -scores, 0.0) if augmented and calibration is not None else np.zeros(len(ids))
+    alike[np.isinf(ranking) | (ranking >= IDENTICAL)] = -np.inf  # the query itself, then an identical copy
     keep = np.flatnonzero(shown_at_least(scores, min_score))
-    keep = keep[np.lexsort((-ranking[keep], by_band[keep], first[keep]))]
+    keep = keep[np.lexsort((-ranking[keep], alike[keep], by_band[keep], first[keep]))]
     bands = tuple(BAND_NAMES[level[i]] if calibration is not None else "" for i in keep)
-    keys = np.stack([first[keep], by_band[keep], -ranking[keep]], axis=1).astype(np.float64)
+    keys = np.stack([first[keep], by_band[keep], alike[keep], -ranking[keep]], axis=1).astype(np.float64)
     return Scored(ids[keep], scores[keep], keys, bands, variant[keep], distances[keep])
 
 

@@ -64,7 +64,7 @@ def rank_steered(engine: Any, searcher: Searcher, steering: Steering, top_n: int
     # Ties (copies of one file) are ordered by path, so the order does not
     # depend on the order in which files were added.
     # A steered list reads by the steered ranking (bands would undo "not like this"); a plain one as ranking.py orders it.
-    keys = scored.keys if plain else scored.keys[:, 2:]
+    keys = scored.keys if plain else scored.keys[:, 3:]
     ordered = sorted(head, key=lambda i: (tiers[i], *keys[i].tolist(), records[int(scored.ids[i])].relpath))
     head = np.asarray(arrange(ordered, lambda i: verdicts.get(int(scored.ids[i])), top_n), dtype=np.int64)
     codes = searcher.fitted.codes(searcher.fitted.prepare(queries))
