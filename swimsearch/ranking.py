@@ -203,15 +203,15 @@ def score_and_order(
     scores = percent / 100.0
     if query_id is not None:
         scores[ids == query_id] = 1.0  # the query itself: exactly 100 %
-    # A byte-identical copy of the query (the very same embedding) comes right after the query itself,
-    # before a re-export that the augmented vectors happen to rank higher: compared where it can be one.
+    # A byte-identical copy of the query (the very same embedding) reads 100 % and comes right after the
+    # query itself, before a re-export the augmented vectors happen to rank higher: compared where it can be one.
     maybe = np.flatnonzero(((distances == 0) | ((distances > 64) & (percent >= 99.0))) & ~np.isinf(ranking))
     if len(maybe):
-        same = np.zeros(len(maybe), bool)
-        for query in np.asarray(embeddings, dtype=np.float32):
-            same |= np.all(stored.vectors[maybe].astype(np.float32) == query, axis=1)
+        query = np.asarray(embeddings, dtype=np.float32)[0]  # the picture itself (row 1 may be its mirror image)
+        same = np.all(stored.vectors[maybe].astype(np.float32) == query, axis=1)
         ranking = ranking.copy()
         ranking[maybe[same]] = IDENTICAL
+        scores[maybe[same]] = 1.0  # the very same picture reads 100 %, as the query itself
     level = band_levels(percent) if calibration is not None else np.zeros(len(ids), np.int64)
     # The pipeline before issue 11 (an index on raw embeddings) keeps its order: by the ranking alone.
     augmented = data.fitted is not None and data.fitted.augmented

@@ -289,7 +289,7 @@ def test_query_writes_one_contact_sheet_with_a_section_per_query(indexed, tmp_pa
     page = html_out.read_text(encoding="utf-8")
     assert page.count("<section>") == 2 and page.count("<figure") <= 6
     assert f"Query: {photos[0].name}" in page and f"Query: {photos[4].name}" in page
-    assert "Contact sheet — " in page and "Filters: the 3 best matches per query, score at least 0.2" in page
+    assert "Contact sheet — " in page and "Filters: the 3 best matches per query, at least 20% similar" in page
     assert f">1. {photos[0].name}<" in page and ">100% same design<" in page and "the query itself" in page
     assert "duplicate" in page  # "copy of first.jpg" is a copy of photos[0]
     pdf = pdf_out.read_bytes()

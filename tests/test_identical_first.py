@@ -1,4 +1,4 @@
-"""A byte-identical copy of the query comes first after the query itself, before re-exports of it.
+"""A byte-identical copy of the query comes first after the query itself, before re-exports of it, and reads 100 %.
 
 A new user found a byte-identical copy listed below a 99 % re-export: inside
 the *same design* band the list followed the augmented ranking, which can
@@ -49,6 +49,8 @@ def test_the_identical_copy_is_listed_right_after_the_query(with_copies, embedde
                 exports = {f"a-export95-{n}.jpg", f"a-export85-{n}.jpg", f"a-smaller-{n}.jpg"}
                 assert set(names[2:5]) == exports  # then the re-exports, all same design
                 assert all(m.band == "same design" for m in matches[:5])
+                # the very same picture reads 100 %, as the query itself; a re-export never does
+                assert [m.score == 1.0 for m in matches[:5]] == [True, True, False, False, False]
             # a copy searched from outside reads its catalogue twins first, the identical ones as equals
             outside = engine.search(folder / f"zz-identical-{n}.jpg", top_n=3).matches
             assert {m.name for m in outside[:2]} == {photo.name, f"zz-identical-{n}.jpg"}
