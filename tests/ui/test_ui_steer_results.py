@@ -245,3 +245,19 @@ def test_not_like_this_and_decisions_from_the_keyboard_act_on_the_result_in_focu
     with qtbot.assertNotEmitted(window.results_shown, wait=300):
         qtbot.keyClick(view, Qt.Key_N, Qt.ControlModifier | Qt.ShiftModifier)
         qtbot.keyClick(view, Qt.Key_D, Qt.ControlModifier | Qt.ShiftModifier)
+
+
+def test_a_dropped_catalogue_file_whose_time_changed_is_still_the_catalogues_picture(qtbot, make_window, designs):
+    """Touched (a sync tool, a copy back): by its content it is still itself, so it cannot also be "not like this"."""
+    import os
+
+    window = make_window()
+    open_catalogue(qtbot, window, designs)
+    touched = designs / "img0010.png"
+    os.utime(touched, (2e9, 2e9))
+    result = drop_and_wait(qtbot, window, touched)
+    assert len(result.example_ids) == 1
+    names = [m.name for m in window.model.visible_matches()]
+    assert names[0] == "img0010.png" and names.count("img0010.png") == 1  # listed once, as the query
+    assert window.model.index(0).data(IS_QUERY_ROLE)
+    assert not menu_action(window, window.model.match_at(0), "Not like this").isEnabled()
