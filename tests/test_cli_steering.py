@@ -111,13 +111,18 @@ def test_decisions_are_listed_exported_and_steer_later_queries(prints, tmp_path)
         assert len(lines) == 2 and lines[0].startswith("same design   summer/stripes-0.png  winter/rings-4.png  (")
         assert lines[1].startswith("not similar   summer/stripes-0.png  winter/stripes-4.png")
         out = tmp_path / "decisions.csv"
-        assert run("decisions", "--catalogue", catalogue, "--csv", out).returncode == 0
+        wrote = run("decisions", "--catalogue", catalogue, "--csv", out)
+        assert wrote.returncode == 0 and f"wrote 2 decisions to {out}" in wrote.stderr
         exported = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))
         assert [(r["verdict"], r["a"], r["b"]) for r in exported] == [
             (SAME, str(folder / "summer/stripes-0.png"), str(folder / "winter/rings-4.png")),
             (DIFFERENT, str(folder / "summer/stripes-0.png"), str(folder / "winter/stripes-4.png")),
         ]
         assert all(r["who"] and r["when"][:2] == "20" for r in exported)
+        with Catalogue.open(catalogue) as cat:
+            cat.decide(ids["summer/stripes-0.png"], ids["winter/rings-4.png"], None)
+        one = run("decisions", "--catalogue", catalogue, "--csv", out)
+        assert f"wrote 1 decision to {out}" in one.stderr  # not "1 decisions"
     finally:
         with Catalogue.open(catalogue) as cat:
             for d in cat.decisions():
