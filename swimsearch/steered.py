@@ -58,15 +58,24 @@ def rank_steered(engine: Any, searcher: Searcher, steering: Steering, top_n: int
     scored.scores[np.isin(scored.ids, list(like_ids))] = 1.0  # every example itself: exactly 100 %
     tiers = np.array([tier(int(i), like_ids, verdicts) for i in scored.ids], dtype=np.int64)
     head = np.flatnonzero((scored.scores >= min_score - 1e-9) | (tiers < 2))  # a score of 1.0 passes --min-score 1.0
+    # Several examples are no results of their own: the top_n are new designs, and the examples follow
+    # them, in the order they were given (a designer who searched with 200 wants 50 new ones, not the 200).
+    several = len(steering.like) > 1
+    examples = [i for i in head if tiers[i] == 0] if several else []
+    if several:
+        head = head[tiers[head] > 0]
+        given = {image_id: n for n, image_id in enumerate(steering.like_ids)}
+        examples.sort(key=lambda i: given.get(int(scored.ids[i]), 0))
     head = head[np.argsort(tiers[head], kind="stable")][: top_n + 10 + len(verdicts)]
-    records = engine._data.records(int(i) for i in scored.ids[head])
+    records = engine._data.records(int(i) for i in np.concatenate([scored.ids[head], scored.ids[examples]]))
     head = head[[int(scored.ids[i]) in records for i in head]]  # a record removed meanwhile
     # Ties (copies of one file) are ordered by path, so the order does not
     # depend on the order in which files were added.
     # A steered list reads by the steered ranking (bands would undo "not like this"); a plain one as ranking.py orders it.
     keys = scored.keys if plain else scored.keys[:, 2:]
     ordered = sorted(head, key=lambda i: (tiers[i], *keys[i].tolist(), records[int(scored.ids[i])].relpath))
-    head = np.asarray(arrange(ordered, lambda i: verdicts.get(int(scored.ids[i])), top_n), dtype=np.int64)
+    shown_examples = [i for i in examples if int(scored.ids[i]) in records]
+    head = np.asarray(arrange(ordered, lambda i: verdicts.get(int(scored.ids[i])), top_n) + shown_examples, dtype=np.int64)
     codes = searcher.fitted.codes(searcher.fitted.prepare(queries))
     distances = np.full(len(head), np.inf, dtype=np.float32)
     for v in range(len(codes)):

@@ -552,7 +552,10 @@ class Session:
     def _results_title(self, shown: HistoryEntry | None, visible: tuple[Match, ...]) -> str:
         if shown is None:
             return ""
-        text = f"{count_matches(len(visible))} for {shown.request.title(shown.result)}"
+        result = shown.result
+        # several examples follow the new designs in the list, and are not counted as matches
+        found = [m for m in visible if not result.is_example(m.image_id)] if len(result.example_ids) > 1 else visible
+        text = f"{count_matches(len(found))} for {shown.request.title(result)}"
         if shown.request.note():
             text += f" ({shown.request.note()})"
         if shown.result.folders:
