@@ -262,3 +262,27 @@ def test_a_dropped_catalogue_file_whose_time_changed_is_still_the_catalogues_pic
     assert names[0] == "img0010.png" and names.count("img0010.png") == 1  # listed once, as the query
     assert window.model.index(0).data(IS_QUERY_ROLE)
     assert not menu_action(window, window.model.match_at(0), "Not like this").isEnabled()
+
+
+def test_a_remembered_folder_that_was_deleted_is_let_go_and_said(qtbot, make_window, seasons):
+    """Deleted with the window closed (an update holds back removing most of a folder at once): not narrowed to it, silently."""
+    import shutil
+
+    window = make_window()
+    open_catalogue(qtbot, window, seasons)
+    drop_and_wait(qtbot, window, seasons / "img0005.png")
+    choose_folders(qtbot, window, "summer", "winter")
+    assert window.results_pane.folder_button.text() == "2 folders"
+    window.close()
+    shutil.rmtree(seasons / "winter")
+    again = make_window()
+    open_catalogue(qtbot, again, seasons)
+    assert again.results_pane.folder_button.text() == "summer"
+    assert "folder filter let go of the folder winter" in again.statusBar().currentMessage()
+    result = drop_and_wait(qtbot, again, seasons / "img0005.png")
+    assert result.folders == ("summer",) and all(m.relpath.startswith("summer/") for m in result.matches)
+    shutil.rmtree(seasons / "summer")
+    third = make_window()
+    open_catalogue(qtbot, third, seasons)  # the last one gone too: every folder searched
+    assert third.results_pane.folder_button.text() == "All folders"
+    assert "searching all folders" in third.statusBar().currentMessage()
