@@ -46,15 +46,22 @@ def fingerprint(path: str | os.PathLike) -> int | None:
 
 
 def still_the_same(path: str | os.PathLike, size: int, mtime: float, stored: int | None) -> bool:
-    """Whether the file at `path` still has the size, time and (when one is stored) content
-    fingerprint a catalogue recorded for it; a file that cannot be looked at is not."""
+    """Whether the file at `path` is still the picture a catalogue recorded: its size, and its
+    content fingerprint (when one is stored) or else its time; a file that cannot be looked at is not.
+
+    A file whose time alone changed (touched, copied back, synced) is still the
+    catalogue's picture when its content fingerprint says so: a user who drops it
+    expects it to read as itself, not as a second, unknown picture.
+    """
     try:
         info = os.stat(path)
     except OSError:
         return False
-    if info.st_size != size or abs(info.st_mtime - mtime) > 1e-6:
+    if info.st_size != size:
         return False
-    return stored is None or fingerprint(path) == stored  # else replaced by a picture of the same size and time
+    if stored is not None:
+        return fingerprint(path) == stored  # also catches a picture replaced by another of the same size and time
+    return abs(info.st_mtime - mtime) <= 1e-6
 
 
 def fingerprints(root: Path, relpaths: Sequence[str], threads: int = THREADS) -> list[int | None]:
