@@ -8,7 +8,7 @@ size, in a fresh process:
   * time to open the catalogue (load codes, vectors, buckets, graph), open +
     first search, and peak memory;
   * per query, the candidate stage alone and the search (embedding in, ranked
-    top 10 out, rescored exactly), timed method by method in turns, for:
+    top 10 out, scored as shown), timed method by method in turns, for:
     the app's default (exact below 20,000 images, the HNSW graph above), our
     LSH multi-probe, an exhaustive NumPy XOR+popcount scan, and peers on the
     very same data: FAISS IndexBinaryFlat and IndexBinaryHNSW (k=200
@@ -23,6 +23,15 @@ With --tune, graph settings (and LSH layouts given with --lsh) are swept on the 
     pip install -e .[bench]                    # hnswlib (and faiss-cpu, which the app needs anyway)
     python bench/bench_scale.py                # 10k, 100k, 1M (about 40 minutes, 7 GB of disk)
     python bench/bench_scale.py --sizes 1000000 --reuse --tune
+    python bench/bench_scale.py --sizes 100000 --reuse --work /work/cache/scale --peers faiss --baseline MAIN_TREE
+
+The catalogues name the fp32 trunk (the synthetic embeddings are drawn from
+its outputs), so its shipped calibration scores every match as for a user.
+Each candidate search is timed at the depth the pipeline asks for (200,
+twice a query: the query, then expanded); recall@10 is counted against the
+same pipeline on the exact path (the ranking is no longer exact cosine since
+issue 11) and, beside it, against exact cosine. --baseline times whole
+searches with another source tree's code in alternating fresh processes.
 """
 
 from __future__ import annotations
