@@ -247,3 +247,32 @@ def test_rescoring_from_memory_gives_what_the_store_gives(pattern_catalogue, fak
             a, b = held.search(folder / f"img{n:04d}.png", top_n=20), read.search(folder / f"img{n:04d}.png", top_n=20)
             assert a.matches == b.matches and a.matches[0].score == 1.0
         assert held.search_id(5, top_n=8).matches == read.search_id(5, top_n=8).matches
+
+
+def test_a_search_reads_each_embedding_and_neighbour_list_from_the_store_once(pattern_catalogue, fake_embedder, small_config):
+    """Above the in-memory size the ranking asks for its best candidates' vectors twice (query expansion,
+    then the ranking) and scores every candidate: each row is still read once a search, and never kept
+    for the next one (an update between two searches is seen)."""
+    folder, path = pattern_catalogue
+    with Catalogue.open(path) as catalogue:
+        engine = SearchEngine(catalogue, fake_embedder, small_config.with_changes(rescore_in_memory_up_to=0))
+        asked: dict[str, list[int]] = {"embeddings": [], "lists": []}
+        embeddings, lists = catalogue.embedding_matrix, catalogue.neighbour_lists
+
+        def counted_embeddings(ids):
+            ids = list(ids)
+            asked["embeddings"] += [int(i) for i in ids]
+            return embeddings(ids)
+
+        def counted_lists(ids=None):
+            ids = None if ids is None else list(ids)
+            asked["lists"] += [int(i) for i in ids or []]
+            return lists(ids)
+
+        catalogue.embedding_matrix, catalogue.neighbour_lists = counted_embeddings, counted_lists
+        first = engine.search(folder / "img0077.png", top_n=20)
+        assert asked["embeddings"] and len(asked["embeddings"]) == len(set(asked["embeddings"]))
+        assert len(asked["lists"]) == len(set(asked["lists"]))
+        read_once = len(asked["embeddings"])
+        assert engine.search(folder / "img0077.png", top_n=20).matches == first.matches
+        assert len(asked["embeddings"]) == 2 * read_once  # the second search read them again
