@@ -62,9 +62,11 @@ def new_time_may_be_same(relpath: str) -> bool:
 
 
 def still_the_same(path: str | os.PathLike, size: int, mtime: float, stored: int | None) -> bool:
-    """Whether the file at `path` still holds what a catalogue recorded: its size, and its time and (when one
-    is stored) content fingerprint, or, for a compressed picture with a new time, its fingerprint
-    (`new_time_may_be_same`); a file that cannot be looked at is not."""
+    """Whether the file at `path` is still the picture a catalogue recorded: its size, and its time and
+    (when one is stored) content fingerprint, or, for a compressed picture whose time alone changed
+    (touched, copied back, synced), its fingerprint (`new_time_may_be_same`): a user who drops it
+    expects it to read as itself, not as a second, unknown picture. A file that cannot be looked at is not.
+    """
     try:
         info = os.stat(path)
     except OSError:

@@ -255,16 +255,26 @@ def shown_percent(
         centre = fitted.centre if fitted.centre is not None else fitted.mean
         sims = np.clip(_rowwise(_unit(candidates.astype(np.float64) - centre), _unit(queries.astype(np.float64) - centre)), -1, 1)
         return 100.0 * sims.max(axis=1), sims.argmax(axis=1)
-    same = whitened if whitened is not None else whitened_vectors(calibration, candidates)
-    same_sims = np.clip(_rowwise(same, whitened_vectors(calibration, queries)), -1.0, 1.0)
-    garment = np.clip(_rowwise(calibration.centred(candidates), calibration.centred(queries)), -1.0, 1.0)
+    query_vectors = whitened_vectors(calibration, queries)
+    powered = calibration.powered(candidates)
+    garment = np.clip(_rowwise(calibration.centred(powered, powered=True), calibration.centred(queries)), -1.0, 1.0)
+    if whitened is not None:
+        same_sims = np.clip(_rowwise(whitened, query_vectors), -1.0, 1.0)
+    else:
+        # Read from the store: the exact same-design vectors (the dearest part) only of the candidates
+        # that might reach the same-design band. Below its edge a score is read from the garment
+        # cosine alone (Calibration.percent), so any value below the edge gives the others' scores.
+        same_sims = np.full(garment.shape, -1.0)
+        near = calibration.could_be_same(powered, query_vectors)
+        if near.any():
+            same_sims[near] = np.clip(_rowwise(whitened_vectors(calibration, powered[near], powered=True), query_vectors), -1.0, 1.0)
     percent = calibration.percent(same_sims, garment)  # (m, variants)
     return percent.max(axis=1), percent.argmax(axis=1)
 
 
-def whitened_vectors(calibration: Calibration, embeddings: np.ndarray) -> np.ndarray:
-    """The same-design vectors of embeddings as float32, the precision a catalogue holds them in."""
-    return np.asarray(calibration.vectors(embeddings), dtype=np.float32)
+def whitened_vectors(calibration: Calibration, embeddings: np.ndarray, *, powered: bool = False) -> np.ndarray:
+    """The same-design vectors of embeddings (or of `Calibration.powered` ones) as float32, the precision a catalogue holds them in."""
+    return np.asarray(calibration.vectors(embeddings, powered=powered), dtype=np.float32)
 
 
 def _rowwise(rows: np.ndarray, queries: np.ndarray) -> np.ndarray:

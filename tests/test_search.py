@@ -278,3 +278,39 @@ def test_a_catalogue_file_is_searched_with_its_stored_embedding_and_a_changed_on
         changed = engine.search(query, top_n=10)
         assert calls == [1, 2, 1] and changed.query_image_id is None
         assert changed.matches[0].name == "img0200.png"  # read from the file, not the record of its name
+
+
+def test_a_search_reads_each_embedding_and_neighbour_list_from_the_store_once(
+    pattern_catalogue, fake_embedder, small_config, tmp_path
+):
+    """Above the in-memory size the ranking asks for its best candidates' vectors twice (query expansion,
+    then the ranking) and scores every candidate: each row is still read once a search, and never kept
+    for the next one (an update between two searches is seen)."""
+    import shutil
+
+    folder, path = pattern_catalogue
+    # from outside the catalogue, so the picture is embedded: a catalogue file's own stored embedding
+    # would be one more read before the search (examples.from_picture)
+    query = shutil.copy(folder / "img0077.png", tmp_path / "query.png")
+    with Catalogue.open(path) as catalogue:
+        engine = SearchEngine(catalogue, fake_embedder, small_config.with_changes(rescore_in_memory_up_to=0))
+        asked: dict[str, list[int]] = {"embeddings": [], "lists": []}
+        embeddings, lists = catalogue.embedding_matrix, catalogue.neighbour_lists
+
+        def counted_embeddings(ids):
+            ids = list(ids)
+            asked["embeddings"] += [int(i) for i in ids]
+            return embeddings(ids)
+
+        def counted_lists(ids=None):
+            ids = None if ids is None else list(ids)
+            asked["lists"] += [int(i) for i in ids or []]
+            return lists(ids)
+
+        catalogue.embedding_matrix, catalogue.neighbour_lists = counted_embeddings, counted_lists
+        first = engine.search(query, top_n=20)
+        assert asked["embeddings"] and len(asked["embeddings"]) == len(set(asked["embeddings"]))
+        assert len(asked["lists"]) == len(set(asked["lists"]))
+        read_once = len(asked["embeddings"])
+        assert engine.search(query, top_n=20).matches == first.matches
+        assert len(asked["embeddings"]) == 2 * read_once  # the second search read them again
