@@ -20,7 +20,7 @@ import numpy as np
 
 from .decisions import Adapter, arrange, tier
 from .narrow import narrowed_ids, steered_candidates
-from .ranking import RESCORE_MARGIN, Candidates, find_candidates, score_and_order
+from .ranking import RESCORE_MARGIN, Candidates, find_candidates, score_and_order, shown_at_least
 from .rocchio import Steering
 from .searchers import Searcher
 from .spherical import spherical_hamming
@@ -68,7 +68,7 @@ def rank_steered(engine: Any, searcher: Searcher, steering: Steering, top_n: int
     )
     scored.scores[np.isin(scored.ids, list(like_ids))] = 1.0  # every example itself: exactly 100 %
     tiers = np.array([tier(int(i), like_ids, verdicts) for i in scored.ids], dtype=np.int64)
-    head = np.flatnonzero((scored.scores >= min_score - 1e-9) | (tiers < 2))  # a score of 1.0 passes --min-score 1.0
+    head = np.flatnonzero(shown_at_least(scored.scores, min_score) | (tiers < 2))  # on the percent shown, as the window
     # Several examples are no results of their own: the top_n are new designs, and the examples follow
     # them, in the order they were given (a designer who searched with 200 wants 50 new ones, not the 200).
     several = len(steering.like) > 1
@@ -83,7 +83,7 @@ def rank_steered(engine: Any, searcher: Searcher, steering: Steering, top_n: int
     # Ties (copies of one file) are ordered by path, so the order does not
     # depend on the order in which files were added.
     # A steered list reads by the steered ranking (bands would undo "not like this"); a plain one as ranking.py orders it.
-    keys = scored.keys if one_picture else scored.keys[:, 2:]
+    keys = scored.keys if one_picture else scored.keys[:, 3:]
     ordered = sorted(head, key=lambda i: (tiers[i], *keys[i].tolist(), records[int(scored.ids[i])].relpath))
     shown_examples = [i for i in examples if int(scored.ids[i]) in records]
     head = np.asarray(arrange(ordered, lambda i: verdicts.get(int(scored.ids[i])), top_n) + shown_examples, dtype=np.int64)

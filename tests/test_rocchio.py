@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 
@@ -77,8 +79,9 @@ def test_not_like_this_pushes_that_design_and_its_family_down(catalogue, fake_em
     assert sum(rank(after, n) for n in others) > sum(rank(before, n) for n in others) + 5 * len(others)
 
 
-def test_not_like_this_reranks_without_a_new_network_pass(catalogue, small_config):
+def test_not_like_this_reranks_without_a_new_network_pass(catalogue, small_config, tmp_path):
     cat, folder = catalogue
+    outside = shutil.copy(folder / "img0010.png", tmp_path / "query.png")  # a catalogue file would need no pass
 
     class CountingEmbedder(FakeEmbedder):
         calls = 0
@@ -88,7 +91,7 @@ def test_not_like_this_reranks_without_a_new_network_pass(catalogue, small_confi
             return super().embed(pixels)
 
     engine = SearchEngine(cat, CountingEmbedder(), small_config)
-    query = engine.example(folder / "img0010.png")  # a file: embedded once
+    query = engine.example(outside)  # a file from outside the catalogue: embedded once
     result = engine.search_examples(Steering((query,)), top_n=20)
     unlike = tuple(engine.example(m.image_id) for m in result.matches[8:10])  # catalogue images: stored embeddings
     engine.search_examples(Steering((query,), unlike=unlike), top_n=20)
