@@ -23,13 +23,17 @@ steering can sit before, between or after them):
    A model without a calibration has no bands: its matches show the cosine
    of the two pictures' centred embeddings and the list reads by it. An
    index on raw embeddings keeps the order before issue 11 (by ranking).
+
+A `Steer` (steering.ColourSteer, issue 12's colour control) changes how a
+candidate's query rows count in both steps: the ranking of step 1 and the
+shown score of step 2, whose bands and order then follow the steered score.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -50,6 +54,15 @@ RESCORE_MARGIN = 30
 #: The ranking of a candidate whose embedding is the query's own (a byte-identical copy): above every
 #: other candidate (cosines, lifted by at most 3), below the query itself (+inf).
 IDENTICAL = 1e6
+
+
+class Steer(Protocol):
+    """How a candidate's values over the query rows (cosines, or shown percents) make its one value."""
+
+    def blend(self, ids: np.ndarray, per_row: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
+        """(value (m,), the query row it stands for (m,)) from `per_row` (m, rows) of candidates `ids`;
+        `scale`: what a full similarity reads (1 for a cosine, 100 for a percent)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -74,12 +87,14 @@ def find_candidates(
     phash: int | None = None,
     phash_index: Callable[[], tuple[PhashIndex, np.ndarray] | None] | None = None,
     query_id: int | None = None,
+    steer: Steer | None = None,
 ) -> Candidates:
     """Step 1: the candidates of a query (embeddings (v, D), rounded as the catalogue stores them), ranked.
 
     Args:
         phash_index: gives the catalogue's pHash index and the image id of each of its rows
             (None, or a function returning None: no pHash candidates).
+        steer: how the rows' cosines make the ranking (None: the best row's).
     """
     fitted = searcher.fitted
     wanted = min(len(searcher), top_n + RESCORE_MARGIN)
@@ -90,7 +105,7 @@ def find_candidates(
         stored = data.embedding_matrix(ids.tolist())
         full = _unit(stored.vectors.astype(np.float64) - fitted.mean)
         sims = full @ _unit(embeddings.astype(np.float64) - fitted.mean).T  # (m, variants)
-        return _candidates(stored.ids, sims, rankings[0].method, rankings[0].candidates, query_id)
+        return _candidates(stored.ids, sims, rankings[0].method, rankings[0].candidates, query_id, steer=steer)
     depth = min(len(searcher), max(wanted, config.rescore_depth))
     queries, found, first = [], [], None
     for q in fitted.prepare(embeddings):
@@ -117,7 +132,7 @@ def find_candidates(
     sims[head] = _rowwise(data.augmented(ids[head]), final)
     lift = np.zeros(len(ids))
     lift[head] = 3.0
-    return _candidates(ids, sims, first.method, first.candidates, query_id, lift)
+    return _candidates(ids, sims, first.method, first.candidates, query_id, lift, steer)
 
 
 def _with_extra(
@@ -142,12 +157,22 @@ def _with_extra(
 
 
 def _candidates(
-    ids: np.ndarray, sims: np.ndarray, method: str, looked_at: int, query_id: int | None, lift: np.ndarray | None = None
+    ids: np.ndarray,
+    sims: np.ndarray,
+    method: str,
+    looked_at: int,
+    query_id: int | None,
+    lift: np.ndarray | None = None,
+    steer: Steer | None = None,
 ) -> Candidates:
-    """Candidates from their cosines (m, variants); `lift` puts some above all others (cosines are at most 1)."""
-    variant = sims.argmax(axis=1)
+    """Candidates from their cosines (m, variants); `lift` puts some above all others (a steered
+    cosine is at least -1.5: colour takes at most half a similarity away)."""
+    if steer is None:
+        variant = sims.argmax(axis=1)
+    else:
+        steered, variant = steer.blend(np.asarray(ids, np.int64), np.asarray(sims, np.float64), 1.0)
     cosine = np.clip(sims[np.arange(len(ids)), variant].astype(np.float64), -1.0, 1.0)
-    ranking = cosine + (0.0 if lift is None else lift)
+    ranking = (cosine if steer is None else np.asarray(steered, np.float64)) + (0.0 if lift is None else lift)
     if query_id is not None:
         ranking[ids == query_id] = np.inf  # the query itself comes first
         cosine[ids == query_id] = 1.0
@@ -182,11 +207,14 @@ def score_and_order(
     phash: int | None,
     phashes: Callable[[np.ndarray], np.ndarray],
     query_id: int | None,
+    steer: Steer | None = None,
 ) -> Scored:
     """Step 2: score the candidates as shown, drop those under `min_score`, and order the list.
 
     Every candidate is scored, so a same-design copy ranked low by the
-    augmented vectors still rises into its band.
+    augmented vectors still rises into its band. With a `steer` the shown
+    score is the steered one (never below 0 % where calibrated), and its band
+    and the order follow it.
     """
     ids, ranking, variant = candidates.ids, candidates.ranking, candidates.variant
     distances = np.full(len(ids), 65, np.int64)
@@ -199,7 +227,12 @@ def score_and_order(
     stored = data.embedding_matrix(ids.tolist())
     present = np.isin(ids, stored.ids)  # a record removed meanwhile
     ids, ranking, distances, duplicate = ids[present], ranking[present], distances[present], duplicate[present]
-    percent, variant = shown_percent(stored.vectors, data.whitened(ids), embeddings, calibration, data)
+    per_row = shown_percents(stored.vectors, data.whitened(ids), embeddings, calibration, data)
+    if steer is None:
+        percent, variant = per_row.max(axis=1), per_row.argmax(axis=1)
+    else:
+        percent, variant = steer.blend(ids, per_row, 100.0)
+        percent = np.maximum(percent, 0.0) if calibration is not None else percent
     scores = percent / 100.0
     if query_id is not None:
         scores[ids == query_id] = 1.0  # the query itself: exactly 100 %
@@ -213,6 +246,10 @@ def score_and_order(
         ranking[maybe[same]] = IDENTICAL
         scores[maybe[same]] = 1.0  # the very same picture reads 100 %, as the query itself
     level = band_levels(percent) if calibration is not None else np.zeros(len(ids), np.int64)
+    if steer is not None and calibration is not None:
+        # pHash is blind to colour: a recoloured copy that steering took out of the same-design band
+        # (towards *match colour*) is no longer the same picture to this user, so it is not listed first.
+        duplicate = duplicate & (level == 0)
     # The pipeline before issue 11 (an index on raw embeddings) keeps its order: by the ranking alone.
     augmented = data.fitted is not None and data.fitted.augmented
     first = np.where(duplicate, distances, 65) if augmented else np.zeros(len(ids), np.int64)
@@ -244,7 +281,15 @@ def shown_at_least(scores: np.ndarray, min_score: float) -> np.ndarray:
 def shown_percent(
     candidates: np.ndarray, whitened: np.ndarray | None, queries: np.ndarray, calibration: Calibration | None, data: RescoringData
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(percent (m,), query row (m,)): the best of the query rows' shown scores for each candidate.
+    """(percent (m,), query row (m,)): the best of the query rows' shown scores for each candidate."""
+    percent = shown_percents(candidates, whitened, queries, calibration, data)
+    return percent.max(axis=1), percent.argmax(axis=1)
+
+
+def shown_percents(
+    candidates: np.ndarray, whitened: np.ndarray | None, queries: np.ndarray, calibration: Calibration | None, data: RescoringData
+) -> np.ndarray:
+    """(m, query rows): each candidate's shown score with each query row, in percent.
 
     Row by row, so a candidate scores the same whichever others are scored
     with it (held in memory or read from the store).
@@ -254,7 +299,7 @@ def shown_percent(
         assert fitted is not None
         centre = fitted.centre if fitted.centre is not None else fitted.mean
         sims = np.clip(_rowwise(_unit(candidates.astype(np.float64) - centre), _unit(queries.astype(np.float64) - centre)), -1, 1)
-        return 100.0 * sims.max(axis=1), sims.argmax(axis=1)
+        return 100.0 * sims
     query_vectors = whitened_vectors(calibration, queries)
     powered = calibration.powered(candidates)
     garment = np.clip(_rowwise(calibration.centred(powered, powered=True), calibration.centred(queries)), -1.0, 1.0)
@@ -268,8 +313,7 @@ def shown_percent(
         near = calibration.could_be_same(powered, query_vectors)
         if near.any():
             same_sims[near] = np.clip(_rowwise(whitened_vectors(calibration, powered[near], powered=True), query_vectors), -1.0, 1.0)
-    percent = calibration.percent(same_sims, garment)  # (m, variants)
-    return percent.max(axis=1), percent.argmax(axis=1)
+    return np.asarray(calibration.percent(same_sims, garment))  # (m, variants)
 
 
 def whitened_vectors(calibration: Calibration, embeddings: np.ndarray, *, powered: bool = False) -> np.ndarray:

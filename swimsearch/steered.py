@@ -20,7 +20,8 @@ import numpy as np
 
 from .decisions import Adapter, arrange, tier
 from .narrow import narrowed_ids, steered_candidates
-from .ranking import RESCORE_MARGIN, Candidates, find_candidates, score_and_order, shown_at_least
+from .colour import COLOUR_POOL
+from .ranking import RESCORE_MARGIN, Candidates, Steer, find_candidates, score_and_order, shown_at_least
 from .rocchio import Steering
 from .searchers import Searcher
 from .spherical import spherical_hamming
@@ -35,8 +36,14 @@ log = logging.getLogger(__name__)
 ADAPT_WEIGHT = 1.0
 
 
-def rank_steered(engine: Any, searcher: Searcher, steering: Steering, top_n: int, min_score: float) -> tuple[tuple[Any, ...], Candidates]:
-    """The matches of a steered search (the engine's `Match`es, in order) and its candidates."""
+def rank_steered(
+    engine: Any, searcher: Searcher, steering: Steering, top_n: int, min_score: float, colour: Any = None
+) -> tuple[tuple[Any, ...], Candidates]:
+    """The matches of a steered search (the engine's `Match`es, in order) and its candidates.
+
+    `colour` (steering.ColourSteer) steers both ranking steps; the hue turns of
+    *ignore colour* join a one-example search only (a combined query has none).
+    """
     like_ids, unlike_ids = set(steering.like_ids), set(steering.unlike_ids)
     verdicts = engine.decisions.verdicts(like_ids)
     stored_as = np.dtype(engine._identity.embedding_dtype)
@@ -48,14 +55,18 @@ def rank_steered(engine: Any, searcher: Searcher, steering: Steering, top_n: int
     first = steering.like[0]
     one_picture = len(steering.like) == 1 and not steering.unlike and not steering.folders
     adapter = engine.decisions.adapter
-    plain = one_picture and adapter is None
+    pool = top_n
+    if colour is not None:
+        queries = colour.rows(queries, turns=len(steering.like) == 1)
+        mirror_row = np.concatenate([mirror_row, np.zeros(len(queries) - len(mirror_row), bool)])
+        pool = max(top_n, COLOUR_POOL - RESCORE_MARGIN) if colour.mix.match else top_n  # colour re-ranks at least COLOUR_POOL
     if one_picture:
-        found = find_candidates(searcher, engine._data, queries, engine.config, top_n=top_n, phash=first.phash,
-                                phash_index=engine._phash_table, query_id=first.image_id)
+        found = find_candidates(searcher, engine._data, queries, engine.config, top_n=pool, phash=first.phash,
+                                phash_index=engine._phash_table, query_id=first.image_id, steer=colour)
         if adapter is not None:
             found = _adapted(engine, searcher, found, queries, adapter)
     else:
-        found = _steered_candidates(engine, searcher, steering, top_n)
+        found = _steered_candidates(engine, searcher, steering, pool, colour)
     pinned = [i for i, v in verdicts.items() if v == SAME and not _holds(np.sort(found.ids), i) and _holds(searcher.ids, i)]
     if pinned:  # a design marked "same" always takes part, however the search ranked it
         n = len(pinned)
@@ -64,7 +75,7 @@ def rank_steered(engine: Any, searcher: Searcher, steering: Steering, top_n: int
                            found.method, found.looked_at)
     scored = score_and_order(
         found, engine._data, queries, engine._calibration, engine.config, top_n=top_n, min_score=-1.0,
-        phash=first.phash, phashes=engine._phashes_of, query_id=first.image_id,
+        phash=first.phash, phashes=engine._phashes_of, query_id=first.image_id, steer=colour,
     )
     scored.scores[np.isin(scored.ids, list(like_ids))] = 1.0  # every example itself: exactly 100 %
     tiers = np.array([tier(int(i), like_ids, verdicts) for i in scored.ids], dtype=np.int64)
@@ -129,7 +140,7 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
-def _steered_candidates(engine: Any, searcher: Searcher, steering: Steering, top_n: int) -> Candidates:
+def _steered_candidates(engine: Any, searcher: Searcher, steering: Steering, top_n: int, colour: Steer | None = None) -> Candidates:
     """Candidates ranked by the steered query (rocchio.py): in its folders, the examples first, unliked ones out."""
     like_ids, unlike_ids = set(steering.like_ids), set(steering.unlike_ids)
     allowed = narrowed_ids(searcher, engine.reader.ids_in_folders(steering.folders)) if steering.folders else None
@@ -144,9 +155,9 @@ def _steered_candidates(engine: Any, searcher: Searcher, steering: Steering, top
         ids = np.union1d(ids, [i for i in forced if _holds(pool, i)])
     stored = engine._data.embedding_matrix(np.setdiff1d(ids, list(unlike_ids)).astype(np.int64).tolist())
     sims = np.clip(prepare(stored.vectors) @ queries.T, -1.0, 1.0)  # (candidates, variants)
-    variant = sims.argmax(axis=1)
+    steered, variant = (None, sims.argmax(axis=1)) if colour is None else colour.blend(stored.ids, sims, 1.0)
     cosine = sims[np.arange(len(stored.ids)), variant].astype(np.float64)
-    ranking = np.where(np.isin(stored.ids, list(like_ids)), np.inf, cosine)  # the examples first
+    ranking = np.where(np.isin(stored.ids, list(like_ids)), np.inf, cosine if steered is None else steered)  # the examples first
     return Candidates(np.asarray(stored.ids, np.int64), ranking, cosine, variant, rankings[0].method, rankings[0].candidates)
 
 

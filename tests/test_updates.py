@@ -322,7 +322,7 @@ def test_a_version_1_catalogue_opens_upgrades_and_retries_what_it_gave_up_on(tmp
             os.utime(folder / rel, (mtime, mtime))
         assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "1"
     with Catalogue.open(path) as catalogue:
-        assert catalogue.info()["schema_version"] == SCHEMA_VERSION >= 4  # through every step, decisions (4) included
+        assert catalogue.info()["schema_version"] == SCHEMA_VERSION == 5  # through every step, decisions (4) and details (5) included
         assert not len(catalogue.neighbour_lists()) and catalogue.decisions() == []  # lists made at its next update
         before = SearchEngine(catalogue, FakeEmbedder(), V1_CONFIG).search(folder / "img0004.png", top_n=5)
         assert before.matches[0].relpath == "img0004.png" and before.matches[0].score == 1.0
