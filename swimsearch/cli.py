@@ -46,6 +46,7 @@ from .cli_checks import (
     check_outputs,
     other_model,
     join_number_values,
+    similarity,
     os_error_sentence,
 )
 from .cli_output import filters_in_words, print_report, print_result
@@ -272,7 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--catalogue", required=True, help=CATALOGUE_HELP)
     p.add_argument("--queries", metavar="LISTFILE", help="file with one image path per line")
     p.add_argument("--top", type=int, default=10, help="results per query (default: %(default)s)")
-    p.add_argument("--min-score", type=float, default=-1.0, help="drop results below this score (0..1)")
+    p.add_argument("--min-score", type=similarity, default=None, metavar="S",
+                   help="list only matches shown at least this similar: 0.5 or 50%% (the percent shown, as the window's minimum)")
     p.add_argument(
         "--csv", metavar="OUT", help="write the match lists as CSV ('-' for stdout), with OUT's .about.json sidecar"
     )

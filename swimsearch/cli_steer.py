@@ -86,15 +86,16 @@ class SteeredQueries:
         from .steering import colour_query
 
         args, mix = self.args, ColourMix(self.args.colour_weight)
+        min_score = -1.0 if args.min_score is None else args.min_score  # None: no minimum given
         if args.region is not None:
-            result = self.engine.search_detail(group[0], args.region, top_n=args.top, min_score=args.min_score, colour=mix)
+            result = self.engine.search_detail(group[0], args.region, top_n=args.top, min_score=min_score, colour=mix)
         else:
             started = time.perf_counter()
             like = tuple(self.engine.example(path) for path in group)
             colour = colour_query(self.engine.reader, self.engine.embedder, group[0], mix)
             embed_ms = (time.perf_counter() - started) * 1000
             steering = Steering(like, self.steering.unlike, self.steering.folders)
-            result = self.engine.search_examples(steering, top_n=args.top, min_score=args.min_score, embed_ms=embed_ms, colour=colour)
+            result = self.engine.search_examples(steering, top_n=args.top, min_score=min_score, embed_ms=embed_ms, colour=colour)
         if result.note and result.note not in self._said:
             self._said.add(result.note)
             print(f"swimsearch: note: {result.note}", file=sys.stderr)

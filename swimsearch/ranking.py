@@ -17,7 +17,9 @@ steering can sit before, between or after them):
    the same in every catalogue), with its named band; the list reads pHash
    duplicates first, then band by band (same design, very similar, similar,
    unrelated), by the ranking inside a band, so no match sits below one in a
-   lower band (docs/QUALITY_RESEARCH.md measured this order costs nothing).
+   lower band (docs/QUALITY_RESEARCH.md measured this order costs nothing);
+   inside *same design* by the pictures' own similarity (a crop's original
+   first), a byte-identical copy of the query right after the query.
    A model without a calibration has no bands: its matches show the cosine
    of the two pictures' centred embeddings and the list reads by it. An
    index on raw embeddings keeps the order before issue 11 (by ranking).
@@ -36,7 +38,7 @@ from typing import Callable, Protocol
 import numpy as np
 
 from .augment import expand_query
-from .calibration import BAND_NAMES, Calibration, band_levels
+from .calibration import BAND_NAMES, Calibration, band_levels, whole_percents
 from .config import EngineConfig
 from .phash_index import PhashIndex, hamming64
 from .rescoring import RescoringData
@@ -48,6 +50,10 @@ log = logging.getLogger(__name__)
 #: 30 beyond the top 10 restored recall@10 against exact cosine from 0.87
 #: (re-ranking space alone) to 0.9995 on the clothing set.
 RESCORE_MARGIN = 30
+
+#: The ranking of a candidate whose embedding is the query's own (a byte-identical copy): above every
+#: other candidate (cosines, lifted by at most 3), below the query itself (+inf).
+IDENTICAL = 1e6
 
 
 class Steer(Protocol):
@@ -107,7 +113,8 @@ def find_candidates(
         first = ranking if first is None else first
         found.append(ranking.ids)
         if config.expand_k:  # the best few on the full augmented vectors, of the best by re-ranking vector
-            head = ranking.ids[: config.expand_k + RESCORE_MARGIN]
+            head = ranking.ids[ranking.ids != query_id] if query_id is not None else ranking.ids
+            head = head[: config.expand_k + RESCORE_MARGIN]
             vectors = data.augmented(head)
             sims = vectors @ q
             best = np.argsort(-sims, kind="stable")[: config.expand_k]
@@ -181,7 +188,8 @@ class Scored:
 
     ids: np.ndarray  # (m,) int64
     scores: np.ndarray  # (m,) similarity 0..1 (calibrated; else cosine of centred embeddings)
-    keys: np.ndarray  # (m, 3) what the order sorts on (duplicate pHash distance, band or -score, -ranking): equal rows are ties
+    keys: np.ndarray  # (m, 4) what the order sorts on (duplicate pHash distance, band or -score, -score inside
+    # same design, -ranking): equal rows are ties
     bands: tuple[str, ...]  # band names ("" without a calibration)
     variant: np.ndarray  # (m,) query row that scored it
     phash_distances: np.ndarray  # (m,) int, 64+ where unknown
@@ -228,6 +236,15 @@ def score_and_order(
     scores = percent / 100.0
     if query_id is not None:
         scores[ids == query_id] = 1.0  # the query itself: exactly 100 %
+    # A byte-identical copy of the query (the very same embedding) reads 100 % and comes right after the
+    # query itself, before a re-export the augmented vectors happen to rank higher: compared where it can be one.
+    maybe = np.flatnonzero(((distances == 0) | ((distances > 64) & (percent >= 99.0))) & ~np.isinf(ranking))
+    if len(maybe):
+        query = np.asarray(embeddings, dtype=np.float32)[0]  # the picture itself (row 1 may be its mirror image)
+        same = np.all(stored.vectors[maybe].astype(np.float32) == query, axis=1)
+        ranking = ranking.copy()
+        ranking[maybe[same]] = IDENTICAL
+        scores[maybe[same]] = 1.0  # the very same picture reads 100 %, as the query itself
     level = band_levels(percent) if calibration is not None else np.zeros(len(ids), np.int64)
     if steer is not None and calibration is not None:
         # pHash is blind to colour: a recoloured copy that steering took out of the same-design band
@@ -242,11 +259,23 @@ def score_and_order(
     by_band = np.zeros(len(ids), np.float64)
     if augmented:
         by_band = level.astype(np.float64) if calibration is not None else np.where(np.isinf(ranking), -np.inf, -scores)
-    keep = np.flatnonzero(scores >= min_score - 1e-9)  # a score of 1.0 passes --min-score 1.0
-    keep = keep[np.lexsort((-ranking[keep], by_band[keep], first[keep]))]
+    # Inside *same design* the pictures' own similarity orders the list, most alike first: the augmented
+    # ranking pulls an original towards its neighbours and away from its copy (a crop), and at 40,000
+    # images it listed ten look-alikes of the same design above the very picture a crop was cut from.
+    alike = np.where(level == 0, -scores, 0.0) if augmented and calibration is not None else np.zeros(len(ids))
+    alike[np.isinf(ranking) | (ranking >= IDENTICAL)] = -np.inf  # the query itself, then an identical copy
+    keep = np.flatnonzero(shown_at_least(scores, min_score))
+    keep = keep[np.lexsort((-ranking[keep], alike[keep], by_band[keep], first[keep]))]
     bands = tuple(BAND_NAMES[level[i]] if calibration is not None else "" for i in keep)
-    keys = np.stack([first[keep], by_band[keep], -ranking[keep]], axis=1).astype(np.float64)
+    keys = np.stack([first[keep], by_band[keep], alike[keep], -ranking[keep]], axis=1).astype(np.float64)
     return Scored(ids[keep], scores[keep], keys, bands, variant[keep], distances[keep])
+
+
+def shown_at_least(scores: np.ndarray, min_score: float) -> np.ndarray:
+    """Which scores (0..1) a user sees at or above `min_score` (0..1): the minimum is on the whole percent
+    shown, as the window's control is, so a match shown "50%" at 0.496 passes a minimum of 0.5, and the
+    picture itself (1.0) passes 1.0."""
+    return whole_percents(100.0 * np.asarray(scores, dtype=np.float64)) >= 100.0 * min_score - 1e-6
 
 
 def shown_percent(
@@ -271,15 +300,25 @@ def shown_percents(
         centre = fitted.centre if fitted.centre is not None else fitted.mean
         sims = np.clip(_rowwise(_unit(candidates.astype(np.float64) - centre), _unit(queries.astype(np.float64) - centre)), -1, 1)
         return 100.0 * sims
-    same = whitened if whitened is not None else whitened_vectors(calibration, candidates)
-    same_sims = np.clip(_rowwise(same, whitened_vectors(calibration, queries)), -1.0, 1.0)
-    garment = np.clip(_rowwise(calibration.centred(candidates), calibration.centred(queries)), -1.0, 1.0)
+    query_vectors = whitened_vectors(calibration, queries)
+    powered = calibration.powered(candidates)
+    garment = np.clip(_rowwise(calibration.centred(powered, powered=True), calibration.centred(queries)), -1.0, 1.0)
+    if whitened is not None:
+        same_sims = np.clip(_rowwise(whitened, query_vectors), -1.0, 1.0)
+    else:
+        # Read from the store: the exact same-design vectors (the dearest part) only of the candidates
+        # that might reach the same-design band. Below its edge a score is read from the garment
+        # cosine alone (Calibration.percent), so any value below the edge gives the others' scores.
+        same_sims = np.full(garment.shape, -1.0)
+        near = calibration.could_be_same(powered, query_vectors)
+        if near.any():
+            same_sims[near] = np.clip(_rowwise(whitened_vectors(calibration, powered[near], powered=True), query_vectors), -1.0, 1.0)
     return np.asarray(calibration.percent(same_sims, garment))  # (m, variants)
 
 
-def whitened_vectors(calibration: Calibration, embeddings: np.ndarray) -> np.ndarray:
-    """The same-design vectors of embeddings as float32, the precision a catalogue holds them in."""
-    return np.asarray(calibration.vectors(embeddings), dtype=np.float32)
+def whitened_vectors(calibration: Calibration, embeddings: np.ndarray, *, powered: bool = False) -> np.ndarray:
+    """The same-design vectors of embeddings (or of `Calibration.powered` ones) as float32, the precision a catalogue holds them in."""
+    return np.asarray(calibration.vectors(embeddings, powered=powered), dtype=np.float32)
 
 
 def _rowwise(rows: np.ndarray, queries: np.ndarray) -> np.ndarray:

@@ -141,6 +141,7 @@ class SearchEngine:
 
     def similarities(self, image_id: int, others: np.ndarray) -> np.ndarray:
         """The shown score (0..1) of one catalogue image with each of `others` (ids with an embedding)."""
+        self._data.new_search()
         stored = self._data.embedding_matrix([image_id, *map(int, others)])
         if not len(stored.ids) or int(stored.ids[0]) != image_id:
             raise CatalogueError("This design is no longer in the catalogue (an update removed it); search again from its file.")
@@ -305,10 +306,12 @@ class SearchEngine:
         """
         started = time.perf_counter()
         searcher = self._ready_searcher()
+        self._data.new_search()
         try:
             matches, found = rank_steered(self, searcher, steering, top_n, min_score, colour)
         except IndexChanged:  # another user refitted a team catalogue: its searcher holds the new fit; once more with it
             self._data.fitted = self._data.fitted if self._data.in_memory else searcher.fitted
+            self._data.new_search()  # its neighbour lists changed with the fit
             matches, found = rank_steered(self, searcher, steering, top_n, min_score, colour)
         return SearchResult(
             query=steering.label,

@@ -30,6 +30,7 @@ from .colour import COLOUR_POOL, HUE_TURNS, ColourMix, colour_signature, colour_
 from .errors import CatalogueError
 from .images import ImageError, load_image, load_picture
 from .model import ImageEmbedder
+from .ranking import shown_at_least
 from .regions import Box, RegionBasis, framed_detail
 from .stores.base import CatalogueReader
 
@@ -263,7 +264,7 @@ class DetailSearch:
         turned = best[pool].max(axis=1) if len(rows) > 1 else None
         scores = colour.scores(plain[pool], turned, colours)
         order = np.argsort(-scores, kind="stable")
-        order = order[scores[order] >= min_score - 1e-9][:top_n]
+        order = order[shown_at_least(scores[order], min_score)][:top_n]  # on the percent shown, as every list
         readable = self.reader.counts()["readable"]
         if readable > len(index):
             notes.append(f"{readable - len(index):,} designs have no details kept yet: update the catalogue to search them by a detail.")

@@ -328,8 +328,7 @@ class Session:
         current = self.history.current
         if not reopened:  # the ids of another catalogue mean nothing here: keep the query, not the history
             self.history.clear()
-        remembered = self._folder_memory.folders_for(state.path) if self._folder_memory is not None else []
-        self.folders = tuple(f for f in remembered if state.has_folder(f))  # a folder gone since is let go
+        self._restore_folders(state)
         self._rerun(current)
         self.changed.emit()
         self.catalogue_ready.emit(state)
@@ -340,6 +339,25 @@ class Session:
                 self.changed.emit()
             else:
                 self.model_differs.emit(state)
+
+    def _restore_folders(self, state: CatalogueState) -> None:
+        """The catalogue's remembered folder filter, less any folder gone since (said, and forgotten).
+
+        A folder deleted from the disk still has designs in the catalogue when
+        the update held its removal back (most of a folder gone at once), so
+        the disk is asked too, unless the catalogue's whole folder is missing
+        (a share not mounted: its designs show as missing files instead).
+        """
+        remembered = self._folder_memory.folders_for(state.path) if self._folder_memory is not None else []
+        on_disk = lambda f: not state.root_exists or Path(state.root, *f.split("/")).is_dir()  # noqa: E731
+        kept = tuple(f for f in remembered if state.has_folder(f) and on_disk(f))
+        self.folders = kept
+        gone = [f for f in remembered if f not in kept]
+        if gone and self._folder_memory is not None:
+            self._folder_memory.remember_folders(state.path, list(kept))
+            what = f"the folder {gone[0]}" if len(gone) == 1 else f"the folders {', '.join(gone)}"
+            searching = folders_text(kept) if kept else "all folders"
+            self.message.emit(f"The folder filter let go of {what}, gone from “{state.name}”: searching {searching}.", 20_000)
 
     def on_open_failed(self, path: str, message: str) -> None:
         target = self.target
@@ -580,7 +598,10 @@ class Session:
     def _results_title(self, shown: HistoryEntry | None, visible: tuple[Match, ...]) -> str:
         if shown is None:
             return ""
-        text = f"{count_matches(len(visible))} for {shown.request.title(shown.result)}"
+        result = shown.result
+        # several examples follow the new designs in the list, and are not counted as matches
+        found = [m for m in visible if not result.is_example(m.image_id)] if len(result.example_ids) > 1 else visible
+        text = f"{count_matches(len(found))} for {shown.request.title(result)}"
         if shown.request.note():
             text += f" ({shown.request.note()})"
         if shown.result.folders:
