@@ -51,7 +51,7 @@ def searcher(address: str, seed: int, go, stop, out) -> None:
     from swimsearch.config import EngineConfig
     from swimsearch.search import SearchEngine
 
-    queries = np.load(team_data.RESEARCH / "queries.npy")
+    queries = team_data.queries()
     rng = np.random.default_rng(seed)
     latencies, failures, short = [], [], 0
     with Catalogue.open(address, readonly=True) as catalogue:

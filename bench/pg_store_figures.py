@@ -110,26 +110,40 @@ def measure_both(address: str, sqlite: Path, queries: np.ndarray, truth: np.ndar
 
 def run(sizes: list[int], reuse: bool, data: Path) -> dict:
     address_of, connect, stop = team_data.start(data)
-    queries = np.load(team_data.RESEARCH / "queries.npy") if (team_data.RESEARCH / "queries.npy").exists() else None
     results: dict = {}
     try:
         for size in sizes:
-            sqlite = team_data.sqlite_catalogue(size)
+            entry: dict = {}
+            sqlite_written = data / f"sqlite-{size}.json"  # how long the SQLite catalogue took, for runs that reuse it
+            started = time.perf_counter()
+            sqlite, built = team_data.ensure_sqlite(size, data, reuse)
+            if built:
+                built["total_s"] = time.perf_counter() - started
+                built["load"] = os.getloadavg()
+                sqlite_written.write_text(json.dumps(built, indent=2))
+                fresh = True  # a team catalogue copied from an earlier SQLite catalogue is of other data
+            else:
+                fresh = False
+                built = {**json.loads(sqlite_written.read_text()), "reused": True} if sqlite_written.exists() else {}
+            entry["sqlite_build"] = built
+            if built:
+                print(f"    SQLite catalogue: written in {built['write_s']:.0f} s, fitted (neighbour lists, graph) in "
+                      f"{built['index_s']:.0f} s{' (an earlier run)' if built.get('reused') else ''}", flush=True)
+            queries = team_data.queries(data)
             truth = np.load(sqlite.with_name(f"truth-{size}.npy"))
-            if queries is None:
-                raise SystemExit("no queries.npy beside the synthetic catalogues: run bench/bench_pg.py first")
             database = f"team_{size}"
             address = address_of(database)
-            entry: dict = {"address": address}
+            entry["address"] = address
             with connect(database) as conn:
                 exists = conn.execute("SELECT to_regclass('cat_synthetic.meta') IS NOT NULL").fetchone()[0]
-            if exists and not reuse:
+            written = data / f"written-{size}.json"  # how long writing took; written last, so it marks a finished copy
+            if exists and (fresh or not reuse or not written.exists()):
                 from swimsearch.stores.postgres import PostgresStore
 
                 PostgresStore.drop(address)
                 exists = False
-            written = data / f"written-{size}.json"  # how long writing took, kept for runs that reuse it
             if not exists:
+                written.unlink(missing_ok=True)
                 print(f"  writing {size:,} designs through the team catalogue store ...", flush=True)
                 entry["write"] = team_data.write_team(address, sqlite, WORK / "synthetic-root")
                 entry["write"]["vacuum_s"] = team_data.vacuum(connect, database)

@@ -225,6 +225,11 @@ def test_duplicates_csv_lists_each_file_of_each_group(indexed, tmp_path):
     rows = list(csv.DictReader(io.StringIO(text)))
     assert sorted(r["path"] for r in rows) == sorted([str(photos[0]), str(folder / "copy of first.jpg")])
     assert {(r["group"], r["group_size"], r["max_phash_distance"]) for r in rows} == {("1", "2", "0")}
+    assert "wrote 2 rows for 1 groups" in done.stderr
+    to_stdout = run("duplicates", "--catalogue", catalogue, "--csv", "-", cwd=tmp_path)  # as query --csv - does
+    assert to_stdout.returncode == 0, to_stdout.stderr
+    assert to_stdout.stdout.replace("\r\n", "\n") == text.replace("\r\n", "\n")  # the rows only, no list after them
+    assert not (tmp_path / "-").exists()
 
 
 def test_eval_and_query_read_the_same_list_files(indexed, tmp_path):
@@ -363,7 +368,8 @@ def test_another_computer_names_its_own_mount_with_root(team_photos, tmp_path):
     assert "pa55word" not in found.stdout + found.stderr + about and '"catalogue": "postgresql://anna_' in about
     info = run("info", "--catalogue", address, "--root", mount)
     assert f"indexed as  {folder}" in info.stdout and "(login anna_" in info.stdout and "editor" in info.stdout
-    assert "changed     " in info.stdout and ": add images 8" in info.stdout
+    assert "changed     " in info.stdout and "(login anna_" in info.stdout and " added or re-read 8 files (first summer/" in info.stdout
+    assert "{" not in info.stdout and "unreadable 0" not in info.stdout  # sentences, not the change log's raw fields
     update = run("index", mount / "summer", "--catalogue", address)  # the mount found from the folder given
     assert update.returncode == 0 and "8 unchanged" in update.stdout, update.stderr
 
@@ -386,6 +392,31 @@ def test_copy_a_team_catalogue_to_a_file_and_back(team_photos, tmp_path):
     assert ranked[0] == ranked[1] == ranked[2] and len(ranked[0]) == 5
     again = run("copy", "--catalogue", as_file, "--to", back_address)
     assert again.returncode == 1 and "already exists" in again.stderr
+
+
+def test_copy_reads_the_catalogue_not_the_pictures_and_root_means_what_it_means_everywhere(team_photos, tmp_path):
+    folder, address = team_photos
+    shutil.move(folder, tmp_path / "elsewhere")  # the shared folder is not mounted on this computer
+    exists = run("copy", "--catalogue", address, "--to", address)  # onto an existing catalogue: that is the problem
+    assert exists.returncode == 1 and "already exists" in exists.stderr and "not reachable" not in exists.stderr
+    as_file = tmp_path / "away.swimcat"
+    away = run("copy", "--catalogue", address, "--to", as_file)
+    assert away.returncode == 0, away.stderr
+    assert "8 images copied" in away.stdout and away.stderr.count("not reachable here") == 1
+    assert f"folder      {folder}  (missing!)" in run("info", "--catalogue", as_file).stdout  # the same folder, named
+    back = run("copy", "--catalogue", as_file, "--to", address.replace("catalogue=shared", "catalogue=again"))
+    assert back.returncode == 0 and "8 images copied" in back.stdout, back.stderr
+    assert back.stderr.count("is not on this computer") == 1
+    mapped = tmp_path / "mapped.swimcat"
+    found = run("copy", "--catalogue", address, "--to", mapped, "--root", tmp_path / "elsewhere")
+    assert found.returncode == 0 and found.stderr == "", found.stderr
+    assert f"folder      {tmp_path / 'elsewhere'}\n" in run("info", "--catalogue", mapped).stdout
+    photo = sorted((tmp_path / "elsewhere" / "summer").glob("*.jpg"))[0]
+    for command in (["query", "--catalogue", as_file, "--root", tmp_path, photo],
+                    ["copy", "--catalogue", as_file, "--to", tmp_path / "x.swimcat", "--root", tmp_path]):
+        refused = run(*command)  # a catalogue file finds its own folder: --root is refused alike by every command
+        assert refused.returncode == 2 and "--root is for team catalogues" in refused.stderr, command
+    assert not (tmp_path / "x.swimcat").exists()
 
 
 def test_a_team_update_that_lost_a_subfolder_is_held_and_says_how_to_confirm_it(tmp_path, pg_database):

@@ -33,8 +33,9 @@ class Decision:
     a_path: str  # relative to the catalogue's folder
     b_path: str
     verdict: str  # SAME or DIFFERENT
-    who: str  # the OS user name (a file), the app's user name (a team catalogue)
+    who: str  # the OS user name (a file), the name the person gave the app (a team catalogue)
     at: float  # seconds since the epoch
+    login: str | None = None  # a team catalogue: the server account it was made with (proven, unlike `who`)
 
     def other(self, image_id: int) -> int:
         """The pair's other image."""
