@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import shlex
 import shutil
 import subprocess
 import sys
@@ -417,6 +418,37 @@ def test_copy_reads_the_catalogue_not_the_pictures_and_root_means_what_it_means_
         refused = run(*command)  # a catalogue file finds its own folder: --root is refused alike by every command
         assert refused.returncode == 2 and "--root is for team catalogues" in refused.stderr, command
     assert not (tmp_path / "x.swimcat").exists()
+
+
+def test_info_on_a_half_updated_team_catalogue_says_what_is_left_and_its_command_finishes_it(tmp_path, clothing, pg_database):
+    import signal
+    import time
+
+    folder = tmp_path / "share"
+    copy_clothing_photos(clothing, folder, 40)
+    address = pg_database.url() + "&catalogue=half"
+    update = subprocess.Popen([sys.executable, "-m", "swimsearch.cli", "index", str(folder), "--catalogue", address],
+                              cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    with pg_database.connect() as conn:  # killed once part of the pictures are stored, before the index is written
+        while update.poll() is None and time.monotonic() < deadline:
+            if conn.execute("SELECT to_regclass('cat_half.embeddings') IS NOT NULL").fetchone()[0] and \
+                    conn.execute("SELECT count(*) FROM cat_half.embeddings").fetchone()[0] >= 8:
+                break
+            time.sleep(0.01)
+    assert update.poll() is None, "the update finished before it could be killed"
+    update.send_signal(signal.SIGKILL)
+    update.wait()
+    info = run("info", "--catalogue", address, "--check")
+    assert info.returncode == 0, info.stderr
+    assert "not searchable yet" in info.stdout and "the next update finishes it: swimsearch index" in info.stdout
+    assert "check       records sound: " in info.stdout and "check       ok" not in info.stdout  # sound, not finished
+    command = info.stdout.split("the next update finishes it: ", 1)[1].splitlines()[0]
+    finished = subprocess.run(command.replace("swimsearch", f"{shlex.quote(sys.executable)} -m swimsearch.cli", 1), shell=True,
+                              cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert finished.returncode == 0 and "40 images searchable" in finished.stdout, finished.stderr
+    after = run("info", "--catalogue", address, "--check")
+    assert "unfinished" not in after.stdout and "check       ok: " in after.stdout
 
 
 def test_a_team_update_that_lost_a_subfolder_is_held_and_says_how_to_confirm_it(tmp_path, pg_database):
