@@ -108,7 +108,7 @@ def measure_both(address: str, sqlite: Path, queries: np.ndarray, truth: np.ndar
     return out
 
 
-def run(sizes: list[int], reuse: bool, data: Path) -> dict:
+def run(sizes: list[int], reuse: bool, data: Path, build_only: bool = False) -> dict:
     address_of, connect, stop = team_data.start(data)
     results: dict = {}
     try:
@@ -155,6 +155,9 @@ def run(sizes: list[int], reuse: bool, data: Path) -> dict:
                 print(f"    written in {entry['write']['copy_s']:.0f} s ({entry['write']['marks']}), VACUUM "
                       f"{entry['write']['vacuum_s']:.0f} s{' (an earlier run)' if entry['write'].get('reused') else ''}",
                       flush=True)
+            if build_only:
+                results[str(size)] = entry
+                continue
             with connect(database) as conn:
                 entry["sizes_mb"] = {name: size / 2**20 for name, size in conn.execute(
                     "SELECT relname, pg_total_relation_size(oid) FROM pg_class WHERE relnamespace = 'cat_synthetic'::regnamespace "
