@@ -67,10 +67,8 @@ class Catalogue(StoreSteering):
     @classmethod
     def create(cls, path: Location, root: str | os.PathLike, *, password_prompt: "PasswordPrompt | None" = None,
                folder_must_exist: bool = True) -> "Catalogue":
-        """A new, empty catalogue at `path` (a file, or a team catalogue's address) for the folder `root` (never overwrites).
-
-        `folder_must_exist` False: `root` is recorded even where this computer does not see it (a copy).
-        """
+        """A new, empty catalogue at `path` (a file, or a team address) for the folder `root` (never overwrites;
+        not `folder_must_exist`: `root` is recorded even where this computer does not see it, as a copy does)."""
         if is_team_address(path):
             return cls(_team_store().create(str(path), root, password_prompt=password_prompt, folder_must_exist=folder_must_exist))
         return cls(SqliteStore.create(path, root, folder_must_exist=folder_must_exist))

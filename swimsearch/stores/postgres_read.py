@@ -320,8 +320,9 @@ class PostgresReader:
     @plain
     def phashes(self, image_ids: np.ndarray) -> np.ndarray:
         with self._conn.cursor(binary=True) as cur:
-            cur.execute(self._sql["phashes"])
-            return aligned_phashes(image_ids, iter(lambda: cur.fetchmany(50_000), []))
+            packed = cur.execute(self._sql["phashes"]).fetchone()[0]
+        pairs = np.frombuffer(bytes(packed or b""), dtype=">i8").astype(np.int64).reshape(-1, 2)
+        return aligned_phashes(image_ids, [pairs])
 
     @plain
     def check(self) -> list[str]:
