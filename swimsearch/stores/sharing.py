@@ -67,7 +67,7 @@ def folder_range(scope: str) -> tuple[str, str]:
     return (f"{scope}/", f"{scope}0") if scope else ("", "\U0010ffff")
 
 
-def aligned_phashes(image_ids: np.ndarray, chunks: Iterable[Sequence[tuple[int, int]]]) -> np.ndarray:
+def aligned_phashes(image_ids: np.ndarray, chunks: Iterable["Sequence[tuple[int, int]] | np.ndarray"]) -> np.ndarray:
     """pHashes (uint64) aligned with `image_ids`, 0 where unknown, from chunks of (id, signed pHash) rows
     (tuples, or an (n, 2) int64 array).
 
