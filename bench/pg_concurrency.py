@@ -179,7 +179,7 @@ def same_folder(address: str, connect, folder: Path, files: int = 2000) -> dict:
         second = f"refused: {exc}"
     finally:
         catalogue.close()
-    _, err = first.communicate(timeout=600)
+    _, err = first.communicate(timeout=3600)  # a whole folder on a loaded machine took more than 10 min
     with connect(DATABASE) as conn:
         stored = conn.execute("SELECT count(*), count(DISTINCT path) FROM cat_synthetic.images WHERE path LIKE %s",
                               (f"{folder.name}/%",)).fetchone()
@@ -296,7 +296,7 @@ def main() -> int:
               f"lost {out['updates']['lost']}, doubled {out['updates']['doubled']}; {s['searches']} searches during them "
               f"({s['per_second']:.0f}/s, median {s['ms_median']:.1f} ms, p95 {s['ms_p95']:.1f} ms), failures "
               f"{s['failures']}, incomplete {s['incomplete_answers']}; after: {out['updates']['after']}", flush=True)
-        out["same_folder"] = same_folder(address, connect, root / "carl")
+        out["same_folder"] = same_folder(address, connect, root / "carl", files=max(200, args.files))
         print(f"   a second client on a folder being updated: {out['same_folder']['second']}; the first one "
               f"{out['same_folder']['first']}", flush=True)
 
