@@ -36,20 +36,25 @@ from swimsearch.catalogue import Catalogue
 from swimsearch.config import EngineConfig
 from swimsearch.search import SearchEngine
 query = np.load(sys.argv[2])[:1]
+phash = int(sys.argv[3]) if len(sys.argv) > 3 else None  # a search by file brings the file's pHash
 wall, cpu = time.perf_counter(), time.process_time()
 catalogue = Catalogue.open(sys.argv[1], readonly=True)
 engine = SearchEngine(catalogue, None, EngineConfig())
-engine.search_embeddings(query, top_n=10)
+engine.search_embeddings(query, top_n=10, phash=phash)
 wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
 peak = [int(line.split()[1]) / 1024 for line in open("/proc/self/status") if line.startswith("VmHWM:")][0]
 print(json.dumps({"wall_s": wall, "cpu_s": cpu, "peak_mb": peak, "code": swimsearch.__file__}))
 """
 
 
-def turn(code: str, catalogue: str, queries: str) -> dict:
+#: Any pHash: a search by file carries its file's, and its first one reads every image's pHash (phash_index.py).
+QUERY_PHASH = 0x9C3A_51E7_0F2D_B846
+
+
+def turn(code: str, catalogue: str, queries: str, phash: bool = False) -> dict:
     env = {**os.environ, "PYTHONPATH": str(Path(code).resolve())}
     done = subprocess.run(  # run in the tree: `python -c` puts the working folder first on the import path
-        [sys.executable, "-c", CHILD, str(Path(catalogue).resolve()), str(Path(queries).resolve())],
+        [sys.executable, "-c", CHILD, str(Path(catalogue).resolve()), str(Path(queries).resolve()), *([str(QUERY_PHASH)] if phash else [])],
         capture_output=True, text=True, env=env, cwd=code,
     )
     if done.returncode:
@@ -66,12 +71,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("queries")
     parser.add_argument("--code", nargs=2, required=True, metavar=("BASELINE", "NEW"), help="two source trees")
     parser.add_argument("--pairs", type=int, default=3)
+    parser.add_argument("--phash", action="store_true", help="the first search brings a pHash, as a search by file does")
     args = parser.parse_args(argv)
     turns: dict[str, list[dict]] = {code: [] for code in args.code}
     for pair in range(args.pairs):
         order = args.code if pair % 2 == 0 else args.code[::-1]
         for code in order:
-            out = turn(code, args.catalogue, args.queries)
+            out = turn(code, args.catalogue, args.queries, args.phash)
             turns[code].append(out)
             print(f"pair {pair + 1} {code}: open + first search {out['wall_s']:.2f} s wall, {out['cpu_s']:.2f} s CPU, "
                   f"peak {out['peak_mb']:.0f} MB", flush=True)
@@ -84,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"medians: baseline {base['wall_s']:.2f} s wall / {base['cpu_s']:.2f} s CPU / {base['peak_mb']:.0f} MB; "
           f"new {new['wall_s']:.2f} s / {new['cpu_s']:.2f} s / {new['peak_mb']:.0f} MB")
     print(f"new / baseline: wall {ratios['wall_s']:.2f} x, CPU {ratios['cpu_s']:.2f} x, peak memory {ratios['peak_mb']:.2f} x")
-    path = save("open", {"catalogue": args.catalogue, "baseline": args.code[0], "new": args.code[1],
+    path = save("open-phash" if args.phash else "open", {"catalogue": args.catalogue, "phash": args.phash, "baseline": args.code[0], "new": args.code[1],
                          "turns": turns, "medians": summary, "ratios": ratios})
     print(f"wrote {path}")
     return 0

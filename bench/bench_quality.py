@@ -22,8 +22,16 @@ paths; transformed copies on the LSH path against exact cosine and pHash
 ranking; how often pairs read *same design*; a fixed pair's score across
 catalogue sizes; query time. --before runs the tables of before.
 
+--sections grown (not in the default run) grows the catalogue past the
+exact-path size with synthetic distractors (bench/quality_grown.py: a real
+catalogue file of --grow images, 40,000 by default) and measures the copies
+there on the LSH path and the graph path against exact cosine and pHash
+ranking of the grown catalogue; --reuse keeps the grown file of an earlier run.
+
     swimsearch index CLOTHING/images --catalogue bench/work/clothing.swimcat   # or bench_build.py --limit 0
     cd bench && nice -n 10 python bench_quality.py [--copies 100] [--leak-free] | --before [--tune]
+    cd bench && nice -n 10 python bench_quality.py --sections grown --copies 100 [--grow 40000] [--reuse]
+    cd bench && nice -n 10 python bench_quality.py --sections ranking --paths exact [--every 2]
 """
 
 from __future__ import annotations
@@ -148,7 +156,12 @@ def main() -> int:
     parser.add_argument("--limit", type=int, default=0, help="issue 11: only the first N labelled queries (quick look)")
     parser.add_argument("--every", type=int, default=1, help="issue 11: every N-th labelled query (time on a busy machine)")
     parser.add_argument("--sections", default="ranking,copies,bands,timing,order,store",
-                        help="issue 11: which sections to run (comma-separated; default: all)")
+                        help="issue 11: which sections to run (comma-separated; default: all but grown)")
+    parser.add_argument("--paths", default="today,exact,lsh,graph",
+                        help="issue 11, section ranking: which searches beside exact cosine (the exact path always)")
+    parser.add_argument("--grow", type=int, default=40_000,
+                        help="issue 11, section grown: the size the catalogue is grown to with distractors")
+    parser.add_argument("--reuse", action="store_true", help="section grown: reuse the grown catalogue of an earlier run")
     args = parser.parse_args()
 
     config = EngineConfig()
@@ -277,6 +290,7 @@ def main() -> int:
 
 
 def issue11(args, config: EngineConfig, embedder: Embedder) -> int:
+    import quality_grown
     import quality_issue11 as q11
 
     results: dict = {}
@@ -287,7 +301,7 @@ def issue11(args, config: EngineConfig, embedder: Embedder) -> int:
         wanted = set(args.sections.split(","))
         sections = (
             ("ranking", "1. ranking (the query is a catalogue photo: the research's naive protocol)",
-             lambda: q11.ranking(catalogue, embedder, config, data, limit=args.limit, every=args.every)),
+             lambda: q11.ranking(catalogue, embedder, config, data, limit=args.limit, every=args.every, paths=args.paths)),
             ("copies", "2. transformed copies: the original in the top 10",
              lambda: q11.copies(catalogue, embedder, config, data, count=args.copies)),
             ("bands", "3. bands and catalogue invariance", lambda: q11.bands(data)),
@@ -295,6 +309,9 @@ def issue11(args, config: EngineConfig, embedder: Embedder) -> int:
             ("order", "5. scores down the list", lambda: q11.order(catalogue, embedder, config, data)),
             ("store", "6. the search stage read from the store, as above 50,000 images",
              lambda: q11.store_reads(catalogue, embedder, config, data)),
+            ("grown", f"8. transformed copies past the exact-path size: the catalogue grown to {args.grow:,} with distractors",
+             lambda: quality_grown.copies(catalogue, embedder, config, size=args.grow, count=args.copies, work=WORK,
+                                          reuse=args.reuse)),
         )
         for name, title, run in sections:
             if name in wanted:

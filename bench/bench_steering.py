@@ -2,29 +2,31 @@
 
 Simulated users, labels as the truth, cross-sender (gallery photos of the
 query's own sender left out), on the cached embeddings of the default (int8)
-model:
+model, in a real catalogue made from them with main's index (issue 11:
+augmented vectors, query expansion, bands):
 
-1. Several examples: each usable photo is a query; the user adds 2 more
-   examples of its label picked at random from its top 20 and marks 2 of
-   another label from its top 20 "not like this" (fewer where the top 20 has
-   fewer). mAP@10 over what the user has not seen as an example, steered
-   (steering.combine, the engine's own) against the single picture, both
-   with the examples left out. Also: the same with the positives only.
-   The pure ranking is checked against `SearchEngine.search_examples` on a
-   real catalogue for a sample of queries.
-2. Speed at 5,398 images: a catalogue built from the cached embeddings
-   (no network); the time to re-rank after "not like this" (the unliked
-   design's stored embedding read, steered search) against a plain search
-   from a catalogue image, interleaved, median and p95.
+1. Several examples: a photo is a query; the user adds 2 more examples of
+   its label picked at random from its top 20 and marks 2 of another label
+   from its top 20 "not like this" (fewer where the top 20 has fewer).
+   mAP@10 over what the user has not seen as an example. The headline is
+   the engine's (`SearchEngine.search_examples`) steered list against the
+   engine's own single-picture list (main's ranking) on a sample of queries;
+   the pure Rocchio ranking on plain cosine (steering.combine) against plain
+   cosine is printed too, on every query, and the engine's steered top 10 is
+   checked against it.
+2. Speed at 5,398 images: the time to re-rank after "not like this" (the
+   unliked design's stored embedding read, steered search) against a plain
+   search from a catalogue image, interleaved, median and p95.
 3. Decisions: 200 simulated decisions (a user marks a random result in the
    top 10 of a random query: same label -> same design, else not similar),
-   and 200 random (contradictory) ones; the ranking adapted to them
-   (adaptation.py, fitted through the engine's `Adaptation` on the
-   catalogue) against plain cosine, mAP@10 cross-sender over the queries in
-   no decision; several draws. Also 20 and 50 true decisions.
+   and 200 random (contradictory) ones, 50 and 20 true ones. Held-out
+   queries (in no decision) searched through the engine with the decisions
+   (the adapted ranking, decisions.py / steered.py) against the engine
+   without them (main's plain search): mAP@10 cross-sender, several draws.
+   The metric alone on plain cosine (the research figure) is printed too.
 
-    nice -n 10 python bench/bench_steering.py                 # everything (bench/results/steering.json)
-    python bench/bench_steering.py --draws 2 --timing 50      # quicker
+    nice -n 10 .venv/bin/python bench/bench_steering.py               # everything (bench/results/steering.json)
+    .venv/bin/python bench/bench_steering.py --draws 1 --sample 100 --held-out 100 --timing 50   # quicker
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from swimsearch.adaptation import Adaptation
 from swimsearch.build import index_catalogue
 from swimsearch.catalogue import Catalogue
 from swimsearch.config import EngineConfig
+from swimsearch.decisions import DecisionBook
 from swimsearch.metrics import average_precision
 from swimsearch.model import card_sha256, default_model_path
 from swimsearch.search import SearchEngine
@@ -51,7 +54,7 @@ from swimsearch.stores.base import ModelInfo, NewImage
 from swimsearch.stores.verdicts import DIFFERENT, SAME, Decision
 
 FP32_CACHE = Path("/work/cache/clothing-fp32.npz")
-WORK = Path("/work/cache/steer-examples")
+WORK = Path("/work/cache/steer-fixes")
 
 
 def normalised(x: np.ndarray) -> np.ndarray:
@@ -96,9 +99,9 @@ class Protocol:
 # --- 1. several examples ------------------------------------------------------------------------------
 
 
-def pick_examples(p: Protocol, q: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def pick_examples(p: Protocol, q: int, rng: np.random.Generator, cosines: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """2 of the query's label and 2 of others, at random from its cross-sender top 20."""
-    top = p.ranking(p.x @ p.x[q], p.gallery(q), 20)
+    top = p.ranking(p.x @ p.x[q] if cosines is None else cosines, p.gallery(q), 20)
     same, other = top[p.label[top] == p.label[q]], top[p.label[top] != p.label[q]]
     like = rng.choice(same, min(2, len(same)), replace=False) if len(same) else np.empty(0, np.int64)
     unlike = rng.choice(other, min(2, len(other)), replace=False) if len(other) else np.empty(0, np.int64)
@@ -106,17 +109,24 @@ def pick_examples(p: Protocol, q: int, rng: np.random.Generator) -> tuple[np.nda
 
 
 def several_examples(p: Protocol, seed: int) -> dict:
+    """The pure Rocchio ranking (steering.combine's query) against plain cosine, on every usable photo.
+
+    combine's query is normalise(mean of liked - UNLIKE_WEIGHT x mean of unliked); a positive
+    scale does not change a ranking, so its cosines are the same combination of the examples'
+    rows of the cosine matrix, computed once.
+    """
     rng = np.random.default_rng(seed)
+    cosines = p.x @ p.x.T
     single, positives, steered, full = [], [], [], 0
     for q in range(len(p.rows)):
-        like, unlike = pick_examples(p, q, rng)
+        like, unlike = pick_examples(p, q, rng, cosines[q])
         full += len(like) == 2 and len(unlike) == 2
         mask = p.gallery(q)
         mask[like] = mask[unlike] = False  # what the user has seen as an example does not count
-        rows = [p.x[q][None]] + [p.x[i][None] for i in like]
-        single.append(p.ap10(q, p.x @ p.x[q], mask))
-        positives.append(p.ap10(q, p.x @ combine(rows, [], 1)[0].astype(np.float32), mask))
-        steered.append(p.ap10(q, p.x @ combine(rows, [p.x[i][None] for i in unlike], 1)[0].astype(np.float32), mask))
+        liked = cosines[[q, *like]].mean(axis=0)
+        single.append(p.ap10(q, cosines[q], mask))
+        positives.append(p.ap10(q, liked, mask))
+        steered.append(p.ap10(q, liked - UNLIKE_WEIGHT * cosines[unlike].mean(axis=0) if len(unlike) else liked, mask))
     base = float(np.mean(single))
     return {
         "queries": len(p.rows),
@@ -130,26 +140,54 @@ def several_examples(p: Protocol, seed: int) -> dict:
     }
 
 
-def engine_agrees(p: Protocol, engine: SearchEngine, ids: np.ndarray, queries: int, seed: int) -> float:
-    """Share of sampled queries whose steered top 10 (cross-sender, examples out) the engine ranks the same."""
+#: Results asked of the engine per query: enough for 10 after the query's own sender and the examples are left out.
+ENGINE_TOP = 200
+
+
+def engine_ap10(p: Protocol, engine: SearchEngine, ids: np.ndarray, row_of: dict, q: int, steering: Steering,
+                mask: np.ndarray) -> tuple[float, list[int]]:
+    """AP@10 of the engine's list for `steering` (cross-sender, `mask` applied), and that top 10 (protocol rows)."""
+    result = engine.search_examples(steering, top_n=ENGINE_TOP)
+    found = [row_of[m.image_id] for m in result.matches if m.image_id in row_of]
+    top = [r for r in found if mask[r]][:10]
+    relevant = int(((p.label == p.label[q]) & mask).sum())
+    hits = (p.label[np.array(top, dtype=np.int64)] == p.label[q])[None] if top else np.zeros((1, 0), bool)
+    return (float(average_precision(hits, np.array([relevant]))[0]) if top else 0.0), top
+
+
+def several_examples_engine(p: Protocol, engine: SearchEngine, ids: np.ndarray, queries: int, check: int, seed: int) -> dict:
+    """The engine's steered list against its own single-picture list (main's ranking), on a sample of queries;
+    and the share of the first `check` whose steered top 10 equals the pure Rocchio ranking's."""
     rng = np.random.default_rng(seed)
-    agree = 0
-    sample = rng.choice(len(p.rows), queries, replace=False)
     row_of = {int(i): n for n, i in enumerate(ids)}
-    for q in sample:
+    sample = rng.choice(len(p.rows), min(queries, len(p.rows)), replace=False)
+    single, positives, steered, agree = [], [], [], 0
+    started = time.perf_counter()
+    for n, q in enumerate(sample):
         like, unlike = pick_examples(p, q, rng)
         mask = p.gallery(q)
         mask[like] = mask[unlike] = False
-        rows = [p.x[q][None]] + [p.x[i][None] for i in like]
-        pure = p.ranking(p.x @ combine(rows, [p.x[i][None] for i in unlike], 1)[0].astype(np.float32), mask, 10)
-        steering = Steering(
-            tuple(engine.example(int(ids[i])) for i in [q, *like]), tuple(engine.example(int(ids[i])) for i in unlike)
-        )
-        result = engine.search_examples(steering, top_n=400)
-        found = [row_of[m.image_id] for m in result.matches if m.image_id in row_of]
-        found = [r for r in found if mask[r]][:10]
-        agree += found == list(pure)
-    return agree / queries
+        example = lambda i: engine.example(int(ids[i]))  # noqa: E731 - a stored embedding: no network
+        single.append(engine_ap10(p, engine, ids, row_of, q, Steering((example(q),)), mask)[0])
+        liked = tuple(example(i) for i in [q, *like])
+        positives.append(engine_ap10(p, engine, ids, row_of, q, Steering(liked), mask)[0])
+        ap, top = engine_ap10(p, engine, ids, row_of, q, Steering(liked, tuple(example(i) for i in unlike)), mask)
+        steered.append(ap)
+        if n < check:
+            rows = [p.x[q][None]] + [p.x[i][None] for i in like]
+            pure = p.ranking(p.x @ combine(rows, [p.x[i][None] for i in unlike], 1)[0].astype(np.float32), mask, 10)
+            agree += top == list(pure)
+    base = float(np.mean(single))
+    return {
+        "queries": len(sample),
+        "single_map10": base,
+        "positives_only_map10": float(np.mean(positives)),
+        "positives_only_ratio": float(np.mean(positives)) / base,
+        "steered_map10": float(np.mean(steered)),
+        "steered_ratio": float(np.mean(steered)) / base,
+        "agreement_with_pure_ranking": agree / max(1, min(check, len(sample))),
+        "seconds": time.perf_counter() - started,
+    }
 
 
 # --- 2. a catalogue from the cache, and speed --------------------------------------------------------
@@ -233,10 +271,28 @@ def held_out_map(p: Protocol, x: np.ndarray, queries: np.ndarray, chunk: int = 2
     return float(np.mean(aps))
 
 
-def decisions(p: Protocol, catalogue: Catalogue, engine: SearchEngine, ids: np.ndarray, draws: int, queries: int) -> list[dict]:
+def decisions(p: Protocol, catalogue: Catalogue, engine: SearchEngine, ids: np.ndarray, draws: int, queries: int,
+              pure_queries: int) -> list[dict]:
+    """Per draw and kind: held-out mAP@10 of the engine with the decisions against without (and of the metric alone)."""
     adaptation = Adaptation(catalogue, engine._ready_searcher())
-    mean = engine._ready_searcher().fitted.mean
     relpath = {r.image_id: r.relpath for r in catalogue.records(ids.tolist()).values()}
+    row_of = {int(i): n for n, i in enumerate(ids)}
+    plain_ap: dict[int, float] = {}  # a query's plain list does not depend on the draw
+
+    def engine_map(held: np.ndarray, book: DecisionBook, cache: dict | None) -> float:
+        engine.decisions = book
+        aps = []
+        for q in held:
+            q = int(q)
+            if cache is not None and q in cache:
+                aps.append(cache[q])
+                continue
+            ap = engine_ap10(p, engine, ids, row_of, q, Steering((engine.example(int(ids[q])),)), p.gallery(q))[0]
+            if cache is not None:
+                cache[q] = ap
+            aps.append(ap)
+        return float(np.mean(aps))
+
     out = []
     for draw in range(draws):
         for kind, count in (("true", 200), ("random", 200), ("true", 50), ("true", 20)):
@@ -248,31 +304,36 @@ def decisions(p: Protocol, catalogue: Catalogue, engine: SearchEngine, ids: np.n
             ]
             metric = adaptation.fit(records)
             involved = set(simulated[:, 0]) | set(simulated[:, 1])
-            held = np.array([q for q in np.random.default_rng(draw).permutation(len(p.rows)) if q not in involved])[:queries]
-            base = held_out_map(p, p.x, held)
-            if metric is None:
-                adapted = base
-            else:  # the engine scores centred embeddings through the metric, then normalises
-                x = normalised(metric(p.x.astype(np.float64))).astype(np.float32)
-                adapted = held_out_map(p, x, held)
+            order = [q for q in np.random.default_rng(draw).permutation(len(p.rows)) if q not in involved]
+            held, pure_held = np.array(order[:queries]), np.array(order[:pure_queries])
+            base = engine_map(held, DecisionBook(), plain_ap)
+            adapted = base if metric is None else engine_map(held, DecisionBook(records, metric), None)
+            pure_base = held_out_map(p, p.x, pure_held)  # the metric alone, on plain cosine (the research figure)
+            pure = pure_base if metric is None else held_out_map(p, normalised(metric(p.x.astype(np.float64))).astype(np.float32), pure_held)
             out.append({
                 "draw": draw, "verdicts": kind, "decisions": count, "same_share": float(simulated[:, 2].mean()),
                 "held_out_queries": len(held), "kept": 0.0 if metric is None else metric.kept,
                 "plain_map10": base, "adapted_map10": adapted, "ratio": adapted / base,
+                "metric_alone_queries": len(pure_held), "metric_alone_ratio": pure / pure_base,
             })
             print(f"  draw {draw}: {count} {kind} decisions ({out[-1]['same_share']:.0%} same): kept {out[-1]['kept']:.2f}, "
-                  f"mAP@10 {base:.4f} -> {adapted:.4f} (x{adapted / base:.4f})", flush=True)
+                  f"engine mAP@10 {base:.4f} -> {adapted:.4f} (x{adapted / base:.4f}); metric alone on cosine "
+                  f"x{pure / pure_base:.4f}", flush=True)
+    engine.decisions = DecisionBook()
     return out
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cache", type=Path, help="int8 embeddings of the clothing set (default: the default model's)")
-    parser.add_argument("--draws", type=int, default=5, help="decision draws (default %(default)s)")
-    parser.add_argument("--held-out", type=int, default=2000, help="held-out queries per draw (default %(default)s)")
+    parser.add_argument("--sample", type=int, default=300, help="queries searched through the engine in 1 (default %(default)s)")
+    parser.add_argument("--check", type=int, default=200, help="of those, checked against the pure ranking (default %(default)s)")
     parser.add_argument("--timing", type=int, default=200, help="timed rounds (default %(default)s)")
-    parser.add_argument("--check", type=int, default=200, help="queries checked against the engine (default %(default)s)")
+    parser.add_argument("--draws", type=int, default=3, help="decision draws (default %(default)s)")
+    parser.add_argument("--held-out", type=int, default=300, help="held-out queries per draw, through the engine (default %(default)s)")
+    parser.add_argument("--held-out-pure", type=int, default=2000, help="held-out queries per draw, metric alone (default %(default)s)")
     args = parser.parse_args()
+    started = time.perf_counter()
     sha = card_sha256(default_model_path()) or ""
     cache = args.cache or Path("/work/cache/model-int8") / f"clothing-{default_model_path().stem}-{sha[:12]}.npz"
     data, cached_sha = int8_data(cache)
@@ -280,37 +341,44 @@ def main() -> int:
         print(f"note: {cache.name} was made with another model file than the default ({cached_sha[:12]})")
     config = EngineConfig()
     path = catalogue_from_cache(data, cached_sha, config)
-    results: dict = {"cache": cache.name, "model_sha256": cached_sha, "load": os.getloadavg()}
+    results: dict = {"cache": cache.name, "model_sha256": cached_sha, "load": os.getloadavg(), "args": vars(args) | {"cache": str(cache)}}
     with Catalogue.open(path, readonly=True) as catalogue:
         engine = SearchEngine(catalogue, None, config)
         searchable = engine.searchable_ids()
         by_name = {r.relpath: r.image_id for r in catalogue.records(searchable.tolist()).values()}
-        p = Protocol(data, engine._ready_searcher().fitted.mean)  # centred as the engine centres
+        fitted = engine._ready_searcher().fitted
+        results["index"] = {"augmented": bool(fitted.augmented), "vectors": config.vectors, "expand_k": config.expand_k}
+        p = Protocol(data, fitted.centre if fitted.centre is not None else fitted.mean)  # centred as the engine centres
         ids = np.array([by_name[str(data.names[r])] for r in p.rows], dtype=np.int64)
 
-        print("1. several examples and 'not like this' (all usable photos, cross-sender)", flush=True)
-        results["several_examples"] = several_examples(p, seed=0)
-        s = results["several_examples"]
-        print(f"  single picture mAP@10 {s['single_map10']:.4f}; +2 examples {s['positives_only_map10']:.4f} "
-              f"(x{s['positives_only_ratio']:.3f}); +2 examples, 2 not like this {s['steered_map10']:.4f} "
+        print("1. several examples and 'not like this' (cross-sender)", flush=True)
+        results["several_examples_engine"] = e = several_examples_engine(p, engine, ids, args.sample, args.check, seed=1)
+        print(f"  engine, {e['queries']} queries (main's ranking): single picture mAP@10 {e['single_map10']:.4f}; "
+              f"+2 examples {e['positives_only_map10']:.4f} (x{e['positives_only_ratio']:.3f}); +2 examples, 2 not like this "
+              f"{e['steered_map10']:.4f} (x{e['steered_ratio']:.3f}) [{e['seconds']:.0f} s]")
+        print(f"  the engine's steered top 10 equals the pure Rocchio ranking for {e['agreement_with_pure_ranking']:.1%} "
+              f"of {min(args.check, e['queries'])} queries")
+        results["several_examples"] = s = several_examples(p, seed=0)
+        print(f"  pure ranking on plain cosine, all {s['queries']} queries: single picture mAP@10 {s['single_map10']:.4f}; "
+              f"+2 examples x{s['positives_only_ratio']:.3f}; +2 examples, 2 not like this {s['steered_map10']:.4f} "
               f"(x{s['steered_ratio']:.3f}); {s['queries_with_2_like_and_2_unlike']} of {s['queries']} queries had 2+2")
-        results["engine_agreement"] = engine_agrees(p, engine, ids, args.check, seed=1)
-        print(f"  the engine's steered top 10 equals this ranking for {results['engine_agreement']:.1%} of {args.check} queries")
 
         print(f"2. speed at {len(searchable):,} images (load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)", flush=True)
-        results["speed"] = speed(engine, ids, args.timing, seed=2)
-        t = results["speed"]
+        results["speed"] = t = speed(engine, ids, args.timing, seed=2)
         print(f"  plain search {t['plain_search_ms_median']:.1f} ms (p95 {t['plain_search_ms_p95']:.1f}); re-rank after "
               f"'not like this' {t['rerank_after_not_like_this_ms_median']:.1f} ms (p95 "
               f"{t['rerank_after_not_like_this_ms_p95']:.1f}), x{t['rerank_over_plain']:.2f}")
 
-        print("3. decisions (held-out queries, cross-sender)", flush=True)
-        rows = decisions(p, catalogue, engine, ids, args.draws, args.held_out)
+        print("3. decisions (held-out queries, cross-sender, through the engine)", flush=True)
+        rows = decisions(p, catalogue, engine, ids, args.draws, args.held_out, args.held_out_pure)
         results["decisions"] = rows
         for kind, count in (("true", 200), ("random", 200), ("true", 50), ("true", 20)):
-            ratios = [r["ratio"] for r in rows if r["verdicts"] == kind and r["decisions"] == count]
-            print(f"  {count} {kind} decisions: mAP@10 x{np.mean(ratios):.4f} (range {min(ratios):.4f}-{max(ratios):.4f})")
-    print(f"wrote {save('steering', results)}")
+            chosen = [r for r in rows if r["verdicts"] == kind and r["decisions"] == count]
+            ratios, alone = [r["ratio"] for r in chosen], [r["metric_alone_ratio"] for r in chosen]
+            print(f"  {count} {kind} decisions: engine mAP@10 x{np.mean(ratios):.4f} (range {min(ratios):.4f}-{max(ratios):.4f}); "
+                  f"metric alone x{np.mean(alone):.4f} ({min(alone):.4f}-{max(alone):.4f})")
+    results["seconds"] = time.perf_counter() - started
+    print(f"wrote {save('steering', results)} ({results['seconds']:.0f} s in all)")
     return 0
 
 

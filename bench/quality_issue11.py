@@ -97,14 +97,18 @@ def forced_graph_engine(catalogue, embedder, config) -> SearchEngine:
     return SearchEngine(catalogue, embedder, forced, searcher=choose_searcher(replace(snap, graph=graph), forced))
 
 
-def ranking(catalogue, embedder, config, data: Catalogued, *, limit: int = 0, every: int = 1) -> dict:
-    """mAP@10 of each method over the labelled queries (every `every`-th, the first `limit`)."""
-    engines = {
-        "today's pipeline (before issue 11)": baseline_engine(SearchEngine(catalogue, embedder, config)),
-        "new, exact path": SearchEngine(catalogue, embedder, config),
-        "new, LSH path (forced)": SearchEngine(catalogue, embedder, config.with_changes(exact_below=0, graph_from=10**9)),
-        "new, graph path (forced)": forced_graph_engine(catalogue, embedder, config),
+def ranking(catalogue, embedder, config, data: Catalogued, *, limit: int = 0, every: int = 1,
+            paths: str = "today,exact,lsh,graph") -> dict:
+    """mAP@10 of each method over the labelled queries (every `every`-th, the first `limit`), on `paths`."""
+    makers = {
+        "today": ("today's pipeline (before issue 11)", lambda: baseline_engine(SearchEngine(catalogue, embedder, config))),
+        "exact": ("new, exact path", lambda: SearchEngine(catalogue, embedder, config)),
+        "lsh": ("new, LSH path (forced)",
+                lambda: SearchEngine(catalogue, embedder, config.with_changes(exact_below=0, graph_from=10**9))),
+        "graph": ("new, graph path (forced)", lambda: forced_graph_engine(catalogue, embedder, config)),
     }
+    wanted = {p.strip() for p in paths.split(",")} | {"exact"}
+    engines = {name: make() for key, (name, make) in makers.items() if key in wanted}
     queries = np.arange(len(data.rows))[:: max(1, every)][: limit or None]
     full = _unit(data.embeddings - data.embeddings.mean(axis=0))
     rankings: dict[str, list[np.ndarray]] = {"exact cosine": []}
@@ -143,8 +147,8 @@ def ranking(catalogue, embedder, config, data: Catalogued, *, limit: int = 0, ev
     print()
     print(table(rows, [("method", "method", ""), ("protocol", "protocol", ""), ("map10", "mAP@10", ".4f"),
                        ("ratio", "x exact cosine", ".4f"), ("p1", "P@1", ".4f"), ("p10", "P@10", ".4f"), ("r100", "R@100", ".4f")]))
-    lsh = next(r["map10"] for r in rows if r["method"].startswith("new, LSH") and r["protocol"] == "cross-sender")
     exact = next(r["map10"] for r in rows if r["method"] == "new, exact path" and r["protocol"] == "cross-sender")
+    lsh = next((r["map10"] for r in rows if r["method"].startswith("new, LSH") and r["protocol"] == "cross-sender"), exact)
     print(f"LSH path / exact path (cross-sender): {lsh / exact:.4f}")
     label_rows = [
         {"label": f"{label} ({int(np.sum(codes == data.labels.names.index(label)))})",
@@ -248,22 +252,40 @@ def bands(data: Catalogued, *, seed: int = 3) -> dict:
 
 
 def timing(catalogue, embedder, config, data: Catalogued, *, queries: int = 60) -> dict:
-    """Query time by file at this size (embedding included), new and today's pipeline in turns."""
-    engines = {"today's pipeline": baseline_engine(SearchEngine(catalogue, embedder, config)),
+    """Query time by file at this size (the whole pipeline), new and today's pipeline in turns, for two kinds of file:
+
+    * a file of the catalogue, unchanged since it was read (a design dragged from its folder): its stored
+      embedding is used, no decoding and no network pass (examples.from_picture);
+    * the same picture from outside the catalogue's folder (a byte copy in a temporary folder): read,
+      decoded and embedded, as any new picture is.
+    """
+    import shutil
+    import tempfile
+
+    engines = {TODAY: baseline_engine(SearchEngine(catalogue, embedder, config)),
                "new": SearchEngine(catalogue, embedder, config)}
     rows = np.random.default_rng(11).choice(len(data.relpaths), queries, replace=False)
-    times: dict[str, dict[str, list[float]]] = {n: {"total": [], "search": []} for n in engines}
-    for row in rows:
-        for name, engine in engines.items():
-            result = engine.search(data.root / data.relpaths[row], top_n=50)
-            times[name]["total"].append(result.total_ms)
-            times[name]["search"].append(result.search_ms)
-    out = {n: {k: float(np.median(v)) for k, v in t.items()} for n, t in times.items()}
-    ratio = out["new"]["total"] / out["today's pipeline"]["total"]
-    new, today = out["new"], out["today's pipeline"]
-    print(f"  median per query by file, {queries} queries in turns: new {new['total']:.1f} ms (search {new['search']:.1f}), "
-          f"today's pipeline {today['total']:.1f} ms (search {today['search']:.1f}); new/today {ratio:.2f}")
-    return {**out, "new_over_today": ratio}
+    out: dict = {}
+    with tempfile.TemporaryDirectory() as outside:
+        files = {"catalogue file": [data.root / data.relpaths[r] for r in rows], "outside file": []}
+        for n, path in enumerate(files["catalogue file"]):
+            files["outside file"].append(shutil.copy(path, f"{outside}/{n:03d}{path.suffix}"))
+        for kind, paths in files.items():
+            times: dict[str, dict[str, list[float]]] = {n: {"total": [], "embed": [], "search": []} for n in engines}
+            for path in paths:
+                for name, engine in engines.items():
+                    result = engine.search(path, top_n=50)
+                    times[name]["total"].append(result.total_ms)
+                    times[name]["embed"].append(result.embed_ms)
+                    times[name]["search"].append(result.search_ms)
+            got = {n: {k: float(np.median(v)) for k, v in t.items()} for n, t in times.items()}
+            new, today = got["new"], got[TODAY]
+            ratio = new["total"] / today["total"]
+            print(f"  {kind}: median per query, {queries} queries in turns: new {new['total']:.1f} ms (picture "
+                  f"{new['embed']:.1f}, search {new['search']:.1f}), today's pipeline {today['total']:.1f} ms (picture "
+                  f"{today['embed']:.1f}, search {today['search']:.1f}); new/today {ratio:.2f}", flush=True)
+            out[kind] = {**got, "new_over_today": ratio}
+    return out
 
 
 def order(catalogue, embedder, config, data: Catalogued, *, queries: int = 1000, seed: int = 5) -> dict:

@@ -53,7 +53,7 @@ def queries(data: Path = DATA) -> np.ndarray:
 
 
 def current_format(path: Path) -> bool:
-    """Whether a catalogue file is of today's format with what today's search reads (a fit with neighbour lists)."""
+    """Whether a catalogue file holds what today's search reads (format 3 or later, with neighbour lists)."""
     import sqlite3
 
     from swimsearch.stores.sqlite_schema import SCHEMA_VERSION
@@ -63,7 +63,10 @@ def current_format(path: Path) -> bool:
     raw = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         row = raw.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        return row is not None and json.loads(row[0]) == SCHEMA_VERSION and raw.execute("SELECT 1 FROM neighbours LIMIT 1").fetchone() is not None
+        # Format 3 brought the neighbour lists today's search reads; a later format only adds what a search
+        # by a detail reads (format 5), which these synthetic designs, made without pictures, cannot have.
+        return (row is not None and 3 <= json.loads(row[0]) <= SCHEMA_VERSION
+                and raw.execute("SELECT 1 FROM neighbours LIMIT 1").fetchone() is not None)
     except sqlite3.DatabaseError:
         return False
     finally:

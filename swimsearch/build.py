@@ -31,6 +31,7 @@ from .build_report import BuildCounts, BuildReport, as_dict
 from .build_batch import embed_batch
 from .config import EngineConfig
 from .decode import DecodeTimes, decoded_batches
+from .details import fill_details, region_basis_for
 from .errors import Cancelled, CatalogueError
 from .fingerprint import fingerprints
 from .images import scan_folder_report
@@ -116,6 +117,7 @@ def build_catalogue(
             log.info("%s: %s; their removal is held back", writer.location, held_reason)  # callers say it to the user
             diff = diff.holding_removals()
         _apply_scan(writer, known, diff)
+        basis = region_basis_for(writer, embedder)
         counts = BuildCounts()
         embed_started = time.perf_counter()
         cancelled = False
@@ -126,13 +128,17 @@ def build_catalogue(
             diff.todo, root, embedder.size, batch_size=config.batch_size, decoders=config.decoders, times=times
         )
         for batch in batches:
-            embed_batch(writer, root, batch, embedder, diff, known, counts, config.inference_batch)
+            embed_batch(writer, root, batch, embedder, diff, known, counts, config.inference_batch, basis)
             done += len(batch)
             progress("embed", done, len(diff.todo))
             if done < len(diff.todo) and should_stop():
                 cancelled = True
                 break
         embed_seconds = time.perf_counter() - embed_started
+        # a catalogue built before details were kept: read those pictures (of this folder) again
+        detailed, cancelled = (
+            (0, True) if cancelled else fill_details(writer, root, embedder, basis, config, progress, should_stop, scope)
+        )
         indexed, refitted = index_catalogue(writer, config, complete=not cancelled, progress=progress)
     report = BuildReport(
         added=counts.added,
@@ -159,6 +165,7 @@ def build_catalogue(
         moved=diff.moved,
         held=held,
         held_reason=held_reason,
+        detailed=detailed,
     )
     log.info("%s: %s", writer.location, report.summary())
     if cancelled:

@@ -4,6 +4,8 @@ A picture the network has no memory for is embedded in smaller runs, and
 alone recorded as unreadable for a passing reason; a file the catalogue
 holds that fails for a passing reason keeps its record (and embedding, and
 place in search) and is flagged to be read again at the next update.
+The same network pass gives the regional vectors (with a region basis), the
+decoded pixels the colour signatures (details.py).
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ import numpy as np
 
 from .build_report import BuildCounts
 from .decode import Decoded
+from .details import colour_signatures, describe_pixels
 from .failures import is_transient
 from .fingerprint import fingerprints
 from .images import LoadedImage
 from .model import ImageEmbedder
+from .regions import RegionBasis
 from .stores.base import CatalogueWriter, NewImage
 from .stores.changes import KnownFile, ScanDiff
 
@@ -36,6 +40,7 @@ def embed_batch(
     known: Mapping[str, KnownFile],
     counts: BuildCounts,
     inference_batch: int = 1,
+    basis: RegionBasis | None = None,
 ) -> None:
     """Embed the readable images of one batch, `inference_batch` at a time, and add them with the
     unreadable ones, in one commit.
@@ -43,19 +48,21 @@ def embed_batch(
     A file the catalogue holds that fails for a passing reason keeps its
     record (and embedding, and place in search) and is read again next time.
     """
-    good = [result.pixels for _, result in batch if isinstance(result, LoadedImage)]
+    loaded = [result for _, result in batch if isinstance(result, LoadedImage)]
     started = time.perf_counter()
-    vectors = iter(_embed(embedder, good, inference_batch) if good else ())
+    described = iter(_embed(embedder, [g.pixels for g in loaded], basis, inference_batch) if loaded else ())
     counts.network_seconds += time.perf_counter() - started
+    colours = iter(colour_signatures(loaded) if loaded else ())
     prints = fingerprints(root, [f.relpath for f, _ in batch])
     images, retry_later = [], []
     for (f, result), fp in zip(batch, prints):
         label = f.relpath.split("/", 1)[0] if "/" in f.relpath else None
         counts.retried += f.relpath in diff.retried
-        vector = next(vectors) if isinstance(result, LoadedImage) else None
+        vector, regions = next(described) if isinstance(result, LoadedImage) else (None, None)
+        colour = next(colours) if isinstance(result, LoadedImage) else None
         if isinstance(result, LoadedImage) and vector is not None:
             images.append(NewImage(f.relpath, f.size, f.mtime, result.width, result.height, result.phash, label,
-                                   embedding=vector, fingerprint=fp))
+                                   embedding=vector, fingerprint=fp, regions=regions, colour=colour))
             if f.relpath in diff.changed:
                 counts.updated += 1
             else:
@@ -78,25 +85,30 @@ def embed_batch(
     counts.commit_seconds += time.perf_counter() - started
 
 
-def _embed(embedder: ImageEmbedder, pixels: list[np.ndarray], step: int = 1) -> list[np.ndarray | None]:
-    """Embeddings of a batch, `step` pictures a network run (batch 1 is the fastest shape on two cores).
+Described = tuple[np.ndarray | None, np.ndarray | None]
+
+
+def _embed(embedder: ImageEmbedder, pixels: list[np.ndarray], basis: RegionBasis | None, step: int = 1) -> list[Described]:
+    """(embedding, regional vectors or None) per picture of a batch, `step` pictures a network run
+    (batch 1 is the fastest shape on two cores).
 
     When memory runs out, a run is split in halves, and a picture that alone
-    does not fit gives None.
+    does not fit gives (None, None).
     """
     step = max(1, step)
     if len(pixels) > step:
-        return [v for i in range(0, len(pixels), step) for v in _embed(embedder, pixels[i : i + step], step)]
+        return [v for i in range(0, len(pixels), step) for v in _embed(embedder, pixels[i : i + step], basis, step)]
     try:
-        return list(embedder.embed(np.stack(pixels)))
+        embedded, regions = describe_pixels(embedder, np.stack(pixels), basis)
+        return list(zip(embedded, regions if regions is not None else [None] * len(embedded)))
     except Exception as exc:  # noqa: BLE001 - only running out of memory is survived; anything else is raised
         if not _out_of_memory(exc):
             raise
         if len(pixels) == 1:
             log.warning("not enough memory to embed a picture: %s", exc)
-            return [None]
+            return [(None, None)]
         half = len(pixels) // 2
-        return _embed(embedder, pixels[:half], step) + _embed(embedder, pixels[half:], step)
+        return _embed(embedder, pixels[:half], basis, step) + _embed(embedder, pixels[half:], basis, step)
 
 
 def _out_of_memory(exc: BaseException) -> bool:

@@ -38,6 +38,7 @@ class BuildReport:
     #: Subfolders (relative, "." for the root) that could not be listed, so their files were not seen.
     unlisted_folders: tuple[str, ...] = ()
     unseen: int = 0  # files the catalogue holds inside those folders: kept as they were
+    detailed: int = 0  # images of an older catalogue read again for their details (details.py)
 
     @property
     def images_per_second(self) -> float:
@@ -48,7 +49,8 @@ class BuildReport:
         state = "cancelled" if self.cancelled else "done"
         extras = "".join(
             f", {count} {words}"
-            for count, words in ((self.retried, "retried"), (self.came_back, "came back"), (self.moved, "moved"))
+            for count, words in ((self.retried, "retried"), (self.came_back, "came back"), (self.moved, "moved"),
+                                 (self.detailed, "read again for their details"))
             if count
         )
         text = (

@@ -91,14 +91,45 @@ class Calibration:
     def _unit(self, x: np.ndarray) -> np.ndarray:
         return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
-    def centred(self, embeddings: np.ndarray) -> np.ndarray:
-        """Unit vectors whose dot products are the garment cosines (float64 for stable scores)."""
-        return self._unit(power_normalise(np.atleast_2d(embeddings), self.power).astype(np.float64) - self.mean)
+    def powered(self, embeddings: np.ndarray) -> np.ndarray:
+        """Embeddings power-normalised as both questions read them (float32, 2-d): pass them on with
+        `powered=True` to compute this once for several of the methods below."""
+        return power_normalise(np.atleast_2d(embeddings), self.power)
 
-    def vectors(self, embeddings: np.ndarray) -> np.ndarray:
+    def centred(self, embeddings: np.ndarray, *, powered: bool = False) -> np.ndarray:
+        """Unit vectors whose dot products are the garment cosines (float64 for stable scores)."""
+        x = np.atleast_2d(embeddings) if powered else self.powered(embeddings)
+        return self._unit(x.astype(np.float64) - self.mean)
+
+    def vectors(self, embeddings: np.ndarray, *, powered: bool = False) -> np.ndarray:
         """Unit vectors whose dot products are the same-design cosines."""
-        x = power_normalise(np.atleast_2d(embeddings), self.power).astype(np.float64) - self.mean
+        x = (np.atleast_2d(embeddings) if powered else self.powered(embeddings)).astype(np.float64) - self.mean
         return self._unit(x if self.projection is None else x @ self.projection)
+
+    def could_be_same(self, powered: np.ndarray, query_vectors: np.ndarray, margin: float = 0.01) -> np.ndarray:
+        """(m,) bool: rows whose same-design cosine with any query vector might reach the *same design* edge.
+
+        Args:
+            powered: the rows' embeddings as `powered` gives them.
+            query_vectors: (v, d) the queries' `vectors`.
+
+        A float32 estimate of the cosines (a few times cheaper than `vectors`'
+        float64 one, whose cost grows with every candidate scored); rows it
+        puts more than `margin` below the edge score from their garment
+        cosine alone (`percent`), so only the others need their exact
+        same-design vectors. float32 errors here are about 1e-5, far inside
+        the margin.
+        """
+        x = np.atleast_2d(powered) - self.mean.astype(np.float32)
+        if self.projection is not None:
+            x = x @ self._projection32
+        rough = (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)) @ np.asarray(query_vectors, np.float32).T
+        return np.asarray(rough.max(axis=1) >= self.edges[0] - margin, dtype=bool) if len(x) else np.zeros(0, bool)
+
+    @functools.cached_property
+    def _projection32(self) -> np.ndarray:
+        assert self.projection is not None
+        return self.projection.astype(np.float32)
 
     def percent(self, same_cosines: np.ndarray | float, garment_cosines: np.ndarray | float | None = None) -> np.ndarray:
         """Cosines -> similarity in percent, 0..100; 100 only for cosine 1 (the picture itself).

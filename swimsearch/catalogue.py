@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 import numpy as np
 
 from .build import BuildReport, ProgressFn, StopFn, as_dict, build_catalogue
+from .catalogue_details import DetailViews
 from .config import FIT_CHOICES, EngineConfig
 from .errors import CatalogueError
 from .index import FittedIndex, IndexSnapshot
@@ -54,7 +55,7 @@ def default_catalogue_path(folder: str | os.PathLike) -> Path:
     return Path(folder) / f".swimsearch{CATALOGUE_SUFFIX}"
 
 
-class Catalogue(StoreSteering):
+class Catalogue(DetailViews, StoreSteering):
     """An open catalogue and the folder it describes (a `CatalogueReader`); use it from one thread (its connection
     belongs to the opening thread). `path` is the file, or a team catalogue's address without password (as `location`)."""
 
@@ -183,6 +184,7 @@ class Catalogue(StoreSteering):
             "model_sha256": identity.model_sha256,
             "schema_version": identity.schema_version,
             "fitted": fit.as_dict() if fit else None,
+            "details": dict(self.detail_counts()),
             **self.counts(),
             **({"team": self.store.team_info()} if not isinstance(self.store, SqliteStore) else {}),
         }

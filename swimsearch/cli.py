@@ -1,7 +1,7 @@
 """`swimsearch`: the command line, sharing the engine with the desktop app.
 
     swimsearch index FOLDER [--catalogue CAT] [--root PATH]
-    swimsearch query --catalogue CAT [--top N] [--min-score S] [--csv OUT] [--sheet OUT.pdf|.html] (IMAGE... | --queries LISTFILE)
+    swimsearch query --catalogue CAT [--top N] [--min-score S] [--region X,Y,W,H] [--colour-weight W] [--csv OUT] [--sheet OUT.pdf|.html] (IMAGE... | --queries LISTFILE)
     swimsearch info --catalogue CAT
     swimsearch duplicates --catalogue CAT [--csv OUT]
     swimsearch decisions --catalogue CAT [--csv OUT]
@@ -28,6 +28,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from .cli_steer import SteeredQueries, add_steering_options, steering_in_words
 from .cli_steering import QuerySteering, SteeringError, add_decisions_command, add_query_arguments
 from . import __version__
 from .cli_catalogues import copy, describe_location, open_existing, open_for_index, refuse_other_model
@@ -45,6 +46,7 @@ from .cli_checks import (
     check_outputs,
     other_model,
     join_number_values,
+    similarity,
     os_error_sentence,
 )
 from .cli_output import filters_in_words, print_info, print_report, print_result
@@ -124,9 +126,10 @@ def cmd_query(args) -> int:
         refuse_other_model(catalogue, embedder, args.model)
         engine = SearchEngine(catalogue, embedder, config)
         steering = QuerySteering.read(args, engine, catalogue)
+        queries = SteeredQueries(engine, steering, args)  # --region, --colour-weight; notes said once
         for group in steering.groups(images):
             try:
-                result = steering.search(engine, group, top_n=args.top, min_score=args.min_score)
+                result = queries.run(group)
             except ImageError as exc:
                 failures += 1
                 print(f"swimsearch: cannot read {shown(exc.path)}: {exc.reason}", file=sys.stderr)
@@ -134,7 +137,7 @@ def cmd_query(args) -> int:
             results.append(result)
             if not args.csv:
                 print_result(result)
-        filters = "; ".join(filter(None, (filters_in_words(args), steering.in_words())))
+        filters = "; ".join(filter(None, (filters_in_words(args) + steering_in_words(args), steering.in_words())))
         if args.csv:
             identity = dict(catalogue=describe_location(catalogue), model=embedder.name, model_sha256=embedder.sha256)
             if args.csv == "-":
@@ -250,7 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--catalogue", required=True, help=CATALOGUE_HELP)
     p.add_argument("--queries", metavar="LISTFILE", help="file with one image path per line")
     p.add_argument("--top", type=int, default=10, help="results per query (default: %(default)s)")
-    p.add_argument("--min-score", type=float, default=-1.0, help="drop results below this score (0..1)")
+    p.add_argument("--min-score", type=similarity, default=None, metavar="S",
+                   help="list only matches shown at least this similar: 0.5 or 50%% (the percent shown, as the window's minimum)")
     p.add_argument(
         "--csv", metavar="OUT", help="write the match lists as CSV ('-' for stdout), with OUT's .about.json sidecar"
     )
@@ -259,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--mirror", action="store_true", help="also search the mirrored image (mirror-invariant search)")
     add_query_arguments(p)
-    p.set_defaults(run=cmd_query, parser=p)
+    add_steering_options(p).set_defaults(run=cmd_query, parser=p)
 
     p = sub.add_parser("info", parents=[common], help="what a catalogue holds")
     p.add_argument("--catalogue", required=True, help=CATALOGUE_HELP)

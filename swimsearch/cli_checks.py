@@ -42,7 +42,8 @@ class ShownFormatter(logging.Formatter):
 #: Options that take a number, with the range a value must lie in (inclusive) and what it means.
 NUMBERS = {
     "top": (1, None, "--top is the number of results per query: at least 1"),
-    "min_score": (-1.0, 1.0, "--min-score is a similarity from -1 to 1 (0.5 for 50 %)"),
+    "min_score": (0.0, 1.0, "--min-score is the lowest similarity to list, as the percent shown: 0.5 or 50% keeps "
+                            "the matches shown 50% or more (from 0 to 1, or 0% to 100%)"),
     "max_distance": (0, 64, "--max-distance is the number of pHash bits (of 64) that may differ: 0 to 64"),
     "threads": (0, 4096, "--threads is a number of threads: 0 (all cores) or more"),
     "batch_size": (1, 100_000, "--batch-size is a number of images: at least 1"),
@@ -77,6 +78,15 @@ def check_numbers(args: argparse.Namespace) -> None:
             raise UsageError(f"{words}, not {value:g}")
 
 
+def similarity(text: str) -> float:
+    """A --min-score value: a fraction ("0.5") or the percent people read ("50%") as a fraction."""
+    text = text.strip()
+    return float(text[:-1]) / 100.0 if text.endswith("%") else float(text)
+
+
+similarity.__name__ = "similarity"  # argparse's word for a value it cannot read: "invalid similarity value"
+
+
 def join_number_values(argv: list[str]) -> list[str]:
     """'--min-score -inf' as '--min-score=-inf': argparse takes a value starting with '-' for an option."""
     options = {"--" + name.replace("_", "-") for name in NUMBERS}
@@ -89,7 +99,7 @@ def join_number_values(argv: list[str]) -> list[str]:
                 out.append(token)
                 break
             try:
-                float(value)
+                similarity(value)
             except ValueError:
                 out += [token, value]
                 continue

@@ -150,8 +150,8 @@ def print_eval(report: EvalReport) -> None:
 def filters_in_words(args: Any) -> str:
     """The query settings as the contact sheet and the CSV's sidecar say them."""
     words = f"the {args.top} best matches per query"
-    if args.min_score > -1.0:
-        words += f", score at least {args.min_score:g}"
+    if args.min_score is not None:
+        words += f", at least {100 * args.min_score:g}% similar"  # as the window says it
     if args.mirror:
         words += "; mirrored designs matched"
     return words

@@ -153,7 +153,7 @@ def cmd_decisions(args: argparse.Namespace, reader: CatalogueReader) -> int:
     if args.csv and args.csv != "-":
         with atomic_output(args.csv, newline="", encoding="utf-8") as fh:
             write_decisions_csv(decisions, reader.root, fh)
-        print(f"wrote {len(decisions)} decisions to {shown(args.csv)}", file=sys.stderr)
+        print(f"wrote {len(decisions)} decision{'' if len(decisions) == 1 else 's'} to {shown(args.csv)}", file=sys.stderr)
     if args.csv == "-":
         write_decisions_csv(decisions, reader.root, sys.stdout)
         return 0

@@ -5,15 +5,19 @@ record (with its content fingerprint, a passing failure to read again, a
 tombstone's time, a pending recode) and its stored (float16) embedding; the fitted index keeps its arrays,
 every design its code and re-ranking vector, and every image its neighbour
 list (issue 11), so the copy ranks exactly as the original; people's
-decisions on pairs (issue 12) keep their paths, who and when. Written through the stores' own protocols in one transaction
+decisions on pairs (issue 12) keep their paths, who and when, and every
+image its regional vectors and colour signature (issue 12, with the basis
+the vectors were made with), so a detail or colour query ranks as in the
+original. Written through the stores' own protocols in one transaction
 (an interrupted copy leaves an empty destination, which the caller removes),
 then checked: counts, and SHA-256 digests of the embeddings, of the codes
-and vectors, and of the neighbour lists, compared on both sides.
+and vectors, of the neighbour lists and of the details, compared on both sides.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -42,6 +46,8 @@ class CopyReport:
     lists: int  # neighbour lists
     decisions: int  # people's decisions on pairs of designs
     seconds: float
+    regions: int = 0  # images with regional vectors (search by a detail)
+    colours: int = 0  # images with a colour signature
 
     def summary(self) -> str:
         index = "fitted index kept" if self.index_sha256 else "no fitted index to copy"
@@ -49,6 +55,8 @@ class CopyReport:
             index += f" with {self.lists:,} neighbour lists"
         if self.decisions:
             index += f"; {self.decisions:,} decisions on pairs kept"
+        if self.regions or self.colours:
+            index += f"; regional vectors of {self.regions:,} and colours of {self.colours:,} images kept"
         return (
             f"{self.images:,} images copied ({self.embeddings:,} with embeddings, {self.searchable:,} searchable); "
             f"embeddings identical (sha256 {self.embeddings_sha256[:16]}); {index}"
@@ -96,6 +104,7 @@ def copy_catalogue(source: CatalogueReader, destination: CatalogueWriter, progre
         decisions = source.decisions()
         if decisions:
             destination.import_decisions(decisions)
+        _copy_details(source, destination)
         if recode:
             destination.mark_recode(recode)  # writing the codes took the mark off
     report = _check(source, destination, time.perf_counter() - started)
@@ -146,7 +155,45 @@ def _check(source: CatalogueReader, destination: CatalogueReader, seconds: float
     decided = [(d.a_path, d.b_path, d.verdict, d.who, d.at) for d in source.decisions()]
     if [(d.a_path, d.b_path, d.verdict, d.who, d.at) for d in destination.decisions()] != decided:
         raise CatalogueError(f"The decisions copied to {destination.location} differ from the source's.")
-    return CopyReport(ours["images"], embedded, ours["searchable"], embeddings, index, held[0], len(decided), seconds)
+    detailed = details_digest(source)
+    if details_digest(destination) != detailed:
+        raise CatalogueError(f"The regional vectors or colours copied to {destination.location} differ from the source's.")
+    return CopyReport(ours["images"], embedded, ours["searchable"], embeddings, index, held[0], len(decided), seconds,
+                      regions=detailed[0], colours=detailed[1])
+
+
+def _copy_details(source: CatalogueReader, destination: CatalogueWriter) -> None:
+    """The region basis, then every image's regional vectors and colour signature (tombstones' too), as stored."""
+    basis = source.region_basis()
+    if basis is not None:
+        destination.save_region_basis(basis)
+        for part in source.export_regions():
+            destination.write_details(part.ids.tolist(), part.vectors, None)
+    for colours in source.export_colours():
+        destination.write_details(colours.ids.tolist(), None, colours.signatures)
+
+
+def details_digest(reader: CatalogueReader) -> tuple[int, int, str]:
+    """How many images have regional vectors and colours, and the SHA-256 of the basis (its state and arrays),
+    then of every (id, vectors) and (id, signature) in id order, tombstones' too."""
+    digest = hashlib.sha256()
+    regions = colours = 0
+    basis = reader.region_basis()
+    if basis is not None:
+        digest.update(json.dumps(basis.state(), sort_keys=True).encode())
+        for name, array in sorted(basis.arrays().items()):
+            digest.update(name.encode())
+            digest.update(np.ascontiguousarray(array).tobytes())
+        for part in reader.export_regions():
+            digest.update(part.ids.astype("<i8").tobytes())
+            digest.update(np.ascontiguousarray(part.vectors, dtype="<f2").tobytes())
+            regions += len(part.ids)
+    digest.update(b"colours")
+    for found in reader.export_colours():
+        digest.update(found.ids.astype("<i8").tobytes())
+        digest.update(np.ascontiguousarray(found.signatures, dtype="u1").tobytes())
+        colours += len(found.ids)
+    return regions, colours, digest.hexdigest()
 
 
 def lists_digest(reader: CatalogueReader) -> tuple[int, str]:

@@ -52,11 +52,20 @@ def from_picture(
     """An image file or a PIL image, embedded (with its mirror image as row 1 when asked).
 
     A file of the catalogue, unchanged since the catalogue read it, keeps its
-    catalogue id: it is then "itself" in the results.
+    catalogue id: it is then "itself" in the results; without the mirror image
+    its stored embedding is used (a design dragged from the catalogue's folder
+    needs no network pass, as a search from a result does not).
 
     Raises:
         ImageError: the picture cannot be read (plain reason inside).
     """
+    record = None if isinstance(image, Image.Image) else reader.record_by_path(image, unchanged=True)
+    if record is not None and not mirror and not isinstance(image, Image.Image):
+        # A file of the catalogue, unchanged since it was read (size, time, fingerprint): its stored
+        # embedding and pHash are what reading it again would give, without decoding or the network.
+        stored = reader.embedding_matrix([record.image_id])
+        if len(stored.ids):
+            return Example(stored.vectors.astype(np.float32), record.image_id, str(Path(image).absolute()), record.phash)
     loaded = load_image(image, embedder.size)
     pixels = [loaded.pixels]
     if mirror:
@@ -64,5 +73,4 @@ def from_picture(
     embeddings = embedder.embed(np.stack(pixels))
     if isinstance(image, Image.Image):
         return Example(embeddings, None, "pasted image", loaded.phash)
-    record = reader.record_by_path(image, unchanged=True)
     return Example(embeddings, record.image_id if record else None, str(Path(image).absolute()), loaded.phash)

@@ -96,9 +96,21 @@ def percent(score: float) -> int:
     return whole_percent(score * 100.0)
 
 
-def similarity_text(match: Match, *, sep: str = " · ") -> str:
-    """A match's similarity as people read it: "92% · same design" (just "92%" without a calibration)."""
-    return f"{percent(match.score)}%" + (f"{sep}{match.band}" if match.band else "")
+#: The words of a match a person decided: the decision wins over the score's band (a design pinned
+#: as the same may score 36 %, and "36% · unrelated" on a card marked "Same design" contradicts it).
+DECIDED_WORDS = {"same": "marked same design", "different": "marked not similar"}
+
+
+def similarity_text(match: Match, *, sep: str = " · ", decided: bool = True) -> str:
+    """A match's similarity as people read it: "92% · same design" (just "92%" without a calibration).
+
+    A decided match reads its decision instead of its band, "36% · marked same design", or just
+    "36%" with `decided=False` (where a badge beside it already says the decision).
+    """
+    words = DECIDED_WORDS.get(match.decision or "") or match.band
+    if match.decision in DECIDED_WORDS and not decided:
+        words = ""
+    return f"{percent(match.score)}%" + (f"{sep}{words}" if words else "")
 
 
 @contextmanager

@@ -45,15 +45,36 @@ def fingerprint(path: str | os.PathLike) -> int | None:
     return int.from_bytes(digest, "little", signed=True)  # fits SQLite's signed 64-bit integers
 
 
+#: Compressed formats in which changed content changes the size or the last bytes (PNG's and gzip's
+#: checksums sit at the end; a re-encoded JPEG, WebP or HEIF of the same length to the byte with the
+#: same first and last EDGE bytes is not what an edit makes). Elsewhere (BMP, TIFF, PSD, GIF, SVG,
+#: PDF) an edit in the middle can keep the size, the first and the last EDGE bytes: only the time tells.
+CHECKED_AT_THE_END = (".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".heic", ".heif", ".hif", ".avif", ".svgz")
+
+
+def new_time_may_be_same(relpath: str) -> bool:
+    """Whether a file of this kind found with a new time, but its recorded size and fingerprint, holds
+    the recorded picture (a folder copied with `cp -r`, unpacked from an archive, synced without times).
+
+    Only for the compressed formats of `CHECKED_AT_THE_END`; any other file with a new time is read again.
+    """
+    return relpath.lower().endswith(CHECKED_AT_THE_END)
+
+
 def still_the_same(path: str | os.PathLike, size: int, mtime: float, stored: int | None) -> bool:
-    """Whether the file at `path` still has the size, time and (when one is stored) content
-    fingerprint a catalogue recorded for it; a file that cannot be looked at is not."""
+    """Whether the file at `path` is still the picture a catalogue recorded: its size, and its time and
+    (when one is stored) content fingerprint, or, for a compressed picture whose time alone changed
+    (touched, copied back, synced), its fingerprint (`new_time_may_be_same`): a user who drops it
+    expects it to read as itself, not as a second, unknown picture. A file that cannot be looked at is not.
+    """
     try:
         info = os.stat(path)
     except OSError:
         return False
-    if info.st_size != size or abs(info.st_mtime - mtime) > 1e-6:
+    if info.st_size != size:
         return False
+    if abs(info.st_mtime - mtime) > 1e-6:
+        return stored is not None and new_time_may_be_same(str(path)) and fingerprint(path) == stored
     return stored is None or fingerprint(path) == stored  # else replaced by a picture of the same size and time
 
 

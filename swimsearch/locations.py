@@ -34,6 +34,8 @@ APPLICATION_NAME = "SwimSearch"
 USER_DATA_ENV = "SWIMSEARCH_USER_DATA"
 #: The subfolder of the per-user folder that holds catalogues of read-only folders.
 FALLBACK_SUBFOLDER = "catalogues"
+#: The sample catalogue's file in the per-user folder (the window makes it on first use).
+SAMPLE_CATALOGUE_NAME = f"sample{CATALOGUE_SUFFIX}"
 
 #: The default test whether a folder can hold its own catalogue.
 Writable = Callable[[Path], bool]
@@ -95,16 +97,36 @@ def fallback_catalogue(folder: str | os.PathLike, user_data: str | os.PathLike) 
     return Path(user_data) / FALLBACK_SUBFOLDER / f"{name}-{digest}{CATALOGUE_SUFFIX}"
 
 
+def sample_catalogue(user_data: str | os.PathLike) -> Path:
+    """The sample catalogue's file: always per user, since the shipped photos' folder is no place to write."""
+    return Path(user_data) / SAMPLE_CATALOGUE_NAME
+
+
+def is_sample_folder(folder: str | os.PathLike) -> bool:
+    """Whether `folder` is the sample photos that ship with SwimSearch (resources/sample)."""
+    from .paths import resources_dir
+
+    try:
+        return Path(folder).resolve() == (resources_dir() / "sample").resolve()
+    except (OSError, FileNotFoundError):  # no resources folder (a stripped install): no sample either
+        return False
+
+
 def catalogue_for_folder(
     folder: str | os.PathLike, user_data: str | os.PathLike, *, writable: Writable = _writable
 ) -> Path:
     """The catalogue file of an image folder: an existing one, else inside it, or per user when it is read-only.
+
+    The shipped sample folder's catalogue is the window's per-user sample
+    catalogue, so `--catalogue resources/sample` finds what the window made.
 
     Args:
         folder: the image folder.
         user_data: the per-user folder (see `user_data_dir`).
         writable: whether a folder can hold its own catalogue (default: `os.access(folder, W_OK)`).
     """
+    if is_sample_folder(folder):
+        return sample_catalogue(user_data)
     folder = Path(folder).resolve()
     inside = folder_catalogue(folder)
     per_user = fallback_catalogue(folder, user_data)

@@ -17,22 +17,28 @@ steering can sit before, between or after them):
    the same in every catalogue), with its named band; the list reads pHash
    duplicates first, then band by band (same design, very similar, similar,
    unrelated), by the ranking inside a band, so no match sits below one in a
-   lower band (docs/QUALITY_RESEARCH.md measured this order costs nothing).
+   lower band (docs/QUALITY_RESEARCH.md measured this order costs nothing);
+   inside *same design* by the pictures' own similarity (a crop's original
+   first), a byte-identical copy of the query right after the query.
    A model without a calibration has no bands: its matches show the cosine
    of the two pictures' centred embeddings and the list reads by it. An
    index on raw embeddings keeps the order before issue 11 (by ranking).
+
+A `Steer` (steering.ColourSteer, issue 12's colour control) changes how a
+candidate's query rows count in both steps: the ranking of step 1 and the
+shown score of step 2, whose bands and order then follow the steered score.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Protocol
 
 import numpy as np
 
 from .augment import expand_query
-from .calibration import BAND_NAMES, Calibration, band_levels
+from .calibration import BAND_NAMES, Calibration, band_levels, whole_percents
 from .config import EngineConfig
 from .phash_index import PhashIndex, hamming64
 from .rescoring import RescoringData
@@ -44,6 +50,19 @@ log = logging.getLogger(__name__)
 #: 30 beyond the top 10 restored recall@10 against exact cosine from 0.87
 #: (re-ranking space alone) to 0.9995 on the clothing set.
 RESCORE_MARGIN = 30
+
+#: The ranking of a candidate whose embedding is the query's own (a byte-identical copy): above every
+#: other candidate (cosines, lifted by at most 3), below the query itself (+inf).
+IDENTICAL = 1e6
+
+
+class Steer(Protocol):
+    """How a candidate's values over the query rows (cosines, or shown percents) make its one value."""
+
+    def blend(self, ids: np.ndarray, per_row: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
+        """(value (m,), the query row it stands for (m,)) from `per_row` (m, rows) of candidates `ids`;
+        `scale`: what a full similarity reads (1 for a cosine, 100 for a percent)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -68,12 +87,14 @@ def find_candidates(
     phash: int | None = None,
     phash_index: Callable[[], tuple[PhashIndex, np.ndarray] | None] | None = None,
     query_id: int | None = None,
+    steer: Steer | None = None,
 ) -> Candidates:
     """Step 1: the candidates of a query (embeddings (v, D), rounded as the catalogue stores them), ranked.
 
     Args:
         phash_index: gives the catalogue's pHash index and the image id of each of its rows
             (None, or a function returning None: no pHash candidates).
+        steer: how the rows' cosines make the ranking (None: the best row's).
     """
     fitted = searcher.fitted
     wanted = min(len(searcher), top_n + RESCORE_MARGIN)
@@ -84,7 +105,7 @@ def find_candidates(
         stored = data.embedding_matrix(ids.tolist())
         full = _unit(stored.vectors.astype(np.float64) - fitted.mean)
         sims = full @ _unit(embeddings.astype(np.float64) - fitted.mean).T  # (m, variants)
-        return _candidates(stored.ids, sims, rankings[0].method, rankings[0].candidates, query_id)
+        return _candidates(stored.ids, sims, rankings[0].method, rankings[0].candidates, query_id, steer=steer)
     depth = min(len(searcher), max(wanted, config.rescore_depth))
     queries, found, first = [], [], None
     for q in fitted.prepare(embeddings):
@@ -92,7 +113,8 @@ def find_candidates(
         first = ranking if first is None else first
         found.append(ranking.ids)
         if config.expand_k:  # the best few on the full augmented vectors, of the best by re-ranking vector
-            head = ranking.ids[: config.expand_k + RESCORE_MARGIN]
+            head = ranking.ids[ranking.ids != query_id] if query_id is not None else ranking.ids
+            head = head[: config.expand_k + RESCORE_MARGIN]
             vectors = data.augmented(head)
             sims = vectors @ q
             best = np.argsort(-sims, kind="stable")[: config.expand_k]
@@ -110,7 +132,7 @@ def find_candidates(
     sims[head] = _rowwise(data.augmented(ids[head]), final)
     lift = np.zeros(len(ids))
     lift[head] = 3.0
-    return _candidates(ids, sims, first.method, first.candidates, query_id, lift)
+    return _candidates(ids, sims, first.method, first.candidates, query_id, lift, steer)
 
 
 def _with_extra(
@@ -135,12 +157,22 @@ def _with_extra(
 
 
 def _candidates(
-    ids: np.ndarray, sims: np.ndarray, method: str, looked_at: int, query_id: int | None, lift: np.ndarray | None = None
+    ids: np.ndarray,
+    sims: np.ndarray,
+    method: str,
+    looked_at: int,
+    query_id: int | None,
+    lift: np.ndarray | None = None,
+    steer: Steer | None = None,
 ) -> Candidates:
-    """Candidates from their cosines (m, variants); `lift` puts some above all others (cosines are at most 1)."""
-    variant = sims.argmax(axis=1)
+    """Candidates from their cosines (m, variants); `lift` puts some above all others (a steered
+    cosine is at least -1.5: colour takes at most half a similarity away)."""
+    if steer is None:
+        variant = sims.argmax(axis=1)
+    else:
+        steered, variant = steer.blend(np.asarray(ids, np.int64), np.asarray(sims, np.float64), 1.0)
     cosine = np.clip(sims[np.arange(len(ids)), variant].astype(np.float64), -1.0, 1.0)
-    ranking = cosine + (0.0 if lift is None else lift)
+    ranking = (cosine if steer is None else np.asarray(steered, np.float64)) + (0.0 if lift is None else lift)
     if query_id is not None:
         ranking[ids == query_id] = np.inf  # the query itself comes first
         cosine[ids == query_id] = 1.0
@@ -156,7 +188,8 @@ class Scored:
 
     ids: np.ndarray  # (m,) int64
     scores: np.ndarray  # (m,) similarity 0..1 (calibrated; else cosine of centred embeddings)
-    keys: np.ndarray  # (m, 3) what the order sorts on (duplicate pHash distance, band or -score, -ranking): equal rows are ties
+    keys: np.ndarray  # (m, 4) what the order sorts on (duplicate pHash distance, band or -score, -score inside
+    # same design, -ranking): equal rows are ties
     bands: tuple[str, ...]  # band names ("" without a calibration)
     variant: np.ndarray  # (m,) query row that scored it
     phash_distances: np.ndarray  # (m,) int, 64+ where unknown
@@ -174,11 +207,14 @@ def score_and_order(
     phash: int | None,
     phashes: Callable[[np.ndarray], np.ndarray],
     query_id: int | None,
+    steer: Steer | None = None,
 ) -> Scored:
     """Step 2: score the candidates as shown, drop those under `min_score`, and order the list.
 
     Every candidate is scored, so a same-design copy ranked low by the
-    augmented vectors still rises into its band.
+    augmented vectors still rises into its band. With a `steer` the shown
+    score is the steered one (never below 0 % where calibrated), and its band
+    and the order follow it.
     """
     ids, ranking, variant = candidates.ids, candidates.ranking, candidates.variant
     distances = np.full(len(ids), 65, np.int64)
@@ -191,11 +227,29 @@ def score_and_order(
     stored = data.embedding_matrix(ids.tolist())
     present = np.isin(ids, stored.ids)  # a record removed meanwhile
     ids, ranking, distances, duplicate = ids[present], ranking[present], distances[present], duplicate[present]
-    percent, variant = shown_percent(stored.vectors, data.whitened(ids), embeddings, calibration, data)
+    per_row = shown_percents(stored.vectors, data.whitened(ids), embeddings, calibration, data)
+    if steer is None:
+        percent, variant = per_row.max(axis=1), per_row.argmax(axis=1)
+    else:
+        percent, variant = steer.blend(ids, per_row, 100.0)
+        percent = np.maximum(percent, 0.0) if calibration is not None else percent
     scores = percent / 100.0
     if query_id is not None:
         scores[ids == query_id] = 1.0  # the query itself: exactly 100 %
+    # A byte-identical copy of the query (the very same embedding) reads 100 % and comes right after the
+    # query itself, before a re-export the augmented vectors happen to rank higher: compared where it can be one.
+    maybe = np.flatnonzero(((distances == 0) | ((distances > 64) & (percent >= 99.0))) & ~np.isinf(ranking))
+    if len(maybe):
+        query = np.asarray(embeddings, dtype=np.float32)[0]  # the picture itself (row 1 may be its mirror image)
+        same = np.all(stored.vectors[maybe].astype(np.float32) == query, axis=1)
+        ranking = ranking.copy()
+        ranking[maybe[same]] = IDENTICAL
+        scores[maybe[same]] = 1.0  # the very same picture reads 100 %, as the query itself
     level = band_levels(percent) if calibration is not None else np.zeros(len(ids), np.int64)
+    if steer is not None and calibration is not None:
+        # pHash is blind to colour: a recoloured copy that steering took out of the same-design band
+        # (towards *match colour*) is no longer the same picture to this user, so it is not listed first.
+        duplicate = duplicate & (level == 0)
     # The pipeline before issue 11 (an index on raw embeddings) keeps its order: by the ranking alone.
     augmented = data.fitted is not None and data.fitted.augmented
     first = np.where(duplicate, distances, 65) if augmented else np.zeros(len(ids), np.int64)
@@ -205,17 +259,37 @@ def score_and_order(
     by_band = np.zeros(len(ids), np.float64)
     if augmented:
         by_band = level.astype(np.float64) if calibration is not None else np.where(np.isinf(ranking), -np.inf, -scores)
-    keep = np.flatnonzero(scores >= min_score - 1e-9)  # a score of 1.0 passes --min-score 1.0
-    keep = keep[np.lexsort((-ranking[keep], by_band[keep], first[keep]))]
+    # Inside *same design* the pictures' own similarity orders the list, most alike first: the augmented
+    # ranking pulls an original towards its neighbours and away from its copy (a crop), and at 40,000
+    # images it listed ten look-alikes of the same design above the very picture a crop was cut from.
+    alike = np.where(level == 0, -scores, 0.0) if augmented and calibration is not None else np.zeros(len(ids))
+    alike[np.isinf(ranking) | (ranking >= IDENTICAL)] = -np.inf  # the query itself, then an identical copy
+    keep = np.flatnonzero(shown_at_least(scores, min_score))
+    keep = keep[np.lexsort((-ranking[keep], alike[keep], by_band[keep], first[keep]))]
     bands = tuple(BAND_NAMES[level[i]] if calibration is not None else "" for i in keep)
-    keys = np.stack([first[keep], by_band[keep], -ranking[keep]], axis=1).astype(np.float64)
+    keys = np.stack([first[keep], by_band[keep], alike[keep], -ranking[keep]], axis=1).astype(np.float64)
     return Scored(ids[keep], scores[keep], keys, bands, variant[keep], distances[keep])
+
+
+def shown_at_least(scores: np.ndarray, min_score: float) -> np.ndarray:
+    """Which scores (0..1) a user sees at or above `min_score` (0..1): the minimum is on the whole percent
+    shown, as the window's control is, so a match shown "50%" at 0.496 passes a minimum of 0.5, and the
+    picture itself (1.0) passes 1.0."""
+    return whole_percents(100.0 * np.asarray(scores, dtype=np.float64)) >= 100.0 * min_score - 1e-6
 
 
 def shown_percent(
     candidates: np.ndarray, whitened: np.ndarray | None, queries: np.ndarray, calibration: Calibration | None, data: RescoringData
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(percent (m,), query row (m,)): the best of the query rows' shown scores for each candidate.
+    """(percent (m,), query row (m,)): the best of the query rows' shown scores for each candidate."""
+    percent = shown_percents(candidates, whitened, queries, calibration, data)
+    return percent.max(axis=1), percent.argmax(axis=1)
+
+
+def shown_percents(
+    candidates: np.ndarray, whitened: np.ndarray | None, queries: np.ndarray, calibration: Calibration | None, data: RescoringData
+) -> np.ndarray:
+    """(m, query rows): each candidate's shown score with each query row, in percent.
 
     Row by row, so a candidate scores the same whichever others are scored
     with it (held in memory or read from the store).
@@ -225,17 +299,26 @@ def shown_percent(
         assert fitted is not None
         centre = fitted.centre if fitted.centre is not None else fitted.mean
         sims = np.clip(_rowwise(_unit(candidates.astype(np.float64) - centre), _unit(queries.astype(np.float64) - centre)), -1, 1)
-        return 100.0 * sims.max(axis=1), sims.argmax(axis=1)
-    same = whitened if whitened is not None else whitened_vectors(calibration, candidates)
-    same_sims = np.clip(_rowwise(same, whitened_vectors(calibration, queries)), -1.0, 1.0)
-    garment = np.clip(_rowwise(calibration.centred(candidates), calibration.centred(queries)), -1.0, 1.0)
-    percent = calibration.percent(same_sims, garment)  # (m, variants)
-    return percent.max(axis=1), percent.argmax(axis=1)
+        return 100.0 * sims
+    query_vectors = whitened_vectors(calibration, queries)
+    powered = calibration.powered(candidates)
+    garment = np.clip(_rowwise(calibration.centred(powered, powered=True), calibration.centred(queries)), -1.0, 1.0)
+    if whitened is not None:
+        same_sims = np.clip(_rowwise(whitened, query_vectors), -1.0, 1.0)
+    else:
+        # Read from the store: the exact same-design vectors (the dearest part) only of the candidates
+        # that might reach the same-design band. Below its edge a score is read from the garment
+        # cosine alone (Calibration.percent), so any value below the edge gives the others' scores.
+        same_sims = np.full(garment.shape, -1.0)
+        near = calibration.could_be_same(powered, query_vectors)
+        if near.any():
+            same_sims[near] = np.clip(_rowwise(whitened_vectors(calibration, powered[near], powered=True), query_vectors), -1.0, 1.0)
+    return np.asarray(calibration.percent(same_sims, garment))  # (m, variants)
 
 
-def whitened_vectors(calibration: Calibration, embeddings: np.ndarray) -> np.ndarray:
-    """The same-design vectors of embeddings as float32, the precision a catalogue holds them in."""
-    return np.asarray(calibration.vectors(embeddings), dtype=np.float32)
+def whitened_vectors(calibration: Calibration, embeddings: np.ndarray, *, powered: bool = False) -> np.ndarray:
+    """The same-design vectors of embeddings (or of `Calibration.powered` ones) as float32, the precision a catalogue holds them in."""
+    return np.asarray(calibration.vectors(embeddings, powered=powered), dtype=np.float32)
 
 
 def _rowwise(rows: np.ndarray, queries: np.ndarray) -> np.ndarray:

@@ -8,6 +8,13 @@ opened, so a search makes no store call at all; above, a search reads its
 candidates' embeddings in one query and its results' records in another
 (a million embeddings are 2.5 GB: they stay in the store). Values are exactly
 the store's (float16 widened to float32 as `embedding_matrix` does).
+
+Above that size one search asks for the same images several times (the
+augmented vectors of its best candidates twice, for query expansion and for
+the ranking, then the raw embeddings of the candidates it scores), so what a
+search reads from the store is kept until the next search (`new_search`):
+each embedding and neighbour list is read at most once per search. Nothing
+is kept across searches, so an update between two searches is always seen.
 """
 
 from __future__ import annotations
@@ -53,6 +60,11 @@ class RescoringData:
         self._augmented: np.ndarray | None = None
         self._whitened: np.ndarray | None = None
         self._records: dict[int, ImageRecord] = {}
+        # what this search has read from the store (see the module's note); cleared by new_search
+        self._read: dict[int, np.ndarray] = {}
+        self._absent: set[int] = set()
+        self._lists: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._unlisted: set[int] = set()
         if 0 < len(ids) <= up_to:
             started = time.perf_counter()
             parts = list(reader.iter_embeddings(ids.tolist()))
@@ -74,14 +86,50 @@ class RescoringData:
     def in_memory(self) -> bool:
         return self._vectors is not None
 
+    def new_search(self) -> None:
+        """Forget what the previous search read from the store (called as each search begins)."""
+        self._read.clear()
+        self._absent.clear()
+        self._lists.clear()
+        self._unlisted.clear()
+
     def embedding_matrix(self, image_ids: Iterable[int]) -> Embeddings:
         """As `CatalogueReader.embedding_matrix`: the asked ids that have an embedding, in the order asked."""
-        if self._vectors is None:
-            return self.reader.embedding_matrix(image_ids)
         asked = np.fromiter(image_ids, dtype=np.int64)
+        if self._vectors is None:
+            return self._stored(asked)
         rows = self._rows(asked)
         found = rows >= 0
         return Embeddings(asked[found], self._vectors[rows[found]].astype(np.float32))
+
+    def _stored(self, asked: np.ndarray) -> Embeddings:
+        """The store's embeddings of `asked` (in order, those that have one), each read once per search."""
+        read, absent = self._read, self._absent
+        missing = [i for i in dict.fromkeys(asked.tolist()) if i not in read and i not in absent]
+        if missing:
+            got = self.reader.embedding_matrix(missing)
+            read.update(zip(got.ids.tolist(), got.vectors))
+            absent.update(set(missing) - set(got.ids.tolist()))
+        found = [i for i in asked.tolist() if i in read]
+        if not found:
+            return self.reader.embedding_matrix([])  # the store's empty answer (its width)
+        return Embeddings(np.array(found, np.int64), np.stack([read[i] for i in found]))
+
+    def _neighbour_lists(self, image_ids: np.ndarray) -> NeighbourLists | None:
+        """The store's neighbour lists of `image_ids` (sorted, those that have one), each read once per search."""
+        held, unlisted = self._lists, self._unlisted
+        wanted = np.unique(image_ids).tolist()
+        missing = [i for i in wanted if i not in held and i not in unlisted]
+        if missing:
+            lists = self.reader.neighbour_lists(missing)
+            if lists is None:
+                return None
+            held.update((int(i), (n, s)) for i, n, s in zip(lists.ids, lists.neighbours, lists.similarities))
+            unlisted.update(set(missing) - set(lists.ids.tolist()))
+        have = [i for i in wanted if i in held]
+        if not have:
+            return NeighbourLists.empty(0)  # as the store answers when none of them has a list
+        return NeighbourLists(np.array(have, np.int64), np.stack([held[i][0] for i in have]), np.stack([held[i][1] for i in have]))
 
     def records(self, image_ids: Iterable[int]) -> dict[int, ImageRecord]:
         """As `CatalogueReader.records`."""
@@ -96,9 +144,9 @@ class RescoringData:
         image_ids = np.asarray(image_ids, dtype=np.int64)
         if self._augmented is not None:
             return self._augmented[self._rows(image_ids)].astype(np.float32)
-        lists = self.reader.neighbour_lists(image_ids.tolist()) if self.fitted is not None and self.fitted.augmented else None
+        lists = self._neighbour_lists(image_ids) if self.fitted is not None and self.fitted.augmented else None
         need = np.union1d(image_ids, lists.neighbours[lists.neighbours >= 0] if lists is not None else [])
-        stored = self.reader.embedding_matrix(need.tolist())
+        stored = self._stored(need)
         vectors = self._augment(image_ids, stored.vectors[np.searchsorted(stored.ids, image_ids)], lists, stored)
         return vectors.astype(np.float16).astype(np.float32)  # rounded as the held ones are
 

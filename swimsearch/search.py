@@ -12,11 +12,9 @@ module embeds queries, holds what a search reads, and builds the `Match` list.
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,84 +22,26 @@ from PIL import Image
 
 from . import examples
 from .adaptation import Adaptation
+from .calibration import Calibration, shipped_calibration
+from .colour import ColourMix
 from .config import EngineConfig
 from .decisions import DecisionBook
 from .errors import CatalogueError, IndexChanged
+from .matches import Match, SearchResult
 from .model import ImageEmbedder, describe_model
-from .calibration import Calibration, shipped_calibration
 from .phash_index import PhashIndex
-from .ranking import RESCORE_MARGIN, find_candidates, score_and_order, shown_percent
+from .ranking import RESCORE_MARGIN, shown_percent
+from .regions import Box
 from .rescoring import RescoringData
-from .searchers import Searcher, SnapshotSearcher, choose_searcher
-from .spherical import spherical_hamming
 from .rocchio import Example, Steering
+from .searchers import Searcher, SnapshotSearcher, choose_searcher
 from .steered import rank_steered
+from .steering import ColourSteer, DetailSearch, colour_query
 from .stores.base import CatalogueIdentity, CatalogueReader, ImageRecord
 
 log = logging.getLogger(__name__)
 
 __all__ = ["RESCORE_MARGIN", "Match", "SearchEngine", "SearchResult", "open_searcher"]
-
-
-@dataclass(frozen=True)
-class Match:
-    """One ranked result."""
-
-    rank: int  # 1 = best
-    image_id: int
-    path: str  # absolute
-    relpath: str  # relative to the catalogue's folder
-    #: The similarity of the two pictures, 0..1: calibrated (calibration.py), so the
-    #: same pair scores the same in every catalogue; only the picture itself scores 1.0.
-    #: (For a model without a calibration: cosine of embeddings centred on the catalogue.)
-    score: float
-    distance: float  # spherical Hamming distance between the codes (inf: no shared bit)
-    duplicate: bool  # pHash says (near-)identical picture
-    phash_distance: int | None  # differing pHash bits (of 64)
-    width: int | None
-    height: int | None
-    mirrored: bool = False  # matched the mirrored query better than the query
-    decision: str | None = None  # a person's verdict on it and the query: "same" (pinned) or "different" (demoted)
-    #: The score's named band: "same design", "very similar", "similar" or "unrelated"
-    #: ("" for a model without a calibration). The list reads band by band.
-    band: str = ""
-
-    @functools.cached_property
-    def missing(self) -> bool:
-        """Whether the file is no longer on disk: checked when first asked, then kept.
-
-        Lazy so that a search makes no file-system call per match: the window
-        asks when it paints a result, the CLI and the CSV for what they write.
-        """
-        return not os.path.exists(self.path)
-
-    @property
-    def name(self) -> str:
-        return os.path.basename(self.relpath)
-
-
-@dataclass(frozen=True)
-class SearchResult:
-    """A ranked match list and how it was made."""
-
-    query: str  # path of the query image, or a description ("pasted image")
-    query_image_id: int | None  # when the query is a catalogue image
-    matches: tuple[Match, ...]
-    method: str  # "exact", "graph", "lsh" or "scan"
-    candidates: int
-    embed_ms: float
-    search_ms: float
-    example_ids: tuple[int, ...] = ()  # the catalogue images searched with (a steered search: several)
-    unlike_ids: tuple[int, ...] = ()  # the catalogue images searched against ("not like this")
-    folders: tuple[str, ...] = ()  # the subfolders searched (none: the whole catalogue)
-
-    @property
-    def total_ms(self) -> float:
-        return self.embed_ms + self.search_ms
-
-    def is_example(self, image_id: int) -> bool:
-        """Whether a match is one of the pictures searched with (the query itself)."""
-        return image_id == self.query_image_id or image_id in self.example_ids
 
 
 def open_searcher(reader: CatalogueReader, config: EngineConfig) -> Searcher | None:
@@ -142,6 +82,7 @@ class SearchEngine:
         self._calibration: Calibration | None
         self._phash_index: tuple[PhashIndex, np.ndarray] | None
         self.decisions = DecisionBook()
+        self._details = DetailSearch(reader)
         self.reload()
 
     def reload(self) -> None:
@@ -155,6 +96,7 @@ class SearchEngine:
         held = self.searchable_ids() if isinstance(self._searcher, SnapshotSearcher) else np.empty(0, np.int64)
         self._data = RescoringData(self.reader, held, self.config.rescore_in_memory_up_to, fitted=fitted, calibration=self._calibration)
         self._phash_index = None
+        self._details.reset()
         self._adaptation = Adaptation(self.reader, self._searcher) if self._searcher is not None else None
         self.reload_decisions()
         log.info("loaded %d searchable images in %.0f ms", len(self), (time.perf_counter() - started) * 1000)
@@ -199,6 +141,7 @@ class SearchEngine:
 
     def similarities(self, image_id: int, others: np.ndarray) -> np.ndarray:
         """The shown score (0..1) of one catalogue image with each of `others` (ids with an embedding)."""
+        self._data.new_search()
         stored = self._data.embedding_matrix([image_id, *map(int, others)])
         if not len(stored.ids) or int(stored.ids[0]) != image_id:
             raise CatalogueError("This design is no longer in the catalogue (an update removed it); search again from its file.")
@@ -241,8 +184,11 @@ class SearchEngine:
         top_n: int = 50,
         min_score: float = -1.0,
         mirror: bool | None = None,
+        colour: ColourMix = ColourMix(),
     ) -> SearchResult:
         """Rank the catalogue against an image file or a PIL image (pasted/dropped data).
+
+        `colour` says how much colour matters (colour.py: 0.5, the default, ranks as the network sees it).
 
         Raises:
             ImageError: the query image cannot be read (plain reason inside).
@@ -250,27 +196,49 @@ class SearchEngine:
         """
         started = time.perf_counter()
         example = self.example(image, mirror=mirror)
+        steer = colour_query(self.reader, self.embedder, image, colour)  # hue turns and colours, when colour is steered
         embed_ms = (time.perf_counter() - started) * 1000
-        return self.search_examples(Steering((example,)), top_n=top_n, min_score=min_score, embed_ms=embed_ms)
+        return self.search_examples(Steering((example,)), top_n=top_n, min_score=min_score, embed_ms=embed_ms, colour=steer)
 
     def search_id(
-        self, image_id: int, *, top_n: int = 50, min_score: float = -1.0, mirror: bool | None = None
+        self, image_id: int, *, top_n: int = 50, min_score: float = -1.0, mirror: bool | None = None,
+        colour: ColourMix = ColourMix(),
     ) -> SearchResult:
         """Rank the catalogue against one of its own images (its stored embedding: see `example`)."""
         started = time.perf_counter()
         example = self.example(int(image_id), mirror=mirror)
+        steer = colour_query(self.reader, self.embedder, int(image_id), colour)
         embed_ms = (time.perf_counter() - started) * 1000
-        return self.search_examples(Steering((example,)), top_n=top_n, min_score=min_score, embed_ms=embed_ms)
+        return self.search_examples(Steering((example,)), top_n=top_n, min_score=min_score, embed_ms=embed_ms, colour=steer)
 
     def search_random(
-        self, *, top_n: int = 50, min_score: float = -1.0, mirror: bool | None = None, rng: np.random.Generator | None = None
+        self, *, top_n: int = 50, min_score: float = -1.0, mirror: bool | None = None, rng: np.random.Generator | None = None,
+        colour: ColourMix = ColourMix(),
     ) -> SearchResult:
         """Rank the catalogue against a random catalogue image."""
         self._check_ready(need_embedder=False)
         rng = rng or np.random.default_rng()
         ids = self.searchable_ids()
         image_id = int(ids[rng.integers(len(ids))])
-        return self.search_id(image_id, top_n=top_n, min_score=min_score, mirror=mirror)
+        return self.search_id(image_id, top_n=top_n, min_score=min_score, mirror=mirror, colour=colour)
+
+    def search_detail(
+        self, source: str | os.PathLike | Image.Image | int, box: Box, *, top_n: int = 50, min_score: float = -1.0,
+        colour: ColourMix = ColourMix(),
+    ) -> SearchResult:
+        """Rank the catalogue by how clearly each design holds the detail in `box` of a picture, anywhere.
+
+        `source` is a file, picture data or a catalogue image's id; `box` is in fractions of the picture
+        (steering.py). Raises ImageError or CatalogueError in plain words, as `search` does.
+        """
+        embedder = self._check_ready(need_embedder=True)
+        hits = self._details.search(source, box, embedder, top_n=top_n, min_score=min_score, colour=colour)  # type: ignore[arg-type]
+        records = self.reader.records(hits.ids.tolist())
+        kept = [(int(i), float(score)) for i, score in zip(hits.ids, hits.scores) if int(i) in records]
+        matches = tuple(
+            self._match(rank, records[i], score, "", float("inf"), None, False) for rank, (i, score) in enumerate(kept, start=1)
+        )
+        return SearchResult(hits.label, hits.query_id, matches, "detail", hits.scanned, hits.embed_ms, hits.search_ms, note=hits.note)
 
     def _check_ready(self, *, need_embedder: bool) -> ImageEmbedder | None:
         """Refuse, in plain words, what cannot be searched yet; returns the embedder."""
@@ -325,7 +293,8 @@ class SearchEngine:
         return self.search_examples(Steering((example,)), top_n=top_n, min_score=min_score, embed_ms=embed_ms)
 
     def search_examples(
-        self, steering: Steering, *, top_n: int = 50, min_score: float = -1.0, embed_ms: float = 0.0
+        self, steering: Steering, *, top_n: int = 50, min_score: float = -1.0, embed_ms: float = 0.0,
+        colour: ColourSteer | None = None,
     ) -> SearchResult:
         """Rank the catalogue for a steered search: like its examples, unlike its unliked ones, in its folders.
 
@@ -333,15 +302,17 @@ class SearchEngine:
         plain search (ranking.py's two steps); the rest is in steered.py.
         Liked catalogue images come first; unliked ones are left out. A pair
         a person marked "same design" is pinned next, one marked "not similar"
-        goes to the end of the list (decisions.py).
+        goes to the end of the list (decisions.py). `colour`: the colour control (steering.colour_query).
         """
         started = time.perf_counter()
         searcher = self._ready_searcher()
+        self._data.new_search()
         try:
-            matches, found = rank_steered(self, searcher, steering, top_n, min_score)
+            matches, found = rank_steered(self, searcher, steering, top_n, min_score, colour)
         except IndexChanged:  # another user refitted a team catalogue: its searcher holds the new fit; once more with it
             self._data.fitted = self._data.fitted if self._data.in_memory else searcher.fitted
-            matches, found = rank_steered(self, searcher, steering, top_n, min_score)
+            self._data.new_search()  # its neighbour lists changed with the fit
+            matches, found = rank_steered(self, searcher, steering, top_n, min_score, colour)
         return SearchResult(
             query=steering.label,
             query_image_id=steering.like[0].image_id,
@@ -353,6 +324,7 @@ class SearchEngine:
             example_ids=steering.like_ids,
             unlike_ids=steering.unlike_ids,
             folders=steering.folders,
+            note=colour.note if colour is not None else "",
         )
 
     def _phash_table(self) -> tuple[PhashIndex, np.ndarray] | None:

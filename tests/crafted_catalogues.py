@@ -66,15 +66,15 @@ def config():
 
 
 def make_base(folder: Path, path: Path) -> None:
-    """The untouched catalogue: 36 pictures in two subfolders, one unreadable file and two decisions."""
-    from helpers import FakeEmbedder, make_pattern_images
+    """The untouched catalogue: 36 pictures in two subfolders, one unreadable file, two decisions, and their details."""
+    from helpers import FakeMapEmbedder, make_pattern_images
     from swimsearch.catalogue import Catalogue
 
     make_pattern_images(folder / "summer", 18, family=3)
     make_pattern_images(folder / "winter", 18, start=100, family=3)
     (folder / "notes.png").write_text("not a picture")
     with Catalogue.create(path, folder) as catalogue:
-        catalogue.update(FakeEmbedder(), config())
+        catalogue.update(FakeMapEmbedder(), config())
         ids = {r.relpath: r.image_id for r in catalogue.records(range(1, 64)).values()}
         catalogue.decide(ids["summer/img0000.png"], ids["summer/img0001.png"], "same")
         catalogue.decide(ids["summer/img0002.png"], ids["winter/img0100.png"], "different")
@@ -86,7 +86,8 @@ def make_base(folder: Path, path: Path) -> None:
 def resum(conn: sqlite3.Connection) -> None:
     """Recompute every checksum of the file from its (changed) content, as SwimSearch writes them."""
     from swimsearch.stores.sqlite_schema import (
-        IMAGE_CRC_COLUMNS, array_crc, block_crc, bucket_crc, decision_crc, image_crc, meta_crc, neighbour_crc, vector_crc,
+        IMAGE_CRC_COLUMNS, array_crc, block_crc, bucket_crc, decision_crc, detail_crc, image_crc, meta_crc, neighbour_crc,
+        vector_crc,
     )
 
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -123,6 +124,10 @@ def resum(conn: sqlite3.Connection) -> None:
     for t, k, ids in rows("SELECT table_no, bucket_key, ids FROM buckets"):
         if isinstance(ids, bytes) and isinstance(k, int):
             safe("UPDATE buckets SET crc = ? WHERE table_no = ? AND bucket_key = ?", (bucket_crc(t, k, ids), t, k))
+    for table, column in (("regions", "vectors"), ("colours", "signature")):
+        for image_id, blob in rows(f"SELECT image_id, {column} FROM {table}"):
+            if isinstance(blob, bytes) and isinstance(image_id, int):
+                safe(f"UPDATE {table} SET crc = ? WHERE image_id = ?", (detail_crc(image_id, blob), image_id))
     for a, b, verdict, who, at in rows("SELECT a, b, verdict, who, at FROM decisions"):
         safe("UPDATE decisions SET crc = ? WHERE a = ? AND b = ?", (decision_crc(a, b, verdict, who, at), a, b))
     for image_id, ids, sims in rows("SELECT image_id, ids, sims FROM neighbours"):
@@ -204,6 +209,25 @@ def _embedding_blob(change: Callable[[bytes, random.Random], bytes]) -> Mutation
         conn.execute("UPDATE embeddings SET vector = ? WHERE image_id = ?", (change(blob, rng), image_id))
 
     return mutate
+
+
+def _detail_blob(table: str, change: Callable[[bytes, random.Random], object]) -> Mutation:
+    """Change one image's regional vectors or colour signature."""
+    column = {"regions": "vectors", "colours": "signature"}[table]
+
+    def mutate(conn, rng):
+        image_id, blob = _one(conn, f"SELECT image_id, {column} FROM {table}", rng)
+        conn.execute(f"UPDATE {table} SET {column} = ? WHERE image_id = ?", (change(blob, rng), image_id))  # noqa: S608
+
+    return mutate
+
+
+def _nan_regions(blob: bytes, rng: random.Random) -> bytes:
+    import numpy as np
+
+    array = np.frombuffer(blob, "<f2").copy()
+    array[rng.randrange(len(array))] = rng.choice([math.nan, math.inf, -math.inf])
+    return array.tobytes()
 
 
 def _nan_embedding(blob: bytes, rng: random.Random) -> bytes:
@@ -480,13 +504,25 @@ def mutations() -> list[tuple[str, Mutation]]:
         ("column added", _sql("ALTER TABLE images ADD COLUMN evil")),
         ("generated column", _sql("ALTER TABLE images ADD COLUMN evil AS (length(path)) VIRTUAL")),
         ("column dropped", _sql("DROP INDEX idx_images_path", "ALTER TABLE images DROP COLUMN label")),
-        ("table missing", lambda conn, rng: conn.execute(f"DROP TABLE {rng.choice(['buckets', 'code_blocks', 'arrays'])}")),
+        ("table missing", lambda conn, rng: conn.execute(
+            f"DROP TABLE {rng.choice(['buckets', 'code_blocks', 'arrays', 'regions', 'colours'])}")),
+        # details of a steered search (issue 12): regional vectors, colour signatures, the region basis
+        ("regional vectors wrong length", _detail_blob("regions", lambda blob, rng: rng.choice(
+            [blob[: rng.randrange(len(blob))], blob + bytes(rng.randint(1, 5000)), "text", 7]))),
+        ("regional vectors NaN", _detail_blob("regions", _nan_regions)),
+        ("colour signature wrong length", _detail_blob("colours", lambda blob, rng: rng.choice(
+            [blob[: rng.randrange(len(blob))], blob + bytes(rng.randint(1, 500)), "text", 7]))),
+        ("region windows outside the grid", _array(lambda rng: "regions.windows", _array_values(99.0))),
+        ("region basis not finite", _array(lambda rng: rng.choice(["regions.mean", "regions.basis"]),
+                                           _array_values(math.inf))),
+        ("region description wrong", _set_meta("regions", "PLACEHOLDER")),
         ("index missing", _sql("DROP INDEX idx_images_path")),
     ]
     return out
 
 
-ARRAYS = ("hash.mean", "hash.weights", "hash.bias", "spheres.pivots", "spheres.radii", "rerank.basis", "lsh.positions")
+ARRAYS = ("hash.mean", "hash.weights", "hash.bias", "spheres.pivots", "spheres.radii", "rerank.basis", "lsh.positions",
+          "regions.windows", "regions.mean", "regions.basis")
 
 #: Values a metadata key is set to ("PLACEHOLDER" above), as JSON text.
 META_VALUES = {
@@ -497,6 +533,9 @@ META_VALUES = {
     "embedding_dim": ["0", "-5", "1000000000", '"96"', "1.5", "null"],
     "schema_version": ['"2"', "0", "-1", "1.5", "true", "null", "99"],
     "model_sha256": ['"short"', "5", '"' + "g" * 64 + '"'],
+    "regions": ['"yes"', "5", "[]", '{"grid": 7}', '{"grid": 1000, "regions": 30, "dim": 96, "name": "x"}',
+                '{"grid": 7, "regions": 31, "dim": 96, "name": "x"}', '{"grid": 7, "regions": 30, "dim": "96", "name": "x"}',
+                '{"grid": 7, "regions": 30, "dim": 95, "name": "x"}', '{"grid": 7, "regions": 30, "dim": 96, "name": 5}'],
 }
 
 
@@ -544,8 +583,10 @@ def _meta_key(mutate: Mutation) -> str | None:
 
 def exercise(path: Path, query: Path) -> dict:
     """Everything a user does with a catalogue; its results, or the one sentence it was refused with."""
-    from helpers import FakeEmbedder
+    from helpers import FakeMapEmbedder as FakeEmbedder
     from swimsearch.catalogue import Catalogue
+    from swimsearch.colour import ColourMix
+    from swimsearch.regions import Box
     from swimsearch.duplicates import find_duplicate_groups
     from swimsearch.errors import CatalogueError
     from swimsearch.search import SearchEngine
@@ -565,6 +606,9 @@ def exercise(path: Path, query: Path) -> dict:
                 for i in ids[:: max(1, len(ids) // 6)]
             ]
             seen["query"] = [(m.relpath, round(m.score, 5)) for m in engine.search(query, top_n=8).matches]
+            seen["details"] = catalogue.detail_counts()
+            seen["detail"] = [(m.relpath, round(m.score, 4)) for m in engine.search_detail(query, Box(0.2, 0.2, 0.5, 0.5), top_n=8).matches]
+            seen["colour"] = [(m.relpath, round(m.score, 5)) for m in engine.search(query, top_n=8, colour=ColourMix(1.0)).matches]
             seen["duplicates"] = [sorted(g.paths) for g in find_duplicate_groups(engine)]
             seen["check"] = len(catalogue.store.check())
             report = catalogue.update(FakeEmbedder(), config())

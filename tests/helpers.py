@@ -66,6 +66,38 @@ class FakeEmbedder:
         return np.maximum(thumb @ self._projection, 0).astype(np.float32)
 
 
+class FakeMapEmbedder(FakeEmbedder):
+    """The fake trunk with a feature map of the real one's shape (1280 x 7 x 7), so a build keeps regional vectors.
+
+    Its map is a fixed random projection of each cell's mean colour: pictures
+    sharing a coloured patch share cells, which is all a detail search needs here.
+    """
+
+    has_feature_map = True
+    feature_map_shape = (1280, 7, 7)
+
+    def __init__(self):
+        import numpy as np
+
+        super().__init__()
+        self._cells = np.random.default_rng(7).standard_normal((3, 1280)).astype("float32")
+
+    def embed_with_maps(self, pixels):
+        import numpy as np
+
+        pixels = np.asarray(pixels, dtype=np.float32)
+        if pixels.ndim == 3:
+            pixels = pixels[None]
+        n, size = len(pixels), pixels.shape[1]
+        edges = np.linspace(0, size, 8).astype(int)
+        cells = np.stack([
+            np.stack([pixels[:, edges[r]:edges[r + 1], edges[c]:edges[c + 1]].mean(axis=(1, 2)) for c in range(7)], axis=1)
+            for r in range(7)
+        ], axis=1) / 255.0  # (n, 7, 7, 3)
+        maps = np.maximum(cells @ self._cells, 0).transpose(0, 3, 1, 2)
+        return self.embed(pixels), np.ascontiguousarray(maps, dtype=np.float32)
+
+
 def make_pattern_images(
     folder: Path, count: int, *, start: int = 0, size: int = 48, prefix: str = "img", family: int = 1
 ) -> list[Path]:
@@ -177,3 +209,63 @@ def _v1_config():
 #: The settings tests/data/catalogue-v1.swimcat was built with (tools/make_v1_catalogue.py).
 V1_CONFIG = _v1_config()
 
+
+
+def print_motif():
+    """A bold print: coloured rings and stripes, unlike anything in the sample photos."""
+    from PIL import Image, ImageDraw
+
+    picture = Image.new("RGB", (240, 240), (250, 220, 40))
+    draw = ImageDraw.Draw(picture)
+    for n, colour in enumerate(((200, 20, 90), (20, 120, 200), (250, 220, 40), (10, 10, 10))):
+        inset = 20 + n * 25
+        draw.ellipse((inset, inset, 240 - inset, 240 - inset), fill=colour)
+    for x in range(0, 240, 30):
+        draw.rectangle((x, 0, x + 8, 240), fill=(10, 10, 10))
+    return picture
+
+
+#: The share of the query picture's width the print takes, at its bottom right corner (`make_steering_designs`).
+PRINT_SHARE = 0.4
+
+
+def make_steering_designs(folder: Path) -> tuple[Path, tuple[float, float, float, float]]:
+    """Generated pictures for steering a search (issue 12), from 20 sample photos.
+
+    Besides the photos: three of them with a bold print pasted on at other
+    places and sizes (with-print-N.jpg); tshirt-01.jpg in another colourway
+    (tee-other-colourway.jpg, hue turned 120 degrees) and a tighter crop of it
+    in its own colours (tee-cropped.jpg). Returns the query picture (beside the
+    folder: dress-02.jpg with the print on its hem) and the box of the print on
+    it, in fractions.
+    """
+    import shutil
+
+    import numpy as np
+    from PIL import Image
+
+    from swimsearch.colour import hue_turned
+
+    sample = REPO / "resources" / "sample"
+    folder.mkdir(parents=True, exist_ok=True)
+    samples = sorted(sample.glob("*.jpg"))[:20]
+    for photo in samples:
+        shutil.copy(photo, folder / photo.name)
+    motif = print_motif()
+    for n, (photo, size, where) in enumerate(zip(samples[12:15], (0.45, 0.4, 0.5), ((0.05, 0.1), (0.6, 0.5), (0.3, 0.05)))):
+        design = Image.open(photo).convert("RGB")
+        side = round(size * max(design.size))
+        design.paste(motif.resize((side, side)), (round(where[0] * (design.width - side)), round(where[1] * (design.height - side))))
+        design.save(folder / f"with-print-{n}.jpg", quality=92)
+    tee = Image.open(sample / "tshirt-01.jpg").convert("RGB")
+    Image.fromarray(hue_turned(np.asarray(tee), 120)).save(folder / "tee-other-colourway.jpg", quality=92)
+    w, h = tee.size
+    tee.crop((round(0.08 * w), round(0.08 * h), round(0.92 * w), round(0.92 * h))).save(folder / "tee-cropped.jpg", quality=92)
+    shutil.copy(sample / "tshirt-01.jpg", folder / "tshirt-01.jpg")
+    query = Image.open(sample / "dress-02.jpg").convert("RGB")  # a dress of the catalogue, the print on its hem
+    side = round(PRINT_SHARE * query.width)
+    query.paste(motif.resize((side, side)), (query.width - side, query.height - side))
+    query_path = folder.parent / "query-with-print.png"
+    query.save(query_path)
+    box = (1 - side / query.width, 1 - side / query.height, side / query.width, side / query.height)
+    return query_path, box

@@ -168,3 +168,26 @@ def test_a_pair_scores_the_same_whatever_the_catalogue_around_it(shipped, model_
     in_large = shipped.similarity(large, large)[0, 1]
     assert abs(in_small - in_large) < 1e-6
     assert abs(in_small - float(shipped.similarity(a[None], b[None])[0, 0])) < 1e-6
+
+
+def test_scores_read_from_the_store_equal_the_held_ones_whether_or_not_a_candidate_can_be_same_design(shipped):
+    """Above the in-memory size only candidates that might be *same design* are whitened exactly
+    (ranking.shown_percent); every score must still equal the one computed from held whitened vectors."""
+    from swimsearch.ranking import shown_percent, whitened_vectors
+
+    rng = np.random.default_rng(3)
+    dim = len(shipped.mean)
+
+    def pictures(n):  # sparse non-negative, as the trunk's pooled ReLU6 outputs are
+        return (rng.exponential(1.0, (n, dim)) * (rng.random((n, dim)) < 0.2)).astype(np.float32)
+
+    query = pictures(1).astype(np.float16).astype(np.float32)
+    copies = query + 0.02 * np.abs(rng.standard_normal((30, dim))).astype(np.float32)  # re-exports
+    others = pictures(200)  # other pictures
+    candidates = np.concatenate([copies, others]).astype(np.float16).astype(np.float32)
+    held, _ = shown_percent(candidates, whitened_vectors(shipped, candidates), query, shipped, None)
+    read, _ = shown_percent(candidates, None, query, shipped, None)
+    assert np.array_equal(held, read)
+    assert (held[:30] >= 90).all() and (held[30:] < 90).all()  # both kinds of candidate were there
+    possible = shipped.could_be_same(shipped.powered(candidates), whitened_vectors(shipped, query))
+    assert possible[:30].all() and not possible[30:].any()  # and the cheap test told them apart

@@ -24,7 +24,7 @@ from swimsearch.stores.changes import (
     removal_held,
 )
 
-EVENTS = ("untouched", "touched", "replaced", "deleted", "moved", "retry", "back", "still_gone", "unfingerprinted")
+EVENTS = ("untouched", "touched", "edited", "replaced", "deleted", "moved", "retry", "back", "still_gone", "unfingerprinted")
 
 
 def _state(seed: int):
@@ -55,9 +55,9 @@ def _state(seed: int):
             prints[new] = fp
             fate[new] = ("moved-to", path)
             continue
-        if event == "touched":
+        if event in ("touched", "edited"):  # a new time: the same content (`cp -r`), or an edit of the same size
             found.append(FoundFile(path, size, mtime + 1.0))
-            prints[path] = fp
+            prints[path] = fp if event == "touched" else rng.getrandbits(63)
         else:
             found.append(FoundFile(path, size, mtime))
             prints[path] = rng.getrandbits(63) if event == "replaced" else fp
@@ -86,7 +86,10 @@ def test_every_file_of_a_generated_scan_gets_its_fate(seed):
     for path, event in fate.items():
         if event in ("untouched", "unfingerprinted"):
             assert path not in todo and path not in gone
-        elif event == "touched":
+        elif event == "touched" and not path.endswith(".tif"):  # a compressed picture: the fingerprint vouches
+            assert path not in todo and restored[path].image_id == known[path].image_id
+            assert restored[path].file.mtime == known[path].mtime + 1.0  # the record takes the new time
+        elif event in ("touched", "edited"):  # an uncompressed TIFF's middle can change unseen: read again
             assert path in todo and path in diff.changed
         elif event == "replaced":  # same size and time: only the fingerprint tells
             assert path in todo and path in diff.changed
@@ -106,7 +109,9 @@ def test_every_file_of_a_generated_scan_gets_its_fate(seed):
             assert path in todo and path not in diff.changed
     unfingerprinted = {p for p, e in fate.items() if e == "unfingerprinted"}
     assert unfingerprinted <= set(restored)  # a record from before fingerprints gets one, without a read
-    assert diff.unchanged == sum(e in ("untouched", "unfingerprinted") for e in fate.values())
+    retimed = sum(e == "touched" and not p.endswith(".tif") for p, e in fate.items())
+    assert diff.unchanged == sum(e in ("untouched", "unfingerprinted") for e in fate.values()) + retimed
+    assert diff.retimed == retimed
     assert diff.moved == sum(e == "moved" for e in fate.values())
     assert diff.came_back == sum(e == "back" for e in fate.values())
     new_files = {p for p, e in fate.items() if e == "new"}
@@ -117,6 +122,12 @@ def test_without_fingerprints_size_and_time_decide_as_before():
     known = {"a.png": KnownFile(1, 10, 5.0, 123), "b.png": KnownFile(2, 10, 5.0, 456)}
     diff = diff_scan([FoundFile("a.png", 10, 5.0), FoundFile("b.png", 11, 5.0)], known)
     assert [f.relpath for f in diff.todo] == ["b.png"] and diff.unchanged == 1 and diff.changed == {"b.png"}
+
+
+def test_a_file_with_a_new_time_that_cannot_be_fingerprinted_just_now_is_read_again():
+    known = {"a.png": KnownFile(1, 10, 5.0, 123)}
+    diff = diff_scan([FoundFile("a.png", 10, 6.0)], known, lambda files: [None] * len(files))
+    assert [f.relpath for f in diff.todo] == ["a.png"] and diff.changed == {"a.png"}
 
 
 def test_a_file_that_cannot_be_fingerprinted_just_now_keeps_its_record():

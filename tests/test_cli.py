@@ -143,10 +143,32 @@ def test_bad_arguments_exit_2(indexed, tmp_path):
     assert run("query", "--catalogue", catalogue, "--top", "zero", "x.jpg").returncode == 2
     assert run("frobnicate").returncode == 2
     assert run("index", tmp_path / "not-there").returncode == 2
-    # a score is a fraction: "50" (meant as percent) or nan would silently find nothing
+    # a minimum is a fraction or a percent: "50" (meant as percent) or nan would silently find nothing
     for wrong in ("50", "nan"):
         done = run("query", "--catalogue", catalogue, "--min-score", wrong, "x.jpg")
-        assert done.returncode == 2 and "--min-score is a similarity from -1 to 1" in done.stderr
+        assert done.returncode == 2 and "0.5 or 50% keeps the matches shown 50% or more" in done.stderr
+        assert "-1" not in done.stderr
+
+
+def test_min_score_keeps_what_is_shown_at_the_minimum(indexed):
+    """--min-score is on the percent a user reads, as the window's minimum: a match shown "50%" at 0.496
+    passes a minimum of 50% (or 0.5), and nothing shown below it does."""
+    folder, catalogue, photos, _ = indexed
+    everything = run("query", "--catalogue", catalogue, "--top", "14", "--csv", "-", *photos[:6])
+    assert everything.returncode == 0, everything.stderr
+    rows = list(csv.DictReader(io.StringIO(everything.stdout)))
+    rounded_up = [r for r in rows if 100 * float(r["score"]) < int(r["similarity"]) < 100]
+    assert rounded_up, "no match of six queries reads a percent its score rounds up to"
+    row = rounded_up[0]
+    shown = int(row["similarity"])
+    for minimum in (f"{shown}%", str(shown / 100)):
+        cut = run("query", "--catalogue", catalogue, "--top", "14", "--min-score", minimum, "--csv", "-", row["query"])
+        assert cut.returncode == 0, cut.stderr
+        kept = list(csv.DictReader(io.StringIO(cut.stdout)))
+        assert row["path"] in [r["path"] for r in kept]
+        assert all(int(r["similarity"]) >= shown for r in kept)
+        expected = [r["path"] for r in rows if r["query"] == row["query"] and int(r["similarity"]) >= shown]
+        assert [r["path"] for r in kept] == expected
 
 
 def test_a_query_list_saved_with_a_bom_and_a_copy_at_min_score_1(indexed, tmp_path):
@@ -273,7 +295,7 @@ def test_query_writes_one_contact_sheet_with_a_section_per_query(indexed, tmp_pa
     page = html_out.read_text(encoding="utf-8")
     assert page.count("<section>") == 2 and page.count("<figure") <= 6
     assert f"Query: {photos[0].name}" in page and f"Query: {photos[4].name}" in page
-    assert "Contact sheet — " in page and "Filters: the 3 best matches per query, score at least 0.2" in page
+    assert "Contact sheet — " in page and "Filters: the 3 best matches per query, at least 20% similar" in page
     assert f">1. {photos[0].name}<" in page and ">100% same design<" in page and "the query itself" in page
     assert "duplicate" in page  # "copy of first.jpg" is a copy of photos[0]
     pdf = pdf_out.read_bytes()

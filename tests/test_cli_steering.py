@@ -57,10 +57,21 @@ def test_several_images_are_one_query_with_together_and_each_their_own_without(p
     assert sum(kind(r) == "stripes" for r in apart[0]) >= 5 and sum(kind(r) == "rings" for r in apart[1]) >= 5
     (together,) = ranked(prints, stripes, rings, "--together", top=12)
     assert together[0]["query"].startswith("2 designs")
-    assert {r["path"] for r in together[:2]} == {"summer/stripes-0.png", "summer/rings-0.png"}
-    assert [float(r["score"]) for r in together[:2]] == [1.0, 1.0]
+    assert [r["path"] for r in together[-2:]] == ["summer/stripes-0.png", "summer/rings-0.png"]  # after the new designs
+    assert [float(r["score"]) for r in together[-2:]] == [1.0, 1.0] and len(together) == 14
     together_kinds = [kind(r) for r in together]
     assert together_kinds.count("rings") >= 5 and together_kinds.count("stripes") >= 5  # both prints' families
+
+
+def test_many_examples_together_leave_the_top_to_new_designs(prints):
+    """A designer who searches with a whole season wants new designs, not the season back."""
+    folder, _ = prints
+    season = sorted((folder / "summer").glob("*.png"))
+    assert len(season) == 15
+    (rows,) = ranked(prints, *season, "--together", top=5)
+    summer = {f"summer/{p.name}" for p in season}
+    assert len(rows) == 20 and not {r["path"] for r in rows[:5]} & summer  # 5 new designs first
+    assert [r["path"] for r in rows[5:]] == [f"summer/{p.name}" for p in season]  # then the examples, as given
 
 
 def test_unlike_pushes_that_kind_of_print_down(prints):
@@ -111,13 +122,18 @@ def test_decisions_are_listed_exported_and_steer_later_queries(prints, tmp_path)
         assert len(lines) == 2 and lines[0].startswith("same design   summer/stripes-0.png  winter/rings-4.png  (")
         assert lines[1].startswith("not similar   summer/stripes-0.png  winter/stripes-4.png")
         out = tmp_path / "decisions.csv"
-        assert run("decisions", "--catalogue", catalogue, "--csv", out).returncode == 0
+        wrote = run("decisions", "--catalogue", catalogue, "--csv", out)
+        assert wrote.returncode == 0 and f"wrote 2 decisions to {out}" in wrote.stderr
         exported = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))
         assert [(r["verdict"], r["a"], r["b"]) for r in exported] == [
             (SAME, str(folder / "summer/stripes-0.png"), str(folder / "winter/rings-4.png")),
             (DIFFERENT, str(folder / "summer/stripes-0.png"), str(folder / "winter/stripes-4.png")),
         ]
         assert all(r["who"] and r["when"][:2] == "20" for r in exported)
+        with Catalogue.open(catalogue) as cat:
+            cat.decide(ids["summer/stripes-0.png"], ids["winter/rings-4.png"], None)
+        one = run("decisions", "--catalogue", catalogue, "--csv", out)
+        assert f"wrote 1 decision to {out}" in one.stderr  # not "1 decisions"
     finally:
         with Catalogue.open(catalogue) as cat:
             for d in cat.decisions():

@@ -155,9 +155,12 @@ def test_a_catalogue_of_the_format_before_decisions_is_upgraded_and_keeps_everyt
     folder, path = tmp_path / "pics", tmp_path / "c.swimcat"
     make_pattern_images(folder, 6)
     build(folder, path, fake_embedder, small_config)
-    with closing(sqlite3.connect(path)) as conn:  # as SwimSearch wrote it before decisions existed
-        conn.execute("DROP TABLE decisions")
-        before = str(SCHEMA_VERSION - 1)
+    with closing(sqlite3.connect(path)) as conn:  # as SwimSearch wrote it before decisions existed (format 3)
+        for table in ("decisions", "regions", "colours"):  # the decisions, and the details kept since (format 5)
+            conn.execute(f"DROP TABLE {table}")
+        conn.execute("DELETE FROM meta WHERE key = 'regions'")
+        conn.execute("DELETE FROM arrays WHERE name LIKE 'regions.%'")
+        before = "3"
         conn.execute("UPDATE meta SET value = ?, crc = ? WHERE key = 'schema_version'", (before, meta_crc("schema_version", before)))
         conn.commit()
     with Catalogue.open(path, readonly=True) as catalogue:  # read as it is: searchable, no decisions yet

@@ -11,7 +11,7 @@ import pytest
 
 from helpers import REPO, FakeEmbedder, build_pattern_catalogue
 from swimsearch import locations
-from swimsearch.catalogue import CATALOGUE_SUFFIX, default_catalogue_path
+from swimsearch.catalogue import CATALOGUE_SUFFIX, Catalogue, default_catalogue_path
 from swimsearch.locations import (
     catalogue_for_folder,
     display_name,
@@ -132,3 +132,19 @@ def test_cli_finds_the_per_user_catalogue_of_a_read_only_folder(tmp_path, small_
     none = cli("query", "--catalogue", missing, folder / "img0000.png", env=dict(os.environ))
     assert none.returncode == 1 and "There is no catalogue of the folder" in none.stderr
     assert f"swimsearch index {missing}" in none.stderr and "Traceback" not in none.stderr
+
+
+def test_cli_finds_the_windows_sample_catalogue(tmp_path, monkeypatch):
+    """`--catalogue resources/sample` opens the per-user sample catalogue the window made, not a new one in the checkout."""
+    user = tmp_path / "user"
+    sample = REPO / "resources" / "sample"
+    assert catalogue_for_folder(sample, user) == user / "sample.swimcat"
+    with Catalogue.create(user / "sample.swimcat", sample):  # what the window makes on first use
+        pass
+    monkeypatch.setenv(locations.USER_DATA_ENV, str(user))
+    done = cli("decisions", "--catalogue", sample, env=dict(os.environ))
+    assert done.returncode == 0, done.stderr
+    assert "no decisions yet" in done.stdout
+    info = cli("info", "--catalogue", sample, env=dict(os.environ))
+    assert f"catalogue   {user / 'sample.swimcat'}" in info.stdout
+    assert not folder_catalogue(sample).exists()

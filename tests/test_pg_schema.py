@@ -214,7 +214,7 @@ def test_a_version_1_catalogue_is_upgraded_once_by_its_owner_and_retries_what_it
     with pytest.raises(CatalogueError, match="older format .* only its owner can upgrade"):
         Catalogue.open(pg_database.url(viewer, "secret") + "&catalogue=old")
     with Catalogue.open(address) as catalogue:
-        assert catalogue.info()["schema_version"] == pg_schema.SCHEMA_VERSION == 4
+        assert catalogue.info()["schema_version"] == pg_schema.SCHEMA_VERSION == 5
         known = catalogue.writer().known_files()
     assert {path: k.retry for path, k in known.items()} == {"a.png": True, "b.png": False, "c.png": False}
     with pg_database.connect() as conn:

@@ -17,6 +17,7 @@ from swimsearch.catalogue import Catalogue
 from swimsearch.config import EngineConfig
 from swimsearch.errors import CatalogueError
 from swimsearch.images import ImageError
+from swimsearch.export import percent
 from swimsearch.search import SearchEngine
 from swimsearch.searchers import ExactSearch, LshSearch
 
@@ -99,10 +100,11 @@ def test_results_are_ranked_filtered_and_cut(pattern_catalogue, fake_embedder, s
         assert dup == sorted(dup, reverse=True) and any(dup[1:]) and not all(dup)
         rest = [m.score for m in result.matches if not m.duplicate]
         assert rest == sorted(rest, reverse=True)
-        cut = sorted(scores, reverse=True)[7]
-        filtered = engine.search(folder / "img0010.png", top_n=20, min_score=cut)
-        kept = [m.relpath for m in result.matches if m.score >= cut]
-        assert all(m.score >= cut for m in filtered.matches)
+        # the minimum is on the whole percent shown (as the window's control): a match shown at it is kept
+        cut = percent(sorted(scores, reverse=True)[7])
+        filtered = engine.search(folder / "img0010.png", top_n=20, min_score=cut / 100)
+        kept = [m.relpath for m in result.matches if percent(m.score) >= cut]
+        assert all(percent(m.score) >= cut for m in filtered.matches)
         assert [m.relpath for m in filtered.matches][: len(kept)] == kept  # the same order, less those below
 
 
@@ -247,3 +249,68 @@ def test_rescoring_from_memory_gives_what_the_store_gives(pattern_catalogue, fak
             a, b = held.search(folder / f"img{n:04d}.png", top_n=20), read.search(folder / f"img{n:04d}.png", top_n=20)
             assert a.matches == b.matches and a.matches[0].score == 1.0
         assert held.search_id(5, top_n=8).matches == read.search_id(5, top_n=8).matches
+
+
+def test_a_catalogue_file_is_searched_with_its_stored_embedding_and_a_changed_one_is_read(
+    pattern_catalogue, fake_embedder, small_config, tmp_path
+):
+    """A design dragged from the catalogue's folder needs no network pass: unchanged since the build, its
+    stored embedding is what reading it would give. A copy from outside, a changed file and the mirror
+    image are read and embedded as before."""
+    import shutil
+
+    folder, path = pattern_catalogue
+    calls = []
+    real_embed = fake_embedder.embed
+    fake_embedder.embed = lambda pixels: calls.append(len(pixels)) or real_embed(pixels)
+    with Catalogue.open(path) as catalogue:
+        engine = SearchEngine(catalogue, fake_embedder, small_config)
+        query = folder / "img0010.png"
+        from_file = engine.search(query, top_n=10)
+        assert calls == [] and from_file.matches[0].name == "img0010.png" and from_file.matches[0].score == 1.0
+        by_id = engine.search_id(from_file.matches[0].image_id, top_n=10)
+        assert [m.image_id for m in from_file.matches] == [m.image_id for m in by_id.matches]
+        outside = shutil.copy(query, tmp_path / "outside.png")
+        assert engine.search(outside, top_n=10).matches[0].name == "img0010.png" and calls == [1]
+        engine.search(query, top_n=10, mirror=True)
+        assert calls == [1, 2]  # the picture and its mirror image, read from the file
+        Image.open(folder / "img0200.png").save(query)  # another picture under the same name
+        changed = engine.search(query, top_n=10)
+        assert calls == [1, 2, 1] and changed.query_image_id is None
+        assert changed.matches[0].name == "img0200.png"  # read from the file, not the record of its name
+
+
+def test_a_search_reads_each_embedding_and_neighbour_list_from_the_store_once(
+    pattern_catalogue, fake_embedder, small_config, tmp_path
+):
+    """Above the in-memory size the ranking asks for its best candidates' vectors twice (query expansion,
+    then the ranking) and scores every candidate: each row is still read once a search, and never kept
+    for the next one (an update between two searches is seen)."""
+    import shutil
+
+    folder, path = pattern_catalogue
+    # from outside the catalogue, so the picture is embedded: a catalogue file's own stored embedding
+    # would be one more read before the search (examples.from_picture)
+    query = shutil.copy(folder / "img0077.png", tmp_path / "query.png")
+    with Catalogue.open(path) as catalogue:
+        engine = SearchEngine(catalogue, fake_embedder, small_config.with_changes(rescore_in_memory_up_to=0))
+        asked: dict[str, list[int]] = {"embeddings": [], "lists": []}
+        embeddings, lists = catalogue.embedding_matrix, catalogue.neighbour_lists
+
+        def counted_embeddings(ids):
+            ids = list(ids)
+            asked["embeddings"] += [int(i) for i in ids]
+            return embeddings(ids)
+
+        def counted_lists(ids=None):
+            ids = None if ids is None else list(ids)
+            asked["lists"] += [int(i) for i in ids or []]
+            return lists(ids)
+
+        catalogue.embedding_matrix, catalogue.neighbour_lists = counted_embeddings, counted_lists
+        first = engine.search(query, top_n=20)
+        assert asked["embeddings"] and len(asked["embeddings"]) == len(set(asked["embeddings"]))
+        assert len(asked["lists"]) == len(set(asked["lists"]))
+        read_once = len(asked["embeddings"])
+        assert engine.search(query, top_n=20).matches == first.matches
+        assert len(asked["embeddings"]) == 2 * read_once  # the second search read them again

@@ -640,8 +640,12 @@ def test_the_folder_filter_narrows_every_query_and_is_remembered_per_catalogue(d
     session._folder_memory = memory
     session.open(FileTarget(designs / ".swimsearch.swimcat"))
     folders = (("", 30), ("summer", 10), ("winter", 10))
+    (designs / "summer").mkdir()
+    (designs / "winter").mkdir()
     session.on_catalogue_opened(CatalogueState(**{**state(designs).__dict__, "folders": folders}))
-    assert session.folders == ("winter",)  # a folder gone from the catalogue is let go
+    assert session.folders == ("winter",)  # a folder gone from the catalogue is let go, said, and forgotten
+    assert world.messages[-1][0] == "The folder filter let go of the folder gone, gone from “designs”: searching winter."
+    assert memory.remembered[str(designs / ".swimsearch.swimcat")] == ["winter"]
     view = session.view()
     assert view.folders_text == "winter" and view.has_subfolders
     session.search(FileQuery("/designs/img0003.png"))

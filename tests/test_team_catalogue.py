@@ -349,7 +349,8 @@ def test_info_check_reads_everything_and_names_a_hand_made_damage_in_one_sentenc
     with Catalogue.open(team.url()) as shared:
         shared.update(fake_embedder, small_config)
         checked = shared.check()
-    assert checked == ["80 image records", "80 embeddings", "the fitted index and 80 codes"]
+    assert checked == ["80 image records", "80 embeddings", "the fitted index and 80 codes",
+                       "0 images' regional vectors and 80 colour signatures"]  # the fake model gives no feature map
     with team.database.connect() as conn:
         conn.execute("UPDATE cat_team.images SET path = '../../etc/passwd' WHERE id = 7")
     with Catalogue.open(team.url()) as shared, pytest.raises(DamagedCatalogue, match="path outside the catalogue's folder"):

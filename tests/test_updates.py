@@ -164,6 +164,31 @@ def test_a_picture_replaced_by_one_of_the_same_size_and_time_is_read_again(tmp_p
         assert relpath == victim.relative_to(folder).as_posix() and score > 0.999
 
 
+def test_a_folder_copied_with_new_times_is_not_read_again_but_an_edit_is(tmp_path, store, small_config):
+    """`cp -r` (or an archive unpacked, a sync without times) gives every file a new time and the same
+    content: the fingerprint vouches for compressed pictures, so nothing is embedded again; a picture
+    edited to the same size, and an uncompressed one whose middle could have changed unseen, are read."""
+    folder, path = tmp_path / "pics", store.location()
+    files = make_pattern_images(folder / "shoots", 24)
+    raw = folder / "scan.bmp"
+    Image.open(files[0]).convert("RGB").save(raw)
+    update(folder, path, FakeEmbedder(), small_config)
+    for f in [*files, raw]:  # what a copy without `-p` does to the times
+        info = f.stat()
+        os.utime(f, ns=(info.st_atime_ns, info.st_mtime_ns + 3_600 * 10**9))
+    edited = files[5]
+    replacement = make_pattern_images(tmp_path / "spare", 1, start=500)[0]
+    Image.open(replacement).save(edited)  # another picture under the same name, a new time
+    embedder = CountingEmbedder()
+    report = update(folder, path, embedder, small_config)
+    assert embedder.count == 2 and report.updated == 2  # the edited picture and the BMP, nothing else
+    assert report.unchanged == len(files) - 1
+    relpath, score = top_match(path, embedder, small_config, edited)
+    assert relpath == edited.relative_to(folder).as_posix() and score > 0.999
+    again = CountingEmbedder()
+    assert update(folder, path, again, small_config).unchanged == len(files) + 1 and again.count == 0
+
+
 # --- gone files: tombstones, moves, the guard -------------------------------------------------------
 
 
@@ -297,7 +322,7 @@ def test_a_version_1_catalogue_opens_upgrades_and_retries_what_it_gave_up_on(tmp
             os.utime(folder / rel, (mtime, mtime))
         assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "1"
     with Catalogue.open(path) as catalogue:
-        assert catalogue.info()["schema_version"] == SCHEMA_VERSION >= 4  # through every step, decisions (4) included
+        assert catalogue.info()["schema_version"] == SCHEMA_VERSION == 5  # through every step, decisions (4) and details (5) included
         assert not len(catalogue.neighbour_lists()) and catalogue.decisions() == []  # lists made at its next update
         before = SearchEngine(catalogue, FakeEmbedder(), V1_CONFIG).search(folder / "img0004.png", top_n=5)
         assert before.matches[0].relpath == "img0004.png" and before.matches[0].score == 1.0

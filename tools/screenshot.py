@@ -7,7 +7,10 @@ the window, waits for every visible thumbnail, and saves the window:
     QT_QPA_PLATFORM=offscreen .venv/bin/python tools/screenshot.py            # docs/screenshot.png, 1400x900
     QT_QPA_PLATFORM=offscreen .venv/bin/python tools/screenshot.py --sizes 1000x700,1920x1080 --out-dir /tmp/shots
 
-(`xvfb-run .venv/bin/python tools/screenshot.py` works too.)
+(`xvfb-run .venv/bin/python tools/screenshot.py` works too.) To look at decisions and long
+names: `--folder DIR` opens that image folder instead of the sample (its catalogue is built
+beside the pictures as usual), `--decide` marks the last match "same design" and the best
+other one "not similar" (stored in that catalogue), `--select` chooses the previewed match.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ def main() -> int:
     parser.add_argument("--out-dir", help="folder for several sizes (window-WxH.png)")
     parser.add_argument("--select", type=int, default=0, help="select this result row (0: the best match)")
     parser.add_argument("--min-similarity", type=int, default=0, help="minimum similarity control (percent)")
+    parser.add_argument("--folder", help="open this image folder instead of the sample catalogue")
+    parser.add_argument("--decide", action="store_true", help="mark the last match 'same design', the best other 'not similar'")
     args = parser.parse_args()
 
     scratch = tempfile.mkdtemp(prefix="swimsearch-shot-")
@@ -61,12 +66,18 @@ def main() -> int:
     window.resize(*sizes[0])
     window.show()
     window.min_slider.setValue(args.min_similarity)
-    window.open_start(None)
+    window.open_start(args.folder)
     wait_until(lambda: window.search.state is not None and not window.builds.busy, "the sample catalogue")
     shown = []
     window.results_shown.connect(shown.append)
     window.query_panel.take(file_url_mime(args.query))
     wait_until(lambda: shown, "the results")
+    if args.decide:
+        matches = window.model.visible_matches()
+        for match, mark in ((matches[-1], window.steering.mark_same), (matches[1], window.steering.mark_different)):
+            count = len(shown)
+            mark(match)
+            wait_until(lambda: len(shown) > count, "the decision")
     if args.select:
         window.results_view.setCurrentIndex(window.model.index(args.select))
 

@@ -19,7 +19,7 @@ def similarity_words(match: Any) -> str:
 
     Not "71% similar · similar": the band already says how similar.
     """
-    return similarity_text(match) if match.band else f"{percent(match.score)}% similar"
+    return similarity_text(match) if match.band or match.decision else f"{percent(match.score)}% similar"
 
 
 def duration(seconds: float) -> str:

@@ -19,7 +19,6 @@ from PyQt5.QtCore import QStandardPaths
 
 from swimsearch import locations
 from swimsearch.errors import CatalogueError
-from swimsearch.locations import CATALOGUE_SUFFIX
 from swimsearch.paths import resources_dir
 from swimsearch.stores.pg_address import TeamAddress, display_address, is_team_address, remember_password
 
@@ -100,7 +99,7 @@ def sample_folder() -> Path:
 
 
 def sample_target() -> CatalogueTarget:
-    return CatalogueTarget(user_data_dir() / f"sample{CATALOGUE_SUFFIX}", sample_folder(), sample=True)
+    return CatalogueTarget(locations.sample_catalogue(user_data_dir()), sample_folder(), sample=True)
 
 
 def icon_path(size: int) -> Path:

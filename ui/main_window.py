@@ -96,7 +96,7 @@ class MainWindow(QMainWindow):
         self.builds = BuildService(open_embedder, self._config, self)
         self.session = Session(
             self.search, self._start_build, settings, target_for_catalogue,
-            mirror=settings["search/mirror"],
+            mirror=settings["search/mirror"], colour=settings["search/colour"] / 100,
             filters=Filters(settings["results/top_n"], settings["results/min_similarity"]), folder_memory=settings,
         )
 
@@ -248,6 +248,7 @@ class MainWindow(QMainWindow):
         self.unreadable_link.setText(view.unreadable_text)
         self.unreadable_link.setVisible(view.has_unreadable)
         self.query_panel.show_query(view.panel_query, view.panel_status)
+        self.query_panel.show_steering(can_draw_box=view.can_draw_box, colour=view.colour)
         self.results_pane.render(view)
         apply_view(self._actions, view)
 

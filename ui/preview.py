@@ -47,9 +47,11 @@ class PreviewPane(PictureCard):
         self.open_button.clicked.connect(lambda: self._emit(self.open_requested))
         self.reveal_button.clicked.connect(lambda: self._emit(self.reveal_requested))
 
+        # the score has a line of its own (word-wrapped when the panel is narrow), its badges the next:
+        # beside each other they cut "99% · same design" to "99% · same de"
+        self.score_label.setWordWrap(True)
         score_row = QHBoxLayout()
         score_row.setSpacing(8)
-        score_row.addWidget(self.score_label)
         score_row.addWidget(self.duplicate_label)
         score_row.addWidget(self.mirrored_label)
         score_row.addStretch(1)
@@ -58,6 +60,7 @@ class PreviewPane(PictureCard):
         buttons.addWidget(self.search_button, 0, 0, 1, 2)
         buttons.addWidget(self.open_button, 1, 0)
         buttons.addWidget(self.reveal_button, 1, 1)
+        self.layout.addWidget(self.score_label)
         self.layout.addLayout(score_row)
         self.layout.addWidget(self.details_label)
         self.layout.addWidget(self.path_label)
@@ -92,8 +95,6 @@ class PreviewPane(PictureCard):
         parts = [f"rank {match.rank}"] + self._size_parts()
         if match.missing:
             parts.append("file missing")
-        if match.decision:
-            parts.append("marked the same design" if match.decision == "same" else "marked not similar")
         self.details_label.set_full_text("  ·  ".join(parts))
 
     def _emit(self, signal) -> None:

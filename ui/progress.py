@@ -21,7 +21,7 @@ def describe_progress(phase: str, done: int, total: int, elapsed: float) -> str:
     beside it says which catalogue is being built.
 
     Args:
-        phase: the engine's phase ("start", "scan", "embed", "index").
+        phase: the engine's phase ("start", "scan", "embed", "details", "index").
         done, total: progress within the phase.
         elapsed: seconds since the phase started.
     """
@@ -31,7 +31,8 @@ def describe_progress(phase: str, done: int, total: int, elapsed: float) -> str:
         return f"Indexing {total:,} pictures…" if total else "Indexing…"
     if total == 0:
         return "Every picture is up to date; checking the index…"
-    text = f"Reading pictures, {done:,} of {total:,}"
+    what = "Reading pictures again for search by detail and colour" if phase == "details" else "Reading pictures"
+    text = f"{what}, {done:,} of {total:,}"
     if done > 0 and elapsed > 0.5:
         rate = done / elapsed
         text += f"  ·  {rate:,.0f} per second"
@@ -82,7 +83,7 @@ class BuildProgress(QWidget):
             self.label.set_full_text(describe_progress(phase, done, total, now - self._phase_started))
         elif phase == "index":
             self.label.set_full_text(f"“{self._name}”: stopped; making the {total:,} pictures read so far searchable…")
-        if phase == "embed" and total > 0:
+        if phase in ("embed", "details") and total > 0:
             self.bar.setRange(0, total)
             self.bar.setValue(done)
         else:

@@ -9,7 +9,9 @@ Qt-free: the session model holds queries, and tests build them without Qt.
 A new kind of query (a detail of a picture) is a new class here and one
 `case` in `SearchWorker._example`. Every query can be steered: narrowed to
 subfolders (`folders`) and pushed away from designs marked "not like this"
-(`unlike`); several designs searched together are an `ExamplesQuery`.
+(`unlike`); several designs searched together are an `ExamplesQuery`. Any query
+of a picture can be narrowed to a detail of it (`box`, issue 12) and say how
+much colour matters (`colour`).
 """
 
 from __future__ import annotations
@@ -32,17 +34,27 @@ class QueryPanel(Protocol):
     def show_picture(self, image: Any, label: str) -> None: ...
 
 
+Box = tuple[float, float, float, float]  # x, y, width, height in fractions of the picture (swimsearch.regions.Box)
+
+#: The "colour matters" control at rest: ranking as the network sees it (swimsearch.colour).
+NEUTRAL_COLOUR = 0.5
+
+
 @dataclass(frozen=True, kw_only=True)
 class Query:
     """A search the user asked for.
 
     Attributes:
         mirror: also match the query flipped left to right.
+        box: search by the detail in this box of the picture, not the whole picture.
+        colour: how much colour matters, 0 (ignore colour) to 1 (match colour).
         folders: only results in these subfolders of the catalogue's folder (none: everywhere).
         unlike: designs marked "not like this" (catalogue images, or files on another catalogue).
     """
 
     mirror: bool = False
+    box: Box | None = None
+    colour: float = NEUTRAL_COLOUR
     folders: tuple[str, ...] = ()
     unlike: tuple[Query, ...] = ()
 
@@ -53,12 +65,25 @@ class Query:
     def with_mirror(self: Q, mirror: bool) -> Q:
         return replace(self, mirror=mirror)
 
+    def with_colour(self: Q, colour: float) -> Q:
+        return replace(self, colour=colour)
+
+    def with_box(self: Q, box: Box | None) -> Q:
+        """This query narrowed to a detail of its picture (None: the whole picture again)."""
+        return replace(self, box=None if box is None else tuple(float(v) for v in box))
+
+    @property
+    def can_have_box(self) -> bool:
+        """Whether a box can be drawn on this query's picture (it is known when asked)."""
+        return self.shown_when_asked
+
     def with_folders(self: Q, folders: tuple[str, ...]) -> Q:
+        """This query narrowed to subfolders (a search by a detail looks everywhere and says so)."""
         return replace(self, folders=tuple(folders))
 
     def with_unlike(self: Q, design: Query) -> Q:
-        """This query, steered away from one more design ("not like this")."""
-        return self if design in self.unlike else replace(self, unlike=self.unlike + (design,))
+        """This query, steered away from one more design ("not like this"; of the whole picture, as for folders)."""
+        return self if design in self.unlike else replace(self, unlike=self.unlike + (design,), box=None)
 
     def examples(self) -> tuple[Query, ...]:
         """The pictures searched with: the query itself, or the several designs of an `ExamplesQuery`."""
@@ -89,12 +114,15 @@ class Query:
         return self
 
     def title(self, result: Any) -> str:
-        """What the results title calls the query ("img0004.png", "the pasted picture")."""
-        return os.path.basename(result.query)
+        """What the results title calls the query ("img0004.png", "a detail of img0004.png")."""
+        return self._detail(os.path.basename(result.query))
+
+    def _detail(self, name: str) -> str:
+        return f"a detail of {name}" if self.box is not None else name
 
     def export_stem(self, result: Any) -> str:
         """The file name stem an export of the result suggests."""
-        return os.path.splitext(self.title(result))[0]
+        return os.path.splitext(os.path.basename(result.query))[0] + ("-detail" if self.box is not None else "")
 
     def show_on(self, panel: QueryPanel) -> None:
         """Show the query's picture on the query panel."""
@@ -126,10 +154,10 @@ class PictureQuery(Query):
     picture: Any = field(default=None, compare=False, repr=False)
 
     def title(self, result: Any) -> str:
-        return self.label or "the pasted picture"
+        return self._detail(self.label or "the pasted picture")
 
     def export_stem(self, result: Any) -> str:
-        return "pasted-picture"
+        return "pasted-picture" + ("-detail" if self.box is not None else "")
 
     def show_on(self, panel: QueryPanel) -> None:
         panel.show_picture(self.picture, self.label)
@@ -144,7 +172,7 @@ class CatalogueImageQuery(Query):
 
     def _on_another_catalogue(self) -> Query:
         # ids change when a catalogue is rebuilt or another one opens; the file does not
-        return FileQuery(self.path, mirror=self.mirror, folders=self.folders)
+        return FileQuery(self.path, mirror=self.mirror, box=self.box, colour=self.colour, folders=self.folders)
 
     def show_on(self, panel: QueryPanel) -> None:
         panel.show_file(self.path)
@@ -155,6 +183,10 @@ class ExamplesQuery(Query):
     """Several designs searched together: a selection in the grid, or several files dropped at once."""
 
     like: tuple[Query, ...]
+
+    @property
+    def can_have_box(self) -> bool:
+        return False  # a detail is of one picture
 
     def examples(self) -> tuple[Query, ...]:
         return self.like
@@ -183,7 +215,7 @@ class RandomQuery(Query):
     shown_when_asked = False
 
     def recorded(self, result: Any) -> Query:
-        return CatalogueImageQuery(result.query_image_id, result.query, mirror=self.mirror, folders=self.folders)
+        return CatalogueImageQuery(result.query_image_id, result.query, mirror=self.mirror, colour=self.colour, folders=self.folders)
 
     def show_on(self, panel: QueryPanel) -> None:
         """Nothing to show until the result says which design it was."""

@@ -4,7 +4,9 @@ Takes image files dragged from a file manager (several at once: one search
 with them all), picture data dragged from a browser or pasted from the
 clipboard, and (as a convenience) a folder or a catalogue file, which opens
 that catalogue. It shows the query picture with its file name and size, and
-how the search is steered ("with 2 more designs, not like 1 design").
+how the search is steered ("with 2 more designs, not like 1 design"); a box
+dragged on the picture searches by that detail, and the colour slider says
+how much colour matters (ui/steering.py).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from swimsearch.images import is_image_path
 
 from .formatting import READABLE
 from .queries import Query
+from .steering import BoxPicture, ColourControl
 from .thumbnails import ThumbnailCache
 from .widgets import PictureCard
 
@@ -106,7 +109,11 @@ def to_pil(image: QImage) -> Image.Image:
 class QueryPanel(PictureCard):
     """The drop target that shows the current query."""
 
+    picture_class = BoxPicture
+
     browse_requested = pyqtSignal()
+    detail_drawn = pyqtSignal(object)  # (x, y, w, h) fractions of the query picture
+    colour_changed = pyqtSignal(float)  # how much colour matters, 0..1
     file_dropped = pyqtSignal(str)
     files_dropped = pyqtSignal(object)  # tuple of paths: search with them together
     picture_dropped = pyqtSignal(object, str)  # QImage, label
@@ -119,6 +126,10 @@ class QueryPanel(PictureCard):
         self.setCursor(Qt.PointingHandCursor)
         self.setToolTip("Drop a design here, click to choose a file, or paste a picture (Ctrl+V)")
         self.layout.addWidget(self.details_label)
+        self.colour_control = ColourControl()
+        self.layout.addWidget(self.colour_control)
+        self.picture.box_drawn.connect(self.detail_drawn)
+        self.colour_control.colour_changed.connect(self.colour_changed)
         self._status = ""
         self._query: Query | None = None
         self.show_nothing()
@@ -133,8 +144,19 @@ class QueryPanel(PictureCard):
                 self.show_nothing()
             else:
                 query.show_on(self)
+        self.picture.set_box(query.box if query is not None else None)
         note = query.note() if query is not None else ""
         self.set_status("  ·  ".join(part for part in (note, status) if part))
+
+    def show_steering(self, *, can_draw_box: bool, colour: float) -> None:
+        """Whether a box can be drawn on the picture, and where the colour slider stands."""
+        self.picture.set_drawing_enabled(can_draw_box)
+        self.setToolTip(
+            "Drag a box on the picture to search by that detail (Esc: the whole picture again); "
+            "click to choose another file, or drop or paste a picture"
+            if can_draw_box else "Drop a design here, click to choose a file, or paste a picture (Ctrl+V)"
+        )
+        self.colour_control.set_colour(colour)
 
     def show_nothing(self) -> None:
         self.picture.clear()

@@ -9,10 +9,10 @@ placeholder until they are decoded.
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
-from PyQt5.QtCore import QAbstractListModel, QModelIndex, QPoint, QRectF, QSize, Qt, QTimer, pyqtSignal
-from PyQt5.QtGui import QFont, QFontMetrics, QPainter, QPen
+from PyQt5.QtCore import QAbstractListModel, QModelIndex, QPoint, QPointF, QRectF, QSize, Qt, QTimer, pyqtSignal
+from PyQt5.QtGui import QColor, QFont, QFontMetrics, QPainter, QPen
 from PyQt5.QtWidgets import QApplication, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
 from swimsearch.search import Match, SearchResult
@@ -118,12 +118,22 @@ class ResultsModel(QAbstractListModel):
         if role == SEVERAL_ROLE:
             return self.several_examples()
         if role in (Qt.ToolTipRole, Qt.AccessibleTextRole):
-            decision = DECISION_BADGES.get(match.decision or "", ("",))[0].lower()
-            flags = [f for f, on in (("duplicate", match.duplicate), ("mirrored", match.mirrored), ("file missing", match.missing),
-                                     (f"marked {decision}", bool(decision))) if on]
+            # a decision is in the similarity words already ("36% · marked same design")
+            flags = [f for f, on in (("duplicate", match.duplicate), ("mirrored", match.mirrored), ("file missing", match.missing)) if on]
             extra = f" ({', '.join(flags)})" if flags else ""
             return f"{match.name}: {similarity_words(match)}{extra}\n{match.path}"
         return None
+
+
+@dataclass(frozen=True)
+class Badge:
+    """A pill on a result card: its words, where it goes, and its look."""
+
+    text: str
+    rect: QRectF
+    font: QFont
+    background: QColor
+    foreground: QColor
 
 
 class ResultDelegate(QStyledItemDelegate):
@@ -144,16 +154,23 @@ class ResultDelegate(QStyledItemDelegate):
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:  # noqa: N802 - Qt override
         return self.card_size(option.font)
 
+    def geometry(self, cell: QRectF, font: QFont) -> tuple[QRectF, QRectF]:
+        """(card, picture frame) of a grid cell."""
+        size = self.card_size(font)
+        card = QRectF(cell.x() + (cell.width() - size.width()) / 2, cell.y() + self.GAP / 2, size.width(), size.height())
+        return card, QRectF(card.x() + self.PAD, card.y() + self.PAD, self.thumb_size, self.thumb_size)
+
+    def badges_of(self, index: QModelIndex, cell: QRectF, font: QFont) -> list[Badge]:
+        """The badges the card of `index` in grid cell `cell` shows (what `paint` draws)."""
+        card, frame = self.geometry(cell, font)
+        return self.badge_layout(index.data(MATCH_ROLE), bool(index.data(IS_QUERY_ROLE)), frame, card, font)
+
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
         match: Match = index.data(MATCH_ROLE)
         if match is None:
             return
         is_query = bool(index.data(IS_QUERY_ROLE))
-        size = self.card_size(option.font)
-        cell = QRectF(option.rect)
-        card = QRectF(
-            cell.x() + (cell.width() - size.width()) / 2, cell.y() + self.GAP / 2, size.width(), size.height()
-        )
+        card, frame = self.geometry(QRectF(option.rect), option.font)
         selected = bool(option.state & QStyle.State_Selected)
         hovered = bool(option.state & QStyle.State_MouseOver)
         painter.save()
@@ -166,34 +183,13 @@ class ResultDelegate(QStyledItemDelegate):
         painter.drawRoundedRect(card.adjusted(0.5, 0.5, -0.5, -0.5), 10, 10)
 
         # the picture
-        frame = QRectF(card.x() + self.PAD, card.y() + self.PAD, self.thumb_size, self.thumb_size)
         painter.setPen(Qt.NoPen)
         painter.setBrush(style.IMAGE_BACKDROP)
         painter.drawRoundedRect(frame, 6, 6)
         self._paint_picture(painter, match, frame, option)
 
-        # badges
-        small = style.badge_font(option.font)
-        score_colour = style.ACCENT if is_query else style.SCORE_BADGE
-        # the band beside the percentage: inside a band the list follows the ranking, so a later
-        # match may read a few points higher; the band says they are equals
-        style.draw_badge(painter, frame.x() + 6, frame.y() + 6, similarity_text(match), small, score_colour, style.PANEL)
-        if match.duplicate and not is_query:
-            style.draw_badge(
-                painter, frame.right() - 6, frame.y() + 6, "Duplicate", small, style.DUPLICATE_BADGE, style.DUPLICATE_TEXT,
-                align_right=True,
-            )
-        if match.decision in DECISION_BADGES and not is_query:
-            words, colour = DECISION_BADGES[match.decision]
-            style.draw_badge(
-                painter, frame.right() - 6, frame.bottom() - 6, words, small, colour, style.PANEL,
-                align_right=True, align_bottom=True,
-            )
-        if match.mirrored and match.score >= MIRRORED_BADGE_FROM and not is_query:
-            style.draw_badge(
-                painter, frame.x() + 6, frame.bottom() - 6, "Mirrored", style.badge_font(option.font, bold=False),
-                style.MIRRORED_BADGE, style.TEXT, align_bottom=True,
-            )
+        for badge in self.badge_layout(match, is_query, frame, card, option.font):
+            style.draw_badge(painter, badge.rect.x(), badge.rect.y(), badge.text, badge.font, badge.background, badge.foreground)
 
         # the file name
         text_rect = QRectF(card.x() + self.PAD, frame.bottom() + 6, self.thumb_size, QFontMetrics(option.font).height())
@@ -204,6 +200,51 @@ class ResultDelegate(QStyledItemDelegate):
         elided = QFontMetrics(option.font).elidedText(name, Qt.ElideMiddle, int(text_rect.width()))
         painter.drawText(text_rect, Qt.AlignHCenter | Qt.AlignVCenter, elided)
         painter.restore()
+
+    def badge_layout(self, match: Match, is_query: bool, frame: QRectF, card: QRectF, font: QFont) -> list[Badge]:
+        """Where a card's badges go: never on top of each other, never beyond the card.
+
+        The score at the top left (a long one, "100% · same design" on a small card, as two
+        pills, one under the other; on the smallest, the percentage alone), Duplicate at the top right, the decision at the bottom
+        right, Mirrored at the bottom left; a badge that would cover another moves a row inwards.
+        """
+        small = style.badge_font(font)
+        score_colour = style.ACCENT if is_query else style.SCORE_BADGE
+        inner = frame.adjusted(6, 6, -6, -6)
+        # the band beside the percentage: inside a band the list follows the ranking, so a later
+        # match may read a few points higher; the band says they are equals
+        score = similarity_text(match, decided=False)  # a decided match: its decision badge says the rest
+        room = card.right() - 4 - inner.x()  # a badge may reach into the card's margin, never beyond it
+        parts = [score]
+        if style.badge_size(score, small).width() > room and " · " in score:
+            parts = score.split(" · ", 1)
+            # the smallest cards: the percentage alone (the band is in the tooltip and the preview)
+            parts = parts[:1] + [p for p in parts[1:] if style.badge_size(p, small).width() <= room]
+        top: list[Badge] = []
+        for text in parts:
+            y = top[-1].rect.bottom() + 3 if top else inner.y()
+            top.append(Badge(text, QRectF(QPointF(inner.x(), y), style.badge_size(text, small)), small, score_colour, style.PANEL))
+        if match.duplicate and not is_query:
+            self._place(top, inner, Badge("Duplicate", QRectF(), small, style.DUPLICATE_BADGE, style.DUPLICATE_TEXT), top=True)
+        bottom: list[Badge] = []
+        if match.decision in DECISION_BADGES and not is_query:
+            words, colour = DECISION_BADGES[match.decision]
+            self._place(bottom, inner, Badge(words, QRectF(), small, colour, style.PANEL), top=False)
+        if match.mirrored and match.score >= MIRRORED_BADGE_FROM and not is_query:
+            plain = style.badge_font(font, bold=False)
+            self._place(bottom, inner, Badge("Mirrored", QRectF(), plain, style.MIRRORED_BADGE, style.TEXT), top=False, left=True)
+        return top + bottom
+
+    @staticmethod
+    def _place(placed: list[Badge], inner: QRectF, badge: Badge, *, top: bool, left: bool = False) -> None:
+        """Put `badge` in a corner of `inner` (top or bottom, right unless `left`), a row inwards
+        while it would cover one of `placed` (which it joins)."""
+        size = style.badge_size(badge.text, badge.font)
+        x = inner.x() if left else inner.right() - size.width()
+        rect = QRectF(x, inner.y() if top else inner.bottom() - size.height(), size.width(), size.height())
+        while any(rect.intersects(other.rect.adjusted(-3, -3, 3, 3)) for other in placed):
+            rect.translate(0, (size.height() + 4) * (1 if top else -1))
+        placed.append(replace(badge, rect=rect))
 
     def _paint_picture(self, painter: QPainter, match: Match, frame: QRectF, option: QStyleOptionViewItem) -> None:
         if match.missing:

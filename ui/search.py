@@ -14,7 +14,7 @@ import logging
 import os
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 import numpy as np
@@ -22,12 +22,15 @@ import numpy as np
 from PyQt5.QtCore import QObject, pyqtSignal, pyqtSlot
 
 from swimsearch.catalogue import Catalogue
+from swimsearch.colour import ColourMix
 from swimsearch.stores.sqlite import SqliteStore
 from swimsearch.config import EngineConfig
 from swimsearch.errors import CatalogueError
 from swimsearch.locations import display_name
 from swimsearch.model import Embedder, default_model_path, describe_model
+from swimsearch.regions import Box
 from swimsearch.search import SearchEngine, SearchResult
+from swimsearch.steering import colour_query
 from swimsearch.rocchio import Example, Steering
 
 from .queries import CatalogueImageQuery, FileQuery, PictureQuery, Query, RandomQuery
@@ -40,6 +43,7 @@ log = logging.getLogger(__name__)
 #: Pictures kept embedded for steering a query again ("not like this", a decision, the folder
 #: filter): re-ranking then needs no network pass.
 KEPT_EXAMPLES = 64
+DETAIL_EVERYWHERE = "A search by a detail looks in every folder, not only the chosen ones."
 
 
 def open_default_embedder() -> Embedder:
@@ -159,16 +163,36 @@ class SearchWorker(Worker):
         self.guarded(action, "saving the decision", on_error=self.decision_failed.emit)
 
     def _run(self, query: Query) -> SearchResult:
-        """The one engine call: the query's pictures as examples, steered by its unlike designs and folders."""
+        """The one engine call: a detail of its picture when it has a box; else the query's pictures as
+        examples, steered by its unlike designs and folders, with its colour setting (of its first picture)."""
         engine = self._engine
+        colour = ColourMix(query.colour)
+        if query.box is not None:
+            found = engine.search_detail(self._source(query), Box(*query.box), top_n=MAX_RESULTS, colour=colour)
+            if query.folders:  # the region scan has no folder filter
+                found = replace(found, note=" ".join(filter(None, (found.note, DETAIL_EVERYWHERE))))
+            return found
         if isinstance(query, RandomQuery):
             query = CatalogueImageQuery(self._random_id(query.folders), "", mirror=query.mirror, folders=query.folders)
         started = time.perf_counter()
         like = tuple(self._example(q, query.mirror) for q in query.examples())
-        embed_ms = (time.perf_counter() - started) * 1000
         unlike = tuple(self._example(q, query.mirror) for q in query.unlike)
+        steer = colour_query(engine.reader, engine.embedder, self._source(query.examples()[0]), colour)
+        embed_ms = (time.perf_counter() - started) * 1000
         steering = Steering(like, unlike, tuple(query.folders))
-        return engine.search_examples(steering, top_n=MAX_RESULTS, embed_ms=embed_ms)
+        return engine.search_examples(steering, top_n=MAX_RESULTS, embed_ms=embed_ms, colour=steer)
+
+    @staticmethod
+    def _source(query: Query) -> Any:
+        """What the engine reads a query's picture from: a file, picture data, or a catalogue image's id."""
+        match query:
+            case FileQuery():
+                return query.path
+            case PictureQuery():
+                return query.image
+            case CatalogueImageQuery():
+                return int(query.image_id)
+        raise TypeError(f"no picture for {type(query).__name__}")
 
     def _example(self, query: Query, mirror: bool) -> Example:
         """A picture as the engine's `Example`, embedded once and kept (KEPT_EXAMPLES) for steering again."""

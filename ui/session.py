@@ -23,7 +23,7 @@ from swimsearch.search import Match, SearchResult
 
 from .formatting import count_matches, count_of, duration, skipped_files
 from .history import History, HistoryEntry
-from .queries import CatalogueImageQuery, ExamplesQuery, Query
+from .queries import NEUTRAL_COLOUR, Box, CatalogueImageQuery, ExamplesQuery, Query
 from .session_types import CatalogueState, Event, Filters, SessionView, Target, target_name
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ class Session:
             `on_build_finished` / `on_build_failed`, then `on_builds_idle`.
         recent: the recent catalogues, told which ones opened or failed.
         open_existing: the target for an existing catalogue file.
-        mirror, filters: the user's settings at start.
+        mirror, filters, colour: the user's settings at start (colour: how much colour matters, 0..1).
 
     Its state is the public attributes set in `__init__`: read them (or,
     better, `view()`), and change them only through the methods.
@@ -113,6 +113,7 @@ class Session:
         *,
         mirror: bool = False,
         filters: Filters = Filters(),
+        colour: float = NEUTRAL_COLOUR,
         folder_memory: FolderMemory | None = None,
     ):
         self._catalogues = catalogues
@@ -129,6 +130,7 @@ class Session:
         self.panel_query: Query | None = None
         self.panel_status = ""
         self.mirror = mirror
+        self.colour = colour
         self.filters = filters
         self.watching = False  # the open catalogue's folder is watched for changes (ui/watch.py)
         self.folders: tuple[str, ...] = ()  # the folder filter: only results in these subfolders (none: all)
@@ -207,8 +209,20 @@ class Session:
 
     def search(self, query: Query) -> None:
         """Run a new query, with the mirror setting; its result becomes the newest history entry."""
-        self._submit(query.with_mirror(self.mirror), record=True)
+        self._submit(query.with_mirror(self.mirror).with_colour(self.colour), record=True)
         self.changed.emit()
+
+    def search_detail(self, box: Box) -> None:
+        """Search by the detail in `box` of the picture on the query panel (a new entry: Back returns)."""
+        query = self.panel_query
+        if query is not None and query.can_have_box:
+            self.search(query.with_box(box))
+
+    def clear_detail(self) -> None:
+        """Search the whole picture on the query panel again, without its box (Esc)."""
+        query = self.panel_query
+        if query is not None and query.box is not None:
+            self.search(query.with_box(None))
 
     def search_together(self, queries: list[Query]) -> None:
         """Search with several designs at once (a selection in the grid, several files dropped)."""
@@ -267,6 +281,14 @@ class Session:
             self._rerun(self.history.current, same_ids=True)
         self.changed.emit()
 
+    def set_colour(self, colour: float) -> None:
+        """How much colour matters (0 ignore .. 1 match); the query on screen runs again, in its place."""
+        if colour != self.colour:
+            self.colour = colour
+            if self.history.current is not None and self.catalogue is not None:
+                self._rerun(self.history.current, same_ids=True)
+            self.changed.emit()
+
     def set_watching(self, watching: bool) -> None:
         if watching != self.watching:
             self.watching = watching
@@ -306,8 +328,7 @@ class Session:
         current = self.history.current
         if not reopened:  # the ids of another catalogue mean nothing here: keep the query, not the history
             self.history.clear()
-        remembered = self._folder_memory.folders_for(state.path) if self._folder_memory is not None else []
-        self.folders = tuple(f for f in remembered if state.has_folder(f))  # a folder gone since is let go
+        self._restore_folders(state)
         self._rerun(current)
         self.changed.emit()
         self.catalogue_ready.emit(state)
@@ -318,6 +339,25 @@ class Session:
                 self.changed.emit()
             else:
                 self.model_differs.emit(state)
+
+    def _restore_folders(self, state: CatalogueState) -> None:
+        """The catalogue's remembered folder filter, less any folder gone since (said, and forgotten).
+
+        A folder deleted from the disk still has designs in the catalogue when
+        the update held its removal back (most of a folder gone at once), so
+        the disk is asked too, unless the catalogue's whole folder is missing
+        (a share not mounted: its designs show as missing files instead).
+        """
+        remembered = self._folder_memory.folders_for(state.path) if self._folder_memory is not None else []
+        on_disk = lambda f: not state.root_exists or Path(state.root, *f.split("/")).is_dir()  # noqa: E731
+        kept = tuple(f for f in remembered if state.has_folder(f) and on_disk(f))
+        self.folders = kept
+        gone = [f for f in remembered if f not in kept]
+        if gone and self._folder_memory is not None:
+            self._folder_memory.remember_folders(state.path, list(kept))
+            what = f"the folder {gone[0]}" if len(gone) == 1 else f"the folders {', '.join(gone)}"
+            searching = folders_text(kept) if kept else "all folders"
+            self.message.emit(f"The folder filter let go of {what}, gone from “{state.name}”: searching {searching}.", 20_000)
 
     def on_open_failed(self, path: str, message: str) -> None:
         target = self.target
@@ -344,6 +384,8 @@ class Session:
         else:
             self.history.replace_current(entry)
         self._show(entry)
+        if getattr(result, "note", ""):  # "update the catalogue to ..." (older catalogues lack details)
+            self.message.emit(result.note, 15_000)
         self.changed.emit()
         self.results_shown.emit(result)
 
@@ -451,7 +493,7 @@ class Session:
             self._clear_results()
             self.panel_query, self.panel_status = None, ""
             return
-        self._submit(entry.request.again(same_ids=same_ids).with_mirror(self.mirror), record=False)
+        self._submit(entry.request.again(same_ids=same_ids).with_mirror(self.mirror).with_colour(self.colour), record=False)
 
     def _revisit(self, entry: HistoryEntry | None) -> None:
         """Show an entry of the history; one from before the catalogue last changed runs again."""
@@ -498,6 +540,10 @@ class Session:
             has_results=bool(visible),
             mirror=self.mirror,
             watching=self.watching,
+            colour=self.colour,
+            panel_box=self.panel_query.box if self.panel_query is not None else None,
+            has_box=self.panel_query is not None and self.panel_query.box is not None,
+            can_draw_box=state is not None and self.panel_query is not None and self.panel_query.can_have_box,
             folders_text=folders_text(self.folders),
             has_subfolders=state is not None and len(state.folders) > 1,
             can_decide=result is not None and bool(result.example_ids),
@@ -552,7 +598,10 @@ class Session:
     def _results_title(self, shown: HistoryEntry | None, visible: tuple[Match, ...]) -> str:
         if shown is None:
             return ""
-        text = f"{count_matches(len(visible))} for {shown.request.title(shown.result)}"
+        result = shown.result
+        # several examples follow the new designs in the list, and are not counted as matches
+        found = [m for m in visible if not result.is_example(m.image_id)] if len(result.example_ids) > 1 else visible
+        text = f"{count_matches(len(found))} for {shown.request.title(result)}"
         if shown.request.note():
             text += f" ({shown.request.note()})"
         if shown.result.folders:

@@ -129,6 +129,10 @@ class SessionView:
     can_decide: bool = False  # the results are for catalogue designs, so "same design" / "not similar" can be kept
     has_unreadable: bool = False  # the open catalogue holds files it could not read
     unreadable_text: str = ""  # "2 unreadable files", the status bar's link to their list
+    colour: float = 0.5  # how much colour matters, 0 ignore .. 1 match (the query panel's slider)
+    panel_box: tuple[float, float, float, float] | None = None  # the detail the query panel's picture is searched by
+    can_draw_box: bool = False  # a box can be drawn on the query panel's picture to search by a detail
+    has_box: bool = False  # the query on show is a detail of its picture (Esc searches the whole picture again)
     team_open: bool = False  # the open catalogue is a team catalogue (its shared folder can be mapped)
 
 

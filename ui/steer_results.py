@@ -1,4 +1,5 @@
-"""The window's steering commands: several designs at once, "not like this", decisions, the folder filter.
+"""The window's steering commands: several designs at once, "not like this", decisions, the folder filter,
+a box drawn on the query picture and the colour slider.
 
 A part of the main window (kept out of main_window.py so each stays small):
 it turns grid selections, drops of several files, the result menu's
@@ -35,6 +36,13 @@ class SteeringControls(QObject):
         window.query_panel.files_dropped.connect(self.search_files)
         window.results_pane.folders_requested.connect(self.choose_folders)
         window.search.decision_failed.connect(window.show_error)
+        window.query_panel.detail_drawn.connect(self.session.search_detail)
+        window.query_panel.colour_changed.connect(self.set_colour)
+
+    def set_colour(self, colour: float) -> None:
+        """How much colour matters (the query panel's slider): remembered at once, and the query runs again."""
+        self.window.settings["search/colour"] = round(colour * 100)
+        self.session.set_colour(colour)
 
     # --- several designs at once -----------------------------------------------------------
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 
-from PyQt5.QtCore import QRectF, Qt
+from PyQt5.QtCore import QRectF, QSizeF, Qt
 from PyQt5.QtGui import QColor, QFont, QFontMetrics, QIcon, QPainter, QPalette
 from PyQt5.QtWidgets import QApplication
 
@@ -126,14 +126,19 @@ def badge_font(base: QFont, *, bold: bool = True, scale: float = 0.92) -> QFont:
     return font
 
 
+def badge_size(text: str, font: QFont) -> QSizeF:
+    """The size `draw_badge` gives a pill with `text`."""
+    metrics = QFontMetrics(font)
+    return QSizeF(metrics.horizontalAdvance(text) + 14, metrics.height() + 4)
+
+
 def draw_badge(
     painter: QPainter, x: float, y: float, text: str, font: QFont, background: QColor, foreground: QColor,
     *, align_right: bool = False, align_bottom: bool = False,
 ) -> QRectF:
     """A rounded pill with `text`, its top-left (or top-right/bottom) corner at (x, y)."""
-    metrics = QFontMetrics(font)
-    width = metrics.horizontalAdvance(text) + 14
-    height = metrics.height() + 4
+    size = badge_size(text, font)
+    width, height = size.width(), size.height()
     rect = QRectF(x - width if align_right else x, y - height if align_bottom else y, width, height)
     painter.save()
     painter.setRenderHint(QPainter.Antialiasing)

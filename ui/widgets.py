@@ -113,6 +113,15 @@ class PictureView(QWidget):
             return None
         return self._cache.get(self._path, self._wanted_pixels(), urgent=True)
 
+    def picture_rect(self) -> QRectF | None:
+        """Where the picture is drawn in this widget, or None while none is shown."""
+        thumbnail = self._current()
+        if thumbnail is None or thumbnail.image is None:
+            return None
+        image = thumbnail.image
+        logical = QSizeF(image.width() / image.devicePixelRatio(), image.height() / image.devicePixelRatio())
+        return fit_rect(logical, QRectF(self.rect()).adjusted(9, 9, -9, -9))
+
     def _on_thumbnail_ready(self, path: str) -> None:
         if path == self._path:
             thumbnail = self._cache.peek(path, self._wanted_pixels())
@@ -243,15 +252,17 @@ class PictureCard(QFrame):
     """A card with a heading, a picture, its name and a details line (size in pixels and bytes).
 
     The query panel and the preview are both such cards; subclasses add
-    their own rows to `layout`.
+    their own rows to `layout`, and may show the picture with their own view (`picture_class`).
     """
+
+    picture_class: type[PictureView] = PictureView
 
     def __init__(self, heading: str, cache: ThumbnailCache, placeholder: str = "", parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("card")
         title = QLabel(heading)
         title.setObjectName("heading")
-        self.picture = PictureView(cache, placeholder)
+        self.picture = self.picture_class(cache, placeholder)
         self.picture.picture_ready.connect(self._on_picture_ready)
         self.name_label = ElidedLabel()
         self.name_label.setObjectName("title")

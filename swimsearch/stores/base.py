@@ -30,6 +30,7 @@ from ..graph import VectorGraph
 from ..index import FittedIndex, IndexSnapshot
 from ..neighbours import NeighbourLists
 from ..searchers import Searcher
+from .details_base import ColourSignatures, DetailCounts, DetailReader, DetailWriter, RegionVectors  # noqa: F401
 from .changes import KnownFile, Restored, ScanDiff, diff_scan  # noqa: F401 - the shared diff rules, re-exported
 from .sharing import CopyReader, CopyWriter, StoredImage, aligned_phashes, folder_range  # noqa: F401 - re-exported
 from .verdicts import SteeringReader, SteeringWriter
@@ -65,6 +66,9 @@ class NewImage:
     embedding: np.ndarray | None = field(default=None, compare=False, repr=False)
     fingerprint: int | None = None  # content fingerprint (swimsearch.fingerprint) when it was read
     retry: bool = False  # unreadable for a passing reason: read it again at the next update
+    # Details for steering a search (issue 12), made in the same pass as the embedding:
+    regions: np.ndarray | None = field(default=None, compare=False, repr=False)  # (R, d) float16 (regions.py)
+    colour: np.ndarray | None = field(default=None, compare=False, repr=False)  # (B,) uint8 (colour.py)
 
 
 @dataclass(frozen=True)
@@ -164,7 +168,7 @@ def relative_to_root(path: str | os.PathLike, root: Path) -> str | None:
         return None
 
 
-class CatalogueReader(CopyReader, SteeringReader, Protocol):
+class CatalogueReader(CopyReader, SteeringReader, DetailReader, Protocol):
     """Reading one catalogue. Use it from the thread that opened it."""
 
     @property
@@ -242,7 +246,7 @@ class CatalogueReader(CopyReader, SteeringReader, Protocol):
     def close(self) -> None: ...
 
 
-class CatalogueWriter(CatalogueReader, CopyWriter, SteeringWriter, Protocol):
+class CatalogueWriter(CatalogueReader, CopyWriter, SteeringWriter, DetailWriter, Protocol):
     """Building and updating one catalogue. Each method is all-or-nothing on its own;
     `transaction()` makes several one."""
 

@@ -2,7 +2,8 @@
 
 `diff_scan` compares the files found with the catalogue's records: a file is
 unchanged when its size, modification time and content fingerprint are as
-recorded; a file whose last read failed for a passing reason is read again;
+recorded, or (a compressed picture: `fingerprint.new_time_may_be_same`) when
+only its time is new, as after a folder is copied with `cp -r`; a file whose last read failed for a passing reason is read again;
 a file that is gone is kept a while as a tombstone (record and embedding),
 so that a file that comes back, at its old place or moved elsewhere in the
 folder, is recognised by its fingerprint and not read again.
@@ -20,6 +21,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping, NamedTuple, Sequence
 
+from ..fingerprint import new_time_may_be_same
 from ..images import FoundFile
 
 #: Removals are held back when more than this share of the catalogue's files is gone at once ...
@@ -68,6 +70,7 @@ class ScanDiff:
     unseen: int = 0  # files inside folders that could not be listed: kept as they are
     came_back: int = 0  # of `restored`: tombstones whose file is back where it was
     moved: int = 0  # of `restored`: records whose file is found again elsewhere in the folder
+    retimed: int = 0  # of `unchanged` (and `restored`): files with a new time and their recorded content
 
     @property
     def removed(self) -> int:
@@ -81,12 +84,17 @@ class ScanDiff:
     def holding_removals(self) -> "ScanDiff":
         """This diff with its removals held back: gone files are kept as they are."""
         return ScanDiff(self.todo, self.changed, self.retried, self.restored, (), self.unchanged,
-                        self.unseen + len(self.gone), self.came_back, self.moved)
+                        self.unseen + len(self.gone), self.came_back, self.moved, self.retimed)
 
 
 def _same_stat(known: KnownFile, found: FoundFile) -> bool:
     # to the microsecond: file systems round differently
     return known.size == found.size and abs(known.mtime - found.mtime) <= 1e-6
+
+
+def _may_be_retimed(known: KnownFile, found: FoundFile) -> bool:
+    """A file found with a new time whose content the fingerprint can vouch for (`new_time_may_be_same`)."""
+    return known.fingerprint is not None and known.size == found.size and new_time_may_be_same(found.relpath)
 
 
 def _inside(relpath: str, folders: Sequence[str]) -> bool:
@@ -120,8 +128,8 @@ def diff_scan(
         elif k.retry:
             todo.append(f)
             retried.add(f.relpath)
-        elif _same_stat(k, f):
-            to_check.append((f, k))
+        elif _same_stat(k, f) or (fingerprints is not None and _may_be_retimed(k, f)):
+            to_check.append((f, k))  # content decides: same time and size, or a new time alone (`cp -r`)
         else:
             todo.append(f)
             if k.gone is None:
@@ -147,12 +155,13 @@ def diff_scan(
     moved_prints = prints[len(to_check):]
 
     restored: list[Restored] = []
-    unchanged = came_back = 0
+    unchanged = came_back = retimed = 0
     for (f, k), fp in zip(to_check, checked):
+        new_time = not _same_stat(k, f)
         if fingerprints is None or k.fingerprint is None:
             same = True  # nothing to compare with: size and time decide, as they did
         elif fp is None:
-            same = k.gone is None  # unreadable just now: keep a good record as it is
+            same = k.gone is None and not new_time  # unreadable just now: keep a good record as it is
         else:
             same = fp == k.fingerprint
         if not same:
@@ -164,7 +173,10 @@ def diff_scan(
             came_back += 1
         else:
             unchanged += 1
-            if fp is not None and k.fingerprint is None:
+            if new_time:  # the recorded picture under a new time: the record takes the time, nothing is read
+                restored.append(Restored(k.image_id, f, fp))
+                retimed += 1
+            elif fp is not None and k.fingerprint is None:
                 restored.append(Restored(k.image_id, f, fp))  # recorded before fingerprints: keep one now
 
     matched: set[int] = set()
@@ -183,7 +195,8 @@ def diff_scan(
     gone = tuple((path, k.image_id) for path, k in missing if k.gone is None and k.image_id not in matched)
     todo.sort(key=lambda f: f.relpath)
     return ScanDiff(
-        tuple(todo), frozenset(changed), frozenset(retried), tuple(restored), gone, unchanged, unseen, came_back, moved
+        tuple(todo), frozenset(changed), frozenset(retried), tuple(restored), gone, unchanged, unseen, came_back, moved,
+        retimed,
     )
 
 

@@ -24,6 +24,14 @@ Version 4 (issue 12, as the catalogue file's version 4): ``decisions``, a
 person's "same design" / "not similar" on a pair of images, kept by their
 relative paths with who (the person the app names, and the login) and when
 (postgres_steering.py).
+
+Version 5 (issue 12, as the catalogue file's version 5): the details of a
+steered search, one row per readable image, each going with its record:
+``regions`` (the regional vectors of search by a detail) and ``colours``
+(the colour signature), the file's own bytes; the basis the vectors are made
+with is kept in ``arrays`` (``regions.*``) and the ``regions`` metadata
+(postgres_details.py). A catalogue migrated from an older version has none
+yet: its next update reads its pictures again for them (details.py).
 """
 
 from __future__ import annotations
@@ -39,7 +47,7 @@ from ..errors import CatalogueBusy, CatalogueError
 log = logging.getLogger(__name__)
 
 SCHEMA_FILE = Path(__file__).with_name("postgres_schema.sql")
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 #: version -> the statements that take a catalogue from version-1 to version ("{s}": its quoted schema,
 #: "{viewer}", "{editor}": its quoted group roles).
@@ -61,6 +69,16 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "login text NOT NULL DEFAULT session_user, at double precision NOT NULL, PRIMARY KEY (a, b), CHECK (a < b))",
         "GRANT SELECT ON {s}.decisions TO {viewer}",
         "GRANT INSERT, UPDATE, DELETE ON {s}.decisions TO {editor}",
+    ),
+    5: (
+        "CREATE TABLE {s}.regions (image_id bigint PRIMARY KEY REFERENCES {s}.images (id) ON DELETE CASCADE, "
+        "vectors bytea NOT NULL)",
+        "CREATE TABLE {s}.colours (image_id bigint PRIMARY KEY REFERENCES {s}.images (id) ON DELETE CASCADE, "
+        "signature bytea NOT NULL)",
+        # float16 noise does not compress: stored out of line as it is, never tried
+        "ALTER TABLE {s}.regions ALTER COLUMN vectors SET STORAGE EXTERNAL",
+        "GRANT SELECT ON {s}.regions, {s}.colours TO {viewer}",
+        "GRANT INSERT, UPDATE, DELETE ON {s}.regions, {s}.colours TO {editor}",
     ),
 }
 #: Serialises creating and migrating catalogues in one database.

@@ -34,7 +34,7 @@ import numpy as np
 from ..errors import CatalogueError
 from ..index import FittedIndex
 from ..neighbours import NeighbourLists
-from . import pg_locks, pg_types, postgres_neighbours, postgres_steering
+from . import pg_locks, pg_types, postgres_details, postgres_neighbours, postgres_steering
 from .base import (
     CatalogueWriter,
     FitSample,
@@ -64,13 +64,14 @@ def _retryable(exc: BaseException) -> bool:
     return getattr(exc, "sqlstate", None) in ("40P01", "40001")
 
 
-class PostgresStore(PostgresReader, postgres_steering.PgSteering):
-    """One team catalogue (reader and writer; decisions and subfolders: postgres_steering.py). Open it with
-    `open`, `create` or `exists` first."""
+class PostgresStore(PostgresReader, postgres_steering.PgSteering, postgres_details.PgDetails):
+    """One team catalogue (reader and writer; decisions and subfolders: postgres_steering.py; regional vectors and
+    colours: postgres_details.py). Open it with `open`, `create` or `exists` first."""
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self._sql.update(postgres_steering.statements(self.names.schema))
+        self._sql.update(postgres_details.statements(self.names.schema))
 
     # --- opening -------------------------------------------------------------------------------
 
@@ -218,6 +219,7 @@ class PostgresStore(PostgresReader, postgres_steering.PgSteering):
 
         def write() -> list[int]:
             ids = write_images(self._conn, self._sql, rows)
+            self.replace_details(ids, rows)  # a file read again: its old details go with its old embedding
             unreadable = sum(1 for image in rows if image.error is not None)
             self._log("add", {"images": len(rows), "unreadable": unreadable, "first": rows[0].relpath if rows else None})
             return ids

@@ -3,8 +3,8 @@
 The server keeps its own pages whole (and says so when it cannot), so a team
 catalogue has no row checksums; what can still be wrong is what a client
 wrote or an administrator changed by hand: a path leading outside the
-catalogue's folder, an embedding of the wrong length or with values that are
-not numbers, a code of another fit, a code for an image that is gone or has
+catalogue's folder, an embedding (or regional vectors, a colour signature) of
+the wrong length or with values that are not numbers, a code of another fit, a code for an image that is gone or has
 no embedding. `full_check` reads everything once and raises the first such
 damage as a `DamagedCatalogue`.
 """
@@ -29,6 +29,8 @@ CHECKS = {
     "stray_items": "SELECT count(*) FROM {s}.items t JOIN {s}.images i ON i.id = t.image_id "
                    "WHERE i.gone IS NOT NULL OR NOT EXISTS (SELECT 1 FROM {s}.embeddings e WHERE e.image_id = t.image_id)",
     "other_fits": "SELECT count(*) FROM {s}.items WHERE fit <> %s",
+    "detailed_unreadable": "SELECT (SELECT count(*) FROM {s}.regions t JOIN {s}.images i ON i.id = t.image_id WHERE i.error IS NOT NULL) "
+                           "+ (SELECT count(*) FROM {s}.colours t JOIN {s}.images i ON i.id = t.image_id WHERE i.error IS NOT NULL)",
     "unreadable_embedded": "SELECT count(*) FROM {s}.images i JOIN {s}.embeddings e ON e.image_id = i.id WHERE i.error IS NOT NULL",
 }
 
@@ -56,6 +58,12 @@ def full_check(store: Any) -> list[str]:
             raise damaged(location, "some codes belong to images that are gone or have no embedding")
         snapshot = store.load_snapshot()
         done.append(f"the fitted index and {len(snapshot) if snapshot is not None else 0:,} codes")
+    # the details (format 5): a basis that fits together, vectors and signatures of the right length, finite
+    regions = sum(len(part.ids) for part in store.export_regions())
+    colours = sum(len(part.ids) for part in store.export_colours())
+    if conn.execute(sql["detailed_unreadable"]).fetchone()[0]:
+        raise damaged(location, "an image recorded as unreadable has regional vectors or a colour signature")
+    done.append(f"{regions:,} images' regional vectors and {colours:,} colour signatures")
     return done
 
 

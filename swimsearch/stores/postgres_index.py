@@ -49,7 +49,8 @@ COPY_CHUNK = 20_000
 SQL = {
     "meta": "SELECT value FROM {s}.meta WHERE key = %s",
     "set_meta": "INSERT INTO {s}.meta (key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-    "arrays": "SELECT name, dtype, shape, data FROM {s}.arrays",
+    # the fit's arrays; the region basis's (regions.*, postgres_details.py) are read on their own
+    "arrays": "SELECT name, dtype, shape, data FROM {s}.arrays WHERE name NOT LIKE 'regions.%%'",
     "put_array": "INSERT INTO {s}.arrays (name, dtype, shape, data) VALUES (%s, %s, %s, %s) "
                  "ON CONFLICT (name) DO UPDATE SET dtype = excluded.dtype, shape = excluded.shape, data = excluded.data",
     "refit_begin": "SELECT {s}.refit_begin(%s, %s)",

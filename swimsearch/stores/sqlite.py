@@ -49,6 +49,7 @@ from .integrity import safe_relpath
 from .network_fs import network_file_system, refuse_network_folder, updates_refused
 from .sqlite_copy import CopyRows
 from .sqlite_file import SQLITE_ERRORS, SqliteFile, create_file, describe_error, phash_from_sql, plain_errors as _plain
+from .sqlite_details import DetailMethods, DetailTables
 from .sqlite_images import ImageTables
 from .sqlite_decisions import SqliteDecisions
 from .sqlite_folders import SqliteFolders
@@ -64,9 +65,10 @@ log = logging.getLogger(__name__)
 # hold float32 and stay readable).
 EMBEDDING_DTYPE = "<f2"
 
-class SqliteStore(CopyRows, SqliteDecisions, SqliteFolders, NeighbourMethods):
-    """A catalogue kept in one SQLite file (reader and writer); copies in and out, decisions, subfolders and
-    neighbour lists are in their own modules (sqlite_copy.py, sqlite_decisions.py, sqlite_folders.py, sqlite_neighbours.py)."""
+class SqliteStore(DetailMethods, CopyRows, SqliteDecisions, SqliteFolders, NeighbourMethods):
+    """A catalogue kept in one SQLite file (reader and writer); details, copies in and out, decisions, subfolders and
+    neighbour lists are in their own modules (sqlite_details.py, sqlite_copy.py, sqlite_decisions.py, sqlite_folders.py,
+    sqlite_neighbours.py)."""
 
     def __init__(self, file: SqliteFile, *, network_fs: str | None = None):
         self.file = file
@@ -74,6 +76,7 @@ class SqliteStore(CopyRows, SqliteDecisions, SqliteFolders, NeighbourMethods):
         self.network_fs = network_fs  # the network file system the file is on (then it is only read)
         self._index = IndexTables(file)
         self._images = ImageTables(file, self._index, lambda: self._dtype)
+        self._details = DetailTables(file)
         try:
             self._dtype: str = file.meta("embedding_dtype", "<f4")
             self._root = self._resolve_root()
@@ -283,7 +286,7 @@ class SqliteStore(CopyRows, SqliteDecisions, SqliteFolders, NeighbourMethods):
     @_plain
     def clear_images(self) -> None:
         with self.file.transaction():
-            for table in ("buckets", "code_blocks", "embeddings", "images", "neighbours"):
+            for table in ("buckets", "code_blocks", "embeddings", "images", "neighbours", *DetailTables.TABLES):
                 self.file.conn.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
             self._index.clear_graph()
             self.file.set_meta(fitted=None)
@@ -295,7 +298,9 @@ class SqliteStore(CopyRows, SqliteDecisions, SqliteFolders, NeighbourMethods):
     @_plain
     def add_batch(self, images: Sequence[NewImage]) -> list[int]:
         with self.file.transaction():
-            return self._images.add_batch(images, self._index.fitted())
+            ids = self._images.add_batch(images, self._index.fitted())
+            self._details.replace(ids, images)  # a file read again: its old details go with its old embedding
+            return ids
 
     @_plain
     def restore(self, entries: Sequence[Restored]) -> None:
@@ -322,6 +327,7 @@ class SqliteStore(CopyRows, SqliteDecisions, SqliteFolders, NeighbourMethods):
             with self.file.transaction():
                 self.forget_decisions(image_ids)
                 self._images.remove(image_ids, self._index.fitted())
+                self._details.remove(image_ids)
 
     @_plain
     def fit_sample(self, limit: int, seed: int) -> FitSample:

@@ -181,6 +181,7 @@ def full_check(file: Any, store: Any) -> list[str]:
     done.append("metadata")
     images = store.check_images()
     done.append(f"{images:,} image records and their embeddings")
+    done.append(store.check_details())
     lists = store.neighbour_lists()  # checksums, and every id they name is an image of this file
     if lists is not None and len(lists):
         done.append(f"{len(lists):,} neighbour lists")

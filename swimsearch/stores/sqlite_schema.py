@@ -27,6 +27,17 @@ Version 4 (issue 12): ``decisions``, people's verdicts ("same design",
 is kept by the images' relative paths, not their ids: a rebuild with another
 model gives every image a new id, and a person's decision must outlive it.
 
+Version 5 (issue 12): the details a steered search needs, one row per
+readable image, each with a ``crc`` of its image id and blob:
+
+* ``regions``: the regional vectors of search by a detail (regions.py),
+  with the basis they were made with in ``arrays`` (``regions.*``) and the
+  ``regions`` metadata;
+* ``colours``: the colour signature (colour.py).
+
+A catalogue migrated from an older version has none yet: its next update reads
+its pictures again for them (details.py).
+
 Every checksum is verified when it is read (the fit, codes and buckets when
 the catalogue opens; records and embeddings as they are used) and all of
 them by `swimsearch info --check`.
@@ -45,7 +56,7 @@ from .integrity import checksum, row_checksum
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 #: The columns of `images` its row checksum covers, in order (`recode` and `added` are bookkeeping).
 IMAGE_CRC_COLUMNS = (
@@ -76,6 +87,11 @@ def bucket_crc(table_no: int, key: int, ids: bytes) -> int:
 
 def vector_crc(blob: bytes) -> int:
     return checksum(blob)
+
+
+def detail_crc(image_id: int, blob: bytes) -> int:
+    """Checksum of a regions or colours row: the blob and the image it belongs to (a row moved to another id fails)."""
+    return checksum(str(image_id).encode(), b"\0", blob)
 
 
 def neighbour_crc(image_id: int, ids: bytes, sims: bytes) -> int:
@@ -192,8 +208,14 @@ def _decisions_table(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX decisions_b ON decisions (b)")
 
 
+def _detail_tables(db: sqlite_utils.Database) -> None:
+    """The detail tables of a steered search (see the module's text); empty until an update fills them."""
+    for table, column in (("regions", "vectors"), ("colours", "signature")):
+        db.table(table).create({"image_id": int, column: bytes, "crc": int}, pk="image_id", not_null={column, "crc"})
+
+
 #: version -> function that migrates a catalogue from version-1 to version.
-MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {2: _to_v2, 3: _to_v3, 4: _decisions_table}
+MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {2: _to_v2, 3: _to_v3, 4: _decisions_table, 5: _detail_tables}
 
 
 def create_schema(db: sqlite_utils.Database) -> None:

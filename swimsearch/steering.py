@@ -1,0 +1,296 @@
+"""Steering a search (issue 12), the part that reads a catalogue's details: colour and search by a detail.
+
+`ColourSteer` is the colour control inside ranking.py's two steps (a
+`ranking.Steer`): towards *ignore colour* a design's value moves to its best
+over the query's hue turns, towards *match colour* `candidate_colours` reads
+the colour signatures of the candidates and those unlike the query lose
+similarity (colour.py). `DetailSearch`
+answers a box on a picture: it frames the box's crop as regions.py says,
+embeds it (with its hue turns towards *ignore colour*) in one pass, and
+scans every image's regional vectors, held in a `RegionIndex` loaded on the
+first detail query. `SearchEngine.search_detail` turns its hits into matches.
+
+Catalogues built before details were kept have none: that is said in one
+plain sentence (update the catalogue), never a crash, and a catalogue whose
+update was stopped half-way searches what it has and says how many are missing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+from PIL import Image
+
+from .colour import COLOUR_POOL, HUE_TURNS, ColourMix, colour_signature, colour_similarity, hue_turned, picture_signature
+from .errors import CatalogueError
+from .images import ImageError, load_image, load_picture
+from .model import ImageEmbedder
+from .ranking import shown_at_least
+from .regions import Box, RegionBasis, framed_detail
+from .stores.base import CatalogueReader
+
+log = logging.getLogger(__name__)
+
+#: A detail query's picture is read with at most this long a side: a box of a
+#: tenth of it still has more pixels than the network sees of it.
+DETAIL_SIDE = 1600
+#: Said when colour cannot be matched: the catalogue keeps no colours (yet).
+NO_COLOURS = "Colour cannot be matched in this catalogue yet: update it to keep the colours of its pictures."
+#: Images scored per step of a region scan (bounds the scores held at once).
+SCAN_CHUNK = 16384
+
+
+def candidate_colours(reader: CatalogueReader, ids: np.ndarray, signature: np.ndarray | None) -> tuple[np.ndarray | None, str]:
+    """Colour similarity (n,) of sorted candidate ids to a query's signature, and a note when some are unknown
+    (or the query's own: None).
+
+    A candidate without a signature (a catalogue built before colours were
+    kept) gets the median of the others, so it is neither pushed down nor
+    favoured; with none known, colour changes nothing.
+    """
+    if signature is None:  # a catalogue image whose colours were not kept yet
+        return None, NO_COLOURS
+    stored = reader.colour_signatures(ids.tolist())
+    if not len(stored.ids):
+        return None, NO_COLOURS
+    known = colour_similarity(signature, stored.signatures)
+    sims = np.full(len(ids), float(np.median(known)))
+    sims[np.searchsorted(ids, stored.ids)] = known
+    missing = len(ids) - len(stored.ids)
+    note = f"{missing:,} of the designs compared have no colours kept yet: update the catalogue to match their colour." if missing else ""
+    return sims, note
+
+
+class ColourSteer:
+    """The colour control of one query in the ranking (ranking.Steer).
+
+    Args:
+        reader: the catalogue, for the candidates' colour signatures.
+        mix: where the control stands.
+        signature: the query's colour signature (needed towards *match colour*; None: colour is not matched).
+        turns: embeddings (5, D) of the query's hue turns (towards *ignore colour*; None: not searched).
+    """
+
+    def __init__(self, reader: CatalogueReader, mix: ColourMix, signature: np.ndarray | None, turns: np.ndarray | None = None):
+        self.reader, self.mix, self.signature, self.turns = reader, mix, signature, turns
+        self.plain = 0  # leading query rows that are the pictures as they are (`rows` sets it); the rest are hue turns
+        self.note = ""  # what the user should know (colours not kept yet), from the last blend
+
+    def rows(self, queries: np.ndarray, *, turns: bool) -> np.ndarray:
+        """The query rows to search: `queries`, then (with `turns`) the hue turns, rounded as `queries` are."""
+        self.plain = len(queries)
+        if not turns or self.turns is None or not len(self.turns):
+            return queries
+        return np.concatenate([queries, np.asarray(self.turns).astype(queries.dtype)])
+
+    def blend(self, ids: np.ndarray, per_row: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
+        """(steered value (m,), plain query row it stands for (m,)) of candidates `ids` from their values per row."""
+        per_row = np.asarray(per_row, dtype=np.float64)
+        variant = per_row[:, : self.plain].argmax(axis=1)
+        plain = per_row[np.arange(len(per_row)), variant]
+        turned = per_row.max(axis=1) if per_row.shape[1] > self.plain else None
+        colours = None
+        if self.mix.match and len(ids):
+            order = np.argsort(ids, kind="stable")  # candidate_colours reads sorted ids
+            known, self.note = candidate_colours(self.reader, np.asarray(ids)[order], self.signature)
+            if known is not None:
+                colours = np.empty(len(ids))
+                colours[order] = known
+        values = self.mix.scores(plain / scale, None if turned is None else turned / scale, colours) * scale
+        return values, variant
+
+
+class RegionIndex:
+    """Every kept image's regional vectors in memory, as float32, scanned in chunks.
+
+    Stored as float16 (half the file), held as float32: converting float16
+    on every query cost ten times the scan itself (bench/bench_details.py), so
+    it is done once, when the first detail query loads the index
+    (11.5 KB per image: 67 MB at 5,800 images, 1.15 GB at 100,000).
+    """
+
+    def __init__(self, ids: np.ndarray, vectors: np.ndarray):
+        self.ids = np.asarray(ids, dtype=np.int64)
+        self.vectors = np.asarray(vectors, dtype=np.float32)  # (n, R, d)
+
+    @classmethod
+    def load(cls, reader: CatalogueReader) -> "RegionIndex":
+        parts = list(reader.iter_regions())
+        if not parts:
+            return cls(np.empty(0, np.int64), np.empty((0, 0, 0), np.float32))
+        vectors = np.empty((sum(len(p.ids) for p in parts), *parts[0].vectors.shape[1:]), dtype=np.float32)
+        at = 0
+        for n, part in enumerate(parts):  # converted part by part: never two float32 copies at once
+            vectors[at : at + len(part.ids)] = part.vectors
+            at += len(part.ids)
+            parts[n] = part._replace(vectors=np.empty((0, *vectors.shape[1:]), np.float16))
+        return cls(np.concatenate([p.ids for p in parts]), vectors)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def best(self, queries: np.ndarray) -> np.ndarray:
+        """For queries (F, d): each image's best cosine over its regions, (n, F) float32."""
+        q = np.ascontiguousarray(np.asarray(queries, dtype=np.float32))
+        n, regions, dim = self.vectors.shape
+        out = np.empty((n, len(q)), dtype=np.float32)
+        for start in range(0, n, SCAN_CHUNK):
+            block = self.vectors[start : start + SCAN_CHUNK]
+            # (F, d) x (d, images*R): query-major, so each image's regions lie together for the max
+            # (about twice as fast as the image-major product for the 6 rows of *ignore colour*)
+            sims = q @ block.reshape(-1, dim).T
+            out[start : start + len(block)] = sims.reshape(len(q), len(block), regions).max(axis=2).T
+        return out
+
+
+@dataclass(frozen=True)
+class DetailHits:
+    """The best designs for a detail, before they become matches."""
+
+    ids: np.ndarray  # (k,) image ids, best first
+    scores: np.ndarray  # (k,) similarity a user sees
+    label: str  # the query picture's path, or "pasted image"
+    query_id: int | None
+    scanned: int  # images whose regions were compared
+    embed_ms: float
+    search_ms: float
+    note: str = ""
+
+
+class DetailSearch:
+    """Search by a detail in one catalogue (used from the engine's thread; `reset` after an update)."""
+
+    def __init__(self, reader: CatalogueReader):
+        self.reader = reader
+        self._index: RegionIndex | None = None
+        self._basis: RegionBasis | None = None
+
+    def reset(self) -> None:
+        self._index = self._basis = None
+
+    def _ready(self, embedder: ImageEmbedder) -> tuple[RegionBasis, RegionIndex]:
+        where = self.reader.location
+        if self._index is None:
+            self._basis = self.reader.region_basis()
+            self._index = RegionIndex.load(self.reader) if self._basis is not None else RegionIndex(np.empty(0), np.empty((0, 0, 0)))
+            log.info("loaded the regional vectors of %d images", len(self._index))
+        basis, index = self._basis, self._index
+        if basis is None or not len(index):
+            raise CatalogueError(
+                f"The catalogue {where} was built before SwimSearch kept the details of pictures: "
+                "update it (F5 in the window, or swimsearch index) to search by a detail."
+            )
+        if not getattr(embedder, "has_feature_map", False) or not basis.fits(getattr(embedder, "feature_map_shape", None)):
+            raise CatalogueError("The model in use gives no feature map that fits this catalogue, so it cannot search by a detail.")
+        return basis, index
+
+    def search(
+        self,
+        source: str | os.PathLike | Image.Image | int,
+        box: Box,
+        embedder: ImageEmbedder,
+        *,
+        top_n: int,
+        min_score: float,
+        colour: ColourMix,
+    ) -> DetailHits:
+        """The designs that hold the detail in `box` of a picture (a file, pasted data, or a catalogue image's id).
+
+        Raises:
+            ImageError: the picture cannot be read.
+            CatalogueError: the catalogue keeps no details (built before), or the model gives no feature map.
+        """
+        basis, index = self._ready(embedder)
+        started = time.perf_counter()
+        label, query_id, picture = self._picture(source)
+        pixels, window = framed_detail(picture, box.checked(), embedder.size, basis.grid)
+        rows = [pixels] + ([hue_turned(pixels, turn) for turn in HUE_TURNS] if colour.ignore else [])
+        _, maps = embedder.embed_with_maps(np.stack(rows))  # type: ignore[attr-defined]
+        vectors = basis.describe_window(maps, window)
+        embed_ms = (time.perf_counter() - started) * 1000
+        started = time.perf_counter()
+        best = index.best(vectors)
+        plain = best[:, 0]
+        pool = _top(plain if len(rows) == 1 else best.max(axis=1), max(top_n + 30, COLOUR_POOL if colour.match else 0))
+        pool = np.sort(pool)  # candidate_colours wants ids in order; index ids are sorted
+        notes = []
+        colours = None
+        if colour.match:
+            crop = picture.crop(box.pixels(picture.width, picture.height))
+            colours, note = candidate_colours(self.reader, index.ids[pool], picture_signature(crop))
+            notes.append(note)
+        turned = best[pool].max(axis=1) if len(rows) > 1 else None
+        scores = colour.scores(plain[pool], turned, colours)
+        order = np.argsort(-scores, kind="stable")
+        order = order[shown_at_least(scores[order], min_score)][:top_n]  # on the percent shown, as every list
+        readable = self.reader.counts()["readable"]
+        if readable > len(index):
+            notes.append(f"{readable - len(index):,} designs have no details kept yet: update the catalogue to search them by a detail.")
+        return DetailHits(
+            ids=index.ids[pool][order], scores=scores[order], label=label, query_id=query_id, scanned=len(index),
+            embed_ms=embed_ms, search_ms=(time.perf_counter() - started) * 1000, note=" ".join(n for n in notes if n),
+        )
+
+    def _picture(self, source: str | os.PathLike | Image.Image | int) -> tuple[str, int | None, Image.Image]:
+        if isinstance(source, Image.Image):
+            return "pasted image", None, load_picture(source, DETAIL_SIDE)[0]
+        if isinstance(source, (int, np.integer)):
+            record = self.reader.records([int(source)]).get(int(source))
+            if record is None:
+                raise CatalogueError("This design is no longer in the catalogue (an update removed it); search again from its file.")
+            return record.path, record.image_id, load_picture(record.path, DETAIL_SIDE)[0]
+        path = os.path.abspath(source)
+        record = self.reader.record_by_path(path, unchanged=True)
+        return path, record.image_id if record else None, load_picture(path, DETAIL_SIDE)[0]
+
+
+def _top(values: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k largest values (any order)."""
+    k = min(k, len(values))
+    if k >= len(values):
+        return np.arange(len(values))
+    return np.argpartition(-values, k - 1)[:k]
+
+
+def colour_query(
+    reader: CatalogueReader, embedder: ImageEmbedder | None, source: str | os.PathLike | Image.Image | int, mix: ColourMix
+) -> ColourSteer | None:
+    """The colour control for a query picture (a file, picture data, or a catalogue image's id); None at the middle.
+
+    Towards *ignore colour* the picture's hue turns are embedded (a catalogue
+    image's file read again; one gone since is searched without them);
+    towards *match colour* its colour signature is the catalogue's, else made
+    from the picture.
+
+    Raises:
+        ImageError: a file or picture given cannot be read.
+    """
+    if mix.neutral:
+        return None
+    signature, loaded = None, None
+    if isinstance(source, (int, np.integer)):
+        if mix.match:
+            kept = reader.colour_signatures([int(source)])
+            signature = kept.signatures[0] if len(kept.ids) else None
+        record = reader.records([int(source)]).get(int(source))
+        if embedder is not None and record is not None and (mix.ignore or (mix.match and signature is None)):
+            try:
+                loaded = load_image(record.path, embedder.size)
+            except ImageError:
+                pass
+    elif embedder is not None:
+        loaded = load_image(source, embedder.size)
+    if loaded is not None and mix.match and signature is None:
+        signature = colour_signature(loaded.pixels, loaded.width, loaded.height)
+    turns = None
+    if loaded is not None and mix.ignore and embedder is not None:
+        turns = embedder.embed(np.stack([hue_turned(loaded.pixels, turn) for turn in HUE_TURNS])).astype(np.float32)
+    return ColourSteer(reader, mix, signature, turns)
+
+
+__all__: Sequence[str] = ("ColourSteer", "DetailSearch", "RegionIndex", "candidate_colours", "colour_query")
