@@ -22,6 +22,8 @@ One real catalogue is built with the app's own build and default model: the
 
     nice -n 10 .venv/bin/python bench/bench_details.py [--trials 20] [--colour-queries 200]
 
+(`--colour-queries 0` measures the detail and the speed alone.)
+
 Writes bench/results/details.json. The catalogue and the generated pictures
 are kept under --work (default bench/work/details) and reused by later runs.
 """
@@ -42,7 +44,7 @@ from swimsearch.catalogue import Catalogue
 from swimsearch.colour import ColourMix, colour_distance, hue_turned
 from swimsearch.config import EngineConfig
 from swimsearch.model import Embedder, default_model_path
-from swimsearch.regions import Box
+from swimsearch.regions import REGION_BASIS_FILE, Box, shipped_region_basis
 from swimsearch.search import SearchEngine
 from swimsearch.steering import RegionIndex, _top
 
@@ -193,12 +195,16 @@ def colour_match(engine: SearchEngine, catalogue: Catalogue, names: list[str], l
 
 
 def scan_speed(catalogue: Catalogue, scale: int, repeats: int = 7) -> dict:
-    """The region scan (every image's regions against a detail query: 1 row, or 6 towards ignore colour) at two sizes."""
+    """The region scan (every image's regions against a detail query: 1 row, or 6 towards ignore colour) at two sizes.
+
+    Both steps: the coarse scan of every image and the full vectors of the best REFINE.
+    """
     index = RegionIndex.load(catalogue)
     rng = np.random.default_rng(0)
     dim = index.vectors.shape[2]
     out = {}
     big = RegionIndex(np.arange(1, scale + 1), np.resize(index.vectors, (scale, *index.vectors.shape[1:])))
+    out["held_bytes_per_image"] = big.bytes_per_image
     for label, idx in (("here", index), (f"{scale}", big)):
         for rows in (1, 6):
             q = rng.standard_normal((rows, dim)).astype(np.float32)
@@ -212,7 +218,8 @@ def scan_speed(catalogue: Catalogue, scale: int, repeats: int = 7) -> dict:
             out[f"scan_ms_{label}_{rows}q"] = median(times)
     out["images_here"] = len(index)
     out["scale"] = scale
-    out["bytes_per_image"] = int(index.vectors[0].nbytes)
+    out["bytes_per_image"] = int(index.vectors[0].nbytes)  # as stored in the catalogue (float16)
+    out["windows"], out["dims"], out["coarse_dims"] = int(index.vectors.shape[1]), int(dim), int(index.coarse_dim)
     return out
 
 
@@ -241,14 +248,20 @@ def main(argv: list[str] | None = None) -> int:
         with Timer() as built:
             report = catalogue.update(embedder, config)
         print(f"catalogue: {report.summary()} ({built.seconds:.0f} s); details {dict(catalogue.detail_counts())}", flush=True)
+        kept, shipped = catalogue.region_basis(), shipped_region_basis(embedder.feature_map_shape)
+        if kept is None or shipped is None or not np.array_equal(kept.basis, shipped.basis):
+            # a catalogue keeps the basis it was built with: measuring it would measure an older method
+            raise SystemExit(f"{path} keeps regions of another basis than models/{REGION_BASIS_FILE}: delete it to build it again")
         engine = SearchEngine(catalogue, embedder, config)
         load = os.getloadavg()
         print(f"detail: {len(trials)} trials of {PASTED_PER_TRIAL} pasted pictures each", flush=True)
         detail = detail_trials(engine, trials, photos, args.work)
-        print(f"colour: {len(colour_names)} hue-rotated copies", flush=True)
-        ignore = colour_ignore(engine, colour_names, photos, args.work, args.seed)
-        print("colour: match colour among designs of one label", flush=True)
-        match = colour_match(engine, catalogue, colour_names, labels, photos)
+        ignore = match = None
+        if colour_names:  # --colour-queries 0: the detail figures and the speed alone (a few minutes less)
+            print(f"colour: {len(colour_names)} hue-rotated copies", flush=True)
+            ignore = colour_ignore(engine, colour_names, photos, args.work, args.seed)
+            print("colour: match colour among designs of one label", flush=True)
+            match = colour_match(engine, catalogue, colour_names, labels, photos)
         print(f"speed: the region scan at {len(engine):,} and {args.scale:,} images", flush=True)
         speed = scan_speed(catalogue, args.scale)
         images = catalogue.counts()["readable"]
@@ -260,10 +273,11 @@ def main(argv: list[str] | None = None) -> int:
          "note": f"recall {detail['whole_recall_at_50']:.1%}"},
         {"what": "detail: region recall, pasted at 30-40 % / 40-50 %", "value": detail["region_recall_pasted_30_40pc"],
          "note": f"{detail['region_recall_pasted_40_50pc']:.3f}"},
-        {"what": "hue-rotated copy: original first, ignore colour", "value": ignore["original_first_ignore"],
-         "note": f"default: {ignore['original_first_default']:.3f} ({ignore['queries']} queries)"},
     ]
-    for key, words in (("w0", "ignore"), ("w0.5", "default"), ("w1", "match")):
+    if ignore is not None:
+        rows.append({"what": "hue-rotated copy: original first, ignore colour", "value": ignore["original_first_ignore"],
+                     "note": f"default: {ignore['original_first_default']:.3f} ({ignore['queries']} queries)"})
+    for key, words in (("w0", "ignore"), ("w0.5", "default"), ("w1", "match")) if match is not None else ():
         rows.append({"what": f"top 10 of its label: colour distance, {words}", "value": match[key]["mean_colour_distance_top10_same_label"],
                      "note": f"label P@10 {match[key]['label_precision_at_10']:.3f}"})
     rows += [
@@ -276,6 +290,10 @@ def main(argv: list[str] | None = None) -> int:
         {"what": f"region scan at {args.scale:,}, 1 / 6 query rows (ms)", "value": speed[f"scan_ms_{args.scale}_1q"],
          "note": f"{speed[f'scan_ms_{args.scale}_6q']:.1f}; "
                  f"{speed[f'scan_ms_{args.scale}_1q'] / speed['scan_ms_here_1q']:.1f}x the scan here"},
+        {"what": "regions per image: stored bytes (float16)", "value": speed["bytes_per_image"],
+         "note": f"{speed['windows']} windows x {speed['dims']} dims; held in memory {speed['held_bytes_per_image']:,} B "
+                 f"(coarse scan on {speed['coarse_dims']} dims); at {args.scale:,}: "
+                 f"{speed['bytes_per_image'] * args.scale / 1e9:.2f} GB stored, {speed['held_bytes_per_image'] * args.scale / 1e9:.2f} GB held"},
     ]
     print(table(rows, [("what", "measure", ""), ("value", "value", ".3f"), ("note", "also", "")]))
     print(f"load average before/after: {load[0]:.1f} / {load[3]:.1f} (2 cores shared by several engineers: times are noisy)")

@@ -188,6 +188,50 @@ def fit_region_basis(pooled_sample: np.ndarray, windows: np.ndarray, dim: int, g
     return RegionBasis(windows.astype(np.int16), mean.astype(np.float32), basis.astype(np.float32), grid, name)
 
 
+def fit_learned_basis(
+    pooled_sample: np.ndarray, queries: np.ndarray, candidates: np.ndarray, overlaps: np.ndarray, windows: np.ndarray,
+    dim: int, pca_dim: int, grid: int = 7, name: str = "", shrink: float = 0.3,
+) -> RegionBasis:
+    """A learned whitening of pooled regional vectors (models/fit_region_basis.py).
+
+    Args:
+        pooled_sample: (m, C) pooled windows of photos, for the principal components and the spread kept.
+        queries: (k, C) pooled detail queries (a crop framed as `framed_detail` does).
+        candidates: (k, R, C) the windows of the picture each query's crop was pasted on.
+        overlaps: (k, R) how much each of those windows overlaps the paste (intersection over union).
+
+    Each query's match is, among the windows that overlap its paste at
+    least a third as well as the best one, the one most like it after
+    principal components and plain whitening (a hard positive). The
+    covariance of the differences of matching pairs is whitened away,
+    shrunk by `shrink` towards the identity so that few pairs do not blow up
+    rare directions, and of the result the `dim` directions that vary most
+    over the sample are kept, most first (a prefix of them is a coarser
+    vector of its own). Projection stays `normalise(normalise(x) - mean) @ basis`.
+    """
+    x = _normalise(np.asarray(pooled_sample, dtype=np.float64))
+    mean = x.mean(axis=0)
+    values, vectors = np.linalg.eigh(np.cov((x - mean).T))
+    pca = vectors[:, ::-1][:, :pca_dim]
+    white = pca / np.sqrt(values[::-1][:pca_dim] + 0.1 * values[::-1][:pca_dim].mean())
+    q = (_normalise(np.asarray(queries, np.float64)) - mean)
+    matches = np.empty_like(q)
+    for i in range(len(q)):
+        near = np.flatnonzero(overlaps[i] >= overlaps[i].max() / 3)
+        windows_i = _normalise(np.asarray(candidates[i, near], np.float64)) - mean
+        likeness = _normalise(windows_i @ white) @ _normalise(q[i] @ white)
+        matches[i] = windows_i[int(np.argmax(likeness))]
+    diff = (q - matches) @ pca
+    within = diff.T @ diff / len(diff)
+    within += shrink * np.trace(within) / pca_dim * np.eye(pca_dim)
+    values, axes = np.linalg.eigh(within)
+    inverse_root = axes @ np.diag(values ** -0.5) @ axes.T
+    spread = ((x - mean) @ pca) @ inverse_root
+    _, directions = np.linalg.eigh(spread.T @ spread / len(spread))
+    basis = pca @ inverse_root @ directions[:, ::-1][:, :dim]
+    return RegionBasis(windows.astype(np.int16), mean.astype(np.float32), basis.astype(np.float32), grid, name)
+
+
 def shipped_region_basis(feature_map_shape: tuple[int, int, int] | None, folder: Path | None = None) -> RegionBasis | None:
     """The basis that ships in `models/`, when it fits the model's feature maps (None: no detail search)."""
     if feature_map_shape is None:

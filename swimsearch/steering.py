@@ -43,6 +43,10 @@ DETAIL_SIDE = 1600
 NO_COLOURS = "Colour cannot be matched in this catalogue yet: update it to keep the colours of its pictures."
 #: Images scored per step of a region scan (bounds the scores held at once).
 SCAN_CHUNK = 16384
+#: Dimensions of the coarse scan of every image (a prefix of the basis's, which come most telling first).
+COARSE_DIM = 64
+#: Images of the coarse scan scored again with their full vectors (1,000 lose nothing measurable: DETAILS.md).
+REFINE = 1000
 
 
 def candidate_colours(reader: CatalogueReader, ids: np.ndarray, signature: np.ndarray | None) -> tuple[np.ndarray | None, str]:
@@ -106,26 +110,35 @@ class ColourSteer:
 
 
 class RegionIndex:
-    """Every kept image's regional vectors in memory, as float32, scanned in chunks.
+    """Every kept image's regional vectors in memory, scanned in two steps.
 
-    Stored as float16 (half the file), held as float32: converting float16
-    on every query cost ten times the scan itself (bench/bench_details.py), so
-    it is done once, when the first detail query loads the index
-    (11.5 KB per image: 67 MB at 5,800 images, 1.15 GB at 100,000).
+    The first `COARSE_DIM` dimensions of each window (the basis orders its
+    directions, most telling first: regions.py) are held as float32,
+    normalised again, and every image is scanned with them; the full vectors
+    stay float16, as stored, and only the best `REFINE` images are scored
+    with them. Converting float16 on every query of the whole catalogue cost
+    ten times the scan itself, and the full float32 vectors would take
+    30 KB per image (bench/bench_details.py measures the scan at 100,000
+    images): this way 23 KB per image are held (15 KB full, 7.7 KB coarse).
     """
 
     def __init__(self, ids: np.ndarray, vectors: np.ndarray):
         self.ids = np.asarray(ids, dtype=np.int64)
-        self.vectors = np.asarray(vectors, dtype=np.float32)  # (n, R, d)
+        self.vectors = np.asarray(vectors, dtype=np.float16)  # (n, R, d) as stored
+        dim = self.vectors.shape[2] if self.vectors.ndim == 3 else 0
+        self.coarse_dim = min(COARSE_DIM, dim)
+        self.coarse = np.empty((len(self.ids), *self.vectors.shape[1:2], self.coarse_dim), dtype=np.float32)
+        for start in range(0, len(self.ids), SCAN_CHUNK):
+            self.coarse[start : start + SCAN_CHUNK] = _unit(self.vectors[start : start + SCAN_CHUNK, :, : self.coarse_dim])
 
     @classmethod
     def load(cls, reader: CatalogueReader) -> "RegionIndex":
         parts = list(reader.iter_regions())
         if not parts:
-            return cls(np.empty(0, np.int64), np.empty((0, 0, 0), np.float32))
-        vectors = np.empty((sum(len(p.ids) for p in parts), *parts[0].vectors.shape[1:]), dtype=np.float32)
+            return cls(np.empty(0, np.int64), np.empty((0, 0, 0), np.float16))
+        vectors = np.empty((sum(len(p.ids) for p in parts), *parts[0].vectors.shape[1:]), dtype=np.float16)
         at = 0
-        for n, part in enumerate(parts):  # converted part by part: never two float32 copies at once
+        for n, part in enumerate(parts):  # copied part by part: never two copies of the whole at once
             vectors[at : at + len(part.ids)] = part.vectors
             at += len(part.ids)
             parts[n] = part._replace(vectors=np.empty((0, *vectors.shape[1:]), np.float16))
@@ -134,18 +147,41 @@ class RegionIndex:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def best(self, queries: np.ndarray) -> np.ndarray:
-        """For queries (F, d): each image's best cosine over its regions, (n, F) float32."""
+    @property
+    def bytes_per_image(self) -> int:
+        """Memory held per image: the stored vectors and the coarse copy."""
+        return int(self.vectors[0].nbytes + self.coarse[0].nbytes) if len(self) else 0
+
+    def best(self, queries: np.ndarray, refine: int = REFINE) -> np.ndarray:
+        """For queries (F, d): each image's best cosine over its regions, (n, F) float32.
+
+        Only the best `refine` images of the coarse scan (by their best row)
+        get their full cosines; the others keep their coarse value less 4,
+        so they rank after every refined one (`refine=0`: the coarse scan alone).
+        """
         q = np.ascontiguousarray(np.asarray(queries, dtype=np.float32))
         n, regions, dim = self.vectors.shape
         out = np.empty((n, len(q)), dtype=np.float32)
+        coarse_q = np.ascontiguousarray(_unit(q[:, : self.coarse_dim]))
         for start in range(0, n, SCAN_CHUNK):
-            block = self.vectors[start : start + SCAN_CHUNK]
+            block = self.coarse[start : start + SCAN_CHUNK]
             # (F, d) x (d, images*R): query-major, so each image's regions lie together for the max
             # (about twice as fast as the image-major product for the 6 rows of *ignore colour*)
-            sims = q @ block.reshape(-1, dim).T
+            sims = coarse_q @ block.reshape(-1, self.coarse_dim).T
             out[start : start + len(block)] = sims.reshape(len(q), len(block), regions).max(axis=2).T
+        if refine <= 0 or self.coarse_dim == dim:
+            return out
+        chosen = _top(out.max(axis=1), refine if refine > 0 else n)
+        full = self.vectors[chosen].astype(np.float32)  # (k, R, d); converting is most of this step's time
+        refined = np.einsum("krd,fd->krf", full, q).max(axis=1)  # einsum: BLAS with one column is slower here
+        out -= 4.0  # below any cosine: what was not refined ranks last
+        out[chosen] = refined
         return out
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
 @dataclass(frozen=True)
@@ -177,7 +213,7 @@ class DetailSearch:
         where = self.reader.location
         if self._index is None:
             self._basis = self.reader.region_basis()
-            self._index = RegionIndex.load(self.reader) if self._basis is not None else RegionIndex(np.empty(0), np.empty((0, 0, 0)))
+            self._index = RegionIndex.load(self.reader) if self._basis is not None else RegionIndex(np.empty(0), np.empty((0, 0, 0), np.float16))
             log.info("loaded the regional vectors of %d images", len(self._index))
         basis, index = self._basis, self._index
         if basis is None or not len(index):
@@ -214,9 +250,10 @@ class DetailSearch:
         vectors = basis.describe_window(maps, window)
         embed_ms = (time.perf_counter() - started) * 1000
         started = time.perf_counter()
-        best = index.best(vectors)
+        wanted = max(top_n + 30, COLOUR_POOL if colour.match else 0)
+        best = index.best(vectors, refine=max(REFINE, wanted))
         plain = best[:, 0]
-        pool = _top(plain if len(rows) == 1 else best.max(axis=1), max(top_n + 30, COLOUR_POOL if colour.match else 0))
+        pool = _top(plain if len(rows) == 1 else best.max(axis=1), wanted)
         pool = np.sort(pool)  # candidate_colours wants ids in order; index ids are sorted
         notes = []
         colours = None

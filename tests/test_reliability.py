@@ -465,8 +465,9 @@ def test_two_processes_updating_one_catalogue(store, tmp_path, clothing):
 def _small_filesystem(tmp_path) -> Path | None:
     mount = tmp_path / "small-disk"
     mount.mkdir()
-    # 1 MB: the region basis every catalogue keeps (0.5 MB) and some of the 120 pictures fit, not all of them
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1000k", "tmpfs", str(mount)], capture_output=True)
+    # 3 MB: the region basis every catalogue keeps (1.3 MB, in the WAL and then the file) and some of the
+    # 120 pictures (about 25 KB each, 15 KB of them regional vectors) fit, not all of them
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3000k", "tmpfs", str(mount)], capture_output=True)
     return mount if done.returncode == 0 else None
 
 
@@ -475,7 +476,7 @@ def test_full_disk_during_a_build_is_a_plain_error_and_keeps_the_catalogue(tmp_p
     copy_clothing_photos(clothing, folder, 120)
     mount = _small_filesystem(tmp_path)
     try:
-        if mount is not None:  # a real full disk: a 1 MB file system
+        if mount is not None:  # a real full disk: a 3 MB file system
             path = mount / "full.swimcat"
             done = cli("index", folder, "--catalogue", path, "--batch-size", "8")
         else:  # no permission to mount: a size-limited file instead (RLIMIT_FSIZE)
@@ -485,7 +486,7 @@ def test_full_disk_during_a_build_is_a_plain_error_and_keeps_the_catalogue(tmp_p
 
             def limit():
                 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-                resource.setrlimit(resource.RLIMIT_FSIZE, (1_000_000, 1_000_000))
+                resource.setrlimit(resource.RLIMIT_FSIZE, (3_000_000, 3_000_000))
 
             done = cli("index", folder, "--catalogue", path, "--batch-size", "8", preexec_fn=limit)
         assert done.returncode == 1, done.stdout + done.stderr
