@@ -511,15 +511,18 @@ def main() -> int:
     parser.add_argument("--store", action="store_true",
                         help="the team catalogue store itself, beside the SQLite store (pg_store_figures.py)")
     parser.add_argument("--store-data", type=Path, default=None, help="server data folder for --store")
+    parser.add_argument("--build-only", action="store_true",
+                        help="with --store: make what is missing (SQLite catalogues, truths, team catalogues), measure nothing")
     args = parser.parse_args()
     if args.store:
         import pg_store_figures
         import team_data
 
         out = {"loaded_machine": os.getloadavg(), "sizes": pg_store_figures.run(
-            args.sizes, args.reuse, args.store_data or team_data.DATA)}
+            args.sizes, args.reuse, args.store_data or team_data.DATA, args.build_only)}
         out["load_after"] = os.getloadavg()
-        print(f"wrote {save('pg-store-' + '-'.join(str(s) for s in args.sizes), out)}")
+        if not args.build_only:
+            print(f"wrote {save('pg-store-' + '-'.join(str(s) for s in args.sizes), out)}")
         return 0
 
     results: dict = {"sizes": {}, "loaded_machine": os.getloadavg()}

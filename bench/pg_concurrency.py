@@ -45,18 +45,19 @@ BASE = 100_000
 DATABASE = "concurrency"
 
 
-def searcher(address: str, seed: int, go, stop, out) -> None:
+def searcher(address: str, seed: int, ready, go, stop, out) -> None:
     """One designer searching until told to stop: latencies, failures, incomplete answers."""
     from swimsearch.catalogue import Catalogue
     from swimsearch.config import EngineConfig
     from swimsearch.search import SearchEngine
 
-    queries = np.load(team_data.RESEARCH / "queries.npy")
+    queries = team_data.queries()
     rng = np.random.default_rng(seed)
     latencies, failures, short = [], [], 0
     with Catalogue.open(address, readonly=True) as catalogue:
         engine = SearchEngine(catalogue, None, EngineConfig())
         engine.search_embeddings(queries[0][None], top_n=10)  # warm
+        ready.put(1)
         go.wait()
         while not stop.is_set():
             query = queries[int(rng.integers(len(queries)))] + rng.normal(0, 0.01, queries.shape[1]).astype(np.float32)
@@ -71,13 +72,14 @@ def searcher(address: str, seed: int, go, stop, out) -> None:
     out.put({"latencies": latencies, "failures": failures, "short": short})
 
 
-def updater(address: str, folder: str, go, out) -> None:
+def updater(address: str, folder: str, ready, go, out) -> None:
     """One designer updating a folder of the shared catalogue (the real build)."""
     from swimsearch.catalogue import Catalogue
     from swimsearch.config import EngineConfig
     from swimsearch.errors import CatalogueError
 
     embedder = team_data.SyntheticEmbedder()
+    ready.put(1)
     go.wait()
     t0 = time.perf_counter()
     try:
@@ -88,18 +90,21 @@ def updater(address: str, folder: str, go, out) -> None:
         out.put({"folder": folder, "refused": str(exc), "seconds": time.perf_counter() - t0})
 
 
-def run_clients(targets: list[tuple], seconds: float | None) -> list[dict]:
-    """Start processes (target, args...) together; stop the searchers after `seconds` or when the updaters are done."""
+def run_clients(targets: list[tuple], seconds: float | None) -> tuple[list[dict], float]:
+    """Start processes (target, args...) together once every one is ready (opened, warmed up); stop the searchers
+    after `seconds` or when the updaters are done. Returns their results and the seconds from the start signal."""
     ctx = mp.get_context("spawn")
-    go, stop, out = ctx.Event(), ctx.Event(), ctx.Queue()
+    ready, go, stop, out = ctx.Queue(), ctx.Event(), ctx.Event(), ctx.Queue()
     processes = []
     for function, *args in targets:
-        extra = (go, stop, out) if function is searcher else (go, out)
+        extra = (ready, go, stop, out) if function is searcher else (ready, go, out)
         processes.append((function, ctx.Process(target=function, args=(*args, *extra))))
     for _, process in processes:
         process.start()
-    time.sleep(8)  # every client opened, model made, first search done (spawned processes start slowly here)
+    for _ in processes:  # spawned processes start slowly on a loaded machine: a fixed wait counted some too late
+        ready.get(timeout=600)
     go.set()
+    started = time.perf_counter()
     updaters = [p for f, p in processes if f is updater]
     if updaters:
         for process in updaters:
@@ -107,10 +112,11 @@ def run_clients(targets: list[tuple], seconds: float | None) -> list[dict]:
     else:
         time.sleep(seconds or 10)
     stop.set()
+    elapsed = time.perf_counter() - started
     results = [out.get(timeout=600) for _ in processes]
     for _, process in processes:
         process.join(60)
-    return results
+    return results, elapsed
 
 
 def summarise_searches(results: list[dict], seconds: float) -> dict:
@@ -173,7 +179,7 @@ def same_folder(address: str, connect, folder: Path, files: int = 2000) -> dict:
         second = f"refused: {exc}"
     finally:
         catalogue.close()
-    _, err = first.communicate(timeout=600)
+    _, err = first.communicate(timeout=3600)  # a whole folder on a loaded machine took more than 10 min
     with connect(DATABASE) as conn:
         stored = conn.execute("SELECT count(*), count(DISTINCT path) FROM cat_synthetic.images WHERE path LIKE %s",
                               (f"{folder.name}/%",)).fetchone()
@@ -267,8 +273,8 @@ def main() -> int:
         print("1. searching clients", flush=True)
         out["search"] = []
         for clients in (1, 8):
-            results = run_clients([(searcher, address, 100 + i) for i in range(clients)], args.seconds)
-            out["search"].append(summarise_searches(results, args.seconds))
+            results, elapsed = run_clients([(searcher, address, 100 + i) for i in range(clients)], args.seconds)
+            out["search"].append(summarise_searches(results, elapsed))
             s = out["search"][-1]
             print(f"   {clients} searching: {s['per_second']:.0f} searches/s, median {s['ms_median']:.1f} ms, p95 "
                   f"{s['ms_p95']:.1f} ms, failures {s['failures']}, incomplete {s['incomplete_answers']}", flush=True)
@@ -276,10 +282,8 @@ def main() -> int:
         print("2. two clients updating while four search", flush=True)
         for name in ("anna", "bert"):
             team_data.make_pictures(root / name, args.files, start={"anna": 100_000, "bert": 200_000}[name])
-        started = time.perf_counter()
-        results = run_clients([(updater, address, str(root / "anna")), (updater, address, str(root / "bert"))]
-                              + [(searcher, address, 200 + i) for i in range(4)], None)
-        seconds = time.perf_counter() - started - 8
+        results, seconds = run_clients([(updater, address, str(root / "anna")), (updater, address, str(root / "bert"))]
+                                       + [(searcher, address, 200 + i) for i in range(4)], None)
         updates = [r for r in results if "folder" in r]
         out["updates"] = {"updates": updates, "searches": summarise_searches(results, max(seconds, 1)),
                           "after": check(connect)}
@@ -292,7 +296,7 @@ def main() -> int:
               f"lost {out['updates']['lost']}, doubled {out['updates']['doubled']}; {s['searches']} searches during them "
               f"({s['per_second']:.0f}/s, median {s['ms_median']:.1f} ms, p95 {s['ms_p95']:.1f} ms), failures "
               f"{s['failures']}, incomplete {s['incomplete_answers']}; after: {out['updates']['after']}", flush=True)
-        out["same_folder"] = same_folder(address, connect, root / "carl")
+        out["same_folder"] = same_folder(address, connect, root / "carl", files=max(200, args.files))
         print(f"   a second client on a folder being updated: {out['same_folder']['second']}; the first one "
               f"{out['same_folder']['first']}", flush=True)
 

@@ -2,10 +2,12 @@
 synthetic "model" for updates made from real files.
 
 * `start` runs the embedded PostgreSQL server on a data folder kept between
-  runs (default /work/cache/pg-store), with bench_pg.py's server settings.
-* `write_team` copies a synthetic SQLite catalogue (bench_scale.py's data,
-  fitted by the real engine; the research's are in /work/cache/pg-research)
-  into a team catalogue with `swimsearch.copying.copy_catalogue`: the store's
+  runs (default /work/cache/pg-1m), with bench_pg.py's server settings.
+* `sqlite_catalogue` is the synthetic SQLite catalogue of a size (bench_scale.py's
+  data, fitted by the real engine at the app's defaults: augmented vectors,
+  neighbour lists), with its exact-cosine truth and the queries, in the same
+  folder; `ensure_sqlite` makes them when missing or of an older format.
+* `write_team` copies such a catalogue into a team catalogue with `swimsearch.copying.copy_catalogue`: the store's
   own import, its fit swapped in with the HNSW index built by the schema's
   refit_finish(), and the copy's digest check.
 * `SyntheticEmbedder` stands in for the trunk of those catalogues (model
@@ -19,6 +21,7 @@ synthetic "model" for updates made from real files.
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from pathlib import Path
 
@@ -29,19 +32,62 @@ from common import WORK
 import bench_scale
 from bench_pg import SERVER_SETTINGS, centres_from, start_server
 
-DATA = Path("/work/cache/pg-store") if Path("/work/cache").is_dir() else WORK / "pg-store"
-RESEARCH = Path("/work/cache/pg-research")
+DATA = Path("/work/cache/pg-1m") if Path("/work/cache").is_dir() else WORK / "pg-store"
 CENTRES = Path("/work/cache/clothing-fp32.npz")
 
 
-def sqlite_catalogue(size: int) -> Path:
-    """The synthetic SQLite catalogue of `size` designs (ours, upgraded to the current format; else the research's
-    or bench/work's: a catalogue of an older format must be opened once for writing to be upgraded)."""
-    for folder in (DATA, RESEARCH, WORK):
-        path = folder / f"synthetic-{size}.swimcat"
-        if path.exists():
-            return path
-    raise SystemExit(f"no synthetic catalogue of {size:,} designs: run bench/bench_pg.py --sizes {size} first")
+def sqlite_catalogue(size: int, data: Path = DATA) -> Path:
+    """The synthetic SQLite catalogue of `size` designs in `data` (made by `ensure_sqlite`)."""
+    path = data / f"synthetic-{size}.swimcat"
+    if not path.exists():
+        raise SystemExit(f"no synthetic catalogue of {size:,} designs in {data}: run bench/bench_pg.py --store --sizes {size} first")
+    return path
+
+
+def queries(data: Path = DATA) -> np.ndarray:
+    """bench_scale's query embeddings, saved beside the catalogues by `ensure_sqlite`."""
+    path = data / "queries.npy"
+    if not path.exists():
+        raise SystemExit(f"no queries.npy in {data}: run bench/bench_pg.py --store first")
+    return np.load(path)
+
+
+def current_format(path: Path) -> bool:
+    """Whether a catalogue file holds what today's search reads (format 3 or later, with neighbour lists)."""
+    import sqlite3
+
+    from swimsearch.stores.sqlite_schema import SCHEMA_VERSION
+
+    if not path.exists():
+        return False
+    raw = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        row = raw.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        # Format 3 brought the neighbour lists today's search reads; a later format only adds what a search
+        # by a detail reads (format 5), which these synthetic designs, made without pictures, cannot have.
+        return (row is not None and 3 <= json.loads(row[0]) <= SCHEMA_VERSION
+                and raw.execute("SELECT 1 FROM neighbours LIMIT 1").fetchone() is not None)
+    except sqlite3.DatabaseError:
+        return False
+    finally:
+        raw.close()
+
+
+def ensure_sqlite(size: int, data: Path = DATA, reuse: bool = True) -> tuple[Path, dict]:
+    """The synthetic SQLite catalogue of `size`, its truth and the queries in `data`; made when missing, outdated
+    or not `reuse`d. Returns (path, build timings: empty when reused)."""
+    from bench_pg import prepare
+
+    data.mkdir(parents=True, exist_ok=True)
+    synthetic = bench_scale.Synthetic(centres_from(CENTRES if CENTRES.exists() else None))
+    if not (data / "queries.npy").exists():
+        np.save(data / "queries.npy", synthetic.queries())
+    path = data / f"synthetic-{size}.swimcat"
+    keep = reuse and current_format(path)
+    if path.exists() and not keep:
+        (data / f"truth-{size}.npy").unlink(missing_ok=True)
+    path, _, built = prepare(size, data, synthetic, keep)
+    return path, built
 
 
 def start(data: Path = DATA):

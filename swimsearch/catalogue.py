@@ -66,11 +66,12 @@ class Catalogue(DetailViews, StoreSteering):
     # --- opening and closing -----------------------------------------------------------
 
     @classmethod
-    def create(cls, path: Location, root: str | os.PathLike, *, password_prompt: "PasswordPrompt | None" = None) -> "Catalogue":
-        """A new, empty catalogue at `path` (a file, or a team catalogue's address) for the folder `root` (never overwrites)."""
+    def create(cls, path: Location, root: str | os.PathLike, *, password_prompt: "PasswordPrompt | None" = None,
+               folder_must_exist: bool = True) -> "Catalogue":
+        """A new, empty catalogue at `path` (a file or team address) for `root` (a copy's may be elsewhere); never overwrites."""
         if is_team_address(path):
-            return cls(_team_store().create(str(path), root, password_prompt=password_prompt))
-        return cls(SqliteStore.create(path, root))
+            return cls(_team_store().create(str(path), root, password_prompt=password_prompt, folder_must_exist=folder_must_exist))
+        return cls(SqliteStore.create(path, root, folder_must_exist=folder_must_exist))
 
     @classmethod
     def open(

@@ -49,7 +49,7 @@ from .cli_checks import (
     similarity,
     os_error_sentence,
 )
-from .cli_output import filters_in_words, print_report, print_result
+from .cli_output import filters_in_words, print_info, print_report, print_result
 from .sheet import SheetError
 from .terminal import StopOnInterrupt, TerminalProgress, shown
 
@@ -167,31 +167,7 @@ def cmd_info(args) -> int:
     if args.json:
         print(json.dumps(info, indent=2))
         return EXIT_OK
-    fitted = info["fitted"] or {}
-    print(f"catalogue   {shown(info['catalogue'])}")
-    print(f"folder      {shown(info['root'])}{'' if info['root_exists'] else '  (missing!)'}")
-    print(f"images      {info['images']} ({info['readable']} readable, {info['unreadable']} unreadable, {info['searchable']} searchable)")
-    print(f"model       {shown(str(info['model']))} ({(info['model_sha256'] or '')[:12]})")
-    if fitted:
-        s = fitted.get("settings", {})
-        print(
-            f"index       {shown(str(fitted['variant']))} hash layer, {s.get('bits')}-bit spherical codes, "
-            f"{s.get('lsh_tables')} LSH tables x {s.get('lsh_key_bits')} bits, fitted on {fitted['count']} images"
-            + (" (provisional: build was cancelled)" if fitted.get("provisional") else "")
-        )
-    team = info.get("team")
-    if team:
-        print(f"server      {team['server']}, database {team['database']}, pgvector {team['pgvector']}")
-        print(f"you         {team['person']} (login {team['login']}, {team['access']})")
-        if team["recorded_root"] != info["root"]:
-            print(f"indexed as  {team['recorded_root']} (on the computer that indexed it)")
-        for change in team["recent_changes"]:
-            detail = ", ".join(f"{k} {v}" for k, v in change["detail"].items() if v is not None)
-            print(f"changed     {change['at']} by {change['person']} ({change['login']}): {change['action']} {detail}".rstrip())
-    for item in info.get("unreadable_files", []):
-        print(f"unreadable  {shown(item['path'])}: {shown(item['reason'])}")
-    if "checked" in info:
-        print(f"check       ok: {'; '.join(info['checked'])}")
+    print_info(info)
     return EXIT_OK
 
 
@@ -203,8 +179,12 @@ def cmd_duplicates(args) -> int:
     with open_existing(args.catalogue, args.root) as catalogue:
         engine = SearchEngine(catalogue, None, config)
         groups = find_duplicate_groups(engine, max_distance=args.max_distance)
+    if args.csv == "-":  # the rows only, to stdout, as `query --csv -` and `decisions --csv -` do
+        write_duplicates_csv(groups, sys.stdout)
+        return EXIT_OK
     if args.csv:
-        write_duplicates_csv(groups, args.csv)
+        count = write_duplicates_csv(groups, args.csv)
+        print(f"wrote {count} rows for {len(groups)} groups to {shown(args.csv)}", file=sys.stderr)
     for n, group in enumerate(groups, start=1):
         print(f"group {n}: {len(group.paths)} files (pHash distance <= {group.max_phash_distance})")
         for path in group.paths:
@@ -295,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("duplicates", parents=[common], help="list groups of near-identical files")
     p.add_argument("--catalogue", required=True, help=CATALOGUE_HELP)
     p.add_argument("--max-distance", type=int, help="pHash bits that may differ (default: 6)")
-    p.add_argument("--csv", metavar="OUT", help="also write the groups as CSV")
+    p.add_argument("--csv", metavar="OUT", help="also write the groups as CSV ('-': to stdout instead of the list)")
     p.set_defaults(run=cmd_duplicates, parser=p)
     add_decisions_command(sub, common, CATALOGUE_HELP, lambda args: open_existing(args.catalogue, args.root))
 

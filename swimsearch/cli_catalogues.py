@@ -119,22 +119,31 @@ def open_for_index(folder: Path, value: str | None, root: str | None) -> Catalog
 
 
 def copy(source_value: str, destination: str, root: str | None = None) -> tuple[Catalogue, CopyReport]:
-    """Copy a catalogue into a new one (a file or a team catalogue); a failed copy leaves no destination behind."""
+    """Copy a catalogue into a new one (a file or a team catalogue); a failed copy leaves no destination behind.
+
+    The copy reads the catalogue, never the pictures: its folder need not be
+    reachable from this computer. The new catalogue names the same folder
+    (a team catalogue's as this computer maps it, with --root as everywhere,
+    else as it was recorded), and says so once when it is not here.
+    """
     refuse_mistyped_address(destination)
+    # The destination first: a copy that cannot be made is refused before anything else is asked or said.
     if not is_team_address(destination) and Path(destination).exists():
         raise CatalogueError(f"{destination} already exists; copy into a new catalogue file.")
-    with open_existing(source_value, root if is_team_address(str(catalogue_location(source_value))) else None) as source:
-        folder = Path(root) if root and not is_team_address(str(catalogue_location(source_value))) else source.root
-        if not folder.is_dir():
-            raise CatalogueError(
-                f"The catalogue's folder {folder} is not reachable from this computer; give --root PATH, where it is."
-            )
-        if is_team_address(destination):
-            from .stores.postgres import PostgresStore
+    if is_team_address(destination):
+        from .stores.postgres import PostgresStore
 
-            if PostgresStore.exists(destination, password_prompt=prompt_password):
-                raise CatalogueError(f"The team catalogue {display_address(destination)} already exists; copy into a new name.")
-        target = Catalogue.create(destination, folder, password_prompt=prompt_password)
+        if PostgresStore.exists(destination, password_prompt=prompt_password):
+            raise CatalogueError(f"The team catalogue {display_address(destination)} already exists; copy into a new name.")
+    with open_existing(source_value, root) as source:
+        store = source.store
+        folder: Path | str = source.root
+        if not isinstance(store, SqliteStore) and not store.root_found:
+            folder = store.recorded_root or source.root  # open_existing said once that it is not reachable here
+        elif not source.root.is_dir():
+            print(f"swimsearch: the catalogue's folder {shown(str(source.root))} is not on this computer; "
+                  "the copy names it all the same.", file=sys.stderr)
+        target = Catalogue.create(destination, folder, password_prompt=prompt_password, folder_must_exist=False)
         try:
             report = copy_catalogue(source, target.writer(), progress=_progress())
         except BaseException:

@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # the search (and the model behind it) loads only when a comm
 log = logging.getLogger(__name__)
 
 #: The columns of `swimsearch decisions --csv`.
-DECISION_COLUMNS = ("verdict", "a", "b", "who", "when")
+DECISION_COLUMNS = ("verdict", "a", "b", "who", "when", "login")  # login: a team catalogue's server account
 VERDICT_WORDS = {SAME: "same design", DIFFERENT: "not similar"}
 
 
@@ -158,10 +158,15 @@ def cmd_decisions(args: argparse.Namespace, reader: CatalogueReader) -> int:
         write_decisions_csv(decisions, reader.root, sys.stdout)
         return 0
     for d in decisions:
-        print(f"{VERDICT_WORDS[d.verdict]:12s}  {shown(d.a_path)}  {shown(d.b_path)}  ({shown(d.who)}, {_when(d.at)})")
+        print(f"{VERDICT_WORDS[d.verdict]:12s}  {shown(d.a_path)}  {shown(d.b_path)}  ({shown(who_in_words(d))}, {_when(d.at)})")
     if not decisions:
         print("no decisions yet: mark results 'Same design' or 'Not similar' in the window")
     return 0
+
+
+def who_in_words(d: Decision) -> str:
+    """Who decided: the name they gave, and the server login it was made with where that differs (a team catalogue)."""
+    return d.who if not d.login or d.login == d.who else f"{d.who} (login {d.login})"
 
 
 def write_decisions_csv(decisions: Sequence[Decision], root: Path, out: IO[str]) -> int:
@@ -170,7 +175,7 @@ def write_decisions_csv(decisions: Sequence[Decision], root: Path, out: IO[str])
     writer.writerow(DECISION_COLUMNS)
     for d in decisions:
         a, b = (neutralise(os.path.join(root, *p.split("/"))) for p in (d.a_path, d.b_path))
-        writer.writerow([d.verdict, a, b, neutralise(d.who), _when(d.at)])
+        writer.writerow([d.verdict, a, b, neutralise(d.who), _when(d.at), neutralise(d.login or "")])
     return len(decisions)
 
 

@@ -22,7 +22,7 @@ def test_an_address_names_server_database_and_catalogue_and_hides_its_password()
 def test_the_catalogue_defaults_to_main_and_a_socket_address_works():
     address = TeamAddress.parse("postgres:///designs?host=/var/run/postgresql")
     assert address.catalogue == "main" and address.database == "designs" and address.server == "this computer"
-    assert address.display.endswith("?host=%2Fvar%2Frun%2Fpostgresql&catalogue=main")
+    assert address.display == "postgresql:///designs?host=/var/run/postgresql&catalogue=main"  # as written, not %2F
     assert TeamAddress.parse(address.display) == address  # what the window saves opens the same catalogue
 
 
@@ -133,3 +133,34 @@ def test_the_driver_is_loaded_only_when_a_team_catalogue_is_opened(tmp_path):
     lines = done.stdout.splitlines()
     assert lines[0] == "before False" and lines[-1] == "after True"
     assert "cannot be reached; check the address and the network" in lines[1]
+
+
+@pytest.mark.parametrize("address, said", [
+    ("postgresql://anna@nosuchhost.invalid/designs?connect_timeout=2", "The server named in the address of the team catalogue main cannot be found"),
+    ("postgresql://anna@127.0.0.1:1/designs?sslmode=bogus", "sets sslmode to 'bogus', which PostgreSQL does not accept"),
+])
+def test_a_connection_refused_before_the_server_answers_is_one_sentence_without_log_lines(address, said):
+    import subprocess
+    import sys
+
+    from helpers import REPO
+
+    done = subprocess.run([sys.executable, "-m", "swimsearch.cli", "info", "--catalogue", address],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.startswith("swimsearch: ") and said in done.stderr
+    assert done.stderr.count("\n") == 1 and "ERROR" not in done.stderr and "Errno" not in done.stderr, done.stderr
+
+
+def test_a_server_that_dies_mid_update_is_a_lost_connection_in_one_sentence(caplog):
+    from swimsearch.stores.pg_schema import describe_pg_error
+
+    class Killed(Exception):  # what psycopg raises when the server process serving an update is killed
+        sqlstate = None
+
+    text = ("consuming input failed: server closed the connection unexpectedly\n\tThis probably means the server "
+            "terminated abnormally\n\tbefore or while processing the request.")
+    with caplog.at_level("WARNING"):
+        said = str(describe_pg_error(Killed(text), "team"))
+    assert said == "The connection to the team catalogue team was lost; what was saved before is kept. Try again."
+    assert not caplog.records  # nothing printed before the sentence

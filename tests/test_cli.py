@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import shlex
 import shutil
 import subprocess
 import sys
@@ -247,6 +248,11 @@ def test_duplicates_csv_lists_each_file_of_each_group(indexed, tmp_path):
     rows = list(csv.DictReader(io.StringIO(text)))
     assert sorted(r["path"] for r in rows) == sorted([str(photos[0]), str(folder / "copy of first.jpg")])
     assert {(r["group"], r["group_size"], r["max_phash_distance"]) for r in rows} == {("1", "2", "0")}
+    assert "wrote 2 rows for 1 groups" in done.stderr
+    to_stdout = run("duplicates", "--catalogue", catalogue, "--csv", "-", cwd=tmp_path)  # as query --csv - does
+    assert to_stdout.returncode == 0, to_stdout.stderr
+    assert to_stdout.stdout.replace("\r\n", "\n") == text.replace("\r\n", "\n")  # the rows only, no list after them
+    assert not (tmp_path / "-").exists()
 
 
 def test_eval_and_query_read_the_same_list_files(indexed, tmp_path):
@@ -385,7 +391,8 @@ def test_another_computer_names_its_own_mount_with_root(team_photos, tmp_path):
     assert "pa55word" not in found.stdout + found.stderr + about and '"catalogue": "postgresql://anna_' in about
     info = run("info", "--catalogue", address, "--root", mount)
     assert f"indexed as  {folder}" in info.stdout and "(login anna_" in info.stdout and "editor" in info.stdout
-    assert "changed     " in info.stdout and ": add images 8" in info.stdout
+    assert "changed     " in info.stdout and "(login anna_" in info.stdout and " added or re-read 8 files (first summer/" in info.stdout
+    assert "{" not in info.stdout and "unreadable 0" not in info.stdout  # sentences, not the change log's raw fields
     update = run("index", mount / "summer", "--catalogue", address)  # the mount found from the folder given
     assert update.returncode == 0 and "8 unchanged" in update.stdout, update.stderr
 
@@ -408,6 +415,62 @@ def test_copy_a_team_catalogue_to_a_file_and_back(team_photos, tmp_path):
     assert ranked[0] == ranked[1] == ranked[2] and len(ranked[0]) == 5
     again = run("copy", "--catalogue", as_file, "--to", back_address)
     assert again.returncode == 1 and "already exists" in again.stderr
+
+
+def test_copy_reads_the_catalogue_not_the_pictures_and_root_means_what_it_means_everywhere(team_photos, tmp_path):
+    folder, address = team_photos
+    shutil.move(folder, tmp_path / "elsewhere")  # the shared folder is not mounted on this computer
+    exists = run("copy", "--catalogue", address, "--to", address)  # onto an existing catalogue: that is the problem
+    assert exists.returncode == 1 and "already exists" in exists.stderr and "not reachable" not in exists.stderr
+    as_file = tmp_path / "away.swimcat"
+    away = run("copy", "--catalogue", address, "--to", as_file)
+    assert away.returncode == 0, away.stderr
+    assert "8 images copied" in away.stdout and away.stderr.count("not reachable here") == 1
+    assert f"folder      {folder}  (missing!)" in run("info", "--catalogue", as_file).stdout  # the same folder, named
+    back = run("copy", "--catalogue", as_file, "--to", address.replace("catalogue=shared", "catalogue=again"))
+    assert back.returncode == 0 and "8 images copied" in back.stdout, back.stderr
+    assert back.stderr.count("is not on this computer") == 1
+    mapped = tmp_path / "mapped.swimcat"
+    found = run("copy", "--catalogue", address, "--to", mapped, "--root", tmp_path / "elsewhere")
+    assert found.returncode == 0 and found.stderr == "", found.stderr
+    assert f"folder      {tmp_path / 'elsewhere'}\n" in run("info", "--catalogue", mapped).stdout
+    photo = sorted((tmp_path / "elsewhere" / "summer").glob("*.jpg"))[0]
+    for command in (["query", "--catalogue", as_file, "--root", tmp_path, photo],
+                    ["copy", "--catalogue", as_file, "--to", tmp_path / "x.swimcat", "--root", tmp_path]):
+        refused = run(*command)  # a catalogue file finds its own folder: --root is refused alike by every command
+        assert refused.returncode == 2 and "--root is for team catalogues" in refused.stderr, command
+    assert not (tmp_path / "x.swimcat").exists()
+
+
+def test_info_on_a_half_updated_team_catalogue_says_what_is_left_and_its_command_finishes_it(tmp_path, clothing, pg_database):
+    import signal
+    import time
+
+    folder = tmp_path / "share"
+    copy_clothing_photos(clothing, folder, 40)
+    address = pg_database.url() + "&catalogue=half"
+    update = subprocess.Popen([sys.executable, "-m", "swimsearch.cli", "index", str(folder), "--catalogue", address],
+                              cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    with pg_database.connect() as conn:  # killed once part of the pictures are stored, before the index is written
+        while update.poll() is None and time.monotonic() < deadline:
+            if conn.execute("SELECT to_regclass('cat_half.embeddings') IS NOT NULL").fetchone()[0] and \
+                    conn.execute("SELECT count(*) FROM cat_half.embeddings").fetchone()[0] >= 8:
+                break
+            time.sleep(0.01)
+    assert update.poll() is None, "the update finished before it could be killed"
+    update.send_signal(signal.SIGKILL)
+    update.wait()
+    info = run("info", "--catalogue", address, "--check")
+    assert info.returncode == 0, info.stderr
+    assert "not searchable yet" in info.stdout and "the next update finishes it: swimsearch index" in info.stdout
+    assert "check       records sound: " in info.stdout and "check       ok" not in info.stdout  # sound, not finished
+    command = info.stdout.split("the next update finishes it: ", 1)[1].splitlines()[0]
+    finished = subprocess.run(command.replace("swimsearch", f"{shlex.quote(sys.executable)} -m swimsearch.cli", 1), shell=True,
+                              cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert finished.returncode == 0 and "40 images searchable" in finished.stdout, finished.stderr
+    after = run("info", "--catalogue", address, "--check")
+    assert "unfinished" not in after.stdout and "check       ok: " in after.stdout
 
 
 def test_a_team_update_that_lost_a_subfolder_is_held_and_says_how_to_confirm_it(tmp_path, pg_database):

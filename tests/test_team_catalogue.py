@@ -11,6 +11,8 @@ session's embedded PostgreSQL server (tests/pg_server.py).
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,15 +158,20 @@ def test_decisions_name_their_person_a_viewer_reads_them_and_they_go_with_their_
         made = shared.decide(b, a, "same")
         shared.decide(a, c, "different")
         assert shared.decide(c, a, None) is None  # withdrawn
-    assert (made.a, made.b, made.verdict, made.who) == (min(a, b), max(a, b), "same", "Anna Lind")
+    assert (made.a, made.b, made.verdict, made.who, made.login) == (min(a, b), max(a, b), "same", "Anna Lind", team.editor)
     with Catalogue.open(team.url(team.viewer, "secret")) as viewed:
-        assert [({d.a_path, d.b_path}, d.verdict, d.who) for d in viewed.decisions()] == [({paths[0], paths[1]}, "same", "Anna Lind")]
+        assert [({d.a_path, d.b_path}, d.verdict, d.who, d.login) for d in viewed.decisions()] == [
+            ({paths[0], paths[1]}, "same", "Anna Lind", team.editor)]
         with pytest.raises(CatalogueError) as refused:
             viewed.decide(a, c, "same")
         assert "viewer rights" in str(refused.value) and "\n" not in str(refused.value)
         assert viewed.folder_counts() == {"": 80, "anna": 40, "bert": 40}
         assert sorted(viewed.ids_in_folders(["anna/"]).tolist()) == sorted(
             viewed.record_by_path(f).image_id for f in (team.folder / "anna").glob("*.png"))
+    listed = subprocess.run([sys.executable, "-m", "swimsearch.cli", "decisions", "--catalogue", team.url(team.viewer, "secret")],
+                            capture_output=True, text=True, timeout=300)
+    # the name the person gave the app, and the server login that proves who it was
+    assert listed.returncode == 0 and f"(Anna Lind (login {team.editor}), " in listed.stdout, listed.stderr
     files[1].unlink()
     with Catalogue.open(team.url()) as shared:
         shared.update(fake_embedder, small_config)

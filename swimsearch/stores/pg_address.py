@@ -135,7 +135,9 @@ def _build(address: TeamAddress, catalogue: str, *, with_password: bool) -> str:
     if ":" in host:
         host = f"[{host}]"
     port = f":{address.port}" if address.port else ""
-    query = urlencode([*address.options, (CATALOGUE_PARAMETER, catalogue)])
+    # "/" stays as it is (a socket folder reads host=/var/run/postgresql, not host=%2Fvar%2Frun%2Fpostgresql):
+    # a query value may hold it, and the address parses back the same.
+    query = urlencode([*address.options, (CATALOGUE_PARAMETER, catalogue)], safe="/")
     return f"postgresql://{auth}{host}{port}/{quote(address.database or '', safe='')}?{query}"
 
 

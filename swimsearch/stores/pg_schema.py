@@ -284,9 +284,11 @@ def describe_pg_error(exc: Exception, catalogue: str, user: str | None = None) -
     if sentence is None:
         sentence = _connection_sentence(text.lower())
     if sentence is None:
-        log.error("unexpected PostgreSQL error on %s: %s (SQLSTATE %s)", catalogue, text, state or "none")
+        # The sentence below names the cause; the driver's whole text is for --verbose and the log file.
+        log.info("unexpected PostgreSQL error on %s: %s (SQLSTATE %s)", catalogue, text, state or "none")
         first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
         return CatalogueError(f"The team catalogue {catalogue} cannot be used: {first.rstrip('.')}.")
+    log.info("PostgreSQL error on %s: %s (SQLSTATE %s)", catalogue, text, state or "none")
     error_type = CatalogueBusy if state in ("55P03", "40P01", "40001") else CatalogueError
     return error_type(sentence.format(catalogue=catalogue, user=user))
 
@@ -306,7 +308,19 @@ def _connection_sentence(text: str) -> str | None:
         return "The server has no account named {user}; check the address."
     if "no pg_hba.conf entry" in text or "not permitted to log in" in text:
         return PLAIN["28000"]
-    if any(s in text for s in ("could not connect", "connection refused", "could not translate host name",
+    if "failed to resolve host" in text or "could not translate host name" in text:
+        return "The server named in the address of the team catalogue {catalogue} cannot be found; check the address and the network."
+    if option := _INVALID_OPTION.search(text):  # libpq refuses a setting of the address before connecting
+        return (f"The address of the team catalogue {{catalogue}} sets {option.group(1)} to {option.group(2)!r}, "
+                "which PostgreSQL does not accept; check the address.")
+    if any(s in text for s in ("server closed the connection", "terminating connection", "connection is lost",
+                               "the connection is closed", "ssl syscall error", "eof detected")):
+        return PLAIN["08006"]
+    if any(s in text for s in ("could not connect", "connection refused",
                                "timeout expired", "no route to host", "connection to server")):
         return "The server of the team catalogue {catalogue} cannot be reached; check the address and the network."
     return None
+
+
+#: libpq's 'invalid sslmode value: "bogus"' (the text is lower-cased before it is matched).
+_INVALID_OPTION = re.compile(r'invalid ([a-z_]+) value: "([^"]*)"')

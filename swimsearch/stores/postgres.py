@@ -92,11 +92,12 @@ class PostgresStore(PostgresReader, postgres_steering.PgSteering, postgres_detai
 
     @classmethod
     def create(cls, address: str | TeamAddress, root: str | os.PathLike, *,
-               password_prompt: PasswordPrompt | None = None) -> "PostgresStore":
-        """A new, empty team catalogue for the folder `root` (recorded as this computer sees it)."""
+               password_prompt: PasswordPrompt | None = None, folder_must_exist: bool = True) -> "PostgresStore":
+        """A new, empty team catalogue for the folder `root` (recorded as this computer sees it; missing
+        only when not `folder_must_exist`: a copy of a catalogue whose folder is elsewhere)."""
         address = address if isinstance(address, TeamAddress) else TeamAddress.parse(address)
-        folder = Path(root).resolve()
-        if not folder.is_dir():
+        folder = Path(root).resolve() if Path(root).exists() or folder_must_exist else Path(root)
+        if folder_must_exist and not folder.is_dir():
             raise CatalogueError(f"The folder {folder} does not exist.")
         conn, server = connect(address, password_prompt=password_prompt)
         try:

@@ -33,6 +33,7 @@ from ..lsh import BucketTables
 from ..searchers import Ranking
 from . import pg_types
 from .base import FitState
+from .postgres_prefetch import HEAD, Prefetch
 
 log = logging.getLogger(__name__)
 
@@ -63,14 +64,19 @@ SQL = {
                 "WHERE EXISTS (SELECT 1 FROM {s}.images m WHERE m.id = %s) "
                 "ON CONFLICT (image_id) DO UPDATE SET fit = excluded.fit, code = excluded.code, rerank = excluded.rerank",
     "all_items": "SELECT image_id, code, rerank, fit FROM {s}.items ORDER BY image_id",
-    "ids": "SELECT image_id FROM {s}.items ORDER BY image_id",
+    # One bytea of big-endian int8 (a million rows one by one through the driver: seconds of client CPU).
+    "ids": "SELECT string_agg(int8send(image_id), ''::bytea ORDER BY image_id) FROM {s}.items",
     "items_of": "SELECT image_id, code, rerank FROM {s}.items WHERE image_id = ANY(%s)",
-    # One round trip: the candidates with everything the engine reads of them next (their
-    # embeddings to rescore, their records, their codes), kept for it in a `Prefetch`.
-    "search": "WITH r AS MATERIALIZED (SELECT image_id, fit, (rerank <#> %s) * -1 AS sim, code FROM {s}.items "
-              "ORDER BY rerank <#> %s LIMIT %s) "
-              "SELECT r.image_id, r.fit, r.sim, r.code, e.vector, i.path, i.size, i.width, i.height, i.phash, i.error, i.mtime "
-              "FROM r JOIN {s}.embeddings e ON e.image_id = r.image_id JOIN {s}.images i ON i.id = r.image_id",
+    # One round trip: every candidate's code and re-ranking vector, and for the best `HEAD` of them
+    # what the engine reads next (embedding, record, neighbour list), kept in a `Prefetch`
+    # (postgres_prefetch.py says why only those). OFFSET 0 keeps the lateral read a subquery of its own, so
+    # "place <= HEAD" gates it before any row is read (flattened, it was a filter after reading every row).
+    "search": "WITH r AS MATERIALIZED (SELECT image_id, fit, (rerank <#> %s) * -1 AS sim, code, rerank FROM {s}.items "
+              "ORDER BY rerank <#> %s LIMIT %s), o AS (SELECT r.*, row_number() OVER (ORDER BY r.sim DESC) AS place FROM r) "
+              "SELECT o.image_id, o.fit, o.sim, o.code, o.rerank, h.vector, h.path, h.size, h.width, h.height, h.phash, "
+              "h.error, h.mtime, h.ids, h.sims FROM o LEFT JOIN LATERAL (SELECT e.vector, i.path, i.size, i.width, i.height, "
+              "i.phash, i.error, i.mtime, n.ids, n.sims FROM {s}.embeddings e JOIN {s}.images i ON i.id = e.image_id "
+              "LEFT JOIN {s}.neighbours n ON n.image_id = e.image_id WHERE e.image_id = o.image_id AND o.place <= %s OFFSET 0) h ON true",
     "clear_items": "DELETE FROM {s}.items",
     "lock_items": "LOCK TABLE {s}.items IN ACCESS SHARE MODE",
 }
@@ -195,40 +201,6 @@ class ItemTables:
         return IndexSnapshot(fitted=fitted, ids=ids, codes=codes, vectors=vectors, tables=tables)
 
 
-class Prefetch:
-    """The rows a search brought along with its candidates, for the engine's next questions about them.
-
-    The engine asks a store for the candidates' embeddings, then the best
-    ones' records and codes: three more round trips to the server, each a
-    wait for a busy server's scheduler. The search reads them in its own
-    statement (one snapshot), and the store answers from here while they are
-    fresh (a few seconds: the engine asks at once); anything not here, or
-    older, is read from the server as usual.
-    """
-
-    FRESH_S = 5.0
-
-    def __init__(self) -> None:
-        self.rows: dict[int, tuple] = {}  # image id -> (code, vector, record row, when)
-
-    def keep(self, rows: list[tuple]) -> None:
-        now = time.monotonic()
-        self.rows = {k: v for k, v in self.rows.items() if now - v[3] < self.FRESH_S and len(self.rows) < 4096}
-        for image_id, _fit, _sim, code, vector, *record in rows:
-            self.rows[image_id] = (code, vector, (image_id, *record), now)
-
-    def take(self, image_ids: list[int]) -> list[tuple] | None:
-        """The rows of every asked id, or None when one is missing or stale (then ask the server)."""
-        now = time.monotonic()
-        found = [self.rows.get(i) for i in image_ids]
-        if any(row is None or now - row[3] >= self.FRESH_S for row in found):
-            return None
-        return found  # type: ignore[return-value]  # no None left
-
-    def clear(self) -> None:
-        self.rows = {}
-
-
 class PgSearcher:
     """Candidates found by the server's HNSW index over the re-ranking vectors (a `Searcher`).
 
@@ -287,7 +259,8 @@ class PgSearcher:
         """Every searchable image id, sorted (read once: 8 MB for a million designs)."""
         if self._ids is None:
             with self._conn.cursor(binary=True) as cur:
-                self._ids = np.array([r[0] for r in cur.execute(self._sql["ids"])], dtype=np.int64)
+                packed = cur.execute(self._sql["ids"]).fetchone()[0]
+            self._ids = np.frombuffer(bytes(packed or b""), dtype=">i8").astype(np.int64)
         return self._ids
 
     def __len__(self) -> int:
@@ -304,7 +277,7 @@ class PgSearcher:
         try:
             self._set_ef(max(EF_SEARCH, k))
             with self._conn.cursor(binary=True) as cur:
-                rows = cur.execute(self._sql["search"], (query, query, k)).fetchall()
+                rows = cur.execute(self._sql["search"], (query, query, k, HEAD)).fetchall()
             if not self._iterative and len(rows) < min(k, self._count):
                 rows = self._exact(query, k)  # pgvector 0.7: entries being written took places; scan instead
         except Exception as exc:
@@ -328,35 +301,36 @@ class PgSearcher:
         with self._conn.transaction():
             self._conn.execute("SET LOCAL enable_indexscan = off")
             with self._conn.cursor(binary=True) as cur:
-                return cur.execute(self._sql["search"], (query, query, k)).fetchall()
+                return cur.execute(self._sql["search"], (query, query, k, HEAD)).fetchall()
 
-    def _items(self, image_ids: np.ndarray, *, prefetched: bool = True) -> dict[int, tuple[Any, Any]]:
-        """(code, re-ranking vector) by id; codes alone from the prefetched rows when they are all there."""
+    def _items(self, image_ids: np.ndarray, field: str) -> dict[int, Any]:
+        """Codes or re-ranking vectors by id: those the last searches brought along, the others from the server."""
         asked = [int(i) for i in np.atleast_1d(image_ids)]
-        kept = self._prefetch.take(asked) if prefetched else None
-        if kept is not None:
-            return {image_id: (row[0], None) for image_id, row in zip(asked, kept)}
-        try:
-            with self._conn.cursor(binary=True) as cur:
-                return {r[0]: (r[1], r[2]) for r in cur.execute(self._sql["items_of"], (asked,))}
-        except Exception as exc:
-            raise self._describe(exc) from exc
+        found = self._prefetch.partial(asked, field)
+        missing = [i for i in asked if i not in found]
+        if missing:
+            try:
+                with self._conn.cursor(binary=True) as cur:
+                    found.update({r[0]: r[1] if field == "code" else r[2] for r in cur.execute(self._sql["items_of"], (missing,))})
+            except Exception as exc:
+                raise self._describe(exc) from exc
+        return found
 
     def codes(self, image_ids: np.ndarray) -> np.ndarray:
         """Packed codes (n, words); zeros for a design removed meanwhile (its distance is then meaningless)."""
         bits, words = self._fitted.spheres.bits, self._fitted.spheres.words
-        found = self._items(image_ids)
+        found = self._items(image_ids, "code")
         out = np.zeros((len(np.atleast_1d(image_ids)), words), dtype=np.uint64)
         for row, image_id in enumerate(np.atleast_1d(image_ids)):
             if int(image_id) in found:
-                out[row] = pg_types.parse_bit_binary(found[int(image_id)][0], bits)
+                out[row] = pg_types.parse_bit_binary(found[int(image_id)], bits)
         return out
 
     def vectors(self, image_ids: np.ndarray) -> np.ndarray:
         dim = self._fitted.rerank_basis.shape[1]
-        found = self._items(image_ids, prefetched=False)
+        found = self._items(image_ids, "rerank")
         out = np.zeros((len(np.atleast_1d(image_ids)), dim), dtype=np.float32)
         for row, image_id in enumerate(np.atleast_1d(image_ids)):
             if int(image_id) in found:
-                out[row] = found[int(image_id)][1].astype(np.float32)
+                out[row] = found[int(image_id)].astype(np.float32)
         return out

@@ -49,6 +49,11 @@ def read_lists(conn: Any, sql: dict[str, str], location: str, image_ids: Iterabl
             rows = cur.execute(sql["lists_all"]).fetchall()
         else:
             rows = cur.execute(sql["lists_of"], (sorted({int(i) for i in image_ids}),)).fetchall()
+    return lists_from_rows(rows, location)
+
+
+def lists_from_rows(rows: list[tuple[int, bytes, bytes]], location: str) -> NeighbourLists:
+    """Rows (image id, ids blob, sims blob) in id order as a checked `NeighbourLists`."""
     if not rows:
         return NeighbourLists.empty(0)
     width = len(rows[0][1])

@@ -44,7 +44,8 @@ from .pg_address import TeamAddress, session_root
 from .pg_connection import ServerInfo
 from .pg_schema import CatalogueNames, describe_pg_error
 from . import postgres_neighbours
-from .postgres_index import ItemTables, PgSearcher, Prefetch, statements
+from .postgres_index import ItemTables, PgSearcher, statements
+from .postgres_prefetch import Prefetch
 from .postgres_rows import ROWS, stored_images
 
 log = logging.getLogger(__name__)
@@ -93,7 +94,7 @@ class PostgresReader:
         self.names = names
         self._sql = {**statements(names.schema), **ROWS(names.schema), **postgres_neighbours.statements(names.schema)}
         self._index = ItemTables(conn, self._sql, names.schema)
-        self._prefetch = Prefetch()  # what the last searches brought along (postgres_index.Prefetch)
+        self._prefetch = Prefetch()  # what the last searches brought along (postgres_prefetch.py)
         self._depth = 0
         try:
             can_write = conn.execute(
@@ -235,7 +236,16 @@ class PostgresReader:
 
     @plain
     def neighbour_lists(self, image_ids: Iterable[int] | None = None) -> NeighbourLists | None:
-        return postgres_neighbours.read_lists(self._conn, self._sql, self.location, image_ids)
+        if image_ids is None:
+            return postgres_neighbours.read_lists(self._conn, self._sql, self.location)
+        asked = sorted({int(i) for i in image_ids})
+        held = self._prefetch.partial(asked, "list")  # None: known to have no list
+        missing = [i for i in asked if i not in held]
+        rows = [(i, *held[i]) for i in asked if held.get(i) is not None]
+        if missing:
+            with self._conn.cursor(binary=True) as cur:
+                rows += [(r[0], bytes(r[1]), bytes(r[2])) for r in cur.execute(self._sql["lists_of"], (missing,))]
+        return postgres_neighbours.lists_from_rows(sorted(rows), self.location)
 
     @plain
     def unreadable(self) -> list[tuple[str, str]]:
@@ -244,10 +254,11 @@ class PostgresReader:
     @plain
     def records(self, image_ids: Iterable[int]) -> dict[int, ImageRecord]:
         asked = [int(i) for i in image_ids]
-        kept = self._prefetch.take(asked)
-        if kept is not None:
-            return {row[2][0]: self._record(row[2]) for row in kept}
-        rows = self._conn.execute(self._sql["records"], (asked,)).fetchall()
+        held = self._prefetch.partial(asked, "record")
+        rows = list(held.values())
+        missing = [i for i in asked if i not in held]
+        if missing:
+            rows += self._conn.execute(self._sql["records"], (missing,)).fetchall()
         return {row[0]: self._record(row) for row in rows}
 
     @plain
@@ -273,11 +284,14 @@ class PostgresReader:
     @plain
     def embedding_matrix(self, image_ids: Iterable[int]) -> Embeddings:
         asked = [int(i) for i in image_ids]
-        kept = self._prefetch.take(asked)
-        if kept is not None:
-            return Embeddings(np.array(asked, dtype=np.int64), self._matrix([row[1] for row in kept]))
-        with self._conn.cursor(binary=True) as cur:
-            found = dict(cur.execute(self._sql["embeddings_of"], (asked,)).fetchall())
+        found = self._prefetch.partial(asked, "vector")
+        missing = [i for i in asked if i not in found]
+        if missing:
+            with self._conn.cursor(binary=True) as cur:
+                read = dict(cur.execute(self._sql["embeddings_of"], (missing,)).fetchall())
+            if len(missing) <= 1024:  # a search's question (its candidates' neighbours): the next one may ask again
+                self._prefetch.keep_field("vector", read)
+            found.update(read)
         ids = [i for i in asked if i in found]
         return Embeddings(np.array(ids, dtype=np.int64), self._matrix([found[i] for i in ids]))
 
@@ -306,8 +320,9 @@ class PostgresReader:
     @plain
     def phashes(self, image_ids: np.ndarray) -> np.ndarray:
         with self._conn.cursor(binary=True) as cur:
-            cur.execute(self._sql["phashes"])
-            return aligned_phashes(image_ids, iter(lambda: cur.fetchmany(50_000), []))
+            packed = cur.execute(self._sql["phashes"]).fetchone()[0]
+        pairs = np.frombuffer(bytes(packed or b""), dtype=">i8").astype(np.int64).reshape(-1, 2)
+        return aligned_phashes(image_ids, [pairs])
 
     @plain
     def check(self) -> list[str]:

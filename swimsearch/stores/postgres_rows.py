@@ -36,7 +36,9 @@ _ROWS = {
     "embeddings_of": "SELECT image_id, vector FROM {s}.embeddings WHERE image_id = ANY(%s)",
     "embeddings_after": "SELECT e.image_id, e.vector FROM {s}.embeddings e JOIN {s}.images i ON i.id = e.image_id "
                         "WHERE e.image_id > %s AND i.gone IS NULL ORDER BY e.image_id LIMIT %s",
-    "phashes": "SELECT id, phash FROM {s}.images WHERE phash IS NOT NULL",
+    # Every (id, pHash) as one bytea of big-endian int8 pairs: a million rows one by one through the
+    # driver cost seconds of the client's CPU before a window's first search (bench_team_window.py).
+    "phashes": "SELECT string_agg(int8send(id) || int8send(phash), ''::bytea) FROM {s}.images WHERE phash IS NOT NULL",
     "changes": "SELECT at, app_user, db_user, action, detail FROM {s}.changes ORDER BY id DESC LIMIT %s",
     "clear_images": "DELETE FROM {s}.images",
     "known": "SELECT id, path, size, mtime, fingerprint, retry, gone FROM {s}.images WHERE path >= %s AND path < %s",

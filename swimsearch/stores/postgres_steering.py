@@ -26,14 +26,14 @@ log = logging.getLogger(__name__)
 
 #: "{s}" is the catalogue's quoted schema.
 SQL = {
-    "decisions": "SELECT ia.id, ib.id, d.a, d.b, d.verdict, d.who, d.at FROM {s}.decisions d "
+    "decisions": "SELECT ia.id, ib.id, d.a, d.b, d.verdict, d.who, d.at, d.login FROM {s}.decisions d "
                  "JOIN {s}.images ia ON ia.path = d.a AND ia.gone IS NULL JOIN {s}.images ib ON ib.path = d.b AND ib.gone IS NULL "
                  "ORDER BY d.at, d.a, d.b",
     "live_paths": "SELECT id, path FROM {s}.images WHERE id = ANY(%s) AND gone IS NULL",
     "paths_of": "SELECT id, path FROM {s}.images WHERE id = ANY(%s)",
     "decide": "INSERT INTO {s}.decisions (a, b, verdict, at) VALUES (%s, %s, %s, extract(epoch FROM clock_timestamp())) "
               "ON CONFLICT (a, b) DO UPDATE SET verdict = excluded.verdict, at = excluded.at, "
-              "who = swimsearch.app_user(), login = session_user RETURNING who, at",
+              "who = swimsearch.app_user(), login = session_user RETURNING who, at, login",
     "undecide": "DELETE FROM {s}.decisions WHERE a = %s AND b = %s",
     "import_decision": "INSERT INTO {s}.decisions (a, b, verdict, who, at) VALUES (%s, %s, %s, %s, %s) "
                        "ON CONFLICT (a, b) DO UPDATE SET verdict = excluded.verdict, who = excluded.who, at = excluded.at",
@@ -95,9 +95,9 @@ class PgSteering:
                 if verdict is None:
                     self._conn.execute(self._sql["undecide"], (first, second))
                     return None
-                who, at = self._conn.execute(self._sql["decide"], (first, second, verdict)).fetchone()
-            log.info("%s decided %s: %s / %s", who, verdict, first, second)
-            return _record(a, b, paths[a], paths[b], verdict, who, at)
+                who, at, login = self._conn.execute(self._sql["decide"], (first, second, verdict)).fetchone()
+            log.info("%s (login %s) decided %s: %s / %s", who, login, verdict, first, second)
+            return _record(a, b, paths[a], paths[b], verdict, who, at, login)
 
         return self._run(write)
 
@@ -169,8 +169,8 @@ class PgSteering:
             raise
 
 
-def _record(a: int, b: int, a_path: str, b_path: str, verdict: str, who: str, at: float) -> Decision:
+def _record(a: int, b: int, a_path: str, b_path: str, verdict: str, who: str, at: float, login: str | None = None) -> Decision:
     """A decision with its pair in id order (a < b)."""
     if b < a:
         a, b, a_path, b_path = b, a, b_path, a_path
-    return Decision(a=int(a), b=int(b), a_path=a_path, b_path=b_path, verdict=verdict, who=who, at=float(at))
+    return Decision(a=int(a), b=int(b), a_path=a_path, b_path=b_path, verdict=verdict, who=who, at=float(at), login=login)

@@ -67,8 +67,9 @@ def folder_range(scope: str) -> tuple[str, str]:
     return (f"{scope}/", f"{scope}0") if scope else ("", "\U0010ffff")
 
 
-def aligned_phashes(image_ids: np.ndarray, chunks: Iterable[Sequence[tuple[int, int]]]) -> np.ndarray:
-    """pHashes (uint64) aligned with `image_ids`, 0 where unknown, from chunks of (id, signed pHash) rows.
+def aligned_phashes(image_ids: np.ndarray, chunks: Iterable["Sequence[tuple[int, int]] | np.ndarray"]) -> np.ndarray:
+    """pHashes (uint64) aligned with `image_ids`, 0 where unknown, from chunks of (id, signed pHash) rows
+    (tuples, or an (n, 2) int64 array).
 
     One pass over a store's whole pHash column beats thousands of lookups by id.
     """
@@ -79,7 +80,7 @@ def aligned_phashes(image_ids: np.ndarray, chunks: Iterable[Sequence[tuple[int, 
     for rows in chunks:
         if not len(rows):
             continue
-        found_ids, values = zip(*rows)
+        found_ids, values = (rows[:, 0], rows[:, 1]) if isinstance(rows, np.ndarray) else zip(*rows)
         where = lookup(np.array(found_ids, dtype=np.int64))
         hit = where >= 0
         sorted_out[where[hit]] = np.array(values, dtype=np.int64)[hit]

@@ -88,13 +88,14 @@ class SqliteStore(DetailMethods, CopyRows, SqliteDecisions, SqliteFolders, Neigh
     # --- opening -----------------------------------------------------------------
 
     @classmethod
-    def create(cls, path: str | os.PathLike, root: str | os.PathLike) -> "SqliteStore":
-        """A new, empty catalogue file at `path` for the folder `root` (never overwrites)."""
+    def create(cls, path: str | os.PathLike, root: str | os.PathLike, *, folder_must_exist: bool = True) -> "SqliteStore":
+        """A new, empty catalogue file at `path` for the folder `root` (never overwrites; `root` may be missing
+        only when not `folder_must_exist`: a copy of a catalogue whose folder is elsewhere)."""
         path = Path(path).absolute()
-        root = Path(root).resolve()
+        root = Path(root).resolve() if Path(root).exists() or folder_must_exist else Path(root).absolute()
         if path.exists():
             raise CatalogueError(f"A file already exists at {path}; it was left untouched.")
-        if not root.is_dir():
+        if folder_must_exist and not root.is_dir():
             raise CatalogueError(f"The folder {root} does not exist.")
         refuse_network_folder(path.parent)
         create_file(path, root=str(root), root_relative=_relative(root, path.parent), embedding_dtype=EMBEDDING_DTYPE)

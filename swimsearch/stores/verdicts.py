@@ -9,7 +9,7 @@ small; a store implements them like the rest of the protocols.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, Sequence, cast
 
 import numpy as np
@@ -33,8 +33,11 @@ class Decision:
     a_path: str  # relative to the catalogue's folder
     b_path: str
     verdict: str  # SAME or DIFFERENT
-    who: str  # the OS user name (a file), the app's user name (a team catalogue)
+    who: str  # the OS user name (a file), the name the person gave the app (a team catalogue)
     at: float  # seconds since the epoch
+    #: A team catalogue: the server account it was made (or copied in) with, proven unlike `who`; not part of
+    #: what a decision is (a copy keeps pair, verdict, who and when).
+    login: str | None = field(default=None, compare=False)
 
     def other(self, image_id: int) -> int:
         """The pair's other image."""
