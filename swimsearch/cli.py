@@ -116,6 +116,11 @@ def cmd_query(args) -> int:
     from .search import SearchEngine
 
     images = list(args.images) + (read_path_list(args.queries) if args.queries else [])
+    if not images and len(args.unlike) > 1:  # --unlike takes every name after it: the IMAGEs went with it
+        raise UsageError(
+            f"--unlike took all of {', '.join(shown(str(p)) for p in args.unlike)} as pictures not to be like, "
+            "leaving no IMAGE to search with: put the IMAGEs before --unlike"
+        )
     if not images:
         raise UsageError("give at least one IMAGE or --queries LISTFILE" + (" to search with" if args.unlike else ""))
     config = _config(args)

@@ -87,6 +87,9 @@ def test_unlike_pushes_that_kind_of_print_down(prints):
     assert sum(positions(after)) / len(positions(after)) > sum(positions(before)) / len(positions(before)) + 3
     done = run("query", "--catalogue", prints[1], "--unlike", folder / intruder["path"])
     assert done.returncode == 2 and "give at least one IMAGE or --queries LISTFILE to search with" in done.stderr
+    # --unlike takes every name after it: the picture meant to search with went with it
+    after = run("query", "--catalogue", prints[1], "--unlike", folder / intruder["path"], query)
+    assert after.returncode == 2 and "put the IMAGEs before --unlike" in after.stderr and str(query) in after.stderr
     both = run("query", "--catalogue", prints[1], query, "--unlike", folder / intruder["path"], query)
     assert both.returncode == 2 and not both.stdout  # refused before any query, not a list that ignores "not like"
     assert f"{query} is both a picture to search with and one named by --unlike" in both.stderr
