@@ -156,6 +156,10 @@ def cmd_query(args) -> int:
             info = SheetInfo(catalogue.name, str(catalogue.root), embedder.name, filters)
             count = write_sheet(args.sheet, [SheetQuery(r) for r in results], info)
             print(f"wrote a contact sheet of {count} matches for {len(results)} queries to {args.sheet}", file=sys.stderr)
+    if failures and args.together and len(images) > 1:  # one query: an unreadable picture stops it, none is dropped
+        print(f"swimsearch: no search was made with the {len(images)} pictures together: "
+              "leave out the one that cannot be read and search again", file=sys.stderr)
+        return EXIT_FAILED
     if failures:
         print(f"swimsearch: {failures} of {len(images)} queries failed", file=sys.stderr)
         return EXIT_FAILED
