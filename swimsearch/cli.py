@@ -116,6 +116,11 @@ def cmd_query(args) -> int:
     from .search import SearchEngine
 
     images = list(args.images) + (read_path_list(args.queries) if args.queries else [])
+    if not images and len(args.unlike) > 1:  # --unlike takes every name after it: the IMAGEs went with it
+        raise UsageError(
+            f"--unlike took all of {', '.join(shown(str(p)) for p in args.unlike)} as pictures not to be like, "
+            "leaving no IMAGE to search with: put the IMAGEs before --unlike"
+        )
     if not images:
         raise UsageError("give at least one IMAGE or --queries LISTFILE" + (" to search with" if args.unlike else ""))
     config = _config(args)
@@ -151,6 +156,10 @@ def cmd_query(args) -> int:
             info = SheetInfo(catalogue.name, str(catalogue.root), embedder.name, filters)
             count = write_sheet(args.sheet, [SheetQuery(r) for r in results], info)
             print(f"wrote a contact sheet of {count} matches for {len(results)} queries to {args.sheet}", file=sys.stderr)
+    if failures and args.together and len(images) > 1:  # one query: an unreadable picture stops it, none is dropped
+        print(f"swimsearch: no search was made with the {len(images)} pictures together: "
+              "leave out the one that cannot be read and search again", file=sys.stderr)
+        return EXIT_FAILED
     if failures:
         print(f"swimsearch: {failures} of {len(images)} queries failed", file=sys.stderr)
         return EXIT_FAILED

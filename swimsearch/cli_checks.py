@@ -87,9 +87,14 @@ def similarity(text: str) -> float:
 similarity.__name__ = "similarity"  # argparse's word for a value it cannot read: "invalid similarity value"
 
 
+#: Options whose value may start with '-' though argparse would take it for an option:
+#: '--region -0.1,0,0.5,0.5' then gets the box check's plain sentence, not "expected one argument".
+NEGATIVE_OK = ("--region", "--colour-weight")
+
+
 def join_number_values(argv: list[str]) -> list[str]:
     """'--min-score -inf' as '--min-score=-inf': argparse takes a value starting with '-' for an option."""
-    options = {"--" + name.replace("_", "-") for name in NUMBERS}
+    options = {"--" + name.replace("_", "-") for name in NUMBERS} | set(NEGATIVE_OK)
     out: list[str] = []
     tokens = iter(argv)
     for token in tokens:
@@ -99,7 +104,7 @@ def join_number_values(argv: list[str]) -> list[str]:
                 out.append(token)
                 break
             try:
-                similarity(value)
+                similarity(value.split(",")[0] if token == "--region" else value)  # a box: its first number
             except ValueError:
                 out += [token, value]
                 continue

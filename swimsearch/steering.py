@@ -268,8 +268,9 @@ class DetailSearch:
         readable = self.reader.counts()["readable"]
         if readable > len(index):
             notes.append(f"{readable - len(index):,} designs have no details kept yet: update the catalogue to search them by a detail.")
+        ids, scores = _own_first(index.ids[pool][order], scores[order], query_id, top_n)
         return DetailHits(
-            ids=index.ids[pool][order], scores=scores[order], label=label, query_id=query_id, scanned=len(index),
+            ids=ids, scores=scores, label=label, query_id=query_id, scanned=len(index),
             embed_ms=embed_ms, search_ms=(time.perf_counter() - started) * 1000, note=" ".join(n for n in notes if n),
         )
 
@@ -284,6 +285,20 @@ class DetailSearch:
         path = os.path.abspath(source)
         record = self.reader.record_by_path(path, unchanged=True)
         return path, record.image_id if record else None, load_picture(path, DETAIL_SIDE)[0]
+
+
+def _own_first(ids: np.ndarray, scores: np.ndarray, query_id: int | None, top_n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The query's own catalogue image first at 1.0, once, as a whole-picture search lists it.
+
+    A box's framed window never matches its own picture's region grid exactly, so without this the
+    picture the designer drew on often ranks below designs that merely resemble it.
+    """
+    if query_id is None or top_n < 1:
+        return ids, scores
+    others = ids != query_id
+    ids = np.concatenate([np.asarray([query_id], dtype=ids.dtype), ids[others]])[:top_n]
+    scores = np.concatenate([np.ones(1, dtype=scores.dtype), scores[others]])[:top_n]
+    return ids, scores
 
 
 def _top(values: np.ndarray, k: int) -> np.ndarray:

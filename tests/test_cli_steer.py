@@ -59,9 +59,12 @@ def test_region_as_a_printed_list_and_bad_boxes_in_one_sentence(steered):
     done = run("query", "--catalogue", catalogue, query, "--region", region_box, "--top", 3)
     assert done.returncode == 0 and "detail" in done.stdout.splitlines()[0]
     assert sum("with-print-" in line for line in done.stdout.splitlines()[1:]) == 3
-    for box, words in (("0.5,0.5", "four fractions"), ("0.8,0.1,0.5,0.5", "not inside the picture"), ("0,0,0.01,0.5", "too small")):
+    for box, words in (("0.5,0.5", "four fractions"), ("0.8,0.1,0.5,0.5", "not inside the picture"), ("0,0,0.01,0.5", "too small"),
+                       ("-0.1,0,0.5,0.5", "not inside the picture")):  # a leading '-' is a value, not an option
         bad = run("query", "--catalogue", catalogue, query, "--region", box)
         assert bad.returncode == 2 and words in bad.stderr and "Traceback" not in bad.stderr, bad.stderr
+    bad = run("query", "--catalogue", catalogue, query, "--colour-weight", "-inf")
+    assert bad.returncode == 2 and "from 0 (ignore colour) to 1" in bad.stderr, bad.stderr
 
 
 def test_colour_weight_ignore_ranks_the_other_colourway_next_and_match_ranks_the_same_colours_next(steered):

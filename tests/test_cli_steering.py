@@ -63,6 +63,15 @@ def test_several_images_are_one_query_with_together_and_each_their_own_without(p
     assert together_kinds.count("rings") >= 5 and together_kinds.count("stripes") >= 5  # both prints' families
 
 
+def test_together_with_an_unreadable_picture_is_one_query_not_made(prints, tmp_path):
+    folder, catalogue = prints
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not a picture")
+    done = run("query", "--catalogue", catalogue, folder / "summer" / "stripes-0.png", broken, "--together")
+    assert done.returncode == 1 and not done.stdout and f"cannot read {broken}" in done.stderr
+    assert "no search was made with the 2 pictures together" in done.stderr and "queries failed" not in done.stderr
+
+
 def test_many_examples_together_leave_the_top_to_new_designs(prints):
     """A designer who searches with a whole season wants new designs, not the season back."""
     folder, _ = prints
@@ -87,6 +96,9 @@ def test_unlike_pushes_that_kind_of_print_down(prints):
     assert sum(positions(after)) / len(positions(after)) > sum(positions(before)) / len(positions(before)) + 3
     done = run("query", "--catalogue", prints[1], "--unlike", folder / intruder["path"])
     assert done.returncode == 2 and "give at least one IMAGE or --queries LISTFILE to search with" in done.stderr
+    # --unlike takes every name after it: the picture meant to search with went with it
+    after = run("query", "--catalogue", prints[1], "--unlike", folder / intruder["path"], query)
+    assert after.returncode == 2 and "put the IMAGEs before --unlike" in after.stderr and str(query) in after.stderr
     both = run("query", "--catalogue", prints[1], query, "--unlike", folder / intruder["path"], query)
     assert both.returncode == 2 and not both.stdout  # refused before any query, not a list that ignores "not like"
     assert f"{query} is both a picture to search with and one named by --unlike" in both.stderr

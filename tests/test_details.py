@@ -232,3 +232,20 @@ def test_details_moved_to_another_image_or_damaged_are_refused_in_one_sentence(t
             catalogue.colour_signatures(ids)
         with pytest.raises(DamagedCatalogue, match="colour signatures"):
             catalogue.check()
+
+
+def test_a_detail_of_a_catalogue_picture_lists_that_picture_first_and_once(motif_catalogue, motif_folder, embedder):
+    # the designer drew on this picture: it comes first, as a whole-picture search lists the query itself
+    pictures = [motif_folder / f"with-print-{n}.jpg" for n in range(3)] + sorted(motif_folder.glob("*.jpg"))[:5]
+    boxes = (Box(0.25, 0.25, 0.5, 0.5), Box(0.0, 0.0, 1.0, 1.0))
+    with Catalogue.open(motif_catalogue) as catalogue:
+        engine = SearchEngine(catalogue, embedder, EngineConfig())
+        for picture in pictures:
+            for box in boxes:
+                result = engine.search_detail(str(picture), box, top_n=10)
+                paths = [m.relpath for m in result.matches]
+                assert result.query_image_id is not None and paths[0] == picture.name, (picture.name, box)
+                assert paths.count(picture.name) == 1 and round(result.matches[0].score, 6) == 1.0
+                assert len(paths) == 10
+        by_id = engine.search_detail(result.query_image_id, boxes[0], top_n=3)
+        assert by_id.matches[0].relpath == pictures[-1].name and len(by_id.matches) == 3

@@ -87,8 +87,11 @@ class BoxPicture(PictureView):
     # --- mouse ---------------------------------------------------------------------------
 
     def mousePressEvent(self, event) -> None:  # noqa: N802 - Qt override
+        # A press in the margin around the picture starts a box too: a hand reaching for the
+        # picture's edge starts just outside it, and the box is clamped to the picture anyway.
+        # Without this the press fell through to the panel, whose release opens a file dialog.
         shown = self.picture_rect()
-        if self._drawing_enabled and event.button() == Qt.LeftButton and shown is not None and shown.contains(event.pos()):
+        if self._drawing_enabled and event.button() == Qt.LeftButton and shown is not None and self.rect().contains(event.pos()):
             self._start = self._now = QPointF(event.pos())
             event.accept()
             return

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from PyQt5.QtCore import QPoint, Qt
+from PyQt5.QtWidgets import QApplication
 
 from swimsearch.catalogue import Catalogue
 from swimsearch.config import EngineConfig
@@ -88,6 +89,31 @@ def test_a_click_without_a_drag_draws_no_box(qtbot, make_window, steering_catalo
         qtbot.mouseClick(picture, Qt.LeftButton, pos=centre)
     qtbot.waitUntil(lambda: len(asked) == 1, timeout=WAIT_MS)
     assert window.history.current.request.box is None and picture.box is None
+
+
+def test_a_drag_started_beside_the_picture_draws_a_box_clamped_to_it_and_opens_no_file(
+    qtbot, make_window, steering_catalogue, monkeypatch
+):
+    folder, path, query, box = steering_catalogue
+    window = make_window(open_embedder=open_default_embedder, config=EngineConfig())
+    open_catalogue(qtbot, window, path)
+    drop_and_wait(qtbot, window, query)
+    picture = window.query_panel.picture
+    qtbot.waitUntil(lambda: picture.picture_rect() is not None, timeout=WAIT_MS)
+    import ui.dialogs
+
+    asked = []
+    monkeypatch.setattr(ui.dialogs, "choose_image", lambda parent, folder, cache=None: asked.append(folder) or None)
+    shown = picture.picture_rect()
+    assert shown.top() > 2 or shown.left() > 2  # the picture is letterboxed: there is a margin to start in
+    start = QPoint(1, 1)  # in the margin, above and left of the picture's corner
+    end = QPoint(int(shown.left() + shown.width() / 2), int(shown.top() + shown.height() / 2))
+    with qtbot.waitSignal(window.query_panel.detail_drawn, timeout=WAIT_MS) as blocker:
+        drag(qtbot, picture, start, end)
+    drawn = blocker.args[0]
+    assert drawn[0] == 0 and drawn[1] == 0 and abs(drawn[2] - 0.5) < 0.03 and abs(drawn[3] - 0.5) < 0.03
+    qtbot.wait(QApplication.doubleClickInterval() + 300)
+    assert asked == []  # the drag is no click: no file dialog
 
 
 def test_the_colour_slider_reranks_the_query_on_show_and_is_remembered(qtbot, make_window, steering_catalogue):
