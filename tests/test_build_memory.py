@@ -56,6 +56,13 @@ def run_build(folder, path, cap_mb: int) -> subprocess.CompletedProcess:
     )
 
 
+#: Room for a build of every hostile picture above a loaded model. Since the build also keeps regional vectors
+#: (one network pass with the feature map as a second output) the peak sits near 3,000 MB above the model: the
+#: hostile build passed and failed at 3,000 on the same commit (round 4). An unbounded decode of one of the
+#: header bombs needs several times this, so the test still catches it.
+ROOMY_MB = 3500
+
+
 def build(folder, path, cap_mb: int) -> dict:
     done = run_build(folder, path, cap_mb)
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-3000:]
@@ -70,7 +77,7 @@ def test_a_build_of_every_hostile_picture_stays_in_bounded_memory_and_records_ea
     folder = tmp_path / "hostile"
     written = hostile_files.write(folder)
     names = {v.name: v for v in written.values()}
-    report = build(folder, tmp_path / "c.swimcat", cap_mb=3000)
+    report = build(folder, tmp_path / "c.swimcat", cap_mb=ROOMY_MB)
     unreadable = dict(map(tuple, report["errors"]))
     assert report["added"] + report["unreadable"] == len(names)
     for name, variant in names.items():
@@ -105,7 +112,7 @@ def test_pictures_that_run_out_of_memory_are_recorded_and_read_again_when_there_
     short = {name for name, reason in report["errors"] if "memory" in reason}
     with Catalogue.open(path) as catalogue:
         assert catalogue.counts()["images"] == len(written)  # every file accounted for, the short ones too
-    again = build(folder, path, cap_mb=3000)
+    again = build(folder, path, cap_mb=ROOMY_MB)
     assert again["retried"] >= len(short)  # out of memory passes: read again, now with room
     with Catalogue.open(path) as catalogue:  # each was read again: loaded, or refused for what it is
         assert not [p for p, reason in catalogue.unreadable() if p in short and "memory" in reason]
