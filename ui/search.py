@@ -36,7 +36,7 @@ from swimsearch.rocchio import Example, Steering
 from .queries import CatalogueImageQuery, FileQuery, PictureQuery, Query, RandomQuery
 from .session_types import CatalogueState
 from .settings import MAX_RESULTS
-from .workers import Job, Worker, name_this_thread
+from .workers import Job, Worker, WorkerOutbox, name_this_thread
 
 log = logging.getLogger(__name__)
 
@@ -72,15 +72,22 @@ class Generation:
         return self.value
 
 
-class SearchWorker(Worker):
-    """Owns the model, the open catalogue and its SearchEngine, all opened in this worker's thread."""
-
+class SearchOutbox(WorkerOutbox):
     catalogue_opened = pyqtSignal(object)  # CatalogueState
-    open_failed = pyqtSignal(str, str)  # path, message
     query_failed = pyqtSignal(object, int, str)  # query, generation, message
+
+
+class SearchWorker(Worker):
+    """Owns the model, the open catalogue and its SearchEngine, all opened in this worker's thread.
+
+    The catalogue's state, results and failed queries reach the GUI thread through `outbox`.
+    """
+
+    open_failed = pyqtSignal(str, str)  # path, message
     decision_failed = pyqtSignal(str)  # message
 
     doing = "searching"
+    outbox_type = SearchOutbox
 
     def __init__(self, open_embedder: Callable, config: EngineConfig, generation: Generation):
         super().__init__()
@@ -115,7 +122,7 @@ class SearchWorker(Worker):
                 raise
             self._close()
             self._catalogue, self._engine = catalogue, engine
-            self.catalogue_opened.emit(self._state())
+            self.outbox.post("catalogue_opened", self._state())
 
         self.guarded(action, "opening the catalogue", on_error=lambda message: self.open_failed.emit(str(path), message))
 
@@ -132,7 +139,7 @@ class SearchWorker(Worker):
         def action() -> None:
             self._engine.reload()
             self._examples.clear()  # ids and stored embeddings may have changed
-            self.catalogue_opened.emit(self._state())
+            self.outbox.post("catalogue_opened", self._state())
 
         path = str(self._catalogue.path)
         self.guarded(action, "reloading the catalogue", on_error=lambda message: self.open_failed.emit(path, message))
@@ -147,9 +154,9 @@ class SearchWorker(Worker):
             if self._engine is None:
                 raise CatalogueError("No catalogue is open: build one from a folder (Ctrl+B) or open one (Ctrl+Shift+O).")
             result = self._run(query)
-            self.result_ready.emit(QueryOutcome(query, result, str(self._catalogue.path), generation))
+            self.outbox.post("result_ready", QueryOutcome(query, result, str(self._catalogue.path), generation))
 
-        self.guarded(action, "searching", on_error=lambda message: self.query_failed.emit(query, generation, message))
+        self.guarded(action, "searching", on_error=lambda message: self.outbox.post("query_failed", query, generation, message))
 
     @pyqtSlot(object, object)
     def decide(self, pairs: list[tuple[int, int]], verdict: str | None) -> None:
@@ -307,10 +314,10 @@ class SearchService(QObject):
         self._search_requested.connect(worker.search)
         self._decide_requested.connect(worker.decide)
         self._shutdown_requested.connect(worker.shutdown)
-        worker.catalogue_opened.connect(self._on_catalogue_opened)
+        worker.outbox.catalogue_opened.connect(self._on_catalogue_opened)
         worker.open_failed.connect(self._on_open_failed)
-        worker.result_ready.connect(self._on_result_ready)
-        worker.query_failed.connect(self._on_query_failed)
+        worker.outbox.result_ready.connect(self._on_result_ready)
+        worker.outbox.query_failed.connect(self._on_query_failed)
         worker.failed.connect(self.failed)
         worker.decision_failed.connect(self.decision_failed)
         self._job.start()

@@ -22,6 +22,8 @@ from PyQt5.QtGui import QImage
 
 from swimsearch.images import ImageError, load_picture
 
+from .workers import Outbox
+
 log = logging.getLogger(__name__)
 
 #: Sizes pictures are decoded at; a request is served by the next size up, so
@@ -75,8 +77,8 @@ def busy_caches() -> list["ThumbnailCache"]:
     return [c for c in list(_caches) if c.active_threads > 0]
 
 
-class _Relay(QObject):
-    """Carries finished decodes from pool threads to the GUI thread (a queued signal)."""
+class _Relay(Outbox):
+    """Carries finished decodes from pool threads to the GUI thread."""
 
     decoded = pyqtSignal(object, object)  # (path, side), Thumbnail
 
@@ -88,7 +90,7 @@ class _DecodeTask(QRunnable):
         self.relay = relay
 
     def run(self) -> None:
-        self.relay.decoded.emit(self.key, decode(*self.key))
+        self.relay.post("decoded", self.key, decode(*self.key))
 
 
 class ThumbnailCache(QObject):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from typing import Any, Callable
 
 from PyQt5 import sip
@@ -40,16 +41,62 @@ def name_this_thread() -> None:
         threading.current_thread().name = name
 
 
+class Outbox(QObject):
+    """Hands Python objects from any thread to the GUI thread, where its signals are sent.
+
+    A queued signal whose arguments are Python objects has Qt copy them while it
+    holds one of its shared connection locks, and the copy needs Python's GIL:
+    if the GUI thread holds the GIL while Qt takes that lock (Qt connects
+    objects inside many calls, e.g. for its accessibility cache), both threads
+    wait for ever (a window test hung this way, 2 of ~6 full runs). So other
+    threads `post` the objects here and send only a bare signal across; the
+    GUI thread then sends the real one. Subclasses declare the signals; an
+    outbox must be made in the GUI thread.
+    """
+
+    _wake = pyqtSignal()
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._lock = threading.Lock()
+        self._mail: deque[tuple[str, tuple]] = deque()
+        self._wake.connect(self._deliver, Qt.QueuedConnection)
+
+    def post(self, signal: str, *args: Any) -> None:
+        """Send this outbox's `signal` with `args` in the GUI thread (callable from any thread)."""
+        with self._lock:
+            self._mail.append((signal, args))
+        self._wake.emit()
+
+    @pyqtSlot()
+    def _deliver(self) -> None:
+        while True:
+            with self._lock:
+                if not self._mail:
+                    return
+                signal, args = self._mail.popleft()
+            getattr(self, signal).emit(*args)
+
+
+class WorkerOutbox(Outbox):
+    """What a worker hands the GUI thread: its result."""
+
+    result_ready = pyqtSignal(object)
+
+
 class Worker(QObject):
     """Base of the app's workers: signals, cancellation, and errors turned into plain words.
 
     Subclasses implement `work()`; `run()` calls it on the worker's thread.
+    Signals carrying Python objects live on `outbox` (made in the GUI thread
+    with the worker) and are sent with `outbox.post` from the worker's thread.
     """
 
     progress_changed = pyqtSignal(str, int, int)  # phase, done, total
-    result_ready = pyqtSignal(object)
     failed = pyqtSignal(str)
     finished = pyqtSignal()
+
+    outbox_type: type[WorkerOutbox] = WorkerOutbox
 
     #: What the worker does, for the generic error message ("building the catalogue").
     doing = "working"
@@ -57,6 +104,12 @@ class Worker(QObject):
     def __init__(self) -> None:
         super().__init__()
         self._stop = threading.Event()
+        self.outbox = self.outbox_type()  # not a child: children move to the worker's thread with it
+
+    @property
+    def result_ready(self) -> Any:
+        """The result of `work()`, sent in the GUI thread."""
+        return self.outbox.result_ready
 
     def cancel(self) -> None:
         """Ask the work to stop at its next check (thread-safe)."""
@@ -78,7 +131,7 @@ class Worker(QObject):
             self.finished.emit()
 
     def _work_and_emit(self) -> None:
-        self.result_ready.emit(self.work())
+        self.outbox.post("result_ready", self.work())
 
     def guarded(
         self, action: Callable[[], None], doing: str | None = None, on_error: Callable[[str], None] | None = None
