@@ -225,6 +225,20 @@ def print_motif():
     return picture
 
 
+def save_with_print(photos: list[Path], folder: Path, sizes, places):
+    """`photos` again as folder/with-print-N.jpg, `print_motif()` pasted on each at its size (a share of the
+    picture's longer side) and place (fractions of the room left); returns the motif."""
+    from PIL import Image
+
+    motif = print_motif()
+    for n, (photo, size, where) in enumerate(zip(photos, sizes, places)):
+        design = Image.open(photo).convert("RGB")
+        side = round(size * max(design.size))
+        design.paste(motif.resize((side, side)), (round(where[0] * (design.width - side)), round(where[1] * (design.height - side))))
+        design.save(folder / f"with-print-{n}.jpg", quality=92)
+    return motif
+
+
 #: The share of the query picture's width the print takes, at its bottom right corner (`make_steering_designs`).
 PRINT_SHARE = 0.4
 
@@ -251,12 +265,7 @@ def make_steering_designs(folder: Path) -> tuple[Path, tuple[float, float, float
     samples = sorted(sample.glob("*.jpg"))[:20]
     for photo in samples:
         shutil.copy(photo, folder / photo.name)
-    motif = print_motif()
-    for n, (photo, size, where) in enumerate(zip(samples[12:15], (0.45, 0.4, 0.5), ((0.05, 0.1), (0.6, 0.5), (0.3, 0.05)))):
-        design = Image.open(photo).convert("RGB")
-        side = round(size * max(design.size))
-        design.paste(motif.resize((side, side)), (round(where[0] * (design.width - side)), round(where[1] * (design.height - side))))
-        design.save(folder / f"with-print-{n}.jpg", quality=92)
+    motif = save_with_print(samples[12:15], folder, (0.45, 0.4, 0.5), ((0.05, 0.1), (0.6, 0.5), (0.3, 0.05)))
     tee = Image.open(sample / "tshirt-01.jpg").convert("RGB")
     Image.fromarray(hue_turned(np.asarray(tee), 120)).save(folder / "tee-other-colourway.jpg", quality=92)
     w, h = tee.size

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import REPO, make_pattern_images, print_motif
+from helpers import REPO, make_pattern_images, save_with_print
 from swimsearch.catalogue import Catalogue
 from swimsearch.colour import ColourMix
 from swimsearch.config import EngineConfig
@@ -137,13 +137,7 @@ def motif_folder(tmp_path_factory):
     samples = sorted(SAMPLE.glob("*.jpg"))
     for photo in samples:
         shutil.copy(photo, folder / photo.name)
-    motif = print_motif()
-    for n, (photo, size, where) in enumerate(zip(samples[20:23], (0.45, 0.38, 0.5), ((0.05, 0.1), (0.5, 0.45), (0.3, 0.05)))):
-        design = Image.open(photo).convert("RGB")
-        side = round(size * max(design.size))
-        patch = motif.resize((side, side))
-        design.paste(patch, (round(where[0] * (design.width - side)), round(where[1] * (design.height - side))))
-        design.save(folder / f"with-print-{n}.jpg", quality=92)
+    motif = save_with_print(samples[20:23], folder, (0.45, 0.38, 0.5), ((0.05, 0.1), (0.5, 0.45), (0.3, 0.05)))
     query = Image.new("RGB", (600, 400), (240, 240, 235))
     query.paste(motif.resize((200, 200)), (330, 120))
     query.save(folder.parent / "query-with-print.png")

@@ -73,7 +73,8 @@ def test_a_box_dragged_on_the_query_searches_by_that_detail_and_esc_searches_the
     assert window.model.match_at(0).relpath in PRINTED
 
 
-def test_a_click_without_a_drag_draws_no_box(qtbot, make_window, steering_catalogue, monkeypatch):
+def _query_shown_with_file_dialog_watched(qtbot, make_window, steering_catalogue, monkeypatch):
+    """The window with the steering query shown; `asked` collects each file dialog opened (answered "cancelled")."""
     folder, path, query, box = steering_catalogue
     window = make_window(open_embedder=open_default_embedder, config=EngineConfig())
     open_catalogue(qtbot, window, path)
@@ -82,8 +83,13 @@ def test_a_click_without_a_drag_draws_no_box(qtbot, make_window, steering_catalo
     qtbot.waitUntil(lambda: picture.picture_rect() is not None, timeout=WAIT_MS)
     import ui.dialogs
 
-    asked = []  # a click still opens a file: the dialog answers "cancelled"
+    asked: list = []
     monkeypatch.setattr(ui.dialogs, "choose_image", lambda parent, folder, cache=None: asked.append(folder) or None)
+    return window, picture, box, asked
+
+
+def test_a_click_without_a_drag_draws_no_box(qtbot, make_window, steering_catalogue, monkeypatch):
+    window, picture, box, asked = _query_shown_with_file_dialog_watched(qtbot, make_window, steering_catalogue, monkeypatch)
     centre = picture.box_rect(box).center().toPoint()
     with qtbot.assertNotEmitted(window.query_panel.detail_drawn):
         qtbot.mouseClick(picture, Qt.LeftButton, pos=centre)
@@ -94,16 +100,7 @@ def test_a_click_without_a_drag_draws_no_box(qtbot, make_window, steering_catalo
 def test_a_drag_started_beside_the_picture_draws_a_box_clamped_to_it_and_opens_no_file(
     qtbot, make_window, steering_catalogue, monkeypatch
 ):
-    folder, path, query, box = steering_catalogue
-    window = make_window(open_embedder=open_default_embedder, config=EngineConfig())
-    open_catalogue(qtbot, window, path)
-    drop_and_wait(qtbot, window, query)
-    picture = window.query_panel.picture
-    qtbot.waitUntil(lambda: picture.picture_rect() is not None, timeout=WAIT_MS)
-    import ui.dialogs
-
-    asked = []
-    monkeypatch.setattr(ui.dialogs, "choose_image", lambda parent, folder, cache=None: asked.append(folder) or None)
+    window, picture, box, asked = _query_shown_with_file_dialog_watched(qtbot, make_window, steering_catalogue, monkeypatch)
     shown = picture.picture_rect()
     assert shown.top() > 2 or shown.left() > 2  # the picture is letterboxed: there is a margin to start in
     start = QPoint(1, 1)  # in the margin, above and left of the picture's corner
