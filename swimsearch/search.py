@@ -30,6 +30,7 @@ from .errors import CatalogueError, IndexChanged
 from .matches import Match, SearchResult
 from .model import ImageEmbedder, describe_model
 from .phash_index import PhashIndex
+from .phash_source import PhashSource
 from .ranking import RESCORE_MARGIN, shown_percent
 from .regions import Box
 from .rescoring import RescoringData
@@ -80,7 +81,7 @@ class SearchEngine:
         self._identity: CatalogueIdentity
         self._data: RescoringData
         self._calibration: Calibration | None
-        self._phash_index: tuple[PhashIndex, np.ndarray] | None
+        self._phash_source: PhashSource
         self.decisions = DecisionBook()
         self._details = DetailSearch(reader)
         self.reload()
@@ -95,7 +96,7 @@ class SearchEngine:
         # Only an in-memory search holds embeddings and records here: a team catalogue's server brings its candidates'.
         held = self.searchable_ids() if isinstance(self._searcher, SnapshotSearcher) else np.empty(0, np.int64)
         self._data = RescoringData(self.reader, held, self.config.rescore_in_memory_up_to, fitted=fitted, calibration=self._calibration)
-        self._phash_index = None
+        self._phash_source = PhashSource(self.reader, self.searchable_ids())
         self._details.reset()
         self._adaptation = Adaptation(self.reader, self._searcher) if self._searcher is not None else None
         self.reload_decisions()
@@ -327,20 +328,16 @@ class SearchEngine:
             note=colour.note if colour is not None else "",
         )
 
-    def _phash_table(self) -> tuple[PhashIndex, np.ndarray] | None:
-        """The pHash multi-index over every searchable image (made on first use) and each row's image id."""
-        if self._phash_index is None:
-            ids = self.searchable_ids()
-            self._phash_index = (PhashIndex.build(self.reader.phashes(ids)), ids)
-        return self._phash_index
+    def _phash_table(self, phash: int | None = None) -> tuple[PhashIndex, np.ndarray] | None:
+        """A pHash multi-index and each row's image id: over every searchable image, or (before that index is
+        made, in a large catalogue) at least over every image within `phash_radius` bits of `phash`."""
+        if phash is None:
+            return self._phash_source.index(), self._phash_source.ids
+        return self._phash_source.near(int(phash), self.config.phash_radius)
 
     def _phashes_of(self, image_ids: np.ndarray) -> np.ndarray:
-        """pHashes (uint64, 0 where unknown) of searchable ids, from the pHash index."""
-        held = self._phash_table()
-        assert held is not None
-        index, ids = held
-        at = np.minimum(np.searchsorted(ids, image_ids), max(len(ids) - 1, 0))
-        return np.where(ids[at] == image_ids, index.phashes[at], np.uint64(0)) if len(ids) else np.zeros(len(image_ids), np.uint64)
+        """pHashes (uint64, 0 where unknown) of searchable ids."""
+        return self._phash_source.of(np.asarray(image_ids, dtype=np.int64))
 
     def _match(
         self, rank: int, record: ImageRecord, score: float, band: str, distance: float, query_phash: int | None, mirrored: bool,

@@ -188,6 +188,35 @@ class ImageTables:
             hit = where >= 0
             out[where[hit]] = pairs[hit, 1]
 
+    def phashes_few(self, image_ids: Sequence[int]) -> dict[int, int]:
+        """pHashes of a few records by id (a search's candidates), as `phashes` checks them."""
+        found: dict[int, int] = {}
+        for part, marks in chunks(list(image_ids)):
+            rows = self.file.conn.execute(f"SELECT id, phash FROM images WHERE phash IS NOT NULL AND id IN ({marks})", part).fetchall()  # noqa: S608
+            if any(type(value) is not int for _, value in rows):
+                raise damaged(self.location, "an image record holds impossible values or a path outside its folder")
+            found.update(rows)
+        return found
+
+    def phashes_near(self, chunk_keys: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, pHashes) of the images with any 16-bit chunk of their pHash among that chunk's keys.
+
+        One scan inside SQLite that hands Python only the few hits: the first
+        search by file of a large catalogue needs no more (phash_source.py).
+        """
+        tests = " OR ".join(
+            f"((phash >> {16 * c}) & 65535) IN ({','.join(str(int(k)) for k in keys)})" for c, keys in enumerate(chunk_keys) if len(keys)
+        )
+        if not tests:
+            return np.empty(0, np.int64), np.empty(0, np.int64)
+        rows = self.file.conn.execute(
+            f"SELECT id, phash FROM images WHERE gone IS NULL AND phash IS NOT NULL AND ({tests}) ORDER BY id"  # noqa: S608 (our integers)
+        ).fetchall()
+        if any(type(value) is not int for _, value in rows):
+            raise damaged(self.location, "an image record holds impossible values or a path outside its folder")
+        pairs = np.array(rows, dtype=np.int64).reshape(-1, 2)
+        return pairs[:, 0], pairs[:, 1]
+
     def check_all(self) -> int:
         """Verify every record and every embedding (info --check); returns the number of records."""
         count = sum(1 for _ in self.rows(""))

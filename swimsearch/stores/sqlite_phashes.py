@@ -1,0 +1,53 @@
+"""The SQLite store's pHash reads: every image's (for the pHash index), a few by id, the few near one pHash."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from ..index import row_lookup
+from .sqlite_file import phash_from_sql, plain_errors
+
+#: Up to this many pHashes are looked up by id; more are read in one pass over every record.
+FEW_PHASHES = 2000
+
+
+class PhashMethods:
+    """Mixed into SqliteStore (which gives `_images`, `path` and `open`)."""
+
+    _images: Any
+    path: Any
+
+    @plain_errors
+    def phashes(self, image_ids: np.ndarray) -> np.ndarray:
+        image_ids = np.asarray(image_ids, dtype=np.int64)
+        if len(image_ids) <= FEW_PHASHES:  # a search's candidates: looked up, not every record read
+            found = self._images.phashes_few(np.unique(image_ids).tolist())
+            return phash_from_sql(np.array([found.get(int(i), 0) for i in image_ids], dtype=np.int64))
+        order = np.argsort(image_ids)
+        sorted_out = np.zeros(len(image_ids), dtype=np.int64)
+        # One pass over the records beats thousands of "IN (...)" lookups.
+        self._images.phashes(image_ids, row_lookup(np.sort(image_ids)), sorted_out)
+        out = np.zeros(len(image_ids), dtype=np.int64)
+        out[order] = sorted_out
+        return phash_from_sql(out)
+
+    @plain_errors
+    def phashes_near(self, chunk_keys: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, uint64 pHashes) of the images some 16-bit chunk of whose pHash is among that chunk's keys (phash_source.py)."""
+        ids, values = self._images.phashes_near(chunk_keys)
+        return ids, phash_from_sql(values)
+
+    def phash_reader(self) -> Callable[[np.ndarray], np.ndarray]:
+        """`phashes`, on a connection of its own: callable from another thread (a connection is not)."""
+        path, opener = self.path, type(self).open
+
+        def read(image_ids: np.ndarray) -> np.ndarray:
+            store = opener(path, readonly=True)
+            try:
+                return store.phashes(image_ids)
+            finally:
+                store.close()
+
+        return read
