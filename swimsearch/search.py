@@ -328,12 +328,9 @@ class SearchEngine:
             note=colour.note if colour is not None else "",
         )
 
-    def _phash_table(self, phash: int | None = None) -> tuple[PhashIndex, np.ndarray] | None:
-        """A pHash multi-index and each row's image id: over every searchable image, or (before that index is
-        made, in a large catalogue) at least over every image within `phash_radius` bits of `phash`."""
-        if phash is None:
-            return self._phash_source.index(), self._phash_source.ids
-        return self._phash_source.near(int(phash), self.config.phash_radius)
+    def _phash_table(self) -> tuple[PhashIndex, np.ndarray] | None:
+        """The pHash multi-index over every searchable image and each row's image id (phash_source.py)."""
+        return self._phash_source.index(), self._phash_source.ids
 
     def _phashes_of(self, image_ids: np.ndarray) -> np.ndarray:
         """pHashes (uint64, 0 where unknown) of searchable ids."""

@@ -62,7 +62,7 @@ def rank_steered(
         pool = max(top_n, COLOUR_POOL - RESCORE_MARGIN) if colour.mix.match else top_n  # colour re-ranks at least COLOUR_POOL
     if one_picture:
         found = find_candidates(searcher, engine._data, queries, engine.config, top_n=pool, phash=first.phash,
-                                phash_index=lambda: engine._phash_table(first.phash), query_id=first.image_id, steer=colour)
+                                phash_index=engine._phash_table, query_id=first.image_id, steer=colour)
         if adapter is not None:
             found = _adapted(engine, searcher, found, queries, adapter)
     else:

@@ -1,4 +1,4 @@
-"""The first searches by file of a large catalogue do not wait for the pHash index, and find what it would find."""
+"""A large catalogue's pHash index is made on a thread of its own while it opens, and searches by file find the same with it."""
 
 from __future__ import annotations
 
@@ -51,25 +51,36 @@ def _search(path, lazy_from: int, monkeypatch):
     return engine, [(m.image_id, round(m.score, 6), m.duplicate, m.phash_distance) for m in result.matches]
 
 
-def test_the_store_scan_finds_every_image_within_the_radius_and_no_other(catalogue_path):
+def test_every_pHash_is_read_in_one_statement_as_stored(catalogue_path):
     with Catalogue.open(catalogue_path, readonly=True) as catalogue:
         store = catalogue.store
-        everything = store.phashes(np.arange(1, 401))
-        for radius in (0, 4, 8, 11):
-            ids, values = store.phashes_near(phash_source._probe_keys(QUERY_PHASH, radius))
-            within = ids[hamming64(QUERY_PHASH, values) <= radius]
-            truth = np.flatnonzero(hamming64(QUERY_PHASH, everything) <= radius) + 1
-            assert within.tolist() == truth.tolist()
-            assert len(truth) == radius + 1  # the planted ones, 0..radius bits away
+        every = store.phashes(np.arange(0, 2500))  # more than a few: one statement over every record; 0 and 401.. are no image
+        few = store.phashes(np.arange(0, 402)[::-1][:300])  # a few, looked up by id
+        assert every[0] == 0 and not every[401:].any() and every.dtype == few.dtype == np.uint64
+        assert np.array_equal(few, every[:402][::-1][:300])
+        near = np.flatnonzero(hamming64(QUERY_PHASH, every) <= 12)
+        assert len(near) == 13  # the planted ones, high bit or not
 
 
-def test_a_first_search_by_file_lists_what_the_full_index_lists(catalogue_path, monkeypatch):
-    _, with_index = _search(catalogue_path, 10**9, monkeypatch)
-    engine, scanned = _search(catalogue_path, 10, monkeypatch)
-    assert scanned == with_index
-    assert sum(duplicate for _, _, duplicate, _ in scanned) == 7  # 0..6 bits: duplicates, listed first
-    # meanwhile the full index was made on a thread of its own; the next searches use it
-    index = engine._phash_source.index()
-    assert len(index) == 400 and engine._phash_source._made
-    _, again = _search(catalogue_path, 10, monkeypatch)
-    assert again == with_index
+def test_a_damaged_pHash_is_refused_in_plain_words(catalogue_path, tmp_path):
+    import shutil
+    import sqlite3
+
+    from swimsearch.errors import CatalogueError
+
+    copy = tmp_path / "damaged.swimcat"
+    shutil.copyfile(catalogue_path, copy)
+    with sqlite3.connect(copy) as conn:
+        conn.execute("UPDATE images SET phash = 'x12' WHERE id = 7")
+    with Catalogue.open(copy, readonly=True) as catalogue:
+        for asked in (np.arange(1, 401), np.arange(1, 5000)):  # a few by id; every one in one statement
+            with pytest.raises(CatalogueError, match="impossible values"):
+                catalogue.phashes(asked)
+
+
+def test_the_index_made_in_the_background_lists_what_the_engine_made_itself(catalogue_path, monkeypatch):
+    _, itself = _search(catalogue_path, 10**9, monkeypatch)
+    engine, background = _search(catalogue_path, 10, monkeypatch)
+    assert engine._phash_source._made  # made on the thread started when the catalogue was loaded
+    assert background == itself
+    assert sum(duplicate for _, _, duplicate, _ in background) == 7  # 0..6 bits: duplicates, listed first

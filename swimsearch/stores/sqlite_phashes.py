@@ -1,8 +1,8 @@
-"""The SQLite store's pHash reads: every image's (for the pHash index), a few by id, the few near one pHash."""
+"""The SQLite store's pHash reads: every image's (for the pHash index, also from another thread), or a few by id."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 
@@ -32,12 +32,6 @@ class PhashMethods:
         out = np.zeros(len(image_ids), dtype=np.int64)
         out[order] = sorted_out
         return phash_from_sql(out)
-
-    @plain_errors
-    def phashes_near(self, chunk_keys: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
-        """(ids, uint64 pHashes) of the images some 16-bit chunk of whose pHash is among that chunk's keys (phash_source.py)."""
-        ids, values = self._images.phashes_near(chunk_keys)
-        return ids, phash_from_sql(values)
 
     def phash_reader(self) -> Callable[[np.ndarray], np.ndarray]:
         """`phashes`, on a connection of its own: callable from another thread (a connection is not)."""
