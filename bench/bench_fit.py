@@ -46,7 +46,9 @@ class Steps(logging.Handler):
             steps.append([round(time.perf_counter() - wall, 1), record.getMessage()])
 logging.getLogger().addHandler(Steps())
 logging.getLogger().setLevel(logging.INFO)
-with Catalogue.open(sys.argv[1]) as catalogue:
+wall = time.perf_counter()
+with Catalogue.open(sys.argv[1]) as catalogue:  # a catalogue of an older format is migrated here, before the clock starts
+    steps.clear()
     writer = catalogue.writer()
     wall, cpu = time.perf_counter(), time.process_time()
     refit_catalogue(writer, EngineConfig())

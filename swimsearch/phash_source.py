@@ -1,17 +1,16 @@
-"""The catalogue's pHash index for searches by file, made on a thread of its own while a large catalogue opens.
+"""The catalogue's pHash index for searches by file, read on a thread of its own while a large catalogue opens.
 
 A search by file takes every image within a few pHash bits of the query as
 a candidate (phash_index.py), from a multi-index over every image's pHash.
-At a million images reading them all and sorting the index is about half a
+At a million images reading them all and sorting the index is about a
 second of CPU, which the first search by file of a freshly opened catalogue
-used to wait for on top of the opening. Above `LAZY_FROM` images, a store
-that can read pHashes from another thread (`phash_reader`: SQLite, with a
-connection of its own) has the index made in the background from the
-moment the catalogue's index is loaded: while the window waits for a file
-to be dropped, or the command line loads the model and embeds the query.
-A search that needs it before it is made waits for it; one made in the
-background that failed is made again in the engine's thread, where a
-failure is said in plain words.
+used to wait for after the opening. Where the catalogue was fitted on at
+least `LAZY_FROM` images and its store can read pHashes from another thread
+(`phash_reader`: SQLite, on a connection of its own), they are read while
+the catalogue's index loads, and the multi-index is made as soon as the
+searchable ids are known. A search that needs it before then waits for it;
+if the thread failed, the engine's thread makes it, and says any failure
+in plain words.
 """
 
 from __future__ import annotations
@@ -26,36 +25,55 @@ from .phash_index import PhashIndex
 
 log = logging.getLogger(__name__)
 
-#: From this many searchable images the index is made in the background.
+#: From catalogues fitted on this many images, pHashes are read in the background.
 LAZY_FROM = 50_000
+#: How long the background thread waits for the searchable ids before it gives up (the engine then makes the index).
+WAIT_S = 600.0
 
 
 class PhashSource:
     """The pHash index over one loaded catalogue's searchable images (made again on every engine reload).
 
+    Made before the catalogue's index loads (`given` then says which images are searchable).
+
     Args:
         reader: the catalogue (or store) the engine searches, used from the engine's thread.
-        ids: every searchable image id, sorted: the rows of the index.
+        fitted_on: images the catalogue's index was fitted on (its fit state's count; 0 for none).
     """
 
-    def __init__(self, reader: Any, ids: np.ndarray):
+    def __init__(self, reader: Any, fitted_on: int):
         self.reader = reader
-        self.ids = ids
+        self.ids = np.empty(0, np.int64)
+        self._given = threading.Event()
         self._index: PhashIndex | None = None
         self._made: list[PhashIndex] = []  # the thread's index, once made
         self._failed: list[BaseException] = []
         self._thread: threading.Thread | None = None
-        if len(ids) >= LAZY_FROM:
-            self._start(getattr(getattr(reader, "store", reader), "phash_reader", None))
+        reads = getattr(getattr(reader, "store", reader), "phash_reader", None)  # a team catalogue's reads its own way
+        if fitted_on >= LAZY_FROM and reads is not None:
+            self._start(reads())
 
-    def _start(self, phash_reader: Callable[[], Callable[[np.ndarray], np.ndarray]] | None) -> None:
-        if phash_reader is None:  # a store without one (a team catalogue reads pHashes packed, in one statement)
-            return
-        read, ids, made, failed = phash_reader(), self.ids, self._made, self._failed
+    def given(self, ids: np.ndarray) -> "PhashSource":
+        """The searchable image ids (sorted): the rows of the index."""
+        self.ids = ids
+        self._given.set()
+        return self
+
+    def _start(self, read: Callable[[], tuple[np.ndarray, np.ndarray]]) -> None:
+        made, failed, given = self._made, self._failed, self._given
 
         def build() -> None:
             try:
-                made.append(PhashIndex.build(read(ids)))
+                ids, phashes = read()
+                if len(ids) > 1 and np.any(ids[1:] < ids[:-1]):  # SQLite hands them in table order: by id, in practice
+                    order = np.argsort(ids, kind="stable")
+                    ids, phashes = ids[order], phashes[order]
+                if not given.wait(WAIT_S):
+                    return
+                rows = self.ids
+                at = np.minimum(np.searchsorted(ids, rows), max(len(ids) - 1, 0))
+                aligned = np.where(ids[at] == rows, phashes[at], np.uint64(0)) if len(ids) else np.zeros(len(rows), np.uint64)
+                made.append(PhashIndex.build(aligned))
             except BaseException as exc:  # noqa: BLE001 (the engine's thread makes the index itself then)
                 failed.append(exc)
 
@@ -65,7 +83,7 @@ class PhashSource:
     def index(self) -> PhashIndex:
         """The multi-index over every searchable image: the background one (waited for), else made here."""
         if self._index is None:
-            if self._thread is not None:
+            if self._thread is not None and self._given.is_set():
                 self._thread.join()
                 if self._failed:
                     log.info("the pHash index was not made in the background: %s", self._failed[0])

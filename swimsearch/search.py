@@ -90,13 +90,15 @@ class SearchEngine:
         """Re-read the catalogue's index and decisions (after a build or update)."""
         started = time.perf_counter()
         self._identity = self.reader.identity()
+        fit = self.reader.fit_state()
+        phashes = PhashSource(self.reader, fit.count if fit is not None else 0)  # a large one's are read while its index loads
         self._searcher = self._given if self._given is not None else open_searcher(self.reader, self.config)
         self._calibration = shipped_calibration(self._identity.model_sha256)
         fitted = self._searcher.fitted if self._searcher is not None else None
         # Only an in-memory search holds embeddings and records here: a team catalogue's server brings its candidates'.
         held = self.searchable_ids() if isinstance(self._searcher, SnapshotSearcher) else np.empty(0, np.int64)
         self._data = RescoringData(self.reader, held, self.config.rescore_in_memory_up_to, fitted=fitted, calibration=self._calibration)
-        self._phash_source = PhashSource(self.reader, self.searchable_ids())
+        self._phash_source = phashes.given(self.searchable_ids())
         self._details.reset()
         self._adaptation = Adaptation(self.reader, self._searcher) if self._searcher is not None else None
         self.reload_decisions()

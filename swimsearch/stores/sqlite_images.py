@@ -168,29 +168,34 @@ class ImageTables:
         return Embeddings(np.array(ordered, np.int64), np.stack([found[i] for i in ordered]) if ordered else np.empty((0, dim), np.float32))
 
     def phashes(self, image_ids: np.ndarray, lookup: Callable[[np.ndarray], np.ndarray], out: np.ndarray) -> None:
-        """Fill `out` (sorted positions via `lookup`) with the pHashes of the records that have one.
+        """Fill `out` (sorted positions via `lookup`) with the pHashes of the records that have one (`all_phashes`)."""
+        ids, values = self.all_phashes()
+        where = lookup(ids)
+        hit = where >= 0
+        out[where[hit]] = values[hit]
 
-        One statement hands back every (id, pHash) as two comma-joined texts,
-        parsed in C: a Python row per record cost 0.95 s at a million images
-        (with a separate scan for the type check), this 0.5 s wall and a third
-        of the CPU. Checking every record's checksum took 10 s at 100,000
-        images, and a first search with a pHash (any search by file) reads
-        them all; each value must be an integer here, and the records of the
-        matches a search lists are read checked (`records`), so a damaged
-        record is still refused before anything of it is shown.
+    def all_phashes(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, pHashes as stored) of every record that has one.
+
+        One statement hands them back as two comma-joined texts, parsed in C:
+        a Python row per record cost 0.95 s at a million images (with a
+        separate scan for the type check), this 0.5 s wall and a third of the
+        CPU. Checking every record's checksum took 10 s at 100,000 images, and
+        a first search with a pHash (any search by file) reads them all; each
+        value must be an integer here, and the records of the matches a
+        search lists are read checked (`records`), so a damaged record is
+        still refused before anything of it is shown.
         """
         count, odd, ids, values = self.file.conn.execute(
             "SELECT count(*), total(typeof(phash) != 'integer'), group_concat(id), group_concat(phash) FROM images WHERE phash IS NOT NULL"
         ).fetchone()
         if not count:
-            return
+            return np.empty(0, np.int64), np.empty(0, np.int64)
         # both aggregates read the same rows in the same order, so the two texts pair up
         pairs = [np.fromstring(text or "", dtype=np.int64, sep=",") for text in (ids, values)] if not odd else []
         if odd or any(len(column) != count for column in pairs):
             raise damaged(self.location, "an image record holds impossible values or a path outside its folder")
-        where = lookup(pairs[0])
-        hit = where >= 0
-        out[where[hit]] = pairs[1][hit]
+        return pairs[0], pairs[1]
 
     def phashes_few(self, image_ids: Sequence[int]) -> dict[int, int]:
         """pHashes of a few records by id (a search's candidates), as `phashes` checks them."""

@@ -33,14 +33,16 @@ class PhashMethods:
         out[order] = sorted_out
         return phash_from_sql(out)
 
-    def phash_reader(self) -> Callable[[np.ndarray], np.ndarray]:
-        """`phashes`, on a connection of its own: callable from another thread (a connection is not)."""
+    def phash_reader(self) -> Callable[[], tuple[np.ndarray, np.ndarray]]:
+        """(ids, uint64 pHashes) of every record that has one, read on a connection of its own when called:
+        callable from another thread (a connection is not)."""
         path, opener = self.path, type(self).open
 
-        def read(image_ids: np.ndarray) -> np.ndarray:
+        def read() -> tuple[np.ndarray, np.ndarray]:
             store = opener(path, readonly=True)
             try:
-                return store.phashes(image_ids)
+                ids, values = plain_errors(lambda s: s._images.all_phashes())(store)
+                return ids, phash_from_sql(values)
             finally:
                 store.close()
 
