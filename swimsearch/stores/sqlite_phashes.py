@@ -18,6 +18,7 @@ class PhashMethods:
 
     _images: Any
     path: Any
+    open: Callable[..., Any]
 
     @plain_errors
     def phashes(self, image_ids: np.ndarray) -> np.ndarray:
