@@ -177,12 +177,18 @@ def main() -> int:
                              "(settings are chosen on the tuning half, reported on the held-out half)")
     parser.add_argument("--check-leak-free", type=int, default=0, metavar="N",
                         help="issue 11, section ranking: compare N leak-free searches with real removals through the store")
+    parser.add_argument("--settings", default="",
+                        help="engine query settings for every section, e.g. expand_k=5,query_augment_k=0 (the settings before this round)")
     parser.add_argument("--grow", type=int, default=40_000,
                         help="issue 11, section grown: the size the catalogue is grown to with distractors")
     parser.add_argument("--reuse", action="store_true", help="section grown: reuse the grown catalogue of an earlier run")
     args = parser.parse_args()
 
     config = EngineConfig()
+    if args.settings:
+        changes = dict(item.split("=", 1) for item in args.settings.split(","))
+        config = config.with_changes(**{k: type(getattr(config, k))(v) for k, v in changes.items()})
+        print(f"engine settings changed: {changes}")
     embedder = Embedder(default_model_path())
     if not (args.before or args.tune or args.tune_only):
         return issue11(args, config, embedder)
