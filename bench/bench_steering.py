@@ -22,8 +22,8 @@ augmented vectors, query expansion, bands):
    and 200 random (contradictory) ones, 50 and 20 true ones. Held-out
    queries (in no decision) searched through the engine with the decisions
    (the adapted ranking, decisions.py / steered.py) against the engine
-   without them (main's plain search): mAP@10 cross-sender, several draws.
-   The metric alone on plain cosine (the research figure) is printed too.
+   without them (main's plain search): mAP@10 cross-sender, 5 draws, each
+   figure per draw.
 
     nice -n 10 .venv/bin/python bench/bench_steering.py               # everything (bench/results/steering.json)
     nice -n 10 .venv/bin/python bench/bench_steering.py --only decisions   # the decisions alone (steering-decisions.json)
