@@ -22,10 +22,11 @@ augmented vectors, query expansion, bands):
    and 200 random (contradictory) ones, 50 and 20 true ones. Held-out
    queries (in no decision) searched through the engine with the decisions
    (the adapted ranking, decisions.py / steered.py) against the engine
-   without them (main's plain search): mAP@10 cross-sender, several draws.
-   The metric alone on plain cosine (the research figure) is printed too.
+   without them (main's plain search): mAP@10 cross-sender, 5 draws, each
+   figure per draw.
 
     nice -n 10 .venv/bin/python bench/bench_steering.py               # everything (bench/results/steering.json)
+    nice -n 10 .venv/bin/python bench/bench_steering.py --only decisions   # the decisions alone (steering-decisions.json)
     .venv/bin/python bench/bench_steering.py --draws 1 --sample 100 --held-out 100 --timing 50   # quicker
 """
 
@@ -261,20 +262,9 @@ def simulate_decisions(p: Protocol, count: int, rng: np.random.Generator, *, ran
     return np.array(out)
 
 
-def held_out_map(p: Protocol, x: np.ndarray, queries: np.ndarray, chunk: int = 256) -> float:
-    aps = []
-    for start in range(0, len(queries), chunk):
-        part = queries[start : start + chunk]
-        sims = x[part] @ x.T
-        for row, q in enumerate(part):
-            aps.append(p.ap10(int(q), sims[row], p.gallery(int(q))))
-    return float(np.mean(aps))
-
-
-def decisions(p: Protocol, catalogue: Catalogue, engine: SearchEngine, ids: np.ndarray, draws: int, queries: int,
-              pure_queries: int) -> list[dict]:
-    """Per draw and kind: held-out mAP@10 of the engine with the decisions against without (and of the metric alone)."""
-    adaptation = Adaptation(catalogue, engine._ready_searcher())
+def decisions(p: Protocol, catalogue: Catalogue, engine: SearchEngine, ids: np.ndarray, draws: int, queries: int) -> list[dict]:
+    """Per draw and kind: held-out mAP@10 of the engine with the decisions against without them."""
+    adaptation = Adaptation(engine._ready_searcher(), engine._data.augmented)
     relpath = {r.image_id: r.relpath for r in catalogue.records(ids.tolist()).values()}
     row_of = {int(i): n for n, i in enumerate(ids)}
     plain_ap: dict[int, float] = {}  # a query's plain list does not depend on the draw
@@ -305,20 +295,18 @@ def decisions(p: Protocol, catalogue: Catalogue, engine: SearchEngine, ids: np.n
             metric = adaptation.fit(records)
             involved = set(simulated[:, 0]) | set(simulated[:, 1])
             order = [q for q in np.random.default_rng(draw).permutation(len(p.rows)) if q not in involved]
-            held, pure_held = np.array(order[:queries]), np.array(order[:pure_queries])
+            held = np.array(order[:queries])
             base = engine_map(held, DecisionBook(), plain_ap)
+            # with the decisions: their pins and demotions (none reach a held-out query) and the adapted ranking
             adapted = base if metric is None else engine_map(held, DecisionBook(records, metric), None)
-            pure_base = held_out_map(p, p.x, pure_held)  # the metric alone, on plain cosine (the research figure)
-            pure = pure_base if metric is None else held_out_map(p, normalised(metric(p.x.astype(np.float64))).astype(np.float32), pure_held)
             out.append({
                 "draw": draw, "verdicts": kind, "decisions": count, "same_share": float(simulated[:, 2].mean()),
-                "held_out_queries": len(held), "kept": 0.0 if metric is None else metric.kept,
+                "held_out_queries": len(held), "adapted": metric is not None, "kept": 0.0 if metric is None else metric.metric.kept,
                 "plain_map10": base, "adapted_map10": adapted, "ratio": adapted / base,
-                "metric_alone_queries": len(pure_held), "metric_alone_ratio": pure / pure_base,
             })
-            print(f"  draw {draw}: {count} {kind} decisions ({out[-1]['same_share']:.0%} same): kept {out[-1]['kept']:.2f}, "
-                  f"engine mAP@10 {base:.4f} -> {adapted:.4f} (x{adapted / base:.4f}); metric alone on cosine "
-                  f"x{pure / pure_base:.4f}", flush=True)
+            print(f"  draw {draw}: {count} {kind} decisions ({out[-1]['same_share']:.0%} same): "
+                  f"{'adapted, ' + format(out[-1]['kept'], '.0%') + ' of their signal kept' if metric else 'not adapted'}; "
+                  f"held-out mAP@10 {base:.4f} -> {adapted:.4f} (x{adapted / base:.4f})", flush=True)
     engine.decisions = DecisionBook()
     return out
 
@@ -329,9 +317,10 @@ def main() -> int:
     parser.add_argument("--sample", type=int, default=300, help="queries searched through the engine in 1 (default %(default)s)")
     parser.add_argument("--check", type=int, default=200, help="of those, checked against the pure ranking (default %(default)s)")
     parser.add_argument("--timing", type=int, default=200, help="timed rounds (default %(default)s)")
-    parser.add_argument("--draws", type=int, default=3, help="decision draws (default %(default)s)")
-    parser.add_argument("--held-out", type=int, default=300, help="held-out queries per draw, through the engine (default %(default)s)")
-    parser.add_argument("--held-out-pure", type=int, default=2000, help="held-out queries per draw, metric alone (default %(default)s)")
+    parser.add_argument("--draws", type=int, default=5, help="decision draws (default %(default)s)")
+    parser.add_argument("--held-out", type=int, default=600, help="held-out queries per draw, through the engine (default %(default)s)")
+    parser.add_argument("--only", choices=("examples", "speed", "decisions"), action="append",
+                        help="run only these parts (repeatable; default all)")
     args = parser.parse_args()
     started = time.perf_counter()
     sha = card_sha256(default_model_path()) or ""
@@ -351,34 +340,39 @@ def main() -> int:
         p = Protocol(data, fitted.centre if fitted.centre is not None else fitted.mean)  # centred as the engine centres
         ids = np.array([by_name[str(data.names[r])] for r in p.rows], dtype=np.int64)
 
-        print("1. several examples and 'not like this' (cross-sender)", flush=True)
-        results["several_examples_engine"] = e = several_examples_engine(p, engine, ids, args.sample, args.check, seed=1)
-        print(f"  engine, {e['queries']} queries (main's ranking): single picture mAP@10 {e['single_map10']:.4f}; "
-              f"+2 examples {e['positives_only_map10']:.4f} (x{e['positives_only_ratio']:.3f}); +2 examples, 2 not like this "
-              f"{e['steered_map10']:.4f} (x{e['steered_ratio']:.3f}) [{e['seconds']:.0f} s]")
-        print(f"  the engine's steered top 10 equals the pure Rocchio ranking for {e['agreement_with_pure_ranking']:.1%} "
-              f"of {min(args.check, e['queries'])} queries")
-        results["several_examples"] = s = several_examples(p, seed=0)
-        print(f"  pure ranking on plain cosine, all {s['queries']} queries: single picture mAP@10 {s['single_map10']:.4f}; "
-              f"+2 examples x{s['positives_only_ratio']:.3f}; +2 examples, 2 not like this {s['steered_map10']:.4f} "
-              f"(x{s['steered_ratio']:.3f}); {s['queries_with_2_like_and_2_unlike']} of {s['queries']} queries had 2+2")
+        parts = set(args.only or ("examples", "speed", "decisions"))
+        if "examples" in parts:
+            print("1. several examples and 'not like this' (cross-sender)", flush=True)
+            results["several_examples_engine"] = e = several_examples_engine(p, engine, ids, args.sample, args.check, seed=1)
+            print(f"  engine, {e['queries']} queries (main's ranking): single picture mAP@10 {e['single_map10']:.4f}; "
+                  f"+2 examples {e['positives_only_map10']:.4f} (x{e['positives_only_ratio']:.3f}); +2 examples, 2 not like this "
+                  f"{e['steered_map10']:.4f} (x{e['steered_ratio']:.3f}) [{e['seconds']:.0f} s]")
+            print(f"  the engine's steered top 10 equals the pure Rocchio ranking for {e['agreement_with_pure_ranking']:.1%} "
+                  f"of {min(args.check, e['queries'])} queries")
+            results["several_examples"] = s = several_examples(p, seed=0)
+            print(f"  pure ranking on plain cosine, all {s['queries']} queries: single picture mAP@10 {s['single_map10']:.4f}; "
+                  f"+2 examples x{s['positives_only_ratio']:.3f}; +2 examples, 2 not like this {s['steered_map10']:.4f} "
+                  f"(x{s['steered_ratio']:.3f}); {s['queries_with_2_like_and_2_unlike']} of {s['queries']} queries had 2+2")
 
-        print(f"2. speed at {len(searchable):,} images (load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)", flush=True)
-        results["speed"] = t = speed(engine, ids, args.timing, seed=2)
-        print(f"  plain search {t['plain_search_ms_median']:.1f} ms (p95 {t['plain_search_ms_p95']:.1f}); re-rank after "
-              f"'not like this' {t['rerank_after_not_like_this_ms_median']:.1f} ms (p95 "
-              f"{t['rerank_after_not_like_this_ms_p95']:.1f}), x{t['rerank_over_plain']:.2f}")
+        if "speed" in parts:
+            print(f"2. speed at {len(searchable):,} images (load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)", flush=True)
+            results["speed"] = t = speed(engine, ids, args.timing, seed=2)
+            print(f"  plain search {t['plain_search_ms_median']:.1f} ms (p95 {t['plain_search_ms_p95']:.1f}); re-rank after "
+                  f"'not like this' {t['rerank_after_not_like_this_ms_median']:.1f} ms (p95 "
+                  f"{t['rerank_after_not_like_this_ms_p95']:.1f}), x{t['rerank_over_plain']:.2f}")
 
-        print("3. decisions (held-out queries, cross-sender, through the engine)", flush=True)
-        rows = decisions(p, catalogue, engine, ids, args.draws, args.held_out, args.held_out_pure)
-        results["decisions"] = rows
-        for kind, count in (("true", 200), ("random", 200), ("true", 50), ("true", 20)):
-            chosen = [r for r in rows if r["verdicts"] == kind and r["decisions"] == count]
-            ratios, alone = [r["ratio"] for r in chosen], [r["metric_alone_ratio"] for r in chosen]
-            print(f"  {count} {kind} decisions: engine mAP@10 x{np.mean(ratios):.4f} (range {min(ratios):.4f}-{max(ratios):.4f}); "
-                  f"metric alone x{np.mean(alone):.4f} ({min(alone):.4f}-{max(alone):.4f})")
+        if "decisions" in parts:
+            print("3. decisions (held-out queries, cross-sender, through the engine)", flush=True)
+            rows = decisions(p, catalogue, engine, ids, args.draws, args.held_out)
+            results["decisions"] = rows
+            for kind, count in (("true", 200), ("random", 200), ("true", 50), ("true", 20)):
+                chosen = [r for r in rows if r["verdicts"] == kind and r["decisions"] == count]
+                ratios = [r["ratio"] for r in chosen]
+                print(f"  {count} {kind} decisions: held-out mAP@10 x{np.mean(ratios):.4f} (per draw "
+                      f"{', '.join(format(r, '.4f') for r in ratios)}; adapted in {sum(r['adapted'] for r in chosen)} of {len(chosen)})")
     results["seconds"] = time.perf_counter() - started
-    print(f"wrote {save('steering', results)} ({results['seconds']:.0f} s in all)")
+    name = "steering" if not args.only else "steering-" + "-".join(sorted(set(args.only)))
+    print(f"wrote {save(name, results)} ({results['seconds']:.0f} s in all)")
     return 0
 
 

@@ -68,7 +68,8 @@ class SteeredQueries:
     """The query command's searches as the options ask (by a detail, or the whole pictures, steered as
     cli_steering.py reads; with the colour weight), each note a result carries said once on stderr.
 
-    A search by a detail takes one picture: with --together, --unlike or --folder it is a usage error.
+    A search by a detail takes one picture: with --together or --unlike it is a usage error; --folder
+    narrows it as it narrows a whole-picture search.
     The colour control of a query of several pictures (--together) reads the first one's colours.
     """
 
@@ -77,9 +78,9 @@ class SteeredQueries:
 
         self.engine, self.steering, self.args = engine, steering, args
         self._said: set[str] = set()
-        if args.region is not None and (steering.together or steering.unlike or steering.folders):
+        if args.region is not None and (steering.together or steering.unlike):
             raise SteeringError("--region searches by a detail of one picture at a time: it cannot be used with "
-                                "--together, --unlike or --folder")
+                                "--together or --unlike")
 
     def run(self, group: list[str]) -> "SearchResult":
         from .rocchio import Steering
@@ -88,7 +89,8 @@ class SteeredQueries:
         args, mix = self.args, ColourMix(self.args.colour_weight)
         min_score = -1.0 if args.min_score is None else args.min_score  # None: no minimum given
         if args.region is not None:
-            result = self.engine.search_detail(group[0], args.region, top_n=args.top, min_score=min_score, colour=mix)
+            result = self.engine.search_detail(group[0], args.region, top_n=args.top, min_score=min_score, colour=mix,
+                                               folders=self.steering.folders)
         else:
             started = time.perf_counter()
             like = tuple(self.engine.example(path) for path in group)

@@ -20,7 +20,7 @@ from typing import Callable, Iterable, Sequence, TypeVar
 
 import numpy as np
 
-from .adaptation import Adaptation
+from .adaptation import Adaptation, Adapted
 from .stores.base import CatalogueReader
 from .stores.verdicts import DIFFERENT, SAME, Decision
 
@@ -28,8 +28,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-#: Scoring with the ranking adapted to the decisions: centred embeddings (n, D) in, adapted (n, D) out.
-Adapter = Callable[[np.ndarray], np.ndarray]
+#: The ranking adapted to the decisions (adaptation.py), used by steered.py.
+Adapter = Adapted
 
 
 class DecisionBook:

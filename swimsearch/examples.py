@@ -18,9 +18,16 @@ from .errors import CatalogueError
 from .images import ImageError, load_image
 from .model import ImageEmbedder
 from .rocchio import Example
-from .stores.base import CatalogueReader
+from .stores.base import CatalogueReader, ImageRecord
 
 log = logging.getLogger(__name__)
+
+#: A picture narrower or lower than this many pixels holds no design a network can see: its search is
+#: still made (an icon may be what a designer has), with a note that its matches say little.
+MIN_DESIGN_SIDE = 16
+#: A picture whose every pixel (padded square included) is within this many levels of the others is
+#: one flat colour: its matches follow that colour alone.
+FLAT_RANGE = 2
 
 
 def from_catalogue(reader: CatalogueReader, embedder: ImageEmbedder | None, image_id: int, *, mirror: bool) -> Example:
@@ -43,7 +50,7 @@ def from_catalogue(reader: CatalogueReader, embedder: ImageEmbedder | None, imag
             pass
         else:
             embeddings = np.concatenate([embeddings, embedder.embed(flipped[None]).astype(np.float32)])
-    return Example(embeddings, record.image_id, record.path, record.phash)
+    return Example(embeddings, record.image_id, record.path, record.phash, _record_note(record))
 
 
 def from_picture(
@@ -65,12 +72,33 @@ def from_picture(
         # embedding and pHash are what reading it again would give, without decoding or the network.
         stored = reader.embedding_matrix([record.image_id])
         if len(stored.ids):
-            return Example(stored.vectors.astype(np.float32), record.image_id, str(Path(image).absolute()), record.phash)
+            return Example(stored.vectors.astype(np.float32), record.image_id, str(Path(image).absolute()), record.phash,
+                           _record_note(record))
     loaded = load_image(image, embedder.size)
+    note = picture_note(loaded.width, loaded.height, loaded.pixels)
     pixels = [loaded.pixels]
     if mirror:
         pixels.append(np.ascontiguousarray(loaded.pixels[:, ::-1]))
     embeddings = embedder.embed(np.stack(pixels))
     if isinstance(image, Image.Image):
-        return Example(embeddings, None, "pasted image", loaded.phash)
-    return Example(embeddings, record.image_id if record else None, str(Path(image).absolute()), loaded.phash)
+        return Example(embeddings, None, "pasted image", loaded.phash, note)
+    return Example(embeddings, record.image_id if record else None, str(Path(image).absolute()), loaded.phash, note)
+
+
+def picture_note(width: int, height: int, pixels: np.ndarray | None = None) -> str:
+    """A sentence when a picture is too small or too plain to hold a design ("" otherwise).
+
+    A 1 x 1 pixel picture (a broken export, a tracking pixel) is blown up to a
+    flat square and gets ordinary-looking matches; the user is told, not refused.
+    """
+    if min(width, height) < MIN_DESIGN_SIDE:
+        return (f"the picture is only {width} x {height} pixels, too small to show a design, "
+                "so its matches say little")
+    if pixels is not None and int(np.ptp(pixels.reshape(-1, pixels.shape[-1]), axis=0).max()) <= FLAT_RANGE:
+        return "the picture is one flat colour with no design in it, so its matches say little"
+    return ""
+
+
+def _record_note(record: ImageRecord) -> str:
+    """`picture_note` of a catalogue image from the size the catalogue recorded (none recorded: no note)."""
+    return picture_note(record.width, record.height) if record.width and record.height else ""

@@ -33,7 +33,7 @@ shown score of step 2, whose bands and order then follow the steered score.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Protocol
 
 import numpy as np
@@ -77,6 +77,7 @@ class Candidates:
     variant: np.ndarray  # (m,) int: the query row (0: the query, 1: its mirror image) that ranked it best
     method: str  # the searcher's ("exact", "lsh", "graph", "scan")
     looked_at: int  # images the searcher looked at
+    query: np.ndarray | None = None  # (variants, D) the (expanded) query rows the augmented vectors were ranked against
 
 
 def find_candidates(
@@ -138,7 +139,7 @@ def find_candidates(
     sims[head] = _rowwise(data.augmented(ids[head]), final)
     lift = np.zeros(len(ids))
     lift[head] = 3.0
-    return _candidates(ids, sims, first.method, first.candidates, query_id, lift, steer)
+    return replace(_candidates(ids, sims, first.method, first.candidates, query_id, lift, steer), query=final)
 
 
 def _augmented_query(q: np.ndarray, data: RescoringData, fitted: FittedIndex, head: np.ndarray, k: int) -> np.ndarray:

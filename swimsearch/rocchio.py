@@ -44,12 +44,15 @@ class Example:
         image_id: its catalogue id, when it is a catalogue image as the catalogue read it.
         label: its path, or what it was ("pasted image").
         phash: its pHash, for the duplicate flag.
+        note: what a user should know of the picture itself ("" when nothing): a picture too small or
+            too plain to hold a design still gets its matches, said to say little (examples.py).
     """
 
     embeddings: np.ndarray = field(compare=False, repr=False)
     image_id: int | None = None
     label: str = ""
     phash: int | None = None
+    note: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import logging
 import os
 import time
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 from PIL import Image
@@ -100,7 +101,7 @@ class SearchEngine:
         self._data = RescoringData(self.reader, held, self.config.rescore_in_memory_up_to, fitted=fitted, calibration=self._calibration)
         self._phash_source = phashes.given(self.searchable_ids())
         self._details.reset()
-        self._adaptation = Adaptation(self.reader, self._searcher) if self._searcher is not None else None
+        self._adaptation = Adaptation(self._searcher, self._data.augmented) if self._searcher is not None else None
         self.reload_decisions()
         log.info("loaded %d searchable images in %.0f ms", len(self), (time.perf_counter() - started) * 1000)
 
@@ -227,21 +228,26 @@ class SearchEngine:
 
     def search_detail(
         self, source: str | os.PathLike | Image.Image | int, box: Box, *, top_n: int = 50, min_score: float = -1.0,
-        colour: ColourMix = ColourMix(),
+        colour: ColourMix = ColourMix(), folders: Sequence[str] = (),
     ) -> SearchResult:
         """Rank the catalogue by how clearly each design holds the detail in `box` of a picture, anywhere.
 
         `source` is a file, picture data or a catalogue image's id; `box` is in fractions of the picture
-        (steering.py). Raises ImageError or CatalogueError in plain words, as `search` does.
+        (steering.py); `folders`: only designs in these subfolders (all when empty). Raises ImageError or
+        CatalogueError in plain words, as `search` does.
         """
         embedder = self._check_ready(need_embedder=True)
-        hits = self._details.search(source, box, embedder, top_n=top_n, min_score=min_score, colour=colour)  # type: ignore[arg-type]
-        records = self.reader.records(hits.ids.tolist())
-        kept = [(int(i), float(score)) for i, score in zip(hits.ids, hits.scores) if int(i) in records]
+        allowed = self.reader.ids_in_folders(folders) if folders else None
+        asked = top_n if allowed is None else _asked_for_folder(top_n, len(self), len(allowed))
+        hits = self._details.search(source, box, embedder, top_n=asked, min_score=min_score, colour=colour)  # type: ignore[arg-type]
+        inside = np.ones(len(hits.ids), bool) if allowed is None else np.isin(hits.ids, allowed)
+        records = self.reader.records(hits.ids[inside].tolist())
+        kept = [(int(i), float(score)) for i, score in zip(hits.ids[inside], hits.scores[inside]) if int(i) in records][:top_n]
         matches = tuple(
             self._match(rank, records[i], score, "", float("inf"), None, False) for rank, (i, score) in enumerate(kept, start=1)
         )
-        return SearchResult(hits.label, hits.query_id, matches, "detail", hits.scanned, hits.embed_ms, hits.search_ms, note=hits.note)
+        return SearchResult(hits.label, hits.query_id, matches, "detail", hits.scanned, hits.embed_ms, hits.search_ms, note=hits.note,
+                            folders=tuple(folders))
 
     def _check_ready(self, *, need_embedder: bool) -> ImageEmbedder | None:
         """Refuse, in plain words, what cannot be searched yet; returns the embedder."""
@@ -327,7 +333,7 @@ class SearchEngine:
             example_ids=steering.like_ids,
             unlike_ids=steering.unlike_ids,
             folders=steering.folders,
-            note=colour.note if colour is not None else "",
+            note=" ".join(dict.fromkeys(n for n in (*(e.note for e in steering.like), colour.note if colour is not None else "") if n)),
         )
 
     def _phash_table(self) -> tuple[PhashIndex, np.ndarray] | None:
@@ -360,3 +366,16 @@ class SearchEngine:
             mirrored=mirrored,
             decision=decision,
         )
+
+
+#: A detail search in some folders asks the region scan for this many designs at most and keeps those in
+#: the folders: the scan ranks every design anyway, and this bounds its exact second step.
+DETAIL_FOLDER_ASK = 20_000
+
+
+def _asked_for_folder(top_n: int, total: int, in_folders: int) -> int:
+    """How many designs a detail search asks for so that `top_n` of them are likely in folders holding
+    `in_folders` of the `total` (their share of the catalogue, with a margin)."""
+    if in_folders <= 0:
+        return top_n
+    return int(min(total, max(top_n, min(DETAIL_FOLDER_ASK, 2 * top_n * total // in_folders + 50))))

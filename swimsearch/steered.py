@@ -21,20 +21,13 @@ import numpy as np
 from .decisions import Adapter, arrange, tier
 from .narrow import narrowed_ids, steered_candidates
 from .colour import COLOUR_POOL
-from .ranking import RESCORE_MARGIN, Candidates, Steer, find_candidates, score_and_order, shown_at_least
+from .ranking import IDENTICAL, RESCORE_MARGIN, Candidates, Steer, find_candidates, score_and_order, shown_at_least
 from .rocchio import Steering
 from .searchers import Searcher
 from .spherical import spherical_hamming
 from .stores.verdicts import SAME
 
 log = logging.getLogger(__name__)
-
-#: How far the decisions' metric moves a plain search's ranking: each candidate's ranking plus this
-#: times (adapted - plain cosine). 200 true decisions, 200 held-out queries (bench_steering.py's
-#: draws): 0.25 / 0.5 / 1 gave x1.0050 / 1.0086 / 1.0105 in one draw; 1 / 2 / 4 gave x0.9944 /
-#: 0.9725 / 0.9403 in another, and a list read by the ranking alone (not band by band) x0.9882 at 1.
-ADAPT_WEIGHT = 1.0
-
 
 def rank_steered(
     engine: Any, searcher: Searcher, steering: Steering, top_n: int, min_score: float, colour: Any = None
@@ -64,7 +57,7 @@ def rank_steered(
         found = find_candidates(searcher, engine._data, queries, engine.config, top_n=pool, phash=first.phash,
                                 phash_index=engine._phash_table, query_id=first.image_id, steer=colour)
         if adapter is not None:
-            found = _adapted(engine, searcher, found, queries, adapter)
+            found = _adapted(engine, found, adapter)
     else:
         found = _steered_candidates(engine, searcher, steering, pool, colour)
     pinned = [i for i, v in verdicts.items() if v == SAME and not _holds(np.sort(found.ids), i) and _holds(searcher.ids, i)]
@@ -112,28 +105,31 @@ def rank_steered(
     return matches, found
 
 
-def _adapted(engine: Any, searcher: Searcher, found: Candidates, queries: np.ndarray, adapter: Adapter) -> Candidates:
-    """The plain search's candidates, their ranking moved by what the decisions' metric changes in each cosine.
+def _adapted(engine: Any, found: Candidates, adapter: Adapter) -> Candidates:
+    """The plain search's candidates, each ranked by its adapted cosine with the query (adaptation.py).
 
-    The metric (adaptation.py) is fitted on centred embeddings; ranking by it
-    alone would drop issue 11's ranking (augmented vectors, query expansion),
-    which is worth more than the metric (200 true decisions, one draw, 300
-    held-out queries: x0.973 of the plain search that way). So each candidate keeps the plain
-    ranking plus (adapted cosine - plain cosine) of the two centred embeddings:
-    no adaptation is exactly the plain search, and a metric left near identity
-    by the noise estimate moves almost nothing.
+    The plain ranking is the cosine of the expanded query with each
+    candidate's augmented vector (lifted for the best); the adapted one
+    compares both in the decisions' metric, a decided candidate moved towards
+    its *same design* partners. Each candidate's ranking moves by what that
+    changes in its cosine, so bands, lifts and the query itself stay where
+    they are, and no adaptation is exactly the plain search. Ranking by a
+    metric on the raw embeddings instead (before this) lost issue 11's
+    ranking: 200 true decisions x0.973 of the plain search one way, x0.997
+    nudged (bench_steering.py).
     """
-    fitted = searcher.fitted
-    origin = fitted.centre if fitted.centre is not None else fitted.mean
-    stored = engine._data.embedding_matrix(found.ids.tolist())
-    row = {int(i): n for n, i in enumerate(stored.ids)}
-    present = np.array([int(i) in row for i in found.ids], dtype=bool)
-    x = stored.vectors.astype(np.float64) - origin
-    q = queries.astype(np.float64) - origin
-    change = _unit(adapter(x)) @ _unit(adapter(q)).T - _unit(x) @ _unit(q).T  # (stored, variants)
-    at = np.array([row.get(int(i), 0) for i in found.ids], dtype=np.int64)
-    shift = np.where(present, change[at, found.variant] if len(stored.ids) else 0.0, 0.0)
-    return replace(found, ranking=found.ranking + ADAPT_WEIGHT * shift)
+    movable = np.isfinite(found.ranking) & (found.ranking < IDENTICAL)
+    if found.query is None or not movable.any():
+        return found
+    ids = found.ids[movable]
+    vectors = engine._data.augmented(ids).astype(np.float64)
+    queries = np.asarray(found.query, np.float64)
+    variant = found.variant[movable]
+    plain = np.einsum("md,md->m", _unit(vectors), _unit(queries)[variant])
+    adapted = np.einsum("md,md->m", adapter.candidates(ids, vectors), adapter.query(queries)[variant])
+    ranking = found.ranking.copy()
+    ranking[movable] += adapted - plain
+    return replace(found, ranking=ranking)
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -145,7 +141,9 @@ def _steered_candidates(engine: Any, searcher: Searcher, steering: Steering, top
     like_ids, unlike_ids = set(steering.like_ids), set(steering.unlike_ids)
     allowed = narrowed_ids(searcher, engine.reader.ids_in_folders(steering.folders)) if steering.folders else None
     wanted = min(len(searcher), top_n + RESCORE_MARGIN)
-    space = (np.dtype(engine._identity.embedding_dtype), engine.decisions.adapter)
+    # The decisions' metric lives in the ranking's augmented space (adaptation.py); a steered query is
+    # scored on centred embeddings, so it is not adapted (its pins and demotions still apply).
+    space = (np.dtype(engine._identity.embedding_dtype), None)
     _, prepare, queries, _, rankings = steered_candidates(searcher, steering, wanted, allowed, *space)
     ids = np.unique(np.concatenate([r.ids for r in rankings]))
     # The examples always take part (looked up only when the searcher missed them).

@@ -137,3 +137,18 @@ def test_the_catalogue_statistics_are_computed_once_per_index(catalogue, fake_em
         cat.decide(int(ids[n]), int(ids[n + 1]), SAME if n % 2 else DIFFERENT)
         engine.reload_decisions()
     assert len(calls) == 1
+
+
+def test_a_design_marked_the_same_as_another_is_ranked_nearer_the_queries_that_find_that_one():
+    """The adapted ranking moves a decided design towards its same-design partner, away from a not-similar one."""
+    rng = np.random.default_rng(4)
+    vectors = normalised(rng.normal(size=(6, 16)))
+    identity = adaptation.Metric(np.eye(16)[:, :4], np.ones(4), 1.0, 60)
+    adapted = adaptation.Adapted(identity, {1: (2,), 2: (1,)}, {3: (4,), 4: (3,)}, lambda ids: vectors[ids])
+    ids = np.arange(6)
+    rows = adapted.candidates(ids, vectors)
+    query = adapted.query(vectors[2][None])[0]  # a query that finds design 2 ...
+    assert rows[1] @ query > vectors[1] @ vectors[2] + 0.3  # ... now finds the design marked the same as it
+    query = adapted.query(vectors[4][None])[0]
+    assert rows[3] @ query < vectors[3] @ vectors[4] - 0.1  # and less of the one marked not similar to it
+    assert np.allclose(rows[[0, 5]], vectors[[0, 5]])  # undecided designs: as they were

@@ -151,3 +151,31 @@ def test_decisions_are_listed_exported_and_steer_later_queries(prints, tmp_path)
             for d in cat.decisions():
                 cat.decide(d.a, d.b, None)
     assert "no decisions yet" in run("decisions", "--catalogue", catalogue).stdout
+
+
+def test_region_narrowed_to_a_folder_finds_the_detail_only_there(prints):
+    folder, catalogue = prints
+    query = folder / "summer" / "stripes-0.png"
+    (rows,) = ranked(prints, query, "--region", "0.25,0.25,0.5,0.5", "--folder", "winter", top=5)
+    assert len(rows) == 5 and all(r["path"].startswith("winter/") for r in rows)
+    (everywhere,) = ranked(prints, query, "--region", "0.25,0.25,0.5,0.5", top=30)
+    in_winter = [r["path"] for r in everywhere if r["path"].startswith("winter/")]
+    assert [r["path"] for r in rows] == in_winter[:5]  # the detail's own ranking, narrowed to the folder
+    together = run("query", "--catalogue", catalogue, query, folder / "winter" / "dots-3.png", "--together", "--region", "0.25,0.25,0.5,0.5")
+    assert together.returncode == 2 and "cannot be used with --together or --unlike" in together.stderr
+    assert "Traceback" not in together.stderr
+
+
+def test_a_picture_too_small_or_plain_to_hold_a_design_is_searched_with_a_note(prints, tmp_path):
+    from PIL import Image
+
+    folder, catalogue = prints
+    Image.new("RGB", (1, 1), (200, 30, 30)).save(tmp_path / "pixel.png")
+    Image.new("RGB", (300, 300), (20, 90, 200)).save(tmp_path / "flat.png")
+    for name, words in (("pixel.png", "the picture is only 1 x 1 pixels, too small to show a design"),
+                        ("flat.png", "the picture is one flat colour with no design in it")):
+        done = run("query", "--catalogue", catalogue, tmp_path / name, "--top", 3)
+        assert done.returncode == 0 and len(done.stdout.splitlines()) > 1, done.stderr
+        assert f"swimsearch: note: {words}, so its matches say little" in done.stderr
+    plain = run("query", "--catalogue", catalogue, folder / "summer" / "stripes-0.png", "--top", 3)
+    assert plain.returncode == 0 and "note:" not in plain.stderr

@@ -43,7 +43,6 @@ log = logging.getLogger(__name__)
 #: Pictures kept embedded for steering a query again ("not like this", a decision, the folder
 #: filter): re-ranking then needs no network pass.
 KEPT_EXAMPLES = 64
-DETAIL_EVERYWHERE = "A search by a detail looks in every folder, not only the chosen ones."
 
 
 def open_default_embedder() -> Embedder:
@@ -175,10 +174,8 @@ class SearchWorker(Worker):
         engine = self._engine
         colour = ColourMix(query.colour)
         if query.box is not None:
-            found = engine.search_detail(self._source(query), Box(*query.box), top_n=MAX_RESULTS, colour=colour)
-            if query.folders:  # the region scan has no folder filter
-                found = replace(found, note=" ".join(filter(None, (found.note, DETAIL_EVERYWHERE))))
-            return found
+            return engine.search_detail(self._source(query), Box(*query.box), top_n=MAX_RESULTS, colour=colour,
+                                        folders=query.folders)
         if isinstance(query, RandomQuery):
             query = CatalogueImageQuery(self._random_id(query.folders), "", mirror=query.mirror, folders=query.folders)
         started = time.perf_counter()

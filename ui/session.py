@@ -148,6 +148,7 @@ class Session:
         self.query_failed = Event()
         self.catalogue_ready = Event()
         self.message = Event()
+        self._result_note = ""  # the note of the last result shown, while it may still be in the status bar
         self.error = Event()
         self.removal_held = Event()
         self.model_differs = Event()
@@ -384,8 +385,12 @@ class Session:
         else:
             self.history.replace_current(entry)
         self._show(entry)
-        if getattr(result, "note", ""):  # "update the catalogue to ..." (older catalogues lack details)
-            self.message.emit(result.note, 15_000)
+        note = getattr(result, "note", "")
+        if note:  # "update the catalogue to ..." (older catalogues lack details), "the picture is only 1 x 1 pixels ..."
+            self.message.emit(note, 15_000)
+        elif self._result_note:  # a note of the search before must not read as this one's
+            self.message.emit("", 0)
+        self._result_note = note
         self.changed.emit()
         self.results_shown.emit(result)
 

@@ -286,3 +286,16 @@ def test_a_remembered_folder_that_was_deleted_is_let_go_and_said(qtbot, make_win
     open_catalogue(qtbot, third, seasons)  # the last one gone too: every folder searched
     assert third.results_pane.folder_button.text() == "All folders"
     assert "searching all folders" in third.statusBar().currentMessage()
+
+
+def test_a_dropped_one_pixel_picture_is_searched_and_the_status_bar_says_its_matches_say_little(qtbot, make_window, designs, tmp_path):
+    from PIL import Image
+
+    window = make_window()
+    open_catalogue(qtbot, window, designs)
+    Image.new("RGB", (1, 1), (200, 30, 30)).save(tmp_path / "pixel.png")
+    result = drop_and_wait(qtbot, window, tmp_path / "pixel.png")
+    assert result.matches and "only 1 x 1 pixels, too small to show a design" in result.note
+    assert "too small to show a design" in window.statusBar().currentMessage()
+    result = drop_and_wait(qtbot, window, designs / "img0010.png")  # an ordinary design: no such note
+    assert "too small" not in result.note and "too small" not in window.statusBar().currentMessage()
