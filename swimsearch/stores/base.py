@@ -206,6 +206,10 @@ class CatalogueReader(CopyReader, SteeringReader, DetailReader, Protocol):
 
     def embedding_matrix(self, image_ids: Iterable[int]) -> Embeddings: ...
 
+    def embedded_ids(self) -> np.ndarray:
+        """Ids of every image with an embedding that is not being removed (what `iter_embeddings(None)` reads), sorted."""
+        ...
+
     def iter_embeddings(self, image_ids: Sequence[int] | None = None, chunk: int = 8192) -> Iterator[Embeddings]:
         """Stored embeddings in chunks: of every embedded image (None, in id order) or of the given ids."""
         ...
