@@ -43,6 +43,8 @@ def exactly_scored(candidates: CandidateFn, table: VectorTable) -> ScoredFn:
     def scored(vectors: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
         ids = np.asarray(candidates(vectors, depth), dtype=np.int64)
         present = (ids >= 0) & (table.rows_of(ids.ravel()).reshape(ids.shape) >= 0)
+        if hasattr(table, "preload"):  # vectors read from the store: ask for them all at once (one pass, if most)
+            table.preload(ids[present])
         sims = np.full(ids.shape, np.nan, np.float32)
         for row in range(len(ids)):
             sims[row, present[row]] = table.get(ids[row, present[row]]) @ vectors[row]

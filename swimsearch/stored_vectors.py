@@ -108,6 +108,11 @@ class StoredVectors:
             out[present] = self.get(image_ids[present])
         return out
 
+    def preload(self, image_ids: np.ndarray) -> None:
+        """Read the vectors of these ids now, in one go (all of them in one pass, if they are most)."""
+        image_ids = np.asarray(image_ids, dtype=np.int64).ravel()
+        self._load(image_ids[self.rows_of(image_ids) >= 0])
+
     def _load(self, image_ids: np.ndarray) -> None:
         wanted = np.setdiff1d(np.unique(image_ids), self._known)
         if not len(wanted):
