@@ -155,6 +155,8 @@ def _best(table: VectorTable, query_ids: np.ndarray, ids: np.ndarray, sims: np.n
     kth = -np.sort(-scores, axis=1)[:, k - 1 : k] if scores.shape[1] >= k else np.full((len(ids), 1), -np.inf)
     keep = valid & (scores >= kth - SCORE_MARGIN)
     width = max(int(keep.sum(axis=1).max(initial=0)), 1)
+    if hasattr(table, "preload"):
+        table.preload(np.concatenate([ids[keep], query_ids]))
     kept = np.full((len(ids), width), -1, np.int64)
     for row in range(len(ids)):
         chosen = ids[row, keep[row]]
@@ -171,6 +173,11 @@ def _enter_scored(existing: NeighbourLists, table: VectorTable, added: np.ndarra
     kth = np.where(neighbours[:, -1] >= 0, list_sims[:, -1], -np.inf)
     touched = np.zeros(len(existing), dtype=bool)
     new_vectors = table.get(added)
+    if hasattr(table, "preload"):  # k-th cosines only rise as images enter: the first test names every vector needed
+        rows = existing.rows_of(found.ravel()).reshape(found.shape)
+        may = (rows >= 0) & (found >= 0) & np.isfinite(sims)
+        may[may] = sims[may] >= kth[rows[may]] - SCORE_MARGIN
+        table.preload(found[may])
     for j, new_id in enumerate(added):
         ids, first = np.unique(found[j], return_index=True)
         given = sims[j][first]

@@ -75,8 +75,9 @@ class StoredVectors:
         self._read = read
         self._read_all = read_all
         self._centre = np.asarray(centre, dtype=np.float32)
-        self._known = np.empty(0, np.int64)  # sorted ids whose vectors are held
-        self._vectors = np.empty((0, len(self._centre)), np.float16)
+        self._slot = np.full(len(self.ids), -1, np.int64)  # per row of `ids`: where its vector is held (-1: not read)
+        self._held = np.empty((0, len(self._centre)), np.float16)  # grows by doubling: a read appends, never copies all
+        self._used = 0
         self.read_count = 0  # vectors read from the store so far
 
     def __len__(self) -> int:
@@ -93,11 +94,11 @@ class StoredVectors:
     def get(self, image_ids: Iterable[int]) -> np.ndarray:
         """float32 vectors of ids that are present (KeyError otherwise)."""
         image_ids = np.asarray(image_ids, dtype=np.int64).ravel()
-        absent = self.rows_of(image_ids) < 0
-        if np.any(absent):
-            raise KeyError(f"no prepared vector for image ids {image_ids[absent][:5].tolist()}")
-        self._load(image_ids)
-        return self._vectors[rows_in(self._known, image_ids)].astype(np.float32)
+        rows = self.rows_of(image_ids)
+        if np.any(rows < 0):
+            raise KeyError(f"no prepared vector for image ids {image_ids[rows < 0][:5].tolist()}")
+        self._load(rows)
+        return self._held[self._slot[rows]].astype(np.float32)
 
     def gather(self, image_ids: np.ndarray) -> np.ndarray:
         """float32 vectors (n, D) of any ids: zeros for -1 and for ids without a vector."""
@@ -110,31 +111,34 @@ class StoredVectors:
 
     def preload(self, image_ids: np.ndarray) -> None:
         """Read the vectors of these ids now, in one go (all of them in one pass, if they are most)."""
-        image_ids = np.asarray(image_ids, dtype=np.int64).ravel()
-        self._load(image_ids[self.rows_of(image_ids) >= 0])
+        rows = self.rows_of(np.asarray(image_ids, dtype=np.int64).ravel())
+        self._load(rows[rows >= 0])
 
-    def _load(self, image_ids: np.ndarray) -> None:
-        wanted = np.setdiff1d(np.unique(image_ids), self._known)
+    def _load(self, rows: np.ndarray) -> None:
+        wanted = np.unique(rows[self._slot[rows] < 0])
         if not len(wanted):
             return
-        ids, parts = [self._known], [self._vectors]
-        if self._read_all is not None and len(self._known) + len(wanted) > READ_ALL_ABOVE * len(self.ids):
-            log.info("an update asked for %d of %d vectors: reading all of them", len(self._known) + len(wanted), len(self.ids))
-            ids, parts = [], []
-            for read in self._read_all():
-                ids.append(np.asarray(read.ids, dtype=np.int64))
-                parts.append(prepare(read.vectors, self._centre))
-            self._read_all = None
-            wanted = np.setdiff1d(wanted, np.concatenate(ids) if ids else wanted[:0])  # any read by id as before
-            self.read_count = len(self.ids) - len(wanted)
+        if self._read_all is not None and self.read_count + len(wanted) > READ_ALL_ABOVE * len(self.ids):
+            log.info("an update asked for %d of %d vectors: reading all of them", self.read_count + len(wanted), len(self.ids))
+            read_all, self._read_all = self._read_all, None
+            for read in read_all():
+                self._keep(read, only_new=True)
+            wanted = wanted[self._slot[wanted] < 0]  # any the pass did not bring, by id as before
         for start in range(0, len(wanted), READ_CHUNK):
-            read = self._read(wanted[start : start + READ_CHUNK].tolist())
-            ids.append(np.asarray(read.ids, dtype=np.int64))
-            parts.append(prepare(read.vectors, self._centre))
-        all_ids = np.concatenate(ids)
-        missing = np.setdiff1d(wanted, all_ids)
+            self._keep(self._read(self.ids[wanted[start : start + READ_CHUNK]].tolist()))
+        missing = wanted[self._slot[wanted] < 0]
         if len(missing):  # removed by someone else since the ids were read: the caller is told, as for an absent id
-            raise KeyError(f"no stored embedding for image ids {missing[:5].tolist()}")
-        order = np.argsort(all_ids, kind="stable")
-        self._known, self._vectors = all_ids[order], np.concatenate(parts)[order]
-        self.read_count += len(wanted)
+            raise KeyError(f"no stored embedding for image ids {self.ids[missing][:5].tolist()}")
+
+    def _keep(self, read: Embeddings, only_new: bool = False) -> None:
+        rows = self.rows_of(np.asarray(read.ids, dtype=np.int64))
+        take = (rows >= 0) & (self._slot[np.maximum(rows, 0)] < 0) if only_new else rows >= 0
+        rows, vectors = rows[take], prepare(np.asarray(read.vectors)[take], self._centre)
+        if self._used + len(rows) > len(self._held):
+            grown = np.empty((max(2 * len(self._held), self._used + len(rows), 1024), self.dim), np.float16)
+            grown[: self._used] = self._held[: self._used]
+            self._held = grown
+        self._held[self._used : self._used + len(rows)] = vectors
+        self._slot[rows] = np.arange(self._used, self._used + len(rows))
+        self._used += len(rows)
+        self.read_count += len(rows)
