@@ -31,7 +31,8 @@ from .calibration import shipped_calibration
 from .config import INDEX_SETTINGS, EngineConfig
 from .graph import next_graph
 from .index import FittedIndex, IndexSnapshot, fit_index
-from .neighbours import NeighbourLists, ScoredFn, VectorTable, augmented, build_lists, update_lists
+from .neighbour_updates import update_lists
+from .neighbours import NeighbourLists, ScoredFn, VectorTable, augmented, build_lists
 from .searchers import Searcher, choose_searcher
 from .stored_vectors import StoredVectors, prepared_table
 from .stores.base import CatalogueWriter, FitState

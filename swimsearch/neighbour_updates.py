@@ -29,6 +29,7 @@ from .neighbours import (
     CandidateFn,
     NeighbourLists,
     ScoredFn,
+    PreparedVectors,
     VectorTable,
     exact_lists,
     lists_from_candidates,
@@ -37,7 +38,7 @@ from .neighbours import (
 log = logging.getLogger(__name__)
 
 
-def exactly_scored(candidates: CandidateFn, table: VectorTable) -> ScoredFn:
+def exactly_scored(candidates: CandidateFn, table: PreparedVectors) -> ScoredFn:
     """A search that names candidates only, scored on the table's vectors (each candidate read)."""
 
     def scored(vectors: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
@@ -55,7 +56,7 @@ def exactly_scored(candidates: CandidateFn, table: VectorTable) -> ScoredFn:
 
 def update_lists(
     lists: NeighbourLists,
-    table: VectorTable,
+    table: PreparedVectors,
     added: np.ndarray,
     *,
     candidates: CandidateFn | None = None,
@@ -90,6 +91,8 @@ def update_lists(
     if scored is None and candidates is not None:
         scored = exactly_scored(candidates, table)
     if scored is None:
+        if not isinstance(table, VectorTable):
+            raise TypeError("an update without the catalogue's search compares every image: it needs every vector held")
         redo = np.union1d(holes, added)
         fresh = exact_lists(table, redo, k) if len(redo) else NeighbourLists.empty(k)
         entered = _enter_exactly(lists.select(np.setdiff1d(lists.ids, redo)), table, added)
@@ -100,7 +103,7 @@ def update_lists(
 
 
 def _update_scored(
-    lists: NeighbourLists, table: VectorTable, added: np.ndarray, holes: np.ndarray, scored: ScoredFn
+    lists: NeighbourLists, table: PreparedVectors, added: np.ndarray, holes: np.ndarray, scored: ScoredFn
 ) -> tuple[NeighbourLists, NeighbourLists]:
     """(new lists of the added images and the holes, existing lists the added images entered), from the search."""
     k = lists.k
@@ -120,7 +123,7 @@ def _update_scored(
     return fresh, _enter_scored(existing, table, added, *found)
 
 
-def _among_added(table: VectorTable, added: np.ndarray):
+def _among_added(table: PreparedVectors, added: np.ndarray):
     """For given images: the `BUILD_DEPTH` nearest added images and their exact cosines (the search knows only what it had)."""
     vectors = table.get(added) if len(added) else np.empty((0, 0), np.float32)
     depth = min(BUILD_DEPTH, len(added))
@@ -141,7 +144,7 @@ def _joined(first: tuple[np.ndarray, np.ndarray], second: tuple[np.ndarray, np.n
     return np.concatenate([first[0], second[0]], axis=1), np.concatenate([first[1], second[1]], axis=1)
 
 
-def _best(table: VectorTable, query_ids: np.ndarray, ids: np.ndarray, sims: np.ndarray, k: int) -> NeighbourLists:
+def _best(table: PreparedVectors, query_ids: np.ndarray, ids: np.ndarray, sims: np.ndarray, k: int) -> NeighbourLists:
     """Each row's k best candidates, exactly: only those within `SCORE_MARGIN` of the row's k-th best given cosine are
     read and compared (one outside cannot be among the k best: its exact cosine is below the k-th exact one)."""
     by_id = np.argsort(ids, axis=1, kind="stable")  # an id named twice (by the search and among the added) counts once
@@ -164,7 +167,7 @@ def _best(table: VectorTable, query_ids: np.ndarray, ids: np.ndarray, sims: np.n
     return lists_from_candidates(table, query_ids, kept, k)
 
 
-def _enter_scored(existing: NeighbourLists, table: VectorTable, added: np.ndarray, found: np.ndarray, sims: np.ndarray) -> NeighbourLists:
+def _enter_scored(existing: NeighbourLists, table: PreparedVectors, added: np.ndarray, found: np.ndarray, sims: np.ndarray) -> NeighbourLists:
     """The existing lists that the added images enter: each added image's candidates whose k-th cosine its given cosine
     comes within `SCORE_MARGIN` of are compared exactly."""
     if not len(added) or not len(existing):

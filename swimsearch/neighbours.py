@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import functools
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -120,6 +120,26 @@ def rows_in(sorted_ids: np.ndarray, image_ids: np.ndarray) -> np.ndarray:
     return np.where(sorted_ids[at] == image_ids, at, -1).astype(np.int64)
 
 
+class PreparedVectors(Protocol):
+    """Prepared vectors by image id: a `VectorTable` (all held) or stored_vectors.StoredVectors (read when asked for)."""
+
+    @property
+    def ids(self) -> np.ndarray:
+        """(n,) every image id it answers for, sorted."""
+        ...
+
+    def __len__(self) -> int: ...
+
+    @property
+    def dim(self) -> int: ...
+
+    def rows_of(self, image_ids: np.ndarray) -> np.ndarray: ...
+
+    def get(self, image_ids: np.ndarray) -> np.ndarray: ...
+
+    def gather(self, image_ids: np.ndarray) -> np.ndarray: ...
+
+
 @dataclass(frozen=True)
 class VectorTable:
     """Prepared vectors of the catalogue's images, by id, held as float16 (2.5 KB an image)."""
@@ -155,7 +175,7 @@ class VectorTable:
         return self.vectors.astype(np.float32)
 
 
-def augmented(table: VectorTable, lists: NeighbourLists, image_ids: np.ndarray, *, k: int, alpha: float) -> np.ndarray:
+def augmented(table: PreparedVectors, lists: NeighbourLists, image_ids: np.ndarray, *, k: int, alpha: float) -> np.ndarray:
     """DBA vectors (m, D) float32 of `image_ids`: normalise(v + sum_j max(s_j, 0)^alpha v_j) over their k listed neighbours.
 
     A neighbour no longer in `table` (removed) weighs nothing; an image
@@ -222,7 +242,7 @@ def exact_lists(table: VectorTable, query_ids: np.ndarray, k: int, chunk: int = 
     return NeighbourLists(query_ids, nb, ns)
 
 
-def lists_from_candidates(table: VectorTable, query_ids: np.ndarray, candidates: np.ndarray, k: int) -> NeighbourLists:
+def lists_from_candidates(table: PreparedVectors, query_ids: np.ndarray, candidates: np.ndarray, k: int) -> NeighbourLists:
     """The k best of each row's candidate ids (m, c), scored exactly on the prepared vectors."""
     query_ids = np.asarray(query_ids, dtype=np.int64)
     order = np.argsort(query_ids)
@@ -285,17 +305,3 @@ def build_lists(table: VectorTable, k: int, *, exact_below: int) -> NeighbourLis
         return exact_lists(table, table.ids, k)
     log.info("neighbour lists of %d images from an approximate search", len(table))
     return approximate_lists(table, k)
-
-
-def update_lists(
-    lists: NeighbourLists,
-    table: VectorTable,
-    added: np.ndarray,
-    *,
-    candidates: CandidateFn | None = None,
-    scored: "ScoredFn | None" = None,
-) -> tuple[NeighbourLists, np.ndarray]:
-    """The lists after an update, and the ids whose list changed (neighbour_updates.py)."""
-    from .neighbour_updates import update_lists as update
-
-    return update(lists, table, added, candidates=candidates, scored=scored)

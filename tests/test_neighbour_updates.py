@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from swimsearch.neighbours import VectorTable, exact_lists, lists_from_candidates, update_lists
+from swimsearch.neighbour_updates import update_lists
+from swimsearch.neighbours import VectorTable, exact_lists, lists_from_candidates
 
 
 def _table(n: int = 80, dim: int = 16, seed: int = 3) -> VectorTable:

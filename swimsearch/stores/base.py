@@ -206,10 +206,6 @@ class CatalogueReader(CopyReader, SteeringReader, DetailReader, Protocol):
 
     def embedding_matrix(self, image_ids: Iterable[int]) -> Embeddings: ...
 
-    def embedded_ids(self) -> np.ndarray:
-        """Ids of every image with an embedding that is not being removed (what `iter_embeddings(None)` reads), sorted."""
-        ...
-
     def iter_embeddings(self, image_ids: Sequence[int] | None = None, chunk: int = 8192) -> Iterator[Embeddings]:
         """Stored embeddings in chunks: of every embedded image (None, in id order) or of the given ids."""
         ...
@@ -257,6 +253,10 @@ class CatalogueWriter(CatalogueReader, CopyWriter, SteeringWriter, DetailWriter,
     def writer_lock(self, scope: str = "") -> ContextManager[None]:
         """Hold the catalogue (or the folder `scope` of it, relative to the root) for one build;
         CatalogueBusy when someone else holds it."""
+        ...
+
+    def embedded_ids(self) -> np.ndarray:
+        """Ids of every image with an embedding that is not being removed (what `iter_embeddings(None)` reads), sorted."""
         ...
 
     def index_lock(self) -> ContextManager[None]:

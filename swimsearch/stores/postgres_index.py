@@ -314,6 +314,8 @@ class PgSearcher:
             float32 from the stored float16 embeddings: within 1e-3 of the update's own float16 vectors
             (neighbours.SCORE_MARGIN), so the update reads only the few it must compare exactly.
         """
+        if self._fitted.centre is None:
+            raise CatalogueError("The team catalogue's fit has no centre to score candidates on.")
         centre = _vector_literal(self._fitted.centre)
         ids = np.full((len(prepared), depth), -1, np.int64)
         sims = np.full((len(prepared), depth), np.nan, np.float32)
