@@ -19,8 +19,9 @@ candidate of it, as the research recommends (docs/QUALITY_RESEARCH.md).
 
 from __future__ import annotations
 
-import logging
 import functools
+import logging
+import os
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
@@ -183,8 +184,8 @@ def augmented(table: PreparedVectors, lists: NeighbourLists, image_ids: np.ndarr
     """
     image_ids = np.asarray(image_ids, dtype=np.int64)
     out = np.empty((len(image_ids), table.dim), dtype=np.float32)
-    for start in range(0, len(image_ids), 4096):  # bounds the (chunk, k, D) gather
-        part = image_ids[start : start + 4096]
+    for start in range(0, len(image_ids), 512):  # bounds the (chunk, k, D) gather: 13 MB at k = 5, reused block after block
+        part = image_ids[start : start + 512]
         own = table.get(part)
         rows = lists.rows_of(part)
         listed = rows >= 0
@@ -257,10 +258,30 @@ def lists_from_candidates(table: PreparedVectors, query_ids: np.ndarray, candida
     repeat[:, 1:] = (ordered[:, 1:] == ordered[:, :-1]) & (ordered[:, 1:] >= 0)
     np.put_along_axis(repeat, by_id, repeat.copy(), axis=1)
     candidates = np.where(repeat, -1, candidates)
-    own = table.get(query_ids)
-    sims = np.einsum("md,mcd->mc", own, table.gather(candidates.ravel()).reshape(*candidates.shape, table.dim))
-    nb, ns = _keep_best(query_ids, candidates, sims, k)
+    nb, ns = _keep_best(query_ids, candidates, candidate_sims(table, table.get(query_ids), candidates), k)
     return NeighbourLists(query_ids, nb, ns)
+
+
+#: Queries whose candidates are gathered and made float32 at once in `candidate_sims`: 64 x 49
+#: candidates of 1280 floats are 16 MB, which the allocator hands back block after block. One
+#: gather for 8,192 queries was 2 GB, fresh pages each time: at 100,000 images the build spent
+#: 268 of its 505 s there (most of it in page faults), and its peak memory was 4 GB.
+RESCORE_BLOCK = 64
+
+
+def candidate_sims(table: PreparedVectors, own: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """(m, c) cosines of each query's vector `own` (m, D) float32 with its candidate ids (m, c); -1 and absent ids: 0."""
+    out = np.empty(candidates.shape, np.float32)
+    rows = table.rows_of(candidates.ravel()).reshape(candidates.shape) if isinstance(table, VectorTable) else None
+    for start in range(0, len(candidates), RESCORE_BLOCK):
+        part = slice(start, start + RESCORE_BLOCK)
+        # float16 -> float32 of the gathered rows is the dear step (products in float16 are slower still)
+        if rows is not None and isinstance(table, VectorTable):
+            others = table.vectors[np.maximum(rows[part], 0)].astype(np.float32)
+        else:  # vectors read from the store as asked for (stored_vectors.StoredVectors)
+            others = table.gather(candidates[part].ravel()).reshape(*candidates[part].shape, table.dim)
+        out[part] = np.einsum("md,mcd->mc", own[part], others)
+    return out
 
 
 def approximate_lists(table: VectorTable, k: int, *, depth: int = BUILD_DEPTH, seed: int = 0) -> NeighbourLists:
@@ -276,9 +297,9 @@ def approximate_lists(table: VectorTable, k: int, *, depth: int = BUILD_DEPTH, s
     sample = table.vectors[np.sort(rng.choice(len(table), min(len(table), 50_000), replace=False))].astype(np.float32)
     mean = sample.mean(axis=0)
     basis, _ = principal_directions(sample - mean, 128)
-    reduced = np.concatenate(
-        [_unit((table.vectors[s : s + 65536].astype(np.float32) - mean) @ basis) for s in range(0, len(table), 65536)]
-    )
+    reduced = np.empty((len(table), basis.shape[1]), np.float32)
+    for s in range(0, len(table), 4096):  # 20 MB of float32 at a time (a 65,536-row block was 335 MB of fresh pages)
+        reduced[s : s + 4096] = _unit((table.vectors[s : s + 4096].astype(np.float32) - mean) @ basis)
     graph = VectorGraph.build(table.ids, reduced)
     faiss = faiss_module()
     params = faiss.SearchParametersHNSW()
@@ -286,7 +307,13 @@ def approximate_lists(table: VectorTable, k: int, *, depth: int = BUILD_DEPTH, s
     parts = []
     for start in range(0, len(table), 8192):
         part = slice(start, start + 8192)
-        _, nodes = graph.index.search(np.ascontiguousarray(reduced[part]), depth + 1, params=params)
+        # A batch of 8,192 walks shares out over every core (each walk is the same on any thread);
+        # one query at a time stays on one (graph.VectorGraph.search says why).
+        faiss.omp_set_num_threads(os.cpu_count() or 1)
+        try:
+            _, nodes = graph.index.search(np.ascontiguousarray(reduced[part]), depth + 1, params=params)
+        finally:
+            faiss.omp_set_num_threads(1)
         parts.append(lists_from_candidates(table, table.ids[part], np.where(nodes >= 0, graph.ids[np.maximum(nodes, 0)], -1), k))
     return NeighbourLists(
         np.concatenate([p.ids for p in parts]),

@@ -30,6 +30,7 @@ from .errors import CatalogueError, IndexChanged
 from .matches import Match, SearchResult
 from .model import ImageEmbedder, describe_model
 from .phash_index import PhashIndex
+from .phash_source import PhashSource
 from .ranking import RESCORE_MARGIN, shown_percent
 from .regions import Box
 from .rescoring import RescoringData
@@ -80,7 +81,7 @@ class SearchEngine:
         self._identity: CatalogueIdentity
         self._data: RescoringData
         self._calibration: Calibration | None
-        self._phash_index: tuple[PhashIndex, np.ndarray] | None
+        self._phash_source: PhashSource
         self.decisions = DecisionBook()
         self._details = DetailSearch(reader)
         self.reload()
@@ -89,13 +90,15 @@ class SearchEngine:
         """Re-read the catalogue's index and decisions (after a build or update)."""
         started = time.perf_counter()
         self._identity = self.reader.identity()
+        fit = self.reader.fit_state()
+        phashes = PhashSource(self.reader, fit.count if fit is not None else 0)  # a large one's are read while its index loads
         self._searcher = self._given if self._given is not None else open_searcher(self.reader, self.config)
         self._calibration = shipped_calibration(self._identity.model_sha256)
         fitted = self._searcher.fitted if self._searcher is not None else None
         # Only an in-memory search holds embeddings and records here: a team catalogue's server brings its candidates'.
         held = self.searchable_ids() if isinstance(self._searcher, SnapshotSearcher) else np.empty(0, np.int64)
         self._data = RescoringData(self.reader, held, self.config.rescore_in_memory_up_to, fitted=fitted, calibration=self._calibration)
-        self._phash_index = None
+        self._phash_source = phashes.given(self.searchable_ids())
         self._details.reset()
         self._adaptation = Adaptation(self.reader, self._searcher) if self._searcher is not None else None
         self.reload_decisions()
@@ -328,19 +331,12 @@ class SearchEngine:
         )
 
     def _phash_table(self) -> tuple[PhashIndex, np.ndarray] | None:
-        """The pHash multi-index over every searchable image (made on first use) and each row's image id."""
-        if self._phash_index is None:
-            ids = self.searchable_ids()
-            self._phash_index = (PhashIndex.build(self.reader.phashes(ids)), ids)
-        return self._phash_index
+        """The pHash multi-index over every searchable image and each row's image id (phash_source.py)."""
+        return self._phash_source.index(), self._phash_source.ids
 
     def _phashes_of(self, image_ids: np.ndarray) -> np.ndarray:
-        """pHashes (uint64, 0 where unknown) of searchable ids, from the pHash index."""
-        held = self._phash_table()
-        assert held is not None
-        index, ids = held
-        at = np.minimum(np.searchsorted(ids, image_ids), max(len(ids) - 1, 0))
-        return np.where(ids[at] == image_ids, index.phashes[at], np.uint64(0)) if len(ids) else np.zeros(len(image_ids), np.uint64)
+        """pHashes (uint64, 0 where unknown) of searchable ids."""
+        return self._phash_source.of(np.asarray(image_ids, dtype=np.int64))
 
     def _match(
         self, rank: int, record: ImageRecord, score: float, band: str, distance: float, query_phash: int | None, mirrored: bool,

@@ -89,3 +89,33 @@ def test_an_update_that_reads_only_the_vectors_it_needs_makes_the_lists_of_one_t
     with pytest.raises(KeyError):
         stored.get(np.array([2]))  # not an image of the catalogue
     assert not stored.gather(np.array([-1, 2])).any()  # nothing, where neighbours.py pads
+
+
+def test_candidates_rescored_block_by_block_give_every_query_its_exact_best():
+    # The build rescores its graph's candidates a block of queries at a time (neighbours.RESCORE_BLOCK);
+    # every query past the first block must still get the best of its own candidates, not a neighbour's.
+    table = _table(n=400, dim=24, seed=7)
+    queries = table.ids[::2]  # 200 queries: several blocks, the last one short
+    rng = np.random.default_rng(1)
+    candidates = table.ids[rng.integers(0, len(table), size=(len(queries), 30))]
+    candidates[:, 3] = -1  # padding, as a graph gives where it found fewer
+    lists = lists_from_candidates(table, queries, candidates, 5)
+    full = table.float32.astype(np.float64)
+    for query, cand, got in zip(queries, candidates, lists.neighbours):
+        pool = np.unique(cand[(cand >= 0) & (cand != query)])
+        sims = full[pool - 1] @ full[query - 1]
+        want = pool[np.lexsort((pool, -sims))][:5]
+        assert got.tolist() == want.tolist()
+
+
+def test_the_lists_of_a_large_build_come_from_the_graph_and_match_the_exact_ones():
+    # Above `exact_below` a build takes candidates from an HNSW graph and rescores them exactly:
+    # on a table this small the graph walk sees nearly everything, so the lists are the exact ones.
+    from swimsearch.neighbours import approximate_lists
+
+    table = _table(n=1500, dim=32, seed=11)
+    approx = approximate_lists(table, 5)
+    exact = exact_lists(table, table.ids, 5)
+    assert np.array_equal(approx.ids, exact.ids)
+    same = np.mean([a.tolist() == b.tolist() for a, b in zip(approx.neighbours, exact.neighbours)])
+    assert same >= 0.99

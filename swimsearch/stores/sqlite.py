@@ -29,7 +29,7 @@ from ..config import EngineConfig
 from ..errors import CatalogueError
 from ..fingerprint import still_the_same
 from ..graph import VectorGraph
-from ..index import FittedIndex, IndexSnapshot, row_lookup
+from ..index import FittedIndex, IndexSnapshot
 from ..searchers import Searcher
 from .base import (
     CatalogueCounts,
@@ -48,13 +48,14 @@ from .base import (
 from .integrity import safe_relpath
 from .network_fs import network_file_system, refuse_network_folder, updates_refused
 from .sqlite_copy import CopyRows
-from .sqlite_file import SQLITE_ERRORS, SqliteFile, create_file, describe_error, phash_from_sql, plain_errors as _plain
+from .sqlite_file import SQLITE_ERRORS, SqliteFile, create_file, describe_error, plain_errors as _plain
 from .sqlite_details import DetailMethods, DetailTables
 from .sqlite_images import ImageTables
 from .sqlite_decisions import SqliteDecisions
 from .sqlite_folders import SqliteFolders
 from .sqlite_index import IndexTables
 from .sqlite_neighbours import NeighbourMethods
+from .sqlite_phashes import PhashMethods
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ log = logging.getLogger(__name__)
 # hold float32 and stay readable).
 EMBEDDING_DTYPE = "<f2"
 
-class SqliteStore(DetailMethods, CopyRows, SqliteDecisions, SqliteFolders, NeighbourMethods):
+class SqliteStore(DetailMethods, CopyRows, SqliteDecisions, SqliteFolders, NeighbourMethods, PhashMethods):
     """A catalogue kept in one SQLite file (reader and writer); details, copies in and out, decisions, subfolders and
     neighbour lists are in their own modules (sqlite_details.py, sqlite_copy.py, sqlite_decisions.py, sqlite_folders.py,
     sqlite_neighbours.py)."""
@@ -235,17 +236,6 @@ class SqliteStore(DetailMethods, CopyRows, SqliteDecisions, SqliteFolders, Neigh
                 yield Embeddings(np.array(ids, np.int64), vectors)
         except SQLITE_ERRORS as exc:
             raise describe_error(exc, self.path) from exc
-
-    @_plain
-    def phashes(self, image_ids: np.ndarray) -> np.ndarray:
-        image_ids = np.asarray(image_ids, dtype=np.int64)
-        order = np.argsort(image_ids)
-        sorted_out = np.zeros(len(image_ids), dtype=np.int64)
-        # One pass over the records beats thousands of "IN (...)" lookups.
-        self._images.phashes(image_ids, row_lookup(np.sort(image_ids)), sorted_out)
-        out = np.zeros(len(image_ids), dtype=np.int64)
-        out[order] = sorted_out
-        return phash_from_sql(out)
 
     @_plain
     def check(self) -> list[str]:

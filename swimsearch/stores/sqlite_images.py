@@ -15,7 +15,6 @@ its code is kept until a new one is written (``recode``).
 
 from __future__ import annotations
 
-import itertools
 
 import os
 import time
@@ -169,24 +168,44 @@ class ImageTables:
         return Embeddings(np.array(ordered, np.int64), np.stack([found[i] for i in ordered]) if ordered else np.empty((0, dim), np.float32))
 
     def phashes(self, image_ids: np.ndarray, lookup: Callable[[np.ndarray], np.ndarray], out: np.ndarray) -> None:
-        """Fill `out` (sorted positions via `lookup`) with the pHashes of the records that have one.
+        """Fill `out` (sorted positions via `lookup`) with the pHashes of the records that have one (`all_phashes`)."""
+        ids, values = self.all_phashes()
+        where = lookup(ids)
+        hit = where >= 0
+        out[where[hit]] = values[hit]
 
-        Read in one pass of plain (id, pHash) pairs, as the team store reads
-        them: checking every record's checksum took 10 s at 100,000 images, and
-        a first search with a pHash (any search by file) reads them all. Each
-        value must be an integer; the records of the matches a search lists are
-        read checked (`records`), so a damaged record is still refused before
-        anything of it is shown.
+    def all_phashes(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, pHashes as stored) of every record that has one.
+
+        One statement hands them back as two comma-joined texts, parsed in C:
+        a Python row per record cost 0.95 s at a million images (with a
+        separate scan for the type check), this 0.5 s wall and a third of the
+        CPU. Checking every record's checksum took 10 s at 100,000 images, and
+        a first search with a pHash (any search by file) reads them all; each
+        value must be an integer here, and the records of the matches a
+        search lists are read checked (`records`), so a damaged record is
+        still refused before anything of it is shown.
         """
-        conn = self.file.conn
-        if conn.execute("SELECT 1 FROM images WHERE phash IS NOT NULL AND typeof(phash) != 'integer' LIMIT 1").fetchone():
+        count, odd, ids, values = self.file.conn.execute(
+            "SELECT count(*), total(typeof(phash) != 'integer'), group_concat(id), group_concat(phash) FROM images WHERE phash IS NOT NULL"
+        ).fetchone()
+        if not count:
+            return np.empty(0, np.int64), np.empty(0, np.int64)
+        # both aggregates read the same rows in the same order, so the two texts pair up
+        pairs = [np.fromstring(text or "", dtype=np.int64, sep=",") for text in (ids, values)] if not odd else []
+        if odd or any(len(column) != count for column in pairs):
             raise damaged(self.location, "an image record holds impossible values or a path outside its folder")
-        cursor = conn.execute("SELECT id, phash FROM images WHERE phash IS NOT NULL ORDER BY id")
-        while rows := cursor.fetchmany(65536):
-            pairs = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64, count=2 * len(rows)).reshape(-1, 2)
-            where = lookup(pairs[:, 0])
-            hit = where >= 0
-            out[where[hit]] = pairs[hit, 1]
+        return pairs[0], pairs[1]
+
+    def phashes_few(self, image_ids: Sequence[int]) -> dict[int, int]:
+        """pHashes of a few records by id (a search's candidates), as `phashes` checks them."""
+        found: dict[int, int] = {}
+        for part, marks in chunks(list(image_ids)):
+            rows = self.file.conn.execute(f"SELECT id, phash FROM images WHERE phash IS NOT NULL AND id IN ({marks})", part).fetchall()  # noqa: S608
+            if any(type(value) is not int for _, value in rows):
+                raise damaged(self.location, "an image record holds impossible values or a path outside its folder")
+            found.update(rows)
+        return found
 
     def check_all(self) -> int:
         """Verify every record and every embedding (info --check); returns the number of records."""
