@@ -32,6 +32,16 @@ ranking of the grown catalogue; --reuse keeps the grown file of an earlier run.
     cd bench && nice -n 10 python bench_quality.py [--copies 100] [--leak-free] | --before [--tune]
     cd bench && nice -n 10 python bench_quality.py --sections grown --copies 100 [--grow 40000] [--reuse]
     cd bench && nice -n 10 python bench_quality.py --sections ranking --paths exact [--every 2]
+    cd bench && nice -n 10 python bench_quality.py --sections ranking --paths exact,lsh --protocols naive,leak-free \
+        [--split held-out] [--check-leak-free 3]
+
+The ranking section runs two protocols side by side (--protocols): *naive*,
+the query is a catalogue photo searched as one (its own vector sits in its
+neighbours' augmented vectors), and *leak-free*, the catalogue as an update
+that removed the query would leave it, the query searched as a new picture
+(bench/quality_leakfree.py; --check-leak-free N compares N of those searches
+with real removals through the store). --split runs one sender half's queries:
+ranking settings are chosen on "tuning" and reported on "held-out".
 """
 
 from __future__ import annotations
@@ -159,12 +169,26 @@ def main() -> int:
                         help="issue 11: which sections to run (comma-separated; default: all but grown)")
     parser.add_argument("--paths", default="today,exact,lsh,graph",
                         help="issue 11, section ranking: which searches beside exact cosine (the exact path always)")
+    parser.add_argument("--protocols", default="naive,leak-free",
+                        help="issue 11, section ranking: naive (the query is a catalogue photo) and/or leak-free "
+                             "(the catalogue without the query, which is searched as a new picture)")
+    parser.add_argument("--split", default="all", choices=("all", "tuning", "held-out"),
+                        help="issue 11, section ranking: all labelled queries, or one sender half's "
+                             "(settings are chosen on the tuning half, reported on the held-out half)")
+    parser.add_argument("--check-leak-free", type=int, default=0, metavar="N",
+                        help="issue 11, section ranking: compare N leak-free searches with real removals through the store")
+    parser.add_argument("--settings", default="",
+                        help="engine query settings for every section, e.g. expand_k=5,query_augment_k=0 (the settings before this round)")
     parser.add_argument("--grow", type=int, default=40_000,
                         help="issue 11, section grown: the size the catalogue is grown to with distractors")
     parser.add_argument("--reuse", action="store_true", help="section grown: reuse the grown catalogue of an earlier run")
     args = parser.parse_args()
 
     config = EngineConfig()
+    if args.settings:
+        changes = dict(item.split("=", 1) for item in args.settings.split(","))
+        config = config.with_changes(**{k: type(getattr(config, k))(v) for k, v in changes.items()})
+        print(f"engine settings changed: {changes}")
     embedder = Embedder(default_model_path())
     if not (args.before or args.tune or args.tune_only):
         return issue11(args, config, embedder)
@@ -300,8 +324,9 @@ def issue11(args, config: EngineConfig, embedder: Embedder) -> int:
               f"(model {data.model_sha256[:12]})", flush=True)
         wanted = set(args.sections.split(","))
         sections = (
-            ("ranking", "1. ranking (the query is a catalogue photo: the research's naive protocol)",
-             lambda: q11.ranking(catalogue, embedder, config, data, limit=args.limit, every=args.every, paths=args.paths)),
+            ("ranking", f"1. ranking, protocols {args.protocols} (quality_leakfree.py says what each measures)",
+             lambda: q11.ranking(catalogue, embedder, config, data, limit=args.limit, every=args.every, paths=args.paths,
+                                 protocols=args.protocols, split=args.split, check=args.check_leak_free)),
             ("copies", "2. transformed copies: the original in the top 10",
              lambda: q11.copies(catalogue, embedder, config, data, count=args.copies)),
             ("bands", "3. bands and catalogue invariance", lambda: q11.bands(data)),

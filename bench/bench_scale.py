@@ -378,9 +378,9 @@ def measure(path: str, queries_file: str, truth_file: str, peers: str) -> dict:
         for name, searcher in methods.items():
             engines[name].search_embeddings(q[None], top_n=10)
     # The candidate stage as the pipeline runs it: each search asks for this many candidates
-    # (ranking.find_candidates), and a query searches twice (itself, then expanded with its best results).
+    # (ranking.find_candidates), and a query searches 1 + expand_rounds times (itself, then expanded with its best results).
     depth = min(len(snap), max(10 + RESCORE_MARGIN, config.rescore_depth))
-    searches = 2 if fitted.augmented and config.expand_k else 1
+    searches = 1 + config.expand_rounds if fitted.augmented and config.expand_k else 1
     out["candidates_per_search"], out["searches_per_query"] = depth, searches
     stage: dict[str, list[float]] = {name: [] for name in methods}
     exact_recall: dict[str, list[float]] = {name: [] for name in methods}

@@ -28,6 +28,7 @@ meaningful against the baseline measured in the same run.
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -98,18 +99,33 @@ def forced_graph_engine(catalogue, embedder, config) -> SearchEngine:
 
 
 def ranking(catalogue, embedder, config, data: Catalogued, *, limit: int = 0, every: int = 1,
-            paths: str = "today,exact,lsh,graph") -> dict:
-    """mAP@10 of each method over the labelled queries (every `every`-th, the first `limit`), on `paths`."""
+            paths: str = "today,exact,lsh,graph", protocols: str = "naive,leak-free", split: str = "all",
+            check: int = 0) -> dict:
+    """mAP@10 of each method over the labelled queries (every `every`-th, the first `limit`, of `split`),
+    on `paths`, under `protocols`: "naive" (the query is a catalogue photo, searched as one) and
+    "leak-free" (quality_leakfree.py: the catalogue without the query, the query searched as a new
+    picture; exact and LSH paths). `check`: that many leak-free searches are also compared with real
+    removals through the store (quality_leakfree.check)."""
+    import quality_leakfree
+
+    lsh_config = config.with_changes(exact_below=0, graph_from=10**9)
     makers = {
-        "today": ("today's pipeline (before issue 11)", lambda: baseline_engine(SearchEngine(catalogue, embedder, config))),
-        "exact": ("new, exact path", lambda: SearchEngine(catalogue, embedder, config)),
-        "lsh": ("new, LSH path (forced)",
-                lambda: SearchEngine(catalogue, embedder, config.with_changes(exact_below=0, graph_from=10**9))),
-        "graph": ("new, graph path (forced)", lambda: forced_graph_engine(catalogue, embedder, config)),
+        "today": ("today's pipeline (before issue 11)", config, lambda: baseline_engine(SearchEngine(catalogue, embedder, config))),
+        "exact": ("new, exact path", config, lambda: SearchEngine(catalogue, embedder, config)),
+        "lsh": ("new, LSH path (forced)", lsh_config, lambda: SearchEngine(catalogue, embedder, lsh_config)),
+        "graph": ("new, graph path (forced)", config, lambda: forced_graph_engine(catalogue, embedder, config)),
     }
     wanted = {p.strip() for p in paths.split(",")} | {"exact"}
-    engines = {name: make() for key, (name, make) in makers.items() if key in wanted}
-    queries = np.arange(len(data.rows))[:: max(1, every)][: limit or None]
+    asked = [p.strip() for p in protocols.split(",") if p.strip()]
+    unknown = set(asked) - {"naive", "leak-free"}
+    if unknown or not asked:
+        raise SystemExit(f"--protocols takes naive and/or leak-free, not {protocols!r}")
+    engines = {name: (make(), cfg) for key, (name, cfg, make) in makers.items() if key in wanted}
+    queries = np.arange(len(data.rows))
+    if split != "all":
+        tuning, held_out = sender_halves(data.labels.groups)
+        queries = {"tuning": tuning, "held-out": held_out}[split]
+    queries = queries[:: max(1, every)][: limit or None]
     full = _unit(data.embeddings - data.embeddings.mean(axis=0))
     rankings: dict[str, list[np.ndarray]] = {"exact cosine": []}
     for q in queries:
@@ -117,19 +133,40 @@ def ranking(catalogue, embedder, config, data: Catalogued, *, limit: int = 0, ev
         sims[data.rows[q]] = np.inf
         rankings["exact cosine"].append(np.argsort(-sims, kind="stable")[: data.depth + 200])
     methods_used: dict[str, dict] = {}
-    for name, engine in engines.items():
-        found, times, used = [], [], {}
-        for q in queries:
-            row = int(data.rows[q])
-            result = engine.search_embeddings(
-                data.embeddings[row : row + 1], phash=int(data.phash[row]), top_n=data.depth, query_id=int(data.snap.ids[row])
-            )
-            times.append(result.search_ms)
-            used[result.method] = used.get(result.method, 0) + 1
-            found.append(data.snap.rows_of(np.array([m.image_id for m in result.matches], dtype=np.int64)))
-        rankings[name] = found
-        methods_used[name] = {"search_ms_median": float(np.median(times)), "methods": used}
-        print(f"  {name}: search median {np.median(times):.1f} ms ({used})", flush=True)
+    for protocol in asked:
+        for name, (engine, engine_config) in engines.items():
+            leave = None
+            if protocol == "leak-free":
+                if not name.startswith(("new, exact", "new, LSH")):
+                    continue  # today's pipeline has no neighbour leak; the forced graph is not rebuilt per query
+                leave = quality_leakfree.LeaveOneOut(engine, catalogue, engine_config)
+            found, times, used, changed = [], [], {}, []
+            for q in queries:
+                row = int(data.rows[q])
+                image_id = int(data.snap.ids[row])
+                if leave is None:
+                    result = engine.search_embeddings(data.embeddings[row : row + 1], phash=int(data.phash[row]),
+                                                      top_n=data.depth, query_id=image_id)
+                else:
+                    with leave.without(image_id) as moved:
+                        result = engine.search_embeddings(data.embeddings[row : row + 1], phash=int(data.phash[row]),
+                                                          top_n=data.depth)
+                    changed.append(moved)
+                times.append(result.search_ms)
+                used[result.method] = used.get(result.method, 0) + 1
+                ids = np.array([m.image_id for m in result.matches], dtype=np.int64)
+                found.append(data.snap.rows_of(ids))
+            key = name if protocol == "naive" else f"{name}, leak-free"
+            rankings[key] = found
+            methods_used[key] = {"search_ms_median": float(np.median(times)), "methods": used}
+            extra = f"; augmented vectors rebuilt per query: mean {np.mean(changed):.1f}, max {max(changed)}" if changed else ""
+            print(f"  {key}: search median {np.median(times):.1f} ms ({used}){extra}", flush=True)
+            if leave is not None and check:
+                picked = [int(data.rows[q]) for q in queries[:check]]
+                differ = quality_leakfree.check(Path(catalogue.location), engine_config, embedder, leave,
+                                                [int(data.snap.ids[r]) for r in picked], data.embeddings[picked],
+                                                data.phash[picked])
+                methods_used[key]["check_differ"] = differ
     rows, per_label = [], {}
     names = list(rankings)
     codes = data.labels.labels[queries]
@@ -147,20 +184,56 @@ def ranking(catalogue, embedder, config, data: Catalogued, *, limit: int = 0, ev
     print()
     print(table(rows, [("method", "method", ""), ("protocol", "protocol", ""), ("map10", "mAP@10", ".4f"),
                        ("ratio", "x exact cosine", ".4f"), ("p1", "P@1", ".4f"), ("p10", "P@10", ".4f"), ("r100", "R@100", ".4f")]))
-    exact = next(r["map10"] for r in rows if r["method"] == "new, exact path" and r["protocol"] == "cross-sender")
-    lsh = next((r["map10"] for r in rows if r["method"].startswith("new, LSH") and r["protocol"] == "cross-sender"), exact)
-    print(f"LSH path / exact path (cross-sender): {lsh / exact:.4f}")
+    ratios = {}
+    for suffix in ("", ", leak-free"):
+        exact = next((r["map10"] for r in rows if r["method"] == f"new, exact path{suffix}" and r["protocol"] == "cross-sender"), None)
+        lsh = next((r["map10"] for r in rows if r["method"] == f"new, LSH path (forced){suffix}" and r["protocol"] == "cross-sender"), None)
+        if exact is not None and lsh is not None:
+            ratios[suffix or "naive"] = lsh / exact
+            print(f"LSH path / exact path (cross-sender{suffix}): {lsh / exact:.4f}")
+    # The same lists read per sender half: settings were chosen on the tuning half's queries, so the
+    # held-out half's ratios are the ones that say whether a gain holds beyond the queries it was tuned on.
+    tuning, held_out = sender_halves(data.labels.groups)
+    parts = {"all": np.ones(len(queries), bool), "tuning half": np.isin(queries, tuning), "held-out half": np.isin(queries, held_out)}
+    summary = []
+    for name in names[1:]:
+        row = {"method": name}
+        for cross in (True, False):
+            scored = {n: average_precision(*data.hits(queries, rankings[n], cross), 10) for n in ("exact cosine", name)}
+            for part, mask in parts.items():
+                if mask.any():
+                    row[f"{'cross' if cross else 'same'} {part}"] = scored[name][mask].mean() / scored["exact cosine"][mask].mean()
+        summary.append(row)
+    print(f"\nx exact cosine, side by side ({len(queries)} queries of split {split!r}; halves: sender_halves, seed 0)")
+    columns = [(f"{c} {p}", f"{c} {p}", ".4f") for c in ("cross", "same") for p in parts if parts[p].any()]
+    print(table(summary, [("method", "method", "")] + columns))
+    best = "new, exact path" if "new, exact path" in per_label else names[-1]
     label_rows = [
         {"label": f"{label} ({int(np.sum(codes == data.labels.names.index(label)))})",
-         **{n: per_label[n][label] for n in ("exact cosine", "new, exact path")},
-         "ratio": per_label["new, exact path"][label] / max(per_label["exact cosine"][label], 1e-9)}
+         **{n: per_label[n][label] for n in ("exact cosine", best)},
+         "ratio": per_label[best][label] / max(per_label["exact cosine"][label], 1e-9)}
         for label in sorted(per_label["exact cosine"])
     ]
     print("\nper label, cross-sender")
     print(table(label_rows, [("label", "label (queries)", ""), ("exact cosine", "exact cosine", ".4f"),
-                             ("new, exact path", "new, exact path", ".4f"), ("ratio", "ratio", ".3f")]))
-    return {"queries": len(queries), "rows": rows, "per_label": label_rows, "engines": methods_used,
-            "lsh_over_exact": lsh / exact}
+                             (best, best, ".4f"), ("ratio", "ratio", ".3f")]))
+    return {"queries": len(queries), "split": split, "rows": rows, "by_half": summary, "per_label": label_rows, "engines": methods_used,
+            "lsh_over_exact": ratios}
+
+
+def sender_halves(groups: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Labelled queries split by sender into a tuning half and a held-out half (about half the photos each):
+    ranking settings are chosen on the tuning half's queries and reported on the held-out half's."""
+    senders = np.unique(groups)
+    order = np.random.default_rng(seed).permutation(senders)
+    counts = np.bincount(groups)
+    half, total = set(), 0
+    for s in order:
+        if total + counts[s] <= counts.sum() / 2 or not half:
+            half.add(int(s))
+            total += counts[s]
+    tuning = np.isin(groups, list(half))
+    return np.flatnonzero(tuning), np.flatnonzero(~tuning)
 
 
 def copies(catalogue, embedder, config, data: Catalogued, *, count: int, seed: int = 7) -> dict:

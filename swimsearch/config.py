@@ -85,9 +85,21 @@ class EngineConfig:
     rescore_in_memory_up_to: int = 50_000
     #: Query expansion (with `vectors="augmented"`): the query is searched again as
     #: a weighted mean of itself and its `expand_k` best results, weights cos^alpha
-    #: (QE k 5-10, alpha 0-1 measured alike).
+    #: (QE k 5-10, alpha 0-1 measured alike cross-sender).
     expand_k: int = 5
     expand_alpha: float = 1.0
+    #: Before query expansion the query can be augmented as a catalogue image is: a weighted mean
+    #: of itself and its `query_augment_k` nearest images by prepared cosine (among the first
+    #: search's best), weights cos^augment_alpha (0: off, the default).
+    query_augment_k: int = 0
+    #: Rounds of query expansion, each a search with the query expanded again from the previous
+    #: round's best (1: the query is searched twice in all).
+    #: Measured (docs/BENCHMARKS.md, round 5): query_augment_k 3, expand_k 10, expand_rounds 2
+    #: lift leak-free same-sender mAP@10 from about 1.044 to 1.050 x exact cosine and cross-sender
+    #: from 1.065 to 1.077 on the clothing set (chosen on one sender half, the same on the other),
+    #: but cost a third search and, on the LSH path of a 40,000-image catalogue, 1 of 100 mirrored
+    #: and 1 of 100 rotated copies the two searches found: not the default until that is settled.
+    expand_rounds: int = 1
     #: Candidates of each of the two searches scored on the full augmented
     #: vectors (at least the results asked for plus RESCORE_MARGIN): 200 kept
     #: crops and rotations at 44,000 images that 40 lost (docs/QUALITY_RESEARCH.md).

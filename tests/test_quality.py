@@ -125,12 +125,18 @@ def test_the_query_itself_reads_100_percent_and_nothing_else_does(small_photos, 
                 assert levels == sorted(levels)
 
 
-def test_exact_and_lsh_paths_agree_on_the_augmented_vectors(small_photos, embedder):
+#: The query settings measured for same-sender (docs/BENCHMARKS.md, round 5): the query augmented as a
+#: catalogue image is, expanded from its 10 best for two rounds.
+AUGMENTED_QUERY = {"query_augment_k": 3, "expand_k": 10, "expand_rounds": 2}
+
+
+@pytest.mark.parametrize("query", [{}, AUGMENTED_QUERY], ids=["default", "augmented-query"])
+def test_exact_and_lsh_paths_agree_on_the_augmented_vectors(small_photos, embedder, query):
     folder, path = small_photos[600]
     with Catalogue.open(path) as catalogue:
         assert catalogue.fitted().augmented and len(catalogue.neighbour_lists()) == 600
-        exact = SearchEngine(catalogue, embedder, EngineConfig())
-        lsh = SearchEngine(catalogue, embedder, EngineConfig(exact_below=0, rerank_depth=100, rescore_depth=60))
+        exact = SearchEngine(catalogue, embedder, EngineConfig(**query))
+        lsh = SearchEngine(catalogue, embedder, EngineConfig(exact_below=0, rerank_depth=100, rescore_depth=60, **query))
         assert (exact.searcher_name, lsh.searcher_name) == ("ExactSearch", "LshSearch")
         overlap = []
         for photo in sorted(folder.glob("*.jpg"))[::60]:

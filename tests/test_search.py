@@ -314,3 +314,28 @@ def test_a_search_reads_each_embedding_and_neighbour_list_from_the_store_once(
         read_once = len(asked["embeddings"])
         assert engine.search(query, top_n=20).matches == first.matches
         assert len(asked["embeddings"]) == 2 * read_once  # the second search read them again
+
+
+def test_a_query_augmented_as_a_catalogue_image_is_that_images_own_augmented_vector(pattern_catalogue, fake_embedder, small_config):
+    """`query_augment_k`: a catalogue image's own embedding, augmented over its k nearest (the
+    catalogue's k), is the augmented vector the catalogue holds for it, so a query sits among its
+    neighbours as the vectors it is compared with do."""
+    from swimsearch.ranking import _augmented_query
+
+    _, path = pattern_catalogue
+    with Catalogue.open(path) as catalogue:
+        engine = SearchEngine(catalogue, fake_embedder, small_config.with_changes(query_augment_k=5, expand_rounds=2))
+        fitted = catalogue.fitted()
+        assert fitted.augmented and int(fitted.settings["augment_k"]) == 5
+        checked = 0
+        for image_id in engine.searchable_ids()[::50]:
+            embedding = catalogue.embedding_matrix([int(image_id)]).vectors
+            q = fitted.prepare(embedding)[0]
+            ranking = engine._searcher.search(fitted.codes(q[None])[0], fitted.vectors(q[None])[0], 200)
+            head = ranking.ids[ranking.ids != image_id][:40]
+            own = engine._data.augmented(np.array([image_id]))[0]
+            assert np.allclose(_augmented_query(q, engine._data, fitted, head, 5), own, atol=2e-3)
+            result = engine.search_id(int(image_id), top_n=5)  # and the search with it lists the image itself first
+            assert result.matches[0].image_id == image_id and result.matches[0].score == 1.0
+            checked += 1
+        assert checked >= 8
