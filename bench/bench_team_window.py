@@ -50,7 +50,11 @@ def main() -> int:
                 raise SystemExit(f"no team catalogue of {args.size:,}: run bench/bench_pg.py --store --sizes {args.size}")
         address = address_of(database)
         queries = team_data.make_pictures(scratch / "queries", args.times, start=5_000_000)
-        figures = run_window(address, queries, scratch)
+        from swimsearch.catalogue import Catalogue
+
+        with Catalogue.open(address, readonly=True) as catalogue:  # the model the catalogue names (bench_scale's
+            identity = catalogue.identity()                          # builds name the real trunk's)
+        figures = run_window(address, queries, scratch, (identity.model_name, identity.model_sha256))
     finally:
         stop()
     figures.update(size=args.size, load=os.getloadavg())
@@ -58,7 +62,7 @@ def main() -> int:
     return 0
 
 
-def run_window(address: str, queries: list[Path], scratch: Path) -> dict:
+def run_window(address: str, queries: list[Path], scratch: Path, model: tuple[str | None, str | None]) -> dict:
     from PyQt5.QtCore import QSettings
     from PyQt5.QtWidgets import QApplication
 
@@ -74,6 +78,8 @@ def run_window(address: str, queries: list[Path], scratch: Path) -> dict:
 
     def open_embedder():
         embedder = team_data.SyntheticEmbedder()
+        # it stands in for the model the catalogue was built with (the synthetic embeddings were made as it makes them)
+        embedder.name, embedder.sha256 = model[0] or embedder.name, model[1] or embedder.sha256
         loaded.append(time.perf_counter())
         return embedder
 

@@ -19,7 +19,9 @@ its own connection, as designers' computers would be:
    orphan, codes of one fit only, the folder's lock free again, how long that
    took), and finally an update completes the folder.
 
-    nice -n 10 python bench/pg_concurrency.py [--seconds 20] [--files 1500]
+    nice -n 10 python bench/pg_concurrency.py [--seconds 20] [--files 1500] [--sections search update kill]
+
+The server's data folder is team_data.DATA ($SWIMSEARCH_BENCH_PG_DATA).
 """
 
 from __future__ import annotations
@@ -246,6 +248,8 @@ def main() -> int:
     parser.add_argument("--files", type=int, default=1500, help="new pictures per updating client")
     parser.add_argument("--kills", type=int, default=10)
     parser.add_argument("--reuse", action="store_true", help="keep the copied catalogue of an earlier run")
+    parser.add_argument("--sections", nargs="+", choices=("search", "update", "kill"), default=["search", "update", "kill"],
+                        help="which parts to run (default: all three)")
     args = parser.parse_args()
     out: dict = {"load_before": os.getloadavg()}
     address_of, connect, stop = team_data.start()
@@ -270,48 +274,55 @@ def main() -> int:
                 conn.execute("DELETE FROM cat_synthetic.images WHERE path NOT LIKE 'synthetic/%'")
                 conn.execute("UPDATE cat_synthetic.meta SET value = %s WHERE key = 'root'", (f'"{root}"',))
 
-        print("1. searching clients", flush=True)
         out["search"] = []
-        for clients in (1, 8):
+        if "search" in args.sections:
+            print("1. searching clients", flush=True)
+        for clients in ((1, 8) if "search" in args.sections else ()):
             results, elapsed = run_clients([(searcher, address, 100 + i) for i in range(clients)], args.seconds)
             out["search"].append(summarise_searches(results, elapsed))
             s = out["search"][-1]
             print(f"   {clients} searching: {s['per_second']:.0f} searches/s, median {s['ms_median']:.1f} ms, p95 "
                   f"{s['ms_p95']:.1f} ms, failures {s['failures']}, incomplete {s['incomplete_answers']}", flush=True)
 
-        print("2. two clients updating while four search", flush=True)
-        for name in ("anna", "bert"):
-            team_data.make_pictures(root / name, args.files, start={"anna": 100_000, "bert": 200_000}[name])
-        results, seconds = run_clients([(updater, address, str(root / "anna")), (updater, address, str(root / "bert"))]
-                                       + [(searcher, address, 200 + i) for i in range(4)], None)
-        updates = [r for r in results if "folder" in r]
-        out["updates"] = {"updates": updates, "searches": summarise_searches(results, max(seconds, 1)),
-                          "after": check(connect)}
-        on_disk = {f"{n}/{p.name}" for n in ("anna", "bert") for p in (root / n).glob("*.png")}
-        with connect(DATABASE) as conn:
-            stored = [r[0] for r in conn.execute("SELECT path FROM cat_synthetic.images WHERE path LIKE 'anna/%' OR path LIKE 'bert/%'")]
-        out["updates"].update(lost=len(on_disk - set(stored)), doubled=len(stored) - len(set(stored)))
-        s = out["updates"]["searches"]
-        print(f"   updates: {[(u['folder'].rsplit('/', 1)[1], u.get('added'), round(u['seconds'], 1)) for u in updates]}; "
-              f"lost {out['updates']['lost']}, doubled {out['updates']['doubled']}; {s['searches']} searches during them "
-              f"({s['per_second']:.0f}/s, median {s['ms_median']:.1f} ms, p95 {s['ms_p95']:.1f} ms), failures "
-              f"{s['failures']}, incomplete {s['incomplete_answers']}; after: {out['updates']['after']}", flush=True)
-        out["same_folder"] = same_folder(address, connect, root / "carl", files=max(200, args.files))
-        print(f"   a second client on a folder being updated: {out['same_folder']['second']}; the first one "
-              f"{out['same_folder']['first']}", flush=True)
-
-        print(f"3. a client killed mid-update, {args.kills} times", flush=True)
-        out["kill"] = kills(address, connect, root, max(200, args.files // 3), args.kills)
-        k = out["kill"]
-        print(f"   {k['kills']} kills; lock free {k['lock_released_ms_median']:.1f} ms median after a kill "
-              f"(max {k['lock_released_ms_max']:.1f}); before the next update {k['before_final']['images']} designs "
-              f"({k['before_final']['embedded_not_coded']} not yet searchable); it added {k['final_added']}; lost {k['lost']}, "
-              f"extra {k['extra']}; after: {k['after']}", flush=True)
+        if "update" in args.sections:
+            update_section(args, address, connect, root, out)
+        if "kill" in args.sections:
+            print(f"3. a client killed mid-update, {args.kills} times", flush=True)
+            out["kill"] = kills(address, connect, root, max(200, args.files // 3), args.kills)
+            k = out["kill"]
+            print(f"   {k['kills']} kills; lock free {k['lock_released_ms_median']:.1f} ms median after a kill "
+                  f"(max {k['lock_released_ms_max']:.1f}); before the next update {k['before_final']['images']} designs "
+                  f"({k['before_final']['embedded_not_coded']} not yet searchable); it added {k['final_added']}; lost {k['lost']}, "
+                  f"extra {k['extra']}; after: {k['after']}", flush=True)
     finally:
         stop()
     out["load_after"] = os.getloadavg()
     print(f"wrote {save('pg-concurrency-store', out)}")
     return 0
+
+
+def update_section(args, address: str, connect, root: Path, out: dict) -> None:
+    """2. Two clients update two folders while four search; then a second client asks for a folder being updated."""
+    print("2. two clients updating while four search", flush=True)
+    for name in ("anna", "bert"):
+        team_data.make_pictures(root / name, args.files, start={"anna": 100_000, "bert": 200_000}[name])
+    results, seconds = run_clients([(updater, address, str(root / "anna")), (updater, address, str(root / "bert"))]
+                                   + [(searcher, address, 200 + i) for i in range(4)], None)
+    updates = [r for r in results if "folder" in r]
+    out["updates"] = {"updates": updates, "searches": summarise_searches(results, max(seconds, 1)),
+                      "after": check(connect)}
+    on_disk = {f"{n}/{p.name}" for n in ("anna", "bert") for p in (root / n).glob("*.png")}
+    with connect(DATABASE) as conn:
+        stored = [r[0] for r in conn.execute("SELECT path FROM cat_synthetic.images WHERE path LIKE 'anna/%' OR path LIKE 'bert/%'")]
+    out["updates"].update(lost=len(on_disk - set(stored)), doubled=len(stored) - len(set(stored)))
+    s = out["updates"]["searches"]
+    print(f"   updates: {[(u['folder'].rsplit('/', 1)[1], u.get('added'), round(u['seconds'], 1)) for u in updates]}; "
+          f"lost {out['updates']['lost']}, doubled {out['updates']['doubled']}; {s['searches']} searches during them "
+          f"({s['per_second']:.0f}/s, median {s['ms_median']:.1f} ms, p95 {s['ms_p95']:.1f} ms), failures "
+          f"{s['failures']}, incomplete {s['incomplete_answers']}; after: {out['updates']['after']}", flush=True)
+    out["same_folder"] = same_folder(address, connect, root / "carl", files=max(200, args.files))
+    print(f"   a second client on a folder being updated: {out['same_folder']['second']}; the first one "
+          f"{out['same_folder']['first']}", flush=True)
 
 
 if __name__ == "__main__":

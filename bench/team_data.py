@@ -2,7 +2,9 @@
 synthetic "model" for updates made from real files.
 
 * `start` runs the embedded PostgreSQL server on a data folder kept between
-  runs (default /work/cache/pg-1m), with bench_pg.py's server settings.
+  runs (default /work/cache/pg-1m, or $SWIMSEARCH_BENCH_PG_DATA: several
+  people's runs each need a server, and a data folder, of their own), with
+  bench_pg.py's server settings.
 * `sqlite_catalogue` is the synthetic SQLite catalogue of a size (bench_scale.py's
   data, fitted by the real engine at the app's defaults: augmented vectors,
   neighbour lists), with its exact-cosine truth and the queries, in the same
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from pathlib import Path
 
@@ -32,7 +35,9 @@ from common import WORK
 import bench_scale
 from bench_pg import SERVER_SETTINGS, centres_from, start_server
 
-DATA = Path("/work/cache/pg-1m") if Path("/work/cache").is_dir() else WORK / "pg-store"
+# An environment variable, not an option: the clients pg_concurrency.py spawns read it too.
+DATA = Path(os.environ.get("SWIMSEARCH_BENCH_PG_DATA")
+            or ("/work/cache/pg-1m" if Path("/work/cache").is_dir() else WORK / "pg-store"))
 CENTRES = Path("/work/cache/clothing-fp32.npz")
 
 

@@ -8,7 +8,10 @@ is fitted on and encodes the *augmented* vectors: every image as a weighted
 mean of itself and its listed neighbours. An update keeps it right: an added
 image enters exactly the lists whose k-th cosine it beats, the lists that
 named a removed image are searched again, and every image whose list changed
-is encoded again (about five per added image). With ``vectors="embeddings"``
+is encoded again (about five per added image). An update that finds the
+added images' neighbours with the catalogue's own search (from `exact_below`
+images up) reads only the vectors it needs from the store (`StoredVectors`),
+not every image's. With ``vectors="embeddings"``
 the index is fitted on the raw embeddings as before issue 11.
 
 Whether to fit again is `refit_reason`, a pure function: an update keeps the
@@ -28,8 +31,10 @@ from .calibration import shipped_calibration
 from .config import INDEX_SETTINGS, EngineConfig
 from .graph import next_graph
 from .index import FittedIndex, IndexSnapshot, fit_index
-from .neighbours import NeighbourLists, VectorTable, augmented, build_lists, update_lists
+from .neighbour_updates import update_lists
+from .neighbours import NeighbourLists, ScoredFn, VectorTable, augmented, build_lists
 from .searchers import Searcher, choose_searcher
+from .stored_vectors import StoredVectors, prepared_table
 from .stores.base import CatalogueWriter, FitState
 
 log = logging.getLogger(__name__)
@@ -220,15 +225,24 @@ def _update_plan(
         return _Plan(fitted, False, pending, np.empty(0, np.int64), lambda: writer.iter_embeddings(pending.tolist()))
     assert fitted.centre is not None
     k, alpha = int(fitted.settings.get("augment_k", config.augment_k)), float(fitted.settings.get("augment_alpha", config.augment_alpha))
-    table = prepared_table(writer, fitted.centre)
-    candidates = None
-    if len(table) >= config.exact_below and search is not None:
+    table: VectorTable | StoredVectors
+    candidates, scored = None, None
+    if search is not None and len(embedded := writer.embedded_ids()) >= config.exact_below:
         if len(pending) > RELIST_ABOVE:
+            table = prepared_table(writer, fitted.centre)
             relisted = build_lists(table, k, exact_below=config.exact_below)
             return _Plan(fitted, False, table.ids, np.setdiff1d(table.ids, pending), _augmented_chunks(table, relisted, table.ids, k, alpha),
                          relisted, replace_lists=True)
-        candidates = _own_search(search)
-    new_lists, changed = update_lists(lists, table, pending, candidates=candidates)
+        # the catalogue's search names the candidates: only theirs and the changed lists' vectors are read
+        candidates, scored = _own_search(search), _scored(search)
+        # a search that names candidates without their cosines needs most vectors: then they are read in one pass
+        read_all = None if scored is not None else (lambda: writer.iter_embeddings(None))
+        table = StoredVectors(embedded, writer.embedding_matrix, fitted.centre, read_all=read_all)
+    else:  # the exact search compares every image
+        table = prepared_table(writer, fitted.centre)
+    new_lists, changed = update_lists(lists, table, pending, candidates=candidates, scored=scored)
+    if isinstance(table, StoredVectors):
+        log.info("the update read %d of %d prepared vectors", table.read_count, len(table))
     if not len(changed):
         return _Plan(fitted, False, changed, changed, lambda: iter(()))
     log.info("%d new images changed the neighbour lists of %d images", len(pending), len(changed) - len(pending))
@@ -237,7 +251,7 @@ def _update_plan(
 
 
 def _augmented_chunks(
-    table: VectorTable, lists: NeighbourLists, ids: np.ndarray, k: int, alpha: float, chunk: int = 8192
+    table: VectorTable | StoredVectors, lists: NeighbourLists, ids: np.ndarray, k: int, alpha: float, chunk: int = 8192
 ) -> Callable[[], Iterator[tuple[np.ndarray, np.ndarray]]]:
     def chunks() -> Iterator[tuple[np.ndarray, np.ndarray]]:
         for start in range(0, len(ids), chunk):
@@ -262,21 +276,20 @@ def _own_search(searcher: Searcher) -> Callable[[np.ndarray, int], np.ndarray]:
     return candidates
 
 
+def _scored(searcher: Searcher) -> ScoredFn | None:
+    """The search of a store that scores candidates where the embeddings are (a team catalogue's server), or None."""
+    score = getattr(searcher, "scored_candidates", None)
+    if score is None:
+        return None
+    fitted = searcher.fitted
+
+    def scored(vectors: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
+        return score(vectors, fitted.vectors(vectors), depth)
+
+    return scored
+
+
 def reference_centre(model_sha256: str | None) -> np.ndarray | None:
     """The fixed centre of the model's calibration (None for a model shipped without one)."""
     calibration = shipped_calibration(model_sha256)
     return None if calibration is None or calibration.ranking_mean is None else calibration.ranking_mean
-
-
-def prepared_table(writer: CatalogueWriter, centre: np.ndarray) -> VectorTable:
-    """Every embedded image's prepared vector (float16, 2.5 KB each: 2.5 GB at a million images)."""
-    ids, parts = [], []
-    mean = np.asarray(centre, dtype=np.float32)
-    for chunk_ids, embeddings in writer.iter_embeddings(None):
-        x = embeddings - mean
-        parts.append((x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)).astype(np.float16))
-        ids.append(chunk_ids)
-    all_ids = np.concatenate(ids) if ids else np.empty(0, np.int64)
-    vectors = np.concatenate(parts) if parts else np.empty((0, len(mean)), np.float16)
-    order = np.argsort(all_ids, kind="stable")
-    return VectorTable(all_ids[order], vectors[order])

@@ -23,7 +23,7 @@ import functools
 import logging
 import os
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -38,6 +38,11 @@ UPDATE_DEPTH = 1000
 
 #: (m, D) prepared vectors, how many -> (m, depth) image ids (-1 pads): the catalogue's own search.
 CandidateFn = Callable[[np.ndarray, int], np.ndarray]
+#: The same, with each candidate's cosine to its row (NaN pads), exact or within `SCORE_MARGIN` / 2 of exact.
+ScoredFn = Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]]
+#: How far a cosine a `ScoredFn` gives may lie from the update's own: twice the error of a cosine of float32
+#: prepared vectors against one of the float16 vectors kept here (< 5e-4 for unit vectors), with room to spare.
+SCORE_MARGIN = 0.01
 
 
 @dataclass(frozen=True)
@@ -70,7 +75,7 @@ class NeighbourLists:
 
     def rows_of(self, image_ids: np.ndarray) -> np.ndarray:
         """Rows of image ids (-1 where absent)."""
-        return _rows_in(self.ids, image_ids)
+        return rows_in(self.ids, image_ids)
 
     def select(self, image_ids: np.ndarray) -> "NeighbourLists":
         """The lists of these ids that are present (sorted by id)."""
@@ -107,12 +112,33 @@ class NeighbourLists:
         )
 
 
-def _rows_in(sorted_ids: np.ndarray, image_ids: np.ndarray) -> np.ndarray:
+def rows_in(sorted_ids: np.ndarray, image_ids: np.ndarray) -> np.ndarray:
+    """Positions of `image_ids` in the sorted `sorted_ids` (-1 where absent)."""
     image_ids = np.asarray(image_ids, dtype=np.int64)
     if not len(sorted_ids):
         return np.full(len(image_ids), -1, np.int64)
     at = np.minimum(np.searchsorted(sorted_ids, image_ids), len(sorted_ids) - 1)
     return np.where(sorted_ids[at] == image_ids, at, -1).astype(np.int64)
+
+
+class PreparedVectors(Protocol):
+    """Prepared vectors by image id: a `VectorTable` (all held) or stored_vectors.StoredVectors (read when asked for)."""
+
+    @property
+    def ids(self) -> np.ndarray:
+        """(n,) every image id it answers for, sorted."""
+        ...
+
+    def __len__(self) -> int: ...
+
+    @property
+    def dim(self) -> int: ...
+
+    def rows_of(self, image_ids: np.ndarray) -> np.ndarray: ...
+
+    def get(self, image_ids: np.ndarray) -> np.ndarray: ...
+
+    def gather(self, image_ids: np.ndarray) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -126,7 +152,11 @@ class VectorTable:
         return len(self.ids)
 
     def rows_of(self, image_ids: np.ndarray) -> np.ndarray:
-        return _rows_in(self.ids, image_ids)
+        return rows_in(self.ids, image_ids)
+
+    @property
+    def dim(self) -> int:
+        return int(self.vectors.shape[1])
 
     def get(self, image_ids: np.ndarray) -> np.ndarray:
         """float32 vectors of ids that are present (KeyError otherwise)."""
@@ -135,20 +165,25 @@ class VectorTable:
             raise KeyError(f"no prepared vector for image ids {np.asarray(image_ids)[rows < 0][:5].tolist()}")
         return self.vectors[rows].astype(np.float32)
 
+    def gather(self, image_ids: np.ndarray) -> np.ndarray:
+        """float32 vectors (n, D) of any ids: zeros for -1 and for ids without a vector."""
+        rows = self.rows_of(np.asarray(image_ids, dtype=np.int64).ravel())
+        return np.where((rows >= 0)[:, None], self.vectors[np.maximum(rows, 0)].astype(np.float32), np.float32(0))
+
     @functools.cached_property
     def float32(self) -> np.ndarray:
         """Every vector as float32 (products in float16 are ~30x slower); made once, for the exact search."""
         return self.vectors.astype(np.float32)
 
 
-def augmented(table: VectorTable, lists: NeighbourLists, image_ids: np.ndarray, *, k: int, alpha: float) -> np.ndarray:
+def augmented(table: PreparedVectors, lists: NeighbourLists, image_ids: np.ndarray, *, k: int, alpha: float) -> np.ndarray:
     """DBA vectors (m, D) float32 of `image_ids`: normalise(v + sum_j max(s_j, 0)^alpha v_j) over their k listed neighbours.
 
     A neighbour no longer in `table` (removed) weighs nothing; an image
     without a list is its own prepared vector.
     """
     image_ids = np.asarray(image_ids, dtype=np.int64)
-    out = np.empty((len(image_ids), table.vectors.shape[1]), dtype=np.float32)
+    out = np.empty((len(image_ids), table.dim), dtype=np.float32)
     for start in range(0, len(image_ids), 512):  # bounds the (chunk, k, D) gather: 13 MB at k = 5, reused block after block
         part = image_ids[start : start + 512]
         own = table.get(part)
@@ -161,7 +196,7 @@ def augmented(table: VectorTable, lists: NeighbourLists, image_ids: np.ndarray, 
         sims[listed, :take] = lists.similarities[rows[listed], :take]
         at = table.rows_of(nb.ravel()).reshape(nb.shape)
         sims = np.where(at >= 0, sims, np.nan)
-        others = table.vectors[np.maximum(at, 0)].astype(np.float32)
+        others = table.gather(np.where(at >= 0, nb, -1).ravel()).reshape(*nb.shape, table.dim)
         out[start : start + len(part)] = weighted_mean(own, others, sims, alpha) if k else own
     return out
 
@@ -208,7 +243,7 @@ def exact_lists(table: VectorTable, query_ids: np.ndarray, k: int, chunk: int = 
     return NeighbourLists(query_ids, nb, ns)
 
 
-def lists_from_candidates(table: VectorTable, query_ids: np.ndarray, candidates: np.ndarray, k: int) -> NeighbourLists:
+def lists_from_candidates(table: PreparedVectors, query_ids: np.ndarray, candidates: np.ndarray, k: int) -> NeighbourLists:
     """The k best of each row's candidate ids (m, c), scored exactly on the prepared vectors."""
     query_ids = np.asarray(query_ids, dtype=np.int64)
     order = np.argsort(query_ids)
@@ -223,7 +258,7 @@ def lists_from_candidates(table: VectorTable, query_ids: np.ndarray, candidates:
     repeat[:, 1:] = (ordered[:, 1:] == ordered[:, :-1]) & (ordered[:, 1:] >= 0)
     np.put_along_axis(repeat, by_id, repeat.copy(), axis=1)
     candidates = np.where(repeat, -1, candidates)
-    nb, ns = _keep_best(query_ids, candidates, candidate_sims(table, table.get(query_ids), np.maximum(rows, 0)), k)
+    nb, ns = _keep_best(query_ids, candidates, candidate_sims(table, table.get(query_ids), candidates), k)
     return NeighbourLists(query_ids, nb, ns)
 
 
@@ -234,13 +269,18 @@ def lists_from_candidates(table: VectorTable, query_ids: np.ndarray, candidates:
 RESCORE_BLOCK = 64
 
 
-def candidate_sims(table: VectorTable, own: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """(m, c) cosines of each query's vector `own` (m, D) float32 with the table rows `rows` (m, c)."""
-    out = np.empty(rows.shape, np.float32)
-    for start in range(0, len(rows), RESCORE_BLOCK):
+def candidate_sims(table: PreparedVectors, own: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """(m, c) cosines of each query's vector `own` (m, D) float32 with its candidate ids (m, c); -1 and absent ids: 0."""
+    out = np.empty(candidates.shape, np.float32)
+    rows = table.rows_of(candidates.ravel()).reshape(candidates.shape) if isinstance(table, VectorTable) else None
+    for start in range(0, len(candidates), RESCORE_BLOCK):
         part = slice(start, start + RESCORE_BLOCK)
         # float16 -> float32 of the gathered rows is the dear step (products in float16 are slower still)
-        out[part] = np.einsum("md,mcd->mc", own[part], table.vectors[rows[part]].astype(np.float32))
+        if rows is not None and isinstance(table, VectorTable):
+            others = table.vectors[np.maximum(rows[part], 0)].astype(np.float32)
+        else:  # vectors read from the store as asked for (stored_vectors.StoredVectors)
+            others = table.gather(candidates[part].ravel()).reshape(*candidates[part].shape, table.dim)
+        out[part] = np.einsum("md,mcd->mc", own[part], others)
     return out
 
 
@@ -292,108 +332,3 @@ def build_lists(table: VectorTable, k: int, *, exact_below: int) -> NeighbourLis
         return exact_lists(table, table.ids, k)
     log.info("neighbour lists of %d images from an approximate search", len(table))
     return approximate_lists(table, k)
-
-
-def update_lists(
-    lists: NeighbourLists,
-    table: VectorTable,
-    added: np.ndarray,
-    *,
-    candidates: CandidateFn | None = None,
-) -> tuple[NeighbourLists, np.ndarray]:
-    """The lists after an update, and the ids whose list changed (whose augmented vector must be made again).
-
-    Args:
-        lists: the lists before the update (rows of removed images may still be there).
-        table: the prepared vectors of every image searchable after the update.
-        added: ids of the images the update added or changed (in `table`; a list they still
-            have is of the picture before).
-        candidates: the catalogue's own search for images near given vectors;
-            None: search exactly (every image is a candidate).
-
-    An added image x gets its own list, and enters the list of every
-    existing image whose k-th cosine it beats: every candidate of x's search
-    is tested (with the exact search that is every image). An image whose
-    list named a removed image is searched again.
-    """
-    k = lists.k
-    added = np.unique(np.asarray(added, dtype=np.int64))
-    named = np.unique(lists.neighbours[lists.neighbours >= 0])
-    # Gone: images with a list or named in one that are no longer searchable (the store may have
-    # dropped a removed image's own list already), and every added id: a list that names it, or
-    # its own, speaks of the picture before (a changed file keeps its id; SQLite can hand out a
-    # removed image's id again).
-    removed = np.union1d(np.setdiff1d(np.union1d(lists.ids, named), table.ids), added)
-    lists = lists.without(removed)
-    changed: list[np.ndarray] = [added]
-    # images that listed a removed one: search them again (a new k-th neighbour moves up)
-    holes = lists.listing(removed) if len(removed) else np.empty(0, np.int64)
-    redo = np.union1d(holes, added)
-    if len(redo):
-        if candidates is None:
-            fresh = exact_lists(table, redo, k)
-        else:  # the catalogue's search knows the images it had; the added ones are compared exactly
-            found = np.concatenate([candidates(table.get(redo), BUILD_DEPTH), _nearest_among(table, redo, added, BUILD_DEPTH)], axis=1)
-            fresh = lists_from_candidates(table, redo, found, k)
-        changed.append(holes)
-    else:
-        fresh = NeighbourLists.empty(k)
-    existing = lists.select(np.setdiff1d(lists.ids, redo))
-    entered = _enter(existing, table, added, candidates)
-    changed.append(entered.ids)
-    result = lists.updated(entered).updated(fresh)
-    return result, np.unique(np.concatenate(changed)).astype(np.int64)
-
-
-def _nearest_among(table: VectorTable, query_ids: np.ndarray, among: np.ndarray, depth: int) -> np.ndarray:
-    """(m, <=depth) ids of `among` nearest to each of `query_ids`, exactly (-1 pads)."""
-    out = np.full((len(query_ids), min(depth, len(among))), -1, np.int64)
-    if not len(among) or not len(query_ids):
-        return out
-    others = table.get(among)
-    for start in range(0, len(query_ids), 1024):
-        sims = table.get(query_ids[start : start + 1024]) @ others.T
-        take = out.shape[1]
-        top = np.argpartition(-sims, take - 1, axis=1)[:, :take] if take < len(among) else np.argsort(-sims, axis=1)
-        out[start : start + len(sims)] = among[top]
-    return out
-
-
-def _enter(existing: NeighbourLists, table: VectorTable, added: np.ndarray, candidates: CandidateFn | None) -> NeighbourLists:
-    """The existing lists that the added images enter (only those rows, changed)."""
-    if not len(added) or not len(existing):
-        return NeighbourLists.empty(existing.k)
-    neighbours, sims = existing.neighbours.copy(), existing.similarities.copy()
-    kth = np.where(neighbours[:, -1] >= 0, sims[:, -1], -np.inf)
-    touched = np.zeros(len(existing), dtype=bool)
-    new_vectors = table.get(added)
-    if candidates is None:
-        all_sims = table.float32[table.rows_of(existing.ids)] @ new_vectors.T  # (existing, added)
-    else:
-        found = candidates(new_vectors, UPDATE_DEPTH)
-    for j, new_id in enumerate(added):
-        if candidates is None:
-            rows, s = np.arange(len(existing)), all_sims[:, j]
-        else:
-            rows = existing.rows_of(np.unique(found[j][found[j] >= 0]))
-            rows = rows[rows >= 0]
-            s = table.get(existing.ids[rows]) @ new_vectors[j]
-        enters = (s > kth[rows]) | ((s == kth[rows]) & (new_id < neighbours[rows, -1]))
-        for row, value in zip(rows[enters], s[enters]):
-            _insert(neighbours[row], sims[row], int(new_id), float(value))
-            kth[row] = sims[row, -1] if neighbours[row, -1] >= 0 else -np.inf
-            touched[row] = True
-    return NeighbourLists(existing.ids[touched], neighbours[touched], sims[touched])
-
-
-def _insert(neighbours: np.ndarray, sims: np.ndarray, new_id: int, value: float) -> None:
-    """Put (new_id, value) into one sorted list in place (ties: lower id first, as `_keep_best`)."""
-    listed = np.where(neighbours >= 0, sims, -np.inf)
-    at = 0
-    while at < len(neighbours) and (listed[at] > value or (listed[at] == value and neighbours[at] < new_id)):
-        at += 1
-    if at >= len(neighbours):
-        return
-    neighbours[at + 1 :] = neighbours[at:-1].copy()
-    sims[at + 1 :] = sims[at:-1].copy()
-    neighbours[at], sims[at] = new_id, value

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from swimsearch.neighbours import VectorTable, exact_lists, lists_from_candidates, update_lists
+from swimsearch.neighbour_updates import update_lists
+from swimsearch.neighbours import VectorTable, exact_lists, lists_from_candidates
 
 
 def _table(n: int = 80, dim: int = 16, seed: int = 3) -> VectorTable:
@@ -38,6 +40,55 @@ def test_every_picture_touched_in_place_gives_the_lists_of_a_fresh_build():
     fresh = exact_lists(table, table.ids, 5)
     assert all(len(set(row[row >= 0])) == len(row[row >= 0]) for row in after.neighbours)
     assert np.array_equal(after.select(fresh.ids).neighbours, fresh.neighbours)
+
+
+def test_an_update_that_reads_only_the_vectors_it_needs_makes_the_lists_of_one_that_reads_all_and_of_a_fresh_build():
+    """Issue 13: with a search that scores its candidates where the embeddings are (a team catalogue's server),
+    an update reads the added images and the few candidates that may enter a list, not every image; the lists,
+    the changed ids and the augmented vectors are those of an update that reads every vector, and of a fresh build."""
+    from swimsearch.neighbours import augmented
+    from swimsearch.stored_vectors import StoredVectors, prepare
+    from swimsearch.stores.base import Embeddings
+
+    rng = np.random.default_rng(11)
+    centres = rng.standard_normal((40, 16))
+    embeddings = (centres[rng.integers(0, 40, 4000)] + 0.4 * rng.standard_normal((4000, 16))).astype(np.float16).astype(np.float32)
+    centre = embeddings.mean(axis=0)
+    ids = np.arange(1, 4001, dtype=np.int64) * 3  # ids are not row numbers
+    full = VectorTable(ids, prepare(embeddings, centre))
+    added = ids[-30:]
+    kept = VectorTable(ids[:-30], full.vectors[:-30])
+    before = exact_lists(kept, kept.ids, 5)
+    search = _exact_search(kept)  # the catalogue's own search knows the images it had
+    unrounded = embeddings - centre
+    unrounded /= np.linalg.norm(unrounded, axis=1, keepdims=True)  # the server's float32 prepared vectors
+
+    def server(vectors, depth):
+        found = search(vectors, depth)
+        return found, np.einsum("md,mcd->mc", vectors, unrounded[full.rows_of(found.ravel()).reshape(found.shape)])
+
+    reads: list[int] = []
+
+    def read(asked):
+        reads.append(len(asked))
+        return Embeddings(np.asarray(asked, dtype=np.int64), embeddings[full.rows_of(np.asarray(asked))])
+
+    stored = StoredVectors(ids[::-1], read, centre)
+    everything, changed = update_lists(before, full, added, candidates=search)
+    needed, changed_too = update_lists(before, stored, added, scored=server)
+    assert everything.equals(needed) and np.array_equal(changed, changed_too)
+    assert needed.equals(exact_lists(full, full.ids, 5))  # a fresh build's lists
+    assert len(changed) > len(added)  # the added images entered existing lists
+    assert np.array_equal(augmented(stored, needed, changed, k=5, alpha=3.0), augmented(full, everything, changed, k=5, alpha=3.0))
+    assert stored.read_count == sum(reads) < len(ids) // 4  # each vector read once, most never
+    # a search that names its candidates only: most vectors are asked for, then read in one pass
+    passes: list[int] = []
+    whole = StoredVectors(ids, read, centre, read_all=lambda: passes.append(1) or [read(ids[:2000].tolist()), read(ids[2000:].tolist())])
+    named_only, _ = update_lists(before, whole, added, candidates=search)
+    assert named_only.equals(everything) and passes == [1]
+    with pytest.raises(KeyError):
+        stored.get(np.array([2]))  # not an image of the catalogue
+    assert not stored.gather(np.array([-1, 2])).any()  # nothing, where neighbours.py pads
 
 
 def test_candidates_rescored_block_by_block_give_every_query_its_exact_best():

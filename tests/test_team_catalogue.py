@@ -239,6 +239,33 @@ def test_a_second_update_of_the_same_folder_is_refused_naming_who_holds_it(team,
                 assert second.update(fake_embedder, small_config, folder=team.folder / "bert").unchanged == 40
 
 
+def test_an_update_of_a_large_team_catalogue_reads_few_embeddings_and_lists_as_a_fresh_build(team, fake_embedder, small_config, monkeypatch):
+    """Issue 13: an update that finds new designs' neighbours with the server's search has the server score the
+    candidates and reads only the embeddings it must compare, never all of them (that made two updates of 1,500
+    designs take 20 minutes at 100,000); the neighbour lists are still those of a fresh build."""
+    from swimsearch.neighbours import exact_lists
+    from swimsearch.stored_vectors import prepared_table
+    from swimsearch.stores.postgres_index import PgSearcher
+    from swimsearch.stores.postgres_read import PostgresReader
+
+    config = small_config.with_changes(exact_below=50)  # 80 designs: the server's search finds the candidates
+    every, scored, asked = [], [], []
+    real_all, real_scored, real_read = PostgresReader.iter_embeddings, PgSearcher.scored_candidates, PostgresReader.embedding_matrix
+    monkeypatch.setattr(PostgresReader, "iter_embeddings", lambda self, ids=None, chunk=8192: every.append(ids is None) or real_all(self, ids, chunk))
+    monkeypatch.setattr(PgSearcher, "scored_candidates", lambda self, *args: scored.append(len(args[0])) or real_scored(self, *args))
+    monkeypatch.setattr(PostgresReader, "embedding_matrix", lambda self, ids: asked.append(len(list(ids := list(ids)))) or real_read(self, ids))
+    make_pattern_images(team.folder / "carl", 6, start=300)
+    with Catalogue.open(team.url()) as shared:
+        assert shared.update(fake_embedder, config, folder=team.folder / "carl").added == 6
+        assert True not in every and scored == [6]  # the six new designs' candidates, scored in the server
+        update_reads = sum(asked)
+        lists = shared.neighbour_lists()
+        fitted = shared.store.fitted()
+        table = prepared_table(shared.store, fitted.centre)
+    assert update_reads < 60  # of 86: the new designs, the few candidates near enough, the changed lists' neighbours
+    assert lists.equals(exact_lists(table, table.ids, lists.k))
+
+
 def test_searches_during_an_update_are_all_answered(team, small_config):
     make_pattern_images(team.folder / "bert", 120, start=3000)
     config = small_config.with_changes(exact_below=50, batch_size=4)

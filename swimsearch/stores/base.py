@@ -255,6 +255,10 @@ class CatalogueWriter(CatalogueReader, CopyWriter, SteeringWriter, DetailWriter,
         CatalogueBusy when someone else holds it."""
         ...
 
+    def embedded_ids(self) -> np.ndarray:
+        """Ids of every image with an embedding that is not being removed (what `iter_embeddings(None)` reads), sorted."""
+        ...
+
     def index_lock(self) -> ContextManager[None]:
         """Wait for, then hold, the right to fit the index and write codes (one writer at a time)."""
         ...

@@ -77,6 +77,10 @@ SQL = {
               "h.error, h.mtime, h.ids, h.sims FROM o LEFT JOIN LATERAL (SELECT e.vector, i.path, i.size, i.width, i.height, "
               "i.phash, i.error, i.mtime, n.ids, n.sims FROM {s}.embeddings e JOIN {s}.images i ON i.id = e.image_id "
               "LEFT JOIN {s}.neighbours n ON n.image_id = e.image_id WHERE e.image_id = o.image_id AND o.place <= %s OFFSET 0) h ON true",
+    # An update's candidate neighbours of a new design: the HNSW search, each candidate with the cosine of its
+    # prepared vector (embedding less the fit's centre) to the design's, computed where the embeddings are.
+    "scored_candidates": "SELECT t.image_id, 1 - ((e.vector::vector - %s::vector) <=> %s::vector) FROM (SELECT image_id "
+                         "FROM {s}.items ORDER BY rerank <#> %s LIMIT %s) t JOIN {s}.embeddings e ON e.image_id = t.image_id",
     "clear_items": "DELETE FROM {s}.items",
     "lock_items": "LOCK TABLE {s}.items IN ACCESS SHARE MODE",
 }
@@ -297,6 +301,38 @@ class PgSearcher:
         order = np.argsort(-sims, kind="stable")  # relaxed order: nearly sorted, sorted here
         return Ranking(ids[order], sims[order], len(rows), "hnsw")
 
+    def scored_candidates(self, prepared: np.ndarray, reduced: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
+        """An update's candidate neighbours of new designs, with their cosines computed in the server.
+
+        Args:
+            prepared: (m, D) the designs' prepared vectors (float32 values of the float16 ones).
+            reduced: (m, R) their re-ranking vectors, what the HNSW index is searched with.
+            depth: candidates per design.
+
+        Returns:
+            (m, depth) ids (-1 pads) and (m, depth) cosines of the candidates' prepared vectors, made here in
+            float32 from the stored float16 embeddings: within 1e-3 of the update's own float16 vectors
+            (neighbours.SCORE_MARGIN), so the update reads only the few it must compare exactly.
+        """
+        if self._fitted.centre is None:
+            raise CatalogueError("The team catalogue's fit has no centre to score candidates on.")
+        centre = _vector_literal(self._fitted.centre)
+        ids = np.full((len(prepared), depth), -1, np.int64)
+        sims = np.full((len(prepared), depth), np.nan, np.float32)
+        try:
+            self._set_ef(max(EF_SEARCH, depth))
+            with self._conn.cursor(binary=True) as cur:
+                for n in range(len(prepared)):
+                    args = (centre, _vector_literal(prepared[n]), pg_types.HalfVec(reduced[n]), depth)
+                    rows = cur.execute(self._sql["scored_candidates"], args).fetchall()
+                    ids[n, : len(rows)] = [r[0] for r in rows]
+                    sims[n, : len(rows)] = [r[1] for r in rows]
+        except Exception as exc:
+            if isinstance(exc, CatalogueError):
+                raise
+            raise self._describe(exc) from exc
+        return ids, sims
+
     def _exact(self, query: pg_types.HalfVec, k: int) -> list[tuple]:
         with self._conn.transaction():
             self._conn.execute("SET LOCAL enable_indexscan = off")
@@ -334,3 +370,8 @@ class PgSearcher:
             if int(image_id) in found:
                 out[row] = found[int(image_id)].astype(np.float32)
         return out
+
+
+def _vector_literal(values: np.ndarray) -> str:
+    """A pgvector `vector` in text: float32 values written exactly (9 significant digits)."""
+    return "[" + ",".join(f"{v:.9g}" for v in np.asarray(values, dtype=np.float32).tolist()) + "]"

@@ -295,6 +295,12 @@ class PostgresReader:
         ids = [i for i in asked if i in found]
         return Embeddings(np.array(ids, dtype=np.int64), self._matrix([found[i] for i in ids]))
 
+    @plain
+    def embedded_ids(self) -> np.ndarray:
+        with self._conn.cursor(binary=True) as cur:
+            packed = cur.execute(self._sql["embedded_ids"]).fetchone()[0]
+        return np.frombuffer(bytes(packed or b""), dtype=">i8").astype(np.int64)
+
     def _matrix(self, vectors: list[np.ndarray]) -> np.ndarray:
         if not vectors:
             return np.empty((0, int(self._index.meta("embedding_dim") or 0)), dtype=np.float32)

@@ -34,6 +34,9 @@ _ROWS = {
     "records": f"SELECT {_RECORD} FROM {{s}}.images WHERE id = ANY(%s)",
     "record_by_path": f"SELECT {_RECORD}, fingerprint, gone FROM {{s}}.images WHERE path = %s",
     "embeddings_of": "SELECT image_id, vector FROM {s}.embeddings WHERE image_id = ANY(%s)",
+    # One bytea of big-endian int8, as the searcher's "ids"
+    "embedded_ids": "SELECT string_agg(int8send(e.image_id), ''::bytea ORDER BY e.image_id) FROM {s}.embeddings e "
+                    "JOIN {s}.images i ON i.id = e.image_id WHERE i.gone IS NULL",
     "embeddings_after": "SELECT e.image_id, e.vector FROM {s}.embeddings e JOIN {s}.images i ON i.id = e.image_id "
                         "WHERE e.image_id > %s AND i.gone IS NULL ORDER BY e.image_id LIMIT %s",
     # Every (id, pHash) as one bytea of big-endian int8 pairs: a million rows one by one through the

@@ -222,6 +222,10 @@ class SqliteStore(DetailMethods, CopyRows, SqliteDecisions, SqliteFolders, Neigh
     def embedding_matrix(self, image_ids: Iterable[int]) -> Embeddings:
         return self._images.embedding_matrix([int(i) for i in image_ids])
 
+    @_plain
+    def embedded_ids(self) -> np.ndarray:
+        return self._images.embedded_ids()
+
     def iter_embeddings(self, image_ids: Sequence[int] | None = None, chunk: int = 8192) -> Iterator[Embeddings]:
         try:
             if image_ids is not None:

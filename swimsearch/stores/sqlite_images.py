@@ -290,14 +290,18 @@ class ImageTables:
             for table, column in (("embeddings", "image_id"), ("images", "id")):
                 self.file.conn.execute(f"DELETE FROM {table} WHERE {column} IN ({marks})", part)  # noqa: S608
 
-    def uncoded_ids(self) -> np.ndarray:
-        conn = self.file.conn
-        embedded = np.array(
-            [r[0] for r in conn.execute(
+    def embedded_ids(self) -> np.ndarray:
+        """Every image with an embedding that is not being removed, sorted."""
+        return np.array(
+            [r[0] for r in self.file.conn.execute(
                 "SELECT e.image_id FROM embeddings e JOIN images i ON i.id = e.image_id WHERE i.gone IS NULL ORDER BY e.image_id"
             )],
             np.int64,
         )
+
+    def uncoded_ids(self) -> np.ndarray:
+        conn = self.file.conn
+        embedded = self.embedded_ids()
         coded = [ids for _, ids in self.index.coded_ids()]
         uncoded = np.setdiff1d(embedded, np.concatenate(coded) if coded else [], assume_unique=True)
         stale = [r[0] for r in conn.execute("SELECT id FROM images WHERE recode = 1 AND gone IS NULL")]
