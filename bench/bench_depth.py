@@ -104,13 +104,15 @@ def main() -> int:
     parser.add_argument("queries")
     parser.add_argument("--count", type=int, default=200, help="queries used (default 200)")
     parser.add_argument("--depths", type=int, nargs="+", default=[40, 120, 200], help="candidates a search asks for")
-    parser.add_argument("--exact-depths", type=int, nargs="+", default=[40, 80, 120, 160, 200],
+    parser.add_argument("--exact-depths", type=int, nargs="*", default=[40, 80, 120, 160, 200],
                         help="depths tried on the exact path (what the pipeline itself needs)")
     parser.add_argument("--efforts", type=int, nargs="+", default=[32, 48, 64, 96, 128], help="our walk widths")
     parser.add_argument("--peer-fetch", type=int, nargs="+", default=[100, 200, 400, 800],
                         help="candidates FAISS IndexBinaryHNSW fetches by Hamming (at least the depth)")
     parser.add_argument("--peer-efforts", type=int, nargs="+", default=[64, 128, 256])
     parser.add_argument("--top50", action="store_true", help="also recall@50 of the top 50 (page) for each setting")
+    parser.add_argument("--in-memory-up-to", type=int, default=200_000, help="rescore from memory up to this many images "
+                        "(faster sweeps; above, from the catalogue file as the app does: at 1M memory would not hold it)")
     args = parser.parse_args()
     import faiss
 
@@ -119,7 +121,7 @@ def main() -> int:
     catalogue = Catalogue.open(args.catalogue, readonly=True)
     snap = catalogue.load_snapshot()
     base = EngineConfig()
-    fast = base.with_changes(rescore_in_memory_up_to=len(snap) + 1)
+    fast = base.with_changes(rescore_in_memory_up_to=len(snap) + 1) if len(snap) <= args.in_memory_up_to else base
     exact = ExactSearch(snap)
     tops = (10, 50) if args.top50 else (10,)
     truth = {n: final_lists(catalogue, fast, exact, queries, n) for n in tops}
@@ -162,7 +164,7 @@ def main() -> int:
             if fit:
                 best = min(fit, key=lambda r: r["stage_ms"])
                 print(f"fastest {kind} at recall@{n} >= 0.98: {best['setting']} {best['stage_ms']:.3f} ms (recall {best[f'recall@{n}']:.3f})")
-    print(f"wrote {save('depth', out)}")
+    print(f"wrote {save(f'depth-{len(snap)}', out)}")
     return 0
 
 
