@@ -23,10 +23,10 @@ What is compared, exactly: every method does the same job, the pipeline
 (query, then expanded query) asking each candidate search for the same
 number of candidates (200: `rescore_depth`) and ranking the same final top
 10, recall@10 counted against that pipeline on the exact path. Ours walks
-its HNSW16,SQ8 graph over the 128-d re-ranking vectors max(48, 0.64 x 200)
-= 128 wide at the app's defaults (`graph_effort`, `graph_effort_share`: the
-width that also holds the window's page of 50) and, beside it, at the
-widths the top 10 alone needs (32, 48, 64: "ours graph walk=W"); FAISS
+its HNSW16,SQ8 graph over the 128-d re-ranking vectors max(48, 1.0 x 200)
+= 200 wide at the app's defaults (`graph_effort`, `graph_effort_share`: at
+1M a narrower walk lost recall) and, beside it, at the widths the top 10
+alone needed at 100,000 images (32, 48, 64: "ours graph walk=W"); FAISS
 IndexBinaryHNSW fetches the 200 nearest 128-bit codes by Hamming distance,
 efSearch 16-256; both re-rank by the same vectors and hand on the same
 200. The ratio line takes each side's fastest setting at recall@10 >= 0.98.
@@ -496,7 +496,7 @@ def best_at_recall(methods: dict, prefix: str, recall: float = 0.98) -> tuple[st
     return min(fit, key=lambda nm: nm[1]["candidate_stage_ms_median"]) if fit else None
 
 
-#: (candidates at least, walk width): the width is max(width, 0.64 x the candidates asked) only at the app's defaults
+#: (candidates at least, walk width): the width is max(width, graph_effort_share x the candidates asked) only at the app's defaults
 GRAPH_SWEEP = ((40, 32), (40, 48), (40, 64), (40, 128), (200, 48), (200, 128))
 
 

@@ -77,14 +77,14 @@ class EngineConfig:
     graph_candidates: int = 40
     #: How widely the graph is walked (HNSW efSearch) for k candidates:
     #: max(graph_effort, graph_effort_share * k), the best k of what the walk
-    #: saw. Against the same pipeline on the exact path at 100,000 images
-    #: (bench/bench_depth.py): at 40 candidates a search, a walk 48 wide keeps
-    #: the final top 10 at recall 0.998 (32: 0.983); at the 200 the pipeline
-    #: asks for, 128 wide keeps the window's page of 50 at recall@50 0.986
-    #: (96: 0.978) and the top 10 at 1.000. Walking k wide (200) cost 1.2x a
-    #: 128-wide walk for recall@50 0.996.
+    #: saw. Against the same pipeline on the exact path (bench/bench_depth.py):
+    #: at 100,000 images a walk 128 wide kept the top 10 (1.000) and the page
+    #: of 50 (0.986) at 200 candidates a search, 48 wide the top 10 alone
+    #: (0.999); at 1,000,000 the 128-wide walk fell to recall@10 0.966 (48:
+    #: 0.935), so the walk stays as wide as the candidates asked (share 1.0,
+    #: as before round 5) until a wider 1M sweep says otherwise.
     graph_effort: int = 48
-    graph_effort_share: float = 0.64
+    graph_effort_share: float = 1.0
     #: Catalogues up to this many searchable images keep every embedding and
     #: record in memory for rescoring (rescoring.py: 128 MB at 50,000), so a
     #: search makes no store call; larger ones read them per search, in one query each.
