@@ -102,10 +102,11 @@ class VectorGraph:
 
         The walk's width is `effort` whatever k is: FAISS keeps max(effort, k)
         candidates but stops once `effort` of them are nearer than the next
-        step, and returns the best k it saw. Raising the width to k (as this
-        did up to round 5) made the pipeline's 200 candidates a search cost
-        a 200-wide walk, where the final top 10 needs a walk 32-48 wide
-        (bench/bench_depth.py, docs/BENCHMARKS.md).
+        step, and returns the best k it saw. The caller chooses the width
+        (GraphSearch: as wide as the nodes asked by default): at 100,000
+        images the final top 10 kept recall 0.98 with a walk 32-48 wide for
+        200 candidates, at 1M only with one 200 wide (bench/bench_depth.py,
+        docs/BENCHMARKS.md).
         """
         faiss = faiss_module()
         # One query walks one path: more OpenMP threads only wake and spin (on

@@ -155,7 +155,7 @@ class GraphSearch(SnapshotSearcher):
     graph) are scanned exactly beside it; nodes of images removed since the
     graph was written are skipped.
 
-    The walk is `max(effort, effort_share * k)` wide for k candidates (graph.py
+    The walk is `max(effort, effort_share * nodes asked)` wide (graph.py
     `search_nodes`: the best k of the nodes the walk saw), not k wide.
     """
 
@@ -182,7 +182,7 @@ class GraphSearch(SnapshotSearcher):
         snap = self.snapshot
         depth = min(max(self.candidates, k), len(snap))
         ask = min(len(self.graph), int(np.ceil(depth * self._ask_factor)))
-        effort = max(self.effort, int(np.ceil(self.effort_share * depth)))
+        effort = max(self.effort, int(np.ceil(self.effort_share * ask)))  # share 1.0: as wide as the nodes asked, as before
         rows = self._node_rows[self.graph.search_nodes(vector, ask, effort)]  # a -1 pad maps to -1 too
         rows = rows[rows >= 0]
         if len(self.uncovered):
