@@ -18,12 +18,30 @@ size, in a fresh process:
   * recall@10 of each against exact cosine on the full embeddings;
   * our candidate stage against the fastest setting of each peer that
     reaches recall@10 >= 0.98, and the work after the candidate stage.
+
+What is compared, exactly: every method does the same job, the pipeline
+(query, then expanded query) asking each candidate search for the same
+number of candidates (200: `rescore_depth`) and ranking the same final top
+10, recall@10 counted against that pipeline on the exact path. Ours walks
+its HNSW16,SQ8 graph over the 128-d re-ranking vectors max(48, 1.0 x 200)
+= 200 wide at the app's defaults (`graph_effort`, `graph_effort_share`: at
+1M a narrower walk lost recall) and, beside it, at the widths the top 10
+alone needed at 100,000 images (32, 48, 64: "ours graph walk=W"); FAISS
+IndexBinaryHNSW fetches the 200 nearest 128-bit codes by Hamming distance,
+efSearch 16-256; both re-rank by the same vectors and hand on the same
+200. The ratio line takes each side's fastest setting at recall@10 >= 0.98.
+bench_depth.py sweeps the depth a search asks for, the walk width and the
+peer's fetch on one catalogue (what the top 10 and the page of 50 need).
 With --tune, graph settings (and LSH layouts given with --lsh) are swept on the largest catalogue in memory.
 
     pip install -e .[bench]                    # hnswlib (and faiss-cpu, which the app needs anyway)
     python bench/bench_scale.py                # 10k, 100k, 1M (about 40 minutes, 7 GB of disk)
     python bench/bench_scale.py --sizes 1000000 --reuse --tune
     python bench/bench_scale.py --sizes 100000 --reuse --work /work/cache/scale --peers faiss --baseline MAIN_TREE
+    # a catalogue someone else keeps, measured without writing beside it (the catalogue is opened
+    # read-only; the peers' indexes are built once into the --work folder, beside the link):
+    mkdir -p W && ln -s /work/cache/scale1m/synthetic-1000000.swimcat W/ && cp /work/cache/scale1m/scale-truth-1000000.npy W/
+    python bench/bench_scale.py --sizes 1000000 --reuse --work W --peers faiss
 
 The catalogues name the fp32 trunk (the synthetic embeddings are drawn from
 its outputs), so its shipped calibration scores every match as for a user.
@@ -57,7 +75,7 @@ from swimsearch.config import EngineConfig
 from swimsearch.model import card_sha256
 from swimsearch.ranking import RESCORE_MARGIN
 from swimsearch.search import SearchEngine
-from swimsearch.searchers import ExactSearch, Ranking, SnapshotSearcher, _top, choose_searcher
+from swimsearch.searchers import ExactSearch, GraphSearch, Ranking, SnapshotSearcher, _top, choose_searcher
 from swimsearch.spherical import hamming
 from swimsearch.stores import ModelInfo, NewImage
 
@@ -305,6 +323,7 @@ def peak_memory_mb() -> float:
 
 
 PASSES = 3
+GRAPH_WIDTHS = (32, 48, 64)
 FAISS_EFFORTS = (16, 32, 64, 128, 256)
 HNSWLIB_EFFORTS = (16, 40, 100)
 
@@ -319,7 +338,7 @@ def measure(path: str, queries_file: str, truth_file: str, peers: str) -> dict:
     queries = np.load(queries_file)
     truth = np.load(truth_file)
     started = time.perf_counter()
-    catalogue = Catalogue.open(path)
+    catalogue = Catalogue.open(path, readonly=True)  # measuring never writes it (a shared 1M file stays as built)
     config = EngineConfig()
     # What SearchEngine(catalogue, None, config) does, with the snapshot kept
     # here so that the comparisons below search the very same arrays.
@@ -357,6 +376,9 @@ def measure(path: str, queries_file: str, truth_file: str, peers: str) -> dict:
         methods["ours (LSH path)"] = choose_searcher(no_graph, config.with_changes(exact_below=0))
         if snap.graph is not None:
             methods["ours (graph path)"] = choose_searcher(snap, config.with_changes(exact_below=0))
+    if isinstance(app, GraphSearch):  # the walk widths the final top 10 alone needs (the default also holds the page of 50)
+        for width in GRAPH_WIDTHS:
+            methods[f"ours graph walk={width}"] = GraphSearch(snap, candidates=config.graph_candidates, effort=width)
     methods["numpy scan"] = ScanSearch(snap, config.rerank_depth)
     if "faiss" in peers and importlib.util.find_spec("faiss") is not None:
         import faiss
@@ -474,7 +496,8 @@ def best_at_recall(methods: dict, prefix: str, recall: float = 0.98) -> tuple[st
     return min(fit, key=lambda nm: nm[1]["candidate_stage_ms_median"]) if fit else None
 
 
-GRAPH_SWEEP = ((40, 40), (60, 32), (60, 48), (100, 48), (60, 64), (100, 100))
+#: (candidates at least, walk width): the width is max(width, graph_effort_share x the candidates asked) only at the app's defaults
+GRAPH_SWEEP = ((40, 32), (40, 48), (40, 64), (40, 128), (200, 48), (200, 128))
 
 
 def tune(path: str, queries_file: str, truth_file: str, settings: tuple[str, ...] = ()) -> list[dict]:
@@ -482,7 +505,7 @@ def tune(path: str, queries_file: str, truth_file: str, settings: tuple[str, ...
     from swimsearch.lsh import BucketTables, bucket_keys, sample_key_bits
     from swimsearch.searchers import GraphSearch, LshSearch
 
-    catalogue = Catalogue.open(path)
+    catalogue = Catalogue.open(path, readonly=True)
     config = EngineConfig()
     snap = catalogue.load_snapshot()
     queries, truth = np.load(queries_file), np.load(truth_file)
@@ -558,7 +581,7 @@ def main() -> int:
             built = write_catalogue(path, synthetic, size, config)
         truth_file = work / f"scale-truth-{size}.npy"
         if not (args.reuse and truth_file.exists()):
-            with Catalogue.open(path) as catalogue:
+            with Catalogue.open(path, readonly=True) as catalogue:
                 mean = catalogue.fitted().mean
             np.save(truth_file, ground_truth(synthetic, size, mean))
         if built:
@@ -605,6 +628,16 @@ def main() -> int:
     ratios = []
     for r in results:
         ours = r["methods"]["ours (app default)"]
+        ours_best = best_at_recall({k: v for k, v in r["methods"].items() if k.startswith("ours (app") or k.startswith("ours graph")}, "ours")
+        peer_best = best_at_recall(r["methods"], "faiss binary hnsw")
+        if ours_best and peer_best:
+            print(f"{r['size']:>9,}: the same job (the pipeline's final top 10, 200 candidates a search, recall@10 >= 0.98 against "
+                  f"the exact path), each side's fastest setting: ours {ours_best[0]} {ours_best[1]['candidate_stage_ms_median']:.3f} ms "
+                  f"(recall {ours_best[1]['recall@10']:.3f}) / FAISS IndexBinaryHNSW {peer_best[0]} "
+                  f"{peer_best[1]['candidate_stage_ms_median']:.3f} ms (recall {peer_best[1]['recall@10']:.3f}) = "
+                  f"{ours_best[1]['candidate_stage_ms_median'] / peer_best[1]['candidate_stage_ms_median']:.2f}")
+            ratios.append({"size": r["size"], "job": "top 10", "ours": ours_best[0], "peer": peer_best[0],
+                           "ratio": ours_best[1]["candidate_stage_ms_median"] / peer_best[1]["candidate_stage_ms_median"]})
         for prefix, label in (("faiss binary hnsw", "FAISS IndexBinaryHNSW"), ("hnswlib", "hnswlib")):
             best = best_at_recall(r["methods"], prefix)
             if best is None:

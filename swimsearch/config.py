@@ -72,13 +72,19 @@ class EngineConfig:
     #: `exact_below` find their candidates in it: at 1M images it was 4-15x
     #: faster than the LSH probe at a higher recall (bench/bench_scale.py).
     graph_from: int = 20_000
-    #: Candidates taken from the graph and re-ranked exactly in the re-ranking
-    #: space, and how widely the graph is walked per query (HNSW efSearch; at
-    #: least the candidates). At 1M images 40/40 kept recall@10 0.988 in
-    #: 0.18 ms; 60 or 100 candidates reached 0.991 (the rescoring's own
-    #: ceiling) for 0.21-0.29 ms (bench_scale.py --tune).
+    #: Candidates taken from the graph (at least; a search hands on as many as
+    #: the pipeline asks for) and re-ranked exactly in the re-ranking space.
     graph_candidates: int = 40
-    graph_effort: int = 40
+    #: How widely the graph is walked (HNSW efSearch) for k candidates:
+    #: max(graph_effort, graph_effort_share * k), the best k of what the walk
+    #: saw. Against the same pipeline on the exact path (bench/bench_depth.py):
+    #: at 100,000 images a walk 128 wide kept the top 10 (1.000) and the page
+    #: of 50 (0.986) at 200 candidates a search, 48 wide the top 10 alone
+    #: (0.999); at 1,000,000 the 128-wide walk fell to recall@10 0.966 (48:
+    #: 0.935) and only the 200-wide walk kept 0.98 (0.982; 256: 0.989), so
+    #: the walk stays as wide as the candidates asked (share 1.0, as before).
+    graph_effort: int = 48
+    graph_effort_share: float = 1.0
     #: Catalogues up to this many searchable images keep every embedding and
     #: record in memory for rescoring (rescoring.py: 128 MB at 50,000), so a
     #: search makes no store call; larger ones read them per search, in one query each.

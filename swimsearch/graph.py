@@ -94,16 +94,29 @@ class VectorGraph:
 
     def search(self, vector: np.ndarray, k: int, effort: int) -> np.ndarray:
         """Image ids of about the k nodes nearest to a query vector (R,), best first; -1 pads."""
+        nodes = self.search_nodes(vector, k, effort)
+        return np.where(nodes >= 0, self.ids[np.maximum(nodes, 0)], -1)
+
+    def search_nodes(self, vector: np.ndarray, k: int, effort: int) -> np.ndarray:
+        """Nodes (k,) nearest to a query vector (R,) found by a walk `effort` wide, best first; -1 pads.
+
+        The walk's width is `effort` whatever k is: FAISS keeps max(effort, k)
+        candidates but stops once `effort` of them are nearer than the next
+        step, and returns the best k it saw. The caller chooses the width
+        (GraphSearch: as wide as the nodes asked by default): at 100,000
+        images the final top 10 kept recall 0.98 with a walk 32-48 wide for
+        200 candidates, at 1M only with one 200 wide (bench/bench_depth.py,
+        docs/BENCHMARKS.md).
+        """
         faiss = faiss_module()
         # One query walks one path: more OpenMP threads only wake and spin (on
         # two busy cores FAISS ran tens of times slower on two threads than on
         # one). The setting holds for the calling thread.
         faiss.omp_set_num_threads(1)
         params = faiss.SearchParametersHNSW()
-        params.efSearch = max(effort, k)
+        params.efSearch = effort
         _, nodes = self.index.search(np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1), k, params=params)
-        nodes = nodes[0]
-        return np.where(nodes >= 0, self.ids[np.maximum(nodes, 0)], -1)
+        return nodes[0]
 
     def stale_share(self, searchable: np.ndarray) -> float:
         """The share of nodes that no longer stand for a searchable image (`searchable`: sorted ids):

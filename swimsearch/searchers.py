@@ -154,10 +154,14 @@ class GraphSearch(SnapshotSearcher):
     Images the graph does not cover yet (added by a writer that kept no
     graph) are scanned exactly beside it; nodes of images removed since the
     graph was written are skipped.
+
+    The walk is `max(effort, effort_share * nodes asked)` wide (graph.py
+    `search_nodes`: the best k of the nodes the walk saw), not k wide.
     """
 
-    def __init__(self, snapshot: IndexSnapshot, *, candidates: int, effort: int):
+    def __init__(self, snapshot: IndexSnapshot, *, candidates: int, effort: int, effort_share: float = 0.0):
         super().__init__(snapshot)
+        self.effort_share = effort_share
         graph = snapshot.graph
         if graph is None:
             raise ValueError("this catalogue keeps no graph")
@@ -165,7 +169,9 @@ class GraphSearch(SnapshotSearcher):
         self.candidates = candidates
         self.effort = effort
         covered = np.zeros(len(snapshot), dtype=bool)
-        rows = snapshot.rows_of(graph.ids)
+        # the snapshot row of each graph node (-1: a removed image), so a search maps nodes in one lookup
+        self._node_rows = np.append(snapshot.rows_of(graph.ids), -1)
+        rows = self._node_rows[:-1]
         covered[rows[rows >= 0]] = True
         self.uncovered = np.flatnonzero(~covered)
         live = int(covered.sum())
@@ -176,7 +182,8 @@ class GraphSearch(SnapshotSearcher):
         snap = self.snapshot
         depth = min(max(self.candidates, k), len(snap))
         ask = min(len(self.graph), int(np.ceil(depth * self._ask_factor)))
-        rows = snap.rows_of(self.graph.search(vector, ask, self.effort))
+        effort = max(self.effort, int(np.ceil(self.effort_share * ask)))  # share 1.0: as wide as the nodes asked, as before
+        rows = self._node_rows[self.graph.search_nodes(vector, ask, effort)]  # a -1 pad maps to -1 too
         rows = rows[rows >= 0]
         if len(self.uncovered):
             rows = np.unique(np.concatenate([rows, self.uncovered]))
@@ -203,7 +210,8 @@ def choose_searcher(snapshot: IndexSnapshot, config: EngineConfig) -> ExactSearc
     if len(snapshot) < config.exact_below:
         return ExactSearch(snapshot)
     if snapshot.graph is not None:
-        graph = GraphSearch(snapshot, candidates=config.graph_candidates, effort=config.graph_effort)
+        graph = GraphSearch(snapshot, candidates=config.graph_candidates, effort=config.graph_effort,
+                            effort_share=config.graph_effort_share)
         if len(graph.uncovered) <= GRAPH_UNCOVERED_LIMIT:
             return graph
     return LshSearch(

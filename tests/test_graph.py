@@ -287,3 +287,26 @@ def test_bytes_past_a_stored_graph_are_refused_after_faiss_has_read_it(graph_cat
     parts = [*snap.graph.parts(), b"\0"]
     with pytest.raises(GraphDamage, match="goes on past its end"):
         VectorGraph.from_parts(checked_parts(parts, len(snap.graph), snap.vectors.shape[1]), snap.graph.ids)
+
+
+def test_many_candidates_come_from_a_narrow_walk_with_the_same_best_ones(graph_catalogue, graph_config):
+    """The pipeline asks each search for 200 candidates; the walk is not made 200 wide for it (that cost
+    2-4x for the same top 10 at 100,000 images): it hands on the best of the nodes it saw, the best of
+    them those a wide walk finds; the app's width grows with the candidates asked (the page of 50)."""
+    _, path = graph_catalogue
+    with Catalogue.open(path) as catalogue:
+        snap = catalogue.load_snapshot()
+    narrow = GraphSearch(snap, candidates=0, effort=16)
+    wide = GraphSearch(snap, candidates=0, effort=200)
+    app = choose_searcher(snap, graph_config.with_changes(graph_effort=16, graph_effort_share=0.64))
+    assert isinstance(app, GraphSearch)
+    vectors = snap.vectors.astype(np.float32)
+    overlap, seen = [], []
+    for row in range(0, len(snap), 8):
+        got = narrow.search(snap.codes[row], vectors[row], 200)
+        want = wide.search(snap.codes[row], vectors[row], 200)
+        assert 40 <= len(got.ids) == len(set(got.ids.tolist()))  # each once, fewer than asked: what it saw
+        overlap.append(len(set(got.ids[:10].tolist()) & set(want.ids[:10].tolist())) / 10)
+        seen.append((len(got.ids), len(app.search(snap.codes[row], vectors[row], 200).ids)))
+    assert np.mean(overlap) >= 0.95
+    assert all(wider > narrower for narrower, wider in seen)  # a 128-wide walk for 200, not 16 wide
