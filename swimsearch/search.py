@@ -227,15 +227,18 @@ class SearchEngine:
 
     def search_detail(
         self, source: str | os.PathLike | Image.Image | int, box: Box, *, top_n: int = 50, min_score: float = -1.0,
-        colour: ColourMix = ColourMix(),
+        colour: ColourMix = ColourMix(), expand: bool = True,
     ) -> SearchResult:
         """Rank the catalogue by how clearly each design holds the detail in `box` of a picture, anywhere.
 
         `source` is a file, picture data or a catalogue image's id; `box` is in fractions of the picture
-        (steering.py). Raises ImageError or CatalogueError in plain words, as `search` does.
+        (steering.py; `expand=False`: without the expanded second look, for comparison).
+        Raises ImageError or CatalogueError in plain words, as `search` does.
         """
         embedder = self._check_ready(need_embedder=True)
-        hits = self._details.search(source, box, embedder, top_n=top_n, min_score=min_score, colour=colour)  # type: ignore[arg-type]
+        hits = self._details.search(
+            source, box, embedder, top_n=top_n, min_score=min_score, colour=colour, expand=expand,  # type: ignore[arg-type]
+        )
         records = self.reader.records(hits.ids.tolist())
         kept = [(int(i), float(score)) for i, score in zip(hits.ids, hits.scores) if int(i) in records]
         matches = tuple(
