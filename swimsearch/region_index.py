@@ -1,10 +1,10 @@
 """The regional vectors of a catalogue held in memory, scanned for a detail query, and the query expanded by its best hits.
 
 `RegionIndex` scans every image's windows in two steps (regions.py says
-what the windows and their dimensions are). `expanded_query` is the second
-look of a detail search (steering.DetailSearch): the windows that best hold
-the detail in the first few results are averaged into the query, which is
-searched again. The crop a designer boxes is framed on white (regions.py),
+what the windows and their dimensions are). `RegionScan.second_look` is the
+second look of a detail search (steering.DetailSearch): the windows that
+best hold the detail in the first few results are averaged into the query
+(`expanded_query`), which scores the scan's best images again. The crop a designer boxes is framed on white (regions.py),
 so it is never seen exactly as a motif printed inside a design; the windows
 of the designs that hold it are, and where a motif repeats across designs
 they pull the rest of them up (query expansion, as R-MAC retrieval does it;
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -38,10 +38,11 @@ EXPAND_POWER = 3.0
 EXPAND_SELF = 0.5
 
 
-def expanded_query(index: "RegionIndex", queries: np.ndarray, values: np.ndarray, top: int = EXPAND_TOP) -> np.ndarray:
-    """One query row (d,) for the second scan: a query row and the best-matching windows of the best results.
+def expanded_query(full: np.ndarray, refined: np.ndarray, queries: np.ndarray, values: np.ndarray, top: int = EXPAND_TOP) -> np.ndarray:
+    """One query row (d,) for the second look: a query row and the best-matching windows of the best results.
 
     Args:
+        full: (k, R, d) float32 full vectors of the images a scan refined, at positions `refined` (k,).
         queries: (F, d) the rows searched first (the framed detail, then its hue turns).
         values: (n, F) each image's value per row as the ranking counts it (a turned row as far as the colour
             control lets it count), in the index's order.
@@ -49,20 +50,19 @@ def expanded_query(index: "RegionIndex", queries: np.ndarray, values: np.ndarray
     The row kept is the one the best results favour (their values, weighted
     as the windows are); each of the `top` best results gives the window
     most like that row, weighted by its value to the power `EXPAND_POWER`;
-    the row counts `EXPAND_SELF` against their weighted mean.
+    the row counts `EXPAND_SELF` against their weighted mean. The best
+    results are among the refined images: those rank before all others.
     """
     q = np.asarray(queries, dtype=np.float32)
-    values = np.asarray(values, dtype=np.float32)
-    best = values.max(axis=1)
+    values = np.asarray(values, dtype=np.float32)[refined]
+    best = values.max(axis=1) if len(values) else np.empty(0, np.float32)
     chosen = _top(best, top)
-    if not len(chosen):
-        return q[0]
     weights = np.maximum(best[chosen], 0.0) ** EXPAND_POWER
-    if not weights.sum() > 0:
+    if not len(chosen) or not weights.sum() > 0:
         return q[0]
     row = int(np.argmax(weights @ values[chosen]))
-    full = index.vectors[chosen].astype(np.float32)  # (k, R, d)
-    windows = full[np.arange(len(chosen)), (full @ q[row]).argmax(axis=1)]
+    near = full[chosen]  # (top, R, d)
+    windows = near[np.arange(len(chosen)), (near @ q[row]).argmax(axis=1)]
     mixed = EXPAND_SELF * q[row] + weights @ windows / weights.sum()
     return (mixed / max(float(np.linalg.norm(mixed)), 1e-12)).astype(np.float32)
 
@@ -117,6 +117,10 @@ class RegionIndex:
         get their full cosines; the others keep their coarse value less 4,
         so they rank after every refined one (`refine=0`: the coarse scan alone).
         """
+        return self.scan(queries, refine).values
+
+    def scan(self, queries: np.ndarray, refine: int = REFINE) -> "RegionScan":
+        """`best`, keeping the refined images and their full vectors as float32 for a second look."""
         q = np.ascontiguousarray(np.asarray(queries, dtype=np.float32))
         n, regions, dim = self.vectors.shape
         out = np.empty((n, len(q)), dtype=np.float32)
@@ -127,13 +131,38 @@ class RegionIndex:
             # (about twice as fast as the image-major product for the 6 rows of *ignore colour*)
             sims = coarse_q @ block.reshape(-1, self.coarse_dim).T
             out[start : start + len(block)] = sims.reshape(len(q), len(block), regions).max(axis=2).T
-        if refine <= 0 or self.coarse_dim == dim:
-            return out
-        chosen = _top(out.max(axis=1), refine if refine > 0 else n)
+        if self.coarse_dim == dim:  # short vectors: the coarse scan was the full one
+            return RegionScan(out, np.arange(n), self.coarse)
+        if refine <= 0:
+            return RegionScan(out, np.empty(0, np.int64), np.empty((0, regions, dim), np.float32))
+        chosen = _top(out.max(axis=1), refine)
         full = self.vectors[chosen].astype(np.float32)  # (k, R, d); converting is most of this step's time
         refined = np.einsum("krd,fd->krf", full, q).max(axis=1)  # einsum: BLAS with one column is slower here
         out -= 4.0  # below any cosine: what was not refined ranks last
         out[chosen] = refined
+        return RegionScan(out, chosen, full)
+
+
+class RegionScan(NamedTuple):
+    """What a scan leaves: every image's value per query row, and the images it scored in full with their vectors."""
+
+    values: np.ndarray  # (n, F) float32
+    refined: np.ndarray  # (k,) positions in the index
+    full: np.ndarray  # (k, R, d) float32: those images' full vectors
+
+    def second_look(self, queries: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Each image's value (n,) for the detail expanded by its best results (`expanded_query`).
+
+        The images the scan refined are scored again with the expanded query
+        from their float32 vectors at hand (a new scan of the whole catalogue
+        would convert a thousand float16 vectors again, most of a scan's time,
+        for 1.3 points more on the tuning trials: docs/DETAILS.md); the
+        others keep their value less 8, after every refined one.
+        """
+        expanded = expanded_query(self.full, self.refined, queries, values)
+        out = np.asarray(values, dtype=np.float32).max(axis=1) - 8.0
+        if len(self.refined):
+            out[self.refined] = (self.full @ expanded).max(axis=1)
         return out
 
 
@@ -150,4 +179,4 @@ def _top(values: np.ndarray, k: int) -> np.ndarray:
     return np.argpartition(-values, k - 1)[:k]
 
 
-__all__ = ("RegionIndex", "expanded_query", "COARSE_DIM", "REFINE", "SCAN_CHUNK")
+__all__ = ("RegionIndex", "RegionScan", "expanded_query", "COARSE_DIM", "REFINE", "SCAN_CHUNK")

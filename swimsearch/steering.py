@@ -8,8 +8,8 @@ similarity (colour.py). `DetailSearch`
 answers a box on a picture: it frames the box's crop as regions.py says,
 embeds it (with its hue turns towards *ignore colour*) in one pass, and
 scans every image's regional vectors, held in a `RegionIndex` loaded on the
-first detail query (region_index.py), then scans them again with the query
-expanded by its best hits. `SearchEngine.search_detail` turns its hits into matches.
+first detail query (region_index.py), then scores the best of them again
+with the query expanded by its best hits. `SearchEngine.search_detail` turns its hits into matches.
 
 Catalogues built before details were kept have none: that is said in one
 plain sentence (update the catalogue), never a crash, and a catalogue whose
@@ -32,7 +32,7 @@ from .errors import CatalogueError
 from .images import ImageError, load_image, load_picture
 from .model import ImageEmbedder
 from .ranking import shown_at_least
-from .region_index import COARSE_DIM, REFINE, SCAN_CHUNK, RegionIndex, _top, expanded_query
+from .region_index import COARSE_DIM, REFINE, SCAN_CHUNK, RegionIndex, _top
 from .regions import Box, RegionBasis, framed_detail
 from .stores.base import CatalogueReader
 
@@ -179,13 +179,11 @@ class DetailSearch:
         embed_ms = (time.perf_counter() - started) * 1000
         started = time.perf_counter()
         wanted = max(top_n + 30, COLOUR_POOL if colour.match else 0)
-        best = index.best(vectors, refine=max(REFINE, wanted))
+        scan = index.scan(vectors, refine=max(REFINE, wanted))
+        best = scan.values
         # each row as the colour control counts it: a hue turn only as far as the control leans to *ignore colour*
         values = best[:, :1] + colour.ignore * (np.maximum(best, best[:, :1]) - best[:, :1])
-        if expand:
-            design = index.best(expanded_query(index, vectors, values)[None], refine=max(REFINE, wanted))[:, 0]
-        else:
-            design = values.max(axis=1)
+        design = scan.second_look(vectors, values) if expand else values.max(axis=1)
         pool = _top(design, wanted)
         pool = np.sort(pool)  # candidate_colours wants ids in order; index ids are sorted
         notes = []

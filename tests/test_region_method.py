@@ -104,23 +104,26 @@ def test_the_expanded_second_look_finds_more_of_the_designs_that_hold_a_motif():
     # a detail query is seen through its white frame (`framing`); 30 designs hold the motif, each among its own
     # surroundings, and the others have windows that share the framing: the best windows of the first results
     # pull the query towards the motif as the designs hold it
-    rng = np.random.default_rng(0)
-    n, regions, dim, holders = 3000, 4, 64, 30
+    rng = np.random.default_rng(1)
+    n, regions, dim, holders = 3000, 4, 128, 30
     motif, framing = _unit(rng.standard_normal((2, dim)))
     vectors = _unit(rng.standard_normal((n, regions, dim)))
-    vectors[:holders, 1] = _unit(motif + 0.9 * _unit(rng.standard_normal((holders, dim))))
-    vectors[holders:, 2] = _unit(framing + 1.6 * _unit(rng.standard_normal((n - holders, dim))))
-    query = _unit(motif + 0.8 * framing)[None].astype(np.float32)
+    vectors[:holders, 1] = _unit(motif + 1.0 * _unit(rng.standard_normal((holders, dim))))
+    vectors[holders:, 2] = _unit(framing + 2.2 * _unit(rng.standard_normal((n - holders, dim))))
+    query = _unit(motif + 0.9 * framing)[None].astype(np.float32)
     index = RegionIndex(np.arange(n), vectors.astype(np.float16))
-    first = index.best(query)
-    expanded = expanded_query(index, query, first)
-    again = index.best(expanded[None])[:, 0]
+    scan = index.scan(query, refine=1000)
+    assert len(scan.refined) == 1000 and scan.full.dtype == np.float32  # the two-step scan: its best 1,000 in full
+    again = scan.second_look(query, scan.values)
+    expanded = expanded_query(scan.full, scan.refined, query, scan.values)
 
     def found(values):  # holders among the first 30
         return int((np.argsort(-values)[:holders] < holders).sum())
 
-    assert found(again) >= found(first[:, 0]) + 5 and found(again) >= 25, (found(first[:, 0]), found(again))
+    assert found(again) >= found(scan.values[:, 0]) + 5 and found(again) >= 28, (found(scan.values[:, 0]), found(again))
     assert expanded @ motif > query[0] @ motif + 0.05 and np.isclose(np.linalg.norm(expanded), 1.0, atol=1e-5)
+    not_refined = np.setdiff1d(np.arange(n), scan.refined)
+    assert again[not_refined].max() < again[scan.refined].min()  # what the scan did not refine still ranks after
 
 
 def test_the_expanded_query_keeps_the_row_the_best_results_favour():
@@ -131,8 +134,9 @@ def test_the_expanded_query_keeps_the_row_the_best_results_favour():
     vectors = _unit(rng.standard_normal((200, 4, 32)))
     vectors[:5, 0] = rows[2]  # five designs in the colourway of the second hue turn
     index = RegionIndex(np.arange(200), vectors.astype(np.float16))
-    expanded = expanded_query(index, rows, index.best(rows))
+    scan = index.scan(rows)
+    expanded = expanded_query(scan.full, scan.refined, rows, scan.values)
     assert expanded @ rows[2] > 0.95 and abs(expanded @ rows[0]) < 0.5
     # no row counts (nothing alike at all): the detail itself is searched again
     flat = np.zeros((200, 3), np.float32) - 0.5
-    assert np.allclose(expanded_query(index, rows, flat), rows[0])
+    assert np.allclose(expanded_query(scan.full, scan.refined, rows, flat), rows[0])
