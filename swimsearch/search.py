@@ -228,18 +228,21 @@ class SearchEngine:
 
     def search_detail(
         self, source: str | os.PathLike | Image.Image | int, box: Box, *, top_n: int = 50, min_score: float = -1.0,
-        colour: ColourMix = ColourMix(), folders: Sequence[str] = (),
+        colour: ColourMix = ColourMix(), folders: Sequence[str] = (), expand: bool = True,
     ) -> SearchResult:
         """Rank the catalogue by how clearly each design holds the detail in `box` of a picture, anywhere.
 
         `source` is a file, picture data or a catalogue image's id; `box` is in fractions of the picture
-        (steering.py); `folders`: only designs in these subfolders (all when empty). Raises ImageError or
-        CatalogueError in plain words, as `search` does.
+        (steering.py); `folders`: only designs in these subfolders (all when empty); `expand=False`: without
+        the expanded second look, for comparison. Raises ImageError or CatalogueError in plain words, as
+        `search` does.
         """
         embedder = self._check_ready(need_embedder=True)
         allowed = self.reader.ids_in_folders(folders) if folders else None
         asked = top_n if allowed is None else _asked_for_folder(top_n, len(self), len(allowed))
-        hits = self._details.search(source, box, embedder, top_n=asked, min_score=min_score, colour=colour)  # type: ignore[arg-type]
+        hits = self._details.search(
+            source, box, embedder, top_n=asked, min_score=min_score, colour=colour, expand=expand,  # type: ignore[arg-type]
+        )
         inside = np.ones(len(hits.ids), bool) if allowed is None else np.isin(hits.ids, allowed)
         records = self.reader.records(hits.ids[inside].tolist())
         kept = [(int(i), float(score)) for i, score in zip(hits.ids[inside], hits.scores[inside]) if int(i) in records][:top_n]

@@ -8,7 +8,8 @@ similarity (colour.py). `DetailSearch`
 answers a box on a picture: it frames the box's crop as regions.py says,
 embeds it (with its hue turns towards *ignore colour*) in one pass, and
 scans every image's regional vectors, held in a `RegionIndex` loaded on the
-first detail query. `SearchEngine.search_detail` turns its hits into matches.
+first detail query (region_index.py), then scores the best of them again
+with the query expanded by its best hits. `SearchEngine.search_detail` turns its hits into matches.
 
 Catalogues built before details were kept have none: that is said in one
 plain sentence (update the catalogue), never a crash, and a catalogue whose
@@ -31,6 +32,7 @@ from .errors import CatalogueError
 from .images import ImageError, load_image, load_picture
 from .model import ImageEmbedder
 from .ranking import shown_at_least
+from .region_index import COARSE_DIM, REFINE, SCAN_CHUNK, RegionIndex, _top
 from .regions import Box, RegionBasis, framed_detail
 from .stores.base import CatalogueReader
 
@@ -39,16 +41,12 @@ log = logging.getLogger(__name__)
 #: A detail query's picture is read with at most this long a side: a box of a
 #: tenth of it still has more pixels than the network sees of it.
 DETAIL_SIDE = 1600
+#: Hue turns of a detail query towards *ignore colour*. Two, not the five of a whole-picture
+#: query: every extra framed copy is a network pass, and with the expanded second look
+#: (region_index.py) two find as many recoloured details as five (docs/DETAILS.md).
+DETAIL_HUE_TURNS = (120, 240)
 #: Said when colour cannot be matched: the catalogue keeps no colours (yet).
 NO_COLOURS = "Colour cannot be matched in this catalogue yet: update it to keep the colours of its pictures."
-#: Images scored per step of a region scan (bounds the scores held at once).
-SCAN_CHUNK = 16384
-#: Dimensions of the coarse scan of every image (a prefix of the basis's, which come most telling first).
-COARSE_DIM = 64
-#: Images of the coarse scan scored again with their full vectors (1,000 lose nothing measurable: DETAILS.md).
-REFINE = 1000
-
-
 def candidate_colours(reader: CatalogueReader, ids: np.ndarray, signature: np.ndarray | None) -> tuple[np.ndarray | None, str]:
     """Colour similarity (n,) of sorted candidate ids to a query's signature, and a note when some are unknown
     (or the query's own: None).
@@ -109,81 +107,6 @@ class ColourSteer:
         return values, variant
 
 
-class RegionIndex:
-    """Every kept image's regional vectors in memory, scanned in two steps.
-
-    The first `COARSE_DIM` dimensions of each window (the basis orders its
-    directions, most telling first: regions.py) are held as float32,
-    normalised again, and every image is scanned with them; the full vectors
-    stay float16, as stored, and only the best `REFINE` images are scored
-    with them. Converting float16 on every query of the whole catalogue cost
-    ten times the scan itself, and the full float32 vectors would take
-    30 KB per image (bench/bench_details.py measures the scan at 100,000
-    images): this way 23 KB per image are held (15 KB full, 7.7 KB coarse).
-    """
-
-    def __init__(self, ids: np.ndarray, vectors: np.ndarray):
-        self.ids = np.asarray(ids, dtype=np.int64)
-        self.vectors = np.asarray(vectors, dtype=np.float16)  # (n, R, d) as stored
-        dim = self.vectors.shape[2] if self.vectors.ndim == 3 else 0
-        self.coarse_dim = min(COARSE_DIM, dim)
-        self.coarse = np.empty((len(self.ids), *self.vectors.shape[1:2], self.coarse_dim), dtype=np.float32)
-        for start in range(0, len(self.ids), SCAN_CHUNK):
-            self.coarse[start : start + SCAN_CHUNK] = _unit(self.vectors[start : start + SCAN_CHUNK, :, : self.coarse_dim])
-
-    @classmethod
-    def load(cls, reader: CatalogueReader) -> "RegionIndex":
-        parts = list(reader.iter_regions())
-        if not parts:
-            return cls(np.empty(0, np.int64), np.empty((0, 0, 0), np.float16))
-        vectors = np.empty((sum(len(p.ids) for p in parts), *parts[0].vectors.shape[1:]), dtype=np.float16)
-        at = 0
-        for n, part in enumerate(parts):  # copied part by part: never two copies of the whole at once
-            vectors[at : at + len(part.ids)] = part.vectors
-            at += len(part.ids)
-            parts[n] = part._replace(vectors=np.empty((0, *vectors.shape[1:]), np.float16))
-        return cls(np.concatenate([p.ids for p in parts]), vectors)
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    @property
-    def bytes_per_image(self) -> int:
-        """Memory held per image: the stored vectors and the coarse copy."""
-        return int(self.vectors[0].nbytes + self.coarse[0].nbytes) if len(self) else 0
-
-    def best(self, queries: np.ndarray, refine: int = REFINE) -> np.ndarray:
-        """For queries (F, d): each image's best cosine over its regions, (n, F) float32.
-
-        Only the best `refine` images of the coarse scan (by their best row)
-        get their full cosines; the others keep their coarse value less 4,
-        so they rank after every refined one (`refine=0`: the coarse scan alone).
-        """
-        q = np.ascontiguousarray(np.asarray(queries, dtype=np.float32))
-        n, regions, dim = self.vectors.shape
-        out = np.empty((n, len(q)), dtype=np.float32)
-        coarse_q = np.ascontiguousarray(_unit(q[:, : self.coarse_dim]))
-        for start in range(0, n, SCAN_CHUNK):
-            block = self.coarse[start : start + SCAN_CHUNK]
-            # (F, d) x (d, images*R): query-major, so each image's regions lie together for the max
-            # (about twice as fast as the image-major product for the 6 rows of *ignore colour*)
-            sims = coarse_q @ block.reshape(-1, self.coarse_dim).T
-            out[start : start + len(block)] = sims.reshape(len(q), len(block), regions).max(axis=2).T
-        if refine <= 0 or self.coarse_dim == dim:
-            return out
-        chosen = _top(out.max(axis=1), refine if refine > 0 else n)
-        full = self.vectors[chosen].astype(np.float32)  # (k, R, d); converting is most of this step's time
-        refined = np.einsum("krd,fd->krf", full, q).max(axis=1)  # einsum: BLAS with one column is slower here
-        out -= 4.0  # below any cosine: what was not refined ranks last
-        out[chosen] = refined
-        return out
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
-
-
 @dataclass(frozen=True)
 class DetailHits:
     """The best designs for a detail, before they become matches."""
@@ -234,8 +157,13 @@ class DetailSearch:
         top_n: int,
         min_score: float,
         colour: ColourMix,
+        expand: bool = True,
     ) -> DetailHits:
         """The designs that hold the detail in `box` of a picture (a file, pasted data, or a catalogue image's id).
+
+        The detail is searched once, then again expanded by the windows that
+        hold it best in the first results (region_index.expanded_query;
+        `expand=False`: the first look alone, as the benchmark compares).
 
         Raises:
             ImageError: the picture cannot be read.
@@ -245,15 +173,18 @@ class DetailSearch:
         started = time.perf_counter()
         label, query_id, picture = self._picture(source)
         pixels, window = framed_detail(picture, box.checked(), embedder.size, basis.grid)
-        rows = [pixels] + ([hue_turned(pixels, turn) for turn in HUE_TURNS] if colour.ignore else [])
+        rows = [pixels] + ([hue_turned(pixels, turn) for turn in DETAIL_HUE_TURNS] if colour.ignore else [])
         _, maps = embedder.embed_with_maps(np.stack(rows))  # type: ignore[attr-defined]
         vectors = basis.describe_window(maps, window)
         embed_ms = (time.perf_counter() - started) * 1000
         started = time.perf_counter()
         wanted = max(top_n + 30, COLOUR_POOL if colour.match else 0)
-        best = index.best(vectors, refine=max(REFINE, wanted))
-        plain = best[:, 0]
-        pool = _top(plain if len(rows) == 1 else best.max(axis=1), wanted)
+        scan = index.scan(vectors, refine=max(REFINE, wanted))
+        best = scan.values
+        # each row as the colour control counts it: a hue turn only as far as the control leans to *ignore colour*
+        values = best[:, :1] + colour.ignore * (np.maximum(best, best[:, :1]) - best[:, :1])
+        design = scan.second_look(vectors, values) if expand else values.max(axis=1)
+        pool = _top(design, wanted)
         pool = np.sort(pool)  # candidate_colours wants ids in order; index ids are sorted
         notes = []
         colours = None
@@ -261,8 +192,7 @@ class DetailSearch:
             crop = picture.crop(box.pixels(picture.width, picture.height))
             colours, note = candidate_colours(self.reader, index.ids[pool], picture_signature(crop))
             notes.append(note)
-        turned = best[pool].max(axis=1) if len(rows) > 1 else None
-        scores = colour.scores(plain[pool], turned, colours)
+        scores = colour.scores(design[pool], None, colours)
         order = np.argsort(-scores, kind="stable")
         order = order[shown_at_least(scores[order], min_score)][:top_n]  # on the percent shown, as every list
         readable = self.reader.counts()["readable"]
@@ -301,14 +231,6 @@ def _own_first(ids: np.ndarray, scores: np.ndarray, query_id: int | None, top_n:
     return ids, scores
 
 
-def _top(values: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the k largest values (any order)."""
-    k = min(k, len(values))
-    if k >= len(values):
-        return np.arange(len(values))
-    return np.argpartition(-values, k - 1)[:k]
-
-
 def colour_query(
     reader: CatalogueReader, embedder: ImageEmbedder | None, source: str | os.PathLike | Image.Image | int, mix: ColourMix
 ) -> ColourSteer | None:
@@ -345,4 +267,6 @@ def colour_query(
     return ColourSteer(reader, mix, signature, turns)
 
 
-__all__: Sequence[str] = ("ColourSteer", "DetailSearch", "RegionIndex", "candidate_colours", "colour_query")
+__all__: Sequence[str] = (
+    "COARSE_DIM", "REFINE", "SCAN_CHUNK", "ColourSteer", "DetailSearch", "RegionIndex", "candidate_colours", "colour_query",
+)

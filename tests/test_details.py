@@ -12,11 +12,12 @@ from PIL import Image
 
 from helpers import REPO, make_pattern_images, save_with_print
 from swimsearch.catalogue import Catalogue
-from swimsearch.colour import ColourMix
+from swimsearch.colour import ColourMix, hue_turned
 from swimsearch.config import EngineConfig
 from swimsearch.errors import CatalogueError
 from swimsearch.regions import Box, covering_window, default_windows, framed_detail
 from swimsearch.search import SearchEngine
+from swimsearch.steering import DETAIL_HUE_TURNS
 from swimsearch.stores.base import NewImage
 from swimsearch.stores.sqlite import SqliteStore
 from swimsearch.stores.sqlite_schema import SCHEMA_VERSION, meta_crc
@@ -243,3 +244,28 @@ def test_a_detail_of_a_catalogue_picture_lists_that_picture_first_and_once(motif
                 assert len(paths) == 10
         by_id = engine.search_detail(result.query_image_id, boxes[0], top_n=3)
         assert by_id.matches[0].relpath == pictures[-1].name and len(by_id.matches) == 3
+
+
+def test_a_recoloured_detail_is_found_at_ignore_colour_from_one_network_call_of_three_copies(
+    motif_catalogue, motif_folder, embedder, monkeypatch
+):
+    query = Image.open(motif_folder.parent / "query-with-print.png").convert("RGB")
+    recoloured = Image.fromarray(hue_turned(np.asarray(query), 150))  # the print in another colourway
+    box = Box(330 / 600, 120 / 400, 200 / 600, 200 / 400)
+    calls = []
+    network = embedder.embed_with_maps
+
+    def counted(pixels):
+        calls.append(len(pixels))
+        return network(pixels)
+
+    monkeypatch.setattr(embedder, "embed_with_maps", counted)
+    printed = {"with-print-0.jpg", "with-print-1.jpg", "with-print-2.jpg"}
+    with Catalogue.open(motif_catalogue) as catalogue:
+        engine = SearchEngine(catalogue, embedder, EngineConfig())
+        ignore = engine.search_detail(recoloured, box, top_n=10, colour=ColourMix(0.0))
+        assert calls == [1 + len(DETAIL_HUE_TURNS)] == [3]  # the framed detail and two hue turns, in one pass
+        calls.clear()
+        engine.search_detail(recoloured, box, top_n=10)
+        assert calls == [1]  # the default colour: the detail alone
+    assert {m.relpath for m in ignore.matches[:3]} == printed

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from swimsearch.regions import REGION_BASIS_FILE, default_windows, fit_learned_basis, fit_region_basis, shipped_region_basis
-from swimsearch.steering import COARSE_DIM, RegionIndex
+from swimsearch.region_index import COARSE_DIM, RegionIndex, expanded_query
 
 
 def _unit(x):
@@ -98,3 +98,45 @@ def test_the_shipped_basis_is_learned_and_its_first_dims_are_its_coarse_scan(tmp
     # a learned whitening is not orthonormal (principal components would be): it weighs directions
     gram = basis.basis.T @ basis.basis
     assert not np.allclose(gram, np.eye(basis.dim), atol=1e-2)
+
+
+def test_the_expanded_second_look_finds_more_of_the_designs_that_hold_a_motif():
+    # a detail query is seen through its white frame (`framing`); 30 designs hold the motif, each among its own
+    # surroundings, and the others have windows that share the framing: the best windows of the first results
+    # pull the query towards the motif as the designs hold it
+    rng = np.random.default_rng(1)
+    n, regions, dim, holders = 3000, 4, 128, 30
+    motif, framing = _unit(rng.standard_normal((2, dim)))
+    vectors = _unit(rng.standard_normal((n, regions, dim)))
+    vectors[:holders, 1] = _unit(motif + 1.0 * _unit(rng.standard_normal((holders, dim))))
+    vectors[holders:, 2] = _unit(framing + 2.2 * _unit(rng.standard_normal((n - holders, dim))))
+    query = _unit(motif + 0.9 * framing)[None].astype(np.float32)
+    index = RegionIndex(np.arange(n), vectors.astype(np.float16))
+    scan = index.scan(query, refine=1000)
+    assert len(scan.refined) == 1000 and scan.full.dtype == np.float32  # the two-step scan: its best 1,000 in full
+    again = scan.second_look(query, scan.values)
+    expanded = expanded_query(scan.full, scan.refined, query, scan.values)
+
+    def found(values):  # holders among the first 30
+        return int((np.argsort(-values)[:holders] < holders).sum())
+
+    assert found(again) >= found(scan.values[:, 0]) + 5 and found(again) >= 28, (found(scan.values[:, 0]), found(again))
+    assert expanded @ motif > query[0] @ motif + 0.05 and np.isclose(np.linalg.norm(expanded), 1.0, atol=1e-5)
+    not_refined = np.setdiff1d(np.arange(n), scan.refined)
+    assert again[not_refined].max() < again[scan.refined].min()  # what the scan did not refine still ranks after
+
+
+def test_the_expanded_query_keeps_the_row_the_best_results_favour():
+    # towards *ignore colour* the rows are the detail and its hue turns: a design that holds the detail in another
+    # colourway matches a turned row best, and the expansion starts from that row, not from the colours as given
+    rng = np.random.default_rng(3)
+    rows = _unit(rng.standard_normal((3, 32))).astype(np.float32)
+    vectors = _unit(rng.standard_normal((200, 4, 32)))
+    vectors[:5, 0] = rows[2]  # five designs in the colourway of the second hue turn
+    index = RegionIndex(np.arange(200), vectors.astype(np.float16))
+    scan = index.scan(rows)
+    expanded = expanded_query(scan.full, scan.refined, rows, scan.values)
+    assert expanded @ rows[2] > 0.95 and abs(expanded @ rows[0]) < 0.5
+    # no row counts (nothing alike at all): the detail itself is searched again
+    flat = np.zeros((200, 3), np.float32) - 0.5
+    assert np.allclose(expanded_query(scan.full, scan.refined, rows, flat), rows[0])
