@@ -85,17 +85,17 @@ def from_picture(
     return Example(embeddings, record.image_id if record else None, str(Path(image).absolute()), loaded.phash, note)
 
 
-def picture_note(width: int, height: int, pixels: np.ndarray | None = None) -> str:
-    """A sentence when a picture is too small or too plain to hold a design ("" otherwise).
+def picture_note(width: int, height: int, pixels: np.ndarray | None = None, what: str = "the picture") -> str:
+    """A sentence when a picture (or `what`: "the box" of a detail) is too small or too plain to hold a design.
 
     A 1 x 1 pixel picture (a broken export, a tracking pixel) is blown up to a
-    flat square and gets ordinary-looking matches; the user is told, not refused.
+    flat square and gets ordinary-looking matches; the user is told, not refused. "" otherwise.
     """
     if min(width, height) < MIN_DESIGN_SIDE:
-        return (f"the picture is only {width} x {height} pixels, too small to show a design, "
+        return (f"{what} is only {width} x {height} pixels, too small to show a design, "
                 "so its matches say little")
     if pixels is not None and int(np.ptp(pixels.reshape(-1, pixels.shape[-1]), axis=0).max()) <= FLAT_RANGE:
-        return "the picture is one flat colour with no design in it, so its matches say little"
+        return f"{what} is one flat colour with no design in it, so its matches say little"
     return ""
 
 

@@ -29,6 +29,7 @@ from PIL import Image
 
 from .colour import COLOUR_POOL, HUE_TURNS, ColourMix, colour_signature, colour_similarity, hue_turned, picture_signature
 from .errors import CatalogueError
+from .examples import picture_note
 from .images import ImageError, load_image, load_picture
 from .model import ImageEmbedder
 from .ranking import shown_at_least
@@ -186,10 +187,11 @@ class DetailSearch:
         design = scan.second_look(vectors, values) if expand else values.max(axis=1)
         pool = _top(design, wanted)
         pool = np.sort(pool)  # candidate_colours wants ids in order; index ids are sorted
-        notes = []
+        # a box on a white margin or on a tiny picture is searched, as a whole picture would be, and said
+        crop = picture.crop(box.pixels(picture.width, picture.height))
+        notes = [picture_note(crop.width, crop.height, np.asarray(crop), what="the box")]
         colours = None
         if colour.match:
-            crop = picture.crop(box.pixels(picture.width, picture.height))
             colours, note = candidate_colours(self.reader, index.ids[pool], picture_signature(crop))
             notes.append(note)
         scores = colour.scores(design[pool], None, colours)

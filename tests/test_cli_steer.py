@@ -115,3 +115,20 @@ def test_region_with_a_steered_search_is_a_usage_error(steered):
     done = run("query", "--catalogue", catalogue, query, "--region", region_box, "--unlike", folder / "dress-05.jpg")
     assert done.returncode == 2 and "--region searches by a detail of one picture" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_box_on_a_white_margin_or_a_one_pixel_picture_is_searched_with_a_note(steered, tmp_path):
+    from PIL import Image
+
+    folder, catalogue, query, region_box = steered
+    framed = Image.new("RGB", (600, 600), "white")
+    framed.paste(Image.open(query).convert("RGB").resize((250, 250)), (330, 330))
+    framed.save(tmp_path / "framed.png")
+    Image.new("RGB", (1, 1), (200, 30, 30)).save(tmp_path / "pixel.png")
+    margin = run("query", "--catalogue", catalogue, tmp_path / "framed.png", "--region", "0,0,0.4,0.4", "--top", 3)
+    assert margin.returncode == 0 and "the box is one flat colour with no design in it" in margin.stderr
+    assert "Traceback" not in margin.stderr and len(margin.stdout.strip().splitlines()) == 4  # searched all the same
+    pixel = run("query", "--catalogue", catalogue, tmp_path / "pixel.png", "--region", "0.2,0.2,0.5,0.5", "--top", 3)
+    assert pixel.returncode == 0 and "the box is only 1 x 1 pixels, too small to show a design" in pixel.stderr
+    design = run("query", "--catalogue", catalogue, tmp_path / "framed.png", "--region", "0.5,0.5,0.45,0.45", "--top", 3)
+    assert design.returncode == 0 and "note:" not in design.stderr  # a box on the design: no note

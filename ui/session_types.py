@@ -48,7 +48,16 @@ class Filters:
     min_percent: int = 0
 
     def visible(self, matches: Sequence[Match]) -> tuple[Match, ...]:
-        return tuple(m for m in matches if percent(m.score) >= self.min_percent)[: self.top_n]
+        """The first `top_n` at or above the minimum, the matches marked *not similar* last among them.
+
+        The search ranks a not-similar match after all others it was asked for (200 for the window),
+        so cutting to the first `top_n` would drop it from view the moment it is marked: it stays, with
+        its badge, at the end of the list, where it can be taken back.
+        """
+        kept = [m for m in matches if percent(m.score) >= self.min_percent]
+        marked = [m for m in kept if m.decision == "different"][: self.top_n]
+        others = [m for m in kept if m.decision != "different"][: self.top_n - len(marked)]
+        return tuple(others + marked)
 
     def hidden_below_minimum(self, matches: Sequence[Match]) -> int:
         """Matches within the Top-N that the minimum similarity hides."""

@@ -299,3 +299,24 @@ def test_a_dropped_one_pixel_picture_is_searched_and_the_status_bar_says_its_mat
     assert "too small to show a design" in window.statusBar().currentMessage()
     result = drop_and_wait(qtbot, window, designs / "img0010.png")  # an ordinary design: no such note
     assert "too small" not in result.note and "too small" not in window.statusBar().currentMessage()
+
+
+def test_a_match_marked_not_similar_stays_at_the_end_of_a_list_cut_to_a_few(qtbot, make_window, designs):
+    # the window asks for 200 matches and shows the N best: the one marked must not fall out of view
+    window = make_window()
+    open_catalogue(qtbot, window, designs)
+    window.results_pane.top_spin.setValue(5)
+    drop_and_wait(qtbot, window, designs / "img0010.png")
+    window.search_match(window.model.match_at(0))  # from the catalogue design: decisions can be kept
+    qtbot.waitUntil(lambda: window.model.result.example_ids != (), timeout=WAIT_MS)
+    assert len(window.model.result.matches) > 5 and window.model.rowCount() == 5
+    second = window.model.match_at(2)
+    with qtbot.waitSignal(window.results_shown, timeout=WAIT_MS):
+        menu_action(window, second, "Not similar to the query").trigger()
+    assert window.model.rowCount() == 5
+    last = window.model.match_at(4)
+    assert (last.name, last.decision) == (second.name, "different")
+    assert badge_colour_shown(window, 4, style.NOT_SIMILAR_BADGE)
+    with qtbot.waitSignal(window.results_shown, timeout=WAIT_MS):  # taken back: it is ranked as before
+        menu_action(window, last, "Not similar to the query").trigger()
+    assert window.model.match_at(2).name == second.name and window.model.match_at(2).decision is None
