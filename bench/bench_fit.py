@@ -19,17 +19,14 @@ e.g. the 100,000-image catalogue `bench_scale.py --sizes 100000 --build-only` wr
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import shutil
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import WORK, save  # noqa: E402
+from common import WORK, run_with_tree, save  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -62,14 +59,7 @@ def turn(code: str, source: Path, copy: Path) -> dict:
     for suffix in ("", "-wal", "-shm"):
         Path(str(copy) + suffix).unlink(missing_ok=True)
     shutil.copyfile(source, copy)
-    env = {**os.environ, "PYTHONPATH": str(Path(code).resolve())}
-    done = subprocess.run([sys.executable, "-c", CHILD, str(copy)], capture_output=True, text=True, env=env, cwd=code)
-    if done.returncode:
-        raise SystemExit(f"the turn for {code} failed:\n{done.stderr.strip()}")
-    out = json.loads(done.stdout.strip().splitlines()[-1])
-    if not out["code"].startswith(str(Path(code).resolve())):
-        raise SystemExit(f"the turn for {code} imported {out['code']}")
-    return out
+    return run_with_tree(code, CHILD, str(copy))
 
 
 def compare_lists(copies: list[Path], sample: int, seed: int = 0) -> dict:

@@ -17,16 +17,13 @@ a checkout of main and this tree.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import save  # noqa: E402
+from common import run_with_tree, save  # noqa: E402
 
 CHILD = """
 import json, sys, time
@@ -52,17 +49,8 @@ QUERY_PHASH = 0x9C3A_51E7_0F2D_B846
 
 
 def turn(code: str, catalogue: str, queries: str, phash: bool = False) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(Path(code).resolve())}
-    done = subprocess.run(  # run in the tree: `python -c` puts the working folder first on the import path
-        [sys.executable, "-c", CHILD, str(Path(catalogue).resolve()), str(Path(queries).resolve()), *([str(QUERY_PHASH)] if phash else [])],
-        capture_output=True, text=True, env=env, cwd=code,
-    )
-    if done.returncode:
-        raise SystemExit(f"the turn for {code} failed:\n{done.stderr.strip()}")
-    out = json.loads(done.stdout.strip().splitlines()[-1])
-    if not out["code"].startswith(str(Path(code).resolve())):
-        raise SystemExit(f"the turn for {code} imported {out['code']}")
-    return out
+    return run_with_tree(code, CHILD, str(Path(catalogue).resolve()), str(Path(queries).resolve()),
+                         *([str(QUERY_PHASH)] if phash else []))
 
 
 def main(argv: list[str] | None = None) -> int:

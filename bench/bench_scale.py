@@ -65,7 +65,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import ROOT, WORK, median, percentile, save, table
+from common import ROOT, WORK, median, percentile, run_with_tree, save, table
 
 import numpy as np
 
@@ -477,11 +477,7 @@ def paired_search(trees: list[str], path: str, queries: str, turns: int = 4) -> 
     lists = {}
     for turn in range(turns):
         for tree in trees if turn % 2 == 0 else trees[::-1]:
-            done = subprocess.run([sys.executable, "-c", PAIRED_CHILD, path, queries], capture_output=True, text=True,
-                                  cwd=tree, env={**os.environ, "PYTHONPATH": str(Path(tree).resolve())}, check=True)
-            out = json.loads(done.stdout.strip().splitlines()[-1])
-            if not out["code"].startswith(str(Path(tree).resolve())):
-                raise SystemExit(f"the turn for {tree} imported {out['code']}")
+            out = run_with_tree(tree, PAIRED_CHILD, path, queries)
             wall[tree] += out["wall"]
             cpu[tree] += out["cpu"]
             lists[tree] = out["lists"]

@@ -11,6 +11,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -54,6 +55,21 @@ def machine() -> dict:
         "onnxruntime": onnxruntime.__version__,
         "platform": platform.platform(),
     }
+
+
+def run_with_tree(tree: str, child: str, *args: str) -> dict:
+    """Run `child` (Python source printing one JSON line whose "code" is swimsearch.__file__) in a fresh
+    process with the code of source tree `tree` first on the import path; its last line, parsed."""
+    root = str(Path(tree).resolve())
+    done = subprocess.run(  # run in the tree: `python -c` puts the working folder first on the import path
+        [sys.executable, "-c", child, *args], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": root}, cwd=tree,
+    )
+    if done.returncode:
+        raise SystemExit(f"the turn for {tree} failed:\n{done.stderr.strip()}")
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    if not out["code"].startswith(root):
+        raise SystemExit(f"the turn for {tree} imported {out['code']}")
+    return out
 
 
 def median(values) -> float:
