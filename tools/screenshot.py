@@ -9,7 +9,7 @@ the window, waits for every visible thumbnail, and saves the window:
 
 (`xvfb-run .venv/bin/python tools/screenshot.py` works too.) To look at decisions and long
 names: `--folder DIR` opens that image folder instead of the sample (its catalogue is built
-beside the pictures as usual), `--decide` marks the last match "same design" and the best
+beside the pictures as usual), `--decide` searches from the best match and marks the last match "same design" and the best
 other one "not similar" (stored in that catalogue), `--select` chooses the previewed match.
 """
 
@@ -73,6 +73,11 @@ def main() -> int:
     window.query_panel.take(file_url_mime(args.query))
     wait_until(lambda: shown, "the results")
     if args.decide:
+        # A decision is kept between two designs of the catalogue: search from the best match first,
+        # as a user clicks a result (a dropped file is not in the catalogue).
+        count = len(shown)
+        window.search_match(window.model.visible_matches()[1])
+        wait_until(lambda: len(shown) > count, "the search from a match")
         matches = window.model.visible_matches()
         for match, mark in ((matches[-1], window.steering.mark_same), (matches[1], window.steering.mark_different)):
             count = len(shown)
