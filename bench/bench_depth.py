@@ -100,6 +100,34 @@ def stage_ms(searchers: dict, codes, vectors, depth_of: dict) -> dict:
     return {name: median(t) for name, t in times.items()}
 
 
+def simd_levels(levels: list[str], rows: list[dict], settings: dict, codes, vectors, faiss) -> dict:
+    """Each side's fastest setting at recall@10 >= 0.98 timed again at each SIMD level, in one rotation.
+
+    FAISS 1.15's wheel is one dynamic-dispatch build: it picks its kernels
+    for the CPU at run time (AVX512_VPOPCNT here), for ours and the peer
+    alike; this shows what each side owes to them.
+    """
+    best = {}
+    for kind in ("ours", "faiss"):
+        fit = [r for r in rows if r["kind"] == kind and r["recall@10"] >= 0.98]
+        if fit:
+            best[kind] = min(fit, key=lambda r: r["stage_ms"])["setting"]
+    chosen = faiss.SIMDConfig.get_level()
+    out: dict = {}
+    try:
+        for level in levels:
+            faiss.SIMDConfig.set_level(faiss.to_simd_level(level))
+            name = faiss.SIMDConfig.get_level_name()
+            timed = stage_ms({kind: settings[s][3] for kind, s in best.items()}, codes, vectors,
+                             {kind: settings[s][1] for kind, s in best.items()})
+            out[name] = timed
+            ratio = f"  ours / faiss {timed['ours'] / timed['faiss']:.2f}" if len(timed) == 2 else ""
+            print(f"FAISS kernels at {name:15s} " + "  ".join(f"{k} {v:.3f} ms" for k, v in timed.items()) + ratio, flush=True)
+    finally:
+        faiss.SIMDConfig.set_level(chosen)
+    return {"settings": best, "ms": out}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("catalogue")
@@ -113,6 +141,9 @@ def main() -> int:
                         help="candidates FAISS IndexBinaryHNSW fetches by Hamming (at least the depth)")
     parser.add_argument("--peer-efforts", type=int, nargs="+", default=[64, 128, 256])
     parser.add_argument("--top50", action="store_true", help="also recall@50 of the top 50 (page) for each setting")
+    parser.add_argument("--simd", nargs="*", default=[], metavar="LEVEL",
+                        help="also time each side's fastest setting at recall@10 >= 0.98 with FAISS's kernels forced "
+                             "to these levels (NONE AVX2 AVX512 AVX512_VPOPCNT: faiss.SIMDConfig.set_level)")
     parser.add_argument("--in-memory-up-to", type=int, default=200_000, help="rescore from memory up to this many images "
                         "(faster sweeps; above, from the catalogue file as the app does: at 1M memory would not hold it)")
     args = parser.parse_args()
@@ -171,6 +202,8 @@ def main() -> int:
             if fit:
                 best = min(fit, key=lambda r: r["stage_ms"])
                 print(f"fastest {kind} at recall@{n} >= 0.98: {best['setting']} {best['stage_ms']:.3f} ms (recall {best[f'recall@{n}']:.3f})")
+    if args.simd:
+        out["simd"] = simd_levels(args.simd, out["rows"], settings, codes, vectors, faiss)
     print(f"wrote {save(f'depth-{len(snap)}', out)}")
     return 0
 
