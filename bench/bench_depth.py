@@ -17,7 +17,9 @@ bench_scale.py's layout:
 and for each setting measures recall@10 of the final top 10 (and recall@50
 of the top 50, the user's page) against the very same pipeline on the exact
 path at today's depth, and the median time of one candidate search at that
-setting. Every search single-threaded (faiss.omp_set_num_threads(1)). The
+setting, timed on the very searches the pipeline made on the exact path
+(each query prepared as the fit wants it, then expanded: bench_scale.RecordingExact).
+Every search single-threaded (faiss.omp_set_num_threads(1)). The
 rescoring reads every embedding from memory here (`rescore_in_memory_up_to`
 raised: the same numbers, checked on the first queries), only so the sweep
 finishes; it is not what is timed.
@@ -37,11 +39,11 @@ from common import median, save
 
 import numpy as np
 
-from bench_scale import FaissHnswSearch, faiss_binary_hnsw
+from bench_scale import FaissHnswSearch, RecordingExact, faiss_binary_hnsw
 from swimsearch.catalogue import Catalogue
 from swimsearch.config import EngineConfig
 from swimsearch.search import SearchEngine
-from swimsearch.searchers import ExactSearch, GraphSearch
+from swimsearch.searchers import GraphSearch
 
 PASSES = 3
 
@@ -98,6 +100,34 @@ def stage_ms(searchers: dict, codes, vectors, depth_of: dict) -> dict:
     return {name: median(t) for name, t in times.items()}
 
 
+def simd_levels(levels: list[str], rows: list[dict], settings: dict, codes, vectors, faiss) -> dict:
+    """Each side's fastest setting at recall@10 >= 0.98 timed again at each SIMD level, in one rotation.
+
+    FAISS 1.15's wheel is one dynamic-dispatch build: it picks its kernels
+    for the CPU at run time (AVX512_VPOPCNT here), for ours and the peer
+    alike; this shows what each side owes to them.
+    """
+    best = {}
+    for kind in ("ours", "faiss"):
+        fit = [r for r in rows if r["kind"] == kind and r["recall@10"] >= 0.98]
+        if fit:
+            best[kind] = min(fit, key=lambda r: r["stage_ms"])["setting"]
+    chosen = faiss.SIMDConfig.get_level()
+    out: dict = {}
+    try:
+        for level in levels:
+            faiss.SIMDConfig.set_level(faiss.to_simd_level(level))
+            name = faiss.SIMDConfig.get_level_name()
+            timed = stage_ms({kind: settings[s][3] for kind, s in best.items()}, codes, vectors,
+                             {kind: settings[s][1] for kind, s in best.items()})
+            out[name] = timed
+            ratio = f"  ours / faiss {timed['ours'] / timed['faiss']:.2f}" if len(timed) == 2 else ""
+            print(f"FAISS kernels at {name:15s} " + "  ".join(f"{k} {v:.3f} ms" for k, v in timed.items()) + ratio, flush=True)
+    finally:
+        faiss.SIMDConfig.set_level(chosen)
+    return {"settings": best, "ms": out}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("catalogue")
@@ -111,6 +141,9 @@ def main() -> int:
                         help="candidates FAISS IndexBinaryHNSW fetches by Hamming (at least the depth)")
     parser.add_argument("--peer-efforts", type=int, nargs="+", default=[64, 128, 256])
     parser.add_argument("--top50", action="store_true", help="also recall@50 of the top 50 (page) for each setting")
+    parser.add_argument("--simd", nargs="*", default=[], metavar="LEVEL",
+                        help="also time each side's fastest setting at recall@10 >= 0.98 with FAISS's kernels forced "
+                             "to these levels (NONE AVX2 AVX512 AVX512_VPOPCNT: faiss.SIMDConfig.set_level)")
     parser.add_argument("--in-memory-up-to", type=int, default=200_000, help="rescore from memory up to this many images "
                         "(faster sweeps; above, from the catalogue file as the app does: at 1M memory would not hold it)")
     args = parser.parse_args()
@@ -122,13 +155,20 @@ def main() -> int:
     snap = catalogue.load_snapshot()
     base = EngineConfig()
     fast = base.with_changes(rescore_in_memory_up_to=len(snap) + 1) if len(snap) <= args.in_memory_up_to else base
-    exact = ExactSearch(snap)
+    exact = RecordingExact(snap)
     tops = (10, 50) if args.top50 else (10,)
-    truth = {n: final_lists(catalogue, fast, exact, queries, n) for n in tops}
+    truth = {10: final_lists(catalogue, fast, exact, queries, 10)}
+    # every setting is timed on the searches the pipeline made for these top 10s (each query, then expanded)
+    codes, vectors = exact.searches()
+    truth.update({n: final_lists(catalogue, fast, exact, queries, n) for n in tops if n != 10})
     # the in-memory rescoring gives the lists the store-reading one gives
     check = final_lists(catalogue, base, exact, queries[:10], 10)
     assert check == truth[10][:10], "in-memory rescoring changed the lists"
-    out: dict = {"images": len(snap), "queries": len(queries), "rows": []}
+    # FAISS's wheel dispatches its kernels at run time (compile options "DD ..."): the level both sides ran at
+    simd = faiss.SIMDConfig.get_level_name() if hasattr(faiss, "SIMDConfig") else "unknown"
+    out: dict = {"images": len(snap), "queries": len(queries), "searches_timed": len(codes), "faiss_simd": simd, "rows": []}
+    print(f"{len(snap)} images, {len(queries)} queries, {len(codes)} candidate searches timed; FAISS {faiss.__version__} "
+          f"({faiss.get_compile_options()}) runs its {simd} kernels, single-threaded", flush=True)
     for depth in args.exact_depths:
         for n in tops:
             same = final_lists(catalogue, fast.with_changes(rescore_depth=depth), exact, queries, n)
@@ -146,8 +186,6 @@ def main() -> int:
                 continue
             for effort in args.peer_efforts:
                 settings[f"faiss-bhnsw depth={depth} fetch={fetch} ef={effort}"] = ("faiss", depth, effort, PeerSearch(snap, index, effort, fetch))
-    fitted = snap.fitted
-    codes, vectors = fitted.codes(queries), fitted.vectors(queries)
     timed = stage_ms({k: v[3] for k, v in settings.items()}, codes, vectors, {k: v[1] for k, v in settings.items()})
     for name, (kind, depth, effort, searcher) in settings.items():
         row = {"setting": name, "kind": kind, "depth": depth, "ef": effort, "stage_ms": timed[name]}
@@ -164,6 +202,8 @@ def main() -> int:
             if fit:
                 best = min(fit, key=lambda r: r["stage_ms"])
                 print(f"fastest {kind} at recall@{n} >= 0.98: {best['setting']} {best['stage_ms']:.3f} ms (recall {best[f'recall@{n}']:.3f})")
+    if args.simd:
+        out["simd"] = simd_levels(args.simd, out["rows"], settings, codes, vectors, faiss)
     print(f"wrote {save(f'depth-{len(snap)}', out)}")
     return 0
 

@@ -1,15 +1,18 @@
 """A navigable small-world graph (HNSW) over the re-ranking vectors: the candidate stage at scale.
 
 The LSH bucket tables stay the design's persisted index; above a few tens of
-thousands of images this graph finds candidates faster at a higher recall.
-Measured at 1M synthetic images on the 2-core machine, every method
-single-threaded (bench/bench_scale.py, docs/BENCHMARKS.md): the LSH probe
-1.9-2.1 ms at recall@10 0.982, FAISS's binary HNSW on our 128-bit codes
-0.27-0.30 ms at 0.987, this graph over the 128-d re-ranking vectors 0.12 ms
-at 0.988 (a float vector keeps more of the neighbourhood than its 128-bit
-code, so the walk needs fewer steps). hnswlib walks such a graph about twice
-as fast but keeps float32 vectors (661 MB at 1M), saves only to a file of
-its own and ships no wheel.
+thousands of images this graph finds candidates faster at a higher recall
+(the LSH probe took 1.9-2.1 ms at 1M). Doing the pipeline's job at 1M
+synthetic images (200 candidates a search, the final top 10 at recall@10
+>= 0.98 of the exact path), both single-threaded and timed on the searches
+the pipeline makes (bench/bench_depth.py, docs/BENCHMARKS.md, round 6): this
+graph 0.37-0.41 ms walking 200 wide, FAISS's binary HNSW on our 128-bit
+codes 0.44-0.51 ms at its fastest setting (0.76-0.83 x); only our graph also
+holds the page of 50 (a float vector keeps more of the neighbourhood than
+its 128-bit code). hnswlib walks such a graph faster but keeps float32
+vectors (661 MB at 1M), saves only to a file of its own and ships no wheel.
+The walk is memory-bound: float16 or float32 vectors in the graph walked
+within 3 % of these 8-bit ones.
 
 The graph is FAISS's `IndexHNSWSQ` with 8-bit scalar-quantised vectors
 (M=16): 280 bytes a node beside the snapshot's float16 vectors, which
