@@ -25,6 +25,8 @@ from typing import Iterable
 
 import numpy as np
 
+from .array_cache import CachedArrays
+from .array_watch import ArrayWatch
 from .calibration import Calibration
 from .index import FittedIndex, row_lookup
 from .neighbours import NeighbourLists, VectorTable, augmented
@@ -53,9 +55,13 @@ class RescoringData:
         up_to: int,
         fitted: FittedIndex | None = None,
         calibration: Calibration | None = None,
+        arrays: ArrayWatch | None = None,
     ):
         self.reader = reader
         self.fitted = fitted
+        # the catalogue's array cache (array_watch.py), asked before each search; this search's arrays or None
+        self._watch = arrays
+        self._cached: CachedArrays | None = None
         self._vectors: np.ndarray | None = None
         self._augmented: np.ndarray | None = None
         self._whitened: np.ndarray | None = None
@@ -86,18 +92,31 @@ class RescoringData:
     def in_memory(self) -> bool:
         return self._vectors is not None
 
+    @property
+    def from_arrays(self) -> bool:
+        """Whether this search reads the catalogue's array cache (no rows)."""
+        return self._cached is not None
+
     def new_search(self) -> None:
-        """Forget what the previous search read from the store (called as each search begins)."""
+        """Forget what the previous search read from the store, and take the array cache when it is
+        ready and the catalogue has not changed since it was checked (called as each search begins)."""
         self._read.clear()
         self._absent.clear()
         self._lists.clear()
         self._unlisted.clear()
+        self._cached = self._watch.current() if self._watch is not None and self._vectors is None else None
 
     def embedding_matrix(self, image_ids: Iterable[int]) -> Embeddings:
         """As `CatalogueReader.embedding_matrix`: the asked ids that have an embedding, in the order asked."""
         asked = np.fromiter(image_ids, dtype=np.int64)
         if self._vectors is None:
-            return self._stored(asked)
+            cached = self._cached
+            if cached is None:
+                return self._stored(asked)
+            # the cache holds every stored embedding as of now (array_watch.py): one it lacks, the store lacks
+            rows = cached.rows(asked)
+            found = rows >= 0
+            return Embeddings(asked[found], np.asarray(cached.embeddings[rows[found]], dtype=np.float32))
         rows = self._rows(asked)
         found = rows >= 0
         return Embeddings(asked[found], self._vectors[rows[found]].astype(np.float32))
@@ -144,6 +163,15 @@ class RescoringData:
         image_ids = np.asarray(image_ids, dtype=np.int64)
         if self._augmented is not None:
             return self._augmented[self._rows(image_ids)].astype(np.float32)
+        cached = self._cached
+        if cached is not None and self.fitted is not None:
+            rows = cached.rows(image_ids)
+            if np.all(rows >= 0):
+                if not self.fitted.augmented:  # the prepared vectors, rounded as a table holds them
+                    prepared = self.fitted.prepare(np.asarray(cached.embeddings[rows], dtype=np.float32))
+                    return prepared.astype(np.float16).astype(np.float32)
+                if cached.augmented is not None:  # made as below, over every stored embedding (array_cache.py)
+                    return np.asarray(cached.augmented[rows], dtype=np.float32)
         lists = self._neighbour_lists(image_ids) if self.fitted is not None and self.fitted.augmented else None
         need = np.union1d(image_ids, lists.neighbours[lists.neighbours >= 0] if lists is not None else [])
         stored = self._stored(need)

@@ -237,6 +237,21 @@ class SqliteStore(DetailMethods, CopyRows, SqliteDecisions, SqliteFolders, Neigh
         except SQLITE_ERRORS as exc:
             raise describe_error(exc, self.path) from exc
 
+    def iter_stored_embeddings(self) -> Iterator[Embeddings]:
+        """Every stored embedding by id, tombstones too (as `embedding_matrix` answers for them), in chunks, checked
+        (array_cache.py copies them)."""
+        try:
+            for ids, vectors in self._images.embeddings("ORDER BY e.image_id", ()):
+                yield Embeddings(np.array(ids, np.int64), vectors)
+        except SQLITE_ERRORS as exc:
+            raise describe_error(exc, self.path) from exc
+
+    def change_token(self) -> tuple[int, int]:
+        """What moves whenever this file changes: SQLite's data version (a commit by any other connection)
+        and this connection's own changes; a few microseconds (array_watch.py asks before each search)."""
+        conn = self.file.conn
+        return int(conn.execute("PRAGMA data_version").fetchone()[0]), int(conn.total_changes)
+
     @_plain
     def check(self) -> list[str]:
         """Verify everything the catalogue holds (`swimsearch info --check`); what was checked, in words."""

@@ -1,0 +1,347 @@
+"""What a search reads of a large catalogue, as memory-mapped arrays in a disposable file beside it.
+
+Above `EngineConfig.rescore_in_memory_up_to` images a search read about 230
+catalogue rows (embeddings, neighbour lists) at 20-30 µs each: most of a
+search's time at a million images (docs/BENCHMARKS.md). This cache holds, for
+one catalogue file, every stored embedding (float16, exactly the store's
+values, tombstones too, as `embedding_matrix` answers for them) and, for a fit
+on augmented vectors, every image's augmented vector made as a search would
+make it from the store (rescoring.py), in one file of arrays that a search
+maps into memory: it touches pages, not rows.
+
+The catalogue stays the one file and the source of truth (DESIGN.md); this
+file is derived and disposable. It lives in the user's cache folder
+(`cache_dir`), is named after the catalogue (its path, creation time and
+model) and records the catalogue's `signature` (checksums of every image
+record and neighbour list, the fit) as read in the same transaction as its
+arrays. It is written whole to a temporary file, synced and renamed into
+place; its header names each array's offset, shape and CRC-32, and `verify`
+checks them all, so a truncated, damaged or stale file is ignored (a log
+line) and made again, never trusted. It is made in a separate, low-priority
+process (`python -m swimsearch.array_cache CATALOGUE CACHE`; array_watch.py
+starts it and hands its arrays to the search once it answers), so making
+2.5 GB per million images slows neither opening nor searching.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import signal
+import sys
+import tempfile
+import time
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from .index import FittedIndex, row_lookup
+from .neighbours import NeighbourLists, VectorTable, augmented
+
+log = logging.getLogger(__name__)
+
+MAGIC = b"SWIMARR1"
+FORMAT = 1
+HEADER = 65536  # bytes reserved for the JSON header; arrays start at multiples of ALIGN after it
+ALIGN = 4096
+CACHE_ENV = "SWIMSEARCH_CACHE_DIR"  # where caches go instead of the user's cache folder (tests, benchmarks)
+CHUNK = 8192
+
+
+def cache_dir() -> Path:
+    """$SWIMSEARCH_CACHE_DIR, else the platform's per-user cache folder (XDG_CACHE_HOME on Linux) /SwimSearch/arrays."""
+    override = os.environ.get(CACHE_ENV)
+    if override:
+        return Path(override)
+    if sys.platform.startswith("win"):
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Caches"
+    else:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "SwimSearch" / "arrays"
+
+
+def cache_file(store: Any, directory: Path | None = None) -> Path:
+    """The cache file of an open SqliteStore: named by its resolved path, creation time and model."""
+    meta = store.file.meta
+    key = json.dumps([str(Path(store.path).resolve()), meta("created"), meta("model_sha256")], default=str)
+    name = f"{Path(store.path).stem[:40]}-{hashlib.sha256(key.encode()).hexdigest()[:20]}.swimarrays"
+    return (directory or cache_dir()) / name
+
+
+def signature(store: Any) -> str:
+    """What the cached arrays are made of, in a few aggregate reads (0.3 s at a million images, warm):
+    every image record's checksum (it covers the id and its embedding's checksum), every neighbour
+    list's checksum (they cover the id), the fit and the model. Any committed change to them changes it."""
+    conn, meta = store.file.conn, store.file.meta
+    images = conn.execute("SELECT count(*), sum(crc), sum(vector_crc), max(id) FROM images").fetchone()
+    lists = conn.execute("SELECT count(*), sum(crc), max(image_id) FROM neighbours").fetchone()
+    parts = [list(images), list(lists), meta("fitted"), meta("model_sha256"), meta("embedding_dtype"), meta("embedding_dim")]
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class CachedArrays:
+    """The mapped arrays of one cache file (read-only)."""
+
+    path: Path
+    signature: str
+    ids: np.ndarray  # (n,) int64 sorted: every stored embedding
+    embeddings: np.ndarray  # (n, D) float16, the store's values
+    augmented: np.ndarray | None  # (n, D) float16 augmented vectors (a fit on augmented vectors), else None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rows", row_lookup(np.asarray(self.ids)))
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+class CacheUnusable(Exception):
+    """A cache file that must not be used (missing, damaged, of another format); the reason in words."""
+
+
+def _header(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(HEADER)
+            size = os.fstat(fh.fileno()).st_size
+    except OSError as exc:
+        raise CacheUnusable(f"cannot be read ({exc.strerror or exc})") from exc
+    if len(head) < HEADER or head[:8] != MAGIC:
+        raise CacheUnusable("is not a SwimSearch array cache")
+    length = int.from_bytes(head[8:16], "little")
+    body = head[16 : 16 + length] if 0 < length <= HEADER - 24 else b""
+    if not body or zlib.crc32(body) != int.from_bytes(head[16 + length : 20 + length], "little"):
+        raise CacheUnusable("has a damaged header")
+    try:
+        header = json.loads(body)
+        arrays = header["arrays"]
+        ends = [int(a["offset"]) + int(np.prod(a["shape"])) * np.dtype(a["dtype"]).itemsize for a in arrays.values()]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CacheUnusable("has a damaged header") from exc
+    if header.get("format") != FORMAT:
+        raise CacheUnusable(f"is of another format ({header.get('format')})")
+    if size < max(ends, default=HEADER):
+        raise CacheUnusable(f"is cut short ({size:,} of {max(ends):,} bytes)")
+    return header
+
+
+def open_cache(path: Path) -> CachedArrays:
+    """Map a cache file's arrays (its header and size checked; `verify` checks the data)."""
+    header = _header(path)
+    maps = {
+        name: np.memmap(path, dtype=np.dtype(a["dtype"]), mode="r", offset=int(a["offset"]), shape=tuple(a["shape"]))
+        for name, a in header["arrays"].items()
+    }
+    ids, embeddings = maps.get("ids"), maps.get("embeddings")
+    if ids is None or embeddings is None or embeddings.shape[0] != len(ids):
+        raise CacheUnusable("lacks its arrays")
+    extra = maps.get("augmented")
+    if extra is not None and extra.shape != embeddings.shape:
+        raise CacheUnusable("has arrays of different sizes")
+    return CachedArrays(path, str(header["signature"]), np.asarray(ids), embeddings, extra)
+
+
+def verify(path: Path) -> str:
+    """The signature of a cache file whose every array matches its CRC-32 (CacheUnusable otherwise).
+
+    Read with plain reads, not mapped, so checking 5 GB does not fill the checking process's memory.
+    """
+    header = _header(path)
+    with open(path, "rb") as fh:
+        for name, a in header["arrays"].items():
+            length = int(np.prod(a["shape"])) * np.dtype(a["dtype"]).itemsize
+            fh.seek(int(a["offset"]))
+            crc, left = 0, length
+            while left:
+                block = fh.read(min(left, 1 << 24))
+                if not block:
+                    raise CacheUnusable(f"is cut short in its {name}")
+                crc, left = zlib.crc32(block, crc), left - len(block)
+            if crc != int(a["crc"]):
+                raise CacheUnusable(f"has damaged {name}")
+    ids = open_cache(path).ids
+    if len(ids) > 1 and np.any(np.diff(ids) <= 0):
+        raise CacheUnusable("has unsorted ids")
+    return str(header["signature"])
+
+
+# --- making one ------------------------------------------------------------------------------------
+
+
+def _stored_embeddings(store: Any) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Every stored embedding (tombstones too: `embedding_matrix` answers for them), by id, checked."""
+    for ids, vectors in store.iter_stored_embeddings():
+        yield np.asarray(ids, np.int64), vectors
+
+
+def build(store: Any, path: Path) -> str:
+    """Write the cache of an open catalogue (any SqliteStore) to `path`, atomically; returns its signature.
+
+    Everything is read in one read transaction, so the signature is that of the arrays written.
+    Work files go beside `path` (2.5 GB of prepared vectors per million images) and are removed.
+    """
+    started = time.perf_counter()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = store.file.conn
+    conn.execute("BEGIN")
+    try:
+        sign = signature(store)
+        fitted: FittedIndex | None = store.fitted()
+        dim = int(store.file.meta("embedding_dim") or 0)
+        with tempfile.TemporaryDirectory(dir=path.parent, prefix=".making-") as work:
+            parts = list(_spill(_stored_embeddings(store), Path(work), dim))
+            ids = np.concatenate([p[0] for p in parts]) if parts else np.empty(0, np.int64)
+            if len(ids) > 1 and np.any(np.diff(ids) <= 0):
+                raise ValueError("the store gave its embeddings out of order")
+            embeddings = _joined(parts, Path(work) / "embeddings.f16", len(ids), dim)
+            extra = None
+            if fitted is not None and fitted.augmented and len(ids):
+                extra = _augmented(fitted, ids, embeddings, store.neighbour_lists(), Path(work))
+            arrays = {"ids": ids, "embeddings": embeddings, **({"augmented": extra} if extra is not None else {})}
+            _write(path, arrays, {"signature": sign, "catalogue": str(store.path), "made": time.time()})
+    finally:
+        conn.execute("ROLLBACK")
+    log.info("made the array cache %s of %d images in %.1f s", path, len(ids), time.perf_counter() - started)
+    return sign
+
+
+def _spill(chunks: Iterator[tuple[np.ndarray, np.ndarray]], work: Path, dim: int) -> Iterator[tuple[np.ndarray, Path]]:
+    """Each chunk's float16 embeddings to a work file, so a million need not be held at once."""
+    for n, (ids, vectors) in enumerate(chunks):
+        file = work / f"part{n:05d}.f16"
+        np.ascontiguousarray(np.asarray(vectors).astype(np.float16)).reshape(len(ids), dim).tofile(file)
+        yield ids, file
+
+
+def _joined(parts: list[tuple[np.ndarray, Path]], file: Path, n: int, dim: int) -> np.ndarray:
+    out = np.memmap(file, dtype=np.float16, mode="w+", shape=(max(n, 1), dim))[:n]
+    at = 0
+    for ids, part in parts:
+        out[at : at + len(ids)] = np.fromfile(part, dtype=np.float16).reshape(len(ids), dim)
+        at += len(ids)
+        part.unlink()
+    return out
+
+
+def _augmented(
+    fitted: FittedIndex, ids: np.ndarray, embeddings: np.ndarray, lists: NeighbourLists | None, work: Path
+) -> np.ndarray:
+    """Every image's augmented vector, rounded to float16, as RescoringData makes it from the store's rows:
+    prepared vectors of every stored embedding (rounded to float16), weighted over its listed neighbours
+    (a file without the lists' table: the prepared vectors themselves)."""
+    prepared = np.memmap(work / "prepared.f16", dtype=np.float16, mode="w+", shape=embeddings.shape)
+    for s in range(0, len(ids), CHUNK):
+        prepared[s : s + CHUNK] = fitted.prepare(np.asarray(embeddings[s : s + CHUNK], np.float32)).astype(np.float16)
+    if lists is None:
+        return prepared
+    table = VectorTable(ids, prepared)
+    out = np.memmap(work / "augmented.f16", dtype=np.float16, mode="w+", shape=embeddings.shape)
+    k, alpha = int(fitted.settings.get("augment_k", 5)), float(fitted.settings.get("augment_alpha", 3.0))
+    for s in range(0, len(ids), CHUNK):
+        part = ids[s : s + CHUNK]
+        out[s : s + CHUNK] = augmented(table, lists.select(part), part, k=k, alpha=alpha).astype(np.float16)
+    return out
+
+
+def _write(path: Path, arrays: dict[str, np.ndarray], info: dict[str, Any]) -> None:
+    """Header, then each array at an aligned offset; to a temporary file, synced, then renamed into place."""
+    layout, at = {}, HEADER
+    for name, a in arrays.items():
+        layout[name] = {"dtype": a.dtype.str, "shape": list(a.shape), "offset": at}
+        at += -(-a.nbytes // ALIGN) * ALIGN
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(temporary, "wb") as fh:
+            for name, a in arrays.items():
+                fh.seek(layout[name]["offset"])
+                crc = 0
+                for s in range(0, max(len(a), 1), CHUNK):
+                    block = np.ascontiguousarray(a[s : s + CHUNK]).tobytes()
+                    crc = zlib.crc32(block, crc)
+                    fh.write(block)
+                layout[name]["crc"] = crc
+            fh.truncate(at)
+            body = json.dumps({"format": FORMAT, "arrays": layout, **info}).encode()
+            if len(body) > HEADER - 24:
+                raise ValueError("the cache header is too long")
+            fh.seek(0)
+            fh.write(MAGIC + len(body).to_bytes(8, "little") + body + zlib.crc32(body).to_bytes(4, "little"))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(temporary, path)
+        _sync_folder(path.parent)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _sync_folder(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return  # Windows: a folder cannot be opened; its rename is durable enough for a cache
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def ensure(catalogue: Path, path: Path) -> dict[str, Any]:
+    """Check the cache of a catalogue file and make it again when it is missing, damaged or stale.
+
+    Returns {"signature": ..., "made": bool}, the signature the catalogue had when its arrays were read.
+    """
+    from .stores.sqlite import SqliteStore
+
+    store = SqliteStore.open(catalogue, readonly=True)
+    try:
+        conn = store.file.conn
+        conn.execute("BEGIN")
+        try:
+            now = signature(store)
+        finally:
+            conn.execute("ROLLBACK")
+        if path.exists():
+            try:
+                if verify(path) == now:
+                    return {"signature": now, "made": False}
+                log.info("the array cache %s is stale: making it again", path)
+            except CacheUnusable as exc:
+                log.warning("the array cache %s %s: it is ignored and made again", path, exc)
+        return {"signature": build(store, path), "made": True}
+    finally:
+        store.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m swimsearch.array_cache CATALOGUE CACHE_FILE`: ensure the cache; one JSON line on stdout."""
+    args = sys.argv[1:] if argv is None else argv
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s", stream=sys.stderr)
+    if len(args) != 2:
+        print("usage: python -m swimsearch.array_cache CATALOGUE CACHE_FILE", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # ended by a newer watch: its work files are removed
+    try:
+        os.nice(10)  # behind the window and the searches it serves
+    except (AttributeError, OSError):
+        pass
+    try:
+        result = ensure(Path(args[0]), Path(args[1]))
+    except Exception as exc:  # a cache that cannot be made leaves the search on its rows: say why, in one line
+        print(json.dumps({"error": f"{type(exc).__name__}: {exc}"}), flush=True)
+        return 1
+    print(json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
