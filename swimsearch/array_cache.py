@@ -25,6 +25,7 @@ starts it and hands its arrays to the search once it answers), so making
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -40,6 +41,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from .calibration import Calibration, shipped_calibration
 from .index import FittedIndex, row_lookup
 from .neighbours import NeighbourLists, VectorTable, augmented
 
@@ -51,6 +53,18 @@ HEADER = 65536  # bytes reserved for the JSON header; arrays start at multiples 
 ALIGN = 4096
 CACHE_ENV = "SWIMSEARCH_CACHE_DIR"  # where caches go instead of the user's cache folder (tests, benchmarks)
 CHUNK = 8192
+
+#: The process that asked for the cache (set by `main`): when it ends, so does the making (`_still_wanted`).
+_PARENT: int | None = None
+
+
+class Abandoned(Exception):
+    """The process that asked for the cache has ended: stop, leaving no work files."""
+
+
+def _still_wanted() -> None:
+    if _PARENT is not None and os.getppid() != _PARENT:
+        raise Abandoned("the process that asked for it has ended")
 
 
 def cache_dir() -> Path:
@@ -78,11 +92,14 @@ def cache_file(store: Any, directory: Path | None = None) -> Path:
 def signature(store: Any) -> str:
     """What the cached arrays are made of, in a few aggregate reads (0.3 s at a million images, warm):
     every image record's checksum (it covers the id and its embedding's checksum), every neighbour
-    list's checksum (they cover the id), the fit and the model. Any committed change to them changes it."""
+    list's checksum (they cover the id), the fit, the model and its shipped calibration. Any committed
+    change to them changes it, and so does a new version of the app that ships another calibration."""
     conn, meta = store.file.conn, store.file.meta
     images = conn.execute("SELECT count(*), sum(crc), sum(vector_crc), max(id) FROM images").fetchone()
     lists = conn.execute("SELECT count(*), sum(crc), max(image_id) FROM neighbours").fetchone()
-    parts = [list(images), list(lists), meta("fitted"), meta("model_sha256"), meta("embedding_dtype"), meta("embedding_dim")]
+    model = meta("model_sha256")
+    parts = [FORMAT, list(images), list(lists), meta("fitted"), model, meta("embedding_dtype"), meta("embedding_dim"),
+             calibration_key(shipped_calibration(model))]
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -95,6 +112,8 @@ class CachedArrays:
     ids: np.ndarray  # (n,) int64 sorted: every stored embedding
     embeddings: np.ndarray  # (n, D) float16, the store's values
     augmented: np.ndarray | None  # (n, D) float16 augmented vectors (a fit on augmented vectors), else None
+    whitened: np.ndarray | None = None  # (n, d) float32 same-design vectors (a model with a calibration)
+    calibration: str | None = None  # `calibration_key` of the calibration they were made with
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "rows", row_lookup(np.asarray(self.ids)))
@@ -143,10 +162,10 @@ def open_cache(path: Path) -> CachedArrays:
     ids, embeddings = maps.get("ids"), maps.get("embeddings")
     if ids is None or embeddings is None or embeddings.shape[0] != len(ids):
         raise CacheUnusable("lacks its arrays")
-    extra = maps.get("augmented")
-    if extra is not None and extra.shape != embeddings.shape:
+    extra, whitened = maps.get("augmented"), maps.get("whitened")
+    if (extra is not None and extra.shape != embeddings.shape) or (whitened is not None and len(whitened) != len(ids)):
         raise CacheUnusable("has arrays of different sizes")
-    return CachedArrays(path, str(header["signature"]), np.asarray(ids), embeddings, extra)
+    return CachedArrays(path, str(header["signature"]), np.asarray(ids), embeddings, extra, whitened, header.get("calibration"))
 
 
 def verify(path: Path) -> str:
@@ -161,6 +180,7 @@ def verify(path: Path) -> str:
             fh.seek(int(a["offset"]))
             crc, left = 0, length
             while left:
+                _still_wanted()
                 block = fh.read(min(left, 1 << 24))
                 if not block:
                     raise CacheUnusable(f"is cut short in its {name}")
@@ -206,7 +226,11 @@ def build(store: Any, path: Path) -> str:
             if fitted is not None and fitted.augmented and len(ids):
                 extra = _augmented(fitted, ids, embeddings, store.neighbour_lists(), Path(work))
             arrays = {"ids": ids, "embeddings": embeddings, **({"augmented": extra} if extra is not None else {})}
-            _write(path, arrays, {"signature": sign, "catalogue": str(store.path), "made": time.time()})
+            calibration = shipped_calibration(store.file.meta("model_sha256"))
+            if calibration is not None and len(ids):
+                arrays["whitened"] = _whitened(calibration, embeddings, Path(work))
+            _write(path, arrays, {"signature": sign, "calibration": calibration_key(calibration), "catalogue": str(store.path),
+                                  "made": time.time()})
     finally:
         conn.execute("ROLLBACK")
     log.info("made the array cache %s of %d images in %.1f s", path, len(ids), time.perf_counter() - started)
@@ -216,6 +240,7 @@ def build(store: Any, path: Path) -> str:
 def _spill(chunks: Iterator[tuple[np.ndarray, np.ndarray]], work: Path, dim: int) -> Iterator[tuple[np.ndarray, Path]]:
     """Each chunk's float16 embeddings to a work file, so a million need not be held at once."""
     for n, (ids, vectors) in enumerate(chunks):
+        _still_wanted()
         file = work / f"part{n:05d}.f16"
         np.ascontiguousarray(np.asarray(vectors).astype(np.float16)).reshape(len(ids), dim).tofile(file)
         yield ids, file
@@ -246,9 +271,26 @@ def _augmented(
     out = np.memmap(work / "augmented.f16", dtype=np.float16, mode="w+", shape=embeddings.shape)
     k, alpha = int(fitted.settings.get("augment_k", 5)), float(fitted.settings.get("augment_alpha", 3.0))
     for s in range(0, len(ids), CHUNK):
+        _still_wanted()
         part = ids[s : s + CHUNK]
         out[s : s + CHUNK] = augmented(table, lists.select(part), part, k=k, alpha=alpha).astype(np.float16)
     return out
+
+
+def _whitened(calibration: Calibration, embeddings: np.ndarray, work: Path) -> np.ndarray:
+    """Every image's same-design vector (float32, as ranking.whitened_vectors makes it from a store read),
+    8,192 at a time as RescoringData holds them for a small catalogue."""
+    first = calibration.vectors(np.asarray(embeddings[:1], np.float32))
+    out = np.memmap(work / "whitened.f32", dtype=np.float32, mode="w+", shape=(len(embeddings), first.shape[1]))
+    for s in range(0, len(embeddings), CHUNK):
+        _still_wanted()
+        out[s : s + CHUNK] = calibration.vectors(np.asarray(embeddings[s : s + CHUNK], np.float32)).astype(np.float32)
+    return out
+
+
+def calibration_key(calibration: Calibration | None) -> str | None:
+    """Which calibration the same-design vectors were made with (a new version of the app may ship another)."""
+    return None if calibration is None else hashlib.sha256(calibration.arrays()).hexdigest()
 
 
 def _write(path: Path, arrays: dict[str, np.ndarray], info: dict[str, Any]) -> None:
@@ -302,38 +344,58 @@ def ensure(catalogue: Path, path: Path) -> dict[str, Any]:
     """
     from .stores.sqlite import SqliteStore
 
-    store = SqliteStore.open(catalogue, readonly=True)
-    try:
-        conn = store.file.conn
-        conn.execute("BEGIN")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _only_maker(path):  # a second process asking for the same cache waits, then finds it made
+        store = SqliteStore.open(catalogue, readonly=True)
         try:
-            now = signature(store)
+            return _ensure(store, path)
         finally:
-            conn.execute("ROLLBACK")
-        if path.exists():
-            try:
-                if verify(path) == now:
-                    return {"signature": now, "made": False}
-                log.info("the array cache %s is stale: making it again", path)
-            except CacheUnusable as exc:
-                log.warning("the array cache %s %s: it is ignored and made again", path, exc)
-        return {"signature": build(store, path), "made": True}
+            store.close()
+
+
+@contextlib.contextmanager
+def _only_maker(path: Path) -> Iterator[None]:
+    try:
+        import fcntl
+    except ImportError:  # Windows: two makers write their own temporary files; the last rename wins
+        yield
+        return
+    with open(path.with_name(path.name + ".lock"), "a") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def _ensure(store: Any, path: Path) -> dict[str, Any]:
+    conn = store.file.conn
+    conn.execute("BEGIN")
+    try:
+        now = signature(store)
     finally:
-        store.close()
+        conn.execute("ROLLBACK")
+    if path.exists():
+        try:
+            if verify(path) == now:
+                return {"signature": now, "made": False}
+            log.info("the array cache %s is stale: making it again", path)
+        except CacheUnusable as exc:
+            log.warning("the array cache %s %s: it is ignored and made again", path, exc)
+    return {"signature": build(store, path), "made": True}
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m swimsearch.array_cache CATALOGUE CACHE_FILE`: ensure the cache; one JSON line on stdout."""
+    """`python -m swimsearch.array_cache CATALOGUE CACHE_FILE`: ensure the cache; one JSON line on stdout
+    (array_watch.py runs it at low priority)."""
     args = sys.argv[1:] if argv is None else argv
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s", stream=sys.stderr)
     if len(args) != 2:
         print("usage: python -m swimsearch.array_cache CATALOGUE CACHE_FILE", file=sys.stderr)
         return 2
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # ended by a newer watch: its work files are removed
-    try:
-        os.nice(10)  # behind the window and the searches it serves
-    except (AttributeError, OSError):
-        pass
+    global _PARENT
+    _PARENT = os.getppid()
     try:
         result = ensure(Path(args[0]), Path(args[1]))
     except Exception as exc:  # a cache that cannot be made leaves the search on its rows: say why, in one line

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -33,6 +34,14 @@ log = logging.getLogger(__name__)
 
 #: Embeddings compared with the store's rows when a cache is taken into use.
 SAMPLE = 16
+
+#: The background process: lowered in priority before it imports anything (array_cache.main).
+CHILD = (
+    "import os, sys\n"
+    "try:\n    os.nice(10)\nexcept (AttributeError, OSError):\n    pass\n"
+    "from swimsearch.array_cache import main\n"
+    "sys.exit(main())\n"
+)
 
 
 class ArrayWatch:
@@ -55,15 +64,24 @@ class ArrayWatch:
         self._done = self._store is None
         if self._store is None:
             return
+        self._asked = 0
         try:
             self._path = cache_file(self._store, directory)
             self._token = self._store.change_token()
-            self._proc = subprocess.Popen(
-                [sys.executable, "-m", "swimsearch.array_cache", str(self._store.path), str(self._path)],
-                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            )
-        except (OSError, CacheUnusable, ValueError) as exc:
+        except (OSError, ValueError) as exc:
             log.warning("no array cache for %s: %s", getattr(self._store, "path", "?"), exc)
+            self._done = True
+
+    def _start(self) -> None:
+        """Start the checking (or making) process, at low priority from its first line."""
+        assert self._store is not None
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-c", CHILD, str(self._store.path), str(self._path)],
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=_child_env(),
+            )
+        except OSError as exc:
+            log.warning("no array cache for %s: %s", self._store.path, exc)
             self._done = True
 
     @property
@@ -77,7 +95,15 @@ class ArrayWatch:
                 log.info("the catalogue changed: its array cache is not used until it is re-read")
                 self._arrays, self._done = None, True
             return self._arrays
-        if self._done or self._proc is None or self._proc.poll() is None:
+        if self._done:
+            return None
+        if self._proc is None:
+            # started as the second search begins: the first one after opening has both cores to itself
+            self._asked += 1
+            if self._asked >= 2:
+                self._start()
+            return None
+        if self._proc.poll() is None:
             return None
         self._done = True
         self._arrays = self._take(self._answer())
@@ -91,6 +117,8 @@ class ArrayWatch:
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for the background process (tests, benchmarks); whether the arrays are in use."""
+        if self._proc is None and not self._done:
+            self._start()
         if self._proc is not None and not self._done:
             try:
                 self._proc.wait(timeout)
@@ -150,3 +178,11 @@ class ArrayWatch:
         stored = self._store.embedding_matrix(picks.tolist())
         held = np.asarray(arrays.embeddings[arrays.rows(stored.ids)], dtype=np.float32)
         return len(stored.ids) == len(picks) and np.array_equal(held, stored.vectors.astype(np.float32))
+
+
+def _child_env() -> dict[str, str]:
+    """This environment, with this very copy of the package first on the child's import path."""
+    import swimsearch
+
+    here = str(Path(swimsearch.__file__).resolve().parent.parent)
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH", "")) if p)}

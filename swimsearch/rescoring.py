@@ -25,7 +25,7 @@ from typing import Iterable
 
 import numpy as np
 
-from .array_cache import CachedArrays
+from .array_cache import CachedArrays, calibration_key
 from .array_watch import ArrayWatch
 from .calibration import Calibration
 from .index import FittedIndex, row_lookup
@@ -62,6 +62,7 @@ class RescoringData:
         # the catalogue's array cache (array_watch.py), asked before each search; this search's arrays or None
         self._watch = arrays
         self._cached: CachedArrays | None = None
+        self._calibration_key = calibration_key(calibration) if arrays is not None else None
         self._vectors: np.ndarray | None = None
         self._augmented: np.ndarray | None = None
         self._whitened: np.ndarray | None = None
@@ -190,7 +191,12 @@ class RescoringData:
         return augmented(table, lists, ids, k=int(settings.get("augment_k", 5)), alpha=float(settings.get("augment_alpha", 3.0)))
 
     def whitened(self, image_ids: np.ndarray) -> np.ndarray | None:
-        """The same-design vectors of searchable ids held in memory (None: not held; compute them)."""
-        if self._whitened is None:
+        """The same-design vectors of searchable ids held in memory or in the array cache (None: not held; compute them)."""
+        image_ids = np.asarray(image_ids, dtype=np.int64)
+        if self._whitened is not None:
+            return self._whitened[self._rows(image_ids)]
+        cached = self._cached
+        if cached is None or cached.whitened is None or cached.calibration != self._calibration_key:
             return None
-        return self._whitened[self._rows(np.asarray(image_ids, dtype=np.int64))]
+        rows = cached.rows(image_ids)
+        return np.asarray(cached.whitened[rows]) if np.all(rows >= 0) else None

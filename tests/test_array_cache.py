@@ -82,6 +82,12 @@ def test_the_cache_is_checked_reused_and_its_augmented_vectors_are_what_a_search
         data.new_search()
         some = arrays.ids[::7]
         assert np.array_equal(np.asarray(arrays.augmented[arrays.rows(some)], np.float32), data.augmented(some))
+        from swimsearch.calibration import shipped_calibration
+        from swimsearch.ranking import whitened_vectors
+
+        calibration = shipped_calibration(catalogue.identity().model_sha256)
+        if calibration is not None:  # the fake model ships none: the real one is checked at 100k and 1M (bench_arrays.py)
+            assert np.array_equal(arrays.whitened[arrays.rows(some)], whitened_vectors(calibration, stored.vectors[arrays.rows(some)]))
 
 
 @pytest.mark.parametrize("damage", ["truncated", "garbage", "flipped"])
