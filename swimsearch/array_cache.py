@@ -110,13 +110,21 @@ class CachedArrays:
     path: Path
     signature: str
     ids: np.ndarray  # (n,) int64 sorted: every stored embedding
-    embeddings: np.ndarray  # (n, D) float16, the store's values
+    embeddings: np.ndarray | None  # (n, D) float16, the store's values; None where `powered` holds them
+    powered: np.ndarray | None  # (n, D) float32 the embeddings power-normalised (Calibration.powered, power 0.5)
     augmented: np.ndarray | None  # (n, D) float16 augmented vectors (a fit on augmented vectors), else None
     whitened: np.ndarray | None = None  # (n, d) float32 same-design vectors (a model with a calibration)
     calibration: str | None = None  # `calibration_key` of the calibration they were made with
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "rows", row_lookup(np.asarray(self.ids)))
+
+    def raw(self, rows: np.ndarray) -> np.ndarray:
+        """The stored embeddings (float32, exactly the store's float16 values) of rows."""
+        if self.embeddings is not None:
+            return np.asarray(self.embeddings[rows], dtype=np.float32)
+        assert self.powered is not None
+        return _unpowered(np.asarray(self.powered[rows])).astype(np.float32)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -157,15 +165,19 @@ def open_cache(path: Path) -> CachedArrays:
     header = _header(path)
     maps = {
         name: np.memmap(path, dtype=np.dtype(a["dtype"]), mode="r", offset=int(a["offset"]), shape=tuple(a["shape"]))
+        if int(np.prod(a["shape"])) else np.empty(tuple(a["shape"]), np.dtype(a["dtype"]))
         for name, a in header["arrays"].items()
     }
-    ids, embeddings = maps.get("ids"), maps.get("embeddings")
-    if ids is None or embeddings is None or embeddings.shape[0] != len(ids):
+    ids, embeddings, powered = maps.get("ids"), maps.get("embeddings"), maps.get("powered")
+    n = 0 if ids is None else len(ids)
+    if ids is None or (embeddings is None and powered is None and n):
         raise CacheUnusable("lacks its arrays")
     extra, whitened = maps.get("augmented"), maps.get("whitened")
-    if (extra is not None and extra.shape != embeddings.shape) or (whitened is not None and len(whitened) != len(ids)):
+    if any(a is not None and len(a) != n for a in (embeddings, powered, extra, whitened)):
         raise CacheUnusable("has arrays of different sizes")
-    return CachedArrays(path, str(header["signature"]), np.asarray(ids), embeddings, extra, whitened, header.get("calibration"))
+    if embeddings is None and powered is None:
+        embeddings = np.empty((0, 0), np.float16)
+    return CachedArrays(path, str(header["signature"]), np.asarray(ids), embeddings, powered, extra, whitened, header.get("calibration"))
 
 
 def verify(path: Path) -> str:
@@ -205,8 +217,9 @@ def _stored_embeddings(store: Any) -> Iterator[tuple[np.ndarray, np.ndarray]]:
 def build(store: Any, path: Path) -> str:
     """Write the cache of an open catalogue (any SqliteStore) to `path`, atomically; returns its signature.
 
-    Everything is read in one read transaction, so the signature is that of the arrays written.
-    Work files go beside `path` (2.5 GB of prepared vectors per million images) and are removed.
+    Everything is read in one read transaction, so the signature is that of the arrays written. The
+    arrays are filled in place in the temporary file; the only work file beside it is the prepared
+    vectors the augmented ones are made from (2.5 GB per million images), removed at the end.
     """
     started = time.perf_counter()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -215,26 +228,64 @@ def build(store: Any, path: Path) -> str:
     try:
         sign = signature(store)
         fitted: FittedIndex | None = store.fitted()
+        calibration = shipped_calibration(store.file.meta("model_sha256"))
         dim = int(store.file.meta("embedding_dim") or 0)
-        with tempfile.TemporaryDirectory(dir=path.parent, prefix=".making-") as work:
-            parts = list(_spill(_stored_embeddings(store), Path(work), dim))
+        with tempfile.TemporaryDirectory(dir=path.parent, prefix=".making-") as folder:
+            work = Path(folder)
+            parts = list(_spill(_stored_embeddings(store), work, dim))
             ids = np.concatenate([p[0] for p in parts]) if parts else np.empty(0, np.int64)
             if len(ids) > 1 and np.any(np.diff(ids) <= 0):
                 raise ValueError("the store gave its embeddings out of order")
-            embeddings = _joined(parts, Path(work) / "embeddings.f16", len(ids), dim)
-            extra = None
-            if fitted is not None and fitted.augmented and len(ids):
-                extra = _augmented(fitted, ids, embeddings, store.neighbour_lists(), Path(work))
-            arrays = {"ids": ids, "embeddings": embeddings, **({"augmented": extra} if extra is not None else {})}
-            calibration = shipped_calibration(store.file.meta("model_sha256"))
-            if calibration is not None and len(ids):
-                arrays["whitened"] = _whitened(calibration, embeddings, Path(work))
-            _write(path, arrays, {"signature": sign, "calibration": calibration_key(calibration), "catalogue": str(store.path),
-                                  "made": time.time()})
+            n = len(ids)
+            powered = calibration is not None and calibration.power == 0.5 and n > 0
+            shapes: dict[str, tuple[str, tuple[int, ...]]] = {"ids": ("<i8", (n,))}
+            if powered:  # the embeddings are exactly recoverable from these (CachedArrays.raw), so not kept twice
+                shapes["powered"] = ("<f4", (n, dim))
+            else:
+                shapes["embeddings"] = ("<f2", (n, dim))
+            if fitted is not None and fitted.augmented and n:
+                shapes["augmented"] = ("<f2", (n, dim))
+            if calibration is not None and n:
+                width = calibration.vectors(np.zeros((1, dim), np.float32)).shape[1]
+                shapes["whitened"] = ("<f4", (n, width))
+            info = {"signature": sign, "calibration": calibration_key(calibration), "catalogue": str(store.path), "made": time.time()}
+            with _output(path, shapes, info) as out:
+                out["ids"][:] = ids
+                prepared = np.memmap(work / "prepared.f16", dtype=np.float16, mode="w+", shape=(max(n, 1), dim))[:n]
+                at = 0
+                for part_ids, part in parts:
+                    _still_wanted()
+                    raw = np.fromfile(part, dtype=np.float16).reshape(len(part_ids), dim)
+                    part.unlink()
+                    rows = slice(at, at + len(raw))
+                    wide = raw.astype(np.float32)
+                    if powered:
+                        assert calibration is not None
+                        out["powered"][rows] = values = calibration.powered(wide)
+                        if not np.array_equal(_unpowered(values), raw):
+                            raise ValueError("an embedding is not recovered from its power-normalised value")
+                    else:
+                        out["embeddings"][rows] = raw
+                    if "whitened" in out:  # 8,192 at a time, as RescoringData holds them for a small catalogue
+                        assert calibration is not None
+                        out["whitened"][rows] = calibration.vectors(wide).astype(np.float32)
+                    if fitted is not None:
+                        prepared[rows] = fitted.prepare(wide).astype(np.float16)
+                    at += len(raw)
+                if "augmented" in out:
+                    assert fitted is not None
+                    _augmented(fitted, ids, prepared, store.neighbour_lists(), out["augmented"])
+                del prepared
     finally:
         conn.execute("ROLLBACK")
-    log.info("made the array cache %s of %d images in %.1f s", path, len(ids), time.perf_counter() - started)
+    log.info("made the array cache %s of %d images in %.1f s", path, n, time.perf_counter() - started)
     return sign
+
+
+def _unpowered(powered: np.ndarray) -> np.ndarray:
+    """float16 embeddings from their power-0.5 values: squared in float32 the error is ~2e-7 of the value,
+    far inside half a float16 step (5e-4), so each rounds back to the very value stored."""
+    return (np.sign(powered) * powered * powered).astype(np.float16)
 
 
 def _spill(chunks: Iterator[tuple[np.ndarray, np.ndarray]], work: Path, dim: int) -> Iterator[tuple[np.ndarray, Path]]:
@@ -246,46 +297,19 @@ def _spill(chunks: Iterator[tuple[np.ndarray, np.ndarray]], work: Path, dim: int
         yield ids, file
 
 
-def _joined(parts: list[tuple[np.ndarray, Path]], file: Path, n: int, dim: int) -> np.ndarray:
-    out = np.memmap(file, dtype=np.float16, mode="w+", shape=(max(n, 1), dim))[:n]
-    at = 0
-    for ids, part in parts:
-        out[at : at + len(ids)] = np.fromfile(part, dtype=np.float16).reshape(len(ids), dim)
-        at += len(ids)
-        part.unlink()
-    return out
-
-
-def _augmented(
-    fitted: FittedIndex, ids: np.ndarray, embeddings: np.ndarray, lists: NeighbourLists | None, work: Path
-) -> np.ndarray:
+def _augmented(fitted: FittedIndex, ids: np.ndarray, prepared: np.ndarray, lists: NeighbourLists | None, out: np.ndarray) -> None:
     """Every image's augmented vector, rounded to float16, as RescoringData makes it from the store's rows:
     prepared vectors of every stored embedding (rounded to float16), weighted over its listed neighbours
     (a file without the lists' table: the prepared vectors themselves)."""
-    prepared = np.memmap(work / "prepared.f16", dtype=np.float16, mode="w+", shape=embeddings.shape)
-    for s in range(0, len(ids), CHUNK):
-        prepared[s : s + CHUNK] = fitted.prepare(np.asarray(embeddings[s : s + CHUNK], np.float32)).astype(np.float16)
     if lists is None:
-        return prepared
+        out[:] = prepared
+        return
     table = VectorTable(ids, prepared)
-    out = np.memmap(work / "augmented.f16", dtype=np.float16, mode="w+", shape=embeddings.shape)
     k, alpha = int(fitted.settings.get("augment_k", 5)), float(fitted.settings.get("augment_alpha", 3.0))
     for s in range(0, len(ids), CHUNK):
         _still_wanted()
         part = ids[s : s + CHUNK]
         out[s : s + CHUNK] = augmented(table, lists.select(part), part, k=k, alpha=alpha).astype(np.float16)
-    return out
-
-
-def _whitened(calibration: Calibration, embeddings: np.ndarray, work: Path) -> np.ndarray:
-    """Every image's same-design vector (float32, as ranking.whitened_vectors makes it from a store read),
-    8,192 at a time as RescoringData holds them for a small catalogue."""
-    first = calibration.vectors(np.asarray(embeddings[:1], np.float32))
-    out = np.memmap(work / "whitened.f32", dtype=np.float32, mode="w+", shape=(len(embeddings), first.shape[1]))
-    for s in range(0, len(embeddings), CHUNK):
-        _still_wanted()
-        out[s : s + CHUNK] = calibration.vectors(np.asarray(embeddings[s : s + CHUNK], np.float32)).astype(np.float32)
-    return out
 
 
 def calibration_key(calibration: Calibration | None) -> str | None:
@@ -293,24 +317,34 @@ def calibration_key(calibration: Calibration | None) -> str | None:
     return None if calibration is None else hashlib.sha256(calibration.arrays()).hexdigest()
 
 
-def _write(path: Path, arrays: dict[str, np.ndarray], info: dict[str, Any]) -> None:
-    """Header, then each array at an aligned offset; to a temporary file, synced, then renamed into place."""
+@contextlib.contextmanager
+def _output(path: Path, shapes: dict[str, tuple[str, tuple[int, ...]]], info: dict[str, Any]) -> Iterator[dict[str, np.ndarray]]:
+    """Writable arrays at aligned offsets of a temporary file; on leaving, each array's CRC-32 and the header
+    are written, the file synced and renamed into place (on an error it is removed)."""
     layout, at = {}, HEADER
-    for name, a in arrays.items():
-        layout[name] = {"dtype": a.dtype.str, "shape": list(a.shape), "offset": at}
-        at += -(-a.nbytes // ALIGN) * ALIGN
+    for name, (dtype, shape) in shapes.items():
+        layout[name] = {"dtype": dtype, "shape": list(shape), "offset": at}
+        at += -(-int(np.prod(shape)) * np.dtype(dtype).itemsize // ALIGN) * ALIGN
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(temporary, "wb") as fh:
-            for name, a in arrays.items():
-                fh.seek(layout[name]["offset"])
-                crc = 0
-                for s in range(0, max(len(a), 1), CHUNK):
-                    block = np.ascontiguousarray(a[s : s + CHUNK]).tobytes()
-                    crc = zlib.crc32(block, crc)
-                    fh.write(block)
-                layout[name]["crc"] = crc
             fh.truncate(at)
+        arrays = {
+            name: np.memmap(temporary, dtype=np.dtype(a["dtype"]), mode="r+", offset=a["offset"], shape=tuple(a["shape"]))
+            for name, a in layout.items() if int(np.prod(a["shape"]))
+        }
+        yield arrays
+        for a in arrays.values():
+            a.flush()
+        del arrays
+        with open(temporary, "r+b") as fh:
+            for name, a in layout.items():
+                fh.seek(a["offset"])
+                crc, left = 0, int(np.prod(a["shape"])) * np.dtype(a["dtype"]).itemsize
+                while left:
+                    block = fh.read(min(left, 1 << 24))
+                    crc, left = zlib.crc32(block, crc), left - len(block)
+                a["crc"] = crc
             body = json.dumps({"format": FORMAT, "arrays": layout, **info}).encode()
             if len(body) > HEADER - 24:
                 raise ValueError("the cache header is too long")

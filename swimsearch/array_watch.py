@@ -176,7 +176,7 @@ class ArrayWatch:
             return True
         picks = np.unique(np.random.default_rng().choice(self._searchable, min(SAMPLE, len(self._searchable)), replace=False))
         stored = self._store.embedding_matrix(picks.tolist())
-        held = np.asarray(arrays.embeddings[arrays.rows(stored.ids)], dtype=np.float32)
+        held = arrays.raw(arrays.rows(stored.ids))
         return len(stored.ids) == len(picks) and np.array_equal(held, stored.vectors.astype(np.float32))
 
 

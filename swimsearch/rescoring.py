@@ -117,7 +117,7 @@ class RescoringData:
             # the cache holds every stored embedding as of now (array_watch.py): one it lacks, the store lacks
             rows = cached.rows(asked)
             found = rows >= 0
-            return Embeddings(asked[found], np.asarray(cached.embeddings[rows[found]], dtype=np.float32))
+            return Embeddings(asked[found], cached.raw(rows[found]))
         rows = self._rows(asked)
         found = rows >= 0
         return Embeddings(asked[found], self._vectors[rows[found]].astype(np.float32))
@@ -169,7 +169,7 @@ class RescoringData:
             rows = cached.rows(image_ids)
             if np.all(rows >= 0):
                 if not self.fitted.augmented:  # the prepared vectors, rounded as a table holds them
-                    prepared = self.fitted.prepare(np.asarray(cached.embeddings[rows], dtype=np.float32))
+                    prepared = self.fitted.prepare(cached.raw(rows))
                     return prepared.astype(np.float16).astype(np.float32)
                 if cached.augmented is not None:  # made as below, over every stored embedding (array_cache.py)
                     return np.asarray(cached.augmented[rows], dtype=np.float32)
@@ -189,6 +189,19 @@ class RescoringData:
             return table.get(ids)
         settings = self.fitted.settings
         return augmented(table, lists, ids, k=int(settings.get("augment_k", 5)), alpha=float(settings.get("augment_alpha", 3.0)))
+
+    def present(self, image_ids: np.ndarray) -> np.ndarray | None:
+        """(m,) bool: which ids have an embedding, from the array cache (None: no cache this search)."""
+        return None if self._cached is None else self._cached.rows(np.asarray(image_ids, dtype=np.int64)) >= 0
+
+    def powered(self, image_ids: np.ndarray) -> np.ndarray | None:
+        """Power-normalised embeddings (`Calibration.powered`, float32) of ids the array cache holds
+        (None: not held; compute them from `embedding_matrix`)."""
+        cached = self._cached
+        if cached is None or cached.powered is None or cached.calibration != self._calibration_key:
+            return None
+        rows = cached.rows(np.asarray(image_ids, dtype=np.int64))
+        return np.asarray(cached.powered[rows]) if np.all(rows >= 0) else None
 
     def whitened(self, image_ids: np.ndarray) -> np.ndarray | None:
         """The same-design vectors of searchable ids held in memory or in the array cache (None: not held; compute them)."""

@@ -171,3 +171,27 @@ def test_the_engine_modules_do_not_import_qt():
         "assert not any(m.startswith('PyQt5') and sys.modules[m] for m in sys.modules)"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_real_photos_score_the_same_from_the_cache_with_the_shipped_calibration(photo_catalogue, embedder, cache_home):
+    """The real model ships a calibration: the cache then holds the power-normalised embeddings (the
+    stored ones recovered from them exactly) and the same-design vectors; every list, score and band is
+    what the rows give, and the query itself reads 100 %."""
+    from swimsearch.config import EngineConfig
+
+    folder, path = photo_catalogue
+    with Catalogue.open(path, readonly=True) as catalogue:
+        rows = SearchEngine(catalogue, embedder, EngineConfig(rescore_in_memory_up_to=0, array_cache_from=None))
+        cached = SearchEngine(catalogue, embedder, EngineConfig(rescore_in_memory_up_to=0, array_cache_from=1))
+        assert cached.array_watch.wait(120)
+        arrays = cached.array_watch.current()
+        assert arrays.powered is not None and arrays.embeddings is None and arrays.whitened is not None
+        stored = catalogue.embedding_matrix(arrays.ids.tolist())
+        assert np.array_equal(arrays.raw(np.arange(len(arrays))), stored.vectors)
+        pictures = sorted(folder.glob("*.jpg"))[:6]
+        for picture in pictures:
+            want, got = rows.search(picture, top_n=40), cached.search(picture, top_n=40)
+            assert cached._data.from_arrays
+            assert got.matches == want.matches and got.matches[0].score == 1.0
+        ids = cached.searchable_ids()
+        assert np.array_equal(cached.similarities(int(ids[0]), ids[1:]), rows.similarities(int(ids[0]), ids[1:]))
