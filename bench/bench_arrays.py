@@ -75,7 +75,8 @@ print(json.dumps({"wall": wall, "cpu": cpu, "stage": stage, "stage_cpu": stage_c
 
 def make(catalogue: str) -> dict:
     """Make (or check) the catalogue's array cache in this process: time and size."""
-    from swimsearch.array_cache import cache_file, ensure
+    from swimsearch.array_build import ensure
+    from swimsearch.array_cache import cache_file
     from swimsearch.stores.sqlite import SqliteStore
 
     store = SqliteStore.open(catalogue, readonly=True)

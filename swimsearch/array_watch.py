@@ -39,7 +39,7 @@ SAMPLE = 16
 CHILD = (
     "import os, sys\n"
     "try:\n    os.nice(10)\nexcept (AttributeError, OSError):\n    pass\n"
-    "from swimsearch.array_cache import main\n"
+    "from swimsearch.array_build import main\n"
     "sys.exit(main())\n"
 )
 

@@ -102,10 +102,8 @@ class SearchEngine:
         held = self.searchable_ids() if isinstance(self._searcher, SnapshotSearcher) else np.empty(0, np.int64)
         if self._watch is not None:
             self._watch.stop()
-        self._watch = self._array_watch(held)
-        self._data = RescoringData(
-            self.reader, held, self.config.rescore_in_memory_up_to, fitted=fitted, calibration=self._calibration, arrays=self._watch
-        )
+        self._watch = watch = self._array_watch(held)
+        self._data = RescoringData(self.reader, held, self.config.rescore_in_memory_up_to, fitted, self._calibration, watch)
         self._phash_source = phashes.given(self.searchable_ids())
         self._details.reset()
         self._adaptation = Adaptation(self._searcher, self._data.augmented) if self._searcher is not None else None
@@ -115,14 +113,12 @@ class SearchEngine:
     def _array_watch(self, held: np.ndarray) -> ArrayWatch | None:
         """The array cache of a large catalogue file searched in memory (array_watch.py), else None."""
         start = self.config.array_cache_from
-        if start is None or len(held) < max(start, 1) or len(held) <= self.config.rescore_in_memory_up_to:
-            return None
-        return ArrayWatch(self.reader, held)
+        large = start is not None and len(held) >= max(start, 1) and len(held) > self.config.rescore_in_memory_up_to
+        return ArrayWatch(self.reader, held) if large else None
 
     @property
     def array_watch(self) -> ArrayWatch | None:
-        """The array cache's watch, when this catalogue has one (benchmarks and tests wait on it)."""
-        return self._watch
+        return self._watch  # benchmarks and tests wait on it
 
     def __len__(self) -> int:
         return 0 if self._searcher is None else len(self._searcher)

@@ -14,7 +14,8 @@ import pytest
 from PIL import Image
 
 from helpers import build_pattern_catalogue
-from swimsearch.array_cache import CacheUnusable, cache_file, ensure, open_cache, verify
+from swimsearch.array_build import ensure
+from swimsearch.array_cache import CacheUnusable, cache_file, open_cache, verify
 from swimsearch.catalogue import Catalogue
 from swimsearch.search import SearchEngine
 
@@ -106,7 +107,7 @@ def test_a_damaged_cache_is_ignored_with_a_log_line_and_made_again(pattern_catal
     where.write_bytes(bytes(data))
     with pytest.raises(CacheUnusable):
         verify(where)
-    with caplog.at_level(logging.WARNING, logger="swimsearch.array_cache"):
+    with caplog.at_level(logging.WARNING, logger="swimsearch.array_build"):
         assert ensure(path, where)["made"] is True
     assert "ignored and made again" in caplog.text
     verify(where)
@@ -167,7 +168,7 @@ def test_the_engine_modules_do_not_import_qt():
 
     code = (
         "import sys; sys.modules['PyQt5'] = None\n"
-        "import swimsearch.array_cache, swimsearch.array_watch, swimsearch.search\n"
+        "import swimsearch.array_build, swimsearch.array_cache, swimsearch.array_watch, swimsearch.search\n"
         "assert not any(m.startswith('PyQt5') and sys.modules[m] for m in sys.modules)"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
