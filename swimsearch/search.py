@@ -116,9 +116,7 @@ class SearchEngine:
         large = start is not None and len(held) >= max(start, 1) and len(held) > self.config.rescore_in_memory_up_to
         return ArrayWatch(self.reader, held) if large else None
 
-    @property
-    def array_watch(self) -> ArrayWatch | None:
-        return self._watch  # benchmarks and tests wait on it
+    array_watch = property(lambda self: self._watch, doc="The array cache's watch, if any (benchmarks and tests wait on it).")
 
     def __len__(self) -> int:
         return 0 if self._searcher is None else len(self._searcher)
