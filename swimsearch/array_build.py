@@ -24,7 +24,9 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from .array_cache import ALIGN, FORMAT, HEADER, MAGIC, CacheUnusable, _unpowered, calibration_key, signature, verify
+from .array_cache import (
+    ALIGN, ASK, FORMAT, HAS_PHASH, HEADER, HELD, MAGIC, CacheUnusable, _unpowered, calibration_key, signature, verify,
+)
 from .calibration import shipped_calibration
 from .index import FittedIndex
 from .neighbours import NeighbourLists, VectorTable, augmented
@@ -61,9 +63,7 @@ def build(store: Any, path: Path) -> str:
     """
     started = time.perf_counter()
     path.parent.mkdir(parents=True, exist_ok=True)
-    conn = store.file.conn
-    conn.execute("BEGIN")
-    try:
+    with store.read_snapshot():
         sign = signature(store)
         fitted: FittedIndex | None = store.fitted()
         calibration = shipped_calibration(store.file.meta("model_sha256"))
@@ -86,9 +86,15 @@ def build(store: Any, path: Path) -> str:
             if calibration is not None and n:
                 width = calibration.vectors(np.zeros((1, dim), np.float32)).shape[1]
                 shapes["whitened"] = ("<f4", (n, width))
+            records = _records(store, ids)
+            shapes.update({name: (a.dtype.str, a.shape) for name, a in records.items()})
             info = {"signature": sign, "calibration": calibration_key(calibration), "catalogue": str(store.path), "made": time.time()}
             with _output(path, shapes, info) as out:
                 out["ids"][:] = ids
+                for name, values in records.items():
+                    if len(values):
+                        out[name][:] = values
+                del records
                 prepared = np.memmap(work / "prepared.f16", dtype=np.float16, mode="w+", shape=(max(n, 1), dim))[:n]
                 at = 0
                 for part_ids, part in parts:
@@ -114,10 +120,35 @@ def build(store: Any, path: Path) -> str:
                     assert fitted is not None
                     _augmented(fitted, ids, prepared, store.neighbour_lists(), out["augmented"])
                 del prepared
-    finally:
-        conn.execute("ROLLBACK")
     log.info("made the array cache %s of %d images in %.1f s", path, n, time.perf_counter() - started)
     return sign
+
+
+def _records(store: Any, ids: np.ndarray) -> dict[str, np.ndarray]:
+    """The image records of `ids` as arrays (array_cache.RECORDS); a record with an error is left to
+    the store (flag ASK), so every record a search lists is exactly the store's."""
+    n = len(ids)
+    size, mtime = np.zeros(n, np.int64), np.zeros(n, np.float64)
+    width, height, phash = np.full(n, -1, np.int64), np.full(n, -1, np.int64), np.zeros(n, np.uint64)
+    flags = np.zeros(n, np.uint8)
+    paths: list[bytes] = [b""] * n
+    for row in store.iter_image_rows():
+        at = int(np.searchsorted(ids, row[0]))
+        if at >= n or int(ids[at]) != row[0]:
+            continue
+        _, rel, size[at], mtime[at], w, h, p, _, error, *_ = row
+        if error is not None:
+            flags[at] = ASK
+            continue
+        width[at], height[at] = (-1 if w is None else w), (-1 if h is None else h)
+        flags[at] = HELD | (HAS_PHASH if p is not None else 0)
+        phash[at] = 0 if p is None else p % (1 << 64)
+        paths[at] = rel.encode("utf-8", "surrogatepass")
+    offsets = np.zeros(n + 1, np.int64)
+    np.cumsum([len(b) for b in paths], out=offsets[1:])
+    blob = np.frombuffer(b"".join(paths), np.uint8)
+    return {"rec_size": size, "rec_mtime": mtime, "rec_width": width, "rec_height": height, "rec_phash": phash,
+            "rec_flags": flags, "rec_path_at": offsets, "rec_paths": blob}
 
 
 def _spill(chunks: Iterator[tuple[np.ndarray, np.ndarray]], work: Path, dim: int) -> Iterator[tuple[np.ndarray, Path]]:
@@ -231,12 +262,8 @@ def _only_maker(path: Path) -> Iterator[None]:
 
 
 def _ensure(store: Any, path: Path) -> dict[str, Any]:
-    conn = store.file.conn
-    conn.execute("BEGIN")
-    try:
+    with store.read_snapshot():
         now = signature(store)
-    finally:
-        conn.execute("ROLLBACK")
     if path.exists():
         try:
             if verify(path, _still_wanted) == now:

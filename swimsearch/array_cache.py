@@ -39,6 +39,7 @@ import numpy as np
 
 from .calibration import Calibration, shipped_calibration
 from .index import row_lookup
+from .stores.base import ImageRecord
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,11 @@ FORMAT = 1
 HEADER = 65536  # bytes reserved for the JSON header; arrays start at multiples of ALIGN after it
 ALIGN = 4096
 CACHE_ENV = "SWIMSEARCH_CACHE_DIR"  # where caches go instead of the user's cache folder (tests, benchmarks)
+#: rec_flags: the record is held here / it has a pHash / it has an error: ask the store for it.
+HELD, HAS_PHASH, ASK = 1, 2, 4
+RECORDS = ("rec_size", "rec_mtime", "rec_width", "rec_height", "rec_phash", "rec_flags", "rec_path_at", "rec_paths")
+
+
 def cache_dir() -> Path:
     """$SWIMSEARCH_CACHE_DIR, else the platform's per-user cache folder (XDG_CACHE_HOME on Linux) /SwimSearch/arrays."""
     override = os.environ.get(CACHE_ENV)
@@ -74,11 +80,9 @@ def signature(store: Any) -> str:
     every image record's checksum (it covers the id and its embedding's checksum), every neighbour
     list's checksum (they cover the id), the fit, the model and its shipped calibration. Any committed
     change to them changes it, and so does a new version of the app that ships another calibration."""
-    conn, meta = store.file.conn, store.file.meta
-    images = conn.execute("SELECT count(*), sum(crc), sum(vector_crc), max(id) FROM images").fetchone()
-    lists = conn.execute("SELECT count(*), sum(crc), max(image_id) FROM neighbours").fetchone()
+    meta = store.file.meta
     model = meta("model_sha256")
-    parts = [FORMAT, list(images), list(lists), meta("fitted"), model, meta("embedding_dtype"), meta("embedding_dim"),
+    parts = [FORMAT, store.content_signature(), meta("fitted"), model, meta("embedding_dtype"), meta("embedding_dim"),
              calibration_key(shipped_calibration(model))]
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -95,6 +99,7 @@ class CachedArrays:
     augmented: np.ndarray | None  # (n, D) float16 augmented vectors (a fit on augmented vectors), else None
     whitened: np.ndarray | None = None  # (n, d) float32 same-design vectors (a model with a calibration)
     calibration: str | None = None  # `calibration_key` of the calibration they were made with
+    records: dict[str, np.ndarray] | None = None  # RECORDS: the image records of `ids`, as columns
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_rows", row_lookup(np.asarray(self.ids)))
@@ -102,6 +107,29 @@ class CachedArrays:
     def rows(self, image_ids: np.ndarray) -> np.ndarray:
         """Rows of image ids (-1 where absent): a direct table, as index.row_lookup makes it."""
         return self._rows(np.asarray(image_ids, dtype=np.int64))  # type: ignore[attr-defined]
+
+    def image_records(self, image_ids: list[int], root: str) -> tuple[dict[int, ImageRecord], list[int]]:
+        """(records held here, the ids to ask the store for) of `image_ids`; the records are the store's
+        (sqlite_images.record), their paths under `root`."""
+        if self.records is None:
+            return {}, list(image_ids)
+        r = self.records
+        rows = self.rows(np.asarray(image_ids, dtype=np.int64))
+        held, ask = {}, []
+        for image_id, row in zip(image_ids, rows.tolist()):
+            flags = int(r["rec_flags"][row]) if row >= 0 else ASK
+            if not flags & HELD:
+                if flags & ASK:
+                    ask.append(image_id)
+                continue
+            rel = bytes(r["rec_paths"][int(r["rec_path_at"][row]) : int(r["rec_path_at"][row + 1])]).decode("utf-8", "surrogatepass")
+            width, height = int(r["rec_width"][row]), int(r["rec_height"][row])
+            held[image_id] = ImageRecord(
+                image_id=image_id, relpath=rel, path=os.path.join(root, *rel.split("/")), size=int(r["rec_size"][row]),
+                width=None if width < 0 else width, height=None if height < 0 else height,
+                phash=int(r["rec_phash"][row]) if flags & HAS_PHASH else None, error=None, mtime=float(r["rec_mtime"][row]),
+            )
+        return held, ask
 
     def raw(self, rows: np.ndarray) -> np.ndarray:
         """The stored embeddings (float32, exactly the store's float16 values) of rows."""
@@ -161,7 +189,13 @@ def open_cache(path: Path) -> CachedArrays:
         raise CacheUnusable("has arrays of different sizes")
     if embeddings is None and powered is None:
         embeddings = np.empty((0, 0), np.float16)
-    return CachedArrays(path, str(header["signature"]), np.asarray(ids), embeddings, powered, extra, whitened, header.get("calibration"))
+    records = {name: maps[name] for name in RECORDS} if all(name in maps for name in RECORDS) else None
+    if records is not None and (any(len(records[name]) != n for name in RECORDS[:6]) or len(records["rec_path_at"]) != n + 1
+                                or (n and int(records["rec_path_at"][-1]) != len(records["rec_paths"]))):
+        raise CacheUnusable("has records of different sizes")
+    return CachedArrays(
+        path, str(header["signature"]), np.asarray(ids), embeddings, powered, extra, whitened, header.get("calibration"), records
+    )
 
 
 def verify(path: Path, going_on: Callable[[], None] = lambda: None) -> str:

@@ -63,6 +63,7 @@ class RescoringData:
         self._watch = arrays
         self._cached: CachedArrays | None = None
         self._calibration_key = calibration_key(calibration) if arrays is not None else None
+        self._root = str(reader.root) if arrays is not None else ""  # where the cache's records' paths are
         self._vectors: np.ndarray | None = None
         self._augmented: np.ndarray | None = None
         self._whitened: np.ndarray | None = None
@@ -154,7 +155,10 @@ class RescoringData:
     def records(self, image_ids: Iterable[int]) -> dict[int, ImageRecord]:
         """As `CatalogueReader.records`."""
         if self._vectors is None:
-            return self.reader.records(image_ids)
+            if self._cached is None:
+                return self.reader.records(image_ids)
+            held, ask = self._cached.image_records([int(i) for i in image_ids], self._root)
+            return {**held, **self.reader.records(ask)} if ask else held
         held = self._records
         return {i: held[i] for i in map(int, image_ids) if i in held}
 
