@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -68,7 +69,7 @@ def build(store: Any, path: Path) -> str:
         fitted: FittedIndex | None = store.fitted()
         calibration = shipped_calibration(store.file.meta("model_sha256"))
         dim = int(store.file.meta("embedding_dim") or 0)
-        with tempfile.TemporaryDirectory(dir=path.parent, prefix=".making-") as folder:
+        with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}.making-") as folder:
             work = Path(folder)
             parts = list(_spill(_stored_embeddings(store), work, dim))
             ids = np.concatenate([p[0] for p in parts]) if parts else np.empty(0, np.int64)
@@ -262,6 +263,8 @@ def _only_maker(path: Path) -> Iterator[None]:
 
 
 def _ensure(store: Any, path: Path) -> dict[str, Any]:
+    for left in path.parent.glob(f".{path.name}.*"):  # a maker killed outright left these; under the lock none is in use
+        shutil.rmtree(left, ignore_errors=True) if left.is_dir() else left.unlink(missing_ok=True)
     with store.read_snapshot():
         now = signature(store)
     if path.exists():

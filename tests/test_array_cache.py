@@ -196,3 +196,19 @@ def test_real_photos_score_the_same_from_the_cache_with_the_shipped_calibration(
             assert got.matches == want.matches and got.matches[0].score == 1.0
         ids = cached.searchable_ids()
         assert np.array_equal(cached.similarities(int(ids[0]), ids[1:]), rows.similarities(int(ids[0]), ids[1:]))
+
+
+def test_work_files_a_killed_maker_left_are_removed(pattern_catalogue, cache_home):
+    _, path = pattern_catalogue
+    with Catalogue.open(path) as catalogue:
+        where = cache_file(catalogue.store, cache_home)
+    cache_home.mkdir(parents=True)
+    left = [cache_home / f".{where.name}.making-x1y2", cache_home / f".{where.name}.4242.tmp"]
+    left[0].mkdir()
+    (left[0] / "prepared.f16").write_bytes(b"\0" * 4096)
+    left[1].write_bytes(b"\0" * 4096)
+    other = cache_home / ".another.swimarrays.4242.tmp"  # another catalogue's maker may be at work
+    other.write_bytes(b"")
+    ensure(path, where)
+    assert not any(p.exists() for p in left) and other.exists()
+    assert sorted(p.name for p in cache_home.iterdir()) == sorted([where.name, where.name + ".lock", other.name])
