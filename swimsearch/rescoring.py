@@ -9,7 +9,13 @@ candidates' embeddings in one query and its results' records in another
 (a million embeddings are 2.5 GB: they stay in the store). Values are exactly
 the store's (float16 widened to float32 as `embedding_matrix` does).
 
-Above that size one search asks for the same images several times (the
+Above that size a catalogue file is read from its array cache once it is
+made and checked (array_cache.py, array_watch.py): memory-mapped power-
+normalised embeddings, augmented and same-design vectors and records, the
+very values a search would make from the store's rows, so a search reads no
+row. It is asked for before each search and dropped when the file changed.
+
+Without it, one search asks for the same images several times (the
 augmented vectors of its best candidates twice, for query expansion and for
 the ranking, then the raw embeddings of the candidates it scores), so what a
 search reads from the store is kept until the next search (`new_search`):
