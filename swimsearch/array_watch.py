@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from .array_cache import CachedArrays, CacheUnusable, cache_file, open_cache
+from .errors import CatalogueError
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +66,11 @@ class ArrayWatch:
         if self._store is None:
             return
         self._asked = 0
+        self._token: tuple[int, int] = (-1, -1)
         try:
             self._path = cache_file(self._store, directory)
             self._token = self._store.change_token()
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, CatalogueError) as exc:
             log.warning("no array cache for %s: %s", getattr(self._store, "path", "?"), exc)
             self._done = True
 
@@ -112,7 +114,7 @@ class ArrayWatch:
     def after_own_write(self) -> None:
         """This engine wrote something the arrays do not hold (a decision): keep them, unless another
         connection committed meanwhile."""
-        if self._store is not None and self._store.change_token()[0] == self._token[0]:
+        if self._store is not None and self._token[0] >= 0 and self._store.change_token()[0] == self._token[0]:
             self._token = self._store.change_token()
 
     def wait(self, timeout: float | None = None) -> bool:

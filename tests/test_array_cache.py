@@ -64,6 +64,12 @@ def test_a_search_from_the_array_cache_lists_exactly_what_the_rows_give(pattern_
         # no row of the ranking is read: only a query file's own stored embedding (examples.from_picture)
         assert lists == [] and all(len(ids) == 1 for ids in embeddings)
         assert got == want and got[0][0].score == 1.0
+        # a decision this engine records changes no array: the cache stays in use, the list honours it
+        first, second = got[0][0].image_id, got[0][1].image_id
+        cached.decide(first, second, "different")
+        rows.reload_decisions()
+        assert cached.search(folder / "img0003.png", top_n=30).matches == rows.search(folder / "img0003.png", top_n=30).matches
+        assert cached._data.from_arrays
     assert len(list(cache_home.glob("*.swimarrays"))) == 1
 
 
