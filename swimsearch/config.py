@@ -89,6 +89,10 @@ class EngineConfig:
     #: record in memory for rescoring (rescoring.py: 128 MB at 50,000), so a
     #: search makes no store call; larger ones read them per search, in one query each.
     rescore_in_memory_up_to: int = 50_000
+    #: A catalogue file above that size and of at least this many searchable images is searched
+    #: from its array cache once made (array_cache.py, array_watch.py: memory-mapped embeddings and
+    #: augmented vectors in the user's cache folder), so a search reads no rows; None: never.
+    array_cache_from: int | None = 10_000
     #: Query expansion (with `vectors="augmented"`): the query is searched again as
     #: a weighted mean of itself and its `expand_k` best results, weights cos^alpha
     #: (QE k 5-10, alpha 0-1 measured alike cross-sender).

@@ -245,10 +245,17 @@ def score_and_order(
     duplicate = distances <= config.duplicate_distance
     # The score of the two pictures, never of their augmented vectors: calibrated, or (a model without
     # a calibration) the cosine of their embeddings centred as the fit is, so a copy reads 100 % either way.
-    stored = data.embedding_matrix(ids.tolist())
-    present = np.isin(ids, stored.ids)  # a record removed meanwhile
+    # From the array cache (rescoring.py) the power-normalised embeddings are read as they are held,
+    # else the stored embeddings are read and normalised here: the same float32 values either way.
+    present, powered, vectors = data.present(ids), None, None
+    if present is not None and calibration is not None:
+        powered = data.powered(ids[present])
+    if powered is None:
+        stored = data.embedding_matrix(ids.tolist())
+        present, vectors = np.isin(ids, stored.ids), stored.vectors  # a record removed meanwhile
+    assert present is not None
     ids, ranking, distances, duplicate = ids[present], ranking[present], distances[present], duplicate[present]
-    per_row = shown_percents(stored.vectors, data.whitened(ids), embeddings, calibration, data)
+    per_row = shown_percents(vectors, data.whitened(ids), embeddings, calibration, data, powered=powered)
     if steer is None:
         percent, variant = per_row.max(axis=1), per_row.argmax(axis=1)
     else:
@@ -262,7 +269,8 @@ def score_and_order(
     maybe = np.flatnonzero(((distances == 0) | ((distances > 64) & (percent >= 99.0))) & ~np.isinf(ranking))
     if len(maybe):
         query = np.asarray(embeddings, dtype=np.float32)[0]  # the picture itself (row 1 may be its mirror image)
-        same = np.all(stored.vectors[maybe].astype(np.float32) == query, axis=1)
+        raw = vectors[maybe] if vectors is not None else data.embedding_matrix(ids[maybe].tolist()).vectors
+        same = np.all(raw.astype(np.float32) == query, axis=1)
         ranking = ranking.copy()
         ranking[maybe[same]] = IDENTICAL
         scores[maybe[same]] = 1.0  # the very same picture reads 100 %, as the query itself
@@ -308,21 +316,25 @@ def shown_percent(
 
 
 def shown_percents(
-    candidates: np.ndarray, whitened: np.ndarray | None, queries: np.ndarray, calibration: Calibration | None, data: RescoringData
+    candidates: np.ndarray | None, whitened: np.ndarray | None, queries: np.ndarray, calibration: Calibration | None,
+    data: RescoringData, *, powered: np.ndarray | None = None,
 ) -> np.ndarray:
     """(m, query rows): each candidate's shown score with each query row, in percent.
 
     Row by row, so a candidate scores the same whichever others are scored
-    with it (held in memory or read from the store).
+    with it (held in memory or read from the store). `powered`: the candidates'
+    `Calibration.powered` embeddings where they are held (then `candidates` may be None).
     """
     if calibration is None:  # no reference statistics: cosine of embeddings centred as the fit is
         fitted = data.fitted
-        assert fitted is not None
+        assert fitted is not None and candidates is not None
         centre = fitted.centre if fitted.centre is not None else fitted.mean
         sims = np.clip(_rowwise(_unit(candidates.astype(np.float64) - centre), _unit(queries.astype(np.float64) - centre)), -1, 1)
         return 100.0 * sims
     query_vectors = whitened_vectors(calibration, queries)
-    powered = calibration.powered(candidates)
+    if powered is None:
+        assert candidates is not None
+        powered = calibration.powered(candidates)
     garment = np.clip(_rowwise(calibration.centred(powered, powered=True), calibration.centred(queries)), -1.0, 1.0)
     if whitened is not None:
         same_sims = np.clip(_rowwise(whitened, query_vectors), -1.0, 1.0)

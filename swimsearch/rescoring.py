@@ -9,7 +9,13 @@ candidates' embeddings in one query and its results' records in another
 (a million embeddings are 2.5 GB: they stay in the store). Values are exactly
 the store's (float16 widened to float32 as `embedding_matrix` does).
 
-Above that size one search asks for the same images several times (the
+Above that size a catalogue file is read from its array cache once it is
+made and checked (array_cache.py, array_watch.py): memory-mapped power-
+normalised embeddings, augmented and same-design vectors and records, the
+very values a search would make from the store's rows, so a search reads no
+row. It is asked for before each search and dropped when the file changed.
+
+Without it, one search asks for the same images several times (the
 augmented vectors of its best candidates twice, for query expansion and for
 the ranking, then the raw embeddings of the candidates it scores), so what a
 search reads from the store is kept until the next search (`new_search`):
@@ -25,6 +31,8 @@ from typing import Iterable
 
 import numpy as np
 
+from .array_cache import CachedArrays, calibration_key
+from .array_watch import ArrayWatch
 from .calibration import Calibration
 from .index import FittedIndex, row_lookup
 from .neighbours import NeighbourLists, VectorTable, augmented
@@ -53,9 +61,15 @@ class RescoringData:
         up_to: int,
         fitted: FittedIndex | None = None,
         calibration: Calibration | None = None,
+        arrays: ArrayWatch | None = None,
     ):
         self.reader = reader
         self.fitted = fitted
+        # the catalogue's array cache (array_watch.py), asked before each search; this search's arrays or None
+        self._watch = arrays
+        self._cached: CachedArrays | None = None
+        self._calibration_key = calibration_key(calibration) if arrays is not None else None
+        self._root = str(reader.root) if arrays is not None else ""  # where the cache's records' paths are
         self._vectors: np.ndarray | None = None
         self._augmented: np.ndarray | None = None
         self._whitened: np.ndarray | None = None
@@ -86,18 +100,31 @@ class RescoringData:
     def in_memory(self) -> bool:
         return self._vectors is not None
 
+    @property
+    def from_arrays(self) -> bool:
+        """Whether this search reads the catalogue's array cache (no rows)."""
+        return self._cached is not None
+
     def new_search(self) -> None:
-        """Forget what the previous search read from the store (called as each search begins)."""
+        """Forget what the previous search read from the store, and take the array cache when it is
+        ready and the catalogue has not changed since it was checked (called as each search begins)."""
         self._read.clear()
         self._absent.clear()
         self._lists.clear()
         self._unlisted.clear()
+        self._cached = self._watch.current() if self._watch is not None and self._vectors is None else None
 
     def embedding_matrix(self, image_ids: Iterable[int]) -> Embeddings:
         """As `CatalogueReader.embedding_matrix`: the asked ids that have an embedding, in the order asked."""
         asked = np.fromiter(image_ids, dtype=np.int64)
         if self._vectors is None:
-            return self._stored(asked)
+            cached = self._cached
+            if cached is None:
+                return self._stored(asked)
+            # the cache holds every stored embedding as of now (array_watch.py): one it lacks, the store lacks
+            rows = cached.rows(asked)
+            found = rows >= 0
+            return Embeddings(asked[found], cached.raw(rows[found]))
         rows = self._rows(asked)
         found = rows >= 0
         return Embeddings(asked[found], self._vectors[rows[found]].astype(np.float32))
@@ -134,7 +161,10 @@ class RescoringData:
     def records(self, image_ids: Iterable[int]) -> dict[int, ImageRecord]:
         """As `CatalogueReader.records`."""
         if self._vectors is None:
-            return self.reader.records(image_ids)
+            if self._cached is None:
+                return self.reader.records(image_ids)
+            held, ask = self._cached.image_records([int(i) for i in image_ids], self._root)
+            return {**held, **self.reader.records(ask)} if ask else held
         held = self._records
         return {i: held[i] for i in map(int, image_ids) if i in held}
 
@@ -144,6 +174,15 @@ class RescoringData:
         image_ids = np.asarray(image_ids, dtype=np.int64)
         if self._augmented is not None:
             return self._augmented[self._rows(image_ids)].astype(np.float32)
+        cached = self._cached
+        if cached is not None and self.fitted is not None:
+            rows = cached.rows(image_ids)
+            if np.all(rows >= 0):
+                if not self.fitted.augmented:  # the prepared vectors, rounded as a table holds them
+                    prepared = self.fitted.prepare(cached.raw(rows))
+                    return prepared.astype(np.float16).astype(np.float32)
+                if cached.augmented is not None:  # made as below, over every stored embedding (array_cache.py)
+                    return np.asarray(cached.augmented[rows], dtype=np.float32)
         lists = self._neighbour_lists(image_ids) if self.fitted is not None and self.fitted.augmented else None
         need = np.union1d(image_ids, lists.neighbours[lists.neighbours >= 0] if lists is not None else [])
         stored = self._stored(need)
@@ -161,8 +200,26 @@ class RescoringData:
         settings = self.fitted.settings
         return augmented(table, lists, ids, k=int(settings.get("augment_k", 5)), alpha=float(settings.get("augment_alpha", 3.0)))
 
-    def whitened(self, image_ids: np.ndarray) -> np.ndarray | None:
-        """The same-design vectors of searchable ids held in memory (None: not held; compute them)."""
-        if self._whitened is None:
+    def present(self, image_ids: np.ndarray) -> np.ndarray | None:
+        """(m,) bool: which ids have an embedding, from the array cache (None: no cache this search)."""
+        return None if self._cached is None else self._cached.rows(np.asarray(image_ids, dtype=np.int64)) >= 0
+
+    def powered(self, image_ids: np.ndarray) -> np.ndarray | None:
+        """Power-normalised embeddings (`Calibration.powered`, float32) of ids the array cache holds
+        (None: not held; compute them from `embedding_matrix`)."""
+        cached = self._cached
+        if cached is None or cached.powered is None or cached.calibration != self._calibration_key:
             return None
-        return self._whitened[self._rows(np.asarray(image_ids, dtype=np.int64))]
+        rows = cached.rows(np.asarray(image_ids, dtype=np.int64))
+        return np.asarray(cached.powered[rows]) if np.all(rows >= 0) else None
+
+    def whitened(self, image_ids: np.ndarray) -> np.ndarray | None:
+        """The same-design vectors of searchable ids held in memory or in the array cache (None: not held; compute them)."""
+        image_ids = np.asarray(image_ids, dtype=np.int64)
+        if self._whitened is not None:
+            return self._whitened[self._rows(image_ids)]
+        cached = self._cached
+        if cached is None or cached.whitened is None or cached.calibration != self._calibration_key:
+            return None
+        rows = cached.rows(image_ids)
+        return np.asarray(cached.whitened[rows]) if np.all(rows >= 0) else None

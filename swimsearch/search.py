@@ -23,6 +23,7 @@ from PIL import Image
 
 from . import examples
 from .adaptation import Adaptation
+from .array_watch import ArrayWatch
 from .calibration import Calibration, shipped_calibration
 from .colour import ColourMix
 from .config import EngineConfig
@@ -83,6 +84,7 @@ class SearchEngine:
         self._data: RescoringData
         self._calibration: Calibration | None
         self._phash_source: PhashSource
+        self._watch: ArrayWatch | None = None
         self.decisions = DecisionBook()
         self._details = DetailSearch(reader)
         self.reload()
@@ -98,12 +100,23 @@ class SearchEngine:
         fitted = self._searcher.fitted if self._searcher is not None else None
         # Only an in-memory search holds embeddings and records here: a team catalogue's server brings its candidates'.
         held = self.searchable_ids() if isinstance(self._searcher, SnapshotSearcher) else np.empty(0, np.int64)
-        self._data = RescoringData(self.reader, held, self.config.rescore_in_memory_up_to, fitted=fitted, calibration=self._calibration)
+        if self._watch is not None:
+            self._watch.stop()
+        self._watch = watch = self._array_watch(held)
+        self._data = RescoringData(self.reader, held, self.config.rescore_in_memory_up_to, fitted, self._calibration, watch)
         self._phash_source = phashes.given(self.searchable_ids())
         self._details.reset()
         self._adaptation = Adaptation(self._searcher, self._data.augmented) if self._searcher is not None else None
         self.reload_decisions()
         log.info("loaded %d searchable images in %.0f ms", len(self), (time.perf_counter() - started) * 1000)
+
+    def _array_watch(self, held: np.ndarray) -> ArrayWatch | None:
+        """The array cache of a large catalogue file searched in memory (array_watch.py), else None."""
+        start = self.config.array_cache_from
+        large = start is not None and len(held) >= max(start, 1) and len(held) > self.config.rescore_in_memory_up_to
+        return ArrayWatch(self.reader, held) if large else None
+
+    array_watch = property(lambda self: self._watch, doc="The array cache's watch, if any (benchmarks and tests wait on it).")
 
     def __len__(self) -> int:
         return 0 if self._searcher is None else len(self._searcher)
@@ -115,6 +128,8 @@ class SearchEngine:
     def decide(self, a: int, b: int, verdict: str | None) -> None:
         """Record a person's verdict on two catalogue images (None withdraws it); later searches use it."""
         self.reader.decide(a, b, verdict)
+        if self._watch is not None:
+            self._watch.after_own_write()  # a decision changes no array
         self.reload_decisions()
 
     @property

@@ -7,6 +7,8 @@ import tempfile
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.mkdtemp(prefix="swimsearch-xdg-"))
+# array caches of large catalogues (array_cache.py) go to a folder of this run, never the user's cache folder
+os.environ["SWIMSEARCH_CACHE_DIR"] = tempfile.mkdtemp(prefix="swimsearch-cache-")
 
 from pathlib import Path  # noqa: E402
 

@@ -46,6 +46,7 @@ from .base import (
     sample_positions,
 )
 from .integrity import safe_relpath
+from .sqlite_arrays import ArrayReads
 from .network_fs import network_file_system, refuse_network_folder, updates_refused
 from .sqlite_copy import CopyRows
 from .sqlite_file import SQLITE_ERRORS, SqliteFile, create_file, describe_error, plain_errors as _plain
@@ -66,10 +67,10 @@ log = logging.getLogger(__name__)
 # hold float32 and stay readable).
 EMBEDDING_DTYPE = "<f2"
 
-class SqliteStore(DetailMethods, CopyRows, SqliteDecisions, SqliteFolders, NeighbourMethods, PhashMethods):
-    """A catalogue kept in one SQLite file (reader and writer); details, copies in and out, decisions, subfolders and
-    neighbour lists are in their own modules (sqlite_details.py, sqlite_copy.py, sqlite_decisions.py, sqlite_folders.py,
-    sqlite_neighbours.py)."""
+class SqliteStore(DetailMethods, CopyRows, SqliteDecisions, SqliteFolders, NeighbourMethods, PhashMethods, ArrayReads):
+    """A catalogue kept in one SQLite file (reader and writer); details, copies in and out, decisions, subfolders,
+    neighbour lists and the reads of the array cache are in their own modules (sqlite_details.py, sqlite_copy.py,
+    sqlite_decisions.py, sqlite_folders.py, sqlite_neighbours.py, sqlite_arrays.py)."""
 
     def __init__(self, file: SqliteFile, *, network_fs: str | None = None):
         self.file = file

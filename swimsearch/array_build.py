@@ -1,0 +1,301 @@
+"""Making and checking the array cache of a catalogue file (array_cache.py), in a process of its own.
+
+`python -m swimsearch.array_build CATALOGUE CACHE_FILE` (array_watch.py starts
+it at low priority) checks the cache file against the catalogue's signature and
+every array's CRC-32, and makes it again when it is missing, damaged or stale:
+everything read in one read transaction, the arrays filled in place in a
+temporary file beside it, synced and renamed into place. It stops, leaving no
+work files, when the process that asked for it ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import zlib
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from .array_cache import (
+    ALIGN, ASK, FORMAT, HAS_PHASH, HEADER, HELD, MAGIC, CacheUnusable, _unpowered, calibration_key, signature, verify,
+)
+from .calibration import shipped_calibration
+from .index import FittedIndex
+from .neighbours import NeighbourLists, VectorTable, augmented
+
+log = logging.getLogger(__name__)
+
+CHUNK = 8192
+
+#: The process that asked for the cache (set by `main`): when it ends, so does the making (`_still_wanted`).
+_PARENT: int | None = None
+
+
+class Abandoned(Exception):
+    """The process that asked for the cache has ended: stop, leaving no work files."""
+
+
+def _still_wanted() -> None:
+    if _PARENT is not None and os.getppid() != _PARENT:
+        raise Abandoned("the process that asked for it has ended")
+
+
+def _stored_embeddings(store: Any) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Every stored embedding (tombstones too: `embedding_matrix` answers for them), by id, checked."""
+    for ids, vectors in store.iter_stored_embeddings():
+        yield np.asarray(ids, np.int64), vectors
+
+
+def build(store: Any, path: Path) -> str:
+    """Write the cache of an open catalogue (any SqliteStore) to `path`, atomically; returns its signature.
+
+    Everything is read in one read transaction, so the signature is that of the arrays written. The
+    arrays are filled in place in the temporary file; the only work file beside it is the prepared
+    vectors the augmented ones are made from (2.5 GB per million images), removed at the end.
+    """
+    started = time.perf_counter()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with store.read_snapshot():
+        sign = signature(store)
+        fitted: FittedIndex | None = store.fitted()
+        calibration = shipped_calibration(store.file.meta("model_sha256"))
+        dim = int(store.file.meta("embedding_dim") or 0)
+        with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}.making-") as folder:
+            work = Path(folder)
+            parts = list(_spill(_stored_embeddings(store), work, dim))
+            ids = np.concatenate([p[0] for p in parts]) if parts else np.empty(0, np.int64)
+            if len(ids) > 1 and np.any(np.diff(ids) <= 0):
+                raise ValueError("the store gave its embeddings out of order")
+            n = len(ids)
+            powered = calibration is not None and calibration.power == 0.5 and n > 0
+            shapes: dict[str, tuple[str, tuple[int, ...]]] = {"ids": ("<i8", (n,))}
+            if powered:  # the embeddings are exactly recoverable from these (CachedArrays.raw), so not kept twice
+                shapes["powered"] = ("<f4", (n, dim))
+            else:
+                shapes["embeddings"] = ("<f2", (n, dim))
+            if fitted is not None and fitted.augmented and n:
+                shapes["augmented"] = ("<f2", (n, dim))
+            if calibration is not None and n:
+                width = calibration.vectors(np.zeros((1, dim), np.float32)).shape[1]
+                shapes["whitened"] = ("<f4", (n, width))
+            records = _records(store, ids)
+            shapes.update({name: (a.dtype.str, a.shape) for name, a in records.items()})
+            info = {"signature": sign, "calibration": calibration_key(calibration), "catalogue": str(store.path), "made": time.time()}
+            with _output(path, shapes, info) as out:
+                out["ids"][:] = ids
+                for name, values in records.items():
+                    if len(values):
+                        out[name][:] = values
+                del records
+                prepared = np.memmap(work / "prepared.f16", dtype=np.float16, mode="w+", shape=(max(n, 1), dim))[:n]
+                at = 0
+                for part_ids, part in parts:
+                    _still_wanted()
+                    raw = np.fromfile(part, dtype=np.float16).reshape(len(part_ids), dim)
+                    part.unlink()
+                    rows = slice(at, at + len(raw))
+                    wide = raw.astype(np.float32)
+                    if powered:
+                        assert calibration is not None
+                        out["powered"][rows] = values = calibration.powered(wide)
+                        if not np.array_equal(_unpowered(values), raw):
+                            raise ValueError("an embedding is not recovered from its power-normalised value")
+                    else:
+                        out["embeddings"][rows] = raw
+                    if "whitened" in out:  # 8,192 at a time, as RescoringData holds them for a small catalogue
+                        assert calibration is not None
+                        out["whitened"][rows] = calibration.vectors(wide).astype(np.float32)
+                    if fitted is not None:
+                        prepared[rows] = fitted.prepare(wide).astype(np.float16)
+                    at += len(raw)
+                if "augmented" in out:
+                    assert fitted is not None
+                    _augmented(fitted, ids, prepared, store.neighbour_lists(), out["augmented"])
+                del prepared
+    log.info("made the array cache %s of %d images in %.1f s", path, n, time.perf_counter() - started)
+    return sign
+
+
+def _records(store: Any, ids: np.ndarray) -> dict[str, np.ndarray]:
+    """The image records of `ids` as arrays (array_cache.RECORDS); a record with an error is left to
+    the store (flag ASK), so every record a search lists is exactly the store's."""
+    n = len(ids)
+    size, mtime = np.zeros(n, np.int64), np.zeros(n, np.float64)
+    width, height, phash = np.full(n, -1, np.int64), np.full(n, -1, np.int64), np.zeros(n, np.uint64)
+    flags = np.zeros(n, np.uint8)
+    paths: list[bytes] = [b""] * n
+    for row in store.iter_image_rows():
+        at = int(np.searchsorted(ids, row[0]))
+        if at >= n or int(ids[at]) != row[0]:
+            continue
+        _, rel, size[at], mtime[at], w, h, p, _, error, *_ = row
+        if error is not None:
+            flags[at] = ASK
+            continue
+        width[at], height[at] = (-1 if w is None else w), (-1 if h is None else h)
+        flags[at] = HELD | (HAS_PHASH if p is not None else 0)
+        phash[at] = 0 if p is None else p % (1 << 64)
+        paths[at] = rel.encode("utf-8", "surrogatepass")
+    offsets = np.zeros(n + 1, np.int64)
+    np.cumsum([len(b) for b in paths], out=offsets[1:])
+    blob = np.frombuffer(b"".join(paths), np.uint8)
+    return {"rec_size": size, "rec_mtime": mtime, "rec_width": width, "rec_height": height, "rec_phash": phash,
+            "rec_flags": flags, "rec_path_at": offsets, "rec_paths": blob}
+
+
+def _spill(chunks: Iterator[tuple[np.ndarray, np.ndarray]], work: Path, dim: int) -> Iterator[tuple[np.ndarray, Path]]:
+    """Each chunk's float16 embeddings to a work file, so a million need not be held at once."""
+    for n, (ids, vectors) in enumerate(chunks):
+        _still_wanted()
+        file = work / f"part{n:05d}.f16"
+        np.ascontiguousarray(np.asarray(vectors).astype(np.float16)).reshape(len(ids), dim).tofile(file)
+        yield ids, file
+
+
+def _augmented(fitted: FittedIndex, ids: np.ndarray, prepared: np.ndarray, lists: NeighbourLists | None, out: np.ndarray) -> None:
+    """Every image's augmented vector, rounded to float16, as RescoringData makes it from the store's rows:
+    prepared vectors of every stored embedding (rounded to float16), weighted over its listed neighbours
+    (a file without the lists' table: the prepared vectors themselves)."""
+    if lists is None:
+        out[:] = prepared
+        return
+    table = VectorTable(ids, prepared)
+    k, alpha = int(fitted.settings.get("augment_k", 5)), float(fitted.settings.get("augment_alpha", 3.0))
+    for s in range(0, len(ids), CHUNK):
+        _still_wanted()
+        part = ids[s : s + CHUNK]
+        out[s : s + CHUNK] = augmented(table, lists.select(part), part, k=k, alpha=alpha).astype(np.float16)
+
+
+@contextlib.contextmanager
+def _output(path: Path, shapes: dict[str, tuple[str, tuple[int, ...]]], info: dict[str, Any]) -> Iterator[dict[str, np.ndarray]]:
+    """Writable arrays at aligned offsets of a temporary file; on leaving, each array's CRC-32 and the header
+    are written, the file synced and renamed into place (on an error it is removed)."""
+    layout: dict[str, dict[str, Any]] = {}
+    at = HEADER
+    for name, (dtype, shape) in shapes.items():
+        layout[name] = {"dtype": dtype, "shape": list(shape), "offset": at}
+        at += -(-int(np.prod(shape)) * np.dtype(dtype).itemsize // ALIGN) * ALIGN
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(temporary, "wb") as fh:
+            fh.truncate(at)
+        arrays: dict[str, np.ndarray] = {
+            name: np.memmap(temporary, dtype=np.dtype(a["dtype"]), mode="r+", offset=a["offset"], shape=tuple(a["shape"]))
+            for name, a in layout.items() if int(np.prod(a["shape"]))
+        }
+        yield arrays
+        for array in arrays.values():
+            array.flush()  # type: ignore[attr-defined]
+        del arrays
+        with open(temporary, "r+b") as fh:
+            for entry in layout.values():
+                fh.seek(int(entry["offset"]))
+                crc, left = 0, int(np.prod(entry["shape"])) * np.dtype(entry["dtype"]).itemsize
+                while left:
+                    block = fh.read(min(left, 1 << 24))
+                    crc, left = zlib.crc32(block, crc), left - len(block)
+                entry["crc"] = crc
+            body = json.dumps({"format": FORMAT, "arrays": layout, **info}).encode()
+            if len(body) > HEADER - 24:
+                raise ValueError("the cache header is too long")
+            fh.seek(0)
+            fh.write(MAGIC + len(body).to_bytes(8, "little") + body + zlib.crc32(body).to_bytes(4, "little"))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(temporary, path)
+        _sync_folder(path.parent)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _sync_folder(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return  # Windows: a folder cannot be opened; its rename is durable enough for a cache
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def ensure(catalogue: Path, path: Path) -> dict[str, Any]:
+    """Check the cache of a catalogue file and make it again when it is missing, damaged or stale.
+
+    Returns {"signature": ..., "made": bool}, the signature the catalogue had when its arrays were read.
+    """
+    from .stores.sqlite import SqliteStore
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _only_maker(path):  # a second process asking for the same cache waits, then finds it made
+        store = SqliteStore.open(catalogue, readonly=True)
+        try:
+            return _ensure(store, path)
+        finally:
+            store.close()
+
+
+@contextlib.contextmanager
+def _only_maker(path: Path) -> Iterator[None]:
+    try:
+        import fcntl
+    except ImportError:  # Windows: two makers write their own temporary files; the last rename wins
+        yield
+        return
+    with open(path.with_name(path.name + ".lock"), "a") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def _ensure(store: Any, path: Path) -> dict[str, Any]:
+    for left in path.parent.glob(f".{path.name}.*"):  # a maker killed outright left these; under the lock none is in use
+        shutil.rmtree(left, ignore_errors=True) if left.is_dir() else left.unlink(missing_ok=True)
+    with store.read_snapshot():
+        now = signature(store)
+    if path.exists():
+        try:
+            if verify(path, _still_wanted) == now:
+                return {"signature": now, "made": False}
+            log.info("the array cache %s is stale: making it again", path)
+        except CacheUnusable as exc:
+            log.warning("the array cache %s %s: it is ignored and made again", path, exc)
+    return {"signature": build(store, path), "made": True}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m swimsearch.array_cache CATALOGUE CACHE_FILE`: ensure the cache; one JSON line on stdout
+    (array_watch.py runs it at low priority)."""
+    args = sys.argv[1:] if argv is None else argv
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s", stream=sys.stderr)
+    if len(args) != 2:
+        print("usage: python -m swimsearch.array_cache CATALOGUE CACHE_FILE", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # ended by a newer watch: its work files are removed
+    global _PARENT
+    _PARENT = os.getppid()
+    try:
+        result = ensure(Path(args[0]), Path(args[1]))
+    except Exception as exc:  # a cache that cannot be made leaves the search on its rows: say why, in one line
+        print(json.dumps({"error": f"{type(exc).__name__}: {exc}"}), flush=True)
+        return 1
+    print(json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,235 @@
+"""What a search reads of a large catalogue, as memory-mapped arrays in a disposable file beside it.
+
+Above `EngineConfig.rescore_in_memory_up_to` images a search read about 230
+catalogue rows (embeddings, neighbour lists) at 20-30 µs each: most of a
+search's time at a million images (docs/BENCHMARKS.md). This cache holds, for
+one catalogue file, every stored embedding (float16, exactly the store's
+values, tombstones too, as `embedding_matrix` answers for them) and, for a fit
+on augmented vectors, every image's augmented vector made as a search would
+make it from the store (rescoring.py), in one file of arrays that a search
+maps into memory: it touches pages, not rows.
+
+The catalogue stays the one file and the source of truth (DESIGN.md); this
+file is derived and disposable. It lives in the user's cache folder
+(`cache_dir`), is named after the catalogue (its path, creation time and
+model) and records the catalogue's `signature` (checksums of every image
+record and neighbour list, the fit) as read in the same transaction as its
+arrays. It is written whole to a temporary file, synced and renamed into
+place; its header names each array's offset, shape and CRC-32, and `verify`
+checks them all, so a truncated, damaged or stale file is ignored (a log
+line) and made again, never trusted. It is made in a separate, low-priority
+process (`python -m swimsearch.array_cache CATALOGUE CACHE`; array_watch.py
+starts it and hands its arrays to the search once it answers), so making
+2.5 GB per million images slows neither opening nor searching.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import sys
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .calibration import Calibration, shipped_calibration
+from .index import row_lookup
+from .stores.base import ImageRecord
+
+log = logging.getLogger(__name__)
+
+MAGIC = b"SWIMARR1"
+FORMAT = 1
+HEADER = 65536  # bytes reserved for the JSON header; arrays start at multiples of ALIGN after it
+ALIGN = 4096
+CACHE_ENV = "SWIMSEARCH_CACHE_DIR"  # where caches go instead of the user's cache folder (tests, benchmarks)
+#: rec_flags: the record is held here / it has a pHash / it has an error: ask the store for it.
+HELD, HAS_PHASH, ASK = 1, 2, 4
+RECORDS = ("rec_size", "rec_mtime", "rec_width", "rec_height", "rec_phash", "rec_flags", "rec_path_at", "rec_paths")
+
+
+def cache_dir() -> Path:
+    """$SWIMSEARCH_CACHE_DIR, else the platform's per-user cache folder (XDG_CACHE_HOME on Linux) /SwimSearch/arrays."""
+    override = os.environ.get(CACHE_ENV)
+    if override:
+        return Path(override)
+    if sys.platform.startswith("win"):
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Caches"
+    else:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "SwimSearch" / "arrays"
+
+
+def cache_file(store: Any, directory: Path | None = None) -> Path:
+    """The cache file of an open SqliteStore: named by its resolved path, creation time and model."""
+    meta = store.file.meta
+    key = json.dumps([str(Path(store.path).resolve()), meta("created"), meta("model_sha256")], default=str)
+    name = f"{Path(store.path).stem[:40]}-{hashlib.sha256(key.encode()).hexdigest()[:20]}.swimarrays"
+    return (directory or cache_dir()) / name
+
+
+def signature(store: Any) -> str:
+    """What the cached arrays are made of, in a few aggregate reads (0.3 s at a million images, warm):
+    every image record's checksum (it covers the id and its embedding's checksum), every neighbour
+    list's checksum (they cover the id), the fit, the model and its shipped calibration. Any committed
+    change to them changes it, and so does a new version of the app that ships another calibration."""
+    meta = store.file.meta
+    model = meta("model_sha256")
+    parts = [FORMAT, store.content_signature(), meta("fitted"), model, meta("embedding_dtype"), meta("embedding_dim"),
+             calibration_key(shipped_calibration(model))]
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class CachedArrays:
+    """The mapped arrays of one cache file (read-only)."""
+
+    path: Path
+    signature: str
+    ids: np.ndarray  # (n,) int64 sorted: every stored embedding
+    embeddings: np.ndarray | None  # (n, D) float16, the store's values; None where `powered` holds them
+    powered: np.ndarray | None  # (n, D) float32 the embeddings power-normalised (Calibration.powered, power 0.5)
+    augmented: np.ndarray | None  # (n, D) float16 augmented vectors (a fit on augmented vectors), else None
+    whitened: np.ndarray | None = None  # (n, d) float32 same-design vectors (a model with a calibration)
+    calibration: str | None = None  # `calibration_key` of the calibration they were made with
+    records: dict[str, np.ndarray] | None = None  # RECORDS: the image records of `ids`, as columns
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_rows", row_lookup(np.asarray(self.ids)))
+
+    def rows(self, image_ids: np.ndarray) -> np.ndarray:
+        """Rows of image ids (-1 where absent): a direct table, as index.row_lookup makes it."""
+        return self._rows(np.asarray(image_ids, dtype=np.int64))  # type: ignore[attr-defined]
+
+    def image_records(self, image_ids: list[int], root: str) -> tuple[dict[int, ImageRecord], list[int]]:
+        """(records held here, the ids to ask the store for) of `image_ids`; the records are the store's
+        (sqlite_images.record), their paths under `root`."""
+        if self.records is None:
+            return {}, list(image_ids)
+        r = self.records
+        rows = self.rows(np.asarray(image_ids, dtype=np.int64))
+        held, ask = {}, []
+        for image_id, row in zip(image_ids, rows.tolist()):
+            flags = int(r["rec_flags"][row]) if row >= 0 else ASK
+            if not flags & HELD:
+                if flags & ASK:
+                    ask.append(image_id)
+                continue
+            rel = bytes(r["rec_paths"][int(r["rec_path_at"][row]) : int(r["rec_path_at"][row + 1])]).decode("utf-8", "surrogatepass")
+            width, height = int(r["rec_width"][row]), int(r["rec_height"][row])
+            held[image_id] = ImageRecord(
+                image_id=image_id, relpath=rel, path=os.path.join(root, *rel.split("/")), size=int(r["rec_size"][row]),
+                width=None if width < 0 else width, height=None if height < 0 else height,
+                phash=int(r["rec_phash"][row]) if flags & HAS_PHASH else None, error=None, mtime=float(r["rec_mtime"][row]),
+            )
+        return held, ask
+
+    def raw(self, rows: np.ndarray) -> np.ndarray:
+        """The stored embeddings (float32, exactly the store's float16 values) of rows."""
+        if self.embeddings is not None:
+            return np.asarray(self.embeddings[rows], dtype=np.float32)
+        assert self.powered is not None
+        return _unpowered(np.asarray(self.powered[rows])).astype(np.float32)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+class CacheUnusable(Exception):
+    """A cache file that must not be used (missing, damaged, of another format); the reason in words."""
+
+
+def _header(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(HEADER)
+            size = os.fstat(fh.fileno()).st_size
+    except OSError as exc:
+        raise CacheUnusable(f"cannot be read ({exc.strerror or exc})") from exc
+    if len(head) < HEADER or head[:8] != MAGIC:
+        raise CacheUnusable("is not a SwimSearch array cache")
+    length = int.from_bytes(head[8:16], "little")
+    body = head[16 : 16 + length] if 0 < length <= HEADER - 24 else b""
+    if not body or zlib.crc32(body) != int.from_bytes(head[16 + length : 20 + length], "little"):
+        raise CacheUnusable("has a damaged header")
+    try:
+        header = json.loads(body)
+        arrays = header["arrays"]
+        ends = [int(a["offset"]) + int(np.prod(a["shape"])) * np.dtype(a["dtype"]).itemsize for a in arrays.values()]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CacheUnusable("has a damaged header") from exc
+    if header.get("format") != FORMAT:
+        raise CacheUnusable(f"is of another format ({header.get('format')})")
+    if size < max(ends, default=HEADER):
+        raise CacheUnusable(f"is cut short ({size:,} of {max(ends):,} bytes)")
+    return header
+
+
+def open_cache(path: Path) -> CachedArrays:
+    """Map a cache file's arrays (its header and size checked; `verify` checks the data)."""
+    header = _header(path)
+    maps = {
+        name: np.memmap(path, dtype=np.dtype(a["dtype"]), mode="r", offset=int(a["offset"]), shape=tuple(a["shape"]))
+        if int(np.prod(a["shape"])) else np.empty(tuple(a["shape"]), np.dtype(a["dtype"]))
+        for name, a in header["arrays"].items()
+    }
+    ids, embeddings, powered = maps.get("ids"), maps.get("embeddings"), maps.get("powered")
+    n = 0 if ids is None else len(ids)
+    if ids is None or (embeddings is None and powered is None and n):
+        raise CacheUnusable("lacks its arrays")
+    extra, whitened = maps.get("augmented"), maps.get("whitened")
+    if any(a is not None and len(a) != n for a in (embeddings, powered, extra, whitened)):
+        raise CacheUnusable("has arrays of different sizes")
+    if embeddings is None and powered is None:
+        embeddings = np.empty((0, 0), np.float16)
+    records = {name: maps[name] for name in RECORDS} if all(name in maps for name in RECORDS) else None
+    if records is not None and (any(len(records[name]) != n for name in RECORDS[:6]) or len(records["rec_path_at"]) != n + 1
+                                or (n and int(records["rec_path_at"][-1]) != len(records["rec_paths"]))):
+        raise CacheUnusable("has records of different sizes")
+    return CachedArrays(
+        path, str(header["signature"]), np.asarray(ids), embeddings, powered, extra, whitened, header.get("calibration"), records
+    )
+
+
+def verify(path: Path, going_on: Callable[[], None] = lambda: None) -> str:
+    """The signature of a cache file whose every array matches its CRC-32 (CacheUnusable otherwise).
+
+    Read with plain reads, not mapped, so checking 5 GB does not fill the checking process's memory.
+    """
+    header = _header(path)
+    with open(path, "rb") as fh:
+        for name, a in header["arrays"].items():
+            length = int(np.prod(a["shape"])) * np.dtype(a["dtype"]).itemsize
+            fh.seek(int(a["offset"]))
+            crc, left = 0, length
+            while left:
+                going_on()  # may raise: the checking is no longer wanted
+                block = fh.read(min(left, 1 << 24))
+                if not block:
+                    raise CacheUnusable(f"is cut short in its {name}")
+                crc, left = zlib.crc32(block, crc), left - len(block)
+            if crc != int(a["crc"]):
+                raise CacheUnusable(f"has damaged {name}")
+    ids = open_cache(path).ids
+    if len(ids) > 1 and np.any(np.diff(ids) <= 0):
+        raise CacheUnusable("has unsorted ids")
+    return str(header["signature"])
+
+
+def _unpowered(powered: np.ndarray) -> np.ndarray:
+    """float16 embeddings from their power-0.5 values: squared in float32 the error is ~2e-7 of the value,
+    far inside half a float16 step (5e-4), so each rounds back to the very value stored."""
+    return (np.sign(powered) * powered * powered).astype(np.float16)
+
+
+def calibration_key(calibration: Calibration | None) -> str | None:
+    """Which calibration the same-design vectors were made with (a new version of the app may ship another)."""
+    return None if calibration is None else hashlib.sha256(calibration.arrays()).hexdigest()
+

@@ -1,0 +1,190 @@
+"""The array cache of the open catalogue file, handed to the search once it is checked, dropped at any change.
+
+When a large catalogue file is opened (or re-read after an update), `ArrayWatch`
+starts `python -m swimsearch.array_cache` in a low-priority process of its own:
+it checks the catalogue's cache file (array_cache.py) and makes it again when
+it is missing, damaged or stale. Until that process answers, searches read
+rows as before; no search waits for it, and its memory and CPU are not the
+window's. When it answers, the arrays are mapped and checked here once: the
+signature it read, every searchable image present, a sample of embeddings
+equal to the store's rows, and nothing committed to the catalogue since this
+watch began.
+
+Before every search `current` asks SQLite whether the file changed (its data
+version and this connection's own changes: a few microseconds). Any change
+drops the arrays until `SearchEngine.reload` makes a new watch, so a search
+after an update never reads an array made before it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .array_cache import CachedArrays, CacheUnusable, cache_file, open_cache
+from .errors import CatalogueError
+
+log = logging.getLogger(__name__)
+
+#: Embeddings compared with the store's rows when a cache is taken into use.
+SAMPLE = 16
+
+#: The background process: lowered in priority before it imports anything (array_cache.main).
+CHILD = (
+    "import os, sys\n"
+    "try:\n    os.nice(10)\nexcept (AttributeError, OSError):\n    pass\n"
+    "from swimsearch.array_build import main\n"
+    "sys.exit(main())\n"
+)
+
+
+class ArrayWatch:
+    """The array cache of one open catalogue file, from a background process.
+
+    Args:
+        reader: the engine's reader (a Catalogue or a SqliteStore; other stores get no cache).
+        searchable: the ids the engine's searcher holds (sorted): each must be in the cache.
+        directory: where cache files go (None: array_cache.cache_dir()).
+    """
+
+    def __init__(self, reader: Any, searchable: np.ndarray, directory: Path | None = None):
+        from .stores.sqlite import SqliteStore
+
+        store = getattr(reader, "store", reader)
+        self._store = store if isinstance(store, SqliteStore) else None
+        self._searchable = np.asarray(searchable, dtype=np.int64)
+        self._arrays: CachedArrays | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._done = self._store is None
+        if self._store is None:
+            return
+        self._asked = 0
+        self._token: tuple[int, int] = (-1, -1)
+        try:
+            self._path = cache_file(self._store, directory)
+            self._token = self._store.change_token()
+        except (OSError, ValueError, CatalogueError) as exc:
+            log.warning("no array cache for %s: %s", getattr(self._store, "path", "?"), exc)
+            self._done = True
+
+    def _start(self) -> None:
+        """Start the checking (or making) process, at low priority from its first line."""
+        assert self._store is not None
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-c", CHILD, str(self._store.path), str(self._path)],
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=_child_env(),
+            )
+        except OSError as exc:
+            log.warning("no array cache for %s: %s", self._store.path, exc)
+            self._done = True
+
+    @property
+    def ready(self) -> bool:
+        return self._arrays is not None
+
+    def current(self) -> CachedArrays | None:
+        """The checked arrays when they are ready and the catalogue has not changed since; else None."""
+        if self._arrays is not None:
+            if self._store.change_token() != self._token:  # type: ignore[union-attr]
+                log.info("the catalogue changed: its array cache is not used until it is re-read")
+                self._arrays, self._done = None, True
+            return self._arrays
+        if self._done:
+            return None
+        if self._proc is None:
+            # started as the second search begins: the first one after opening has both cores to itself
+            self._asked += 1
+            if self._asked >= 2:
+                self._start()
+            return None
+        if self._proc.poll() is None:
+            return None
+        self._done = True
+        self._arrays = self._take(self._answer())
+        return self._arrays
+
+    def after_own_write(self) -> None:
+        """This engine wrote something the arrays do not hold (a decision): keep them, unless another
+        connection committed meanwhile."""
+        if self._store is not None and self._token[0] >= 0 and self._store.change_token()[0] == self._token[0]:
+            self._token = self._store.change_token()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the background process (tests, benchmarks); whether the arrays are in use."""
+        if self._proc is None and not self._done:
+            self._start()
+        if self._proc is not None and not self._done:
+            try:
+                self._proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                return False
+        return self.current() is not None
+
+    def stop(self) -> None:
+        """End the background process (a newer watch replaces this one)."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()  # it removes its own work files (array_cache.main)
+        self._done = True
+        self._arrays = None
+
+    def _answer(self) -> dict[str, Any]:
+        assert self._proc is not None
+        out = self._proc.stdout.read() if self._proc.stdout is not None else b""
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()
+        try:
+            answer = json.loads(out.decode().strip().splitlines()[-1])
+        except (ValueError, IndexError, UnicodeDecodeError):
+            answer = {"error": f"the cache process ended with {self._proc.returncode} and no answer"}
+        return answer if isinstance(answer, dict) else {"error": "an answer that is not an object"}
+
+    def _take(self, answer: dict[str, Any]) -> CachedArrays | None:
+        assert self._store is not None
+        if "error" in answer:
+            log.warning("no array cache for %s: %s", self._store.path, answer["error"])
+            return None
+        if self._store.change_token() != self._token:
+            log.info("the catalogue changed while its array cache was made: not used until it is re-read")
+            return None
+        try:
+            arrays = open_cache(self._path)
+        except CacheUnusable as exc:
+            log.warning("the array cache %s %s: not used", self._path, exc)
+            return None
+        if arrays.signature != answer.get("signature"):
+            log.warning("the array cache %s was replaced meanwhile: not used", self._path)
+            return None
+        rows = arrays.rows(self._searchable)
+        if np.any(rows < 0):
+            log.warning("the array cache %s lacks searchable images: not used", self._path)
+            return None
+        if not self._sample_matches(arrays):
+            log.warning("the array cache %s differs from the catalogue's rows: not used", self._path)
+            return None
+        log.info("searching %s with its array cache %s (%d images)", self._store.path, self._path, len(arrays))
+        return arrays
+
+    def _sample_matches(self, arrays: CachedArrays) -> bool:
+        assert self._store is not None
+        if not len(self._searchable):
+            return True
+        picks = np.unique(np.random.default_rng().choice(self._searchable, min(SAMPLE, len(self._searchable)), replace=False))
+        stored = self._store.embedding_matrix(picks.tolist())
+        held = arrays.raw(arrays.rows(stored.ids))
+        return len(stored.ids) == len(picks) and np.array_equal(held, stored.vectors.astype(np.float32))
+
+
+def _child_env() -> dict[str, str]:
+    """This environment, with this very copy of the package first on the child's import path."""
+    import swimsearch
+
+    here = str(Path(swimsearch.__file__).resolve().parent.parent)
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH", "")) if p)}

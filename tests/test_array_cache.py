@@ -1,0 +1,220 @@
+"""The array cache (array_cache.py, array_watch.py): a large catalogue file searched from memory-mapped arrays.
+
+A search from the cache must list exactly what a search from the store's rows lists; a cache that is
+missing, damaged or stale is never used, and the catalogue file is never changed by it.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from helpers import build_pattern_catalogue
+from swimsearch.array_build import ensure
+from swimsearch.array_cache import CacheUnusable, cache_file, open_cache, verify
+from swimsearch.catalogue import Catalogue
+from swimsearch.search import SearchEngine
+
+
+@pytest.fixture
+def cache_home(tmp_path, monkeypatch):
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("SWIMSEARCH_CACHE_DIR", str(folder))
+    return folder
+
+
+@pytest.fixture
+def pattern_catalogue(tmp_path, fake_embedder, small_config):
+    # 40 designs in 6 variants each: small, so the array path is forced below (array_cache_from=1)
+    return build_pattern_catalogue(tmp_path / "pics", tmp_path / "c.swimcat", fake_embedder, small_config, 240, family=6)
+
+
+def _rows_config(small_config):
+    return small_config.with_changes(rescore_in_memory_up_to=0, array_cache_from=None)
+
+
+def _cached_config(small_config):
+    return small_config.with_changes(rescore_in_memory_up_to=0, array_cache_from=1)
+
+
+def _lists(engine, folder, names=(3, 77, 150, 239)):
+    out = [engine.search(folder / f"img{n:04d}.png", top_n=30).matches for n in names]
+    return out + [engine.search_id(i, top_n=30).matches for i in (5, 120)]
+
+
+def test_a_search_from_the_array_cache_lists_exactly_what_the_rows_give(pattern_catalogue, fake_embedder, small_config, cache_home):
+    """Same ids, same order, same scores and bands: the cache holds the store's values and the
+    augmented vectors a search would make from them."""
+    folder, path = pattern_catalogue
+    with Catalogue.open(path) as catalogue:
+        rows = SearchEngine(catalogue, fake_embedder, _rows_config(small_config))
+        cached = SearchEngine(catalogue, fake_embedder, _cached_config(small_config))
+        assert cached.array_watch is not None and cached.array_watch.wait(120)
+        want = _lists(rows, folder)
+        embedding_matrix, neighbour_lists = catalogue.store.embedding_matrix, catalogue.store.neighbour_lists
+        embeddings, lists = [], []
+        catalogue.store.embedding_matrix = lambda ids: embeddings.append(list(ids)) or embedding_matrix(ids)
+        catalogue.store.neighbour_lists = lambda ids=None: lists.append(ids) or neighbour_lists(ids)
+        got = _lists(cached, folder)
+        assert cached._data.from_arrays
+        # no row of the ranking is read: only a query file's own stored embedding (examples.from_picture)
+        assert lists == [] and all(len(ids) == 1 for ids in embeddings)
+        assert got == want and got[0][0].score == 1.0
+        # a decision this engine records changes no array: the cache stays in use, the list honours it
+        first, second = got[0][0].image_id, got[0][1].image_id
+        cached.decide(first, second, "different")
+        rows.reload_decisions()
+        assert cached.search(folder / "img0003.png", top_n=30).matches == rows.search(folder / "img0003.png", top_n=30).matches
+        assert cached._data.from_arrays
+    assert len(list(cache_home.glob("*.swimarrays"))) == 1
+
+
+def test_the_cache_is_checked_reused_and_its_augmented_vectors_are_what_a_search_makes(pattern_catalogue, small_config, cache_home):
+    _, path = pattern_catalogue
+    with Catalogue.open(path) as catalogue:
+        where = cache_file(catalogue.store, cache_home)
+        assert ensure(path, where)["made"] is True
+        assert ensure(path, where)["made"] is False  # checked and kept
+        arrays = open_cache(where)
+        assert verify(where) == arrays.signature
+        stored = catalogue.embedding_matrix(arrays.ids.tolist())
+        assert np.array_equal(np.asarray(arrays.embeddings, np.float32), stored.vectors)
+        from swimsearch.rescoring import RescoringData
+
+        data = RescoringData(catalogue, np.empty(0, np.int64), 0, fitted=catalogue.fitted())
+        data.new_search()
+        some = arrays.ids[::7]
+        assert np.array_equal(np.asarray(arrays.augmented[arrays.rows(some)], np.float32), data.augmented(some))
+        from swimsearch.calibration import shipped_calibration
+        from swimsearch.ranking import whitened_vectors
+
+        calibration = shipped_calibration(catalogue.identity().model_sha256)
+        if calibration is not None:  # the fake model ships none: the real one is checked at 100k and 1M (bench_arrays.py)
+            assert np.array_equal(arrays.whitened[arrays.rows(some)], whitened_vectors(calibration, stored.vectors[arrays.rows(some)]))
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "flipped"])
+def test_a_damaged_cache_is_ignored_with_a_log_line_and_made_again(pattern_catalogue, small_config, cache_home, caplog, damage):
+    _, path = pattern_catalogue
+    with Catalogue.open(path) as catalogue:
+        where = cache_file(catalogue.store, cache_home)
+    ensure(path, where)
+    data = bytearray(where.read_bytes())
+    if damage == "truncated":
+        data = data[: len(data) - 5000]
+    elif damage == "garbage":
+        data = bytearray(b"not an array cache at all" * 100)
+    else:
+        data[open_cache(where).augmented.offset + 3000] ^= 0x40  # one bit in the augmented vectors
+    where.write_bytes(bytes(data))
+    with pytest.raises(CacheUnusable):
+        verify(where)
+    with caplog.at_level(logging.WARNING, logger="swimsearch.array_build"):
+        assert ensure(path, where)["made"] is True
+    assert "ignored and made again" in caplog.text
+    verify(where)
+
+
+def test_a_search_after_an_update_never_reads_arrays_made_before_it(pattern_catalogue, fake_embedder, small_config, cache_home):
+    """Another picture saved over a catalogue file, then an update by another connection: the next
+    search (before and after reload) lists what the rows give, and the cache is made again."""
+    folder, path = pattern_catalogue
+    with Catalogue.open(path) as catalogue:
+        engine = SearchEngine(catalogue, fake_embedder, _cached_config(small_config))
+        assert engine.array_watch.wait(120)
+        before = cache_file(catalogue.store).read_bytes()
+        Image.open(folder / "img0200.png").save(folder / "img0010.png")
+        shutil.copy(folder / "img0100.png", folder / "new0001.png")
+        with Catalogue.open(path) as writer:
+            writer.update(fake_embedder, small_config)
+        query = folder / "img0010.png"
+        first = engine.search(query, top_n=20)
+        assert not engine._data.from_arrays  # the change was seen before the search read anything
+        engine.reload()
+        rows = SearchEngine(catalogue, fake_embedder, _rows_config(small_config))
+        assert engine.array_watch.wait(120) and cache_file(catalogue.store).read_bytes() != before
+        after = engine.search(query, top_n=20)
+        assert engine._data.from_arrays and after.matches == rows.search(query, top_n=20).matches
+        assert first.matches[0].name == after.matches[0].name == "img0010.png"
+
+
+def test_a_read_only_catalogue_is_searched_from_its_cache(pattern_catalogue, fake_embedder, small_config, cache_home):
+    """Opened read-only (the window does so for a file it cannot write): the cache is made and used,
+    and the catalogue file is not touched."""
+    folder, path = pattern_catalogue
+    stamp = (path.stat().st_mtime_ns, path.read_bytes())
+    with Catalogue.open(path, readonly=True) as catalogue:
+        assert catalogue.readonly
+        engine = SearchEngine(catalogue, fake_embedder, _cached_config(small_config))
+        assert engine.array_watch.wait(120)
+        assert engine.search(folder / "img0042.png", top_n=10).matches[0].name == "img0042.png"
+        assert engine._data.from_arrays
+    assert (path.stat().st_mtime_ns, path.read_bytes()) == stamp
+
+
+def test_a_cache_that_cannot_be_made_leaves_the_search_on_its_rows(pattern_catalogue, fake_embedder, small_config, tmp_path, monkeypatch):
+    folder, path = pattern_catalogue
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("SWIMSEARCH_CACHE_DIR", str(blocked / "arrays"))
+    with Catalogue.open(path) as catalogue:
+        engine = SearchEngine(catalogue, fake_embedder, _cached_config(small_config))
+        assert not engine.array_watch.wait(120)
+        assert engine.search(folder / "img0042.png", top_n=10).matches[0].name == "img0042.png"
+        assert not engine._data.from_arrays
+
+
+def test_the_engine_modules_do_not_import_qt():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['PyQt5'] = None\n"
+        "import swimsearch.array_build, swimsearch.array_cache, swimsearch.array_watch, swimsearch.search\n"
+        "assert not any(m.startswith('PyQt5') and sys.modules[m] for m in sys.modules)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_real_photos_score_the_same_from_the_cache_with_the_shipped_calibration(photo_catalogue, embedder, cache_home):
+    """The real model ships a calibration: the cache then holds the power-normalised embeddings (the
+    stored ones recovered from them exactly) and the same-design vectors; every list, score and band is
+    what the rows give, and the query itself reads 100 %."""
+    from swimsearch.config import EngineConfig
+
+    folder, path = photo_catalogue
+    with Catalogue.open(path, readonly=True) as catalogue:
+        rows = SearchEngine(catalogue, embedder, EngineConfig(rescore_in_memory_up_to=0, array_cache_from=None))
+        cached = SearchEngine(catalogue, embedder, EngineConfig(rescore_in_memory_up_to=0, array_cache_from=1))
+        assert cached.array_watch.wait(120)
+        arrays = cached.array_watch.current()
+        assert arrays.powered is not None and arrays.embeddings is None and arrays.whitened is not None
+        stored = catalogue.embedding_matrix(arrays.ids.tolist())
+        assert np.array_equal(arrays.raw(np.arange(len(arrays))), stored.vectors)
+        pictures = sorted(folder.glob("*.jpg"))[:6]
+        for picture in pictures:
+            want, got = rows.search(picture, top_n=40), cached.search(picture, top_n=40)
+            assert cached._data.from_arrays
+            assert got.matches == want.matches and got.matches[0].score == 1.0
+        ids = cached.searchable_ids()
+        assert np.array_equal(cached.similarities(int(ids[0]), ids[1:]), rows.similarities(int(ids[0]), ids[1:]))
+
+
+def test_work_files_a_killed_maker_left_are_removed(pattern_catalogue, cache_home):
+    _, path = pattern_catalogue
+    with Catalogue.open(path) as catalogue:
+        where = cache_file(catalogue.store, cache_home)
+    cache_home.mkdir(parents=True)
+    left = [cache_home / f".{where.name}.making-x1y2", cache_home / f".{where.name}.4242.tmp"]
+    left[0].mkdir()
+    (left[0] / "prepared.f16").write_bytes(b"\0" * 4096)
+    left[1].write_bytes(b"\0" * 4096)
+    other = cache_home / ".another.swimarrays.4242.tmp"  # another catalogue's maker may be at work
+    other.write_bytes(b"")
+    ensure(path, where)
+    assert not any(p.exists() for p in left) and other.exists()
+    assert sorted(p.name for p in cache_home.iterdir()) == sorted([where.name, where.name + ".lock", other.name])
