@@ -113,8 +113,9 @@ class EngineConfig:
     #: round's best (1: the query is searched twice in all, as before round 6).
     #: query_augment_k 3, expand_k 10 and two rounds were chosen on the tuning sender half of the
     #: clothing set, leak-free (an in-memory model of the exact path, docs/BENCHMARKS.md), and are
-    #: reported through the engine on the held-out half; the round-5 defaults (0, 5, 1) gave
-    #: same-sender about 1.044 x exact cosine leak-free, these about 1.05.
+    #: reported through the engine (docs/BENCHMARKS.md, round 6): same-sender mAP@10 leak-free
+    #: 1.0505 x exact cosine (sender halves 1.0505 / 1.0506: 1.05 without a margin), cross-sender
+    #: 1.0775; the round-5 defaults (0, 5, 1) gave 1.0435 / 1.0648. A third search per query.
     expand_rounds: int = 2
     #: Candidates of each search scored on the full augmented
     #: vectors (at least the results asked for plus RESCORE_MARGIN): 200 kept
