@@ -56,12 +56,12 @@ class EngineConfig:
     #: (exact cosine and the graph found both; at 3000 the LSH path did too);
     #: at 44,072 images crops 0.992 against 0.952 (docs/QUALITY_RESEARCH.md).
     #: The LSH path is the fallback of catalogues above `exact_below` without a graph.
-    #: 4000 since round 6: on the clothing catalogue grown to 40,000 images, 3000 lost a
-    #: mirrored, a rotated and a cropped copy of 100 that the re-ranking vectors rank first
-    #: (their codes ranked 1,651-3,362 by Hamming); at 4000 every mirror and rotation was
-    #: found, as exact cosine finds them (bench_quality.py --sections grown). It costs the
-    #: LSH path at that size about twice the search time (more probes fall back to a scan
-    #: of the codes); the exact (5,398) and graph (1M) paths are unaffected.
+    #: 4000 since round 6: on the clothing catalogue grown to 40,000 images, with the query
+    #: expanded twice, 3000 lost 1 mirrored and 2 rotated copies of 100 whose originals the
+    #: re-ranking vectors rank first but whose codes ranked 1,651-3,362 by Hamming; at 4000
+    #: every mirror and rotation was found, as exact cosine finds them (bench_quality.py
+    #: --sections grown). The LSH path's search there took 1.2-1.3 x round 5's (with the
+    #: third search); the exact (below 20,000) and graph paths do not read it.
     rerank_depth: int = 4000
     #: How candidates' codes are ranked before re-ranking: "hamming" (|a xor b|)
     #: or "spherical" (|a xor b| / |a and b|, Heo et al.). Measured on the
