@@ -60,7 +60,7 @@ class EngineConfig:
     #: expanded twice, 3000 lost 1 mirrored and 2 rotated copies of 100 whose originals the
     #: re-ranking vectors rank first but whose codes ranked 1,651-3,362 by Hamming; at 4000
     #: every mirror and rotation was found, as exact cosine finds them (bench_quality.py
-    #: --sections grown). The LSH path's search there took 1.2-1.3 x round 5's (with the
+    #: --sections grown). The LSH path's search there took 1.5-1.7 x round 5's (with the
     #: third search); the exact (below 20,000) and graph paths do not read it.
     rerank_depth: int = 4000
     #: How candidates' codes are ranked before re-ranking: "hamming" (|a xor b|)
