@@ -47,6 +47,10 @@ from swimsearch.searchers import choose_searcher
 
 SAME_DESIGN = BAND_PERCENT[0]
 TODAY = "today's pipeline"
+#: The query settings of round 5's defaults (before the query was augmented and expanded twice), timed beside
+#: the defaults; `--settings` takes the same names.
+ROUND5 = "round-5 defaults"
+ROUND5_QUERY = {"expand_k": 5, "query_augment_k": 0, "expand_rounds": 1, "rerank_depth": 3000}
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -336,7 +340,8 @@ def timing(catalogue, embedder, config, data: Catalogued, *, queries: int = 60) 
     import tempfile
 
     engines = {TODAY: baseline_engine(SearchEngine(catalogue, embedder, config)),
-               "new": SearchEngine(catalogue, embedder, config)}
+               "new": SearchEngine(catalogue, embedder, config),
+               ROUND5: SearchEngine(catalogue, embedder, config.with_changes(**ROUND5_QUERY))}
     rows = np.random.default_rng(11).choice(len(data.relpaths), queries, replace=False)
     out: dict = {}
     with tempfile.TemporaryDirectory() as outside:
@@ -352,12 +357,14 @@ def timing(catalogue, embedder, config, data: Catalogued, *, queries: int = 60) 
                     times[name]["embed"].append(result.embed_ms)
                     times[name]["search"].append(result.search_ms)
             got = {n: {k: float(np.median(v)) for k, v in t.items()} for n, t in times.items()}
-            new, today = got["new"], got[TODAY]
-            ratio = new["total"] / today["total"]
+            new, today, before = got["new"], got[TODAY], got[ROUND5]
+            ratio, ratio5 = new["total"] / today["total"], new["total"] / before["total"]
             print(f"  {kind}: median per query, {queries} queries in turns: new {new['total']:.1f} ms (picture "
                   f"{new['embed']:.1f}, search {new['search']:.1f}), today's pipeline {today['total']:.1f} ms (picture "
-                  f"{today['embed']:.1f}, search {today['search']:.1f}); new/today {ratio:.2f}", flush=True)
-            out[kind] = {**got, "new_over_today": ratio}
+                  f"{today['embed']:.1f}, search {today['search']:.1f}), {ROUND5} {before['total']:.1f} ms (search "
+                  f"{before['search']:.1f}); new/today {ratio:.2f}, new/{ROUND5} {ratio5:.2f} (search "
+                  f"{new['search'] / before['search']:.2f})", flush=True)
+            out[kind] = {**got, "new_over_today": ratio, "new_over_round5": ratio5}
     return out
 
 

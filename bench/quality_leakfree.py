@@ -47,7 +47,8 @@ from swimsearch.config import EngineConfig
 from swimsearch.index import IndexSnapshot
 from swimsearch.indexing import index_catalogue, prepared_table
 from swimsearch.phash_index import PhashIndex
-from swimsearch.neighbours import VectorTable, augmented, update_lists
+from swimsearch.neighbour_updates import update_lists
+from swimsearch.neighbours import VectorTable, augmented
 from swimsearch.search import SearchEngine
 from swimsearch.searchers import SnapshotSearcher, choose_searcher
 
@@ -104,16 +105,18 @@ class LeaveOneOut:
         changed, vectors, snapshot = self.state(image_id)
         engine, data = self.engine, self.engine._data
         rows = data._rows(changed)
-        held_vectors, held_searcher, held_phashes = data._augmented[rows].copy(), engine._searcher, engine._phash_index
+        held_vectors, held_searcher = data._augmented[rows].copy(), engine._searcher
         data._augmented[rows] = vectors
         engine._searcher = choose_searcher(snapshot, self.config)
         keep = self.ids != image_id  # the pHash candidates come from the catalogue without it too
-        engine._phash_index = (PhashIndex.build(self.phashes[keep]), self.ids[keep])
+        table = (PhashIndex.build(self.phashes[keep]), self.ids[keep])
+        engine._phash_table = lambda: table  # shadows the engine's own (phash_source.py) for this search
         try:
             yield len(changed)
         finally:
             data._augmented[rows] = held_vectors
-            engine._searcher, engine._phash_index = held_searcher, held_phashes
+            engine._searcher = held_searcher
+            del engine._phash_table
 
 
 def search_without(leave: LeaveOneOut, embedding: np.ndarray, phash: int, image_id: int, top_n: int):

@@ -56,7 +56,13 @@ class EngineConfig:
     #: (exact cosine and the graph found both; at 3000 the LSH path did too);
     #: at 44,072 images crops 0.992 against 0.952 (docs/QUALITY_RESEARCH.md).
     #: The LSH path is the fallback of catalogues above `exact_below` without a graph.
-    rerank_depth: int = 3000
+    #: 4000 since round 6: on the clothing catalogue grown to 40,000 images, with the query
+    #: expanded twice, 3000 lost 1 mirrored and 2 rotated copies of 100 whose originals the
+    #: re-ranking vectors rank first but whose codes ranked 1,651-3,362 by Hamming; at 4000
+    #: every mirror and rotation was found, as exact cosine finds them (bench_quality.py
+    #: --sections grown). The LSH path's search there took 1.5-1.7 x round 5's (with the
+    #: third search); the exact (below 20,000) and graph paths do not read it.
+    rerank_depth: int = 4000
     #: How candidates' codes are ranked before re-ranking: "hamming" (|a xor b|)
     #: or "spherical" (|a xor b| / |a and b|, Heo et al.). Measured on the
     #: clothing set, the best 500 by Hamming hold 0.97 of the exact top 10,
@@ -94,23 +100,24 @@ class EngineConfig:
     #: augmented vectors in the user's cache folder), so a search reads no rows; None: never.
     array_cache_from: int | None = 10_000
     #: Query expansion (with `vectors="augmented"`): the query is searched again as
-    #: a weighted mean of itself and its `expand_k` best results, weights cos^alpha
-    #: (QE k 5-10, alpha 0-1 measured alike cross-sender).
-    expand_k: int = 5
+    #: a weighted mean of itself and its `expand_k` best results, weights cos^alpha.
+    #: 10 since round 6 (5 before; QE k 5-10, alpha 0-1 measured alike cross-sender,
+    #: k 10 better same-sender; k 7, 12, 15, 20 and alpha 0.5 / 2 / 3 lower on the tuning half).
+    expand_k: int = 10
     expand_alpha: float = 1.0
-    #: Before query expansion the query can be augmented as a catalogue image is: a weighted mean
+    #: Before query expansion the query is augmented as a catalogue image is: a weighted mean
     #: of itself and its `query_augment_k` nearest images by prepared cosine (among the first
-    #: search's best), weights cos^augment_alpha (0: off, the default).
-    query_augment_k: int = 0
+    #: search's best), weights cos^augment_alpha (0: off, as before round 6).
+    query_augment_k: int = 3
     #: Rounds of query expansion, each a search with the query expanded again from the previous
-    #: round's best (1: the query is searched twice in all).
-    #: Measured (docs/BENCHMARKS.md, round 5): query_augment_k 3, expand_k 10, expand_rounds 2
-    #: lift leak-free same-sender mAP@10 from about 1.044 to 1.050 x exact cosine and cross-sender
-    #: from 1.065 to 1.077 on the clothing set (chosen on one sender half, the same on the other),
-    #: but cost a third search and, on the LSH path of a 40,000-image catalogue, 1 of 100 mirrored
-    #: and 1 of 100 rotated copies the two searches found: not the default until that is settled.
-    expand_rounds: int = 1
-    #: Candidates of each of the two searches scored on the full augmented
+    #: round's best (1: the query is searched twice in all, as before round 6).
+    #: query_augment_k 3, expand_k 10 and two rounds were chosen on the tuning sender half of the
+    #: clothing set, leak-free (an in-memory model of the exact path, docs/BENCHMARKS.md), and are
+    #: reported through the engine (docs/BENCHMARKS.md, round 6): same-sender mAP@10 leak-free
+    #: 1.0505 x exact cosine (sender halves 1.0505 / 1.0506: 1.05 without a margin), cross-sender
+    #: 1.0775; the round-5 defaults (0, 5, 1) gave 1.0435 / 1.0648. A third search per query.
+    expand_rounds: int = 2
+    #: Candidates of each search scored on the full augmented
     #: vectors (at least the results asked for plus RESCORE_MARGIN): 200 kept
     #: crops and rotations at 44,000 images that 40 lost (docs/QUALITY_RESEARCH.md).
     rescore_depth: int = 200

@@ -55,9 +55,13 @@ def _senders(clothing) -> dict[str, str]:
 
 
 def _score_of(engine: SearchEngine, query, name: str) -> tuple[float, str]:
-    """The score and band a user reads for `name` in the results of a search from the file `query`."""
-    found = [m for m in engine.search(query, top_n=200).matches if m.name == name]
-    assert found, f"{name} is not among the 200 best matches of {query}"
+    """The score and band a user reads for `name` in the results of a search from the file `query`.
+
+    Deep in the list: the pair's score is the same in every catalogue, its place is not (at 5,398 photos
+    a look-alike of the 36-photo catalogue reads *similar* among a few hundred others, ordered by the
+    expanded query: 149th with one expansion, 303rd with two)."""
+    found = [m for m in engine.search(query, top_n=1000).matches if m.name == name]
+    assert found, f"{name} is not among the 1,000 best matches of {query}"
     return found[0].score, found[0].band
 
 
@@ -125,12 +129,11 @@ def test_the_query_itself_reads_100_percent_and_nothing_else_does(small_photos, 
                 assert levels == sorted(levels)
 
 
-#: The query settings measured for same-sender (docs/BENCHMARKS.md, round 5): the query augmented as a
-#: catalogue image is, expanded from its 10 best for two rounds.
-AUGMENTED_QUERY = {"query_augment_k": 3, "expand_k": 10, "expand_rounds": 2}
+#: Round 5's query settings (one expansion from the 5 best, the query not augmented): still a choice.
+ROUND5_QUERY = {"query_augment_k": 0, "expand_k": 5, "expand_rounds": 1}
 
 
-@pytest.mark.parametrize("query", [{}, AUGMENTED_QUERY], ids=["default", "augmented-query"])
+@pytest.mark.parametrize("query", [{}, ROUND5_QUERY], ids=["default", "round-5-query"])
 def test_exact_and_lsh_paths_agree_on_the_augmented_vectors(small_photos, embedder, query):
     folder, path = small_photos[600]
     with Catalogue.open(path) as catalogue:
@@ -147,6 +150,34 @@ def test_exact_and_lsh_paths_agree_on_the_augmented_vectors(small_photos, embedd
             common = {m.name: m.score for m in a.matches}
             assert all(m.score == common[m.name] for m in b.matches if m.name in common)  # one score, either path
         assert np.mean(overlap) >= 0.9
+
+
+def test_a_copy_stays_in_the_top_10_on_the_lsh_path_with_the_query_expanded_twice(small_photos, embedder):
+    """The default query is augmented and expanded for two rounds, and the expanded query drifts towards
+    the copy's look-alikes; a mirrored, rotated or cropped copy that the exact path finds in the top 10 as
+    *same design* is still found so when the LSH buckets are really probed (a tenth of the catalogue's
+    codes ranked, about what `rerank_depth` ranks at 40,000 images)."""
+    folder, path = small_photos[600]
+    photos = sorted(folder.glob("*.jpg"))[3::30]
+    assert EngineConfig().expand_rounds == 2 and EngineConfig().query_augment_k > 0
+    with Catalogue.open(path) as catalogue:
+        exact = SearchEngine(catalogue, embedder, EngineConfig())
+        lsh = SearchEngine(catalogue, embedder, EngineConfig(exact_below=0, rerank_depth=60, rescore_depth=60))
+        assert (exact.searcher_name, lsh.searcher_name) == ("ExactSearch", "LshSearch")
+        found: dict[str, set] = {"exact": set(), "lsh": set()}
+        probed = 0
+        for n, photo in enumerate(photos):
+            original = ImageOps.exif_transpose(Image.open(photo)).convert("RGB")
+            for kind in ("mirror", "rotate8", "crop80"):
+                copy = transformed_copy(original, kind, np.random.default_rng(n))
+                for name, engine in (("exact", exact), ("lsh", lsh)):
+                    result = engine.search(copy, top_n=10)
+                    probed += name == "lsh" and result.method == "lsh"
+                    if any(m.name == photo.name and m.band == "same design" for m in result.matches):
+                        found[name].add((photo.name, kind))
+        assert probed == 3 * len(photos)  # the buckets were probed, not scanned
+        assert len(found["exact"]) >= 3 * len(photos) - 2  # nearly every copy: a test that can fail
+        assert found["exact"] <= found["lsh"], found["exact"] - found["lsh"]
 
 
 def _state(path) -> tuple:

@@ -54,7 +54,8 @@ def test_a_store_with_its_own_searcher_needs_no_change_to_the_engine(tmp_path, f
             want = [(m.relpath, m.score, m.duplicate) for m in usual.search(query, top_n=8).matches]
             got = [(m.relpath, m.score, m.duplicate) for m in engine.search(query, top_n=8).matches]
             assert got == want and got[0] == (f"img{n:04d}.png", 1.0, True)
-        assert server.searches == 3 * 2  # each query is searched, then searched again expanded (query expansion)
+        # each query is searched, then searched again expanded, once per round of query expansion
+        assert server.searches == 3 * (1 + small_config.expand_rounds) and small_config.expand_rounds == 2
 
 
 def test_sqlite_store_adds_reads_and_removes_in_the_order_asked(tmp_path):
