@@ -2,30 +2,40 @@
 
 After the server's HNSW search the engine asks the store about the
 candidates: their re-ranking vectors (all of them, to order the two
-searches' candidates), then, for the best few dozen, their embeddings, their
-neighbour lists and the embeddings of those neighbours (to make their
-augmented vectors, issue 11), and finally the records of the ten shown. Each
-question is a round trip to a server that is busy with others, and reading
-every candidate's 2.5 kB embedding and record with the candidates cost more
-than the search itself (200 candidates: 7.6 of 8.8 ms of server CPU).
+searches' candidates); for the best few dozen their neighbour lists and the
+embeddings of those neighbours (to make their augmented vectors, issue 11);
+the embeddings of every candidate (each is scored as shown); and finally the
+records of the ten shown. Each question was a round trip to a server that is
+busy with others: at a million designs a search made about six (two searches,
+two or three reads of embeddings, one of records), and on a loaded machine
+each one waits for the server's turn and then for the client's.
 
-So the search statement brings the code and re-ranking vector of every
-candidate, and the embedding, record and neighbour list of only the best
-`HEAD` of them; whatever else is asked (mostly the neighbours' embeddings) is
-read from the server for the ids not held here, and kept here too. Everything
-held is answered for a few seconds only (the engine asks at once): a later
+So the search statement brings everything the engine will ask, in one round
+trip: every candidate's code, re-ranking vector and embedding (those not
+already held here from the search before: the second search of a query
+expansion finds mostly the first one's candidates, `recent_vectors`); for the best `HEAD` of
+them their record and neighbour list, and the embeddings of the designs
+those lists name that are neither candidates nor held. Whatever else is
+asked (a list of a candidate ranked lower, a design added meanwhile) is read
+from the server for the ids not held here, and kept here too. Everything held
+is answered for a few seconds only (the engine asks at once): a later
 question reads the server again, so nothing held outlives another user's
 change for long, and a store's own change clears it (`clear`).
+
+Vectors come as ``halfvec_send`` bytes and are decoded all at once
+(`halfvecs`), not value by value by the driver.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
-#: Candidates (best by re-ranking vector) whose embedding, record and neighbour list the search statement
-#: brings along: the engine augments the best expand_k + RESCORE_MARGIN (35) of each search, then the best
-#: `wanted` (40) of both searches together; a fit on raw embeddings asks for all of its (40) candidates.
+import numpy as np
+
+#: Candidates (best by re-ranking vector) whose record and neighbour list, and whose neighbours' embeddings,
+#: the search statement brings along: the engine augments the best expand_k + RESCORE_MARGIN (35) of each
+#: search, then the best `wanted` (40) of both searches together; a fit on raw embeddings asks for none.
 HEAD = 64
 
 #: What one candidate's row holds, by field: see `PgSearcher.search`'s statement.
@@ -37,31 +47,55 @@ class Prefetch:
 
     FRESH_S = 5.0
     MOST = 8192  # ids held at most (a few searches' worth)
+    #: `held` forgets what would expire within this many seconds: a search statement told the server that
+    #: the vectors held were not to be sent, and they must still be here when the engine asks for them.
+    MARGIN_S = 1.0
 
     def __init__(self) -> None:
         self.held: dict[int, dict[str, tuple[Any, float]]] = {}
         self._since = time.monotonic()  # when the oldest entry held may have been kept
+        # Embeddings of the last search statement's candidates and those read after it: what the next search
+        # statement (the same query expanded) need not bring again. Not everything held: several queries'
+        # worth of ids would cost more to send and look up than the few embeddings they spare.
+        self._recent: set[int] = set()
 
-    def keep(self, rows: Iterable[tuple]) -> None:
-        """Rows of the search statement: (id, fit, sim, code, rerank, vector, 7 record columns, list ids, list sims)."""
+    def keep(self, rows: Sequence[tuple], rerank: np.ndarray, vectors: dict[int, np.ndarray], head: int = HEAD) -> None:
+        """What one search statement brought.
+
+        Args:
+            rows: its candidate rows (id, fit, sim, code, rerank, place, vector, 7 record columns, list ids,
+                list sims), `rerank` decoded in the same order.
+            vectors: the embeddings it brought (candidates' and their neighbours'), by id.
+        """
         now = time.monotonic()
         self._expire(now)
-        for image_id, _fit, _sim, code, rerank, vector, *rest in rows:
+        for row, reranked in zip(rows, rerank):
+            image_id, place = row[0], row[5]
             entry = self.held.setdefault(image_id, {})
-            entry["code"] = (code, now)
-            entry["rerank"] = (rerank, now)
-            if vector is not None:  # a candidate of the head: everything the engine reads of it
-                record, (ids, sims) = rest[:-2], rest[-2:]
-                entry["vector"] = (vector, now)
-                entry["record"] = ((image_id, *record), now)
+            entry["code"] = (row[3], now)
+            entry["rerank"] = (reranked, now)
+            if place <= head:  # a candidate of the head: its record and list
+                if row[7] is not None:  # (not removed meanwhile)
+                    entry["record"] = ((image_id, *row[7:14]), now)
+                ids, sims = row[14], row[15]
                 entry["list"] = (None if ids is None else (bytes(ids), bytes(sims)), now)
+        # what the statement would have brought but found held: still wanted by the next one
+        wanted = {row[0] for row in rows}
+        for row in rows:
+            if row[5] <= head and row[14] is not None:
+                wanted.update(np.frombuffer(row[14], "<i8").tolist())
+        self._recent &= wanted
+        self.keep_field("vector", vectors, now)
 
-    def keep_field(self, field: str, values: dict[int, Any]) -> None:
+    def keep_field(self, field: str, values: dict[int, Any], now: float | None = None) -> None:
         """Values read from the server on a later question (embeddings of neighbours), for the next one."""
-        now = time.monotonic()
-        self._expire(now)
+        if now is None:
+            now = time.monotonic()
+            self._expire(now)
         for image_id, value in values.items():
             self.held.setdefault(image_id, {})[field] = (value, now)
+        if field == "vector":
+            self._recent.update(values)
 
     def partial(self, image_ids: Iterable[int], field: str) -> dict[int, Any]:
         """The fresh values of `field` held for the asked ids (the others must be read from the server)."""
@@ -73,11 +107,39 @@ class Prefetch:
                 found[image_id] = value[0]
         return found
 
+    def recent_vectors(self) -> list[int]:
+        """Ids of the embeddings the last search statement brought or kept, and those read since, that stay
+        fresh for `MARGIN_S` more: what the next search statement need not bring again."""
+        self._expire(time.monotonic() + self.MARGIN_S)
+        return [i for i in self._recent if "vector" in self.held.get(i, {})]
+
     def clear(self) -> None:
         self.held = {}
+        self._recent = set()
         self._since = time.monotonic()
 
     def _expire(self, now: float) -> None:
         """Drop everything once the oldest entry may be stale, or too much is held (cheap: no entry is read)."""
         if now - self._since >= self.FRESH_S or len(self.held) > self.MOST:
             self.clear()
+
+
+def halfvecs(values: Sequence[bytes], dim: int | None = None) -> np.ndarray:
+    """``halfvec_send`` bytes of equal-sized vectors -> (n, dim) float16, bit-identical to what was stored.
+
+    Raises:
+        ValueError: a value is not a halfvec of that size.
+    """
+    if not values:
+        return np.empty((0, dim or 0), np.float16)
+    first = values[0]
+    width = (len(first) - 4) // 2
+    if dim is not None and width != dim:
+        raise ValueError(f"expected halfvec({dim}) values, got halfvec({width})")
+    joined = b"".join(values)
+    if len(joined) != len(values) * (4 + 2 * width):
+        raise ValueError("halfvec values of different sizes")
+    halves = np.frombuffer(joined, dtype=">u2").reshape(len(values), 2 + width)
+    if (halves[:, 0] != width).any() or halves[:, 1].any():
+        raise ValueError("not a halfvec value")
+    return halves[:, 2:].view(">f2").astype(np.float16)
