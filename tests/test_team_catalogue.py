@@ -182,9 +182,9 @@ def test_the_search_statement_brings_the_listed_neighbours_and_not_what_is_held(
         named = {int(i) for ids, _ in lists.values() for i in np.frombuffer(ids, "<i8") if i >= 0}
         stored = shared.embedding_matrix(sorted(held))
         brought = store._prefetch.recent_vectors()
-        kept = {i: store._prefetch.held[i]["vector"] for i in held}
+        kept = {i: store._prefetch.fields["vector"][i] for i in held}
         second = searcher.search(fitted.codes(query[None])[0], fitted.vectors(query[None])[0], 6)
-        again = {i: store._prefetch.held[i]["vector"] for i in held}
+        again = {i: store._prefetch.fields["vector"][i] for i in held}
     assert len(first.ids) == 6 and set(lists) == set(first.ids.tolist())  # 6 <= HEAD: every candidate's list
     assert HEAD >= 6 and named - set(first.ids.tolist())  # the lists name designs beyond the candidates ...
     assert set(held) == set(first.ids.tolist()) | named  # ... and exactly those embeddings came along

@@ -43,21 +43,22 @@ FIELDS = ("code", "rerank", "vector", "record", "list")
 
 
 class Prefetch:
-    """Rows of recent searches by image id and field, each answered while fresh (`FRESH_S`)."""
+    """Values of recent searches by field and image id, answered while fresh (`FRESH_S`).
+
+    Everything held was kept since `_since`, and all of it is dropped once that is `FRESH_S` ago (or too
+    much is held), so no value needs a time of its own and a statement's rows go in as a few bulk updates.
+    """
 
     FRESH_S = 5.0
-    MOST = 8192  # ids held at most (a few searches' worth)
-    #: `held` forgets what would expire within this many seconds: a search statement told the server that
-    #: the vectors held were not to be sent, and they must still be here when the engine asks for them.
+    MOST = 8192  # values of a field held at most (a few searches' worth)
+    #: `recent_vectors` forgets what would be dropped within this many seconds or this many more values: a
+    #: search statement told the server not to send the embeddings held, and they must still be here when
+    #: the engine asks for them.
     MARGIN_S = 1.0
+    ROOM = 2048
 
     def __init__(self) -> None:
-        self.held: dict[int, dict[str, tuple[Any, float]]] = {}
-        self._since = time.monotonic()  # when the oldest entry held may have been kept
-        # Embeddings of the last search statement's candidates and those read after it: what the next search
-        # statement (the same query expanded) need not bring again. Not everything held: several queries'
-        # worth of ids would cost more to send and look up than the few embeddings they spare.
-        self._recent: set[int] = set()
+        self.clear()
 
     def keep(self, rows: Sequence[tuple], rerank: np.ndarray, vectors: dict[int, np.ndarray], head: int = HEAD) -> None:
         """What one search statement brought.
@@ -67,60 +68,55 @@ class Prefetch:
                 list sims), `rerank` decoded in the same order.
             vectors: the embeddings it brought (candidates' and their neighbours'), by id.
         """
-        now = time.monotonic()
-        self._expire(now)
-        for row, reranked in zip(rows, rerank):
-            image_id, place = row[0], row[5]
-            entry = self.held.setdefault(image_id, {})
-            entry["code"] = (row[3], now)
-            entry["rerank"] = (reranked, now)
-            if place <= head:  # a candidate of the head: its record and list
-                if row[7] is not None:  # (not removed meanwhile)
-                    entry["record"] = ((image_id, *row[7:14]), now)
-                ids, sims = row[14], row[15]
-                entry["list"] = (None if ids is None else (bytes(ids), bytes(sims)), now)
-        # what the statement would have brought but found held: still wanted by the next one
-        wanted = {row[0] for row in rows}
+        self._expire(time.monotonic())
+        ids = [row[0] for row in rows]
+        self.fields["code"].update(zip(ids, [row[3] for row in rows]))
+        self.fields["rerank"].update(zip(ids, rerank))
+        records, lists = self.fields["record"], self.fields["list"]
+        wanted = set(ids)  # what the statement would have brought but found held: still wanted by the next one
         for row in rows:
-            if row[5] <= head and row[14] is not None:
-                wanted.update(np.frombuffer(row[14], "<i8").tolist())
+            if row[5] <= head:  # a candidate of the head: its record and list
+                if row[7] is not None:  # (not removed meanwhile)
+                    records[row[0]] = (row[0], *row[7:14])
+                if row[14] is None:
+                    lists[row[0]] = None  # known to have none
+                else:
+                    lists[row[0]] = (bytes(row[14]), bytes(row[15]))
+                    wanted.update(np.frombuffer(row[14], "<i8").tolist())
         self._recent &= wanted
-        self.keep_field("vector", vectors, now)
+        self._put("vector", vectors)
 
-    def keep_field(self, field: str, values: dict[int, Any], now: float | None = None) -> None:
+    def keep_field(self, field: str, values: dict[int, Any]) -> None:
         """Values read from the server on a later question (embeddings of neighbours), for the next one."""
-        if now is None:
-            now = time.monotonic()
-            self._expire(now)
-        for image_id, value in values.items():
-            self.held.setdefault(image_id, {})[field] = (value, now)
+        self._expire(time.monotonic())
+        self._put(field, values)
+
+    def _put(self, field: str, values: dict[int, Any]) -> None:
+        self.fields[field].update(values)
         if field == "vector":
             self._recent.update(values)
 
     def partial(self, image_ids: Iterable[int], field: str) -> dict[int, Any]:
         """The fresh values of `field` held for the asked ids (the others must be read from the server)."""
-        now = time.monotonic()
-        found = {}
-        for image_id in image_ids:
-            value = self.held.get(image_id, {}).get(field)
-            if value is not None and now - value[1] < self.FRESH_S:
-                found[image_id] = value[0]
-        return found
+        self._expire(time.monotonic())
+        held = self.fields[field]
+        return {i: held[i] for i in image_ids if i in held}
 
     def recent_vectors(self) -> list[int]:
         """Ids of the embeddings the last search statement brought or kept, and those read since, that stay
-        fresh for `MARGIN_S` more: what the next search statement need not bring again."""
-        self._expire(time.monotonic() + self.MARGIN_S)
-        return [i for i in self._recent if "vector" in self.held.get(i, {})]
+        held for `MARGIN_S` and `ROOM` more: what the next search statement need not bring again."""
+        self._expire(time.monotonic() + self.MARGIN_S, self.ROOM)
+        held = self.fields["vector"]
+        return [i for i in self._recent if i in held]
 
     def clear(self) -> None:
-        self.held = {}
-        self._recent = set()
-        self._since = time.monotonic()
+        self.fields: dict[str, dict[int, Any]] = {name: {} for name in FIELDS}
+        self._recent: set[int] = set()
+        self._since = time.monotonic()  # when the oldest value held may have been kept
 
-    def _expire(self, now: float) -> None:
-        """Drop everything once the oldest entry may be stale, or too much is held (cheap: no entry is read)."""
-        if now - self._since >= self.FRESH_S or len(self.held) > self.MOST:
+    def _expire(self, now: float, room: int = 0) -> None:
+        """Drop everything once the oldest value may be stale, or too much is held (cheap: no value is read)."""
+        if now - self._since >= self.FRESH_S or max(len(self.fields["code"]), len(self.fields["vector"])) + room > self.MOST:
             self.clear()
 
 
