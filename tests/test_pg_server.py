@@ -83,6 +83,31 @@ def test_float16_embeddings_round_trip_through_halfvec_bit_identical(pg_database
     np.testing.assert_allclose([c[0] for c in cosine], expected, atol=1e-6)
 
 
+def test_ids_and_vectors_cross_the_wire_packed_by_numpy_exactly(pg_database):
+    """What a team search sends and reads in bulk: ids as one int8[] (beyond int4 too, none at all) and
+    halfvec_send bytes decoded at once, bit-identical to the stored float16 values."""
+    from swimsearch.stores.postgres_prefetch import halfvecs
+
+    rng = np.random.default_rng(2)
+    vectors = (rng.random((12, 1280)) * 6).astype(np.float16)
+    ids = np.array([1, 7, 3_000_000_000, -1, 2**62], dtype=np.int64)
+    with pg_database.connect() as conn:
+        pg_types.register_types(conn)
+        conn.execute("CREATE TABLE embeddings (id int8 PRIMARY KEY, vector halfvec(1280) NOT NULL)")
+        pg_types.copy_rows(conn, "embeddings", ["id", "vector"], [("int8", np.arange(12)), ("halfvec", vectors)])
+        echoed = conn.execute("SELECT %s::int8[]", (pg_types.Ids(ids),)).fetchone()[0]
+        empty = conn.execute("SELECT cardinality(%s::int8[]), 5 = ANY(%s::int8[])", (pg_types.Ids([]), pg_types.Ids([]))).fetchone()
+        with conn.cursor(binary=True) as cur:
+            sent = [r[0] for r in cur.execute("SELECT halfvec_send(vector) FROM embeddings WHERE id = ANY(%s) ORDER BY id",
+                                              (pg_types.Ids(range(0, 12, 2)),))]
+    assert echoed == ids.tolist() and empty == (0, False)
+    assert halfvecs(sent, 1280).tobytes() == vectors[::2].tobytes()
+    with pytest.raises(ValueError):
+        halfvecs(sent, 128)  # not the size asked for
+    with pytest.raises(ValueError):
+        halfvecs([sent[0], sent[1][:-2]])  # a value cut short
+
+
 def test_logins_need_the_right_password(pg_database):
     role = pg_database.create_role("viewer", password="right")
     with pg_database.connect(user=role, password="right") as conn:

@@ -134,6 +134,66 @@ def test_a_large_team_catalogue_keeps_its_server_search_no_graph_and_nothing_in_
     assert graphs == []  # no graph was built for it
 
 
+def test_a_search_of_a_large_team_catalogue_is_two_round_trips_with_what_the_engine_reads(team, fake_embedder, small_config, monkeypatch):
+    """Issue 13 at a million designs: each question to the server waits for the server's turn and the client's, and a
+    search made six. The search statement (one per round of query expansion) brings every candidate's embedding, the head's records and lists and the
+    embeddings of the designs those lists name; the second search of a query expansion does not bring again what
+    the first brought. The answer stays the one of a search that reads everything from the server."""
+    import psycopg
+
+    from swimsearch.stores.postgres_read import PostgresReader
+
+    config = small_config.with_changes(exact_below=50)  # 80 designs: the server's HNSW index finds the candidates
+    query = team.folder / "anna" / "img0012.png"
+    statements: list[str] = []
+    real = psycopg.Cursor.execute
+    with Catalogue.open(team.url()) as shared:
+        engine = SearchEngine(shared, fake_embedder, config)
+        assert engine.searcher_name == "PgSearcher" and not engine._data.in_memory
+        engine.search(query, top_n=10)  # the first search of a session also reads the fit's generation etc.
+        monkeypatch.setattr(psycopg.Cursor, "execute", lambda cur, text, *a, **k: statements.append(str(text)) or real(cur, text, *a, **k))
+        fast = [(m.relpath, m.score, m.band) for m in engine.search(query, top_n=10).matches]
+        monkeypatch.setattr(psycopg.Cursor, "execute", real)
+        searches = [s for s in statements if s.startswith("WITH r AS")]
+        # the same search with nothing brought along: every embedding, list and record asked of the server
+        monkeypatch.setattr(shared.store._prefetch, "partial", lambda ids, field: {})
+        slow = [(m.relpath, m.score, m.band) for m in engine.search(query, top_n=10).matches]
+    assert len(searches) == 1 + config.expand_rounds  # the query, then the query expanded by its best results
+    assert len(statements) <= len(searches) + 1, statements  # and at most the records of a match ranked low by all
+    assert fast == slow and fast[0][:2] == ("anna/img0012.png", 1.0)
+    assert not any("embeddings WHERE image_id = ANY" in s for s in statements)
+
+
+def test_the_search_statement_brings_the_listed_neighbours_and_not_what_is_held(team, small_config):
+    """The store's prediction of the engine's next questions, checked against the server's own answers: the
+    embeddings brought are bit-identical to the stored ones, the head's lists name no design whose embedding is
+    missing, and a second search sends nothing the first one brought."""
+    from swimsearch.stores.postgres_prefetch import HEAD
+
+    config = small_config.with_changes(exact_below=50)
+    with Catalogue.open(team.url()) as shared:
+        store = shared.store
+        searcher = store.own_searcher(config)
+        fitted = searcher.fitted
+        query = fitted.prepare(shared.embedding_matrix([5]).vectors)[0]
+        first = searcher.search(fitted.codes(query[None])[0], fitted.vectors(query[None])[0], 6)
+        held = store._prefetch.partial(range(1, 200), "vector")
+        lists = store._prefetch.partial(first.ids.tolist(), "list")
+        named = {int(i) for ids, _ in lists.values() for i in np.frombuffer(ids, "<i8") if i >= 0}
+        stored = shared.embedding_matrix(sorted(held))
+        brought = store._prefetch.recent_vectors()
+        kept = {i: store._prefetch.fields["vector"][i] for i in held}
+        second = searcher.search(fitted.codes(query[None])[0], fitted.vectors(query[None])[0], 6)
+        again = {i: store._prefetch.fields["vector"][i] for i in held}
+    assert len(first.ids) == 6 and set(lists) == set(first.ids.tolist())  # 6 <= HEAD: every candidate's list
+    assert HEAD >= 6 and named - set(first.ids.tolist())  # the lists name designs beyond the candidates ...
+    assert set(held) == set(first.ids.tolist()) | named  # ... and exactly those embeddings came along
+    assert np.stack([held[i] for i in stored.ids]).astype(np.float32).tobytes() == stored.vectors.tobytes()
+    assert set(brought) == set(held)
+    assert second.ids.tolist() == first.ids.tolist()
+    assert all(again[i] is kept[i] for i in held)  # the second search sent none of them again
+
+
 def test_a_viewer_searches_but_an_update_is_refused_in_plain_words(team, fake_embedder, small_config):
     make_pattern_images(team.folder / "bert", 2, start=900)
     with Catalogue.open(team.url(team.viewer, "secret")) as viewed:

@@ -88,6 +88,38 @@ class HalfVec:
         self.vector = np.asarray(vector, dtype=np.float16).reshape(-1)
 
 
+class Ids:
+    """Image ids passed as one ``int8[]`` parameter (`= ANY(%s)`), packed by NumPy.
+
+    psycopg dumps a Python list element by element, in text, in Python: 6 ms of
+    the client's CPU for the 900 ids a search at a million designs tells the
+    server it holds already; packed here it is a few microseconds.
+    """
+
+    __slots__ = ("ids",)
+
+    def __init__(self, ids: Any):
+        self.ids = np.asarray(list(ids) if not isinstance(ids, np.ndarray) else ids, dtype=np.int64).reshape(-1)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+#: PostgreSQL's built-in type oids of int8 and int8[] (fixed in every server).
+INT8_OID, INT8_ARRAY_OID = 20, 1016
+
+
+def int8_array_binary(ids: np.ndarray) -> bytes:
+    """``int8[]``'s binary wire format: dimensions, element type, then (length 8, big-endian value) per id."""
+    ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+    if not len(ids):
+        return struct.pack(">iiI", 0, 0, INT8_OID)
+    body = np.empty(len(ids), dtype=[("length", ">i4"), ("value", ">i8")])
+    body["length"] = 8
+    body["value"] = ids
+    return struct.pack(">iiIii", 1, 0, INT8_OID, len(ids), 1) + body.tobytes()
+
+
 class Code:
     """A packed spherical code passed as a ``bit(B)`` query parameter."""
 
@@ -99,7 +131,7 @@ class Code:
 
 
 def register_types(conn: Any) -> None:
-    """Teach one psycopg connection to send `HalfVec`/`Code` and read halfvec as float16 arrays.
+    """Teach one psycopg connection to send `HalfVec`/`Code`/`Ids` and read halfvec as float16 arrays.
 
     ``bit`` values come back as `str` ('0101...') in text format; fetch them
     with a binary cursor (``conn.cursor(binary=True)``) to get bytes for
@@ -128,6 +160,13 @@ def register_types(conn: Any) -> None:
         def dump(self, obj: Code) -> bytes:
             return bit_binary(obj.code, obj.bits)
 
+    class IdsDumper(Dumper):
+        format = Format.BINARY
+        oid = INT8_ARRAY_OID
+
+        def dump(self, obj: Ids) -> bytes:
+            return int8_array_binary(obj.ids)
+
     class HalfVecLoader(Loader):
         format = Format.BINARY
 
@@ -142,6 +181,7 @@ def register_types(conn: Any) -> None:
 
     conn.adapters.register_dumper(HalfVec, HalfVecDumper)
     conn.adapters.register_dumper(Code, CodeDumper)
+    conn.adapters.register_dumper(Ids, IdsDumper)
     conn.adapters.register_loader(halfvec.oid, HalfVecLoader)
     conn.adapters.register_loader(halfvec.oid, HalfVecTextLoader)
 

@@ -11,7 +11,7 @@
   ``refit_begin``/``refit_finish``), so a search sees one fit, never two.
 
 `PgSearcher` is the store's own `Searcher`: the server finds the candidates
-with the HNSW index (``hnsw.ef_search`` 200, ``iterative_scan =
+with the HNSW index (``hnsw.ef_search`` 300, ``iterative_scan =
 relaxed_order`` so designs being written by others never cost a search its
 answer); the engine rescores them exactly as for the SQLite store. Small
 catalogues are not searched here but loaded (`load_snapshot`) and searched
@@ -33,15 +33,16 @@ from ..lsh import BucketTables
 from ..searchers import Ranking
 from . import pg_types
 from .base import FitState
-from .postgres_prefetch import HEAD, Prefetch
+from .postgres_prefetch import HEAD, Prefetch, halfvecs
 
 log = logging.getLogger(__name__)
 
-#: Candidate search breadth (hnsw.ef_search). Recall@10 of exact cosine at 1M designs: 0.993 in the
-#: research (docs/POSTGRES_RESEARCH.md) and 0.979 through the store on another HNSW build of the same
-#: data (builds draw random graph levels), beside the SQLite store's 0.982 on the same queries
-#: (bench/results/pg-store-100000-1000000.json).
-EF_SEARCH = 200
+#: Candidate search breadth (hnsw.ef_search). Each search asks for rescore_depth (200) candidates, twice
+#: (query expansion); at ef_search 200 the HNSW walk lost part of those 200 and, at 1M designs, recall@10 of
+#: the app's own ranking over exact candidates was 0.966 (the SQLite store's graph: 0.984). Measured through
+#: the store at 1M (200 queries): ef 250 0.986, 300 0.992, 400 0.996; 300 costs about 0.5 ms of server CPU
+#: a search more than 200 (bench/bench_pg.py --store, bench/results/pg-store-1000000.json).
+EF_SEARCH = 300
 #: Rows per COPY message when writing a new fit's items.
 COPY_CHUNK = 20_000
 
@@ -67,16 +68,29 @@ SQL = {
     # One bytea of big-endian int8 (a million rows one by one through the driver: seconds of client CPU).
     "ids": "SELECT string_agg(int8send(image_id), ''::bytea ORDER BY image_id) FROM {s}.items",
     "items_of": "SELECT image_id, code, rerank FROM {s}.items WHERE image_id = ANY(%s)",
-    # One round trip: every candidate's code and re-ranking vector, and for the best `HEAD` of them
-    # what the engine reads next (embedding, record, neighbour list), kept in a `Prefetch`
-    # (postgres_prefetch.py says why only those). OFFSET 0 keeps the lateral read a subquery of its own, so
-    # "place <= HEAD" gates it before any row is read (flattened, it was a filter after reading every row).
-    "search": "WITH r AS MATERIALIZED (SELECT image_id, fit, (rerank <#> %s) * -1 AS sim, code, rerank FROM {s}.items "
-              "ORDER BY rerank <#> %s LIMIT %s), o AS (SELECT r.*, row_number() OVER (ORDER BY r.sim DESC) AS place FROM r) "
-              "SELECT o.image_id, o.fit, o.sim, o.code, o.rerank, h.vector, h.path, h.size, h.width, h.height, h.phash, "
-              "h.error, h.mtime, h.ids, h.sims FROM o LEFT JOIN LATERAL (SELECT e.vector, i.path, i.size, i.width, i.height, "
-              "i.phash, i.error, i.mtime, n.ids, n.sims FROM {s}.embeddings e JOIN {s}.images i ON i.id = e.image_id "
-              "LEFT JOIN {s}.neighbours n ON n.image_id = e.image_id WHERE e.image_id = o.image_id AND o.place <= %s OFFSET 0) h ON true",
+    # One round trip for all that the engine asks of a search (postgres_prefetch.py): every candidate's code,
+    # re-ranking vector, place and embedding (unless held: %(held)s), for the best %(head)s their record and
+    # neighbour list, then rows of the embeddings of the designs those lists name that are neither candidates
+    # nor held (fit NULL). A list's ids are k little-endian int8 (postgres_neighbours.py), unpacked here byte
+    # by byte (PostgreSQL 14 casts no bytea to bigint). Vectors go as halfvec_send bytes, decoded at once in
+    # NumPy. OFFSET 0 keeps each gated read a subquery of its own, so "place <= head" gates it before any row
+    # is read (flattened, it was a filter after reading every row).
+    "search": "WITH r AS MATERIALIZED (SELECT image_id, fit, (rerank <#> %(q)s) * -1 AS sim, code, rerank FROM {s}.items "
+              "ORDER BY rerank <#> %(q)s LIMIT %(k)s), "
+              "o AS MATERIALIZED (SELECT r.*, row_number() OVER (ORDER BY r.sim DESC) AS place FROM r), "
+              "l AS MATERIALIZED (SELECT n.image_id, n.ids, n.sims FROM o JOIN {s}.neighbours n ON n.image_id = o.image_id "
+              "WHERE o.place <= %(head)s), "
+              "x AS MATERIALIZED (SELECT DISTINCT id FROM (SELECT "
+              + " | ".join(f"(get_byte(l.ids, 8 * j + {b})::int8 << {8 * b})" for b in range(8))
+              + " AS id FROM l, generate_series(0, length(l.ids) / 8 - 1) j OFFSET 0) v "
+              "WHERE id >= 0 AND NOT id = ANY(%(held)s::int8[]) AND id NOT IN (SELECT image_id FROM o)) "
+              "SELECT o.image_id, o.fit, o.sim, o.code, halfvec_send(o.rerank), o.place, "
+              "CASE WHEN NOT o.image_id = ANY(%(held)s::int8[]) THEN (SELECT halfvec_send(e.vector) FROM {s}.embeddings e "
+              "WHERE e.image_id = o.image_id) END, h.path, h.size, h.width, h.height, h.phash, h.error, h.mtime, l.ids, l.sims "
+              "FROM o LEFT JOIN l ON l.image_id = o.image_id LEFT JOIN LATERAL (SELECT i.path, i.size, i.width, i.height, "
+              "i.phash, i.error, i.mtime FROM {s}.images i WHERE i.id = o.image_id AND o.place <= %(head)s OFFSET 0) h ON true "
+              "UNION ALL SELECT x.id, NULL, NULL, NULL, NULL, NULL, halfvec_send(e.vector), NULL, NULL, NULL, NULL, NULL, "
+              "NULL, NULL, NULL, NULL FROM x JOIN {s}.embeddings e ON e.image_id = x.id",
     # An update's candidate neighbours of a new design: the HNSW search, each candidate with the cosine of its
     # prepared vector (embedding less the fit's centre) to the design's, computed where the embeddings are.
     "scored_candidates": "SELECT t.image_id, 1 - ((e.vector::vector - %s::vector) <=> %s::vector) FROM (SELECT image_id "
@@ -277,29 +291,36 @@ class PgSearcher:
 
     def search(self, code: np.ndarray, vector: np.ndarray, k: int) -> Ranking:
         k = max(1, int(k))
-        query = pg_types.HalfVec(vector)
+        args = {"q": pg_types.HalfVec(vector), "k": k, "head": HEAD, "held": pg_types.Ids(self._prefetch.recent_vectors())}
         try:
             self._set_ef(max(EF_SEARCH, k))
             with self._conn.cursor(binary=True) as cur:
-                rows = cur.execute(self._sql["search"], (query, query, k, HEAD)).fetchall()
-            if not self._iterative and len(rows) < min(k, self._count):
-                rows = self._exact(query, k)  # pgvector 0.7: entries being written took places; scan instead
+                rows = cur.execute(self._sql["search"], args).fetchall()
+            if not self._iterative and sum(r[1] is not None for r in rows) < min(k, self._count):
+                rows = self._exact(args)  # pgvector 0.7: entries being written took places; scan instead
         except Exception as exc:
             if isinstance(exc, CatalogueError):
                 raise
             raise self._describe(exc) from exc
-        if any(row[1] != self._generation for row in rows):
+        found = [r for r in rows if r[1] is not None]  # the candidates; the other rows are their neighbours' embeddings
+        if any(row[1] != self._generation for row in found):
             fitted, generation = self._refresh()
             if fitted is not None:
                 self._fitted, self._generation, self._ids = fitted, generation, None
             raise IndexChanged(  # the engine encodes the query with the new fit and asks again
                 "The team catalogue's index was just rebuilt by another user; search again to use the new one."
             )
-        self._prefetch.keep(rows)
-        ids = np.array([r[0] for r in rows], dtype=np.int64)
-        sims = np.array([r[2] for r in rows], dtype=np.float32)
+        try:
+            reranked = halfvecs([r[4] for r in found], self._fitted.rerank_basis.shape[1])
+            brought = [r for r in rows if r[6] is not None]
+            vectors = halfvecs([r[6] for r in brought])
+        except ValueError as exc:  # a column altered by hand, or a damaged value
+            raise self._describe(exc) from exc
+        self._prefetch.keep(found, reranked, dict(zip((r[0] for r in brought), vectors)))
+        ids = np.array([r[0] for r in found], dtype=np.int64)
+        sims = np.array([r[2] for r in found], dtype=np.float32)
         order = np.argsort(-sims, kind="stable")  # relaxed order: nearly sorted, sorted here
-        return Ranking(ids[order], sims[order], len(rows), "hnsw")
+        return Ranking(ids[order], sims[order], len(found), "hnsw")
 
     def scored_candidates(self, prepared: np.ndarray, reduced: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
         """An update's candidate neighbours of new designs, with their cosines computed in the server.
@@ -333,11 +354,11 @@ class PgSearcher:
             raise self._describe(exc) from exc
         return ids, sims
 
-    def _exact(self, query: pg_types.HalfVec, k: int) -> list[tuple]:
+    def _exact(self, args: dict[str, Any]) -> list[tuple]:
         with self._conn.transaction():
             self._conn.execute("SET LOCAL enable_indexscan = off")
             with self._conn.cursor(binary=True) as cur:
-                return cur.execute(self._sql["search"], (query, query, k, HEAD)).fetchall()
+                return cur.execute(self._sql["search"], args).fetchall()
 
     def _items(self, image_ids: np.ndarray, field: str) -> dict[int, Any]:
         """Codes or re-ranking vectors by id: those the last searches brought along, the others from the server."""
@@ -347,7 +368,7 @@ class PgSearcher:
         if missing:
             try:
                 with self._conn.cursor(binary=True) as cur:
-                    found.update({r[0]: r[1] if field == "code" else r[2] for r in cur.execute(self._sql["items_of"], (missing,))})
+                    found.update({r[0]: r[1] if field == "code" else r[2] for r in cur.execute(self._sql["items_of"], (pg_types.Ids(missing),))})
             except Exception as exc:
                 raise self._describe(exc) from exc
         return found

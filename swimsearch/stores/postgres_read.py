@@ -43,7 +43,7 @@ from .base import (
 from .pg_address import TeamAddress, session_root
 from .pg_connection import ServerInfo
 from .pg_schema import CatalogueNames, describe_pg_error
-from . import postgres_neighbours
+from . import pg_types, postgres_neighbours
 from .postgres_index import ItemTables, PgSearcher, statements
 from .postgres_prefetch import Prefetch
 from .postgres_rows import ROWS, stored_images
@@ -244,7 +244,7 @@ class PostgresReader:
         rows = [(i, *held[i]) for i in asked if held.get(i) is not None]
         if missing:
             with self._conn.cursor(binary=True) as cur:
-                rows += [(r[0], bytes(r[1]), bytes(r[2])) for r in cur.execute(self._sql["lists_of"], (missing,))]
+                rows += [(r[0], bytes(r[1]), bytes(r[2])) for r in cur.execute(self._sql["lists_of"], (pg_types.Ids(missing),))]
         return postgres_neighbours.lists_from_rows(sorted(rows), self.location)
 
     @plain
@@ -258,7 +258,7 @@ class PostgresReader:
         rows = list(held.values())
         missing = [i for i in asked if i not in held]
         if missing:
-            rows += self._conn.execute(self._sql["records"], (missing,)).fetchall()
+            rows += self._conn.execute(self._sql["records"], (pg_types.Ids(missing),)).fetchall()
         return {row[0]: self._record(row) for row in rows}
 
     @plain
@@ -288,7 +288,7 @@ class PostgresReader:
         missing = [i for i in asked if i not in found]
         if missing:
             with self._conn.cursor(binary=True) as cur:
-                read = dict(cur.execute(self._sql["embeddings_of"], (missing,)).fetchall())
+                read = dict(cur.execute(self._sql["embeddings_of"], (pg_types.Ids(missing),)).fetchall())
             if len(missing) <= 1024:  # a search's question (its candidates' neighbours): the next one may ask again
                 self._prefetch.keep_field("vector", read)
             found.update(read)
