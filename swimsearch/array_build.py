@@ -11,6 +11,7 @@ work files, when the process that asked for it ends.
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import logging
 import os
@@ -35,6 +36,7 @@ from .neighbours import NeighbourLists, VectorTable, augmented
 log = logging.getLogger(__name__)
 
 CHUNK = 8192
+PARENT_ENV = "SWIMSEARCH_ARRAY_ASKER"  # the pid of the process that asked for the cache (array_watch._child_env)
 
 #: The process that asked for the cache (set by `main`): when it ends, so does the making (`_still_wanted`).
 _PARENT: int | None = None
@@ -263,7 +265,7 @@ def _only_maker(path: Path) -> Iterator[None]:
 
 
 def _ensure(store: Any, path: Path) -> dict[str, Any]:
-    for left in path.parent.glob(f".{path.name}.*"):  # a maker killed outright left these; under the lock none is in use
+    for left in path.parent.glob(f".{glob.escape(path.name)}.*"):  # a maker killed outright left these; under the lock none is in use
         shutil.rmtree(left, ignore_errors=True) if left.is_dir() else left.unlink(missing_ok=True)
     with store.read_snapshot():
         now = signature(store)
@@ -287,7 +289,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # ended by a newer watch: its work files are removed
     global _PARENT
-    _PARENT = os.getppid()
+    # the asker's pid, as it gave it: read here, getppid() may already be init's when a one-shot query ended first
+    _PARENT = int(os.environ.get(PARENT_ENV) or os.getppid())
     try:
         result = ensure(Path(args[0]), Path(args[1]))
     except Exception as exc:  # a cache that cannot be made leaves the search on its rows: say why, in one line

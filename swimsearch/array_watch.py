@@ -187,4 +187,5 @@ def _child_env() -> dict[str, str]:
     import swimsearch
 
     here = str(Path(swimsearch.__file__).resolve().parent.parent)
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH", "")) if p)}
+    path = os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, "PYTHONPATH": path, "SWIMSEARCH_ARRAY_ASKER": str(os.getpid())}

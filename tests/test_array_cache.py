@@ -218,3 +218,35 @@ def test_work_files_a_killed_maker_left_are_removed(pattern_catalogue, cache_hom
     ensure(path, where)
     assert not any(p.exists() for p in left) and other.exists()
     assert sorted(p.name for p in cache_home.iterdir()) == sorted([where.name, where.name + ".lock", other.name])
+
+
+def test_work_files_are_removed_when_the_catalogue_name_has_brackets(tmp_path, fake_embedder, small_config, cache_home):
+    # "Summer [2024].swimcat": the leftovers' names are matched literally, not as a glob pattern
+    _, path = build_pattern_catalogue(tmp_path / "pics", tmp_path / "Summer [2024].swimcat", fake_embedder, small_config, 24, family=6)
+    with Catalogue.open(path) as catalogue:
+        where = cache_file(catalogue.store, cache_home)
+    cache_home.mkdir(parents=True)
+    left = cache_home / f".{where.name}.4242.tmp"
+    left.write_bytes(b"\0" * 4096)
+    ensure(path, where)
+    assert not left.exists()
+
+
+def test_a_maker_whose_asker_ended_before_it_started_stops_and_leaves_nothing(pattern_catalogue, cache_home):
+    """A one-shot `swimsearch query` may end before the low-priority maker has imported anything: the
+    maker must still see that nobody wants the cache (it is told its asker's pid, not left to getppid)."""
+    import json
+    import subprocess
+    import sys
+
+    from swimsearch.array_watch import CHILD, _child_env
+
+    _, path = pattern_catalogue
+    with Catalogue.open(path) as catalogue:
+        where = cache_file(catalogue.store, cache_home)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a pid no longer running stands for the asker that has ended
+    env = {**_child_env(), "SWIMSEARCH_ARRAY_ASKER": str(gone.pid)}
+    out = subprocess.run([sys.executable, "-c", CHILD, str(path), str(where)], env=env, capture_output=True, timeout=120)
+    assert "error" in json.loads(out.stdout.decode().strip().splitlines()[-1])
+    assert not where.exists() and [p.name for p in cache_home.iterdir()] == [where.name + ".lock"]

@@ -164,6 +164,8 @@ class SearchWorker(Worker):
         def action() -> None:
             for a, b in pairs:
                 self._engine.reader.decide(a, b, verdict)
+            if self._engine.array_watch is not None:
+                self._engine.array_watch.after_own_write()  # a decision changes no array: keep the cache in use
             self._engine.reload_decisions()
 
         self.guarded(action, "saving the decision", on_error=self.decision_failed.emit)
