@@ -144,7 +144,8 @@ def find_candidates(
     return replace(_candidates(ids, sims, first.method, first.candidates, query_id, lift, steer), query=final)
 
 
-#: Searchers whose `search` reads only the re-ranking vector: the query's spherical code is not made for them.
+#: Searchers whose `search` reads only the re-ranking vector: the query's spherical code is not made for them
+#: (these very classes: a subclass, such as a benchmark's recording one, may read it).
 _CODELESS = (ExactSearch, GraphSearch)
 _NO_CODE = np.zeros(0, dtype=np.uint64)
 
@@ -152,7 +153,7 @@ _NO_CODE = np.zeros(0, dtype=np.uint64)
 def _look(searcher: Searcher, fitted: FittedIndex, q: np.ndarray, depth: int) -> tuple[Ranking, np.ndarray]:
     """One candidate search for a prepared query row, and its re-ranking vector (1, R)."""
     vector = fitted.vectors(q[None])
-    code = _NO_CODE if isinstance(searcher, _CODELESS) else fitted.codes(q[None])[0]
+    code = _NO_CODE if type(searcher) in _CODELESS else fitted.codes(q[None])[0]
     return searcher.search(code, vector[0], depth), vector
 
 
