@@ -15,7 +15,7 @@ lists (ids, scores, bands) of the two trees are compared query by query.
 
     SWIMSEARCH_CACHE_DIR=/work/cache/arrays python bench/bench_arrays.py \\
         /work/cache/scale1m/synthetic-1000000.swimcat /work/cache/scale1m/scale-queries.npy \\
-        --code BASELINE_TREE . [--queries 105] [--pairs 1] [--make]
+        --code BASELINE_TREE . [--queries 105] [--pairs 1] [--make] [--settings '{"expand_rounds": 2}']
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from swimsearch.catalogue import Catalogue
 from swimsearch.config import EngineConfig
 from swimsearch.search import SearchEngine
 queries = np.load(sys.argv[2])[: int(sys.argv[3])]
-engine = SearchEngine(Catalogue.open(sys.argv[1], readonly=True), None, EngineConfig())
+engine = SearchEngine(Catalogue.open(sys.argv[1], readonly=True), None, EngineConfig(**json.loads(sys.argv[4])))
 watch = getattr(engine, "array_watch", None)
 t0 = time.perf_counter()
 cached = bool(watch is not None and watch.wait(900))
@@ -108,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queries", dest="count", type=int, default=105, help="queries a turn (the first 5 warm up)")
     parser.add_argument("--pairs", type=int, default=1)
     parser.add_argument("--make", action="store_true", help="make (or check) the cache first, timed")
+    parser.add_argument("--settings", default="{}", help='EngineConfig fields as JSON for both trees, e.g. \'{"expand_rounds": 2}\'')
     args = parser.parse_args(argv)
     if not os.environ.get("SWIMSEARCH_CACHE_DIR"):
         print("note: SWIMSEARCH_CACHE_DIR is not set: the user's cache folder is used")
@@ -119,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     lists: dict[str, list] = {}
     for pair in range(args.pairs):
         for code in args.code if pair % 2 == 0 else args.code[::-1]:
-            out = run_with_tree(code, CHILD, str(Path(args.catalogue).resolve()), str(Path(args.queries).resolve()), str(args.count))
+            out = run_with_tree(code, CHILD, str(Path(args.catalogue).resolve()), str(Path(args.queries).resolve()), str(args.count),
+                                json.dumps(json.loads(args.settings)))
             lists[code] = out.pop("lists")
             turns[code].append(out)
             print(f"pair {pair + 1} {code}: search {median(out['wall']):.2f} ms wall / {median(out['cpu']):.2f} ms CPU median, "
@@ -137,7 +139,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"new / baseline search stage: {ratio:.3f} x wall, {new['cpu']['median'] / base['cpu']['median']:.3f} x CPU; "
           f"lists identical (ids, scores, bands): {same} of {len(lists[args.code[0]])}")
     name = f"arrays-{Path(args.catalogue).stem}"
+    for key, value in json.loads(args.settings).items():  # other settings: another results file
+        name += f"-{key}{value}"
     path = save(name, {"catalogue": args.catalogue, "baseline": args.code[0], "new": args.code[1], "made": made,
+                       "settings": json.loads(args.settings),
                        "results": results, "same_lists": same, "queries": len(lists[args.code[0]]), "turns": turns})
     print(f"wrote {path}")
     return 0

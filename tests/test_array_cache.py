@@ -15,7 +15,7 @@ from PIL import Image
 
 from helpers import build_pattern_catalogue
 from swimsearch.array_build import ensure
-from swimsearch.array_cache import CacheUnusable, cache_file, open_cache, verify
+from swimsearch.array_cache import CacheUnusable, _header, cache_file, open_cache, verify
 from swimsearch.catalogue import Catalogue
 from swimsearch.search import SearchEngine
 
@@ -109,7 +109,7 @@ def test_a_damaged_cache_is_ignored_with_a_log_line_and_made_again(pattern_catal
     elif damage == "garbage":
         data = bytearray(b"not an array cache at all" * 100)
     else:
-        data[open_cache(where).augmented.offset + 3000] ^= 0x40  # one bit in the augmented vectors
+        data[int(_header(where)["arrays"]["augmented"]["offset"]) + 3000] ^= 0x40  # one bit in the augmented vectors
     where.write_bytes(bytes(data))
     with pytest.raises(CacheUnusable):
         verify(where)
