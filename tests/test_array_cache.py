@@ -205,6 +205,7 @@ def test_real_photos_score_the_same_from_the_cache_with_the_shipped_calibration(
 
 
 def test_work_files_a_killed_maker_left_are_removed(pattern_catalogue, cache_home):
+    fcntl = pytest.importorskip("fcntl")
     _, path = pattern_catalogue
     with Catalogue.open(path) as catalogue:
         where = cache_file(catalogue.store, cache_home)
@@ -213,11 +214,15 @@ def test_work_files_a_killed_maker_left_are_removed(pattern_catalogue, cache_hom
     left[0].mkdir()
     (left[0] / "prepared.f16").write_bytes(b"\0" * 4096)
     left[1].write_bytes(b"\0" * 4096)
-    other = cache_home / ".another.swimarrays.4242.tmp"  # another catalogue's maker may be at work
+    other = cache_home / ".another.swimarrays.4242.tmp"  # another catalogue's maker is at work: it holds its lock
     other.write_bytes(b"")
-    ensure(path, where)
-    assert not any(p.exists() for p in left) and other.exists()
-    assert sorted(p.name for p in cache_home.iterdir()) == sorted([where.name, where.name + ".lock", other.name])
+    ended = cache_home / ".ended.swimarrays.4343.tmp"  # another catalogue's maker was killed: nobody holds its lock
+    ended.write_bytes(b"\0" * 4096)
+    with open(cache_home / "another.swimarrays.lock", "a") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        ensure(path, where)
+    assert not any(p.exists() for p in left) and other.exists() and not ended.exists()
+    assert sorted(p.name for p in cache_home.iterdir()) == sorted([where.name, where.name + ".lock", other.name, "another.swimarrays.lock"])
 
 
 def test_work_files_are_removed_when_the_catalogue_name_has_brackets(tmp_path, fake_embedder, small_config, cache_home):
@@ -250,3 +255,64 @@ def test_a_maker_whose_asker_ended_before_it_started_stops_and_leaves_nothing(pa
     out = subprocess.run([sys.executable, "-c", CHILD, str(path), str(where)], env=env, capture_output=True, timeout=120)
     assert "error" in json.loads(out.stdout.decode().strip().splitlines()[-1])
     assert not where.exists() and [p.name for p in cache_home.iterdir()] == [where.name + ".lock"]
+
+
+def _left_in(folder):
+    """Every file in the cache folder but the makers' locks and logs (a few bytes each)."""
+    return sorted(p.name for p in folder.iterdir() if not p.name.endswith((".lock", ".log")))
+
+
+def test_too_little_disk_space_makes_no_cache_and_the_searches_answer_the_same(pattern_catalogue, fake_embedder, small_config,
+                                                                              cache_home, caplog, monkeypatch):
+    """The maker (a process of its own) finds 1 MB free: it writes nothing, the search reads rows and lists
+    what it always lists, one warning says why, and neither a second search nor a re-read tries again."""
+    from swimsearch import array_watch
+    from swimsearch.array_upkeep import describe
+
+    monkeypatch.setattr(array_watch, "NOT_MADE", {})
+    little = "import swimsearch.array_upkeep as u\nu.free_bytes = lambda folder: (10**6, 10**12)\n"
+    monkeypatch.setattr(array_watch, "CHILD", array_watch.CHILD.replace("from swimsearch.array_build", little + "from swimsearch.array_build"))
+    folder, path = pattern_catalogue
+    with Catalogue.open(path) as catalogue, caplog.at_level(logging.INFO, logger="swimsearch"):
+        rows = SearchEngine(catalogue, fake_embedder, _rows_config(small_config))
+        cached = SearchEngine(catalogue, fake_embedder, _cached_config(small_config))
+        assert not cached.array_watch.wait(120)
+        assert _lists(cached, folder) == _lists(rows, folder) and not cached._data.from_arrays
+        cached.reload()
+        _lists(cached, folder)
+        assert cached.array_watch._proc is None and not cached.array_watch.wait(1)  # not tried again this session
+        where = cache_file(catalogue.store)
+    warnings = [r.getMessage() for r in caplog.records if "not enough free disk space" in r.getMessage()]
+    assert len(warnings) == 1 and f"for the search cache of {path}: needs" in warnings[0]
+    assert "GB free; searches read the catalogue instead" in warnings[0]
+    assert _left_in(cache_home) == []
+    assert describe(where)["state"] == "not made: not enough free disk space"
+
+
+@pytest.mark.parametrize("failing", [1, 2])
+def test_a_disk_that_fills_while_the_cache_is_made_leaves_no_work_files(pattern_catalogue, fake_embedder, small_config, cache_home, monkeypatch, failing):
+    """The room checked, then another program takes it: reserving the cache file (1) or the work file of
+    prepared vectors (2) fails with ENOSPC; the maker says so and leaves no temporary file or folder, and
+    the stale cache it replaced is gone too (a rebuild never holds two caches)."""
+    import errno
+    import os
+
+    folder, path = pattern_catalogue
+    with Catalogue.open(path) as catalogue:
+        where = cache_file(catalogue.store, cache_home)
+    ensure(path, where)
+    shutil.copy(folder / "img0100.png", folder / "new0001.png")
+    with Catalogue.open(path) as catalogue:  # an update makes the cache stale
+        catalogue.update(fake_embedder, small_config)
+    calls = []
+
+    def full(fd, offset, length):
+        calls.append(length)
+        if len(calls) == failing:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        os.ftruncate(fd, offset + length)
+
+    monkeypatch.setattr(os, "posix_fallocate", full, raising=False)
+    answer = ensure(path, where)
+    assert "not enough free disk space" in answer["skipped"] and len(calls) == failing
+    assert _left_in(cache_home) == []
