@@ -316,3 +316,65 @@ def test_a_disk_that_fills_while_the_cache_is_made_leaves_no_work_files(pattern_
     answer = ensure(path, where)
     assert "not enough free disk space" in answer["skipped"] and len(calls) == failing
     assert _left_in(cache_home) == []
+
+
+def test_a_maker_removes_caches_unused_for_30_days_or_whose_catalogue_is_gone(tmp_path, pattern_catalogue, fake_embedder,
+                                                                             small_config, cache_home):
+    """Renamed, deleted or long-unused catalogues do not keep their caches forever; a catalogue whose folder
+    is not there (a drive not plugged in) keeps its cache until the age rule says otherwise."""
+    import os
+    import time
+
+    caches = {}
+    for name in ("old", "gone", "unplugged", "recent"):
+        _, other = build_pattern_catalogue(tmp_path / name, tmp_path / name / f"{name}.swimcat", fake_embedder, small_config, 12, family=6)
+        with Catalogue.open(other) as catalogue:
+            caches[name] = cache_file(catalogue.store, cache_home)
+        ensure(other, caches[name])
+    month = time.time() - 31 * 86400
+    os.utime(caches["old"], (month, month))
+    (tmp_path / "gone" / "gone.swimcat").unlink()
+    (tmp_path / "unplugged").rename(tmp_path / "elsewhere")
+    _, path = pattern_catalogue
+    with Catalogue.open(path) as catalogue:
+        where = cache_file(catalogue.store, cache_home)
+    ensure(path, where)
+    kept = sorted(p.name for p in cache_home.glob("*.swimarrays"))
+    assert kept == sorted([where.name, caches["unplugged"].name, caches["recent"].name])
+    assert not any(p.name.startswith((caches["old"].name, caches["gone"].name)) for p in cache_home.iterdir())  # its log, lock too
+
+
+def test_a_cache_taken_into_use_is_marked_as_used(pattern_catalogue, fake_embedder, small_config, cache_home):
+    import os
+    import time
+
+    _, path = pattern_catalogue
+    with Catalogue.open(path) as catalogue:
+        where = cache_file(catalogue.store, cache_home)
+        ensure(path, where)
+        month = time.time() - 31 * 86400
+        os.utime(where, (month, month))
+        engine = SearchEngine(catalogue, fake_embedder, _cached_config(small_config))
+        assert engine.array_watch.wait(120)
+    assert time.time() - where.stat().st_mtime < 3600
+
+
+def test_the_makers_log_lines_go_to_a_file_beside_the_cache(pattern_catalogue, fake_embedder, small_config, cache_home, caplog, monkeypatch):
+    """A damaged cache made again says so in NAME.log; a maker that ends without an answer is reported by
+    the searching process with its log's last line."""
+    from swimsearch import array_watch
+    from swimsearch.array_upkeep import log_file
+
+    folder, path = pattern_catalogue
+    with Catalogue.open(path) as catalogue:
+        where = cache_file(catalogue.store, cache_home)
+        ensure(path, where)
+        where.write_bytes(b"not an array cache at all" * 100)
+        engine = SearchEngine(catalogue, fake_embedder, _cached_config(small_config))
+        assert engine.array_watch.wait(120)
+        assert "is not a SwimSearch array cache: it is ignored and made again" in log_file(where).read_text()
+        monkeypatch.setattr(array_watch, "CHILD", "import sys\nprint('swimsearch.array_build: the disk went away', file=sys.stderr)\nsys.exit(3)\n")
+        with caplog.at_level(logging.WARNING, logger="swimsearch.array_watch"):
+            engine.reload()
+            assert not engine.array_watch.wait(120)
+    assert f"ended with 3 and no answer; the last line of its log {log_file(where)}: swimsearch.array_build: the disk went away" in caplog.text
