@@ -378,3 +378,28 @@ def test_the_makers_log_lines_go_to_a_file_beside_the_cache(pattern_catalogue, f
             engine.reload()
             assert not engine.array_watch.wait(120)
     assert f"ended with 3 and no answer; the last line of its log {log_file(where)}: swimsearch.array_build: the disk went away" in caplog.text
+
+
+def test_info_says_where_the_search_cache_is_its_size_and_state(pattern_catalogue, cache_home, capsys):
+    import json
+
+    from swimsearch.cli import main
+
+    _, path = pattern_catalogue
+    with Catalogue.open(path) as catalogue:
+        where = cache_file(catalogue.store)
+
+    def cache_line():
+        assert main(["info", "--catalogue", str(path)]) == 0
+        return [line for line in capsys.readouterr().out.splitlines() if line.startswith("cache ")]
+
+    assert cache_line() == [f"cache       {where}: absent (not needed: up to 50,000 searchable images are searched from memory)"]
+    ensure(path, where)
+    size = where.stat().st_size
+    assert cache_line() == [f"cache       {where}, {round(size / 1e3)} KB: ready (checked against the catalogue when a search takes it into use)"]
+    fcntl = pytest.importorskip("fcntl")
+    with open(where.with_name(where.name + ".lock"), "a") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)  # a maker at work
+        assert cache_line()[0].endswith(": being made or checked")
+    assert main(["info", "--catalogue", str(path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["search_cache"] == {"path": str(where), "bytes": size, "state": cache_line()[0].split(": ", 1)[1]}
