@@ -91,7 +91,9 @@ def build(store: Any, path: Path) -> str:
                     if len(values):
                         out[name][:] = values
                 del records
-                prepared = _reserved(work / "prepared.f16", (max(n, 1), dim))[:n] if fitted is not None else None
+                prepared = None
+                if fitted is not None:  # sparse: each part's rows are claimed as they are written
+                    prepared = np.memmap(work / "prepared.f16", dtype=np.float16, mode="w+", shape=(max(n, 1), dim))[:n]
                 at = 0
                 for part_ids, part in parts:
                     _still_wanted()
@@ -111,6 +113,7 @@ def build(store: Any, path: Path) -> str:
                         out["whitened"][rows] = calibration.vectors(wide).astype(np.float32)
                     if prepared is not None:
                         assert fitted is not None
+                        _reserve_rows(work / "prepared.f16", rows, dim)
                         prepared[rows] = fitted.prepare(wide).astype(np.float16)
                     at += len(raw)
                 if "augmented" in out:
@@ -157,14 +160,14 @@ def planned_bytes(store: Any) -> tuple[int, int]:
     dim = int(store.file.meta("embedding_dim") or 0)
     fitted = store.fitted()
     shapes = _shapes(n, dim, fitted, shipped_calibration(store.file.meta("model_sha256")), path_bytes)
-    return _layout(shapes)[1], n * dim * 2 * (2 if fitted is not None else 1)
+    # the prepared vectors' file grows as the spilled embeddings are consumed: one more chunk at the peak
+    return _layout(shapes)[1], (n + CHUNK) * dim * 2
 
 
-def _reserved(file: Path, shape: tuple[int, int]) -> np.ndarray:
-    """A writable float16 memory map over a new file whose disk space is claimed first (array_upkeep.reserve)."""
-    with open(file, "wb") as fh:
-        reserve(fh.fileno(), int(np.prod(shape)) * 2)
-    return np.memmap(file, dtype=np.float16, mode="r+", shape=shape)
+def _reserve_rows(file: Path, rows: slice, dim: int) -> None:
+    """Claim the disk of float16 rows of a mapped work file before they are written (array_upkeep.reserve)."""
+    with open(file, "r+b") as fh:
+        reserve(fh.fileno(), (rows.stop - rows.start) * dim * 2, rows.start * dim * 2)
 
 
 def _records(store: Any, ids: np.ndarray) -> dict[str, np.ndarray]:

@@ -49,17 +49,19 @@ def room_for(folder: Path, cache: int, work: int, catalogue: str) -> str | None:
             "searches read the catalogue instead")
 
 
-def reserve(fd: int, size: int) -> None:
-    """Claim `size` bytes of disk for an open file before it is written through a memory map, so a full
-    disk is an OSError here, not a SIGBUS in the middle of writing (where the platform can: Linux, BSD)."""
+def reserve(fd: int, size: int, offset: int = 0) -> None:
+    """Claim `size` bytes from `offset` of disk for an open file before they are written through a memory
+    map, so a full disk is an OSError here, not a SIGBUS in the middle of writing (where the platform can:
+    Linux, BSD; elsewhere the file is only made long enough)."""
     if hasattr(os, "posix_fallocate") and size > 0:
         try:
-            os.posix_fallocate(fd, 0, size)
+            os.posix_fallocate(fd, offset, size)
             return
         except OSError as exc:
             if exc.errno not in (errno.EINVAL, errno.EOPNOTSUPP):  # a file system that cannot: as before
                 raise
-    os.ftruncate(fd, size)
+    if os.fstat(fd).st_size < offset + size:
+        os.ftruncate(fd, offset + size)
 
 
 def log_file(cache: Path) -> Path:
