@@ -403,3 +403,17 @@ def test_info_says_where_the_search_cache_is_its_size_and_state(pattern_catalogu
         assert cache_line()[0].endswith(": being made or checked")
     assert main(["info", "--catalogue", str(path), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["search_cache"] == {"path": str(where), "bytes": size, "state": cache_line()[0].split(": ", 1)[1]}
+
+
+def test_the_room_a_cache_needs_is_itself_its_work_files_and_a_margin(tmp_path, monkeypatch):
+    from swimsearch import array_upkeep
+    from swimsearch.array_upkeep import GB, room_for
+
+    for total, margin in ((4 * GB, 1 * GB), (50 * GB, 5 * GB), (2000 * GB, 10 * GB)):  # at least 1 GB, 10 %, at most 10 GB
+        needs = int(8.8 * GB + 2.5 * GB + margin)
+        monkeypatch.setattr(array_upkeep, "free_bytes", lambda folder, free=needs, total=total: (free, int(total)))
+        assert room_for(tmp_path, int(8.8 * GB), int(2.5 * GB), "c.swimcat") is None
+        monkeypatch.setattr(array_upkeep, "free_bytes", lambda folder, free=needs - 1, total=total: (free, int(total)))
+        short = room_for(tmp_path, int(8.8 * GB), int(2.5 * GB), "c.swimcat")
+        assert short == (f"not enough free disk space for the search cache of c.swimcat: needs {needs / GB:.1f} GB, "
+                         f"{(needs - 1) / GB:.1f} GB free; searches read the catalogue instead")
