@@ -309,7 +309,6 @@ def _ensure(store: Any, path: Path) -> dict[str, Any]:
     prune(path.parent, keep=path)
     with store.read_snapshot():
         now = signature(store)
-        cache_bytes, work_bytes = planned_bytes(store)
     if path.exists():
         try:
             if verify(path, _still_wanted) == now:
@@ -321,6 +320,8 @@ def _ensure(store: Any, path: Path) -> dict[str, Any]:
         # still mapping it keeps reading it: removing a mapped file is safe, changing it is not)
         with contextlib.suppress(OSError):  # Windows: a file mapped elsewhere stays until replaced
             path.unlink(missing_ok=True)
+    with store.read_snapshot():  # only when it is to be made: the fit is read for it
+        cache_bytes, work_bytes = planned_bytes(store)
     short = room_for(path.parent, cache_bytes, work_bytes, str(store.path))
     if short is None:
         try:

@@ -79,6 +79,10 @@ def test_the_cache_is_checked_reused_and_its_augmented_vectors_are_what_a_search
         where = cache_file(catalogue.store, cache_home)
         assert ensure(path, where)["made"] is True
         assert ensure(path, where)["made"] is False  # checked and kept
+        from swimsearch.array_build import planned_bytes
+
+        with catalogue.store.read_snapshot():  # what the free-space check asks for is the file's very size
+            assert planned_bytes(catalogue.store)[0] == where.stat().st_size
         arrays = open_cache(where)
         assert verify(where) == arrays.signature
         stored = catalogue.embedding_matrix(arrays.ids.tolist())
