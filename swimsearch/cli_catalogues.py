@@ -183,7 +183,11 @@ def search_cache_info(catalogue: Catalogue, config: EngineConfig, searchable: in
 
     if not isinstance(catalogue.store, SqliteStore):
         return None
-    out = describe(cache_file(catalogue.store))
+    try:
+        out = describe(cache_file(catalogue.store))
+    except (OSError, ValueError, CatalogueError) as exc:  # the cache's line never costs the rest of `info`
+        log.info("the search cache of %s cannot be described: %s", catalogue.location, exc)
+        return None
     # the engine's rule (search.py): a cache only above the catalogues searched from memory
     start = config.array_cache_from
     needed_from = None if start is None else max(start, 1, config.rescore_in_memory_up_to + 1)
