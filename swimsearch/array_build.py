@@ -11,6 +11,7 @@ work files, when the process that asked for it ends.
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import json
 import logging
@@ -29,6 +30,7 @@ import numpy as np
 from .array_cache import (
     ALIGN, ASK, FORMAT, HAS_PHASH, HEADER, HELD, MAGIC, CacheUnusable, _unpowered, calibration_key, signature, verify,
 )
+from .array_upkeep import NO_ROOM, prune, reserve, room_for
 from .calibration import shipped_calibration
 from .index import FittedIndex
 from .neighbours import NeighbourLists, VectorTable, augmented
@@ -79,26 +81,19 @@ def build(store: Any, path: Path) -> str:
                 raise ValueError("the store gave its embeddings out of order")
             n = len(ids)
             powered = calibration is not None and calibration.power == 0.5 and n > 0
-            shapes: dict[str, tuple[str, tuple[int, ...]]] = {"ids": ("<i8", (n,))}
-            if powered:  # the embeddings are exactly recoverable from these (CachedArrays.raw), so not kept twice
-                shapes["powered"] = ("<f4", (n, dim))
-            else:
-                shapes["embeddings"] = ("<f2", (n, dim))
-            if fitted is not None and fitted.augmented and n:
-                shapes["augmented"] = ("<f2", (n, dim))
-            if calibration is not None and n:
-                width = calibration.vectors(np.zeros((1, dim), np.float32)).shape[1]
-                shapes["whitened"] = ("<f4", (n, width))
             records = _records(store, ids)
-            shapes.update({name: (a.dtype.str, a.shape) for name, a in records.items()})
-            info = {"signature": sign, "calibration": calibration_key(calibration), "catalogue": str(store.path), "made": time.time()}
+            shapes = _shapes(n, dim, fitted, calibration, len(records["rec_paths"]))
+            info = {"signature": sign, "calibration": calibration_key(calibration),
+                    "catalogue": str(Path(store.path).resolve()), "made": time.time()}
             with _output(path, shapes, info) as out:
                 out["ids"][:] = ids
                 for name, values in records.items():
                     if len(values):
                         out[name][:] = values
                 del records
-                prepared = np.memmap(work / "prepared.f16", dtype=np.float16, mode="w+", shape=(max(n, 1), dim))[:n]
+                prepared = None
+                if fitted is not None:  # sparse: each part's rows are claimed as they are written
+                    prepared = np.memmap(work / "prepared.f16", dtype=np.float16, mode="w+", shape=(max(n, 1), dim))[:n]
                 at = 0
                 for part_ids, part in parts:
                     _still_wanted()
@@ -116,15 +111,63 @@ def build(store: Any, path: Path) -> str:
                     if "whitened" in out:  # 8,192 at a time, as RescoringData holds them for a small catalogue
                         assert calibration is not None
                         out["whitened"][rows] = calibration.vectors(wide).astype(np.float32)
-                    if fitted is not None:
+                    if prepared is not None:
+                        assert fitted is not None
+                        _reserve_rows(work / "prepared.f16", rows, dim)
                         prepared[rows] = fitted.prepare(wide).astype(np.float16)
                     at += len(raw)
                 if "augmented" in out:
-                    assert fitted is not None
+                    assert fitted is not None and prepared is not None
                     _augmented(fitted, ids, prepared, store.neighbour_lists(), out["augmented"])
                 del prepared
     log.info("made the array cache %s of %d images in %.1f s", path, n, time.perf_counter() - started)
     return sign
+
+
+def _shapes(n: int, dim: int, fitted: FittedIndex | None, calibration: Any, path_bytes: int) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """Each array's dtype and shape in a cache of n embeddings whose relative paths take `path_bytes`."""
+    shapes: dict[str, tuple[str, tuple[int, ...]]] = {"ids": ("<i8", (n,))}
+    if calibration is not None and calibration.power == 0.5 and n:
+        shapes["powered"] = ("<f4", (n, dim))  # the embeddings are exactly recoverable from these (CachedArrays.raw)
+    else:
+        shapes["embeddings"] = ("<f2", (n, dim))
+    if fitted is not None and fitted.augmented and n:
+        shapes["augmented"] = ("<f2", (n, dim))
+    if calibration is not None and n:
+        width = calibration.vectors(np.zeros((1, dim), np.float32)).shape[1]
+        shapes["whitened"] = ("<f4", (n, width))
+    shapes.update({"rec_size": ("<i8", (n,)), "rec_mtime": ("<f8", (n,)), "rec_width": ("<i8", (n,)),
+                   "rec_height": ("<i8", (n,)), "rec_phash": ("<u8", (n,)), "rec_flags": ("|u1", (n,)),
+                   "rec_path_at": ("<i8", (n + 1,)), "rec_paths": ("|u1", (path_bytes,))})
+    return shapes
+
+
+def _layout(shapes: dict[str, tuple[str, tuple[int, ...]]]) -> tuple[dict[str, dict[str, Any]], int]:
+    """Each array's place in the file (aligned offsets after the header) and the file's size."""
+    layout: dict[str, dict[str, Any]] = {}
+    at = HEADER
+    for name, (dtype, shape) in shapes.items():
+        layout[name] = {"dtype": dtype, "shape": list(shape), "offset": at}
+        at += -(-int(np.prod(shape)) * np.dtype(dtype).itemsize // ALIGN) * ALIGN
+    return layout, at
+
+
+def planned_bytes(store: Any) -> tuple[int, int]:
+    """(the cache file's size, its work files' peak) for an open catalogue, from a few aggregate reads: what
+    `room_for` checks before anything is written (the work files: the spilled embeddings and, for a fit,
+    their prepared vectors, each n x dim float16)."""
+    n, path_bytes = store.array_counts()
+    dim = int(store.file.meta("embedding_dim") or 0)
+    fitted = store.fitted()
+    shapes = _shapes(n, dim, fitted, shipped_calibration(store.file.meta("model_sha256")), path_bytes)
+    # the prepared vectors' file grows as the spilled embeddings are consumed: one more chunk at the peak
+    return _layout(shapes)[1], (n + CHUNK) * dim * 2
+
+
+def _reserve_rows(file: Path, rows: slice, dim: int) -> None:
+    """Claim the disk of float16 rows of a mapped work file before they are written (array_upkeep.reserve)."""
+    with open(file, "r+b") as fh:
+        reserve(fh.fileno(), (rows.stop - rows.start) * dim * 2, rows.start * dim * 2)
 
 
 def _records(store: Any, ids: np.ndarray) -> dict[str, np.ndarray]:
@@ -182,15 +225,11 @@ def _augmented(fitted: FittedIndex, ids: np.ndarray, prepared: np.ndarray, lists
 def _output(path: Path, shapes: dict[str, tuple[str, tuple[int, ...]]], info: dict[str, Any]) -> Iterator[dict[str, np.ndarray]]:
     """Writable arrays at aligned offsets of a temporary file; on leaving, each array's CRC-32 and the header
     are written, the file synced and renamed into place (on an error it is removed)."""
-    layout: dict[str, dict[str, Any]] = {}
-    at = HEADER
-    for name, (dtype, shape) in shapes.items():
-        layout[name] = {"dtype": dtype, "shape": list(shape), "offset": at}
-        at += -(-int(np.prod(shape)) * np.dtype(dtype).itemsize // ALIGN) * ALIGN
+    layout, at = _layout(shapes)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(temporary, "wb") as fh:
-            fh.truncate(at)
+            reserve(fh.fileno(), at)  # a full disk: an OSError here, not a SIGBUS while the arrays are written
         arrays: dict[str, np.ndarray] = {
             name: np.memmap(temporary, dtype=np.dtype(a["dtype"]), mode="r+", offset=a["offset"], shape=tuple(a["shape"]))
             for name, a in layout.items() if int(np.prod(a["shape"]))
@@ -267,16 +306,32 @@ def _only_maker(path: Path) -> Iterator[None]:
 def _ensure(store: Any, path: Path) -> dict[str, Any]:
     for left in path.parent.glob(f".{glob.escape(path.name)}.*"):  # a maker killed outright left these; under the lock none is in use
         shutil.rmtree(left, ignore_errors=True) if left.is_dir() else left.unlink(missing_ok=True)
+    prune(path.parent, keep=path)
     with store.read_snapshot():
         now = signature(store)
     if path.exists():
         try:
             if verify(path, _still_wanted) == now:
                 return {"signature": now, "made": False}
-            log.info("the array cache %s is stale: making it again", path)
+            log.info("the array cache %s is stale: removed, to be made again", path)
         except CacheUnusable as exc:
             log.warning("the array cache %s %s: it is ignored and made again", path, exc)
-    return {"signature": build(store, path), "made": True}
+        # removed before the new one is made, so a rebuild needs room for one cache, not two (a search
+        # still mapping it keeps reading it: removing a mapped file is safe, changing it is not)
+        with contextlib.suppress(OSError):  # Windows: a file mapped elsewhere stays until replaced
+            path.unlink(missing_ok=True)
+    with store.read_snapshot():  # only when it is to be made: the fit is read for it
+        cache_bytes, work_bytes = planned_bytes(store)
+    short = room_for(path.parent, cache_bytes, work_bytes, str(store.path))
+    if short is None:
+        try:
+            return {"signature": build(store, path), "made": True}
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+                raise
+            short = f"{NO_ROOM} for the search cache of {store.path} ({exc.strerror}); searches read the catalogue instead"
+    log.warning("%s", short)
+    return {"skipped": short}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,7 +20,22 @@ checks them all, so a truncated, damaged or stale file is ignored (a log
 line) and made again, never trusted. It is made in a separate, low-priority
 process (`python -m swimsearch.array_cache CATALOGUE CACHE`; array_watch.py
 starts it and hands its arrays to the search once it answers), so making
-2.5 GB per million images slows neither opening nor searching.
+8.8 GB per million images slows neither opening nor searching. It is made
+only when the disk holds it with room to spare, its log goes to `NAME.log`
+beside it, and makers remove caches unused for 30 days or whose catalogue is
+gone (array_upkeep.py).
+
+Two things a user (and whoever changes this) must know:
+
+* The file must never be changed in place while a SwimSearch process holds
+  it (truncated, or copied over with `cp`): a mapped file that shrinks under
+  a process kills it with SIGBUS when a search touches a page that is gone.
+  Deleting it is safe (the process keeps its pages; the next one makes it
+  again), and so is the maker's way: a new file renamed into place.
+* Any committed change to the catalogue (an update adding one picture)
+  changes its signature, and the whole cache is made again in the background
+  (6 minutes at a million images on a loaded 2-core machine); searches read
+  the catalogue's rows meanwhile.
 """
 
 from __future__ import annotations

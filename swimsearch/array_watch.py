@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from .array_cache import CachedArrays, CacheUnusable, cache_file, open_cache
+from .array_upkeep import last_line, log_file, touch
 from .errors import CatalogueError
 
 log = logging.getLogger(__name__)
@@ -36,9 +37,14 @@ log = logging.getLogger(__name__)
 #: Embeddings compared with the store's rows when a cache is taken into use.
 SAMPLE = 16
 
-#: The background process: lowered in priority before it imports anything (array_cache.main).
+#: Caches not made for want of disk space in this session (path: why): not tried again until it ends.
+NOT_MADE: dict[Path, str] = {}
+
+#: The background process: lowered in priority before it imports anything (array_cache.main); a crash
+#: leaves its traceback in its log file (array_upkeep.log_file).
 CHILD = (
-    "import os, sys\n"
+    "import faulthandler, os, sys\n"
+    "faulthandler.enable()\n"
     "try:\n    os.nice(10)\nexcept (AttributeError, OSError):\n    pass\n"
     "from swimsearch.array_build import main\n"
     "sys.exit(main())\n"
@@ -73,18 +79,30 @@ class ArrayWatch:
         except (OSError, ValueError, CatalogueError) as exc:
             log.warning("no array cache for %s: %s", getattr(self._store, "path", "?"), exc)
             self._done = True
+            return
+        if self._path in NOT_MADE:  # said once already; a search reads the catalogue's rows
+            log.debug("no array cache for %s: %s", self._store.path, NOT_MADE[self._path])
+            self._done = True
 
     def _start(self) -> None:
         """Start the checking (or making) process, at low priority from its first line."""
         assert self._store is not None
         try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            stderr: Any = open(log_file(self._path), "wb")  # the maker's log lines, overwritten by each maker
+        except OSError:
+            stderr = subprocess.DEVNULL  # the maker says why in its answer
+        try:
             self._proc = subprocess.Popen(
                 [sys.executable, "-c", CHILD, str(self._store.path), str(self._path)],
-                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=_child_env(),
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr, env=_child_env(),
             )
         except OSError as exc:
             log.warning("no array cache for %s: %s", self._store.path, exc)
             self._done = True
+        finally:
+            if stderr is not subprocess.DEVNULL:
+                stderr.close()  # the child holds its own copy
 
     @property
     def ready(self) -> bool:
@@ -143,13 +161,19 @@ class ArrayWatch:
         try:
             answer = json.loads(out.decode().strip().splitlines()[-1])
         except (ValueError, IndexError, UnicodeDecodeError):
-            answer = {"error": f"the cache process ended with {self._proc.returncode} and no answer"}
+            last = last_line(log_file(self._path))
+            answer = {"error": f"the cache process ended with {self._proc.returncode} and no answer"
+                      + (f"; the last line of its log {log_file(self._path)}: {last}" if last else "")}
         return answer if isinstance(answer, dict) else {"error": "an answer that is not an object"}
 
     def _take(self, answer: dict[str, Any]) -> CachedArrays | None:
         assert self._store is not None
+        if "skipped" in answer:  # not enough disk space: one warning, not tried again this session
+            NOT_MADE[self._path] = str(answer["skipped"])
+            log.warning("%s", answer["skipped"])
+            return None
         if "error" in answer:
-            log.warning("no array cache for %s: %s", self._store.path, answer["error"])
+            log.warning("no array cache for %s: %s (its log: %s)", self._store.path, answer["error"], log_file(self._path))
             return None
         if self._store.change_token() != self._token:
             log.info("the catalogue changed while its array cache was made: not used until it is re-read")
@@ -169,6 +193,7 @@ class ArrayWatch:
         if not self._sample_matches(arrays):
             log.warning("the array cache %s differs from the catalogue's rows: not used", self._path)
             return None
+        touch(self._path)  # taken into use: kept by the makers' pruning (array_upkeep.prune)
         log.info("searching %s with its array cache %s (%d images)", self._store.path, self._path, len(arrays))
         return arrays
 

@@ -31,7 +31,7 @@ from typing import Sequence
 from .cli_steer import SteeredQueries, add_steering_options, steering_in_words
 from .cli_steering import QuerySteering, SteeringError, add_decisions_command, add_query_arguments
 from . import __version__
-from .cli_catalogues import copy, describe_location, open_existing, open_for_index, refuse_other_model
+from .cli_catalogues import copy, describe_location, open_existing, open_for_index, refuse_other_model, search_cache_info
 from .config import EngineConfig
 from .errors import Cancelled, CatalogueError
 from .evaluation import EvaluationError
@@ -173,6 +173,9 @@ def cmd_info(args) -> int:
             info["unreadable_files"] = [{"path": p, "reason": r} for p, r in catalogue.unreadable()]
         if args.check:
             info["checked"] = catalogue.check()  # damage raises: one sentence, exit 1
+        cache = search_cache_info(catalogue, _config(args), info["searchable"])
+        if cache is not None:
+            info["search_cache"] = cache
     if args.json:
         print(json.dumps(info, indent=2))
         return EXIT_OK

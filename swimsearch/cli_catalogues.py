@@ -23,6 +23,7 @@ from typing import Any
 
 from . import locations
 from .catalogue import Catalogue
+from .config import EngineConfig
 from .cli_checks import UsageError, other_model
 from .copying import CopyReport, copy_catalogue
 from .errors import CatalogueError
@@ -171,6 +172,31 @@ def _progress():
     from .terminal import TerminalProgress
 
     return TerminalProgress()
+
+
+def search_cache_info(catalogue: Catalogue, config: EngineConfig, searchable: int) -> dict[str, Any] | None:
+    """The search cache of a catalogue file (array_cache.py) for `swimsearch info`: path, size, state in words;
+    None for a team catalogue (it has none)."""
+    from .array_cache import cache_file
+    from .array_upkeep import describe
+    from .stores.sqlite import SqliteStore
+
+    if not isinstance(catalogue.store, SqliteStore):
+        return None
+    try:
+        out = describe(cache_file(catalogue.store))
+    except (OSError, ValueError, CatalogueError) as exc:  # the cache's line never costs the rest of `info`
+        log.info("the search cache of %s cannot be described: %s", catalogue.location, exc)
+        return None
+    # the engine's rule (search.py): a cache only above the catalogues searched from memory
+    start = config.array_cache_from
+    needed_from = None if start is None else max(start, 1, config.rescore_in_memory_up_to + 1)
+    if out["state"] == "absent" and (needed_from is None or searchable < needed_from):
+        out["state"] = ("absent (not used)" if needed_from is None else
+                        f"absent (not needed: up to {needed_from - 1:,} searchable images are searched from memory)")
+    elif out["state"] == "absent":
+        out["state"] = "absent (made in the background when the catalogue is searched)"
+    return out
 
 
 def describe_location(catalogue: Catalogue) -> str:

@@ -63,11 +63,23 @@ def print_info(info: dict[str, Any]) -> None:
             print(f"indexed as  {team['recorded_root']} (on the computer that indexed it)")
         for change in team["recent_changes"]:
             print(f"changed     {change_in_words(change)}")
+    cache = info.get("search_cache")
+    if cache:
+        size = "" if not cache["bytes"] else f", {in_bytes(cache['bytes'])}"
+        print(f"cache       {shown(cache['path'])}{size}: {cache['state']}")
     for item in info.get("unreadable_files", []):
         print(f"unreadable  {shown(item['path'])}: {shown(item['reason'])}")
     if "checked" in info:
         # Sound is not finished: a check of a half-updated catalogue says both.
         print(f"check       {'records sound' if pending else 'ok'}: {'; '.join(info['checked'])}")
+
+
+def in_bytes(count: int) -> str:
+    """A file's size in words: 8.8 GB, 2.3 MB, 12 KB."""
+    for unit, size in (("GB", 1e9), ("MB", 1e6)):
+        if count >= size:
+            return f"{count / size:.1f} {unit}"
+    return f"{max(1, round(count / 1e3))} KB"
 
 
 def unfinished(info: dict[str, Any]) -> str:

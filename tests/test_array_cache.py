@@ -79,6 +79,10 @@ def test_the_cache_is_checked_reused_and_its_augmented_vectors_are_what_a_search
         where = cache_file(catalogue.store, cache_home)
         assert ensure(path, where)["made"] is True
         assert ensure(path, where)["made"] is False  # checked and kept
+        from swimsearch.array_build import planned_bytes
+
+        with catalogue.store.read_snapshot():  # what the free-space check asks for is the file's very size
+            assert planned_bytes(catalogue.store)[0] == where.stat().st_size
         arrays = open_cache(where)
         assert verify(where) == arrays.signature
         stored = catalogue.embedding_matrix(arrays.ids.tolist())
@@ -205,6 +209,7 @@ def test_real_photos_score_the_same_from_the_cache_with_the_shipped_calibration(
 
 
 def test_work_files_a_killed_maker_left_are_removed(pattern_catalogue, cache_home):
+    fcntl = pytest.importorskip("fcntl")
     _, path = pattern_catalogue
     with Catalogue.open(path) as catalogue:
         where = cache_file(catalogue.store, cache_home)
@@ -213,11 +218,15 @@ def test_work_files_a_killed_maker_left_are_removed(pattern_catalogue, cache_hom
     left[0].mkdir()
     (left[0] / "prepared.f16").write_bytes(b"\0" * 4096)
     left[1].write_bytes(b"\0" * 4096)
-    other = cache_home / ".another.swimarrays.4242.tmp"  # another catalogue's maker may be at work
+    other = cache_home / ".another.swimarrays.4242.tmp"  # another catalogue's maker is at work: it holds its lock
     other.write_bytes(b"")
-    ensure(path, where)
-    assert not any(p.exists() for p in left) and other.exists()
-    assert sorted(p.name for p in cache_home.iterdir()) == sorted([where.name, where.name + ".lock", other.name])
+    ended = cache_home / ".ended.swimarrays.4343.tmp"  # another catalogue's maker was killed: nobody holds its lock
+    ended.write_bytes(b"\0" * 4096)
+    with open(cache_home / "another.swimarrays.lock", "a") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        ensure(path, where)
+    assert not any(p.exists() for p in left) and other.exists() and not ended.exists()
+    assert sorted(p.name for p in cache_home.iterdir()) == sorted([where.name, where.name + ".lock", other.name, "another.swimarrays.lock"])
 
 
 def test_work_files_are_removed_when_the_catalogue_name_has_brackets(tmp_path, fake_embedder, small_config, cache_home):
@@ -250,3 +259,165 @@ def test_a_maker_whose_asker_ended_before_it_started_stops_and_leaves_nothing(pa
     out = subprocess.run([sys.executable, "-c", CHILD, str(path), str(where)], env=env, capture_output=True, timeout=120)
     assert "error" in json.loads(out.stdout.decode().strip().splitlines()[-1])
     assert not where.exists() and [p.name for p in cache_home.iterdir()] == [where.name + ".lock"]
+
+
+def _left_in(folder):
+    """Every file in the cache folder but the makers' locks and logs (a few bytes each)."""
+    return sorted(p.name for p in folder.iterdir() if not p.name.endswith((".lock", ".log")))
+
+
+def test_too_little_disk_space_makes_no_cache_and_the_searches_answer_the_same(pattern_catalogue, fake_embedder, small_config,
+                                                                              cache_home, caplog, monkeypatch):
+    """The maker (a process of its own) finds 1 MB free: it writes nothing, the search reads rows and lists
+    what it always lists, one warning says why, and neither a second search nor a re-read tries again."""
+    from swimsearch import array_watch
+    from swimsearch.array_upkeep import describe
+
+    monkeypatch.setattr(array_watch, "NOT_MADE", {})
+    little = "import swimsearch.array_upkeep as u\nu.free_bytes = lambda folder: (10**6, 10**12)\n"
+    monkeypatch.setattr(array_watch, "CHILD", array_watch.CHILD.replace("from swimsearch.array_build", little + "from swimsearch.array_build"))
+    folder, path = pattern_catalogue
+    with Catalogue.open(path) as catalogue, caplog.at_level(logging.INFO, logger="swimsearch"):
+        rows = SearchEngine(catalogue, fake_embedder, _rows_config(small_config))
+        cached = SearchEngine(catalogue, fake_embedder, _cached_config(small_config))
+        assert not cached.array_watch.wait(120)
+        assert _lists(cached, folder) == _lists(rows, folder) and not cached._data.from_arrays
+        cached.reload()
+        _lists(cached, folder)
+        assert cached.array_watch._proc is None and not cached.array_watch.wait(1)  # not tried again this session
+        where = cache_file(catalogue.store)
+    warnings = [r.getMessage() for r in caplog.records if "not enough free disk space" in r.getMessage()]
+    assert len(warnings) == 1 and f"for the search cache of {path}: needs" in warnings[0]
+    assert "GB free; searches read the catalogue instead" in warnings[0]
+    assert _left_in(cache_home) == []
+    assert describe(where)["state"] == "not made: not enough free disk space"
+
+
+@pytest.mark.parametrize("failing", [1, 2])
+def test_a_disk_that_fills_while_the_cache_is_made_leaves_no_work_files(pattern_catalogue, fake_embedder, small_config, cache_home, monkeypatch, failing):
+    """The room checked, then another program takes it: reserving the cache file (1) or the work file of
+    prepared vectors (2) fails with ENOSPC; the maker says so and leaves no temporary file or folder, and
+    the stale cache it replaced is gone too (a rebuild never holds two caches)."""
+    import errno
+    import os
+
+    folder, path = pattern_catalogue
+    with Catalogue.open(path) as catalogue:
+        where = cache_file(catalogue.store, cache_home)
+    ensure(path, where)
+    shutil.copy(folder / "img0100.png", folder / "new0001.png")
+    with Catalogue.open(path) as catalogue:  # an update makes the cache stale
+        catalogue.update(fake_embedder, small_config)
+    calls = []
+
+    def full(fd, offset, length):
+        calls.append(length)
+        if len(calls) == failing:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        os.ftruncate(fd, offset + length)
+
+    monkeypatch.setattr(os, "posix_fallocate", full, raising=False)
+    answer = ensure(path, where)
+    assert "not enough free disk space" in answer["skipped"] and len(calls) == failing
+    assert _left_in(cache_home) == []
+
+
+def test_a_maker_removes_caches_unused_for_30_days_or_whose_catalogue_is_gone(tmp_path, pattern_catalogue, fake_embedder,
+                                                                             small_config, cache_home):
+    """Renamed, deleted or long-unused catalogues do not keep their caches forever; a catalogue whose folder
+    is not there (a drive not plugged in) keeps its cache until the age rule says otherwise."""
+    import os
+    import time
+
+    caches = {}
+    for name in ("old", "gone", "unplugged", "recent"):
+        _, other = build_pattern_catalogue(tmp_path / name, tmp_path / name / f"{name}.swimcat", fake_embedder, small_config, 12, family=6)
+        with Catalogue.open(other) as catalogue:
+            caches[name] = cache_file(catalogue.store, cache_home)
+        ensure(other, caches[name])
+    month = time.time() - 31 * 86400
+    os.utime(caches["old"], (month, month))
+    (tmp_path / "gone" / "gone.swimcat").unlink()
+    (tmp_path / "unplugged").rename(tmp_path / "elsewhere")
+    _, path = pattern_catalogue
+    with Catalogue.open(path) as catalogue:
+        where = cache_file(catalogue.store, cache_home)
+    ensure(path, where)
+    kept = sorted(p.name for p in cache_home.glob("*.swimarrays"))
+    assert kept == sorted([where.name, caches["unplugged"].name, caches["recent"].name])
+    assert not any(p.name.startswith((caches["old"].name, caches["gone"].name)) for p in cache_home.iterdir())  # its log, lock too
+
+
+def test_a_cache_taken_into_use_is_marked_as_used(pattern_catalogue, fake_embedder, small_config, cache_home):
+    import os
+    import time
+
+    _, path = pattern_catalogue
+    with Catalogue.open(path) as catalogue:
+        where = cache_file(catalogue.store, cache_home)
+        ensure(path, where)
+        month = time.time() - 31 * 86400
+        os.utime(where, (month, month))
+        engine = SearchEngine(catalogue, fake_embedder, _cached_config(small_config))
+        assert engine.array_watch.wait(120)
+    assert time.time() - where.stat().st_mtime < 3600
+
+
+def test_the_makers_log_lines_go_to_a_file_beside_the_cache(pattern_catalogue, fake_embedder, small_config, cache_home, caplog, monkeypatch):
+    """A damaged cache made again says so in NAME.log; a maker that ends without an answer is reported by
+    the searching process with its log's last line."""
+    from swimsearch import array_watch
+    from swimsearch.array_upkeep import log_file
+
+    folder, path = pattern_catalogue
+    with Catalogue.open(path) as catalogue:
+        where = cache_file(catalogue.store, cache_home)
+        ensure(path, where)
+        where.write_bytes(b"not an array cache at all" * 100)
+        engine = SearchEngine(catalogue, fake_embedder, _cached_config(small_config))
+        assert engine.array_watch.wait(120)
+        assert "is not a SwimSearch array cache: it is ignored and made again" in log_file(where).read_text()
+        monkeypatch.setattr(array_watch, "CHILD", "import sys\nprint('swimsearch.array_build: the disk went away', file=sys.stderr)\nsys.exit(3)\n")
+        with caplog.at_level(logging.WARNING, logger="swimsearch.array_watch"):
+            engine.reload()
+            assert not engine.array_watch.wait(120)
+    assert f"ended with 3 and no answer; the last line of its log {log_file(where)}: swimsearch.array_build: the disk went away" in caplog.text
+
+
+def test_info_says_where_the_search_cache_is_its_size_and_state(pattern_catalogue, cache_home, capsys):
+    import json
+
+    from swimsearch.cli import main
+
+    _, path = pattern_catalogue
+    with Catalogue.open(path) as catalogue:
+        where = cache_file(catalogue.store)
+
+    def cache_line():
+        assert main(["info", "--catalogue", str(path)]) == 0
+        return [line for line in capsys.readouterr().out.splitlines() if line.startswith("cache ")]
+
+    assert cache_line() == [f"cache       {where}: absent (not needed: up to 50,000 searchable images are searched from memory)"]
+    ensure(path, where)
+    size = where.stat().st_size
+    assert cache_line() == [f"cache       {where}, {round(size / 1e3)} KB: ready (checked against the catalogue when a search takes it into use)"]
+    fcntl = pytest.importorskip("fcntl")
+    with open(where.with_name(where.name + ".lock"), "a") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)  # a maker at work
+        assert cache_line()[0].endswith(": being made or checked")
+    assert main(["info", "--catalogue", str(path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["search_cache"] == {"path": str(where), "bytes": size, "state": cache_line()[0].split(": ", 1)[1]}
+
+
+def test_the_room_a_cache_needs_is_itself_its_work_files_and_a_margin(tmp_path, monkeypatch):
+    from swimsearch import array_upkeep
+    from swimsearch.array_upkeep import GB, room_for
+
+    for total, margin in ((4 * GB, 1 * GB), (50 * GB, 5 * GB), (2000 * GB, 10 * GB)):  # at least 1 GB, 10 %, at most 10 GB
+        needs = int(8.8 * GB + 2.5 * GB + margin)
+        monkeypatch.setattr(array_upkeep, "free_bytes", lambda folder, free=needs, total=total: (free, int(total)))
+        assert room_for(tmp_path, int(8.8 * GB), int(2.5 * GB), "c.swimcat") is None
+        monkeypatch.setattr(array_upkeep, "free_bytes", lambda folder, free=needs - 1, total=total: (free, int(total)))
+        short = room_for(tmp_path, int(8.8 * GB), int(2.5 * GB), "c.swimcat")
+        assert short == (f"not enough free disk space for the search cache of c.swimcat: needs {needs / GB:.1f} GB, "
+                         f"{(needs - 1) / GB:.1f} GB free; searches read the catalogue instead")

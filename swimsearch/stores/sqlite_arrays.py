@@ -49,6 +49,16 @@ class ArrayReads:
             raise self._described(exc) from exc
         return [list(images), list(lists)]
 
+    def array_counts(self) -> tuple[int, int]:
+        """(stored embeddings, bytes of every relative path in UTF-8): what sizes the array cache."""
+        conn = self.file.conn
+        try:
+            n = conn.execute("SELECT count(*) FROM embeddings").fetchone()[0]
+            paths = conn.execute("SELECT coalesce(sum(length(CAST(path AS BLOB))), 0) FROM images").fetchone()[0]
+        except sqlite3.Error as exc:
+            raise self._described(exc) from exc
+        return int(n), int(paths)
+
     def iter_stored_embeddings(self) -> Iterator[Embeddings]:
         """Every stored embedding by id, tombstones too (as `embedding_matrix` answers for them), in chunks, checked."""
         try:
