@@ -160,7 +160,9 @@ def fit_metric(
         log.info("%d decisions hold no more than shuffled verdicts: the ranking is not adapted", len(same))
         return None
     values, vectors = np.linalg.eigh(delta * kept)
-    weights = np.clip(np.exp(-strength * values), 1 / MAX_WEIGHT, MAX_WEIGHT)
+    # the exponent is bounded first (the same weights): a large eigenvalue would overflow exp
+    bound = np.log(MAX_WEIGHT)
+    weights = np.clip(np.exp(np.clip(-strength * values, -bound, bound)), 1 / MAX_WEIGHT, MAX_WEIGHT)
     log.info("ranking adapted to %d decisions (%.0f %% of their signal kept; weights %.2f-%.2f)",
              len(same), 100 * kept, weights.min(), weights.max())
     return Metric(basis @ vectors, weights, kept, len(same))
