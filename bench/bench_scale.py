@@ -231,6 +231,8 @@ class RecordingExact(ExactSearch):
     walks half as long as on the real queries, and ours a little longer.
     """
 
+    reads_code = True  # it records the code for the binary peers
+
     def __init__(self, snapshot):
         super().__init__(snapshot)
         self.asked: list[tuple[np.ndarray, np.ndarray]] = []

@@ -20,10 +20,12 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import swimsearch  # noqa: E402,F401  (first: one BLAS thread, as the app runs)
 import numpy as np  # noqa: E402
 
+from common import median, percentile  # noqa: E402
 from swimsearch.catalogue import Catalogue  # noqa: E402
 from swimsearch.config import EngineConfig  # noqa: E402
 from swimsearch.search import SearchEngine  # noqa: E402
@@ -53,7 +55,7 @@ def main() -> int:
             engine.search_embeddings(q[None], top_n=10)
             cpu.append((time.process_time() - started) * 1000)
         what = "first touch of their pages" if n == 1 else "pages already mapped"
-        print(f"pass {n} ({what}): search CPU median {np.median(cpu):.2f} ms, p90 {np.percentile(cpu, 90):.2f} ms, "
+        print(f"pass {n} ({what}): search CPU median {median(cpu):.2f} ms, p90 {percentile(cpu, 90):.2f} ms, "
               f"from the cache: {engine._data.from_arrays}")
     return 0
 

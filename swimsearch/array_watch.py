@@ -104,10 +104,6 @@ class ArrayWatch:
             if stderr is not subprocess.DEVNULL:
                 stderr.close()  # the child holds its own copy
 
-    @property
-    def ready(self) -> bool:
-        return self._arrays is not None
-
     def current(self) -> CachedArrays | None:
         """The checked arrays when they are ready and the catalogue has not changed since; else None."""
         if self._arrays is not None:

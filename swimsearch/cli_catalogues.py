@@ -188,9 +188,7 @@ def search_cache_info(catalogue: Catalogue, config: EngineConfig, searchable: in
     except (OSError, ValueError, CatalogueError) as exc:  # the cache's line never costs the rest of `info`
         log.info("the search cache of %s cannot be described: %s", catalogue.location, exc)
         return None
-    # the engine's rule (search.py): a cache only above the catalogues searched from memory
-    start = config.array_cache_from
-    needed_from = None if start is None else max(start, 1, config.rescore_in_memory_up_to + 1)
+    needed_from = config.array_cache_needed_from  # the engine's own rule
     if out["state"] == "absent" and (needed_from is None or searchable < needed_from):
         out["state"] = ("absent (not used)" if needed_from is None else
                         f"absent (not needed: up to {needed_from - 1:,} searchable images are searched from memory)")

@@ -154,6 +154,13 @@ class EngineConfig:
         if self.vectors not in VECTORS:
             raise ValueError(f"unknown vectors {self.vectors!r} (choose {' or '.join(VECTORS)})")
 
+    @property
+    def array_cache_needed_from(self) -> int | None:
+        """The fewest searchable images a catalogue file is searched from its array cache at (None: never):
+        `array_cache_from`, and only above the catalogues held in memory."""
+        start = self.array_cache_from
+        return None if start is None else max(start, 1, self.rescore_in_memory_up_to + 1)
+
     def with_changes(self, **changes: Any) -> "EngineConfig":
         """A copy with some settings changed; unknown names are an error."""
         known = {f.name for f in fields(self)}

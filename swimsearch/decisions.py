@@ -65,11 +65,15 @@ class DecisionBook:
         return out
 
 
-def tier(image_id: int, examples: set[int], verdicts: dict[int, str]) -> int:
-    """Where an image goes before its score counts: 0 a picture searched with, 1 pinned, 2 the rest."""
-    if image_id in examples:
-        return 0
-    return 1 if verdicts.get(image_id) == SAME else 2
+def tiers(ids: np.ndarray, examples: set[int], verdicts: dict[int, str]) -> np.ndarray:
+    """Where each image goes before its score counts: 0 a picture searched with, 1 pinned, 2 the rest."""
+    out = np.full(len(ids), 2, dtype=np.int64)
+    pinned = [i for i, v in verdicts.items() if v == SAME]
+    if pinned:
+        out[np.isin(ids, np.array(pinned, dtype=np.int64))] = 1
+    if examples:
+        out[np.isin(ids, np.array(list(examples), dtype=np.int64))] = 0
+    return out
 
 
 def arrange(ordered: Sequence[T], verdict_of: Callable[[T], str | None], top_n: int) -> list[T]:

@@ -44,7 +44,7 @@ from .config import EngineConfig
 from .index import FittedIndex
 from .phash_index import PhashIndex, hamming64
 from .rescoring import RescoringData
-from .searchers import ExactSearch, GraphSearch, Ranking, Searcher
+from .searchers import Ranking, Searcher
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ def find_candidates(
         sims = full @ _unit(embeddings.astype(np.float64) - fitted.mean).T  # (m, variants)
         return _candidates(stored.ids, sims, rankings[0].method, rankings[0].candidates, query_id, steer=steer)
     depth = min(len(searcher), max(wanted, config.rescore_depth))
-    queries, found, first, looked = [], [], None, []
+    queries, found, first = [], [], None
     for q in fitted.prepare(embeddings):
         ranking, last = _look(searcher, fitted, q, depth)
         first = ranking if first is None else first
@@ -128,14 +128,13 @@ def find_candidates(
             ranking, last = _look(searcher, fitted, q, depth)
             found.append(ranking.ids)
         queries.append(q)
-        looked.append(last)
     assert first is not None
     ids = _with_extra(np.unique(np.concatenate(found)), searcher, phash, phash_index, config, query_id)
     final = np.stack(queries).astype(np.float32)
     # Ranked by re-ranking vector, the best `wanted` again on the full augmented
     # vectors (above every other: their cosines are lifted by 3). One query row: its
     # re-ranking vector is the one its last search was made with (the very same values).
-    coarse = searcher.vectors(ids) @ (looked[0] if len(looked) == 1 else fitted.vectors(final)).T
+    coarse = searcher.vectors(ids) @ (last if len(queries) == 1 else fitted.vectors(final)).T
     head = np.argsort(-coarse.max(axis=1), kind="stable")[:wanted]
     sims = coarse.astype(np.float64)
     sims[head] = _rowwise(data.augmented(ids[head]), final)
@@ -144,16 +143,13 @@ def find_candidates(
     return replace(_candidates(ids, sims, first.method, first.candidates, query_id, lift, steer), query=final)
 
 
-#: Searchers whose `search` reads only the re-ranking vector: the query's spherical code is not made for them
-#: (these very classes: a subclass, such as a benchmark's recording one, may read it).
-_CODELESS = (ExactSearch, GraphSearch)
 _NO_CODE = np.zeros(0, dtype=np.uint64)
 
 
 def _look(searcher: Searcher, fitted: FittedIndex, q: np.ndarray, depth: int) -> tuple[Ranking, np.ndarray]:
     """One candidate search for a prepared query row, and its re-ranking vector (1, R)."""
     vector = fitted.vectors(q[None])
-    code = _NO_CODE if type(searcher) in _CODELESS else fitted.codes(q[None])[0]
+    code = fitted.codes(q[None])[0] if getattr(searcher, "reads_code", True) else _NO_CODE
     return searcher.search(code, vector[0], depth), vector
 
 

@@ -102,19 +102,14 @@ class SearchEngine:
         held = self.searchable_ids() if isinstance(self._searcher, SnapshotSearcher) else np.empty(0, np.int64)
         if self._watch is not None:
             self._watch.stop()
-        self._watch = watch = self._array_watch(held)
+        needed_from = self.config.array_cache_needed_from  # a large catalogue file is searched from its array cache
+        self._watch = watch = ArrayWatch(self.reader, held) if needed_from is not None and len(held) >= needed_from else None
         self._data = RescoringData(self.reader, held, self.config.rescore_in_memory_up_to, fitted, self._calibration, watch)
         self._phash_source = phashes.given(self.searchable_ids())
         self._details.reset()
         self._adaptation = Adaptation(self._searcher, self._data.augmented) if self._searcher is not None else None
         self.reload_decisions()
         log.info("loaded %d searchable images in %.0f ms", len(self), (time.perf_counter() - started) * 1000)
-
-    def _array_watch(self, held: np.ndarray) -> ArrayWatch | None:
-        """The array cache of a large catalogue file searched in memory (array_watch.py), else None."""
-        start = self.config.array_cache_from
-        large = start is not None and len(held) >= max(start, 1) and len(held) > self.config.rescore_in_memory_up_to
-        return ArrayWatch(self.reader, held) if large else None
 
     array_watch = property(lambda self: self._watch, doc="The array cache's watch, if any (benchmarks and tests wait on it).")
 
@@ -127,7 +122,12 @@ class SearchEngine:
 
     def decide(self, a: int, b: int, verdict: str | None) -> None:
         """Record a person's verdict on two catalogue images (None withdraws it); later searches use it."""
-        self.reader.decide(a, b, verdict)
+        self.decide_pairs([(a, b)], verdict)
+
+    def decide_pairs(self, pairs: Sequence[tuple[int, int]], verdict: str | None) -> None:
+        """`decide` for several pairs, the ranking adapted once after them all."""
+        for a, b in pairs:
+            self.reader.decide(a, b, verdict)
         if self._watch is not None:
             self._watch.after_own_write()  # a decision changes no array
         self.reload_decisions()

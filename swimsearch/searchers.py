@@ -41,7 +41,11 @@ class Ranking(NamedTuple):
 
 
 class Searcher(Protocol):
-    """What the search engine needs from an index, whoever holds it."""
+    """What the search engine needs from an index, whoever holds it.
+
+    A searcher whose `search` reads only the re-ranking vector says so with a class attribute
+    `reads_code = False`: the query's spherical code is then not made for it (ranking.py).
+    """
 
     @property
     def fitted(self) -> FittedIndex:
@@ -110,6 +114,8 @@ class SnapshotSearcher:
 class ExactSearch(SnapshotSearcher):
     """Brute force: cosine with every re-ranking vector."""
 
+    reads_code = False
+
     def __init__(self, snapshot: IndexSnapshot):
         super().__init__(snapshot)
         self._vectors = snapshot.vectors.astype(np.float32)  # float16 products are ~30x slower
@@ -158,6 +164,8 @@ class GraphSearch(SnapshotSearcher):
     The walk is `max(effort, effort_share * nodes asked)` wide (graph.py
     `search_nodes`: the best k of the nodes the walk saw), not k wide.
     """
+
+    reads_code = False
 
     def __init__(self, snapshot: IndexSnapshot, *, candidates: int, effort: int, effort_share: float = 0.0):
         super().__init__(snapshot)

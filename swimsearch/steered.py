@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .decisions import Adapter, arrange
+from .decisions import Adapter, arrange, tiers as decision_tiers
 from .narrow import narrowed_ids, steered_candidates
 from .colour import COLOUR_POOL
 from .ranking import IDENTICAL, RESCORE_MARGIN, Candidates, Steer, find_candidates, score_and_order, shown_at_least
@@ -71,7 +71,7 @@ def rank_steered(
         phash=first.phash, phashes=engine._phashes_of, query_id=first.image_id, steer=colour,
     )
     scored.scores[np.isin(scored.ids, list(like_ids))] = 1.0  # every example itself: exactly 100 %
-    tiers = _tiers(scored.ids, like_ids, verdicts)
+    tiers = decision_tiers(scored.ids, like_ids, verdicts)
     head = np.flatnonzero(shown_at_least(scored.scores, min_score) | (tiers < 2))  # on the percent shown, as the window
     # Several examples are no results of their own: the top_n are new designs, and the examples follow
     # them, in the order they were given (a designer who searched with 200 wants 50 new ones, not the 200).
@@ -103,17 +103,6 @@ def rank_steered(
         for rank, (i, distance) in enumerate(zip(head, distances), start=1)
     )
     return matches, found
-
-
-def _tiers(ids: np.ndarray, like_ids: set[int], verdicts: dict[int, str]) -> np.ndarray:
-    """decisions.tier of each id, for the whole array at once (no Python step per candidate)."""
-    tiers = np.full(len(ids), 2, dtype=np.int64)
-    pinned = [i for i, v in verdicts.items() if v == SAME]
-    if pinned:
-        tiers[np.isin(ids, np.array(pinned, dtype=np.int64))] = 1
-    if like_ids:
-        tiers[np.isin(ids, np.array(list(like_ids), dtype=np.int64))] = 0
-    return tiers
 
 
 def _adapted(engine: Any, found: Candidates, adapter: Adapter) -> Candidates:

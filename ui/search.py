@@ -162,11 +162,7 @@ class SearchWorker(Worker):
         """Keep a verdict on pairs of catalogue images (the query on screen then runs again)."""
 
         def action() -> None:
-            for a, b in pairs:
-                self._engine.reader.decide(a, b, verdict)
-            if self._engine.array_watch is not None:
-                self._engine.array_watch.after_own_write()  # a decision changes no array: keep the cache in use
-            self._engine.reload_decisions()
+            self._engine.decide_pairs(pairs, verdict)
 
         self.guarded(action, "saving the decision", on_error=self.decision_failed.emit)
 

@@ -237,6 +237,7 @@ class PgSearcher:
         refresh: reads the current fit and generation again.
         describe: turns a driver error into a plain CatalogueError.
     """
+    reads_code = False  # the server walks the re-ranking vectors
 
     def __init__(
         self,
