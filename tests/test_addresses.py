@@ -67,6 +67,14 @@ def test_network_file_systems_are_found_in_the_mount_table():
     assert network_fs.network_file_system("/Users/anna/c.swimcat", mac) is None
 
 
+def test_a_share_mounted_over_another_mount_point_is_found():
+    # autofs (a company's usual way to mount shares on demand) lists its trigger, then the share on the same point
+    mounts = network_fs.parse_proc_mounts(
+        "/dev/sda1 / ext4 rw 0 0\n/etc/auto.direct /mnt/team autofs rw 0 0\nnas:/team /mnt/team nfs4 rw 0 0\n"
+    )
+    assert network_fs.network_file_system("/mnt/team/designs.swimcat", mounts) == "nfs4"
+
+
 @pytest.fixture
 def on_a_share(tmp_path, monkeypatch):
     """tmp_path/share behaves as an NFS mount (an injected mount table)."""

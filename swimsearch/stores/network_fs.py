@@ -76,12 +76,16 @@ def mount_table() -> list[tuple[str, str]]:
 
 
 def file_system_of(path: str | os.PathLike, mounts: list[tuple[str, str]]) -> str | None:
-    """The type of the file system holding `path`: that of the longest mount point above it."""
+    """The type of the file system holding `path`: that of the longest mount point above it.
+
+    Of several mounts on the same point the last one listed wins: it hides the ones before it
+    (autofs lists its trigger, then the NFS share it mounts there).
+    """
     target = os.path.realpath(path)
     best, kind = -1, None
     for point, fs_type in mounts:
         inside = target == point or target.startswith(point.rstrip("/") + "/") or point == "/"
-        if inside and len(point) > best:
+        if inside and len(point) >= best:
             best, kind = len(point), fs_type
     return kind
 
