@@ -33,6 +33,14 @@ def test_a_bad_address_is_one_sentence_without_the_password(bad):
     assert "hunter2" not in str(refused.value) and "\n" not in str(refused.value)
 
 
+@pytest.mark.parametrize("bad", ["postgresql://anna:hunter2/x@host/db", "postgresql://anna:hunter2#x@host/db", "postgresql://anna:hunter2?x@host/db"])
+def test_a_password_with_unescaped_characters_is_never_echoed(bad):
+    # urllib reads what follows the ":" as the port: its own message quoted the password
+    with pytest.raises(CatalogueError) as refused:
+        TeamAddress.parse(bad)
+    assert "hunter2" not in str(refused.value) and "%40" in str(refused.value)
+
+
 def test_only_postgresql_addresses_are_team_catalogues():
     assert is_team_address("postgresql://x/y") and is_team_address("POSTGRES://x/y")
     assert not is_team_address("/home/anna/designs.swimcat") and not is_team_address("postgresql.swimcat")

@@ -72,7 +72,13 @@ class TeamAddress:
             parts = urlsplit(text.strip())
             port = parts.port
         except ValueError as exc:
-            raise CatalogueError(f"The team catalogue address is not valid ({_without_password(str(exc))}).") from exc
+            # urllib's own words quote the "port" it read, which is the password when the password holds a "/":
+            # say what is wrong without them.
+            what = "its port is not a number" if "port" in str(exc).lower() else "it cannot be read"
+            raise CatalogueError(
+                f"The team catalogue address is not valid: {what} (write @ : / ? # % in a password as %40 %3A %2F "
+                "%3F %23 %25, or leave the password out and give it when asked)."
+            ) from None
         options = []
         catalogue = DEFAULT_CATALOGUE
         password = unquote(parts.password) if parts.password is not None else None
