@@ -154,6 +154,7 @@ def test_the_driver_is_loaded_only_when_a_team_catalogue_is_opened(tmp_path):
 @pytest.mark.parametrize("address, said", [
     ("postgresql://anna@nosuchhost.invalid/designs?connect_timeout=2", "The server named in the address of the team catalogue main cannot be found"),
     ("postgresql://anna@127.0.0.1:1/designs?sslmode=bogus", "sets sslmode to 'bogus', which PostgreSQL does not accept"),
+    ("postgresql://anna@127.0.0.1:1/designs?bogus=1", 'is not valid: invalid URI query parameter: "bogus".'),
 ])
 def test_a_connection_refused_before_the_server_answers_is_one_sentence_without_log_lines(address, said):
     import subprocess
@@ -165,7 +166,7 @@ def test_a_connection_refused_before_the_server_answers_is_one_sentence_without_
                           cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr.startswith("swimsearch: ") and said in done.stderr
-    assert done.stderr.count("\n") == 1 and "ERROR" not in done.stderr and "Errno" not in done.stderr, done.stderr
+    assert done.stderr.count("\n") == 1 and "\\n" not in done.stderr and "ERROR" not in done.stderr and "Errno" not in done.stderr, done.stderr
 
 
 def test_a_server_that_dies_mid_update_is_a_lost_connection_in_one_sentence(caplog):

@@ -106,7 +106,7 @@ def connect(
             raise describe_pg_error(again, address.catalogue, address.user) from None
         remember_password(address.display, typed)
     except psycopg.ProgrammingError as exc:  # libpq refused the address itself (an unknown ?option=)
-        raise CatalogueError(f"The team catalogue address {address.display} is not valid: {exc}") from None
+        raise CatalogueError(f"The team catalogue address {address.display} is not valid: {str(exc).strip()}.") from None
     try:
         return conn, _prepare(conn, address, person)
     except CatalogueError:
