@@ -183,6 +183,20 @@ def test_the_viewer_reads_embeddings_bit_identical(team):
     assert back.tobytes() == vector.tobytes()
 
 
+def test_a_database_without_pgvector_asks_for_the_extension_not_for_rights_the_account_has(pg_database):
+    from swimsearch.catalogue import Catalogue
+
+    with pg_database.connect() as conn:
+        conn.execute("DROP EXTENSION vector")
+    carl = pg_database.create_role("carl", options="CREATEROLE")  # may create schemas and roles: all but the extension
+    with pg_database.connect() as conn:
+        conn.execute(f'GRANT CREATE ON DATABASE "{pg_database.name}" TO "{carl}"')
+    with pytest.raises(CatalogueError) as refused:
+        Catalogue.create(pg_database.url(carl, "secret") + "&catalogue=new", os.getcwd())
+    assert "does not have the pgvector extension" in str(refused.value)
+    assert "CREATE EXTENSION vector" in str(refused.value) and "create schemas and roles" not in str(refused.value)
+
+
 def test_errors_become_plain_sentences():
     class Fake(Exception):
         sqlstate = "55P03"

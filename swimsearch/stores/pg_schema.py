@@ -138,6 +138,12 @@ def create_catalogue(conn: Any, name: str) -> CatalogueNames:
                 "INSERT INTO swimsearch.catalogues (name, schema_name) VALUES (%s, %s)", (name, names.schema)
             )
     except Exception as exc:  # psycopg.Error, turned into a sentence
+        if getattr(exc, "sqlstate", None) == "42501" and "extension" in str(exc):
+            # pgvector is not a trusted extension: only a superuser adds it, whatever rights the account has
+            raise CatalogueError(
+                f"The database {database} does not have the pgvector extension, which only a superuser can add: "
+                f"ask the database's administrator to run CREATE EXTENSION vector in it (pgvector 0.7 or newer)."
+            ) from exc
         if getattr(exc, "sqlstate", None) == "42501":
             raise CatalogueError(
                 f"The account {conn.info.user} may not create the team catalogue {name} in the database {database} "
