@@ -197,6 +197,18 @@ def test_a_database_without_pgvector_asks_for_the_extension_not_for_rights_the_a
     assert "CREATE EXTENSION vector" in str(refused.value) and "create schemas and roles" not in str(refused.value)
 
 
+def test_two_long_names_that_would_share_their_roles_are_told_apart_truly(pg_database):
+    from swimsearch.catalogue import Catalogue
+
+    first, second = "summer_collection_women_swimwear_one", "summer_collection_women_swimwear_two"
+    assert pg_schema.CatalogueNames.of(first, pg_database.name).editor == pg_schema.CatalogueNames.of(second, pg_database.name).editor
+    Catalogue.create(pg_database.url() + f"&catalogue={first}", os.getcwd()).close()
+    with pytest.raises(CatalogueError) as refused:
+        Catalogue.create(pg_database.url() + f"&catalogue={second}", os.getcwd())
+    message = str(refused.value)  # not "already exists": there is no catalogue of that name
+    assert "cannot be used" in message and "choose a shorter or different name" in message and "already exists in" not in message
+
+
 def test_errors_become_plain_sentences():
     class Fake(Exception):
         sqlstate = "55P03"

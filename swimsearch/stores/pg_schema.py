@@ -149,9 +149,21 @@ def create_catalogue(conn: Any, name: str) -> CatalogueNames:
                 f"The account {conn.info.user} may not create the team catalogue {name} in the database {database} "
                 "(it needs the right to create schemas and roles there): ask the database's administrator to create it."
             ) from exc
+        if getattr(exc, "sqlstate", None) == "42710" and not _schema_exists(conn, names.schema):
+            # The roles are named "DATABASE_NAME" cut to 50 characters, and roles are the server's, not the
+            # database's: a long name, or another database whose name and catalogue read the same, took them.
+            raise CatalogueError(
+                f"The name {name} cannot be used in the database {database}: the roles a team catalogue of that name "
+                f"gets ({names.editor}, {names.viewer}) already exist on this server, for another catalogue whose "
+                "database and name begin the same way; choose a shorter or different name."
+            ) from exc
         raise describe_pg_error(exc, name) from exc
     log.info("created team catalogue %s (schema %s) in %s", name, names.schema, database)
     return names
+
+
+def _schema_exists(conn: Any, schema: str) -> bool:
+    return bool(conn.execute("SELECT to_regnamespace(%s) IS NOT NULL", (schema,)).fetchone()[0])
 
 
 def drop_catalogue(conn: Any, name: str) -> None:
