@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Protocol
 
 from swimsearch.search import Match, SearchResult
+from swimsearch.stores.pg_address import is_team_address
 
 from .formatting import count_matches, count_of, duration, skipped_files
 from .history import History, HistoryEntry
@@ -368,7 +369,8 @@ class Session:
             self._build(target, replace=True)
             self.changed.emit()
             return
-        self._recent.forget_catalogue(path)
+        if not is_team_address(path):  # a team catalogue whose server is down or wants a password stays the team's
+            self._recent.forget_catalogue(path)
         state = self.catalogue
         if state is not None and Path(state.path) != Path(path):  # the catalogue on screen is still open
             self.target = self._open_existing(state.path)

@@ -23,8 +23,9 @@ from PyQt5.QtCore import Qt
 from PyQt5.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
 
 from swimsearch.errors import CatalogueError
-from swimsearch.stores.pg_address import TeamAddress, remember_root
+from swimsearch.stores.pg_address import TeamAddress, is_team_address, remember_root
 from swimsearch.stores.pg_connection import USER_ENV, person_name
+from swimsearch.stores.pg_schema import asks_for_password
 
 from . import dialogs
 from .locations import team_target
@@ -112,11 +113,13 @@ class TeamCatalogues:
             remember_root(address, folder)
         if settings["team/person"]:
             os.environ[USER_ENV] = settings["team/person"]
+        # Queued: after the session has taken the failed catalogue off the screen, not in the middle of it.
+        window.search.open_failed.connect(self.on_open_failed, Qt.QueuedConnection)
 
-    def connect(self) -> None:
+    def connect(self, address: str | None = None) -> None:
         """Catalogue > Connect to team catalogue…: ask, remember the address, open."""
         settings = self._window.settings
-        asked = ask_connection(self._window, settings["team/last_address"], settings["team/person"])
+        asked = ask_connection(self._window, address or settings["team/last_address"], settings["team/person"])
         if asked is None:
             return
         try:
@@ -131,6 +134,11 @@ class TeamCatalogues:
         else:
             os.environ.pop(USER_ENV, None)
         self._window.session.open(target)
+
+    def on_open_failed(self, path: str, message: str) -> None:
+        """A team catalogue opened without a password the server wants (the last one, at the start): ask for it."""
+        if is_team_address(path) and asks_for_password(message):
+            self.connect(path)
 
     def map_root(self) -> None:
         """Catalogue > Map shared folder…: where the open team catalogue's folder is on this computer."""

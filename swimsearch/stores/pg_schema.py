@@ -291,6 +291,15 @@ PLAIN = {
 }
 
 
+#: The sentence for a server that wants a password none was given for (the window then asks for it).
+NO_PASSWORD = "The server asks for a password for {user}: give it when asked, in the address, or in PGPASSWORD or ~/.pgpass."
+
+
+def asks_for_password(message: str) -> bool:
+    """Whether `message` (a CatalogueError's) says the server wants a password that was not given."""
+    return message.startswith(NO_PASSWORD.split("{", 1)[0])
+
+
 def describe_pg_error(exc: Exception, catalogue: str, user: str | None = None) -> CatalogueError:
     """A plain CatalogueError for a psycopg error (SQLSTATE first, then the class of the state, then the text)."""
     state = getattr(exc, "sqlstate", None) or ""
@@ -316,10 +325,7 @@ def _connection_sentence(text: str) -> str | None:
     if "password authentication failed" in text:
         return PLAIN["28P01"]
     if "no password supplied" in text:
-        return (
-            "The server asks for a password for {user}: give it when asked, in the address, "
-            "or in PGPASSWORD or ~/.pgpass."
-        )
+        return NO_PASSWORD
     if "does not exist" in text and "database" in text:
         return PLAIN["3D000"]
     if "role" in text and "does not exist" in text:

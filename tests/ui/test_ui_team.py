@@ -129,3 +129,36 @@ def test_an_unmapped_shared_folder_is_said_once_and_mapping_it_is_remembered(
     first = window.model.match_at(0)
     assert first.path == str(mounted / "img0004.png")  # thumbnails and Open use this computer's path
     assert len(error_texts(window)) <= 1  # nothing new said
+
+
+def test_the_next_start_asks_for_the_password_and_a_team_catalogue_that_failed_to_open_stays_recent(
+        qtbot, make_window, team, monkeypatch, forget_passwords):
+    from swimsearch.stores import pg_address
+    from ui import team as team_module
+    from ui.team import Connection
+
+    _, editor, _ = team
+    window = make_window()
+    with qtbot.waitSignal(window.catalogue_ready, timeout=WAIT_MS) as ready:
+        connect(qtbot, window, monkeypatch, editor)
+    saved = ready.args[0].path
+    window.close()
+    pg_address._session_passwords.clear()  # SwimSearch closed: the typed password is gone
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+
+    asked = []
+    monkeypatch.setattr(team_module, "ask_connection",
+                        lambda parent, last, name: asked.append(last) or Connection(last, "secret", name))
+    again = make_window()
+    with qtbot.waitSignal(again.catalogue_ready, timeout=WAIT_MS) as reopened:
+        again.open_start()  # the window asks, as the error said it would, instead of leaving no catalogue open
+    assert asked == [saved] and reopened.args[0].path == saved and not reopened.args[0].readonly
+    assert saved in again.settings["catalogue/recent"]
+
+    pg_address._session_passwords.clear()
+    monkeypatch.setattr(team_module, "ask_connection", lambda parent, last, name: None)  # asked, and cancelled
+    third = make_window()
+    third.open_start()
+    qtbot.waitUntil(lambda: bool(error_texts(third)), timeout=WAIT_MS)
+    assert "asks for a password" in error_texts(third)[0]
+    assert saved in third.settings["catalogue/recent"]  # still the team's catalogue: offered again next time
