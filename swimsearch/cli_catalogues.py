@@ -130,11 +130,19 @@ def copy(source_value: str, destination: str, root: str | None = None) -> tuple[
     refuse_mistyped_address(destination)
     # The destination first: a copy that cannot be made is refused before anything else is asked or said.
     if not is_team_address(destination) and Path(destination).exists():
-        raise CatalogueError(f"{destination} already exists; copy into a new catalogue file.")
+        if not _left_by_a_stopped_copy(destination):
+            raise CatalogueError(f"{destination} already exists; copy into a new catalogue file.")
+        log.info("%s holds nothing and no one writes it (a copy stopped before its end): made again", destination)
+        _remove(destination)
     if is_team_address(destination):
         from .stores.postgres import PostgresStore
 
         if PostgresStore.exists(destination, password_prompt=prompt_password):
+            if _left_by_a_stopped_copy(destination):
+                raise CatalogueError(
+                    f"The team catalogue {display_address(destination)} already exists, with nothing in it (a copy "
+                    "stopped before its end leaves one behind): copy into a new name, or ask its owner to remove it."
+                )
             raise CatalogueError(f"The team catalogue {display_address(destination)} already exists; copy into a new name.")
     with open_existing(source_value, root) as source:
         store = source.store
@@ -152,6 +160,18 @@ def copy(source_value: str, destination: str, root: str | None = None) -> tuple[
             _remove(destination)
             raise
     return target, report
+
+
+def _left_by_a_stopped_copy(destination: str) -> bool:
+    """Whether `destination` is a catalogue with nothing in it that no one is writing: what a copy killed before its
+    end leaves (its one transaction never committed). Nothing in it can be lost."""
+    try:
+        with Catalogue.open(destination, password_prompt=prompt_password) as found:
+            writer = found.writer()
+            with writer.writer_lock():  # refused at once while another process builds or copies into it
+                return writer.counts()["images"] == 0 and writer.fitted() is None and not writer.decisions()
+    except CatalogueError:  # not a catalogue, damaged, busy, or not ours to write
+        return False
 
 
 def _remove(destination: str) -> None:

@@ -114,3 +114,42 @@ def test_a_failed_copy_leaves_no_destination(original, pg_database, monkeypatch,
     with pytest.raises(CatalogueError, match="already exists"):
         copy(str(path), str(path))
     assert rows(path, "SELECT count(*), count(gone) FROM images") == [(61, 4)]
+
+
+def test_a_copy_killed_before_its_end_does_not_block_the_next_one(original, pg_database, tmp_path):
+    """SIGKILL leaves the new catalogue (file or team) empty: its one transaction never committed."""
+    import signal
+    import subprocess
+    import sys
+
+    from helpers import REPO
+
+    folder, path = original
+    team = pg_database.url() + "&catalogue=killed"
+    as_file = tmp_path / "killed.swimcat"
+    for destination in (team, str(as_file)):
+        # the copy, stopped as SIGKILL stops it: after the destination was made, before the copy's commit
+        script = (
+            "import os, signal, sys\n"
+            "import swimsearch.copying as copying\n"
+            "from swimsearch.cli_catalogues import copy\n"
+            "real = copying._copy_details\n"
+            "def die(*args):\n"
+            "    real(*args)\n"
+            "    os.kill(os.getpid(), signal.SIGKILL)\n"
+            "copying._copy_details = die\n"
+            f"copy({str(path)!r}, {destination!r})\n"
+        )
+        done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
+        assert done.returncode == -signal.SIGKILL, done.stderr
+        if destination == team:  # a team catalogue: said truly, not taken over (its owner may have granted it)
+            with pytest.raises(CatalogueError, match=r"with nothing in it \(a copy stopped before its end"):
+                copy(str(path), team)
+            continue
+        assert as_file.exists()
+        target, report = copy(str(path), destination)  # a file: made again, as nothing in it can be lost
+        target.close()
+        assert report.images == 57  # as the original holds them: 61 rows, 4 of them files deleted
+        assert rows(as_file, "SELECT count(*), count(gone) FROM images") == [(61, 4)]
+    with pytest.raises(CatalogueError, match="already exists; copy into a new catalogue file"):
+        copy(str(path), str(as_file))  # one with designs in it stays refused
