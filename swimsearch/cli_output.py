@@ -44,7 +44,10 @@ def print_info(info: dict[str, Any]) -> None:
     print(f"catalogue   {shown(info['catalogue'])}")
     print(f"folder      {shown(info['root'])}{'' if info['root_exists'] else '  (missing!)'}")
     print(f"images      {info['images']} ({info['readable']} readable, {info['unreadable']} unreadable, {info['searchable']} searchable)")
-    print(f"model       {shown(str(info['model']))} ({(info['model_sha256'] or '')[:12]})")
+    if info["model"]:
+        print(f"model       {shown(str(info['model']))} ({(info['model_sha256'] or '')[:12]})")
+    else:  # nothing embedded yet: an empty folder, or a copy stopped before its end
+        print("model       none yet (nothing indexed)")
     if fitted:
         s = fitted.get("settings", {})
         print(

@@ -503,3 +503,12 @@ def test_a_mistyped_team_address_is_refused_without_making_folders_or_repeating_
     assert done.returncode == 2
     assert "secret" not in done.stdout + done.stderr and "mistyped" in done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["designs"]  # no folders named after the address
+
+
+def test_info_on_a_catalogue_with_nothing_indexed_yet_says_so(tmp_path):
+    from swimsearch.catalogue import Catalogue
+
+    Catalogue.create(tmp_path / "empty.swimcat", tmp_path).close()  # what a copy stopped before its end leaves
+    out = run("info", "--catalogue", tmp_path / "empty.swimcat")
+    assert out.returncode == 0, out.stderr
+    assert "model       none yet (nothing indexed)" in out.stdout and "None" not in out.stdout
