@@ -83,6 +83,12 @@ def test_a_share_mounted_over_another_mount_point_is_found():
     assert network_fs.network_file_system("/mnt/team/designs.swimcat", mounts) == "nfs4"
 
 
+@pytest.mark.parametrize("kind", ["vboxsf", "fuse.vmhgfs-fuse", "fuse.smbnetfs", "fuse.gcsfuse"])
+def test_a_virtual_machines_shared_folder_and_fuse_shares_count_as_network_drives(kind):
+    mounts = network_fs.parse_proc_mounts(f"/dev/sda1 / ext4 rw 0 0\nshare /media/sf_designs {kind} rw 0 0\n")
+    assert network_fs.network_file_system("/media/sf_designs/designs.swimcat", mounts) == kind
+
+
 @pytest.fixture
 def on_a_share(tmp_path, monkeypatch):
     """tmp_path/share behaves as an NFS mount (an injected mount table)."""

@@ -29,6 +29,10 @@ NETWORK_TYPES = frozenset({
     "nfs", "nfs4", "cifs", "smb", "smb2", "smb3", "smbfs", "ncpfs", "afs", "afpfs", "webdav", "davfs", "9p",
     "ceph", "glusterfs", "lustre", "gpfs", "beegfs", "fuse.sshfs", "sshfs", "fuse.glusterfs", "fuse.cephfs",
     "fuse.s3fs", "fuse.rclone", "fuse.davfs2", "fuse.gvfsd-fuse", "osxfuse",
+    # more shares reached through FUSE, and a virtual machine's folders shared by its host (whose locks SQLite
+    # cannot trust either: VirtualBox's vboxsf is the classic case)
+    "fuse.smbnetfs", "fuse.curlftpfs", "fuse.juicefs", "fuse.gcsfuse", "fuse.s3ql", "fuse.goofys", "fuse.mountpoint-s3",
+    "vboxsf", "fuse.vmhgfs-fuse", "vmhgfs", "prl_fs",
 })
 
 
