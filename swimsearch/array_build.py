@@ -28,7 +28,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from .array_cache import (
-    ALIGN, ASK, FORMAT, HAS_PHASH, HEADER, HELD, MAGIC, CacheUnusable, _unpowered, calibration_key, signature, verify,
+    ALIGN, ASK, FORMAT, HAS_PHASH, HEADER, HELD, MAGIC, CacheUnusable, calibration_key, row_fields, row_views, signature, verify,
 )
 from .array_upkeep import NO_ROOM, prune, reserve, room_for
 from .calibration import shipped_calibration
@@ -80,17 +80,15 @@ def build(store: Any, path: Path) -> str:
             if len(ids) > 1 and np.any(np.diff(ids) <= 0):
                 raise ValueError("the store gave its embeddings out of order")
             n = len(ids)
-            powered = calibration is not None and calibration.power == 0.5 and n > 0
-            records = _records(store, ids)
-            shapes = _shapes(n, dim, fitted, calibration, len(records["rec_paths"]))
+            width = _width(calibration, dim)
+            fields, row_bytes = row_fields(dim, width, fitted is not None and fitted.augmented)
             info = {"signature": sign, "calibration": calibration_key(calibration),
                     "catalogue": str(Path(store.path).resolve()), "made": time.time()}
-            with _output(path, shapes, info) as out:
-                out["ids"][:] = ids
-                for name, values in records.items():
-                    if len(values):
-                        out[name][:] = values
-                del records
+            with _output(path, {"ids": ("<i8", (n,)), "rows": ("|u1", (n, row_bytes))}, {**info, "fields": fields}) as out:
+                if n:
+                    out["ids"][:] = ids
+                    row = row_views(out["rows"], fields)
+                    _records(store, ids, row)
                 prepared = None
                 if fitted is not None:  # sparse: each part's rows are claimed as they are written
                     prepared = np.memmap(work / "prepared.f16", dtype=np.float16, mode="w+", shape=(max(n, 1), dim))[:n]
@@ -101,45 +99,26 @@ def build(store: Any, path: Path) -> str:
                     part.unlink()
                     rows = slice(at, at + len(raw))
                     wide = raw.astype(np.float32)
-                    if powered:
+                    row["embeddings"][rows] = raw
+                    if width:  # 8,192 at a time, as RescoringData holds them for a small catalogue
                         assert calibration is not None
-                        out["powered"][rows] = values = calibration.powered(wide)
-                        if not np.array_equal(_unpowered(values), raw):
-                            raise ValueError("an embedding is not recovered from its power-normalised value")
-                    else:
-                        out["embeddings"][rows] = raw
-                    if "whitened" in out:  # 8,192 at a time, as RescoringData holds them for a small catalogue
-                        assert calibration is not None
-                        out["whitened"][rows] = calibration.vectors(wide).astype(np.float32)
+                        row["whitened"][rows] = calibration.vectors(wide).astype(np.float32)
                     if prepared is not None:
                         assert fitted is not None
                         _reserve_rows(work / "prepared.f16", rows, dim)
                         prepared[rows] = fitted.prepare(wide).astype(np.float16)
                     at += len(raw)
-                if "augmented" in out:
+                if "augmented" in fields and n:
                     assert fitted is not None and prepared is not None
-                    _augmented(fitted, ids, prepared, store.neighbour_lists(), out["augmented"])
+                    _augmented(fitted, ids, prepared, store.neighbour_lists(), row["augmented"])
                 del prepared
     log.info("made the array cache %s of %d images in %.1f s", path, n, time.perf_counter() - started)
     return sign
 
 
-def _shapes(n: int, dim: int, fitted: FittedIndex | None, calibration: Any, path_bytes: int) -> dict[str, tuple[str, tuple[int, ...]]]:
-    """Each array's dtype and shape in a cache of n embeddings whose relative paths take `path_bytes`."""
-    shapes: dict[str, tuple[str, tuple[int, ...]]] = {"ids": ("<i8", (n,))}
-    if calibration is not None and calibration.power == 0.5 and n:
-        shapes["powered"] = ("<f4", (n, dim))  # the embeddings are exactly recoverable from these (CachedArrays.raw)
-    else:
-        shapes["embeddings"] = ("<f2", (n, dim))
-    if fitted is not None and fitted.augmented and n:
-        shapes["augmented"] = ("<f2", (n, dim))
-    if calibration is not None and n:
-        width = calibration.vectors(np.zeros((1, dim), np.float32)).shape[1]
-        shapes["whitened"] = ("<f4", (n, width))
-    shapes.update({"rec_size": ("<i8", (n,)), "rec_mtime": ("<f8", (n,)), "rec_width": ("<i8", (n,)),
-                   "rec_height": ("<i8", (n,)), "rec_phash": ("<u8", (n,)), "rec_flags": ("|u1", (n,)),
-                   "rec_path_at": ("<i8", (n + 1,)), "rec_paths": ("|u1", (path_bytes,))})
-    return shapes
+def _width(calibration: Any, dim: int) -> int:
+    """The same-design vectors' width (0: the model has no calibration)."""
+    return 0 if calibration is None else int(calibration.vectors(np.zeros((1, dim), np.float32)).shape[1])
 
 
 def _layout(shapes: dict[str, tuple[str, tuple[int, ...]]]) -> tuple[dict[str, dict[str, Any]], int]:
@@ -156,12 +135,13 @@ def planned_bytes(store: Any) -> tuple[int, int]:
     """(the cache file's size, its work files' peak) for an open catalogue, from a few aggregate reads: what
     `room_for` checks before anything is written (the work files: the spilled embeddings and, for a fit,
     their prepared vectors, each n x dim float16)."""
-    n, path_bytes = store.array_counts()
+    n, _ = store.array_counts()
     dim = int(store.file.meta("embedding_dim") or 0)
     fitted = store.fitted()
-    shapes = _shapes(n, dim, fitted, shipped_calibration(store.file.meta("model_sha256")), path_bytes)
+    width = _width(shipped_calibration(store.file.meta("model_sha256")), dim)
+    row_bytes = row_fields(dim, width, fitted is not None and fitted.augmented)[1]
     # the prepared vectors' file grows as the spilled embeddings are consumed: one more chunk at the peak
-    return _layout(shapes)[1], (n + CHUNK) * dim * 2
+    return _layout({"ids": ("<i8", (n,)), "rows": ("|u1", (n, row_bytes))})[1], (n + CHUNK) * dim * 2
 
 
 def _reserve_rows(file: Path, rows: slice, dim: int) -> None:
@@ -170,31 +150,32 @@ def _reserve_rows(file: Path, rows: slice, dim: int) -> None:
         reserve(fh.fileno(), (rows.stop - rows.start) * dim * 2, rows.start * dim * 2)
 
 
-def _records(store: Any, ids: np.ndarray) -> dict[str, np.ndarray]:
-    """The image records of `ids` as arrays (array_cache.RECORDS); a record with an error is left to
-    the store (flag ASK), so every record a search lists is exactly the store's."""
+def _records(store: Any, ids: np.ndarray, row: dict[str, np.ndarray]) -> None:
+    """The image records of `ids` into their rows (array_cache.RECORDS); a record with an error, or whose
+    relative path is longer than its row holds, is left to the store (flag ASK), so every record a search
+    lists is exactly the store's."""
     n = len(ids)
     size, mtime = np.zeros(n, np.int64), np.zeros(n, np.float64)
     width, height, phash = np.full(n, -1, np.int64), np.full(n, -1, np.int64), np.zeros(n, np.uint64)
-    flags = np.zeros(n, np.uint8)
-    paths: list[bytes] = [b""] * n
-    for row in store.iter_image_rows():
-        at = int(np.searchsorted(ids, row[0]))
-        if at >= n or int(ids[at]) != row[0]:
+    flags, lengths = np.zeros(n, np.uint8), np.zeros(n, np.uint16)
+    paths, room = row["rec_path"], row["rec_path"].shape[1]
+    for record in store.iter_image_rows():
+        at = int(np.searchsorted(ids, record[0]))
+        if at >= n or int(ids[at]) != record[0]:
             continue
-        _, rel, size[at], mtime[at], w, h, p, _, error, *_ = row
-        if error is not None:
+        _, rel, size[at], mtime[at], w, h, p, _, error, *_ = record
+        encoded = rel.encode("utf-8", "surrogatepass")
+        if error is not None or len(encoded) > room:
             flags[at] = ASK
             continue
         width[at], height[at] = (-1 if w is None else w), (-1 if h is None else h)
         flags[at] = HELD | (HAS_PHASH if p is not None else 0)
         phash[at] = 0 if p is None else p % (1 << 64)
-        paths[at] = rel.encode("utf-8", "surrogatepass")
-    offsets = np.zeros(n + 1, np.int64)
-    np.cumsum([len(b) for b in paths], out=offsets[1:])
-    blob = np.frombuffer(b"".join(paths), np.uint8)
-    return {"rec_size": size, "rec_mtime": mtime, "rec_width": width, "rec_height": height, "rec_phash": phash,
-            "rec_flags": flags, "rec_path_at": offsets, "rec_paths": blob}
+        lengths[at] = len(encoded)
+        paths[at, : len(encoded)] = np.frombuffer(encoded, np.uint8)
+    for name, values in (("rec_size", size), ("rec_mtime", mtime), ("rec_width", width), ("rec_height", height),
+                         ("rec_phash", phash), ("rec_flags", flags), ("rec_path_len", lengths)):
+        row[name][:] = values
 
 
 def _spill(chunks: Iterator[tuple[np.ndarray, np.ndarray]], work: Path, dim: int) -> Iterator[tuple[np.ndarray, Path]]:

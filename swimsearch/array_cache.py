@@ -6,8 +6,17 @@ search's time at a million images (docs/BENCHMARKS.md). This cache holds, for
 one catalogue file, every stored embedding (float16, exactly the store's
 values, tombstones too, as `embedding_matrix` answers for them) and, for a fit
 on augmented vectors, every image's augmented vector made as a search would
-make it from the store (rescoring.py), in one file of arrays that a search
-maps into memory: it touches pages, not rows.
+make it from the store (rescoring.py), in one file that a search maps into
+memory: it touches pages, not rows.
+
+Since FORMAT 2 the file is one row per image (`row_fields`): its first page
+holds what a search reads of every candidate (the embedding, its same-design
+vector, its image record with the relative path), the next page its augmented
+vector, read only for the few dozen best. A search at a million images
+touched ~350 pages of format 1's separate arrays (power-normalised float32
+embeddings, augmented vectors, same-design vectors, eight record columns);
+a candidate now costs one page, a head candidate two. The power
+normalisation is applied on the fly (the very float32 values format 1 held).
 
 The catalogue stays the one file and the source of truth (DESIGN.md); this
 file is derived and disposable. It lives in the user's cache folder
@@ -60,13 +69,17 @@ from .stores.base import ImageRecord
 log = logging.getLogger(__name__)
 
 MAGIC = b"SWIMARR1"
-FORMAT = 1
+#: 2: one row per image holding what a search reads of it side by side (`row_fields`); a cache of
+#: another format is ignored and made again.
+FORMAT = 2
 HEADER = 65536  # bytes reserved for the JSON header; arrays start at multiples of ALIGN after it
 ALIGN = 4096
 CACHE_ENV = "SWIMSEARCH_CACHE_DIR"  # where caches go instead of the user's cache folder (tests, benchmarks)
 #: rec_flags: the record is held here / it has a pHash / it has an error: ask the store for it.
 HELD, HAS_PHASH, ASK = 1, 2, 4
-RECORDS = ("rec_size", "rec_mtime", "rec_width", "rec_height", "rec_phash", "rec_flags", "rec_path_at", "rec_paths")
+RECORDS = ("rec_size", "rec_mtime", "rec_width", "rec_height", "rec_phash", "rec_flags", "rec_path_len", "rec_path")
+#: bytes of a relative path held in an image's row at least; a longer one is asked of the store (flag ASK)
+MIN_PATH = 256
 
 
 def cache_dir() -> Path:
@@ -103,15 +116,57 @@ def signature(store: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def row_fields(dim: int, width: int, augmented: bool) -> tuple[dict[str, tuple[str, int, int]], int]:
+    """Where each value of an image sits in its row: {name: (dtype, byte offset, count)} and the row's bytes.
+
+    The first page(s): the embedding (float16), the same-design vector (float32, `width` > 0 where the
+    model has a calibration) and the image record (RECORDS, its relative path in UTF-8 in the room left,
+    at least MIN_PATH bytes): what a search reads of each of its few hundred candidates. Then, on a page
+    of its own, the augmented vector (float16), which a search reads for its few dozen best only.
+    """
+    fields: dict[str, tuple[str, int, int]] = {}
+    at = 0
+
+    def put(name: str, dtype: str, count: int) -> None:
+        nonlocal at
+        size = np.dtype(dtype).itemsize
+        at = -(-at // size) * size
+        fields[name] = (dtype, at, count)
+        at += size * count
+
+    put("embeddings", "<f2", dim)
+    if width:
+        put("whitened", "<f4", width)
+    for name, dtype in (("rec_size", "<i8"), ("rec_mtime", "<f8"), ("rec_width", "<i8"), ("rec_height", "<i8"),
+                        ("rec_phash", "<u8"), ("rec_flags", "|u1"), ("rec_path_len", "<u2")):
+        put(name, dtype, 1)
+    end = -(-(at + MIN_PATH) // ALIGN) * ALIGN
+    fields["rec_path"] = ("|u1", at, end - at)
+    at = end
+    if augmented:
+        put("augmented", "<f2", dim)
+        at = -(-at // ALIGN) * ALIGN
+    return fields, at
+
+
+def row_views(rows: np.ndarray, fields: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Each field of `rows` (n, row bytes) uint8 as an (n, count) array (n, for a single value) viewing it."""
+    views = {}
+    for name, (dtype, at, count) in fields.items():
+        part = rows[:, int(at) : int(at) + int(count) * np.dtype(dtype).itemsize].view(np.dtype(dtype))
+        views[name] = part if name in ("embeddings", "whitened", "augmented", "rec_path") else part[:, 0]
+    return views
+
+
 @dataclass(frozen=True)
 class CachedArrays:
-    """The mapped arrays of one cache file (read-only)."""
+    """The mapped arrays of one cache file (read-only): views of its rows (FORMAT 2, `row_fields`)."""
 
     path: Path
     signature: str
     ids: np.ndarray  # (n,) int64 sorted: every stored embedding
     embeddings: np.ndarray | None  # (n, D) float16, the store's values; None where `powered` holds them
-    powered: np.ndarray | None  # (n, D) float32 the embeddings power-normalised (Calibration.powered, power 0.5)
+    powered: np.ndarray | None  # (n, D) float32 the embeddings power-normalised (format 1 only: now None, made on the fly)
     augmented: np.ndarray | None  # (n, D) float16 augmented vectors (a fit on augmented vectors), else None
     whitened: np.ndarray | None = None  # (n, d) float32 same-design vectors (a model with a calibration)
     calibration: str | None = None  # `calibration_key` of the calibration they were made with
@@ -134,10 +189,10 @@ class CachedArrays:
         # each column gathered once for all asked ids (plain lists then: no per-field array indexing)
         inside = np.maximum(rows, 0)
         flags = np.where(rows >= 0, r["rec_flags"][inside], ASK).tolist()
-        starts, ends = r["rec_path_at"][inside].tolist(), r["rec_path_at"][inside + 1].tolist()
+        lengths = r["rec_path_len"][inside].tolist()
         sizes, mtimes = r["rec_size"][inside].tolist(), r["rec_mtime"][inside].tolist()
         widths, heights, phashes = r["rec_width"][inside].tolist(), r["rec_height"][inside].tolist(), r["rec_phash"][inside].tolist()
-        paths = r["rec_paths"]
+        paths = r["rec_path"]
         held, ask = {}, []
         for k, image_id in enumerate(image_ids):
             flag = flags[k]
@@ -145,7 +200,7 @@ class CachedArrays:
                 if flag & ASK:
                     ask.append(image_id)
                 continue
-            rel = paths[starts[k] : ends[k]].tobytes().decode("utf-8", "surrogatepass")
+            rel = paths[inside[k], : lengths[k]].tobytes().decode("utf-8", "surrogatepass")
             width, height = widths[k], heights[k]
             held[image_id] = ImageRecord(
                 image_id=image_id, relpath=rel, path=os.path.join(root, *rel.split("/")), size=int(sizes[k]),
@@ -157,7 +212,7 @@ class CachedArrays:
     def raw(self, rows: np.ndarray) -> np.ndarray:
         """The stored embeddings (float32, exactly the store's float16 values) of rows."""
         if self.embeddings is not None:
-            return np.asarray(self.embeddings[rows], dtype=np.float32)
+            return self.embeddings[rows].astype(np.float32)
         assert self.powered is not None
         return _unpowered(np.asarray(self.powered[rows])).astype(np.float32)
 
@@ -222,21 +277,21 @@ def open_cache(path: Path) -> CachedArrays:
         name: _mapped(path, a) if int(np.prod(a["shape"])) else np.empty(tuple(a["shape"]), np.dtype(a["dtype"]))
         for name, a in header["arrays"].items()
     }
-    ids, embeddings, powered = maps.get("ids"), maps.get("embeddings"), maps.get("powered")
-    n = 0 if ids is None else len(ids)
-    if ids is None or (embeddings is None and powered is None and n):
+    ids, rows, fields = maps.get("ids"), maps.get("rows"), header.get("fields")
+    if ids is None or rows is None or not isinstance(fields, dict) or rows.ndim != 2 or len(rows) != len(ids):
         raise CacheUnusable("lacks its arrays")
-    extra, whitened = maps.get("augmented"), maps.get("whitened")
-    if any(a is not None and len(a) != n for a in (embeddings, powered, extra, whitened)):
-        raise CacheUnusable("has arrays of different sizes")
-    if embeddings is None and powered is None:
-        embeddings = np.empty((0, 0), np.float16)
-    records = {name: maps[name] for name in RECORDS} if all(name in maps for name in RECORDS) else None
-    if records is not None and (any(len(records[name]) != n for name in RECORDS[:6]) or len(records["rec_path_at"]) != n + 1
-                                or (n and int(records["rec_path_at"][-1]) != len(records["rec_paths"]))):
-        raise CacheUnusable("has records of different sizes")
+    try:
+        if any(int(at) < 0 or int(at) + int(count) * np.dtype(dtype).itemsize > rows.shape[1] for dtype, at, count in fields.values()):
+            raise ValueError("a field outside its row")
+        views = row_views(rows, fields)
+    except (ValueError, TypeError) as exc:
+        raise CacheUnusable("has a damaged header") from exc
+    if "embeddings" not in views or any(name not in views for name in RECORDS):
+        raise CacheUnusable("lacks its arrays")
+    records = {name: views[name] for name in RECORDS}
     return CachedArrays(
-        path, str(header["signature"]), np.asarray(ids), embeddings, powered, extra, whitened, header.get("calibration"), records
+        path, str(header["signature"]), np.asarray(ids), views["embeddings"], None, views.get("augmented"), views.get("whitened"),
+        header.get("calibration"), records,
     )
 
 

@@ -10,10 +10,9 @@ candidates' embeddings in one query and its results' records in another
 the store's (float16 widened to float32 as `embedding_matrix` does).
 
 Above that size a catalogue file is read from its array cache once it is
-made and checked (array_cache.py, array_watch.py): memory-mapped power-
-normalised embeddings, augmented and same-design vectors and records, the
-very values a search would make from the store's rows, so a search reads no
-row. It is asked for before each search and dropped when the file changed.
+made and checked (array_cache.py, array_watch.py): memory-mapped rows of
+embeddings, same-design and augmented vectors and records, the very values
+a search would make from the store's rows, so a search reads no row. It is asked for before each search and dropped when the file changed.
 
 Without it, one search asks for the same images several times (the
 augmented vectors of its best candidates twice, for query expansion and for
@@ -69,6 +68,7 @@ class RescoringData:
         self._watch = arrays
         self._cached: CachedArrays | None = None
         self._calibration_key = calibration_key(calibration) if arrays is not None else None
+        self._calibration = calibration
         self._root = str(reader.root) if arrays is not None else ""  # where the cache's records' paths are
         self._vectors: np.ndarray | None = None
         self._augmented: np.ndarray | None = None
@@ -182,7 +182,7 @@ class RescoringData:
                     prepared = self.fitted.prepare(cached.raw(rows))
                     return prepared.astype(np.float16).astype(np.float32)
                 if cached.augmented is not None:  # made as below, over every stored embedding (array_cache.py)
-                    return np.asarray(cached.augmented[rows], dtype=np.float32)
+                    return cached.augmented[rows].astype(np.float32)
         lists = self._neighbour_lists(image_ids) if self.fitted is not None and self.fitted.augmented else None
         need = np.union1d(image_ids, lists.neighbours[lists.neighbours >= 0] if lists is not None else [])
         stored = self._stored(need)
@@ -208,10 +208,15 @@ class RescoringData:
         """Power-normalised embeddings (`Calibration.powered`, float32) of ids the array cache holds
         (None: not held; compute them from `embedding_matrix`)."""
         cached = self._cached
-        if cached is None or cached.powered is None or cached.calibration != self._calibration_key:
+        if cached is None or cached.calibration != self._calibration_key or self._calibration is None:
             return None
         rows = cached.rows(np.asarray(image_ids, dtype=np.int64))
-        return np.asarray(cached.powered[rows]) if np.all(rows >= 0) else None
+        if not np.all(rows >= 0):
+            return None
+        if cached.powered is not None:
+            return np.asarray(cached.powered[rows])
+        # made here from the held float16 rows: the very values `calibration.powered` gives the store's
+        return self._calibration.powered(cached.raw(rows))
 
     def whitened(self, image_ids: np.ndarray) -> np.ndarray | None:
         """The same-design vectors of searchable ids held in memory or in the array cache (None: not held; compute them)."""
@@ -222,4 +227,4 @@ class RescoringData:
         if cached is None or cached.whitened is None or cached.calibration != self._calibration_key:
             return None
         rows = cached.rows(image_ids)
-        return np.asarray(cached.whitened[rows]) if np.all(rows >= 0) else None
+        return cached.whitened[rows] if np.all(rows >= 0) else None

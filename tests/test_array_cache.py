@@ -113,7 +113,8 @@ def test_a_damaged_cache_is_ignored_with_a_log_line_and_made_again(pattern_catal
     elif damage == "garbage":
         data = bytearray(b"not an array cache at all" * 100)
     else:
-        data[int(_header(where)["arrays"]["augmented"]["offset"]) + 3000] ^= 0x40  # one bit in the augmented vectors
+        header = _header(where)  # one bit in the first image's augmented vector
+        data[int(header["arrays"]["rows"]["offset"]) + int(header["fields"]["augmented"][1]) + 30] ^= 0x40
     where.write_bytes(bytes(data))
     with pytest.raises(CacheUnusable):
         verify(where)
@@ -121,6 +122,78 @@ def test_a_damaged_cache_is_ignored_with_a_log_line_and_made_again(pattern_catal
         assert ensure(path, where)["made"] is True
     assert "ignored and made again" in caplog.text
     verify(where)
+
+
+def test_a_cache_of_the_format_before_is_ignored_removed_and_made_again(pattern_catalogue, fake_embedder, small_config, cache_home, caplog):
+    """A format-1 cache (separate arrays, left by the version before) is never mapped: the maker says so,
+    removes it and makes the current one in its place, and the search lists what the rows give."""
+    import json
+    import zlib
+
+    from swimsearch.array_cache import FORMAT, HEADER, MAGIC
+
+    folder, path = pattern_catalogue
+    with Catalogue.open(path) as catalogue:
+        where = cache_file(catalogue.store, cache_home)
+    ensure(path, where)
+    header = _header(where)
+    header["format"] = 1  # everything else intact and its checksum right: only the format is another
+    body = json.dumps(header).encode()
+    head = MAGIC + len(body).to_bytes(8, "little") + body + zlib.crc32(body).to_bytes(4, "little")
+    with open(where, "r+b") as fh:
+        fh.write(head + bytes(HEADER - len(head)))
+    with pytest.raises(CacheUnusable, match="another format"):
+        open_cache(where)
+    old = where.stat().st_ino
+    with Catalogue.open(path) as catalogue:
+        rows = SearchEngine(catalogue, fake_embedder, _rows_config(small_config))
+        with caplog.at_level(logging.WARNING, logger="swimsearch.array_build"):
+            cached = SearchEngine(catalogue, fake_embedder, _cached_config(small_config))
+            assert cached.array_watch.wait(120)
+        assert _header(where)["format"] == FORMAT == 2 and where.stat().st_ino != old
+        assert [p.name for p in cache_home.glob("*.swimarrays")] == [where.name]  # the old one is gone, not kept beside
+        assert _lists(cached, folder) == _lists(rows, folder) and cached._data.from_arrays
+
+
+def test_a_path_longer_than_its_row_holds_is_read_from_the_store(pattern_catalogue, fake_embedder, small_config, cache_home, monkeypatch):
+    """A relative path that does not fit in its image's row is not cut: that record is asked of the store."""
+    import swimsearch.array_build as array_build
+    from swimsearch.array_cache import ASK, row_fields
+
+    def narrow(dim, width, augmented):  # rows with room for 11 bytes of path: "img0003.png" fits, "sub/…" does not
+        fields, size = row_fields(dim, width, augmented)
+        dtype, at, _ = fields["rec_path"]
+        return {**fields, "rec_path": (dtype, at, 11)}, size
+
+    folder, path = pattern_catalogue
+    (folder / "a-longer-folder-name").mkdir()
+    shutil.copy(folder / "img0007.png", folder / "a-longer-folder-name" / "img9999.png")
+    with Catalogue.open(path) as catalogue:
+        catalogue.update(fake_embedder, small_config)
+    monkeypatch.setattr(array_build, "row_fields", narrow)
+    with Catalogue.open(path) as catalogue:
+        assert ensure(path, cache_file(catalogue.store, cache_home))["made"] is True  # here: the watch's maker is another process
+        rows = SearchEngine(catalogue, fake_embedder, _rows_config(small_config))
+        cached = SearchEngine(catalogue, fake_embedder, _cached_config(small_config))
+        assert cached.array_watch.wait(120)
+        arrays = cached.array_watch.current()
+        long_id = next(r.image_id for r in catalogue.store.records(arrays.ids.tolist()).values() if r.relpath.startswith("a-longer"))
+        assert arrays.records["rec_flags"][arrays.rows([long_id])[0]] == ASK
+        got = cached.search(folder / "img0007.png", top_n=30).matches
+        assert got == rows.search(folder / "img0007.png", top_n=30).matches and cached._data.from_arrays
+        assert "a-longer-folder-name/img9999.png" in [m.relpath for m in got]
+
+
+def test_what_a_search_reads_of_a_candidate_sits_on_one_page():
+    """The real model's rows: embedding, same-design vector and record on the first 4 KB page, the
+    augmented vector (read for the best few dozen only) on the next: 8 KB an image."""
+    from swimsearch.array_cache import ALIGN, MIN_PATH, row_fields
+
+    fields, size = row_fields(1280, 256, True)
+    assert size == 2 * ALIGN
+    first = [name for name, (dtype, at, count) in fields.items() if at + count * np.dtype(dtype).itemsize <= ALIGN]
+    assert set(first) == set(fields) - {"augmented"} and fields["augmented"][1] == ALIGN
+    assert fields["rec_path"][2] >= MIN_PATH
 
 
 def test_a_search_after_an_update_never_reads_arrays_made_before_it(pattern_catalogue, fake_embedder, small_config, cache_home):
@@ -185,9 +258,9 @@ def test_the_engine_modules_do_not_import_qt():
 
 
 def test_real_photos_score_the_same_from_the_cache_with_the_shipped_calibration(photo_catalogue, embedder, cache_home):
-    """The real model ships a calibration: the cache then holds the power-normalised embeddings (the
-    stored ones recovered from them exactly) and the same-design vectors; every list, score and band is
-    what the rows give, and the query itself reads 100 %."""
+    """The real model ships a calibration: the cache then holds the stored embeddings (power-normalised
+    on the fly) and the same-design vectors; every list, score and band is what the rows give, and the
+    query itself reads 100 %."""
     from swimsearch.config import EngineConfig
 
     folder, path = photo_catalogue
@@ -196,7 +269,7 @@ def test_real_photos_score_the_same_from_the_cache_with_the_shipped_calibration(
         cached = SearchEngine(catalogue, embedder, EngineConfig(rescore_in_memory_up_to=0, array_cache_from=1))
         assert cached.array_watch.wait(120)
         arrays = cached.array_watch.current()
-        assert arrays.powered is not None and arrays.embeddings is None and arrays.whitened is not None
+        assert arrays.powered is None and arrays.embeddings is not None and arrays.whitened is not None
         stored = catalogue.embedding_matrix(arrays.ids.tolist())
         assert np.array_equal(arrays.raw(np.arange(len(arrays))), stored.vectors)
         pictures = sorted(folder.glob("*.jpg"))[:6]
@@ -400,7 +473,8 @@ def test_info_says_where_the_search_cache_is_its_size_and_state(pattern_catalogu
     assert cache_line() == [f"cache       {where}: absent (not needed: up to 50,000 searchable images are searched from memory)"]
     ensure(path, where)
     size = where.stat().st_size
-    assert cache_line() == [f"cache       {where}, {round(size / 1e3)} KB: ready (checked against the catalogue when a search takes it into use)"]
+    assert 1e6 < size < 1e7  # 240 images, 8 KB each
+    assert cache_line() == [f"cache       {where}, {size / 1e6:.1f} MB: ready (checked against the catalogue when a search takes it into use)"]
     fcntl = pytest.importorskip("fcntl")
     with open(where.with_name(where.name + ".lock"), "a") as lock:
         fcntl.flock(lock.fileno(), fcntl.LOCK_EX)  # a maker at work
