@@ -44,6 +44,7 @@ from .config import EngineConfig
 from .index import FittedIndex
 from .phash_index import PhashIndex, hamming64
 from .rescoring import RescoringData
+from .score_bounds import settled_percents
 from .searchers import Ranking, Searcher
 
 log = logging.getLogger(__name__)
@@ -240,13 +241,15 @@ def score_and_order(
     phashes: Callable[[np.ndarray], np.ndarray],
     query_id: int | None,
     steer: Steer | None = None,
+    exact_ids: np.ndarray | list[int] = (),
 ) -> Scored:
     """Step 2: score the candidates as shown, drop those under `min_score`, and order the list.
 
     Every candidate is scored, so a same-design copy ranked low by the
     augmented vectors still rises into its band. With a `steer` the shown
     score is the steered one (never below 0 % where calibrated), and its band
-    and the order follow it.
+    and the order follow it. The scores of the list's first `top_n` + RESCORE_MARGIN (+ 2 x `exact_ids`)
+    and of `exact_ids` are exact; further down a score may be one that reads the same (score_bounds.py).
     """
     ids, ranking, variant = candidates.ids, candidates.ranking, candidates.variant
     distances = np.full(len(ids), 65, np.int64)
@@ -256,17 +259,27 @@ def score_and_order(
     duplicate = distances <= config.duplicate_distance
     # The score of the two pictures, never of their augmented vectors: calibrated, or (a model without
     # a calibration) the cosine of their embeddings centred as the fit is, so a copy reads 100 % either way.
-    # From the array cache (rescoring.py) the power-normalised embeddings are read as they are held,
-    # else the stored embeddings are read and normalised here: the same float32 values either way.
-    present, powered, vectors = data.present(ids), None, None
-    if present is not None and calibration is not None:
-        powered = data.powered(ids[present])
-    if powered is None:
-        stored = data.embedding_matrix(ids.tolist())
-        present, vectors = np.isin(ids, stored.ids), stored.vectors  # a record removed meanwhile
-    assert present is not None
-    ids, ranking, distances, duplicate = ids[present], ranking[present], distances[present], duplicate[present]
-    per_row = shown_percents(vectors, data.whitened(ids), embeddings, calibration, data, powered=powered)
+    # From the array cache (rescoring.py) or the store's rows: the same float32 values either way.
+    present, powered, vectors, settled = data.present(ids), None, None, None
+    quick = present is not None and calibration is not None and steer is None and len(embeddings) == 1
+    whitened = data.whitened(ids[present]) if quick else None
+    if whitened is not None and data.powered(ids[:0]) is not None:  # one product, exact where it matters (score_bounds.py)
+        ids, ranking, distances, duplicate = ids[present], ranking[present], distances[present], duplicate[present]
+
+        def exact(rows: np.ndarray) -> np.ndarray:
+            return shown_percents(None, whitened[rows], embeddings, calibration, data, powered=data.powered(ids[rows]))
+
+        same = np.clip(_rowwise(whitened, whitened_vectors(calibration, embeddings)), -1.0, 1.0)[:, 0]
+        per_row, settled = settled_percents(same, lambda rows: data.powered(ids[rows]), embeddings[0], calibration, exact)
+    else:
+        if present is not None and calibration is not None:
+            powered = data.powered(ids[present])
+        if powered is None:
+            stored = data.embedding_matrix(ids.tolist())
+            present, vectors = np.isin(ids, stored.ids), stored.vectors  # a record removed meanwhile
+        assert present is not None
+        ids, ranking, distances, duplicate = ids[present], ranking[present], distances[present], duplicate[present]
+        per_row = shown_percents(vectors, data.whitened(ids), embeddings, calibration, data, powered=powered)
     if steer is None:
         percent, variant = per_row.max(axis=1), per_row.argmax(axis=1)
     else:
@@ -306,6 +319,11 @@ def score_and_order(
     alike[np.isinf(ranking) | (ranking >= IDENTICAL)] = -np.inf  # the query itself, then an identical copy
     keep = np.flatnonzero(shown_at_least(scores, min_score))
     keep = keep[np.lexsort((-ranking[keep], alike[keep], by_band[keep], first[keep]))]
+    if settled is not None:  # the scores a user can read, exact (their whole percents and bands are already),
+        readable = np.isin(np.arange(len(ids)), keep[: top_n + RESCORE_MARGIN + 2 * len(exact_ids)]) | np.isin(ids, exact_ids)
+        redo = np.flatnonzero(readable & settled & (scores == percent / 100.0))  # not those that read 100 % as the query
+        if len(redo):
+            scores[redo] = exact(redo)[:, 0] / 100.0
     bands = tuple(BAND_NAMES[b] for b in level[keep].tolist()) if calibration is not None else ("",) * len(keep)
     keys = np.stack([first[keep], by_band[keep], alike[keep], -ranking[keep]], axis=1).astype(np.float64)
     return Scored(ids[keep], scores[keep], keys, bands, variant[keep], distances[keep])

@@ -69,6 +69,7 @@ def rank_steered(
     scored = score_and_order(
         found, engine._data, queries, engine._calibration, engine.config, top_n=top_n, min_score=-1.0,
         phash=first.phash, phashes=engine._phashes_of, query_id=first.image_id, steer=colour,
+        exact_ids=np.array(sorted(like_ids | set(verdicts)), np.int64),
     )
     scored.scores[np.isin(scored.ids, list(like_ids))] = 1.0  # every example itself: exactly 100 %
     tiers = decision_tiers(scored.ids, like_ids, verdicts)
