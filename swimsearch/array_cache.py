@@ -63,6 +63,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .calibration import Calibration, shipped_calibration
+from .halves import widened
 from .index import row_lookup
 from .stores.base import ImageRecord
 
@@ -212,7 +213,7 @@ class CachedArrays:
     def raw(self, rows: np.ndarray) -> np.ndarray:
         """The stored embeddings (float32, exactly the store's float16 values) of rows."""
         if self.embeddings is not None:
-            return self.embeddings[rows].astype(np.float32)
+            return widened(self.embeddings[rows])
         assert self.powered is not None
         return _unpowered(np.asarray(self.powered[rows])).astype(np.float32)
 

@@ -31,6 +31,7 @@ from typing import Iterable
 import numpy as np
 
 from .array_cache import CachedArrays, calibration_key
+from .halves import widened
 from .array_watch import ArrayWatch
 from .calibration import Calibration
 from .index import FittedIndex, row_lookup
@@ -182,7 +183,7 @@ class RescoringData:
                     prepared = self.fitted.prepare(cached.raw(rows))
                     return prepared.astype(np.float16).astype(np.float32)
                 if cached.augmented is not None:  # made as below, over every stored embedding (array_cache.py)
-                    return cached.augmented[rows].astype(np.float32)
+                    return widened(cached.augmented[rows])
         lists = self._neighbour_lists(image_ids) if self.fitted is not None and self.fitted.augmented else None
         need = np.union1d(image_ids, lists.neighbours[lists.neighbours >= 0] if lists is not None else [])
         stored = self._stored(need)

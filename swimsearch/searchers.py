@@ -27,6 +27,7 @@ from typing import NamedTuple, Protocol
 import numpy as np
 
 from .config import EngineConfig
+from .halves import widened
 from .index import FittedIndex, IndexSnapshot
 from .spherical import hamming, spherical_hamming
 
@@ -108,7 +109,7 @@ class SnapshotSearcher:
         return self.snapshot.codes[self._rows(image_ids)]
 
     def vectors(self, image_ids: np.ndarray) -> np.ndarray:
-        return self.snapshot.vectors[self._rows(image_ids)].astype(np.float32)
+        return widened(self.snapshot.vectors[self._rows(image_ids)])
 
 
 class ExactSearch(SnapshotSearcher):
@@ -197,7 +198,7 @@ class GraphSearch(SnapshotSearcher):
             rows = np.unique(np.concatenate([rows, self.uncovered]))
         elif self._ask_factor > 1.0:  # an id reused after a removal can sit at two nodes
             rows = np.unique(rows)
-        sims = snap.vectors[rows].astype(np.float32) @ vector.astype(np.float32)
+        sims = widened(snap.vectors[rows]) @ vector.astype(np.float32)
         top = _top(sims, k)
         return Ranking(snap.ids[rows[top]], sims[top], len(rows), "graph")
 
