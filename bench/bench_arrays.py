@@ -15,7 +15,11 @@ lists (ids, scores, bands) of the two trees are compared query by query.
 
     SWIMSEARCH_CACHE_DIR=/work/cache/arrays python bench/bench_arrays.py \\
         /work/cache/scale1m/synthetic-1000000.swimcat /work/cache/scale1m/scale-queries.npy \\
-        --code BASELINE_TREE . [--queries 105] [--pairs 1] [--make] [--settings '{"expand_rounds": 2}']
+        --code BASELINE_TREE . [--queries 105] [--pairs 1] [--make] [--settings '{"expand_rounds": 2}'] \\
+        [--cache-dirs BASELINE_CACHE_DIR NEW_CACHE_DIR]
+
+Trees whose caches are of different FORMATs need a cache folder each (`--cache-dirs`): in one folder
+each would find the other's cache of another format and make its own in its place.
 """
 
 from __future__ import annotations
@@ -32,7 +36,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import median, percentile, run_with_tree, save  # noqa: E402
 
 CHILD = """
-import json, sys, time
+import json, os, resource, sys, time
+if sys.argv[5]:  # this tree's cache folder (trees of two cache formats must not remake each other's caches)
+    os.environ["SWIMSEARCH_CACHE_DIR"] = sys.argv[5]
 import swimsearch  # first: one BLAS thread, as the app runs
 import numpy as np
 from swimsearch.catalogue import Catalogue
@@ -57,18 +63,20 @@ def timed(*args, **kwargs):
 searcher.search = timed
 for q in queries[:5]:
     engine.search_embeddings(q[None], top_n=10)
-wall, cpu, stage, stage_cpu, lists, from_arrays = [], [], [], [], [], []
+wall, cpu, stage, stage_cpu, lists, from_arrays, faults = [], [], [], [], [], [], []
 for q in queries[5:]:
     spent[:] = [0.0, 0.0]
+    f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     t0, c0 = time.perf_counter(), time.process_time()
     result = engine.search_embeddings(q[None], top_n=10)
     wall.append((time.perf_counter() - t0) * 1000)
     cpu.append((time.process_time() - c0) * 1000)
+    faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0)
     stage.append(spent[0] * 1000)
     stage_cpu.append(spent[1] * 1000)
     from_arrays.append(bool(getattr(engine._data, "from_arrays", False)))
     lists.append([[m.image_id, m.score, m.band] for m in result.matches])
-print(json.dumps({"wall": wall, "cpu": cpu, "stage": stage, "stage_cpu": stage_cpu, "lists": lists, "cached": cached,
+print(json.dumps({"wall": wall, "cpu": cpu, "faults": faults, "stage": stage, "stage_cpu": stage_cpu, "lists": lists, "cached": cached,
                   "wait_s": wait_s, "from_arrays": sum(from_arrays), "code": swimsearch.__file__}))
 """
 
@@ -88,7 +96,7 @@ def make(catalogue: str) -> dict:
 
 
 def summary(rows: list[dict]) -> dict:
-    joined = {key: [v for r in rows for v in r[key]] for key in ("wall", "cpu", "stage", "stage_cpu")}
+    joined = {key: [v for r in rows for v in r[key]] for key in ("wall", "cpu", "stage", "stage_cpu", "faults")}
     after = [w - s for w, s in zip(joined["wall"], joined["stage"])]
     after_cpu = [c - s for c, s in zip(joined["cpu"], joined["stage_cpu"])]
     out = {}
@@ -108,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queries", dest="count", type=int, default=105, help="queries a turn (the first 5 warm up)")
     parser.add_argument("--pairs", type=int, default=1)
     parser.add_argument("--make", action="store_true", help="make (or check) the cache first, timed")
+    parser.add_argument("--cache-dirs", nargs=2, metavar=("BASELINE_DIR", "NEW_DIR"), default=("", ""),
+                        help="each tree's cache folder (trees of different cache FORMATs; default: $SWIMSEARCH_CACHE_DIR for both)")
     parser.add_argument("--settings", default="{}", help='EngineConfig fields as JSON for both trees, e.g. \'{"expand_rounds": 2}\'')
     args = parser.parse_args(argv)
     if not os.environ.get("SWIMSEARCH_CACHE_DIR"):
@@ -118,14 +128,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"array cache {'made' if made['made'] else 'checked'} in {made['seconds']:.1f} s: {made['bytes'] / 1e9:.2f} GB {made['path']}")
     turns: dict[str, list[dict]] = {code: [] for code in args.code}
     lists: dict[str, list] = {}
+    folders = dict(zip(args.code, args.cache_dirs))
     for pair in range(args.pairs):
         for code in args.code if pair % 2 == 0 else args.code[::-1]:
             out = run_with_tree(code, CHILD, str(Path(args.catalogue).resolve()), str(Path(args.queries).resolve()), str(args.count),
-                                json.dumps(json.loads(args.settings)))
+                                json.dumps(json.loads(args.settings)), folders[code])
             lists[code] = out.pop("lists")
             turns[code].append(out)
             print(f"pair {pair + 1} {code}: search {median(out['wall']):.2f} ms wall / {median(out['cpu']):.2f} ms CPU median, "
-                  f"candidate stage {median(out['stage']):.2f} ms; {out['from_arrays']} of {len(out['wall'])} from arrays "
+                  f"candidate stage {median(out['stage']):.2f} ms, {median(out['faults']):.0f} page faults; {out['from_arrays']} of {len(out['wall'])} from arrays "
                   f"(ready after {out['wait_s']:.1f} s)", flush=True)
     same = sum(a == b for a, b in zip(*(lists[code] for code in args.code)))
     results = {code: summary(rows) for code, rows in turns.items()}
@@ -135,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
                        ("stage_cpu", "candidate stage, CPU"), ("after", "after candidates, wall"), ("after_cpu", "after candidates, CPU")):
         cells = [f"{r[key]['median']:8.2f} / {r[key]['p90']:7.2f}" for r in (base, new)]
         print(f"{label:24s}{cells[0]:>22s}{cells[1]:>22s}")
+    cells = [f"{r['faults']['median']:8.0f} / {r['faults']['p90']:7.0f}" for r in (base, new)]
+    print(f"{'page faults a search':24s}{cells[0]:>22s}{cells[1]:>22s}   (minor faults: first touches of mapped pages)")
     ratio = new["wall"]["median"] / base["wall"]["median"]
     print(f"new / baseline search stage: {ratio:.3f} x wall, {new['cpu']['median'] / base['cpu']['median']:.3f} x CPU; "
           f"lists identical (ids, scores, bands): {same} of {len(lists[args.code[0]])}")
@@ -142,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     for key, value in json.loads(args.settings).items():  # other settings: another results file
         name += f"-{key}{value}"
     path = save(name, {"catalogue": args.catalogue, "baseline": args.code[0], "new": args.code[1], "made": made,
+                       "cache_dirs": list(args.cache_dirs),
                        "settings": json.loads(args.settings),
                        "results": results, "same_lists": same, "queries": len(lists[args.code[0]]), "turns": turns})
     print(f"wrote {path}")
