@@ -114,6 +114,8 @@ class RescoringData:
         self._lists.clear()
         self._unlisted.clear()
         self._cached = self._watch.current() if self._watch is not None and self._vectors is None else None
+        if self._cached is not None:
+            self._cached.forget()
 
     def embedding_matrix(self, image_ids: Iterable[int]) -> Embeddings:
         """As `CatalogueReader.embedding_matrix`: the asked ids that have an embedding, in the order asked."""
@@ -183,7 +185,7 @@ class RescoringData:
                     prepared = self.fitted.prepare(cached.raw(rows))
                     return prepared.astype(np.float16).astype(np.float32)
                 if cached.augmented is not None:  # made as below, over every stored embedding (array_cache.py)
-                    return widened(cached.augmented[rows])
+                    return widened(cached.take(("augmented",), rows)["augmented"])
         lists = self._neighbour_lists(image_ids) if self.fitted is not None and self.fitted.augmented else None
         need = np.union1d(image_ids, lists.neighbours[lists.neighbours >= 0] if lists is not None else [])
         stored = self._stored(need)
@@ -228,4 +230,4 @@ class RescoringData:
         if cached is None or cached.whitened is None or cached.calibration != self._calibration_key:
             return None
         rows = cached.rows(image_ids)
-        return cached.whitened[rows] if np.all(rows >= 0) else None
+        return cached.take(("whitened",), rows)["whitened"] if np.all(rows >= 0) else None
