@@ -87,6 +87,11 @@ def test_the_cache_is_checked_reused_and_its_augmented_vectors_are_what_a_search
         assert verify(where) == arrays.signature
         stored = catalogue.embedding_matrix(arrays.ids.tolist())
         assert np.array_equal(np.asarray(arrays.embeddings, np.float32), stored.vectors)
+        rows = np.array([5, 0, len(arrays) - 1, 5, 17])  # read with pread, a row twice: what the mapped rows hold
+        views = {**arrays.records, "embeddings": arrays.embeddings, "augmented": arrays.augmented}
+        for taken in (arrays.take(tuple(views), rows), arrays.take(tuple(views), rows)):  # the second from what the first read
+            assert all(np.array_equal(taken[name], np.asarray(view)[rows]) for name, view in views.items())
+        assert arrays.raw(rows).dtype == np.float32 and np.array_equal(arrays.raw(rows), stored.vectors[rows])
         from swimsearch.rescoring import RescoringData
 
         data = RescoringData(catalogue, np.empty(0, np.int64), 0, fitted=catalogue.fitted())
