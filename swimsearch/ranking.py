@@ -241,7 +241,7 @@ def score_and_order(
     phashes: Callable[[np.ndarray], np.ndarray],
     query_id: int | None,
     steer: Steer | None = None,
-    exact_ids: np.ndarray | list[int] = (),
+    exact_ids: np.ndarray | tuple[int, ...] = (),
 ) -> Scored:
     """Step 2: score the candidates as shown, drop those under `min_score`, and order the list.
 
@@ -263,14 +263,14 @@ def score_and_order(
     present, powered, vectors, settled = data.present(ids), None, None, None
     quick = present is not None and calibration is not None and steer is None and len(embeddings) == 1
     whitened = data.whitened(ids[present]) if quick else None
-    if whitened is not None and data.powered(ids[:0]) is not None:  # one product, exact where it matters (score_bounds.py)
-        ids, ranking, distances, duplicate = ids[present], ranking[present], distances[present], duplicate[present]
+    if whitened is not None and calibration is not None and data.powered(ids[:0]) is not None:  # score_bounds.py
+        ids, ranking, distances, duplicate, cal = ids[present], ranking[present], distances[present], duplicate[present], calibration
 
         def exact(rows: np.ndarray) -> np.ndarray:
-            return shown_percents(None, whitened[rows], embeddings, calibration, data, powered=data.powered(ids[rows]))
+            return shown_percents(None, whitened[rows], embeddings, cal, data, powered=data.powered(ids[rows]))
 
-        same = np.clip(_rowwise(whitened, whitened_vectors(calibration, embeddings)), -1.0, 1.0)[:, 0]
-        per_row, settled = settled_percents(same, lambda rows: data.powered(ids[rows]), embeddings[0], calibration, exact)
+        same = np.clip(_rowwise(whitened, whitened_vectors(cal, embeddings)), -1.0, 1.0)[:, 0]
+        per_row, settled = settled_percents(same, lambda rows: data.powered(ids[rows]), embeddings[0], cal, exact)
     else:
         if present is not None and calibration is not None:
             powered = data.powered(ids[present])

@@ -42,7 +42,7 @@ CANCELLATION = 1e-3
 
 
 def settled_percents(
-    same: np.ndarray, powered_of: Callable[[np.ndarray], np.ndarray], query: np.ndarray, calibration: Calibration,
+    same: np.ndarray, powered_of: Callable[[np.ndarray], np.ndarray | None], query: np.ndarray, calibration: Calibration,
     exact: Callable[[np.ndarray], np.ndarray],
 ) -> tuple[np.ndarray, np.ndarray]:
     """(percent (m, 1), settled (m,) bool) of candidates against one query embedding (D,).
@@ -61,7 +61,9 @@ def settled_percents(
     settled = np.zeros(len(same), bool)
     below = np.flatnonzero(same < calibration.edges[0])
     if len(below):
-        rough, steady = rough_garment(powered_of(below), same[below], query, calibration)
+        powered = powered_of(below)
+        assert powered is not None  # the caller holds every candidate's embedding
+        rough, steady = rough_garment(powered, same[below], query, calibration)
         settled[below] = steady
         percent[below[steady], 0] = rough[steady]
         left = below[~steady]
