@@ -44,6 +44,9 @@ NOT_MADE: dict[Path, str] = {}
 #: leaves its traceback in its log file (array_upkeep.log_file).
 CHILD = (
     "import faulthandler, os, sys\n"
+    # not the working folder first (`-c` puts it there): a `swimsearch` in it (another source tree, when a
+    # benchmark runs two in turns) would make the cache in another FORMAT; PYTHONPATH names this very copy
+    "sys.path[:] = [p for p in sys.path if p not in ('', os.getcwd())]\n"
     "faulthandler.enable()\n"
     "try:\n    os.nice(10)\nexcept (AttributeError, OSError):\n    pass\n"
     "from swimsearch.array_build import main\n"

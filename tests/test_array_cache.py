@@ -250,6 +250,21 @@ def test_a_cache_that_cannot_be_made_leaves_the_search_on_its_rows(pattern_catal
         assert not engine._data.from_arrays
 
 
+def test_the_maker_runs_this_copy_of_the_code_whatever_the_working_folder(pattern_catalogue, fake_embedder, small_config, cache_home, tmp_path, monkeypatch):
+    """A process started in another source tree's folder (a benchmark running two trees in turns) still has
+    its cache made by its own code, in its own format."""
+    other = tmp_path / "other-tree"
+    (other / "swimsearch").mkdir(parents=True)
+    (other / "swimsearch" / "__init__.py").write_text("raise ImportError('the other tree')\n")
+    (other / "swimsearch" / "array_build.py").write_text("raise ImportError('the other tree')\n")
+    monkeypatch.chdir(other)
+    folder, path = pattern_catalogue
+    with Catalogue.open(path) as catalogue:
+        cached = SearchEngine(catalogue, fake_embedder, _cached_config(small_config))
+        assert cached.array_watch.wait(120)
+        assert _lists(cached, folder, names=(3,))[0] and cached._data.from_arrays
+
+
 def test_the_engine_modules_do_not_import_qt():
     import subprocess
     import sys
