@@ -100,8 +100,10 @@ class QuerySteering:
             SteeringError: (before the first query) a picture is both searched with and
                 named by --unlike: half-weighted, "not like" itself would only hide it.
         """
-        unliked = {Path(e.label).resolve() for e in self.unlike if e.label}
-        both = next((p for p in images if Path(p).resolve() in unliked), None)
+        # os.path.realpath, not Path.resolve: a symlink loop must reach the reader (which says so in a
+        # sentence) rather than raise RuntimeError here
+        unliked = {os.path.realpath(e.label) for e in self.unlike if e.label}
+        both = next((p for p in images if os.path.realpath(p) in unliked), None)
         if both is not None:
             raise SteeringError(f"{both} is both a picture to search with and one named by --unlike: give it only once")
         if self.together:

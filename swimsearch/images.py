@@ -273,6 +273,8 @@ def _plain_reason(exc: BaseException) -> str:
         text = str(exc).lower()
         if "truncated" in text or "broken data stream" in text or isinstance(exc, EOFError):
             return "the file is truncated or damaged"
+        if exc.errno == errno.ELOOP:
+            return "it is a link that leads back to itself (a symbolic link loop), not a file"
         if exc.errno in (errno.EIO, errno.ENXIO):
             return "the disk reported an error while reading the file"
         return "the file is damaged or in an unsupported format"

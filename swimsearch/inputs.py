@@ -132,7 +132,7 @@ def read_labels(
 
 def _read_rows(csv_path, fh, path_column, label_column, exclude_column, filter_column) -> tuple[list[dict], str]:
     """The CSV's kept rows, and the path column it uses."""
-    reader = csv.DictReader(fh)
+    reader = csv.DictReader(fh, delimiter=_delimiter(fh))
     columns = reader.fieldnames or []
     if path_column is None:
         path_column = next((c for c in ("path", "filename", "file") if c in columns), columns[0] if columns else "")
@@ -141,3 +141,14 @@ def _read_rows(csv_path, fh, path_column, label_column, exclude_column, filter_c
             raise InputError(f"{csv_path} has no column '{needed}' (columns: {', '.join(columns)})")
     rows = [r for r in reader if not filter_column or str(r[filter_column]).strip().lower() not in ("false", "0", "no", "")]
     return rows, path_column
+
+
+def _delimiter(fh) -> str:
+    """The header's field separator: a comma, else a semicolon or a tab when the header has one of those
+    and no comma (Excel saves "CSV" with semicolons where the comma is the decimal mark; tab-separated
+    exports). `fh` is left at its start."""
+    header = fh.readline()
+    fh.seek(0)
+    if "," in header:
+        return ","
+    return next((d for d in (";", "\t") if d in header), ",")

@@ -63,3 +63,15 @@ def test_bad_label_files_are_plain_sentences(tmp_path):
     labels_csv.write_bytes("path,label\nä.jpg,Hat\n".encode("latin-1"))
     with pytest.raises(InputError, match="not UTF-8"):
         read_labels(labels_csv)
+
+
+@pytest.mark.parametrize("separator", [";", "\t"], ids=["excel-semicolon", "tab"])
+def test_labels_separated_by_semicolons_or_tabs_are_read(tmp_path, separator):
+    """Excel saves "CSV" with semicolons in locales whose decimal mark is a comma (a comma inside a
+    name then stays part of the name)."""
+    labels_csv = tmp_path / "labels.csv"
+    rows = [["path", "label", "sender"], ["a,1.jpg", "Hat", "1"], ["b.jpg", "Hat", "2"]]
+    labels_csv.write_text("".join(separator.join(r) + "\r\n" for r in rows), encoding="utf-8-sig")
+    labels = read_labels(labels_csv, exclude_column="sender")
+    assert labels.paths == (str(tmp_path / "a,1.jpg"), str(tmp_path / "b.jpg"))
+    assert [labels.names[i] for i in labels.labels] == ["Hat", "Hat"] and labels.relevant_counts().tolist() == [1, 1]

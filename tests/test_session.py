@@ -512,6 +512,8 @@ def test_a_catalogue_of_another_model_is_pointed_out_once_and_the_sample_is_simp
     view = session.view()
     assert view.catalogue_text.endswith("another model") and "Built with fp32" in view.catalogue_tip
     assert view.empty_title == "“designs” was built with another model" and "F5 to rebuild" in view.empty_body
+    # the status bar must not call designs that cannot be searched "searchable"
+    assert "searchable" not in world.messages[-1][0] and "another model" in world.messages[-1][0]
     session.on_catalogue_opened(other)  # reopened after "Not now": not asked again
     assert len(asked) == 1
     session.update(why="The folder changed")  # a watched folder never rebuilds with the other model by itself

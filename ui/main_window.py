@@ -50,6 +50,7 @@ from .team import TeamCatalogues
 from .thumbnails import ThumbnailCache
 from .unreadable import UnreadableDialog
 from .watch import FolderWatch
+from .widgets import ColumnScroll
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +138,6 @@ class MainWindow(QMainWindow):
         side_layout = QVBoxLayout(side)
         side_layout.setContentsMargins(12, 12, 0, 12)
         side_layout.addWidget(self.side_splitter)
-        side.setMinimumWidth(250)
 
         pane = self.results_pane = ResultsPane(self.cache, self.settings["results/thumbnail_size"])
         self.model, self.results_view, self.filter_bar = pane.model, pane.view, pane.filter_bar
@@ -145,7 +145,7 @@ class MainWindow(QMainWindow):
         self.min_label = pane.min_label
 
         self.splitter = QSplitter(Qt.Horizontal)
-        self.splitter.addWidget(side)
+        self.splitter.addWidget(ColumnScroll(side, min_width=250))  # at 800 x 600 it scrolls, never squashes
         self.splitter.addWidget(pane)
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 1)

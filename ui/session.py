@@ -318,7 +318,9 @@ class Session:
         if target is None or Path(target.path) != Path(state.path):
             self.target = self._open_existing(state.path)
         self._recent.remember_catalogue(state.path)
-        if self._just_built != state.path:  # after a build its summary stays in the status bar
+        if self._just_built != state.path and state.built_with:  # its designs cannot be searched until rebuilt
+            self.message.emit(f"Opened “{state.name}”: built with another model, F5 rebuilds it to search it.", 8000)
+        elif self._just_built != state.path:  # after a build its summary stays in the status bar
             self.message.emit(f"Opened “{state.name}”: {state.searchable:,} designs searchable.", 8000)
         self._just_built = None
         if state.root_note:  # a team catalogue's shared folder, not found on this computer

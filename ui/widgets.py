@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 import os
 
-from PyQt5.QtCore import QRectF, QSize, QSizeF, Qt, pyqtSignal
+from PyQt5.QtCore import QEvent, QRectF, QSize, QSizeF, Qt, pyqtSignal
 from PyQt5.QtGui import QImage, QPainter, QPen
-from PyQt5.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
+from PyQt5.QtWidgets import QFrame, QHBoxLayout, QLabel, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
 
 from . import style
 from .thumbnails import Thumbnail, ThumbnailCache
@@ -182,6 +182,11 @@ class ElidedLabel(QLabel):
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
         return QSize(self.fontMetrics().horizontalAdvance(self._full) + 4, super().sizeHint().height())
 
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt override
+        if watched is self.widget() and event.type() == QEvent.LayoutRequest:
+            self.updateGeometry()  # the column's need changed: the splitter asks minimumSizeHint again
+        return super().eventFilter(watched, event)
+
     def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt override
         return QSize(10, super().minimumSizeHint().height())  # a set minimumWidth() still wins
 
@@ -300,3 +305,28 @@ class PictureCard(QFrame):
 
     def _update_details(self) -> None:
         raise NotImplementedError
+
+
+class ColumnScroll(QScrollArea):
+    """A column that scrolls up and down when the window is too low for it, never squashing its controls.
+
+    As wide as its widget needs (with room for the scroll bar), however that need changes while the
+    window is open (the selected match's buttons appear when a match is chosen).
+    """
+
+    def __init__(self, widget: QWidget, *, min_width: int = 0, parent: QWidget | None = None):
+        super().__init__(parent)
+        widget.setMinimumWidth(min_width)
+        self.setWidget(widget)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt override
+        if watched is self.widget() and event.type() == QEvent.LayoutRequest:
+            self.updateGeometry()  # the column's need changed: the splitter asks minimumSizeHint again
+        return super().eventFilter(watched, event)
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        inner = self.widget().minimumSizeHint().expandedTo(self.widget().minimumSize())
+        return QSize(inner.width() + self.verticalScrollBar().sizeHint().width(), 64)

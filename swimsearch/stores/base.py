@@ -163,7 +163,9 @@ def sample_positions(count: int, limit: int, seed: int) -> np.ndarray:
 def relative_to_root(path: str | os.PathLike, root: Path) -> str | None:
     """`path` as a catalogue's relative path (posix), or None when it lies outside `root`."""
     try:
-        return Path(path).resolve().relative_to(root.resolve()).as_posix()
+        # os.path.realpath, not Path.resolve: on Python < 3.13 a symlink loop makes resolve() raise
+        # RuntimeError, where the query must reach the reader and be refused in a sentence
+        return Path(os.path.realpath(path)).relative_to(os.path.realpath(root)).as_posix()
     except ValueError:
         return None
 

@@ -129,3 +129,47 @@ def test_the_open_dialog_previews_the_selected_picture(qtbot, make_window, desig
     dialog.show_preview(str(designs))  # a folder: nothing to preview
     assert dialog.preview.path is None and dialog.details.text() == ""
     dialog.reject()
+
+
+def test_at_the_smallest_window_size_no_control_of_the_side_column_is_squashed(qtbot, make_window, designs):
+    """At 800 x 600 (the window's minimum) the query panel's colour slider and the selected match's
+    buttons were squashed below their own height and width, so "Search from this design", "Open" and
+    "Show in folder" read "arch from this desi", "Uhen", "ow in fol": every control keeps its size
+    (the side column scrolls)."""
+    from ui.main_window import MINIMUM_SIZE
+    from ui.style import apply_app_style
+
+    app = QApplication.instance()
+    before = app.style().objectName(), app.styleSheet(), app.palette()
+    apply_app_style(app)  # the app's paddings are what made the column too tall
+    try:
+        _check_the_side_column_at_the_smallest_size(qtbot, make_window, designs, MINIMUM_SIZE)
+    finally:  # the other tests' windows keep Qt's own look
+        app.setStyle(before[0])
+        app.setStyleSheet(before[1])
+        app.setPalette(before[2])
+
+
+def _check_the_side_column_at_the_smallest_size(qtbot, make_window, designs, size) -> None:
+    from PyQt5.QtWidgets import QAbstractButton, QSlider
+
+    window = make_window()
+    window.resize(*size)
+    open_catalogue(qtbot, window, designs)
+    drop_and_wait(qtbot, window, designs / "img0004.png")
+    window.results_view.setCurrentIndex(window.model.index(1))
+    qtbot.waitUntil(lambda: window.preview.match is not None, timeout=WAIT_MS)
+    controls = [w for w in window.query_panel.findChildren((QAbstractButton, QSlider)) + window.preview.findChildren(QAbstractButton)
+                if w.isVisible()]
+    assert len(controls) >= 4
+
+    def squashed() -> list[str]:
+        return [f"{getattr(c, 'text', c.objectName)() or c.objectName()}: {c.width()}x{c.height()} < "
+                f"{c.minimumSizeHint().width()}x{c.minimumSizeHint().height()}"
+                for c in controls if c.height() < c.minimumSizeHint().height() or c.width() < c.minimumSizeHint().width()]
+
+    try:
+        qtbot.waitUntil(lambda: not squashed(), timeout=3000)  # once the layout has settled
+    except Exception:  # noqa: BLE001 - say which controls
+        pass
+    assert not squashed()
