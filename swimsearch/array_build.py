@@ -53,6 +53,16 @@ def _still_wanted() -> None:
         raise Abandoned("the process that asked for it has ended")
 
 
+#: Raises Abandoned once the asking process has ended (for other makers: team_replica.py).
+check_wanted = _still_wanted
+
+
+def made_for(pid: int) -> None:
+    """Make the cache for the process `pid`: the making stops (Abandoned) when it ends, as `main` does for its asker."""
+    global _PARENT
+    _PARENT = pid
+
+
 def _stored_embeddings(store: Any) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Every stored embedding (tombstones too: `embedding_matrix` answers for them), by id, checked."""
     for ids, vectors in store.iter_stored_embeddings():

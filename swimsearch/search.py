@@ -1,13 +1,12 @@
 """Ranked search: candidates from a searcher, exact rescoring, and the scores a user sees.
 
-`SearchEngine` answers queries against any catalogue store (`CatalogueReader`).
-Candidates come from a `Searcher` (searchers.py): the store's own, or an
-exact, graph or LSH search of the store's loaded snapshot, chosen by
-`choose_searcher`. Whichever found them, ranking.py ranks them (query
-expansion on augmented vectors, pHash candidates merged) and scores what a
-user reads: the calibrated similarity of the two pictures with its band, the
-same whatever the path and the catalogue (the query image itself: 1.0). This
-module embeds queries, holds what a search reads, and builds the `Match` list.
+`SearchEngine` answers queries against any catalogue store (`CatalogueReader`). Candidates come from a
+`Searcher` (searchers.py): the store's own, or an exact, graph or LSH search of the store's loaded
+snapshot, chosen by `choose_searcher`. Whichever found them, ranking.py ranks them (query expansion on
+augmented vectors, pHash candidates merged) and scores what a user reads: the calibrated similarity of the
+two pictures with its band, the same whatever the path and the catalogue (the query image itself: 1.0). This
+module embeds queries, holds what a search reads (a large catalogue's from its search cache: array_watch.py,
+team_replica.py), and builds the `Match` list.
 """
 
 from __future__ import annotations
@@ -16,14 +15,13 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from PIL import Image
 
 from . import examples
 from .adaptation import Adaptation
-from .array_watch import ArrayWatch
 from .calibration import Calibration, shipped_calibration
 from .colour import ColourMix
 from .config import EngineConfig
@@ -40,6 +38,7 @@ from .rocchio import Example, Steering
 from .searchers import Searcher, SnapshotSearcher, choose_searcher
 from .steered import rank_steered
 from .steering import ColourSteer, DetailSearch, colour_query
+from .team_replica import cache_watch, search_done
 from .stores.base import CatalogueIdentity, CatalogueReader, ImageRecord
 
 log = logging.getLogger(__name__)
@@ -84,7 +83,7 @@ class SearchEngine:
         self._data: RescoringData
         self._calibration: Calibration | None
         self._phash_source: PhashSource
-        self._watch: ArrayWatch | None = None
+        self._watch: Any = None  # ArrayWatch or TeamReplica (team_replica.cache_watch)
         self.decisions = DecisionBook()
         self._details = DetailSearch(reader)
         self.reload()
@@ -102,8 +101,7 @@ class SearchEngine:
         held = self.searchable_ids() if isinstance(self._searcher, SnapshotSearcher) else np.empty(0, np.int64)
         if self._watch is not None:
             self._watch.stop()
-        needed_from = self.config.array_cache_needed_from  # a large catalogue file is searched from its array cache
-        self._watch = watch = ArrayWatch(self.reader, held) if needed_from is not None and len(held) >= needed_from else None
+        self._watch = watch = cache_watch(self.reader, self._searcher, held, self.config)  # a large catalogue's search cache
         self._data = RescoringData(self.reader, held, self.config.rescore_in_memory_up_to, fitted, self._calibration, watch)
         self._phash_source = phashes.given(self.searchable_ids())
         self._details.reset()
@@ -111,7 +109,7 @@ class SearchEngine:
         self.reload_decisions()
         log.info("loaded %d searchable images in %.0f ms", len(self), (time.perf_counter() - started) * 1000)
 
-    array_watch = property(lambda self: self._watch, doc="The array cache's watch, if any (benchmarks and tests wait on it).")
+    array_watch = property(lambda self: self._watch, doc="The search cache's watch, if any (benchmarks and tests wait on it).")
 
     def __len__(self) -> int:
         return 0 if self._searcher is None else len(self._searcher)
@@ -336,10 +334,12 @@ class SearchEngine:
         self._data.new_search()
         try:
             matches, found = rank_steered(self, searcher, steering, top_n, min_score, colour)
-        except IndexChanged:  # another user refitted a team catalogue: its searcher holds the new fit; once more with it
+        except IndexChanged:  # another user changed a team catalogue (its fit, or what the replica holds): once more
             self._data.fitted = self._data.fitted if self._data.in_memory else searcher.fitted
-            self._data.new_search()  # its neighbour lists changed with the fit
+            self._data.new_search()  # its neighbour lists changed with the fit; a stale replica is not taken
             matches, found = rank_steered(self, searcher, steering, top_n, min_score, colour)
+        finally:
+            search_done(self._watch)  # a search outside this one (neighbours, adaptation) brings its rows
         return SearchResult(
             query=steering.label,
             query_image_id=steering.like[0].image_id,

@@ -55,6 +55,10 @@ from .postgres_rows import image_rows, write_images
 
 log = logging.getLogger(__name__)
 
+#: `changes` rows of every batch of neighbour lists and of a copy: there for the change counter
+#: (postgres_arrays.py), not shown among a catalogue's recent changes (postgres_rows.py's "changes").
+BOOKKEEPING = ("lists", "import")
+
 RETRIES = 5  # a batch that meets another in a deadlock is tried again this often
 
 R = TypeVar("R")
@@ -182,6 +186,7 @@ class PostgresStore(PostgresReader, postgres_steering.PgSteering, postgres_detai
         with self.transaction():
             self._index.set_meta(model_name=model.name, model_sha256=model.sha256, embedding_dim=model.dim,
                                  embedding_dtype=EMBEDDING_DTYPE)
+            self._log("model", {"name": model.name})
 
     @plain
     def clear_images(self) -> None:
@@ -313,6 +318,7 @@ class PostgresStore(PostgresReader, postgres_steering.PgSteering, postgres_detai
             self._index.clear()
             self._conn.execute(self._sql["lists_clear"])
             self._index.set_meta(fitted=None)
+            self._log("unfit", {})
 
     @plain
     def write_codes(self, image_ids: np.ndarray, codes: np.ndarray, vectors: np.ndarray) -> None:
@@ -325,6 +331,7 @@ class PostgresStore(PostgresReader, postgres_steering.PgSteering, postgres_detai
     def write_neighbours(self, lists: NeighbourLists, *, replace: bool) -> None:
         with self.transaction():
             postgres_neighbours.write_lists(self._conn, self._sql, lists, replace=replace)
+            self._log(BOOKKEEPING[0], {"images": len(lists.ids)})
 
     @plain
     def drop_codes(self, image_ids: np.ndarray) -> None:
@@ -345,8 +352,12 @@ class PostgresStore(PostgresReader, postgres_steering.PgSteering, postgres_detai
     def import_images(self, images: Sequence[StoredImage]) -> None:
         with self.transaction():
             image_rows(self._conn, self.names.schema, images)
+            self._log(BOOKKEEPING[1], {"images": len(images)})
 
     def _log(self, action: str, detail: dict[str, Any]) -> None:
+        """A `changes` row, in the transaction of the change it describes. Every change to what a client's
+        search cache holds (records, embeddings, neighbour lists, the fit, the model) writes one: the
+        count of these rows is what tells a client that its cache is stale (postgres_arrays.py)."""
         self._conn.execute(self._sql["log"], (action, json.dumps(detail)))
 
 

@@ -33,7 +33,9 @@ from ..lsh import BucketTables
 from ..searchers import Ranking
 from . import pg_types
 from .base import FitState
+from .postgres_arrays import SEARCH as REPLICA_SEARCH, ReplicaStale, replica_search
 from .postgres_prefetch import HEAD, Prefetch, halfvecs
+from .postgres_scored import ScoredCandidates
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +97,7 @@ SQL = {
     # prepared vector (embedding less the fit's centre) to the design's, computed where the embeddings are.
     "scored_candidates": "SELECT t.image_id, 1 - ((e.vector::vector - %s::vector) <=> %s::vector) FROM (SELECT image_id "
                          "FROM {s}.items ORDER BY rerank <#> %s LIMIT %s) t JOIN {s}.embeddings e ON e.image_id = t.image_id",
+    "replica_search": REPLICA_SEARCH,  # with the client's replica: candidates and the change counter (postgres_arrays.py)
     "clear_items": "DELETE FROM {s}.items",
     "lock_items": "LOCK TABLE {s}.items IN ACCESS SHARE MODE",
 }
@@ -219,7 +222,7 @@ class ItemTables:
         return IndexSnapshot(fitted=fitted, ids=ids, codes=codes, vectors=vectors, tables=tables)
 
 
-class PgSearcher:
+class PgSearcher(ScoredCandidates):
     """Candidates found by the server's HNSW index over the re-ranking vectors (a `Searcher`).
 
     One statement a search, on the store's connection (never prepared: see `PostgresReader`). Searches
@@ -238,6 +241,7 @@ class PgSearcher:
         describe: turns a driver error into a plain CatalogueError.
     """
     reads_code = False  # the server walks the re-ranking vectors
+    EF_SEARCH = EF_SEARCH
 
     def __init__(
         self,
@@ -262,6 +266,7 @@ class PgSearcher:
         self._refresh = refresh
         self._describe = describe
         self._ids: np.ndarray | None = None
+        self.replica: Any = None  # the client's search cache (team_replica.TeamReplica), set by the engine
         self._ef = 0
         self._set_ef(EF_SEARCH)
         if iterative:
@@ -292,6 +297,8 @@ class PgSearcher:
 
     def search(self, code: np.ndarray, vector: np.ndarray, k: int) -> Ranking:
         k = max(1, int(k))
+        if self.replica is not None and self.replica.taken is not None:
+            return self._search_with_replica(vector, k)
         args = {"q": pg_types.HalfVec(vector), "k": k, "head": HEAD, "held": pg_types.Ids(self._prefetch.recent_vectors())}
         try:
             self._set_ef(max(EF_SEARCH, k))
@@ -304,13 +311,7 @@ class PgSearcher:
                 raise
             raise self._describe(exc) from exc
         found = [r for r in rows if r[1] is not None]  # the candidates; the other rows are their neighbours' embeddings
-        if any(row[1] != self._generation for row in found):
-            fitted, generation = self._refresh()
-            if fitted is not None:
-                self._fitted, self._generation, self._ids = fitted, generation, None
-            raise IndexChanged(  # the engine encodes the query with the new fit and asks again
-                "The team catalogue's index was just rebuilt by another user; search again to use the new one."
-            )
+        self._check_fit(found)
         try:
             reranked = halfvecs([r[4] for r in found], self._fitted.rerank_basis.shape[1])
             brought = [r for r in rows if r[6] is not None]
@@ -318,42 +319,36 @@ class PgSearcher:
         except ValueError as exc:  # a column altered by hand, or a damaged value
             raise self._describe(exc) from exc
         self._prefetch.keep(found, reranked, dict(zip((r[0] for r in brought), vectors)))
-        ids = np.array([r[0] for r in found], dtype=np.int64)
-        sims = np.array([r[2] for r in found], dtype=np.float32)
-        order = np.argsort(-sims, kind="stable")  # relaxed order: nearly sorted, sorted here
-        return Ranking(ids[order], sims[order], len(found), "hnsw")
+        return _ranking(found)
 
-    def scored_candidates(self, prepared: np.ndarray, reduced: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
-        """An update's candidate neighbours of new designs, with their cosines computed in the server.
-
-        Args:
-            prepared: (m, D) the designs' prepared vectors (float32 values of the float16 ones).
-            reduced: (m, R) their re-ranking vectors, what the HNSW index is searched with.
-            depth: candidates per design.
-
-        Returns:
-            (m, depth) ids (-1 pads) and (m, depth) cosines of the candidates' prepared vectors, made here in
-            float32 from the stored float16 embeddings: within 1e-3 of the update's own float16 vectors
-            (neighbours.SCORE_MARGIN), so the update reads only the few it must compare exactly.
-        """
-        if self._fitted.centre is None:
-            raise CatalogueError("The team catalogue's fit has no centre to score candidates on.")
-        centre = _vector_literal(self._fitted.centre)
-        ids = np.full((len(prepared), depth), -1, np.int64)
-        sims = np.full((len(prepared), depth), np.nan, np.float32)
+    def _search_with_replica(self, vector: np.ndarray, k: int) -> Ranking:
+        """The candidates only, with the change counter: the engine reads the rest from the client's replica
+        (team_replica.py), unless the counter says the catalogue changed since it was made."""
         try:
-            self._set_ef(max(EF_SEARCH, depth))
-            with self._conn.cursor(binary=True) as cur:
-                for n in range(len(prepared)):
-                    args = (centre, _vector_literal(prepared[n]), pg_types.HalfVec(reduced[n]), depth)
-                    rows = cur.execute(self._sql["scored_candidates"], args).fetchall()
-                    ids[n, : len(rows)] = [r[0] for r in rows]
-                    sims[n, : len(rows)] = [r[1] for r in rows]
+            self._set_ef(max(EF_SEARCH, k))
+            found, counter = replica_search(self._conn, self._sql["replica_search"], pg_types.HalfVec(vector), k,
+                                            None if self._iterative else min(k, self._count))
         except Exception as exc:
-            if isinstance(exc, CatalogueError):
-                raise
             raise self._describe(exc) from exc
-        return ids, sims
+        if counter != self.replica.counter:
+            self.replica.stale(counter)
+            raise ReplicaStale("The team catalogue changed since this computer's search cache was made; search again.")
+        self._check_fit(found)
+        try:
+            reranked = halfvecs([r[4] for r in found], self._fitted.rerank_basis.shape[1])
+        except ValueError as exc:
+            raise self._describe(exc) from exc
+        self._prefetch.keep_items([r[0] for r in found], [r[3] for r in found], reranked)
+        return _ranking(found)
+
+    def _check_fit(self, found: list[tuple]) -> None:
+        """After another user's refit (rows of a newer generation): take the new fit, and have the engine
+        encode the query with it and ask again."""
+        if any(row[1] != self._generation for row in found):
+            fitted, generation = self._refresh()
+            if fitted is not None:
+                self._fitted, self._generation, self._ids = fitted, generation, None
+            raise IndexChanged("The team catalogue's index was just rebuilt by another user; search again to use the new one.")
 
     def _exact(self, args: dict[str, Any]) -> list[tuple]:
         with self._conn.transaction():
@@ -394,6 +389,8 @@ class PgSearcher:
         return out
 
 
-def _vector_literal(values: np.ndarray) -> str:
-    """A pgvector `vector` in text: float32 values written exactly (9 significant digits)."""
-    return "[" + ",".join(f"{v:.9g}" for v in np.asarray(values, dtype=np.float32).tolist()) + "]"
+def _ranking(found: list[tuple]) -> Ranking:
+    ids = np.array([r[0] for r in found], dtype=np.int64)
+    sims = np.array([r[2] for r in found], dtype=np.float32)
+    order = np.argsort(-sims, kind="stable")  # relaxed order: nearly sorted, sorted here
+    return Ranking(ids[order], sims[order], len(found), "hnsw")

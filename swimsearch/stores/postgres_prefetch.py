@@ -86,6 +86,12 @@ class Prefetch:
         self._recent &= wanted
         self._put("vector", vectors)
 
+    def keep_items(self, ids: list[int], codes: list[Any], rerank: np.ndarray) -> None:
+        """Codes and re-ranking vectors of a search's candidates (a search from the client's replica)."""
+        self._expire(time.monotonic())
+        self.fields["code"].update(zip(ids, codes))
+        self.fields["rerank"].update(zip(ids, rerank))
+
     def keep_field(self, field: str, values: dict[int, Any]) -> None:
         """Values read from the server on a later question (embeddings of neighbours), for the next one."""
         self._expire(time.monotonic())

@@ -42,7 +42,9 @@ _ROWS = {
     # Every (id, pHash) as one bytea of big-endian int8 pairs: a million rows one by one through the
     # driver cost seconds of the client's CPU before a window's first search (bench_team_window.py).
     "phashes": "SELECT string_agg(int8send(id) || int8send(phash), ''::bytea) FROM {s}.images WHERE phash IS NOT NULL",
-    "changes": "SELECT at, app_user, db_user, action, detail FROM {s}.changes ORDER BY id DESC LIMIT %s",
+    # what a person reads: not the bookkeeping rows of every batch of neighbour lists or of a copy (BOOKKEEPING)
+    "changes": "SELECT at, app_user, db_user, action, detail FROM {s}.changes WHERE action NOT IN ('lists', 'import') "
+               "ORDER BY id DESC LIMIT %s",
     "clear_images": "DELETE FROM {s}.images",
     "known": "SELECT id, path, size, mtime, fingerprint, retry, gone FROM {s}.images WHERE path >= %s AND path < %s",
     "tombstone": "UPDATE {s}.images SET gone = %s, recode = false, changed_at = now(), changed_by = swimsearch.app_user() "

@@ -1,0 +1,340 @@
+"""A team catalogue's search cache on the client: the array cache of a catalogue file, made from the server.
+
+A large catalogue file is searched from its array cache (array_cache.py):
+memory-mapped embeddings, augmented and same-design vectors and records, so
+a search reads no row. A team catalogue's search used to bring all of that
+over the wire for every candidate, every search (postgres_prefetch.py), and
+decode it here. `TeamReplica` gives a team catalogue the same cache, in the
+same format, made by the same code (array_build.build, over the server's rows
+read in one REPEATABLE READ transaction: stores/postgres_arrays.py), in a
+low-priority background process started from the second search, in the
+user's cache folder under ``team/`` (`cache_dir`), named after the
+catalogue's identity on its server (the server's system identifier where the
+login may read it, the database and the catalogue; never its address or
+password, so two addresses of one server share it).
+
+The server still finds the candidates with its HNSW index. Its statement
+also returns the catalogue's change counter (postgres_arrays.CHANGED), in the
+same round trip: when it is the counter the replica was made at, the server
+sent only ids, sims, codes and re-ranking vectors, and the engine ranks from
+the replica exactly as from a catalogue file's cache; when another user
+changed the catalogue since, the replica is dropped (`stale`), that search
+is made again the way it was made without one (the searcher raises
+stores.postgres_arrays.ReplicaStale), and a new replica is made in the background.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from .array_cache import CachedArrays, CacheUnusable, cache_dir, open_cache, signature, verify
+from .array_upkeep import NO_ROOM, last_line, log_file, prune, room_for, touch
+from .errors import CatalogueError
+
+log = logging.getLogger(__name__)
+
+#: Embeddings compared with the server's rows when a replica is taken into use.
+SAMPLE = 16
+#: Replicas not made for want of disk space in this session (path: why): not tried again until it ends.
+NOT_MADE: dict[Path, str] = {}
+PASSWORD_ENV = "PGPASSWORD"  # libpq's own: how the maker logs in as this client did (never on its command line)
+
+CHILD = (
+    "import faulthandler, os, sys\n"
+    "faulthandler.enable()\n"
+    "try:\n    os.nice(10)\nexcept (AttributeError, OSError):\n    pass\n"
+    "from swimsearch.team_replica import main\n"
+    "sys.exit(main())\n"
+)
+
+
+def replica_file(store: Any, directory: Path | None = None) -> Path:
+    """Where the search cache of an open team catalogue lives: named by its identity on its server."""
+    conn = store._conn
+    try:
+        system = conn.execute("SELECT system_identifier FROM pg_control_system()").fetchone()[0]
+    except Exception:  # noqa: BLE001 - a login without the right to read it: where the server is stands in
+        conn.rollback() if not conn.autocommit else None
+        system = store.address.server
+    database = conn.execute("SELECT current_database()").fetchone()[0]
+    created = conn.execute("SELECT created::text FROM swimsearch.catalogues WHERE schema_name = %s",
+                           (store.names.schema,)).fetchone()
+    key = json.dumps([str(system), database, store.names.schema, created[0] if created else None])
+    stem = re.sub(r"[^A-Za-z0-9_-]", "_", f"{database}-{store.address.catalogue}")[:40]
+    return (directory or cache_dir()) / "team" / f"{stem}-{hashlib.sha256(key.encode()).hexdigest()[:20]}.swimarrays"
+
+
+class TeamReplica:
+    """The search cache of one open team catalogue (a `TeamReplica` for the engine is what an
+    `ArrayWatch` is for a catalogue file): made in the background, taken for each search, dropped when stale.
+
+    Args:
+        store: the open PostgresStore.
+        directory: where replicas go (None: array_cache.cache_dir()/team).
+    """
+
+    def __init__(self, store: Any, directory: Path | None = None):
+        self._store = store
+        self._arrays: CachedArrays | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._asked = 0
+        self._done = False
+        self.taken: CachedArrays | None = None  # the arrays the current search took (PgSearcher reads it)
+        self.counter: tuple[int, int] | None = None  # the change counter they were made at
+        try:
+            self._path = replica_file(store, directory)
+        except Exception as exc:  # noqa: BLE001 - no cache is no error: searches bring their rows as before
+            log.warning("no search cache for %s: %s", store.location, exc)
+            self._done = True
+            return
+        if self._path in NOT_MADE:
+            self._done = True
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    def current(self) -> CachedArrays | None:
+        """The replica when it is made and checked and not known to be stale (asked as each search begins)."""
+        if self._arrays is None and not self._done:
+            if self._proc is None:
+                self._asked += 1
+                if self._asked >= 2:  # the first search after opening has the machine to itself
+                    self._start()
+            elif self._proc.poll() is not None:
+                self._arrays = self._take(self._answer())
+                self._proc = None
+                self._done = self._arrays is None and self._path in NOT_MADE
+        self.taken = self._arrays
+        return self._arrays
+
+    def stale(self, counter: tuple[int, int]) -> None:
+        """The server's change counter moved past the replica's: drop it and make it again in the background."""
+        log.info("the team catalogue %s changed (%s, the search cache was made at %s): made again",
+                 self._store.location, counter, self.counter)
+        self._arrays = self.taken = None
+        self.counter = None
+        if not self._done and self._proc is None:
+            self._start()
+
+    def after_own_write(self) -> None:
+        """A decision changes nothing a replica holds."""
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the background process (tests, benchmarks); whether the replica is in use."""
+        if self._proc is None and self._arrays is None and not self._done:
+            self._start()
+        if self._proc is not None:
+            try:
+                self._proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                return False
+        return self.current() is not None
+
+    def stop(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+        self._done = True
+        self._arrays = self.taken = None
+
+    def _start(self) -> None:
+        try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            stderr: Any = open(log_file(self._path), "wb")
+        except OSError:
+            stderr = subprocess.DEVNULL
+        env = {**_child_env(), "SWIMSEARCH_ARRAY_ASKER": str(os.getpid())}
+        password = getattr(self._store._conn.info, "password", None)
+        if password:
+            env[PASSWORD_ENV] = password
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-c", CHILD, self._store.address.display, str(self._path)],
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr, env=env,
+            )
+        except OSError as exc:
+            log.warning("no search cache for %s: %s", self._store.location, exc)
+            self._done = True
+        finally:
+            if stderr is not subprocess.DEVNULL:
+                stderr.close()
+
+    def _answer(self) -> dict[str, Any]:
+        assert self._proc is not None
+        out = self._proc.stdout.read() if self._proc.stdout is not None else b""
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()
+        try:
+            answer = json.loads(out.decode().strip().splitlines()[-1])
+        except (ValueError, IndexError, UnicodeDecodeError):
+            last = last_line(log_file(self._path))
+            answer = {"error": f"the cache process ended with {self._proc.returncode} and no answer"
+                      + (f"; the last line of its log: {last}" if last else "")}
+        return answer if isinstance(answer, dict) else {"error": "an answer that is not an object"}
+
+    def _take(self, answer: dict[str, Any]) -> CachedArrays | None:
+        if "skipped" in answer:
+            NOT_MADE[self._path] = str(answer["skipped"])
+            log.warning("%s", answer["skipped"])
+            return None
+        if "error" in answer:
+            log.warning("no search cache for %s: %s (its log: %s)", self._store.location, answer["error"], log_file(self._path))
+            return None
+        try:
+            arrays = open_cache(self._path)
+        except CacheUnusable as exc:
+            log.warning("the search cache %s %s: not used", self._path, exc)
+            return None
+        if arrays.signature != answer.get("signature") or not isinstance(answer.get("counter"), list):
+            log.warning("the search cache %s was replaced meanwhile: not used", self._path)
+            return None
+        if not self._sample_matches(arrays):
+            log.warning("the search cache %s differs from the team catalogue's rows: not used", self._path)
+            return None
+        touch(self._path)
+        self.counter = (int(answer["counter"][0]), int(answer["counter"][1]))
+        log.info("searching %s with its search cache %s (%d images)", self._store.location, self._path, len(arrays))
+        return arrays
+
+    def _sample_matches(self, arrays: CachedArrays) -> bool:
+        if not len(arrays):
+            return True
+        picks = np.unique(np.random.default_rng().choice(arrays.ids, min(SAMPLE, len(arrays)), replace=False))
+        try:
+            stored = self._store.embedding_matrix(picks.tolist())
+        except CatalogueError:
+            return False
+        held = arrays.raw(arrays.rows(stored.ids))
+        return len(stored.ids) == len(picks) and np.array_equal(held, stored.vectors.astype(np.float32))
+
+
+def _child_env() -> dict[str, str]:
+    import swimsearch
+
+    here = str(Path(swimsearch.__file__).resolve().parent.parent)
+    path = os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, "PYTHONPATH": path}
+
+
+# --- the maker (in its own low-priority process) ---------------------------------------------------
+
+
+def ensure(address: str, path: Path) -> dict[str, Any]:
+    """Check the replica of a team catalogue and make it again when it is missing, damaged or stale.
+
+    Returns {"signature", "counter", "made"} (the change counter the replica holds the catalogue at), or
+    {"skipped": why} when the disk lacks room.
+    """
+    from . import array_build
+    from .stores.postgres import PostgresStore
+    from .stores.postgres_arrays import ArraySource
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _only_maker(path):
+        for left in path.parent.glob(f".{path.name}.*"):  # a maker killed outright left these
+            left.unlink(missing_ok=True) if left.is_file() else None
+        prune(path.parent, keep=path)
+        store = PostgresStore.open(address, readonly=True)
+        try:
+            source = ArraySource(store, store.location)
+            with source.read_snapshot():
+                now = signature(source)
+                counter = source.counter
+            if path.exists():
+                try:
+                    if verify(path, array_build.check_wanted) == now:
+                        return {"signature": now, "counter": list(counter or ()), "made": False}
+                except CacheUnusable as exc:
+                    log.warning("the search cache %s %s: made again", path, exc)
+                with contextlib.suppress(OSError):
+                    path.unlink(missing_ok=True)
+            with source.read_snapshot():
+                cache_bytes, work_bytes = array_build.planned_bytes(source)
+            short = room_for(path.parent, cache_bytes, work_bytes, store.location)
+            if short is not None:
+                log.warning("%s", short)
+                return {"skipped": short}
+            try:
+                made = array_build.build(source, path)
+            except OSError as exc:
+                if "No space" not in str(exc):
+                    raise
+                return {"skipped": f"{NO_ROOM} for the search cache of {store.location} ({exc}); searches bring their rows"}
+            return {"signature": made, "counter": list(source.counter or ()), "made": True}
+        finally:
+            store.close()
+
+
+@contextlib.contextmanager
+def _only_maker(path: Path) -> Iterator[None]:
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with open(path.with_name(path.name + ".lock"), "a") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m swimsearch.team_replica ADDRESS CACHE_FILE`: ensure the replica; one JSON line on stdout."""
+    from . import array_build
+
+    args = sys.argv[1:] if argv is None else argv
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s", stream=sys.stderr)
+    if len(args) != 2:
+        print("usage: python -m swimsearch.team_replica ADDRESS CACHE_FILE", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    array_build.made_for(int(os.environ.get("SWIMSEARCH_ARRAY_ASKER") or os.getppid()))
+    try:
+        result = ensure(args[0], Path(args[1]))
+    except Exception as exc:  # noqa: BLE001 - searches go on without it: say why, in one line
+        print(json.dumps({"error": f"{type(exc).__name__}: {exc}"}), flush=True)
+        return 1
+    print(json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+def cache_watch(reader: Any, searcher: Any, held: np.ndarray, config: Any) -> Any:
+    """The search cache a catalogue is searched from, if any: a catalogue file's array cache (`ArrayWatch`)
+    once the engine holds as many searchable images as `EngineConfig.array_cache_needed_from`, a team
+    catalogue's replica (`TeamReplica`, handed to its server searcher) once it has as many designs."""
+    from .array_watch import ArrayWatch
+
+    needed_from = config.array_cache_needed_from
+    if needed_from is None:
+        return None
+    if len(held) >= needed_from:
+        return ArrayWatch(reader, held)
+    if searcher is not None and hasattr(searcher, "replica") and len(searcher) >= needed_from:
+        searcher.replica = replica = TeamReplica(getattr(reader, "store", reader))
+        return replica
+    return None
+
+
+def search_done(watch: Any) -> None:
+    """A search ended: a team catalogue's server searcher brings its rows again until the next one takes
+    the replica (a search outside one, for a design's neighbours or the adapted ranking, reads no replica)."""
+    if isinstance(watch, TeamReplica):
+        watch.taken = None

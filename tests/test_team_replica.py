@@ -1,0 +1,152 @@
+"""A team catalogue's search cache on the client (team_replica.py): what a designer would notice.
+
+The same lists as a search that brings its rows, fewer statements a search,
+one cache per catalogue whatever login or address reaches it, another
+client's update seen by the very next search (the cache dropped and made
+again), viewers too, and no cache where the disk lacks room. Everything runs
+on the session's embedded PostgreSQL server (tests/pg_server.py).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from helpers import make_pattern_images
+from swimsearch.catalogue import Catalogue
+from swimsearch.search import SearchEngine
+from swimsearch.stores.pg_schema import CatalogueNames
+from swimsearch.team_replica import TeamReplica, replica_file
+
+
+@pytest.fixture
+def cache_home(tmp_path, monkeypatch):
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("SWIMSEARCH_CACHE_DIR", str(folder))
+    return folder
+
+
+@pytest.fixture
+def team(pg_database, tmp_path, fake_embedder, small_config):
+    """80 designs in two folders, searched in the server (exact_below 50), an editor and a viewer login."""
+    folder = tmp_path / "designs"
+    make_pattern_images(folder / "anna", 40, family=4)
+    make_pattern_images(folder / "bert", 40, start=100, family=4)
+    url = f"{pg_database.url()}&catalogue=team"
+    with Catalogue.create(url, folder) as catalogue:
+        catalogue.update(fake_embedder, small_config)
+    editor, viewer = pg_database.create_role("anna"), pg_database.create_role("bert")
+    names = CatalogueNames.of("team", pg_database.name)
+    with pg_database.connect() as conn:
+        conn.execute(f'GRANT "{names.editor}" TO "{editor}"')
+        conn.execute(f'GRANT "{names.viewer}" TO "{viewer}"')
+    pg_database.roles += [names.editor, names.viewer]
+    return {"folder": folder, "db": pg_database, "url": url, "editor": editor, "viewer": viewer}
+
+
+def urls(team, user=None):
+    return f"{team['db'].url(user, 'secret' if user else None)}&catalogue=team"
+
+
+def server_config(small_config, cached: bool):
+    return small_config.with_changes(exact_below=50, rescore_in_memory_up_to=0, array_cache_from=1 if cached else None)
+
+
+def listed(engine, queries, top_n=8):
+    return [[(m.relpath, m.score, m.duplicate, m.distance) for m in engine.search(q, top_n=top_n).matches] for q in queries]
+
+
+def counting(monkeypatch):
+    import psycopg
+
+    sent = []
+    real = psycopg.Cursor.execute
+    monkeypatch.setattr(psycopg.Cursor, "execute", lambda cur, *a, **k: sent.append(a[0]) or real(cur, *a, **k))
+    return sent
+
+
+def test_a_search_from_the_replica_lists_exactly_what_the_rows_give_in_fewer_statements(
+        team, fake_embedder, small_config, cache_home, monkeypatch):
+    queries = sorted(team["folder"].rglob("*.png"))[::7]
+    with Catalogue.open(team["url"]) as rows_side, Catalogue.open(team["url"]) as cached_side:
+        by_rows = SearchEngine(rows_side, fake_embedder, server_config(small_config, False))
+        cached = SearchEngine(cached_side, fake_embedder, server_config(small_config, True))
+        assert isinstance(cached.array_watch, TeamReplica) and by_rows.array_watch is None
+        assert cached.array_watch.wait(120), "the replica was not made"
+        assert cached.array_watch.path.parent == cache_home / "team" and cached.array_watch.path.exists()
+        assert listed(cached, queries) == listed(by_rows, queries)  # same designs, order, scores, duplicates, distances
+        assert cached._data.from_arrays  # the last search read the replica
+        vectors = rows_side.store.embedding_matrix(by_rows.searchable_ids()[::5].tolist()).vectors  # as a new picture's
+        expected = [[m.relpath for m in by_rows.search_embeddings(v[None], top_n=8).matches] for v in vectors]
+        sent = counting(monkeypatch)
+        got = [[m.relpath for m in cached.search_embeddings(v[None], top_n=8).matches] for v in vectors]
+    assert cached.searcher_name == by_rows.searcher_name == "PgSearcher"
+    assert got == expected
+    # three candidate searches a query (augmentation, two expansions), each one statement; nothing else is read
+    assert len(sent) == 3 * len(vectors) and all(s.startswith("WITH c AS") for s in sent)
+
+
+def test_one_replica_per_catalogue_whatever_login_or_address(team, cache_home):
+    with Catalogue.open(urls(team, team["editor"])) as a, Catalogue.open(urls(team, team["viewer"])) as b:
+        assert replica_file(a.store) == replica_file(b.store)
+        assert "secret" not in str(replica_file(a.store)) and team["editor"] not in str(replica_file(a.store))
+
+
+def test_another_clients_update_is_found_by_the_next_search_and_the_replica_made_again(
+        team, fake_embedder, small_config, cache_home):
+    config = server_config(small_config, True)
+    new = team["folder"] / "carl"
+    with Catalogue.open(urls(team, team["viewer"])) as a, Catalogue.open(urls(team, team["editor"])) as b:
+        engine = SearchEngine(a, fake_embedder, config)
+        assert engine.array_watch.wait(120)
+        before = engine.array_watch.counter
+        make_pattern_images(new, 3, start=700)
+        assert b.update(fake_embedder, small_config, folder=new).added == 3  # client B adds 3 designs
+        query = new / "img0701.png"
+        best = engine.search(query, top_n=5).matches[0]  # client A: the very next search
+        assert (best.relpath, best.score) == ("carl/img0701.png", 1.0)
+        assert not engine._data.from_arrays  # made without the stale replica
+        assert engine.array_watch.wait(120), "the replica was not made again"
+        assert engine.array_watch.counter != before
+        again = engine.search(query, top_n=5).matches
+        assert engine._data.from_arrays and (again[0].relpath, again[0].score) == ("carl/img0701.png", 1.0)
+        with Catalogue.open(team["url"]) as plain:
+            rows = SearchEngine(plain, fake_embedder, server_config(small_config, False)).search(query, top_n=5).matches
+        assert [(m.relpath, m.score) for m in again] == [(m.relpath, m.score) for m in rows]
+
+
+def test_a_viewer_searches_from_a_replica_made_with_its_own_login(team, fake_embedder, small_config, cache_home):
+    query = team["folder"] / "bert" / "img0105.png"
+    with Catalogue.open(urls(team, team["viewer"])) as shared:
+        engine = SearchEngine(shared, fake_embedder, server_config(small_config, True))
+        assert engine.array_watch.wait(120)
+        best = engine.search(query, top_n=3).matches[0]
+        assert engine._data.from_arrays and (best.relpath, best.score) == ("bert/img0105.png", 1.0)
+
+
+def test_too_little_disk_space_makes_no_replica_and_searches_bring_their_rows(
+        team, fake_embedder, small_config, cache_home, monkeypatch):
+    import swimsearch.team_replica as team_replica
+
+    monkeypatch.setattr(team_replica, "room_for", lambda *a: "not enough free disk space for the search cache of it")
+    with Catalogue.open(team["url"]) as shared:
+        path = replica_file(shared.store)
+    answer = team_replica.ensure(team["url"], path)
+    assert answer == {"skipped": "not enough free disk space for the search cache of it"}
+    assert not path.exists() and not list(path.parent.glob(f".{path.name}.*"))
+
+
+def test_every_change_a_replica_holds_moves_the_change_counter(team, fake_embedder, small_config):
+    from swimsearch.stores.postgres_arrays import ArraySource
+
+    with Catalogue.open(team["url"]) as shared:
+        source = ArraySource(shared.store, shared.store.location)
+        start = source.changed()
+        lists = shared.store.neighbour_lists()
+        shared.store.write_neighbours(lists, replace=True)  # a batch of neighbour lists alone
+        after_lists = source.changed()
+        make_pattern_images(team["folder"] / "dora", 2, start=900)
+        shared.update(fake_embedder, small_config, folder=team["folder"] / "dora")
+        after_update = source.changed()
+        shown = [c["action"] for c in shared.store.recent_changes(5)]
+    assert after_lists[0] == start[0] + 1 and after_update[0] > after_lists[0]
+    assert "lists" not in shown and shown[0] == "add"  # bookkeeping rows are not a person's change
