@@ -8,8 +8,9 @@ them (the SQLite store holds its index in memory too), then both are
 searched by the app's `SearchEngine` at its defaults, in this process, query by
 query in alternation (so the load on the shared machine falls on both alike):
 the team catalogue through its server searcher (HNSW on halfvec(128), ef_search
-300, iterative scan; two searches of 200 candidates a query, each one round trip
-that brings what the engine reads next), the SQLite store through its own
+300, iterative scan; three searches of 200 candidates a query, each one round trip
+returning the candidates and the catalogue's change counter, the rest read from
+the client's search cache, team_replica.py, waited for first), the SQLite store through its own
 searcher (the graph at 1M). Recall@10 is against exact cosine over all embeddings
 (bench_scale.ground_truth), and against the app's own ranking with every design a
 candidate (what the candidate searches lose); "same top 10" compares the two
@@ -87,6 +88,13 @@ def measure_both(address: str, sqlite: Path, queries: np.ndarray, truth: np.ndar
         started = time.perf_counter()
         out["sqlite_array_cache"] = {"in_use": bool(watch is not None and watch.wait(1800)),
                                      "wait_s": time.perf_counter() - started}
+        # The team catalogue as the app searches it: with its client's search cache (team_replica.py), made or
+        # checked in the background from the second search; waited for here (the first time at 1M it is made: minutes).
+        replica = getattr(engines["team"], "array_watch", None)
+        started = time.perf_counter()
+        out["team_search_cache"] = {"in_use": bool(replica is not None and replica.wait(1800)),
+                                    "wait_s": time.perf_counter() - started,
+                                    "path": str(getattr(replica, "path", "")) or None}
         backend = team.store._conn.info.backend_pid
         for engine in engines.values():  # warm-up: plans, caches
             for q in queries[:5]:
@@ -235,6 +243,9 @@ def run(sizes: list[int], reuse: bool, data: Path, build_only: bool = False) -> 
             cache = entry["search"]["sqlite_array_cache"]
             print(f"    SQLite store's array cache: {'in use' if cache['in_use'] else 'NOT in use'} "
                   f"(waited {cache['wait_s']:.0f} s)", flush=True)
+            replica = entry["search"]["team_search_cache"]
+            print(f"    team catalogue's search cache on this client: {'in use' if replica['in_use'] else 'NOT in use'} "
+                  f"(waited {replica['wait_s']:.0f} s; {replica['path']})", flush=True)
             for name in ("team", "sqlite"):
                 m = entry["search"][name]
                 print(f"    {name:6s} ({m['searcher']}): search {m['search_ms_median']:.2f} ms median, p95 "

@@ -25,6 +25,7 @@ GB = 1e9
 UNUSED_DAYS = 30
 #: What the log file of a maker that found too little room begins its line with (`describe` reads it back).
 NO_ROOM = "not enough free disk space"
+MARGIN_ENV = "SWIMSEARCH_CACHE_MARGIN_GB"
 
 
 def free_bytes(folder: Path) -> tuple[int, int]:
@@ -35,7 +36,14 @@ def free_bytes(folder: Path) -> tuple[int, int]:
 
 def margin(total: int) -> int:
     """What a cache must leave free: 10 % of a small disk (where systems start warning and other programs
-    fail), at most 10 GB of a large one, at least 1 GB. The cache is disposable; the user's disk is not."""
+    fail), at most 10 GB of a large one, at least 1 GB. The cache is disposable; the user's disk is not.
+    $SWIMSEARCH_CACHE_MARGIN_GB sets another (benchmarks on a shared machine whose disk is nearly full)."""
+    given = os.environ.get(MARGIN_ENV)
+    if given:
+        try:
+            return int(float(given) * GB)
+        except ValueError:
+            log.warning("%s=%r is not a number of GB: ignored", MARGIN_ENV, given)
     return int(max(1 * GB, min(0.10 * total, 10 * GB)))
 
 

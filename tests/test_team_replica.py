@@ -150,3 +150,14 @@ def test_every_change_a_replica_holds_moves_the_change_counter(team, fake_embedd
         shown = [c["action"] for c in shared.store.recent_changes(5)]
     assert after_lists[0] == start[0] + 1 and after_update[0] > after_lists[0]
     assert "lists" not in shown and shown[0] == "add"  # bookkeeping rows are not a person's change
+
+
+def test_a_benchmark_may_set_the_margin_a_cache_leaves_free(monkeypatch):
+    from swimsearch import array_upkeep
+
+    monkeypatch.delenv("SWIMSEARCH_CACHE_MARGIN_GB", raising=False)
+    assert array_upkeep.margin(252 * array_upkeep.GB) == 10 * array_upkeep.GB
+    monkeypatch.setenv("SWIMSEARCH_CACHE_MARGIN_GB", "3")
+    assert array_upkeep.margin(252 * array_upkeep.GB) == 3 * array_upkeep.GB
+    monkeypatch.setenv("SWIMSEARCH_CACHE_MARGIN_GB", "lots")
+    assert array_upkeep.margin(252 * array_upkeep.GB) == 10 * array_upkeep.GB
