@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 SAMPLE = 16
 #: Replicas not made for want of disk space in this session (path: why): not tried again until it ends.
 NOT_MADE: dict[Path, str] = {}
+TEAM_CACHE_ENV = "SWIMSEARCH_TEAM_CACHE_DIR"  # where team catalogues' caches go (benchmarks: beside other caches)
 PASSWORD_ENV = "PGPASSWORD"  # libpq's own: how the maker logs in as this client did (never on its command line)
 
 CHILD = (
@@ -73,7 +74,13 @@ def replica_file(store: Any, directory: Path | None = None) -> Path:
                            (store.names.schema,)).fetchone()
     key = json.dumps([str(system), database, store.names.schema, created[0] if created else None])
     stem = re.sub(r"[^A-Za-z0-9_-]", "_", f"{database}-{store.address.catalogue}")[:40]
-    return (directory or cache_dir()) / "team" / f"{stem}-{hashlib.sha256(key.encode()).hexdigest()[:20]}.swimarrays"
+    return (directory or team_cache_dir()) / f"{stem}-{hashlib.sha256(key.encode()).hexdigest()[:20]}.swimarrays"
+
+
+def team_cache_dir() -> Path:
+    """$SWIMSEARCH_TEAM_CACHE_DIR, else `team/` in the folder of catalogue files' caches (array_cache.cache_dir)."""
+    override = os.environ.get(TEAM_CACHE_ENV)
+    return Path(override) if override else cache_dir() / "team"
 
 
 class TeamReplica:
@@ -82,7 +89,7 @@ class TeamReplica:
 
     Args:
         store: the open PostgresStore.
-        directory: where replicas go (None: array_cache.cache_dir()/team).
+        directory: where replicas go (None: `team_cache_dir`).
     """
 
     def __init__(self, store: Any, directory: Path | None = None):

@@ -9,6 +9,10 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.mkdtemp(prefix="swimsearch-xdg-"))
 # array caches of large catalogues (array_cache.py) go to a folder of this run, never the user's cache folder
 os.environ["SWIMSEARCH_CACHE_DIR"] = tempfile.mkdtemp(prefix="swimsearch-cache-")
+os.environ.pop("SWIMSEARCH_TEAM_CACHE_DIR", None)  # a team catalogue's go under it too
+# the caches of tests are a few KB: the margin a user's disk keeps (10 GB of a large one) would fail them on a
+# shared machine with less free; the margin's own rule is tested with the variable removed
+os.environ["SWIMSEARCH_CACHE_MARGIN_GB"] = "0.5"
 
 from pathlib import Path  # noqa: E402
 

@@ -507,6 +507,7 @@ def test_the_room_a_cache_needs_is_itself_its_work_files_and_a_margin(tmp_path, 
     from swimsearch import array_upkeep
     from swimsearch.array_upkeep import GB, room_for
 
+    monkeypatch.delenv("SWIMSEARCH_CACHE_MARGIN_GB", raising=False)  # the user's rule, not the tests' (conftest.py)
     for total, margin in ((4 * GB, 1 * GB), (50 * GB, 5 * GB), (2000 * GB, 10 * GB)):  # at least 1 GB, 10 %, at most 10 GB
         needs = int(8.8 * GB + 2.5 * GB + margin)
         monkeypatch.setattr(array_upkeep, "free_bytes", lambda folder, free=needs, total=total: (free, int(total)))

@@ -161,3 +161,9 @@ def test_a_benchmark_may_set_the_margin_a_cache_leaves_free(monkeypatch):
     assert array_upkeep.margin(252 * array_upkeep.GB) == 3 * array_upkeep.GB
     monkeypatch.setenv("SWIMSEARCH_CACHE_MARGIN_GB", "lots")
     assert array_upkeep.margin(252 * array_upkeep.GB) == 10 * array_upkeep.GB
+
+
+def test_team_caches_may_go_to_a_folder_of_their_own(team, tmp_path, monkeypatch, cache_home):
+    monkeypatch.setenv("SWIMSEARCH_TEAM_CACHE_DIR", str(tmp_path / "elsewhere"))
+    with Catalogue.open(team["url"]) as shared:
+        assert replica_file(shared.store).parent == tmp_path / "elsewhere"
