@@ -26,11 +26,13 @@ stores.postgres_arrays.ReplicaStale), and a new replica is made in the backgroun
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import logging
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -123,7 +125,7 @@ class TeamReplica:
             elif self._proc.poll() is not None:
                 self._arrays = self._take(self._answer())
                 self._proc = None
-                self._done = self._arrays is None and self._path in NOT_MADE
+                self._done = self._arrays is None  # said why once (a log line); not tried again by this engine
         self.taken = self._arrays
         return self._arrays
 
@@ -133,7 +135,7 @@ class TeamReplica:
                  self._store.location, counter, self.counter)
         self._arrays = self.taken = None
         self.counter = None
-        if not self._done and self._proc is None:
+        if self._proc is None:
             self._start()
 
     def after_own_write(self) -> None:
@@ -250,8 +252,8 @@ def ensure(address: str, path: Path) -> dict[str, Any]:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with _only_maker(path):
-        for left in path.parent.glob(f".{path.name}.*"):  # a maker killed outright left these
-            left.unlink(missing_ok=True) if left.is_file() else None
+        for left in path.parent.glob(f".{glob.escape(path.name)}.*"):  # a maker killed outright left these
+            shutil.rmtree(left, ignore_errors=True) if left.is_dir() else left.unlink(missing_ok=True)
         prune(path.parent, keep=path)
         store = PostgresStore.open(address, readonly=True)
         try:

@@ -167,3 +167,37 @@ def test_team_caches_may_go_to_a_folder_of_their_own(team, tmp_path, monkeypatch
     monkeypatch.setenv("SWIMSEARCH_TEAM_CACHE_DIR", str(tmp_path / "elsewhere"))
     with Catalogue.open(team["url"]) as shared:
         assert replica_file(shared.store).parent == tmp_path / "elsewhere"
+
+
+def test_a_maker_killed_outright_leaves_nothing_the_next_one_keeps(team, fake_embedder, small_config, cache_home):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from swimsearch import team_replica
+
+    with Catalogue.open(team["url"]) as shared:
+        path = replica_file(shared.store)
+    path.parent.mkdir(parents=True)
+    # a maker stopped dead while it wrote (SIGKILL: no clean-up of its own)
+    slow = ("import swimsearch.array_build as b, time\nreal = b._spill\n"
+            "def spill(*a):\n    for part in real(*a):\n        yield part\n        time.sleep(30)\nb._spill = spill\n"
+            "from swimsearch.team_replica import main\nmain()\n")
+    maker = subprocess.Popen([sys.executable, "-c", slow, team["url"], str(path)], env={**os.environ, **team_replica._child_env()},
+                             stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not list(path.parent.glob(f".{path.name}.*")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert list(path.parent.glob(f".{path.name}.*")), "the maker never started writing"
+    maker.send_signal(signal.SIGKILL)
+    maker.wait()
+    answer = team_replica.ensure(team["url"], path)
+    assert answer["made"] and path.exists()
+    assert not list(path.parent.glob(f".{path.name}.*"))
+    with Catalogue.open(team["url"]) as shared:
+        engine = SearchEngine(shared, fake_embedder, server_config(small_config, True))
+        assert engine.array_watch.wait(60)
+        best = engine.search(team["folder"] / "anna" / "img0003.png", top_n=3).matches[0]
+        assert engine._data.from_arrays and (best.relpath, best.score) == ("anna/img0003.png", 1.0)
