@@ -10,6 +10,11 @@
 #
 #   bash bench/team_1m.sh [SOURCE_FOLDER] [DATA_FOLDER]
 #
+# Both stores are searched from their search caches, as the app searches them: the SQLite catalogue's array
+# cache in $SWIMSEARCH_CACHE_DIR, the team catalogue's client cache (team_replica.py) in
+# $SWIMSEARCH_TEAM_CACHE_DIR (default: team/ under it); either is made first when missing (8.8 GB each at
+# 1M, 3-5 minutes; SWIMSEARCH_CACHE_MARGIN_GB lowers the 10 GB the maker leaves free on a nearly full disk).
+#
 # Needs about 8 GB free on DATA's disk (team catalogue 4-5 GB, WAL up to 2 GB; COPY=1 copies the SQLite
 # catalogue too: 3.6 GB more). Takes about an hour on a loaded 2-core machine (writing a million designs
 # and the server's HNSW build); with the team catalogue written (written-1000000.json in DATA) a rerun
