@@ -65,16 +65,10 @@ CHILD = (
 
 def replica_file(store: Any, directory: Path | None = None) -> Path:
     """Where the search cache of an open team catalogue lives: named by its identity on its server."""
-    conn = store._conn
-    try:
-        system = conn.execute("SELECT system_identifier FROM pg_control_system()").fetchone()[0]
-    except Exception:  # noqa: BLE001 - a login without the right to read it: where the server is stands in
-        conn.rollback() if not conn.autocommit else None
-        system = store.address.server
-    database = conn.execute("SELECT current_database()").fetchone()[0]
-    created = conn.execute("SELECT created::text FROM swimsearch.catalogues WHERE schema_name = %s",
-                           (store.names.schema,)).fetchone()
-    key = json.dumps([str(system), database, store.names.schema, created[0] if created else None])
+    from .stores.postgres_arrays import catalogue_identity
+
+    identity = catalogue_identity(store)
+    database, key = str(identity[1]), json.dumps(identity)
     stem = re.sub(r"[^A-Za-z0-9_-]", "_", f"{database}-{store.address.catalogue}")[:40]
     return (directory or team_cache_dir()) / f"{stem}-{hashlib.sha256(key.encode()).hexdigest()[:20]}.swimarrays"
 

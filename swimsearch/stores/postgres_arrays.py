@@ -32,7 +32,8 @@ from .postgres_prefetch import halfvecs
 if TYPE_CHECKING:
     from ..index import FittedIndex
     from ..neighbours import NeighbourLists
-    from .postgres import PostgresStore
+
+PostgresStore = Any  # stores/postgres.py (not imported: it imports the searcher, which imports this module)
 
 #: The catalogue's change counter (see the module's note): a few microseconds on a table of one row a batch.
 CHANGED = "SELECT count(*) AS n, coalesce(max(id), 0) AS m FROM {s}.changes"
@@ -65,6 +66,21 @@ def replica_search(conn: Any, statement: str, query: Any, k: int, at_least: int 
                 conn.execute("SET LOCAL enable_indexscan = off")
                 rows = cur.execute(statement, args).fetchall()
     return [r for r in rows if r[0] is not None], (int(rows[0][5]), int(rows[0][6]))
+
+
+def catalogue_identity(store: Any) -> list[str | None]:
+    """What names one team catalogue wherever it is reached from: the server's system identifier (where
+    the login may not read it, the server's address stands in), the database, the schema and when the
+    catalogue was created (a catalogue dropped and made again under its name is another one)."""
+    conn = store._conn
+    try:
+        system = str(conn.execute("SELECT system_identifier FROM pg_control_system()").fetchone()[0])
+    except Exception:  # noqa: BLE001 - no right to read it
+        system = store.address.server
+    database = conn.execute("SELECT current_database()").fetchone()[0]
+    created = conn.execute("SELECT created::text FROM swimsearch.catalogues WHERE schema_name = %s",
+                           (store.names.schema,)).fetchone()
+    return [system, database, store.names.schema, created[0] if created else None]
 
 
 def quoted(schema: str) -> str:
