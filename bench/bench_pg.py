@@ -539,7 +539,8 @@ def main() -> int:
                         help="the team catalogue store itself, beside the SQLite store (pg_store_figures.py)")
     parser.add_argument("--store-data", type=Path, default=None, help="server data folder for --store")
     parser.add_argument("--build-only", action="store_true",
-                        help="with --store: make what is missing (SQLite catalogues, truths, team catalogues), measure nothing")
+                        help="with --store: make what is missing (SQLite catalogues, truths, team catalogues, both stores' "
+                             "search caches), measure nothing")
     args = parser.parse_args()
     if args.store:
         import pg_store_figures

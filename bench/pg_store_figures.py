@@ -137,6 +137,23 @@ def measure_both(address: str, sqlite: Path, queries: np.ndarray, truth: np.ndar
     return out
 
 
+def make_caches(address: str, sqlite: Path) -> dict:
+    """Both stores' search caches made (or checked) as a search would have them made, timed: so that a
+    measuring run after this one only checks them (a 1M cache takes minutes to make)."""
+    from swimsearch.catalogue import Catalogue
+    from swimsearch.config import EngineConfig
+    from swimsearch.search import SearchEngine
+
+    out = {}
+    for name, location, readonly in (("sqlite", sqlite, True), ("team", address, False)):
+        with Catalogue.open(location, readonly=readonly) as catalogue:
+            watch = SearchEngine(catalogue, None, EngineConfig()).array_watch
+            started = time.perf_counter()
+            out[name] = {"in_use": bool(watch is not None and watch.wait(3600)), "s": time.perf_counter() - started}
+        print(f"    {name} search cache: {'ready' if out[name]['in_use'] else 'NOT made'} in {out[name]['s']:.0f} s", flush=True)
+    return out
+
+
 def count_statements():
     """Counts the statements psycopg sends from now on (only the team catalogue talks to a server here);
     call the returned function to stop counting and get the count."""
@@ -227,6 +244,7 @@ def run(sizes: list[int], reuse: bool, data: Path, build_only: bool = False) -> 
                       f"{entry['write']['vacuum_s']:.0f} s{' (an earlier run)' if entry['write'].get('reused') else ''}",
                       flush=True)
             if build_only:
+                entry["caches"] = make_caches(address, sqlite)
                 results[str(size)] = entry
                 continue
             with connect(database) as conn:
