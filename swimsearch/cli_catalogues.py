@@ -195,16 +195,18 @@ def _progress():
 
 
 def search_cache_info(catalogue: Catalogue, config: EngineConfig, searchable: int) -> dict[str, Any] | None:
-    """The search cache of a catalogue file (array_cache.py) for `swimsearch info`: path, size, state in words;
-    None for a team catalogue (it has none)."""
+    """The search cache of a catalogue file (array_cache.py), or this computer's of a team catalogue
+    (team_replica.py), for `swimsearch info`: path, size, state in words."""
     from .array_cache import cache_file
     from .array_upkeep import describe
     from .stores.sqlite import SqliteStore
+    from .team_replica import replica_file
 
-    if not isinstance(catalogue.store, SqliteStore):
+    team = is_team_address(catalogue.location)
+    if not team and not isinstance(catalogue.store, SqliteStore):
         return None
     try:
-        out = describe(cache_file(catalogue.store))
+        out = describe(replica_file(catalogue.store) if team else cache_file(catalogue.store))
     except (OSError, ValueError, CatalogueError) as exc:  # the cache's line never costs the rest of `info`
         log.info("the search cache of %s cannot be described: %s", catalogue.location, exc)
         return None

@@ -201,3 +201,20 @@ def test_a_maker_killed_outright_leaves_nothing_the_next_one_keeps(team, fake_em
         assert engine.array_watch.wait(60)
         best = engine.search(team["folder"] / "anna" / "img0003.png", top_n=3).matches[0]
         assert engine._data.from_arrays and (best.relpath, best.score) == ("anna/img0003.png", 1.0)
+
+
+def test_info_says_where_this_computers_search_cache_of_a_team_catalogue_is(team, fake_embedder, small_config, cache_home):
+    from swimsearch.cli_catalogues import search_cache_info
+
+    config = server_config(small_config, True)
+    with Catalogue.open(urls(team, team["viewer"])) as shared:
+        before = search_cache_info(shared, config, 80)
+        assert SearchEngine(shared, fake_embedder, config).array_watch.wait(120)
+        after = search_cache_info(shared, config, 80)
+    assert before["path"] == after["path"] == str(replica_file_of(team))
+    assert before["state"].startswith("absent (made in the background") and after["state"].startswith("ready")
+
+
+def replica_file_of(team):
+    with Catalogue.open(team["url"]) as shared:
+        return replica_file(shared.store)
