@@ -54,8 +54,9 @@ NOT_MADE: dict[Path, str] = {}
 TEAM_CACHE_ENV = "SWIMSEARCH_TEAM_CACHE_DIR"  # where team catalogues' caches go (benchmarks: beside other caches)
 PASSWORD_ENV = "PGPASSWORD"  # libpq's own: how the maker logs in as this client did (never on its command line)
 
-CHILD = (
+CHILD = (  # as array_watch.CHILD: this very copy of the code (PYTHONPATH), not a swimsearch in the working folder
     "import faulthandler, os, sys\n"
+    "sys.path[:] = [p for p in sys.path if p not in ('', os.getcwd())]\n"
     "faulthandler.enable()\n"
     "try:\n    os.nice(10)\nexcept (AttributeError, OSError):\n    pass\n"
     "from swimsearch.team_replica import main\n"
