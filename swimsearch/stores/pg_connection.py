@@ -12,7 +12,9 @@ Every connection:
 * sends TCP keepalives, so the server notices a vanished laptop within
   minutes and releases its locks, instead of after two hours;
 * checks pgvector: 0.7 brings halfvec, 0.8 the iterative scan that keeps a
-  search's answer complete while others add designs.
+  search's answer complete while others add designs;
+* comes back after the server restarts or the network drops
+  (pg_reconnect.py): the store keeps one `TeamConnection` for its life.
 """
 
 from __future__ import annotations
@@ -75,22 +77,15 @@ class ServerInfo:
 def connect(
     address: TeamAddress, *, password_prompt: PasswordPrompt | None = None, person: str | None = None
 ) -> tuple[Any, ServerInfo]:
-    """An open connection (autocommit; transactions are explicit) and what it learned of the server.
+    """An open connection (autocommit; transactions are explicit; it reconnects by itself, see
+    pg_reconnect.TeamConnection) and what it learned of the server.
 
     Raises:
         CatalogueError: no driver, wrong or missing password, unreachable server, no pgvector (one sentence each).
     """
     psycopg = driver()
     person = person_name() if person is None else person
-    options: dict[str, Any] = {
-        "autocommit": True,
-        "connect_timeout": 10,
-        "application_name": f"swimsearch {person}".strip()[:63],
-        "keepalives": 1,
-        "keepalives_idle": 30,
-        "keepalives_interval": 10,
-        "keepalives_count": 6,
-    }
+    options = _options(person)
     password = address.password_to_use()
     try:
         conn = _open(psycopg, address, password, options)
@@ -108,13 +103,41 @@ def connect(
     except psycopg.ProgrammingError as exc:  # libpq refused the address itself (an unknown ?option=)
         raise CatalogueError(f"The team catalogue address {address.display} is not valid: {str(exc).strip()}.") from None
     try:
-        return conn, _prepare(conn, address, person)
+        server = _prepare(conn, address, person)
     except CatalogueError:
         conn.close()
         raise
     except psycopg.Error as exc:
         conn.close()
         raise describe_pg_error(exc, address.catalogue, address.user) from exc
+    from .pg_reconnect import TeamConnection  # it reopens through `reopen` below
+
+    return TeamConnection(conn, lambda: reopen(address, person)), server
+
+
+def reopen(address: TeamAddress, person: str) -> Any:
+    """A fresh raw connection to `address` after the old one was lost (no prompt: the password was given before)."""
+    psycopg = driver()
+    options = _options(person)
+    conn = _open(psycopg, address, address.password_to_use(), options)
+    try:
+        _prepare(conn, address, person)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _options(person: str) -> dict[str, Any]:
+    return {
+        "autocommit": True,
+        "connect_timeout": 10,
+        "application_name": f"swimsearch {person}".strip()[:63],
+        "keepalives": 1,
+        "keepalives_idle": 30,
+        "keepalives_interval": 10,
+        "keepalives_count": 6,
+    }
 
 
 def _open(psycopg: Any, address: TeamAddress, password: str | None, options: dict[str, Any]) -> Any:

@@ -20,7 +20,7 @@ never leaves a stale lock (measured: released 3 ms after a SIGKILL).
 from __future__ import annotations
 
 import logging
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from typing import Any, Iterator
 
 from ..errors import CatalogueBusy
@@ -53,13 +53,21 @@ def lock_plan(scope: str) -> list[tuple[str, bool]]:
 def update_locks(conn: Any, schema: str, scope: str, catalogue: str) -> Iterator[None]:
     """Hold `scope` of the catalogue for one update; CatalogueBusy (naming the holder) when someone else does."""
     taken: list[tuple[str, bool]] = []
-    try:
+    with ExitStack() as pin, _released(conn, schema, taken):
         for name, shared in lock_plan(scope):
             function = "pg_try_advisory_lock_shared" if shared else "pg_try_advisory_lock"
             got = conn.execute(f"SELECT {function}(hashtext(%s), hashtext(%s))", (schema, name)).fetchone()[0]
             if not got:
                 raise CatalogueBusy(_busy_sentence(conn, schema, name, catalogue))
+            if not taken:  # from the first lock on, this connection must not be silently replaced
+                pin.enter_context(_pinned(conn))
             taken.append((name, shared))
+        yield
+
+
+@contextmanager
+def _released(conn: Any, schema: str, taken: list[tuple[str, bool]]) -> Iterator[None]:
+    try:
         yield
     finally:
         for name, shared in reversed(taken):
@@ -74,13 +82,20 @@ def update_locks(conn: Any, schema: str, scope: str, catalogue: str) -> Iterator
 def index_lock(conn: Any, schema: str) -> Iterator[None]:
     """Wait for, then hold, the catalogue's index (one fit or encoding at a time)."""
     conn.execute("SELECT pg_advisory_lock(hashtext(%s), hashtext(%s))", (schema, INDEX_LOCK))
-    try:
-        yield
-    finally:
+    with _pinned(conn):
         try:
-            conn.execute("SELECT pg_advisory_unlock(hashtext(%s), hashtext(%s))", (schema, INDEX_LOCK))
-        except Exception:  # noqa: BLE001 - a lost connection has dropped its locks already
-            log.debug("could not release the index lock", exc_info=True)
+            yield
+        finally:
+            try:
+                conn.execute("SELECT pg_advisory_unlock(hashtext(%s), hashtext(%s))", (schema, INDEX_LOCK))
+            except Exception:  # noqa: BLE001 - a lost connection has dropped its locks already
+                log.debug("could not release the index lock", exc_info=True)
+
+
+def _pinned(conn: Any) -> Any:
+    """A session lock lives and dies with its connection: a lost one must not be silently replaced meanwhile."""
+    pinned = getattr(conn, "pinned", None)  # a TeamConnection (pg_reconnect.py); a bare psycopg one in tests
+    return pinned() if pinned is not None else nullcontext()
 
 
 def hold_index_in_transaction(conn: Any, schema: str) -> None:

@@ -141,6 +141,7 @@ def register_types(conn: Any) -> None:
     from psycopg.pq import Format
     from psycopg.types import TypeInfo
 
+    conn = getattr(conn, "raw", conn)  # psycopg wants its own connection, not the TeamConnection around it
     halfvec = TypeInfo.fetch(conn, "halfvec")
     bit = TypeInfo.fetch(conn, "bit")
     if halfvec is None:
