@@ -50,6 +50,8 @@ class ActionSpec:
             and the slot receives the new checked state.
         args: arguments the slot is called with.
         submenu: the row is a submenu, filled by `slot` each time it opens.
+        changes: it changes the catalogue: on a read-only one (a viewer's) it is disabled and its tooltip
+            says why (SessionView.readonly_reason), instead of being refused when chosen.
     """
 
     name: str
@@ -65,6 +67,7 @@ class ActionSpec:
     checked_when: str = ""
     args: tuple[Any, ...] = ()
     submenu: bool = False
+    changes: bool = False
 
 
 A = ActionSpec
@@ -84,10 +87,10 @@ ACTIONS: tuple[ActionSpec, ...] = (
     A("build", "Build catalogue…", "choose_folder_to_build", ("Ctrl+B",), "Build a catalogue from a folder of designs",
       "Build…", menu="&Catalogue", toolbar=3),
     A("update", "Update catalogue", "session.update", ("F5",), "Read new and changed files of the catalogue's folder",
-      "Update", menu="&Catalogue", toolbar=3, enabled_when="can_update"),
+      "Update", menu="&Catalogue", toolbar=3, enabled_when="can_update", changes=True),
     A("watch", "Watch the folder for changes", "watch.set_enabled",
       tip="Update this catalogue by itself when pictures in its folder are added, changed or removed",
-      menu="&Catalogue", enabled_when="can_update", checked_when="watching"),
+      menu="&Catalogue", enabled_when="can_update", checked_when="watching", changes=True),
     A("open_catalogue", "Open catalogue…", "choose_catalogue", ("Ctrl+Shift+O",), "Open an existing catalogue file",
       menu="&Catalogue"),
     A("connect_team", "Connect to team catalogue…", "team.connect", tip="Open a catalogue the team shares on a PostgreSQL server",
@@ -116,10 +119,10 @@ ACTIONS: tuple[ActionSpec, ...] = (
       enabled_when="has_results"),
     A("mark_same", "Same design as the query", "steering.mark_same_current", ("Ctrl+Shift+S",),
       "Keep in the catalogue that the result in focus is the same design as the query (again: take it back)",
-      menu="&Search", section=2, enabled_when="can_decide"),
+      menu="&Search", section=2, enabled_when="can_decide", changes=True),
     A("mark_different", "Not similar to the query", "steering.mark_different_current", ("Ctrl+Shift+D",),
       "Keep in the catalogue that the result in focus is not similar to the query (again: take it back)",
-      menu="&Search", section=2, enabled_when="can_decide"),
+      menu="&Search", section=2, enabled_when="can_decide", changes=True),
     A("folders", "Search in folders…", "steering.choose_folders", ("Ctrl+Shift+F",),
       "Search only in some subfolders of the catalogue (a collection, a season)", menu="&Search", section=3,
       enabled_when="has_subfolders"),
@@ -145,6 +148,7 @@ class MatchAction:
         needs_file: disabled when the match's file is missing.
         enabled_when: a predicate called with the match; disabled when it says False.
         checked_when: a predicate called with the match; makes the row checkable, checked when True.
+        changes: it changes the catalogue: disabled on a read-only one, its tooltip saying why.
     """
 
     text: str
@@ -153,6 +157,7 @@ class MatchAction:
     needs_file: bool = False
     enabled_when: str = ""
     checked_when: str = ""
+    changes: bool = False
 
 
 MATCH_ACTIONS: tuple[MatchAction, ...] = (
@@ -162,9 +167,9 @@ MATCH_ACTIONS: tuple[MatchAction, ...] = (
     MatchAction("Show in folder", "reveal_match"),
     MatchAction("Not like this", "steering.not_like", section=2, enabled_when="steering.can_steer_from"),
     MatchAction("Same design as the query", "steering.mark_same", section=2, enabled_when="steering.can_decide",
-                checked_when="steering.is_same"),
+                checked_when="steering.is_same", changes=True),
     MatchAction("Not similar to the query", "steering.mark_different", section=2, enabled_when="steering.can_decide",
-                checked_when="steering.is_different"),
+                checked_when="steering.is_different", changes=True),
     MatchAction("Copy path", "copy_path", section=3),
 )
 
@@ -183,6 +188,7 @@ def create_actions(window: QMainWindow, specs: tuple[ActionSpec, ...] = ACTIONS)
         tip = spec.tip or spec.text
         action.setToolTip(f"{spec.tip or spec.text.replace('…', '')} ({keys})" if keys else tip)
         action.setStatusTip(tip)
+        action.setProperty(_OWN_TIPS, (action.toolTip(), tip))  # given back when a read-only catalogue closes
         action.setCheckable(bool(spec.checked_when))
         action.triggered.connect(_slot(window, spec))
         window.addAction(action)  # shortcuts work with the toolbar hidden too
@@ -227,6 +233,8 @@ def apply_view(actions: dict[str, QAction], view: Any, specs: tuple[ActionSpec, 
             continue
         if spec.enabled_when:
             action.setEnabled(bool(getattr(view, spec.enabled_when)))
+        if spec.changes:
+            _say_why_not(action, getattr(view, "readonly_reason", ""))
         if spec.checked_when:
             action.setChecked(bool(getattr(view, spec.checked_when)))
 
@@ -234,6 +242,8 @@ def apply_view(actions: dict[str, QAction], view: Any, specs: tuple[ActionSpec, 
 def match_menu(window: QMainWindow, match: Match) -> QMenu:
     """The context menu of one result, from MATCH_ACTIONS (the window's slots get the match)."""
     menu = QMenu(window)
+    menu.setToolTipsVisible(True)  # a disabled change says why (a viewer's window)
+    refused = window.session.view().readonly_reason
     for n, (_, section) in enumerate(groupby(MATCH_ACTIONS, key=lambda row: row.section)):
         if n:
             menu.addSeparator()
@@ -242,11 +252,30 @@ def match_menu(window: QMainWindow, match: Match) -> QMenu:
             enabled = not (row.needs_file and match.missing)
             if row.enabled_when:
                 enabled = enabled and bool(_attribute(window, row.enabled_when)(match))
+            if row.changes and refused:
+                enabled = False
+                action.setToolTip(refused)
             action.setEnabled(enabled)
             if row.checked_when:
                 action.setCheckable(True)
                 action.setChecked(bool(_attribute(window, row.checked_when)(match)))
     return menu
+
+
+_OWN_TIPS = "swimsearch_own_tips"
+
+
+def _say_why_not(action: QAction, refused: str) -> None:
+    """A change of a read-only catalogue: disabled, and its tooltip and status tip say why ("": its own tips)."""
+    if refused:
+        action.setEnabled(False)
+        action.setToolTip(refused)
+        action.setStatusTip(refused)
+        return
+    own = action.property(_OWN_TIPS)
+    if own:
+        action.setToolTip(own[0])
+        action.setStatusTip(own[1])
 
 
 def _attribute(window: QMainWindow, dotted: str) -> Any:

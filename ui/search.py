@@ -257,6 +257,7 @@ class SearchWorker(Worker):
             searchable=len(self._engine),
             unreadable=info["unreadable"],
             readonly=catalogue.readonly,
+            readonly_reason=catalogue.store.readonly_reason if catalogue.readonly else "",
             model_name=getattr(self._embedder, "name", "") or (info["model"] or ""),
             model_sha256=getattr(self._embedder, "sha256", "") or (info["model_sha256"] or ""),
             can_search_images=self._embedder is not None,

@@ -555,10 +555,11 @@ class Session:
             can_draw_box=state is not None and self.panel_query is not None and self.panel_query.can_have_box,
             folders_text=folders_text(self.folders),
             has_subfolders=state is not None and len(state.folders) > 1,
-            can_decide=result is not None and bool(result.example_ids),
+            can_decide=result is not None and bool(result.example_ids) and not readonly_reason(state),
             has_unreadable=state is not None and state.unreadable > 0,
             unreadable_text=count_of(state.unreadable, "unreadable file") if state is not None and state.unreadable else "",
             team_open=state is not None and state.team,
+            readonly_reason=readonly_reason(state),
         )
 
     def _catalogue_label(self) -> tuple[str, str]:
@@ -645,6 +646,13 @@ def build_summary(outcome: BuildResult, *, sample: bool = False) -> str:
         f"“{outcome.name}” is ready: {report.indexed:,} designs searchable ({changes}, {duration(report.seconds)})."
         + skipped + kept + unlisted_text
     )
+
+
+def readonly_reason(state: CatalogueState | None) -> str:
+    """Why the open catalogue cannot be changed, in one sentence ("" when it can, or none is open)."""
+    if state is None or not state.readonly:
+        return ""
+    return state.readonly_reason or f"“{state.name}” is read-only: it can be searched but not changed."
 
 
 def folders_text(folders: tuple[str, ...]) -> str:

@@ -83,6 +83,7 @@ class CatalogueState:
     built_with: str = ""  # the catalogue's model, in words, when it is not the model in use (else "")
     team: bool = False  # a team catalogue on a PostgreSQL server
     root_note: str = ""  # a team catalogue's folder not found on this computer: what to do (one sentence)
+    readonly_reason: str = ""  # why a read-only catalogue cannot be changed (one sentence; "" when it can)
 
     def has_folder(self, folder: str) -> bool:
         return any(name == folder for name, _ in self.folders)
@@ -143,6 +144,7 @@ class SessionView:
     can_draw_box: bool = False  # a box can be drawn on the query panel's picture to search by a detail
     has_box: bool = False  # the query on show is a detail of its picture (Esc searches the whole picture again)
     team_open: bool = False  # the open catalogue is a team catalogue (its shared folder can be mapped)
+    readonly_reason: str = ""  # the open catalogue cannot be changed: why, the tooltip of every change action
 
 
 def target_name(target: Target) -> str:

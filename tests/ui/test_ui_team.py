@@ -162,3 +162,39 @@ def test_the_next_start_asks_for_the_password_and_a_team_catalogue_that_failed_t
     qtbot.waitUntil(lambda: bool(error_texts(third)), timeout=WAIT_MS)
     assert "asks for a password" in error_texts(third)[0]
     assert saved in third.settings["catalogue/recent"]  # still the team's catalogue: offered again next time
+
+
+def test_a_viewers_window_offers_no_change_and_each_says_why(qtbot, make_window, team, monkeypatch, forget_passwords):
+    """Same design / Not similar / Update / Watch are greyed out for a viewer, their tooltips saying why;
+    an editor's window on the same catalogue offers them with their own tips."""
+    folder, editor, viewer = team
+    changes = ("update", "watch", "mark_same", "mark_different")
+    decisions = ("Same design as the query", "Not similar to the query")
+    window = make_window()
+    with qtbot.waitSignal(window.catalogue_ready, timeout=WAIT_MS):
+        connect(qtbot, window, monkeypatch, viewer)
+    drop_and_wait(qtbot, window, folder / "img0011.png")
+    with qtbot.waitSignal(window.results_shown, timeout=WAIT_MS):  # from a catalogue design: decisions could be kept
+        window.search_match(window.model.match_at(0))
+    qtbot.waitUntil(lambda: window.model.result.example_ids != (), timeout=WAIT_MS)
+    for name in changes:
+        action = getattr(window, f"{name}_action")
+        assert not action.isEnabled(), name
+        assert "viewer rights" in action.toolTip() and "viewer rights" in action.statusTip(), name
+    menu = {a.text(): a for a in window.context_menu(window.model.match_at(1)).actions()}
+    for text in decisions:
+        assert not menu[text].isEnabled() and "viewer rights" in menu[text].toolTip()
+    assert menu["Not like this"].isEnabled()  # steering a search changes nothing: offered
+
+    other = make_window()
+    with qtbot.waitSignal(other.catalogue_ready, timeout=WAIT_MS):
+        connect(qtbot, other, monkeypatch, editor)
+    drop_and_wait(qtbot, other, folder / "img0011.png")
+    with qtbot.waitSignal(other.results_shown, timeout=WAIT_MS):
+        other.search_match(other.model.match_at(0))
+    qtbot.waitUntil(lambda: other.model.result.example_ids != (), timeout=WAIT_MS)
+    for name in changes:
+        action = getattr(other, f"{name}_action")
+        assert action.isEnabled() and "viewer" not in action.toolTip(), name
+    menu = {a.text(): a for a in other.context_menu(other.model.match_at(1)).actions()}
+    assert all(menu[text].isEnabled() for text in decisions)
