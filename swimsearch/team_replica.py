@@ -95,6 +95,7 @@ class TeamReplica:
         self._proc: subprocess.Popen[bytes] | None = None
         self._asked = 0
         self._done = False
+        self._size = -1  # the replica's size when taken: a file cut short under a held one is not read
         self.taken: CachedArrays | None = None  # the arrays the current search took (PgSearcher reads it)
         self.counter: tuple[int, int] | None = None  # the change counter they were made at
         try:
@@ -112,6 +113,9 @@ class TeamReplica:
 
     def current(self) -> CachedArrays | None:
         """The replica when it is made and checked and not known to be stale (asked as each search begins)."""
+        if self._arrays is not None and self._held_size() != self._size:  # an fstat: microseconds
+            log.warning("the search cache %s was cut short or replaced in place while in use: made again", self._path)
+            self.stale(self.counter or (-1, -1))
         if self._arrays is None and not self._done:
             if self._proc is None:
                 self._asked += 1
@@ -123,6 +127,14 @@ class TeamReplica:
                 self._done = self._arrays is None  # said why once (a log line); not tried again by this engine
         self.taken = self._arrays
         return self._arrays
+
+    def _held_size(self, arrays: CachedArrays | None = None) -> int:
+        """The size of the file a replica reads (a replica made again is a new file: not this one)."""
+        file = getattr(self._arrays if arrays is None else arrays, "file", None)
+        try:
+            return os.fstat(file.fileno()).st_size if file is not None else os.stat(self._path).st_size
+        except (OSError, ValueError):
+            return -2
 
     def stale(self, counter: tuple[int, int]) -> None:
         """The server's change counter moved past the replica's: drop it and make it again in the background."""
@@ -208,6 +220,7 @@ class TeamReplica:
             log.warning("the search cache %s differs from the team catalogue's rows: not used", self._path)
             return None
         touch(self._path)
+        self._size = self._held_size(arrays)
         self.counter = (int(answer["counter"][0]), int(answer["counter"][1]))
         log.info("searching %s with its search cache %s (%d images)", self._store.location, self._path, len(arrays))
         return arrays

@@ -218,3 +218,19 @@ def test_info_says_where_this_computers_search_cache_of_a_team_catalogue_is(team
 def replica_file_of(team):
     with Catalogue.open(team["url"]) as shared:
         return replica_file(shared.store)
+
+
+def test_a_replica_cut_short_while_held_is_made_again_and_the_search_still_answers(
+        team, fake_embedder, small_config, cache_home):
+    query = team["folder"] / "anna" / "img0003.png"
+    with Catalogue.open(urls(team, team["viewer"])) as shared:
+        engine = SearchEngine(shared, fake_embedder, server_config(small_config, True))
+        assert engine.array_watch.wait(120)
+        before = listed(engine, [query])
+        assert engine._data.from_arrays
+        with open(engine.array_watch.path, "r+b") as fh:  # cut short in place (a sync tool, a full disk, a person)
+            fh.truncate(4096)
+        assert listed(engine, [query]) == before  # was: ValueError from the cache's reads, no list
+        assert not engine._data.from_arrays
+        assert engine.array_watch.wait(120), "the replica was not made again"
+        assert listed(engine, [query]) == before and engine._data.from_arrays
