@@ -234,3 +234,19 @@ def test_a_replica_cut_short_while_held_is_made_again_and_the_search_still_answe
         assert not engine._data.from_arrays
         assert engine.array_watch.wait(120), "the replica was not made again"
         assert listed(engine, [query]) == before and engine._data.from_arrays
+
+
+def test_another_clients_refit_is_searched_at_once_from_a_held_replica(team, fake_embedder, small_config, cache_home):
+    queries = sorted(team["folder"].rglob("*.png"))[::9]
+    with Catalogue.open(urls(team, team["viewer"])) as a, Catalogue.open(urls(team, team["editor"])) as b:
+        engine = SearchEngine(a, fake_embedder, server_config(small_config, True))
+        assert engine.array_watch.wait(120)
+        listed(engine, queries[:1])
+        assert engine._data.from_arrays
+        b.store.clear_index()
+        assert b.update(fake_embedder, small_config.with_changes(bits=128, hash_dim=16)).refitted  # client B refits
+        got = listed(engine, queries)  # was: IndexChanged ("search again") on the first, the retry spent on the stale replica
+        with Catalogue.open(team["url"]) as plain:
+            expected = listed(SearchEngine(plain, fake_embedder, server_config(small_config, False)), queries)
+        assert got == expected
+        assert engine.array_watch.wait(120) and listed(engine, queries) == expected and engine._data.from_arrays

@@ -332,6 +332,7 @@ class PgSearcher(ScoredCandidates):
             raise self._describe(exc) from exc
         if counter != self.replica.counter:
             self.replica.stale(counter)
+            self._check_fit(found)  # a refit too: take the new fit now, or the engine's one retry meets it again
             raise ReplicaStale("The team catalogue changed since this computer's search cache was made; search again.")
         self._check_fit(found)
         try:
