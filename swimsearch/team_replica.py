@@ -131,8 +131,10 @@ class TeamReplica:
     def _held_size(self, arrays: CachedArrays | None = None) -> int:
         """The size of the file a replica reads (a replica made again is a new file: not this one)."""
         file = getattr(self._arrays if arrays is None else arrays, "file", None)
+        if file is None:  # read through its maps (no pread, or no rows): the path may be another window's new replica
+            return self._size
         try:
-            return os.fstat(file.fileno()).st_size if file is not None else os.stat(self._path).st_size
+            return os.fstat(file.fileno()).st_size
         except (OSError, ValueError):
             return -2
 
