@@ -50,7 +50,8 @@ REVIEW_ACTIONS: tuple[ActionSpec, ...] = (
     A("move_group", "Move the others of this group…", "move_group", ("Ctrl+M",),
       "Move every copy of the selected group but the one kept to a folder you choose", "Move others…"),
     A("move_all", "Move the others of every group…", "move_all", ("Ctrl+Shift+M",),
-      "Move every copy but the one kept, in every group, to a folder you choose", "Move all others…"),
+      "Move every copy but the one kept, in every group of near-identical files, to a folder you choose",
+      "Move all others…"),
     A("undo_move", "Undo move", "review.undo", ("Ctrl+Z",), "Move the files of the last move back where they were"),
     A("keep_right", "Keep the right-hand copy", "keep_right", ("K",), "Keep the copy on the right instead",
       "Keep this one"),
@@ -67,6 +68,8 @@ REVIEW_ACTIONS: tuple[ActionSpec, ...] = (
 KEEP_RULES = ((KEEP_LARGEST, "Largest picture, then oldest"), (KEEP_OLDEST, "Oldest file"),
               (KEEP_IN_FOLDER, "In a preferred folder…"))
 GROUP_ROLE, MEMBER_ROLE = Qt.UserRole + 1, Qt.UserRole + 2
+LOOK_ALIKES = ("Similarity in the same-design band: a crop, recolour, mirror image or rotation of one picture, "
+               "or a different but very alike garment. Look before moving: Move others… (Ctrl+M) moves this group only.")
 
 
 def describe(m: Member) -> str:
@@ -144,6 +147,7 @@ class DuplicateReviewDialog(QDialog):
         self.left, self.right = Side(window.cache, "KEPT"), Side(window.cache, "MOVED ASIDE")
         self.pair = ZoomPair(self.left.view, self.right.view, self)
         self.command = create_actions(self, REVIEW_ACTIONS)
+        self._move_all_tip = self.command["move_all"].toolTip()
         self.keep_button = _tool(self.command["keep_right"])
         zoom_row = QHBoxLayout()
         for name in ("zoom_out_pair", "fit_pair", "zoom_in_pair"):
@@ -214,8 +218,12 @@ class DuplicateReviewDialog(QDialog):
         bold = QFont(self.tree.font())
         bold.setBold(True)
         for g, (group, keeper) in enumerate(zip(review.groups, review.keepers)):
-            top = QTreeWidgetItem([f"Group {g + 1}: {len(group.members)} copies", ""])
-            top.setToolTip(0, f"At most {group.max_phash_distance} of 64 perceptual-hash bits differ between them")
+            if review.bulk:
+                top = QTreeWidgetItem([f"Group {g + 1}: {len(group.members)} copies", ""])
+                top.setToolTip(0, f"At most {group.max_phash_distance} of 64 perceptual-hash bits differ between them")
+            else:
+                top = QTreeWidgetItem([f"Group {g + 1}: {len(group.members)} look-alikes to check", ""])
+                top.setToolTip(0, LOOK_ALIKES)
             top.setData(0, GROUP_ROLE, g)
             for i, m in enumerate(group.members):
                 row = QTreeWidgetItem([os.path.basename(m.path), "keep" if i == keeper else "move"])
@@ -243,14 +251,26 @@ class DuplicateReviewDialog(QDialog):
         elif not review.groups:
             what = "near-identical files" if review.tier == 0 else "pictures of one design"
             self.status.setText(f"No {what} in this catalogue.")
-        else:
+        elif review.bulk:
             self.status.setText(
                 f"{count_of(len(review.groups), 'group')}: {count_of(review.movable(), 'copy', 'copies')} can be "
                 "moved aside"
             )
+        else:
+            self.status.setText(
+                f"{count_of(len(review.groups), 'group')} of look-alikes to check, one at a time: they may be "
+                "different garments. Move others… (Ctrl+M) moves the others of the group shown."
+            )
         has_groups = bool(review.groups) and not review.busy
         for name in ("move_group", "move_all", "export_groups", "keep_right"):
             self.command[name].setEnabled(has_groups)
+        # look-alikes are never moved all at once: only the group the user is looking at
+        self.command["move_all"].setEnabled(has_groups and review.bulk)
+        self.command["move_all"].setToolTip(
+            self._move_all_tip if review.bulk else
+            "Groups of one design are look-alikes, not copies: check each group and move its others with "
+            "Move others… (Ctrl+M)"
+        )
         self.keep_button.setEnabled(has_groups)
         self.command["undo_move"].setEnabled(review.can_undo())
         self.command["find_again"].setEnabled(not review.busy)
@@ -313,10 +333,13 @@ class DuplicateReviewDialog(QDialog):
             self._move([g])
 
     def move_all(self) -> None:
-        count = self.review.movable()
+        if not self.review.bulk:  # the shortcut of a disabled action does not fire; say why if called anyway
+            self.note.set_full_text("Groups of one design are moved one group at a time: Move others… (Ctrl+M).")
+            return
+        count = self.review.movable()  # near-identical files only: the bulk tier's groups
         if count and dialogs.confirm(
-            self, f"Move {count_of(count, 'file')} to a folder you choose? The copy kept in each of the "
-            f"{count_of(len(self.review.groups), 'group')} stays where it is; Undo move (Ctrl+Z) puts them back."
+            self, f"Move {count_of(count, 'near-identical file')} to a folder you choose? The copy kept in each of "
+            f"the {count_of(len(self.review.groups), 'group')} stays where it is; Undo move (Ctrl+Z) puts them back."
         ):
             self._move(None)
 

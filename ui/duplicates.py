@@ -14,7 +14,10 @@ The view itself is `ui/duplicate_view.py`.
 Tiers (`TIERS`): near-identical files (the perceptual hash), or pictures of
 one design (the calibrated similarity's same-design band, issue 11: crops,
 recolours, mirror images and small rotations too); `swimsearch.duplicates`
-finds both.
+finds both. Only near-identical groups are moved in bulk (*Move all others…*):
+a same-design group holds look-alikes to check (on the 5,398 clothing photos,
+823 groups of 2,289 files against 16 near-identical groups; two different
+shirts score 93 %), so its others are moved one group at a time.
 """
 
 from __future__ import annotations
@@ -41,17 +44,20 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Tier:
-    """A kind of group the review can show: its name, and whether it can be found yet (and why not)."""
+    """A kind of group the review can show: its name, whether it can be found yet (and why not), and whether
+    its groups may be moved all at once (only copies; look-alikes are checked one group at a time)."""
 
     name: str
     available: bool
     why_not: str = ""
+    bulk: bool = True
 
 
 TIERS = (
     Tier("Near-identical files", True),
-    Tier("Same design", True, "Pictures whose similarity is in the same-design band: re-exports, crops, recolours, "
-         "mirror images and small rotations of one picture (needs a model with a similarity calibration)"),
+    Tier("Same design", True, "Look-alikes to check one group at a time: pictures whose similarity is in the "
+         "same-design band (crops, recolours, mirror images and small rotations of one picture, but also different, "
+         "very alike garments), never moved all at once (needs a model with a similarity calibration)", bulk=False),
 )
 
 
@@ -222,12 +228,20 @@ class DuplicateReview(QObject):
             )
         return ""
 
+    @property
+    def bulk(self) -> bool:
+        """Whether the groups shown may be moved all at once (near-identical files, not look-alikes)."""
+        return TIERS[self.tier].bulk
+
     def move_others(self, destination: str, groups: list[int] | None = None) -> str:
         """Move every copy but the keeper of the groups (None: all) to `destination`; returns a refusal or ""."""
+        chosen = list(range(len(self.groups))) if groups is None else list(groups)
+        if not self.bulk and (groups is None or len(chosen) != 1):
+            return ("Groups of one design are look-alikes to check, not copies: move the others of one group at "
+                    "a time (Move others…, Ctrl+M), after looking at it.")
         refusal = self.refusal(destination)
         if refusal or self.busy:
             return refusal
-        chosen = list(range(len(self.groups))) if groups is None else list(groups)
         plan = [(self.groups[g].paths, self.groups[g].members[self.keepers[g]].path) for g in chosen]
         before = (tuple(self.groups), tuple(self.keepers))
         worker = MoveWorker(lambda: move_aside(plan, destination))

@@ -10,8 +10,10 @@ from PIL import Image
 
 import ui.dialogs
 from swimsearch.catalogue import Catalogue, default_catalogue_path
+from swimsearch.config import EngineConfig
 from ui.duplicate_view import DuplicateReviewDialog
-from ui_helpers import WAIT_MS, error_texts, make_pattern_images, open_catalogue
+from ui.search import open_default_embedder
+from ui_helpers import WAIT_MS, copy_clothing_photos, error_texts, make_pattern_images, open_catalogue
 
 
 @pytest.fixture
@@ -164,3 +166,74 @@ def test_moving_many_copies_aside_removes_them_without_asking_whether_they_are_g
     qtbot.waitUntil(lambda: window.session.catalogue is not None and window.session.catalogue.searchable == 12,
                     timeout=WAIT_MS)
     assert not window.findChildren(ui.dialogs.QMessageBox, "removalBox")  # no "are they really gone?" question
+
+
+def test_move_all_moves_only_near_identical_files_and_look_alikes_move_one_group_at_a_time(
+        qtbot, make_window, tmp_path, clothing, embedder, monkeypatch):
+    """Real photos, the real model: a re-saved copy (near-identical) and a mirrored copy (same design only).
+    The bulk move takes the re-save's copy and never a same-design group; Move others… still moves the group
+    shown (on the 5,398 clothing photos, same-design groups also join different, very alike garments)."""
+    folder = tmp_path / "photos"
+    photos = copy_clothing_photos(clothing, folder, 8)
+    resaved, mirrored = folder / "resaved.jpg", folder / "mirrored.jpg"
+    with Image.open(photos[0]) as im:
+        im.convert("RGB").save(resaved, quality=85)
+    with Image.open(photos[1]) as im:
+        im.transpose(Image.FLIP_LEFT_RIGHT).save(mirrored, quality=95)
+    with Catalogue.create(default_catalogue_path(folder), folder) as catalogue:
+        catalogue.update(embedder, EngineConfig())
+    files_before = sorted(p.name for p in folder.glob("*.jpg"))
+    window = make_window(open_embedder=open_default_embedder, config=EngineConfig())
+    open_catalogue(qtbot, window, folder)
+    dialog = review_window(qtbot, window)
+    review = window.duplicates
+    aside = tmp_path / "aside"
+    aside.mkdir()
+    asked = []
+    monkeypatch.setattr(ui.dialogs, "choose_folder", lambda parent, start, title="": str(aside))
+    monkeypatch.setattr(ui.dialogs, "confirm", lambda parent, text, title="": asked.append(text) or True)
+
+    # same design: the mirror pair is a group of look-alikes to check, never moved all at once
+    dialog.tier_box.setCurrentIndex(1)
+    qtbot.waitUntil(lambda: review.tier == 1 and review.catalogue_path is not None and not review.busy,
+                    timeout=WAIT_MS)
+    names = [{p.rsplit("/", 1)[-1] for p in g.paths} for g in review.groups]
+    assert any({photos[1].name, "mirrored.jpg"} <= n for n in names), names
+    assert not dialog.command["move_all"].isEnabled() and dialog.command["move_group"].isEnabled()
+    assert "look-alikes to check" in dialog.status.text() and "different garments" in dialog.status.text()
+    assert "look-alikes to check" in dialog.tree.topLevelItem(0).text(0)
+    assert "Ctrl+M" in dialog.command["move_all"].toolTip()
+    dialog.move_all()  # even called directly (a stale shortcut), nothing is asked and nothing moves
+    assert "one group at a time" in review.move_others(str(aside), None)
+    assert "one group at a time" in review.move_others(str(aside), list(range(len(review.groups))))
+    assert not asked and not review.busy and sorted(p.name for p in folder.glob("*.jpg")) == files_before
+
+    # near-identical files: Move all others moves the re-save's copy, and the dialog counts only it
+    dialog.tier_box.setCurrentIndex(0)
+    qtbot.waitUntil(lambda: review.tier == 0 and review.catalogue_path is not None and not review.busy,
+                    timeout=WAIT_MS)
+    assert [{p.rsplit("/", 1)[-1] for p in g.paths} for g in review.groups] == [{photos[0].name, "resaved.jpg"}]
+    assert dialog.command["move_all"].isEnabled()
+    with qtbot.waitSignal(window.catalogue_ready, timeout=WAIT_MS):
+        dialog.command["move_all"].trigger()
+    assert len(asked) == 1 and asked[0].startswith("Move 1 near-identical file to")
+    moved = {p.name for p in aside.glob("*.jpg")}
+    assert len(moved) == 1 and moved <= {photos[0].name, "resaved.jpg"}
+    assert photos[1].exists() and mirrored.exists()  # the same-design pair is not touched
+    assert len(list(folder.glob("*.jpg"))) == len(files_before) - 1
+
+    # Move others… on the same-design group shown still moves that group's others
+    dialog.tier_box.setCurrentIndex(1)
+    qtbot.waitUntil(lambda: review.tier == 1 and review.catalogue_path is not None and not review.busy,
+                    timeout=WAIT_MS)
+    g = next(i for i, grp in enumerate(review.groups)
+             if {photos[1].name, "mirrored.jpg"} <= {p.rsplit("/", 1)[-1] for p in grp.paths})
+    group = review.groups[g]
+    kept = group.members[review.keepers[g]].path
+    dialog.tree.setCurrentItem(dialog.tree.topLevelItem(g))
+    with qtbot.waitSignal(window.catalogue_ready, timeout=WAIT_MS):
+        dialog.command["move_group"].trigger()
+    assert len(asked) == 1  # one group the user is looking at: no bulk confirmation
+    others = {p.rsplit("/", 1)[-1] for p in group.paths if p != kept}
+    assert others <= {p.name for p in aside.glob("*.jpg")} and (folder / kept.rsplit("/", 1)[-1]).exists()
+    assert len(list(folder.glob("*.jpg"))) == len(files_before) - 1 - len(others)
