@@ -69,7 +69,8 @@ KEEP_RULES = ((KEEP_LARGEST, "Largest picture, then oldest"), (KEEP_OLDEST, "Old
               (KEEP_IN_FOLDER, "In a preferred folder…"))
 GROUP_ROLE, MEMBER_ROLE = Qt.UserRole + 1, Qt.UserRole + 2
 LOOK_ALIKES = ("Similarity in the same-design band: a crop, recolour, mirror image or rotation of one picture, "
-               "or a different but very alike garment. Look before moving: Move others… (Ctrl+M) moves this group only.")
+               "or a different but very alike garment. Look before moving: Move others… (Ctrl+M) moves this "
+               "group only.")
 
 
 def describe(m: Member) -> str:
