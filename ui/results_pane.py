@@ -60,8 +60,10 @@ class ResultsPane(QWidget):
         self.folder_button.setObjectName("folderButton")
         self.folder_button.setToolTip("Search only in some subfolders of the catalogue (a collection, a season)")
         self.folder_button.clicked.connect(self.folders_requested)
+        # At 800 px the title's row takes the folder button, so the row below keeps every caption whole
         self.filter_bar = HeaderBar(
-            self.title, [self.folder_button, 6, captions[0], self.top_spin, captions[1], self.min_slider, self.min_label]
+            self.title, [6, captions[0], self.top_spin, captions[1], self.min_slider, self.min_label],
+            beside_title=[self.folder_button],
         )
         self.filter_bar.setObjectName("filterBar")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Sequence
 
 from PyQt5.QtCore import QEvent, QRectF, QSize, QSizeF, Qt, pyqtSignal
 from PyQt5.QtGui import QImage, QPainter, QPen
@@ -202,28 +203,30 @@ class ElidedLabel(QLabel):
 
 
 class HeaderBar(QWidget):
-    """A title on the left and controls on the right, in one row, or two rows when the title would not fit."""
+    """A title on the left and controls on the right, in one row, or two rows when the title would not fit.
 
-    def __init__(self, title: ElidedLabel, controls: list[QWidget | int], parent: QWidget | None = None):
+    In two rows the title has the `beside_title` controls at its right and the other
+    controls go below, so a narrow window (800 px) never clips a control's text.
+    """
+
+    def __init__(self, title: ElidedLabel, controls: list[QWidget | int], parent: QWidget | None = None, *,
+                 beside_title: Sequence[QWidget] = ()):
         super().__init__(parent)
         self.title = title
+        self._beside = list(beside_title)
+        self._controls = list(controls)
         self._top = QHBoxLayout()
         self._top.setContentsMargins(0, 0, 0, 0)
+        self._top.setSpacing(8)
         self._row = QHBoxLayout()
         self._row.setContentsMargins(0, 0, 0, 0)
         self._row.setSpacing(8)
-        self._row.addStretch(1)
-        for item in controls:
-            if isinstance(item, int):
-                self._row.addSpacing(item)
-            else:
-                self._row.addWidget(item)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 0, 6, 0)
         layout.setSpacing(4)
         layout.addLayout(self._top)
         layout.addLayout(self._row)
-        self._two_rows = None
+        self._two_rows: bool | None = None
         self._arrange(two_rows=False)
 
     def set_title(self, text: str) -> None:
@@ -236,21 +239,28 @@ class HeaderBar(QWidget):
 
     def _rearrange(self) -> None:
         needed = self.title.fontMetrics().horizontalAdvance(self.title.full_text()) + 24
-        controls = sum(self._row.itemAt(i).sizeHint().width() + self._row.spacing() for i in range(1, self._row.count()))
+        controls = sum((item if isinstance(item, int) else item.sizeHint().width()) + self._row.spacing()
+                       for item in [*self._beside, *self._controls])
         self._arrange(two_rows=self.width() - 12 < needed + controls)
 
     def _arrange(self, *, two_rows: bool) -> None:
         if two_rows == self._two_rows:
             return
         self._two_rows = two_rows
+        for row in (self._top, self._row):
+            while row.count():
+                row.takeAt(0)  # only the places go: the widgets stay this bar's children
         if two_rows:
-            self._row.removeWidget(self.title)
-            self._top.addWidget(self.title)
-            self._row.setStretch(0, 1)  # the spacer pushes the controls right
+            top, rest = [self.title, *self._beside], [*self._controls]
+            self._row.addStretch(1)  # the spacer pushes the controls right
         else:
-            self._top.removeWidget(self.title)
-            self._row.insertWidget(0, self.title, 1)
-            self._row.setStretch(1, 0)  # the title takes all the spare width, not half of it
+            top, rest = [], [self.title, *self._beside, *self._controls]
+        for row, items in ((self._top, top), (self._row, rest)):
+            for item in items:
+                if isinstance(item, int):
+                    row.addSpacing(item)
+                else:  # the title takes all the spare width
+                    row.addWidget(item, 1 if item is self.title else 0)
 
 
 class PictureCard(QFrame):

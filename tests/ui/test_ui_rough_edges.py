@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from PyQt5.QtCore import Qt
 from PyQt5.QtWidgets import QApplication, QListView, QTableWidget
 
@@ -131,23 +132,67 @@ def test_the_open_dialog_previews_the_selected_picture(qtbot, make_window, desig
     dialog.reject()
 
 
-def test_at_the_smallest_window_size_no_control_of_the_side_column_is_squashed(qtbot, make_window, designs):
+@pytest.fixture
+def app_style():
+    """The app's own style, as a user sees it (its paddings are what made the columns too wide and tall);
+    afterwards the other tests' windows keep Qt's own look."""
+    from ui.style import apply_app_style
+
+    app = QApplication.instance()
+    before = app.style().objectName(), app.styleSheet(), app.palette()
+    apply_app_style(app)
+    yield
+    app.setStyle(before[0])
+    app.setStyleSheet(before[1])
+    app.setPalette(before[2])
+
+
+def test_at_the_smallest_window_size_no_control_of_the_side_column_is_squashed(qtbot, make_window, designs, app_style):
     """At 800 x 600 (the window's minimum) the query panel's colour slider and the selected match's
     buttons were squashed below their own height and width, so "Search from this design", "Open" and
     "Show in folder" read "arch from this desi", "Uhen", "ow in fol": every control keeps its size
     (the side column scrolls)."""
     from ui.main_window import MINIMUM_SIZE
-    from ui.style import apply_app_style
 
-    app = QApplication.instance()
-    before = app.style().objectName(), app.styleSheet(), app.palette()
-    apply_app_style(app)  # the app's paddings are what made the column too tall
+    _check_the_side_column_at_the_smallest_size(qtbot, make_window, designs, MINIMUM_SIZE)
+
+
+@pytest.mark.parametrize("size", [(800, 600), (1400, 900)])
+def test_every_filter_above_the_results_shows_its_whole_text(qtbot, make_window, designs, app_style, size):
+    """At 800 x 600 with the app's style the filter bar was wider than the results column, so the folder
+    button and the captions read "ll folde" and "best, at le": every control keeps its whole width
+    inside the window (at 800 px the folder button goes up beside the title)."""
+    from PyQt5.QtCore import QPoint
+    from PyQt5.QtWidgets import QWidget
+
+    from ui.main_window import MINIMUM_SIZE
+
+    assert MINIMUM_SIZE == (800, 600)
+    window = make_window()
+    window.resize(*size)
+    open_catalogue(qtbot, window, designs)
+    drop_and_wait(qtbot, window, designs / "img0004.png")
+    bar = window.filter_bar
+    controls = [w for w in bar.findChildren(QWidget, options=Qt.FindDirectChildrenOnly) if w is not bar.title]
+    assert all(w.isVisible() for w in controls)
+    assert {window.results_pane.folder_button, window.top_spin, window.min_slider, window.results_pane.min_label} <= set(controls)
+    assert {"All folders", "Show", "best, at least", "0%"} <= {w.text() for w in controls if hasattr(w, "text")}
+
+    def clipped() -> list[str]:
+        out = []
+        for c in controls:
+            right = c.mapTo(window, QPoint(c.width(), 0)).x()
+            if c.width() < c.sizeHint().width() or right > window.width() or c.mapTo(bar, QPoint(c.width(), 0)).x() > bar.width():
+                name = c.text() if hasattr(c, "text") else type(c).__name__
+                out.append(f"{name}: {c.width()} px wide < {c.sizeHint().width()}, right edge {right} of {window.width()}")
+        return out
+
     try:
-        _check_the_side_column_at_the_smallest_size(qtbot, make_window, designs, MINIMUM_SIZE)
-    finally:  # the other tests' windows keep Qt's own look
-        app.setStyle(before[0])
-        app.setStyleSheet(before[1])
-        app.setPalette(before[2])
+        qtbot.waitUntil(lambda: not clipped(), timeout=3000)  # once the layout has settled
+    except Exception:  # noqa: BLE001 - say which controls
+        pass
+    assert not clipped()
+    assert bar.title.text() == bar.title.full_text() == "30 matches for img0004.png"
 
 
 def _check_the_side_column_at_the_smallest_size(qtbot, make_window, designs, size) -> None:
