@@ -83,9 +83,16 @@ def run(args: Any, catalogue: Any, engine: SearchEngine) -> dict[str, EvalReport
         # the labels file's name, never its folder: a folder name says which machine ran it, not what was measured
         title = args.title or f"{Path(args.labels).name}: {report.quality.queries} queries"
         with atomic_output(args.plot, "wb") as fh:
-            draw_quality_plot(report.quality, fh, title=title)
+            draw_quality_plot(report.quality, fh, title=title, protocol=plot_protocol(args.exclude_column))
         print(f"plot        {args.plot}")
     return reports
+
+
+def plot_protocol(exclude_column: str | None) -> str:
+    """Which matches the plotted figures count, in the words the text output uses ("excluding same sender_id")."""
+    if exclude_column:
+        return f"excluding same {exclude_column}: matches sharing the query's {exclude_column} are left out"
+    return "counting every match (no --exclude-column)"
 
 
 def print_reports(reports: dict[str, EvalReport], exclude_column: str | None) -> None:

@@ -10,6 +10,7 @@ import os
 from typing import IO, Sequence
 
 from PIL import Image, ImageDraw, ImageFont
+from PIL.PngImagePlugin import PngInfo
 
 from .metrics import QualityReport
 
@@ -52,8 +53,16 @@ def _panel(draw, box, xs: Sequence[float], ys: Sequence[float], *, xlabel: str, 
     draw.text((left - 52, (top + bottom) / 2), ylabel, fill=INK, font=small, anchor="mm")
 
 
-def draw_quality_plot(report: QualityReport, out: str | os.PathLike | IO[bytes], *, title: str = "") -> None:
-    """Two panels side by side (PR curve, precision by rank 1..100) as a PNG (a path or an open binary file)."""
+def draw_quality_plot(
+    report: QualityReport, out: str | os.PathLike | IO[bytes], *, title: str = "", protocol: str = ""
+) -> None:
+    """Two panels side by side (PR curve, precision by rank 1..100) as a PNG (a path or an open binary file).
+
+    Args:
+        protocol: which matches the figures count (e.g. "excluding same sender_id: ..."),
+            drawn under the headline and kept in the PNG's text as "Protocol":
+            a chart passed around without it reads as an easier test than it was.
+    """
     width, height = 1400, 620
     image = Image.new("RGB", (width, height), BACKGROUND)
     draw = ImageDraw.Draw(image)
@@ -61,6 +70,8 @@ def draw_quality_plot(report: QualityReport, out: str | os.PathLike | IO[bytes],
         f"{title}    mAP@10 {report.map10:.3f}    P@1 {report.p1:.3f}    P@10 {report.p10:.3f}    R@100 {report.r100:.3f}"
     )
     draw.text((40, 24), headline.strip(), fill=INK, font=_font(22))
+    if protocol:
+        draw.text((40, 58), f"Figures {protocol}", fill=INK, font=_font(17))
     recall = [0.0, *report.recall_at]
     precision = [report.precision_at[0], *report.precision_at]
     xmax = max(0.05, min(1.0, round(max(recall) + 0.05, 1)))
@@ -87,4 +98,7 @@ def draw_quality_plot(report: QualityReport, out: str | os.PathLike | IO[bytes],
         xmax=max(ranks) if ranks else 100,
         xticks=[1, 20, 40, 60, 80, 100],
     )
-    image.save(out, format="PNG")
+    info = PngInfo()
+    info.add_text("Title", title)
+    info.add_text("Protocol", protocol)
+    image.save(out, format="PNG", pnginfo=info)

@@ -335,21 +335,49 @@ def test_every_argument_says_what_it_is_and_errors_show_the_commands_own_usage(i
 
 def test_the_eval_plot_is_titled_by_what_was_measured_not_by_a_folder(indexed, tmp_path, monkeypatch):
     import swimsearch.plot
+    from PIL import Image
+
     from swimsearch import cli
 
     folder, catalogue, photos, _ = indexed
     labels_csv = tmp_path / "machine-specific-folder-name" / "labels.csv"
     labels_csv.parent.mkdir()
-    labels_csv.write_text("path,label\n" + "".join(f"{p},{'AB'[i % 2]}\n" for i, p in enumerate(photos)))
+    labels_csv.write_text("path,label,sender\n" + "".join(f"{p},{'AB'[i % 2]},{i // 4}\n" for i, p in enumerate(photos)))
     titles = []
     real = swimsearch.plot.draw_quality_plot
-    monkeypatch.setattr(swimsearch.plot, "draw_quality_plot", lambda report, out, title: titles.append(title) or real(report, out, title=title))
+    monkeypatch.setattr(swimsearch.plot, "draw_quality_plot", lambda report, out, **kw: titles.append(kw["title"]) or real(report, out, **kw))
     plot = tmp_path / "eval.png"
     assert cli.main(["eval", "--catalogue", str(catalogue), "--labels", str(labels_csv), "--plot", str(plot)]) == 0
     assert titles == [f"labels.csv: {len(photos)} queries"] and plot.read_bytes()[:4] == b"\x89PNG"
+    # the chart says which matches its figures count, as the text output does
+    assert Image.open(plot).text["Protocol"] == "counting every match (no --exclude-column)"
     assert cli.main(["eval", "--catalogue", str(catalogue), "--labels", str(labels_csv), "--plot", str(plot),
-                     "--title", "Spring range"]) == 0
+                     "--title", "Spring range", "--exclude-column", "sender"]) == 0
     assert titles[-1] == "Spring range"
+    written = Image.open(plot).text
+    assert written["Title"] == "Spring range" and written["Protocol"].startswith("excluding same sender:")
+
+
+def test_the_eval_plot_draws_its_protocol_under_the_headline():
+    """The protocol is on the picture, not only in the file's text: someone sent the PNG reads it."""
+    import io
+
+    from PIL import Image
+
+    from swimsearch.metrics import QualityReport
+    from swimsearch.plot import draw_quality_plot
+
+    curve = tuple(1 - i / 200 for i in range(100))
+    report = QualityReport(0.5, 0.6, 0.5, 0.4, curve, tuple(i / 100 for i in range(100)), 10)
+    band = (40, 56, 900, 80)  # under the headline, above the panels' titles
+
+    def inked(protocol: str) -> int:
+        out = io.BytesIO()
+        draw_quality_plot(report, out, title="labels.csv: 10 queries", protocol=protocol)
+        return sum(Image.open(out).convert("L").crop(band).histogram()[:128])  # dark pixels
+
+    assert inked("") == 0
+    assert inked("excluding same sender_id: matches sharing the query's sender_id are left out") > 500
 
 
 # --- team catalogues: another computer's mount, passwords, copies -----------------------------------
