@@ -8,6 +8,7 @@ instead of leaving them out silently.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import stat
@@ -30,6 +31,10 @@ OWN_SUFFIXES = (".swimcat", ".swimcat-wal", ".swimcat-shm", ".swimcat-journal")
 #: The kind of a file without an extension.
 NO_EXTENSION = "(no extension)"
 
+#: Why an entry that looks like a picture cannot be one, in words (recorded as the file's unreadable reason).
+DANGLING_LINK = "a link to a file that is not there"
+LINK_LOOP = "a link that leads back to itself"
+
 #: The picture kinds SwimSearch reads, as a user names them ("BMP, GIF, JPEG, ...").
 READABLE = ", ".join(sorted({e.lstrip(".").upper() for e in IMAGE_EXTENSIONS} - {"JPE", "JFIF", "TIF"}))
 
@@ -44,7 +49,8 @@ class FoundFile:
 
     `name_error` is set for a file whose name is not valid UTF-8 (possible on
     Linux): such a name cannot be stored as text, so the file is reported as
-    unreadable under an escaped name instead of crashing the build.
+    unreadable under an escaped name instead of crashing the build. It is
+    also set, never opened, for a dangling link, a link loop or a named pipe.
     """
 
     relpath: str
@@ -135,7 +141,9 @@ def scan_folder(root: str | os.PathLike) -> list[FoundFile]:
     folders are followed once: a folder already visited (same device and inode)
     is not entered again, so symlink loops end. Files that vanish or cannot be
     stat'ed while scanning are left out; the build reports unreadable files
-    when it opens them.
+    when it opens them. A picture name that is a dangling link, a link loop or
+    a named pipe (socket, device) is listed with `name_error` saying so, and is
+    never opened, so the build records it as unreadable instead of hanging.
     """
     return scan_folder_report(root).files
 
@@ -149,14 +157,17 @@ def scan_folder_report(root: str | os.PathLike) -> FolderScan:
     for dirpath, entry in _walk(root, unlisted):
         if not is_image_path(entry.name):
             kind = _kind(entry.name)
-            if kind is not None and _is_file(entry):  # d_type: no extra stat per skipped file
+            if kind is not None and (_is_file(entry) or _odd(entry) is not None):  # d_type: no stat per file
                 skipped[kind] += 1
             continue
+        odd = _odd(entry)
         try:
-            info = entry.stat()  # follows symlinks to files
+            # a link that leads nowhere, or a pipe (never opened: it would wait for a writer), is recorded
+            # under the link's own size and time, so an update passes it by until it changes
+            info = entry.stat(follow_symlinks=odd is None or odd[1] == "special")
         except OSError:
             continue
-        if not stat.S_ISREG(info.st_mode):
+        if odd is None and not stat.S_ISREG(info.st_mode):
             continue
         rel = (dirpath / entry.name).relative_to(root).as_posix()
         try:
@@ -165,7 +176,7 @@ def scan_folder_report(root: str | os.PathLike) -> FolderScan:
             escaped = rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
             found.append(FoundFile(escaped, info.st_size, info.st_mtime, "the file name is not valid UTF-8 text; rename the file"))
             continue
-        found.append(FoundFile(rel, info.st_size, info.st_mtime))
+        found.append(FoundFile(rel, info.st_size, info.st_mtime, odd[0] if odd else None))
     found.sort(key=lambda f: f.relpath)
     return FolderScan(found, dict(skipped), tuple(unlisted))
 
@@ -175,6 +186,34 @@ def _is_file(entry: os.DirEntry) -> bool:
         return entry.is_file()
     except OSError:
         return False
+
+
+def _odd(entry: os.DirEntry) -> tuple[str, str] | None:
+    """(reason, "link" or "special") for a dangling link, a link loop, or a pipe, socket or device; None otherwise.
+
+    Such an entry is never opened: its reason is recorded as the file's unreadable reason.
+    """
+    try:
+        mode = entry.stat().st_mode  # follows links; cached by the DirEntry
+    except OSError as exc:
+        try:
+            is_link = entry.is_symlink()
+        except OSError:
+            return None
+        if not is_link:
+            return None  # vanished or locked: left out, as before
+        if exc.errno == errno.ELOOP:
+            return LINK_LOOP, "link"
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            return DANGLING_LINK, "link"
+        return None
+    if stat.S_ISFIFO(mode):
+        return "not a file (a named pipe)", "special"
+    if stat.S_ISSOCK(mode):
+        return "not a file (a socket)", "special"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "not a file (a device)", "special"
+    return None
 
 
 def _kind(name: str) -> str | None:
@@ -193,7 +232,7 @@ def _kind(name: str) -> str | None:
 
 
 def _walk(root: Path, unlisted: list[str]) -> Iterator[tuple[Path, os.DirEntry]]:
-    """Every non-hidden regular-file entry under `root` (symlinks followed once)."""
+    """Every non-hidden entry under `root` that is not a folder (symlinks to folders followed once)."""
     seen: set[tuple[int, int]] = set()
     stack = [root]
     while stack:
@@ -218,8 +257,8 @@ def _walk(root: Path, unlisted: list[str]) -> Iterator[tuple[Path, os.DirEntry]]
                 continue
             try:
                 is_dir = entry.is_dir()  # follows symlinks; loops stopped by `seen`
-            except OSError:
-                continue
+            except OSError:  # a link that leads back to itself: the scan says so
+                is_dir = False
             if is_dir:
                 stack.append(folder / entry.name)
             else:

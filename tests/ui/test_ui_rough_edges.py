@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from PyQt5.QtCore import Qt
 from PyQt5.QtWidgets import QApplication, QListView, QTableWidget
@@ -67,6 +69,29 @@ def test_unreadable_files_are_listed_with_reasons_from_the_status_bar_and_the_me
                     timeout=WAIT_MS)
     for shown in window.findChildren(UnreadableDialog):
         shown.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs symbolic links and named pipes (POSIX)")
+def test_broken_links_link_loops_and_pipes_are_listed_with_the_unreadable_files(qtbot, make_window, tmp_path):
+    folder = tmp_path / "shared"
+    make_pattern_images(folder, 6)
+    os.symlink("moved away.jpg", folder / "broken link.jpg")
+    os.symlink("loop.png", folder / "loop.png")
+    os.mkfifo(folder / "pipe.jpg")  # never opened: the build must not wait for a writer
+    window = make_window()
+    with qtbot.waitSignal(window.build_finished, timeout=WAIT_MS):
+        window.open_path(str(folder))
+    qtbot.waitUntil(lambda: window.session.catalogue is not None, timeout=WAIT_MS)
+    assert window.unreadable_link.text() == "3 unreadable files"
+    window.unreadable_action.trigger()
+    qtbot.waitUntil(
+        lambda: any(d.isVisible() and d.table.rowCount() == 3 for d in window.findChildren(UnreadableDialog)),
+        timeout=WAIT_MS)
+    [dialog] = [d for d in window.findChildren(UnreadableDialog) if d.isVisible()]
+    files = {dialog.table.item(r, 0).text(): dialog.table.item(r, 1).text() for r in range(3)}
+    assert files == {"broken link.jpg": "a link to a file that is not there",
+                     "loop.png": "a link that leads back to itself", "pipe.jpg": "not a file (a named pipe)"}
+    dialog.close()
 
 
 def test_a_catalogue_that_read_everything_shows_no_unreadable_link(qtbot, make_window, designs):
