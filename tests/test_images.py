@@ -273,7 +273,9 @@ def test_scan_survives_a_symlink_loop(tmp_path):
     os.symlink(tmp_path, tmp_path / "sub" / "loop")
     os.symlink(tmp_path / "nowhere", tmp_path / "dangling.jpg")
     found = scan_folder(tmp_path)
-    assert [f.relpath for f in found] == ["sub/p.jpg"]
+    # the dangling link is listed, to be recorded as unreadable with its reason (never opened)
+    assert [(f.relpath, f.name_error) for f in found] == [
+        ("dangling.jpg", "a link to a file that is not there"), ("sub/p.jpg", None)]
 
 
 def test_a_pipe_a_device_or_a_folder_given_as_a_picture_is_refused_at_once(tmp_path):
