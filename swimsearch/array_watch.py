@@ -134,6 +134,12 @@ class ArrayWatch:
         if self._store is not None and self._token[0] >= 0 and self._store.change_token()[0] == self._token[0]:
             self._token = self._store.change_token()
 
+    def accept_change(self) -> None:
+        """Another connection committed only what the arrays do not hold (its decisions: the engine compared
+        the content signature): keep them."""
+        if self._store is not None and self._token[0] >= 0:
+            self._token = self._store.change_token()
+
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for the background process (tests, benchmarks); whether the arrays are in use."""
         if self._proc is None and not self._done:

@@ -29,6 +29,7 @@ from .decisions import DecisionBook
 from .errors import CatalogueError, IndexChanged
 from .matches import Match, SearchResult
 from .model import ImageEmbedder, describe_model
+from .other_writes import OtherWrites
 from .phash_index import PhashIndex
 from .phash_source import PhashSource
 from .ranking import RESCORE_MARGIN, shown_percent
@@ -84,6 +85,8 @@ class SearchEngine:
         self._calibration: Calibration | None
         self._phash_source: PhashSource
         self._watch: Any = None  # ArrayWatch or TeamReplica (team_replica.cache_watch)
+        self._others = OtherWrites(reader)  # what another process committed since this engine read the catalogue
+        self.refreshes = 0  # counts re-reads after another process changed the catalogue (the window's count follows)
         self.decisions = DecisionBook()
         self._details = DetailSearch(reader)
         self.reload()
@@ -91,8 +94,9 @@ class SearchEngine:
     def reload(self) -> None:
         """Re-read the catalogue's index and decisions (after a build or update)."""
         started = time.perf_counter()
-        self._identity = self.reader.identity()
         fit = self.reader.fit_state()
+        self._others.reading(fit.count if fit is not None else 0)
+        self._identity = self.reader.identity()
         phashes = PhashSource(self.reader, fit.count if fit is not None else 0)  # a large one's are read while its index loads
         self._searcher = self._given if self._given is not None else open_searcher(self.reader, self.config)
         self._calibration = shipped_calibration(self._identity.model_sha256)
@@ -108,6 +112,22 @@ class SearchEngine:
         self._adaptation = Adaptation(self._searcher, self._data.augmented) if self._searcher is not None else None
         self.reload_decisions()
         log.info("loaded %d searchable images in %.0f ms", len(self), (time.perf_counter() - started) * 1000)
+
+    def refresh(self) -> bool:
+        """Re-read what another process changed in the catalogue since it was read (asked before each
+        search; other_writes.py): its designs (everything read again) or only its decisions. Whether the
+        designs were read again (`refreshes` counts it: the window's count of designs follows it)."""
+        changed = self._others.check()
+        if changed == "decisions":
+            self.reload_decisions()
+            if self._watch is not None:
+                self._watch.accept_change()  # its arrays are still the catalogue's
+        elif changed == "designs":
+            log.info("another process changed the catalogue %s: reading it again", self.reader.location)
+            self.reload()
+            self._others.read_again()
+            self.refreshes += 1
+        return changed == "designs"
 
     array_watch = property(lambda self: self._watch, doc="The search cache's watch, if any (benchmarks and tests wait on it).")
 
@@ -187,6 +207,7 @@ class SearchEngine:
                 model, or the catalogue image is gone.
         """
         mirror = self.config.mirror if mirror is None else mirror
+        self.refresh()
         if isinstance(image, (int, np.integer)):
             self._check_ready(need_embedder=False)
             return examples.from_catalogue(self.reader, self.embedder, int(image), mirror=mirror)
@@ -233,6 +254,7 @@ class SearchEngine:
         colour: ColourMix = ColourMix(),
     ) -> SearchResult:
         """Rank the catalogue against a random catalogue image."""
+        self.refresh()
         self._check_ready(need_embedder=False)
         rng = rng or np.random.default_rng()
         ids = self.searchable_ids()
@@ -250,6 +272,7 @@ class SearchEngine:
         the expanded second look, for comparison. Raises ImageError or CatalogueError in plain words, as
         `search` does.
         """
+        self.refresh()
         embedder = self._check_ready(need_embedder=True)
         allowed = self.reader.ids_in_folders(folders) if folders else None
         asked = top_n if allowed is None else _asked_for_folder(top_n, len(self), len(allowed))
@@ -330,6 +353,7 @@ class SearchEngine:
         goes to the end of the list (decisions.py). `colour`: the colour control (steering.colour_query).
         """
         started = time.perf_counter()
+        self.refresh()
         searcher = self._ready_searcher()
         self._data.new_search()
         try:

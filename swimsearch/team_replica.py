@@ -150,6 +150,8 @@ class TeamReplica:
     def after_own_write(self) -> None:
         """A decision changes nothing a replica holds."""
 
+    accept_change = after_own_write
+
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for the background process (tests, benchmarks); whether the replica is in use."""
         if self._proc is None and self._arrays is None and not self._done:

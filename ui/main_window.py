@@ -196,7 +196,7 @@ class MainWindow(QMainWindow):
         self.results_pane.filters_changed.connect(self._on_filters_changed)
         self.search.catalogue_opened.connect(session.on_catalogue_opened)
         self.search.open_failed.connect(session.on_open_failed)
-        self.search.result_ready.connect(lambda outcome: session.on_result_ready(outcome.query, outcome.result))
+        self.search.result_ready.connect(lambda outcome: session.on_result_ready(outcome.query, outcome.result, outcome.state))
         self.search.query_failed.connect(session.on_query_failed)
         self.search.failed.connect(self.show_error)
         self.builds.progress_changed.connect(self.progress.update_progress)

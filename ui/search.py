@@ -58,6 +58,7 @@ class QueryOutcome:
     result: SearchResult
     catalogue_path: str
     generation: int
+    state: CatalogueState | None = None  # the catalogue as this search re-read it after another process changed it
 
 
 class Generation:
@@ -152,8 +153,13 @@ class SearchWorker(Worker):
         def action() -> None:
             if self._engine is None:
                 raise CatalogueError("No catalogue is open: build one from a folder (Ctrl+B) or open one (Ctrl+Shift+O).")
+            refreshes = self._engine.refreshes
             result = self._run(query)
-            self.outbox.post("result_ready", QueryOutcome(query, result, str(self._catalogue.path), generation))
+            state = None
+            if self._engine.refreshes != refreshes:  # another window or a CLI update changed its designs
+                self._examples.clear()
+                state = self._state()
+            self.outbox.post("result_ready", QueryOutcome(query, result, str(self._catalogue.path), generation, state))
 
         self.guarded(action, "searching", on_error=lambda message: self.outbox.post("query_failed", query, generation, message))
 
@@ -363,6 +369,8 @@ class SearchService(QObject):
         if outcome.generation != self._generation.value:
             return
         self.pending = None
+        if outcome.state is not None:
+            self.state = outcome.state
         self.result_ready.emit(outcome)
 
     def _on_query_failed(self, query: Query, generation: int, message: str) -> None:

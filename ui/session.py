@@ -382,7 +382,12 @@ class Session:
         self.error.emit(message)
         self.changed.emit()
 
-    def on_result_ready(self, query: Query, result: SearchResult) -> None:
+    def on_result_ready(self, query: Query, result: SearchResult, changed: CatalogueState | None = None) -> None:
+        """A result; `changed`: the catalogue as the search re-read it after another process changed it (its
+        count of designs; older results may show designs it removed: they run again when revisited)."""
+        if changed is not None and self.catalogue is not None and changed.path == self.catalogue.path:
+            self.catalogue = changed
+            self.version += 1
         entry = HistoryEntry(query.recorded(result), result, self.version)
         if self._record_next:
             self.history.push(entry)
