@@ -60,8 +60,21 @@ class OtherWrites:
         self._pending: tuple[int | None, str] = (now, signed)
         return "designs"
 
-    def read_again(self) -> None:
-        """After `check` said "designs" and the engine read everything again (`reading` was called)."""
+    def follow(self, engine: Any) -> bool:
+        """Bring a SearchEngine up to what another process committed: its decisions only (its array cache,
+        if any, is still the catalogue's), or everything; whether its designs were read again."""
+        changed = self.check()
+        if changed == "decisions":
+            engine.reload_decisions()
+            if engine.array_watch is not None:
+                engine.array_watch.accept_change()
+            return False
+        if changed is None:
+            return False
+        log.info("another process changed the catalogue %s: reading it again", engine.reader.location)
         now, signed = self._pending
+        engine.reload()  # calls `reading`
         if self._seen == now:  # nothing committed between the signature and the reading: they agree
             self._signature = signed
+        engine.refreshes += 1
+        return True

@@ -38,7 +38,7 @@ from .rescoring import RescoringData
 from .rocchio import Example, Steering
 from .searchers import Searcher, SnapshotSearcher, choose_searcher
 from .steered import rank_steered
-from .steering import ColourSteer, DetailSearch, colour_query
+from .steering import ColourSteer, DetailSearch, asked_for_folder, colour_query
 from .team_replica import cache_watch, search_done
 from .stores.base import CatalogueIdentity, CatalogueReader, ImageRecord
 
@@ -114,20 +114,9 @@ class SearchEngine:
         log.info("loaded %d searchable images in %.0f ms", len(self), (time.perf_counter() - started) * 1000)
 
     def refresh(self) -> bool:
-        """Re-read what another process changed in the catalogue since it was read (asked before each
-        search; other_writes.py): its designs (everything read again) or only its decisions. Whether the
-        designs were read again (`refreshes` counts it: the window's count of designs follows it)."""
-        changed = self._others.check()
-        if changed == "decisions":
-            self.reload_decisions()
-            if self._watch is not None:
-                self._watch.accept_change()  # its arrays are still the catalogue's
-        elif changed == "designs":
-            log.info("another process changed the catalogue %s: reading it again", self.reader.location)
-            self.reload()
-            self._others.read_again()
-            self.refreshes += 1
-        return changed == "designs"
+        """Re-read what another process committed to the catalogue since it was read (asked before each
+        search: other_writes.py); whether its designs were read again (`refreshes` counts that)."""
+        return self._others.follow(self)
 
     array_watch = property(lambda self: self._watch, doc="The search cache's watch, if any (benchmarks and tests wait on it).")
 
@@ -275,7 +264,7 @@ class SearchEngine:
         self.refresh()
         embedder = self._check_ready(need_embedder=True)
         allowed = self.reader.ids_in_folders(folders) if folders else None
-        asked = top_n if allowed is None else _asked_for_folder(top_n, len(self), len(allowed))
+        asked = top_n if allowed is None else asked_for_folder(top_n, len(self), len(allowed))
         hits = self._details.search(
             source, box, embedder, top_n=asked, min_score=min_score, colour=colour, expand=expand,  # type: ignore[arg-type]
         )
@@ -408,16 +397,3 @@ class SearchEngine:
             mirrored=mirrored,
             decision=decision,
         )
-
-
-#: A detail search in some folders asks the region scan for this many designs at most and keeps those in
-#: the folders: the scan ranks every design anyway, and this bounds its exact second step.
-DETAIL_FOLDER_ASK = 20_000
-
-
-def _asked_for_folder(top_n: int, total: int, in_folders: int) -> int:
-    """How many designs a detail search asks for so that `top_n` of them are likely in folders holding
-    `in_folders` of the `total` (their share of the catalogue, with a margin)."""
-    if in_folders <= 0:
-        return top_n
-    return int(min(total, max(top_n, min(DETAIL_FOLDER_ASK, 2 * top_n * total // in_folders + 50))))

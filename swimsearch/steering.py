@@ -269,6 +269,20 @@ def colour_query(
     return ColourSteer(reader, mix, signature, turns)
 
 
+#: A detail search in some folders asks the region scan for this many designs at most and keeps those in
+#: the folders: the scan ranks every design anyway, and this bounds its exact second step.
+DETAIL_FOLDER_ASK = 20_000
+
+
+def asked_for_folder(top_n: int, total: int, in_folders: int) -> int:
+    """How many designs a detail search asks for so that `top_n` of them are likely in folders holding
+    `in_folders` of the `total` (their share of the catalogue, with a margin)."""
+    if in_folders <= 0:
+        return top_n
+    return int(min(total, max(top_n, min(DETAIL_FOLDER_ASK, 2 * top_n * total // in_folders + 50))))
+
+
 __all__: Sequence[str] = (
-    "COARSE_DIM", "REFINE", "SCAN_CHUNK", "ColourSteer", "DetailSearch", "RegionIndex", "candidate_colours", "colour_query",
+    "COARSE_DIM", "DETAIL_FOLDER_ASK", "REFINE", "SCAN_CHUNK", "ColourSteer", "DetailSearch", "RegionIndex", "asked_for_folder",
+    "candidate_colours", "colour_query",
 )
