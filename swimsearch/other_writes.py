@@ -6,6 +6,11 @@ commit by another connection and never at this connection's own (a few microseco
 sqlite_arrays.change_token, as array_watch.py asks it). When it moved, the content signature
 (array_cache.signature: records, embeddings, neighbour lists, the fit; 0.3 s at a million designs) tells
 a change of designs, which needs everything read again, from one of decisions only.
+
+A team catalogue has no data version: its marks (stores/postgres_steering.change_marks, one round trip)
+are the catalogue's change counter, which every change of designs, lists or the fit moves, and its
+decisions' count and sum of times. A change of designs is read again only where the engine holds them
+(a small team catalogue searched in memory); a large one's server finds its candidates as they are now.
 """
 
 from __future__ import annotations
@@ -33,17 +38,31 @@ class OtherWrites:
     def __init__(self, reader: Any):
         self._store = getattr(reader, "store", reader)
         self._token = getattr(self._store, "change_token", None)
-        self._seen: int | None = None  # the data version when the engine last read the catalogue
+        self._marks = getattr(self._store, "change_marks", None) if self._token is None else None
+        self._seen: Any = None  # the data version (or a team catalogue's marks) when the engine last read it
         self._signature: str | None = None  # the content signature then, once known
+        self._pending: tuple[Any, str] = (None, "")  # what `check` saw when it said "designs"
 
-    def _version(self) -> int | None:
+    def _version(self) -> Any:
+        if self._marks is not None:
+            return self._marks()
         return None if self._token is None else int(self._token()[0])
 
     def reading(self, designs: int) -> None:
         """The engine reads the catalogue of about `designs` now (marked before reading, in the order a
         commit meanwhile is seen as a change of designs next time: the version, the signature, the reads)."""
         self._seen = self._version()
-        self._signature = signature(self._store) if self._seen is not None and designs <= SIGN_UP_TO else None
+        self._signature = None
+        if self._token is not None and designs <= SIGN_UP_TO:
+            self._signature = signature(self._store)
+
+    def own_write(self, watch: Any) -> None:
+        """The engine wrote decisions itself and reads them again now: its search cache (`watch`) is kept, and
+        a team catalogue's decision marks taken (a change of designs meanwhile is still seen next time)."""
+        if watch is not None:
+            watch.after_own_write()
+        if self._marks is not None and self._seen is not None:
+            self._seen = (self._seen[0], self._marks()[1])
 
     def check(self) -> str | None:
         """None while nothing was committed by another connection; else "decisions" when the designs are
@@ -53,17 +72,26 @@ class OtherWrites:
         now = self._version()
         if now == self._seen:
             return None
+        if self._marks is not None:
+            if now[0] == self._seen[0]:
+                self._seen = now
+                return "decisions"
+            self._pending = (now, "")
+            return "designs"
         signed = signature(self._store)
         if signed == self._signature:
             self._seen = now
             return "decisions"
-        self._pending: tuple[int | None, str] = (now, signed)
+        self._pending = (now, signed)
         return "designs"
 
     def follow(self, engine: Any) -> bool:
         """Bring a SearchEngine up to what another process committed: its decisions only (its array cache,
         if any, is still the catalogue's), or everything; whether its designs were read again."""
         changed = self.check()
+        if changed == "designs" and self._marks is not None and not engine.holds_designs:
+            self._seen = self._pending[0]  # its server finds candidates as they are now: decisions may have moved
+            changed = "decisions"
         if changed == "decisions":
             engine.reload_decisions()
             if engine.array_watch is not None:
@@ -74,7 +102,7 @@ class OtherWrites:
         log.info("another process changed the catalogue %s: reading it again", engine.reader.location)
         now, signed = self._pending
         engine.reload()  # calls `reading`
-        if self._seen == now:  # nothing committed between the signature and the reading: they agree
+        if self._seen == now and signed:  # nothing committed between the signature and the reading: they agree
             self._signature = signed
         engine.refreshes += 1
         return True

@@ -86,7 +86,7 @@ class SearchEngine:
         self._phash_source: PhashSource
         self._watch: Any = None  # ArrayWatch or TeamReplica (team_replica.cache_watch)
         self._others = OtherWrites(reader)  # what another process committed since this engine read the catalogue
-        self.refreshes = 0  # counts re-reads after another process changed the catalogue (the window's count follows)
+        self.refreshes = 0  # designs re-read after another process changed them (the window's count follows)
         self.decisions = DecisionBook()
         self._details = DetailSearch(reader)
         self.reload()
@@ -114,11 +114,11 @@ class SearchEngine:
         log.info("loaded %d searchable images in %.0f ms", len(self), (time.perf_counter() - started) * 1000)
 
     def refresh(self) -> bool:
-        """Re-read what another process committed to the catalogue since it was read (asked before each
-        search: other_writes.py); whether its designs were read again (`refreshes` counts that)."""
+        """Re-read what another process committed to the catalogue since it was read (other_writes.py)."""
         return self._others.follow(self)
 
     array_watch = property(lambda self: self._watch, doc="The search cache's watch, if any (benchmarks and tests wait on it).")
+    holds_designs = property(lambda self: isinstance(self._searcher, SnapshotSearcher), doc="Whether searched in memory.")
 
     def __len__(self) -> int:
         return 0 if self._searcher is None else len(self._searcher)
@@ -135,8 +135,7 @@ class SearchEngine:
         """`decide` for several pairs, the ranking adapted once after them all."""
         for a, b in pairs:
             self.reader.decide(a, b, verdict)
-        if self._watch is not None:
-            self._watch.after_own_write()  # a decision changes no array
+        self._others.own_write(self._watch)  # a decision changes no array: the search cache is kept
         self.reload_decisions()
 
     @property

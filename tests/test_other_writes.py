@@ -1,7 +1,8 @@
-"""A search engine follows what another process changed in its catalogue file (another window, a CLI update).
+"""A search engine follows what another process changed in its catalogue (another window, a CLI update,
+another designer on a team catalogue).
 
-Two catalogues opened on one file, as two windows or a window and `swimsearch index` hold it: B removes a
-design, adds one, decides a pair; A's next search shows each, without A reopening anything.
+Two catalogues opened on one file (or one team catalogue), as two windows or a window and `swimsearch index`
+hold it: B removes a design, adds one, decides a pair; A's next search shows each, without A reopening anything.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ from swimsearch.config import EngineConfig
 from swimsearch.search import SearchEngine
 
 
-@pytest.fixture
-def shared(tmp_path, clothing, embedder):
-    """(folder, catalogue path, photos): 12 real photos in a catalogue built with the real model."""
+@pytest.fixture(params=["sqlite", "postgres"])
+def shared(request, tmp_path, clothing, embedder):
+    """(folder, catalogue, photos): 12 real photos in a catalogue file or a team catalogue, built with the real model."""
     folder = tmp_path / "designs"
     photos = copy_clothing_photos(clothing, folder, 12)
     path = tmp_path / "shared.swimcat"
+    if request.param == "postgres":
+        path = request.getfixturevalue("pg_database").url() + "&catalogue=shared"
     with Catalogue.create(path, folder) as catalogue:
         catalogue.update(embedder, EngineConfig())
     return folder, path, photos

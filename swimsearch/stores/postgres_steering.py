@@ -35,6 +35,10 @@ SQL = {
               "ON CONFLICT (a, b) DO UPDATE SET verdict = excluded.verdict, at = excluded.at, "
               "who = swimsearch.app_user(), login = session_user RETURNING who, at, login",
     "undecide": "DELETE FROM {s}.decisions WHERE a = %s AND b = %s",
+    # what moves at every committed change: the change counter (postgres_arrays.CHANGED: designs, lists, the fit)
+    # and the decisions' count and sum of times (each decision, changed verdict or withdrawal moves them)
+    "change_marks": "SELECT (SELECT count(*) FROM {s}.changes), (SELECT coalesce(max(id), 0) FROM {s}.changes), "
+                    "count(*), coalesce(sum(at), 0) FROM {s}.decisions",
     "import_decision": "INSERT INTO {s}.decisions (a, b, verdict, who, at) VALUES (%s, %s, %s, %s, %s) "
                        "ON CONFLICT (a, b) DO UPDATE SET verdict = excluded.verdict, who = excluded.who, at = excluded.at",
     "prune": "DELETE FROM {s}.decisions d WHERE NOT EXISTS (SELECT 1 FROM {s}.images i WHERE i.path = d.a AND i.gone IS NULL) "
@@ -77,6 +81,12 @@ class PgSteering:
 
     def decisions(self) -> list[Decision]:
         return [_record(*row) for row in self._run(lambda: self._conn.execute(self._sql["decisions"]).fetchall())]
+
+    def change_marks(self) -> tuple[tuple[int, int], tuple[int, float]]:
+        """(the change counter of designs, lists and the fit; the decisions' count and sum of times): what
+        another client's commit moves (other_writes.py asks it before each search, one round trip)."""
+        row = self._run(lambda: self._conn.execute(self._sql["change_marks"]).fetchone())
+        return (int(row[0]), int(row[1])), (int(row[2]), float(row[3]))
 
     def decide(self, a: int, b: int, verdict: str | None) -> Decision | None:
         if verdict is not None and verdict not in VERDICTS:
