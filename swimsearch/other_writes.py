@@ -9,8 +9,9 @@ a change of designs, which needs everything read again, from one of decisions on
 
 A team catalogue has no data version: its marks (stores/postgres_steering.change_marks, one round trip)
 are the catalogue's change counter, which every change of designs, lists or the fit moves, and its
-decisions' count and sum of times. A change of designs is read again only where the engine holds them
-(a small team catalogue searched in memory); a large one's server finds its candidates as they are now.
+decisions' count and sum of times. They are asked only where the engine holds the designs (a team
+catalogue below `exact_below`, searched in memory); a larger one's server finds its candidates as they
+are now, in a search's own two round trips (its decisions made by others are read when it is reopened).
 """
 
 from __future__ import annotations
@@ -88,10 +89,9 @@ class OtherWrites:
     def follow(self, engine: Any) -> bool:
         """Bring a SearchEngine up to what another process committed: its decisions only (its array cache,
         if any, is still the catalogue's), or everything; whether its designs were read again."""
+        if self._marks is not None and not engine.holds_designs:
+            return False  # its server finds the candidates as they are now, in the search's own round trips
         changed = self.check()
-        if changed == "designs" and self._marks is not None and not engine.holds_designs:
-            self._seen = self._pending[0]  # its server finds candidates as they are now: decisions may have moved
-            changed = "decisions"
         if changed == "decisions":
             engine.reload_decisions()
             if engine.array_watch is not None:
