@@ -19,13 +19,6 @@ from swimsearch.team_replica import TeamReplica, replica_file
 
 
 @pytest.fixture
-def cache_home(tmp_path, monkeypatch):
-    folder = tmp_path / "cache"
-    monkeypatch.setenv("SWIMSEARCH_CACHE_DIR", str(folder))
-    return folder
-
-
-@pytest.fixture
 def team(pg_database, tmp_path, fake_embedder, small_config):
     """80 designs in two folders, searched in the server (exact_below 50), an editor and a viewer login."""
     folder = tmp_path / "designs"
