@@ -18,7 +18,7 @@ from typing import Callable
 
 from PyQt5.QtCore import QPoint, Qt, pyqtSignal
 from PyQt5.QtWidgets import (
-    QApplication, QLabel, QMainWindow, QMenu, QPushButton, QSplitter, QToolBar, QVBoxLayout, QWidget,
+    QApplication, QLabel, QMainWindow, QMenu, QPushButton, QSizePolicy, QSplitter, QToolBar, QVBoxLayout, QWidget,
 )
 
 from swimsearch.config import EngineConfig
@@ -44,13 +44,14 @@ from .session import APP_NAME, Session
 from .session_types import Filters, Target, target_name
 from .settings import OPTIONS, Settings
 from .shortcuts import ShortcutsDialog, shortcut_rows
+from .status_bar import StatusBar
 from .steer_results import SteeringControls
 from .style import app_icon
 from .team import TeamCatalogues
 from .thumbnails import ThumbnailCache
 from .unreadable import UnreadableDialog
 from .watch import FolderWatch
-from .widgets import ColumnScroll
+from .widgets import ColumnScroll, ElidedLabel
 
 log = logging.getLogger(__name__)
 
@@ -163,10 +164,12 @@ class MainWindow(QMainWindow):
         self.toolbar = toolbar
 
     def _build_status_bar(self) -> None:
-        bar = self.statusBar()
+        bar = StatusBar()
+        self.setStatusBar(bar)
         bar.setSizeGripEnabled(True)
         self.progress = BuildProgress()
-        self.catalogue_label = QLabel()
+        self.catalogue_label = ElidedLabel()  # a long name is elided in the middle: its design count stays
+        self.catalogue_label.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Preferred)
         self.timing_label = QLabel()
         self.unreadable_link = QPushButton()  # "2 unreadable files": opens their list
         self.unreadable_link.setObjectName("statusLink")
@@ -176,7 +179,7 @@ class MainWindow(QMainWindow):
         self.unreadable_link.clicked.connect(self.show_unreadable)
         bar.addPermanentWidget(self.progress, 1)
         bar.addPermanentWidget(self.timing_label)
-        bar.addPermanentWidget(self.catalogue_label)
+        bar.addPermanentWidget(self.catalogue_label, capped=True)
         bar.addPermanentWidget(self.unreadable_link)
 
     def _connect(self) -> None:
@@ -242,8 +245,8 @@ class MainWindow(QMainWindow):
         """Show the session's view: titles, labels, the results, the query panel and the actions."""
         view = self.session.view()
         self.setWindowTitle(view.window_title)
-        self.catalogue_label.setText(view.catalogue_text)
-        self.catalogue_label.setToolTip(view.catalogue_tip)
+        self.catalogue_label.set_full_text(view.catalogue_text)
+        self.catalogue_label.setToolTip(f"{view.catalogue_text}\n{view.catalogue_tip}" if view.catalogue_tip else view.catalogue_text)
         self.timing_label.setText(view.timing_text)
         self.unreadable_link.setText(view.unreadable_text)
         self.unreadable_link.setVisible(view.has_unreadable)
