@@ -18,7 +18,7 @@ from typing import Callable
 
 from PyQt5.QtCore import QPoint, Qt, pyqtSignal
 from PyQt5.QtWidgets import (
-    QApplication, QLabel, QMainWindow, QMenu, QPushButton, QSizePolicy, QSplitter, QToolBar, QVBoxLayout, QWidget,
+    QApplication, QLabel, QMainWindow, QMenu, QPushButton, QSplitter, QToolBar, QVBoxLayout, QWidget,
 )
 
 from swimsearch.config import EngineConfig
@@ -44,14 +44,14 @@ from .session import APP_NAME, Session
 from .session_types import Filters, Target, target_name
 from .settings import OPTIONS, Settings
 from .shortcuts import ShortcutsDialog, shortcut_rows
-from .status_bar import StatusBar
+from .status_bar import StatusBar, name_label
 from .steer_results import SteeringControls
 from .style import app_icon
 from .team import TeamCatalogues
 from .thumbnails import ThumbnailCache
 from .unreadable import UnreadableDialog
 from .watch import FolderWatch
-from .widgets import ColumnScroll, ElidedLabel
+from .widgets import ColumnScroll
 
 log = logging.getLogger(__name__)
 
@@ -164,12 +164,9 @@ class MainWindow(QMainWindow):
         self.toolbar = toolbar
 
     def _build_status_bar(self) -> None:
-        bar = StatusBar()
-        self.setStatusBar(bar)
-        bar.setSizeGripEnabled(True)
+        bar = StatusBar.install(self)
         self.progress = BuildProgress()
-        self.catalogue_label = ElidedLabel()  # a long name is elided in the middle: its design count stays
-        self.catalogue_label.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Preferred)
+        self.catalogue_label = name_label()
         self.timing_label = QLabel()
         self.unreadable_link = QPushButton()  # "2 unreadable files": opens their list
         self.unreadable_link.setObjectName("statusLink")

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from PyQt5.QtCore import QEvent, QRect, Qt
 from PyQt5.QtGui import QPainter
-from PyQt5.QtWidgets import QStatusBar, QStyle, QStyleOption, QToolTip, QWidget
+from PyQt5.QtWidgets import QMainWindow, QSizePolicy, QStatusBar, QStyle, QStyleOption, QToolTip, QWidget
+
+from .widgets import ElidedLabel
 
 #: The largest part of the bar the catalogue's name may take; a message has the rest.
 NAME_SHARE = 0.45
@@ -23,6 +25,14 @@ GAP = 12
 
 class StatusBar(QStatusBar):
     """A status bar whose temporary message is elided to fit beside its permanent items."""
+
+    @classmethod
+    def install(cls, window: QMainWindow) -> "StatusBar":
+        """A new status bar, with its size grip, made `window`'s."""
+        bar = cls()
+        bar.setSizeGripEnabled(True)
+        window.setStatusBar(bar)
+        return bar
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -85,3 +95,11 @@ class StatusBar(QStatusBar):
                 self.style().drawPrimitive(QStyle.PE_FrameStatusBarItem, frame, painter, widget)
         painter.setPen(self.palette().windowText().color())
         painter.drawText(self.message_rect(), Qt.AlignLeading | Qt.AlignVCenter | Qt.TextSingleLine, self.shown_message())
+
+
+def name_label() -> ElidedLabel:
+    """The catalogue's name and count: as wide as its text up to its share of the bar (`capped`), elided in
+    the middle beyond (the design count at its end stays)."""
+    label = ElidedLabel()
+    label.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Preferred)
+    return label
