@@ -271,7 +271,7 @@ def ensure(catalogue: Path, path: Path) -> dict[str, Any]:
     from .stores.sqlite import SqliteStore
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    with _only_maker(path):  # a second process asking for the same cache waits, then finds it made
+    with only_maker(path):  # a second process asking for the same cache waits, then finds it made
         store = SqliteStore.open(catalogue, readonly=True)
         try:
             return _ensure(store, path)
@@ -280,7 +280,8 @@ def ensure(catalogue: Path, path: Path) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def _only_maker(path: Path) -> Iterator[None]:
+def only_maker(path: Path) -> Iterator[None]:
+    """One maker at a time for the cache at `path` (a lock file beside it); team_replica.py's too."""
     try:
         import fcntl
     except ImportError:  # Windows: two makers write their own temporary files; the last rename wins

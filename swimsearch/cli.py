@@ -6,7 +6,7 @@
     swimsearch duplicates --catalogue CAT [--csv OUT]
     swimsearch decisions --catalogue CAT [--csv OUT]
     swimsearch eval --catalogue CAT --labels LABELS.csv [--queries LISTFILE] [--baseline] [--json OUT] [--plot OUT.png]
-    swimsearch copy --catalogue CAT --to NEW
+    swimsearch copy --catalogue CAT --to NEW [--replace-empty]
 
 --catalogue takes the catalogue file, its folder (its catalogue is found
 where the window puts it too: inside the folder, or in the per-user data
@@ -218,7 +218,7 @@ def cmd_eval(args) -> int:
 
 
 def cmd_copy(args) -> int:
-    target, report = copy(args.catalogue, args.to, args.root)
+    target, report = copy(args.catalogue, args.to, args.root, replace_empty=args.replace_empty)
     with target:
         print(f"{shown(describe_location(target))}: {report.summary()} ({report.seconds:.1f} s)")
     return EXIT_OK
@@ -301,6 +301,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("copy", parents=[common], help="copy a catalogue into a new one: a file into a team catalogue, or back")
     p.add_argument("--catalogue", required=True, help=CATALOGUE_HELP + " (the one to copy)")
     p.add_argument("--to", required=True, metavar="NEW", help="the new catalogue: a .swimcat file or postgresql://...")
+    p.add_argument("--replace-empty", action="store_true",
+                   help="NEW is a team catalogue with nothing in it (a copy stopped before its end): remove it and copy into it")
     p.set_defaults(run=cmd_copy, parser=p)
     return parser
 

@@ -119,8 +119,12 @@ def open_for_index(folder: Path, value: str | None, root: str | None) -> Catalog
     return catalogue
 
 
-def copy(source_value: str, destination: str, root: str | None = None) -> tuple[Catalogue, CopyReport]:
+def copy(source_value: str, destination: str, root: str | None = None, replace_empty: bool = False) -> tuple[Catalogue, CopyReport]:
     """Copy a catalogue into a new one (a file or a team catalogue); a failed copy leaves no destination behind.
+
+    An empty team catalogue of that name (a copy killed before its end leaves one: its transaction never
+    committed) is said and refused, unless `replace_empty` (--replace-empty): then it is removed (its
+    owner's right) and made again; one with anything in it is always refused.
 
     The copy reads the catalogue, never the pictures: its folder need not be
     reachable from this computer. The new catalogue names the same folder
@@ -138,12 +142,17 @@ def copy(source_value: str, destination: str, root: str | None = None) -> tuple[
         from .stores.postgres import PostgresStore
 
         if PostgresStore.exists(destination, password_prompt=prompt_password):
-            if _left_by_a_stopped_copy(destination):
+            if not _left_by_a_stopped_copy(destination):
+                raise CatalogueError(f"The team catalogue {display_address(destination)} already exists; copy into a new name.")
+            if not replace_empty:  # not taken over unasked: its owner may have granted it to people already
                 raise CatalogueError(
                     f"The team catalogue {display_address(destination)} already exists, with nothing in it (a copy "
-                    "stopped before its end leaves one behind): copy into a new name, or ask its owner to remove it."
+                    "stopped before its end leaves one behind): copy into a new name, or add --replace-empty to "
+                    "remove it and copy into it (its owner's right; grant it to its people again after)."
                 )
-            raise CatalogueError(f"The team catalogue {display_address(destination)} already exists; copy into a new name.")
+            print(f"swimsearch: the team catalogue {shown(display_address(destination))} holds nothing (a copy stopped "
+                  "before its end): removed, and copied into again.", file=sys.stderr)
+            PostgresStore.drop(destination, password_prompt=prompt_password)
     with open_existing(source_value, root) as source:
         store = source.store
         folder: Path | str = source.root

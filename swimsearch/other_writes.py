@@ -10,14 +10,17 @@ a change of designs, which needs everything read again, from one of decisions on
 A team catalogue has no data version: its marks (stores/postgres_steering.change_marks, one round trip)
 are the catalogue's change counter, which every change of designs, lists or the fit moves, and its
 decisions' count and sum of times. They are asked only where the engine holds the designs (a team
-catalogue below `exact_below`, searched in memory); a larger one's server finds its candidates as they
-are now, in a search's own two round trips (its decisions made by others are read when it is reopened).
+catalogue below `exact_below`, searched in memory). A larger one's server finds its candidates as they
+are now, and every search statement brings the same marks with them (stores/postgres_follow.py): when
+another user's decisions moved them, the decisions are read (one round trip) and the search is ranked
+again from the candidates already sent (`ranked`); when another user's designs moved the counter, their
+count is read again (one round trip) and the window's count follows.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 from .array_cache import signature
 
@@ -27,6 +30,8 @@ log = logging.getLogger(__name__)
 #: so that even the first decision another process makes reads no design again; above, it is read at the
 #: first change (0.3 s at a million designs: not added to opening), which reads everything again once.
 SIGN_UP_TO = 100_000
+
+T = TypeVar("T")
 
 
 class OtherWrites:
@@ -106,3 +111,26 @@ class OtherWrites:
             self._signature = signed
         engine.refreshes += 1
         return True
+
+    def ranked(self, engine: Any, searcher: Any, rank: Callable[[], T]) -> T:
+        """`rank()`, a search's ranking; for a team catalogue searched on its server, ranked again when the marks
+        its statements brought say another user decided meanwhile (the decisions read, the candidates not asked
+        again: `PgSearcher.replaying`), and the design count read again when another user's designs changed."""
+        begin = getattr(searcher, "new_search", None)
+        if begin is not None:
+            begin()
+        ranked = rank()
+        marks = getattr(searcher, "marks", None)
+        if self._marks is None or marks is None or self._seen is None or marks == self._seen:
+            return ranked
+        seen, self._seen = self._seen, marks
+        if marks[0] != seen[0]:  # designs added or removed (their candidates are found already): the count follows
+            searcher.recount()
+            engine.refreshes += 1
+        if marks[1] == seen[1]:
+            return ranked
+        log.info("another user decided on the team catalogue %s: its decisions read again", engine.reader.location)
+        engine.reload_decisions()
+        with searcher.replaying():
+            return rank()
+

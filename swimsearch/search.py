@@ -344,12 +344,13 @@ class SearchEngine:
         self.refresh()
         searcher = self._ready_searcher()
         self._data.new_search()
-        try:
-            matches, found = rank_steered(self, searcher, steering, top_n, min_score, colour)
+        rank = lambda: rank_steered(self, searcher, steering, top_n, min_score, colour)  # noqa: E731
+        try:  # ranked again if another user's decisions came with the candidates (other_writes.py)
+            matches, found = self._others.ranked(self, searcher, rank)
         except IndexChanged:  # another user changed a team catalogue (its fit, or what the replica holds): once more
             self._data.fitted = self._data.fitted if self._data.in_memory else searcher.fitted
             self._data.new_search()  # its neighbour lists changed with the fit; a stale replica is not taken
-            matches, found = rank_steered(self, searcher, steering, top_n, min_score, colour)
+            matches, found = self._others.ranked(self, searcher, rank)
         finally:
             search_done(self._watch)  # a search outside this one (neighbours, adaptation) brings its rows
         return SearchResult(

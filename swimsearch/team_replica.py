@@ -34,34 +34,23 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
-from .array_cache import CachedArrays, CacheUnusable, cache_dir, open_cache, signature, verify
-from .array_upkeep import NO_ROOM, last_line, log_file, prune, room_for, touch
-from .errors import CatalogueError
+from . import array_watch
+from .array_cache import CachedArrays, CacheUnusable, cache_dir, signature, verify
+from .array_upkeep import NO_ROOM, prune, room_for
+from .array_watch import MakerWatch, _child_env, maker_code
 
 log = logging.getLogger(__name__)
 
-#: Embeddings compared with the server's rows when a replica is taken into use.
-SAMPLE = 16
-#: Replicas not made for want of disk space in this session (path: why): not tried again until it ends.
-NOT_MADE: dict[Path, str] = {}
 TEAM_CACHE_ENV = "SWIMSEARCH_TEAM_CACHE_DIR"  # where team catalogues' caches go (benchmarks: beside other caches)
 PASSWORD_ENV = "PGPASSWORD"  # libpq's own: how the maker logs in as this client did (never on its command line)
 
-CHILD = (  # as array_watch.CHILD: this very copy of the code (PYTHONPATH), not a swimsearch in the working folder
-    "import faulthandler, os, sys\n"
-    "sys.path[:] = [p for p in sys.path if p not in ('', os.getcwd())]\n"
-    "faulthandler.enable()\n"
-    "try:\n    os.nice(10)\nexcept (AttributeError, OSError):\n    pass\n"
-    "from swimsearch.team_replica import main\n"
-    "sys.exit(main())\n"
-)
+CHILD = maker_code("swimsearch.team_replica")
 
 
 def replica_file(store: Any, directory: Path | None = None) -> Path:
@@ -80,21 +69,22 @@ def team_cache_dir() -> Path:
     return Path(override) if override else cache_dir() / "team"
 
 
-class TeamReplica:
+class TeamReplica(MakerWatch):
     """The search cache of one open team catalogue (a `TeamReplica` for the engine is what an
-    `ArrayWatch` is for a catalogue file): made in the background, taken for each search, dropped when stale.
+    `ArrayWatch` is for a catalogue file, and shares its maker's handling): made in the background, taken
+    for each search, dropped when stale.
 
     Args:
         store: the open PostgresStore.
         directory: where replicas go (None: `team_cache_dir`).
     """
 
+    what = "search cache"
+    kind = "team catalogue"
+    _log = log
+
     def __init__(self, store: Any, directory: Path | None = None):
-        self._store = store
-        self._arrays: CachedArrays | None = None
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._asked = 0
-        self._done = False
+        super().__init__(store)
         self._size = -1  # the replica's size when taken: a file cut short under a held one is not read
         self.taken: CachedArrays | None = None  # the arrays the current search took (PgSearcher reads it)
         self.counter: tuple[int, int] | None = None  # the change counter they were made at
@@ -104,12 +94,16 @@ class TeamReplica:
             log.warning("no search cache for %s: %s", store.location, exc)
             self._done = True
             return
-        if self._path in NOT_MADE:
+        if self._path in array_watch.NOT_MADE:
             self._done = True
 
     @property
     def path(self) -> Path:
         return self._path
+
+    @property
+    def _where(self) -> str:
+        return str(self._store.location)
 
     def current(self) -> CachedArrays | None:
         """The replica when it is made and checked and not known to be stale (asked as each search begins)."""
@@ -117,14 +111,7 @@ class TeamReplica:
             log.warning("the search cache %s was cut short or replaced in place while in use: made again", self._path)
             self.stale(self.counter or (-1, -1))
         if self._arrays is None and not self._done:
-            if self._proc is None:
-                self._asked += 1
-                if self._asked >= 2:  # the first search after opening has the machine to itself
-                    self._start()
-            elif self._proc.poll() is not None:
-                self._arrays = self._take(self._answer())
-                self._proc = None
-                self._done = self._arrays is None  # said why once (a log line); not tried again by this engine
+            self._advance()
         self.taken = self._arrays
         return self._arrays
 
@@ -152,101 +139,28 @@ class TeamReplica:
 
     accept_change = after_own_write
 
-    def wait(self, timeout: float | None = None) -> bool:
-        """Wait for the background process (tests, benchmarks); whether the replica is in use."""
-        if self._proc is None and self._arrays is None and not self._done:
-            self._start()
-        if self._proc is not None:
-            try:
-                self._proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                return False
-        return self.current() is not None
-
     def stop(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-        self._done = True
-        self._arrays = self.taken = None
+        super().stop()
+        self.taken = None
 
-    def _start(self) -> None:
-        try:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            stderr: Any = open(log_file(self._path), "wb")
-        except OSError:
-            stderr = subprocess.DEVNULL
-        env = {**_child_env(), "SWIMSEARCH_ARRAY_ASKER": str(os.getpid())}
+    def _command(self) -> list[str]:
+        return [sys.executable, "-c", CHILD, self._store.address.display, str(self._path)]
+
+    def _env(self) -> dict[str, str]:
+        env = _child_env()
         password = getattr(self._store._conn.info, "password", None)
         if password:
             env[PASSWORD_ENV] = password
-        try:
-            self._proc = subprocess.Popen(
-                [sys.executable, "-c", CHILD, self._store.address.display, str(self._path)],
-                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr, env=env,
-            )
-        except OSError as exc:
-            log.warning("no search cache for %s: %s", self._store.location, exc)
-            self._done = True
-        finally:
-            if stderr is not subprocess.DEVNULL:
-                stderr.close()
+        return env
 
-    def _answer(self) -> dict[str, Any]:
-        assert self._proc is not None
-        out = self._proc.stdout.read() if self._proc.stdout is not None else b""
-        if self._proc.stdout is not None:
-            self._proc.stdout.close()
-        try:
-            answer = json.loads(out.decode().strip().splitlines()[-1])
-        except (ValueError, IndexError, UnicodeDecodeError):
-            last = last_line(log_file(self._path))
-            answer = {"error": f"the cache process ended with {self._proc.returncode} and no answer"
-                      + (f"; the last line of its log: {last}" if last else "")}
-        return answer if isinstance(answer, dict) else {"error": "an answer that is not an object"}
+    def _unfit(self, arrays: CachedArrays, answer: dict[str, Any]) -> str | None:
+        if not isinstance(answer.get("counter"), list):
+            return "was replaced meanwhile"
+        return super()._unfit(arrays, answer)
 
-    def _take(self, answer: dict[str, Any]) -> CachedArrays | None:
-        if "skipped" in answer:
-            NOT_MADE[self._path] = str(answer["skipped"])
-            log.warning("%s", answer["skipped"])
-            return None
-        if "error" in answer:
-            log.warning("no search cache for %s: %s (its log: %s)", self._store.location, answer["error"], log_file(self._path))
-            return None
-        try:
-            arrays = open_cache(self._path)
-        except CacheUnusable as exc:
-            log.warning("the search cache %s %s: not used", self._path, exc)
-            return None
-        if arrays.signature != answer.get("signature") or not isinstance(answer.get("counter"), list):
-            log.warning("the search cache %s was replaced meanwhile: not used", self._path)
-            return None
-        if not self._sample_matches(arrays):
-            log.warning("the search cache %s differs from the team catalogue's rows: not used", self._path)
-            return None
-        touch(self._path)
+    def _took(self, arrays: CachedArrays, answer: dict[str, Any]) -> None:
         self._size = self._held_size(arrays)
         self.counter = (int(answer["counter"][0]), int(answer["counter"][1]))
-        log.info("searching %s with its search cache %s (%d images)", self._store.location, self._path, len(arrays))
-        return arrays
-
-    def _sample_matches(self, arrays: CachedArrays) -> bool:
-        if not len(arrays):
-            return True
-        picks = np.unique(np.random.default_rng().choice(arrays.ids, min(SAMPLE, len(arrays)), replace=False))
-        try:
-            stored = self._store.embedding_matrix(picks.tolist())
-        except CatalogueError:
-            return False
-        held = arrays.raw(arrays.rows(stored.ids))
-        return len(stored.ids) == len(picks) and np.array_equal(held, stored.vectors.astype(np.float32))
-
-
-def _child_env() -> dict[str, str]:
-    import swimsearch
-
-    here = str(Path(swimsearch.__file__).resolve().parent.parent)
-    path = os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH", "")) if p)
-    return {**os.environ, "PYTHONPATH": path}
 
 
 # --- the maker (in its own low-priority process) ---------------------------------------------------
@@ -263,7 +177,7 @@ def ensure(address: str, path: Path) -> dict[str, Any]:
     from .stores.postgres_arrays import ArraySource
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    with _only_maker(path):
+    with array_build.only_maker(path):
         for left in path.parent.glob(f".{glob.escape(path.name)}.*"):  # a maker killed outright left these
             shutil.rmtree(left, ignore_errors=True) if left.is_dir() else left.unlink(missing_ok=True)
         prune(path.parent, keep=path)
@@ -296,21 +210,6 @@ def ensure(address: str, path: Path) -> dict[str, Any]:
             return {"signature": made, "counter": list(source.counter or ()), "made": True}
         finally:
             store.close()
-
-
-@contextlib.contextmanager
-def _only_maker(path: Path) -> Iterator[None]:
-    try:
-        import fcntl
-    except ImportError:
-        yield
-        return
-    with open(path.with_name(path.name + ".lock"), "a") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
 def main(argv: list[str] | None = None) -> int:

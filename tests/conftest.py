@@ -47,6 +47,14 @@ def clothing() -> Path:
 
 
 @pytest.fixture
+def cache_home(tmp_path, monkeypatch) -> Path:
+    """The folder search caches go to in this test (SWIMSEARCH_CACHE_DIR; a team catalogue's under team/)."""
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("SWIMSEARCH_CACHE_DIR", str(folder))
+    return folder
+
+
+@pytest.fixture
 def fake_embedder() -> FakeEmbedder:
     return FakeEmbedder()
 

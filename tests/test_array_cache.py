@@ -21,13 +21,6 @@ from swimsearch.search import SearchEngine
 
 
 @pytest.fixture
-def cache_home(tmp_path, monkeypatch):
-    folder = tmp_path / "cache"
-    monkeypatch.setenv("SWIMSEARCH_CACHE_DIR", str(folder))
-    return folder
-
-
-@pytest.fixture
 def pattern_catalogue(tmp_path, fake_embedder, small_config):
     # 40 designs in 6 variants each: small, so the array path is forced below (array_cache_from=1)
     return build_pattern_catalogue(tmp_path / "pics", tmp_path / "c.swimcat", fake_embedder, small_config, 240, family=6)

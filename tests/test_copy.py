@@ -142,9 +142,14 @@ def test_a_copy_killed_before_its_end_does_not_block_the_next_one(original, pg_d
         )
         done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
         assert done.returncode == -signal.SIGKILL, done.stderr
-        if destination == team:  # a team catalogue: said truly, not taken over (its owner may have granted it)
-            with pytest.raises(CatalogueError, match=r"with nothing in it \(a copy stopped before its end"):
+        if destination == team:  # a team catalogue: said truly, not taken over unasked (its owner may have granted it)
+            with pytest.raises(CatalogueError, match=r"with nothing in it \(a copy stopped before its end.*add --replace-empty"):
                 copy(str(path), team)
+            target, report = copy(str(path), team, replace_empty=True)  # asked: removed and made again
+            target.close()
+            assert report.images == 57
+            with pytest.raises(CatalogueError, match="already exists; copy into a new name"):
+                copy(str(path), team, replace_empty=True)  # one with designs in it stays refused, asked or not
             continue
         assert as_file.exists()
         target, report = copy(str(path), destination)  # a file: made again, as nothing in it can be lost

@@ -154,7 +154,7 @@ def test_a_search_of_a_large_team_catalogue_is_two_round_trips_with_what_the_eng
         monkeypatch.setattr(psycopg.Cursor, "execute", lambda cur, text, *a, **k: statements.append(str(text)) or real(cur, text, *a, **k))
         fast = [(m.relpath, m.score, m.band) for m in engine.search(query, top_n=10).matches]
         monkeypatch.setattr(psycopg.Cursor, "execute", real)
-        searches = [s for s in statements if s.startswith("WITH r AS")]
+        searches = [s for s in statements if s.startswith("WITH c AS")]
         # the same search with nothing brought along: every embedding, list and record asked of the server
         monkeypatch.setattr(shared.store._prefetch, "partial", lambda ids, field: {})
         slow = [(m.relpath, m.score, m.band) for m in engine.search(query, top_n=10).matches]

@@ -19,13 +19,6 @@ from swimsearch.team_replica import TeamReplica, replica_file
 
 
 @pytest.fixture
-def cache_home(tmp_path, monkeypatch):
-    folder = tmp_path / "cache"
-    monkeypatch.setenv("SWIMSEARCH_CACHE_DIR", str(folder))
-    return folder
-
-
-@pytest.fixture
 def team(pg_database, tmp_path, fake_embedder, small_config):
     """80 designs in two folders, searched in the server (exact_below 50), an editor and a viewer login."""
     folder = tmp_path / "designs"
@@ -250,3 +243,39 @@ def test_another_clients_refit_is_searched_at_once_from_a_held_replica(team, fak
             expected = listed(SearchEngine(plain, fake_embedder, server_config(small_config, False)), queries)
         assert got == expected
         assert engine.array_watch.wait(120) and listed(engine, queries) == expected and engine._data.from_arrays
+
+
+@pytest.mark.parametrize("cached", [False, True], ids=["rows", "replica"])
+def test_another_users_decision_shows_in_the_next_search_and_added_designs_in_the_count(
+        team, fake_embedder, small_config, cache_home, monkeypatch, cached):
+    """A large team catalogue (searched on its server) showed another designer's decisions and design count only
+    once reopened: the marks come with every search's candidates, so A's very next search shows B's decision
+    badge (and its withdrawal) for one statement more, and B's added designs in A's count."""
+    from swimsearch.stores.postgres_index import PgSearcher
+
+    query = team["folder"] / "anna" / "img0003.png"
+    with Catalogue.open(urls(team, team["viewer"])) as a, Catalogue.open(urls(team, team["editor"])) as b:
+        engine = SearchEngine(a, fake_embedder, server_config(small_config, cached))
+        assert isinstance(engine._searcher, PgSearcher) and not engine.holds_designs
+        assert not cached or engine.array_watch.wait(120)
+        first = engine.search(query, top_n=8).matches
+        query_id, other = first[0].image_id, first[-1]
+        assert other.decision is None and len(engine) == 80
+        sent = counting(monkeypatch)
+        engine.search(query, top_n=8)
+        plain, sent[:] = len(sent), []
+        b.store.decide(query_id, other.image_id, "same")  # designer B, on another computer
+        sent[:] = []
+        again = {m.image_id: m for m in engine.search(query, top_n=8).matches}  # designer A's very next search
+        assert again[other.image_id].decision == "same"
+        assert len(sent) == plain + 1 and engine.refreshes == 0  # the decisions read; the candidates not asked again
+        assert engine._data.from_arrays == cached
+        b.store.decide(query_id, other.image_id, None)
+        assert {m.image_id: m for m in engine.search(query, top_n=8).matches}[other.image_id].decision is None
+
+        new = team["folder"] / "carl"
+        make_pattern_images(new, 3, start=700)
+        assert b.update(fake_embedder, small_config, folder=new).added == 3
+        best = engine.search(new / "img0701.png", top_n=5).matches[0]
+        assert (best.relpath, best.score) == ("carl/img0701.png", 1.0)
+        assert len(engine) == 83 and engine.refreshes == 1  # the window's count follows (SearchService._state)

@@ -44,6 +44,7 @@ from .session import APP_NAME, Session
 from .session_types import Filters, Target, target_name
 from .settings import OPTIONS, Settings
 from .shortcuts import ShortcutsDialog, shortcut_rows
+from .status_bar import StatusBar, name_label
 from .steer_results import SteeringControls
 from .style import app_icon
 from .team import TeamCatalogues
@@ -163,10 +164,9 @@ class MainWindow(QMainWindow):
         self.toolbar = toolbar
 
     def _build_status_bar(self) -> None:
-        bar = self.statusBar()
-        bar.setSizeGripEnabled(True)
+        bar = StatusBar.install(self)
         self.progress = BuildProgress()
-        self.catalogue_label = QLabel()
+        self.catalogue_label = name_label()
         self.timing_label = QLabel()
         self.unreadable_link = QPushButton()  # "2 unreadable files": opens their list
         self.unreadable_link.setObjectName("statusLink")
@@ -176,7 +176,7 @@ class MainWindow(QMainWindow):
         self.unreadable_link.clicked.connect(self.show_unreadable)
         bar.addPermanentWidget(self.progress, 1)
         bar.addPermanentWidget(self.timing_label)
-        bar.addPermanentWidget(self.catalogue_label)
+        bar.addPermanentWidget(self.catalogue_label, capped=True)
         bar.addPermanentWidget(self.unreadable_link)
 
     def _connect(self) -> None:
@@ -242,8 +242,8 @@ class MainWindow(QMainWindow):
         """Show the session's view: titles, labels, the results, the query panel and the actions."""
         view = self.session.view()
         self.setWindowTitle(view.window_title)
-        self.catalogue_label.setText(view.catalogue_text)
-        self.catalogue_label.setToolTip(view.catalogue_tip)
+        self.catalogue_label.set_full_text(view.catalogue_text)
+        self.catalogue_label.setToolTip(f"{view.catalogue_text}\n{view.catalogue_tip}" if view.catalogue_tip else view.catalogue_text)
         self.timing_label.setText(view.timing_text)
         self.unreadable_link.setText(view.unreadable_text)
         self.unreadable_link.setVisible(view.has_unreadable)

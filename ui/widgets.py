@@ -181,7 +181,9 @@ class ElidedLabel(QLabel):
     # eliding changes the hint, the layout resizes the label, it elides again,
     # and a layout that squeezes it (the status bar) can ping-pong for ever.
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
-        return QSize(self.fontMetrics().horizontalAdvance(self._full) + 4, super().sizeHint().height())
+        margins = self.contentsMargins()  # a style sheet's padding (the status bar's labels) is drawn inside
+        return QSize(self.fontMetrics().horizontalAdvance(self._full) + 4 + margins.left() + margins.right(),
+                     super().sizeHint().height())
 
     def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt override
         if watched is self.widget() and event.type() == QEvent.LayoutRequest:
@@ -196,7 +198,7 @@ class ElidedLabel(QLabel):
         self._elide()
 
     def _elide(self) -> None:
-        width = max(10, self.width() - 2)
+        width = max(10, self.contentsRect().width() - 2)
         text = self.fontMetrics().elidedText(self._full, self._mode, width)
         if text != self.text():
             super().setText(text)

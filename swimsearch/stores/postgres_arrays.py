@@ -42,10 +42,16 @@ EMBEDDINGS = "SELECT image_id, halfvec_send(vector) FROM {s}.embeddings WHERE im
 #: Keyset pages of every image record, in the order the catalogue file's rows are read (sqlite_images.ROW's first nine).
 RECORDS = "SELECT id, path, size, mtime, width, height, phash, label, error FROM {s}.images WHERE id > %s ORDER BY id LIMIT %s"
 CHUNK = 8192
+#: What another client's commit moves, read with every search's candidates (other_writes.py): the change
+#: counter (designs, lists, the fit) and the decisions' count and sum of times (each decision, changed verdict
+#: or withdrawal moves them).
+MARKS = ("SELECT (SELECT count(*) FROM {s}.changes) AS n, (SELECT coalesce(max(id), 0) FROM {s}.changes) AS m, "
+         "count(*) AS dn, coalesce(sum(at), 0) AS ds FROM {s}.decisions")
 #: A search with the client's replica: the candidates' ids, fit, sim, code and re-ranking vector (what the
-#: replica lacks), and the change counter, read in the same statement (so in the same snapshot) as them;
-#: the LEFT JOIN gives the counter even when no item is found.
-SEARCH = ("WITH c AS MATERIALIZED (" + CHANGED + ") SELECT r.image_id, r.fit, r.sim, r.code, halfvec_send(r.rerank), c.n, c.m "
+#: replica lacks), and the marks, read in the same statement (so in the same snapshot) as them;
+#: the LEFT JOIN gives the marks even when no item is found.
+SEARCH = ("WITH c AS MATERIALIZED (" + MARKS + ") SELECT r.image_id, r.fit, r.sim, r.code, halfvec_send(r.rerank), "
+          "c.n, c.m, c.dn, c.ds "
           "FROM c LEFT JOIN LATERAL (SELECT image_id, fit, (rerank <#> %(q)s) * -1 AS sim, code, rerank "
           "FROM {s}.items ORDER BY rerank <#> %(q)s LIMIT %(k)s) r ON true")
 
@@ -54,8 +60,16 @@ class ReplicaStale(IndexChanged):
     """Another user changed the team catalogue since the client's search cache was made: search again without it."""
 
 
-def replica_search(conn: Any, statement: str, query: Any, k: int, at_least: int | None) -> tuple[list[tuple], tuple[int, int]]:
-    """One candidate search for a client with a replica: (candidate rows, the change counter). `at_least`:
+Marks = tuple[tuple[int, int], tuple[int, float]]  # (the change counter, the decisions' count and sum of times)
+
+
+def marks_of(row: tuple, at: int) -> Marks:
+    """The marks (`MARKS`) in a search statement's row, from its column `at` on."""
+    return (int(row[at]), int(row[at + 1])), (int(row[at + 2]), float(row[at + 3]))
+
+
+def replica_search(conn: Any, statement: str, query: Any, k: int, at_least: int | None) -> tuple[list[tuple], Marks]:
+    """One candidate search for a client with a replica: (candidate rows, the marks). `at_least`:
     pgvector 0.7 (no iterative scan), where designs being written may take places: fewer rows than that
     and the search is made again without the index."""
     args = {"q": query, "k": k}
@@ -65,7 +79,7 @@ def replica_search(conn: Any, statement: str, query: Any, k: int, at_least: int 
             with conn.transaction():
                 conn.execute("SET LOCAL enable_indexscan = off")
                 rows = cur.execute(statement, args).fetchall()
-    return [r for r in rows if r[0] is not None], (int(rows[0][5]), int(rows[0][6]))
+    return [r for r in rows if r[0] is not None], marks_of(rows[0], 5)
 
 
 def catalogue_identity(store: Any) -> list[str | None]:

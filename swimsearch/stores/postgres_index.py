@@ -33,7 +33,8 @@ from ..lsh import BucketTables
 from ..searchers import Ranking
 from . import pg_types
 from .base import FitState
-from .postgres_arrays import SEARCH as REPLICA_SEARCH, ReplicaStale, replica_search
+from .postgres_arrays import MARKS, SEARCH as REPLICA_SEARCH, Marks, marks_of
+from .postgres_follow import FollowedSearches, ranking_of
 from .postgres_prefetch import HEAD, Prefetch, halfvecs
 from .postgres_scored import ScoredCandidates
 
@@ -77,7 +78,7 @@ SQL = {
     # by byte (PostgreSQL 14 casts no bytea to bigint). Vectors go as halfvec_send bytes, decoded at once in
     # NumPy. OFFSET 0 keeps each gated read a subquery of its own, so "place <= head" gates it before any row
     # is read (flattened, it was a filter after reading every row).
-    "search": "WITH r AS MATERIALIZED (SELECT image_id, fit, (rerank <#> %(q)s) * -1 AS sim, code, rerank FROM {s}.items "
+    "search": "WITH c AS MATERIALIZED (" + MARKS + "), r AS MATERIALIZED (SELECT image_id, fit, (rerank <#> %(q)s) * -1 AS sim, code, rerank FROM {s}.items "
               "ORDER BY rerank <#> %(q)s LIMIT %(k)s), "
               "o AS MATERIALIZED (SELECT r.*, row_number() OVER (ORDER BY r.sim DESC) AS place FROM r), "
               "l AS MATERIALIZED (SELECT n.image_id, n.ids, n.sims FROM o JOIN {s}.neighbours n ON n.image_id = o.image_id "
@@ -88,11 +89,12 @@ SQL = {
               "WHERE id >= 0 AND NOT id = ANY(%(held)s::int8[]) AND id NOT IN (SELECT image_id FROM o)) "
               "SELECT o.image_id, o.fit, o.sim, o.code, halfvec_send(o.rerank), o.place, "
               "CASE WHEN NOT o.image_id = ANY(%(held)s::int8[]) THEN (SELECT halfvec_send(e.vector) FROM {s}.embeddings e "
-              "WHERE e.image_id = o.image_id) END, h.path, h.size, h.width, h.height, h.phash, h.error, h.mtime, l.ids, l.sims "
-              "FROM o LEFT JOIN l ON l.image_id = o.image_id LEFT JOIN LATERAL (SELECT i.path, i.size, i.width, i.height, "
-              "i.phash, i.error, i.mtime FROM {s}.images i WHERE i.id = o.image_id AND o.place <= %(head)s OFFSET 0) h ON true "
-              "UNION ALL SELECT x.id, NULL, NULL, NULL, NULL, NULL, halfvec_send(e.vector), NULL, NULL, NULL, NULL, NULL, "
-              "NULL, NULL, NULL, NULL FROM x JOIN {s}.embeddings e ON e.image_id = x.id",
+              "WHERE e.image_id = o.image_id) END, h.path, h.size, h.width, h.height, h.phash, h.error, h.mtime, l.ids, l.sims, "
+              "c.n, c.m, c.dn, c.ds "
+              "FROM c CROSS JOIN o LEFT JOIN l ON l.image_id = o.image_id LEFT JOIN LATERAL (SELECT i.path, i.size, i.width, "
+              "i.height, i.phash, i.error, i.mtime FROM {s}.images i WHERE i.id = o.image_id AND o.place <= %(head)s OFFSET 0) h "
+              "ON true UNION ALL SELECT x.id, NULL, NULL, NULL, NULL, NULL, halfvec_send(e.vector), NULL, NULL, NULL, NULL, NULL, "
+              "NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM x JOIN {s}.embeddings e ON e.image_id = x.id",
     # An update's candidate neighbours of a new design: the HNSW search, each candidate with the cosine of its
     # prepared vector (embedding less the fit's centre) to the design's, computed where the embeddings are.
     "scored_candidates": "SELECT t.image_id, 1 - ((e.vector::vector - %s::vector) <=> %s::vector) FROM (SELECT image_id "
@@ -222,7 +224,7 @@ class ItemTables:
         return IndexSnapshot(fitted=fitted, ids=ids, codes=codes, vectors=vectors, tables=tables)
 
 
-class PgSearcher(ScoredCandidates):
+class PgSearcher(FollowedSearches, ScoredCandidates):
     """Candidates found by the server's HNSW index over the re-ranking vectors (a `Searcher`).
 
     One statement a search, on the store's connection (never prepared: see `PostgresReader`). Searches
@@ -267,6 +269,9 @@ class PgSearcher(ScoredCandidates):
         self._describe = describe
         self._ids: np.ndarray | None = None
         self.replica: Any = None  # the client's search cache (team_replica.TeamReplica), set by the engine
+        self.marks: Marks | None = None  # what another client's commit moves, as the last search statement read them
+        self._answered: dict[tuple[int, bytes], Ranking] = {}  # this search's candidates, for `replaying` (by k, query)
+        self._replaying = False
         self._ef = 0
         self._set_ef(EF_SEARCH)
         if iterative:
@@ -295,8 +300,7 @@ class PgSearcher(ScoredCandidates):
             self._conn.execute("SELECT set_config('hnsw.ef_search', %s, false)", (str(ef),))
             self._ef = ef
 
-    def search(self, code: np.ndarray, vector: np.ndarray, k: int) -> Ranking:
-        k = max(1, int(k))
+    def _search(self, vector: np.ndarray, k: int) -> Ranking:
         if self.replica is not None and self.replica.taken is not None:
             return self._search_with_replica(vector, k)
         args = {"q": pg_types.HalfVec(vector), "k": k, "head": HEAD, "held": pg_types.Ids(self._prefetch.recent_vectors())}
@@ -311,6 +315,8 @@ class PgSearcher(ScoredCandidates):
                 raise
             raise self._describe(exc) from exc
         found = [r for r in rows if r[1] is not None]  # the candidates; the other rows are their neighbours' embeddings
+        if found:
+            self.marks = marks_of(found[0], 16)
         self._check_fit(found)
         try:
             reranked = halfvecs([r[4] for r in found], self._fitted.rerank_basis.shape[1])
@@ -319,28 +325,7 @@ class PgSearcher(ScoredCandidates):
         except ValueError as exc:  # a column altered by hand, or a damaged value
             raise self._describe(exc) from exc
         self._prefetch.keep(found, reranked, dict(zip((r[0] for r in brought), vectors)))
-        return _ranking(found)
-
-    def _search_with_replica(self, vector: np.ndarray, k: int) -> Ranking:
-        """The candidates only, with the change counter: the engine reads the rest from the client's replica
-        (team_replica.py), unless the counter says the catalogue changed since it was made."""
-        try:
-            self._set_ef(max(EF_SEARCH, k))
-            found, counter = replica_search(self._conn, self._sql["replica_search"], pg_types.HalfVec(vector), k,
-                                            None if self._iterative else min(k, self._count))
-        except Exception as exc:
-            raise self._describe(exc) from exc
-        if counter != self.replica.counter:
-            self.replica.stale(counter)
-            self._check_fit(found)  # a refit too: take the new fit now, or the engine's one retry meets it again
-            raise ReplicaStale("The team catalogue changed since this computer's search cache was made; search again.")
-        self._check_fit(found)
-        try:
-            reranked = halfvecs([r[4] for r in found], self._fitted.rerank_basis.shape[1])
-        except ValueError as exc:
-            raise self._describe(exc) from exc
-        self._prefetch.keep_items([r[0] for r in found], [r[3] for r in found], reranked)
-        return _ranking(found)
+        return ranking_of(found)
 
     def _check_fit(self, found: list[tuple]) -> None:
         """After another user's refit (rows of a newer generation): take the new fit, and have the engine
@@ -388,10 +373,3 @@ class PgSearcher(ScoredCandidates):
             if int(image_id) in found:
                 out[row] = found[int(image_id)].astype(np.float32)
         return out
-
-
-def _ranking(found: list[tuple]) -> Ranking:
-    ids = np.array([r[0] for r in found], dtype=np.int64)
-    sims = np.array([r[2] for r in found], dtype=np.float32)
-    order = np.argsort(-sims, kind="stable")  # relaxed order: nearly sorted, sorted here
-    return Ranking(ids[order], sims[order], len(found), "hnsw")

@@ -20,6 +20,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import CatalogueError
+from .postgres_arrays import MARKS, Marks
 from .verdicts import VERDICTS, Decision
 
 log = logging.getLogger(__name__)
@@ -35,10 +36,7 @@ SQL = {
               "ON CONFLICT (a, b) DO UPDATE SET verdict = excluded.verdict, at = excluded.at, "
               "who = swimsearch.app_user(), login = session_user RETURNING who, at, login",
     "undecide": "DELETE FROM {s}.decisions WHERE a = %s AND b = %s",
-    # what moves at every committed change: the change counter (postgres_arrays.CHANGED: designs, lists, the fit)
-    # and the decisions' count and sum of times (each decision, changed verdict or withdrawal moves them)
-    "change_marks": "SELECT (SELECT count(*) FROM {s}.changes), (SELECT coalesce(max(id), 0) FROM {s}.changes), "
-                    "count(*), coalesce(sum(at), 0) FROM {s}.decisions",
+    "change_marks": MARKS,  # what moves at every committed change (postgres_arrays.MARKS)
     "import_decision": "INSERT INTO {s}.decisions (a, b, verdict, who, at) VALUES (%s, %s, %s, %s, %s) "
                        "ON CONFLICT (a, b) DO UPDATE SET verdict = excluded.verdict, who = excluded.who, at = excluded.at",
     "prune": "DELETE FROM {s}.decisions d WHERE NOT EXISTS (SELECT 1 FROM {s}.images i WHERE i.path = d.a AND i.gone IS NULL) "
@@ -82,7 +80,7 @@ class PgSteering:
     def decisions(self) -> list[Decision]:
         return [_record(*row) for row in self._run(lambda: self._conn.execute(self._sql["decisions"]).fetchall())]
 
-    def change_marks(self) -> tuple[tuple[int, int], tuple[int, float]]:
+    def change_marks(self) -> Marks:
         """(the change counter of designs, lists and the fit; the decisions' count and sum of times): what
         another client's commit moves (other_writes.py asks it before each search, one round trip)."""
         row = self._run(lambda: self._conn.execute(self._sql["change_marks"]).fetchone())

@@ -91,7 +91,7 @@ def test_update_reads_new_files(qtbot, make_window, designs):
     with qtbot.waitSignal(window.catalogue_ready, timeout=WAIT_MS) as opened:
         pass
     assert opened.args[0].searchable == 35
-    assert "35 designs" in window.catalogue_label.text()
+    assert "35 designs" in window.catalogue_label.full_text()
 
 
 def test_first_run_builds_and_opens_the_sample_then_a_restart_just_opens_it(qtbot, make_window, tmp_path):
@@ -132,7 +132,7 @@ def test_a_damaged_catalogue_is_one_plain_sentence(qtbot, make_window, tmp_path)
     window.open_path(str(damaged))
     qtbot.waitUntil(lambda: bool(error_texts(window)), timeout=WAIT_MS)
     assert error_texts(window) == [f"The file {damaged} is not a SwimSearch catalogue, or it is damaged."]
-    assert window.catalogue_label.text() == "No catalogue"
+    assert window.catalogue_label.full_text() == "No catalogue"
     assert damaged.read_bytes().startswith(b"not a database")  # left untouched
 
 
@@ -144,7 +144,7 @@ def test_a_damaged_catalogue_does_not_close_the_one_on_screen(qtbot, make_window
     drop_and_wait(qtbot, window, designs / "img0004.png")
     window.open_path(str(damaged))
     qtbot.waitUntil(lambda: bool(error_texts(window)), timeout=WAIT_MS)
-    assert "30 designs" in window.catalogue_label.text() and window.windowTitle() == "designs — SwimSearch"
+    assert "30 designs" in window.catalogue_label.full_text() and window.windowTitle() == "designs — SwimSearch"
     assert window.model.match_at(0).name == "img0004.png"  # the results stay
     assert drop_and_wait(qtbot, window, designs / "img0010.png").matches[0].name == "img0010.png"
 
@@ -210,14 +210,14 @@ def test_building_another_folder_switches_to_it_and_runs_the_query_again_there(q
     make_pattern_images(other, 12, start=200)
     with qtbot.waitSignal(window.results_shown, timeout=WAIT_MS) as shown:
         window.open_path(str(other))
-        assert window.catalogue_label.text() == "other  ·  building…"
+        assert window.catalogue_label.full_text() == "other  ·  building…"
         assert window.model.rowCount() == 0 and window.results_view.empty_title == "Building the catalogue “other”…"
         assert window.filter_bar.title.full_text() == "" and window.timing_label.text() == ""
         assert not window.back_action.isEnabled()  # the last catalogue's results are not for this one
         assert window.query_panel.name_label.full_text() == "img0004.png"  # the query stays
     result = shown.args[0]
     assert result.query == str(query) and {m.path for m in result.matches} <= {str(p) for p in other.iterdir()}
-    assert window.windowTitle() == "other — SwimSearch" and "12 designs" in window.catalogue_label.text()
+    assert window.windowTitle() == "other — SwimSearch" and "12 designs" in window.catalogue_label.full_text()
     assert not window.back_action.isEnabled()  # the other catalogue's history is gone
 
 
@@ -305,7 +305,7 @@ def test_a_catalogue_of_another_model_says_so_and_is_rebuilt_only_when_asked(qtb
     assert box.text().startswith("“designs” was built with another model, fake-embedder@32 (sha256 ffffffffffff...), "
                                  "not with other-embedder@32")
     assert "Every picture is read again (30 pictures)" in box.text() and box.defaultButton() is buttons["Not now"]
-    assert "another model" in window.catalogue_label.text()
+    assert "another model" in window.catalogue_label.full_text()
     assert "fake-embedder@32" in window.catalogue_label.toolTip()
 
     qtbot.mouseClick(buttons["Not now"], Qt.LeftButton)
@@ -325,7 +325,7 @@ def test_a_catalogue_of_another_model_says_so_and_is_rebuilt_only_when_asked(qtb
     with qtbot.waitSignal(window.build_finished, timeout=WAIT_MS) as finished:
         qtbot.mouseClick(rebuild, Qt.LeftButton)
     assert (finished.args[0].report.added, finished.args[0].report.unchanged) == (30, 0)
-    qtbot.waitUntil(lambda: "another model" not in window.catalogue_label.text(), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: "another model" not in window.catalogue_label.full_text(), timeout=WAIT_MS)
     assert drop_and_wait(qtbot, window, designs / "img0004.png").matches[0].name == "img0004.png"
 
 
@@ -346,4 +346,4 @@ def test_cancelling_an_update_before_it_reads_anything_says_so(qtbot, make_windo
     qtbot.waitUntil(lambda: not window.builds.busy, timeout=WAIT_MS)
     qtbot.waitUntil(lambda: "Stopped" in window.statusBar().currentMessage(), timeout=WAIT_MS)
     assert window.statusBar().currentMessage() == "Stopped. What was read so far is kept; press F5 to go on."
-    assert not window.progress.isVisible() and "30 designs" in window.catalogue_label.text()
+    assert not window.progress.isVisible() and "30 designs" in window.catalogue_label.full_text()

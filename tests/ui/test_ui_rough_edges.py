@@ -34,7 +34,7 @@ def test_building_a_folder_without_pictures_says_so_leaves_nothing_and_keeps_the
     assert not default_catalogue_path(empty).exists() and sorted(p.name for p in empty.iterdir()) == [
         "brief.txt", "moodboard.indd"]
     # the catalogue that was open is open again, with the results on screen
-    assert window.windowTitle() == "designs — SwimSearch" and "30 designs" in window.catalogue_label.text()
+    assert window.windowTitle() == "designs — SwimSearch" and "30 designs" in window.catalogue_label.full_text()
     qtbot.waitUntil(lambda: window.model.rowCount() > 0, timeout=WAIT_MS)
     assert window.model.match_at(0).name == "img0004.png"
 
@@ -218,6 +218,47 @@ def test_every_filter_above_the_results_shows_its_whole_text(qtbot, make_window,
         pass
     assert not clipped()
     assert bar.title.text() == bar.title.full_text() == "30 matches for img0004.png"
+
+
+@pytest.mark.parametrize("size", [(800, 600), (1400, 900)])
+def test_a_long_status_message_is_elided_beside_the_catalogue_name_with_the_whole_of_it_in_a_tooltip(
+        qtbot, make_window, tmp_path, fake_embedder, small_config, app_style, size):
+    """At 800 px with the app's style "Exported 30 matches to /home/…/matches.csv" stopped mid-word against a
+    long catalogue name ("Exported 30 matche Summer collection…"): the message is elided in the middle to
+    the room left of the name, the whole of it in the tooltip, and the name keeps its design count."""
+    from PyQt5.QtCore import QEvent, QPoint
+    from PyQt5.QtGui import QHelpEvent
+    from PyQt5.QtWidgets import QToolTip
+
+    from swimsearch.catalogue import Catalogue
+
+    folder = tmp_path / "Summer collection 2027 swimwear prints, final round"
+    make_pattern_images(folder, 30, family=3)
+    with Catalogue.create(default_catalogue_path(folder), folder) as catalogue:
+        catalogue.update(fake_embedder, small_config)
+    window = make_window(width=size[0], height=size[1])
+    open_catalogue(qtbot, window, folder)
+    drop_and_wait(qtbot, window, folder / "img0004.png")
+    message = "Exported 30 matches to /home/designer/Documents/Summer collection 2027/exports/matches-for-img0004.csv"
+    bar, name = window.statusBar(), window.catalogue_label
+    bar.showMessage(message)
+    qtbot.waitUntil(lambda: name.text().endswith("30 designs") and name.x() > 0, timeout=3000)
+    window.grab().save(str(tmp_path / f"status-{size[0]}.png"))  # looked at while writing this test
+
+    shown, metrics = bar.shown_message(), bar.fontMetrics()
+    assert shown != message and shown.startswith("Exported 30 matches") and shown.endswith(".csv")
+    assert bar.message_rect().left() + metrics.horizontalAdvance(shown) < name.x()  # never over the name
+    assert name.full_text() == f"{folder.name}  ·  30 designs"
+    assert name.fontMetrics().horizontalAdvance(name.text()) <= name.contentsRect().width()  # drawn whole
+    assert name.mapTo(window, QPoint(name.width(), 0)).x() <= window.width()
+    assert (name.text() == name.full_text()) == (size[0] >= 1400)  # elided only where it has to be
+    assert name.full_text() in name.toolTip()
+
+    QApplication.sendEvent(bar, QHelpEvent(QEvent.ToolTip, bar.message_rect().center(), bar.mapToGlobal(bar.message_rect().center())))
+    assert QToolTip.isVisible() and QToolTip.text() == message
+    QToolTip.hideText()
+    bar.showMessage("Copied 1 match to the clipboard")
+    assert bar.shown_message() == "Copied 1 match to the clipboard"  # a short one is not touched
 
 
 def _check_the_side_column_at_the_smallest_size(qtbot, make_window, designs, size) -> None:

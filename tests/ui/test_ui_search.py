@@ -38,7 +38,7 @@ def test_dropping_an_image_file_shows_ranked_results_with_the_query_first_at_100
     # the best other match is selected and previewed beside the query
     assert window.preview.match is not None and window.preview.match.image_id == shown[1].image_id
     assert window.timing_label.text().startswith("embed ") and "search" in window.timing_label.text()
-    assert "designs" in window.catalogue_label.text() and "30 designs" in window.catalogue_label.text()
+    assert "designs" in window.catalogue_label.full_text() and "30 designs" in window.catalogue_label.full_text()
 
 
 def test_a_design_from_outside_the_catalogue_has_no_match_at_100(qtbot, make_window, designs, tmp_path):

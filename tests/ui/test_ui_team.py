@@ -50,13 +50,27 @@ def connect(qtbot, window, monkeypatch, address, password="secret", person="Anna
     window.connect_team_action.trigger()
 
 
+def connected(qtbot, make_window, monkeypatch, address):
+    """A new window connected to the team catalogue at `address`: (window, its CatalogueState)."""
+    window = make_window()
+    with qtbot.waitSignal(window.catalogue_ready, timeout=WAIT_MS) as ready:
+        connect(qtbot, window, monkeypatch, address)
+    return window, ready.args[0]
+
+
+def searched_from_a_design(qtbot, window, path):
+    """`path` dropped, then its first match searched from (a catalogue design: decisions could be kept)."""
+    drop_and_wait(qtbot, window, path)
+    with qtbot.waitSignal(window.results_shown, timeout=WAIT_MS):
+        window.search_match(window.model.match_at(0))
+    qtbot.waitUntil(lambda: window.model.result.example_ids != (), timeout=WAIT_MS)
+    return {a.text(): a for a in window.context_menu(window.model.match_at(1)).actions()}
+
+
 def test_connecting_opens_the_team_catalogue_and_remembers_its_address_without_the_password(
         qtbot, make_window, team, monkeypatch, forget_passwords):
     folder, editor, _ = team
-    window = make_window()
-    with qtbot.waitSignal(window.catalogue_ready, timeout=WAIT_MS) as ready:
-        connect(qtbot, window, monkeypatch, editor)
-    state = ready.args[0]
+    window, state = connected(qtbot, make_window, monkeypatch, editor)
     assert state.team and state.searchable == 30 and not state.readonly and not state.root_note
     assert window.windowTitle().startswith("swim on this computer") and window.map_root_action.isEnabled()
     assert window.update_action.isEnabled()
@@ -76,11 +90,9 @@ def test_connecting_opens_the_team_catalogue_and_remembers_its_address_without_t
 def test_a_viewer_searches_and_cannot_update_and_a_wrong_password_is_one_plain_sentence(
         qtbot, make_window, team, monkeypatch, forget_passwords):
     folder, _, viewer = team
-    window = make_window()
-    with qtbot.waitSignal(window.catalogue_ready, timeout=WAIT_MS) as ready:
-        connect(qtbot, window, monkeypatch, viewer)
-    assert ready.args[0].readonly and not window.update_action.isEnabled()
-    assert "read-only" in window.catalogue_label.text()
+    window, state = connected(qtbot, make_window, monkeypatch, viewer)
+    assert state.readonly and not window.update_action.isEnabled()
+    assert "read-only" in window.catalogue_label.full_text()
     assert drop_and_wait(qtbot, window, folder / "img0011.png").matches[0].score == 1.0
 
     other = make_window()
@@ -110,10 +122,8 @@ def test_an_unmapped_shared_folder_is_said_once_and_mapping_it_is_remembered(
     mounted = tmp_path / "Volumes" / "designs"
     shutil.copytree(folder, mounted)
     shutil.rmtree(folder)  # this computer mounts the share elsewhere
-    window = make_window()
-    with qtbot.waitSignal(window.catalogue_ready, timeout=WAIT_MS) as ready:
-        connect(qtbot, window, monkeypatch, editor)
-    assert ready.args[0].root_note and not ready.args[0].root_exists
+    window, state = connected(qtbot, make_window, monkeypatch, editor)
+    assert state.root_note and not state.root_exists
     qtbot.waitUntil(lambda: bool(error_texts(window)), timeout=WAIT_MS)
     assert len(error_texts(window)) == 1 and "not reachable here" in error_texts(window)[0]
     result = drop_and_wait(qtbot, window, mounted / "img0004.png")
@@ -138,10 +148,8 @@ def test_the_next_start_asks_for_the_password_and_a_team_catalogue_that_failed_t
     from ui.team import Connection
 
     _, editor, _ = team
-    window = make_window()
-    with qtbot.waitSignal(window.catalogue_ready, timeout=WAIT_MS) as ready:
-        connect(qtbot, window, monkeypatch, editor)
-    saved = ready.args[0].path
+    window, state = connected(qtbot, make_window, monkeypatch, editor)
+    saved = state.path
     window.close()
     pg_address._session_passwords.clear()  # SwimSearch closed: the typed password is gone
     monkeypatch.delenv("PGPASSWORD", raising=False)
@@ -170,31 +178,19 @@ def test_a_viewers_window_offers_no_change_and_each_says_why(qtbot, make_window,
     folder, editor, viewer = team
     changes = ("update", "watch", "mark_same", "mark_different")
     decisions = ("Same design as the query", "Not similar to the query")
-    window = make_window()
-    with qtbot.waitSignal(window.catalogue_ready, timeout=WAIT_MS):
-        connect(qtbot, window, monkeypatch, viewer)
-    drop_and_wait(qtbot, window, folder / "img0011.png")
-    with qtbot.waitSignal(window.results_shown, timeout=WAIT_MS):  # from a catalogue design: decisions could be kept
-        window.search_match(window.model.match_at(0))
-    qtbot.waitUntil(lambda: window.model.result.example_ids != (), timeout=WAIT_MS)
+    window, _ = connected(qtbot, make_window, monkeypatch, viewer)
+    menu = searched_from_a_design(qtbot, window, folder / "img0011.png")
     for name in changes:
         action = getattr(window, f"{name}_action")
         assert not action.isEnabled(), name
         assert "viewer rights" in action.toolTip() and "viewer rights" in action.statusTip(), name
-    menu = {a.text(): a for a in window.context_menu(window.model.match_at(1)).actions()}
     for text in decisions:
         assert not menu[text].isEnabled() and "viewer rights" in menu[text].toolTip()
     assert menu["Not like this"].isEnabled()  # steering a search changes nothing: offered
 
-    other = make_window()
-    with qtbot.waitSignal(other.catalogue_ready, timeout=WAIT_MS):
-        connect(qtbot, other, monkeypatch, editor)
-    drop_and_wait(qtbot, other, folder / "img0011.png")
-    with qtbot.waitSignal(other.results_shown, timeout=WAIT_MS):
-        other.search_match(other.model.match_at(0))
-    qtbot.waitUntil(lambda: other.model.result.example_ids != (), timeout=WAIT_MS)
+    other, _ = connected(qtbot, make_window, monkeypatch, editor)
+    menu = searched_from_a_design(qtbot, other, folder / "img0011.png")
     for name in changes:
         action = getattr(other, f"{name}_action")
         assert action.isEnabled() and "viewer" not in action.toolTip(), name
-    menu = {a.text(): a for a in other.context_menu(other.model.match_at(1)).actions()}
     assert all(menu[text].isEnabled() for text in decisions)
