@@ -197,19 +197,17 @@ class CachedArrays:
             return {name: np.asarray(views[name])[rows] for name in names}
         offset, row_bytes, fields = self.layout
         out: dict[str, np.ndarray] = {}
+        memo, fd, pread = self._pages, self.file.fileno(), os.pread  # type: ignore[attr-defined]
+        if len(memo) > 8192:  # read outside searches (no `forget`): kept to 32 MB
+            memo.clear()
+        starts = (rows * row_bytes + offset).tolist()  # each row's first byte in the file
         for page in sorted({int(fields[name][1]) // ALIGN for name in names}):
-            memo, fd, at = self._pages, self.file.fileno(), offset + page * ALIGN  # type: ignore[attr-defined]
-            if len(memo) > 8192:  # read outside searches (no `forget`): kept to 32 MB
-                memo.clear()
-            chunks = []
-            for row in rows.tolist():
-                key = row * 8 + page
-                chunk = memo.get(key)
-                if chunk is None:
-                    chunk = memo[key] = os.pread(fd, ALIGN, at + row * row_bytes)
-                chunks.append(chunk)
+            get, at = memo.get, page * ALIGN
+            # a page already read comes from the memo (b"" is never one: a pread always reads a page here)
+            chunks = [get(key) or memo.setdefault(key, pread(fd, ALIGN, start + at))
+                      for key, start in zip((rows * 8 + page).tolist(), starts)]
             block = np.frombuffer(b"".join(chunks), np.uint8).reshape(len(rows), ALIGN)
-            here = {name: (dtype, int(start) - page * ALIGN, count) for name, (dtype, start, count) in fields.items()
+            here = {name: (dtype, int(start) - at, count) for name, (dtype, start, count) in fields.items()
                     if name in names and int(start) // ALIGN == page}
             out.update(row_views(block, here))
         return out

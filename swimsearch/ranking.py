@@ -41,6 +41,7 @@ import numpy as np
 from .augment import expand_query, weighted_mean
 from .calibration import BAND_NAMES, Calibration, band_levels, whole_percents
 from .config import EngineConfig
+from .halves import through_half
 from .index import FittedIndex
 from .phash_index import PhashIndex, hamming64
 from .rescoring import RescoringData
@@ -161,7 +162,7 @@ def _augmented_query(q: np.ndarray, data: RescoringData, fitted: FittedIndex, he
     own embedding gets about its own augmented vector. With expand_k 10 it lifted leak-free mAP@10 on
     the clothing set's tuning half by 0.9 % cross-sender and 0.8 % same-sender (docs/BENCHMARKS.md)."""
     stored = data.embedding_matrix(head.tolist())
-    prepared = fitted.prepare(stored.vectors).astype(np.float16).astype(np.float32)  # as the catalogue's table holds them
+    prepared = through_half(fitted.prepare(stored.vectors))  # as the catalogue's table holds them
     sims = prepared @ q
     best = np.argsort(-sims, kind="stable")[:k]
     alpha = float(fitted.settings.get("augment_alpha", 3.0))
