@@ -203,9 +203,18 @@ class CachedArrays:
         starts = (rows * row_bytes + offset).tolist()  # each row's first byte in the file
         for page in sorted({int(fields[name][1]) // ALIGN for name in names}):
             get, at = memo.get, page * ALIGN
+            keys = (rows * 8 + page).tolist()
+            if page:
+                # A row's later page (its augmented vector: one of the best few dozen) comes with its first
+                # page in the same read when that is not read yet: every candidate's first page is read by
+                # the scoring anyway (its same-design vector), so this saves a system call a head row.
+                for key, start in zip(keys, starts):
+                    if key not in memo and key - page not in memo:
+                        both = pread(fd, at + ALIGN, start)
+                        for k in range(page + 1):
+                            memo[key - page + k] = both[k * ALIGN : (k + 1) * ALIGN]
             # a page already read comes from the memo (b"" is never one: a pread always reads a page here)
-            chunks = [get(key) or memo.setdefault(key, pread(fd, ALIGN, start + at))
-                      for key, start in zip((rows * 8 + page).tolist(), starts)]
+            chunks = [get(key) or memo.setdefault(key, pread(fd, ALIGN, start + at)) for key, start in zip(keys, starts)]
             block = np.frombuffer(b"".join(chunks), np.uint8).reshape(len(rows), ALIGN)
             here = {name: (dtype, int(start) - at, count) for name, (dtype, start, count) in fields.items()
                     if name in names and int(start) // ALIGN == page}
