@@ -120,8 +120,7 @@ def find_candidates(
         for round_ in range(config.expand_rounds if config.expand_k else 0):
             head = ranking.ids[ranking.ids != query_id] if query_id is not None else ranking.ids
             head = head[: config.expand_k + RESCORE_MARGIN]
-            # the best few on the full augmented vectors, of the best by re-ranking vector (read first: with the
-            # array cache that read brings the head's embeddings, which _augmented_query reads, in the same call)
+            # the best few on the full augmented vectors, of the best by re-ranking vector (first: reads the head's embeddings too)
             vectors = data.augmented(head)
             if round_ == 0 and config.query_augment_k and len(head):
                 q = _augmented_query(q, data, fitted, head, config.query_augment_k)
