@@ -120,11 +120,10 @@ def find_candidates(
         for round_ in range(config.expand_rounds if config.expand_k else 0):
             head = ranking.ids[ranking.ids != query_id] if query_id is not None else ranking.ids
             head = head[: config.expand_k + RESCORE_MARGIN]
-            # the best few on the full augmented vectors, of the best by re-ranking vector (first: reads the head's embeddings too)
-            vectors = data.augmented(head)
+            vectors = data.augmented(head)  # first: the cache reads the head's embeddings with these (array_cache.take)
             if round_ == 0 and config.query_augment_k and len(head):
                 q = _augmented_query(q, data, fitted, head, config.query_augment_k)
-            sims = vectors @ q
+            sims = vectors @ q  # the best few on the full augmented vectors, of the best by re-ranking vector
             best = np.argsort(-sims, kind="stable")[: config.expand_k]
             q = expand_query(q, vectors[best], sims[best], alpha=config.expand_alpha)
             ranking, last = _look(searcher, fitted, q, depth)
