@@ -187,7 +187,8 @@ class CachedArrays:
     def take(self, names: tuple[str, ...], rows: np.ndarray) -> dict[str, np.ndarray]:
         """Fields (`row_fields`) of rows (all >= 0), each an array of its own.
 
-        Read with one `pread` per 4 KB page of a row, not by touching the mapped pages: a first touch
+        Read with one `pread` per 4 KB page of a row (a row's first and later page in one where both are
+        new: a head candidate's), not by touching the mapped pages: a first touch
         of a mapped page costs a page fault (~5.5 µs here, 14 µs loaded; a search at a million images
         touches ~190), a `pread` of one from the OS's cache ~1.7 µs. Pages read since `forget` (each
         search's start) are not read again."""
