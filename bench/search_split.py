@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections import defaultdict
@@ -100,6 +101,14 @@ def main() -> int:
     for q in queries[5:25]:
         engine.search_embeddings(q[None], top_n=10)
     spent.clear()
+    reads = [0, 0]  # the cache's system calls (CachedArrays.take reads with os.pread) and their bytes
+    pread = os.pread
+
+    def counted(fd: int, size: int, at: int) -> bytes:
+        reads[0], reads[1] = reads[0] + 1, reads[1] + size
+        return pread(fd, size, at)
+
+    os.pread = counted
     total = 0.0
     timed_queries = queries[25 : 25 + args.count]
     for q in timed_queries:
@@ -107,7 +116,9 @@ def main() -> int:
         engine.search_embeddings(q[None], top_n=10)
         total += time.perf_counter() - started
     per = 1000.0 / len(timed_queries)
+    os.pread = pread
     print(f"search (wall, wrapped) {total * per:.3f} ms a search; settings {args.settings}")
+    print(f"cache reads a search: {reads[0] / len(timed_queries):.1f} preads, {reads[1] / len(timed_queries) / 1024:.0f} KB")
     for _, _, label in steps:
         print(f"{label:60s} {spent[label] * per:7.3f} ms")
     return 0

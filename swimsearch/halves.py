@@ -22,3 +22,31 @@ def widened(values: np.ndarray) -> np.ndarray:
     if values.dtype != np.float16:
         return values.astype(np.float32)
     return np.take(_WIDE, np.ascontiguousarray(values).view(np.uint16))
+
+
+def through_half(values: np.ndarray) -> np.ndarray:
+    """float32 values rounded to the nearest float16 and back: bit for bit `astype(np.float16).astype(np.float32)`.
+
+    NumPy narrows float32 to float16 element by element in software here too: 40 x 1,280 values (a
+    search's prepared head, ranking._augmented_query) took 0.1 ms twice a search. This rounds the float32
+    bits instead: to nearest, ties to even, on the 10 fraction bits a normal float16 keeps (a carry
+    raises the exponent, as the narrowing does); below float16's smallest normal (2^-14) to the nearest
+    multiple of 2^-24 (its subnormals), by an exact scaling and NumPy's round-half-to-even. Anything that
+    would overflow, and NaN, goes through `astype`.
+    """
+    x = np.ascontiguousarray(values, dtype=np.float32)
+    magnitude = np.abs(x)
+    if not x.size or not magnitude.max() < 65504.0:  # empty, NaN, infinite or at float16's largest: the slow way
+        return x.astype(np.float16).astype(np.float32)
+    bits = x.view(np.uint32)
+    rounded = bits >> np.uint32(13)  # in place from here: each temporary of 200 KB costs as much as the sums
+    rounded &= np.uint32(1)
+    rounded += np.uint32(0x0FFF)
+    rounded += bits
+    rounded &= np.uint32(0xFFFFE000)
+    out = rounded.view(np.float32)
+    tiny = magnitude < np.float32(2.0**-14)
+    if tiny.any():
+        scale = np.float32(2.0**24)
+        out[tiny] = np.round(x[tiny] * scale) / scale
+    return out

@@ -31,7 +31,7 @@ from typing import Iterable
 import numpy as np
 
 from .array_cache import CachedArrays, calibration_key
-from .halves import widened
+from .halves import through_half, widened
 from .array_watch import ArrayWatch
 from .calibration import Calibration
 from .index import FittedIndex, row_lookup
@@ -183,7 +183,7 @@ class RescoringData:
             if np.all(rows >= 0):
                 if not self.fitted.augmented:  # the prepared vectors, rounded as a table holds them
                     prepared = self.fitted.prepare(cached.raw(rows))
-                    return prepared.astype(np.float16).astype(np.float32)
+                    return through_half(prepared)
                 if cached.augmented is not None:  # made as below, over every stored embedding (array_cache.py)
                     return widened(cached.take(("augmented",), rows)["augmented"])
         lists = self._neighbour_lists(image_ids) if self.fitted is not None and self.fitted.augmented else None

@@ -509,3 +509,32 @@ def test_the_room_a_cache_needs_is_itself_its_work_files_and_a_margin(tmp_path, 
         short = room_for(tmp_path, int(8.8 * GB), int(2.5 * GB), "c.swimcat")
         assert short == (f"not enough free disk space for the search cache of c.swimcat: needs {needs / GB:.1f} GB, "
                          f"{(needs - 1) / GB:.1f} GB free; searches read the catalogue instead")
+
+
+def test_reading_a_rows_augmented_vector_brings_its_first_page_in_the_same_read(pattern_catalogue, fake_embedder, small_config,
+                                                                              cache_home, monkeypatch):
+    """One system call a head row, not two, and the very values of the mapped rows whichever page is read first."""
+    import os
+
+    folder, path = pattern_catalogue
+    with Catalogue.open(path) as catalogue:
+        engine = SearchEngine(catalogue, fake_embedder, _cached_config(small_config))
+        assert engine.array_watch is not None and engine.array_watch.wait(120)
+    arrays = open_cache(next(cache_home.glob("*.swimarrays")))
+    assert arrays.layout is not None and arrays.augmented is not None and arrays.layout[1] > 4096  # two pages a row
+    rows = np.array([7, 3, 200, 3, 41])
+    reads = []
+    pread = os.pread
+    monkeypatch.setattr(os, "pread", lambda fd, size, at: reads.append(size) or pread(fd, size, at))
+    arrays.forget()
+    got = arrays.take(("augmented",), rows)
+    assert reads == [8192] * 4  # four rows (one twice), each its two pages in one read
+    both = arrays.take(("embeddings", "rec_size"), rows)
+    assert len(reads) == 4  # the first pages came with them
+    assert np.array_equal(got["augmented"], arrays.augmented[rows])
+    assert np.array_equal(both["embeddings"], arrays.embeddings[rows])
+    assert np.array_equal(both["rec_size"], arrays.records["rec_size"][rows])
+    arrays.forget()
+    first = arrays.take(("embeddings",), rows)  # first page first: the later one is read alone
+    assert np.array_equal(arrays.take(("augmented",), rows)["augmented"], arrays.augmented[rows])
+    assert np.array_equal(first["embeddings"], arrays.embeddings[rows]) and reads[4:] == [4096] * 8

@@ -1,0 +1,43 @@
+"""float16 conversions done by table and by bits must be exactly NumPy's: a search's scores depend on every bit."""
+
+import numpy as np
+
+from swimsearch.halves import through_half, widened
+
+
+def _every_half_and_its_float32_neighbours() -> np.ndarray:
+    halves = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16).view(np.float16).astype(np.float32)
+    bits = halves[np.isfinite(halves)].view(np.uint32)
+    # 0x1000 is half a float16 step in float32's fraction bits: the ties, and one float32 step either side of them
+    wide = bits.astype(np.int64)
+    near = [(wide + step) % (1 << 32) for step in (0, 1, -1, 0x0FFF, 0x1000, 0x1001, -0x0FFF, -0x1000, -0x1001)]
+    random = np.random.default_rng(7).integers(0, 1 << 32, 2_000_000, dtype=np.int64)
+    return np.concatenate(near + [random]).astype(np.uint32).view(np.float32)
+
+
+def test_rounding_through_float16_by_bits_is_numpys_narrowing_bit_for_bit():
+    values = _every_half_and_its_float32_neighbours()
+    with np.errstate(over="ignore", invalid="ignore"):
+        want = values.astype(np.float16).astype(np.float32)
+    for part in (values[np.isfinite(values) & (np.abs(values) < 65504)], values):  # the fast way, then with the slow way's values in
+        with np.errstate(over="ignore", invalid="ignore"):
+            got = through_half(part)
+            expected = part.astype(np.float16).astype(np.float32)
+        assert got.dtype == np.float32 and got.shape == part.shape
+        assert np.array_equal(got.view(np.uint32), expected.view(np.uint32))  # -0.0, subnormals, carries, ties to even
+    assert len(want) == len(values)
+
+
+def test_rounding_through_float16_keeps_the_shape_and_leaves_its_input_alone():
+    prepared = (np.random.default_rng(3).standard_normal((40, 1280)) / 30).astype(np.float32)
+    before = prepared.copy()
+    got = through_half(prepared)
+    assert got.shape == (40, 1280)
+    assert np.array_equal(got, prepared.astype(np.float16).astype(np.float32))
+    assert np.array_equal(prepared, before)
+    assert through_half(np.zeros((0, 1280), np.float32)).shape == (0, 1280)
+
+
+def test_widening_by_table_is_numpys():
+    halves = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16).view(np.float16).reshape(256, 256)
+    assert np.array_equal(widened(halves).view(np.uint32), halves.astype(np.float32).view(np.uint32))
