@@ -44,6 +44,7 @@ from .config import EngineConfig
 from .index import FittedIndex
 from .phash_index import PhashIndex, hamming64
 from .rescoring import RescoringData
+from .same_picture import LooksSame, demote_failed
 from .score_bounds import settled_percents
 from .searchers import Ranking, Searcher
 
@@ -242,6 +243,7 @@ def score_and_order(
     query_id: int | None,
     steer: Steer | None = None,
     exact_ids: np.ndarray | tuple[int, ...] = (),
+    looks_same: LooksSame | None = None,
 ) -> Scored:
     """Step 2: score the candidates as shown, drop those under `min_score`, and order the list.
 
@@ -250,6 +252,8 @@ def score_and_order(
     score is the steered one (never below 0 % where calibrated), and its band
     and the order follow it. The scores of the list's first `top_n` + RESCORE_MARGIN (+ 2 x `exact_ids`)
     and of `exact_ids` are exact; further down a score may be one that reads the same (score_bounds.py).
+    `looks_same`: the picture check of *same design* (same_picture.py): the band's pairs the list would
+    show are looked at, and those that are not the same picture read their garment score.
     """
     ids, ranking, variant = candidates.ids, candidates.ranking, candidates.variant
     distances = np.full(len(ids), 65, np.int64)
@@ -298,6 +302,12 @@ def score_and_order(
         ranking = ranking.copy()
         ranking[maybe[same]] = IDENTICAL
         scores[maybe[same]] = 1.0  # the very same picture reads 100 %, as the query itself
+    if looks_same is not None and calibration is not None:  # same design only for the same picture
+        exempt = duplicate | np.isinf(ranking) | (ranking >= IDENTICAL)
+        failed = demote_failed(looks_same, data, calibration, embeddings, ids, percent, scores, variant, exempt,
+                               top_n + 10 + len(exact_ids))
+        if settled is not None:
+            settled[failed] = False  # their garment scores are exact
     level = band_levels(percent) if calibration is not None else np.zeros(len(ids), np.int64)
     if steer is not None and calibration is not None:
         # pHash is blind to colour: a recoloured copy that steering took out of the same-design band

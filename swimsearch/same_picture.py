@@ -1,0 +1,156 @@
+"""*Same design* only for the same picture: the band's pairs on a returned page are looked at (copy_check.py).
+
+The embeddings put a pair in *same design* (calibration.py); a query's best
+matches then hold look-alike garments there too. Here the pairs a page would
+show as *same design* are checked on the pictures themselves, in the order
+the list reads them, until the page is full; a pair that fails reads its
+garment score (`Calibration.percent` below the edge: at most 89 %, the top of
+*very similar*). Not read, and passing as they are: the query itself, a
+byte-identical copy, and a pair whose pHashes are near-identical
+(`duplicate_distance`). A candidate whose file cannot be read (moved,
+missing, a team catalogue whose folder does not map here) cannot be shown as
+*same design* unless the pHashes agree, and nothing is raised. A search made
+from embeddings alone (no picture and no catalogue image: benchmarks of
+synthetic catalogues) has nothing to look at and keeps the embedding band.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Callable, Sequence
+
+import numpy as np
+from PIL import Image
+
+from .calibration import Calibration, band_levels
+from .copy_check import FeatureCache, Picture, picture_features, same_picture
+from .rocchio import Example
+from .stores.base import ImageRecord
+
+if TYPE_CHECKING:
+    from .rescoring import RescoringData
+
+log = logging.getLogger(__name__)
+
+#: (candidate ids, the query row that scored each) -> whether each is the same picture as that row's example.
+LooksSame = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+class PictureCheck:
+    """The engine's same-picture check: features of queries and catalogue files, kept while they are used."""
+
+    def __init__(self, records: Callable[[list[int]], dict[int, ImageRecord]]):
+        self._records = records
+        self.cache = FeatureCache()
+        #: False: bands from the embeddings alone, as before the check (benchmarks measure both in one run)
+        self.enabled = True
+        self._given: OrderedDict[bytes, Image.Image | Picture | None] = OrderedDict()  # pictures given as data, by embedding
+
+    def remember(self, embeddings: np.ndarray, picture: Image.Image | str | os.PathLike) -> None:
+        """The picture a query's embeddings were made from (pasted data, or a file): looked at when first needed."""
+        key = np.asarray(embeddings, np.float32)[0].tobytes()
+        self._given[key] = picture.copy() if isinstance(picture, Image.Image) else os.fspath(picture)  # type: ignore[assignment]
+        self._given.move_to_end(key)
+        while len(self._given) > 8:
+            self._given.popitem(last=False)
+
+    def query(self, example: Example) -> tuple[bool, Picture | None]:
+        """(whether the query has a picture to look at, its features or None where it cannot be read)."""
+        key = np.asarray(example.embeddings, np.float32)[0].tobytes()
+        given = self._given.get(key, False)
+        if isinstance(given, Image.Image):
+            self._given[key] = given = picture_features(given)  # the picture already decoded: no file read
+            return True, given
+        if isinstance(given, str):
+            return True, self.cache.of(given, mirror=True)
+        if given is not False:
+            return True, given  # type: ignore[return-value]
+        if example.image_id is not None:
+            record = self._records([int(example.image_id)]).get(int(example.image_id))
+            return True, None if record is None else self.cache.of(record.path, mirror=True)
+        if example.label and os.path.isfile(example.label):
+            return True, self.cache.of(example.label, mirror=True)
+        return False, None
+
+    def looks_same(self, examples: Sequence[Example], row_example: np.ndarray) -> LooksSame | None:
+        """The check of one search's candidates (None: no example has a picture, so nothing is checked)."""
+        if not self.enabled:
+            return None
+        found = [self.query(e) for e in examples]
+        if not any(has for has, _ in found):
+            return None
+
+        def check(ids: np.ndarray, rows: np.ndarray) -> np.ndarray:
+            records = self._records([int(i) for i in ids])
+            out = np.zeros(len(ids), bool)
+            for n, (image_id, row) in enumerate(zip(ids.tolist(), rows.tolist())):
+                query = found[int(row_example[min(int(row), len(row_example) - 1)])][1]
+                record = records.get(int(image_id))
+                other = None if query is None or record is None else self.cache.of(record.path)
+                out[n] = other is not None and query is not None and same_picture(query, other)
+            return out
+
+        return check
+
+
+def checked_page(
+    looks_same: LooksSame,
+    ids: np.ndarray,
+    percent: np.ndarray,
+    variant: np.ndarray,
+    exempt: np.ndarray,
+    garment: Callable[[np.ndarray], np.ndarray],
+    limit: int,
+) -> np.ndarray:
+    """Rows of the *same design* band that fail the look, checked in the band's order (most alike first)
+    until `limit` rows of it stand; their `percent` (in place) becomes their garment score.
+
+    Args:
+        exempt: rows that stand without a look (the query itself, an identical copy, pHash near-identical).
+        garment: rows -> their garment percent (below the same-design band).
+    """
+    band = np.flatnonzero(band_levels(percent) == 0)
+    band = band[np.argsort(-percent[band], kind="stable")]
+    standing = int(exempt[band].sum())
+    failed: list[int] = []
+    for start in range(0, len(band), 8):
+        if standing >= limit:
+            break
+        rows = band[start : start + 8]
+        rows = rows[~exempt[rows]][: max(0, limit - standing)]
+        if not len(rows):
+            continue
+        ok = looks_same(ids[rows], variant[rows])
+        standing += int(ok.sum())
+        failed.extend(rows[~ok].tolist())
+    out = np.asarray(failed, np.int64)
+    if len(out):
+        percent[out] = np.minimum(percent[out], garment(out))
+    return out
+
+
+def garment_percents(calibration: Calibration, candidates: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """(m,) the best garment score (percent, below *same design*) of each candidate embedding over the query rows."""
+    a = calibration.centred(np.asarray(candidates, np.float32))
+    b = calibration.centred(np.asarray(queries, np.float32))
+    cosines = np.stack([(a * b[j]).sum(axis=1) for j in range(len(b))], axis=1)  # row by row: the same whatever else is scored
+    return np.asarray(calibration.percent(np.full(cosines.shape, -1.0), np.clip(cosines, -1.0, 1.0))).max(axis=1)
+
+
+def demote_failed(
+    looks_same: LooksSame, data: "RescoringData", calibration: Calibration, embeddings: np.ndarray, ids: np.ndarray,
+    percent: np.ndarray, scores: np.ndarray, variant: np.ndarray, exempt: np.ndarray, limit: int,
+) -> np.ndarray:
+    """`checked_page` for ranking.score_and_order: the failed rows' `percent` and `scores` (0..1) in place; returns them."""
+
+    def garment(rows: np.ndarray) -> np.ndarray:
+        stored = data.embedding_matrix(ids[rows].tolist())
+        at = {int(i): n for n, i in enumerate(stored.ids)}
+        vectors = stored.vectors[[at[int(i)] for i in ids[rows]]]  # every candidate here was scored from its stored row
+        return garment_percents(calibration, vectors, embeddings)
+
+    failed = checked_page(looks_same, ids, percent, variant, exempt, garment, limit)
+    scores[failed] = percent[failed] / 100.0
+    return failed
