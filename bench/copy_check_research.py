@@ -46,7 +46,7 @@ from swimsearch.images import load_picture
 from swimsearch.model import Embedder, default_model_path
 from swimsearch.search import SearchEngine
 
-SETTINGS = [(200, 300), (256, 500), (320, 500)]  # (long side, keypoints)
+SETTINGS = [(128, 200), (160, 250), (200, 300), (256, 500)]  # (long side, keypoints)
 CACHE = Path("/work/cache/verify")  # the raw measurements, for a closer look
 THRESHOLDS = list(range(8, 61, 2))
 DIFFERENCES = [round(0.3 + 0.05 * i, 2) for i in range(19)]
@@ -110,7 +110,7 @@ def main() -> int:
                 if (row, mirror) not in held:
                     t = time.perf_counter()
                     picture, _ = load_picture(data.root / data.relpaths[row], side)
-                    held[row, mirror] = copy_check.picture_features(picture, mirror=mirror, side=side, keypoints=keypoints)
+                    held[row, mirror] = copy_check.picture_features(picture, side=side, keypoints=keypoints)
                     if not mirror:  # a candidate's: what a search reads per checked file
                         feature_ms.append(1000 * (time.perf_counter() - t))
                 return held[row, mirror]

@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -35,18 +36,18 @@ log = logging.getLogger(__name__)
 
 #: Long side, in pixels, the pictures are compared at: enough detail for ORB on a half-size JPEG 40
 #: copy, small enough that a JPEG decodes at a reduced scale (PIL draft).
-SIDE = 256
+SIDE = 200
 #: Keypoints per picture.
-KEYPOINTS = 500
+KEYPOINTS = 300
 #: Lowe's ratio test: a match is kept when its best distance is below this fraction of the second best.
 RATIO = 0.8
 #: RANSAC inlier threshold in pixels (at SIDE) of the similarity transform.
 REPROJECTION = 4.0
 #: Inliers needed to call two pictures one, and the largest block difference once aligned (`Fit`).
-MIN_INLIERS = 8
+MIN_INLIERS = 10
 MAX_DIFFERENCE = 0.3
-#: Gaussian blur (pixels at SIDE) of the aligned pictures before they are compared.
-BLUR = 2.0
+#: Gaussian blur of the aligned pictures before they are compared, in pixels of a picture SIDE_OF_BLUR long.
+BLUR, SIDE_OF_BLUR = 2.0, 256
 #: Feature sets of catalogue files kept in memory (about 35 KB each).
 CACHE_SIZE = 512
 
@@ -68,41 +69,47 @@ def _cv2():  # imported on first use: a search that never checks a pair never lo
     return cv2
 
 
-#: A picture's features, and those of its mirror image where it is a query (None for a candidate).
-Picture = tuple[Features, "Features | None"]
+class Picture:
+    """A picture's features and, once a comparison asks (a query against a mirrored copy), its mirror image's:
+    ORB descriptors are not mirror-invariant, so the mirror image is described on its own."""
+
+    def __init__(self, plain: Features, keypoints: int = KEYPOINTS):
+        self.plain = plain
+        self._keypoints = keypoints
+        self._mirrored: Features | None = None
+
+    def mirrored(self) -> Features:
+        if self._mirrored is None:
+            self._mirrored = _described(np.ascontiguousarray(self.plain.gray[:, ::-1]), self._keypoints)
+        return self._mirrored
 
 
-def picture_features(picture: Image.Image, *, mirror: bool = True, side: int = SIDE, keypoints: int = KEYPOINTS) -> Picture:
-    """(features, features of its mirror image or None) of a decoded picture, at `side` on its long side.
-
-    ORB descriptors are not mirror-invariant, so a query's mirror image is described too; a
-    candidate is compared with both ways of the query and needs its own way only.
-    """
+def _described(pixels: np.ndarray, keypoints: int) -> Features:
     cv2 = _cv2()
+    orb = cv2.ORB_create(nfeatures=keypoints, fastThreshold=10, edgeThreshold=15, patchSize=15)
+    found, descriptors = orb.detectAndCompute(pixels, None)
+    if descriptors is None or not found:
+        return Features(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8), pixels)
+    return Features(np.array([k.pt for k in found], np.float32), descriptors, pixels)
+
+
+def picture_features(picture: Image.Image, *, side: int = SIDE, keypoints: int = KEYPOINTS) -> Picture:
+    """The features of a decoded picture, at `side` on its long side (grayscale: a recolour keeps them)."""
     gray = picture.convert("L")
     scale = side / max(gray.size)
     if scale < 1.0:
         gray = gray.resize((max(1, round(gray.width * scale)), max(1, round(gray.height * scale))), Image.Resampling.BILINEAR)
-    pixels = np.asarray(gray)
-    orb = cv2.ORB_create(nfeatures=keypoints, fastThreshold=10, edgeThreshold=15, patchSize=15)
-
-    def described(image: np.ndarray) -> Features:
-        found, descriptors = orb.detectAndCompute(image, None)
-        if descriptors is None or not found:
-            return Features(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8), image)
-        return Features(np.array([k.pt for k in found], np.float32), descriptors, image)
-
-    return described(pixels), described(np.ascontiguousarray(pixels[:, ::-1])) if mirror else None
+    return Picture(_described(np.asarray(gray), keypoints), keypoints)
 
 
-def file_features(path: str | os.PathLike, *, mirror: bool = False, side: int = SIDE, keypoints: int = KEYPOINTS) -> Picture | None:
+def file_features(path: str | os.PathLike, *, side: int = SIDE, keypoints: int = KEYPOINTS) -> Picture | None:
     """`picture_features` of a file (None where it cannot be read: moved, missing, damaged)."""
     try:
         picture, _ = load_picture(path, side)
     except (ImageError, OSError) as exc:
         log.info("same-design check: %s", exc)
         return None
-    return picture_features(picture, mirror=mirror, side=side, keypoints=keypoints)
+    return picture_features(picture, side=side, keypoints=keypoints)
 
 
 @dataclass(frozen=True)
@@ -146,7 +153,8 @@ def fit(a: Features, b: Features, *, ratio: float = RATIO, reprojection: float =
     aligned = cv2.warpAffine(b.gray, matrix, (w, h), flags=flags, borderValue=0)
     covered = cv2.warpAffine(np.full(b.gray.shape, 255, np.uint8), matrix, (w, h), flags=flags, borderValue=0)
     # away from the overlap's edge, where the blur below mixes in what lies outside it
-    covered = cv2.erode(covered, np.ones((2 * round(2 * BLUR) + 1,) * 2, np.uint8)) > 250
+    edge = round(2 * BLUR * w / SIDE_OF_BLUR)
+    covered = cv2.erode(covered, np.ones((2 * edge + 1,) * 2, np.uint8)) > 250
     return Fit(count, _worst_block(a.gray, aligned, covered), float(covered.mean()))
 
 
@@ -156,8 +164,9 @@ def _worst_block(a: np.ndarray, b: np.ndarray, covered: np.ndarray, grid: int = 
         return float("inf")
     cv2 = _cv2()
     # blurred first: resampling and JPEG blocks differ pixel by pixel, a different garment block by block
-    x = cv2.GaussianBlur(a.astype(np.float32), (0, 0), BLUR)
-    y = cv2.GaussianBlur(b.astype(np.float32), (0, 0), BLUR)
+    blur = BLUR * max(a.shape) / SIDE_OF_BLUR
+    x = cv2.GaussianBlur(a.astype(np.float32), (0, 0), blur)
+    y = cv2.GaussianBlur(b.astype(np.float32), (0, 0), blur)
     za = (x - x[covered].mean()) / max(float(x[covered].std()), 1.0)
     zb = (y - y[covered].mean()) / max(float(y[covered].std()), 1.0)
     diff = np.abs(za - zb)
@@ -173,11 +182,11 @@ def _worst_block(a: np.ndarray, b: np.ndarray, covered: np.ndarray, grid: int = 
 
 
 def best_fit(query: Picture, other: Picture, *, least: int = 0, **settings: float) -> Fit:
-    """The better of the two ways round: the query as it is, or (when it fails) mirrored."""
-    plain = fit(query[0], other[0], least=least, **settings)  # type: ignore[arg-type]
-    if query[1] is None or passes(plain):
+    """The better of the two ways round: the query as it is, or (when that fails) mirrored."""
+    plain = fit(query.plain, other.plain, least=least, **settings)  # type: ignore[arg-type]
+    if passes(plain):
         return plain
-    mirrored = fit(query[1], other[0], least=least, **settings)  # type: ignore[arg-type]
+    mirrored = fit(query.mirrored(), other.plain, least=least, **settings)  # type: ignore[arg-type]
     return mirrored if (passes(mirrored), mirrored.inliers) > (passes(plain), plain.inliers) else plain
 
 
@@ -192,7 +201,7 @@ def same_picture(query: Picture, other: Picture) -> bool:
 
 
 class FeatureCache:
-    """Features of files, kept for the last `size` read (by path, size and change time, and whether mirrored)."""
+    """Features of files, kept for the last `size` read (by path, size and change time)."""
 
     def __init__(self, size: int = CACHE_SIZE):
         self._size = size
@@ -200,7 +209,7 @@ class FeatureCache:
         self._lock = threading.Lock()
         self.reads = 0  # files read (tests and benchmarks look)
 
-    def of(self, path: str | os.PathLike, *, mirror: bool = False) -> Picture | None:
+    def of(self, path: str | os.PathLike) -> Picture | None:
         """The features of a file (None: it cannot be read); read once while it stays unchanged."""
         try:
             stat = os.stat(path)
@@ -208,15 +217,29 @@ class FeatureCache:
             return None
         key = (os.fspath(path), stat.st_size, stat.st_mtime_ns)
         with self._lock:
-            held = self._held.get(key)
-            if key in self._held and (held is None or not mirror or held[1] is not None):
+            if key in self._held:
                 self._held.move_to_end(key)
-                return held
-        self.reads += 1
-        found = file_features(path, mirror=mirror)
+                return self._held[key]
+        found = file_features(path)
         with self._lock:
+            self.reads += 1
             self._held[key] = found
-            self._held.move_to_end(key)
             while len(self._held) > self._size:
                 self._held.popitem(last=False)
         return found
+
+    def read_all(self, paths: list[str]) -> None:
+        """Read the features of files not held yet, two at a time (decoding and ORB leave Python's lock)."""
+        missing = [p for p in dict.fromkeys(paths) if not self._holds(p)]
+        if len(missing) < 2:
+            return
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            list(pool.map(self.of, missing))
+
+    def _holds(self, path: str) -> bool:
+        try:
+            stat = os.stat(path)
+        except OSError:
+            return True  # nothing to read
+        with self._lock:
+            return (os.fspath(path), stat.st_size, stat.st_mtime_ns) in self._held

@@ -46,7 +46,7 @@ class PictureCheck:
         self.cache = FeatureCache()
         #: False: bands from the embeddings alone, as before the check (benchmarks measure both in one run)
         self.enabled = True
-        self._given: OrderedDict[bytes, Image.Image | Picture | None] = OrderedDict()  # pictures given as data, by embedding
+        self._given: OrderedDict[bytes, Image.Image | str | Picture] = OrderedDict()  # pictures given as data, by embedding
 
     def remember(self, embeddings: np.ndarray, picture: Image.Image | str | os.PathLike) -> None:
         """The picture a query's embeddings were made from (pasted data, or a file): looked at when first needed."""
@@ -56,37 +56,43 @@ class PictureCheck:
         while len(self._given) > 8:
             self._given.popitem(last=False)
 
-    def query(self, example: Example) -> tuple[bool, Picture | None]:
-        """(whether the query has a picture to look at, its features or None where it cannot be read)."""
+    def has_picture(self, example: Example) -> bool:
+        """Whether a query has a picture to look at (given, a catalogue image, or a file); nothing is read."""
+        given = self._given.get(np.asarray(example.embeddings, np.float32)[0].tobytes(), False)
+        return given is not False or example.image_id is not None or bool(example.label and os.path.isfile(example.label))
+
+    def query(self, example: Example) -> Picture | None:
+        """The features of a query's picture and its mirror image (None: it has none, or it cannot be read)."""
         key = np.asarray(example.embeddings, np.float32)[0].tobytes()
         given = self._given.get(key, False)
         if isinstance(given, Image.Image):
             self._given[key] = given = picture_features(given)  # the picture already decoded: no file read
-            return True, given
+            return given
         if isinstance(given, str):
-            return True, self.cache.of(given, mirror=True)
+            return self.cache.of(given)
         if given is not False:
-            return True, given  # type: ignore[return-value]
+            return given  # type: ignore[return-value]
         if example.image_id is not None:
             record = self._records([int(example.image_id)]).get(int(example.image_id))
-            return True, None if record is None else self.cache.of(record.path, mirror=True)
-        if example.label and os.path.isfile(example.label):
-            return True, self.cache.of(example.label, mirror=True)
-        return False, None
+            return None if record is None else self.cache.of(record.path)
+        return self.cache.of(example.label) if example.label and os.path.isfile(example.label) else None
 
     def looks_same(self, examples: Sequence[Example], row_example: np.ndarray) -> LooksSame | None:
-        """The check of one search's candidates (None: no example has a picture, so nothing is checked)."""
-        if not self.enabled:
+        """The check of one search's candidates (None: no example has a picture, so nothing is checked).
+        A query's picture is read only when a candidate is to be checked (most searches have none)."""
+        if not self.enabled or not any(self.has_picture(e) for e in examples):
             return None
-        found = [self.query(e) for e in examples]
-        if not any(has for has, _ in found):
-            return None
+        found: dict[int, Picture | None] = {}
 
         def check(ids: np.ndarray, rows: np.ndarray) -> np.ndarray:
             records = self._records([int(i) for i in ids])
+            self.cache.read_all([r.path for r in records.values()])
             out = np.zeros(len(ids), bool)
             for n, (image_id, row) in enumerate(zip(ids.tolist(), rows.tolist())):
-                query = found[int(row_example[min(int(row), len(row_example) - 1)])][1]
+                k = int(row_example[min(int(row), len(row_example) - 1)])
+                if k not in found:
+                    found[k] = self.query(examples[k])
+                query = found[k]
                 record = records.get(int(image_id))
                 other = None if query is None or record is None else self.cache.of(record.path)
                 out[n] = other is not None and query is not None and same_picture(query, other)
