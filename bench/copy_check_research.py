@@ -46,7 +46,7 @@ from swimsearch.images import load_picture
 from swimsearch.model import Embedder, default_model_path
 from swimsearch.search import SearchEngine
 
-SETTINGS = [(128, 200), (160, 250), (200, 300), (256, 500)]  # (long side, keypoints)
+SETTINGS = [(160, 250), (200, 300), (256, 500)]  # (long side, keypoints)
 CACHE = Path("/work/cache/verify")  # the raw measurements, for a closer look
 THRESHOLDS = list(range(8, 61, 2))
 DIFFERENCES = [round(0.3 + 0.05 * i, 2) for i in range(19)]

@@ -47,6 +47,7 @@ from swimsearch.graph import VectorGraph
 from swimsearch.images import load_image
 from swimsearch.inputs import read_labels
 from swimsearch.metrics import average_precision, quality
+from swimsearch.rocchio import Example
 from swimsearch.search import SearchEngine
 from swimsearch.searchers import choose_searcher
 
@@ -262,7 +263,8 @@ def copies(catalogue, embedder, config, data: Catalogued, *, count: int, seed: i
             loaded = load_image(copy, embedder.size)  # as a pasted picture: the app's own loader
             embedding = embedder.embed(loaded.pixels[None])
             for name, engine in engines.items():
-                result = engine.search_embeddings(embedding, phash=loaded.phash, top_n=10, picture=copy)  # looked at as pasted
+                engine.picture_check.remember(Example(embedding, None, "pasted image", loaded.phash), copy)  # as pasted
+                result = engine.search_embeddings(embedding, phash=loaded.phash, top_n=10)
                 hit = [m for m in result.matches if m.image_id == int(data.snap.ids[row])]
                 found[name] += bool(hit)
                 if name == "new, LSH path":

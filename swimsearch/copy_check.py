@@ -7,15 +7,24 @@ it also names look-alike garments *same design* (two different shirts read
 rotation) shares its local details in the same layout; a different garment
 does not. So a pair the embedding band would name *same design* is checked
 here on the pictures themselves: ORB keypoints of small grayscale decodes,
-ratio-test matches (against the mirrored picture too), and a RANSAC fit of a
-similarity transform (rotation, scale, shift); enough inliers and the pair
-is the same picture. bench/copy_check_research.py measured the settings.
+ratio-test matches (against the mirrored picture too), a RANSAC fit of a
+similarity transform (rotation, scale, shift), and a look at the two
+pictures once aligned (blurred, z-normalised grayscale compared block by
+block: a look-alike photographed on the same rug or hanger agrees on the
+background and differs on the garment). Enough inliers and every block alike:
+the same picture.
+
+bench/copy_check_research.py chose the settings on one sender half of the
+clothing photos and measured them on the other: of 950 look-alike pairs the
+embeddings alone put in *same design* among a query's 10 best, 0.11 % pass
+(1: one dress photographed twice from the same spot), of 500 transformed copies
+(100 per kind) 100 %; 2.5 ms to read a file's features, 2.9 ms a pair.
 
 Only a few pairs per query come here (those above the band's edge on the
-returned page), and features of files already read are kept in a small LRU
-cache, so clicking through results does not read them again. A file that
-cannot be read gives no features: its pair cannot be shown as *same design*
-unless the pHashes agree (ranking.py), and nothing is raised.
+returned page: same_picture.py), and features of files already read are kept
+in a small LRU cache, so clicking through results does not read them again.
+A file that cannot be read gives no features: its pair cannot be shown as
+*same design* unless the pHashes agree, and nothing is raised.
 """
 
 from __future__ import annotations
@@ -37,8 +46,10 @@ log = logging.getLogger(__name__)
 #: Long side, in pixels, the pictures are compared at: enough detail for ORB on a half-size JPEG 40
 #: copy, small enough that a JPEG decodes at a reduced scale (PIL draft).
 SIDE = 200
-#: Keypoints per picture.
+#: Keypoints per picture, and ORB's corner threshold: a low one still finds enough corners in a plain
+#: garment on a plain floor (a crop of one had 16 keypoints at 10, 89 at 5).
 KEYPOINTS = 300
+FAST = 5
 #: Lowe's ratio test: a match is kept when its best distance is below this fraction of the second best.
 RATIO = 0.8
 #: RANSAC inlier threshold in pixels (at SIDE) of the similarity transform.
@@ -48,7 +59,7 @@ MIN_INLIERS = 10
 MAX_DIFFERENCE = 0.3
 #: Gaussian blur of the aligned pictures before they are compared, in pixels of a picture SIDE_OF_BLUR long.
 BLUR, SIDE_OF_BLUR = 2.0, 256
-#: Feature sets of catalogue files kept in memory (about 35 KB each).
+#: Feature sets of files kept in memory (about 40 KB each: keypoints and the small grayscale picture).
 CACHE_SIZE = 512
 
 
@@ -86,7 +97,7 @@ class Picture:
 
 def _described(pixels: np.ndarray, keypoints: int) -> Features:
     cv2 = _cv2()
-    orb = cv2.ORB_create(nfeatures=keypoints, fastThreshold=10, edgeThreshold=15, patchSize=15)
+    orb = cv2.ORB_create(nfeatures=keypoints, fastThreshold=FAST, edgeThreshold=15, patchSize=15)
     found, descriptors = orb.detectAndCompute(pixels, None)
     if descriptors is None or not found:
         return Features(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8), pixels)
@@ -183,10 +194,10 @@ def _worst_block(a: np.ndarray, b: np.ndarray, covered: np.ndarray, grid: int = 
 
 def best_fit(query: Picture, other: Picture, *, least: int = 0, **settings: float) -> Fit:
     """The better of the two ways round: the query as it is, or (when that fails) mirrored."""
-    plain = fit(query.plain, other.plain, least=least, **settings)  # type: ignore[arg-type]
+    plain = fit(query.plain, other.plain, least=least, **settings)
     if passes(plain):
         return plain
-    mirrored = fit(query.mirrored(), other.plain, least=least, **settings)  # type: ignore[arg-type]
+    mirrored = fit(query.mirrored(), other.plain, least=least, **settings)
     return mirrored if (passes(mirrored), mirrored.inliers) > (passes(plain), plain.inliers) else plain
 
 

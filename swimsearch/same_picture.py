@@ -25,9 +25,10 @@ import numpy as np
 from PIL import Image
 
 from .calibration import Calibration, band_levels
+from .config import EngineConfig
 from .copy_check import FeatureCache, Picture, picture_features, same_picture
 from .rocchio import Example
-from .stores.base import ImageRecord
+from .stores.base import Embeddings, ImageRecord
 
 if TYPE_CHECKING:
     from .rescoring import RescoringData
@@ -48,13 +49,15 @@ class PictureCheck:
         self.enabled = True
         self._given: OrderedDict[bytes, Image.Image | str | Picture] = OrderedDict()  # pictures given as data, by embedding
 
-    def remember(self, embeddings: np.ndarray, picture: Image.Image | str | os.PathLike) -> None:
-        """The picture a query's embeddings were made from (pasted data, or a file): looked at when first needed."""
-        key = np.asarray(embeddings, np.float32)[0].tobytes()
-        self._given[key] = picture.copy() if isinstance(picture, Image.Image) else os.fspath(picture)  # type: ignore[assignment]
+    def remember(self, example: Example, picture: Image.Image | str | os.PathLike) -> Example:
+        """The picture a query was made from (pasted data is looked at as it is, never re-read; a file when
+        first needed). Returns `example`."""
+        key = np.asarray(example.embeddings, np.float32)[0].tobytes()
+        self._given[key] = picture.copy() if isinstance(picture, Image.Image) else os.fspath(picture)
         self._given.move_to_end(key)
         while len(self._given) > 8:
             self._given.popitem(last=False)
+        return example
 
     def has_picture(self, example: Example) -> bool:
         """Whether a query has a picture to look at (given, a catalogue image, or a file); nothing is read."""
@@ -146,10 +149,14 @@ def garment_percents(calibration: Calibration, candidates: np.ndarray, queries: 
 
 
 def demote_failed(
-    looks_same: LooksSame, data: "RescoringData", calibration: Calibration, embeddings: np.ndarray, ids: np.ndarray,
-    percent: np.ndarray, scores: np.ndarray, variant: np.ndarray, exempt: np.ndarray, limit: int,
+    looks_same: LooksSame | None, data: "RescoringData", calibration: Calibration | None, embeddings: np.ndarray, ids: np.ndarray,
+    percent: np.ndarray, scores: np.ndarray, variant: np.ndarray, exempt: np.ndarray, limit: int, settled: np.ndarray | None,
 ) -> np.ndarray:
-    """`checked_page` for ranking.score_and_order: the failed rows' `percent` and `scores` (0..1) in place; returns them."""
+    """`checked_page` for ranking.score_and_order: the failed rows' `percent` and `scores` (0..1) in place, and
+    `settled` (score_bounds.py: rows whose exact score is still to come) False for them: their garment scores
+    are exact. Returns them. Nothing is looked at without a check or a calibration."""
+    if looks_same is None or calibration is None:
+        return np.zeros(0, np.int64)
 
     def garment(rows: np.ndarray) -> np.ndarray:
         stored = data.embedding_matrix(ids[rows].tolist())
@@ -159,4 +166,23 @@ def demote_failed(
 
     failed = checked_page(looks_same, ids, percent, variant, exempt, garment, limit)
     scores[failed] = percent[failed] / 100.0
+    if settled is not None:
+        settled[failed] = False
     return failed
+
+
+def look_at_scores(
+    check: PictureCheck, calibration: Calibration | None, phashes: np.ndarray, config: EngineConfig, stored: Embeddings,
+    percent: np.ndarray,
+) -> np.ndarray:
+    """`SearchEngine.similarities`' look at the pairs in *same design* of one catalogue image (`stored`'s
+    first row) with the others (their `percent` changed in place). `phashes`: of `stored.ids` (0: unknown);
+    near-identical pairs stand without a look. Returns `percent`."""
+    ids, vectors = stored.ids, stored.vectors
+    looks = None if calibration is None else check.looks_same([Example(vectors[:1], int(ids[0]), "", None)], np.zeros(1, np.int64))
+    if looks is None or calibration is None:
+        return percent
+    near = (phashes[1:] != 0) & (phashes[0] != 0) & (np.bitwise_count(phashes[1:] ^ phashes[0]) <= config.duplicate_distance)
+    checked_page(looks, np.asarray(ids[1:], np.int64), percent, np.zeros(len(ids) - 1, np.int64), near,
+                 lambda rows: garment_percents(calibration, vectors[1:][rows], vectors[:1]), len(ids) - 1)
+    return percent

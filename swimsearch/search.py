@@ -4,10 +4,9 @@
 `Searcher` (searchers.py): the store's own, or an exact, graph or LSH search of the store's loaded
 snapshot, chosen by `choose_searcher`. Whichever found them, ranking.py ranks them (query expansion on
 augmented vectors, pHash candidates merged) and scores what a user reads: the calibrated similarity of the
-two pictures with its band, the same whatever the path and the catalogue (the query image itself: 1.0). This
-module embeds queries, holds what a search reads (a large catalogue's from its search cache: array_watch.py,
-team_replica.py), and builds the `Match` list.
-"""
+two pictures with its band, *same design* only for the same picture (same_picture.py), the same whatever the
+path and the catalogue (the query itself: 1.0). This module embeds queries, holds what a search reads (a
+large catalogue's from its search cache: array_watch.py, team_replica.py), and builds the `Match` list."""
 
 from __future__ import annotations
 
@@ -35,7 +34,7 @@ from .phash_source import PhashSource
 from .ranking import RESCORE_MARGIN, shown_percent
 from .regions import Box
 from .rescoring import RescoringData
-from .same_picture import PictureCheck, checked_page, garment_percents
+from .same_picture import PictureCheck, look_at_scores
 from .rocchio import Example, Steering
 from .searchers import Searcher, SnapshotSearcher, choose_searcher
 from .steered import rank_steered
@@ -90,8 +89,7 @@ class SearchEngine:
         self.refreshes = 0  # designs re-read after another process changed them (the window's count follows)
         self.decisions = DecisionBook()
         self._details = DetailSearch(reader)
-        #: *same design* only for the same picture (same_picture.py); its features outlive a reload
-        self.picture_check = PictureCheck(lambda ids: self._data.records(ids))
+        self.picture_check = PictureCheck(lambda ids: self._data.records(ids))  # *same design*: same_picture.py
         self.reload()
 
     def reload(self) -> None:
@@ -174,22 +172,7 @@ class SearchEngine:
         if not len(stored.ids) or int(stored.ids[0]) != image_id:
             raise CatalogueError("This design is no longer in the catalogue (an update removed it); search again from its file.")
         percent, _ = shown_percent(stored.vectors[1:], self._data.whitened(stored.ids[1:]), stored.vectors[:1], self._calibration, self._data)
-        percent = np.array(percent, dtype=np.float64)
-        if self._calibration is not None:  # *same design* only for the same picture, as a search shows it
-            self._look(image_id, stored.ids[1:], stored.vectors, percent)
-        return percent / 100.0
-
-    def _look(self, image_id: int, ids: np.ndarray, vectors: np.ndarray, percent: np.ndarray) -> None:
-        """`similarities`' same-picture check of the pairs in *same design* (percent changed in place);
-        `vectors`: the embeddings of the image (row 0) and of `ids`."""
-        calibration = self._calibration
-        looks = self.picture_check.looks_same([Example(vectors[:1], image_id, "", None)], np.zeros(1, np.int64))
-        if looks is None or calibration is None:
-            return
-        hashes = self._phashes_of(np.concatenate([[image_id], ids]).astype(np.int64))
-        near = (hashes[1:] != 0) & (hashes[0] != 0) & (np.bitwise_count(hashes[1:] ^ hashes[0]) <= self.config.duplicate_distance)
-        checked_page(looks, np.asarray(ids, np.int64), percent, np.zeros(len(ids), np.int64), near,
-                     lambda rows: garment_percents(calibration, vectors[1:][rows], vectors[:1]), len(ids))
+        return look_at_scores(self.picture_check, self._calibration, self._phashes_of(stored.ids), self.config, stored, percent) / 100.0
 
     def records(self, image_ids: np.ndarray) -> dict[int, ImageRecord]:
         """Catalogue records by image id."""
@@ -239,8 +222,7 @@ class SearchEngine:
             CatalogueError: nothing is searchable yet, or the catalogue used another model.
         """
         started = time.perf_counter()
-        example = self.example(image, mirror=mirror)
-        self.picture_check.remember(example.embeddings, image)  # pasted data is looked at as it is, never re-read
+        example = self.picture_check.remember(self.example(image, mirror=mirror), image)  # for the look at *same design*
         steer = colour_query(self.reader, self.embedder, image, colour)  # hue turns and colours, when colour is steered
         embed_ms = (time.perf_counter() - started) * 1000
         return self.search_examples(Steering((example,)), top_n=top_n, min_score=min_score, embed_ms=embed_ms, colour=steer)
@@ -332,7 +314,6 @@ class SearchEngine:
         label: str = "embedding",
         query_id: int | None = None,
         embed_ms: float = 0.0,
-        picture: str | os.PathLike | Image.Image | None = None,
     ) -> SearchResult:
         """Rank the catalogue against trunk embeddings of one query (row 1: its mirror image, if any).
 
@@ -344,11 +325,7 @@ class SearchEngine:
                 candidates, and those within `duplicate_distance` are flagged and listed first.
             min_score: drop matches whose shown score (0..1) is below it.
             query_id: the query's own catalogue id, which then scores exactly 1.0.
-            picture: the picture the embeddings were made from, for the *same design* check
-                (same_picture.py); without it and without `query_id` the band is the embeddings' alone.
         """
-        if picture is not None:
-            self.picture_check.remember(np.asarray(embeddings, dtype=np.float32), picture)
         example = Example(np.asarray(embeddings, dtype=np.float32), query_id, label, phash)
         return self.search_examples(Steering((example,)), top_n=top_n, min_score=min_score, embed_ms=embed_ms)
 
