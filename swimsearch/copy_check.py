@@ -50,6 +50,8 @@ SIDE = 200
 #: garment on a plain floor (a crop of one had 16 keypoints at 10, 89 at 5).
 KEYPOINTS = 300
 FAST = 5
+#: Shorter sides than this (pixels at SIDE) hold no details to match.
+MIN_SIDE = 32
 #: Lowe's ratio test: a match is kept when its best distance is below this fraction of the second best.
 RATIO = 0.8
 #: RANSAC inlier threshold in pixels (at SIDE) of the similarity transform.
@@ -96,6 +98,8 @@ class Picture:
 
 
 def _described(pixels: np.ndarray, keypoints: int) -> Features:
+    if min(pixels.shape[:2]) < MIN_SIDE:  # too small to hold a design's details (an icon, a 1 x 1 pixel): nothing to match
+        return Features(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8), pixels)
     cv2 = _cv2()
     orb = cv2.ORB_create(nfeatures=keypoints, fastThreshold=FAST, edgeThreshold=15, patchSize=15)
     found, descriptors = orb.detectAndCompute(pixels, None)
@@ -120,7 +124,11 @@ def file_features(path: str | os.PathLike, *, side: int = SIDE, keypoints: int =
     except (ImageError, OSError) as exc:
         log.info("same-design check: %s", exc)
         return None
-    return picture_features(picture, side=side, keypoints=keypoints)
+    try:
+        return picture_features(picture, side=side, keypoints=keypoints)
+    except Exception as exc:  # noqa: BLE001 - features that cannot be made: the file is not looked at, never an error
+        log.warning("same-design check: no features of %s (%s)", path, exc)
+        return None
 
 
 @dataclass(frozen=True)
@@ -207,8 +215,14 @@ def passes(found: Fit) -> bool:
 
 
 def same_picture(query: Picture, other: Picture) -> bool:
-    """Whether two pictures are one (a copy: crop, re-export, recolour, mirror, small rotation)."""
-    return passes(best_fit(query, other, least=MIN_INLIERS))
+    """Whether two pictures are one (a copy: crop, re-export, recolour, mirror, small rotation).
+
+    Pictures OpenCV cannot compare (odd sizes) are not called one, and nothing is raised."""
+    try:
+        return passes(best_fit(query, other, least=MIN_INLIERS))
+    except Exception as exc:  # noqa: BLE001 - a look that fails says "not shown the same", never stops a search
+        log.warning("same-design check failed (%s): the pair is not shown as the same picture", exc)
+        return False
 
 
 class FeatureCache:

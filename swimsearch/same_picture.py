@@ -94,7 +94,11 @@ class PictureCheck:
             for n, (image_id, row) in enumerate(zip(ids.tolist(), rows.tolist())):
                 k = int(row_example[min(int(row), len(row_example) - 1)])
                 if k not in found:
-                    found[k] = self.query(examples[k])
+                    try:
+                        found[k] = self.query(examples[k])
+                    except Exception as exc:  # noqa: BLE001 - a query that cannot be looked at: nothing shown as same
+                        log.warning("same-design check: the query cannot be looked at (%s)", exc)
+                        found[k] = None
                 query = found[k]
                 record = records.get(int(image_id))
                 other = None if query is None or record is None else self.cache.of(record.path)
