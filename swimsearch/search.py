@@ -1,12 +1,12 @@
 """Ranked search: candidates from a searcher, exact rescoring, and the scores a user sees.
 
-`SearchEngine` answers queries against any catalogue store (`CatalogueReader`). Candidates come from a
-`Searcher` (searchers.py): the store's own, or an exact, graph or LSH search of the store's loaded
-snapshot, chosen by `choose_searcher`. Whichever found them, ranking.py ranks them (query expansion on
-augmented vectors, pHash candidates merged) and scores what a user reads: the calibrated similarity of the
-two pictures with its band, *same design* only for the same picture (same_picture.py), the same whatever the
-path and the catalogue (the query itself: 1.0). This module embeds queries, holds what a search reads (a
-large catalogue's from its search cache: array_watch.py, team_replica.py), and builds the `Match` list."""
+`SearchEngine` answers queries against any catalogue store (`CatalogueReader`). Candidates come from a `Searcher`
+(searchers.py): the store's own, or an exact, graph or LSH search of the store's loaded snapshot, chosen by
+`choose_searcher`. Whichever found them, ranking.py ranks them (query expansion on augmented vectors, pHash
+candidates merged) and scores what a user reads: the calibrated similarity of the two pictures with its band
+(*same design* only for the same picture: same_picture.py), the same whatever the path and the catalogue (the query
+itself: 1.0). This module embeds queries, holds what a search reads (a large catalogue's from its search cache:
+array_watch.py, team_replica.py), and builds the `Match` list."""
 
 from __future__ import annotations
 
@@ -88,8 +88,7 @@ class SearchEngine:
         self._others = OtherWrites(reader)  # what another process committed since this engine read the catalogue
         self.refreshes = 0  # designs re-read after another process changed them (the window's count follows)
         self.decisions = DecisionBook()
-        self._details = DetailSearch(reader)
-        self.picture_check = PictureCheck(lambda ids: self._data.records(ids))  # *same design*: same_picture.py
+        self._details, self.picture_check = DetailSearch(reader), PictureCheck(lambda ids: self._data.records(ids))
         self.reload()
 
     def reload(self) -> None:
