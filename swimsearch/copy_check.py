@@ -18,7 +18,7 @@ bench/copy_check_research.py chose the settings on one sender half of the
 clothing photos and measured them on the other: of 950 look-alike pairs the
 embeddings alone put in *same design* among a query's 10 best, 0.11 % pass
 (1: one dress photographed twice from the same spot), of 500 transformed copies
-(100 per kind) 100 %; 2.5 ms to read a file's features, 2.9 ms a pair.
+(100 per kind) 100 %; 3.3 ms to read a file's features, 4.2 ms a pair (loaded machine).
 
 Only a few pairs per query come here (those above the band's edge on the
 returned page: same_picture.py), and features of files already read are kept
