@@ -165,7 +165,7 @@ def main() -> int:
     parser.add_argument("--leak-free", action="store_true", help="issue 11: also the research's leak-free protocols (slow)")
     parser.add_argument("--limit", type=int, default=0, help="issue 11: only the first N labelled queries (quick look)")
     parser.add_argument("--every", type=int, default=1, help="issue 11: every N-th labelled query (time on a busy machine)")
-    parser.add_argument("--sections", default="ranking,copies,bands,timing,order,store",
+    parser.add_argument("--sections", default="ranking,copies,bands,top10,timing,order,store",
                         help="issue 11: which sections to run (comma-separated; default: all but grown)")
     parser.add_argument("--paths", default="today,exact,lsh,graph",
                         help="issue 11, section ranking: which searches beside exact cosine (the exact path always)")
@@ -181,6 +181,7 @@ def main() -> int:
                         help="engine query settings for every section, e.g. expand_k=5,query_augment_k=0 (the settings before this round)")
     parser.add_argument("--grow", type=int, default=40_000,
                         help="issue 11, section grown: the size the catalogue is grown to with distractors")
+    parser.add_argument("--top10-queries", type=int, default=1000, help="issue 11, section top10: labelled photos queried")
     parser.add_argument("--reuse", action="store_true", help="section grown: reuse the grown catalogue of an earlier run")
     args = parser.parse_args()
 
@@ -330,6 +331,8 @@ def issue11(args, config: EngineConfig, embedder: Embedder) -> int:
             ("copies", "2. transformed copies: the original in the top 10",
              lambda: q11.copies(catalogue, embedder, config, data, count=args.copies)),
             ("bands", "3. bands and catalogue invariance", lambda: q11.bands(data)),
+            ("top10", "3b. same design among the 10 best, with the picture check and without",
+             lambda: q11.top10(catalogue, embedder, config, data, queries=args.top10_queries)),
             ("timing", "4. query time", lambda: q11.timing(catalogue, embedder, config, data)),
             ("order", "5. scores down the list", lambda: q11.order(catalogue, embedder, config, data)),
             ("store", "6. the search stage read from the store, as above 50,000 images",
@@ -345,7 +348,7 @@ def issue11(args, config: EngineConfig, embedder: Embedder) -> int:
     if args.leak_free:
         print("\n7. leak-free protocols (shared fp32 cache, bench_ranking.py)", flush=True)
         results["leak_free"] = q11.leak_free()
-    path = save("quality-issue11" if wanted == {"ranking", "copies", "bands", "timing", "order", "store"} else
+    path = save("quality-issue11" if wanted == {"ranking", "copies", "bands", "top10", "timing", "order", "store"} else
                 "quality-issue11-" + "-".join(sorted(wanted)), results)
     print(f"\nwrote {path}")
     return 0

@@ -15,11 +15,16 @@ meaningful against the baseline measured in the same run.
   jitter, mirror, rotation 8 degrees) of catalogue photos, embedded with the
   real model: is the original in the top 10 on the LSH path and on the
   graph path (both forced), against exact cosine ranking and pHash ranking
-  of the same catalogue; does it read *same design*.
-* `bands`: how often pairs of different photos read *same design*, and
-  a fixed pair's score in catalogues of 36, 600 and all photos.
+  of the same catalogue; does it read *same design* (the picture check
+  included: the copy is given as the picture a user pasted).
+* `bands`: how often pairs of different photos read *same design* (by the
+  embeddings alone, over random pairs), and a fixed pair's score in
+  catalogues of 36, 600 and all photos.
+* `top10`: what a user reads among the best matches: the pairs in *same
+  design* among each query's 10 best, with the picture check and without it
+  (the embedding band alone) in one run, by sender and by label.
 * `timing`: query time by file (embedding included) at this size, new
-  against today's pipeline in turns.
+  (with and without the picture check) against today's pipeline in turns.
 * `order`: the list is ordered by band, then by the ranking, while each
   match shows the calibrated score of the two pictures: how often a later
   match reads higher than one above it.
@@ -42,6 +47,7 @@ from swimsearch.graph import VectorGraph
 from swimsearch.images import load_image
 from swimsearch.inputs import read_labels
 from swimsearch.metrics import average_precision, quality
+from swimsearch.rocchio import Example
 from swimsearch.search import SearchEngine
 from swimsearch.searchers import choose_searcher
 
@@ -50,6 +56,7 @@ TODAY = "today's pipeline"
 #: The query settings of round 5's defaults (before the query was augmented and expanded twice), timed beside
 #: the defaults; `--settings` takes the same names.
 ROUND5 = "round-5 defaults"
+UNCHECKED = "new, no picture check"
 ROUND5_QUERY = {"expand_k": 5, "query_augment_k": 0, "expand_rounds": 1, "rerank_depth": 3000}
 
 
@@ -256,6 +263,7 @@ def copies(catalogue, embedder, config, data: Catalogued, *, count: int, seed: i
             loaded = load_image(copy, embedder.size)  # as a pasted picture: the app's own loader
             embedding = embedder.embed(loaded.pixels[None])
             for name, engine in engines.items():
+                engine.picture_check.remember(Example(embedding, None, "pasted image", loaded.phash), copy)  # as pasted
                 result = engine.search_embeddings(embedding, phash=loaded.phash, top_n=10)
                 hit = [m for m in result.matches if m.image_id == int(data.snap.ids[row])]
                 found[name] += bool(hit)
@@ -339,9 +347,12 @@ def timing(catalogue, embedder, config, data: Catalogued, *, queries: int = 60) 
     import shutil
     import tempfile
 
+    unchecked = SearchEngine(catalogue, embedder, config)
+    unchecked.picture_check.enabled = False
     engines = {TODAY: baseline_engine(SearchEngine(catalogue, embedder, config)),
                "new": SearchEngine(catalogue, embedder, config),
-               ROUND5: SearchEngine(catalogue, embedder, config.with_changes(**ROUND5_QUERY))}
+               ROUND5: SearchEngine(catalogue, embedder, config.with_changes(**ROUND5_QUERY)),
+               UNCHECKED: unchecked}
     rows = np.random.default_rng(11).choice(len(data.relpaths), queries, replace=False)
     out: dict = {}
     with tempfile.TemporaryDirectory() as outside:
@@ -357,14 +368,17 @@ def timing(catalogue, embedder, config, data: Catalogued, *, queries: int = 60) 
                     times[name]["embed"].append(result.embed_ms)
                     times[name]["search"].append(result.search_ms)
             got = {n: {k: float(np.median(v)) for k, v in t.items()} for n, t in times.items()}
-            new, today, before = got["new"], got[TODAY], got[ROUND5]
+            new, today, before, plain = got["new"], got[TODAY], got[ROUND5], got[UNCHECKED]
             ratio, ratio5 = new["total"] / today["total"], new["total"] / before["total"]
+            print(f"  {kind}: the picture check of same design: new {new['total']:.1f} ms against {plain['total']:.1f} ms "
+                  f"without it (x{new['total'] / plain['total']:.2f}; search {new['search']:.1f} against {plain['search']:.1f} ms); "
+                  f"without it / today's pipeline {plain['total'] / today['total']:.2f}", flush=True)
             print(f"  {kind}: median per query, {queries} queries in turns: new {new['total']:.1f} ms (picture "
                   f"{new['embed']:.1f}, search {new['search']:.1f}), today's pipeline {today['total']:.1f} ms (picture "
                   f"{today['embed']:.1f}, search {today['search']:.1f}), {ROUND5} {before['total']:.1f} ms (search "
                   f"{before['search']:.1f}); new/today {ratio:.2f}, new/{ROUND5} {ratio5:.2f} (search "
                   f"{new['search'] / before['search']:.2f})", flush=True)
-            out[kind] = {**got, "new_over_today": ratio, "new_over_round5": ratio5}
+            out[kind] = {**got, "new_over_today": ratio, "new_over_round5": ratio5, "new_over_unchecked": new["total"] / plain["total"]}
     return out
 
 
@@ -435,4 +449,60 @@ def leak_free() -> dict:
         new = run_protocol(data, RECOMMENDED, protocol).mean()
         out[protocol] = {"exact_cosine": float(base), "new": float(new), "ratio": float(new / base)}
         print(f"  {protocol}: exact cosine {base:.4f}  DBA + QE {new:.4f}  x{new / base:.4f}", flush=True)
+    return out
+
+
+def top10(catalogue, embedder, config, data: Catalogued, *, queries: int = 1000, seed: int = 17) -> dict:
+    """Pairs in *same design* among each query's 10 best (the query left out), with the picture check of the
+    band (same_picture.py) and without it, in turns: all, another sender's, another kind of garment's, and
+    pHash near-identical ones (photos in the set twice). Queries: labelled photos as catalogue images."""
+    checked = SearchEngine(catalogue, embedder, config.with_changes(exact_below=0, graph_from=10**9))  # the LSH path
+    unchecked = SearchEngine(catalogue, embedder, config.with_changes(exact_below=0, graph_from=10**9))
+    unchecked.picture_check.enabled = False
+    labels = data.labels
+    rows = np.sort(np.random.default_rng(seed).choice(len(labels.paths), min(queries, len(labels.paths)), replace=False))
+    counts = {name: {"pairs": 0, "same_design": 0, "other_sender": 0, "other_label": 0, "near_identical": 0, "queries_with_one": 0,
+                     "pairs_other_sender": 0, "pairs_other_label": 0, "ms": []} for name in ("with the check", "without")}
+    passing = []
+    for q in rows:
+        row = int(data.rows[q])
+        for name, engine in (("with the check", checked), ("without", unchecked)):
+            result = engine.search_embeddings(data.embeddings[row : row + 1], phash=int(data.phash[row]), top_n=11,
+                                              query_id=int(data.snap.ids[row]))
+            c = counts[name]
+            c["ms"].append(result.search_ms)
+            matches = [m for m in result.matches if m.image_id != int(data.snap.ids[row])][:10]
+            found = 0
+            for m in matches:
+                other = int(np.searchsorted(data.snap.ids, m.image_id))
+                lab = int(data.label_of_row[other])
+                other_sender = lab < 0 or labels.groups[lab] != labels.groups[q]
+                other_label = lab < 0 or labels.labels[lab] != labels.labels[q]
+                c["pairs"] += 1
+                c["pairs_other_sender"] += other_sender
+                c["pairs_other_label"] += other_label
+                if m.band != BAND_NAMES[0]:
+                    continue
+                found += 1
+                c["same_design"] += 1
+                c["other_sender"] += other_sender
+                c["other_label"] += other_label
+                c["near_identical"] += bool(m.duplicate)
+                if name == "with the check" and not m.duplicate:
+                    passing.append(f"{data.relpaths[row].rsplit('/', 1)[-1][:8]}~{m.name[:8]} "
+                                   f"({'another' if other_sender else 'same'} sender, pHash {m.phash_distance})")
+            c["queries_with_one"] += found > 0
+    out = {}
+    for name, c in counts.items():
+        ms = c.pop("ms")
+        out[name] = {**c, "search_ms_median": float(np.median(ms)),
+                     "other_sender_rate": c["other_sender"] / max(1, c["pairs_other_sender"]),
+                     "other_label_rate": c["other_label"] / max(1, c["pairs_other_label"])}
+        print(f"  {name}: {len(rows)} queries (LSH path), top 10: {c['queries_with_one']} queries with another photo in same design; "
+              f"{c['same_design']} of {c['pairs']} pairs ({c['near_identical']} pHash near-identical); another sender's "
+              f"{c['other_sender']} of {c['pairs_other_sender']} ({100 * out[name]['other_sender_rate']:.2f} %), another kind of "
+              f"garment {c['other_label']} of {c['pairs_other_label']} ({100 * out[name]['other_label_rate']:.2f} %); "
+              f"search {np.median(ms):.1f} ms median", flush=True)
+    print("  with the check, in same design but not pHash near-identical: " + ("; ".join(passing) or "none"))
+    out["passing_not_near_identical"] = passing
     return out

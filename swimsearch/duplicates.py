@@ -5,8 +5,10 @@ Candidate pairs come from each image's nearest neighbours in the search index
 perceptual hashes differ in at most `max_distance` of 64 bits, or (the
 *same design* tier) when their calibrated similarity is in the same-design
 band (calibration.py: crops, recolours, mirror images and small rotations of
-one picture too, which the pHash misses). Pairs are then joined into groups
-(union-find), so a design saved five times is one group.
+one picture too, which the pHash misses), the pictures looked at as a search
+does (`SearchEngine.similarities`, same_picture.py), so a look-alike garment
+is not grouped with another. Pairs are then joined into groups (union-find),
+so a design saved five times is one group.
 """
 
 from __future__ import annotations

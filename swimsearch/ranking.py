@@ -13,17 +13,14 @@ steering can sit before, between or after them):
    vectors. On an index fitted on raw embeddings (a catalogue made before
    issue 11, or the `vectors="embeddings"` baseline): one search, ranked by
    cosine of embeddings centred on the fit's mean, as before.
-2. `score_and_order`: each candidate's shown score is the calibrated
-   similarity of the two pictures (calibration.py, on their raw embeddings:
-   the same in every catalogue), with its named band; the list reads pHash
-   duplicates first, then band by band (same design, very similar, similar,
-   unrelated), by the ranking inside a band, so no match sits below one in a
-   lower band (docs/QUALITY_RESEARCH.md measured this order costs nothing);
-   inside *same design* by the pictures' own similarity (a crop's original
-   first), a byte-identical copy of the query right after the query.
-   A model without a calibration has no bands: its matches show the cosine
-   of the two pictures' centred embeddings and the list reads by it. An
-   index on raw embeddings keeps the order before issue 11 (by ranking).
+2. `score_and_order`: each candidate's shown score is the calibrated similarity of the two pictures
+   (calibration.py, on their raw embeddings: the same in every catalogue), with its named band; a pair
+   in *same design* that is not the same picture reads its garment score (same_picture.py looks). The
+   list reads pHash duplicates first, then band by band, by the ranking inside a band, so no match sits
+   below one in a lower band (docs/QUALITY_RESEARCH.md: this order costs nothing); inside *same design*
+   by the pictures' own similarity (a crop's original first), a byte-identical copy right after the
+   query. Without a calibration there are no bands: matches show the cosine of the two pictures'
+   centred embeddings and the list reads by it. An index on raw embeddings keeps the order by ranking.
 
 A `Steer` (steering.ColourSteer, issue 12's colour control) changes how a
 candidate's query rows count in both steps: the ranking of step 1 and the
@@ -45,6 +42,7 @@ from .halves import through_half
 from .index import FittedIndex
 from .phash_index import PhashIndex, hamming64
 from .rescoring import RescoringData
+from .same_picture import LooksSame, demote_failed
 from .score_bounds import settled_percents
 from .searchers import Ranking, Searcher
 
@@ -242,15 +240,15 @@ def score_and_order(
     query_id: int | None,
     steer: Steer | None = None,
     exact_ids: np.ndarray | tuple[int, ...] = (),
+    looks_same: LooksSame | None = None,
 ) -> Scored:
     """Step 2: score the candidates as shown, drop those under `min_score`, and order the list.
 
-    Every candidate is scored, so a same-design copy ranked low by the
-    augmented vectors still rises into its band. With a `steer` the shown
-    score is the steered one (never below 0 % where calibrated), and its band
-    and the order follow it. The scores of the list's first `top_n` + RESCORE_MARGIN (+ 2 x `exact_ids`)
-    and of `exact_ids` are exact; further down a score may be one that reads the same (score_bounds.py).
-    """
+    Every candidate is scored, so a same-design copy ranked low by the augmented vectors still rises into
+    its band (`looks_same`: the look at the pictures of the band's pairs a page shows, same_picture.py). With
+    a `steer` the shown score is the steered one (never below 0 % where calibrated), and its band and the
+    order follow it. The scores of the list's first `top_n` + RESCORE_MARGIN (+ 2 x `exact_ids`)
+    and of `exact_ids` are exact; further down a score may be one that reads the same (score_bounds.py)."""
     ids, ranking, variant = candidates.ids, candidates.ranking, candidates.variant
     distances = np.full(len(ids), 65, np.int64)
     if phash is not None and len(ids):
@@ -298,6 +296,8 @@ def score_and_order(
         ranking = ranking.copy()
         ranking[maybe[same]] = IDENTICAL
         scores[maybe[same]] = 1.0  # the very same picture reads 100 %, as the query itself
+    demote_failed(looks_same, data, calibration, embeddings, ids, percent, scores, variant,  # same design: same picture
+                  duplicate | np.isinf(ranking) | (ranking >= IDENTICAL), top_n + 10 + len(exact_ids), settled)
     level = band_levels(percent) if calibration is not None else np.zeros(len(ids), np.int64)
     if steer is not None and calibration is not None:
         # pHash is blind to colour: a recoloured copy that steering took out of the same-design band

@@ -1,13 +1,12 @@
 """Ranked search: candidates from a searcher, exact rescoring, and the scores a user sees.
 
-`SearchEngine` answers queries against any catalogue store (`CatalogueReader`). Candidates come from a
-`Searcher` (searchers.py): the store's own, or an exact, graph or LSH search of the store's loaded
-snapshot, chosen by `choose_searcher`. Whichever found them, ranking.py ranks them (query expansion on
-augmented vectors, pHash candidates merged) and scores what a user reads: the calibrated similarity of the
-two pictures with its band, the same whatever the path and the catalogue (the query image itself: 1.0). This
-module embeds queries, holds what a search reads (a large catalogue's from its search cache: array_watch.py,
-team_replica.py), and builds the `Match` list.
-"""
+`SearchEngine` answers queries against any catalogue store (`CatalogueReader`). Candidates come from a `Searcher`
+(searchers.py): the store's own, or an exact, graph or LSH search of the store's loaded snapshot, chosen by
+`choose_searcher`. Whichever found them, ranking.py ranks them (query expansion on augmented vectors, pHash
+candidates merged) and scores what a user reads: the calibrated similarity of the two pictures with its band
+(*same design* only for the same picture: same_picture.py), the same whatever the path and the catalogue (the query
+itself: 1.0). This module embeds queries, holds what a search reads (a large catalogue's from its search cache:
+array_watch.py, team_replica.py), and builds the `Match` list."""
 
 from __future__ import annotations
 
@@ -35,6 +34,7 @@ from .phash_source import PhashSource
 from .ranking import RESCORE_MARGIN, shown_percent
 from .regions import Box
 from .rescoring import RescoringData
+from .same_picture import PictureCheck, look_at_scores
 from .rocchio import Example, Steering
 from .searchers import Searcher, SnapshotSearcher, choose_searcher
 from .steered import rank_steered
@@ -88,7 +88,7 @@ class SearchEngine:
         self._others = OtherWrites(reader)  # what another process committed since this engine read the catalogue
         self.refreshes = 0  # designs re-read after another process changed them (the window's count follows)
         self.decisions = DecisionBook()
-        self._details = DetailSearch(reader)
+        self._details, self.picture_check = DetailSearch(reader), PictureCheck(lambda ids: self._data.records(ids))
         self.reload()
 
     def reload(self) -> None:
@@ -171,7 +171,7 @@ class SearchEngine:
         if not len(stored.ids) or int(stored.ids[0]) != image_id:
             raise CatalogueError("This design is no longer in the catalogue (an update removed it); search again from its file.")
         percent, _ = shown_percent(stored.vectors[1:], self._data.whitened(stored.ids[1:]), stored.vectors[:1], self._calibration, self._data)
-        return np.asarray(percent, dtype=np.float64) / 100.0
+        return look_at_scores(self.picture_check, self._calibration, self._phashes_of(stored.ids), self.config, stored, percent) / 100.0
 
     def records(self, image_ids: np.ndarray) -> dict[int, ImageRecord]:
         """Catalogue records by image id."""
@@ -221,7 +221,7 @@ class SearchEngine:
             CatalogueError: nothing is searchable yet, or the catalogue used another model.
         """
         started = time.perf_counter()
-        example = self.example(image, mirror=mirror)
+        example = self.picture_check.remember(self.example(image, mirror=mirror), image)  # for the look at *same design*
         steer = colour_query(self.reader, self.embedder, image, colour)  # hue turns and colours, when colour is steered
         embed_ms = (time.perf_counter() - started) * 1000
         return self.search_examples(Steering((example,)), top_n=top_n, min_score=min_score, embed_ms=embed_ms, colour=steer)

@@ -45,6 +45,7 @@ def rank_steered(
     rows = [np.asarray(e.embeddings).astype(stored_as).astype(np.float32) for e in steering.like]
     queries = np.concatenate(rows)
     mirror_row = np.concatenate([np.arange(len(r)) == 1 for r in rows])
+    row_example = np.concatenate([np.full(len(r), n) for n, r in enumerate(rows)])  # colour's extra rows: the first example
     first = steering.like[0]
     one_picture = len(steering.like) == 1 and not steering.unlike and not steering.folders
     adapter = engine.decisions.adapter
@@ -70,6 +71,7 @@ def rank_steered(
         found, engine._data, queries, engine._calibration, engine.config, top_n=top_n, min_score=-1.0,
         phash=first.phash, phashes=engine._phashes_of, query_id=first.image_id, steer=colour,
         exact_ids=np.array(sorted(like_ids | set(verdicts)), np.int64),
+        looks_same=engine.picture_check.looks_same(steering.like, row_example) if engine.calibrated else None,
     )
     scored.scores[np.isin(scored.ids, list(like_ids))] = 1.0  # every example itself: exactly 100 %
     tiers = decision_tiers(scored.ids, like_ids, verdicts)

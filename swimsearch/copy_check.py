@@ -1,0 +1,270 @@
+"""Is it the same picture? Geometric agreement of local features, for pairs the embeddings call *same design*.
+
+The whitened cosine (calibration.py) tells a crop or a re-export of a picture
+from a different garment over random pairs, but among a query's best matches
+it also names look-alike garments *same design* (two different shirts read
+93 %). A copy of one picture (crop, half size + JPEG, recolour, mirror, small
+rotation) shares its local details in the same layout; a different garment
+does not. So a pair the embedding band would name *same design* is checked
+here on the pictures themselves: ORB keypoints of small grayscale decodes,
+ratio-test matches (against the mirrored picture too), a RANSAC fit of a
+similarity transform (rotation, scale, shift), and a look at the two
+pictures once aligned (blurred, z-normalised grayscale compared block by
+block: a look-alike photographed on the same rug or hanger agrees on the
+background and differs on the garment). Enough inliers and every block alike:
+the same picture.
+
+bench/copy_check_research.py chose the settings on one sender half of the
+clothing photos and measured them on the other: of 950 look-alike pairs the
+embeddings alone put in *same design* among a query's 10 best, 0.11 % pass
+(1: one dress photographed twice from the same spot), of 500 transformed copies
+(100 per kind) 100 %; 3.3 ms to read a file's features, 4.2 ms a pair (loaded machine).
+
+Only a few pairs per query come here (those above the band's edge on the
+returned page: same_picture.py), and features of files already read are kept
+in a small LRU cache, so clicking through results does not read them again.
+A file that cannot be read gives no features: its pair cannot be shown as
+*same design* unless the pHashes agree, and nothing is raised.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from .images import ImageError, load_picture
+
+log = logging.getLogger(__name__)
+
+#: Long side, in pixels, the pictures are compared at: enough detail for ORB on a half-size JPEG 40
+#: copy, small enough that a JPEG decodes at a reduced scale (PIL draft).
+SIDE = 200
+#: Keypoints per picture, and ORB's corner threshold: a low one still finds enough corners in a plain
+#: garment on a plain floor (a crop of one had 16 keypoints at 10, 89 at 5).
+KEYPOINTS = 300
+FAST = 5
+#: Shorter sides than this (pixels at SIDE) hold no details to match.
+MIN_SIDE = 32
+#: Lowe's ratio test: a match is kept when its best distance is below this fraction of the second best.
+RATIO = 0.8
+#: RANSAC inlier threshold in pixels (at SIDE) of the similarity transform.
+REPROJECTION = 4.0
+#: Inliers needed to call two pictures one, and the largest block difference once aligned (`Fit`).
+MIN_INLIERS = 10
+MAX_DIFFERENCE = 0.3
+#: Gaussian blur of the aligned pictures before they are compared, in pixels of a picture SIDE_OF_BLUR long.
+BLUR, SIDE_OF_BLUR = 2.0, 256
+#: Feature sets of files kept in memory (about 40 KB each: keypoints and the small grayscale picture).
+CACHE_SIZE = 512
+
+
+@dataclass(frozen=True)
+class Features:
+    """ORB keypoints of one picture at SIDE: positions (n, 2) float32, binary descriptors (n, 32) uint8,
+    and the grayscale picture they were found in (for the look after alignment)."""
+
+    points: np.ndarray
+    descriptors: np.ndarray
+    gray: np.ndarray
+
+
+def _cv2():  # imported on first use: a search that never checks a pair never loads OpenCV
+    import cv2
+
+    cv2.setNumThreads(1)  # a few small pictures: threads cost more than they give, and the machine is shared
+    return cv2
+
+
+class Picture:
+    """A picture's features and, once a comparison asks (a query against a mirrored copy), its mirror image's:
+    ORB descriptors are not mirror-invariant, so the mirror image is described on its own."""
+
+    def __init__(self, plain: Features, keypoints: int = KEYPOINTS):
+        self.plain = plain
+        self._keypoints = keypoints
+        self._mirrored: Features | None = None
+
+    def mirrored(self) -> Features:
+        if self._mirrored is None:
+            self._mirrored = _described(np.ascontiguousarray(self.plain.gray[:, ::-1]), self._keypoints)
+        return self._mirrored
+
+
+def _described(pixels: np.ndarray, keypoints: int) -> Features:
+    if min(pixels.shape[:2]) < MIN_SIDE:  # too small to hold a design's details (an icon, a 1 x 1 pixel): nothing to match
+        return Features(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8), pixels)
+    cv2 = _cv2()
+    orb = cv2.ORB_create(nfeatures=keypoints, fastThreshold=FAST, edgeThreshold=15, patchSize=15)
+    found, descriptors = orb.detectAndCompute(pixels, None)
+    if descriptors is None or not found:
+        return Features(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8), pixels)
+    return Features(np.array([k.pt for k in found], np.float32), descriptors, pixels)
+
+
+def picture_features(picture: Image.Image, *, side: int = SIDE, keypoints: int = KEYPOINTS) -> Picture:
+    """The features of a decoded picture, at `side` on its long side (grayscale: a recolour keeps them)."""
+    gray = picture.convert("L")
+    scale = side / max(gray.size)
+    if scale < 1.0:
+        gray = gray.resize((max(1, round(gray.width * scale)), max(1, round(gray.height * scale))), Image.Resampling.BILINEAR)
+    return Picture(_described(np.asarray(gray), keypoints), keypoints)
+
+
+def file_features(path: str | os.PathLike, *, side: int = SIDE, keypoints: int = KEYPOINTS) -> Picture | None:
+    """`picture_features` of a file (None where it cannot be read: moved, missing, damaged)."""
+    try:
+        picture, _ = load_picture(path, side)
+    except (ImageError, OSError) as exc:
+        log.info("same-design check: %s", exc)
+        return None
+    try:
+        return picture_features(picture, side=side, keypoints=keypoints)
+    except Exception as exc:  # noqa: BLE001 - features that cannot be made: the file is not looked at, never an error
+        log.warning("same-design check: no features of %s (%s)", path, exc)
+        return None
+
+
+@dataclass(frozen=True)
+class Fit:
+    """How two pictures agree: RANSAC inliers of a similarity transform, and how alike they look once aligned."""
+
+    inliers: int
+    #: The largest difference of a block of the aligned pictures (z-normalised grayscale over their
+    #: overlap, 4 x 4 blocks): a copy is alike everywhere; a look-alike photographed on the same
+    #: rug or hanger agrees on the background and differs on the garment.
+    worst_block: float
+    overlap: float  # the fraction of the first picture the second covers once aligned
+
+
+NO_FIT = Fit(0, float("inf"), 0.0)
+
+
+def fit(a: Features, b: Features, *, ratio: float = RATIO, reprojection: float = REPROJECTION, least: int = 0) -> Fit:
+    """Match `a` with `b`, fit one similarity transform, and compare the aligned pictures.
+
+    `least`: fewer matches or inliers than this cannot pass, so the rest is not computed (inliers as found).
+    """
+    if len(a.descriptors) < 2 or len(b.descriptors) < 2:
+        return NO_FIT
+    cv2 = _cv2()
+    pairs = cv2.BFMatcher(cv2.NORM_HAMMING).knnMatch(a.descriptors, b.descriptors, k=2)
+    good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < ratio * p[1].distance]
+    if len(good) < max(4, least):
+        return Fit(len(good), float("inf"), 0.0)
+    src = a.points[[m.queryIdx for m in good]]
+    dst = b.points[[m.trainIdx for m in good]]
+    matrix, mask = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=reprojection,
+                                               maxIters=500, confidence=0.99)
+    if matrix is None or mask is None:
+        return NO_FIT
+    count = int(mask.sum())
+    if count < least:
+        return Fit(count, float("inf"), 0.0)
+    h, w = a.gray.shape
+    flags = cv2.INTER_AREA | cv2.WARP_INVERSE_MAP
+    aligned = cv2.warpAffine(b.gray, matrix, (w, h), flags=flags, borderValue=0)
+    covered = cv2.warpAffine(np.full(b.gray.shape, 255, np.uint8), matrix, (w, h), flags=flags, borderValue=0)
+    # away from the overlap's edge, where the blur below mixes in what lies outside it
+    edge = round(2 * BLUR * w / SIDE_OF_BLUR)
+    covered = cv2.erode(covered, np.ones((2 * edge + 1,) * 2, np.uint8)) > 250
+    return Fit(count, _worst_block(a.gray, aligned, covered), float(covered.mean()))
+
+
+def _worst_block(a: np.ndarray, b: np.ndarray, covered: np.ndarray, grid: int = 4) -> float:
+    """The largest mean absolute difference of z-normalised intensities over `grid` x `grid` blocks of the overlap."""
+    if covered.sum() < 0.2 * covered.size:
+        return float("inf")
+    cv2 = _cv2()
+    # blurred first: resampling and JPEG blocks differ pixel by pixel, a different garment block by block
+    blur = BLUR * max(a.shape) / SIDE_OF_BLUR
+    x = cv2.GaussianBlur(a.astype(np.float32), (0, 0), blur)
+    y = cv2.GaussianBlur(b.astype(np.float32), (0, 0), blur)
+    za = (x - x[covered].mean()) / max(float(x[covered].std()), 1.0)
+    zb = (y - y[covered].mean()) / max(float(y[covered].std()), 1.0)
+    diff = np.abs(za - zb)
+    h, w = a.shape
+    worst = 0.0
+    for i in range(grid):
+        for j in range(grid):
+            block = (slice(i * h // grid, (i + 1) * h // grid), slice(j * w // grid, (j + 1) * w // grid))
+            inside = covered[block]
+            if inside.mean() >= 0.5:
+                worst = max(worst, float(diff[block][inside].mean()))
+    return worst
+
+
+def best_fit(query: Picture, other: Picture, *, least: int = 0, **settings: float) -> Fit:
+    """The better of the two ways round: the query as it is, or (when that fails) mirrored."""
+    plain = fit(query.plain, other.plain, least=least, **settings)
+    if passes(plain):
+        return plain
+    mirrored = fit(query.mirrored(), other.plain, least=least, **settings)
+    return mirrored if (passes(mirrored), mirrored.inliers) > (passes(plain), plain.inliers) else plain
+
+
+def passes(found: Fit) -> bool:
+    """Whether a fit says one picture: enough inliers, and alike everywhere once aligned."""
+    return found.inliers >= MIN_INLIERS and found.worst_block <= MAX_DIFFERENCE
+
+
+def same_picture(query: Picture, other: Picture) -> bool:
+    """Whether two pictures are one (a copy: crop, re-export, recolour, mirror, small rotation).
+
+    Pictures OpenCV cannot compare (odd sizes) are not called one, and nothing is raised."""
+    try:
+        return passes(best_fit(query, other, least=MIN_INLIERS))
+    except Exception as exc:  # noqa: BLE001 - a look that fails says "not shown the same", never stops a search
+        log.warning("same-design check failed (%s): the pair is not shown as the same picture", exc)
+        return False
+
+
+class FeatureCache:
+    """Features of files, kept for the last `size` read (by path, size and change time)."""
+
+    def __init__(self, size: int = CACHE_SIZE):
+        self._size = size
+        self._held: OrderedDict[tuple, Picture | None] = OrderedDict()
+        self._lock = threading.Lock()
+        self.reads = 0  # files read (tests and benchmarks look)
+
+    def of(self, path: str | os.PathLike) -> Picture | None:
+        """The features of a file (None: it cannot be read); read once while it stays unchanged."""
+        try:
+            stat = os.stat(path)
+        except OSError:
+            return None
+        key = (os.fspath(path), stat.st_size, stat.st_mtime_ns)
+        with self._lock:
+            if key in self._held:
+                self._held.move_to_end(key)
+                return self._held[key]
+        found = file_features(path)
+        with self._lock:
+            self.reads += 1
+            self._held[key] = found
+            while len(self._held) > self._size:
+                self._held.popitem(last=False)
+        return found
+
+    def read_all(self, paths: list[str]) -> None:
+        """Read the features of files not held yet, two at a time (decoding and ORB leave Python's lock)."""
+        missing = [p for p in dict.fromkeys(paths) if not self._holds(p)]
+        if len(missing) < 2:
+            return
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            list(pool.map(self.of, missing))
+
+    def _holds(self, path: str) -> bool:
+        try:
+            stat = os.stat(path)
+        except OSError:
+            return True  # nothing to read
+        with self._lock:
+            return (os.fspath(path), stat.st_size, stat.st_mtime_ns) in self._held

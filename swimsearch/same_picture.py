@@ -1,0 +1,192 @@
+"""*Same design* only for the same picture: the band's pairs on a returned page are looked at (copy_check.py).
+
+The embeddings put a pair in *same design* (calibration.py); a query's best
+matches then hold look-alike garments there too. Here the pairs a page would
+show as *same design* are checked on the pictures themselves, in the order
+the list reads them, until the page is full; a pair that fails reads its
+garment score (`Calibration.percent` below the edge: at most 89 %, the top of
+*very similar*). Not read, and passing as they are: the query itself, a
+byte-identical copy, and a pair whose pHashes are near-identical
+(`duplicate_distance`). A candidate whose file cannot be read (moved,
+missing, a team catalogue whose folder does not map here) cannot be shown as
+*same design* unless the pHashes agree, and nothing is raised. A search made
+from embeddings alone (no picture and no catalogue image: benchmarks of
+synthetic catalogues) has nothing to look at and keeps the embedding band.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Callable, Sequence
+
+import numpy as np
+from PIL import Image
+
+from .calibration import Calibration, band_levels
+from .config import EngineConfig
+from .copy_check import FeatureCache, Picture, picture_features, same_picture
+from .rocchio import Example
+from .stores.base import Embeddings, ImageRecord
+
+if TYPE_CHECKING:
+    from .rescoring import RescoringData
+
+log = logging.getLogger(__name__)
+
+#: (candidate ids, the query row that scored each) -> whether each is the same picture as that row's example.
+LooksSame = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+class PictureCheck:
+    """The engine's same-picture check: features of queries and catalogue files, kept while they are used."""
+
+    def __init__(self, records: Callable[[list[int]], dict[int, ImageRecord]]):
+        self._records = records
+        self.cache = FeatureCache()
+        #: False: bands from the embeddings alone, as before the check (benchmarks measure both in one run)
+        self.enabled = True
+        self._given: OrderedDict[bytes, Image.Image | str | Picture] = OrderedDict()  # pictures given as data, by embedding
+
+    def remember(self, example: Example, picture: Image.Image | str | os.PathLike) -> Example:
+        """The picture a query was made from (pasted data is looked at as it is, never re-read; a file when
+        first needed). Returns `example`."""
+        key = np.asarray(example.embeddings, np.float32)[0].tobytes()
+        self._given[key] = picture.copy() if isinstance(picture, Image.Image) else os.fspath(picture)
+        self._given.move_to_end(key)
+        while len(self._given) > 8:
+            self._given.popitem(last=False)
+        return example
+
+    def has_picture(self, example: Example) -> bool:
+        """Whether a query has a picture to look at (given, a catalogue image, or a file); nothing is read."""
+        given = self._given.get(np.asarray(example.embeddings, np.float32)[0].tobytes(), False)
+        return given is not False or example.image_id is not None or bool(example.label and os.path.isfile(example.label))
+
+    def query(self, example: Example) -> Picture | None:
+        """The features of a query's picture and its mirror image (None: it has none, or it cannot be read)."""
+        key = np.asarray(example.embeddings, np.float32)[0].tobytes()
+        given = self._given.get(key, False)
+        if isinstance(given, Image.Image):
+            self._given[key] = given = picture_features(given)  # the picture already decoded: no file read
+            return given
+        if isinstance(given, str):
+            return self.cache.of(given)
+        if given is not False:
+            return given  # type: ignore[return-value]
+        if example.image_id is not None:
+            record = self._records([int(example.image_id)]).get(int(example.image_id))
+            return None if record is None else self.cache.of(record.path)
+        return self.cache.of(example.label) if example.label and os.path.isfile(example.label) else None
+
+    def looks_same(self, examples: Sequence[Example], row_example: np.ndarray) -> LooksSame | None:
+        """The check of one search's candidates (None: no example has a picture, so nothing is checked).
+        A query's picture is read only when a candidate is to be checked (most searches have none)."""
+        if not self.enabled or not any(self.has_picture(e) for e in examples):
+            return None
+        found: dict[int, Picture | None] = {}
+
+        def check(ids: np.ndarray, rows: np.ndarray) -> np.ndarray:
+            records = self._records([int(i) for i in ids])
+            self.cache.read_all([r.path for r in records.values()])
+            out = np.zeros(len(ids), bool)
+            for n, (image_id, row) in enumerate(zip(ids.tolist(), rows.tolist())):
+                k = int(row_example[min(int(row), len(row_example) - 1)])
+                if k not in found:
+                    try:
+                        found[k] = self.query(examples[k])
+                    except Exception as exc:  # noqa: BLE001 - a query that cannot be looked at: nothing shown as same
+                        log.warning("same-design check: the query cannot be looked at (%s)", exc)
+                        found[k] = None
+                query = found[k]
+                record = records.get(int(image_id))
+                other = None if query is None or record is None else self.cache.of(record.path)
+                out[n] = other is not None and query is not None and same_picture(query, other)
+            return out
+
+        return check
+
+
+def checked_page(
+    looks_same: LooksSame,
+    ids: np.ndarray,
+    percent: np.ndarray,
+    variant: np.ndarray,
+    exempt: np.ndarray,
+    garment: Callable[[np.ndarray], np.ndarray],
+    limit: int,
+) -> np.ndarray:
+    """Rows of the *same design* band that fail the look, checked in the band's order (most alike first)
+    until `limit` rows of it stand; their `percent` (in place) becomes their garment score.
+
+    Args:
+        exempt: rows that stand without a look (the query itself, an identical copy, pHash near-identical).
+        garment: rows -> their garment percent (below the same-design band).
+    """
+    band = np.flatnonzero(band_levels(percent) == 0)
+    band = band[np.argsort(-percent[band], kind="stable")]
+    standing = int(exempt[band].sum())
+    failed: list[int] = []
+    for start in range(0, len(band), 8):
+        if standing >= limit:
+            break
+        rows = band[start : start + 8]
+        rows = rows[~exempt[rows]][: max(0, limit - standing)]
+        if not len(rows):
+            continue
+        ok = looks_same(ids[rows], variant[rows])
+        standing += int(ok.sum())
+        failed.extend(rows[~ok].tolist())
+    out = np.asarray(failed, np.int64)
+    if len(out):
+        percent[out] = np.minimum(percent[out], garment(out))
+    return out
+
+
+def garment_percents(calibration: Calibration, candidates: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """(m,) the best garment score (percent, below *same design*) of each candidate embedding over the query rows."""
+    a = calibration.centred(np.asarray(candidates, np.float32))
+    b = calibration.centred(np.asarray(queries, np.float32))
+    cosines = np.stack([(a * b[j]).sum(axis=1) for j in range(len(b))], axis=1)  # row by row: the same whatever else is scored
+    return np.asarray(calibration.percent(np.full(cosines.shape, -1.0), np.clip(cosines, -1.0, 1.0))).max(axis=1)
+
+
+def demote_failed(
+    looks_same: LooksSame | None, data: "RescoringData", calibration: Calibration | None, embeddings: np.ndarray, ids: np.ndarray,
+    percent: np.ndarray, scores: np.ndarray, variant: np.ndarray, exempt: np.ndarray, limit: int, settled: np.ndarray | None,
+) -> np.ndarray:
+    """`checked_page` for ranking.score_and_order: the failed rows' `percent` and `scores` (0..1) in place, and
+    `settled` (score_bounds.py: rows whose exact score is still to come) False for them: their garment scores
+    are exact. Returns them. Nothing is looked at without a check or a calibration."""
+    if looks_same is None or calibration is None:
+        return np.zeros(0, np.int64)
+
+    def garment(rows: np.ndarray) -> np.ndarray:
+        stored = data.embedding_matrix(ids[rows].tolist())
+        at = {int(i): n for n, i in enumerate(stored.ids)}
+        vectors = stored.vectors[[at[int(i)] for i in ids[rows]]]  # every candidate here was scored from its stored row
+        return garment_percents(calibration, vectors, embeddings)
+
+    failed = checked_page(looks_same, ids, percent, variant, exempt, garment, limit)
+    scores[failed] = percent[failed] / 100.0
+    if settled is not None:
+        settled[failed] = False
+    return failed
+
+
+def look_at_scores(
+    check: PictureCheck, calibration: Calibration | None, phashes: np.ndarray, config: EngineConfig, stored: Embeddings,
+    percent: np.ndarray,
+) -> np.ndarray:
+    """`SearchEngine.similarities`' look at the pairs in *same design* of one catalogue image (`stored`'s
+    first row) with the others (their `percent` changed in place). `phashes`: of `stored.ids` (0: unknown);
+    near-identical pairs stand without a look. Returns `percent`."""
+    ids, vectors = stored.ids, stored.vectors
+    looks = None if calibration is None else check.looks_same([Example(vectors[:1], int(ids[0]), "", None)], np.zeros(1, np.int64))
+    if looks is None or calibration is None:
+        return percent
+    near = (phashes[1:] != 0) & (phashes[0] != 0) & (np.bitwise_count(phashes[1:] ^ phashes[0]) <= config.duplicate_distance)
+    checked_page(looks, np.asarray(ids[1:], np.int64), percent, np.zeros(len(ids) - 1, np.int64), near,
+                 lambda rows: garment_percents(calibration, vectors[1:][rows], vectors[:1]), len(ids) - 1)
+    return percent
