@@ -19,6 +19,7 @@ import json
 import logging
 import math
 import os
+import stat
 import tempfile
 from contextlib import contextmanager, suppress
 from datetime import datetime, timezone
@@ -119,9 +120,15 @@ def atomic_output(path: str | os.PathLike, mode: str = "w", **open_args: Any) ->
 
     A reader never sees half a file, and a failed or interrupted write leaves
     the previous file (if any) as it was. OSError names `path`, never the
-    temporary file.
+    temporary file. A device or a named pipe (`--csv /dev/null`, a FIFO another
+    program reads) is written into as it is: renaming over it would replace it
+    with an ordinary file (for root, /dev/null itself).
     """
     path = Path(path)
+    if is_special(path):
+        with open(path, mode, **open_args) as fh:
+            yield fh
+        return
     try:
         fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     except OSError as exc:
@@ -143,6 +150,15 @@ def atomic_output(path: str | os.PathLike, mode: str = "w", **open_args: Any) ->
         with suppress(OSError):
             os.unlink(temporary)
         raise
+
+
+def is_special(path: str | os.PathLike) -> bool:
+    """Whether `path` is something other than a file or a folder (a device, a named pipe, a socket)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 
 
 def sidecar_path(csv_path: str | os.PathLike) -> Path:
@@ -195,6 +211,8 @@ def write_csv(
     if isinstance(out, (str, os.PathLike)):
         with atomic_output(out, newline="", encoding="utf-8") as fh:
             count = write_csv(results, fh, catalogue=catalogue, model=model, model_sha256=model_sha256)
+        if is_special(out):  # rows sent to a device or a pipe: no sidecar beside it (e.g. /dev/null.about.json)
+            return count
         about = {
             "written_by": f"SwimSearch {__version__}",
             "exported_at": datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds"),

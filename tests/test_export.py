@@ -121,3 +121,22 @@ def test_duplicate_groups_csv_keeps_its_columns_and_neutralises_paths(tmp_path):
     assert back[2][1] == "/d/maillot été.jpg" and back[3] == ["2", "/d/b.png", "2", "0"]
     buffer = io.StringIO()
     assert write_duplicates_csv([], buffer) == 0 and buffer.getvalue() == "group,path,group_size,max_phash_distance\r\n"
+
+
+def test_an_export_to_a_named_pipe_writes_into_it_and_leaves_it_a_pipe(tmp_path):
+    # `--csv /dev/null` once replaced /dev/null with an ordinary file (run as root): the rename of the
+    # atomic write went over the device. A named pipe stands for any such target a test may make.
+    import os
+    import stat
+    import threading
+
+    pipe = tmp_path / "matches.csv"
+    os.mkfifo(pipe)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(pipe.read_bytes()), daemon=True)
+    reader.start()
+    rows = write_csv([result(["/d/a.jpg", "/d/b.jpg"])], pipe, catalogue="c", model="m", model_sha256="ab" * 32)
+    reader.join(timeout=10)
+    assert rows == 2 and stat.S_ISFIFO(os.stat(pipe).st_mode)
+    assert received and received[0].decode("utf-8").count("\r\n") == 3  # header and two rows went through it
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["matches.csv"]  # no sidecar, no temporary left
