@@ -167,14 +167,24 @@ def fit(a: Features, b: Features, *, ratio: float = RATIO, reprojection: float =
     count = int(mask.sum())
     if count < least:
         return Fit(count, float("inf"), 0.0)
-    h, w = a.gray.shape
+    # Compared in both pictures' frames and the worse taken, so a pair reads the same whichever of
+    # the two is the query (in one frame alone a look-alike passed one way round and failed the other).
+    worst_a, overlap = _aligned_worst(a.gray, b.gray, matrix)
+    worst_b, _ = _aligned_worst(b.gray, a.gray, cv2.invertAffineTransform(matrix))
+    return Fit(count, max(worst_a, worst_b), overlap)
+
+
+def _aligned_worst(a: np.ndarray, b: np.ndarray, matrix: np.ndarray) -> tuple[float, float]:
+    """(worst block, overlap) of `b` aligned onto `a` by `matrix` (a's points -> b's points)."""
+    cv2 = _cv2()
+    h, w = a.shape
     flags = cv2.INTER_AREA | cv2.WARP_INVERSE_MAP
-    aligned = cv2.warpAffine(b.gray, matrix, (w, h), flags=flags, borderValue=0)
-    covered = cv2.warpAffine(np.full(b.gray.shape, 255, np.uint8), matrix, (w, h), flags=flags, borderValue=0)
+    aligned = cv2.warpAffine(b, matrix, (w, h), flags=flags, borderValue=0)
+    covered = cv2.warpAffine(np.full(b.shape, 255, np.uint8), matrix, (w, h), flags=flags, borderValue=0)
     # away from the overlap's edge, where the blur below mixes in what lies outside it
     edge = round(2 * BLUR * w / SIDE_OF_BLUR)
     covered = cv2.erode(covered, np.ones((2 * edge + 1,) * 2, np.uint8)) > 250
-    return Fit(count, _worst_block(a.gray, aligned, covered), float(covered.mean()))
+    return _worst_block(a, aligned, covered), float(covered.mean())
 
 
 def _worst_block(a: np.ndarray, b: np.ndarray, covered: np.ndarray, grid: int = 4) -> float:
@@ -219,7 +229,9 @@ def same_picture(query: Picture, other: Picture) -> bool:
 
     Pictures OpenCV cannot compare (odd sizes) are not called one, and nothing is raised."""
     try:
-        return passes(best_fit(query, other, least=MIN_INLIERS))
+        # Both ways round: ORB's matches (and so the fit) differ with which picture is described first,
+        # and a look-alike that passed one way read "same design" from one query and not from the other.
+        return passes(best_fit(query, other, least=MIN_INLIERS)) and passes(best_fit(other, query, least=MIN_INLIERS))
     except Exception as exc:  # noqa: BLE001 - a look that fails says "not shown the same", never stops a search
         log.warning("same-design check failed (%s): the pair is not shown as the same picture", exc)
         return False
