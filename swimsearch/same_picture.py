@@ -52,7 +52,7 @@ class PictureCheck:
     def remember(self, example: Example, picture: Image.Image | str | os.PathLike) -> Example:
         """The picture a query was made from (pasted data is looked at as it is, never re-read; a file when
         first needed). Returns `example`."""
-        key = np.asarray(example.embeddings, np.float32)[0].tobytes()
+        key = _key(example)
         self._given[key] = picture.copy() if isinstance(picture, Image.Image) else os.fspath(picture)
         self._given.move_to_end(key)
         while len(self._given) > 8:
@@ -61,12 +61,12 @@ class PictureCheck:
 
     def has_picture(self, example: Example) -> bool:
         """Whether a query has a picture to look at (given, a catalogue image, or a file); nothing is read."""
-        given = self._given.get(np.asarray(example.embeddings, np.float32)[0].tobytes(), False)
+        given = self._given.get(_key(example), False)
         return given is not False or example.image_id is not None or bool(example.label and os.path.isfile(example.label))
 
     def query(self, example: Example) -> Picture | None:
         """The features of a query's picture and its mirror image (None: it has none, or it cannot be read)."""
-        key = np.asarray(example.embeddings, np.float32)[0].tobytes()
+        key = _key(example)
         given = self._given.get(key, False)
         if isinstance(given, Image.Image):
             self._given[key] = given = picture_features(given)  # the picture already decoded: no file read
@@ -106,6 +106,11 @@ class PictureCheck:
             return out
 
         return check
+
+
+def _key(example: Example) -> bytes:
+    """How a query's picture is found again: its first embedding row's bytes."""
+    return np.asarray(example.embeddings, np.float32)[0].tobytes()
 
 
 def checked_page(
