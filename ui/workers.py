@@ -160,8 +160,15 @@ class Job:
     """One worker on its own QThread.
 
     The worker's `finished` quits the thread (a direct connection, so it works
-    while the GUI thread is blocked waiting for it) and deletes the worker. The
-    QThread itself is owned by Python and kept referenced until it has stopped.
+    while the GUI thread is blocked waiting for it). The worker and the QThread
+    are owned by Python, and only Python deletes them: a worker deleted by Qt
+    in its own thread (`deleteLater`) tears down the connections into it
+    without Python's GIL held, and telling a Python-made sender (the QThread's
+    `started`) takes the GIL while Qt holds its connection lock, the opposite
+    order to the GUI thread's, which can hold the GIL and wait for that lock
+    (a label's `setText` connects objects): both wait for ever (a window test
+    hung this way in CI). Deleted by Python, with the GIL taken first, the
+    order is the same in every thread.
     """
 
     def __init__(self, worker: Worker, name: str, *, start: Callable[[], None] | None = None):
@@ -171,7 +178,6 @@ class Job:
         worker.moveToThread(self.thread)
         self.thread.started.connect(start or worker.run)
         worker.finished.connect(self.thread.quit, Qt.DirectConnection)
-        worker.finished.connect(worker.deleteLater)
         self.thread.finished.connect(self._on_thread_finished)
         _threads.add(self.thread)
 

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
+
+import pytest
 
 from PyQt5.QtCore import QTimer
 
@@ -74,3 +80,18 @@ def test_closing_the_window_during_a_build_cancels_and_waits_for_every_thread(qt
     with Catalogue.open(default_catalogue_path(folder)) as catalogue:
         counts = catalogue.counts()
     assert 16 <= counts["searchable"] < 120 and counts["searchable"] == counts["readable"]
+
+
+def test_many_short_jobs_beside_a_busy_gui_thread_never_hang():
+    # A hang here is what a user saw as a window frozen for good after a few duplicate reviews.
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(root))
+    try:
+        done = subprocess.run(
+            [sys.executable, str(Path(__file__).with_name("job_churn.py")), "1000"],
+            cwd=root, env=env, capture_output=True, text=True, timeout=120,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("1,000 short jobs beside a GUI thread that connects labels did not finish in 2 minutes (deadlock)")
+    assert done.returncode == 0, done.stderr
+    assert "done 1000 results 1000" in done.stdout
