@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 import numpy as np
 from PIL import Image
 
-from .calibration import Calibration, band_levels
+from .calibration import BAND_PERCENT, Calibration, band_levels
 from .config import EngineConfig
 from .copy_check import FeatureCache, Picture, picture_features, same_picture
 from .rocchio import Example
@@ -37,6 +37,10 @@ log = logging.getLogger(__name__)
 
 #: (candidate ids, the query row that scored each) -> whether each is the same picture as that row's example.
 LooksSame = Callable[[np.ndarray, np.ndarray], np.ndarray]
+#: Rows of *very similar* a search also looks at, the first in the list's order, while its page's band has room: of
+#: 1,000 copies (200 a kind) the embeddings put two just below the edge (a crop at 80 %, a rotation at 77 %), and
+#: each was the first of *very similar* (bench/copy_check_research.py measures the look-alikes there).
+BELOW_EDGE = 1
 
 
 class PictureCheck:
@@ -121,13 +125,20 @@ def checked_page(
     exempt: np.ndarray,
     garment: Callable[[np.ndarray], np.ndarray],
     limit: int,
+    ranking: np.ndarray | None = None,
+    below: int = 0,
 ) -> np.ndarray:
     """Rows of the *same design* band that fail the look, checked in the band's order (most alike first)
-    until `limit` rows of it stand; their `percent` (in place) becomes their garment score.
+    until `limit` rows of it stand; their `percent` (in place) becomes their garment score. Then, while the
+    band has room, the first `below` rows of *very similar* in the list's order (`ranking`, best first) are
+    looked at too: one that passes is the same picture the embeddings put just below the edge (a crop or a
+    rotation can read 77-80 %), and reads the band's edge, BAND_PERCENT[0].
 
     Args:
         exempt: rows that stand without a look (the query itself, an identical copy, pHash near-identical).
         garment: rows -> their garment percent (below the same-design band).
+
+    Returns: the rows whose `percent` changed (failed, then raised).
     """
     band = np.flatnonzero(band_levels(percent) == 0)
     band = band[np.argsort(-percent[band], kind="stable")]
@@ -146,7 +157,16 @@ def checked_page(
     out = np.asarray(failed, np.int64)
     if len(out):
         percent[out] = np.minimum(percent[out], garment(out))
-    return out
+    if ranking is None or below <= 0 or standing >= limit:
+        return out
+    near = np.flatnonzero(band_levels(percent) == 1)
+    near = near[~exempt[near] & np.isfinite(ranking[near]) & ~np.isin(near, out)]  # not looked at already
+    near = near[np.argsort(-ranking[near], kind="stable")][:below]
+    if not len(near):
+        return out
+    raised = near[looks_same(ids[near], variant[near])]
+    percent[raised] = BAND_PERCENT[0]
+    return np.concatenate([out, raised.astype(np.int64)])
 
 
 def garment_percents(calibration: Calibration, candidates: np.ndarray, queries: np.ndarray) -> np.ndarray:
@@ -160,10 +180,12 @@ def garment_percents(calibration: Calibration, candidates: np.ndarray, queries: 
 def demote_failed(
     looks_same: LooksSame | None, data: "RescoringData", calibration: Calibration | None, embeddings: np.ndarray, ids: np.ndarray,
     percent: np.ndarray, scores: np.ndarray, variant: np.ndarray, exempt: np.ndarray, limit: int, settled: np.ndarray | None,
+    ranking: np.ndarray | None = None,
 ) -> np.ndarray:
-    """`checked_page` for ranking.score_and_order: the failed rows' `percent` and `scores` (0..1) in place, and
-    `settled` (score_bounds.py: rows whose exact score is still to come) False for them: their garment scores
-    are exact. Returns them. Nothing is looked at without a check or a calibration."""
+    """`checked_page` for ranking.score_and_order (`ranking`: the candidates', the list's order inside a band):
+    the changed rows' `percent` and `scores` (0..1) in place, and `settled` (score_bounds.py: rows whose exact
+    score is still to come) False for them: their garment scores, or the band's edge, are exact. Returns them.
+    Nothing is looked at without a check or a calibration."""
     if looks_same is None or calibration is None:
         return np.zeros(0, np.int64)
 
@@ -173,7 +195,7 @@ def demote_failed(
         vectors = stored.vectors[[at[int(i)] for i in ids[rows]]]  # every candidate here was scored from its stored row
         return garment_percents(calibration, vectors, embeddings)
 
-    failed = checked_page(looks_same, ids, percent, variant, exempt, garment, limit)
+    failed = checked_page(looks_same, ids, percent, variant, exempt, garment, limit, ranking, BELOW_EDGE)
     scores[failed] = percent[failed] / 100.0
     if settled is not None:
         settled[failed] = False
