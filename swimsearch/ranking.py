@@ -296,8 +296,8 @@ def score_and_order(
         ranking = ranking.copy()
         ranking[maybe[same]] = IDENTICAL
         scores[maybe[same]] = 1.0  # the very same picture reads 100 %, as the query itself
-    demote_failed(looks_same, data, calibration, embeddings, ids, percent, scores, variant,  # same design: same picture
-                  duplicate | np.isinf(ranking) | (ranking >= IDENTICAL), top_n + 10 + len(exact_ids), settled, ranking)
+    demote_failed(looks_same, data, calibration, embeddings, ids, percent, scores, variant,  # same design: same picture (not raised if steered)
+                  duplicate | np.isinf(ranking) | (ranking >= IDENTICAL), top_n + 10 + len(exact_ids), settled, ranking if steer is None else None)
     level = band_levels(percent) if calibration is not None else np.zeros(len(ids), np.int64)
     if steer is not None and calibration is not None:
         # pHash is blind to colour: a recoloured copy that steering took out of the same-design band
