@@ -195,3 +195,24 @@ def test_a_copy_just_below_the_edge_reads_same_design_once_looked_at(edge_catalo
         for photo in sorted(folder.glob("*.jpg")):
             raised = [m.name for m in engine.search(photo, top_n=12).matches if m.band == "same design"]
             assert raised == [photo.name], (photo.name, raised)
+
+
+def test_the_look_below_the_edge_takes_the_most_alike_row_of_very_similar_not_the_lists_first():
+    """Review round 9: a copy (crop + 7 degrees) read 79 % *very similar*, listed second behind a look-alike at 75 %
+    that the list (which weighs each design's look-alikes) put first; only that look-alike was looked at."""
+    from swimsearch.calibration import BAND_PERCENT
+    from swimsearch.same_picture import checked_page
+
+    ids = np.array([10, 11, 12, 13], np.int64)  # the query, a look-alike, the copy, a similar photo
+    percent = np.array([100.0, 75.0, 79.0, 60.0])
+    ranking = np.array([1.0, 0.9, 0.8, 0.7])  # the list's order: the look-alike before the copy
+    exempt = np.array([True, False, False, False])
+    looked: list[int] = []
+
+    def looks_same(candidates: np.ndarray, variant: np.ndarray) -> np.ndarray:
+        looked.extend(candidates.tolist())
+        return candidates == 12
+
+    changed = checked_page(looks_same, ids, percent, np.zeros(4, np.int64), exempt, lambda rows: percent[rows], 10, ranking, 1)
+    assert looked == [12]  # one look, as before: at the most alike row
+    assert percent.tolist() == [100.0, 75.0, BAND_PERCENT[0], 60.0] and changed.tolist() == [2]
