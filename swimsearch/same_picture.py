@@ -37,7 +37,8 @@ log = logging.getLogger(__name__)
 
 #: (candidate ids, the query row that scored each) -> whether each is the same picture as that row's example.
 LooksSame = Callable[[np.ndarray, np.ndarray], np.ndarray]
-#: Rows of *very similar* a search also looks at, the most alike (not the list's first), while its page's band has room: of
+#: Rows of *very similar* a search also looks at, the first in the list's order and the most alike (one row when both
+#: are the same), while its page's band has room: of
 #: 1,000 copies (200 a kind) the embeddings put two just below the edge (a crop at 80 %, a rotation at 77 %), and
 #: each was the first of *very similar* (bench/copy_check_research.py measures the look-alikes there).
 BELOW_EDGE = 1
@@ -130,7 +131,8 @@ def checked_page(
 ) -> np.ndarray:
     """Rows of the *same design* band that fail the look, checked in the band's order (most alike first)
     until `limit` rows of it stand; their `percent` (in place) becomes their garment score. Then, while the
-    band has room, the `below` most alike rows of *very similar* (ties in the list's order, `ranking`) are
+    band has room, the `below` first rows of *very similar* in the list's order (`ranking`) and the `below` most
+    alike (ties in the list's order) are
     looked at too: one that passes is the same picture the embeddings put just below the edge (a crop or a
     rotation can read 77-80 %), and reads the band's edge, BAND_PERCENT[0].
 
@@ -161,9 +163,12 @@ def checked_page(
         return out
     near = np.flatnonzero(band_levels(percent) == 1)
     near = near[~exempt[near] & np.isfinite(ranking[near]) & ~np.isin(near, out)]  # not looked at already
-    # the most alike first (the list's order breaks ties): the list weighs each design's look-alikes, so a copy at 79 %
-    # can stand second in *very similar* behind a look-alike at 75 %; it is the copy the embeddings put just below the edge
-    near = near[np.lexsort((-ranking[near], -percent[near]))][:below]
+    # the `below` first in the list's order and the `below` most alike (ties in the list's order): the list weighs each
+    # design's look-alikes, so a copy at 79 % can stand behind a look-alike at 75 % (a new user's rotated crop), while a
+    # benchmark crop stood first in the list behind a more alike look-alike; one row is looked at when both name it
+    first = near[np.argsort(-ranking[near], kind="stable")][:below]
+    alike = near[np.lexsort((-ranking[near], -percent[near]))][:below]
+    near = np.concatenate([first, alike[~np.isin(alike, first)]])
     if not len(near):
         return out
     raised = near[looks_same(ids[near], variant[near])]

@@ -197,9 +197,10 @@ def test_a_copy_just_below_the_edge_reads_same_design_once_looked_at(edge_catalo
             assert raised == [photo.name], (photo.name, raised)
 
 
-def test_the_look_below_the_edge_takes_the_most_alike_row_of_very_similar_not_the_lists_first():
+def test_the_look_below_the_edge_takes_the_most_alike_row_of_very_similar_besides_the_lists_first():
     """Review round 9: a copy (crop + 7 degrees) read 79 % *very similar*, listed second behind a look-alike at 75 %
-    that the list (which weighs each design's look-alikes) put first; only that look-alike was looked at."""
+    that the list (which weighs each design's look-alikes) put first; only that look-alike was looked at. The list's
+    first stays looked at too (a benchmark crop stood first in the list behind a more alike look-alike)."""
     from swimsearch.calibration import BAND_PERCENT
     from swimsearch.same_picture import checked_page
 
@@ -214,5 +215,21 @@ def test_the_look_below_the_edge_takes_the_most_alike_row_of_very_similar_not_th
         return candidates == 12
 
     changed = checked_page(looks_same, ids, percent, np.zeros(4, np.int64), exempt, lambda rows: percent[rows], 10, ranking, 1)
-    assert looked == [12]  # one look, as before: at the most alike row
+    assert sorted(looked) == [11, 12]  # the list's first and the most alike
     assert percent.tolist() == [100.0, 75.0, BAND_PERCENT[0], 60.0] and changed.tolist() == [2]
+
+
+def test_the_look_below_the_edge_looks_once_when_the_lists_first_is_the_most_alike():
+    from swimsearch.same_picture import checked_page
+
+    ids = np.array([10, 11, 12], np.int64)
+    percent = np.array([100.0, 79.0, 75.0])
+    looked: list[int] = []
+
+    def looks_same(candidates: np.ndarray, variant: np.ndarray) -> np.ndarray:
+        looked.extend(candidates.tolist())
+        return np.zeros(len(candidates), bool)
+
+    checked_page(looks_same, ids, percent, np.zeros(3, np.int64), np.array([True, False, False]),
+                 lambda rows: percent[rows], 10, np.array([1.0, 0.9, 0.8]), 1)
+    assert looked == [11]
