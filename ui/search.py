@@ -21,6 +21,7 @@ import numpy as np
 
 from PyQt5.QtCore import QObject, pyqtSignal, pyqtSlot
 
+from swimsearch import copy_check
 from swimsearch.catalogue import Catalogue
 from swimsearch.colour import ColourMix
 from swimsearch.stores.sqlite import SqliteStore
@@ -123,6 +124,8 @@ class SearchWorker(Worker):
             self._close()
             self._catalogue, self._engine = catalogue, engine
             self.outbox.post("catalogue_opened", self._state())
+            if engine.picture_check.enabled:
+                copy_check.warm_up()  # here, not in the first search: the look at same design needs OpenCV
 
         self.guarded(action, "opening the catalogue", on_error=lambda message: self.open_failed.emit(str(path), message))
 

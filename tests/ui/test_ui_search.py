@@ -274,3 +274,14 @@ def test_match_mirrored_designs_runs_the_shown_query_again_mirrored(qtbot, make_
     with qtbot.waitSignal(window.results_shown, timeout=WAIT_MS):
         window.random_action.trigger()
     assert window.history.current.request.mirror  # new searches follow the setting
+
+
+def test_opening_a_catalogue_loads_opencv_before_the_first_search(qtbot, make_window, designs, monkeypatch):
+    # The look at same design needs OpenCV (~150 ms to load): the window's first search used to pay it.
+    from swimsearch import copy_check
+
+    warmed = []
+    monkeypatch.setattr(copy_check, "warm_up", lambda: warmed.append(True))
+    window = make_window()
+    open_catalogue(qtbot, window, designs)
+    qtbot.waitUntil(lambda: bool(warmed), timeout=WAIT_MS)
