@@ -239,6 +239,10 @@ class JobRunner(QObject):
             previous.cancel()
             self._pending = job
             previous.thread.finished.connect(self._start_pending)
+            if not previous.is_running():
+                # it ended between the check and the connection, so its `finished` may never reach
+                # `_start_pending` (a window test waited for ever on a "remove them" build this way)
+                self._start_pending()
         else:
             self._launch(job)
 

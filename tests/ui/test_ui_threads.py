@@ -97,3 +97,31 @@ def test_many_short_jobs_beside_a_busy_gui_thread_never_hang():
             pytest.fail("3,000 short jobs beside a GUI thread that connects labels did not finish in 90 s (deadlock)")
         assert done.returncode == 0, done.stderr
         assert "done 3000 results 3000" in done.stdout
+
+
+def test_a_job_started_just_as_the_previous_one_ends_still_runs(qtbot):
+    # The window's "remove them" answer starts a build while the update that asked may be ending: if it ended
+    # between the runner's "still running?" and its waiting for the end, the new build never started.
+    from ui.workers import Job, JobRunner, Worker
+
+    class Quick(Worker):
+        def work(self) -> str:
+            return "done"
+
+    runner = JobRunner()
+    first = Job(Quick(), "first")
+    runner.start(first)
+    assert first.wait(10_000)
+    answers = []
+    second_worker = Quick()
+    second_worker.result_ready.connect(answers.append)
+    looked = []
+
+    def ended_just_after_the_look() -> bool:
+        looked.append(True)
+        return len(looked) == 1  # "still running" once, as seen a moment before its end
+
+    first.is_running = ended_just_after_the_look
+    runner.start(Job(second_worker, "second"))
+    qtbot.waitUntil(lambda: answers == ["done"], timeout=10_000)
+    runner.stop()
