@@ -66,6 +66,9 @@ MAX_DIFFERENCE = 0.3
 #: read up to 0.11 there, look-alikes with a fit both ways round from 0.28: half-way.
 SECOND_LOOK = 0.19
 ECC_STEPS = 30
+#: A flat fill at a picture's corners (padded or rotated exports): grey levels from the corner's value, and the least
+#: share of the picture it must cover to be left out of the look (less is a photo's own plain corner).
+FILL, MIN_FILL = 3, 0.01
 #: Gaussian blur of the aligned pictures before they are compared, in pixels of a picture SIDE_OF_BLUR long.
 BLUR, SIDE_OF_BLUR = 2.0, 256
 #: Feature sets of files kept in memory (about 40 KB each: keypoints and the small grayscale picture).
@@ -198,8 +201,33 @@ def _aligned_worst(a: np.ndarray, b: np.ndarray, matrix: np.ndarray) -> tuple[fl
     covered = cv2.warpAffine(np.full(b.shape, 255, np.uint8), matrix, (w, h), flags=flags, borderValue=0)
     # away from the overlap's edge, where the blur below mixes in what lies outside it
     edge = round(2 * BLUR * w / SIDE_OF_BLUR)
-    covered = cv2.erode(covered, np.ones((2 * edge + 1,) * 2, np.uint8)) > 250
-    return _worst_block(a, aligned, covered), float(covered.mean())
+    kernel = np.ones((2 * edge + 1,) * 2, np.uint8)
+    inside = cv2.erode(covered, kernel) > 250
+    worst = _worst_block(a, aligned, inside)
+    # and once more without a flat fill at one picture's corners lying over the other's picture (the white
+    # corners a turned copy was padded with): the better of the two. Not instead: a black T-shirt filling a
+    # crop's lower corners floods like a fill, and the look without it is the one that passes that crop.
+    padded = (cv2.warpAffine(_not_fill(b), matrix, (w, h), flags=flags, borderValue=255) > 127) != (_not_fill(a) > 127)
+    if padded.any():
+        covered[padded] = 0
+        worst = min(worst, _worst_block(a, aligned, cv2.erode(covered, kernel) > 250))
+    return worst, float(inside.mean())
+
+
+def _not_fill(picture: np.ndarray) -> np.ndarray:
+    """255 where `picture` is picture, 0 on a flat fill reaching in from its corners (within FILL levels of the
+    corner's value: a rotated or padded export's plain corners; a photo's own backdrop is never this flat)."""
+    cv2 = _cv2()
+    h, w = picture.shape
+    mask = np.zeros((h + 2, w + 2), np.uint8)
+    flags = 4 | cv2.FLOODFILL_MASK_ONLY | cv2.FLOODFILL_FIXED_RANGE | (255 << 8)
+    for y, x in ((0, 0), (0, w - 1), (h - 1, 0), (h - 1, w - 1)):
+        if not mask[y + 1, x + 1]:
+            cv2.floodFill(np.array(picture), mask, (x, y), 0, FILL, FILL, flags)  # mask only: the copy is not changed
+    fill = mask[1:-1, 1:-1] > 0
+    if fill.mean() < MIN_FILL:
+        return np.full(picture.shape, 255, np.uint8)
+    return np.where(fill, 0, 255).astype(np.uint8)
 
 
 def _worst_block(a: np.ndarray, b: np.ndarray, covered: np.ndarray, grid: int = 4) -> float:
