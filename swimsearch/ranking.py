@@ -36,6 +36,7 @@ from typing import Callable, Protocol
 import numpy as np
 
 from .augment import expand_query, weighted_mean
+from .best_scored import ordered
 from .calibration import BAND_NAMES, Calibration, band_levels, whole_percents
 from .config import EngineConfig
 from .halves import through_half
@@ -303,22 +304,21 @@ def score_and_order(
         # pHash is blind to colour: a recoloured copy that steering took out of the same-design band
         # (towards *match colour*) is no longer the same picture to this user, so it is not listed first.
         duplicate = duplicate & (level == 0)
-    # The pipeline before issue 11 (an index on raw embeddings) keeps its order: by the ranking alone.
-    augmented = data.fitted is not None and data.fitted.augmented
+    augmented = data.fitted is not None and data.fitted.augmented  # before issue 11 (raw embeddings): by the ranking alone
     first = np.where(duplicate, distances, 65) if augmented else np.zeros(len(ids), np.int64)
-    # With bands the list reads band by band, by the ranking inside a band. Without a calibration there
-    # are no bands to say that two matches are equals, so the list reads by the score it shows (the
-    # ranking chose the candidates and breaks ties).
+    # With bands the list reads band by band, by the ranking inside a band; without, by the score it shows
+    # (no bands say two matches are equals; the ranking chose the candidates and breaks ties).
     by_band = np.zeros(len(ids), np.float64)
     if augmented:
         by_band = level.astype(np.float64) if calibration is not None else np.where(np.isinf(ranking), -np.inf, -scores)
-    # Inside *same design* the pictures' own similarity orders the list, most alike first: the augmented
-    # ranking pulls an original towards its neighbours and away from its copy (a crop), and at 40,000
-    # images it listed ten look-alikes of the same design above the very picture a crop was cut from.
+    # Inside *same design* the pictures' own similarity orders the list, most alike first: the augmented ranking pulls
+    # an original away from its copy (at 40,000 images ten look-alikes stood above the picture a crop was cut from).
     alike = np.where(level == 0, -scores, 0.0) if augmented and calibration is not None else np.zeros(len(ids))
     alike[np.isinf(ranking) | (ranking >= IDENTICAL)] = -np.inf  # the query itself, then an identical copy
     keep = np.flatnonzero(shown_at_least(scores, min_score))
-    keep = keep[np.lexsort((-ranking[keep], alike[keep], by_band[keep], first[keep]))]
+    lift = augmented and calibration is not None and steer is None  # the best-scored match near the top (best_scored.py)
+    others = (level > 0) & ~duplicate & np.isfinite(ranking) & (ranking < IDENTICAL) & lift
+    ranking, keep = ordered(keep, first, by_band, alike, ranking, scores, others, config.best_scored_within, config.best_scored_lead / 100)
     if settled is not None:  # the scores a user can read, exact (their whole percents and bands are already),
         readable = np.isin(np.arange(len(ids)), keep[: top_n + RESCORE_MARGIN + 2 * len(exact_ids)]) | np.isin(ids, exact_ids)
         redo = np.flatnonzero(readable & settled & (scores == percent / 100.0))  # not those that read 100 % as the query
