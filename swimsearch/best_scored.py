@@ -36,7 +36,7 @@ def lifted(ranking: np.ndarray, scores: np.ndarray, groups: np.ndarray, order: n
 
     Returns: the ranking to order by (a copy when changed).
     """
-    allowed = order[others[order]]
+    allowed = order[others[order] & np.isfinite(scores[order])]  # a score that is not a number is never the best
     if within <= 0 or not len(allowed):
         return ranking
     best = int(allowed[np.argmax(scores[allowed])])  # the first of the list among equal scores

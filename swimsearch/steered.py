@@ -67,8 +67,10 @@ def rank_steered(
         found = Candidates(np.concatenate([found.ids, pinned]).astype(np.int64), np.concatenate([found.ranking, np.full(n, -9.0)]),
                            np.concatenate([found.cosine, np.zeros(n)]), np.concatenate([found.variant, np.zeros(n, np.int64)]),
                            found.method, found.looked_at)
+    # several examples or "not like this" read by their steered ranking: the best-scored match is not lifted (best_scored.py)
+    config = engine.config if one_picture else engine.config.with_changes(best_scored_within=0)
     scored = score_and_order(
-        found, engine._data, queries, engine._calibration, engine.config, top_n=top_n, min_score=-1.0,
+        found, engine._data, queries, engine._calibration, config, top_n=top_n, min_score=-1.0,
         phash=first.phash, phashes=engine._phashes_of, query_id=first.image_id, steer=colour,
         exact_ids=np.array(sorted(like_ids | set(verdicts)), np.int64),
         looks_same=engine.picture_check.looks_same(steering.like, row_example) if engine.calibrated else None,

@@ -18,6 +18,7 @@ from swimsearch.best_scored import ordered
 from swimsearch.catalogue import Catalogue
 from swimsearch.config import EngineConfig
 from swimsearch.copies import transformed_copy
+from swimsearch.rocchio import Steering
 from swimsearch.search import SearchEngine
 
 
@@ -117,3 +118,24 @@ def test_a_crops_original_reading_clearly_the_best_score_is_listed_first_not_las
     # the ranking alone (query expansion, drawn to the look-alikes) puts it far down: the lift is what brings it up
     assert [m.name for m in lists[0]].index(ORIGINAL) >= 10
     assert names[1:] == [m.name for m in lists[0] if m.name != ORIGINAL]
+
+
+def test_a_steered_search_reads_by_its_steered_ranking_not_lifted(lookalikes, embedder):
+    """Several examples or "not like this": the list follows the steered ranking (a reviewer found 15 of 50 moved)."""
+    path, crop = lookalikes
+    photos = sorted(p for p in (path.parent / "photos").iterdir() if p.name != ORIGINAL)[:12]
+    with Catalogue.open(path) as catalogue:
+        engines = {w: SearchEngine(catalogue, embedder, EngineConfig(best_scored_within=w)) for w in (1, 0)}
+        for photo in photos:
+            for steering in (lambda e: Steering((e.example(crop),), unlike=(e.example(photo),)),
+                             lambda e: Steering((e.example(crop), e.example(photo)))):
+                lists = {w: [m.name for m in e.search_examples(steering(e), top_n=20).matches] for w, e in engines.items()}
+                assert lists[1] == lists[0], photo.name
+
+
+def test_a_score_that_is_not_a_number_is_never_lifted():
+    m = 5
+    scores = np.array([0.5, 0.5, np.nan, 0.52, 0.5])  # the best number leads by less than 3 points: nothing moves
+    _, order = ordered(np.arange(m), np.full(m, 65.0), np.full(m, 2.0), np.zeros(m), -np.arange(m, dtype=float), scores,
+                       np.ones(m, bool), 1, 0.03)
+    assert order.tolist() == [0, 1, 2, 3, 4]
