@@ -127,12 +127,18 @@ def make_pattern_images(
 
 def build_pattern_catalogue(folder: Path, path: Path, embedder, config, count: int, **pattern) -> tuple[Path, Path]:
     """Generate `count` pattern images in `folder` and build a catalogue of them at `path`."""
-    from swimsearch.catalogue import Catalogue
-
     make_pattern_images(folder, count, **pattern)
+    return folder, built_catalogue(path, folder, embedder, config)
+
+
+def built_catalogue(path: Path, folder: Path, embedder, config=None) -> Path:
+    """A real catalogue of the pictures in `folder`, built at `path` (default settings unless `config`)."""
+    from swimsearch.catalogue import Catalogue
+    from swimsearch.config import EngineConfig
+
     with Catalogue.create(path, folder) as catalogue:
-        catalogue.update(embedder, config)
-    return folder, path
+        catalogue.update(embedder, config or EngineConfig())
+    return path
 
 
 def copy_clothing_photos(clothing: Path, folder: Path, count: int, *, offset: int = 0) -> list[Path]:

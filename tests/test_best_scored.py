@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
+from helpers import built_catalogue
 from swimsearch.best_scored import ordered
 from swimsearch.catalogue import Catalogue
 from swimsearch.config import EngineConfig
@@ -101,10 +102,7 @@ def lookalikes(tmp_path_factory, clothing, embedder):
     original = ImageOps.exif_transpose(Image.open(photos / ORIGINAL)).convert("RGB")
     crop = folder / "crop.png"
     transformed_copy(original, "crop80", np.random.default_rng(1581)).save(crop)  # the benchmark's copy (its row, seed)
-    path = folder / "c.swimcat"
-    with Catalogue.create(path, photos) as catalogue:
-        catalogue.update(embedder, EngineConfig())
-    return path, crop
+    return built_catalogue(folder / "c.swimcat", photos, embedder), crop
 
 
 def test_a_crops_original_reading_clearly_the_best_score_is_listed_first_not_last(lookalikes, embedder):

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from helpers import copy_clothing_photos
+from helpers import built_catalogue, copy_clothing_photos
 from swimsearch.catalogue import Catalogue
 from swimsearch.config import EngineConfig
 from swimsearch.copies import COPY_KINDS, transformed_copy
@@ -172,10 +172,7 @@ def edge_catalogue(tmp_path_factory, clothing, embedder):
     copy_clothing_photos(clothing, folder, 10, offset=5)
     for name, _, _ in BELOW_EDGE_COPIES:
         shutil.copy(clothing / "images" / name, folder / name)
-    path = folder / "c.swimcat"
-    with Catalogue.create(path, folder) as catalogue:
-        catalogue.update(embedder, EngineConfig())
-    return folder, path
+    return folder, built_catalogue(folder / "c.swimcat", folder, embedder)
 
 
 def test_a_copy_just_below_the_edge_reads_same_design_once_looked_at(edge_catalogue, embedder):
