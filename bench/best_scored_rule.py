@@ -74,7 +74,7 @@ def main() -> int:
             others = (bands > 0) & ~duplicate & ~itself
             # the list's own order is the ranking (higher first): its positions, reversed
             _, order = ordered(np.arange(m), first, bands * (first == 65), np.zeros(m), -np.arange(m, dtype=np.float64),
-                               scores, others, within, lead / 100)
+                               scores, others, within, lead)
             changed += not np.array_equal(order, np.arange(m))
             rule_lists.append(rows[order][: data.depth])
         cells = []

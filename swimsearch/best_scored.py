@@ -9,28 +9,31 @@ cosine put it second; the expanded query, drawn to ten look-alikes, ranked
 it 233rd, off the page. So the candidate that reads the highest score outside
 *same design* (whose list is ordered by score already) is lifted, inside its
 band, to at most position `within` of the list; where its band starts lower
-down, to the band's first place. The ranking of everything else is kept.
+down, to the band's first place, when it reads `lead` points more than those it
+passes, in the whole percents a user reads. The ranking of everything else is kept.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from .calibration import whole_percents
+
 
 def lifted(ranking: np.ndarray, scores: np.ndarray, groups: np.ndarray, order: np.ndarray, *, within: int,
            others: np.ndarray, lead: float = 0.0) -> np.ndarray:
     """`ranking` with the best-scored candidate of `others` raised so that it stands at most at position
-    `within` (1-based) of `order`, inside its group, where it reads at least `lead` more than every
-    candidate of `others` standing there or above.
+    `within` (1-based) of `order`, inside its group, where it reads at least `lead` whole percents more, as
+    shown (calibration.whole_percents), than every candidate of `others` standing there or above.
 
     Args:
         ranking: (m,) the candidates' ranking (higher first inside a group); not changed.
-        scores: (m,) the scores shown.
+        scores: (m,) the scores shown (0..1).
         groups: (m, k) what orders the list before the ranking (duplicate, band, same-design rank): the
             candidate moves only among candidates of its own group (rows equal there).
         order: the list's rows in the order it reads (a subset of 0..m-1).
         within: the position the best-scored candidate may stand at, at the lowest (0: no lift).
-        lead: how much more (in `scores`' unit) it must read than those it would stand above.
+        lead: how many points more it must read, as shown, than those it would stand above.
         others: (m,) bool, the candidates that may be lifted (not the query, an identical copy, a duplicate
             or a same-design match).
 
@@ -43,7 +46,9 @@ def lifted(ranking: np.ndarray, scores: np.ndarray, groups: np.ndarray, order: n
     at = int(np.flatnonzero(order == best)[0])
     mates = np.flatnonzero(np.all(groups[order] == groups[best], axis=1))  # its group's positions in the list (contiguous)
     target = max(within - 1, int(mates[0]))
-    if at <= target or scores[best] - scores[order[: target + 1][others[order[: target + 1]]]].max(initial=-np.inf) < lead:
+    passed = order[: target + 1][others[order[: target + 1]]]
+    shown = whole_percents(100.0 * scores[np.append(passed, best)])  # what the user reads: 72 % over 68 % leads by 4
+    if at <= target or shown[-1] - shown[:-1].max(initial=-np.inf) < lead:
         return ranking
     out = ranking.astype(np.float64, copy=True)
     out[best] = np.nextafter(out[order[target]], np.inf)  # just above the one standing there, so just before it

@@ -318,7 +318,7 @@ def score_and_order(
     keep = np.flatnonzero(shown_at_least(scores, min_score))
     lift = augmented and calibration is not None and steer is None  # the best-scored match near the top (best_scored.py)
     others = (level > 0) & ~duplicate & np.isfinite(ranking) & (ranking < IDENTICAL) & lift
-    ranking, keep = ordered(keep, first, by_band, alike, ranking, scores, others, config.best_scored_within, config.best_scored_lead / 100)
+    ranking, keep = ordered(keep, first, by_band, alike, ranking, scores, others, config.best_scored_within, config.best_scored_lead)
     if settled is not None:  # the scores a user can read, exact (their whole percents and bands are already),
         readable = np.isin(np.arange(len(ids)), keep[: top_n + RESCORE_MARGIN + 2 * len(exact_ids)]) | np.isin(ids, exact_ids)
         redo = np.flatnonzero(readable & settled & (scores == percent / 100.0))  # not those that read 100 % as the query
