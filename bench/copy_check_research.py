@@ -90,11 +90,19 @@ def second_pass(fits: np.ndarray, t: int, d: float, d2: float) -> np.ndarray:
     return both_ways(fits, t, d) | found.any(axis=1)
 
 
+def best_fit(query: copy_check.Picture, other: copy_check.Picture, least: int) -> copy_check.Fit:
+    """Round 8's fit: the query as it is, or (when that fails) mirrored, the better of the two."""
+    plain = copy_check.fit(query.plain, other.plain, least=least)
+    if copy_check.passes(plain):
+        return plain
+    mirrored = copy_check.fit(query.mirrored(), other.plain, least=least)
+    return mirrored if (copy_check.passes(mirrored), mirrored.inliers) > (copy_check.passes(plain), plain.inliers) else plain
+
+
 def round8(query: copy_check.Picture, other: copy_check.Picture) -> bool:
     """Round 8's decision, for the time beside it: each way's best fit (plain, else mirrored) must pass the look."""
     least = copy_check.MIN_INLIERS
-    return copy_check.passes(copy_check.best_fit(query, other, least=least)) and copy_check.passes(
-        copy_check.best_fit(other, query, least=least))
+    return copy_check.passes(best_fit(query, other, least)) and copy_check.passes(best_fit(other, query, least))
 
 
 def main() -> int:

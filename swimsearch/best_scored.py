@@ -46,9 +46,11 @@ def lifted(ranking: np.ndarray, scores: np.ndarray, groups: np.ndarray, order: n
     at = int(np.flatnonzero(order == best)[0])
     mates = np.flatnonzero(np.all(groups[order] == groups[best], axis=1))  # its group's positions in the list (contiguous)
     target = max(within - 1, int(mates[0]))
+    if at <= target:
+        return ranking
     passed = order[: target + 1][others[order[: target + 1]]]
     shown = whole_percents(100.0 * scores[np.append(passed, best)])  # what the user reads: 72 % over 68 % leads by 4
-    if at <= target or shown[-1] - shown[:-1].max(initial=-np.inf) < lead:
+    if shown[-1] - shown[:-1].max(initial=-np.inf) < lead:
         return ranking
     out = ranking.astype(np.float64, copy=True)
     out[best] = np.nextafter(out[order[target]], np.inf)  # just above the one standing there, so just before it

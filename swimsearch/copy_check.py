@@ -187,9 +187,15 @@ def fit(a: Features, b: Features, *, ratio: float = RATIO, reprojection: float =
         return Fit(count, float("inf"), 0.0)
     # Compared in both pictures' frames and the worse taken, so a pair reads the same whichever of
     # the two is the query (in one frame alone a look-alike passed one way round and failed the other).
-    worst_a, overlap = _aligned_worst(a.gray, b.gray, matrix)
-    worst_b, _ = _aligned_worst(b.gray, a.gray, cv2.invertAffineTransform(matrix))
-    return Fit(count, max(worst_a, worst_b), overlap, matrix)
+    worst, overlap = _both_frames(a.gray, b.gray, matrix)
+    return Fit(count, worst, overlap, matrix)
+
+
+def _both_frames(a: np.ndarray, b: np.ndarray, matrix: np.ndarray) -> tuple[float, float]:
+    """(the worse of the aligned looks in `a`'s frame and in `b`'s, the overlap in `a`'s) for `matrix` (a's points -> b's)."""
+    worst_a, overlap = _aligned_worst(a, b, matrix)
+    worst_b, _ = _aligned_worst(b, a, _cv2().invertAffineTransform(matrix))
+    return max(worst_a, worst_b), overlap
 
 
 def _aligned_worst(a: np.ndarray, b: np.ndarray, matrix: np.ndarray) -> tuple[float, float]:
@@ -251,15 +257,6 @@ def _worst_block(a: np.ndarray, b: np.ndarray, covered: np.ndarray, grid: int = 
             if inside.mean() >= 0.5:
                 worst = max(worst, float(diff[block][inside].mean()))
     return worst
-
-
-def best_fit(query: Picture, other: Picture, *, least: int = 0, **settings: float) -> Fit:
-    """The better of the two ways round: the query as it is, or (when that fails) mirrored."""
-    plain = fit(query.plain, other.plain, least=least, **settings)
-    if passes(plain):
-        return plain
-    mirrored = fit(query.mirrored(), other.plain, least=least, **settings)
-    return mirrored if (passes(mirrored), mirrored.inliers) > (passes(plain), plain.inliers) else plain
 
 
 def passes(found: Fit) -> bool:
@@ -325,10 +322,7 @@ def refined_look(a: np.ndarray, b: np.ndarray, matrix: np.ndarray) -> float:
                                        (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, ECC_STEPS, 1e-4), None, 1)
     except cv2.error:  # no convergence (a flat picture, a look-alike pulled apart): no second pass
         return float("inf")
-    warp = warp.astype(np.float64)
-    worst_a, _ = _aligned_worst(a, b, warp)
-    worst_b, _ = _aligned_worst(b, a, cv2.invertAffineTransform(warp))
-    return max(worst_a, worst_b)
+    return _both_frames(a, b, warp.astype(np.float64))[0]
 
 
 class FeatureCache:
