@@ -32,6 +32,7 @@ meaningful against the baseline measured in the same run.
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -43,7 +44,9 @@ from common import CLOTHING, table
 from swimsearch.calibration import BAND_NAMES, BAND_PERCENT, shipped_calibration
 from swimsearch.comparison import baseline_engine
 from swimsearch.copies import COPY_KINDS, transformed_copy
+from swimsearch.copy_check import FeatureCache
 from swimsearch.graph import VectorGraph
+from swimsearch.look_verdicts import AHEAD_PAGE, LookVerdicts, look_ahead
 from swimsearch.images import load_image
 from swimsearch.inputs import read_labels
 from swimsearch.metrics import average_precision, quality
@@ -57,6 +60,7 @@ TODAY = "today's pipeline"
 #: the defaults; `--settings` takes the same names.
 ROUND5 = "round-5 defaults"
 UNCHECKED = "new, no picture check"
+NOTHING_KEPT = "new, nothing looked ahead"
 ROUND5_QUERY = {"expand_k": 5, "query_augment_k": 0, "expand_rounds": 1, "rerank_depth": 3000}
 
 
@@ -351,11 +355,26 @@ def timing(catalogue, embedder, config, data: Catalogued, *, queries: int = 60) 
     unchecked.picture_check.enabled = False
     engines = {TODAY: baseline_engine(SearchEngine(catalogue, embedder, config)),
                "new": SearchEngine(catalogue, embedder, config),
+               NOTHING_KEPT: SearchEngine(catalogue, embedder, config),
                ROUND5: SearchEngine(catalogue, embedder, config.with_changes(**ROUND5_QUERY)),
                UNCHECKED: unchecked}
+    for name, engine in engines.items():
+        if name != "new":
+            engine.picture_check.verdicts = None  # no verdicts kept: every pair looked at when it is searched
     rows = np.random.default_rng(11).choice(len(data.relpaths), queries, replace=False)
     out: dict = {}
     with tempfile.TemporaryDirectory() as outside:
+        new = engines["new"]
+        new.picture_check.verdicts = LookVerdicts(Path(outside) / "looks.sqlite")
+        started = time.perf_counter()
+        searched = look_ahead(new, data.snap.ids.tolist(), top_n=AHEAD_PAGE)
+        spent = time.perf_counter() - started
+        out["look_ahead"] = {"images": searched, "seconds": spent, "ms_per_image": 1000 * spent / max(searched, 1),
+                             "pairs_looked_at": new.picture_check.looked}
+        print(f"  looked ahead (the window does it while nobody searches): {searched} designs searched with a page of "
+              f"{AHEAD_PAGE} in {spent:.0f} s ({1000 * spent / max(searched, 1):.1f} ms each), "
+              f"{new.picture_check.looked} pairs looked at and kept", flush=True)
+        new.picture_check.cache = FeatureCache()  # the features the pass read are not the searches' to reuse
         files = {"catalogue file": [data.root / data.relpaths[r] for r in rows], "outside file": []}
         for n, path in enumerate(files["catalogue file"]):
             files["outside file"].append(shutil.copy(path, f"{outside}/{n:03d}{path.suffix}"))
@@ -369,6 +388,9 @@ def timing(catalogue, embedder, config, data: Catalogued, *, queries: int = 60) 
                     times[name]["search"].append(result.search_ms)
             got = {n: {k: float(np.median(v)) for k, v in t.items()} for n, t in times.items()}
             new, today, before, plain = got["new"], got[TODAY], got[ROUND5], got[UNCHECKED]
+            cold = got[NOTHING_KEPT]
+            print(f"  {kind}: {NOTHING_KEPT}: {cold['total']:.1f} ms (search {cold['search']:.1f}); "
+                  f"/ today's pipeline {cold['total'] / today['total']:.2f}", flush=True)
             ratio, ratio5 = new["total"] / today["total"], new["total"] / before["total"]
             print(f"  {kind}: the picture check of same design: new {new['total']:.1f} ms against {plain['total']:.1f} ms "
                   f"without it (x{new['total'] / plain['total']:.2f}; search {new['search']:.1f} against {plain['search']:.1f} ms); "
@@ -378,7 +400,7 @@ def timing(catalogue, embedder, config, data: Catalogued, *, queries: int = 60) 
                   f"{today['embed']:.1f}, search {today['search']:.1f}), {ROUND5} {before['total']:.1f} ms (search "
                   f"{before['search']:.1f}); new/today {ratio:.2f}, new/{ROUND5} {ratio5:.2f} (search "
                   f"{new['search'] / before['search']:.2f})", flush=True)
-            out[kind] = {**got, "new_over_today": ratio, "new_over_round5": ratio5, "new_over_unchecked": new["total"] / plain["total"]}
+            out[kind] = {**got, "new_over_today": ratio, "nothing_kept_over_today": cold["total"] / today["total"], "new_over_round5": ratio5, "new_over_unchecked": new["total"] / plain["total"]}
     return out
 
 

@@ -27,6 +27,7 @@ from PIL import Image
 from .calibration import BAND_PERCENT, Calibration, band_levels
 from .config import EngineConfig
 from .copy_check import FeatureCache, Picture, picture_features, same_picture
+from .look_verdicts import LookVerdicts, file_key
 from .rocchio import Example
 from .stores.base import Embeddings, ImageRecord
 
@@ -52,7 +53,10 @@ class PictureCheck:
         self.cache = FeatureCache()
         #: False: bands from the embeddings alone, as before the check (benchmarks measure both in one run)
         self.enabled = True
+        self.looked = 0  # pairs looked at, not known from kept verdicts (tests and benchmarks read it)
         self._given: OrderedDict[bytes, Image.Image | str | Picture] = OrderedDict()  # pictures given as data, by embedding
+        #: verdicts kept between searches and sessions (look_verdicts.py); opened on the first look; None: none kept
+        self.verdicts: LookVerdicts | None | bool = True
 
     def remember(self, example: Example, picture: Image.Image | str | os.PathLike) -> Example:
         """The picture a query was made from (pasted data is looked at as it is, never re-read; a file when
@@ -85,6 +89,24 @@ class PictureCheck:
             return None if record is None else self.cache.of(record.path)
         return self.cache.of(example.label) if example.label and os.path.isfile(example.label) else None
 
+    def query_file(self, example: Example) -> str | None:
+        """The file a query's picture is read from (None: pasted data, or none)."""
+        given = self._given.get(_key(example), False)
+        if isinstance(given, str):
+            return given
+        if given is not False:
+            return None
+        if example.image_id is not None:
+            record = self._records([int(example.image_id)]).get(int(example.image_id))
+            return None if record is None else record.path
+        return example.label if example.label and os.path.isfile(example.label) else None
+
+    def kept(self) -> LookVerdicts | None:
+        """The kept verdicts (opened now if not yet; None: switched off)."""
+        if self.verdicts is True:
+            self.verdicts = LookVerdicts.default()
+        return self.verdicts or None
+
     def looks_same(self, examples: Sequence[Example], row_example: np.ndarray) -> LooksSame | None:
         """The check of one search's candidates (None: no example has a picture, so nothing is checked).
         A query's picture is read only when a candidate is to be checked (most searches have none)."""
@@ -92,12 +114,23 @@ class PictureCheck:
             return None
         found: dict[int, Picture | None] = {}
 
+        query_keys: dict[int, int | None] = {}
+        verdicts = self.kept()
+
         def check(ids: np.ndarray, rows: np.ndarray) -> np.ndarray:
             records = self._records([int(i) for i in ids])
-            self.cache.read_all([r.path for r in records.values()])
+            which = [int(row_example[min(int(row), len(row_example) - 1)]) for row in rows.tolist()]
+            pairs = _file_pairs(self, examples, ids, which, records, query_keys) if verdicts is not None else [None] * len(ids)
+            known = verdicts.get([p for p in pairs if p is not None]) if verdicts is not None else {}
             out = np.zeros(len(ids), bool)
-            for n, (image_id, row) in enumerate(zip(ids.tolist(), rows.tolist())):
-                k = int(row_example[min(int(row), len(row_example) - 1)])
+            todo = [n for n, p in enumerate(pairs) if p is None or p not in known]
+            self.cache.read_all([records[int(ids[n])].path for n in todo if int(ids[n]) in records])
+            looked: dict[tuple[int, int], bool] = {}
+            for n, (image_id, k) in enumerate(zip(ids.tolist(), which)):
+                pair = pairs[n]
+                if pair is not None and pair in known:
+                    out[n] = known[pair]
+                    continue
                 if k not in found:
                     try:
                         found[k] = self.query(examples[k])
@@ -108,9 +141,28 @@ class PictureCheck:
                 record = records.get(int(image_id))
                 other = None if query is None or record is None else self.cache.of(record.path)
                 out[n] = other is not None and query is not None and same_picture(query, other)
+                if pair is not None and other is not None and query is not None:  # both looked at: kept
+                    looked[pair] = bool(out[n])
+            if verdicts is not None and looked:
+                verdicts.put(looked)
+            self.looked += len(todo)
             return out
 
         return check
+
+
+def _file_pairs(check: PictureCheck, examples: Sequence[Example], ids: np.ndarray, which: list[int],
+                records: dict[int, ImageRecord], query_keys: dict[int, int | None]) -> list[tuple[int, int] | None]:
+    """Each candidate's pair of files as kept verdicts know it (None: pasted data, or a file not there)."""
+    for k in set(which) - set(query_keys):
+        file = check.query_file(examples[k])
+        query_keys[k] = None if file is None else file_key(file)
+    pairs: list[tuple[int, int] | None] = []
+    for image_id, k in zip(ids.tolist(), which):
+        record = records.get(int(image_id))
+        query, other = query_keys[k], None if record is None else file_key(record.path)
+        pairs.append(None if query is None or other is None else (query, other))
+    return pairs
 
 
 def _key(example: Example) -> bytes:

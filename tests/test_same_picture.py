@@ -95,8 +95,8 @@ def test_a_copy_whose_file_is_gone_is_not_same_design_unless_the_phashes_agree(f
     assert after[photo.name].score == 1.0
 
 
-def test_looking_again_at_the_same_results_reads_no_file_again(folder_catalogue, embedder):
-    folder, path, photo = folder_catalogue
+def test_looking_again_at_the_same_results_reads_no_file_again(folder_catalogue, embedder, cache_home):
+    folder, path, photo = folder_catalogue  # cache_home: no verdict kept by another test (look_verdicts.py)
     with Catalogue.open(path) as catalogue:
         engine = SearchEngine(catalogue, embedder, EngineConfig())
         first = engine.search(photo, top_n=20)

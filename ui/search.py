@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from PyQt5.QtCore import QObject, pyqtSignal, pyqtSlot
+from PyQt5.QtCore import QObject, QTimer, pyqtSignal, pyqtSlot
 
 from swimsearch import copy_check
 from swimsearch.catalogue import Catalogue
@@ -28,6 +28,7 @@ from swimsearch.stores.sqlite import SqliteStore
 from swimsearch.config import EngineConfig
 from swimsearch.errors import CatalogueError
 from swimsearch.locations import display_name
+from swimsearch.look_verdicts import LookAhead
 from swimsearch.model import Embedder, default_model_path, describe_model
 from swimsearch.regions import Box
 from swimsearch.search import SearchEngine, SearchResult
@@ -44,6 +45,9 @@ log = logging.getLogger(__name__)
 #: Pictures kept embedded for steering a query again ("not like this", a decision, the folder
 #: filter): re-ranking then needs no network pass.
 KEPT_EXAMPLES = 64
+#: Looking ahead (look_verdicts.py) waits this long after the catalogue opens or a search, and rests at least as
+#: long as each step took (half of one core at most), so the window's own searches never queue behind it.
+AHEAD_WAIT_MS, AHEAD_REST_MS = 1500, 20
 
 
 def open_default_embedder() -> Embedder:
@@ -89,6 +93,8 @@ class SearchWorker(Worker):
 
     doing = "searching"
     outbox_type = SearchOutbox
+    #: look ahead at an open catalogue's designs while idle (look_verdicts.py)
+    looks_ahead = True
 
     def __init__(self, open_embedder: Callable, config: EngineConfig, generation: Generation):
         super().__init__()
@@ -99,6 +105,8 @@ class SearchWorker(Worker):
         self._catalogue: Catalogue | None = None
         self._engine: SearchEngine | None = None
         self._examples: OrderedDict[tuple, tuple[Example, Any]] = OrderedDict()
+        self._ahead: LookAhead | None = None  # the open catalogue's designs still to look ahead
+        self._last_search = 0.0
 
     @pyqtSlot()
     def start(self) -> None:
@@ -126,6 +134,7 @@ class SearchWorker(Worker):
             self.outbox.post("catalogue_opened", self._state())
             if engine.picture_check.enabled:
                 copy_check.warm_up()  # here, not in the first search: the look at same design needs OpenCV
+            self._look_ahead()
 
         self.guarded(action, "opening the catalogue", on_error=lambda message: self.open_failed.emit(str(path), message))
 
@@ -143,6 +152,7 @@ class SearchWorker(Worker):
             self._engine.reload()
             self._examples.clear()  # ids and stored embeddings may have changed
             self.outbox.post("catalogue_opened", self._state())
+            self._look_ahead()  # the designs a build or update added
 
         path = str(self._catalogue.path)
         self.guarded(action, "reloading the catalogue", on_error=lambda message: self.open_failed.emit(path, message))
@@ -152,6 +162,8 @@ class SearchWorker(Worker):
         if generation != self._generation.value:
             log.debug("skipping superseded query %d", generation)
             return
+
+        self._last_search = time.monotonic()
 
         def action() -> None:
             if self._engine is None:
@@ -248,7 +260,37 @@ class SearchWorker(Worker):
         finally:
             self.finished.emit()
 
+    def _look_ahead(self) -> None:
+        """Start looking ahead at the open catalogue's designs (look_verdicts.py), a step at a time while idle."""
+        self._ahead = LookAhead(self._engine, top_n=MAX_RESULTS) if self.looks_ahead and self._engine is not None else None
+        if self._ahead is not None:
+            QTimer.singleShot(AHEAD_WAIT_MS, self._ahead_step)
+
+    @pyqtSlot()
+    def _ahead_step(self) -> None:
+        ahead = self._ahead
+        if ahead is None or self._engine is None:
+            return
+        idle = (time.monotonic() - self._last_search) * 1000
+        if idle < AHEAD_WAIT_MS:  # someone is searching: wait till they pause
+            QTimer.singleShot(int(AHEAD_WAIT_MS - idle) + 1, self._ahead_step)
+            return
+        started = time.perf_counter()
+        try:
+            more = ahead.step()
+        except Exception:  # noqa: BLE001 - a background nicety: searches still look at what they show
+            log.warning("looking ahead stopped", exc_info=True)
+            more = False
+        if ahead is not self._ahead:
+            return
+        if not more:
+            log.info("looked ahead at %d designs of %s", ahead.searched, self._catalogue.path if self._catalogue else "")
+            self._ahead = None
+            return
+        QTimer.singleShot(max(AHEAD_REST_MS, int((time.perf_counter() - started) * 1000)), self._ahead_step)
+
     def _close(self) -> None:
+        self._ahead = None
         if self._catalogue is not None:
             self._catalogue.close()
         self._catalogue = self._engine = None

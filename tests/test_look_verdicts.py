@@ -1,0 +1,133 @@
+"""The look's verdicts are kept (look_verdicts.py): a second search, in this session or the next, looks at no
+pair again and shows the same list; a changed file is looked at again; looking ahead at a catalogue leaves a
+click on any of its designs nothing to look at; a cache folder that cannot be written or a damaged verdict file
+costs time, never a search. Real photos, the real model, real catalogue files."""
+
+from __future__ import annotations
+
+import os
+
+from swimsearch.catalogue import Catalogue
+from swimsearch.config import EngineConfig
+from swimsearch.look_verdicts import LookVerdicts, look_ahead, look_version, to_look_ahead
+from swimsearch.search import SearchEngine
+from test_same_picture import LOOKALIKES, folder_catalogue  # noqa: F401 - the fixture: photos, look-alikes, copies
+
+
+def _listed(result) -> list[tuple]:
+    return [(m.name, m.score, m.band) for m in result.matches]
+
+
+def _engine(catalogue, embedder) -> SearchEngine:
+    return SearchEngine(catalogue, embedder, EngineConfig())
+
+
+def test_a_second_session_looks_at_no_pair_again_and_shows_the_same_list(folder_catalogue, embedder, cache_home):
+    folder, path, photo = folder_catalogue
+    with Catalogue.open(path) as catalogue:
+        first = _engine(catalogue, embedder)
+        looked_at = first.search(folder / LOOKALIKES[0], top_n=20)
+        assert first.picture_check.looked >= 1  # the look-alike the embeddings call same design
+        by_name = {m.name: m for m in looked_at.matches}
+        assert by_name[LOOKALIKES[1]].band == "very similar"
+    with Catalogue.open(path) as catalogue:  # the next session: a new engine, the verdicts on disk
+        again = _engine(catalogue, embedder)
+        kept = again.search(folder / LOOKALIKES[0], top_n=20)
+        assert again.picture_check.looked == 0 and again.picture_check.cache.reads == 0
+    assert _listed(kept) == _listed(looked_at)
+    assert (cache_home / f"looks-{look_version()}.sqlite").is_file()
+
+
+def test_a_file_changed_since_is_looked_at_again(folder_catalogue, embedder, cache_home):
+    folder, path, photo = folder_catalogue
+    with Catalogue.open(path) as catalogue:
+        engine = _engine(catalogue, embedder)
+        before = engine.search(folder / LOOKALIKES[0], top_n=20)
+        looked = engine.picture_check.looked
+        engine.search(folder / LOOKALIKES[0], top_n=20)
+        assert engine.picture_check.looked == looked  # kept
+        other = folder / LOOKALIKES[1]
+        stat = other.stat()
+        os.utime(other, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # saved again: a new file to the look
+        try:
+            after = engine.search(folder / LOOKALIKES[0], top_n=20)
+            assert engine.picture_check.looked == looked + 1
+        finally:
+            os.utime(other, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert _listed(after) == _listed(before)
+
+
+def test_looking_ahead_leaves_a_click_on_any_design_nothing_to_look_at(folder_catalogue, embedder, cache_home):
+    folder, path, photo = folder_catalogue
+    with Catalogue.open(path) as catalogue:
+        ahead = _engine(catalogue, embedder)
+        ids = [int(i) for i in ahead.searchable_ids()]
+        assert look_ahead(ahead, ids) == len(ids)
+        assert ahead.picture_check.looked >= 3  # the copies and the look-alikes were looked at
+        assert look_ahead(ahead, ids) == 0 and to_look_ahead(ahead, ids) == []  # done, and kept as done
+        clicked = _engine(catalogue, embedder)
+        fresh = _engine(catalogue, embedder)
+        fresh.picture_check.verdicts = None  # nothing kept: every pair looked at, as before
+        for image_id in ids:
+            assert _listed(clicked.search_id(image_id, top_n=50)) == _listed(fresh.search_id(image_id, top_n=50))
+        dragged = clicked.search(photo, top_n=50)  # the file dragged from its folder reads the same verdicts
+        assert clicked.picture_check.looked == 0 and fresh.picture_check.looked >= 3
+    names = {m.name: m.band for m in dragged.matches}
+    assert names["zz-mirror.png"] == names["zz-resaved.jpg"] == "same design"
+
+
+def test_a_cache_folder_that_cannot_be_written_keeps_verdicts_for_the_session(folder_catalogue, embedder, tmp_path,
+                                                                              monkeypatch):
+    folder, path, photo = folder_catalogue
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    monkeypatch.setenv("SWIMSEARCH_CACHE_DIR", str(blocked / "cache"))
+    with Catalogue.open(path) as catalogue:
+        engine = _engine(catalogue, embedder)
+        first = engine.search(folder / LOOKALIKES[0], top_n=20)
+        looked = engine.picture_check.looked
+        assert looked >= 1 and engine.picture_check.verdicts.path is not None  # it tried the folder
+        assert _listed(engine.search(folder / LOOKALIKES[0], top_n=20)) == _listed(first)
+        assert engine.picture_check.looked == looked  # kept in memory
+
+
+def test_a_damaged_verdict_file_is_set_aside_and_started_again(folder_catalogue, embedder, cache_home, caplog):
+    folder, path, photo = folder_catalogue
+    cache_home.mkdir(parents=True)
+    kept = cache_home / f"looks-{look_version()}.sqlite"
+    kept.write_bytes(b"this is not a database, " * 100)
+    with Catalogue.open(path) as catalogue:
+        engine = _engine(catalogue, embedder)
+        result = engine.search(folder / LOOKALIKES[0], top_n=20)
+    assert {m.name: m.band for m in result.matches}[LOOKALIKES[1]] == "very similar"
+    assert kept.with_name(kept.name + ".damaged").read_bytes().startswith(b"this is not a database")
+    assert LookVerdicts(kept).get([(1, 2)]) == {}  # a new, readable file
+    assert "set aside" in caplog.text
+
+
+def test_a_pair_is_kept_once_whichever_file_was_the_query(tmp_path):
+    verdicts = LookVerdicts(tmp_path / "v.sqlite")
+    verdicts.put({(7, 3): True, (4, 9): False})
+    assert verdicts.get([(3, 7), (9, 4), (4, 5)]) == {(3, 7): True, (9, 4): False}
+    verdicts.close()
+    assert LookVerdicts(tmp_path / "v.sqlite").get([(7, 3)]) == {(7, 3): True}  # on disk
+
+
+
+def test_a_verdict_file_failing_mid_session_keeps_verdicts_in_memory(tmp_path, caplog):
+    verdicts = LookVerdicts(tmp_path / "v.sqlite")
+    verdicts.put({(1, 2): True})
+    verdicts._file._db.close()  # the file fails under the next statement, as on a disk gone full or away
+    verdicts.put({(3, 4): False})
+    verdicts.mark_ahead("catalogue", [5])
+    assert verdicts.get([(2, 1), (4, 3)]) == {(4, 3): False}  # what is kept from now on: in memory
+    assert verdicts.looked_ahead("catalogue", [5, 6]) == {5}
+    assert "kept in memory" in caplog.text
+
+
+def test_verdicts_of_an_earlier_look_are_removed(cache_home):
+    cache_home.mkdir(parents=True)
+    old = cache_home / "looks-0123456789abcdef.sqlite"
+    old.write_bytes(b"")
+    LookVerdicts.default().put({(1, 2): True})
+    assert not old.exists() and (cache_home / f"looks-{look_version()}.sqlite").is_file()
