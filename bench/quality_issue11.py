@@ -347,6 +347,9 @@ def timing(catalogue, embedder, config, data: Catalogued, *, queries: int = 60) 
       embedding is used, no decoding and no network pass (examples.from_picture);
     * the same picture from outside the catalogue's folder (a byte copy in a temporary folder): read,
       decoded and embedded, as any new picture is.
+
+    "new" has looked ahead at the whole catalogue first (look_verdicts.py, as the window does while nobody
+    searches; its cost is printed), "new, nothing looked ahead" keeps no verdict; each engine runs first in turn.
     """
     import shutil
     import tempfile
@@ -380,8 +383,9 @@ def timing(catalogue, embedder, config, data: Catalogued, *, queries: int = 60) 
             files["outside file"].append(shutil.copy(path, f"{outside}/{n:03d}{path.suffix}"))
         for kind, paths in files.items():
             times: dict[str, dict[str, list[float]]] = {n: {"total": [], "embed": [], "search": []} for n in engines}
-            for path in paths:
-                for name, engine in engines.items():
+            for n, path in enumerate(paths):
+                turn = list(engines.items())
+                for name, engine in turn[n % len(turn):] + turn[: n % len(turn)]:  # each engine first as often
                     result = engine.search(path, top_n=50)
                     times[name]["total"].append(result.total_ms)
                     times[name]["embed"].append(result.embed_ms)

@@ -46,6 +46,9 @@ log = logging.getLogger(__name__)
 #: The page a look-ahead search fills: the window's (ui/settings.MAX_RESULTS); a search of a smaller page looks
 #: at fewer pairs, so its verdicts are all kept too.
 AHEAD_PAGE = 200
+#: Catalogues of more designs are not looked ahead (their searches keep what they look at): at about 20 ms a
+#: design and half of one core, 100,000 take an hour or more of a laptop's battery; a million would take a day.
+AHEAD_UP_TO = 100_000
 
 def look_version() -> str:
     """The look's version: a digest of copy_check.py's source, so a changed look never reads old verdicts."""
@@ -212,7 +215,8 @@ class LookAhead:
         self._engine = engine
         self._top_n = top_n
         self._block = block
-        self._ids = np.asarray(engine.searchable_ids(), np.int64)
+        ids = np.asarray(engine.searchable_ids(), np.int64)
+        self._ids = ids if len(ids) <= AHEAD_UP_TO else ids[:0]
         self._next = 0
         self._todo: deque[int] = deque()
         self.searched = 0

@@ -131,3 +131,19 @@ def test_verdicts_of_an_earlier_look_are_removed(cache_home):
     old.write_bytes(b"")
     LookVerdicts.default().put({(1, 2): True})
     assert not old.exists() and (cache_home / f"looks-{look_version()}.sqlite").is_file()
+
+
+def test_a_catalogue_above_the_look_ahead_size_is_not_looked_ahead(folder_catalogue, embedder, cache_home, monkeypatch):
+    from swimsearch import look_verdicts
+
+    folder, path, photo = folder_catalogue
+    with Catalogue.open(path) as catalogue:
+        engine = _engine(catalogue, embedder)
+        monkeypatch.setattr(look_verdicts, "AHEAD_UP_TO", len(engine.searchable_ids()) - 1)
+        ahead = look_verdicts.LookAhead(engine)
+        assert ahead.step() is False and ahead.searched == 0
+        monkeypatch.setattr(look_verdicts, "AHEAD_UP_TO", len(engine.searchable_ids()))
+        ahead = look_verdicts.LookAhead(engine)
+        while ahead.step():
+            pass
+        assert ahead.searched == len(engine.searchable_ids())
