@@ -26,13 +26,16 @@ import hashlib
 import logging
 import os
 import threading
+import time
 from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
 import numpy as np
 
-from . import copy_check
+from importlib import metadata
+
+from . import copy_check, images
 from .array_cache import cache_dir
 from .errors import CatalogueError
 from .images import ImageError
@@ -49,21 +52,34 @@ AHEAD_PAGE = 200
 #: Catalogues of more designs are not looked ahead (their searches keep what they look at): at about 20 ms a
 #: design and half of one core, 100,000 take an hour or more of a laptop's battery; a million would take a day.
 AHEAD_UP_TO = 100_000
+#: Verdict files of another version of the look are removed once unused this many days.
+STALE_DAYS = 30
 
 def look_version() -> str:
-    """The look's version: a digest of copy_check.py's source, so a changed look never reads old verdicts."""
-    with open(copy_check.__file__, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()[:16]
+    """The look's version: a digest of the code a verdict depends on (copy_check.py's look, images.py's decoding)
+    and of OpenCV's version, so a changed look never reads old verdicts."""
+    digest = hashlib.sha256()
+    for module in (copy_check, images):
+        with open(module.__file__ or "", "rb") as f:
+            digest.update(f.read())
+    for package in ("opencv-python-headless", "opencv-python"):
+        try:
+            digest.update(f"{package} {metadata.version(package)}".encode())
+        except metadata.PackageNotFoundError:
+            pass
+    return digest.hexdigest()[:16]
 
 
 def file_key(path: str | os.PathLike) -> int | None:
-    """A 63-bit key of a file as it is now (path, size, change time); None when it cannot be read."""
+    """A 63-bit key of a file as it is now (path, size, modification and status-change times: a picture
+    replaced in place with its size and time restored, as `cp -p` or a sync tool do, still has a new status-change
+    time); None when it cannot be read."""
     try:
         path = os.path.abspath(path)  # a file dragged in by a relative path is the catalogue's absolute one
         stat = os.stat(path)
     except (OSError, ValueError):
         return None
-    name = f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}".encode("utf-8", "surrogateescape")
+    name = f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\0{stat.st_ctime_ns}".encode("utf-8", "surrogateescape")
     return int.from_bytes(hashlib.blake2b(name, digest_size=8).digest(), "little") >> 1
 
 
@@ -83,9 +99,10 @@ class LookVerdicts:
         path = cache_dir() / f"looks-{look_version()}.sqlite"
         try:
             for old in path.parent.glob("looks-*.sqlite*"):
-                if not old.name.startswith(path.name):
+                # another version's, unused for a month (a window of another version may share the folder)
+                if not old.name.startswith(path.name) and time.time() - old.stat().st_mtime > STALE_DAYS * 86400:
                     old.unlink()
-        except OSError:  # in use by a window of another version, or a folder not there yet: left as it is
+        except OSError:  # removed meanwhile, or a folder not there yet: left as it is
             pass
         return cls(path)
 
@@ -93,7 +110,7 @@ class LookVerdicts:
         """The kept verdicts of `pairs` (either order), by the pair as given; pairs never looked at are left out."""
         wanted = {_ordered(a, b): (a, b) for a, b in pairs}
         with self._lock:
-            found = {wanted[k]: same for k, same in self._memory.items() if k in wanted} if self._memory else {}
+            found = {wanted[k]: self._memory[k] for k in wanted if k in self._memory}
             rest = [k for k in wanted if wanted[k] not in found]
             if self._file is not None and rest:
                 try:
@@ -221,7 +238,7 @@ class LookAhead:
         self._todo: deque[int] = deque()
         self.searched = 0
 
-    def step(self, count: int = 2, *, blocks: int = 4) -> bool:
+    def step(self, count: int = 2, *, blocks: int = 1) -> bool:
         """Look ahead `count` images (after skipping, in at most `blocks` blocks, those done before).
         Returns whether any remain."""
         for _ in range(blocks):

@@ -62,7 +62,8 @@ class PictureCheck:
         """The picture a query was made from (pasted data is looked at as it is, never re-read; a file when
         first needed). Returns `example`."""
         key = _key(example)
-        self._given[key] = picture.copy() if isinstance(picture, Image.Image) else os.fspath(picture)
+        if key not in self._given:  # asked again (steering the same picture): the first copy stands
+            self._given[key] = picture.copy() if isinstance(picture, Image.Image) else os.fspath(picture)
         self._given.move_to_end(key)
         while len(self._given) > 8:
             self._given.popitem(last=False)
@@ -100,6 +101,12 @@ class PictureCheck:
             record = self._records([int(example.image_id)]).get(int(example.image_id))
             return None if record is None else record.path
         return example.label if example.label and os.path.isfile(example.label) else None
+
+    def close(self) -> None:
+        """Close the kept verdicts' file (opened again if another look comes)."""
+        if isinstance(self.verdicts, LookVerdicts):
+            self.verdicts.close()
+            self.verdicts = True
 
     def kept(self) -> LookVerdicts | None:
         """The kept verdicts (opened now if not yet; None: switched off)."""

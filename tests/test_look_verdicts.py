@@ -6,7 +6,13 @@ costs time, never a search. Real photos, the real model, real catalogue files.""
 from __future__ import annotations
 
 import os
+import random
+import shutil
+import time
 
+from PIL import Image, ImageOps
+
+from helpers import copy_clothing_photos
 from swimsearch.catalogue import Catalogue
 from swimsearch.config import EngineConfig
 from swimsearch.look_verdicts import LookVerdicts, look_ahead, look_version, to_look_ahead
@@ -125,12 +131,15 @@ def test_a_verdict_file_failing_mid_session_keeps_verdicts_in_memory(tmp_path, c
     assert "kept in memory" in caplog.text
 
 
-def test_verdicts_of_an_earlier_look_are_removed(cache_home):
+def test_verdicts_of_an_earlier_look_are_removed_once_unused_for_a_month(cache_home):
     cache_home.mkdir(parents=True)
-    old = cache_home / "looks-0123456789abcdef.sqlite"
+    old, recent = cache_home / "looks-0123456789abcdef.sqlite", cache_home / "looks-fedcba9876543210.sqlite"
     old.write_bytes(b"")
+    recent.write_bytes(b"")  # a window of another version may be using it
+    month = time.time() - 31 * 86400
+    os.utime(old, (month, month))
     LookVerdicts.default().put({(1, 2): True})
-    assert not old.exists() and (cache_home / f"looks-{look_version()}.sqlite").is_file()
+    assert not old.exists() and recent.exists() and (cache_home / f"looks-{look_version()}.sqlite").is_file()
 
 
 def test_a_catalogue_above_the_look_ahead_size_is_not_looked_ahead(folder_catalogue, embedder, cache_home, monkeypatch):
@@ -147,3 +156,62 @@ def test_a_catalogue_above_the_look_ahead_size_is_not_looked_ahead(folder_catalo
         while ahead.step():
             pass
         assert ahead.searched == len(engine.searchable_ids())
+
+
+def _bands(result) -> dict[str, tuple[int, str]]:
+    return {m.name: (round(100 * m.score), m.band) for m in result.matches}
+
+
+def test_a_picture_replaced_with_its_size_and_time_kept_is_looked_at_again(tmp_path, clothing, embedder, cache_home):
+    """A reviewer's case: the catalogue's fingerprint (fingerprint.py: "cp -p, a sync tool, a restored backup") sees
+    the replaced file and embeds it again; so does the verdict's key (its status-change time): a real (mirrored)
+    copy of the query read 87 % "very similar" from the look-alike's old verdict, 99 % "same design" without it."""
+    folder = tmp_path / "photos"
+    copy_clothing_photos(clothing, folder, 12, offset=3)
+    for name in LOOKALIKES:
+        shutil.copy(clothing / "images" / name, folder / name)
+    path = tmp_path / "c.swimcat"
+    query, other = folder / LOOKALIKES[0], folder / LOOKALIKES[1]
+    with Catalogue.create(path, folder) as catalogue:
+        catalogue.update(embedder, EngineConfig())
+        first = SearchEngine(catalogue, embedder, EngineConfig()).search(query, top_n=10)
+    assert _bands(first)[other.name][1] == "very similar"  # looked at, kept: not the same picture
+    stat = other.stat()
+    mirrored = ImageOps.exif_transpose(Image.open(query)).convert("RGB").transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    for quality in range(95, 10, -5):
+        mirrored.save(tmp_path / "m.jpg", quality=quality)
+        if (tmp_path / "m.jpg").stat().st_size <= stat.st_size:
+            break
+    data = (tmp_path / "m.jpg").read_bytes()
+    other.write_bytes(data + b"\0" * (stat.st_size - len(data)))  # same size (a BMP or TIFF of one size needs no padding)
+    os.utime(other, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # and its time kept
+    with Catalogue.open(path) as catalogue:
+        catalogue.update(embedder, EngineConfig())  # the fingerprint sees the new picture: embedded again
+        kept = SearchEngine(catalogue, embedder, EngineConfig())
+        fresh = SearchEngine(catalogue, embedder, EngineConfig())
+        fresh.picture_check.verdicts = None
+        assert _bands(fresh.search(query, top_n=10))[other.name][1] == "same design"
+        assert _bands(kept.search(query, top_n=10))[other.name] == _bands(fresh.search(query, top_n=10))[other.name]
+
+
+def test_a_verdict_file_damaged_inside_is_set_aside_and_not_failed_on_every_session(tmp_path, caplog):
+    """A reviewer's case: a file whose first pages read (the check at opening) but a later page is damaged failed
+    on the first read of every session, which then kept verdicts in memory only, so the window looked ahead at the
+    whole catalogue every session; it is set aside at the first failure and started again."""
+    path = tmp_path / "v.sqlite"
+    verdicts = LookVerdicts(path)
+    rng = random.Random(1)
+    rows = {(rng.getrandbits(62), rng.getrandbits(62)): rng.random() < 0.1 for _ in range(50_000)}
+    verdicts.put(rows)
+    verdicts.close()
+    size = path.stat().st_size
+    with open(path, "r+b") as f:
+        f.seek(size * 3 // 4 // 4096 * 4096)
+        f.write(os.urandom(4096 * 8))
+    for _ in range(2):  # two sessions
+        verdicts = LookVerdicts(path)
+        verdicts.get(list(rows)[:2000])
+        verdicts.close()
+    verdicts = LookVerdicts(path)  # the third: a file started again, that keeps what is put
+    verdicts.get(list(rows)[:2000])
+    assert verdicts._file is not None, "still falling back to memory in the third session"

@@ -106,6 +106,7 @@ class SearchWorker(Worker):
         self._engine: SearchEngine | None = None
         self._examples: OrderedDict[tuple, tuple[Example, Any]] = OrderedDict()
         self._ahead: LookAhead | None = None  # the open catalogue's designs still to look ahead
+        self._refreshes_told = 0  # the engine's `refreshes` the window was last told of
         self._last_search = 0.0
 
     @pyqtSlot()
@@ -130,7 +131,7 @@ class SearchWorker(Worker):
                 catalogue.close()
                 raise
             self._close()
-            self._catalogue, self._engine = catalogue, engine
+            self._catalogue, self._engine, self._refreshes_told = catalogue, engine, engine.refreshes
             self.outbox.post("catalogue_opened", self._state())
             if engine.picture_check.enabled:
                 copy_check.warm_up()  # here, not in the first search: the look at same design needs OpenCV
@@ -151,6 +152,7 @@ class SearchWorker(Worker):
         def action() -> None:
             self._engine.reload()
             self._examples.clear()  # ids and stored embeddings may have changed
+            self._refreshes_told = self._engine.refreshes
             self.outbox.post("catalogue_opened", self._state())
             self._look_ahead()  # the designs a build or update added
 
@@ -168,11 +170,11 @@ class SearchWorker(Worker):
         def action() -> None:
             if self._engine is None:
                 raise CatalogueError("No catalogue is open: build one from a folder (Ctrl+B) or open one (Ctrl+Shift+O).")
-            refreshes = self._engine.refreshes
             result = self._run(query)
             state = None
-            if self._engine.refreshes != refreshes:  # another window or a CLI update changed its designs
-                self._examples.clear()
+            if self._engine.refreshes != self._refreshes_told:  # another window or a CLI update changed its designs
+                self._examples.clear()  # (re-read by this search, or by looking ahead since the last one)
+                self._refreshes_told = self._engine.refreshes
                 state = self._state()
             self.outbox.post("result_ready", QueryOutcome(query, result, str(self._catalogue.path), generation, state))
 
@@ -237,11 +239,14 @@ class SearchWorker(Worker):
         kept = self._examples.get(key)
         if kept is not None:
             self._examples.move_to_end(key)
-            return kept[0]
-        example = engine.example(source, mirror=mirror)
-        self._examples[key] = (example, source)  # the source is kept too, so an id() is never reused meanwhile
-        while len(self._examples) > KEPT_EXAMPLES:
-            self._examples.popitem(last=False)
+            example = kept[0]
+        else:
+            example = engine.example(source, mirror=mirror)
+            self._examples[key] = (example, source)  # the source is kept too, so an id() is never reused meanwhile
+            while len(self._examples) > KEPT_EXAMPLES:
+                self._examples.popitem(last=False)
+        if not isinstance(source, int):  # pasted data too is looked at for *same design*, as the engine's search does
+            engine.picture_check.remember(example, source)
         return example
 
     def _random_id(self, folders: tuple[str, ...]) -> int:
@@ -261,36 +266,42 @@ class SearchWorker(Worker):
             self.finished.emit()
 
     def _look_ahead(self) -> None:
-        """Start looking ahead at the open catalogue's designs (look_verdicts.py), a step at a time while idle."""
+        """Start looking ahead at the open catalogue's designs (look_verdicts.py), a step at a time while idle,
+        in place of a pass already running (one pass at a time: its timer chain ends at its next step)."""
         self._ahead = LookAhead(self._engine, top_n=MAX_RESULTS) if self.looks_ahead and self._engine is not None else None
         if self._ahead is not None:
-            QTimer.singleShot(AHEAD_WAIT_MS, self._ahead_step)
+            self._ahead_later(self._ahead, AHEAD_WAIT_MS)
 
-    @pyqtSlot()
-    def _ahead_step(self) -> None:
-        ahead = self._ahead
-        if ahead is None or self._engine is None:
+    def _ahead_later(self, ahead: LookAhead, msecs: int) -> None:
+        QTimer.singleShot(msecs, lambda: self._ahead_step(ahead))
+
+    def _ahead_step(self, ahead: LookAhead) -> None:
+        if ahead is not self._ahead or self._engine is None:  # another pass, or the catalogue closed
             return
         idle = (time.monotonic() - self._last_search) * 1000
         if idle < AHEAD_WAIT_MS:  # someone is searching: wait till they pause
-            QTimer.singleShot(int(AHEAD_WAIT_MS - idle) + 1, self._ahead_step)
+            self._ahead_later(ahead, int(AHEAD_WAIT_MS - idle) + 1)
             return
-        started = time.perf_counter()
+        started, refreshes = time.perf_counter(), self._engine.refreshes
         try:
             more = ahead.step()
         except Exception:  # noqa: BLE001 - a background nicety: searches still look at what they show
             log.warning("looking ahead stopped", exc_info=True)
             more = False
+        if self._engine is not None and self._engine.refreshes != refreshes:  # another process changed the designs:
+            self._examples.clear()  # the next search's answer carries the catalogue's new state (`search`)
         if ahead is not self._ahead:
             return
         if not more:
             log.info("looked ahead at %d designs of %s", ahead.searched, self._catalogue.path if self._catalogue else "")
             self._ahead = None
             return
-        QTimer.singleShot(max(AHEAD_REST_MS, int((time.perf_counter() - started) * 1000)), self._ahead_step)
+        self._ahead_later(ahead, max(AHEAD_REST_MS, int((time.perf_counter() - started) * 1000)))
 
     def _close(self) -> None:
         self._ahead = None
+        if self._engine is not None:
+            self._engine.picture_check.close()
         if self._catalogue is not None:
             self._catalogue.close()
         self._catalogue = self._engine = None

@@ -19,6 +19,8 @@ log = logging.getLogger(__name__)
 
 #: Pairs or files asked in one statement (SQLite's default limit of host parameters is 32,766).
 CHUNK = 400
+#: What SQLite says of a damaged file.
+DAMAGED = ("malformed", "not a database")
 
 
 class LookFileLost(Exception):
@@ -32,15 +34,8 @@ def open_look_file(path: Path) -> "LookFile | None":
             path.parent.mkdir(parents=True, exist_ok=True)
             return LookFile(path)
         except sqlite3.DatabaseError as exc:
-            if attempt == 1 and path.exists() and "locked" not in str(exc):
-                aside = path.with_name(path.name + ".damaged")
-                log.warning("the kept verdicts of the look (%s) cannot be read (%s): set aside as %s, started again",
-                            path, exc, aside.name)
-                try:
-                    os.replace(path, aside)
-                    continue
-                except OSError:
-                    pass
+            if attempt == 1 and path.exists() and "locked" not in str(exc) and _set_aside(path, exc):
+                continue
             log.warning("the verdicts of the look cannot be kept in %s (%s): kept in memory this session", path, exc)
         except OSError as exc:
             log.warning("the verdicts of the look cannot be kept in %s (%s): kept in memory this session", path, exc)
@@ -48,10 +43,24 @@ def open_look_file(path: Path) -> "LookFile | None":
     return None
 
 
+def _set_aside(path: Path, exc: Exception) -> bool:
+    """Move a damaged verdict file (and its journal) out of the way, to be started again; whether it moved."""
+    aside = path.with_name(path.name + ".damaged")
+    log.warning("the kept verdicts of the look (%s) cannot be read (%s): set aside as %s, started again", path, exc, aside.name)
+    try:
+        os.replace(path, aside)
+        for journal in ("-wal", "-shm"):
+            Path(f"{path}{journal}").unlink(missing_ok=True)
+        return True
+    except OSError:
+        return False
+
+
 class LookFile:
     """One open verdict file; the caller serialises calls (the connection is used from several threads)."""
 
     def __init__(self, path: Path):
+        self.path = path
         self._db = sqlite3.connect(path, timeout=5.0, check_same_thread=False)
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -108,4 +117,6 @@ class LookFile:
                 self._db.close()
             except sqlite3.Error:
                 pass
+            if any(words in str(exc) for words in DAMAGED):  # damaged inside (the check at opening reads its start)
+                _set_aside(self.path, exc)
             raise LookFileLost(str(exc)) from exc

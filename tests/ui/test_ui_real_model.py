@@ -94,33 +94,3 @@ def test_a_duplicate_and_a_decided_match_read_in_full_on_their_cards(qtbot, make
     assert window.preview.score_label.text() == f"{percent(far.score)}% · marked same design"
     assert "unrelated" not in window.model.index(1).data(Qt.ToolTipRole)
 
-
-def test_the_window_looks_ahead_at_its_designs_while_nobody_searches(qtbot, make_window, photo_catalogue, cache_home):
-    """Looking ahead (look_verdicts.py) runs in the search thread between searches: a search asked meanwhile is
-    answered, the pass goes on afterwards till every design is done, and the window closes in the middle of it."""
-    import sqlite3
-
-    from swimsearch.look_verdicts import look_version
-
-    folder, path = photo_catalogue
-    kept = cache_home / f"looks-{look_version()}.sqlite"
-
-    def ahead() -> int:
-        if not kept.is_file():
-            return 0
-        db = sqlite3.connect(kept)
-        try:
-            return db.execute("SELECT count(*) FROM ahead").fetchone()[0]
-        except sqlite3.OperationalError:  # not made yet
-            return 0
-        finally:
-            db.close()
-
-    window = make_window(open_embedder=open_default_embedder, config=EngineConfig())
-    state = open_catalogue(qtbot, window, path)
-    qtbot.waitUntil(lambda: ahead() > 0, timeout=WAIT_MS)  # it started once the window was idle
-    result = drop_and_wait(qtbot, window, sorted(folder.glob("*.jpg"))[5])
-    assert percent(window.model.visible_matches()[0].score) == 100 and result.matches
-    qtbot.waitUntil(lambda: ahead() == state.searchable, timeout=60_000)
-    second = make_window(open_embedder=open_default_embedder, config=EngineConfig())
-    open_catalogue(qtbot, second, path)  # closed by make_window while its pass may be running

@@ -1,0 +1,138 @@
+"""Looking ahead in the window (look_verdicts.py, ui/search.py): it runs while nobody searches and a search asked
+meanwhile is answered; one pass at a time, whatever opens or reloads; a change by another process that a step
+reads still reaches the window; pasted pictures are looked at too. The last three are a reviewer's cases (round
+11): each failed before its fix. Real model and photos where the look is needed."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import time
+
+from PyQt5.QtGui import QImage
+from PyQt5.QtWidgets import QApplication
+
+from helpers import copy_clothing_photos
+from swimsearch import look_verdicts
+from swimsearch.catalogue import Catalogue
+from swimsearch.config import EngineConfig
+from swimsearch.look_verdicts import look_version
+from test_same_picture import LOOKALIKES
+from ui.results import percent
+from ui.search import open_default_embedder
+from ui_helpers import WAIT_MS, drop_and_wait, open_catalogue
+
+
+
+def test_the_window_looks_ahead_at_its_designs_while_nobody_searches(qtbot, make_window, photo_catalogue, cache_home):
+    """Looking ahead (look_verdicts.py) runs in the search thread between searches: a search asked meanwhile is
+    answered, the pass goes on afterwards till every design is done, and the window closes in the middle of it."""
+    folder, path = photo_catalogue
+    kept = cache_home / f"looks-{look_version()}.sqlite"
+
+    def ahead() -> int:
+        if not kept.is_file():
+            return 0
+        db = sqlite3.connect(kept)
+        try:
+            return db.execute("SELECT count(*) FROM ahead").fetchone()[0]
+        except sqlite3.OperationalError:  # not made yet
+            return 0
+        finally:
+            db.close()
+
+    window = make_window(open_embedder=open_default_embedder, config=EngineConfig())
+    state = open_catalogue(qtbot, window, path)
+    qtbot.waitUntil(lambda: ahead() > 0, timeout=WAIT_MS)  # it started once the window was idle
+    result = drop_and_wait(qtbot, window, sorted(folder.glob("*.jpg"))[5])
+    assert percent(window.model.visible_matches()[0].score) == 100 and result.matches
+    qtbot.waitUntil(lambda: ahead() == state.searchable, timeout=60_000)
+    second = make_window(open_embedder=open_default_embedder, config=EngineConfig())
+    open_catalogue(qtbot, second, path)  # closed by make_window while its pass may be running
+
+
+def _count_steps(monkeypatch, *, endless: bool) -> list[float]:
+    """Record when LookAhead.step runs; `endless`: a fake 30 ms step that never ends the pass."""
+    started: list[float] = []
+    original = look_verdicts.LookAhead.step
+
+    def step(ahead, *args, **kwargs):
+        started.append(time.perf_counter())
+        if endless:
+            time.sleep(0.03)
+            return True
+        return original(ahead, *args, **kwargs)
+
+    monkeypatch.setattr(look_verdicts.LookAhead, "step", step)
+    return started
+
+
+def test_opening_again_during_a_pass_keeps_one_pass_at_half_a_core(qtbot, make_window, designs, monkeypatch):
+    """Every open (or reload after a build or update) while a pass ran started another timer chain of steps, and
+    the old chains stepped the new pass too: the thread was busy ~100 % (4 chains: 2 x the steps), not half a core."""
+    monkeypatch.setattr("ui.search.AHEAD_WAIT_MS", 100)
+    started = _count_steps(monkeypatch, endless=True)
+    window = make_window()
+    open_catalogue(qtbot, window, designs)
+    qtbot.wait(500)
+    before = len(started)
+    qtbot.wait(2000)
+    once = len(started) - before
+    for _ in range(3):
+        window.search.reload()  # what a finished build or update of the open catalogue does
+    qtbot.wait(500)
+    before = len(started)
+    qtbot.wait(2000)
+    after = len(started) - before
+    assert after <= 1.3 * once, f"steps in 2 s: {once} with one opening, {after} after three reloads"
+
+
+def test_a_change_by_another_process_seen_while_looking_ahead_still_reaches_the_window(
+        qtbot, make_window, tmp_path, clothing, embedder, monkeypatch):
+    """A look-ahead step's search reads another process's update (engine.refresh) outside SearchWorker.search, so the
+    window's next search saw no change: the count of designs it showed (and its kept examples) stayed as before."""
+    folder = tmp_path / "photos"
+    photos = copy_clothing_photos(clothing, folder, 20)
+    path = tmp_path / "c.swimcat"
+    with Catalogue.create(path, folder) as catalogue:
+        catalogue.update(embedder, EngineConfig())
+    monkeypatch.setattr(look_verdicts.LookVerdicts, "mark_ahead", lambda self, catalogue, keys: None)
+    original = look_verdicts.LookAhead.step
+
+    def endless(ahead, *args, **kwargs):  # a long catalogue's pass, with real searches
+        if not original(ahead, *args, **kwargs):
+            ahead._next = 0
+        return True
+
+    monkeypatch.setattr(look_verdicts.LookAhead, "step", endless)
+    window = make_window(open_embedder=open_default_embedder, config=EngineConfig())
+    assert open_catalogue(qtbot, window, path).searchable == 20
+    qtbot.wait(2000)  # the pass runs
+    copy_clothing_photos(clothing, folder / "new", 3, offset=5)  # the CLI adds three designs
+    with Catalogue.open(path) as other:
+        other.update(embedder, EngineConfig())
+    qtbot.wait(3000)  # idle: look-ahead steps run (and refresh the engine)
+    drop_and_wait(qtbot, window, photos[2])
+    assert window.search.state.searchable == 23
+
+
+def test_a_pasted_picture_is_looked_at_in_the_window(qtbot, make_window, tmp_path, clothing, embedder):
+    """The window searched pasted data without handing the picture to the look (PictureCheck.remember), so a
+    look-alike the engine's own search(Image) shows at 83 % "very similar" read 97 % "same design" (older than
+    the kept verdicts; found in their review)."""
+    folder = tmp_path / "photos"
+    copy_clothing_photos(clothing, folder, 12, offset=3)
+    for name in LOOKALIKES:
+        shutil.copy(clothing / "images" / name, folder / name)
+    path = tmp_path / "c.swimcat"
+    with Catalogue.create(path, folder) as catalogue:
+        catalogue.update(embedder, EngineConfig())
+    window = make_window(open_embedder=open_default_embedder, config=EngineConfig())
+    open_catalogue(qtbot, window, path)
+    dropped = {m.name: m.band for m in drop_and_wait(qtbot, window, folder / LOOKALIKES[0]).matches}
+    assert dropped[LOOKALIKES[1]] == "very similar"  # the file: looked at
+    QApplication.clipboard().setImage(QImage(str(folder / LOOKALIKES[0])))
+    with qtbot.waitSignal(window.results_shown, timeout=WAIT_MS) as blocker:
+        window.paste_action.trigger()
+    pasted = {m.name: m.band for m in blocker.args[0].matches}
+    assert pasted[LOOKALIKES[1]] == "very similar", pasted[LOOKALIKES[1]]
