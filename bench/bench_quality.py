@@ -51,7 +51,7 @@ import dataclasses
 import itertools
 import time
 
-from common import CLOTHING, WORK, save, table
+from common import CLOTHING, WORK, save, table, with_settings
 
 import numpy as np
 from PIL import Image
@@ -185,11 +185,9 @@ def main() -> int:
     parser.add_argument("--reuse", action="store_true", help="section grown: reuse the grown catalogue of an earlier run")
     args = parser.parse_args()
 
-    config = EngineConfig()
+    config = with_settings(EngineConfig(), args.settings)
     if args.settings:
-        changes = dict(item.split("=", 1) for item in args.settings.split(","))
-        config = config.with_changes(**{k: type(getattr(config, k))(v) for k, v in changes.items()})
-        print(f"engine settings changed: {changes}")
+        print(f"engine settings changed: {args.settings}")
     embedder = Embedder(default_model_path())
     if not (args.before or args.tune or args.tune_only):
         return issue11(args, config, embedder)

@@ -36,6 +36,48 @@ from swimsearch.search import SearchEngine
 SETTINGS = [(0, 0.0), (1, 0.0), (1, 1.0), (1, 2.0), (1, 3.0), (1, 4.0), (3, 0.0), (3, 3.0), (10, 0.0), (10, 3.0)]
 
 
+def listed(data: Catalogued, result, row: int) -> tuple:
+    """A search's list as the rule reads it: catalogue rows, scores, band levels, pHash duplicates, the query itself."""
+    rows = data.snap.rows_of(np.array([m.image_id for m in result.matches], np.int64))
+    scores = np.array([m.score for m in result.matches])
+    bands = np.array([BAND_NAMES.index(m.band) for m in result.matches], np.float64)
+    duplicate = np.array([m.duplicate for m in result.matches])
+    return rows, scores, bands, duplicate, rows == row
+
+
+def exact_lists(data: Catalogued, queries: np.ndarray) -> list[np.ndarray]:
+    """Each labelled query's exact-cosine list (centred embeddings, the query first), `data.depth` long."""
+    full = _unit(data.embeddings - data.embeddings.mean(axis=0))
+    exact = []
+    for q in queries:
+        sims = full @ full[data.rows[q]]
+        sims[data.rows[q]] = np.inf
+        exact.append(np.argsort(-sims, kind="stable")[: data.depth])
+    return exact
+
+
+def ruled(data: Catalogued, lists: list[tuple], within: int, lead: float) -> tuple[list[np.ndarray], int]:
+    """Each list (`listed`) in the rule's order, `data.depth` long, and how many the rule changed."""
+    changed, out = 0, []
+    for rows, scores, bands, duplicate, itself in lists:
+        order = rule_order(scores, bands, duplicate, itself, within, lead)
+        changed += not np.array_equal(order, np.arange(len(rows)))
+        out.append(rows[order][: data.depth])
+    return out, changed
+
+
+def rule_order(scores: np.ndarray, bands: np.ndarray, duplicate: np.ndarray, itself: np.ndarray, within: int,
+               lead: float) -> np.ndarray:
+    """The order the engine's rule (best_scored.ordered) gives a list searched with the rule off."""
+    m = len(scores)
+    first = np.where(duplicate | itself, 0.0, 65.0)  # the query and duplicates stand first, as in the engine
+    others = (bands > 0) & ~duplicate & ~itself
+    # the list's own order is the ranking (higher first): its positions, reversed
+    _, order = ordered(np.arange(m), first, bands * (first == 65), np.zeros(m), -np.arange(m, dtype=np.float64),
+                       scores, others, within, lead)
+    return order
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--every", type=int, default=1, help="every N-th labelled query")
@@ -49,17 +91,8 @@ def main() -> int:
             row = int(data.rows[q])
             result = engine.search_embeddings(data.embeddings[row : row + 1], phash=int(data.phash[row]),
                                               top_n=data.depth + 400, query_id=int(data.snap.ids[row]))
-            rows = data.snap.rows_of(np.array([m.image_id for m in result.matches], np.int64))
-            scores = np.array([m.score for m in result.matches])
-            bands = np.array([BAND_NAMES.index(m.band) for m in result.matches], np.float64)
-            duplicate = np.array([m.duplicate for m in result.matches])
-            lists.append((rows, scores, bands, duplicate, rows == row))
-    full = _unit(data.embeddings - data.embeddings.mean(axis=0))
-    exact = []
-    for q in queries:
-        sims = full @ full[data.rows[q]]
-        sims[data.rows[q]] = np.inf
-        exact.append(np.argsort(-sims, kind="stable")[: data.depth])
+            lists.append(listed(data, result, row))
+    exact = exact_lists(data, queries)
     tuning, _ = sender_halves(data.labels.groups)
     halves = {"all": np.ones(len(queries), bool), "tuning": np.isin(queries, tuning), "held-out": ~np.isin(queries, tuning)}
     base = {cross: average_precision(*data.hits(queries, exact, cross), 10) for cross in (True, False)}
@@ -67,16 +100,7 @@ def main() -> int:
     print(f"{'within':>6} {'lead':>5} | " + " ".join(f"{'cross ' + h:>14}" for h in halves) + " | "
           + " ".join(f"{'same ' + h:>13}" for h in halves) + " | lists changed")
     for within, lead in SETTINGS:
-        changed, rule_lists = 0, []
-        for rows, scores, bands, duplicate, itself in lists:
-            m = len(rows)
-            first = np.where(duplicate | itself, 0.0, 65.0)  # the query and duplicates stand first, as in the engine
-            others = (bands > 0) & ~duplicate & ~itself
-            # the list's own order is the ranking (higher first): its positions, reversed
-            _, order = ordered(np.arange(m), first, bands * (first == 65), np.zeros(m), -np.arange(m, dtype=np.float64),
-                               scores, others, within, lead)
-            changed += not np.array_equal(order, np.arange(m))
-            rule_lists.append(rows[order][: data.depth])
+        rule_lists, changed = ruled(data, lists, within, lead)
         cells = []
         for cross in (True, False):
             ap = average_precision(*data.hits(queries, rule_lists, cross), 10)

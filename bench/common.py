@@ -114,3 +114,11 @@ def table(rows: list[dict], columns: list[tuple[str, str, str]]) -> str:
             cells.append(f"{text:<46s}" if i == 0 else f"{text:>{max(len(head), 8)}s}")
         lines.append("  ".join(cells))
     return "\n".join(lines)
+
+
+def with_settings(config, text: str):
+    """`config` with the changes of a `--settings` text, e.g. "expand_k=5,query_augment_k=0" (each as its field's type)."""
+    if not text:
+        return config
+    changes = dict(item.split("=", 1) for item in text.split(","))
+    return config.with_changes(**{k: type(getattr(config, k))(v) for k, v in changes.items()})

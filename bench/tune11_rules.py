@@ -2,9 +2,9 @@
 import pickle, sys
 import numpy as np
 sys.path.insert(0, ".")
+from best_scored_rule import exact_lists, rule_order
 from common import WORK
-from quality_issue11 import Catalogued, _unit, sender_halves
-from swimsearch.best_scored import ordered
+from quality_issue11 import Catalogued, sender_halves
 from swimsearch.catalogue import Catalogue
 from swimsearch.metrics import average_precision
 
@@ -13,12 +13,7 @@ blob = pickle.load(open(sys.argv[1], "rb"))
 queries, lists = blob["queries"], blob["lists"]
 with Catalogue.open(WORK / "clothing.swimcat", readonly=True) as catalogue:
     data = Catalogued(catalogue)
-full = _unit(data.embeddings - data.embeddings.mean(axis=0))
-exact = []
-for q in queries:
-    sims = full @ full[data.rows[q]]
-    sims[data.rows[q]] = np.inf
-    exact.append(np.argsort(-sims, kind="stable")[: data.depth])
+exact = exact_lists(data, queries)
 tuning, _ = sender_halves(data.labels.groups)
 halves = {"all": np.ones(len(queries), bool), "tuning": np.isin(queries, tuning), "held-out": ~np.isin(queries, tuning)}
 halves = {k: v for k, v in halves.items() if v.any()}
@@ -30,10 +25,7 @@ for protocol, got in lists.items():
         changed, rule_lists = 0, []
         for rows, scores, bands, duplicate, itself in got:
             m = len(rows)
-            first = np.where(duplicate | itself, 0.0, 65.0)
-            others = (bands > 0) & ~duplicate & ~itself
-            _, order = ordered(np.arange(m), first, bands * (first == 65), np.zeros(m), -np.arange(m, dtype=np.float64),
-                               scores, others, within, lead)
+            order = rule_order(scores, bands, duplicate, itself, within, lead)
             if beyond and not np.array_equal(order, np.arange(m)):
                 i = int(np.flatnonzero(order != np.arange(m))[0])
                 at = int(order[i])  # the lifted row's position before (the identity order)

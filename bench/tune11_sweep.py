@@ -14,11 +14,10 @@ import time
 
 import numpy as np
 
-from common import WORK
-from quality_issue11 import Catalogued, _unit, sender_halves
 import quality_leakfree
-from swimsearch.best_scored import ordered
-from swimsearch.calibration import BAND_NAMES
+from best_scored_rule import exact_lists, listed, ruled
+from common import WORK, with_settings
+from quality_issue11 import Catalogued, sender_halves
 from swimsearch.catalogue import Catalogue
 from swimsearch.config import EngineConfig
 from swimsearch.metrics import average_precision
@@ -37,11 +36,7 @@ def main() -> int:
     parser.add_argument("--every", type=int, default=1)
     parser.add_argument("--save", default="", help="pickle the lists here (for rule variants read offline)")
     args = parser.parse_args()
-    config = EngineConfig()
-    if args.settings:
-        changes = dict(item.split("=", 1) for item in args.settings.split(","))
-        config = config.with_changes(**{k: type(getattr(config, k))(v) for k, v in changes.items()})
-    config = config.with_changes(best_scored_within=0)
+    config = with_settings(EngineConfig(), args.settings).with_changes(best_scored_within=0)
     if args.path == "lsh":
         config = config.with_changes(exact_below=0, graph_from=10**9)
     print(f"# split {args.split}, path {args.path}, settings {args.settings or 'defaults'}", flush=True)
@@ -68,37 +63,20 @@ def main() -> int:
                     with leave.without(image_id):
                         result = engine.search_embeddings(data.embeddings[row : row + 1], phash=int(data.phash[row]),
                                                           top_n=data.depth + 400)
-                rows = data.snap.rows_of(np.array([m.image_id for m in result.matches], np.int64))
-                scores = np.array([m.score for m in result.matches])
-                bands = np.array([BAND_NAMES.index(m.band) for m in result.matches], np.float64)
-                duplicate = np.array([m.duplicate for m in result.matches])
-                out.append((rows, scores, bands, duplicate, rows == row))
+                out.append(listed(data, result, row))
             lists[protocol] = out
             print(f"  {protocol}: {len(queries)} queries searched ({time.time() - started:.0f} s)", flush=True)
     if args.save:
         import pickle
         with open(args.save, "wb") as f:
             pickle.dump({"queries": queries, "lists": lists}, f)
-    full = _unit(data.embeddings - data.embeddings.mean(axis=0))
-    exact = []
-    for q in queries:
-        sims = full @ full[data.rows[q]]
-        sims[data.rows[q]] = np.inf
-        exact.append(np.argsort(-sims, kind="stable")[: data.depth])
+    exact = exact_lists(data, queries)
     base = {cross: average_precision(*data.hits(queries, exact, cross), 10) for cross in (True, False)}
     print(f"{len(queries)} queries; mAP@10 x exact cosine (exact cosine cross {base[True].mean():.4f}, same {base[False].mean():.4f})")
     print(f"{'protocol':>9} {'within':>6} {'lead':>5} | {'cross':>7} {'same':>7} | changed")
     for protocol, got in lists.items():
         for within, lead in SETTINGS:
-            changed, rule_lists = 0, []
-            for rows, scores, bands, duplicate, itself in got:
-                m = len(rows)
-                first = np.where(duplicate | itself, 0.0, 65.0)
-                others = (bands > 0) & ~duplicate & ~itself
-                _, order = ordered(np.arange(m), first, bands * (first == 65), np.zeros(m), -np.arange(m, dtype=np.float64),
-                                   scores, others, within, lead)
-                changed += not np.array_equal(order, np.arange(m))
-                rule_lists.append(rows[order][: data.depth])
+            rule_lists, changed = ruled(data, got, within, lead)
             cells = [average_precision(*data.hits(queries, rule_lists, cross), 10).mean() / base[cross].mean()
                      for cross in (True, False)]
             print(f"{protocol:>9} {within:>6} {lead:>5.1f} | {cells[0]:>7.4f} {cells[1]:>7.4f} | {changed}", flush=True)
