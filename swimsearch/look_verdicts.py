@@ -238,6 +238,11 @@ class LookAhead:
         self._todo: deque[int] = deque()
         self.searched = 0
 
+    @property
+    def progress(self) -> tuple[int, int]:
+        """(designs done or found done before, all to look ahead at)."""
+        return self._next - len(self._todo), len(self._ids)
+
     def step(self, count: int = 2, *, blocks: int = 1) -> bool:
         """Look ahead `count` images (after skipping, in at most `blocks` blocks, those done before).
         Returns whether any remain."""

@@ -128,6 +128,9 @@ ACTIONS: tuple[ActionSpec, ...] = (
       enabled_when="has_subfolders"),
     A("mirror", "Match mirrored designs", "set_mirror", tip="Also find designs that match the query flipped left to right",
       menu="&Search", section=3, checked_when="mirror"),
+    A("look_ahead", "Look ahead while idle", "look_ahead.set_enabled",
+      tip="While nobody searches, look at the pairs a click on each design would show as same design, so its search is "
+          "quicker (half of one core at most; kept between sessions)", menu="&Search", section=3, checked_when="looking_ahead"),
     A("whole_picture", "Search the whole picture", "session.clear_detail", ("Esc",),
       "Clear the box drawn on the query and search with all of its picture again",
       menu="&Search", section=4, enabled_when="has_box"),

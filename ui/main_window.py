@@ -33,6 +33,7 @@ from .duplicate_view import REVIEW_ACTIONS, DuplicateReviewDialog
 from .duplicates import DuplicateReview
 from .exports import Exports
 from .history import History
+from .look_ahead import LookAheadControl
 from .locations import CatalogueTarget, catalogue_for_folder, sample_target, target_for, target_for_catalogue
 from .preview import PreviewPane
 from .progress import BuildProgress
@@ -88,9 +89,7 @@ class MainWindow(QMainWindow):
         self.settings = settings
         self._open_embedder = open_embedder
         self._config = settings.engine_config(config or EngineConfig())
-        self._closed = False
-        self._first_show = True
-        self._query_started = 0.0
+        self._closed, self._first_show, self._query_started = False, True, 0.0
         self.last_query_ms: float | None = None  # from asking to results on screen
 
         self.cache = ThumbnailCache(parent=self)
@@ -113,6 +112,7 @@ class MainWindow(QMainWindow):
         self._build_widgets()
         self.steering = SteeringControls(self)  # several designs, not like this, decisions, folders
         self.build_questions = BuildQuestions(self)  # rebuild with this model? remove the files gone?
+        self.look_ahead = LookAheadControl(self)  # Search ▸ Look ahead while idle, and how far it is
         self._actions = create_actions(self)
         fill_menu_bar(self, self.menuBar(), self._actions)
         self._build_toolbar()

@@ -79,6 +79,7 @@ class Generation:
 
 class SearchOutbox(WorkerOutbox):
     catalogue_opened = pyqtSignal(object)  # CatalogueState
+    ahead_progress = pyqtSignal(int, int)  # designs looked ahead, of all (equal: done; 0 of 0: stopped)
     query_failed = pyqtSignal(object, int, str)  # query, generation, message
 
 
@@ -107,6 +108,7 @@ class SearchWorker(Worker):
         self._examples: OrderedDict[tuple, tuple[Example, Any]] = OrderedDict()
         self._ahead: LookAhead | None = None  # the open catalogue's designs still to look ahead
         self._refreshes_told = 0  # the engine's `refreshes` the window was last told of
+        self._ahead_told = 0.0  # when the window was last told how far looking ahead is
         self._last_search = 0.0
 
     @pyqtSlot()
@@ -272,6 +274,16 @@ class SearchWorker(Worker):
         if self._ahead is not None:
             self._ahead_later(self._ahead, AHEAD_WAIT_MS)
 
+    @pyqtSlot(bool)
+    def set_looks_ahead(self, on: bool) -> None:
+        """Look ahead while idle or not (Search ▸ Look ahead while idle); a pass under way stops at once."""
+        self.looks_ahead = on
+        if not on:
+            self._ahead = None
+            self.outbox.post("ahead_progress", 0, 0)
+        elif self._ahead is None:
+            self._look_ahead()
+
     def _ahead_later(self, ahead: LookAhead, msecs: int) -> None:
         QTimer.singleShot(msecs, lambda: self._ahead_step(ahead))
 
@@ -292,6 +304,10 @@ class SearchWorker(Worker):
             self._examples.clear()  # the next search's answer carries the catalogue's new state (`search`)
         if ahead is not self._ahead:
             return
+        done, total = ahead.progress
+        if not more or time.monotonic() - self._ahead_told > 1.0:  # the window is told once a second at most
+            self._ahead_told = time.monotonic()
+            self.outbox.post("ahead_progress", total if not more else done, total)
         if not more:
             log.info("looked ahead at %d designs of %s", ahead.searched, self._catalogue.path if self._catalogue else "")
             self._ahead = None
@@ -351,8 +367,10 @@ class SearchService(QObject):
     query_failed = pyqtSignal(object, str)  # Query, message
     failed = pyqtSignal(str)
     decision_failed = pyqtSignal(str)  # message
+    ahead_progress = pyqtSignal(int, int)  # designs of the open catalogue looked ahead, of all (look_verdicts.py)
 
     _open_requested = pyqtSignal(object)
+    _looks_ahead_requested = pyqtSignal(bool)
     _reload_requested = pyqtSignal()
     _close_requested = pyqtSignal()
     _search_requested = pyqtSignal(object, int)  # query, generation
@@ -372,6 +390,8 @@ class SearchService(QObject):
         self._search_requested.connect(worker.search)
         self._decide_requested.connect(worker.decide)
         self._shutdown_requested.connect(worker.shutdown)
+        self._looks_ahead_requested.connect(worker.set_looks_ahead)
+        worker.outbox.ahead_progress.connect(self.ahead_progress)
         worker.outbox.catalogue_opened.connect(self._on_catalogue_opened)
         worker.open_failed.connect(self._on_open_failed)
         worker.outbox.result_ready.connect(self._on_result_ready)
@@ -387,6 +407,10 @@ class SearchService(QObject):
 
     def reload(self) -> None:
         self._reload_requested.emit()
+
+    def set_looks_ahead(self, on: bool) -> None:
+        """Look ahead at the open catalogue's designs while idle, or not (look_verdicts.py)."""
+        self._looks_ahead_requested.emit(on)
 
     def close_catalogue(self) -> None:
         self._generation.next()

@@ -134,6 +134,7 @@ class Session:
         self.colour = colour
         self.filters = filters
         self.watching = False  # the open catalogue's folder is watched for changes (ui/watch.py)
+        self.looking_ahead = False  # designs are looked ahead at while idle (ui/look_ahead.py)
         self.folders: tuple[str, ...] = ()  # the folder filter: only results in these subfolders (none: all)
         self._update_why = ""
         self.version = 0  # counts catalogue (re)openings: older results may show removed files
@@ -289,6 +290,11 @@ class Session:
             self.colour = colour
             if self.history.current is not None and self.catalogue is not None:
                 self._rerun(self.history.current, same_ids=True)
+            self.changed.emit()
+
+    def set_looking_ahead(self, on: bool) -> None:
+        if on != self.looking_ahead:
+            self.looking_ahead = on
             self.changed.emit()
 
     def set_watching(self, watching: bool) -> None:
@@ -554,6 +560,7 @@ class Session:
             has_results=bool(visible),
             mirror=self.mirror,
             watching=self.watching,
+            looking_ahead=self.looking_ahead,
             colour=self.colour,
             panel_box=self.panel_query.box if self.panel_query is not None else None,
             has_box=self.panel_query is not None and self.panel_query.box is not None,

@@ -134,6 +134,7 @@ class SessionView:
     has_results: bool
     mirror: bool
     watching: bool = False  # the open catalogue's folder is watched for changes
+    looking_ahead: bool = False  # the window looks ahead at the open catalogue's designs while idle (ui/look_ahead.py)
     folders_text: str = "All folders"  # the folder filter's button: "All folders", "summer", "3 folders"
     has_subfolders: bool = False  # the open catalogue's folder has subfolders to narrow to
     can_decide: bool = False  # the results are for catalogue designs, so "same design" / "not similar" can be kept

@@ -68,6 +68,7 @@ OPTIONS: dict[str, Option] = {
         Option("results/similarity_scale", int, 0, doc="the scale the minimum similarity was saved on (see SIMILARITY_SCALE)"),
         Option("results/thumbnail_size", int, 168, 96, 320, doc="side of a result thumbnail (pixels)"),
         Option("search/mirror", bool, EngineConfig.mirror, doc="also match mirrored designs"),
+        Option("search/look_ahead", bool, True, doc="look ahead at the open catalogue's designs while idle (look_verdicts.py)"),
         Option("search/colour", int, 50, 0, 100, doc="how much colour matters: 0 ignore colour, 50 as the network sees it, 100 match colour"),
         Option("dialogs/image_folder", str, "", doc="folder the open-image dialog starts in"),
         Option("dialogs/catalogue_folder", str, "", doc="folder the build and open-catalogue dialogs start in"),

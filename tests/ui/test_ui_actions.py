@@ -26,7 +26,7 @@ def test_menus_and_toolbar_read_as_before(make_window):
                        "Unreadable files…"],
         "&Search": ["Random design", "Back", "Forward", "Search with the selected designs", "—", "Not like this",
                     "Same design as the query", "Not similar to the query", "—", "Search in folders…",
-                    "Match mirrored designs", "—", "Search the whole picture"],
+                    "Match mirrored designs", "Look ahead while idle", "—", "Search the whole picture"],
         "&View": ["Larger thumbnails", "Smaller thumbnails"],
         "&Help": ["Keyboard shortcuts", "About SwimSearch"],
     }

@@ -8,6 +8,7 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import time
+from typing import Callable
 
 from PyQt5.QtGui import QImage
 from PyQt5.QtWidgets import QApplication
@@ -24,10 +25,8 @@ from ui_helpers import WAIT_MS, drop_and_wait, open_catalogue
 
 
 
-def test_the_window_looks_ahead_at_its_designs_while_nobody_searches(qtbot, make_window, photo_catalogue, cache_home):
-    """Looking ahead (look_verdicts.py) runs in the search thread between searches: a search asked meanwhile is
-    answered, the pass goes on afterwards till every design is done, and the window closes in the middle of it."""
-    folder, path = photo_catalogue
+def _looked_ahead(cache_home) -> Callable[[], int]:
+    """How many designs the verdict file says were looked ahead (in any catalogue)."""
     kept = cache_home / f"looks-{look_version()}.sqlite"
 
     def ahead() -> int:
@@ -41,6 +40,14 @@ def test_the_window_looks_ahead_at_its_designs_while_nobody_searches(qtbot, make
         finally:
             db.close()
 
+    return ahead
+
+
+def test_the_window_looks_ahead_at_its_designs_while_nobody_searches(qtbot, make_window, photo_catalogue, cache_home):
+    """Looking ahead (look_verdicts.py) runs in the search thread between searches: a search asked meanwhile is
+    answered, the pass goes on afterwards till every design is done, and the window closes in the middle of it."""
+    folder, path = photo_catalogue
+    ahead = _looked_ahead(cache_home)
     window = make_window(open_embedder=open_default_embedder, config=EngineConfig())
     state = open_catalogue(qtbot, window, path)
     qtbot.waitUntil(lambda: ahead() > 0, timeout=WAIT_MS)  # it started once the window was idle
@@ -49,6 +56,33 @@ def test_the_window_looks_ahead_at_its_designs_while_nobody_searches(qtbot, make
     qtbot.waitUntil(lambda: ahead() == state.searchable, timeout=60_000)
     second = make_window(open_embedder=open_default_embedder, config=EngineConfig())
     open_catalogue(qtbot, second, path)  # closed by make_window while its pass may be running
+
+
+def test_looking_ahead_says_how_far_it_is_and_stops_when_switched_off_remembered(qtbot, make_window, photo_catalogue,
+                                                                              cache_home):
+    folder, path = photo_catalogue
+    ahead = _looked_ahead(cache_home)
+    window = make_window(open_embedder=open_default_embedder, config=EngineConfig())
+    assert window.look_ahead_action.isCheckable() and window.look_ahead_action.isChecked()  # on by default
+    open_catalogue(qtbot, window, path)
+    label = window.look_ahead.label
+    qtbot.waitUntil(lambda: label.isVisible() and label.text().startswith("Looking ahead"), timeout=WAIT_MS)
+    window.look_ahead_action.trigger()  # Search ▸ Look ahead while idle: off
+    assert not window.look_ahead_action.isChecked() and not label.isVisible()
+    qtbot.wait(300)
+    stopped = ahead()
+    qtbot.wait(3000)
+    assert ahead() == stopped and not label.isVisible()  # no step since
+    assert window.settings["search/look_ahead"] is False
+    window.close()
+    again = make_window(open_embedder=open_default_embedder, config=EngineConfig())  # remembered
+    state = open_catalogue(qtbot, again, path)
+    assert not again.look_ahead_action.isChecked()
+    qtbot.wait(3000)
+    assert ahead() == stopped < state.searchable
+    again.look_ahead_action.trigger()  # on: the pass goes on where it stopped, to the end
+    qtbot.waitUntil(lambda: ahead() == state.searchable, timeout=60_000)
+    qtbot.waitUntil(lambda: not again.look_ahead.label.isVisible(), timeout=WAIT_MS)
 
 
 def _count_steps(monkeypatch, *, endless: bool) -> list[float]:
