@@ -45,6 +45,32 @@ def listed(data: Catalogued, result, row: int) -> tuple:
     return rows, scores, bands, duplicate, rows == row
 
 
+FIELDS = ("rows", "scores", "bands", "duplicate", "itself")
+
+
+def save_lists(path: str, queries: np.ndarray, lists: dict[str, list[tuple]]) -> None:
+    """Lists (`listed`) by protocol in one .npz (each field's lists end to end, with their lengths; no pickle)."""
+    arrays: dict[str, np.ndarray] = {"queries": np.asarray(queries)}
+    for protocol, got in lists.items():
+        arrays[f"{protocol}/lengths"] = np.array([len(one[0]) for one in got], np.int64)
+        for n, name in enumerate(FIELDS):
+            arrays[f"{protocol}/{name}"] = np.concatenate([one[n] for one in got]) if got else np.zeros(0)
+    np.savez(path, **arrays)
+
+
+def load_lists(path: str) -> tuple[np.ndarray, dict[str, list[tuple]]]:
+    """What `save_lists` wrote."""
+    data = np.load(path)
+    lists: dict[str, list[tuple]] = {}
+    for key in data.files:
+        if key.endswith("/lengths"):
+            protocol = key.rsplit("/", 1)[0]
+            ends = np.cumsum(data[key])
+            fields = [np.split(data[f"{protocol}/{name}"], ends[:-1]) for name in FIELDS]
+            lists[protocol] = list(zip(*fields))
+    return data["queries"], lists
+
+
 def exact_lists(data: Catalogued, queries: np.ndarray) -> list[np.ndarray]:
     """Each labelled query's exact-cosine list (centred embeddings, the query first), `data.depth` long."""
     full = _unit(data.embeddings - data.embeddings.mean(axis=0))

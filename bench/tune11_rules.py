@@ -1,16 +1,15 @@
-"""Round 11: best-scored rule variants read offline from tune11_sweep.py --save lists: cd bench && python tune11_rules.py LISTS.pkl"""
-import pickle, sys
+"""Round 11: best-scored rule variants read offline from tune11_sweep.py --save lists: cd bench && python tune11_rules.py LISTS.npz"""
+import sys
 import numpy as np
 sys.path.insert(0, ".")
-from best_scored_rule import exact_lists, rule_order
+from best_scored_rule import exact_lists, load_lists, rule_order
 from common import WORK
 from quality_issue11 import Catalogued, sender_halves
 from swimsearch.catalogue import Catalogue
 from swimsearch.metrics import average_precision
 
 VARIANTS = [(0, 0.0, 0), (1, 3.0, 0), (1, 2.0, 0), (1, 3.0, 3), (1, 3.0, 5), (1, 3.0, 10), (1, 0.0, 10), (1, 2.0, 10), (1, 5.0, 10), (10, 3.0, 0), (10, 3.0, 10), (10, 0.0, 10)]
-blob = pickle.load(open(sys.argv[1], "rb"))
-queries, lists = blob["queries"], blob["lists"]
+queries, lists = load_lists(sys.argv[1])
 with Catalogue.open(WORK / "clothing.swimcat", readonly=True) as catalogue:
     data = Catalogued(catalogue)
 exact = exact_lists(data, queries)

@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 import quality_leakfree
-from best_scored_rule import exact_lists, listed, ruled
+from best_scored_rule import exact_lists, listed, ruled, save_lists
 from common import WORK, with_settings
 from quality_issue11 import Catalogued, sender_halves
 from swimsearch.catalogue import Catalogue
@@ -34,7 +34,7 @@ def main() -> int:
     parser.add_argument("--path", default="exact", choices=("exact", "lsh"))
     parser.add_argument("--protocols", default="naive,leak-free")
     parser.add_argument("--every", type=int, default=1)
-    parser.add_argument("--save", default="", help="pickle the lists here (for rule variants read offline)")
+    parser.add_argument("--save", default="", help="keep the lists in this .npz (for rule variants read offline)")
     args = parser.parse_args()
     config = with_settings(EngineConfig(), args.settings).with_changes(best_scored_within=0)
     if args.path == "lsh":
@@ -67,9 +67,7 @@ def main() -> int:
             lists[protocol] = out
             print(f"  {protocol}: {len(queries)} queries searched ({time.time() - started:.0f} s)", flush=True)
     if args.save:
-        import pickle
-        with open(args.save, "wb") as f:
-            pickle.dump({"queries": queries, "lists": lists}, f)
+        save_lists(args.save, queries, lists)
     exact = exact_lists(data, queries)
     base = {cross: average_precision(*data.hits(queries, exact, cross), 10) for cross in (True, False)}
     print(f"{len(queries)} queries; mAP@10 x exact cosine (exact cosine cross {base[True].mean():.4f}, same {base[False].mean():.4f})")

@@ -52,6 +52,8 @@ AHEAD_PAGE = 200
 #: Catalogues of more designs are not looked ahead (their searches keep what they look at): at about 20 ms a
 #: design and half of one core, 100,000 take an hour or more of a laptop's battery; a million would take a day.
 AHEAD_UP_TO = 100_000
+#: Looking ahead waits while another connection writes to the catalogue, till it has been still this long (s).
+QUIET_S = 5.0
 #: Verdict files of another version of the look are removed once unused this many days.
 STALE_DAYS = 30
 
@@ -188,6 +190,9 @@ class Searches(Protocol):
 
     def search_id(self, image_id: int, *, top_n: int = 50) -> Any: ...
 
+    @property
+    def written_since(self) -> Any: ...
+
 
 def look_ahead(engine: Searches, image_ids: Sequence[int], *, top_n: int = AHEAD_PAGE) -> int:
     """Search with each of `image_ids` (catalogue images) not yet looked ahead in this catalogue, so that the
@@ -233,10 +238,23 @@ class LookAhead:
         self._top_n = top_n
         self._block = block
         ids = np.asarray(engine.searchable_ids(), np.int64)
-        self._ids = ids if len(ids) <= AHEAD_UP_TO else ids[:0]
+        looks = engine.picture_check.enabled and engine.calibrated  # else its searches look at nothing
+        self._ids = ids if looks and len(ids) <= AHEAD_UP_TO else ids[:0]
         self._next = 0
         self._todo: deque[int] = deque()
+        self._written: Any = None  # the catalogue's version another connection last committed, and when seen
+        self._written_at = 0.0
         self.searched = 0
+
+    def ready(self) -> bool:
+        """Whether to step now: not while another connection writes to the catalogue (a build of it) until it has
+        been still for QUIET_S (a step's search would read the whole catalogue again after each commit)."""
+        written = self._engine.written_since
+        if written is None:
+            return True
+        if written != self._written:
+            self._written, self._written_at = written, time.monotonic()
+        return time.monotonic() - self._written_at >= QUIET_S
 
     @property
     def progress(self) -> tuple[int, int]:

@@ -62,6 +62,12 @@ class OtherWrites:
         if self._token is not None and designs <= SIGN_UP_TO:
             self._signature = signature(self._store)
 
+    def written_since(self) -> Any:
+        """The catalogue's version when another connection committed since it was read (a build writing, say);
+        None when nothing was. Cheap: the check a search makes first, without reading anything again."""
+        now = self._version() if self._seen is not None else None
+        return None if now is None or now == self._seen else now
+
     def own_write(self, watch: Any) -> None:
         """The engine wrote decisions itself and reads them again now: its search cache (`watch`) is kept, and
         a team catalogue's decision marks taken (a change of designs meanwhile is still seen next time)."""

@@ -34,8 +34,8 @@ from .phash_source import PhashSource
 from .ranking import RESCORE_MARGIN, shown_percent
 from .regions import Box
 from .rescoring import RescoringData
-from .same_picture import PictureCheck, look_at_scores
 from .rocchio import Example, Steering
+from .same_picture import PictureCheck, look_at_scores
 from .searchers import Searcher, SnapshotSearcher, choose_searcher
 from .steered import rank_steered
 from .steering import ColourSteer, DetailSearch, asked_for_folder, colour_query
@@ -63,9 +63,8 @@ class SearchEngine:
         reader: an open catalogue store, or a `Catalogue` (used from this engine's thread only).
         embedder: the trunk, for queries given as images (None: only search by id).
         config: query settings (rerank depth, probe radius, duplicates, mirror).
-        searcher: candidates from this searcher instead of `open_searcher`'s
-            choice (benchmarks and tests hold searchers against each other);
-            `reload` keeps it.
+        searcher: candidates from this searcher instead of `open_searcher`'s choice (benchmarks and
+            tests hold searchers against each other); `reload` keeps it.
     """
 
     def __init__(
@@ -118,6 +117,7 @@ class SearchEngine:
         return self._others.follow(self)
 
     array_watch = property(lambda self: self._watch, doc="The search cache's watch, if any (benchmarks and tests wait on it).")
+    written_since = property(lambda self: self._others.written_since(), doc="What another connection committed since it was read (None: nothing).")
     holds_designs = property(lambda self: isinstance(self._searcher, SnapshotSearcher), doc="Whether searched in memory.")
 
     def __len__(self) -> int:

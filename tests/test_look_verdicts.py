@@ -215,3 +215,4 @@ def test_a_verdict_file_damaged_inside_is_set_aside_and_not_failed_on_every_sess
     verdicts = LookVerdicts(path)  # the third: a file started again, that keeps what is put
     verdicts.get(list(rows)[:2000])
     assert verdicts._file is not None, "still falling back to memory in the third session"
+

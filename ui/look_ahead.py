@@ -14,6 +14,8 @@ from typing import Any
 
 from PyQt5.QtWidgets import QLabel
 
+from swimsearch.look_verdicts import AHEAD_UP_TO
+
 
 class LookAheadControl:
     """The window's side of looking ahead: the setting, the session's checked state, the progress label."""
@@ -23,6 +25,7 @@ class LookAheadControl:
         self.label = QLabel()
         self.label.setToolTip("Looking ahead at this catalogue's designs while nobody searches, so that a click on "
                               "one is quicker; Search ▸ Look ahead while idle stops it")
+        self.label.setMinimumWidth(self.label.fontMetrics().horizontalAdvance("Looking ahead 100 %"))  # no jitter
         self.label.hide()  # put in the status bar at the first progress (the window makes its bar after this)
         window.search.ahead_progress.connect(self._on_progress)
         self._apply(bool(window.settings["search/look_ahead"]))
@@ -31,9 +34,12 @@ class LookAheadControl:
         """Look ahead while idle or not; remembered."""
         self._window.settings["search/look_ahead"] = on
         self._apply(on)
-        self._window.statusBar().showMessage(
-            "Looking ahead at designs while idle: a click on one is quicker once it is through." if on
-            else "No more looking ahead: searches look at the pairs they show as they go.", 6000)
+        state = self._window.session.catalogue
+        if on and state is not None and state.searchable > AHEAD_UP_TO:
+            message = f"Not looked ahead: more than {AHEAD_UP_TO:,} designs (its searches keep what they look at)."
+        else:
+            message = "Looking ahead while idle: clicks on designs get quicker." if on else "Looking ahead switched off."
+        self._window.statusBar().showMessage(message, 6000)
 
     def _apply(self, on: bool) -> None:
         self._window.search.set_looks_ahead(on)

@@ -270,6 +270,8 @@ class SearchWorker(Worker):
     def _look_ahead(self) -> None:
         """Start looking ahead at the open catalogue's designs (look_verdicts.py), a step at a time while idle,
         in place of a pass already running (one pass at a time: its timer chain ends at its next step)."""
+        if self._ahead is not None:
+            self.outbox.post("ahead_progress", 0, 0)  # the pass before is over
         self._ahead = LookAhead(self._engine, top_n=MAX_RESULTS) if self.looks_ahead and self._engine is not None else None
         if self._ahead is not None:
             self._ahead_later(self._ahead, AHEAD_WAIT_MS)
@@ -294,6 +296,9 @@ class SearchWorker(Worker):
         if idle < AHEAD_WAIT_MS:  # someone is searching: wait till they pause
             self._ahead_later(ahead, int(AHEAD_WAIT_MS - idle) + 1)
             return
+        if not ahead.ready():  # a build writes to the catalogue: wait till it is still
+            self._ahead_later(ahead, AHEAD_WAIT_MS)
+            return
         started, refreshes = time.perf_counter(), self._engine.refreshes
         try:
             more = ahead.step()
@@ -315,6 +320,8 @@ class SearchWorker(Worker):
         self._ahead_later(ahead, max(AHEAD_REST_MS, int((time.perf_counter() - started) * 1000)))
 
     def _close(self) -> None:
+        if self._ahead is not None:
+            self.outbox.post("ahead_progress", 0, 0)  # no pass any more: the window's label goes
         self._ahead = None
         if self._engine is not None:
             self._engine.picture_check.close()

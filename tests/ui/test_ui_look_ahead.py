@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import threading
 import time
 from typing import Callable
 
@@ -21,7 +22,7 @@ from swimsearch.look_verdicts import look_version
 from test_same_picture import LOOKALIKES
 from ui.results import percent
 from ui.search import open_default_embedder
-from ui_helpers import WAIT_MS, drop_and_wait, open_catalogue
+from ui_helpers import WAIT_MS, drop_and_wait, gated_model, make_pattern_images, open_catalogue
 
 
 
@@ -86,7 +87,8 @@ def test_looking_ahead_says_how_far_it_is_and_stops_when_switched_off_remembered
 
 
 def _count_steps(monkeypatch, *, endless: bool) -> list[float]:
-    """Record when LookAhead.step runs; `endless`: a fake 30 ms step that never ends the pass."""
+    """Record when LookAhead.step runs; `endless`: a fake 30 ms step that never ends the pass (and says it is at 0 of
+    10 designs: the fake model's catalogues have nothing to look ahead at)."""
     started: list[float] = []
     original = look_verdicts.LookAhead.step
 
@@ -98,26 +100,30 @@ def _count_steps(monkeypatch, *, endless: bool) -> list[float]:
         return original(ahead, *args, **kwargs)
 
     monkeypatch.setattr(look_verdicts.LookAhead, "step", step)
+    if endless:
+        monkeypatch.setattr(look_verdicts.LookAhead, "progress", property(lambda ahead: (0, 10)))
+        monkeypatch.setattr("ui.search.AHEAD_WAIT_MS", 100)
     return started
+
+
+def _steps_in_two_seconds(qtbot, started: list[float]) -> int:
+    """Steps a pass makes in two seconds, half a second from now (the steps counted by `_count_steps`)."""
+    qtbot.wait(500)
+    before = len(started)
+    qtbot.wait(2000)
+    return len(started) - before
 
 
 def test_opening_again_during_a_pass_keeps_one_pass_at_half_a_core(qtbot, make_window, designs, monkeypatch):
     """Every open (or reload after a build or update) while a pass ran started another timer chain of steps, and
     the old chains stepped the new pass too: the thread was busy ~100 % (4 chains: 2 x the steps), not half a core."""
-    monkeypatch.setattr("ui.search.AHEAD_WAIT_MS", 100)
     started = _count_steps(monkeypatch, endless=True)
     window = make_window()
     open_catalogue(qtbot, window, designs)
-    qtbot.wait(500)
-    before = len(started)
-    qtbot.wait(2000)
-    once = len(started) - before
+    once = _steps_in_two_seconds(qtbot, started)
     for _ in range(3):
         window.search.reload()  # what a finished build or update of the open catalogue does
-    qtbot.wait(500)
-    before = len(started)
-    qtbot.wait(2000)
-    after = len(started) - before
+    after = _steps_in_two_seconds(qtbot, started)
     assert after <= 1.3 * once, f"steps in 2 s: {once} with one opening, {after} after three reloads"
 
 
@@ -170,3 +176,98 @@ def test_a_pasted_picture_is_looked_at_in_the_window(qtbot, make_window, tmp_pat
         window.paste_action.trigger()
     pasted = {m.name: m.band for m in blocker.args[0].matches}
     assert pasted[LOOKALIKES[1]] == "very similar", pasted[LOOKALIKES[1]]
+
+
+def test_the_label_goes_when_the_catalogue_is_left_for_a_build(qtbot, make_window, designs, tmp_path, monkeypatch):
+    """A reviewer's case: a pass ran ("Looking ahead 0 %"), the user opened a folder with no catalogue; the open
+    catalogue was closed and the new one built, with the label still up and no pass running."""
+    _count_steps(monkeypatch, endless=True)
+    gate = threading.Event()
+    window = make_window(open_embedder=gated_model(gate, free_batches=1))
+    open_catalogue(qtbot, window, designs)
+    label = window.look_ahead.label
+    qtbot.waitUntil(label.isVisible, timeout=WAIT_MS)
+    other = tmp_path / "other"
+    make_pattern_images(other, 40)
+    try:
+        window.open_path(str(other))  # builds: held by the gate after one batch
+        qtbot.waitUntil(lambda: window.session.building, timeout=WAIT_MS)
+        qtbot.waitUntil(lambda: not label.isVisible(), timeout=WAIT_MS)
+        assert window.search.state is None
+    finally:
+        gate.set()
+
+
+def test_the_label_goes_when_the_search_thread_closes_the_catalogue(qtbot, make_window, designs, monkeypatch):
+    _count_steps(monkeypatch, endless=True)
+    window = make_window()
+    open_catalogue(qtbot, window, designs)
+    label = window.look_ahead.label
+    qtbot.waitUntil(label.isVisible, timeout=WAIT_MS)
+    window.search.close_catalogue()
+    qtbot.waitUntil(lambda: not label.isVisible(), timeout=WAIT_MS)
+
+
+def test_rapid_toggles_keep_one_pass_and_the_last_choice(qtbot, make_window, designs, monkeypatch):
+    started = _count_steps(monkeypatch, endless=True)
+    window = make_window()
+    open_catalogue(qtbot, window, designs)
+    once = _steps_in_two_seconds(qtbot, started)
+    for _ in range(4):
+        window.look_ahead_action.trigger()  # off, on, off, on
+    assert window.look_ahead_action.isChecked() and window.settings["search/look_ahead"] is True
+    assert _steps_in_two_seconds(qtbot, started) <= 1.3 * once
+    qtbot.waitUntil(window.look_ahead.label.isVisible, timeout=WAIT_MS)
+
+
+def test_switched_off_before_and_while_a_catalogue_opens_no_step_runs(qtbot, make_window, designs, monkeypatch):
+    started = _count_steps(monkeypatch, endless=True)
+    window = make_window()
+    window.look_ahead_action.trigger()  # off, nothing open
+    window.look_ahead_action.trigger()  # on, nothing open: no pass
+    window.open_path(str(designs))
+    window.look_ahead_action.trigger()  # off while it opens
+    qtbot.waitUntil(lambda: window.search.state is not None, timeout=WAIT_MS)
+    qtbot.wait(1500)
+    assert not started and not window.look_ahead.label.isVisible()
+
+
+def test_looking_ahead_waits_while_a_build_writes_to_the_catalogue(qtbot, make_window, photo_catalogue, clothing,
+                                                                  embedder, cache_home, tmp_path):
+    """A reviewer's case: a step's search read the catalogue again after each commit of an update of it (8 reloads
+    in one update of 60 photos; 0.7 s each at 5,398 designs); now it waits till the writing has been still."""
+    import shutil
+
+    folder, path = photo_catalogue
+    copy = tmp_path / "photos"
+    shutil.copytree(folder, copy)
+    window = make_window(open_embedder=open_default_embedder, config=EngineConfig())
+    open_catalogue(qtbot, window, copy / path.name)
+    ahead = _looked_ahead(cache_home)
+    qtbot.waitUntil(lambda: ahead() > 0, timeout=WAIT_MS)
+    worker = window.search._job.worker
+    engine = worker._engine
+    reloads = []
+    original = engine.reload
+    engine.reload = lambda: (reloads.append(1), original())[1]
+    copy_clothing_photos(clothing, copy / "new", 24, offset=2)
+    with Catalogue.open(copy / path.name) as other:  # another connection writes, commit by commit
+        other.update(embedder, EngineConfig(batch_size=4))
+        written = ahead()
+    during = len(reloads)
+    qtbot.waitUntil(lambda: len(reloads) > during, timeout=WAIT_MS)  # still for QUIET_S: read again, the pass goes on
+    qtbot.wait(3000)
+    assert during <= 1 and len(reloads) <= 2 and ahead() > written, (during, len(reloads))  # not one a commit (7)
+
+
+def test_an_uncalibrated_catalogue_has_nothing_to_look_ahead_at(designs, fake_embedder, small_config):
+    """A reviewer's case: a catalogue without the shipped calibration (another model) never looks, yet its pass
+    walked every design a block a step, and the window read "Looking ahead 9 %... 18 %" for nothing."""
+    from swimsearch.catalogue import default_catalogue_path
+    from swimsearch.search import SearchEngine
+
+    with Catalogue.open(default_catalogue_path(designs)) as catalogue:
+        engine = SearchEngine(catalogue, fake_embedder, small_config)
+        assert not engine.calibrated
+        ahead = look_verdicts.LookAhead(engine, block=8)
+        assert ahead.step() is False and ahead.searched == 0 and ahead.progress == (0, 0)
