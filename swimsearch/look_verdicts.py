@@ -29,11 +29,10 @@ import threading
 import time
 from collections import deque
 from pathlib import Path
+from importlib import metadata
 from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
 import numpy as np
-
-from importlib import metadata
 
 from . import copy_check, images
 from .array_cache import cache_dir
@@ -56,6 +55,7 @@ AHEAD_UP_TO = 100_000
 QUIET_S = 5.0
 #: Verdict files of another version of the look are removed once unused this many days.
 STALE_DAYS = 30
+
 
 def look_version() -> str:
     """The look's version: a digest of the code a verdict depends on (copy_check.py's look, images.py's decoding)
@@ -218,8 +218,13 @@ def to_look_ahead(engine: Searches, image_ids: Sequence[int]) -> list[int]:
     return list(_to_look_ahead(engine, image_ids)[1])
 
 
+def _looks(engine: Searches) -> bool:
+    """Whether the engine's searches look at pictures at all (not without the check, nor without the calibration)."""
+    return engine.picture_check.enabled and engine.calibrated
+
+
 def _to_look_ahead(engine: Searches, image_ids: Sequence[int]) -> tuple[LookVerdicts | None, dict[int, int]]:
-    verdicts = engine.picture_check.kept() if engine.picture_check.enabled and engine.calibrated else None
+    verdicts = engine.picture_check.kept() if _looks(engine) else None
     if verdicts is None or not len(image_ids):
         return verdicts, {}
     records = engine.records(np.asarray(image_ids, np.int64))
@@ -238,8 +243,7 @@ class LookAhead:
         self._top_n = top_n
         self._block = block
         ids = np.asarray(engine.searchable_ids(), np.int64)
-        looks = engine.picture_check.enabled and engine.calibrated  # else its searches look at nothing
-        self._ids = ids if looks and len(ids) <= AHEAD_UP_TO else ids[:0]
+        self._ids = ids if _looks(engine) and len(ids) <= AHEAD_UP_TO else ids[:0]
         self._next = 0
         self._todo: deque[int] = deque()
         self._written: Any = None  # the catalogue's version another connection last committed, and when seen

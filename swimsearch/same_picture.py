@@ -81,14 +81,10 @@ class PictureCheck:
         if isinstance(given, Image.Image):
             self._given[key] = given = picture_features(given)  # the picture already decoded: no file read
             return given
-        if isinstance(given, str):
-            return self.cache.of(given)
-        if given is not False:
-            return given  # type: ignore[return-value]
-        if example.image_id is not None:
-            record = self._records([int(example.image_id)]).get(int(example.image_id))
-            return None if record is None else self.cache.of(record.path)
-        return self.cache.of(example.label) if example.label and os.path.isfile(example.label) else None
+        if isinstance(given, Picture):
+            return given
+        file = self.query_file(example)
+        return None if file is None else self.cache.of(file)
 
     def query_file(self, example: Example) -> str | None:
         """The file a query's picture is read from (None: pasted data, or none)."""
