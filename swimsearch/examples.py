@@ -94,7 +94,8 @@ def picture_note(width: int, height: int, pixels: np.ndarray | None = None, what
     if min(width, height) < MIN_DESIGN_SIDE:
         return (f"{what} is only {width} x {height} pixels, too small to show a design, "
                 "so its matches say little")
-    if pixels is not None and int(np.ptp(pixels.reshape(-1, pixels.shape[-1]), axis=0).max()) <= FLAT_RANGE:
+    # channel by channel on a copy in channel order: the range down the interleaved columns took 1.5-2.4 ms
+    if pixels is not None and int(np.ptp(pixels.reshape(-1, pixels.shape[-1]).T.copy(), axis=1).max()) <= FLAT_RANGE:
         return f"{what} is one flat colour with no design in it, so its matches say little"
     return ""
 

@@ -127,7 +127,9 @@ class PictureCheck:
             known = verdicts.get([p for p in pairs if p is not None]) if verdicts is not None else {}
             out = np.zeros(len(ids), bool)
             todo = [n for n, p in enumerate(pairs) if p is None or p not in known]
-            self.cache.read_all([records[int(ids[n])].path for n in todo if int(ids[n]) in records])
+            queries = {k: self.query_file(examples[k]) for k in {which[n] for n in todo} - set(found)}
+            files = [records[int(ids[n])].path for n in todo if int(ids[n]) in records]
+            self.cache.read_all(files + [f for f in queries.values() if f is not None] if files else [])  # the query's beside them
             looked: dict[tuple[int, int], bool] = {}
             for n, (image_id, k) in enumerate(zip(ids.tolist(), which)):
                 pair = pairs[n]
