@@ -37,6 +37,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Callable, Collection, TypeVar
 
 import numpy as np
 from PIL import Image
@@ -44,6 +45,7 @@ from PIL import Image
 from .images import ImageError, load_picture
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: Long side, in pixels, the pictures are compared at: enough detail for ORB on a half-size JPEG 40
 #: copy, small enough that a JPEG decodes at a reduced scale (PIL draft).
@@ -338,6 +340,11 @@ def _readers() -> ThreadPoolExecutor:
         return _READERS[0]
 
 
+def looked_at(look: Callable[[int], T], rows: list[int]) -> list[T]:
+    """`look` of each row, two at a time where there are two (the look leaves Python's lock in OpenCV)."""
+    return list(_readers().map(look, rows)) if len(rows) > 1 else [look(n) for n in rows]
+
+
 class FeatureCache:
     """Features of files, kept for the last `size` read (by path, size and change time)."""
 
@@ -366,12 +373,19 @@ class FeatureCache:
                 self._held.popitem(last=False)
         return found
 
-    def read_all(self, paths: list[str]) -> None:
-        """Read the features of files not held yet, two at a time (decoding and ORB leave Python's lock)."""
+    def read_all(self, paths: list[str], mirrored: Collection[str] = ()) -> None:
+        """Read the features of files not held yet, two at a time (decoding and ORB leave Python's lock), and
+        of those in `mirrored` (queries: every look reads them) their mirror image's too."""
         missing = [p for p in dict.fromkeys(paths) if not self._holds(p)]
         if len(missing) < 2:
             return
-        list(_readers().map(self.of, missing))
+
+        def read(path: str) -> None:
+            found = self.of(path)
+            if found is not None and path in mirrored:
+                found.mirrored()
+
+        list(_readers().map(read, missing))
 
     def _holds(self, path: str) -> bool:
         try:

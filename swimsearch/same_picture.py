@@ -26,7 +26,7 @@ from PIL import Image
 
 from .calibration import BAND_PERCENT, Calibration, band_levels
 from .config import EngineConfig
-from .copy_check import FeatureCache, Picture, picture_features, same_picture
+from .copy_check import FeatureCache, Picture, looked_at, picture_features, same_picture
 from .look_verdicts import LookVerdicts, file_key
 from .rocchio import Example
 from .stores.base import Embeddings, ImageRecord
@@ -127,27 +127,30 @@ class PictureCheck:
             known = verdicts.get([p for p in pairs if p is not None]) if verdicts is not None else {}
             out = np.zeros(len(ids), bool)
             todo = [n for n, p in enumerate(pairs) if p is None or p not in known]
+            for n in set(range(len(ids))) - set(todo):
+                out[n] = known[pairs[n]]  # type: ignore[index]
             queries = {k: self.query_file(examples[k]) for k in {which[n] for n in todo} - set(found)}
             files = [records[int(ids[n])].path for n in todo if int(ids[n]) in records]
-            self.cache.read_all(files + [f for f in queries.values() if f is not None] if files else [])  # the query's beside them
-            looked: dict[tuple[int, int], bool] = {}
-            for n, (image_id, k) in enumerate(zip(ids.tolist(), which)):
-                pair = pairs[n]
-                if pair is not None and pair in known:
-                    out[n] = known[pair]
-                    continue
-                if k not in found:
-                    try:
-                        found[k] = self.query(examples[k])
-                    except Exception as exc:  # noqa: BLE001 - a query that cannot be looked at: nothing shown as same
-                        log.warning("same-design check: the query cannot be looked at (%s)", exc)
-                        found[k] = None
-                query = found[k]
-                record = records.get(int(image_id))
+            asked = [f for f in queries.values() if f is not None]
+            self.cache.read_all(files + asked if files else [], mirrored=asked)  # the query's beside them, mirror too
+            for k in queries:
+                try:
+                    found[k] = self.query(examples[k])
+                except Exception as exc:  # noqa: BLE001 - a query that cannot be looked at: nothing shown as same
+                    log.warning("same-design check: the query cannot be looked at (%s)", exc)
+                    found[k] = None
+
+            def look(n: int) -> tuple[bool, bool]:  # (the same picture, both looked at)
+                query, record = found[which[n]], records.get(int(ids[n]))
                 other = None if query is None or record is None else self.cache.of(record.path)
-                out[n] = other is not None and query is not None and same_picture(query, other)
-                if pair is not None and other is not None and query is not None:  # both looked at: kept
-                    looked[pair] = bool(out[n])
+                return other is not None and query is not None and same_picture(query, other), other is not None and query is not None
+
+            looked: dict[tuple[int, int], bool] = {}
+            for n, (same, both) in zip(todo, looked_at(look, todo)):
+                out[n] = same
+                pair = pairs[n]
+                if pair is not None and both:  # both looked at: kept
+                    looked[pair] = same
             if verdicts is not None and looked:
                 verdicts.put(looked)
             self.looked += len(todo)
