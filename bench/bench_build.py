@@ -13,21 +13,28 @@ Measures, in one run and side by side:
     the rest, fitting + indexing), the ratio new / old and new / the new
     trunk's own pure rate,
   * one query end-to-end (file -> ranked list, top 50) on each
-    configuration's catalogue, interleaved query by query; the old one with
-    the old model and the old data path (rescored embeddings and records read
-    from the store, every match's file looked up on disk).
+    configuration's catalogue, interleaved query by query, by a catalogue
+    photo and by a byte copy of it in another folder (a new picture): the old
+    one as the app answered before issues 11 and 15 (fp32, the ranking before
+    issue 11, no look at the pictures, rescored embeddings and records read
+    from the store, every match's file looked up on disk), the old trunk and
+    data path with today's ranking and look, and today's default
+    (`query_engines`).
 
     python bench/bench_build.py                  # all 5,398 photos, one pair of builds
     python bench/bench_build.py --pairs 2        # two pairs (report the range)
     python bench/bench_build.py --limit 1000     # a quicker look
     python bench/bench_build.py --model A.onnx --baseline-model B.onnx
     python bench/bench_build.py --sweep          # also builds 1,000 photos per decoder/inference-batch setting
+    python bench/bench_build.py --catalogues OLD.swimcat NEW.swimcat   # the queries alone, on catalogues
+        # of the clothing photos made by the fp32 trunk (OLD) and the default one (NEW)
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -38,7 +45,9 @@ import numpy as np
 
 from swimsearch import model as model_module
 from swimsearch.catalogue import Catalogue
+from swimsearch.comparison import baseline_engine
 from swimsearch.config import EngineConfig
+from swimsearch.copy_check import FeatureCache
 from swimsearch.images import load_image
 from swimsearch.model import Embedder, default_model_path
 from swimsearch.search import SearchEngine
@@ -120,40 +129,92 @@ def build(folder, catalogue_path, embedder, config) -> dict:
     }
 
 
-def query_latency(catalogues: dict[str, Path], embedders: dict[str, Embedder], queries) -> dict[str, dict]:
-    """File -> ranked list per configuration, the configurations taking turns query by query."""
-    engines = {}
-    opened = []
-    for name, path in catalogues.items():
-        catalogue = Catalogue.open(path)
-        opened.append(catalogue)
-        engines[name] = SearchEngine(catalogue, embedders[name], QUERY_CONFIGS[name])
+def query_engines(catalogues: dict[str, Catalogue], embedders: dict[str, Embedder]) -> dict[str, SearchEngine]:
+    """The query configurations, on the old trunk's catalogue and the new one's:
+
+    * "old": as the app answered when issues 11 and 15 were filed: the fp32 trunk, the ranking before
+      issue 11 (comparison.baseline_engine: raw embeddings, no pHash candidates) and no look at the
+      pictures, every rescored embedding and record read from the store, every match's file looked up;
+    * "old + issue 11": the same trunk and data path with today's ranking and look (issue 15's own
+      part: what the int8 trunk and the data path change, with issue 11's work on both sides);
+    * "new": today's default.
+    No verdict is kept (look_verdicts.py): every pair a search would look at is looked at, as for a
+    picture never seen before."""
+    old = SearchEngine(catalogues["old"], embedders["old"], QUERY_CONFIGS["old"])
+    engines = {"old": baseline_engine(old), "old + issue 11": old,
+               "new": SearchEngine(catalogues["new"], embedders["new"], QUERY_CONFIGS["new"])}
+    for engine in engines.values():
+        engine.picture_check.verdicts = None
+    return engines
+
+
+def query_latency(catalogues: dict[str, Path], embedders: dict[str, Embedder], queries) -> dict[str, dict[str, dict]]:
+    """File -> ranked list per configuration (`query_engines`), the configurations taking turns query by
+    query (each first as often), for two kinds of file: the photo as the catalogue read it ("catalogue
+    file": a design dragged from its folder) and a byte copy in another folder ("outside file": a new picture,
+    read, decoded and embedded)."""
+    opened = {name: Catalogue.open(path) for name, path in catalogues.items()}
+    out: dict[str, dict[str, dict]] = {}
     try:
-        for q in queries[:5]:
-            for engine in engines.values():
-                engine.search(q, top_n=50)  # warm-up
-        times: dict[str, dict[str, list[float]]] = {n: {"total": [], "embed": [], "search": []} for n in engines}
-        for q in queries:
-            for name, engine in engines.items():
-                started = time.perf_counter()
-                result = engine.search(q, top_n=50)
-                if name == "old":  # today's engine looked at the disk for every match
-                    [m.missing for m in result.matches]
-                times[name]["total"].append((time.perf_counter() - started) * 1000)
-                times[name]["embed"].append(result.embed_ms)
-                times[name]["search"].append(result.search_ms)
+        engines = query_engines(opened, embedders)
+        with tempfile.TemporaryDirectory() as outside:
+            kinds = {"catalogue file": list(queries),
+                     "outside file": [shutil.copy(q, f"{outside}/{n:04d}{Path(q).suffix}") for n, q in enumerate(queries)]}
+            for kind, files in kinds.items():
+                for engine in engines.values():
+                    engine.picture_check.cache = FeatureCache()  # no features read by the other kind's searches
+                for q in files[:5]:
+                    for engine in engines.values():
+                        engine.search(q, top_n=50)  # warm-up
+                times: dict[str, dict[str, list[float]]] = {n: {"total": [], "embed": [], "search": []} for n in engines}
+                for n, q in enumerate(files):
+                    turn = list(engines.items())
+                    for name, engine in turn[n % len(turn):] + turn[: n % len(turn)]:
+                        started = time.perf_counter()
+                        result = engine.search(q, top_n=50)
+                        if name.startswith("old"):  # the engine before issue 15 looked at the disk for every match
+                            [m.missing for m in result.matches]
+                        times[name]["total"].append((time.perf_counter() - started) * 1000)
+                        times[name]["embed"].append(result.embed_ms)
+                        times[name]["search"].append(result.search_ms)
+                out[kind] = {
+                    name: {"total_ms_median": median(t["total"]), "total_ms_p95": percentile(t["total"], 95),
+                           "embed_ms_median": median(t["embed"]), "search_ms_median": median(t["search"])}
+                    for name, t in times.items()
+                }
     finally:
-        for catalogue in opened:
+        for catalogue in opened.values():
             catalogue.close()
-    return {
-        name: {
-            "total_ms_median": median(t["total"]),
-            "total_ms_p95": percentile(t["total"], 95),
-            "embed_ms_median": median(t["embed"]),
-            "search_ms_median": median(t["search"]),
-        }
-        for name, t in times.items()
-    }
+    return out
+
+
+def chosen_queries(photos: list[Path], count: int) -> list[Path]:
+    rng = np.random.default_rng(1)
+    return [photos[i] for i in rng.choice(len(photos), min(count, len(photos)), replace=False)]
+
+
+def queries_only(catalogues: dict[str, Path], embedders: dict[str, Embedder], photos: list[Path], count: int) -> int:
+    """`--catalogues`: the query comparison alone."""
+    latency = query_latency(catalogues, embedders, chosen_queries(photos, count))
+    print(table(latency_rows(latency), [("what", "measure", ""), ("value", "value", ".2f")]))
+    path = save("build-queries", {"latency": latency, "catalogues": {n: str(p) for n, p in catalogues.items()},
+                                  "models": {n: {"file": e.path.name, "sha256": e.sha256} for n, e in embedders.items()}})
+    print(f"\nwrote {path}")
+    return 0
+
+
+def latency_rows(latency: dict[str, dict[str, dict]]) -> list[dict]:
+    rows = []
+    for kind, got in latency.items():
+        for name, lat in got.items():
+            rows.append({"what": f"query, {kind}, {name}: median (ms)", "value": lat["total_ms_median"]})
+            rows.append({"what": f"  p95 (ms)", "value": lat["total_ms_p95"]})
+            rows.append({"what": f"  decode+embed, median (ms)", "value": lat["embed_ms_median"]})
+            rows.append({"what": f"  search, median (ms)", "value": lat["search_ms_median"]})
+        for base in ("old", "old + issue 11"):
+            rows.append({"what": f"query, {kind}: new / {base}, median",
+                         "value": got["new"]["total_ms_median"] / got[base]["total_ms_median"]})
+    return rows
 
 
 def time_rows(tag: str, b: dict) -> list[dict]:
@@ -178,6 +239,8 @@ def main() -> int:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--model", type=Path, default=None, help="the new configuration's trunk (default: the app's)")
     parser.add_argument("--baseline-model", type=Path, default=None, help="the old configuration's trunk (default: fp32)")
+    parser.add_argument("--catalogues", type=Path, nargs=2, metavar=("OLD", "NEW"), default=None,
+                        help="no builds: time the queries on these catalogues (fp32 trunk's, default trunk's)")
     args = parser.parse_args()
 
     photos = sorted((CLOTHING / "images").glob("*.jpg"))
@@ -188,6 +251,8 @@ def main() -> int:
         "new": open_embedder(args.model or default_model_path()),
     }
     configs = {"old": OLD, "new": NEW}
+    if args.catalogues:
+        return queries_only(dict(zip(("old", "new"), args.catalogues)), embedders, photos, args.queries)
     size = embedders["new"].size
     sample = photos[:400]
     rates = {
@@ -218,9 +283,7 @@ def main() -> int:
                 sweep.append({"decoders": decoders, "inference_batch": shape, **row})
                 print(f"  sweep decoders={decoders} inference batch={shape}: {row['embed_images_per_s']:.1f} images/s",
                       flush=True)
-    rng = np.random.default_rng(1)
-    queries = [photos[i] for i in rng.choice(len(photos), min(args.queries, len(photos)), replace=False)]
-    latency = query_latency(paths, embedders, queries)
+    latency = query_latency(paths, embedders, chosen_queries(photos, args.queries))
 
     speedups = [n["embed_images_per_s"] / o["embed_images_per_s"] for o, n in zip(builds["old"], builds["new"])]
     of_pure = [n["embed_images_per_s"] / pure for n, pure in zip(builds["new"], pure_beside)]
@@ -244,13 +307,7 @@ def main() -> int:
         {"what": "build new / its network's own rate inside the build (min)", "value": min(of_inside)},
         {"what": "build new / its network's own rate inside the build (max)", "value": max(of_inside)},
     ]
-    for name in ("old", "new"):
-        lat = latency[name]
-        rows.append({"what": f"query end-to-end, {name}, median (ms)", "value": lat["total_ms_median"]})
-        rows.append({"what": f"query end-to-end, {name}, p95 (ms)", "value": lat["total_ms_p95"]})
-        rows.append({"what": f"  {name}: decode+embed, median (ms)", "value": lat["embed_ms_median"]})
-        rows.append({"what": f"  {name}: search, median (ms)", "value": lat["search_ms_median"]})
-    rows.append({"what": "query new / old, median", "value": latency["new"]["total_ms_median"] / latency["old"]["total_ms_median"]})
+    rows += latency_rows(latency)
     print(table(rows, [("what", "measure", ""), ("value", "value", ".2f")]))
     path = save("build", {
         "rates": rates, "builds": builds, "speedups": speedups, "pure_rate_beside_new_builds": pure_beside,

@@ -350,6 +350,8 @@ def timing(catalogue, embedder, config, data: Catalogued, *, queries: int = 60) 
 
     "new" has looked ahead at the whole catalogue first (look_verdicts.py, as the window does while nobody
     searches; its cost is printed), "new, nothing looked ahead" keeps no verdict; each engine runs first in turn.
+    Today's pipeline is the ranking before issue 11 without the look (comparison.baseline_engine) on the same
+    trunk; issue 15's figure, against the fp32 trunk and the data path before it, is bench_build.py's.
     """
     import shutil
     import tempfile
@@ -377,11 +379,12 @@ def timing(catalogue, embedder, config, data: Catalogued, *, queries: int = 60) 
         print(f"  looked ahead (the window does it while nobody searches): {searched} designs searched with a page of "
               f"{AHEAD_PAGE} in {spent:.0f} s ({1000 * spent / max(searched, 1):.1f} ms each), "
               f"{new.picture_check.looked} pairs looked at and kept", flush=True)
-        new.picture_check.cache = FeatureCache()  # the features the pass read are not the searches' to reuse
         files = {"catalogue file": [data.root / data.relpaths[r] for r in rows], "outside file": []}
         for n, path in enumerate(files["catalogue file"]):
             files["outside file"].append(shutil.copy(path, f"{outside}/{n:03d}{path.suffix}"))
         for kind, paths in files.items():
+            for engine in engines.values():
+                engine.picture_check.cache = FeatureCache()  # no features read by the other kind's searches
             times: dict[str, dict[str, list[float]]] = {n: {"total": [], "embed": [], "search": []} for n in engines}
             for n, path in enumerate(paths):
                 turn = list(engines.items())
