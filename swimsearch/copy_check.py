@@ -135,8 +135,9 @@ def picture_features(picture: Image.Image, *, side: int = SIDE, keypoints: int =
     return Picture(_described(np.asarray(gray), keypoints), keypoints)
 
 
-def file_features(path: str | os.PathLike, *, side: int = SIDE, keypoints: int = KEYPOINTS) -> Picture | None:
-    """`picture_features` of a file (None where it cannot be read: moved, missing, damaged)."""
+def file_features(path: str | os.PathLike | Image.Image, *, side: int = SIDE, keypoints: int = KEYPOINTS) -> Picture | None:
+    """`picture_features` of a file, or of a pasted picture read as its file would be (images.load_picture),
+    None where it cannot be read: moved, missing, damaged."""
     try:
         picture, _ = load_picture(path, side)
     except (ImageError, OSError) as exc:

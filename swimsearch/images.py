@@ -57,6 +57,8 @@ Image.MAX_IMAGE_PIXELS = None
 
 #: Formats Pillow can decode at 1/2, 1/4 or 1/8 scale (draft).
 _DRAFT_FORMATS = ("JPEG", "MPO")
+#: Modes Pillow's `Image.reduce` takes (a pasted picture in another mode is read at full size).
+_REDUCIBLE = ("L", "LA", "RGB", "RGBA", "CMYK", "YCbCr")
 
 #: Peak bytes one decoded pixel costs, measured per format with
 #: tests/memory_probe.py (most formats about 6: the decoded picture, its grey
@@ -173,7 +175,7 @@ def _decoded(source: str | os.PathLike | Image.Image, request: int) -> Iterator[
     if isinstance(source, Image.Image):
         if source.tell() != 0 and source.format != "PSD":
             source.seek(0)
-        yield _raster(source, request)
+        yield _raster(source, request, decoded=True)
         return
     formats.register_plugins()
     with open_regular(source) as file:  # a pipe or a device named as a picture must not block
@@ -194,11 +196,17 @@ def _decoded(source: str | os.PathLike | Image.Image, request: int) -> Iterator[
     yield drawn, 1, declared
 
 
-def _raster(image: Image.Image, request: int) -> tuple[Image.Image, int, tuple[int, int]]:
+def _raster(image: Image.Image, request: int, *, decoded: bool = False) -> tuple[Image.Image, int, tuple[int, int]]:
     """Check the header, pick a reduced JPEG decode, then decode.
 
     The checks come before anything that may decode: Pillow's getexif() on a
     PNG decodes the whole picture to look for EXIF after the pixels.
+
+    `decoded`: a picture given already decoded (pasted), most often a photo
+    whose file would have been read at a reduced scale: it is reduced by the
+    same factor (a box average, as the reduced decode nearly is), so the same
+    photo pasted reads as dropped: the scores of 12 photos' 30 best matches
+    moved up to 14.6 points from their file's, 2.2 once reduced (round 12).
     """
     width, height = image.size
     if width <= 0 or height <= 0:
@@ -218,7 +226,18 @@ def _raster(image: Image.Image, request: int) -> tuple[Image.Image, int, tuple[i
     orientation = _orientation(image)
     original = (height, width) if orientation in (5, 6, 7, 8) else (width, height)
     image.load()
-    return image, orientation, original
+    factor = _draft_factor(image.size, request) if decoded and image.size == (width, height) and image.mode in _REDUCIBLE else 1
+    return (image.reduce(factor) if factor > 1 else image), orientation, original
+
+
+def _draft_factor(size: tuple[int, int], request: int) -> int:
+    """The scale (1, 2, 4 or 8) a JPEG of `size` decodes at for a long side of `request` (Pillow's draft rule)."""
+    scale = request / max(size)
+    if scale >= 1:
+        return 1
+    wanted = (max(1, int(size[0] * scale)), max(1, int(size[1] * scale)))
+    most = min(size[0] // wanted[0], size[1] // wanted[1])
+    return next(f for f in (8, 4, 2, 1) if most >= f)
 
 
 def max_pixels(image_format: str | None) -> int:

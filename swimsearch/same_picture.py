@@ -26,7 +26,7 @@ from PIL import Image
 
 from .calibration import BAND_PERCENT, Calibration, band_levels
 from .config import EngineConfig
-from .copy_check import FeatureCache, Picture, looked_at, picture_features, same_picture
+from .copy_check import FeatureCache, Picture, file_features, looked_at, same_picture
 from .look_verdicts import LookVerdicts, file_key
 from .rocchio import Example
 from .stores.base import Embeddings, ImageRecord
@@ -79,8 +79,10 @@ class PictureCheck:
         key = _key(example)
         given = self._given.get(key, False)
         if isinstance(given, Image.Image):
-            self._given[key] = given = picture_features(given)  # the picture already decoded: no file read
-            return given
+            features = file_features(given)  # the picture already decoded: no file read
+            if features is not None:
+                self._given[key] = features
+            return features
         if isinstance(given, Picture):
             return given
         file = self.query_file(example)
