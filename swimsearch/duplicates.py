@@ -2,7 +2,9 @@
 
 Candidate pairs come from each image's nearest neighbours in the search index
 (duplicates are always close in embedding space); a pair is kept when the
-perceptual hashes differ in at most `max_distance` of 64 bits, or (the
+perceptual hashes differ in at most `max_distance` of 64 bits (never where
+a pHash says nothing about its picture, as a flat colour's: then only the
+very same picture, the same embedding, is a copy; phash_index.py), or (the
 *same design* tier) when their calibrated similarity is in the same-design
 band (calibration.py: crops, recolours, mirror images and small rotations of
 one picture too, which the pHash misses), the pictures looked at as a search
@@ -20,6 +22,7 @@ import numpy as np
 
 from .calibration import BAND_PERCENT
 from .errors import Cancelled, CatalogueError
+from .phash_index import UNKNOWN, copy_distances
 from .search import SearchEngine
 
 #: The lowest score (0..1) of the same-design band.
@@ -137,13 +140,20 @@ def _join_star(parent: dict[int, int], worst: dict[tuple[int, int], int], row: i
 
 def _close_pairs(images: _Images, row: int, neighbours: int, max_distance: int, same_design: bool) -> list[tuple[int, int]]:
     """(row, pHash distance) of the nearest neighbours of `row` whose pHash is within `max_distance`
-    (or, `same_design`, whose score is in the same-design band)."""
+    (or, `same_design`, whose score is in the same-design band). Where a pHash is unknown or says
+    nothing (a flat picture's), only the very same picture is a copy: it scores exactly 1.0, as in a search."""
     found = images.neighbours(row, neighbours + 1)
     others = found[found != row]
     if not len(others):
         return []
-    diff = np.bitwise_count(images.phash[others] ^ images.phash[row]).astype(int)
-    close = images.scores(row, others) >= SAME_DESIGN - 1e-12 if same_design else diff <= max_distance
+    diff = copy_distances(int(images.phash[row]), images.phash[others])
+    if same_design:
+        close = images.scores(row, others) >= SAME_DESIGN - 1e-12
+    else:
+        close, unknown = diff <= max_distance, diff == UNKNOWN
+        if unknown.any():
+            close[unknown] = images.scores(row, others[unknown]) >= 1.0
+            diff[unknown & close] = 0
     return [(int(o), int(d)) for o, d in zip(others[close], diff[close])]
 
 

@@ -25,8 +25,8 @@ class Match:
     #: (For a model without a calibration: cosine of embeddings centred on the catalogue.)
     score: float
     distance: float  # spherical Hamming distance between the codes (inf: no shared bit)
-    duplicate: bool  # pHash says (near-)identical picture
-    phash_distance: int | None  # differing pHash bits (of 64)
+    duplicate: bool  # pHash says (near-)identical picture, or it is the very same picture (the query's embedding)
+    phash_distance: int | None  # differing pHash bits (of 64); None: unknown, or a pHash that says nothing (a flat picture's)
     width: int | None
     height: int | None
     mirrored: bool = False  # matched the mirrored query better than the query

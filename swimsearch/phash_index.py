@@ -8,6 +8,18 @@ chunks, each kept as a sorted array. Two hashes within `radius` bits agree
 to within `radius // 4` bits on at least one chunk (pigeonhole), so probing
 each chunk's value and its neighbours up to that many flipped bits finds
 every hash within `radius`, and the full distance then filters them.
+
+A pHash is evidence of a copy only when it holds a picture (`copy_distances`).
+imagehash sets the bits of the 8 x 8 low DCT coefficients above their
+median: exactly 32 of 64 whenever the coefficients differ, as in every one of
+5,158 photos tried. A picture with no two-dimensional structure at the
+hash's 32 x 32 (a flat colour of any shade, a transparent PNG on white, a
+one-pixel picture, fine stripes or JPEG noise that average to grey, a ramp,
+plain stripes or halves, a check) leaves most coefficients at zero: the
+median is zero and only the few positive ones are set. Every flat picture
+hashes to 0x8000000000000000 (black to 0, the value a catalogue also stores
+for "unknown"), a ramp or a plaid to a handful of bits, so any two of them
+lie within a few bits of each other and would read as copies of one another.
 """
 
 from __future__ import annotations
@@ -22,6 +34,11 @@ log = logging.getLogger(__name__)
 
 CHUNKS = 4
 CHUNK_BITS = 16
+#: A pHash with fewer bits set says nothing about the picture (see above): a real picture's has 32; a flat one's
+#: 1 (0 for black), a ramp's, stripes' or a check's at most 5; two-direction stripes (a plaid) at most 15.
+INFORMATIVE_BITS = 16
+#: The distance `copy_distances` gives where a pHash is unknown or says nothing: more than any two pHashes differ.
+UNKNOWN = 65
 
 
 def _chunk_values(phashes: np.ndarray) -> np.ndarray:
@@ -41,6 +58,29 @@ def _flip_masks(flips: int) -> np.ndarray:
 def hamming64(a: int | np.ndarray, b: np.ndarray) -> np.ndarray:
     """Differing bits between 64-bit pHashes (uint64 arrays or ints), as uint8."""
     return np.bitwise_count(np.asarray(a, dtype=np.uint64) ^ np.asarray(b, dtype=np.uint64))
+
+
+def _unsigned(phashes: int | np.ndarray) -> np.ndarray:
+    """pHashes as uint64: a stored signed int64 (or a negative int) is reinterpreted, not converted."""
+    if isinstance(phashes, (int, np.integer)):
+        return np.array([int(phashes) % (1 << 64)], np.uint64)
+    p = np.asarray(phashes)
+    return p.view(np.uint64) if p.dtype == np.int64 else p.astype(np.uint64)
+
+
+def informative(phashes: int | np.ndarray) -> np.ndarray:
+    """Whether each pHash holds a picture, so can say two pictures are copies (0, unknown, never does)."""
+    return np.bitwise_count(_unsigned(phashes)) >= INFORMATIVE_BITS
+
+
+def copy_distances(phash: int | None, others: np.ndarray) -> np.ndarray:
+    """Differing bits (int64) between a picture's pHash and others', `UNKNOWN` where either is unknown or says
+    nothing about its picture (`informative`): what every test for a near-identical copy compares, so that
+    flat pictures of different colours are never copies, in a catalogue of any age."""
+    p = _unsigned(others)
+    if phash is None or not informative(phash)[0]:
+        return np.full(len(p), UNKNOWN, np.int64)
+    return np.where(informative(p), hamming64(_unsigned(phash)[0], p).astype(np.int64), UNKNOWN)
 
 
 @dataclass(frozen=True)
@@ -110,14 +150,15 @@ def merge_candidates(
         radius: pHash candidates within this many bits join.
 
     Returns:
-        The distinct rows of both sources, and each one's pHash distance to the query (64 where unknown).
+        The distinct rows of both sources, and each one's `copy_distances` to the query (`UNKNOWN`: unknown,
+        or a pHash that says nothing, as a flat picture's: no pHash candidates for such a query either).
     """
     rows = np.asarray(embedding_rows, dtype=np.int64)
-    if query_phash is None or len(index) == 0:
-        return np.unique(rows), np.full(len(np.unique(rows)), 64, np.uint8)
+    if query_phash is None or len(index) == 0 or not informative(query_phash)[0]:
+        return np.unique(rows), np.full(len(np.unique(rows)), UNKNOWN, np.int64)
     near, _ = index.within(int(query_phash), radius)
     rows = np.union1d(rows, near)
-    return rows, hamming64(int(query_phash), index.phashes[rows])
+    return rows, copy_distances(query_phash, index.phashes[rows])
 
 
 def duplicates_first(similarities: np.ndarray, phash_distances: np.ndarray, duplicate_distance: int) -> np.ndarray:

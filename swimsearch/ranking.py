@@ -41,7 +41,7 @@ from .calibration import BAND_NAMES, Calibration, band_levels, whole_percents
 from .config import EngineConfig
 from .halves import through_half
 from .index import FittedIndex
-from .phash_index import PhashIndex, hamming64
+from .phash_index import UNKNOWN, PhashIndex, copy_distances, informative
 from .rescoring import RescoringData
 from .same_picture import LooksSame, demote_failed
 from .score_bounds import settled_percents
@@ -177,7 +177,7 @@ def _with_extra(
 ) -> np.ndarray:
     """The search's candidates, every image within `phash_radius` pHash bits, and the query itself."""
     extra = [ids]
-    if phash is not None and phash_index is not None and config.phash_radius >= 0:
+    if phash is not None and phash_index is not None and config.phash_radius >= 0 and informative(phash)[0]:
         held = phash_index()
         if held is not None:
             index, index_ids = held
@@ -251,10 +251,9 @@ def score_and_order(
     order follow it. The scores of the list's first `top_n` + RESCORE_MARGIN (+ 2 x `exact_ids`)
     and of `exact_ids` are exact; further down a score may be one that reads the same (score_bounds.py)."""
     ids, ranking, variant = candidates.ids, candidates.ranking, candidates.variant
-    distances = np.full(len(ids), 65, np.int64)
-    if phash is not None and len(ids):
-        known = phashes(ids)
-        distances = np.where(known != 0, hamming64(int(phash), known).astype(np.int64), 65)
+    distances = np.full(len(ids), UNKNOWN, np.int64)
+    if phash is not None and len(ids):  # UNKNOWN where either pHash says nothing (a flat picture's, phash_index.py)
+        distances = copy_distances(phash, phashes(ids))
     duplicate = distances <= config.duplicate_distance
     # The score of the two pictures, never of their augmented vectors: calibrated, or (a model without
     # a calibration) the cosine of their embeddings centred as the fit is, so a copy reads 100 % either way.
@@ -297,6 +296,7 @@ def score_and_order(
         ranking = ranking.copy()
         ranking[maybe[same]] = IDENTICAL
         scores[maybe[same]] = 1.0  # the very same picture reads 100 %, as the query itself
+        distances[maybe[same]] = 0  # and is a copy, where a flat picture's pHash cannot say so (listed as before)
     demote_failed(looks_same, data, calibration, embeddings, ids, percent, scores, variant,  # same design: same picture (not raised if steered)
                   duplicate | np.isinf(ranking) | (ranking >= IDENTICAL), top_n + 10 + len(exact_ids), settled, ranking if steer is None else None)
     level = band_levels(percent) if calibration is not None else np.zeros(len(ids), np.int64)
@@ -305,7 +305,7 @@ def score_and_order(
         # (towards *match colour*) is no longer the same picture to this user, so it is not listed first.
         duplicate = duplicate & (level == 0)
     augmented = data.fitted is not None and data.fitted.augmented  # before issue 11 (raw embeddings): by the ranking alone
-    first = np.where(duplicate, distances, 65) if augmented else np.zeros(len(ids), np.int64)
+    first = np.where(duplicate, distances, UNKNOWN) if augmented else np.zeros(len(ids), np.int64)
     # With bands the list reads band by band, by the ranking inside a band; without, by the score it shows
     # (no bands say two matches are equals; the ranking chose the candidates and breaks ties).
     by_band = np.zeros(len(ids), np.float64)

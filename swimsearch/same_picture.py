@@ -7,7 +7,8 @@ the list reads them, until the page is full; a pair that fails reads its
 garment score (`Calibration.percent` below the edge: at most 89 %, the top of
 *very similar*). Not read, and passing as they are: the query itself, a
 byte-identical copy, and a pair whose pHashes are near-identical
-(`duplicate_distance`). A candidate whose file cannot be read (moved,
+(`duplicate_distance`; never a flat picture's pHash, which says nothing:
+phash_index.copy_distances). A candidate whose file cannot be read (moved,
 missing, a team catalogue whose folder does not map here) cannot be shown as
 *same design* unless the pHashes agree, and nothing is raised. A search made
 from embeddings alone (no picture and no catalogue image: benchmarks of
@@ -28,6 +29,7 @@ from .calibration import BAND_PERCENT, Calibration, band_levels
 from .config import EngineConfig
 from .copy_check import FeatureCache, Picture, file_features, looked_at, same_picture
 from .look_verdicts import LookVerdicts, file_key
+from .phash_index import copy_distances
 from .rocchio import Example
 from .stores.base import Embeddings, ImageRecord
 
@@ -277,12 +279,15 @@ def look_at_scores(
 ) -> np.ndarray:
     """`SearchEngine.similarities`' look at the pairs in *same design* of one catalogue image (`stored`'s
     first row) with the others (their `percent` changed in place). `phashes`: of `stored.ids` (0: unknown);
-    near-identical pairs stand without a look. Returns `percent`."""
+    near-identical pairs stand without a look, and the very same picture (the same embedding) reads 100 %,
+    as in a search (ranking.py), whatever its pHash says. Returns `percent`."""
     ids, vectors = stored.ids, stored.vectors
+    identical = np.all(vectors[1:] == vectors[:1], axis=1)
+    percent[identical] = 100.0
     looks = None if calibration is None else check.looks_same([Example(vectors[:1], int(ids[0]), "", None)], np.zeros(1, np.int64))
     if looks is None or calibration is None:
         return percent
-    near = (phashes[1:] != 0) & (phashes[0] != 0) & (np.bitwise_count(phashes[1:] ^ phashes[0]) <= config.duplicate_distance)
+    near = identical | (copy_distances(int(phashes[0]), phashes[1:]) <= config.duplicate_distance)
     checked_page(looks, np.asarray(ids[1:], np.int64), percent, np.zeros(len(ids) - 1, np.int64), near,
                  lambda rows: garment_percents(calibration, vectors[1:][rows], vectors[:1]), len(ids) - 1)
     return percent

@@ -376,12 +376,10 @@ class SearchEngine:
         return self._phash_source.of(np.asarray(image_ids, dtype=np.int64))
 
     def _match(
-        self, rank: int, record: ImageRecord, score: float, band: str, distance: float, query_phash: int | None, mirrored: bool,
+        self, rank: int, record: ImageRecord, score: float, band: str, distance: float, phash_distance: int | None, mirrored: bool,
         decision: str | None = None,
     ) -> Match:
-        phash_distance = None
-        if query_phash is not None and record.phash is not None:
-            phash_distance = (int(query_phash) ^ record.phash).bit_count()
+        """`phash_distance`: the ranking's (ranking.Scored), None where unknown or a pHash says nothing."""
         return Match(
             rank=rank,
             image_id=record.image_id,

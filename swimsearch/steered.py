@@ -20,6 +20,7 @@ import numpy as np
 
 from .decisions import Adapter, arrange, tiers as decision_tiers
 from .narrow import narrowed_ids, steered_candidates
+from .phash_index import UNKNOWN
 from .colour import COLOUR_POOL
 from .ranking import IDENTICAL, RESCORE_MARGIN, Candidates, Steer, find_candidates, score_and_order, shown_at_least
 from .rocchio import Steering
@@ -102,9 +103,10 @@ def rank_steered(
         chosen = scored.variant[head] == v
         if chosen.any():
             distances[chosen] = spherical_hamming(codes[v], searcher.codes(scored.ids[head[chosen]]))
-    matches = tuple(
-        engine._match(rank, records[int(scored.ids[i])], float(scored.scores[i]), scored.bands[i], float(distance), first.phash,
-                    bool(mirror_row[scored.variant[i]]), verdicts.get(int(scored.ids[i])))
+    phash_distances = [None if d >= UNKNOWN else int(d) for d in scored.phash_distances.tolist()]  # the ranking's: a flat
+    matches = tuple(  # picture's pHash says nothing, and a byte-identical copy is one whatever its pHash says
+        engine._match(rank, records[int(scored.ids[i])], float(scored.scores[i]), scored.bands[i], float(distance),
+                      phash_distances[i], bool(mirror_row[scored.variant[i]]), verdicts.get(int(scored.ids[i])))
         for rank, (i, distance) in enumerate(zip(head, distances), start=1)
     )
     return matches, found

@@ -65,8 +65,12 @@ def test_an_emailed_thumbnail_of_a_real_photo_is_found_among_thousands(clothing)
     assert distances[0] <= 4
 
 
+#: imagehash's pHash of any flat picture but a black one (test_flat_pictures.py).
+FLAT = 0x8000_0000_0000_0000
+
+
 def test_merged_candidates_keep_both_sources_and_duplicates_rank_first():
-    from swimsearch.phash_index import duplicates_first, merge_candidates
+    from swimsearch.phash_index import UNKNOWN, duplicates_first, merge_candidates
 
     rng = np.random.default_rng(5)
     hashes = rng.integers(0, 2**63, 1000, dtype=np.int64).astype(np.uint64) * np.uint64(2)
@@ -79,4 +83,8 @@ def test_merged_candidates_keep_both_sources_and_duplicates_rank_first():
     assert rows[order[0]] == 700
     assert rows[order[1:]].tolist() == [3, 9, 42]  # the rest stays in similarity order (ties by position)
     only, unknown = merge_candidates(np.array([5, 5, 1]), index, None, radius=8)
-    assert only.tolist() == [1, 5] and (unknown == 64).all()
+    assert only.tolist() == [1, 5] and (unknown == UNKNOWN).all()
+    # a flat picture's pHash finds no candidates and is no copy of another flat picture's (test_flat_pictures.py)
+    flat = PhashIndex.build(np.concatenate([hashes, [np.uint64(FLAT)] * 3]))
+    only, unknown = merge_candidates(np.array([5, 1]), flat, FLAT, radius=8)
+    assert only.tolist() == [1, 5] and (unknown == UNKNOWN).all()
