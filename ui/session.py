@@ -100,9 +100,11 @@ class Session:
     `message(text, timeout_ms)` (a status-bar note; 0 stays), `error(text)`
     (a known failure: one plain sentence for the user) and
     `removal_held(count, folder, reason)` (an update kept files gone from the
-    folder: ask the user, and call `confirm_removal()` if they really are gone)
-    and `model_differs(state)` (the catalogue was built with another model:
-    offer to rebuild it with `update()`; asked once per catalogue).
+    folder: ask the user, and call `confirm_removal()` if they really are gone),
+    `model_differs(state)` (the catalogue was built with another model:
+    offer to rebuild it with `update()`; asked once per catalogue) and
+    `catalogue_damaged(target, message)` (a folder's catalogue file is damaged:
+    offer to set it aside and call `rebuild_damaged()`, else `leave_damaged()`).
     """
 
     def __init__(
@@ -143,6 +145,9 @@ class Session:
         self._sample_rebuilt = False
         self._return_to: str | None = None  # the catalogue left for a new build, reopened if it makes nothing
         self._answered = True  # the latest build said how it ended (a build stopped at once says nothing)
+        self._built_note = ""  # said after the next build's summary (where a damaged file was kept)
+        self._damaged_asking: str | None = None  # the damaged catalogue the user is being asked about
+        self._damaged_said: set[str] = set()  # ... and its failures, which that question already says
 
         self.changed = Event()
         self.query_started = Event()
@@ -154,6 +159,7 @@ class Session:
         self.error = Event()
         self.removal_held = Event()
         self.model_differs = Event()
+        self.catalogue_damaged = Event()
         self._asked_held: tuple[str, int] | None = None  # (catalogue, files) of the last removal question
         self._kept_held: tuple[str, int] | None = None  # ... and of the last one answered "Keep them"
         self._model_asked: set[str] = set()  # catalogues whose other model was already pointed out
@@ -209,6 +215,17 @@ class Session:
     def confirm_removal(self) -> None:
         """The user confirmed that the files an update held back are gone: update again, removing them."""
         self.update(allow_removal=True)
+
+    def rebuild_damaged(self, target: Target, kept_as: str) -> None:
+        """The damaged file of `target` was set aside (renamed `kept_as`): build a new catalogue of its folder."""
+        self.leave_damaged()
+        self._built_note = f" The damaged catalogue was kept beside it as {kept_as}."
+        self.open(target)
+
+    def leave_damaged(self) -> None:
+        """The question about a damaged catalogue was answered: a later failure of it is said, and asked again."""
+        self._damaged_asking = None
+        self._damaged_said.clear()
 
     def search(self, query: Query) -> None:
         """Run a new query, with the mirror setting; its result becomes the newest history entry."""
@@ -385,8 +402,25 @@ class Session:
         else:
             self.catalogue = self.target = None
             self._clear_results()
-        self.error.emit(message)
+        self.message.emit(message, 30_000)  # not "Opening …" any more
+        if message not in self._damaged_said:  # the question about the damaged file says it already
+            self.error.emit(message)
         self.changed.emit()
+
+    def on_damaged(self, path: str, message: str) -> None:
+        """A catalogue file is damaged (its open or build failure follows): a folder's own is offered a way out.
+
+        The user is asked once (`catalogue_damaged`), even when opening and
+        building it both found the damage; a catalogue opened as a file is
+        only reported, since its folder is not known.
+        """
+        target = self.target
+        if target is None or target.root is None or target.sample or Path(path) != Path(target.path):
+            return
+        self._damaged_said.add(message)
+        if self._damaged_asking != path:
+            self._damaged_asking = path
+            self.catalogue_damaged.emit(target, message)
 
     def on_result_ready(self, query: Query, result: SearchResult, changed: CatalogueState | None = None) -> None:
         """A result; `changed`: the catalogue as the search re-read it after another process changed it (its
@@ -421,8 +455,9 @@ class Session:
     def on_build_finished(self, outcome: BuildResult) -> None:
         """A build ended (or was cancelled): open what it made, or re-read the open catalogue."""
         why, self._update_why = self._update_why, ""
+        note, self._built_note = self._built_note, ""
         self._answered = True
-        summary = build_summary(outcome, sample=self.target is not None and self.target.sample)
+        summary = build_summary(outcome, sample=self.target is not None and self.target.sample) + note
         self.message.emit(f"{why}: {summary}" if why else summary, 15_000)
         self._just_built = outcome.catalogue_path
         if self.catalogue is not None and Path(self.catalogue.path) == Path(outcome.catalogue_path):
@@ -439,7 +474,8 @@ class Session:
     def on_build_failed(self, message: str) -> None:
         """Say why; a new catalogue that was never made gives way to the one that was open before."""
         self._answered = True
-        self.error.emit(message)
+        if message not in self._damaged_said:  # the question about the damaged file says it already
+            self.error.emit(message)
         back, target = self._return_to, self.target
         if back and self.catalogue is None and target is not None and not target.exists:
             self.target = self._open_existing(back)

@@ -1,0 +1,73 @@
+"""What the window does around a build that is not the plain case: a folder whose catalogue is damaged."""
+
+from __future__ import annotations
+
+from PyQt5.QtCore import Qt
+from PyQt5.QtWidgets import QMessageBox
+
+from swimsearch.catalogue import default_catalogue_path
+from ui_helpers import WAIT_MS, make_pattern_images
+
+GARBAGE = b"not a database at all" * 100
+
+
+def error_boxes(window) -> list[str]:
+    return [box.text() for box in window.findChildren(QMessageBox, "errorBox") if box.isVisible()]
+
+
+def damaged_question(qtbot, window):
+    """The open "set the damaged file aside?" box and its buttons by their words."""
+    qtbot.waitUntil(lambda: any(b.isVisible() for b in window.findChildren(QMessageBox, "damagedBox")), timeout=WAIT_MS)
+    [box] = [b for b in window.findChildren(QMessageBox, "damagedBox") if b.isVisible()]
+    return box, {button.text(): button for button in box.buttons()}
+
+
+def test_a_folders_damaged_catalogue_can_be_set_aside_and_built_again_from_the_window(qtbot, make_window, designs):
+    catalogue = default_catalogue_path(designs)
+    catalogue.write_bytes(GARBAGE)
+    window = make_window()
+    window.open_path(str(designs))
+    box, buttons = damaged_question(qtbot, window)
+    assert box.text().startswith(f"The file {catalogue} is not a SwimSearch catalogue, or it is damaged.")
+    assert set(buttons) == {"Set it aside and build a new one", "Leave it"}
+    assert box.defaultButton() is buttons["Leave it"]  # Enter changes nothing
+    assert error_boxes(window) == []  # one box, the question, not a second one saying the same
+    assert "Opening" not in window.statusBar().currentMessage()
+    assert "damaged" in window.statusBar().currentMessage()
+
+    with qtbot.waitSignal(window.build_finished, timeout=WAIT_MS) as finished:
+        qtbot.mouseClick(buttons["Set it aside and build a new one"], Qt.LeftButton)
+    assert finished.args[0].report.indexed == 30
+    qtbot.waitUntil(lambda: window.session.catalogue is not None, timeout=WAIT_MS)
+    [kept] = designs.glob(".swimsearch.swimcat.damaged-*")
+    assert kept.read_bytes() == GARBAGE  # renamed, not deleted or overwritten
+    assert f"kept beside it as {kept.name}" in window.statusBar().currentMessage()
+    assert window.windowTitle() == "designs — SwimSearch" and "30 designs" in window.catalogue_label.full_text()
+    assert error_boxes(window) == []
+
+
+def test_build_on_a_folder_with_a_damaged_catalogue_asks_once_and_leave_it_changes_nothing(
+    qtbot, make_window, designs, tmp_path, monkeypatch
+):
+    import ui.dialogs
+
+    damaged = tmp_path / "damaged"
+    make_pattern_images(damaged, 6, start=300)
+    catalogue = default_catalogue_path(damaged)
+    catalogue.write_bytes(GARBAGE)
+    window = make_window()
+    with qtbot.waitSignal(window.catalogue_ready, timeout=WAIT_MS):
+        window.open_path(str(designs))
+    monkeypatch.setattr(ui.dialogs, "choose_folder", lambda parent, folder: str(damaged))
+    with qtbot.waitSignal(window.build_finished, timeout=WAIT_MS):  # fails: the file is damaged
+        window.build_action.trigger()
+    box, buttons = damaged_question(qtbot, window)
+    qtbot.wait(200)  # the open's failure and the build's both came: still one question, no error box
+    assert len([b for b in window.findChildren(QMessageBox) if b.isVisible()]) == 1
+    qtbot.mouseClick(buttons["Leave it"], Qt.LeftButton)
+    assert catalogue.read_bytes() == GARBAGE and not list(damaged.glob("*.damaged-*"))
+    assert window.windowTitle() == "designs — SwimSearch"  # the catalogue on screen stays
+
+    with qtbot.waitSignal(window.build_finished, timeout=WAIT_MS):
+        window.build_action.trigger()  # asked again, not a dead end
+    damaged_question(qtbot, window)
