@@ -458,6 +458,14 @@ class Session:
         note, self._built_note = self._built_note, ""
         self._answered = True
         summary = build_summary(outcome, sample=self.target is not None and self.target.sample) + note
+        target = self.target
+        if target is not None and Path(target.path) != Path(outcome.catalogue_path):
+            # The user opened another catalogue while this one was built: it stays on screen.
+            self._recent.remember_catalogue(outcome.catalogue_path)
+            if self.catalogue is not None:
+                self._recent.remember_catalogue(self.catalogue.path)  # still the last one, opened at the next start
+            self.message.emit(f"{summary} Open it from Catalogue ▸ Recent catalogues.", 30_000)
+            return
         self.message.emit(f"{why}: {summary}" if why else summary, 15_000)
         self._just_built = outcome.catalogue_path
         if self.catalogue is not None and Path(self.catalogue.path) == Path(outcome.catalogue_path):

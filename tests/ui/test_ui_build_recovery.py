@@ -1,14 +1,47 @@
-"""What the window does around a build that is not the plain case: a folder whose catalogue is damaged."""
+"""What the window does around a build that is not the plain case: another catalogue opened meanwhile, a folder
+whose catalogue is damaged."""
 
 from __future__ import annotations
+
+import threading
 
 from PyQt5.QtCore import Qt
 from PyQt5.QtWidgets import QMessageBox
 
 from swimsearch.catalogue import default_catalogue_path
-from ui_helpers import WAIT_MS, make_pattern_images
+from ui_helpers import WAIT_MS, drop_and_wait, gated_model, make_pattern_images
 
 GARBAGE = b"not a database at all" * 100
+
+
+def test_a_build_ending_in_the_background_leaves_the_catalogue_opened_meanwhile_on_screen(
+    qtbot, make_window, designs, tmp_path, request
+):
+    other = tmp_path / "other"
+    make_pattern_images(other, 40, start=200)
+    gate = threading.Event()
+    request.addfinalizer(gate.set)  # a failing test does not leave the build waiting
+    window = make_window(open_embedder=gated_model(gate, free_batches=1))  # the build pauses after 8 pictures
+    progress = []
+    window.build_progress_changed.connect(lambda phase, done, total: progress.append((phase, done)))
+    window.open_path(str(other))
+    qtbot.waitUntil(lambda: any(phase == "embed" and done >= 8 for phase, done in progress), timeout=WAIT_MS)
+    with qtbot.waitSignal(window.catalogue_ready, timeout=WAIT_MS):
+        window.open_path(str(default_catalogue_path(designs)))  # the user moves on while "other" is built
+    query = designs / "img0004.png"
+    drop_and_wait(qtbot, window, query)
+
+    with qtbot.assertNotEmitted(window.catalogue_ready, wait=1000), qtbot.assertNotEmitted(window.results_shown):
+        with qtbot.waitSignal(window.build_finished, timeout=WAIT_MS) as finished:
+            gate.set()
+    assert not finished.args[0].cancelled and finished.args[0].report.indexed == 40
+    assert window.windowTitle() == "designs — SwimSearch" and "30 designs" in window.catalogue_label.full_text()
+    assert window.model.match_at(0).name == "img0004.png"  # the results there stay
+    message = window.statusBar().currentMessage()
+    assert message.startswith("“other” is ready: 40 designs searchable") and "Recent catalogues" in message
+    other_catalogue = str(default_catalogue_path(other))
+    assert other_catalogue in window.settings["catalogue/recent"]
+    assert window.settings["catalogue/last"] == str(default_catalogue_path(designs))  # reopened at the next start
 
 
 def error_boxes(window) -> list[str]:
