@@ -35,9 +35,7 @@ NO_DECISION = (
     "A decision is kept between two designs of the catalogue: search from a design of the catalogue "
     "(click a result) to mark this one the same design or not similar."
 )
-STILL_BUILDING = (
-    "The catalogue is still being built: you can search when it is done, or cancel to search what was read so far."
-)
+WAITING = "Nothing is searchable yet: this design will be searched as soon as the build makes designs searchable."
 
 
 class CatalogueService(Protocol):
@@ -145,6 +143,7 @@ class Session:
         self._sample_rebuilt = False
         self._return_to: str | None = None  # the catalogue left for a new build, reopened if it makes nothing
         self._answered = True  # the latest build said how it ended (a build stopped at once says nothing)
+        self._waiting: Query | None = None  # asked while a build had nothing searchable yet: run once it has
         self._built_note = ""  # said after the next build's summary (where a damaged file was kept)
         self._damaged_asking: str | None = None  # the damaged catalogue the user is being asked about
         self._damaged_said: set[str] = set()  # ... and its failures, which that question already says
@@ -356,7 +355,15 @@ class Session:
         if not reopened:  # the ids of another catalogue mean nothing here: keep the query, not the history
             self.history.clear()
         self._restore_folders(state)
-        self._rerun(current)
+        waiting, self._waiting = self._waiting, None
+        if waiting is not None and state.searchable > 0:  # asked while the build had nothing searchable
+            self._submit(waiting, record=True)
+        elif waiting is not None and self.building:
+            self._waiting = waiting
+        else:
+            if waiting is not None:
+                self.message.emit(f"“{state.name}” has no searchable designs, so the design was not searched.", 15_000)
+            self._rerun(current)
         self.changed.emit()
         self.catalogue_ready.emit(state)
         if state.built_with and state.path not in self._model_asked:
@@ -540,8 +547,14 @@ class Session:
         self.panel_status = ""
 
     def _submit(self, query: Query, *, record: bool) -> None:
+        if self.building and (self.catalogue is None or self.catalogue.searchable == 0):
+            self._waiting = query  # run when the build has designs to search (on_catalogue_opened)
+            self.panel_query = query if query.shown_when_asked else self.panel_query
+            self.panel_status = "waiting for the build…"
+            self.message.emit(WAITING, 0)
+            return
         if self.catalogue is None:
-            self.error.emit(STILL_BUILDING if self.building else NO_CATALOGUE)
+            self.error.emit(NO_CATALOGUE)
             return
         self._record_next = record
         query = query.with_folders(self.folders)

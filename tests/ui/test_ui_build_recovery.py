@@ -1,5 +1,5 @@
-"""What the window does around a build that is not the plain case: another catalogue opened meanwhile, a folder
-whose catalogue is damaged."""
+"""What the window does around a build that is not the plain case: another catalogue opened meanwhile, a design
+dropped before anything is searchable, a folder whose catalogue is damaged."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import threading
 from PyQt5.QtCore import Qt
 from PyQt5.QtWidgets import QMessageBox
 
-from swimsearch.catalogue import default_catalogue_path
-from ui_helpers import WAIT_MS, drop_and_wait, gated_model, make_pattern_images
+from swimsearch.catalogue import Catalogue, default_catalogue_path
+from ui.query_panel import file_url_mime
+from ui_helpers import WAIT_MS, drop, drop_and_wait, error_texts, gated_model, make_pattern_images
 
 GARBAGE = b"not a database at all" * 100
 
@@ -42,6 +43,37 @@ def test_a_build_ending_in_the_background_leaves_the_catalogue_opened_meanwhile_
     other_catalogue = str(default_catalogue_path(other))
     assert other_catalogue in window.settings["catalogue/recent"]
     assert window.settings["catalogue/last"] == str(default_catalogue_path(designs))  # reopened at the next start
+
+
+def test_a_design_dropped_before_anything_is_searchable_is_searched_when_the_build_is_done(
+    qtbot, make_window, tmp_path, request
+):
+    folder = tmp_path / "fresh"
+    make_pattern_images(folder, 40)
+    with Catalogue.create(default_catalogue_path(folder), folder):
+        pass  # made, nothing read yet (a first build stopped at once, or killed)
+    gate = threading.Event()
+    request.addfinalizer(gate.set)  # a failing test does not leave the build waiting
+    window = make_window(open_embedder=gated_model(gate, free_batches=1))
+    with qtbot.waitSignal(window.catalogue_ready, timeout=WAIT_MS) as opened:
+        window.open_path(str(folder))
+    assert opened.args[0].searchable == 0
+    progress = []
+    window.build_progress_changed.connect(lambda phase, done, total: progress.append((phase, done)))
+    window.update_action.trigger()
+    qtbot.waitUntil(lambda: any(phase == "embed" and done >= 8 for phase, done in progress), timeout=WAIT_MS)
+
+    query = folder / "img0017.png"
+    assert drop(window.query_panel, file_url_mime(str(query)))
+    qtbot.wait(300)  # the search thread would have answered by now
+    assert error_texts(window) == []  # not "has no searchable images yet"
+    assert "will be searched" in window.statusBar().currentMessage()
+    assert window.query_panel.name_label.full_text() == "img0017.png"
+    with qtbot.waitSignal(window.results_shown, timeout=WAIT_MS) as shown:
+        gate.set()
+    result = shown.args[0]
+    assert result.query == str(query) and result.matches[0].name == "img0017.png"
+    assert error_texts(window) == []
 
 
 def error_boxes(window) -> list[str]:
