@@ -357,6 +357,7 @@ class SearchWorker(Worker):
             team=not isinstance(catalogue.store, SqliteStore),
             root_note=(getattr(catalogue.store, "root_note", lambda: None)() or ""),
             built_with=other_model(info, self._embedder),
+            unfinished=max(0, info["readable"] - info["searchable"]) if info["readable"] >= 2 else 0,
         )
 
 

@@ -342,6 +342,11 @@ class Session:
         self._recent.remember_catalogue(state.path)
         if self._just_built != state.path and state.built_with:  # its designs cannot be searched until rebuilt
             self.message.emit(f"Opened “{state.name}”: built with another model, F5 rebuilds it to search it.", 8000)
+        elif self._just_built != state.path and state.unfinished and not self.building:  # a killed update
+            self.message.emit(
+                f"Opened “{state.name}”: {state.searchable:,} designs searchable. {unfinished_text(state.unfinished)}",
+                30_000,
+            )
         elif self._just_built != state.path:  # after a build its summary stays in the status bar
             self.message.emit(f"Opened “{state.name}”: {state.searchable:,} designs searchable.", 8000)
         self._just_built = None
@@ -715,6 +720,12 @@ def build_summary(outcome: BuildResult, *, sample: bool = False) -> str:
         f"“{outcome.name}” is ready: {report.indexed:,} designs searchable ({changes}, {duration(report.seconds)})."
         + skipped + kept + unlisted_text
     )
+
+
+def unfinished_text(count: int) -> str:
+    """What an update stopped before the end (killed, a power cut) left: pictures read, not yet searchable."""
+    what = "picture was read but is" if count == 1 else "pictures were read but are"
+    return f"{count:,} more {what} not searchable yet (an update stopped before the end): press F5 to finish."
 
 
 def readonly_reason(state: CatalogueState | None) -> str:

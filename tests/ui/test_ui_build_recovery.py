@@ -1,5 +1,5 @@
 """What the window does around a build that is not the plain case: another catalogue opened meanwhile, a design
-dropped before anything is searchable, a folder whose catalogue is damaged."""
+dropped before anything is searchable, an update that was killed, a folder whose catalogue is damaged."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from PyQt5.QtWidgets import QMessageBox
 
 from swimsearch.catalogue import Catalogue, default_catalogue_path
 from ui.query_panel import file_url_mime
-from ui_helpers import WAIT_MS, drop, drop_and_wait, error_texts, gated_model, make_pattern_images
+from ui_helpers import WAIT_MS, FakeEmbedder, drop, drop_and_wait, error_texts, gated_model, make_pattern_images
 
 GARBAGE = b"not a database at all" * 100
 
@@ -74,6 +74,39 @@ def test_a_design_dropped_before_anything_is_searchable_is_searched_when_the_bui
     result = shown.args[0]
     assert result.query == str(query) and result.matches[0].name == "img0017.png"
     assert error_texts(window) == []
+
+
+def test_reopening_after_an_update_was_killed_says_what_is_not_searchable_yet_and_that_f5_finishes_it(
+    qtbot, make_window, designs, small_config
+):
+    class Killed(Exception):
+        pass
+
+    class DiesAfterTwoBatches(FakeEmbedder):  # what kill -9 leaves: batches committed, nothing indexed
+        images = 0
+
+        def embed(self, pixels):
+            DiesAfterTwoBatches.images += len(pixels)
+            if DiesAfterTwoBatches.images > 16:
+                raise Killed()
+            return super().embed(pixels)
+
+    make_pattern_images(designs, 30, start=100)
+    with Catalogue.open(default_catalogue_path(designs)) as catalogue:
+        try:
+            catalogue.update(DiesAfterTwoBatches(), small_config)
+        except Killed:
+            pass
+        counts = catalogue.counts()
+    assert counts["searchable"] == 30 and counts["readable"] == 46
+
+    window = make_window()
+    with qtbot.waitSignal(window.catalogue_ready, timeout=WAIT_MS) as opened:
+        window.open_path(str(designs))
+    assert opened.args[0].searchable == 30
+    message = window.statusBar().currentMessage()
+    assert message.startswith("Opened “designs”: 30 designs searchable.")
+    assert "16 more pictures were read but are not searchable yet" in message and "F5" in message
 
 
 def error_boxes(window) -> list[str]:
