@@ -18,6 +18,7 @@ import logging
 import os
 import re
 import sys
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -162,3 +163,46 @@ def display_name(catalogue: str | os.PathLike, root: str | os.PathLike | None = 
         if stem and re.fullmatch(r"[0-9a-f]{10}", digest):
             return stem
     return path.stem
+
+
+def set_aside(catalogue: str | os.PathLike, now: float | None = None) -> Path:
+    """Move a damaged catalogue file out of its place, kept beside it as `NAME.damaged-YYYYmmdd-HHMMSS`.
+
+    Its SQLite journal files go with it (`...-wal`, `...-shm`), so the copy
+    stays as it was for anyone who wants to look at it. Nothing is deleted
+    and nothing is overwritten: a name already taken gets `-2`, `-3`, ...
+
+    Returns:
+        The file's new path.
+
+    Raises:
+        OSError: it could not be renamed (a read-only folder, say); it is then left as it was.
+    """
+    path = Path(catalogue)
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    for n in range(1, 1000):
+        aside = path.with_name(f"{path.name}.damaged-{stamp}" + (f"-{n}" if n > 1 else ""))
+        if not any(Path(f"{aside}{end}").exists() for end in ("", "-wal", "-shm")):
+            break
+    else:
+        raise FileExistsError(f"no free name to set {path} aside")
+    _rename_no_replace(path, aside)
+    for end in ("-wal", "-shm"):
+        if Path(f"{path}{end}").exists():
+            _rename_no_replace(Path(f"{path}{end}"), Path(f"{aside}{end}"))
+    log.warning("the damaged catalogue %s was set aside as %s", path, aside.name)
+    return aside
+
+
+def _rename_no_replace(source: Path, target: Path) -> None:
+    """Rename `source` to `target`, refusing to replace a file there (a hard link fails when one exists)."""
+    try:
+        os.link(source, target)
+    except FileExistsError:
+        raise
+    except OSError:  # a file system without hard links: the name was free a moment ago
+        if target.exists():
+            raise FileExistsError(f"{target} exists") from None
+        os.rename(source, target)
+        return
+    os.unlink(source)

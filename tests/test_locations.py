@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -148,3 +149,19 @@ def test_cli_finds_the_windows_sample_catalogue(tmp_path, monkeypatch):
     info = cli("info", "--catalogue", sample, env=dict(os.environ))
     assert f"catalogue   {user / 'sample.swimcat'}" in info.stdout
     assert not folder_catalogue(sample).exists()
+
+
+def test_a_damaged_catalogue_is_set_aside_beside_itself_with_its_journal_never_overwriting(tmp_path):
+    from swimsearch.locations import set_aside
+
+    catalogue = tmp_path / ".swimsearch.swimcat"
+    stamp = 1_700_000_000.0
+    for content in (b"first", b"second"):  # twice in the same second: the second gets its own name
+        catalogue.write_bytes(content)
+        Path(f"{catalogue}-wal").write_bytes(content + b" journal")
+        kept = set_aside(catalogue, now=stamp)
+        assert not catalogue.exists() and not Path(f"{catalogue}-wal").exists()
+        assert kept.read_bytes() == content and Path(f"{kept}-wal").read_bytes() == content + b" journal"
+    names = sorted(p.name for p in tmp_path.iterdir())
+    first = f".swimsearch.swimcat.damaged-{time.strftime('%Y%m%d-%H%M%S', time.localtime(stamp))}"
+    assert names == [first, f"{first}-2", f"{first}-2-wal", f"{first}-wal"]

@@ -14,7 +14,7 @@ import pytest
 
 from swimsearch.search import Match, SearchResult
 from ui.queries import CatalogueImageQuery, FileQuery, PictureQuery, Query, RandomQuery
-from ui.session import NO_CATALOGUE, STILL_BUILDING, Session, build_summary
+from ui.session import NO_CATALOGUE, WAITING, Session, build_summary
 from ui.session_types import CatalogueState, Filters, target_name
 
 
@@ -374,13 +374,15 @@ def test_building_a_new_folder_clears_the_last_catalogues_results(opened, tmp_pa
     assert view.empty_title == "Building the catalogue “new designs”…"
     assert view.results_title == "" and view.timing_text == "" and not view.can_go_back and not view.has_results
     assert view.panel_query == FileQuery("/designs/img0004.png")  # the query stays, to run again there
-    session.search(FileQuery("/designs/img0001.png"))
-    assert world.errors == [STILL_BUILDING]
+    session.search(FileQuery("/designs/img0001.png"))  # kept, and searched once the build is done
+    assert world.errors == [] and world.messages[-1] == (WAITING, 0)
+    assert session.view().panel_query == FileQuery("/designs/img0001.png")
+    assert session.view().panel_status == "waiting for the build…"
     session.on_build_finished(Outcome(str(target.path), "new designs", Report(added=12, indexed=12)))
     assert world.last("open") == ("open", str(target.path))
     session.on_builds_idle()
     session.on_catalogue_opened(state(folder, searchable=12))
-    assert world.last("search")[1] == FileQuery("/designs/img0004.png")
+    assert world.last("search")[1] == FileQuery("/designs/img0001.png")
     assert world.messages[-1][0].startswith("“new designs” is ready: 12 designs")  # not replaced by "Opened …"
 
 

@@ -19,7 +19,7 @@ from PyQt5.QtCore import QObject, pyqtSignal
 
 from swimsearch.catalogue import BuildReport, Catalogue
 from swimsearch.config import EngineConfig
-from swimsearch.errors import Cancelled
+from swimsearch.errors import Cancelled, DamagedCatalogue
 from swimsearch.folderscan import NoPictures, refuse_folder_without_pictures  # noqa: F401 - NoPictures re-exported
 from swimsearch.locations import display_name
 
@@ -56,6 +56,8 @@ class BuildWorker(Worker):
             the engine would hold their removal back (the user confirmed it).
     """
 
+    damaged = pyqtSignal(str, str)  # path, message: the catalogue file is damaged (just before `failed`)
+
     doing = "building the catalogue"
 
     def __init__(self, target: CatalogueTarget, open_embedder: Callable, config: EngineConfig, *, replace: bool = False,
@@ -68,6 +70,13 @@ class BuildWorker(Worker):
         self._replace = replace
 
     def work(self) -> BuildOutcome:
+        try:
+            return self._build()
+        except DamagedCatalogue as exc:  # said apart, so the window can offer to set the file aside
+            self.damaged.emit(str(self.target.path), str(exc))
+            raise
+
+    def _build(self) -> BuildOutcome:
         self.progress_changed.emit("start", 0, 0)
         embedder = self._open_embedder()
         if self.should_stop():
@@ -118,6 +127,7 @@ class BuildService(QObject):
     progress_changed = pyqtSignal(str, int, int)  # phase, done, total
     result_ready = pyqtSignal(object)  # BuildOutcome
     failed = pyqtSignal(str)
+    damaged = pyqtSignal(str, str)  # path, message: the catalogue file is damaged (just before `failed`)
     idle = pyqtSignal()
 
     def __init__(self, open_embedder: Callable, config: EngineConfig, parent: QObject | None = None):
@@ -141,6 +151,7 @@ class BuildService(QObject):
         worker = BuildWorker(target, self._open_embedder, self._config, replace=replace, allow_removal=allow_removal)
         worker.progress_changed.connect(self.progress_changed)
         worker.result_ready.connect(self.result_ready)
+        worker.damaged.connect(self.damaged)
         worker.failed.connect(self.failed)
         self._runner.start(Job(worker, "build"))
 

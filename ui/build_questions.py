@@ -1,23 +1,28 @@
-"""The two questions an update asks the user: rebuild with this model? remove the files that are gone?
+"""The questions a build asks the user: rebuild with this model? remove the files gone? set a damaged file aside?
 
 A part of the main window (kept out of main_window.py so each stays small):
-it answers the session's `model_differs` and `removal_held` signals with a
-window-modal question and hands the answer back to the session. One
-"remove them?" question is open at a time: a watched folder that updates
-again replaces it rather than stacking a second one.
+it answers the session's `model_differs`, `removal_held` and
+`catalogue_damaged` signals with a window-modal question and hands the
+answer back to the session. One "remove them?" question is open at a time:
+a watched folder that updates again replaces it rather than stacking a
+second one. A damaged catalogue is never overwritten or deleted: when the
+user agrees, it is renamed beside itself (`swimsearch.locations.set_aside`)
+and a new one is built in its place.
 """
-
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from PyQt5.QtCore import QObject
 from PyQt5.QtWidgets import QMessageBox
 
+from swimsearch.locations import set_aside
+
 from . import dialogs
 from .formatting import count_of
-from .session_types import CatalogueState
+from .session_types import CatalogueState, Target, target_name
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +37,9 @@ class BuildQuestions(QObject):
         self._removal_box: QMessageBox | None = None  # the open "remove them from the catalogue?" question
         self.session.removal_held.connect(self._on_removal_held)
         self.session.model_differs.connect(self._on_model_differs)
+        self.session.catalogue_damaged.connect(self._on_catalogue_damaged)
+        for service in (window.search, window.builds):  # told just before the failure it explains
+            service.damaged.connect(self.session.on_damaged)
 
     def _on_model_differs(self, state: CatalogueState) -> None:
         """The catalogue was built with another model: say so, and offer to rebuild it with this one."""
@@ -58,3 +66,22 @@ class BuildQuestions(QObject):
         )
         box = self._removal_box
         box.destroyed.connect(lambda _=None: self._removal_box is box and setattr(self, "_removal_box", None))
+
+    def _on_catalogue_damaged(self, target: Target, message: str) -> None:
+        """A folder's catalogue is damaged: offer to set it aside (renamed, kept) and build a new one; default: no."""
+        text = (
+            f"{message}\n\nSet the damaged file aside and build a new catalogue of “{target_name(target)}”? "
+            f"It is kept beside itself as {Path(target.path).name}.damaged-DATE-TIME, nothing is deleted; "
+            "every picture of the folder is read again."
+        )
+        dialogs.ask(self.window, text, "Set it aside and build a new one", "Leave it",
+                    lambda: self._set_aside_and_build(target), name="damagedBox", on_no=self.session.leave_damaged)
+
+    def _set_aside_and_build(self, target: Target) -> None:
+        try:
+            kept = set_aside(target.path)
+        except OSError as exc:
+            self.session.leave_damaged()
+            self.window.show_error(f"The damaged catalogue {target.path} could not be set aside: {exc.strerror or exc}.")
+            return
+        self.session.rebuild_damaged(target, kept.name)

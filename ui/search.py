@@ -26,7 +26,7 @@ from swimsearch.catalogue import Catalogue
 from swimsearch.colour import ColourMix
 from swimsearch.stores.sqlite import SqliteStore
 from swimsearch.config import EngineConfig
-from swimsearch.errors import CatalogueError
+from swimsearch.errors import CatalogueError, DamagedCatalogue
 from swimsearch.locations import display_name
 from swimsearch.look_verdicts import LookAhead
 from swimsearch.model import Embedder, default_model_path, describe_model
@@ -90,6 +90,7 @@ class SearchWorker(Worker):
     """
 
     open_failed = pyqtSignal(str, str)  # path, message
+    damaged = pyqtSignal(str, str)  # path, message: the file is damaged (sent just before its open_failed)
     decision_failed = pyqtSignal(str)  # message
 
     doing = "searching"
@@ -126,11 +127,17 @@ class SearchWorker(Worker):
         """Open `path` in place of the open catalogue, which stays open if `path` cannot be opened."""
 
         def action() -> None:
-            catalogue = Catalogue.open(path)
+            try:
+                catalogue = Catalogue.open(path)
+            except DamagedCatalogue as exc:
+                self.damaged.emit(str(path), str(exc))
+                raise
             try:
                 engine = SearchEngine(catalogue, self._embedder, self._config)
-            except Exception:
+            except Exception as exc:
                 catalogue.close()
+                if isinstance(exc, DamagedCatalogue):
+                    self.damaged.emit(str(path), str(exc))
                 raise
             self._close()
             self._catalogue, self._engine, self._refreshes_told = catalogue, engine, engine.refreshes
@@ -350,6 +357,7 @@ class SearchWorker(Worker):
             team=not isinstance(catalogue.store, SqliteStore),
             root_note=(getattr(catalogue.store, "root_note", lambda: None)() or ""),
             built_with=other_model(info, self._embedder),
+            unfinished=max(0, info["readable"] - info["searchable"]) if info["readable"] >= 2 else 0,
         )
 
 
@@ -370,6 +378,7 @@ class SearchService(QObject):
 
     catalogue_opened = pyqtSignal(object)  # CatalogueState
     open_failed = pyqtSignal(str, str)  # path, message
+    damaged = pyqtSignal(str, str)  # path, message: the catalogue file is damaged (just before its open_failed)
     result_ready = pyqtSignal(object)  # QueryOutcome
     query_failed = pyqtSignal(object, str)  # Query, message
     failed = pyqtSignal(str)
@@ -400,6 +409,7 @@ class SearchService(QObject):
         self._looks_ahead_requested.connect(worker.set_looks_ahead)
         worker.outbox.ahead_progress.connect(self.ahead_progress)
         worker.outbox.catalogue_opened.connect(self._on_catalogue_opened)
+        worker.damaged.connect(self.damaged)
         worker.open_failed.connect(self._on_open_failed)
         worker.outbox.result_ready.connect(self._on_result_ready)
         worker.outbox.query_failed.connect(self._on_query_failed)

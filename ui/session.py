@@ -35,9 +35,7 @@ NO_DECISION = (
     "A decision is kept between two designs of the catalogue: search from a design of the catalogue "
     "(click a result) to mark this one the same design or not similar."
 )
-STILL_BUILDING = (
-    "The catalogue is still being built: you can search when it is done, or cancel to search what was read so far."
-)
+WAITING = "Nothing is searchable yet: this design will be searched as soon as the build makes designs searchable."
 
 
 class CatalogueService(Protocol):
@@ -100,9 +98,11 @@ class Session:
     `message(text, timeout_ms)` (a status-bar note; 0 stays), `error(text)`
     (a known failure: one plain sentence for the user) and
     `removal_held(count, folder, reason)` (an update kept files gone from the
-    folder: ask the user, and call `confirm_removal()` if they really are gone)
-    and `model_differs(state)` (the catalogue was built with another model:
-    offer to rebuild it with `update()`; asked once per catalogue).
+    folder: ask the user, and call `confirm_removal()` if they really are gone),
+    `model_differs(state)` (the catalogue was built with another model:
+    offer to rebuild it with `update()`; asked once per catalogue) and
+    `catalogue_damaged(target, message)` (a folder's catalogue file is damaged:
+    offer to set it aside and call `rebuild_damaged()`, else `leave_damaged()`).
     """
 
     def __init__(
@@ -143,6 +143,10 @@ class Session:
         self._sample_rebuilt = False
         self._return_to: str | None = None  # the catalogue left for a new build, reopened if it makes nothing
         self._answered = True  # the latest build said how it ended (a build stopped at once says nothing)
+        self._waiting: Query | None = None  # asked while a build had nothing searchable yet: run once it has
+        self._built_note = ""  # said after the next build's summary (where a damaged file was kept)
+        self._damaged_asking: str | None = None  # the damaged catalogue the user is being asked about
+        self._damaged_said: set[str] = set()  # ... and its failures, which that question already says
 
         self.changed = Event()
         self.query_started = Event()
@@ -154,6 +158,7 @@ class Session:
         self.error = Event()
         self.removal_held = Event()
         self.model_differs = Event()
+        self.catalogue_damaged = Event()
         self._asked_held: tuple[str, int] | None = None  # (catalogue, files) of the last removal question
         self._kept_held: tuple[str, int] | None = None  # ... and of the last one answered "Keep them"
         self._model_asked: set[str] = set()  # catalogues whose other model was already pointed out
@@ -209,6 +214,17 @@ class Session:
     def confirm_removal(self) -> None:
         """The user confirmed that the files an update held back are gone: update again, removing them."""
         self.update(allow_removal=True)
+
+    def rebuild_damaged(self, target: Target, kept_as: str) -> None:
+        """The damaged file of `target` was set aside (renamed `kept_as`): build a new catalogue of its folder."""
+        self.leave_damaged()
+        self._built_note = f" The damaged catalogue was kept beside it as {kept_as}."
+        self.open(target)
+
+    def leave_damaged(self) -> None:
+        """The question about a damaged catalogue was answered: a later failure of it is said, and asked again."""
+        self._damaged_asking = None
+        self._damaged_said.clear()
 
     def search(self, query: Query) -> None:
         """Run a new query, with the mirror setting; its result becomes the newest history entry."""
@@ -326,6 +342,11 @@ class Session:
         self._recent.remember_catalogue(state.path)
         if self._just_built != state.path and state.built_with:  # its designs cannot be searched until rebuilt
             self.message.emit(f"Opened “{state.name}”: built with another model, F5 rebuilds it to search it.", 8000)
+        elif self._just_built != state.path and state.unfinished and not self.building:  # a killed update
+            self.message.emit(
+                f"Opened “{state.name}”: {state.searchable:,} designs searchable. {unfinished_text(state.unfinished)}",
+                30_000,
+            )
         elif self._just_built != state.path:  # after a build its summary stays in the status bar
             self.message.emit(f"Opened “{state.name}”: {state.searchable:,} designs searchable.", 8000)
         self._just_built = None
@@ -339,7 +360,15 @@ class Session:
         if not reopened:  # the ids of another catalogue mean nothing here: keep the query, not the history
             self.history.clear()
         self._restore_folders(state)
-        self._rerun(current)
+        waiting, self._waiting = self._waiting, None
+        if waiting is not None and state.searchable > 0:  # asked while the build had nothing searchable
+            self._submit(waiting, record=True)
+        elif waiting is not None and self.building:
+            self._waiting = waiting
+        else:
+            if waiting is not None:
+                self.message.emit(f"“{state.name}” has no searchable designs, so the design was not searched.", 15_000)
+            self._rerun(current)
         self.changed.emit()
         self.catalogue_ready.emit(state)
         if state.built_with and state.path not in self._model_asked:
@@ -385,8 +414,25 @@ class Session:
         else:
             self.catalogue = self.target = None
             self._clear_results()
-        self.error.emit(message)
+        self.message.emit(message, 30_000)  # not "Opening …" any more
+        if message not in self._damaged_said:  # the question about the damaged file says it already
+            self.error.emit(message)
         self.changed.emit()
+
+    def on_damaged(self, path: str, message: str) -> None:
+        """A catalogue file is damaged (its open or build failure follows): a folder's own is offered a way out.
+
+        The user is asked once (`catalogue_damaged`), even when opening and
+        building it both found the damage; a catalogue opened as a file is
+        only reported, since its folder is not known.
+        """
+        target = self.target
+        if target is None or target.root is None or target.sample or Path(path) != Path(target.path):
+            return
+        self._damaged_said.add(message)
+        if self._damaged_asking != path:
+            self._damaged_asking = path
+            self.catalogue_damaged.emit(target, message)
 
     def on_result_ready(self, query: Query, result: SearchResult, changed: CatalogueState | None = None) -> None:
         """A result; `changed`: the catalogue as the search re-read it after another process changed it (its
@@ -421,8 +467,17 @@ class Session:
     def on_build_finished(self, outcome: BuildResult) -> None:
         """A build ended (or was cancelled): open what it made, or re-read the open catalogue."""
         why, self._update_why = self._update_why, ""
+        note, self._built_note = self._built_note, ""
         self._answered = True
-        summary = build_summary(outcome, sample=self.target is not None and self.target.sample)
+        summary = build_summary(outcome, sample=self.target is not None and self.target.sample) + note
+        target = self.target
+        if target is not None and Path(target.path) != Path(outcome.catalogue_path):
+            # The user opened another catalogue while this one was built: it stays on screen.
+            self._recent.remember_catalogue(outcome.catalogue_path)
+            if self.catalogue is not None:
+                self._recent.remember_catalogue(self.catalogue.path)  # still the last one, opened at the next start
+            self.message.emit(f"{summary} Open it from Catalogue ▸ Recent catalogues.", 30_000)
+            return
         self.message.emit(f"{why}: {summary}" if why else summary, 15_000)
         self._just_built = outcome.catalogue_path
         if self.catalogue is not None and Path(self.catalogue.path) == Path(outcome.catalogue_path):
@@ -439,7 +494,8 @@ class Session:
     def on_build_failed(self, message: str) -> None:
         """Say why; a new catalogue that was never made gives way to the one that was open before."""
         self._answered = True
-        self.error.emit(message)
+        if message not in self._damaged_said:  # the question about the damaged file says it already
+            self.error.emit(message)
         back, target = self._return_to, self.target
         if back and self.catalogue is None and target is not None and not target.exists:
             self.target = self._open_existing(back)
@@ -496,8 +552,14 @@ class Session:
         self.panel_status = ""
 
     def _submit(self, query: Query, *, record: bool) -> None:
+        if self.building and (self.catalogue is None or self.catalogue.searchable == 0):
+            self._waiting = query  # run when the build has designs to search (on_catalogue_opened)
+            self.panel_query = query if query.shown_when_asked else self.panel_query
+            self.panel_status = "waiting for the build…"
+            self.message.emit(WAITING, 0)
+            return
         if self.catalogue is None:
-            self.error.emit(STILL_BUILDING if self.building else NO_CATALOGUE)
+            self.error.emit(NO_CATALOGUE)
             return
         self._record_next = record
         query = query.with_folders(self.folders)
@@ -658,6 +720,12 @@ def build_summary(outcome: BuildResult, *, sample: bool = False) -> str:
         f"“{outcome.name}” is ready: {report.indexed:,} designs searchable ({changes}, {duration(report.seconds)})."
         + skipped + kept + unlisted_text
     )
+
+
+def unfinished_text(count: int) -> str:
+    """What an update stopped before the end (killed, a power cut) left: pictures read, not yet searchable."""
+    what = "picture was read but is" if count == 1 else "pictures were read but are"
+    return f"{count:,} more {what} not searchable yet (an update stopped before the end): press F5 to finish."
 
 
 def readonly_reason(state: CatalogueState | None) -> str:

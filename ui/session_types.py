@@ -84,6 +84,7 @@ class CatalogueState:
     team: bool = False  # a team catalogue on a PostgreSQL server
     root_note: str = ""  # a team catalogue's folder not found on this computer: what to do (one sentence)
     readonly_reason: str = ""  # why a read-only catalogue cannot be changed (one sentence; "" when it can)
+    unfinished: int = 0  # images read but not searchable yet: an update stopped before indexing them (F5 finishes)
 
     def has_folder(self, folder: str) -> bool:
         return any(name == folder for name, _ in self.folders)

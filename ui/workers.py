@@ -276,8 +276,8 @@ class JobRunner(QObject):
 
 def _disconnect_outputs(worker: Worker) -> None:
     """Disconnect a superseded worker's progress, result and failure signals (not `finished`)."""
-    for name in ("progress_changed", "result_ready", "failed"):
+    for name in ("progress_changed", "result_ready", "failed", "damaged"):
         try:
             getattr(worker, name).disconnect()
-        except (TypeError, RuntimeError):  # nothing connected, or the worker is already gone
+        except (TypeError, RuntimeError, AttributeError):  # nothing connected, the worker gone, or no such signal
             pass

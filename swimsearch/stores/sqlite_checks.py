@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..errors import CatalogueError
+from ..errors import CatalogueError, DamagedCatalogue
 from ..safeopen import NotAFile, open_regular
 from .integrity import EMBEDDING_DTYPES, MAX_EMBEDDING_DIM, check_fit_state, damaged, is_int, is_number
 from .sqlite_schema import SCHEMA_VERSION, describe_schema, reference_schema
@@ -69,12 +69,12 @@ def check_file(path: Path) -> None:
     if size == 0:
         raise CatalogueError(f"The file {path} is empty: it is not a SwimSearch catalogue.")
     if head[: len(SQLITE_MAGIC)] != SQLITE_MAGIC:
-        raise CatalogueError(f"The file {path} is not a SwimSearch catalogue, or it is damaged.")
+        raise DamagedCatalogue(f"The file {path} is not a SwimSearch catalogue, or it is damaged.")
     expected = _declared_size(head)
     wal = Path(f"{path}-wal")
     pending = wal.exists() and wal.stat().st_size > 0  # the WAL may hold the pages the file lacks
     if expected is not None and size < expected and not pending:
-        raise CatalogueError(
+        raise DamagedCatalogue(
             f"The catalogue {path} is damaged: the file is cut short ({size:,} of {expected:,} bytes). "
             "It was not changed; rebuild it into a new file."
         )

@@ -1,0 +1,171 @@
+"""What the window does around a build that is not the plain case: another catalogue opened meanwhile, a design
+dropped before anything is searchable, an update that was killed, a folder whose catalogue is damaged."""
+
+from __future__ import annotations
+
+import threading
+
+from PyQt5.QtCore import Qt
+from PyQt5.QtWidgets import QMessageBox
+
+from swimsearch.catalogue import Catalogue, default_catalogue_path
+from ui.query_panel import file_url_mime
+from ui_helpers import WAIT_MS, FakeEmbedder, drop, drop_and_wait, error_texts, gated_model, make_pattern_images
+
+GARBAGE = b"not a database at all" * 100
+
+
+def test_a_build_ending_in_the_background_leaves_the_catalogue_opened_meanwhile_on_screen(
+    qtbot, make_window, designs, tmp_path, request
+):
+    other = tmp_path / "other"
+    make_pattern_images(other, 40, start=200)
+    gate = threading.Event()
+    request.addfinalizer(gate.set)  # a failing test does not leave the build waiting
+    window = make_window(open_embedder=gated_model(gate, free_batches=1))  # the build pauses after 8 pictures
+    progress = []
+    window.build_progress_changed.connect(lambda phase, done, total: progress.append((phase, done)))
+    window.open_path(str(other))
+    qtbot.waitUntil(lambda: any(phase == "embed" and done >= 8 for phase, done in progress), timeout=WAIT_MS)
+    with qtbot.waitSignal(window.catalogue_ready, timeout=WAIT_MS):
+        window.open_path(str(default_catalogue_path(designs)))  # the user moves on while "other" is built
+    query = designs / "img0004.png"
+    drop_and_wait(qtbot, window, query)
+
+    with qtbot.assertNotEmitted(window.catalogue_ready, wait=1000), qtbot.assertNotEmitted(window.results_shown):
+        with qtbot.waitSignal(window.build_finished, timeout=WAIT_MS) as finished:
+            gate.set()
+    assert not finished.args[0].cancelled and finished.args[0].report.indexed == 40
+    assert window.windowTitle() == "designs — SwimSearch" and "30 designs" in window.catalogue_label.full_text()
+    assert window.model.match_at(0).name == "img0004.png"  # the results there stay
+    message = window.statusBar().currentMessage()
+    assert message.startswith("“other” is ready: 40 designs searchable") and "Recent catalogues" in message
+    other_catalogue = str(default_catalogue_path(other))
+    assert other_catalogue in window.settings["catalogue/recent"]
+    assert window.settings["catalogue/last"] == str(default_catalogue_path(designs))  # reopened at the next start
+
+
+def test_a_design_dropped_before_anything_is_searchable_is_searched_when_the_build_is_done(
+    qtbot, make_window, tmp_path, request
+):
+    folder = tmp_path / "fresh"
+    make_pattern_images(folder, 40)
+    with Catalogue.create(default_catalogue_path(folder), folder):
+        pass  # made, nothing read yet (a first build stopped at once, or killed)
+    gate = threading.Event()
+    request.addfinalizer(gate.set)  # a failing test does not leave the build waiting
+    window = make_window(open_embedder=gated_model(gate, free_batches=1))
+    with qtbot.waitSignal(window.catalogue_ready, timeout=WAIT_MS) as opened:
+        window.open_path(str(folder))
+    assert opened.args[0].searchable == 0
+    progress = []
+    window.build_progress_changed.connect(lambda phase, done, total: progress.append((phase, done)))
+    window.update_action.trigger()
+    qtbot.waitUntil(lambda: any(phase == "embed" and done >= 8 for phase, done in progress), timeout=WAIT_MS)
+
+    query = folder / "img0017.png"
+    assert drop(window.query_panel, file_url_mime(str(query)))
+    qtbot.wait(300)  # the search thread would have answered by now
+    assert error_texts(window) == []  # not "has no searchable images yet"
+    assert "will be searched" in window.statusBar().currentMessage()
+    assert window.query_panel.name_label.full_text() == "img0017.png"
+    with qtbot.waitSignal(window.results_shown, timeout=WAIT_MS) as shown:
+        gate.set()
+    result = shown.args[0]
+    assert result.query == str(query) and result.matches[0].name == "img0017.png"
+    assert error_texts(window) == []
+
+
+def test_reopening_after_an_update_was_killed_says_what_is_not_searchable_yet_and_that_f5_finishes_it(
+    qtbot, make_window, designs, small_config
+):
+    class Killed(Exception):
+        pass
+
+    class DiesAfterTwoBatches(FakeEmbedder):  # what kill -9 leaves: batches committed, nothing indexed
+        images = 0
+
+        def embed(self, pixels):
+            DiesAfterTwoBatches.images += len(pixels)
+            if DiesAfterTwoBatches.images > 16:
+                raise Killed()
+            return super().embed(pixels)
+
+    make_pattern_images(designs, 30, start=100)
+    with Catalogue.open(default_catalogue_path(designs)) as catalogue:
+        try:
+            catalogue.update(DiesAfterTwoBatches(), small_config)
+        except Killed:
+            pass
+        counts = catalogue.counts()
+    assert counts["searchable"] == 30 and counts["readable"] == 46
+
+    window = make_window()
+    with qtbot.waitSignal(window.catalogue_ready, timeout=WAIT_MS) as opened:
+        window.open_path(str(designs))
+    assert opened.args[0].searchable == 30
+    message = window.statusBar().currentMessage()
+    assert message.startswith("Opened “designs”: 30 designs searchable.")
+    assert "16 more pictures were read but are not searchable yet" in message and "F5" in message
+
+
+def error_boxes(window) -> list[str]:
+    return [box.text() for box in window.findChildren(QMessageBox, "errorBox") if box.isVisible()]
+
+
+def damaged_question(qtbot, window):
+    """The open "set the damaged file aside?" box and its buttons by their words."""
+    qtbot.waitUntil(lambda: any(b.isVisible() for b in window.findChildren(QMessageBox, "damagedBox")), timeout=WAIT_MS)
+    [box] = [b for b in window.findChildren(QMessageBox, "damagedBox") if b.isVisible()]
+    return box, {button.text(): button for button in box.buttons()}
+
+
+def test_a_folders_damaged_catalogue_can_be_set_aside_and_built_again_from_the_window(qtbot, make_window, designs):
+    catalogue = default_catalogue_path(designs)
+    catalogue.write_bytes(GARBAGE)
+    window = make_window()
+    window.open_path(str(designs))
+    box, buttons = damaged_question(qtbot, window)
+    assert box.text().startswith(f"The file {catalogue} is not a SwimSearch catalogue, or it is damaged.")
+    assert set(buttons) == {"Set it aside and build a new one", "Leave it"}
+    assert box.defaultButton() is buttons["Leave it"]  # Enter changes nothing
+    assert error_boxes(window) == []  # one box, the question, not a second one saying the same
+    assert "Opening" not in window.statusBar().currentMessage()
+    assert "damaged" in window.statusBar().currentMessage()
+
+    with qtbot.waitSignal(window.build_finished, timeout=WAIT_MS) as finished:
+        qtbot.mouseClick(buttons["Set it aside and build a new one"], Qt.LeftButton)
+    assert finished.args[0].report.indexed == 30
+    qtbot.waitUntil(lambda: window.session.catalogue is not None, timeout=WAIT_MS)
+    [kept] = designs.glob(".swimsearch.swimcat.damaged-*")
+    assert kept.read_bytes() == GARBAGE  # renamed, not deleted or overwritten
+    assert f"kept beside it as {kept.name}" in window.statusBar().currentMessage()
+    assert window.windowTitle() == "designs — SwimSearch" and "30 designs" in window.catalogue_label.full_text()
+    assert error_boxes(window) == []
+
+
+def test_build_on_a_folder_with_a_damaged_catalogue_asks_once_and_leave_it_changes_nothing(
+    qtbot, make_window, designs, tmp_path, monkeypatch
+):
+    import ui.dialogs
+
+    damaged = tmp_path / "damaged"
+    make_pattern_images(damaged, 6, start=300)
+    catalogue = default_catalogue_path(damaged)
+    catalogue.write_bytes(GARBAGE)
+    window = make_window()
+    with qtbot.waitSignal(window.catalogue_ready, timeout=WAIT_MS):
+        window.open_path(str(designs))
+    monkeypatch.setattr(ui.dialogs, "choose_folder", lambda parent, folder: str(damaged))
+    with qtbot.waitSignal(window.build_finished, timeout=WAIT_MS):  # fails: the file is damaged
+        window.build_action.trigger()
+    box, buttons = damaged_question(qtbot, window)
+    qtbot.wait(200)  # the open's failure and the build's both came: still one question, no error box
+    assert len([b for b in window.findChildren(QMessageBox) if b.isVisible()]) == 1
+    qtbot.mouseClick(buttons["Leave it"], Qt.LeftButton)
+    assert catalogue.read_bytes() == GARBAGE and not list(damaged.glob("*.damaged-*"))
+    assert window.windowTitle() == "designs — SwimSearch"  # the catalogue on screen stays
+
+    with qtbot.waitSignal(window.build_finished, timeout=WAIT_MS):
+        window.build_action.trigger()  # asked again, not a dead end
+    damaged_question(qtbot, window)
