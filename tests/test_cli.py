@@ -304,7 +304,7 @@ def test_query_writes_one_contact_sheet_with_a_section_per_query(indexed, tmp_pa
     assert pdf.count(b"/Subtype /Image") >= 3 and b"/FontFile2" in pdf  # thumbnails and an embedded Unicode font
     assert sorted(p.name for p in tmp_path.iterdir()) == ["meeting.html", "meeting.pdf"]  # no temporary left
     wrong = run("query", "--catalogue", catalogue, "--sheet", tmp_path / "sheet.docx", photos[0])
-    assert wrong.returncode == 2 and "A contact sheet is a .pdf or an .html file" in wrong.stderr
+    assert wrong.returncode == 2 and "--sheet writes a contact sheet, so its name ends in .pdf or .html" in wrong.stderr
     assert wrong.stderr.startswith("usage: swimsearch query")
 
 

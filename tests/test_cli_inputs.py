@@ -157,6 +157,73 @@ def test_what_was_a_traceback_is_one_sentence(catalogue, tmp_path, args, words, 
     assert sum(line.startswith("swimsearch:") for line in lines) == 1
 
 
+#: Every option that writes a file, on the command that has it (IMAGE: a picture to search with).
+WRITERS = [
+    ("query", "--csv", ["IMAGE"]),
+    ("query", "--sheet", ["IMAGE"]),
+    ("duplicates", "--csv", []),
+    ("decisions", "--csv", []),
+    ("eval", "--json", ["--labels", "LABELS"]),
+    ("eval", "--plot", ["--labels", "LABELS"]),
+]
+
+
+@pytest.mark.parametrize("command, option, rest", WRITERS)
+def test_an_output_never_writes_over_a_picture_or_a_catalogue_and_names_its_own_kind_of_file(
+    catalogue, tmp_path, command, option, rest, capsys
+):
+    folder, path = catalogue
+    picture = tmp_path / "B.jpg"
+    picture.write_bytes((folder / "img0001.png").read_bytes())  # a picture, whatever its name says
+    design = tmp_path / "design.pdf"
+    design.write_bytes(b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n")
+    kept = tmp_path / "copy.swimcat"
+    kept.write_bytes(path.read_bytes())
+    hidden = tmp_path / "catalogue.csv"  # a catalogue under any name
+    hidden.write_bytes(path.read_bytes())
+    labels = tmp_path / "labels.csv"
+    labels.write_text("path,label\nimg0001.png,a\n")
+    names = {"IMAGE": str(folder / "img0001.png"), "LABELS": str(labels)}
+    args = [names.get(a, a) for a in rest]
+    before = {p: p.read_bytes() for p in (picture, design, kept, hidden)}
+    # a catalogue that does not exist: the output is refused before anything is opened or searched
+    missing = tmp_path / "no such catalogue.swimcat"
+    for target, words in [
+        (picture, "is a picture, which is never written over: give another file name"),
+        (design, "is a picture, which is never written over"),
+        (kept, "is a SwimSearch catalogue, which is never written over"),
+        (hidden, "is a SwimSearch catalogue, which is never written over"),
+        (tmp_path / "new.txt", f"{option} writes a"),
+    ]:
+        code, out, err = main(command, "--catalogue", missing, *args, option, target, capsys=capsys)
+        lines = err.strip().splitlines()
+        assert code == 2 and words in lines[-1], err
+        assert lines[-1].startswith("swimsearch: error:") and sum(line.startswith("swimsearch:") for line in lines) == 1
+        assert out == ""
+    assert {p: p.read_bytes() for p in before} == before
+    assert not (tmp_path / "new.txt").exists()
+    assert "“new.txt”" in err and {"--csv": ".csv", "--json": ".json", "--plot": ".png", "--sheet": ".pdf or .html"}[option] in err
+
+
+def test_an_earlier_output_of_the_same_kind_is_written_over(catalogue, tmp_path, capsys):
+    folder, path = catalogue
+    picture = str(folder / "img0001.png")
+    labels = tmp_path / "labels.csv"
+    labels.write_text("path,label\n" + "".join(f"{folder / f'img{n:04d}.png'},{'ab'[n % 2]}\n" for n in range(1, 9)))
+    runs = [
+        ["query", "--catalogue", path, picture, "--csv", tmp_path / "m.csv"],
+        ["query", "--catalogue", path, picture, "--sheet", tmp_path / "m.pdf"],
+        ["query", "--catalogue", path, picture, "--sheet", tmp_path / "m.html"],
+        ["eval", "--catalogue", path, "--labels", labels, "--only-catalogue", "--json", tmp_path / "e.json", "--plot", tmp_path / "e.png"],
+    ]
+    for args in runs + runs:  # the second time over the files the first one wrote
+        code, _, err = main(*args, capsys=capsys)
+        assert code == 0, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["e.json", "e.png", "labels.csv", "m.about.json", "m.csv", "m.html", "m.pdf"]
+    code, out, _ = main("query", "--catalogue", path, picture, "--csv", "-", capsys=capsys)
+    assert code == 0 and out.startswith("query,rank,path")
+
+
 def _escape_folder(root: Path, seed: int) -> list[str]:
     """Pictures whose names hold every escape sequence (and a seeded second one), in nested folders."""
     rng = random.Random(seed)
