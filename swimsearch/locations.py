@@ -21,6 +21,8 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from .folderscan import refuse_name_not_text
+
 log = logging.getLogger(__name__)
 
 #: The file name ending of a catalogue.
@@ -124,7 +126,11 @@ def catalogue_for_folder(
         folder: the image folder.
         user_data: the per-user folder (see `user_data_dir`).
         writable: whether a folder can hold its own catalogue (default: `os.access(folder, W_OK)`).
+
+    Raises:
+        CatalogueError: the folder's name is not UTF-8 text (rename it).
     """
+    refuse_name_not_text(folder)  # its per-user catalogue is named by a digest of the name as text
     if is_sample_folder(folder):
         return sample_catalogue(user_data)
     folder = Path(folder).resolve()

@@ -224,6 +224,46 @@ def test_an_earlier_output_of_the_same_kind_is_written_over(catalogue, tmp_path,
     assert code == 0 and out.startswith("query,rank,path")
 
 
+def _latin1(folder: Path, name: bytes) -> str:
+    """The path of `name` (Latin-1 bytes, not UTF-8) in `folder`, as Python names it; skips where names must be UTF-8."""
+    path = os.path.join(os.fsencode(folder), name)
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o644))
+        os.unlink(path)
+    except OSError:
+        pytest.skip("this file system takes only UTF-8 names")
+    return os.fsdecode(path)
+
+
+def test_a_picture_whose_name_is_not_utf8_text_is_one_sentence_and_the_other_queries_run(catalogue, capsys):
+    folder, path = catalogue
+    cafe = _latin1(folder, b"caf\xe9.png")  # inside the catalogue's folder: the catalogue was asked for it
+    Path(cafe).write_bytes((folder / "img0003.png").read_bytes())
+    try:
+        for steer in ([], ["--region", "0,0,0.5,0.5"]):
+            code, out, err = main("query", "--catalogue", path, cafe, folder / "img0001.png", *steer, capsys=capsys)
+            assert code == 1 and "img0001.png" in out, err
+            assert err.splitlines() == [
+                f"swimsearch: cannot read {folder}/caf\\xe9.png: the file name is not valid UTF-8 text; rename the file",
+                "swimsearch: 1 of 2 queries failed",
+            ]
+    finally:
+        os.unlink(cafe)
+
+
+def test_a_folder_whose_name_is_not_utf8_text_is_one_sentence_and_nothing_is_made(catalogue, tmp_path, capsys):
+    folder, _ = catalogue
+    designs = _latin1(tmp_path, b"d\xe9signs")
+    os.mkdir(designs)
+    Path(designs, "a.png").write_bytes((folder / "img0001.png").read_bytes())
+    sentence = (f"swimsearch: The folder {tmp_path}/d\\xe9signs cannot be used: the name “d\\xe9signs” "
+                "is not valid UTF-8 text, so rename it and try again.")
+    for args in (["index", designs], ["index", designs, "--catalogue", tmp_path / "new.swimcat"], ["info", "--catalogue", designs]):
+        code, out, err = main(*args, capsys=capsys, thread=False)
+        assert (code, out, err.splitlines()) == (1, "", [sentence]), err
+    assert sorted(os.listdir(designs)) == ["a.png"] and not (tmp_path / "new.swimcat").exists()
+
+
 def _escape_folder(root: Path, seed: int) -> list[str]:
     """Pictures whose names hold every escape sequence (and a seeded second one), in nested folders."""
     rng = random.Random(seed)

@@ -22,6 +22,7 @@ from PyQt5.QtWidgets import (
 )
 
 from swimsearch.config import EngineConfig
+from swimsearch.errors import CatalogueError
 from swimsearch.search import Match, SearchResult
 from swimsearch.stores.pg_address import is_team_address
 
@@ -282,7 +283,12 @@ class MainWindow(QMainWindow):
         folder = dialogs.choose_folder(self, self.settings["dialogs/catalogue_folder"] or str(Path.home()))
         if folder:
             self.settings["dialogs/catalogue_folder"] = str(Path(folder).parent)
-            self.session.open(CatalogueTarget(catalogue_for_folder(folder), Path(folder).resolve()), update=True)
+            try:
+                target = CatalogueTarget(catalogue_for_folder(folder), Path(folder).resolve())
+            except CatalogueError as exc:  # a folder whose name is not text
+                self.show_error(str(exc))
+                return
+            self.session.open(target, update=True)
 
     def choose_catalogue(self) -> None:
         path = dialogs.choose_catalogue(self, self.settings["dialogs/catalogue_folder"] or str(Path.home()))
