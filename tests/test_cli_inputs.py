@@ -109,6 +109,22 @@ def test_a_pipe_a_device_or_a_folder_named_as_a_file_never_blocks(catalogue, tmp
         assert "symbolic link loop" in err, err
 
 
+def test_a_query_list_from_a_pipe_is_read_as_the_standard_input_is(catalogue, capsys):
+    """`--queries <(ls *.png)`: the shell names a pipe (/dev/fd/63) that a program writes the list into."""
+    folder, path = catalogue
+    read, write = os.pipe()
+    try:
+        os.write(write, f"{folder / 'img0001.png'}\n# a comment\n{folder / 'img0002.png'}\n".encode())
+        os.close(write)
+        code, out, err = main("query", "--catalogue", path, "--top", 1, "--queries", f"/dev/fd/{read}", capsys=capsys)
+    finally:
+        os.close(read)
+    assert code == 0, err
+    assert [line.split("  ")[0] for line in out.splitlines() if not line.startswith(" ")] == [
+        str(folder / "img0001.png"), str(folder / "img0002.png")
+    ]
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_a_query_list_that_is_not_utf8_says_which_line(catalogue, tmp_path, seed, capsys):
     folder, path = catalogue
