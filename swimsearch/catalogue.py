@@ -20,7 +20,7 @@ from .build import BuildReport, ProgressFn, StopFn, as_dict, build_catalogue
 from .catalogue_details import DetailViews
 from .config import FIT_CHOICES, EngineConfig
 from .errors import CatalogueError
-from .folderscan import refuse_name_not_text
+from .folderscan import named_as_text
 from .index import FittedIndex, IndexSnapshot
 from .model import ImageEmbedder
 from .neighbours import NeighbourLists
@@ -70,10 +70,9 @@ class Catalogue(DetailViews, StoreSteering):
     def create(cls, path: Location, root: str | os.PathLike, *, password_prompt: "PasswordPrompt | None" = None,
                folder_must_exist: bool = True) -> "Catalogue":
         """A new, empty catalogue at `path` (a file or team address) for `root` (a copy's may be elsewhere); never overwrites."""
-        refuse_name_not_text(root)  # a folder name that is not text cannot be kept in the catalogue
         if is_team_address(path):
-            return cls(_team_store().create(str(path), root, password_prompt=password_prompt, folder_must_exist=folder_must_exist))
-        return cls(SqliteStore.create(path, root, folder_must_exist=folder_must_exist))
+            return cls(_team_store().create(str(path), named_as_text(root), password_prompt=password_prompt, folder_must_exist=folder_must_exist))
+        return cls(SqliteStore.create(named_as_text(path, "catalogue"), named_as_text(root), folder_must_exist=folder_must_exist))
 
     @classmethod
     def open(
@@ -85,8 +84,7 @@ class Catalogue(DetailViews, StoreSteering):
         was indexed); `password_prompt` asks for its password when the server wants one and none was given."""
         if is_team_address(path):
             return cls(_team_store().open(str(path), root=root, readonly=readonly, password_prompt=password_prompt))
-        refuse_name_not_text(path, "catalogue")  # SQLite takes a file's name as text
-        return cls(SqliteStore.open(path, readonly=readonly))
+        return cls(SqliteStore.open(named_as_text(path, "catalogue"), readonly=readonly))  # names are kept as text
 
     @classmethod
     def open_or_create(
@@ -94,7 +92,6 @@ class Catalogue(DetailViews, StoreSteering):
     ) -> "Catalogue":
         """Open the catalogue at `path`, or create it for `root` when there is none (a team catalogue that
         exists opens with the folder it was indexed from; `cli_catalogues` maps another one)."""
-        refuse_name_not_text(root)
         if is_team_address(path):
             if _team_store().exists(str(path), password_prompt=password_prompt):
                 return cls.open(path, password_prompt=password_prompt)

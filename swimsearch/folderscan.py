@@ -15,12 +15,14 @@ import stat
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Mapping
+from typing import Callable, Iterator, Mapping, TypeVar
 
 from .errors import Cancelled, CatalogueError
 from .formats import IMAGE_EXTENSIONS
 
 log = logging.getLogger(__name__)
+
+PathT = TypeVar("PathT", bound="str | os.PathLike")
 
 #: Files an operating system leaves in folders; not designs, not worth a word.
 SYSTEM_FILES = frozenset({"thumbs.db", "desktop.ini", "icon\r", "ehthumbs.db"})
@@ -60,15 +62,15 @@ def not_text(path: str | os.PathLike) -> str | None:
             return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def refuse_name_not_text(path: str | os.PathLike, what: str = "folder") -> None:
-    """CatalogueError when a folder (or a catalogue file, `what`) has a name that is not UTF-8 text.
+def named_as_text(path: PathT, what: str = "folder") -> PathT:
+    """`path`, or CatalogueError when a folder (or a catalogue file, `what`) has a name that is not UTF-8 text.
 
     The catalogue keeps its folder as text; SQLite and every file the engine writes would fail
     on such a name deep inside with a message no one can act on.
     """
     escaped = not_text(path)
     if escaped is None:
-        return
+        return path
     part = next((not_text(name) for name in Path(os.fsdecode(path)).parts if not_text(name)), escaped)
     raise CatalogueError(
         f"The {what} {escaped} cannot be used: the name “{part}” is not valid UTF-8 text, so rename it and try again."

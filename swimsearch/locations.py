@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from .folderscan import refuse_name_not_text
+from .folderscan import named_as_text
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ def catalogue_for_folder(
     Raises:
         CatalogueError: the folder's name is not UTF-8 text (rename it).
     """
-    refuse_name_not_text(folder)  # its per-user catalogue is named by a digest of the name as text
+    named_as_text(folder)  # its per-user catalogue is named by a digest of the name as text
     if is_sample_folder(folder):
         return sample_catalogue(user_data)
     folder = Path(folder).resolve()
