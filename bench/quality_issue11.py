@@ -42,7 +42,7 @@ from PIL import Image, ImageOps
 from common import CLOTHING, table
 
 from swimsearch.calibration import BAND_NAMES, BAND_PERCENT, shipped_calibration
-from swimsearch.comparison import baseline_engine
+from swimsearch.comparison import METHODS, baseline_engine
 from swimsearch.copies import COPY_KINDS, transformed_copy
 from swimsearch.copy_check import FeatureCache
 from swimsearch.graph import VectorGraph
@@ -125,7 +125,7 @@ def ranking(catalogue, embedder, config, data: Catalogued, *, limit: int = 0, ev
 
     lsh_config = config.with_changes(exact_below=0, graph_from=10**9)
     makers = {
-        "today": ("today's pipeline (before issue 11)", config, lambda: baseline_engine(SearchEngine(catalogue, embedder, config))),
+        "today": (METHODS[1], config, lambda: baseline_engine(SearchEngine(catalogue, embedder, config))),
         "exact": ("new, exact path", config, lambda: SearchEngine(catalogue, embedder, config)),
         "lsh": ("new, LSH path (forced)", lsh_config, lambda: SearchEngine(catalogue, embedder, lsh_config)),
         "graph": ("new, graph path (forced)", config, lambda: forced_graph_engine(catalogue, embedder, config)),

@@ -20,6 +20,7 @@ from .build import BuildReport, ProgressFn, StopFn, as_dict, build_catalogue
 from .catalogue_details import DetailViews
 from .config import FIT_CHOICES, EngineConfig
 from .errors import CatalogueError
+from .folderscan import named_as_text
 from .index import FittedIndex, IndexSnapshot
 from .model import ImageEmbedder
 from .neighbours import NeighbourLists
@@ -70,8 +71,8 @@ class Catalogue(DetailViews, StoreSteering):
                folder_must_exist: bool = True) -> "Catalogue":
         """A new, empty catalogue at `path` (a file or team address) for `root` (a copy's may be elsewhere); never overwrites."""
         if is_team_address(path):
-            return cls(_team_store().create(str(path), root, password_prompt=password_prompt, folder_must_exist=folder_must_exist))
-        return cls(SqliteStore.create(path, root, folder_must_exist=folder_must_exist))
+            return cls(_team_store().create(str(path), named_as_text(root), password_prompt=password_prompt, folder_must_exist=folder_must_exist))
+        return cls(SqliteStore.create(named_as_text(path, "catalogue"), named_as_text(root), folder_must_exist=folder_must_exist))
 
     @classmethod
     def open(
@@ -83,7 +84,7 @@ class Catalogue(DetailViews, StoreSteering):
         was indexed); `password_prompt` asks for its password when the server wants one and none was given."""
         if is_team_address(path):
             return cls(_team_store().open(str(path), root=root, readonly=readonly, password_prompt=password_prompt))
-        return cls(SqliteStore.open(path, readonly=readonly))
+        return cls(SqliteStore.open(named_as_text(path, "catalogue"), readonly=readonly))  # names are kept as text
 
     @classmethod
     def open_or_create(

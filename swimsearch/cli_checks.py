@@ -1,8 +1,9 @@
 """What the command line refuses before it starts, and how it words what goes wrong.
 
 Numbers outside their range (nan and inf too, and negative values argparse
-would take for options) and outputs into folders that do not exist are each
-one plain sentence before any work is done. File names are printed escaped (`terminal.shown`), log lines too.
+would take for options) and outputs that would write over a catalogue or a
+picture, name another kind of file, or go into folders that do not exist are
+each one plain sentence before any work is done. File names are printed escaped (`terminal.shown`), log lines too.
 """
 
 from __future__ import annotations
@@ -11,8 +12,14 @@ import argparse
 import copy
 import errno
 import logging
+import os
 from pathlib import Path
 
+from .export import is_special, sidecar_path
+from .formats import IMAGE_EXTENSIONS
+from .safeopen import open_regular
+from .sheet import SHEET_SUFFIXES
+from .stores.sqlite_checks import SQLITE_MAGIC
 from .terminal import shown
 
 log = logging.getLogger(__name__)
@@ -51,21 +58,101 @@ NUMBERS = {
 }
 
 
-#: Options that name a file to write ('-' is the standard output).
-OUTPUTS = ("csv", "json", "plot")
+#: Options that name a file to write: the suffixes its format takes, the format in words, and whether
+#: '-' (the standard output) is taken. A name of another kind is refused before any work: `--csv B.jpg`
+#: once wrote CSV rows into a picture, and `--csv .swimsearch.swimcat` over the catalogue.
+OUTPUTS = {
+    "csv": ((".csv",), "a CSV file, so its name ends in .csv", True),
+    "json": ((".json",), "a JSON file, so its name ends in .json", True),
+    "plot": ((".png",), "a PNG picture, so its name ends in .png", False),
+    "sheet": (SHEET_SUFFIXES, "a contact sheet, so its name ends in .pdf or .html", False),
+}
 
 
 def check_outputs(args: argparse.Namespace) -> None:
-    """Refuse, before any work, an output whose folder does not exist or that names a folder."""
-    for name in OUTPUTS:
+    """Refuse, before any work, an output that would destroy something or that names the wrong kind of file.
+
+    An existing catalogue or picture is never written over (whatever its name ends in), nor is a folder;
+    the name must end in the format's suffix; its folder must exist. Writing over an earlier output of
+    the same kind (a CSV, a JSON, a plot or sheet SwimSearch made) is what re-running a command does.
+    A pipe or a device (`/dev/null`, `>(gzip > x.gz)`) is written into as it is: nothing is lost.
+    """
+    for name, (suffixes, kind, stdout_ok) in OUTPUTS.items():
         value = getattr(args, name, None)
-        if not isinstance(value, str) or value == "-":
+        if not isinstance(value, str) or (value == "-" and stdout_ok):
             continue
         target = Path(value)
         if target.is_dir():
             raise UsageError(f"--{name} {value} is a folder; give a file name")
+        if is_special(target):
+            continue
+        sidecar = [sidecar_path(target)] if name == "csv" and getattr(args, "command", None) == "query" else []
+        for path in (target, *sidecar):
+            what = _precious(path, name)
+            if what:
+                named = f"--{name} {value}" if path == target else f"The file {path.name} that --{name} {value} writes beside it"
+                raise UsageError(f"{named} is {what}, which is never written over: give another file name")
+        if target.suffix.lower() not in suffixes:
+            raise UsageError(f"--{name} writes {kind}, not “{target.name}”")
         if not target.absolute().parent.is_dir():
             raise UsageError(f"the folder of --{name} {value} does not exist")
+
+
+def _precious(path: Path, option: str) -> str | None:
+    """What an existing file at `path` is, in words, when it is a catalogue or a picture (None otherwise).
+
+    A PNG plot or a PDF sheet SwimSearch wrote before is not precious to its own option: writing it
+    again is the point.
+    """
+    try:
+        with open_regular(path) as fh:
+            head = fh.read(64)
+    except OSError:  # missing (the usual case), or unreadable: nothing this can destroy that it could read
+        return None
+    if head.startswith(SQLITE_MAGIC):
+        return "a SwimSearch catalogue"
+    if option == "plot" and _our_plot(path) or option == "sheet" and _our_sheet(path, head):
+        return None
+    if path.suffix.lower() in IMAGE_EXTENSIONS or head.startswith((b"%PDF-", b"%!PS")) or _identified(path):
+        return "a picture"
+    return None
+
+
+def _identified(path: Path) -> bool:
+    """Whether Pillow takes the file for a picture (its header only is read)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path):
+            return True
+    except Image.DecompressionBombError:
+        return True
+    except Exception:  # noqa: BLE001 - not a picture Pillow knows, whatever the reason
+        return False
+
+
+def _our_plot(path: Path) -> bool:
+    """A PNG that `swimsearch eval --plot` drew (it says so in its text, or carries the plot's "Protocol")."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            text = image.info  # the text chunks before the pixels: nothing is decoded
+            return image.format == "PNG" and (str(text.get("Software", "")).startswith("SwimSearch") or "Protocol" in text)
+    except Exception:  # noqa: BLE001 - not a plot of ours
+        return False
+
+
+def _our_sheet(path: Path, head: bytes) -> bool:
+    """An HTML sheet, or a PDF that SwimSearch made (its creator, near the end of the file, says so)."""
+    if not head.startswith(b"%PDF-"):
+        return path.suffix.lower() in (".html", ".htm")
+    try:
+        with open_regular(path) as fh:
+            fh.seek(max(0, os.fstat(fh.fileno()).st_size - 16384))
+            return b"/Creator (SwimSearch" in fh.read()
+    except OSError:
+        return False
 
 
 def check_numbers(args: argparse.Namespace) -> None:

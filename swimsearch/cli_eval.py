@@ -1,5 +1,5 @@
 """`swimsearch eval`: a catalogue's retrieval quality on a labelled folder, beside exact cosine and
-the pipeline before issue 11 (comparison.py), with and without the exclusion groups, and per label.
+the earlier search (before issue 11, comparison.py), with and without the exclusion groups, and per label.
 
     swimsearch eval --catalogue CAT --labels LABELS.csv [--exclude-column sender_id] [--only-catalogue] [--json OUT] [--plot OUT.png]
 """
@@ -25,8 +25,14 @@ log = logging.getLogger(__name__)
 
 def add_arguments(p: Any) -> None:
     """The eval command's own options (the catalogue and the common ones are the CLI's)."""
-    p.add_argument("--labels", required=True, metavar="LABELS.csv", help="CSV with an image path column and a label column")
-    p.add_argument("--queries", metavar="LISTFILE", help="only these images as queries (one path per line)")
+    p.add_argument(
+        "--labels", required=True, metavar="LABELS.csv",
+        help="CSV with an image path column and a label column; relative paths are read from the CSV's own folder",
+    )
+    p.add_argument(
+        "--queries", metavar="LISTFILE",
+        help="only these images as queries (one path per line; relative ones from the current folder)",
+    )
     p.add_argument("--path-column", help="column with the image path (default: path, else filename)")
     p.add_argument("--group-column", default="label", help="column whose equal values are relevant (default: %(default)s)")
     p.add_argument("--exclude-column", help="drop gallery images sharing this column with the query (e.g. sender_id)")
@@ -39,11 +45,11 @@ def add_arguments(p: Any) -> None:
     p.add_argument("--limit", type=int, default=0, help="use only the first N queries (quick look)")
     p.add_argument(
         "--baseline", action="store_true",
-        help="evaluate the pipeline before issue 11 (index fitted on the raw embeddings, made in memory) instead",
+        help="evaluate the earlier search instead: without neighbour lists (the index fitted on the raw embeddings, made in memory)",
     )
     p.add_argument(
         "--only-catalogue", action="store_true",
-        help="evaluate only the catalogue's own search (not beside exact cosine and the pipeline before issue 11)",
+        help="evaluate only the catalogue's own search (not beside exact cosine and the earlier search)",
     )
 
 

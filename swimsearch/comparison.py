@@ -3,8 +3,8 @@
 * **exact cosine**: every labelled catalogue image ranked by the cosine of
   its embedding centred on the catalogue's mean: the ceiling of the pipeline
   before issue 11, and the baseline of docs/QUALITY_RESEARCH.md;
-* **today's pipeline** (before issue 11): the same catalogue indexed in
-  memory as it was then (``vectors="embeddings"``: the index fitted on the
+* **the earlier search** (without neighbour lists, as before issue 11): the
+  same catalogue indexed in memory as it was then (``vectors="embeddings"``: the index fitted on the
   raw embeddings, one search, no query expansion, no pHash candidates),
   searched by the same engine, so the two differ only in the method.
 
@@ -32,7 +32,8 @@ from .searchers import choose_searcher
 log = logging.getLogger(__name__)
 
 #: Names of the compared methods, in the order they are reported.
-METHODS = ("this catalogue's search", "today's pipeline (before issue 11)", "exact cosine")
+#: The second is the search before issue 11, named as a user knows it (README: each image's neighbour list).
+METHODS = ("this catalogue's search", "the earlier search (without neighbour lists)", "exact cosine")
 
 
 def baseline_engine(engine: SearchEngine, *, graph: bool = False) -> SearchEngine:
@@ -96,12 +97,12 @@ def compare(
     limit: int = 0,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, EvalReport]:
-    """The catalogue's search, today's pipeline and exact cosine on the same queries, by `METHODS` name."""
+    """The catalogue's search, the earlier search and exact cosine on the same queries, by `METHODS` name."""
     def step(name: str) -> Callable[[int, int], None] | None:
         return None if progress is None else (lambda done, total: progress(name, done, total))
 
     out = {METHODS[0]: evaluate(engine, labels, queries, limit=limit, progress=step("this catalogue"))}
-    out[METHODS[1]] = evaluate(baseline_engine(engine), labels, queries, limit=limit, progress=step("today's pipeline"))
+    out[METHODS[1]] = evaluate(baseline_engine(engine), labels, queries, limit=limit, progress=step("the earlier search"))
     out[METHODS[2]] = exact_cosine(engine, labels, queries, limit)
     return out
 

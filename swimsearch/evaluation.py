@@ -129,7 +129,7 @@ def evaluate(
     in_catalogue[[index for index in label_of_id.values() if index is not None]] = True
     chosen = _choose_queries(labels, in_catalogue, queries, limit)
     if len(chosen) == 0:
-        raise EvaluationError("no labelled image of the CSV is in this catalogue")
+        raise EvaluationError(_nothing_to_evaluate(view, labels, in_catalogue))
     unlabelled = 0 if keep_unlabelled else sum(1 for index in label_of_id.values() if index is None)
     depth = _search_depth(labels, unlabelled)
     protocols = [labels] + ([replace(labels, groups=None)] if labels.groups is not None else [])
@@ -159,6 +159,16 @@ def evaluate(
         without_exclusions=quality(hits[1], n_relevant[1]) if len(protocols) > 1 else None,
         per_label=per_label_map10(hits[0], n_relevant[0], labels.labels[chosen], labels.names),
     )
+
+
+def _nothing_to_evaluate(view: _EngineView, labels: Labels, in_catalogue: np.ndarray) -> str:
+    """Why no query is left, saying where the labelled paths were looked for (relative ones from the CSV's folder)."""
+    if in_catalogue.any():
+        return "none of the queries is a labelled image of the CSV in this catalogue"
+    if not labels.paths:
+        return "the CSV labels no image"
+    return (f"no labelled image of the CSV is in this catalogue of {view.root}: the CSV's paths were looked for "
+            f"as written, relative ones from the CSV's folder (the first as {labels.paths[0]})")
 
 
 def per_label_map10(hits: np.ndarray, n_relevant: np.ndarray, codes: np.ndarray, names: Sequence[str]) -> dict[str, float]:

@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from .errors import CatalogueError
-from .images import ImageError, load_image
+from .images import ImageError, load_image, query_path
 from .model import ImageEmbedder
 from .rocchio import Example
 from .stores.base import CatalogueReader, ImageRecord
@@ -64,8 +64,10 @@ def from_picture(
     needs no network pass, as a search from a result does not).
 
     Raises:
-        ImageError: the picture cannot be read (plain reason inside).
+        ImageError: the picture cannot be read, or its name is not text (plain reason inside).
     """
+    if not isinstance(image, Image.Image):
+        query_path(image)  # a name that is not text: refused before the catalogue is asked for it
     record = None if isinstance(image, Image.Image) else reader.record_by_path(image, unchanged=True)
     if record is not None and not mirror and not isinstance(image, Image.Image):
         # A file of the catalogue, unchanged since it was read (size, time, fingerprint): its stored

@@ -15,12 +15,14 @@ import stat
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Mapping
+from typing import Callable, Iterator, Mapping, TypeVar
 
 from .errors import Cancelled, CatalogueError
 from .formats import IMAGE_EXTENSIONS
 
 log = logging.getLogger(__name__)
+
+PathT = TypeVar("PathT", bound="str | os.PathLike")
 
 #: Files an operating system leaves in folders; not designs, not worth a word.
 SYSTEM_FILES = frozenset({"thumbs.db", "desktop.ini", "icon\r", "ehthumbs.db"})
@@ -35,12 +37,44 @@ NO_EXTENSION = "(no extension)"
 DANGLING_LINK = "a link to a file that is not there"
 LINK_LOOP = "a link that leads back to itself"
 
+#: Why a file whose name is not UTF-8 text (possible on Linux) is left out of a build and is not
+#: searched with: the catalogue, a CSV and a contact sheet all keep names as UTF-8 text.
+NAME_NOT_TEXT = "the file name is not valid UTF-8 text; rename the file"
+
 #: The picture kinds SwimSearch reads, as a user names them ("BMP, GIF, JPEG, ...").
 READABLE = ", ".join(sorted({e.lstrip(".").upper() for e in IMAGE_EXTENSIONS} - {"JPE", "JFIF", "TIF"}))
 
 
 class NoPictures(CatalogueError):
     """A folder to build holds no picture SwimSearch reads (so no catalogue is made)."""
+
+
+def not_text(path: str | os.PathLike) -> str | None:
+    """`path` with the bytes that are not UTF-8 text written as \\xNN (caf\\xe9.jpg), or None when it is text."""
+    text = os.fsdecode(path)
+    try:
+        text.encode("utf-8")
+        return None
+    except UnicodeEncodeError:
+        try:
+            return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        except UnicodeEncodeError:  # a surrogate no file name decoded to: write it as it is escaped
+            return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def named_as_text(path: PathT, what: str = "folder") -> PathT:
+    """`path`, or CatalogueError when a folder (or a catalogue file, `what`) has a name that is not UTF-8 text.
+
+    The catalogue keeps its folder as text; SQLite and every file the engine writes would fail
+    on such a name deep inside with a message no one can act on.
+    """
+    escaped = not_text(path)
+    if escaped is None:
+        return path
+    part = next((not_text(name) for name in Path(os.fsdecode(path)).parts if not_text(name)), escaped)
+    raise CatalogueError(
+        f"The {what} {escaped} cannot be used: the name “{part}” is not valid UTF-8 text, so rename it and try again."
+    )
 
 
 @dataclass(frozen=True)
@@ -170,11 +204,9 @@ def scan_folder_report(root: str | os.PathLike) -> FolderScan:
         if odd is None and not stat.S_ISREG(info.st_mode):
             continue
         rel = (dirpath / entry.name).relative_to(root).as_posix()
-        try:
-            rel.encode("utf-8")
-        except UnicodeEncodeError:
-            escaped = rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-            found.append(FoundFile(escaped, info.st_size, info.st_mtime, "the file name is not valid UTF-8 text; rename the file"))
+        escaped = not_text(rel)
+        if escaped is not None:
+            found.append(FoundFile(escaped, info.st_size, info.st_mtime, NAME_NOT_TEXT))
             continue
         found.append(FoundFile(rel, info.st_size, info.st_mtime, odd[0] if odd else None))
     found.sort(key=lambda f: f.relpath)

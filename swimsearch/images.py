@@ -29,14 +29,16 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from . import formats
-from .folderscan import FolderScan, FoundFile, is_image_path, scan_folder, scan_folder_report, skipped_summary
+from .folderscan import (
+    NAME_NOT_TEXT, FolderScan, FoundFile, is_image_path, not_text, scan_folder, scan_folder_report, skipped_summary,
+)
 from .formats import IMAGE_EXTENSIONS, MAX_ASPECT, Refused
 from .safeopen import NotAFile, open_regular
 from .shrink import BACKGROUND, PhashRows, Upright, fit, square
 
 __all__ = [
     "BACKGROUND", "IMAGE_EXTENSIONS", "MAX_ASPECT", "MAX_MEGAPIXELS", "MAX_PIXELS", "FolderScan", "FoundFile",
-    "ImageError", "LoadedImage", "is_image_path", "load_image", "load_picture", "scan_folder", "scan_folder_report",
+    "ImageError", "LoadedImage", "is_image_path", "load_image", "load_picture", "query_path", "scan_folder", "scan_folder_report",
     "skipped_summary",
 ]
 
@@ -95,6 +97,19 @@ class LoadedImage:
     width: int
     height: int
     phash: int
+
+
+def query_path(path: str | os.PathLike) -> str:
+    """The absolute path of a picture to search with; ImageError when its name is not UTF-8 text.
+
+    Such a file can be decoded, but not looked up in the catalogue nor written into a CSV, a sheet
+    or the window's history, which all keep names as text; a build lists it as unreadable with the
+    same reason, so a search says what the build says: rename the file.
+    """
+    escaped = not_text(path)
+    if escaped is not None:
+        raise ImageError(escaped, NAME_NOT_TEXT)
+    return os.path.abspath(path)
 
 
 def load_image(source: str | os.PathLike | Image.Image, size: int, *, mirror: bool = False) -> LoadedImage:

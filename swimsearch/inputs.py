@@ -12,6 +12,7 @@ import csv
 import io
 import logging
 import os
+import stat
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,8 +34,9 @@ def read_path_list(path: str | os.PathLike) -> list[str]:
     Blank lines and lines starting with '#' are skipped and spaces around a
     path are dropped. A UTF-8 byte order mark (lists saved by Notepad start
     with one) and Windows line ends are fine. "-" reads the list from the
-    standard input; a pipe or a device named as the list is refused, never
-    waited on.
+    standard input, and a pipe (`--queries <(ls *.jpg)`) is read to its end
+    as the standard input is; a device named as the list is refused, and a
+    named pipe nobody writes to is never waited on.
 
     Raises:
         InputError: the file cannot be read, or a line is not UTF-8 text.
@@ -43,8 +45,10 @@ def read_path_list(path: str | os.PathLike) -> list[str]:
         if os.fspath(path) == "-":
             data = sys.stdin.buffer.read()
         else:
-            with open_regular(path) as fh:
+            with open_regular(path, pipe=True) as fh:
                 data = fh.read()
+                if not data and stat.S_ISFIFO(os.fstat(fh.fileno()).st_mode):
+                    raise InputError(f"the list {path} is a pipe (FIFO) that nothing was written into")
     except NotAFile as exc:
         raise InputError(f"the list {path} is {exc.reason}") from exc
     except OSError as exc:

@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from .folderscan import named_as_text
+
 log = logging.getLogger(__name__)
 
 #: The file name ending of a catalogue.
@@ -125,7 +127,11 @@ def catalogue_for_folder(
         folder: the image folder.
         user_data: the per-user folder (see `user_data_dir`).
         writable: whether a folder can hold its own catalogue (default: `os.access(folder, W_OK)`).
+
+    Raises:
+        CatalogueError: the folder's name is not UTF-8 text (rename it).
     """
+    named_as_text(folder)  # its per-user catalogue is named by a digest of the name as text
     if is_sample_folder(folder):
         return sample_catalogue(user_data)
     folder = Path(folder).resolve()

@@ -12,6 +12,7 @@ from typing import IO, Sequence
 from PIL import Image, ImageDraw, ImageFont
 from PIL.PngImagePlugin import PngInfo
 
+from . import __version__
 from .metrics import QualityReport
 
 INK = (40, 44, 52)
@@ -101,4 +102,5 @@ def draw_quality_plot(
     info = PngInfo()
     info.add_text("Title", title)
     info.add_text("Protocol", protocol)
+    info.add_text("Software", f"SwimSearch {__version__}")  # so a later --plot knows it may draw over this file
     image.save(out, format="PNG", pnginfo=info)

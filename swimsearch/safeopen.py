@@ -38,11 +38,15 @@ def kind_of(mode: int) -> str | None:
     return "not an ordinary file"
 
 
-def open_regular(path: str | os.PathLike) -> BinaryIO:
+def open_regular(path: str | os.PathLike, *, pipe: bool = False) -> BinaryIO:
     """Open an ordinary file for reading in binary, without ever blocking.
 
+    With `pipe`, a pipe is read as a stream too (`--queries <(ls *.jpg)`): to
+    its end while a program writes into it, and as empty at once when none
+    does (a named pipe nobody writes to is never waited on).
+
     Raises:
-        NotAFile: it is a pipe, a device, a socket or a folder.
+        NotAFile: it is a pipe (unless `pipe`), a device, a socket or a folder.
         OSError: it cannot be opened (missing, no permission...).
     """
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
@@ -51,11 +55,12 @@ def open_regular(path: str | os.PathLike) -> BinaryIO:
     except IsADirectoryError as exc:
         raise NotAFile(path, "a folder, not a file") from exc
     try:
-        reason = kind_of(os.fstat(fd).st_mode)
+        mode = os.fstat(fd).st_mode
+        reason = None if pipe and stat.S_ISFIFO(mode) else kind_of(mode)
         if reason is not None:
             raise NotAFile(path, reason)
         if hasattr(os, "set_blocking"):
-            os.set_blocking(fd, True)  # an ordinary file: back to ordinary reads
+            os.set_blocking(fd, True)  # back to ordinary reads: a pipe with no writer reads as empty, not EAGAIN
         return os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)

@@ -30,7 +30,7 @@ from PIL import Image
 from .colour import COLOUR_POOL, HUE_TURNS, ColourMix, colour_signature, colour_similarity, hue_turned, picture_signature
 from .errors import CatalogueError
 from .examples import picture_note
-from .images import ImageError, load_image, load_picture
+from .images import ImageError, load_image, load_picture, query_path
 from .model import ImageEmbedder
 from .ranking import shown_at_least
 from .region_index import COARSE_DIM, REFINE, SCAN_CHUNK, RegionIndex, _top
@@ -214,7 +214,7 @@ class DetailSearch:
             if record is None:
                 raise CatalogueError("This design is no longer in the catalogue (an update removed it); search again from its file.")
             return record.path, record.image_id, load_picture(record.path, DETAIL_SIDE)[0]
-        path = os.path.abspath(source)
+        path = query_path(source)
         record = self.reader.record_by_path(path, unchanged=True)
         return path, record.image_id if record else None, load_picture(path, DETAIL_SIDE)[0]
 

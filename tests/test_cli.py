@@ -212,7 +212,7 @@ def test_eval_reports_the_figures_of_exact_ranking_with_unlabelled_distractors(i
     labels_csv.write_text("\n".join(rows) + "\n")
     out, plot = tmp_path / "eval.json", tmp_path / "eval.png"
     done = run("eval", "--catalogue", catalogue, "--labels", labels_csv, "--exclude-column", "sender", "--json", out, "--plot", plot,
-               "--baseline")  # the pipeline before issue 11: exact cosine at this size
+               "--baseline")  # the earlier search (before issue 11): exact cosine at this size
     assert done.returncode == 0, done.stderr
     figures = json.loads(out.read_text())
     assert "mAP@10" in done.stdout and plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -233,7 +233,8 @@ def test_eval_reports_the_figures_of_exact_ranking_with_unlabelled_distractors(i
     compared = run("eval", "--catalogue", catalogue, "--labels", labels_csv, "--exclude-column", "sender", "--json", out)
     assert compared.returncode == 0, compared.stderr
     methods = json.loads(out.read_text())["methods"]
-    assert list(methods) == ["this catalogue's search", "today's pipeline (before issue 11)", "exact cosine"]
+    assert list(methods) == ["this catalogue's search", "the earlier search (without neighbour lists)", "exact cosine"]
+    assert "the earlier search (without neighbour lists)" in compared.stdout and "issue" not in compared.stdout
     assert methods["exact cosine"]["map@10"] == pytest.approx(expected.map10, abs=1e-6)
     assert "including same sender" in compared.stdout and "per label" in compared.stdout
 
@@ -281,6 +282,13 @@ def test_eval_and_query_read_the_same_list_files(indexed, tmp_path):
     nothing.write_text("path,label\n/elsewhere/a.jpg,A\n")
     none = run("eval", "--catalogue", catalogue, "--labels", nothing)
     assert none.returncode == 1 and "no labelled image of the CSV is in this catalogue" in none.stderr
+    relative = tmp_path / "relative.csv"  # names as the catalogue's folder has them, but beside the CSV they are not
+    relative.write_text(f"path,label\n{photos[0].name},A\n{photos[1].name},B\n")
+    elsewhere = run("eval", "--catalogue", catalogue, "--labels", relative)
+    assert elsewhere.returncode == 1 and elsewhere.stderr.splitlines() == [
+        f"swimsearch: no labelled image of the CSV is in this catalogue of {folder.resolve()}: the CSV's paths were looked "
+        f"for as written, relative ones from the CSV's folder (the first as {tmp_path.resolve() / photos[0].name})"
+    ]
 
 
 def test_query_writes_one_contact_sheet_with_a_section_per_query(indexed, tmp_path):
@@ -304,7 +312,7 @@ def test_query_writes_one_contact_sheet_with_a_section_per_query(indexed, tmp_pa
     assert pdf.count(b"/Subtype /Image") >= 3 and b"/FontFile2" in pdf  # thumbnails and an embedded Unicode font
     assert sorted(p.name for p in tmp_path.iterdir()) == ["meeting.html", "meeting.pdf"]  # no temporary left
     wrong = run("query", "--catalogue", catalogue, "--sheet", tmp_path / "sheet.docx", photos[0])
-    assert wrong.returncode == 2 and "A contact sheet is a .pdf or an .html file" in wrong.stderr
+    assert wrong.returncode == 2 and "--sheet writes a contact sheet, so its name ends in .pdf or .html" in wrong.stderr
     assert wrong.stderr.startswith("usage: swimsearch query")
 
 
@@ -328,6 +336,8 @@ def test_every_argument_says_what_it_is_and_errors_show_the_commands_own_usage(i
         text = run(command, "--help").stdout
         assert "the catalogue file, or the folder it was built from" in text, command
     assert "picture files to search with" in run("query", "--help").stdout
+    eval_help = " ".join(run("eval", "--help").stdout.split())
+    assert "relative paths are read from the CSV's own folder" in eval_help and "issue" not in eval_help
     done = run("query", "--catalogue", catalogue)  # no image given
     assert done.returncode == 2 and done.stderr.startswith("usage: swimsearch query")
     assert "give at least one IMAGE" in done.stderr

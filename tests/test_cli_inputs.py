@@ -109,6 +109,22 @@ def test_a_pipe_a_device_or_a_folder_named_as_a_file_never_blocks(catalogue, tmp
         assert "symbolic link loop" in err, err
 
 
+def test_a_query_list_from_a_pipe_is_read_as_the_standard_input_is(catalogue, capsys):
+    """`--queries <(ls *.png)`: the shell names a pipe (/dev/fd/63) that a program writes the list into."""
+    folder, path = catalogue
+    read, write = os.pipe()
+    try:
+        os.write(write, f"{folder / 'img0001.png'}\n# a comment\n{folder / 'img0002.png'}\n".encode())
+        os.close(write)
+        code, out, err = main("query", "--catalogue", path, "--top", 1, "--queries", f"/dev/fd/{read}", capsys=capsys)
+    finally:
+        os.close(read)
+    assert code == 0, err
+    assert [line.split("  ")[0] for line in out.splitlines() if not line.startswith(" ")] == [
+        str(folder / "img0001.png"), str(folder / "img0002.png")
+    ]
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_a_query_list_that_is_not_utf8_says_which_line(catalogue, tmp_path, seed, capsys):
     folder, path = catalogue
@@ -155,6 +171,113 @@ def test_what_was_a_traceback_is_one_sentence(catalogue, tmp_path, args, words, 
     lines = err.strip().splitlines()  # the command's usage, then one sentence
     assert code == 2 and words in lines[-1] and lines[-1].startswith("swimsearch: error:"), err
     assert sum(line.startswith("swimsearch:") for line in lines) == 1
+
+
+#: Every option that writes a file, on the command that has it (IMAGE: a picture to search with).
+WRITERS = [
+    ("query", "--csv", ["IMAGE"]),
+    ("query", "--sheet", ["IMAGE"]),
+    ("duplicates", "--csv", []),
+    ("decisions", "--csv", []),
+    ("eval", "--json", ["--labels", "LABELS"]),
+    ("eval", "--plot", ["--labels", "LABELS"]),
+]
+
+
+@pytest.mark.parametrize("command, option, rest", WRITERS)
+def test_an_output_never_writes_over_a_picture_or_a_catalogue_and_names_its_own_kind_of_file(
+    catalogue, tmp_path, command, option, rest, capsys
+):
+    folder, path = catalogue
+    picture = tmp_path / "B.jpg"
+    picture.write_bytes((folder / "img0001.png").read_bytes())  # a picture, whatever its name says
+    design = tmp_path / "design.pdf"
+    design.write_bytes(b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n")
+    kept = tmp_path / "copy.swimcat"
+    kept.write_bytes(path.read_bytes())
+    hidden = tmp_path / "catalogue.csv"  # a catalogue under any name
+    hidden.write_bytes(path.read_bytes())
+    labels = tmp_path / "labels.csv"
+    labels.write_text("path,label\nimg0001.png,a\n")
+    names = {"IMAGE": str(folder / "img0001.png"), "LABELS": str(labels)}
+    args = [names.get(a, a) for a in rest]
+    before = {p: p.read_bytes() for p in (picture, design, kept, hidden)}
+    # a catalogue that does not exist: the output is refused before anything is opened or searched
+    missing = tmp_path / "no such catalogue.swimcat"
+    for target, words in [
+        (picture, "is a picture, which is never written over: give another file name"),
+        (design, "is a picture, which is never written over"),
+        (kept, "is a SwimSearch catalogue, which is never written over"),
+        (hidden, "is a SwimSearch catalogue, which is never written over"),
+        (tmp_path / "new.txt", f"{option} writes a"),
+    ]:
+        code, out, err = main(command, "--catalogue", missing, *args, option, target, capsys=capsys)
+        lines = err.strip().splitlines()
+        assert code == 2 and words in lines[-1], err
+        assert lines[-1].startswith("swimsearch: error:") and sum(line.startswith("swimsearch:") for line in lines) == 1
+        assert out == ""
+    assert {p: p.read_bytes() for p in before} == before
+    assert not (tmp_path / "new.txt").exists()
+    assert "“new.txt”" in err and {"--csv": ".csv", "--json": ".json", "--plot": ".png", "--sheet": ".pdf or .html"}[option] in err
+
+
+def test_an_earlier_output_of_the_same_kind_is_written_over(catalogue, tmp_path, capsys):
+    folder, path = catalogue
+    picture = str(folder / "img0001.png")
+    labels = tmp_path / "labels.csv"
+    labels.write_text("path,label\n" + "".join(f"{folder / f'img{n:04d}.png'},{'ab'[n % 2]}\n" for n in range(1, 9)))
+    runs = [
+        ["query", "--catalogue", path, picture, "--csv", tmp_path / "m.csv"],
+        ["query", "--catalogue", path, picture, "--sheet", tmp_path / "m.pdf"],
+        ["query", "--catalogue", path, picture, "--sheet", tmp_path / "m.html"],
+        ["eval", "--catalogue", path, "--labels", labels, "--only-catalogue", "--json", tmp_path / "e.json", "--plot", tmp_path / "e.png"],
+    ]
+    for args in runs + runs:  # the second time over the files the first one wrote
+        code, _, err = main(*args, capsys=capsys)
+        assert code == 0, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["e.json", "e.png", "labels.csv", "m.about.json", "m.csv", "m.html", "m.pdf"]
+    code, out, _ = main("query", "--catalogue", path, picture, "--csv", "-", capsys=capsys)
+    assert code == 0 and out.startswith("query,rank,path")
+
+
+def _latin1(folder: Path, name: bytes) -> str:
+    """The path of `name` (Latin-1 bytes, not UTF-8) in `folder`, as Python names it; skips where names must be UTF-8."""
+    path = os.path.join(os.fsencode(folder), name)
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o644))
+        os.unlink(path)
+    except OSError:
+        pytest.skip("this file system takes only UTF-8 names")
+    return os.fsdecode(path)
+
+
+def test_a_picture_whose_name_is_not_utf8_text_is_one_sentence_and_the_other_queries_run(catalogue, capsys):
+    folder, path = catalogue
+    cafe = _latin1(folder, b"caf\xe9.png")  # inside the catalogue's folder: the catalogue was asked for it
+    Path(cafe).write_bytes((folder / "img0003.png").read_bytes())
+    try:
+        for steer in ([], ["--region", "0,0,0.5,0.5"]):
+            code, out, err = main("query", "--catalogue", path, cafe, folder / "img0001.png", *steer, capsys=capsys)
+            assert code == 1 and "img0001.png" in out, err
+            assert err.splitlines() == [
+                f"swimsearch: cannot read {folder}/caf\\xe9.png: the file name is not valid UTF-8 text; rename the file",
+                "swimsearch: 1 of 2 queries failed",
+            ]
+    finally:
+        os.unlink(cafe)
+
+
+def test_a_folder_whose_name_is_not_utf8_text_is_one_sentence_and_nothing_is_made(catalogue, tmp_path, capsys):
+    folder, _ = catalogue
+    designs = _latin1(tmp_path, b"d\xe9signs")
+    os.mkdir(designs)
+    Path(designs, "a.png").write_bytes((folder / "img0001.png").read_bytes())
+    sentence = (f"swimsearch: The folder {tmp_path}/d\\xe9signs cannot be used: the name “d\\xe9signs” "
+                "is not valid UTF-8 text, so rename it and try again.")
+    for args in (["index", designs], ["index", designs, "--catalogue", tmp_path / "new.swimcat"], ["info", "--catalogue", designs]):
+        code, out, err = main(*args, capsys=capsys, thread=False)
+        assert (code, out, err.splitlines()) == (1, "", [sentence]), err
+    assert sorted(os.listdir(designs)) == ["a.png"] and not (tmp_path / "new.swimcat").exists()
 
 
 def _escape_folder(root: Path, seed: int) -> list[str]:

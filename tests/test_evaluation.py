@@ -121,7 +121,7 @@ def test_nothing_to_evaluate_is_a_plain_sentence(labelled, engine, tmp_path):
         evaluate(engine, labels, [str(photos[35])])  # in the catalogue, but unlabelled
 
 
-def test_eval_sets_the_catalogues_search_beside_exact_cosine_and_todays_pipeline(labelled, catalogue_engine):
+def test_eval_sets_the_catalogues_search_beside_exact_cosine_and_the_earlier_search(labelled, catalogue_engine):
     path, _, labels = labelled
     reports = compare(catalogue_engine, labels)
     assert list(reports) == list(METHODS)

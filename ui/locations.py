@@ -128,7 +128,10 @@ def target_for(argument: str | os.PathLike) -> "CatalogueTarget | TeamTarget":
             raise ValueError(str(exc)) from None
     path = Path(argument).expanduser()
     if path.is_dir():
-        return CatalogueTarget(catalogue_for_folder(path), path.resolve())
+        try:
+            return CatalogueTarget(catalogue_for_folder(path), path.resolve())
+        except CatalogueError as exc:  # a folder whose name is not text
+            raise ValueError(str(exc)) from None
     if path.is_file():
         return CatalogueTarget(path.resolve())
     raise ValueError(f"There is no folder or catalogue at {path}.")

@@ -34,7 +34,7 @@ from .duplicates import DuplicateReview
 from .exports import Exports
 from .history import History
 from .look_ahead import LookAheadControl
-from .locations import CatalogueTarget, catalogue_for_folder, sample_target, target_for, target_for_catalogue
+from .locations import CatalogueTarget, sample_target, target_for, target_for_catalogue
 from .preview import PreviewPane
 from .progress import BuildProgress
 from .queries import CatalogueImageQuery, FileQuery, PictureQuery, Query
@@ -266,14 +266,14 @@ class MainWindow(QMainWindow):
         else:
             self.session.open_start(self.settings["catalogue/last"], sample_target())
 
-    def open_path(self, path: str) -> None:
-        """Open a folder's catalogue (building it if there is none) or a catalogue file."""
+    def open_path(self, path: str, update: bool = False) -> None:
+        """Open a folder's catalogue (building it if there is none, or updating it) or a catalogue file."""
         try:
             target = target_for(path)
         except ValueError as exc:
             self.show_error(str(exc))
             return
-        self.session.open(target)
+        self.session.open(target, update=update)
 
     def open_sample(self) -> None:
         self.session.open(sample_target())
@@ -282,7 +282,7 @@ class MainWindow(QMainWindow):
         folder = dialogs.choose_folder(self, self.settings["dialogs/catalogue_folder"] or str(Path.home()))
         if folder:
             self.settings["dialogs/catalogue_folder"] = str(Path(folder).parent)
-            self.session.open(CatalogueTarget(catalogue_for_folder(folder), Path(folder).resolve()), update=True)
+            self.open_path(folder, update=True)  # a folder name that is not text: one sentence, as for a dropped one
 
     def choose_catalogue(self) -> None:
         path = dialogs.choose_catalogue(self, self.settings["dialogs/catalogue_folder"] or str(Path.home()))

@@ -40,6 +40,21 @@ def test_a_catalogue_file_opens_itself_and_a_missing_path_is_plain_words(tmp_pat
         target_for(str(tmp_path / "nowhere"))
 
 
+def test_a_folder_whose_name_is_not_utf8_text_is_one_sentence_to_rename_it(tmp_path):
+    folder = os.path.join(os.fsencode(tmp_path), b"d\xe9signs")
+    try:
+        os.mkdir(folder)
+    except OSError:
+        pytest.skip("this file system takes only UTF-8 names")
+    with pytest.raises(ValueError) as refused:  # what the window shows in its box (open_path)
+        target_for(os.fsdecode(folder))
+    assert str(refused.value) == (
+        f"The folder {tmp_path}/d\\xe9signs cannot be used: the name “d\\xe9signs” is not valid UTF-8 text, "
+        "so rename it and try again."
+    )
+    assert os.listdir(folder) == []
+
+
 def test_the_sample_catalogue_lives_per_user_over_the_shipped_photos(tmp_path):
     target = sample_target()
     assert target.sample and target.path.parent == tmp_path / "user-data"
