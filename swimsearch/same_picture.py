@@ -10,7 +10,9 @@ byte-identical copy, and a pair whose pHashes are near-identical
 (`duplicate_distance`; never a flat picture's pHash, which says nothing:
 phash_index.copy_distances). A candidate whose file cannot be read (moved,
 missing, a team catalogue whose folder does not map here) cannot be shown as
-*same design* unless the pHashes agree, and nothing is raised. A search made
+*same design* unless the pHashes agree, and nothing is raised. Below the
+edge the first of *very similar* and the best-scored candidate are looked at
+too (`BELOW_EDGE`): one that passes is raised to the edge. A search made
 from embeddings alone (no picture and no catalogue image: benchmarks of
 synthetic catalogues) has nothing to look at and keeps the embedding band.
 """
@@ -40,8 +42,8 @@ log = logging.getLogger(__name__)
 
 #: (candidate ids, the query row that scored each) -> whether each is the same picture as that row's example.
 LooksSame = Callable[[np.ndarray, np.ndarray], np.ndarray]
-#: Rows of *very similar* a search also looks at, the first in the list's order and the most alike (one row when both
-#: are the same), while its page's band has room: of
+#: Rows below *same design* a search also looks at, the first of *very similar* in the list's order and the most alike
+#: of every lower band (one row when both are the same), while its page's band has room: of
 #: 1,000 copies (200 a kind) the embeddings put two just below the edge (a crop at 80 %, a rotation at 77 %), and
 #: each was the first of *very similar* (bench/copy_check_research.py measures the look-alikes there).
 BELOW_EDGE = 1
@@ -196,9 +198,10 @@ def checked_page(
     """Rows of the *same design* band that fail the look, checked in the band's order (most alike first)
     until `limit` rows of it stand; their `percent` (in place) becomes their garment score. Then, while the
     band has room, the `below` first rows of *very similar* in the list's order (`ranking`) and the `below` most
-    alike (ties in the list's order) are
-    looked at too: one that passes is the same picture the embeddings put just below the edge (a crop or a
-    rotation can read 77-80 %), and reads the band's edge, BAND_PERCENT[0].
+    alike of all lower bands (ties in the list's order) are looked at too: one that passes is the same picture
+    the embeddings put below the edge (a crop or a rotation can read 71-80 %), and reads the band's edge,
+    BAND_PERCENT[0] (listed in *same design*, after those reading more; config.best_scored_within lifted the
+    best-scored blindly before, whatever the picture).
 
     Args:
         exempt: rows that stand without a look (the query itself, an identical copy, pHash near-identical).
@@ -225,13 +228,16 @@ def checked_page(
         percent[out] = np.minimum(percent[out], garment(out))
     if ranking is None or below <= 0 or standing >= limit:
         return out
-    near = np.flatnonzero(band_levels(percent) == 1)
-    near = near[~exempt[near] & np.isfinite(ranking[near]) & ~np.isin(near, out)]  # not looked at already
-    # the `below` first in the list's order and the `below` most alike (ties in the list's order): the list weighs each
-    # design's look-alikes, so a copy at 79 % can stand behind a look-alike at 75 % (a new user's rotated crop), while a
-    # benchmark crop stood first in the list behind a more alike look-alike; one row is looked at when both name it
+    level = band_levels(percent)
+    lower = np.flatnonzero(level >= 1)
+    lower = lower[~exempt[lower] & np.isfinite(ranking[lower]) & ~np.isin(lower, out)]  # not looked at already
+    near = lower[level[lower] == 1]
+    # the `below` first of *very similar* in the list's order and the `below` most alike of every lower band (ties in
+    # the list's order): the list weighs each design's look-alikes, so a copy at 79 % can stand behind a look-alike at
+    # 75 % (a new user's rotated crop), and a crop's original reading 71.5 % (*similar*, the best score of its list)
+    # stood 233rd; a benchmark crop stood first in the list behind a more alike look-alike; one look when both name it
     first = near[np.argsort(-ranking[near], kind="stable")][:below]
-    alike = near[np.lexsort((-ranking[near], -percent[near]))][:below]
+    alike = lower[np.lexsort((-ranking[lower], -percent[lower]))][:below]
     near = np.concatenate([first, alike[~np.isin(alike, first)]])
     if not len(near):
         return out

@@ -232,6 +232,30 @@ def test_the_look_below_the_edge_looks_once_when_the_lists_first_is_the_most_ali
     assert looked == [11]
 
 
+@pytest.mark.parametrize("same", [True, False], ids=["same-picture", "look-alike"])
+def test_the_look_below_the_edge_takes_the_best_scored_row_of_a_lower_band_and_raises_it_only_when_it_passes(same):
+    """A crop's original read 71.5 % (*similar*), the best score of its list, and the ranking put it 233rd; nothing
+    stood in *very similar*. It is looked at (not the list's first of *similar*) and raised to the band's edge only
+    when it is the same picture: a look-alike keeps its score, so it stays where the ranking puts it."""
+    from swimsearch.calibration import BAND_PERCENT
+    from swimsearch.same_picture import checked_page
+
+    ids = np.array([10, 11, 12, 13], np.int64)  # the query, the list's first (a look-alike), the best-scored, another
+    ranking = np.array([np.inf, 0.9, 0.2, 0.5])
+    percent = np.array([100.0, 66.0, 71.5, 60.0])
+    looked: list[int] = []
+
+    def looks_same(candidates: np.ndarray, variant: np.ndarray) -> np.ndarray:
+        looked.extend(candidates.tolist())
+        return (candidates == 12) & same
+
+    changed = checked_page(looks_same, ids, percent, np.zeros(4, np.int64), np.array([True, False, False, False]),
+                           lambda rows: percent[rows], 10, ranking, 1)
+    assert looked == [12]
+    assert percent.tolist() == [100.0, 66.0, BAND_PERCENT[0] if same else 71.5, 60.0]
+    assert changed.tolist() == ([2] if same else [])
+
+
 #: Photos whose copy, cropped to 80 % and turned 7 degrees with white corners (a designer's export), read *very
 #: similar* before a flat fill at a picture's corners was left out of the look (a new user's review, round 9).
 PADDED_ROTATIONS = [
