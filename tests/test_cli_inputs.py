@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import os
 import random
+import shutil
 import socket
 import subprocess
 import sys
@@ -323,6 +324,30 @@ def test_file_names_with_escape_codes_are_printed_escaped_and_kept_true_in_csv(t
     with open(out, newline="", encoding="utf-8") as fh:
         listed = {Path(row["path"]).name for row in csv.DictReader(fh)}
     assert listed & set(names)  # CSV keeps the true names: a spreadsheet shows no escape codes
+
+
+@pytest.mark.parametrize("how", ["moved", "deleted"])
+def test_a_folder_moved_or_deleted_under_an_update_is_said_as_such(tmp_path, small_config, how):
+    """Not "the journal file was deleted by another program": the catalogue went with its folder (a reviewer)."""
+    folder = tmp_path / "pics"
+    make_pattern_images(folder, 120)
+    path = folder / "c.swimcat"
+    gone = {"done": False}
+
+    def progress(phase, done, total):
+        if phase == "embed" and done >= 40 and not gone["done"]:
+            if how == "moved":
+                os.rename(folder, tmp_path / "elsewhere")
+            else:
+                shutil.rmtree(folder)
+            gone["done"] = True
+
+    with Catalogue.create(path, folder) as catalogue:
+        with pytest.raises(CatalogueError, match=r"was moved or deleted while it was being updated"):
+            catalogue.update(FakeEmbedder(), small_config, progress=progress)
+    if how == "moved":
+        with Catalogue.open(tmp_path / "elsewhere" / "c.swimcat") as catalogue:
+            assert catalogue.counts()["images"] >= 40  # what was committed before the move is there
 
 
 def test_a_journal_deleted_under_an_update_is_said_and_what_was_saved_is_kept(tmp_path, small_config):

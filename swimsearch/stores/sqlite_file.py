@@ -303,6 +303,11 @@ class SqliteFile:
             self._wal_inode = inode
             return
         self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        if not os.path.exists(self.path):  # the catalogue went with it: its folder moved or deleted
+            raise CatalogueError(
+                f"The catalogue {self.path} was moved or deleted while it was being updated (with its folder?): "
+                "nothing more was saved there. Open the folder where it is now and update it, or build it again."
+            )
         raise CatalogueError(
             f"The journal file {self.path}-wal was deleted or replaced by another program while the catalogue was "
             "being updated. What was saved so far was written into the catalogue; run the update again to finish."
