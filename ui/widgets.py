@@ -8,7 +8,7 @@ from typing import Sequence
 
 from PyQt5.QtCore import QEvent, QRectF, QSize, QSizeF, Qt, pyqtSignal
 from PyQt5.QtGui import QImage, QPainter, QPen
-from PyQt5.QtWidgets import QFrame, QHBoxLayout, QLabel, QScrollArea, QSizePolicy, QSplitter, QVBoxLayout, QWidget
+from PyQt5.QtWidgets import QFrame, QHBoxLayout, QLabel, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
 
 from . import style
 from .thumbnails import Thumbnail, ThumbnailCache
@@ -317,44 +317,6 @@ class PictureCard(QFrame):
 
     def _update_details(self) -> None:
         raise NotImplementedError
-
-
-class CardSplitter(QSplitter):
-    """Picture cards one above the other (the query, the selected match), their pictures equally tall
-    whatever rows of words and buttons each card has, until the user drags the handle. Split by size
-    hints, the selected match's picture was 55 x 70 pixels under a query of 270 x 200 (a reviewer)."""
-
-    def __init__(self, parent: QWidget | None = None):
-        super().__init__(Qt.Vertical, parent)
-        self._dragged = False
-        self.splitterMoved.connect(self._on_moved)
-
-    def _on_moved(self, *_) -> None:
-        self._dragged = True
-
-    def addWidget(self, card: QWidget) -> None:  # noqa: N802 - Qt override
-        super().addWidget(card)
-        card.installEventFilter(self)  # a card's rows change (a match's buttons appear): balance again
-
-    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt override
-        if event.type() == QEvent.LayoutRequest:
-            self.balance()
-        return super().eventFilter(watched, event)
-
-    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
-        super().resizeEvent(event)
-        self.balance()
-
-    def balance(self) -> None:
-        """Give each card's picture the same height (nothing once the user has chosen a split)."""
-        cards = [self.widget(n) for n in range(self.count())]
-        if self._dragged or not cards or self.height() <= 0:
-            return
-        words = [card.minimumSizeHint().height() - card.picture.minimumHeight() for card in cards]
-        picture = max(64, (self.height() - self.handleWidth() * (len(cards) - 1) - sum(words)) // len(cards))
-        sizes = [w + picture for w in words]
-        if sizes != self.sizes():
-            self.setSizes(sizes)
 
 
 class ColumnScroll(QScrollArea):
