@@ -241,7 +241,8 @@ def _raster(image: Image.Image, request: int, *, decoded: bool = False) -> tuple
     orientation = _orientation(image)
     original = (height, width) if orientation in (5, 6, 7, 8) else (width, height)
     image.load()
-    factor = _draft_factor(image.size, request) if decoded and image.size == (width, height) and image.mode in _REDUCIBLE else 1
+    pixels_only = decoded and image.format is None  # pasted pixels; data with a format is read as its file is
+    factor = _draft_factor(image.size, request) if pixels_only and image.size == (width, height) and image.mode in _REDUCIBLE else 1
     return (image.reduce(factor) if factor > 1 else image), orientation, original
 
 

@@ -35,7 +35,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from .augment import distinct_best, expand_query, weighted_mean
+from .augment import distinct_best, expand_query, picture_keys, weighted_mean
 from .best_scored import ordered
 from .calibration import BAND_NAMES, Calibration, band_levels, whole_percents
 from .config import EngineConfig
@@ -123,7 +123,7 @@ def find_candidates(
             if round_ == 0 and config.query_augment_k and len(head):
                 q = _augmented_query(q, data, fitted, head, config.query_augment_k)
             sims = vectors @ q  # the best few on the full augmented vectors, of the best by re-ranking vector
-            best = distinct_best(vectors, sims, config.expand_k)  # a picture's copies count once
+            best = distinct_best(data.picture_keys(head), sims, config.expand_k)  # a picture's copies count once
             q = expand_query(q, vectors[best], sims[best], alpha=config.expand_alpha)
             ranking, last = _look(searcher, fitted, q, depth)
             found.append(ranking.ids)
@@ -162,7 +162,7 @@ def _augmented_query(q: np.ndarray, data: RescoringData, fitted: FittedIndex, he
     stored = data.embedding_matrix(head.tolist())
     prepared = through_half(fitted.prepare(stored.vectors))  # as the catalogue's table holds them
     sims = prepared @ q
-    best = distinct_best(prepared, sims, k)
+    best = distinct_best(picture_keys(stored.vectors), sims, k)
     alpha = float(fitted.settings.get("augment_alpha", 3.0))
     return weighted_mean(q[None], prepared[best][None], sims[best][None], alpha)[0]
 

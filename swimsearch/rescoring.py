@@ -33,6 +33,7 @@ import numpy as np
 from .array_cache import CachedArrays, calibration_key
 from .halves import through_half, widened
 from .array_watch import ArrayWatch
+from .augment import picture_keys
 from .calibration import Calibration
 from .index import FittedIndex, row_lookup
 from .neighbours import NeighbourLists, VectorTable, augmented
@@ -170,6 +171,12 @@ class RescoringData:
             return {**held, **self.reader.records(ask)} if ask else held
         held = self._records
         return {i: held[i] for i in map(int, image_ids) if i in held}
+
+    def picture_keys(self, image_ids: np.ndarray) -> list[bytes]:
+        """`augment.picture_keys` of the ids' stored embeddings, in the order asked (an id without one: its own)."""
+        stored = self.embedding_matrix(np.asarray(image_ids, dtype=np.int64).tolist())
+        keys = dict(zip(stored.ids.tolist(), picture_keys(stored.vectors)))
+        return [keys.get(int(i), b"id %d" % int(i)) for i in image_ids]
 
     def augmented(self, image_ids: np.ndarray) -> np.ndarray:
         """Augmented vectors (m, D) float32 of searchable ids, in the order asked (prepared vectors
