@@ -31,7 +31,6 @@ A file that cannot be read gives no features: its pair cannot be shown as
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import threading
@@ -329,11 +328,17 @@ def refined_look(a: np.ndarray, b: np.ndarray, matrix: np.ndarray) -> float:
     return _both_frames(a, b, warp.astype(np.float64))[0]
 
 
-@functools.cache
+_READERS: list[ThreadPoolExecutor] = []
+_READERS_LOCK = threading.Lock()
+
+
 def _readers() -> ThreadPoolExecutor:
     """The two threads every cache reads files on, started once: starting them for each search cost 2 ms
     of an outside picture's 35 (the profile of round 12)."""
-    return ThreadPoolExecutor(max_workers=2, thread_name_prefix="look-reader")
+    with _READERS_LOCK:
+        if not _READERS:
+            _READERS.append(ThreadPoolExecutor(max_workers=2, thread_name_prefix="look-reader"))
+        return _READERS[0]
 
 
 def looked_at(look: Callable[[int], T], rows: list[int]) -> list[T]:

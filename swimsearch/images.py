@@ -233,8 +233,9 @@ def _raster(image: Image.Image, request: int, *, decoded: bool = False) -> tuple
         # Decode at 1/2, 1/4 or 1/8 scale when the network needs fewer pixels:
         # the dominant cost of a build on camera JPEGs, and the bound on their
         # memory. The requested box keeps the long side at least `request`.
-        if request < max(width, height):
-            image.draft(image.mode, _draft_box((width, height), request))
+        scale = request / max(width, height)
+        if scale < 1:
+            image.draft(image.mode, (max(1, int(width * scale)), max(1, int(height * scale))))
     if image.size[0] * image.size[1] > max_pixels(image.format):
         raise Refused(_too_large((width, height), image.format))
     orientation = _orientation(image)
@@ -247,17 +248,12 @@ def _raster(image: Image.Image, request: int, *, decoded: bool = False) -> tuple
 
 def _draft_factor(size: tuple[int, int], request: int) -> int:
     """The scale (1, 2, 4 or 8) a JPEG of `size` decodes at for a long side of `request` (Pillow's draft rule)."""
-    if request >= max(size):
+    scale = request / max(size)
+    if scale >= 1:
         return 1
-    wanted = _draft_box(size, request)
+    wanted = (max(1, int(size[0] * scale)), max(1, int(size[1] * scale)))
     most = min(size[0] // wanted[0], size[1] // wanted[1])
     return next(f for f in (8, 4, 2, 1) if most >= f)
-
-
-def _draft_box(size: tuple[int, int], request: int) -> tuple[int, int]:
-    """The box a reduced JPEG decode must still cover for a long side of `request`."""
-    scale = request / max(size)
-    return max(1, int(size[0] * scale)), max(1, int(size[1] * scale))
 
 
 def max_pixels(image_format: str | None) -> int:
