@@ -34,10 +34,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Callable, Collection, TypeVar
 
 import numpy as np
 from PIL import Image
@@ -45,7 +43,6 @@ from PIL import Image
 from .images import ImageError, load_picture
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 #: Long side, in pixels, the pictures are compared at: enough detail for ORB on a half-size JPEG 40
 #: copy, small enough that a JPEG decodes at a reduced scale (PIL draft).
@@ -328,24 +325,6 @@ def refined_look(a: np.ndarray, b: np.ndarray, matrix: np.ndarray) -> float:
     return _both_frames(a, b, warp.astype(np.float64))[0]
 
 
-_READERS: list[ThreadPoolExecutor] = []
-_READERS_LOCK = threading.Lock()
-
-
-def _readers() -> ThreadPoolExecutor:
-    """The two threads every cache reads files on, started once: starting them for each search cost 2 ms
-    of an outside picture's 35 (the profile of round 12)."""
-    with _READERS_LOCK:
-        if not _READERS:
-            _READERS.append(ThreadPoolExecutor(max_workers=2, thread_name_prefix="look-reader"))
-        return _READERS[0]
-
-
-def looked_at(look: Callable[[int], T], rows: list[int]) -> list[T]:
-    """`look` of each row, two at a time where there are two (the look leaves Python's lock in OpenCV)."""
-    return list(_readers().map(look, rows)) if len(rows) > 1 else [look(n) for n in rows]
-
-
 class FeatureCache:
     """Features of files, kept for the last `size` read (by path, size and change time)."""
 
@@ -373,25 +352,3 @@ class FeatureCache:
             while len(self._held) > self._size:
                 self._held.popitem(last=False)
         return found
-
-    def read_all(self, paths: list[str], mirrored: Collection[str] = ()) -> None:
-        """Read the features of files not held yet, two at a time (decoding and ORB leave Python's lock), and
-        of those in `mirrored` (queries: every look reads them) their mirror image's too."""
-        missing = [p for p in dict.fromkeys(paths) if not self._holds(p)]
-        if len(missing) < 2:
-            return
-
-        def read(path: str) -> None:
-            found = self.of(path)
-            if found is not None and path in mirrored:
-                found.mirrored()
-
-        list(_readers().map(read, missing))
-
-    def _holds(self, path: str) -> bool:
-        try:
-            stat = os.stat(path)
-        except OSError:
-            return True  # nothing to read
-        with self._lock:
-            return (os.fspath(path), stat.st_size, stat.st_mtime_ns) in self._held
