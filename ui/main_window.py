@@ -52,7 +52,7 @@ from .team import TeamCatalogues
 from .thumbnails import ThumbnailCache
 from .unreadable import UnreadableDialog
 from .watch import FolderWatch
-from .widgets import ColumnScroll
+from .widgets import CardSplitter, ColumnScroll
 
 log = logging.getLogger(__name__)
 
@@ -130,9 +130,7 @@ class MainWindow(QMainWindow):
     def _build_widgets(self) -> None:
         self.query_panel = QueryPanel(self.cache)
         self.preview = PreviewPane(self.cache)
-        self.side_splitter = QSplitter(Qt.Vertical)
-        self.side_splitter.addWidget(self.query_panel)
-        self.side_splitter.addWidget(self.preview)
+        self.side_splitter = CardSplitter([self.query_panel, self.preview])
         self.side_splitter.setChildrenCollapsible(False)
         self.side_splitter.setHandleWidth(10)
         side = QWidget()

@@ -37,6 +37,7 @@ class PreviewPane(PictureCard):
         self.mirrored_label = QLabel("Mirrored")
         self.mirrored_label.setObjectName("mirrored")
         self.mirrored_label.setToolTip("It matches the query flipped left to right better than the query itself")
+        self.occasional = (self.duplicate_label, self.mirrored_label)
         self.path_label = ElidedLabel()
         self.path_label.setObjectName("muted")
         self.search_button = QPushButton("Search from this design")

@@ -8,7 +8,7 @@ from typing import Sequence
 
 from PyQt5.QtCore import QEvent, QRectF, QSize, QSizeF, Qt, pyqtSignal
 from PyQt5.QtGui import QImage, QPainter, QPen
-from PyQt5.QtWidgets import QFrame, QHBoxLayout, QLabel, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
+from PyQt5.QtWidgets import QFrame, QHBoxLayout, QLabel, QScrollArea, QSizePolicy, QSplitter, QVBoxLayout, QWidget
 
 from . import style
 from .thumbnails import Thumbnail, ThumbnailCache
@@ -273,6 +273,7 @@ class PictureCard(QFrame):
     """
 
     picture_class: type[PictureView] = PictureView
+    occasional: Sequence[QWidget] = ()  # rows shown only now and then (`rows_height`)
 
     def __init__(self, heading: str, cache: ThumbnailCache, placeholder: str = "", parent: QWidget | None = None):
         super().__init__(parent)
@@ -318,6 +319,48 @@ class PictureCard(QFrame):
     def _update_details(self) -> None:
         raise NotImplementedError
 
+    def rows_height(self) -> int:
+        """The card's least height less its picture's with every row shown, as with a picture (a query and its
+        controls, a match and its buttons; not the `occasional` ones, such as badges). Asked before the card is first shown: rows hidden now are shown for
+        the measure and hidden again, which nobody sees."""
+        hidden = [w for w in self.findChildren(QWidget) if w.isHidden() and w not in self.occasional]
+        for widget in hidden:
+            widget.setVisible(True)
+        self.layout.invalidate()
+        height = self.layout.minimumSize().height() - self.picture.minimumSizeHint().expandedTo(self.picture.minimumSize()).height()
+        for widget in hidden:
+            widget.setVisible(False)
+        self.layout.invalidate()
+        return height
+
+
+class CardSplitter(QSplitter):
+    """Picture cards one above the other (the query, the selected match), their pictures equally tall.
+
+    Split by size hints, the selected match's picture was 55 x 70 px under a query of 270 x 200 (a reviewer).
+    The split follows the column's height alone, each card counted with all its rows (`rows_height`), never what
+    a card shows now: a picture does not move when results arrive or a match is chosen (a box being drawn on
+    the query stays under the hand). Once the user drags the handle, their split stands.
+    """
+
+    def __init__(self, cards: Sequence[PictureCard], parent: QWidget | None = None):
+        super().__init__(Qt.Vertical, parent)
+        self._rows = [card.rows_height() for card in cards]
+        for card in cards:
+            self.addWidget(card)
+        self._dragged = False
+        self.splitterMoved.connect(self._on_moved)
+
+    def _on_moved(self, *_) -> None:
+        self._dragged = True
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        if not self._dragged and self.height() > 0:
+            free = self.height() - self.handleWidth() * (self.count() - 1) - sum(self._rows)
+            picture = max(64, free // self.count())
+            self.setSizes([rows + picture for rows in self._rows])
+
 
 class ColumnScroll(QScrollArea):
     """A column that scrolls up and down when the window is too low for it, never squashing its controls.
@@ -333,6 +376,14 @@ class ColumnScroll(QScrollArea):
         self.setWidgetResizable(True)
         self.setFrameShape(QFrame.NoFrame)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        # the scroll bar's room is kept when it is hidden: the column's pictures keep their width when it comes
+        # and goes (the selected match's buttons made the column scroll at 800 x 600 and the query 14 px narrower)
+        self.verticalScrollBar().rangeChanged.connect(self._keep_width)
+        self._keep_width()
+
+    def _keep_width(self, *_) -> None:
+        bar = self.verticalScrollBar()
+        self.setViewportMargins(0, 0, 0 if bar.maximum() > 0 else bar.sizeHint().width(), 0)
 
     def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt override
         if watched is self.widget() and event.type() == QEvent.LayoutRequest:

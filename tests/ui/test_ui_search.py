@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from PyQt5.QtCore import QMimeData, Qt, QUrl
 from PyQt5.QtGui import QImage
 from PyQt5.QtWidgets import QApplication, QMessageBox
@@ -285,3 +287,25 @@ def test_opening_a_catalogue_loads_opencv_before_the_first_search(qtbot, make_wi
     window = make_window()
     open_catalogue(qtbot, window, designs)
     qtbot.waitUntil(lambda: bool(warmed), timeout=WAIT_MS)
+
+
+@pytest.mark.parametrize("size", [(1280, 800), (800, 600)])
+def test_the_selected_match_is_shown_as_large_as_the_query_and_the_query_never_moves(qtbot, make_window, designs, size):
+    """The query's and the selected match's pictures are equally tall, whatever words and buttons each card
+    shows (split by size hints, a reviewer saw the match at 55 x 70 pixels under a 270 x 200 query), and the
+    query picture stays where it was when results arrive and a match is chosen (a box may be being drawn on it)."""
+    window = make_window(width=size[0], height=size[1])
+    open_catalogue(qtbot, window, designs)
+    drop_and_wait(qtbot, window, designs / "img0004.png")
+    before = window.query_panel.picture.geometry()  # where a box would be drawn once the results are shown
+    qtbot.waitUntil(lambda: window.preview.match is not None, timeout=WAIT_MS)
+    qtbot.wait(100)  # the cards' rows shown, their layouts settled
+    query, match = window.query_panel.picture.height(), window.preview.picture.height()
+    assert abs(query - match) <= 2, (query, match)
+    assert match >= 100 or size[1] < 800, match  # at 800 x 600 the column scrolls rather than squash it
+    assert window.query_panel.picture.geometry() == before
+    window.results_view.setCurrentIndex(window.model.index(3, 0))  # another match: nothing moves
+    qtbot.waitUntil(lambda: window.preview.match is not None and window.preview.match.rank == 4, timeout=WAIT_MS)
+    qtbot.wait(50)
+    assert window.query_panel.picture.geometry() == before
+    assert abs(window.preview.picture.height() - match) <= 2
