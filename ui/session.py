@@ -155,6 +155,7 @@ class Session:
         self.catalogue_ready = Event()
         self.message = Event()
         self._result_note = ""  # the note of the last result shown, while it may still be in the status bar
+        self._drop_note = ""  # what a drop left out, said as its search started
         self.error = Event()
         self.removal_held = Event()
         self.model_differs = Event()
@@ -243,10 +244,18 @@ class Session:
         if query is not None and query.box is not None:
             self.search(query.with_box(None))
 
-    def search_together(self, queries: list[Query]) -> None:
-        """Search with several designs at once (a selection in the grid, several files dropped)."""
+    def search_together(self, queries: list[Query], note: str = "") -> None:
+        """Search with several designs at once (a selection in the grid, several files dropped).
+
+        Args:
+            note: said in the status bar as the search starts ("notes.txt is not a picture: ...");
+                the result does not clear it.
+        """
         if queries:
             self.search(queries[0] if len(queries) == 1 else ExamplesQuery(tuple(queries)))
+        if note:
+            self.message.emit(note, 20_000)
+            self._drop_note = note  # stays through this search's result, cleared by the next one's
 
     def not_like(self, match: Match) -> None:
         """Steer the query on screen away from a result: the list re-ranks at once (a new history entry)."""
@@ -447,11 +456,12 @@ class Session:
             self.history.replace_current(entry)
         self._show(entry)
         note = getattr(result, "note", "")
+        kept, self._drop_note = self._drop_note, ""
         if note:  # "update the catalogue to ..." (older catalogues lack details), "the picture is only 1 x 1 pixels ..."
             self.message.emit(note, 15_000)
-        elif self._result_note:  # a note of the search before must not read as this one's
+        elif self._result_note and not kept:  # a note of the search before must not read as this one's
             self.message.emit("", 0)
-        self._result_note = note
+        self._result_note = note or kept
         self.changed.emit()
         self.results_shown.emit(result)
 
