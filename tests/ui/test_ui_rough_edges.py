@@ -39,6 +39,29 @@ def test_building_a_folder_without_pictures_says_so_leaves_nothing_and_keeps_the
     assert window.model.match_at(0).name == "img0004.png"
 
 
+def test_building_a_folder_whose_only_picture_cannot_be_read_is_refused_and_leaves_nothing(
+    qtbot, make_window, designs, tmp_path
+):
+    """Review round 12, item 14: a 0-byte .jpg beside documents made a catalogue of 0 designs ("Press F5...")."""
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "empty.jpg").write_bytes(b"")
+    (folder / "brief.txt").write_text("no pictures here")
+    window = make_window()
+    open_catalogue(qtbot, window, designs)
+    with qtbot.waitSignal(window.build_finished, timeout=WAIT_MS) as finished:
+        window.open_path(str(folder))
+    assert finished.args[0] is None  # no catalogue was made
+    qtbot.waitUntil(lambda: window.session.catalogue is not None, timeout=WAIT_MS)
+    [message] = error_texts(window)
+    assert message == (
+        f"No picture in the folder {folder} could be read (empty.jpg: the file is empty (0 bytes)): "
+        "there is nothing to index, so no catalogue was made; it also holds 1 .txt file."
+    )
+    assert sorted(p.name for p in folder.iterdir()) == ["brief.txt", "empty.jpg"]
+    assert window.windowTitle() == "designs — SwimSearch" and "30 designs" in window.catalogue_label.full_text()
+
+
 def test_unreadable_files_are_listed_with_reasons_from_the_status_bar_and_the_menu(qtbot, make_window, tmp_path):
     folder = tmp_path / "designs"
     make_pattern_images(folder, 6)
