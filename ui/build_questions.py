@@ -1,4 +1,5 @@
 """The questions a build asks the user: rebuild with this model? remove the files gone? set a damaged file aside?
+(or a copied folder's file that describes the original folder?)
 
 A part of the main window (kept out of main_window.py so each stays small):
 it answers the session's `model_differs`, `removal_held` and
@@ -38,8 +39,10 @@ class BuildQuestions(QObject):
         self.session.removal_held.connect(self._on_removal_held)
         self.session.model_differs.connect(self._on_model_differs)
         self.session.catalogue_damaged.connect(self._on_catalogue_damaged)
+        self.session.catalogue_copied.connect(self._on_catalogue_copied)
         for service in (window.search, window.builds):  # told just before the failure it explains
             service.damaged.connect(self.session.on_damaged)
+        window.search.other_folder.connect(self.session.on_other_folder)
 
     def _on_model_differs(self, state: CatalogueState) -> None:
         """The catalogue was built with another model: say so, and offer to rebuild it with this one."""
@@ -77,11 +80,22 @@ class BuildQuestions(QObject):
         dialogs.ask(self.window, text, "Set it aside and build a new one", "Leave it",
                     lambda: self._set_aside_and_build(target), name="damagedBox", on_no=self.session.leave_damaged)
 
-    def _set_aside_and_build(self, target: Target) -> None:
+    def _on_catalogue_copied(self, target: Target, message: str) -> None:
+        """A folder's catalogue file describes another folder (copied with it): offer a new one; default: no."""
+        text = (
+            f"{message}\n\nThe folder was probably copied together with its catalogue, so searching it would "
+            f"show the other folder's pictures. Build a new catalogue of “{target_name(target)}”? The copied file "
+            f"is kept beside itself as {Path(target.path).name}.copied-DATE-TIME, nothing is deleted; every "
+            "picture of the folder is read."
+        )
+        dialogs.ask(self.window, text, "Set it aside and build a new one", "Leave it",
+                    lambda: self._set_aside_and_build(target, "copied"), name="copiedBox", on_no=self.session.leave_damaged)
+
+    def _set_aside_and_build(self, target: Target, what: str = "damaged") -> None:
         try:
-            kept = set_aside(target.path)
+            kept = set_aside(target.path, why=what)
         except OSError as exc:
             self.session.leave_damaged()
-            self.window.show_error(f"The damaged catalogue {target.path} could not be set aside: {exc.strerror or exc}.")
+            self.window.show_error(f"The {what} catalogue {target.path} could not be set aside: {exc.strerror or exc}.")
             return
-        self.session.rebuild_damaged(target, kept.name)
+        self.session.rebuild_damaged(target, kept.name, what)
