@@ -457,7 +457,10 @@ class Session:
     def on_result_ready(self, query: Query, result: SearchResult, changed: CatalogueState | None = None) -> None:
         """A result; `changed`: the catalogue as the search re-read it after another process changed it (its
         count of designs; older results may show designs it removed: they run again when revisited)."""
+        recount = ""
         if changed is not None and self.catalogue is not None and changed.path == self.catalogue.path:
+            if changed.searchable != self.catalogue.searchable:  # the "Opened …: 30 designs" note must not stay
+                recount = f"“{changed.name}” was changed by another program: {changed.searchable:,} designs searchable now."
             self.catalogue = changed
             self.version += 1
         entry = HistoryEntry(query.recorded(result), result, self.version)
@@ -468,6 +471,9 @@ class Session:
         self._show(entry)
         note = getattr(result, "note", "")
         kept, self._drop_note = self._drop_note, ""
+        if recount and not note and not kept:
+            self.message.emit(recount, 15_000)
+            kept = recount
         if note:  # "update the catalogue to ..." (older catalogues lack details), "the picture is only 1 x 1 pixels ..."
             self.message.emit(note, 15_000)
         elif self._result_note and not kept:  # a note of the search before must not read as this one's
