@@ -1,5 +1,5 @@
-"""The questions a build asks the user: rebuild with this model? remove the files gone? set a damaged file aside?
-(or a copied folder's file that describes the original folder?)
+"""The questions a build asks the user: build this dropped folder? rebuild with this model? remove the files gone?
+set a damaged file aside (or a copied folder's file that describes the original folder)?
 
 A part of the main window (kept out of main_window.py so each stays small):
 it answers the session's `model_differs`, `removal_held` and
@@ -23,6 +23,7 @@ from swimsearch.locations import set_aside
 
 from . import dialogs
 from .formatting import count_of
+from .locations import target_for
 from .session_types import CatalogueState, Target, target_name
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,24 @@ class BuildQuestions(QObject):
         for service in (window.search, window.builds):  # told just before the failure it explains
             service.damaged.connect(self.session.on_damaged)
         window.search.other_folder.connect(self.session.on_other_folder)
+
+    def open_dropped(self, path: str) -> None:
+        """A folder or catalogue file dropped on the window: opened, but a folder with no catalogue yet is built
+        (every picture read, a file written into it) only once the user says so; default: Cancel."""
+        try:
+            target = target_for(path)
+        except ValueError as exc:
+            self.window.show_error(str(exc))
+            return
+        if target.exists or target.root is None:
+            self.session.open(target)
+            return
+        text = (
+            f"Build a catalogue of the folder “{target_name(target)}”?\n\n"
+            f"Every picture in {target.root} and its subfolders is read (a large folder takes a while; "
+            f"Cancel in the status bar stops it), and the catalogue is kept as {target.path}."
+        )
+        dialogs.ask(self.window, text, "Build", "Cancel", lambda: self.session.open(target), name="buildDroppedBox")
 
     def _on_model_differs(self, state: CatalogueState) -> None:
         """The catalogue was built with another model: say so, and offer to rebuild it with this one."""
