@@ -41,6 +41,12 @@ class BuildReport:
     detailed: int = 0  # images of an older catalogue read again for their details (details.py)
 
     @property
+    def read_nothing(self) -> bool:
+        """Finished with every picture unreadable and none in the catalogue (a new one of such a folder is refused)."""
+        kept = self.added + self.updated + self.unchanged + self.came_back + self.moved + self.held + self.unseen
+        return not self.cancelled and self.unreadable > 0 and kept == 0
+
+    @property
     def images_per_second(self) -> float:
         done = self.added + self.updated + self.unreadable
         return done / self.embed_seconds if self.embed_seconds > 0 else 0.0

@@ -19,7 +19,7 @@ import numpy as np
 from .build import BuildReport, ProgressFn, StopFn, as_dict, build_catalogue
 from .catalogue_details import DetailViews
 from .config import FIT_CHOICES, EngineConfig
-from .errors import CatalogueError
+from .errors import CatalogueError, OtherFolder
 from .folderscan import named_as_text
 from .index import FittedIndex, IndexSnapshot
 from .model import ImageEmbedder
@@ -100,10 +100,7 @@ class Catalogue(DetailViews, StoreSteering):
         if not path.exists():
             return cls.create(path, root)
         catalogue = cls.open(path)
-        if catalogue.root.resolve() != Path(root).resolve():
-            other = catalogue.root
-            catalogue.close()
-            raise CatalogueError(f"The catalogue {path} belongs to the folder {other}, not {Path(root).resolve()}.")
+        refuse_other_folder(catalogue, root)
         return catalogue
 
     def close(self) -> None:
@@ -255,6 +252,20 @@ class Catalogue(DetailViews, StoreSteering):
     def check(self) -> list[str]:
         """Verify every checksum and record (`swimsearch info --check`); what was checked, in words."""
         return self.store.check()
+
+
+def refuse_other_folder(catalogue: Catalogue, root: str | os.PathLike) -> None:
+    """Close `catalogue` and raise OtherFolder when it describes another folder than `root`.
+
+    A folder copied together with its hidden catalogue file (`cp -a`) may
+    hold a file that still describes the original folder (its pictures are
+    searched there); opened as the copy's, its results would point into the
+    original.
+    """
+    if catalogue.root.resolve() != Path(root).resolve():
+        other, path = catalogue.root, catalogue.path
+        catalogue.close()
+        raise OtherFolder(f"The catalogue {path} belongs to the folder {other}, not {Path(root).resolve()}.")
 
 
 def _team_store() -> "type[PostgresStore]":

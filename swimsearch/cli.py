@@ -31,10 +31,14 @@ from typing import Sequence
 from .cli_steer import SteeredQueries, add_steering_options, steering_in_words
 from .cli_steering import QuerySteering, SteeringError, add_decisions_command, add_query_arguments
 from . import __version__
-from .cli_catalogues import copy, describe_location, open_existing, open_for_index, refuse_other_model, search_cache_info
+from .cli_catalogues import (
+    copy, describe_location, new_catalogue_file, open_existing, open_for_index, refuse_other_model, remove_new_catalogue,
+    search_cache_info,
+)
 from .config import EngineConfig
 from .errors import Cancelled, CatalogueError
 from .evaluation import EvaluationError
+from .folderscan import nothing_read
 from .export import write_csv, write_duplicates_csv
 from .images import ImageError
 from .inputs import InputError, read_path_list
@@ -85,6 +89,7 @@ def cmd_index(args) -> int:
         raise UsageError(f"{folder} is not a folder")
     config = _config(args)
     embedder = _embedder(config, args.model)
+    made = new_catalogue_file(folder, args.catalogue)
     with open_for_index(folder, args.catalogue, args.root) as catalogue, StopOnInterrupt() as stop:
         # choices not named again keep what the catalogue was fitted with
         unnamed = [name for name, given in (("hash_variant", args.variant), ("folder_labels", args.folder_labels)) if given is None]
@@ -100,7 +105,11 @@ def cmd_index(args) -> int:
             code = EXIT_OK
         except Cancelled as exc:
             report, code = exc.report, EXIT_CANCELLED
-        print_report(report, catalogue, args.json)
+        if made is None or not report.read_nothing:
+            print_report(report, catalogue, args.json)
+    if made is not None and report.read_nothing:  # as a folder without pictures: refused, and nothing left in it
+        remove_new_catalogue(made)
+        raise nothing_read(folder, report.errors, report.skipped)
     if report.held:
         named = f" --catalogue {shown(describe_location(catalogue))}" if args.catalogue else ""
         print(

@@ -119,6 +119,17 @@ def open_for_index(folder: Path, value: str | None, root: str | None) -> Catalog
     return catalogue
 
 
+def new_catalogue_file(folder: Path, value: str | None) -> Path | None:
+    """The catalogue file `open_for_index` will make for `folder` (None: it exists already, or is a team catalogue)."""
+    location = catalogue_location(value) if value else folder_catalogue(folder)
+    return None if isinstance(location, str) or location.exists() else location
+
+
+def remove_new_catalogue(path: Path) -> None:
+    """Take away a catalogue file just made that holds nothing worth keeping (no picture could be read)."""
+    _remove(str(path))
+
+
 def copy(source_value: str, destination: str, root: str | None = None, replace_empty: bool = False) -> tuple[Catalogue, CopyReport]:
     """Copy a catalogue into a new one (a file or a team catalogue); a failed copy leaves no destination behind.
 

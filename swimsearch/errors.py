@@ -25,3 +25,7 @@ class IndexChanged(CatalogueError):
 
 class DamagedCatalogue(CatalogueError):
     """A catalogue whose content cannot be trusted: crafted, or damaged on disk. Nothing is read from it."""
+
+
+class OtherFolder(CatalogueError):
+    """A folder's catalogue file that describes another folder (copied along with its folder): not opened as this one's."""

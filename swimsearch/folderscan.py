@@ -15,7 +15,7 @@ import stat
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Mapping, TypeVar
+from typing import Callable, Iterator, Mapping, Sequence, TypeVar
 
 from .errors import Cancelled, CatalogueError
 from .formats import IMAGE_EXTENSIONS
@@ -160,6 +160,23 @@ def refuse_folder_without_pictures(root: str | os.PathLike, should_stop: Callabl
     raise NoPictures(
         f"The folder {root} holds no pictures SwimSearch can read ({READABLE}): there is nothing to index, so no catalogue was made"
         + (f": it holds {held}." if held else ": it is empty.")
+    )
+
+
+def nothing_read(root: str | os.PathLike, errors: Sequence[tuple[str, str]], skipped: Mapping[str, int]) -> NoPictures:
+    """The refusal of a new catalogue whose first build could read none of its pictures (a 0-byte .jpg and notes).
+
+    Args:
+        errors: (relative path, reason) of the pictures that could not be read (a few are named).
+        skipped: the other files the folder holds, by kind.
+    """
+    named = "; ".join(f"{path}: {why}" for path, why in errors[:3])
+    if len(errors) > 3:
+        named += f"; and {len(errors) - 3:,} more"
+    held = skipped_files(skipped)
+    return NoPictures(
+        f"No picture in the folder {root} could be read ({named}): there is nothing to index, so no catalogue was made"
+        + (f"; it also holds {held}." if held else ".")
     )
 
 

@@ -171,8 +171,9 @@ def display_name(catalogue: str | os.PathLike, root: str | os.PathLike | None = 
     return path.stem
 
 
-def set_aside(catalogue: str | os.PathLike, now: float | None = None) -> Path:
-    """Move a damaged catalogue file out of its place, kept beside it as `NAME.damaged-YYYYmmdd-HHMMSS`.
+def set_aside(catalogue: str | os.PathLike, now: float | None = None, why: str = "damaged") -> Path:
+    """Move a damaged catalogue file out of its place, kept beside it as `NAME.damaged-YYYYmmdd-HHMMSS`
+    (`why`: "copied" for a copy's file that describes the original folder).
 
     Its SQLite journal files go with it (`...-wal`, `...-shm`), so the copy
     stays as it was for anyone who wants to look at it. Nothing is deleted
@@ -187,7 +188,7 @@ def set_aside(catalogue: str | os.PathLike, now: float | None = None) -> Path:
     path = Path(catalogue)
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
     for n in range(1, 1000):
-        aside = path.with_name(f"{path.name}.damaged-{stamp}" + (f"-{n}" if n > 1 else ""))
+        aside = path.with_name(f"{path.name}.{why}-{stamp}" + (f"-{n}" if n > 1 else ""))
         if not any(Path(f"{aside}{end}").exists() for end in ("", "-wal", "-shm")):
             break
     else:
@@ -196,7 +197,7 @@ def set_aside(catalogue: str | os.PathLike, now: float | None = None) -> Path:
     for end in ("-wal", "-shm"):
         if Path(f"{path}{end}").exists():
             _rename_no_replace(Path(f"{path}{end}"), Path(f"{aside}{end}"))
-    log.warning("the damaged catalogue %s was set aside as %s", path, aside.name)
+    log.warning("the %s catalogue %s was set aside as %s", why, path, aside.name)
     return aside
 
 

@@ -72,6 +72,22 @@ def test_index_of_a_folder_without_pictures_says_so_and_leaves_no_catalogue(tmp_
     assert run("index", folder, "--catalogue", elsewhere).returncode == 1 and not elsewhere.exists()
 
 
+def test_index_of_a_folder_whose_only_picture_cannot_be_read_is_refused_and_leaves_no_catalogue(tmp_path):
+    """Review round 12, item 14: a 0-byte .jpg beside documents made a catalogue of 0 searchable images."""
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "empty.jpg").write_bytes(b"")
+    (folder / "brief.txt").write_text("notes")
+    done = run("index", folder)
+    assert done.returncode == 1 and done.stdout == ""
+    [line] = done.stderr.splitlines()
+    assert line == (
+        f"swimsearch: No picture in the folder {folder} could be read (empty.jpg: the file is empty (0 bytes)): "
+        "there is nothing to index, so no catalogue was made; it also holds 1 .txt file."
+    )
+    assert sorted(p.name for p in folder.iterdir()) == ["brief.txt", "empty.jpg"]  # no hidden catalogue left behind
+
+
 def test_index_holds_back_a_mass_removal_in_one_sentence_until_allow_removal(tmp_path, clothing):
     folder = tmp_path / "share"
     photos = copy_clothing_photos(clothing, folder, 12, offset=40)

@@ -59,8 +59,8 @@ class World:
     renders: int = 0
 
     # the search service
-    def open_catalogue(self, path: str) -> None:
-        self.calls.append(("open", path))
+    def open_catalogue(self, path: str, root: str | None = None) -> None:
+        self.calls.append(("open", path))  # the root check is the search thread's (tests/ui)
 
     def close_catalogue(self) -> None:
         self.calls.append(("close",))

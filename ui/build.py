@@ -20,7 +20,7 @@ from PyQt5.QtCore import QObject, pyqtSignal
 from swimsearch.catalogue import BuildReport, Catalogue
 from swimsearch.config import EngineConfig
 from swimsearch.errors import Cancelled, DamagedCatalogue
-from swimsearch.folderscan import NoPictures, refuse_folder_without_pictures  # noqa: F401 - NoPictures re-exported
+from swimsearch.folderscan import NoPictures, nothing_read, refuse_folder_without_pictures  # noqa: F401 - NoPictures re-exported
 from swimsearch.locations import display_name
 
 from .locations import CatalogueTarget
@@ -84,7 +84,8 @@ class BuildWorker(Worker):
         path = self.target.path
         if self._replace:
             remove_catalogue(path)
-        if self.target.root is not None and not path.exists():
+        made = self.target.root is not None and not path.exists()
+        if made:
             refuse_folder_without_pictures(self.target.root, self.should_stop)  # before any file is made
         if self.target.root is None:
             catalogue = Catalogue.open(path)
@@ -100,9 +101,13 @@ class BuildWorker(Worker):
             except Cancelled as exc:
                 report, cancelled = exc.report, True
             name = display_name(catalogue.path, catalogue.root)
-            return BuildOutcome(str(catalogue.path), name, report, cancelled, str(catalogue.root))
+            outcome = BuildOutcome(str(catalogue.path), name, report, cancelled, str(catalogue.root))
         finally:
             catalogue.close()
+        if made and report.read_nothing:  # as a folder without pictures: refused, and nothing left in it
+            remove_catalogue(path)
+            raise nothing_read(self.target.root, report.errors, report.skipped)
+        return outcome
 
     def _on_progress(self, phase: str, done: int, total: int) -> None:
         self.progress_changed.emit(phase, done, total)

@@ -1,4 +1,5 @@
-"""The questions a build asks the user: rebuild with this model? remove the files gone? set a damaged file aside?
+"""The questions a build asks the user: build this dropped folder? rebuild with this model? remove the files gone?
+set a damaged file aside (or a copied folder's file that describes the original folder)?
 
 A part of the main window (kept out of main_window.py so each stays small):
 it answers the session's `model_differs`, `removal_held` and
@@ -22,6 +23,7 @@ from swimsearch.locations import set_aside
 
 from . import dialogs
 from .formatting import count_of
+from .locations import target_for
 from .session_types import CatalogueState, Target, target_name
 
 log = logging.getLogger(__name__)
@@ -38,8 +40,28 @@ class BuildQuestions(QObject):
         self.session.removal_held.connect(self._on_removal_held)
         self.session.model_differs.connect(self._on_model_differs)
         self.session.catalogue_damaged.connect(self._on_catalogue_damaged)
+        self.session.catalogue_copied.connect(self._on_catalogue_copied)
         for service in (window.search, window.builds):  # told just before the failure it explains
             service.damaged.connect(self.session.on_damaged)
+        window.search.other_folder.connect(self.session.on_other_folder)
+
+    def open_dropped(self, path: str) -> None:
+        """A folder or catalogue file dropped on the window: opened, but a folder with no catalogue yet is built
+        (every picture read, a file written into it) only once the user says so; default: Cancel."""
+        try:
+            target = target_for(path)
+        except ValueError as exc:
+            self.window.show_error(str(exc))
+            return
+        if target.exists or target.root is None:
+            self.session.open(target)
+            return
+        text = (
+            f"Build a catalogue of the folder “{target_name(target)}”?\n\n"
+            f"Every picture in {target.root} and its subfolders is read (a large folder takes a while; "
+            f"Cancel in the status bar stops it), and the catalogue is kept as {target.path}."
+        )
+        dialogs.ask(self.window, text, "Build", "Cancel", lambda: self.session.open(target), name="buildDroppedBox")
 
     def _on_model_differs(self, state: CatalogueState) -> None:
         """The catalogue was built with another model: say so, and offer to rebuild it with this one."""
@@ -77,11 +99,22 @@ class BuildQuestions(QObject):
         dialogs.ask(self.window, text, "Set it aside and build a new one", "Leave it",
                     lambda: self._set_aside_and_build(target), name="damagedBox", on_no=self.session.leave_damaged)
 
-    def _set_aside_and_build(self, target: Target) -> None:
+    def _on_catalogue_copied(self, target: Target, message: str) -> None:
+        """A folder's catalogue file describes another folder (copied with it): offer a new one; default: no."""
+        text = (
+            f"{message}\n\nThe folder was probably copied together with its catalogue, so searching it would "
+            f"show the other folder's pictures. Build a new catalogue of “{target_name(target)}”? The copied file "
+            f"is kept beside itself as {Path(target.path).name}.copied-DATE-TIME, nothing is deleted; every "
+            "picture of the folder is read."
+        )
+        dialogs.ask(self.window, text, "Set it aside and build a new one", "Leave it",
+                    lambda: self._set_aside_and_build(target, "copied"), name="copiedBox", on_no=self.session.leave_damaged)
+
+    def _set_aside_and_build(self, target: Target, what: str = "damaged") -> None:
         try:
-            kept = set_aside(target.path)
+            kept = set_aside(target.path, why=what)
         except OSError as exc:
             self.session.leave_damaged()
-            self.window.show_error(f"The damaged catalogue {target.path} could not be set aside: {exc.strerror or exc}.")
+            self.window.show_error(f"The {what} catalogue {target.path} could not be set aside: {exc.strerror or exc}.")
             return
-        self.session.rebuild_damaged(target, kept.name)
+        self.session.rebuild_damaged(target, kept.name, what)

@@ -63,10 +63,11 @@ class Exports(QObject):
     def _ask_path(self, chooser, suggested_name: str) -> str:
         settings = self._window.settings
         folder = settings["dialogs/export_folder"] or str(Path.home())
-        path = chooser(self._window, str(Path(folder) / suggested_name))
-        if path:
-            settings["dialogs/export_folder"] = str(Path(path).parent)
-        return path
+        return chooser(self._window, str(Path(folder) / suggested_name))
+
+    def _remember_folder(self, path: str) -> None:
+        """The folder of an export that was written: the next export starts there (a failed one's is not kept)."""
+        self._window.settings["dialogs/export_folder"] = str(Path(path).parent)
 
     def csv(self) -> None:
         """Save the matches shown as CSV, with its sidecar (Ctrl+E)."""
@@ -86,6 +87,7 @@ class Exports(QObject):
         except Exception as exc:  # noqa: BLE001 - disk full, permission denied, ...: tell the user
             self._window.show_error(plain_message(exc, "exporting the matches"))
             return
+        self._remember_folder(path)
         self._window.statusBar().showMessage(f"Exported {count_matches(count)} to {path}", 8000)
 
     def sheet(self) -> None:
@@ -117,6 +119,7 @@ class Exports(QObject):
         job.start()
 
     def _on_sheet_written(self, path: str, count: int) -> None:
+        self._remember_folder(path)
         self._window.statusBar().showMessage(f"Saved a contact sheet of {count_matches(count)} to {path}", 10_000)
 
     def _on_sheet_finished(self) -> None:

@@ -182,7 +182,7 @@ class MainWindow(QMainWindow):
         panel.browse_requested.connect(self.choose_image)
         panel.file_dropped.connect(self.search_file)
         panel.picture_dropped.connect(self.search_picture)
-        panel.catalogue_dropped.connect(self.open_path)
+        panel.catalogue_dropped.connect(self.build_questions.open_dropped)  # a folder to build: asked first
         panel.drop_refused.connect(self.show_error)
         for source in (self.preview, view):
             source.search_requested.connect(self.search_match)

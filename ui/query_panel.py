@@ -44,6 +44,18 @@ class Dropped:
     image: QImage | None = None
     label: str = ""
     message: str = ""
+    note: str = ""  # "files": which dropped files were left out, and why
+
+
+def left_out_note(names: list[str], used: int) -> str:
+    """One sentence on the dropped files that are not pictures, so that none is left out silently."""
+    if len(names) == 1:
+        what = f"{names[0]} is not a picture"
+    elif len(names) <= 3:
+        what = f"{', '.join(names[:-1])} and {names[-1]} are not pictures"
+    else:
+        what = f"{', '.join(names[:2])} and {len(names) - 2} more files are not pictures"
+    return f"{what}: searched with {'the other picture' if used == 1 else f'the other {used}'}."
 
 
 def read_mime(mime: QMimeData) -> Dropped:
@@ -51,6 +63,7 @@ def read_mime(mime: QMimeData) -> Dropped:
     refused = ""
     web_name = ""
     files: list[str] = []
+    left_out: list[str] = []
     for url in mime.urls() if mime.hasUrls() else []:
         if url.isLocalFile():
             path = url.toLocalFile()
@@ -60,12 +73,13 @@ def read_mime(mime: QMimeData) -> Dropped:
                 files.append(path)
             else:
                 refused = f"{os.path.basename(path)} is not a picture SwimSearch can read ({READABLE})."
+                left_out.append(os.path.basename(path.rstrip(os.sep)) or path)
         elif not web_name:
             web_name = os.path.basename(url.path()) or url.host()
-    if len(files) == 1:
+    if len(files) == 1 and not left_out:
         return Dropped("file", path=files[0])
     if files:
-        return Dropped("files", paths=tuple(files))
+        return Dropped("files", paths=tuple(files), note=left_out_note(left_out, len(files)) if left_out else "")
     image = picture_data(mime)
     if image is not None:
         label = f"{web_name} (dropped picture)" if web_name else "Pasted picture"
@@ -115,7 +129,7 @@ class QueryPanel(PictureCard):
     detail_drawn = pyqtSignal(object)  # (x, y, w, h) fractions of the query picture
     colour_changed = pyqtSignal(float)  # how much colour matters, 0..1
     file_dropped = pyqtSignal(str)
-    files_dropped = pyqtSignal(object)  # tuple of paths: search with them together
+    files_dropped = pyqtSignal(object, str)  # tuple of paths: search with them together; what was left out
     picture_dropped = pyqtSignal(object, str)  # QImage, label
     catalogue_dropped = pyqtSignal(str)
     drop_refused = pyqtSignal(str)
@@ -207,7 +221,7 @@ class QueryPanel(PictureCard):
         if dropped.kind == "file":
             self.file_dropped.emit(dropped.path)
         elif dropped.kind == "files":
-            self.files_dropped.emit(dropped.paths)
+            self.files_dropped.emit(dropped.paths, dropped.note)
         elif dropped.kind == "picture":
             self.picture_dropped.emit(dropped.image, dropped.label)
         elif dropped.kind == "catalogue":

@@ -22,11 +22,11 @@ import numpy as np
 from PyQt5.QtCore import QObject, QTimer, pyqtSignal, pyqtSlot
 
 from swimsearch import copy_check
-from swimsearch.catalogue import Catalogue
+from swimsearch.catalogue import Catalogue, refuse_other_folder
 from swimsearch.colour import ColourMix
 from swimsearch.stores.sqlite import SqliteStore
 from swimsearch.config import EngineConfig
-from swimsearch.errors import CatalogueError, DamagedCatalogue
+from swimsearch.errors import CatalogueError, DamagedCatalogue, OtherFolder
 from swimsearch.locations import display_name
 from swimsearch.look_verdicts import LookAhead
 from swimsearch.model import Embedder, default_model_path, describe_model
@@ -91,6 +91,7 @@ class SearchWorker(Worker):
 
     open_failed = pyqtSignal(str, str)  # path, message
     damaged = pyqtSignal(str, str)  # path, message: the file is damaged (sent just before its open_failed)
+    other_folder = pyqtSignal(str, str)  # path, message: the file describes another folder (just before its open_failed)
     decision_failed = pyqtSignal(str)  # message
 
     doing = "searching"
@@ -122,9 +123,14 @@ class SearchWorker(Worker):
 
         self.guarded(load, "loading the model")
 
-    @pyqtSlot(object)
-    def open_catalogue(self, path: str) -> None:
-        """Open `path` in place of the open catalogue, which stays open if `path` cannot be opened."""
+    @pyqtSlot(object, object)
+    def open_catalogue(self, path: str, root: str | None = None) -> None:
+        """Open `path` in place of the open catalogue, which stays open if `path` cannot be opened.
+
+        Args:
+            root: the folder `path` is the catalogue of (opened from the folder): a file that describes
+                another folder (copied along with it) is refused (`other_folder`, then `open_failed`).
+        """
 
         def action() -> None:
             try:
@@ -132,6 +138,12 @@ class SearchWorker(Worker):
             except DamagedCatalogue as exc:
                 self.damaged.emit(str(path), str(exc))
                 raise
+            if root is not None:
+                try:
+                    refuse_other_folder(catalogue, root)
+                except OtherFolder as exc:
+                    self.other_folder.emit(str(path), str(exc))
+                    raise
             try:
                 engine = SearchEngine(catalogue, self._embedder, self._config)
             except Exception as exc:
@@ -379,13 +391,14 @@ class SearchService(QObject):
     catalogue_opened = pyqtSignal(object)  # CatalogueState
     open_failed = pyqtSignal(str, str)  # path, message
     damaged = pyqtSignal(str, str)  # path, message: the catalogue file is damaged (just before its open_failed)
+    other_folder = pyqtSignal(str, str)  # path, message: a folder's file describes another folder (copied with it)
     result_ready = pyqtSignal(object)  # QueryOutcome
     query_failed = pyqtSignal(object, str)  # Query, message
     failed = pyqtSignal(str)
     decision_failed = pyqtSignal(str)  # message
     ahead_progress = pyqtSignal(int, int)  # designs of the open catalogue looked ahead, of all (look_verdicts.py)
 
-    _open_requested = pyqtSignal(object)
+    _open_requested = pyqtSignal(object, object)  # path, the folder it must describe (or None)
     _looks_ahead_requested = pyqtSignal(bool)
     _reload_requested = pyqtSignal()
     _close_requested = pyqtSignal()
@@ -410,6 +423,7 @@ class SearchService(QObject):
         worker.outbox.ahead_progress.connect(self.ahead_progress)
         worker.outbox.catalogue_opened.connect(self._on_catalogue_opened)
         worker.damaged.connect(self.damaged)
+        worker.other_folder.connect(self.other_folder)
         worker.open_failed.connect(self._on_open_failed)
         worker.outbox.result_ready.connect(self._on_result_ready)
         worker.outbox.query_failed.connect(self._on_query_failed)
@@ -417,10 +431,11 @@ class SearchService(QObject):
         worker.decision_failed.connect(self.decision_failed)
         self._job.start()
 
-    def open_catalogue(self, path: str) -> None:
+    def open_catalogue(self, path: str, root: str | None = None) -> None:
+        """Open `path`; `root`: the folder it must describe (a folder's own catalogue file), or None."""
         self._generation.next()  # a query for the previous catalogue is stale now
         self.pending = None
-        self._open_requested.emit(str(path))
+        self._open_requested.emit(str(path), root)
 
     def reload(self) -> None:
         self._reload_requested.emit()

@@ -41,7 +41,7 @@ WAITING = "Nothing is searchable yet: this design will be searched as soon as th
 class CatalogueService(Protocol):
     """The search thread's handle (`ui.search.SearchService`); answers come back through `Session.on_*`."""
 
-    def open_catalogue(self, path: str) -> None: ...
+    def open_catalogue(self, path: str, root: str | None = None) -> None: ...
 
     def close_catalogue(self) -> None: ...
 
@@ -102,7 +102,9 @@ class Session:
     `model_differs(state)` (the catalogue was built with another model:
     offer to rebuild it with `update()`; asked once per catalogue) and
     `catalogue_damaged(target, message)` (a folder's catalogue file is damaged:
-    offer to set it aside and call `rebuild_damaged()`, else `leave_damaged()`).
+    offer to set it aside and call `rebuild_damaged()`, else `leave_damaged()`) and
+    `catalogue_copied(target, message)` (a folder's catalogue file describes another
+    folder, copied along with it: the same offer, the same calls).
     """
 
     def __init__(
@@ -155,10 +157,12 @@ class Session:
         self.catalogue_ready = Event()
         self.message = Event()
         self._result_note = ""  # the note of the last result shown, while it may still be in the status bar
+        self._drop_note = ""  # what a drop left out, said as its search started
         self.error = Event()
         self.removal_held = Event()
         self.model_differs = Event()
         self.catalogue_damaged = Event()
+        self.catalogue_copied = Event()
         self._asked_held: tuple[str, int] | None = None  # (catalogue, files) of the last removal question
         self._kept_held: tuple[str, int] | None = None  # ... and of the last one answered "Keep them"
         self._model_asked: set[str] = set()  # catalogues whose other model was already pointed out
@@ -175,8 +179,10 @@ class Session:
     def open(self, target: Target, *, update: bool = False) -> None:
         """Show `target`: open it, and build it when it does not exist yet (or `update` it)."""
         self.target = target
+        self._damaged_said.clear()  # a failure of this attempt is said (or asked about) again
         if target.exists:
-            self._catalogues.open_catalogue(str(target.path))
+            root = str(target.root) if target.root is not None and not target.sample else None
+            self._catalogues.open_catalogue(str(target.path), root)  # a copy's file of another folder is refused
             self.message.emit(f"Opening “{target_name(target)}”…", 0)
             if update:
                 self._build(target)
@@ -215,16 +221,16 @@ class Session:
         """The user confirmed that the files an update held back are gone: update again, removing them."""
         self.update(allow_removal=True)
 
-    def rebuild_damaged(self, target: Target, kept_as: str) -> None:
-        """The damaged file of `target` was set aside (renamed `kept_as`): build a new catalogue of its folder."""
+    def rebuild_damaged(self, target: Target, kept_as: str, what: str = "damaged") -> None:
+        """The damaged (or `what`: "copied") file of `target` was set aside (renamed `kept_as`): build a new
+        catalogue of its folder."""
         self.leave_damaged()
-        self._built_note = f" The damaged catalogue was kept beside it as {kept_as}."
+        self._built_note = f" The {what} catalogue was kept beside it as {kept_as}."
         self.open(target)
 
     def leave_damaged(self) -> None:
-        """The question about a damaged catalogue was answered: a later failure of it is said, and asked again."""
-        self._damaged_asking = None
-        self._damaged_said.clear()
+        """The question about a damaged catalogue was answered: the next attempt to open it asks again."""
+        self._damaged_asking = None  # its failures stay said: one may arrive after a quick answer (next `open` forgets)
 
     def search(self, query: Query) -> None:
         """Run a new query, with the mirror setting; its result becomes the newest history entry."""
@@ -243,10 +249,18 @@ class Session:
         if query is not None and query.box is not None:
             self.search(query.with_box(None))
 
-    def search_together(self, queries: list[Query]) -> None:
-        """Search with several designs at once (a selection in the grid, several files dropped)."""
+    def search_together(self, queries: list[Query], note: str = "") -> None:
+        """Search with several designs at once (a selection in the grid, several files dropped).
+
+        Args:
+            note: said in the status bar as the search starts ("notes.txt is not a picture: ...");
+                the result does not clear it.
+        """
         if queries:
             self.search(queries[0] if len(queries) == 1 else ExamplesQuery(tuple(queries)))
+        if note:
+            self.message.emit(note, 20_000)
+            self._drop_note = note  # stays through this search's result, cleared by the next one's
 
     def not_like(self, match: Match) -> None:
         """Steer the query on screen away from a result: the list re-ranks at once (a new history entry)."""
@@ -419,12 +433,13 @@ class Session:
             self.error.emit(message)
         self.changed.emit()
 
-    def on_damaged(self, path: str, message: str) -> None:
+    def on_damaged(self, path: str, message: str, *, copied: bool = False) -> None:
         """A catalogue file is damaged (its open or build failure follows): a folder's own is offered a way out.
 
         The user is asked once (`catalogue_damaged`), even when opening and
         building it both found the damage; a catalogue opened as a file is
-        only reported, since its folder is not known.
+        only reported, since its folder is not known. `copied`: the file is
+        not damaged but describes another folder (`catalogue_copied`).
         """
         target = self.target
         if target is None or target.root is None or target.sample or Path(path) != Path(target.path):
@@ -432,12 +447,20 @@ class Session:
         self._damaged_said.add(message)
         if self._damaged_asking != path:
             self._damaged_asking = path
-            self.catalogue_damaged.emit(target, message)
+            self.message.emit(message, 30_000)  # not "Opening …" behind the question, however soon it is answered
+            (self.catalogue_copied if copied else self.catalogue_damaged).emit(target, message)
+
+    def on_other_folder(self, path: str, message: str) -> None:
+        """A folder's catalogue file describes another folder (its open failure follows): offer a new one."""
+        self.on_damaged(path, message, copied=True)
 
     def on_result_ready(self, query: Query, result: SearchResult, changed: CatalogueState | None = None) -> None:
         """A result; `changed`: the catalogue as the search re-read it after another process changed it (its
         count of designs; older results may show designs it removed: they run again when revisited)."""
+        recount = ""
         if changed is not None and self.catalogue is not None and changed.path == self.catalogue.path:
+            if changed.searchable != self.catalogue.searchable:  # the "Opened …: 30 designs" note must not stay
+                recount = f"“{changed.name}” was changed by another program: {changed.searchable:,} designs searchable now."
             self.catalogue = changed
             self.version += 1
         entry = HistoryEntry(query.recorded(result), result, self.version)
@@ -447,11 +470,15 @@ class Session:
             self.history.replace_current(entry)
         self._show(entry)
         note = getattr(result, "note", "")
+        kept, self._drop_note = self._drop_note, ""
+        if recount and not note and not kept:
+            self.message.emit(recount, 15_000)
+            kept = recount
         if note:  # "update the catalogue to ..." (older catalogues lack details), "the picture is only 1 x 1 pixels ..."
             self.message.emit(note, 15_000)
-        elif self._result_note:  # a note of the search before must not read as this one's
+        elif self._result_note and not kept:  # a note of the search before must not read as this one's
             self.message.emit("", 0)
-        self._result_note = note
+        self._result_note = note or kept
         self.changed.emit()
         self.results_shown.emit(result)
 

@@ -52,9 +52,13 @@ class SteeringControls(QObject):
         if chosen:
             self.session.search_together([CatalogueImageQuery(m.image_id, m.path) for m in chosen])
 
-    def search_files(self, paths: tuple[str, ...]) -> None:
-        """Several files dropped at once: one search with them all."""
-        self.session.search_together([FileQuery(os.path.abspath(p)) for p in paths])
+    def search_files(self, paths: tuple[str, ...], left_out: str = "") -> None:
+        """Several files dropped at once: one search with them all.
+
+        Args:
+            left_out: the sentence on the dropped files that are not pictures, for the status bar.
+        """
+        self.session.search_together([FileQuery(os.path.abspath(p)) for p in paths], note=left_out)
 
     def several_selected(self, match: Match) -> bool:
         return len(self.window.results_view.selected_matches()) > 1

@@ -113,10 +113,10 @@ def error_boxes(window) -> list[str]:
     return [box.text() for box in window.findChildren(QMessageBox, "errorBox") if box.isVisible()]
 
 
-def damaged_question(qtbot, window):
-    """The open "set the damaged file aside?" box and its buttons by their words."""
-    qtbot.waitUntil(lambda: any(b.isVisible() for b in window.findChildren(QMessageBox, "damagedBox")), timeout=WAIT_MS)
-    [box] = [b for b in window.findChildren(QMessageBox, "damagedBox") if b.isVisible()]
+def damaged_question(qtbot, window, name="damagedBox"):
+    """The open "set the damaged (or copied) file aside?" box and its buttons by their words."""
+    qtbot.waitUntil(lambda: any(b.isVisible() for b in window.findChildren(QMessageBox, name)), timeout=WAIT_MS)
+    [box] = [b for b in window.findChildren(QMessageBox, name) if b.isVisible()]
     return box, {button.text(): button for button in box.buttons()}
 
 
@@ -169,3 +169,40 @@ def test_build_on_a_folder_with_a_damaged_catalogue_asks_once_and_leave_it_chang
     with qtbot.waitSignal(window.build_finished, timeout=WAIT_MS):
         window.build_action.trigger()  # asked again, not a dead end
     damaged_question(qtbot, window)
+
+
+def test_a_copied_folders_catalogue_of_the_original_is_not_opened_as_the_copys(qtbot, make_window, designs, tmp_path):
+    """Review round 12, item 5: `cp -a` of a folder, most files deleted in the copy: the window opened the original's
+    catalogue as the copy's (its title, its results in the original folder). The CLI's sentence, and a way out."""
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(designs, copy)  # the hidden catalogue file goes along
+    for picture in sorted(copy.glob("img00[01]*.png")):  # the first 20: the copy no longer looks like its own folder
+        picture.unlink()
+    copied = default_catalogue_path(copy)
+    before = copied.read_bytes()
+    window = make_window()
+    with qtbot.waitSignal(window.catalogue_ready, timeout=WAIT_MS):
+        window.open_path(str(designs))
+    window.open_path(str(copy))
+    box, buttons = damaged_question(qtbot, window, "copiedBox")
+    assert box.text().startswith(f"The catalogue {copied} belongs to the folder {designs}, not {copy}.")
+    assert set(buttons) == {"Set it aside and build a new one", "Leave it"}
+    assert box.defaultButton() is buttons["Leave it"]
+    assert error_boxes(window) == []
+    qtbot.mouseClick(buttons["Leave it"], Qt.LeftButton)
+    assert copied.read_bytes() == before and not list(copy.glob("*.copied-*"))  # nothing touched without a yes
+    qtbot.waitUntil(lambda: window.windowTitle() == "designs — SwimSearch", timeout=WAIT_MS)  # the one on screen stays
+    assert "30 designs" in window.catalogue_label.full_text() and error_boxes(window) == []
+
+    window.open_path(str(copy))  # asked again
+    box, buttons = damaged_question(qtbot, window, "copiedBox")
+    with qtbot.waitSignal(window.catalogue_ready, timeout=WAIT_MS) as ready:
+        qtbot.mouseClick(buttons["Set it aside and build a new one"], Qt.LeftButton)
+    assert ready.args[0].searchable == 10 and window.windowTitle() == "copy — SwimSearch"
+    [kept] = copy.glob(".swimsearch.swimcat.copied-*")
+    assert kept.read_bytes() == before  # renamed, not deleted or overwritten
+    assert f"The copied catalogue was kept beside it as {kept.name}" in window.statusBar().currentMessage()
+    result = drop_and_wait(qtbot, window, copy / "img0025.png")
+    assert all(str(m.path).startswith(str(copy)) for m in result.matches)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import ui.dialogs
 from PyQt5.QtWidgets import QApplication
@@ -68,6 +69,24 @@ def test_an_export_that_cannot_be_written_is_one_plain_sentence(qtbot, make_wind
     drop_and_wait(qtbot, window, designs / "img0001.png")
     window.export_action.trigger()
     assert error_texts(window) == [f"The file {target} cannot be used: No such file or directory."]
+
+
+def test_the_next_export_starts_in_the_last_folder_written_not_one_that_failed(
+    qtbot, make_window, designs, tmp_path, monkeypatch
+):
+    """Review round 12, item 21: a failed export's folder was still offered as the place of the next one."""
+    written, failed = tmp_path / "written", tmp_path / "no such folder"
+    written.mkdir()
+    offered, answers = [], [str(written / "a.csv"), str(failed / "b.csv"), str(written / "c.csv")]
+    monkeypatch.setattr(ui.dialogs, "choose_csv_path", lambda parent, suggested: offered.append(suggested) or answers.pop(0))
+    window = make_window()
+    open_catalogue(qtbot, window, designs)
+    drop_and_wait(qtbot, window, designs / "img0001.png")
+    window.export_action.trigger()  # written
+    window.export_action.trigger()  # fails: no such folder
+    assert len(error_texts(window)) == 1
+    window.export_action.trigger()
+    assert [str(Path(p).parent) for p in offered[1:]] == [str(written), str(written)]
 
 
 def test_export_and_copy_wait_for_results(qtbot, make_window, designs):

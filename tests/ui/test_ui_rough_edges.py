@@ -6,12 +6,13 @@ import os
 
 import pytest
 from PyQt5.QtCore import Qt
-from PyQt5.QtWidgets import QApplication, QListView, QTableWidget
+from PyQt5.QtWidgets import QApplication, QListView, QMessageBox, QTableWidget
 
 from swimsearch.catalogue import default_catalogue_path
 from ui.shortcuts import ShortcutsDialog
 from ui.unreadable import UnreadableDialog
-from ui_helpers import WAIT_MS, drop_and_wait, error_texts, make_pattern_images, open_catalogue
+from ui.query_panel import file_url_mime
+from ui_helpers import WAIT_MS, drop, drop_and_wait, error_texts, make_pattern_images, open_catalogue
 
 
 def test_building_a_folder_without_pictures_says_so_leaves_nothing_and_keeps_the_open_catalogue(
@@ -37,6 +38,60 @@ def test_building_a_folder_without_pictures_says_so_leaves_nothing_and_keeps_the
     assert window.windowTitle() == "designs — SwimSearch" and "30 designs" in window.catalogue_label.full_text()
     qtbot.waitUntil(lambda: window.model.rowCount() > 0, timeout=WAIT_MS)
     assert window.model.match_at(0).name == "img0004.png"
+
+
+def test_building_a_folder_whose_only_picture_cannot_be_read_is_refused_and_leaves_nothing(
+    qtbot, make_window, designs, tmp_path
+):
+    """Review round 12, item 14: a 0-byte .jpg beside documents made a catalogue of 0 designs ("Press F5...")."""
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "empty.jpg").write_bytes(b"")
+    (folder / "brief.txt").write_text("no pictures here")
+    window = make_window()
+    open_catalogue(qtbot, window, designs)
+    with qtbot.waitSignal(window.build_finished, timeout=WAIT_MS) as finished:
+        window.open_path(str(folder))
+    assert finished.args[0] is None  # no catalogue was made
+    qtbot.waitUntil(lambda: window.session.catalogue is not None, timeout=WAIT_MS)
+    [message] = error_texts(window)
+    assert message == (
+        f"No picture in the folder {folder} could be read (empty.jpg: the file is empty (0 bytes)): "
+        "there is nothing to index, so no catalogue was made; it also holds 1 .txt file."
+    )
+    assert sorted(p.name for p in folder.iterdir()) == ["brief.txt", "empty.jpg"]
+    assert window.windowTitle() == "designs — SwimSearch" and "30 designs" in window.catalogue_label.full_text()
+
+
+def test_a_dropped_folder_without_a_catalogue_is_built_only_after_the_user_says_build(qtbot, make_window, designs, tmp_path):
+    """Review round 12, item 8: a folder dropped on the window was built at once (a file written into it unasked)."""
+    folder = tmp_path / "new designs"
+    make_pattern_images(folder, 6, start=300)
+    window = make_window()
+    open_catalogue(qtbot, window, designs)
+
+    def question():
+        qtbot.waitUntil(lambda: any(b.isVisible() for b in window.findChildren(QMessageBox, "buildDroppedBox")), timeout=WAIT_MS)
+        [box] = [b for b in window.findChildren(QMessageBox, "buildDroppedBox") if b.isVisible()]
+        return box, {button.text(): button for button in box.buttons()}
+
+    with qtbot.assertNotEmitted(window.build_finished, wait=300):
+        assert drop(window.query_panel, file_url_mime(str(folder)))
+        box, buttons = question()
+    assert box.text().startswith("Build a catalogue of the folder “new designs”?")
+    assert str(default_catalogue_path(folder)) in box.text()
+    assert set(buttons) == {"Build", "Cancel"} and box.defaultButton() is buttons["Cancel"]
+    qtbot.mouseClick(buttons["Cancel"], Qt.LeftButton)
+    assert not default_catalogue_path(folder).exists() and window.windowTitle() == "designs — SwimSearch"
+
+    assert drop(window.query_panel, file_url_mime(str(folder)))
+    box, buttons = question()
+    with qtbot.waitSignal(window.build_finished, timeout=WAIT_MS) as finished:
+        qtbot.mouseClick(buttons["Build"], Qt.LeftButton)
+    assert finished.args[0].report.indexed == 6 and default_catalogue_path(folder).exists()
+    with qtbot.waitSignal(window.catalogue_ready, timeout=WAIT_MS):  # a folder with a catalogue opens unasked
+        assert drop(window.query_panel, file_url_mime(str(designs)))
+    assert not any(b.isVisible() for b in window.findChildren(QMessageBox, "buildDroppedBox"))
 
 
 def test_unreadable_files_are_listed_with_reasons_from_the_status_bar_and_the_menu(qtbot, make_window, tmp_path):

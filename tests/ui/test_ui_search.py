@@ -309,3 +309,22 @@ def test_the_selected_match_is_shown_as_large_as_the_query_and_the_query_never_m
     qtbot.wait(50)
     assert window.query_panel.picture.geometry() == before
     assert abs(window.preview.picture.height() - match) <= 2
+
+
+def test_pictures_another_program_added_show_in_the_count_after_the_next_search(qtbot, make_window, designs, small_config):
+    """Review round 12, item 16: `swimsearch index` added pictures while the window was open; the status bar kept
+    "Opened “designs”: 30 designs searchable." beside the new count."""
+    from swimsearch.catalogue import Catalogue, default_catalogue_path
+    from ui_helpers import FakeEmbedder
+
+    window = make_window()
+    open_catalogue(qtbot, window, designs)
+    drop_and_wait(qtbot, window, designs / "img0004.png")
+    assert window.catalogue_label.full_text().endswith("30 designs")
+    make_pattern_images(designs, 10, start=100)
+    with Catalogue.open(default_catalogue_path(designs)) as cli:  # as `swimsearch index` does, on its own connection
+        cli.update(FakeEmbedder(), small_config)
+    drop_and_wait(qtbot, window, designs / "img0100.png")
+    assert window.catalogue_label.full_text().endswith("40 designs")
+    assert window.statusBar().currentMessage() == "“designs” was changed by another program: 40 designs searchable now."
+    assert window.model.match_at(0).name == "img0100.png"  # a picture it added is found as itself

@@ -85,6 +85,24 @@ def test_several_files_dropped_at_once_are_one_search(qtbot, make_window, design
     assert {family(m) for m in result.matches[:4]} == {0, 8}
 
 
+def test_a_dropped_file_that_is_no_picture_is_named_in_the_status_bar(qtbot, make_window, designs, tmp_path):
+    """Review round 12, item 15: 2 pictures and a text file dropped; the text file was left out without a word."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a picture")
+    window = make_window()
+    open_catalogue(qtbot, window, designs)
+    with qtbot.waitSignal(window.results_shown, timeout=WAIT_MS) as blocker:
+        assert drop(window.query_panel, file_url_mime(str(designs / "img0001.png"), str(notes), str(designs / "img0025.png")))
+    assert len(blocker.args[0].example_ids) == 2
+    assert window.statusBar().currentMessage() == "notes.txt is not a picture: searched with the other 2."
+    with qtbot.waitSignal(window.results_shown, timeout=WAIT_MS) as blocker:  # one picture and the note: said too
+        assert drop(window.query_panel, file_url_mime(str(notes), str(designs / "img0004.png")))
+    assert blocker.args[0].query.endswith("img0004.png") and len(blocker.args[0].example_ids) == 1
+    assert window.statusBar().currentMessage() == "notes.txt is not a picture: searched with the other picture."
+    drop_and_wait(qtbot, window, designs / "img0007.png")  # nothing left out: the note does not stay on
+    assert "notes.txt" not in window.statusBar().currentMessage()
+
+
 def test_not_like_this_reranks_at_once_without_the_network(qtbot, make_window, designs):
     embeds = []
 
