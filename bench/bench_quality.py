@@ -177,6 +177,9 @@ def main() -> int:
                              "(settings are chosen on the tuning half, reported on the held-out half)")
     parser.add_argument("--check-leak-free", type=int, default=0, metavar="N",
                         help="issue 11, section ranking: compare N leak-free searches with real removals through the store")
+    parser.add_argument("--leak-free-picture", action="store_true",
+                        help="issue 11, section ranking: a leak-free query is searched with its picture file, as a "
+                             "user's new picture (the engine looks at its same-design pairs, as for a catalogue photo)")
     parser.add_argument("--settings", default="",
                         help="engine query settings for every section, e.g. expand_k=5,query_augment_k=0 (the settings before this round)")
     parser.add_argument("--grow", type=int, default=40_000,
@@ -325,7 +328,8 @@ def issue11(args, config: EngineConfig, embedder: Embedder) -> int:
         sections = (
             ("ranking", f"1. ranking, protocols {args.protocols} (quality_leakfree.py says what each measures)",
              lambda: q11.ranking(catalogue, embedder, config, data, limit=args.limit, every=args.every, paths=args.paths,
-                                 protocols=args.protocols, split=args.split, check=args.check_leak_free)),
+                                 protocols=args.protocols, split=args.split, check=args.check_leak_free,
+                                 leak_free_picture=args.leak_free_picture)),
             ("copies", "2. transformed copies: the original in the top 10",
              lambda: q11.copies(catalogue, embedder, config, data, count=args.copies)),
             ("bands", "3. bands and catalogue invariance", lambda: q11.bands(data)),

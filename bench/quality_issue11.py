@@ -76,6 +76,7 @@ class Catalogued:
         self.snap = snap
         records = catalogue.records(snap.ids)
         self.relpaths = [records[int(i)].relpath for i in snap.ids]
+        self.paths = [records[int(i)].path for i in snap.ids]  # the picture files (a leak-free query's picture)
         stored = catalogue.embedding_matrix(snap.ids)
         assert np.array_equal(stored.ids, snap.ids)
         self.embeddings = stored.vectors.astype(np.float32)
@@ -115,12 +116,15 @@ def forced_graph_engine(catalogue, embedder, config) -> SearchEngine:
 
 def ranking(catalogue, embedder, config, data: Catalogued, *, limit: int = 0, every: int = 1,
             paths: str = "today,exact,lsh,graph", protocols: str = "naive,leak-free", split: str = "all",
-            check: int = 0) -> dict:
+            check: int = 0, leak_free_picture: bool = False) -> dict:
     """mAP@10 of each method over the labelled queries (every `every`-th, the first `limit`, of `split`),
     on `paths`, under `protocols`: "naive" (the query is a catalogue photo, searched as one) and
     "leak-free" (quality_leakfree.py: the catalogue without the query, the query searched as a new
     picture; exact and LSH paths). `check`: that many leak-free searches are also compared with real
-    removals through the store (quality_leakfree.check)."""
+    removals through the store (quality_leakfree.check). `leak_free_picture`: a leak-free query is searched
+    with its picture file, as a user's new picture is, so the engine looks at the pairs its *same design*
+    band shows (same_picture.py) as it does for a catalogue photo in the naive protocol; else from its
+    embedding alone (no look)."""
     import quality_leakfree
 
     lsh_config = config.with_changes(exact_below=0, graph_from=10**9)
@@ -165,7 +169,8 @@ def ranking(catalogue, embedder, config, data: Catalogued, *, limit: int = 0, ev
                 else:
                     with leave.without(image_id) as moved:
                         result = engine.search_embeddings(data.embeddings[row : row + 1], phash=int(data.phash[row]),
-                                                          top_n=data.depth)
+                                                          top_n=data.depth,
+                                                          label=data.paths[row] if leak_free_picture else "embedding")
                     changed.append(moved)
                 times.append(result.search_ms)
                 used[result.method] = used.get(result.method, 0) + 1
