@@ -48,7 +48,7 @@ from swimsearch.index import IndexSnapshot
 from swimsearch.indexing import index_catalogue, prepared_table
 from swimsearch.phash_index import PhashIndex
 from swimsearch.neighbour_updates import update_lists
-from swimsearch.neighbours import VectorTable, augmented
+from swimsearch.neighbours import NeighbourLists, VectorTable, augmented
 from swimsearch.search import SearchEngine
 from swimsearch.searchers import SnapshotSearcher, choose_searcher
 
@@ -82,8 +82,9 @@ class LeaveOneOut:
         self.ids = self.snapshot.ids
         self.phashes = catalogue.phashes(self.ids)
 
-    def state(self, image_id: int) -> tuple[np.ndarray, np.ndarray, IndexSnapshot]:
-        """(ids whose augmented vector changed, their new augmented vectors (float16, as held), the snapshot without `image_id`)."""
+    def state(self, image_id: int) -> tuple[np.ndarray, np.ndarray, IndexSnapshot, NeighbourLists]:
+        """(ids whose augmented vector changed, their new augmented vectors (float16, as held), the snapshot without
+        `image_id`, the neighbour lists without it)."""
         keep = self.table.ids != image_id
         table = VectorTable(self.table.ids[keep], self.table.vectors[keep])
         table.__dict__["float32"] = self.float32[keep]  # the cached float32 copy the exact lists read, made once
@@ -96,17 +97,18 @@ class LeaveOneOut:
         reduced[rows] = fitted.vectors(vectors).astype(np.float16)  # as the store writes and the snapshot loads them
         kept = snap.ids != image_id
         without = IndexSnapshot(fitted=fitted, ids=snap.ids[kept], codes=codes[kept], vectors=reduced[kept], tables=None)
-        return changed, vectors.astype(np.float16), without
+        return changed, vectors.astype(np.float16), without, lists
 
     @contextlib.contextmanager
     def without(self, image_id: int) -> Iterator[int]:
         """Within the block the engine searches its catalogue as if `image_id` were removed; yields how
         many augmented vectors that changed."""
-        changed, vectors, snapshot = self.state(image_id)
+        changed, vectors, snapshot, lists = self.state(image_id)
         engine, data = self.engine, self.engine._data
         rows = data._rows(changed)
-        held_vectors, held_searcher = data._augmented[rows].copy(), engine._searcher
+        held_vectors, held_searcher, held_lists = data._augmented[rows].copy(), engine._searcher, data._held_lists
         data._augmented[rows] = vectors
+        data._held_lists = lists  # a new picture is folded into the lists without it (fold_in.py)
         engine._searcher = choose_searcher(snapshot, self.config)
         keep = self.ids != image_id  # the pHash candidates come from the catalogue without it too
         table = (PhashIndex.build(self.phashes[keep]), self.ids[keep])
@@ -115,7 +117,7 @@ class LeaveOneOut:
             yield len(changed)
         finally:
             data._augmented[rows] = held_vectors
-            engine._searcher = held_searcher
+            engine._searcher, data._held_lists = held_searcher, held_lists
             del engine._phash_table
 
 

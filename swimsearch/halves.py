@@ -28,7 +28,7 @@ def through_half(values: np.ndarray) -> np.ndarray:
     """float32 values rounded to the nearest float16 and back: bit for bit `astype(np.float16).astype(np.float32)`.
 
     NumPy narrows float32 to float16 element by element in software here too: 40 x 1,280 values (a
-    search's prepared head, ranking._augmented_query) took 0.1 ms twice a search. This rounds the float32
+    search's prepared head, fold_in.augmented_query) took 0.1 ms twice a search. This rounds the float32
     bits instead: to nearest, ties to even, on the 10 fraction bits a normal float16 keeps (a carry
     raises the exponent, as the narrowing does); below float16's smallest normal (2^-14) to the nearest
     multiple of 2^-24 (its subnormals), by an exact scaling and NumPy's round-half-to-even. Anything that

@@ -35,11 +35,11 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from .augment import distinct_best, expand_query, picture_keys, weighted_mean
+from .augment import distinct_best, expand_query
 from .best_scored import ordered
 from .calibration import BAND_NAMES, Calibration, band_levels, whole_percents
 from .config import EngineConfig
-from .halves import through_half
+from .fold_in import augmented_query, folded_in
 from .index import FittedIndex
 from .phash_index import UNKNOWN, PhashIndex, copy_distances, informative
 from .rescoring import RescoringData
@@ -111,6 +111,7 @@ def find_candidates(
         sims = full @ _unit(embeddings.astype(np.float64) - fitted.mean).T  # (m, variants)
         return _candidates(stored.ids, sims, rankings[0].method, rankings[0].candidates, query_id, steer=steer)
     depth = min(len(searcher), max(wanted, config.rescore_depth))
+    augmented = folded_in(data, fitted, fitted.prepare(embeddings[:1])[0]) if query_id is None and steer is None else data.augmented
     queries, found, first = [], [], None
     for q in fitted.prepare(embeddings):
         ranking, last = _look(searcher, fitted, q, depth)
@@ -119,9 +120,9 @@ def find_candidates(
         for round_ in range(config.expand_rounds if config.expand_k else 0):
             head = ranking.ids[ranking.ids != query_id] if query_id is not None else ranking.ids
             head = head[: config.expand_k + RESCORE_MARGIN]
-            vectors = data.augmented(head)  # first: the cache reads the head's embeddings with these (array_cache.take)
+            vectors = augmented(head)  # first: the cache reads the head's embeddings with these (array_cache.take)
             if round_ == 0 and config.query_augment_k and len(head):
-                q = _augmented_query(q, data, fitted, head, config.query_augment_k)
+                q = augmented_query(q, data, fitted, head, config.query_augment_k)
             sims = vectors @ q  # the best few on the full augmented vectors, of the best by re-ranking vector
             best = distinct_best(data.picture_keys(head), sims, config.expand_k)  # a picture's copies count once
             q = expand_query(q, vectors[best], sims[best], alpha=config.expand_alpha)
@@ -137,7 +138,7 @@ def find_candidates(
     coarse = searcher.vectors(ids) @ (last if len(queries) == 1 else fitted.vectors(final)).T
     head = np.argsort(-coarse.max(axis=1), kind="stable")[:wanted]
     sims = coarse.astype(np.float64)
-    sims[head] = _rowwise(data.augmented(ids[head]), final)
+    sims[head] = _rowwise(augmented(ids[head]), final)
     lift = np.zeros(len(ids))
     lift[head] = 3.0
     return replace(_candidates(ids, sims, first.method, first.candidates, query_id, lift, steer), query=final)
@@ -151,20 +152,6 @@ def _look(searcher: Searcher, fitted: FittedIndex, q: np.ndarray, depth: int) ->
     vector = fitted.vectors(q[None])
     code = fitted.codes(q[None])[0] if getattr(searcher, "reads_code", True) else _NO_CODE
     return searcher.search(code, vector[0], depth), vector
-
-
-def _augmented_query(q: np.ndarray, data: RescoringData, fitted: FittedIndex, head: np.ndarray, k: int) -> np.ndarray:
-    """The prepared query augmented as a catalogue image is (augment.py's DBA with the catalogue's alpha)
-    over its `k` nearest of `head` (the first search's best) by prepared cosine, so that it sits among
-    its neighbours as the augmented vectors it is compared with do. A catalogue image searched by its
-    own embedding gets about its own augmented vector. With expand_k 10 it lifted leak-free mAP@10 on
-    the clothing set's tuning half by 0.9 % cross-sender and 0.8 % same-sender (docs/BENCHMARKS.md)."""
-    stored = data.embedding_matrix(head.tolist())
-    prepared = through_half(fitted.prepare(stored.vectors))  # as the catalogue's table holds them
-    sims = prepared @ q
-    best = distinct_best(picture_keys(stored.vectors), sims, k)
-    alpha = float(fitted.settings.get("augment_alpha", 3.0))
-    return weighted_mean(q[None], prepared[best][None], sims[best][None], alpha)[0]
 
 
 def _with_extra(

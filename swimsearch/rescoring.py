@@ -76,6 +76,7 @@ class RescoringData:
         self._augmented: np.ndarray | None = None
         self._whitened: np.ndarray | None = None
         self._records: dict[int, ImageRecord] = {}
+        self._held_lists: NeighbourLists | None = None
         # what this search has read from the store (see the module's note); cleared by new_search
         self._read: dict[int, np.ndarray] = {}
         self._absent: set[int] = set()
@@ -91,7 +92,8 @@ class RescoringData:
             self._rows = row_lookup(self._ids)
             self._records = reader.records(self._ids.tolist())
             if fitted is not None and fitted.augmented:
-                self._augmented = self._augment(self._ids, self._vectors, reader.neighbour_lists()).astype(np.float16)
+                self._held_lists = reader.neighbour_lists()  # held for a new picture's search (fold_in.py)
+                self._augmented = self._augment(self._ids, self._vectors, self._held_lists).astype(np.float16)
             if calibration is not None:  # float32, as ranking.whitened_vectors makes them for a store read
                 self._whitened = np.concatenate(
                     [calibration.vectors(self._vectors[s : s + 8192]).astype(np.float32) for s in range(0, len(self._ids), 8192)]
@@ -209,6 +211,15 @@ class RescoringData:
             return table.get(ids)
         settings = self.fitted.settings
         return augmented(table, lists, ids, k=int(settings.get("augment_k", 5)), alpha=float(settings.get("augment_alpha", 3.0)))
+
+    def held_lists(self) -> NeighbourLists | None:
+        """The neighbour lists of every image, when held in memory (None: read per search, or none)."""
+        return self._held_lists if self._augmented is not None else None
+
+    def prepared(self, image_ids: np.ndarray) -> np.ndarray:
+        """The prepared vectors (m, D) float32 of ids held in memory, rounded as the augmentation's table holds them."""
+        assert self._vectors is not None and self.fitted is not None
+        return through_half(self.fitted.prepare(self._vectors[self._rows(np.asarray(image_ids, np.int64))].astype(np.float32)))
 
     def present(self, image_ids: np.ndarray) -> np.ndarray | None:
         """(m,) bool: which ids have an embedding, from the array cache (None: no cache this search)."""

@@ -338,7 +338,7 @@ def test_a_query_augmented_as_a_catalogue_image_is_that_images_own_augmented_vec
     """`query_augment_k`: a catalogue image's own embedding, augmented over its k nearest (the
     catalogue's k), is the augmented vector the catalogue holds for it, so a query sits among its
     neighbours as the vectors it is compared with do."""
-    from swimsearch.ranking import _augmented_query
+    from swimsearch.fold_in import augmented_query
 
     _, path = pattern_catalogue
     with Catalogue.open(path) as catalogue:
@@ -352,7 +352,7 @@ def test_a_query_augmented_as_a_catalogue_image_is_that_images_own_augmented_vec
             ranking = engine._searcher.search(fitted.codes(q[None])[0], fitted.vectors(q[None])[0], 200)
             head = ranking.ids[ranking.ids != image_id][:40]
             own = engine._data.augmented(np.array([image_id]))[0]
-            assert np.allclose(_augmented_query(q, engine._data, fitted, head, 5), own, atol=2e-3)
+            assert np.allclose(augmented_query(q, engine._data, fitted, head, 5), own, atol=2e-3)
             result = engine.search_id(int(image_id), top_n=5)  # and the search with it lists the image itself first
             assert result.matches[0].image_id == image_id and result.matches[0].score == 1.0
             checked += 1
