@@ -383,6 +383,20 @@ def test_a_copied_folder_with_its_catalogue_inside_describes_the_copy(built, tmp
         assert original.root == folder and original.info()["images"] == 60
 
 
+def test_a_copied_folder_whose_first_pictures_were_deleted_still_describes_the_copy(built, tmp_path, fake_embedder, small_config):
+    """A reviewer deleted the first pictures of a copied folder: the catalogue inside took the original's
+    folder for its own (only the first 20 pictures were looked for), and showed the original's designs."""
+    folder, _ = built
+    copy = tmp_path / "copy-of-pics"
+    shutil.copytree(folder, copy)
+    for victim in sorted(copy.glob("*.png"))[:25]:
+        victim.unlink()
+    with Catalogue.open(copy / "pics.swimcat") as catalogue:
+        assert catalogue.root == copy
+        matches = SearchEngine(catalogue, fake_embedder, small_config).search(copy / "img0040.png", top_n=10).matches
+        assert matches[0].relpath == "img0040.png" and all(Path(m.path).parent == copy for m in matches)
+
+
 def test_catalogue_left_behind_by_its_folder_says_so(built, tmp_path, fake_embedder, small_config):
     folder, path = built
     lonely = tmp_path / "elsewhere" / "pics.swimcat"

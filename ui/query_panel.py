@@ -47,7 +47,7 @@ class Dropped:
     note: str = ""  # "files": which dropped files were left out, and why
 
 
-def left_out_note(names: list[str], used: int) -> str:
+def left_out_note(names: list[str]) -> str:
     """One sentence on the dropped files that are not pictures, so that none is left out silently."""
     if len(names) == 1:
         what = f"{names[0]} is not a picture"
@@ -55,7 +55,7 @@ def left_out_note(names: list[str], used: int) -> str:
         what = f"{', '.join(names[:-1])} and {names[-1]} are not pictures"
     else:
         what = f"{', '.join(names[:2])} and {len(names) - 2} more files are not pictures"
-    return f"{what}: searched with {'the other picture' if used == 1 else f'the other {used}'}."
+    return f"{what}: left out."  # what the others searched is the search's to say (one may not be readable either)
 
 
 def read_mime(mime: QMimeData) -> Dropped:
@@ -79,7 +79,7 @@ def read_mime(mime: QMimeData) -> Dropped:
     if len(files) == 1 and not left_out:
         return Dropped("file", path=files[0])
     if files:
-        return Dropped("files", paths=tuple(files), note=left_out_note(left_out, len(files)) if left_out else "")
+        return Dropped("files", paths=tuple(files), note=left_out_note(left_out) if left_out else "")
     image = picture_data(mime)
     if image is not None:
         label = f"{web_name} (dropped picture)" if web_name else "Pasted picture"

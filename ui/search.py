@@ -27,6 +27,7 @@ from swimsearch.colour import ColourMix
 from swimsearch.stores.sqlite import SqliteStore
 from swimsearch.config import EngineConfig
 from swimsearch.errors import CatalogueError, DamagedCatalogue, OtherFolder
+from swimsearch.images import ImageError
 from swimsearch.locations import display_name
 from swimsearch.look_verdicts import LookAhead
 from swimsearch.model import Embedder, default_model_path, describe_model
@@ -221,12 +222,36 @@ class SearchWorker(Worker):
         if isinstance(query, RandomQuery):
             query = CatalogueImageQuery(self._random_id(query.folders), "", mirror=query.mirror, folders=query.folders)
         started = time.perf_counter()
-        like = tuple(self._example(q, query.mirror) for q in query.examples())
+        readable, left_out = self._readable(query.examples(), query.mirror)
+        like = tuple(example for _, example in readable)
         unlike = tuple(self._example(q, query.mirror) for q in query.unlike)
-        steer = colour_query(engine.reader, engine.embedder, self._source(query.examples()[0]), colour)
+        steer = colour_query(engine.reader, engine.embedder, self._source(readable[0][0]), colour)
         embed_ms = (time.perf_counter() - started) * 1000
         steering = Steering(like, unlike, tuple(query.folders))
-        return engine.search_examples(steering, top_n=MAX_RESULTS, embed_ms=embed_ms, colour=steer)
+        result = engine.search_examples(steering, top_n=MAX_RESULTS, embed_ms=embed_ms, colour=steer)
+        return replace(result, note=f"{result.note} {left_out}".strip()) if left_out else result
+
+    def _readable(self, queries: tuple[Query, ...], mirror: bool) -> tuple[list[tuple[Query, Example]], str]:
+        """The pictures searched together that can be read, with their examples, and a sentence naming those
+        that cannot ("" when all can). One picture that cannot be read is an error; of several, the others are
+        searched (a damaged PDF dropped with two photos stopped the search with an error box, round 13)."""
+        readable: list[tuple[Query, Example]] = []
+        failed: list[ImageError] = []
+        for q in queries:
+            try:
+                readable.append((q, self._example(q, mirror)))
+            except ImageError as exc:
+                if len(queries) == 1:
+                    raise
+                failed.append(exc)
+        if not readable:
+            raise failed[0]
+        if not failed:
+            return readable, ""
+        names = [os.path.basename(e.path.rstrip(os.sep)) or e.path for e in failed]
+        what = f"{names[0]} cannot be read ({failed[0].reason})" if len(names) == 1 else (
+            f"{', '.join(names[:-1])} and {names[-1]} cannot be read")
+        return readable, f"{what}: searched with {'the other picture' if len(readable) == 1 else f'the other {len(readable)}'}."
 
     @staticmethod
     def _source(query: Query) -> Any:

@@ -475,7 +475,7 @@ class Session:
             self.message.emit(recount, 15_000)
             kept = recount
         if note:  # "update the catalogue to ..." (older catalogues lack details), "the picture is only 1 x 1 pixels ..."
-            self.message.emit(note, 15_000)
+            self.message.emit(f"{kept} {note}" if kept else note, 15_000)
         elif self._result_note and not kept:  # a note of the search before must not read as this one's
             self.message.emit("", 0)
         self._result_note = note or kept

@@ -51,6 +51,10 @@ def file_size(path: str) -> int | None:
         return None
 
 
+#: The least height of a card's picture (PictureView).
+MIN_PICTURE = 120
+
+
 class PictureView(QWidget):
     """One picture, scaled to fit and decoded off the GUI thread; a placeholder until it is ready.
 
@@ -70,7 +74,9 @@ class PictureView(QWidget):
         self._missing = False
         self._dashed = False
         self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
-        self.setMinimumSize(64, 64)  # the query and the preview share 600 pixels of height with their words
+        # the side column scrolls rather than squash the query and the selected match below this (at 64 px, the
+        # floor before round 13, a box could hardly be drawn on the query at 800 x 600: a reviewer)
+        self.setMinimumSize(64, MIN_PICTURE)
         cache.thumbnail_ready.connect(self._on_thumbnail_ready)
 
     @property
@@ -358,7 +364,7 @@ class CardSplitter(QSplitter):
         super().resizeEvent(event)
         if not self._dragged and self.height() > 0:
             free = self.height() - self.handleWidth() * (self.count() - 1) - sum(self._rows)
-            picture = max(64, free // self.count())
+            picture = max(MIN_PICTURE, free // self.count())
             self.setSizes([rows + picture for rows in self._rows])
 
 

@@ -134,9 +134,17 @@ class SqliteStore(DetailMethods, CopyRows, SqliteDecisions, SqliteFolders, Neigh
                 return candidate
         return absolute
 
-    def _holds_our_files(self, folder: Path, sample: int = 20) -> bool:
-        rows = self.file.conn.execute("SELECT path FROM images ORDER BY id LIMIT ?", (sample,)).fetchall()
-        return not rows or any(safe_relpath(r[0]) and (folder / r[0]).exists() for r in rows)
+    def _holds_our_files(self, folder: Path, sample: int = 40) -> bool:
+        """Whether any of `sample` of the catalogue's pictures, spread over all of them, is in `folder` (the first
+        20 alone took a copied folder whose first pictures were deleted for another folder: a reviewer)."""
+        conn = self.file.conn
+        low, high = conn.execute("SELECT min(id), max(id) FROM images").fetchone()
+        if low is None:
+            return True
+        ids = sorted({int(i) for i in np.linspace(low, high, sample).round()})
+        rows = conn.execute(f"SELECT path FROM images WHERE id IN ({','.join('?' * len(ids))})", ids).fetchall()
+        rows += conn.execute("SELECT path FROM images ORDER BY id LIMIT 20").fetchall()
+        return any(safe_relpath(r[0]) and (folder / r[0]).exists() for r in rows)
 
     @property
     def location(self) -> str:

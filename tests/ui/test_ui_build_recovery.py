@@ -178,8 +178,9 @@ def test_a_copied_folders_catalogue_of_the_original_is_not_opened_as_the_copys(q
 
     copy = tmp_path / "copy"
     shutil.copytree(designs, copy)  # the hidden catalogue file goes along
-    for picture in sorted(copy.glob("img00[01]*.png")):  # the first 20: the copy no longer looks like its own folder
-        picture.unlink()
+    for picture in sorted(copy.glob("img*.png")):  # none of its pictures left: the copy no longer looks like its own
+        picture.unlink()  # folder (while any is, the catalogue describes the copy: test_reliability.py)
+    make_pattern_images(copy, 5, prefix="other", start=100)
     copied = default_catalogue_path(copy)
     before = copied.read_bytes()
     window = make_window()
@@ -200,9 +201,9 @@ def test_a_copied_folders_catalogue_of_the_original_is_not_opened_as_the_copys(q
     box, buttons = damaged_question(qtbot, window, "copiedBox")
     with qtbot.waitSignal(window.catalogue_ready, timeout=WAIT_MS) as ready:
         qtbot.mouseClick(buttons["Set it aside and build a new one"], Qt.LeftButton)
-    assert ready.args[0].searchable == 10 and window.windowTitle() == "copy — SwimSearch"
+    assert ready.args[0].searchable == 5 and window.windowTitle() == "copy — SwimSearch"
     [kept] = copy.glob(".swimsearch.swimcat.copied-*")
     assert kept.read_bytes() == before  # renamed, not deleted or overwritten
     assert f"The copied catalogue was kept beside it as {kept.name}" in window.statusBar().currentMessage()
-    result = drop_and_wait(qtbot, window, copy / "img0025.png")
+    result = drop_and_wait(qtbot, window, copy / "other0102.png")
     assert all(str(m.path).startswith(str(copy)) for m in result.matches)

@@ -94,13 +94,30 @@ def test_a_dropped_file_that_is_no_picture_is_named_in_the_status_bar(qtbot, mak
     with qtbot.waitSignal(window.results_shown, timeout=WAIT_MS) as blocker:
         assert drop(window.query_panel, file_url_mime(str(designs / "img0001.png"), str(notes), str(designs / "img0025.png")))
     assert len(blocker.args[0].example_ids) == 2
-    assert window.statusBar().currentMessage() == "notes.txt is not a picture: searched with the other 2."
+    assert window.statusBar().currentMessage() == "notes.txt is not a picture: left out."
     with qtbot.waitSignal(window.results_shown, timeout=WAIT_MS) as blocker:  # one picture and the note: said too
         assert drop(window.query_panel, file_url_mime(str(notes), str(designs / "img0004.png")))
     assert blocker.args[0].query.endswith("img0004.png") and len(blocker.args[0].example_ids) == 1
-    assert window.statusBar().currentMessage() == "notes.txt is not a picture: searched with the other picture."
+    assert window.statusBar().currentMessage() == "notes.txt is not a picture: left out."
     drop_and_wait(qtbot, window, designs / "img0007.png")  # nothing left out: the note does not stay on
     assert "notes.txt" not in window.statusBar().currentMessage()
+
+
+def test_a_dropped_picture_that_cannot_be_read_is_named_and_the_others_are_searched(qtbot, make_window, designs, tmp_path):
+    """Review round 13: 2 pictures, a text file and a damaged PDF dropped stopped the search with an error box
+    while the status bar said the others were searched."""
+    notes, damaged = tmp_path / "notes.txt", tmp_path / "broken.pdf"
+    notes.write_text("not a picture")
+    damaged.write_bytes(b"%PDF-1.4 cut short")
+    window = make_window()
+    open_catalogue(qtbot, window, designs)
+    files = [str(designs / "img0001.png"), str(notes), str(damaged), str(designs / "img0025.png")]
+    with qtbot.waitSignal(window.results_shown, timeout=WAIT_MS) as blocker:
+        assert drop(window.query_panel, file_url_mime(*files))
+    assert len(blocker.args[0].example_ids) == 2  # the two photos, searched together
+    said = window.statusBar().currentMessage()
+    assert said.startswith("notes.txt is not a picture: left out. broken.pdf cannot be read (")
+    assert said.endswith("): searched with the other 2.")
 
 
 def test_not_like_this_reranks_at_once_without_the_network(qtbot, make_window, designs):
