@@ -143,8 +143,8 @@ def atomic_output(path: str | os.PathLike, mode: str = "w", **open_args: Any) ->
     except OSError as exc:
         with suppress(OSError):
             os.unlink(temporary)
-        if exc.filename is None:  # a write that failed (a full disk) names no file: name the one asked for
-            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        if exc.filename in (None, temporary):  # a failed write (a full disk) names no file, the renaming over a
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc  # folder the temporary: name the one asked for
         raise
     except BaseException:
         with suppress(OSError):

@@ -94,6 +94,22 @@ def test_an_export_into_a_missing_folder_names_the_file_asked_for(tmp_path):
         raise AssertionError("no error for a missing folder")
 
 
+def test_an_export_over_a_folder_names_the_name_asked_for_not_the_temporary_file(tmp_path):
+    """A reviewer exported to `isdir.csv`, a folder: the message named `.isdir.csv.acbbmgqn.part`."""
+    from swimsearch.export import atomic_output
+
+    target = tmp_path / "isdir.csv"
+    target.mkdir()
+    try:
+        with atomic_output(target) as fh:
+            fh.write("x")
+    except OSError as exc:
+        assert exc.filename == str(target) and exc.strerror == "Is a directory"
+    else:
+        raise AssertionError("no error for a folder")
+    assert [p.name for p in tmp_path.iterdir()] == ["isdir.csv"]  # nothing left beside it
+
+
 def test_clipboard_text_lists_rank_score_and_path():
     text = as_text(result(["/d/a.jpg", "/d/b.jpg"], query="/q/x.jpg"))
     lines = text.splitlines()
