@@ -219,7 +219,7 @@ class RescoringData:
     def prepared(self, image_ids: np.ndarray) -> np.ndarray:
         """The prepared vectors (m, D) float32 of ids held in memory, rounded as the augmentation's table holds them."""
         assert self._vectors is not None and self.fitted is not None
-        return through_half(self.fitted.prepare(self._vectors[self._rows(np.asarray(image_ids, np.int64))].astype(np.float32)))
+        return through_half(self.fitted.prepare(widened(self._vectors[self._rows(np.asarray(image_ids, np.int64))])))
 
     def present(self, image_ids: np.ndarray) -> np.ndarray | None:
         """(m,) bool: which ids have an embedding, from the array cache (None: no cache this search)."""
