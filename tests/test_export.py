@@ -7,6 +7,8 @@ import io
 import json
 from dataclasses import replace
 
+import pytest
+
 from swimsearch.export import COLUMNS, as_text, neutralise, write_csv
 from swimsearch.search import Match, SearchResult
 
@@ -81,33 +83,20 @@ def test_a_failed_write_leaves_the_previous_file_whole_and_no_temporary(tmp_path
     assert out.read_text() == "the previous export\n" and [p.name for p in tmp_path.iterdir()] == ["matches.csv"]
 
 
-def test_an_export_into_a_missing_folder_names_the_file_asked_for(tmp_path):
+@pytest.mark.parametrize("where, said", [("nowhere/out.csv", "No such file or directory"), ("isdir.csv", "Is a directory")])
+def test_an_export_that_cannot_be_written_names_the_file_asked_for(tmp_path, where, said):
+    """Into a missing folder, or over a folder's name: the message names the name asked for, never the
+    temporary file beside it (a reviewer read '.isdir.csv.acbbmgqn.part cannot be used'), and nothing is left."""
     from swimsearch.export import atomic_output
 
-    target = tmp_path / "nowhere" / "out.csv"
-    try:
+    target = tmp_path / where
+    if where == "isdir.csv":
+        target.mkdir()
+    with pytest.raises(OSError) as raised:
         with atomic_output(target) as fh:
             fh.write("x")
-    except OSError as exc:
-        assert exc.filename == str(target) and exc.strerror == "No such file or directory"
-    else:
-        raise AssertionError("no error for a missing folder")
-
-
-def test_an_export_over_a_folder_names_the_name_asked_for_not_the_temporary_file(tmp_path):
-    """A reviewer exported to `isdir.csv`, a folder: the message named `.isdir.csv.acbbmgqn.part`."""
-    from swimsearch.export import atomic_output
-
-    target = tmp_path / "isdir.csv"
-    target.mkdir()
-    try:
-        with atomic_output(target) as fh:
-            fh.write("x")
-    except OSError as exc:
-        assert exc.filename == str(target) and exc.strerror == "Is a directory"
-    else:
-        raise AssertionError("no error for a folder")
-    assert [p.name for p in tmp_path.iterdir()] == ["isdir.csv"]  # nothing left beside it
+    assert raised.value.filename == str(target) and raised.value.strerror == said
+    assert [p.name for p in tmp_path.iterdir()] == ([] if where.startswith("nowhere") else ["isdir.csv"])
 
 
 def test_clipboard_text_lists_rank_score_and_path():
