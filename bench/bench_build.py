@@ -47,7 +47,7 @@ from swimsearch import model as model_module
 from swimsearch.catalogue import Catalogue
 from swimsearch.comparison import baseline_engine
 from swimsearch.config import EngineConfig
-from swimsearch.copy_check import FeatureCache
+from swimsearch.feature_cache import FeatureCache
 from swimsearch.images import load_image
 from swimsearch.model import Embedder, default_model_path
 from swimsearch.search import SearchEngine

@@ -44,7 +44,7 @@ from common import CLOTHING, table
 from swimsearch.calibration import BAND_NAMES, BAND_PERCENT, shipped_calibration
 from swimsearch.comparison import METHODS, baseline_engine
 from swimsearch.copies import COPY_KINDS, transformed_copy
-from swimsearch.copy_check import FeatureCache
+from swimsearch.feature_cache import FeatureCache
 from swimsearch.graph import VectorGraph
 from swimsearch.look_verdicts import AHEAD_PAGE, LookVerdicts, look_ahead
 from swimsearch.images import load_image

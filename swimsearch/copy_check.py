@@ -24,7 +24,7 @@ transformed copies (about 300 per kind) 99.7-100 % per kind.
 
 Only a few pairs per query come here (those above the band's edge on the
 returned page: same_picture.py), and features of files already read are kept
-in a small LRU cache, so clicking through results does not read them again.
+(feature_cache.py), so clicking through results does not read them again.
 A file that cannot be read gives no features: its pair cannot be shown as
 *same design* unless the pHashes agree, and nothing is raised.
 """
@@ -33,8 +33,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -70,8 +68,6 @@ ECC_STEPS = 30
 FILL, MIN_FILL = 3, 0.01
 #: Gaussian blur of the aligned pictures before they are compared, in pixels of a picture SIDE_OF_BLUR long.
 BLUR, SIDE_OF_BLUR = 2.0, 256
-#: Feature sets of files kept in memory (about 40 KB each: keypoints and the small grayscale picture).
-CACHE_SIZE = 512
 
 
 @dataclass(frozen=True)
@@ -323,32 +319,3 @@ def refined_look(a: np.ndarray, b: np.ndarray, matrix: np.ndarray) -> float:
     except cv2.error:  # no convergence (a flat picture, a look-alike pulled apart): no second pass
         return float("inf")
     return _both_frames(a, b, warp.astype(np.float64))[0]
-
-
-class FeatureCache:
-    """Features of files, kept for the last `size` read (by path, size and change time)."""
-
-    def __init__(self, size: int = CACHE_SIZE):
-        self._size = size
-        self._held: OrderedDict[tuple, Picture | None] = OrderedDict()
-        self._lock = threading.Lock()
-        self.reads = 0  # files read (tests and benchmarks look)
-
-    def of(self, path: str | os.PathLike) -> Picture | None:
-        """The features of a file (None: it cannot be read); read once while it stays unchanged."""
-        try:
-            stat = os.stat(path)
-        except OSError:
-            return None
-        key = (os.fspath(path), stat.st_size, stat.st_mtime_ns)
-        with self._lock:
-            if key in self._held:
-                self._held.move_to_end(key)
-                return self._held[key]
-        found = file_features(path)
-        with self._lock:
-            self.reads += 1
-            self._held[key] = found
-            while len(self._held) > self._size:
-                self._held.popitem(last=False)
-        return found

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from PIL import Image
@@ -54,7 +55,8 @@ def from_catalogue(reader: CatalogueReader, embedder: ImageEmbedder | None, imag
 
 
 def from_picture(
-    reader: CatalogueReader, embedder: ImageEmbedder, image: str | os.PathLike | Image.Image, *, mirror: bool
+    reader: CatalogueReader, embedder: ImageEmbedder, image: str | os.PathLike | Image.Image, *, mirror: bool,
+    decoding: Callable[[str | os.PathLike], object] | None = None,
 ) -> Example:
     """An image file or a PIL image, embedded (with its mirror image as row 1 when asked).
 
@@ -65,6 +67,8 @@ def from_picture(
 
     Raises:
         ImageError: the picture cannot be read, or its name is not text (plain reason inside).
+
+    `decoding`: called with a file's path as it is decoded for the network (the look reads it alongside).
     """
     if not isinstance(image, Image.Image):
         query_path(image)  # a name that is not text: refused before the catalogue is asked for it
@@ -76,6 +80,8 @@ def from_picture(
         if len(stored.ids):
             return Example(stored.vectors.astype(np.float32), record.image_id, str(Path(image).absolute()), record.phash,
                            _record_note(record))
+    if decoding is not None and not isinstance(image, Image.Image):
+        decoding(image)
     loaded = load_image(image, embedder.size)
     note = picture_note(loaded.width, loaded.height, loaded.pixels)
     pixels = [loaded.pixels]

@@ -29,7 +29,8 @@ from PIL import Image
 
 from .calibration import BAND_PERCENT, Calibration, band_levels, whole_percents
 from .config import EngineConfig
-from .copy_check import FeatureCache, Picture, file_features, same_picture
+from .copy_check import Picture, file_features, same_picture
+from .feature_cache import FeatureCache
 from .look_verdicts import LookVerdicts, file_key
 from .phash_index import copy_distances
 from .rocchio import Example

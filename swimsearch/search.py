@@ -201,7 +201,9 @@ class SearchEngine:
             return examples.from_catalogue(self.reader, self.embedder, int(image), mirror=mirror)
         embedder = self._check_ready(need_embedder=True)
         assert embedder is not None
-        return examples.from_picture(self.reader, embedder, image, mirror=mirror)
+        check = self.picture_check
+        return examples.from_picture(self.reader, embedder, image, mirror=mirror,
+                                     decoding=check.cache.prefetch if check.enabled else None)
 
     def search(
         self,

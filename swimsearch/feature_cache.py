@@ -1,0 +1,101 @@
+"""Features of files for the look at the pictures (copy_check.py), kept while they are used and read ahead.
+
+Features of files already read are kept in a small LRU cache, so clicking
+through results does not read them again; a new picture's are read on one
+thread beside the network that embeds it (`FeatureCache.prefetch`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from .copy_check import Picture, file_features
+
+log = logging.getLogger(__name__)
+
+#: Feature sets of files kept in memory (about 40 KB each: keypoints and the small grayscale picture).
+CACHE_SIZE = 512
+
+
+_READER: list[ThreadPoolExecutor] = []
+_READER_LOCK = threading.Lock()
+
+
+def _reader() -> ThreadPoolExecutor:
+    """The one thread a query's features are read on beside the network (`FeatureCache.prefetch`), started once."""
+    with _READER_LOCK:
+        if not _READER:
+            _READER.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="look-reader"))
+        return _READER[0]
+
+
+class FeatureCache:
+    """Features of files, kept for the last `size` read (by path, size and change time)."""
+
+    def __init__(self, size: int = CACHE_SIZE):
+        self._size = size
+        self._held: OrderedDict[tuple, Picture | None] = OrderedDict()
+        self._pending: dict[tuple, Future] = {}  # being read beside the network (`prefetch`)
+        self._lock = threading.Lock()
+        self.reads = 0  # files read (tests and benchmarks look)
+
+    def of(self, path: str | os.PathLike) -> Picture | None:
+        """The features of a file (None: it cannot be read); read once while it stays unchanged."""
+        key = _file_key(path)
+        if key is None:
+            return None
+        with self._lock:
+            if key in self._held:
+                self._held.move_to_end(key)
+                return self._held[key]
+            pending = self._pending.get(key)
+        if pending is not None:
+            pending.result()  # being read beside the network: waited for, not read twice
+            with self._lock:
+                if key in self._held:
+                    return self._held[key]
+        return self._read(path, key)
+
+    def prefetch(self, path: str | os.PathLike) -> None:
+        """Read a new picture's features, and its mirror image's, on the look's reading thread while the network
+        embeds it (the network leaves a core partly idle): a new picture's query took 4.5-5 ms less (round 13)."""
+        key = _file_key(path)
+        if key is None:
+            return
+        with self._lock:
+            if key in self._held or key in self._pending:
+                return
+            self._pending[key] = _reader().submit(self._prefetched, path, key)
+
+    def _prefetched(self, path: str | os.PathLike, key: tuple) -> None:
+        try:
+            found = self._read(path, key)
+            if found is not None:
+                found.mirrored()  # every look that fails the plain way asks for it
+        except Exception as exc:  # noqa: BLE001 - read again by the look, which says what is wrong
+            log.info("same-design check: %s not read ahead (%s)", path, exc)
+        finally:
+            with self._lock:
+                self._pending.pop(key, None)
+
+    def _read(self, path: str | os.PathLike, key: tuple) -> Picture | None:
+        found = file_features(path)
+        with self._lock:
+            self.reads += 1
+            self._held[key] = found
+            while len(self._held) > self._size:
+                self._held.popitem(last=False)
+        return found
+
+
+def _file_key(path: str | os.PathLike) -> tuple | None:
+    """(path, size, change time) of a file, None where it is not there."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return (os.fspath(path), stat.st_size, stat.st_mtime_ns)
