@@ -1,0 +1,40 @@
+"""A new picture's features read beside the network (feature_cache.py)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from PIL import Image
+
+from swimsearch.feature_cache import FeatureCache
+
+
+def _wait_idle(cache: FeatureCache) -> None:
+    deadline = time.monotonic() + 30
+    while cache._pending and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def test_a_picture_read_ahead_is_read_once_with_its_mirror_image(tmp_path):
+    path = tmp_path / "photo.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (300, 200, 3), dtype=np.uint8)).save(path)
+    cache = FeatureCache()
+    cache.prefetch(path)
+    found = cache.of(path)  # waits for the read ahead, never reads twice
+    assert found is not None and found._mirrored is not None and cache.reads == 1
+    cache.prefetch(path)  # held already: nothing read
+    _wait_idle(cache)
+    assert cache.of(path) is found and cache.reads == 1
+
+
+def test_a_large_picture_that_is_no_jpeg_is_not_read_ahead(tmp_path):
+    """A 7000 x 9000 PNG read ahead cost a second and 200 MB beside the network's own decode, where its search
+    looked at no pair (a reviewer): it is read only if a pair asks for it."""
+    path = tmp_path / "poster.png"
+    Image.new("RGB", (2500, 2000), (200, 30, 30)).save(path)
+    cache = FeatureCache()
+    cache.prefetch(path)
+    _wait_idle(cache)
+    assert cache.reads == 0
+    assert cache.of(path) is not None and cache.reads == 1  # read when asked
