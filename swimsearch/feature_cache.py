@@ -79,17 +79,17 @@ class FeatureCache:
         try:
             if not _cheap_to_read(path):
                 return  # read by the look if a pair asks for it: most searches of such a picture look at none
-            found = self._read(path, key)
-            if found is not None:
-                found.mirrored()  # every look that fails the plain way asks for it
+            self._read(path, key, mirrored=True)  # every look that fails the plain way asks for the mirror image
         except Exception as exc:  # noqa: BLE001 - read again by the look, which says what is wrong
             log.info("same-design check: %s not read ahead (%s)", path, exc)
         finally:
             with self._lock:
                 self._pending.pop(key, None)
 
-    def _read(self, path: str | os.PathLike, key: tuple) -> Picture | None:
+    def _read(self, path: str | os.PathLike, key: tuple, *, mirrored: bool = False) -> Picture | None:
         found = file_features(path)
+        if found is not None and mirrored:
+            found.mirrored()  # before it is held: a search never finds it half described
         with self._lock:
             self.reads += 1
             self._held[key] = found
