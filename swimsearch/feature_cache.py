@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import threading
 from collections import OrderedDict
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, TimeoutError
 
 from PIL import Image
 
@@ -21,6 +22,8 @@ log = logging.getLogger(__name__)
 
 #: Pictures of more pixels than this are not read ahead unless they are JPEGs (`_cheap_to_read`).
 AHEAD_PIXELS = 4_000_000
+#: The longest a search waits for a picture being read ahead before it reads it itself (a stalled share).
+WAIT_S = 5.0
 #: Feature sets of files kept in memory (about 40 KB each: keypoints and the small grayscale picture).
 CACHE_SIZE = 512
 
@@ -58,10 +61,17 @@ class FeatureCache:
                 return self._held[key]
             pending = self._pending.get(key)
         if pending is not None:
-            pending.result()  # being read beside the network: waited for, not read twice
-            with self._lock:
-                if key in self._held:
-                    return self._held[key]
+            if pending.cancel():  # not begun (the reading thread is busy elsewhere): read here, not after it
+                with self._lock:
+                    self._pending.pop(key, None)
+            else:
+                try:
+                    pending.result(timeout=WAIT_S)  # being read beside the network: waited for, not read twice
+                except TimeoutError:
+                    log.warning("same-design check: %s still being read ahead after %s s: read again", path, WAIT_S)
+                with self._lock:
+                    if key in self._held:
+                        return self._held[key]
         return self._read(path, key)
 
     def prefetch(self, path: str | os.PathLike) -> None:
@@ -110,9 +120,10 @@ def _cheap_to_read(path: str | os.PathLike) -> bool:
 
 
 def _file_key(path: str | os.PathLike) -> tuple | None:
-    """(path, size, change time) of a file, None where it is not there."""
+    """(path, size, change time) of a file, None where it is not there or is no file (a named pipe given as a
+    picture blocked the reading thread, and every search after it, in the fresh-clone run)."""
     try:
-        stat = os.stat(path)
+        info = os.stat(path)
     except OSError:
         return None
-    return (os.fspath(path), stat.st_size, stat.st_mtime_ns)
+    return (os.fspath(path), info.st_size, info.st_mtime_ns) if stat.S_ISREG(info.st_mode) else None

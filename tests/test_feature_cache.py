@@ -38,3 +38,19 @@ def test_a_large_picture_that_is_no_jpeg_is_not_read_ahead(tmp_path):
     _wait_idle(cache)
     assert cache.reads == 0
     assert cache.of(path) is not None and cache.reads == 1  # read when asked
+
+
+def test_a_named_pipe_given_as_a_picture_blocks_no_read_ahead(tmp_path):
+    """A FIFO searched as a picture (refused by the search) was opened by the reading thread, which waited for a
+    writer forever: every later search waited for it too (the fresh-clone run hung here)."""
+    import os
+
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)
+    cache = FeatureCache()
+    cache.prefetch(fifo)
+    assert cache.of(fifo) is None and not cache._pending
+    path = tmp_path / "photo.png"
+    Image.fromarray(np.random.default_rng(1).integers(0, 255, (120, 90, 3), dtype=np.uint8)).save(path)
+    cache.prefetch(path)
+    assert cache.of(path) is not None and cache.reads == 1
