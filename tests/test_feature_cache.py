@@ -21,7 +21,8 @@ def test_a_picture_read_ahead_is_read_once_with_its_mirror_image(tmp_path):
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (300, 200, 3), dtype=np.uint8)).save(path)
     cache = FeatureCache()
     cache.prefetch(path)
-    found = cache.of(path)  # waits for the read ahead, never reads twice
+    _wait_idle(cache)  # (a search asks some 10 ms later, once the network is through; asked before the read
+    found = cache.of(path)  # ahead has begun, it reads the picture itself)
     assert found is not None and found._mirrored is not None and cache.reads == 1
     cache.prefetch(path)  # held already: nothing read
     _wait_idle(cache)
@@ -53,4 +54,5 @@ def test_a_named_pipe_given_as_a_picture_blocks_no_read_ahead(tmp_path):
     path = tmp_path / "photo.png"
     Image.fromarray(np.random.default_rng(1).integers(0, 255, (120, 90, 3), dtype=np.uint8)).save(path)
     cache.prefetch(path)
+    _wait_idle(cache)
     assert cache.of(path) is not None and cache.reads == 1
