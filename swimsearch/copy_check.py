@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -101,11 +102,13 @@ class Picture:
         self.plain = plain
         self._keypoints = keypoints
         self._mirrored: Features | None = None
+        self._lock = threading.Lock()  # a query's pairs are looked at on two threads (feature_cache.shared)
 
     def mirrored(self) -> Features:
-        if self._mirrored is None:
-            self._mirrored = _described(np.ascontiguousarray(self.plain.gray[:, ::-1]), self._keypoints)
-        return self._mirrored
+        with self._lock:
+            if self._mirrored is None:
+                self._mirrored = _described(np.ascontiguousarray(self.plain.gray[:, ::-1]), self._keypoints)
+            return self._mirrored
 
 
 def _described(pixels: np.ndarray, keypoints: int) -> Features:

@@ -13,6 +13,7 @@ import stat
 import threading
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor, TimeoutError
+from typing import Callable, Sequence, TypeVar
 
 from PIL import Image
 
@@ -38,6 +39,39 @@ def _reader() -> ThreadPoolExecutor:
         if not _READER:
             _READER.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="look-reader"))
         return _READER[0]
+
+
+T = TypeVar("T")
+W = TypeVar("W")
+
+
+def shared(work: Callable[[W], T], items: Sequence[W]) -> list[T]:
+    """`[work(item) for item in items]`, each item done once by this thread or the look's reading thread,
+    whichever is free first (the other core is idle once the network is done)."""
+    if len(items) < 2:
+        return [work(item) for item in items]
+    done: dict[int, T] = {}
+    lock = threading.Lock()
+    taken = [0]
+
+    def run() -> None:
+        while True:
+            with lock:
+                n = taken[0]
+                taken[0] += 1
+            if n >= len(items):
+                return
+            done[n] = work(items[n])
+
+    helper = _reader().submit(run)
+    try:
+        run()
+    finally:
+        with lock:
+            taken[0] = len(items)  # an error here: the helper takes nothing more
+        if not helper.cancel():
+            helper.result()  # the item it holds
+    return [done[n] for n in range(len(items))]
 
 
 class FeatureCache:

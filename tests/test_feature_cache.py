@@ -56,3 +56,50 @@ def test_a_named_pipe_given_as_a_picture_blocks_no_read_ahead(tmp_path):
     cache.prefetch(path)
     _wait_idle(cache)
     assert cache.of(path) is not None and cache.reads == 1
+
+
+def test_the_pairs_of_a_search_are_shared_by_two_threads_each_once_in_order():
+    """A search's pairs are looked at by its own thread and the reading thread (the other core is idle once the
+    network is through): each once, the answers in the order asked, and an error reaches the search."""
+    import threading
+
+    import pytest
+
+    from swimsearch.feature_cache import shared
+
+    threads: dict[int, str] = {}
+
+    def work(n: int) -> int:
+        threads[n] = threading.current_thread().name
+        time.sleep(0.02)  # long enough that both threads take some
+        return n * n
+
+    assert shared(work, list(range(8))) == [n * n for n in range(8)]
+    assert sorted(threads) == list(range(8)) and len(set(threads.values())) == 2
+
+    def failing(n: int) -> int:
+        if n == 3:
+            raise ValueError("a pair that cannot be looked at")
+        return n
+
+    with pytest.raises(ValueError):
+        shared(failing, list(range(6)))
+
+
+def test_a_search_does_its_pairs_alone_while_the_reading_thread_is_held(tmp_path):
+    """A read ahead held up (a picture on a stalled share) keeps the reading thread: the search looks at every
+    pair itself rather than wait for it."""
+    import threading
+
+    from swimsearch.feature_cache import _reader, shared
+
+    release = threading.Event()
+    held = _reader().submit(release.wait, 30)
+    try:
+        started = time.monotonic()
+        assert shared(lambda n: (n, threading.current_thread().name), [1, 2, 3]) == [
+            (n, threading.current_thread().name) for n in (1, 2, 3)]
+        assert time.monotonic() - started < 5
+    finally:
+        release.set()
+        held.result()
