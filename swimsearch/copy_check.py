@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
-from .images import ImageError, load_picture
+from .images import ImageError, load_grey
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +135,7 @@ def file_features(path: str | os.PathLike | Image.Image, *, side: int = SIDE, ke
     """`picture_features` of a file, or of a pasted picture read as its file would be (images.load_picture),
     None where it cannot be read: moved, missing, damaged."""
     try:
-        picture, _ = load_picture(path, side)
+        picture = load_grey(path, side)
     except (ImageError, OSError) as exc:
         log.info("same-design check: %s", exc)
         return None

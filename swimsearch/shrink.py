@@ -50,6 +50,13 @@ _TRANSPOSE = {
     8: Image.Transpose.ROTATE_90,
 }
 
+
+
+def turned(image: Image.Image, orientation: int) -> Image.Image:
+    """A decoded picture turned upright by its EXIF orientation (1..8), whole (`Upright` gives strips of it)."""
+    return image.transpose(_TRANSPOSE[orientation]) if orientation in _TRANSPOSE else image
+
+
 #: Orientations whose upright rows are columns of the stored pixels, and those
 #: whose rows (or columns) are counted from the far end.
 _SWAPS_AXES = (5, 6, 7, 8)
