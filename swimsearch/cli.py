@@ -152,7 +152,9 @@ def cmd_query(args) -> int:
             if not args.csv:
                 print_result(result)
         filters = "; ".join(filter(None, (filters_in_words(args) + steering_in_words(args), steering.in_words())))
-        if args.csv:
+        if args.csv and failures and not results:  # a CSV of the last meeting is not overwritten by a header
+            print(f"swimsearch: {shown(args.csv)} not written: no query could be searched", file=sys.stderr)
+        elif args.csv:
             identity = dict(catalogue=describe_location(catalogue), model=embedder.name, model_sha256=embedder.sha256)
             if args.csv == "-":
                 write_csv(results, sys.stdout, **identity)

@@ -142,6 +142,16 @@ def test_unreadable_query_is_one_plain_line_and_exit_1(indexed, tmp_path):
     assert "1 of 2 queries failed" in done.stderr
 
 
+def test_a_csv_is_not_overwritten_when_no_query_could_be_searched(indexed, tmp_path):
+    """Every query failing wrote a CSV of its header alone over the one asked for (a reviewer, round 13)."""
+    _, catalogue, _, _ = indexed
+    out = tmp_path / "matches.csv"
+    out.write_text("kept from the last meeting\n")
+    done = run("query", "--catalogue", catalogue, tmp_path / "nowhere.jpg", tmp_path / "gone.png", "--csv", out)
+    assert done.returncode == 1 and "matches.csv not written: no query could be searched" in done.stderr
+    assert out.read_text() == "kept from the last meeting\n"
+
+
 def test_missing_and_damaged_catalogues(tmp_path):
     missing = run("query", "--catalogue", tmp_path / "none.swimcat", tmp_path / "q.jpg")
     assert missing.returncode == 1 and "There is no catalogue" in missing.stderr
