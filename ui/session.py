@@ -529,6 +529,8 @@ class Session:
             self._catalogues.open_catalogue(back)
         else:
             self._return_to = None
+            if self.catalogue is None and target is not None and not target.exists:
+                self.target = None  # nothing was made and nothing was open: the window names no catalogue
         self.changed.emit()
 
     def on_builds_idle(self) -> None:

@@ -63,6 +63,21 @@ def test_building_a_folder_whose_only_picture_cannot_be_read_is_refused_and_leav
     assert window.windowTitle() == "designs — SwimSearch" and "30 designs" in window.catalogue_label.full_text()
 
 
+def test_a_refused_folder_given_with_nothing_open_leaves_the_window_naming_no_catalogue(qtbot, make_window, tmp_path):
+    """A reviewer (round 13): a folder of one 0-byte .jpg as the start argument was refused, yet the window's title
+    named it while nothing was open."""
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "empty.jpg").write_bytes(b"")
+    window = make_window()
+    with qtbot.waitSignal(window.build_finished, timeout=WAIT_MS):
+        window.open_path(str(folder))
+    qtbot.waitUntil(lambda: not window.session.building, timeout=WAIT_MS)
+    assert [m for m in error_texts(window) if m.startswith("No picture in the folder")]
+    assert window.session.catalogue is None and window.windowTitle() == "SwimSearch"
+    assert not default_catalogue_path(folder).exists()
+
+
 def test_a_dropped_folder_without_a_catalogue_is_built_only_after_the_user_says_build(qtbot, make_window, designs, tmp_path):
     """Review round 12, item 8: a folder dropped on the window was built at once (a file written into it unasked)."""
     folder = tmp_path / "new designs"
