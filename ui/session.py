@@ -231,6 +231,7 @@ class Session:
     def leave_damaged(self) -> None:
         """The question about a damaged catalogue was answered: the next attempt to open it asks again."""
         self._damaged_asking = None  # its failures stay said: one may arrive after a quick answer (next `open` forgets)
+        self.message.emit("The catalogue file was left as it is.", 10_000)  # not the question's sentence for 30 s
 
     def search(self, query: Query) -> None:
         """Run a new query, with the mirror setting; its result becomes the newest history entry."""

@@ -196,6 +196,7 @@ def test_a_copied_folders_catalogue_of_the_original_is_not_opened_as_the_copys(q
     assert copied.read_bytes() == before and not list(copy.glob("*.copied-*"))  # nothing touched without a yes
     qtbot.waitUntil(lambda: window.windowTitle() == "designs — SwimSearch", timeout=WAIT_MS)  # the one on screen stays
     assert "30 designs" in window.catalogue_label.full_text() and error_boxes(window) == []
+    assert window.statusBar().currentMessage() == "The catalogue file was left as it is."  # not the question again
 
     window.open_path(str(copy))  # asked again
     box, buttons = damaged_question(qtbot, window, "copiedBox")
