@@ -130,7 +130,7 @@ class MainWindow(QMainWindow):
     def _build_widgets(self) -> None:
         self.query_panel = QueryPanel(self.cache)
         self.preview = PreviewPane(self.cache)
-        self.side_splitter = CardSplitter([self.query_panel, self.preview])
+        self.side_splitter = CardSplitter([self.query_panel, self.preview], share=self.settings["window/query_share"] / 100)
         self.side_splitter.setChildrenCollapsible(False)
         self.side_splitter.setHandleWidth(10)
         side = QWidget()
@@ -228,6 +228,7 @@ class MainWindow(QMainWindow):
         s["window/geometry"] = bytes(self.saveGeometry())
         s["window/state"] = bytes(self.saveState())
         s["window/splitter"] = bytes(self.splitter.saveState())
+        s["window/query_share"] = round(100 * self.side_splitter.share) if self.side_splitter.share else 0
         s["results/top_n"] = self.top_spin.value()
         s["results/min_similarity"] = self.min_slider.value()
         s["results/thumbnail_size"] = self.results_view.delegate.thumb_size

@@ -58,6 +58,7 @@ OPTIONS: dict[str, Option] = {
         Option("window/geometry", bytes, b"", doc="main window position and size"),
         Option("window/state", bytes, b"", doc="toolbar and dock layout"),
         Option("window/splitter", bytes, b"", doc="width of the query column"),
+        Option("window/query_share", int, 0, 0, 95, doc="the query picture's part of the two pictures beside the results (percent; 0: even)"),
         Option("catalogue/last", str, "", doc="catalogue file (or team catalogue address) opened last, opened again at start"),
         Option("catalogue/recent", list, [], doc="recently opened catalogue files and team catalogue addresses, newest first"),
         Option("team/last_address", str, "", doc="the team catalogue address last connected to, without its password"),

@@ -346,26 +346,33 @@ class CardSplitter(QSplitter):
     Split by size hints, the selected match's picture was 55 x 70 px under a query of 270 x 200 (a reviewer).
     The split follows the column's height alone, each card counted with all its rows (`rows_height`), never what
     a card shows now: a picture does not move when results arrive or a match is chosen (a box being drawn on
-    the query stays under the hand). Once the user drags the handle, their split stands.
+    the query stays under the hand). Once the user drags the handle, the first picture keeps its part of the two
+    pictures' height (`share`, remembered by the window: a reviewer's split was lost at each start).
     """
 
-    def __init__(self, cards: Sequence[PictureCard], parent: QWidget | None = None):
+    def __init__(self, cards: Sequence[PictureCard], parent: QWidget | None = None, *, share: float | None = None):
         super().__init__(Qt.Vertical, parent)
         self._rows = [card.rows_height() for card in cards]
         for card in cards:
             self.addWidget(card)
-        self._dragged = False
+        self.share = share if share is not None and 0.0 < share < 1.0 and len(cards) == 2 else None
         self.splitterMoved.connect(self._on_moved)
 
     def _on_moved(self, *_) -> None:
-        self._dragged = True
+        pictures = [max(0, size - rows) for size, rows in zip(self.sizes(), self._rows)]
+        if len(pictures) == 2 and sum(pictures) > 0:
+            self.share = min(0.95, max(0.05, pictures[0] / sum(pictures)))
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
         super().resizeEvent(event)
-        if not self._dragged and self.height() > 0:
+        if self.height() > 0:
             free = self.height() - self.handleWidth() * (self.count() - 1) - sum(self._rows)
-            picture = max(MIN_PICTURE, free // self.count())
-            self.setSizes([rows + picture for rows in self._rows])
+            if self.share is None:
+                pictures = [max(MIN_PICTURE, free // self.count())] * self.count()
+            else:
+                first = max(MIN_PICTURE, round(free * self.share))
+                pictures = [first, max(MIN_PICTURE, free - first)]
+            self.setSizes([rows + picture for rows, picture in zip(self._rows, pictures)])
 
 
 class ColumnScroll(QScrollArea):

@@ -311,6 +311,34 @@ def test_the_selected_match_is_shown_as_large_as_the_query_and_the_query_never_m
     assert abs(window.preview.picture.height() - match) <= 2
 
 
+def test_the_split_the_user_dragged_between_query_and_match_stands_on_resizing_and_after_a_restart(qtbot, make_window, designs):
+    """A reviewer (round 13): the split dragged between the query and the selected match was lost at each start."""
+    window = make_window(width=1280, height=800)
+    open_catalogue(qtbot, window, designs)
+    drop_and_wait(qtbot, window, designs / "img0004.png")
+    qtbot.waitUntil(lambda: window.preview.match is not None, timeout=WAIT_MS)
+    splitter = window.side_splitter
+    splitter.moveSplitter(splitter.sizes()[0] + 30, 1)  # as a drag of the handle does
+    qtbot.wait(50)
+    query, match = window.query_panel.picture.height(), window.preview.picture.height()
+    assert query > match + 40, (query, match)
+    window.resize(1280, 1000)  # the window made taller: both pictures grow, the query keeps its part
+    qtbot.wait(100)
+    taller = window.query_panel.picture.height(), window.preview.picture.height()
+    assert taller[1] > match + 40 and taller[0] / sum(taller) == pytest.approx(query / (query + match), abs=0.03)
+    window.resize(1280, 800)
+    qtbot.wait(100)
+    window.close()
+
+    again = make_window(width=1280, height=800)
+    open_catalogue(qtbot, again, designs)
+    drop_and_wait(qtbot, again, designs / "img0004.png")
+    qtbot.waitUntil(lambda: again.preview.match is not None, timeout=WAIT_MS)
+    qtbot.wait(100)
+    restored = again.query_panel.picture.height(), again.preview.picture.height()
+    assert abs(restored[0] - query) <= 3 and abs(restored[1] - match) <= 3, (restored, query, match)
+
+
 def test_pictures_another_program_added_show_in_the_count_after_the_next_search(qtbot, make_window, designs, small_config):
     """Review round 12, item 16: `swimsearch index` added pictures while the window was open; the status bar kept
     "Opened “designs”: 30 designs searchable." beside the new count."""
