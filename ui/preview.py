@@ -29,7 +29,9 @@ class PreviewPane(PictureCard):
     def __init__(self, cache: ThumbnailCache, parent: QWidget | None = None):
         super().__init__("SELECTED MATCH", cache, EMPTY_TEXT, parent)
         self.match: Match | None = None
-        self.score_label = QLabel()
+        # one line, cut at its end when the column is narrow (its words in the tooltip): wrapped, it took a line from
+        # the picture, which then stood 20-30 px lower than the query's (a reviewer, round 13)
+        self.score_label = ElidedLabel(mode=Qt.ElideRight)
         self.score_label.setObjectName("score")
         self.duplicate_label = QLabel("Duplicate")
         self.duplicate_label.setObjectName("duplicate")
@@ -37,7 +39,6 @@ class PreviewPane(PictureCard):
         self.mirrored_label = QLabel("Mirrored")
         self.mirrored_label.setObjectName("mirrored")
         self.mirrored_label.setToolTip("It matches the query flipped left to right better than the query itself")
-        self.occasional = (self.duplicate_label, self.mirrored_label)
         self.path_label = ElidedLabel()
         self.path_label.setObjectName("muted")
         self.search_button = QPushButton("Search from this design")
@@ -48,13 +49,15 @@ class PreviewPane(PictureCard):
         self.open_button.clicked.connect(lambda: self._emit(self.open_requested))
         self.reveal_button.clicked.connect(lambda: self._emit(self.reveal_requested))
 
-        # the score has a line of its own (word-wrapped when the panel is narrow), its badges the next:
-        # beside each other they cut "99% · same design" to "99% · same de"
-        self.score_label.setWordWrap(True)
+        # the score has a line of its own (beside it the badges cut "99% · same design" to "99% · same de"), its badges
+        # the next, kept when they are hidden: shown, they take no height from the picture
         score_row = QHBoxLayout()
         score_row.setSpacing(8)
-        score_row.addWidget(self.duplicate_label)
-        score_row.addWidget(self.mirrored_label)
+        for badge in (self.duplicate_label, self.mirrored_label):
+            policy = badge.sizePolicy()
+            policy.setRetainSizeWhenHidden(True)
+            badge.setSizePolicy(policy)
+            score_row.addWidget(badge)
         score_row.addStretch(1)
         buttons = QGridLayout()
         buttons.setSpacing(6)
@@ -83,7 +86,7 @@ class PreviewPane(PictureCard):
             return
         self.name_label.set_full_text(match.name)
         similarity = similarity_words(match)
-        self.score_label.setText(f"{similarity} (the query itself)" if is_query else similarity)
+        self.score_label.set_full_text(f"{similarity} (the query itself)" if is_query else similarity)
         self.path_label.set_full_text(match.path)
         self._set_file(None if match.missing else match.path, match.width, match.height)
         self._update_details()

@@ -38,7 +38,7 @@ def test_a_match_reads_its_band_once_in_the_preview_and_the_tooltip(qtbot, make_
     assert match.band
     window.results_view.setCurrentIndex(window.model.index(row))
     # "71% similar · similar" said the band twice; the grid's badge reads "71% · similar"
-    assert window.preview.score_label.text() == f"{percent(match.score)}% · {match.band}"
+    assert window.preview.score_label.full_text() == f"{percent(match.score)}% · {match.band}"
     assert window.model.index(row).data(Qt.ToolTipRole).startswith(f"{match.name}: {percent(match.score)}% · {match.band}")
 
 
@@ -91,6 +91,6 @@ def test_a_duplicate_and_a_decided_match_read_in_full_on_their_cards(qtbot, make
     badges = [b.text for b in view.delegate.badges_of(window.model.index(1), view.visualRect(window.model.index(1)), view.font())]
     assert badges == [f"{percent(far.score)}%", "Same design"]
     window.results_view.setCurrentIndex(window.model.index(1))
-    assert window.preview.score_label.text() == f"{percent(far.score)}% · marked same design"
+    assert window.preview.score_label.full_text() == f"{percent(far.score)}% · marked same design"
     assert "unrelated" not in window.model.index(1).data(Qt.ToolTipRole)
 

@@ -311,6 +311,32 @@ def test_the_selected_match_is_shown_as_large_as_the_query_and_the_query_never_m
     assert abs(window.preview.picture.height() - match) <= 2
 
 
+@pytest.mark.parametrize("size", [(1280, 800), (800, 600)])
+def test_the_selected_matchs_badges_and_a_long_score_take_no_height_from_its_picture(qtbot, make_window, designs, size):
+    """A reviewer (round 13): the selected match's picture lost 20-30 px when its score line wrapped or a badge
+    showed, and stood lower than the query's."""
+    from dataclasses import replace
+
+    window = make_window(width=size[0], height=size[1])
+    open_catalogue(qtbot, window, designs)
+    drop_and_wait(qtbot, window, designs / "img0004.png")
+    qtbot.waitUntil(lambda: window.preview.match is not None, timeout=WAIT_MS)
+    qtbot.wait(100)
+    match = window.model.match_at(1)
+    window.preview.show_match(match)
+    qtbot.wait(50)
+    plain = window.preview.picture.height()
+    window.preview.show_match(replace(match, duplicate=True, mirrored=True, score=0.99))  # both badges
+    qtbot.wait(50)
+    assert window.preview.duplicate_label.isVisible() and window.preview.mirrored_label.isVisible()
+    assert window.preview.picture.height() == plain
+    window.preview.show_match(window.model.match_at(0), is_query=True)  # the longest score line
+    qtbot.wait(50)
+    assert window.preview.picture.height() == plain
+    assert window.preview.score_label.full_text().endswith("(the query itself)")
+    assert abs(window.query_panel.picture.height() - plain) <= 2
+
+
 def test_the_split_the_user_dragged_between_query_and_match_stands_on_resizing_and_after_a_restart(qtbot, make_window, designs):
     """A reviewer (round 13): the split dragged between the query and the selected match was lost at each start."""
     window = make_window(width=1280, height=800)
