@@ -30,6 +30,8 @@ from .session_types import CatalogueState, Event, Filters, SessionView, Target, 
 log = logging.getLogger(__name__)
 
 APP_NAME = "SwimSearch"
+#: A result's first matches looked at for files gone from the folder (about a screenful of tiles).
+MISSING_CHECKED = 24
 NO_CATALOGUE = "No catalogue is open: build one from a folder (Ctrl+B) or open one (Ctrl+Shift+O)."
 NO_DECISION = (
     "A decision is kept between two designs of the catalogue: search from a design of the catalogue "
@@ -470,7 +472,7 @@ class Session:
         else:
             self.history.replace_current(entry)
         self._show(entry)
-        note = getattr(result, "note", "")
+        note = getattr(result, "note", "") or self._missing_note(result)
         kept, self._drop_note = self._drop_note, ""
         if recount and not note and not kept:
             self.message.emit(recount, 15_000)
@@ -482,6 +484,15 @@ class Session:
         self._result_note = note or kept
         self.changed.emit()
         self.results_shown.emit(result)
+
+    def _missing_note(self, result: SearchResult) -> str:
+        """A hint when the first matches include files gone from a local folder that is there (a reviewer, round 13:
+        a partly deleted copy opened with "file missing" tiles and nothing said what to do)."""
+        state = self.catalogue
+        if state is None or state.team or not state.root_exists:  # a share not mounted is said when it opens
+            return ""
+        gone = sum(1 for match in result.matches[:MISSING_CHECKED] if match.missing)
+        return "Some of these designs' files are no longer in the folder: press F5 to read it again." if gone else ""
 
     def on_query_failed(self, query: Query, message: str) -> None:
         """Say why once (`error`); the results on screen stay, with the query they belong to."""

@@ -208,3 +208,16 @@ def test_a_copied_folders_catalogue_of_the_original_is_not_opened_as_the_copys(q
     assert f"The copied catalogue was kept beside it as {kept.name}" in window.statusBar().currentMessage()
     result = drop_and_wait(qtbot, window, copy / "other0102.png")
     assert all(str(m.path).startswith(str(copy)) for m in result.matches)
+
+
+def test_designs_whose_files_were_deleted_since_the_build_are_shown_missing_with_a_hint_to_press_f5(qtbot, make_window, designs):
+    """A reviewer (round 13): a folder whose files were partly deleted opened with "file missing" tiles, and nothing
+    said what to do."""
+    window = make_window()
+    with qtbot.waitSignal(window.catalogue_ready, timeout=WAIT_MS):
+        window.open_path(str(designs))
+    for picture in sorted(designs.glob("img*.png"))[5:30]:
+        picture.unlink()
+    result = drop_and_wait(qtbot, window, designs / "img0004.png")
+    assert any(m.missing for m in result.matches[:24])
+    assert window.statusBar().currentMessage() == "Some of these designs' files are no longer in the folder: press F5 to read it again."
