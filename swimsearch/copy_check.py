@@ -35,6 +35,7 @@ import logging
 import os
 import threading
 from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from PIL import Image
@@ -263,23 +264,34 @@ def passes(found: Fit) -> bool:
     return found.inliers >= MIN_INLIERS and found.worst_block <= MAX_DIFFERENCE
 
 
-def same_picture(query: Picture, other: Picture) -> bool:
+#: Makes a list of `work(item)` for each item, in order: one after the other, or on two threads (feature_cache.shared).
+Both = Callable[[Callable[[Any], Any], Sequence[Any]], list]
+
+
+def same_picture(query: Picture, other: Picture, *, both: Both | None = None) -> bool:
     """Whether two pictures are one (a copy: crop, re-export, recolour, mirror, small rotation).
 
     The look is made both ways round (ORB's matches, and so the fit, differ with which picture is
     described first: a look-alike once read "same design" from one query and not from the other), in
     one orientation (plain, then mirrored), and decided on the two fits together (`decided`).
 
+    `both`: the two orientations' first fits (and a failing look's two refinements, `decided`) made together,
+    e.g. on two threads when a search looks at this pair alone; None: one after the other, the mirrored one
+    only when the plain one does not pass. The answer is the same either way.
+
     Pictures OpenCV cannot compare (odd sizes) are not called one, and nothing is raised."""
     try:
+        found: list[Fit | None] = [None, None]
+        if both is not None:
+            found = both(lambda way: fit(*way, least=MIN_INLIERS), [(query.plain, other.plain), (query.mirrored(), other.plain)])
         for mirrored in (False, True):
             way = (query.mirrored(), other.plain) if mirrored else (query.plain, other.plain)
-            there = fit(*way, least=MIN_INLIERS)
+            there = found[mirrored] or fit(*way, least=MIN_INLIERS)
             if there.inliers < MIN_INLIERS:
                 continue
             # the way back only now: the other's mirror image described for every pair cost 1.5 ms a pair (round 13)
             back = fit(*((other.mirrored(), query.plain) if mirrored else (other.plain, query.plain)), least=MIN_INLIERS)
-            if decided(there, back, *way):
+            if decided(there, back, *way, both=both):
                 return True
         return False
     except Exception as exc:  # noqa: BLE001 - a look that fails says "not shown the same", never stops a search
@@ -287,7 +299,7 @@ def same_picture(query: Picture, other: Picture) -> bool:
         return False
 
 
-def decided(there: Fit, back: Fit, a: Features, b: Features) -> bool:
+def decided(there: Fit, back: Fit, a: Features, b: Features, *, both: Both | None = None) -> bool:
     """The decision on one orientation's two fits, `there` (`a` -> `b`) and `back` (`b` -> `a`).
 
     Each way must find a fit of MIN_INLIERS. Then both fits pass the look (`passes`), or, the second
@@ -295,17 +307,22 @@ def decided(there: Fit, back: Fit, a: Features, b: Features) -> bool:
     everywhere within SECOND_LOOK: a low-texture crop's keypoint fit can be 2 % off in scale or
     0.7 degrees in rotation, which fails the look one way or both (the true crop window passes it at 0.05),
     while a look-alike garment stays different block by block however well it is aligned. Symmetric:
-    `decided(there, back, a, b) == decided(back, there, b, a)`."""
+    `decided(there, back, a, b) == decided(back, there, b, a)`. `both`: the two refinements made together."""
     if min(there.inliers, back.inliers) < MIN_INLIERS:
         return False
     if passes(there) and passes(back):
         return True
     # the better-looking fit first; the other where that one's refinement does not settle (a rotated copy's
     # white corners can pull one way's refinement off)
-    for found, x, y in sorted(((there, a, b), (back, b, a)), key=lambda way: way[0].worst_block):
-        if found.matrix is not None and refined_look(x.gray, y.gray, found.matrix) <= SECOND_LOOK:
-            return True
-    return False
+    order = [(found.matrix, x, y) for found, x, y in sorted(((there, a, b), (back, b, a)), key=lambda way: way[0].worst_block)
+             if found.matrix is not None]
+
+    def refined(way: tuple[np.ndarray, Features, Features]) -> float:
+        return refined_look(way[1].gray, way[2].gray, way[0])
+
+    if both is not None and len(order) == 2:
+        return any(look <= SECOND_LOOK for look in both(refined, order))
+    return any(refined(way) <= SECOND_LOOK for way in order)
 
 
 def refined_look(a: np.ndarray, b: np.ndarray, matrix: np.ndarray) -> float:

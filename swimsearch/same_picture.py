@@ -29,7 +29,7 @@ from PIL import Image
 
 from .calibration import BAND_PERCENT, Calibration, band_levels, whole_percents
 from .config import EngineConfig
-from .copy_check import Picture, file_features, same_picture
+from .copy_check import Both, Picture, file_features, same_picture
 from .feature_cache import FeatureCache, shared
 from .look_verdicts import LookVerdicts, file_key
 from .phash_index import copy_distances
@@ -147,15 +147,18 @@ class PictureCheck:
                     log.warning("same-design check: the query cannot be looked at (%s)", exc)
                     found[k] = None
 
-            def look(n: int) -> tuple[bool, bool]:  # (the same picture, both looked at)
+            def look(n: int, both: Both | None = None) -> tuple[bool, bool]:  # (the same picture, both looked at)
                 query, record = found[which[n]], records.get(int(ids[n]))
                 other = None if query is None or record is None else self.cache.of(record.path)
-                return other is not None and query is not None and same_picture(query, other), other is not None and query is not None
+                if other is None or query is None:
+                    return False, False
+                return same_picture(query, other, both=both), True
 
             looked: dict[tuple[int, int], bool] = {}
             # shared by this thread and the look's reading thread (the other core is idle once the network is done):
             # 2.7 ms less a new picture's query at the median, 8.5 on average (round 14)
-            for n, (same, both) in zip(todo, shared(look, todo)):
+            # (one pair alone: its two orientations on the two threads)
+            for n, (same, both) in zip(todo, [look(todo[0], shared)] if len(todo) == 1 else shared(look, todo)):
                 out[n] = same
                 pair = pairs[n]
                 if pair is not None and both:  # both looked at: kept

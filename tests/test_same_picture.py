@@ -129,11 +129,14 @@ ONE_WAY_LOOKALIKES = [
 def test_a_pair_reads_the_same_whichever_picture_is_the_query(clothing, pair):
     from swimsearch.copy_check import file_features, picture_features, same_picture
 
+    from swimsearch.feature_cache import shared
+
     a, b = (file_features(clothing / "images" / name) for name in pair)
-    assert not same_picture(a, b) and not same_picture(b, a)
     original = ImageOps.exif_transpose(Image.open(clothing / "images" / pair[0])).convert("RGB")
     copy = picture_features(transformed_copy(original, "mirror", np.random.default_rng(0)))
-    assert same_picture(a, copy) and same_picture(copy, a)  # a copy still passes both ways
+    for both in (None, shared):  # one after the other, or on two threads (a search's one pair): the same answer
+        assert not same_picture(a, b, both=both) and not same_picture(b, a, both=both)
+        assert same_picture(a, copy, both=both) and same_picture(copy, a, both=both)  # a copy still passes both ways
 
 
 #: Copies that did not read *same design* in round 8's benchmark (bench_quality.py --sections copies, 200 a kind; the
@@ -152,10 +155,14 @@ MISSED_COPIES = [
 def test_copies_whose_keypoint_fit_was_off_read_the_same_picture_both_ways(clothing, name, kind, seed):
     from swimsearch.copy_check import file_features, picture_features, same_picture
 
+    from swimsearch.feature_cache import shared
+
     original = ImageOps.exif_transpose(Image.open(clothing / "images" / name)).convert("RGB")
     copy = picture_features(transformed_copy(original, kind, np.random.default_rng(seed)))
     photo = file_features(clothing / "images" / name)
-    assert photo is not None and same_picture(copy, photo) and same_picture(photo, copy)
+    assert photo is not None
+    for both in (None, shared):  # the second pass's two refinements made together (a search's one pair) too
+        assert same_picture(copy, photo, both=both) and same_picture(photo, copy, both=both)
 
 
 #: Copies the embeddings alone put just below the band's edge (a crop at 80 %, a rotation at 77 %), as above.
