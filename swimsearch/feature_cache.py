@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import stat
 import threading
 from collections import OrderedDict
-from concurrent.futures import Future, ThreadPoolExecutor, TimeoutError
+from concurrent.futures import Future, TimeoutError
 from typing import Callable, Sequence, TypeVar
 
 from PIL import Image
@@ -29,15 +30,40 @@ WAIT_S = 5.0
 CACHE_SIZE = 512
 
 
-_READER: list[ThreadPoolExecutor] = []
+class _Reader:
+    """One thread that runs what is given to it, in turn, for the life of the program. A daemon: a
+    ThreadPoolExecutor's thread is waited for when the program ends, and a picture on a stalled network
+    share held the program open after its window had closed (a reviewer, round 13)."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        threading.Thread(target=self._run, name="look-reader", daemon=True).start()
+
+    def submit(self, work: Callable[..., object], *args: object) -> Future:
+        future: Future = Future()
+        self._queue.put((future, work, args))
+        return future
+
+    def _run(self) -> None:
+        while True:
+            future, work, args = self._queue.get()
+            if not future.set_running_or_notify_cancel():
+                continue  # cancelled before it began (a search read the picture itself)
+            try:
+                future.set_result(work(*args))
+            except BaseException as exc:  # noqa: BLE001 - handed to whoever waits for it
+                future.set_exception(exc)
+
+
+_READER: list[_Reader] = []
 _READER_LOCK = threading.Lock()
 
 
-def _reader() -> ThreadPoolExecutor:
+def _reader() -> _Reader:
     """The one thread a query's features are read on beside the network (`FeatureCache.prefetch`), started once."""
     with _READER_LOCK:
         if not _READER:
-            _READER.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="look-reader"))
+            _READER.append(_Reader())
         return _READER[0]
 
 

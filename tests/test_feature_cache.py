@@ -103,3 +103,18 @@ def test_a_search_does_its_pairs_alone_while_the_reading_thread_is_held(tmp_path
     finally:
         release.set()
         held.result()
+
+
+def test_the_program_ends_while_a_picture_is_still_being_read_ahead(tmp_path):
+    """A picture on a stalled network share held the reading thread, and the program stayed open after its
+    window had closed (a reviewer, round 13): the reading thread does not hold the program."""
+    import subprocess
+    import sys
+
+    script = (
+        "import threading, swimsearch.feature_cache as fc\n"
+        "fc._reader().submit(threading.Event().wait)  # a read that never ends\n"
+        "print('done', flush=True)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=20)
+    assert done.returncode == 0 and done.stdout == "done\n"
