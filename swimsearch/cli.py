@@ -153,7 +153,8 @@ def cmd_query(args) -> int:
                 print_result(result)
         filters = "; ".join(filter(None, (filters_in_words(args) + steering_in_words(args), steering.in_words())))
         if args.csv and failures and not results:  # a CSV of the last meeting is not overwritten by a header
-            print(f"swimsearch: {shown(args.csv)} not written: no query could be searched", file=sys.stderr)
+            where = "no CSV written" if args.csv == "-" else f"{shown(args.csv)} not written"
+            print(f"swimsearch: {where}: no query could be searched", file=sys.stderr)
         elif args.csv:
             identity = dict(catalogue=describe_location(catalogue), model=embedder.name, model_sha256=embedder.sha256)
             if args.csv == "-":
@@ -172,7 +173,8 @@ def cmd_query(args) -> int:
               "leave out the one that cannot be read and search again", file=sys.stderr)
         return EXIT_FAILED
     if failures:
-        print(f"swimsearch: {failures} of {len(images)} queries failed", file=sys.stderr)
+        print(f"swimsearch: {failures} of {len(images)} queries failed" if len(images) > 1 else "swimsearch: the query failed",
+              file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
 

@@ -53,8 +53,9 @@ def ask(parent: QWidget, text: str, yes: str, no: str, on_yes: Callable[[], None
         title: str = "SwimSearch", on_no: Callable[[], None] | None = None) -> QMessageBox:
     """A window-modal question with two worded answers that does not block the event loop.
 
-    `on_yes` runs when the user picks `yes`, `on_no` when they pick `no`; `no`
-    is the default (Enter or Escape), so a hurried key press changes nothing.
+    `on_yes` runs when the user picks `yes`, `on_no` when they pick `no` or close
+    the box; `no` is the default (Enter or Escape), so a hurried key press
+    changes nothing.
     """
     box = QMessageBox(QMessageBox.Question, title, text, QMessageBox.NoButton, parent)
     box.setObjectName(name)
@@ -64,7 +65,9 @@ def ask(parent: QWidget, text: str, yes: str, no: str, on_yes: Callable[[], None
     box.setEscapeButton(no_button)
     box.setWindowModality(Qt.WindowModal)
     box.setAttribute(Qt.WA_DeleteOnClose)
-    box.buttonClicked.connect(lambda button: on_yes() if button is yes_button else on_no() if on_no else None)
+    # on `finished`, not `buttonClicked`: closed by its title bar's X, the box clicks no button (a reviewer, round 14:
+    # the question about a copied catalogue then never came again)
+    box.finished.connect(lambda _=None: on_yes() if box.clickedButton() is yes_button else on_no() if on_no else None)
     box.open()
     return box
 

@@ -9,7 +9,7 @@ from PyQt5.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QPushButton, QWidg
 
 from swimsearch.search import Match
 
-from .formatting import similarity_words
+from .formatting import percent, similarity_words
 from .results import MIRRORED_BADGE_FROM
 from .thumbnails import ThumbnailCache
 from .widgets import ElidedLabel, PictureCard
@@ -51,13 +51,13 @@ class PreviewPane(PictureCard):
 
         # the score has a line of its own (beside it the badges cut "99% · same design" to "99% · same de"), its badges
         # the next, kept when they are hidden: shown, they take no height from the picture
-        score_row = QHBoxLayout()
+        badges = QWidget()  # as tall as a badge whether any shows (a hidden one leaves no gap beside the other)
+        badges.setMinimumHeight(max(b.sizeHint().height() for b in (self.duplicate_label, self.mirrored_label)))
+        score_row = QHBoxLayout(badges)
+        score_row.setContentsMargins(0, 0, 0, 0)
         score_row.setSpacing(8)
-        for badge in (self.duplicate_label, self.mirrored_label):
-            policy = badge.sizePolicy()
-            policy.setRetainSizeWhenHidden(True)
-            badge.setSizePolicy(policy)
-            score_row.addWidget(badge)
+        score_row.addWidget(self.duplicate_label)
+        score_row.addWidget(self.mirrored_label)
         score_row.addStretch(1)
         buttons = QGridLayout()
         buttons.setSpacing(6)
@@ -65,7 +65,7 @@ class PreviewPane(PictureCard):
         buttons.addWidget(self.open_button, 1, 0)
         buttons.addWidget(self.reveal_button, 1, 1)
         self.layout.addWidget(self.score_label)
-        self.layout.addLayout(score_row)
+        self.layout.addWidget(badges)
         self.layout.addWidget(self.details_label)
         self.layout.addWidget(self.path_label)
         self.layout.addLayout(buttons)
@@ -86,7 +86,7 @@ class PreviewPane(PictureCard):
             return
         self.name_label.set_full_text(match.name)
         similarity = similarity_words(match)
-        self.score_label.set_full_text(f"{similarity} (the query itself)" if is_query else similarity)
+        self.score_label.set_full_text(f"{percent(match.score)}% · the query itself" if is_query else similarity)
         self.path_label.set_full_text(match.path)
         self._set_file(None if match.missing else match.path, match.width, match.height)
         self._update_details()

@@ -16,6 +16,7 @@ Nothing here imports Qt, so every rule is unit-tested without a window.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
@@ -489,7 +490,7 @@ class Session:
         """A hint when the first matches include files gone from a local folder that is there (a reviewer, round 13:
         a partly deleted copy opened with "file missing" tiles and nothing said what to do)."""
         state = self.catalogue
-        if state is None or state.team or not state.root_exists:  # a share not mounted is said when it opens
+        if state is None or state.team or not os.path.isdir(state.root):  # a share not mounted (now) is said otherwise
             return ""
         gone = sum(1 for match in result.matches[:MISSING_CHECKED] if match.missing)
         return "Some of these designs' files are no longer in the folder: press F5 to read it again." if gone else ""
@@ -518,6 +519,7 @@ class Session:
             self.message.emit(f"{summary} Open it from Catalogue ▸ Recent catalogues.", 30_000)
             return
         self.message.emit(f"{why}: {summary}" if why else summary, 15_000)
+        self._result_note = ""  # the summary is on the status bar now: the search that follows leaves it there
         self._just_built = outcome.catalogue_path
         if self.catalogue is not None and Path(self.catalogue.path) == Path(outcome.catalogue_path):
             self._catalogues.reload()

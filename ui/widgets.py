@@ -355,13 +355,16 @@ class CardSplitter(QSplitter):
         self._rows = [card.rows_height() for card in cards]
         for card in cards:
             self.addWidget(card)
-        self.share = share if share is not None and 0.0 < share < 1.0 and len(cards) == 2 else None
+        self.share = share if share is not None and 0.05 <= share <= 0.95 and len(cards) == 2 else None
+        self._laid: list[int] = []  # the sizes last set here
         self.splitterMoved.connect(self._on_moved)
 
     def _on_moved(self, *_) -> None:
         pictures = [max(0, size - rows) for size, rows in zip(self.sizes(), self._rows)]
-        if len(pictures) == 2 and sum(pictures) > 0:
+        # a drag that moved nothing (both pictures at their least) leaves the share as it is (a reviewer, round 14)
+        if len(pictures) == 2 and sum(pictures) > 0 and self.sizes() != self._laid:
             self.share = min(0.95, max(0.05, pictures[0] / sum(pictures)))
+            self._laid = self.sizes()
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
         super().resizeEvent(event)
@@ -373,6 +376,7 @@ class CardSplitter(QSplitter):
                 first = max(MIN_PICTURE, round(free * self.share))
                 pictures = [first, max(MIN_PICTURE, free - first)]
             self.setSizes([rows + picture for rows, picture in zip(self._rows, pictures)])
+            self._laid = self.sizes()
 
 
 class ColumnScroll(QScrollArea):

@@ -198,7 +198,13 @@ def test_a_copied_folders_catalogue_of_the_original_is_not_opened_as_the_copys(q
     assert "30 designs" in window.catalogue_label.full_text() and error_boxes(window) == []
     assert window.statusBar().currentMessage() == "The catalogue file was left as it is."  # not the question again
 
-    window.open_path(str(copy))  # asked again
+    window.open_path(str(copy))  # asked again; closed by the title bar's X: as Leave it (a reviewer, round 14)
+    box, buttons = damaged_question(qtbot, window, "copiedBox")
+    box.close()
+    qtbot.waitUntil(lambda: window.statusBar().currentMessage() == "The catalogue file was left as it is.", timeout=WAIT_MS)
+    assert copied.read_bytes() == before
+
+    window.open_path(str(copy))  # and asked again after that
     box, buttons = damaged_question(qtbot, window, "copiedBox")
     with qtbot.waitSignal(window.catalogue_ready, timeout=WAIT_MS) as ready:
         qtbot.mouseClick(buttons["Set it aside and build a new one"], Qt.LeftButton)
@@ -216,8 +222,28 @@ def test_designs_whose_files_were_deleted_since_the_build_are_shown_missing_with
     window = make_window()
     with qtbot.waitSignal(window.catalogue_ready, timeout=WAIT_MS):
         window.open_path(str(designs))
-    for picture in sorted(designs.glob("img*.png"))[5:30]:
+    for picture in sorted(designs.glob("img*.png"))[5:8]:
         picture.unlink()
     result = drop_and_wait(qtbot, window, designs / "img0004.png")
     assert any(m.missing for m in result.matches[:24])
     assert window.statusBar().currentMessage() == "Some of these designs' files are no longer in the folder: press F5 to read it again."
+    with qtbot.waitSignal(window.build_finished, timeout=WAIT_MS):  # F5: the list is made again, the summary stays
+        window.update_action.trigger()
+    qtbot.waitUntil(lambda: window.model.rowCount() == 27, timeout=WAIT_MS)
+    qtbot.wait(300)
+    said = window.statusBar().currentMessage()
+    assert "3 removed" in said and "press F5" not in said, said  # (it was cleared as the list came: a reviewer)
+
+
+def test_no_f5_hint_when_the_whole_folder_went_away_after_opening(qtbot, make_window, designs, tmp_path):
+    """A reviewer (round 14): a folder renamed (a share unmounted) after the catalogue opened showed every match
+    missing and said to press F5, which then said the folder no longer exists."""
+    window = make_window()
+    with qtbot.waitSignal(window.catalogue_ready, timeout=WAIT_MS):
+        window.open_path(str(designs))
+    probe = tmp_path / "probe.png"
+    (designs / "img0004.png").rename(probe)
+    designs.rename(tmp_path / "elsewhere")
+    result = drop_and_wait(qtbot, window, probe)
+    assert result.matches and all(m.missing for m in result.matches)
+    assert "press F5" not in window.statusBar().currentMessage()

@@ -330,10 +330,17 @@ def test_the_selected_matchs_badges_and_a_long_score_take_no_height_from_its_pic
     qtbot.wait(50)
     assert window.preview.duplicate_label.isVisible() and window.preview.mirrored_label.isVisible()
     assert window.preview.picture.height() == plain
+    window.preview.show_match(replace(match, duplicate=False, mirrored=True, score=0.99))  # one: first in its line
+    qtbot.wait(50)
+    assert window.preview.picture.height() == plain
+    from PyQt5.QtCore import QPoint
+
+    left = [w.mapTo(window.preview, QPoint(0, 0)).x() for w in (window.preview.mirrored_label, window.preview.score_label)]
+    assert left[0] == left[1], "a hidden badge leaves no gap"
     window.preview.show_match(window.model.match_at(0), is_query=True)  # the longest score line
     qtbot.wait(50)
     assert window.preview.picture.height() == plain
-    assert window.preview.score_label.full_text().endswith("(the query itself)")
+    assert window.preview.score_label.full_text() == "100% · the query itself"
     assert abs(window.query_panel.picture.height() - plain) <= 2
 
 
@@ -363,6 +370,11 @@ def test_the_split_the_user_dragged_between_query_and_match_stands_on_resizing_a
     qtbot.wait(100)
     restored = again.query_panel.picture.height(), again.preview.picture.height()
     assert abs(restored[0] - query) <= 3 and abs(restored[1] - match) <= 3, (restored, query, match)
+    share = again.side_splitter.share
+    again.resize(800, 600)  # both pictures at their least: a drag there moves nothing and keeps the share
+    qtbot.wait(100)
+    again.side_splitter.moveSplitter(again.side_splitter.sizes()[0] + 10, 1)
+    assert again.side_splitter.share == share
 
 
 def test_pictures_another_program_added_show_in_the_count_after_the_next_search(qtbot, make_window, designs, small_config):
