@@ -286,7 +286,8 @@ def same_picture(query: Picture, other: Picture, *, both: Both | None = None) ->
             found = both(lambda way: fit(*way, least=MIN_INLIERS), [(query.plain, other.plain), (query.mirrored(), other.plain)])
         for mirrored in (False, True):
             way = (query.mirrored(), other.plain) if mirrored else (query.plain, other.plain)
-            there = found[mirrored] or fit(*way, least=MIN_INLIERS)
+            made = found[mirrored]
+            there = made if made is not None else fit(*way, least=MIN_INLIERS)
             if there.inliers < MIN_INLIERS:
                 continue
             # the way back only now: the other's mirror image described for every pair cost 1.5 ms a pair (round 13)

@@ -2,7 +2,8 @@
 
 Features of files already read are kept in a small LRU cache, so clicking
 through results does not read them again; a new picture's are read on one
-thread beside the network that embeds it (`FeatureCache.prefetch`).
+thread beside the network that embeds it (`FeatureCache.prefetch`), and that
+thread then shares a search's pairs with it (`shared`).
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ _READER_LOCK = threading.Lock()
 
 
 def _reader() -> _Reader:
-    """The one thread a query's features are read on beside the network (`FeatureCache.prefetch`), started once."""
+    """The look's one thread (`FeatureCache.prefetch`, `shared`), started once."""
     with _READER_LOCK:
         if not _READER:
             _READER.append(_Reader())

@@ -51,7 +51,6 @@ _TRANSPOSE = {
 }
 
 
-
 def turned(image: Image.Image, orientation: int) -> Image.Image:
     """A decoded picture turned upright by its EXIF orientation (1..8), whole (`Upright` gives strips of it)."""
     return image.transpose(_TRANSPOSE[orientation]) if orientation in _TRANSPOSE else image
@@ -97,8 +96,7 @@ class Upright:
         box = (y0, 0, y1, h0) if swapped else (0, y0, w0, y1)
         whole = box == (0, 0, w0, h0) and self.orientation == 1 and not self.mirror
         strip = self.image if whole else self.image.crop(box)  # to_rgb never changes its input
-        if self.orientation != 1:
-            strip = strip.transpose(_TRANSPOSE[self.orientation])
+        strip = turned(strip, self.orientation)
         if self.mirror:
             strip = strip.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         return to_rgb(strip, self._wide_top)
