@@ -13,6 +13,12 @@ random pixels, as ratios to the first model's embedding-only time:
 
     git show 70b3a1a:models/efficientnet-lite2-trunk.onnx > /tmp/one_output.onnx   # the last one-output export
     python bench/bench_trunk.py --outputs /tmp/one_output.onnx models/efficientnet-lite2-trunk.onnx
+
+The int8 model runs its folded graph (models/fold_pads.py); a copy of the
+file with no folded graph beside it runs the file itself, so the two compare:
+
+    cp models/efficientnet-lite2-trunk-int8.onnx /tmp/int8-plain.onnx
+    python bench/bench_trunk.py --outputs /tmp/int8-plain.onnx models/efficientnet-lite2-trunk-int8.onnx
 """
 
 from __future__ import annotations
