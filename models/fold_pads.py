@@ -57,7 +57,8 @@ def fold(model: onnx.ModelProto) -> int:
     """Fold each quantised Pad into the convolution it feeds, in place; how many were folded.
 
     A Pad that does not sit exactly in the pattern above (another mode, a pad
-    value, other scales, more than one reader) is left as it is.
+    value, a crop, other scales, more than one reader, a graph output, a Conv
+    that pads itself by auto_pad) is left as it is.
     """
     graph = model.graph
     producer = {name: node for node in graph.node for name in node.output}
@@ -67,7 +68,10 @@ def fold(model: onnx.ModelProto) -> int:
             readers.setdefault(name, []).append(node)
     constants = {t.name: t for t in graph.initializer}
     gone: list[onnx.NodeProto] = []
+    outputs = {o.name for o in graph.output}
     for pad in [n for n in graph.node if n.op_type == "Pad"]:
+        if len(pad.input) < 2 or pad.output[0] in outputs:  # pads as an attribute (before opset 11), or a graph output
+            continue
         before = producer.get(pad.input[0])
         after = readers.get(pad.output[0], [])
         if before is None or before.op_type != "DequantizeLinear" or len(after) != 1 or after[0].op_type != "QuantizeLinear":
@@ -86,7 +90,11 @@ def fold(model: onnx.ModelProto) -> int:
             continue
         amounts = numpy_helper.to_array(constants[pad.input[1]]).tolist()  # N, C, H, W begins, then ends
         old = [a for a in conv[0].attribute if a.name == "pads"]
-        if len(amounts) != 8 or amounts[0] or amounts[1] or amounts[4] or amounts[5] or any(any(a.ints) for a in old):
+        if (
+            len(amounts) != 8 or amounts[0] or amounts[1] or amounts[4] or amounts[5] or min(amounts) < 0  # a crop
+            or any(any(a.ints) for a in old)
+            or any(a.name == "auto_pad" and a.s not in (b"", b"NOTSET") for a in conv[0].attribute)
+        ):
             continue
         for attribute in old:
             conv[0].attribute.remove(attribute)
@@ -95,8 +103,8 @@ def fold(model: onnx.ModelProto) -> int:
         gone += [pad, quantise] + ([before] if len(readers[before.output[0]]) == 1 else [])
     for node in gone:
         graph.node.remove(node)
-    used = {name for node in graph.node for name in node.input}
-    for tensor in [t for t in graph.initializer if t.name not in used]:  # the pads' amounts, their scales
+    left = {name for node in gone for name in node.input} - {name for node in graph.node for name in node.input}
+    for tensor in [t for t in graph.initializer if t.name in left]:  # the pads' amounts and what else they alone read
         graph.initializer.remove(tensor)
     return sum(n.op_type == "Pad" for n in gone)
 
@@ -105,6 +113,20 @@ def _session(source: Path | bytes) -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.log_severity_level = 3
     return ort.InferenceSession(source if isinstance(source, bytes) else str(source), options, providers=["CPUExecutionProvider"])
+
+
+def _largest_difference(model: Path, folded: Path) -> float:
+    """The largest difference between the two graphs' outputs on the reference fixtures and CHECK_PHOTOS photos."""
+    first, second = _session(model), _session(folded)
+    size = int(first.get_inputs()[0].shape[2])
+    photos = [ROOT / p for p in REFERENCE_IMAGES] + sorted(CLOTHING.glob("*.jpg"))[:: 5398 // CHECK_PHOTOS][:CHECK_PHOTOS]
+    names = [o.name for o in first.get_outputs()]
+    worst = 0.0
+    for photo in photos:
+        x = load_image(photo, size).pixels[None].transpose(0, 3, 1, 2).astype(np.float32) * np.float32(1.0 / 255.0)
+        for a, b in zip(first.run(names, {"image": x}), second.run(names, {"image": x})):
+            worst = max(worst, float(np.abs(a - b).max()))
+    return worst
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,25 +138,23 @@ def main(argv: list[str] | None = None) -> int:
     model = onnx.load(str(args.model))
     folded = fold(model)
     model.metadata_props.append(onnx.StringStringEntryProto(key=FOLDED_FROM, value=file_sha256(args.model)))
-    onnx.checker.check_model(model)
     output = folded_graph_path(args.model)
-    onnx.save(model, str(output))
-    print(f"folded {folded} Pad nodes into their convolutions: {output.name} ({output.stat().st_size / 1e6:.1f} MB)")
-
-    first, second = _session(args.model), _session(output)
-    size = int(first.get_inputs()[0].shape[2])
-    photos = [ROOT / p for p in REFERENCE_IMAGES] + sorted(CLOTHING.glob("*.jpg"))[:: 5398 // CHECK_PHOTOS][:CHECK_PHOTOS]
-    names = [o.name for o in first.get_outputs()]
-    worst = 0.0
-    for photo in photos:
-        x = load_image(photo, size).pixels[None].transpose(0, 3, 1, 2).astype(np.float32) * np.float32(1.0 / 255.0)
-        for a, b in zip(first.run(names, {"image": x}), second.run(names, {"image": x})):
-            worst = max(worst, float(np.abs(a - b).max()))
-    print(f"outputs of the two graphs on {len(photos)} photos: max |difference| {worst}")
+    trial = output.with_name(output.name + ".part")  # in place only once proven: a failed fold leaves nothing beside the model
+    try:
+        onnx.checker.check_model(model, full_check=True)
+        onnx.save(model, str(trial))
+        worst = _largest_difference(args.model, trial)
+    except Exception as exc:  # noqa: BLE001 - onnx and onnxruntime raise their own untyped errors
+        trial.unlink(missing_ok=True)
+        print(f"FAILED: the folded graph does not load or run: {exc}")
+        return 1
+    print(f"folded {folded} Pad nodes into their convolutions; outputs of the two graphs: max |difference| {worst}")
     if folded == 0 or worst != 0.0:
-        output.unlink()
+        trial.unlink()
         print("FAILED: nothing was folded, or the folded graph gives other numbers")
         return 1
+    trial.replace(output)
+    print(f"wrote {output} ({output.stat().st_size / 1e6:.1f} MB)")
     if not args.no_card:
         digest = file_sha256(output)
         set_card_sha256(output, digest)

@@ -117,24 +117,30 @@ def folded_graph_path(model_path: str | os.PathLike) -> Path:
     return path.with_name(path.stem + FOLDED_SUFFIX)
 
 
-def graph_to_run(model_path: Path) -> Path:
-    """The folded graph beside `model_path` when its sha256 matches its card line, else the file itself.
+def folded_graph(model_path: Path) -> Path | None:
+    """The folded graph beside `model_path` when its sha256 matches its line in the model card, else None.
 
-    A damaged folded graph is not run: the file gives the same numbers, only
-    slower, so it is said in the log. (One folded from another file, left when
-    the model was made again, is told by its FOLDED_FROM entry once opened.)
+    One that cannot be used is not run: the file gives the same numbers, only
+    slower, so the reason is said in the log. (One folded from another file,
+    left when the model was made again, is told by its FOLDED_FROM entry once
+    opened: `Embedder`.)
     """
     folded = folded_graph_path(model_path)
+    if not (folded.exists() or folded.is_symlink()):
+        return None
     if not folded.is_file():
-        return model_path
-    try:
-        if card_sha256(folded) == file_sha256(folded):
-            return folded
-    except OSError:  # unreadable: as if damaged
-        pass
-    log.warning("%s does not match its line in the model card: %s is run instead (the same numbers, slower)",
-                folded, model_path.name)
-    return model_path
+        reason = "is not a file"
+    else:
+        try:
+            stated, actual = card_sha256(folded), file_sha256(folded)
+        except OSError as exc:
+            reason = f"cannot be read ({exc.strerror or exc})"
+        else:
+            if stated == actual:
+                return folded
+            reason = "has no line in the model card" if stated is None else "does not match its line in the model card"
+    log.warning("%s %s: %s is run instead (the same numbers, slower)", folded, reason, model_path.name)
+    return None
 
 
 class Embedder:
@@ -153,6 +159,12 @@ class Embedder:
         import onnxruntime as ort  # heavy import: only when a model is really opened
 
         self.path = Path(model_path)
+        if self.path.name.endswith(FOLDED_SUFFIX):
+            model = self.path.with_name(self.path.name[: -len(FOLDED_SUFFIX)] + ".onnx")
+            raise ModelError(
+                f"{self.path.name} is not a model of its own: it is the faster graph SwimSearch runs for {model.name}, "
+                f"which gives the same numbers. Name that file instead: --model {model}"
+            )
         if not self.path.is_file():
             raise ModelError(f"The model file {self.path} is missing. Reinstall SwimSearch or restore the file.")
         self.sha256 = file_sha256(self.path)
@@ -177,16 +189,24 @@ class Embedder:
         # the CPU the decoder needs.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3
-        #: The graph file onnxruntime runs: the model file, or its folded sibling (same outputs).
-        self.graph = graph_to_run(self.path)
-        try:
-            self._session = ort.InferenceSession(str(self.graph), options, providers=["CPUExecutionProvider"])
-            if self.graph != self.path and self._session.get_modelmeta().custom_metadata_map.get(FOLDED_FROM) != self.sha256:
-                log.warning("%s was folded from another %s: the file itself is run", self.graph, self.path.name)
-                self.graph = self.path
+        #: The graph file onnxruntime runs: the model file, or its folded sibling (the same outputs).
+        self.graph = self.path
+        folded = folded_graph(self.path)
+        if folded is not None:
+            try:
+                session = ort.InferenceSession(str(folded), options, providers=["CPUExecutionProvider"])
+            except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own untyped errors
+                log.warning("%s cannot be loaded (%s): %s is run instead (the same numbers, slower)", folded, exc, self.path.name)
+            else:
+                if session.get_modelmeta().custom_metadata_map.get(FOLDED_FROM) == self.sha256:
+                    self.graph, self._session = folded, session
+                else:
+                    log.warning("%s was folded from another %s: the file itself is run", folded, self.path.name)
+        if self.graph == self.path:
+            try:
                 self._session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own untyped errors
-            raise ModelError(f"The model file {self.path} cannot be loaded: {exc}") from exc
+            except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own untyped errors
+                raise ModelError(f"The model file {self.path} cannot be loaded: {exc}") from exc
         inputs = self._session.get_inputs()
         outputs = self._session.get_outputs()
         shape = inputs[0].shape

@@ -259,3 +259,28 @@ def test_a_folded_graph_left_from_another_model_file_is_not_run(tmp_path, model_
     assert embedder.graph == copy
     pixels = fixtures(embedder.size)
     assert np.array_equal(embedder.embed(pixels), _plain_outputs(fp32, embedder, pixels)[0])
+
+
+def test_the_folded_graph_named_as_a_model_is_refused_in_plain_words(model_path):
+    """Run as a model of its own it would be another identity: an int8 catalogue embedded again, no calibration."""
+    with pytest.raises(ModelError, match=r"not a model of its own.*--model .*efficientnet-lite2-trunk-int8\.onnx"):
+        Embedder(folded_graph_path(model_path))
+
+
+@pytest.mark.parametrize("damage", ["not onnx, its card line right", "a folder"])
+def test_a_folded_graph_that_cannot_be_run_leaves_the_model_file_running(tmp_path, model_path, caplog, damage):
+    copy = _folded_copy(tmp_path, model_path)
+    folded = folded_graph_path(copy)
+    if damage == "a folder":
+        folded.unlink()
+        folded.mkdir()
+    else:
+        folded.write_bytes(b"not an onnx file")
+        card = (tmp_path / MODEL_CARD).read_text().replace(card_sha256(folded), file_sha256(folded))
+        (tmp_path / MODEL_CARD).write_text(card)
+    with caplog.at_level(logging.WARNING, logger="swimsearch.model"):
+        embedder = Embedder(copy)
+    assert embedder.graph == copy
+    assert ("cannot be loaded" if damage != "a folder" else "is not a file") in caplog.text
+    pixels = fixtures(embedder.size)
+    assert np.array_equal(embedder.embed(pixels), Embedder(model_path).embed(pixels))
