@@ -31,15 +31,7 @@ from swimsearch.model import Embedder, default_model_path
 from swimsearch.search import SearchEngine
 
 
-def knn_matches(a: np.ndarray, b: np.ndarray, ratio: float) -> tuple[np.ndarray, np.ndarray]:
-    """The matching before round 15, by OpenCV."""
-    cv2 = copy_check._cv2()
-    pairs = cv2.BFMatcher(cv2.NORM_HAMMING).knnMatch(a, b, k=2)
-    good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < ratio * p[1].distance]
-    return np.array([m.queryIdx for m in good], np.int64), np.array([m.trainIdx for m in good], np.int64)
-
-
-MATCHERS = {"faiss": copy_check._ratio_matches, "knnMatch": knn_matches}
+MATCHERS = {"faiss": copy_check._ratio_matches, "knnMatch": copy_check._knn_ratio_matches}  # the matching before round 15
 
 
 def pair_times(photos: list[Path]) -> dict:

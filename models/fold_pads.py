@@ -57,8 +57,8 @@ def fold(model: onnx.ModelProto) -> int:
     """Fold each quantised Pad into the convolution it feeds, in place; how many were folded.
 
     A Pad that does not sit exactly in the pattern above (another mode, a pad
-    value, a crop, other scales, more than one reader, a graph output, a Conv
-    that pads itself by auto_pad) is left as it is.
+    value, a crop, chosen axes, other scales or zero points, more than one
+    reader, a graph output, a Conv that pads itself by auto_pad) is left as it is.
     """
     graph = model.graph
     producer = {name: node for node in graph.node for name in node.output}
@@ -70,7 +70,7 @@ def fold(model: onnx.ModelProto) -> int:
     gone: list[onnx.NodeProto] = []
     outputs = {o.name for o in graph.output}
     for pad in [n for n in graph.node if n.op_type == "Pad"]:
-        if len(pad.input) < 2 or pad.output[0] in outputs:  # pads as an attribute (before opset 11), or a graph output
+        if len(pad.input) < 2 or (len(pad.input) > 3 and pad.input[3]):  # pads as an attribute (before opset 11), axes
             continue
         before = producer.get(pad.input[0])
         after = readers.get(pad.output[0], [])
@@ -80,7 +80,9 @@ def fold(model: onnx.ModelProto) -> int:
         dequantise = readers.get(quantise.output[0], [])
         conv = readers.get(dequantise[0].output[0], []) if len(dequantise) == 1 else []
         if (
-            list(quantise.input[1:]) != list(before.input[1:])  # the same scale and zero point both sides
+            list(quantise.input[1:]) != list(before.input[1:])  # the same scale and zero point all along
+            or len(dequantise) != 1 or list(dequantise[0].input[1:]) != list(before.input[1:])
+            or outputs & {pad.output[0], quantise.output[0], dequantise[0].output[0]}  # a value the graph gives out
             or any(a.name == "mode" and a.s != b"constant" for a in pad.attribute)
             or (len(pad.input) > 2 and pad.input[2])  # a pad value other than 0
             or pad.input[1] not in constants
@@ -100,7 +102,7 @@ def fold(model: onnx.ModelProto) -> int:
             conv[0].attribute.remove(attribute)
         conv[0].attribute.append(helper.make_attribute("pads", [amounts[2], amounts[3], amounts[6], amounts[7]]))
         dequantise[0].input[0] = before.input[0]
-        gone += [pad, quantise] + ([before] if len(readers[before.output[0]]) == 1 else [])
+        gone += [pad, quantise] + ([before] if len(readers[before.output[0]]) == 1 and before.output[0] not in outputs else [])
     for node in gone:
         graph.node.remove(node)
     left = {name for node in gone for name in node.input} - {name for node in graph.node for name in node.input}

@@ -31,6 +31,7 @@ A file that cannot be read gives no features: its pair cannot be shown as
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -202,6 +203,8 @@ def _ratio_matches(a: np.ndarray, b: np.ndarray, ratio: float) -> tuple[np.ndarr
     samples (a test compares the fits with knnMatch's on copies and look-alikes).
     """
     faiss = _faiss()
+    if faiss is None:
+        return _knn_ratio_matches(a, b, ratio)
     faiss.omp_set_num_threads(1)  # 300 rows: more OpenMP threads only spin (it holds for the calling thread)
     index = faiss.IndexBinaryFlat(8 * b.shape[1])
     index.add(np.ascontiguousarray(b))
@@ -210,9 +213,23 @@ def _ratio_matches(a: np.ndarray, b: np.ndarray, ratio: float) -> tuple[np.ndarr
     return good, rows[good, 0]
 
 
-def _faiss():  # imported on first use, as OpenCV is (warm_up loads both)
-    import faiss
+def _knn_ratio_matches(a: np.ndarray, b: np.ndarray, ratio: float) -> tuple[np.ndarray, np.ndarray]:
+    """`_ratio_matches` by OpenCV's BFMatcher.knnMatch, the same matches 6 x slower (where FAISS cannot be loaded)."""
+    cv2 = _cv2()
+    pairs = cv2.BFMatcher(cv2.NORM_HAMMING).knnMatch(a, b, k=2)
+    good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < ratio * p[1].distance]
+    return np.array([m.queryIdx for m in good], np.int64), np.array([m.trainIdx for m in good], np.int64)
 
+
+@functools.lru_cache(maxsize=1)
+def _faiss() -> Any:
+    """FAISS, imported on first use as OpenCV is (warm_up loads both); None, said once in the log, where it cannot be
+    loaded: the look then matches with OpenCV alone, the same matches, slower."""
+    try:
+        import faiss
+    except Exception as exc:  # noqa: BLE001 - a broken install raises anything from its native library
+        log.warning("FAISS cannot be loaded (%s): the same-design check matches keypoints with OpenCV, slower", exc)
+        return None
     return faiss
 
 
@@ -294,6 +311,11 @@ Both = Callable[[Callable[[Any], Any], Sequence[Any]], list]
 
 
 def same_picture(query: Picture, other: Picture, *, both: Both | None = None) -> bool:
+    """`looked_at` as a yes or no: a look that failed is a no."""
+    return bool(looked_at(query, other, both=both))
+
+
+def looked_at(query: Picture, other: Picture, *, both: Both | None = None) -> bool | None:
     """Whether two pictures are one (a copy: crop, re-export, recolour, mirror, small rotation).
 
     The look is made both ways round (ORB's matches, and so the fit, differ with which picture is
@@ -304,7 +326,8 @@ def same_picture(query: Picture, other: Picture, *, both: Both | None = None) ->
     e.g. on two threads when a search looks at this pair alone; None: one after the other, the mirrored one
     only when the plain one does not pass. The answer is the same either way.
 
-    Pictures OpenCV cannot compare (odd sizes) are not called one, and nothing is raised."""
+    A look that fails (pictures OpenCV cannot compare, a broken install) is None, said in the log, and nothing is
+    raised: the pair is not shown as one, and no verdict is kept of it."""
     try:
         found: list[Fit | None] = [None, None]
         if both is not None:
@@ -322,7 +345,7 @@ def same_picture(query: Picture, other: Picture, *, both: Both | None = None) ->
         return False
     except Exception as exc:  # noqa: BLE001 - a look that fails says "not shown the same", never stops a search
         log.warning("same-design check failed (%s): the pair is not shown as the same picture", exc)
-        return False
+        return None
 
 
 def decided(there: Fit, back: Fit, a: Features, b: Features, *, both: Both | None = None) -> bool:

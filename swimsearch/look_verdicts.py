@@ -59,12 +59,12 @@ STALE_DAYS = 30
 
 def look_version() -> str:
     """The look's version: a digest of the code a verdict depends on (copy_check.py's look, images.py's decoding)
-    and of OpenCV's version, so a changed look never reads old verdicts."""
+    and of OpenCV's and FAISS's versions, so a changed look never reads old verdicts."""
     digest = hashlib.sha256()
     for module in (copy_check, images):
         with open(module.__file__ or "", "rb") as f:
             digest.update(f.read())
-    for package in ("opencv-python-headless", "opencv-python"):
+    for package in ("opencv-python-headless", "opencv-python", "faiss-cpu"):
         try:
             digest.update(f"{package} {metadata.version(package)}".encode())
         except metadata.PackageNotFoundError:

@@ -29,7 +29,7 @@ from PIL import Image
 
 from .calibration import BAND_PERCENT, Calibration, band_levels, whole_percents
 from .config import EngineConfig
-from .copy_check import Both, Picture, file_features, same_picture
+from .copy_check import Both, Picture, file_features, looked_at
 from .feature_cache import FeatureCache, shared
 from .look_verdicts import LookVerdicts, file_key
 from .phash_index import copy_distances
@@ -152,7 +152,8 @@ class PictureCheck:
                 other = None if query is None or record is None else self.cache.of(record.path)
                 if other is None or query is None:
                     return False, False
-                return same_picture(query, other, both=both), True
+                seen = looked_at(query, other, both=both)
+                return bool(seen), seen is not None  # a look that failed is kept as no verdict
 
             looked: dict[tuple[int, int], bool] = {}
             # shared by this thread and the look's reading thread (the other core is idle once the network is done):

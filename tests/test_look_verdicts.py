@@ -216,3 +216,33 @@ def test_a_verdict_file_damaged_inside_is_set_aside_and_not_failed_on_every_sess
     verdicts.get(list(rows)[:2000])
     assert verdicts._file is not None, "still falling back to memory in the third session"
 
+
+
+def test_a_look_that_fails_keeps_no_verdict_and_is_made_again_once_it_works(folder_catalogue, embedder, cache_home,
+                                                                             monkeypatch, caplog):
+    """A look that raised (a broken install, a picture OpenCV cannot compare) reads "not the same picture" for this
+    search, but is not kept: a reviewer's broken FAISS left "not the same" verdicts that outlived the fix."""
+    import logging
+
+    import swimsearch.copy_check as copy_check
+
+    folder, path, photo = folder_catalogue
+    mirror = "zz-mirror.png"  # its pHash says nothing: the look alone can call it the same picture
+    real = copy_check.fit
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a simulated failure")
+
+    with Catalogue.open(path) as catalogue:
+        engine = _engine(catalogue, embedder)
+        monkeypatch.setattr(copy_check, "fit", broken)
+        with caplog.at_level(logging.WARNING, logger="swimsearch.copy_check"):
+            failed = engine.search(photo, top_n=20)
+        assert "same-design check failed (a simulated failure)" in caplog.text and engine.picture_check.looked >= 1
+        assert [m.band for m in failed.matches if m.name == mirror] != ["same design"]
+    monkeypatch.setattr(copy_check, "fit", real)
+    with Catalogue.open(path) as catalogue:  # the next session, the look working again
+        again = _engine(catalogue, embedder)
+        fixed = again.search(photo, top_n=20)
+        assert again.picture_check.looked >= 1  # looked at again, not read from a kept verdict
+    assert [m.band for m in fixed.matches if m.name == mirror] == ["same design"]

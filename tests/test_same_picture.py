@@ -288,13 +288,8 @@ def _knn_fit(a, b):
     """`copy_check.fit` as it matched until round 15, by OpenCV's BFMatcher.knnMatch (the reference)."""
     import swimsearch.copy_check as copy_check
 
-    def knn_matches(x, y, ratio):
-        pairs = copy_check._cv2().BFMatcher(copy_check._cv2().NORM_HAMMING).knnMatch(x, y, k=2)
-        good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < ratio * p[1].distance]
-        return np.array([m.queryIdx for m in good], np.int64), np.array([m.trainIdx for m in good], np.int64)
-
     real = copy_check._ratio_matches
-    copy_check._ratio_matches = knn_matches
+    copy_check._ratio_matches = copy_check._knn_ratio_matches
     try:
         return copy_check.fit(a, b)
     finally:
@@ -318,3 +313,28 @@ def test_the_look_matches_keypoints_as_opencvs_knn_match_did(clothing):
     fits = [(fit(a, b), _knn_fit(a, b)) for a, b in pairs]
     assert all(ours == theirs and np.array_equal(ours.matrix, theirs.matrix) for ours, theirs in fits)
     assert sum(f.inliers >= 10 for f, _ in fits) >= len(COPY_KINDS)  # copies that pass took part, not only failures
+
+
+def test_without_faiss_the_look_matches_with_opencv_and_says_so(clothing, monkeypatch, caplog):
+    """A broken FAISS install (a reviewer's) neither stops a catalogue from opening (warm_up) nor changes a look."""
+    import logging
+    import sys
+
+    import swimsearch.copy_check as copy_check
+
+    name = MISSED_COPIES[0][0]
+    photo = copy_check.file_features(clothing / "images" / name)
+    original = ImageOps.exif_transpose(Image.open(clothing / "images" / name)).convert("RGB")
+    copy = copy_check.picture_features(transformed_copy(original, "mirror", np.random.default_rng(0)))
+    with_faiss = copy_check.fit(copy.mirrored(), photo.plain)
+    monkeypatch.setitem(sys.modules, "faiss", None)  # `import faiss` raises ImportError
+    copy_check._faiss.cache_clear()
+    try:
+        with caplog.at_level(logging.WARNING, logger="swimsearch.copy_check"):
+            copy_check.warm_up()
+        assert "FAISS cannot be loaded" in caplog.text
+        without = copy_check.fit(copy.mirrored(), photo.plain)
+        assert without == with_faiss and np.array_equal(without.matrix, with_faiss.matrix) and without.inliers >= 10
+        assert copy_check.same_picture(copy, photo)
+    finally:
+        copy_check._faiss.cache_clear()
