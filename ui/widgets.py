@@ -189,7 +189,13 @@ class ElidedLabel(QLabel):
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
         margins = self.contentsMargins()  # a style sheet's padding (the status bar's labels) is drawn inside
         return QSize(self.fontMetrics().horizontalAdvance(self._full) + 4 + margins.left() + margins.right(),
-                     super().sizeHint().height())
+                     self._line(super().sizeHint().height()))
+
+    def _line(self, height: int) -> int:
+        """As tall empty as with text: QLabel hints an empty one a pixel lower (its line spacing, not its font's
+        height), and a card's picture grew that much until the row was filled (a reviewer)."""
+        margins = self.contentsMargins()
+        return max(height, self.fontMetrics().height() + margins.top() + margins.bottom())
 
     def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt override
         if watched is self.widget() and event.type() == QEvent.LayoutRequest:
@@ -197,7 +203,7 @@ class ElidedLabel(QLabel):
         return super().eventFilter(watched, event)
 
     def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt override
-        return QSize(10, super().minimumSizeHint().height())  # a set minimumWidth() still wins
+        return QSize(10, self._line(super().minimumSizeHint().height()))  # a set minimumWidth() still wins
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
         super().resizeEvent(event)
@@ -339,6 +345,22 @@ class PictureCard(QFrame):
         self.layout.invalidate()
         return height
 
+    def keep_rows_room(self) -> None:
+        """Rows keep their room while hidden, so the picture is as tall with nothing shown yet as with a picture
+        and its rows (before the first search the drop zone and the match area were 202 / 324 px at 1280 x 800,
+        then jumped to 148 / 146: a reviewer)."""
+        layouts = [self.layout]
+        while layouts:  # the card's rows and those of its nested layouts; not what a row holds (badges close up)
+            layout = layouts.pop()
+            for item in (layout.itemAt(i) for i in range(layout.count())):
+                widget = item.widget()
+                if item.layout() is not None:
+                    layouts.append(item.layout())
+                elif widget is not None and widget is not self.picture and widget not in self.occasional:
+                    policy = widget.sizePolicy()
+                    policy.setRetainSizeWhenHidden(True)
+                    widget.setSizePolicy(policy)
+
 
 class CardSplitter(QSplitter):
     """Picture cards one above the other (the query, the selected match), their pictures equally tall.
@@ -354,6 +376,7 @@ class CardSplitter(QSplitter):
         super().__init__(Qt.Vertical, parent)
         self._rows = [card.rows_height() for card in cards]
         for card in cards:
+            card.keep_rows_room()
             self.addWidget(card)
         self.share = share if share is not None and 0.05 <= share <= 0.95 and len(cards) == 2 else None
         self._laid: list[int] = []  # the sizes last set here
