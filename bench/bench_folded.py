@@ -8,6 +8,10 @@ turns query by query (each first as often), and each reads its own features (no 
 machine's speed moves both alike. The lists must be the same: the script fails otherwise.
 
     cd bench && python bench_folded.py                      # work/clothing.swimcat, 200 queries
+    cd bench && python bench_folded.py --build 2000 --rounds 4
+
+`--build N` times builds of the first N clothing photos instead: the int8 file itself at batch 1 (the
+default before round 15) against the folded graph at today's default batch (4), in turns.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from pathlib import Path
 
 from common import CLOTHING, WORK, median, save, table
 
-from bench_build import chosen_queries
+from bench_build import build, chosen_queries, link_folder
 from swimsearch.catalogue import Catalogue
 from swimsearch.config import EngineConfig
 from swimsearch.feature_cache import FeatureCache
@@ -33,7 +37,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--catalogue", type=Path, default=WORK / "clothing.swimcat", help="built with the int8 trunk")
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--build", type=int, default=0, help="time builds of this many photos instead")
+    parser.add_argument("--rounds", type=int, default=4, help="builds of each, in turns (--build)")
     args = parser.parse_args()
+    if args.build:
+        return builds(args.build, args.rounds)
 
     with tempfile.TemporaryDirectory() as tmp:
         plain = Path(tmp) / "models"  # the int8 file and its card, no folded graph beside it: the file itself runs
@@ -73,6 +81,30 @@ def main() -> int:
           f"{paired:+.2f} ms; lists identical (ids, scores, bands): {same} of {len(files)}")
     save("query-folded", {"rows": rows, "paired_difference_ms": paired, "identical_lists": same, "queries": len(files)})
     return 0 if same == len(files) else 1
+
+
+def builds(count: int, rounds: int) -> int:
+    """--build: the two graphs at their defaults' batch, building the same photos in turns."""
+    with tempfile.TemporaryDirectory() as tmp:
+        plain = Path(tmp) / "models"
+        plain.mkdir()
+        for name in (default_model_path().name, MODEL_CARD):
+            shutil.copy(default_model_path().with_name(name), plain / name)
+        shapes = {"file, batch 1": (Embedder(plain / default_model_path().name), 1),
+                  f"folded, batch {EngineConfig().inference_batch}": (Embedder(default_model_path()), EngineConfig().inference_batch)}
+        folder = link_folder(sorted((CLOTHING / "images").glob("*.jpg"))[:count], Path(tmp) / "photos")
+        rows: dict[str, list[dict]] = {name: [] for name in shapes}
+        for n in range(rounds):
+            for name in list(shapes)[:: 1 if n % 2 == 0 else -1]:
+                embedder, batch = shapes[name]
+                rows[name].append(build(folder, Path(tmp) / "c.swimcat", embedder, EngineConfig(inference_batch=batch)))
+                print(f"  {name}: {rows[name][-1]['embed_images_per_s']:.1f} images/s embedded", flush=True)
+    first, second = (rows[name] for name in shapes)
+    ratios = [b["embed_images_per_s"] / a["embed_images_per_s"] for a, b in zip(first, second)]
+    print(f"builds of {count} photos, embed phase: {' / '.join(reversed(shapes))} = {min(ratios):.2f}-{max(ratios):.2f} x "
+          f"(in turns, {rounds} of each)")
+    save("build-folded", {"photos": count, "builds": rows, "ratios": ratios})
+    return 0
 
 
 if __name__ == "__main__":

@@ -147,11 +147,14 @@ class EngineConfig:
     # --- build ----------------------------------------------------------------
     #: Images per committed batch during a build (what a cancel or a kill keeps).
     batch_size: int = 16
-    #: Images per run of the network during a build. On two cores batch 1 is
-    #: the fastest shape (fp32 trunk alone: 32 images/s at batch 1, 18.7 at 16;
-    #: a whole build 0.75 x the wall time and 255 MB instead of 668 MB peak:
-    #: issue 15, bench/bench_build.py); commits stay batched (`batch_size`).
-    inference_batch: int = 1
+    #: Images per run of the network during a build; commits stay batched
+    #: (`batch_size`). Batch 4 since round 15: the int8 trunk's folded graph
+    #: (models/fold_pads.py) runs 1.45 x as many images a second at 4 as at 1
+    #: (1,000-photo builds 103-105 against 80 images/s, 16 no faster), the same
+    #: numbers bit for bit; the fp32 trunk is as fast at 4 as at 1 and slower at 16
+    #: (issue 15 chose 1 for it: a build 0.75 x the wall time and 255 MB instead of
+    #: 668 MB peak at 16; bench/bench_build.py).
+    inference_batch: int = 4
     #: onnxruntime threads; 0 means all cores.
     threads: int = 0
     #: Parallel image decoders beside the network; 0 chooses by the files'
