@@ -39,7 +39,7 @@ def embed_batch(
     diff: ScanDiff,
     known: Mapping[str, KnownFile],
     counts: BuildCounts,
-    inference_batch: int = 1,
+    inference_batch: int = 4,
     basis: RegionBasis | None = None,
 ) -> None:
     """Embed the readable images of one batch, `inference_batch` at a time, and add them with the
@@ -90,7 +90,7 @@ Described = tuple[np.ndarray | None, np.ndarray | None]
 
 def _embed(embedder: ImageEmbedder, pixels: list[np.ndarray], basis: RegionBasis | None, step: int = 1) -> list[Described]:
     """(embedding, regional vectors or None) per picture of a batch, `step` pictures a network run
-    (batch 1 is the fastest shape on two cores).
+    (`EngineConfig.inference_batch`: 4, the folded int8 graph's fastest shape on two cores).
 
     When memory runs out, a run is split in halves, and a picture that alone
     does not fit gives (None, None).
