@@ -33,6 +33,15 @@ from swimsearch.model import MODEL_CARD, Embedder, default_model_path
 from swimsearch.search import SearchEngine
 
 
+def _file_itself(tmp: Path) -> Embedder:
+    """The int8 file run as it is: a copy with its card and no folded graph beside it, in `tmp`."""
+    plain = tmp / "models"
+    plain.mkdir()
+    for name in (default_model_path().name, MODEL_CARD):
+        shutil.copy(default_model_path().with_name(name), plain / name)
+    return Embedder(plain / default_model_path().name)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--catalogue", type=Path, default=WORK / "clothing.swimcat", help="built with the int8 trunk")
@@ -44,11 +53,7 @@ def main() -> int:
         return builds(args.build, args.rounds)
 
     with tempfile.TemporaryDirectory() as tmp:
-        plain = Path(tmp) / "models"  # the int8 file and its card, no folded graph beside it: the file itself runs
-        plain.mkdir()
-        for name in (default_model_path().name, MODEL_CARD):
-            shutil.copy(default_model_path().with_name(name), plain / name)
-        embedders = {"folded": Embedder(default_model_path()), "file": Embedder(plain / default_model_path().name)}
+        embedders = {"folded": Embedder(default_model_path()), "file": _file_itself(Path(tmp))}
         assert embedders["folded"].graph != embedders["folded"].path and embedders["file"].graph == embedders["file"].path
         photos = sorted((CLOTHING / "images").glob("*.jpg"))
         files = [shutil.copy(q, f"{tmp}/{n:04d}{q.suffix}") for n, q in enumerate(chosen_queries(photos, args.queries))]
@@ -86,11 +91,7 @@ def main() -> int:
 def builds(count: int, rounds: int) -> int:
     """--build: the two graphs at their defaults' batch, building the same photos in turns."""
     with tempfile.TemporaryDirectory() as tmp:
-        plain = Path(tmp) / "models"
-        plain.mkdir()
-        for name in (default_model_path().name, MODEL_CARD):
-            shutil.copy(default_model_path().with_name(name), plain / name)
-        shapes = {"file, batch 1": (Embedder(plain / default_model_path().name), 1),
+        shapes = {"file, batch 1": (_file_itself(Path(tmp)), 1),
                   f"folded, batch {EngineConfig().inference_batch}": (Embedder(default_model_path()), EngineConfig().inference_batch)}
         folder = link_folder(sorted((CLOTHING / "images").glob("*.jpg"))[:count], Path(tmp) / "photos")
         rows: dict[str, list[dict]] = {name: [] for name in shapes}

@@ -21,7 +21,7 @@ import logging
 import os
 import re
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -189,12 +189,15 @@ class Embedder:
         # the CPU the decoder needs.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3
+        def session_of(graph: Path) -> Any:
+            return ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+
         #: The graph file onnxruntime runs: the model file, or its folded sibling (the same outputs).
         self.graph = self.path
         folded = folded_graph(self.path)
         if folded is not None:
             try:
-                session = ort.InferenceSession(str(folded), options, providers=["CPUExecutionProvider"])
+                session = session_of(folded)
             except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own untyped errors
                 log.warning("%s cannot be loaded (%s): %s is run instead (the same numbers, slower)", folded, exc, self.path.name)
             else:
@@ -204,7 +207,7 @@ class Embedder:
                     log.warning("%s was folded from another %s: the file itself is run", folded, self.path.name)
         if self.graph == self.path:
             try:
-                self._session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+                self._session = session_of(self.path)
             except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own untyped errors
                 raise ModelError(f"The model file {self.path} cannot be loaded: {exc}") from exc
         inputs = self._session.get_inputs()
