@@ -222,6 +222,7 @@ class JobRunner(QObject):
         super().__init__(parent)
         self.job: Job | None = None
         self._pending: Job | None = None
+        self._stopped = False  # `stop` was called: the window is closing, no job starts any more
 
     @property
     def busy(self) -> bool:
@@ -233,6 +234,9 @@ class JobRunner(QObject):
         return self._pending is not None
 
     def start(self, job: Job) -> None:
+        if self._stopped:  # e.g. an update the closing window's last events ask for: it would outlive the window
+            log.info("the %s job is not started: the window is closing", job.thread.objectName())
+            return
         previous = self.job
         if previous is not None and previous.is_running():
             _disconnect_outputs(previous.worker)
@@ -253,7 +257,8 @@ class JobRunner(QObject):
             self.job.cancel()
 
     def stop(self, msecs: int = 30_000) -> None:
-        """Cancel everything and wait for the thread (closing the window)."""
+        """Cancel everything and wait for the thread (closing the window); no job starts after it."""
+        self._stopped = True
         self._pending = None
         if self.job is not None:
             self.job.stop(msecs)

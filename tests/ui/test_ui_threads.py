@@ -125,3 +125,20 @@ def test_a_job_started_just_as_the_previous_one_ends_still_runs(qtbot):
     runner.start(Job(second_worker, "second"))
     qtbot.waitUntil(lambda: answers == ["done"], timeout=10_000)
     runner.stop()
+
+
+def test_no_job_starts_once_the_runner_is_stopped(qtbot):
+    # Closing the window stops its builds; an update its last events ask for afterwards (a finished build's
+    # "idle" reaching the watch's due update) must not start a build that outlives the window.
+    from ui.workers import Job, JobRunner, Worker
+
+    class Quick(Worker):
+        def work(self) -> str:
+            return "done"
+
+    runner = JobRunner()
+    runner.stop()
+    late = Job(Quick(), "late")
+    runner.start(late)
+    qtbot.wait(50)
+    assert not late.is_running() and not runner.busy and runner.job is None
