@@ -34,6 +34,7 @@ import numpy as np
 from .array_cache import CachedArrays, CacheUnusable, cache_file, open_cache
 from .array_upkeep import last_line, log_file, touch
 from .errors import CatalogueError
+from .mapped_pages import PageMapper, start_mapping
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,7 @@ class MakerWatch:
     def __init__(self, store: Any):
         self._store = store
         self._arrays: CachedArrays | None = None
+        self._mapper: PageMapper | None = None  # maps the taken cache's pages in (mapped_pages.py)
         self._proc: subprocess.Popen[bytes] | None = None
         self._asked = 0
         self._done = store is None
@@ -123,7 +125,7 @@ class MakerWatch:
             self._done = self._arrays is None
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Wait for the background process (tests, benchmarks); whether the cache is in use."""
+        """Wait for the background process and the mapping in of its pages (tests, benchmarks); whether the cache is in use."""
         if self._proc is None and self._arrays is None and not self._done:
             self._start()
         if self._proc is not None and not self._done:
@@ -131,7 +133,10 @@ class MakerWatch:
                 self._proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 return False
-        return self.current() is not None
+        arrays = self.current()
+        if self._mapper is not None:  # and for its pages to be mapped in (what a search reads from then on)
+            self._mapper.join(timeout)
+        return arrays is not None
 
     def current(self) -> CachedArrays | None:  # pragma: no cover - each watch says when its cache holds
         raise NotImplementedError
@@ -141,7 +146,14 @@ class MakerWatch:
         if self._proc is not None and self._proc.poll() is None:
             self._proc.terminate()  # it removes its own work files (array_cache.main)
         self._done = True
+        self._let_go()
+
+    def _let_go(self) -> None:
+        """Drop the cache (a change, a newer watch): its pages are no longer mapped in."""
         self._arrays = None
+        if self._mapper is not None:
+            self._mapper.stop()
+            self._mapper = None
 
     def _answer(self) -> dict[str, Any]:
         assert self._proc is not None
@@ -179,6 +191,7 @@ class MakerWatch:
             return None
         touch(self._path)  # taken into use: kept by the makers' pruning (array_upkeep.prune)
         self._took(arrays, answer)
+        self._mapper = start_mapping((arrays.ids, arrays.embeddings, arrays.augmented, arrays.whitened), arrays.mapped_in, self.what)
         self._log.info("searching %s with its %s %s (%d images)", self._where, self.what, self._path, len(arrays))
         return arrays
 
@@ -244,7 +257,8 @@ class ArrayWatch(MakerWatch):
         if self._arrays is not None:
             if self._store.change_token() != self._token:
                 log.info("the catalogue changed: its array cache is not used until it is re-read")
-                self._arrays, self._done = None, True
+                self._let_go()
+                self._done = True
             return self._arrays
         if not self._done:
             self._advance()

@@ -129,8 +129,8 @@ class TeamReplica(MakerWatch):
         """The server's change counter moved past the replica's: drop it and make it again in the background."""
         log.info("the team catalogue %s changed (%s, the search cache was made at %s): made again",
                  self._store.location, counter, self.counter)
-        self._arrays = self.taken = None
-        self.counter = None
+        self._let_go()
+        self.taken = self.counter = None
         if self._proc is None:
             self._start()
 

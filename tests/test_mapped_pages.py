@@ -1,0 +1,140 @@
+"""The array cache's pages mapped in once it is taken into use (mapped_pages.py): the same values and lists,
+read from memory; a file cut short, a stop, too little memory or a platform that cannot: read by pread, as before."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+from helpers import build_pattern_catalogue
+from swimsearch import mapped_pages
+from swimsearch.array_cache import RECORDS, open_cache
+from swimsearch.catalogue import Catalogue
+from swimsearch.search import SearchEngine
+
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="MADV_POPULATE_READ is Linux's")
+
+
+@pytest.fixture
+def cached(tmp_path, fake_embedder, small_config, cache_home):
+    """A 120-image catalogue searched from its array cache (array_cache_from=1), the folder and the engine's config."""
+    folder, path = build_pattern_catalogue(tmp_path / "pics", tmp_path / "c.swimcat", fake_embedder, small_config, 120, family=6)
+    return folder, path, small_config.with_changes(rescore_in_memory_up_to=0, array_cache_from=1)
+
+
+def _lists(engine, folder):
+    return [engine.search(folder / f"img{n:04d}.png", top_n=20).matches for n in (3, 50, 119)] + [engine.search_id(7, top_n=20).matches]
+
+
+FIELDS = ("embeddings", "whitened", "augmented", *RECORDS)
+
+
+def _fields(arrays, rows):
+    names = tuple(n for n in FIELDS if n in arrays.layout[2])
+    return arrays.take(names, rows)
+
+
+@linux_only
+def test_a_cache_taken_into_use_is_mapped_in_and_lists_exactly_what_pread_reads(cached, fake_embedder, monkeypatch, caplog):
+    folder, path, config = cached
+    caplog.set_level(logging.INFO, logger="swimsearch.mapped_pages")
+    with Catalogue.open(path) as catalogue:
+        mapped = SearchEngine(catalogue, fake_embedder, config)
+        assert mapped.array_watch.wait(120)
+        arrays = mapped.array_watch.current()
+        assert arrays._mapped.is_set() and "are mapped in" in caplog.text
+        got = _lists(mapped, folder)
+        assert mapped._data.from_arrays
+        monkeypatch.setenv("SWIMSEARCH_NO_MAPPING", "1")  # the same catalogue read by pread
+        plain = SearchEngine(catalogue, fake_embedder, config)
+        assert plain.array_watch.wait(120) and not plain.array_watch.current()._mapped.is_set()
+        assert _lists(plain, folder) == got and plain._data.from_arrays
+    rows = np.array([5, 0, 119, 5, 60])
+    from_map = _fields(arrays, rows)
+    arrays._mapped.clear()
+    arrays.forget()
+    for name, values in _fields(arrays, rows).items():
+        assert np.array_equal(values, from_map[name]), name
+
+
+@linux_only
+def test_a_file_cut_short_after_it_was_mapped_in_is_read_by_pread_not_through_the_map(cached, fake_embedder, tmp_path, caplog):
+    """A mapped page past a file's end would end the app (SIGBUS); each search's start checks the size."""
+    folder, path, config = cached
+    with Catalogue.open(path) as catalogue:
+        assert SearchEngine(catalogue, fake_embedder, config).array_watch.wait(120)
+    copy = tmp_path / "copy.swimarrays"
+    shutil.copy(next(p for p in (tmp_path / "cache").glob("*.swimarrays")), copy)
+    arrays = open_cache(copy)
+    mapper = mapped_pages.start_mapping((arrays.ids, arrays.embeddings, arrays.augmented, arrays.whitened), arrays.mapped_in)
+    assert mapper is not None
+    mapper.join(60)
+    assert arrays._mapped.is_set()
+    rows = np.array([1, 2, 3])
+    before = _fields(arrays, rows)
+    offset, row_bytes, _ = arrays.layout
+    with open(copy, "r+b") as fh:
+        fh.truncate(offset + 10 * row_bytes)  # the first ten rows are left
+    arrays.forget()  # a search's start
+    assert not arrays._mapped.is_set() and "changed size while in use" in caplog.text
+    for name, values in _fields(arrays, rows).items():
+        assert np.array_equal(values, before[name]), name
+
+
+def test_a_stopped_mapper_ends_between_two_chunks_and_maps_nothing_in(tmp_path, monkeypatch):
+    import mmap
+
+    data = tmp_path / "big"
+    data.write_bytes(b"\1" * (64 * mmap.PAGESIZE))
+    monkeypatch.setattr(mapped_pages, "CHUNK", mmap.PAGESIZE)
+    gate, calls, done = threading.Event(), [], []
+
+    def slow(m):  # each chunk waits for the test's go
+        real = m.madvise
+
+        class Held:
+            def __len__(self):
+                return len(m)
+
+            def madvise(self, *args):
+                calls.append(args)
+                gate.wait(5)
+                return real(*args)
+        return Held()
+
+    with open(data, "rb") as fh:
+        m = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        mapper = mapped_pages.PageMapper([slow(m)], lambda: done.append(1))
+        mapper._stop.set()
+        gate.set()
+        mapper.stop()
+        assert not mapper._thread.is_alive() and done == [] and len(calls) <= 1
+        m.close()
+
+
+def test_no_mapping_where_the_file_would_not_fit_in_half_the_available_memory_or_the_platform_cannot(monkeypatch):
+    monkeypatch.setattr(mapped_pages, "available_bytes", lambda: 10 << 30)
+    if mapped_pages.POPULATE_READ is not None:
+        assert mapped_pages.worth_mapping(4 << 30) and not mapped_pages.worth_mapping(6 << 30)
+    monkeypatch.setattr(mapped_pages, "available_bytes", lambda: None)  # no /proc/meminfo: not mapped
+    assert not mapped_pages.worth_mapping(1)
+    monkeypatch.setattr(mapped_pages, "available_bytes", lambda: 10 << 30)
+    monkeypatch.setattr(mapped_pages, "POPULATE_READ", None)  # macOS, Windows
+    assert not mapped_pages.worth_mapping(1)
+
+
+@linux_only
+def test_a_kernel_that_refuses_the_advice_leaves_the_cache_on_pread(cached, fake_embedder, monkeypatch, caplog):
+    folder, path, config = cached
+    monkeypatch.setattr(mapped_pages, "POPULATE_READ", 1 << 30)  # an advice no kernel knows: EINVAL, as before 5.14
+    caplog.set_level(logging.INFO, logger="swimsearch.mapped_pages")
+    with Catalogue.open(path) as catalogue:
+        engine = SearchEngine(catalogue, fake_embedder, config)
+        assert engine.array_watch.wait(120)
+        assert not engine.array_watch.current()._mapped.is_set() and "searches read them by pread" in caplog.text
+        assert _lists(engine, folder)[0][0].score == 1.0 and engine._data.from_arrays
