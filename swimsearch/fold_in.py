@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from .augment import distinct_best, picture_keys, weighted_mean
+from .augment import distinct_best, weighted_mean
 from .halves import through_half
 
 if TYPE_CHECKING:
@@ -92,6 +92,6 @@ def augmented_query(q: np.ndarray, data: RescoringData, fitted: FittedIndex, hea
     stored = data.embedding_matrix(head.tolist())
     prepared = through_half(fitted.prepare(stored.vectors))  # as the catalogue's table holds them
     sims = prepared @ q
-    best = distinct_best(picture_keys(stored.vectors), sims, k)
+    best = distinct_best(data.picture_keys(stored.ids, stored), sims, k)
     alpha = float(fitted.settings.get("augment_alpha", 3.0))
     return weighted_mean(q[None], prepared[best][None], sims[best][None], alpha)[0]

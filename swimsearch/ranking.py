@@ -307,7 +307,10 @@ def score_and_order(
     others = (level > 0) & ~duplicate & np.isfinite(ranking) & (ranking < IDENTICAL) & lift
     ranking, keep = ordered(keep, first, by_band, alike, ranking, scores, others, config.best_scored_within, config.best_scored_lead)
     if settled is not None:  # the scores a user can read, exact (their whole percents and bands are already),
-        readable = np.isin(np.arange(len(ids)), keep[: top_n + RESCORE_MARGIN + 2 * len(exact_ids)]) | np.isin(ids, exact_ids)
+        readable = np.zeros(len(ids), bool)
+        readable[keep[: top_n + RESCORE_MARGIN + 2 * len(exact_ids)]] = True
+        if len(exact_ids):
+            readable |= np.isin(ids, exact_ids)
         redo = np.flatnonzero(readable & settled & (scores == percent / 100.0))  # not those that read 100 % as the query
         if len(redo):
             scores[redo] = exact(redo)[:, 0] / 100.0

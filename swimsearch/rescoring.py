@@ -79,6 +79,7 @@ class RescoringData:
         self._held_lists: NeighbourLists | None = None
         # what this search has read from the store (see the module's note); cleared by new_search
         self._read: dict[int, np.ndarray] = {}
+        self._keys: dict[int, bytes] = {}  # picture_keys made this search
         self._absent: set[int] = set()
         self._lists: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._unlisted: set[int] = set()
@@ -113,6 +114,7 @@ class RescoringData:
         """Forget what the previous search read from the store, and take the array cache when it is
         ready and the catalogue has not changed since it was checked (called as each search begins)."""
         self._read.clear()
+        self._keys.clear()
         self._absent.clear()
         self._lists.clear()
         self._unlisted.clear()
@@ -174,11 +176,18 @@ class RescoringData:
         held = self._records
         return {i: held[i] for i in map(int, image_ids) if i in held}
 
-    def picture_keys(self, image_ids: np.ndarray) -> list[bytes]:
-        """`augment.picture_keys` of the ids' stored embeddings, in the order asked (an id without one: its own)."""
-        stored = self.embedding_matrix(np.asarray(image_ids, dtype=np.int64).tolist())
-        keys = dict(zip(stored.ids.tolist(), picture_keys(stored.vectors)))
-        return [keys.get(int(i), b"id %d" % int(i)) for i in image_ids]
+    def picture_keys(self, image_ids: np.ndarray, stored: Embeddings | None = None) -> list[bytes]:
+        """`augment.picture_keys` of the ids' stored embeddings, in the order asked (an id without one: its own).
+
+        Each id's key is made once a search (the query's expansion rounds ask for heads that mostly
+        overlap), from `stored` where the caller read the embeddings already."""
+        memo, asked = self._keys, np.asarray(image_ids, dtype=np.int64).tolist()
+        missing = [i for i in dict.fromkeys(asked) if i not in memo]
+        if missing:
+            got = stored if stored is not None and set(missing) <= set(stored.ids.tolist()) else self.embedding_matrix(missing)
+            memo.update(zip(got.ids.tolist(), picture_keys(got.vectors)))
+            memo.update((i, b"id %d" % i) for i in missing if i not in memo)
+        return [memo[i] for i in asked]
 
     def augmented(self, image_ids: np.ndarray) -> np.ndarray:
         """Augmented vectors (m, D) float32 of searchable ids, in the order asked (prepared vectors
