@@ -1,8 +1,20 @@
 """float16 conversions done by table and by bits must be exactly NumPy's: a search's scores depend on every bit."""
 
 import numpy as np
+import pytest
 
+from swimsearch import halves
 from swimsearch.halves import through_half, widened
+
+
+@pytest.fixture(params=["opencv", "numpy"])
+def path(request, monkeypatch):
+    """Each conversion both ways: by OpenCV (where it is exact here, as the engine runs) and by the table and bits."""
+    if request.param == "opencv":
+        assert halves.warm_up(), "OpenCV's float16 conversions are not exact here: searches take the slow way"
+    else:
+        monkeypatch.setattr(halves, "_opencv", lambda: None)
+    return request.param
 
 
 def _every_half_and_its_float32_neighbours() -> np.ndarray:
@@ -15,7 +27,7 @@ def _every_half_and_its_float32_neighbours() -> np.ndarray:
     return np.concatenate(near + [random]).astype(np.uint32).view(np.float32)
 
 
-def test_rounding_through_float16_by_bits_is_numpys_narrowing_bit_for_bit():
+def test_rounding_through_float16_is_numpys_narrowing_bit_for_bit(path):
     values = _every_half_and_its_float32_neighbours()
     with np.errstate(over="ignore", invalid="ignore"):
         want = values.astype(np.float16).astype(np.float32)
@@ -28,7 +40,7 @@ def test_rounding_through_float16_by_bits_is_numpys_narrowing_bit_for_bit():
     assert len(want) == len(values)
 
 
-def test_rounding_through_float16_keeps_the_shape_and_leaves_its_input_alone():
+def test_rounding_through_float16_keeps_the_shape_and_leaves_its_input_alone(path):
     prepared = (np.random.default_rng(3).standard_normal((40, 1280)) / 30).astype(np.float32)
     before = prepared.copy()
     got = through_half(prepared)
@@ -38,6 +50,11 @@ def test_rounding_through_float16_keeps_the_shape_and_leaves_its_input_alone():
     assert through_half(np.zeros((0, 1280), np.float32)).shape == (0, 1280)
 
 
-def test_widening_by_table_is_numpys():
-    halves = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16).view(np.float16).reshape(256, 256)
-    assert np.array_equal(widened(halves).view(np.uint32), halves.astype(np.float32).view(np.uint32))
+def test_widening_is_numpys_in_every_shape(path):
+    every = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16).view(np.float16)
+    finite = every[np.isfinite(every)]
+    for values in (every.reshape(256, 256), finite, finite[:61440].reshape(48, 10, 128), finite[:4096].reshape(32, 128),
+                   finite[:100].reshape(2, 50), np.zeros((0, 1280), np.float16)):
+        got = widened(values)
+        assert got.dtype == np.float32 and got.shape == values.shape
+        assert np.array_equal(got.view(np.uint32), values.astype(np.float32).view(np.uint32))  # NaN payloads too
