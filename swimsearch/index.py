@@ -179,6 +179,8 @@ def row_lookup(sorted_ids: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
 
     def lookup(image_ids: np.ndarray) -> np.ndarray:
         image_ids = np.asarray(image_ids, dtype=np.int64)
+        if len(image_ids) and image_ids.min() >= 0 and image_ids.max() < top:  # every id inside: one gather
+            return table[image_ids]
         inside = (image_ids >= 0) & (image_ids < top)
         out = np.full(len(image_ids), -1, dtype=np.int64)
         out[inside] = table[image_ids[inside]]
