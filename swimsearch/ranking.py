@@ -111,9 +111,10 @@ def find_candidates(
         sims = full @ _unit(embeddings.astype(np.float64) - fitted.mean).T  # (m, variants)
         return _candidates(stored.ids, sims, rankings[0].method, rankings[0].candidates, query_id, steer=steer)
     depth = min(len(searcher), max(wanted, config.rescore_depth))
-    augmented = folded_in(data, fitted, fitted.prepare(embeddings[:1])[0]) if query_id is None and steer is None else data.augmented
+    prepared = fitted.prepare(embeddings)  # row by row: the first row is what preparing it alone gives
+    augmented = folded_in(data, fitted, prepared[0]) if query_id is None and steer is None else data.augmented
     queries, found, first = [], [], None
-    for q in fitted.prepare(embeddings):
+    for q in prepared:
         ranking, last = _look(searcher, fitted, q, depth)
         first = ranking if first is None else first
         found.append(ranking.ids)
@@ -248,7 +249,7 @@ def score_and_order(
     present, powered, vectors, settled = data.present(ids), None, None, None
     quick = present is not None and calibration is not None and steer is None and len(embeddings) == 1
     whitened = data.whitened(ids[present]) if quick else None
-    if whitened is not None and calibration is not None and data.powered(ids[:0]) is not None:  # score_bounds.py
+    if whitened is not None and calibration is not None and data.holds_powered():  # score_bounds.py
         ids, ranking, distances, duplicate, cal = ids[present], ranking[present], distances[present], duplicate[present], calibration
 
         def exact(rows: np.ndarray) -> np.ndarray:

@@ -238,7 +238,7 @@ class RescoringData:
         """Power-normalised embeddings (`Calibration.powered`, float32) of ids the array cache holds
         (None: not held; compute them from `embedding_matrix`)."""
         cached = self._cached
-        if cached is None or cached.calibration != self._calibration_key or self._calibration is None:
+        if cached is None or not self.holds_powered():
             return None
         rows = cached.rows(np.asarray(image_ids, dtype=np.int64))
         if not np.all(rows >= 0):
@@ -247,6 +247,10 @@ class RescoringData:
             return np.asarray(cached.powered[rows])
         # made here from the held float16 rows: the very values `calibration.powered` gives the store's
         return self._calibration.powered(cached.raw(rows))
+
+    def holds_powered(self) -> bool:
+        """Whether `powered` answers from the array cache this search (else it says None)."""
+        return self._cached is not None and self._cached.calibration == self._calibration_key and self._calibration is not None
 
     def whitened(self, image_ids: np.ndarray) -> np.ndarray | None:
         """The same-design vectors of searchable ids held in memory or in the array cache (None: not held; compute them)."""
