@@ -237,8 +237,8 @@ class RescoringData:
     def powered(self, image_ids: np.ndarray) -> np.ndarray | None:
         """Power-normalised embeddings (`Calibration.powered`, float32) of ids the array cache holds
         (None: not held; compute them from `embedding_matrix`)."""
-        cached = self._cached
-        if cached is None or not self.holds_powered():
+        cached, calibration = self._cached, self._calibration
+        if cached is None or calibration is None or not self.holds_powered():
             return None
         rows = cached.rows(np.asarray(image_ids, dtype=np.int64))
         if not np.all(rows >= 0):
@@ -246,7 +246,7 @@ class RescoringData:
         if cached.powered is not None:
             return np.asarray(cached.powered[rows])
         # made here from the held float16 rows: the very values `calibration.powered` gives the store's
-        return self._calibration.powered(cached.raw(rows))
+        return calibration.powered(cached.raw(rows))
 
     def holds_powered(self) -> bool:
         """Whether `powered` answers from the array cache this search (else it says None)."""
