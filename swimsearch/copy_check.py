@@ -41,7 +41,6 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from PIL import Image
 
-from . import halves
 from .images import ImageError, load_grey
 
 log = logging.getLogger(__name__)
@@ -97,7 +96,6 @@ def warm_up() -> None:
     designs)."""
     _cv2()
     _faiss()
-    halves.warm_up()  # OpenCV's float16 conversions, checked once
 
 
 class Picture:

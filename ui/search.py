@@ -21,7 +21,7 @@ import numpy as np
 
 from PyQt5.QtCore import QObject, QTimer, pyqtSignal, pyqtSlot
 
-from swimsearch import copy_check
+from swimsearch import copy_check, halves
 from swimsearch.catalogue import Catalogue, refuse_other_folder
 from swimsearch.colour import ColourMix
 from swimsearch.stores.sqlite import SqliteStore
@@ -157,6 +157,7 @@ class SearchWorker(Worker):
             self.outbox.post("catalogue_opened", self._state())
             if engine.picture_check.enabled:
                 copy_check.warm_up()  # here, not in the first search: the look at same design needs OpenCV
+            halves.warm_up()  # OpenCV's float16 conversions, checked once (the look's version stays: its code is unchanged)
             self._look_ahead()
 
         self.guarded(action, "opening the catalogue", on_error=lambda message: self.open_failed.emit(str(path), message))
