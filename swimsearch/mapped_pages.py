@@ -22,6 +22,12 @@ file pages, so it reads the file's size more once mapped; its own memory
 available is not mapped in (mapping would only push other files out of the
 cache): `take` reads it by `pread` as before, as on platforms without the
 advice (macOS, Windows, older kernels).
+
+What it risks: a search reading the map touches the file's pages, so a file
+cut short in place under it (array_cache.py: never change it in place) ends
+the process with SIGBUS, where `pread` only failed that search. The watches
+check the file's size as each search begins (`CachedArrays.resized`) and
+drop a changed one; a cut during a search is not caught.
 """
 
 from __future__ import annotations

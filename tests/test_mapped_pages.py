@@ -138,3 +138,43 @@ def test_a_kernel_that_refuses_the_advice_leaves_the_cache_on_pread(cached, fake
         assert engine.array_watch.wait(120)
         assert not engine.array_watch.current()._mapped.is_set() and "searches read them by pread" in caplog.text
         assert _lists(engine, folder)[0][0].score == 1.0 and engine._data.from_arrays
+
+
+@pytest.mark.parametrize("mapping", ["mapped", "pread"])
+def test_a_cache_cut_short_between_searches_is_dropped_and_the_lists_stay_the_same(cached, fake_embedder, monkeypatch, caplog, mapping):
+    """A held cache cut short in place (`truncate`, `cp` over it): the next search reads the catalogue's rows
+    (the same lists, no failed read), and the cache is checked and made again, then taken again."""
+    folder, path, config = cached
+    if mapping == "pread":
+        monkeypatch.setenv("SWIMSEARCH_NO_MAPPING", "1")
+    with Catalogue.open(path) as catalogue:
+        engine = SearchEngine(catalogue, fake_embedder, config)
+        watch = engine.array_watch
+        assert watch.wait(120)
+        held = watch.current()
+        assert held._mapped.is_set() == (mapping == "mapped" and mapped_pages.POPULATE_READ is not None)
+        want = _lists(engine, folder)
+        offset, row_bytes, _ = held.layout
+        with open(held.path, "r+b") as fh:
+            fh.truncate(offset + 10 * row_bytes)  # rows past the tenth are gone
+        assert _lists(engine, folder) == want and not engine._data.from_arrays
+        assert "was cut short or changed in place while in use" in caplog.text
+        assert watch.wait(120) and watch.current() is not held  # made again beside it, and taken
+        assert _lists(engine, folder) == want and engine._data.from_arrays
+
+
+def test_a_file_cut_short_before_its_mapping_ends_is_not_read_through_the_map(cached, fake_embedder, tmp_path):
+    """The size a mapped file is checked against is the one it was opened at, not the one it has once mapped in."""
+    folder, path, config = cached
+    with Catalogue.open(path) as catalogue:
+        assert SearchEngine(catalogue, fake_embedder, config).array_watch.wait(120)
+    copy = tmp_path / "copy.swimarrays"
+    shutil.copy(next(p for p in (tmp_path / "cache").glob("*.swimarrays")), copy)
+    arrays = open_cache(copy)
+    offset, row_bytes, _ = arrays.layout
+    with open(copy, "r+b") as fh:
+        fh.truncate(offset + 10 * row_bytes)  # between the last chunk mapped in and `mapped_in`
+    arrays.mapped_in()
+    arrays.forget()
+    assert not arrays._mapped.is_set() and arrays.resized()
+    assert np.array_equal(_fields(arrays, np.array([1, 2]))["embeddings"], np.asarray(arrays.embeddings[[1, 2]]))
