@@ -151,6 +151,12 @@ class MakerWatch:
         self._done = True
         self._let_go()
 
+    def close(self) -> None:
+        """The engine closes (the window closes its catalogue): the mapping in of the cache's pages ends now, not
+        seconds later on a thread of its own; a maker still running finishes its cache on its own, as before."""
+        self._done = True
+        self._let_go()
+
     def _let_go(self) -> None:
         """Drop the cache (a change, a newer watch): its pages are no longer mapped in."""
         self._arrays = None

@@ -7,6 +7,7 @@ import logging
 import shutil
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -178,3 +179,33 @@ def test_a_file_cut_short_before_its_mapping_ends_is_not_read_through_the_map(ca
     arrays.forget()
     assert not arrays._mapped.is_set() and arrays.resized()
     assert np.array_equal(_fields(arrays, np.array([1, 2]))["embeddings"], np.asarray(arrays.embeddings[[1, 2]]))
+
+
+def test_closing_the_catalogue_in_the_window_ends_the_mapping_of_its_cache(cached, fake_embedder, monkeypatch, qapp):
+    """The window's search worker closing a catalogue (another one opened, the window closed) leaves no
+    `array-pages` thread mapping its cache in: it ends between two chunks."""
+    pytest.importorskip("PyQt5")
+    from ui.search import Generation, SearchWorker
+
+    folder, path, config = cached
+    real = mapped_pages.populate
+
+    def slow(maps, stopped):  # a large file's mapping: 30 s unless stopped
+        for _ in range(3000):
+            if stopped():
+                return False
+            time.sleep(0.01)
+        return real(maps, stopped)
+
+    monkeypatch.setattr(mapped_pages, "populate", slow)
+    worker = SearchWorker(lambda: fake_embedder, config, Generation())
+    worker.start()
+    worker.open_catalogue(str(path))
+    watch = worker._engine.array_watch
+    watch.wait(0.01)  # starts the maker
+    watch._proc.wait(120)
+    assert watch.current() is not None
+    mapper = watch._mapper
+    assert mapper is not None and mapper._thread.is_alive()
+    worker.close_catalogue()
+    assert not mapper._thread.is_alive() and not watch.current()
