@@ -209,3 +209,40 @@ def test_closing_the_catalogue_in_the_window_ends_the_mapping_of_its_cache(cache
     assert mapper is not None and mapper._thread.is_alive()
     worker.close_catalogue()
     assert not mapper._thread.is_alive() and not watch.current()
+
+
+def _resident_kb(address: int) -> int:
+    """The resident KB of this process's mapping that holds `address` (/proc/self/smaps)."""
+    inside = False
+    with open("/proc/self/smaps") as f:
+        for line in f:
+            head = line.split()[0]
+            if "-" in head and all(c in "0123456789abcdef-" for c in head):
+                low, high = (int(x, 16) for x in head.split("-"))
+                inside = low <= address < high
+            elif inside and line.startswith("Rss:"):
+                return int(line.split()[1])
+    return -1
+
+
+@linux_only
+def test_the_pages_are_mapped_in_by_the_c_librarys_madvise_which_lets_go_of_pythons_lock(tmp_path, monkeypatch):
+    """`mmap.madvise` holds Python's lock for each chunk: every search while a 1M cache was mapped in took
+    170-940 ms instead of 6 (each of its preads and NumPy steps waited for a chunk). ctypes lets go of it."""
+    import mmap
+
+    data = tmp_path / "big"
+    data.write_bytes(b"\1" * (256 * mmap.PAGESIZE))
+    monkeypatch.setattr(mapped_pages, "CHUNK", 64 * mmap.PAGESIZE)
+    with open(data, "rb") as fh:
+        m = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        advise = mapped_pages._advise(m)
+        assert advise != m.madvise  # ctypes' call: the lock let go
+        address = np.frombuffer(m, np.uint8).ctypes.data
+        assert _resident_kb(address) == 0
+        assert mapped_pages.populate([m], lambda: False)
+        assert _resident_kb(address) == 256 * mmap.PAGESIZE // 1024
+        with pytest.raises(OSError):  # an advice the kernel does not know: EINVAL, in words
+            advise(1 << 30, 0, mmap.PAGESIZE)
+        del advise
+        m.close()
