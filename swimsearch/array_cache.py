@@ -20,6 +20,8 @@ normalisation is applied on the fly (the very float32 values format 1 held).
 A search reads those pages with `pread` (`CachedArrays.take`), one system
 call a page: a first touch of a mapped page (a page fault) cost three times
 as much, and a user's searches mostly touch pages no search touched before.
+Once every page is mapped into the process (mapped_pages.py, a thread of its
+own, where the file fits in half the available memory) the views are read.
 
 The catalogue stays the one file and the source of truth (DESIGN.md); this
 file is derived and disposable. It lives in the user's cache folder
