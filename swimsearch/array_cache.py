@@ -20,6 +20,8 @@ normalisation is applied on the fly (the very float32 values format 1 held).
 A search reads those pages with `pread` (`CachedArrays.take`), one system
 call a page: a first touch of a mapped page (a page fault) cost three times
 as much, and a user's searches mostly touch pages no search touched before.
+Once every page is mapped into the process (mapped_pages.py, a thread of its
+own, where the file fits in half the available memory) the views are read.
 
 The catalogue stays the one file and the source of truth (DESIGN.md); this
 file is derived and disposable. It lives in the user's cache folder
@@ -185,6 +187,8 @@ class CachedArrays:
         object.__setattr__(self, "_rows", row_lookup(np.asarray(self.ids)))
         object.__setattr__(self, "_pages", {})
         object.__setattr__(self, "_mapped", threading.Event())  # every page mapped in (mapped_pages.py)
+        # the file's size as opened (its header checked against it): `resized` compares with it
+        object.__setattr__(self, "_size", os.fstat(self.file.fileno()).st_size if self.file is not None else -1)
 
     def take(self, names: tuple[str, ...], rows: np.ndarray) -> dict[str, np.ndarray]:
         """Fields (`row_fields`) of rows (all >= 0), each an array of its own.
@@ -226,16 +230,28 @@ class CachedArrays:
         return out
 
     def mapped_in(self) -> None:
-        """Every page of the file is mapped into this process (mapped_pages.PageMapper): read the views from now on."""
-        if self.file is not None:
-            object.__setattr__(self, "_size", os.fstat(self.file.fileno()).st_size)
-        self._mapped.set()  # type: ignore[attr-defined]
+        """Every page of the file is mapped into this process (mapped_pages.PageMapper): read the views from now
+        on, unless the file changed size since it was opened (its pages past a new end are no longer mapped)."""
+        if not self.resized():
+            self._mapped.set()  # type: ignore[attr-defined]
+
+    def resized(self) -> bool:
+        """Whether the file is no longer the size it was opened at (cut short or written over in place: an fstat).
+
+        The watches ask it as each search begins and drop such a cache (array_watch.py, team_replica.py)."""
+        if self.file is None:
+            return False
+        try:
+            return os.fstat(self.file.fileno()).st_size != self._size  # type: ignore[attr-defined]
+        except (OSError, ValueError):  # a closed file
+            return True
 
     def forget(self) -> None:
         """Let go of the pages `take` read (a search's start: what it reads is a few hundred pages). A file
-        cut short since it was mapped in is read by `pread` again: a mapped page past its end would end the app."""
+        whose size changed since it was opened is read by `pread` again: a mapped page past its end would end
+        the app (SIGBUS). Only a file cut short during a search can still do that: never change it in place."""
         self._pages.clear()  # type: ignore[attr-defined]
-        if self._mapped.is_set() and self.file is not None and os.fstat(self.file.fileno()).st_size != self._size:  # type: ignore[attr-defined]
+        if self._mapped.is_set() and self.resized():  # type: ignore[attr-defined]
             log.warning("the array cache %s changed size while in use: read by pread", self.path)
             self._mapped.clear()  # type: ignore[attr-defined]
 

@@ -13,7 +13,10 @@ watch began.
 Before every search `current` asks SQLite whether the file changed (its data
 version and this connection's own changes: a few microseconds). Any change
 drops the arrays until `SearchEngine.reload` makes a new watch, so a search
-after an update never reads an array made before it.
+after an update never reads an array made before it. It also asks whether the
+cache file is still the size it was opened at (an fstat): one cut short or
+written over in place is dropped, searches read the catalogue, and the maker
+checks it and makes it again.
 
 `MakerWatch` is what a team catalogue's search cache (team_replica.py) shares
 with it: the maker's process, its answer and the checks before a cache is used.
@@ -148,6 +151,12 @@ class MakerWatch:
         self._done = True
         self._let_go()
 
+    def close(self) -> None:
+        """The engine closes (the window closes its catalogue): the mapping in of the cache's pages ends now, not
+        seconds later on a thread of its own; a maker still running finishes its cache on its own, as before."""
+        self._done = True
+        self._let_go()
+
     def _let_go(self) -> None:
         """Drop the cache (a change, a newer watch): its pages are no longer mapped in."""
         self._arrays = None
@@ -259,7 +268,12 @@ class ArrayWatch(MakerWatch):
                 log.info("the catalogue changed: its array cache is not used until it is re-read")
                 self._let_go()
                 self._done = True
-            return self._arrays
+            elif self._arrays.resized():  # an fstat: a file cut short or written over in place would fail reads
+                log.warning("the array cache %s was cut short or changed in place while in use: searches read the "
+                            "catalogue while it is checked and made again", self._path)
+                self._let_go()  # not done: `_advance` starts the maker again
+            else:
+                return self._arrays
         if not self._done:
             self._advance()
         return self._arrays

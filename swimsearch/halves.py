@@ -67,9 +67,13 @@ def _by_opencv(values: np.ndarray, depth: str) -> np.ndarray | None:
     if cv2 is None:
         return None
     flat = values.reshape(-1, values.shape[-1]) if values.ndim > 1 else values.reshape(1, -1)  # 2-d: one channel
-    out = cv2.add(flat, -0.0, dtype=getattr(cv2, depth))
-    if depth == "CV_16F":
-        out = cv2.add(out, -0.0, dtype=cv2.CV_32F)
+    try:
+        out = cv2.add(flat, -0.0, dtype=getattr(cv2, depth))
+        if depth == "CV_16F":
+            out = cv2.add(out, -0.0, dtype=cv2.CV_32F)
+    except Exception as exc:  # noqa: BLE001 (cv2.error: an array OpenCV refuses, its memory short: the slow way)
+        log.debug("float16 conversion of %s values without OpenCV (%s)", values.size, exc)
+        return None
     return None if np.isnan(out.max()) else out.reshape(values.shape)  # max: NaN if any is
 
 

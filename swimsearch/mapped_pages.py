@@ -10,10 +10,13 @@ gather of 400 rows' same-design vectors takes 0.23 ms instead of 1.5-1.8 ms,
 and the search stage at 1M 5.5 ms instead of 7.7-8.0 (bench/bench_arrays.py).
 
 What it costs: the kernel's page tables for the file (8 bytes a 4 KB page:
-16 MB at a million images) and about half a second to two seconds of one
-core, on a thread of its own (`PageMapper`), a few megabytes at a time so
-the window's thread is never held (the call holds Python's lock while it
-runs). The pages themselves are the OS's file cache, shared and reclaimable:
+16 MB at a million images) and about half a second to three seconds of one
+core, on a thread of its own (`PageMapper`), CHUNK bytes a call. The call
+goes to the C library through ctypes, which lets go of Python's lock while
+the kernel works: `mmap.madvise` holds it, and every search in those seconds
+then waited for a chunk at each of its hundreds of calls that let go of it
+(a pread, a NumPy or FAISS step): 170-940 ms a search at 1M instead of 6-7,
+and the window's thread held up to 170 ms at a time. The pages themselves are the OS's file cache, shared and reclaimable:
 the maker read every one of them to check the file (array_cache.verify), so
 they are there already; a page the kernel takes back is read again on its
 next touch, as `pread` would. A process's resident size (RSS) counts mapped
@@ -22,10 +25,17 @@ file pages, so it reads the file's size more once mapped; its own memory
 available is not mapped in (mapping would only push other files out of the
 cache): `take` reads it by `pread` as before, as on platforms without the
 advice (macOS, Windows, older kernels).
+
+What it risks: a search reading the map touches the file's pages, so a file
+cut short in place under it (array_cache.py: never change it in place) ends
+the process with SIGBUS, where `pread` only failed that search. The watches
+check the file's size as each search begins (`CachedArrays.resized`) and
+drop a changed one; a cut during a search is not caught.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import mmap
 import os
@@ -38,7 +48,7 @@ log = logging.getLogger(__name__)
 
 #: Linux's MADV_POPULATE_READ (Python names it from 3.13 only; the number is the kernel's ABI).
 POPULATE_READ = getattr(mmap, "MADV_POPULATE_READ", 22 if sys.platform.startswith("linux") else None)
-#: Bytes mapped in one call (~5-15 ms of a core here: the window's thread waits at most that long for the lock).
+#: Bytes mapped in one call (~3-10 ms of a core here: how long `PageMapper.stop` may wait).
 CHUNK = 32 << 20
 #: The file must be at most this share of the memory available (MemAvailable).
 AVAILABLE_SHARE = 0.5
@@ -75,17 +85,50 @@ def worth_mapping(size: int) -> bool:
     return POPULATE_READ is not None and available is not None and size <= AVAILABLE_SHARE * available
 
 
+def _libc_madvise() -> Any:
+    """The C library's `madvise` (ctypes lets go of Python's lock during the call), or None."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        call = libc.madvise
+    except (OSError, AttributeError):
+        return None
+    call.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+    call.restype = ctypes.c_int
+    return call
+
+
+def _advise(m: Any) -> Callable[[int, int, int], None]:
+    """`m.madvise` for one map, called without Python's lock where the C library's can be (see the module's note)."""
+    call = _libc_madvise() if sys.platform.startswith("linux") else None
+    try:
+        if call is None:
+            raise TypeError("no C library madvise")
+        import numpy as np  # the address of a read-only map (ctypes asks for a writable buffer)
+
+        held = np.frombuffer(m, np.uint8)  # an export: the map cannot be closed while it is held
+    except (TypeError, ValueError, BufferError):
+        return m.madvise
+
+    def advise(option: int, start: int, length: int) -> None:
+        if call(held.ctypes.data + start, length, option) != 0:
+            errno = ctypes.get_errno()
+            raise OSError(errno, os.strerror(errno))
+
+    return advise
+
+
 def populate(maps: list[mmap.mmap], stopped: Callable[[], bool]) -> bool:
     """Map every page of `maps` into this process, CHUNK bytes a call; whether all were (False: the platform
     refused, or `stopped` said so between two calls)."""
     if POPULATE_READ is None:
         return False
     for m in maps:
+        advise = _advise(m)
         for start in range(0, len(m), CHUNK):
             if stopped():
                 return False
             try:
-                m.madvise(POPULATE_READ, start, min(CHUNK, len(m) - start))
+                advise(POPULATE_READ, start, min(CHUNK, len(m) - start))
             except (OSError, ValueError) as exc:  # EINVAL: a kernel before 5.14; ENOMEM/EFAULT: the file shrank
                 log.info("the array cache's pages are not mapped in (%s): searches read them by pread", exc)
                 return False

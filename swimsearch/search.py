@@ -116,6 +116,11 @@ class SearchEngine:
         """Re-read what another process committed to the catalogue since it was read (other_writes.py)."""
         return self._others.follow(self)
 
+    def close(self) -> None:
+        """Stop what runs beside the searches: the mapping in of the search cache's pages (mapped_pages.py)."""
+        if self._watch is not None:
+            self._watch.close()
+
     array_watch = property(lambda self: self._watch, doc="The search cache's watch, if any (benchmarks and tests wait on it).")
     written_since = property(lambda self: self._others.written_since(), doc="What another connection committed since it was read (None: nothing).")
     holds_designs = property(lambda self: isinstance(self._searcher, SnapshotSearcher), doc="Whether searched in memory.")

@@ -58,3 +58,19 @@ def test_widening_is_numpys_in_every_shape(path):
         got = widened(values)
         assert got.dtype == np.float32 and got.shape == values.shape
         assert np.array_equal(got.view(np.uint32), values.astype(np.float32).view(np.uint32))  # NaN payloads too
+
+
+def test_a_conversion_opencv_refuses_after_its_check_is_made_the_slow_way(monkeypatch):
+    """OpenCV checked exact, then failing on one array (cv2.error: its memory short, a size it refuses): the
+    table and bits convert it, the search goes on."""
+    assert halves.warm_up()
+    cv2 = halves._opencv()
+
+    def refuses(*args, **kwargs):
+        raise cv2.error("refused")
+
+    monkeypatch.setattr(cv2, "add", refuses)
+    values = np.random.default_rng(5).standard_normal((8, 1280)).astype(np.float16)
+    assert np.array_equal(widened(values), values.astype(np.float32))
+    wide = values.astype(np.float32) / 3
+    assert np.array_equal(through_half(wide), wide.astype(np.float16).astype(np.float32))

@@ -7,6 +7,7 @@ import logging
 import shutil
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -138,3 +139,110 @@ def test_a_kernel_that_refuses_the_advice_leaves_the_cache_on_pread(cached, fake
         assert engine.array_watch.wait(120)
         assert not engine.array_watch.current()._mapped.is_set() and "searches read them by pread" in caplog.text
         assert _lists(engine, folder)[0][0].score == 1.0 and engine._data.from_arrays
+
+
+@pytest.mark.parametrize("mapping", ["mapped", "pread"])
+def test_a_cache_cut_short_between_searches_is_dropped_and_the_lists_stay_the_same(cached, fake_embedder, monkeypatch, caplog, mapping):
+    """A held cache cut short in place (`truncate`, `cp` over it): the next search reads the catalogue's rows
+    (the same lists, no failed read), and the cache is checked and made again, then taken again."""
+    folder, path, config = cached
+    if mapping == "pread":
+        monkeypatch.setenv("SWIMSEARCH_NO_MAPPING", "1")
+    with Catalogue.open(path) as catalogue:
+        engine = SearchEngine(catalogue, fake_embedder, config)
+        watch = engine.array_watch
+        assert watch.wait(120)
+        held = watch.current()
+        assert held._mapped.is_set() == (mapping == "mapped" and mapped_pages.POPULATE_READ is not None)
+        want = _lists(engine, folder)
+        offset, row_bytes, _ = held.layout
+        with open(held.path, "r+b") as fh:
+            fh.truncate(offset + 10 * row_bytes)  # rows past the tenth are gone
+        assert _lists(engine, folder) == want and not engine._data.from_arrays
+        assert "was cut short or changed in place while in use" in caplog.text
+        assert watch.wait(120) and watch.current() is not held  # made again beside it, and taken
+        assert _lists(engine, folder) == want and engine._data.from_arrays
+
+
+def test_a_file_cut_short_before_its_mapping_ends_is_not_read_through_the_map(cached, fake_embedder, tmp_path):
+    """The size a mapped file is checked against is the one it was opened at, not the one it has once mapped in."""
+    folder, path, config = cached
+    with Catalogue.open(path) as catalogue:
+        assert SearchEngine(catalogue, fake_embedder, config).array_watch.wait(120)
+    copy = tmp_path / "copy.swimarrays"
+    shutil.copy(next(p for p in (tmp_path / "cache").glob("*.swimarrays")), copy)
+    arrays = open_cache(copy)
+    offset, row_bytes, _ = arrays.layout
+    with open(copy, "r+b") as fh:
+        fh.truncate(offset + 10 * row_bytes)  # between the last chunk mapped in and `mapped_in`
+    arrays.mapped_in()
+    arrays.forget()
+    assert not arrays._mapped.is_set() and arrays.resized()
+    assert np.array_equal(_fields(arrays, np.array([1, 2]))["embeddings"], np.asarray(arrays.embeddings[[1, 2]]))
+
+
+def test_closing_the_catalogue_in_the_window_ends_the_mapping_of_its_cache(cached, fake_embedder, monkeypatch, qapp):
+    """The window's search worker closing a catalogue (another one opened, the window closed) leaves no
+    `array-pages` thread mapping its cache in: it ends between two chunks."""
+    pytest.importorskip("PyQt5")
+    from ui.search import Generation, SearchWorker
+
+    folder, path, config = cached
+    real = mapped_pages.populate
+
+    def slow(maps, stopped):  # a large file's mapping: 30 s unless stopped
+        for _ in range(3000):
+            if stopped():
+                return False
+            time.sleep(0.01)
+        return real(maps, stopped)
+
+    monkeypatch.setattr(mapped_pages, "populate", slow)
+    worker = SearchWorker(lambda: fake_embedder, config, Generation())
+    worker.start()
+    worker.open_catalogue(str(path))
+    watch = worker._engine.array_watch
+    watch.wait(0.01)  # starts the maker
+    watch._proc.wait(120)
+    assert watch.current() is not None
+    mapper = watch._mapper
+    assert mapper is not None and mapper._thread.is_alive()
+    worker.close_catalogue()
+    assert not mapper._thread.is_alive() and not watch.current()
+
+
+def _resident_kb(address: int) -> int:
+    """The resident KB of this process's mapping that holds `address` (/proc/self/smaps)."""
+    inside = False
+    with open("/proc/self/smaps") as f:
+        for line in f:
+            head = line.split()[0]
+            if "-" in head and all(c in "0123456789abcdef-" for c in head):
+                low, high = (int(x, 16) for x in head.split("-"))
+                inside = low <= address < high
+            elif inside and line.startswith("Rss:"):
+                return int(line.split()[1])
+    return -1
+
+
+@linux_only
+def test_the_pages_are_mapped_in_by_the_c_librarys_madvise_which_lets_go_of_pythons_lock(tmp_path, monkeypatch):
+    """`mmap.madvise` holds Python's lock for each chunk: every search while a 1M cache was mapped in took
+    170-940 ms instead of 6 (each of its preads and NumPy steps waited for a chunk). ctypes lets go of it."""
+    import mmap
+
+    data = tmp_path / "big"
+    data.write_bytes(b"\1" * (256 * mmap.PAGESIZE))
+    monkeypatch.setattr(mapped_pages, "CHUNK", 64 * mmap.PAGESIZE)
+    with open(data, "rb") as fh:
+        m = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        advise = mapped_pages._advise(m)
+        assert advise != m.madvise  # ctypes' call: the lock let go
+        address = np.frombuffer(m, np.uint8).ctypes.data
+        assert _resident_kb(address) == 0
+        assert mapped_pages.populate([m], lambda: False)
+        assert _resident_kb(address) == 256 * mmap.PAGESIZE // 1024
+        with pytest.raises(OSError):  # an advice the kernel does not know: EINVAL, in words
+            advise(1 << 30, 0, mmap.PAGESIZE)
+        del advise
+        m.close()

@@ -279,3 +279,38 @@ def test_another_users_decision_shows_in_the_next_search_and_added_designs_in_th
         best = engine.search(new / "img0701.png", top_n=5).matches[0]
         assert (best.relpath, best.score) == ("carl/img0701.png", 1.0)
         assert len(engine) == 83 and engine.refreshes == 1  # the window's count follows (SearchService._state)
+
+
+def test_a_replica_is_mapped_in_and_lists_what_pread_lists_and_a_stale_one_stops_its_mapping(
+        team, fake_embedder, small_config, cache_home, monkeypatch):
+    import sys
+    import threading
+
+    from swimsearch import mapped_pages
+
+    queries = sorted(team["folder"].rglob("*.png"))[::9]
+    config = server_config(small_config, True)
+    with Catalogue.open(urls(team, team["viewer"])) as shared:
+        mapped = SearchEngine(shared, fake_embedder, config)
+        assert mapped.array_watch.wait(120)
+        held = mapped.array_watch.current()
+        assert held._mapped.is_set() == (sys.platform.startswith("linux") and mapped_pages.POPULATE_READ is not None)
+        got = listed(mapped, queries)
+        assert mapped._data.from_arrays
+        monkeypatch.setenv("SWIMSEARCH_NO_MAPPING", "1")
+        plain = SearchEngine(shared, fake_embedder, config)
+        assert plain.array_watch.wait(120) and not plain.array_watch.current()._mapped.is_set()
+        assert listed(plain, queries) == got and plain._data.from_arrays
+        monkeypatch.delenv("SWIMSEARCH_NO_MAPPING")
+        gate = threading.Event()
+        monkeypatch.setattr(mapped_pages, "populate", lambda maps, stopped: gate.wait(30) and False)
+        again = SearchEngine(shared, fake_embedder, config)
+        again.array_watch.wait(0.01)  # its maker started
+        again.array_watch._proc.wait(120)
+        assert again.array_watch.current() is not None  # taken; its mapping held
+        mapper = again.array_watch._mapper
+        assert mapper is not None and mapper._thread.is_alive()
+        threading.Timer(0.3, gate.set).start()
+        again.array_watch.stale((-1, -1))  # another user changed the catalogue: dropped, its mapping ended
+        assert not mapper._thread.is_alive() and again.array_watch._mapper is None
+        assert listed(again, queries) == got

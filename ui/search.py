@@ -370,6 +370,7 @@ class SearchWorker(Worker):
         self._ahead = None
         if self._engine is not None:
             self._engine.picture_check.close()
+            self._engine.close()  # no thread of its search cache outlives it (mapped_pages.py)
         if self._catalogue is not None:
             self._catalogue.close()
         self._catalogue = self._engine = None
