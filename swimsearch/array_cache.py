@@ -11,17 +11,11 @@ memory: it reads pages, not rows.
 
 Since FORMAT 2 the file is one row per image (`row_fields`): its first page
 holds what a search reads of every candidate (the embedding, its same-design
-vector, its image record with the relative path), the next page its augmented
-vector, read only for the few dozen best. A search at a million images
-touched ~350 pages of format 1's separate arrays (power-normalised float32
-embeddings, augmented vectors, same-design vectors, eight record columns);
-a candidate now costs one page, a head candidate two. The power
-normalisation is applied on the fly (the very float32 values format 1 held).
-A search reads those pages with `pread` (`CachedArrays.take`), one system
-call a page: a first touch of a mapped page (a page fault) cost three times
-as much, and a user's searches mostly touch pages no search touched before.
-Once every page is mapped into the process (mapped_pages.py, a thread of its
-own, where the file fits in half the available memory) the views are read.
+vector, its image record), the next page its augmented vector, read for the
+few dozen best only (format 1's separate arrays cost ~350 pages a search at a
+million images). A search reads those pages with `pread`, one system call a
+page (`CachedArrays.take`: a page fault cost three times as much), until
+every page is mapped into the process (mapped_pages.py); then it reads the views.
 
 The catalogue stays the one file and the source of truth (DESIGN.md); this
 file is derived and disposable. It lives in the user's cache folder
@@ -31,13 +25,11 @@ record and neighbour list, the fit) as read in the same transaction as its
 arrays. It is written whole to a temporary file, synced and renamed into
 place; its header names each array's offset, shape and CRC-32, and `verify`
 checks them all, so a truncated, damaged or stale file is ignored (a log
-line) and made again, never trusted. It is made in a separate, low-priority
-process (`python -m swimsearch.array_cache CATALOGUE CACHE`; array_watch.py
-starts it and hands its arrays to the search once it answers), so making
-8.8 GB per million images slows neither opening nor searching. It is made
-only when the disk holds it with room to spare, its log goes to `NAME.log`
-beside it, and makers remove caches unused for 30 days or whose catalogue is
-gone (array_upkeep.py).
+line) and made again, never trusted. It is made in a separate, low-priority process
+(`python -m swimsearch.array_cache CATALOGUE CACHE`, started by array_watch.py),
+so making 8.8 GB per million images slows neither opening nor searching; only
+where the disk holds it with room to spare, its log in `NAME.log` beside it;
+makers remove caches unused for 30 days or whose catalogue is gone (array_upkeep.py).
 
 Two things a user (and whoever changes this) must know:
 
@@ -193,12 +185,10 @@ class CachedArrays:
     def take(self, names: tuple[str, ...], rows: np.ndarray) -> dict[str, np.ndarray]:
         """Fields (`row_fields`) of rows (all >= 0), each an array of its own.
 
-        Read with one `pread` per 4 KB page of a row (a row's first and later page in one where both are
-        new: a head candidate's), not by touching the mapped pages: a first touch
-        of a mapped page costs a page fault (~5.5 µs here, 14 µs loaded; a search at a million images
-        touches ~190), a `pread` of one from the OS's cache ~1.7 µs. Pages read since `forget` (each
-        search's start) are not read again. Once every page is mapped into this process (`mapped_in`)
-        the mapped views are read: no fault, no system call."""
+        Read with one `pread` per 4 KB page of a row (a head candidate's two pages in one where both are new),
+        not by touching the mapped pages: a page fault cost ~5.5 µs here, a `pread` ~1.7 µs. Pages read since
+        `forget` (each search's start) are not read again. Once every page is mapped into this process
+        (`mapped_in`) the views are read: no fault, no system call."""
         rows = np.asarray(rows, dtype=np.int64)
         if self.layout is None or self.file is None or self._mapped.is_set():  # type: ignore[attr-defined]
             views = {**(self.records or {}), "embeddings": self.embeddings, "augmented": self.augmented, "whitened": self.whitened}
@@ -247,13 +237,8 @@ class CachedArrays:
             return True
 
     def forget(self) -> None:
-        """Let go of the pages `take` read (a search's start: what it reads is a few hundred pages). A file
-        whose size changed since it was opened is read by `pread` again: a mapped page past its end would end
-        the app (SIGBUS). Only a file cut short during a search can still do that: never change it in place."""
+        """Let go of the pages `take` read (a search's start: what it reads is a few hundred pages)."""
         self._pages.clear()  # type: ignore[attr-defined]
-        if self._mapped.is_set() and self.resized():  # type: ignore[attr-defined]
-            log.warning("the array cache %s changed size while in use: read by pread", self.path)
-            self._mapped.clear()  # type: ignore[attr-defined]
 
     def rows(self, image_ids: np.ndarray) -> np.ndarray:
         """Rows of image ids (-1 where absent): a direct table, as index.row_lookup makes it."""

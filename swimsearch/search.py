@@ -67,13 +67,7 @@ class SearchEngine:
             tests hold searchers against each other); `reload` keeps it.
     """
 
-    def __init__(
-        self,
-        reader: CatalogueReader,
-        embedder: ImageEmbedder | None,
-        config: EngineConfig,
-        searcher: Searcher | None = None,
-    ):
+    def __init__(self, reader: CatalogueReader, embedder: ImageEmbedder | None, config: EngineConfig, searcher: Searcher | None = None):
         self.reader = reader
         self.embedder = embedder
         self.config = config
@@ -118,8 +112,7 @@ class SearchEngine:
 
     def close(self) -> None:
         """Stop what runs beside the searches: the mapping in of the search cache's pages (mapped_pages.py)."""
-        if self._watch is not None:
-            self._watch.close()
+        getattr(self._watch, "close", lambda: None)()
 
     array_watch = property(lambda self: self._watch, doc="The search cache's watch, if any (benchmarks and tests wait on it).")
     written_since = property(lambda self: self._others.written_since(), doc="What another connection committed since it was read (None: nothing).")
