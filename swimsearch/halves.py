@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import importlib
 import logging
+import sys
 from typing import Any
 
 import numpy as np
@@ -28,8 +29,15 @@ _WIDE = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16).view(np.float16).a
 OPENCV_FROM = 4096
 
 
-@functools.lru_cache(maxsize=None)
 def _opencv() -> Any:
+    """OpenCV where it is loaded already (by the look, or `warm_up` as the window opens a catalogue) and converts
+    exactly as NumPy does; None otherwise. Conversions alone never load it: ~150 ms, once, would outweigh what
+    they save in a short session (a CLI search with the look off)."""
+    return _checked_opencv() if "cv2" in sys.modules else None
+
+
+@functools.lru_cache(maxsize=None)
+def _checked_opencv() -> Any:
     """OpenCV, where it converts exactly as NumPy does (checked once); None otherwise."""
     try:
         cv2: Any = importlib.import_module("cv2")  # Any: its stubs know no scalar second operand
@@ -56,8 +64,8 @@ def _opencv() -> Any:
 
 
 def warm_up() -> bool:
-    """Load and check OpenCV's conversions now (copy_check.warm_up, as a catalogue opens); whether they are used."""
-    return _opencv() is not None
+    """Load and check OpenCV's conversions now (the window, as a catalogue opens); whether they are used."""
+    return _checked_opencv() is not None
 
 
 def _by_opencv(values: np.ndarray, depth: str) -> np.ndarray | None:

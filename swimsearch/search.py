@@ -19,7 +19,7 @@ from typing import Any, Sequence
 import numpy as np
 from PIL import Image
 
-from . import examples
+from . import examples, halves
 from .adaptation import Adaptation
 from .calibration import Calibration, shipped_calibration
 from .colour import ColourMix
@@ -99,6 +99,8 @@ class SearchEngine:
         if self._watch is not None:
             self._watch.stop()
         self._watch = watch = cache_watch(self.reader, self._searcher, held, self.config)  # a large catalogue's search cache
+        if watch is not None:  # a large catalogue: OpenCV's float16 conversions (~150 ms once a process, halves.py)
+            halves.warm_up()
         self._data = RescoringData(self.reader, held, self.config.rescore_in_memory_up_to, fitted, self._calibration, watch)
         self._phash_source = phashes.given(self.searchable_ids())
         self._details.reset()

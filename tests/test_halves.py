@@ -74,3 +74,25 @@ def test_a_conversion_opencv_refuses_after_its_check_is_made_the_slow_way(monkey
     assert np.array_equal(widened(values), values.astype(np.float32))
     wide = values.astype(np.float32) / 3
     assert np.array_equal(through_half(wide), wide.astype(np.float16).astype(np.float32))
+
+
+def test_conversions_alone_never_load_opencv(tmp_path):
+    """Loading OpenCV (~150 ms) is the look's or the window's to do: a search that converts float16 without them
+    takes the table and bits, and OpenCV's path once something else loaded it."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "probe.py"
+    script.write_text(
+        "import sys\nimport numpy as np\nfrom swimsearch.halves import widened, through_half, warm_up\n"
+        "x = np.arange(8192, dtype=np.float32).reshape(4, 2048) / 7\n"
+        "widened(x.astype(np.float16)); through_half(x)\n"
+        "print('cv2' in sys.modules)\n"
+        "print(warm_up() and 'cv2' in sys.modules)\n"
+    )
+    repo = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                         env={"PYTHONPATH": str(repo), "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "True"]
