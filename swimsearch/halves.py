@@ -5,10 +5,10 @@ search at a million images reads of its candidates' embeddings, took 1.3 ms load
 the CPU's F16C instructions (adding -0.0, which changes no value and no sign of zero, with a float32 or
 float16 result): 40 x 1,280 values widen in 25 µs against 72 µs by a look-up in a 256 KB table of every
 float16 bit pattern's float32 value, and round through float16 in 27 µs against 84 µs by bits. OpenCV is
-already the look's dependency (copy_check.py). It is used once it has converted every float16 bit
-pattern and float32's values around every float16 tie, overflow and subnormal exactly as NumPy does
-(`_opencv`); else, and for arrays of fewer than `OPENCV_FROM` values (a call costs a few µs), the table
-and the bits do it. A NaN's payload is the one place F16C and NumPy differ: a result with a NaN is made
+already the look's dependency (copy_check.py). It is used once loaded (by the look, the window, or the
+engine opening a large catalogue: `warm_up`) and once it has converted every float16 bit pattern and
+float32's values around every float16 tie, overflow and subnormal exactly as NumPy does (`_opencv`);
+else, and for arrays of fewer than `OPENCV_FROM` values (a call costs a few µs), the table and the bits do it. A NaN's payload is the one place F16C and NumPy differ: a result with a NaN is made
 again the slow way.
 """
 
