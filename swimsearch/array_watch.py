@@ -29,6 +29,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +130,7 @@ class MakerWatch:
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for the background process and the mapping in of its pages (tests, benchmarks); whether the cache is in use."""
+        deadline = None if timeout is None else time.monotonic() + timeout  # both waits together: `timeout` at most
         if self._proc is None and self._arrays is None and not self._done:
             self._start()
         if self._proc is not None and not self._done:
@@ -138,7 +140,7 @@ class MakerWatch:
                 return False
         arrays = self.current()
         if self._mapper is not None:  # and for its pages to be mapped in (what a search reads from then on)
-            self._mapper.join(timeout)
+            self._mapper.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
         return arrays is not None
 
     def current(self) -> CachedArrays | None:  # pragma: no cover - each watch says when its cache holds
