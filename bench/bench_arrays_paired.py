@@ -4,7 +4,10 @@ bench_arrays.py runs each tree in processes of its own, in turns of 100
 queries; on this shared machine one tree's turn read 4.4 ms and the same
 tree's next 7.3 ms (round 16), so a ratio of two turns says little. Here
 both trees' engines live in one process (the baseline tree's package loaded
-under another name: the engine imports itself only relatively), on the same
+under another name: the engine imports itself relatively; its cache maker runs
+`swimsearch.array_build` from the tree `array_watch._child_env` names, which before
+review 16b's fix was the `swimsearch` first on the path, this tree's: a baseline
+older than that checks the shared cache with this tree's maker), on the same
 catalogue and array cache, and every query is searched by both, the order
 alternating query by query, so a second of load falls on both alike. It
 prints each tree's median and p90, the ratio of medians, the median of the

@@ -309,8 +309,6 @@ class ArrayWatch(MakerWatch):
 
 def _child_env() -> dict[str, str]:
     """This environment, with this very copy of the package first on the child's import path."""
-    import swimsearch
-
-    here = str(Path(swimsearch.__file__).resolve().parent.parent)
+    here = str(Path(__file__).resolve().parent.parent)  # not `import swimsearch`: a package loaded under another name
     path = os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH", "")) if p)
     return {**os.environ, "PYTHONPATH": path, "SWIMSEARCH_ARRAY_ASKER": str(os.getpid())}

@@ -539,3 +539,30 @@ def test_reading_a_rows_augmented_vector_brings_its_first_page_in_the_same_read(
     first = arrays.take(("embeddings",), rows)  # first page first: the later one is read alone
     assert np.array_equal(arrays.take(("augmented",), rows)["augmented"], arrays.augmented[rows])
     assert np.array_equal(first["embeddings"], arrays.embeddings[rows]) and reads[4:] == [4096] * 8
+
+
+def test_the_maker_of_a_package_loaded_under_another_name_runs_that_copy(tmp_path):
+    """bench_arrays_paired.py loads a second tree's package as `swimsearch_baseline`: its maker must run that
+    tree's code (PYTHONPATH names its root), not the `swimsearch` first on the path."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    other = tmp_path / "other"
+    shutil.copytree(repo / "swimsearch", other / "swimsearch", ignore=shutil.ignore_patterns("__pycache__"))
+    script = tmp_path / "probe.py"
+    script.write_text(
+        "import importlib, importlib.util, sys\n"
+        "import swimsearch\n"
+        f"spec = importlib.util.spec_from_file_location('swimsearch_other', {str(other / 'swimsearch' / '__init__.py')!r},"
+        f" submodule_search_locations=[{str(other / 'swimsearch')!r}])\n"
+        "package = importlib.util.module_from_spec(spec); sys.modules['swimsearch_other'] = package\n"
+        "spec.loader.exec_module(package)\n"
+        "print(importlib.import_module('swimsearch_other.array_watch')._child_env()['PYTHONPATH'].split(':')[0])\n"
+    )
+    out = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                         env={"PYTHONPATH": str(repo), "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == str(other.resolve())
