@@ -190,7 +190,7 @@ class CachedArrays:
         `forget` (each search's start) are not read again. Once every page is mapped into this process
         (`mapped_in`) the views are read: no fault, no system call."""
         rows = np.asarray(rows, dtype=np.int64)
-        if self.layout is None or self.file is None or self._mapped.is_set():  # type: ignore[attr-defined]
+        if self.layout is None or self.file is None or (self._mapped.is_set() and not self.resized()):  # type: ignore[attr-defined]
             views = {**(self.records or {}), "embeddings": self.embeddings, "augmented": self.augmented, "whitened": self.whitened}
             return {name: np.asarray(views[name])[rows] for name in names}
         offset, row_bytes, fields = self.layout

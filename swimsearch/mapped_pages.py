@@ -30,7 +30,8 @@ What it risks: a search reading the map touches the file's pages, so a file
 cut short in place under it (array_cache.py: never change it in place) ends
 the process with SIGBUS, where `pread` only failed that search. The watches
 check the file's size as each search begins (`CachedArrays.resized`) and
-drop a changed one; a cut during a search is not caught.
+drop a changed one, and `take` reads by `pread` once the size changed (a
+read outside a search: a refit after a decision); a cut during a read is not caught.
 """
 
 from __future__ import annotations
