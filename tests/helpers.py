@@ -284,3 +284,22 @@ def make_steering_designs(folder: Path) -> tuple[Path, tuple[float, float, float
     query.save(query_path)
     box = (1 - side / query.width, 1 - side / query.height, side / query.width, side / query.height)
     return query_path, box
+
+
+def slow_mapping(monkeypatch, seconds: float) -> None:
+    """The array cache's pages mapped in slowly (a large file's mapping: `seconds` unless stopped between its
+    steps of 10 ms), for tests of what stops it (mapped_pages.populate)."""
+    import time
+
+    from swimsearch import mapped_pages
+
+    real = mapped_pages.populate
+
+    def slow(maps, stopped):
+        for _ in range(int(seconds * 100)):
+            if stopped():
+                return False
+            time.sleep(0.01)
+        return real(maps, stopped)
+
+    monkeypatch.setattr(mapped_pages, "populate", slow)

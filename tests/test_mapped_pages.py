@@ -7,12 +7,11 @@ import logging
 import shutil
 import sys
 import threading
-import time
 
 import numpy as np
 import pytest
 
-from helpers import build_pattern_catalogue
+from helpers import build_pattern_catalogue, slow_mapping
 from swimsearch import mapped_pages
 from swimsearch.array_cache import RECORDS, open_cache
 from swimsearch.catalogue import Catalogue
@@ -30,6 +29,16 @@ def cached(tmp_path, fake_embedder, small_config, cache_home):
 
 def _lists(engine, folder):
     return [engine.search(folder / f"img{n:04d}.png", top_n=20).matches for n in (3, 50, 119)] + [engine.search_id(7, top_n=20).matches]
+
+
+def _copied_cache(cached, fake_embedder, tmp_path):
+    """(path, open arrays) of a copy of the catalogue's array cache, made for the test to cut short."""
+    folder, path, config = cached
+    with Catalogue.open(path) as catalogue:
+        assert SearchEngine(catalogue, fake_embedder, config).array_watch.wait(120)
+    copy = tmp_path / "copy.swimarrays"
+    shutil.copy(next(p for p in (tmp_path / "cache").glob("*.swimarrays")), copy)
+    return copy, open_cache(copy)
 
 
 FIELDS = ("embeddings", "whitened", "augmented", *RECORDS)
@@ -67,12 +76,7 @@ def test_a_cache_taken_into_use_is_mapped_in_and_lists_exactly_what_pread_reads(
 def test_a_file_cut_short_after_it_was_mapped_in_says_so_and_its_first_rows_read_the_same_by_pread(cached, fake_embedder, tmp_path):
     """A mapped page past a file's end would end the app (SIGBUS): the watches ask `resized` as each search
     begins and drop such a cache (the test below); what pread reads of the rows left is what the map held."""
-    folder, path, config = cached
-    with Catalogue.open(path) as catalogue:
-        assert SearchEngine(catalogue, fake_embedder, config).array_watch.wait(120)
-    copy = tmp_path / "copy.swimarrays"
-    shutil.copy(next(p for p in (tmp_path / "cache").glob("*.swimarrays")), copy)
-    arrays = open_cache(copy)
+    copy, arrays = _copied_cache(cached, fake_embedder, tmp_path)
     mapper = mapped_pages.start_mapping((arrays.ids, arrays.embeddings, arrays.augmented, arrays.whitened), arrays.mapped_in)
     assert mapper is not None
     mapper.join(60)
@@ -169,12 +173,7 @@ def test_a_cache_cut_short_between_searches_is_dropped_and_the_lists_stay_the_sa
 
 def test_a_file_cut_short_before_its_mapping_ends_is_not_read_through_the_map(cached, fake_embedder, tmp_path):
     """The size a mapped file is checked against is the one it was opened at, not the one it has once mapped in."""
-    folder, path, config = cached
-    with Catalogue.open(path) as catalogue:
-        assert SearchEngine(catalogue, fake_embedder, config).array_watch.wait(120)
-    copy = tmp_path / "copy.swimarrays"
-    shutil.copy(next(p for p in (tmp_path / "cache").glob("*.swimarrays")), copy)
-    arrays = open_cache(copy)
+    copy, arrays = _copied_cache(cached, fake_embedder, tmp_path)
     offset, row_bytes, _ = arrays.layout
     with open(copy, "r+b") as fh:
         fh.truncate(offset + 10 * row_bytes)  # between the last chunk mapped in and `mapped_in`
@@ -190,16 +189,7 @@ def test_closing_the_catalogue_in_the_window_ends_the_mapping_of_its_cache(cache
     from ui.search import Generation, SearchWorker
 
     folder, path, config = cached
-    real = mapped_pages.populate
-
-    def slow(maps, stopped):  # a large file's mapping: 30 s unless stopped
-        for _ in range(3000):
-            if stopped():
-                return False
-            time.sleep(0.01)
-        return real(maps, stopped)
-
-    monkeypatch.setattr(mapped_pages, "populate", slow)
+    slow_mapping(monkeypatch, 30)
     worker = SearchWorker(lambda: fake_embedder, config, Generation())
     worker.start()
     worker.open_catalogue(str(path))

@@ -148,20 +148,11 @@ def test_closing_the_window_while_its_array_cache_is_mapped_in_leaves_no_thread(
         qtbot, make_window, designs, small_config, monkeypatch, tmp_path):
     """A large catalogue's array cache is mapped in on a thread of its own (mapped_pages.py): closing the
     window stops it between two chunks, not once a whole file is mapped."""
-    from swimsearch import mapped_pages
+    from helpers import slow_mapping
     from ui_helpers import drop_and_wait
 
     monkeypatch.setenv("SWIMSEARCH_CACHE_DIR", str(tmp_path / "cache"))
-    real = mapped_pages.populate
-
-    def slow(maps, stopped):  # a large file's mapping: 60 s unless stopped
-        for _ in range(6000):
-            if stopped():
-                return False
-            time.sleep(0.01)
-        return real(maps, stopped)
-
-    monkeypatch.setattr(mapped_pages, "populate", slow)
+    slow_mapping(monkeypatch, 60)
     window = make_window(config=small_config.with_changes(rescore_in_memory_up_to=0, array_cache_from=1))
     open_catalogue(qtbot, window, designs)
     mapping = lambda: [t for t in threading.enumerate() if t.name == "array-pages" and t.is_alive()]  # noqa: E731
