@@ -37,6 +37,7 @@ read outside a search: a refit after a decision); a cut during a read is not cau
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 import mmap
 import os
@@ -44,6 +45,8 @@ import sys
 import threading
 import time
 from typing import Any, Callable
+
+import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +89,11 @@ def worth_mapping(size: int) -> bool:
     return POPULATE_READ is not None and available is not None and size <= AVAILABLE_SHARE * available
 
 
+@functools.lru_cache(maxsize=None)
 def _libc_madvise() -> Any:
-    """The C library's `madvise` (ctypes lets go of Python's lock during the call), or None."""
+    """The C library's `madvise` (ctypes lets go of Python's lock during the call), or None; looked up once."""
+    if not sys.platform.startswith("linux"):
+        return None
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         call = libc.madvise
@@ -100,13 +106,13 @@ def _libc_madvise() -> Any:
 
 def _advise(m: Any) -> Callable[[int, int, int], None]:
     """`m.madvise` for one map, called without Python's lock where the C library's can be (see the module's note)."""
-    call = _libc_madvise() if sys.platform.startswith("linux") else None
+    call = _libc_madvise()
     try:
         if call is None:
             raise TypeError("no C library madvise")
-        import numpy as np  # the address of a read-only map (ctypes asks for a writable buffer)
-
-        held = np.frombuffer(m, np.uint8)  # an export: the map cannot be closed while it is held
+        # the address of a read-only map through NumPy (ctypes asks for a writable buffer); an export: the map
+        # cannot be closed while it is held
+        held = np.frombuffer(m, np.uint8)
     except (TypeError, ValueError, BufferError):
         return m.madvise
 
