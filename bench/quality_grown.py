@@ -115,7 +115,9 @@ def copies(source: Catalogue, embedder, config, *, size: int, count: int, work: 
         from quality_issue11 import ROUND5_QUERY
         before_config = lsh_config.with_changes(**ROUND5_QUERY)
         before = {"LSH path, round-5 defaults": SearchEngine(catalogue, embedder, before_config,
-                                                             searcher=choose_searcher(replace(snap, graph=None), before_config))}
+                                                             searcher=choose_searcher(replace(snap, graph=None), before_config)),
+                  # query expansion's later searches walking the graph again (as before round 17)
+                  "graph path, walking again": SearchEngine(catalogue, embedder, config.with_changes(graph_walk_again=True))}
         print(f"  {len(snap):,} images; searchers: " + ", ".join(f"{n}: {e.searcher_name}" for n, e in engines.items()),
               flush=True)
         stored = catalogue.embedding_matrix(snap.ids)
@@ -132,7 +134,7 @@ def copies(source: Catalogue, embedder, config, *, size: int, count: int, work: 
         out = []
         for kind in COPY_KINDS:
             found = {**{n: 0 for n in engines}, **{n: 0 for n in before}, "exact cosine": 0, "pHash ranking": 0}
-            same_design = scans = pair_same = 0
+            same_design = scans = pair_same = same_lists = 0
             times: dict[str, list[float]] = {n: [] for n in {**engines, **before}}
             for source_row, relpath in zip(chosen, relpaths):
                 row = row_of[relpath]
@@ -140,14 +142,17 @@ def copies(source: Catalogue, embedder, config, *, size: int, count: int, work: 
                 copy = transformed_copy(original, kind, np.random.default_rng(int(source_row)))
                 loaded = load_image(copy, embedder.size)  # as a pasted picture: the app's own loader
                 embedding = embedder.embed(loaded.pixels[None])
+                lists = {}
                 for name, engine in {**engines, **before}.items():
                     result = engine.search_embeddings(embedding, phash=loaded.phash, top_n=10)
+                    lists[name] = [(m.image_id, m.score) for m in result.matches]
                     times[name].append(result.search_ms)
                     hit = [m for m in result.matches if m.image_id == int(snap.ids[row])]
                     found[name] += bool(hit)
                     if name == "LSH path":
                         scans += result.method == "scan"
                         same_design += bool(hit) and hit[0].band == BAND_NAMES[0]
+                same_lists += lists["graph path (app default)"] == lists["graph path, walking again"]
                 # the pair's own score (calibrated: the same in any catalogue), found or not
                 pair = calibration.similarity(embedding.astype(np.float32), stored.vectors[row : row + 1].astype(np.float32))
                 pair_same += int(band_levels(pair[0])[0] == 0)
@@ -157,17 +162,19 @@ def copies(source: Catalogue, embedder, config, *, size: int, count: int, work: 
                 found["pHash ranking"] += expected_rank(distances, row) <= 10
             best_other = max(found["exact cosine"], found["pHash ranking"])
             out.append({"kind": kind, **{k: v / count for k, v in found.items()}, "same_design": same_design / count,
-                        "pair_same_design": pair_same / count,
+                        "pair_same_design": pair_same / count, "graph lists as walking again": same_lists / count,
                         "met": min(found[n] for n in engines) >= best_other and same_design >= 0.99 * count,
                         "scans": scans, **{f"{n} ms": float(np.median(t)) for n, t in times.items()}})
             print(f"  {kind}: LSH {found['LSH path'] / count:.3f} (round-5 defaults "
-                  f"{found['LSH path, round-5 defaults'] / count:.3f})  graph {found['graph path (app default)'] / count:.3f}  "
+                  f"{found['LSH path, round-5 defaults'] / count:.3f})  graph {found['graph path (app default)'] / count:.3f} (walking again {found['graph path, walking again'] / count:.3f}, "
+                  f"the same lists {same_lists / count:.3f})  "
                   f"exact cosine {found['exact cosine'] / count:.3f}  pHash {found['pHash ranking'] / count:.3f}  "
                   f"same design (LSH) {same_design / count:.3f}  pair same design {pair_same / count:.3f}  LSH scans {scans}", flush=True)
     print()
     print(table(out, [("kind", f"copy kind ({len(snap):,} images)", ""), ("LSH path", "LSH path", ".3f"),
                       ("LSH path, round-5 defaults", "LSH, round 5", ".3f"),
-                      ("graph path (app default)", "graph path", ".3f"), ("exact cosine", "exact cosine", ".3f"),
+                      ("graph path (app default)", "graph path", ".3f"), ("graph path, walking again", "graph, walking again", ".3f"),
+                      ("graph lists as walking again", "graph lists the same", ".3f"), ("exact cosine", "exact cosine", ".3f"),
                       ("pHash ranking", "pHash ranking", ".3f"), ("same_design", "found, same design (LSH)", ".3f"),
                       ("pair_same_design", "pair same design", ".3f"),
                       ("scans", "LSH scans", "d"), ("LSH path ms", "LSH ms", ".1f"),

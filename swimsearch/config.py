@@ -91,6 +91,10 @@ class EngineConfig:
     #: the walk stays as wide as the candidates asked (share 1.0, as before).
     graph_effort: int = 48
     graph_effort_share: float = 1.0
+    #: Query expansion's later searches on the graph walk it again (True, as before round 17), or rank the nodes
+    #: the query's first walk found by the expanded query (False): at 1M the walks again added ~3 of ~200
+    #: candidates and changed none of 200 lists, for 0.6-0.8 ms of a ~4-5 ms search stage (bench/bench_arrays.py).
+    graph_walk_again: bool = False
     #: Catalogues up to this many searchable images keep every embedding and
     #: record in memory for rescoring (rescoring.py: 128 MB at 50,000), so a
     #: search makes no store call; larger ones read them per search, in one query each.

@@ -64,6 +64,7 @@ class VectorGraph:
 
     def __init__(self, index: Any, ids: np.ndarray):
         self.index = index
+        self._walks: dict[int, Any] = {}  # FAISS's search parameters by walk width, made once (read-only in a walk)
         self.ids = np.asarray(ids, dtype=np.int64)
         if int(index.ntotal) != len(self.ids):
             raise ValueError(f"the graph has {index.ntotal} nodes but {len(self.ids)} ids")
@@ -116,8 +117,11 @@ class VectorGraph:
         # two busy cores FAISS ran tens of times slower on two threads than on
         # one). The setting holds for the calling thread.
         faiss.omp_set_num_threads(1)
-        params = faiss.SearchParametersHNSW()
-        params.efSearch = effort
+        params = self._walks.get(effort)
+        if params is None:
+            params = faiss.SearchParametersHNSW()
+            params.efSearch = effort
+            self._walks[effort] = params  # set before it is shared
         _, nodes = self.index.search(np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1), k, params=params)
         return nodes[0]
 

@@ -7,7 +7,8 @@ steering can sit before, between or after them):
    on augmented vectors (indexing.py, the default since issue 11): the query
    is prepared on the fixed centre and searched, augmented with its nearest
    images as a catalogue image is, expanded with its best results (alpha
-   query expansion) and searched again, `expand_rounds` times; every candidate list, every
+   query expansion) and searched again, `expand_rounds` times (the graph: its first walk's nodes ranked
+   again, searchers.GraphSearch); every candidate list, every
    image within a few pHash bits of the query (phash_index.py) and the query
    itself are ranked by cosine with the expanded query on the augmented
    vectors. On an index fitted on raw embeddings (a catalogue made before
@@ -127,7 +128,7 @@ def find_candidates(
             sims = vectors @ q  # the best few on the full augmented vectors, of the best by re-ranking vector
             best = distinct_best(data.picture_keys(head), sims, config.expand_k)  # a picture's copies count once
             q = expand_query(q, vectors[best], sims[best], alpha=config.expand_alpha)
-            ranking, last = _look(searcher, fitted, q, depth)
+            ranking, last = _look(searcher, fitted, q, depth, near=ranking)
             found.append(ranking.ids)
         queries.append(q)
     assert first is not None
@@ -148,9 +149,13 @@ def find_candidates(
 _NO_CODE = np.zeros(0, dtype=np.uint64)
 
 
-def _look(searcher: Searcher, fitted: FittedIndex, q: np.ndarray, depth: int) -> tuple[Ranking, np.ndarray]:
-    """One candidate search for a prepared query row, and its re-ranking vector (1, R)."""
+def _look(searcher: Searcher, fitted: FittedIndex, q: np.ndarray, depth: int, near: Ranking | None = None) -> tuple[Ranking, np.ndarray]:
+    """One candidate search for a prepared query row, and its re-ranking vector (1, R); a searcher
+    with a `search_near` ranks the candidates of `near` (the query's search before) instead."""
     vector = fitted.vectors(q[None])
+    again = getattr(searcher, "search_near", None) if near is not None else None
+    if again is not None:
+        return again(near, vector[0], depth), vector
     code = fitted.codes(q[None])[0] if getattr(searcher, "reads_code", True) else _NO_CODE
     return searcher.search(code, vector[0], depth), vector
 

@@ -310,3 +310,39 @@ def test_many_candidates_come_from_a_narrow_walk_with_the_same_best_ones(graph_c
         seen.append((len(got.ids), len(app.search(snap.codes[row], vectors[row], 200).ids)))
     assert np.mean(overlap) >= 0.95
     assert all(wider > narrower for narrower, wider in seen)  # a 128-wide walk for 200, not 16 wide
+
+
+def test_query_expansion_ranks_the_first_walks_nodes_again_instead_of_walking(graph_catalogue, fake_embedder, graph_config):
+    """A search walks the graph once a query row: expansion's later searches rank the nodes that walk found by
+    the expanded query (at 1M two more walks added ~3 of ~200 candidates and no list changed, for 0.6-0.8 ms);
+    `graph_walk_again` walks as before, with the same top results here."""
+    folder, path = graph_catalogue
+    with Catalogue.open(path) as catalogue:
+        engines = {again: SearchEngine(catalogue, fake_embedder, graph_config.with_changes(graph_walk_again=again))
+                   for again in (False, True)}
+        walks = {False: 0, True: 0}
+        for again, engine in engines.items():
+            graph = engine._searcher.graph
+            walk = graph.search_nodes
+
+            def counted(*args, again=again, walk=walk):
+                walks[again] += 1
+                return walk(*args)
+
+            graph.search_nodes = counted
+        for n in (5, 120, 333):
+            picture = folder / f"img{n:04d}.png"
+            new, old = (engines[again].search(picture, top_n=10) for again in (False, True))
+            assert new.method == "graph" and new.matches[0].relpath == f"img{n:04d}.png" and new.matches[0].score == 1.0
+            assert len({m.image_id for m in new.matches} & {m.image_id for m in old.matches}) >= 9
+        assert graph_config.expand_rounds > 0 and walks[False] >= 3  # one walk a query row
+        assert walks[True] == (graph_config.expand_rounds + 1) * walks[False]
+
+    snap = engines[False]._searcher.snapshot
+    searcher = engines[False]._searcher
+    vectors = snap.vectors.astype(np.float32)
+    first = searcher.search(snap.codes[0], vectors[0], 60)
+    again = searcher.search_near(first, vectors[7], 20)
+    sims = searcher.vectors(first.ids) @ vectors[7]
+    assert set(again.ids.tolist()) <= set(first.ids.tolist()) and len(again.ids) == 20
+    assert np.array_equal(again.similarities, np.sort(sims)[::-1][:20]) and again.candidates == first.candidates
