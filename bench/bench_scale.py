@@ -412,7 +412,8 @@ def measure(path: str, queries_file: str, truth_file: str, peers: str) -> dict:
             methods["ours (graph path)"] = choose_searcher(snap, config.with_changes(exact_below=0))
     if isinstance(app, GraphSearch):  # the walk widths the final top 10 alone needs (the default also holds the page of 50)
         for width in GRAPH_WIDTHS:
-            methods[f"ours graph walk={width}"] = GraphSearch(snap, candidates=config.graph_candidates, effort=width)
+            # every search a walk, as each peer's is (the app ranks again instead of some: config.graph_walk_again)
+            methods[f"ours graph walk={width}"] = GraphSearch(snap, candidates=config.graph_candidates, effort=width, walk_again=True)
     methods["numpy scan"] = ScanSearch(snap, config.rerank_depth)
     if "faiss" in peers and importlib.util.find_spec("faiss") is not None:
         import faiss
@@ -544,7 +545,7 @@ def tune(path: str, queries_file: str, truth_file: str, settings: tuple[str, ...
     trials = []
     if snap.graph is not None:
         for candidates, effort in GRAPH_SWEEP:
-            trials.append((f"graph candidates={candidates} effort={effort}", GraphSearch(snap, candidates=candidates, effort=effort)))
+            trials.append((f"graph candidates={candidates} effort={effort}", GraphSearch(snap, candidates=candidates, effort=effort, walk_again=True)))
     for tables, key_bits in (tuple(int(v) for v in setting.split("x")) for setting in settings):
         bits = fitted.spheres.bits
         positions = sample_key_bits(bits, tables, key_bits, seed=0)

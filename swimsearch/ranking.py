@@ -7,8 +7,8 @@ steering can sit before, between or after them):
    on augmented vectors (indexing.py, the default since issue 11): the query
    is prepared on the fixed centre and searched, augmented with its nearest
    images as a catalogue image is, expanded with its best results (alpha
-   query expansion) and searched again, `expand_rounds` times (the graph: its first walk's nodes ranked
-   again, searchers.GraphSearch); every candidate list, every
+   query expansion) and searched again, `expand_rounds` times (on the graph the candidates of the search
+   before ranked again, all but the last round's: config.graph_walk_again); every candidate list, every
    image within a few pHash bits of the query (phash_index.py) and the query
    itself are ranked by cosine with the expanded query on the augmented
    vectors. On an index fitted on raw embeddings (a catalogue made before
@@ -128,7 +128,8 @@ def find_candidates(
             sims = vectors @ q  # the best few on the full augmented vectors, of the best by re-ranking vector
             best = distinct_best(data.picture_keys(head), sims, config.expand_k)  # a picture's copies count once
             q = expand_query(q, vectors[best], sims[best], alpha=config.expand_alpha)
-            ranking, last = _look(searcher, fitted, q, depth, near=ranking)
+            near = round_ < config.expand_rounds - 1 or wanted <= config.graph_near_share * depth
+            ranking, last = _look(searcher, fitted, q, depth, near=ranking if near else None)
             found.append(ranking.ids)
         queries.append(q)
     assert first is not None
@@ -154,8 +155,9 @@ def _look(searcher: Searcher, fitted: FittedIndex, q: np.ndarray, depth: int, ne
     with a `search_near` ranks the candidates of `near` (the query's search before) instead."""
     vector = fitted.vectors(q[None])
     again = getattr(searcher, "search_near", None) if near is not None else None
-    if again is not None:
-        return again(near, vector[0], depth), vector
+    found = again(near, vector[0], depth) if again is not None else None
+    if found is not None:
+        return found, vector
     code = fitted.codes(q[None])[0] if getattr(searcher, "reads_code", True) else _NO_CODE
     return searcher.search(code, vector[0], depth), vector
 

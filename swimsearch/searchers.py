@@ -38,7 +38,7 @@ class Ranking(NamedTuple):
     ids: np.ndarray  # (k,) int64 catalogue image ids
     similarities: np.ndarray  # (k,) cosine in the re-ranking space
     candidates: int  # how many images were looked at
-    method: str  # "exact", "lsh" or "scan" (or a benchmark's own name)
+    method: str  # "exact", "lsh", "scan", "graph", "folder", "hnsw" (or a benchmark's own name)
     vectors: np.ndarray | None = None  # (k, R) float32 their re-ranking vectors, where the searcher had them at hand
 
 
@@ -47,8 +47,8 @@ class Searcher(Protocol):
 
     A searcher whose `search` reads only the re-ranking vector says so with a class attribute
     `reads_code = False`: the query's spherical code is then not made for it (ranking.py). One that
-    can answer query expansion's later searches from the search before has a `search_near(ranking,
-    vector, k)` (GraphSearch).
+    can answer query expansion's searches from the search before has a `search_near(ranking, vector, k)`
+    returning a Ranking, or None where it searches anew (GraphSearch).
     """
 
     @property
@@ -168,21 +168,19 @@ class GraphSearch(SnapshotSearcher):
     The walk is `max(effort, effort_share * nodes asked)` wide (graph.py
     `search_nodes`: the best k of the nodes the walk saw), not k wide.
 
-    Query expansion's later searches (ranking.py) do not walk again unless
-    `walk_again`: the expanded query is ranked against the nodes the query's
-    walk found (`search_near`). At 1M a walk from the expanded query found
-    ~3 more of ~200 (p90 ~30), none of which reached a list: 200 of 200 lists
-    the same, ids and scores, for 0.6-0.8 ms less a search (two walks of ~0.3 ms).
+    Query expansion's searches (ranking.py) may rank the candidates of the
+    search before by the expanded query instead of walking again
+    (`search_near`; `walk_again`: never): a walk costs ~0.3 ms at 1M, and a
+    walk from the expanded query found ~3 more of ~200 candidates there.
     """
 
     reads_code = False
 
     def __init__(self, snapshot: IndexSnapshot, *, candidates: int, effort: int, effort_share: float = 0.0,
-                 walk_again: bool = True):
+                 walk_again: bool = False):
         super().__init__(snapshot)
         self.effort_share = effort_share
-        # query expansion's later searches (ranking.py): walk again, or rank the nodes the query's walk found
-        self.search_near = None if walk_again else self._ranked_again
+        self.walk_again = walk_again
         graph = snapshot.graph
         if graph is None:
             raise ValueError("this catalogue keeps no graph")
@@ -215,9 +213,11 @@ class GraphSearch(SnapshotSearcher):
         top = _top(sims, k)
         return Ranking(snap.ids[rows[top]], sims[top], len(rows), "graph", vectors[top])
 
-
-    def _ranked_again(self, near: Ranking, vector: np.ndarray, k: int) -> Ranking:
-        """`near`'s candidates (a search's), best k by cosine with another query's re-ranking vector (R,)."""
+    def search_near(self, near: Ranking, vector: np.ndarray, k: int) -> Ranking | None:
+        """The best k of `near`'s candidates (a search's) by cosine with another query's re-ranking vector (R,);
+        None where query expansion walks again (`walk_again`)."""
+        if self.walk_again:
+            return None
         vectors = self.vectors(near.ids) if near.vectors is None else near.vectors
         sims = vectors @ vector.astype(np.float32)
         top = _top(sims, k)
