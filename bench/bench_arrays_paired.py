@@ -15,7 +15,7 @@ per-query ratios, and whether every list (ids, scores, bands) is the same.
 
     SWIMSEARCH_CACHE_DIR=/work/cache/arrays python bench/bench_arrays_paired.py \\
         /work/cache/scale1m/synthetic-1000000.swimcat /work/cache/scale1m/scale-queries.npy --baseline BASELINE_TREE \\
-        [--queries 200] [--warm 5]
+        [--queries 200] [--warm 5] [--top-n 10]
 
 Both trees must read the same cache FORMAT (one folder serves both).
 """
@@ -64,6 +64,7 @@ def main() -> None:
     parser.add_argument("--baseline", required=True, help="the other source tree")
     parser.add_argument("--queries", dest="count", type=int, default=200)
     parser.add_argument("--warm", type=int, default=5, help="queries searched by both first, not timed")
+    parser.add_argument("--top-n", type=int, default=10, help="results asked (the window asks 200 and shows 50)")
     args = parser.parse_args()
     engines = {"baseline": engine_of(Path(args.baseline).resolve(), "swimsearch_baseline", args.catalogue),
                "new": engine_of(ROOT, "swimsearch", args.catalogue)}
@@ -74,20 +75,20 @@ def main() -> None:
         lists = {}
         for side in (("new", "baseline") if n % 2 else ("baseline", "new")):
             started = time.perf_counter()
-            result = engines[side].search_embeddings(query[None], top_n=10)
+            result = engines[side].search_embeddings(query[None], top_n=args.top_n)
             if n >= args.warm:
                 times[side].append((time.perf_counter() - started) * 1000)
             lists[side] = [(m.image_id, m.score, m.band) for m in result.matches]
         same += lists["new"] == lists["baseline"]
     new, base = times["new"], times["baseline"]
     ratios = (np.array(new) / np.array(base)).tolist()
-    print(f"search stage, {len(new)} queries each, in turns within one process:")
+    print(f"search stage, top {args.top_n}, {len(new)} queries each, in turns within one process:")
     for side, values in (("baseline", base), ("new", new)):
         print(f"  {side:8s} median {median(values):6.2f} ms   p90 {percentile(values, 90):6.2f} ms")
     print(f"new / baseline: {median(new) / median(base):.3f} x (medians), {median(ratios):.3f} x (median of per-query ratios); "
           f"lists identical (ids, scores, bands): {same} of {len(queries)}")
-    save(f"arrays-paired-{Path(args.catalogue).stem}", {
-        "baseline": str(Path(args.baseline).resolve()), "queries": len(queries), "warm": args.warm,
+    save(f"arrays-paired-{Path(args.catalogue).stem}" + ("" if args.top_n == 10 else f"-top{args.top_n}"), {
+        "baseline": str(Path(args.baseline).resolve()), "queries": len(queries), "warm": args.warm, "top_n": args.top_n,
         "baseline_ms": times["baseline"], "new_ms": times["new"], "identical_lists": same,
         "ratio_of_medians": median(new) / median(base), "median_ratio": median(ratios),
     })

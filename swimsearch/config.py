@@ -95,8 +95,9 @@ class EngineConfig:
     #: (False) every round but the last ranks the candidates of the search before by the expanded query,
     #: and the last too where the candidates the list needs are at most `graph_near_share` of the walk's
     #: (a top 10: 40 of 200). A walk costs ~0.3 ms at 1M. Top 10 at 1M: 200 of 200 lists as walking
-    #: again; at 40,000 photos recall@10 against the exact path 0.9950 (0.9961 walking again). The
-    #: window's 200 need the last walk: without it the 200 held 0.81 of the exact path's (0.99).
+    #: again (bench/bench_arrays_paired.py); at 40,000 photos (bench_quality.py --sections grown's catalogue)
+    #: recall against the exact path's list 0.994-0.9985 (walking again 0.994-0.999), the window's 200
+    #: 0.988 (0.990; without the last walk 0.81): docs/BENCHMARKS.md, round 17.
     graph_walk_again: bool = False
     graph_near_share: float = 0.2
     #: Catalogues up to this many searchable images keep every embedding and

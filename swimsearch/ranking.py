@@ -8,7 +8,7 @@ steering can sit before, between or after them):
    is prepared on the fixed centre and searched, augmented with its nearest
    images as a catalogue image is, expanded with its best results (alpha
    query expansion) and searched again, `expand_rounds` times (on the graph the candidates of the search
-   before ranked again, all but the last round's: config.graph_walk_again); every candidate list, every
+   before ranked again, the last round walking where the list needs more: config.graph_walk_again); every candidate list, every
    image within a few pHash bits of the query (phash_index.py) and the query
    itself are ranked by cosine with the expanded query on the augmented
    vectors. On an index fitted on raw embeddings (a catalogue made before

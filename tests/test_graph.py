@@ -313,9 +313,9 @@ def test_many_candidates_come_from_a_narrow_walk_with_the_same_best_ones(graph_c
 
 
 def test_query_expansion_ranks_the_first_walks_nodes_again_instead_of_walking(graph_catalogue, fake_embedder, graph_config):
-    """A search walks the graph once a query row: expansion's later searches rank the nodes that walk found by
+    """A top 10 walks the graph once a query row: expansion's later searches rank the nodes that walk found by
     the expanded query (at 1M two more walks added ~3 of ~200 candidates and no list changed, for 0.6-0.8 ms);
-    `graph_walk_again` walks as before, with the same top results here."""
+    a longer list walks again in the last round; `graph_walk_again` walks every time, as before."""
     folder, path = graph_catalogue
     with Catalogue.open(path) as catalogue:
         engines = {again: SearchEngine(catalogue, fake_embedder, graph_config.with_changes(graph_walk_again=again))
@@ -362,7 +362,7 @@ def test_a_graph_searcher_is_freed_with_its_last_reference(graph_catalogue):
     _, path = graph_catalogue
     with Catalogue.open(path) as catalogue:
         snap = catalogue.load_snapshot()
-    searcher = GraphSearch(snap, candidates=10, effort=32)
+    searcher = GraphSearch(snap, candidates=10, effort=32, walk_again=False)
     gone = weakref.ref(searcher)
     gc.disable()
     try:
