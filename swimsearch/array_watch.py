@@ -150,8 +150,7 @@ class MakerWatch:
         """End the background process (a newer watch replaces this one)."""
         if self._proc is not None and self._proc.poll() is None:
             self._proc.terminate()  # it removes its own work files (array_cache.main)
-        self._done = True
-        self._let_go()
+        self.close()
 
     def close(self) -> None:
         """The engine closes (the window closes its catalogue): the mapping in of the cache's pages ends now, not
