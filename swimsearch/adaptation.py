@@ -50,6 +50,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from .augment import unit_rows
 from .searchers import Searcher
 from .stores.verdicts import SAME, Decision
 
@@ -111,7 +112,7 @@ class Metric:
 
 def normalised(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    return unit_rows(x)
 
 
 def difference_covariance(a: np.ndarray, b: np.ndarray, basis: np.ndarray) -> np.ndarray:

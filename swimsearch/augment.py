@@ -30,11 +30,20 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Rows (the last axis) scaled to unit length (zero rows stay zero), in their float dtype.
+
+    `np.linalg.norm`'s own arithmetic (the square root of `add.reduce` of the squares), bit for bit,
+    without its ~5 µs of checks a call: a search at 1M normalises a dozen times."""
+    x = np.asarray(x)
+    if x.dtype.kind != "f":
+        x = x.astype(np.float64)
+    return x / np.maximum(np.sqrt(np.add.reduce(x * x, axis=-1, keepdims=True)), 1e-12)
+
+
 def l2_normalise(x: np.ndarray) -> np.ndarray:
     """Rows scaled to unit length (zero rows stay zero), float32."""
-    x = np.asarray(x, dtype=np.float32)
-    norms = np.linalg.norm(x, axis=-1, keepdims=True)
-    return x / np.maximum(norms, 1e-12)
+    return unit_rows(np.asarray(x, dtype=np.float32))
 
 
 def power_normalise(embeddings: np.ndarray, power: float) -> np.ndarray:
@@ -70,8 +79,8 @@ def weighted_mean(own: np.ndarray, others: np.ndarray, similarities: np.ndarray,
             missing neighbour (a catalogue smaller than k + 1), which weighs 0.
         alpha: the weight exponent.
     """
-    sims = np.nan_to_num(np.asarray(similarities, dtype=np.float32), nan=0.0)
-    weights = neighbour_weights(sims, alpha)
+    # NaN weighs 0 (fmax takes the number: what nan_to_num gave, without its 20 µs; an infinity is clipped as before)
+    weights = neighbour_weights(np.fmax(np.asarray(similarities, dtype=np.float32), np.float32(0.0)), alpha)
     # the batched product `np.einsum("nk,nkd->nd", ..., optimize=True)` makes (NumPy 2's bmm_einsum), bit for
     # bit, without its 40 µs of planning a call (three calls a search)
     others = np.asarray(others, dtype=np.float32)

@@ -50,7 +50,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .augment import power_normalise
+from .augment import power_normalise, unit_rows
 from .model import shipped_model_for
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ class Calibration:
             raise ValueError(f"band edges must fall strictly from 1.0: {self.edges}")
 
     def _unit(self, x: np.ndarray) -> np.ndarray:
-        return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+        return unit_rows(x)
 
     def powered(self, embeddings: np.ndarray) -> np.ndarray:
         """Embeddings power-normalised as both questions read them (float32, 2-d): pass them on with
@@ -130,7 +130,7 @@ class Calibration:
         x = np.atleast_2d(powered) - self.mean.astype(np.float32)
         if self.projection is not None:
             x = x @ self._projection32
-        rough = (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)) @ np.asarray(query_vectors, np.float32).T
+        rough = unit_rows(x) @ np.asarray(query_vectors, np.float32).T
         return np.asarray(rough.max(axis=1) >= self.edges[0] - margin, dtype=bool) if len(x) else np.zeros(0, bool)
 
     @functools.cached_property

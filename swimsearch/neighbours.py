@@ -27,7 +27,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from .augment import weighted_mean
+from .augment import unit_rows, weighted_mean
 
 log = logging.getLogger(__name__)
 
@@ -323,7 +323,7 @@ def approximate_lists(table: VectorTable, k: int, *, depth: int = BUILD_DEPTH, s
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
-    return (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+    return unit_rows(x).astype(np.float32)
 
 
 def build_lists(table: VectorTable, k: int, *, exact_below: int) -> NeighbourLists:

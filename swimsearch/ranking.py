@@ -36,7 +36,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from .augment import distinct_best, expand_query
+from .augment import distinct_best, expand_query, unit_rows
 from .best_scored import ordered
 from .calibration import BAND_NAMES, Calibration, band_levels, whole_percents
 from .config import EngineConfig
@@ -46,7 +46,7 @@ from .phash_index import UNKNOWN, PhashIndex, copy_distances, informative
 from .rescoring import RescoringData
 from .same_picture import LooksSame, demote_failed
 from .score_bounds import settled_percents
-from .searchers import Ranking, Searcher
+from .searchers import Ranking, Searcher, vectors_among
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,7 @@ class Candidates:
     method: str  # the searcher's ("exact", "lsh", "graph", "scan")
     looked_at: int  # images the searcher looked at
     query: np.ndarray | None = None  # (variants, D) the (expanded) query rows the augmented vectors were ranked against
+    prepared: np.ndarray | None = None  # (variants, D) the query rows as FittedIndex.prepare gave them (its codes)
 
 
 def find_candidates(
@@ -108,17 +109,17 @@ def find_candidates(
         ids = np.unique(np.concatenate([r.ids for r in rankings]))
         ids = _with_extra(ids, searcher, phash, phash_index, config, query_id)
         stored = data.embedding_matrix(ids.tolist())
-        full = _unit(stored.vectors.astype(np.float64) - fitted.mean)
-        sims = full @ _unit(embeddings.astype(np.float64) - fitted.mean).T  # (m, variants)
+        full = unit_rows(stored.vectors.astype(np.float64) - fitted.mean)
+        sims = full @ unit_rows(embeddings.astype(np.float64) - fitted.mean).T  # (m, variants)
         return _candidates(stored.ids, sims, rankings[0].method, rankings[0].candidates, query_id, steer=steer)
     depth = min(len(searcher), max(wanted, config.rescore_depth))
     prepared = fitted.prepare(embeddings)  # row by row: the first row is what preparing it alone gives
     augmented = folded_in(data, fitted, prepared[0]) if query_id is None and steer is None else data.augmented
-    queries, found, first = [], [], None
+    queries: list[np.ndarray] = []
+    found: list[Ranking] = []
     for q in prepared:
         ranking, last = _look(searcher, fitted, q, depth)
-        first = ranking if first is None else first
-        found.append(ranking.ids)
+        found.append(ranking)
         for round_ in range(config.expand_rounds if config.expand_k else 0):
             head = ranking.ids[ranking.ids != query_id] if query_id is not None else ranking.ids
             head = head[: config.expand_k + RESCORE_MARGIN]
@@ -130,21 +131,21 @@ def find_candidates(
             q = expand_query(q, vectors[best], sims[best], alpha=config.expand_alpha)
             near = round_ < config.expand_rounds - 1 or wanted <= config.graph_near_share * depth
             ranking, last = _look(searcher, fitted, q, depth, near=ranking if near else None)
-            found.append(ranking.ids)
+            found.append(ranking)
         queries.append(q)
-    assert first is not None
-    ids = _with_extra(np.unique(np.concatenate(found)), searcher, phash, phash_index, config, query_id)
+    first = found[0]
+    ids = _with_extra(np.unique(np.concatenate([r.ids for r in found])), searcher, phash, phash_index, config, query_id)
     final = np.stack(queries).astype(np.float32)
     # Ranked by re-ranking vector, the best `wanted` again on the full augmented
     # vectors (above every other: their cosines are lifted by 3). One query row: its
     # re-ranking vector is the one its last search was made with (the very same values).
-    coarse = searcher.vectors(ids) @ (last if len(queries) == 1 else fitted.vectors(final)).T
+    coarse = vectors_among(searcher, ids, found) @ (last if len(queries) == 1 else fitted.vectors(final)).T
     head = np.argsort(-coarse.max(axis=1), kind="stable")[:wanted]
     sims = coarse.astype(np.float64)
     sims[head] = _rowwise(augmented(ids[head]), final)
     lift = np.zeros(len(ids))
     lift[head] = 3.0
-    return replace(_candidates(ids, sims, first.method, first.candidates, query_id, lift, steer), query=final)
+    return replace(_candidates(ids, sims, first.method, first.candidates, query_id, lift, steer), query=final, prepared=prepared)
 
 
 _NO_CODE = np.zeros(0, dtype=np.uint64)
@@ -180,7 +181,7 @@ def _with_extra(
             extra.append(index_ids[rows])
     if query_id is not None and _holds(searcher.ids, query_id):  # the query itself always takes part
         extra.append(np.array([query_id], dtype=np.int64))
-    return np.unique(np.concatenate(extra)).astype(np.int64)
+    return np.unique(np.concatenate(extra)).astype(np.int64) if len(extra) > 1 else np.asarray(ids, np.int64)  # unique already
 
 
 def _candidates(
@@ -322,7 +323,7 @@ def score_and_order(
         redo = np.flatnonzero(readable & settled & (scores == percent / 100.0))  # not those that read 100 % as the query
         if len(redo):
             scores[redo] = exact(redo)[:, 0] / 100.0
-    bands = tuple(BAND_NAMES[b] for b in level[keep].tolist()) if calibration is not None else ("",) * len(keep)
+    bands = tuple(map(BAND_NAMES.__getitem__, level[keep].tolist())) if calibration is not None else ("",) * len(keep)
     keys = np.stack([first[keep], by_band[keep], alike[keep], -ranking[keep]], axis=1).astype(np.float64)
     return Scored(ids[keep], scores[keep], keys, bands, variant[keep], distances[keep])
 
@@ -331,6 +332,8 @@ def shown_at_least(scores: np.ndarray, min_score: float) -> np.ndarray:
     """Which scores (0..1) a user sees at or above `min_score` (0..1): the minimum is on the whole percent
     shown, as the window's control is, so a match shown "50%" at 0.496 passes a minimum of 0.5, and the
     picture itself (1.0) passes 1.0."""
+    if min_score <= 0.0:  # every whole percent is at least 0 (a search asks for all: -1)
+        return np.ones(np.shape(scores), dtype=bool)
     return whole_percents(100.0 * np.asarray(scores, dtype=np.float64)) >= 100.0 * min_score - 1e-6
 
 
@@ -356,7 +359,7 @@ def shown_percents(
         fitted = data.fitted
         assert fitted is not None and candidates is not None
         centre = fitted.centre if fitted.centre is not None else fitted.mean
-        sims = np.clip(_rowwise(_unit(candidates.astype(np.float64) - centre), _unit(queries.astype(np.float64) - centre)), -1, 1)
+        sims = np.clip(_rowwise(unit_rows(candidates.astype(np.float64) - centre), unit_rows(queries.astype(np.float64) - centre)), -1, 1)
         return 100.0 * sims
     query_vectors = whitened_vectors(calibration, queries)
     if powered is None:
@@ -384,14 +387,11 @@ def whitened_vectors(calibration: Calibration, embeddings: np.ndarray, *, powere
 def _rowwise(rows: np.ndarray, queries: np.ndarray) -> np.ndarray:
     """(m, q) dot products in float64, each computed on its own (no matrix product whose
     summation order depends on how many rows there are)."""
-    a, b = np.asarray(rows, dtype=np.float64), np.asarray(queries, dtype=np.float64)
-    return np.stack([(a * b[j]).sum(axis=1) for j in range(len(b))], axis=1) if len(a) else np.empty((0, len(b)))
+    b = np.asarray(queries, dtype=np.float64)  # the products made in float64 as the rows are read (no float64 copy of them)
+    return np.stack([np.multiply(rows, q, dtype=np.float64).sum(axis=1) for q in b], axis=1) if len(rows) else np.empty((0, len(b)))
 
 
 def _holds(sorted_ids: np.ndarray, image_id: int) -> bool:
     at = int(np.searchsorted(sorted_ids, image_id))
     return at < len(sorted_ids) and int(sorted_ids[at]) == image_id
 
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)

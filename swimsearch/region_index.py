@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
+from .augment import unit_rows
+
 if TYPE_CHECKING:
     from .stores.base import CatalogueReader
 
@@ -168,7 +170,7 @@ class RegionScan(NamedTuple):
 
 def _unit(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+    return unit_rows(x)
 
 
 def _top(values: np.ndarray, k: int) -> np.ndarray:

@@ -29,6 +29,7 @@ from typing import Any, Mapping, NamedTuple
 import numpy as np
 from PIL import Image
 
+from .augment import unit_rows
 from .images import BACKGROUND
 from .model import card_sha256, file_sha256
 from .paths import models_dir
@@ -113,7 +114,7 @@ def pool_windows(maps: np.ndarray, windows: np.ndarray) -> np.ndarray:
 
 
 def _normalise(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+    return unit_rows(x)
 
 
 @dataclass(frozen=True)

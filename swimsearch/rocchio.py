@@ -28,6 +28,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from .augment import unit_rows
+
 log = logging.getLogger(__name__)
 
 #: How strongly "not like this" pushes away (Rocchio's gamma, with the liked examples' weight 1).
@@ -93,7 +95,7 @@ class Steering:
 def normalised(x: np.ndarray) -> np.ndarray:
     """Rows scaled to unit length (zero rows stay zero)."""
     x = np.asarray(x, dtype=np.float64)
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+    return unit_rows(x)
 
 
 #: Centred embeddings (n, D) in, adapted to a catalogue's decisions out (decisions.Adapter).

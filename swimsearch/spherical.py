@@ -10,6 +10,7 @@ uint64 words; the distance between codes is the spherical Hamming distance
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 
@@ -37,7 +38,14 @@ class Spheres:
 
     def inside(self, points: np.ndarray) -> np.ndarray:
         """(n, B) bool: which balls each point lies in."""
-        return _squared_distances(points, self.pivots) <= (self.radii.astype(np.float64) ** 2)
+        pivot_sq, radii_sq = self._fixed_terms
+        return _squared_distances(points, self.pivots, pivot_sq) <= radii_sq
+
+    @functools.cached_property
+    def _fixed_terms(self) -> tuple[np.ndarray, np.ndarray]:
+        """The pivots' squared norms (1, B) and the squared radii (B,), float64, made once: a search encodes
+        one query, and making them took ~0.1 ms of it at a million images (the values are the same)."""
+        return (np.asarray(self.pivots, dtype=np.float32).astype(np.float64) ** 2).sum(axis=1)[None, :], self.radii.astype(np.float64) ** 2
 
     def encode(self, points: np.ndarray, chunk: int = 65536) -> np.ndarray:
         """Packed codes (n, words) uint64 for points (n, d)."""
@@ -48,13 +56,14 @@ class Spheres:
         return out
 
 
-def _squared_distances(points: np.ndarray, pivots: np.ndarray) -> np.ndarray:
-    """(n, B) squared Euclidean distances, float64 to keep the median exact enough."""
+def _squared_distances(points: np.ndarray, pivots: np.ndarray, pivot_sq: np.ndarray | None = None) -> np.ndarray:
+    """(n, B) squared Euclidean distances, float64 to keep the median exact enough (`pivot_sq`: the
+    pivots' squared norms (1, B), where made already)."""
     points = np.asarray(points, dtype=np.float32)
     pivots = np.asarray(pivots, dtype=np.float32)
     sq = (points.astype(np.float64) ** 2).sum(axis=1)[:, None]
     sq = sq - 2.0 * (points @ pivots.T).astype(np.float64)
-    sq += (pivots.astype(np.float64) ** 2).sum(axis=1)[None, :]
+    sq += (pivots.astype(np.float64) ** 2).sum(axis=1)[None, :] if pivot_sq is None else pivot_sq
     return np.maximum(sq, 0.0)
 
 

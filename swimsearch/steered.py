@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from .augment import unit_rows
 from .decisions import Adapter, arrange, tiers as decision_tiers
 from .narrow import narrowed_ids, steered_candidates
 from .phash_index import UNKNOWN
@@ -88,16 +89,19 @@ def rank_steered(
         given = {image_id: n for n, image_id in enumerate(steering.like_ids)}
         examples.sort(key=lambda i: given.get(int(scored.ids[i]), 0))
     head = head[np.argsort(tiers[head], kind="stable")][: top_n + 10 + len(verdicts)]
-    records = engine._data.records(int(i) for i in np.concatenate([scored.ids[head], scored.ids[examples]]))
-    head = head[[int(scored.ids[i]) in records for i in head]]  # a record removed meanwhile
+    id_of = scored.ids.tolist()  # plain ints: read a few times each of the list's 20
+    records = engine._data.records([id_of[i] for i in head.tolist() + examples])
+    head = head[[id_of[i] in records for i in head.tolist()]]  # a record removed meanwhile
     # Ties (copies of one file) are ordered by path, so the order does not
     # depend on the order in which files were added.
     # A steered list reads by the steered ranking (bands would undo "not like this"); a plain one as ranking.py orders it.
     keys = scored.keys if one_picture else scored.keys[:, 3:]
-    ordered = sorted(head, key=lambda i: (tiers[i], *keys[i].tolist(), records[int(scored.ids[i])].relpath))
-    shown_examples = [i for i in examples if int(scored.ids[i]) in records]
-    head = np.asarray(arrange(ordered, lambda i: verdicts.get(int(scored.ids[i])), top_n) + shown_examples, dtype=np.int64)
-    codes = searcher.fitted.codes(searcher.fitted.prepare(queries))
+    tier_of, key_of = tiers.tolist(), keys.tolist()
+    ordered = sorted(head.tolist(), key=lambda i: (tier_of[i], *key_of[i], records[id_of[i]].relpath))
+    shown_examples = [i for i in examples if id_of[i] in records]
+    head = np.asarray(arrange(ordered, lambda i: verdicts.get(id_of[i]), top_n) + shown_examples, dtype=np.int64)
+    prepared = found.prepared if found.prepared is not None else searcher.fitted.prepare(queries)  # the same rows
+    codes = searcher.fitted.codes(prepared)
     distances = np.full(len(head), np.inf, dtype=np.float32)
     for v in range(len(codes)):
         chosen = scored.variant[head] == v
@@ -132,15 +136,12 @@ def _adapted(engine: Any, found: Candidates, adapter: Adapter) -> Candidates:
     vectors = engine._data.augmented(ids).astype(np.float64)
     queries = np.asarray(found.query, np.float64)
     variant = found.variant[movable]
-    plain = np.einsum("md,md->m", _unit(vectors), _unit(queries)[variant])
+    plain = np.einsum("md,md->m", unit_rows(vectors), unit_rows(queries)[variant])
     adapted = np.einsum("md,md->m", adapter.candidates(ids, vectors), adapter.query(queries)[variant])
     ranking = found.ranking.copy()
     ranking[movable] += adapted - plain
     return replace(found, ranking=ranking)
 
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
 def _steered_candidates(engine: Any, searcher: Searcher, steering: Steering, top_n: int, colour: Steer | None = None) -> Candidates:

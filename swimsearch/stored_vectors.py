@@ -20,6 +20,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
+from .augment import unit_rows
 from .neighbours import VectorTable, rows_in
 from .stores.base import CatalogueReader, Embeddings
 
@@ -35,7 +36,7 @@ READ_ALL_ABOVE = 0.25
 def prepare(embeddings: np.ndarray, centre: np.ndarray) -> np.ndarray:
     """Prepared vectors (float16 unit vectors of the embeddings centred on `centre`), row by row the same in any batch."""
     x = np.asarray(embeddings, dtype=np.float32) - np.asarray(centre, dtype=np.float32)
-    return (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)).astype(np.float16)
+    return unit_rows(x).astype(np.float16)
 
 
 def prepared_table(reader: CatalogueReader, centre: np.ndarray) -> VectorTable:
