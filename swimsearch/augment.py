@@ -95,7 +95,7 @@ def distinct_best(pictures: Sequence[bytes], similarities: np.ndarray, k: int) -
     vectors of a family of prints of one motif are as alike as copies (cosine above 0.9999)."""
     chosen: list[int] = []
     seen: set[bytes] = set()
-    for row in np.argsort(-np.asarray(similarities), kind="stable").tolist():
+    for row in (-np.asarray(similarities)).argsort(kind="stable").tolist():
         if len(chosen) == k:
             break
         if pictures[row] not in seen:

@@ -166,6 +166,13 @@ class IndexSnapshot:
         return self._lookup(image_ids)
 
 
+def unique_ids(ids: np.ndarray) -> np.ndarray:
+    """`np.unique` of image ids (sorted, each once), by a sort and one comparison: half its time on a search's few
+    hundred candidates."""
+    ids = np.sort(np.asarray(ids, dtype=np.int64))
+    return ids[np.concatenate(([True], ids[1:] != ids[:-1]))] if len(ids) else ids
+
+
 def row_lookup(sorted_ids: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     """A function mapping image ids to their positions in `sorted_ids` (-1 where absent).
 

@@ -40,8 +40,9 @@ from .augment import distinct_best, expand_query, unit_rows
 from .best_scored import ordered
 from .calibration import BAND_NAMES, Calibration, band_levels, whole_percents
 from .config import EngineConfig
+from .decisions import among
 from .fold_in import augmented_query, folded_in
-from .index import FittedIndex
+from .index import FittedIndex, unique_ids
 from .phash_index import UNKNOWN, PhashIndex, copy_distances, informative
 from .rescoring import RescoringData
 from .same_picture import LooksSame, demote_failed
@@ -134,13 +135,13 @@ def find_candidates(
             found.append(ranking)
         queries.append(q)
     first = found[0]
-    ids = _with_extra(np.unique(np.concatenate([r.ids for r in found])), searcher, phash, phash_index, config, query_id)
+    ids = _with_extra(unique_ids(np.concatenate([r.ids for r in found])), searcher, phash, phash_index, config, query_id)
     final = np.stack(queries).astype(np.float32)
     # Ranked by re-ranking vector, the best `wanted` again on the full augmented
     # vectors (above every other: their cosines are lifted by 3). One query row: its
     # re-ranking vector is the one its last search was made with (the very same values).
     coarse = vectors_among(searcher, ids, found) @ (last if len(queries) == 1 else fitted.vectors(final)).T
-    head = np.argsort(-coarse.max(axis=1), kind="stable")[:wanted]
+    head = (-coarse.max(axis=1)).argsort(kind="stable")[:wanted]
     sims = coarse.astype(np.float64)
     sims[head] = _rowwise(augmented(ids[head]), final)
     lift = np.zeros(len(ids))
@@ -319,7 +320,7 @@ def score_and_order(
         readable = np.zeros(len(ids), bool)
         readable[keep[: top_n + RESCORE_MARGIN + 2 * len(exact_ids)]] = True
         if len(exact_ids):
-            readable |= np.isin(ids, exact_ids)
+            readable |= among(ids, exact_ids)
         redo = np.flatnonzero(readable & settled & (scores == percent / 100.0))  # not those that read 100 % as the query
         if len(redo):
             scores[redo] = exact(redo)[:, 0] / 100.0
@@ -388,7 +389,8 @@ def _rowwise(rows: np.ndarray, queries: np.ndarray) -> np.ndarray:
     """(m, q) dot products in float64, each computed on its own (no matrix product whose
     summation order depends on how many rows there are)."""
     b = np.asarray(queries, dtype=np.float64)  # the products made in float64 as the rows are read (no float64 copy of them)
-    return np.stack([np.multiply(rows, q, dtype=np.float64).sum(axis=1) for q in b], axis=1) if len(rows) else np.empty((0, len(b)))
+    sums = [np.multiply(rows, q, dtype=np.float64).sum(axis=1) for q in b] if len(rows) else []  # np.stack of one: a column
+    return (sums[0][:, None] if len(sums) == 1 else np.stack(sums, axis=1)) if sums else np.empty((len(rows), len(b)))
 
 
 def _holds(sorted_ids: np.ndarray, image_id: int) -> bool:

@@ -198,7 +198,7 @@ class RescoringData:
         cached = self._cached
         if cached is not None and self.fitted is not None:
             rows = cached.rows(image_ids)
-            if np.all(rows >= 0):
+            if (rows >= 0).all():
                 if not self.fitted.augmented:  # the prepared vectors, rounded as a table holds them
                     prepared = self.fitted.prepare(cached.raw(rows))
                     return through_half(prepared)
@@ -241,7 +241,7 @@ class RescoringData:
         if cached is None or calibration is None or not self.holds_powered():
             return None
         rows = cached.rows(np.asarray(image_ids, dtype=np.int64))
-        if not np.all(rows >= 0):
+        if not (rows >= 0).all():
             return None
         if cached.powered is not None:
             return np.asarray(cached.powered[rows])
@@ -261,4 +261,4 @@ class RescoringData:
         if cached is None or cached.whitened is None or cached.calibration != self._calibration_key:
             return None
         rows = cached.rows(image_ids)
-        return cached.take(("whitened",), rows)["whitened"] if np.all(rows >= 0) else None
+        return cached.take(("whitened",), rows)["whitened"] if (rows >= 0).all() else None

@@ -82,8 +82,8 @@ def _top(values: np.ndarray, k: int) -> np.ndarray:
     k = min(k, len(values))
     if k <= 0:
         return np.empty(0, dtype=np.int64)
-    part = np.argpartition(-values, k - 1)[:k] if k < len(values) else np.arange(len(values))
-    return part[np.argsort(-values[part], kind="stable")]
+    part = (-values).argpartition(k - 1)[:k] if k < len(values) else np.arange(len(values))
+    return part[(-values[part]).argsort(kind="stable")]  # the methods: NumPy's functions add a wrapper a call
 
 
 class SnapshotSearcher:
@@ -105,7 +105,7 @@ class SnapshotSearcher:
 
     def _rows(self, image_ids: np.ndarray) -> np.ndarray:
         rows = self.snapshot.rows_of(np.atleast_1d(np.asarray(image_ids, dtype=np.int64)))
-        if np.any(rows < 0):
+        if (rows < 0).any():
             raise KeyError(f"image ids not in the index: {np.asarray(image_ids)[rows < 0][:5].tolist()}")
         return rows
 
@@ -234,7 +234,7 @@ def vectors_among(searcher: Searcher, image_ids: np.ndarray, rankings: list[Rank
     for ranking in rankings:
         if ranking.vectors is None or not len(missing) or not len(ranking.ids):
             continue
-        order = np.argsort(ranking.ids)
+        order = ranking.ids.argsort()
         at = order[np.minimum(np.searchsorted(ranking.ids, image_ids[missing], sorter=order), len(order) - 1)]
         hit = ranking.ids[at] == image_ids[missing]
         if out is None:

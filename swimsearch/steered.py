@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .augment import unit_rows
-from .decisions import Adapter, arrange, tiers as decision_tiers
+from .decisions import Adapter, among, arrange, tiers as decision_tiers
 from .narrow import narrowed_ids, steered_candidates
 from .phash_index import UNKNOWN
 from .colour import COLOUR_POOL
@@ -45,7 +45,7 @@ def rank_steered(
     # Round the query as the catalogue stores embeddings, so that a
     # byte-identical copy scores exactly as high as the stored original.
     rows = [np.asarray(e.embeddings).astype(stored_as).astype(np.float32) for e in steering.like]
-    queries = np.concatenate(rows)
+    queries = rows[0] if len(rows) == 1 else np.concatenate(rows)
     mirror_row = np.concatenate([np.arange(len(r)) == 1 for r in rows])
     row_example = np.concatenate([np.full(len(r), n) for n, r in enumerate(rows)])  # colour's extra rows: the first example
     first = steering.like[0]
@@ -77,7 +77,7 @@ def rank_steered(
         exact_ids=np.array(sorted(like_ids | set(verdicts)), np.int64),
         looks_same=engine.picture_check.looks_same(steering.like, row_example) if engine.calibrated else None,
     )
-    scored.scores[np.isin(scored.ids, list(like_ids))] = 1.0  # every example itself: exactly 100 %
+    scored.scores[among(scored.ids, like_ids)] = 1.0  # every example itself: exactly 100 %
     tiers = decision_tiers(scored.ids, like_ids, verdicts)
     head = np.flatnonzero(shown_at_least(scored.scores, min_score) | (tiers < 2))  # on the percent shown, as the window
     # Several examples are no results of their own: the top_n are new designs, and the examples follow
@@ -88,7 +88,7 @@ def rank_steered(
         head = head[tiers[head] > 0]
         given = {image_id: n for n, image_id in enumerate(steering.like_ids)}
         examples.sort(key=lambda i: given.get(int(scored.ids[i]), 0))
-    head = head[np.argsort(tiers[head], kind="stable")][: top_n + 10 + len(verdicts)]
+    head = head[tiers[head].argsort(kind="stable")][: top_n + 10 + len(verdicts)]
     id_of = scored.ids.tolist()  # plain ints: read a few times each of the list's 20
     records = engine._data.records([id_of[i] for i in head.tolist() + examples])
     head = head[[id_of[i] in records for i in head.tolist()]]  # a record removed meanwhile
@@ -107,10 +107,11 @@ def rank_steered(
         chosen = scored.variant[head] == v
         if chosen.any():
             distances[chosen] = spherical_hamming(codes[v], searcher.codes(scored.ids[head[chosen]]))
-    phash_distances = [None if d >= UNKNOWN else int(d) for d in scored.phash_distances.tolist()]  # the ranking's: a flat
-    matches = tuple(  # picture's pHash says nothing, and a byte-identical copy is one whatever its pHash says
-        engine._match(rank, records[int(scored.ids[i])], float(scored.scores[i]), scored.bands[i], float(distance),
-                      phash_distances[i], bool(mirror_row[scored.variant[i]]), verdicts.get(int(scored.ids[i])))
+    phash_distances = scored.phash_distances.tolist()  # the ranking's: a flat picture's pHash says nothing, and
+    matches = tuple(  # a byte-identical copy is one whatever its pHash says
+        engine._match(rank, records[id_of[i]], float(scored.scores[i]), scored.bands[i], float(distance),
+                      None if phash_distances[i] >= UNKNOWN else int(phash_distances[i]), bool(mirror_row[scored.variant[i]]),
+                      verdicts.get(id_of[i]))
         for rank, (i, distance) in enumerate(zip(head, distances), start=1)
     )
     return matches, found
@@ -163,7 +164,7 @@ def _steered_candidates(engine: Any, searcher: Searcher, steering: Steering, top
     sims = np.clip(prepare(stored.vectors) @ queries.T, -1.0, 1.0)  # (candidates, variants)
     steered, variant = (None, sims.argmax(axis=1)) if colour is None else colour.blend(stored.ids, sims, 1.0)
     cosine = sims[np.arange(len(stored.ids)), variant].astype(np.float64)
-    ranking = np.where(np.isin(stored.ids, list(like_ids)), np.inf, cosine if steered is None else steered)  # the examples first
+    ranking = np.where(among(stored.ids, like_ids), np.inf, cosine if steered is None else steered)  # the examples first
     return Candidates(np.asarray(stored.ids, np.int64), ranking, cosine, variant, rankings[0].method, rankings[0].candidates)
 
 
