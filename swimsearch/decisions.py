@@ -79,7 +79,7 @@ def tiers(ids: np.ndarray, examples: set[int], verdicts: dict[int, str]) -> np.n
 def among(ids: np.ndarray, values: Iterable[int]) -> np.ndarray:
     """(len(ids),) bool: which ids are one of `values`, as `np.isin` says; by one comparison a value for the
     few a search has (its examples, its decided pairs), where np.isin's sort cost ~20 µs a call."""
-    values = list(values)
+    ids, values = np.asarray(ids), list(values)
     if len(values) > 8:
         return np.isin(ids, np.array(values, dtype=np.int64))
     out = np.zeros(len(ids), dtype=bool)
