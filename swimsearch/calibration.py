@@ -95,9 +95,6 @@ class Calibration:
         if not (1.0 > same and 1.0 > very > similar > zero):
             raise ValueError(f"band edges must fall strictly from 1.0: {self.edges}")
 
-    def _unit(self, x: np.ndarray) -> np.ndarray:
-        return unit_rows(x)
-
     def powered(self, embeddings: np.ndarray) -> np.ndarray:
         """Embeddings power-normalised as both questions read them (float32, 2-d): pass them on with
         `powered=True` to compute this once for several of the methods below."""
@@ -106,12 +103,12 @@ class Calibration:
     def centred(self, embeddings: np.ndarray, *, powered: bool = False) -> np.ndarray:
         """Unit vectors whose dot products are the garment cosines (float64 for stable scores)."""
         x = np.atleast_2d(embeddings) if powered else self.powered(embeddings)
-        return self._unit(x.astype(np.float64) - self.mean)
+        return unit_rows(x.astype(np.float64) - self.mean)
 
     def vectors(self, embeddings: np.ndarray, *, powered: bool = False) -> np.ndarray:
         """Unit vectors whose dot products are the same-design cosines."""
         x = (np.atleast_2d(embeddings) if powered else self.powered(embeddings)).astype(np.float64) - self.mean
-        return self._unit(x if self.projection is None else x @ self.projection)
+        return unit_rows(x if self.projection is None else x @ self.projection)
 
     def could_be_same(self, powered: np.ndarray, query_vectors: np.ndarray, margin: float = 0.01) -> np.ndarray:
         """(m,) bool: rows whose same-design cosine with any query vector might reach the *same design* edge.

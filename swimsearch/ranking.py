@@ -107,7 +107,7 @@ def find_candidates(
     wanted = min(len(searcher), top_n + RESCORE_MARGIN)
     if not fitted.augmented:
         rankings = [searcher.search(c, v, wanted) for c, v in zip(fitted.codes(embeddings), fitted.vectors(embeddings))]
-        ids = np.unique(np.concatenate([r.ids for r in rankings]))
+        ids = unique_ids(np.concatenate([r.ids for r in rankings]))
         ids = _with_extra(ids, searcher, phash, phash_index, config, query_id)
         stored = data.embedding_matrix(ids.tolist())
         full = unit_rows(stored.vectors.astype(np.float64) - fitted.mean)
@@ -182,7 +182,7 @@ def _with_extra(
             extra.append(index_ids[rows])
     if query_id is not None and _holds(searcher.ids, query_id):  # the query itself always takes part
         extra.append(np.array([query_id], dtype=np.int64))
-    return np.unique(np.concatenate(extra)).astype(np.int64) if len(extra) > 1 else np.asarray(ids, np.int64)  # unique already
+    return unique_ids(np.concatenate(extra)) if len(extra) > 1 else np.asarray(ids, np.int64)  # unique already
 
 
 def _candidates(

@@ -113,10 +113,6 @@ def pool_windows(maps: np.ndarray, windows: np.ndarray) -> np.ndarray:
     return out
 
 
-def _normalise(x: np.ndarray) -> np.ndarray:
-    return unit_rows(x)
-
-
 @dataclass(frozen=True)
 class RegionBasis:
     """The fixed reduction of pooled regions: which windows, and the principal directions they are projected on."""
@@ -152,7 +148,7 @@ class RegionBasis:
 
     def project(self, pooled: np.ndarray) -> np.ndarray:
         """Pooled regions (..., C) -> reduced, normalised vectors (..., d) float32."""
-        return _normalise((_normalise(pooled) - self.mean) @ self.basis)
+        return unit_rows((unit_rows(pooled) - self.mean) @ self.basis)
 
     def describe(self, maps: np.ndarray) -> np.ndarray:
         """Feature maps (n, C, g, g) -> regional vectors (n, R, d) float16, as a catalogue stores them."""
@@ -182,7 +178,7 @@ class RegionBasis:
 
 def fit_region_basis(pooled_sample: np.ndarray, windows: np.ndarray, dim: int, grid: int = 7, name: str = "") -> RegionBasis:
     """Fit the principal directions of pooled regional vectors (m, C) (models/fit_region_basis.py)."""
-    x = _normalise(np.asarray(pooled_sample, dtype=np.float64))
+    x = unit_rows(np.asarray(pooled_sample, dtype=np.float64))
     mean = x.mean(axis=0)
     _, vectors = np.linalg.eigh(np.cov((x - mean).T))
     basis = vectors[:, ::-1][:, :dim]
@@ -210,17 +206,17 @@ def fit_learned_basis(
     over the sample are kept, most first (a prefix of them is a coarser
     vector of its own). Projection stays `normalise(normalise(x) - mean) @ basis`.
     """
-    x = _normalise(np.asarray(pooled_sample, dtype=np.float64))
+    x = unit_rows(np.asarray(pooled_sample, dtype=np.float64))
     mean = x.mean(axis=0)
     values, vectors = np.linalg.eigh(np.cov((x - mean).T))
     pca = vectors[:, ::-1][:, :pca_dim]
     white = pca / np.sqrt(values[::-1][:pca_dim] + 0.1 * values[::-1][:pca_dim].mean())
-    q = (_normalise(np.asarray(queries, np.float64)) - mean)
+    q = (unit_rows(np.asarray(queries, np.float64)) - mean)
     matches = np.empty_like(q)
     for i in range(len(q)):
         near = np.flatnonzero(overlaps[i] >= overlaps[i].max() / 3)
-        windows_i = _normalise(np.asarray(candidates[i, near], np.float64)) - mean
-        likeness = _normalise(windows_i @ white) @ _normalise(q[i] @ white)
+        windows_i = unit_rows(np.asarray(candidates[i, near], np.float64)) - mean
+        likeness = unit_rows(windows_i @ white) @ unit_rows(q[i] @ white)
         matches[i] = windows_i[int(np.argmax(likeness))]
     diff = (q - matches) @ pca
     within = diff.T @ diff / len(diff)

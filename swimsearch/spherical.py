@@ -45,7 +45,7 @@ class Spheres:
     def _fixed_terms(self) -> tuple[np.ndarray, np.ndarray]:
         """The pivots' squared norms (1, B) and the squared radii (B,), float64, made once: a search encodes
         one query, and making them took ~0.1 ms of it at a million images (the values are the same)."""
-        return (np.asarray(self.pivots, dtype=np.float32).astype(np.float64) ** 2).sum(axis=1)[None, :], self.radii.astype(np.float64) ** 2
+        return _squared_norms(np.asarray(self.pivots, dtype=np.float32)), self.radii.astype(np.float64) ** 2
 
     def encode(self, points: np.ndarray, chunk: int = 65536) -> np.ndarray:
         """Packed codes (n, words) uint64 for points (n, d)."""
@@ -63,8 +63,13 @@ def _squared_distances(points: np.ndarray, pivots: np.ndarray, pivot_sq: np.ndar
     pivots = np.asarray(pivots, dtype=np.float32)
     sq = (points.astype(np.float64) ** 2).sum(axis=1)[:, None]
     sq = sq - 2.0 * (points @ pivots.T).astype(np.float64)
-    sq += (pivots.astype(np.float64) ** 2).sum(axis=1)[None, :] if pivot_sq is None else pivot_sq
+    sq += _squared_norms(pivots) if pivot_sq is None else pivot_sq
     return np.maximum(sq, 0.0)
+
+
+def _squared_norms(pivots: np.ndarray) -> np.ndarray:
+    """(1, B) the float32 pivots' squared norms in float64."""
+    return (pivots.astype(np.float64) ** 2).sum(axis=1)[None, :]
 
 
 def fit_spheres(
